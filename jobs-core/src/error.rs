@@ -1,0 +1,222 @@
+//! Errors: [`Error`] for the library's calls, [`JobError`] for a job's
+//! failure, [`ValidationError`] for a payload that breaks its rules.
+
+use std::fmt;
+
+use crate::job::{JobId, Priority};
+
+/// The error of every fallible call of the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The payload broke a `#[validate(..)]` rule; nothing was written.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// The payload or result could not be serialized.
+    #[error("could not serialize the job: {0}")]
+    Serialize(String),
+    /// A queue name with characters other than letters, digits, `_ - .`, or
+    /// empty, or longer than 64.
+    #[error("invalid queue name `{0}`: use 1 to 64 letters, digits, `_`, `-` or `.`")]
+    InvalidQueueName(String),
+    /// The queue holds `max_jobs` pending and scheduled jobs already.
+    #[error("queue `{queue}` is full: it holds its limit of {max_jobs} pending and scheduled jobs")]
+    QueueFull {
+        /// The queue.
+        queue: String,
+        /// Its configured bound.
+        max_jobs: u64,
+    },
+    /// The queue's `priority_levels` do not include this priority.
+    #[error("queue `{queue}` does not accept priority `{priority}`: it accepts {}", list(accepted))]
+    PriorityNotAccepted {
+        /// The queue.
+        queue: String,
+        /// The refused priority.
+        priority: Priority,
+        /// What the queue accepts.
+        accepted: Vec<Priority>,
+    },
+    /// No job with this id is stored (never was, or it was purged).
+    #[error("no job `{0}`")]
+    NotFound(JobId),
+    /// The job exists but is not in a state that allows the call.
+    #[error("job `{id}` is {status}: cannot {action}")]
+    InvalidState {
+        /// The job.
+        id: JobId,
+        /// Its current status.
+        status: crate::queue::JobStatus,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// Two linked `#[job]` definitions use the same name.
+    #[error("two jobs are named `{name}`: {first} and {second}; give one of them `#[job(name = \"..\")]`")]
+    DuplicateJobName {
+        /// The shared name.
+        name: String,
+        /// `file:line` of one definition.
+        first: String,
+        /// `file:line` of the other.
+        second: String,
+    },
+    /// A pool was started in a binary that links no `#[job]` function.
+    #[error(
+        "no job is linked into this program: define one with #[job], and name the crate that holds \
+         your jobs in the binary (`use my_jobs as _;`) so the linker keeps its registrations"
+    )]
+    NoJobsLinked,
+    /// A bad argument or configuration value; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The pool has shut down.
+    #[error("the worker pool is shut down")]
+    Shutdown,
+    /// The storage backend failed (connection, protocol, script).
+    #[error("backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn list(p: &[Priority]) -> String {
+    p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// One broken rule of one payload field.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldError {
+    /// The field (the job function's parameter name).
+    pub field: String,
+    /// The rule, as written in `#[validate(..)]`: `email`, `length`, ...
+    pub rule: String,
+    /// What is wrong with the value, in words.
+    pub message: String,
+}
+
+/// A payload that breaks one or more of its `#[validate(..)]` rules. Every
+/// broken rule is listed, not just the first.
+///
+/// ```
+/// use jobs_core::ValidationError;
+/// let mut e = ValidationError::default();
+/// e.push("to", "email", "`ann@` is not an email address");
+/// assert_eq!(e.to_string(), "invalid job payload: field `to` (email): `ann@` is not an email address");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ValidationError {
+    /// The broken rules, in field order.
+    pub errors: Vec<FieldError>,
+}
+
+impl ValidationError {
+    /// Adds a broken rule.
+    pub fn push(&mut self, field: &str, rule: &str, message: impl Into<String>) {
+        self.errors.push(FieldError { field: field.to_owned(), rule: rule.to_owned(), message: message.into() });
+    }
+
+    /// `Ok` when no rule is broken.
+    pub fn into_result(self) -> Result<(), ValidationError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid job payload: ")?;
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "field `{}` ({}): {}", e.field, e.rule, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Whether a failed attempt may be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Tried again with backoff until the retries run out.
+    Retryable,
+    /// Goes to the dead-letter set at once.
+    Permanent,
+}
+
+/// The failure of one attempt of a job.
+///
+/// `?` turns any `std::error::Error + Send + Sync + 'static` into a retryable
+/// one; a job function may also return `anyhow::Result`, whose errors are
+/// retryable too. Use [`JobError::permanent`] for an input that can never
+/// succeed.
+///
+/// ```
+/// use jobs_core::JobError;
+/// fn parse(s: &str) -> Result<u32, JobError> {
+///     let n: u32 = s.parse()?; // retryable
+///     if n == 0 { return Err(JobError::permanent("zero is not a valid count")); }
+///     Ok(n)
+/// }
+/// assert!(parse("x").unwrap_err().is_retryable());
+/// assert!(!parse("0").unwrap_err().is_retryable());
+/// ```
+pub struct JobError {
+    kind: FailureKind,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl JobError {
+    /// A failure worth retrying (a network error, a busy service).
+    pub fn retryable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        JobError { kind: FailureKind::Retryable, source: e.into() }
+    }
+
+    /// A failure that no retry can fix: the job goes to the dead-letter set.
+    pub fn permanent(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        JobError { kind: FailureKind::Permanent, source: e.into() }
+    }
+
+    /// Whether the job may be tried again.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == FailureKind::Retryable
+    }
+
+    /// Retryable or permanent.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// The underlying error.
+    pub fn source_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobError").field("kind", &self.kind).field("error", &self.source.to_string()).finish()
+    }
+}
+
+/// Shows the error and its chain of causes, `: `-separated.
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        let mut cause = self.source.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
+    fn from(e: E) -> Self {
+        JobError::retryable(e)
+    }
+}

@@ -1,0 +1,374 @@
+//! The definition side of a job: [`Job`], [`JobExt`], [`JobOptions`],
+//! [`Priority`] and [`JobId`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use crate::error::{Error, ValidationError};
+use crate::queue::{JobQueue, NewJob};
+
+/// How urgent a job is. Within one queue a worker always takes a job of a
+/// higher priority before any job of a lower one.
+///
+/// ```
+/// use jobs_core::Priority;
+/// assert!(Priority::Critical > Priority::High);
+/// assert_eq!("high".parse::<Priority>().unwrap(), Priority::High);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Runs when nothing more urgent is pending.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Runs before normal and low jobs.
+    High,
+    /// Runs before every other job of its queue.
+    Critical,
+}
+
+impl Priority {
+    /// Every priority, most urgent first: the order in which workers take them.
+    pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
+
+    /// The lowercase name used in configuration, metrics and storage keys.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+
+    /// Index in [`Priority::ALL`] (0 = critical): the storage slot.
+    pub const fn rank(self) -> usize {
+        match self {
+            Priority::Critical => 0,
+            Priority::High => 1,
+            Priority::Normal => 2,
+            Priority::Low => 3,
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Priority::Low),
+            "normal" => Ok(Priority::Normal),
+            "high" => Ok(Priority::High),
+            "critical" => Ok(Priority::Critical),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown priority `{s}`: expected one of low, normal, high, critical"
+            ))),
+        }
+    }
+}
+
+/// Checks a queue name: letters, digits, `_`, `-` and `.`, 1 to 64 characters.
+///
+/// The same rule is enforced at compile time by `#[job(queue = ..)]`; it keeps
+/// queue names safe inside storage keys and URLs.
+pub fn validate_queue_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidQueueName(name.to_owned()))
+    }
+}
+
+/// The identity of one enqueued job.
+///
+/// It is a ULID (so ids sort by creation time) together with the job's queue,
+/// so a backend finds the job's data without any cross-queue index (on Redis
+/// Cluster all keys of a queue live in one slot). Its text form is
+/// `QUEUE:ULID`, e.g. `email:01JDQ6V5Z3C8T4M9N2K7R1W0XY`.
+///
+/// ```
+/// use jobs_core::JobId;
+/// let id = JobId::new("email");
+/// let back: JobId = id.to_string().parse().unwrap();
+/// assert_eq!(id, back);
+/// assert_eq!(back.queue(), "email");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct JobId {
+    ulid: Ulid,
+    queue: String,
+}
+
+impl JobId {
+    /// A new id for a job on `queue`, created now.
+    pub fn new(queue: &str) -> Self {
+        JobId { ulid: Ulid::new(), queue: queue.to_owned() }
+    }
+
+    /// Builds an id from its parts.
+    pub fn from_parts(queue: &str, ulid: Ulid) -> Self {
+        JobId { ulid, queue: queue.to_owned() }
+    }
+
+    /// The queue the job was enqueued on.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The time-ordered unique part.
+    pub fn ulid(&self) -> Ulid {
+        self.ulid
+    }
+
+    /// When the id was created (millisecond precision).
+    pub fn created_at(&self) -> SystemTime {
+        self.ulid.datetime()
+    }
+}
+
+impl PartialOrd for JobId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for JobId {
+    /// Creation time first, so sorting ids sorts jobs by age.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.ulid.cmp(&other.ulid).then_with(|| self.queue.cmp(&other.queue))
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.queue, self.ulid)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JobId({self})")
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidArgument(format!("`{s}` is not a job id: expected QUEUE:ULID"));
+        let (queue, ulid) = s.rsplit_once(':').ok_or_else(bad)?;
+        validate_queue_name(queue).map_err(|_| bad())?;
+        let ulid = Ulid::from_string(ulid).map_err(|_| bad())?;
+        Ok(JobId { ulid, queue: queue.to_owned() })
+    }
+}
+
+impl Serialize for JobId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A job type: implemented by the payload struct that `#[job]` generates.
+///
+/// You rarely implement it by hand; the attribute fills every item from its
+/// keys. The constants are the job's defaults; [`JobOptions`] override them
+/// per enqueue.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The name stored with each job and used to find its handler
+    /// (`name = ".."`, default the function's name).
+    const NAME: &'static str;
+    /// The default queue (`queue = ".."`, default `"default"`).
+    const QUEUE: &'static str;
+    /// The default priority (`priority = ".."`, default normal).
+    const PRIORITY: Priority;
+    /// Retries after the first attempt (`retries = N` means N + 1 attempts);
+    /// `None` lets the pool's or configuration's default apply, else 3.
+    const MAX_RETRIES: Option<u32>;
+    /// How long one attempt may run before it counts as failed.
+    const TIMEOUT: Option<Duration>;
+    /// The default deduplication window (`unique_for = ".."`).
+    const UNIQUE_FOR: Option<Duration> = None;
+
+    /// Checks the payload against the rules declared with `#[validate(..)]`.
+    fn validate(&self) -> Result<(), ValidationError>;
+}
+
+/// Per-enqueue options. Each one set here wins over the attribute, which wins
+/// over the pool or configuration, which wins over the built-in default.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_core::{JobOptions, Priority};
+/// let opts = JobOptions::new()
+///     .priority(Priority::Critical)
+///     .delay(Duration::from_secs(300))
+///     .queue("urgent")
+///     .max_retries(5);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobOptions {
+    pub(crate) priority: Option<Priority>,
+    pub(crate) run_at: Option<RunAt>,
+    pub(crate) queue: Option<String>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) unique_for: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RunAt {
+    Delay(Duration),
+    At(SystemTime),
+}
+
+impl JobOptions {
+    /// No overrides: the job's attribute and the pool decide.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Runs the job at this priority.
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = Some(p);
+        self
+    }
+    /// Runs the job no earlier than `d` from the moment it is enqueued.
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.run_at = Some(RunAt::Delay(d));
+        self
+    }
+    /// Runs the job no earlier than `when` (a `SystemTime` or a chrono `DateTime`).
+    pub fn scheduled_at(mut self, when: impl Into<SystemTime>) -> Self {
+        self.run_at = Some(RunAt::At(when.into()));
+        self
+    }
+    /// Sends the job to another queue than its attribute's.
+    pub fn queue(mut self, q: &str) -> Self {
+        self.queue = Some(q.to_owned());
+        self
+    }
+    /// Retries after the first attempt (N + 1 attempts in all).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = Some(n);
+        self
+    }
+    /// How long one attempt may run.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+    /// While a job of the same name with the same payload was enqueued less
+    /// than `window` ago and has not finished, enqueueing returns its id and
+    /// writes nothing.
+    pub fn unique_for(mut self, window: Duration) -> Self {
+        self.unique_for = Some(window);
+        self
+    }
+}
+
+/// Enqueueing, for every [`Job`]. Each call validates the payload first and
+/// writes nothing when it is invalid.
+///
+/// ```
+/// # use jobs_core::prelude::*;
+/// # #[job(crate = jobs_core)]
+/// # async fn ping(#[validate(length(min = 1))] host: String) -> Result<(), JobError> { Ok(()) }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jobs_core::Error> {
+/// let queue = MemoryQueue::new();
+/// let id = Ping { host: "example.org".into() }.enqueue(&queue).await?;
+/// assert_eq!(id.queue(), "default");
+/// assert!(Ping { host: String::new() }.enqueue(&queue).await.is_err());
+/// # Ok(()) }
+/// ```
+pub trait JobExt: Job {
+    /// Enqueues the job with its attribute's settings.
+    fn enqueue<Q: JobQueue + ?Sized>(self, queue: &Q) -> impl std::future::Future<Output = Result<JobId, Error>> + Send
+    where
+        Self: Sized,
+    {
+        self.enqueue_with(queue, JobOptions::new())
+    }
+
+    /// Enqueues the job with per-call overrides.
+    fn enqueue_with<Q: JobQueue + ?Sized>(
+        self,
+        queue: &Q,
+        options: JobOptions,
+    ) -> impl std::future::Future<Output = Result<JobId, Error>> + Send
+    where
+        Self: Sized,
+    {
+        let job = self.into_new_job(options);
+        async move {
+            let job = job?;
+            let mut ids = queue.enqueue_many(vec![job]).await?;
+            ids.pop().ok_or_else(|| Error::Backend("enqueue returned no id".into()))
+        }
+    }
+
+    /// Enqueues the job to run at `when`.
+    fn schedule_at<Q: JobQueue + ?Sized>(
+        self,
+        queue: &Q,
+        when: impl Into<SystemTime>,
+    ) -> impl std::future::Future<Output = Result<JobId, Error>> + Send
+    where
+        Self: Sized,
+    {
+        self.enqueue_with(queue, JobOptions::new().scheduled_at(when))
+    }
+
+    /// Validates and serializes the job into what a backend stores, without
+    /// writing anything: the building block of batch enqueues
+    /// ([`JobQueue::enqueue_many`]).
+    fn into_new_job(self, options: JobOptions) -> Result<NewJob, Error>
+    where
+        Self: Sized,
+    {
+        self.validate()?;
+        let payload = serde_json::to_vec(&self).map_err(|e| Error::Serialize(e.to_string()))?;
+        let queue = options.queue.as_deref().unwrap_or(Self::QUEUE);
+        validate_queue_name(queue)?;
+        let now = SystemTime::now();
+        Ok(NewJob {
+            id: JobId::new(queue),
+            name: Self::NAME.to_owned(),
+            payload,
+            priority: options.priority.unwrap_or(Self::PRIORITY),
+            max_retries: options.max_retries.or(Self::MAX_RETRIES),
+            timeout: options.timeout.or(Self::TIMEOUT),
+            run_at: match options.run_at {
+                Some(RunAt::Delay(d)) => Some(now + d),
+                Some(RunAt::At(t)) => Some(t),
+                None => None,
+            },
+            unique_for: options.unique_for.or(Self::UNIQUE_FOR),
+            enqueued_at: now,
+        })
+    }
+}
+
+impl<J: Job> JobExt for J {}

@@ -1,0 +1,325 @@
+//! Support for the code `#[job]` generates. Not a public API: names here may
+//! change in any release.
+#![doc(hidden)]
+#![allow(missing_docs)]
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+pub use crate::context::JobContext;
+pub use crate::error::{Error, JobError, ValidationError};
+pub use crate::job::{Job, Priority};
+pub use crate::queue::BoxFuture;
+pub use crate::registry::{CronSpec, JobDescriptor, RunError};
+pub use inventory;
+pub use regex::Regex;
+pub use serde;
+pub use std::sync::LazyLock;
+pub use std::time::Duration;
+
+/// Decodes a stored payload.
+pub fn decode<J: Job>(payload: &[u8]) -> Result<J, RunError> {
+    serde_json::from_slice(payload)
+        .map_err(|e| RunError::Decode { type_name: std::any::type_name::<J>(), error: e.to_string() })
+}
+
+/// Decodes, validates and re-encodes a JSON payload (the `check` of a descriptor).
+pub fn check<J: Job>(payload: &[u8]) -> Result<Vec<u8>, Error> {
+    let job: J = serde_json::from_slice(payload).map_err(|e| {
+        Error::InvalidArgument(format!("payload does not decode as {}: {e}", std::any::type_name::<J>()))
+    })?;
+    job.validate()?;
+    serde_json::to_vec(&job).map_err(|e| Error::Serialize(e.to_string()))
+}
+
+/// Validates a decoded payload before it runs: data written around the
+/// producer (by hand, or by an older version) still meets the rules.
+pub fn validated<J: Job>(job: J) -> Result<J, RunError> {
+    job.validate().map_err(RunError::Invalid)?;
+    Ok(job)
+}
+
+// ---- the job function's return value -------------------------------------
+
+/// The `Ok` value of a job function: stored as the job's result.
+#[diagnostic::on_unimplemented(
+    message = "the result type `{Self}` of a job function must implement `serde::Serialize`",
+    label = "`{Self}` is not `Serialize`: it is stored as the job's result",
+    note = "derive `serde::Serialize` for it, or return `Result<(), _>`"
+)]
+pub trait JobResult {
+    fn to_result(&self) -> Result<Option<Vec<u8>>, RunError>;
+}
+
+impl<T: serde::Serialize> JobResult for T {
+    fn to_result(&self) -> Result<Option<Vec<u8>>, RunError> {
+        let v = serde_json::to_value(self).map_err(|e| RunError::Result(e.to_string()))?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        serde_json::to_vec(&v).map(Some).map_err(|e| RunError::Result(e.to_string()))
+    }
+}
+
+pub fn assert_result<T: JobResult>() {}
+
+/// Turns the function's outcome into what the worker records.
+pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, RunError> {
+    match r {
+        Ok(v) => v.to_result(),
+        Err(e) => Err(RunError::Job(e)),
+    }
+}
+
+/// Wraps a job function's error for conversion into [`JobError`]: anything
+/// `Into<JobError>` (every std error, `JobError` itself) and `anyhow::Error`.
+/// Two impls on distinct receiver types pick the conversion at compile time.
+pub struct ErrConv<E>(pub Cell<Option<E>>);
+
+impl<E> ErrConv<E> {
+    pub fn new(e: E) -> Self {
+        ErrConv(Cell::new(Some(e)))
+    }
+}
+
+pub trait ViaInto {
+    fn into_job_error(self) -> JobError;
+}
+
+impl<E: Into<JobError>> ViaInto for &ErrConv<E> {
+    fn into_job_error(self) -> JobError {
+        match self.0.take() {
+            Some(e) => e.into(),
+            // ErrConv is built with Some and converted once by generated code.
+            None => JobError::permanent("internal: error converted twice"),
+        }
+    }
+}
+
+#[allow(clippy::wrong_self_convention)]
+pub trait ViaAnyhow {
+    fn into_job_error(&self) -> JobError;
+}
+
+impl ViaAnyhow for ErrConv<anyhow::Error> {
+    fn into_job_error(&self) -> JobError {
+        match self.0.take() {
+            Some(e) => JobError::retryable(e),
+            None => JobError::permanent("internal: error converted twice"),
+        }
+    }
+}
+
+// ---- payload fields ------------------------------------------------------
+
+/// A payload field's type: serialized into storage and decoded by workers.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job payload field: it must implement `serde::Serialize` and `serde::Deserialize`",
+    label = "not serde: every parameter other than `JobContext` is stored in the job's payload",
+    note = "derive `Serialize, Deserialize` for it, or pass an id and load the value inside the job"
+)]
+pub trait PayloadField {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> PayloadField for T {}
+
+pub fn assert_payload_field<T: PayloadField>() {}
+
+// ---- validators ----------------------------------------------------------
+
+/// Text that `email`, `url` and `pattern` can check.
+#[diagnostic::on_unimplemented(
+    message = "`email`, `url` and `pattern` validate text, not `{Self}`",
+    label = "this parameter is not text",
+    note = "use these rules on `String`, `&str` or `Cow<str>` (or `Option` of them); use `range` for numbers"
+)]
+pub trait AsText {
+    fn as_text(&self) -> &str;
+}
+impl AsText for String {
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+impl AsText for str {
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+impl AsText for std::borrow::Cow<'_, str> {
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+impl<T: AsText + ?Sized> AsText for Box<T> {
+    fn as_text(&self) -> &str {
+        (**self).as_text()
+    }
+}
+
+/// A value with a length, for `length` and `non_empty`.
+#[diagnostic::on_unimplemented(
+    message = "`length` and `non_empty` need a value with a length, not `{Self}`",
+    label = "this parameter has no length",
+    note = "use them on text or collections (`String`, `Vec<T>`, maps, sets); use `range` for numbers"
+)]
+pub trait HasLength {
+    /// Characters for text, elements for collections.
+    fn length(&self) -> u64;
+    /// `characters` or `items`, for messages.
+    fn unit(&self) -> &'static str {
+        "items"
+    }
+}
+macro_rules! text_len {
+    ($($t:ty),*) => {$(
+        impl HasLength for $t {
+            fn length(&self) -> u64 { self.chars().count() as u64 }
+            fn unit(&self) -> &'static str { "characters" }
+        }
+    )*};
+}
+text_len!(String, str, std::borrow::Cow<'_, str>);
+macro_rules! coll_len {
+    ($([$($g:tt)*] $t:ty),*) => {$(
+        impl<$($g)*> HasLength for $t {
+            fn length(&self) -> u64 { self.len() as u64 }
+        }
+    )*};
+}
+coll_len!([T] Vec<T>, [T] [T], [T] VecDeque<T>, [T] BTreeSet<T>, [T, S] HashSet<T, S>, [K, V] BTreeMap<K, V>, [K, V, S] HashMap<K, V, S>);
+impl<T: HasLength + ?Sized> HasLength for Box<T> {
+    fn length(&self) -> u64 {
+        (**self).length()
+    }
+    fn unit(&self) -> &'static str {
+        (**self).unit()
+    }
+}
+
+/// A number, for `range`.
+#[diagnostic::on_unimplemented(
+    message = "`range` needs a number, not `{Self}`",
+    label = "this parameter is not a number",
+    note = "use `range` on integer or float types; use `length` for text and collections"
+)]
+pub trait RangeValue: PartialOrd + std::fmt::Display + Copy {}
+macro_rules! numbers {
+    ($($t:ty),*) => {$( impl RangeValue for $t {} )*};
+}
+numbers!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+
+pub fn email<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
+    use validator::ValidateEmail;
+    if !v.as_text().validate_email() {
+        errs.push(field, "email", format!("`{}` is not an email address", shorten(v.as_text())));
+    }
+}
+
+pub fn url<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
+    use validator::ValidateUrl;
+    if !v.as_text().validate_url() {
+        errs.push(field, "url", format!("`{}` is not an absolute URL", shorten(v.as_text())));
+    }
+}
+
+pub fn pattern<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T, re: &Regex) {
+    if !re.is_match(v.as_text()) {
+        errs.push(field, "pattern", format!("`{}` does not match `{}`", shorten(v.as_text()), re.as_str()));
+    }
+}
+
+pub fn non_empty<T: HasLength + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
+    if v.length() == 0 {
+        errs.push(field, "non_empty", "must not be empty");
+    }
+}
+
+pub fn length<T: HasLength + ?Sized>(
+    errs: &mut ValidationError,
+    field: &str,
+    v: &T,
+    min: Option<u64>,
+    max: Option<u64>,
+) {
+    let n = v.length();
+    let unit = v.unit();
+    if let Some(min) = min.filter(|m| n < *m) {
+        errs.push(field, "length", format!("has {n} {unit}, at least {min} required"));
+    } else if let Some(max) = max.filter(|m| n > *m) {
+        errs.push(field, "length", format!("has {n} {unit}, at most {max} allowed"));
+    }
+}
+
+pub fn range<T: RangeValue>(errs: &mut ValidationError, field: &str, v: &T, min: Option<T>, max: Option<T>) {
+    let v = *v;
+    // NaN is outside every range.
+    let below = min.is_some_and(|m| v < m || v.partial_cmp(&m).is_none());
+    let above = max.is_some_and(|m| v > m || v.partial_cmp(&m).is_none());
+    match (below || above, min, max) {
+        (false, _, _) => {}
+        (true, Some(a), Some(b)) => errs.push(field, "range", format!("{v} is not between {a} and {b}")),
+        (true, Some(a), None) => errs.push(field, "range", format!("{v} is less than {a}")),
+        (true, None, Some(b)) => errs.push(field, "range", format!("{v} is greater than {b}")),
+        (true, None, None) => {}
+    }
+}
+
+/// Reports a `range` rule on a type that is not a number, once, on the rule.
+pub fn assert_range_value<T: RangeValue>(_: &T) {}
+
+/// Holds a field for the `range` rule: `(&&RangeProbe(v)).range_check(..)`
+/// runs [`range`] when the field is a number ([`RangeCheck`]) and does
+/// nothing otherwise ([`RangeSkip`]), so that a non-number is reported by
+/// [`assert_range_value`] alone, without type errors on the bounds.
+pub struct RangeProbe<'a, T: ?Sized>(pub &'a T);
+
+pub trait RangeCheck {
+    type Value;
+    fn range_check(self, errs: &mut ValidationError, field: &str, min: Option<Self::Value>, max: Option<Self::Value>);
+}
+
+impl<T: RangeValue> RangeCheck for &&RangeProbe<'_, T> {
+    type Value = T;
+    fn range_check(self, errs: &mut ValidationError, field: &str, min: Option<T>, max: Option<T>) {
+        range(errs, field, self.0, min, max)
+    }
+}
+
+pub trait RangeSkip {
+    fn range_check<B>(self, errs: &mut ValidationError, field: &str, min: Option<B>, max: Option<B>);
+}
+
+impl<T: ?Sized> RangeSkip for &RangeProbe<'_, T> {
+    fn range_check<B>(self, _: &mut ValidationError, _: &str, _: Option<B>, _: Option<B>) {}
+}
+
+pub fn custom<T: ?Sized>(
+    errs: &mut ValidationError,
+    field: &str,
+    v: &T,
+    f: impl FnOnce(&T) -> Result<(), String>,
+) {
+    if let Err(m) = f(v) {
+        errs.push(field, "custom", m);
+    }
+}
+
+/// Builds a regex the macro already compiled once at compile time.
+pub fn compiled_regex(src: &'static str) -> Regex {
+    match Regex::new(src) {
+        Ok(r) => r,
+        // The #[job] macro compiled this pattern with the same crate and
+        // rejected the build if it failed, so this cannot happen.
+        Err(e) => panic!("pattern `{src}` checked at compile time failed: {e}"),
+    }
+}
+
+/// At most 64 characters of a value, for messages.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(61).collect();
+        t.push_str("...");
+        t
+    }
+}

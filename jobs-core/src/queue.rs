@@ -1,0 +1,505 @@
+//! The storage port: [`JobQueue`], what it stores and what it reports.
+//!
+//! The port is shaped for a server backend at full speed: every hot-path call
+//! works on a batch (fetch many leased jobs, finish many, extend many leases),
+//! so a Redis implementation makes one script call per batch. It is object
+//! safe: `Arc<dyn JobQueue>` ([`SharedQueue`]) holds any backend chosen at run
+//! time, and implements `JobQueue` itself.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::job::{JobId, Priority};
+
+/// A boxed future, as the port's methods return (object safety).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A job as a producer hands it to a backend: validated and serialized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Its id (which names its queue).
+    pub id: JobId,
+    /// The job name that selects the handler.
+    pub name: String,
+    /// The serialized payload (JSON).
+    pub payload: Vec<u8>,
+    /// Its priority.
+    pub priority: Priority,
+    /// Retries after the first attempt; `None`: the pool's default.
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout; `None`: the pool's default (none).
+    pub timeout: Option<Duration>,
+    /// Not before this time (delayed or scheduled); `None`: now.
+    pub run_at: Option<SystemTime>,
+    /// Deduplication window (see `JobOptions::unique_for`).
+    pub unique_for: Option<Duration>,
+    /// When the producer enqueued it.
+    pub enqueued_at: SystemTime,
+}
+
+impl NewJob {
+    /// The queue it goes to.
+    pub fn queue(&self) -> &str {
+        self.id.queue()
+    }
+}
+
+/// The lifecycle state of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting to be taken.
+    Pending,
+    /// Waiting for its time (delayed, scheduled).
+    Scheduled,
+    /// Leased by a worker.
+    Running,
+    /// Failed, waiting for its next attempt.
+    Retrying,
+    /// Finished successfully.
+    Succeeded,
+    /// Out of attempts or failed permanently: in the dead-letter set.
+    Dead,
+    /// Cancelled before or while it ran.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Running => "running",
+            JobStatus::Retrying => "retrying",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Dead => "dead",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Succeeded, dead or cancelled: nothing more will happen to it unless an
+    /// operator retries a dead job.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One attempt of a job, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptInfo {
+    /// 1-based.
+    pub attempt: u32,
+    /// When a worker took it.
+    pub started_at: SystemTime,
+    /// When it ended (absent while running).
+    pub finished_at: Option<SystemTime>,
+    /// Why it failed (absent on success).
+    pub error: Option<String>,
+}
+
+/// Everything known about one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Its id.
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// Where it is in its lifecycle.
+    pub status: JobStatus,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+    /// Attempts started so far (a job handed back at shutdown does not count).
+    pub attempts: u32,
+    /// Retries after the first attempt, when set on the job.
+    pub max_retries: Option<u32>,
+    /// Every attempt with its error, oldest first.
+    pub attempt_log: Vec<AttemptInfo>,
+    /// When it was enqueued.
+    pub enqueued_at: SystemTime,
+    /// When it is due (scheduled, delayed or retrying).
+    pub run_at: Option<SystemTime>,
+    /// When it finished (succeeded, dead, cancelled).
+    pub finished_at: Option<SystemTime>,
+    /// The job function's `Ok` value as JSON, when it returned one.
+    pub result: Option<serde_json::Value>,
+}
+
+impl JobInfo {
+    /// The last attempt's error, if any.
+    pub fn last_error(&self) -> Option<&str> {
+        self.attempt_log.iter().rev().find_map(|a| a.error.as_deref())
+    }
+}
+
+/// Counts for one queue and priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Waiting to be taken now.
+    pub pending: u64,
+    /// Waiting for their time.
+    pub scheduled: u64,
+    /// Leased by a worker.
+    pub running: u64,
+    /// Waiting for a retry.
+    pub retrying: u64,
+    /// In the dead-letter set.
+    pub dead: u64,
+    /// Finished successfully (since the backend's counters started).
+    pub processed: u64,
+    /// Failed attempts (since the backend's counters started).
+    pub failed: u64,
+}
+
+impl Counts {
+    /// Adds another set of counts to this one.
+    pub fn add(&mut self, o: &Counts) {
+        self.pending += o.pending;
+        self.scheduled += o.scheduled;
+        self.running += o.running;
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+        self.processed += o.processed;
+        self.failed += o.failed;
+    }
+}
+
+/// The counts of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    /// Per priority.
+    pub by_priority: BTreeMap<Priority, Counts>,
+    /// Whether workers are held off the queue.
+    pub paused: bool,
+}
+
+impl QueueCounts {
+    /// All priorities added up.
+    pub fn total(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in self.by_priority.values() {
+            t.add(c);
+        }
+        t
+    }
+}
+
+/// Counts of every queue the backend knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Per queue name.
+    pub queues: BTreeMap<String, QueueCounts>,
+}
+
+impl QueueStats {
+    /// One queue's counts, all priorities added up (zero when unknown).
+    pub fn queue(&self, name: &str) -> Counts {
+        self.queues.get(name).map(QueueCounts::total).unwrap_or_default()
+    }
+
+    /// One queue and priority.
+    pub fn get(&self, name: &str, p: Priority) -> Counts {
+        self.queues.get(name).and_then(|q| q.by_priority.get(&p)).copied().unwrap_or_default()
+    }
+}
+
+/// Limits of one queue (configuration `queues:` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePolicy {
+    /// Refuse enqueues past this many pending and scheduled jobs (retries are
+    /// never refused).
+    pub max_jobs: Option<u64>,
+    /// Accept only these priorities; empty: all.
+    pub priority_levels: Vec<Priority>,
+}
+
+/// How long finished jobs are kept. Nothing grows without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Succeeded and cancelled jobs (and their results). Default 24 h.
+    pub succeeded: Duration,
+    /// Dead jobs, by age. Default 7 days.
+    pub dead_age: Duration,
+    /// Dead jobs per queue, by count (oldest dropped first). Default 10,000.
+    pub dead_max: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            succeeded: Duration::from_secs(24 * 3600),
+            dead_age: Duration::from_secs(7 * 24 * 3600),
+            dead_max: 10_000,
+        }
+    }
+}
+
+/// A fetch: up to `max` jobs from `queues`, leased for `lease`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRequest {
+    /// The queues in the order to take them: a backend takes from the first
+    /// queue with work, highest priority first. (The pool varies this order
+    /// for weighted fetching.)
+    pub queues: Vec<String>,
+    /// At most this many jobs.
+    pub max: usize,
+    /// How long a taken job stays leased without a heartbeat.
+    pub lease: Duration,
+    /// Retries for jobs that carry none: used when an expired lease is
+    /// reclaimed, to decide whether the job is out of attempts.
+    pub default_max_retries: u32,
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
+    /// The serialized payload.
+    pub payload: Vec<u8>,
+    /// Its priority.
+    pub priority: Priority,
+    /// This attempt, 1-based.
+    pub attempt: u32,
+    /// Retries set on the job, if any.
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout set on the job, if any.
+    pub timeout: Option<Duration>,
+    /// When it was enqueued.
+    pub enqueued_at: SystemTime,
+    /// The lease's fencing token: finishing with a stale token is refused.
+    pub token: u64,
+}
+
+/// What [`JobQueue::fetch`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// The leased jobs, in the order to start them.
+    pub jobs: Vec<LeasedJob>,
+    /// The earliest time at which a scheduled or retrying job, or an expired
+    /// lease, will need the fetcher, when there is one: the fetcher's timer.
+    pub next_due: Option<SystemTime>,
+}
+
+/// How an attempt ended, as a worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The job succeeded; `result` is its `Ok` value as JSON, if any.
+    Succeeded {
+        /// Serialized result.
+        result: Option<Vec<u8>>,
+    },
+    /// The attempt failed; run again at `at`.
+    Retry {
+        /// Why.
+        error: String,
+        /// When.
+        at: SystemTime,
+    },
+    /// The attempt failed for good: dead-letter set.
+    Dead {
+        /// Why.
+        error: String,
+    },
+    /// Handed back without counting the attempt (shutdown, or a name this
+    /// pool does not know): pending again at `at` (or at once).
+    Release {
+        /// Not before.
+        at: Option<SystemTime>,
+        /// Why, recorded but not counted as a failure.
+        reason: String,
+    },
+}
+
+/// One finished attempt, for [`JobQueue::finish`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The job.
+    pub id: JobId,
+    /// Its lease token.
+    pub token: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What the backend did with one [`Finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishResult {
+    /// Recorded, with the job's status afterwards.
+    Applied(JobStatus),
+    /// Refused: the lease had expired and the job was taken again (or is
+    /// gone); the newer attempt wins.
+    Stale,
+}
+
+/// The state of a lease after [`JobQueue::extend_leases`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Still ours, extended.
+    Held,
+    /// Ours, but someone asked to cancel the job: signal it.
+    CancelRequested,
+    /// No longer ours: the job's result will be refused.
+    Lost,
+}
+
+/// What [`JobQueue::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelResult {
+    /// It was pending or scheduled: removed and marked cancelled.
+    Cancelled,
+    /// It is running: its worker is told through `JobContext::cancelled()`
+    /// and it will end cancelled.
+    Requested,
+    /// It had already finished; nothing changed.
+    AlreadyFinished(JobStatus),
+}
+
+/// Waits for new work on some queues without polling. Obtained from
+/// [`JobQueue::waiter`]; one per fetch loop.
+pub trait Waiter: Send {
+    /// Called right before a fetch: work that arrives after this call wakes
+    /// the next [`Waiter::wait`] at once (no lost wake-up).
+    fn arm(&mut self);
+    /// Returns when work may have arrived since [`Waiter::arm`], or after
+    /// `timeout`.
+    fn wait(&mut self, timeout: Duration) -> BoxFuture<'_, Result<(), Error>>;
+}
+
+/// The storage port, implemented by [`crate::MemoryQueue`] and
+/// `jobs_redis::RedisQueue`.
+///
+/// Every method is async through a boxed future so that `dyn JobQueue` works.
+/// Methods that change more than one record are atomic in every backend.
+pub trait JobQueue: Send + Sync + 'static {
+    /// Stores a batch of jobs in one round trip, all or nothing per job:
+    /// returns their ids in order (for a `unique_for` job that duplicates a
+    /// live one, the existing id). Fails whole when a queue is full or refuses
+    /// a priority, storing nothing.
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>>;
+
+    /// Promotes due scheduled jobs (bounded), reclaims expired leases
+    /// (counting the attempt, dead when out of attempts) and leases up to
+    /// `req.max` jobs, strict priority per queue, skipping paused queues.
+    fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>>;
+
+    /// Records finished attempts. A stale token is refused per item.
+    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>>;
+
+    /// Extends leases of running jobs by `lease` from now, in one call.
+    fn extend_leases<'a>(
+        &'a self,
+        leases: &'a [(JobId, u64)],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>>;
+
+    /// A waiter that wakes when jobs arrive on any of `queues`.
+    fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error>;
+
+    /// Everything known about a job, or `None` when unknown or purged.
+    fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>>;
+
+    /// Cancels a job (see [`CancelResult`]).
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>>;
+
+    /// Counts per queue and priority.
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>>;
+
+    /// Dead jobs of a queue, newest first.
+    fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>>;
+
+    /// Puts a dead job back to pending with its attempts reset.
+    fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Deletes every dead job of a queue; returns how many.
+    fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>>;
+
+    /// Holds workers off a queue (enqueues still accepted).
+    fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Lets workers take a paused queue's jobs again.
+    fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Sets a queue's limits (`max_jobs`, `priority_levels`).
+    fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// Any backend behind one type, chosen at run time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jobs_core::{MemoryQueue, SharedQueue};
+/// let q: SharedQueue = Arc::new(MemoryQueue::new());
+/// # let _ = q;
+/// ```
+pub type SharedQueue = Arc<dyn JobQueue>;
+
+macro_rules! forward_queue {
+    ($($ty:tt)*) => {
+        impl<Q: JobQueue + ?Sized> JobQueue for $($ty)*<Q> {
+            fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
+                (**self).enqueue_many(jobs)
+            }
+            fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>> {
+                (**self).fetch(req)
+            }
+            fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
+                (**self).finish(batch)
+            }
+            fn extend_leases<'a>(&'a self, leases: &'a [(JobId, u64)], lease: Duration) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
+                (**self).extend_leases(leases, lease)
+            }
+            fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
+                (**self).waiter(queues)
+            }
+            fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {
+                (**self).job(id)
+            }
+            fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
+                (**self).cancel(id)
+            }
+            fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>> {
+                (**self).stats()
+            }
+            fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+                (**self).dead_jobs(queue, limit)
+            }
+            fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).retry_dead(id)
+            }
+            fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+                (**self).purge_dead(queue)
+            }
+            fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).pause(queue)
+            }
+            fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).resume(queue)
+            }
+            fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).set_policy(queue, policy)
+            }
+        }
+    };
+}
+
+forward_queue!(Arc);
+forward_queue!(Box);

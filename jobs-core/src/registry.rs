@@ -1,0 +1,121 @@
+//! Job registrations collected at link time with `inventory`.
+//!
+//! Registration is by linking: a crate whose jobs a binary runs must be named
+//! in that binary's code (`use my_jobs as _;`), or the linker may drop its
+//! registrations.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::context::JobContext;
+use crate::error::{Error, JobError, ValidationError};
+use crate::job::Priority;
+use crate::queue::BoxFuture;
+
+/// Why running a job's handler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stored payload does not decode into the job's type: permanent.
+    #[error("payload does not decode as {type_name}: {error}")]
+    Decode {
+        /// The payload type.
+        type_name: &'static str,
+        /// serde's message.
+        error: String,
+    },
+    /// The stored payload breaks the job's rules: permanent.
+    #[error(transparent)]
+    Invalid(ValidationError),
+    /// The job function returned an error.
+    #[error("{0}")]
+    Job(JobError),
+    /// The job's result could not be serialized: permanent.
+    #[error("could not serialize the job's result: {0}")]
+    Result(String),
+}
+
+impl RunError {
+    /// Whether another attempt could succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RunError::Job(e) if e.is_retryable())
+    }
+}
+
+/// The handler glue: decodes a payload, runs the job function, serializes
+/// its result.
+pub type RunFn = fn(JobContext, &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>>;
+
+/// Decodes and validates a JSON payload for this job type, returning its
+/// canonical serialized form (what the command line's `enqueue` uses).
+pub type CheckFn = fn(&[u8]) -> Result<Vec<u8>, Error>;
+
+/// A recurring schedule declared on the attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronSpec {
+    /// 5 or 6 fields (seconds first when 6).
+    pub expression: &'static str,
+    /// IANA zone, `UTC` when none was given.
+    pub timezone: &'static str,
+}
+
+/// One `#[job]` definition, submitted by the generated code.
+#[derive(Debug)]
+pub struct JobDescriptor {
+    /// The stored job name.
+    pub name: &'static str,
+    /// The attribute's queue.
+    pub queue: &'static str,
+    /// The attribute's priority.
+    pub priority: Priority,
+    /// The attribute's retries.
+    pub max_retries: Option<u32>,
+    /// The attribute's timeout.
+    pub timeout: Option<Duration>,
+    /// The attribute's deduplication window.
+    pub unique_for: Option<Duration>,
+    /// The attribute's schedule.
+    pub cron: Option<CronSpec>,
+    /// The payload type's path.
+    pub type_name: &'static str,
+    /// Where the job function is defined.
+    pub file: &'static str,
+    /// Its line.
+    pub line: u32,
+    /// Runs one attempt.
+    pub run: RunFn,
+    /// Checks a JSON payload.
+    pub check: CheckFn,
+}
+
+impl JobDescriptor {
+    /// `file:line` of the definition.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+inventory::collect!(JobDescriptor);
+
+/// Every job linked into this program, by name; fails on duplicate names
+/// (naming both definitions) and when none is linked.
+pub fn registry() -> Result<HashMap<&'static str, &'static JobDescriptor>, Error> {
+    let mut map: HashMap<&'static str, &'static JobDescriptor> = HashMap::new();
+    for d in inventory::iter::<JobDescriptor> {
+        if let Some(prev) = map.insert(d.name, d) {
+            let (mut a, mut b) = (prev.location(), d.location());
+            if a > b {
+                std::mem::swap(&mut a, &mut b);
+            }
+            return Err(Error::DuplicateJobName { name: d.name.to_owned(), first: a, second: b });
+        }
+    }
+    if map.is_empty() {
+        return Err(Error::NoJobsLinked);
+    }
+    Ok(map)
+}
+
+/// Every linked job definition, duplicates included, in no set order.
+pub fn descriptors() -> impl Iterator<Item = &'static JobDescriptor> {
+    inventory::iter::<JobDescriptor>.into_iter()
+}

@@ -1,0 +1,148 @@
+//! Cancellation, leases, fencing tokens and crash recovery.
+
+use std::time::Duration;
+
+use crate::job::JobOptions;
+use crate::queue::{CancelResult, FetchRequest, Finish, FinishResult, JobQueue, JobStatus, Outcome};
+use crate::testing::harness::{eventually, eventually_some, probe, test_pool, unique_queue, wait_status};
+use crate::testing::jobs::Act;
+
+use super::{ms, put, put1};
+
+fn fetch_req(queue: &str, lease: Duration, retries: u32) -> FetchRequest {
+    FetchRequest { queues: vec![queue.to_owned()], max: 10, lease, default_max_retries: retries }
+}
+
+/// Cancelling a pending job takes it out of the queue; it never runs.
+pub async fn cancel_pending_job<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("cancelp");
+    let id = put1(&q, &queue, 1, Act::Succeed).await;
+    assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Cancelled);
+    assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
+    let after = put1(&q, &queue, 2, Act::Succeed).await;
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    wait_status(&q, &after, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(probe(&queue).starts().iter().map(|s| s.seq).collect::<Vec<_>>(), vec![2]);
+}
+
+/// Cancelling a scheduled job removes it before its time.
+pub async fn cancel_scheduled_job<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("cancels");
+    let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().delay(ms(200))).await;
+    assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Cancelled);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).scheduled, 0);
+    let r = q.fetch(&fetch_req(&queue, ms(1000), 3)).await.unwrap();
+    assert!(r.jobs.is_empty());
+    assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+}
+
+/// Cancelling a running job signals `cancelled()`; it ends cancelled, no retry.
+pub async fn cancel_running_job<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("cancelr");
+    let pool = test_pool(q.clone(), &[&queue]).lease(ms(600)).start().unwrap();
+    let id = put(&q, &queue, 1, Act::WaitForCancel, JobOptions::new().max_retries(3)).await;
+    let p = probe(&queue);
+    eventually("job started", || async { p.start_count() == 1 }).await;
+    assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Requested);
+    let info = wait_status(&q, &id, JobStatus::Cancelled).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(p.cancels(), vec![1]);
+    assert_eq!(info.attempts, 1);
+    assert_eq!(p.start_count(), 1, "no retry after a cancel");
+}
+
+/// Cancelling a finished job changes nothing.
+pub async fn cancel_finished_job_changes_nothing<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("cancelf");
+    let id = put1(&q, &queue, 1, Act::Succeed).await;
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    wait_status(&q, &id, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::AlreadyFinished(JobStatus::Succeeded));
+    assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Succeeded);
+}
+
+/// A worker whose lease expired and whose job was taken again cannot record
+/// its result: the newer attempt wins.
+pub async fn stale_ack_is_refused<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("stale");
+    let id = put1(&q, &queue, 1, Act::Succeed).await;
+    let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
+    let second = eventually_some("lease expired and job taken again", || async {
+        q.fetch(&fetch_req(&queue, ms(5000), 3)).await.unwrap().jobs.pop()
+    })
+    .await;
+    assert_eq!(second.id, id);
+    assert_ne!(first.token, second.token);
+    let late = Finish { id: id.clone(), token: first.token, outcome: Outcome::Succeeded { result: None } };
+    assert_eq!(q.finish(vec![late]).await.unwrap(), vec![FinishResult::Stale]);
+    assert_eq!(q.extend_leases(&[(id.clone(), first.token)], ms(5000)).await.unwrap()[0], crate::queue::LeaseState::Lost);
+    let real = Finish { id: id.clone(), token: second.token, outcome: Outcome::Succeeded { result: None } };
+    assert_eq!(q.finish(vec![real]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Succeeded)]);
+}
+
+/// A job reclaimed from a dead worker counts the attempt and says why.
+pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("reclaim");
+    let id = put1(&q, &queue, 1, Act::Succeed).await;
+    let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
+    assert_eq!(first.attempt, 1);
+    let again = eventually_some("reclaimed", || async {
+        q.fetch(&fetch_req(&queue, ms(5000), 3)).await.unwrap().jobs.pop()
+    })
+    .await;
+    assert_eq!(again.attempt, 2);
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!(info.attempts, 2);
+    assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+}
+
+/// A job that kills its worker every time ends dead instead of looping.
+pub async fn poison_job_ends_dead<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("poison");
+    let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().max_retries(1)).await;
+    let taken = std::sync::atomic::AtomicUsize::new(0);
+    let (taken_ref, q_ref, queue_ref, id_ref) = (&taken, &q, &queue, &id);
+    eventually("dead after its attempts", || async move {
+        let (q, queue, id) = (q_ref, queue_ref, id_ref);
+        let n = q.fetch(&fetch_req(queue, ms(50), 3)).await.unwrap().jobs.len();
+        taken_ref.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        q.job(id).await.unwrap().unwrap().status == JobStatus::Dead
+    })
+    .await;
+    assert_eq!(taken.into_inner(), 2, "two attempts (retries = 1), each lost with its worker");
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert!(info.last_error().unwrap().contains("lease expired"));
+}
+
+/// A pool killed mid-job loses its lease; another pool runs the job.
+pub async fn killed_pool_job_runs_elsewhere<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("killed");
+    let a = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    let id = put1(&q, &queue, 1, Act::WaitForCancel).await;
+    let p = probe(&queue);
+    eventually("started on pool a", || async { p.start_count() == 1 }).await;
+    a.kill().await;
+    let b = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    eventually("started again on pool b", || async { p.start_count() == 2 }).await;
+    assert_eq!(p.starts()[1].attempt, 2);
+    q.cancel(&id).await.unwrap();
+    wait_status(&q, &id, JobStatus::Cancelled).await;
+    b.shutdown().await.unwrap();
+    assert_eq!(p.cancels(), vec![1], "only the live attempt saw the cancel");
+}
+
+/// A job running longer than its lease keeps it through heartbeats.
+pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("heartbeat");
+    let pool = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    let other = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    let id = put1(&q, &queue, 1, Act::SleepMs(1_200)).await;
+    let info = wait_status(&q, &id, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    other.shutdown().await.unwrap();
+    assert_eq!(info.attempts, 1, "never reclaimed: {info:?}");
+    assert_eq!(probe(&queue).start_count(), 1);
+}

@@ -1,0 +1,53 @@
+//! The behaviours, one async fn each, generic over the backend.
+#![allow(missing_docs)]
+
+mod admin;
+mod enqueue;
+mod failure;
+mod lease;
+mod run;
+
+pub use admin::*;
+pub use enqueue::*;
+pub use failure::*;
+pub use lease::*;
+pub use run::*;
+
+use std::time::{Duration, SystemTime};
+
+use super::jobs::{Act, ProbeJob};
+use crate::job::{JobExt, JobId, JobOptions, Priority};
+use crate::queue::{JobQueue, NewJob};
+
+pub(crate) fn probe_job(key: &str, seq: u64, act: Act) -> ProbeJob {
+    ProbeJob { key: key.to_owned(), seq, act }
+}
+
+/// Enqueues a probe job on `queue` with extra options.
+pub(crate) async fn put<Q: JobQueue + ?Sized>(q: &Q, queue: &str, seq: u64, act: Act, opts: JobOptions) -> JobId {
+    probe_job(queue, seq, act).enqueue_with(q, opts.queue(queue)).await.expect("enqueue works")
+}
+
+/// Enqueues a probe job with default options; the probe key is the queue.
+pub(crate) async fn put1<Q: JobQueue + ?Sized>(q: &Q, queue: &str, seq: u64, act: Act) -> JobId {
+    put(q, queue, seq, act, JobOptions::new()).await
+}
+
+/// A job written around the typed API: any name, any payload bytes.
+pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
+    NewJob {
+        id: JobId::new(queue),
+        name: name.to_owned(),
+        payload: payload.to_vec(),
+        priority: Priority::Normal,
+        max_retries: Some(0),
+        timeout: None,
+        run_at: None,
+        unique_for: None,
+        enqueued_at: SystemTime::now(),
+    }
+}
+
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}

@@ -1,0 +1,98 @@
+//! The jobs the suite runs. They are linked into every binary built with the
+//! `testing` feature, so any pool there can run them.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::harness::probe;
+use crate::context::JobContext;
+use crate::error::JobError;
+
+/// What a probe job does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Act {
+    /// Returns its sequence number.
+    Succeed,
+    /// Fails (retryably) on attempts 1..=n, then succeeds.
+    FailTimes(u32),
+    /// Always fails retryably.
+    FailAlways,
+    /// Fails the first time this test's probe sees its sequence number,
+    /// whatever the attempt count says.
+    FailFirstRun,
+    /// Fails permanently.
+    Permanent,
+    /// Panics.
+    Panic,
+    /// Sleeps, then succeeds.
+    SleepMs(u64),
+    /// Waits for `JobContext::cancelled()`, then returns Ok.
+    WaitForCancel,
+    /// Sleeps without stopping on cancel, noting whether cancel was seen.
+    IgnoreCancelMs(u64),
+}
+
+/// A job whose payload chooses its behaviour; it records every start.
+#[crate::job(crate = crate, name = "conformance.probe", queue = "conformance")]
+pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Result<u64, JobError> {
+    let p = probe(&key);
+    p.started(seq, &ctx);
+    let r = match act {
+        Act::Succeed => Ok(seq),
+        Act::FailTimes(n) if ctx.attempt() <= n => Err(JobError::retryable(format!("planned failure {}", ctx.attempt()))),
+        Act::FailTimes(_) => Ok(seq),
+        Act::FailFirstRun if p.starts().iter().filter(|s| s.seq == seq).count() == 1 => {
+            Err(JobError::retryable("first run fails"))
+        }
+        Act::FailFirstRun => Ok(seq),
+        Act::FailAlways => Err(JobError::retryable(format!("always fails (attempt {})", ctx.attempt()))),
+        Act::Permanent => Err(JobError::permanent("this input can never work")),
+        Act::Panic => panic!("probe {seq} panicked on purpose"),
+        Act::SleepMs(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(seq)
+        }
+        Act::WaitForCancel => {
+            ctx.cancelled().await;
+            p.saw_cancel(seq);
+            Ok(seq)
+        }
+        Act::IgnoreCancelMs(ms) => {
+            tokio::select! {
+                _ = ctx.cancelled() => p.saw_cancel(seq),
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(seq)
+        }
+    };
+    p.ended(seq);
+    r
+}
+
+/// A job with a short timeout that sleeps past it.
+#[crate::job(crate = crate, name = "conformance.slow", timeout = "150ms", retries = 0)]
+pub async fn slow_job(ctx: JobContext, key: String) -> Result<(), JobError> {
+    probe(&key).started(0, &ctx);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Ok(())
+}
+
+/// A job with declared retries, for precedence tests.
+#[crate::job(crate = crate, name = "conformance.two_retries", retries = 2)]
+pub async fn two_retries(ctx: JobContext, key: String) -> Result<(), JobError> {
+    probe(&key).started(0, &ctx);
+    Err(JobError::retryable("always fails"))
+}
+
+/// A job with validated fields.
+#[crate::job(crate = crate, name = "conformance.validated")]
+pub async fn validated_job(
+    #[validate(email)] to: String,
+    #[validate(range(min = 1, max = 10))] count: u32,
+) -> Result<(), JobError> {
+    let _ = (to, count);
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The backend conformance suite: every behaviour of DESIGN §3 and of the
+//! [`JobQueue`](crate::JobQueue) port, written once, run by any backend with
+//! one macro call (feature `testing`).
+//!
+//! ```ignore
+//! jobs_core::conformance_suite!(|| async { jobs_core::MemoryQueue::new() });
+//! ```
+//!
+//! The factory returns a fresh queue handle for each test (it may share one
+//! server: every test uses queue names of its own). Tests wait on conditions
+//! with deadlines, never on fixed sleeps.
+
+pub mod cases;
+mod harness;
+pub mod jobs;
+
+pub use harness::*;
+
+/// Expands to one `#[test]` per behaviour of the suite, each running
+/// `cases::NAME(queue)` on a fresh multi-thread runtime with the queue the
+/// factory returns. The factory is an expression callable as
+/// `factory().await -> impl JobQueue + Clone`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            enqueue_stores_pending_job,
+            enqueue_validation_error_writes_nothing,
+            enqueue_many_keeps_order,
+            enqueue_many_is_all_or_nothing,
+            job_unknown_id_is_none,
+            job_runs_once_and_succeeds,
+            job_result_is_stored,
+            context_describes_the_attempt,
+            strict_priority_within_queue,
+            fifo_within_priority,
+            delayed_job_starts_on_time,
+            schedule_at_starts_on_time,
+            retry_then_succeed_records_errors,
+            retries_exhausted_goes_dead,
+            permanent_error_goes_dead_at_once,
+            panic_is_a_failed_attempt,
+            timeout_is_a_failed_attempt,
+            undecodable_payload_goes_dead,
+            unknown_job_name_goes_dead,
+            unknown_job_name_can_be_handed_back,
+            max_retries_precedence,
+            cancel_pending_job,
+            cancel_scheduled_job,
+            cancel_running_job,
+            cancel_finished_job_changes_nothing,
+            stale_ack_is_refused,
+            reclaimed_job_counts_an_attempt,
+            poison_job_ends_dead,
+            killed_pool_job_runs_elsewhere,
+            heartbeat_keeps_long_job_leased,
+            two_pools_run_each_job_once,
+            shutdown_waits_for_running_jobs,
+            shutdown_hands_back_after_grace,
+            pause_and_resume,
+            max_jobs_refuses_but_never_a_retry,
+            priority_levels_refuse_other_priorities,
+            unique_for_deduplicates,
+            stats_count_per_priority,
+            dead_jobs_newest_first,
+            retry_dead_runs_again,
+            purge_dead_deletes,
+            queue_override_routes_job,
+            weighted_queues_do_not_starve,
+            priority_order_under_load,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testing::run(async {
+                    let queue = ($factory)().await;
+                    $crate::testing::cases::$case(queue).await;
+                });
+            }
+        )*
+    };
+}

@@ -1,0 +1,134 @@
+//! The jobs a pool is running, and the heartbeat that keeps their leases.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio_util::sync::CancellationToken;
+
+use super::run::Core;
+use crate::error::Error;
+use crate::job::JobId;
+use crate::queue::LeaseState;
+
+struct Entry {
+    token: u64,
+    cancel: CancellationToken,
+}
+
+/// Running jobs by id, with their lease tokens and cancel signals.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    map: Mutex<HashMap<JobId, Entry>>,
+}
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, Entry>> {
+        // Every critical section is a single map operation: never left torn.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn insert(&self, id: JobId, token: u64, cancel: CancellationToken) {
+        self.lock().insert(id, Entry { token, cancel });
+    }
+
+    /// Removes a finished job; `false` when shutdown already handed it back,
+    /// so its result must not be reported.
+    pub(crate) fn remove(&self, id: &JobId, token: u64) -> bool {
+        let mut m = self.lock();
+        match m.get(id) {
+            Some(e) if e.token == token => {
+                m.remove(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn snapshot(&self) -> Vec<(JobId, u64)> {
+        self.lock().iter().map(|(id, e)| (id.clone(), e.token)).collect()
+    }
+
+    /// Signals one job's `JobContext::cancelled()`.
+    fn cancel(&self, id: &JobId, token: u64) {
+        if let Some(e) = self.lock().get(id).filter(|e| e.token == token) {
+            e.cancel.cancel();
+        }
+    }
+
+    /// Empties the set, signalling every job: the shutdown hand-back.
+    pub(crate) fn take_all(&self) -> Vec<(JobId, u64)> {
+        self.lock()
+            .drain()
+            .map(|(id, e)| {
+                e.cancel.cancel();
+                (id, e.token)
+            })
+            .collect()
+    }
+}
+
+/// The heartbeat thread: one `extend_leases` call for all running jobs every
+/// third of the lease. It runs on its own OS thread and runtime so that job
+/// code which blocks the pool's runtime cannot starve it.
+pub(crate) struct Heartbeat {
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub(crate) async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+pub(crate) fn spawn_heartbeat(core: Arc<Core>) -> Result<Heartbeat, Error> {
+    let stop = CancellationToken::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start the heartbeat runtime: {e}")))?;
+    let s = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("jobs-heartbeat".into())
+        .spawn(move || rt.block_on(beat(core, s)))
+        .map_err(|e| Error::InvalidArgument(format!("cannot start the heartbeat thread: {e}")))?;
+    Ok(Heartbeat { stop, thread: Some(thread) })
+}
+
+async fn beat(core: Arc<Core>, stop: CancellationToken) {
+    let every = core.lease / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = core.killed.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let leases = core.inflight.snapshot();
+        if leases.is_empty() {
+            continue;
+        }
+        match core.queue.extend_leases(&leases, core.lease).await {
+            Ok(states) => {
+                for ((id, token), state) in leases.iter().zip(states) {
+                    match state {
+                        LeaseState::Held => {}
+                        LeaseState::CancelRequested => core.inflight.cancel(id, *token),
+                        LeaseState::Lost => {
+                            tracing::warn!(job = %id, "lease lost: the job was taken again elsewhere; its result here will be refused");
+                            core.inflight.cancel(id, *token);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, jobs = leases.len(), "could not extend leases"),
+        }
+    }
+}
+

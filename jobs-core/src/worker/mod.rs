@@ -1,0 +1,312 @@
+//! [`WorkerPool`]: runs linked jobs from a [`JobQueue`].
+//!
+//! One fetch loop per pool takes batches of leased jobs as worker slots free
+//! up, and waits on the backend's wake-up or the next due time when idle
+//! (never a sleep-poll). Each job runs in its own task (a panic is caught as
+//! a failed attempt) under its timeout. Results are acknowledged in batches;
+//! leases of all running jobs are extended in one call per heartbeat, on a
+//! thread of its own so that job code blocking the runtime cannot starve it.
+
+mod backoff;
+mod exec;
+mod inflight;
+mod run;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use backoff::Backoff;
+
+use crate::error::Error;
+use crate::job::validate_queue_name;
+use crate::queue::{Finish, JobQueue, Outcome, SharedQueue};
+use inflight::InFlight;
+
+/// What a pool does with a job whose name no linked handler knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownJobs {
+    /// Dead-letter it at once with a clear error (the default).
+    #[default]
+    DeadLetter,
+    /// Hand it back after `delay` without counting an attempt, so a pool of
+    /// a newer deploy can take it; dead once it is older than `limit`.
+    Requeue {
+        /// Wait before it is offered again.
+        delay: Duration,
+        /// Give up after this age (1 h is a good default).
+        limit: Duration,
+    },
+}
+
+/// Entry point: `WorkerPool::builder(queue)`.
+///
+/// ```no_run
+/// # use jobs_core::prelude::*;
+/// # #[job(crate = jobs_core)] async fn noop() -> Result<(), JobError> { Ok(()) }
+/// # #[tokio::main] async fn main() -> Result<(), jobs_core::Error> {
+/// let queue = MemoryQueue::new();
+/// let workers = WorkerPool::builder(queue.clone()).workers(16).queues(["email", "default"]).start()?;
+/// // ... on SIGTERM:
+/// workers.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct WorkerPool;
+
+impl WorkerPool {
+    /// A builder for a pool on `queue` (any backend; clone it first if you
+    /// keep using it).
+    pub fn builder<Q: JobQueue>(queue: Q) -> WorkerPoolBuilder {
+        WorkerPoolBuilder {
+            queue: Arc::new(queue),
+            workers: 10,
+            queues: None,
+            weights: None,
+            grace: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            max_retries: 3,
+            unknown: UnknownJobs::DeadLetter,
+            fetch_batch: 256,
+        }
+    }
+}
+
+/// Settings of a [`WorkerPool`]; [`WorkerPoolBuilder::start`] runs it.
+#[must_use = "a pool runs only once started"]
+pub struct WorkerPoolBuilder {
+    queue: SharedQueue,
+    workers: usize,
+    queues: Option<Vec<String>>,
+    weights: Option<Vec<u32>>,
+    grace: Duration,
+    lease: Duration,
+    backoff: Backoff,
+    max_retries: u32,
+    unknown: UnknownJobs,
+    fetch_batch: usize,
+}
+
+impl WorkerPoolBuilder {
+    /// How many jobs run at once (default 10).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// The queues to serve, in strict order: a queue's jobs are taken only
+    /// when every queue before it is empty. Default: every queue a linked
+    /// job declares.
+    pub fn queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.queues = Some(queues.into_iter().map(Into::into).collect());
+        self.weights = None;
+        self
+    }
+
+    /// The queues to serve with weights: each fetch orders the queues at
+    /// random in proportion to their weights, so no queue starves.
+    pub fn weighted_queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = (S, u32)>,
+        S: Into<String>,
+    {
+        let (q, w): (Vec<String>, Vec<u32>) = queues.into_iter().map(|(q, w)| (q.into(), w)).unzip();
+        self.queues = Some(q);
+        self.weights = Some(w);
+        self
+    }
+
+    /// How long `shutdown` waits for running jobs before it cancels them and
+    /// hands them back (default 30 s).
+    pub fn grace_period(mut self, d: Duration) -> Self {
+        self.grace = d;
+        self
+    }
+
+    /// How long a taken job stays leased without a heartbeat (default 30 s);
+    /// a crashed worker's jobs run again elsewhere after it.
+    pub fn lease(mut self, d: Duration) -> Self {
+        self.lease = d;
+        self
+    }
+
+    /// The backoff base (default 5 s; factor 2, cap 1 h).
+    pub fn retry_delay(mut self, d: Duration) -> Self {
+        self.backoff.base = d;
+        self
+    }
+
+    /// The whole backoff: base, factor, cap and jitter.
+    pub fn backoff(mut self, b: Backoff) -> Self {
+        self.backoff = b;
+        self
+    }
+
+    /// Retries for jobs whose attribute and options set none (default 3).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// What to do with jobs no linked handler knows.
+    pub fn unknown_jobs(mut self, policy: UnknownJobs) -> Self {
+        self.unknown = policy;
+        self
+    }
+
+    /// The most jobs one fetch takes (default 256).
+    pub fn fetch_batch(mut self, n: usize) -> Self {
+        self.fetch_batch = n;
+        self
+    }
+
+    /// Starts the pool on the current tokio runtime.
+    ///
+    /// Fails on duplicate job names (naming both definitions), when no job is
+    /// linked, on a bad setting, and outside a tokio runtime. Logs a warning
+    /// for a served queue that no linked job declares.
+    pub fn start(self) -> Result<WorkerHandle, Error> {
+        let registry = crate::registry::registry()?;
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument("WorkerPool::start must be called inside a tokio runtime".into())
+        })?;
+        if self.workers == 0 {
+            return Err(Error::InvalidArgument("workers must be at least 1".into()));
+        }
+        if self.lease < Duration::from_millis(100) {
+            return Err(Error::InvalidArgument("lease must be at least 100 ms".into()));
+        }
+        let declared: BTreeSet<&str> = registry.values().map(|d| d.queue).collect();
+        let queues = match self.queues {
+            Some(q) if q.is_empty() => return Err(Error::InvalidArgument("queues must name at least one queue".into())),
+            Some(q) => q,
+            None => declared.iter().map(|q| q.to_string()).collect(),
+        };
+        for q in &queues {
+            validate_queue_name(q)?;
+            if !declared.contains(q.as_str()) {
+                tracing::warn!(queue = %q, "served queue is declared by no linked job; it runs only jobs sent there with JobOptions::queue");
+            }
+        }
+        if let Some(w) = &self.weights {
+            if w.iter().all(|w| *w == 0) {
+                return Err(Error::InvalidArgument("queue weights must not all be zero".into()));
+            }
+        }
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let hard = CancellationToken::new();
+        let killed = CancellationToken::new();
+        let core = Arc::new(run::Core {
+            queue: self.queue.clone(),
+            registry,
+            queues,
+            weights: self.weights,
+            lease: self.lease,
+            backoff: self.backoff,
+            max_retries: self.max_retries,
+            unknown: self.unknown,
+            fetch_batch: self.fetch_batch.max(1),
+            inflight: InFlight::default(),
+            acks: ack_tx,
+            hard: hard.clone(),
+            killed: killed.clone(),
+        });
+        let tracker = TaskTracker::new();
+        let sem = Arc::new(Semaphore::new(self.workers));
+        let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));
+        let acks_closing = CancellationToken::new();
+        let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
+        let heartbeat = inflight::spawn_heartbeat(core.clone())?;
+        Ok(WorkerHandle {
+            core,
+            stop,
+            grace: self.grace,
+            tracker,
+            fetch_task,
+            ack_task,
+            acks_closing,
+            heartbeat,
+        })
+    }
+}
+
+/// A running pool. Call [`WorkerHandle::shutdown`] to stop it cleanly;
+/// dropping it leaves the pool running until the runtime ends.
+pub struct WorkerHandle {
+    core: Arc<run::Core>,
+    stop: CancellationToken,
+    grace: Duration,
+    tracker: TaskTracker,
+    fetch_task: tokio::task::JoinHandle<()>,
+    ack_task: tokio::task::JoinHandle<()>,
+    acks_closing: CancellationToken,
+    heartbeat: inflight::Heartbeat,
+}
+
+impl WorkerHandle {
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        self.core.inflight.len()
+    }
+
+    /// The queues this pool serves.
+    pub fn queues(&self) -> &[String] {
+        &self.core.queues
+    }
+
+    /// Stops fetching, waits for running jobs up to the grace period, then
+    /// signals the rest through `JobContext::cancelled()` and hands them back
+    /// to pending at once (not counted as an attempt), and flushes results.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.stop.cancel();
+        let _ = self.fetch_task.await;
+        self.tracker.close();
+        let mut result = Ok(());
+        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+            self.core.hard.cancel();
+            let left = self.core.inflight.take_all();
+            if !left.is_empty() {
+                tracing::info!(jobs = left.len(), "grace period over: handing running jobs back");
+                let batch = left
+                    .into_iter()
+                    .map(|(id, token)| Finish {
+                        id,
+                        token,
+                        outcome: Outcome::Release { at: None, reason: "the worker pool shut down".into() },
+                    })
+                    .collect();
+                if let Err(e) = self.core.queue.finish(batch).await {
+                    tracing::error!(error = %e, "could not hand jobs back at shutdown; they run again when their leases expire");
+                    result = Err(e);
+                }
+            }
+        }
+        self.acks_closing.cancel();
+        let _ = self.ack_task.await;
+        self.heartbeat.stop().await;
+        result
+    }
+
+    /// Stops the pool the way a crash would: no acknowledgement, no hand
+    /// back, no heartbeat. Its jobs run again after their leases expire. For
+    /// tests of crash recovery.
+    #[doc(hidden)]
+    pub async fn kill(self) {
+        self.core.killed.cancel();
+        self.stop.cancel();
+        self.core.hard.cancel();
+        let _ = self.fetch_task.await;
+        let _ = self.ack_task.await;
+        self.heartbeat.stop().await;
+    }
+}

@@ -1,0 +1,466 @@
+//! The rules of a job definition: one `check_*` function per rule, each
+//! pushing a spanned error (saying what to write instead) into [`Errors`].
+//! Every rule runs even after another failed, so a user sees all mistakes of
+//! one function at once; code is generated only when none failed.
+//!
+//! Type-level rules (a payload type that is not serde, `length` on a number)
+//! cannot be seen here: `expand.rs` emits spanned checks for them and the
+//! compiler reports them with the messages of `jobs_core::__private`.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
+use syn::{Expr, FnArg, GenericArgument, Ident, Lit, LitStr, Pat, PathArguments, ReturnType, Signature, Type};
+
+use crate::parse::{number_literal, Args, Param, RuleKind};
+
+/// Errors gathered while parsing and checking one attribute.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    /// Records an error; all of them are reported together.
+    pub fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    /// The `compile_error!` invocations for every recorded error, or `None`
+    /// when there is none.
+    pub fn into_tokens(self) -> Option<TokenStream> {
+        self.0.map(|e| e.to_compile_error())
+    }
+}
+
+/// The job's settings once every rule holds: what `expand.rs` generates from.
+pub struct Settings {
+    /// The path of `jobs_core` (the `crate` key, default `::jobs_core`).
+    pub krate: TokenStream,
+    /// The stored job name.
+    pub name: String,
+    /// The default queue.
+    pub queue: String,
+    /// The `Priority` variant.
+    pub priority: Ident,
+    /// `retries`.
+    pub retries: Option<u32>,
+    /// `timeout`.
+    pub timeout: Option<Duration>,
+    /// `unique_for`.
+    pub unique_for: Option<Duration>,
+    /// `cron` and its time zone.
+    pub cron: Option<(String, String)>,
+    /// The `Result` the function returns.
+    pub output: Output,
+}
+
+/// The parts of the function's `Result` return type that generated code
+/// needs, to place the result and error checks on the user's tokens.
+pub struct Output {
+    /// The whole return type.
+    pub ty: Type,
+    /// `T` of `Result<T, ..>` (or of an alias such as `anyhow::Result<T>`).
+    pub ok: Option<Type>,
+    /// `E` of `Result<_, E>`, when written.
+    pub err: Option<Type>,
+}
+
+/// Runs every rule. Returns the settings, meaningful only when `errors`
+/// stayed empty.
+pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors) -> Option<Settings> {
+    check_async(sig, errors);
+    check_qualifiers(sig, errors);
+    check_receiver(sig, errors);
+    check_generics(sig, errors);
+    let output = check_return(sig, errors);
+    check_param_names(params, errors);
+    check_contexts(params, errors);
+    check_context_attrs(params, errors);
+    check_owned(params, errors);
+    check_length_bounds(params, errors);
+    check_range_bounds(params, errors);
+    check_patterns(params, errors);
+    let queue = check_queue(args.queue.as_ref(), errors);
+    let name = check_name(args.name.as_ref(), &sig.ident, errors);
+    let priority = check_priority(args.priority.as_ref(), errors);
+    let retries = check_retries(args.retries.as_ref(), errors);
+    let timeout = check_duration("timeout", args.timeout.as_ref(), errors);
+    let unique_for = check_duration("unique_for", args.unique_for.as_ref(), errors);
+    let cron = check_cron(args, params, errors);
+    let krate = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::jobs_core),
+    };
+    Some(Settings { krate, name, queue, priority, retries, timeout, unique_for, cron, output: output? })
+}
+
+/// The worker awaits the function: it must be `async`.
+fn check_async(sig: &Signature, errors: &mut Errors) {
+    if sig.asyncness.is_none() {
+        let msg = format!("a job function must be `async`: write `async fn {}(..)`", sig.ident);
+        errors.push(syn::Error::new(sig.fn_token.span, msg));
+    }
+}
+
+/// The generated glue calls the function as a plain safe Rust function.
+fn check_qualifiers(sig: &Signature, errors: &mut Errors) {
+    if let Some(t) = &sig.unsafety {
+        errors.push(syn::Error::new(t.span, "a job function cannot be `unsafe`: remove `unsafe` and use an `unsafe` block inside"));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(syn::Error::new_spanned(abi, "a job function cannot have an ABI: remove this `extern`"));
+    }
+    if let Some(t) = &sig.constness {
+        errors.push(syn::Error::new(t.span, "a job function cannot be `const`: remove `const`"));
+    }
+}
+
+/// A job is a free function: there is no value to call a method on.
+fn check_receiver(sig: &Signature, errors: &mut Errors) {
+    for input in &sig.inputs {
+        if let FnArg::Receiver(r) = input {
+            errors.push(syn::Error::new_spanned(
+                r,
+                "a job function cannot take `self`: make it a free function and pass what it needs as parameters \
+                 (they become the payload)",
+            ));
+        }
+    }
+}
+
+/// The payload struct and the registration need one concrete signature.
+fn check_generics(sig: &Signature, errors: &mut Errors) {
+    for param in &sig.generics.params {
+        let msg = match param {
+            syn::GenericParam::Type(t) => format!(
+                "a job function cannot be generic: its payload is stored and decoded by name; \
+                 replace `{}` with a concrete type",
+                t.ident
+            ),
+            syn::GenericParam::Lifetime(_) => "a job function cannot have lifetime parameters: its payload is \
+                                               decoded from storage and owned; take owned values (`String` for `&str`)"
+                .to_owned(),
+            syn::GenericParam::Const(c) => {
+                format!("a job function cannot have const parameters: replace `{}` with a value", c.ident)
+            }
+        };
+        errors.push(syn::Error::new_spanned(param, msg));
+    }
+    if let Some(w) = &sig.generics.where_clause {
+        errors.push(syn::Error::new_spanned(w, "a job function cannot have a `where` clause: use concrete types"));
+    }
+}
+
+/// The function returns a `Result` (of any alias named `Result`): `Ok`
+/// values are stored as the job's result, errors become `JobError`s.
+fn check_return(sig: &Signature, errors: &mut Errors) -> Option<Output> {
+    let ty = match &sig.output {
+        ReturnType::Type(_, ty) => ty,
+        ReturnType::Default => {
+            errors.push(syn::Error::new(
+                sig.ident.span(),
+                "a job function must return a `Result`: add `-> Result<(), JobError>` (or `-> Result<T, E>` \
+                 with `T: Serialize` and `E: Into<JobError>`)",
+            ));
+            return None;
+        }
+    };
+    let last = match &**ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().filter(|s| s.ident == "Result"),
+        _ => None,
+    };
+    let Some(last) = last else {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "a job function must return a `Result`: write `Result<(), JobError>`, `Result<T, E>` or `anyhow::Result<T>`",
+        ));
+        return None;
+    };
+    let mut types = match &last.arguments {
+        PathArguments::AngleBracketed(a) => a
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+    .into_iter();
+    Some(Output { ty: (**ty).clone(), ok: types.next(), err: types.next() })
+}
+
+/// A payload parameter's name is its field's name.
+fn check_param_names(params: &[Param], errors: &mut Errors) {
+    for p in params.iter().filter(|p| !p.is_context && p.ident().is_none()) {
+        let msg = match &*p.pat {
+            Pat::Wild(_) => "a job parameter needs a name: it becomes a payload field; write `name: Type` \
+                             (`_name: Type` if the function does not use it)",
+            _ => "a job parameter must be a plain name: it becomes a payload field; write `name: Type` and \
+                  destructure it inside the function",
+        };
+        errors.push(syn::Error::new_spanned(&p.pat, msg));
+    }
+}
+
+/// The worker hands over one context.
+fn check_contexts(params: &[Param], errors: &mut Errors) {
+    for p in params.iter().filter(|p| p.is_context).skip(1) {
+        errors.push(syn::Error::new_spanned(
+            &p.ty,
+            "a job function takes at most one `JobContext`: remove this parameter (`JobContext` is cheap to clone)",
+        ));
+    }
+}
+
+/// The context is not stored, so payload attributes mean nothing on it.
+fn check_context_attrs(params: &[Param], errors: &mut Errors) {
+    for p in params.iter().filter(|p| p.is_context) {
+        for span in &p.validate_attrs {
+            errors.push(syn::Error::new(
+                *span,
+                "`#[validate]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+            ));
+        }
+        for attr in &p.serde_attrs {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[serde]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+            ));
+        }
+    }
+}
+
+/// Payload fields are decoded from storage, so they own their data.
+fn check_owned(params: &[Param], errors: &mut Errors) {
+    for p in params.iter().filter(|p| !p.is_context) {
+        let msg = match &*p.ty {
+            Type::Reference(r) if matches!(&*r.elem, Type::Path(t) if t.path.segments.last().is_some_and(|s| s.ident == "JobContext")) => {
+                "take the context by value: write `ctx: JobContext` (it is cheap to clone)"
+            }
+            Type::ImplTrait(_) => "a job parameter cannot be `impl Trait`: it is stored in the payload; use a concrete type",
+            ty if borrows(ty) => {
+                "a job parameter must own its data: it is decoded from storage; write `String` for `&str`, \
+                 `Vec<T>` for `&[T]`, `T` for `&T`"
+            }
+            _ => continue,
+        };
+        errors.push(syn::Error::new_spanned(&p.ty, msg));
+    }
+}
+
+/// Whether a type holds a reference or a non-`'static` lifetime.
+fn borrows(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(_) | Type::TraitObject(_) => true,
+        Type::Paren(t) => borrows(&t.elem),
+        Type::Group(t) => borrows(&t.elem),
+        Type::Slice(t) => borrows(&t.elem),
+        Type::Array(t) => borrows(&t.elem),
+        Type::Tuple(t) => t.elems.iter().any(borrows),
+        Type::Path(p) => p.path.segments.iter().any(|s| match &s.arguments {
+            PathArguments::AngleBracketed(a) => a.args.iter().any(|a| match a {
+                GenericArgument::Type(t) => borrows(t),
+                GenericArgument::Lifetime(l) => l.ident != "static",
+                _ => false,
+            }),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// `length` bounds are counts and `min` cannot exceed `max`.
+fn check_length_bounds(params: &[Param], errors: &mut Errors) {
+    for rule in params.iter().flat_map(|p| &p.rules) {
+        let RuleKind::Length { min, max } = &rule.kind else { continue };
+        let parse = |l: &Option<syn::LitInt>, errors: &mut Errors| {
+            let l = l.as_ref()?;
+            match l.base10_parse::<u64>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    errors.push(syn::Error::new(l.span(), "a `length` bound is a count: a non-negative integer"));
+                    None
+                }
+            }
+        };
+        if let (Some(a), Some(b)) = (parse(min, errors), parse(max, errors)) {
+            if a > b {
+                let msg = format!("`length` has `min = {a}` above `max = {b}`: no value can pass; swap them");
+                errors.push(syn::Error::new(rule.span, msg));
+            }
+        }
+    }
+}
+
+/// `range` bounds are ordered.
+fn check_range_bounds(params: &[Param], errors: &mut Errors) {
+    for rule in params.iter().flat_map(|p| &p.rules) {
+        let RuleKind::Range { min: Some(min), max: Some(max) } = &rule.kind else { continue };
+        if let (Some(a), Some(b)) = (number_literal(min), number_literal(max)) {
+            if a > b {
+                let msg = format!("`range` has `min = {a}` above `max = {b}`: no value can pass; swap them");
+                errors.push(syn::Error::new(rule.span, msg));
+            }
+        }
+    }
+}
+
+/// `pattern` regexes compile (with the same `regex` crate that runs them).
+fn check_patterns(params: &[Param], errors: &mut Errors) {
+    for rule in params.iter().flat_map(|p| &p.rules) {
+        let RuleKind::Pattern(lit) = &rule.kind else { continue };
+        if let Err(e) = regex::Regex::new(&lit.value()) {
+            let msg = match e {
+                regex::Error::Syntax(s) => format!("invalid regular expression in `pattern`:\n{s}"),
+                other => format!("invalid regular expression in `pattern`: {other}"),
+            };
+            errors.push(syn::Error::new(lit.span(), msg));
+        }
+    }
+}
+
+/// Queue names end up in storage keys and URLs.
+fn check_queue(lit: Option<&LitStr>, errors: &mut Errors) -> String {
+    let Some(lit) = lit else { return "default".to_owned() };
+    let q = lit.value();
+    let ok = !q.is_empty()
+        && q.len() <= 64
+        && q.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !ok {
+        let msg = format!("invalid queue name {q:?}: use 1 to 64 letters, digits, `_`, `-` or `.`, e.g. `queue = \"email\"`");
+        errors.push(syn::Error::new(lit.span(), msg));
+    }
+    q
+}
+
+/// Job names are stored with every job and shown in metrics labels.
+fn check_name(lit: Option<&LitStr>, ident: &Ident, errors: &mut Errors) -> String {
+    let Some(lit) = lit else { return ident.unraw().to_string() };
+    let n = lit.value();
+    let ok = !n.is_empty()
+        && n.len() <= 128
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if !ok {
+        let msg = format!(
+            "invalid job name {n:?}: use 1 to 128 letters, digits, `_`, `-`, `.` or `:`, e.g. `name = \"billing:send_invoice\"`"
+        );
+        errors.push(syn::Error::new(lit.span(), msg));
+    }
+    n
+}
+
+/// One of the four priorities, lowercase as in configuration.
+fn check_priority(lit: Option<&LitStr>, errors: &mut Errors) -> Ident {
+    let variant = match lit.map(LitStr::value).as_deref() {
+        None | Some("normal") => "Normal",
+        Some("low") => "Low",
+        Some("high") => "High",
+        Some("critical") => "Critical",
+        Some(other) => {
+            let msg = format!("unknown priority {other:?}: expected one of \"low\", \"normal\", \"high\", \"critical\"");
+            errors.push(syn::Error::new(lit.map_or_else(Span::call_site, LitStr::span), msg));
+            "Normal"
+        }
+    };
+    Ident::new(variant, Span::call_site())
+}
+
+/// `retries` is a small non-negative integer: retries after the first attempt.
+fn check_retries(expr: Option<&Expr>, errors: &mut Errors) -> Option<u32> {
+    let expr = expr?;
+    let what = "`retries` is the number of retries after the first attempt: an integer from 0 to 100, e.g. `retries = 3`";
+    match expr {
+        Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
+            Ok(n) if n <= 100 => return Some(n),
+            _ => errors.push(syn::Error::new(i.span(), format!("`retries = {}` is out of range: {what}", i.base10_digits()))),
+        },
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => {
+            let msg = format!("`retries` takes an integer, not a string: write `retries = {}`", s.value().trim());
+            errors.push(syn::Error::new(s.span(), msg));
+        }
+        Expr::Unary(_) if number_literal(expr).is_some() => {
+            errors.push(syn::Error::new_spanned(expr, format!("`retries` cannot be negative: {what}")));
+        }
+        other => errors.push(syn::Error::new_spanned(other, format!("expected an integer literal: {what}"))),
+    }
+    None
+}
+
+/// `timeout` and `unique_for`: humantime durations, more than zero.
+fn check_duration(key: &str, lit: Option<&LitStr>, errors: &mut Errors) -> Option<Duration> {
+    let lit = lit?;
+    match humantime::parse_duration(&lit.value()) {
+        Ok(d) if d.is_zero() => {
+            errors.push(syn::Error::new(lit.span(), format!("`{key}` must be longer than zero, e.g. `{key} = \"30s\"`")));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            let msg = format!(
+                "`{key}` is not a duration ({e}): write a number and a unit, e.g. \"30s\", \"5m\", \"1h 30m\", \"500ms\""
+            );
+            errors.push(syn::Error::new(lit.span(), msg));
+            None
+        }
+    }
+}
+
+/// A schedule: a valid cron expression and time zone, on a function without
+/// a payload (a tick has no values to pass).
+fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(String, String)> {
+    let zone = args.timezone.as_ref().map(check_timezone(errors));
+    let Some(cron) = &args.cron else {
+        if let Some(tz) = &args.timezone {
+            errors.push(syn::Error::new(
+                tz.span(),
+                "`timezone` applies to a schedule: add `cron = \"..\"`, or remove `timezone`",
+            ));
+        }
+        return None;
+    };
+    let expr = cron.value();
+    if let Err(e) = croner::Cron::new(&expr).with_seconds_optional().parse() {
+        let msg = format!(
+            "invalid cron expression {expr:?}: {e} Write 5 fields (minute hour day month weekday) or 6 with \
+             seconds first, e.g. \"0 */5 * * * *\""
+        );
+        errors.push(syn::Error::new(cron.span(), msg));
+    }
+    let payload: Vec<String> =
+        params.iter().filter(|p| !p.is_context).filter_map(|p| p.ident().map(|i| format!("`{}`", i.unraw()))).collect();
+    if !payload.is_empty() {
+        let msg = format!(
+            "a `cron` job runs with no payload, but this function takes {}: remove the parameter(s), or drop `cron` \
+             and schedule it with `Scheduler::add(.., payload)`",
+            payload.join(", ")
+        );
+        errors.push(syn::Error::new(cron.span(), msg));
+    }
+    Some((expr, zone.unwrap_or_else(|| "UTC".to_owned())))
+}
+
+/// An IANA time zone name, suggesting the nearest known one.
+fn check_timezone(errors: &mut Errors) -> impl FnMut(&LitStr) -> String + '_ {
+    move |lit| {
+        let name = lit.value();
+        if name.parse::<chrono_tz::Tz>().is_err() {
+            let nearest = chrono_tz::TZ_VARIANTS
+                .iter()
+                .map(|tz| (strsim::jaro_winkler(&name.to_lowercase(), &tz.name().to_lowercase()), tz.name()))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(score, _)| *score > 0.8);
+            let hint = match nearest {
+                Some((_, n)) => format!("did you mean \"{n}\"?"),
+                None => "use an IANA name such as \"Europe/Berlin\" or \"UTC\"".to_owned(),
+            };
+            errors.push(syn::Error::new(lit.span(), format!("unknown time zone {name:?}: {hint}")));
+        }
+        name
+    }
+}

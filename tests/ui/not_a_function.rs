@@ -1,0 +1,10 @@
+use jobs_core::prelude::*;
+
+#[job]
+struct Send {
+    to: String,
+}
+
+fn main() {
+    let _ = Send { to: String::new() };
+}
