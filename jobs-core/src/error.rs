@@ -69,6 +69,12 @@ pub enum Error {
     /// A bad argument or configuration value; the message names it.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The backend does not implement this call.
+    #[error("this backend does not support {0}")]
+    Unsupported(&'static str),
+    /// No schedule with this name is stored.
+    #[error("no schedule named `{0}`")]
+    ScheduleNotFound(String),
     /// The pool has shut down.
     #[error("the worker pool is shut down")]
     Shutdown,

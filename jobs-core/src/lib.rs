@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod config;
 mod context;
 mod error;
 mod job;
 mod memory;
+pub mod metrics;
 mod queue;
 mod registry;
+mod schedule;
 pub mod worker;
 
 #[doc(hidden)]
@@ -16,16 +19,19 @@ pub mod __private;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use config::{Config, ConfigError};
 pub use context::JobContext;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
+pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
     JobStatus, LeaseState, LeasedJob, NewJob, Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, SharedQueue,
-    Waiter,
+    Waiter, WorkerInfo, CatchUp, ScheduleDef, ScheduleState,
 };
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
+pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder};
 
 /// The `#[job]` attribute: turns an `async fn` into a typed background job.
@@ -36,7 +42,7 @@ pub use jobs_macros::job;
 /// Everything a job definition and its producer need.
 pub mod prelude {
     pub use crate::{
-        job, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue, Priority,
-        WorkerPool,
+        job, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobMetrics, JobQueue, MemoryQueue,
+        Priority, WorkerPool,
     };
 }

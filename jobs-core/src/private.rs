@@ -123,12 +123,55 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> PayloadField for T {}
 
 pub fn assert_payload_field<T: PayloadField>() {}
 
+/// The serializing half of [`PayloadField`], for [`serialize_field`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job payload field: it must implement `serde::Serialize`",
+    label = "not `Serialize`: every parameter other than `JobContext` is stored in the job's payload",
+    note = "derive `Serialize, Deserialize` for it, or pass an id and load the value inside the job"
+)]
+pub trait PayloadSerialize {
+    fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+}
+impl<T: serde::Serialize + ?Sized> PayloadSerialize for T {
+    fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize(s)
+    }
+}
+
+/// The deserializing half of [`PayloadField`], for [`deserialize_field`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job payload field: it must implement `serde::Deserialize`",
+    label = "not `Deserialize`: every parameter other than `JobContext` is decoded from the job's payload",
+    note = "derive `Serialize, Deserialize` for it, or pass an id and load the value inside the job"
+)]
+pub trait PayloadDeserialize: Sized {
+    fn deserialize_payload<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
+}
+impl<T: serde::de::DeserializeOwned> PayloadDeserialize for T {
+    fn deserialize_payload<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d)
+    }
+}
+
+/// `#[serde(serialize_with)]` of a payload field without serde attributes of
+/// its own: the same output as the field's `Serialize`, but a field type
+/// that is not serde is reported once, on the parameter, with the message
+/// above (instead of several errors from inside the derive).
+pub fn serialize_field<T: PayloadSerialize + ?Sized, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    v.serialize_payload(s)
+}
+
+/// `#[serde(deserialize_with)]` counterpart of [`serialize_field`].
+pub fn deserialize_field<'de, T: PayloadDeserialize, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    T::deserialize_payload(d)
+}
+
 // ---- validators ----------------------------------------------------------
 
 /// Text that `email`, `url` and `pattern` can check.
 #[diagnostic::on_unimplemented(
     message = "`email`, `url` and `pattern` validate text, not `{Self}`",
-    label = "this parameter is not text",
+    label = "this rule needs text",
     note = "use these rules on `String`, `&str` or `Cow<str>` (or `Option` of them); use `range` for numbers"
 )]
 pub trait AsText {
@@ -158,7 +201,7 @@ impl<T: AsText + ?Sized> AsText for Box<T> {
 /// A value with a length, for `length` and `non_empty`.
 #[diagnostic::on_unimplemented(
     message = "`length` and `non_empty` need a value with a length, not `{Self}`",
-    label = "this parameter has no length",
+    label = "this rule needs text or a collection",
     note = "use them on text or collections (`String`, `Vec<T>`, maps, sets); use `range` for numbers"
 )]
 pub trait HasLength {
@@ -198,7 +241,7 @@ impl<T: HasLength + ?Sized> HasLength for Box<T> {
 /// A number, for `range`.
 #[diagnostic::on_unimplemented(
     message = "`range` needs a number, not `{Self}`",
-    label = "this parameter is not a number",
+    label = "this rule needs a number",
     note = "use `range` on integer or float types; use `length` for text and collections"
 )]
 pub trait RangeValue: PartialOrd + std::fmt::Display + Copy {}

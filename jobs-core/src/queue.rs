@@ -373,6 +373,84 @@ pub enum CancelResult {
     AlreadyFinished(JobStatus),
 }
 
+/// A running pool's presence record, refreshed by its heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Unique per pool instance.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// The queues it serves.
+    pub queues: Vec<String>,
+    /// Its concurrency.
+    pub workers: usize,
+    /// Jobs running at the last heartbeat.
+    pub running: usize,
+    /// Ids of the jobs running at the last heartbeat.
+    pub running_jobs: Vec<JobId>,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// Its last heartbeat.
+    pub last_seen: SystemTime,
+}
+
+/// What a scheduler does with ticks it missed while no process ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Enqueue every missed tick (bounded to 1,000 per pass).
+    All,
+    /// Skip missed ticks but run once for them (the default).
+    #[default]
+    One,
+    /// Skip missed ticks; run only ticks that are due now.
+    None,
+}
+
+/// A recurring job as stored in the backend, so every process sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDef {
+    /// Unique name of the schedule.
+    pub name: String,
+    /// Cron expression, 5 fields (minutes) or 6 (seconds first).
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    pub timezone: String,
+    /// The job name to enqueue.
+    pub job_name: String,
+    /// The queue to enqueue on.
+    pub queue: String,
+    /// The priority of each enqueued job.
+    pub priority: Priority,
+    /// The payload of each enqueued job.
+    pub payload: Vec<u8>,
+    /// Retries of each job (`None`: the job's attribute or pool default).
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout of each job.
+    pub timeout: Option<Duration>,
+    /// Missed ticks policy.
+    pub catch_up: CatchUp,
+    /// When the schedule was first stored: ticks before it never fire.
+    pub created_at: SystemTime,
+}
+
+/// A stored schedule with its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// Its definition.
+    pub def: ScheduleDef,
+    /// Whether ticks are held.
+    pub paused: bool,
+    /// The last tick handled (fired or skipped), as its scheduled instant.
+    pub last_tick: Option<SystemTime>,
+    /// When a job was last enqueued for it (wall clock).
+    pub last_run: Option<SystemTime>,
+    /// The last job enqueued for it.
+    pub last_job: Option<JobId>,
+}
+
 /// Waits for new work on some queues without polling. Obtained from
 /// [`JobQueue::waiter`]; one per fetch loop.
 pub trait Waiter: Send {
@@ -440,6 +518,62 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Sets a queue's limits (`max_jobs`, `priority_levels`).
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Records that a pool is alive until `ttl` from now (its heartbeat).
+    fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
+        let _ = (info, ttl);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Removes a pool's presence record (clean shutdown).
+    fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = id;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The pools whose presence has not expired.
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Stores or replaces a schedule's definition, keeping its state (last
+    /// tick, pause) when one of that name exists.
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
+        let _ = def;
+        Box::pin(async { Err(Error::Unsupported("schedules")) })
+    }
+
+    /// Every stored schedule with its state.
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
+        Box::pin(async { Err(Error::Unsupported("schedules")) })
+    }
+
+    /// Deletes a schedule; `false` when there was none.
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let _ = name;
+        Box::pin(async { Err(Error::Unsupported("schedules")) })
+    }
+
+    /// Pauses or resumes a schedule ([`Error::ScheduleNotFound`] when unknown).
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = (name, paused);
+        Box::pin(async { Err(Error::Unsupported("schedules")) })
+    }
+
+    /// Handles one tick atomically, exactly once across all processes: when
+    /// `tick` is later than the schedule's last handled tick, records it and
+    /// enqueues `job` (if given; `None` skips the tick) and returns
+    /// `Ok(Some(id))` or `Ok(None)` for a skip; when another process handled
+    /// this tick already, returns `Ok(None)` and writes nothing.
+    fn fire_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
+        let _ = (name, tick, job);
+        Box::pin(async { Err(Error::Unsupported("schedules")) })
+    }
 }
 
 /// Any backend behind one type, chosen at run time.
@@ -496,6 +630,30 @@ macro_rules! forward_queue {
             }
             fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
                 (**self).set_policy(queue, policy)
+            }
+            fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
+                (**self).report_worker(info, ttl)
+            }
+            fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).remove_worker(id)
+            }
+            fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
+                (**self).workers()
+            }
+            fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
+                (**self).put_schedule(def)
+            }
+            fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
+                (**self).schedules()
+            }
+            fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+                (**self).remove_schedule(name)
+            }
+            fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
+                (**self).set_schedule_paused(name, paused)
+            }
+            fn fire_schedule<'a>(&'a self, name: &'a str, tick: SystemTime, job: Option<NewJob>) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
+                (**self).fire_schedule(name, tick, job)
             }
         }
     };

@@ -99,8 +99,14 @@ inventory::collect!(JobDescriptor);
 /// Every job linked into this program, by name; fails on duplicate names
 /// (naming both definitions) and when none is linked.
 pub fn registry() -> Result<HashMap<&'static str, &'static JobDescriptor>, Error> {
+    build(inventory::iter::<JobDescriptor>)
+}
+
+fn build(
+    descriptors: impl IntoIterator<Item = &'static JobDescriptor>,
+) -> Result<HashMap<&'static str, &'static JobDescriptor>, Error> {
     let mut map: HashMap<&'static str, &'static JobDescriptor> = HashMap::new();
-    for d in inventory::iter::<JobDescriptor> {
+    for d in descriptors {
         if let Some(prev) = map.insert(d.name, d) {
             let (mut a, mut b) = (prev.location(), d.location());
             if a > b {
@@ -118,4 +124,61 @@ pub fn registry() -> Result<HashMap<&'static str, &'static JobDescriptor>, Error
 /// Every linked job definition, duplicates included, in no set order.
 pub fn descriptors() -> impl Iterator<Item = &'static JobDescriptor> {
     inventory::iter::<JobDescriptor>.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(_: JobContext, _: &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn check(p: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(p.to_vec())
+    }
+
+    const fn desc(name: &'static str, file: &'static str, line: u32) -> JobDescriptor {
+        JobDescriptor {
+            name,
+            queue: "default",
+            priority: Priority::Normal,
+            max_retries: None,
+            timeout: None,
+            unique_for: None,
+            cron: None,
+            type_name: "T",
+            file,
+            line,
+            run,
+            check,
+        }
+    }
+
+    static A: JobDescriptor = desc("mail", "src/a.rs", 10);
+    static B: JobDescriptor = desc("mail", "src/b.rs", 20);
+    static C: JobDescriptor = desc("cleanup", "src/c.rs", 5);
+
+    #[test]
+    fn duplicate_names_name_both_definitions() {
+        let err = build([&A, &C, &B]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "two jobs are named `mail`: src/a.rs:10 and src/b.rs:20; give one of them `#[job(name = \"..\")]`"
+        );
+    }
+
+    #[test]
+    fn no_linked_job_is_an_error_that_explains_linking() {
+        let err = build([]).unwrap_err();
+        assert!(matches!(err, Error::NoJobsLinked));
+        assert!(err.to_string().contains("use my_jobs as _;"));
+    }
+
+    #[test]
+    fn distinct_names_build_a_registry() {
+        let r = build([&A, &C]).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r["cleanup"].location(), "src/c.rs:5");
+    }
 }

@@ -109,7 +109,10 @@ fn check_async(sig: &Signature, errors: &mut Errors) {
 /// The generated glue calls the function as a plain safe Rust function.
 fn check_qualifiers(sig: &Signature, errors: &mut Errors) {
     if let Some(t) = &sig.unsafety {
-        errors.push(syn::Error::new(t.span, "a job function cannot be `unsafe`: remove `unsafe` and use an `unsafe` block inside"));
+        errors.push(syn::Error::new(
+            t.span,
+            "a job function cannot be `unsafe`: remove `unsafe` and use an `unsafe` block inside",
+        ));
     }
     if let Some(abi) = &sig.abi {
         errors.push(syn::Error::new_spanned(abi, "a job function cannot have an ABI: remove this `extern`"));
@@ -199,10 +202,14 @@ fn check_return(sig: &Signature, errors: &mut Errors) -> Option<Output> {
 fn check_param_names(params: &[Param], errors: &mut Errors) {
     for p in params.iter().filter(|p| !p.is_context && p.ident().is_none()) {
         let msg = match &*p.pat {
-            Pat::Wild(_) => "a job parameter needs a name: it becomes a payload field; write `name: Type` \
-                             (`_name: Type` if the function does not use it)",
-            _ => "a job parameter must be a plain name: it becomes a payload field; write `name: Type` and \
-                  destructure it inside the function",
+            Pat::Wild(_) => {
+                "a job parameter needs a name: it becomes a payload field; write `name: Type` \
+                             (`_name: Type` if the function does not use it)"
+            }
+            _ => {
+                "a job parameter must be a plain name: it becomes a payload field; write `name: Type` and \
+                  destructure it inside the function"
+            }
         };
         errors.push(syn::Error::new_spanned(&p.pat, msg));
     }
@@ -221,9 +228,9 @@ fn check_contexts(params: &[Param], errors: &mut Errors) {
 /// The context is not stored, so payload attributes mean nothing on it.
 fn check_context_attrs(params: &[Param], errors: &mut Errors) {
     for p in params.iter().filter(|p| p.is_context) {
-        for span in &p.validate_attrs {
-            errors.push(syn::Error::new(
-                *span,
+        for attr in &p.validate_attrs {
+            errors.push(syn::Error::new_spanned(
+                attr,
                 "`#[validate]` does not apply to the `JobContext`: it is not part of the payload; remove it",
             ));
         }
@@ -243,7 +250,9 @@ fn check_owned(params: &[Param], errors: &mut Errors) {
             Type::Reference(r) if matches!(&*r.elem, Type::Path(t) if t.path.segments.last().is_some_and(|s| s.ident == "JobContext")) => {
                 "take the context by value: write `ctx: JobContext` (it is cheap to clone)"
             }
-            Type::ImplTrait(_) => "a job parameter cannot be `impl Trait`: it is stored in the payload; use a concrete type",
+            Type::ImplTrait(_) => {
+                "a job parameter cannot be `impl Trait`: it is stored in the payload; use a concrete type"
+            }
             ty if borrows(ty) => {
                 "a job parameter must own its data: it is decoded from storage; write `String` for `&str`, \
                  `Vec<T>` for `&[T]`, `T` for `&T`"
@@ -333,7 +342,8 @@ fn check_queue(lit: Option<&LitStr>, errors: &mut Errors) -> String {
         && q.len() <= 64
         && q.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !ok {
-        let msg = format!("invalid queue name {q:?}: use 1 to 64 letters, digits, `_`, `-` or `.`, e.g. `queue = \"email\"`");
+        let msg =
+            format!("invalid queue name {q:?}: use 1 to 64 letters, digits, `_`, `-` or `.`, e.g. `queue = \"email\"`");
         errors.push(syn::Error::new(lit.span(), msg));
     }
     q
@@ -363,7 +373,8 @@ fn check_priority(lit: Option<&LitStr>, errors: &mut Errors) -> Ident {
         Some("high") => "High",
         Some("critical") => "Critical",
         Some(other) => {
-            let msg = format!("unknown priority {other:?}: expected one of \"low\", \"normal\", \"high\", \"critical\"");
+            let msg =
+                format!("unknown priority {other:?}: expected one of \"low\", \"normal\", \"high\", \"critical\"");
             errors.push(syn::Error::new(lit.map_or_else(Span::call_site, LitStr::span), msg));
             "Normal"
         }
@@ -374,11 +385,13 @@ fn check_priority(lit: Option<&LitStr>, errors: &mut Errors) -> Ident {
 /// `retries` is a small non-negative integer: retries after the first attempt.
 fn check_retries(expr: Option<&Expr>, errors: &mut Errors) -> Option<u32> {
     let expr = expr?;
-    let what = "`retries` is the number of retries after the first attempt: an integer from 0 to 100, e.g. `retries = 3`";
+    let what =
+        "`retries` is the number of retries after the first attempt: an integer from 0 to 100, e.g. `retries = 3`";
     match expr {
         Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
             Ok(n) if n <= 100 => return Some(n),
-            _ => errors.push(syn::Error::new(i.span(), format!("`retries = {}` is out of range: {what}", i.base10_digits()))),
+            _ => errors
+                .push(syn::Error::new(i.span(), format!("`retries = {}` is out of range: {what}", i.base10_digits()))),
         },
         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => {
             let msg = format!("`retries` takes an integer, not a string: write `retries = {}`", s.value().trim());
@@ -397,13 +410,16 @@ fn check_duration(key: &str, lit: Option<&LitStr>, errors: &mut Errors) -> Optio
     let lit = lit?;
     match humantime::parse_duration(&lit.value()) {
         Ok(d) if d.is_zero() => {
-            errors.push(syn::Error::new(lit.span(), format!("`{key}` must be longer than zero, e.g. `{key} = \"30s\"`")));
+            errors
+                .push(syn::Error::new(lit.span(), format!("`{key}` must be longer than zero, e.g. `{key} = \"30s\"`")));
             None
         }
         Ok(d) => Some(d),
-        Err(e) => {
+        Err(_) => {
+            // humantime's own message ("expected number at 11") says little.
             let msg = format!(
-                "`{key}` is not a duration ({e}): write a number and a unit, e.g. \"30s\", \"5m\", \"1h 30m\", \"500ms\""
+                "invalid `{key}` {:?}: write a number and a unit, e.g. \"30s\", \"5m\", \"1h 30m\", \"500ms\"",
+                lit.value()
             );
             errors.push(syn::Error::new(lit.span(), msg));
             None
@@ -427,8 +443,8 @@ fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(Str
     let expr = cron.value();
     if let Err(e) = croner::Cron::new(&expr).with_seconds_optional().parse() {
         let msg = format!(
-            "invalid cron expression {expr:?}: {e} Write 5 fields (minute hour day month weekday) or 6 with \
-             seconds first, e.g. \"0 */5 * * * *\""
+            "invalid cron expression {expr:?}: {e} (write 5 fields: minute hour day month weekday, or 6 with \
+             seconds first, e.g. \"0 */5 * * * *\")"
         );
         errors.push(syn::Error::new(cron.span(), msg));
     }

@@ -9,7 +9,7 @@
 //! `#[diagnostic::on_unimplemented]` traits in `jobs_core::__private`.
 
 use heck::ToUpperCamelCase;
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -25,7 +25,8 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
     let fn_name = fn_ident.unraw().to_string();
     let vis = &func.vis;
     let ty = Ident::new(&fn_name.to_upper_camel_case(), fn_ident.span());
-    let payload: Vec<(&Param, &Ident)> = params.iter().filter_map(|p| Some((p, p.ident()?))).filter(|(p, _)| !p.is_context).collect();
+    let payload: Vec<(&Param, &Ident)> =
+        params.iter().filter_map(|p| Some((p, p.ident()?))).filter(|(p, _)| !p.is_context).collect();
     let fields = payload.iter().map(|(_, i)| *i).collect::<Vec<_>>();
     let types = payload.iter().map(|(p, _)| &p.ty).collect::<Vec<_>>();
 
@@ -36,23 +37,15 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
     } else {
         quote!(#(#docs)*)
     };
-    let field_defs = payload.iter().map(|(p, ident)| {
-        let d = format!("The `{}` argument of `{fn_name}`.", ident.unraw());
-        let serde_attrs = &p.serde_attrs;
-        let t = &p.ty;
-        quote!(#[doc = #d] #(#serde_attrs)* #vis #ident: #t)
-    });
+    let field_defs = payload.iter().map(|(p, ident)| field_def(kr, p, ident, vis, &fn_name));
     // serde's `crate` attribute takes the path as a string.
-    let serde_path = format!("{}::__private::serde", kr.to_string().replace(' ', ""));
+    let serde_path = format!("{}::__private::serde", path_string(kr));
     let new_doc = format!("Builds the payload of the `{fn_name}` job.");
 
     let job_impl = job_impl(settings, &ty, &payload);
     let run = run_fn(settings, &ty, fn_ident, params);
-    let checks = payload.iter().map(|(p, _)| {
-        let t = &p.ty;
-        quote_spanned!(t.span()=> #kr::__private::assert_payload_field::<#t>();)
-    });
-    let (file, line) = (quote_spanned!(fn_ident.span()=> ::core::file!()), quote_spanned!(fn_ident.span()=> ::core::line!()));
+    let (file, line) =
+        (quote_spanned!(fn_ident.span()=> ::core::file!()), quote_spanned!(fn_ident.span()=> ::core::line!()));
     let cron = match &settings.cron {
         Some((expression, timezone)) => quote! {
             ::core::option::Option::Some(#kr::__private::CronSpec { expression: #expression, timezone: #timezone })
@@ -89,12 +82,6 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             #job_impl
             #run
 
-            /// Never called: holds the spanned type checks of the parameters.
-            #[allow(dead_code)]
-            fn __jobs_type_checks() {
-                #(#checks)*
-            }
-
             #kr::__private::inventory::submit! {
                 #kr::__private::JobDescriptor {
                     name: <#ty as #kr::__private::Job>::NAME,
@@ -113,6 +100,56 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             }
         };
     }
+}
+
+/// A path as serde's string-valued attributes take it: `::jobs_core`.
+fn path_string(path: &TokenStream) -> String {
+    path.to_string().replace(' ', "")
+}
+
+/// The same tokens, all placed at `span`: the generated paths of a check
+/// then point at the user's token, not at the `#[job]` line.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = group.into();
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// One payload field, placed at the parameter so that derive errors (a type
+/// without `Debug`) point there.
+///
+/// A field without `#[serde]` attributes of its own is (de)serialized
+/// through `jobs_core::__private::{serialize_field, deserialize_field}`:
+/// the same data, but a type that is not serde is reported once per
+/// direction, on the parameter, with a message about payloads — instead of
+/// four errors from inside serde's derive. `Option` fields keep serde's
+/// "missing means `None`" through `default`.
+fn field_def(kr: &TokenStream, p: &Param, ident: &Ident, vis: &syn::Visibility, fn_name: &str) -> TokenStream {
+    let doc = format!("The `{}` argument of `{fn_name}`.", ident.unraw());
+    let t = &p.ty;
+    let span = t.span();
+    let serde_attrs = if p.serde_attrs.is_empty() {
+        let krate = path_string(kr);
+        let ser = syn::LitStr::new(&format!("{krate}::__private::serialize_field"), span);
+        let de = syn::LitStr::new(&format!("{krate}::__private::deserialize_field"), span);
+        let default = p.option_inner().map(|_| quote!(default,));
+        quote_spanned!(span=> #[serde(#default serialize_with = #ser, deserialize_with = #de)])
+    } else {
+        let attrs = &p.serde_attrs;
+        quote!(#(#attrs)*)
+    };
+    quote_spanned!(ident.span()=> #[doc = #doc] #serde_attrs #vis #ident: #t)
 }
 
 /// `Some(Duration::new(..))` or `None`.
@@ -136,7 +173,8 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     };
     let timeout = duration(kr, settings.timeout);
     let unique_for = duration(kr, settings.unique_for);
-    let validations = payload.iter().filter(|(p, _)| !p.rules.is_empty()).map(|(p, ident)| field_validation(kr, p, ident));
+    let validations =
+        payload.iter().filter(|(p, _)| !p.rules.is_empty()).map(|(p, ident)| field_validation(kr, p, ident));
     quote! {
         impl #kr::__private::Job for #ty {
             const NAME: &'static str = #name;
@@ -180,6 +218,8 @@ fn field_validation(kr: &TokenStream, p: &Param, ident: &Ident) -> TokenStream {
 /// the wrong type is reported there.
 fn rule_call(kr: &TokenStream, rule: &Rule, field: &str, ty: &Type) -> TokenStream {
     let s = rule.span;
+    let kr = &respan(kr, s);
+    let field = syn::LitStr::new(field, s);
     let errs = quote_spanned!(s=> &mut __jobs_errs);
     match &rule.kind {
         RuleKind::Email => quote_spanned!(s=> #kr::__private::email(#errs, #field, __jobs_v);),
@@ -195,7 +235,7 @@ fn rule_call(kr: &TokenStream, rule: &Rule, field: &str, ty: &Type) -> TokenStre
         }
         RuleKind::Range { min, max } => {
             let float = is_float(ty);
-            let bound = |b: &Option<Expr>| match b {
+            let bound = |b: &Option<Box<Expr>>| match b {
                 Some(e) => {
                     let e = if float { float_literal(e) } else { e.to_token_stream() };
                     quote_spanned!(s=> ::core::option::Option::Some(#e))
@@ -221,7 +261,9 @@ fn rule_call(kr: &TokenStream, rule: &Rule, field: &str, ty: &Type) -> TokenStre
                 #kr::__private::pattern(#errs, #field, __jobs_v, &__JOBS_RE);
             }
         },
+        // The closure is not redundant: it lets `&String` coerce to `&str`.
         RuleKind::Custom(path) => quote_spanned! {s=>
+            #[allow(clippy::redundant_closure)]
             #kr::__private::custom(#errs, #field, __jobs_v, |__jobs_x| #path(__jobs_x));
         },
     }
@@ -271,14 +313,15 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
     let out = &settings.output;
     let err_span = out.err.as_ref().map_or_else(|| out.ty.span(), Spanned::span);
     let ok_span = out.ok.as_ref().map_or_else(|| out.ty.span(), Spanned::span);
+    let (err_kr, ok_kr) = (respan(kr, err_span), respan(kr, ok_span));
     let convert = quote_spanned! {err_span=>
         ::core::result::Result::map_err(__jobs_result, |__jobs_e| {
             #[allow(unused_imports)]
-            use #kr::__private::{ViaAnyhow as _, ViaInto as _};
-            (&#kr::__private::ErrConv::new(__jobs_e)).into_job_error()
+            use #err_kr::__private::{ViaAnyhow as _, ViaInto as _};
+            (&#err_kr::__private::ErrConv::new(__jobs_e)).into_job_error()
         })
     };
-    let outcome = quote_spanned!(ok_span=> #kr::__private::outcome(__jobs_result));
+    let outcome = quote_spanned!(ok_span=> #ok_kr::__private::outcome(__jobs_result));
     let call = quote_spanned!(fn_ident.span()=> #fn_ident(#(#call_args),*));
     quote! {
         fn __jobs_run(

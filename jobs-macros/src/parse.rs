@@ -11,7 +11,6 @@
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::{Attribute, Expr, FnArg, Ident, ItemFn, Lit, LitInt, LitStr, Pat, Path, Token, Type};
 
 use crate::check::Errors;
@@ -102,9 +101,9 @@ pub enum RuleKind {
     /// `range(min = .., max = ..)`: number literals, possibly negative.
     Range {
         /// Lower bound, inclusive.
-        min: Option<Expr>,
+        min: Option<Box<Expr>>,
         /// Upper bound, inclusive.
-        max: Option<Expr>,
+        max: Option<Box<Expr>>,
     },
     /// `pattern = "regex"`.
     Pattern(LitStr),
@@ -122,8 +121,8 @@ pub struct Param {
     pub is_context: bool,
     /// Its `#[validate(..)]` rules, in order.
     pub rules: Vec<Rule>,
-    /// Where `#[validate]` attributes were written (an error on the context).
-    pub validate_attrs: Vec<Span>,
+    /// The `#[validate]` attributes as written (an error on the context).
+    pub validate_attrs: Vec<Attribute>,
     /// Its `#[serde(..)]` attributes, forwarded to the payload field.
     pub serde_attrs: Vec<Attribute>,
 }
@@ -225,7 +224,9 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
     if la.peek(Token![crate]) {
         let key = input.parse::<Token![crate]>()?;
         expect_eq(input, "crate", key.span)?;
-        let path = input.call(Path::parse_mod_style)?;
+        let path = input.call(Path::parse_mod_style).map_err(|e| {
+            syn::Error::new(e.span(), "`crate` takes the path of `jobs_core`, unquoted: write `crate = jobs_core`")
+        })?;
         return set_once(&mut args.krate, path, "crate", key.span, errors);
     }
     if input.peek(Ident::peek_any) {
@@ -239,7 +240,10 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
 fn set_once<T>(slot: &mut Option<T>, value: T, key: &str, span: Span, errors: &mut Errors) -> syn::Result<()> {
     if slot.is_some() {
         // Recorded rather than returned: the value is already consumed.
-        errors.push(syn::Error::new(span, format!("duplicate key `{key}`: it is already set in this attribute; keep one")));
+        errors.push(syn::Error::new(
+            span,
+            format!("duplicate key `{key}`: it is already set in this attribute; keep one"),
+        ));
     } else {
         *slot = Some(value);
     }
@@ -283,10 +287,9 @@ fn expr_value(input: ParseStream, key: &str, span: Span) -> syn::Result<Expr> {
 fn string_value(input: ParseStream, key: &str, span: Span) -> syn::Result<LitStr> {
     match expr_value(input, key, span)? {
         Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Ok(s),
-        other => Err(syn::Error::new_spanned(
-            other,
-            format!("`{key}` takes a string literal: write `{}`", example(key)),
-        )),
+        other => {
+            Err(syn::Error::new_spanned(other, format!("`{key}` takes a string literal: write `{}`", example(key))))
+        }
     }
 }
 
@@ -330,8 +333,8 @@ pub fn parse_params(func: &mut ItemFn, errors: &mut Errors) -> Vec<Param> {
         let mut kept = Vec::new();
         for attr in arg.attrs.drain(..) {
             if attr.path().is_ident("validate") {
-                param.validate_attrs.push(attr.span());
                 param.rules.extend(parse_validate(&attr, errors));
+                param.validate_attrs.push(attr);
             } else if attr.path().is_ident("serde") {
                 param.serde_attrs.push(attr);
             } else {
@@ -417,7 +420,7 @@ fn parse_rule(input: ParseStream) -> syn::Result<Rule> {
         let key = input.parse::<kw::range>()?;
         let (min, max) = parse_bounds(input, "range", key.span, |e| {
             if number_literal(&e).is_some() {
-                Ok(e)
+                Ok(Box::new(e))
             } else {
                 Err(syn::Error::new_spanned(e, "`range` bounds are number literals: `range(min = -10, max = 2.5)`"))
             }
@@ -452,7 +455,10 @@ fn parse_bounds<T>(
 ) -> syn::Result<(Option<T>, Option<T>)> {
     let usage = if rule == "length" { "length(min = 1, max = 64)" } else { "range(min = 1, max = 10)" };
     if !input.peek(syn::token::Paren) {
-        return Err(syn::Error::new(span, format!("`{rule}` needs bounds: write `{usage}` (either bound may be left out)")));
+        return Err(syn::Error::new(
+            span,
+            format!("`{rule}` needs bounds: write `{usage}` (either bound may be left out)"),
+        ));
     }
     let content;
     let parens = syn::parenthesized!(content in input);

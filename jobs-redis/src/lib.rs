@@ -1,1 +1,20 @@
-//! x
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod admin;
+mod config;
+mod decode;
+mod error;
+mod hot;
+pub mod keys;
+mod queue;
+mod schedules;
+mod scripts;
+mod waiter;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::RedisConfig;
+pub use error::{mask_url, RedisQueueError};
+pub use queue::RedisQueue;

@@ -8,7 +8,10 @@ mod outer {
 
         /// Resizes one image.
         #[job(queue = "files")]
-        pub async fn resize_image(path: String, #[validate(range(min = 1, max = 8192))] width: u32) -> Result<(), JobError> {
+        pub async fn resize_image(
+            path: String,
+            #[validate(range(min = 1, max = 8192))] width: u32,
+        ) -> Result<(), JobError> {
             let _ = (path, width);
             Ok(())
         }
@@ -30,6 +33,13 @@ mod renamed {
     }
 }
 
+// A field added later as `Option<T>` decodes older payloads, which lack it.
+#[job]
+async fn optional(id: u64, #[validate(length(max = 10))] note: Option<String>) -> Result<(), JobError> {
+    let _ = (id, note);
+    Ok(())
+}
+
 use outer::inner::{CrateOnly, ResizeImage};
 
 #[tokio::main(flavor = "current_thread")]
@@ -48,6 +58,11 @@ async fn main() {
     let v = renamed::ViaAlias { r#type: "x".into() };
     assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"type":"x"}"#);
     assert_eq!(<renamed::ViaAlias as Job>::NAME, "renamed_job");
+
+    let old: Optional = serde_json::from_str(r#"{"id":1}"#).unwrap();
+    assert_eq!(old.note, None);
+    assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"id":1,"note":null}"#);
+    assert!(serde_json::from_str::<Optional>(r#"{"note":"x"}"#).is_err());
 
     let d = jobs_core::descriptors().find(|d| d.name == "resize_image").expect("registered");
     assert!(d.type_name.ends_with("::outer::inner::ResizeImage"), "{}", d.type_name);

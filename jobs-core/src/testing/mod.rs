@@ -68,6 +68,10 @@ macro_rules! conformance_suite {
             queue_override_routes_job,
             weighted_queues_do_not_starve,
             priority_order_under_load,
+            schedules_are_stored_and_listed,
+            schedule_ticks_fire_once_across_schedulers,
+            schedule_catch_up_policies,
+            schedule_pause_skips_ticks,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

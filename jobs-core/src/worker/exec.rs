@@ -14,8 +14,10 @@ use crate::registry::RunError;
 
 /// Runs one attempt and queues its outcome for acknowledgement.
 pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemaphorePermit) {
+    let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {
         let outcome = unknown_outcome(&core, &job);
+        record(&core, &job, &outcome, None);
         report(&core, &job, outcome);
         return;
     };
@@ -25,6 +27,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel);
     let span = tracing::info_span!("job", id = %job.id, name = %job.name, queue = job.id.queue(), attempt = job.attempt);
     let fut = (desc.run)(ctx, &job.payload);
+    let started = std::time::Instant::now();
     // Its own task, so a panic is caught as a JoinError and the worker lives.
     let mut task = tokio::spawn(fut.instrument(span.clone()));
     let timeout = job.timeout.or(desc.timeout);
@@ -49,6 +52,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     });
     // After a shutdown hand-back the job is someone else's: report nothing.
     if core.inflight.remove(&job.id, job.token) {
+        record(&core, &job, &outcome, Some(started.elapsed()));
         report(&core, &job, outcome);
     }
 }
@@ -84,7 +88,7 @@ async fn run_with_timeout(
 
 fn failure(core: &Core, job: &LeasedJob, max_retries: u32, error: String, retryable: bool) -> Outcome {
     if retryable && job.attempt <= max_retries {
-        Outcome::Retry { error, at: SystemTime::now() + core.backoff.delay(job.attempt) }
+        Outcome::Retry { error, at: SystemTime::now() + core.backoff_for(&job.name).delay(job.attempt) }
     } else {
         Outcome::Dead { error }
     }
@@ -109,6 +113,13 @@ fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
                 Outcome::Dead { error: format!("{error} (no pool took it within {})", humantime::format_duration(limit)) }
             }
         }
+    }
+}
+
+/// Counts the attempt in the pool's metrics, if it has any.
+fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>) {
+    if let Some(m) = &core.metrics {
+        m.finished(&job.name, job.id.queue(), outcome, ran);
     }
 }
 

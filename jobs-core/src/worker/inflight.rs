@@ -104,13 +104,31 @@ pub(crate) fn spawn_heartbeat(core: Arc<Core>) -> Result<Heartbeat, Error> {
 
 async fn beat(core: Arc<Core>, stop: CancellationToken) {
     let every = core.lease / 3;
+    let mut first = true;
     loop {
+        if std::mem::take(&mut first) {
+            // Announce the pool at once rather than a third of a lease later.
+            let presence = crate::queue::WorkerInfo { last_seen: std::time::SystemTime::now(), ..core.identity.clone() };
+            if let Err(e) = core.queue.report_worker(presence, core.lease).await {
+                tracing::warn!(error = %e, "could not report the pool's presence");
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = core.killed.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         let leases = core.inflight.snapshot();
+        let presence = crate::queue::WorkerInfo {
+            running: leases.len(),
+            running_jobs: leases.iter().map(|(id, _)| id.clone()).collect(),
+            last_seen: std::time::SystemTime::now(),
+            ..core.identity.clone()
+        };
+        // Presence outlives two missed beats, so one slow call is not a death.
+        if let Err(e) = core.queue.report_worker(presence, core.lease).await {
+            tracing::warn!(error = %e, "could not report the pool's presence");
+        }
         if leases.is_empty() {
             continue;
         }

@@ -12,7 +12,7 @@ mod exec;
 mod inflight;
 mod run;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub use backoff::Backoff;
 
 use crate::error::Error;
 use crate::job::validate_queue_name;
-use crate::queue::{Finish, JobQueue, Outcome, SharedQueue};
+use crate::queue::{Finish, JobQueue, Outcome, SharedQueue, WorkerInfo};
 use inflight::InFlight;
 
 /// What a pool does with a job whose name no linked handler knows.
@@ -73,6 +73,8 @@ impl WorkerPool {
             max_retries: 3,
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
+            job_backoff: HashMap::new(),
+            metrics: None,
         }
     }
 }
@@ -90,6 +92,8 @@ pub struct WorkerPoolBuilder {
     max_retries: u32,
     unknown: UnknownJobs,
     fetch_batch: usize,
+    job_backoff: HashMap<String, Backoff>,
+    metrics: Option<crate::metrics::JobMetrics>,
 }
 
 impl WorkerPoolBuilder {
@@ -151,6 +155,13 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// A backoff for one job type (by job name, e.g. `Job::NAME`), instead of
+    /// the pool's.
+    pub fn job_backoff(mut self, job_name: &str, b: Backoff) -> Self {
+        self.job_backoff.insert(job_name.to_owned(), b);
+        self
+    }
+
     /// Retries for jobs whose attribute and options set none (default 3).
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
@@ -160,6 +171,13 @@ impl WorkerPoolBuilder {
     /// What to do with jobs no linked handler knows.
     pub fn unknown_jobs(mut self, policy: UnknownJobs) -> Self {
         self.unknown = policy;
+        self
+    }
+
+    /// Records this pool's attempts, durations, retries, dead jobs and busy
+    /// workers in `metrics` (see [`JobMetrics`](crate::JobMetrics)).
+    pub fn metrics(mut self, metrics: &crate::metrics::JobMetrics) -> Self {
+        self.metrics = Some(metrics.clone());
         self
     }
 
@@ -209,13 +227,26 @@ impl WorkerPoolBuilder {
         let core = Arc::new(run::Core {
             queue: self.queue.clone(),
             registry,
-            queues,
+            queues: queues.clone(),
             weights: self.weights,
             lease: self.lease,
             backoff: self.backoff,
             max_retries: self.max_retries,
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
+            job_backoff: self.job_backoff,
+            metrics: self.metrics.map(|m| m.pool(self.workers)),
+            identity: WorkerInfo {
+                id: format!("pool-{}", ulid::Ulid::new()),
+                host: host_name(),
+                pid: std::process::id(),
+                queues: queues.clone(),
+                workers: self.workers,
+                running: 0,
+                running_jobs: Vec::new(),
+                started_at: std::time::SystemTime::now(),
+                last_seen: std::time::SystemTime::now(),
+            },
             inflight: InFlight::default(),
             acks: ack_tx,
             hard: hard.clone(),
@@ -294,7 +325,15 @@ impl WorkerHandle {
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
         self.heartbeat.stop().await;
+        if let Err(e) = self.core.queue.remove_worker(&self.core.identity.id).await {
+            tracing::warn!(error = %e, "could not remove the pool's presence record; it expires by itself");
+        }
         result
+    }
+
+    /// This pool's unique id (as listed by `JobQueue::workers`).
+    pub fn id(&self) -> &str {
+        &self.core.identity.id
     }
 
     /// Stops the pool the way a crash would: no acknowledgement, no hand
@@ -304,9 +343,17 @@ impl WorkerHandle {
     pub async fn kill(self) {
         self.core.killed.cancel();
         self.stop.cancel();
-        self.core.hard.cancel();
         let _ = self.fetch_task.await;
         let _ = self.ack_task.await;
         self.heartbeat.stop().await;
     }
+}
+
+/// The machine's host name, for presence records.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|| "unknown".into())
 }

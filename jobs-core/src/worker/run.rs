@@ -26,6 +26,11 @@ pub(crate) struct Core {
     pub(crate) max_retries: u32,
     pub(crate) unknown: UnknownJobs,
     pub(crate) fetch_batch: usize,
+    pub(crate) job_backoff: HashMap<String, Backoff>,
+    /// Metrics hooks, when the pool was built with `.metrics(..)`.
+    pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
+    /// This pool's presence record (id, host, pid, queues, start).
+    pub(crate) identity: crate::queue::WorkerInfo,
     pub(crate) inflight: InFlight,
     pub(crate) acks: mpsc::UnboundedSender<Finish>,
     /// Cancelled when the grace period is over: signals running jobs.
@@ -55,6 +60,11 @@ impl Core {
             out.push(self.queues[left.remove(chosen).0].clone());
         }
         out
+    }
+
+    /// The backoff of one job name.
+    pub(crate) fn backoff_for(&self, name: &str) -> &Backoff {
+        self.job_backoff.get(name).unwrap_or(&self.backoff)
     }
 
     /// The longest an idle fetcher waits without a wake-up: a safety net for

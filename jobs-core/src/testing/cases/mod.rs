@@ -6,12 +6,14 @@ mod enqueue;
 mod failure;
 mod lease;
 mod run;
+mod schedule;
 
 pub use admin::*;
 pub use enqueue::*;
 pub use failure::*;
 pub use lease::*;
 pub use run::*;
+pub use schedule::*;
 
 use std::time::{Duration, SystemTime};
 

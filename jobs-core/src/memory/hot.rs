@@ -1,0 +1,324 @@
+//! The hot path of [`MemoryQueue`]: enqueue, fetch, finish, and the
+//! bookkeeping they share (retention sweep, dead-letter bounds).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::SystemTime;
+
+use super::{MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
+use crate::error::Error;
+use crate::job::{validate_queue_name, JobId, Priority};
+use crate::queue::{
+    AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, JobStatus, LeasedJob, NewJob, Outcome, QueuePolicy,
+    Retention,
+};
+
+impl MemoryQueue {
+    pub(super) fn fetch_now(&self, req: &FetchRequest) -> Fetched {
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        let st = &mut *st;
+        sweep(st, now, &self.shared.retention);
+        let mut out = Fetched::default();
+        for qname in &req.queues {
+            let Some(q) = st.queues.get_mut(qname) else { continue };
+            // Promote due scheduled and retrying jobs, oldest due first.
+            for _ in 0..PROMOTE_BATCH {
+                let Some((t, id)) = q.scheduled.first().cloned() else { break };
+                if t > now {
+                    break;
+                }
+                q.scheduled.pop_first();
+                if let Some(r) = st.jobs.get_mut(&id) {
+                    r.status = JobStatus::Pending;
+                    r.run_at = None;
+                    q.ready[r.job.priority.rank()].push_back(id);
+                }
+            }
+            // Reclaim leases of workers that stopped heartbeating: the
+            // attempt counts, and a job that keeps killing workers ends dead.
+            for _ in 0..RECLAIM_BATCH {
+                let Some((t, id)) = q.leased.first().cloned() else { break };
+                if t > now {
+                    break;
+                }
+                q.leased.pop_first();
+                let Some(r) = st.jobs.get_mut(&id) else { continue };
+                let error = "lease expired: the worker stopped responding (crashed, killed or stalled)".to_owned();
+                if let Some(a) = r.log.last_mut() {
+                    a.finished_at = Some(now);
+                    a.error = Some(error);
+                }
+                r.lease_until = None;
+                q.failed[r.job.priority.rank()] += 1;
+                let max = r.job.max_retries.unwrap_or(req.default_max_retries);
+                if r.cancel_requested {
+                    finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
+                } else if r.attempts > max {
+                    r.status = JobStatus::Dead;
+                    r.finished_at = Some(now);
+                    q.dead.insert((now, id));
+                } else {
+                    r.status = JobStatus::Pending;
+                    q.ready[r.job.priority.rank()].push_back(id);
+                }
+            }
+            if q.paused {
+                continue;
+            }
+            for rank in 0..4 {
+                while out.jobs.len() < req.max {
+                    let Some(id) = q.ready[rank].pop_front() else { break };
+                    let Some(r) = st.jobs.get_mut(&id) else { continue };
+                    st.next_token += 1;
+                    r.token = st.next_token;
+                    r.attempts += 1;
+                    r.status = JobStatus::Running;
+                    let until = now + req.lease;
+                    r.lease_until = Some(until);
+                    r.log.push(AttemptInfo { attempt: r.attempts, started_at: now, finished_at: None, error: None });
+                    q.leased.insert((until, id.clone()));
+                    out.jobs.push(LeasedJob {
+                        id,
+                        name: r.job.name.clone(),
+                        payload: r.job.payload.clone(),
+                        priority: r.job.priority,
+                        attempt: r.attempts,
+                        max_retries: r.job.max_retries,
+                        timeout: r.job.timeout,
+                        enqueued_at: r.job.enqueued_at,
+                        token: r.token,
+                    });
+                }
+            }
+        }
+        for q in &req.queues {
+            trim_dead(st, q, &self.shared.retention);
+        }
+        out.next_due = req
+            .queues
+            .iter()
+            .filter_map(|n| st.queues.get(n))
+            .flat_map(|q| [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0)])
+            .flatten()
+            .min();
+        out
+    }
+
+    pub(super) fn finish_now(&self, batch: Vec<Finish>) -> Vec<FinishResult> {
+        let now = SystemTime::now();
+        let mut st = self.lock();
+        let st = &mut *st;
+        let mut woke = false;
+        let mut dead_touched = Vec::new();
+        let out = batch
+            .into_iter()
+            .map(|f| {
+                let Some(r) = st.jobs.get_mut(&f.id) else { return FinishResult::Stale };
+                if r.status != JobStatus::Running || r.token != f.token {
+                    return FinishResult::Stale;
+                }
+                let q = st.queues.entry(f.id.queue().to_owned()).or_default();
+                if let Some(until) = r.lease_until.take() {
+                    q.leased.remove(&(until, f.id.clone()));
+                }
+                let rank = r.job.priority.rank();
+                let end_attempt = |r: &mut Record, error: Option<String>| {
+                    if let Some(a) = r.log.last_mut() {
+                        a.finished_at = Some(now);
+                        a.error = error;
+                    }
+                };
+                let status = match f.outcome {
+                    _ if r.cancel_requested => {
+                        end_attempt(r, Some("cancelled".into()));
+                        finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
+                        JobStatus::Cancelled
+                    }
+                    Outcome::Succeeded { result } => {
+                        end_attempt(r, None);
+                        r.result = result;
+                        q.processed[rank] += 1;
+                        finish_record(r, JobStatus::Succeeded, now, &mut st.finished);
+                        JobStatus::Succeeded
+                    }
+                    Outcome::Retry { error, at } => {
+                        end_attempt(r, Some(error));
+                        q.failed[rank] += 1;
+                        r.status = JobStatus::Retrying;
+                        r.run_at = Some(at);
+                        q.scheduled.insert((at, f.id.clone()));
+                        woke = true;
+                        JobStatus::Retrying
+                    }
+                    Outcome::Dead { error } => {
+                        end_attempt(r, Some(error));
+                        q.failed[rank] += 1;
+                        r.status = JobStatus::Dead;
+                        r.finished_at = Some(now);
+                        q.dead.insert((now, f.id.clone()));
+                        dead_touched.push(f.id.queue().to_owned());
+                        JobStatus::Dead
+                    }
+                    Outcome::Release { at, reason: _ } => {
+                        // Not an attempt: forget it was started.
+                        r.log.pop();
+                        r.attempts = r.attempts.saturating_sub(1);
+                        woke = true;
+                        match at {
+                            Some(t) if t > now => {
+                                r.status = JobStatus::Scheduled;
+                                r.run_at = Some(t);
+                                q.scheduled.insert((t, f.id.clone()));
+                                JobStatus::Scheduled
+                            }
+                            _ => {
+                                r.status = JobStatus::Pending;
+                                q.ready[rank].push_front(f.id.clone());
+                                JobStatus::Pending
+                            }
+                        }
+                    }
+                };
+                FinishResult::Applied(status)
+            })
+            .collect();
+        for q in dead_touched {
+            trim_dead(st, &q, &self.shared.retention);
+        }
+        if woke {
+            self.wake();
+        }
+        out
+    }
+}
+
+/// Stores a batch after checking all of it: nothing is written on an error.
+pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
+    let now = SystemTime::now();
+    let mut adding: HashMap<&str, u64> = HashMap::new();
+    for j in &jobs {
+        validate_queue_name(j.queue())?;
+        if let Some(q) = st.queues.get(j.queue()) {
+            check_policy(j.queue(), &q.policy, j.priority)?;
+            let n = adding.entry(j.queue()).or_default();
+            *n += 1;
+            if let Some(max) = q.policy.max_jobs {
+                if q.waiting() + *n > max {
+                    return Err(Error::QueueFull { queue: j.queue().to_owned(), max_jobs: max });
+                }
+            }
+        }
+    }
+    let mut ids = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        let unique_key = j.unique_for.map(|_| (j.name.clone(), j.payload.clone()));
+        if let (Some(window), Some(key)) = (j.unique_for, &unique_key) {
+            if let Some((id, at)) = st.unique.get(key) {
+                let live = st.jobs.get(id).is_some_and(|r| !r.status.is_finished());
+                if live && now.duration_since(*at).unwrap_or_default() < window {
+                    ids.push(id.clone());
+                    continue;
+                }
+            }
+            st.unique.insert(key.clone(), (j.id.clone(), now));
+        }
+        let id = j.id.clone();
+        let q = st.queues.entry(j.queue().to_owned()).or_default();
+        let (status, run_at) = match j.run_at {
+            Some(t) if t > now => {
+                q.scheduled.insert((t, id.clone()));
+                (JobStatus::Scheduled, Some(t))
+            }
+            _ => {
+                q.ready[j.priority.rank()].push_back(id.clone());
+                (JobStatus::Pending, None)
+            }
+        };
+        let rec = Record {
+            job: j,
+            status,
+            attempts: 0,
+            log: Vec::new(),
+            token: 0,
+            lease_until: None,
+            run_at,
+            cancel_requested: false,
+            result: None,
+            finished_at: None,
+            unique_key,
+        };
+        st.jobs.insert(id.clone(), rec);
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn check_policy(queue: &str, policy: &QueuePolicy, p: Priority) -> Result<(), Error> {
+    if !policy.priority_levels.is_empty() && !policy.priority_levels.contains(&p) {
+        return Err(Error::PriorityNotAccepted {
+            queue: queue.to_owned(),
+            priority: p,
+            accepted: policy.priority_levels.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, finished: &mut VecDeque<(SystemTime, JobId)>) {
+    r.status = status;
+    r.finished_at = Some(now);
+    r.run_at = None;
+    finished.push_back((now, r.job.id.clone()));
+}
+
+/// Drops the oldest dead jobs of a queue past the count bound.
+fn trim_dead(st: &mut State, queue: &str, retention: &Retention) {
+    let Some(q) = st.queues.get_mut(queue) else { return };
+    while q.dead.len() > retention.dead_max {
+        if let Some((_, id)) = q.dead.pop_first() {
+            st.jobs.remove(&id);
+        }
+    }
+}
+
+/// Deletes finished records past their retention, and dead ones past their
+/// age, a bounded number per call.
+fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
+    for _ in 0..SWEEP_BATCH {
+        let Some((t, _)) = st.finished.front() else { break };
+        if now.duration_since(*t).unwrap_or_default() < retention.succeeded {
+            break;
+        }
+        let Some((_, id)) = st.finished.pop_front() else { break };
+        // The record may have been retried or purged since.
+        if st.jobs.get(&id).is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled)) {
+            forget(st, &id);
+        }
+    }
+    let horizon = now.checked_sub(retention.dead_age);
+    let mut expired = Vec::new();
+    for q in st.queues.values_mut() {
+        while let (Some((t, _)), Some(h)) = (q.dead.first(), horizon) {
+            if *t > h || expired.len() >= SWEEP_BATCH {
+                break;
+            }
+            if let Some((_, id)) = q.dead.pop_first() {
+                expired.push(id);
+            }
+        }
+    }
+    for id in expired {
+        forget(st, &id);
+    }
+}
+
+/// Removes a record and its deduplication entry.
+pub(super) fn forget(st: &mut State, id: &JobId) {
+    if let Some(r) = st.jobs.remove(id) {
+        if let Some(k) = r.unique_key {
+            if st.unique.get(&k).is_some_and(|(u, _)| u == id) {
+                st.unique.remove(&k);
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! [`JobMetrics`]: Prometheus metrics of producers, worker pools and queues.
+//!
+//! One `JobMetrics` holds every metric of DESIGN §5 in a Prometheus
+//! [`Registry`] (yours, or one it creates), under a configurable prefix
+//! (default `jobs_`). Clones share the same metrics. Who updates what:
+//!
+//! | metric | labels | updated by |
+//! | --- | --- | --- |
+//! | `jobs_enqueued_total` | `job`, `queue`, `priority` | producers, through [`JobMetrics::instrument`] ([`Metered`]) |
+//! | `jobs_processed_total` | `job`, `queue`, `status` | pools built with `WorkerPoolBuilder::metrics`, one per attempt |
+//! | `jobs_duration_seconds` (histogram) | `job`, `queue` | pools: the run time of each attempt |
+//! | `jobs_retries_total` | `job`, `queue` | pools: failed attempts that will run again |
+//! | `jobs_dead_total` | `job`, `queue` | pools: jobs moved to the dead-letter set |
+//! | `jobs_active_workers` | | pools: worker slots running a job now |
+//! | `jobs_worker_slots` | | pools: worker slots of running pools (`active / slots` is the utilisation) |
+//! | `jobs_queue_size` | `queue`, `priority`, `state` | [`JobMetrics::record_queue_stats`], from the backend's `stats()` when scraped |
+//! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
+//! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
+//!
+//! `status` is `succeeded`, `failed` (the attempt failed and the job will be
+//! retried) or `dead` (the attempt failed and the job is out of attempts, or
+//! failed permanently, or its name is unknown). `state` is `pending`,
+//! `scheduled`, `running`, `retrying` or `dead`. Labels stay bounded: job
+//! names, queue names, priorities and fixed words, never a job id.
+//!
+//! Queue sizes are not polled by a loop: the `/metrics` handler of `jobs-web`
+//! reads the backend's `stats()` when Prometheus scrapes, through a short cache
+//! (2 s by default) shared with the health endpoints, and hands the result to
+//! [`JobMetrics::record_queue_stats`]. With your own exporter, call
+//! [`JobMetrics::update_queue_sizes`] before encoding.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use jobs_core::{JobMetrics, MemoryQueue, WorkerPool};
+//! let metrics = JobMetrics::new();
+//! // Producers enqueue through the metered queue; it is a `JobQueue` itself.
+//! let queue = metrics.instrument(MemoryQueue::new());
+//! metrics.update_queue_sizes(&queue).await?;
+//! let text = metrics.encode()?;
+//! assert!(text.contains("jobs_backend_up 1"));
+//! # let _ = WorkerPool::builder(queue).metrics(&metrics); Ok(()) }
+//! ```
+
+mod metered;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The `prometheus` crate these metrics are built with, for its `Registry`.
+pub use prometheus;
+
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+pub use metered::Metered;
+
+use crate::error::Error;
+use crate::job::Priority;
+use crate::queue::{Counts, JobQueue, NewJob, Outcome, QueueStats};
+
+/// The prefix of every metric name unless another is given.
+pub const DEFAULT_PREFIX: &str = "jobs_";
+
+/// Buckets of `jobs_duration_seconds`: 5 ms to 10 min.
+const DURATION_BUCKETS: &[f64] =
+    &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+/// Buckets of `jobs_schedule_lateness_seconds`: 10 ms to 5 min.
+const LATENESS_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Why the metrics could not be set up or encoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    /// The prefix would make invalid metric names.
+    #[error("invalid metrics prefix `{0}`: use letters, digits, `_` or `:`, not starting with a digit")]
+    InvalidPrefix(String),
+    /// The registry refused a metric (most often: one of the same name is
+    /// registered already, e.g. a second `JobMetrics` with the same prefix).
+    #[error("cannot register the job metrics: {0}")]
+    Register(#[source] prometheus::Error),
+    /// The text exposition could not be written.
+    #[error("cannot encode the metrics: {0}")]
+    Encode(#[source] prometheus::Error),
+}
+
+/// The Prometheus metrics of the job system (see the [module docs](self)).
+///
+/// Cheap to clone: clones share the same metrics.
+#[derive(Clone)]
+pub struct JobMetrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    prefix: String,
+    enqueued: IntCounterVec,
+    processed: IntCounterVec,
+    duration: HistogramVec,
+    retries: IntCounterVec,
+    dead: IntCounterVec,
+    queue_size: IntGaugeVec,
+    backend_up: IntGauge,
+    active_workers: IntGauge,
+    worker_slots: IntGauge,
+    schedule_lateness: Histogram,
+    /// The `jobs_queue_size` label sets set by the last `record_queue_stats`,
+    /// so a queue that disappears from the stats loses its series.
+    sizes_seen: Mutex<HashSet<[String; 3]>>,
+}
+
+impl std::fmt::Debug for JobMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobMetrics").field("prefix", &self.inner.prefix).finish_non_exhaustive()
+    }
+}
+
+impl Default for JobMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Checks that `prefix` followed by `[a-z_]+` is a valid Prometheus name.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), MetricsError> {
+    let ok = prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+        && !prefix.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(MetricsError::InvalidPrefix(prefix.to_owned()))
+    }
+}
+
+impl JobMetrics {
+    /// The metrics with the default prefix (`jobs_`) in a registry of their own.
+    pub fn new() -> Self {
+        // A fresh registry holds no metric yet, so no name can clash, and the
+        // default prefix is valid: registration cannot fail.
+        #[allow(clippy::expect_used)]
+        Self::with_registry(&Registry::new(), DEFAULT_PREFIX).expect("fresh registry and default prefix")
+    }
+
+    /// The metrics with `prefix` in a registry of their own.
+    pub fn with_prefix(prefix: &str) -> Result<Self, MetricsError> {
+        Self::with_registry(&Registry::new(), prefix)
+    }
+
+    /// The metrics with `prefix`, registered in `registry` (e.g. the one the
+    /// rest of your application exports). Fails when the prefix is invalid
+    /// or the registry holds metrics of these names already.
+    pub fn with_registry(registry: &Registry, prefix: &str) -> Result<Self, MetricsError> {
+        check_prefix(prefix)?;
+        let name = |n: &str| format!("{prefix}{n}");
+        let counter = |n: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name(n), help), labels).map_err(MetricsError::Register)
+        };
+        let gauge = |n: &str, help: &str| IntGauge::new(name(n), help).map_err(MetricsError::Register);
+        let inner = Inner {
+            registry: registry.clone(),
+            prefix: prefix.to_owned(),
+            enqueued: counter("enqueued_total", "Jobs enqueued.", &["job", "queue", "priority"])?,
+            processed: counter(
+                "processed_total",
+                "Attempts finished, by status: succeeded, failed (will retry), dead.",
+                &["job", "queue", "status"],
+            )?,
+            duration: HistogramVec::new(
+                HistogramOpts::new(name("duration_seconds"), "Run time of one attempt.")
+                    .buckets(DURATION_BUCKETS.to_vec()),
+                &["job", "queue"],
+            )
+            .map_err(MetricsError::Register)?,
+            retries: counter("retries_total", "Failed attempts scheduled to run again.", &["job", "queue"])?,
+            dead: counter("dead_total", "Jobs moved to the dead-letter set.", &["job", "queue"])?,
+            queue_size: IntGaugeVec::new(
+                Opts::new(name("queue_size"), "Jobs in the backend, by queue, priority and state (when scraped)."),
+                &["queue", "priority", "state"],
+            )
+            .map_err(MetricsError::Register)?,
+            backend_up: gauge("backend_up", "1 when the last read of the backend's stats succeeded, else 0.")?,
+            active_workers: gauge("active_workers", "Worker slots running a job now.")?,
+            worker_slots: gauge("worker_slots", "Worker slots of the running pools.")?,
+            schedule_lateness: Histogram::with_opts(
+                HistogramOpts::new(
+                    name("schedule_lateness_seconds"),
+                    "How long after its due time a recurring job was enqueued.",
+                )
+                .buckets(LATENESS_BUCKETS.to_vec()),
+            )
+            .map_err(MetricsError::Register)?,
+            sizes_seen: Mutex::new(HashSet::new()),
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(inner.enqueued.clone()),
+            Box::new(inner.processed.clone()),
+            Box::new(inner.duration.clone()),
+            Box::new(inner.retries.clone()),
+            Box::new(inner.dead.clone()),
+            Box::new(inner.queue_size.clone()),
+            Box::new(inner.backend_up.clone()),
+            Box::new(inner.active_workers.clone()),
+            Box::new(inner.worker_slots.clone()),
+            Box::new(inner.schedule_lateness.clone()),
+        ];
+        for c in collectors {
+            registry.register(c).map_err(MetricsError::Register)?;
+        }
+        Ok(JobMetrics { inner: Arc::new(inner) })
+    }
+
+    /// The registry the metrics live in.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The prefix of every metric name.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Wraps a queue so that every job enqueued through it is counted in
+    /// `jobs_enqueued_total`. The wrapper is a [`JobQueue`] itself: give it
+    /// to producers (and, if you like, to pools: everything else passes
+    /// through unchanged).
+    pub fn instrument<Q: JobQueue>(&self, queue: Q) -> Metered<Q> {
+        Metered::new(queue, self)
+    }
+
+    /// Counts one stored job in `jobs_enqueued_total` (what [`Metered`] does
+    /// for each job a backend accepted; for producers that write otherwise).
+    pub fn record_enqueued(&self, job: &NewJob) {
+        self.count_enqueued(&job.name, job.queue(), job.priority);
+    }
+
+    fn count_enqueued(&self, job: &str, queue: &str, priority: Priority) {
+        // As many values as labels: `with_label_values` cannot panic here.
+        self.inner.enqueued.with_label_values(&[job, queue, priority.as_str()]).inc();
+    }
+
+    /// Records one finished attempt of a pool. `Release` (a hand-back) is not
+    /// an attempt and is not counted.
+    pub(crate) fn record_outcome(&self, job: &str, queue: &str, outcome: &Outcome, ran: Option<Duration>) {
+        let status = match outcome {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Retry { .. } => "failed",
+            Outcome::Dead { .. } => "dead",
+            Outcome::Release { .. } => return,
+        };
+        let i = &self.inner;
+        // Every `with_label_values` below passes exactly as many values as
+        // the metric was created with labels, so it cannot panic.
+        i.processed.with_label_values(&[job, queue, status]).inc();
+        if let Some(d) = ran {
+            i.duration.with_label_values(&[job, queue]).observe(d.as_secs_f64());
+        }
+        match outcome {
+            Outcome::Retry { .. } => i.retries.with_label_values(&[job, queue]).inc(),
+            Outcome::Dead { .. } => i.dead.with_label_values(&[job, queue]).inc(),
+            _ => {}
+        }
+    }
+
+    /// Sets `jobs_queue_size` from a backend's stats (and `jobs_backend_up`
+    /// to 1). Series of queues no longer in the stats are removed.
+    pub fn record_queue_stats(&self, stats: &QueueStats) {
+        let i = &self.inner;
+        let mut now = HashSet::new();
+        for (queue, counts) in &stats.queues {
+            for p in Priority::ALL {
+                let c = counts.by_priority.get(&p).copied().unwrap_or_default();
+                for (state, n) in states(&c) {
+                    let labels = [queue.clone(), p.as_str().to_owned(), state.to_owned()];
+                    i.queue_size.with_label_values(&labels).set(i64::try_from(n).unwrap_or(i64::MAX));
+                    now.insert(labels);
+                }
+            }
+        }
+        let mut seen = i.sizes_seen.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in seen.difference(&now) {
+            let _ = i.queue_size.remove_label_values(gone);
+        }
+        *seen = now;
+        i.backend_up.set(1);
+    }
+
+    /// Records that the backend's stats could not be read: `jobs_backend_up`
+    /// is 0 and the queue sizes, now unknown, are removed.
+    pub fn record_backend_down(&self) {
+        let i = &self.inner;
+        i.queue_size.reset();
+        i.sizes_seen.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        i.backend_up.set(0);
+    }
+
+    /// Reads `queue.stats()` and records it (or records the backend as down
+    /// and returns the error). One backend call: run it when scraped, not in
+    /// a loop.
+    pub async fn update_queue_sizes<Q: JobQueue + ?Sized>(&self, queue: &Q) -> Result<QueueStats, Error> {
+        match queue.stats().await {
+            Ok(s) => {
+                self.record_queue_stats(&s);
+                Ok(s)
+            }
+            Err(e) => {
+                self.record_backend_down();
+                Err(e)
+            }
+        }
+    }
+
+    /// Records how late a recurring job was enqueued after its due time.
+    pub fn observe_schedule_lateness(&self, late: Duration) {
+        self.inner.schedule_lateness.observe(late.as_secs_f64());
+    }
+
+    /// The registry's metrics in the Prometheus text exposition format
+    /// (content type [`prometheus::TEXT_FORMAT`]).
+    pub fn encode(&self) -> Result<String, MetricsError> {
+        prometheus::TextEncoder::new().encode_to_string(&self.inner.registry.gather()).map_err(MetricsError::Encode)
+    }
+
+    /// Per-pool bookkeeping: adds `workers` to `jobs_worker_slots` until the
+    /// returned value is dropped (when the pool ends).
+    pub(crate) fn pool(&self, workers: usize) -> PoolMetrics {
+        let slots = i64::try_from(workers).unwrap_or(i64::MAX);
+        self.inner.worker_slots.add(slots);
+        PoolMetrics { metrics: self.clone(), slots }
+    }
+}
+
+/// The queue-size states and their counts.
+fn states(c: &Counts) -> [(&'static str, u64); 5] {
+    [
+        ("pending", c.pending),
+        ("scheduled", c.scheduled),
+        ("running", c.running),
+        ("retrying", c.retrying),
+        ("dead", c.dead),
+    ]
+}
+
+/// A pool's handle on the metrics: its slots count in `jobs_worker_slots`
+/// while it lives.
+pub(crate) struct PoolMetrics {
+    metrics: JobMetrics,
+    slots: i64,
+}
+
+impl PoolMetrics {
+    /// Counts one worker slot as busy until the guard is dropped.
+    pub(crate) fn busy(&self) -> BusyGuard {
+        self.metrics.inner.active_workers.inc();
+        BusyGuard(self.metrics.inner.active_workers.clone())
+    }
+
+    /// Records one finished attempt (see [`JobMetrics::record_outcome`]).
+    pub(crate) fn finished(&self, job: &str, queue: &str, outcome: &Outcome, ran: Option<Duration>) {
+        self.metrics.record_outcome(job, queue, outcome, ran);
+    }
+}
+
+impl Drop for PoolMetrics {
+    fn drop(&mut self) {
+        self.metrics.inner.worker_slots.sub(self.slots);
+    }
+}
+
+/// One busy worker slot in `jobs_active_workers`; released on drop, so an
+/// attempt that ends early (kill, panic) still frees it.
+pub(crate) struct BusyGuard(IntGauge);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_checked_and_names_follow_them() {
+        assert!(matches!(JobMetrics::with_prefix("9x"), Err(MetricsError::InvalidPrefix(_))));
+        assert!(matches!(JobMetrics::with_prefix("a-b_"), Err(MetricsError::InvalidPrefix(_))));
+        let m = JobMetrics::with_prefix("app_jobs_").expect("valid prefix");
+        m.observe_schedule_lateness(Duration::from_millis(30));
+        let text = m.encode().expect("encodes");
+        assert!(text.contains("app_jobs_schedule_lateness_seconds_count 1"), "{text}");
+    }
+
+    #[test]
+    fn a_second_set_in_one_registry_is_refused() {
+        let r = Registry::new();
+        JobMetrics::with_registry(&r, "x_").expect("first");
+        assert!(matches!(JobMetrics::with_registry(&r, "x_"), Err(MetricsError::Register(_))));
+        JobMetrics::with_registry(&r, "y_").expect("another prefix is fine");
+    }
+
+    #[test]
+    fn queue_sizes_follow_the_stats_and_drop_vanished_queues() {
+        let m = JobMetrics::new();
+        let mut stats = QueueStats::default();
+        let mut email = crate::queue::QueueCounts::default();
+        email.by_priority.insert(Priority::High, Counts { pending: 7, dead: 2, ..Counts::default() });
+        stats.queues.insert("email".into(), email);
+        m.record_queue_stats(&stats);
+        let text = m.encode().expect("encodes");
+        assert!(text.contains(r#"jobs_queue_size{priority="high",queue="email",state="pending"} 7"#), "{text}");
+        assert!(text.contains(r#"jobs_queue_size{priority="high",queue="email",state="dead"} 2"#), "{text}");
+        assert!(text.contains("jobs_backend_up 1"), "{text}");
+        m.record_queue_stats(&QueueStats::default());
+        assert!(!m.encode().expect("encodes").contains("queue=\"email\""));
+        m.record_backend_down();
+        assert!(m.encode().expect("encodes").contains("jobs_backend_up 0"));
+    }
+}

@@ -1,0 +1,133 @@
+//! The scheduler loop: a timer to the next tick, one atomic claim per tick.
+
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{CronSchedule, Scheduler, ON_TIME};
+use crate::error::Error;
+use crate::job::JobId;
+use crate::queue::{CatchUp, NewJob, ScheduleState, SharedQueue};
+
+/// Most ticks one pass enqueues for one schedule with [`CatchUp::All`].
+const MAX_CATCH_UP: usize = 1000;
+/// How often the loop re-reads schedules that other processes may have added.
+const REFRESH: Duration = Duration::from_secs(30);
+
+/// A running scheduler; [`SchedulerHandle::stop`] ends it.
+pub struct SchedulerHandle {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SchedulerHandle {
+    /// Stops the loop and waits for it.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Called with each fired tick's lateness (for metrics).
+pub(crate) type LatenessHook = std::sync::Arc<dyn Fn(Duration) + Send + Sync>;
+
+pub(crate) fn start(scheduler: Scheduler, lateness: Option<LatenessHook>) -> SchedulerHandle {
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move { run(scheduler, s, lateness).await });
+    SchedulerHandle { stop, task }
+}
+
+async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<LatenessHook>) {
+    let mut err_delay = Duration::from_millis(200);
+    loop {
+        // Registered before the pass, so an add during the pass is not missed.
+        let woken = scheduler.wake().notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let now = SystemTime::now();
+        let wait = match run_due(scheduler.queue(), now, lateness.as_ref()).await {
+            Ok((_, next)) => {
+                err_delay = Duration::from_millis(200);
+                next.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default()).unwrap_or(REFRESH).min(REFRESH)
+            }
+            Err(Error::Unsupported(what)) => {
+                tracing::info!("scheduler not started: the backend does not support {what}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?err_delay, "scheduler pass failed");
+                err_delay = (err_delay * 2).min(Duration::from_secs(10));
+                err_delay
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One pass over every schedule: enqueue due ticks per their catch-up
+/// policy; returns what this pass enqueued and the next tick of any schedule.
+pub(crate) async fn run_due(
+    queue: &SharedQueue,
+    now: SystemTime,
+    lateness: Option<&LatenessHook>,
+) -> Result<(Vec<JobId>, Option<SystemTime>), Error> {
+    let mut fired = Vec::new();
+    let mut next: Option<SystemTime> = None;
+    for s in queue.schedules().await? {
+        if s.paused {
+            continue;
+        }
+        let cron = match CronSchedule::parse(&s.def.cron, &s.def.timezone) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(schedule = %s.def.name, error = %e, "skipping a schedule that does not parse");
+                continue;
+            }
+        };
+        let from = s.last_tick.unwrap_or(s.def.created_at).max(s.def.created_at);
+        let due = cron.ticks_between(from, now, MAX_CATCH_UP);
+        let plan: Vec<(SystemTime, bool)> = match (s.def.catch_up, due.last()) {
+            (_, None) => Vec::new(),
+            (CatchUp::All, _) => due.iter().map(|t| (*t, true)).collect(),
+            (CatchUp::One, Some(last)) => vec![(*last, true)],
+            (CatchUp::None, Some(last)) => {
+                let on_time = now.duration_since(*last).unwrap_or_default() <= ON_TIME;
+                vec![(*last, on_time)]
+            }
+        };
+        for (tick, enqueue) in plan {
+            let job = enqueue.then(|| job_for(&s, now));
+            if let Some(id) = queue.fire_schedule(&s.def.name, tick, job).await? {
+                let late = now.duration_since(tick).unwrap_or_default();
+                if let Some(h) = lateness {
+                    h(late);
+                }
+                tracing::debug!(schedule = %s.def.name, job = %id, lateness = ?late, "tick enqueued");
+                fired.push(id);
+            }
+        }
+        if let Some(t) = cron.next_after(now) {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+    }
+    Ok((fired, next))
+}
+
+fn job_for(s: &ScheduleState, now: SystemTime) -> NewJob {
+    NewJob {
+        id: JobId::new(&s.def.queue),
+        name: s.def.job_name.clone(),
+        payload: s.def.payload.clone(),
+        priority: s.def.priority,
+        max_retries: s.def.max_retries,
+        timeout: s.def.timeout,
+        run_at: None,
+        unique_for: None,
+        enqueued_at: now,
+    }
+}

@@ -1,0 +1,108 @@
+//! Recurring jobs stored in the backend.
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::Error;
+use crate::queue::{CatchUp, JobQueue};
+use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
+use crate::testing::harness::{eventually, unique_queue};
+use crate::testing::jobs::Act;
+
+use super::probe_job;
+
+fn opts(queue: &str, catch_up: CatchUp) -> ScheduleOptions {
+    ScheduleOptions { catch_up, queue: Some(queue.to_owned()), priority: None }
+}
+
+/// Schedules are stored, listed with their next fire time, paused, resumed
+/// and removed; bad expressions, zones and names are refused.
+pub async fn schedules_are_stored_and_listed<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("sched");
+    let name = format!("{queue}.nightly");
+    let s = Scheduler::new(q.clone());
+    let job = || probe_job(&queue, 1, Act::Succeed);
+    let bad = s.add_with(&name, "0 61 * * *", "UTC", job(), opts(&queue, CatchUp::One)).await.unwrap_err();
+    assert!(bad.to_string().contains("invalid cron expression"), "{bad}");
+    let bad = s.add_with(&name, "0 3 * * *", "Mars/Base", job(), opts(&queue, CatchUp::One)).await.unwrap_err();
+    assert!(bad.to_string().contains("unknown time zone `Mars/Base`"), "{bad}");
+    assert!(s.add_with("bad name!", "0 3 * * *", "UTC", job(), opts(&queue, CatchUp::One)).await.is_err());
+    s.add_with(&name, "0 0 3 * * *", "Europe/Berlin", job(), opts(&queue, CatchUp::One)).await.unwrap();
+    let find = |list: Vec<crate::ScheduleInfo>| list.into_iter().find(|i| i.name == name).expect("listed");
+    let info = find(s.list().await.unwrap());
+    assert_eq!((info.cron.as_str(), info.timezone.as_str(), info.queue.as_str()), ("0 0 3 * * *", "Europe/Berlin", queue.as_str()));
+    assert_eq!(info.job_name, "conformance.probe");
+    let next = info.next_fire.expect("a next fire time");
+    assert!(next > SystemTime::now() && next < SystemTime::now() + Duration::from_secs(25 * 3600));
+    s.pause(&name).await.unwrap();
+    let info = find(s.list().await.unwrap());
+    assert!(info.paused && info.next_fire.is_none());
+    s.resume(&name).await.unwrap();
+    assert!(!find(s.list().await.unwrap()).paused);
+    assert!(s.remove(&name).await.unwrap());
+    assert!(!s.remove(&name).await.unwrap());
+    assert!(matches!(s.pause(&name).await, Err(Error::ScheduleNotFound(_))));
+}
+
+/// Three schedulers on one backend: every tick of a one-second schedule is
+/// enqueued exactly once, and none is missed.
+pub async fn schedule_ticks_fire_once_across_schedulers<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("ticks");
+    let name = format!("{queue}.every-second");
+    let s = Scheduler::new(q.clone());
+    s.add_with(&name, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::One))
+        .await
+        .unwrap();
+    let runners: Vec<_> = (0..3).map(|_| Scheduler::new(q.clone()).start()).collect();
+    eventually("five ticks enqueued", || async { q.stats().await.unwrap().queue(&queue).pending >= 5 }).await;
+    for r in runners {
+        r.stop().await;
+    }
+    let state = q.schedules().await.unwrap().into_iter().find(|st| st.def.name == name).unwrap();
+    let cron = CronSchedule::parse("* * * * * *", "UTC").unwrap();
+    let ticks = cron.ticks_between(state.def.created_at, state.last_tick.unwrap(), 10_000);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, ticks.len() as u64, "one job per tick, none missed");
+}
+
+/// After downtime: `all` enqueues every missed tick, `one` a single run,
+/// `none` nothing for ticks more than a minute late; a second pass at the
+/// same time enqueues nothing more.
+pub async fn schedule_catch_up_policies<Q: JobQueue + Clone>(q: Q) {
+    let s = Scheduler::new(q.clone());
+    let cron = "0 */5 * * * *";
+    let mut queues = Vec::new();
+    for policy in [CatchUp::All, CatchUp::One, CatchUp::None] {
+        let queue = unique_queue("catchup");
+        let name = format!("{queue}.s");
+        s.add_with(&name, cron, "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, policy)).await.unwrap();
+        queues.push((policy, queue));
+    }
+    let created = SystemTime::now();
+    let ticks = CronSchedule::parse(cron, "UTC").unwrap().ticks_between(created, created + Duration::from_secs(16 * 60), 10);
+    // Two minutes past the third tick: three ticks missed, the last 2 min late.
+    let at = ticks[2] + Duration::from_secs(120);
+    s.run_due(at).await.unwrap();
+    assert!(s.run_due(at).await.unwrap().is_empty(), "a tick is handled once");
+    let stats = q.stats().await.unwrap();
+    let count = |policy: CatchUp| {
+        let queue = &queues.iter().find(|(p, _)| *p == policy).unwrap().1;
+        stats.queue(queue).pending
+    };
+    assert_eq!(count(CatchUp::All), 3);
+    assert_eq!(count(CatchUp::One), 1);
+    assert_eq!(count(CatchUp::None), 0);
+}
+
+/// A paused schedule enqueues nothing; resuming skips the ticks it missed.
+pub async fn schedule_pause_skips_ticks<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("spause");
+    let name = format!("{queue}.s");
+    let s = Scheduler::new(q.clone());
+    s.add_with(&name, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::All)).await.unwrap();
+    s.pause(&name).await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(10);
+    assert!(s.run_due(later).await.unwrap().is_empty());
+    s.resume(&name).await.unwrap();
+    assert!(s.run_due(SystemTime::now()).await.unwrap().is_empty(), "missed ticks are skipped");
+    let fired = s.run_due(SystemTime::now() + Duration::from_secs(3)).await.unwrap();
+    assert!((2..=4).contains(&fired.len()), "ticks after the resume run: {}", fired.len());
+}

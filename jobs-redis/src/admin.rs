@@ -1,0 +1,227 @@
+//! The operators' calls: look up, cancel, count, dead-letter set, pause,
+//! limits.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use jobs_core::{
+    validate_queue_name, CancelResult, Counts, Error, JobId, JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats,
+};
+use redis::Value;
+
+use crate::decode::{job_info, status_of, text, to_ms};
+use crate::error::RedisQueueError;
+use crate::hot::{job_id, BATCH};
+use crate::keys::queues_key;
+use crate::queue::RedisQueue;
+use crate::scripts::SCRIPTS;
+
+type Hash = HashMap<String, Vec<u8>>;
+
+impl RedisQueue {
+    pub(crate) async fn job_info(&self, id: &JobId) -> Result<Option<JobInfo>, Error> {
+        if validate_queue_name(id.queue()).is_err() {
+            return Ok(None);
+        }
+        let h: Hash = redis::cmd("HGETALL")
+            .arg(self.keys(id.queue()).job(&id.ulid().to_string()))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("job", &e))?;
+        if h.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(job_info(id, h)?))
+    }
+
+    pub(crate) async fn cancel_job(&self, id: &JobId) -> Result<CancelResult, Error> {
+        if validate_queue_name(id.queue()).is_err() {
+            return Err(Error::NotFound(id.clone()));
+        }
+        let reply: String = SCRIPTS
+            .cancel
+            .key(self.keys(id.queue()).base())
+            .arg(to_ms(SystemTime::now()))
+            .arg(id.ulid().to_string())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("cancel", &e))?;
+        match reply.as_str() {
+            "notfound" => Err(Error::NotFound(id.clone())),
+            "requested" => Ok(CancelResult::Requested),
+            "cancelled" => Ok(CancelResult::Cancelled),
+            other => other
+                .strip_prefix("finished:")
+                .and_then(status_of)
+                .map(CancelResult::AlreadyFinished)
+                .ok_or_else(|| RedisQueueError::reply("cancel", other.to_owned()).into()),
+        }
+    }
+
+    /// Counts of every queue in `<prefix>:queues`, in one pipelined round
+    /// trip: the ready lists' lengths (pending) and the `stats` hash (the
+    /// other gauges and the counters) of each.
+    pub(crate) async fn queue_stats(&self) -> Result<QueueStats, Error> {
+        let mut names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(queues_key(&self.inner.prefix))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("stats", &e))?;
+        names.retain(|q| validate_queue_name(q).is_ok());
+        names.sort();
+        let mut stats = QueueStats::default();
+        if names.is_empty() {
+            return Ok(stats);
+        }
+        let mut pipe = redis::pipe();
+        for q in &names {
+            let k = self.keys(q);
+            for rank in 0..4 {
+                pipe.cmd("LLEN").arg(k.ready(rank));
+            }
+            pipe.cmd("HGETALL").arg(k.stats());
+            pipe.cmd("HGET").arg(k.meta()).arg("paused");
+        }
+        let replies: Vec<Value> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("stats", &e))?;
+        if replies.len() != names.len() * 6 {
+            return Err(RedisQueueError::reply("stats", format!("{} replies", replies.len())).into());
+        }
+        for (q, r) in names.into_iter().zip(replies.chunks_exact(6)) {
+            let gauges: Hash = redis::from_redis_value_ref(&r[4])
+                .map_err(|e| RedisQueueError::reply("stats", format!("stats hash of `{q}`: {e}")))?;
+            let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
+            // A gauge is never negative unless the data was edited by hand.
+            let gauge = |field: String| u64::try_from(get(&field)).unwrap_or(0);
+            let mut qc = QueueCounts { paused: matches!(&r[5], Value::BulkString(b) if b == b"1"), ..Default::default() };
+            for p in Priority::ALL {
+                let rank = p.rank();
+                let pending: i64 = redis::from_redis_value_ref(&r[rank]).unwrap_or(0);
+                qc.by_priority.insert(
+                    p,
+                    Counts {
+                        pending: u64::try_from(pending).unwrap_or(0),
+                        scheduled: gauge(format!("scheduled:{rank}")),
+                        running: gauge(format!("running:{rank}")),
+                        retrying: gauge(format!("retrying:{rank}")),
+                        dead: gauge(format!("dead:{rank}")),
+                        processed: gauge(format!("processed:{rank}")),
+                        failed: gauge(format!("failed:{rank}")),
+                    },
+                );
+            }
+            stats.queues.insert(q, qc);
+        }
+        Ok(stats)
+    }
+
+    /// Newest first: `ZREVRANGE` of the dead set, then the jobs' hashes in
+    /// one pipeline.
+    pub(crate) async fn list_dead(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>, Error> {
+        if limit == 0 || validate_queue_name(queue).is_err() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(queue);
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
+            .arg(keys.dead())
+            .arg(0)
+            .arg(stop)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("dead_jobs", &e))?;
+        if ulids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for u in &ulids {
+            pipe.cmd("HGETALL").arg(keys.job(text(u)));
+        }
+        let hashes: Vec<Hash> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("dead_jobs", &e))?;
+        let mut out = Vec::with_capacity(hashes.len());
+        for (u, h) in ulids.iter().zip(hashes) {
+            // Deleted between the two calls (trimmed, purged): skip it.
+            if !h.is_empty() {
+                out.push(job_info(&job_id("dead_jobs", queue, u)?, h)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn retry_dead_job(&self, id: &JobId) -> Result<(), Error> {
+        if validate_queue_name(id.queue()).is_err() {
+            return Err(Error::NotFound(id.clone()));
+        }
+        let reply: String = SCRIPTS
+            .retry_dead
+            .key(self.keys(id.queue()).base())
+            .arg(id.ulid().to_string())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("retry_dead", &e))?;
+        match reply.as_str() {
+            "ok" => Ok(()),
+            "notfound" => Err(Error::NotFound(id.clone())),
+            other => match other.strip_prefix("invalid:").and_then(status_of) {
+                Some(status) => {
+                    Err(Error::InvalidState { id: id.clone(), status, action: "retry a job that is not dead" })
+                }
+                None => Err(RedisQueueError::reply("retry_dead", other.to_owned()).into()),
+            },
+        }
+    }
+
+    /// Bounded script calls until the dead set is empty.
+    pub(crate) async fn purge(&self, queue: &str) -> Result<u64, Error> {
+        if validate_queue_name(queue).is_err() {
+            return Ok(0);
+        }
+        let base = self.keys(queue).base().to_owned();
+        let mut total = 0u64;
+        loop {
+            let n: u64 = SCRIPTS
+                .purge_dead
+                .key(&base)
+                .arg(BATCH)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("purge_dead", &e))?;
+            total += n;
+            if n < BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub(crate) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
+        validate_queue_name(queue)?;
+        let _: String = SCRIPTS
+            .set_paused
+            .key(self.keys(queue).base())
+            .arg(if paused { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error(if paused { "pause" } else { "resume" }, &e))?;
+        self.register(queue).await
+    }
+
+    /// `priority_levels` is stored as the ranks' digits in the policy's
+    /// order (so an error lists them as configured), `max_jobs` as a number;
+    /// an empty string means no limit.
+    pub(crate) async fn store_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
+        validate_queue_name(queue)?;
+        let levels: String = policy.priority_levels.iter().map(|p| p.rank().to_string()).collect();
+        let max = policy.max_jobs.map(|m| m.to_string()).unwrap_or_default();
+        redis::cmd("HSET")
+            .arg(self.keys(queue).meta())
+            .arg("max_jobs")
+            .arg(max)
+            .arg("priority_levels")
+            .arg(levels)
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("set_policy", &e))?;
+        self.register(queue).await
+    }
+}

@@ -1,0 +1,278 @@
+//! [`RedisQueue`]: the handle, its connections, and the `JobQueue` impl
+//! (which forwards to `hot.rs` for the workers' calls and `admin.rs` for the
+//! operators').
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use jobs_core::{
+    validate_queue_name, BoxFuture, CancelResult, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, JobInfo,
+    JobQueue, LeaseState, NewJob, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncConnectionConfig, Client};
+
+use crate::config::RedisConfig;
+use crate::error::{mask_url, RedisQueueError, Redactor};
+use crate::keys::{queues_key, validate_prefix, QueueKeys};
+
+/// The Redis backend: every job in Redis, every state change one Lua script.
+///
+/// Cloning is cheap and gives another handle to the same connections. The
+/// connections are multiplexed (many calls in flight on one socket) and
+/// reconnect by themselves after a lost connection; a call made while Redis
+/// is away fails with `Error::Backend` and the worker pool tries again.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), jobs_core::Error> {
+/// use jobs_redis::RedisQueue;
+/// let queue = RedisQueue::connect("redis://127.0.0.1:6379").await?;
+/// # let _ = queue; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisQueue {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// Opens the waiters' pub/sub connections.
+    pub(crate) client: Client,
+    conns: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    pub(crate) prefix: String,
+    pub(crate) retention: Retention,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) url: String,
+    pub(crate) redactor: Redactor,
+    /// Queues this handle has added to the `<prefix>:queues` set already.
+    registered: Mutex<HashSet<String>>,
+    /// When this handle last ran a fetch's housekeeping on each queue (see
+    /// `hot::fetch`).
+    pub(crate) maintained: Mutex<HashMap<String, Instant>>,
+}
+
+impl fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("url", &self.inner.url)
+            .field("prefix", &self.inner.prefix)
+            .field("connections", &self.inner.conns.len())
+            .field("retention", &self.inner.retention)
+            .finish()
+    }
+}
+
+/// A poisoned lock only guards caches that are valid in any state.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RedisQueue {
+    /// Connects with the default settings to `url`
+    /// (`redis://[user][:password@]host[:port][/db]`).
+    ///
+    /// Fails at once, with a message that names the URL without its
+    /// password, when Redis cannot be reached or refuses the credentials.
+    pub async fn connect(url: &str) -> Result<RedisQueue, Error> {
+        Self::from_config(&RedisConfig::new(url)).await
+    }
+
+    /// Connects with these settings.
+    pub async fn from_config(config: &RedisConfig) -> Result<RedisQueue, Error> {
+        validate_prefix(&config.prefix)?;
+        let redactor = Redactor::for_url(&config.url);
+        let url = mask_url(&config.url);
+        let client = Client::open(config.url.as_str())
+            .map_err(|e| RedisQueueError::Config { url: url.clone(), reason: redactor.clean(&e.to_string()) })?;
+        let connect_err = |e: redis::RedisError| RedisQueueError::Connect { url: url.clone(), reason: redactor.clean(&e.to_string()) };
+
+        // One plain attempt first: a wrong address or password is reported
+        // now, rather than after the manager's reconnection back-off.
+        let probe_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout));
+        let mut probe = client.get_multiplexed_async_connection_with_config(&probe_config).await.map_err(connect_err)?;
+        redis::cmd("PING").query_async::<()>(&mut probe).await.map_err(connect_err)?;
+        drop(probe);
+
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            // Reconnection gives up after a few seconds: the caller (the
+            // worker pool) retries with its own back-off.
+            .set_number_of_retries(4)
+            .set_max_delay(Duration::from_secs(1));
+        let mut conns = Vec::with_capacity(config.pool_size.max(1));
+        for _ in 0..config.pool_size.max(1) {
+            let c = ConnectionManager::new_with_config(client.clone(), manager_config.clone())
+                .await
+                .map_err(connect_err)?;
+            conns.push(c);
+        }
+        Ok(RedisQueue {
+            inner: Arc::new(Inner {
+                client,
+                conns,
+                next: AtomicUsize::new(0),
+                prefix: config.prefix.clone(),
+                retention: config.retention,
+                connect_timeout: config.connect_timeout,
+                url,
+                redactor,
+                registered: Mutex::new(HashSet::new()),
+                maintained: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The key prefix of every key this handle uses.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The retention this handle's fetches apply.
+    pub fn retention(&self) -> Retention {
+        self.inner.retention
+    }
+
+    /// A connection to send one call on (round robin over the pool).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
+        // Cloning a manager clones an Arc: the socket is shared.
+        self.inner.conns[i].clone()
+    }
+
+    /// The key names of one queue.
+    pub(crate) fn keys(&self, queue: &str) -> QueueKeys {
+        QueueKeys::new(&self.inner.prefix, queue)
+    }
+
+    pub(crate) fn command_error(&self, op: &'static str, e: &redis::RedisError) -> Error {
+        self.inner.redactor.command(op, e).into()
+    }
+
+    /// Adds a queue to the `<prefix>:queues` set that `stats()` reads, once
+    /// per handle. It is a key of its own slot on Redis Cluster, so it is
+    /// written apart from the scripts (a crash in between leaves a queue
+    /// unlisted until its next enqueue, never a job lost).
+    pub(crate) async fn register(&self, queue: &str) -> Result<(), Error> {
+        if lock(&self.inner.registered).contains(queue) {
+            return Ok(());
+        }
+        let mut c = self.conn();
+        redis::cmd("SADD")
+            .arg(queues_key(&self.inner.prefix))
+            .arg(queue)
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(|e| self.command_error("SADD queues", &e))?;
+        lock(&self.inner.registered).insert(queue.to_owned());
+        Ok(())
+    }
+}
+
+impl JobQueue for RedisQueue {
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
+        Box::pin(self.enqueue_jobs(jobs))
+    }
+
+    fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>> {
+        Box::pin(self.fetch_jobs(req))
+    }
+
+    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
+        Box::pin(self.finish_jobs(batch))
+    }
+
+    fn extend_leases<'a>(
+        &'a self,
+        leases: &'a [(JobId, u64)],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
+        Box::pin(self.extend(leases, lease))
+    }
+
+    fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
+        for q in queues {
+            validate_queue_name(q)?;
+        }
+        let channels = queues.iter().map(|q| self.keys(q).wake()).collect();
+        Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))
+    }
+
+    fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {
+        Box::pin(self.job_info(id))
+    }
+
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
+        Box::pin(self.cancel_job(id))
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>> {
+        Box::pin(self.queue_stats())
+    }
+
+    fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+        Box::pin(self.list_dead(queue, limit))
+    }
+
+    fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.retry_dead_job(id))
+    }
+
+    fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        Box::pin(self.purge(queue))
+    }
+
+    fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.set_paused(queue, true))
+    }
+
+    fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.set_paused(queue, false))
+    }
+
+    fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.store_policy(queue, policy))
+    }
+
+    fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.report_pool(info, ttl))
+    }
+
+    fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.remove_pool(id))
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
+        Box::pin(self.live_pools())
+    }
+
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.store_schedule(def))
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
+        Box::pin(self.list_schedules())
+    }
+
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.delete_schedule(name))
+    }
+
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.pause_schedule(name, paused))
+    }
+
+    fn fire_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
+        Box::pin(self.fire(name, tick, job))
+    }
+}

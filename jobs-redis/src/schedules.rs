@@ -1,0 +1,244 @@
+//! Recurring schedules and the presence records of running pools.
+//!
+//! A schedule lives in the slot of the queue its jobs go to
+//! (`<p>:{<queue>}:schedule:<name>`), so recording a tick and enqueueing its
+//! job are one script. `<p>:{:schedules}` maps each name to its queue (the
+//! `:` keeps the tag apart from every queue name). Pools' presence records
+//! are `<p>:{:pools}:<id>` strings that expire by themselves, listed by the
+//! `<p>:{:pools}:index` sorted set (by expiry).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use jobs_core::{validate_queue_name, Error, JobId, NewJob, ScheduleDef, ScheduleState, WorkerInfo};
+use redis::Value;
+
+use crate::decode::{dur_ms, from_ms, opt_u64, strings, text, to_ms};
+use crate::error::RedisQueueError;
+use crate::hot::{enqueue_reply, job_args, job_id};
+use crate::queue::RedisQueue;
+use crate::scripts::SCRIPTS;
+
+type Hash = HashMap<String, Vec<u8>>;
+
+impl RedisQueue {
+    fn schedule_index(&self) -> String {
+        format!("{}:{{:schedules}}", self.inner.prefix)
+    }
+
+    fn schedule_key(&self, queue: &str, name: &str) -> String {
+        format!("{}schedule:{name}", self.keys(queue).base())
+    }
+
+    fn pool_key(&self, id: &str) -> String {
+        format!("{}:{{:pools}}:{id}", self.inner.prefix)
+    }
+
+    fn pool_index(&self) -> String {
+        format!("{}:{{:pools}}:index", self.inner.prefix)
+    }
+
+    fn err(&self, op: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
+        move |e| self.command_error(op, &e)
+    }
+
+    /// The queue a schedule's record lives under, if it is stored.
+    async fn schedule_queue(&self, name: &str) -> Result<Option<String>, Error> {
+        redis::cmd("HGET")
+            .arg(self.schedule_index())
+            .arg(name)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("schedules"))
+    }
+
+    /// Stores the definition; `created` is written only once, so a definition
+    /// replaced later keeps its creation time and state. A definition that
+    /// moved to another queue has its record moved along.
+    pub(crate) async fn store_schedule(&self, def: ScheduleDef) -> Result<(), Error> {
+        validate_queue_name(&def.queue)?;
+        let key = self.schedule_key(&def.queue, &def.name);
+        if let Some(old) = self.schedule_queue(&def.name).await? {
+            if old != def.queue && validate_queue_name(&old).is_ok() {
+                let old_key = self.schedule_key(&old, &def.name);
+                let h: Hash = redis::cmd("HGETALL")
+                    .arg(&old_key)
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(self.err("put_schedule"))?;
+                if !h.is_empty() {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("HSET").arg(&key);
+                    for (k, v) in &h {
+                        pipe.arg(k).arg(&v[..]);
+                    }
+                    pipe.cmd("DEL").arg(&old_key);
+                    pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))?;
+                }
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSETNX").arg(&key).arg("created").arg(to_json(&def.created_at)?);
+        pipe.cmd("HSET").arg(&key).arg("def").arg(to_json(&def)?);
+        pipe.cmd("HSET").arg(self.schedule_index()).arg(&def.name).arg(&def.queue);
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))
+    }
+
+    pub(crate) async fn list_schedules(&self) -> Result<Vec<ScheduleState>, Error> {
+        let index: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(self.schedule_index())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("schedules"))?;
+        let mut index: Vec<_> = index.into_iter().filter(|(_, q)| validate_queue_name(q).is_ok()).collect();
+        index.sort();
+        if index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (name, queue) in &index {
+            pipe.cmd("HGETALL").arg(self.schedule_key(queue, name));
+        }
+        let hashes: Vec<Hash> = pipe.query_async(&mut self.conn()).await.map_err(self.err("schedules"))?;
+        let mut out = Vec::with_capacity(hashes.len());
+        for ((_, queue), h) in index.iter().zip(hashes) {
+            if !h.is_empty() {
+                out.push(schedule_state(queue, h)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn delete_schedule(&self, name: &str) -> Result<bool, Error> {
+        let Some(queue) = self.schedule_queue(name).await? else { return Ok(false) };
+        let mut pipe = redis::pipe();
+        if validate_queue_name(&queue).is_ok() {
+            pipe.cmd("DEL").arg(self.schedule_key(&queue, name));
+        }
+        pipe.cmd("HDEL").arg(self.schedule_index()).arg(name);
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("remove_schedule"))?;
+        Ok(true)
+    }
+
+    pub(crate) async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), Error> {
+        let not_found = || Error::ScheduleNotFound(name.to_owned());
+        let queue = self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
+        let done: i64 = SCRIPTS
+            .schedule_paused
+            .key(self.keys(&queue).base())
+            .arg(name)
+            .arg(if paused { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("set_schedule_paused"))?;
+        if done == 1 {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
+    pub(crate) async fn fire(&self, name: &str, tick: SystemTime, job: Option<NewJob>) -> Result<Option<JobId>, Error> {
+        let not_found = || Error::ScheduleNotFound(name.to_owned());
+        let queue = self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
+        if let Some(j) = &job {
+            if j.queue() != queue {
+                return Err(Error::InvalidArgument(format!(
+                    "schedule `{name}` enqueues on `{queue}`, not on `{}`: one script cannot span queues",
+                    j.queue()
+                )));
+            }
+        }
+        let mut inv = SCRIPTS.fire_schedule.prepare_invoke();
+        inv.key(self.keys(&queue).base()).arg(to_ms(SystemTime::now())).arg(name).arg(to_ms(tick));
+        match &job {
+            Some(j) => job_args(inv.arg("1"), j),
+            None => {
+                inv.arg("0");
+            }
+        }
+        let reply: Value = inv.invoke_async(&mut self.conn()).await.map_err(self.err("fire_schedule"))?;
+        let items = strings("fire_schedule", reply)?;
+        match items.first().map(Vec::as_slice) {
+            Some(b"notfound") => Err(not_found()),
+            Some(b"done") => Ok(None),
+            Some(b"ok") if items.len() == 2 => {
+                if items[1].is_empty() {
+                    return Ok(None);
+                }
+                self.register(&queue).await?;
+                Ok(Some(job_id("fire_schedule", &queue, &items[1])?))
+            }
+            _ => enqueue_reply(&queue, items, 1).map(|_| None),
+        }
+    }
+
+    pub(crate) async fn report_pool(&self, info: WorkerInfo, ttl: Duration) -> Result<(), Error> {
+        let json = serde_json::to_vec(&info).map_err(|e| Error::Serialize(e.to_string()))?;
+        let until = to_ms(SystemTime::now() + ttl);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(self.pool_key(&info.id)).arg(json).arg("PX").arg(dur_ms(ttl).max(1));
+        pipe.cmd("ZADD").arg(self.pool_index()).arg(until).arg(&info.id);
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("report_worker"))
+    }
+
+    pub(crate) async fn remove_pool(&self, id: &str) -> Result<(), Error> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(self.pool_key(id));
+        pipe.cmd("ZREM").arg(self.pool_index()).arg(id);
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("remove_worker"))
+    }
+
+    /// Live pools: expired index entries are dropped first, then the records
+    /// that are still there are read (a record expires by itself).
+    pub(crate) async fn live_pools(&self) -> Result<Vec<WorkerInfo>, Error> {
+        let index = self.pool_index();
+        let (ids,): (Vec<String>,) = redis::pipe()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&index)
+            .arg("-inf")
+            .arg(to_ms(SystemTime::now()))
+            .ignore()
+            .cmd("ZRANGE")
+            .arg(&index)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("workers"))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.pool_key(id)).collect();
+        let records: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut self.conn()).await.map_err(self.err("workers"))?;
+        let mut out: Vec<WorkerInfo> =
+            records.into_iter().flatten().filter_map(|b| serde_json::from_slice(&b).ok()).collect();
+        out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+}
+
+/// A schedule's hash as a [`ScheduleState`].
+fn schedule_state(queue: &str, mut h: Hash) -> Result<ScheduleState, Error> {
+    const OP: &str = "schedules";
+    let mut field = |k: &str| h.remove(k).unwrap_or_default();
+    let bad = |what: &str, e: serde_json::Error| RedisQueueError::reply(OP, format!("schedule {what}: {e}"));
+    let mut def: ScheduleDef = serde_json::from_slice(&field("def")).map_err(|e| bad("definition", e))?;
+    let created = field("created");
+    if !created.is_empty() {
+        def.created_at = serde_json::from_slice(&created).map_err(|e| bad("creation time", e))?;
+    }
+    let last_job = field("last_job");
+    Ok(ScheduleState {
+        def,
+        paused: text(&field("paused")) == "1",
+        last_tick: opt_u64(OP, &field("last_tick_ms"))?.map(from_ms),
+        last_run: opt_u64(OP, &field("last_run_ms"))?.map(from_ms),
+        last_job: if last_job.is_empty() { None } else { Some(job_id(OP, queue, &last_job)?) },
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::Serialize(e.to_string()))
+}

@@ -1,0 +1,106 @@
+-- common.lua: helpers that every script below starts with (prepended by
+-- scripts.rs; never run on its own).
+--
+-- KEYS[1]: the queue's key prefix `<prefix>:{<queue>}:`. Every key a script
+--          touches is built from it, so all of them share the queue's hash
+--          tag and live in one Redis Cluster slot.
+--
+-- Statuses are the lowercase names of jobs_core::JobStatus. The `stats` hash
+-- keeps a gauge per status and priority rank for the statuses that have no
+-- list of their own to count (scheduled, retrying, running, dead); every
+-- status change goes through set_status so the gauges stay exact.
+
+local B = KEYS[1]
+local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
+local GAUGED = { scheduled = true, retrying = true, running = true, dead = true }
+
+local function jkey(id)
+  return B .. 'job:' .. id
+end
+
+-- Integer milliseconds as text (Lua numbers are doubles; '%d' never prints
+-- an exponent).
+local function ms(x)
+  return string.format('%d', x)
+end
+
+local function gauge(rank, status, delta)
+  if GAUGED[status] then
+    redis.call('HINCRBY', B .. 'stats', status .. ':' .. rank, delta)
+  end
+end
+
+local function set_status(jk, rank, old, new)
+  redis.call('HSET', jk, 'status', new)
+  if old ~= new then
+    gauge(rank, old, -1)
+    gauge(rank, new, 1)
+  end
+end
+
+-- Ends the running attempt: appends it to the job's log (a JSON array of
+-- {attempt, started_ms, finished_ms, error}) with `err` (nil: success).
+local function end_attempt(jk, now, err)
+  local f = redis.call('HMGET', jk, 'attempts', 'started_ms', 'log')
+  local entry = '{"attempt":' .. (f[1] or '0') .. ',"started_ms":' .. (f[2] or now)
+    .. ',"finished_ms":' .. now .. ',"error":' .. (err and cjson.encode(err) or 'null') .. '}'
+  local log = f[3]
+  if not log or log == '' or log == '[]' then
+    log = '[' .. entry .. ']'
+  else
+    log = string.sub(log, 1, -2) .. ',' .. entry .. ']'
+  end
+  redis.call('HSET', jk, 'log', log)
+  redis.call('HDEL', jk, 'started_ms')
+end
+
+-- Deletes the job's deduplication key when it still names this job.
+local function drop_unique(jk, id)
+  local u = redis.call('HGET', jk, 'unique')
+  if u then
+    local uk = B .. 'uniq:' .. u
+    if redis.call('GET', uk) == id then
+      redis.call('DEL', uk)
+    end
+  end
+end
+
+-- Succeeded or cancelled: kept in `done` until the retention sweep.
+local function finish_record(id, jk, rank, old, status, now)
+  set_status(jk, rank, old, status)
+  redis.call('HSET', jk, 'finished_ms', now)
+  redis.call('HDEL', jk, 'run_at_ms')
+  redis.call('ZADD', B .. 'done', now, id)
+  -- A succeeded or cancelled job never runs again: its key has no use.
+  drop_unique(jk, id)
+end
+
+-- Moves a running job to the dead-letter set.
+local function to_dead(id, jk, rank, old, now)
+  set_status(jk, rank, old, 'dead')
+  redis.call('HSET', jk, 'finished_ms', now)
+  redis.call('ZADD', B .. 'dead', now, id)
+end
+
+-- Deletes a dead job (already taken out of the `dead` zset).
+local function forget_dead(id)
+  local jk = jkey(id)
+  local f = redis.call('HMGET', jk, 'status', 'priority')
+  if f[1] == 'dead' then
+    gauge(f[2], 'dead', -1)
+  end
+  drop_unique(jk, id)
+  redis.call('DEL', jk)
+end
+
+-- Drops the oldest dead jobs past `dead_max`, at most `limit` per call.
+local function trim_dead(dead_max, limit)
+  local over = redis.call('ZCARD', B .. 'dead') - dead_max
+  if over <= 0 then
+    return
+  end
+  local popped = redis.call('ZPOPMIN', B .. 'dead', math.min(over, limit))
+  for i = 1, #popped, 2 do
+    forget_dead(popped[i])
+  end
+end

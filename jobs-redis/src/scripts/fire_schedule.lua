@@ -1,0 +1,36 @@
+-- fire_schedule.lua: handles one tick of a recurring schedule, exactly once
+-- across processes (after common.lua and enqueue.lua).
+--
+-- KEYS[1]: prefix of the schedule's queue (see common.lua); the schedule
+--          lives in that queue's slot as `schedule:<name>`, so recording the
+--          tick and enqueueing its job are one atomic step.
+-- ARGV[1]: now (ms)
+-- ARGV[2]: the schedule's name
+-- ARGV[3]: the tick (ms)
+-- ARGV[4]: '1' when a job is to be enqueued, '0' to skip the tick; then the
+--          job's 9 enqueue arguments (see enqueue.lua) when '1'.
+-- Returns {'notfound'}; {'done'} when this tick (or a later one) was
+-- handled already (nothing written); {'ok', ulid or ''} when the tick was
+-- recorded (with the job enqueued, or skipped); or enqueue's refusal
+-- ({'full', ..} / {'priority', ..}), leaving the tick unhandled.
+
+local sk = B .. 'schedule:' .. ARGV[2]
+local tick = tonumber(ARGV[3])
+if redis.call('EXISTS', sk) == 0 then
+  return { 'notfound' }
+end
+local last = tonumber(redis.call('HGET', sk, 'last_tick_ms'))
+if last and last >= tick then
+  return { 'done' }
+end
+local id = ''
+if ARGV[4] == '1' then
+  local out = enqueue(tonumber(ARGV[1]), 1, 4)
+  if out[1] ~= 'ok' then
+    return out
+  end
+  id = out[2]
+  redis.call('HSET', sk, 'last_run_ms', ARGV[1], 'last_job', id)
+end
+redis.call('HSET', sk, 'last_tick_ms', ARGV[3])
+return { 'ok', id }

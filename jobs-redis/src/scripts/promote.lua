@@ -1,0 +1,22 @@
+-- promote.lua: promote-due, part of the fetch script (defines promote()).
+--
+-- KEYS[1]: queue prefix (see common.lua).
+-- Arguments: now (ms), limit (jobs per call).
+-- Moves due scheduled and retrying jobs, earliest due first, to the end of
+-- their priority's ready list: at most `limit` per call, so a huge backlog
+-- of due jobs is moved in steps and never blocks Redis for long.
+-- Returns nothing.
+
+local function promote(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', B .. 'scheduled', '-inf', ms(now), 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', B .. 'scheduled', id)
+    local jk = jkey(id)
+    local f = redis.call('HMGET', jk, 'status', 'priority')
+    if f[1] then
+      set_status(jk, f[2], f[1], 'pending')
+      redis.call('HDEL', jk, 'run_at_ms')
+      redis.call('RPUSH', B .. 'ready:' .. f[2], id)
+    end
+  end
+end

@@ -1,0 +1,139 @@
+//! [`RedisWaiter`]: idle fetchers block on pub/sub, never poll.
+//!
+//! Scripts that make work available (enqueue, a retry or hand-back in
+//! finish, retry_dead, resume) `PUBLISH` on the queue's `wake` channel. Each
+//! waiter owns a task holding a dedicated pub/sub connection subscribed to
+//! the channels of the queues it serves; every message bumps a counter in a
+//! `watch` channel. `arm()` marks the counter seen; `wait()` returns when it
+//! moves. A message that arrives between the two stays visible as a newer
+//! value, so no wake-up is lost.
+//!
+//! While the connection is down nothing can be heard, so after every
+//! (re)subscription the task bumps the counter itself: the fetcher looks
+//! once more, and misses nothing that was published meanwhile.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use jobs_core::{BoxFuture, Error, Waiter};
+use redis::Client;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{RedisQueueError, Redactor};
+use crate::queue::RedisQueue;
+
+/// How often an idle subscription is checked with a PING: a connection that
+/// died without a word (a network split) is noticed and replaced.
+const PING_EVERY: Duration = Duration::from_secs(15);
+
+/// The waiter of one fetch loop.
+pub(crate) struct RedisWaiter {
+    rx: watch::Receiver<u64>,
+    task: JoinHandle<()>,
+}
+
+impl RedisWaiter {
+    /// Starts the subscriber task on the current Tokio runtime.
+    pub(crate) fn start(queue: &RedisQueue, channels: Vec<String>) -> Result<Self, Error> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::from(RedisQueueError::Config {
+                url: queue.inner.url.clone(),
+                reason: "a waiter needs a Tokio runtime: call waiter() from async code".to_owned(),
+            })
+        })?;
+        let (tx, rx) = watch::channel(0u64);
+        let sub = Subscriber {
+            client: queue.inner.client.clone(),
+            channels,
+            timeout: queue.inner.connect_timeout,
+            redactor: queue.inner.redactor.clone(),
+            tx,
+        };
+        Ok(RedisWaiter { rx, task: handle.spawn(sub.run()) })
+    }
+}
+
+impl Drop for RedisWaiter {
+    fn drop(&mut self) {
+        // Closes the pub/sub connection.
+        self.task.abort();
+    }
+}
+
+impl Waiter for RedisWaiter {
+    fn arm(&mut self) {
+        self.rx.borrow_and_update();
+    }
+
+    fn wait(&mut self, timeout: Duration) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, self.rx.changed()).await {
+                Ok(Ok(())) | Err(_) => {}
+                // The task ended (it never does on its own; the runtime is
+                // shutting down): degrade to the timeout rather than spin.
+                Ok(Err(_)) => tokio::time::sleep(timeout).await,
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Subscriber {
+    client: Client,
+    channels: Vec<String>,
+    timeout: Duration,
+    redactor: Redactor,
+    tx: watch::Sender<u64>,
+}
+
+impl Subscriber {
+    fn wake(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Subscribes, listens, and starts over after any failure, until the
+    /// waiter is dropped.
+    async fn run(self) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.listen().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %self.redactor.clean(&e.to_string()), retry_in = ?delay, "job wake-up subscription lost; reconnecting");
+                }
+            }
+            tokio::select! {
+                _ = self.tx.closed() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Returns `Ok` when the waiter is gone, `Err` when the connection is.
+    async fn listen(&self) -> Result<(), redis::RedisError> {
+        let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "timed out"));
+        let pubsub = tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await.map_err(|_| timed_out())??;
+        let (mut sink, mut stream) = pubsub.split();
+        for ch in &self.channels {
+            tokio::time::timeout(self.timeout, sink.subscribe(ch)).await.map_err(|_| timed_out())??;
+        }
+        // Anything published while we were not subscribed was missed.
+        self.wake();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.reset();
+        loop {
+            tokio::select! {
+                _ = self.tx.closed() => return Ok(()),
+                msg = stream.next() => match msg {
+                    Some(_) => self.wake(),
+                    None => return Err(redis::RedisError::from((redis::ErrorKind::Io, "subscription closed"))),
+                },
+                _ = ping.tick() => {
+                    tokio::time::timeout(self.timeout, sink.ping::<String>()).await.map_err(|_| timed_out())??;
+                }
+            }
+        }
+    }
+}
