@@ -136,7 +136,12 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
         .collect();
     // The running attempt is kept apart until it ends.
     if let Some(started) = opt_u64(OP, &field("started_ms"))? {
-        attempt_log.push(AttemptInfo { attempt: attempts, started_at: from_ms(started), finished_at: None, error: None });
+        attempt_log.push(AttemptInfo {
+            attempt: attempts,
+            started_at: from_ms(started),
+            finished_at: None,
+            error: None,
+        });
     }
     let result = field("result");
     Ok(JobInfo {

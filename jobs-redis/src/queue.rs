@@ -16,7 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client};
 
 use crate::config::RedisConfig;
-use crate::error::{mask_url, RedisQueueError, Redactor};
+use crate::error::{mask_url, Redactor, RedisQueueError};
 use crate::keys::{queues_key, validate_prefix, QueueKeys};
 
 /// The Redis backend: every job in Redis, every state change one Lua script.
@@ -87,14 +87,18 @@ impl RedisQueue {
         let url = mask_url(&config.url);
         let client = Client::open(config.url.as_str())
             .map_err(|e| RedisQueueError::Config { url: url.clone(), reason: redactor.clean(&e.to_string()) })?;
-        let connect_err = |e: redis::RedisError| RedisQueueError::Connect { url: url.clone(), reason: redactor.clean(&e.to_string()) };
+        let connect_err = |e: redis::RedisError| RedisQueueError::Connect {
+            url: url.clone(),
+            reason: redactor.clean(&e.to_string()),
+        };
 
         // One plain attempt first: a wrong address or password is reported
         // now, rather than after the manager's reconnection back-off.
         let probe_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.command_timeout));
-        let mut probe = client.get_multiplexed_async_connection_with_config(&probe_config).await.map_err(connect_err)?;
+        let mut probe =
+            client.get_multiplexed_async_connection_with_config(&probe_config).await.map_err(connect_err)?;
         redis::cmd("PING").query_async::<()>(&mut probe).await.map_err(connect_err)?;
         drop(probe);
 

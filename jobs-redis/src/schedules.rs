@@ -122,7 +122,8 @@ impl RedisQueue {
 
     pub(crate) async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), Error> {
         let not_found = || Error::ScheduleNotFound(name.to_owned());
-        let queue = self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
+        let queue =
+            self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
         let done: i64 = SCRIPTS
             .schedule_paused
             .key(self.keys(&queue).base())
@@ -140,7 +141,8 @@ impl RedisQueue {
 
     pub(crate) async fn fire(&self, name: &str, tick: SystemTime, job: Option<NewJob>) -> Result<Option<JobId>, Error> {
         let not_found = || Error::ScheduleNotFound(name.to_owned());
-        let queue = self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
+        let queue =
+            self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
         if let Some(j) = &job {
             if j.queue() != queue {
                 return Err(Error::InvalidArgument(format!(

@@ -154,63 +154,62 @@ impl RedisServer {
 
 /// Runs redis-server under its guard and waits until it answers.
 fn spawn(bin: &str, port: u16, dir: &Path, options: &ServerOptions) -> Result<Proc, String> {
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            String::new(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--logfile".into(),
-            "redis.log".into(),
-            "--daemonize".into(),
-            "no".into(),
-        ];
-        if options.appendonly {
-            args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
-        } else {
-            args.extend(["--appendonly", "no"].map(String::from));
+    let mut args: Vec<String> = vec![
+        "--port".into(),
+        port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--save".into(),
+        String::new(),
+        "--dir".into(),
+        dir.display().to_string(),
+        "--logfile".into(),
+        "redis.log".into(),
+        "--daemonize".into(),
+        "no".into(),
+    ];
+    if options.appendonly {
+        args.extend(["--appendonly", "yes", "--appendfsync", "always"].map(String::from));
+    } else {
+        args.extend(["--appendonly", "no"].map(String::from));
+    }
+    if let Some(p) = &options.password {
+        args.extend(["--requirepass".to_owned(), p.clone()]);
+    }
+    // The guard: start the server, report its pid, wait for our end of
+    // stdin to close (drop, exit or death of this process), kill it.
+    let script = r#""$0" "$@" & pid=$!; echo $pid; read _ignored; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null"#;
+    let mut guard = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(bin)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    let mut line = String::new();
+    let stdout = guard.stdout.take().expect("piped stdout");
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    let pid: u32 = line.trim().parse().map_err(|_| format!("no pid from the guard: {line:?}"))?;
+    let stdin = guard.stdin.take();
+    let mut proc = Proc { guard, stdin, pid };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers_ping(port, options.password.as_deref()) {
+        let exited = !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        if exited || Instant::now() > deadline {
+            let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
+            proc.kill();
+            return Err(format!("port {port}: not answering PING; log:\n{log}"));
         }
-        if let Some(p) = &options.password {
-            args.extend(["--requirepass".to_owned(), p.clone()]);
-        }
-        // The guard: start the server, report its pid, wait for our end of
-        // stdin to close (drop, exit or death of this process), kill it.
-        let script = r#""$0" "$@" & pid=$!; echo $pid; read _ignored; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null"#;
-        let mut guard = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(bin)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run sh: {e}"))?;
-        let mut line = String::new();
-        let stdout = guard.stdout.take().expect("piped stdout");
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-        let pid: u32 = line.trim().parse().map_err(|_| format!("no pid from the guard: {line:?}"))?;
-        let stdin = guard.stdin.take();
-        let mut proc = Proc { guard, stdin, pid };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !answers_ping(port, options.password.as_deref()) {
-            let exited = !Path::new(&format!("/proc/{pid}")).exists()
-                || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
-            if exited || Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
-                proc.kill();
-                return Err(format!("port {port}: not answering PING; log:\n{log}"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(proc)
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(proc)
 }
 
 impl RedisServer {
-
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -20,7 +20,7 @@ use redis::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::{RedisQueueError, Redactor};
+use crate::error::{Redactor, RedisQueueError};
 use crate::queue::RedisQueue;
 
 /// How often an idle subscription is checked with a PING: a connection that
@@ -114,7 +114,8 @@ impl Subscriber {
     /// Returns `Ok` when the waiter is gone, `Err` when the connection is.
     async fn listen(&self) -> Result<(), redis::RedisError> {
         let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "timed out"));
-        let pubsub = tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await.map_err(|_| timed_out())??;
+        let pubsub =
+            tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await.map_err(|_| timed_out())??;
         let (mut sink, mut stream) = pubsub.split();
         for ch in &self.channels {
             tokio::time::timeout(self.timeout, sink.subscribe(ch)).await.map_err(|_| timed_out())??;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cron::CronSchedule;
 pub use runner::SchedulerHandle;
+pub(crate) use runner::{start_for_pool, LatenessHook};
 
 use crate::error::Error;
 use crate::job::{validate_queue_name, Job, JobId, Priority};

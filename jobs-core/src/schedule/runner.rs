@@ -7,7 +7,9 @@ use tokio_util::sync::CancellationToken;
 use super::{CronSchedule, Scheduler, ON_TIME};
 use crate::error::Error;
 use crate::job::JobId;
-use crate::queue::{CatchUp, NewJob, ScheduleState, SharedQueue};
+use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleState, SharedQueue};
+use crate::registry::JobDescriptor;
+use std::collections::HashMap;
 
 /// Most ticks one pass enqueues for one schedule with [`CatchUp::All`].
 const MAX_CATCH_UP: usize = 1000;
@@ -38,6 +40,53 @@ pub(crate) fn start(scheduler: Scheduler, lateness: Option<LatenessHook>) -> Sch
     SchedulerHandle { stop, task }
 }
 
+/// The scheduler a pool runs: first stores the schedules declared on linked
+/// jobs' attributes, then ticks.
+pub(crate) fn start_for_pool(
+    queue: SharedQueue,
+    registry: &HashMap<&'static str, &'static JobDescriptor>,
+    lateness: Option<LatenessHook>,
+) -> SchedulerHandle {
+    let mut declared: Vec<ScheduleDef> = Vec::new();
+    for d in registry.values() {
+        let Some(cron) = d.cron else { continue };
+        match (d.check)(b"{}") {
+            Ok(payload) => declared.push(ScheduleDef {
+                name: d.name.to_owned(),
+                cron: cron.expression.to_owned(),
+                timezone: cron.timezone.to_owned(),
+                job_name: d.name.to_owned(),
+                queue: d.queue.to_owned(),
+                priority: d.priority,
+                payload,
+                max_retries: d.max_retries,
+                timeout: d.timeout,
+                catch_up: CatchUp::One,
+                created_at: SystemTime::now(),
+            }),
+            Err(e) => tracing::error!(job = d.name, error = %e, "cannot schedule a cron job"),
+        }
+    }
+    let scheduler = Scheduler::from_shared(queue);
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        for def in declared {
+            let name = def.name.clone();
+            match scheduler.put(def).await {
+                Ok(()) => {}
+                Err(Error::Unsupported(what)) => {
+                    tracing::warn!(schedule = %name, "cron job not scheduled: the backend does not support {what}");
+                    return;
+                }
+                Err(e) => tracing::error!(schedule = %name, error = %e, "could not store the schedule"),
+            }
+        }
+        run(scheduler, s, lateness).await
+    });
+    SchedulerHandle { stop, task }
+}
+
 async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<LatenessHook>) {
     let mut err_delay = Duration::from_millis(200);
     loop {
@@ -52,7 +101,7 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
                 next.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default()).unwrap_or(REFRESH).min(REFRESH)
             }
             Err(Error::Unsupported(what)) => {
-                tracing::info!("scheduler not started: the backend does not support {what}");
+                tracing::debug!("scheduler stopped: the backend does not support {what}");
                 return;
             }
             Err(e) => {

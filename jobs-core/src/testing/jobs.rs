@@ -96,3 +96,15 @@ pub async fn validated_job(
     let _ = (to, count);
     Ok(())
 }
+
+/// A recurring job declared on the attribute; pools add its schedule.
+#[crate::job(
+    crate = crate,
+    name = "conformance.nightly",
+    queue = "conformance.cron",
+    cron = "0 0 3 * * *",
+    timezone = "Europe/Berlin"
+)]
+pub async fn nightly_job() -> Result<(), JobError> {
+    Ok(())
+}

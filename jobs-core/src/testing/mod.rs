@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             dead_jobs_newest_first,
             retry_dead_runs_again,
             purge_dead_deletes,
+            pools_report_presence,
             queue_override_routes_job,
             weighted_queues_do_not_starve,
             priority_order_under_load,
@@ -72,6 +73,7 @@ macro_rules! conformance_suite {
             schedule_ticks_fire_once_across_schedulers,
             schedule_catch_up_policies,
             schedule_pause_skips_ticks,
+            pool_adds_attribute_schedules,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

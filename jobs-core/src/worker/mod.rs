@@ -75,6 +75,7 @@ impl WorkerPool {
             fetch_batch: 256,
             job_backoff: HashMap::new(),
             metrics: None,
+            scheduler: true,
         }
     }
 }
@@ -94,6 +95,7 @@ pub struct WorkerPoolBuilder {
     fetch_batch: usize,
     job_backoff: HashMap<String, Backoff>,
     metrics: Option<crate::metrics::JobMetrics>,
+    scheduler: bool,
 }
 
 impl WorkerPoolBuilder {
@@ -159,6 +161,14 @@ impl WorkerPoolBuilder {
     /// the pool's.
     pub fn job_backoff(mut self, job_name: &str, b: Backoff) -> Self {
         self.job_backoff.insert(job_name.to_owned(), b);
+        self
+    }
+
+    /// Whether this pool runs the scheduler (default on): it adds the
+    /// schedules declared with `#[job(cron = ..)]` and enqueues every due
+    /// tick, once across all processes however many run one.
+    pub fn scheduler(mut self, enabled: bool) -> Self {
+        self.scheduler = enabled;
         self
     }
 
@@ -235,7 +245,7 @@ impl WorkerPoolBuilder {
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
             job_backoff: self.job_backoff,
-            metrics: self.metrics.map(|m| m.pool(self.workers)),
+            metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
             identity: WorkerInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),
                 host: host_name(),
@@ -258,7 +268,14 @@ impl WorkerPoolBuilder {
         let acks_closing = CancellationToken::new();
         let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
         let heartbeat = inflight::spawn_heartbeat(core.clone())?;
+        let scheduler = self.scheduler.then(|| {
+            let lateness = self.metrics.clone().map(|m| {
+                Arc::new(move |late| m.observe_schedule_lateness(late)) as crate::schedule::LatenessHook
+            });
+            crate::schedule::start_for_pool(self.queue.clone(), &core.registry, lateness)
+        });
         Ok(WorkerHandle {
+            scheduler,
             core,
             stop,
             grace: self.grace,
@@ -282,6 +299,7 @@ pub struct WorkerHandle {
     ack_task: tokio::task::JoinHandle<()>,
     acks_closing: CancellationToken,
     heartbeat: inflight::Heartbeat,
+    scheduler: Option<crate::schedule::SchedulerHandle>,
 }
 
 impl WorkerHandle {
@@ -299,6 +317,9 @@ impl WorkerHandle {
     /// signals the rest through `JobContext::cancelled()` and hands them back
     /// to pending at once (not counted as an attempt), and flushes results.
     pub async fn shutdown(self) -> Result<(), Error> {
+        if let Some(s) = self.scheduler {
+            s.stop().await;
+        }
         self.stop.cancel();
         let _ = self.fetch_task.await;
         self.tracker.close();
@@ -341,6 +362,9 @@ impl WorkerHandle {
     /// tests of crash recovery.
     #[doc(hidden)]
     pub async fn kill(self) {
+        if let Some(s) = self.scheduler {
+            s.stop().await;
+        }
         self.core.killed.cancel();
         self.stop.cancel();
         let _ = self.fetch_task.await;

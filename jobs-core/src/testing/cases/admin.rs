@@ -80,3 +80,24 @@ pub async fn purge_dead_deletes<Q: JobQueue + Clone>(q: Q) {
     assert_eq!(q.stats().await.unwrap().queue(&queue).dead, 0);
     assert_eq!(q.purge_dead(&queue).await.unwrap(), 0);
 }
+
+/// A running pool is listed with its host, pid, queues and running jobs;
+/// after shutdown it is not.
+pub async fn pools_report_presence<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("presence");
+    let pool = test_pool(q.clone(), &[&queue]).lease(ms(600)).start().unwrap();
+    let pool_id = pool.id().to_owned();
+    let job = put(&q, &queue, 1, Act::WaitForCancel, JobOptions::new()).await;
+    let w = crate::testing::eventually_some("the pool lists its running job", || async {
+        q.workers().await.unwrap().into_iter().find(|w| w.id == pool_id && w.running_jobs.contains(&job))
+    })
+    .await;
+    assert_eq!(w.queues, vec![queue.clone()]);
+    assert_eq!(w.pid, std::process::id());
+    assert_eq!((w.workers, w.running), (4, 1));
+    assert!(!w.host.is_empty());
+    q.cancel(&job).await.unwrap();
+    wait_status(&q, &job, JobStatus::Cancelled).await;
+    pool.shutdown().await.unwrap();
+    assert!(q.workers().await.unwrap().iter().all(|w| w.id != pool_id), "removed at shutdown");
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::Error;
 use crate::queue::{CatchUp, JobQueue};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
-use crate::testing::harness::{eventually, unique_queue};
+use crate::testing::harness::{eventually, eventually_some, unique_queue};
 use crate::testing::jobs::Act;
 
 use super::probe_job;
@@ -105,4 +105,19 @@ pub async fn schedule_pause_skips_ticks<Q: JobQueue + Clone>(q: Q) {
     assert!(s.run_due(SystemTime::now()).await.unwrap().is_empty(), "missed ticks are skipped");
     let fired = s.run_due(SystemTime::now() + Duration::from_secs(3)).await.unwrap();
     assert!((2..=4).contains(&fired.len()), "ticks after the resume run: {}", fired.len());
+}
+
+/// A pool adds the schedules declared with `#[job(cron = ..)]` when it
+/// starts.
+pub async fn pool_adds_attribute_schedules<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("cronattr");
+    let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
+    let s = eventually_some("the nightly schedule is stored", || async {
+        q.schedules().await.unwrap().into_iter().find(|s| s.def.name == "conformance.nightly")
+    })
+    .await;
+    pool.shutdown().await.unwrap();
+    assert_eq!((s.def.cron.as_str(), s.def.timezone.as_str()), ("0 0 3 * * *", "Europe/Berlin"));
+    assert_eq!((s.def.job_name.as_str(), s.def.queue.as_str()), ("conformance.nightly", "conformance.cron"));
+    assert_eq!(s.def.payload, b"{}".to_vec());
 }

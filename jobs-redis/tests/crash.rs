@@ -1,0 +1,234 @@
+//! Crash tests with real processes: worker processes killed with SIGKILL
+//! under load, a worker stopped with SIGSTOP past its lease, and
+//! `redis-server` itself killed with SIGKILL and restarted (AOF on).
+//!
+//! The worker processes are this test binary run again with
+//! `crash_worker_process` selected and its settings in an environment
+//! variable.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jobs_core::testing::jobs::{Act, ProbeJob};
+use jobs_core::testing::{eventually, run, unique_queue};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, WorkerPool};
+use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions};
+use jobs_redis::RedisQueue;
+
+const CHILD_ENV: &str = "JOBS_REDIS_CRASH_WORKER";
+const WORKERS: usize = 4;
+
+/// The worker process: a pool on one queue until it is killed.
+#[test]
+#[ignore = "the worker process of the crash tests, started by them"]
+fn crash_worker_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        eprintln!("{CHILD_ENV} is not set: nothing to do");
+        return;
+    };
+    let mut parts = spec.splitn(3, '|');
+    let (url, queue, lease) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let lease = Duration::from_millis(lease.parse().unwrap());
+    run(async move {
+        let q = RedisQueue::connect(url).await.unwrap();
+        let _pool = WorkerPool::builder(q).queues([queue]).workers(WORKERS).lease(lease).start().unwrap();
+        // The parent kills it long before this.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    });
+}
+
+/// A worker process, SIGKILLed when dropped.
+struct Worker(Child);
+
+impl Worker {
+    fn spawn(url: &str, queue: &str, lease: Duration) -> Worker {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, format!("{url}|{queue}|{}", lease.as_millis()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Worker(child)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.0.id().to_string()).status().unwrap();
+        assert!(ok.success(), "kill -{sig}");
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn probe(queue: &str, seq: u64, act: Act) -> jobs_core::NewJob {
+    ProbeJob { key: queue.to_owned(), seq, act }.into_new_job(JobOptions::new().queue(queue)).unwrap()
+}
+
+async fn running(q: &RedisQueue, ids: &[JobId]) -> BTreeSet<JobId> {
+    let mut out = BTreeSet::new();
+    for id in ids {
+        if q.job(id).await.unwrap().unwrap().status == JobStatus::Running {
+            out.insert(id.clone());
+        }
+    }
+    out
+}
+
+/// Three worker processes are SIGKILLed in turn while busy; a fourth
+/// finishes. Every job succeeds; exactly the jobs in flight at the kills ran
+/// twice, each after its lease expired.
+#[test]
+fn killed_workers_lose_no_job() {
+    run(async {
+        const N: u64 = 300;
+        const KILLS: u64 = 3;
+        let started = Instant::now();
+        let url = shared_server_url();
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let queue = unique_queue("kill9");
+        let lease = Duration::from_millis(1000);
+        let ids = q.enqueue_many((0..N).map(|i| probe(&queue, i, Act::SleepMs(20))).collect()).await.unwrap();
+        let mut in_flight = BTreeSet::new();
+        for round in 1..=KILLS {
+            let mut w = Worker::spawn(&url, &queue, lease);
+            eventually("the worker made progress and holds jobs", || async {
+                let c = q.stats().await.unwrap().queue(&queue);
+                c.processed >= round * 50 && c.running > 0
+            })
+            .await;
+            w.kill();
+            // Its leases stay in Redis until they expire: exactly its jobs in
+            // hand (older leases are reclaimed by the time a worker made
+            // progress, a lease later).
+            in_flight.extend(running(&q, &ids).await);
+        }
+        let _last = Worker::spawn(&url, &queue, lease);
+        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
+        let mut twice = BTreeSet::new();
+        for id in &ids {
+            let info = q.job(id).await.unwrap().unwrap();
+            assert_eq!(info.status, JobStatus::Succeeded, "{info:?}");
+            if info.attempts > 1 {
+                assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+                twice.insert(id.clone());
+            }
+        }
+        eprintln!(
+            "kill -9 x{KILLS}: {N} jobs, {} in flight at the kills, {} ran twice, {:?}",
+            in_flight.len(),
+            twice.len(),
+            started.elapsed()
+        );
+        assert!(!in_flight.is_empty(), "a kill hit a busy worker");
+        assert!(in_flight.len() <= (KILLS as usize) * WORKERS * 2, "at most a fetch batch per worker slot");
+        assert_eq!(twice, in_flight, "exactly the jobs in flight at the kills ran again");
+    });
+}
+
+/// A worker stopped (SIGSTOP) past its lease loses its job to another
+/// worker; continued, its late ack is refused and the newer attempt's
+/// outcome stands.
+#[test]
+fn a_stopped_worker_cannot_overwrite_the_newer_attempt() {
+    run(async {
+        let url = shared_server_url();
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let queue = unique_queue("sigstop");
+        let lease = Duration::from_millis(600);
+        let work = Duration::from_millis(2500);
+        let id = q.enqueue_many(vec![probe(&queue, 1, Act::SleepMs(work.as_millis() as u64))]).await.unwrap().remove(0);
+        let a = Worker::spawn(&url, &queue, lease);
+        eventually("worker a runs the job", || async {
+            q.job(&id).await.unwrap().unwrap().status == JobStatus::Running
+        })
+        .await;
+        a.signal("STOP");
+        let b = Worker::spawn(&url, &queue, lease);
+        eventually("worker b took it over", || async {
+            let i = q.job(&id).await.unwrap().unwrap();
+            i.status == JobStatus::Running && i.attempts == 2
+        })
+        .await;
+        // Worker a wakes up while b runs the job: its sleep is over, so it
+        // acks attempt 1 at once, with its old token.
+        a.signal("CONT");
+        let info = jobs_core::testing::wait_status(&q, &id, JobStatus::Succeeded).await;
+        drop((a, b));
+        assert_eq!(info.attempts, 2, "{info:?}");
+        assert_eq!(info.attempt_log.len(), 2, "{info:?}");
+        assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+        let second = &info.attempt_log[1];
+        let ran = second.finished_at.unwrap().duration_since(second.started_at).unwrap();
+        // Had a's late ack been taken, attempt 2 would have ended early.
+        assert!(ran + Duration::from_millis(50) >= work, "attempt 2 ended after {ran:?}: a's stale ack was applied");
+    });
+}
+
+/// `redis-server` with `appendonly yes` is SIGKILLed and restarted while a
+/// producer enqueues: every enqueue that returned `Ok` is there afterwards.
+#[test]
+fn acknowledged_enqueues_survive_a_redis_kill_9() {
+    let mut server = RedisServer::start_with(ServerOptions { appendonly: true, ..Default::default() });
+    let url = server.url();
+    run(async move {
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let queue = unique_queue("aof");
+        let acked: Arc<Mutex<Vec<JobId>>> = Arc::default();
+        let failed = Arc::new(Mutex::new(0u64));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (q, queue, acked, failed, stop) =
+                (q.clone(), queue.clone(), acked.clone(), failed.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seq = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let batch: Vec<_> = (0..5).map(|i| probe(&queue, seq + i, Act::Succeed)).collect();
+                    seq += 5;
+                    match q.enqueue_many(batch).await {
+                        Ok(ids) => acked.lock().unwrap().extend(ids),
+                        Err(_) => {
+                            *failed.lock().unwrap() += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        };
+        let count = || acked.lock().unwrap().len();
+        eventually("enqueues before the crash", || async { count() >= 500 }).await;
+        tokio::task::block_in_place(|| server.restart());
+        let before = count();
+        eventually("enqueues after the restart", || async { count() >= before + 500 }).await;
+        stop.store(true, Ordering::Relaxed);
+        producer.await.unwrap();
+        let acked = acked.lock().unwrap().clone();
+        let mut lost = Vec::new();
+        for id in &acked {
+            if q.job(id).await.unwrap().is_none() {
+                lost.push(id.clone());
+            }
+        }
+        eprintln!(
+            "redis kill -9 with AOF: {} enqueues acknowledged, {} calls failed during the outage, {} lost",
+            acked.len(),
+            failed.lock().unwrap(),
+            lost.len()
+        );
+        assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+        drop(server);
+    });
+}

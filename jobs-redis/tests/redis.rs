@@ -1,0 +1,318 @@
+//! Behaviours of the Redis backend beyond the conformance suite: key layout,
+//! script reloads, credentials, bounded batches, retention, gauges,
+//! wake-ups and pool presence.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use jobs_core::testing::unique_queue;
+use jobs_core::{FetchRequest, Finish, JobId, JobQueue, JobStatus, NewJob, Outcome, Priority, Retention, WorkerInfo};
+use jobs_redis::keys::key_slot;
+use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions};
+use jobs_redis::{RedisConfig, RedisQueue};
+
+fn run<F: std::future::Future<Output = ()>>(f: F) {
+    jobs_core::testing::run(f)
+}
+
+fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
+    NewJob {
+        id: JobId::new(queue),
+        name: "x".into(),
+        payload: b"{}".to_vec(),
+        priority: Priority::Normal,
+        max_retries: Some(0),
+        timeout: None,
+        run_at,
+        unique_for: None,
+        enqueued_at: SystemTime::now(),
+    }
+}
+
+fn req(queue: &str, max: usize) -> FetchRequest {
+    FetchRequest { queues: vec![queue.into()], max, lease: Duration::from_secs(30), default_max_retries: 3 }
+}
+
+async fn raw_conn() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(shared_server_url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+/// A queue handle with its own key prefix, so tests can look at every key.
+async fn isolated(retention: Retention) -> (RedisQueue, String) {
+    let prefix = unique_queue("p");
+    let config = RedisConfig { prefix: prefix.clone(), retention, ..RedisConfig::new(shared_server_url()) };
+    (RedisQueue::from_config(&config).await.unwrap(), prefix)
+}
+
+async fn run_one(q: &RedisQueue, queue: &str, outcome: Outcome) -> JobId {
+    q.enqueue_many(vec![raw(queue, None)]).await.unwrap();
+    let job = q.fetch(&req(queue, 1)).await.unwrap().jobs.remove(0);
+    q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+    job.id
+}
+
+#[test]
+fn every_key_of_a_queue_is_in_one_slot() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "email";
+        let mut unique = raw(queue, None);
+        unique.unique_for = Some(Duration::from_secs(60));
+        q.enqueue_many(vec![unique, raw(queue, Some(SystemTime::now() + Duration::from_secs(60)))]).await.unwrap();
+        let done = run_one(&q, queue, Outcome::Succeeded { result: Some(b"1".to_vec()) }).await;
+        run_one(&q, queue, Outcome::Dead { error: "x".into() }).await;
+        q.pause(queue).await.unwrap();
+        assert!(q.job(&done).await.unwrap().is_some());
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut raw_conn().await).await.unwrap();
+        let queue_keys: Vec<&String> = keys.iter().filter(|k| k.contains("{email}")).collect();
+        assert!(queue_keys.len() >= 8, "{keys:?}");
+        for k in &queue_keys {
+            assert_eq!(key_slot(k.as_bytes()), key_slot(b"email"), "{k}");
+        }
+        // Only the global list of queues lives elsewhere.
+        let others: Vec<&String> = keys.iter().filter(|k| !k.contains("{email}")).collect();
+        assert_eq!(others, vec![&format!("{prefix}:queues")]);
+    });
+}
+
+#[test]
+fn scripts_are_reloaded_after_script_flush() {
+    run(async {
+        let q = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let queue = unique_queue("noscript");
+        q.enqueue_many(vec![raw(&queue, None)]).await.unwrap();
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw_conn().await).await.unwrap();
+        // EVALSHA answers NOSCRIPT; the script is loaded and the call succeeds.
+        assert_eq!(q.fetch(&req(&queue, 1)).await.unwrap().jobs.len(), 1);
+        q.enqueue_many(vec![raw(&queue, None)]).await.unwrap();
+    });
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_without_the_password() {
+    run(async {
+        let server =
+            RedisServer::start_with(ServerOptions { password: Some("right-horse".into()), ..Default::default() });
+        let url = format!("redis://:battery-staple@127.0.0.1:{}", server.port());
+        let err = RedisQueue::connect(&url).await.unwrap_err();
+        let shown = format!("{err} / {err:?}");
+        assert!(shown.contains("cannot connect to Redis at redis://:***@127.0.0.1"), "{shown}");
+        assert!(!shown.contains("battery-staple"), "{shown}");
+        assert!(!shown.contains("right-horse"), "{shown}");
+        // The right one works, and its handle's Debug hides it too.
+        let q = RedisQueue::connect(&server.url()).await.unwrap();
+        assert!(q.stats().await.unwrap().queues.is_empty());
+        let shown = format!("{q:?} {:?}", RedisConfig::new(server.url()));
+        assert!(!shown.contains("right-horse"), "{shown}");
+        assert!(shown.contains(":***@"), "{shown}");
+    });
+}
+
+#[test]
+fn an_unreachable_server_fails_fast() {
+    run(async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let started = std::time::Instant::now();
+        let err = RedisQueue::connect(&format!("redis://127.0.0.1:{port}")).await.unwrap_err();
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let err = RedisQueue::connect("http://nope").await.unwrap_err();
+        assert!(err.to_string().contains("invalid Redis configuration"), "{err}");
+    });
+}
+
+#[test]
+fn due_jobs_are_promoted_in_bounded_batches() {
+    run(async {
+        let q = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let queue = unique_queue("promote");
+        let due = SystemTime::now() + Duration::from_millis(300);
+        q.enqueue_many((0..2500).map(|_| raw(&queue, Some(due))).collect()).await.unwrap();
+        assert_eq!(q.stats().await.unwrap().queue(&queue).scheduled, 2500);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let got = q.fetch(&req(&queue, 1)).await.unwrap();
+        assert_eq!(got.jobs.len(), 1);
+        let c = q.stats().await.unwrap().queue(&queue);
+        assert_eq!((c.pending, c.scheduled, c.running), (999, 1500, 1));
+        assert!(got.next_due.is_some_and(|t| t <= SystemTime::now()), "more are due: look again at once");
+    });
+}
+
+#[test]
+fn succeeded_jobs_are_dropped_after_retention() {
+    run(async {
+        let (q, _) = isolated(Retention { succeeded: Duration::ZERO, ..Retention::default() }).await;
+        let id = run_one(&q, "r", Outcome::Succeeded { result: Some(b"1".to_vec()) }).await;
+        assert!(q.job(&id).await.unwrap().is_some(), "kept until the next sweep");
+        q.fetch(&req("r", 1)).await.unwrap();
+        assert!(q.job(&id).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn dead_set_is_bounded_by_count_and_age() {
+    run(async {
+        let (q, _) = isolated(Retention { dead_max: 2, ..Retention::default() }).await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(run_one(&q, "r", Outcome::Dead { error: "x".into() }).await);
+        }
+        let dead: Vec<_> = q.dead_jobs("r", 10).await.unwrap().into_iter().map(|i| i.id).collect();
+        assert_eq!(dead, vec![ids[2].clone(), ids[1].clone()]);
+        assert!(q.job(&ids[0]).await.unwrap().is_none());
+        assert_eq!(q.stats().await.unwrap().queue("r").dead, 2);
+
+        let (q, _) = isolated(Retention { dead_age: Duration::ZERO, ..Retention::default() }).await;
+        let id = run_one(&q, "r", Outcome::Dead { error: "x".into() }).await;
+        q.fetch(&req("r", 1)).await.unwrap();
+        assert!(q.job(&id).await.unwrap().is_none());
+        assert_eq!(q.stats().await.unwrap().queue("r").dead, 0);
+    });
+}
+
+#[test]
+fn a_resent_batch_is_stored_once() {
+    run(async {
+        let q = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let queue = unique_queue("resend");
+        let jobs = vec![raw(&queue, None), raw(&queue, None)];
+        let first = q.enqueue_many(jobs.clone()).await.unwrap();
+        // A retry of a call whose reply was lost.
+        assert_eq!(q.enqueue_many(jobs).await.unwrap(), first);
+        assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
+    });
+}
+
+/// The gauges kept by the scripts agree with a recount of the job hashes.
+#[test]
+fn gauges_agree_with_a_recount() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "g";
+        let mut jobs: Vec<NewJob> = (0..40).map(|_| raw(queue, None)).collect();
+        for (i, j) in jobs.iter_mut().enumerate() {
+            j.priority = Priority::ALL[i % 4];
+            if i % 5 == 0 {
+                j.run_at = Some(SystemTime::now() + Duration::from_secs(600));
+            }
+        }
+        q.enqueue_many(jobs).await.unwrap();
+        let taken = q.fetch(&req(queue, 20)).await.unwrap().jobs;
+        let now = SystemTime::now();
+        let outcomes = taken.iter().enumerate().map(|(i, j)| Finish {
+            id: j.id.clone(),
+            token: j.token,
+            outcome: match i % 5 {
+                0 => Outcome::Succeeded { result: None },
+                1 => Outcome::Retry { error: "e".into(), at: now + Duration::from_secs(60) },
+                2 => Outcome::Dead { error: "e".into() },
+                3 => Outcome::Release { at: None, reason: "r".into() },
+                _ => Outcome::Release { at: Some(now + Duration::from_secs(60)), reason: "r".into() },
+            },
+        });
+        // The last four stay running.
+        q.finish(outcomes.take(16).collect()).await.unwrap();
+        let dead = q.dead_jobs(queue, 1).await.unwrap().remove(0);
+        q.retry_dead(&dead.id).await.unwrap();
+        let pending = q.fetch(&req(queue, 0)).await.unwrap();
+        assert!(pending.jobs.is_empty());
+
+        let mut conn = raw_conn().await;
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{prefix}:{{g}}:job:*")).query_async(&mut conn).await.unwrap();
+        let mut recount: HashMap<(String, String), u64> = HashMap::new();
+        for k in keys {
+            let (status, rank): (String, String) =
+                redis::cmd("HMGET").arg(&k).arg("status").arg("priority").query_async(&mut conn).await.unwrap();
+            *recount.entry((status, rank)).or_default() += 1;
+        }
+        let stats = q.stats().await.unwrap();
+        for p in Priority::ALL {
+            let c = stats.get(queue, p);
+            let n = |s: &str| recount.get(&(s.to_owned(), p.rank().to_string())).copied().unwrap_or(0);
+            assert_eq!(
+                (c.pending, c.scheduled, c.running, c.retrying, c.dead),
+                (n("pending"), n("scheduled"), n("running"), n("retrying"), n("dead")),
+                "{p}"
+            );
+        }
+        let t = stats.queue(queue);
+        assert_eq!(t.running, 4);
+        assert_eq!(t.processed, 4);
+    });
+}
+
+#[test]
+fn a_waiter_wakes_on_an_enqueue_from_another_handle() {
+    run(async {
+        let a = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let b = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let queue = unique_queue("wake");
+        let mut w = a.waiter(std::slice::from_ref(&queue)).unwrap();
+        // The first wait returns once the subscription is in place.
+        w.arm();
+        tokio::time::timeout(Duration::from_secs(5), w.wait(Duration::from_secs(3600))).await.unwrap().unwrap();
+        w.arm();
+        b.enqueue_many(vec![raw(&queue, None)]).await.unwrap();
+        // Would block for an hour if the wake-up were lost.
+        tokio::time::timeout(Duration::from_secs(5), w.wait(Duration::from_secs(3600))).await.expect("woken").unwrap();
+        // Nothing more: a wait times out.
+        w.arm();
+        let started = std::time::Instant::now();
+        w.wait(Duration::from_millis(200)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(190));
+    });
+}
+
+#[test]
+fn pools_are_listed_until_their_presence_expires() {
+    run(async {
+        let (q, _) = isolated(Retention::default()).await;
+        let info = |id: &str| WorkerInfo {
+            id: id.into(),
+            host: "h".into(),
+            pid: 1,
+            queues: vec!["a".into()],
+            workers: 2,
+            running: 0,
+            running_jobs: vec![],
+            started_at: SystemTime::now(),
+            last_seen: SystemTime::now(),
+        };
+        q.report_worker(info("short"), Duration::from_millis(150)).await.unwrap();
+        q.report_worker(info("long"), Duration::from_secs(60)).await.unwrap();
+        q.report_worker(info("gone"), Duration::from_secs(60)).await.unwrap();
+        q.remove_worker("gone").await.unwrap();
+        let ids = |v: Vec<WorkerInfo>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
+        assert_eq!(ids(q.workers().await.unwrap()), vec!["short", "long"]);
+        jobs_core::testing::eventually("the short one expired", || async {
+            ids(q.workers().await.unwrap()) == vec!["long"]
+        })
+        .await;
+    });
+}
+
+#[test]
+fn job_info_reports_the_running_attempt_and_status() {
+    run(async {
+        let q = RedisQueue::connect(&shared_server_url()).await.unwrap();
+        let queue = unique_queue("info");
+        let id = q.enqueue_many(vec![raw(&queue, None)]).await.unwrap().remove(0);
+        let job = q.fetch(&req(&queue, 1)).await.unwrap().jobs.remove(0);
+        let info = q.job(&id).await.unwrap().unwrap();
+        assert_eq!(info.status, JobStatus::Running);
+        assert_eq!((info.attempts, info.attempt_log.len()), (1, 1));
+        assert!(info.attempt_log[0].finished_at.is_none());
+        let r = q.finish(vec![Finish {
+            id: id.clone(),
+            token: job.token,
+            outcome: Outcome::Succeeded { result: Some(b"\"ok\"".to_vec()) },
+        }]);
+        r.await.unwrap();
+        let info = q.job(&id).await.unwrap().unwrap();
+        assert_eq!(info.result, Some(serde_json::json!("ok")));
+        assert!(info.attempt_log[0].finished_at.is_some());
+    });
+}
