@@ -10,6 +10,9 @@
 //! server: every test uses queue names of its own). Tests wait on conditions
 //! with deadlines, never on fixed sleeps.
 
+// Test support: a failed expectation panics, which is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 pub mod cases;
 mod harness;
 pub mod jobs;

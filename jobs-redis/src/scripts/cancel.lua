@@ -28,4 +28,5 @@ end
 redis.call('ZREM', B .. 'scheduled', id)
 redis.call('LREM', B .. 'ready:' .. rank, 1, id)
 finish_record(id, jk, rank, st, 'cancelled', now)
+flush_stats()
 return 'cancelled'

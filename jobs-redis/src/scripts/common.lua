@@ -8,7 +8,7 @@
 -- Statuses are the lowercase names of jobs_core::JobStatus. The `stats` hash
 -- keeps a gauge per status and priority rank for the statuses that have no
 -- list of their own to count (scheduled, retrying, running, dead); every
--- status change goes through set_status so the gauges stay exact.
+-- status change moves them (set_status / moved) so they stay exact.
 
 local B = KEYS[1]
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
@@ -24,45 +24,87 @@ local function ms(x)
   return string.format('%d', x)
 end
 
+-- Counter and gauge changes are added up here and written by flush_stats(),
+-- one HINCRBY per field touched rather than per job. Every script calls
+-- flush_stats() before it returns, once it has written anything.
+local STATS = {}
+
+local function count(field, delta)
+  STATS[field] = (STATS[field] or 0) + delta
+end
+
 local function gauge(rank, status, delta)
   if GAUGED[status] then
-    redis.call('HINCRBY', B .. 'stats', status .. ':' .. rank, delta)
+    count(status .. ':' .. rank, delta)
   end
 end
 
-local function set_status(jk, rank, old, new)
-  redis.call('HSET', jk, 'status', new)
+local function flush_stats()
+  for field, delta in pairs(STATS) do
+    if delta ~= 0 then
+      redis.call('HINCRBY', B .. 'stats', field, delta)
+    end
+  end
+  STATS = {}
+end
+
+-- `cmd key item...` for many items, in chunks (unpack is bounded by the Lua
+-- stack). Chunks are even, so score/member pairs stay together.
+local function many(cmd, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+
+-- Moves the gauges for a status change (the caller writes the status).
+local function moved(rank, old, new)
   if old ~= new then
     gauge(rank, old, -1)
     gauge(rank, new, 1)
   end
 end
 
+local function set_status(jk, rank, old, new)
+  redis.call('HSET', jk, 'status', new)
+  moved(rank, old, new)
+end
+
+-- One ended attempt as a JSON object of the `log` array.
+local function log_entry(attempt, started_ms, now, err)
+  return '{"attempt":' .. (attempt or '0') .. ',"started_ms":' .. (started_ms or now)
+    .. ',"finished_ms":' .. now .. ',"error":' .. (err and cjson.encode(err) or 'null') .. '}'
+end
+
+-- The `log` array text with one more entry.
+local function append_log(log, entry)
+  if not log or log == '' or log == '[]' then
+    return '[' .. entry .. ']'
+  end
+  return string.sub(log, 1, -2) .. ',' .. entry .. ']'
+end
+
 -- Ends the running attempt: appends it to the job's log (a JSON array of
--- {attempt, started_ms, finished_ms, error}) with `err` (nil: success).
+-- {attempt, started_ms, finished_ms, error}) with `err` (nil: success). The
+-- running attempt's start is kept apart, in `started_ms`, until then.
 local function end_attempt(jk, now, err)
   local f = redis.call('HMGET', jk, 'attempts', 'started_ms', 'log')
-  local entry = '{"attempt":' .. (f[1] or '0') .. ',"started_ms":' .. (f[2] or now)
-    .. ',"finished_ms":' .. now .. ',"error":' .. (err and cjson.encode(err) or 'null') .. '}'
-  local log = f[3]
-  if not log or log == '' or log == '[]' then
-    log = '[' .. entry .. ']'
-  else
-    log = string.sub(log, 1, -2) .. ',' .. entry .. ']'
-  end
-  redis.call('HSET', jk, 'log', log)
+  redis.call('HSET', jk, 'log', append_log(f[3], log_entry(f[1], f[2], now, err)))
   redis.call('HDEL', jk, 'started_ms')
 end
 
--- Deletes the job's deduplication key when it still names this job.
-local function drop_unique(jk, id)
-  local u = redis.call('HGET', jk, 'unique')
-  if u then
-    local uk = B .. 'uniq:' .. u
+-- Deletes the deduplication key `digest` when it still names job `id`.
+local function drop_digest(digest, id)
+  if digest and digest ~= '' then
+    local uk = B .. 'uniq:' .. digest
     if redis.call('GET', uk) == id then
       redis.call('DEL', uk)
     end
   end
+end
+
+-- Deletes the job's deduplication key when it still names this job.
+local function drop_unique(jk, id)
+  drop_digest(redis.call('HGET', jk, 'unique'), id)
 end
 
 -- Succeeded or cancelled: kept in `done` until the retention sweep.
@@ -85,11 +127,11 @@ end
 -- Deletes a dead job (already taken out of the `dead` zset).
 local function forget_dead(id)
   local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'status', 'priority')
+  local f = redis.call('HMGET', jk, 'status', 'priority', 'unique')
   if f[1] == 'dead' then
     gauge(f[2], 'dead', -1)
   end
-  drop_unique(jk, id)
+  drop_digest(f[3], id)
   redis.call('DEL', jk)
 end
 

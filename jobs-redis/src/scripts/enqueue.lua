@@ -50,6 +50,7 @@ local function enqueue(now, n, base_arg)
 
   local out = { 'ok' }
   local wrote = false
+  local ready = { {}, {}, {}, {} } -- per rank, in batch order
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, name, payload, rank = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
@@ -107,12 +108,17 @@ local function enqueue(now, n, base_arg)
         redis.call('ZADD', B .. 'scheduled', run_at, id)
         gauge(rank, 'scheduled', 1)
       else
-        redis.call('RPUSH', B .. 'ready:' .. rank, id)
+        local r = ready[tonumber(rank) + 1]
+        r[#r + 1] = id
       end
       wrote = true
       out[#out + 1] = id
     end
   end
+  for r = 0, 3 do
+    many('RPUSH', B .. 'ready:' .. r, ready[r + 1])
+  end
+  flush_stats()
   if wrote then
     redis.call('PUBLISH', B .. 'wake', '1')
   end

@@ -32,6 +32,7 @@ sweep(now, tonumber(ARGV[6]), tonumber(ARGV[7]), batch)
 trim_dead(tonumber(ARGV[8]), batch)
 
 local out = { '' }
+local leases = {}
 if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
   local until_ms = ms(now + lease)
   local taken = 0
@@ -42,36 +43,35 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
     local ids = redis.call('LPOP', B .. 'ready:' .. rank, max - taken)
     if ids then
       local last = redis.call('INCRBY', B .. 'seq', #ids)
-      local running = 0
       for i, id in ipairs(ids) do
         local jk = jkey(id)
-        local f = redis.call('HMGET', jk, 'name', 'payload', 'max_retries', 'timeout_ms', 'enqueued_ms', 'status')
+        local f = redis.call('HMGET', jk, 'name', 'payload', 'max_retries', 'timeout_ms', 'enqueued_ms', 'status',
+          'attempts')
         if f[1] then
           local token = ms(last - #ids + i)
-          local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
-          redis.call('HSET', jk, 'status', 'running', 'token', token, 'started_ms', ARGV[1])
-          gauge(rank, f[6], -1)
-          redis.call('ZADD', B .. 'leased', until_ms, id)
-          running = running + 1
+          local attempt = ms((tonumber(f[7]) or 0) + 1)
+          redis.call('HSET', jk, 'status', 'running', 'token', token, 'started_ms', ARGV[1], 'attempts', attempt)
+          moved(rank, f[6], 'running')
+          leases[#leases + 1] = until_ms
+          leases[#leases + 1] = id
           taken = taken + 1
           local n = #out
           out[n + 1] = id
           out[n + 2] = f[1]
           out[n + 3] = f[2]
           out[n + 4] = tostring(rank)
-          out[n + 5] = ms(attempt)
+          out[n + 5] = attempt
           out[n + 6] = f[3] or ''
           out[n + 7] = f[4] or ''
           out[n + 8] = f[5] or '0'
           out[n + 9] = token
         end
       end
-      if running > 0 then
-        redis.call('HINCRBY', B .. 'stats', 'running:' .. rank, running)
-      end
     end
   end
 end
+many('ZADD', B .. 'leased', leases)
+flush_stats()
 
 local first = nil
 for _, z in ipairs({ 'scheduled', 'leased' }) do

@@ -36,67 +36,88 @@ for i = 1, n do
   end
 end
 
+local released = { {}, {}, {}, {} } -- per rank, in batch order
+local unleased = {}
+local done = {}
+
 for i = 1, n do
   local o = 3 + (i - 1) * 5
   local id, token, kind, text, at = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
   local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'status', 'token', 'priority', 'cancel')
+  local f = redis.call('HMGET', jk, 'status', 'token', 'priority', 'cancel', 'attempts', 'started_ms', 'log', 'unique')
   local status = 'stale'
   if f[1] == 'running' and f[2] == token then
     local rank = f[3]
-    redis.call('ZREM', B .. 'leased', id)
-    if f[4] == '1' then
-      end_attempt(jk, now, 'cancelled')
-      finish_record(id, jk, rank, 'running', 'cancelled', now)
-      status = 'cancelled'
-    elseif kind == 'ok' or kind == 'okr' then
-      end_attempt(jk, now, nil)
-      if kind == 'okr' then
-        redis.call('HSET', jk, 'result', text)
+    unleased[#unleased + 1] = id
+    local function ended(err)
+      return append_log(f[7], log_entry(f[5], f[6], now, err))
+    end
+    if f[4] == '1' or kind == 'ok' or kind == 'okr' then
+      if f[4] == '1' then
+        -- A cancel was requested: cancelled, whatever the outcome.
+        status = 'cancelled'
+        redis.call('HSET', jk, 'status', status, 'log', ended('cancelled'), 'finished_ms', now)
+      else
+        status = 'succeeded'
+        if kind == 'okr' then
+          redis.call('HSET', jk, 'status', status, 'log', ended(nil), 'finished_ms', now, 'result', text)
+        else
+          redis.call('HSET', jk, 'status', status, 'log', ended(nil), 'finished_ms', now)
+        end
+        count('processed:' .. rank, 1)
       end
-      redis.call('HINCRBY', B .. 'stats', 'processed:' .. rank, 1)
-      finish_record(id, jk, rank, 'running', 'succeeded', now)
-      status = 'succeeded'
+      redis.call('HDEL', jk, 'started_ms', 'run_at_ms')
+      gauge(rank, 'running', -1)
+      done[#done + 1] = now
+      done[#done + 1] = id
+      -- It never runs again: its deduplication key has no use.
+      drop_digest(f[8], id)
     elseif kind == 'retry' then
-      end_attempt(jk, now, text)
-      redis.call('HINCRBY', B .. 'stats', 'failed:' .. rank, 1)
-      set_status(jk, rank, 'running', 'retrying')
-      redis.call('HSET', jk, 'run_at_ms', at)
+      status = 'retrying'
+      redis.call('HSET', jk, 'status', status, 'log', ended(text), 'run_at_ms', at)
+      redis.call('HDEL', jk, 'started_ms')
+      count('failed:' .. rank, 1)
+      moved(rank, 'running', status)
       redis.call('ZADD', B .. 'scheduled', at, id)
       wake = true
-      status = 'retrying'
     elseif kind == 'dead' then
-      end_attempt(jk, now, text)
-      redis.call('HINCRBY', B .. 'stats', 'failed:' .. rank, 1)
-      to_dead(id, jk, rank, 'running', now)
-      dead = true
       status = 'dead'
-    else -- 'release'
-      -- Not an attempt: forget that it started.
+      redis.call('HSET', jk, 'status', status, 'log', ended(text), 'finished_ms', now)
       redis.call('HDEL', jk, 'started_ms')
-      if redis.call('HINCRBY', jk, 'attempts', -1) < 0 then
-        redis.call('HSET', jk, 'attempts', '0')
-      end
+      count('failed:' .. rank, 1)
+      moved(rank, 'running', status)
+      redis.call('ZADD', B .. 'dead', now, id)
+      dead = true
+    else -- 'release': not an attempt, forget that it started.
+      local attempts = math.max((tonumber(f[5]) or 1) - 1, 0)
+      redis.call('HDEL', jk, 'started_ms')
       wake = true
       if at ~= '' and tonumber(at) > now_n then
-        set_status(jk, rank, 'running', 'scheduled')
-        redis.call('HSET', jk, 'run_at_ms', at)
-        redis.call('ZADD', B .. 'scheduled', at, id)
         status = 'scheduled'
+        redis.call('HSET', jk, 'status', status, 'attempts', ms(attempts), 'run_at_ms', at)
+        redis.call('ZADD', B .. 'scheduled', at, id)
       else
-        set_status(jk, rank, 'running', 'pending')
-        -- First in line again: it was taken before the jobs behind it.
-        redis.call('LPUSH', B .. 'ready:' .. rank, id)
         status = 'pending'
+        redis.call('HSET', jk, 'status', status, 'attempts', ms(attempts))
+        -- First in line again: it was taken before the jobs behind it.
+        local r = released[tonumber(rank) + 1]
+        r[#r + 1] = id
       end
+      moved(rank, 'running', status)
     end
   end
   out[i] = status
 end
 
+many('ZREM', B .. 'leased', unleased)
+many('ZADD', B .. 'done', done)
+for rank = 0, 3 do
+  many('LPUSH', B .. 'ready:' .. rank, released[rank + 1])
+end
 if dead then
   trim_dead(tonumber(ARGV[2]), 1000)
 end
+flush_stats()
 if wake then
   redis.call('PUBLISH', B .. 'wake', '1')
 end

@@ -9,14 +9,19 @@
 
 local function promote(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. 'scheduled', '-inf', ms(now), 'LIMIT', 0, limit)
+  local ready = { {}, {}, {}, {} } -- per rank, earliest due first
   for _, id in ipairs(due) do
-    redis.call('ZREM', B .. 'scheduled', id)
     local jk = jkey(id)
     local f = redis.call('HMGET', jk, 'status', 'priority')
     if f[1] then
       set_status(jk, f[2], f[1], 'pending')
       redis.call('HDEL', jk, 'run_at_ms')
-      redis.call('RPUSH', B .. 'ready:' .. f[2], id)
+      local r = ready[tonumber(f[2]) + 1]
+      r[#r + 1] = id
     end
+  end
+  many('ZREM', B .. 'scheduled', due)
+  for rank = 0, 3 do
+    many('RPUSH', B .. 'ready:' .. rank, ready[rank + 1])
   end
 end

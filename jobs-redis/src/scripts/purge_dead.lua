@@ -9,4 +9,5 @@ local popped = redis.call('ZPOPMIN', B .. 'dead', tonumber(ARGV[1]))
 for i = 1, #popped, 2 do
   forget_dead(popped[i])
 end
+flush_stats()
 return #popped / 2

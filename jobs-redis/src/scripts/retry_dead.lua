@@ -20,5 +20,6 @@ set_status(jk, f[2], 'dead', 'pending')
 redis.call('HSET', jk, 'attempts', '0')
 redis.call('HDEL', jk, 'finished_ms')
 redis.call('RPUSH', B .. 'ready:' .. f[2], id)
+flush_stats()
 redis.call('PUBLISH', B .. 'wake', '1')
 return 'ok'

@@ -1,0 +1,169 @@
+//! Shared by the endpoint and dashboard tests: jobs, a pool run of mixed
+//! outcomes, a backend that is down, and request helpers.
+#![allow(dead_code, missing_docs)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use jobs_core::prelude::*;
+use jobs_core::{
+    Backoff, BoxFuture, CancelResult, FetchRequest, Fetched, Finish, FinishResult, JobInfo, LeaseState, NewJob,
+    QueuePolicy, QueueStats, SharedQueue, Waiter, WorkerHandle,
+};
+use jobs_web::WebState;
+use tower::ServiceExt;
+
+pub const QUEUE: &str = "web_test";
+
+/// Fails on attempts up to `fail_times`, then succeeds.
+#[job(queue = "web_test", retries = 2)]
+pub async fn web_flaky(ctx: JobContext, fail_times: u32) -> Result<(), JobError> {
+    if ctx.attempt() <= fail_times {
+        return Err(JobError::retryable(format!("planned failure {}", ctx.attempt())));
+    }
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    Ok(())
+}
+
+/// Always fails permanently: dead at once.
+#[job(queue = "web_test", priority = "high")]
+pub async fn web_doomed() -> Result<(), JobError> {
+    Err(JobError::permanent("this input can never work"))
+}
+
+/// Waits for `cond` with a deadline, checking every 5 ms.
+pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A pool on `queue` serving the test queue, fast retries, with `metrics`.
+pub fn start_pool(queue: SharedQueue, metrics: &JobMetrics) -> WorkerHandle {
+    WorkerPool::builder(queue)
+        .queues([QUEUE])
+        .workers(3)
+        .backoff(Backoff {
+            base: Duration::from_millis(10),
+            factor: 2.0,
+            cap: Duration::from_millis(50),
+            jitter: false,
+        })
+        .metrics(metrics)
+        .start()
+        .expect("pool starts")
+}
+
+/// Enqueues succeeding, retried and dead jobs and waits until all finished.
+pub async fn run_mixed_jobs(queue: &SharedQueue) {
+    let mut ids = Vec::new();
+    for fail_times in [0, 0, 0, 1, 2] {
+        ids.push(WebFlaky { fail_times }.enqueue(queue).await.expect("enqueue"));
+    }
+    ids.push(WebFlaky { fail_times: 5 }.enqueue(queue).await.expect("enqueue"));
+    ids.push(WebDoomed {}.enqueue(queue).await.expect("enqueue"));
+    eventually("every job finished", || async {
+        for id in &ids {
+            match queue.job(id).await {
+                Ok(Some(info)) if info.status.is_finished() => {}
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+}
+
+/// Sends `GET uri` to the router; returns the status, content type and body.
+pub async fn get(state: &WebState, uri: &str) -> (StatusCode, String, String) {
+    let req = Request::get(uri).body(Body::empty()).expect("request");
+    let resp = jobs_web::router(state.clone()).oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let ctype = resp.headers().get("content-type").map(|v| v.to_str().expect("ascii").to_owned()).unwrap_or_default();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
+    (status, ctype, String::from_utf8(body.to_vec()).expect("utf-8"))
+}
+
+/// `GET uri` as JSON.
+pub async fn get_json(state: &WebState, uri: &str) -> (StatusCode, serde_json::Value) {
+    let (status, ctype, body) = get(state, uri).await;
+    assert_eq!(ctype, "application/json", "{uri}");
+    (status, serde_json::from_str(&body).expect("JSON body"))
+}
+
+/// A backend whose server is gone: every call fails.
+pub struct Unreachable;
+
+fn down() -> jobs_core::Error {
+    jobs_core::Error::Backend("connection refused (os error 111)".into())
+}
+
+fn fail<'a, T: Send + 'a>() -> BoxFuture<'a, Result<T, jobs_core::Error>> {
+    Box::pin(async { Err(down()) })
+}
+
+impl JobQueue for Unreachable {
+    fn enqueue_many(&self, _: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, jobs_core::Error>> {
+        fail()
+    }
+    fn fetch<'a>(&'a self, _: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, jobs_core::Error>> {
+        fail()
+    }
+    fn finish(&self, _: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, jobs_core::Error>> {
+        fail()
+    }
+    fn extend_leases<'a>(
+        &'a self,
+        _: &'a [(JobId, u64)],
+        _: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseState>, jobs_core::Error>> {
+        fail()
+    }
+    fn waiter(&self, _: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
+        Err(down())
+    }
+    fn job<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, jobs_core::Error>> {
+        fail()
+    }
+    fn cancel<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
+        fail()
+    }
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, jobs_core::Error>> {
+        fail()
+    }
+    fn dead_jobs<'a>(&'a self, _: &'a str, _: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        fail()
+    }
+    fn retry_dead<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn purge_dead<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<u64, jobs_core::Error>> {
+        fail()
+    }
+    fn pause<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn resume<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn set_policy<'a>(&'a self, _: &'a str, _: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<jobs_core::WorkerInfo>, jobs_core::Error>> {
+        fail()
+    }
+}
+
+/// A shared queue over `Unreachable`.
+pub fn unreachable() -> SharedQueue {
+    Arc::new(Unreachable)
+}
