@@ -46,7 +46,7 @@ fn value(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> f64 
     let Some(f) = families.iter().find(|f| f.name() == name) else { return 0.0 };
     f.get_metric()
         .iter()
-        .filter(|m| labels.iter().all(|(k, v)| m.get_label().iter().any(|l| l.name() == *k && l.get_value() == *v)))
+        .filter(|m| labels.iter().all(|(k, v)| m.get_label().iter().any(|l| l.name() == *k && l.value() == *v)))
         .map(|m| match f.get_field_type() {
             MetricType::HISTOGRAM => m.get_histogram().get_sample_count() as f64,
             MetricType::COUNTER => m.get_counter().get_value(),

@@ -208,6 +208,11 @@ fn acknowledged_enqueues_survive_a_redis_kill_9() {
                 }
             })
         };
+        // An idle fetcher's waiter on another queue, subscribed before the crash.
+        let quiet = unique_queue("aof.quiet");
+        let mut waiter = q.waiter(std::slice::from_ref(&quiet)).unwrap();
+        waiter.arm();
+        tokio::time::timeout(Duration::from_secs(5), waiter.wait(Duration::from_secs(3600))).await.unwrap().unwrap();
         let count = || acked.lock().unwrap().len();
         eventually("enqueues before the crash", || async { count() >= 500 }).await;
         tokio::task::block_in_place(|| server.restart());
@@ -215,6 +220,27 @@ fn acknowledged_enqueues_survive_a_redis_kill_9() {
         eventually("enqueues after the restart", || async { count() >= before + 500 }).await;
         stop.store(true, Ordering::Relaxed);
         producer.await.unwrap();
+        // The waiter resubscribed by itself, and hears an enqueue again.
+        let channel = format!("jobs:{{{quiet}}}:wake");
+        let admin = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        eventually("the waiter subscribed again", || {
+            let (mut admin, channel) = (admin.clone(), channel.clone());
+            async move {
+                let (_, n): (String, u64) =
+                    redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut admin).await.unwrap();
+                n == 1
+            }
+        })
+        .await;
+        // Drain the wake-up it gives itself on resubscribing.
+        waiter.arm();
+        waiter.wait(Duration::from_millis(100)).await.unwrap();
+        waiter.arm();
+        q.enqueue_many(vec![probe(&quiet, 0, Act::Succeed)]).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiter.wait(Duration::from_secs(3600)))
+            .await
+            .expect("the waiter hears wake-ups after a restart")
+            .unwrap();
         let acked = acked.lock().unwrap().clone();
         let mut lost = Vec::new();
         for id in &acked {

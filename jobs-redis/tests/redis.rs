@@ -218,6 +218,22 @@ fn gauges_agree_with_a_recount() {
         q.retry_dead(&dead.id).await.unwrap();
         let pending = q.fetch(&req(queue, 0)).await.unwrap();
         assert!(pending.jobs.is_empty());
+        // Cancel one pending and one scheduled job.
+        let ids =
+            q.enqueue_many(vec![raw(queue, None), raw(queue, Some(now + Duration::from_secs(60)))]).await.unwrap();
+        for id in &ids {
+            assert_eq!(q.cancel(id).await.unwrap(), jobs_core::CancelResult::Cancelled);
+        }
+        // A lease that expires: reclaimed, out of attempts (max_retries 0),
+        // dead.
+        let short = FetchRequest { lease: Duration::from_millis(1), ..req(queue, 1) };
+        let lost = q.fetch(&short).await.unwrap().jobs.remove(0);
+        jobs_core::testing::eventually("reclaimed", || async {
+            q.fetch(&req(queue, 0)).await.unwrap();
+            q.job(&lost.id).await.unwrap().unwrap().status == JobStatus::Dead
+        })
+        .await;
+        assert!(q.stats().await.unwrap().queue(queue).dead >= 3);
 
         let mut conn = raw_conn().await;
         let keys: Vec<String> =
@@ -241,6 +257,11 @@ fn gauges_agree_with_a_recount() {
         let t = stats.queue(queue);
         assert_eq!(t.running, 4);
         assert_eq!(t.processed, 4);
+        assert_eq!(t.failed, 3 + 3 + 1, "retried, dead, reclaimed");
+        // Purged dead jobs leave the gauge too.
+        let purged = q.purge_dead(queue).await.unwrap();
+        assert_eq!(purged, t.dead);
+        assert_eq!(q.stats().await.unwrap().queue(queue).dead, 0);
     });
 }
 
