@@ -28,7 +28,7 @@ pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
     JobStatus, LeaseState, LeasedJob, NewJob, Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, SharedQueue,
-    Waiter, WorkerInfo, CatchUp, ScheduleDef, ScheduleState,
+    Waiter, WorkerInfo, MinuteCounts, ForwardQueue, CatchUp, ScheduleDef, ScheduleState,
 };
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -49,7 +49,7 @@ impl MemoryQueue {
                     a.error = Some(error);
                 }
                 r.lease_until = None;
-                q.failed[r.job.priority.rank()] += 1;
+                q.count(r.job.priority.rank(), false, now);
                 let max = r.job.max_retries.unwrap_or(req.default_max_retries);
                 if r.cancel_requested {
                     finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
@@ -137,13 +137,13 @@ impl MemoryQueue {
                     Outcome::Succeeded { result } => {
                         end_attempt(r, None);
                         r.result = result;
-                        q.processed[rank] += 1;
+                        q.count(rank, true, now);
                         finish_record(r, JobStatus::Succeeded, now, &mut st.finished);
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
                         end_attempt(r, Some(error));
-                        q.failed[rank] += 1;
+                        q.count(rank, false, now);
                         r.status = JobStatus::Retrying;
                         r.run_at = Some(at);
                         q.scheduled.insert((at, f.id.clone()));
@@ -152,7 +152,7 @@ impl MemoryQueue {
                     }
                     Outcome::Dead { error } => {
                         end_attempt(r, Some(error));
-                        q.failed[rank] += 1;
+                        q.count(rank, false, now);
                         r.status = JobStatus::Dead;
                         r.finished_at = Some(now);
                         q.dead.insert((now, f.id.clone()));

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::job::{validate_queue_name, JobId, Priority};
 use crate::queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
-    JobStatus, LeaseState, NewJob, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
+    JobStatus, LeaseState, NewJob, MinuteCounts, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
 };
 
 /// Due scheduled jobs promoted per queue and fetch: a large backlog of due
@@ -76,6 +76,36 @@ struct QueueState {
     policy: QueuePolicy,
     processed: [u64; 4],
     failed: [u64; 4],
+    /// Per-minute history, newest last, at most [`HISTORY_MINUTES`].
+    history: VecDeque<MinuteCounts>,
+}
+
+/// Minutes of throughput history kept per queue.
+const HISTORY_MINUTES: usize = 60 * 24;
+
+impl QueueState {
+    /// Counts one ended attempt in the statistics and the minute history.
+    fn count(&mut self, rank: usize, ok: bool, now: SystemTime) {
+        if ok {
+            self.processed[rank] += 1;
+        } else {
+            self.failed[rank] += 1;
+        }
+        let minute = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
+        if self.history.back().is_none_or(|m| m.minute != minute) {
+            self.history.push_back(MinuteCounts { minute, ..Default::default() });
+            if self.history.len() > HISTORY_MINUTES {
+                self.history.pop_front();
+            }
+        }
+        if let Some(m) = self.history.back_mut() {
+            if ok {
+                m.processed += 1;
+            } else {
+                m.failed += 1;
+            }
+        }
+    }
 }
 
 impl QueueState {
@@ -360,6 +390,53 @@ impl JobQueue for MemoryQueue {
     fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         self.lock().workers.remove(id);
         Box::pin(async { Ok(()) })
+    }
+
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+        let st = self.lock();
+        let out = match st.queues.get(queue) {
+            None => Vec::new(),
+            Some(q) => {
+                let ids: Box<dyn Iterator<Item = &JobId>> = match status {
+                    JobStatus::Pending => Box::new(q.ready.iter().flatten()),
+                    JobStatus::Scheduled | JobStatus::Retrying => Box::new(q.scheduled.iter().map(|(_, id)| id)),
+                    JobStatus::Running => Box::new(q.leased.iter().map(|(_, id)| id)),
+                    JobStatus::Dead => Box::new(q.dead.iter().rev().map(|(_, id)| id)),
+                    JobStatus::Succeeded | JobStatus::Cancelled => {
+                        Box::new(st.finished.iter().rev().map(|(_, id)| id).filter(move |id| id.queue() == queue))
+                    }
+                };
+                ids.filter_map(|id| st.jobs.get(id))
+                    .filter(|r| r.status == status)
+                    .skip(offset)
+                    .take(limit)
+                    .map(info)
+                    .collect()
+            }
+        };
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
+        let st = self.lock();
+        let history = st.queues.get(queue).map(|q| &q.history);
+        let out = (0..minutes as u64)
+            .rev()
+            .map(|back| {
+                let minute = now.saturating_sub(back * 60);
+                history
+                    .and_then(|h| h.iter().rev().find(|m| m.minute == minute).copied())
+                    .unwrap_or(MinuteCounts { minute, ..Default::default() })
+            })
+            .collect();
+        Box::pin(async move { Ok(out) })
     }
 
     fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {

@@ -1,14 +1,11 @@
 //! [`Metered`]: a queue wrapper that counts enqueues.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::JobMetrics;
 use crate::error::Error;
 use crate::job::JobId;
-use crate::queue::{
-    BoxFuture, CancelResult, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, LeaseState, NewJob,
-    QueuePolicy, QueueStats, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
-};
+use crate::queue::{BoxFuture, JobQueue, NewJob};
 
 /// A [`JobQueue`] that counts every job its backend accepts in
 /// `jobs_enqueued_total{job,queue,priority}`; every other call passes
@@ -45,6 +42,13 @@ impl<Q: JobQueue> Metered<Q> {
     }
 }
 
+impl<Q: JobQueue> crate::queue::ForwardQueue for Metered<Q> {
+    type Target = Q;
+    fn forward_target(&self) -> &Q {
+        &self.inner
+    }
+}
+
 impl<Q: JobQueue> JobQueue for Metered<Q> {
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
         Box::pin(async move {
@@ -61,70 +65,8 @@ impl<Q: JobQueue> JobQueue for Metered<Q> {
             Ok(ids)
         })
     }
-    fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>> {
-        self.inner.fetch(req)
-    }
-    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
-        self.inner.finish(batch)
-    }
-    fn extend_leases<'a>(
-        &'a self,
-        leases: &'a [(JobId, u64)],
-        lease: Duration,
-    ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
-        self.inner.extend_leases(leases, lease)
-    }
-    fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
-        self.inner.waiter(queues)
-    }
-    fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {
-        self.inner.job(id)
-    }
-    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
-        self.inner.cancel(id)
-    }
-    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>> {
-        self.inner.stats()
-    }
-    fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
-        self.inner.dead_jobs(queue, limit)
-    }
-    fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.retry_dead(id)
-    }
-    fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        self.inner.purge_dead(queue)
-    }
-    fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.pause(queue)
-    }
-    fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.resume(queue)
-    }
-    fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.set_policy(queue, policy)
-    }
-    fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
-        self.inner.report_worker(info, ttl)
-    }
-    fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.remove_worker(id)
-    }
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
-        self.inner.workers()
-    }
-    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
-        self.inner.put_schedule(def)
-    }
-    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
-        self.inner.schedules()
-    }
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
-        self.inner.remove_schedule(name)
-    }
-    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
-        self.inner.set_schedule_paused(name, paused)
-    }
+    crate::__forward_job_queue!();
+
     /// A fired tick enqueues a job: it is counted like any enqueue.
     fn fire_schedule<'a>(
         &'a self,

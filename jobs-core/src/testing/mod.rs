@@ -69,6 +69,7 @@ macro_rules! conformance_suite {
             retry_dead_runs_again,
             purge_dead_deletes,
             pools_report_presence,
+            jobs_listed_by_state_with_history,
             queue_override_routes_job,
             weighted_queues_do_not_starve,
             priority_order_under_load,

@@ -39,13 +39,35 @@ local function gauge(rank, status, delta)
   end
 end
 
-local function flush_stats()
+-- Ended attempts of this script for the per-minute history.
+local ENDED = { processed = 0, failed = 0 }
+
+-- Counts an ended attempt: `processed` or `failed`, per rank and per minute.
+local function ended_attempt(kind, rank)
+  count(kind .. ':' .. rank, 1)
+  ENDED[kind] = ENDED[kind] + 1
+end
+
+-- Writes the counters and gauges. `now` (ms) dates ended attempts in the
+-- history: hash `minute:<unix seconds of the minute>` with `processed` and
+-- `failed`, expiring after 25 hours (the history reaches back 24).
+local function flush_stats(now)
   for field, delta in pairs(STATS) do
     if delta ~= 0 then
       redis.call('HINCRBY', B .. 'stats', field, delta)
     end
   end
   STATS = {}
+  if now and (ENDED.processed > 0 or ENDED.failed > 0) then
+    local mk = B .. 'minute:' .. ms(math.floor(tonumber(now) / 60000) * 60)
+    for kind, n in pairs(ENDED) do
+      if n > 0 then
+        redis.call('HINCRBY', mk, kind, n)
+      end
+    end
+    redis.call('EXPIRE', mk, 90000)
+    ENDED = { processed = 0, failed = 0 }
+  end
 end
 
 -- `cmd key item...` for many items, in chunks (unpack is bounded by the Lua

@@ -71,7 +71,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
   end
 end
 many('ZADD', B .. 'leased', leases)
-flush_stats()
+flush_stats(ARGV[1])
 
 local first = nil
 for _, z in ipairs({ 'scheduled', 'leased' }) do

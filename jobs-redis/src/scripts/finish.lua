@@ -64,7 +64,7 @@ for i = 1, n do
         else
           redis.call('HSET', jk, 'status', status, 'log', ended(nil), 'finished_ms', now)
         end
-        count('processed:' .. rank, 1)
+        ended_attempt('processed', rank)
       end
       redis.call('HDEL', jk, 'started_ms', 'run_at_ms')
       gauge(rank, 'running', -1)
@@ -76,7 +76,7 @@ for i = 1, n do
       status = 'retrying'
       redis.call('HSET', jk, 'status', status, 'log', ended(text), 'run_at_ms', at)
       redis.call('HDEL', jk, 'started_ms')
-      count('failed:' .. rank, 1)
+      ended_attempt('failed', rank)
       moved(rank, 'running', status)
       redis.call('ZADD', B .. 'scheduled', at, id)
       wake = true
@@ -84,7 +84,7 @@ for i = 1, n do
       status = 'dead'
       redis.call('HSET', jk, 'status', status, 'log', ended(text), 'finished_ms', now)
       redis.call('HDEL', jk, 'started_ms')
-      count('failed:' .. rank, 1)
+      ended_attempt('failed', rank)
       moved(rank, 'running', status)
       redis.call('ZADD', B .. 'dead', now, id)
       dead = true
@@ -117,7 +117,7 @@ end
 if dead then
   trim_dead(tonumber(ARGV[2]), 1000)
 end
-flush_stats()
+flush_stats(now)
 if wake then
   redis.call('PUBLISH', B .. 'wake', '1')
 end

@@ -20,7 +20,7 @@ local function reclaim(now, limit, default_max)
     if f[1] then
       local rank = f[2]
       end_attempt(jk, ms(now), LEASE_LOST)
-      redis.call('HINCRBY', B .. 'stats', 'failed:' .. rank, 1)
+      ended_attempt('failed', rank)
       local max = tonumber(f[3]) or default_max
       if f[5] == '1' then
         finish_record(id, jk, rank, f[1], 'cancelled', ms(now))

@@ -101,3 +101,38 @@ pub async fn pools_report_presence<Q: JobQueue + Clone>(q: Q) {
     pool.shutdown().await.unwrap();
     assert!(q.workers().await.unwrap().iter().all(|w| w.id != pool_id), "removed at shutdown");
 }
+
+/// Jobs are listed per state a page at a time; attempts are counted per
+/// minute.
+pub async fn jobs_listed_by_state_with_history<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("listing");
+    let mut pending = Vec::new();
+    for i in 0..5 {
+        pending.push(put(&q, &queue, i, Act::Succeed, JobOptions::new()).await);
+    }
+    let urgent = put(&q, &queue, 9, Act::Succeed, JobOptions::new().priority(Priority::Critical)).await;
+    let later = put(&q, &queue, 10, Act::Succeed, JobOptions::new().delay(ms(60_000))).await;
+    let page = |status, offset, limit| {
+        let q = q.clone();
+        let queue = queue.clone();
+        async move { q.list_jobs(&queue, status, offset, limit).await.unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(page(JobStatus::Pending, 0, 3).await, vec![urgent.clone(), pending[0].clone(), pending[1].clone()]);
+    assert_eq!(page(JobStatus::Pending, 3, 10).await, pending[2..].to_vec());
+    assert_eq!(page(JobStatus::Scheduled, 0, 10).await, vec![later.clone()]);
+    assert!(page(JobStatus::Dead, 0, 10).await.is_empty());
+    q.cancel(&later).await.unwrap();
+    assert_eq!(page(JobStatus::Cancelled, 0, 10).await, vec![later]);
+    let failing = put(&q, &queue, 11, Act::Permanent, JobOptions::new()).await;
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    wait_status(&q, &failing, JobStatus::Dead).await;
+    crate::testing::eventually("all done", || async { q.stats().await.unwrap().queue(&queue).processed == 6 }).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(page(JobStatus::Dead, 0, 10).await, vec![failing]);
+    assert_eq!(page(JobStatus::Succeeded, 0, 100).await.len(), 6);
+    let history = q.throughput(&queue, 60).await.unwrap();
+    assert_eq!(history.len(), 60);
+    assert!(history.windows(2).all(|w| w[0].minute + 60 == w[1].minute));
+    let (processed, failed) = history.iter().fold((0, 0), |(p, f), m| (p + m.processed, f + m.failed));
+    assert_eq!((processed, failed), (6, 1));
+}

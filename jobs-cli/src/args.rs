@@ -1,0 +1,275 @@
+//! The command line's grammar: [`Cli`] and its subcommands (clap derive).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use jobs_core::{JobId, Priority};
+
+/// The operator command line of `jobs`: inspect queues and jobs, enqueue,
+/// retry dead jobs, pause queues and schedules, run a worker pool.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "jobs",
+    version,
+    about = "Operate background job queues: inspect, enqueue, retry, pause, run workers",
+    after_help = "Exit codes: 0 ok, 1 operation failed, 2 usage error, 69 backend unavailable, \
+                  74 output error, 78 configuration error."
+)]
+pub struct Cli {
+    /// Where the queues live.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the backend: a configuration file and/or a Redis URL. With
+/// neither (and no `JOBS_REDIS_URL`), the embedded in-process `MemoryQueue`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackendArgs {
+    /// YAML configuration file (`JOBS_CONFIG` names one too); `JOBS_*`
+    /// environment variables override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Redis URL, e.g. redis://127.0.0.1:6379 (wins over `JOBS_REDIS_URL` and
+    /// the configuration's `jobs.redis.url`).
+    #[arg(long, global = true, value_name = "URL")]
+    pub redis_url: Option<String>,
+}
+
+/// `--json`: one JSON document on stdout instead of text for people.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct JsonFlag {
+    /// Print one JSON document on stdout (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--yes` and `--json` of the commands that change many jobs at once.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct BulkFlags {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print one JSON document on stdout (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run a worker pool on the configured queues until SIGINT or SIGTERM, then
+    /// shut it down gracefully.
+    Worker(WorkerArgs),
+    /// Validate a payload against a linked job type and enqueue it; prints the
+    /// job id on stdout.
+    Enqueue(EnqueueArgs),
+    /// Counts per queue and priority.
+    Stats(JsonFlag),
+    /// One line per queue: paused or active, and its counts.
+    Queues(JsonFlag),
+    /// Everything about one job: status, attempts with their errors, payload,
+    /// result.
+    Job {
+        /// The job id (QUEUE:ULID).
+        id: JobId,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Cancel a pending, scheduled or running job.
+    Cancel {
+        /// The job id (QUEUE:ULID).
+        id: JobId,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Inspect, retry or purge dead jobs.
+    #[command(subcommand)]
+    Dead(DeadCommand),
+    /// Recurring jobs.
+    #[command(subcommand)]
+    Schedules(ScheduleCommand),
+    /// Hold workers off a queue, or let them take it again.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Live worker pools (those whose heartbeat has not expired).
+    Workers(JsonFlag),
+}
+
+/// `worker`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkerArgs {
+    /// Queues to serve, in strict order (default: the configuration's
+    /// `queues:`, else every queue a linked job declares).
+    #[arg(long, value_delimiter = ',', value_name = "Q,..")]
+    pub queues: Vec<String>,
+    /// Jobs run at once (default: `jobs.worker_pool.worker_count`).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Do not run the recurring-job scheduler in this pool.
+    #[arg(long)]
+    pub no_scheduler: bool,
+}
+
+/// `enqueue`.
+#[derive(Debug, Clone, Args)]
+pub struct EnqueueArgs {
+    /// The job name (`#[job(name = ..)]`, default the function's name).
+    pub name: String,
+    /// The payload: a JSON object with the job function's parameters.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub json: String,
+    /// Send it to this queue instead of the job's own.
+    #[arg(long, value_name = "Q")]
+    pub queue: Option<String>,
+    /// low, normal, high or critical (default: the job's).
+    #[arg(long, value_name = "P")]
+    pub priority: Option<Priority>,
+    /// Run it no earlier than this from now: 30s, 5m, 1h 30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "at")]
+    pub delay: Option<Duration>,
+    /// Run it no earlier than this time (RFC 3339, e.g. 2030-01-31T09:00:00+01:00).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<SystemTime>,
+    /// Retries after the first attempt (default: the job's, else the pool's).
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+    /// How long one attempt may run (default: the job's).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Return the id of an equal live job enqueued within this window instead
+    /// of adding another.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub unique_for: Option<Duration>,
+}
+
+/// `dead ..`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadCommand {
+    /// Dead jobs, newest first, with their last error.
+    List {
+        /// Only this queue (default: every queue).
+        #[arg(long, value_name = "Q")]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// One dead job with every attempt's error.
+    Show {
+        /// The job id (QUEUE:ULID).
+        id: JobId,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Put dead jobs back to pending with their attempts reset: one by id, or
+    /// every dead job of a queue with `--all --queue Q`.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "all"]))]
+    Retry {
+        /// The job id (QUEUE:ULID).
+        id: Option<JobId>,
+        /// Every dead job of `--queue`.
+        #[arg(long, requires = "queue")]
+        all: bool,
+        /// The queue for `--all`.
+        #[arg(long, value_name = "Q")]
+        queue: Option<String>,
+        /// Confirmation and output.
+        #[command(flatten)]
+        flags: BulkFlags,
+    },
+    /// Delete every dead job of a queue (cannot be undone).
+    Purge {
+        /// The queue.
+        #[arg(long, value_name = "Q")]
+        queue: String,
+        /// Confirmation and output.
+        #[command(flatten)]
+        flags: BulkFlags,
+    },
+}
+
+/// `schedules ..`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ScheduleCommand {
+    /// Every schedule with its next and last run.
+    List(JsonFlag),
+    /// Hold a schedule's ticks.
+    Pause {
+        /// The schedule's name.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Let a paused schedule tick again (ticks missed meanwhile are skipped).
+    Resume {
+        /// The schedule's name.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// `queue ..`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueueCommand {
+    /// Hold workers off a queue (enqueues are still accepted).
+    Pause {
+        /// The queue.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Let workers take a paused queue's jobs again.
+    Resume {
+        /// The queue.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// `30s`, `5m`, `1h 30m` (humantime).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s, 5m or 1h 30m)"))
+}
+
+/// RFC 3339 with an offset, or `Z`.
+fn parse_time(s: &str) -> Result<SystemTime, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(SystemTime::from)
+        .map_err(|e| format!("{e} (write RFC 3339, e.g. 2030-01-31T09:00:00Z)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_and_times_parse() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("soon").is_err());
+        let t = parse_time("2030-01-31T09:00:00+01:00").map_err(|e| e.to_string());
+        assert_eq!(t, parse_time("2030-01-31T08:00:00Z"));
+        assert!(parse_time("tomorrow").is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! How jobs, times and durations are shown: the JSON shapes of `--json`
+//! (times as RFC 3339 strings, UTC, milliseconds) and the text for people.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use jobs_core::{JobInfo, JobStatus, Priority};
+use serde::Serialize;
+use serde_json::Value;
+
+/// `2030-01-31T09:00:00Z`: a time for people.
+pub(crate) fn time(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `2030-01-31T09:00:00.123Z`: a time in JSON.
+pub(crate) fn json_time(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `3m ago`, `in 5m`, `now`: a time relative to `now`.
+pub(crate) fn ago(t: SystemTime, now: SystemTime) -> String {
+    match now.duration_since(t) {
+        Ok(d) if d < Duration::from_secs(1) => "now".into(),
+        Ok(d) => format!("{} ago", short(d)),
+        Err(e) if e.duration() < Duration::from_secs(1) => "now".into(),
+        Err(e) => format!("in {}", short(e.duration())),
+    }
+}
+
+/// `45s`, `3m`, `2h`, `5d`: the largest whole unit.
+pub(crate) fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        1..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// One attempt, as `--json` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct AttemptView<'a> {
+    attempt: u32,
+    started_at: String,
+    finished_at: Option<String>,
+    error: Option<&'a str>,
+}
+
+/// A job, as `--json` shows it (`job`, `dead show`, `dead list`).
+#[derive(Debug, Serialize)]
+pub(crate) struct JobView<'a> {
+    id: String,
+    name: &'a str,
+    queue: &'a str,
+    priority: Priority,
+    status: JobStatus,
+    attempts: u32,
+    max_retries: Option<u32>,
+    enqueued_at: String,
+    run_at: Option<String>,
+    finished_at: Option<String>,
+    last_error: Option<&'a str>,
+    attempt_log: Vec<AttemptView<'a>>,
+    payload: &'a Value,
+    result: Option<&'a Value>,
+}
+
+impl<'a> JobView<'a> {
+    /// The view of `job`.
+    pub(crate) fn of(job: &'a JobInfo) -> Self {
+        JobView {
+            id: job.id.to_string(),
+            name: &job.name,
+            queue: &job.queue,
+            priority: job.priority,
+            status: job.status,
+            attempts: job.attempts,
+            max_retries: job.max_retries,
+            enqueued_at: json_time(job.enqueued_at),
+            run_at: job.run_at.map(json_time),
+            finished_at: job.finished_at.map(json_time),
+            last_error: job.last_error(),
+            attempt_log: job
+                .attempt_log
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    started_at: json_time(a.started_at),
+                    finished_at: a.finished_at.map(json_time),
+                    error: a.error.as_deref(),
+                })
+                .collect(),
+            payload: &job.payload,
+            result: job.result.as_ref(),
+        }
+    }
+}
+
+/// Everything about a job, for people: one `label  value` line per field,
+/// then one line per attempt with its full error.
+pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
+    let mut s = String::new();
+    let mut field = |label: &str, value: &str| {
+        let _ = writeln!(s, "{label:<10}{value}");
+    };
+    field("id", &job.id.to_string());
+    field("job", &job.name);
+    field("queue", &job.queue);
+    field("priority", job.priority.as_str());
+    field("status", job.status.as_str());
+    let attempts = match job.max_retries {
+        Some(r) => format!("{} of {}", job.attempts, u64::from(r) + 1),
+        None => format!("{} (retries: the pool's default)", job.attempts),
+    };
+    field("attempts", &attempts);
+    field("enqueued", &format!("{} ({})", time(job.enqueued_at), ago(job.enqueued_at, now)));
+    if let Some(t) = job.run_at.filter(|_| !job.status.is_finished()) {
+        field("due", &format!("{} ({})", time(t), ago(t, now)));
+    }
+    if let Some(t) = job.finished_at {
+        field("finished", &format!("{} ({})", time(t), ago(t, now)));
+    }
+    field("payload", &json_block(&job.payload));
+    if let Some(r) = &job.result {
+        field("result", &json_block(r));
+    }
+    if !job.attempt_log.is_empty() {
+        s.push_str("\nattempts:\n");
+    }
+    for a in &job.attempt_log {
+        let took = a.finished_at.and_then(|f| f.duration_since(a.started_at).ok()).map(short);
+        let outcome = match (&a.error, a.finished_at) {
+            (Some(e), _) => format!("failed: {}", e.replace('\n', " ")),
+            (None, Some(_)) => "ok".to_owned(),
+            (None, None) => "running".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "  #{:<3} {}  {:>6}  {}",
+            a.attempt,
+            time(a.started_at),
+            took.as_deref().unwrap_or("-"),
+            outcome
+        );
+    }
+    s
+}
+
+/// Compact JSON when it fits the line, else pretty-printed and indented
+/// under its label.
+fn json_block(v: &Value) -> String {
+    let compact = v.to_string();
+    if compact.chars().count() <= 70 {
+        return compact;
+    }
+    match serde_json::to_string_pretty(v) {
+        Ok(pretty) => pretty.lines().collect::<Vec<_>>().join(&format!("\n{:10}", "")),
+        Err(_) => compact,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_use_the_largest_unit() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(ago(now - Duration::from_secs(190), now), "3m ago");
+        assert_eq!(ago(now + Duration::from_secs(7200), now), "in 2h");
+        assert_eq!(ago(now, now), "now");
+        assert_eq!(short(Duration::from_millis(12)), "12ms");
+        assert_eq!(short(Duration::from_secs(3 * 86400)), "3d");
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc_even_before_the_epoch() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(time(t), "2023-11-14T22:13:20Z");
+        assert_eq!(json_time(t), "2023-11-14T22:13:20.123Z");
+        assert_eq!(time(SystemTime::UNIX_EPOCH - Duration::from_secs(1)), "1969-12-31T23:59:59Z");
+    }
+}

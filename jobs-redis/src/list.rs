@@ -1,0 +1,155 @@
+//! Browsing: jobs of one state a page at a time, and the per-minute history
+//! of ended attempts (for the dashboard and the command line).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
+
+use crate::decode::{job_info, text, to_ms};
+use crate::hot::job_id;
+use crate::keys::QueueKeys;
+use crate::queue::RedisQueue;
+
+type Hash = HashMap<String, Vec<u8>>;
+
+/// Ids read per round trip while filtering a sorted set shared by two
+/// statuses.
+const PAGE: usize = 500;
+
+/// Where the ids of one status are kept, in listing order.
+enum Source {
+    /// The ready lists, most urgent first (the order workers take them).
+    Ready,
+    /// A sorted set, ascending or descending.
+    Sorted { key: String, rev: bool },
+}
+
+impl RedisQueue {
+    /// Jobs of `queue` with `status`, skipping `offset`: pending in the order
+    /// workers take them, scheduled and retrying by due time, running by
+    /// lease expiry, dead, succeeded and cancelled newest first (as
+    /// `MemoryQueue` lists them).
+    pub(crate) async fn list(
+        &self,
+        queue: &str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>, Error> {
+        if limit == 0 || validate_queue_name(queue).is_err() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(queue);
+        let (source, shared) = match status {
+            JobStatus::Pending => (Source::Ready, false),
+            JobStatus::Scheduled | JobStatus::Retrying => (Source::Sorted { key: keys.scheduled(), rev: false }, true),
+            JobStatus::Running => (Source::Sorted { key: keys.leased(), rev: false }, false),
+            JobStatus::Dead => (Source::Sorted { key: keys.dead(), rev: true }, false),
+            JobStatus::Succeeded | JobStatus::Cancelled => (Source::Sorted { key: keys.done(), rev: true }, true),
+        };
+        // A source holding one status only: jump straight to the offset.
+        // A shared one is read from the start and filtered.
+        let (mut pos, mut skip) = if shared { (0, offset) } else { (offset, 0) };
+        let mut out = Vec::new();
+        loop {
+            let want = if shared { PAGE } else { limit - out.len() };
+            let ulids = self.ids(&keys, &source, pos, want).await?;
+            if ulids.is_empty() {
+                return Ok(out);
+            }
+            pos += ulids.len();
+            for info in self.infos(queue, &keys, &ulids).await? {
+                if info.status != status {
+                    continue;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                out.push(info);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+            if ulids.len() < want {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Up to `n` ids from position `pos` of a source.
+    async fn ids(&self, keys: &QueueKeys, source: &Source, pos: usize, n: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let stop = pos + n - 1;
+        match source {
+            Source::Sorted { key, rev } => redis::cmd(if *rev { "ZREVRANGE" } else { "ZRANGE" })
+                .arg(key)
+                .arg(pos)
+                .arg(stop)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("list_jobs", &e)),
+            Source::Ready => {
+                let mut pipe = redis::pipe();
+                for rank in 0..4 {
+                    pipe.cmd("LLEN").arg(keys.ready(rank));
+                }
+                let lens: Vec<usize> =
+                    pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
+                // The four lists read as one: take the part of each that
+                // overlaps [pos, stop].
+                let mut pipe = redis::pipe();
+                let mut start = 0;
+                for (rank, len) in lens.into_iter().enumerate() {
+                    let (from, to) = (pos.max(start), stop.min(start + len.saturating_sub(1)));
+                    if len > 0 && from <= to {
+                        pipe.cmd("LRANGE").arg(keys.ready(rank)).arg(from - start).arg(to - start);
+                    }
+                    start += len;
+                }
+                let parts: Vec<Vec<Vec<u8>>> =
+                    pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
+                Ok(parts.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    /// The jobs of these ids that still exist, in order.
+    async fn infos(&self, queue: &str, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
+        let mut pipe = redis::pipe();
+        for u in ulids {
+            pipe.cmd("HGETALL").arg(keys.job(text(u)));
+        }
+        let hashes: Vec<Hash> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
+        let mut out = Vec::with_capacity(hashes.len());
+        for (u, h) in ulids.iter().zip(hashes) {
+            if !h.is_empty() {
+                out.push(job_info(&job_id("list_jobs", queue, u)?, h)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ended attempts per minute, oldest first, the current minute last, from
+    /// the `minute:<secs>` hashes the scripts keep for 25 hours.
+    pub(crate) async fn history(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
+        let now = to_ms(SystemTime::now()) / 60_000 * 60;
+        let firsts: Vec<u64> = (0..minutes as u64).rev().map(|back| now.saturating_sub(back * 60)).collect();
+        if firsts.is_empty() || validate_queue_name(queue).is_err() {
+            return Ok(firsts.into_iter().map(|minute| MinuteCounts { minute, ..Default::default() }).collect());
+        }
+        let base = self.keys(queue).base().to_owned();
+        let mut pipe = redis::pipe();
+        for m in &firsts {
+            pipe.cmd("HMGET").arg(format!("{base}minute:{m}")).arg("processed").arg("failed");
+        }
+        let counts: Vec<(Option<u64>, Option<u64>)> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("throughput", &e))?;
+        Ok(firsts
+            .into_iter()
+            .zip(counts)
+            .map(|(minute, (p, f))| MinuteCounts { minute, processed: p.unwrap_or(0), failed: f.unwrap_or(0) })
+            .collect())
+    }
+}
