@@ -108,11 +108,13 @@ fn build(
     let mut map: HashMap<&'static str, &'static JobDescriptor> = HashMap::new();
     for d in descriptors {
         if let Some(prev) = map.insert(d.name, d) {
-            let (mut a, mut b) = (prev.location(), d.location());
-            if a > b {
-                std::mem::swap(&mut a, &mut b);
-            }
-            return Err(Error::DuplicateJobName { name: d.name.to_owned(), first: a, second: b });
+            // Source order, so the message is the same at every start.
+            let (a, b) = if (prev.file, prev.line) <= (d.file, d.line) { (prev, d) } else { (d, prev) };
+            return Err(Error::DuplicateJobName {
+                name: d.name.to_owned(),
+                first: a.location(),
+                second: b.location(),
+            });
         }
     }
     if map.is_empty() {

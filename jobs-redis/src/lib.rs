@@ -7,6 +7,7 @@ mod decode;
 mod error;
 mod hot;
 pub mod keys;
+mod list;
 mod queue;
 mod schedules;
 mod scripts;

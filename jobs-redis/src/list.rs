@@ -100,12 +100,17 @@ impl RedisQueue {
                 // overlaps [pos, stop].
                 let mut pipe = redis::pipe();
                 let mut start = 0;
+                let mut parts = 0;
                 for (rank, len) in lens.into_iter().enumerate() {
                     let (from, to) = (pos.max(start), stop.min(start + len.saturating_sub(1)));
                     if len > 0 && from <= to {
                         pipe.cmd("LRANGE").arg(keys.ready(rank)).arg(from - start).arg(to - start);
+                        parts += 1;
                     }
                     start += len;
+                }
+                if parts == 0 {
+                    return Ok(Vec::new());
                 }
                 let parts: Vec<Vec<Vec<u8>>> =
                     pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;

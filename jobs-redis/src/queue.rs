@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::{
     validate_queue_name, BoxFuture, CancelResult, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, JobInfo,
-    JobQueue, LeaseState, NewJob, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
+    JobQueue, JobStatus, LeaseState, MinuteCounts, NewJob, QueuePolicy, QueueStats, Retention, ScheduleDef,
+    ScheduleState, Waiter, WorkerInfo,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client};
@@ -278,5 +279,19 @@ impl JobQueue for RedisQueue {
         job: Option<NewJob>,
     ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
         Box::pin(self.fire(name, tick, job))
+    }
+
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+        Box::pin(self.list(queue, status, offset, limit))
+    }
+
+    fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
+        Box::pin(self.history(queue, minutes))
     }
 }

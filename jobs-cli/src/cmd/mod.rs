@@ -1,0 +1,115 @@
+//! The commands: [`execute`] runs a parsed [`Cli`] against a [`Context`].
+
+mod control;
+mod dead;
+mod enqueue;
+mod inspect;
+mod worker;
+
+use std::future::Future;
+
+use jobs_core::{BoxFuture, Config, SharedQueue};
+use serde::Serialize;
+
+use crate::args::{Cli, Command, DeadCommand, QueueCommand, ScheduleCommand};
+use crate::backend::Backend;
+use crate::error::CliError;
+use crate::io::Io;
+
+/// What a command runs against: the queue, the configuration (worker pool
+/// settings, queue policies) and what ends `worker`.
+pub struct Context {
+    pub(crate) queue: SharedQueue,
+    pub(crate) config: Config,
+    pub(crate) shutdown: Option<BoxFuture<'static, ()>>,
+}
+
+impl Context {
+    /// Commands on `queue`, with the default configuration; `worker` stops
+    /// on SIGINT or SIGTERM.
+    pub fn new(queue: SharedQueue) -> Self {
+        Context { queue, config: Config::default(), shutdown: None }
+    }
+
+    /// Uses this configuration (`worker` takes its pool settings and queues
+    /// from it, and applies its queue policies).
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// `worker` stops when `signal` resolves, instead of on SIGINT or
+    /// SIGTERM (for tests, and for applications with their own signal
+    /// handling).
+    pub fn with_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// The queue commands run on.
+    pub fn queue(&self) -> &SharedQueue {
+        &self.queue
+    }
+}
+
+impl From<Backend> for Context {
+    fn from(b: Backend) -> Self {
+        Context::new(b.queue).with_config(b.config)
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("custom_shutdown", &self.shutdown.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Runs one parsed command. Output goes to `io`; the error, if any, is for
+/// the caller to print (see [`CliError::one_line`] and
+/// [`CliError::exit_code`]), as [`crate::run`] does.
+pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), CliError> {
+    let q = &ctx.queue;
+    match &cli.command {
+        Command::Worker(args) => worker::run(args, ctx, io).await,
+        Command::Enqueue(args) => enqueue::run(args, q, io).await,
+        Command::Stats(o) => inspect::stats(q, o.json, io).await,
+        Command::Queues(o) => inspect::queues(q, o.json, io).await,
+        Command::Job { id, output } => inspect::job(q, id, output.json, io).await,
+        Command::Workers(o) => inspect::workers(q, o.json, io).await,
+        Command::Cancel { id, output } => control::cancel(q, id, output.json, io).await,
+        Command::Dead(DeadCommand::List { queue, limit, output }) => {
+            dead::list(q, queue.as_deref(), *limit, output.json, io).await
+        }
+        Command::Dead(DeadCommand::Show { id, output }) => dead::show(q, id, output.json, io).await,
+        Command::Dead(DeadCommand::Retry { id, all: _, queue, flags }) => match id {
+            Some(id) => dead::retry_one(q, id, flags.json, io).await,
+            None => {
+                let queue = queue.as_deref().ok_or_else(|| CliError::Usage("--all needs --queue Q".into()))?;
+                dead::retry_all(q, queue, *flags, io).await
+            }
+        },
+        Command::Dead(DeadCommand::Purge { queue, flags }) => dead::purge(q, queue, *flags, io).await,
+        Command::Schedules(ScheduleCommand::List(o)) => control::schedules(q, o.json, io).await,
+        Command::Schedules(ScheduleCommand::Pause { name, output }) => {
+            control::schedule_pause(q, name, true, output.json, io).await
+        }
+        Command::Schedules(ScheduleCommand::Resume { name, output }) => {
+            control::schedule_pause(q, name, false, output.json, io).await
+        }
+        Command::Queue(QueueCommand::Pause { name, output }) => {
+            control::queue_pause(q, name, true, output.json, io).await
+        }
+        Command::Queue(QueueCommand::Resume { name, output }) => {
+            control::queue_pause(q, name, false, output.json, io).await
+        }
+    }
+}
+
+/// Writes one JSON document on stdout.
+fn print_json(io: &mut Io<'_>, value: &impl Serialize) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *io.out, value).map_err(std::io::Error::from)?;
+    writeln!(io.out)?;
+    Ok(())
+}
+
+use std::io::Write as _;
