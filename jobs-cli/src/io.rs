@@ -12,20 +12,20 @@ use crate::error::CliError;
 /// confirmation only when an input is set ([`Io::interactive`]); without
 /// one, a command that needs confirmation fails unless `--yes` is given.
 pub struct Io<'a> {
-    pub(crate) out: &'a mut dyn Write,
-    pub(crate) err: &'a mut dyn Write,
-    input: Option<&'a mut dyn BufRead>,
+    pub(crate) out: &'a mut (dyn Write + Send),
+    pub(crate) err: &'a mut (dyn Write + Send),
+    input: Option<&'a mut (dyn BufRead + Send)>,
     err_is_terminal: bool,
 }
 
 impl<'a> Io<'a> {
     /// Writes to `out` and `err`; asks nothing (non-interactive).
-    pub fn new(out: &'a mut dyn Write, err: &'a mut dyn Write) -> Self {
+    pub fn new(out: &'a mut (dyn Write + Send), err: &'a mut (dyn Write + Send)) -> Self {
         Io { out, err, input: None, err_is_terminal: false }
     }
 
     /// Reads confirmations from `input` (a terminal: the operator answers).
-    pub fn interactive(mut self, input: &'a mut dyn BufRead) -> Self {
+    pub fn interactive(mut self, input: &'a mut (dyn BufRead + Send)) -> Self {
         self.input = Some(input);
         self
     }

@@ -134,8 +134,11 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
             error: e.error,
         })
         .collect();
-    // The running attempt is kept apart until it ends.
-    if let Some(started) = opt_u64(OP, &field("started_ms"))? {
+    // The running attempt is kept apart until it ends. Fields that only mean
+    // something in some statuses may linger after it (the scripts save a
+    // command per job by not deleting them): read them only in those.
+    let started = opt_u64(OP, &field("started_ms"))?;
+    if let (JobStatus::Running, Some(started)) = (status, started) {
         attempt_log.push(AttemptInfo {
             attempt: attempts,
             started_at: from_ms(started),
@@ -143,6 +146,9 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
             error: None,
         });
     }
+    let run_at =
+        opt_u64(OP, &field("run_at_ms"))?.filter(|_| matches!(status, JobStatus::Scheduled | JobStatus::Retrying));
+    let finished_at = opt_u64(OP, &field("finished_ms"))?.filter(|_| status.is_finished());
     let result = field("result");
     Ok(JobInfo {
         id: id.clone(),
@@ -155,8 +161,8 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
         max_retries: opt_u64(OP, &field("max_retries"))?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         attempt_log,
         enqueued_at: from_ms(num(OP, &field("enqueued_ms"))?),
-        run_at: opt_u64(OP, &field("run_at_ms"))?.map(from_ms),
-        finished_at: opt_u64(OP, &field("finished_ms"))?.map(from_ms),
+        run_at: run_at.map(from_ms),
+        finished_at: finished_at.map(from_ms),
         result: if result.is_empty() { None } else { serde_json::from_slice(&result).ok() },
     })
 }
@@ -202,5 +208,29 @@ mod tests {
         assert_eq!(info.last_error(), Some("boom"));
         assert_eq!(info.max_retries, Some(4));
         assert_eq!(info.result, None);
+    }
+
+    #[test]
+    fn fields_of_an_earlier_status_are_ignored() {
+        let id = JobId::new("q");
+        let h: HashMap<String, Vec<u8>> = [
+            ("name", "n"),
+            ("payload", "not json"),
+            ("priority", "0"),
+            ("status", "pending"),
+            ("attempts", "0"),
+            ("log", "[]"),
+            ("started_ms", "9"),
+            ("run_at_ms", "10"),
+            ("finished_ms", "11"),
+            ("enqueued_ms", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+        .collect();
+        let info = job_info(&id, h).unwrap();
+        assert!(info.attempt_log.is_empty());
+        assert_eq!((info.run_at, info.finished_at), (None, None));
+        assert_eq!(info.payload, serde_json::json!("not json"));
     }
 }

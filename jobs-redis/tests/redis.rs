@@ -337,3 +337,46 @@ fn job_info_reports_the_running_attempt_and_status() {
         assert!(info.attempt_log[0].finished_at.is_some());
     });
 }
+
+/// Not a check: measures the port's hot path on this machine (run with
+/// `cargo test --release -p jobs-redis --test redis -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn hot_path_rate() {
+    run(async {
+        const N: usize = 50_000;
+        const BATCH: usize = 500;
+        let (q, _) = isolated(Retention::default()).await;
+        let queue = "rate";
+        let t = std::time::Instant::now();
+        for _ in 0..N / BATCH {
+            q.enqueue_many((0..BATCH).map(|_| raw(queue, None)).collect()).await.unwrap();
+        }
+        let enq = t.elapsed();
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw_conn().await).await.unwrap();
+        for line in info.lines().filter(|l| l.contains("evalsha")) {
+            eprintln!("after enqueue: {line}");
+        }
+        let t = std::time::Instant::now();
+        let mut done = 0;
+        while done < N {
+            let jobs = q.fetch(&req(queue, BATCH)).await.unwrap().jobs;
+            let acks = jobs
+                .iter()
+                .map(|j| Finish { id: j.id.clone(), token: j.token, outcome: Outcome::Succeeded { result: None } })
+                .collect();
+            done += jobs.len();
+            q.finish(acks).await.unwrap();
+        }
+        let run = t.elapsed();
+        eprintln!(
+            "{N} jobs in batches of {BATCH}: enqueue {:.0}/s, fetch+ack {:.0}/s",
+            N as f64 / enq.as_secs_f64(),
+            N as f64 / run.as_secs_f64()
+        );
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw_conn().await).await.unwrap();
+        for line in info.lines().filter(|l| l.contains("evalsha") || l.contains("cmdstat_hset")) {
+            eprintln!("{line}");
+        }
+    });
+}

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs_core::{Config, Error, JobMetrics, QueueStats, SharedQueue};
+use jobs_core::{Config, Error, JobMetrics, MinuteCounts, QueueStats, ScheduleInfo, Scheduler, SharedQueue, WorkerInfo};
 use tokio::sync::Mutex;
+
+use crate::cache::TtlCache;
 
 /// How long one read of the backend's stats serves `/metrics` and
 /// `/health/*` before the next request reads them again.
@@ -74,8 +76,9 @@ impl Thresholds {
     }
 }
 
-/// What the endpoints work on: the backend, the metrics (optional) and the
-/// health thresholds. Cheap to clone.
+/// What the endpoints work on: the backend, the metrics (optional), the
+/// health thresholds and the dashboard's admin token (optional: without one
+/// the dashboard and its API are read-only). Cheap to clone.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -99,6 +102,33 @@ pub(crate) struct Inner {
     pub(crate) thresholds: Thresholds,
     stats_ttl: Duration,
     cache: Mutex<Option<(Instant, QueueStats)>>,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) allowed_origins: Vec<String>,
+    reads: Reads,
+}
+
+/// The API's other polled reads, cached like the stats.
+struct Reads {
+    workers: TtlCache<(), Vec<WorkerInfo>>,
+    schedules: TtlCache<(), Vec<ScheduleInfo>>,
+    throughput: TtlCache<(String, usize), Vec<MinuteCounts>>,
+}
+
+impl Reads {
+    fn new() -> Self {
+        Reads { workers: TtlCache::new(), schedules: TtlCache::new(), throughput: TtlCache::new() }
+    }
+}
+
+/// What an `Authorization` header is worth against the configured token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenCheck {
+    /// No token is configured: actions are off.
+    ReadOnly,
+    /// The header is missing, not `Bearer`, or holds another token.
+    Wrong,
+    /// The header holds the configured token.
+    Valid,
 }
 
 impl std::fmt::Debug for WebState {
@@ -107,13 +137,15 @@ impl std::fmt::Debug for WebState {
             .field("metrics", &self.inner.metrics)
             .field("thresholds", &self.inner.thresholds)
             .field("stats_ttl", &self.inner.stats_ttl)
+            .field("admin_token", &self.inner.admin_token.as_ref().map(|_| "<set>"))
+            .field("allowed_origins", &self.inner.allowed_origins)
             .finish_non_exhaustive()
     }
 }
 
 impl WebState {
     /// State over `queue`, without metrics (`/metrics` answers 404), with
-    /// default thresholds and a 2 s stats cache.
+    /// default thresholds, a 2 s stats cache and no admin token (read-only).
     pub fn new(queue: SharedQueue) -> Self {
         WebState {
             inner: Arc::new(Inner {
@@ -122,6 +154,9 @@ impl WebState {
                 thresholds: Thresholds::default(),
                 stats_ttl: DEFAULT_STATS_TTL,
                 cache: Mutex::new(None),
+                admin_token: None,
+                allowed_origins: Vec::new(),
+                reads: Reads::new(),
             }),
         }
     }
@@ -133,6 +168,9 @@ impl WebState {
             thresholds: shared.thresholds.clone(),
             stats_ttl: shared.stats_ttl,
             cache: Mutex::new(None),
+            admin_token: shared.admin_token.clone(),
+            allowed_origins: shared.allowed_origins.clone(),
+            reads: Reads::new(),
         });
         f(&mut inner);
         WebState { inner: Arc::new(inner) }
@@ -155,9 +193,86 @@ impl WebState {
         self.with(|i| i.stats_ttl = ttl)
     }
 
+    /// Turns the dashboard's actions on (retry, cancel, purge, pause, ...):
+    /// each action request must then carry `Authorization: Bearer <token>`.
+    /// Without a token every action answers 403 and the dashboard is
+    /// read-only. An empty (or blank) token leaves it read-only. Use a long
+    /// random secret: anyone who has it can delete dead jobs.
+    pub fn admin_token(self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        if token.trim().is_empty() {
+            tracing::warn!("an empty admin token was given: the dashboard stays read-only");
+            return self.with(|i| i.admin_token = None);
+        }
+        self.with(|i| i.admin_token = Some(token))
+    }
+
+    /// Accepts action requests whose `Origin` is `origin` (scheme, host and
+    /// port, e.g. `https://jobs.example.com`), besides the server's own origin
+    /// (the one its `Host` header names). Needed behind a reverse proxy that
+    /// rewrites `Host`; every other cross-origin action is refused.
+    pub fn allow_origin(self, origin: impl Into<String>) -> Self {
+        let origin = origin.into().trim_end_matches('/').to_ascii_lowercase();
+        self.with(|i| i.allowed_origins.push(origin))
+    }
+
+    /// Whether an admin token is configured (actions are possible).
+    pub fn actions_enabled(&self) -> bool {
+        self.inner.admin_token.is_some()
+    }
+
+    /// Checks an `Authorization` header value against the configured token,
+    /// in time independent of where the two differ.
+    pub(crate) fn check_token(&self, authorization: Option<&str>) -> TokenCheck {
+        let Some(expected) = &self.inner.admin_token else {
+            return TokenCheck::ReadOnly;
+        };
+        let given = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+        let (a, b) = (expected.as_bytes(), given.as_bytes());
+        let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+        if same {
+            TokenCheck::Valid
+        } else {
+            TokenCheck::Wrong
+        }
+    }
+
     /// The backend.
     pub fn queue(&self) -> &SharedQueue {
         &self.inner.queue
+    }
+
+    /// The live pools, cached like the stats.
+    pub(crate) async fn workers(&self) -> Result<Vec<WorkerInfo>, Error> {
+        let queue = &self.inner.queue;
+        self.inner.reads.workers.get_or_load((), self.inner.stats_ttl, || queue.workers()).await
+    }
+
+    /// Every schedule with its next fire time, cached like the stats.
+    pub(crate) async fn schedules(&self) -> Result<Vec<ScheduleInfo>, Error> {
+        let scheduler = self.scheduler();
+        self.inner.reads.schedules.get_or_load((), self.inner.stats_ttl, || async move { scheduler.list().await }).await
+    }
+
+    /// A queue's attempts per minute, cached like the stats.
+    pub(crate) async fn throughput(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
+        let backend = &self.inner.queue;
+        let key = (queue.to_owned(), minutes);
+        self.inner.reads.throughput.get_or_load(key, self.inner.stats_ttl, || backend.throughput(queue, minutes)).await
+    }
+
+    /// A scheduler over the backend, for listing, pausing and resuming.
+    pub(crate) fn scheduler(&self) -> Scheduler {
+        Scheduler::new(self.inner.queue.clone())
+    }
+
+    /// Forgets every cached read, so that the next poll after an action
+    /// shows its effect.
+    pub(crate) async fn invalidate(&self) {
+        *self.inner.cache.lock().await = None;
+        self.inner.reads.workers.clear().await;
+        self.inner.reads.schedules.clear().await;
+        self.inner.reads.throughput.clear().await;
     }
 
     /// The backend's stats, from the cache when younger than the TTL.

@@ -1,7 +1,6 @@
 //! `stats`, `queues`, `job` and `workers`: reading the backend's state.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::time::SystemTime;
 
 use jobs_core::{Counts, Error, JobId, Priority, QueueStats, SharedQueue};

@@ -111,5 +111,3 @@ fn print_json(io: &mut Io<'_>, value: &impl Serialize) -> Result<(), CliError> {
     writeln!(io.out)?;
     Ok(())
 }
-
-use std::io::Write as _;

@@ -108,10 +108,14 @@ end
 -- Ends the running attempt: appends it to the job's log (a JSON array of
 -- {attempt, started_ms, finished_ms, error}) with `err` (nil: success). The
 -- running attempt's start is kept apart, in `started_ms`, until then.
+--
+-- Fields that only mean something in some statuses are left in place when
+-- the status moves on, saving a command per job: `started_ms` is read only
+-- while `running`, `run_at_ms` only while `scheduled` or `retrying`,
+-- `finished_ms` only while `succeeded`, `dead` or `cancelled`.
 local function end_attempt(jk, now, err)
   local f = redis.call('HMGET', jk, 'attempts', 'started_ms', 'log')
   redis.call('HSET', jk, 'log', append_log(f[3], log_entry(f[1], f[2], now, err)))
-  redis.call('HDEL', jk, 'started_ms')
 end
 
 -- Deletes the deduplication key `digest` when it still names job `id`.
@@ -133,7 +137,6 @@ end
 local function finish_record(id, jk, rank, old, status, now)
   set_status(jk, rank, old, status)
   redis.call('HSET', jk, 'finished_ms', now)
-  redis.call('HDEL', jk, 'run_at_ms')
   redis.call('ZADD', B .. 'done', now, id)
   -- A succeeded or cancelled job never runs again: its key has no use.
   drop_unique(jk, id)

@@ -66,7 +66,6 @@ for i = 1, n do
         end
         ended_attempt('processed', rank)
       end
-      redis.call('HDEL', jk, 'started_ms', 'run_at_ms')
       gauge(rank, 'running', -1)
       done[#done + 1] = now
       done[#done + 1] = id
@@ -75,7 +74,6 @@ for i = 1, n do
     elseif kind == 'retry' then
       status = 'retrying'
       redis.call('HSET', jk, 'status', status, 'log', ended(text), 'run_at_ms', at)
-      redis.call('HDEL', jk, 'started_ms')
       ended_attempt('failed', rank)
       moved(rank, 'running', status)
       redis.call('ZADD', B .. 'scheduled', at, id)
@@ -83,14 +81,12 @@ for i = 1, n do
     elseif kind == 'dead' then
       status = 'dead'
       redis.call('HSET', jk, 'status', status, 'log', ended(text), 'finished_ms', now)
-      redis.call('HDEL', jk, 'started_ms')
       ended_attempt('failed', rank)
       moved(rank, 'running', status)
       redis.call('ZADD', B .. 'dead', now, id)
       dead = true
     else -- 'release': not an attempt, forget that it started.
       local attempts = math.max((tonumber(f[5]) or 1) - 1, 0)
-      redis.call('HDEL', jk, 'started_ms')
       wake = true
       if at ~= '' and tonumber(at) > now_n then
         status = 'scheduled'

@@ -15,7 +15,6 @@ local function promote(now, limit)
     local f = redis.call('HMGET', jk, 'status', 'priority')
     if f[1] then
       set_status(jk, f[2], f[1], 'pending')
-      redis.call('HDEL', jk, 'run_at_ms')
       local r = ready[tonumber(f[2]) + 1]
       r[#r + 1] = id
     end

@@ -1,0 +1,168 @@
+//! `cancel`, `queue pause|resume` and `schedules list|pause|resume`.
+
+use std::time::SystemTime;
+
+use jobs_core::{validate_queue_name, CancelResult, CatchUp, JobId, JobStatus, Scheduler, SharedQueue};
+use serde::Serialize;
+
+use super::print_json;
+use crate::error::CliError;
+use crate::io::Io;
+use crate::table::{Col, Table, WIDTH};
+use crate::view::{ago, json_time};
+
+/// `cancel ID`. Cancelling a cancelled job again succeeds (nothing changes);
+/// cancelling a job that succeeded or died fails.
+pub(super) async fn cancel(q: &SharedQueue, id: &JobId, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc {
+        id: String,
+        outcome: &'static str,
+    }
+    let (outcome, text) = match q.cancel(id).await? {
+        CancelResult::Cancelled => ("cancelled", format!("cancelled {id}")),
+        CancelResult::Requested => (
+            "requested",
+            format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled"),
+        ),
+        CancelResult::AlreadyFinished(JobStatus::Cancelled) => {
+            ("already_cancelled", format!("{id} was cancelled already"))
+        }
+        CancelResult::AlreadyFinished(status) => {
+            return Err(CliError::Failed(format!("job `{id}` has finished ({status}): nothing to cancel")))
+        }
+    };
+    if json {
+        return print_json(io, &Doc { id: id.to_string(), outcome });
+    }
+    writeln!(io.out, "{text}")?;
+    Ok(())
+}
+
+/// `queue pause|resume NAME`.
+pub(super) async fn queue_pause(
+    q: &SharedQueue,
+    name: &str,
+    pause: bool,
+    json: bool,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        queue: &'a str,
+        paused: bool,
+    }
+    validate_queue_name(name)?;
+    if pause {
+        q.pause(name).await?;
+    } else {
+        q.resume(name).await?;
+    }
+    if json {
+        return print_json(io, &Doc { queue: name, paused: pause });
+    }
+    if pause {
+        writeln!(io.out, "paused queue `{name}`: workers take none of its jobs until `queue resume {name}`")?;
+    } else {
+        writeln!(io.out, "resumed queue `{name}`: workers take its jobs again")?;
+    }
+    Ok(())
+}
+
+/// `schedules list --json`: one entry per schedule.
+#[derive(Serialize)]
+struct ScheduleJson {
+    name: String,
+    cron: String,
+    timezone: String,
+    job: String,
+    queue: String,
+    catch_up: CatchUp,
+    paused: bool,
+    next_fire: Option<String>,
+    last_run: Option<String>,
+    last_job: Option<String>,
+}
+
+/// `schedules list`.
+pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
+    let mut list = Scheduler::new(q.clone()).list().await?;
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    if json {
+        #[derive(Serialize)]
+        struct Doc {
+            schedules: Vec<ScheduleJson>,
+        }
+        let schedules = list
+            .into_iter()
+            .map(|s| ScheduleJson {
+                name: s.name,
+                cron: s.cron,
+                timezone: s.timezone,
+                job: s.job_name,
+                queue: s.queue,
+                catch_up: s.catch_up,
+                paused: s.paused,
+                next_fire: s.next_fire.map(json_time),
+                last_run: s.last_run.map(json_time),
+                last_job: s.last_job.map(|j| j.to_string()),
+            })
+            .collect();
+        return print_json(io, &Doc { schedules });
+    }
+    if list.is_empty() {
+        writeln!(io.out, "no schedules")?;
+        return Ok(());
+    }
+    let now = SystemTime::now();
+    let mut t = Table::new(&[
+        ("NAME", Col::Shrink),
+        ("JOB", Col::Shrink),
+        ("QUEUE", Col::Shrink),
+        ("CRON", Col::Keep),
+        ("ZONE", Col::Shrink),
+        ("NEXT", Col::Keep),
+        ("LAST RUN", Col::Keep),
+    ]);
+    for s in &list {
+        let next = match (s.paused, s.next_fire) {
+            (true, _) => "paused".to_owned(),
+            (false, Some(t)) => ago(t, now),
+            (false, None) => "never".to_owned(),
+        };
+        let last = s.last_run.map(|t| ago(t, now)).unwrap_or_else(|| "never".into());
+        t.row(vec![s.name.clone(), s.job_name.clone(), s.queue.clone(), s.cron.clone(), s.timezone.clone(), next, last]);
+    }
+    write!(io.out, "{}", t.render(WIDTH))?;
+    Ok(())
+}
+
+/// `schedules pause|resume NAME`.
+pub(super) async fn schedule_pause(
+    q: &SharedQueue,
+    name: &str,
+    pause: bool,
+    json: bool,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        schedule: &'a str,
+        paused: bool,
+    }
+    let scheduler = Scheduler::new(q.clone());
+    if pause {
+        scheduler.pause(name).await?;
+    } else {
+        scheduler.resume(name).await?;
+    }
+    if json {
+        return print_json(io, &Doc { schedule: name, paused: pause });
+    }
+    if pause {
+        writeln!(io.out, "paused schedule `{name}`: it enqueues nothing until `schedules resume {name}`")?;
+    } else {
+        writeln!(io.out, "resumed schedule `{name}`: ticks missed while paused are skipped")?;
+    }
+    Ok(())
+}

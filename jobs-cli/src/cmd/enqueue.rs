@@ -1,0 +1,111 @@
+//! `enqueue NAME --json '{..}'`: a payload checked against the linked job
+//! type, then stored.
+
+use std::time::SystemTime;
+
+use jobs_core::{validate_queue_name, Error, JobDescriptor, JobId, NewJob, SharedQueue};
+
+use crate::args::EnqueueArgs;
+use crate::error::CliError;
+use crate::io::Io;
+use crate::view::{ago, time};
+
+/// Looks the job up among the linked ones, validates the payload with its
+/// `check`, enqueues it, and prints its id alone on stdout (what scripts
+/// read); a note for people goes to stderr.
+pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
+    let desc = find(&args.name)?;
+    let payload: serde_json::Value = serde_json::from_str(&args.json)
+        .map_err(|e| CliError::Usage(format!("--json is not valid JSON: {e}")))?;
+    if !payload.is_object() {
+        return Err(CliError::Usage(format!(
+            "--json must be a JSON object with the job's fields, e.g. --json '{{\"to\": \"ann@example.com\"}}'; got `{}`",
+            args.json.trim()
+        )));
+    }
+    let payload = (desc.check)(args.json.as_bytes()).map_err(|e| invalid(desc.name, e))?;
+    let queue = args.queue.as_deref().unwrap_or(desc.queue);
+    validate_queue_name(queue)?;
+    let now = SystemTime::now();
+    let run_at = args.at.or_else(|| args.delay.map(|d| now + d));
+    let job = NewJob {
+        id: JobId::new(queue),
+        name: desc.name.to_owned(),
+        payload,
+        priority: args.priority.unwrap_or(desc.priority),
+        max_retries: args.max_retries.or(desc.max_retries),
+        timeout: args.timeout.or(desc.timeout),
+        run_at,
+        unique_for: args.unique_for.or(desc.unique_for),
+        enqueued_at: now,
+    };
+    let priority = job.priority;
+    let id = q
+        .enqueue_many(vec![job])
+        .await?
+        .pop()
+        .ok_or_else(|| CliError::Failed("the backend returned no id for the job".into()))?;
+    writeln!(io.out, "{id}")?;
+    let when = match run_at {
+        Some(t) if t > now => format!("due {} ({})", time(t), ago(t, now)),
+        _ => "due now".to_owned(),
+    };
+    writeln!(io.err, "enqueued `{}` on queue `{queue}` at priority {priority}, {when}", desc.name)?;
+    Ok(())
+}
+
+/// The linked job named `name`.
+fn find(name: &str) -> Result<&'static JobDescriptor, CliError> {
+    let registry = match jobs_core::registry() {
+        Ok(r) => r,
+        Err(Error::NoJobsLinked) => return Err(CliError::UnknownJob { name: name.to_owned(), known: vec![] }),
+        Err(e) => return Err(e.into()),
+    };
+    registry.get(name).copied().ok_or_else(|| {
+        let mut known: Vec<String> = registry.keys().map(|k| k.to_string()).collect();
+        known.sort();
+        CliError::UnknownJob { name: name.to_owned(), known }
+    })
+}
+
+/// The payload was refused by the job's `check`: every broken rule, or why
+/// it does not decode.
+fn invalid(job: &str, e: Error) -> CliError {
+    let detail = match e {
+        Error::Validation(v) => v
+            .errors
+            .iter()
+            .map(|f| format!("field `{}` ({}): {}", f.field, f.rule, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Error::InvalidArgument(m) => simplify_decode(&m),
+        other => other.to_string(),
+    };
+    CliError::InvalidPayload { job: job.to_owned(), detail }
+}
+
+/// `payload does not decode as my_app::jobs::SendEmail: missing field `to` at
+/// line 1 column 2` becomes `missing field `to``: the type path and position
+/// in a one-line argument say nothing to an operator.
+fn simplify_decode(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("payload does not decode as ") else { return message.to_owned() };
+    let Some((_, serde_msg)) = rest.split_once(": ") else { return message.to_owned() };
+    match serde_msg.rsplit_once(" at line ") {
+        Some((head, _)) => head.to_owned(),
+        None => serde_msg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_lose_the_type_path_and_position() {
+        assert_eq!(
+            simplify_decode("payload does not decode as app::jobs::Mail: missing field `to` at line 1 column 2"),
+            "missing field `to`"
+        );
+        assert_eq!(simplify_decode("something else"), "something else");
+    }
+}

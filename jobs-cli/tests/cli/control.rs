@@ -1,0 +1,105 @@
+//! `cancel`, `queue pause|resume`, `schedules list|pause|resume`.
+
+use std::time::Duration;
+
+use jobs_core::prelude::*;
+use jobs_core::{FetchRequest, Finish, Outcome, Scheduler, SharedQueue};
+use serde_json::json;
+
+use crate::support::{cli, fail, fits_80, on_every_backend};
+use crate::BuildReport;
+
+on_every_backend!(cancel, pause_and_resume_queues, schedules);
+
+async fn cancel(q: SharedQueue) {
+    let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
+    assert_eq!(cli(&q, &["cancel", &id.to_string()]).await.ok(), format!("cancelled {id}\n"));
+    assert_eq!(q.job(&id).await.unwrap().unwrap().status, jobs_core::JobStatus::Cancelled);
+    assert_eq!(cli(&q, &["cancel", &id.to_string()]).await.ok(), format!("{id} was cancelled already\n"));
+    let doc = cli(&q, &["cancel", &id.to_string(), "--json"]).await.json();
+    assert_eq!(doc, json!({ "id": id.to_string(), "outcome": "already_cancelled" }));
+
+    let id = BuildReport { day: 2 }.enqueue_with(&q, JobOptions::new().delay(Duration::from_secs(600))).await.unwrap();
+    let doc = cli(&q, &["cancel", &id.to_string(), "--json"]).await.json();
+    assert_eq!(doc, json!({ "id": id.to_string(), "outcome": "cancelled" }));
+
+    // Running: the worker is told.
+    let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
+    let req = FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+    let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
+    let out = cli(&q, &["cancel", &id.to_string()]).await;
+    assert_eq!(out.ok(), format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled\n"));
+    let doc = cli(&q, &["cancel", &id.to_string(), "--json"]).await.json();
+    assert_eq!(doc["outcome"], "requested");
+
+    // Finished: nothing to cancel.
+    let done = BuildReport { day: 4 }.enqueue_with(&q, JobOptions::new().queue("done")).await.unwrap();
+    let req = FetchRequest { queues: vec!["done".into()], ..req };
+    let l = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
+    let outcome = Outcome::Succeeded { result: None };
+    q.finish(vec![Finish { id: done.clone(), token: l.token, outcome }]).await.unwrap();
+    let out = cli(&q, &["cancel", &done.to_string()]).await;
+    assert_eq!(out.fails(1), format!("error: job `{done}` has finished (succeeded): nothing to cancel"));
+    let dead = BuildReport { day: 5 }.enqueue_with(&q, JobOptions::new().queue("done")).await.unwrap();
+    fail(&q, &dead, &["boom"]).await;
+    assert!(cli(&q, &["cancel", &dead.to_string()]).await.fails(1).ends_with("has finished (dead): nothing to cancel"));
+    let missing = JobId::new("reports");
+    assert_eq!(cli(&q, &["cancel", &missing.to_string()]).await.fails(1), format!("error: no job `{missing}`"));
+    drop(leased);
+}
+
+async fn pause_and_resume_queues(q: SharedQueue) {
+    BuildReport { day: 1 }.enqueue(&q).await.unwrap();
+    let out = cli(&q, &["queue", "pause", "reports"]).await;
+    assert_eq!(out.ok(), "paused queue `reports`: workers take none of its jobs until `queue resume reports`\n");
+    assert_eq!(cli(&q, &["stats", "--json"]).await.json()["queues"]["reports"]["paused"], true);
+    let text = cli(&q, &["queues"]).await.ok().to_owned();
+    assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("reports") && l.contains("paused")), "{text}");
+    let req = FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+    assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
+
+    let doc = cli(&q, &["queue", "resume", "reports", "--json"]).await.json();
+    assert_eq!(doc, json!({ "queue": "reports", "paused": false }));
+    assert_eq!(cli(&q, &["queues", "--json"]).await.json()["queues"][0]["paused"], false);
+    let doc = cli(&q, &["queue", "pause", "reports", "--json"]).await.json();
+    assert_eq!(doc, json!({ "queue": "reports", "paused": true }));
+    assert_eq!(cli(&q, &["queue", "resume", "reports"]).await.ok(), "resumed queue `reports`: workers take its jobs again\n");
+    assert!(cli(&q, &["queue", "pause", "no/slash"]).await.fails(2).starts_with("error: invalid queue name `no/slash`"));
+}
+
+async fn schedules(q: SharedQueue) {
+    assert_eq!(cli(&q, &["schedules", "list"]).await.ok(), "no schedules\n");
+    assert_eq!(cli(&q, &["schedules", "list", "--json"]).await.json(), json!({ "schedules": [] }));
+    let scheduler = Scheduler::new(q.clone());
+    scheduler.add("nightly-report", "0 0 3 * * *", "Europe/Berlin", BuildReport { day: 1 }).await.unwrap();
+    let long = format!("monthly-{}", "x".repeat(100));
+    scheduler.add(&long, "0 0 1 * *", "America/Argentina/Buenos_Aires", BuildReport { day: 2 }).await.unwrap();
+
+    let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
+    fits_80(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "JOB", "QUEUE", "CRON", "ZONE", "NEXT", "LAST", "RUN"]);
+    assert!(lines[1].starts_with("monthly-xxx") && lines[1].contains('…'), "{text}");
+    let nightly = lines[2];
+    for want in ["nightly-report", "build_report", "reports", "0 0 3 * * *", "Europe/Berlin", "in ", "never"] {
+        assert!(nightly.contains(want), "`{want}` in {nightly}");
+    }
+    let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
+    let s = &doc["schedules"][1];
+    assert_eq!((s["name"].as_str(), s["job"].as_str(), s["queue"].as_str()), (Some("nightly-report"), Some("build_report"), Some("reports")));
+    assert_eq!((s["cron"].as_str(), s["timezone"].as_str()), (Some("0 0 3 * * *"), Some("Europe/Berlin")));
+    assert_eq!((s["paused"].as_bool(), s["catch_up"].as_str()), (Some(false), Some("one")));
+    assert!(s["next_fire"].as_str().is_some_and(|t| t.ends_with(":00:00.000Z")) && s["last_run"].is_null(), "{s}");
+
+    let out = cli(&q, &["schedules", "pause", "nightly-report"]).await;
+    assert_eq!(out.ok(), "paused schedule `nightly-report`: it enqueues nothing until `schedules resume nightly-report`\n");
+    let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
+    assert!(text.lines().nth(2).is_some_and(|l| l.contains("paused")), "{text}");
+    let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
+    assert_eq!((doc["schedules"][1]["paused"].as_bool(), doc["schedules"][1]["next_fire"].is_null()), (Some(true), true));
+    let doc = cli(&q, &["schedules", "resume", "nightly-report", "--json"]).await.json();
+    assert_eq!(doc, json!({ "schedule": "nightly-report", "paused": false }));
+    let out = cli(&q, &["schedules", "resume", "nope"]).await;
+    assert_eq!(out.fails(1), "error: no schedule named `nope`");
+    assert_eq!(cli(&q, &["schedules", "pause", "nope"]).await.fails(1), "error: no schedule named `nope`");
+}

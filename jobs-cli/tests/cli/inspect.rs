@@ -1,0 +1,147 @@
+//! `stats`, `queues`, `job` and `workers`.
+
+use std::time::Duration;
+
+use jobs_core::prelude::*;
+use jobs_core::{FetchRequest, Finish, Outcome, SharedQueue};
+use serde_json::json;
+
+use crate::support::{cli, fail, fits_80, on_every_backend, wait_until};
+use crate::{BuildReport, SendMail};
+
+on_every_backend!(empty_backend, stats_and_queues, job_shows_everything, job_errors, workers_lists_live_pools);
+
+fn mail(to: &str) -> SendMail {
+    SendMail { to: to.into(), subject: "hi".into() }
+}
+
+async fn empty_backend(q: SharedQueue) {
+    assert_eq!(cli(&q, &["stats"]).await.ok(), "no queues: nothing has been enqueued yet\n");
+    assert_eq!(cli(&q, &["queues"]).await.ok(), "no queues: nothing has been enqueued yet\n");
+    let stats = cli(&q, &["stats", "--json"]).await.json();
+    assert_eq!(stats["queues"], json!({}));
+    assert_eq!(stats["total"]["pending"], 0);
+    assert_eq!(cli(&q, &["queues", "--json"]).await.json(), json!({ "queues": [] }));
+    assert_eq!(cli(&q, &["workers"]).await.ok(), "no live worker pools\n");
+    assert_eq!(cli(&q, &["workers", "--json"]).await.json(), json!({ "workers": [] }));
+}
+
+async fn stats_and_queues(q: SharedQueue) {
+    let long_queue = "q".repeat(64);
+    mail("ann@example.com").enqueue(&q).await.unwrap();
+    mail("bob@example.com").enqueue_with(&q, JobOptions::new().priority(Priority::Critical)).await.unwrap();
+    BuildReport { day: 1 }.enqueue_with(&q, JobOptions::new().queue(&long_queue)).await.unwrap();
+    BuildReport { day: 2 }.enqueue_with(&q, JobOptions::new().delay(Duration::from_secs(3600))).await.unwrap();
+
+    let text = cli(&q, &["stats"]).await.ok().to_owned();
+    fits_80(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("QUEUE"), "{text}");
+    assert!(lines[0].ends_with("PENDING  SCHED  RUNNING  RETRY  DEAD  DONE  FAILED"), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("mail") && l.contains("critical")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("mail") && l.contains("high")), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("qqqq") && l.contains('…')), "long names are cut:\n{text}");
+    let total = lines.last().unwrap();
+    assert!(total.starts_with("total"), "{text}");
+    assert_eq!(total.split_whitespace().skip(1).take(2).collect::<Vec<_>>(), ["3", "1"], "{text}");
+
+    let stats = cli(&q, &["stats", "--json"]).await.json();
+    assert_eq!(stats["queues"]["mail"]["priorities"]["high"]["pending"], 1);
+    assert_eq!(stats["queues"]["mail"]["priorities"]["critical"]["pending"], 1);
+    assert_eq!(stats["queues"]["mail"]["total"]["pending"], 2);
+    assert_eq!(stats["queues"]["mail"]["paused"], false);
+    assert_eq!(stats["queues"]["reports"]["total"]["scheduled"], 1);
+    assert_eq!(stats["total"]["pending"], 3);
+    for key in ["pending", "scheduled", "running", "retrying", "dead", "processed", "failed"] {
+        assert!(stats["total"][key].is_u64(), "{key} in {stats}");
+    }
+
+    let text = cli(&q, &["queues"]).await.ok().to_owned();
+    fits_80(&text);
+    assert_eq!(text.lines().count(), 4, "a header and one line per queue:\n{text}");
+    assert!(text.lines().skip(1).all(|l| l.contains("active")), "{text}");
+    let queues = cli(&q, &["queues", "--json"]).await.json();
+    let names: Vec<&str> = queues["queues"].as_array().unwrap().iter().map(|q| q["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["mail", long_queue.as_str(), "reports"]);
+    assert_eq!(queues["queues"][0]["pending"], 2);
+    assert_eq!(queues["queues"][0]["paused"], false);
+}
+
+async fn job_shows_everything(q: SharedQueue) {
+    let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
+    fail(&q, &id, &["db timeout", "db down\nfor maintenance"]).await;
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    for want in [
+        format!("id        {id}"),
+        "job       build_report".into(),
+        "queue     reports".into(),
+        "status    dead".into(),
+        "attempts  2 (retries: the pool's default)".into(),
+        "payload   {\"day\":3}".into(),
+    ] {
+        assert!(text.contains(&want), "missing `{want}` in:\n{text}");
+    }
+    let attempts: Vec<&str> = text.lines().filter(|l| l.starts_with("  #")).collect();
+    assert_eq!(attempts.len(), 2, "{text}");
+    assert!(attempts[0].starts_with("  #1") && attempts[0].ends_with("failed: db timeout"), "{text}");
+    assert!(attempts[1].ends_with("failed: db down for maintenance"), "{text}");
+
+    let doc = cli(&q, &["job", &id.to_string(), "--json"]).await.json();
+    assert_eq!(doc["id"], id.to_string());
+    assert_eq!(doc["name"], "build_report");
+    assert_eq!(doc["status"], "dead");
+    assert_eq!(doc["priority"], "normal");
+    assert_eq!(doc["attempts"], 2);
+    assert_eq!(doc["payload"], json!({ "day": 3 }));
+    assert_eq!(doc["last_error"], "db down\nfor maintenance");
+    assert_eq!(doc["attempt_log"][0]["error"], "db timeout");
+    assert!(doc["attempt_log"][0]["started_at"].as_str().unwrap().ends_with('Z'), "{doc}");
+    assert!(doc["finished_at"].is_string() && doc["result"].is_null(), "{doc}");
+
+    // A job that succeeded with a result.
+    let id = BuildReport { day: 4 }.enqueue(&q).await.unwrap();
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+    };
+    let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
+    let result = Some(b"8".to_vec());
+    q.finish(vec![Finish { id: id.clone(), token: leased.token, outcome: Outcome::Succeeded { result } }])
+        .await
+        .unwrap();
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    assert!(text.contains("status    succeeded") && text.contains("result    8"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("  #1") && l.ends_with("ok")), "{text}");
+    assert_eq!(cli(&q, &["job", &id.to_string(), "--json"]).await.json()["result"], 8);
+}
+
+async fn job_errors(q: SharedQueue) {
+    let missing = jobs_core::JobId::new("mail").to_string();
+    let out = cli(&q, &["job", &missing]).await;
+    assert_eq!(out.fails(1), format!("error: no job `{missing}`"));
+    let out = cli(&q, &["job", "nope"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.err.contains("`nope` is not a job id: expected QUEUE:ULID"), "{out:?}");
+}
+
+async fn workers_lists_live_pools(q: SharedQueue) {
+    let pool = WorkerPool::builder(q.clone()).queues(["mail"]).workers(3).scheduler(false).start().unwrap();
+    wait_until("the pool reports itself", || async {
+        cli(&q, &["workers", "--json"]).await.json()["workers"].as_array().is_some_and(|w| !w.is_empty())
+    })
+    .await;
+    let doc = cli(&q, &["workers", "--json"]).await.json();
+    let w = &doc["workers"][0];
+    assert_eq!(w["id"], pool.id());
+    assert_eq!(w["pid"], std::process::id());
+    assert_eq!(w["queues"], json!(["mail"]));
+    assert_eq!(w["workers"], 3);
+    assert!(w["started_at"].as_str().unwrap().ends_with('Z') && w["running_jobs"].is_array(), "{doc}");
+    let text = cli(&q, &["workers"]).await.ok().to_owned();
+    fits_80(&text);
+    assert!(text.starts_with("POOL") && text.contains(pool.id()) && text.contains("0/3"), "{text}");
+    pool.shutdown().await.unwrap();
+    assert_eq!(cli(&q, &["workers"]).await.ok(), "no live worker pools\n");
+}

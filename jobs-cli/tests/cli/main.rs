@@ -1,0 +1,36 @@
+//! Every command of the command line, on MemoryQueue and on Redis (a
+//! throwaway `redis-server`, feature `redis`): output, JSON shape, table
+//! width, error line and exit code.
+
+mod support;
+
+mod control;
+mod dead;
+mod enqueue;
+mod inspect;
+mod usage;
+mod worker;
+
+use jobs_core::prelude::*;
+
+/// Sends a mail (the test job with field rules).
+#[job(queue = "mail", priority = "high", retries = 2)]
+async fn send_mail(
+    #[validate(email)] to: String,
+    #[validate(length(min = 1, max = 20))] subject: String,
+) -> Result<(), JobError> {
+    let _ = (to, subject);
+    Ok(())
+}
+
+/// Builds a report and returns a result (stored with the job).
+#[job(queue = "reports")]
+async fn build_report(#[validate(range(min = 1, max = 31))] day: u32) -> Result<u32, JobError> {
+    Ok(day * 2)
+}
+
+/// Fails for good at its first attempt: the worker makes it dead.
+#[job(queue = "flaky")]
+async fn always_fails(reason: String) -> Result<(), JobError> {
+    Err(JobError::permanent(reason))
+}

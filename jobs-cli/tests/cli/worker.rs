@@ -1,0 +1,56 @@
+//! `worker`: runs a pool until its shutdown signal, then stops gracefully.
+
+use jobs_cli::Context;
+use jobs_core::{JobId, JobStatus, SharedQueue};
+
+use crate::support::{cli, exec, on_every_backend, wait_until};
+
+on_every_backend!(runs_jobs_until_shutdown, bad_settings_fail_at_start);
+
+async fn status(q: &SharedQueue, id: &JobId) -> Option<JobStatus> {
+    q.job(id).await.unwrap().map(|j| j.status)
+}
+
+async fn runs_jobs_until_shutdown(q: SharedQueue) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let ctx = Context::new(q.clone()).with_shutdown(async move {
+        let _ = stopped.await;
+    });
+    let args = ["worker", "--queues", "reports,flaky", "--workers", "2", "--no-scheduler"];
+    let worker = exec(ctx, &args, None);
+    let operator = async {
+        let report = cli(&q, &["enqueue", "build_report", "--json", r#"{"day": 21}"#]).await;
+        let report: JobId = report.ok().trim().parse().unwrap();
+        let failing = cli(&q, &["enqueue", "always_fails", "--json", r#"{"reason": "disk on fire"}"#]).await;
+        let failing: JobId = failing.ok().trim().parse().unwrap();
+        wait_until("the report succeeds", || async { status(&q, &report).await == Some(JobStatus::Succeeded) }).await;
+        wait_until("the failing job is dead", || async { status(&q, &failing).await == Some(JobStatus::Dead) }).await;
+        let doc = cli(&q, &["job", &report.to_string(), "--json"]).await.json();
+        assert_eq!(doc["result"], 42);
+        let dead = cli(&q, &["dead", "list", "--queue", "flaky"]).await.ok().to_owned();
+        assert!(dead.lines().nth(1).is_some_and(|l| l.ends_with("disk on fire")), "{dead}");
+        wait_until("the pool is listed", || async {
+            cli(&q, &["workers", "--json"]).await.json()["workers"][0]["queues"] == serde_json::json!(["reports", "flaky"])
+        })
+        .await;
+        stop.send(()).unwrap();
+    };
+    let (out, ()) = tokio::join!(worker, operator);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.out, "", "the worker prints its status on stderr: {out:?}");
+    let lines: Vec<&str> = out.err.lines().collect();
+    assert!(lines[0].starts_with("worker pool pool-"), "{out:?}");
+    assert!(lines[0].ends_with(" serving reports, flaky with 2 workers; stop it with Ctrl-C or SIGTERM"), "{out:?}");
+    assert!(lines.iter().any(|l| l.starts_with("stopping: waiting up to 30s for ")), "{out:?}");
+    assert_eq!(lines.last(), Some(&"stopped"), "{out:?}");
+    assert_eq!(cli(&q, &["workers"]).await.ok(), "no live worker pools\n", "the pool removed its presence");
+}
+
+async fn bad_settings_fail_at_start(q: SharedQueue) {
+    let ctx = Context::new(q.clone()).with_shutdown(std::future::pending());
+    let out = exec(ctx, &["worker", "--workers", "0"], None).await;
+    assert_eq!(out.fails(2), "error: workers must be at least 1");
+    let ctx = Context::new(q.clone()).with_shutdown(std::future::pending());
+    let out = exec(ctx, &["worker", "--queues", "bad queue"], None).await;
+    assert!(out.fails(2).starts_with("error: invalid queue name `bad queue`"), "{out:?}");
+}
