@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn unknown_job_lists_the_linked_ones_and_suggests_a_close_one() {
         let e = CliError::UnknownJob { name: "send_emial".into(), known: vec!["cleanup".into(), "send_email".into()] };
-        assert_eq!(e.to_string(), "unknown job `send_emial` (did you mean `send_email`?); linked jobs: cleanup, send_email");
+        assert_eq!(
+            e.to_string(),
+            "unknown job `send_emial` (did you mean `send_email`?); linked jobs: cleanup, send_email"
+        );
         assert_eq!(e.exit_code(), exit::USAGE);
         let none = CliError::UnknownJob { name: "x".into(), known: vec![] };
         assert!(none.to_string().contains("links no job"));

@@ -49,13 +49,14 @@ impl Table {
             .map(|i| self.rows.iter().map(|r| len(&r[i])).chain([len(self.headers[i])]).max().unwrap_or(0))
             .collect();
         let budget = max.saturating_sub(GAP * n.saturating_sub(1));
-        // Cut the widest shrinkable column, one character at a time; then,
-        // if still too wide, the widest of any kind.
+        // Cut the widest shrinkable column, one character at a time, down to
+        // its header; then, if still too wide, the widest of any kind.
         for pass in [true, false] {
             while widths.iter().sum::<usize>() > budget {
+                let floor = |i: usize| if pass { len(self.headers[i]).max(4) } else { 1 };
                 let widest = (0..n)
                     .filter(|&i| !pass || self.kinds[i] == Col::Shrink)
-                    .filter(|&i| widths[i] > if pass { 4 } else { 1 })
+                    .filter(|&i| widths[i] > floor(i))
                     .max_by_key(|&i| (widths[i], std::cmp::Reverse(i)));
                 match widest {
                     Some(i) => widths[i] -= 1,

@@ -67,6 +67,7 @@ pub(crate) struct JobView<'a> {
     attempt_log: Vec<AttemptView<'a>>,
     payload: &'a Value,
     result: Option<&'a Value>,
+    headers: &'a jobs_core::Headers,
 }
 
 impl<'a> JobView<'a> {
@@ -96,6 +97,7 @@ impl<'a> JobView<'a> {
                 .collect(),
             payload: &job.payload,
             result: job.result.as_ref(),
+            headers: &job.headers,
         }
     }
 }
@@ -127,6 +129,10 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
     field("payload", &json_block(&job.payload));
     if let Some(r) = &job.result {
         field("result", &json_block(r));
+    }
+    if !job.headers.is_empty() {
+        let headers: Vec<String> = job.headers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        field("headers", &headers.join(", "));
     }
     if !job.attempt_log.is_empty() {
         s.push_str("\nattempts:\n");

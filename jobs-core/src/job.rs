@@ -367,6 +367,11 @@ pub trait JobExt: Job {
             },
             unique_for: options.unique_for.or(Self::UNIQUE_FOR),
             enqueued_at: now,
+            headers: {
+                let mut h = crate::queue::Headers::new();
+                crate::trace::propagator().inject(&mut h);
+                h
+            },
         })
     }
 }

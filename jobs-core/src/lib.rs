@@ -10,6 +10,7 @@ pub mod metrics;
 mod queue;
 mod registry;
 mod schedule;
+mod trace;
 pub mod worker;
 
 #[doc(hidden)]
@@ -28,9 +29,10 @@ pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
     JobStatus, LeaseState, LeasedJob, NewJob, Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, SharedQueue,
-    Waiter, WorkerInfo, MinuteCounts, ForwardQueue, CatchUp, ScheduleDef, ScheduleState,
+    Waiter, WorkerInfo, Headers, MinuteCounts, ForwardQueue, CatchUp, ScheduleDef, ScheduleState,
 };
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
+pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder};
 

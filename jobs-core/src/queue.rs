@@ -41,7 +41,13 @@ pub struct NewJob {
     pub unique_for: Option<Duration>,
     /// When the producer enqueued it.
     pub enqueued_at: SystemTime,
+    /// Metadata carried with the job, such as the enqueuing code's trace
+    /// context (see [`crate::TracePropagator`]). Usually empty or one entry.
+    pub headers: Headers,
 }
+
+/// Job metadata: string keys and values, kept in order.
+pub type Headers = BTreeMap<String, String>;
 
 impl NewJob {
     /// The queue it goes to.
@@ -139,6 +145,9 @@ pub struct JobInfo {
     pub finished_at: Option<SystemTime>,
     /// The job function's `Ok` value as JSON, when it returned one.
     pub result: Option<serde_json::Value>,
+    /// The metadata the producer attached (trace context).
+    #[serde(default)]
+    pub headers: Headers,
 }
 
 impl JobInfo {
@@ -287,6 +296,8 @@ pub struct LeasedJob {
     pub enqueued_at: SystemTime,
     /// The lease's fencing token: finishing with a stale token is refused.
     pub token: u64,
+    /// The metadata the producer attached.
+    pub headers: Headers,
 }
 
 /// What [`JobQueue::fetch`] returns.

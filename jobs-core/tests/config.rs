@@ -213,6 +213,7 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         run_at: None,
         unique_for: None,
         enqueued_at: std::time::SystemTime::now(),
+        headers: Default::default(),
     }
 }
 

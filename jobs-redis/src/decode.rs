@@ -164,6 +164,7 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
         run_at: run_at.map(from_ms),
         finished_at: finished_at.map(from_ms),
         result: if result.is_empty() { None } else { serde_json::from_slice(&result).ok() },
+        headers: crate::hot::headers(&field("headers")),
     })
 }
 

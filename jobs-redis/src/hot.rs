@@ -40,7 +40,7 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&'a T) -> &'a str) -> Vec<(&'a
     groups
 }
 
-/// The 9 arguments of one job for enqueue.lua.
+/// The 10 arguments of one job for enqueue.lua.
 pub(crate) fn job_args(inv: &mut redis::ScriptInvocation<'_>, j: &NewJob) {
     inv.arg(j.id.ulid().to_string())
         .arg(&j.name)
@@ -50,7 +50,8 @@ pub(crate) fn job_args(inv: &mut redis::ScriptInvocation<'_>, j: &NewJob) {
         .arg(j.timeout.map(|d| dur_ms(d).to_string()).unwrap_or_default())
         .arg(j.run_at.map(|t| to_ms_ceil(t).to_string()).unwrap_or_default())
         .arg(j.unique_for.map(|d| dur_ms(d).max(1).to_string()).unwrap_or_default())
-        .arg(to_ms(j.enqueued_at));
+        .arg(to_ms(j.enqueued_at))
+        .arg(if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() });
 }
 
 /// Turns enqueue.lua's refusals into errors; `Ok(ids)` for `ok`.
@@ -151,10 +152,10 @@ impl RedisQueue {
             if let Some(d) = opt_u64("fetch", due)? {
                 next_due = Some(next_due.map_or(d, |n| n.min(d)));
             }
-            if jobs.len() % 9 != 0 {
+            if jobs.len() % 10 != 0 {
                 return Err(RedisQueueError::reply("fetch", format!("{} job fields", jobs.len())).into());
             }
-            for f in jobs.chunks_exact(9) {
+            for f in jobs.chunks_exact(10) {
                 out.jobs.push(leased(queue, f)?);
             }
         }
@@ -233,7 +234,7 @@ impl RedisQueue {
     }
 }
 
-/// One leased job from the fetch script's 9 fields.
+/// One leased job from the fetch script's 10 fields.
 fn leased(queue: &str, f: &[Vec<u8>]) -> Result<LeasedJob, RedisQueueError> {
     const OP: &str = "fetch";
     let priority: Priority = priority_of(&f[3]).ok_or_else(|| RedisQueueError::reply(OP, "bad priority rank"))?;
@@ -247,5 +248,14 @@ fn leased(queue: &str, f: &[Vec<u8>]) -> Result<LeasedJob, RedisQueueError> {
         timeout: opt_u64(OP, &f[6])?.map(Duration::from_millis),
         enqueued_at: from_ms(num(OP, &f[7])?),
         token: num(OP, &f[8])?,
+        headers: headers(&f[9]),
     })
+}
+
+/// Stored headers (a JSON object; absent or unreadable: none).
+pub(crate) fn headers(raw: &[u8]) -> jobs_core::Headers {
+    if raw.is_empty() {
+        return jobs_core::Headers::new();
+    }
+    serde_json::from_slice(raw).unwrap_or_default()
 }

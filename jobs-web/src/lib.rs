@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod api;
+mod cache;
 mod health;
 mod state;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use axum::Router;
 pub use health::{JobsHealth, PoolHealth, QueueHealth, QueuesHealth, Status, WorkersHealth};
 pub use jobs_core::config::DEFAULT_HTTP_BIND as DEFAULT_BIND;
 pub use state::{QueueLimits, Thresholds, WebState, DEFAULT_STATS_TTL};
+pub use ui::CONTENT_SECURITY_POLICY;
 
 /// The `axum` these routes are built with, to mount them in your own app.
 pub use axum;
@@ -38,16 +42,36 @@ pub enum WebError {
     Serve(#[source] std::io::Error),
 }
 
-/// The routes `/metrics`, `/health/jobs`, `/health/queues` and
-/// `/health/workers`, ready to serve or to merge into your own router
+/// Every route: [`observability_router`]'s and [`admin_router`]'s, ready to
+/// serve or to merge into your own router
 /// (`Router::new().merge(jobs_web::router(state))`, or `.nest("/jobs", ..)`).
 pub fn router(state: WebState) -> Router {
+    observability_routes().merge(admin_routes(&state)).with_state(state)
+}
+
+/// `/metrics`, `/health/jobs`, `/health/queues` and `/health/workers` alone:
+/// for a port that Prometheus and the orchestrator reach but operators'
+/// browsers should not (the dashboard shows job payloads).
+pub fn observability_router(state: WebState) -> Router {
+    observability_routes().with_state(state)
+}
+
+/// The dashboard (`/ui/`) and the JSON admin API it uses (`/api/...`) alone.
+/// Read-only unless the state has an admin token ([`WebState::admin_token`]).
+pub fn admin_router(state: WebState) -> Router {
+    admin_routes(&state).with_state(state)
+}
+
+fn observability_routes() -> Router<WebState> {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health/jobs", get(health::jobs))
         .route("/health/queues", get(health::queues))
         .route("/health/workers", get(health::workers))
-        .with_state(state)
+}
+
+fn admin_routes(state: &WebState) -> Router<WebState> {
+    api::routes(state).merge(ui::routes())
 }
 
 /// `GET /metrics`: the Prometheus text exposition. Queue sizes are read
@@ -66,7 +90,7 @@ async fn metrics(State(state): State<WebState>) -> Response {
     }
 }
 
-/// A bound HTTP server for the endpoints: bind first (and learn the port
+/// A bound HTTP server for every route of [`router`]: bind first (and learn the port
 /// when binding port 0), then run.
 #[derive(Debug)]
 pub struct Server {

@@ -21,10 +21,9 @@ pub(super) async fn cancel(q: &SharedQueue, id: &JobId, json: bool, io: &mut Io<
     }
     let (outcome, text) = match q.cancel(id).await? {
         CancelResult::Cancelled => ("cancelled", format!("cancelled {id}")),
-        CancelResult::Requested => (
-            "requested",
-            format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled"),
-        ),
+        CancelResult::Requested => {
+            ("requested", format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled"))
+        }
         CancelResult::AlreadyFinished(JobStatus::Cancelled) => {
             ("already_cancelled", format!("{id} was cancelled already"))
         }
@@ -84,7 +83,8 @@ struct ScheduleJson {
     last_job: Option<String>,
 }
 
-/// `schedules list`.
+/// `schedules list`: the table leaves out the queue (in `--json`), which
+/// is nearly always the job's own.
 pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
     let mut list = Scheduler::new(q.clone()).list().await?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -116,13 +116,12 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
     }
     let now = SystemTime::now();
     let mut t = Table::new(&[
-        ("NAME", Col::Shrink),
+        ("NAME", Col::Keep),
         ("JOB", Col::Shrink),
-        ("QUEUE", Col::Shrink),
         ("CRON", Col::Keep),
         ("ZONE", Col::Shrink),
         ("NEXT", Col::Keep),
-        ("LAST RUN", Col::Keep),
+        ("LAST", Col::Keep),
     ]);
     for s in &list {
         let next = match (s.paused, s.next_fire) {
@@ -131,7 +130,7 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
             (false, None) => "never".to_owned(),
         };
         let last = s.last_run.map(|t| ago(t, now)).unwrap_or_else(|| "never".into());
-        t.row(vec![s.name.clone(), s.job_name.clone(), s.queue.clone(), s.cron.clone(), s.timezone.clone(), next, last]);
+        t.row(vec![s.name.clone(), s.job_name.clone(), s.cron.clone(), s.timezone.clone(), next, last]);
     }
     write!(io.out, "{}", t.render(WIDTH))?;
     Ok(())

@@ -43,7 +43,10 @@ pub(super) async fn list(
             total: u64,
             jobs: Vec<JobView<'a>>,
         }
-        return print_json(io, &Doc { total: total.max(jobs.len() as u64), jobs: jobs.iter().map(JobView::of).collect() });
+        return print_json(
+            io,
+            &Doc { total: total.max(jobs.len() as u64), jobs: jobs.iter().map(JobView::of).collect() },
+        );
     }
     if jobs.is_empty() {
         match queue {

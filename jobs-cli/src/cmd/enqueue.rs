@@ -15,8 +15,8 @@ use crate::view::{ago, time};
 /// read); a note for people goes to stderr.
 pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.name)?;
-    let payload: serde_json::Value = serde_json::from_str(&args.json)
-        .map_err(|e| CliError::Usage(format!("--json is not valid JSON: {e}")))?;
+    let payload: serde_json::Value =
+        serde_json::from_str(&args.json).map_err(|e| CliError::Usage(format!("--json is not valid JSON: {e}")))?;
     if !payload.is_object() {
         return Err(CliError::Usage(format!(
             "--json must be a JSON object with the job's fields, e.g. --json '{{\"to\": \"ann@example.com\"}}'; got `{}`",
@@ -38,6 +38,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         run_at,
         unique_for: args.unique_for.or(desc.unique_for),
         enqueued_at: now,
+        headers: Default::default(),
     };
     let priority = job.priority;
     let id = q

@@ -1,6 +1,5 @@
 //! `worker`: a pool on the configured queues until SIGINT or SIGTERM.
 
-
 use jobs_core::BoxFuture;
 
 use super::Context;

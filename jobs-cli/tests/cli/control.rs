@@ -25,10 +25,14 @@ async fn cancel(q: SharedQueue) {
 
     // Running: the worker is told.
     let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+    let req =
+        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let out = cli(&q, &["cancel", &id.to_string()]).await;
-    assert_eq!(out.ok(), format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled\n"));
+    assert_eq!(
+        out.ok(),
+        format!("cancellation requested: {id} is running; its worker is told, and it ends cancelled\n")
+    );
     let doc = cli(&q, &["cancel", &id.to_string(), "--json"]).await.json();
     assert_eq!(doc["outcome"], "requested");
 
@@ -55,7 +59,8 @@ async fn pause_and_resume_queues(q: SharedQueue) {
     assert_eq!(cli(&q, &["stats", "--json"]).await.json()["queues"]["reports"]["paused"], true);
     let text = cli(&q, &["queues"]).await.ok().to_owned();
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("reports") && l.contains("paused")), "{text}");
-    let req = FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+    let req =
+        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
     assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
 
     let doc = cli(&q, &["queue", "resume", "reports", "--json"]).await.json();
@@ -63,8 +68,14 @@ async fn pause_and_resume_queues(q: SharedQueue) {
     assert_eq!(cli(&q, &["queues", "--json"]).await.json()["queues"][0]["paused"], false);
     let doc = cli(&q, &["queue", "pause", "reports", "--json"]).await.json();
     assert_eq!(doc, json!({ "queue": "reports", "paused": true }));
-    assert_eq!(cli(&q, &["queue", "resume", "reports"]).await.ok(), "resumed queue `reports`: workers take its jobs again\n");
-    assert!(cli(&q, &["queue", "pause", "no/slash"]).await.fails(2).starts_with("error: invalid queue name `no/slash`"));
+    assert_eq!(
+        cli(&q, &["queue", "resume", "reports"]).await.ok(),
+        "resumed queue `reports`: workers take its jobs again\n"
+    );
+    assert!(cli(&q, &["queue", "pause", "no/slash"])
+        .await
+        .fails(2)
+        .starts_with("error: invalid queue name `no/slash`"));
 }
 
 async fn schedules(q: SharedQueue) {
@@ -72,31 +83,42 @@ async fn schedules(q: SharedQueue) {
     assert_eq!(cli(&q, &["schedules", "list", "--json"]).await.json(), json!({ "schedules": [] }));
     let scheduler = Scheduler::new(q.clone());
     scheduler.add("nightly-report", "0 0 3 * * *", "Europe/Berlin", BuildReport { day: 1 }).await.unwrap();
-    let long = format!("monthly-{}", "x".repeat(100));
-    scheduler.add(&long, "0 0 1 * *", "America/Argentina/Buenos_Aires", BuildReport { day: 2 }).await.unwrap();
-
     let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
     fits_80(&text);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "JOB", "QUEUE", "CRON", "ZONE", "NEXT", "LAST", "RUN"]);
-    assert!(lines[1].starts_with("monthly-xxx") && lines[1].contains('…'), "{text}");
-    let nightly = lines[2];
-    for want in ["nightly-report", "build_report", "reports", "0 0 3 * * *", "Europe/Berlin", "in ", "never"] {
-        assert!(nightly.contains(want), "`{want}` in {nightly}");
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "JOB", "CRON", "ZONE", "NEXT", "LAST"]);
+    for want in ["nightly-report  build_report  0 0 3 * * *  Europe/Berlin  in ", "  never"] {
+        assert!(lines[1].contains(want), "`{want}` in {}", lines[1]);
     }
+    let long = format!("monthly-{}", "x".repeat(100));
+    scheduler.add(&long, "0 0 1 * *", "America/Argentina/Buenos_Aires", BuildReport { day: 2 }).await.unwrap();
+    let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
+    fits_80(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("monthly-xxx") && lines[1].contains('…'), "{text}");
+    assert!(lines[2].starts_with("nightly-report  ") && lines[2].contains("0 0 3 * * *"), "{text}");
     let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
     let s = &doc["schedules"][1];
-    assert_eq!((s["name"].as_str(), s["job"].as_str(), s["queue"].as_str()), (Some("nightly-report"), Some("build_report"), Some("reports")));
+    assert_eq!(
+        (s["name"].as_str(), s["job"].as_str(), s["queue"].as_str()),
+        (Some("nightly-report"), Some("build_report"), Some("reports"))
+    );
     assert_eq!((s["cron"].as_str(), s["timezone"].as_str()), (Some("0 0 3 * * *"), Some("Europe/Berlin")));
     assert_eq!((s["paused"].as_bool(), s["catch_up"].as_str()), (Some(false), Some("one")));
     assert!(s["next_fire"].as_str().is_some_and(|t| t.ends_with(":00:00.000Z")) && s["last_run"].is_null(), "{s}");
 
     let out = cli(&q, &["schedules", "pause", "nightly-report"]).await;
-    assert_eq!(out.ok(), "paused schedule `nightly-report`: it enqueues nothing until `schedules resume nightly-report`\n");
+    assert_eq!(
+        out.ok(),
+        "paused schedule `nightly-report`: it enqueues nothing until `schedules resume nightly-report`\n"
+    );
     let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
     assert!(text.lines().nth(2).is_some_and(|l| l.contains("paused")), "{text}");
     let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
-    assert_eq!((doc["schedules"][1]["paused"].as_bool(), doc["schedules"][1]["next_fire"].is_null()), (Some(true), true));
+    assert_eq!(
+        (doc["schedules"][1]["paused"].as_bool(), doc["schedules"][1]["next_fire"].is_null()),
+        (Some(true), true)
+    );
     let doc = cli(&q, &["schedules", "resume", "nightly-report", "--json"]).await.json();
     assert_eq!(doc, json!({ "schedule": "nightly-report", "paused": false }));
     let out = cli(&q, &["schedules", "resume", "nope"]).await;

@@ -25,7 +25,8 @@ async fn enqueues_valid_payloads(q: SharedQueue) {
     assert_eq!((job.status, job.priority, job.max_retries), (JobStatus::Pending, Priority::High, Some(2)));
 
     let args = ["send_mail", "--json", r#"{"to":"b@example.com","subject":"x"}"#, "--queue", "urgent"];
-    let (id, note) = enqueue(&q, &[&args[..], &["--priority", "critical", "--delay", "5m", "--max-retries", "7"]].concat()).await;
+    let (id, note) =
+        enqueue(&q, &[&args[..], &["--priority", "critical", "--delay", "5m", "--max-retries", "7"]].concat()).await;
     assert_eq!(id.queue(), "urgent");
     assert!(note.starts_with("enqueued `send_mail` on queue `urgent` at priority critical, due 20"), "{note}");
     let job = q.job(&id).await.unwrap().unwrap();
@@ -52,7 +53,10 @@ async fn refuses_what_is_wrong(q: SharedQueue) {
 
     for (payload, want) in [
         (r#"{"to": "a@example.com"}"#, "error: invalid payload for job `send_mail`: missing field `subject`"),
-        (r#"{"to": 1, "subject": "x"}"#, "error: invalid payload for job `send_mail`: invalid type: integer `1`, expected a string"),
+        (
+            r#"{"to": 1, "subject": "x"}"#,
+            "error: invalid payload for job `send_mail`: invalid type: integer `1`, expected a string",
+        ),
         ("{", "error: --json is not valid JSON: EOF while parsing an object at line 1 column 1"),
     ] {
         assert_eq!(cli(&q, &["enqueue", "send_mail", "--json", payload]).await.fails(2), want);
@@ -84,10 +88,7 @@ async fn queue_policies_fail_the_operation(q: SharedQueue) {
     q.set_policy("reports", policy).await.unwrap();
     enqueue(&q, &["build_report", "--json", r#"{"day": 1}"#]).await;
     let out = cli(&q, &["enqueue", "build_report", "--json", r#"{"day": 2}"#]).await;
-    assert_eq!(
-        out.fails(1),
-        "error: queue `reports` is full: it holds its limit of 1 pending and scheduled jobs"
-    );
+    assert_eq!(out.fails(1), "error: queue `reports` is full: it holds its limit of 1 pending and scheduled jobs");
     let out = cli(&q, &["enqueue", "build_report", "--json", r#"{"day": 2}"#, "--priority", "high"]).await;
     assert!(out.fails(1).contains("does not accept priority `high`"), "{out:?}");
 }

@@ -1,6 +1,7 @@
 //! Every command of the command line, on MemoryQueue and on Redis (a
 //! throwaway `redis-server`, feature `redis`): output, JSON shape, table
 //! width, error line and exit code.
+#![allow(clippy::unwrap_used)] // Scenarios are tests: a failed unwrap is a failed test.
 
 mod support;
 

@@ -87,6 +87,7 @@ impl MemoryQueue {
                         timeout: r.job.timeout,
                         enqueued_at: r.job.enqueued_at,
                         token: r.token,
+                        headers: r.job.headers.clone(),
                     });
                 }
             }

@@ -180,6 +180,7 @@ fn info(r: &Record) -> JobInfo {
         run_at: r.run_at,
         finished_at: r.finished_at,
         result: r.result.as_deref().and_then(|b| serde_json::from_slice(b).ok()),
+        headers: r.job.headers.clone(),
     }
 }
 

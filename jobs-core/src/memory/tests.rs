@@ -15,6 +15,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         run_at,
         unique_for: None,
         enqueued_at: SystemTime::now(),
+        headers: Default::default(),
     }
 }
 

@@ -178,5 +178,6 @@ fn job_for(s: &ScheduleState, now: SystemTime) -> NewJob {
         run_at: None,
         unique_for: None,
         enqueued_at: now,
+        headers: Default::default(),
     }
 }

@@ -6,8 +6,10 @@
 //! jobs_core::conformance_suite!(|| async { jobs_core::MemoryQueue::new() });
 //! ```
 //!
-//! The factory returns a fresh queue handle for each test (it may share one
-//! server: every test uses queue names of its own). Tests wait on conditions
+//! The factory returns, for each test, a handle on a store no other test
+//! uses at the same time: a fresh `MemoryQueue`, or a fresh key prefix on a
+//! shared server (queue names are unique per test, but schedules and pool
+//! presence are store-wide). Tests wait on conditions
 //! with deadlines, never on fixed sleeps.
 
 // Test support: a failed expectation panics, which is how a test fails.
@@ -31,6 +33,7 @@ macro_rules! conformance_suite {
             enqueue_validation_error_writes_nothing,
             enqueue_many_keeps_order,
             enqueue_many_is_all_or_nothing,
+            headers_travel_with_the_job,
             job_unknown_id_is_none,
             job_runs_once_and_succeeds,
             job_result_is_stored,

@@ -25,7 +25,15 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let cancel = core.hard.child_token();
     core.inflight.insert(job.id.clone(), job.token, cancel.clone());
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel);
-    let span = tracing::info_span!("job", id = %job.id, name = %job.name, queue = job.id.queue(), attempt = job.attempt);
+    let span = tracing::info_span!(
+        "job",
+        id = %job.id,
+        name = %job.name,
+        queue = job.id.queue(),
+        attempt = job.attempt,
+        enqueued_by = tracing::field::Empty,
+    );
+    crate::trace::propagator().extract(&job.headers, &span);
     let fut = (desc.run)(ctx, &job.payload);
     let started = std::time::Instant::now();
     // Its own task, so a panic is caught as a JoinError and the worker lives.

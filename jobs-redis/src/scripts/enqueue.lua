@@ -5,12 +5,12 @@
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
 -- ARGV[1]: now (ms).
--- ARGV[2]: n, the number of jobs; then 9 arguments per job (starting after
+-- ARGV[2]: n, the number of jobs; then 10 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, name, payload, priority rank (0 = critical .. 3 = low),
 --   max_retries ('' = the pool's default), timeout_ms ('' = none),
 --   run_at_ms ('' = now), unique_for_ms ('' = no deduplication),
---   enqueued_ms.
+--   enqueued_ms, headers (JSON object, '' = none).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  the ids in order; for a job that duplicates a
 --                           live one (unique_for), the live job's id
@@ -26,7 +26,7 @@
 -- delayed job too: an idle fetcher must reset its timer).
 
 local function enqueue(now, n, base_arg)
-  local STRIDE = 9
+  local STRIDE = 10
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -55,6 +55,7 @@ local function enqueue(now, n, base_arg)
     local o = base_arg + (i - 1) * STRIDE
     local id, name, payload, rank = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
     local max_retries, timeout, run_at, unique_ms, enqueued = ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8], ARGV[o + 9]
+    local headers = ARGV[o + 10]
     local jk = jkey(id)
     local existing = nil
     if redis.call('EXISTS', jk) == 1 then
@@ -94,6 +95,10 @@ local function enqueue(now, n, base_arg)
       if timeout ~= '' then
         fields[#fields + 1] = 'timeout_ms'
         fields[#fields + 1] = timeout
+      end
+      if headers ~= '' then
+        fields[#fields + 1] = 'headers'
+        fields[#fields + 1] = headers
       end
       if digest then
         fields[#fields + 1] = 'unique'

@@ -15,9 +15,9 @@
 -- pops up to max ids, most urgent priority first and FIFO within one, and
 -- leases each: a fresh fencing token (the queue's `seq` counter), the
 -- attempt counted and started now, expiry now + lease in `leased`.
--- Returns {next_due_ms or '', then 9 strings per leased job:
+-- Returns {next_due_ms or '', then 10 strings per leased job:
 --   ulid, name, payload, rank, attempt, max_retries or '', timeout_ms or '',
---   enqueued_ms, token}
+--   enqueued_ms, token, headers or ''}
 -- where next_due_ms is the earliest score of `scheduled` and `leased`: when
 -- a fetcher must look again even if no wake-up comes.
 
@@ -46,7 +46,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
       for i, id in ipairs(ids) do
         local jk = jkey(id)
         local f = redis.call('HMGET', jk, 'name', 'payload', 'max_retries', 'timeout_ms', 'enqueued_ms', 'status',
-          'attempts')
+          'attempts', 'headers')
         if f[1] then
           local token = ms(last - #ids + i)
           local attempt = ms((tonumber(f[7]) or 0) + 1)
@@ -65,6 +65,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
           out[n + 7] = f[4] or ''
           out[n + 8] = f[5] or '0'
           out[n + 9] = token
+          out[n + 10] = f[8] or ''
         end
       end
     end

@@ -141,3 +141,23 @@ pub async fn queue_override_routes_job<Q: JobQueue + Clone>(q: Q) {
     let bad = probe_job(&queue, 2, Act::Succeed).enqueue_with(&q, JobOptions::new().queue("bad queue!")).await;
     assert!(matches!(bad, Err(Error::InvalidQueueName(_))));
 }
+
+/// A job's headers (trace context) are stored and handed to the worker.
+pub async fn headers_travel_with_the_job<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("headers");
+    let mut job = probe_job(&queue, 1, Act::Succeed).into_new_job(JobOptions::new().queue(&queue)).unwrap();
+    job.headers.insert("traceparent".into(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+    let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!(info.headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    let req = crate::queue::FetchRequest {
+        queues: vec![queue.clone()],
+        max: 1,
+        lease: std::time::Duration::from_secs(5),
+        default_max_retries: 3,
+    };
+    let leased = q.fetch(&req).await.unwrap().jobs.remove(0);
+    assert_eq!(leased.headers, info.headers);
+    let plain = put1(&q, &queue, 2, Act::Succeed).await;
+    assert!(q.job(&plain).await.unwrap().unwrap().headers.is_empty(), "no span, no header");
+}

@@ -47,6 +47,7 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         run_at: None,
         unique_for: None,
         enqueued_at: SystemTime::now(),
+        headers: Default::default(),
     }
 }
 

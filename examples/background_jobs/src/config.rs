@@ -1,0 +1,499 @@
+//! The application's configuration: the `jobs:` and `queues:` sections of
+//! `jobs_core::Config` (DESIGN §7) plus an `app:` section of its own, all in
+//! one YAML file.
+//!
+//! `jobs_core::Config` refuses unknown top-level keys, so the `app:` block is
+//! cut out of the text before the rest goes to it; the cut lines are left
+//! blank, so both parts' error messages keep the file's line numbers. The
+//! `app:` key must therefore be written in block style at the start of a line
+//! (as in the shipped `config.yaml`), not inside a `{ .. }` flow mapping.
+//!
+//! Where the configuration comes from: `--config PATH`, else the file named by
+//! `JOBS_CONFIG`, else the shipped `config.yaml` built into the binary. Then
+//! the environment overrides apply: every `JOBS_*` variable of
+//! `jobs_core::config` (`JOBS_REDIS_URL` selects Redis), and these:
+//!
+//! | variable | key |
+//! | --- | --- |
+//! | `APP_DATA_DIR` | `app.data_dir` |
+//! | `APP_SMTP_URL` | `app.email.smtp_url` |
+//! | `APP_WEBHOOK_URL` | `app.notify.webhook_url` |
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jobs_core::config::mask_url_password;
+use serde::Deserialize;
+
+/// The configuration shipped with the example, used when no file is named.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.yaml");
+
+/// The environment variable that names a configuration file.
+pub const CONFIG_ENV: &str = "JOBS_CONFIG";
+
+/// What is wrong with the configuration; each message names the file or
+/// variable and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `jobs:` or `queues:` section (checked by `jobs_core`).
+    #[error(transparent)]
+    Jobs(#[from] jobs_core::ConfigError),
+    /// The file could not be read.
+    #[error("{file}: cannot read the configuration: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `app:` section does not parse: the message starts with the key path.
+    #[error("{file}: {message}")]
+    App {
+        /// The file.
+        file: String,
+        /// `app.key.path: what is wrong at line L column C`.
+        message: String,
+    },
+    /// A value parses but is not allowed.
+    #[error("{source_name}: {key}: {message}")]
+    Invalid {
+        /// The file or environment variable.
+        source_name: String,
+        /// The key.
+        key: &'static str,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+}
+
+/// The whole configuration: the job system's and the application's.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `jobs:` and `queues:` (backend, worker pool, metrics, HTTP, queue limits).
+    pub jobs: jobs_core::Config,
+    /// `app:`.
+    pub app: AppConfig,
+    /// Where it came from (a path, or `built-in config.yaml`).
+    pub source: String,
+}
+
+/// The `app:` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// The folder every file path of the application is relative to (the
+    /// outbox, uploads, the SQLite database, logs). Empty: `background-jobs`
+    /// in the system's temporary folder.
+    pub data_dir: PathBuf,
+    /// Mail.
+    pub email: EmailConfig,
+    /// File processing.
+    pub files: FilesConfig,
+    /// Cleanup.
+    pub cleanup: CleanupConfig,
+    /// Webhooks.
+    pub notify: NotifyConfig,
+    /// The demo run.
+    pub demo: DemoConfig,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            data_dir: PathBuf::new(),
+            email: EmailConfig::default(),
+            files: FilesConfig::default(),
+            cleanup: CleanupConfig::default(),
+            notify: NotifyConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+/// `app.email`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The sender, `Name <address>` or a bare address.
+    pub from: String,
+    /// Links in mails start with this.
+    pub base_url: String,
+    /// `smtp://[user:password@]host[:port]`: deliver through this SMTP server
+    /// (plain text, no TLS: see the crate docs). Absent: write `.eml` files
+    /// into `outbox`.
+    pub smtp_url: Option<String>,
+    /// The outbox folder, relative to `data_dir`.
+    pub outbox: PathBuf,
+    /// Load the mail templates from this folder instead of the ones built
+    /// into the binary (the files of `templates/`, same names).
+    pub templates_dir: Option<PathBuf>,
+    /// How long one SMTP conversation may take.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            from: "Example App <no-reply@example.com>".into(),
+            base_url: "http://localhost:3000".into(),
+            smtp_url: None,
+            outbox: "outbox".into(),
+            templates_dir: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shows the SMTP URL with its password masked.
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("from", &self.from)
+            .field("base_url", &self.base_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(mask_url_password))
+            .field("outbox", &self.outbox)
+            .field("templates_dir", &self.templates_dir)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `app.files`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Files larger than this many bytes are refused (default 10 MiB).
+    pub max_file_size: u64,
+    /// The `ffmpeg` program for video jobs (a name on `PATH` or a path).
+    pub ffmpeg: String,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig { max_file_size: 10 * 1024 * 1024, ffmpeg: "ffmpeg".into() }
+    }
+}
+
+/// `app.cleanup`: what the nightly maintenance does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleanupConfig {
+    /// The SQLite database of users and sessions, relative to `data_dir`.
+    pub database: PathBuf,
+    /// Scratch files, relative to `data_dir`.
+    pub temp_dir: PathBuf,
+    /// Scratch files older than this are deleted.
+    #[serde(with = "duration")]
+    pub temp_max_age: Duration,
+    /// Users' uploaded files, relative to `data_dir`; a file there that no
+    /// row of the `files` table names is an orphan.
+    pub user_files_dir: PathBuf,
+    /// Orphans younger than this are kept (an upload may be in progress).
+    #[serde(with = "duration")]
+    pub orphan_min_age: Duration,
+    /// Verified users who have not logged in for this long are deactivated.
+    #[serde(with = "duration")]
+    pub inactive_after: Duration,
+    /// Users who have not verified their address this long after signing up
+    /// are deleted.
+    #[serde(with = "duration")]
+    pub unverified_after: Duration,
+    /// Deactivated users are deleted for good this long after.
+    #[serde(with = "duration")]
+    pub deleted_grace: Duration,
+    /// Log files (`*.log`), relative to `data_dir`.
+    pub log_dir: PathBuf,
+    /// A log file this large or larger is rotated.
+    pub log_max_size: u64,
+    /// Compressed generations kept per log file.
+    pub log_keep: u32,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        CleanupConfig {
+            database: "app.db".into(),
+            temp_dir: "tmp".into(),
+            temp_max_age: Duration::from_secs(DAY),
+            user_files_dir: "user_files".into(),
+            orphan_min_age: Duration::from_secs(3600),
+            inactive_after: Duration::from_secs(365 * DAY),
+            unverified_after: Duration::from_secs(7 * DAY),
+            deleted_grace: Duration::from_secs(30 * DAY),
+            log_dir: "logs".into(),
+            log_max_size: 1024 * 1024,
+            log_keep: 5,
+        }
+    }
+}
+
+/// `app.notify`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Where webhooks are POSTed unless a job names its own URL (`http://`
+    /// only). Absent: the demo starts a local receiver.
+    pub webhook_url: Option<String>,
+    /// How long one delivery may take, connecting included.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig { webhook_url: None, timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Shows the webhook URL with any password masked.
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("webhook_url", &self.webhook_url.as_deref().map(mask_url_password))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `app.demo`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// The demo gives up waiting for its jobs after this long.
+    #[serde(with = "duration")]
+    pub deadline: Duration,
+    /// The retry backoff base of the demo's pool (short, so that a retry
+    /// shows within the run; `jobs.worker_pool.retry_delay` applies to the
+    /// `worker` command).
+    #[serde(with = "duration")]
+    pub retry_delay: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig { deadline: Duration::from_secs(120), retry_delay: Duration::from_millis(500) }
+    }
+}
+
+/// The `app:` block as it sits in the file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AppFile {
+    #[serde(default)]
+    app: AppConfig,
+}
+
+impl Settings {
+    /// Reads the configuration from `path` (else `JOBS_CONFIG`, else the
+    /// built-in file) and applies this process's environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Settings::load`] with the environment given as `(name, value)` pairs.
+    pub fn load_with_env<I, K, V>(path: Option<&Path>, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let vars: Vec<(String, String)> =
+            vars.into_iter().map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect();
+        let named = path.map(Path::to_path_buf).or_else(|| {
+            vars.iter().find(|(k, v)| k == CONFIG_ENV && !v.trim().is_empty()).map(|(_, v)| PathBuf::from(v.trim()))
+        });
+        let (text, source) = match named {
+            Some(p) => {
+                let file = p.display().to_string();
+                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+                (text, file)
+            }
+            None => (DEFAULT_CONFIG.to_owned(), "built-in config.yaml".to_owned()),
+        };
+        Self::from_yaml(&text, &source)?.with_env_overrides(vars)
+    }
+
+    /// Parses YAML text read from `source` (named in errors), without
+    /// environment overrides.
+    pub fn from_yaml(text: &str, source: &str) -> Result<Self, ConfigError> {
+        let (rest, app_text) = split_app_section(text);
+        let jobs = jobs_core::Config::from_yaml_named(&rest, source)?;
+        let app = if app_text.trim().is_empty() {
+            AppConfig::default()
+        } else {
+            serde_yaml_ng::from_str::<AppFile>(&app_text)
+                .map_err(|e| ConfigError::App { file: source.to_owned(), message: e.to_string() })?
+                .app
+        };
+        let settings = Settings { jobs, app, source: source.to_owned() };
+        settings.validate(source)?;
+        Ok(settings)
+    }
+
+    /// Applies `JOBS_*` (through `jobs_core`) and `APP_*` overrides.
+    pub fn with_env_overrides<I, K, V>(mut self, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let vars: Vec<(String, String)> =
+            vars.into_iter().map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect();
+        self.jobs = self.jobs.with_env_overrides(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        for (k, v) in &vars {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            match k.as_str() {
+                "APP_DATA_DIR" => self.app.data_dir = PathBuf::from(v),
+                "APP_SMTP_URL" => self.app.email.smtp_url = Some(v.to_owned()),
+                "APP_WEBHOOK_URL" => self.app.notify.webhook_url = Some(v.to_owned()),
+                _ => continue,
+            }
+            self.validate(k)?;
+        }
+        Ok(self)
+    }
+
+    /// Checks what the types alone do not; `source` names the file or variable.
+    pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { source_name: source.to_owned(), key, message };
+        let e = &self.app.email;
+        e.from.parse::<lettre::message::Mailbox>().map_err(|err| {
+            invalid("app.email.from", format!("`{}` is not a mailbox ({err}): write e.g. \"App <app@example.com>\"", e.from))
+        })?;
+        if let Some(url) = &e.smtp_url {
+            crate::mail::SmtpTarget::parse(url).map_err(|err| invalid("app.email.smtp_url", err.to_string()))?;
+        }
+        if let Some(url) = &self.app.notify.webhook_url {
+            crate::http::parse_http_url(url).map_err(|err| invalid("app.notify.webhook_url", err.to_string()))?;
+        }
+        if self.app.files.max_file_size == 0 {
+            return Err(invalid("app.files.max_file_size", "must be at least 1 byte".into()));
+        }
+        if self.app.cleanup.log_keep == 0 {
+            return Err(invalid("app.cleanup.log_keep", "must be at least 1".into()));
+        }
+        let relative: [(&'static str, &Path); 5] = [
+            ("app.email.outbox", &e.outbox),
+            ("app.cleanup.database", &self.app.cleanup.database),
+            ("app.cleanup.temp_dir", &self.app.cleanup.temp_dir),
+            ("app.cleanup.user_files_dir", &self.app.cleanup.user_files_dir),
+            ("app.cleanup.log_dir", &self.app.cleanup.log_dir),
+        ];
+        for (key, p) in relative {
+            if p.as_os_str().is_empty() || p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
+                return Err(invalid(key, format!("`{}` must be a path inside app.data_dir, like \"logs\"", p.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// `app.data_dir`, made absolute: relative to the working folder, and
+    /// `background-jobs` in the system's temporary folder when empty.
+    pub fn data_dir(&self) -> PathBuf {
+        let d = &self.app.data_dir;
+        if d.as_os_str().is_empty() {
+            std::env::temp_dir().join("background-jobs")
+        } else if d.is_absolute() {
+            d.clone()
+        } else {
+            std::env::current_dir().map(|cwd| cwd.join(d)).unwrap_or_else(|_| d.clone())
+        }
+    }
+}
+
+/// Splits YAML text into (everything but the top-level `app:` block, the
+/// `app:` block), each with the other's lines left blank so that line
+/// numbers stay those of the file.
+fn split_app_section(text: &str) -> (String, String) {
+    let mut rest = String::with_capacity(text.len());
+    let mut app = String::new();
+    let mut in_app = false;
+    for line in text.lines() {
+        let top_level = line.starts_with(|c: char| !c.is_whitespace() && c != '#');
+        if top_level {
+            in_app = is_app_key(line);
+        }
+        if in_app {
+            app.push_str(line);
+        } else {
+            rest.push_str(line);
+        }
+        rest.push('\n');
+        app.push('\n');
+    }
+    (rest, app)
+}
+
+fn is_app_key(line: &str) -> bool {
+    let key = line.strip_prefix("app").or_else(|| line.strip_prefix("\"app\"")).or_else(|| line.strip_prefix("'app'"));
+    key.is_some_and(|r| r.trim_start().starts_with(':'))
+}
+
+/// Serde helper: a duration written the `humantime` way (`"30s"`, `"7days"`).
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format_args!("invalid duration `{s}`: {e}; write e.g. \"30s\", \"12h\" or \"7days\""))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    #[test]
+    fn the_shipped_file_parses() {
+        let s = Settings::from_yaml(DEFAULT_CONFIG, "config.yaml").expect("valid");
+        assert!(s.jobs.jobs.redis.is_none(), "the shipped configuration runs on the MemoryQueue");
+        assert!(s.jobs.queues.get("email").is_some());
+        assert_eq!(s.app.email.outbox, PathBuf::from("outbox"));
+    }
+
+    #[test]
+    fn errors_keep_the_file_line_numbers() {
+        let text = "jobs:\n  worker_pool: { worker_count: 2 }\napp:\n  email:\n    fromm: x\nqueues:\n  email: { max_jobs: many }\n";
+        let e = Settings::from_yaml(text, "c.yaml").expect_err("bad app key");
+        let msg = e.to_string();
+        assert!(msg.starts_with("c.yaml: app.email: unknown field `fromm`"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+        let fixed = text.replace("fromm: x", "from: a@example.com");
+        let msg = Settings::from_yaml(&fixed, "c.yaml").expect_err("bad queue key").to_string();
+        assert!(msg.contains("queues.email.max_jobs") && msg.contains("line 7"), "{msg}");
+    }
+
+    #[test]
+    fn environment_overrides_apply_and_are_checked() {
+        let vars = [("JOBS_REDIS_URL", "redis://127.0.0.1:7000"), ("APP_WEBHOOK_URL", "http://127.0.0.1:9/hook")];
+        let s = Settings::from_yaml(DEFAULT_CONFIG, "c").and_then(|s| s.with_env_overrides(vars)).expect("valid");
+        assert_eq!(s.jobs.jobs.redis.map(|r| r.url).as_deref(), Some("redis://127.0.0.1:7000"));
+        assert_eq!(s.app.notify.webhook_url.as_deref(), Some("http://127.0.0.1:9/hook"));
+        let e = Settings::from_yaml(DEFAULT_CONFIG, "c")
+            .and_then(|s| s.with_env_overrides([("APP_SMTP_URL", "smtps://u:hunter2@mail")]))
+            .expect_err("no TLS");
+        let msg = e.to_string();
+        assert!(msg.starts_with("APP_SMTP_URL: app.email.smtp_url:"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(Settings::load_with_env(None, NO_ENV).is_ok());
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_data_dir() {
+        let text = "app:\n  cleanup: { log_dir: \"../etc\" }\n";
+        let msg = Settings::from_yaml(text, "c").expect_err("escapes").to_string();
+        assert!(msg.contains("app.cleanup.log_dir"), "{msg}");
+    }
+}

@@ -1,0 +1,192 @@
+//! The API's actions (`POST`): only with the admin token, only from this
+//! server's own origin.
+//!
+//! Why this is CSRF-safe: the token travels in the `Authorization` header,
+//! which a browser never attaches on its own (unlike a cookie), and which a
+//! page of another site cannot set on a request to this server without a
+//! CORS preflight that this server never grants. On top of that, an action
+//! whose `Origin` header names another site is refused outright.
+
+use std::collections::HashSet;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jobs_core::{CancelResult, JobStatus};
+
+use super::views::{JobActionView, PausedView, PurgeView, RetryAllView};
+use super::{job_param, queue_param, ApiError};
+use crate::state::{TokenCheck, WebState};
+
+/// Dead jobs read per round by "retry all".
+const RETRY_BATCH: usize = 200;
+/// Failures "retry all" reports one by one (the rest are counted).
+const MAX_REPORTED_ERRORS: usize = 5;
+
+/// Refuses an action before it runs: 403 from another origin or when no
+/// token is configured, 401 without the right token.
+pub(crate) async fn require_admin(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    match authorize(&state, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn authorize(state: &WebState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("<not text>");
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let own = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| host.is_some_and(|h| authority.eq_ignore_ascii_case(h)));
+        let allowed = state.inner.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin));
+        if !own && !allowed {
+            return Err(ApiError::CrossOrigin(origin.to_owned()));
+        }
+    }
+    let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.check_token(sent) {
+        TokenCheck::Valid => Ok(()),
+        TokenCheck::ReadOnly => Err(ApiError::ReadOnly),
+        TokenCheck::Wrong => Err(ApiError::Unauthorized),
+    }
+}
+
+/// `POST /api/jobs/{id}/retry`: a dead job back to pending, attempts reset.
+pub(crate) async fn retry(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<JobActionView>, ApiError> {
+    let id = job_param(path)?;
+    state.queue().retry_dead(&id).await?;
+    state.invalidate().await;
+    tracing::info!(job = %id, "dead job retried from the dashboard");
+    Ok(Json(JobActionView { id: id.to_string(), outcome: "retried", status: JobStatus::Pending }))
+}
+
+/// `POST /api/jobs/{id}/cancel`: takes a waiting job out of its queue, or
+/// asks a running one to stop.
+pub(crate) async fn cancel(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<JobActionView>, ApiError> {
+    let id = job_param(path)?;
+    let (outcome, status) = match state.queue().cancel(&id).await? {
+        CancelResult::Cancelled => ("cancelled", JobStatus::Cancelled),
+        CancelResult::Requested => ("cancel_requested", JobStatus::Running),
+        CancelResult::AlreadyFinished(s) => ("already_finished", s),
+    };
+    state.invalidate().await;
+    tracing::info!(job = %id, outcome, "job cancelled from the dashboard");
+    Ok(Json(JobActionView { id: id.to_string(), outcome, status }))
+}
+
+/// `POST /api/queues/{queue}/retry-dead`: every dead job of the queue back
+/// to pending. The port has no bulk call, so this reads the dead-letter set
+/// a batch at a time and retries each job; it handles at most as many jobs
+/// as the queue held dead when it started (jobs that die again meanwhile
+/// are left for the next call).
+pub(crate) async fn retry_all_dead(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<RetryAllView>, ApiError> {
+    let queue = queue_param(path)?;
+    let backend = state.queue();
+    let budget = backend.stats().await?.queue(&queue).dead;
+    let mut out = RetryAllView { queue, retried: 0, failed: 0, errors: Vec::new() };
+    let mut refused = HashSet::new();
+    while out.retried + out.failed < budget {
+        let batch = backend.dead_jobs(&out.queue, RETRY_BATCH + refused.len()).await?;
+        let fresh: Vec<_> = batch.into_iter().filter(|j| !refused.contains(&j.id)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for job in fresh {
+            if out.retried + out.failed >= budget {
+                break;
+            }
+            match backend.retry_dead(&job.id).await {
+                Ok(()) => out.retried += 1,
+                Err(e) => {
+                    out.failed += 1;
+                    if out.errors.len() < MAX_REPORTED_ERRORS {
+                        out.errors.push(e.to_string());
+                    }
+                    refused.insert(job.id);
+                }
+            }
+        }
+    }
+    state.invalidate().await;
+    tracing::info!(queue = %out.queue, retried = out.retried, failed = out.failed, "dead jobs retried from the dashboard");
+    Ok(Json(out))
+}
+
+/// `POST /api/queues/{queue}/purge-dead`: deletes every dead job of the queue.
+pub(crate) async fn purge_dead(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PurgeView>, ApiError> {
+    let queue = queue_param(path)?;
+    let purged = state.queue().purge_dead(&queue).await?;
+    state.invalidate().await;
+    tracing::info!(queue = %queue, purged, "dead jobs purged from the dashboard");
+    Ok(Json(PurgeView { queue, purged }))
+}
+
+/// `POST /api/queues/{queue}/pause`: holds workers off the queue.
+pub(crate) async fn pause_queue(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PausedView>, ApiError> {
+    let queue = queue_param(path)?;
+    state.queue().pause(&queue).await?;
+    state.invalidate().await;
+    tracing::info!(queue = %queue, "queue paused from the dashboard");
+    Ok(Json(PausedView { kind: "queue", name: queue, paused: true }))
+}
+
+/// `POST /api/queues/{queue}/resume`: lets workers take the queue again.
+pub(crate) async fn resume_queue(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PausedView>, ApiError> {
+    let queue = queue_param(path)?;
+    state.queue().resume(&queue).await?;
+    state.invalidate().await;
+    tracing::info!(queue = %queue, "queue resumed from the dashboard");
+    Ok(Json(PausedView { kind: "queue", name: queue, paused: false }))
+}
+
+fn schedule_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(name)| name).map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+/// `POST /api/schedules/{name}/pause`: holds a schedule's ticks.
+pub(crate) async fn pause_schedule(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PausedView>, ApiError> {
+    let name = schedule_param(path)?;
+    state.scheduler().pause(&name).await?;
+    state.invalidate().await;
+    tracing::info!(schedule = %name, "schedule paused from the dashboard");
+    Ok(Json(PausedView { kind: "schedule", name, paused: true }))
+}
+
+/// `POST /api/schedules/{name}/resume`: lets a schedule tick again (ticks
+/// missed while paused are skipped).
+pub(crate) async fn resume_schedule(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<PausedView>, ApiError> {
+    let name = schedule_param(path)?;
+    state.scheduler().resume(&name).await?;
+    state.invalidate().await;
+    tracing::info!(schedule = %name, "schedule resumed from the dashboard");
+    Ok(Json(PausedView { kind: "schedule", name, paused: false }))
+}

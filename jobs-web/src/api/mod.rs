@@ -1,0 +1,145 @@
+//! The JSON admin API under `/api`, which the dashboard's pages use: reads
+//! for everyone who can reach the server, actions only with the admin token
+//! (see [`actions`] and the crate README for every request and response).
+
+mod actions;
+mod read;
+mod views;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{middleware, Json, Router};
+use jobs_core::JobId;
+use serde::Serialize;
+
+use crate::state::WebState;
+
+/// Why an API request failed; answered as `{"error": "...", "code": "..."}`
+/// with a matching status code.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    /// A malformed path or query parameter (400 `bad_request`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such job, schedule or endpoint (404 `not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// An action while no admin token is configured (403 `read_only`).
+    #[error(
+        "this dashboard is read-only: no admin token is configured on the server \
+         (jobs_web::WebState::admin_token), so every action is refused"
+    )]
+    ReadOnly,
+    /// An action without the right token (401 `unauthorized`).
+    #[error("missing or wrong admin token: send the header `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// An action whose `Origin` is another site's (403 `cross_origin`).
+    #[error("cross-origin request refused: origin `{0}` is not this server's")]
+    CrossOrigin(String),
+    /// What the backend answered (status by kind, see [`ApiError::status`]).
+    #[error(transparent)]
+    Backend(#[from] jobs_core::Error),
+}
+
+/// The JSON error body.
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    code: &'static str,
+}
+
+impl ApiError {
+    fn status(&self) -> (StatusCode, &'static str) {
+        use jobs_core::Error as E;
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
+            ApiError::Backend(e) => match e {
+                E::NotFound(_) | E::ScheduleNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                E::InvalidState { .. } => (StatusCode::CONFLICT, "invalid_state"),
+                E::InvalidQueueName(_) | E::InvalidArgument(_) | E::Validation(_) => {
+                    (StatusCode::BAD_REQUEST, "bad_request")
+                }
+                E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
+                E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "admin API request failed");
+        }
+        let mut resp = (status, Json(ErrorBody { error: self.to_string(), code })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"jobs\""));
+        }
+        resp
+    }
+}
+
+/// The routes under `/api`.
+pub(crate) fn routes(state: &WebState) -> Router<WebState> {
+    let actions = Router::new()
+        .route("/api/jobs/{id}/retry", post(actions::retry))
+        .route("/api/jobs/{id}/cancel", post(actions::cancel))
+        .route("/api/queues/{queue}/retry-dead", post(actions::retry_all_dead))
+        .route("/api/queues/{queue}/purge-dead", post(actions::purge_dead))
+        .route("/api/queues/{queue}/pause", post(actions::pause_queue))
+        .route("/api/queues/{queue}/resume", post(actions::resume_queue))
+        .route("/api/schedules/{name}/pause", post(actions::pause_schedule))
+        .route("/api/schedules/{name}/resume", post(actions::resume_schedule))
+        .route_layer(middleware::from_fn_with_state(state.clone(), actions::require_admin));
+    Router::new()
+        .route("/api/auth", get(read::auth))
+        .route("/api/stats", get(read::stats))
+        .route("/api/throughput", get(read::throughput_all))
+        .route("/api/queues/{queue}/jobs", get(read::list_jobs))
+        .route("/api/queues/{queue}/throughput", get(read::throughput))
+        .route("/api/jobs/{id}", get(read::job))
+        .route("/api/workers", get(read::workers))
+        .route("/api/schedules", get(read::schedules))
+        .merge(actions)
+        .route("/api/{*rest}", any(unknown))
+        .layer(middleware::map_response(no_store))
+}
+
+/// Every API answer is live data: never cached, never sniffed.
+async fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+async fn unknown() -> ApiError {
+    ApiError::NotFound("no such API endpoint (see the jobs-web README for the list)".to_owned())
+}
+
+/// A queue name from the path, checked.
+fn queue_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(queue) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    jobs_core::validate_queue_name(&queue)?;
+    Ok(queue)
+}
+
+/// A job id from the path, parsed.
+fn job_param(path: Result<Path<String>, PathRejection>) -> Result<JobId, ApiError> {
+    let Path(id) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(id.parse()?)
+}
+
+/// A query string, parsed.
+fn query_param<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text()))
+}

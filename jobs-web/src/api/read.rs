@@ -1,0 +1,186 @@
+//! The API's reads (`GET`), open to everyone who can reach the server.
+//! Polled reads (stats, pools, schedules, throughput) come through the
+//! state's short caches; lists read one page, never the whole queue.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use jobs_core::{JobStatus, MinuteCounts};
+use serde::Deserialize;
+
+use super::views::{
+    AuthView, JobSummary, JobView, JobsPage, PoolView, ScheduleView, SchedulesView, StatsView, ThroughputView,
+    WorkersView,
+};
+use super::{job_param, query_param, queue_param, ApiError};
+use crate::state::{TokenCheck, WebState};
+
+/// Jobs per page when the request names no `limit`.
+const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit` accepted.
+const MAX_LIMIT: usize = 500;
+/// Minutes of throughput when the request names none: the last hour.
+const DEFAULT_MINUTES: usize = 60;
+/// The most minutes of throughput accepted: a day.
+const MAX_MINUTES: usize = 1440;
+
+/// `GET /api/auth`: whether actions are possible, and whether the
+/// `Authorization` header sent (if any) holds the token.
+pub(crate) async fn auth(State(state): State<WebState>, headers: HeaderMap) -> Json<AuthView> {
+    let sent = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or_default());
+    let token_valid = match (sent, state.check_token(sent)) {
+        (None, _) | (_, TokenCheck::ReadOnly) => None,
+        (Some(_), check) => Some(check == TokenCheck::Valid),
+    };
+    Json(AuthView { actions_enabled: state.actions_enabled(), token_valid })
+}
+
+/// `GET /api/stats`: every queue's counts per priority.
+pub(crate) async fn stats(State(state): State<WebState>) -> Result<Json<StatsView>, ApiError> {
+    Ok(Json(StatsView::new(&state.stats().await?)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+fn parse_status(s: &str) -> Result<JobStatus, ApiError> {
+    const ALL: [JobStatus; 7] = [
+        JobStatus::Pending,
+        JobStatus::Scheduled,
+        JobStatus::Running,
+        JobStatus::Retrying,
+        JobStatus::Dead,
+        JobStatus::Succeeded,
+        JobStatus::Cancelled,
+    ];
+    ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+        let names: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
+        ApiError::BadRequest(format!("unknown status `{s}`: use one of {}", names.join(", ")))
+    })
+}
+
+/// `GET /api/queues/{queue}/jobs?status=pending&offset=0&limit=50`: one page
+/// of a queue's jobs in one state.
+pub(crate) async fn list_jobs(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<JobsPage>, ApiError> {
+    let queue = queue_param(path)?;
+    let q = query_param(query)?;
+    let status = parse_status(q.status.as_deref().unwrap_or("pending"))?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, not {limit}")));
+    }
+    // One more than asked, to know whether a next page exists.
+    let mut jobs = state.queue().list_jobs(&queue, status, offset, limit + 1).await?;
+    let has_more = jobs.len() > limit;
+    jobs.truncate(limit);
+    let total = match status {
+        JobStatus::Succeeded | JobStatus::Cancelled => None,
+        _ => state.stats().await.ok().map(|s| {
+            let c = s.queue(&queue);
+            match status {
+                JobStatus::Pending => c.pending,
+                JobStatus::Scheduled => c.scheduled,
+                JobStatus::Running => c.running,
+                JobStatus::Retrying => c.retrying,
+                _ => c.dead,
+            }
+        }),
+    };
+    Ok(Json(JobsPage { queue, status, offset, limit, has_more, total, jobs: jobs.iter().map(JobSummary::from).collect() }))
+}
+
+/// `GET /api/jobs/{id}`: everything about one job.
+pub(crate) async fn job(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<JobView>, ApiError> {
+    let id = job_param(path)?;
+    match state.queue().job(&id).await? {
+        Some(info) => Ok(Json(JobView::from(info))),
+        None => Err(ApiError::NotFound(format!("no job `{id}`: unknown, or removed after its retention period"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MinutesQuery {
+    minutes: Option<usize>,
+}
+
+fn minutes(query: Result<Query<MinutesQuery>, QueryRejection>) -> Result<usize, ApiError> {
+    let m = query_param(query)?.minutes.unwrap_or(DEFAULT_MINUTES);
+    if (1..=MAX_MINUTES).contains(&m) {
+        Ok(m)
+    } else {
+        Err(ApiError::BadRequest(format!("minutes must be between 1 and {MAX_MINUTES}, not {m}")))
+    }
+}
+
+/// `GET /api/queues/{queue}/throughput?minutes=60`: attempts per minute.
+pub(crate) async fn throughput(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<MinutesQuery>, QueryRejection>,
+) -> Result<Json<ThroughputView>, ApiError> {
+    let queue = queue_param(path)?;
+    let minutes = state.throughput(&queue, minutes(query)?).await?;
+    Ok(Json(ThroughputView { queue: Some(queue), minutes }))
+}
+
+/// `GET /api/throughput?minutes=60`: attempts per minute, every queue added
+/// up (one cached read per queue: the port has no call for all queues).
+pub(crate) async fn throughput_all(
+    State(state): State<WebState>,
+    query: Result<Query<MinutesQuery>, QueryRejection>,
+) -> Result<Json<ThroughputView>, ApiError> {
+    let n = minutes(query)?;
+    let stats = state.stats().await?;
+    let mut sum: BTreeMap<u64, MinuteCounts> = BTreeMap::new();
+    for queue in stats.queues.keys() {
+        for m in state.throughput(queue, n).await? {
+            let e = sum.entry(m.minute).or_insert(MinuteCounts { minute: m.minute, ..Default::default() });
+            e.processed += m.processed;
+            e.failed += m.failed;
+        }
+    }
+    if sum.is_empty() {
+        // No queue yet: an empty hour, so the chart still has its axis.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let current = now / 60 * 60;
+        for back in 0..n as u64 {
+            let minute = current.saturating_sub(back * 60);
+            sum.insert(minute, MinuteCounts { minute, ..Default::default() });
+        }
+    }
+    // Cached reads taken across a minute boundary may reach one minute
+    // further: keep the latest `n`.
+    let skip = sum.len().saturating_sub(n);
+    Ok(Json(ThroughputView { queue: None, minutes: sum.into_values().skip(skip).collect() }))
+}
+
+/// `GET /api/workers`: the live pools.
+pub(crate) async fn workers(State(state): State<WebState>) -> Result<Json<WorkersView>, ApiError> {
+    let pools = state.workers().await?;
+    Ok(Json(WorkersView {
+        workers: pools.iter().map(|p| p.workers).sum(),
+        busy: pools.iter().map(|p| p.running).sum(),
+        pools: pools.into_iter().map(PoolView::from).collect(),
+    }))
+}
+
+/// `GET /api/schedules`: every schedule with its next fire and last run.
+pub(crate) async fn schedules(State(state): State<WebState>) -> Result<Json<SchedulesView>, ApiError> {
+    let list = state.schedules().await?;
+    Ok(Json(SchedulesView { schedules: list.into_iter().map(ScheduleView::from).collect() }))
+}

@@ -1,0 +1,321 @@
+//! The JSON bodies of the API's reads, built from the port's types: times as
+//! RFC 3339 strings (UTC, milliseconds), enums as lowercase names.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use jobs_core::{
+    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, Priority, QueueStats, ScheduleInfo, WorkerInfo,
+};
+use serde::Serialize;
+
+/// A time as the API writes it.
+pub(crate) fn ts(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn ts_opt(t: Option<SystemTime>) -> Option<String> {
+    t.map(ts)
+}
+
+/// `GET /api/auth`.
+#[derive(Serialize)]
+pub(crate) struct AuthView {
+    pub(crate) actions_enabled: bool,
+    /// Whether the request's `Authorization` holds the token (absent when
+    /// the request sent none or actions are off).
+    pub(crate) token_valid: Option<bool>,
+}
+
+/// `GET /api/stats`.
+#[derive(Serialize)]
+pub(crate) struct StatsView {
+    pub(crate) queues: Vec<QueueView>,
+    pub(crate) totals: Counts,
+    pub(crate) generated_at: String,
+}
+
+/// One queue in `/api/stats`.
+#[derive(Serialize)]
+pub(crate) struct QueueView {
+    name: String,
+    paused: bool,
+    #[serde(flatten)]
+    counts: Counts,
+    by_priority: BTreeMap<&'static str, Counts>,
+}
+
+impl StatsView {
+    pub(crate) fn new(stats: &QueueStats) -> Self {
+        let mut totals = Counts::default();
+        let queues = stats
+            .queues
+            .iter()
+            .map(|(name, q)| {
+                let counts = q.total();
+                totals.add(&counts);
+                QueueView {
+                    name: name.clone(),
+                    paused: q.paused,
+                    counts,
+                    by_priority: q.by_priority.iter().map(|(p, c)| (p.as_str(), *c)).collect(),
+                }
+            })
+            .collect();
+        StatsView { queues, totals, generated_at: ts(SystemTime::now()) }
+    }
+}
+
+/// One job in a list.
+#[derive(Serialize)]
+pub(crate) struct JobSummary {
+    id: String,
+    name: String,
+    queue: String,
+    priority: Priority,
+    status: JobStatus,
+    attempts: u32,
+    max_retries: Option<u32>,
+    enqueued_at: String,
+    run_at: Option<String>,
+    finished_at: Option<String>,
+    last_error: Option<String>,
+}
+
+impl From<&JobInfo> for JobSummary {
+    fn from(j: &JobInfo) -> Self {
+        JobSummary {
+            id: j.id.to_string(),
+            name: j.name.clone(),
+            queue: j.queue.clone(),
+            priority: j.priority,
+            status: j.status,
+            attempts: j.attempts,
+            max_retries: j.max_retries,
+            enqueued_at: ts(j.enqueued_at),
+            run_at: ts_opt(j.run_at),
+            finished_at: ts_opt(j.finished_at),
+            last_error: j.last_error().map(str::to_owned),
+        }
+    }
+}
+
+/// `GET /api/queues/{queue}/jobs`.
+#[derive(Serialize)]
+pub(crate) struct JobsPage {
+    pub(crate) queue: String,
+    pub(crate) status: JobStatus,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+    /// Whether a next page exists.
+    pub(crate) has_more: bool,
+    /// Jobs in this state in all (from the cached stats; absent for
+    /// succeeded and cancelled, which the stats do not count).
+    pub(crate) total: Option<u64>,
+    pub(crate) jobs: Vec<JobSummary>,
+}
+
+/// `GET /api/jobs/{id}`.
+#[derive(Serialize)]
+pub(crate) struct JobView {
+    #[serde(flatten)]
+    summary: JobSummary,
+    payload: serde_json::Value,
+    result: Option<serde_json::Value>,
+    attempt_log: Vec<AttemptView>,
+    timeline: Vec<Event>,
+}
+
+/// One attempt of a job.
+#[derive(Serialize)]
+struct AttemptView {
+    attempt: u32,
+    started_at: String,
+    finished_at: Option<String>,
+    duration_ms: Option<u64>,
+    error: Option<String>,
+}
+
+impl From<&AttemptInfo> for AttemptView {
+    fn from(a: &AttemptInfo) -> Self {
+        let duration_ms = a
+            .finished_at
+            .and_then(|f| f.duration_since(a.started_at).ok())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        AttemptView {
+            attempt: a.attempt,
+            started_at: ts(a.started_at),
+            finished_at: ts_opt(a.finished_at),
+            duration_ms,
+            error: a.error.clone(),
+        }
+    }
+}
+
+/// One step of a job's life, for its timeline.
+#[derive(Serialize)]
+struct Event {
+    at: String,
+    /// `enqueued`, `started`, `failed`, `succeeded`, `due`, `dead` or `cancelled`.
+    kind: &'static str,
+    text: String,
+    #[serde(skip)]
+    sort: SystemTime,
+}
+
+impl From<JobInfo> for JobView {
+    fn from(j: JobInfo) -> Self {
+        let mut timeline = Vec::new();
+        let mut event = |at: SystemTime, kind: &'static str, text: String| {
+            timeline.push(Event { at: ts(at), kind, text, sort: at });
+        };
+        event(j.enqueued_at, "enqueued", format!("enqueued on `{}` at priority {}", j.queue, j.priority.as_str()));
+        for a in &j.attempt_log {
+            event(a.started_at, "started", format!("attempt {} started", a.attempt));
+            if let Some(end) = a.finished_at {
+                match &a.error {
+                    Some(e) => event(end, "failed", format!("attempt {} failed: {e}", a.attempt)),
+                    None => event(end, "succeeded", format!("attempt {} succeeded", a.attempt)),
+                }
+            }
+        }
+        if let (Some(at), JobStatus::Scheduled | JobStatus::Retrying) = (j.run_at, j.status) {
+            event(at, "due", format!("due to run ({})", j.status));
+        }
+        match (j.finished_at, j.status) {
+            (Some(at), JobStatus::Dead) => event(at, "dead", "moved to the dead-letter set".to_owned()),
+            (Some(at), JobStatus::Cancelled) => event(at, "cancelled", "cancelled".to_owned()),
+            _ => {}
+        }
+        // Stable: events at the same instant keep their order (start before end).
+        timeline.sort_by_key(|e| e.sort);
+        JobView {
+            summary: JobSummary::from(&j),
+            attempt_log: j.attempt_log.iter().map(AttemptView::from).collect(),
+            payload: j.payload,
+            result: j.result,
+            timeline,
+        }
+    }
+}
+
+/// `GET /api/throughput` and `GET /api/queues/{queue}/throughput`.
+#[derive(Serialize)]
+pub(crate) struct ThroughputView {
+    /// The queue, or absent for every queue added up.
+    pub(crate) queue: Option<String>,
+    /// Oldest first, the current minute last.
+    pub(crate) minutes: Vec<MinuteCounts>,
+}
+
+/// `GET /api/workers`.
+#[derive(Serialize)]
+pub(crate) struct WorkersView {
+    pub(crate) pools: Vec<PoolView>,
+    pub(crate) workers: usize,
+    pub(crate) busy: usize,
+}
+
+/// One live pool.
+#[derive(Serialize)]
+pub(crate) struct PoolView {
+    id: String,
+    host: String,
+    pid: u32,
+    queues: Vec<String>,
+    workers: usize,
+    running: usize,
+    running_jobs: Vec<String>,
+    started_at: String,
+    last_seen: String,
+}
+
+impl From<WorkerInfo> for PoolView {
+    fn from(w: WorkerInfo) -> Self {
+        PoolView {
+            id: w.id,
+            host: w.host,
+            pid: w.pid,
+            queues: w.queues,
+            workers: w.workers,
+            running: w.running,
+            running_jobs: w.running_jobs.iter().map(ToString::to_string).collect(),
+            started_at: ts(w.started_at),
+            last_seen: ts(w.last_seen),
+        }
+    }
+}
+
+/// `GET /api/schedules`.
+#[derive(Serialize)]
+pub(crate) struct SchedulesView {
+    pub(crate) schedules: Vec<ScheduleView>,
+}
+
+/// One schedule.
+#[derive(Serialize)]
+pub(crate) struct ScheduleView {
+    name: String,
+    cron: String,
+    timezone: String,
+    job_name: String,
+    queue: String,
+    catch_up: CatchUp,
+    paused: bool,
+    next_fire: Option<String>,
+    last_run: Option<String>,
+    last_job: Option<String>,
+}
+
+impl From<ScheduleInfo> for ScheduleView {
+    fn from(s: ScheduleInfo) -> Self {
+        ScheduleView {
+            name: s.name,
+            cron: s.cron,
+            timezone: s.timezone,
+            job_name: s.job_name,
+            queue: s.queue,
+            catch_up: s.catch_up,
+            paused: s.paused,
+            next_fire: ts_opt(s.next_fire),
+            last_run: ts_opt(s.last_run),
+            last_job: s.last_job.map(|j| j.to_string()),
+        }
+    }
+}
+
+/// The answer of an action on one job.
+#[derive(Serialize)]
+pub(crate) struct JobActionView {
+    pub(crate) id: String,
+    /// `retried`, `cancelled`, `cancel_requested` or `already_finished`.
+    pub(crate) outcome: &'static str,
+    /// The job's status right after the action.
+    pub(crate) status: JobStatus,
+}
+
+/// The answer of `POST /api/queues/{queue}/retry-dead`.
+#[derive(Serialize)]
+pub(crate) struct RetryAllView {
+    pub(crate) queue: String,
+    pub(crate) retried: u64,
+    pub(crate) failed: u64,
+    /// The first few failures, one sentence each.
+    pub(crate) errors: Vec<String>,
+}
+
+/// The answer of `POST /api/queues/{queue}/purge-dead`.
+#[derive(Serialize)]
+pub(crate) struct PurgeView {
+    pub(crate) queue: String,
+    pub(crate) purged: u64,
+}
+
+/// The answer of pausing or resuming a queue or a schedule.
+#[derive(Serialize)]
+pub(crate) struct PausedView {
+    /// `queue` or `schedule`.
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    pub(crate) paused: bool,
+}
