@@ -137,7 +137,12 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
     if !job.attempt_log.is_empty() {
         s.push_str("\nattempts:\n");
     }
+    let mut previous = 0;
     for a in &job.attempt_log {
+        if a.attempt <= previous {
+            s.push_str("  -- retried from the dead-letter set, attempts reset --\n");
+        }
+        previous = a.attempt;
         let took = a.finished_at.and_then(|f| f.duration_since(a.started_at).ok()).map(short);
         let outcome = match (&a.error, a.finished_at) {
             (Some(e), _) => format!("failed: {}", e.replace('\n', " ")),

@@ -59,6 +59,15 @@ fn a_bad_configuration_file_is_exit_78() {
     assert!(line.starts_with("error: /nonexistent/jobs.yaml: cannot read the configuration:"), "{line}");
 }
 
+#[cfg(not(feature = "redis"))]
+#[test]
+fn a_redis_url_without_the_redis_feature_is_exit_78() {
+    let out = jobs(&["--redis-url", "redis://:hunter2@127.0.0.1:6379", "queues"]);
+    let line = one_error_line(&out, 78);
+    assert!(line.contains("built without the `redis` feature") && !line.contains("hunter2"), "{line}");
+}
+
+#[cfg(feature = "redis")]
 #[test]
 fn an_unreachable_redis_is_exit_69_and_the_password_is_never_shown() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -27,13 +27,13 @@ pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
 pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
-    AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
-    JobStatus, LeaseState, LeasedJob, NewJob, Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, SharedQueue,
-    Waiter, WorkerInfo, Headers, MinuteCounts, ForwardQueue, CatchUp, ScheduleDef, ScheduleState,
+    AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish, FinishResult, ForwardQueue,
+    Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob, Outcome, QueueCounts,
+    QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue, Waiter, WorkerInfo,
 };
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
-pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
+pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder};
 
 /// The `#[job]` attribute: turns an `async fn` into a typed background job.
@@ -44,7 +44,7 @@ pub use jobs_macros::job;
 /// Everything a job definition and its producer need.
 pub mod prelude {
     pub use crate::{
-        job, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobMetrics, JobQueue, MemoryQueue,
-        Priority, WorkerPool,
+        job, Error, Job, JobContext, JobError, JobExt, JobId, JobMetrics, JobOptions, JobQueue, MemoryQueue, Priority,
+        WorkerPool,
     };
 }

@@ -335,12 +335,7 @@ impl<T: ?Sized> RangeSkip for &RangeProbe<'_, T> {
     fn range_check<B>(self, _: &mut ValidationError, _: &str, _: Option<B>, _: Option<B>) {}
 }
 
-pub fn custom<T: ?Sized>(
-    errs: &mut ValidationError,
-    field: &str,
-    v: &T,
-    f: impl FnOnce(&T) -> Result<(), String>,
-) {
+pub fn custom<T: ?Sized>(errs: &mut ValidationError, field: &str, v: &T, f: impl FnOnce(&T) -> Result<(), String>) {
     if let Err(m) = f(v) {
         errs.push(field, "custom", m);
     }

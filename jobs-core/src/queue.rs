@@ -639,28 +639,48 @@ pub type SharedQueue = Arc<dyn JobQueue>;
 #[macro_export]
 macro_rules! __forward_job_queue {
     () => {
-        fn fetch<'a>(&'a self, req: &'a $crate::FetchRequest) -> $crate::BoxFuture<'a, Result<$crate::Fetched, $crate::Error>> {
+        fn fetch<'a>(
+            &'a self,
+            req: &'a $crate::FetchRequest,
+        ) -> $crate::BoxFuture<'a, Result<$crate::Fetched, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).fetch(req)
         }
-        fn finish(&self, batch: Vec<$crate::Finish>) -> $crate::BoxFuture<'_, Result<Vec<$crate::FinishResult>, $crate::Error>> {
+        fn finish(
+            &self,
+            batch: Vec<$crate::Finish>,
+        ) -> $crate::BoxFuture<'_, Result<Vec<$crate::FinishResult>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).finish(batch)
         }
-        fn extend_leases<'a>(&'a self, leases: &'a [($crate::JobId, u64)], lease: ::std::time::Duration) -> $crate::BoxFuture<'a, Result<Vec<$crate::LeaseState>, $crate::Error>> {
+        fn extend_leases<'a>(
+            &'a self,
+            leases: &'a [($crate::JobId, u64)],
+            lease: ::std::time::Duration,
+        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::LeaseState>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).extend_leases(leases, lease)
         }
         fn waiter(&self, queues: &[String]) -> Result<Box<dyn $crate::Waiter>, $crate::Error> {
             $crate::ForwardQueue::forward_target(self).waiter(queues)
         }
-        fn job<'a>(&'a self, id: &'a $crate::JobId) -> $crate::BoxFuture<'a, Result<Option<$crate::JobInfo>, $crate::Error>> {
+        fn job<'a>(
+            &'a self,
+            id: &'a $crate::JobId,
+        ) -> $crate::BoxFuture<'a, Result<Option<$crate::JobInfo>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).job(id)
         }
-        fn cancel<'a>(&'a self, id: &'a $crate::JobId) -> $crate::BoxFuture<'a, Result<$crate::CancelResult, $crate::Error>> {
+        fn cancel<'a>(
+            &'a self,
+            id: &'a $crate::JobId,
+        ) -> $crate::BoxFuture<'a, Result<$crate::CancelResult, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).cancel(id)
         }
         fn stats(&self) -> $crate::BoxFuture<'_, Result<$crate::QueueStats, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).stats()
         }
-        fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
+        fn dead_jobs<'a>(
+            &'a self,
+            queue: &'a str,
+            limit: usize,
+        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).dead_jobs(queue, limit)
         }
         fn retry_dead<'a>(&'a self, id: &'a $crate::JobId) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
@@ -675,10 +695,18 @@ macro_rules! __forward_job_queue {
         fn resume<'a>(&'a self, queue: &'a str) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).resume(queue)
         }
-        fn set_policy<'a>(&'a self, queue: &'a str, policy: $crate::QueuePolicy) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
+        fn set_policy<'a>(
+            &'a self,
+            queue: &'a str,
+            policy: $crate::QueuePolicy,
+        ) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).set_policy(queue, policy)
         }
-        fn report_worker(&self, info: $crate::WorkerInfo, ttl: ::std::time::Duration) -> $crate::BoxFuture<'_, Result<(), $crate::Error>> {
+        fn report_worker(
+            &self,
+            info: $crate::WorkerInfo,
+            ttl: ::std::time::Duration,
+        ) -> $crate::BoxFuture<'_, Result<(), $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).report_worker(info, ttl)
         }
         fn remove_worker<'a>(&'a self, id: &'a str) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
@@ -687,10 +715,20 @@ macro_rules! __forward_job_queue {
         fn workers(&self) -> $crate::BoxFuture<'_, Result<Vec<$crate::WorkerInfo>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).workers()
         }
-        fn list_jobs<'a>(&'a self, queue: &'a str, status: $crate::JobStatus, offset: usize, limit: usize) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
+        fn list_jobs<'a>(
+            &'a self,
+            queue: &'a str,
+            status: $crate::JobStatus,
+            offset: usize,
+            limit: usize,
+        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).list_jobs(queue, status, offset, limit)
         }
-        fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> $crate::BoxFuture<'a, Result<Vec<$crate::MinuteCounts>, $crate::Error>> {
+        fn throughput<'a>(
+            &'a self,
+            queue: &'a str,
+            minutes: usize,
+        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::MinuteCounts>, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).throughput(queue, minutes)
         }
         fn put_schedule(&self, def: $crate::ScheduleDef) -> $crate::BoxFuture<'_, Result<(), $crate::Error>> {
@@ -702,7 +740,11 @@ macro_rules! __forward_job_queue {
         fn remove_schedule<'a>(&'a self, name: &'a str) -> $crate::BoxFuture<'a, Result<bool, $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).remove_schedule(name)
         }
-        fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
+        fn set_schedule_paused<'a>(
+            &'a self,
+            name: &'a str,
+            paused: bool,
+        ) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).set_schedule_paused(name, paused)
         }
     };
@@ -746,4 +788,3 @@ macro_rules! forward_pointer {
 
 forward_pointer!(Arc);
 forward_pointer!(Box);
-

@@ -110,11 +110,7 @@ fn build(
         if let Some(prev) = map.insert(d.name, d) {
             // Source order, so the message is the same at every start.
             let (a, b) = if (prev.file, prev.line) <= (d.file, d.line) { (prev, d) } else { (d, prev) };
-            return Err(Error::DuplicateJobName {
-                name: d.name.to_owned(),
-                first: a.location(),
-                second: b.location(),
-            });
+            return Err(Error::DuplicateJobName { name: d.name.to_owned(), first: a.location(), second: b.location() });
         }
     }
     if map.is_empty() {

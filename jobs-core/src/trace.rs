@@ -71,9 +71,7 @@ static PROPAGATOR: OnceLock<Box<dyn TracePropagator>> = OnceLock::new();
 /// Installs the propagator for this process, once, before enqueueing or
 /// starting pools.
 pub fn set_trace_propagator(p: impl TracePropagator) -> Result<(), Error> {
-    PROPAGATOR
-        .set(Box::new(p))
-        .map_err(|_| Error::InvalidArgument("a trace propagator is already installed".into()))
+    PROPAGATOR.set(Box::new(p)).map_err(|_| Error::InvalidArgument("a trace propagator is already installed".into()))
 }
 
 pub(crate) fn propagator() -> &'static dyn TracePropagator {

@@ -1,1 +1,86 @@
-/* placeholder */
+// One job: status, payload (pretty-printed, as text), attempts with their
+// errors, result and timeline. Polls while the job is not finished.
+
+import { api, enc, fmtTime, h, note, statusBadge, timeEl } from './core.js';
+import { cancelButton, retryButton } from './queue.js';
+
+const FINISHED = ['succeeded', 'dead', 'cancelled'];
+
+function pretty(value) {
+  return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+}
+
+function field(label, ...value) {
+  return [h('dt', {}, label), h('dd', {}, ...value)];
+}
+
+export function jobPage(id) {
+  const body = h('div', {}, note('loading…'));
+  const el = h('div', {},
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / job'),
+    h('h1', {}, 'Job ', h('code', { id: 'job-id' }, id)),
+    body);
+  let last = '';
+  let afterAction = null;
+
+  const render = (j) => {
+    const tries = j.max_retries === null ? `${j.attempts}` : `${j.attempts} of ${j.max_retries + 1}`;
+    const actions = [];
+    if (j.status === 'dead') actions.push(retryButton(j, () => afterAction()));
+    if (!FINISHED.includes(j.status)) actions.push(cancelButton(j, () => afterAction()));
+    const attempts = j.attempt_log.length
+      ? h('table', { class: 'grid', id: 'attempts' },
+          h('thead', {}, h('tr', {}, ['#', 'Started', 'Finished', 'Duration', 'Error'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, j.attempt_log.map((a) => h('tr', {},
+            h('td', { class: 'num' }, String(a.attempt)),
+            h('td', {}, fmtTime(a.started_at)),
+            h('td', {}, a.finished_at ? fmtTime(a.finished_at) : h('span', { class: 'muted' }, 'running')),
+            h('td', { class: 'num' }, a.duration_ms === null ? '–' : `${a.duration_ms} ms`),
+            h('td', { class: a.error ? 'err' : 'ok' }, a.error === null ? (a.finished_at ? 'succeeded' : '') : h('pre', { class: 'error-text' }, a.error))))))
+      : note('No attempt yet.');
+    body.replaceChildren(
+      h('div', { class: 'job-head' },
+        statusBadge(j.status, { id: 'job-status', 'data-status': j.status }),
+        h('span', { class: 'job-name' }, j.name),
+        h('span', { class: 'actions' }, actions)),
+      h('div', { class: 'cols' },
+        h('section', { class: 'panel' }, h('h2', {}, 'Details'),
+          h('dl', { class: 'facts' },
+            field('Queue', h('a', { href: `#/queues/${enc(j.queue)}?status=${j.status === 'succeeded' ? 'succeeded' : j.status}` }, j.queue)),
+            field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
+            field('Attempts', tries),
+            field('Enqueued', fmtTime(j.enqueued_at), ' (', timeEl(j.enqueued_at), ')'),
+            j.run_at ? field('Due', fmtTime(j.run_at), ' (', timeEl(j.run_at), ')') : [],
+            j.finished_at ? field('Finished', fmtTime(j.finished_at), ' (', timeEl(j.finished_at), ')') : [],
+            j.last_error ? field('Last error', h('span', { class: 'err' }, j.last_error)) : [])),
+        h('section', { class: 'panel' }, h('h2', {}, 'Timeline'),
+          h('ol', { class: 'timeline', id: 'timeline' }, j.timeline.map((e) => h('li', { class: `ev ev-${e.kind}` },
+            h('time', { datetime: e.at }, fmtTime(e.at)), ' ', h('span', {}, e.text)))))),
+      h('section', { class: 'panel' }, h('h2', {}, 'Payload'), h('div', { id: 'job-payload' }, pretty(j.payload))),
+      h('section', { class: 'panel' }, h('h2', {}, 'Result'),
+        h('div', { id: 'job-result' }, j.result === null ? note(j.status === 'succeeded' ? 'The job returned no value.' : 'No result yet.') : pretty(j.result))),
+      h('section', { class: 'panel' }, h('h2', {}, 'Attempts'), attempts));
+  };
+
+  let settled = false;
+  const load = async () => {
+    const j = await api(`/jobs/${enc(id)}`);
+    settled = FINISHED.includes(j.status);
+    const json = JSON.stringify(j);
+    if (json !== last) {
+      last = json;
+      render(j);
+    }
+  };
+  // A finished job changes only through an action, which reloads it and
+  // polls again until it settles.
+  const poll = async () => {
+    if (!settled) await load();
+  };
+  afterAction = async () => {
+    settled = false;
+    await load();
+  };
+  const fail = (e) => body.replaceChildren(note(e.message, e.status === 404 ? 'muted' : 'error'));
+  return { el, refresh: poll, fail };
+}

@@ -1,1 +1,116 @@
-/* placeholder */
+// A queue: its jobs by state in tabs, a page at a time.
+
+import { actionButton, api, enc, fmtNum, h, jobLink, note, statusBadge, timeEl } from './core.js';
+import { pauseButton } from './overview.js';
+
+const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded'];
+export const PAGE_SIZE = 25;
+/** A list reloads on its own when its count changed, at most this often. */
+const LIST_RELOAD_MS = 10000;
+
+/** The pager under a list: previous and next pages, and where we are. */
+export function pager(page, offset, go) {
+  const first = page.jobs.length ? offset + 1 : 0;
+  const last = offset + page.jobs.length;
+  const of = page.total === null || page.total === undefined ? '' : ` of ${fmtNum(page.total)}`;
+  return h('div', { class: 'pager' },
+    h('button', { type: 'button', class: 'small', 'data-page': 'prev', disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE_SIZE)) }, '‹ Previous'),
+    h('span', { class: 'muted' }, `${first}–${last}${of}`),
+    h('button', { type: 'button', class: 'small', 'data-page': 'next', disabled: !page.has_more, onclick: () => go(offset + PAGE_SIZE) }, 'Next ›'));
+}
+
+/** Cancel a job that has not finished. */
+export function cancelButton(job, after) {
+  return actionButton('Cancel', 'cancel', {
+    title: 'Cancel job',
+    text: job.status === 'running'
+      ? `Job ${job.id} is running: it is told to stop and ends cancelled, without retry.`
+      : `Job ${job.id} is taken out of its queue and marked cancelled.`,
+    path: `/jobs/${enc(job.id)}/cancel`,
+    danger: true,
+    done: (b) => (b.outcome === 'already_finished' ? `Job had already finished (${b.status}).` : `Job ${b.id}: ${b.outcome.replace('_', ' ')}.`),
+  }, after);
+}
+
+/** Retry one dead job. */
+export function retryButton(job, after) {
+  return actionButton('Retry', 'retry', {
+    title: 'Retry dead job',
+    text: `Job ${job.id} (${job.name}) goes back to pending with its attempts reset.`,
+    path: `/jobs/${enc(job.id)}/retry`,
+    done: (b) => `Job ${b.id} is pending again.`,
+  }, after);
+}
+
+export function jobRow(j, status, after) {
+  const when = { pending: j.enqueued_at, scheduled: j.run_at, retrying: j.run_at, running: j.enqueued_at }[status] || j.finished_at;
+  const act = status === 'dead' ? retryButton(j, after) : status === 'succeeded' || status === 'cancelled' ? null : cancelButton(j, after);
+  return h('tr', { 'data-job': j.id },
+    h('td', {}, jobLink(j.id)),
+    h('td', {}, j.name),
+    h('td', { class: `prio prio-${j.priority}` }, j.priority),
+    h('td', { class: 'num' }, String(j.attempts)),
+    h('td', {}, timeEl(when)),
+    h('td', { class: 'err' }, j.last_error ? h('span', { class: 'clip', title: j.last_error }, j.last_error) : ''),
+    h('td', { class: 'actions' }, act));
+}
+
+export function whenHeader(status) {
+  return { pending: 'Enqueued', scheduled: 'Due', retrying: 'Next attempt', running: 'Enqueued', dead: 'Died', succeeded: 'Finished' }[status] || 'When';
+}
+
+export function queuePage(name, query) {
+  let status = TABS.includes(query.get('status')) ? query.get('status') : 'pending';
+  let offset = Math.max(0, parseInt(query.get('offset') || '0', 10) || 0);
+  const title = h('h1', {}, 'Queue ', h('code', {}, name), ' ');
+  const stateBox = h('span', { class: 'title-extra' });
+  title.append(stateBox);
+  const tabs = h('nav', { class: 'tabs', role: 'tablist' });
+  const list = h('div', { class: 'table-box' }, note('loading…'));
+  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, tabs, list);
+  let counts = null;
+  let listedCount = null;
+  let listedAt = 0;
+  let lastTabs = '';
+
+  const loadList = async () => {
+    const page = await api(`/queues/${enc(name)}/jobs?status=${status}&offset=${offset}&limit=${PAGE_SIZE}`);
+    listedCount = counts ? counts[status] : null;
+    listedAt = Date.now();
+    if (!page.jobs.length && offset === 0) {
+      list.replaceChildren(note(`No ${status} job in this queue.`));
+      return;
+    }
+    const head = h('tr', {}, ['Job id', 'Name', 'Priority', 'Attempts', whenHeader(status), 'Last error', ''].map((t) => h('th', {}, t)));
+    list.replaceChildren(
+      h('table', { class: 'grid', id: 'jobs' }, h('thead', {}, head), h('tbody', {}, page.jobs.map((j) => jobRow(j, status, loadList)))),
+      pager(page, offset, (o) => { offset = o; location.hash = `#/queues/${enc(name)}?status=${status}&offset=${o}`; }));
+  };
+
+  const renderTabs = (q) => {
+    tabs.replaceChildren(...TABS.map((t) => h('a', {
+      href: `#/queues/${enc(name)}?status=${t}`,
+      class: t === status ? 'tab active' : 'tab',
+      role: 'tab',
+      'data-tab': t,
+    }, t, t in q ? h('span', { class: 'count' }, fmtNum(q[t])) : null)));
+    stateBox.replaceChildren(
+      h('span', { class: q.paused ? 'badge st-paused' : 'badge st-active' }, q.paused ? 'paused' : 'active'), ' ',
+      pauseButton({ name, paused: q.paused }, () => { lastTabs = ''; refresh(); }));
+  };
+
+  const refresh = async () => {
+    const stats = await api('/stats');
+    const q = stats.queues.find((x) => x.name === name) || { name, paused: false };
+    counts = q;
+    const tj = JSON.stringify(q);
+    if (tj !== lastTabs) {
+      lastTabs = tj;
+      renderTabs(q);
+    }
+    const changed = listedCount !== null && q[status] !== listedCount;
+    if (listedAt === 0 || (changed && Date.now() - listedAt > LIST_RELOAD_MS)) await loadList();
+  };
+  const fail = (e) => list.replaceChildren(note(e.message, 'error'));
+  return { el, refresh, fail };
+}

@@ -46,7 +46,8 @@ struct QueueJson {
     priorities: BTreeMap<&'static str, Counts>,
 }
 
-/// `stats`: counts per queue and priority.
+/// `stats`: counts per queue and priority (`--json` has every priority;
+/// the table leaves out those with nothing).
 pub(super) async fn stats(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
     let stats = q.stats().await?;
     let mut total = Counts::default();
@@ -69,10 +70,17 @@ pub(super) async fn stats(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Resul
     columns.extend(COUNT_COLUMNS);
     let mut t = Table::new(&columns);
     for (name, c) in &stats.queues {
+        // Priorities with nothing at all are left out; a queue with nothing
+        // at all keeps one line, under `-`.
+        let mut shown = false;
         for p in Priority::ALL {
-            if let Some(counts) = c.by_priority.get(&p) {
+            if let Some(counts) = c.by_priority.get(&p).filter(|c| **c != Counts::default()) {
                 t.row([name.clone(), p.to_string()].into_iter().chain(count_cells(counts)).collect());
+                shown = true;
             }
+        }
+        if !shown {
+            t.row([name.clone(), "-".to_owned()].into_iter().chain(count_cells(&Counts::default())).collect());
         }
     }
     t.row(["total".to_owned(), String::new()].into_iter().chain(count_cells(&total)).collect());

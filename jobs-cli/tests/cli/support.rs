@@ -1,6 +1,5 @@
 //! The harness: backends, running a command line, seeding jobs, waiting.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +15,7 @@ pub fn memory() -> SharedQueue {
 /// every test sees an empty backend.
 #[cfg(feature = "redis")]
 pub async fn redis() -> SharedQueue {
+    use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let url = jobs_redis::testing::shared_server_url();
     let prefix = format!("cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));

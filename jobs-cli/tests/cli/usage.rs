@@ -1,6 +1,6 @@
 //! The parser's usage errors, help, and opening the backend.
 
-use jobs_cli::{exit, open, BackendKind};
+use jobs_cli::{open, BackendKind};
 use jobs_core::Config;
 
 use crate::support::{cli, memory};
@@ -44,7 +44,7 @@ async fn an_unreachable_redis_is_exit_69_without_the_password() {
     let args = jobs_cli::BackendArgs { config: None, redis_url: Some(format!("redis://:hunter2@127.0.0.1:{port}")) };
     let config = jobs_cli::load_config_with_env(&args, [("", ""); 0]).unwrap();
     let e = open(config).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::UNAVAILABLE, "{e}");
+    assert_eq!(e.exit_code(), jobs_cli::exit::UNAVAILABLE, "{e}");
     let line = e.one_line();
     assert!(line.contains(&format!("127.0.0.1:{port}")) && !line.contains("hunter2"), "{line}");
 }

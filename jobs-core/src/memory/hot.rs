@@ -265,7 +265,12 @@ fn check_policy(queue: &str, policy: &QueuePolicy, p: Priority) -> Result<(), Er
     Ok(())
 }
 
-pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, finished: &mut VecDeque<(SystemTime, JobId)>) {
+pub(super) fn finish_record(
+    r: &mut Record,
+    status: JobStatus,
+    now: SystemTime,
+    finished: &mut VecDeque<(SystemTime, JobId)>,
+) {
     r.status = status;
     r.finished_at = Some(now);
     r.run_at = None;

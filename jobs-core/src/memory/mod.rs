@@ -17,7 +17,8 @@ use crate::error::Error;
 use crate::job::{validate_queue_name, JobId, Priority};
 use crate::queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
-    JobStatus, LeaseState, NewJob, MinuteCounts, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, Waiter, WorkerInfo,
+    JobStatus, LeaseState, MinuteCounts, NewJob, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef,
+    ScheduleState, Waiter, WorkerInfo,
 };
 
 /// Due scheduled jobs promoted per queue and fetch: a large backlog of due

@@ -1,8 +1,8 @@
 //! Rules of MemoryQueue that the conformance suite cannot see from outside.
 
 use super::*;
-use crate::queue::{FetchRequest, Finish};
 use crate::queue::Outcome;
+use crate::queue::{FetchRequest, Finish};
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
     NewJob {
@@ -83,8 +83,5 @@ async fn a_waiter_armed_before_an_enqueue_wakes_at_once() {
     w.arm();
     q.enqueue_many(vec![raw("a", None)]).await.unwrap();
     // Would block for an hour if the wake-up were lost.
-    tokio::time::timeout(Duration::from_secs(5), w.wait(Duration::from_secs(3600)))
-        .await
-        .expect("woken")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), w.wait(Duration::from_secs(3600))).await.expect("woken").unwrap();
 }

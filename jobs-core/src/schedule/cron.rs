@@ -43,9 +43,11 @@ impl CronSchedule {
             .with_seconds_optional()
             .parse()
             .map_err(|e| Error::InvalidArgument(format!("invalid cron expression `{expression}`: {e}")))?;
-        let tz: Tz = timezone
-            .parse()
-            .map_err(|_| Error::InvalidArgument(format!("unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`")))?;
+        let tz: Tz = timezone.parse().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`"
+            ))
+        })?;
         Ok(CronSchedule { cron, tz })
     }
 

@@ -42,7 +42,12 @@ pub fn test_pool<Q: JobQueue>(queue: Q, queues: &[&str]) -> WorkerPoolBuilder {
         .workers(4)
         .lease(Duration::from_secs(5))
         .grace_period(Duration::from_secs(10))
-        .backoff(Backoff { base: Duration::from_millis(20), factor: 2.0, cap: Duration::from_millis(200), jitter: false })
+        .backoff(Backoff {
+            base: Duration::from_millis(20),
+            factor: 2.0,
+            cap: Duration::from_millis(200),
+            jitter: false,
+        })
 }
 
 /// Waits until `cond` holds, checking every 5 ms; panics with `what` at the

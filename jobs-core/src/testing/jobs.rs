@@ -41,7 +41,9 @@ pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Resu
     p.started(seq, &ctx);
     let r = match act {
         Act::Succeed => Ok(seq),
-        Act::FailTimes(n) if ctx.attempt() <= n => Err(JobError::retryable(format!("planned failure {}", ctx.attempt()))),
+        Act::FailTimes(n) if ctx.attempt() <= n => {
+            Err(JobError::retryable(format!("planned failure {}", ctx.attempt())))
+        }
         Act::FailTimes(_) => Ok(seq),
         Act::FailFirstRun if p.starts().iter().filter(|s| s.seq == seq).count() == 1 => {
             Err(JobError::retryable("first run fails"))

@@ -118,7 +118,9 @@ fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
                 tracing::info!(job = %job.id, name = %job.name, "unknown job name: handing it back for another pool");
                 Outcome::Release { at: Some(SystemTime::now() + delay), reason: error }
             } else {
-                Outcome::Dead { error: format!("{error} (no pool took it within {})", humantime::format_duration(limit)) }
+                Outcome::Dead {
+                    error: format!("{error} (no pool took it within {})", humantime::format_duration(limit)),
+                }
             }
         }
     }

@@ -108,7 +108,8 @@ async fn beat(core: Arc<Core>, stop: CancellationToken) {
     loop {
         if std::mem::take(&mut first) {
             // Announce the pool at once rather than a third of a lease later.
-            let presence = crate::queue::WorkerInfo { last_seen: std::time::SystemTime::now(), ..core.identity.clone() };
+            let presence =
+                crate::queue::WorkerInfo { last_seen: std::time::SystemTime::now(), ..core.identity.clone() };
             if let Err(e) = core.queue.report_worker(presence, core.lease).await {
                 tracing::warn!(error = %e, "could not report the pool's presence");
             }
@@ -149,4 +150,3 @@ async fn beat(core: Arc<Core>, stop: CancellationToken) {
         }
     }
 }
-

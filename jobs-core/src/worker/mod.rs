@@ -204,9 +204,8 @@ impl WorkerPoolBuilder {
     /// for a served queue that no linked job declares.
     pub fn start(self) -> Result<WorkerHandle, Error> {
         let registry = crate::registry::registry()?;
-        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::InvalidArgument("WorkerPool::start must be called inside a tokio runtime".into())
-        })?;
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::InvalidArgument("WorkerPool::start must be called inside a tokio runtime".into()))?;
         if self.workers == 0 {
             return Err(Error::InvalidArgument("workers must be at least 1".into()));
         }
@@ -215,7 +214,9 @@ impl WorkerPoolBuilder {
         }
         let declared: BTreeSet<&str> = registry.values().map(|d| d.queue).collect();
         let queues = match self.queues {
-            Some(q) if q.is_empty() => return Err(Error::InvalidArgument("queues must name at least one queue".into())),
+            Some(q) if q.is_empty() => {
+                return Err(Error::InvalidArgument("queues must name at least one queue".into()))
+            }
             Some(q) => q,
             None => declared.iter().map(|q| q.to_string()).collect(),
         };
@@ -269,9 +270,10 @@ impl WorkerPoolBuilder {
         let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
         let heartbeat = inflight::spawn_heartbeat(core.clone())?;
         let scheduler = self.scheduler.then(|| {
-            let lateness = self.metrics.clone().map(|m| {
-                Arc::new(move |late| m.observe_schedule_lateness(late)) as crate::schedule::LatenessHook
-            });
+            let lateness = self
+                .metrics
+                .clone()
+                .map(|m| Arc::new(move |late| m.observe_schedule_lateness(late)) as crate::schedule::LatenessHook);
             crate::schedule::start_for_pool(self.queue.clone(), &core.registry, lateness)
         });
         Ok(WorkerHandle {

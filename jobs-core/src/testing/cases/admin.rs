@@ -115,7 +115,9 @@ pub async fn jobs_listed_by_state_with_history<Q: JobQueue + Clone>(q: Q) {
     let page = |status, offset, limit| {
         let q = q.clone();
         let queue = queue.clone();
-        async move { q.list_jobs(&queue, status, offset, limit).await.unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>() }
+        async move {
+            q.list_jobs(&queue, status, offset, limit).await.unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>()
+        }
     };
     assert_eq!(page(JobStatus::Pending, 0, 3).await, vec![urgent.clone(), pending[0].clone(), pending[1].clone()]);
     assert_eq!(page(JobStatus::Pending, 3, 10).await, pending[2..].to_vec());

@@ -88,10 +88,8 @@ pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + Clone>(q: Q) {
     // The failing job retries while the queue is at its bound.
     let p = crate::testing::probe(&queue);
     let pool = crate::testing::test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
-    crate::testing::eventually("both jobs done", || async {
-        q.stats().await.unwrap().queue(&queue).processed == 2
-    })
-    .await;
+    crate::testing::eventually("both jobs done", || async { q.stats().await.unwrap().queue(&queue).processed == 2 })
+        .await;
     pool.shutdown().await.unwrap();
     assert_eq!(p.start_count(), 3, "job 1 ran twice, job 2 once");
 }

@@ -78,7 +78,10 @@ pub async fn stale_ack_is_refused<Q: JobQueue + Clone>(q: Q) {
     assert_ne!(first.token, second.token);
     let late = Finish { id: id.clone(), token: first.token, outcome: Outcome::Succeeded { result: None } };
     assert_eq!(q.finish(vec![late]).await.unwrap(), vec![FinishResult::Stale]);
-    assert_eq!(q.extend_leases(&[(id.clone(), first.token)], ms(5000)).await.unwrap()[0], crate::queue::LeaseState::Lost);
+    assert_eq!(
+        q.extend_leases(&[(id.clone(), first.token)], ms(5000)).await.unwrap()[0],
+        crate::queue::LeaseState::Lost
+    );
     let real = Finish { id: id.clone(), token: second.token, outcome: Outcome::Succeeded { result: None } };
     assert_eq!(q.finish(vec![real]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Succeeded)]);
 }
@@ -89,10 +92,9 @@ pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + Clone>(q: Q) {
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
     assert_eq!(first.attempt, 1);
-    let again = eventually_some("reclaimed", || async {
-        q.fetch(&fetch_req(&queue, ms(5000), 3)).await.unwrap().jobs.pop()
-    })
-    .await;
+    let again =
+        eventually_some("reclaimed", || async { q.fetch(&fetch_req(&queue, ms(5000), 3)).await.unwrap().jobs.pop() })
+            .await;
     assert_eq!(again.attempt, 2);
     let info = q.job(&id).await.unwrap().unwrap();
     assert_eq!(info.attempts, 2);

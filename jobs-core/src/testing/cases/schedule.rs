@@ -29,7 +29,10 @@ pub async fn schedules_are_stored_and_listed<Q: JobQueue + Clone>(q: Q) {
     s.add_with(&name, "0 0 3 * * *", "Europe/Berlin", job(), opts(&queue, CatchUp::One)).await.unwrap();
     let find = |list: Vec<crate::ScheduleInfo>| list.into_iter().find(|i| i.name == name).expect("listed");
     let info = find(s.list().await.unwrap());
-    assert_eq!((info.cron.as_str(), info.timezone.as_str(), info.queue.as_str()), ("0 0 3 * * *", "Europe/Berlin", queue.as_str()));
+    assert_eq!(
+        (info.cron.as_str(), info.timezone.as_str(), info.queue.as_str()),
+        ("0 0 3 * * *", "Europe/Berlin", queue.as_str())
+    );
     assert_eq!(info.job_name, "conformance.probe");
     let next = info.next_fire.expect("a next fire time");
     assert!(next > SystemTime::now() && next < SystemTime::now() + Duration::from_secs(25 * 3600));
@@ -77,7 +80,8 @@ pub async fn schedule_catch_up_policies<Q: JobQueue + Clone>(q: Q) {
         queues.push((policy, queue));
     }
     let created = SystemTime::now();
-    let ticks = CronSchedule::parse(cron, "UTC").unwrap().ticks_between(created, created + Duration::from_secs(16 * 60), 10);
+    let ticks =
+        CronSchedule::parse(cron, "UTC").unwrap().ticks_between(created, created + Duration::from_secs(16 * 60), 10);
     // Two minutes past the third tick: three ticks missed, the last 2 min late.
     let at = ticks[2] + Duration::from_secs(120);
     s.run_due(at).await.unwrap();
@@ -97,7 +101,9 @@ pub async fn schedule_pause_skips_ticks<Q: JobQueue + Clone>(q: Q) {
     let queue = unique_queue("spause");
     let name = format!("{queue}.s");
     let s = Scheduler::new(q.clone());
-    s.add_with(&name, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::All)).await.unwrap();
+    s.add_with(&name, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::All))
+        .await
+        .unwrap();
     s.pause(&name).await.unwrap();
     let later = SystemTime::now() + Duration::from_secs(10);
     assert!(s.run_due(later).await.unwrap().is_empty());

@@ -1,0 +1,184 @@
+//! [`AppEnv`]: what the jobs of this process work with — folders, the mail
+//! transport and templates, the HTTP client, the database, and the queue
+//! (for jobs that enqueue others).
+//!
+//! A `#[job]` function receives its payload and a `JobContext`, nothing else,
+//! so the environment is process-wide: [`install`] it once at start (the
+//! [`crate::App`] runtime does), and jobs read it with [`current`] when they
+//! run. Payloads carry only data (paths relative to the data folder, not
+//! absolute ones), so any process with the same configuration can run them.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use jobs_core::{JobError, SharedQueue};
+use lettre::message::Mailbox;
+
+use crate::config::Settings;
+use crate::db::{Db, DbError};
+use crate::http::HttpClient;
+use crate::mail::{self, Mailer, SmtpTarget, TemplateError, Templates};
+
+/// Why the environment could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// A folder could not be created.
+    #[error("cannot create {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened or set up.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The templates do not load.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A mail setting is wrong.
+    #[error("mail settings: {0}")]
+    Mail(String),
+}
+
+/// The folders of the application, all absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The data folder every other path is inside.
+    pub data_dir: PathBuf,
+    /// `.eml` files, when mails go to the outbox.
+    pub outbox: PathBuf,
+    /// The SQLite database.
+    pub database: PathBuf,
+    /// Scratch files.
+    pub temp: PathBuf,
+    /// Users' uploaded files.
+    pub user_files: PathBuf,
+    /// Log files.
+    pub logs: PathBuf,
+    /// Where file jobs write their outputs unless told otherwise.
+    pub processed: PathBuf,
+}
+
+/// The environment jobs run in. Built by [`AppEnv::new`], made current by
+/// [`install`].
+#[derive(Debug)]
+pub struct AppEnv {
+    /// The configuration it was built from.
+    pub settings: Settings,
+    /// Folders.
+    pub paths: Paths,
+    /// The mail sender.
+    pub from: Mailbox,
+    /// The mail transport.
+    pub mailer: Mailer,
+    /// The mail templates.
+    pub templates: Templates,
+    /// The webhook client.
+    pub http: HttpClient,
+    /// The users and sessions database.
+    pub db: Db,
+    /// The backend, for jobs that enqueue other jobs.
+    pub queue: SharedQueue,
+}
+
+impl AppEnv {
+    /// Creates the folders and the database schema, loads the templates and
+    /// builds the mail transport.
+    pub fn new(settings: Settings, queue: SharedQueue) -> Result<Self, EnvError> {
+        let data_dir = settings.data_dir();
+        let app = &settings.app;
+        let paths = Paths {
+            outbox: data_dir.join(&app.email.outbox),
+            database: data_dir.join(&app.cleanup.database),
+            temp: data_dir.join(&app.cleanup.temp_dir),
+            user_files: data_dir.join(&app.cleanup.user_files_dir),
+            logs: data_dir.join(&app.cleanup.log_dir),
+            processed: data_dir.join("processed"),
+            data_dir,
+        };
+        for dir in [&paths.data_dir, &paths.outbox, &paths.temp, &paths.user_files, &paths.logs, &paths.processed] {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| EnvError::Folder { path: dir.display().to_string(), source })?;
+        }
+        let db = Db::new(&paths.database);
+        db.migrate()?;
+        let templates = match &app.email.templates_dir {
+            Some(dir) => Templates::from_dir(dir)?,
+            None => Templates::builtin()?,
+        };
+        let from = mail::mailbox(&app.email.from).map_err(|e| EnvError::Mail(e.to_string()))?;
+        let mailer = match &app.email.smtp_url {
+            Some(url) => {
+                let target = SmtpTarget::parse(url).map_err(|e| EnvError::Mail(e.to_string()))?;
+                Mailer::smtp(&target, app.email.timeout)
+            }
+            None => Mailer::outbox(&paths.outbox),
+        };
+        let http = HttpClient::new(app.notify.timeout);
+        Ok(AppEnv { settings, paths, from, mailer, templates, http, db, queue })
+    }
+
+    /// A path of a payload, inside the data folder. Payload paths are checked
+    /// by [`relative_path`] when enqueued; this checks again (a producer of
+    /// another version may have skipped it) and fails permanently.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, JobError> {
+        relative_path(rel).map_err(JobError::permanent)?;
+        Ok(self.paths.data_dir.join(rel))
+    }
+
+    /// `path` relative to the data folder, for results and messages.
+    pub fn display(&self, path: &Path) -> String {
+        path.strip_prefix(&self.paths.data_dir).unwrap_or(path).display().to_string()
+    }
+}
+
+static CURRENT: RwLock<Option<Arc<AppEnv>>> = RwLock::new(None);
+
+/// Makes `env` the one jobs of this process use; returns the one it replaces.
+pub fn install(env: Arc<AppEnv>) -> Option<Arc<AppEnv>> {
+    let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
+    slot.replace(env)
+}
+
+/// Removes the current environment (jobs that start afterwards fail).
+pub fn uninstall() -> Option<Arc<AppEnv>> {
+    CURRENT.write().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// The current environment; a permanent job error when none is installed
+/// (a program that runs these jobs without starting the [`crate::App`]).
+pub fn current() -> Result<Arc<AppEnv>, JobError> {
+    CURRENT.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| {
+        JobError::permanent("the application environment is not installed: run jobs through background_jobs::App")
+    })
+}
+
+/// Validator of payload paths (`#[validate(custom = relative_path)]`): a
+/// relative path that stays inside the data folder.
+#[allow(clippy::ptr_arg)] // `custom` validators take `&T` of the field's type, here `String`.
+pub fn relative_path(p: &String) -> Result<(), String> {
+    let path = Path::new(p);
+    if p.is_empty() {
+        return Err("is empty".into());
+    }
+    if path.is_absolute() || path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(format!("`{p}` must be a path inside the data folder, like \"uploads/photo.jpg\""));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_path;
+
+    #[test]
+    fn payload_paths_stay_inside() {
+        assert!(relative_path(&"uploads/a.png".to_owned()).is_ok());
+        assert!(relative_path(&"./a.png".to_owned()).is_ok());
+        assert!(relative_path(&"/etc/passwd".to_owned()).is_err());
+        assert!(relative_path(&"uploads/../../x".to_owned()).is_err());
+        assert!(relative_path(&String::new()).is_err());
+    }
+}
