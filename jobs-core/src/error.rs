@@ -69,6 +69,14 @@ pub enum Error {
     /// A bad argument or configuration value; the message names it.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The serialized payload is larger than the backend accepts.
+    #[error("job payload of {size} bytes is larger than the limit of {limit} bytes: pass a reference (an id, a path) instead of the data")]
+    PayloadTooLarge {
+        /// The payload's size in bytes.
+        size: usize,
+        /// The backend's limit.
+        limit: usize,
+    },
     /// The backend does not implement this call.
     #[error("this backend does not support {0}")]
     Unsupported(&'static str),

@@ -27,9 +27,10 @@ pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
 pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
-    AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish, FinishResult, ForwardQueue,
-    Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob, Outcome, QueueCounts,
-    QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue, Waiter, WorkerInfo,
+    check_payload_sizes, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish,
+    FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob,
+    Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue, Waiter,
+    WorkerInfo, DEFAULT_MAX_PAYLOAD,
 };
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -49,6 +49,18 @@ pub struct NewJob {
 /// Job metadata: string keys and values, kept in order.
 pub type Headers = BTreeMap<String, String>;
 
+/// The payload size backends accept by default: 512 KiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
+
+/// Refuses a batch in which any payload is larger than `limit` bytes; a
+/// backend calls it before writing anything.
+pub fn check_payload_sizes(jobs: &[NewJob], limit: usize) -> Result<(), Error> {
+    match jobs.iter().find(|j| j.payload.len() > limit) {
+        Some(j) => Err(Error::PayloadTooLarge { size: j.payload.len(), limit }),
+        None => Ok(()),
+    }
+}
+
 impl NewJob {
     /// The queue it goes to.
     pub fn queue(&self) -> &str {

@@ -118,7 +118,7 @@ export function fmtAgo(iso) {
 /** A `<time>` showing relative time, with the absolute one on hover. */
 export function timeEl(iso) {
   if (!iso) return h('span', { class: 'muted' }, '–');
-  return h('time', { datetime: iso, title: fmtTime(iso) }, fmtAgo(iso));
+  return h('time', { datetime: iso, title: fmtTime(iso), 'data-rel': '' }, fmtAgo(iso));
 }
 
 export function statusBadge(status, attrs = {}) {

@@ -1,7 +1,7 @@
 // The dashboard's shell: hash routes to pages, the header (mode, token,
 // live indicator) and the poll that keeps the current page fresh.
 
-import { api, clearFlash, confirmDialog, flash, getToken, h, note, setToken } from './core.js';
+import { api, clearFlash, confirmDialog, flash, fmtAgo, getToken, h, note, setToken } from './core.js';
 import { overviewPage } from './overview.js';
 import { queuePage } from './queue.js';
 import { jobPage } from './job.js';
@@ -62,6 +62,8 @@ async function tick() {
   const live = document.getElementById('live');
   try {
     await page.refresh();
+    // Relative times ("12 s ago") move on even where the data did not change.
+    for (const t of document.querySelectorAll('time[data-rel]')) t.textContent = fmtAgo(t.dateTime);
     live.textContent = 'live · ' + new Date().toLocaleTimeString();
     live.className = 'live ok';
     live.title = 'refreshed every few seconds';

@@ -1,1 +1,87 @@
-/* placeholder */
+// Schedules (next fire, last run, pause, resume) and worker pools (host,
+// pid, queues, current jobs, last heartbeat).
+
+import { actionButton, api, enc, fmtNum, fmtTime, h, jobLink, note, timeEl } from './core.js';
+
+/** Keeps a page's content until its data changes. */
+function changes() {
+  let last = '';
+  return (data) => {
+    const j = JSON.stringify(data);
+    if (j === last) return false;
+    last = j;
+    return true;
+  };
+}
+
+export function schedulesPage() {
+  const box = h('div', { class: 'table-box' }, note('loading…'));
+  const el = h('div', {}, h('h1', {}, 'Schedules'), box);
+  const changed = changes();
+
+  const render = (list) => {
+    if (!list.length) {
+      box.replaceChildren(note('No schedule is stored. Add one with Scheduler::add or #[job(cron = "...")].'));
+      return;
+    }
+    const head = h('tr', {}, ['Name', 'Cron', 'Time zone', 'Job', 'Queue', 'Next fire', 'Last run', 'Last job', 'State', ''].map((t) => h('th', {}, t)));
+    const rows = list.map((s) => {
+      const verb = s.paused ? 'resume' : 'pause';
+      return h('tr', { 'data-schedule': s.name },
+        h('td', { class: 'strong' }, s.name),
+        h('td', {}, h('code', {}, s.cron)),
+        h('td', {}, s.timezone),
+        h('td', {}, s.job_name),
+        h('td', {}, h('a', { href: `#/queues/${enc(s.queue)}` }, s.queue)),
+        h('td', {}, s.next_fire ? [fmtTime(s.next_fire), h('br'), timeEl(s.next_fire)] : h('span', { class: 'muted' }, s.paused ? 'paused' : 'never')),
+        h('td', {}, s.last_run ? [fmtTime(s.last_run), h('br'), timeEl(s.last_run)] : h('span', { class: 'muted' }, 'never')),
+        h('td', {}, s.last_job ? jobLink(s.last_job) : '–'),
+        h('td', {}, h('span', { class: s.paused ? 'badge st-paused' : 'badge st-active' }, s.paused ? 'paused' : 'active')),
+        h('td', { class: 'actions' }, actionButton(s.paused ? 'Resume' : 'Pause', verb, {
+          title: `${s.paused ? 'Resume' : 'Pause'} schedule ${s.name}`,
+          text: s.paused
+            ? `“${s.name}” ticks again from now on; ticks missed while paused are skipped.`
+            : `“${s.name}” stops enqueueing jobs until resumed.`,
+          path: `/schedules/${enc(s.name)}/${verb}`,
+          done: (b) => `Schedule ${b.name} ${b.paused ? 'paused' : 'resumed'}.`,
+        }, () => refresh(true))));
+    });
+    box.replaceChildren(h('table', { class: 'grid', id: 'schedules' }, h('thead', {}, head), h('tbody', {}, rows)));
+  };
+
+  async function refresh(force = false) {
+    const { schedules } = await api('/schedules');
+    if (changed(schedules) || force === true) render(schedules);
+  }
+  return { el, refresh: () => refresh(), fail: (e) => box.replaceChildren(note(e.message, 'error')) };
+}
+
+export function workersPage() {
+  const summary = h('p', { class: 'muted' });
+  const box = h('div', { class: 'pools' }, note('loading…'));
+  const el = h('div', {}, h('h1', {}, 'Workers'), summary, box);
+  const changed = changes();
+
+  const render = (w) => {
+    summary.textContent = `${fmtNum(w.pools.length)} pool(s) alive, ${fmtNum(w.busy)} of ${fmtNum(w.workers)} workers busy. A pool that misses its heartbeat for a lease drops off this list.`;
+    if (!w.pools.length) {
+      box.replaceChildren(note('No worker pool is alive.', 'error'));
+      return;
+    }
+    box.replaceChildren(...w.pools.map((p) => h('section', { class: 'panel pool', 'data-pool': p.id },
+      h('h2', {}, p.host, h('span', { class: 'muted' }, ` · pid ${p.pid}`)),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Pool'), h('dd', { class: 'mono' }, p.id),
+        h('dt', {}, 'Queues'), h('dd', {}, p.queues.map((q) => h('a', { href: `#/queues/${enc(q)}`, class: 'chip' }, q))),
+        h('dt', {}, 'Busy'), h('dd', {}, h('meter', { min: 0, max: p.workers, value: p.running }), ` ${p.running} of ${p.workers}`),
+        h('dt', {}, 'Current jobs'), h('dd', {}, p.running_jobs.length ? h('ul', { class: 'plain' }, p.running_jobs.map((j) => h('li', {}, jobLink(j)))) : h('span', { class: 'muted' }, 'idle')),
+        h('dt', {}, 'Started'), h('dd', {}, fmtTime(p.started_at), ' (', timeEl(p.started_at), ')'),
+        h('dt', {}, 'Last heartbeat'), h('dd', { 'data-heartbeat': '' }, fmtTime(p.last_seen), ' (', timeEl(p.last_seen), ')')))));
+  };
+
+  const refresh = async () => {
+    const w = await api('/workers');
+    if (changed(w)) render(w);
+  };
+  return { el, refresh, fail: (e) => box.replaceChildren(note(e.message, 'error')) };
+}

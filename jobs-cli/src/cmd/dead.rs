@@ -10,7 +10,7 @@ use super::print_json;
 use crate::args::BulkFlags;
 use crate::error::CliError;
 use crate::io::Io;
-use crate::table::{Col, Table, WIDTH};
+use crate::table::{cut, Col, Table, WIDTH};
 use crate::view::{ago, job_text, JobView};
 
 /// `dead list`: newest first, across queues unless one is named.
@@ -55,24 +55,25 @@ pub(super) async fn list(
         }
         return Ok(());
     }
+    // A table row per job, and its last error whole (up to the width) on an
+    // indented line under it: the error is what an operator looks for.
     let now = SystemTime::now();
-    let mut t = Table::new(&[
-        ("ID", Col::Keep),
-        ("JOB", Col::Shrink),
-        ("TRIES", Col::Num),
-        ("DIED", Col::Keep),
-        ("LAST ERROR", Col::Shrink),
-    ]);
+    let mut t = Table::new(&[("ID", Col::Keep), ("JOB", Col::Shrink), ("TRIES", Col::Num), ("DIED", Col::Keep)]);
     for j in &jobs {
         t.row(vec![
             j.id.to_string(),
             j.name.clone(),
             j.attempts.to_string(),
             j.finished_at.map(|f| ago(f, now)).unwrap_or_else(|| "-".into()),
-            j.last_error().unwrap_or("-").to_owned(),
         ]);
     }
-    write!(io.out, "{}", t.render(WIDTH))?;
+    let table = t.render(WIDTH);
+    let mut lines = table.lines();
+    writeln!(io.out, "{}", lines.next().unwrap_or_default())?;
+    for (line, j) in lines.zip(&jobs) {
+        let error = j.last_error().unwrap_or("(no error recorded)").replace(char::is_control, " ");
+        writeln!(io.out, "{line}\n  {}", cut(&error, WIDTH - 2))?;
+    }
     if total > jobs.len() as u64 {
         writeln!(io.err, "showing {} of {total} dead jobs (--limit N shows more)", jobs.len())?;
     }

@@ -38,16 +38,19 @@ async fn list_and_show(q: SharedQueue) {
     let text = cli(&q, &["dead", "list"]).await.ok().to_owned();
     fits_80(&text);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["ID", "JOB", "TRIES", "DIED", "LAST", "ERROR"]);
-    assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[1].starts_with(&c.to_string()) && lines[1].ends_with("mailbox full"), "newest first:\n{text}");
-    assert!(lines[2].starts_with(&b.to_string()) && lines[2].ends_with('…'), "long errors are cut:\n{text}");
-    assert!(lines[3].starts_with(&a.to_string()) && lines[3].ends_with("refused"), "{text}");
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["ID", "JOB", "TRIES", "DIED"]);
+    assert_eq!(lines.len(), 7, "a header, then a line and an error line per job:\n{text}");
+    assert!(lines[1].starts_with(&c.to_string()) && lines[1].contains("send_mail"), "newest first:\n{text}");
+    assert_eq!(lines[2], "  mailbox full");
+    assert!(lines[3].starts_with(&b.to_string()) && lines[3].contains("build_report"), "{text}");
+    assert!(lines[4].starts_with("  upstream said: no no") && lines[4].ends_with('…'), "cut to fit:\n{text}");
+    assert!(lines[5].starts_with(&a.to_string()), "{text}");
+    assert_eq!(lines[6], "  refused");
 
     let text = cli(&q, &["dead", "list", "--queue", "reports"]).await.ok().to_owned();
-    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
     let out = cli(&q, &["dead", "list", "--limit", "1"]).await;
-    assert_eq!(out.ok().lines().count(), 2, "{out:?}");
+    assert_eq!(out.ok().lines().count(), 3, "{out:?}");
     assert_eq!(out.err, "showing 1 of 3 dead jobs (--limit N shows more)\n");
 
     let doc = cli(&q, &["dead", "list", "--json"]).await.json();
@@ -83,6 +86,12 @@ async fn retry_one(q: SharedQueue) {
     assert_eq!(cli(&q, &["dead", "retry", &missing.to_string()]).await.fails(1), format!("error: no job `{missing}`"));
 
     fail(&q, &id, &["boom again"]).await;
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    let log: Vec<&str> = text.lines().skip_while(|l| *l != "attempts:").skip(1).collect();
+    assert_eq!(log.len(), 3, "{text}");
+    assert!(log[0].starts_with("  #1") && log[0].ends_with("failed: boom"), "{text}");
+    assert_eq!(log[1], "  -- retried from the dead-letter set, attempts reset --");
+    assert!(log[2].starts_with("  #1") && log[2].ends_with("failed: boom again"), "{text}");
     let doc = cli(&q, &["dead", "retry", &id.to_string(), "--json"]).await.json();
     assert_eq!(doc, json!({ "queue": "reports", "retried": [id.to_string()], "skipped": [] }));
 }

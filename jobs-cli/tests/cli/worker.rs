@@ -28,7 +28,7 @@ async fn runs_jobs_until_shutdown(q: SharedQueue) {
         let doc = cli(&q, &["job", &report.to_string(), "--json"]).await.json();
         assert_eq!(doc["result"], 42);
         let dead = cli(&q, &["dead", "list", "--queue", "flaky"]).await.ok().to_owned();
-        assert!(dead.lines().nth(1).is_some_and(|l| l.ends_with("disk on fire")), "{dead}");
+        assert_eq!(dead.lines().nth(2), Some("  disk on fire"), "{dead}");
         wait_until("the pool is listed", || async {
             cli(&q, &["workers", "--json"]).await.json()["workers"][0]["queues"]
                 == serde_json::json!(["reports", "flaky"])
