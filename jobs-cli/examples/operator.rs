@@ -90,7 +90,7 @@ async fn main() -> anyhow_free::Result {
     }
     let mail = SendWelcomeEmail { to: "ann@example.com".into(), username: "Ann".into() }.enqueue(&q).await?;
     wait_for(&q, &images, JobStatus::Succeeded).await?;
-    wait_for(&q, &[mail.clone()], JobStatus::Dead).await?;
+    wait_for(&q, std::slice::from_ref(&mail), JobStatus::Dead).await?;
 
     jobs(&q, "queues", None).await;
     jobs(&q, "stats", None).await;
@@ -103,7 +103,7 @@ async fn main() -> anyhow_free::Result {
     SMTP_UP.store(true, Ordering::SeqCst);
     jobs(&q, "dead retry --all --queue email", None).await;
     jobs(&q, "dead retry --all --queue email", Some("y\n")).await;
-    wait_for(&q, &[mail.clone()], JobStatus::Succeeded).await?;
+    wait_for(&q, std::slice::from_ref(&mail), JobStatus::Succeeded).await?;
     jobs(&q, &format!("job {dead}"), None).await;
     jobs(&q, "queues", None).await;
     jobs(&q, &format!("dead retry {dead}"), None).await;

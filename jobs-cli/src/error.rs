@@ -36,8 +36,14 @@ pub enum CliError {
     Config(#[from] jobs_core::ConfigError),
     /// Opening the backend failed: it cannot be reached (exit 69), or its
     /// settings are wrong (exit 78).
-    #[error("{0}")]
+    #[error("{}", connect_message(.0))]
     Connect(jobs_core::Error),
+    /// `worker` in a program that links no job: nothing to run.
+    #[error(
+        "no job is linked into this program, so a worker has nothing to run: start it from your \
+         application's own binary, which links its jobs (naming the crate that holds them: `use my_jobs as _;`)"
+    )]
+    NothingToRun,
     /// An argument the grammar accepts but the command cannot use.
     #[error("{0}")]
     Usage(String),
@@ -78,6 +84,14 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
+/// The backend's own message, without the generic `backend error: `.
+fn connect_message(e: &jobs_core::Error) -> String {
+    match e {
+        jobs_core::Error::Backend(source) => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
 fn unknown_job(name: &str, known: &[String]) -> String {
     if known.is_empty() {
         return format!(
@@ -100,7 +114,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Core(e) => core_exit_code(e),
-            CliError::Config(_) => exit::CONFIG,
+            CliError::Config(_) | CliError::NothingToRun => exit::CONFIG,
             CliError::Connect(e) => match e {
                 jobs_core::Error::Backend(source) if is_unavailable(source.as_ref()) => exit::UNAVAILABLE,
                 _ => exit::CONFIG,

@@ -4,7 +4,7 @@
 //
 // Escaping rule: data from the server (payloads, errors, names) only ever
 // reaches the page as text nodes or attribute values; nothing here or in the
-// pages assigns innerHTML.
+// pages parses HTML from strings (tests/api.rs checks the scripts for it).
 
 const API = '../api';
 const TOKEN_KEY = 'jobs.adminToken';

@@ -23,7 +23,10 @@ pub(super) async fn run(args: &WorkerArgs, ctx: Context, io: &mut Io<'_>) -> Res
     if !args.queues.is_empty() {
         builder = builder.queues(args.queues.clone());
     }
-    let pool = builder.start()?;
+    let pool = builder.start().map_err(|e| match e {
+        jobs_core::Error::NoJobsLinked => CliError::NothingToRun,
+        e => CliError::Core(e),
+    })?;
     writeln!(
         io.err,
         "worker pool {} serving {} with {workers} worker{}; stop it with Ctrl-C or SIGTERM",

@@ -93,6 +93,32 @@ pub async fn get(state: &WebState, uri: &str) -> (StatusCode, String, String) {
     (status, ctype, String::from_utf8(body.to_vec()).expect("utf-8"))
 }
 
+/// Sends `method uri` with `headers` to the router; returns the status, the
+/// response headers and the body.
+pub async fn send(
+    state: &WebState,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Body::empty()).expect("request");
+    let resp = jobs_web::router(state.clone()).oneshot(req).await.expect("infallible");
+    let (parts, body) = resp.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+    (parts.status, parts.headers, String::from_utf8(body.to_vec()).expect("utf-8"))
+}
+
+/// `POST uri` with `headers`, answered in JSON.
+pub async fn post_json(state: &WebState, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let (status, h, body) = send(state, "POST", uri, headers).await;
+    assert_eq!(h.get("content-type").map(|v| v.to_str().expect("ascii")), Some("application/json"), "{uri}");
+    (status, serde_json::from_str(&body).expect("JSON body"))
+}
+
 /// `GET uri` as JSON.
 pub async fn get_json(state: &WebState, uri: &str) -> (StatusCode, serde_json::Value) {
     let (status, ctype, body) = get(state, uri).await;

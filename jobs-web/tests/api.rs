@@ -1,0 +1,343 @@
+//! The JSON admin API (`/api/...`) and the dashboard's assets (`/ui/`),
+//! through the router alone (tower `oneshot`, no socket).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use jobs_core::prelude::*;
+use jobs_core::{JobStatus, Scheduler, SharedQueue};
+use jobs_web::WebState;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "s3cret-token";
+const BEARER: (&str, &str) = ("authorization", "Bearer s3cret-token");
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+/// A queue after a pool ran succeeding, retried and dead jobs; the pool is
+/// shut down so that nothing changes under the test.
+async fn after_mixed_run() -> SharedQueue {
+    let metrics = JobMetrics::new();
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let pool = start_pool(queue.clone(), &metrics);
+    run_mixed_jobs(&queue).await;
+    pool.shutdown().await.expect("clean shutdown");
+    queue
+}
+
+async fn dead_ids(queue: &SharedQueue) -> Vec<String> {
+    queue.dead_jobs(QUEUE, 100).await.expect("dead").iter().map(|j| j.id.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_describe_queues_jobs_pools_and_throughput() {
+    let metrics = JobMetrics::new();
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let pool = start_pool(queue.clone(), &metrics);
+    let retried = WebFlaky { fail_times: 1 }.enqueue(&queue).await.expect("enqueue");
+    run_mixed_jobs(&queue).await;
+    eventually("retried job done", || async {
+        queue.job(&retried).await.ok().flatten().is_some_and(|j| j.status == JobStatus::Succeeded)
+    })
+    .await;
+    let state = WebState::new(queue.clone());
+
+    let (code, stats) = get_json(&state, "/api/stats").await;
+    assert_eq!(code, StatusCode::OK, "{stats}");
+    assert_eq!(keys(&stats), ["generated_at", "queues", "totals"]);
+    let q = &stats["queues"][0];
+    assert_eq!((q["name"].clone(), q["paused"].clone()), (json!(QUEUE), json!(false)));
+    assert_eq!((q["dead"].clone(), q["processed"].clone()), (json!(2), json!(6)), "{q}");
+    assert_eq!(q["by_priority"]["high"]["dead"], 1, "{q}");
+    assert_eq!(stats["totals"]["dead"], 2);
+
+    let (code, page) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=dead")).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert_eq!(keys(&page), ["has_more", "jobs", "limit", "offset", "queue", "status", "total"]);
+    assert_eq!((page["total"].clone(), page["has_more"].clone(), page["limit"].clone()), (json!(2), json!(false), json!(50)));
+    let dead = &page["jobs"][0];
+    assert_eq!(
+        keys(dead),
+        [
+            "attempts",
+            "enqueued_at",
+            "finished_at",
+            "id",
+            "last_error",
+            "max_retries",
+            "name",
+            "priority",
+            "queue",
+            "run_at",
+            "status",
+        ]
+    );
+    assert_eq!(dead["status"], "dead");
+    assert!(page["jobs"].as_array().expect("list").iter().any(|j| j["last_error"] == "this input can never work"));
+
+    // Paging through the six succeeded jobs, two at a time.
+    let (_, p1) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=succeeded&limit=2")).await;
+    assert_eq!((p1["jobs"].as_array().map(Vec::len), p1["has_more"].clone(), p1["total"].clone()), (Some(2), json!(true), Value::Null));
+    let (_, p3) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=succeeded&offset=4&limit=2")).await;
+    assert_eq!((p3["jobs"].as_array().map(Vec::len), p3["has_more"].clone()), (Some(2), json!(false)), "{p3}");
+    assert_ne!(p1["jobs"][0]["id"], p3["jobs"][0]["id"]);
+
+    let (code, job) = get_json(&state, &format!("/api/jobs/{retried}")).await;
+    assert_eq!(code, StatusCode::OK, "{job}");
+    assert_eq!((job["status"].clone(), job["attempts"].clone(), job["max_retries"].clone()), (json!("succeeded"), json!(2), json!(2)));
+    assert_eq!(job["payload"], json!({ "fail_times": 1 }));
+    assert_eq!(job["attempt_log"][0]["error"], "planned failure 1");
+    assert_eq!(keys(&job["attempt_log"][0]), ["attempt", "duration_ms", "error", "finished_at", "started_at"]);
+    assert_eq!(job["attempt_log"][1]["error"], Value::Null);
+    let kinds: Vec<&str> = job["timeline"].as_array().expect("list").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["enqueued", "started", "failed", "started", "succeeded"], "{job}");
+    assert!(job["enqueued_at"].as_str().expect("time").ends_with('Z'), "RFC 3339 UTC: {job}");
+
+    let (code, tp) = get_json(&state, "/api/throughput").await;
+    assert_eq!(code, StatusCode::OK, "{tp}");
+    let minutes = tp["minutes"].as_array().expect("list");
+    assert_eq!((minutes.len(), tp["queue"].clone()), (60, Value::Null));
+    let processed: u64 = minutes.iter().map(|m| m["processed"].as_u64().expect("n")).sum();
+    let failed: u64 = minutes.iter().map(|m| m["failed"].as_u64().expect("n")).sum();
+    // Failed attempts: 1 (the job above) + 1 + 2 + 3 (out of retries) + 1 (permanent).
+    assert_eq!((processed, failed), (6, 8), "{tp}");
+    let (_, tq) = get_json(&state, &format!("/api/queues/{QUEUE}/throughput?minutes=5")).await;
+    assert_eq!((tq["minutes"].as_array().map(Vec::len), tq["queue"].clone()), (Some(5), json!(QUEUE)));
+    assert_eq!(keys(&tq["minutes"][0]), ["failed", "minute", "processed"]);
+
+    let (code, w) = get_json(&state, "/api/workers").await;
+    assert_eq!(code, StatusCode::OK, "{w}");
+    assert_eq!((w["workers"].clone(), w["pools"].as_array().map(Vec::len)), (json!(3), Some(1)));
+    assert_eq!(
+        keys(&w["pools"][0]),
+        ["host", "id", "last_seen", "pid", "queues", "running", "running_jobs", "started_at", "workers"]
+    );
+    assert_eq!(w["pools"][0]["pid"], std::process::id());
+
+    let (code, auth) = get_json(&state, "/api/auth").await;
+    assert_eq!((code, auth), (StatusCode::OK, json!({ "actions_enabled": false, "token_valid": null })));
+    pool.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn bad_requests_are_400_and_unknown_things_404_all_in_json() {
+    let state = WebState::new(Arc::new(MemoryQueue::new()));
+    for (uri, code, says) in [
+        ("/api/queues/q/jobs?status=zombie", StatusCode::BAD_REQUEST, "unknown status `zombie`: use one of pending,"),
+        ("/api/queues/q/jobs?limit=0", StatusCode::BAD_REQUEST, "limit must be between 1 and 500, not 0"),
+        ("/api/queues/q/jobs?limit=501", StatusCode::BAD_REQUEST, "limit must be between 1 and 500"),
+        ("/api/queues/q/jobs?offset=-1", StatusCode::BAD_REQUEST, "offset"),
+        ("/api/queues/q/throughput?minutes=0", StatusCode::BAD_REQUEST, "minutes must be between 1 and 1440"),
+        ("/api/queues/bad%20name/jobs", StatusCode::BAD_REQUEST, "invalid queue name `bad name`"),
+        ("/api/jobs/not-an-id", StatusCode::BAD_REQUEST, "`not-an-id` is not a job id"),
+        ("/api/jobs/q:01ARZ3NDEKTSV4RRFFQ69G5FAV", StatusCode::NOT_FOUND, "no job `q:01ARZ3NDEKTSV4RRFFQ69G5FAV`"),
+        ("/api/nothing/here", StatusCode::NOT_FOUND, "no such API endpoint"),
+    ] {
+        let (got, body) = get_json(&state, uri).await;
+        assert_eq!(got, code, "{uri}: {body}");
+        assert_eq!(keys(&body), ["code", "error"], "{uri}");
+        assert!(body["error"].as_str().expect("text").contains(says), "{uri}: {body}");
+    }
+    let (_, body) = get_json(&state, "/api/jobs/q:01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
+    assert_eq!(body["code"], "not_found");
+    // An unknown queue is empty, not an error.
+    let (code, page) = get_json(&state, "/api/queues/nobody/jobs?status=dead").await;
+    assert_eq!((code, page["jobs"].clone(), page["total"].clone()), (StatusCode::OK, json!([]), json!(0)));
+    let (code, tp) = get_json(&state, "/api/throughput?minutes=3").await;
+    assert_eq!((code, tp["minutes"].as_array().map(Vec::len)), (StatusCode::OK, Some(3)), "an axis without queues");
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_or_lacks_a_call_says_so() {
+    let state = WebState::new(unreachable());
+    let (code, body) = get_json(&state, "/api/stats").await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::SERVICE_UNAVAILABLE, json!("backend_unavailable")));
+    assert!(body["error"].as_str().expect("text").contains("connection refused"), "{body}");
+    // `Unreachable` implements neither listing nor schedules: the port's defaults.
+    let (code, body) = get_json(&state, "/api/queues/q/jobs").await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::NOT_IMPLEMENTED, json!("unsupported")), "{body}");
+    let (code, _) = get_json(&state, "/api/schedules").await;
+    assert_eq!(code, StatusCode::NOT_IMPLEMENTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_need_the_token_and_the_own_origin() {
+    let queue = after_mixed_run().await;
+    let id = dead_ids(&queue).await.remove(0);
+    let uri = format!("/api/jobs/{id}/retry");
+
+    let read_only = WebState::new(queue.clone());
+    let (code, body) = post_json(&read_only, &uri, &[BEARER]).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::FORBIDDEN, json!("read_only")), "{body}");
+    assert!(body["error"].as_str().expect("text").contains("read-only: no admin token is configured"), "{body}");
+
+    let admin = WebState::new(queue.clone()).admin_token(TOKEN);
+    for headers in [vec![], vec![("authorization", "Bearer nope")], vec![("authorization", "Basic czNjcmV0LXRva2Vu")]] {
+        let (code, h, body) = send(&admin, "POST", &uri, &headers).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
+        assert_eq!(h.get("www-authenticate").map(|v| v.to_str().expect("ascii")), Some("Bearer realm=\"jobs\""));
+        assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+    }
+    let evil = [BEARER, ("origin", "https://evil.example"), ("host", "127.0.0.1:8080")];
+    let (code, body) = post_json(&admin, &uri, &evil).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::FORBIDDEN, json!("cross_origin")), "{body}");
+    assert_eq!(queue.job(&id.parse().expect("id")).await.expect("read").expect("kept").status, JobStatus::Dead);
+    let (code, _) = post_json(&admin, &uri, &[BEARER, ("origin", "null"), ("host", "127.0.0.1:8080")]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "an opaque origin is not ours");
+
+    let own = [BEARER, ("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")];
+    let (code, body) = post_json(&admin, &uri, &own).await;
+    assert_eq!((code, body.clone()), (StatusCode::OK, json!({ "id": id, "outcome": "retried", "status": "pending" })));
+
+    let proxied = WebState::new(queue.clone()).admin_token(TOKEN).allow_origin("https://jobs.example.com/");
+    let other = dead_ids(&queue).await.remove(0);
+    let via_proxy = [BEARER, ("origin", "https://jobs.example.com"), ("host", "10.0.0.5:8080")];
+    let (code, body) = post_json(&proxied, &format!("/api/jobs/{other}/retry"), &via_proxy).await;
+    assert_eq!(code, StatusCode::OK, "an allowed origin: {body}");
+
+    let (_, auth) = get_json(&admin, "/api/auth").await;
+    assert_eq!(auth, json!({ "actions_enabled": true, "token_valid": null }));
+    let (_, auth) = send(&admin, "GET", "/api/auth", &[("authorization", "Bearer nope")]).await.2.parse::<Value>().map(|v| ((), v)).expect("JSON");
+    assert_eq!(auth["token_valid"], false);
+    let (_, _, body) = send(&admin, "GET", "/api/auth", &[BEARER]).await;
+    assert_eq!(body.parse::<Value>().expect("JSON")["token_valid"], true);
+    // A blank token configures nothing.
+    assert!(!WebState::new(queue).admin_token("  ").actions_enabled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_change_the_backend_and_the_next_read_shows_it() {
+    let queue = after_mixed_run().await;
+    // A long stats cache: reads after an action must not be stale anyway.
+    let state = WebState::new(queue.clone()).admin_token(TOKEN).stats_ttl(Duration::from_secs(3600));
+    assert_eq!(get_json(&state, "/api/stats").await.1["totals"]["dead"], 2);
+
+    let first = dead_ids(&queue).await.remove(0);
+    assert_eq!(post_json(&state, &format!("/api/jobs/{first}/retry"), &[BEARER]).await.0, StatusCode::OK);
+    let (code, body) = post_json(&state, &format!("/api/jobs/{first}/retry"), &[BEARER]).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::CONFLICT, json!("invalid_state")), "{body}");
+    assert_eq!(get_json(&state, &format!("/api/jobs/{first}")).await.1["status"], "pending");
+    let (_, stats) = get_json(&state, "/api/stats").await;
+    assert_eq!((stats["totals"]["dead"].clone(), stats["totals"]["pending"].clone()), (json!(1), json!(1)));
+
+    // Kill it again to have two, then retry all and purge.
+    let (code, body) = post_json(&state, &format!("/api/queues/{QUEUE}/retry-dead"), &[BEARER]).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "retried": 1, "failed": 0, "errors": [] })));
+    assert!(dead_ids(&queue).await.is_empty());
+    let doomed = WebDoomed {}.enqueue(&queue).await.expect("enqueue");
+    let metrics = JobMetrics::new();
+    let pool = start_pool(queue.clone(), &metrics);
+    eventually("all dead again", || async { queue.job(&doomed).await.ok().flatten().is_some_and(|j| j.status == JobStatus::Dead) && dead_ids(&queue).await.len() == 3 }).await;
+    pool.shutdown().await.expect("clean shutdown");
+    let (code, body) = post_json(&state, &format!("/api/queues/{QUEUE}/purge-dead"), &[BEARER]).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "purged": 3 })));
+    assert_eq!(get_json(&state, &format!("/api/jobs/{doomed}")).await.0, StatusCode::NOT_FOUND);
+
+    // Pause and resume a queue.
+    let (code, body) = post_json(&state, &format!("/api/queues/{QUEUE}/pause"), &[BEARER]).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "queue", "name": QUEUE, "paused": true })));
+    assert_eq!(get_json(&state, "/api/stats").await.1["queues"][0]["paused"], true);
+    assert_eq!(post_json(&state, &format!("/api/queues/{QUEUE}/resume"), &[BEARER]).await.0, StatusCode::OK);
+    assert_eq!(get_json(&state, "/api/stats").await.1["queues"][0]["paused"], false);
+
+    // Cancel a scheduled job; cancelling again reports it finished.
+    let later = WebFlaky { fail_times: 0 }
+        .enqueue_with(&queue, JobOptions::new().delay(Duration::from_secs(3600)))
+        .await
+        .expect("enqueue");
+    let (code, body) = post_json(&state, &format!("/api/jobs/{later}/cancel"), &[BEARER]).await;
+    assert_eq!((code, body["outcome"].clone(), body["status"].clone()), (StatusCode::OK, json!("cancelled"), json!("cancelled")));
+    let (_, body) = post_json(&state, &format!("/api/jobs/{later}/cancel"), &[BEARER]).await;
+    assert_eq!(body["outcome"], "already_finished");
+
+    // Schedules: listed with their next fire, paused and resumed.
+    Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "Europe/Berlin", WebFlaky { fail_times: 0 }).await.expect("add");
+    let (code, list) = get_json(&state, "/api/schedules").await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    let s = &list["schedules"][0];
+    assert_eq!(
+        keys(s),
+        ["catch_up", "cron", "job_name", "last_job", "last_run", "name", "next_fire", "paused", "queue", "timezone"]
+    );
+    assert_eq!((s["name"].clone(), s["paused"].clone(), s["job_name"].clone()), (json!("nightly"), json!(false), json!("web_flaky")));
+    assert!(s["next_fire"].is_string(), "{s}");
+    let (code, body) = post_json(&state, "/api/schedules/nightly/pause", &[BEARER]).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "nightly", "paused": true })));
+    let (_, list) = get_json(&state, "/api/schedules").await;
+    assert_eq!((list["schedules"][0]["paused"].clone(), list["schedules"][0]["next_fire"].clone()), (json!(true), Value::Null));
+    assert_eq!(post_json(&state, "/api/schedules/nightly/resume", &[BEARER]).await.0, StatusCode::OK);
+    assert_eq!(get_json(&state, "/api/schedules").await.1["schedules"][0]["paused"], false);
+    let (code, body) = post_json(&state, "/api/schedules/nope/pause", &[BEARER]).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
+    // A read path does not take a POST.
+    assert_eq!(send(&state, "POST", "/api/stats", &[BEARER]).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn api_answers_are_never_cached() {
+    let state = WebState::new(Arc::new(MemoryQueue::new()));
+    let (_, h, _) = send(&state, "GET", "/api/stats", &[]).await;
+    assert_eq!(h.get("cache-control").map(|v| v.to_str().expect("ascii")), Some("no-store"));
+    assert_eq!(h.get("x-content-type-options").map(|v| v.to_str().expect("ascii")), Some("nosniff"));
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_embedded_with_a_strict_csp() {
+    let state = WebState::new(Arc::new(MemoryQueue::new()));
+    let (code, h, _) = send(&state, "GET", "/ui", &[]).await;
+    assert_eq!((code, h.get("location").map(|v| v.to_str().expect("ascii"))), (StatusCode::TEMPORARY_REDIRECT, Some("ui/")));
+
+    let (code, h, html) = send(&state, "GET", "/ui/", &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(h.get("content-type").map(|v| v.to_str().expect("ascii")), Some("text/html; charset=utf-8"));
+    let csp = h.get("content-security-policy").expect("a CSP").to_str().expect("ascii");
+    assert_eq!(csp, jobs_web::CONTENT_SECURITY_POLICY);
+    for part in ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(h.get("x-frame-options").map(|v| v.to_str().expect("ascii")), Some("DENY"));
+    assert!(html.contains("<script type=\"module\" src=\"main.js\"></script>"), "{html}");
+    assert!(!html.contains("<script>") && !html.contains("style="), "nothing inline: the CSP would block it");
+
+    let etag = h.get("etag").expect("an ETag").to_str().expect("ascii").to_owned();
+    let (code, h, _) = send(&state, "GET", "/ui/", &[("if-none-match", &etag)]).await;
+    assert_eq!(code, StatusCode::NOT_MODIFIED);
+    assert!(h.get("content-security-policy").is_some());
+
+    for (file, ctype) in [("main.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8")] {
+        let (code, h, _) = send(&state, "GET", &format!("/ui/{file}"), &[]).await;
+        assert_eq!((code, h.get("content-type").map(|v| v.to_str().expect("ascii"))), (StatusCode::OK, Some(ctype)));
+    }
+    let (code, h, _) = send(&state, "GET", "/ui/secret.txt", &[]).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(h.get("content-security-policy").is_some());
+    assert_eq!(send(&state, "GET", "/ui/..%2FCargo.toml", &[]).await.0, StatusCode::NOT_FOUND);
+}
+
+/// The pages put server data on screen as text only: no script assigns
+/// HTML (`innerHTML` and friends) or evaluates strings.
+#[test]
+fn no_page_script_writes_html_or_evaluates_strings() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/ui");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("ui/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "js") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+                assert!(!text.contains(banned), "{} uses {banned}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "checked {checked} scripts");
+}
