@@ -41,7 +41,7 @@ pub enum Error {
     #[error("no job `{0}`")]
     NotFound(JobId),
     /// The job exists but is not in a state that allows the call.
-    #[error("job `{id}` is {status}: cannot {action}")]
+    #[error("cannot {action}: job `{id}` is {status}")]
     InvalidState {
         /// The job.
         id: JobId,

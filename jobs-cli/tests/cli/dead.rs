@@ -81,7 +81,7 @@ async fn retry_one(q: SharedQueue) {
     let job = q.job(&id).await.unwrap().unwrap();
     assert_eq!((job.status, job.attempts), (jobs_core::JobStatus::Pending, 0));
     let out = cli(&q, &["dead", "retry", &id.to_string()]).await;
-    assert!(out.fails(1).contains("is pending: cannot retry"), "{out:?}");
+    assert!(out.fails(1).contains("cannot retry a job that is not dead: job `"), "{out:?}");
     let missing = JobId::new("reports");
     assert_eq!(cli(&q, &["dead", "retry", &missing.to_string()]).await.fails(1), format!("error: no job `{missing}`"));
 
