@@ -1,6 +1,8 @@
-//! [`RedisConfig`]: how to reach Redis and how long to keep finished jobs.
+//! [`RedisConfig`]: how to reach Redis (one server or a Cluster, TLS,
+//! credentials) and how long to keep finished jobs.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jobs_core::Retention;
@@ -26,18 +28,30 @@ use crate::error::mask_url;
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user][:password@]host[:port][/db]`, `rediss://` for TLS (when
-    /// the driver is built with it) or `redis+unix:///path`. Default
-    /// `redis://127.0.0.1:6379`.
+    /// `redis://[user][:password@]host[:port][/db]`, `rediss://` for TLS
+    /// (cargo feature `tls`), `redis+unix:///path`, or a Redis Cluster:
+    /// `redis+cluster://[user][:password@]host:port[,host:port...]`
+    /// (`rediss+cluster://` with TLS), naming one or more of its nodes.
+    /// Default `redis://127.0.0.1:6379`.
     pub url: String,
+    /// Redis Cluster nodes to start from, as URLs (`redis://[user:password@]host:port`,
+    /// `rediss://` for TLS) or `host:port`. When not empty, the queue talks
+    /// to a Cluster and `url` is not used. One reachable node is enough; the
+    /// others are found with `CLUSTER SLOTS`. Default empty.
+    pub nodes: Vec<String>,
+    /// Certificates for `rediss://` (feature `tls`). Default: the system's
+    /// trusted roots, no client certificate.
+    pub tls: TlsFiles,
     /// The first part of every key (`<prefix>:{<queue>}:...`), so several
     /// applications can share one Redis. Default `jobs`.
     pub prefix: String,
     /// How long finished jobs are kept.
     #[serde(deserialize_with = "retention")]
     pub retention: Retention,
-    /// How long one command or script may take before it fails (the call
-    /// then returns an error; the worker pool retries). Default 10 s.
+    /// How long one call may take, reconnecting and (on Cluster) following
+    /// redirections included, before it fails with a transient error: while
+    /// Redis is unreachable, producers get an error within this time, never
+    /// a hang, and the worker pool retries with back-off. Default 10 s.
     #[serde(deserialize_with = "duration")]
     pub command_timeout: Duration,
     /// How long connecting may take. Default 5 s.
@@ -52,6 +66,8 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".to_owned(),
+            nodes: Vec::new(),
+            tls: TlsFiles::default(),
             prefix: "jobs".to_owned(),
             retention: Retention::default(),
             command_timeout: Duration::from_secs(10),
@@ -73,6 +89,8 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &mask_url(&self.url))
+            .field("nodes", &self.nodes.iter().map(|n| mask_url(n)).collect::<Vec<_>>())
+            .field("tls", &self.tls)
             .field("prefix", &self.prefix)
             .field("retention", &self.retention)
             .field("command_timeout", &self.command_timeout)
@@ -80,6 +98,21 @@ impl fmt::Debug for RedisConfig {
             .field("pool_size", &self.pool_size)
             .finish()
     }
+}
+
+/// PEM files for TLS connections (`rediss://`), as the `jobs.redis.tls`
+/// section holds them. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsFiles {
+    /// CA certificates to trust instead of the system's roots (a private CA
+    /// or a self-signed server certificate).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate chain, for servers that check clients
+    /// (`tls-auth-clients yes`, Redis's default). Needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 fn parse_duration<E: serde::de::Error>(s: &str) -> Result<Duration, E> {
@@ -122,13 +155,27 @@ mod tests {
         assert!(e.to_string().contains("soon"), "{e}");
         let e = serde_json::from_str::<RedisConfig>(r#"{"retention": {"dead": "1h"}}"#).unwrap_err();
         assert!(e.to_string().contains("dead"), "{e}");
+        let e = serde_json::from_str::<RedisConfig>(r#"{"tls": {"ca": "x"}}"#).unwrap_err();
+        assert!(e.to_string().contains("ca"), "{e}");
+    }
+
+    #[test]
+    fn nodes_and_tls_files_are_read() {
+        let c: RedisConfig = serde_json::from_str(
+            r#"{"nodes": ["redis://:pw@10.0.0.1:7000", "10.0.0.2:7000"], "tls": {"ca_file": "/etc/ca.pem"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("pw@"), "{shown}");
     }
 
     #[test]
     fn debug_masks_the_password() {
-        let c = RedisConfig::new("redis://u:hunter2@h:6379");
+        let c = RedisConfig::new("redis+cluster://u:hunter2@h:6379,h2:6379");
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("redis://u:***@h:6379"), "{shown}");
+        assert!(shown.contains("redis+cluster://u:***@h:6379,h2:6379"), "{shown}");
     }
 }

@@ -82,17 +82,24 @@ impl fmt::Debug for Redactor {
 impl Redactor {
     /// A redactor for the password of `url`, in both its raw and its
     /// percent-decoded form.
+    #[cfg(test)]
     pub(crate) fn for_url(url: &str) -> Self {
+        Self::for_urls(&[url])
+    }
+
+    /// A redactor for the passwords of all these URLs (a Cluster's nodes).
+    pub(crate) fn for_urls(urls: &[&str]) -> Self {
         let mut secrets = Vec::new();
-        if let Some(p) = password_of(url) {
-            if !p.is_empty() {
-                let decoded = percent_decode(p);
-                if decoded != p && !decoded.is_empty() {
-                    secrets.push(decoded);
-                }
-                secrets.push(p.to_owned());
+        for p in urls.iter().filter_map(|u| password_of(u)).filter(|p| !p.is_empty()) {
+            let decoded = percent_decode(p);
+            if decoded != p && !decoded.is_empty() {
+                secrets.push(decoded);
             }
+            secrets.push(p.to_owned());
         }
+        // Longest first, so a password containing another is removed whole.
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
         Redactor { secrets }
     }
 
@@ -110,7 +117,8 @@ impl Redactor {
     }
 }
 
-/// The password part of a Redis URL: `redis://user:PASSWORD@host`, or the
+/// The password part of a Redis URL: `redis://user:PASSWORD@host` (also
+/// `redis+cluster://user:PASSWORD@a:1,b:2`), or the
 /// `password=` / `pass=` query parameter of a `redis+unix://` URL.
 fn password_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);

@@ -3,6 +3,8 @@
 
 mod admin;
 mod config;
+mod conn;
+mod connect;
 mod decode;
 mod error;
 mod hot;
@@ -16,6 +18,6 @@ mod waiter;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::RedisConfig;
+pub use config::{RedisConfig, TlsFiles};
 pub use error::{mask_url, RedisQueueError};
 pub use queue::RedisQueue;

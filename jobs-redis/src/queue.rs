@@ -13,10 +13,11 @@ use jobs_core::{
     JobQueue, JobStatus, LeaseState, MinuteCounts, NewJob, QueuePolicy, QueueStats, Retention, ScheduleDef,
     ScheduleState, Waiter, WorkerInfo,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client};
+use redis::Client;
 
 use crate::config::RedisConfig;
+use crate::conn::Conn;
+use crate::connect::{open, Target};
 use crate::error::{mask_url, Redactor, RedisQueueError};
 use crate::keys::{queues_key, validate_prefix, QueueKeys};
 
@@ -24,8 +25,11 @@ use crate::keys::{queues_key, validate_prefix, QueueKeys};
 ///
 /// Cloning is cheap and gives another handle to the same connections. The
 /// connections are multiplexed (many calls in flight on one socket) and
-/// reconnect by themselves after a lost connection; a call made while Redis
-/// is away fails with `Error::Backend` and the worker pool tries again.
+/// reconnect by themselves, with back-off, after a lost connection; a call
+/// made while Redis is away fails with `Error::Backend` (a transient
+/// [`RedisQueueError`]) within `command_timeout`, and the worker pool tries
+/// again. One server or a Redis Cluster (`redis+cluster://` or
+/// [`RedisConfig::nodes`]): the same calls, the same semantics.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), jobs_core::Error> {
@@ -39,9 +43,9 @@ pub struct RedisQueue {
 }
 
 pub(crate) struct Inner {
-    /// Opens the waiters' pub/sub connections.
-    pub(crate) client: Client,
-    conns: Vec<ConnectionManager>,
+    /// Open the waiters' pub/sub connections (each node given, on Cluster).
+    pub(crate) pubsub: Vec<Client>,
+    conns: Vec<Conn>,
     next: AtomicUsize,
     pub(crate) prefix: String,
     pub(crate) retention: Retention,
@@ -59,6 +63,7 @@ impl fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisQueue")
             .field("url", &self.inner.url)
+            .field("cluster", &self.is_cluster())
             .field("prefix", &self.inner.prefix)
             .field("connections", &self.inner.conns.len())
             .field("retention", &self.inner.retention)
@@ -82,45 +87,28 @@ impl RedisQueue {
     }
 
     /// Connects with these settings.
+    ///
+    /// Fails at once, with a message that names the URL without its
+    /// password, when Redis cannot be reached, refuses the credentials
+    /// ("authentication failed") or the TLS handshake.
     pub async fn from_config(config: &RedisConfig) -> Result<RedisQueue, Error> {
         validate_prefix(&config.prefix)?;
-        let redactor = Redactor::for_url(&config.url);
-        let url = mask_url(&config.url);
-        let client = Client::open(config.url.as_str())
-            .map_err(|e| RedisQueueError::Config { url: url.clone(), reason: redactor.clean(&e.to_string()) })?;
-        let connect_err = |e: redis::RedisError| RedisQueueError::Connect {
-            url: url.clone(),
-            reason: redactor.clean(&e.to_string()),
+        let shown = mask_url(&config.url);
+        let target = Target::of(config).map_err(|reason| RedisQueueError::Config { url: shown.clone(), reason })?;
+        let mut urls = target.urls();
+        urls.push(&config.url);
+        let redactor = Redactor::for_urls(&urls);
+        let opened = open(config, &target, &redactor).await?;
+        let url = match &target {
+            Target::Cluster(nodes) if !config.nodes.is_empty() => {
+                nodes.iter().map(|n| mask_url(n)).collect::<Vec<_>>().join(",")
+            }
+            _ => shown,
         };
-
-        // One plain attempt first: a wrong address or password is reported
-        // now, rather than after the manager's reconnection back-off.
-        let probe_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.command_timeout));
-        let mut probe =
-            client.get_multiplexed_async_connection_with_config(&probe_config).await.map_err(connect_err)?;
-        redis::cmd("PING").query_async::<()>(&mut probe).await.map_err(connect_err)?;
-        drop(probe);
-
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.command_timeout))
-            // Reconnection gives up after a few seconds: the caller (the
-            // worker pool) retries with its own back-off.
-            .set_number_of_retries(4)
-            .set_max_delay(Duration::from_secs(1));
-        let mut conns = Vec::with_capacity(config.pool_size.max(1));
-        for _ in 0..config.pool_size.max(1) {
-            let c = ConnectionManager::new_with_config(client.clone(), manager_config.clone())
-                .await
-                .map_err(connect_err)?;
-            conns.push(c);
-        }
         Ok(RedisQueue {
             inner: Arc::new(Inner {
-                client,
-                conns,
+                pubsub: opened.pubsub,
+                conns: opened.conns,
                 next: AtomicUsize::new(0),
                 prefix: config.prefix.clone(),
                 retention: config.retention,
@@ -131,6 +119,11 @@ impl RedisQueue {
                 maintained: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Whether this handle talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.conns.first().is_some_and(Conn::is_cluster)
     }
 
     /// The key prefix of every key this handle uses.
@@ -144,9 +137,9 @@ impl RedisQueue {
     }
 
     /// A connection to send one call on (round robin over the pool).
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> Conn {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
-        // Cloning a manager clones an Arc: the socket is shared.
+        // Cloning a connection clones Arcs: the sockets are shared.
         self.inner.conns[i].clone()
     }
 

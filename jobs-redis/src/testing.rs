@@ -12,7 +12,18 @@
 //!
 //! A missing `redis-server` is a panic that says what to install, never a
 //! skipped test. `JOBS_REDIS_SERVER` names another binary.
+//!
+//! [`RedisCluster`] starts a Redis Cluster of such servers (three masters,
+//! no replicas) with `redis-cli --cluster create`; [`shared_cluster`] shares
+//! one per test binary. Servers can also listen for TLS
+//! ([`ServerOptions::tls`]), be stopped and started again
+//! ([`RedisServer::kill`], [`RedisServer::restart`]) or frozen
+//! ([`RedisServer::signal`] with `STOP` and `CONT`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a test failure.
+
+mod cluster;
+
+pub use cluster::{shared_cluster, RedisCluster};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +41,26 @@ pub struct ServerOptions {
     pub appendonly: bool,
     /// Require this password (`requirepass`).
     pub password: Option<String>,
+    /// Also listen for TLS, with these files.
+    pub tls: Option<ServerTls>,
+    /// Run as a Redis Cluster node (`cluster-enabled yes`); see
+    /// [`RedisCluster`].
+    pub cluster: bool,
+}
+
+/// The TLS side of a test server: `--tls-port` (a second, free port) with
+/// these PEM files.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The server's certificate.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// The CA that signed client certificates.
+    pub ca_file: PathBuf,
+    /// Whether clients must present a certificate (`tls-auth-clients yes`),
+    /// else it is optional.
+    pub require_client_cert: bool,
 }
 
 /// A running `redis-server`, stopped (SIGKILL) and its directory removed on
@@ -38,6 +69,7 @@ pub struct ServerOptions {
 pub struct RedisServer {
     proc: Proc,
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
     options: ServerOptions,
 }
@@ -86,7 +118,7 @@ fn server_binary() -> String {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }
 
@@ -135,8 +167,9 @@ impl RedisServer {
         // A port found free may be taken before the server binds it: retry.
         for _ in 0..5 {
             let port = free_port();
-            match spawn(&bin, port, &dir, &options) {
-                Ok(proc) => return RedisServer { proc, port, dir, options },
+            let tls_port = options.tls.as_ref().map(|_| free_port());
+            match spawn(&bin, port, tls_port, &dir, &options) {
+                Ok(proc) => return RedisServer { proc, port, tls_port, dir, options },
                 Err(e) => last_err = e,
             }
         }
@@ -150,10 +183,32 @@ impl RedisServer {
             None => format!("redis://127.0.0.1:{}", self.port),
         }
     }
+
+    /// `rediss://localhost:<tls port>` (with the password, when one is set),
+    /// when it listens for TLS. The name is `localhost`, which the test
+    /// certificate names.
+    pub fn tls_url(&self) -> Option<String> {
+        let port = self.tls_port?;
+        Some(match &self.options.password {
+            Some(p) => format!("rediss://:{p}@localhost:{port}"),
+            None => format!("rediss://localhost:{port}"),
+        })
+    }
+
+    /// The TLS port, when it listens for TLS.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// Sends a signal (`"STOP"`, `"CONT"`, ...) to the server process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.proc.pid.to_string()).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{sig} {}", self.proc.pid);
+    }
 }
 
 /// Runs redis-server under its guard and waits until it answers.
-fn spawn(bin: &str, port: u16, dir: &Path, options: &ServerOptions) -> Result<Proc, String> {
+fn spawn(bin: &str, port: u16, tls_port: Option<u16>, dir: &Path, options: &ServerOptions) -> Result<Proc, String> {
     let mut args: Vec<String> = vec![
         "--port".into(),
         port.to_string(),
@@ -175,6 +230,27 @@ fn spawn(bin: &str, port: u16, dir: &Path, options: &ServerOptions) -> Result<Pr
     }
     if let Some(p) = &options.password {
         args.extend(["--requirepass".to_owned(), p.clone()]);
+    }
+    if let (Some(tls), Some(tls_port)) = (&options.tls, tls_port) {
+        let file = |p: &PathBuf| p.display().to_string();
+        args.extend([
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file(&tls.cert_file),
+            "--tls-key-file".to_owned(),
+            file(&tls.key_file),
+            "--tls-ca-cert-file".to_owned(),
+            file(&tls.ca_file),
+            "--tls-auth-clients".to_owned(),
+            (if tls.require_client_cert { "yes" } else { "optional" }).to_owned(),
+        ]);
+    }
+    if options.cluster {
+        args.extend(
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "3000"]
+                .map(String::from),
+        );
     }
     // The guard: start the server, report its pid, wait for our end of
     // stdin to close (drop, exit or death of this process), kill it.
@@ -235,7 +311,8 @@ impl RedisServer {
     /// [`RedisServer::kill`]): with `appendonly`, its data comes back.
     pub fn restart(&mut self) {
         self.kill();
-        self.proc = spawn(&server_binary(), self.port, &self.dir, &self.options).expect("redis-server restarts");
+        self.proc =
+            spawn(&server_binary(), self.port, self.tls_port, &self.dir, &self.options).expect("redis-server restarts");
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs_core::{Config, Error, JobMetrics, MinuteCounts, QueueStats, ScheduleInfo, Scheduler, SharedQueue, WorkerInfo};
+use jobs_core::{
+    Config, Error, JobMetrics, MinuteCounts, QueueStats, ScheduleInfo, Scheduler, SharedQueue, WorkerInfo,
+};
 use tokio::sync::Mutex;
 
 use crate::cache::TtlCache;
@@ -227,7 +229,11 @@ impl WebState {
         let Some(expected) = &self.inner.admin_token else {
             return TokenCheck::ReadOnly;
         };
-        let given = authorization.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
+        // The scheme is case-insensitive (RFC 9110); the token is not.
+        let given = authorization
+            .and_then(|h| h.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim());
         let (a, b) = (expected.as_bytes(), given.as_bytes());
         let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
         if same {

@@ -62,7 +62,10 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
     let (code, page) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=dead")).await;
     assert_eq!(code, StatusCode::OK, "{page}");
     assert_eq!(keys(&page), ["has_more", "jobs", "limit", "offset", "queue", "status", "total"]);
-    assert_eq!((page["total"].clone(), page["has_more"].clone(), page["limit"].clone()), (json!(2), json!(false), json!(50)));
+    assert_eq!(
+        (page["total"].clone(), page["has_more"].clone(), page["limit"].clone()),
+        (json!(2), json!(false), json!(50))
+    );
     let dead = &page["jobs"][0];
     assert_eq!(
         keys(dead),
@@ -85,19 +88,26 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
 
     // Paging through the six succeeded jobs, two at a time.
     let (_, p1) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=succeeded&limit=2")).await;
-    assert_eq!((p1["jobs"].as_array().map(Vec::len), p1["has_more"].clone(), p1["total"].clone()), (Some(2), json!(true), Value::Null));
+    assert_eq!(
+        (p1["jobs"].as_array().map(Vec::len), p1["has_more"].clone(), p1["total"].clone()),
+        (Some(2), json!(true), Value::Null)
+    );
     let (_, p3) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=succeeded&offset=4&limit=2")).await;
     assert_eq!((p3["jobs"].as_array().map(Vec::len), p3["has_more"].clone()), (Some(2), json!(false)), "{p3}");
     assert_ne!(p1["jobs"][0]["id"], p3["jobs"][0]["id"]);
 
     let (code, job) = get_json(&state, &format!("/api/jobs/{retried}")).await;
     assert_eq!(code, StatusCode::OK, "{job}");
-    assert_eq!((job["status"].clone(), job["attempts"].clone(), job["max_retries"].clone()), (json!("succeeded"), json!(2), json!(2)));
+    assert_eq!(
+        (job["status"].clone(), job["attempts"].clone(), job["max_retries"].clone()),
+        (json!("succeeded"), json!(2), json!(2))
+    );
     assert_eq!(job["payload"], json!({ "fail_times": 1 }));
     assert_eq!(job["attempt_log"][0]["error"], "planned failure 1");
     assert_eq!(keys(&job["attempt_log"][0]), ["attempt", "duration_ms", "error", "finished_at", "started_at"]);
     assert_eq!(job["attempt_log"][1]["error"], Value::Null);
-    let kinds: Vec<&str> = job["timeline"].as_array().expect("list").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    let kinds: Vec<&str> =
+        job["timeline"].as_array().expect("list").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
     assert_eq!(kinds, ["enqueued", "started", "failed", "started", "succeeded"], "{job}");
     assert!(job["enqueued_at"].as_str().expect("time").ends_with('Z'), "RFC 3339 UTC: {job}");
 
@@ -193,7 +203,8 @@ async fn actions_need_the_token_and_the_own_origin() {
     let (code, _) = post_json(&admin, &uri, &[BEARER, ("origin", "null"), ("host", "127.0.0.1:8080")]).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "an opaque origin is not ours");
 
-    let own = [BEARER, ("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")];
+    let own =
+        [("authorization", "bearer s3cret-token"), ("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")];
     let (code, body) = post_json(&admin, &uri, &own).await;
     assert_eq!((code, body.clone()), (StatusCode::OK, json!({ "id": id, "outcome": "retried", "status": "pending" })));
 
@@ -205,7 +216,12 @@ async fn actions_need_the_token_and_the_own_origin() {
 
     let (_, auth) = get_json(&admin, "/api/auth").await;
     assert_eq!(auth, json!({ "actions_enabled": true, "token_valid": null }));
-    let (_, auth) = send(&admin, "GET", "/api/auth", &[("authorization", "Bearer nope")]).await.2.parse::<Value>().map(|v| ((), v)).expect("JSON");
+    let (_, auth) = send(&admin, "GET", "/api/auth", &[("authorization", "Bearer nope")])
+        .await
+        .2
+        .parse::<Value>()
+        .map(|v| ((), v))
+        .expect("JSON");
     assert_eq!(auth["token_valid"], false);
     let (_, _, body) = send(&admin, "GET", "/api/auth", &[BEARER]).await;
     assert_eq!(body.parse::<Value>().expect("JSON")["token_valid"], true);
@@ -235,8 +251,16 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let doomed = WebDoomed {}.enqueue(&queue).await.expect("enqueue");
     let metrics = JobMetrics::new();
     let pool = start_pool(queue.clone(), &metrics);
-    eventually("all dead again", || async { queue.job(&doomed).await.ok().flatten().is_some_and(|j| j.status == JobStatus::Dead) && dead_ids(&queue).await.len() == 3 }).await;
+    eventually("all dead again", || async {
+        queue.job(&doomed).await.ok().flatten().is_some_and(|j| j.status == JobStatus::Dead)
+            && dead_ids(&queue).await.len() == 3
+    })
+    .await;
     pool.shutdown().await.expect("clean shutdown");
+    let (_, job) = get_json(&state, &format!("/api/jobs/{first}")).await;
+    let kinds: Vec<&str> =
+        job["timeline"].as_array().expect("list").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert!(kinds.contains(&"retried") && kinds.ends_with(&["failed", "dead"]), "{job}");
     let (code, body) = post_json(&state, &format!("/api/queues/{QUEUE}/purge-dead"), &[BEARER]).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "purged": 3 })));
     assert_eq!(get_json(&state, &format!("/api/jobs/{doomed}")).await.0, StatusCode::NOT_FOUND);
@@ -254,12 +278,18 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         .await
         .expect("enqueue");
     let (code, body) = post_json(&state, &format!("/api/jobs/{later}/cancel"), &[BEARER]).await;
-    assert_eq!((code, body["outcome"].clone(), body["status"].clone()), (StatusCode::OK, json!("cancelled"), json!("cancelled")));
+    assert_eq!(
+        (code, body["outcome"].clone(), body["status"].clone()),
+        (StatusCode::OK, json!("cancelled"), json!("cancelled"))
+    );
     let (_, body) = post_json(&state, &format!("/api/jobs/{later}/cancel"), &[BEARER]).await;
     assert_eq!(body["outcome"], "already_finished");
 
     // Schedules: listed with their next fire, paused and resumed.
-    Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "Europe/Berlin", WebFlaky { fail_times: 0 }).await.expect("add");
+    Scheduler::new(queue.clone())
+        .add("nightly", "0 0 3 * * *", "Europe/Berlin", WebFlaky { fail_times: 0 })
+        .await
+        .expect("add");
     let (code, list) = get_json(&state, "/api/schedules").await;
     assert_eq!(code, StatusCode::OK, "{list}");
     let s = &list["schedules"][0];
@@ -267,12 +297,18 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         keys(s),
         ["catch_up", "cron", "job_name", "last_job", "last_run", "name", "next_fire", "paused", "queue", "timezone"]
     );
-    assert_eq!((s["name"].clone(), s["paused"].clone(), s["job_name"].clone()), (json!("nightly"), json!(false), json!("web_flaky")));
+    assert_eq!(
+        (s["name"].clone(), s["paused"].clone(), s["job_name"].clone()),
+        (json!("nightly"), json!(false), json!("web_flaky"))
+    );
     assert!(s["next_fire"].is_string(), "{s}");
     let (code, body) = post_json(&state, "/api/schedules/nightly/pause", &[BEARER]).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "nightly", "paused": true })));
     let (_, list) = get_json(&state, "/api/schedules").await;
-    assert_eq!((list["schedules"][0]["paused"].clone(), list["schedules"][0]["next_fire"].clone()), (json!(true), Value::Null));
+    assert_eq!(
+        (list["schedules"][0]["paused"].clone(), list["schedules"][0]["next_fire"].clone()),
+        (json!(true), Value::Null)
+    );
     assert_eq!(post_json(&state, "/api/schedules/nightly/resume", &[BEARER]).await.0, StatusCode::OK);
     assert_eq!(get_json(&state, "/api/schedules").await.1["schedules"][0]["paused"], false);
     let (code, body) = post_json(&state, "/api/schedules/nope/pause", &[BEARER]).await;
@@ -293,7 +329,10 @@ async fn api_answers_are_never_cached() {
 async fn the_dashboard_is_served_embedded_with_a_strict_csp() {
     let state = WebState::new(Arc::new(MemoryQueue::new()));
     let (code, h, _) = send(&state, "GET", "/ui", &[]).await;
-    assert_eq!((code, h.get("location").map(|v| v.to_str().expect("ascii"))), (StatusCode::TEMPORARY_REDIRECT, Some("ui/")));
+    assert_eq!(
+        (code, h.get("location").map(|v| v.to_str().expect("ascii"))),
+        (StatusCode::TEMPORARY_REDIRECT, Some("ui/"))
+    );
 
     let (code, h, html) = send(&state, "GET", "/ui/", &[]).await;
     assert_eq!(code, StatusCode::OK);

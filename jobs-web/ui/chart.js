@@ -3,15 +3,17 @@
 
 import { svg } from './core.js';
 
-const W = 900;
-const H = 220;
+const W = 1200;
+const H = 170;
 const PAD = { l: 44, r: 12, t: 12, b: 26 };
 
-/** The smallest 1, 2 or 5 × 10^k at or above `v` (at least 1). */
-function niceMax(v) {
-  if (v <= 1) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+const TICKS = 4;
+
+/** A whole tick step of 1, 2 or 5 × 10^k such that TICKS steps reach `v`. */
+function tickStep(v) {
+  const raw = Math.max(1, v / TICKS);
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
 }
 
@@ -26,20 +28,21 @@ function hhmm(epochSecs) {
  */
 export function throughputChart(minutes) {
   const n = Math.max(minutes.length, 2);
-  const max = niceMax(Math.max(0, ...minutes.map((m) => Math.max(m.processed, m.failed))));
+  const step = tickStep(Math.max(0, ...minutes.map((m) => Math.max(m.processed, m.failed))));
+  const max = step * TICKS;
   const x = (i) => PAD.l + (i * (W - PAD.l - PAD.r)) / (n - 1);
   const y = (v) => H - PAD.b - (v * (H - PAD.t - PAD.b)) / max;
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'attempts per minute' });
 
-  for (let k = 0; k <= 4; k++) {
-    const v = (max * k) / 4;
+  for (let k = 0; k <= TICKS; k++) {
+    const v = step * k;
     root.append(
       svg('line', { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v), class: 'grid' }),
-      svg('text', { x: PAD.l - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, Number.isInteger(v) ? v : v.toFixed(1)),
+      svg('text', { x: PAD.l - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, v),
     );
   }
-  const step = Math.max(1, Math.round((n - 1) / 4));
-  for (let i = n - 1; i >= 0; i -= step) {
+  const every = Math.max(1, Math.round((n - 1) / 4));
+  for (let i = n - 1; i >= 0; i -= every) {
     if (!minutes[i]) continue;
     root.append(svg('text', { x: x(i), y: H - 6, class: 'axis', 'text-anchor': 'middle' }, i === n - 1 ? 'now' : hhmm(minutes[i].minute)));
   }

@@ -52,7 +52,7 @@ export function jobPage(id) {
             field('Enqueued', fmtTime(j.enqueued_at), ' (', timeEl(j.enqueued_at), ')'),
             j.run_at ? field('Due', fmtTime(j.run_at), ' (', timeEl(j.run_at), ')') : [],
             j.finished_at ? field('Finished', fmtTime(j.finished_at), ' (', timeEl(j.finished_at), ')') : [],
-            j.last_error ? field('Last error', h('span', { class: 'err' }, j.last_error)) : [])),
+            j.last_error && j.status !== 'succeeded' ? field('Last error', h('span', { class: 'err' }, j.last_error)) : [])),
         h('section', { class: 'panel' }, h('h2', {}, 'Timeline'),
           h('ol', { class: 'timeline', id: 'timeline' }, j.timeline.map((e) => h('li', { class: `ev ev-${e.kind}` },
             h('time', { datetime: e.at }, fmtTime(e.at)), ' ', h('span', {}, e.text)))))),

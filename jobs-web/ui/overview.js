@@ -57,7 +57,8 @@ export function overviewPage() {
   let stats = null;
   let workers = null;
 
-  const render = () => {
+  // Cards change with every heartbeat (pools); the table only with the stats.
+  const renderCards = () => {
     const t = stats.totals;
     const busy = workers ? `${workers.busy} of ${workers.workers} workers busy` : '';
     cards.replaceChildren(
@@ -71,6 +72,9 @@ export function overviewPage() {
       h('a', { href: '#/workers', class: 'card-link' },
         card('Pools alive', workers ? fmtNum(workers.pools.length) : '–', workers && workers.pools.length === 0 ? 'bad' : '', busy)),
     );
+  };
+
+  const renderTable = () => {
     if (stats.queues.length === 0) {
       table.replaceChildren(note('No queue yet: enqueue a job and it shows here.'));
       return;
@@ -87,7 +91,8 @@ export function overviewPage() {
           ' ', pauseButton(q, () => { lastStats = ''; el.refresh && el.refresh(); }))));
       for (const p of PRIORITIES) {
         const c = q.by_priority[p];
-        if (!c) continue;
+        // A priority with nothing in it and nothing done adds only noise.
+        if (!c || STATES.every((st) => !c[st])) continue;
         rows.push(h('tr', { class: 'prio-row' }, h('td', {}), h('td', { class: `prio prio-${p}` }, p), STATES.map((s) => countCell(q.name, p, s, c[s])), h('td', {})));
       }
     }
@@ -100,11 +105,10 @@ export function overviewPage() {
     const wj = JSON.stringify(w);
     stats = s;
     workers = w;
-    if (sj !== lastStats || wj !== lastWorkers) {
-      lastStats = sj;
-      lastWorkers = wj;
-      render();
-    }
+    if (sj !== lastStats || wj !== lastWorkers) renderCards();
+    if (sj !== lastStats) renderTable();
+    lastStats = sj;
+    lastWorkers = wj;
     if (polls++ % CHART_EVERY === 0) {
       try {
         const tp = await api('/throughput?minutes=60');

@@ -465,12 +465,12 @@ mod tests {
 
     #[test]
     fn errors_keep_the_file_line_numbers() {
-        let text = "jobs:\n  worker_pool: { worker_count: 2 }\napp:\n  email:\n    fromm: x\nqueues:\n  email: { max_jobs: many }\n";
+        let text = "jobs:\n  worker_pool: { worker_count: 2 }\napp:\n  email:\n    fromm: x\nqueues:\n  email: { max_jobs: 5 }\n";
         let e = Settings::from_yaml(text, "c.yaml").expect_err("bad app key");
         let msg = e.to_string();
         assert!(msg.starts_with("c.yaml: app.email: unknown field `fromm`"), "{msg}");
         assert!(msg.contains("line 5"), "{msg}");
-        let fixed = text.replace("fromm: x", "from: a@example.com");
+        let fixed = text.replace("fromm: x", "from: a@example.com").replace("max_jobs: 5", "max_jobs: many");
         let msg = Settings::from_yaml(&fixed, "c.yaml").expect_err("bad queue key").to_string();
         assert!(msg.contains("queues.email.max_jobs") && msg.contains("line 7"), "{msg}");
     }

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS files (
 
 /// A database error, with the file.
 #[derive(Debug, thiserror::Error)]
-#[error("database {path}: {source}")]
+#[error("database {path}")]
 pub struct DbError {
     path: String,
     #[source]

@@ -61,9 +61,25 @@ pub struct Paths {
     pub processed: PathBuf,
 }
 
+impl Paths {
+    /// The folders the configuration names (nothing is created).
+    pub fn new(settings: &Settings) -> Self {
+        let data_dir = settings.data_dir();
+        let app = &settings.app;
+        Paths {
+            outbox: data_dir.join(&app.email.outbox),
+            database: data_dir.join(&app.cleanup.database),
+            temp: data_dir.join(&app.cleanup.temp_dir),
+            user_files: data_dir.join(&app.cleanup.user_files_dir),
+            logs: data_dir.join(&app.cleanup.log_dir),
+            processed: data_dir.join("processed"),
+            data_dir,
+        }
+    }
+}
+
 /// The environment jobs run in. Built by [`AppEnv::new`], made current by
 /// [`install`].
-#[derive(Debug)]
 pub struct AppEnv {
     /// The configuration it was built from.
     pub settings: Settings,
@@ -83,21 +99,18 @@ pub struct AppEnv {
     pub queue: SharedQueue,
 }
 
+impl std::fmt::Debug for AppEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppEnv").field("paths", &self.paths).field("mailer", &self.mailer).finish_non_exhaustive()
+    }
+}
+
 impl AppEnv {
     /// Creates the folders and the database schema, loads the templates and
     /// builds the mail transport.
     pub fn new(settings: Settings, queue: SharedQueue) -> Result<Self, EnvError> {
-        let data_dir = settings.data_dir();
+        let paths = Paths::new(&settings);
         let app = &settings.app;
-        let paths = Paths {
-            outbox: data_dir.join(&app.email.outbox),
-            database: data_dir.join(&app.cleanup.database),
-            temp: data_dir.join(&app.cleanup.temp_dir),
-            user_files: data_dir.join(&app.cleanup.user_files_dir),
-            logs: data_dir.join(&app.cleanup.log_dir),
-            processed: data_dir.join("processed"),
-            data_dir,
-        };
         for dir in [&paths.data_dir, &paths.outbox, &paths.temp, &paths.user_files, &paths.logs, &paths.processed] {
             std::fs::create_dir_all(dir)
                 .map_err(|source| EnvError::Folder { path: dir.display().to_string(), source })?;
@@ -124,7 +137,7 @@ impl AppEnv {
     /// by [`relative_path`] when enqueued; this checks again (a producer of
     /// another version may have skipped it) and fails permanently.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, JobError> {
-        relative_path(rel).map_err(JobError::permanent)?;
+        check_relative(rel).map_err(JobError::permanent)?;
         Ok(self.paths.data_dir.join(rel))
     }
 
@@ -159,6 +172,11 @@ pub fn current() -> Result<Arc<AppEnv>, JobError> {
 /// relative path that stays inside the data folder.
 #[allow(clippy::ptr_arg)] // `custom` validators take `&T` of the field's type, here `String`.
 pub fn relative_path(p: &String) -> Result<(), String> {
+    check_relative(p)
+}
+
+/// [`relative_path`] on a `&str`.
+pub fn check_relative(p: &str) -> Result<(), String> {
     let path = Path::new(p);
     if p.is_empty() {
         return Err("is empty".into());

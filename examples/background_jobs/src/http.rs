@@ -30,7 +30,7 @@ pub enum HttpError {
         timeout: Duration,
     },
     /// The connection failed or broke.
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}")]
     Connect {
         /// Where to.
         url: String,

@@ -1,77 +1,154 @@
-//! The example application of `jobs`: email and cleanup jobs on the embedded
-//! `MemoryQueue`. Run it with `cargo run -p background-jobs`.
-//!
-//! It writes welcome mails as `.eml` files into `./outbox` (override with
-//! `OUTBOX_DIR`), cleans old files from a scratch folder, and reports what
-//! ran, what retried and what ended dead.
+//! `background-jobs`: the example application of `jobs`. See the README.
 
-mod jobs;
-
+use std::ffi::OsString;
+use std::io::{BufReader, IsTerminal};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_core::prelude::*;
-use jobs_core::QueueStats;
+use anyhow::Context as _;
+use background_jobs::progress::Progress;
+use background_jobs::{app, env, run_demo, App, AppEnv, BackendKind, Http, Settings, StartOptions};
+use clap::{Parser, Subcommand};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,jobs_core=warn".into()),
-        )
-        .init();
-
-    let outbox = PathBuf::from(std::env::var("OUTBOX_DIR").unwrap_or_else(|_| "outbox".into()));
-    std::fs::create_dir_all(&outbox)?;
-    jobs::set_outbox(outbox.clone());
-
-    let queue = MemoryQueue::new();
-    let pool = WorkerPool::builder(queue.clone())
-        .workers(4)
-        .queues(["email", "maintenance"])
-        .retry_delay(Duration::from_millis(200))
-        .start()?;
-
-    let users = [("ann@example.com", "Ann"), ("bob@example.com", "Bob"), ("chen@example.org", "Chen")];
-    for (to, name) in users {
-        let id = jobs::SendWelcomeEmail::new(to.into(), name.into()).enqueue(&queue).await?;
-        tracing::info!(%id, to, "welcome mail enqueued");
-    }
-    // Refused before anything is written: the payload breaks its rules.
-    if let Err(e) = jobs::SendWelcomeEmail::new("not-an-address".into(), String::new()).enqueue(&queue).await {
-        tracing::warn!("refused as expected: {e}");
-    }
-    let scratch = std::env::temp_dir().join(format!("background-jobs-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    std::fs::write(scratch.join("old.tmp"), b"stale")?;
-    let cleanup = jobs::CleanupTempFiles::new(scratch.display().to_string(), 0)
-        .enqueue_with(&queue, JobOptions::new().priority(Priority::Low))
-        .await?;
-
-    // Wait until every job has finished one way or the other.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = queue.stats().await?;
-        if pending_work(&s) == 0 {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "jobs did not finish within 30 s: {s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    pool.shutdown().await?;
-
-    let stats = queue.stats().await?;
-    for (name, q) in &stats.queues {
-        let t = q.total();
-        println!("queue {name:<12} processed {:>3}  failed attempts {:>3}  dead {:>3}", t.processed, t.failed, t.dead);
-    }
-    let info = queue.job(&cleanup).await?.expect("the cleanup job is kept for the retention period");
-    println!("cleanup result: {}", info.result.unwrap_or_default());
-    println!("mails written to {}", outbox.display());
-    std::fs::remove_dir_all(&scratch)?;
-    Ok(())
+/// The example application of `jobs`: email, file, cleanup and notification
+/// jobs, over Redis (JOBS_REDIS_URL) or the embedded MemoryQueue.
+#[derive(Debug, Parser)]
+#[command(name = "background-jobs", version)]
+struct Cli {
+    /// YAML configuration (default: the file JOBS_CONFIG names, else the
+    /// built-in config.yaml); JOBS_* and APP_* variables override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn pending_work(s: &QueueStats) -> u64 {
-    s.queues.values().map(|q| q.total()).map(|t| t.pending + t.scheduled + t.running + t.retrying).sum()
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Seed a workspace, run a mix of every kind of job, print a summary
+    /// (the default). Exits 1 when a job did not end as expected.
+    Demo,
+    /// Run the worker pool and the HTTP endpoints until SIGINT or SIGTERM,
+    /// then shut down gracefully (running jobs get the grace period).
+    Worker,
+    /// The operator command line (jobs-cli) on this application's backend:
+    /// `jobs stats`, `jobs queues`, `jobs dead list`, `jobs --help`, ...
+    #[command(disable_help_flag = true)]
+    Jobs {
+        /// The jobs-cli command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<OsString>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Demo) {
+        Command::Demo => {
+            // Failed attempts are in the summary; the pool's own log of them is noise here.
+            init_tracing("warn,jobs_core::worker::exec=off");
+            let report = run_demo(settings, Http::BestEffort).await?;
+            report.print(&mut std::io::stdout().lock())?;
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Worker => {
+            init_tracing("info");
+            let app = App::start(settings, StartOptions::default()).await?;
+            tracing::info!(backend = %app.backend, http = ?app.http_addr, workers = ?app.workers, "worker started");
+            if app.backend == BackendKind::Memory {
+                tracing::warn!("no Redis is configured: this worker runs only what this process enqueues (its schedules)");
+            }
+            let progress = Progress::spawn(app.queue.clone(), Duration::from_secs(1), true);
+            shutdown_signal().await.context("cannot listen for signals")?;
+            tracing::info!("shutting down: running jobs get the grace period, then go back to the queue");
+            progress.stop();
+            app.shutdown().await?;
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { args } => {
+            init_tracing("warn");
+            operate(settings, args).await
+        }
+    }
+}
+
+/// `background-jobs jobs ..`: jobs-cli on the backend this configuration names.
+async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    let (queue, kind) = app::open_queue(&settings).await?;
+    let command = args.first().and_then(|a| a.to_str()).unwrap_or_default();
+    if command == "worker" {
+        // `jobs worker` runs this application's jobs: they need their environment.
+        settings.jobs.apply_queue_policies(&*queue).await?;
+        env::install(Arc::new(AppEnv::new(settings.clone(), queue.clone())?));
+    } else if kind == BackendKind::Memory && !command.is_empty() && !command.starts_with('-') && command != "help" {
+        eprintln!(
+            "warning: no Redis is configured (JOBS_REDIS_URL or jobs.redis.url): this command sees only this \
+             process's own, empty in-memory queue"
+        );
+    }
+    let ctx = jobs_cli::Context::new(queue).with_config(settings.jobs.clone());
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut input = BufReader::new(std::io::stdin());
+    let interactive = std::io::stdin().is_terminal();
+    let err_is_terminal = err.is_terminal();
+    let mut io = jobs_cli::Io::new(&mut out, &mut err).err_is_terminal(err_is_terminal);
+    if interactive {
+        io = io.interactive(&mut input);
+    }
+    let argv = std::iter::once(OsString::from("background-jobs jobs")).chain(args);
+    Ok(ExitCode::from(jobs_cli::run(argv, ctx, &mut io).await))
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// The error and its causes, `: `-separated, skipping a cause whose text the
+/// message already shows (some errors repeat their cause, some do not).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

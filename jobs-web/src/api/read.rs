@@ -98,7 +98,15 @@ pub(crate) async fn list_jobs(
             }
         }),
     };
-    Ok(Json(JobsPage { queue, status, offset, limit, has_more, total, jobs: jobs.iter().map(JobSummary::from).collect() }))
+    Ok(Json(JobsPage {
+        queue,
+        status,
+        offset,
+        limit,
+        has_more,
+        total,
+        jobs: jobs.iter().map(JobSummary::from).collect(),
+    }))
 }
 
 /// `GET /api/jobs/{id}`: everything about one job.

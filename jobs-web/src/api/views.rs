@@ -156,7 +156,8 @@ impl From<&AttemptInfo> for AttemptView {
 #[derive(Serialize)]
 struct Event {
     at: String,
-    /// `enqueued`, `started`, `failed`, `succeeded`, `due`, `dead` or `cancelled`.
+    /// `enqueued`, `started`, `failed`, `succeeded`, `retried`, `due`, `dead`
+    /// or `cancelled`.
     kind: &'static str,
     text: String,
     #[serde(skip)]
@@ -170,7 +171,13 @@ impl From<JobInfo> for JobView {
             timeline.push(Event { at: ts(at), kind, text, sort: at });
         };
         event(j.enqueued_at, "enqueued", format!("enqueued on `{}` at priority {}", j.queue, j.priority.as_str()));
+        let mut previous = 0;
         for a in &j.attempt_log {
+            // Attempts count up; only a retry from the dead-letter set resets them.
+            if a.attempt <= previous {
+                event(a.started_at, "retried", "retried from the dead-letter set: attempts reset".to_owned());
+            }
+            previous = a.attempt;
             event(a.started_at, "started", format!("attempt {} started", a.attempt));
             if let Some(end) = a.finished_at {
                 match &a.error {

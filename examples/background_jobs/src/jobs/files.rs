@@ -27,7 +27,7 @@ use crate::env::{self, relative_path};
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -56,7 +56,7 @@ pub enum FileError {
         expected: &'static str,
     },
     /// The image does not decode.
-    #[error("{path}: cannot decode the image: {source}")]
+    #[error("{path}: cannot decode the image")]
     Decode {
         /// The file.
         path: String,
@@ -65,7 +65,7 @@ pub enum FileError {
         source: image::ImageError,
     },
     /// The image does not encode in the asked format.
-    #[error("{path}: cannot encode the image: {source}")]
+    #[error("{path}: cannot encode the image")]
     Encode {
         /// The file.
         path: String,
@@ -209,7 +209,7 @@ fn ext_of(format: ImageFormat) -> &'static str {
 
 /// Resizes an image to fit within `max_width` x `max_height`, keeping its
 /// aspect ratio (never enlarging). The output's extension picks its format;
-/// default `processed/<name>-<w>x<h>.<same type>`.
+/// default `processed/<name>-<width>x<height>.<same type>` (the new size).
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn resize_image(
     #[validate(custom = relative_path)] input: String,
@@ -220,16 +220,15 @@ pub async fn resize_image(
     let env = env::current()?;
     let src = env.resolve(&input)?;
     let max = env.settings.app.files.max_file_size;
-    let out_rel = output.clone();
     let (out_rel, img) = blocking(move || {
         let (img, format) = load_image(&src, max).map_err(FileError::into_job_error)?;
-        let rel = out_rel.unwrap_or_else(|| default_output(&input, &format!("-{max_width}x{max_height}"), ext_of(format)));
         let fitted = if img.width() > max_width || img.height() > max_height {
-            img.resize(max_width, max_height, FilterType::Lanczos3)
+            img.resize(max_width, max_height, FilterType::Triangle)
         } else {
             img
         };
-        Ok((rel, fitted))
+        let size = format!("-{}x{}", fitted.width(), fitted.height());
+        Ok((output.unwrap_or_else(|| default_output(&input, &size, ext_of(format))), fitted))
     })
     .await?;
     write_output(&env, out_rel, img, 85).await

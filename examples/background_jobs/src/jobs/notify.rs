@@ -53,7 +53,6 @@ pub async fn send_webhook(
     let headers = [("x-webhook-id", ctx.job_id().to_string()), ("x-webhook-attempt", ctx.attempt().to_string())];
     let reply = env.http.post_json(&url, &headers, body).await.map_err(|e| {
         let permanent = e.is_permanent();
-        tracing::warn!(job = %ctx.job_id(), event, attempt = ctx.attempt(), permanent, "webhook failed: {e}");
         classify(e, permanent)
     })?;
     tracing::info!(job = %ctx.job_id(), event, status = reply.status.as_u16(), "webhook delivered");

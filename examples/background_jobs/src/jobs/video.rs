@@ -17,15 +17,14 @@ use crate::env::{self, relative_path};
 pub enum VideoError {
     /// `ffmpeg` is not installed (or not where configured).
     #[error(
-        "ffmpeg is not installed: `{program}` was not found ({source}); install it (Debian/Ubuntu: \
+        "ffmpeg is not installed: `{program}` cannot be started ({reason}); install it (Debian/Ubuntu: \
          `apt-get install ffmpeg`, macOS: `brew install ffmpeg`) or set app.files.ffmpeg to its path"
     )]
     NoFfmpeg {
         /// The program looked for.
         program: String,
-        /// The error of starting it.
-        #[source]
-        source: std::io::Error,
+        /// Why it cannot be started (usually: not found).
+        reason: String,
     },
     /// The input is not a video.
     #[error("{path}: the content is {detected}, not a video")]
@@ -66,7 +65,10 @@ pub async fn ffmpeg_version(program: &str) -> Result<String, VideoError> {
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|source| VideoError::NoFfmpeg { program: program.to_owned(), source })?;
+        .map_err(|e| VideoError::NoFfmpeg {
+            program: program.to_owned(),
+            reason: if e.kind() == std::io::ErrorKind::NotFound { "not found".into() } else { e.to_string() },
+        })?;
     Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned())
 }
 

@@ -23,7 +23,7 @@ pub use templates::{Rendered, TemplateError, Templates, TEMPLATE_FILES};
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// An address does not parse.
-    #[error("`{address}` is not a mail address: {source}")]
+    #[error("`{address}` is not a mail address")]
     Address {
         /// The text.
         address: String,
@@ -32,16 +32,16 @@ pub enum MailError {
         source: lettre::address::AddressError,
     },
     /// The message could not be built.
-    #[error("cannot build the message: {0}")]
+    #[error("cannot build the message")]
     Build(#[from] lettre::error::Error),
     /// The template failed.
     #[error(transparent)]
     Template(#[from] TemplateError),
     /// The outbox file could not be written.
-    #[error("cannot write to the outbox: {0}")]
+    #[error("cannot write to the outbox")]
     Outbox(#[source] lettre::transport::file::Error),
     /// The SMTP server refused the mail or could not be reached.
-    #[error("SMTP delivery failed: {0}")]
+    #[error("SMTP delivery failed")]
     Smtp(#[source] lettre::transport::smtp::Error),
 }
 

@@ -23,7 +23,7 @@ pub const TEMPLATE_FILES: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// A template file could not be read.
-    #[error("cannot read the template {path}: {source}")]
+    #[error("cannot read the template {path}")]
     Read {
         /// The file.
         path: String,
@@ -32,7 +32,7 @@ pub enum TemplateError {
         source: std::io::Error,
     },
     /// A template does not parse, or rendering failed.
-    #[error("template `{name}`: {source}")]
+    #[error("template `{name}`")]
     Render {
         /// The template.
         name: String,
@@ -83,7 +83,6 @@ impl Templates {
 
     fn from_sources(sources: impl IntoIterator<Item = (String, String)>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
-        env.set_keep_trailing_newline(true);
         for (name, text) in sources {
             env.add_template_owned(name.clone(), text).map_err(|source| TemplateError::Render { name, source })?;
         }
@@ -117,7 +116,8 @@ mod tests {
         let r = t
             .render(
                 "welcome",
-                context! { username => "Ann <b>", app_name => "Example", base_url => "http://localhost:3000" },
+                context! { username => "Ann <b>", app_name => "Example",
+                    base_url => Value::from_safe_string("http://localhost:3000".into()) },
             )
             .expect("renders");
         assert_eq!(r.subject, "Welcome to Example, Ann <b>!");

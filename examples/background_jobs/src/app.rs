@@ -1,0 +1,257 @@
+//! [`App`]: the running application — the backend chosen at run time (Redis
+//! when configured, the embedded `MemoryQueue` otherwise), metrics, the
+//! environment jobs run in, the worker pool and the HTTP endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobs_core::config::{mask_url_password, RedisSettings};
+use jobs_core::{JobMetrics, MemoryQueue, SharedQueue, WorkerHandle};
+use jobs_web::{Server, Thresholds, WebState};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, Settings};
+use crate::env::{self, AppEnv, EnvError};
+
+/// Why the application could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The backend could not be reached or refused a call.
+    #[error("{context}: {source}")]
+    Backend {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: jobs_core::Error,
+    },
+    /// The metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] jobs_core::MetricsError),
+    /// The environment (folders, database, mail) could not be set up.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The HTTP endpoints could not be served.
+    #[error(transparent)]
+    Web(#[from] jobs_web::WebError),
+}
+
+fn backend(context: impl Into<String>) -> impl FnOnce(jobs_core::Error) -> AppError {
+    let context = context.into();
+    move |source| AppError::Backend { context, source }
+}
+
+/// Which backend the application runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The embedded in-process queue: nothing survives the process.
+    Memory,
+    /// Redis at this URL (password masked).
+    Redis(String),
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendKind::Memory => f.write_str("MemoryQueue (embedded; set JOBS_REDIS_URL for Redis)"),
+            BackendKind::Redis(url) => write!(f, "Redis at {url}"),
+        }
+    }
+}
+
+/// Opens the backend the configuration names: Redis when `jobs.redis` is set
+/// (or `JOBS_REDIS_URL`), else a new `MemoryQueue`.
+pub async fn open_queue(settings: &Settings) -> Result<(SharedQueue, BackendKind), AppError> {
+    match &settings.jobs.jobs.redis {
+        None => Ok((Arc::new(MemoryQueue::new()), BackendKind::Memory)),
+        Some(r) => {
+            let url = mask_url_password(&r.url).into_owned();
+            let queue = jobs_redis::RedisQueue::from_config(&redis_config(r))
+                .await
+                .map_err(backend(format!("cannot connect to Redis at {url}")))?;
+            Ok((Arc::new(queue), BackendKind::Redis(url)))
+        }
+    }
+}
+
+/// `jobs.redis` of the configuration as the Redis backend's settings.
+fn redis_config(s: &RedisSettings) -> jobs_redis::RedisConfig {
+    let mut c = jobs_redis::RedisConfig::new(s.url.clone());
+    if let Some(n) = s.pool_size {
+        c.pool_size = n;
+    }
+    if let Some(p) = &s.prefix {
+        c.prefix = p.clone();
+    }
+    if let Some(t) = s.command_timeout {
+        c.command_timeout = t;
+    }
+    if let Some(t) = s.connect_timeout {
+        c.connect_timeout = t;
+    }
+    if let Some(r) = &s.retention {
+        c.retention = r.retention();
+    }
+    c
+}
+
+/// Whether and how [`App::start`] serves `/metrics` and `/health/*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http {
+    /// Not at all.
+    Off,
+    /// On `jobs.http.bind`; failing to bind is an error.
+    Required,
+    /// On `jobs.http.bind` if it is free; otherwise a warning (the demo:
+    /// another program may hold port 8080).
+    BestEffort,
+    /// On this address instead (port 0: any free port).
+    At(SocketAddr),
+}
+
+/// What [`App::start`] starts.
+#[derive(Debug, Clone, Copy)]
+pub struct StartOptions {
+    /// Run a worker pool in this process.
+    pub workers: bool,
+    /// The pool's retry backoff base instead of `jobs.worker_pool.retry_delay`.
+    pub retry_delay: Option<Duration>,
+    /// The HTTP endpoints.
+    pub http: Http,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions { workers: true, retry_delay: None, http: Http::Required }
+    }
+}
+
+/// The running application. Stop it with [`App::shutdown`].
+pub struct App {
+    /// The configuration.
+    pub settings: Settings,
+    /// The backend, counted by the metrics when they are on.
+    pub queue: SharedQueue,
+    /// Which backend it is.
+    pub backend: BackendKind,
+    /// The metrics, when `jobs.metrics.enabled`.
+    pub metrics: Option<JobMetrics>,
+    /// The environment jobs run in (installed process-wide).
+    pub env: Arc<AppEnv>,
+    /// Where the HTTP endpoints listen, when served.
+    pub http_addr: Option<SocketAddr>,
+    /// Worker slots of the pool, when one runs.
+    pub workers: Option<usize>,
+    pool: Option<WorkerHandle>,
+    web: Option<(oneshot::Sender<()>, JoinHandle<Result<(), jobs_web::WebError>>)>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("backend", &self.backend)
+            .field("http_addr", &self.http_addr)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens the backend, applies the queue policies, sets up and installs
+    /// the environment, then starts the pool and the HTTP endpoints.
+    pub async fn start(settings: Settings, options: StartOptions) -> Result<App, AppError> {
+        let (raw, backend_kind) = open_queue(&settings).await?;
+        Self::start_on(settings, raw, backend_kind, options).await
+    }
+
+    /// [`App::start`] on a backend the caller opened (tests use their own).
+    pub async fn start_on(
+        settings: Settings,
+        raw: SharedQueue,
+        backend_kind: BackendKind,
+        options: StartOptions,
+    ) -> Result<App, AppError> {
+        let metrics = settings.jobs.job_metrics()?;
+        let queue: SharedQueue = match &metrics {
+            Some(m) => Arc::new(m.instrument(raw)),
+            None => raw,
+        };
+        settings.jobs.apply_queue_policies(&*queue).await.map_err(backend("cannot apply the queue policies"))?;
+        let env = Arc::new(AppEnv::new(settings.clone(), queue.clone())?);
+        env::install(env.clone());
+        let pool = if options.workers {
+            let mut b = settings.jobs.pool_builder(queue.clone()).scheduler(settings.jobs.jobs.scheduler.enabled);
+            if let Some(d) = options.retry_delay {
+                b = b.retry_delay(d);
+            }
+            if let Some(m) = &metrics {
+                b = b.metrics(m);
+            }
+            Some(b.start().map_err(backend("cannot start the worker pool"))?)
+        } else {
+            None
+        };
+        let mut app = App {
+            workers: pool.as_ref().map(|_| settings.jobs.jobs.worker_pool.worker_count),
+            settings,
+            queue,
+            backend: backend_kind,
+            metrics,
+            env,
+            http_addr: None,
+            pool,
+            web: None,
+        };
+        app.serve(options.http).await?;
+        Ok(app)
+    }
+
+    async fn serve(&mut self, http: Http) -> Result<(), AppError> {
+        let addr = match http {
+            Http::Off => return Ok(()),
+            Http::At(a) => a,
+            Http::Required | Http::BestEffort => self.settings.jobs.jobs.http.bind,
+        };
+        let mut state = WebState::new(self.queue.clone()).thresholds(Thresholds::from_config(&self.settings.jobs));
+        if let Some(m) = &self.metrics {
+            state = state.metrics(m.clone());
+        }
+        let server = match Server::bind(addr, state).await {
+            Ok(s) => s,
+            Err(e) if http == Http::BestEffort => {
+                tracing::warn!("not serving /metrics and /health: {e} (set JOBS_HTTP_BIND to another address)");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.http_addr = Some(server.local_addr()?);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run_until(async {
+            let _ = rx.await;
+        }));
+        self.web = Some((tx, task));
+        Ok(())
+    }
+
+    /// Stops the pool gracefully (running jobs get the grace period, the
+    /// rest go back to the queue) and the HTTP endpoints.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        let pool = self.pool.take().map(WorkerHandle::shutdown);
+        let pooled = match pool {
+            Some(f) => f.await.map_err(backend("the worker pool did not shut down cleanly")),
+            None => Ok(()),
+        };
+        if let Some((stop, task)) = self.web.take() {
+            let _ = stop.send(());
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!("the HTTP server ended with an error: {e}");
+            }
+        }
+        pooled
+    }
+}

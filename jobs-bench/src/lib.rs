@@ -1,0 +1,357 @@
+//! The benchmark program of `jobs` (`cargo run --release -p jobs-bench`).
+//!
+//! It measures, on `RedisQueue` and on `MemoryQueue`: enqueue rates (single
+//! awaited calls, many in flight, `enqueue_many` batches), end-to-end
+//! throughput of no-op jobs with producers and a worker pool running
+//! together, enqueue-to-start latency at a fixed moderate rate, lateness of
+//! delayed jobs, and memory per pending job; and it runs `redis-benchmark`
+//! against the same server for the machine's ceiling. [`run`] does it all
+//! and returns a [`Report`]; the binary prints it as a table and JSON.
+
+pub mod job;
+pub mod report;
+pub mod scenario;
+pub mod server;
+
+use std::io::Write;
+use std::time::Duration;
+
+use jobs_core::SharedQueue;
+use jobs_redis::{RedisConfig, RedisQueue};
+use serde::Serialize;
+
+pub use report::{Ceiling, Figures, Machine, Report};
+pub use server::Target;
+
+/// What can stop a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A queue call failed.
+    #[error("queue: {0}")]
+    Queue(#[from] jobs_core::Error),
+    /// Talking to Redis directly (INFO, cleanup) failed.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// `redis-benchmark` could not run or said nothing useful.
+    #[error("redis-benchmark: {0}")]
+    RedisBenchmark(String),
+    /// Jobs did not all run in time.
+    #[error("stuck: {0}")]
+    Stuck(String),
+    /// A producer task ended abnormally.
+    #[error("task: {0}")]
+    Task(String),
+    /// Reading or writing a file failed.
+    #[error("io: {0}")]
+    Io(String),
+}
+
+/// Sizes of the measurements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Single awaited enqueues.
+    pub single_n: usize,
+    /// Single enqueues with many in flight, and how many at a time.
+    pub in_flight_n: usize,
+    /// Concurrent single enqueues.
+    pub in_flight: usize,
+    /// Jobs sent with `enqueue_many`, batch size, and batches in flight.
+    pub batch_n: usize,
+    /// Jobs per `enqueue_many` call.
+    pub batch: usize,
+    /// `enqueue_many` calls in flight.
+    pub batches_in_flight: usize,
+    /// Jobs of the end-to-end run.
+    pub e2e_n: usize,
+    /// The pool's workers (jobs running at once).
+    pub workers: usize,
+    /// Producer tasks of the end-to-end run, each sending batches of
+    /// `producer_batch` one after another.
+    pub producers: usize,
+    /// Jobs per `enqueue_many` call of the end-to-end producers.
+    pub producer_batch: usize,
+    /// Jobs timed for latency (after a 5 % warm-up), and their rate.
+    pub latency_n: usize,
+    /// Jobs per second of the latency run.
+    pub latency_rate: u32,
+    /// Delayed jobs timed for lateness, their rate, and the longest delay.
+    pub delayed_n: usize,
+    /// Delayed jobs enqueued per second.
+    pub delayed_rate: u32,
+    /// Longest delay (ms); delays are spread over 10 ms ..= this.
+    pub delayed_max_ms: u64,
+    /// Pending jobs for the memory figure.
+    pub memory_n: usize,
+    /// Requests per `redis-benchmark` test (0: do not run it).
+    pub redis_benchmark_n: usize,
+}
+
+impl Settings {
+    /// The full run (a few minutes).
+    pub fn full() -> Self {
+        Settings {
+            single_n: 20_000,
+            in_flight_n: 200_000,
+            in_flight: 64,
+            batch_n: 1_000_000,
+            batch: 1_000,
+            batches_in_flight: 4,
+            e2e_n: 1_000_000,
+            workers: 512,
+            producers: 2,
+            producer_batch: 500,
+            latency_n: 10_000,
+            latency_rate: 500,
+            delayed_n: 3_000,
+            delayed_rate: 500,
+            delayed_max_ms: 1_000,
+            memory_n: 100_000,
+            redis_benchmark_n: 1_000_000,
+        }
+    }
+
+    /// `--quick`: every figure, small sizes, under a minute.
+    pub fn quick() -> Self {
+        Settings {
+            single_n: 2_000,
+            in_flight_n: 20_000,
+            batch_n: 100_000,
+            e2e_n: 100_000,
+            latency_n: 1_000,
+            delayed_n: 300,
+            delayed_max_ms: 500,
+            memory_n: 100_000,
+            redis_benchmark_n: 100_000,
+            ..Self::full()
+        }
+    }
+
+    /// Tiny sizes for the smoke test: every code path, no meaningful figure.
+    pub fn smoke() -> Self {
+        Settings {
+            single_n: 50,
+            in_flight_n: 200,
+            in_flight: 8,
+            batch_n: 2_000,
+            batch: 100,
+            batches_in_flight: 2,
+            e2e_n: 2_000,
+            workers: 32,
+            producers: 2,
+            producer_batch: 100,
+            latency_n: 40,
+            latency_rate: 500,
+            delayed_n: 20,
+            delayed_rate: 500,
+            delayed_max_ms: 50,
+            memory_n: 1_000,
+            redis_benchmark_n: 2_000,
+        }
+    }
+}
+
+/// Progress on stderr: one line per measurement, updated in place.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    label: String,
+    quiet: bool,
+}
+
+impl Progress {
+    /// Progress lines prefixed with `label` (nothing when `quiet`).
+    pub fn new(label: &str, quiet: bool) -> Self {
+        Progress { label: label.to_owned(), quiet }
+    }
+
+    fn sub(&self, what: &str) -> Progress {
+        let p = Progress { label: format!("{} {what}", self.label), quiet: self.quiet };
+        p.say("...");
+        p
+    }
+
+    fn say(&self, msg: &str) {
+        if !self.quiet {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[2K{}: {msg}", self.label);
+            let _ = e.flush();
+        }
+    }
+
+    /// `done` of `total`.
+    pub fn step(&self, done: usize, total: usize) {
+        self.say(&format!("{:.0}% ({done}/{total})", done as f64 * 100.0 / total.max(1) as f64));
+    }
+
+    /// The measurement's result; ends the line.
+    pub fn done(&self, result: &str) {
+        if !self.quiet {
+            eprintln!("\r\x1b[2K{}: {result}", self.label);
+        }
+    }
+}
+
+/// A fresh set of handles for one measurement: producers and workers use
+/// handles of their own (on Redis: their own connections), as separate
+/// processes would.
+pub struct Store {
+    /// The producers' handle.
+    pub producer: SharedQueue,
+    /// The pool's handle.
+    pub worker: SharedQueue,
+    prefix: Option<String>,
+}
+
+/// Which backend to measure.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend<'a> {
+    /// `RedisQueue` on this server.
+    Redis(&'a Target),
+    /// The embedded `MemoryQueue`.
+    Memory,
+}
+
+impl Backend<'_> {
+    /// Handles on an empty store (on Redis: a key prefix of its own).
+    pub async fn store(&self, scenario: &str) -> Result<Store, BenchError> {
+        match self {
+            Backend::Memory => {
+                let q = scenario::shared(jobs_core::MemoryQueue::new());
+                Ok(Store { producer: q.clone(), worker: q, prefix: None })
+            }
+            Backend::Redis(t) => {
+                let prefix = format!("jobs-bench-{}-{scenario}", std::process::id());
+                t.delete_prefix(&prefix).await?;
+                let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(t.url()) };
+                let producer = scenario::shared(RedisQueue::from_config(&config).await?);
+                let worker = scenario::shared(RedisQueue::from_config(&config).await?);
+                Ok(Store { producer, worker, prefix: Some(prefix) })
+            }
+        }
+    }
+
+    /// Deletes what a measurement stored.
+    pub async fn release(&self, store: Store) -> Result<(), BenchError> {
+        let Store { producer, worker, prefix } = store;
+        drop((producer, worker));
+        if let (Backend::Redis(t), Some(prefix)) = (self, prefix) {
+            t.delete_prefix(&prefix).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Every measurement on one backend.
+pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) -> Result<Figures, BenchError> {
+    let mut f = Figures::default();
+
+    let st = backend.store("single").await?;
+    let p = progress.sub("enqueue, single awaited");
+    f.enqueue_single = scenario::enqueue_single(&st.producer, s.single_n, &p).await?;
+    p.done(&format!("{:.0} jobs/s, {:.1} µs each", f.enqueue_single.per_s, f.enqueue_single.mean_us));
+    backend.release(st).await?;
+
+    let st = backend.store("inflight").await?;
+    let p = progress.sub(&format!("enqueue, {} in flight", s.in_flight));
+    f.enqueue_in_flight = scenario::enqueue_in_flight(&st.producer, s.in_flight_n, s.in_flight, &p).await?;
+    p.done(&format!("{:.0} jobs/s", f.enqueue_in_flight.per_s));
+    backend.release(st).await?;
+
+    let st = backend.store("many").await?;
+    let p = progress.sub(&format!("enqueue_many, batches of {}", s.batch));
+    f.enqueue_many =
+        scenario::enqueue_batches(&st.producer, s.batch_n, s.batch, s.batches_in_flight, &p).await?;
+    p.done(&format!("{:.0} jobs/s", f.enqueue_many.per_s));
+    backend.release(st).await?;
+
+    let st = backend.store("e2e").await?;
+    let p = progress.sub(&format!("end to end, {} workers", s.workers));
+    if let Backend::Redis(t) = backend {
+        t.reset_stats().await?;
+    }
+    f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
+    if let Backend::Redis(t) = backend {
+        f.end_to_end_commands = t.command_stats().await?;
+        f.end_to_end_commands.truncate(12);
+    }
+    p.done(&format!("{:.0} jobs/s (producers {:.0}/s)", f.end_to_end.per_s, f.end_to_end.produced_per_s));
+    backend.release(st).await?;
+
+    let st = backend.store("latency").await?;
+    let p = progress.sub(&format!("latency at {}/s", s.latency_rate));
+    f.latency = scenario::latency(&st, s.latency_n, s.latency_rate, s.workers, &p).await?;
+    p.done(&format!("p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms", f.latency.p50_ms, f.latency.p99_ms, f.latency.max_ms));
+    backend.release(st).await?;
+
+    let st = backend.store("delayed").await?;
+    let p = progress.sub("delayed-job lateness");
+    let max_delay = Duration::from_millis(s.delayed_max_ms);
+    f.delayed_lateness = scenario::delayed(&st, s.delayed_n, s.delayed_rate, max_delay, s.workers, &p).await?;
+    p.done(&format!("p50 {:.3} ms, p99 {:.3} ms", f.delayed_lateness.p50_ms, f.delayed_lateness.p99_ms));
+    backend.release(st).await?;
+
+    let st = backend.store("memory").await?;
+    let p = progress.sub(&format!("memory, {} pending jobs", s.memory_n));
+    f.memory_per_job_bytes = match backend {
+        Backend::Redis(t) => {
+            f.memory_measure = "redis INFO used_memory".into();
+            scenario::pending_memory(&st, s.memory_n, || t.used_memory(), &p).await?
+        }
+        Backend::Memory => {
+            f.memory_measure = "process RSS (indicative)".into();
+            scenario::pending_memory(&st, s.memory_n, scenario::process_rss, &p).await?
+        }
+    };
+    f.memory_beyond_payload_bytes = f.memory_per_job_bytes - job::PAYLOAD_BYTES as f64;
+    p.done(&format!("{:.0} bytes per job ({:.0} beyond the payload)", f.memory_per_job_bytes, f.memory_beyond_payload_bytes));
+    backend.release(st).await?;
+    Ok(f)
+}
+
+/// The ceiling of the machine: `redis-benchmark` against the target.
+pub async fn ceiling(t: &Target, n: usize, progress: &Progress) -> Result<Ceiling, BenchError> {
+    let p = progress.sub("redis-benchmark");
+    let one = |rows: Vec<server::BenchmarkRow>, test: &str| {
+        rows.into_iter()
+            .find(|r| r.test == test)
+            .ok_or_else(|| BenchError::RedisBenchmark(format!("no {test} figure")))
+    };
+    let round_trip = one(t.redis_benchmark("ping_mbulk", (n / 20).max(1_000), 1, 1).await?, "PING_MBULK")?;
+    let concurrent = one(t.redis_benchmark("ping_mbulk", (n / 4).max(1_000), 50, 1).await?, "PING_MBULK")?;
+    let rows = t.redis_benchmark("lpush,lpop", n, 4, 64).await?;
+    let c = Ceiling {
+        round_trip,
+        round_trips_concurrent: concurrent,
+        lpush_pipelined: one(rows.clone(), "LPUSH")?,
+        lpop_pipelined: one(rows, "LPOP")?,
+    };
+    p.done(&format!(
+        "RTT p50 {:.3} ms; {:.0} round trips/s with 50 clients; {:.0} LPUSH/s pipelined",
+        c.round_trip.p50_ms, c.round_trips_concurrent.rps, c.lpush_pipelined.rps
+    ));
+    Ok(c)
+}
+
+/// The whole benchmark: the ceiling and the Redis figures when `target` is
+/// given, the `MemoryQueue` figures when `memory` is set.
+pub async fn run(
+    s: &Settings,
+    target: Option<&Target>,
+    memory: bool,
+    progress: &Progress,
+) -> Result<Report, BenchError> {
+    let mut report = Report { machine: Machine::now(), settings: s.clone(), ..Default::default() };
+    if let Some(t) = target {
+        report.machine.redis_version = Some(t.version().await?);
+        if s.redis_benchmark_n > 0 {
+            report.ceiling = Some(ceiling(t, s.redis_benchmark_n, progress).await?);
+        }
+        report.redis = Some(measure(Backend::Redis(t), s, &Progress::new(&format!("{} redis", progress.label), progress.quiet)).await?);
+    }
+    if memory {
+        let p = Progress::new(&format!("{} memory", progress.label), progress.quiet);
+        report.memory = Some(measure(Backend::Memory, s, &p).await?);
+    }
+    report.machine.load_after = report::load_average();
+    report.fractions = report.fractions();
+    Ok(report)
+}

@@ -1,0 +1,75 @@
+//! `jobs-bench`: measures RedisQueue and MemoryQueue (see the library docs).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use jobs_bench::{Progress, Settings, Target};
+
+/// Throughput, latency and memory of the jobs backends, next to what
+/// `redis-benchmark` reaches on the same server.
+#[derive(Debug, Parser)]
+#[command(name = "jobs-bench", version)]
+struct Args {
+    /// Benchmark this Redis instead of starting a `redis-server` (the
+    /// benchmark writes under `jobs-bench-*` prefixes and deletes them;
+    /// `redis-benchmark` uses the key `mylist`).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Small sizes: every figure in under a minute (smoke testing).
+    #[arg(long)]
+    quick: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Workers of the pool (jobs running at once).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Jobs of the end-to-end run.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Only RedisQueue.
+    #[arg(long, conflicts_with = "memory_only")]
+    redis_only: bool,
+    /// Only MemoryQueue (no Redis server needed).
+    #[arg(long)]
+    memory_only: bool,
+    /// Skip `redis-benchmark`.
+    #[arg(long)]
+    no_ceiling: bool,
+    /// No progress on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut s = if args.quick { Settings::quick() } else { Settings::full() };
+    if let Some(w) = args.workers {
+        s.workers = w.max(1);
+    }
+    if let Some(n) = args.jobs {
+        s.e2e_n = n.max(1);
+    }
+    if args.no_ceiling {
+        s.redis_benchmark_n = 0;
+    }
+    let target = if args.memory_only {
+        None
+    } else {
+        Some(match &args.redis {
+            Some(url) => Target::connect(url)?,
+            None => Target::start()?,
+        })
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let progress = Progress::new("jobs-bench", args.quiet);
+    let report = rt.block_on(jobs_bench::run(&s, target.as_ref(), !args.redis_only, &progress))?;
+    println!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("figures written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The figures, their JSON form and the table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::scenario::{EndToEnd, Percentiles, Rate};
+use crate::server::{BenchmarkRow, CommandStat};
+use crate::Settings;
+
+/// Every figure of one backend.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Figures {
+    /// Single enqueues, each awaited before the next.
+    pub enqueue_single: Rate,
+    /// Single enqueues, many in flight.
+    pub enqueue_in_flight: Rate,
+    /// `enqueue_many` batches.
+    pub enqueue_many: Rate,
+    /// No-op jobs through a worker pool while producers run.
+    pub end_to_end: EndToEnd,
+    /// Enqueue (including its round trip) to job start, idle workers.
+    pub latency: Percentiles,
+    /// Start minus due time of delayed jobs.
+    pub delayed_lateness: Percentiles,
+    /// Memory per pending job, bytes.
+    pub memory_per_job_bytes: f64,
+    /// The same minus the 50-byte payload.
+    pub memory_beyond_payload_bytes: f64,
+    /// How memory was measured.
+    pub memory_measure: String,
+    /// Redis `INFO commandstats` of the end-to-end run, busiest first
+    /// (Redis only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub end_to_end_commands: Vec<CommandStat>,
+}
+
+/// What `redis-benchmark` reaches against the same server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceiling {
+    /// `PING_MBULK`, one client, no pipelining: one round trip at a time.
+    pub round_trip: BenchmarkRow,
+    /// `PING_MBULK`, 50 clients, no pipelining: round trips per second.
+    pub round_trips_concurrent: BenchmarkRow,
+    /// `LPUSH`, 4 clients, 64 per round trip: simple writes per second.
+    pub lpush_pipelined: BenchmarkRow,
+    /// `LPOP`, 4 clients, 64 per round trip.
+    pub lpop_pipelined: BenchmarkRow,
+}
+
+/// Where the figures were measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cores: usize,
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Load average (1, 5, 15 min) when the run started.
+    pub load_before: Vec<f64>,
+    /// ... and when it ended.
+    pub load_after: Vec<f64>,
+    /// The Redis server's version.
+    pub redis_version: Option<String>,
+    /// Seconds since the Unix epoch at the start.
+    pub started_unix: u64,
+}
+
+impl Machine {
+    /// This machine, now.
+    pub fn now() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())))
+            .unwrap_or_default();
+        Machine {
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpu,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            load_before: load_average(),
+            load_after: Vec::new(),
+            redis_version: None,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `/proc/loadavg`'s three averages (empty where unavailable).
+pub fn load_average() -> Vec<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The benchmark's result.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Where it ran.
+    pub machine: Machine,
+    /// How big each measurement was.
+    pub settings: Settings,
+    /// `redis-benchmark`'s figures (absent without a Redis target).
+    pub ceiling: Option<Ceiling>,
+    /// `RedisQueue`'s figures.
+    pub redis: Option<Figures>,
+    /// `MemoryQueue`'s figures.
+    pub memory: Option<Figures>,
+    /// Each Redis figure as a fraction of the ceiling it is bounded by
+    /// (rates: figure / ceiling; latencies: ceiling / figure).
+    pub fractions: BTreeMap<String, f64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::full()
+    }
+}
+
+impl Report {
+    /// Each Redis figure against its ceiling: enqueue rates against round
+    /// trips (single, concurrent) or pipelined `LPUSH`; end to end against
+    /// pipelined `LPUSH`; latency percentiles as the round trip's share of
+    /// them.
+    pub fn fractions(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        let (Some(c), Some(r)) = (&self.ceiling, &self.redis) else { return m };
+        let mut put = |k: &str, v: f64| {
+            if v.is_finite() {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        put("enqueue_single", r.enqueue_single.per_s / c.round_trip.rps);
+        put("enqueue_in_flight", r.enqueue_in_flight.per_s / c.round_trips_concurrent.rps);
+        put("enqueue_many", r.enqueue_many.per_s / c.lpush_pipelined.rps);
+        put("end_to_end", r.end_to_end.per_s / c.lpush_pipelined.rps);
+        put("latency_p50", c.round_trip.p50_ms / r.latency.p50_ms);
+        put("latency_p99", c.round_trip.p99_ms / r.latency.p99_ms);
+        m
+    }
+
+    /// The figures as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<[String; 4]> = Vec::new();
+        let frac = |k: &str| self.fractions.get(k).map(|f| format!("{:.1} %", f * 100.0)).unwrap_or_default();
+        let both = |get: &dyn Fn(&Figures) -> String| {
+            (self.redis.as_ref().map(get).unwrap_or_default(), self.memory.as_ref().map(get).unwrap_or_default())
+        };
+        let mut row = |name: &str, get: &dyn Fn(&Figures) -> String, frac: String| {
+            let (r, m) = both(get);
+            rows.push([name.to_owned(), r, frac, m]);
+        };
+        let rate = |v: f64| format!("{v:.0}/s");
+        let ms = |v: f64| format!("{v:.3} ms");
+        row("enqueue, single awaited", &|f| rate(f.enqueue_single.per_s), frac("enqueue_single"));
+        row("enqueue, single awaited (mean call)", &|f| format!("{:.1} µs", f.enqueue_single.mean_us), String::new());
+        row(&format!("enqueue, {} in flight", self.settings.in_flight), &|f| rate(f.enqueue_in_flight.per_s), frac("enqueue_in_flight"));
+        row(&format!("enqueue_many, batches of {}", self.settings.batch), &|f| rate(f.enqueue_many.per_s), frac("enqueue_many"));
+        row(&format!("end to end, {} workers, producers running", self.settings.workers), &|f| rate(f.end_to_end.per_s), frac("end_to_end"));
+        row(&format!("latency p50 at {}/s", self.settings.latency_rate), &|f| ms(f.latency.p50_ms), frac("latency_p50"));
+        row("latency p99", &|f| ms(f.latency.p99_ms), frac("latency_p99"));
+        row("latency p99.9", &|f| ms(f.latency.p999_ms), String::new());
+        row("latency max", &|f| ms(f.latency.max_ms), String::new());
+        row("delayed-job lateness p50", &|f| ms(f.delayed_lateness.p50_ms), String::new());
+        row("delayed-job lateness p99", &|f| ms(f.delayed_lateness.p99_ms), String::new());
+        row(&format!("memory per pending job ({} jobs)", self.settings.memory_n), &|f| format!("{:.0} B", f.memory_per_job_bytes), String::new());
+        row("memory per pending job beyond the 50 B payload", &|f| format!("{:.0} B", f.memory_beyond_payload_bytes), String::new());
+
+        let mut out = String::new();
+        let _ = writeln!(out, "| figure | RedisQueue | of ceiling | MemoryQueue |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+        for r in rows {
+            let _ = writeln!(out, "| {} | {} | {} | {} |", r[0], r[1], r[2], r[3]);
+        }
+        if let Some(c) = &self.ceiling {
+            let _ = writeln!(
+                out,
+                "\nCeiling (`redis-benchmark`, same server): round trip p50 {:.3} ms / p99 {:.3} ms ({:.0}/s one at a time); \
+                 {:.0} round trips/s with 50 clients; {:.0} LPUSH/s and {:.0} LPOP/s pipelined (4 clients, 64 per round trip).",
+                c.round_trip.p50_ms,
+                c.round_trip.p99_ms,
+                c.round_trip.rps,
+                c.round_trips_concurrent.rps,
+                c.lpush_pipelined.rps,
+                c.lpop_pipelined.rps
+            );
+        }
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "\nMachine: {} cores ({}), Linux {}, Redis {}; load average {:?} before, {:?} after.",
+            m.cores,
+            m.cpu,
+            m.kernel,
+            m.redis_version.as_deref().unwrap_or("-"),
+            m.load_before,
+            m.load_after
+        );
+        out
+    }
+}

@@ -1,0 +1,47 @@
+//! Runs every measurement with tiny sizes against a throwaway Redis and
+//! checks that the JSON report carries every figure. No timing is asserted:
+//! this only keeps the benchmark working.
+
+use jobs_bench::{Progress, Settings, Target};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_figure_is_reported() {
+    let target = Target::start().expect("redis-server starts");
+    let report = jobs_bench::run(&Settings::smoke(), Some(&target), true, &Progress::new("smoke", true))
+        .await
+        .expect("the benchmark runs");
+    let json = serde_json::to_value(&report).expect("the report serializes");
+
+    for backend in ["redis", "memory"] {
+        let f = &json[backend];
+        for path in [
+            "/enqueue_single/per_s",
+            "/enqueue_single/mean_us",
+            "/enqueue_in_flight/per_s",
+            "/enqueue_many/per_s",
+            "/end_to_end/per_s",
+            "/end_to_end/produced_per_s",
+            "/latency/p50_ms",
+            "/latency/p99_ms",
+            "/latency/p999_ms",
+            "/latency/max_ms",
+            "/delayed_lateness/p50_ms",
+            "/delayed_lateness/p99_ms",
+            "/memory_per_job_bytes",
+            "/memory_beyond_payload_bytes",
+        ] {
+            let v = f.pointer(path).unwrap_or_else(|| panic!("{backend}{path} is missing in {json:#}"));
+            assert!(v.as_f64().is_some_and(f64::is_finite), "{backend}{path} is not a number: {v}");
+        }
+        assert!(f["latency"]["n"].as_u64().unwrap() > 0, "{backend}: no latency samples");
+        assert!(f["delayed_lateness"]["n"].as_u64().unwrap() > 0, "{backend}: no lateness samples");
+    }
+    assert!(json["redis"]["end_to_end_commands"].as_array().is_some_and(|a| !a.is_empty()));
+    for c in ["round_trip", "round_trips_concurrent", "lpush_pipelined", "lpop_pipelined"] {
+        assert!(json["ceiling"][c]["rps"].as_f64().is_some_and(|r| r > 0.0), "ceiling {c}");
+    }
+    for k in ["enqueue_single", "enqueue_in_flight", "enqueue_many", "end_to_end", "latency_p50", "latency_p99"] {
+        assert!(json["fractions"][k].as_f64().is_some(), "fraction {k}");
+    }
+    assert!(report.table().contains("end to end"));
+}

@@ -1,0 +1,359 @@
+//! The Redis backend on a Redis Cluster: three masters, no replicas, started
+//! once for this test binary ([`shared_cluster`]).
+//!
+//! - the whole conformance suite of `jobs-core`, a key prefix per case;
+//! - queues spread over the masters, each job found by its id alone;
+//! - a waiter on one node woken by a script on another;
+//! - a queue's slot moved to another master twice (`redis-cli --cluster
+//!   reshard`, then `CLUSTER SETSLOT` + `MIGRATE` by hand) while a producer
+//!   enqueues and a pool works: nothing lost, nothing run twice;
+//! - worker processes killed with SIGKILL under load (as in `crash.rs`).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jobs_core::testing::jobs::{Act, ProbeJob};
+use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, WorkerPool};
+use jobs_redis::keys::key_slot;
+use jobs_redis::testing::{shared_cluster, RedisCluster};
+use jobs_redis::{RedisConfig, RedisQueue};
+
+jobs_core::conformance_suite!(|| async {
+    let prefix = jobs_core::testing::unique_queue("jobs");
+    let q = RedisQueue::from_config(&RedisConfig { prefix, ..RedisConfig::new(shared_cluster().url()) }).await.unwrap();
+    assert!(q.is_cluster());
+    q
+});
+
+fn probe(queue: &str, seq: u64, act: Act) -> jobs_core::NewJob {
+    ProbeJob { key: queue.to_owned(), seq, act }.into_new_job(JobOptions::new().queue(queue)).unwrap()
+}
+
+/// A queue name whose slot satisfies `pred`.
+fn queue_where(tag: &str, pred: impl Fn(u16) -> bool) -> String {
+    loop {
+        let q = unique_queue(tag);
+        if pred(key_slot(q.as_bytes())) {
+            return q;
+        }
+    }
+}
+
+/// The masters' slot ranges, from `CLUSTER SLOTS` of the first node: (first
+/// slot, last slot, port).
+fn slot_ranges(c: &RedisCluster) -> Vec<(u16, u16, u16)> {
+    let out = c.cli(c.ports()[0], &["CLUSTER", "SLOTS"]);
+    // redis-cli prints each range as: first, last, ip, port, id (one per line).
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i + 3 < lines.len() {
+        if let (Ok(a), Ok(b), Ok(p)) = (lines[i].parse(), lines[i + 1].parse(), lines[i + 3].parse()) {
+            if lines[i + 2] == "127.0.0.1" {
+                ranges.push((a, b, p));
+                i += 4;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    ranges
+}
+
+/// The port of the master owning `slot`, from [`slot_ranges`].
+fn owner_in(ranges: &[(u16, u16, u16)], slot: u16) -> u16 {
+    ranges.iter().find(|r| (r.0..=r.1).contains(&slot)).map(|r| r.2).unwrap()
+}
+
+/// One queue on each master; every key of a queue is on its master (one
+/// slot), and `job(&id)` finds each job from its id alone: the id carries
+/// the queue, so the lookup is one command to one slot.
+#[test]
+fn queues_spread_over_masters_and_jobs_are_found_by_id() {
+    run(async {
+        let c = shared_cluster();
+        let q = RedisQueue::connect(&c.url()).await.unwrap();
+        let mut seen_owners = HashSet::new();
+        let ranges = slot_ranges(c);
+        for port in c.ports() {
+            let queue = queue_where("spread", |s| owner_in(&ranges, s) == port);
+            let ids = q.enqueue_many((0..5).map(|i| probe(&queue, i, Act::Succeed)).collect()).await.unwrap();
+            let slot = key_slot(queue.as_bytes());
+            let owner = c.owner_of(slot);
+            seen_owners.insert(owner);
+            let count: u64 = c.cli(owner, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]).trim().parse().unwrap();
+            assert!(count >= 6, "job hashes and the ready list are on the owner: {count}");
+            for other in c.ports().into_iter().filter(|&p| p != owner) {
+                let n = c.cli(other, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
+                assert_eq!(n.trim(), "0", "no key of `{queue}` on another master");
+            }
+            for id in &ids {
+                assert_eq!(q.job(id).await.unwrap().unwrap().status, JobStatus::Pending);
+            }
+            let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+            for id in &ids {
+                wait_status(&q, id, JobStatus::Succeeded).await;
+            }
+            pool.shutdown().await.unwrap();
+        }
+        assert_eq!(seen_owners.len(), 3, "one queue on each master");
+        // stats() reads every queue, whatever master holds it, in one call.
+        let stats = q.stats().await.unwrap();
+        assert!(stats.queues.len() >= 3);
+    });
+}
+
+/// A script's `PUBLISH` on one master reaches a waiter subscribed on another
+/// (the cluster bus forwards it).
+#[test]
+fn a_waiter_hears_wake_ups_from_every_master() {
+    run(async {
+        let c = shared_cluster();
+        let q = RedisQueue::connect(&c.url()).await.unwrap();
+        let first = c.ports()[0];
+        let ranges = slot_ranges(c);
+        // The waiter subscribes on the first node given; queues on the others.
+        for port in c.ports().into_iter().filter(|&p| p != first) {
+            let queue = queue_where("wake", |s| owner_in(&ranges, s) == port);
+            let mut waiter = q.waiter(std::slice::from_ref(&queue)).unwrap();
+            // The wake-up it gives itself once subscribed.
+            waiter.arm();
+            tokio::time::timeout(Duration::from_secs(5), waiter.wait(Duration::from_secs(60))).await.unwrap().unwrap();
+            waiter.arm();
+            let started = Instant::now();
+            q.enqueue_many(vec![probe(&queue, 0, Act::Succeed)]).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(5), waiter.wait(Duration::from_secs(60)))
+                .await
+                .expect("the wake-up crosses the cluster bus")
+                .unwrap();
+            eprintln!("wake-up from the master on port {port} to a subscriber on {first}: {:?}", started.elapsed());
+        }
+    });
+}
+
+/// Moves `slot` from its owner to the master on `to` by hand, `batch` keys
+/// per `MIGRATE`, `pause` between batches (as `redis-cli --cluster
+/// reshard` does, slower). Returns how many keys moved.
+fn migrate_by_hand(c: &RedisCluster, slot: u16, to: u16, batch: usize, pause: Duration) -> usize {
+    let from = c.owner_of(slot);
+    assert_ne!(from, to);
+    let (from_id, to_id) = (c.node_id(from), c.node_id(to));
+    let s = slot.to_string();
+    let ok = |out: String| assert!(out.trim() == "OK", "{out}");
+    ok(c.cli(to, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &from_id]));
+    ok(c.cli(from, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &to_id]));
+    let mut moved = 0;
+    loop {
+        let keys = c.cli(from, &["CLUSTER", "GETKEYSINSLOT", &s, &batch.to_string()]);
+        let keys: Vec<&str> = keys.lines().map(str::trim).filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            break;
+        }
+        let port = to.to_string();
+        let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().copied());
+        ok(c.cli(from, &args));
+        moved += keys.len();
+        std::thread::sleep(pause);
+    }
+    for port in [to, from].into_iter().chain(c.ports().into_iter().filter(|&p| p != to && p != from)) {
+        ok(c.cli(port, &["CLUSTER", "SETSLOT", &s, "NODE", &to_id]));
+    }
+    moved
+}
+
+/// While a producer enqueues and a pool works on one queue, its slot moves
+/// to another master (`redis-cli --cluster reshard`), and back by hand with
+/// small batches and pauses: every acknowledged job runs exactly once, none
+/// is lost or left leased, and no key of the queue stays behind.
+#[test]
+fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
+    run(async {
+        let c = shared_cluster();
+        let ranges = slot_ranges(c);
+        // The queue's slot is the first of its master's range, so `reshard
+        // --cluster-slots 1` from that master moves exactly this slot.
+        let firsts: HashSet<u16> = ranges.iter().map(|r| r.0).collect();
+        let queue = queue_where("reshard", |s| firsts.contains(&s));
+        let slot = key_slot(queue.as_bytes());
+        let home = c.owner_of(slot);
+        let away = c.ports().into_iter().find(|&p| p != home).unwrap();
+        let q = RedisQueue::connect(&c.url()).await.unwrap();
+        let acked: Arc<Mutex<Vec<JobId>>> = Arc::default();
+        let errors = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (q, queue, acked, errors, stop) =
+                (q.clone(), queue.clone(), acked.clone(), errors.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seq = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let batch: Vec<_> = (0..3).map(|i| probe(&queue, seq + i, Act::SleepMs(2))).collect();
+                    match q.enqueue_many(batch).await {
+                        Ok(ids) => {
+                            seq += 3;
+                            acked.lock().unwrap().extend(ids);
+                        }
+                        Err(e) => {
+                            eprintln!("enqueue failed during the migration: {e}");
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+        let count = || acked.lock().unwrap().len();
+        eventually("jobs flow before the move", || async { count() >= 150 }).await;
+
+        let started = Instant::now();
+        let out = tokio::task::block_in_place(|| {
+            c.cli(
+                home,
+                &[
+                    "--cluster",
+                    "reshard",
+                    &format!("127.0.0.1:{home}"),
+                    "--cluster-from",
+                    &c.node_id(home),
+                    "--cluster-to",
+                    &c.node_id(away),
+                    "--cluster-slots",
+                    "1",
+                    "--cluster-yes",
+                ],
+            )
+        });
+        assert_eq!(c.owner_of(slot), away, "reshard moved the slot:\n{out}");
+        tokio::task::block_in_place(|| c.wait_until_ok());
+        eprintln!("reshard moved slot {slot} from :{home} to :{away} in {:?}", started.elapsed());
+
+        let before = count();
+        eventually("jobs flow on the new master", || async { count() >= before + 150 }).await;
+        let started = Instant::now();
+        let moved = tokio::task::block_in_place(|| migrate_by_hand(c, slot, home, 5, Duration::from_millis(10)));
+        tokio::task::block_in_place(|| c.wait_until_ok());
+        eprintln!("by hand: {moved} keys moved back to :{home} in {:?}", started.elapsed());
+        assert!(moved > 50, "the queue's keys moved: {moved}");
+        let before = count();
+        eventually("jobs flow after moving back", || async { count() >= before + 150 }).await;
+
+        stop.store(true, Ordering::Relaxed);
+        producer.await.unwrap();
+        let acked = acked.lock().unwrap().clone();
+        for id in &acked {
+            wait_status(&q, id, JobStatus::Succeeded).await;
+        }
+        pool.shutdown().await.unwrap();
+        let p = jobs_core::testing::probe(&queue);
+        let runs: Vec<u64> = p.starts().iter().map(|s| s.seq).collect();
+        let distinct: BTreeSet<u64> = runs.iter().copied().collect();
+        let stats = q.stats().await.unwrap().queue(&queue);
+        eprintln!(
+            "slot moved twice while {} jobs flowed: {} enqueue calls failed, {} runs, {} distinct, stats {stats:?}",
+            acked.len(),
+            errors.load(Ordering::Relaxed),
+            runs.len(),
+            distinct.len()
+        );
+        assert_eq!(distinct.len(), acked.len(), "every acknowledged job ran");
+        assert_eq!(runs.len(), acked.len(), "none ran twice");
+        assert_eq!((stats.pending, stats.running, stats.scheduled), (0, 0, 0));
+        assert_eq!(stats.processed, acked.len() as u64);
+        let left = c.cli(away, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
+        assert_eq!(left.trim(), "0", "no key left behind on the old owner");
+    });
+}
+
+const CHILD_ENV: &str = "JOBS_REDIS_CLUSTER_WORKER";
+
+/// The worker process of the kill -9 test: a pool on one queue until it is
+/// killed.
+#[test]
+#[ignore = "the worker process of the cluster kill -9 test, started by it"]
+fn cluster_worker_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        eprintln!("{CHILD_ENV} is not set: nothing to do");
+        return;
+    };
+    let (url, queue) = spec.split_once('|').unwrap();
+    run(async move {
+        let q = RedisQueue::connect(url).await.unwrap();
+        let _pool = WorkerPool::builder(q).queues([queue]).workers(4).lease(Duration::from_secs(1)).start().unwrap();
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    });
+}
+
+/// A worker process, SIGKILLed when dropped.
+struct Worker(Child);
+
+impl Worker {
+    fn spawn(url: &str, queue: &str) -> Worker {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["cluster_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env(CHILD_ENV, format!("{url}|{queue}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Worker(child)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Worker processes on the cluster are SIGKILLed in turn while busy; a last
+/// one finishes: every job succeeds, exactly the jobs in flight at the kills
+/// ran twice (after their lease expired), on queues held by two masters.
+#[test]
+fn killed_workers_lose_no_job_on_a_cluster() {
+    run(async {
+        const N: u64 = 150;
+        let c = shared_cluster();
+        let url = c.url();
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let ranges = slot_ranges(c);
+        let queue = queue_where("kill9", |s| owner_in(&ranges, s) == c.ports()[1]);
+        let ids = q.enqueue_many((0..N).map(|i| probe(&queue, i, Act::SleepMs(20))).collect()).await.unwrap();
+        let mut in_flight = BTreeSet::new();
+        for round in 1..=2u64 {
+            let w = Worker::spawn(&url, &queue);
+            eventually("the worker made progress and holds jobs", || async {
+                let s = q.stats().await.unwrap().queue(&queue);
+                s.processed >= round * 40 && s.running > 0
+            })
+            .await;
+            drop(w);
+            for id in &ids {
+                if q.job(id).await.unwrap().unwrap().status == JobStatus::Running {
+                    in_flight.insert(id.clone());
+                }
+            }
+        }
+        let _last = Worker::spawn(&url, &queue);
+        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
+        let mut twice = BTreeSet::new();
+        for id in &ids {
+            let info = q.job(id).await.unwrap().unwrap();
+            assert_eq!(info.status, JobStatus::Succeeded, "{info:?}");
+            if info.attempts > 1 {
+                assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+                twice.insert(id.clone());
+            }
+        }
+        eprintln!("cluster kill -9 x2: {N} jobs, {} in flight at the kills, {} ran twice", in_flight.len(), twice.len());
+        assert!(!in_flight.is_empty(), "a kill hit a busy worker");
+        assert_eq!(twice, in_flight, "exactly the jobs in flight at the kills ran again");
+    });
+}

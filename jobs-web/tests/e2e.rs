@@ -1,0 +1,259 @@
+//! The dashboard end to end in headless Chromium: the app served on a real
+//! socket over a seeded `MemoryQueue` with a running pool; the overview
+//! shows the seeded counts; a dead job's retry is refused without the admin
+//! token (the page shows the 401 and the job stays dead) and, with it, the
+//! job runs again and the page shows it succeeded.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (see `browser`); fails,
+//! never skips, without them. `JOBS_WEB_SCREENSHOTS=1` also saves the main
+//! pages as PNG under `docs/screenshots/`.
+
+mod browser;
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use browser::Browser;
+use common::eventually;
+use jobs_core::prelude::*;
+use jobs_core::{Backoff, JobStatus, Scheduler, SharedQueue};
+use jobs_web::{Server, WebState};
+use serde::Serialize;
+
+const TOKEN: &str = "e2e-admin-token-7f3a";
+/// Under 200 KB each, so the repository stays light.
+const MAX_SCREENSHOT: usize = 200 * 1024;
+
+/// Whether the next charge fails: the first one does, for good.
+static DECLINE_NEXT: AtomicBool = AtomicBool::new(true);
+
+#[derive(Serialize)]
+struct Receipt {
+    charged_cents: u64,
+    reference: String,
+}
+
+/// Fails permanently the first time (dead at once), succeeds once retried.
+#[job(queue = "billing", priority = "high")]
+async fn charge_card(customer: String, amount_cents: u64, note: String) -> Result<Receipt, JobError> {
+    let _ = note;
+    if DECLINE_NEXT.swap(false, Ordering::SeqCst) {
+        return Err(JobError::permanent("card declined by <issuer>: \"do not honor\" (code 05)"));
+    }
+    Ok(Receipt { charged_cents: amount_cents, reference: format!("ch_{customer}_1") })
+}
+
+/// Succeeds on its second attempt.
+#[job(queue = "billing", retries = 3)]
+async fn send_invoice(ctx: JobContext, invoice: u32) -> Result<(), JobError> {
+    if ctx.attempt() == 1 {
+        return Err(JobError::retryable(format!("SMTP 451: try again later (invoice {invoice})")));
+    }
+    Ok(())
+}
+
+/// Runs until the pool shuts down: a job to see on the workers page.
+#[job(queue = "billing")]
+async fn export_ledger(ctx: JobContext, year: u32) -> Result<(), JobError> {
+    let _ = year;
+    ctx.cancelled().await;
+    Ok(())
+}
+
+/// Sits in the paused, unserved `reports` queue.
+#[job(queue = "reports")]
+async fn build_report(name: String) -> Result<(), JobError> {
+    let _ = name;
+    Ok(())
+}
+
+fn screenshot_dir() -> Option<PathBuf> {
+    std::env::var_os("JOBS_WEB_SCREENSHOTS")
+        .map(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots")))
+}
+
+async fn status_of(queue: &SharedQueue, id: &JobId) -> JobStatus {
+    queue.job(id).await.expect("read").expect("job kept").status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_headless_chromium() {
+    let started = Instant::now();
+    let shots = screenshot_dir();
+    let shots = shots.as_deref();
+    let mut shot_sizes = Vec::new();
+
+    // Seed: a served queue with succeeded, retried, dead and running jobs; a
+    // paused queue nobody serves with a backlog; two schedules.
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    for name in ["daily-sales", "weekly-churn"] {
+        BuildReport { name: name.into() }.enqueue(&queue).await.expect("enqueue");
+    }
+    BuildReport { name: "board-pack".into() }
+        .enqueue_with(&queue, JobOptions::new().priority(Priority::High))
+        .await
+        .expect("enqueue");
+    BuildReport { name: "quarterly".into() }
+        .enqueue_with(&queue, JobOptions::new().delay(Duration::from_secs(3600)))
+        .await
+        .expect("enqueue");
+    queue.pause("reports").await.expect("pause");
+    let scheduler = Scheduler::new(queue.clone());
+    scheduler
+        .add("nightly-sales", "0 0 3 * * *", "Europe/Berlin", BuildReport { name: "sales".into() })
+        .await
+        .expect("add");
+    scheduler.add("hourly-churn", "0 0 * * * *", "UTC", BuildReport { name: "churn".into() }).await.expect("add");
+    scheduler.pause("hourly-churn").await.expect("pause");
+
+    let dead = ChargeCard {
+        customer: "cus_42".into(),
+        amount_cents: 4999,
+        note: "<b>VIP</b> <script>alert(1)</script>".into(),
+    }
+    .enqueue(&queue)
+    .await
+    .expect("enqueue");
+    let mut invoices = Vec::new();
+    for invoice in 1001..1005 {
+        invoices.push(SendInvoice { invoice }.enqueue(&queue).await.expect("enqueue"));
+    }
+    let ledger = ExportLedger { year: 2024 }.enqueue(&queue).await.expect("enqueue");
+    let pool = WorkerPool::builder(queue.clone())
+        .queues(["billing"])
+        .workers(4)
+        .grace_period(Duration::from_millis(200))
+        // A heartbeat every second (a third of the lease), so the workers
+        // page soon shows the running job.
+        .lease(Duration::from_secs(3))
+        .backoff(Backoff {
+            base: Duration::from_millis(20),
+            factor: 2.0,
+            cap: Duration::from_millis(100),
+            jitter: false,
+        })
+        .start()
+        .expect("pool starts");
+    eventually("the seeded jobs settle", || async {
+        status_of(&queue, &dead).await == JobStatus::Dead
+            && status_of(&queue, &ledger).await == JobStatus::Running
+            && futures_all_succeeded(&queue, &invoices).await
+            && !queue.workers().await.expect("workers").is_empty()
+    })
+    .await;
+
+    let state = WebState::new(queue.clone()).admin_token(TOKEN);
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), state).await.expect("binds");
+    let addr = server.local_addr().expect("bound");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let b = Browser::start(1280, 960).await;
+    let browser_ready = started.elapsed();
+
+    // Overview: the seeded counts, per queue and per priority.
+    b.client.goto(&format!("http://{addr}/ui/")).await.expect("opens the dashboard");
+    let cell =
+        |q: &str, p: &str, s: &str| format!("#queues td[data-queue='{q}'][data-priority='{p}'][data-state='{s}']");
+    b.wait_text(&cell("reports", "all", "pending"), "3 pending reports", |t| t == "3").await;
+    b.wait_text(&cell("reports", "high", "pending"), "1 high-priority report", |t| t == "1").await;
+    b.wait_text(&cell("reports", "all", "scheduled"), "1 scheduled report", |t| t == "1").await;
+    b.wait_text(&cell("billing", "all", "dead"), "1 dead charge", |t| t == "1").await;
+    b.wait_text(&cell("billing", "all", "processed"), "4 invoices processed", |t| t == "4").await;
+    b.wait_text(&cell("billing", "all", "running"), "the ledger export running", |t| t == "1").await;
+    b.wait_text("#queues tr[data-queue='reports'] [data-paused]", "reports paused", |t| t == "paused").await;
+    b.wait_for("svg.chart polyline.processed", "the throughput chart").await;
+    shot_sizes.push(b.screenshot(shots, "overview").await);
+
+    // A queue's page: its pending jobs.
+    b.click("#queues a.qname[href='#/queues/reports']", "the reports queue link").await;
+    b.wait_text("#jobs tbody", "three pending reports", |t| t.matches("build_report").count() == 3).await;
+    b.wait_text(".tab.active", "the pending tab", |t| t.starts_with("pending")).await;
+    shot_sizes.push(b.screenshot(shots, "queue").await);
+
+    // Dead jobs: the dead charge, then its page.
+    b.click("nav a[data-nav='dead']", "the dead jobs link").await;
+    let row = format!("#dead-jobs tr[data-job='{dead}']");
+    b.wait_text(&row, "the dead charge listed", |t| t.contains("charge_card") && t.contains("card declined")).await;
+    shot_sizes.push(b.screenshot(shots, "dead").await);
+    b.click(&format!("{row} a"), "the dead job's link").await;
+    b.wait_text("#job-status", "the job page, dead", |t| t == "dead").await;
+    let payload = b.wait_text("#job-payload", "the payload", |t| t.contains("VIP")).await;
+    assert!(payload.contains("\"note\": \"<b>VIP</b> <script>alert(1)</script>\""), "shown as text: {payload}");
+    assert_eq!(b.count("#job-payload b, #job-payload script").await, 0, "payload markup must not become elements");
+    b.wait_text("#attempts", "the attempt's error", |t| t.contains("card declined by <issuer>")).await;
+
+    // Retry without the token: refused with 401, the job stays dead.
+    b.click("button[data-action='retry']", "the retry button").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    b.wait_text("#confirm-token-row", "the token field", |t| t.contains("Admin token")).await;
+    b.click("#confirm-ok", "confirm").await;
+    let refusal = b.wait_text("#flash.error", "the refusal", |t| t.contains("401")).await;
+    assert!(refusal.contains("missing or wrong admin token"), "{refusal}");
+    assert_eq!(status_of(&queue, &dead).await, JobStatus::Dead, "refused: still dead");
+    assert_eq!(b.wait_text("#job-status", "still dead", |t| !t.is_empty()).await, "dead");
+
+    // Retry with the token: the job runs again and succeeds.
+    b.click("button[data-action='retry']", "the retry button").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    let input = b.wait_for("#confirm-token", "the token field").await;
+    input.send_keys(TOKEN).await.expect("types the token");
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#flash.ok", "the retry accepted", |t| t.contains("pending again")).await;
+    b.wait_text("#job-status", "the job succeeded", |t| t == "succeeded").await;
+    assert_eq!(status_of(&queue, &dead).await, JobStatus::Succeeded);
+    b.wait_text("#job-result", "the job's result", |t| t.contains("\"reference\": \"ch_cus_42_1\"")).await;
+    b.wait_text("#timeline", "the timeline", |t| {
+        t.contains("attempt 1 failed: card declined")
+            && t.contains("retried from the dead-letter set")
+            && t.contains("attempt 1 succeeded")
+    })
+    .await;
+    b.wait_text("#mode", "admin mode", |t| t == "admin").await;
+    if shots.is_some() {
+        // Tall enough for the result and the attempts too.
+        b.client.set_window_size(1280, 1280).await.expect("resized");
+        shot_sizes.push(b.screenshot(shots, "job").await);
+        b.client.set_window_size(1280, 960).await.expect("resized");
+    }
+
+    // Schedules and workers.
+    b.click("nav a[data-nav='schedules']", "the schedules link").await;
+    b.wait_text("#schedules tr[data-schedule='nightly-sales']", "the nightly schedule", |t| {
+        t.contains("0 0 3 * * *") && t.contains("Europe/Berlin")
+    })
+    .await;
+    b.wait_text("#schedules tr[data-schedule='hourly-churn']", "the paused schedule", |t| t.contains("paused")).await;
+    shot_sizes.push(b.screenshot(shots, "schedules").await);
+    b.click("nav a[data-nav='workers']", "the workers link").await;
+    let pool_css = format!("[data-pool='{}']", pool.id());
+    b.wait_text(&pool_css, "the pool with its running job", |t| {
+        t.contains(&ledger.to_string()) && t.contains("billing")
+    })
+    .await;
+    b.wait_text(&format!("{pool_css} [data-heartbeat]"), "a heartbeat", |t| t.contains("ago")).await;
+    shot_sizes.push(b.screenshot(shots, "workers").await);
+
+    b.close().await;
+    let _ = stop.send(());
+    serving.await.expect("joined").expect("served");
+    pool.shutdown().await.expect("clean shutdown");
+    for size in shot_sizes.into_iter().flatten() {
+        assert!(size < MAX_SCREENSHOT, "a screenshot of {size} bytes: keep them under {MAX_SCREENSHOT}");
+    }
+    println!("browser ready after {browser_ready:?}; whole test {:?}", started.elapsed());
+}
+
+async fn futures_all_succeeded(queue: &SharedQueue, ids: &[JobId]) -> bool {
+    for id in ids {
+        if status_of(queue, id).await != JobStatus::Succeeded {
+            return false;
+        }
+    }
+    true
+}
