@@ -294,18 +294,31 @@ impl Default for MetricsConfig {
 }
 
 /// `jobs.http`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/metrics` and `/health/*` listen (default `127.0.0.1:8080`:
     /// loopback only; bind `0.0.0.0:8080` deliberately to expose them).
     #[serde(with = "de::socket_addr")]
     pub bind: SocketAddr,
+    /// The token the dashboard's and admin API's actions need (`Authorization:
+    /// Bearer ..`); none: read-only. Prefer `JOBS_HTTP_ADMIN_TOKEN` to a file.
+    pub admin_token: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { bind: DEFAULT_HTTP_BIND }
+        HttpConfig { bind: DEFAULT_HTTP_BIND, admin_token: None }
+    }
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("bind", &self.bind)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 

@@ -244,3 +244,13 @@ fn pool_builder_and_metrics_follow_the_config() {
     // pool run from a configured builder is in the metrics test).
     let _ = c.pool_builder(MemoryQueue::new()).metrics(&m);
 }
+
+#[test]
+fn the_admin_token_comes_from_yaml_or_env_and_is_never_shown() {
+    let c = Config::from_yaml_str("jobs:\n  http:\n    admin_token: s3cret-token\n").expect("valid");
+    assert_eq!(c.jobs.http.admin_token.as_deref(), Some("s3cret-token"));
+    assert!(!format!("{c:?}").contains("s3cret-token"), "{c:?}");
+    let c = Config::default().with_env_overrides([("JOBS_HTTP_ADMIN_TOKEN", "from-env")]).expect("valid");
+    assert_eq!(c.jobs.http.admin_token.as_deref(), Some("from-env"));
+    assert!(Config::default().jobs.http.admin_token.is_none(), "read-only by default");
+}

@@ -63,6 +63,7 @@ pub(super) fn apply(config: &mut Config, var: &str, value: &str) -> Result<(), C
             jobs.http.bind = SocketAddr::from_str(value)
                 .map_err(|e| err(format!("`{value}` is not a socket address ({e}): write e.g. 127.0.0.1:8080")))?;
         }
+        "JOBS_HTTP_ADMIN_TOKEN" => jobs.http.admin_token = Some(value.to_owned()),
         _ => {}
     }
     Ok(())
@@ -82,6 +83,7 @@ fn key_of(var: &str) -> Option<&'static str> {
         "JOBS_METRICS_ENABLED" => "jobs.metrics.enabled",
         "JOBS_METRICS_PREFIX" => "jobs.metrics.prefix",
         "JOBS_HTTP_BIND" => "jobs.http.bind",
+        "JOBS_HTTP_ADMIN_TOKEN" => "jobs.http.admin_token",
         _ => return None,
     })
 }

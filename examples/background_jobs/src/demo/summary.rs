@@ -45,7 +45,6 @@ impl DemoReport {
         let expected_dead = self.outcomes.iter().filter(|o| o.as_expected() && matches!(o.expect, Expect::Dead(_))).count();
         writeln!(w, "   {ok} succeeded, {dead} dead ({expected_dead} of them expected), {} not as expected", unexpected.len())?;
 
-        for o in &self.outcomes { if let Some(i) = &o.info { for a in &i.attempt_log { if let Some(f) = a.finished_at { eprintln!("TIMING {} {}", f.duration_since(a.started_at).unwrap_or_default().as_millis(), o.label); } } } }
         let mut by_name: BTreeMap<&str, [u32; 3]> = BTreeMap::new();
         for o in &self.outcomes {
             let e = by_name.entry(o.name()).or_default();
