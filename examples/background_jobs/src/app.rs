@@ -148,8 +148,11 @@ pub struct App {
     /// Worker slots of the pool, when one runs.
     pub workers: Option<usize>,
     pool: Option<WorkerHandle>,
-    web: Option<(oneshot::Sender<()>, JoinHandle<Result<(), jobs_web::WebError>>)>,
+    web: Option<WebTask>,
 }
+
+/// The HTTP server's task and the sender that stops it.
+type WebTask = (oneshot::Sender<()>, JoinHandle<Result<(), jobs_web::WebError>>);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -144,7 +144,14 @@ impl Db {
     }
 
     /// Inserts a session.
-    pub fn insert_session(&self, conn: &Connection, id: &str, user_id: i64, created_at: i64, expires_at: i64) -> Result<(), DbError> {
+    pub fn insert_session(
+        &self,
+        conn: &Connection,
+        id: &str,
+        user_id: i64,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
         conn.execute(
             "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             params![id, user_id, created_at, expires_at],
@@ -155,8 +162,11 @@ impl Db {
 
     /// Records an uploaded file (`path` relative to the user files folder).
     pub fn insert_file(&self, conn: &Connection, user_id: i64, path: &str, created_at: i64) -> Result<(), DbError> {
-        conn.execute("INSERT INTO files (user_id, path, created_at) VALUES (?1, ?2, ?3)", params![user_id, path, created_at])
-            .map_err(self.err())?;
+        conn.execute(
+            "INSERT INTO files (user_id, path, created_at) VALUES (?1, ?2, ?3)",
+            params![user_id, path, created_at],
+        )
+        .map_err(self.err())?;
         Ok(())
     }
 
@@ -175,13 +185,19 @@ impl Db {
 
     /// Whether a user with this address exists.
     pub fn user_exists(&self, conn: &Connection, email: &str) -> Result<bool, DbError> {
-        conn.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0)).map_err(self.err())
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)", [email], |r| r.get(0))
+            .map_err(self.err())
     }
 
     /// Deactivates verified users whose last login (or sign-up, if they never
     /// logged in) is older than `inactive_after`, and ends their sessions.
     /// Returns the users deactivated.
-    pub fn deactivate_inactive_users(&self, conn: &mut Connection, now: i64, inactive_after: Duration) -> Result<u64, DbError> {
+    pub fn deactivate_inactive_users(
+        &self,
+        conn: &mut Connection,
+        now: i64,
+        inactive_after: Duration,
+    ) -> Result<u64, DbError> {
         let cutoff = now.saturating_sub(secs(inactive_after));
         let tx = conn.transaction().map_err(self.err())?;
         let n = tx
@@ -192,18 +208,20 @@ impl Db {
                 params![now, cutoff],
             )
             .map_err(self.err())?;
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE deleted_at = ?1)",
-            params![now],
-        )
-        .map_err(self.err())?;
+        tx.execute("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE deleted_at = ?1)", params![now])
+            .map_err(self.err())?;
         tx.commit().map_err(self.err())?;
         Ok(n as u64)
     }
 
     /// Deletes users who have not verified their address within
     /// `unverified_after` of signing up. Returns the users deleted.
-    pub fn delete_unverified_users(&self, conn: &mut Connection, now: i64, unverified_after: Duration) -> Result<u64, DbError> {
+    pub fn delete_unverified_users(
+        &self,
+        conn: &mut Connection,
+        now: i64,
+        unverified_after: Duration,
+    ) -> Result<u64, DbError> {
         let cutoff = now.saturating_sub(secs(unverified_after));
         self.delete_users_where(conn, "verified_at IS NULL AND deleted_at IS NULL AND created_at < ?1", cutoff)
     }
@@ -219,8 +237,11 @@ impl Db {
     fn delete_users_where(&self, conn: &mut Connection, condition: &str, cutoff: i64) -> Result<u64, DbError> {
         let tx = conn.transaction().map_err(self.err())?;
         for table in ["sessions", "files"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE {condition})"), [cutoff])
-                .map_err(self.err())?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE {condition})"),
+                [cutoff],
+            )
+            .map_err(self.err())?;
         }
         let n = tx.execute(&format!("DELETE FROM users WHERE {condition}"), [cutoff]).map_err(self.err())?;
         tx.commit().map_err(self.err())?;
@@ -234,12 +255,9 @@ impl Db {
 
     /// Deletes sessions whose user is gone or deactivated. Returns how many.
     pub fn delete_orphaned_sessions(&self, conn: &Connection) -> Result<u64, DbError> {
-        conn.execute(
-            "DELETE FROM sessions WHERE user_id NOT IN (SELECT id FROM users WHERE deleted_at IS NULL)",
-            [],
-        )
-        .map(|n| n as u64)
-        .map_err(self.err())
+        conn.execute("DELETE FROM sessions WHERE user_id NOT IN (SELECT id FROM users WHERE deleted_at IS NULL)", [])
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 
     /// The paths of every file row (relative to the user files folder).
@@ -276,8 +294,11 @@ mod tests {
             verified_at: verified,
             deleted_at: deleted,
         };
-        let active = db.insert_user(&conn, &user("a@x", now - 500 * day, Some(now - day), Some(now - 499 * day), None)).expect("a");
-        let idle = db.insert_user(&conn, &user("i@x", now - 800 * day, Some(now - 400 * day), Some(now), None)).expect("i");
+        let active = db
+            .insert_user(&conn, &user("a@x", now - 500 * day, Some(now - day), Some(now - 499 * day), None))
+            .expect("a");
+        let idle =
+            db.insert_user(&conn, &user("i@x", now - 800 * day, Some(now - 400 * day), Some(now), None)).expect("i");
         db.insert_user(&conn, &user("u@x", now - 10 * day, None, None, None)).expect("u");
         db.insert_user(&conn, &user("d@x", now - 900 * day, None, Some(now), Some(now - 40 * day))).expect("d");
         db.insert_session(&conn, "s1", active, now, now + day).expect("s1");

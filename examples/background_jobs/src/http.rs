@@ -104,7 +104,12 @@ impl HttpClient {
     }
 
     /// POSTs `body` as JSON with extra `headers`; a non-2xx status is an error.
-    pub async fn post_json(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Result<HttpReply, HttpError> {
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<HttpReply, HttpError> {
         let uri = parse_http_url(url)?;
         let shown = jobs_core::config::mask_url_password(url).into_owned();
         let mut req = Request::post(uri)
@@ -115,7 +120,8 @@ impl HttpClient {
         }
         let req = req.body(Full::new(Bytes::from(body))).map_err(|e| HttpError::Url(format!("`{shown}`: {e}")))?;
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|source| HttpError::Connect { url: shown.clone(), source })?;
+            let resp =
+                self.client.request(req).await.map_err(|source| HttpError::Connect { url: shown.clone(), source })?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(HttpReply { status });

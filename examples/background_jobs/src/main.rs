@@ -70,7 +70,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::start(settings, StartOptions::default()).await?;
             tracing::info!(backend = %app.backend, http = ?app.http_addr, workers = ?app.workers, "worker started");
             if app.backend == BackendKind::Memory {
-                tracing::warn!("no Redis is configured: this worker runs only what this process enqueues (its schedules)");
+                tracing::warn!(
+                    "no Redis is configured: this worker runs only what this process enqueues (its schedules)"
+                );
             }
             let progress = Progress::spawn(app.queue.clone(), Duration::from_secs(1), true);
             shutdown_signal().await.context("cannot listen for signals")?;
@@ -95,7 +97,7 @@ async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<Exit
         // `jobs worker` runs this application's jobs: they need their environment.
         settings.jobs.apply_queue_policies(&*queue).await?;
         env::install(Arc::new(AppEnv::new(settings.clone(), queue.clone())?));
-    } else if kind == BackendKind::Memory && !command.is_empty() && !command.starts_with('-') && command != "help" {
+    } else if kind == BackendKind::Memory && !command.is_empty() && !asks_for_help(&args) {
         eprintln!(
             "warning: no Redis is configured (JOBS_REDIS_URL or jobs.redis.url): this command sees only this \
              process's own, empty in-memory queue"
@@ -112,6 +114,11 @@ async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<Exit
     }
     let argv = std::iter::once(OsString::from("background-jobs jobs")).chain(args);
     Ok(ExitCode::from(jobs_cli::run(argv, ctx, &mut io).await))
+}
+
+/// Whether a jobs-cli command line only asks for help or the version.
+fn asks_for_help(args: &[OsString]) -> bool {
+    args.iter().any(|a| matches!(a.to_str(), Some("-h" | "--help" | "help" | "-V" | "--version")))
 }
 
 fn init_tracing(default: &str) {

@@ -77,11 +77,10 @@ pub struct Outcome {
 impl Outcome {
     /// Whether it finished as expected.
     pub fn as_expected(&self) -> bool {
-        match (&self.expect, self.info.as_ref().map(|i| i.status)) {
-            (Expect::Succeed, Some(JobStatus::Succeeded)) => true,
-            (Expect::Dead(_), Some(JobStatus::Dead)) => true,
-            _ => false,
-        }
+        matches!(
+            (&self.expect, self.info.as_ref().map(|i| i.status)),
+            (Expect::Succeed, Some(JobStatus::Succeeded)) | (Expect::Dead(_), Some(JobStatus::Dead))
+        )
     }
 
     /// Whether it has finished (succeeded, dead or cancelled).
@@ -271,14 +270,44 @@ async fn enqueue_all(q: &SharedQueue, receiver: &str, ffmpeg: bool, plan: &mut P
     plan.add(q, "campaign winter-news (fans out)", campaign, Succeed).await?;
 
     let none = None::<String>;
-    plan.add(q, "resize uploads/landscape.png to 800x800", ResizeImage::new(s("uploads/landscape.png"), 800, 800, none.clone()), Succeed).await?;
+    plan.add(
+        q,
+        "resize uploads/landscape.png to 800x800",
+        ResizeImage::new(s("uploads/landscape.png"), 800, 800, none.clone()),
+        Succeed,
+    )
+    .await?;
     let webp = ResizeImage::new(s("uploads/portrait.jpg"), 300, 300, Some(s("processed/portrait-small.webp")));
     plan.add(q, "resize uploads/portrait.jpg to a WebP", webp, Succeed).await?;
-    plan.add(q, "optimise uploads/portrait.jpg", OptimizeImage::new(s("uploads/portrait.jpg"), 70, none.clone()), Succeed).await?;
-    plan.add(q, "convert uploads/landscape.png to JPEG", ConvertImage::new(s("uploads/landscape.png"), s("jpeg"), none.clone()), Succeed).await?;
-    plan.add(q, "convert uploads/logo.gif to PNG", ConvertImage::new(s("uploads/logo.gif"), s("png"), none.clone()), Succeed).await?;
+    plan.add(
+        q,
+        "optimise uploads/portrait.jpg",
+        OptimizeImage::new(s("uploads/portrait.jpg"), 70, none.clone()),
+        Succeed,
+    )
+    .await?;
+    plan.add(
+        q,
+        "convert uploads/landscape.png to JPEG",
+        ConvertImage::new(s("uploads/landscape.png"), s("jpeg"), none.clone()),
+        Succeed,
+    )
+    .await?;
+    plan.add(
+        q,
+        "convert uploads/logo.gif to PNG",
+        ConvertImage::new(s("uploads/logo.gif"), s("png"), none.clone()),
+        Succeed,
+    )
+    .await?;
     for doc in ["notes.txt", "article.html", "report.pdf"] {
-        plan.add(q, &format!("extract text of uploads/{doc}"), ExtractText::new(format!("uploads/{doc}"), none.clone()), Succeed).await?;
+        plan.add(
+            q,
+            &format!("extract text of uploads/{doc}"),
+            ExtractText::new(format!("uploads/{doc}"), none.clone()),
+            Succeed,
+        )
+        .await?;
     }
     let batch = ProcessFolder::new(s("inbox"), BatchOperation::Thumbnails, Some(1024 * 1024));
     plan.add(q, "thumbnails of inbox/ (fans out)", batch, Succeed).await?;
@@ -297,14 +326,13 @@ async fn enqueue_all(q: &SharedQueue, receiver: &str, ffmpeg: bool, plan: &mut P
     plan.add(q, "delete orphaned user files", CleanupOrphanedFiles::new(s("user_files"), 3600), Succeed).await?;
     plan.add(q, "rotate logs over 1 MiB", RotateLogs::new(s("logs"), 1024 * 1024, 5), Succeed).await?;
 
-    let data = |v: serde_json::Value| v;
-    let signup = SendWebhook::new(s("user.signed_up"), data(serde_json::json!({ "user": "ann@example.com" })), None);
+    let signup = SendWebhook::new(s("user.signed_up"), serde_json::json!({ "user": "ann@example.com" }), None);
     plan.add(q, "webhook user.signed_up", signup, Succeed).await?;
-    let flaky = SendWebhook::new(s("report.ready"), data(serde_json::json!({ "report": 42, "fail_first": true })), None);
+    let flaky = SendWebhook::new(s("report.ready"), serde_json::json!({ "report": 42, "fail_first": true }), None);
     plan.add(q, "webhook report.ready (receiver busy at first)", flaky, Succeed).await?;
     let gone = SendWebhook::new(
         s("user.legacy_sync"),
-        data(serde_json::json!({ "user": "bob@example.com" })),
+        serde_json::json!({ "user": "bob@example.com" }),
         Some(format!("{receiver}/hooks/gone")),
     );
     plan.add(q, "webhook user.legacy_sync to a retired endpoint", gone, dead("the endpoint answers 410 Gone")).await?;

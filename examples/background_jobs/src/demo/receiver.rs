@@ -74,11 +74,8 @@ impl Drop for Receiver {
 
 async fn handle(State(log): State<Log>, headers: HeaderMap, body: Bytes, gone: bool) -> (StatusCode, &'static str) {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let attempt = headers
-        .get("x-webhook-attempt")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let attempt =
+        headers.get("x-webhook-attempt").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
     let (status, text) = if gone {
         (StatusCode::GONE, "this endpoint was retired")
     } else if doc["data"]["fail_first"] == true && attempt == 1 {

@@ -214,7 +214,9 @@ pub async fn files(env: &AppEnv) -> Result<bool, SeedError> {
     write(&inbox.join("empty.png"), b"")?;
 
     let temp = &env.paths.temp;
-    for (name, old) in [("upload-1.part", true), ("upload-2.part", true), ("render-7/page-1.tmp", true), ("fresh.part", false)] {
+    for (name, old) in
+        [("upload-1.part", true), ("upload-2.part", true), ("render-7/page-1.tmp", true), ("fresh.part", false)]
+    {
         let p = temp.join(name);
         write(&p, &vec![b'x'; 4096])?;
         if old {
@@ -230,7 +232,12 @@ pub async fn files(env: &AppEnv) -> Result<bool, SeedError> {
 
     let mut log = String::new();
     for i in 0..24_000 {
-        log.push_str(&format!("2026-11-28T10:{:02}:{:02}Z INFO request {i} served in {} ms\n", (i / 60) % 60, i % 60, i % 97));
+        log.push_str(&format!(
+            "2026-11-28T10:{:02}:{:02}Z INFO request {i} served in {} ms\n",
+            (i / 60) % 60,
+            i % 60,
+            i % 97
+        ));
     }
     write(&env.paths.logs.join("app.log"), log.as_bytes())?;
     write(&env.paths.logs.join("app.log.1.gz"), &gzip(b"yesterday's log\n")?)?;

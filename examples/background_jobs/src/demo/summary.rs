@@ -10,10 +10,7 @@ use super::{DemoReport, Expect, Outcome};
 
 fn count_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
-        .sum()
+    entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()
 }
 
 fn first_error(o: &Outcome) -> String {
@@ -22,7 +19,7 @@ fn first_error(o: &Outcome) -> String {
 }
 
 fn last_error(o: &Outcome) -> String {
-    shorten(o.info.as_ref().and_then(|i| i.last_error()).unwrap_or_default(), 150)
+    shorten(o.info.as_ref().and_then(|i| i.last_error()).unwrap_or_default(), 240)
 }
 
 fn shorten(s: &str, n: usize) -> String {
@@ -37,13 +34,20 @@ impl DemoReport {
     /// Prints the report.
     pub fn print(&self, w: &mut dyn Write) -> io::Result<()> {
         let total = self.outcomes.len();
-        let ok = self.outcomes.iter().filter(|o| o.info.as_ref().is_some_and(|i| i.status == JobStatus::Succeeded)).count();
-        let dead = self.outcomes.iter().filter(|o| o.info.as_ref().is_some_and(|i| i.status == JobStatus::Dead)).count();
+        let ok =
+            self.outcomes.iter().filter(|o| o.info.as_ref().is_some_and(|i| i.status == JobStatus::Succeeded)).count();
+        let dead =
+            self.outcomes.iter().filter(|o| o.info.as_ref().is_some_and(|i| i.status == JobStatus::Dead)).count();
         let unexpected = self.unexpected();
         writeln!(w)?;
         writeln!(w, "== Summary: {total} jobs in {:.1}s on {}", self.elapsed.as_secs_f64(), self.backend)?;
-        let expected_dead = self.outcomes.iter().filter(|o| o.as_expected() && matches!(o.expect, Expect::Dead(_))).count();
-        writeln!(w, "   {ok} succeeded, {dead} dead ({expected_dead} of them expected), {} not as expected", unexpected.len())?;
+        let expected_dead =
+            self.outcomes.iter().filter(|o| o.as_expected() && matches!(o.expect, Expect::Dead(_))).count();
+        writeln!(
+            w,
+            "   {ok} succeeded, {dead} dead ({expected_dead} of them expected), {} not as expected",
+            unexpected.len()
+        )?;
 
         let mut by_name: BTreeMap<&str, [u32; 3]> = BTreeMap::new();
         for o in &self.outcomes {
@@ -68,7 +72,14 @@ impl DemoReport {
             writeln!(w, "\nRetried:")?;
             for o in retried {
                 let i = o.info.as_ref().map(|i| (i.status, i.attempts)).unwrap_or((JobStatus::Pending, 0));
-                writeln!(w, "   {} — {} after {} attempts; first failure: {}", o.label.trim(), i.0, i.1, first_error(o))?;
+                writeln!(
+                    w,
+                    "   {} — {} after {} attempts; first failure: {}",
+                    o.label.trim(),
+                    i.0,
+                    i.1,
+                    first_error(o)
+                )?;
             }
         }
         let dead: Vec<&Outcome> =
@@ -129,25 +140,27 @@ impl DemoReport {
         if !self.schedules.is_empty() {
             writeln!(w, "\nRecurring jobs (stored in the backend; the pool's scheduler enqueues them):")?;
             for s in &self.schedules {
-                let next = s.next_fire.map(|t| humantime::format_rfc3339_seconds(t).to_string()).unwrap_or_else(|| "-".into());
+                let next =
+                    s.next_fire.map(|t| humantime::format_rfc3339_seconds(t).to_string()).unwrap_or_else(|| "-".into());
                 writeln!(w, "   {:<24} {} {}  next {next}", s.name, s.cron, s.timezone)?;
             }
         }
         match &self.ffmpeg {
             Some(v) => writeln!(w, "\nffmpeg: {v}")?,
-            None => writeln!(w, "\nffmpeg is not installed, so the video job ended dead (install it to see it succeed).")?,
+            None => {
+                writeln!(w, "\nffmpeg is not installed, so the video job ended dead (install it to see it succeed).")?
+            }
         }
         if let Some(addr) = self.http_addr {
-            writeln!(w, "Metrics were served on http://{addr}/metrics (health: /health/jobs, /health/queues, /health/workers).")?;
+            writeln!(
+                w,
+                "Metrics were served on http://{addr}/metrics (health: /health/jobs, /health/queues, /health/workers)."
+            )?;
         }
         writeln!(
             w,
             "{}",
-            if self.ok() {
-                "Every job ended as expected."
-            } else {
-                "Some jobs did not end as expected (see above)."
-            }
+            if self.ok() { "Every job ended as expected." } else { "Some jobs did not end as expected (see above)." }
         )?;
         Ok(())
     }

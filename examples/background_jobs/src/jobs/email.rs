@@ -157,7 +157,8 @@ async fn deliver(
     let rendered = env.templates.render(template, values).map_err(JobError::permanent)?;
     let address = mail::mailbox(to).map_err(JobError::permanent)?.email;
     let to = Mailbox::new(name.map(str::to_owned), address);
-    let message = mail::compose(&env.from, to, rendered, &ctx.job_id().ulid().to_string()).map_err(JobError::permanent)?;
+    let message =
+        mail::compose(&env.from, to, rendered, &ctx.job_id().ulid().to_string()).map_err(JobError::permanent)?;
     let delivery = env.mailer.send(message).await.map_err(|e| {
         let permanent = e.is_permanent();
         classify(e, permanent)

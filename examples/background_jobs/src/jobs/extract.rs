@@ -112,7 +112,11 @@ pub fn extract_file(path: &Path, max_size: u64) -> Result<(DocKind, String), Fil
     let bytes = std::fs::read(path).map_err(io)?;
     let head = &bytes[..bytes.len().min(8192)];
     let Some(kind) = detect_document(head) else {
-        return Err(FileError::WrongType { path: shown, detected: content_type(head), expected: "a document (text, HTML, PDF)" });
+        return Err(FileError::WrongType {
+            path: shown,
+            detected: content_type(head),
+            expected: "a document (text, HTML, PDF)",
+        });
     };
     let text = match kind {
         DocKind::Text => String::from_utf8_lossy(&bytes).into_owned(),
@@ -144,8 +148,28 @@ pub fn pdf_text(bytes: &[u8]) -> Result<String, lopdf::Error> {
 
 /// Elements whose start or end breaks a line.
 const BLOCK_TAGS: &[&str] = &[
-    "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "title", "section",
-    "article", "header", "footer", "blockquote", "pre", "hr",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "title",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "hr",
 ];
 
 /// The readable text of an HTML document: tags, comments, `<script>` and
@@ -164,8 +188,12 @@ pub fn html_to_text(html: &str) -> String {
         let Some(gt) = rest.find('>') else { break };
         let tag = &rest[1..gt];
         rest = &rest[gt + 1..];
-        let name: String =
-            tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
         if (name == "script" || name == "style") && !tag.starts_with('/') {
             let close = format!("</{name}");
             rest = rest.to_ascii_lowercase().find(&close).map_or("", |i| &rest[i..]);

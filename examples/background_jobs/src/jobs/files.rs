@@ -127,7 +127,11 @@ pub fn check_image(path: &Path, max_size: u64) -> Result<u64, FileError> {
     }
     let detected = content_type(&read_head(path, 8192)?);
     if !IMAGE_TYPES.contains(&detected.as_str()) {
-        return Err(FileError::WrongType { path: path.display().to_string(), detected, expected: "a PNG, JPEG, GIF or WebP image" });
+        return Err(FileError::WrongType {
+            path: path.display().to_string(),
+            detected,
+            expected: "a PNG, JPEG, GIF or WebP image",
+        });
     }
     Ok(size)
 }
@@ -250,7 +254,9 @@ pub async fn optimize_image(
     blocking(move || {
         let (img, format) = load_image(&src, max).map_err(FileError::into_job_error)?;
         if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
-            return Err(JobError::permanent(format!("{input}: only JPEG and PNG images are optimised, this is {format:?}")));
+            return Err(JobError::permanent(format!(
+                "{input}: only JPEG and PNG images are optimised, this is {format:?}"
+            )));
         }
         let rel = output.unwrap_or_else(|| default_output(&input, "-optimized", ext_of(format)));
         let dst = data_dir.join(&rel);
@@ -295,7 +301,12 @@ pub async fn convert_image(
     write_output(&env, rel, img, 90).await
 }
 
-async fn write_output(env: &crate::env::AppEnv, rel: String, img: DynamicImage, quality: u8) -> Result<ImageOutput, JobError> {
+async fn write_output(
+    env: &crate::env::AppEnv,
+    rel: String,
+    img: DynamicImage,
+    quality: u8,
+) -> Result<ImageOutput, JobError> {
     let dst = env.resolve(&rel)?;
     let (width, height) = (img.width(), img.height());
     blocking(move || {
@@ -433,7 +444,8 @@ fn check_file(path: &Path, operation: BatchOperation, max: u64) -> Result<String
         BatchOperation::ExtractText => (detect_document(&head).is_some(), "a document (text, HTML, PDF)"),
     };
     if !ok {
-        let by_name = path.extension().map(|e| format!(" (its name ends in .{})", e.to_string_lossy())).unwrap_or_default();
+        let by_name =
+            path.extension().map(|e| format!(" (its name ends in .{})", e.to_string_lossy())).unwrap_or_default();
         return Err(format!("the content is {detected}, not {expected}{by_name}"));
     }
     Ok(detected)

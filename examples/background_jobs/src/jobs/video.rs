@@ -59,15 +59,12 @@ pub struct VideoOutput {
 
 /// The version line of `ffmpeg`, or why it cannot run.
 pub async fn ffmpeg_version(program: &str) -> Result<String, VideoError> {
-    let out = Command::new(program)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| VideoError::NoFfmpeg {
-            program: program.to_owned(),
-            reason: if e.kind() == std::io::ErrorKind::NotFound { "not found".into() } else { e.to_string() },
+    let out =
+        Command::new(program).arg("-version").stdin(Stdio::null()).kill_on_drop(true).output().await.map_err(|e| {
+            VideoError::NoFfmpeg {
+                program: program.to_owned(),
+                reason: if e.kind() == std::io::ErrorKind::NotFound { "not found".into() } else { e.to_string() },
+            }
         })?;
     Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned())
 }
@@ -113,7 +110,8 @@ pub async fn transcode_video(
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        let err = VideoError::Failed { status: out.status, stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | ") };
+        let err =
+            VideoError::Failed { status: out.status, stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | ") };
         // ffmpeg fails on bad input or an unsupported codec: retrying will not help.
         return Err(JobError::permanent(err));
     }

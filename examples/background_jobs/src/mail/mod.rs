@@ -190,11 +190,7 @@ impl Mailer {
 
     /// Sends one message.
     pub async fn send(&self, message: Message) -> Result<Delivery, MailError> {
-        let message_id = message
-            .headers()
-            .get_raw("Message-ID")
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let message_id = message.headers().get_raw("Message-ID").map(str::to_owned).unwrap_or_default();
         match self {
             Mailer::Outbox { dir, transport } => {
                 let id = transport.send(message).await.map_err(MailError::Outbox)?;

@@ -117,7 +117,7 @@ mod tests {
             .render(
                 "welcome",
                 context! { username => "Ann <b>", app_name => "Example",
-                    base_url => Value::from_safe_string("http://localhost:3000".into()) },
+                base_url => Value::from_safe_string("http://localhost:3000".into()) },
             )
             .expect("renders");
         assert_eq!(r.subject, "Welcome to Example, Ann <b>!");
@@ -130,7 +130,7 @@ mod tests {
     fn campaign_paragraphs_split() {
         let t = Templates::builtin().expect("parse");
         let ctx = context! { name => "Bo", subject => "News", body => "One.\n\nTwo.", campaign => "c1",
-            to => "bo@example.com", app_name => "Example", base_url => "http://x" };
+        to => "bo@example.com", app_name => "Example", base_url => "http://x" };
         let r = t.render("campaign", ctx).expect("renders");
         assert!(r.html.contains("<p>One.</p>") && r.html.contains("<p>Two.</p>"), "{}", r.html);
     }
