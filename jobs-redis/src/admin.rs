@@ -9,9 +9,9 @@ use jobs_core::{
 };
 use redis::Value;
 
-use crate::decode::{job_info, status_of, text, to_ms};
+use crate::decode::{status_of, text, to_ms};
 use crate::error::RedisQueueError;
-use crate::hot::{job_id, BATCH};
+use crate::hot::BATCH;
 use crate::keys::queues_key;
 use crate::queue::RedisQueue;
 use crate::scripts::SCRIPTS;
@@ -23,15 +23,8 @@ impl RedisQueue {
         if validate_queue_name(id.queue()).is_err() {
             return Ok(None);
         }
-        let h: Hash = redis::cmd("HGETALL")
-            .arg(self.keys(id.queue()).job(&id.ulid().to_string()))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("job", &e))?;
-        if h.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(job_info(id, h)?))
+        let ulid = id.ulid().to_string().into_bytes();
+        Ok(self.infos(id.queue(), &self.keys(id.queue()), &[ulid]).await?.pop())
     }
 
     pub(crate) async fn cancel_job(&self, id: &JobId) -> Result<CancelResult, Error> {
@@ -116,8 +109,8 @@ impl RedisQueue {
         Ok(stats)
     }
 
-    /// Newest first: `ZREVRANGE` of the dead set, then the jobs' hashes in
-    /// one pipeline.
+    /// Newest first: `ZREVRANGE` of the dead set, then the jobs in one
+    /// `read.lua` call.
     pub(crate) async fn list_dead(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
@@ -134,20 +127,7 @@ impl RedisQueue {
         if ulids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for u in &ulids {
-            pipe.cmd("HGETALL").arg(keys.job(text(u)));
-        }
-        let hashes: Vec<Hash> =
-            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("dead_jobs", &e))?;
-        let mut out = Vec::with_capacity(hashes.len());
-        for (u, h) in ulids.iter().zip(hashes) {
-            // Deleted between the two calls (trimmed, purged): skip it.
-            if !h.is_empty() {
-                out.push(job_info(&job_id("dead_jobs", queue, u)?, h)?);
-            }
-        }
-        Ok(out)
+        self.infos(queue, &keys, &ulids).await
     }
 
     pub(crate) async fn retry_dead_job(&self, id: &JobId) -> Result<(), Error> {

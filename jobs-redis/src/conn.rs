@@ -26,7 +26,9 @@
 //! - **Pipelines are split by slot**: the driver refuses a pipeline that
 //!   spans slots, so the commands are grouped by the slot of their key (their
 //!   first argument), the groups sent concurrently, and the replies put back
-//!   in order. A pipeline was never atomic; nothing is lost by the split.
+//!   in order. A pipeline was never atomic; nothing is lost by the split. A
+//!   command answered `ASK`, `MOVED` or `TRYAGAIN` inside a pipeline (which
+//!   the driver does not follow there) is sent again on its own.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -35,6 +37,7 @@ use futures_util::future::try_join_all;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Arg, Cmd, Pipeline, RedisError, RedisFuture, Value};
+use tokio::runtime::Handle;
 
 use crate::keys::key_slot;
 
@@ -47,14 +50,22 @@ pub(crate) struct Conn {
 
 #[derive(Clone)]
 enum Kind {
-    Single(ConnectionManager),
+    /// The manager, and the runtime it was made on (see [`Conn::single`]).
+    Single(ConnectionManager, Handle),
     Cluster(ClusterConnection),
 }
 
 impl Conn {
-    /// A connection to one server.
+    /// A connection to one server, bound to the current Tokio runtime.
+    ///
+    /// The manager reconnects inside whichever call finds the connection
+    /// lost, on that call's runtime. A call from another runtime (the worker
+    /// pool's heartbeat thread runs its own, without I/O) is therefore sent
+    /// from a task on this one, so a reconnection never runs, and a new
+    /// socket never lives, on a runtime that cannot drive it or that ends
+    /// before the queue does.
     pub(crate) fn single(c: ConnectionManager, timeout: Duration) -> Self {
-        Conn { kind: Kind::Single(c), timeout }
+        Conn { kind: Kind::Single(c, Handle::current()), timeout }
     }
 
     /// A connection to a Cluster.
@@ -83,7 +94,11 @@ impl ConnectionLike for Conn {
         Box::pin(async move {
             let call = async {
                 match &mut self.kind {
-                    Kind::Single(c) => c.req_packed_command(cmd).await,
+                    Kind::Single(c, home) if !on(home) => {
+                        let (mut c, cmd) = (c.clone(), cmd.clone());
+                        joined(home.spawn(async move { c.req_packed_command(&cmd).await })).await
+                    }
+                    Kind::Single(c, _) => c.req_packed_command(cmd).await,
                     Kind::Cluster(c) => match fenced(cmd) {
                         Some(f) => c.req_packed_command(&f).await,
                         None => c.req_packed_command(cmd).await,
@@ -104,7 +119,11 @@ impl ConnectionLike for Conn {
         Box::pin(async move {
             let call = async {
                 match &mut self.kind {
-                    Kind::Single(c) => c.req_packed_commands(pipeline, offset, count).await,
+                    Kind::Single(c, home) if !on(home) => {
+                        let (mut c, p) = (c.clone(), pipeline.clone());
+                        joined(home.spawn(async move { c.req_packed_commands(&p, offset, count).await })).await
+                    }
+                    Kind::Single(c, _) => c.req_packed_commands(pipeline, offset, count).await,
                     // A transaction (never sent by this crate) or a partial
                     // read: the driver's own routing.
                     Kind::Cluster(c) if pipeline.is_transaction() || offset != 0 || count != pipeline.len() => {
@@ -119,10 +138,25 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match &self.kind {
-            Kind::Single(c) => c.get_db(),
+            Kind::Single(c, _) => c.get_db(),
             Kind::Cluster(_) => 0,
         }
     }
+}
+
+/// Whether the current task runs on the runtime `home`.
+fn on(home: &Handle) -> bool {
+    Handle::try_current().is_ok_and(|h| h.id() == home.id())
+}
+
+/// The result of a call sent from a task on the queue's runtime.
+async fn joined<T>(task: tokio::task::JoinHandle<redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    task.await.unwrap_or_else(|e| {
+        Err(RedisError::from(std::io::Error::other(format!(
+            "the Tokio runtime this RedisQueue was connected on is gone ({e}): connect on a runtime that lives as \
+             long as the queue"
+        ))))
+    })
 }
 
 /// Sends each slot's commands as one pipeline, concurrently, and returns the
@@ -139,15 +173,7 @@ async fn split_by_slot(c: &ClusterConnection, pipeline: &Pipeline) -> redis::Red
         groups[g].0.add_command(cmd.clone());
         groups[g].1.push(i);
     }
-    if groups.len() == 1 {
-        let mut c = c.clone();
-        return c.req_packed_commands(pipeline, 0, pipeline.len()).await;
-    }
-    let replies = try_join_all(groups.iter().map(|(p, _)| {
-        let mut c = c.clone();
-        async move { c.req_packed_commands(p, 0, p.len()).await }
-    }))
-    .await?;
+    let replies = try_join_all(groups.iter().map(|(p, _)| one_slot(c, p))).await?;
     let mut out = vec![Value::Nil; pipeline.len()];
     for ((_, positions), values) in groups.iter().zip(replies) {
         if values.len() != positions.len() {
@@ -159,6 +185,51 @@ async fn split_by_slot(c: &ClusterConnection, pipeline: &Pipeline) -> redis::Red
         for (&i, v) in positions.iter().zip(values) {
             out[i] = v;
         }
+    }
+    Ok(out)
+}
+
+/// The server error kind of a driver error, if it is one.
+trait ServerKind {
+    fn into_server_kind(self) -> Option<redis::ServerErrorKind>;
+}
+
+impl ServerKind for redis::ErrorKind {
+    fn into_server_kind(self) -> Option<redis::ServerErrorKind> {
+        match self {
+            redis::ErrorKind::Server(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a reply or error says the command was not run because its slot
+/// is elsewhere or migrating.
+fn redirected(kind: Option<redis::ServerErrorKind>) -> bool {
+    use redis::ServerErrorKind as K;
+    matches!(kind, Some(K::Ask | K::Moved | K::TryAgain | K::ClusterDown))
+}
+
+/// One slot's pipeline. The driver follows redirections for single
+/// commands, but hands a pipeline's `ASK`, `MOVED` or `TRYAGAIN` back as it
+/// is (the slot migrating): the commands are then sent one by one, which the
+/// driver redirects and retries. Every pipeline this crate sends is reads or
+/// idempotent writes (`HSET`, `SET`, `ZADD`, `DEL` of the same values), so a
+/// command of the group that did run may safely run again.
+async fn one_slot(c: &ClusterConnection, p: &Pipeline) -> redis::RedisResult<Vec<Value>> {
+    let mut c = c.clone();
+    let values = match c.req_packed_commands(p, 0, p.len()).await {
+        Ok(values) => values.into_iter().map(Some).collect(),
+        Err(e) if redirected(e.kind().into_server_kind()) => vec![None; p.len()],
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::with_capacity(p.len());
+    for (cmd, v) in p.cmd_iter().zip(values) {
+        out.push(match v {
+            Some(Value::ServerError(e)) if redirected(e.kind()) => c.req_packed_command(cmd).await?,
+            Some(v) => v,
+            None => c.req_packed_command(cmd).await?,
+        });
     }
     Ok(out)
 }
@@ -219,7 +290,16 @@ mod tests {
         cmd.arg("abc").arg(1).arg("jobs:{email}:").arg("x").arg(b"\x00y".as_slice());
         let f = fenced(&cmd).unwrap();
         let got = args(&f);
-        assert_eq!(got[..5], [b"EVALSHA".to_vec(), b"abc".to_vec(), b"2".to_vec(), b"jobs:{email}:".to_vec(), b"jobs:{email}:fence".to_vec()]);
+        assert_eq!(
+            got[..5],
+            [
+                b"EVALSHA".to_vec(),
+                b"abc".to_vec(),
+                b"2".to_vec(),
+                b"jobs:{email}:".to_vec(),
+                b"jobs:{email}:fence".to_vec()
+            ]
+        );
         assert_eq!(got[5..], [b"x".to_vec(), b"\x00y".to_vec()]);
         assert_eq!(key_slot(&got[3]), key_slot(&got[4]));
         assert!(fenced(redis::cmd("HGETALL").arg("k")).is_none());

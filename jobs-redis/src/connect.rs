@@ -78,7 +78,11 @@ pub(crate) struct Opened {
 }
 
 /// Connects, failing at once on a wrong address, password or certificate.
-pub(crate) async fn open(config: &RedisConfig, target: &Target, redactor: &Redactor) -> Result<Opened, RedisQueueError> {
+pub(crate) async fn open(
+    config: &RedisConfig,
+    target: &Target,
+    redactor: &Redactor,
+) -> Result<Opened, RedisQueueError> {
     let shown = mask_url(&config.url);
     let shown = match target {
         Target::Single(_) => shown,
@@ -86,7 +90,8 @@ pub(crate) async fn open(config: &RedisConfig, target: &Target, redactor: &Redac
         Target::Cluster(_) => shown,
     };
     let config_err = |reason: String| RedisQueueError::Config { url: shown.clone(), reason };
-    let connect_err = |e: RedisError| RedisQueueError::Connect { url: shown.clone(), reason: connect_reason(redactor, &e) };
+    let connect_err =
+        |e: RedisError| RedisQueueError::Connect { url: shown.clone(), reason: connect_reason(redactor, &e) };
     for u in target.urls() {
         if u.starts_with("rediss") && !cfg!(feature = "tls") {
             return Err(config_err("`rediss://` needs the `tls` feature of jobs-redis".to_owned()));
@@ -146,7 +151,8 @@ pub(crate) async fn open(config: &RedisConfig, target: &Target, redactor: &Redac
             };
             let cluster = builder.build().map_err(|e| config_err(redactor.clean(&e.to_string())))?;
             for _ in 0..n {
-                let mut c = Conn::cluster(cluster.get_async_connection().await.map_err(connect_err)?, config.command_timeout);
+                let mut c =
+                    Conn::cluster(cluster.get_async_connection().await.map_err(connect_err)?, config.command_timeout);
                 redis::cmd("PING").query_async::<()>(&mut c).await.map_err(connect_err)?;
                 conns.push(c);
             }
@@ -217,7 +223,10 @@ mod tests {
         assert_eq!(target("redis://h:1/2"), Target::Single("redis://h:1/2".into()));
         assert_eq!(
             target("redis+cluster://u:p@a:7000,b:7001/?protocol=resp3"),
-            Target::Cluster(vec!["redis://u:p@a:7000/?protocol=resp3".into(), "redis://u:p@b:7001/?protocol=resp3".into()])
+            Target::Cluster(vec![
+                "redis://u:p@a:7000/?protocol=resp3".into(),
+                "redis://u:p@b:7001/?protocol=resp3".into()
+            ])
         );
         assert_eq!(target("rediss+cluster://a:1"), Target::Cluster(vec!["rediss://a:1".into()]));
         assert!(Target::of(&RedisConfig::new("redis+cluster://")).is_err());

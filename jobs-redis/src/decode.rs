@@ -1,10 +1,10 @@
 //! Between Rust values and what the scripts store: times in milliseconds,
-//! replies as arrays of strings, job hashes as [`JobInfo`].
+//! replies as arrays of strings, job records and states (see
+//! `scripts/common.lua`) as [`JobInfo`].
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, Priority};
+use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority};
 use redis::Value;
 use serde::Deserialize;
 
@@ -108,21 +108,166 @@ pub(crate) fn json_or_string(b: &[u8]) -> serde_json::Value {
     serde_json::from_slice(b).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned()))
 }
 
-/// A job's hash (`HGETALL`) as a [`JobInfo`].
-pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<JobInfo, RedisQueueError> {
+/// Appends `n` in decimal.
+fn push_num(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
+}
+
+/// A job's record: the `jobs` hash field written once at enqueue,
+/// `<rank>|<max_retries>|<timeout_ms>|<enqueued_delta_ms>|<name_len>|<headers_len>|`
+/// then the name, the headers (JSON) and the payload (see `common.lua`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Record {
+    pub(crate) priority: Priority,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) timeout: Option<Duration>,
+    /// `enqueued_at` minus the ulid's own time, in ms.
+    enqueued_delta: i64,
+    name_at: usize,
+    headers_at: usize,
+    /// Where the payload starts (it runs to the end).
+    pub(crate) payload_at: usize,
+}
+
+impl Record {
+    /// Writes the record of `j` into `buf` (cleared first).
+    pub(crate) fn write(buf: &mut Vec<u8>, j: &NewJob) {
+        buf.clear();
+        let headers = if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() };
+        buf.push(b'0' + j.priority.rank() as u8);
+        buf.push(b'|');
+        if let Some(n) = j.max_retries {
+            push_num(buf, u64::from(n));
+        }
+        buf.push(b'|');
+        if let Some(t) = j.timeout {
+            push_num(buf, dur_ms(t));
+        }
+        buf.push(b'|');
+        let delta = i128::from(to_ms(j.enqueued_at)) - i128::from(j.id.ulid().timestamp_ms());
+        if delta != 0 {
+            if delta < 0 {
+                buf.push(b'-');
+            }
+            push_num(buf, u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX));
+        }
+        buf.push(b'|');
+        push_num(buf, j.name.len() as u64);
+        buf.push(b'|');
+        push_num(buf, headers.len() as u64);
+        buf.push(b'|');
+        buf.extend_from_slice(j.name.as_bytes());
+        buf.extend_from_slice(&headers);
+        buf.extend_from_slice(&j.payload);
+    }
+
+    /// Reads a record's head; `None` when it is not one.
+    pub(crate) fn parse(rec: &[u8]) -> Option<Record> {
+        let mut fields = [&b""[..]; 6];
+        let mut at = 0;
+        for f in &mut fields {
+            let end = at + rec.get(at..)?.iter().position(|&b| b == b'|')?;
+            *f = &rec[at..end];
+            at = end + 1;
+        }
+        let number = |b: &[u8]| -> Option<Option<u64>> {
+            if b.is_empty() {
+                Some(None)
+            } else {
+                std::str::from_utf8(b).ok()?.parse().ok().map(Some)
+            }
+        };
+        let name_len = usize::try_from(number(fields[4])??).ok()?;
+        let headers_len = usize::try_from(number(fields[5])??).ok()?;
+        let enqueued_delta = if fields[3].is_empty() { 0 } else { std::str::from_utf8(fields[3]).ok()?.parse().ok()? };
+        let r = Record {
+            priority: priority_of(fields[0])?,
+            max_retries: number(fields[1])?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            timeout: number(fields[2])?.map(Duration::from_millis),
+            enqueued_delta,
+            name_at: at,
+            headers_at: at + name_len,
+            payload_at: at + name_len + headers_len,
+        };
+        (r.payload_at <= rec.len()).then_some(r)
+    }
+
+    /// The job name's bytes in `rec`.
+    pub(crate) fn name<'a>(&self, rec: &'a [u8]) -> &'a [u8] {
+        &rec[self.name_at..self.headers_at]
+    }
+
+    /// The headers' JSON in `rec` (empty: none).
+    pub(crate) fn headers<'a>(&self, rec: &'a [u8]) -> &'a [u8] {
+        &rec[self.headers_at..self.payload_at]
+    }
+
+    /// When the job was enqueued (the ulid's time plus the stored delta).
+    pub(crate) fn enqueued_at(&self, id: &JobId) -> SystemTime {
+        let ms = i128::from(id.ulid().timestamp_ms()) + i128::from(self.enqueued_delta);
+        from_ms(u64::try_from(ms).unwrap_or(0))
+    }
+}
+
+/// A job's `state` field (see `common.lua`); absent: pending, never started.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct State {
+    pub(crate) status: JobStatus,
+    pub(crate) attempts: u32,
+    /// started_ms (running, succeeded) or run_at_ms (scheduled, retrying).
+    t1: Option<u64>,
+    /// finished_ms (succeeded, dead, cancelled).
+    t2: Option<u64>,
+}
+
+impl State {
+    pub(crate) fn parse(op: &'static str, s: &[u8]) -> Result<State, RedisQueueError> {
+        let bad = || RedisQueueError::reply(op, format!("bad job state `{}`", text(s)));
+        let f: Vec<&[u8]> = s.split(|&b| b == b'|').collect();
+        if f.len() != 8 {
+            return Err(bad());
+        }
+        Ok(State {
+            status: status_of(text(f[0])).ok_or_else(bad)?,
+            attempts: u32::try_from(opt_u64(op, f[2])?.unwrap_or(0)).unwrap_or(u32::MAX),
+            t1: opt_u64(op, f[4])?,
+            t2: opt_u64(op, f[5])?,
+        })
+    }
+}
+
+/// What `read.lua` returns of one job, as a [`JobInfo`]: its record, state,
+/// log and result fields.
+pub(crate) fn job_info(
+    id: &JobId,
+    rec: &[u8],
+    state: Option<&[u8]>,
+    log: Option<&[u8]>,
+    result: Option<&[u8]>,
+) -> Result<JobInfo, RedisQueueError> {
     const OP: &str = "job";
-    let mut field = |k: &str| h.remove(k).unwrap_or_default();
-    let status = status_of(text(&field("status")))
-        .ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has no valid status")))?;
-    let priority = priority_of(&field("priority"))
-        .ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has no valid priority")))?;
-    let attempts = u32::try_from(num(OP, &field("attempts"))?).unwrap_or(u32::MAX);
-    let log_text = field("log");
-    // An empty Lua table encodes as `{}`; the scripts write `[]`, but accept both.
-    let entries: Vec<LogEntry> = if log_text.is_empty() || log_text == b"{}" {
+    let r = Record::parse(rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
+    let st = match state {
+        Some(s) => State::parse(OP, s)?,
+        None => State { status: JobStatus::Pending, attempts: 0, t1: None, t2: None },
+    };
+    let log = log.unwrap_or_default();
+    // An empty Lua table encodes as `{}`; the scripts write `[..]`, but accept both.
+    let entries: Vec<LogEntry> = if log.is_empty() || log == b"{}" {
         Vec::new()
     } else {
-        serde_json::from_slice(&log_text)
+        serde_json::from_slice(log)
             .map_err(|e| RedisQueueError::reply(OP, format!("job {id} has a bad attempt log: {e}")))?
     };
     let mut attempt_log: Vec<AttemptInfo> = entries
@@ -134,37 +279,39 @@ pub(crate) fn job_info(id: &JobId, mut h: HashMap<String, Vec<u8>>) -> Result<Jo
             error: e.error,
         })
         .collect();
-    // The running attempt is kept apart until it ends. Fields that only mean
-    // something in some statuses may linger after it (the scripts save a
-    // command per job by not deleting them): read them only in those.
-    let started = opt_u64(OP, &field("started_ms"))?;
-    if let (JobStatus::Running, Some(started)) = (status, started) {
-        attempt_log.push(AttemptInfo {
-            attempt: attempts,
+    // The running attempt, and a successful last one, are the state's own.
+    match (st.status, st.t1) {
+        (JobStatus::Running, Some(started)) => attempt_log.push(AttemptInfo {
+            attempt: st.attempts,
             started_at: from_ms(started),
             finished_at: None,
             error: None,
-        });
+        }),
+        (JobStatus::Succeeded, Some(started)) => attempt_log.push(AttemptInfo {
+            attempt: st.attempts,
+            started_at: from_ms(started),
+            finished_at: st.t2.map(from_ms),
+            error: None,
+        }),
+        _ => {}
     }
-    let run_at =
-        opt_u64(OP, &field("run_at_ms"))?.filter(|_| matches!(status, JobStatus::Scheduled | JobStatus::Retrying));
-    let finished_at = opt_u64(OP, &field("finished_ms"))?.filter(|_| status.is_finished());
-    let result = field("result");
+    let run_at = st.t1.filter(|_| matches!(st.status, JobStatus::Scheduled | JobStatus::Retrying));
+    let finished_at = st.t2.filter(|_| st.status.is_finished());
     Ok(JobInfo {
         id: id.clone(),
-        name: String::from_utf8_lossy(&field("name")).into_owned(),
+        name: String::from_utf8_lossy(r.name(rec)).into_owned(),
         queue: id.queue().to_owned(),
-        priority,
-        status,
-        payload: json_or_string(&field("payload")),
-        attempts,
-        max_retries: opt_u64(OP, &field("max_retries"))?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        priority: r.priority,
+        status: st.status,
+        payload: json_or_string(&rec[r.payload_at..]),
+        attempts: st.attempts,
+        max_retries: r.max_retries,
         attempt_log,
-        enqueued_at: from_ms(num(OP, &field("enqueued_ms"))?),
+        enqueued_at: r.enqueued_at(id),
         run_at: run_at.map(from_ms),
         finished_at: finished_at.map(from_ms),
-        result: if result.is_empty() { None } else { serde_json::from_slice(&result).ok() },
-        headers: crate::hot::headers(&field("headers")),
+        result: result.filter(|r| !r.is_empty()).and_then(|r| serde_json::from_slice(r).ok()),
+        headers: crate::hot::headers(r.headers(rec)),
     })
 }
 
@@ -183,55 +330,83 @@ mod tests {
         assert_eq!(dur_ms(Duration::ZERO), 0);
     }
 
+    fn new_job(headers: bool) -> NewJob {
+        let mut j = NewJob {
+            id: JobId::new("q"),
+            name: "send|mail".into(),
+            payload: br#"{"a":1}"#.to_vec(),
+            priority: Priority::High,
+            max_retries: Some(4),
+            timeout: Some(Duration::from_millis(1500)),
+            run_at: None,
+            unique_for: None,
+            enqueued_at: SystemTime::now(),
+            headers: Default::default(),
+        };
+        if headers {
+            j.headers.insert("traceparent".into(), "00-ab".into());
+        }
+        j
+    }
+
     #[test]
-    fn a_job_hash_decodes() {
-        let id = JobId::new("q");
-        let h: HashMap<String, Vec<u8>> = [
-            ("name", "n"),
-            ("payload", r#"{"a":1}"#),
-            ("priority", "1"),
-            ("status", "running"),
-            ("attempts", "2"),
-            ("log", r#"[{"attempt":1,"started_ms":5,"finished_ms":6,"error":"boom"}]"#),
-            ("started_ms", "9"),
-            ("enqueued_ms", "3"),
-            ("max_retries", "4"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-        .collect();
-        let info = job_info(&id, h).unwrap();
+    fn a_record_round_trips() {
+        for h in [false, true] {
+            let j = new_job(h);
+            let mut buf = Vec::new();
+            Record::write(&mut buf, &j);
+            let r = Record::parse(&buf).unwrap();
+            assert_eq!(r.priority, Priority::High);
+            assert_eq!((r.max_retries, r.timeout), (Some(4), Some(Duration::from_millis(1500))));
+            assert_eq!(r.name(&buf), b"send|mail");
+            assert_eq!(crate::hot::headers(r.headers(&buf)), j.headers);
+            assert_eq!(&buf[r.payload_at..], br#"{"a":1}"#);
+            assert_eq!(to_ms(r.enqueued_at(&j.id)), to_ms(j.enqueued_at));
+        }
+        let mut j = new_job(false);
+        j.enqueued_at = j.id.created_at() - Duration::from_secs(2);
+        let mut buf = Vec::new();
+        Record::write(&mut buf, &j);
+        assert_eq!(Record::parse(&buf).unwrap().enqueued_at(&j.id), from_ms(to_ms(j.enqueued_at)));
+        assert!(Record::parse(b"2|||").is_none());
+        assert!(Record::parse(b"2||||9|0|short").is_none());
+    }
+
+    #[test]
+    fn a_running_job_decodes() {
+        let j = new_job(false);
+        let mut rec = Vec::new();
+        Record::write(&mut rec, &j);
+        let log = br#"[{"attempt":1,"started_ms":5,"finished_ms":6,"error":"boom"}]"#;
+        let info = job_info(&j.id, &rec, Some(b"running|1|2|77|9|||"), Some(log), None).unwrap();
         assert_eq!(info.priority, Priority::High);
         assert_eq!(info.status, JobStatus::Running);
         assert_eq!(info.payload["a"], 1);
         assert_eq!(info.attempt_log.len(), 2);
         assert_eq!(info.attempt_log[1].attempt, 2);
+        assert_eq!(info.attempt_log[1].started_at, from_ms(9));
         assert_eq!(info.last_error(), Some("boom"));
         assert_eq!(info.max_retries, Some(4));
         assert_eq!(info.result, None);
     }
 
     #[test]
-    fn fields_of_an_earlier_status_are_ignored() {
-        let id = JobId::new("q");
-        let h: HashMap<String, Vec<u8>> = [
-            ("name", "n"),
-            ("payload", "not json"),
-            ("priority", "0"),
-            ("status", "pending"),
-            ("attempts", "0"),
-            ("log", "[]"),
-            ("started_ms", "9"),
-            ("run_at_ms", "10"),
-            ("finished_ms", "11"),
-            ("enqueued_ms", "3"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-        .collect();
-        let info = job_info(&id, h).unwrap();
+    fn pending_and_finished_jobs_decode() {
+        let j = new_job(false);
+        let mut rec = Vec::new();
+        Record::write(&mut rec, &j);
+        let info = job_info(&j.id, &rec, None, None, None).unwrap();
+        assert_eq!((info.status, info.attempts), (JobStatus::Pending, 0));
         assert!(info.attempt_log.is_empty());
         assert_eq!((info.run_at, info.finished_at), (None, None));
-        assert_eq!(info.payload, serde_json::json!("not json"));
+        let info = job_info(&j.id, &rec, Some(b"succeeded|1|1|3|9|12||"), None, Some(b"42")).unwrap();
+        assert_eq!(info.status, JobStatus::Succeeded);
+        assert_eq!(info.attempt_log.len(), 1);
+        assert_eq!(info.finished_at, Some(from_ms(12)));
+        assert_eq!(info.attempt_log[0].finished_at, Some(from_ms(12)));
+        assert_eq!(info.result, Some(serde_json::json!(42)));
+        let info = job_info(&j.id, &rec, Some(b"retrying|1|1|3|99|||"), None, None).unwrap();
+        assert_eq!((info.run_at, info.finished_at), (Some(from_ms(99)), None));
+        assert!(job_info(&j.id, &rec, Some(b"nonsense"), None, None).is_err());
     }
 }

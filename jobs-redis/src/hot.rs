@@ -1,16 +1,22 @@
 //! The workers' calls: enqueue, fetch, finish, extend leases. Each is one
-//! script call per queue touched, whatever the batch size.
+//! script call per queue touched, whatever the batch size, and each script
+//! runs a fixed number of Redis commands per batch (not per job) on the
+//! common path: see the crate README.
+//!
+//! Scripts are sent as `EVALSHA` commands built in one buffer (the
+//! driver's `ScriptInvocation` allocates per argument), with the script
+//! loaded and the call repeated when Redis answers `NOSCRIPT`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::{
-    validate_queue_name, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, LeaseState, LeasedJob, NewJob,
-    Outcome, Priority,
+    validate_queue_name, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, JobStatus, LeaseState, LeasedJob,
+    NewJob, Outcome,
 };
-use redis::Value;
+use redis::{Cmd, Script, Value};
 
-use crate::decode::{dur_ms, from_ms, num, opt_u64, priority_of, status_of, strings, text, to_ms, to_ms_ceil};
+use crate::decode::{dur_ms, from_ms, num, opt_u64, priority_of, text, to_ms, to_ms_ceil, Record, State};
 use crate::error::RedisQueueError;
 use crate::queue::{lock, RedisQueue};
 use crate::scripts::SCRIPTS;
@@ -31,6 +37,11 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&'a T) -> &'a str) -> Vec<(&'a
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let q = queue(item);
+        // The common case, a batch of one queue, without hashing.
+        if let Some(last) = groups.last_mut().filter(|g| g.0 == q) {
+            last.1.push(i);
+            continue;
+        }
         let g = *index.entry(q).or_insert_with(|| {
             groups.push((q, Vec::new()));
             groups.len() - 1
@@ -40,43 +51,125 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&'a T) -> &'a str) -> Vec<(&'a
     groups
 }
 
-/// The 10 arguments of one job for enqueue.lua.
-pub(crate) fn job_args(inv: &mut redis::ScriptInvocation<'_>, j: &NewJob) {
-    inv.arg(j.id.ulid().to_string())
-        .arg(&j.name)
-        .arg(&j.payload[..])
-        .arg(j.priority.rank())
-        .arg(j.max_retries.map(|n| n.to_string()).unwrap_or_default())
-        .arg(j.timeout.map(|d| dur_ms(d).to_string()).unwrap_or_default())
-        .arg(j.run_at.map(|t| to_ms_ceil(t).to_string()).unwrap_or_default())
-        .arg(j.unique_for.map(|d| dur_ms(d).max(1).to_string()).unwrap_or_default())
-        .arg(to_ms(j.enqueued_at))
-        .arg(if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() });
+/// Where script arguments go: a command being built, or a driver
+/// `ScriptInvocation` (the rarely used scripts).
+pub(crate) trait ArgSink {
+    /// Appends one argument.
+    fn push_arg<T: redis::ToRedisArgs>(&mut self, arg: T);
 }
 
-/// Turns enqueue.lua's refusals into errors; `Ok(ids)` for `ok`.
+impl ArgSink for Cmd {
+    fn push_arg<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+impl ArgSink for redis::ScriptInvocation<'_> {
+    fn push_arg<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+/// The 4 arguments of one job for enqueue.lua: ulid, record, run_at_ms,
+/// unique_for_ms.
+pub(crate) fn job_args<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob) {
+    let mut scratch = Vec::new();
+    job_args_with(inv, j, &mut scratch);
+}
+
+/// [`job_args`] with a reusable buffer for the record.
+fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec<u8>) {
+    let mut ulid = [0u8; ulid::ULID_LEN];
+    inv.push_arg(&*j.id.ulid().array_to_str(&mut ulid));
+    Record::write(scratch, j);
+    inv.push_arg(&scratch[..]);
+    match j.run_at {
+        Some(t) => inv.push_arg(to_ms_ceil(t)),
+        None => inv.push_arg(""),
+    }
+    match j.unique_for {
+        Some(d) => inv.push_arg(dur_ms(d).max(1)),
+        None => inv.push_arg(""),
+    }
+}
+
+/// `EVALSHA <sha> 1 <base>`, ready for the script's arguments.
+fn evalsha(script: &Script, base: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(1).arg(base);
+    cmd
+}
+
+/// Turns enqueue.lua's refusals into errors; `Ok(ids)` for `ok` (the full
+/// form, with every id).
 pub(crate) fn enqueue_reply(queue: &str, items: Vec<Vec<u8>>, n: usize) -> Result<Vec<JobId>, Error> {
     match items.first().map(Vec::as_slice) {
         Some(b"ok") if items.len() == n + 1 => {
             items[1..].iter().map(|u| job_id("enqueue", queue, u).map_err(Error::from)).collect()
         }
-        Some(b"full") if items.len() == 2 => {
-            Err(Error::QueueFull { queue: queue.to_owned(), max_jobs: num("enqueue", &items[1])? })
-        }
-        Some(b"priority") if items.len() == 3 => {
-            let rank = |b: &[u8]| priority_of(b).ok_or_else(|| RedisQueueError::reply("enqueue", "bad rank"));
-            let accepted = items[2].iter().map(|r| rank(std::slice::from_ref(r))).collect::<Result<_, _>>()?;
-            Err(Error::PriorityNotAccepted { queue: queue.to_owned(), priority: rank(&items[1])?, accepted })
-        }
-        _ => Err(RedisQueueError::reply("enqueue", format!("{} items", items.len())).into()),
+        _ => Err(refusal(queue, &items)),
     }
 }
 
+/// enqueue.lua's `full` and `priority` answers as errors.
+fn refusal(queue: &str, items: &[Vec<u8>]) -> Error {
+    let rank = |b: &[u8]| priority_of(b).ok_or_else(|| RedisQueueError::reply("enqueue", "bad rank"));
+    let refused = match items.first().map(Vec::as_slice) {
+        Some(b"full") if items.len() == 2 => {
+            num("enqueue", &items[1]).map(|max_jobs| Error::QueueFull { queue: queue.to_owned(), max_jobs })
+        }
+        Some(b"priority") if items.len() == 3 => items[2]
+            .iter()
+            .map(|r| rank(std::slice::from_ref(r)))
+            .collect::<Result<_, _>>()
+            .and_then(|accepted| {
+                Ok(Error::PriorityNotAccepted { queue: queue.to_owned(), priority: rank(&items[1])?, accepted })
+            }),
+        _ => Err(RedisQueueError::reply("enqueue", format!("{} items", items.len()))),
+    };
+    refused.unwrap_or_else(Error::from)
+}
+
 pub(crate) fn job_id(op: &'static str, queue: &str, ulid: &[u8]) -> Result<JobId, RedisQueueError> {
-    format!("{queue}:{}", text(ulid)).parse().map_err(|_| RedisQueueError::reply(op, "a job id is malformed"))
+    let u = ulid::Ulid::from_string(text(ulid)).map_err(|_| RedisQueueError::reply(op, "a job id is malformed"))?;
+    Ok(JobId::from_parts(queue, u))
+}
+
+/// A reply item as bytes.
+fn bytes(op: &'static str, v: Value) -> Result<Vec<u8>, RedisQueueError> {
+    match v {
+        Value::BulkString(b) => Ok(b),
+        Value::SimpleString(s) => Ok(s.into_bytes()),
+        Value::Int(i) => Ok(i.to_string().into_bytes()),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(RedisQueueError::reply(op, format!("expected a string, got {other:?}"))),
+    }
+}
+
+/// A reply that is an array.
+fn array(op: &'static str, v: Value) -> Result<Vec<Value>, RedisQueueError> {
+    match v {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        other => Err(RedisQueueError::reply(op, format!("expected an array, got {other:?}"))),
+    }
 }
 
 impl RedisQueue {
+    /// Sends a script command; loads the script and sends it again when
+    /// Redis does not know it (after a restart, a failover, `SCRIPT FLUSH`).
+    pub(crate) async fn eval(&self, script: &Script, cmd: &Cmd, op: &'static str) -> Result<Value, Error> {
+        let mut c = self.conn();
+        let first = cmd.query_async::<Value>(&mut c).await;
+        let reply = match first {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut c).await.map_err(|e| self.command_error(op, &e))?;
+                cmd.query_async::<Value>(&mut c).await
+            }
+            other => other,
+        };
+        reply.map_err(|e| self.command_error(op, &e))
+    }
+
     /// One script call per queue of the batch (the batch's order kept within
     /// each queue). A queue refusing its part (`max_jobs`,
     /// `priority_levels`) stores nothing of that part; parts of other queues
@@ -87,31 +180,50 @@ impl RedisQueue {
             validate_queue_name(j.queue())?;
         }
         let now = to_ms(SystemTime::now());
-        let mut out: Vec<Option<JobId>> = vec![None; jobs.len()];
+        let mut replaced: Vec<(usize, JobId)> = Vec::new();
+        let mut scratch = Vec::with_capacity(256);
         for (queue, idx) in by_queue(&jobs, NewJob::queue) {
-            let keys = self.keys(queue);
-            let mut inv = SCRIPTS.enqueue.prepare_invoke();
-            inv.key(keys.base()).arg(now).arg(idx.len());
+            let mut cmd = evalsha(&SCRIPTS.enqueue, self.keys(queue).base());
+            cmd.arg(now).arg(idx.len());
             for &i in &idx {
-                job_args(&mut inv, &jobs[i]);
+                job_args_with(&mut cmd, &jobs[i], &mut scratch);
             }
-            let reply: Value =
-                inv.invoke_async(&mut self.conn()).await.map_err(|e| self.command_error("enqueue", &e))?;
-            let ids = enqueue_reply(queue, strings("enqueue", reply)?, idx.len())?;
-            for (&i, id) in idx.iter().zip(ids) {
-                out[i] = Some(id);
+            let items = array("enqueue", self.eval(&SCRIPTS.enqueue, &cmd, "enqueue").await?)?;
+            let mut items = items.into_iter();
+            match items.next().map(|v| bytes("enqueue", v)).transpose()?.as_deref() {
+                // Positions (1-based) whose id is another job's: a live
+                // duplicate of a `unique_for` job.
+                Some(b"okc") => {
+                    while let (Some(pos), Some(id)) = (items.next(), items.next()) {
+                        let pos = usize::try_from(num("enqueue", &bytes("enqueue", pos)?)?).unwrap_or(usize::MAX);
+                        let i = pos.checked_sub(1).and_then(|p| idx.get(p)).copied().ok_or_else(|| {
+                            Error::from(RedisQueueError::reply("enqueue", "a duplicate's position is out of range"))
+                        })?;
+                        replaced.push((i, job_id("enqueue", queue, &bytes("enqueue", id)?)?));
+                    }
+                }
+                first => {
+                    let mut all: Vec<Vec<u8>> = first.map(<[u8]>::to_vec).into_iter().collect();
+                    for v in items {
+                        all.push(bytes("enqueue", v)?);
+                    }
+                    return Err(refusal(queue, &all));
+                }
             }
             self.register(queue).await?;
         }
-        out.into_iter()
-            .map(|id| id.ok_or_else(|| RedisQueueError::reply("enqueue", "an id is missing").into()))
-            .collect()
+        let mut out: Vec<JobId> = jobs.into_iter().map(|j| j.id).collect();
+        for (i, id) in replaced {
+            out[i] = id;
+        }
+        Ok(out)
     }
 
     /// One script call per queue in `req.queues` order until `req.max` jobs
     /// are leased. Queues after that are visited only for their
     /// housekeeping, at most once a second per handle.
     pub(crate) async fn fetch_jobs(&self, req: &FetchRequest) -> Result<Fetched, Error> {
+        const OP: &str = "fetch";
         let mut out = Fetched::default();
         let mut next_due: Option<u64> = None;
         let r = self.inner.retention;
@@ -129,34 +241,38 @@ impl RedisQueue {
                     continue;
                 }
             }
-            let now = to_ms(SystemTime::now());
-            let reply: Value = SCRIPTS
-                .fetch
-                .key(self.keys(queue).base())
-                .arg(now)
+            let mut cmd = evalsha(&SCRIPTS.fetch, self.keys(queue).base());
+            cmd.arg(to_ms(SystemTime::now()))
                 .arg(room)
                 .arg(dur_ms(req.lease))
                 .arg(req.default_max_retries)
                 .arg(BATCH)
                 .arg(dur_ms(r.succeeded))
                 .arg(dur_ms(r.dead_age))
-                .arg(r.dead_max)
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(|e| self.command_error("fetch", &e))?;
+                .arg(r.dead_max);
+            let reply = self.eval(&SCRIPTS.fetch, &cmd, OP).await?;
             lock(&self.inner.maintained).insert(queue.clone(), started);
-            let items = strings("fetch", reply)?;
-            let Some((due, jobs)) = items.split_first() else {
-                return Err(RedisQueueError::reply("fetch", "empty answer").into());
+            let mut items = array(OP, reply)?.into_iter();
+            let (Some(due), Some(token)) = (items.next(), items.next()) else {
+                return Err(RedisQueueError::reply(OP, "short answer").into());
             };
-            if let Some(d) = opt_u64("fetch", due)? {
+            if let Some(d) = opt_u64(OP, &bytes(OP, due)?)? {
                 next_due = Some(next_due.map_or(d, |n| n.min(d)));
             }
-            if jobs.len() % 10 != 0 {
-                return Err(RedisQueueError::reply("fetch", format!("{} job fields", jobs.len())).into());
+            if items.len() % 3 != 0 {
+                return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())).into());
             }
-            for f in jobs.chunks_exact(10) {
-                out.jobs.push(leased(queue, f)?);
+            if items.len() == 0 {
+                continue;
+            }
+            let token = num(OP, &bytes(OP, token)?)?;
+            out.jobs.reserve(items.len() / 3);
+            while let (Some(id), Some(rec), Some(old)) = (items.next(), items.next(), items.next()) {
+                let old = match old {
+                    Value::Nil => None,
+                    v => Some(bytes(OP, v)?),
+                };
+                out.jobs.push(leased(queue, &bytes(OP, id)?, bytes(OP, rec)?, token, old.as_deref())?);
             }
         }
         out.next_due = next_due.map(from_ms);
@@ -165,38 +281,45 @@ impl RedisQueue {
 
     /// One script call per queue of the batch; results in the batch's order.
     pub(crate) async fn finish_jobs(&self, batch: Vec<Finish>) -> Result<Vec<FinishResult>, Error> {
+        const OP: &str = "finish";
         let now = to_ms(SystemTime::now());
         let mut out = vec![FinishResult::Stale; batch.len()];
         for (queue, idx) in by_queue(&batch, |f: &Finish| f.id.queue()) {
             if validate_queue_name(queue).is_err() {
                 continue; // Never stored: stale.
             }
-            let mut inv = SCRIPTS.finish.prepare_invoke();
-            inv.key(self.keys(queue).base()).arg(now).arg(self.inner.retention.dead_max).arg(idx.len());
+            let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
+            cmd.arg(now).arg(self.inner.retention.dead_max).arg(idx.len());
             for &i in &idx {
                 let f = &batch[i];
-                inv.arg(f.id.ulid().to_string()).arg(f.token);
-                let at = |t: Option<SystemTime>| t.map(|t| to_ms_ceil(t).to_string()).unwrap_or_default();
+                let mut ulid = [0u8; ulid::ULID_LEN];
+                cmd.arg(&*f.id.ulid().array_to_str(&mut ulid)).arg(f.token);
+                let at = |t: SystemTime| to_ms_ceil(t);
                 match &f.outcome {
-                    Outcome::Succeeded { result: None } => inv.arg("ok").arg("").arg(""),
-                    Outcome::Succeeded { result: Some(r) } => inv.arg("okr").arg(&r[..]).arg(""),
-                    Outcome::Retry { error, at: t } => inv.arg("retry").arg(error).arg(at(Some(*t))),
-                    Outcome::Dead { error } => inv.arg("dead").arg(error).arg(""),
-                    Outcome::Release { at: t, reason } => inv.arg("release").arg(reason).arg(at(*t)),
+                    Outcome::Succeeded { result: None } => cmd.arg("ok"),
+                    Outcome::Succeeded { result: Some(r) } => cmd.arg("okr").arg(&r[..]),
+                    Outcome::Retry { error, at: t } => cmd.arg("retry").arg(error).arg(at(*t)),
+                    Outcome::Dead { error } => cmd.arg("dead").arg(error),
+                    Outcome::Release { at: Some(t), reason } => cmd.arg("release").arg(reason).arg(at(*t)),
+                    Outcome::Release { at: None, reason } => cmd.arg("release").arg(reason).arg(""),
                 };
             }
-            let reply: Value =
-                inv.invoke_async(&mut self.conn()).await.map_err(|e| self.command_error("finish", &e))?;
-            let items = strings("finish", reply)?;
-            if items.len() != idx.len() {
-                return Err(RedisQueueError::reply("finish", format!("{} results", items.len())).into());
+            let codes = bytes(OP, self.eval(&SCRIPTS.finish, &cmd, OP).await?)?;
+            if codes.len() != idx.len() {
+                return Err(RedisQueueError::reply(OP, format!("{} results", codes.len())).into());
             }
-            for (&i, s) in idx.iter().zip(&items) {
-                out[i] = match text(s) {
-                    "stale" => FinishResult::Stale,
-                    s => FinishResult::Applied(
-                        status_of(s).ok_or_else(|| RedisQueueError::reply("finish", format!("status `{s}`")))?,
-                    ),
+            for (&i, c) in idx.iter().zip(&codes) {
+                out[i] = match c {
+                    b'x' => FinishResult::Stale,
+                    b'S' => FinishResult::Applied(JobStatus::Succeeded),
+                    b'c' => FinishResult::Applied(JobStatus::Cancelled),
+                    b'r' => FinishResult::Applied(JobStatus::Retrying),
+                    b'd' => FinishResult::Applied(JobStatus::Dead),
+                    b'p' => FinishResult::Applied(JobStatus::Pending),
+                    b's' => FinishResult::Applied(JobStatus::Scheduled),
+                    other => {
+                        return Err(RedisQueueError::reply(OP, format!("status code `{}`", char::from(*other))).into())
+                    }
                 };
             }
         }
@@ -205,27 +328,27 @@ impl RedisQueue {
 
     /// One script call per queue of the batch.
     pub(crate) async fn extend(&self, leases: &[(JobId, u64)], lease: Duration) -> Result<Vec<LeaseState>, Error> {
+        const OP: &str = "extend_leases";
         let now = to_ms(SystemTime::now());
         let mut out = vec![LeaseState::Lost; leases.len()];
         for (queue, idx) in by_queue(leases, |(id, _)| id.queue()) {
             if validate_queue_name(queue).is_err() {
                 continue;
             }
-            let mut inv = SCRIPTS.extend.prepare_invoke();
-            inv.key(self.keys(queue).base()).arg(now).arg(dur_ms(lease));
+            let mut cmd = evalsha(&SCRIPTS.extend, self.keys(queue).base());
+            cmd.arg(now).arg(dur_ms(lease));
             for &i in &idx {
-                inv.arg(leases[i].0.ulid().to_string()).arg(leases[i].1);
+                let mut ulid = [0u8; ulid::ULID_LEN];
+                cmd.arg(&*leases[i].0.ulid().array_to_str(&mut ulid)).arg(leases[i].1);
             }
-            let reply: Value =
-                inv.invoke_async(&mut self.conn()).await.map_err(|e| self.command_error("extend_leases", &e))?;
-            let items = strings("extend_leases", reply)?;
-            if items.len() != idx.len() {
-                return Err(RedisQueueError::reply("extend_leases", format!("{} results", items.len())).into());
+            let codes = bytes(OP, self.eval(&SCRIPTS.extend, &cmd, OP).await?)?;
+            if codes.len() != idx.len() {
+                return Err(RedisQueueError::reply(OP, format!("{} results", codes.len())).into());
             }
-            for (&i, s) in idx.iter().zip(&items) {
-                out[i] = match text(s) {
-                    "held" => LeaseState::Held,
-                    "cancel" => LeaseState::CancelRequested,
+            for (&i, c) in idx.iter().zip(&codes) {
+                out[i] = match c {
+                    b'h' => LeaseState::Held,
+                    b'c' => LeaseState::CancelRequested,
                     _ => LeaseState::Lost,
                 };
             }
@@ -234,22 +357,32 @@ impl RedisQueue {
     }
 }
 
-/// One leased job from the fetch script's 10 fields.
-fn leased(queue: &str, f: &[Vec<u8>]) -> Result<LeasedJob, RedisQueueError> {
+/// One leased job from the fetch script's 3 fields: its ulid, its record
+/// (whose allocation becomes the payload's) and its state before the fetch
+/// (none: never started, this is attempt 1).
+fn leased(queue: &str, ulid: &[u8], mut rec: Vec<u8>, token: u64, old: Option<&[u8]>) -> Result<LeasedJob, RedisQueueError> {
     const OP: &str = "fetch";
-    let priority: Priority = priority_of(&f[3]).ok_or_else(|| RedisQueueError::reply(OP, "bad priority rank"))?;
-    Ok(LeasedJob {
-        id: job_id(OP, queue, &f[0])?,
-        name: String::from_utf8_lossy(&f[1]).into_owned(),
-        payload: f[2].clone(),
-        priority,
-        attempt: u32::try_from(num(OP, &f[4])?).unwrap_or(u32::MAX),
-        max_retries: opt_u64(OP, &f[5])?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-        timeout: opt_u64(OP, &f[6])?.map(Duration::from_millis),
-        enqueued_at: from_ms(num(OP, &f[7])?),
-        token: num(OP, &f[8])?,
-        headers: headers(&f[9]),
-    })
+    let id = job_id(OP, queue, ulid)?;
+    let r = Record::parse(&rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
+    let attempt = match old {
+        None => 1,
+        Some(s) => State::parse(OP, s)?.attempts.saturating_add(1),
+    };
+    let job = LeasedJob {
+        name: String::from_utf8_lossy(r.name(&rec)).into_owned(),
+        priority: r.priority,
+        attempt,
+        max_retries: r.max_retries,
+        timeout: r.timeout,
+        enqueued_at: r.enqueued_at(&id),
+        token,
+        headers: headers(r.headers(&rec)),
+        id,
+        payload: Vec::new(),
+    };
+    // The record's buffer becomes the payload: no copy of the record head.
+    rec.drain(..r.payload_at);
+    Ok(LeasedJob { payload: rec, ..job })
 }
 
 /// Stored headers (a JSON object; absent or unreadable: none).

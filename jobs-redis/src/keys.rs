@@ -39,9 +39,26 @@ impl QueueKeys {
         self.key(&format!("ready:{rank}"))
     }
 
-    /// Hash of one job.
-    pub fn job(&self, ulid: &str) -> String {
-        self.key(&format!("job:{ulid}"))
+    /// Hash of every job's record (ulid → record, written once at enqueue).
+    pub fn jobs(&self) -> String {
+        self.key("jobs")
+    }
+
+    /// Hash of every started (or delayed, or deduplicated) job's state
+    /// (ulid → `status|rank|attempts|token|t1|t2|cancel|digest`).
+    pub fn state(&self) -> String {
+        self.key("state")
+    }
+
+    /// Hash of the ended attempts of jobs that failed at least once (ulid →
+    /// JSON array).
+    pub fn log(&self) -> String {
+        self.key("log")
+    }
+
+    /// Hash of the results of succeeded jobs that returned one.
+    pub fn result(&self) -> String {
+        self.key("result")
     }
 
     /// Sorted set of delayed, scheduled and retrying jobs, by due time (ms).
@@ -49,9 +66,20 @@ impl QueueKeys {
         self.key("scheduled")
     }
 
-    /// Sorted set of running jobs, by lease expiry (ms).
+    /// Sorted set of leases (one per fetch call, named by its token), by
+    /// expiry (ms).
     pub fn leased(&self) -> String {
         self.key("leased")
+    }
+
+    /// List of the ulids a lease took.
+    pub fn lease(&self, token: u64) -> String {
+        self.key(&format!("lease:{token}"))
+    }
+
+    /// Hash of lease token → how many of its jobs still run under it.
+    pub fn leases(&self) -> String {
+        self.key("leases")
     }
 
     /// Sorted set of dead jobs, by time of death (ms).
@@ -59,7 +87,7 @@ impl QueueKeys {
         self.key("dead")
     }
 
-    /// Sorted set of succeeded and cancelled jobs, by finish time (ms).
+    /// List of succeeded and cancelled jobs, newest first.
     pub fn done(&self) -> String {
         self.key("done")
     }
@@ -156,7 +184,12 @@ mod tests {
             k.base().to_owned(),
             k.ready(0),
             k.ready(3),
-            k.job("01JDQ6V5Z3C8T4M9N2K7R1W0XY"),
+            k.jobs(),
+            k.state(),
+            k.log(),
+            k.result(),
+            k.lease(42),
+            k.leases(),
             k.scheduled(),
             k.leased(),
             k.dead(),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod acl;
 mod admin;
 mod config;
 mod conn;
@@ -18,6 +19,7 @@ mod waiter;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use acl::acl_rules;
 pub use config::{RedisConfig, TlsFiles};
 pub use error::{mask_url, RedisQueueError};
 pub use queue::RedisQueue;

@@ -1,17 +1,16 @@
 //! Browsing: jobs of one state a page at a time, and the per-minute history
 //! of ended attempts (for the dashboard and the command line).
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
-use crate::decode::{job_info, text, to_ms};
+use crate::decode::{job_info, to_ms};
+use crate::error::RedisQueueError;
 use crate::hot::job_id;
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
-
-type Hash = HashMap<String, Vec<u8>>;
+use crate::scripts::SCRIPTS;
 
 /// Ids read per round trip while filtering a sorted set shared by two
 /// statuses.
@@ -23,6 +22,10 @@ enum Source {
     Ready,
     /// A sorted set, ascending or descending.
     Sorted { key: String, rev: bool },
+    /// A list, from its head.
+    List { key: String },
+    /// Ids read beforehand (the jobs of every lease, by lease expiry).
+    Fixed(Vec<Vec<u8>>),
 }
 
 impl RedisQueue {
@@ -44,9 +47,10 @@ impl RedisQueue {
         let (source, shared) = match status {
             JobStatus::Pending => (Source::Ready, false),
             JobStatus::Scheduled | JobStatus::Retrying => (Source::Sorted { key: keys.scheduled(), rev: false }, true),
-            JobStatus::Running => (Source::Sorted { key: keys.leased(), rev: false }, false),
+            // A lease lists the jobs it took, running or not any more.
+            JobStatus::Running => (Source::Fixed(self.leased_ids(&keys).await?), true),
             JobStatus::Dead => (Source::Sorted { key: keys.dead(), rev: true }, false),
-            JobStatus::Succeeded | JobStatus::Cancelled => (Source::Sorted { key: keys.done(), rev: true }, true),
+            JobStatus::Succeeded | JobStatus::Cancelled => (Source::List { key: keys.done() }, true),
         };
         // A source holding one status only: jump straight to the offset.
         // A shared one is read from the start and filtered.
@@ -78,10 +82,36 @@ impl RedisQueue {
         }
     }
 
+    /// The jobs of every lease, leases by expiry (earliest first), each job
+    /// once (a job may be listed by an old lease and run under a newer one).
+    async fn leased_ids(&self, keys: &QueueKeys) -> Result<Vec<Vec<u8>>, Error> {
+        let err = |e: redis::RedisError| self.command_error("list_jobs", &e);
+        let tokens: Vec<u64> =
+            redis::cmd("ZRANGE").arg(keys.leased()).arg(0).arg(-1).query_async(&mut self.conn()).await.map_err(err)?;
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for t in &tokens {
+            pipe.cmd("LRANGE").arg(keys.lease(*t)).arg(0).arg(-1);
+        }
+        let lists: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(err)?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(lists.into_iter().rev().flatten().filter(|id| seen.insert(id.clone())).collect::<Vec<_>>().into_iter().rev().collect())
+    }
+
     /// Up to `n` ids from position `pos` of a source.
     async fn ids(&self, keys: &QueueKeys, source: &Source, pos: usize, n: usize) -> Result<Vec<Vec<u8>>, Error> {
         let stop = pos + n - 1;
         match source {
+            Source::Fixed(all) => Ok(all.iter().skip(pos).take(n).cloned().collect()),
+            Source::List { key } => redis::cmd("LRANGE")
+                .arg(key)
+                .arg(pos)
+                .arg(stop)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("list_jobs", &e)),
             Source::Sorted { key, rev } => redis::cmd(if *rev { "ZREVRANGE" } else { "ZRANGE" })
                 .arg(key)
                 .arg(pos)
@@ -114,23 +144,45 @@ impl RedisQueue {
                 }
                 let parts: Vec<Vec<Vec<u8>>> =
                     pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
-                Ok(parts.into_iter().flatten().collect())
+                // A job with a state field is listed as `+<ulid>`.
+                Ok(parts
+                    .into_iter()
+                    .flatten()
+                    .map(|mut id| {
+                        if id.first() == Some(&b'+') {
+                            id.remove(0);
+                        }
+                        id
+                    })
+                    .collect())
             }
         }
     }
 
-    /// The jobs of these ids that still exist, in order.
-    async fn infos(&self, queue: &str, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
-        let mut pipe = redis::pipe();
-        for u in ulids {
-            pipe.cmd("HGETALL").arg(keys.job(text(u)));
+    /// The jobs of these ids that still exist, in order: one `read.lua`
+    /// call, so each job is read at one instant (its record, state, log and
+    /// result fields).
+    pub(crate) async fn infos(&self, queue: &str, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
+        const OP: &str = "job";
+        if ulids.is_empty() {
+            return Ok(Vec::new());
         }
-        let hashes: Vec<Hash> =
-            pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
-        let mut out = Vec::with_capacity(hashes.len());
-        for (u, h) in ulids.iter().zip(hashes) {
-            if !h.is_empty() {
-                out.push(job_info(&job_id("list_jobs", queue, u)?, h)?);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(SCRIPTS.read.get_hash()).arg(1).arg(keys.base());
+        for u in ulids {
+            cmd.arg(&u[..]);
+        }
+        let reply = self.eval(&SCRIPTS.read, &cmd, OP).await?;
+        let fields: Vec<Option<Vec<u8>>> =
+            redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
+        if fields.len() != ulids.len() * 4 {
+            return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())).into());
+        }
+        let mut out = Vec::with_capacity(ulids.len());
+        for (u, f) in ulids.iter().zip(fields.chunks_exact(4)) {
+            // No record: deleted since its id was read (trimmed, purged).
+            if let Some(rec) = &f[0] {
+                out.push(job_info(&job_id(OP, queue, u)?, rec, f[1].as_deref(), f[2].as_deref(), f[3].as_deref())?);
             }
         }
         Ok(out)

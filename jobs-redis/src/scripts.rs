@@ -28,6 +28,7 @@ pub(crate) struct Scripts {
     pub(crate) set_paused: Script,
     pub(crate) fire_schedule: Script,
     pub(crate) schedule_paused: Script,
+    pub(crate) read: Script,
 }
 
 fn script(parts: &[&str]) -> Script {
@@ -41,7 +42,7 @@ fn script(parts: &[&str]) -> Script {
 
 /// The scripts of this process.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    enqueue: script(&[include_str!("scripts/enqueue.lua"), "return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2)"]),
+    enqueue: script(&[include_str!("scripts/enqueue.lua"), "return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)"]),
     fetch: script(&[
         include_str!("scripts/promote.lua"),
         include_str!("scripts/reclaim.lua"),
@@ -56,4 +57,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     set_paused: script(&[include_str!("scripts/set_paused.lua")]),
     fire_schedule: script(&[include_str!("scripts/enqueue.lua"), include_str!("scripts/fire_schedule.lua")]),
     schedule_paused: script(&[include_str!("scripts/schedule_paused.lua")]),
+    read: script(&[include_str!("scripts/read.lua")]),
 });

@@ -184,14 +184,14 @@ impl RedisServer {
         }
     }
 
-    /// `rediss://localhost:<tls port>` (with the password, when one is set),
-    /// when it listens for TLS. The name is `localhost`, which the test
-    /// certificate names.
+    /// `rediss://127.0.0.1:<tls port>` (with the password, when one is set),
+    /// when it listens for TLS; the server's certificate must name the
+    /// address `127.0.0.1`.
     pub fn tls_url(&self) -> Option<String> {
         let port = self.tls_port?;
         Some(match &self.options.password {
-            Some(p) => format!("rediss://:{p}@localhost:{port}"),
-            None => format!("rediss://localhost:{port}"),
+            Some(p) => format!("rediss://:{p}@127.0.0.1:{port}"),
+            None => format!("rediss://127.0.0.1:{port}"),
         })
     }
 

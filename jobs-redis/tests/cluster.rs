@@ -87,7 +87,7 @@ fn queues_spread_over_masters_and_jobs_are_found_by_id() {
             let owner = c.owner_of(slot);
             seen_owners.insert(owner);
             let count: u64 = c.cli(owner, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]).trim().parse().unwrap();
-            assert!(count >= 6, "job hashes and the ready list are on the owner: {count}");
+            assert!(count >= 2, "the queue's keys are on the owner: {count}");
             for other in c.ports().into_iter().filter(|&p| p != owner) {
                 let n = c.cli(other, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
                 assert_eq!(n.trim(), "0", "no key of `{queue}` on another master");
@@ -208,6 +208,24 @@ fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
                 }
             })
         };
+        // Operators' reads (pipelines, single commands) keep working too.
+        let reader = {
+            let (q, queue, acked, stop) = (q.clone(), queue.clone(), acked.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    q.stats().await.expect("stats() during a migration");
+                    let last = acked.lock().unwrap().last().cloned();
+                    if let Some(id) = last {
+                        q.job(&id).await.expect("job() during a migration").expect("an acknowledged job exists");
+                    }
+                    q.list_jobs(&queue, JobStatus::Succeeded, 0, 20).await.expect("list_jobs() during a migration");
+                    reads += 1;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                reads
+            })
+        };
         let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
         let count = || acked.lock().unwrap().len();
         eventually("jobs flow before the move", || async { count() >= 150 }).await;
@@ -237,15 +255,18 @@ fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
         let before = count();
         eventually("jobs flow on the new master", || async { count() >= before + 150 }).await;
         let started = Instant::now();
-        let moved = tokio::task::block_in_place(|| migrate_by_hand(c, slot, home, 5, Duration::from_millis(10)));
+        // One key per MIGRATE, 50 ms apart: the slot stays half moved for a
+        // while, and scripts on it must wait rather than see half a queue.
+        let moved = tokio::task::block_in_place(|| migrate_by_hand(c, slot, home, 1, Duration::from_millis(50)));
         tokio::task::block_in_place(|| c.wait_until_ok());
         eprintln!("by hand: {moved} keys moved back to :{home} in {:?}", started.elapsed());
-        assert!(moved > 50, "the queue's keys moved: {moved}");
+        assert!(moved >= 3, "the queue's keys moved: {moved}");
         let before = count();
         eventually("jobs flow after moving back", || async { count() >= before + 150 }).await;
 
         stop.store(true, Ordering::Relaxed);
         producer.await.unwrap();
+        let reads = reader.await.unwrap();
         let acked = acked.lock().unwrap().clone();
         for id in &acked {
             wait_status(&q, id, JobStatus::Succeeded).await;
@@ -256,7 +277,7 @@ fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
         let distinct: BTreeSet<u64> = runs.iter().copied().collect();
         let stats = q.stats().await.unwrap().queue(&queue);
         eprintln!(
-            "slot moved twice while {} jobs flowed: {} enqueue calls failed, {} runs, {} distinct, stats {stats:?}",
+            "slot moved twice while {} jobs flowed and {reads} rounds of reads ran: {} enqueue calls failed, {} runs, {} distinct, stats {stats:?}",
             acked.len(),
             errors.load(Ordering::Relaxed),
             runs.len(),
@@ -352,7 +373,11 @@ fn killed_workers_lose_no_job_on_a_cluster() {
                 twice.insert(id.clone());
             }
         }
-        eprintln!("cluster kill -9 x2: {N} jobs, {} in flight at the kills, {} ran twice", in_flight.len(), twice.len());
+        eprintln!(
+            "cluster kill -9 x2: {N} jobs, {} in flight at the kills, {} ran twice",
+            in_flight.len(),
+            twice.len()
+        );
         assert!(!in_flight.is_empty(), "a kill hit a busy worker");
         assert_eq!(twice, in_flight, "exactly the jobs in flight at the kills ran again");
     });

@@ -12,21 +12,21 @@
 -- list's length: cancel is an operator's call, not a hot path.
 
 local now, id = ARGV[1], ARGV[2]
-local jk = jkey(id)
-local f = redis.call('HMGET', jk, 'status', 'priority')
-local st, rank = f[1], f[2]
+local st, rank, attempts, token, t1, t2, _, digest = load_state(id)
 if not st then
   return 'notfound'
 end
 if st == 'running' then
-  redis.call('HSET', jk, 'cancel', '1')
+  redis.call('HSET', STATE, id, state_of(st, rank, attempts, token, t1, t2, '1', digest))
   return 'requested'
 end
 if st == 'succeeded' or st == 'dead' or st == 'cancelled' then
   return 'finished:' .. st
 end
 redis.call('ZREM', B .. 'scheduled', id)
-redis.call('LREM', B .. 'ready:' .. rank, 1, id)
-finish_record(id, jk, rank, st, 'cancelled', now)
+if redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
+  redis.call('LREM', B .. 'ready:' .. rank, 1, id)
+end
+finish_record(id, 'cancelled', rank, st, attempts, token, '', digest, now)
 flush_stats()
 return 'cancelled'

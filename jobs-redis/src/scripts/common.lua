@@ -5,23 +5,133 @@
 --          touches is built from it, so all of them share the queue's hash
 --          tag and live in one Redis Cluster slot.
 --
+-- A job lives in up to four fields, one per hash of its queue, keyed by its
+-- ulid (no key per job: a hash field costs far less memory than a key):
+--
+--   jobs    the record, written once by enqueue and never changed:
+--           `<rank>|<max_retries>|<timeout_ms>|<enqueued_delta_ms>|<name_len>|<headers_len>|`
+--           followed by the name, the headers (JSON) and the payload bytes.
+--           Empty numbers mean "none"; enqueued_delta_ms is enqueued_at minus
+--           the ulid's own time (empty: equal). Built by the client (hot.rs).
+--   state   `<status>|<rank>|<attempts>|<token>|<t1>|<t2>|<cancel>|<digest>`:
+--           t1 is started_ms while running or succeeded, run_at_ms while
+--           scheduled or retrying; t2 is finished_ms once finished; cancel
+--           is '1' when a cancel was requested while running; digest names
+--           the job's `uniq:` key. ABSENT for a job that is pending and was
+--           never started (the common case: no write per job at enqueue).
+--   log     JSON array of the ended attempts that the state cannot tell:
+--           failures, lease losses and cancellations. A running or
+--           succeeded attempt is the state's own (attempts, t1, t2).
+--   result  the job function's `Ok` value (JSON), when it returned one.
+--
+-- The ready lists hold ulids; a job that has a state field is listed as
+-- '+' .. ulid, so a fetch reads the state only of the jobs that have one
+-- (a never-started job, the common case, costs no read of `state`).
+--
+-- Leases are granted per fetch call: one token T (from `seq`) for every job
+-- that call took; `lease:<T>` lists their ulids, `leases` counts those of
+-- them still running under T (field T), and the `leased` zset holds T by
+-- expiry. A finished job only decrements the count; the last one deletes
+-- the lease. Heartbeats move T's expiry; reclaim takes back the jobs of an
+-- expired T that still run under T. So fetch and finish touch no sorted set
+-- per job.
+--
 -- Statuses are the lowercase names of jobs_core::JobStatus. The `stats` hash
 -- keeps a gauge per status and priority rank for the statuses that have no
 -- list of their own to count (scheduled, retrying, running, dead); every
--- status change moves them (set_status / moved) so they stay exact.
+-- status change moves them (moved) so they stay exact.
 
 local B = KEYS[1]
+local JOBS = B .. 'jobs'
+local STATE = B .. 'state'
+local LOG = B .. 'log'
+local RESULT = B .. 'result'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
 local GAUGED = { scheduled = true, retrying = true, running = true, dead = true }
-
-local function jkey(id)
-  return B .. 'job:' .. id
-end
 
 -- Integer milliseconds as text (Lua numbers are doubles; '%d' never prints
 -- an exponent).
 local function ms(x)
   return string.format('%d', x)
+end
+
+-- A state string's fields: status, rank, attempts, token, t1, t2, cancel,
+-- digest (all strings).
+local function parse_state(s)
+  return string.match(s, '^(%a+)|(%d)|(%d*)|(%d*)|(%d*)|(%d*)|(%d?)|(%x*)$')
+end
+
+local function state_of(status, rank, attempts, token, t1, t2, cancel, digest)
+  return status .. '|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. t2 .. '|' .. cancel .. '|'
+    .. digest
+end
+
+-- The priority rank and max_retries ('' = none) of a record.
+local function record_head(rec)
+  return string.match(rec, '^(%d)|(%d*)|')
+end
+
+-- A job's state fields, with the defaults of a never-started pending job
+-- when it has no state; nil when the job does not exist.
+local function load_state(id)
+  local s = redis.call('HGET', STATE, id)
+  if s then
+    return parse_state(s)
+  end
+  local rec = redis.call('HGET', JOBS, id)
+  if not rec then
+    return nil
+  end
+  return 'pending', string.sub(rec, 1, 1), '0', '', '', '', '', ''
+end
+
+-- HMGET of many fields, in chunks (unpack is bounded by the Lua stack).
+local function hmget(key, ids)
+  if #ids <= 1000 then
+    return redis.call('HMGET', key, unpack(ids))
+  end
+  local out = {}
+  for i = 1, #ids, 1000 do
+    local part = redis.call('HMGET', key, unpack(ids, i, math.min(i + 999, #ids)))
+    for j = 1, #part do
+      out[#out + 1] = part[j]
+    end
+  end
+  return out
+end
+
+-- Calls `call(item...)` for many items, in chunks (unpack is bounded by the
+-- Lua stack). Chunks are even, so score/member and field/value pairs stay
+-- together. The wrappers below name their command literally (the ACL list
+-- of the crate is checked against the scripts' text).
+local function chunked(items, call)
+  for i = 1, #items, 1000 do
+    call(unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+
+local function hset_many(key, items)
+  chunked(items, function(...) redis.call('HSET', key, ...) end)
+end
+
+local function hdel_many(key, ids)
+  chunked(ids, function(...) redis.call('HDEL', key, ...) end)
+end
+
+local function zadd_many(key, items)
+  chunked(items, function(...) redis.call('ZADD', key, ...) end)
+end
+
+local function zrem_many(key, ids)
+  chunked(ids, function(...) redis.call('ZREM', key, ...) end)
+end
+
+local function rpush_many(key, ids)
+  chunked(ids, function(...) redis.call('RPUSH', key, ...) end)
+end
+
+local function lpush_many(key, ids)
+  chunked(ids, function(...) redis.call('LPUSH', key, ...) end)
 end
 
 -- Counter and gauge changes are added up here and written by flush_stats(),
@@ -42,10 +152,11 @@ end
 -- Ended attempts of this script for the per-minute history.
 local ENDED = { processed = 0, failed = 0 }
 
--- Counts an ended attempt: `processed` or `failed`, per rank and per minute.
-local function ended_attempt(kind, rank)
-  count(kind .. ':' .. rank, 1)
-  ENDED[kind] = ENDED[kind] + 1
+-- Counts `n` ended attempts: `processed` or `failed`, per rank and per minute.
+local function ended_attempt(kind, rank, n)
+  n = n or 1
+  count(kind .. ':' .. rank, n)
+  ENDED[kind] = ENDED[kind] + n
 end
 
 -- Writes the counters and gauges. `now` (ms) dates ended attempts in the
@@ -70,14 +181,6 @@ local function flush_stats(now)
   end
 end
 
--- `cmd key item...` for many items, in chunks (unpack is bounded by the Lua
--- stack). Chunks are even, so score/member pairs stay together.
-local function many(cmd, key, items)
-  for i = 1, #items, 1000 do
-    redis.call(cmd, key, unpack(items, i, math.min(i + 999, #items)))
-  end
-end
-
 -- Moves the gauges for a status change (the caller writes the status).
 local function moved(rank, old, new)
   if old ~= new then
@@ -86,36 +189,19 @@ local function moved(rank, old, new)
   end
 end
 
-local function set_status(jk, rank, old, new)
-  redis.call('HSET', jk, 'status', new)
-  moved(rank, old, new)
-end
-
--- One ended attempt as a JSON object of the `log` array.
-local function log_entry(attempt, started_ms, now, err)
-  return '{"attempt":' .. (attempt or '0') .. ',"started_ms":' .. (started_ms or now)
-    .. ',"finished_ms":' .. now .. ',"error":' .. (err and cjson.encode(err) or 'null') .. '}'
-end
-
--- The `log` array text with one more entry.
-local function append_log(log, entry)
+-- Appends one ended attempt to the job's `log` ({attempt, started_ms,
+-- finished_ms, error}; `err` nil for none).
+local function log_attempt(id, attempt, started_ms, now, err)
+  local entry = '{"attempt":' .. (attempt ~= '' and attempt or '0') .. ',"started_ms":'
+    .. (started_ms ~= '' and started_ms or now) .. ',"finished_ms":' .. now .. ',"error":'
+    .. (err and cjson.encode(err) or 'null') .. '}'
+  local log = redis.call('HGET', LOG, id)
   if not log or log == '' or log == '[]' then
-    return '[' .. entry .. ']'
+    log = '[' .. entry .. ']'
+  else
+    log = string.sub(log, 1, -2) .. ',' .. entry .. ']'
   end
-  return string.sub(log, 1, -2) .. ',' .. entry .. ']'
-end
-
--- Ends the running attempt: appends it to the job's log (a JSON array of
--- {attempt, started_ms, finished_ms, error}) with `err` (nil: success). The
--- running attempt's start is kept apart, in `started_ms`, until then.
---
--- Fields that only mean something in some statuses are left in place when
--- the status moves on, saving a command per job: `started_ms` is read only
--- while `running`, `run_at_ms` only while `scheduled` or `retrying`,
--- `finished_ms` only while `succeeded`, `dead` or `cancelled`.
-local function end_attempt(jk, now, err)
-  local f = redis.call('HMGET', jk, 'attempts', 'started_ms', 'log')
-  redis.call('HSET', jk, 'log', append_log(f[3], log_entry(f[1], f[2], now, err)))
+  redis.call('HSET', LOG, id, log)
 end
 
 -- Deletes the deduplication key `digest` when it still names job `id`.
@@ -128,36 +214,66 @@ local function drop_digest(digest, id)
   end
 end
 
--- Deletes the job's deduplication key when it still names this job.
-local function drop_unique(jk, id)
-  drop_digest(redis.call('HGET', jk, 'unique'), id)
+-- Deletes the fields of these jobs from the four job hashes.
+local function forget(ids)
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT }) do
+    hdel_many(h, ids)
+  end
 end
 
--- Succeeded or cancelled: kept in `done` until the retention sweep.
-local function finish_record(id, jk, rank, old, status, now)
-  set_status(jk, rank, old, status)
-  redis.call('HSET', jk, 'finished_ms', now)
-  redis.call('ZADD', B .. 'done', now, id)
-  -- A succeeded or cancelled job never runs again: its key has no use.
-  drop_unique(jk, id)
+-- Succeeded or cancelled: kept in the `done` list (newest first) until the
+-- retention sweep; its deduplication key (it never runs again) dropped.
+local function finish_record(id, status, rank, old, attempts, token, t1, digest, now)
+  redis.call('HSET', STATE, id, state_of(status, rank, attempts, token, t1, now, '', ''))
+  moved(rank, old, status)
+  redis.call('LPUSH', B .. 'done', id)
+  drop_digest(digest, id)
 end
 
--- Moves a running job to the dead-letter set.
-local function to_dead(id, jk, rank, old, now)
-  set_status(jk, rank, old, 'dead')
-  redis.call('HSET', jk, 'finished_ms', now)
+-- How a job with a state field is listed in a ready list.
+local function listed(id)
+  return '+' .. id
+end
+
+-- Deletes lease T (its list, count and expiry).
+local function drop_lease(token)
+  redis.call('DEL', B .. 'lease:' .. token)
+  redis.call('HDEL', B .. 'leases', token)
+  redis.call('ZREM', B .. 'leased', token)
+end
+
+-- Counts `n` jobs of lease T as no longer running under it; the last one
+-- deletes the lease.
+local function leave_lease(token, n)
+  if redis.call('HINCRBY', B .. 'leases', token, -n) <= 0 then
+    drop_lease(token)
+  end
+end
+
+-- Moves a job to the dead-letter set (its digest kept: a retried dead job
+-- is live again).
+local function to_dead(id, rank, old, attempts, token, t1, digest, now)
+  redis.call('HSET', STATE, id, state_of('dead', rank, attempts, token, t1, now, '', digest))
+  moved(rank, old, 'dead')
   redis.call('ZADD', B .. 'dead', now, id)
 end
 
--- Deletes a dead job (already taken out of the `dead` zset).
-local function forget_dead(id)
-  local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'status', 'priority', 'unique')
-  if f[1] == 'dead' then
-    gauge(f[2], 'dead', -1)
+-- Deletes dead jobs (already taken out of the `dead` zset).
+local function forget_dead(ids)
+  if #ids == 0 then
+    return
   end
-  drop_digest(f[3], id)
-  redis.call('DEL', jk)
+  local states = hmget(STATE, ids)
+  for i, id in ipairs(ids) do
+    if states[i] then
+      local st, rank, _, _, _, _, _, digest = parse_state(states[i])
+      if st == 'dead' then
+        gauge(rank, 'dead', -1)
+      end
+      drop_digest(digest, id)
+    end
+  end
+  forget(ids)
 end
 
 -- Drops the oldest dead jobs past `dead_max`, at most `limit` per call.
@@ -167,7 +283,9 @@ local function trim_dead(dead_max, limit)
     return
   end
   local popped = redis.call('ZPOPMIN', B .. 'dead', math.min(over, limit))
+  local ids = {}
   for i = 1, #popped, 2 do
-    forget_dead(popped[i])
+    ids[#ids + 1] = popped[i]
   end
+  forget_dead(ids)
 end

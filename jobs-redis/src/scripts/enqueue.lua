@@ -1,75 +1,98 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
--- Defines enqueue(now, n, o): the enqueue script is this file followed by
--- `return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2)`, and
--- fire_schedule.lua calls it too.
+-- Defines enqueue(now, n, o, compact): the enqueue script is this file
+-- followed by `return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)`,
+-- and fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
 -- ARGV[1]: now (ms).
--- ARGV[2]: n, the number of jobs; then 10 arguments per job (starting after
+-- ARGV[2]: n, the number of jobs; then 4 arguments per job (starting after
 --   ARGV[o]):
---   ulid, name, payload, priority rank (0 = critical .. 3 = low),
---   max_retries ('' = the pool's default), timeout_ms ('' = none),
---   run_at_ms ('' = now), unique_for_ms ('' = no deduplication),
---   enqueued_ms, headers (JSON object, '' = none).
+--   ulid, record (see common.lua; its first byte is the priority rank,
+--   0 = critical .. 3 = low), run_at_ms ('' = now), unique_for_ms
+--   ('' = no deduplication).
 -- Returns one of:
---   {'ok', id_1, .., id_n}  the ids in order; for a job that duplicates a
---                           live one (unique_for), the live job's id
+--   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
+--                           that duplicates a live one (unique_for), the
+--                           live job's id
+--   {'okc', i, id, ..}      (compact = true) the same, listing only the
+--                           positions (1-based) whose id is not the one sent
 --   {'full', max_jobs}      the queue's max_jobs would be exceeded
 --   {'priority', rank, accepted_ranks}
 --                           the queue's priority_levels refuse the rank
--- Nothing is written unless the answer is 'ok'. The policy (meta hash) is
--- checked for the whole batch first, exactly like MemoryQueue: job i of the
--- batch is refused when pending + scheduled + i > max_jobs. A job whose
--- hash exists already (the same batch sent again after a lost reply) is not
--- written twice.
+-- Nothing is written unless the answer is 'ok' or 'okc'. The policy (meta
+-- hash) is checked for the whole batch first, exactly like MemoryQueue: job
+-- i of the batch is refused when pending + scheduled + i > max_jobs. A job
+-- whose record exists already (the same batch sent again after a lost
+-- reply) is not written twice.
+--
+-- Redis commands per batch, whatever its size: HMGET meta, HMGET jobs (the
+-- resend check), HSET jobs (all records), one RPUSH per priority, PUBLISH.
+-- A never-started pending job has no state field; delayed and unique jobs
+-- add one HSET state and a ZADD (delayed) per job.
 -- Publishes on the queue's wake channel when anything was written (a
 -- delayed job too: an idle fetcher must reset its timer).
 
-local function enqueue(now, n, base_arg)
-  local STRIDE = 10
+local function enqueue(now, n, base_arg, compact)
+  local STRIDE = 4
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
   local levels = meta[2] or ''
-  local waiting = 0
-  if max_jobs then
-    for r = 0, 3 do
-      waiting = waiting + redis.call('LLEN', B .. 'ready:' .. r)
+  if max_jobs or levels ~= '' then
+    local waiting = 0
+    if max_jobs then
+      for r = 0, 3 do
+        waiting = waiting + redis.call('LLEN', B .. 'ready:' .. r)
+      end
+      waiting = waiting + redis.call('ZCARD', B .. 'scheduled')
     end
-    waiting = waiting + redis.call('ZCARD', B .. 'scheduled')
-  end
-  for i = 1, n do
-    local rank = ARGV[base_arg + (i - 1) * STRIDE + 4]
-    if levels ~= '' and not string.find(levels, rank, 1, true) then
-      return { 'priority', rank, levels }
-    end
-    if max_jobs and waiting + i > max_jobs then
-      return { 'full', meta[1] }
+    for i = 1, n do
+      local rank = string.sub(ARGV[base_arg + (i - 1) * STRIDE + 2], 1, 1)
+      if levels ~= '' and not string.find(levels, rank, 1, true) then
+        return { 'priority', rank, levels }
+      end
+      if max_jobs and waiting + i > max_jobs then
+        return { 'full', meta[1] }
+      end
     end
   end
 
-  local out = { 'ok' }
-  local wrote = false
+  local ids = {}
+  for i = 1, n do
+    ids[i] = ARGV[base_arg + (i - 1) * STRIDE + 1]
+  end
+  if n == 0 then
+    return { compact and 'okc' or 'ok' }
+  end
+  local stored = hmget(JOBS, ids)
+
+  local out = { compact and 'okc' or 'ok' }
+  local records, states, delayed = {}, {}, {}
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
+  local added = {} -- ids written by this call: live for a later duplicate
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
-    local id, name, payload, rank = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
-    local max_retries, timeout, run_at, unique_ms, enqueued = ARGV[o + 5], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8], ARGV[o + 9]
-    local headers = ARGV[o + 10]
-    local jk = jkey(id)
+    local id, rec, run_at, unique_ms = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
     local existing = nil
-    if redis.call('EXISTS', jk) == 1 then
+    if stored[i] then
       -- The same batch sent again (a retried call whose first try did
       -- reach Redis): the job is stored already.
       existing = id
     end
-    local digest = nil
+    local digest = ''
     if not existing and unique_ms ~= '' then
+      local name_len, headers_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|(%d+)|()')
+      name_len, headers_len = tonumber(name_len), tonumber(headers_len)
+      local name = string.sub(rec, start, start + name_len - 1)
+      local payload = string.sub(rec, start + name_len + headers_len)
       digest = redis.sha1hex(#name .. ':' .. name .. payload)
       local uk = B .. 'uniq:' .. digest
       local other = redis.call('GET', uk)
       if other then
-        local st = redis.call('HGET', jkey(other), 'status')
+        local st = added[other]
+        if not st then
+          st = load_state(other)
+        end
         if st and st ~= 'succeeded' and st ~= 'dead' and st ~= 'cancelled' then
           existing = other
         end
@@ -80,51 +103,45 @@ local function enqueue(now, n, base_arg)
       end
     end
     if existing then
-      out[#out + 1] = existing
+      if not compact then
+        out[#out + 1] = existing
+      elseif existing ~= id then
+        out[#out + 1] = i
+        out[#out + 1] = existing
+      end
     else
-      local status = 'pending'
+      local rank = string.sub(rec, 1, 1)
+      records[#records + 1] = id
+      records[#records + 1] = rec
       if run_at ~= '' and tonumber(run_at) > now then
-        status = 'scheduled'
-      end
-      local fields = { 'name', name, 'payload', payload, 'priority', rank, 'enqueued_ms', enqueued,
-        'status', status, 'attempts', '0', 'token', '0', 'log', '[]' }
-      if max_retries ~= '' then
-        fields[#fields + 1] = 'max_retries'
-        fields[#fields + 1] = max_retries
-      end
-      if timeout ~= '' then
-        fields[#fields + 1] = 'timeout_ms'
-        fields[#fields + 1] = timeout
-      end
-      if headers ~= '' then
-        fields[#fields + 1] = 'headers'
-        fields[#fields + 1] = headers
-      end
-      if digest then
-        fields[#fields + 1] = 'unique'
-        fields[#fields + 1] = digest
-      end
-      if status == 'scheduled' then
-        fields[#fields + 1] = 'run_at_ms'
-        fields[#fields + 1] = run_at
-      end
-      redis.call('HSET', jk, unpack(fields))
-      if status == 'scheduled' then
-        redis.call('ZADD', B .. 'scheduled', run_at, id)
+        states[#states + 1] = id
+        states[#states + 1] = state_of('scheduled', rank, '0', '', run_at, '', '', digest)
+        delayed[#delayed + 1] = run_at
+        delayed[#delayed + 1] = id
         gauge(rank, 'scheduled', 1)
+        added[id] = 'scheduled'
       else
+        if digest ~= '' then
+          states[#states + 1] = id
+          states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
+        end
         local r = ready[tonumber(rank) + 1]
-        r[#r + 1] = id
+        r[#r + 1] = digest ~= '' and listed(id) or id
+        added[id] = 'pending'
       end
-      wrote = true
-      out[#out + 1] = id
+      if not compact then
+        out[#out + 1] = id
+      end
     end
   end
+  hset_many(JOBS, records)
+  hset_many(STATE, states)
+  zadd_many(B .. 'scheduled', delayed)
   for r = 0, 3 do
-    many('RPUSH', B .. 'ready:' .. r, ready[r + 1])
+    rpush_many(B .. 'ready:' .. r, ready[r + 1])
   end
   flush_stats()
-  if wrote then
+  if #records > 0 then
     redis.call('PUBLISH', B .. 'wake', '1')
   end
   return out

@@ -2,26 +2,38 @@
 --
 -- KEYS[1]: queue prefix (see common.lua).
 -- ARGV[1]: now (ms)
--- ARGV[2]: lease (ms): each lease held is extended to now + lease
+-- ARGV[2]: lease (ms): each lease held is extended to now + lease (a
+--          lease is that of one fetch call: see common.lua)
 -- ARGV[3..]: pairs of ulid, token
--- Returns one string per pair: 'held' (extended), 'cancel' (extended, and a
--- cancel was requested: the worker signals the job) or 'lost' (not running
--- under this token any more: the worker's result will be refused).
+-- Returns one character per pair: 'h' (held: extended), 'c' (extended, and
+-- a cancel was requested: the worker signals the job) or 'l' (lost: not
+-- running under this token any more; the worker's result will be refused).
 
 local until_ms = string.format('%d', tonumber(ARGV[1]) + tonumber(ARGV[2]))
-local out = {}
+local ids, tokens = {}, {}
 for i = 3, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local f = redis.call('HMGET', jkey(id), 'status', 'token', 'cancel')
-  if f[1] == 'running' and f[2] == token then
-    redis.call('ZADD', B .. 'leased', until_ms, id)
-    if f[3] == '1' then
-      out[#out + 1] = 'cancel'
-    else
-      out[#out + 1] = 'held'
-    end
-  else
-    out[#out + 1] = 'lost'
-  end
+  ids[#ids + 1] = ARGV[i]
+  tokens[#tokens + 1] = ARGV[i + 1]
 end
-return out
+if #ids == 0 then
+  return ''
+end
+local states = hmget(STATE, ids)
+local out, held = {}, {}
+for i = 1, #ids do
+  local code = 'l'
+  if states[i] then
+    local st, _, _, token, _, _, cancel = parse_state(states[i])
+    if st == 'running' and token == tokens[i] then
+      held[token] = true
+      code = cancel == '1' and 'c' or 'h'
+    end
+  end
+  out[i] = code
+end
+-- A lease is one per fetch call (see common.lua): extending it extends
+-- every job of it still running.
+for token in pairs(held) do
+  redis.call('ZADD', B .. 'leased', 'XX', until_ms, token)
+end
+return table.concat(out)

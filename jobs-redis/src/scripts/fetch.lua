@@ -13,13 +13,21 @@
 -- Does, atomically: promote due jobs, reclaim expired leases, sweep past
 -- retention, trim the dead-letter set; then, unless the queue is paused,
 -- pops up to max ids, most urgent priority first and FIFO within one, and
--- leases each: a fresh fencing token (the queue's `seq` counter), the
--- attempt counted and started now, expiry now + lease in `leased`.
--- Returns {next_due_ms or '', then 10 strings per leased job:
---   ulid, name, payload, rank, attempt, max_retries or '', timeout_ms or '',
---   enqueued_ms, token, headers or ''}
+-- leases them: one fresh fencing token T for the call (the queue's `seq`
+-- counter), each job's attempt counted and started now, the lease (see
+-- common.lua) expiring at now + lease.
+-- Returns {next_due_ms or '', T or '', then 3 values per leased job:
+--   ulid, record (as enqueued, see common.lua), its state before (nil for
+--   a job never started: this is attempt 1; else attempt = its attempts + 1)}
 -- where next_due_ms is the earliest score of `scheduled` and `leased`: when
 -- a fetcher must look again even if no wake-up comes.
+--
+-- Redis commands per call, whatever the number of jobs: LPOP (per priority
+-- with jobs), HMGET jobs, HMGET state (of the jobs listed with '+', which
+-- have one), INCRBY seq, HSET state, RPUSH lease,
+-- HSET leases, ZADD leased, plus the housekeeping's reads (a few commands,
+-- and bounded work when something is due). A never-started job's new state
+-- is one string shared by the whole call: no per-job string is built.
 
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
@@ -31,47 +39,74 @@ reclaim(now, batch, tonumber(ARGV[4]))
 sweep(now, tonumber(ARGV[6]), tonumber(ARGV[7]), batch)
 trim_dead(tonumber(ARGV[8]), batch)
 
-local out = { '' }
-local leases = {}
+local out = { '', '' }
 if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
-  local until_ms = ms(now + lease)
+  local started = ARGV[1]
+  local token = nil
   local taken = 0
+  local states, leased = {}, {}
   for rank = 0, 3 do
     if taken >= max then
       break
     end
     local ids = redis.call('LPOP', B .. 'ready:' .. rank, max - taken)
     if ids then
-      local last = redis.call('INCRBY', B .. 'seq', #ids)
-      for i, id in ipairs(ids) do
-        local jk = jkey(id)
-        local f = redis.call('HMGET', jk, 'name', 'payload', 'max_retries', 'timeout_ms', 'enqueued_ms', 'status',
-          'attempts', 'headers')
-        if f[1] then
-          local token = ms(last - #ids + i)
-          local attempt = ms((tonumber(f[7]) or 0) + 1)
-          redis.call('HSET', jk, 'status', 'running', 'token', token, 'started_ms', ARGV[1], 'attempts', attempt)
-          moved(rank, f[6], 'running')
-          leases[#leases + 1] = until_ms
-          leases[#leases + 1] = id
-          taken = taken + 1
-          local n = #out
-          out[n + 1] = id
-          out[n + 2] = f[1]
-          out[n + 3] = f[2]
-          out[n + 4] = tostring(rank)
-          out[n + 5] = attempt
-          out[n + 6] = f[3] or ''
-          out[n + 7] = f[4] or ''
-          out[n + 8] = f[5] or '0'
-          out[n + 9] = token
-          out[n + 10] = f[8] or ''
+      if not token then
+        token = ms(redis.call('INCRBY', B .. 'seq', 1))
+      end
+      local r = tostring(rank)
+      -- '+' marks a job with a state field: read those states only.
+      local marked, olds = {}, {}
+      for i, entry in ipairs(ids) do
+        if string.byte(entry, 1) == 43 then
+          local id = string.sub(entry, 2)
+          ids[i] = id
+          marked[#marked + 1] = id
+          olds[id] = true
         end
       end
+      if #marked > 0 then
+        local got = hmget(STATE, marked)
+        for i, id in ipairs(marked) do
+          olds[id] = got[i]
+        end
+      end
+      local recs = hmget(JOBS, ids)
+      local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
+      local running = 0
+      for i, id in ipairs(ids) do
+        local rec = recs[i]
+        if rec then
+          local old = olds[id]
+          local n = #states
+          states[n + 1] = id
+          if old then
+            local st, _, attempts, _, _, _, _, digest = parse_state(old)
+            states[n + 2] = state_of('running', r, (tonumber(attempts) or 0) + 1, token, started, '', '', digest)
+            gauge(r, st, -1)
+          else
+            states[n + 2] = fresh
+          end
+          leased[#leased + 1] = id
+          running = running + 1
+          n = #out
+          out[n + 1] = id
+          out[n + 2] = rec
+          out[n + 3] = old or false
+        end
+      end
+      taken = taken + running
+      count('running:' .. r, running)
     end
   end
+  if #leased > 0 then
+    hset_many(STATE, states)
+    rpush_many(B .. 'lease:' .. token, leased)
+    redis.call('HSET', B .. 'leases', token, #leased)
+    redis.call('ZADD', B .. 'leased', ms(now + lease), token)
+    out[2] = token
+  end
 end
-many('ZADD', B .. 'leased', leases)
 flush_stats(ARGV[1])
 
 local first = nil

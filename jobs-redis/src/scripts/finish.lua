@@ -4,111 +4,155 @@
 -- KEYS[1]: queue prefix (see common.lua).
 -- ARGV[1]: now (ms)
 -- ARGV[2]: Retention::dead_max (the dead-letter set is trimmed after)
--- ARGV[3]: n, the number of items; then 5 arguments per item:
---   ulid, token, kind, text, at_ms
---   kind 'ok'      succeeded, no result (text and at_ms empty)
---   kind 'okr'     succeeded, text = the result (JSON)
---   kind 'retry'   failed, text = error, at_ms = when to run again
---   kind 'dead'    failed for good, text = error
---   kind 'release' handed back without counting the attempt, text = the
---                  reason (not stored), at_ms = not before ('' = now)
--- Returns one string per item: the job's status afterwards, or 'stale'
--- when the job is not running under this token any more (its lease
--- expired and it was reclaimed or taken again, or it is gone): the newer
--- attempt wins. A job whose cancel was requested ends 'cancelled' whatever
--- the outcome. Publishes on the wake channel when a job became pending or
--- scheduled again.
+-- ARGV[3]: n, the number of items; then per item its ulid, its token, its
+--   kind and the kind's arguments:
+--   'ok'                 succeeded, no result
+--   'okr' result         succeeded with a result (JSON)
+--   'retry' error at_ms  failed, run again at at_ms
+--   'dead' error         failed for good
+--   'release' reason at  handed back without counting the attempt (reason
+--                        not stored), pending again at at_ms ('' = now)
+-- Returns one character per item, the job's status afterwards: 'S'
+-- succeeded, 'c' cancelled, 'r' retrying, 'd' dead, 'p' pending, 's'
+-- scheduled; or 'x' (stale) when the job is not running under this token
+-- any more (its lease expired and it was reclaimed or taken again, or it is
+-- gone): the newer attempt wins. A job whose cancel was requested ends
+-- cancelled whatever the outcome. Publishes on the wake channel when a job
+-- became pending or scheduled again.
+--
+-- Redis commands per batch of successes, whatever its size: HMGET state,
+-- HSET state, LPUSH done, HINCRBY per lease left (and the lease's deletion
+-- by its last job), HINCRBY stats and history. Jobs of one lease share
+-- their running state's text, so it is parsed once per lease, and their
+-- new state's text is built once. Failures add a read and a write of their
+-- `log` field each.
 
 local now = ARGV[1]
 local now_n = tonumber(now)
 local n = tonumber(ARGV[3])
-local out = {}
-local wake = false
-local dead = false
-local KINDS = { ok = true, okr = true, retry = true, dead = true, release = true }
+local ARITY = { ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
 
--- Check the whole batch before writing anything: a script's writes are not
+-- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
+local items = {}
+local ids = {}
+local o = 4
 for i = 1, n do
-  local kind = ARGV[3 + (i - 1) * 5 + 3]
-  if not KINDS[kind] then
+  local kind = ARGV[o + 2]
+  local arity = ARITY[kind]
+  if not arity then
     return redis.error_reply('finish.lua: unknown kind ' .. tostring(kind))
   end
+  ids[i] = ARGV[o]
+  items[i] = o
+  o = o + arity
+end
+if n == 0 then
+  return ''
 end
 
+local out = {}
+local wake, dead = false, false
+local states, done, results = {}, {}, {}
 local released = { {}, {}, {}, {} } -- per rank, in batch order
-local unleased = {}
-local done = {}
+local processed = { 0, 0, 0, 0 } -- successes per rank
+local left = {} -- per lease token: its jobs that stopped running here
+local olds = hmget(STATE, ids)
+local seen = {}
+-- Parsed states by their text (jobs of one lease share theirs): status,
+-- rank, attempts, token, t1, cancel, digest, and the succeeded state.
+local memo = {}
 
 for i = 1, n do
-  local o = 3 + (i - 1) * 5
-  local id, token, kind, text, at = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
-  local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'status', 'token', 'priority', 'cancel', 'attempts', 'started_ms', 'log', 'unique')
-  local status = 'stale'
-  if f[1] == 'running' and f[2] == token then
-    local rank = f[3]
-    unleased[#unleased + 1] = id
-    local function ended(err)
-      return append_log(f[7], log_entry(f[5], f[6], now, err))
+  local at = items[i]
+  local id, token, kind = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local code = 'x'
+  local old = olds[i]
+  -- The same job twice in one batch: the second finds it finished.
+  if old and not seen[id] then
+    seen[id] = true
+    local m = memo[old]
+    if not m then
+      local st, rank, attempts, tok, t1, _, cancel, digest = parse_state(old)
+      m = { st, rank, attempts, tok, t1, cancel, digest, false }
+      memo[old] = m
     end
-    if f[4] == '1' or kind == 'ok' or kind == 'okr' then
-      if f[4] == '1' then
-        -- A cancel was requested: cancelled, whatever the outcome.
-        status = 'cancelled'
-        redis.call('HSET', jk, 'status', status, 'log', ended('cancelled'), 'finished_ms', now)
-      else
-        status = 'succeeded'
-        if kind == 'okr' then
-          redis.call('HSET', jk, 'status', status, 'log', ended(nil), 'finished_ms', now, 'result', text)
-        else
-          redis.call('HSET', jk, 'status', status, 'log', ended(nil), 'finished_ms', now)
+    local st, rank, attempts, t1, cancel, digest = m[1], m[2], m[3], m[5], m[6], m[7]
+    if st == 'running' and m[4] == token then
+      left[token] = (left[token] or 0) + 1
+      if cancel ~= '1' and (kind == 'ok' or kind == 'okr') then
+        code = 'S'
+        if not m[8] then
+          m[8] = 'succeeded|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. now .. '||'
         end
-        ended_attempt('processed', rank)
+        states[#states + 1] = id
+        states[#states + 1] = m[8]
+        if kind == 'okr' then
+          results[#results + 1] = id
+          results[#results + 1] = ARGV[at + 3]
+        end
+        local r = tonumber(rank) + 1
+        processed[r] = processed[r] + 1
+        done[#done + 1] = id
+        -- It never runs again: its deduplication key has no use.
+        if digest ~= '' then
+          drop_digest(digest, id)
+        end
+      elseif cancel == '1' then
+        -- A cancel was requested: cancelled, whatever the outcome.
+        code = 'c'
+        log_attempt(id, attempts, t1, now, 'cancelled')
+        finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now)
+      elseif kind == 'retry' then
+        code = 'r'
+        local run_at = ARGV[at + 4]
+        log_attempt(id, attempts, t1, now, ARGV[at + 3])
+        ended_attempt('failed', rank)
+        redis.call('HSET', STATE, id, state_of('retrying', rank, attempts, token, run_at, '', '', digest))
+        moved(rank, st, 'retrying')
+        redis.call('ZADD', B .. 'scheduled', run_at, id)
+        wake = true
+      elseif kind == 'dead' then
+        code = 'd'
+        log_attempt(id, attempts, t1, now, ARGV[at + 3])
+        ended_attempt('failed', rank)
+        to_dead(id, rank, st, attempts, token, t1, digest, now)
+        dead = true
+      else -- 'release': not an attempt, forget that it started.
+        local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
+        local run_at = ARGV[at + 4]
+        wake = true
+        if run_at ~= '' and tonumber(run_at) > now_n then
+          code = 's'
+          redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
+          moved(rank, st, 'scheduled')
+          redis.call('ZADD', B .. 'scheduled', run_at, id)
+        else
+          code = 'p'
+          redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
+          moved(rank, st, 'pending')
+          -- First in line again: it was taken before the jobs behind it.
+          local r = released[tonumber(rank) + 1]
+          r[#r + 1] = listed(id)
+        end
       end
-      gauge(rank, 'running', -1)
-      done[#done + 1] = now
-      done[#done + 1] = id
-      -- It never runs again: its deduplication key has no use.
-      drop_digest(f[8], id)
-    elseif kind == 'retry' then
-      status = 'retrying'
-      redis.call('HSET', jk, 'status', status, 'log', ended(text), 'run_at_ms', at)
-      ended_attempt('failed', rank)
-      moved(rank, 'running', status)
-      redis.call('ZADD', B .. 'scheduled', at, id)
-      wake = true
-    elseif kind == 'dead' then
-      status = 'dead'
-      redis.call('HSET', jk, 'status', status, 'log', ended(text), 'finished_ms', now)
-      ended_attempt('failed', rank)
-      moved(rank, 'running', status)
-      redis.call('ZADD', B .. 'dead', now, id)
-      dead = true
-    else -- 'release': not an attempt, forget that it started.
-      local attempts = math.max((tonumber(f[5]) or 1) - 1, 0)
-      wake = true
-      if at ~= '' and tonumber(at) > now_n then
-        status = 'scheduled'
-        redis.call('HSET', jk, 'status', status, 'attempts', ms(attempts), 'run_at_ms', at)
-        redis.call('ZADD', B .. 'scheduled', at, id)
-      else
-        status = 'pending'
-        redis.call('HSET', jk, 'status', status, 'attempts', ms(attempts))
-        -- First in line again: it was taken before the jobs behind it.
-        local r = released[tonumber(rank) + 1]
-        r[#r + 1] = id
-      end
-      moved(rank, 'running', status)
     end
   end
-  out[i] = status
+  out[i] = code
 end
 
-many('ZREM', B .. 'leased', unleased)
-many('ZADD', B .. 'done', done)
+hset_many(STATE, states)
+hset_many(RESULT, results)
+lpush_many(B .. 'done', done)
+for token, k in pairs(left) do
+  leave_lease(token, k)
+end
 for rank = 0, 3 do
-  many('LPUSH', B .. 'ready:' .. rank, released[rank + 1])
+  lpush_many(B .. 'ready:' .. rank, released[rank + 1])
+  if processed[rank + 1] > 0 then
+    ended_attempt('processed', rank, processed[rank + 1])
+    gauge(rank, 'running', -processed[rank + 1])
+  end
 end
 if dead then
   trim_dead(tonumber(ARGV[2]), 1000)
@@ -117,4 +161,4 @@ flush_stats(now)
 if wake then
   redis.call('PUBLISH', B .. 'wake', '1')
 end
-return out
+return table.concat(out)

@@ -8,7 +8,7 @@
 -- ARGV[2]: the schedule's name
 -- ARGV[3]: the tick (ms)
 -- ARGV[4]: '1' when a job is to be enqueued, '0' to skip the tick; then the
---          job's 9 enqueue arguments (see enqueue.lua) when '1'.
+--          job's 4 enqueue arguments (see enqueue.lua) when '1'.
 -- Returns {'notfound'}; {'done'} when this tick (or a later one) was
 -- handled already (nothing written); {'ok', ulid or ''} when the tick was
 -- recorded (with the job enqueued, or skipped); or enqueue's refusal
@@ -25,7 +25,7 @@ if last and last >= tick then
 end
 local id = ''
 if ARGV[4] == '1' then
-  local out = enqueue(tonumber(ARGV[1]), 1, 4)
+  local out = enqueue(tonumber(ARGV[1]), 1, 4, false)
   if out[1] ~= 'ok' then
     return out
   end

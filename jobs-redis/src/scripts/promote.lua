@@ -4,23 +4,40 @@
 -- Arguments: now (ms), limit (jobs per call).
 -- Moves due scheduled and retrying jobs, earliest due first, to the end of
 -- their priority's ready list: at most `limit` per call, so a huge backlog
--- of due jobs is moved in steps and never blocks Redis for long.
+-- of due jobs is moved in steps and never blocks Redis for long. A job that
+-- never started and has no deduplication key loses its state field again
+-- (a pending job's default).
 -- Returns nothing.
 
 local function promote(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. 'scheduled', '-inf', ms(now), 'LIMIT', 0, limit)
+  if #due == 0 then
+    return
+  end
+  local states = hmget(STATE, due)
   local ready = { {}, {}, {}, {} } -- per rank, earliest due first
-  for _, id in ipairs(due) do
-    local jk = jkey(id)
-    local f = redis.call('HMGET', jk, 'status', 'priority')
-    if f[1] then
-      set_status(jk, f[2], f[1], 'pending')
-      local r = ready[tonumber(f[2]) + 1]
-      r[#r + 1] = id
+  local writes, fresh = {}, {}
+  for i, id in ipairs(due) do
+    if states[i] then
+      local st, rank, attempts, token, _, _, _, digest = parse_state(states[i])
+      if st == 'scheduled' or st == 'retrying' then
+        moved(rank, st, 'pending')
+        local r = ready[tonumber(rank) + 1]
+        if (attempts == '' or attempts == '0') and digest == '' then
+          fresh[#fresh + 1] = id
+          r[#r + 1] = id
+        else
+          writes[#writes + 1] = id
+          writes[#writes + 1] = state_of('pending', rank, attempts, token, '', '', '', digest)
+          r[#r + 1] = listed(id)
+        end
+      end
     end
   end
-  many('ZREM', B .. 'scheduled', due)
+  zrem_many(B .. 'scheduled', due)
+  hset_many(STATE, writes)
+  hdel_many(STATE, fresh)
   for rank = 0, 3 do
-    many('RPUSH', B .. 'ready:' .. rank, ready[rank + 1])
+    rpush_many(B .. 'ready:' .. rank, ready[rank + 1])
   end
 end

@@ -6,8 +6,10 @@
 -- it is below the limit, so Redis is never blocked by a huge set.
 
 local popped = redis.call('ZPOPMIN', B .. 'dead', tonumber(ARGV[1]))
+local ids = {}
 for i = 1, #popped, 2 do
-  forget_dead(popped[i])
+  ids[#ids + 1] = popped[i]
 end
+forget_dead(ids)
 flush_stats()
-return #popped / 2
+return #ids

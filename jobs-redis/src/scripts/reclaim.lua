@@ -1,8 +1,8 @@
 -- reclaim.lua: reclaim-expired, part of the fetch script (defines reclaim()).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- Arguments: now (ms), limit (jobs per call), default_max_retries (for jobs
--- that carry none).
+-- Arguments: now (ms), limit (jobs per call, counted in whole leases),
+-- default_max_retries (for jobs that carry none).
 -- Takes back jobs whose lease expired before `now` (their worker crashed,
 -- was killed or stalled): the attempt counts as failed with LEASE_LOST; a
 -- job out of attempts goes dead (so a job that kills every worker ends in
@@ -13,22 +13,38 @@
 
 local function reclaim(now, limit, default_max)
   local expired = redis.call('ZRANGEBYSCORE', B .. 'leased', '-inf', ms(now), 'LIMIT', 0, limit)
-  for _, id in ipairs(expired) do
-    redis.call('ZREM', B .. 'leased', id)
-    local jk = jkey(id)
-    local f = redis.call('HMGET', jk, 'status', 'priority', 'max_retries', 'attempts', 'cancel')
-    if f[1] then
-      local rank = f[2]
-      end_attempt(jk, ms(now), LEASE_LOST)
-      ended_attempt('failed', rank)
-      local max = tonumber(f[3]) or default_max
-      if f[5] == '1' then
-        finish_record(id, jk, rank, f[1], 'cancelled', ms(now))
-      elseif (tonumber(f[4]) or 0) > max then
-        to_dead(id, jk, rank, f[1], ms(now))
-      else
-        set_status(jk, rank, f[1], 'pending')
-        redis.call('RPUSH', B .. 'ready:' .. rank, id)
+  local now_s = ms(now)
+  local seen = 0
+  for _, lease in ipairs(expired) do
+    -- Whole leases, until `limit` jobs were looked at.
+    if seen >= limit then
+      break
+    end
+    local ids = redis.call('LRANGE', B .. 'lease:' .. lease, 0, -1)
+    drop_lease(lease)
+    seen = seen + #ids
+    local states = #ids > 0 and hmget(STATE, ids) or {}
+    for i, id in ipairs(ids) do
+      if states[i] then
+        local st, rank, attempts, token, t1, _, cancel, digest = parse_state(states[i])
+        -- Jobs of the lease that finished, or run again under another
+        -- lease, are not its own any more.
+        if st == 'running' and token == lease then
+          log_attempt(id, attempts, t1, now_s, LEASE_LOST)
+          ended_attempt('failed', rank)
+          local rec = redis.call('HGET', JOBS, id) or ''
+          local _, max_retries = record_head(rec)
+          local max = tonumber(max_retries) or default_max
+          if cancel == '1' then
+            finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now_s)
+          elseif (tonumber(attempts) or 0) > max then
+            to_dead(id, rank, st, attempts, token, t1, digest, now_s)
+          else
+            redis.call('HSET', STATE, id, state_of('pending', rank, attempts, token, '', '', '', digest))
+            moved(rank, st, 'pending')
+            redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+          end
+        end
       end
     end
   end

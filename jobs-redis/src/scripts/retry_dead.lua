@@ -7,19 +7,17 @@
 -- at the end of its ready list. Publishes on the wake channel.
 
 local id = ARGV[1]
-local jk = jkey(id)
-local f = redis.call('HMGET', jk, 'status', 'priority')
-if not f[1] then
+local st, rank, _, token, _, _, _, digest = load_state(id)
+if not st then
   return 'notfound'
 end
-if f[1] ~= 'dead' then
-  return 'invalid:' .. f[1]
+if st ~= 'dead' then
+  return 'invalid:' .. st
 end
 redis.call('ZREM', B .. 'dead', id)
-set_status(jk, f[2], 'dead', 'pending')
-redis.call('HSET', jk, 'attempts', '0')
-redis.call('HDEL', jk, 'finished_ms')
-redis.call('RPUSH', B .. 'ready:' .. f[2], id)
+redis.call('HSET', STATE, id, state_of('pending', rank, '0', token, '', '', '', digest))
+moved(rank, 'dead', 'pending')
+redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
 flush_stats()
 redis.call('PUBLISH', B .. 'wake', '1')
 return 'ok'

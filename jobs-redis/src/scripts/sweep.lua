@@ -10,21 +10,34 @@
 -- Returns nothing.
 
 local function sweep(now, keep_done_ms, dead_age_ms, limit)
-  local old = redis.call('ZRANGEBYSCORE', B .. 'done', '-inf', ms(now - keep_done_ms), 'LIMIT', 0, limit)
-  for _, id in ipairs(old) do
-    redis.call('ZREM', B .. 'done', id)
-    local jk = jkey(id)
-    local st = redis.call('HGET', jk, 'status')
-    -- It may have been retried since (a dead job is not in `done`, but be
-    -- safe): only finished records go.
-    if st == 'succeeded' or st == 'cancelled' then
-      drop_unique(jk, id)
-      redis.call('DEL', jk)
+  -- `done` is newest first: the oldest are at its end.
+  local tail = redis.call('LRANGE', B .. 'done', -limit, -1)
+  if #tail > 0 then
+    local states = hmget(STATE, tail)
+    local cutoff = now - keep_done_ms
+    local gone, k = {}, 0
+    for i = #tail, 1, -1 do
+      if states[i] then
+        local st, _, _, _, _, finished = parse_state(states[i])
+        -- It may have been retried since (a dead job is not in `done`, but
+        -- be safe): only finished records go.
+        if st == 'succeeded' or st == 'cancelled' then
+          if (tonumber(finished) or 0) > cutoff then
+            break
+          end
+          gone[#gone + 1] = tail[i]
+        end
+      end
+      k = k + 1
+    end
+    if k > 0 then
+      redis.call('LTRIM', B .. 'done', 0, -k - 1)
+      forget(gone)
     end
   end
   local expired = redis.call('ZRANGEBYSCORE', B .. 'dead', '-inf', ms(now - dead_age_ms), 'LIMIT', 0, limit)
-  for _, id in ipairs(expired) do
-    redis.call('ZREM', B .. 'dead', id)
-    forget_dead(id)
+  if #expired > 0 then
+    zrem_many(B .. 'dead', expired)
+    forget_dead(expired)
   end
 end

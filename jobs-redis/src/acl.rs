@@ -1,0 +1,152 @@
+//! The least a Redis ACL user needs to run this backend: [`acl_rules`].
+
+/// Commands the crate sends itself (Rust side), lower case.
+const CLIENT_COMMANDS: &[&str] = &[
+    // Scripts: EVALSHA, and SCRIPT LOAD when Redis answers NOSCRIPT.
+    "evalsha",
+    "script|load",
+    // Reads and small writes outside scripts.
+    "del",
+    "hdel",
+    "hget",
+    "hgetall",
+    "hmget",
+    "hset",
+    "hsetnx",
+    "llen",
+    "lrange",
+    "mget",
+    "sadd",
+    "set",
+    "smembers",
+    "zadd",
+    "zrange",
+    "zrem",
+    "zremrangebyscore",
+    "zrevrange",
+    // Connection checks and the waiters' pub/sub connections.
+    "ping",
+    "subscribe",
+    "unsubscribe",
+    // Redis Cluster: the slot map, and ASK redirections.
+    "cluster|slots",
+    "asking",
+];
+
+/// Commands the Lua scripts call (Redis checks them against the caller's
+/// ACL too), lower case. A unit test compares this with the scripts.
+const SCRIPT_COMMANDS: &[&str] = &[
+    "del",
+    "exists",
+    "expire",
+    "get",
+    "hdel",
+    "hget",
+    "hgetall",
+    "hincrby",
+    "hmget",
+    "hset",
+    "incrby",
+    "llen",
+    "lpop",
+    "lpush",
+    "lrange",
+    "lrem",
+    "ltrim",
+    "publish",
+    "rpush",
+    "set",
+    "zadd",
+    "zcard",
+    "zpopmin",
+    "zrange",
+    "zrangebyscore",
+    "zrem",
+];
+
+/// The ACL rules a Redis user needs, and no more, to run this backend
+/// (producers, worker pools, the scheduler and the operators' calls) with
+/// key prefix `prefix`: its keys and its pub/sub channels (`<prefix>:*`),
+/// and the commands the crate and its scripts send.
+///
+/// `prefix` may be a glob pattern (`app-*`) to cover several prefixes. Use
+/// the rules after `ACL SETUSER <name> on ><password>` (or on a `user` line of
+/// an ACL file):
+///
+/// ```
+/// let rules = jobs_redis::acl_rules("jobs");
+/// assert!(rules.starts_with("resetkeys ~jobs:* resetchannels &jobs:* -@all +evalsha"));
+/// ```
+///
+/// The `redis-rs` driver also sends `CLIENT SETINFO` when it connects and
+/// ignores a refusal, and `SELECT` when the URL names a database other
+/// than 0: add `+select` then.
+pub fn acl_rules(prefix: &str) -> String {
+    let mut commands: Vec<&str> = CLIENT_COMMANDS.iter().chain(SCRIPT_COMMANDS).copied().collect();
+    // Keep the crate's own order first, without repeats.
+    let mut seen = std::collections::HashSet::new();
+    commands.retain(|c| seen.insert(*c));
+    let allowed: Vec<String> = commands.iter().map(|c| format!("+{c}")).collect();
+    format!("resetkeys ~{prefix}:* resetchannels &{prefix}:* -@all {}", allowed.join(" "))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    /// Every command the scripts name in `redis.call('X'` or
+    /// `redis.pcall("X"` (helpers that take the command as a variable call
+    /// commands that are named elsewhere; `tests/acl.rs` runs every script
+    /// under these rules, which catches anything this misses).
+    fn called_by_scripts() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for call in ["redis.call(", "redis.pcall("] {
+                for part in src.split(call).skip(1) {
+                    let quote = part.chars().next().unwrap();
+                    if quote == '\'' || quote == '"' {
+                        out.push(part[1..].chars().take_while(|c| *c != quote).collect::<String>().to_lowercase());
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn the_rules_cover_every_command_the_scripts_call() {
+        let rules = acl_rules("jobs");
+        for c in called_by_scripts() {
+            assert!(SCRIPT_COMMANDS.contains(&c.as_str()), "scripts call `{c}`: add it to SCRIPT_COMMANDS");
+            assert!(rules.contains(&format!(" +{c}")), "{c}");
+        }
+    }
+
+    #[test]
+    fn the_readme_shows_the_rules() {
+        let rules = acl_rules("jobs");
+        assert!(include_str!("../README.md").contains(&rules), "update the ACL section of README.md: {rules}");
+    }
+
+    #[test]
+    fn the_rules_cover_every_command_the_crate_sends() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("acl.rs") || path.ends_with("testing.rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            for part in src.split("cmd(\"").skip(1) {
+                let name: String = part.chars().take_while(|c| *c != '"').collect::<String>().to_lowercase();
+                let covered = CLIENT_COMMANDS.iter().any(|c| c.split('|').next() == Some(name.as_str()));
+                assert!(covered, "{} sends `{name}`: add it to CLIENT_COMMANDS", path.display());
+            }
+        }
+    }
+}

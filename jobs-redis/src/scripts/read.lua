@@ -1,0 +1,18 @@
+-- read.lua: what is stored of some jobs, read at one instant.
+--
+-- KEYS[1]: queue prefix (see common.lua).
+-- ARGV: ulids.
+-- Returns 4 values per ulid: its record, state, log and result (each nil
+-- when absent; no record: no such job).
+
+if #ARGV == 0 then
+  return {}
+end
+local out = {}
+local parts = { hmget(JOBS, ARGV), hmget(STATE, ARGV), hmget(LOG, ARGV), hmget(RESULT, ARGV) }
+for i = 1, #ARGV do
+  for p = 1, 4 do
+    out[#out + 1] = parts[p][i] or false
+  end
+end
+return out

@@ -1,0 +1,148 @@
+//! Credentials: the whole conformance suite runs as a Redis ACL user with
+//! exactly [`acl_rules`] (and a user name and password in the URL); a wrong
+//! password is a clear error at connect; the password never shows up in an
+//! error, a `Debug` output or a log line, even while Redis is down and
+//! every part of the runtime logs its failures.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use jobs_core::testing::jobs::{Act, ProbeJob};
+use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
+use jobs_core::{JobExt, JobOptions, JobQueue, JobStatus};
+use jobs_redis::testing::{RedisServer, ServerOptions};
+use jobs_redis::{acl_rules, RedisConfig, RedisQueue};
+
+const USER: &str = "jobs-worker";
+const PASSWORD: &str = "correct-horse-battery-staple";
+/// Every key prefix this binary uses starts so.
+const PREFIX_PATTERN: &str = "acl-*";
+
+/// A server whose `jobs-worker` user has exactly `acl_rules("acl-*")`.
+fn server() -> &'static RedisServer {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let s = RedisServer::start();
+        let rule = format!("ACL SETUSER {USER} on >{PASSWORD} {}", acl_rules(PREFIX_PATTERN));
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &s.port().to_string()])
+            .args(rule.split(' '))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+        s
+    })
+}
+
+fn user_url(port: u16, password: &str) -> String {
+    format!("redis://{USER}:{password}@127.0.0.1:{port}")
+}
+
+fn prefix() -> String {
+    format!("acl-{}", unique_queue("p"))
+}
+
+jobs_core::conformance_suite!(|| async {
+    let config = RedisConfig { prefix: prefix(), ..RedisConfig::new(user_url(server().port(), PASSWORD)) };
+    RedisQueue::from_config(&config).await.unwrap()
+});
+
+/// The rules are what they say: outside its prefix the user can do nothing.
+#[test]
+fn the_user_is_confined_to_its_prefix() {
+    run(async {
+        let config = RedisConfig { prefix: "other".into(), ..RedisConfig::new(user_url(server().port(), PASSWORD)) };
+        let q = RedisQueue::from_config(&config).await.unwrap();
+        let queue = unique_queue("acl");
+        let err = ProbeJob { key: queue.clone(), seq: 1, act: Act::Succeed }
+            .enqueue_with(&q, JobOptions::new().queue(&queue))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().to_lowercase().contains("noperm"), "{err}");
+        let config = RedisConfig::new(user_url(server().port(), PASSWORD));
+        let mut c = redis::Client::open(config.url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let denied: redis::RedisResult<()> = redis::cmd("FLUSHALL").query_async(&mut c).await;
+        assert!(denied.unwrap_err().to_string().to_lowercase().contains("noperm"));
+    });
+}
+
+/// A wrong password fails at connect, says so, and does not show it.
+#[test]
+fn a_wrong_password_is_a_clear_error_at_connect() {
+    run(async {
+        let err = RedisQueue::connect(&user_url(server().port(), "tr0ub4dor")).await.unwrap_err();
+        let shown = format!("{err} / {err:?}");
+        assert!(shown.contains("authentication failed"), "{shown}");
+        assert!(shown.contains(&format!("redis://{USER}:***@127.0.0.1")), "{shown}");
+        assert!(!shown.contains("tr0ub4dor") && !shown.contains(PASSWORD), "{shown}");
+        eprintln!("wrong password: {err}");
+    });
+}
+
+/// Log lines written by the runtime while this binary runs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// With Redis killed under a working pool (whose fetches, acks, presence
+/// reports and wake-up subscription all fail and log), no log line, error or
+/// `Debug` output contains the password.
+#[test]
+fn passwords_never_appear_in_logs_errors_or_debug() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let secret = "s3cret-p%40ss";
+    let decoded = "s3cret-p@ss";
+    let mut s = RedisServer::start_with(ServerOptions { password: Some(decoded.into()), ..Default::default() });
+    let url = format!("redis://:{secret}@127.0.0.1:{}", s.port());
+    run(async {
+        let config = RedisConfig {
+            command_timeout: Duration::from_millis(300),
+            connect_timeout: Duration::from_millis(300),
+            ..RedisConfig::new(&url)
+        };
+        let q = RedisQueue::from_config(&config).await.unwrap();
+        let queue = unique_queue("secret");
+        let id = ProbeJob { key: queue.clone(), seq: 1, act: Act::Succeed }
+            .enqueue_with(&q, JobOptions::new().queue(&queue))
+            .await
+            .unwrap();
+        let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+        wait_status(&q, &id, JobStatus::Succeeded).await;
+        tokio::task::block_in_place(|| s.kill());
+        let mut errors = Vec::new();
+        for _ in 0..5 {
+            errors.push(format!("{:?} {}", q.stats().await.unwrap_err(), q.stats().await.unwrap_err()));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eventually("the runtime logged the outage", || async {
+            let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+            text.contains("fetch failed") && text.contains("subscription lost")
+        })
+        .await;
+        errors.push(format!("{q:?} {config:?}"));
+        errors.push(RedisQueue::connect(&url).await.unwrap_err().to_string());
+        let _ = tokio::time::timeout(Duration::from_secs(5), pool.shutdown()).await;
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        for shown in errors.iter().chain([&text]) {
+            assert!(!shown.contains(secret) && !shown.contains(decoded), "password shown: {shown}");
+        }
+        assert!(errors.iter().any(|e| e.contains(":***@")), "{errors:?}");
+    });
+}
