@@ -101,22 +101,7 @@ pub async fn connect(args: &BackendArgs) -> Result<Backend, CliError> {
 
 #[cfg(feature = "redis")]
 async fn open_redis(s: &RedisSettings) -> Result<SharedQueue, CliError> {
-    let mut c = jobs_redis::RedisConfig::new(s.url.clone());
-    if let Some(n) = s.pool_size {
-        c.pool_size = n;
-    }
-    if let Some(p) = &s.prefix {
-        c.prefix = p.clone();
-    }
-    if let Some(t) = s.command_timeout {
-        c.command_timeout = t;
-    }
-    if let Some(t) = s.connect_timeout {
-        c.connect_timeout = t;
-    }
-    if let Some(r) = &s.retention {
-        c.retention = r.retention();
-    }
+    let c = jobs_redis::RedisConfig::from_settings(s);
     let queue = jobs_redis::RedisQueue::from_config(&c).await.map_err(CliError::Connect)?;
     Ok(Arc::new(queue))
 }

@@ -175,6 +175,25 @@ pub struct RedisSettings {
     /// How long finished jobs are kept.
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
+    /// More Cluster nodes to start from, besides the URL's host
+    /// (`host:port` each).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Certificate files for `rediss://`.
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// `jobs.redis.tls`: certificate files for `rediss://` URLs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// CA certificates to trust instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate chain, for servers that check clients.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// The private key of `cert_file`.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl RedisSettings {
@@ -187,6 +206,8 @@ impl RedisSettings {
             command_timeout: None,
             connect_timeout: None,
             retention: None,
+            nodes: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -201,6 +222,8 @@ impl std::fmt::Debug for RedisSettings {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retention", &self.retention)
+            .field("nodes", &self.nodes)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -254,3 +254,14 @@ fn the_admin_token_comes_from_yaml_or_env_and_is_never_shown() {
     assert_eq!(c.jobs.http.admin_token.as_deref(), Some("from-env"));
     assert!(Config::default().jobs.http.admin_token.is_none(), "read-only by default");
 }
+
+#[test]
+fn cluster_nodes_and_tls_files_are_read() {
+    let yaml = "jobs:\n  redis:\n    url: \"rediss://:pw@10.0.0.1:6379\"\n    nodes: [\"10.0.0.2:6379\"]\n    tls: { ca_file: /etc/ca.pem }\n";
+    let c = Config::from_yaml_str(yaml).expect("valid");
+    let r = c.jobs.redis.as_ref().expect("redis section");
+    assert_eq!(r.nodes, vec!["10.0.0.2:6379".to_owned()]);
+    assert_eq!(r.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+    let e = Config::from_yaml_str("jobs:\n  redis:\n    url: redis://h\n    tls: { ca: x }\n").unwrap_err().to_string();
+    assert!(e.contains("jobs.redis.tls") && e.contains("ca_file"), "{e}");
+}

@@ -78,6 +78,34 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
+    /// The `jobs.redis` section of the YAML configuration as backend
+    /// settings: every key it sets, the defaults for the rest.
+    pub fn from_settings(s: &jobs_core::config::RedisSettings) -> Self {
+        let mut c = RedisConfig::new(s.url.clone());
+        if let Some(n) = s.pool_size {
+            c.pool_size = n;
+        }
+        if let Some(p) = &s.prefix {
+            c.prefix = p.clone();
+        }
+        if let Some(t) = s.command_timeout {
+            c.command_timeout = t;
+        }
+        if let Some(t) = s.connect_timeout {
+            c.connect_timeout = t;
+        }
+        if let Some(r) = &s.retention {
+            c.retention = r.retention();
+        }
+        c.nodes = s.nodes.clone();
+        c.tls = TlsFiles {
+            ca_file: s.tls.ca_file.clone(),
+            cert_file: s.tls.cert_file.clone(),
+            key_file: s.tls.key_file.clone(),
+        };
+        c
+    }
+
     /// The defaults with this URL.
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig { url: url.into(), ..Default::default() }

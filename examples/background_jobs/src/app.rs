@@ -81,23 +81,7 @@ pub async fn open_queue(settings: &Settings) -> Result<(SharedQueue, BackendKind
 
 /// `jobs.redis` of the configuration as the Redis backend's settings.
 fn redis_config(s: &RedisSettings) -> jobs_redis::RedisConfig {
-    let mut c = jobs_redis::RedisConfig::new(s.url.clone());
-    if let Some(n) = s.pool_size {
-        c.pool_size = n;
-    }
-    if let Some(p) = &s.prefix {
-        c.prefix = p.clone();
-    }
-    if let Some(t) = s.command_timeout {
-        c.command_timeout = t;
-    }
-    if let Some(t) = s.connect_timeout {
-        c.connect_timeout = t;
-    }
-    if let Some(r) = &s.retention {
-        c.retention = r.retention();
-    }
-    c
+    jobs_redis::RedisConfig::from_settings(s)
 }
 
 /// Whether and how [`App::start`] serves `/metrics` and `/health/*`.
