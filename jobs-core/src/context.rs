@@ -1,5 +1,7 @@
 //! [`JobContext`]: what a running job knows about itself.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -23,9 +25,34 @@ use crate::job::JobId;
 ///     Ok(())
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct JobContext {
     inner: Arc<Inner>,
+    data: Arc<Extensions>,
+    queue: Option<crate::queue::SharedQueue>,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext").field("inner", &self.inner).field("data", &self.data.0.len()).finish()
+    }
+}
+
+/// Values shared with every job of a pool, one per type
+/// ([`WorkerPoolBuilder::data`](crate::WorkerPoolBuilder::data)).
+#[derive(Default, Clone)]
+pub struct Extensions(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl Extensions {
+    /// Adds (or replaces) the value of type `T`.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, if one was added.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>())
+    }
 }
 
 #[derive(Debug)]
@@ -49,7 +76,45 @@ impl JobContext {
         enqueued_at: SystemTime,
         cancel: CancellationToken,
     ) -> Self {
-        JobContext { inner: Arc::new(Inner { id, name: name.into(), attempt, max_retries, enqueued_at, cancel }) }
+        JobContext {
+            inner: Arc::new(Inner { id, name: name.into(), attempt, max_retries, enqueued_at, cancel }),
+            data: Arc::default(),
+            queue: None,
+        }
+    }
+
+    /// Gives the job the pool's shared values and queue handle.
+    pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: crate::queue::SharedQueue) -> Self {
+        self.data = data;
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Adds a shared value, as a pool's [`data`](crate::WorkerPoolBuilder::data)
+    /// does: for calling a job function in a test.
+    pub fn with_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.data).insert(value);
+        self
+    }
+
+    /// A value the pool shares with its jobs (a database pool, a mailer,
+    /// settings), by type; `None` when the pool was given none of that type.
+    ///
+    /// ```
+    /// # use jobs_core::JobContext;
+    /// struct Mailer { host: String }
+    /// let ctx = JobContext::for_test("send").with_data(Mailer { host: "smtp.local".into() });
+    /// assert_eq!(ctx.data::<Mailer>().unwrap().host, "smtp.local");
+    /// assert!(ctx.data::<String>().is_none());
+    /// ```
+    pub fn data<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.data.get::<T>()
+    }
+
+    /// The queue this job was taken from, to enqueue follow-up jobs (a
+    /// campaign fanning out per recipient); `None` outside a pool.
+    pub fn queue_handle(&self) -> Option<&crate::queue::SharedQueue> {
+        self.queue.as_ref()
     }
 
     /// A context for calling a job function outside a pool (in a test):

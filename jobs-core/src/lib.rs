@@ -21,7 +21,7 @@ pub mod __private;
 pub mod testing;
 
 pub use config::{Config, ConfigError};
-pub use context::JobContext;
+pub use context::{Extensions, JobContext};
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;

@@ -24,7 +24,8 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let max_retries = job.max_retries.or(desc.max_retries).unwrap_or(core.max_retries);
     let cancel = core.hard.child_token();
     core.inflight.insert(job.id.clone(), job.token, cancel.clone());
-    let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel);
+    let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel)
+        .with_pool(core.data.clone(), core.queue.clone());
     let span = tracing::info_span!(
         "job",
         id = %job.id,

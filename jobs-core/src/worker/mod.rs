@@ -74,6 +74,7 @@ impl WorkerPool {
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
             job_backoff: HashMap::new(),
+            data: crate::context::Extensions::default(),
             metrics: None,
             scheduler: true,
         }
@@ -94,6 +95,7 @@ pub struct WorkerPoolBuilder {
     unknown: UnknownJobs,
     fetch_batch: usize,
     job_backoff: HashMap<String, Backoff>,
+    data: crate::context::Extensions,
     metrics: Option<crate::metrics::JobMetrics>,
     scheduler: bool,
 }
@@ -172,6 +174,14 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// Shares a value with every job of the pool, read with
+    /// [`JobContext::data`](crate::JobContext::data) (one value per type:
+    /// wrap settings in a type of your own).
+    pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.data.insert(value);
+        self
+    }
+
     /// Retries for jobs whose attribute and options set none (default 3).
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
@@ -246,6 +256,7 @@ impl WorkerPoolBuilder {
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
             job_backoff: self.job_backoff,
+            data: Arc::new(self.data),
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
             identity: WorkerInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),

@@ -27,6 +27,8 @@ pub(crate) struct Core {
     pub(crate) unknown: UnknownJobs,
     pub(crate) fetch_batch: usize,
     pub(crate) job_backoff: HashMap<String, Backoff>,
+    /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
+    pub(crate) data: Arc<crate::context::Extensions>,
     /// Metrics hooks, when the pool was built with `.metrics(..)`.
     pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
     /// This pool's presence record (id, host, pid, queues, start).
