@@ -1,0 +1,222 @@
+//! [`ChaosConfig`]: how long a run lasts, how hard it pushes, which faults
+//! it injects and how often.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::ChaosError;
+
+/// Redis's `appendfsync` policy for the run's server (`appendonly yes`).
+///
+/// Both keep every acknowledged write across a kill of the Redis *process*
+/// in the normal case, because Redis `write(2)`s the append-only file before
+/// it replies and the kernel keeps what was written. They differ on a loss
+/// of the *machine* (power, kernel panic): see `docs/chaos.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// `fsync` before replying to the clients whose writes it covers: the
+    /// strict check (nothing acknowledged may be lost).
+    Always,
+    /// `fsync` once a second in a background thread.
+    Everysec,
+}
+
+impl Fsync {
+    /// The value of `appendfsync`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+        }
+    }
+}
+
+impl FromStr for Fsync {
+    type Err = ChaosError;
+    fn from_str(s: &str) -> Result<Self, ChaosError> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::Everysec),
+            _ => Err(ChaosError::Config(format!("appendfsync `{s}`: use `always` or `everysec`"))),
+        }
+    }
+}
+
+/// How many jobs of each special kind a run enqueues (besides the plain
+/// `chaos.work` jobs that make up the load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SpecialJobs {
+    /// `chaos.timeout`: sleeps past its 300 ms timeout on every attempt; ends dead.
+    pub timeout: u32,
+    /// `chaos.panic`: panics on its first attempt, then succeeds.
+    pub panic: u32,
+    /// `chaos.hang`: never returns until cancelled; the run cancels it once it runs.
+    pub hang: u32,
+    /// `chaos.poison`: exits its worker process on every attempt; ends dead.
+    pub poison: u32,
+}
+
+/// Everything a chaos run does. Start from [`ChaosConfig::ci`] or
+/// [`ChaosConfig::long`] and change fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChaosConfig {
+    /// The `jobs-chaos` binary, run again as `jobs-chaos worker ..` for each
+    /// worker process.
+    pub worker_exe: PathBuf,
+    /// The `redis-server` binary (`JOBS_REDIS_SERVER` or `redis-server`).
+    pub redis_server: String,
+    /// The `appendfsync` policy.
+    pub fsync: Fsync,
+    /// How long producers enqueue and faults are injected; draining comes after.
+    #[serde(with = "ms")]
+    pub load: Duration,
+    /// Jobs enqueued per second, all producers together.
+    pub rate: u32,
+    /// Jobs per `enqueue_many` call.
+    pub batch: usize,
+    /// Producer tasks.
+    pub producers: usize,
+    /// Worker processes.
+    pub worker_procs: usize,
+    /// Jobs each worker process runs at once.
+    pub concurrency: usize,
+    /// The pools' lease.
+    #[serde(with = "ms")]
+    pub lease: Duration,
+    /// A random worker process is SIGKILLed this often (with some jitter).
+    #[serde(with = "ms")]
+    pub kill_every: Duration,
+    /// A killed worker process is started again after this long.
+    #[serde(with = "ms")]
+    pub restart_after: Duration,
+    /// How many times a busy worker process is stopped (SIGSTOP) for three
+    /// leases, then continued (SIGCONT).
+    pub stops: u32,
+    /// How many times `redis-server` is SIGKILLed and restarted at once.
+    pub redis_crashes: u32,
+    /// How many times `redis-server` is SIGKILLed and left down (connections
+    /// refused) for [`ChaosConfig::redis_down_for`] before its restart.
+    pub redis_outages: u32,
+    /// How many times `redis-server` is frozen (SIGSTOP: connections hang)
+    /// for [`ChaosConfig::redis_down_for`], then continued.
+    pub redis_freezes: u32,
+    /// How long an outage or a freeze of Redis lasts.
+    #[serde(with = "ms")]
+    pub redis_down_for: Duration,
+    /// The special jobs.
+    pub special: SpecialJobs,
+    /// How long the run waits, after the load, for every job to finish.
+    #[serde(with = "ms")]
+    pub drain_timeout: Duration,
+    /// A `chaos.work` job sleeps between these many milliseconds ...
+    pub work_ms: (u64, u64),
+    /// ... except this share of them (0 to 1), which sleep between
+    /// [`ChaosConfig::long_work_ms`]: jobs in flight for a kill or a stop
+    /// to catch.
+    pub long_work_share: f64,
+    /// How long the long `chaos.work` jobs sleep (milliseconds).
+    pub long_work_ms: (u64, u64),
+    /// Seed of the fault schedule and the choice of victims.
+    pub seed: u64,
+    /// Keep the run's directory (Redis files, run logs, worker logs).
+    pub keep_dir: bool,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+impl ChaosConfig {
+    /// The short run CI does as a `cargo test` (about a minute): 30 s of
+    /// load with every kind of fault at least once, Redis outage and freeze
+    /// of 3 s.
+    pub fn ci(worker_exe: impl Into<PathBuf>) -> Self {
+        ChaosConfig {
+            worker_exe: worker_exe.into(),
+            redis_server: std::env::var("JOBS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned()),
+            fsync: Fsync::Always,
+            load: Duration::from_secs(30),
+            rate: 150,
+            batch: 10,
+            producers: 2,
+            worker_procs: 3,
+            concurrency: 8,
+            lease: Duration::from_millis(1500),
+            kill_every: Duration::from_secs(4),
+            restart_after: Duration::from_millis(300),
+            stops: 2,
+            redis_crashes: 2,
+            redis_outages: 1,
+            redis_freezes: 1,
+            redis_down_for: Duration::from_secs(3),
+            special: SpecialJobs { timeout: 5, panic: 10, hang: 3, poison: 1 },
+            drain_timeout: Duration::from_secs(60),
+            work_ms: (5, 50),
+            long_work_share: 0.03,
+            long_work_ms: (300, 1500),
+            seed: 11,
+            keep_dir: false,
+            progress: true,
+        }
+    }
+
+    /// The long run of `scripts/chaos`: `minutes` of load, a worker killed
+    /// every 3 s, per minute a Redis crash, two worker stops and special
+    /// jobs; every 5 minutes (at least once) Redis down 10 s and frozen 10 s.
+    pub fn long(worker_exe: impl Into<PathBuf>, minutes: u32) -> Self {
+        let minutes = minutes.max(1);
+        let every5 = minutes.div_ceil(5);
+        ChaosConfig {
+            load: Duration::from_secs(u64::from(minutes) * 60),
+            rate: 200,
+            worker_procs: 4,
+            lease: Duration::from_secs(2),
+            kill_every: Duration::from_secs(3),
+            restart_after: Duration::from_millis(500),
+            stops: 2 * minutes,
+            redis_crashes: minutes,
+            redis_outages: every5,
+            redis_freezes: every5,
+            redis_down_for: Duration::from_secs(10),
+            special: SpecialJobs { timeout: 10 * minutes, panic: 20 * minutes, hang: 3 * minutes, poison: every5 },
+            drain_timeout: Duration::from_secs(180),
+            seed: u64::from(minutes) * 7919,
+            ..ChaosConfig::ci(worker_exe)
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), ChaosError> {
+        let bad = |m: &str| Err(ChaosError::Config(m.to_owned()));
+        if self.worker_procs < 2 {
+            return bad("worker_procs must be at least 2 (one is killed or stopped while others work)");
+        }
+        if self.concurrency == 0 || self.producers == 0 || self.batch == 0 || self.rate == 0 {
+            return bad("concurrency, producers, batch and rate must be at least 1");
+        }
+        if self.lease < Duration::from_millis(300) {
+            return bad("lease must be at least 300 ms");
+        }
+        if self.work_ms.0 > self.work_ms.1 || self.long_work_ms.0 > self.long_work_ms.1 {
+            return bad("work_ms and long_work_ms must be (min, max) with min <= max");
+        }
+        if !(0.0..=1.0).contains(&self.long_work_share) {
+            return bad("long_work_share must be between 0 and 1");
+        }
+        if self.load < Duration::from_secs(5) {
+            return bad("load must be at least 5 s");
+        }
+        Ok(())
+    }
+}
+
+/// Durations as whole milliseconds in the JSON report.
+mod ms {
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}

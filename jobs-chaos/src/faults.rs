@@ -1,0 +1,291 @@
+//! The faults a run injects, and the two tasks that inject them: one kills
+//! worker processes at random every few seconds (and restarts whatever
+//! died, a poison job's victims included), the other works through a
+//! planned list of longer faults (worker stops, Redis crashes, outages and
+//! freezes), one at a time.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use jobs_core::{JobId, JobQueue, JobStatus};
+use jobs_redis::RedisQueue;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::config::ChaosConfig;
+use crate::fleet::Fleet;
+use crate::jobs::QUEUE;
+use crate::redis_proc::RedisProc;
+use crate::run::Shared;
+use crate::runlog::now_ms;
+
+/// What was done to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// A worker process SIGKILLed (then restarted).
+    WorkerKill,
+    /// A worker process ended by a poison job (then restarted).
+    WorkerCrash,
+    /// A worker process stopped (SIGSTOP) for longer than its lease, then
+    /// continued (SIGCONT).
+    WorkerStop,
+    /// `redis-server` SIGKILLed and restarted at once from its AOF.
+    RedisCrash,
+    /// `redis-server` SIGKILLed and left down (connections refused), then
+    /// restarted from its AOF.
+    RedisOutage,
+    /// `redis-server` frozen (SIGSTOP: connections hang), then continued.
+    RedisFreeze,
+}
+
+impl FaultKind {
+    /// Every kind, in report order.
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::WorkerKill,
+        FaultKind::WorkerCrash,
+        FaultKind::WorkerStop,
+        FaultKind::RedisCrash,
+        FaultKind::RedisOutage,
+        FaultKind::RedisFreeze,
+    ];
+
+    /// A short description for the table.
+    pub const fn label(self) -> &'static str {
+        match self {
+            FaultKind::WorkerKill => "worker process SIGKILLed, restarted",
+            FaultKind::WorkerCrash => "worker process ended by a poison job",
+            FaultKind::WorkerStop => "worker process SIGSTOPped 3 leases, SIGCONT",
+            FaultKind::RedisCrash => "redis-server SIGKILLed, restarted (AOF)",
+            FaultKind::RedisOutage => "redis-server down (refusing), restarted",
+            FaultKind::RedisFreeze => "redis-server frozen (SIGSTOP), SIGCONT",
+        }
+    }
+
+    /// Whether it hits Redis (every worker's leases), not one process.
+    pub const fn is_redis(self) -> bool {
+        matches!(self, FaultKind::RedisCrash | FaultKind::RedisOutage | FaultKind::RedisFreeze)
+    }
+}
+
+/// One injected fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultEvent {
+    /// What.
+    pub kind: FaultKind,
+    /// The worker process hit, for worker faults.
+    pub pid: Option<u32>,
+    /// When it began (Unix ms).
+    pub start_ms: u64,
+    /// When it was over: the process continued, Redis answered again (Unix
+    /// ms; equal to `start_ms` for a kill).
+    pub end_ms: u64,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the value whole; a panic elsewhere does
+    // not make it unusable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills a random live worker every `kill_every` (jittered) while `load`
+/// lasts, and restarts every process that died, until `shared.done`.
+pub(crate) async fn kill_loop(cfg: ChaosConfig, fleet: Arc<Mutex<Fleet>>, shared: Arc<Shared>, load_end: Instant) {
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut next_kill = Instant::now() + cfg.kill_every;
+    let mut restarts: Vec<(Instant, usize)> = Vec::new();
+    while !shared.done.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = Instant::now();
+        tokio::task::block_in_place(|| {
+            let mut f = lock(&fleet);
+            for (slot, pid, status) in f.reap_exited() {
+                shared.record(FaultEvent { kind: FaultKind::WorkerCrash, pid: Some(pid), start_ms: now_ms(), end_ms: now_ms() });
+                shared.note(format!("worker {pid} (slot {slot}) exited by itself: {status}"));
+                restarts.push((now + cfg.restart_after, slot));
+            }
+            if now >= next_kill && now < load_end {
+                let live = f.live();
+                if let Some(&slot) = live.get(rng.random_range(0..live.len().max(1))) {
+                    if let Some(pid) = f.kill(slot) {
+                        let t = now_ms();
+                        shared.record(FaultEvent { kind: FaultKind::WorkerKill, pid: Some(pid), start_ms: t, end_ms: t });
+                        restarts.push((now + cfg.restart_after, slot));
+                    }
+                }
+                next_kill = now + cfg.kill_every.mul_f64(rng.random_range(0.5..1.5));
+            }
+            let (due, later): (Vec<_>, Vec<_>) =
+                restarts.drain(..).partition(|(at, _)| *at <= now || now >= load_end);
+            restarts = later;
+            for (_, slot) in due {
+                if f.pid(slot).is_none() {
+                    if let Err(e) = f.restart(slot) {
+                        shared.note(format!("cannot restart worker slot {slot}: {e}"));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// One planned fault of the fault loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    Stop,
+    Crash,
+    Outage,
+    Freeze,
+}
+
+/// Works through the planned faults, spread over the load, one at a time.
+pub(crate) async fn fault_loop(
+    cfg: ChaosConfig,
+    fleet: Arc<Mutex<Fleet>>,
+    redis: Arc<Mutex<RedisProc>>,
+    queue: RedisQueue,
+    shared: Arc<Shared>,
+    started: Instant,
+) {
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
+    let mut plan: Vec<Planned> = Vec::new();
+    plan.extend((0..cfg.stops).map(|_| Planned::Stop));
+    plan.extend((0..cfg.redis_crashes).map(|_| Planned::Crash));
+    plan.extend((0..cfg.redis_outages).map(|_| Planned::Outage));
+    plan.extend((0..cfg.redis_freezes).map(|_| Planned::Freeze));
+    plan.shuffle(&mut rng);
+    let n = plan.len().max(1) as f64;
+    for (i, fault) in plan.into_iter().enumerate() {
+        // From 10 % to 80 % of the load, evenly.
+        let at = started + cfg.load.mul_f64(0.1 + 0.7 * i as f64 / n);
+        tokio::time::sleep_until(at.into()).await;
+        match fault {
+            Planned::Stop => stop_worker(&cfg, &fleet, &queue, &shared, &mut rng).await,
+            Planned::Crash => redis_down(&cfg, &redis, &queue, &shared, FaultKind::RedisCrash, Duration::ZERO).await,
+            Planned::Outage => {
+                redis_down(&cfg, &redis, &queue, &shared, FaultKind::RedisOutage, cfg.redis_down_for).await
+            }
+            Planned::Freeze => redis_freeze(&cfg, &redis, &shared).await,
+        }
+    }
+}
+
+/// Stops the busiest worker process (by its pool's last heartbeat) for
+/// three leases, so that it holds jobs that others take over.
+async fn stop_worker(
+    cfg: &ChaosConfig,
+    fleet: &Arc<Mutex<Fleet>>,
+    queue: &RedisQueue,
+    shared: &Shared,
+    rng: &mut StdRng,
+) {
+    let busy: Vec<(u32, usize)> = match tokio::time::timeout(Duration::from_secs(2), queue.workers()).await {
+        Ok(Ok(pools)) => pools.into_iter().map(|p| (p.pid, p.running)).collect(),
+        _ => Vec::new(),
+    };
+    let stopped = tokio::task::block_in_place(|| {
+        let mut f = lock(fleet);
+        let live = f.live();
+        // Keep at least one other worker running, to take its jobs over.
+        if live.len() < 2 {
+            return None;
+        }
+        let running = |slot: &usize| {
+            let pid = f.pid(*slot);
+            busy.iter().find(|(p, _)| Some(*p) == pid).map_or(0, |(_, n)| *n)
+        };
+        let most = live.iter().map(running).max().unwrap_or(0);
+        let candidates: Vec<usize> = live.iter().copied().filter(|s| running(s) == most).collect();
+        let slot = candidates[rng.random_range(0..candidates.len())];
+        f.set_stopped(slot, true).ok().map(|pid| (slot, pid))
+    });
+    let Some((slot, pid)) = stopped else {
+        shared.note("no worker to stop: skipped one stop".into());
+        return;
+    };
+    let start_ms = now_ms();
+    tokio::time::sleep(cfg.lease * 3).await;
+    let r = tokio::task::block_in_place(|| lock(fleet).set_stopped(slot, false));
+    if let Err(e) = r {
+        shared.note(format!("cannot continue worker {pid}: {e}"));
+    }
+    shared.record(FaultEvent { kind: FaultKind::WorkerStop, pid: Some(pid), start_ms, end_ms: now_ms() });
+}
+
+/// Kills Redis, keeps it down for `down`, restarts it; around it, checks
+/// that jobs finished before the crash are still finished after it.
+async fn redis_down(
+    cfg: &ChaosConfig,
+    redis: &Arc<Mutex<RedisProc>>,
+    queue: &RedisQueue,
+    shared: &Shared,
+    kind: FaultKind,
+    down: Duration,
+) {
+    let finished = finished_sample(queue).await;
+    let start_ms = now_ms();
+    tokio::task::block_in_place(|| lock(redis).kill());
+    if !down.is_zero() {
+        tokio::time::sleep(down).await;
+    }
+    let restarted = tokio::task::block_in_place(|| lock(redis).start_again());
+    if let Err(e) = restarted {
+        shared.note(format!("redis-server did not come back: {e}"));
+    }
+    shared.record(FaultEvent { kind, pid: None, start_ms, end_ms: now_ms() });
+    let _ = cfg;
+    check_still_finished(queue, shared, finished).await;
+}
+
+async fn redis_freeze(cfg: &ChaosConfig, redis: &Arc<Mutex<RedisProc>>, shared: &Shared) {
+    let start_ms = now_ms();
+    if let Err(e) = tokio::task::block_in_place(|| lock(redis).signal("STOP")) {
+        shared.note(format!("cannot freeze redis-server: {e}"));
+        return;
+    }
+    tokio::time::sleep(cfg.redis_down_for).await;
+    if let Err(e) = tokio::task::block_in_place(|| lock(redis).signal("CONT")) {
+        shared.note(format!("cannot continue redis-server: {e}"));
+    }
+    shared.record(FaultEvent { kind: FaultKind::RedisFreeze, pid: None, start_ms, end_ms: now_ms() });
+}
+
+/// Up to 1,000 succeeded and 200 dead jobs of the chaos queue, newest first.
+async fn finished_sample(queue: &RedisQueue) -> Vec<(JobId, JobStatus)> {
+    let mut out = Vec::new();
+    for (status, n) in [(JobStatus::Succeeded, 1000), (JobStatus::Dead, 200)] {
+        let read = tokio::time::timeout(Duration::from_secs(3), queue.list_jobs(QUEUE, status, 0, n)).await;
+        if let Ok(Ok(jobs)) = read {
+            out.extend(jobs.into_iter().map(|j| (j.id, j.status)));
+        }
+    }
+    out
+}
+
+/// No finished job comes back: each job of the sample still has its status.
+async fn check_still_finished(queue: &RedisQueue, shared: &Shared, sample: Vec<(JobId, JobStatus)>) {
+    for (id, before) in sample {
+        let mut tries = 0;
+        let now = loop {
+            match queue.job(&id).await {
+                Ok(info) => break info.map(|i| i.status),
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    shared.note(format!("cannot read {id} after the restart: {e}"));
+                    return;
+                }
+            }
+        };
+        shared.finished_checked.fetch_add(1, Ordering::Relaxed);
+        if now != Some(before) {
+            shared.resurrected.fetch_add(1, Ordering::Relaxed);
+            shared.problem(format!("{id} was {before} before Redis went down and is {now:?} after"));
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The chaos suite of `jobs` (issue 11, DESIGN §3): real worker processes
+//! and a real `redis-server` under faults, with a verdict on every job.
+//!
+//! A run starts `redis-server` with `appendonly yes` on a free loopback
+//! port, several worker processes (this crate's binary in `worker` mode) and
+//! in-process producers. While producers enqueue it
+//!
+//! - SIGKILLs a random worker process every few seconds, and restarts it;
+//! - stops a worker process (SIGSTOP) for three leases, then continues it:
+//!   its late results must be refused, the newer attempt wins;
+//! - SIGKILLs Redis and restarts it from its append-only file, under load;
+//! - takes Redis down (connections refused) and freezes it (SIGSTOP:
+//!   connections hang) for a while, then brings it back;
+//! - runs handlers that exhaust their timeout, that panic, that never
+//!   return until cancelled, and one that ends its own process.
+//!
+//! Every job records each attempt in its process's run log
+//! ([`runlog`]). At the end every acknowledged job is checked against the
+//! run logs and its record ([`verify`]): none lost, each ran at least once,
+//! each ended as its kind must, and every duplicate run is explained by a
+//! fault that cost its lease. The [`Report`] has a table and JSON.
+//!
+//! ```no_run
+//! let cfg = jobs_chaos::ChaosConfig::ci(env!("CARGO_BIN_EXE_jobs-chaos"));
+//! let report = jobs_chaos::run(cfg)?;
+//! println!("{}", report.table());
+//! assert!(report.passed, "{:?}", report.failures);
+//! # Ok::<(), jobs_chaos::ChaosError>(())
+//! ```
+//!
+//! `docs/chaos.md` explains the checks, what each `appendfsync` policy
+//! risks, and the figures of the long run (`scripts/chaos`).
+
+mod config;
+mod error;
+pub mod faults;
+mod fleet;
+pub mod jobs;
+mod producer;
+pub mod redis_proc;
+mod report;
+mod run;
+pub mod runlog;
+pub mod verify;
+mod worker;
+
+pub use config::{ChaosConfig, Fsync, SpecialJobs};
+pub use error::ChaosError;
+pub use fleet::{Fleet, WorkerSpec};
+pub use redis_proc::RedisProc;
+pub use report::Report;
+pub use run::run;
+pub use worker::{connect, redis_config, run_worker, WorkerArgs};

@@ -1,0 +1,108 @@
+//! `jobs-chaos`: the chaos run (`jobs-chaos run`, see `scripts/chaos`) and
+//! its worker processes (`jobs-chaos worker`, started by the run).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use jobs_chaos::{ChaosConfig, Fsync, WorkerArgs};
+
+/// Faults under load against a real redis-server and real worker
+/// processes; checks that nothing acknowledged is lost.
+#[derive(Debug, Parser)]
+#[command(name = "jobs-chaos", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// A chaos run: prints progress on stderr, the table on stdout; exits 1
+    /// when a check failed.
+    Run {
+        /// Minutes of load (faults injected throughout), then the drain.
+        #[arg(long, default_value_t = 10)]
+        minutes: u32,
+        /// The short CI run instead (30 s of load; `--minutes` ignored).
+        #[arg(long)]
+        ci: bool,
+        /// Redis `appendfsync`: `always` (the strict check) or `everysec`.
+        #[arg(long, default_value = "always")]
+        fsync: String,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+        /// Jobs enqueued per second.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Worker processes.
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Seconds Redis stays down or frozen in an outage or freeze.
+        #[arg(long)]
+        redis_down_secs: Option<u64>,
+        /// Keep the run's directory (Redis files, run logs, worker logs).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// One worker process of a run (started by `run`).
+    Worker {
+        /// Redis URL.
+        #[arg(long)]
+        redis: String,
+        /// Queue to serve.
+        #[arg(long, default_value = jobs_chaos::jobs::QUEUE)]
+        queue: String,
+        /// Lease in milliseconds.
+        #[arg(long)]
+        lease_ms: u64,
+        /// Jobs at once.
+        #[arg(long)]
+        concurrency: usize,
+        /// This process's run log.
+        #[arg(long)]
+        runlog: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    match Cli::parse().command {
+        Cmd::Worker { redis, queue, lease_ms, concurrency, runlog } => {
+            let args = WorkerArgs { redis, queue, lease: Duration::from_millis(lease_ms), concurrency, runlog };
+            jobs_chaos::run_worker(args).context("worker process")?;
+            Ok(())
+        }
+        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep } => {
+            let exe = std::env::current_exe().context("the path of this program, to start worker processes")?;
+            let mut cfg = if ci { ChaosConfig::ci(exe) } else { ChaosConfig::long(exe, minutes) };
+            cfg.fsync = fsync.parse::<Fsync>()?;
+            if let Some(r) = rate {
+                cfg.rate = r;
+            }
+            if let Some(w) = workers {
+                cfg.worker_procs = w;
+            }
+            if let Some(s) = redis_down_secs {
+                cfg.redis_down_for = Duration::from_secs(s);
+            }
+            cfg.keep_dir = keep;
+            let report = jobs_chaos::run(cfg)?;
+            print!("{}", report.table());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report)?;
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            }
+            if !report.passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! [`Report`]: what a run injected, what it enqueued and what it found, as
+//! a table for people and as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jobs_core::JobInfo;
+use serde::Serialize;
+
+use crate::config::{ChaosConfig, Fsync};
+use crate::faults::{lock, FaultEvent, FaultKind};
+use crate::jobs::Kind;
+use crate::run::{Acked, Shared};
+use crate::runlog::RunLogs;
+use crate::verify::{check, Findings};
+
+/// Unix milliseconds of a time.
+pub(crate) fn ms(t: SystemTime) -> u64 {
+    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The outcome of a chaos run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Whether every check passed (see [`Report::failures`]).
+    pub passed: bool,
+    /// Why it did not pass, one sentence each.
+    pub failures: Vec<String>,
+    /// The settings of the run.
+    pub settings: ChaosConfig,
+    /// Wall time of the whole run, drain and checks included.
+    pub elapsed_s: f64,
+    /// Faults injected, per kind.
+    pub faults: BTreeMap<FaultKind, u64>,
+    /// `enqueue_many` calls that failed (while Redis was away) and were
+    /// retried with the same jobs.
+    pub enqueue_calls_failed: u64,
+    /// Jobs acknowledged to producers, in all.
+    pub acknowledged: u64,
+    /// Jobs acknowledged, per kind.
+    pub by_kind: BTreeMap<Kind, u64>,
+    /// What the checks of every acknowledged job found.
+    pub findings: Findings,
+    /// Finished jobs read before a Redis crash or outage and again after it.
+    pub finished_checked_across_restarts: u64,
+    /// Of those, jobs whose status changed: a finished job came back.
+    pub finished_that_came_back: u64,
+    /// `chaos.hang` jobs the run cancelled while they ran.
+    pub hang_cancels: u64,
+    /// "result refused" warnings in the worker processes' logs (late acks
+    /// of stopped or stalled workers, refused by their lease token).
+    pub refused_results_logged: u64,
+    /// Times Redis postponed an AOF write behind a slow `fsync`
+    /// (`everysec` only; zero with `always`).
+    pub postponed_fsyncs: usize,
+    /// Unreadable run log lines (none expected: one `write(2)` per line).
+    pub run_log_bad_lines: Vec<String>,
+    /// Things worth knowing that are not failures.
+    pub notes: Vec<String>,
+    /// Every fault with its time.
+    pub fault_log: Vec<FaultEvent>,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)] // The parts of one run, gathered once.
+    pub(crate) fn build(
+        cfg: &ChaosConfig,
+        shared: &Shared,
+        acked: &[Acked],
+        infos: &[Option<JobInfo>],
+        logs: &RunLogs,
+        refused: u64,
+        postponed: usize,
+        elapsed: Duration,
+    ) -> Report {
+        let fault_log = lock(&shared.faults).clone();
+        let lease_ms = u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX);
+        let findings = check(acked, infos, logs, &fault_log, lease_ms);
+        let mut faults: BTreeMap<FaultKind, u64> = FaultKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for f in &fault_log {
+            *faults.entry(f.kind).or_default() += 1;
+        }
+        let mut by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+        for a in acked {
+            *by_kind.entry(a.kind).or_default() += 1;
+        }
+        let mut r = Report {
+            passed: false,
+            failures: Vec::new(),
+            settings: cfg.clone(),
+            elapsed_s: elapsed.as_secs_f64(),
+            faults,
+            enqueue_calls_failed: shared.enqueue_errors.load(Ordering::Relaxed),
+            acknowledged: acked.len() as u64,
+            by_kind,
+            findings,
+            finished_checked_across_restarts: shared.finished_checked.load(Ordering::Relaxed),
+            finished_that_came_back: shared.resurrected.load(Ordering::Relaxed),
+            hang_cancels: shared.hang_cancels.load(Ordering::Relaxed),
+            refused_results_logged: refused,
+            postponed_fsyncs: postponed,
+            run_log_bad_lines: logs.bad_lines.iter().take(20).cloned().collect(),
+            notes: lock(&shared.notes).clone(),
+            fault_log,
+        };
+        r.failures = r.judge(cfg, &lock(&shared.problems));
+        r.passed = r.failures.is_empty();
+        r
+    }
+
+    fn judge(&self, cfg: &ChaosConfig, problems: &[String]) -> Vec<String> {
+        let f = &self.findings;
+        let mut out = Vec::new();
+        let mut zero = |n: u64, what: &str| {
+            if n > 0 {
+                out.push(format!("{n} {what}"));
+            }
+        };
+        if cfg.fsync == Fsync::Everysec && self.postponed_fsyncs > 0 && f.lost > 0 {
+            // Redis replied before writing the AOF (a slow fsync): a crash
+            // of the process may lose those writes under `everysec`.
+        } else {
+            zero(f.lost, "acknowledged jobs lost");
+        }
+        zero(f.unfinished, "jobs unfinished after the drain");
+        zero(f.wrong_status, "jobs finished in the wrong status");
+        zero(f.never_ran, "jobs never ran");
+        zero(f.unexplained_duplicates, "duplicate runs no injected fault explains");
+        zero(f.stale_overwrites, "successes recorded by a stale attempt");
+        zero(f.runs_after_finish, "runs after the job had finished");
+        zero(self.finished_that_came_back, "finished jobs came back after a Redis restart");
+        zero(self.run_log_bad_lines.len() as u64, "unreadable run log lines");
+        let injected = |k: FaultKind| self.faults.get(&k).copied().unwrap_or(0);
+        let wanted = [
+            (FaultKind::WorkerKill, u64::from(cfg.load > cfg.kill_every * 2)),
+            (FaultKind::WorkerCrash, u64::from(cfg.special.poison > 0)),
+            (FaultKind::WorkerStop, u64::from(cfg.stops)),
+            (FaultKind::RedisCrash, u64::from(cfg.redis_crashes)),
+            (FaultKind::RedisOutage, u64::from(cfg.redis_outages)),
+            (FaultKind::RedisFreeze, u64::from(cfg.redis_freezes)),
+        ];
+        for (k, n) in wanted {
+            if injected(k) < n.min(1) {
+                out.push(format!("no {k:?} fault was injected"));
+            }
+        }
+        if injected(FaultKind::WorkerStop) > 0 && f.late_results_refused == 0 {
+            out.push("no late result of a stopped worker was seen refused".to_owned());
+        }
+        out.extend(problems.iter().take(20).cloned());
+        out
+    }
+
+    /// The report as a plain-text table.
+    pub fn table(&self) -> String {
+        let s = &self.settings;
+        let f = &self.findings;
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "jobs-chaos: {:.0} s of load, {:.0} s in all; appendfsync {}; {} worker processes x {}, lease {} ms",
+            s.load.as_secs_f64(),
+            self.elapsed_s,
+            s.fsync.as_str(),
+            s.worker_procs,
+            s.concurrency,
+            s.lease.as_millis()
+        );
+        let mut row = |label: &str, value: String| {
+            let _ = writeln!(t, "  {label:<52} {value:>10}");
+        };
+        row("FAULTS INJECTED", String::new());
+        for (k, n) in &self.faults {
+            row(&format!("  {}", k.label()), n.to_string());
+        }
+        row("  enqueue calls failed (retried, same ids)", self.enqueue_calls_failed.to_string());
+        row("JOBS", String::new());
+        row("  acknowledged to producers", self.acknowledged.to_string());
+        for (k, n) in &self.by_kind {
+            row(&format!("    {} (must end {})", k.as_str(), k.expected()), n.to_string());
+        }
+        for (st, n) in &f.by_status {
+            row(&format!("  ended {st}"), n.to_string());
+        }
+        row("  runs (attempts started)", f.runs.to_string());
+        row("CHECKS", String::new());
+        row("  lost (must be 0)", f.lost.to_string());
+        row("  never ran (must be 0)", f.never_ran.to_string());
+        row("  wrong final status (must be 0)", f.wrong_status.to_string());
+        row("  unfinished after the drain (must be 0)", f.unfinished.to_string());
+        row("  duplicates (ran again after a lost lease)", f.duplicates.to_string());
+        for (cause, n) in &f.duplicates_by_cause {
+            row(&format!("    explained: {cause}"), n.to_string());
+        }
+        row("    unexplained (must be 0)", f.unexplained_duplicates.to_string());
+        row("  late results of stopped workers refused", f.late_results_refused.to_string());
+        row("  'result refused' in worker logs", self.refused_results_logged.to_string());
+        row("  successes by a stale attempt (must be 0)", f.stale_overwrites.to_string());
+        row("  runs after the job finished (must be 0)", f.runs_after_finish.to_string());
+        row("  finished jobs checked across Redis restarts", self.finished_checked_across_restarts.to_string());
+        row("    came back (must be 0)", self.finished_that_came_back.to_string());
+        row("  leases lost before the handler started", f.leases_lost_without_run.to_string());
+        row("  AOF writes postponed by a slow fsync", self.postponed_fsyncs.to_string());
+        let _ = writeln!(t, "RESULT: {}", if self.passed { "PASS" } else { "FAIL" });
+        for fail in &self.failures {
+            let _ = writeln!(t, "  - {fail}");
+        }
+        t
+    }
+}

@@ -1,0 +1,284 @@
+//! [`run`]: one chaos run from start to verdict.
+//!
+//! 1. Start `redis-server` (AOF on) and the worker processes.
+//! 2. For [`ChaosConfig::load`]: producers enqueue, one task kills workers
+//!    at random, another injects the planned faults; a monitor cancels the
+//!    `chaos.hang` jobs once they run.
+//! 3. Drain: wait until every acknowledged job has finished.
+//! 4. Stop the workers cleanly, read the run logs and every acknowledged
+//!    job's record, and check them ([`crate::verify`]).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jobs_core::{CancelResult, JobId, JobInfo, JobQueue};
+use jobs_redis::RedisQueue;
+
+use crate::config::ChaosConfig;
+use crate::error::ChaosError;
+use crate::faults::{fault_loop, kill_loop, lock, FaultEvent};
+use crate::fleet::{Fleet, WorkerSpec};
+use crate::jobs::{Kind, QUEUE};
+use crate::producer::{produce, Specials};
+use crate::redis_proc::RedisProc;
+use crate::report::Report;
+use crate::runlog::RunLogs;
+use crate::worker::connect;
+
+/// A job whose enqueue Redis acknowledged.
+#[derive(Debug, Clone)]
+pub(crate) struct Acked {
+    pub(crate) id: JobId,
+    pub(crate) kind: Kind,
+    pub(crate) ack_ms: u64,
+}
+
+/// What the run's tasks share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) acked: Mutex<Vec<Acked>>,
+    pub(crate) faults: Mutex<Vec<FaultEvent>>,
+    pub(crate) enqueue_errors: AtomicU64,
+    pub(crate) finished_checked: AtomicU64,
+    pub(crate) resurrected: AtomicU64,
+    pub(crate) hang_cancels: AtomicU64,
+    pub(crate) done: AtomicBool,
+    pub(crate) notes: Mutex<Vec<String>>,
+    pub(crate) problems: Mutex<Vec<String>>,
+    progress: bool,
+}
+
+impl Shared {
+    pub(crate) fn record(&self, f: FaultEvent) {
+        if self.progress {
+            eprintln!("jobs-chaos: fault {:?} pid {:?}", f.kind, f.pid);
+        }
+        lock(&self.faults).push(f);
+    }
+
+    /// Something worth knowing that is not a failure.
+    pub(crate) fn note(&self, s: String) {
+        if self.progress {
+            eprintln!("jobs-chaos: {s}");
+        }
+        lock(&self.notes).push(s);
+    }
+
+    /// A failed check.
+    pub(crate) fn problem(&self, s: String) {
+        eprintln!("jobs-chaos: PROBLEM: {s}");
+        lock(&self.problems).push(s);
+    }
+}
+
+/// A fresh directory for the run's files.
+fn run_dir() -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    std::env::temp_dir().join(format!("jobs-chaos-{}-{nanos}", std::process::id()))
+}
+
+/// Runs the chaos suite with `cfg` and returns its report (which says
+/// whether it passed). Fails only when the run itself cannot be carried out.
+pub fn run(cfg: ChaosConfig) -> Result<Report, ChaosError> {
+    cfg.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| ChaosError::io("tokio runtime", e))?;
+    let dir = run_dir();
+    let result = rt.block_on(run_in(cfg.clone(), dir.clone()));
+    let keep = cfg.keep_dir || result.as_ref().map_or(true, |r| !r.passed);
+    if keep {
+        eprintln!("jobs-chaos: the run's files (redis.log, run logs, worker logs) are in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
+    let t0 = Instant::now();
+    let say = |s: String| {
+        if cfg.progress {
+            eprintln!("jobs-chaos [{:>6.1}s] {s}", t0.elapsed().as_secs_f64());
+        }
+    };
+    let redis = tokio::task::block_in_place(|| RedisProc::start(&cfg.redis_server, &dir.join("redis"), cfg.fsync))?;
+    let url = redis.url();
+    say(format!("redis-server on {url}, appendonly yes, appendfsync {}", cfg.fsync.as_str()));
+    let redis = Arc::new(Mutex::new(redis));
+    let spec = WorkerSpec {
+        exe: cfg.worker_exe.clone(),
+        url: url.clone(),
+        queue: QUEUE.to_owned(),
+        lease: cfg.lease,
+        concurrency: cfg.concurrency,
+        runlog_dir: dir.join("runlogs"),
+        stderr_dir: dir.join("workers"),
+    };
+    let fleet = Arc::new(Mutex::new(tokio::task::block_in_place(|| Fleet::start(spec, cfg.worker_procs))?));
+    let queue = connect(&url).await;
+    let shared = Arc::new(Shared { progress: cfg.progress, ..Shared::default() });
+    let started = Instant::now();
+    let load_end = started + cfg.load;
+    say(format!("{} worker processes x {}, lease {:?}; load for {:?}", cfg.worker_procs, cfg.concurrency, cfg.lease, cfg.load));
+
+    let specials = Arc::new(Specials::new(&cfg));
+    let mut producers = Vec::new();
+    for i in 0..cfg.producers {
+        let p = produce(cfg.clone(), queue.clone(), shared.clone(), specials.clone(), i, started);
+        producers.push(tokio::spawn(p));
+    }
+    let killer = tokio::spawn(kill_loop(cfg.clone(), fleet.clone(), shared.clone(), load_end));
+    let faults =
+        tokio::spawn(fault_loop(cfg.clone(), fleet.clone(), redis.clone(), queue.clone(), shared.clone(), started));
+    let monitor = tokio::spawn(hang_monitor(queue.clone(), shared.clone()));
+    let progress = tokio::spawn(progress_loop(queue.clone(), shared.clone(), t0, cfg.progress));
+
+    for p in producers {
+        match p.await {
+            Ok(r) => r?,
+            Err(e) => shared.problem(format!("a producer task failed: {e}")),
+        }
+    }
+    if faults.await.is_err() {
+        shared.problem("the fault task failed".into());
+    }
+    say(format!("load over: {} jobs acknowledged; draining", lock(&shared.acked).len()));
+
+    let drained = drain(&queue, &shared, cfg.drain_timeout).await;
+    say(if drained { "drained".to_owned() } else { format!("NOT drained within {:?}", cfg.drain_timeout) });
+    shared.done.store(true, Ordering::Relaxed);
+    let _ = killer.await;
+    let _ = monitor.await;
+    progress.abort();
+    let clean = tokio::task::block_in_place(|| lock(&fleet).shutdown(Duration::from_secs(10)));
+    say(format!("worker processes stopped ({clean} cleanly)"));
+
+    let logs = RunLogs::read_dir(&dir.join("runlogs"))?;
+    let acked = lock(&shared.acked).clone();
+    let infos = read_all(&queue, &acked).await?;
+    let refused = count_in_files(&dir.join("workers"), "result refused");
+    let postponed = lock(&redis).postponed_fsyncs();
+    say(format!("read {} run log lines and {} job records; checking", logs.lines, infos.len()));
+    let report = Report::build(&cfg, &shared, &acked, &infos, &logs, refused, postponed, t0.elapsed());
+    Ok(report)
+}
+
+/// Cancels each `chaos.hang` job once it runs, until every one has ended.
+async fn hang_monitor(queue: RedisQueue, shared: Arc<Shared>) {
+    let mut seen = 0;
+    let mut waiting: Vec<JobId> = Vec::new();
+    let mut asked: HashSet<JobId> = HashSet::new();
+    loop {
+        {
+            let acked = lock(&shared.acked);
+            waiting.extend(acked[seen..].iter().filter(|a| a.kind == Kind::Hang).map(|a| a.id.clone()));
+            seen = acked.len();
+        }
+        let mut still = Vec::new();
+        for id in waiting.drain(..) {
+            match queue.job(&id).await {
+                Ok(Some(info)) if info.status.is_finished() => {}
+                Ok(Some(info)) if info.status == jobs_core::JobStatus::Running => {
+                    if let Ok(CancelResult::Requested) = queue.cancel(&id).await {
+                        if asked.insert(id.clone()) {
+                            shared.hang_cancels.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    still.push(id);
+                }
+                _ => still.push(id),
+            }
+        }
+        waiting = still;
+        if shared.done.load(Ordering::Relaxed) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Progress on stderr every 5 s.
+async fn progress_loop(queue: RedisQueue, shared: Arc<Shared>, t0: Instant, on: bool) {
+    if !on {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let acked = lock(&shared.acked).len();
+        let faults = lock(&shared.faults).len();
+        let c = tokio::time::timeout(Duration::from_secs(2), queue.stats()).await;
+        let counts = match c {
+            Ok(Ok(s)) => {
+                let c = s.queue(QUEUE);
+                format!("processed {} pending {} running {} dead {}", c.processed, c.pending, c.running, c.dead)
+            }
+            _ => "stats unavailable (Redis down?)".to_owned(),
+        };
+        eprintln!(
+            "jobs-chaos [{:>6.1}s] acked {acked}, {counts}, faults {faults}, failed enqueue calls {}",
+            t0.elapsed().as_secs_f64(),
+            shared.enqueue_errors.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// Waits until the chaos queue has nothing pending, scheduled, running or
+/// retrying. `false` on timeout.
+async fn drain(queue: &RedisQueue, shared: &Shared, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut quiet = 0;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Ok(stats) = queue.stats().await else { continue };
+        let c = stats.queue(QUEUE);
+        if c.pending + c.scheduled + c.running + c.retrying == 0 {
+            // Twice in a row: a reclaim may move a job back between reads.
+            quiet += 1;
+            if quiet >= 2 {
+                return true;
+            }
+        } else {
+            quiet = 0;
+        }
+    }
+    shared.problem(format!("jobs were still unfinished {timeout:?} after the load ended"));
+    false
+}
+
+/// Every acknowledged job's record, in `acked` order (`None`: not stored).
+async fn read_all(queue: &RedisQueue, acked: &[Acked]) -> Result<Vec<Option<JobInfo>>, ChaosError> {
+    let mut tasks = Vec::new();
+    for chunk in acked.chunks(acked.len().div_ceil(8).max(1)) {
+        let ids: Vec<JobId> = chunk.iter().map(|a| a.id.clone()).collect();
+        let q = queue.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                out.push(q.job(id).await?);
+            }
+            Ok::<_, jobs_core::Error>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(acked.len());
+    for t in tasks {
+        let part = t.await.map_err(|e| ChaosError::Config(format!("a read task failed: {e}")))??;
+        all.extend(part);
+    }
+    Ok(all)
+}
+
+/// Lines containing `needle` in every file of `dir`.
+fn count_in_files(dir: &std::path::Path, needle: &str) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|t| t.lines().filter(|l| l.contains(needle)).count() as u64)
+        .sum()
+}
