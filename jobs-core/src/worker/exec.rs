@@ -1,9 +1,20 @@
 //! Running one leased job: handler lookup, timeout, panic capture, outcome.
+//!
+//! One task per job: the job's future is polled inside it under
+//! `catch_unwind` (a panic is a failed attempt and the worker lives), rather
+//! than in a second spawned task, which would cost a task and its
+//! scheduling per job.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::run::Core;
@@ -22,8 +33,13 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         return;
     };
     let max_retries = job.max_retries.or(desc.max_retries).unwrap_or(core.max_retries);
-    let cancel = core.hard.child_token();
+    // A token of its own (a child of `hard` would lock the parent twice per
+    // job): the grace period's end cancels every job through `inflight`.
+    let cancel = CancellationToken::new();
     core.inflight.insert(job.id.clone(), job.token, cancel.clone());
+    if core.hard.is_cancelled() {
+        cancel.cancel();
+    }
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel)
         .with_pool(core.data.clone(), core.queue.clone());
     let span = tracing::info_span!(
@@ -35,15 +51,13 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         enqueued_by = tracing::field::Empty,
     );
     crate::trace::propagator().extract(&job.headers, &span);
-    let fut = (desc.run)(ctx, &job.payload);
-    let started = std::time::Instant::now();
-    // Its own task, so a panic is caught as a JoinError and the worker lives.
-    let mut task = tokio::spawn(fut.instrument(span.clone()));
+    let fut = CatchUnwind(Some((desc.run)(ctx, &job.payload).instrument(span.clone())));
+    let started = core.metrics.as_ref().map(|_| std::time::Instant::now());
     let timeout = job.timeout.or(desc.timeout);
     let ended = tokio::select! {
         biased;
-        _ = core.killed.cancelled() => { task.abort(); return; }
-        r = run_with_timeout(&mut task, timeout) => r,
+        _ = core.killed.cancelled() => return,
+        r = run_with_timeout(fut, timeout) => r,
     };
     let outcome = match ended {
         Ok(Ok(result)) => Outcome::Succeeded { result },
@@ -61,37 +75,68 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     });
     // After a shutdown hand-back the job is someone else's: report nothing.
     if core.inflight.remove(&job.id, job.token) {
-        record(&core, &job, &outcome, Some(started.elapsed()));
+        record(&core, &job, &outcome, started.map(|s| s.elapsed()));
         report(&core, &job, outcome);
     }
 }
 
 type Ended = Result<Result<Option<Vec<u8>>, RunError>, String>;
 
-async fn run_with_timeout(
-    task: &mut tokio::task::JoinHandle<Result<Option<Vec<u8>>, RunError>>,
-    timeout: Option<Duration>,
-) -> Ended {
-    let joined = match timeout {
-        Some(t) => match tokio::time::timeout(t, &mut *task).await {
-            Ok(j) => j,
-            Err(_) => {
-                task.abort();
-                return Err(format!("timed out after {}", humantime::format_duration(t)));
+/// Polls a job's future, turning a panic into an error. Dropping it drops
+/// the job (a timeout, or the pool killed), also under `catch_unwind`.
+struct CatchUnwind<F>(Option<F>);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(fut) = self.0.as_mut() else { return Poll::Pending };
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(fut).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                self.0 = None;
+                Poll::Ready(Ok(v))
             }
-        },
-        None => (&mut *task).await,
-    };
-    joined.map_err(|e| match e.try_into_panic() {
-        Ok(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic payload".into());
-            format!("panicked: {msg}")
+            Err(panic) => {
+                // Never polled again; dropped here, so a panic in its drop
+                // is caught too.
+                let fut = self.0.take();
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+                Poll::Ready(Err(panic))
+            }
         }
-        Err(_) => "the job's task was cancelled".to_owned(),
+    }
+}
+
+impl<F> Drop for CatchUnwind<F> {
+    fn drop(&mut self) {
+        let fut = self.0.take();
+        if fut.is_some() {
+            // A job dropped while running (timed out, pool killed) must not
+            // take the worker down if its own drop panics.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        }
+    }
+}
+
+async fn run_with_timeout<F>(fut: CatchUnwind<F>, timeout: Option<Duration>) -> Ended
+where
+    F: Future<Output = Result<Option<Vec<u8>>, RunError>> + Unpin,
+{
+    let ran = match timeout {
+        Some(t) => match tokio::time::timeout(t, fut).await {
+            Ok(r) => r,
+            Err(_) => return Err(format!("timed out after {}", humantime::format_duration(t))),
+        },
+        None => fut.await,
+    };
+    ran.map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".into());
+        format!("panicked: {msg}")
     })
 }
 

@@ -1,11 +1,14 @@
 //! The fetch loop and the acknowledgement batcher.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -76,8 +79,63 @@ impl Core {
     }
 }
 
-/// Takes jobs as worker slots free up; idles on the backend's wake-up or the
-/// next due time.
+/// Fetches in flight at once, at most: while one is on its way (a round
+/// trip and the backend's work), the next batch of free slots is already
+/// being filled.
+const MAX_FETCHES: usize = 2;
+
+/// What a fetch hands back: its result, and the worker slots it held.
+type FetchDone = (Result<crate::queue::Fetched, crate::error::Error>, OwnedSemaphorePermit);
+
+/// A fetch on its way, polled by the fetch loop itself (a task of its own
+/// would add a task switch to every fetch, and to the latency of each job).
+type Fetching = Pin<Box<dyn Future<Output = FetchDone> + Send>>;
+
+/// The first fetch of `fetches` to finish (pending while none has).
+fn next_done(fetches: &mut Vec<Fetching>, cx: &mut Context<'_>) -> Poll<FetchDone> {
+    for i in 0..fetches.len() {
+        if let Poll::Ready(done) = fetches[i].as_mut().poll(cx) {
+            drop(fetches.swap_remove(i));
+            return Poll::Ready(done);
+        }
+    }
+    Poll::Pending
+}
+
+/// Free worker slots: at least `min` (waiting for them), and as many more
+/// as are free, up to `max`.
+async fn take_slots(sem: &Arc<Semaphore>, min: usize, max: usize) -> Option<OwnedSemaphorePermit> {
+    let min = u32::try_from(min).unwrap_or(u32::MAX);
+    let mut slots = sem.clone().acquire_many_owned(min).await.ok()?;
+    let more = sem.available_permits().min(max.saturating_sub(slots.num_permits()));
+    if let Ok(extra) = sem.clone().try_acquire_many_owned(u32::try_from(more).unwrap_or(u32::MAX)) {
+        slots.merge(extra);
+    }
+    Some(slots)
+}
+
+/// Starts the fetched jobs, one slot each. A fetch is never abandoned half
+/// way: the jobs it leased run (or are handed back at shutdown) rather than
+/// waiting out their lease.
+fn start_jobs(
+    core: &Arc<Core>,
+    tracker: &TaskTracker,
+    jobs: Vec<crate::queue::LeasedJob>,
+    mut slots: OwnedSemaphorePermit,
+) {
+    for job in jobs {
+        let Some(slot) = slots.split(1) else {
+            tracing::error!(job = %job.id, "the backend returned more jobs than asked for; this one runs after its lease");
+            continue;
+        };
+        tracker.spawn(super::exec::execute(core.clone(), job, slot));
+    }
+}
+
+/// Takes jobs as worker slots free up, up to [`MAX_FETCHES`] fetches at a
+/// time (a second one only for at least half a batch of free slots, so
+/// that fetches stay large); idles on the backend's wake-up or the next due
+/// time when a fetch finds nothing.
 pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: TaskTracker, stop: CancellationToken) {
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
@@ -87,65 +145,76 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
         }
     };
     let mut err_delay = Duration::from_millis(100);
+    let mut fetches: Vec<Fetching> = Vec::with_capacity(MAX_FETCHES);
+    // Set when a fetch found nothing: how long to wait for a wake-up.
+    let mut idle: Option<Duration> = None;
+    // Set when a fetch failed: no new fetch before then.
+    let mut pause: Option<tokio::time::Instant> = None;
+    let batch = core.fetch_batch.min(core.identity.workers).max(1);
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let mut permits = vec![first];
-        while permits.len() < core.fetch_batch {
-            match sem.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+        if fetches.is_empty() {
+            if let Some(wait) = idle.take() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = waiter.wait(wait) => if let Err(e) = r {
+                        tracing::warn!(error = %e, "waiting for jobs failed");
+                        pause = Some(tokio::time::Instant::now() + err_delay);
+                    },
+                }
+            }
+            if let Some(until) = pause.take() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(until) => {}
+                }
             }
         }
-        waiter.arm();
-        let req = FetchRequest {
-            queues: core.order(),
-            max: permits.len(),
-            lease: core.lease,
-            default_max_retries: core.max_retries,
-        };
-        // A fetch is never abandoned half way: the jobs it leased run (or are
-        // handed back at shutdown) rather than waiting out their lease.
-        match core.queue.fetch(&req).await {
-            Err(e) => {
-                drop(permits);
-                tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(err_delay) => {}
-                }
-                err_delay = (err_delay * 2).min(Duration::from_secs(5));
-            }
-            Ok(fetched) => {
-                err_delay = Duration::from_millis(100);
-                let got = fetched.jobs.len();
-                for job in fetched.jobs {
-                    let Some(permit) = permits.pop() else { break };
-                    tracker.spawn(super::exec::execute(core.clone(), job, permit));
-                }
-                drop(permits);
-                if got == 0 {
-                    let now = SystemTime::now();
-                    let wait = fetched
-                        .next_due
-                        .map(|t| t.duration_since(now).unwrap_or_default())
-                        .unwrap_or(Duration::MAX)
-                        .min(core.idle_cap());
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        r = waiter.wait(wait) => if let Err(e) = r {
-                            tracing::warn!(error = %e, "waiting for jobs failed");
-                            tokio::select! {
-                                _ = stop.cancelled() => return,
-                                _ = tokio::time::sleep(err_delay) => {}
-                            }
-                        },
+        let running = fetches.len();
+        let may_start = running < MAX_FETCHES && idle.is_none() && pause.is_none();
+        let min = if running == 0 { 1 } else { (batch / 2).max(1) };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => match done {
+                (Ok(fetched), slots) => {
+                    err_delay = Duration::from_millis(100);
+                    if fetched.jobs.is_empty() {
+                        let now = SystemTime::now();
+                        let wait = fetched
+                            .next_due
+                            .map(|t| t.duration_since(now).unwrap_or_default())
+                            .unwrap_or(Duration::MAX)
+                            .min(core.idle_cap());
+                        idle = Some(idle.map_or(wait, |w| w.min(wait)));
+                    } else {
+                        idle = None;
+                        start_jobs(&core, &tracker, fetched.jobs, slots);
                     }
                 }
+                (Err(e), _) => {
+                    tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");
+                    pause = Some(tokio::time::Instant::now() + err_delay);
+                    err_delay = (err_delay * 2).min(Duration::from_secs(5));
+                }
+            },
+            slots = take_slots(&sem, min, batch), if may_start => {
+                let Some(slots) = slots else { break };
+                waiter.arm();
+                let req = FetchRequest {
+                    queues: core.order(),
+                    max: slots.num_permits(),
+                    lease: core.lease,
+                    default_max_retries: core.max_retries,
+                };
+                let core = core.clone();
+                fetches.push(Box::pin(async move { (core.queue.fetch(&req).await, slots) }));
             }
+        }
+    }
+    // Stopping: the fetches on their way still lease jobs; run them.
+    while !fetches.is_empty() {
+        if let (Ok(fetched), slots) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
+            start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }
 }

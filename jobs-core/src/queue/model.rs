@@ -1,0 +1,386 @@
+//! What the port stores and reports: jobs as written, leased, finished and
+//! described, and queue counts.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::job::{JobId, Priority};
+
+/// A job as a producer hands it to a backend: validated and serialized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Its id (which names its queue).
+    pub id: JobId,
+    /// The job name that selects the handler.
+    pub name: String,
+    /// The serialized payload (JSON).
+    pub payload: Vec<u8>,
+    /// Its priority.
+    pub priority: Priority,
+    /// Retries after the first attempt; `None`: the pool's default.
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout; `None`: the pool's default (none).
+    pub timeout: Option<Duration>,
+    /// Not before this time (delayed or scheduled); `None`: now.
+    pub run_at: Option<SystemTime>,
+    /// Deduplication window (see `JobOptions::unique_for`).
+    pub unique_for: Option<Duration>,
+    /// When the producer enqueued it.
+    pub enqueued_at: SystemTime,
+    /// Metadata carried with the job, such as the enqueuing code's trace
+    /// context (see [`crate::TracePropagator`]). Usually empty or one entry.
+    pub headers: Headers,
+}
+
+/// Job metadata: string keys and values, kept in order.
+pub type Headers = BTreeMap<String, String>;
+
+/// The payload size backends accept by default: 512 KiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
+
+/// Refuses a batch in which any payload is larger than `limit` bytes; a
+/// backend calls it before writing anything.
+pub fn check_payload_sizes(jobs: &[NewJob], limit: usize) -> Result<(), Error> {
+    match jobs.iter().find(|j| j.payload.len() > limit) {
+        Some(j) => Err(Error::PayloadTooLarge { size: j.payload.len(), limit }),
+        None => Ok(()),
+    }
+}
+
+impl NewJob {
+    /// The queue it goes to.
+    pub fn queue(&self) -> &str {
+        self.id.queue()
+    }
+}
+
+/// The lifecycle state of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting to be taken.
+    Pending,
+    /// Waiting for its time (delayed, scheduled).
+    Scheduled,
+    /// Leased by a worker.
+    Running,
+    /// Failed, waiting for its next attempt.
+    Retrying,
+    /// Finished successfully.
+    Succeeded,
+    /// Out of attempts or failed permanently: in the dead-letter set.
+    Dead,
+    /// Cancelled before or while it ran.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Running => "running",
+            JobStatus::Retrying => "retrying",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Dead => "dead",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Succeeded, dead or cancelled: nothing more will happen to it unless an
+    /// operator retries a dead job.
+    pub const fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One attempt of a job, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptInfo {
+    /// 1-based.
+    pub attempt: u32,
+    /// When a worker took it.
+    pub started_at: SystemTime,
+    /// When it ended (absent while running).
+    pub finished_at: Option<SystemTime>,
+    /// Why it failed (absent on success).
+    pub error: Option<String>,
+}
+
+/// Everything known about one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Its id.
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// Where it is in its lifecycle.
+    pub status: JobStatus,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+    /// Attempts started so far (a job handed back at shutdown does not count).
+    pub attempts: u32,
+    /// Retries after the first attempt, when set on the job.
+    pub max_retries: Option<u32>,
+    /// Every attempt with its error, oldest first.
+    pub attempt_log: Vec<AttemptInfo>,
+    /// When it was enqueued.
+    pub enqueued_at: SystemTime,
+    /// When it is due (scheduled, delayed or retrying).
+    pub run_at: Option<SystemTime>,
+    /// When it finished (succeeded, dead, cancelled).
+    pub finished_at: Option<SystemTime>,
+    /// The job function's `Ok` value as JSON, when it returned one.
+    pub result: Option<serde_json::Value>,
+    /// The metadata the producer attached (trace context).
+    #[serde(default)]
+    pub headers: Headers,
+}
+
+impl JobInfo {
+    /// The last attempt's error, if any.
+    pub fn last_error(&self) -> Option<&str> {
+        self.attempt_log.iter().rev().find_map(|a| a.error.as_deref())
+    }
+}
+
+/// Counts for one queue and priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Waiting to be taken now.
+    pub pending: u64,
+    /// Waiting for their time.
+    pub scheduled: u64,
+    /// Leased by a worker.
+    pub running: u64,
+    /// Waiting for a retry.
+    pub retrying: u64,
+    /// In the dead-letter set.
+    pub dead: u64,
+    /// Finished successfully (since the backend's counters started).
+    pub processed: u64,
+    /// Failed attempts (since the backend's counters started).
+    pub failed: u64,
+}
+
+impl Counts {
+    /// Adds another set of counts to this one.
+    pub fn add(&mut self, o: &Counts) {
+        self.pending += o.pending;
+        self.scheduled += o.scheduled;
+        self.running += o.running;
+        self.retrying += o.retrying;
+        self.dead += o.dead;
+        self.processed += o.processed;
+        self.failed += o.failed;
+    }
+}
+
+/// The counts of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueCounts {
+    /// Per priority.
+    pub by_priority: BTreeMap<Priority, Counts>,
+    /// Whether workers are held off the queue.
+    pub paused: bool,
+}
+
+impl QueueCounts {
+    /// All priorities added up.
+    pub fn total(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in self.by_priority.values() {
+            t.add(c);
+        }
+        t
+    }
+}
+
+/// Counts of every queue the backend knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Per queue name.
+    pub queues: BTreeMap<String, QueueCounts>,
+}
+
+impl QueueStats {
+    /// One queue's counts, all priorities added up (zero when unknown).
+    pub fn queue(&self, name: &str) -> Counts {
+        self.queues.get(name).map(QueueCounts::total).unwrap_or_default()
+    }
+
+    /// One queue and priority.
+    pub fn get(&self, name: &str, p: Priority) -> Counts {
+        self.queues.get(name).and_then(|q| q.by_priority.get(&p)).copied().unwrap_or_default()
+    }
+}
+
+/// Limits of one queue (configuration `queues:` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePolicy {
+    /// Refuse enqueues past this many pending and scheduled jobs (retries are
+    /// never refused).
+    pub max_jobs: Option<u64>,
+    /// Accept only these priorities; empty: all.
+    pub priority_levels: Vec<Priority>,
+}
+
+/// How long finished jobs are kept. Nothing grows without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Succeeded and cancelled jobs (and their results). Default 24 h.
+    pub succeeded: Duration,
+    /// Dead jobs, by age. Default 7 days.
+    pub dead_age: Duration,
+    /// Dead jobs per queue, by count (oldest dropped first). Default 10,000.
+    pub dead_max: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            succeeded: Duration::from_secs(24 * 3600),
+            dead_age: Duration::from_secs(7 * 24 * 3600),
+            dead_max: 10_000,
+        }
+    }
+}
+
+/// A fetch: up to `max` jobs from `queues`, leased for `lease`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRequest {
+    /// The queues in the order to take them: a backend takes from the first
+    /// queue with work, highest priority first. (The pool varies this order
+    /// for weighted fetching.)
+    pub queues: Vec<String>,
+    /// At most this many jobs.
+    pub max: usize,
+    /// How long a taken job stays leased without a heartbeat.
+    pub lease: Duration,
+    /// Retries for jobs that carry none: used when an expired lease is
+    /// reclaimed, to decide whether the job is out of attempts.
+    pub default_max_retries: u32,
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
+    /// The serialized payload.
+    pub payload: Vec<u8>,
+    /// Its priority.
+    pub priority: Priority,
+    /// This attempt, 1-based.
+    pub attempt: u32,
+    /// Retries set on the job, if any.
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout set on the job, if any.
+    pub timeout: Option<Duration>,
+    /// When it was enqueued.
+    pub enqueued_at: SystemTime,
+    /// The lease's fencing token: finishing with a stale token is refused.
+    pub token: u64,
+    /// The metadata the producer attached.
+    pub headers: Headers,
+}
+
+/// What [`JobQueue::fetch`] returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// The leased jobs, in the order to start them.
+    pub jobs: Vec<LeasedJob>,
+    /// The earliest time at which a scheduled or retrying job, or an expired
+    /// lease, will need the fetcher, when there is one: the fetcher's timer.
+    pub next_due: Option<SystemTime>,
+}
+
+/// How an attempt ended, as a worker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The job succeeded; `result` is its `Ok` value as JSON, if any.
+    Succeeded {
+        /// Serialized result.
+        result: Option<Vec<u8>>,
+    },
+    /// The attempt failed; run again at `at`.
+    Retry {
+        /// Why.
+        error: String,
+        /// When.
+        at: SystemTime,
+    },
+    /// The attempt failed for good: dead-letter set.
+    Dead {
+        /// Why.
+        error: String,
+    },
+    /// Handed back without counting the attempt (shutdown, or a name this
+    /// pool does not know): pending again at `at` (or at once).
+    Release {
+        /// Not before.
+        at: Option<SystemTime>,
+        /// Why, recorded but not counted as a failure.
+        reason: String,
+    },
+}
+
+/// One finished attempt, for [`JobQueue::finish`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The job.
+    pub id: JobId,
+    /// Its lease token.
+    pub token: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What the backend did with one [`Finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishResult {
+    /// Recorded, with the job's status afterwards.
+    Applied(JobStatus),
+    /// Refused: the lease had expired and the job was taken again (or is
+    /// gone); the newer attempt wins.
+    Stale,
+}
+
+/// The state of a lease after [`JobQueue::extend_leases`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Still ours, extended.
+    Held,
+    /// Ours, but someone asked to cancel the job: signal it.
+    CancelRequested,
+    /// No longer ours: the job's result will be refused.
+    Lost,
+}
+
+/// What [`JobQueue::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelResult {
+    /// It was pending or scheduled: removed and marked cancelled.
+    Cancelled,
+    /// It is running: its worker is told through `JobContext::cancelled()`
+    /// and it will end cancelled.
+    Requested,
+    /// It had already finished; nothing changed.
+    AlreadyFinished(JobStatus),
+}

@@ -1,0 +1,96 @@
+//! Records beside jobs: pool presence, throughput history, schedules.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::{JobId, Priority};
+
+/// A running pool's presence record, refreshed by its heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Unique per pool instance.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// The queues it serves.
+    pub queues: Vec<String>,
+    /// Its concurrency.
+    pub workers: usize,
+    /// Jobs running at the last heartbeat.
+    pub running: usize,
+    /// Ids of the jobs running at the last heartbeat.
+    pub running_jobs: Vec<JobId>,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// Its last heartbeat.
+    pub last_seen: SystemTime,
+}
+
+/// Attempts that ended in one minute on one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteCounts {
+    /// The minute's start, in seconds since the Unix epoch.
+    pub minute: u64,
+    /// Attempts that succeeded.
+    pub processed: u64,
+    /// Attempts that failed (retried, dead, or lost with their worker).
+    pub failed: u64,
+}
+
+/// What a scheduler does with ticks it missed while no process ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Enqueue every missed tick (bounded to 1,000 per pass).
+    All,
+    /// Skip missed ticks but run once for them (the default).
+    #[default]
+    One,
+    /// Skip missed ticks; run only ticks that are due now.
+    None,
+}
+
+/// A recurring job as stored in the backend, so every process sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDef {
+    /// Unique name of the schedule.
+    pub name: String,
+    /// Cron expression, 5 fields (minutes) or 6 (seconds first).
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    pub timezone: String,
+    /// The job name to enqueue.
+    pub job_name: String,
+    /// The queue to enqueue on.
+    pub queue: String,
+    /// The priority of each enqueued job.
+    pub priority: Priority,
+    /// The payload of each enqueued job.
+    pub payload: Vec<u8>,
+    /// Retries of each job (`None`: the job's attribute or pool default).
+    pub max_retries: Option<u32>,
+    /// Per-attempt timeout of each job.
+    pub timeout: Option<Duration>,
+    /// Missed ticks policy.
+    pub catch_up: CatchUp,
+    /// When the schedule was first stored: ticks before it never fire.
+    pub created_at: SystemTime,
+}
+
+/// A stored schedule with its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// Its definition.
+    pub def: ScheduleDef,
+    /// Whether ticks are held.
+    pub paused: bool,
+    /// The last tick handled (fired or skipped), as its scheduled instant.
+    pub last_tick: Option<SystemTime>,
+    /// When a job was last enqueued for it (wall clock).
+    pub last_run: Option<SystemTime>,
+    /// The last job enqueued for it.
+    pub last_job: Option<JobId>,
+}
