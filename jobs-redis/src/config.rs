@@ -60,6 +60,12 @@ pub struct RedisConfig {
     /// Multiplexed connections, used in turn. One carries tens of thousands
     /// of calls per second; more help with large payloads. Default 1.
     pub pool_size: usize,
+    /// How payloads are stored (`json`, the default, or `messagepack`);
+    /// both are read whatever the setting.
+    pub payload_format: crate::PayloadFormat,
+    /// The largest serialized payload an enqueue accepts, in bytes (default
+    /// 512 KiB): a larger one is refused with a clear error.
+    pub max_payload: usize,
 }
 
 impl Default for RedisConfig {
@@ -73,6 +79,8 @@ impl Default for RedisConfig {
             command_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             pool_size: 1,
+            payload_format: crate::PayloadFormat::Json,
+            max_payload: jobs_core::DEFAULT_MAX_PAYLOAD,
         }
     }
 }
@@ -124,6 +132,8 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_size", &self.pool_size)
+            .field("payload_format", &self.payload_format)
+            .field("max_payload", &self.max_payload)
             .finish()
     }
 }

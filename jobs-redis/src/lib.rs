@@ -3,6 +3,7 @@
 
 mod acl;
 mod admin;
+mod codec;
 mod config;
 mod conn;
 mod connect;
@@ -20,6 +21,7 @@ mod waiter;
 pub mod testing;
 
 pub use acl::acl_rules;
+pub use codec::PayloadFormat;
 pub use config::{RedisConfig, TlsFiles};
 pub use error::{mask_url, RedisQueueError};
 pub use queue::RedisQueue;

@@ -49,6 +49,10 @@ pub(crate) struct Inner {
     next: AtomicUsize,
     pub(crate) prefix: String,
     pub(crate) retention: Retention,
+    /// How payloads are stored (see `codec`).
+    pub(crate) payload_format: crate::PayloadFormat,
+    /// The largest payload an enqueue accepts.
+    pub(crate) max_payload: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) url: String,
     pub(crate) redactor: Redactor,
@@ -112,6 +116,8 @@ impl RedisQueue {
                 next: AtomicUsize::new(0),
                 prefix: config.prefix.clone(),
                 retention: config.retention,
+                payload_format: config.payload_format,
+                max_payload: config.max_payload,
                 connect_timeout: config.connect_timeout,
                 url,
                 redactor,
