@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use jobs_core::{JobId, JobQueue, JobStatus};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority};
 use jobs_redis::RedisQueue;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -17,9 +17,9 @@ use serde::Serialize;
 
 use crate::config::ChaosConfig;
 use crate::fleet::Fleet;
-use crate::jobs::QUEUE;
+use crate::jobs::{ChaosWork, Kind, QUEUE};
 use crate::redis_proc::RedisProc;
-use crate::run::Shared;
+use crate::run::{Acked, Shared};
 use crate::runlog::now_ms;
 
 /// What was done to whom.
@@ -103,7 +103,12 @@ pub(crate) async fn kill_loop(cfg: ChaosConfig, fleet: Arc<Mutex<Fleet>>, shared
         tokio::task::block_in_place(|| {
             let mut f = lock(&fleet);
             for (slot, pid, status) in f.reap_exited() {
-                shared.record(FaultEvent { kind: FaultKind::WorkerCrash, pid: Some(pid), start_ms: now_ms(), end_ms: now_ms() });
+                shared.record(FaultEvent {
+                    kind: FaultKind::WorkerCrash,
+                    pid: Some(pid),
+                    start_ms: now_ms(),
+                    end_ms: now_ms(),
+                });
                 shared.note(format!("worker {pid} (slot {slot}) exited by itself: {status}"));
                 restarts.push((now + cfg.restart_after, slot));
             }
@@ -112,14 +117,18 @@ pub(crate) async fn kill_loop(cfg: ChaosConfig, fleet: Arc<Mutex<Fleet>>, shared
                 if let Some(&slot) = live.get(rng.random_range(0..live.len().max(1))) {
                     if let Some(pid) = f.kill(slot) {
                         let t = now_ms();
-                        shared.record(FaultEvent { kind: FaultKind::WorkerKill, pid: Some(pid), start_ms: t, end_ms: t });
+                        shared.record(FaultEvent {
+                            kind: FaultKind::WorkerKill,
+                            pid: Some(pid),
+                            start_ms: t,
+                            end_ms: t,
+                        });
                         restarts.push((now + cfg.restart_after, slot));
                     }
                 }
                 next_kill = now + cfg.kill_every.mul_f64(rng.random_range(0.5..1.5));
             }
-            let (due, later): (Vec<_>, Vec<_>) =
-                restarts.drain(..).partition(|(at, _)| *at <= now || now >= load_end);
+            let (due, later): (Vec<_>, Vec<_>) = restarts.drain(..).partition(|(at, _)| *at <= now || now >= load_end);
             restarts = later;
             for (_, slot) in due {
                 if f.pid(slot).is_none() {
@@ -164,17 +173,17 @@ pub(crate) async fn fault_loop(
         tokio::time::sleep_until(at.into()).await;
         match fault {
             Planned::Stop => stop_worker(&cfg, &fleet, &queue, &shared, &mut rng).await,
-            Planned::Crash => redis_down(&cfg, &redis, &queue, &shared, FaultKind::RedisCrash, Duration::ZERO).await,
-            Planned::Outage => {
-                redis_down(&cfg, &redis, &queue, &shared, FaultKind::RedisOutage, cfg.redis_down_for).await
-            }
+            Planned::Crash => redis_down(&redis, &queue, &shared, FaultKind::RedisCrash, Duration::ZERO).await,
+            Planned::Outage => redis_down(&redis, &queue, &shared, FaultKind::RedisOutage, cfg.redis_down_for).await,
             Planned::Freeze => redis_freeze(&cfg, &redis, &shared).await,
         }
     }
 }
 
-/// Stops the busiest worker process (by its pool's last heartbeat) for
-/// three leases, so that it holds jobs that others take over.
+/// Stops a worker process for three leases while it runs a job that
+/// others then take over: right before the stop, one long `chaos.work` job
+/// per worker process is enqueued (high priority, two leases long), and the
+/// process whose pool reports one of them running is the one stopped.
 async fn stop_worker(
     cfg: &ChaosConfig,
     fleet: &Arc<Mutex<Fleet>>,
@@ -182,10 +191,17 @@ async fn stop_worker(
     shared: &Shared,
     rng: &mut StdRng,
 ) {
-    let busy: Vec<(u32, usize)> = match tokio::time::timeout(Duration::from_secs(2), queue.workers()).await {
-        Ok(Ok(pools)) => pools.into_iter().map(|p| (p.pid, p.running)).collect(),
-        _ => Vec::new(),
-    };
+    let probes = probe_jobs(cfg, queue, shared).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut target = None;
+    while target.is_none() && Instant::now() < deadline {
+        if let Ok(Ok(pools)) = tokio::time::timeout(Duration::from_secs(2), queue.workers()).await {
+            target = pools.iter().find(|p| p.running_jobs.iter().any(|j| probes.contains(j))).map(|p| p.pid);
+        }
+        if target.is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let stopped = tokio::task::block_in_place(|| {
         let mut f = lock(fleet);
         let live = f.live();
@@ -193,32 +209,52 @@ async fn stop_worker(
         if live.len() < 2 {
             return None;
         }
-        let running = |slot: &usize| {
-            let pid = f.pid(*slot);
-            busy.iter().find(|(p, _)| Some(*p) == pid).map_or(0, |(_, n)| *n)
+        let slot = match live.iter().copied().find(|s| f.pid(*s).is_some_and(|p| Some(p) == target)) {
+            Some(s) => s,
+            None => live[rng.random_range(0..live.len())],
         };
-        let most = live.iter().map(running).max().unwrap_or(0);
-        let candidates: Vec<usize> = live.iter().copied().filter(|s| running(s) == most).collect();
-        let slot = candidates[rng.random_range(0..candidates.len())];
         f.set_stopped(slot, true).ok().map(|pid| (slot, pid))
     });
     let Some((slot, pid)) = stopped else {
         shared.note("no worker to stop: skipped one stop".into());
         return;
     };
+    if target != Some(pid) {
+        shared.note(format!("stopping worker {pid}, not seen running a probe job"));
+    }
     let start_ms = now_ms();
     tokio::time::sleep(cfg.lease * 3).await;
+    // Taken before SIGCONT: the process may run (and log) at once.
+    let end_ms = now_ms();
     let r = tokio::task::block_in_place(|| lock(fleet).set_stopped(slot, false));
     if let Err(e) = r {
         shared.note(format!("cannot continue worker {pid}: {e}"));
     }
-    shared.record(FaultEvent { kind: FaultKind::WorkerStop, pid: Some(pid), start_ms, end_ms: now_ms() });
+    shared.record(FaultEvent { kind: FaultKind::WorkerStop, pid: Some(pid), start_ms, end_ms });
+}
+
+/// Enqueues the long jobs a stop catches in flight (acknowledged jobs like
+/// any other: they are checked at the end).
+async fn probe_jobs(cfg: &ChaosConfig, queue: &RedisQueue, shared: &Shared) -> Vec<JobId> {
+    let sleep_ms = u64::try_from((cfg.lease * 2).as_millis()).unwrap_or(u64::MAX);
+    let opts = JobOptions::new().priority(Priority::High);
+    let jobs: Vec<NewJob> = (0..cfg.worker_procs as u64)
+        .filter_map(|i| ChaosWork { seq: u64::MAX - i, sleep_ms }.into_new_job(opts.clone()).ok())
+        .collect();
+    for _ in 0..25 {
+        if let Ok(ids) = queue.enqueue_many(jobs.clone()).await {
+            let at = now_ms();
+            lock(&shared.acked).extend(ids.iter().map(|id| Acked { id: id.clone(), kind: Kind::Work, ack_ms: at }));
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Vec::new()
 }
 
 /// Kills Redis, keeps it down for `down`, restarts it; around it, checks
 /// that jobs finished before the crash are still finished after it.
 async fn redis_down(
-    cfg: &ChaosConfig,
     redis: &Arc<Mutex<RedisProc>>,
     queue: &RedisQueue,
     shared: &Shared,
@@ -236,7 +272,6 @@ async fn redis_down(
         shared.note(format!("redis-server did not come back: {e}"));
     }
     shared.record(FaultEvent { kind, pid: None, start_ms, end_ms: now_ms() });
-    let _ = cfg;
     check_still_finished(queue, shared, finished).await;
 }
 
@@ -247,10 +282,11 @@ async fn redis_freeze(cfg: &ChaosConfig, redis: &Arc<Mutex<RedisProc>>, shared: 
         return;
     }
     tokio::time::sleep(cfg.redis_down_for).await;
+    let end_ms = now_ms();
     if let Err(e) = tokio::task::block_in_place(|| lock(redis).signal("CONT")) {
         shared.note(format!("cannot continue redis-server: {e}"));
     }
-    shared.record(FaultEvent { kind: FaultKind::RedisFreeze, pid: None, start_ms, end_ms: now_ms() });
+    shared.record(FaultEvent { kind: FaultKind::RedisFreeze, pid: None, start_ms, end_ms });
 }
 
 /// Up to 1,000 succeeded and 200 dead jobs of the chaos queue, newest first.

@@ -21,7 +21,8 @@
 //! fault that cost its lease. The [`Report`] has a table and JSON.
 //!
 //! ```no_run
-//! let cfg = jobs_chaos::ChaosConfig::ci(env!("CARGO_BIN_EXE_jobs-chaos"));
+//! // In an integration test of this crate: `env!("CARGO_BIN_EXE_jobs-chaos")`.
+//! let cfg = jobs_chaos::ChaosConfig::ci("target/debug/jobs-chaos");
 //! let report = jobs_chaos::run(cfg)?;
 //! println!("{}", report.table());
 //! assert!(report.passed, "{:?}", report.failures);

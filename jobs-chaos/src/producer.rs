@@ -31,7 +31,12 @@ impl Specials {
     pub(crate) fn new(cfg: &ChaosConfig) -> Self {
         let s = cfg.special;
         Specials {
-            targets: [(Kind::Timeout, s.timeout), (Kind::Panic, s.panic), (Kind::Hang, s.hang), (Kind::Poison, s.poison)],
+            targets: [
+                (Kind::Timeout, s.timeout),
+                (Kind::Panic, s.panic),
+                (Kind::Hang, s.hang),
+                (Kind::Poison, s.poison),
+            ],
             emitted: Mutex::new([0; 4]),
         }
     }

@@ -27,6 +27,8 @@ pub struct RedisProc {
     dir: PathBuf,
     fsync: Fsync,
     proc: Option<Guarded>,
+    /// Remove `dir` on drop (it was made by [`RedisProc::start_temp`]).
+    owns_dir: bool,
 }
 
 /// The guard process and the server it runs.
@@ -54,13 +56,27 @@ impl RedisProc {
         // A port found free may be taken before the server binds it: retry.
         for _ in 0..5 {
             let port = free_port().map_err(|e| ChaosError::io(dir, e))?;
-            let mut r = RedisProc { bin: bin.to_owned(), port, dir: dir.to_owned(), fsync, proc: None };
+            let mut r =
+                RedisProc { bin: bin.to_owned(), port, dir: dir.to_owned(), fsync, proc: None, owns_dir: false };
             match r.start_again() {
                 Ok(()) => return Ok(r),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| ChaosError::Config("redis-server did not start".into())))
+    }
+
+    /// Starts a server in a fresh temporary directory, removed when the
+    /// server is dropped. The binary is `JOBS_REDIS_SERVER`, else
+    /// `redis-server`.
+    pub fn start_temp(fsync: Fsync) -> Result<RedisProc, ChaosError> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("jobs-chaos-redis-{}-{n}", std::process::id()));
+        let bin = std::env::var("JOBS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let mut r = Self::start(&bin, &dir, fsync)?;
+        r.owns_dir = true;
+        Ok(r)
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -141,7 +157,11 @@ impl RedisProc {
                 || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
             if gone || started.elapsed() > START_TIMEOUT {
                 self.kill();
-                return Err(ChaosError::RedisStart { port: self.port, waited: started.elapsed(), log: self.log_tail(20) });
+                return Err(ChaosError::RedisStart {
+                    port: self.port,
+                    waited: started.elapsed(),
+                    log: self.log_tail(20),
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -183,6 +203,9 @@ impl RedisProc {
 impl Drop for RedisProc {
     fn drop(&mut self) {
         self.kill();
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

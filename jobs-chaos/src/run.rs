@@ -125,7 +125,10 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
     let shared = Arc::new(Shared { progress: cfg.progress, ..Shared::default() });
     let started = Instant::now();
     let load_end = started + cfg.load;
-    say(format!("{} worker processes x {}, lease {:?}; load for {:?}", cfg.worker_procs, cfg.concurrency, cfg.lease, cfg.load));
+    say(format!(
+        "{} worker processes x {}, lease {:?}; load for {:?}",
+        cfg.worker_procs, cfg.concurrency, cfg.lease, cfg.load
+    ));
 
     let specials = Arc::new(Specials::new(&cfg));
     let mut producers = Vec::new();

@@ -96,7 +96,11 @@ pub(crate) fn check(
         f.runs += runs.len() as u64;
         let Some(info) = info else {
             f.lost += 1;
-            f.problem(format!("LOST: {id} ({}) was acknowledged at {} ms and is not in Redis", a.kind.as_str(), a.ack_ms));
+            f.problem(format!(
+                "LOST: {id} ({}) was acknowledged at {} ms and is not in Redis",
+                a.kind.as_str(),
+                a.ack_ms
+            ));
             continue;
         };
         *f.by_status.entry(info.status.as_str().to_owned()).or_default() += 1;
@@ -119,7 +123,7 @@ pub(crate) fn check(
         }
         check_runs(&mut f, a.kind, &id, info, runs, faults, lease_ms);
         for stop in faults.iter().filter(|e| e.kind == FaultKind::WorkerStop) {
-            f.late_results_refused += late_results(info, runs, stop);
+            f.late_results_refused += late_results(info, runs, stop, lease_ms);
         }
     }
     f
@@ -173,7 +177,10 @@ fn check_runs(
     if let Some(done) = finished_ms {
         for r in runs.iter().filter(|r| r.start_ms > done) {
             f.runs_after_finish += 1;
-            f.problem(format!("{id}: attempt {} started at {} ms, after the job finished at {done} ms", r.attempt, r.start_ms));
+            f.problem(format!(
+                "{id}: attempt {} started at {} ms, after the job finished at {done} ms",
+                r.attempt, r.start_ms
+            ));
         }
     }
     if info.status == JobStatus::Succeeded {
@@ -208,7 +215,8 @@ fn check_runs(
 /// was being retried.
 fn explain(run: &Run, faults: &[FaultEvent], lease_ms: u64) -> Option<&'static str> {
     let end = run.end_ms.unwrap_or(u64::MAX);
-    let overlaps = |e: &FaultEvent, slack: u64| e.end_ms + 50 >= run.start_ms && e.start_ms <= end.saturating_add(slack);
+    let overlaps =
+        |e: &FaultEvent, slack: u64| e.end_ms + 50 >= run.start_ms && e.start_ms <= end.saturating_add(slack);
     let own = |k: FaultKind| faults.iter().any(|e| e.kind == k && e.pid == Some(run.pid) && overlaps(e, OWN_SLACK_MS));
     if own(FaultKind::WorkerStop) {
         return Some("worker_stopped");
@@ -228,13 +236,13 @@ fn explain(run: &Run, faults: &[FaultEvent], lease_ms: u64) -> Option<&'static s
 }
 
 /// Runs of the stopped process in flight at the stop that returned after
-/// SIGCONT, whose attempt lost its lease while a later attempt exists: the
-/// late result was refused and the newer attempt won.
-fn late_results(info: &JobInfo, runs: &[Run], stop: &FaultEvent) -> u64 {
+/// their lease had run out, whose attempt lost its lease while a later
+/// attempt exists: the late result was refused and the newer attempt won.
+fn late_results(info: &JobInfo, runs: &[Run], stop: &FaultEvent, lease_ms: u64) -> u64 {
     let mut n = 0;
     for r in runs.iter().filter(|r| Some(r.pid) == stop.pid) {
         let in_flight = r.start_ms <= stop.start_ms && r.end_ms.is_none_or(|e| e >= stop.start_ms);
-        let returned_late = r.end_ms.is_some_and(|e| e >= stop.end_ms);
+        let returned_late = r.end_ms.is_some_and(|e| e >= stop.start_ms + lease_ms);
         let lost = info
             .attempt_log
             .iter()

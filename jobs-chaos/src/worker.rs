@@ -69,7 +69,12 @@ pub fn run_worker(args: WorkerArgs) -> Result<(), ChaosError> {
             .queues([args.queue.as_str()])
             .workers(args.concurrency)
             .lease(args.lease)
-            .backoff(Backoff { base: Duration::from_millis(100), factor: 2.0, cap: Duration::from_secs(1), jitter: true })
+            .backoff(Backoff {
+                base: Duration::from_millis(100),
+                factor: 2.0,
+                cap: Duration::from_secs(1),
+                jitter: true,
+            })
             .grace_period(Duration::from_secs(2))
             .scheduler(false)
             .start()?;

@@ -115,7 +115,8 @@ fn report(result: Result<(), CliError>, io: &mut Io<'_>) -> u8 {
         Ok(()) => exit::OK,
         Err(e) if e.is_broken_pipe() => exit::OK,
         Err(e) => {
-            let _ = writeln!(io.err, "error: {}", e.one_line());
+            // Messages may quote stored or given text: escaped and cut.
+            let _ = writeln!(io.err, "error: {}", view::printable(&e.one_line(), view::MAX_TEXT_ERROR));
             e.exit_code()
         }
     }

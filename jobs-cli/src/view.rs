@@ -9,6 +9,58 @@ use jobs_core::{JobInfo, JobStatus, Priority};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The longest job error `job` and `dead show` print per attempt, in
+/// characters (errors are stored whole: a handler's error can be as large
+/// as the data it failed on).
+pub(crate) const MAX_TEXT_ERROR: usize = 2_000;
+
+/// The longest payload or result they print, in characters of JSON.
+pub(crate) const MAX_TEXT_JSON: usize = 4_000;
+
+/// The longest error text and payload or result JSON of `--json` output;
+/// past it, the first part is given as a string and `payload_truncated`
+/// (`result_truncated`) is true.
+pub(crate) const MAX_JSON_TEXT: usize = 64 * 1024;
+
+/// Stored text made safe for a terminal and cut to `max` characters: line
+/// breaks and tabs become spaces, other control characters (an escape
+/// sequence could move the cursor, recolour or clear the screen) are shown
+/// escaped, as `\u{1b}`.
+pub(crate) fn printable(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            let _ = write!(out, "… (cut: {} bytes in all)", s.len());
+            break;
+        }
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` cut to `max` characters (no escaping: for JSON output).
+fn cut_text(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}… (cut: {} bytes in all)", &s[..at], s.len()),
+    }
+}
+
+/// A JSON value, or the first [`MAX_JSON_TEXT`] bytes of its text as a
+/// string when larger; `true` when cut.
+fn bounded_json(v: &Value) -> (Value, bool) {
+    let text = v.to_string();
+    if text.len() <= MAX_JSON_TEXT {
+        (v.clone(), false)
+    } else {
+        (Value::String(cut_text(&text, MAX_JSON_TEXT)), true)
+    }
+}
+
 /// `2030-01-31T09:00:00Z`: a time for people.
 pub(crate) fn time(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -43,11 +95,11 @@ pub(crate) fn short(d: Duration) -> String {
 
 /// One attempt, as `--json` shows it.
 #[derive(Debug, Serialize)]
-pub(crate) struct AttemptView<'a> {
+pub(crate) struct AttemptView {
     attempt: u32,
     started_at: String,
     finished_at: Option<String>,
-    error: Option<&'a str>,
+    error: Option<String>,
 }
 
 /// A job, as `--json` shows it (`job`, `dead show`, `dead list`).
@@ -63,16 +115,23 @@ pub(crate) struct JobView<'a> {
     enqueued_at: String,
     run_at: Option<String>,
     finished_at: Option<String>,
-    last_error: Option<&'a str>,
-    attempt_log: Vec<AttemptView<'a>>,
-    payload: &'a Value,
-    result: Option<&'a Value>,
+    last_error: Option<String>,
+    attempt_log: Vec<AttemptView>,
+    payload: Value,
+    payload_truncated: bool,
+    result: Option<Value>,
+    result_truncated: bool,
     headers: &'a jobs_core::Headers,
 }
 
 impl<'a> JobView<'a> {
     /// The view of `job`.
     pub(crate) fn of(job: &'a JobInfo) -> Self {
+        let (payload, payload_truncated) = bounded_json(&job.payload);
+        let (result, result_truncated) = match job.result.as_ref().map(bounded_json) {
+            Some((r, cut)) => (Some(r), cut),
+            None => (None, false),
+        };
         JobView {
             id: job.id.to_string(),
             name: &job.name,
@@ -84,7 +143,7 @@ impl<'a> JobView<'a> {
             enqueued_at: json_time(job.enqueued_at),
             run_at: job.run_at.map(json_time),
             finished_at: job.finished_at.map(json_time),
-            last_error: job.last_error(),
+            last_error: job.last_error().map(|e| cut_text(e, MAX_JSON_TEXT)),
             attempt_log: job
                 .attempt_log
                 .iter()
@@ -92,11 +151,13 @@ impl<'a> JobView<'a> {
                     attempt: a.attempt,
                     started_at: json_time(a.started_at),
                     finished_at: a.finished_at.map(json_time),
-                    error: a.error.as_deref(),
+                    error: a.error.as_deref().map(|e| cut_text(e, MAX_JSON_TEXT)),
                 })
                 .collect(),
-            payload: &job.payload,
-            result: job.result.as_ref(),
+            payload,
+            payload_truncated,
+            result,
+            result_truncated,
             headers: &job.headers,
         }
     }
@@ -110,7 +171,7 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
         let _ = writeln!(s, "{label:<10}{value}");
     };
     field("id", &job.id.to_string());
-    field("job", &job.name);
+    field("job", &printable(&job.name, 200));
     field("queue", &job.queue);
     field("priority", job.priority.as_str());
     field("status", job.status.as_str());
@@ -132,7 +193,7 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
     }
     if !job.headers.is_empty() {
         let headers: Vec<String> = job.headers.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        field("headers", &headers.join(", "));
+        field("headers", &printable(&headers.join(", "), MAX_TEXT_ERROR));
     }
     if !job.attempt_log.is_empty() {
         s.push_str("\nattempts:\n");
@@ -145,7 +206,7 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
         previous = a.attempt;
         let took = a.finished_at.and_then(|f| f.duration_since(a.started_at).ok()).map(short);
         let outcome = match (&a.error, a.finished_at) {
-            (Some(e), _) => format!("failed: {}", e.replace('\n', " ")),
+            (Some(e), _) => format!("failed: {}", printable(e, MAX_TEXT_ERROR)),
             (None, Some(_)) => "ok".to_owned(),
             (None, None) => "running".to_owned(),
         };
@@ -162,21 +223,40 @@ pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
 }
 
 /// Compact JSON when it fits the line, else pretty-printed and indented
-/// under its label.
+/// under its label; cut past [`MAX_TEXT_JSON`] characters (`--json` shows
+/// more). JSON escapes every control character inside its strings.
 fn json_block(v: &Value) -> String {
     let compact = v.to_string();
     if compact.chars().count() <= 70 {
         return compact;
     }
-    match serde_json::to_string_pretty(v) {
-        Ok(pretty) => pretty.lines().collect::<Vec<_>>().join(&format!("\n{:10}", "")),
-        Err(_) => compact,
+    if compact.len() > MAX_TEXT_JSON * 4 {
+        // Too large to print whole anyway: no pretty-printing of megabytes.
+        return printable(&compact, MAX_TEXT_JSON);
     }
+    let pretty = serde_json::to_string_pretty(v).unwrap_or(compact);
+    let text = match pretty.char_indices().nth(MAX_TEXT_JSON) {
+        None => pretty,
+        Some((at, _)) => format!("{}… (cut: {} bytes in all; --json shows more)", &pretty[..at], pretty.len()),
+    };
+    text.lines().collect::<Vec<_>>().join(&format!("\n{:10}", ""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_text_is_escaped_and_cut() {
+        assert_eq!(printable("db down\nfor maintenance", 100), "db down for maintenance");
+        assert_eq!(printable("\u{1b}[2Jred", 100), "\\u{1b}[2Jred");
+        let long = printable(&"e".repeat(10_000), 100);
+        assert!(long.starts_with(&"e".repeat(100)) && long.ends_with("(cut: 10000 bytes in all)"), "{long}");
+        let (v, cut) = bounded_json(&Value::String("x".repeat(MAX_JSON_TEXT + 10)));
+        assert!(cut && v.as_str().is_some_and(|s| s.len() < MAX_JSON_TEXT + 100));
+        let block = json_block(&serde_json::json!({ "blob": "y".repeat(50_000) }));
+        assert!(block.chars().count() < MAX_TEXT_JSON + 100, "{} characters", block.chars().count());
+    }
 
     #[test]
     fn relative_times_use_the_largest_unit() {

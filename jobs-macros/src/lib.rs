@@ -62,6 +62,8 @@
 
 mod check;
 mod expand;
+#[cfg(test)]
+mod fuzz_tests;
 mod parse;
 
 use proc_macro::TokenStream;

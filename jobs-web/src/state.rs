@@ -133,6 +133,24 @@ pub(crate) enum TokenCheck {
     Valid,
 }
 
+/// Whether `given` equals `expected`, in a time that depends only on the
+/// length of `given` (the request's part): every byte of it is compared, to
+/// the expected byte at the same position modulo its length, and a length
+/// difference is folded into the same accumulator, so neither where the two
+/// differ nor the expected token's length shows in the timing.
+pub(crate) fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+    if expected.is_empty() {
+        return given.is_empty();
+    }
+    let mut diff = expected.len() ^ given.len();
+    for (i, g) in given.iter().enumerate() {
+        diff |= usize::from(g ^ expected[i % expected.len()]);
+        // Keeps the optimizer from turning the loop into an early exit.
+        diff = std::hint::black_box(diff);
+    }
+    diff == 0
+}
+
 impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebState")
@@ -224,7 +242,7 @@ impl WebState {
     }
 
     /// Checks an `Authorization` header value against the configured token,
-    /// in time independent of where the two differ.
+    /// in constant time ([`constant_time_eq`]).
     pub(crate) fn check_token(&self, authorization: Option<&str>) -> TokenCheck {
         let Some(expected) = &self.inner.admin_token else {
             return TokenCheck::ReadOnly;
@@ -234,9 +252,7 @@ impl WebState {
             .and_then(|h| h.trim().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map_or("", |(_, token)| token.trim());
-        let (a, b) = (expected.as_bytes(), given.as_bytes());
-        let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
-        if same {
+        if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
             TokenCheck::Valid
         } else {
             TokenCheck::Wrong
@@ -308,5 +324,20 @@ impl WebState {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_equal_only_when_equal() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        for other in [&b""[..], b"s3cre", b"s3cret!", b"S3cret", b"s3cret\0", b"s3crets3cret"] {
+            assert!(!constant_time_eq(b"s3cret", other), "{other:?}");
+        }
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"", b"x"));
     }
 }

@@ -7,8 +7,9 @@ mod read;
 mod views;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{middleware, Json, Router};
@@ -39,10 +40,22 @@ pub(crate) enum ApiError {
     /// An action whose `Origin` is another site's (403 `cross_origin`).
     #[error("cross-origin request refused: origin `{0}` is not this server's")]
     CrossOrigin(String),
+    /// A request body larger than [`MAX_BODY`] (413 `payload_too_large`).
+    #[error("request body of {0} bytes refused: the API takes at most {MAX_BODY} bytes")]
+    PayloadTooLarge(u64),
     /// What the backend answered (status by kind, see [`ApiError::status`]).
     #[error(transparent)]
     Backend(#[from] jobs_core::Error),
 }
+
+/// The largest request body the API accepts. Its actions take none; a
+/// larger `Content-Length` is refused before anything else runs.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// The longest error message an answer carries, in characters: messages
+/// that quote their input (a malformed id, a payload's decode error) are cut
+/// there, so a request can never make the server echo megabytes.
+pub(crate) const MAX_ERROR_CHARS: usize = 1024;
 
 /// The JSON error body.
 #[derive(Serialize)]
@@ -60,6 +73,7 @@ impl ApiError {
             ApiError::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Backend(e) => match e {
                 E::NotFound(_) | E::ScheduleNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 E::InvalidState { .. } => (StatusCode::CONFLICT, "invalid_state"),
@@ -80,7 +94,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "admin API request failed");
         }
-        let mut resp = (status, Json(ErrorBody { error: self.to_string(), code })).into_response();
+        let error = views::bounded(&self.to_string(), MAX_ERROR_CHARS);
+        let mut resp = (status, Json(ErrorBody { error, code })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"jobs\""));
         }
@@ -111,7 +126,23 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/schedules", get(read::schedules))
         .merge(actions)
         .route("/api/{*rest}", any(unknown))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(limit_body))
         .layer(middleware::map_response(no_store))
+}
+
+/// Refuses a request whose declared body is larger than [`MAX_BODY`] (413),
+/// before authentication and before any handler.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY as u64 => ApiError::PayloadTooLarge(n).into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 /// Every API answer is live data: never cached, never sniffed.

@@ -9,6 +9,34 @@ use jobs_core::{
 };
 use serde::Serialize;
 
+/// The longest job error the API shows, in characters (attempt errors,
+/// `last_error`, the timeline): errors are stored whole, and a handler's
+/// error can be as large as the data it failed on.
+pub(crate) const MAX_SHOWN_ERROR: usize = 8 * 1024;
+
+/// The largest payload or result the API shows whole, in bytes of JSON;
+/// past it, the first part is shown as a string and `payload_truncated` (or
+/// `result_truncated`) is true.
+pub(crate) const MAX_SHOWN_JSON: usize = 64 * 1024;
+
+/// `s` cut to `max` characters, saying how long it was when cut.
+pub(crate) fn bounded(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}… (cut: {} bytes in all)", &s[..at], s.len()),
+    }
+}
+
+/// A JSON value, or its first [`MAX_SHOWN_JSON`] bytes of text when larger;
+/// `true` when cut.
+fn bounded_json(v: serde_json::Value) -> (serde_json::Value, bool) {
+    let text = v.to_string();
+    if text.len() <= MAX_SHOWN_JSON {
+        return (v, false);
+    }
+    (serde_json::Value::String(bounded(&text, MAX_SHOWN_JSON)), true)
+}
+
 /// A time as the API writes it.
 pub(crate) fn ts(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
@@ -95,7 +123,7 @@ impl From<&JobInfo> for JobSummary {
             enqueued_at: ts(j.enqueued_at),
             run_at: ts_opt(j.run_at),
             finished_at: ts_opt(j.finished_at),
-            last_error: j.last_error().map(str::to_owned),
+            last_error: j.last_error().map(|e| bounded(e, MAX_SHOWN_ERROR)),
         }
     }
 }
@@ -120,8 +148,12 @@ pub(crate) struct JobsPage {
 pub(crate) struct JobView {
     #[serde(flatten)]
     summary: JobSummary,
+    /// The payload, or its first part as a string when it is larger than
+    /// [`MAX_SHOWN_JSON`].
     payload: serde_json::Value,
+    payload_truncated: bool,
     result: Option<serde_json::Value>,
+    result_truncated: bool,
     attempt_log: Vec<AttemptView>,
     timeline: Vec<Event>,
 }
@@ -147,7 +179,7 @@ impl From<&AttemptInfo> for AttemptView {
             started_at: ts(a.started_at),
             finished_at: ts_opt(a.finished_at),
             duration_ms,
-            error: a.error.clone(),
+            error: a.error.as_deref().map(|e| bounded(e, MAX_SHOWN_ERROR)),
         }
     }
 }
@@ -181,7 +213,9 @@ impl From<JobInfo> for JobView {
             event(a.started_at, "started", format!("attempt {} started", a.attempt));
             if let Some(end) = a.finished_at {
                 match &a.error {
-                    Some(e) => event(end, "failed", format!("attempt {} failed: {e}", a.attempt)),
+                    Some(e) => {
+                        event(end, "failed", format!("attempt {} failed: {}", a.attempt, bounded(e, MAX_SHOWN_ERROR)))
+                    }
                     None => event(end, "succeeded", format!("attempt {} succeeded", a.attempt)),
                 }
             }
@@ -196,13 +230,14 @@ impl From<JobInfo> for JobView {
         }
         // Stable: events at the same instant keep their order (start before end).
         timeline.sort_by_key(|e| e.sort);
-        JobView {
-            summary: JobSummary::from(&j),
-            attempt_log: j.attempt_log.iter().map(AttemptView::from).collect(),
-            payload: j.payload,
-            result: j.result,
-            timeline,
-        }
+        let summary = JobSummary::from(&j);
+        let attempt_log = j.attempt_log.iter().map(AttemptView::from).collect();
+        let (payload, payload_truncated) = bounded_json(j.payload);
+        let (result, result_truncated) = match j.result.map(bounded_json) {
+            Some((r, cut)) => (Some(r), cut),
+            None => (None, false),
+        };
+        JobView { summary, attempt_log, payload, payload_truncated, result, result_truncated, timeline }
     }
 }
 
