@@ -52,7 +52,6 @@ async fn refuses_large_payloads<Q: JobQueue>(q: &Q) {
 }
 
 #[test]
-#[ignore = "waits for check_payload_sizes in MemoryQueue::enqueue_many (the lead wires it)"]
 fn memory_queue_refuses_large_payloads() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(refuses_large_payloads(&MemoryQueue::new()));

@@ -54,6 +54,8 @@ struct Shared {
     state: Mutex<State>,
     wake: watch::Sender<u64>,
     retention: Retention,
+    /// The largest payload an enqueue accepts.
+    max_payload: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -144,7 +146,24 @@ impl MemoryQueue {
     /// An empty store keeping finished jobs as `retention` says.
     pub fn with_retention(retention: Retention) -> Self {
         let (wake, _) = watch::channel(0);
-        MemoryQueue { shared: Arc::new(Shared { state: Mutex::new(State::default()), wake, retention }) }
+        MemoryQueue {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                wake,
+                retention,
+                max_payload: std::sync::atomic::AtomicUsize::new(crate::queue::DEFAULT_MAX_PAYLOAD),
+            }),
+        }
+    }
+
+    /// Sets the largest serialized payload an enqueue accepts (default
+    /// 512 KiB), for every handle on this store.
+    pub fn set_max_payload(&self, bytes: usize) {
+        self.shared.max_payload.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn max_payload(&self) -> usize {
+        self.shared.max_payload.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -159,6 +178,7 @@ impl MemoryQueue {
     }
 
     fn enqueue_now(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
+        crate::queue::check_payload_sizes(&jobs, self.max_payload())?;
         let ids = enqueue_locked(&mut self.lock(), jobs)?;
         self.wake();
         Ok(ids)
