@@ -336,7 +336,6 @@ fn a_state_that_is_not_one_ends_dead() {
 /// string in a number field must not become a 300 KB error stored with
 /// every attempt (and logged, and shown).
 #[test]
-#[ignore = "jobs-core: RunError::Decode keeps serde's whole message (the 300 KB value); see docs/chaos.md"]
 fn decode_errors_are_bounded() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {

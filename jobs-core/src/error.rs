@@ -234,3 +234,23 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
         JobError::retryable(e)
     }
 }
+
+/// The most bytes of an error message that are stored with an attempt,
+/// logged or shown: serde quotes the offending value, which may be huge.
+pub const MAX_ERROR_LEN: usize = 4096;
+
+/// Cuts a message to at most [`MAX_ERROR_LEN`] bytes on a character
+/// boundary, saying how much was left out.
+pub fn bounded_message(mut s: String) -> String {
+    if s.len() <= MAX_ERROR_LEN {
+        return s;
+    }
+    let total = s.len();
+    let mut end = MAX_ERROR_LEN - 40;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(&format!("... ({} more bytes)", total - end));
+    s
+}

@@ -22,7 +22,7 @@ pub mod testing;
 
 pub use config::{Config, ConfigError};
 pub use context::{Extensions, JobContext};
-pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
+pub use error::{bounded_message, Error, FailureKind, FieldError, JobError, ValidationError, MAX_ERROR_LEN};
 pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
 pub use metrics::{JobMetrics, Metered, MetricsError};

@@ -19,8 +19,10 @@ pub use std::time::Duration;
 
 /// Decodes a stored payload.
 pub fn decode<J: Job>(payload: &[u8]) -> Result<J, RunError> {
-    serde_json::from_slice(payload)
-        .map_err(|e| RunError::Decode { type_name: std::any::type_name::<J>(), error: e.to_string() })
+    serde_json::from_slice(payload).map_err(|e| RunError::Decode {
+        type_name: std::any::type_name::<J>(),
+        error: crate::error::bounded_message(e.to_string()),
+    })
 }
 
 /// Decodes, validates and re-encodes a JSON payload (the `check` of a descriptor).
