@@ -63,7 +63,8 @@ pub struct Sink {
 }
 
 /// The one sink: scenarios run one at a time.
-pub static SINK: Sink = Sink { done: AtomicU64::new(0), recording: AtomicBool::new(false), samples: Mutex::new(Vec::new()) };
+pub static SINK: Sink =
+    Sink { done: AtomicU64::new(0), recording: AtomicBool::new(false), samples: Mutex::new(Vec::new()) };
 
 impl Sink {
     fn ran(&self, t: u64) {

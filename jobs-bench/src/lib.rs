@@ -7,6 +7,9 @@
 //! delayed jobs, and memory per pending job; and it runs `redis-benchmark`
 //! against the same server for the machine's ceiling. [`run`] does it all
 //! and returns a [`Report`]; the binary prints it as a table and JSON.
+//!
+//! With `JOBS_BENCH_DEBUG` set, the latency measurement also prints every
+//! sample over 5 ms, with its index (at 500/s, index / 500 is the second).
 
 pub mod job;
 pub mod report;
@@ -84,6 +87,16 @@ pub struct Settings {
     pub memory_n: usize,
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
+    /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
+    /// `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+}
+
+impl Settings {
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
 }
 
 impl Settings {
@@ -107,6 +120,7 @@ impl Settings {
             delayed_max_ms: 1_000,
             memory_n: 100_000,
             redis_benchmark_n: 1_000_000,
+            only: Vec::new(),
         }
     }
 
@@ -146,31 +160,35 @@ impl Settings {
             delayed_max_ms: 50,
             memory_n: 1_000,
             redis_benchmark_n: 2_000,
+            only: Vec::new(),
         }
     }
 }
 
-/// Progress on stderr: one line per measurement, updated in place.
+/// Progress on stderr: one line per measurement, updated in place on a
+/// terminal (elsewhere only its result is printed).
 #[derive(Debug, Clone)]
 pub struct Progress {
     label: String,
     quiet: bool,
+    live: bool,
 }
 
 impl Progress {
     /// Progress lines prefixed with `label` (nothing when `quiet`).
     pub fn new(label: &str, quiet: bool) -> Self {
-        Progress { label: label.to_owned(), quiet }
+        use std::io::IsTerminal;
+        Progress { label: label.to_owned(), quiet, live: std::io::stderr().is_terminal() }
     }
 
     fn sub(&self, what: &str) -> Progress {
-        let p = Progress { label: format!("{} {what}", self.label), quiet: self.quiet };
+        let p = Progress { label: format!("{} {what}", self.label), ..self.clone() };
         p.say("...");
         p
     }
 
     fn say(&self, msg: &str) {
-        if !self.quiet {
+        if !self.quiet && self.live {
             let mut e = std::io::stderr().lock();
             let _ = write!(e, "\r\x1b[2K{}: {msg}", self.label);
             let _ = e.flush();
@@ -184,8 +202,10 @@ impl Progress {
 
     /// The measurement's result; ends the line.
     pub fn done(&self, result: &str) {
-        if !self.quiet {
-            eprintln!("\r\x1b[2K{}: {result}", self.label);
+        match (self.quiet, self.live) {
+            (true, _) => {}
+            (false, true) => eprintln!("\r\x1b[2K{}: {result}", self.label),
+            (false, false) => eprintln!("{}: {result}", self.label),
         }
     }
 }
@@ -229,6 +249,24 @@ impl Backend<'_> {
         }
     }
 
+    /// Zeroes Redis's command statistics (Redis only).
+    async fn reset_stats(&self) -> Result<(), BenchError> {
+        if let Backend::Redis(t) = self {
+            t.reset_stats().await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps Redis's busiest commands of measurement `name` of `jobs` jobs.
+    async fn collect_stats(&self, name: &str, jobs: usize, f: &mut Figures) -> Result<(), BenchError> {
+        if let Backend::Redis(t) = self {
+            let mut c = t.command_stats(jobs).await?;
+            c.truncate(10);
+            f.commands.insert(name.to_owned(), c);
+        }
+        Ok(())
+    }
+
     /// Deletes what a measurement stored.
     pub async fn release(&self, store: Store) -> Result<(), BenchError> {
         let Store { producer, worker, prefix } = store;
@@ -244,66 +282,110 @@ impl Backend<'_> {
 pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) -> Result<Figures, BenchError> {
     let mut f = Figures::default();
 
-    let st = backend.store("single").await?;
-    let p = progress.sub("enqueue, single awaited");
-    f.enqueue_single = scenario::enqueue_single(&st.producer, s.single_n, &p).await?;
-    p.done(&format!("{:.0} jobs/s, {:.1} µs each", f.enqueue_single.per_s, f.enqueue_single.mean_us));
-    backend.release(st).await?;
-
-    let st = backend.store("inflight").await?;
-    let p = progress.sub(&format!("enqueue, {} in flight", s.in_flight));
-    f.enqueue_in_flight = scenario::enqueue_in_flight(&st.producer, s.in_flight_n, s.in_flight, &p).await?;
-    p.done(&format!("{:.0} jobs/s", f.enqueue_in_flight.per_s));
-    backend.release(st).await?;
-
-    let st = backend.store("many").await?;
-    let p = progress.sub(&format!("enqueue_many, batches of {}", s.batch));
-    f.enqueue_many =
-        scenario::enqueue_batches(&st.producer, s.batch_n, s.batch, s.batches_in_flight, &p).await?;
-    p.done(&format!("{:.0} jobs/s", f.enqueue_many.per_s));
-    backend.release(st).await?;
-
-    let st = backend.store("e2e").await?;
-    let p = progress.sub(&format!("end to end, {} workers", s.workers));
-    if let Backend::Redis(t) = backend {
-        t.reset_stats().await?;
+    // First, while the process has freed nothing yet that MemoryQueue's
+    // records could reuse (its figure is the process's growth).
+    if s.runs("memory") {
+        let st = backend.store("memory").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("memory, {} pending jobs", s.memory_n));
+        f.memory_per_job_bytes = match backend {
+            Backend::Redis(t) => {
+                f.memory_measure = "redis INFO used_memory".into();
+                scenario::pending_memory(&st, s.memory_n, || t.used_memory(), &p).await?
+            }
+            Backend::Memory => {
+                f.memory_measure = "process RSS (indicative)".into();
+                scenario::pending_memory(&st, s.memory_n, scenario::process_rss, &p).await?
+            }
+        };
+        f.memory_beyond_payload_bytes = f.memory_per_job_bytes - job::PAYLOAD_BYTES as f64;
+        p.done(&format!(
+            "{:.0} bytes per job ({:.0} beyond the payload)",
+            f.memory_per_job_bytes, f.memory_beyond_payload_bytes
+        ));
+        backend.collect_stats("memory", s.memory_n, &mut f).await?;
+        backend.release(st).await?;
     }
-    f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
-    if let Backend::Redis(t) = backend {
-        f.end_to_end_commands = t.command_stats().await?;
-        f.end_to_end_commands.truncate(12);
+
+    if s.runs("single") {
+        let st = backend.store("single").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub("enqueue, single awaited");
+        f.enqueue_single = scenario::enqueue_single(&st.producer, s.single_n, &p).await?;
+        p.done(&format!("{:.0} jobs/s, {:.1} µs each", f.enqueue_single.per_s, f.enqueue_single.mean_us));
+        backend.collect_stats("single", s.single_n, &mut f).await?;
+        backend.release(st).await?;
     }
-    p.done(&format!("{:.0} jobs/s (producers {:.0}/s)", f.end_to_end.per_s, f.end_to_end.produced_per_s));
-    backend.release(st).await?;
 
-    let st = backend.store("latency").await?;
-    let p = progress.sub(&format!("latency at {}/s", s.latency_rate));
-    f.latency = scenario::latency(&st, s.latency_n, s.latency_rate, s.workers, &p).await?;
-    p.done(&format!("p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms", f.latency.p50_ms, f.latency.p99_ms, f.latency.max_ms));
-    backend.release(st).await?;
+    if s.runs("inflight") {
+        let st = backend.store("inflight").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("enqueue, {} in flight", s.in_flight));
+        f.enqueue_in_flight = scenario::enqueue_in_flight(&st.producer, s.in_flight_n, s.in_flight, &p).await?;
+        p.done(&format!("{:.0} jobs/s", f.enqueue_in_flight.per_s));
+        backend.collect_stats("inflight", s.in_flight_n, &mut f).await?;
+        backend.release(st).await?;
+    }
 
-    let st = backend.store("delayed").await?;
-    let p = progress.sub("delayed-job lateness");
-    let max_delay = Duration::from_millis(s.delayed_max_ms);
-    f.delayed_lateness = scenario::delayed(&st, s.delayed_n, s.delayed_rate, max_delay, s.workers, &p).await?;
-    p.done(&format!("p50 {:.3} ms, p99 {:.3} ms", f.delayed_lateness.p50_ms, f.delayed_lateness.p99_ms));
-    backend.release(st).await?;
+    if s.runs("many") {
+        let st = backend.store("many").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("enqueue_many, batches of {}", s.batch));
+        f.enqueue_many = scenario::enqueue_batches(&st.producer, s.batch_n, s.batch, s.batches_in_flight, &p).await?;
+        p.done(&format!("{:.0} jobs/s", f.enqueue_many.per_s));
+        backend.collect_stats("many", s.batch_n, &mut f).await?;
+        backend.release(st).await?;
+    }
 
-    let st = backend.store("memory").await?;
-    let p = progress.sub(&format!("memory, {} pending jobs", s.memory_n));
-    f.memory_per_job_bytes = match backend {
-        Backend::Redis(t) => {
-            f.memory_measure = "redis INFO used_memory".into();
-            scenario::pending_memory(&st, s.memory_n, || t.used_memory(), &p).await?
+    if s.runs("e2e") {
+        let st = backend.store("e2e").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("end to end, {} workers", s.workers));
+        let redis_cpu = match backend {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        };
+        f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
+        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+            // Includes the last status polls and the pool's shutdown: a
+            // slight overestimate.
+            f.end_to_end.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
         }
-        Backend::Memory => {
-            f.memory_measure = "process RSS (indicative)".into();
-            scenario::pending_memory(&st, s.memory_n, scenario::process_rss, &p).await?
-        }
-    };
-    f.memory_beyond_payload_bytes = f.memory_per_job_bytes - job::PAYLOAD_BYTES as f64;
-    p.done(&format!("{:.0} bytes per job ({:.0} beyond the payload)", f.memory_per_job_bytes, f.memory_beyond_payload_bytes));
-    backend.release(st).await?;
+        p.done(&format!(
+            "{:.0} jobs/s (producers {:.0}/s; CPU per job: {:.1} µs here, {} µs in Redis)",
+            f.end_to_end.per_s,
+            f.end_to_end.produced_per_s,
+            f.end_to_end.client_cpu_us_per_job,
+            f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
+        ));
+        backend.collect_stats("e2e", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("latency") {
+        let st = backend.store("latency").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("latency at {}/s", s.latency_rate));
+        f.latency = scenario::latency(&st, s.latency_n, s.latency_rate, s.workers, &p).await?;
+        p.done(&format!(
+            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            f.latency.p50_ms, f.latency.p99_ms, f.latency.max_ms
+        ));
+        backend.collect_stats("latency", s.latency_n + s.latency_n / 20, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("delayed") {
+        let st = backend.store("delayed").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub("delayed-job lateness");
+        let max_delay = Duration::from_millis(s.delayed_max_ms);
+        f.delayed_lateness = scenario::delayed(&st, s.delayed_n, s.delayed_rate, max_delay, s.workers, &p).await?;
+        p.done(&format!("p50 {:.3} ms, p99 {:.3} ms", f.delayed_lateness.p50_ms, f.delayed_lateness.p99_ms));
+        backend.collect_stats("delayed", s.delayed_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
     Ok(f)
 }
 
@@ -311,22 +393,21 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
 pub async fn ceiling(t: &Target, n: usize, progress: &Progress) -> Result<Ceiling, BenchError> {
     let p = progress.sub("redis-benchmark");
     let one = |rows: Vec<server::BenchmarkRow>, test: &str| {
-        rows.into_iter()
-            .find(|r| r.test == test)
-            .ok_or_else(|| BenchError::RedisBenchmark(format!("no {test} figure")))
+        rows.into_iter().find(|r| r.test == test).ok_or_else(|| BenchError::RedisBenchmark(format!("no {test} figure")))
     };
     let round_trip = one(t.redis_benchmark("ping_mbulk", (n / 20).max(1_000), 1, 1).await?, "PING_MBULK")?;
     let concurrent = one(t.redis_benchmark("ping_mbulk", (n / 4).max(1_000), 50, 1).await?, "PING_MBULK")?;
     let rows = t.redis_benchmark("lpush,lpop", n, 4, 64).await?;
     let c = Ceiling {
+        driver_round_trip: t.driver_round_trip((n / 50).max(500)).await?,
         round_trip,
         round_trips_concurrent: concurrent,
         lpush_pipelined: one(rows.clone(), "LPUSH")?,
         lpop_pipelined: one(rows, "LPOP")?,
     };
     p.done(&format!(
-        "RTT p50 {:.3} ms; {:.0} round trips/s with 50 clients; {:.0} LPUSH/s pipelined",
-        c.round_trip.p50_ms, c.round_trips_concurrent.rps, c.lpush_pipelined.rps
+        "RTT p50 {:.3} ms ({:.3} ms through the Rust driver); {:.0} round trips/s with 50 clients; {:.0} LPUSH/s pipelined",
+        c.round_trip.p50_ms, c.driver_round_trip.p50_ms, c.round_trips_concurrent.rps, c.lpush_pipelined.rps
     ));
     Ok(c)
 }
@@ -339,17 +420,25 @@ pub async fn run(
     memory: bool,
     progress: &Progress,
 ) -> Result<Report, BenchError> {
-    let mut report = Report { machine: Machine::now(), settings: s.clone(), ..Default::default() };
+    let mut report = Report {
+        machine: Machine::now(),
+        settings: s.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        ..Default::default()
+    };
+    // MemoryQueue first: its memory figure is this process's growth, which
+    // memory freed by earlier measurements would hide.
+    if memory {
+        let p = Progress { label: format!("{} memory", progress.label), ..progress.clone() };
+        report.memory = Some(measure(Backend::Memory, s, &p).await?);
+    }
     if let Some(t) = target {
         report.machine.redis_version = Some(t.version().await?);
         if s.redis_benchmark_n > 0 {
             report.ceiling = Some(ceiling(t, s.redis_benchmark_n, progress).await?);
         }
-        report.redis = Some(measure(Backend::Redis(t), s, &Progress::new(&format!("{} redis", progress.label), progress.quiet)).await?);
-    }
-    if memory {
-        let p = Progress::new(&format!("{} memory", progress.label), progress.quiet);
-        report.memory = Some(measure(Backend::Memory, s, &p).await?);
+        let p = Progress { label: format!("{} redis", progress.label), ..progress.clone() };
+        report.redis = Some(measure(Backend::Redis(t), s, &p).await?);
     }
     report.machine.load_after = report::load_average();
     report.fractions = report.fractions();

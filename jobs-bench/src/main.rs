@@ -28,6 +28,9 @@ struct Args {
     /// Jobs of the end-to-end run.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Jobs timed in the latency run (at 500/s).
+    #[arg(long, value_name = "N")]
+    latency_jobs: Option<usize>,
     /// Only RedisQueue.
     #[arg(long, conflicts_with = "memory_only")]
     redis_only: bool,
@@ -37,6 +40,10 @@ struct Args {
     /// Skip `redis-benchmark`.
     #[arg(long)]
     no_ceiling: bool,
+    /// Only these measurements (comma separated: single, inflight, many,
+    /// e2e, latency, delayed, memory).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    only: Vec<String>,
     /// No progress on stderr.
     #[arg(long)]
     quiet: bool,
@@ -51,6 +58,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(n) = args.jobs {
         s.e2e_n = n.max(1);
     }
+    if let Some(n) = args.latency_jobs {
+        s.latency_n = n.max(1);
+    }
+    s.only = args.only.clone();
     if args.no_ceiling {
         s.redis_benchmark_n = 0;
     }

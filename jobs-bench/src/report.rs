@@ -30,10 +30,10 @@ pub struct Figures {
     pub memory_beyond_payload_bytes: f64,
     /// How memory was measured.
     pub memory_measure: String,
-    /// Redis `INFO commandstats` of the end-to-end run, busiest first
-    /// (Redis only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub end_to_end_commands: Vec<CommandStat>,
+    /// Redis `INFO commandstats` of each measurement, busiest command first,
+    /// with microseconds per job (Redis only): where Redis spends its time.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub commands: BTreeMap<String, Vec<CommandStat>>,
 }
 
 /// What `redis-benchmark` reaches against the same server.
@@ -41,6 +41,9 @@ pub struct Figures {
 pub struct Ceiling {
     /// `PING_MBULK`, one client, no pipelining: one round trip at a time.
     pub round_trip: BenchmarkRow,
+    /// `PING` one at a time through the Rust driver (`redis-rs`, on the
+    /// benchmark's Tokio runtime): the floor of any awaited call here.
+    pub driver_round_trip: BenchmarkRow,
     /// `PING_MBULK`, 50 clients, no pipelining: round trips per second.
     pub round_trips_concurrent: BenchmarkRow,
     /// `LPUSH`, 4 clients, 64 per round trip: simple writes per second.
@@ -73,7 +76,11 @@ impl Machine {
     pub fn now() -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())))
+            .and_then(|c| {
+                c.lines().find_map(|l| {
+                    l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+                })
+            })
             .unwrap_or_default();
         Machine {
             cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -100,6 +107,8 @@ pub fn load_average() -> Vec<f64> {
 /// The benchmark's result.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
+    /// The command line that produced it.
+    pub command: String,
     /// Where it ran.
     pub machine: Machine,
     /// How big each measurement was.
@@ -135,6 +144,7 @@ impl Report {
             }
         };
         put("enqueue_single", r.enqueue_single.per_s / c.round_trip.rps);
+        put("enqueue_single_vs_driver", r.enqueue_single.per_s / c.driver_round_trip.rps);
         put("enqueue_in_flight", r.enqueue_in_flight.per_s / c.round_trips_concurrent.rps);
         put("enqueue_many", r.enqueue_many.per_s / c.lpush_pipelined.rps);
         put("end_to_end", r.end_to_end.per_s / c.lpush_pipelined.rps);
@@ -157,18 +167,56 @@ impl Report {
         let rate = |v: f64| format!("{v:.0}/s");
         let ms = |v: f64| format!("{v:.3} ms");
         row("enqueue, single awaited", &|f| rate(f.enqueue_single.per_s), frac("enqueue_single"));
-        row("enqueue, single awaited (mean call)", &|f| format!("{:.1} µs", f.enqueue_single.mean_us), String::new());
-        row(&format!("enqueue, {} in flight", self.settings.in_flight), &|f| rate(f.enqueue_in_flight.per_s), frac("enqueue_in_flight"));
-        row(&format!("enqueue_many, batches of {}", self.settings.batch), &|f| rate(f.enqueue_many.per_s), frac("enqueue_many"));
-        row(&format!("end to end, {} workers, producers running", self.settings.workers), &|f| rate(f.end_to_end.per_s), frac("end_to_end"));
-        row(&format!("latency p50 at {}/s", self.settings.latency_rate), &|f| ms(f.latency.p50_ms), frac("latency_p50"));
+        row(
+            "enqueue, single awaited (mean call)",
+            &|f| format!("{:.1} µs", f.enqueue_single.mean_us),
+            frac("enqueue_single_vs_driver").replace(" %", " % of driver RTT"),
+        );
+        row(
+            &format!("enqueue, {} in flight", self.settings.in_flight),
+            &|f| rate(f.enqueue_in_flight.per_s),
+            frac("enqueue_in_flight"),
+        );
+        row(
+            &format!("enqueue_many, batches of {}", self.settings.batch),
+            &|f| rate(f.enqueue_many.per_s),
+            frac("enqueue_many"),
+        );
+        row(
+            &format!("end to end, {} workers, producers running", self.settings.workers),
+            &|f| rate(f.end_to_end.per_s),
+            frac("end_to_end"),
+        );
+        row(
+            "end to end: CPU per job, benchmark process",
+            &|f| format!("{:.1} µs", f.end_to_end.client_cpu_us_per_job),
+            String::new(),
+        );
+        row(
+            "end to end: CPU per job, Redis",
+            &|f| f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
+            String::new(),
+        );
+        row(
+            &format!("latency p50 at {}/s", self.settings.latency_rate),
+            &|f| ms(f.latency.p50_ms),
+            frac("latency_p50"),
+        );
         row("latency p99", &|f| ms(f.latency.p99_ms), frac("latency_p99"));
         row("latency p99.9", &|f| ms(f.latency.p999_ms), String::new());
         row("latency max", &|f| ms(f.latency.max_ms), String::new());
         row("delayed-job lateness p50", &|f| ms(f.delayed_lateness.p50_ms), String::new());
         row("delayed-job lateness p99", &|f| ms(f.delayed_lateness.p99_ms), String::new());
-        row(&format!("memory per pending job ({} jobs)", self.settings.memory_n), &|f| format!("{:.0} B", f.memory_per_job_bytes), String::new());
-        row("memory per pending job beyond the 50 B payload", &|f| format!("{:.0} B", f.memory_beyond_payload_bytes), String::new());
+        row(
+            &format!("memory per pending job ({} jobs)", self.settings.memory_n),
+            &|f| format!("{:.0} B", f.memory_per_job_bytes),
+            String::new(),
+        );
+        row(
+            "memory per pending job beyond the 50 B payload",
+            &|f| format!("{:.0} B", f.memory_beyond_payload_bytes),
+            String::new(),
+        );
 
         let mut out = String::new();
         let _ = writeln!(out, "| figure | RedisQueue | of ceiling | MemoryQueue |");
@@ -179,11 +227,16 @@ impl Report {
         if let Some(c) = &self.ceiling {
             let _ = writeln!(
                 out,
-                "\nCeiling (`redis-benchmark`, same server): round trip p50 {:.3} ms / p99 {:.3} ms ({:.0}/s one at a time); \
-                 {:.0} round trips/s with 50 clients; {:.0} LPUSH/s and {:.0} LPOP/s pipelined (4 clients, 64 per round trip).",
+                "\nCeiling (`redis-benchmark`, same server): round trip p50 {:.3} ms / p99 {:.3} ms ({:.0}/s one at a time; \
+                 through the Rust driver p50 {:.3} ms, {:.0}/s); {:.0} round trips/s with 50 clients; {:.0} LPUSH/s and \
+                 {:.0} LPOP/s pipelined (4 clients, 64 per round trip). Rates are shown as a fraction of the ceiling that \
+                 bounds them (single enqueues: one round trip; many in flight: concurrent round trips; batches and end to \
+                 end: pipelined LPUSH), latencies as the round trip's share of them.",
                 c.round_trip.p50_ms,
                 c.round_trip.p99_ms,
                 c.round_trip.rps,
+                c.driver_round_trip.p50_ms,
+                c.driver_round_trip.rps,
                 c.round_trips_concurrent.rps,
                 c.lpush_pipelined.rps,
                 c.lpop_pipelined.rps

@@ -63,6 +63,10 @@ pub struct EndToEnd {
     pub produced_per_s: f64,
     /// Seconds the run took.
     pub seconds: f64,
+    /// CPU time of this process (producers and pool) per job, microseconds.
+    pub client_cpu_us_per_job: f64,
+    /// CPU time of the Redis server per job, microseconds (Redis only).
+    pub redis_cpu_us_per_job: Option<f64>,
 }
 
 /// Jobs per second of `n` enqueues awaited one after another.
@@ -162,6 +166,7 @@ pub async fn end_to_end(
     // Let the pool reach its idle wait before the clock starts.
     tokio::time::sleep(Duration::from_millis(200)).await;
     SINK.reset(false);
+    let cpu_before = process_cpu_s();
     let start = Instant::now();
     let q = store.producer.clone();
     let producing = tokio::spawn(async move {
@@ -186,14 +191,27 @@ pub async fn end_to_end(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_s() - cpu_before;
     handle.shutdown().await?;
-    Ok(EndToEnd { per_s: n as f64 / seconds, produced_per_s: n as f64 / produced.as_secs_f64(), seconds })
+    Ok(EndToEnd {
+        per_s: n as f64 / seconds,
+        produced_per_s: n as f64 / produced.as_secs_f64(),
+        seconds,
+        client_cpu_us_per_job: cpu * 1e6 / n as f64,
+        redis_cpu_us_per_job: None,
+    })
 }
 
 /// Enqueue-to-start latency of `n` jobs enqueued one at a time at `rate`
 /// per second (each enqueue awaited) with idle workers. The first 5 % are
 /// a warm-up and not counted.
-pub async fn latency(store: &Store, n: usize, rate: u32, workers: usize, p: &Progress) -> Result<Percentiles, BenchError> {
+pub async fn latency(
+    store: &Store,
+    n: usize,
+    rate: u32,
+    workers: usize,
+    p: &Progress,
+) -> Result<Percentiles, BenchError> {
     let handle = pool(store, workers)?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let warmup = n / 20;
@@ -211,6 +229,11 @@ pub async fn latency(store: &Store, n: usize, rate: u32, workers: usize, p: &Pro
         return Err(BenchError::Stuck(format!("latency: {} of {} jobs ran", SINK.done(), n + warmup)));
     }
     let mut samples = SINK.take();
+    if std::env::var_os("JOBS_BENCH_DEBUG").is_some() {
+        for (i, v) in samples.iter().enumerate().filter(|(_, v)| **v > 5_000_000) {
+            eprintln!("slow start #{i}: {:.1} ms", *v as f64 / 1e6);
+        }
+    }
     handle.shutdown().await?;
     // Runs are recorded in start order, close enough to enqueue order here
     // (one job at a time, idle workers).
@@ -271,6 +294,18 @@ where
         return Err(BenchError::Stuck(format!("memory: {} jobs pending, expected {n}", stats.queue(QUEUE).pending)));
     }
     Ok((after as f64 - before as f64) / n as f64)
+}
+
+/// CPU time (user and system) this process used so far, in seconds
+/// (`/proc/self/stat`; 0 where unavailable).
+fn process_cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces): state is the
+    // first, utime and stime the 12th and 13th.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Resident memory of this process, in bytes (`/proc/self/statm`).

@@ -23,7 +23,10 @@ pub struct Target {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("url", &jobs_redis::mask_url(&self.url)).field("own", &self.own.is_some()).finish()
+        f.debug_struct("Target")
+            .field("url", &jobs_redis::mask_url(&self.url))
+            .field("own", &self.own.is_some())
+            .finish()
     }
 }
 
@@ -78,12 +81,9 @@ impl Target {
 
     /// One section of `INFO` as field → value.
     pub async fn info(&self, section: &str) -> Result<BTreeMap<String, String>, BenchError> {
-        let text: String = redis::cmd("INFO").arg(section).query_async(&mut self.conn().await?).await.map_err(redis_err)?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-            .collect())
+        let text: String =
+            redis::cmd("INFO").arg(section).query_async(&mut self.conn().await?).await.map_err(redis_err)?;
+        Ok(text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_owned(), v.trim().to_owned())).collect())
     }
 
     /// `used_memory` of `INFO memory`, in bytes.
@@ -92,6 +92,13 @@ impl Target {
         info.get("used_memory")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| BenchError::Redis("INFO memory has no used_memory".into()))
+    }
+
+    /// CPU seconds the server used so far (`INFO cpu`, user and system).
+    pub async fn cpu_seconds(&self) -> Result<f64, BenchError> {
+        let info = self.info("cpu").await?;
+        let get = |k: &str| info.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        Ok(get("used_cpu_user") + get("used_cpu_sys"))
     }
 
     /// The server's version.
@@ -105,21 +112,26 @@ impl Target {
     }
 
     /// `INFO commandstats`: calls and microseconds per command since the
-    /// last reset, busiest first.
-    pub async fn command_stats(&self) -> Result<Vec<CommandStat>, BenchError> {
+    /// last reset, busiest first, with the time per job of `jobs` jobs.
+    pub async fn command_stats(&self, jobs: usize) -> Result<Vec<CommandStat>, BenchError> {
         let mut out: Vec<CommandStat> = self
             .info("commandstats")
             .await?
             .into_iter()
             .filter_map(|(k, v)| {
                 let name = k.strip_prefix("cmdstat_")?.to_owned();
-                let field = |f: &str| {
-                    v.split(',').find_map(|kv| kv.strip_prefix(f)?.strip_prefix('=')?.parse::<f64>().ok())
-                };
-                Some(CommandStat { name, calls: field("calls")? as u64, usec: field("usec")? as u64 })
+                let field =
+                    |f: &str| v.split(',').find_map(|kv| kv.strip_prefix(f)?.strip_prefix('=')?.parse::<f64>().ok());
+                let usec = field("usec")?;
+                Some(CommandStat {
+                    name,
+                    calls: field("calls")? as u64,
+                    usec: usec as u64,
+                    usec_per_job: usec / jobs.max(1) as f64,
+                })
             })
             .collect();
-        out.sort_by(|a, b| b.usec.cmp(&a.usec));
+        out.sort_by_key(|c| std::cmp::Reverse(c.usec));
         Ok(out)
     }
 
@@ -145,6 +157,23 @@ impl Target {
             }
             cursor = next;
         }
+    }
+
+    /// `n` PINGs one after another through the Rust driver the queue uses
+    /// (a multiplexed connection on this runtime): the round trip an
+    /// awaited call cannot go below.
+    pub async fn driver_round_trip(&self, n: usize) -> Result<BenchmarkRow, BenchError> {
+        let mut c = self.conn().await?;
+        let mut ns = Vec::with_capacity(n);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            redis::cmd("PING").query_async::<()>(&mut c).await.map_err(redis_err)?;
+            ns.push(i64::try_from(t.elapsed().as_nanos()).unwrap_or(i64::MAX));
+        }
+        let rps = n as f64 / start.elapsed().as_secs_f64();
+        let p = crate::scenario::Percentiles::of(ns);
+        Ok(BenchmarkRow { test: "PING (redis-rs)".into(), rps, p50_ms: p.p50_ms, p99_ms: p.p99_ms })
     }
 
     /// Runs `redis-benchmark` against this server: `tests` (comma
@@ -198,6 +227,8 @@ pub struct CommandStat {
     pub calls: u64,
     /// Microseconds spent in it.
     pub usec: u64,
+    /// Microseconds spent in it per job of the measurement.
+    pub usec_per_job: f64,
 }
 
 /// One line of `redis-benchmark --csv`.

@@ -9,6 +9,7 @@ use redis::Value;
 use serde::Deserialize;
 
 use crate::error::RedisQueueError;
+use crate::PayloadFormat;
 
 /// Milliseconds since the epoch, rounded down.
 pub(crate) fn to_ms(t: SystemTime) -> u64 {
@@ -141,10 +142,12 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Writes the record of `j` into `buf` (cleared first).
-    pub(crate) fn write(buf: &mut Vec<u8>, j: &NewJob) {
+    /// Writes the record of `j` into `buf` (cleared first), its payload
+    /// stored as `format` says (see `codec`).
+    pub(crate) fn write(buf: &mut Vec<u8>, j: &NewJob, format: PayloadFormat) {
         buf.clear();
-        let headers = if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() };
+        let headers =
+            if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() };
         buf.push(b'0' + j.priority.rank() as u8);
         buf.push(b'|');
         if let Some(n) = j.max_retries {
@@ -169,7 +172,11 @@ impl Record {
         buf.push(b'|');
         buf.extend_from_slice(j.name.as_bytes());
         buf.extend_from_slice(&headers);
-        buf.extend_from_slice(&j.payload);
+        match format {
+            // As given: no copy of it on the way.
+            PayloadFormat::Json => buf.extend_from_slice(&j.payload),
+            PayloadFormat::MessagePack => buf.extend_from_slice(&crate::codec::encode(format, &j.payload)),
+        }
     }
 
     /// Reads a record's head; `None` when it is not one.
@@ -190,7 +197,8 @@ impl Record {
         };
         let name_len = usize::try_from(number(fields[4])??).ok()?;
         let headers_len = usize::try_from(number(fields[5])??).ok()?;
-        let enqueued_delta = if fields[3].is_empty() { 0 } else { std::str::from_utf8(fields[3]).ok()?.parse().ok()? };
+        let enqueued_delta =
+            if fields[3].is_empty() { 0 } else { std::str::from_utf8(fields[3]).ok()?.parse().ok()? };
         let r = Record {
             priority: priority_of(fields[0])?,
             max_retries: number(fields[1])?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
@@ -224,6 +232,8 @@ impl Record {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct State {
     pub(crate) status: JobStatus,
+    /// The priority, from its rank.
+    rank: Option<Priority>,
     pub(crate) attempts: u32,
     /// started_ms (running, succeeded) or run_at_ms (scheduled, retrying).
     t1: Option<u64>,
@@ -240,6 +250,7 @@ impl State {
         }
         Ok(State {
             status: status_of(text(f[0])).ok_or_else(bad)?,
+            rank: priority_of(f[1]),
             attempts: u32::try_from(opt_u64(op, f[2])?.unwrap_or(0)).unwrap_or(u32::MAX),
             t1: opt_u64(op, f[4])?,
             t2: opt_u64(op, f[5])?,
@@ -257,11 +268,22 @@ pub(crate) fn job_info(
     result: Option<&[u8]>,
 ) -> Result<JobInfo, RedisQueueError> {
     const OP: &str = "job";
-    let r = Record::parse(rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
     let st = match state {
         Some(s) => State::parse(OP, s)?,
-        None => State { status: JobStatus::Pending, attempts: 0, t1: None, t2: None },
+        None => State { status: JobStatus::Pending, rank: None, attempts: 0, t1: None, t2: None },
     };
+    // A record that does not parse (written by something else) is shown as
+    // it is: its bytes as the payload, no name; such a job is dead-lettered
+    // by the first fetch that takes it.
+    let r = Record::parse(rec).unwrap_or(Record {
+        priority: st.rank.unwrap_or(Priority::Normal),
+        max_retries: None,
+        timeout: None,
+        enqueued_delta: 0,
+        name_at: 0,
+        headers_at: 0,
+        payload_at: 0,
+    });
     let log = log.unwrap_or_default();
     // An empty Lua table encodes as `{}`; the scripts write `[..]`, but accept both.
     let entries: Vec<LogEntry> = if log.is_empty() || log == b"{}" {
@@ -303,7 +325,7 @@ pub(crate) fn job_info(
         queue: id.queue().to_owned(),
         priority: r.priority,
         status: st.status,
-        payload: json_or_string(&rec[r.payload_at..]),
+        payload: json_or_string(&crate::codec::decode(&rec[r.payload_at..])),
         attempts: st.attempts,
         max_retries: r.max_retries,
         attempt_log,
@@ -354,7 +376,7 @@ mod tests {
         for h in [false, true] {
             let j = new_job(h);
             let mut buf = Vec::new();
-            Record::write(&mut buf, &j);
+            Record::write(&mut buf, &j, PayloadFormat::Json);
             let r = Record::parse(&buf).unwrap();
             assert_eq!(r.priority, Priority::High);
             assert_eq!((r.max_retries, r.timeout), (Some(4), Some(Duration::from_millis(1500))));
@@ -366,17 +388,28 @@ mod tests {
         let mut j = new_job(false);
         j.enqueued_at = j.id.created_at() - Duration::from_secs(2);
         let mut buf = Vec::new();
-        Record::write(&mut buf, &j);
+        Record::write(&mut buf, &j, PayloadFormat::Json);
         assert_eq!(Record::parse(&buf).unwrap().enqueued_at(&j.id), from_ms(to_ms(j.enqueued_at)));
         assert!(Record::parse(b"2|||").is_none());
         assert!(Record::parse(b"2||||9|0|short").is_none());
     }
 
     #[test]
+    fn a_messagepack_payload_reads_back_as_json() {
+        let j = new_job(false);
+        let mut rec = Vec::new();
+        Record::write(&mut rec, &j, PayloadFormat::MessagePack);
+        let r = Record::parse(&rec).unwrap();
+        assert_ne!(&rec[r.payload_at..], &j.payload[..], "stored as MessagePack");
+        let info = job_info(&j.id, &rec, None, None, None).unwrap();
+        assert_eq!(info.payload, serde_json::json!({"a": 1}));
+    }
+
+    #[test]
     fn a_running_job_decodes() {
         let j = new_job(false);
         let mut rec = Vec::new();
-        Record::write(&mut rec, &j);
+        Record::write(&mut rec, &j, PayloadFormat::Json);
         let log = br#"[{"attempt":1,"started_ms":5,"finished_ms":6,"error":"boom"}]"#;
         let info = job_info(&j.id, &rec, Some(b"running|1|2|77|9|||"), Some(log), None).unwrap();
         assert_eq!(info.priority, Priority::High);
@@ -394,7 +427,7 @@ mod tests {
     fn pending_and_finished_jobs_decode() {
         let j = new_job(false);
         let mut rec = Vec::new();
-        Record::write(&mut rec, &j);
+        Record::write(&mut rec, &j, PayloadFormat::Json);
         let info = job_info(&j.id, &rec, None, None, None).unwrap();
         assert_eq!((info.status, info.attempts), (JobStatus::Pending, 0));
         assert!(info.attempt_log.is_empty());
@@ -408,5 +441,7 @@ mod tests {
         let info = job_info(&j.id, &rec, Some(b"retrying|1|1|3|99|||"), None, None).unwrap();
         assert_eq!((info.run_at, info.finished_at), (Some(from_ms(99)), None));
         assert!(job_info(&j.id, &rec, Some(b"nonsense"), None, None).is_err());
+        let info = job_info(&j.id, b"\xff garbage", Some(b"dead|0|1|3|9|12||"), None, None).unwrap();
+        assert_eq!((info.status, info.priority, info.name.as_str()), (JobStatus::Dead, Priority::Critical, ""));
     }
 }

@@ -7,7 +7,7 @@
 //! driver's `ScriptInvocation` allocates per argument), with the script
 //! loaded and the call repeated when Redis answers `NOSCRIPT`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::{
@@ -20,6 +20,7 @@ use crate::decode::{dur_ms, from_ms, num, opt_u64, priority_of, text, to_ms, to_
 use crate::error::RedisQueueError;
 use crate::queue::{lock, RedisQueue};
 use crate::scripts::SCRIPTS;
+use crate::PayloadFormat;
 
 /// Due jobs promoted, expired leases reclaimed and finished records swept
 /// per queue and fetch: a backlog is worked off in steps, never in one long
@@ -71,17 +72,19 @@ impl ArgSink for redis::ScriptInvocation<'_> {
 }
 
 /// The 4 arguments of one job for enqueue.lua: ulid, record, run_at_ms,
-/// unique_for_ms.
+/// unique_for_ms. (The payload is stored as JSON: this is for a schedule's
+/// tick, whose job any reader decodes whatever the handle's format.)
 pub(crate) fn job_args<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob) {
     let mut scratch = Vec::new();
-    job_args_with(inv, j, &mut scratch);
+    job_args_with(inv, j, &mut scratch, PayloadFormat::Json);
 }
 
-/// [`job_args`] with a reusable buffer for the record.
-fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec<u8>) {
+/// [`job_args`] with a reusable buffer for the record, and the payload
+/// stored as `format` says.
+fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec<u8>, format: PayloadFormat) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     inv.push_arg(&*j.id.ulid().array_to_str(&mut ulid));
-    Record::write(scratch, j);
+    Record::write(scratch, j, format);
     inv.push_arg(&scratch[..]);
     match j.run_at {
         Some(t) => inv.push_arg(to_ms_ceil(t)),
@@ -91,6 +94,13 @@ fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec
         Some(d) => inv.push_arg(dur_ms(d).max(1)),
         None => inv.push_arg(""),
     }
+}
+
+/// Milliseconds since the epoch with microseconds as a fraction: a sorted
+/// set score that keeps the order of events in the same millisecond.
+fn precise_ms(t: SystemTime) -> String {
+    let us = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros();
+    format!("{}.{:03}", us / 1000, us % 1000)
 }
 
 /// `EVALSHA <sha> 1 <base>`, ready for the script's arguments.
@@ -118,13 +128,11 @@ fn refusal(queue: &str, items: &[Vec<u8>]) -> Error {
         Some(b"full") if items.len() == 2 => {
             num("enqueue", &items[1]).map(|max_jobs| Error::QueueFull { queue: queue.to_owned(), max_jobs })
         }
-        Some(b"priority") if items.len() == 3 => items[2]
-            .iter()
-            .map(|r| rank(std::slice::from_ref(r)))
-            .collect::<Result<_, _>>()
-            .and_then(|accepted| {
+        Some(b"priority") if items.len() == 3 => {
+            items[2].iter().map(|r| rank(std::slice::from_ref(r))).collect::<Result<_, _>>().and_then(|accepted| {
                 Ok(Error::PriorityNotAccepted { queue: queue.to_owned(), priority: rank(&items[1])?, accepted })
-            }),
+            })
+        }
         _ => Err(RedisQueueError::reply("enqueue", format!("{} items", items.len()))),
     };
     refused.unwrap_or_else(Error::from)
@@ -179,6 +187,7 @@ impl RedisQueue {
         for j in &jobs {
             validate_queue_name(j.queue())?;
         }
+        jobs_core::check_payload_sizes(&jobs, self.inner.max_payload)?;
         let now = to_ms(SystemTime::now());
         let mut replaced: Vec<(usize, JobId)> = Vec::new();
         let mut scratch = Vec::with_capacity(256);
@@ -186,7 +195,7 @@ impl RedisQueue {
             let mut cmd = evalsha(&SCRIPTS.enqueue, self.keys(queue).base());
             cmd.arg(now).arg(idx.len());
             for &i in &idx {
-                job_args_with(&mut cmd, &jobs[i], &mut scratch);
+                job_args_with(&mut cmd, &jobs[i], &mut scratch, self.inner.payload_format);
             }
             let items = array("enqueue", self.eval(&SCRIPTS.enqueue, &cmd, "enqueue").await?)?;
             let mut items = items.into_iter();
@@ -267,16 +276,42 @@ impl RedisQueue {
             }
             let token = num(OP, &bytes(OP, token)?)?;
             out.jobs.reserve(items.len() / 3);
+            // Entries this process cannot read as jobs (written by something
+            // else): dead-lettered with the reason, never holding up the rest.
+            let mut unreadable = Vec::new();
             while let (Some(id), Some(rec), Some(old)) = (items.next(), items.next(), items.next()) {
                 let old = match old {
                     Value::Nil => None,
                     v => Some(bytes(OP, v)?),
                 };
-                out.jobs.push(leased(queue, &bytes(OP, id)?, bytes(OP, rec)?, token, old.as_deref())?);
+                let id = bytes(OP, id)?;
+                match leased(queue, &id, bytes(OP, rec)?, token, old.as_deref()) {
+                    Ok(job) => out.jobs.push(job),
+                    Err(e) => unreadable.push((id, e.to_string())),
+                }
+            }
+            if !unreadable.is_empty() {
+                self.bury(queue, token, unreadable).await;
             }
         }
         out.next_due = next_due.map(from_ms);
         Ok(out)
+    }
+
+    /// Moves jobs that a fetch just leased under `token` but that cannot be
+    /// read (a record or ulid that does not parse) to the dead-letter set
+    /// with the reason. A failure is logged: they are then reclaimed when
+    /// the lease expires, and tried again.
+    async fn bury(&self, queue: &str, token: u64, jobs: Vec<(Vec<u8>, String)>) {
+        let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
+        cmd.arg(to_ms(SystemTime::now())).arg(self.inner.retention.dead_max).arg(jobs.len());
+        for (ulid, reason) in &jobs {
+            tracing::warn!(queue, job = text(ulid), error = %reason, "unreadable job entry: moved to the dead-letter set");
+            cmd.arg(&ulid[..]).arg(token).arg("dead").arg(format!("unreadable job entry: {reason}")).arg("");
+        }
+        if let Err(e) = self.eval(&SCRIPTS.finish, &cmd, "fetch").await {
+            tracing::warn!(queue, error = %e, jobs = jobs.len(), "could not dead-letter unreadable job entries");
+        }
     }
 
     /// One script call per queue of the batch; results in the batch's order.
@@ -284,9 +319,15 @@ impl RedisQueue {
         const OP: &str = "finish";
         let now = to_ms(SystemTime::now());
         let mut out = vec![FinishResult::Stale; batch.len()];
-        for (queue, idx) in by_queue(&batch, |f: &Finish| f.id.queue()) {
+        for (queue, mut idx) in by_queue(&batch, |f: &Finish| f.id.queue()) {
             if validate_queue_name(queue).is_err() {
                 continue; // Never stored: stale.
+            }
+            // A job named twice: the repeat is stale (the first one ends
+            // the attempt), and the script is told of each job once.
+            if idx.len() > 1 {
+                let mut seen = HashSet::with_capacity(idx.len());
+                idx.retain(|&i| seen.insert(batch[i].id.ulid()));
             }
             let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
             cmd.arg(now).arg(self.inner.retention.dead_max).arg(idx.len());
@@ -299,7 +340,7 @@ impl RedisQueue {
                     Outcome::Succeeded { result: None } => cmd.arg("ok"),
                     Outcome::Succeeded { result: Some(r) } => cmd.arg("okr").arg(&r[..]),
                     Outcome::Retry { error, at: t } => cmd.arg("retry").arg(error).arg(at(*t)),
-                    Outcome::Dead { error } => cmd.arg("dead").arg(error),
+                    Outcome::Dead { error } => cmd.arg("dead").arg(error).arg(precise_ms(SystemTime::now())),
                     Outcome::Release { at: Some(t), reason } => cmd.arg("release").arg(reason).arg(at(*t)),
                     Outcome::Release { at: None, reason } => cmd.arg("release").arg(reason).arg(""),
                 };
@@ -360,7 +401,13 @@ impl RedisQueue {
 /// One leased job from the fetch script's 3 fields: its ulid, its record
 /// (whose allocation becomes the payload's) and its state before the fetch
 /// (none: never started, this is attempt 1).
-fn leased(queue: &str, ulid: &[u8], mut rec: Vec<u8>, token: u64, old: Option<&[u8]>) -> Result<LeasedJob, RedisQueueError> {
+fn leased(
+    queue: &str,
+    ulid: &[u8],
+    mut rec: Vec<u8>,
+    token: u64,
+    old: Option<&[u8]>,
+) -> Result<LeasedJob, RedisQueueError> {
     const OP: &str = "fetch";
     let id = job_id(OP, queue, ulid)?;
     let r = Record::parse(&rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
@@ -380,9 +427,16 @@ fn leased(queue: &str, ulid: &[u8], mut rec: Vec<u8>, token: u64, old: Option<&[
         id,
         payload: Vec::new(),
     };
-    // The record's buffer becomes the payload: no copy of the record head.
-    rec.drain(..r.payload_at);
-    Ok(LeasedJob { payload: rec, ..job })
+    let payload = match crate::codec::decode(&rec[r.payload_at..]) {
+        // Stored as JSON: the record's buffer becomes the payload, with no
+        // copy of it.
+        std::borrow::Cow::Borrowed(_) => {
+            rec.drain(..r.payload_at);
+            rec
+        }
+        std::borrow::Cow::Owned(json) => json,
+    };
+    Ok(LeasedJob { payload, ..job })
 }
 
 /// Stored headers (a JSON object; absent or unreadable: none).

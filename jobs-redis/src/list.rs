@@ -96,8 +96,12 @@ impl RedisQueue {
             pipe.cmd("LRANGE").arg(keys.lease(*t)).arg(0).arg(-1);
         }
         let lists: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(err)?;
+        // Keep each job's last listing: the lease it runs under now.
+        let all: Vec<Vec<u8>> = lists.into_iter().flatten().collect();
         let mut seen = std::collections::HashSet::new();
-        Ok(lists.into_iter().rev().flatten().filter(|id| seen.insert(id.clone())).collect::<Vec<_>>().into_iter().rev().collect())
+        let mut out: Vec<Vec<u8>> = all.into_iter().rev().filter(|id| seen.insert(id.clone())).collect();
+        out.reverse();
+        Ok(out)
     }
 
     /// Up to `n` ids from position `pos` of a source.

@@ -42,7 +42,10 @@ fn script(parts: &[&str]) -> Script {
 
 /// The scripts of this process.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    enqueue: script(&[include_str!("scripts/enqueue.lua"), "return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)"]),
+    enqueue: script(&[
+        include_str!("scripts/enqueue.lua"),
+        "return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)",
+    ]),
     fetch: script(&[
         include_str!("scripts/promote.lua"),
         include_str!("scripts/reclaim.lua"),

@@ -140,28 +140,7 @@ where
     })
 }
 
-/// The most bytes of an error message an attempt keeps: it is stored with
-/// the attempt, logged and shown, and a handler's error (serde's quoting a
-/// huge value, a panic message) can be any size.
-const MAX_ERROR: usize = 4000;
-
-/// `error`, cut at [`MAX_ERROR`] bytes with its full length noted.
-fn bounded(mut error: String) -> String {
-    if error.len() <= MAX_ERROR {
-        return error;
-    }
-    let total = error.len();
-    let mut cut = MAX_ERROR;
-    while !error.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    error.truncate(cut);
-    error.push_str(&format!("… (cut; {total} bytes in all)"));
-    error
-}
-
 fn failure(core: &Core, job: &LeasedJob, max_retries: u32, error: String, retryable: bool) -> Outcome {
-    let error = bounded(error);
     if retryable && job.attempt <= max_retries {
         Outcome::Retry { error, at: SystemTime::now() + core.backoff_for(&job.name).delay(job.attempt) }
     } else {
@@ -172,7 +151,7 @@ fn failure(core: &Core, job: &LeasedJob, max_retries: u32, error: String, retrya
 fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
     let mut known: Vec<&str> = core.registry.keys().copied().collect();
     known.sort_unstable();
-    let error = bounded(format!(
+    let error = crate::error::bounded_message(format!(
         "no handler for job `{}` in this process (it knows: {}); is the crate that defines it linked into this binary?",
         job.name,
         known.join(", ")
@@ -203,19 +182,5 @@ fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>
 fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
     if core.acks.send(Finish { id: job.id.clone(), token: job.token, outcome }).is_err() {
         tracing::warn!(job = %job.id, "pool is stopping: result not recorded; the job runs again after its lease");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_errors_are_cut_on_a_char_boundary() {
-        assert_eq!(bounded("short".into()), "short");
-        let long = "é".repeat(3000);
-        let cut = bounded(long);
-        assert!(cut.len() <= 4096, "{}", cut.len());
-        assert!(cut.ends_with("… (cut; 6000 bytes in all)"), "{cut}");
     }
 }

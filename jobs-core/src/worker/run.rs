@@ -133,9 +133,10 @@ fn start_jobs(
 }
 
 /// Takes jobs as worker slots free up, up to [`MAX_FETCHES`] fetches at a
-/// time (a second one only for at least half a batch of free slots, so
-/// that fetches stay large); idles on the backend's wake-up or the next due
-/// time when a fetch finds nothing.
+/// time (a second one only while there is a backlog, the last fetch having
+/// filled its slots, and for at least half a batch of free slots, so that
+/// fetches stay large); idles on the backend's wake-up or the next due time
+/// when a fetch finds nothing.
 pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: TaskTracker, stop: CancellationToken) {
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
@@ -151,6 +152,9 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
     // Set when a fetch failed: no new fetch before then.
     let mut pause: Option<tokio::time::Instant> = None;
     let batch = core.fetch_batch.min(core.identity.workers).max(1);
+    // Whether the last fetch took all it asked for (there is a backlog): only
+    // then does a second fetch start beside one on its way.
+    let mut backlog = false;
     loop {
         if fetches.is_empty() {
             if let Some(wait) = idle.take() {
@@ -170,7 +174,7 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             }
         }
         let running = fetches.len();
-        let may_start = running < MAX_FETCHES && idle.is_none() && pause.is_none();
+        let may_start = (running == 0 || (running < MAX_FETCHES && backlog)) && idle.is_none() && pause.is_none();
         let min = if running == 0 { 1 } else { (batch / 2).max(1) };
         tokio::select! {
             biased;
@@ -178,7 +182,13 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => match done {
                 (Ok(fetched), slots) => {
                     err_delay = Duration::from_millis(100);
-                    if fetched.jobs.is_empty() {
+                    backlog = fetched.jobs.len() >= slots.num_permits();
+                    if backlog {
+                        idle = None;
+                    } else {
+                        // It took all there was: look again on a wake-up
+                        // (work that arrived since this fetch was armed wakes
+                        // at once) or at the next due time, not right away.
                         let now = SystemTime::now();
                         let wait = fetched
                             .next_due
@@ -186,10 +196,8 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
                             .unwrap_or(Duration::MAX)
                             .min(core.idle_cap());
                         idle = Some(idle.map_or(wait, |w| w.min(wait)));
-                    } else {
-                        idle = None;
-                        start_jobs(&core, &tracker, fetched.jobs, slots);
                     }
+                    start_jobs(&core, &tracker, fetched.jobs, slots);
                 }
                 (Err(e), _) => {
                     tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");

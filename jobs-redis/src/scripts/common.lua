@@ -251,11 +251,13 @@ local function leave_lease(token, n)
 end
 
 -- Moves a job to the dead-letter set (its digest kept: a retried dead job
--- is live again).
-local function to_dead(id, rank, old, attempts, token, t1, digest, now)
+-- is live again), scored by its time of death: `score` when given (finer
+-- than the millisecond, so that jobs dying in turn keep their order), else
+-- `now`.
+local function to_dead(id, rank, old, attempts, token, t1, digest, now, score)
   redis.call('HSET', STATE, id, state_of('dead', rank, attempts, token, t1, now, '', digest))
   moved(rank, old, 'dead')
-  redis.call('ZADD', B .. 'dead', now, id)
+  redis.call('ZADD', B .. 'dead', (score and score ~= '') and score or now, id)
 end
 
 -- Deletes dead jobs (already taken out of the `dead` zset).

@@ -25,8 +25,9 @@
 -- whose record exists already (the same batch sent again after a lost
 -- reply) is not written twice.
 --
--- Redis commands per batch, whatever its size: HMGET meta, HMGET jobs (the
--- resend check), HSET jobs (all records), one RPUSH per priority, PUBLISH.
+-- Redis commands per batch, whatever its size: HMGET meta, HMGET jobs of
+-- the first job (the resend check: see below), HSET jobs (all records),
+-- one RPUSH per priority, PUBLISH.
 -- A never-started pending job has no state field; delayed and unique jobs
 -- add one HSET state and a ZADD (delayed) per job.
 -- Publishes on the queue's wake channel when anything was written (a
@@ -64,12 +65,53 @@ local function enqueue(now, n, base_arg, compact)
   if n == 0 then
     return { compact and 'okc' or 'ok' }
   end
-  local stored = hmget(JOBS, ids)
+  -- Which jobs are stored already (a batch sent again after a lost reply)?
+  -- When the first one is, every one is looked up. Otherwise the records
+  -- are written at once and HSET's count of new fields tells whether all
+  -- were new (the common case: no read per job); when not, the batch mixes
+  -- new jobs with stored ones, and the stored ones are found by their state
+  -- field or their place in a ready list (a slow path for an odd caller).
+  local stored, written = nil, false
+  if redis.call('HMGET', JOBS, ids[1])[1] then
+    stored = hmget(JOBS, ids)
+  else
+    local records, nr = {}, 0
+    for i = 1, n do
+      records[nr + 1] = ids[i]
+      records[nr + 2] = ARGV[base_arg + (i - 1) * STRIDE + 2]
+      nr = nr + 2
+    end
+    local new = 0
+    chunked(records, function(...) new = new + redis.call('HSET', JOBS, ...) end)
+    written = true
+    stored = {}
+    if new < n then
+      local states = hmget(STATE, ids)
+      local listed_ids = nil
+      for i = 1, n do
+        stored[i] = states[i] ~= false
+        if not stored[i] then
+          -- A stored job without a state field is pending in a ready list.
+          if not listed_ids then
+            listed_ids = {}
+            for r = 0, 3 do
+              for _, entry in ipairs(redis.call('LRANGE', B .. 'ready:' .. r, 0, -1)) do
+                listed_ids[entry] = true
+              end
+            end
+          end
+          stored[i] = listed_ids[ids[i]] == true
+        end
+      end
+    end
+  end
 
   local out = { compact and 'okc' or 'ok' }
-  local records, states, delayed = {}, {}, {}
+  -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
+  local records, nr, states, delayed = {}, 0, {}, {}
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
-  local added = {} -- ids written by this call: live for a later duplicate
+  local nready = { 0, 0, 0, 0 }
+  local added = nil -- ids written by this call (when some are unique)
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, rec, run_at, unique_ms = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
@@ -89,7 +131,7 @@ local function enqueue(now, n, base_arg, compact)
       local uk = B .. 'uniq:' .. digest
       local other = redis.call('GET', uk)
       if other then
-        local st = added[other]
+        local st = added and added[other]
         if not st then
           st = load_state(other)
         end
@@ -103,6 +145,10 @@ local function enqueue(now, n, base_arg, compact)
       end
     end
     if existing then
+      if written and not stored[i] then
+        -- A duplicate of a live unique job: written above, but not stored.
+        redis.call('HDEL', JOBS, id)
+      end
       if not compact then
         out[#out + 1] = existing
       elseif existing ~= id then
@@ -111,37 +157,50 @@ local function enqueue(now, n, base_arg, compact)
       end
     else
       local rank = string.sub(rec, 1, 1)
-      records[#records + 1] = id
-      records[#records + 1] = rec
+      records[nr + 1] = id
+      records[nr + 2] = rec
+      nr = nr + 2
       if run_at ~= '' and tonumber(run_at) > now then
         states[#states + 1] = id
         states[#states + 1] = state_of('scheduled', rank, '0', '', run_at, '', '', digest)
         delayed[#delayed + 1] = run_at
         delayed[#delayed + 1] = id
         gauge(rank, 'scheduled', 1)
-        added[id] = 'scheduled'
+        if digest ~= '' then
+          added = added or {}
+          added[id] = 'scheduled'
+        end
       else
         if digest ~= '' then
           states[#states + 1] = id
           states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
         end
-        local r = ready[tonumber(rank) + 1]
-        r[#r + 1] = digest ~= '' and listed(id) or id
-        added[id] = 'pending'
+        local k = string.byte(rank) - 47
+        local c = nready[k] + 1
+        nready[k] = c
+        if digest ~= '' then
+          ready[k][c] = listed(id)
+          added = added or {}
+          added[id] = 'pending'
+        else
+          ready[k][c] = id
+        end
       end
       if not compact then
         out[#out + 1] = id
       end
     end
   end
-  hset_many(JOBS, records)
+  if not written then
+    hset_many(JOBS, records)
+  end
   hset_many(STATE, states)
   zadd_many(B .. 'scheduled', delayed)
   for r = 0, 3 do
     rpush_many(B .. 'ready:' .. r, ready[r + 1])
   end
   flush_stats()
-  if #records > 0 then
+  if nr > 0 then
     redis.call('PUBLISH', B .. 'wake', '1')
   end
   return out

@@ -44,7 +44,8 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
   local started = ARGV[1]
   local token = nil
   local taken = 0
-  local states, leased = {}, {}
+  -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
+  local states, ns, leased, nl, no = {}, 0, {}, 0, 2
   for rank = 0, 3 do
     if taken >= max then
       break
@@ -55,54 +56,65 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
         token = ms(redis.call('INCRBY', B .. 'seq', 1))
       end
       local r = tostring(rank)
+      local count_ids = #ids
       -- '+' marks a job with a state field: read those states only.
-      local marked, olds = {}, {}
-      for i, entry in ipairs(ids) do
+      local marked, nm, olds = {}, 0, {}
+      for i = 1, count_ids do
+        local entry = ids[i]
         if string.byte(entry, 1) == 43 then
           local id = string.sub(entry, 2)
           ids[i] = id
-          marked[#marked + 1] = id
-          olds[id] = true
+          nm = nm + 1
+          marked[nm] = id
         end
       end
-      if #marked > 0 then
+      if nm > 0 then
         local got = hmget(STATE, marked)
-        for i, id in ipairs(marked) do
-          olds[id] = got[i]
+        for i = 1, nm do
+          olds[marked[i]] = got[i]
         end
       end
       local recs = hmget(JOBS, ids)
       local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
       local running = 0
-      for i, id in ipairs(ids) do
+      for i = 1, count_ids do
         local rec = recs[i]
         if rec then
-          local old = olds[id]
-          local n = #states
-          states[n + 1] = id
+          local id = ids[i]
+          local old = nm > 0 and olds[id] or false
+          states[ns + 1] = id
+          local st, attempts, digest = nil, nil, nil
           if old then
-            local st, _, attempts, _, _, _, _, digest = parse_state(old)
-            states[n + 2] = state_of('running', r, (tonumber(attempts) or 0) + 1, token, started, '', '', digest)
+            local s1, _, a1, _, _, _, _, d1 = parse_state(old)
+            st, attempts, digest = s1, a1, d1
+          end
+          if st then
+            states[ns + 2] = state_of('running', r, (tonumber(attempts) or 0) + 1, token, started, '', '', digest)
             gauge(r, st, -1)
           else
-            states[n + 2] = fresh
+            -- Never started, or a state that does not parse (written by
+            -- something else): this is attempt 1.
+            old = false
+            states[ns + 2] = fresh
           end
-          leased[#leased + 1] = id
+          ns = ns + 2
+          nl = nl + 1
+          leased[nl] = id
           running = running + 1
-          n = #out
-          out[n + 1] = id
-          out[n + 2] = rec
-          out[n + 3] = old or false
+          out[no + 1] = id
+          out[no + 2] = rec
+          out[no + 3] = old
+          no = no + 3
         end
       end
       taken = taken + running
       count('running:' .. r, running)
     end
   end
-  if #leased > 0 then
+  if nl > 0 then
     hset_many(STATE, states)
     rpush_many(B .. 'lease:' .. token, leased)
-    redis.call('HSET', B .. 'leases', token, #leased)
+    redis.call('HSET', B .. 'leases', token, nl)
     redis.call('ZADD', B .. 'leased', ms(now + lease), token)
     out[2] = token
   end

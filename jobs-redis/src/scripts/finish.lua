@@ -4,12 +4,13 @@
 -- KEYS[1]: queue prefix (see common.lua).
 -- ARGV[1]: now (ms)
 -- ARGV[2]: Retention::dead_max (the dead-letter set is trimmed after)
--- ARGV[3]: n, the number of items; then per item its ulid, its token, its
---   kind and the kind's arguments:
+-- ARGV[3]: n, the number of items (each job at most once); then per item
+--   its ulid, its token, its kind and the kind's arguments:
 --   'ok'                 succeeded, no result
 --   'okr' result         succeeded with a result (JSON)
 --   'retry' error at_ms  failed, run again at at_ms
---   'dead' error         failed for good
+--   'dead' error at_ms   failed for good; at_ms (fractional, '' = now)
+--                        orders the dead-letter set
 --   'release' reason at  handed back without counting the attempt (reason
 --                        not stored), pending again at at_ms ('' = now)
 -- Returns one character per item, the job's status afterwards: 'S'
@@ -30,7 +31,7 @@
 local now = ARGV[1]
 local now_n = tonumber(now)
 local n = tonumber(ARGV[3])
-local ARITY = { ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
+local ARITY = { ok = 3, okr = 4, dead = 5, retry = 5, release = 5 }
 
 -- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
@@ -53,12 +54,12 @@ end
 
 local out = {}
 local wake, dead = false, false
-local states, done, results = {}, {}, {}
+-- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
+local states, ns, done, nd, results = {}, 0, {}, 0, {}
 local released = { {}, {}, {}, {} } -- per rank, in batch order
 local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
 local olds = hmget(STATE, ids)
-local seen = {}
 -- Parsed states by their text (jobs of one lease share theirs): status,
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
@@ -68,9 +69,8 @@ for i = 1, n do
   local id, token, kind = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   local code = 'x'
   local old = olds[i]
-  -- The same job twice in one batch: the second finds it finished.
-  if old and not seen[id] then
-    seen[id] = true
+  -- (A batch names each job once: the client drops repeats.)
+  if old then
     local m = memo[old]
     if not m then
       local st, rank, attempts, tok, t1, _, cancel, digest = parse_state(old)
@@ -85,15 +85,17 @@ for i = 1, n do
         if not m[8] then
           m[8] = 'succeeded|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. now .. '||'
         end
-        states[#states + 1] = id
-        states[#states + 1] = m[8]
+        states[ns + 1] = id
+        states[ns + 2] = m[8]
+        ns = ns + 2
         if kind == 'okr' then
           results[#results + 1] = id
           results[#results + 1] = ARGV[at + 3]
         end
         local r = tonumber(rank) + 1
         processed[r] = processed[r] + 1
-        done[#done + 1] = id
+        nd = nd + 1
+        done[nd] = id
         -- It never runs again: its deduplication key has no use.
         if digest ~= '' then
           drop_digest(digest, id)
@@ -116,7 +118,7 @@ for i = 1, n do
         code = 'd'
         log_attempt(id, attempts, t1, now, ARGV[at + 3])
         ended_attempt('failed', rank)
-        to_dead(id, rank, st, attempts, token, t1, digest, now)
+        to_dead(id, rank, st, attempts, token, t1, digest, now, ARGV[at + 4])
         dead = true
       else -- 'release': not an attempt, forget that it started.
         local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))

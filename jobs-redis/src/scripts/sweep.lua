@@ -10,22 +10,37 @@
 -- Returns nothing.
 
 local function sweep(now, keep_done_ms, dead_age_ms, limit)
-  -- `done` is newest first: the oldest are at its end.
-  local tail = redis.call('LRANGE', B .. 'done', -limit, -1)
-  if #tail > 0 then
+  -- `done` is newest first: the oldest are at its end. Its last entry is
+  -- looked at first, alone: most sweeps stop there.
+  local cutoff = now - keep_done_ms
+  local function expired_at(state)
+    local st, _, _, _, _, finished = parse_state(state)
+    -- It may have been retried since (a dead job is not in `done`, but be
+    -- safe): only finished records go, anything else leaves the list.
+    if st ~= 'succeeded' and st ~= 'cancelled' then
+      return false, true
+    end
+    return (tonumber(finished) or 0) <= cutoff, false
+  end
+  local last = redis.call('LRANGE', B .. 'done', -1, -1)[1]
+  local state = last and redis.call('HGET', STATE, last)
+  local go, other = false, false
+  if state then
+    go, other = expired_at(state)
+  end
+  if last and (go or other or not state) then
+    local tail = redis.call('LRANGE', B .. 'done', -limit, -1)
     local states = hmget(STATE, tail)
-    local cutoff = now - keep_done_ms
-    local gone, k = {}, 0
+    local gone, ng, k = {}, 0, 0
     for i = #tail, 1, -1 do
       if states[i] then
-        local st, _, _, _, _, finished = parse_state(states[i])
-        -- It may have been retried since (a dead job is not in `done`, but
-        -- be safe): only finished records go.
-        if st == 'succeeded' or st == 'cancelled' then
-          if (tonumber(finished) or 0) > cutoff then
-            break
-          end
-          gone[#gone + 1] = tail[i]
+        local old, not_finished = expired_at(states[i])
+        if not old and not not_finished then
+          break
+        end
+        if old then
+          ng = ng + 1
+          gone[ng] = tail[i]
         end
       end
       k = k + 1
@@ -35,7 +50,9 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit)
       forget(gone)
     end
   end
-  local expired = redis.call('ZRANGEBYSCORE', B .. 'dead', '-inf', ms(now - dead_age_ms), 'LIMIT', 0, limit)
+  -- Scores carry fractions of a millisecond: whole milliseconds are
+  -- compared, as for every other time here.
+  local expired = redis.call('ZRANGEBYSCORE', B .. 'dead', '-inf', '(' .. ms(now - dead_age_ms + 1), 'LIMIT', 0, limit)
   if #expired > 0 then
     zrem_many(B .. 'dead', expired)
     forget_dead(expired)
