@@ -305,13 +305,11 @@ fn block_on(f: impl std::future::Future<Output = ()>) {
 }
 
 #[test]
-#[ignore = "jobs-redis: an unreadable entry fails every fetch call that takes it, leasing its batch; see docs/chaos.md"]
 fn a_record_that_is_not_one_ends_dead() {
     block_on(unreadable_entry("record that is not one", None, b"\xff\x00 not a record", None));
 }
 
 #[test]
-#[ignore = "jobs-redis: an unreadable entry fails every fetch call that takes it, leasing its batch; see docs/chaos.md"]
 fn a_record_whose_lengths_run_past_its_end_ends_dead() {
     block_on(unreadable_entry("record whose name runs past its end", None, b"2||||1000|0|bad.typed{}", None));
 }
@@ -327,7 +325,6 @@ fn a_ready_entry_that_is_not_a_ulid_is_dropped() {
 }
 
 #[test]
-#[ignore = "jobs-redis: an unreadable entry fails every fetch call that takes it, leasing its batch; see docs/chaos.md"]
 fn a_state_that_is_not_one_ends_dead() {
     block_on(unreadable_entry("state that is not one", None, &record(b"bad.typed", b"{}"), Some(b"garbage|state")));
 }

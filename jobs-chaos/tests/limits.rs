@@ -58,7 +58,6 @@ fn memory_queue_refuses_large_payloads() {
 }
 
 #[test]
-#[ignore = "waits for check_payload_sizes in RedisQueue::enqueue_many (the lead wires it)"]
 fn redis_queue_refuses_large_payloads() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     rt.block_on(async {
