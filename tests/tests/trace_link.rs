@@ -22,7 +22,7 @@ struct Links(Arc<Mutex<Vec<(String, u64)>>>);
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Links {
     fn on_follows_from(&self, span: &span::Id, follows: &span::Id, ctx: Context<'_, S>) {
         let Some(a) = ctx.span(span) else { return };
-        self.0.lock().unwrap().push((a.name().to_owned(), follows.into_u64()));
+        self.0.lock().expect("not poisoned").push((a.name().to_owned(), follows.into_u64()));
     }
 }
 
