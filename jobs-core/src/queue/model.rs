@@ -301,7 +301,7 @@ pub struct LeasedJob {
     pub headers: Headers,
 }
 
-/// What [`JobQueue::fetch`] returns.
+/// What [`JobQueue::fetch`](super::JobQueue::fetch) returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fetched {
     /// The leased jobs, in the order to start them.
@@ -341,7 +341,7 @@ pub enum Outcome {
     },
 }
 
-/// One finished attempt, for [`JobQueue::finish`].
+/// One finished attempt, for [`JobQueue::finish`](super::JobQueue::finish).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
     /// The job.
@@ -362,7 +362,7 @@ pub enum FinishResult {
     Stale,
 }
 
-/// The state of a lease after [`JobQueue::extend_leases`].
+/// The state of a lease after [`JobQueue::extend_leases`](super::JobQueue::extend_leases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {
     /// Still ours, extended.
@@ -373,7 +373,7 @@ pub enum LeaseState {
     Lost,
 }
 
-/// What [`JobQueue::cancel`] did.
+/// What [`JobQueue::cancel`](super::JobQueue::cancel) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelResult {
     /// It was pending or scheduled: removed and marked cancelled.
