@@ -306,13 +306,13 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert!(s["next_fire"].is_string(), "{s}");
     let (code, body) = post_json(&state, "/api/schedules/nightly/pause", &[BEARER]).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "nightly", "paused": true })));
-    let (_, list) = get_json(&state, "/api/schedules").await;
-    assert_eq!(
-        (list["schedules"][0]["paused"].clone(), list["schedules"][0]["next_fire"].clone()),
-        (json!(true), Value::Null)
-    );
+    let nightly = |list: Value| {
+        list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == "nightly").expect("listed").clone()
+    };
+    let s = nightly(get_json(&state, "/api/schedules").await.1);
+    assert_eq!((s["paused"].clone(), s["next_fire"].clone()), (json!(true), Value::Null));
     assert_eq!(post_json(&state, "/api/schedules/nightly/resume", &[BEARER]).await.0, StatusCode::OK);
-    assert_eq!(get_json(&state, "/api/schedules").await.1["schedules"][0]["paused"], false);
+    assert_eq!(nightly(get_json(&state, "/api/schedules").await.1)["paused"], false);
     let (code, body) = post_json(&state, "/api/schedules/nope/pause", &[BEARER]).await;
     assert_eq!((code, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
     // A read path does not take a POST.
