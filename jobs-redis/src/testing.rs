@@ -22,8 +22,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a test failure.
 
 mod cluster;
+mod worker;
 
 pub use cluster::{shared_cluster, RedisCluster};
+pub use worker::WorkerProcess;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -11,16 +11,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, WorkerPool};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
 use jobs_redis::keys::key_slot;
-use jobs_redis::testing::{shared_cluster, RedisCluster};
+use jobs_redis::testing::{shared_cluster, RedisCluster, WorkerProcess};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 jobs_core::conformance_suite!(|| async {
@@ -292,45 +291,12 @@ fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
     });
 }
 
-const CHILD_ENV: &str = "JOBS_REDIS_CLUSTER_WORKER";
-
-/// The worker process of the kill -9 test: a pool on one queue until it is
-/// killed.
-#[test]
-#[ignore = "the worker process of the cluster kill -9 test, started by it"]
-fn cluster_worker_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        eprintln!("{CHILD_ENV} is not set: nothing to do");
-        return;
-    };
-    let (url, queue) = spec.split_once('|').unwrap();
-    run(async move {
-        let q = RedisQueue::connect(url).await.unwrap();
-        let _pool = WorkerPool::builder(q).queues([queue]).workers(4).lease(Duration::from_secs(1)).start().unwrap();
-        tokio::time::sleep(Duration::from_secs(120)).await;
-    });
-}
-
-/// A worker process, SIGKILLed when dropped.
-struct Worker(Child);
+/// A worker process on the cluster (lease 1 s), SIGKILLed when dropped.
+struct Worker;
 
 impl Worker {
-    fn spawn(url: &str, queue: &str) -> Worker {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args(["cluster_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, format!("{url}|{queue}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Worker(child)
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn spawn(url: &str, queue: &str) -> WorkerProcess {
+        WorkerProcess::spawn(env!("CARGO_BIN_EXE_jobs-redis-test-worker"), url, queue, Duration::from_secs(1))
     }
 }
 

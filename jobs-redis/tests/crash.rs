@@ -2,75 +2,31 @@
 //! under load, a worker stopped with SIGSTOP past its lease, and
 //! `redis-server` itself killed with SIGKILL and restarted (AOF on).
 //!
-//! The worker processes are this test binary run again with
-//! `crash_worker_process` selected and its settings in an environment
-//! variable.
+//! The worker processes are the `jobs-redis-test-worker` binary (feature
+//! `testing`).
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, unique_queue};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, WorkerPool};
-use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
+use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions, WorkerProcess};
 use jobs_redis::RedisQueue;
 
-const CHILD_ENV: &str = "JOBS_REDIS_CRASH_WORKER";
+const WORKER_EXE: &str = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
+/// Jobs each worker process runs at once (the test worker's pool size).
 const WORKERS: usize = 4;
 
-/// The worker process: a pool on one queue until it is killed.
-#[test]
-#[ignore = "the worker process of the crash tests, started by them"]
-fn crash_worker_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        eprintln!("{CHILD_ENV} is not set: nothing to do");
-        return;
-    };
-    let mut parts = spec.splitn(3, '|');
-    let (url, queue, lease) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let lease = Duration::from_millis(lease.parse().unwrap());
-    run(async move {
-        let q = RedisQueue::connect(url).await.unwrap();
-        let _pool = WorkerPool::builder(q).queues([queue]).workers(WORKERS).lease(lease).start().unwrap();
-        // The parent kills it long before this.
-        tokio::time::sleep(Duration::from_secs(120)).await;
-    });
-}
-
-/// A worker process, SIGKILLed when dropped.
-struct Worker(Child);
+/// A worker process (a pool of 4), SIGKILLed when dropped.
+struct Worker;
 
 impl Worker {
-    fn spawn(url: &str, queue: &str, lease: Duration) -> Worker {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args(["crash_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, format!("{url}|{queue}|{}", lease.as_millis()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Worker(child)
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.0.id().to_string()).status().unwrap();
-        assert!(ok.success(), "kill -{sig}");
-    }
-
-    /// SIGKILL, and wait until it is gone.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill();
+    fn spawn(url: &str, queue: &str, lease: Duration) -> WorkerProcess {
+        WorkerProcess::spawn(WORKER_EXE, url, queue, lease)
     }
 }
 

@@ -6,8 +6,7 @@
 //! Measured and checked: how long a failing call takes (never more than
 //! `command_timeout` and a little), how soon producers and the pool work
 //! again after Redis is back, that every acknowledged job runs and that no
-//! job stays leased. The 3 s outages run in CI; the 10 s one is `#[ignore]`d
-//! (`cargo test -p jobs-redis --test outage -- --ignored`).
+//! job stays leased, for 3 s and 10 s outages.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,13 +146,11 @@ fn frozen_for_3s_calls_time_out_and_everything_resumes() {
 }
 
 #[test]
-#[ignore = "a 10 s outage: run with --ignored"]
 fn killed_for_10s_producers_fail_fast_and_everything_resumes() {
     outage(Outage::Killed, Duration::from_secs(10));
 }
 
 #[test]
-#[ignore = "a 10 s outage: run with --ignored"]
 fn frozen_for_10s_calls_time_out_and_everything_resumes() {
     outage(Outage::Frozen, Duration::from_secs(10));
 }
