@@ -2,7 +2,7 @@
 //! `jobs_core::job` (or `jobs_core::prelude::*`): the code it generates
 //! names paths of `jobs_core`.
 //!
-//! ```ignore
+//! ```text
 //! use jobs_core::prelude::*;
 //!
 //! /// Sends the welcome mail.

@@ -2,7 +2,7 @@
 //! [`JobQueue`](crate::JobQueue) port, written once, run by any backend with
 //! one macro call (feature `testing`).
 //!
-//! ```ignore
+//! ```text
 //! jobs_core::conformance_suite!(|| async { jobs_core::MemoryQueue::new() });
 //! ```
 //!
