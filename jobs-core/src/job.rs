@@ -211,6 +211,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const TIMEOUT: Option<Duration>;
     /// The default deduplication window (`unique_for = ".."`).
     const UNIQUE_FOR: Option<Duration> = None;
+    /// Payload fields marked `#[redact]` (as serialized): stored and given
+    /// to the job as written, shown as `"[redacted]"` by every view of the
+    /// job (API, dashboard, command line, logs).
+    const REDACTED: &'static [&'static str] = &[];
 
     /// Checks the payload against the rules declared with `#[validate(..)]`.
     fn validate(&self) -> Result<(), ValidationError>;
@@ -255,7 +259,8 @@ impl JobOptions {
         self.priority = Some(p);
         self
     }
-    /// Runs the job no earlier than `d` from the moment it is enqueued.
+    /// Runs the job no earlier than `d` from the moment it is enqueued, as
+    /// the backend's clock counts it.
     pub fn delay(mut self, d: Duration) -> Self {
         self.run_at = Some(RunAt::Delay(d));
         self
@@ -360,9 +365,11 @@ pub trait JobExt: Job {
             priority: options.priority.unwrap_or(Self::PRIORITY),
             max_retries: options.max_retries.or(Self::MAX_RETRIES),
             timeout: options.timeout.or(Self::TIMEOUT),
+            // A delay travels as a duration: the backend adds it to its own
+            // clock, whatever this host's clock says.
             run_at: match options.run_at {
-                Some(RunAt::Delay(d)) => Some(now + d),
-                Some(RunAt::At(t)) => Some(t),
+                Some(RunAt::Delay(d)) => Some(crate::queue::When::In(d)),
+                Some(RunAt::At(t)) => Some(crate::queue::When::At(t)),
                 None => None,
             },
             unique_for: options.unique_for.or(Self::UNIQUE_FOR),
@@ -370,6 +377,7 @@ pub trait JobExt: Job {
             headers: {
                 let mut h = crate::queue::Headers::new();
                 crate::trace::propagator().inject(&mut h);
+                crate::redact::mark(&mut h, Self::REDACTED);
                 h
             },
         })

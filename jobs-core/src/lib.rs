@@ -8,6 +8,7 @@ mod job;
 mod memory;
 pub mod metrics;
 mod queue;
+mod redact;
 mod registry;
 mod schedule;
 mod trace;
@@ -29,9 +30,10 @@ pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
     check_payload_sizes, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish,
     FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob,
-    Outcome, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue, Waiter,
-    WorkerInfo, DEFAULT_MAX_PAYLOAD,
+    Outcome, QueueCounts, QueueFailure, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue, Waiter,
+    When, WorkerInfo, DEFAULT_MAX_PAYLOAD,
 };
+pub use redact::{REDACTED, REDACT_HEADER};
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};

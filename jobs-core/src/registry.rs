@@ -99,7 +99,7 @@ inventory::collect!(JobDescriptor);
 /// Every job linked into this program, by name; fails on duplicate names
 /// (naming both definitions) and when none is linked.
 pub fn registry() -> Result<HashMap<&'static str, &'static JobDescriptor>, Error> {
-    build(inventory::iter::<JobDescriptor>)
+    build(descriptors())
 }
 
 fn build(
@@ -120,9 +120,38 @@ fn build(
 }
 
 /// Every linked job definition, duplicates included, in no set order.
+///
+/// The conformance suite's own jobs (feature `testing`) are left out unless
+/// a test asked for them with `jobs_core::testing::use_suite_jobs()`: a
+/// binary built in a workspace where some test turns the feature on must
+/// not run them, nor add their schedules to a real store.
 pub fn descriptors() -> impl Iterator<Item = &'static JobDescriptor> {
-    inventory::iter::<JobDescriptor>.into_iter()
+    inventory::iter::<JobDescriptor>.into_iter().filter(|d| !is_suite_job(d) || suite_jobs::wanted())
 }
+
+/// Whether `d` is one of the conformance suite's jobs (defined in
+/// `jobs_core::testing`, whose module path its type name starts with).
+fn is_suite_job(d: &JobDescriptor) -> bool {
+    cfg!(feature = "testing") && d.type_name.starts_with("jobs_core::testing::")
+}
+
+/// The switch behind `jobs_core::testing::use_suite_jobs`.
+pub(crate) mod suite_jobs {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static WANTED: AtomicBool = AtomicBool::new(false);
+
+    /// Makes the suite's jobs visible to every registry built after.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn want() {
+        WANTED.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn wanted() -> bool {
+        WANTED.load(Ordering::Relaxed)
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

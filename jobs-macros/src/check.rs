@@ -80,6 +80,7 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     check_param_names(params, errors);
     check_contexts(params, errors);
     check_context_attrs(params, errors);
+    check_redact(params, errors);
     check_owned(params, errors);
     check_length_bounds(params, errors);
     check_range_bounds(params, errors);
@@ -239,6 +240,24 @@ fn check_context_attrs(params: &[Param], errors: &mut Errors) {
                 attr,
                 "`#[serde]` does not apply to the `JobContext`: it is not part of the payload; remove it",
             ));
+        }
+    }
+}
+
+/// `#[redact]` is a bare marker, once per payload field.
+fn check_redact(params: &[Param], errors: &mut Errors) {
+    for p in params {
+        for (i, attr) in p.redact_attrs.iter().enumerate() {
+            if p.is_context {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "`#[redact]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+                ));
+            } else if !matches!(attr.meta, syn::Meta::Path(_)) {
+                errors.push(syn::Error::new_spanned(attr, "`#[redact]` takes no arguments: write `#[redact]`"));
+            } else if i > 0 {
+                errors.push(syn::Error::new_spanned(attr, "`#[redact]` is given twice on this parameter: remove one"));
+            }
         }
     }
 }

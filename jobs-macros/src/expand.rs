@@ -175,6 +175,9 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     let unique_for = duration(kr, settings.unique_for);
     let validations =
         payload.iter().filter(|(p, _)| !p.rules.is_empty()).map(|(p, ident)| field_validation(kr, p, ident));
+    let redacted: Vec<String> =
+        payload.iter().filter(|(p, _)| !p.redact_attrs.is_empty()).filter_map(|(p, _)| p.serialized_name()).collect();
+    let redacted = (!redacted.is_empty()).then(|| quote!(const REDACTED: &'static [&'static str] = &[#(#redacted),*];));
     quote! {
         impl #kr::__private::Job for #ty {
             const NAME: &'static str = #name;
@@ -183,6 +186,7 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
             const MAX_RETRIES: ::core::option::Option<u32> = #retries;
             const TIMEOUT: ::core::option::Option<#kr::__private::Duration> = #timeout;
             const UNIQUE_FOR: ::core::option::Option<#kr::__private::Duration> = #unique_for;
+            #redacted
 
             fn validate(&self) -> ::core::result::Result<(), #kr::__private::ValidationError> {
                 #[allow(unused_mut)]

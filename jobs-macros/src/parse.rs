@@ -125,9 +125,39 @@ pub struct Param {
     pub validate_attrs: Vec<Attribute>,
     /// Its `#[serde(..)]` attributes, forwarded to the payload field.
     pub serde_attrs: Vec<Attribute>,
+    /// Its `#[redact]` attributes as written (one, when the field is
+    /// redacted; more, or any on the context, are errors).
+    pub redact_attrs: Vec<Attribute>,
 }
 
 impl Param {
+    /// The field's name as serialized: its `#[serde(rename = "..")]`, else
+    /// the parameter's name.
+    pub fn serialized_name(&self) -> Option<String> {
+        for attr in &self.serde_attrs {
+            let mut renamed = None;
+            // Other serde keys are serde's to check; only `rename = ".."` is read.
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    if let Ok(value) = meta.value() {
+                        if let Ok(lit) = value.parse::<LitStr>() {
+                            renamed = Some(lit.value());
+                        }
+                    }
+                } else if meta.input.peek(syn::Token![=]) {
+                    let _ = meta.value()?.parse::<syn::Expr>()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    let _ = meta.input.parse::<proc_macro2::Group>()?;
+                }
+                Ok(())
+            });
+            if renamed.is_some() {
+                return renamed;
+            }
+        }
+        self.ident().map(|i| syn::ext::IdentExt::unraw(i).to_string())
+    }
+
     /// The name of a parameter written `name: Type` (or `mut name: Type`).
     pub fn ident(&self) -> Option<&Ident> {
         match &*self.pat {
@@ -314,8 +344,9 @@ fn format_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Splits the function's parameters into the model, taking their
-/// `#[validate]` and `#[serde]` attributes off the function (they are not
-/// valid Rust on a parameter; the function is re-emitted without them).
+/// `#[validate]`, `#[serde]` and `#[redact]` attributes off the function
+/// (they are not valid Rust on a parameter; the function is re-emitted
+/// without them).
 pub fn parse_params(func: &mut ItemFn, errors: &mut Errors) -> Vec<Param> {
     let mut params = Vec::new();
     for input in &mut func.sig.inputs {
@@ -329,6 +360,7 @@ pub fn parse_params(func: &mut ItemFn, errors: &mut Errors) -> Vec<Param> {
             rules: Vec::new(),
             validate_attrs: Vec::new(),
             serde_attrs: Vec::new(),
+            redact_attrs: Vec::new(),
         };
         let mut kept = Vec::new();
         for attr in arg.attrs.drain(..) {
@@ -337,6 +369,8 @@ pub fn parse_params(func: &mut ItemFn, errors: &mut Errors) -> Vec<Param> {
                 param.validate_attrs.push(attr);
             } else if attr.path().is_ident("serde") {
                 param.serde_attrs.push(attr);
+            } else if attr.path().is_ident("redact") {
+                param.redact_attrs.push(attr);
             } else {
                 kept.push(attr);
             }

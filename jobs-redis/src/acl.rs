@@ -24,6 +24,8 @@ const CLIENT_COMMANDS: &[&str] = &[
     "zrem",
     "zremrangebyscore",
     "zrevrange",
+    // The server's clock, for the calls made outside scripts.
+    "time",
     // Connection checks and the waiters' pub/sub connections.
     "ping",
     "subscribe",
@@ -56,6 +58,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "publish",
     "rpush",
     "set",
+    "time",
     "zadd",
     "zcard",
     "zpopmin",

@@ -2,14 +2,13 @@
 //! limits.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use jobs_core::{
     validate_queue_name, CancelResult, Counts, Error, JobId, JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats,
 };
 use redis::Value;
 
-use crate::decode::{status_of, text, to_ms};
+use crate::decode::{status_of, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -34,7 +33,6 @@ impl RedisQueue {
         let reply: String = SCRIPTS
             .cancel
             .key(self.keys(id.queue()).base())
-            .arg(to_ms(SystemTime::now()))
             .arg(id.ulid().to_string())
             .invoke_async(&mut self.conn())
             .await

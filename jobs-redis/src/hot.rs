@@ -8,15 +8,15 @@
 //! loaded and the call repeated when Redis answers `NOSCRIPT`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use jobs_core::{
     validate_queue_name, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, JobStatus, LeaseState, LeasedJob,
-    NewJob, Outcome,
+    NewJob, Outcome, QueueFailure, When,
 };
 use redis::{Cmd, Script, Value};
 
-use crate::decode::{dur_ms, from_ms, num, opt_u64, priority_of, text, to_ms, to_ms_ceil, Record, State};
+use crate::decode::{dur_ms, num, opt_u64, priority_of, text, to_ms_ceil, Record, State};
 use crate::error::RedisQueueError;
 use crate::queue::{lock, RedisQueue};
 use crate::scripts::SCRIPTS;
@@ -71,8 +71,8 @@ impl ArgSink for redis::ScriptInvocation<'_> {
     }
 }
 
-/// The 4 arguments of one job for enqueue.lua: ulid, record, run_at_ms,
-/// unique_for_ms. (The payload is stored as JSON: this is for a schedule's
+/// The 4 arguments of one job for enqueue.lua: ulid, record, run_at (see
+/// [`due_arg`]), unique_for_ms. (The payload is stored as JSON: this is for a schedule's
 /// tick, whose job any reader decodes whatever the handle's format.)
 pub(crate) fn job_args<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob) {
     let mut scratch = Vec::new();
@@ -87,7 +87,7 @@ fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec
     Record::write(scratch, j, format);
     inv.push_arg(&scratch[..]);
     match j.run_at {
-        Some(t) => inv.push_arg(to_ms_ceil(t)),
+        Some(w) => inv.push_arg(due_arg(w)),
         None => inv.push_arg(""),
     }
     match j.unique_for {
@@ -96,11 +96,18 @@ fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec
     }
 }
 
-/// Milliseconds since the epoch with microseconds as a fraction: a sorted
-/// set score that keeps the order of events in the same millisecond.
-fn precise_ms(t: SystemTime) -> String {
-    let us = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros();
-    format!("{}.{:03}", us / 1000, us % 1000)
+/// A due time as the scripts take it (`due_at` in common.lua): `+<ms>` for a
+/// time relative to the server's clock (rounded up: never early), `<ms>`
+/// for an absolute time the caller chose.
+pub(crate) fn due_arg(w: When) -> String {
+    match w {
+        When::In(d) => {
+            let ms = dur_ms(d);
+            let ms = if Duration::from_millis(ms) < d { ms.saturating_add(1) } else { ms };
+            format!("+{ms}")
+        }
+        When::At(t) => to_ms_ceil(t).to_string(),
+    }
 }
 
 /// `EVALSHA <sha> 1 <base>`, ready for the script's arguments.
@@ -188,12 +195,18 @@ impl RedisQueue {
             validate_queue_name(j.queue())?;
         }
         jobs_core::check_payload_sizes(&jobs, self.inner.max_payload)?;
-        let now = to_ms(SystemTime::now());
+        let groups = by_queue(&jobs, NewJob::queue);
+        // The queue index first: once a script has stored jobs, no later
+        // step may fail the call (the producer would retry and store them
+        // twice). A queue listed with no job stored is harmless.
+        for (queue, _) in &groups {
+            self.register(queue).await?;
+        }
         let mut replaced: Vec<(usize, JobId)> = Vec::new();
         let mut scratch = Vec::with_capacity(256);
-        for (queue, idx) in by_queue(&jobs, NewJob::queue) {
+        for (queue, idx) in groups {
             let mut cmd = evalsha(&SCRIPTS.enqueue, self.keys(queue).base());
-            cmd.arg(now).arg(idx.len());
+            cmd.arg(idx.len());
             for &i in &idx {
                 job_args_with(&mut cmd, &jobs[i], &mut scratch, self.inner.payload_format);
             }
@@ -219,7 +232,6 @@ impl RedisQueue {
                     return Err(refusal(queue, &all));
                 }
             }
-            self.register(queue).await?;
         }
         let mut out: Vec<JobId> = jobs.into_iter().map(|j| j.id).collect();
         for (i, id) in replaced {
@@ -230,12 +242,15 @@ impl RedisQueue {
 
     /// One script call per queue in `req.queues` order until `req.max` jobs
     /// are leased. Queues after that are visited only for their
-    /// housekeeping, at most once a second per handle.
+    /// housekeeping, at most once a second per handle. A queue whose call
+    /// fails is reported in [`Fetched::failed`] and the others are still
+    /// served: the jobs already leased are returned, never stranded until
+    /// their lease expires. `Err` only when every queue visited failed.
     pub(crate) async fn fetch_jobs(&self, req: &FetchRequest) -> Result<Fetched, Error> {
-        const OP: &str = "fetch";
         let mut out = Fetched::default();
         let mut next_due: Option<u64> = None;
-        let r = self.inner.retention;
+        let mut visited = 0usize;
+        let mut first_error = None;
         for queue in &req.queues {
             // A name that cannot be valid has no jobs (and would break the
             // key layout).
@@ -250,52 +265,81 @@ impl RedisQueue {
                     continue;
                 }
             }
-            let mut cmd = evalsha(&SCRIPTS.fetch, self.keys(queue).base());
-            cmd.arg(to_ms(SystemTime::now()))
-                .arg(room)
-                .arg(dur_ms(req.lease))
-                .arg(req.default_max_retries)
-                .arg(BATCH)
-                .arg(dur_ms(r.succeeded))
-                .arg(dur_ms(r.dead_age))
-                .arg(r.dead_max);
-            let reply = self.eval(&SCRIPTS.fetch, &cmd, OP).await?;
-            lock(&self.inner.maintained).insert(queue.clone(), started);
-            let mut items = array(OP, reply)?.into_iter();
-            let (Some(due), Some(token)) = (items.next(), items.next()) else {
-                return Err(RedisQueueError::reply(OP, "short answer").into());
-            };
-            if let Some(d) = opt_u64(OP, &bytes(OP, due)?)? {
-                next_due = Some(next_due.map_or(d, |n| n.min(d)));
-            }
-            if items.len() % 3 != 0 {
-                return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())).into());
-            }
-            if items.len() == 0 {
-                continue;
-            }
-            let token = num(OP, &bytes(OP, token)?)?;
-            out.jobs.reserve(items.len() / 3);
-            // Entries this process cannot read as jobs (written by something
-            // else): dead-lettered with the reason, never holding up the rest.
-            let mut unreadable = Vec::new();
-            while let (Some(id), Some(rec), Some(old)) = (items.next(), items.next(), items.next()) {
-                let old = match old {
-                    Value::Nil => None,
-                    v => Some(bytes(OP, v)?),
-                };
-                let id = bytes(OP, id)?;
-                match leased(queue, &id, bytes(OP, rec)?, token, old.as_deref()) {
-                    Ok(job) => out.jobs.push(job),
-                    Err(e) => unreadable.push((id, e.to_string())),
+            visited += 1;
+            match self.fetch_queue(queue, room, req, &mut out.jobs).await {
+                Ok(due) => {
+                    lock(&self.inner.maintained).insert(queue.clone(), started);
+                    if let Some(d) = due {
+                        next_due = Some(next_due.map_or(d, |n| n.min(d)));
+                    }
+                }
+                Err(e) => {
+                    out.failed.push(QueueFailure { queue: queue.clone(), error: e.to_string() });
+                    first_error.get_or_insert(e);
                 }
             }
-            if !unreadable.is_empty() {
-                self.bury(queue, token, unreadable).await;
+        }
+        if let Some(e) = first_error {
+            if out.failed.len() == visited && out.jobs.is_empty() {
+                return Err(e);
             }
         }
-        out.next_due = next_due.map(from_ms);
+        out.next_due = next_due.map(Duration::from_millis);
         Ok(out)
+    }
+
+    /// One queue's part of [`fetch_jobs`](Self::fetch_jobs): the fetch
+    /// script, its leased jobs appended to `jobs`. Returns how long until the
+    /// queue's next due time (ms, on the server's clock), if any.
+    async fn fetch_queue(
+        &self,
+        queue: &str,
+        room: usize,
+        req: &FetchRequest,
+        jobs: &mut Vec<LeasedJob>,
+    ) -> Result<Option<u64>, Error> {
+        const OP: &str = "fetch";
+        let r = self.inner.retention;
+        let mut cmd = evalsha(&SCRIPTS.fetch, self.keys(queue).base());
+        cmd.arg(room)
+            .arg(dur_ms(req.lease))
+            .arg(req.default_max_retries)
+            .arg(BATCH)
+            .arg(dur_ms(r.succeeded))
+            .arg(dur_ms(r.dead_age))
+            .arg(r.dead_max);
+        let reply = self.eval(&SCRIPTS.fetch, &cmd, OP).await?;
+        let mut items = array(OP, reply)?.into_iter();
+        let (Some(due), Some(token)) = (items.next(), items.next()) else {
+            return Err(RedisQueueError::reply(OP, "short answer").into());
+        };
+        let due = opt_u64(OP, &bytes(OP, due)?)?;
+        if items.len() % 3 != 0 {
+            return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())).into());
+        }
+        if items.len() == 0 {
+            return Ok(due);
+        }
+        let token = num(OP, &bytes(OP, token)?)?;
+        jobs.reserve(items.len() / 3);
+        // Entries this process cannot read as jobs (written by something
+        // else): dead-lettered with the reason, never holding up the rest.
+        let mut unreadable = Vec::new();
+        while let (Some(id), Some(rec), Some(old)) = (items.next(), items.next(), items.next()) {
+            let old = match old {
+                Value::Nil => None,
+                v => Some(bytes(OP, v)?),
+            };
+            let id = bytes(OP, id)?;
+            match leased(queue, &id, bytes(OP, rec)?, token, old.as_deref()) {
+                Ok(job) => jobs.push(job),
+                Err(e) => unreadable.push((id, e.to_string())),
+            }
+        }
+        if !unreadable.is_empty() {
+            self.bury(queue, token, unreadable).await;
+        }
+        Ok(due)
     }
 
     /// Moves jobs that a fetch just leased under `token` but that cannot be
@@ -304,10 +348,10 @@ impl RedisQueue {
     /// the lease expires, and tried again.
     async fn bury(&self, queue: &str, token: u64, jobs: Vec<(Vec<u8>, String)>) {
         let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
-        cmd.arg(to_ms(SystemTime::now())).arg(self.inner.retention.dead_max).arg(jobs.len());
+        cmd.arg(self.inner.retention.dead_max).arg(jobs.len());
         for (ulid, reason) in &jobs {
             tracing::warn!(queue, job = text(ulid), error = %reason, "unreadable job entry: moved to the dead-letter set");
-            cmd.arg(&ulid[..]).arg(token).arg("dead").arg(format!("unreadable job entry: {reason}")).arg("");
+            cmd.arg(&ulid[..]).arg(token).arg("dead").arg(format!("unreadable job entry: {reason}"));
         }
         if let Err(e) = self.eval(&SCRIPTS.finish, &cmd, "fetch").await {
             tracing::warn!(queue, error = %e, jobs = jobs.len(), "could not dead-letter unreadable job entries");
@@ -317,7 +361,6 @@ impl RedisQueue {
     /// One script call per queue of the batch; results in the batch's order.
     pub(crate) async fn finish_jobs(&self, batch: Vec<Finish>) -> Result<Vec<FinishResult>, Error> {
         const OP: &str = "finish";
-        let now = to_ms(SystemTime::now());
         let mut out = vec![FinishResult::Stale; batch.len()];
         for (queue, mut idx) in by_queue(&batch, |f: &Finish| f.id.queue()) {
             if validate_queue_name(queue).is_err() {
@@ -330,18 +373,17 @@ impl RedisQueue {
                 idx.retain(|&i| seen.insert(batch[i].id.ulid()));
             }
             let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
-            cmd.arg(now).arg(self.inner.retention.dead_max).arg(idx.len());
+            cmd.arg(self.inner.retention.dead_max).arg(idx.len());
             for &i in &idx {
                 let f = &batch[i];
                 let mut ulid = [0u8; ulid::ULID_LEN];
                 cmd.arg(&*f.id.ulid().array_to_str(&mut ulid)).arg(f.token);
-                let at = |t: SystemTime| to_ms_ceil(t);
                 match &f.outcome {
                     Outcome::Succeeded { result: None } => cmd.arg("ok"),
                     Outcome::Succeeded { result: Some(r) } => cmd.arg("okr").arg(&r[..]),
-                    Outcome::Retry { error, at: t } => cmd.arg("retry").arg(error).arg(at(*t)),
-                    Outcome::Dead { error } => cmd.arg("dead").arg(error).arg(precise_ms(SystemTime::now())),
-                    Outcome::Release { at: Some(t), reason } => cmd.arg("release").arg(reason).arg(at(*t)),
+                    Outcome::Retry { error, at } => cmd.arg("retry").arg(error).arg(due_arg(*at)),
+                    Outcome::Dead { error } => cmd.arg("dead").arg(error),
+                    Outcome::Release { at: Some(at), reason } => cmd.arg("release").arg(reason).arg(due_arg(*at)),
                     Outcome::Release { at: None, reason } => cmd.arg("release").arg(reason).arg(""),
                 };
             }
@@ -370,14 +412,13 @@ impl RedisQueue {
     /// One script call per queue of the batch.
     pub(crate) async fn extend(&self, leases: &[(JobId, u64)], lease: Duration) -> Result<Vec<LeaseState>, Error> {
         const OP: &str = "extend_leases";
-        let now = to_ms(SystemTime::now());
         let mut out = vec![LeaseState::Lost; leases.len()];
         for (queue, idx) in by_queue(leases, |(id, _)| id.queue()) {
             if validate_queue_name(queue).is_err() {
                 continue;
             }
             let mut cmd = evalsha(&SCRIPTS.extend, self.keys(queue).base());
-            cmd.arg(now).arg(dur_ms(lease));
+            cmd.arg(dur_ms(lease));
             for &i in &idx {
                 let mut ulid = [0u8; ulid::ULID_LEN];
                 cmd.arg(&*leases[i].0.ulid().array_to_str(&mut ulid)).arg(leases[i].1);

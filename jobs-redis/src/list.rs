@@ -1,7 +1,6 @@
 //! Browsing: jobs of one state a page at a time, and the per-minute history
 //! of ended attempts (for the dashboard and the command line).
 
-use std::time::SystemTime;
 
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
@@ -195,7 +194,8 @@ impl RedisQueue {
     /// Ended attempts per minute, oldest first, the current minute last, from
     /// the `minute:<secs>` hashes the scripts keep for 25 hours.
     pub(crate) async fn history(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
-        let now = to_ms(SystemTime::now()) / 60_000 * 60;
+        // Minutes of the server's clock, which dates them (see common.lua).
+        let now = to_ms(self.server_time().await?) / 60_000 * 60;
         let firsts: Vec<u64> = (0..minutes as u64).rev().map(|back| now.saturating_sub(back * 60)).collect();
         if firsts.is_empty() || validate_queue_name(queue).is_err() {
             return Ok(firsts.into_iter().map(|minute| MinuteCounts { minute, ..Default::default() }).collect());

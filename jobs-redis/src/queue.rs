@@ -154,6 +154,15 @@ impl RedisQueue {
         QueueKeys::new(&self.inner.prefix, queue)
     }
 
+    /// The server's clock (`TIME`): the clock of every lease, due time,
+    /// retention and schedule tick (the scripts read it themselves; this is
+    /// for the calls made outside them).
+    pub(crate) async fn server_time(&self) -> Result<SystemTime, Error> {
+        let (secs, micros): (u64, u64) =
+            redis::cmd("TIME").query_async(&mut self.conn()).await.map_err(|e| self.command_error("time", &e))?;
+        Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
+    }
+
     pub(crate) fn command_error(&self, op: &'static str, e: &redis::RedisError) -> Error {
         self.inner.redactor.command(op, e).into()
     }
@@ -292,5 +301,9 @@ impl JobQueue for RedisQueue {
 
     fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
         Box::pin(self.history(queue, minutes))
+    }
+
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
+        Box::pin(self.server_time())
     }
 }

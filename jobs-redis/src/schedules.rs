@@ -152,7 +152,7 @@ impl RedisQueue {
             }
         }
         let mut inv = SCRIPTS.fire_schedule.prepare_invoke();
-        inv.key(self.keys(&queue).base()).arg(to_ms(SystemTime::now())).arg(name).arg(to_ms(tick));
+        inv.key(self.keys(&queue).base()).arg(name).arg(to_ms(tick));
         match &job {
             Some(j) => job_args(inv.arg("1"), j),
             None => {
@@ -175,9 +175,14 @@ impl RedisQueue {
         }
     }
 
+    /// `last_seen` and the index's expiry are the server's clock, so pools
+    /// on hosts whose clocks disagree neither expire each other early nor
+    /// linger.
     pub(crate) async fn report_pool(&self, info: WorkerInfo, ttl: Duration) -> Result<(), Error> {
+        let now = self.server_time().await?;
+        let info = WorkerInfo { last_seen: now, ..info };
         let json = serde_json::to_vec(&info).map_err(|e| Error::Serialize(e.to_string()))?;
-        let until = to_ms(SystemTime::now() + ttl);
+        let until = to_ms(now + ttl);
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(self.pool_key(&info.id)).arg(json).arg("PX").arg(dur_ms(ttl).max(1));
         pipe.cmd("ZADD").arg(self.pool_index()).arg(until).arg(&info.id);
@@ -191,15 +196,17 @@ impl RedisQueue {
         pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("remove_worker"))
     }
 
-    /// Live pools: expired index entries are dropped first, then the records
-    /// that are still there are read (a record expires by itself).
+    /// Live pools: index entries expired by the server's clock are dropped
+    /// first, then the records that are still there are read (a record
+    /// expires by itself).
     pub(crate) async fn live_pools(&self) -> Result<Vec<WorkerInfo>, Error> {
         let index = self.pool_index();
+        let now = self.server_time().await?;
         let (ids,): (Vec<String>,) = redis::pipe()
             .cmd("ZREMRANGEBYSCORE")
             .arg(&index)
             .arg("-inf")
-            .arg(to_ms(SystemTime::now()))
+            .arg(to_ms(now))
             .ignore()
             .cmd("ZRANGE")
             .arg(&index)

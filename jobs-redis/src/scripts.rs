@@ -6,6 +6,10 @@
 //! defining one function) and `fetch.lua` (the main part that calls them), so
 //! that one fetch is one atomic call.
 //!
+//! Every time the scripts store or compare is the server's clock (`TIME`,
+//! read inside the script): clients send durations, and absolute times only
+//! when the caller chose them (see `common.lua`).
+//!
 //! `redis::Script` sends `EVALSHA` and, when the server answers `NOSCRIPT`
 //! (after a restart, a failover or `SCRIPT FLUSH`), loads the script and
 //! tries again.
@@ -44,7 +48,7 @@ fn script(parts: &[&str]) -> Script {
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     enqueue: script(&[
         include_str!("scripts/enqueue.lua"),
-        "return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)",
+        "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)",
     ]),
     fetch: script(&[
         include_str!("scripts/promote.lua"),

@@ -19,12 +19,23 @@
 //! ([`ServerOptions::tls`]), be stopped and started again
 //! ([`RedisServer::kill`], [`RedisServer::restart`]) or frozen
 //! ([`RedisServer::signal`] with `STOP` and `CONT`).
+//!
+//! [`clock`] has a job that keeps a run log of its own, for the tests of
+//! worker processes whose clocks are set off (`tests/clock.rs`).
+//!
+//! [`WorkerProcess`] runs the `jobs-redis-test-worker` binary for the crash
+//! tests; its [`CrashJob`] handlers write a [`RunLog`] (what each process's
+//! handlers actually ran, whatever Redis counted), which
+//! [`check_kill_runs`] holds against the jobs' state after kills.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a test failure.
 
+pub mod clock;
 mod cluster;
+pub mod runlog;
 mod worker;
 
 pub use cluster::{shared_cluster, RedisCluster};
+pub use runlog::{check_kill_runs, CrashJob, KillRuns, Ran, Run, RunLog};
 pub use worker::WorkerProcess;
 
 use std::io::{BufRead, BufReader, Read, Write};

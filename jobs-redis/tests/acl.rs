@@ -146,3 +146,50 @@ fn passwords_never_appear_in_logs_errors_or_debug() {
         assert!(errors.iter().any(|e| e.contains(":***@")), "{errors:?}");
     });
 }
+
+/// A pool serves queues `a` and `b`, and every fetch of `b` is refused (its
+/// keys are outside what the user may touch, as after a missing ACL
+/// permission): `a`'s jobs still run at once, not after their lease.
+#[test]
+fn a_queue_that_cannot_be_fetched_does_not_strand_the_others() {
+    let s = server();
+    let user = "jobs-half";
+    let p = prefix();
+    let (a, b) = (unique_queue("served"), unique_queue("refused"));
+    // Every key of the prefix but those of queue `b` (`[^{]` leaves out
+    // every queue's keys, then queue `a`'s are let back in).
+    let keys = format!("~{p}:{{{a}}}:* ~{p}:[^{{]*");
+    let rules = acl_rules(&p).replace(&format!("~{p}:*"), &keys);
+    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &s.port().to_string()])
+        .args(rule.split(' '))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+    run(async {
+        let restricted = RedisConfig {
+            prefix: p.clone(),
+            ..RedisConfig::new(format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", s.port()))
+        };
+        let q = RedisQueue::from_config(&restricted).await.unwrap();
+        let denied = ProbeJob { key: b.clone(), seq: 0, act: Act::Succeed }
+            .enqueue_with(&q, JobOptions::new().queue(&b))
+            .await
+            .unwrap_err();
+        assert!(denied.to_string().to_lowercase().contains("noperm"), "{denied}");
+        let mut ids = Vec::new();
+        for seq in 1..=6 {
+            let job = ProbeJob { key: a.clone(), seq, act: Act::Succeed };
+            ids.push(job.enqueue_with(&q, JobOptions::new().queue(&a)).await.unwrap());
+        }
+        // A lease far past the test's deadline: jobs stranded by the failing
+        // queue would stay Running until the test gives up.
+        let pool = test_pool(q.clone(), &[&a, &b]).lease(Duration::from_secs(600)).start().unwrap();
+        for id in &ids {
+            let info = wait_status(&q, id, JobStatus::Succeeded).await;
+            assert_eq!(info.attempts, 1, "{id} ran once");
+        }
+        pool.shutdown().await.unwrap();
+    });
+}

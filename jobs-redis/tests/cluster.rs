@@ -7,7 +7,8 @@
 //! - a queue's slot moved to another master twice (`redis-cli --cluster
 //!   reshard`, then `CLUSTER SETSLOT` + `MIGRATE` by hand) while a producer
 //!   enqueues and a pool works: nothing lost, nothing run twice;
-//! - worker processes killed with SIGKILL under load (as in `crash.rs`).
+//! - worker processes killed with SIGKILL under load (as in `crash.rs`),
+//!   checked against their run log.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};
@@ -19,7 +20,8 @@ use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
 use jobs_redis::keys::key_slot;
-use jobs_redis::testing::{shared_cluster, RedisCluster, WorkerProcess};
+use jobs_redis::testing::runlog;
+use jobs_redis::testing::{check_kill_runs, shared_cluster, CrashJob, RedisCluster, RunLog, WorkerProcess};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 jobs_core::conformance_suite!(|| async {
@@ -291,18 +293,19 @@ fn moving_a_queue_slot_while_jobs_flow_loses_nothing() {
     });
 }
 
-/// A worker process on the cluster (lease 1 s), SIGKILLed when dropped.
-struct Worker;
-
-impl Worker {
-    fn spawn(url: &str, queue: &str) -> WorkerProcess {
-        WorkerProcess::spawn(env!("CARGO_BIN_EXE_jobs-redis-test-worker"), url, queue, Duration::from_secs(1))
-    }
+/// A worker process on the cluster (lease 1 s) writing to the run log
+/// `log`, SIGKILLed when dropped.
+fn worker(url: &str, queue: &str, log: &std::path::Path) -> WorkerProcess {
+    let exe = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
+    WorkerProcess::spawn_with_run_log(exe, url, queue, Duration::from_secs(1), log)
 }
 
 /// Worker processes on the cluster are SIGKILLed in turn while busy; a last
-/// one finishes: every job succeeds, exactly the jobs in flight at the kills
-/// ran twice (after their lease expired), on queues held by two masters.
+/// one finishes, on a queue held by the second master. From the run log:
+/// every job ran to completion, with the result of its last run; a job ran
+/// again only after a run in a killed process; no run was left unfinished
+/// by a live process. From Redis: exactly the jobs leased at the kills were
+/// attempted again, each after its lease expired.
 #[test]
 fn killed_workers_lose_no_job_on_a_cluster() {
     run(async {
@@ -312,15 +315,19 @@ fn killed_workers_lose_no_job_on_a_cluster() {
         let q = RedisQueue::connect(&url).await.unwrap();
         let ranges = slot_ranges(c);
         let queue = queue_where("kill9", |s| owner_in(&ranges, s) == c.ports()[1]);
-        let ids = q.enqueue_many((0..N).map(|i| probe(&queue, i, Act::SleepMs(20))).collect()).await.unwrap();
+        let log = runlog::temp_path("cluster-kill9");
+        let crash_job = |i| CrashJob { seq: i, sleep_ms: 20 }.into_new_job(JobOptions::new().queue(&queue)).unwrap();
+        let ids = q.enqueue_many((0..N).map(crash_job).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
+        let mut killed = Vec::new();
         for round in 1..=2u64 {
-            let w = Worker::spawn(&url, &queue);
+            let w = worker(&url, &queue, &log);
             eventually("the worker made progress and holds jobs", || async {
                 let s = q.stats().await.unwrap().queue(&queue);
                 s.processed >= round * 40 && s.running > 0
             })
             .await;
+            killed.push(w.pid());
             drop(w);
             for id in &ids {
                 if q.job(id).await.unwrap().unwrap().status == JobStatus::Running {
@@ -328,23 +335,26 @@ fn killed_workers_lose_no_job_on_a_cluster() {
                 }
             }
         }
-        let _last = Worker::spawn(&url, &queue);
+        let last = worker(&url, &queue, &log);
         eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
-        let mut twice = BTreeSet::new();
+        let runs = check_kill_runs(&q, &log, &ids, &killed).await;
+        let mut again = BTreeSet::new();
         for id in &ids {
-            let info = q.job(id).await.unwrap().unwrap();
-            assert_eq!(info.status, JobStatus::Succeeded, "{info:?}");
-            if info.attempts > 1 {
-                assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
-                twice.insert(id.clone());
+            if q.job(id).await.unwrap().unwrap().attempts > 1 {
+                again.insert(id.clone());
             }
         }
+        let read = RunLog::read(&log);
+        let ran_again: BTreeSet<JobId> = ids.iter().filter(|id| read.of(id).len() > 1).cloned().collect();
         eprintln!(
-            "cluster kill -9 x2: {N} jobs, {} in flight at the kills, {} ran twice",
+            "cluster kill -9 x2: {N} jobs, {} leased at the kills, {} attempted again, {runs:?}",
             in_flight.len(),
-            twice.len()
+            again.len()
         );
-        assert!(!in_flight.is_empty(), "a kill hit a busy worker");
-        assert_eq!(twice, in_flight, "exactly the jobs in flight at the kills ran again");
+        drop(last);
+        assert!(runs.interrupted > 0, "a kill cut a running handler short");
+        assert_eq!(again, in_flight, "exactly the jobs leased at the kills were attempted again");
+        assert!(ran_again.is_subset(&in_flight), "a job that ran again was leased at a kill");
+        let _ = std::fs::remove_file(&log);
     });
 }

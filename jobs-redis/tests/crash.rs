@@ -3,10 +3,12 @@
 //! `redis-server` itself killed with SIGKILL and restarted (AOF on).
 //!
 //! The worker processes are the `jobs-redis-test-worker` binary (feature
-//! `testing`).
+//! `testing`); their handlers write a run log (`jobs_redis::testing::runlog`),
+//! so the tests count what ran, not only what Redis counted.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,24 +16,28 @@ use std::time::{Duration, Instant};
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, unique_queue};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
-use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions, WorkerProcess};
+use jobs_redis::testing::runlog::{self, refused};
+use jobs_redis::testing::{
+    check_kill_runs, shared_server_url, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions, WorkerProcess,
+};
 use jobs_redis::RedisQueue;
 
 const WORKER_EXE: &str = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
 /// Jobs each worker process runs at once (the test worker's pool size).
 const WORKERS: usize = 4;
 
-/// A worker process (a pool of 4), SIGKILLed when dropped.
-struct Worker;
-
-impl Worker {
-    fn spawn(url: &str, queue: &str, lease: Duration) -> WorkerProcess {
-        WorkerProcess::spawn(WORKER_EXE, url, queue, lease)
-    }
+/// A worker process (a pool of 4) writing to the run log `log`, SIGKILLed
+/// when dropped.
+fn worker(url: &str, queue: &str, lease: Duration, log: &Path) -> WorkerProcess {
+    WorkerProcess::spawn_with_run_log(WORKER_EXE, url, queue, lease, log)
 }
 
 fn probe(queue: &str, seq: u64, act: Act) -> jobs_core::NewJob {
     ProbeJob { key: queue.to_owned(), seq, act }.into_new_job(JobOptions::new().queue(queue)).unwrap()
+}
+
+fn crash_job(queue: &str, seq: u64, sleep_ms: u64) -> jobs_core::NewJob {
+    CrashJob { seq, sleep_ms }.into_new_job(JobOptions::new().queue(queue)).unwrap()
 }
 
 async fn running(q: &RedisQueue, ids: &[JobId]) -> BTreeSet<JobId> {
@@ -45,8 +51,11 @@ async fn running(q: &RedisQueue, ids: &[JobId]) -> BTreeSet<JobId> {
 }
 
 /// Three worker processes are SIGKILLed in turn while busy; a fourth
-/// finishes. Every job succeeds; exactly the jobs in flight at the kills ran
-/// twice, each after its lease expired.
+/// finishes. From the run log: every job ran to completion, with the result
+/// of its last run; a job ran again only after a run in a killed process
+/// (cut short, or ended with its result not yet recorded); no run was left
+/// unfinished by a live process. From Redis: exactly the jobs leased at the
+/// kills were attempted again, each after its lease expired.
 #[test]
 fn killed_workers_lose_no_job() {
     run(async {
@@ -56,81 +65,98 @@ fn killed_workers_lose_no_job() {
         let url = shared_server_url();
         let q = RedisQueue::connect(&url).await.unwrap();
         let queue = unique_queue("kill9");
+        let log = runlog::temp_path("kill9");
         let lease = Duration::from_millis(1000);
-        let ids = q.enqueue_many((0..N).map(|i| probe(&queue, i, Act::SleepMs(20))).collect()).await.unwrap();
+        let ids = q.enqueue_many((0..N).map(|i| crash_job(&queue, i, 20)).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
+        let mut killed = Vec::new();
         for round in 1..=KILLS {
-            let mut w = Worker::spawn(&url, &queue, lease);
+            let mut w = worker(&url, &queue, lease, &log);
             eventually("the worker made progress and holds jobs", || async {
                 let c = q.stats().await.unwrap().queue(&queue);
                 c.processed >= round * 50 && c.running > 0
             })
             .await;
+            killed.push(w.pid());
             w.kill();
             // Its leases stay in Redis until they expire: exactly its jobs in
             // hand (older leases are reclaimed by the time a worker made
             // progress, a lease later).
             in_flight.extend(running(&q, &ids).await);
         }
-        let _last = Worker::spawn(&url, &queue, lease);
+        let last = worker(&url, &queue, lease, &log);
         eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
-        let mut twice = BTreeSet::new();
+        let runs = check_kill_runs(&q, &log, &ids, &killed).await;
+        let mut again = BTreeSet::new();
         for id in &ids {
-            let info = q.job(id).await.unwrap().unwrap();
-            assert_eq!(info.status, JobStatus::Succeeded, "{info:?}");
-            if info.attempts > 1 {
-                assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
-                twice.insert(id.clone());
+            if q.job(id).await.unwrap().unwrap().attempts > 1 {
+                again.insert(id.clone());
             }
         }
+        let read = RunLog::read(&log);
+        let ran_again: BTreeSet<JobId> = ids.iter().filter(|id| read.of(id).len() > 1).cloned().collect();
         eprintln!(
-            "kill -9 x{KILLS}: {N} jobs, {} in flight at the kills, {} ran twice, {:?}",
+            "kill -9 x{KILLS}: {N} jobs, {} leased at the kills, {} attempted again, {runs:?}, {:?}",
             in_flight.len(),
-            twice.len(),
+            again.len(),
             started.elapsed()
         );
-        assert!(!in_flight.is_empty(), "a kill hit a busy worker");
+        drop(last);
+        assert!(runs.interrupted > 0, "a kill cut a running handler short");
         assert!(in_flight.len() <= (KILLS as usize) * WORKERS * 2, "at most a fetch batch per worker slot");
-        assert_eq!(twice, in_flight, "exactly the jobs in flight at the kills ran again");
+        assert_eq!(again, in_flight, "exactly the jobs leased at the kills were attempted again");
+        assert!(ran_again.is_subset(&in_flight), "a job that ran again was leased at a kill");
+        let _ = std::fs::remove_file(&log);
     });
 }
 
 /// A worker stopped (SIGSTOP) past its lease loses its job to another
-/// worker; continued, its late ack is refused and the newer attempt's
-/// outcome stands.
+/// worker; continued, its handler ends and its late result is sent and
+/// refused (its pool logs the refusal), and the job ends with the newer
+/// attempt's result.
 #[test]
 fn a_stopped_worker_cannot_overwrite_the_newer_attempt() {
     run(async {
         let url = shared_server_url();
         let q = RedisQueue::connect(&url).await.unwrap();
         let queue = unique_queue("sigstop");
+        let log = runlog::temp_path("sigstop");
         let lease = Duration::from_millis(600);
         let work = Duration::from_millis(2500);
-        let id = q.enqueue_many(vec![probe(&queue, 1, Act::SleepMs(work.as_millis() as u64))]).await.unwrap().remove(0);
-        let a = Worker::spawn(&url, &queue, lease);
-        eventually("worker a runs the job", || async {
-            q.job(&id).await.unwrap().unwrap().status == JobStatus::Running
-        })
-        .await;
+        let id = q.enqueue_many(vec![crash_job(&queue, 1, work.as_millis() as u64)]).await.unwrap().remove(0);
+        let runs = || RunLog::read(&log).of(&id).to_vec();
+        let a = worker(&url, &queue, lease, &log);
+        eventually("worker a's handler started", || async { runs().iter().any(|r| r.pid == a.pid()) }).await;
         a.signal("STOP");
-        let b = Worker::spawn(&url, &queue, lease);
-        eventually("worker b took it over", || async {
-            let i = q.job(&id).await.unwrap().unwrap();
-            i.status == JobStatus::Running && i.attempts == 2
+        let b = worker(&url, &queue, lease, &log);
+        eventually("worker b's handler started attempt 2", || async {
+            runs().iter().any(|r| r.pid == b.pid() && r.attempt == 2)
         })
         .await;
-        // Worker a wakes up while b runs the job: its sleep is over, so it
-        // acks attempt 1 at once, with its old token.
+        // Worker a wakes up while b runs the job: its handler ends (at once,
+        // or when its sleep is over) and it sends attempt 1's result with
+        // its old token.
         a.signal("CONT");
+        eventually("worker a's late result was refused", || async { refused(&a.stderr(), &id) }).await;
         let info = jobs_core::testing::wait_status(&q, &id, JobStatus::Succeeded).await;
+        let runs = runs();
+        let (a_pid, b_pid, b_stderr) = (a.pid(), b.pid(), b.stderr());
         drop((a, b));
+        let [first, second] = runs.as_slice() else { panic!("two runs: {runs:?}") };
+        assert!(matches!(first, Run { attempt: 1, end_ms: Some(_), .. } if first.pid == a_pid), "{runs:?}");
+        assert!(matches!(second, Run { attempt: 2, end_ms: Some(_), .. } if second.pid == b_pid), "{runs:?}");
+        assert!(first.end_ms.unwrap() >= second.start_ms, "a's handler ended after b took the job over: {runs:?}");
+        assert!(!refused(&b_stderr, &id), "b's result was taken: {b_stderr}");
         assert_eq!(info.attempts, 2, "{info:?}");
         assert_eq!(info.attempt_log.len(), 2, "{info:?}");
         assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+        let result: Ran = serde_json::from_value(info.result.clone().unwrap()).unwrap();
+        assert_eq!(result, Ran { attempt: 2, pid: b_pid }, "the stored result is the newer attempt's");
         let second = &info.attempt_log[1];
         let ran = second.finished_at.unwrap().duration_since(second.started_at).unwrap();
-        // Had a's late ack been taken, attempt 2 would have ended early.
-        assert!(ran + Duration::from_millis(50) >= work, "attempt 2 ended after {ran:?}: a's stale ack was applied");
+        // Had a's late result been taken, attempt 2 would have ended early.
+        assert!(ran + Duration::from_millis(50) >= work, "attempt 2 ended after {ran:?}: a's stale result was applied");
+        let _ = std::fs::remove_file(&log);
     });
 }
 

@@ -147,7 +147,7 @@ fn delayed_jobs_keep_their_order_and_lose_their_state_when_due() {
         let (q, queue) = queue().await;
         let due = SystemTime::now() + Duration::from_millis(50);
         let mut later = raw(&queue);
-        later.run_at = Some(due);
+        later.run_at = Some(jobs_core::When::At(due));
         let now = raw(&queue);
         let ids = q.enqueue_many(vec![later, now]).await.unwrap();
         assert_eq!(q.job(&ids[0]).await.unwrap().unwrap().status, JobStatus::Scheduled);

@@ -11,7 +11,9 @@ use jobs_core::Error;
 use tokio::sync::Mutex;
 
 /// Past this many keys, expired entries are dropped (and all entries when
-/// none has expired): keys come from request paths, so they are bounded.
+/// none has expired). Callers keep their keys to a small fixed set (the
+/// throughput cache: the backend's queues times the fixed windows), so this
+/// is a backstop, not an eviction policy.
 const MAX_KEYS: usize = 256;
 
 /// Values by key, each reused for the TTL after it was read.

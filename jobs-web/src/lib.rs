@@ -4,6 +4,7 @@
 mod api;
 mod cache;
 mod health;
+mod host;
 mod state;
 mod ui;
 
@@ -14,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{middleware, Router};
 
 pub use health::{JobsHealth, PoolHealth, QueueHealth, QueuesHealth, Status, WorkersHealth};
 pub use jobs_core::config::DEFAULT_HTTP_BIND as DEFAULT_BIND;
@@ -46,20 +47,28 @@ pub enum WebError {
 /// serve or to merge into your own router
 /// (`Router::new().merge(jobs_web::router(state))`, or `.nest("/jobs", ..)`).
 pub fn router(state: WebState) -> Router {
-    observability_routes().merge(admin_routes(&state)).with_state(state)
+    let routes = observability_routes().merge(admin_routes(&state));
+    host_checked(routes, state)
 }
 
 /// `/metrics`, `/health/jobs`, `/health/queues` and `/health/workers` alone:
 /// for a port that Prometheus and the orchestrator reach but operators'
 /// browsers should not (the dashboard shows job payloads).
 pub fn observability_router(state: WebState) -> Router {
-    observability_routes().with_state(state)
+    host_checked(observability_routes(), state)
 }
 
 /// The dashboard (`/ui/`) and the JSON admin API it uses (`/api/...`) alone.
 /// Read-only unless the state has an admin token ([`WebState::admin_token`]).
 pub fn admin_router(state: WebState) -> Router {
-    admin_routes(&state).with_state(state)
+    let routes = admin_routes(&state);
+    host_checked(routes, state)
+}
+
+/// `routes` behind the `Host` check (outermost, so that a request for a
+/// host this server does not serve reaches nothing else).
+fn host_checked(routes: Router<WebState>, state: WebState) -> Router {
+    routes.layer(middleware::from_fn_with_state(state.clone(), host::check)).with_state(state)
 }
 
 fn observability_routes() -> Router<WebState> {
@@ -100,7 +109,9 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` (use [`DEFAULT_BIND`], `127.0.0.1:8080`, unless you mean
-    /// to expose the endpoints beyond this host).
+    /// to expose the endpoints beyond this host). Whatever the address,
+    /// requests are served only when addressed to `localhost`, an IP address
+    /// or a name allowed with [`WebState::allow_host`].
     pub async fn bind(addr: SocketAddr, state: WebState) -> Result<Self, WebError> {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr, source })?;
         Ok(Server { listener, state })

@@ -11,6 +11,7 @@ use jobs_core::{
 use tokio::sync::Mutex;
 
 use crate::cache::TtlCache;
+use crate::host::AllowedHost;
 
 /// How long one read of the backend's stats serves `/metrics` and
 /// `/health/*` before the next request reads them again.
@@ -106,6 +107,7 @@ pub(crate) struct Inner {
     cache: Mutex<Option<(Instant, QueueStats)>>,
     pub(crate) admin_token: Option<String>,
     pub(crate) allowed_origins: Vec<String>,
+    pub(crate) allowed_hosts: Vec<AllowedHost>,
     reads: Reads,
 }
 
@@ -113,7 +115,34 @@ pub(crate) struct Inner {
 struct Reads {
     workers: TtlCache<(), Vec<WorkerInfo>>,
     schedules: TtlCache<(), Vec<ScheduleInfo>>,
-    throughput: TtlCache<(String, usize), Vec<MinuteCounts>>,
+    throughput: TtlCache<(String, Window), Vec<MinuteCounts>>,
+}
+
+/// One of the fixed spans of throughput history that are read from the
+/// backend and cached: the API serves any number of minutes up to a day
+/// from the smallest window that covers it, so the cache holds at most
+/// [`Window::MINUTES`]`.len()` entries per queue, whatever clients ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Window(usize);
+
+impl Window {
+    /// The windows, in minutes: 5 and 15 minutes, half an hour, 1, 3, 6
+    /// and 12 hours, a day.
+    pub(crate) const MINUTES: [usize; 8] = [5, 15, 30, 60, 180, 360, 720, 1440];
+
+    /// The smallest window of at least `minutes`; `None` for zero or more
+    /// than the largest window.
+    pub(crate) fn covering(minutes: usize) -> Option<Self> {
+        if minutes == 0 {
+            return None;
+        }
+        Self::MINUTES.into_iter().find(|w| *w >= minutes).map(Window)
+    }
+
+    /// Its length in minutes.
+    pub(crate) fn minutes(self) -> usize {
+        self.0
+    }
 }
 
 impl Reads {
@@ -159,6 +188,7 @@ impl std::fmt::Debug for WebState {
             .field("stats_ttl", &self.inner.stats_ttl)
             .field("admin_token", &self.inner.admin_token.as_ref().map(|_| "<set>"))
             .field("allowed_origins", &self.inner.allowed_origins)
+            .field("allowed_hosts", &self.inner.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +206,7 @@ impl WebState {
                 cache: Mutex::new(None),
                 admin_token: None,
                 allowed_origins: Vec::new(),
+                allowed_hosts: Vec::new(),
                 reads: Reads::new(),
             }),
         }
@@ -190,6 +221,7 @@ impl WebState {
             cache: Mutex::new(None),
             admin_token: shared.admin_token.clone(),
             allowed_origins: shared.allowed_origins.clone(),
+            allowed_hosts: shared.allowed_hosts.clone(),
             reads: Reads::new(),
         });
         f(&mut inner);
@@ -236,6 +268,26 @@ impl WebState {
         self.with(|i| i.allowed_origins.push(origin))
     }
 
+    /// Serves requests whose `Host` is `host` (a DNS name, with any port), or
+    /// `host:port` (that port only), besides `localhost` and IP addresses,
+    /// which are always served. Every other `Host` is answered **421**, on
+    /// every route, `/metrics` and `/health/*` included: that keeps a page
+    /// of another site whose name resolves to this server (DNS rebinding)
+    /// from reading it. Allow the public name behind a reverse proxy that
+    /// forwards `Host`, and any name that Prometheus or a probe reaches this
+    /// server by. An entry that is not a host name (a URL, a blank) is
+    /// ignored with a warning.
+    pub fn allow_host(self, host: impl AsRef<str>) -> Self {
+        let entry = host.as_ref();
+        match AllowedHost::parse(entry) {
+            Some(allowed) => self.with(|i| i.allowed_hosts.push(allowed)),
+            None => {
+                tracing::warn!(entry, "not a host name (`name` or `name:port`): not allowed");
+                self
+            }
+        }
+    }
+
     /// Whether an admin token is configured (actions are possible).
     pub fn actions_enabled(&self) -> bool {
         self.inner.admin_token.is_some()
@@ -276,11 +328,26 @@ impl WebState {
         self.inner.reads.schedules.get_or_load((), self.inner.stats_ttl, || async move { scheduler.list().await }).await
     }
 
-    /// A queue's attempts per minute, cached like the stats.
-    pub(crate) async fn throughput(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
+    /// A queue's attempts per minute over `window`, cached like the stats
+    /// when the backend's stats list the queue. Any other name is read
+    /// through uncached: names come from request paths, and caching them
+    /// would let a client push the real queues' entries out of the cache.
+    pub(crate) async fn throughput(&self, queue: &str, window: Window) -> Result<Vec<MinuteCounts>, Error> {
+        let known = self.stats().await.is_ok_and(|s| s.queues.contains_key(queue));
+        if known {
+            self.known_throughput(queue, window).await
+        } else {
+            self.inner.queue.throughput(queue, window.minutes()).await
+        }
+    }
+
+    /// [`WebState::throughput`] of a queue the caller took from the
+    /// backend's stats, always cached.
+    pub(crate) async fn known_throughput(&self, queue: &str, window: Window) -> Result<Vec<MinuteCounts>, Error> {
         let backend = &self.inner.queue;
-        let key = (queue.to_owned(), minutes);
-        self.inner.reads.throughput.get_or_load(key, self.inner.stats_ttl, || backend.throughput(queue, minutes)).await
+        let key = (queue.to_owned(), window);
+        let load = || backend.throughput(queue, window.minutes());
+        self.inner.reads.throughput.get_or_load(key, self.inner.stats_ttl, load).await
     }
 
     /// A scheduler over the backend, for listing, pausing and resuming.

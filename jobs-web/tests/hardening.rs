@@ -198,9 +198,71 @@ async fn the_server_keeps_serving_after_malformed_http() {
         assert!(line.is_empty() || line.contains(" 4"), "{line}");
     }
     let line = tokio::task::spawn_blocking(move || {
-        send_raw(addr, b"GET /api/auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false)
+        send_raw(addr, b"GET /api/auth HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", false)
     })
     .await
     .expect("no panic");
     assert!(line.contains(" 200"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_offsets_are_refused_before_the_backend_reads() {
+    let backend = Arc::new(Recording::default());
+    let st = state(backend.clone());
+    let (status, page) = get_json(&st, "/api/queues/web_test/jobs?status=succeeded&offset=10000&limit=500").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["offset"], 10_000);
+    for offset in ["10001", "1000000", "18446744073709551615"] {
+        for status in ["pending", "succeeded", "dead"] {
+            let uri = format!("/api/queues/web_test/jobs?status={status}&offset={offset}");
+            let (code, body) = get_json(&st, &uri).await;
+            assert_eq!(code, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            let error = body["error"].as_str().expect("a message");
+            assert!(error.contains("offset must be at most 10000"), "{error}");
+        }
+    }
+    // The backend was asked for the one page within the limit, no deeper.
+    assert_eq!(backend.lists(), [(10_000, 501)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throughput_is_cached_per_fixed_window_whatever_the_minutes_asked() {
+    let backend = Arc::new(Recording::default());
+    WebFlaky { fail_times: 0 }.enqueue(&(backend.clone() as SharedQueue)).await.expect("enqueue");
+    let st = state(backend.clone()).stats_ttl(Duration::from_secs(3600));
+    let (status, tp) = get_json(&st, "/api/queues/web_test/throughput?minutes=60").await;
+    assert_eq!((status, tp["minutes"].as_array().map(Vec::len)), (StatusCode::OK, Some(60)));
+    assert_eq!(backend.throughput_reads(), 1);
+    // Every window's edges and a spread in between.
+    let edges = [5usize, 15, 30, 60, 180, 360, 720, 1440].into_iter().flat_map(|w| [w - 1, w, w + 1]);
+    let asked: Vec<usize> = edges.chain((1..=1440).step_by(13)).filter(|n| (1..=1440).contains(n)).collect();
+    for n in asked {
+        for uri in [format!("/api/queues/web_test/throughput?minutes={n}"), format!("/api/throughput?minutes={n}")] {
+            let (status, tp) = get_json(&st, &uri).await;
+            assert_eq!((status, tp["minutes"].as_array().map(Vec::len)), (StatusCode::OK, Some(n)), "{uri}");
+        }
+    }
+    // One read per fixed window (5, 15, 30, 60, 180, 360, 720, 1440 minutes).
+    assert_eq!(backend.throughput_reads(), 8);
+    let (status, body) = get_json(&st, "/api/queues/web_test/throughput?minutes=1441").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(backend.throughput_reads(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_queue_names_cannot_push_real_queues_out_of_the_throughput_cache() {
+    let backend = Arc::new(Recording::default());
+    WebFlaky { fail_times: 0 }.enqueue(&(backend.clone() as SharedQueue)).await.expect("enqueue");
+    let st = state(backend.clone()).stats_ttl(Duration::from_secs(3600));
+    let (status, _) = get_json(&st, "/api/queues/web_test/throughput").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(backend.throughput_reads(), 1);
+    for i in 0..300 {
+        let (status, tp) = get_json(&st, &format!("/api/queues/made_up_{i}/throughput")).await;
+        assert_eq!((status, tp["minutes"].as_array().map(Vec::len)), (StatusCode::OK, Some(60)));
+    }
+    let reads = backend.throughput_reads();
+    let (status, _) = get_json(&st, "/api/queues/web_test/throughput").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(backend.throughput_reads(), reads, "the real queue's entry was read again");
 }

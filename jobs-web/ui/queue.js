@@ -5,6 +5,8 @@ import { pauseButton } from './overview.js';
 
 const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded'];
 export const PAGE_SIZE = 25;
+/** The deepest offset the API serves (`MAX_OFFSET` in src/api/read.rs). */
+const MAX_OFFSET = 10000;
 /** A list reloads on its own when its count changed, at most this often. */
 const LIST_RELOAD_MS = 10000;
 
@@ -16,7 +18,7 @@ export function pager(page, offset, go) {
   return h('div', { class: 'pager' },
     h('button', { type: 'button', class: 'small', 'data-page': 'prev', disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE_SIZE)) }, '‹ Previous'),
     h('span', { class: 'muted' }, `${first}–${last}${of}`),
-    h('button', { type: 'button', class: 'small', 'data-page': 'next', disabled: !page.has_more, onclick: () => go(offset + PAGE_SIZE) }, 'Next ›'));
+    h('button', { type: 'button', class: 'small', 'data-page': 'next', disabled: !page.has_more || offset + PAGE_SIZE > MAX_OFFSET, onclick: () => go(offset + PAGE_SIZE) }, 'Next ›'));
 }
 
 /** Cancel a job that has not finished. */

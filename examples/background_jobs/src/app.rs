@@ -1,6 +1,12 @@
 //! [`App`]: the running application — the backend chosen at run time (Redis
 //! when configured, the embedded `MemoryQueue` otherwise), metrics, the
 //! environment jobs run in, the worker pool and the HTTP endpoints.
+//!
+//! The HTTP port serves `/metrics` and `/health/*` only. The dashboard and
+//! the JSON admin API show job payloads and can retry, cancel and purge
+//! jobs: they are served only with `app.http.admin: true`, which needs
+//! `jobs.http.admin_token`, and then every `/api/` request, reads included,
+//! must carry `Authorization: Bearer <token>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +14,12 @@ use std::time::Duration;
 
 use jobs_core::config::{mask_url_password, RedisSettings};
 use jobs_core::{JobMetrics, MemoryQueue, SharedQueue, WorkerHandle};
-use jobs_web::{Server, Thresholds, WebState};
+use jobs_web::axum::extract::{Request, State};
+use jobs_web::axum::http::{header, HeaderValue, StatusCode};
+use jobs_web::axum::middleware::{self, Next};
+use jobs_web::axum::response::{IntoResponse, Response};
+use jobs_web::axum::{Json, Router};
+use jobs_web::{Thresholds, WebState};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -84,7 +95,8 @@ fn redis_config(s: &RedisSettings) -> jobs_redis::RedisConfig {
     jobs_redis::RedisConfig::from_settings(s)
 }
 
-/// Whether and how [`App::start`] serves `/metrics` and `/health/*`.
+/// Whether and how [`App::start`] serves `/metrics` and `/health/*` (and,
+/// with `app.http.admin`, the dashboard and admin API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Http {
     /// Not at all.
@@ -168,6 +180,12 @@ impl App {
             Some(m) => Arc::new(m.instrument(raw)),
             None => raw,
         };
+        // The routes first: a dashboard asked for without a token is a
+        // configuration error, found before anything starts.
+        let router = match options.http {
+            Http::Off => None,
+            _ => Some(routes(&settings, queue.clone(), metrics.clone())?),
+        };
         settings.jobs.apply_queue_policies(&*queue).await.map_err(backend("cannot apply the queue policies"))?;
         let env = Arc::new(AppEnv::new(settings.clone(), queue.clone())?);
         env::install(env.clone());
@@ -194,33 +212,39 @@ impl App {
             pool,
             web: None,
         };
-        app.serve(options.http).await?;
+        if let Some(router) = router {
+            app.serve(options.http, router).await?;
+        }
         Ok(app)
     }
 
-    async fn serve(&mut self, http: Http) -> Result<(), AppError> {
+    async fn serve(&mut self, http: Http, router: Router) -> Result<(), AppError> {
         let addr = match http {
             Http::Off => return Ok(()),
             Http::At(a) => a,
             Http::Required | Http::BestEffort => self.settings.jobs.jobs.http.bind,
         };
-        let mut state = WebState::new(self.queue.clone()).thresholds(Thresholds::from_config(&self.settings.jobs));
-        if let Some(m) = &self.metrics {
-            state = state.metrics(m.clone());
-        }
-        let server = match Server::bind(addr, state).await {
-            Ok(s) => s,
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
             Err(e) if http == Http::BestEffort => {
-                tracing::warn!("not serving /metrics and /health: {e} (set JOBS_HTTP_BIND to another address)");
+                tracing::warn!(
+                    "not serving /metrics and /health: cannot listen on {addr}: {e} (set JOBS_HTTP_BIND to another \
+                     address)"
+                );
                 return Ok(());
             }
-            Err(e) => return Err(e.into()),
+            Err(source) => return Err(jobs_web::WebError::Bind { addr, source }.into()),
         };
-        self.http_addr = Some(server.local_addr()?);
+        self.http_addr = Some(listener.local_addr().map_err(jobs_web::WebError::Serve)?);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run_until(async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(async move {
+            jobs_web::axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .map_err(jobs_web::WebError::Serve)
+        });
         self.web = Some((tx, task));
         Ok(())
     }
@@ -241,4 +265,71 @@ impl App {
         }
         pooled
     }
+}
+
+/// The routes the HTTP port serves: `/metrics` and `/health/*`; and with
+/// `app.http.admin`, the dashboard (`/ui/`) and the admin API (`/api/`),
+/// whose every request must carry the admin token.
+pub fn routes(settings: &Settings, queue: SharedQueue, metrics: Option<JobMetrics>) -> Result<Router, AppError> {
+    let mut state = WebState::new(queue).thresholds(Thresholds::from_config(&settings.jobs));
+    if let Some(m) = metrics {
+        state = state.metrics(m);
+    }
+    if !settings.app.http.admin {
+        return Ok(jobs_web::observability_router(state));
+    }
+    let token =
+        settings.jobs.jobs.http.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+            ConfigError::Invalid {
+                source_name: settings.source.clone(),
+                key: "app.http.admin",
+                message: "serving the dashboard and admin API needs an admin token: set jobs.http.admin_token \
+                      (better: JOBS_HTTP_ADMIN_TOKEN) to a long random secret"
+                    .into(),
+            }
+        })?;
+    let state = state.admin_token(token);
+    let token: Arc<str> = Arc::from(token);
+    let admin = jobs_web::admin_router(state.clone()).layer(middleware::from_fn_with_state(token, require_token));
+    Ok(jobs_web::observability_router(state).merge(admin))
+}
+
+/// Lets an `/api/` request through only with `Authorization: Bearer
+/// <token>`: reads show job payloads, so they need the token as much as
+/// actions do. The dashboard's static files (`/ui/`) hold no data and pass.
+async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api") {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, t)| t.trim());
+    if same_secret(token.as_bytes(), given.as_bytes()) {
+        return next.run(request).await;
+    }
+    let body = serde_json::json!({
+        "error": "missing or wrong admin token: every /api/ request needs the header `Authorization: Bearer <token>`",
+        "code": "unauthorized",
+    });
+    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"jobs\""));
+    response
+}
+
+/// Whether `given` equals `expected`, comparing every byte of `given` so the
+/// time taken does not show where they differ.
+fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let mut diff = expected.len() ^ given.len();
+    for (i, g) in given.iter().enumerate() {
+        diff |= usize::from(g ^ expected[i % expected.len()]);
+        diff = std::hint::black_box(diff);
+    }
+    diff == 0
 }

@@ -1,5 +1,9 @@
 //! The application's SQLite database (users, their sessions and uploaded
-//! files) and the cleanup queries that run on it.
+//! files, password-reset requests) and the cleanup queries that run on it.
+//!
+//! Secrets live here, not in job payloads: payloads are shown by the
+//! dashboard, the CLI, logs and the dead-letter set, so a password-reset job
+//! carries the id of its [`PasswordReset`] row and reads the token by it.
 //!
 //! Times are Unix seconds. `sessions.user_id` and `files.user_id` carry no
 //! foreign key on purpose: rows written by older code or other tools can
@@ -39,6 +43,14 @@ CREATE TABLE IF NOT EXISTS files (
     path       TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS password_resets (
+    id         TEXT PRIMARY KEY,
+    email      TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS password_resets_expires ON password_resets (expires_at);
 ";
 
 /// A database error, with the file.
@@ -88,6 +100,54 @@ pub struct DbCounts {
     pub sessions: u64,
     /// Rows of uploaded files.
     pub files: u64,
+}
+
+/// A password-reset request: the secret token a reset link carries, kept
+/// here so that the job that mails the link names the request by `id` only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    /// The request's id (a ULID), what a job payload carries.
+    pub id: String,
+    /// The address the link goes to.
+    pub email: String,
+    /// The secret of the link: 64 hex digits from the operating system's
+    /// random source (through `rand`'s thread generator).
+    pub token: String,
+    /// Created at (Unix seconds).
+    pub created_at: i64,
+    /// The link stops working at (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Shows everything but the token.
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("token", &"<secret>")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl PasswordReset {
+    /// A new request for `email`, valid for `valid` from `now`, with a fresh
+    /// id and a fresh random token.
+    pub fn new(email: &str, valid: Duration, now: i64) -> Self {
+        use rand::RngCore as _;
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let token = secret.iter().map(|b| format!("{b:02x}")).collect();
+        PasswordReset {
+            id: ulid::Ulid::new().to_string(),
+            email: email.to_owned(),
+            token,
+            created_at: now,
+            expires_at: now.saturating_add(secs(valid)),
+        }
+    }
 }
 
 /// The current time in Unix seconds.
@@ -168,6 +228,38 @@ impl Db {
         )
         .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Stores a password-reset request.
+    pub fn insert_password_reset(&self, conn: &Connection, reset: &PasswordReset) -> Result<(), DbError> {
+        conn.execute(
+            "INSERT INTO password_resets (id, email, token, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![reset.id, reset.email, reset.token, reset.created_at, reset.expires_at],
+        )
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The password-reset request `id`, if it exists.
+    pub fn password_reset(&self, conn: &Connection, id: &str) -> Result<Option<PasswordReset>, DbError> {
+        let found = conn.query_row(
+            "SELECT id, email, token, created_at, expires_at FROM password_resets WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(PasswordReset {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                    token: r.get(2)?,
+                    created_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                })
+            },
+        );
+        match found {
+            Ok(reset) => Ok(Some(reset)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.err()(e)),
+        }
     }
 
     /// Row counts.
@@ -313,5 +405,19 @@ mod tests {
         assert_eq!(db.delete_orphaned_sessions(&conn).expect("q"), 1, "s4: its user never existed");
         let c = db.counts(&conn).expect("counts");
         assert_eq!((c.users, c.active_users, c.deactivated_users, c.sessions), (2, 1, 1, 1));
+    }
+
+    #[test]
+    fn password_resets_are_stored_and_read_by_id() {
+        let (db, conn) = db();
+        let reset = PasswordReset::new("ann@example.com", Duration::from_secs(900), 1_000);
+        assert_eq!(reset.token.len(), 64);
+        assert!(reset.token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!format!("{reset:?}").contains(&reset.token), "Debug hides the token");
+        assert_ne!(reset.token, PasswordReset::new("ann@example.com", Duration::from_secs(1), 0).token);
+        db.insert_password_reset(&conn, &reset).expect("insert");
+        assert_eq!(db.password_reset(&conn, &reset.id).expect("read"), Some(reset.clone()));
+        assert_eq!(reset.expires_at, 1_900);
+        assert_eq!(db.password_reset(&conn, "01ARZ3NDEKTSV4RRFFQ69G5FAV").expect("read"), None);
     }
 }

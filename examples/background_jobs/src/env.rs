@@ -16,7 +16,7 @@ use lettre::message::Mailbox;
 
 use crate::config::Settings;
 use crate::db::{Db, DbError};
-use crate::http::HttpClient;
+use crate::http::{AddressPolicy, HttpClient};
 use crate::mail::{self, Mailer, SmtpTarget, TemplateError, Templates};
 
 /// Why the environment could not be set up.
@@ -40,6 +40,9 @@ pub enum EnvError {
     /// A mail setting is wrong.
     #[error("mail settings: {0}")]
     Mail(String),
+    /// An `app.notify.allow` entry is not an address.
+    #[error("app.notify.allow: {0}")]
+    Webhooks(#[from] crate::http::AllowEntryError),
 }
 
 /// The folders of the application, all absolute.
@@ -129,7 +132,7 @@ impl AppEnv {
             }
             None => Mailer::outbox(&paths.outbox),
         };
-        let http = HttpClient::new(app.notify.timeout);
+        let http = HttpClient::new(app.notify.timeout, AddressPolicy::from_config(&app.notify)?);
         Ok(AppEnv { settings, paths, from, mailer, templates, http, db, queue })
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{validate_queue_name, Error, JobDescriptor, JobId, NewJob, SharedQueue};
+use jobs_core::{validate_queue_name, Error, JobDescriptor, JobId, NewJob, SharedQueue, When};
 
 use crate::args::EnqueueArgs;
 use crate::error::CliError;
@@ -27,6 +27,8 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
     let queue = args.queue.as_deref().unwrap_or(desc.queue);
     validate_queue_name(queue)?;
     let now = SystemTime::now();
+    // The message's estimate; a delay travels as a duration, counted on the
+    // backend's clock.
     let run_at = args.at.or_else(|| args.delay.map(|d| now + d));
     let job = NewJob {
         id: JobId::new(queue),
@@ -35,7 +37,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         priority: args.priority.unwrap_or(desc.priority),
         max_retries: args.max_retries.or(desc.max_retries),
         timeout: args.timeout.or(desc.timeout),
-        run_at,
+        run_at: args.at.map(When::At).or_else(|| args.delay.map(When::In)),
         unique_for: args.unique_for.or(desc.unique_for),
         enqueued_at: now,
         headers: Default::default(),

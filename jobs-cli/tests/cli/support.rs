@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_cli::{run, Context, Io};
-use jobs_core::{FetchRequest, Finish, JobId, JobQueue, MemoryQueue, Outcome, SharedQueue};
+use jobs_core::{FetchRequest, Finish, JobId, JobQueue, MemoryQueue, Outcome, SharedQueue, When};
 
 /// A fresh embedded queue.
 pub fn memory() -> SharedQueue {
@@ -128,7 +128,7 @@ pub async fn fail(q: &SharedQueue, id: &JobId, errors: &[&str]) {
         let outcome = if i + 1 == errors.len() {
             Outcome::Dead { error: error.to_string() }
         } else {
-            Outcome::Retry { error: error.to_string(), at: SystemTime::now() - Duration::from_secs(1) }
+            Outcome::Retry { error: error.to_string(), at: When::At(SystemTime::now() - Duration::from_secs(1)) }
         };
         q.finish(vec![Finish { id: id.clone(), token, outcome }]).await.expect("finish");
     }

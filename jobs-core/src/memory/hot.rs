@@ -9,12 +9,12 @@ use crate::error::Error;
 use crate::job::{validate_queue_name, JobId, Priority};
 use crate::queue::{
     AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, JobStatus, LeasedJob, NewJob, Outcome, QueuePolicy,
-    Retention,
+    Retention, When,
 };
 
 impl MemoryQueue {
     pub(super) fn fetch_now(&self, req: &FetchRequest) -> Fetched {
-        let now = SystemTime::now();
+        let now = self.clock();
         let mut st = self.lock();
         let st = &mut *st;
         sweep(st, now, &self.shared.retention);
@@ -101,12 +101,13 @@ impl MemoryQueue {
             .filter_map(|n| st.queues.get(n))
             .flat_map(|q| [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0)])
             .flatten()
-            .min();
+            .min()
+            .map(|t| t.duration_since(now).unwrap_or_default());
         out
     }
 
     pub(super) fn finish_now(&self, batch: Vec<Finish>) -> Vec<FinishResult> {
-        let now = SystemTime::now();
+        let now = self.clock();
         let mut st = self.lock();
         let st = &mut *st;
         let mut woke = false;
@@ -143,6 +144,7 @@ impl MemoryQueue {
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
+                        let at = at.resolve(now);
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
                         r.status = JobStatus::Retrying;
@@ -165,7 +167,7 @@ impl MemoryQueue {
                         r.log.pop();
                         r.attempts = r.attempts.saturating_sub(1);
                         woke = true;
-                        match at {
+                        match at.map(|w| w.resolve(now)) {
                             Some(t) if t > now => {
                                 r.status = JobStatus::Scheduled;
                                 r.run_at = Some(t);
@@ -194,8 +196,8 @@ impl MemoryQueue {
 }
 
 /// Stores a batch after checking all of it: nothing is written on an error.
-pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
-    let now = SystemTime::now();
+/// `now` is the store's clock: delays count from it.
+pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime) -> Result<Vec<JobId>, Error> {
     let mut adding: HashMap<&str, u64> = HashMap::new();
     for j in &jobs {
         validate_queue_name(j.queue())?;
@@ -225,7 +227,7 @@ pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>) -> Result<Vec<Jo
         }
         let id = j.id.clone();
         let q = st.queues.entry(j.queue().to_owned()).or_default();
-        let (status, run_at) = match j.run_at {
+        let (status, run_at) = match j.run_at.map(|w: When| w.resolve(now)) {
             Some(t) if t > now => {
                 q.scheduled.insert((t, id.clone()));
                 (JobStatus::Scheduled, Some(t))

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -31,6 +31,11 @@ const SWEEP_BATCH: usize = 1000;
 
 /// The embedded backend: every job in this process's memory.
 ///
+/// Its clock is monotonic: the wall clock is read once, when the store is
+/// created, and time moves on from there by [`Instant`]. Leases, due times
+/// of delayed and retrying jobs, retention and schedule ticks are measured
+/// on it, so setting the host's clock forward or back moves none of them.
+///
 /// It keeps every rule the Redis backend keeps (priorities, delays, leases
 /// with fencing tokens, retries, dead-letter set, retention, `unique_for`,
 /// `max_jobs`, `priority_levels`), so it serves as the backend of unit tests
@@ -51,6 +56,7 @@ pub struct MemoryQueue {
 }
 
 struct Shared {
+    clock: Clock,
     state: Mutex<State>,
     wake: watch::Sender<u64>,
     retention: Retention,
@@ -131,6 +137,24 @@ struct Record {
     unique_key: Option<(String, Vec<u8>)>,
 }
 
+/// A monotonic clock that reads as wall-clock time: the `SystemTime` of its
+/// creation plus the `Instant` time elapsed since.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    anchor: SystemTime,
+    start: Instant,
+}
+
+impl Clock {
+    fn new(anchor: SystemTime) -> Self {
+        Clock { anchor, start: Instant::now() }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.anchor + self.start.elapsed()
+    }
+}
+
 impl Default for MemoryQueue {
     fn default() -> Self {
         Self::new()
@@ -145,9 +169,15 @@ impl MemoryQueue {
 
     /// An empty store keeping finished jobs as `retention` says.
     pub fn with_retention(retention: Retention) -> Self {
+        Self::with_clock(retention, SystemTime::now())
+    }
+
+    /// A store whose clock starts at `anchor`.
+    fn with_clock(retention: Retention, anchor: SystemTime) -> Self {
         let (wake, _) = watch::channel(0);
         MemoryQueue {
             shared: Arc::new(Shared {
+                clock: Clock::new(anchor),
                 state: Mutex::new(State::default()),
                 wake,
                 retention,
@@ -166,6 +196,12 @@ impl MemoryQueue {
         self.shared.max_payload.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The store's clock (see the type's documentation).
+    fn clock(&self) -> SystemTime {
+        let _ = self.shared.clock.now();
+        SystemTime::now()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the maps consistent (every
         // change completes before any call that could panic), so a poisoned
@@ -179,7 +215,8 @@ impl MemoryQueue {
 
     fn enqueue_now(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
         crate::queue::check_payload_sizes(&jobs, self.max_payload())?;
-        let ids = enqueue_locked(&mut self.lock(), jobs)?;
+        let now = self.clock();
+        let ids = enqueue_locked(&mut self.lock(), jobs, now)?;
         self.wake();
         Ok(ids)
     }
@@ -244,7 +281,7 @@ impl JobQueue for MemoryQueue {
         leases: &'a [(JobId, u64)],
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
-        let now = SystemTime::now();
+        let now = self.clock();
         let mut st = self.lock();
         let st = &mut *st;
         let out = leases
@@ -281,7 +318,7 @@ impl JobQueue for MemoryQueue {
     }
 
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
-        let now = SystemTime::now();
+        let now = self.clock();
         let mut st = self.lock();
         let st = &mut *st;
         let r = match st.jobs.get_mut(id) {
@@ -404,8 +441,9 @@ impl JobQueue for MemoryQueue {
     }
 
     fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
-        let until = SystemTime::now() + ttl;
-        self.lock().workers.insert(info.id.clone(), (info, until));
+        let now = self.clock();
+        let info = WorkerInfo { last_seen: now, ..info };
+        self.lock().workers.insert(info.id.clone(), (info, now + ttl));
         Box::pin(async { Ok(()) })
     }
 
@@ -446,7 +484,7 @@ impl JobQueue for MemoryQueue {
     }
 
     fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
+        let now = self.clock().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
         let st = self.lock();
         let history = st.queues.get(queue).map(|q| &q.history);
         let out = (0..minutes as u64)
@@ -503,6 +541,7 @@ impl JobQueue for MemoryQueue {
         tick: SystemTime,
         job: Option<NewJob>,
     ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
+        let now = self.clock();
         let r = (|| {
             let mut st = self.lock();
             let state = st.schedules.get(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
@@ -511,13 +550,13 @@ impl JobQueue for MemoryQueue {
             }
             // Enqueue first: a refused enqueue leaves the tick unhandled.
             let id = match job {
-                Some(j) => Some(enqueue_locked(&mut st, vec![j])?.remove(0)),
+                Some(j) => Some(enqueue_locked(&mut st, vec![j], now)?.remove(0)),
                 None => None,
             };
             let state = st.schedules.get_mut(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
             state.last_tick = Some(tick);
             if let Some(id) = &id {
-                state.last_run = Some(SystemTime::now());
+                state.last_run = Some(now);
                 state.last_job = Some(id.clone());
             }
             Ok(id)
@@ -529,11 +568,16 @@ impl JobQueue for MemoryQueue {
     }
 
     fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
-        let now = SystemTime::now();
+        let now = self.clock();
         let mut st = self.lock();
         st.workers.retain(|_, (_, until)| *until > now);
         let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
         out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
         Box::pin(async move { Ok(out) })
+    }
+
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
+        let now = self.clock();
+        Box::pin(async move { Ok(now) })
     }
 }

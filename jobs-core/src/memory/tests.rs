@@ -1,7 +1,7 @@
 //! Rules of MemoryQueue that the conformance suite cannot see from outside.
 
 use super::*;
-use crate::queue::Outcome;
+use crate::queue::{Outcome, When};
 use crate::queue::{FetchRequest, Finish};
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
@@ -12,7 +12,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         priority: Priority::Normal,
         max_retries: Some(0),
         timeout: None,
-        run_at,
+        run_at: run_at.map(When::At),
         unique_for: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
@@ -84,4 +84,47 @@ async fn a_waiter_armed_before_an_enqueue_wakes_at_once() {
     q.enqueue_many(vec![raw("a", None)]).await.unwrap();
     // Would block for an hour if the wake-up were lost.
     tokio::time::timeout(Duration::from_secs(5), w.wait(Duration::from_secs(3600))).await.expect("woken").unwrap();
+}
+
+/// The store's clock decides, not the host's wall clock: on a store whose
+/// clock reads 10 minutes ahead of the host (as after the host's clock was
+/// set back), a delay and a backoff still count from the store's now, a
+/// lease still lasts its length, and `next_due` is a duration on that clock.
+#[tokio::test]
+async fn delays_and_leases_run_on_the_store_clock() {
+    let q = MemoryQueue::with_clock(Retention::default(), SystemTime::now() + Duration::from_secs(600));
+    let delay = Duration::from_millis(300);
+    let mut job = raw("c", None);
+    job.run_at = Some(When::In(delay));
+    let enqueued = Instant::now();
+    q.enqueue_many(vec![job]).await.unwrap();
+    let first = q.fetch(&req("c", 1)).await.unwrap();
+    assert!(first.jobs.is_empty(), "not due before its delay");
+    assert!(first.next_due.is_some_and(|d| d <= delay), "{:?}", first.next_due);
+    let job = loop {
+        if let Some(j) = q.fetch(&req("c", 1)).await.unwrap().jobs.pop() {
+            break j;
+        }
+        assert!(enqueued.elapsed() < Duration::from_secs(10), "the delayed job never became due");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(enqueued.elapsed() >= delay, "due after {:?}, before its delay", enqueued.elapsed());
+    // Its 30 s lease is not expired by any other fetch.
+    assert!(q.fetch(&req("c", 1)).await.unwrap().jobs.is_empty(), "the live lease was not taken");
+    let retried = Instant::now();
+    let out = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Retry { error: "e".into(), at: When::In(delay) } };
+    q.finish(vec![out]).await.unwrap();
+    let info = q.job(&job.id).await.unwrap().unwrap();
+    let due = info.run_at.unwrap().duration_since(q.clock()).unwrap_or_default();
+    assert!(due > Duration::from_millis(200) && due <= delay, "retry due in {due:?} on the store's clock");
+    let again = loop {
+        if let Some(j) = q.fetch(&req("c", 1)).await.unwrap().jobs.pop() {
+            break j;
+        }
+        assert!(retried.elapsed() < Duration::from_secs(10), "the retry never became due");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(retried.elapsed() >= delay);
+    assert_eq!(again.attempt, 2);
+    assert!(q.now().await.unwrap() > SystemTime::now() + Duration::from_secs(590), "now() is the store's clock");
 }

@@ -124,6 +124,9 @@ macro_rules! __forward_job_queue {
         ) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
             $crate::ForwardQueue::forward_target(self).set_schedule_paused(name, paused)
         }
+        fn now(&self) -> $crate::BoxFuture<'_, Result<::std::time::SystemTime, $crate::Error>> {
+            $crate::ForwardQueue::forward_target(self).now()
+        }
     };
 }
 

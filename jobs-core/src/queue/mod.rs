@@ -56,7 +56,8 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Records finished attempts. A stale token is refused per item.
     fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>>;
 
-    /// Extends leases of running jobs by `lease` from now, in one call.
+    /// Extends leases of running jobs by `lease` from the backend's now, in
+    /// one call.
     fn extend_leases<'a>(
         &'a self,
         leases: &'a [(JobId, u64)],
@@ -130,6 +131,15 @@ pub trait JobQueue: Send + Sync + 'static {
     fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
         let _ = (queue, minutes);
         Box::pin(async { Err(Error::Unsupported("throughput history")) })
+    }
+
+    /// The backend's clock: the time its leases, due times, retention and
+    /// schedules are measured on (Redis `TIME`; `MemoryQueue`'s monotonic
+    /// clock). The scheduler decides which ticks are due by it, never by the
+    /// local wall clock. The default is the local clock, for backends that
+    /// have no clock of their own.
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
+        Box::pin(async { Ok(SystemTime::now()) })
     }
 
     /// Stores or replaces a schedule's definition, keeping its state (last

@@ -24,8 +24,9 @@ pub struct NewJob {
     pub max_retries: Option<u32>,
     /// Per-attempt timeout; `None`: the pool's default (none).
     pub timeout: Option<Duration>,
-    /// Not before this time (delayed or scheduled); `None`: now.
-    pub run_at: Option<SystemTime>,
+    /// Not before this (delayed: [`When::In`], on the backend's clock;
+    /// scheduled: [`When::At`]); `None`: now.
+    pub run_at: Option<When>,
     /// Deduplication window (see `JobOptions::unique_for`).
     pub unique_for: Option<Duration>,
     /// When the producer enqueued it.
@@ -33,6 +34,32 @@ pub struct NewJob {
     /// Metadata carried with the job, such as the enqueuing code's trace
     /// context (see [`crate::TracePropagator`]). Usually empty or one entry.
     pub headers: Headers,
+}
+
+/// A time a backend acts on: relative to the backend's own clock, or an
+/// absolute time a caller chose.
+///
+/// Delays, backoffs and hand-back delays travel as [`When::In`] and are
+/// added to the backend's clock when it stores them (Redis `TIME` inside the
+/// script, the monotonic clock of `MemoryQueue`), so hosts whose clocks
+/// disagree never move each other's due times. [`When::At`] is kept for the
+/// times a caller names itself (`scheduled_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// This long after the backend stores it.
+    In(Duration),
+    /// At this absolute time.
+    At(SystemTime),
+}
+
+impl When {
+    /// The absolute time this names on a backend whose clock reads `now`.
+    pub fn resolve(self, now: SystemTime) -> SystemTime {
+        match self {
+            When::In(d) => now + d,
+            When::At(t) => t,
+        }
+    }
 }
 
 /// Job metadata: string keys and values, kept in order.
@@ -306,9 +333,26 @@ pub struct LeasedJob {
 pub struct Fetched {
     /// The leased jobs, in the order to start them.
     pub jobs: Vec<LeasedJob>,
-    /// The earliest time at which a scheduled or retrying job, or an expired
-    /// lease, will need the fetcher, when there is one: the fetcher's timer.
-    pub next_due: Option<SystemTime>,
+    /// How long from the fetch until a scheduled or retrying job, or an
+    /// expired lease, will need the fetcher, when there is one: the
+    /// fetcher's timer. Measured on the backend's clock and handed over as a
+    /// duration, so the fetcher's own wall clock plays no part.
+    pub next_due: Option<Duration>,
+    /// Queues of the request that could not be fetched from, with why. The
+    /// jobs leased from the other queues are in `jobs` all the same: one
+    /// failing queue (a node failing over, a missing ACL permission) never
+    /// strands work taken from another. A backend returns `Err` only when
+    /// nothing could be fetched at all.
+    pub failed: Vec<QueueFailure>,
+}
+
+/// One queue that a fetch could not serve, in [`Fetched::failed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueFailure {
+    /// The queue's name.
+    pub queue: String,
+    /// What went wrong, as the backend's error displays it.
+    pub error: String,
 }
 
 /// How an attempt ended, as a worker reports it.
@@ -319,12 +363,13 @@ pub enum Outcome {
         /// Serialized result.
         result: Option<Vec<u8>>,
     },
-    /// The attempt failed; run again at `at`.
+    /// The attempt failed; run again at `at` (a backoff is
+    /// [`When::In`]: counted from the backend's clock).
     Retry {
         /// Why.
         error: String,
         /// When.
-        at: SystemTime,
+        at: When,
     },
     /// The attempt failed for good: dead-letter set.
     Dead {
@@ -335,7 +380,7 @@ pub enum Outcome {
     /// pool does not know): pending again at `at` (or at once).
     Release {
         /// Not before.
-        at: Option<SystemTime>,
+        at: Option<When>,
         /// Why, recorded but not counted as a failure.
         reason: String,
     },

@@ -116,7 +116,8 @@ impl Scheduler {
             max_retries: J::MAX_RETRIES,
             timeout: J::TIMEOUT,
             catch_up: options.catch_up,
-            created_at: SystemTime::now(),
+            // Its ticks count from here, on the backend's clock.
+            created_at: self.queue.now().await?,
         };
         self.put(def).await
     }
@@ -131,9 +132,10 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Every schedule, with its next fire time and last run.
+    /// Every schedule, with its next fire time (after the backend's now) and
+    /// last run.
     pub async fn list(&self) -> Result<Vec<ScheduleInfo>, Error> {
-        let now = SystemTime::now();
+        let now = self.queue.now().await?;
         Ok(self
             .queue
             .schedules()
@@ -169,7 +171,8 @@ impl Scheduler {
     /// Lets a paused schedule tick again; ticks that passed while it was
     /// paused are skipped, not caught up.
     pub async fn resume(&self, name: &str) -> Result<(), Error> {
-        self.queue.fire_schedule(name, SystemTime::now(), None).await?;
+        let now = self.queue.now().await?;
+        self.queue.fire_schedule(name, now, None).await?;
         self.queue.set_schedule_paused(name, false).await?;
         self.wake.notify_waiters();
         Ok(())
@@ -180,15 +183,16 @@ impl Scheduler {
         self.queue.remove_schedule(name).await
     }
 
-    /// Handles every tick due at `now` once (what the running scheduler does
-    /// at each timer); returns the jobs this call enqueued. Ticks another
-    /// process handled already are not enqueued again.
+    /// Handles every tick due at `now` once; returns the jobs this call
+    /// enqueued. Ticks another process handled already are not enqueued
+    /// again. The running scheduler ([`Scheduler::start`]) calls it at each
+    /// timer with the backend's clock ([`JobQueue::now`]).
     pub async fn run_due(&self, now: SystemTime) -> Result<Vec<JobId>, Error> {
         runner::run_due(&self.queue, now, None).await.map(|(ids, _)| ids)
     }
 
     /// Runs the scheduler until the handle is stopped: a timer to the next
-    /// tick of any schedule (refreshed at most every 30 s, and at once when
+    /// tick of any schedule, due by the backend's clock (refreshed at most every 30 s, and at once when
     /// this handle adds or resumes a schedule).
     pub fn start(&self) -> SchedulerHandle {
         runner::start(self.clone(), None)

@@ -71,9 +71,17 @@ pub(crate) fn start_for_pool(
     let stop = CancellationToken::new();
     let s = stop.clone();
     let task = tokio::spawn(async move {
-        for def in declared {
+        for mut def in declared {
             let name = def.name.clone();
-            match scheduler.put(def).await {
+            // A schedule starts on the backend's clock, like its ticks.
+            let stored = match scheduler.queue().now().await {
+                Ok(now) => {
+                    def.created_at = now;
+                    scheduler.put(def).await
+                }
+                Err(e) => Err(e),
+            };
+            match stored {
                 Ok(()) => {}
                 Err(Error::Unsupported(what)) => {
                     tracing::warn!(schedule = %name, "cron job not scheduled: the backend does not support {what}");
@@ -94,11 +102,21 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
         let woken = scheduler.wake().notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let now = SystemTime::now();
-        let wait = match run_due(scheduler.queue(), now, lateness.as_ref()).await {
-            Ok((_, next)) => {
+        // Ticks are due by the backend's clock, never by this host's: a host
+        // whose clock runs ahead fires nothing early, one behind nothing late.
+        let started = tokio::time::Instant::now();
+        let pass = match scheduler.queue().now().await {
+            Ok(now) => run_due(scheduler.queue(), now, lateness.as_ref()).await.map(|(_, next)| (now, next)),
+            Err(e) => Err(e),
+        };
+        let wait = match pass {
+            Ok((now, next)) => {
                 err_delay = Duration::from_millis(200);
-                next.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default()).unwrap_or(REFRESH).min(REFRESH)
+                // The time to the next tick on the backend's clock, less what
+                // the pass took (measured here, monotonically).
+                next.map(|t| t.duration_since(now).unwrap_or_default().saturating_sub(started.elapsed()))
+                    .unwrap_or(REFRESH)
+                    .min(REFRESH)
             }
             Err(Error::Unsupported(what)) => {
                 tracing::debug!("scheduler stopped: the backend does not support {what}");
@@ -118,8 +136,13 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
     }
 }
 
+/// How soon a schedule whose tick could not be fired is tried again.
+const FIRE_RETRY: Duration = Duration::from_secs(1);
+
 /// One pass over every schedule: enqueue due ticks per their catch-up
-/// policy; returns what this pass enqueued and the next tick of any schedule.
+/// policy; returns what this pass enqueued and the next tick of any schedule
+/// (or the retry of one that failed to fire). A schedule that fails is
+/// logged and skipped: the pass goes on with the others.
 pub(crate) async fn run_due(
     queue: &SharedQueue,
     now: SystemTime,
@@ -149,18 +172,32 @@ pub(crate) async fn run_due(
                 vec![(*last, on_time)]
             }
         };
+        let mut failed = false;
         for (tick, enqueue) in plan {
             let job = enqueue.then(|| job_for(&s, now));
-            if let Some(id) = queue.fire_schedule(&s.def.name, tick, job).await? {
-                let late = now.duration_since(tick).unwrap_or_default();
-                if let Some(h) = lateness {
-                    h(late);
+            match queue.fire_schedule(&s.def.name, tick, job).await {
+                Ok(Some(id)) => {
+                    let late = now.duration_since(tick).unwrap_or_default();
+                    if let Some(h) = lateness {
+                        h(late);
+                    }
+                    tracing::debug!(schedule = %s.def.name, job = %id, lateness = ?late, "tick enqueued");
+                    fired.push(id);
                 }
-                tracing::debug!(schedule = %s.def.name, job = %id, lateness = ?late, "tick enqueued");
-                fired.push(id);
+                Ok(None) => {}
+                // One schedule that cannot fire (its queue full, a node
+                // down) must not hold up the others; its tick stays due
+                // and is tried again soon.
+                Err(Error::Unsupported(what)) => return Err(Error::Unsupported(what)),
+                Err(e) => {
+                    tracing::warn!(schedule = %s.def.name, error = %e, retry_in = ?FIRE_RETRY, "schedule could not fire; the others go on");
+                    failed = true;
+                    break;
+                }
             }
         }
-        if let Some(t) = cron.next_after(now) {
+        let again = if failed { now.checked_add(FIRE_RETRY) } else { cron.next_after(now) };
+        if let Some(t) = again {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
     }

@@ -18,6 +18,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs an async test on a fresh multi-thread runtime.
 pub fn run<F: Future<Output = ()>>(f: F) {
+    super::use_suite_jobs();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -37,6 +38,7 @@ pub fn unique_queue(tag: &str) -> String {
 
 /// A pool builder for tests: fast retries without jitter, short grace.
 pub fn test_pool<Q: JobQueue>(queue: Q, queues: &[&str]) -> WorkerPoolBuilder {
+    super::use_suite_jobs();
     WorkerPool::builder(queue)
         .queues(queues.iter().copied())
         .workers(4)
@@ -127,6 +129,19 @@ struct ProbeData {
     starts: Vec<Start>,
     ends: Vec<u64>,
     cancels: Vec<u64>,
+    stops: Vec<u64>,
+}
+
+/// Records a stop of a probe job's run when dropped.
+pub struct StopGuard {
+    probe: Arc<Probe>,
+    seq: u64,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.probe.data().stops.push(self.seq);
+    }
 }
 
 /// What the probe jobs of one test did.
@@ -161,6 +176,10 @@ impl Probe {
         });
     }
 
+    pub(crate) fn stop_guard(self: &Arc<Self>, seq: u64) -> StopGuard {
+        StopGuard { probe: self.clone(), seq }
+    }
+
     pub(crate) fn ended(&self, seq: u64) {
         self.data().ends.push(seq);
     }
@@ -182,6 +201,11 @@ impl Probe {
     /// Sequence numbers of attempts that ran to their end.
     pub fn ends(&self) -> Vec<u64> {
         self.data().ends.clone()
+    }
+
+    /// Sequence numbers of runs that stopped: returned, or were dropped.
+    pub fn stops(&self) -> Vec<u64> {
+        self.data().stops.clone()
     }
 
     /// Sequence numbers of jobs that saw `JobContext::cancelled()` resolve.

@@ -39,6 +39,8 @@ pub enum Act {
 pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Result<u64, JobError> {
     let p = probe(&key);
     p.started(seq, &ctx);
+    // Notes when this run stops, by returning or by being dropped.
+    let _stopped = p.stop_guard(seq);
     let r = match act {
         Act::Succeed => Ok(seq),
         Act::FailTimes(n) if ctx.attempt() <= n => {
@@ -108,5 +110,37 @@ pub async fn validated_job(
     timezone = "Europe/Berlin"
 )]
 pub async fn nightly_job() -> Result<(), JobError> {
+    Ok(())
+}
+
+/// A field whose `Deserialize` panics on the text `"panic"`: user code that
+/// runs on the worker before the job's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Touchy(pub String);
+
+impl<'de> Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        assert_ne!(s, "panic", "Touchy's Deserialize panics on purpose");
+        Ok(Touchy(s))
+    }
+}
+
+/// A custom validator that panics on a negative number.
+pub fn panics_when_negative(n: &i64) -> Result<(), String> {
+    assert!(*n >= 0, "the custom validator panics on purpose");
+    Ok(())
+}
+
+/// A job whose payload check (decode, then validation) can panic.
+#[crate::job(crate = crate, name = "conformance.touchy", retries = 1)]
+pub async fn touchy_job(
+    ctx: JobContext,
+    key: String,
+    text: Touchy,
+    #[validate(custom = panics_when_negative)] n: i64,
+) -> Result<(), JobError> {
+    probe(&key).started(0, &ctx);
+    let _ = (text, n);
     Ok(())
 }

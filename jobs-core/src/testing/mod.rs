@@ -21,6 +21,15 @@ pub mod jobs;
 
 pub use harness::*;
 
+/// Makes the suite's own jobs ([`jobs`]) visible to the registries, pools
+/// and schedulers this process builds from now on. They are linked into
+/// every binary built with the `testing` feature, but stay invisible until
+/// a test asks: a program built in the same workspace never runs them nor
+/// adds their schedules. [`test_pool`] and [`conformance_suite!`] call it.
+pub fn use_suite_jobs() {
+    crate::registry::suite_jobs::want();
+}
+
 /// Expands to one `#[test]` per behaviour of the suite, each running
 /// `cases::NAME(queue)` on a fresh multi-thread runtime with the queue the
 /// factory returns. The factory is an expression callable as
@@ -46,6 +55,7 @@ macro_rules! conformance_suite {
             retries_exhausted_goes_dead,
             permanent_error_goes_dead_at_once,
             panic_is_a_failed_attempt,
+            panic_in_payload_check_is_a_failed_attempt,
             timeout_is_a_failed_attempt,
             undecodable_payload_goes_dead,
             unknown_job_name_goes_dead,
@@ -80,6 +90,7 @@ macro_rules! conformance_suite {
             schedule_ticks_fire_once_across_schedulers,
             schedule_catch_up_policies,
             schedule_pause_skips_ticks,
+            failing_schedule_does_not_stop_the_others,
             pool_adds_attribute_schedules,
         );
     };

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use super::run::Core;
 use super::UnknownJobs;
 use crate::context::JobContext;
-use crate::queue::{Finish, LeasedJob, Outcome};
+use crate::queue::{Finish, LeasedJob, Outcome, When};
 use crate::registry::RunError;
 
 /// Runs one attempt and queues its outcome for acknowledgement.
@@ -34,7 +34,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     };
     let max_retries = job.max_retries.or(desc.max_retries).unwrap_or(core.max_retries);
     // A token of its own (a child of `hard` would lock the parent twice per
-    // job): the grace period's end cancels every job through `inflight`.
+    // job): the grace period's end signals every job through `inflight`.
     let cancel = CancellationToken::new();
     core.inflight.insert(job.id.clone(), job.token, cancel.clone());
     if core.hard.is_cancelled() {
@@ -51,14 +51,32 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         enqueued_by = tracing::field::Empty,
     );
     crate::trace::propagator().extract(&job.headers, &span);
-    let fut = CatchUnwind(Some((desc.run)(ctx, &job.payload).instrument(span.clone())));
     let started = core.metrics.as_ref().map(|_| std::time::Instant::now());
-    let timeout = job.timeout.or(desc.timeout);
-    let ended = tokio::select! {
-        biased;
-        _ = core.killed.cancelled() => return,
-        r = run_with_timeout(fut, timeout) => r,
+    // The glue decodes and validates the payload before it returns the
+    // job's future: user code (a `Deserialize` impl, a custom validator)
+    // that panics there is a failed attempt like a panic in the body.
+    let ended = match span.in_scope(|| catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, &job.payload)))) {
+        Err(panic) => Err(panic_message(panic)),
+        Ok(fut) => {
+            let fut = CatchUnwind(Some(fut.instrument(span.clone())));
+            let timeout = job.timeout.or(desc.timeout);
+            tokio::select! {
+                biased;
+                _ = core.killed.cancelled() => return,
+                // Dropped here, before it is handed back below.
+                _ = core.abort.cancelled() => Ok(Ok(None)),
+                r = run_with_timeout(fut, timeout) => r,
+            }
+        }
     };
+    if core.hard.is_cancelled() {
+        // Past the grace period: whatever the attempt returned, it is handed
+        // back (not an attempt), now that it has stopped.
+        if core.inflight.remove(&job.id, job.token) {
+            report(&core, &job, Outcome::Release { at: None, reason: "the worker pool shut down".into() });
+        }
+        return;
+    }
     let outcome = match ended {
         Ok(Ok(result)) => Outcome::Succeeded { result },
         Ok(Err(e)) => {
@@ -73,7 +91,6 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         Outcome::Dead { error } => tracing::error!(%error, "job failed; moved to the dead-letter set"),
         Outcome::Release { .. } => {}
     });
-    // After a shutdown hand-back the job is someone else's: report nothing.
     if core.inflight.remove(&job.id, job.token) {
         record(&core, &job, &outcome, started.map(|s| s.elapsed()));
         report(&core, &job, outcome);
@@ -130,19 +147,24 @@ where
         },
         None => fut.await,
     };
-    ran.map_err(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".into());
-        crate::error::bounded_message(format!("panicked: {msg}"))
-    })
+    ran.map_err(panic_message)
+}
+
+/// A caught panic as an attempt's error.
+fn panic_message(p: Box<dyn Any + Send>) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into());
+    // The payload is user data: dropping it may panic too.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(p)));
+    crate::error::bounded_message(format!("panicked: {msg}"))
 }
 
 fn failure(core: &Core, job: &LeasedJob, max_retries: u32, error: String, retryable: bool) -> Outcome {
     if retryable && job.attempt <= max_retries {
-        Outcome::Retry { error, at: SystemTime::now() + core.backoff_for(&job.name).delay(job.attempt) }
+        Outcome::Retry { error, at: When::In(core.backoff_for(&job.name).delay(job.attempt)) }
     } else {
         Outcome::Dead { error }
     }
@@ -162,7 +184,7 @@ fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
             let age = SystemTime::now().duration_since(job.enqueued_at).unwrap_or_default();
             if age < limit {
                 tracing::info!(job = %job.id, name = %job.name, "unknown job name: handing it back for another pool");
-                Outcome::Release { at: Some(SystemTime::now() + delay), reason: error }
+                Outcome::Release { at: Some(When::In(delay)), reason: error }
             } else {
                 Outcome::Dead {
                     error: format!("{error} (no pool took it within {})", humantime::format_duration(limit)),

@@ -31,8 +31,8 @@ impl InFlight {
         self.lock().insert(id, Entry { token, cancel });
     }
 
-    /// Removes a finished job; `false` when shutdown already handed it back,
-    /// so its result must not be reported.
+    /// Removes a finished job; `false` when it is not (or no longer) this
+    /// lease's, so its result must not be reported.
     pub(crate) fn remove(&self, id: &JobId, token: u64) -> bool {
         let mut m = self.lock();
         match m.get(id) {
@@ -59,15 +59,11 @@ impl InFlight {
         }
     }
 
-    /// Empties the set, signalling every job: the shutdown hand-back.
-    pub(crate) fn take_all(&self) -> Vec<(JobId, u64)> {
-        self.lock()
-            .drain()
-            .map(|(id, e)| {
-                e.cancel.cancel();
-                (id, e.token)
-            })
-            .collect()
+    /// Signals every running job's `JobContext::cancelled()`.
+    pub(crate) fn cancel_all(&self) {
+        for e in self.lock().values() {
+            e.cancel.cancel();
+        }
     }
 }
 
@@ -102,34 +98,51 @@ pub(crate) fn spawn_heartbeat(core: Arc<Core>) -> Result<Heartbeat, Error> {
     Ok(Heartbeat { stop, thread: Some(thread) })
 }
 
+/// The heartbeat thread's two loops, each on its own timer: lease
+/// extensions never wait on a presence report (a slow node holding the
+/// pools' index must not let every running job's lease expire).
 async fn beat(core: Arc<Core>, stop: CancellationToken) {
-    let every = core.lease / 3;
-    let mut first = true;
+    let presence = tokio::spawn(report_presence(core.clone(), stop.clone()));
+    extend_leases(core, stop).await;
+    let _ = presence.await;
+}
+
+/// Reports the pool's presence at once, then every third of the lease.
+async fn report_presence(core: Arc<Core>, stop: CancellationToken) {
     loop {
-        if std::mem::take(&mut first) {
-            // Announce the pool at once rather than a third of a lease later.
-            let presence =
-                crate::queue::WorkerInfo { last_seen: std::time::SystemTime::now(), ..core.identity.clone() };
-            if let Err(e) = core.queue.report_worker(presence, core.lease).await {
+        let running = core.inflight.snapshot();
+        let presence = crate::queue::WorkerInfo {
+            running: running.len(),
+            running_jobs: running.into_iter().map(|(id, _)| id).collect(),
+            last_seen: std::time::SystemTime::now(),
+            ..core.identity.clone()
+        };
+        // Presence outlives two missed beats, so one slow call is not a death.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = core.killed.cancelled() => return,
+            r = core.queue.report_worker(presence, core.lease) => if let Err(e) = r {
                 tracing::warn!(error = %e, "could not report the pool's presence");
-            }
+            },
         }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = core.killed.cancelled() => return,
+            _ = tokio::time::sleep(core.lease / 3) => {}
+        }
+    }
+}
+
+/// Extends the leases of every running job every third of the lease.
+async fn extend_leases(core: Arc<Core>, stop: CancellationToken) {
+    let every = core.lease / 3;
+    loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = core.killed.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         let leases = core.inflight.snapshot();
-        let presence = crate::queue::WorkerInfo {
-            running: leases.len(),
-            running_jobs: leases.iter().map(|(id, _)| id.clone()).collect(),
-            last_seen: std::time::SystemTime::now(),
-            ..core.identity.clone()
-        };
-        // Presence outlives two missed beats, so one slow call is not a death.
-        if let Err(e) = core.queue.report_worker(presence, core.lease).await {
-            tracing::warn!(error = %e, "could not report the pool's presence");
-        }
         if leases.is_empty() {
             continue;
         }

@@ -9,6 +9,7 @@
 
 mod backoff;
 mod exec;
+mod failing;
 mod inflight;
 mod run;
 
@@ -24,8 +25,13 @@ pub use backoff::Backoff;
 
 use crate::error::Error;
 use crate::job::validate_queue_name;
-use crate::queue::{Finish, JobQueue, Outcome, SharedQueue, WorkerInfo};
+use crate::queue::{JobQueue, SharedQueue, WorkerInfo};
 use inflight::InFlight;
+
+/// How long jobs still running when the grace period ends get, once
+/// signalled through `JobContext::cancelled()`, to return before they are
+/// dropped; and how long shutdown then waits for them to stop.
+pub const STOP_AFTER_SIGNAL: Duration = Duration::from_secs(1);
 
 /// What a pool does with a job whose name no linked handler knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -244,6 +250,7 @@ impl WorkerPoolBuilder {
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let hard = CancellationToken::new();
+        let abort = CancellationToken::new();
         let killed = CancellationToken::new();
         let core = Arc::new(run::Core {
             queue: self.queue.clone(),
@@ -272,6 +279,7 @@ impl WorkerPoolBuilder {
             inflight: InFlight::default(),
             acks: ack_tx,
             hard: hard.clone(),
+            abort,
             killed: killed.clone(),
         });
         let tracker = TaskTracker::new();
@@ -327,8 +335,12 @@ impl WorkerHandle {
     }
 
     /// Stops fetching, waits for running jobs up to the grace period, then
-    /// signals the rest through `JobContext::cancelled()` and hands them back
-    /// to pending at once (not counted as an attempt), and flushes results.
+    /// signals the rest through `JobContext::cancelled()`, gives them
+    /// [`STOP_AFTER_SIGNAL`] to return, and drops those that did not. A job
+    /// is handed back to pending (not counted as an attempt) only once it
+    /// has stopped, so no other pool can start it while it still runs here;
+    /// one stuck in blocking code that cannot be dropped stays leased and
+    /// runs again when its lease expires. Then flushes results.
     pub async fn shutdown(self) -> Result<(), Error> {
         if let Some(s) = self.scheduler {
             s.stop().await;
@@ -336,23 +348,20 @@ impl WorkerHandle {
         self.stop.cancel();
         let _ = self.fetch_task.await;
         self.tracker.close();
-        let mut result = Ok(());
         if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+            let running = self.core.inflight.len();
+            tracing::info!(jobs = running, "grace period over: stopping running jobs to hand them back");
+            // From here on every job that ends is handed back, whatever it
+            // returns (see `exec`).
             self.core.hard.cancel();
-            let left = self.core.inflight.take_all();
-            if !left.is_empty() {
-                tracing::info!(jobs = left.len(), "grace period over: handing running jobs back");
-                let batch = left
-                    .into_iter()
-                    .map(|(id, token)| Finish {
-                        id,
-                        token,
-                        outcome: Outcome::Release { at: None, reason: "the worker pool shut down".into() },
-                    })
-                    .collect();
-                if let Err(e) = self.core.queue.finish(batch).await {
-                    tracing::error!(error = %e, "could not hand jobs back at shutdown; they run again when their leases expire");
-                    result = Err(e);
+            self.core.inflight.cancel_all();
+            if tokio::time::timeout(STOP_AFTER_SIGNAL, self.tracker.wait()).await.is_err() {
+                self.core.abort.cancel();
+                if tokio::time::timeout(STOP_AFTER_SIGNAL, self.tracker.wait()).await.is_err() {
+                    tracing::warn!(
+                        jobs = self.core.inflight.len(),
+                        "jobs blocked in code that cannot be stopped: not handed back; they run again when their leases expire"
+                    );
                 }
             }
         }
@@ -362,7 +371,7 @@ impl WorkerHandle {
         if let Err(e) = self.core.queue.remove_worker(&self.core.identity.id).await {
             tracing::warn!(error = %e, "could not remove the pool's presence record; it expires by itself");
         }
-        result
+        Ok(())
     }
 
     /// This pool's unique id (as listed by `JobQueue::workers`).

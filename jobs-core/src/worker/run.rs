@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::Backoff;
+use super::failing::FailingQueues;
 use super::inflight::InFlight;
 use super::UnknownJobs;
 use crate::queue::{FetchRequest, Finish, FinishResult, SharedQueue};
@@ -38,8 +39,11 @@ pub(crate) struct Core {
     pub(crate) identity: crate::queue::WorkerInfo,
     pub(crate) inflight: InFlight,
     pub(crate) acks: mpsc::UnboundedSender<Finish>,
-    /// Cancelled when the grace period is over: signals running jobs.
+    /// Cancelled when the grace period is over: signals running jobs, and
+    /// every job that ends from then on is handed back.
     pub(crate) hard: CancellationToken,
+    /// Cancelled when signalled jobs had their time to return: drops them.
+    pub(crate) abort: CancellationToken,
     /// Cancelled by `kill`: everything stops without reporting.
     pub(crate) killed: CancellationToken,
 }
@@ -84,8 +88,9 @@ impl Core {
 /// being filled.
 const MAX_FETCHES: usize = 2;
 
-/// What a fetch hands back: its result, and the worker slots it held.
-type FetchDone = (Result<crate::queue::Fetched, crate::error::Error>, OwnedSemaphorePermit);
+/// What a fetch hands back: its result, the worker slots it held, and the
+/// queues it asked.
+type FetchDone = (Result<crate::queue::Fetched, crate::error::Error>, OwnedSemaphorePermit, Vec<String>);
 
 /// A fetch on its way, polled by the fetch loop itself (a task of its own
 /// would add a task switch to every fetch, and to the latency of each job).
@@ -155,6 +160,7 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
     // Whether the last fetch took all it asked for (there is a backlog): only
     // then does a second fetch start beside one on its way.
     let mut backlog = false;
+    let mut failing = FailingQueues::default();
     loop {
         if fetches.is_empty() {
             if let Some(wait) = idle.take() {
@@ -180,8 +186,10 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             biased;
             _ = stop.cancelled() => break,
             done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => match done {
-                (Ok(fetched), slots) => {
+                (Ok(fetched), slots, asked) => {
                     err_delay = Duration::from_millis(100);
+                    failing.served(&asked, &fetched.failed);
+                    failing.failed(&fetched.failed, tokio::time::Instant::now());
                     backlog = fetched.jobs.len() >= slots.num_permits();
                     if backlog {
                         idle = None;
@@ -189,17 +197,18 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
                         // It took all there was: look again on a wake-up
                         // (work that arrived since this fetch was armed wakes
                         // at once) or at the next due time, not right away.
-                        let now = SystemTime::now();
-                        let wait = fetched
-                            .next_due
-                            .map(|t| t.duration_since(now).unwrap_or_default())
-                            .unwrap_or(Duration::MAX)
-                            .min(core.idle_cap());
-                        idle = Some(idle.map_or(wait, |w| w.min(wait)));
+                        // (`next_due` is a duration on the backend's clock.)
+                        let wait = fetched.next_due.unwrap_or(Duration::MAX).min(core.idle_cap());
+                        // A failing queue is looked at again when its pause
+                        // ends, whatever else wakes the pool.
+                        let retry = failing
+                            .next_retry()
+                            .map_or(wait, |t| t.saturating_duration_since(tokio::time::Instant::now()).min(wait));
+                        idle = Some(idle.map_or(retry, |w| w.min(retry)));
                     }
                     start_jobs(&core, &tracker, fetched.jobs, slots);
                 }
-                (Err(e), _) => {
+                (Err(e), _, _) => {
                     tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");
                     pause = Some(tokio::time::Instant::now() + err_delay);
                     err_delay = (err_delay * 2).min(Duration::from_secs(5));
@@ -207,21 +216,31 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             },
             slots = take_slots(&sem, min, batch), if may_start => {
                 let Some(slots) = slots else { break };
+                let queues = failing.filter(core.order(), tokio::time::Instant::now());
+                if queues.is_empty() {
+                    // Every queue is failing: no fetch before the first may
+                    // be tried again.
+                    pause = failing.next_retry();
+                    continue;
+                }
                 waiter.arm();
                 let req = FetchRequest {
-                    queues: core.order(),
+                    queues,
                     max: slots.num_permits(),
                     lease: core.lease,
                     default_max_retries: core.max_retries,
                 };
                 let core = core.clone();
-                fetches.push(Box::pin(async move { (core.queue.fetch(&req).await, slots) }));
+                fetches.push(Box::pin(async move {
+                    let fetched = core.queue.fetch(&req).await;
+                    (fetched, slots, req.queues)
+                }));
             }
         }
     }
     // Stopping: the fetches on their way still lease jobs; run them.
     while !fetches.is_empty() {
-        if let (Ok(fetched), slots) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
+        if let (Ok(fetched), slots, _) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
             start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }

@@ -1,25 +1,91 @@
-//! A worker process for the crash tests (feature `testing`): a pool on one
-//! queue that runs the conformance suite's jobs until it is killed.
+//! A worker process for the crash and clock tests (feature `testing`): a
+//! pool on some queues that runs `jobs_redis::testing::CrashJob` (its
+//! handler is [`crash_job`], here) and `jobs_redis::testing::clock::ClockJob`
+//! until it is killed. Warnings go to stderr (a refused result, a lost
+//! lease).
 //!
-//! `jobs-redis-test-worker URL QUEUE LEASE_MS`
+//! With `JOBS_REDIS_TEST_RUN_LOG` set, crash jobs append their start and end
+//! lines to the run log at that path (see `jobs_redis::testing::runlog`).
+//!
+//! `jobs-redis-test-worker URL QUEUES LEASE_MS [BACKOFF_MS]`
+//!
+//! QUEUES is comma-separated; BACKOFF_MS, when given, is a fixed retry
+//! delay (no jitter).
 
 use std::time::Duration;
 
-// The suite's jobs (`ProbeJob`, ...) the crash tests enqueue are linked
-// with jobs-core, whose `testing` feature this binary requires.
-use jobs_core::WorkerPool;
+// The clock tests' job is linked with jobs-redis's own `testing` module,
+// whose feature this binary requires; the crash tests' handler is below.
+use jobs_core::{Backoff, Job, JobContext, JobError, WorkerPool};
+use jobs_redis::testing::{runlog, Ran};
 use jobs_redis::RedisQueue;
 
+/// The handler of `jobs_redis::testing::CrashJob` (same name, same fields):
+/// appends its start, sleeps, appends its end, and says which attempt in
+/// which process produced the result.
+#[jobs_core::job(name = "jobs_redis.testing.crash", queue = "crash", retries = 10)]
+async fn crash_job(ctx: JobContext, seq: u64, sleep_ms: u64) -> Result<Ran, JobError> {
+    let _ = seq;
+    runlog::started(&ctx);
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    runlog::ended(&ctx);
+    Ok(Ran { attempt: ctx.attempt(), pid: std::process::id() })
+}
+
+/// Fails at start when the handler above and the type the tests enqueue
+/// have drifted apart.
+fn check_crash_job() -> Result<(), Box<dyn std::error::Error>> {
+    type Enqueued = jobs_redis::testing::CrashJob;
+    let same = CrashJob::NAME == Enqueued::NAME
+        && CrashJob::QUEUE == Enqueued::QUEUE
+        && CrashJob::MAX_RETRIES == Enqueued::MAX_RETRIES
+        && CrashJob::TIMEOUT == Enqueued::TIMEOUT;
+    if !same {
+        return Err("`crash_job` and `jobs_redis::testing::CrashJob` differ in their attributes".into());
+    }
+    let sent = serde_json::to_vec(&Enqueued { seq: 7, sleep_ms: 11 })?;
+    let got: CrashJob = serde_json::from_slice(&sent)?;
+    if serde_json::to_vec(&got)? != sent {
+        return Err("`crash_job` and `jobs_redis::testing::CrashJob` differ in their fields".into());
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, queue, lease_ms] = args.as_slice() else {
-        return Err("usage: jobs-redis-test-worker URL QUEUE LEASE_MS".into());
+    let (url, queues, lease_ms, backoff_ms) = match args.as_slice() {
+        [url, queues, lease_ms] => (url, queues, lease_ms, None),
+        [url, queues, lease_ms, backoff_ms] => (url, queues, lease_ms, Some(backoff_ms)),
+        _ => return Err("usage: jobs-redis-test-worker URL QUEUES LEASE_MS [BACKOFF_MS]".into()),
     };
     let lease = Duration::from_millis(lease_ms.parse()?);
+    let backoff = match backoff_ms {
+        Some(ms) => {
+            let d = Duration::from_millis(ms.parse()?);
+            Some(Backoff { base: d, factor: 1.0, cap: d, jitter: false })
+        }
+        None => None,
+    };
+    // Referenced so that the linker keeps the module (and its job's
+    // registration).
+    let _ = jobs_redis::testing::clock::read_run_log;
+    check_crash_job()?;
+    if let Some(path) = std::env::var_os("JOBS_REDIS_TEST_RUN_LOG") {
+        runlog::open(path.as_ref())?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let q = RedisQueue::connect(url).await?;
-        let _pool = WorkerPool::builder(q).queues([queue.as_str()]).workers(4).lease(lease).start()?;
+        let mut pool = WorkerPool::builder(q).queues(queues.split(',')).workers(4).lease(lease);
+        if let Some(b) = backoff {
+            pool = pool.backoff(b);
+        }
+        let _pool = pool.start()?;
         // The test kills it long before this; the bound keeps a forgotten
         // process from living on.
         tokio::time::sleep(Duration::from_secs(120)).await;

@@ -1,8 +1,8 @@
 -- cancel.lua: cancels one job.
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: now (ms)
--- ARGV[2]: ulid
+-- ARGV[1]: ulid
+-- A cancelled job's finish time is the server's clock.
 -- Returns 'notfound'; 'requested' (it is running: the cancel flag is set,
 -- its worker learns it at the next heartbeat and the attempt ends
 -- cancelled); 'finished:<status>' (nothing changed); or 'cancelled' (it was
@@ -11,7 +11,7 @@
 -- Taking a pending job out of its ready list is an LREM, linear in the
 -- list's length: cancel is an operator's call, not a hot path.
 
-local now, id = ARGV[1], ARGV[2]
+local id = ARGV[1]
 local st, rank, attempts, token, t1, t2, _, digest = load_state(id)
 if not st then
   return 'notfound'
@@ -27,6 +27,6 @@ redis.call('ZREM', B .. 'scheduled', id)
 if redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
   redis.call('LREM', B .. 'ready:' .. rank, 1, id)
 end
-finish_record(id, 'cancelled', rank, st, attempts, token, '', digest, now)
+finish_record(id, 'cancelled', rank, st, attempts, token, '', digest, ms(server_clock()))
 flush_stats()
 return 'cancelled'

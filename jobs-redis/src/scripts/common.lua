@@ -36,6 +36,14 @@
 -- expired T that still run under T. So fetch and finish touch no sorted set
 -- per job.
 --
+-- Every time a script stores or compares is the server's (`TIME`, read once
+-- by each script that needs it: server_clock below), never a client's: hosts
+-- whose clocks disagree agree on leases, due times, retention and ticks.
+-- Clients send durations ('+<ms>') for what is relative to now (delays,
+-- backoffs, lease lengths) and absolute times only for what a caller chose
+-- (a job scheduled at a given time). Redis replicates scripts by their
+-- effects, so a script that reads `TIME` may write.
+--
 -- Statuses are the lowercase names of jobs_core::JobStatus. The `stats` hash
 -- keeps a gauge per status and priority rank for the statuses that have no
 -- list of their own to count (scheduled, retrying, running, dead); every
@@ -53,6 +61,28 @@ local GAUGED = { scheduled = true, retrying = true, running = true, dead = true 
 -- an exponent).
 local function ms(x)
   return string.format('%d', x)
+end
+
+-- The server's clock: whole milliseconds since the epoch, and the same
+-- instant with microseconds as a fraction (text: a sorted set score that
+-- keeps the order of events within one millisecond).
+local function server_clock()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return now, ms(now) .. '.' .. string.format('%03d', tonumber(t[2]) % 1000)
+end
+
+-- A due time argument, in milliseconds: '' is none (nil), '+<ms>' is that
+-- long after `now` (the server's clock), '<ms>' an absolute time the
+-- caller chose.
+local function due_at(arg, now)
+  if not arg or arg == '' then
+    return nil
+  end
+  if string.byte(arg, 1) == 43 then
+    return now + tonumber(string.sub(arg, 2))
+  end
+  return tonumber(arg)
 end
 
 -- A state string's fields: status, rank, attempts, token, t1, t2, cancel,

@@ -1,15 +1,16 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
--- Defines enqueue(now, n, o, compact): the enqueue script is this file
--- followed by `return enqueue(tonumber(ARGV[1]), tonumber(ARGV[2]), 2, true)`,
--- and fire_schedule.lua calls it too.
+-- Defines enqueue(now, n, o, compact), `now` being the server's clock (ms):
+-- the enqueue script is this file followed by
+-- `return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)`, and
+-- fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: now (ms).
--- ARGV[2]: n, the number of jobs; then 4 arguments per job (starting after
+-- ARGV[1]: n, the number of jobs; then 4 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, record (see common.lua; its first byte is the priority rank,
---   0 = critical .. 3 = low), run_at_ms ('' = now), unique_for_ms
---   ('' = no deduplication).
+--   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
+--   the server's now, '<ms>' = at that time; see due_at in common.lua),
+--   unique_for_ms ('' = no deduplication).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -160,10 +161,12 @@ local function enqueue(now, n, base_arg, compact)
       records[nr + 1] = id
       records[nr + 2] = rec
       nr = nr + 2
-      if run_at ~= '' and tonumber(run_at) > now then
+      local due = due_at(run_at, now)
+      if due and due > now then
+        due = ms(due)
         states[#states + 1] = id
-        states[#states + 1] = state_of('scheduled', rank, '0', '', run_at, '', '', digest)
-        delayed[#delayed + 1] = run_at
+        states[#states + 1] = state_of('scheduled', rank, '0', '', due, '', '', digest)
+        delayed[#delayed + 1] = due
         delayed[#delayed + 1] = id
         gauge(rank, 'scheduled', 1)
         if digest ~= '' then

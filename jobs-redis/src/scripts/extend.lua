@@ -1,17 +1,15 @@
 -- extend.lua: extend-leases, a batch of heartbeats of one queue.
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: now (ms)
--- ARGV[2]: lease (ms): each lease held is extended to now + lease (a
---          lease is that of one fetch call: see common.lua)
--- ARGV[3..]: pairs of ulid, token
+-- ARGV[1]: lease (ms): each lease held is extended to the server's now +
+--          lease (a lease is that of one fetch call: see common.lua)
+-- ARGV[2..]: pairs of ulid, token
 -- Returns one character per pair: 'h' (held: extended), 'c' (extended, and
 -- a cancel was requested: the worker signals the job) or 'l' (lost: not
 -- running under this token any more; the worker's result will be refused).
 
-local until_ms = string.format('%d', tonumber(ARGV[1]) + tonumber(ARGV[2]))
 local ids, tokens = {}, {}
-for i = 3, #ARGV, 2 do
+for i = 2, #ARGV, 2 do
   ids[#ids + 1] = ARGV[i]
   tokens[#tokens + 1] = ARGV[i + 1]
 end
@@ -33,7 +31,10 @@ for i = 1, #ids do
 end
 -- A lease is one per fetch call (see common.lua): extending it extends
 -- every job of it still running.
-for token in pairs(held) do
-  redis.call('ZADD', B .. 'leased', 'XX', until_ms, token)
+if next(held) then
+  local until_ms = ms(server_clock() + tonumber(ARGV[1]))
+  for token in pairs(held) do
+    redis.call('ZADD', B .. 'leased', 'XX', until_ms, token)
+  end
 end
 return table.concat(out)

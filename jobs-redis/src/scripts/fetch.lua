@@ -2,25 +2,27 @@
 -- promote.lua, reclaim.lua and sweep.lua, whose functions it calls).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: now (ms)
--- ARGV[2]: max, the most jobs to lease (0: only the housekeeping below)
--- ARGV[3]: lease (ms)
--- ARGV[4]: default_max_retries (for reclaimed jobs that carry none)
--- ARGV[5]: batch bound for promotion, reclaim and sweeps (1000)
--- ARGV[6]: Retention::succeeded (ms)
--- ARGV[7]: Retention::dead_age (ms)
--- ARGV[8]: Retention::dead_max
--- Does, atomically: promote due jobs, reclaim expired leases, sweep past
+-- ARGV[1]: max, the most jobs to lease (0: only the housekeeping below)
+-- ARGV[2]: lease (ms)
+-- ARGV[3]: default_max_retries (for reclaimed jobs that carry none)
+-- ARGV[4]: batch bound for promotion, reclaim and sweeps (1000)
+-- ARGV[5]: Retention::succeeded (ms)
+-- ARGV[6]: Retention::dead_age (ms)
+-- ARGV[7]: Retention::dead_max
+-- `now` is the server's clock, read once. Does, atomically: promote due
+-- jobs, reclaim expired leases, sweep past
 -- retention, trim the dead-letter set; then, unless the queue is paused,
 -- pops up to max ids, most urgent priority first and FIFO within one, and
 -- leases them: one fresh fencing token T for the call (the queue's `seq`
 -- counter), each job's attempt counted and started now, the lease (see
 -- common.lua) expiring at now + lease.
--- Returns {next_due_ms or '', T or '', then 3 values per leased job:
+-- Returns {next_due_in_ms or '', T or '', then 3 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1)}
--- where next_due_ms is the earliest score of `scheduled` and `leased`: when
--- a fetcher must look again even if no wake-up comes.
+-- where next_due_in_ms is how long from now (0 when past) until the
+-- earliest score of `scheduled` and `leased`: when a fetcher must look
+-- again even if no wake-up comes (a duration, so that the fetcher's own
+-- clock plays no part).
 --
 -- Redis commands per call, whatever the number of jobs: LPOP (per priority
 -- with jobs), HMGET jobs, HMGET state (of the jobs listed with '+', which
@@ -29,19 +31,19 @@
 -- and bounded work when something is due). A never-started job's new state
 -- is one string shared by the whole call: no per-job string is built.
 
-local now = tonumber(ARGV[1])
-local max = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local batch = tonumber(ARGV[5])
+local now = server_clock()
+local max = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local batch = tonumber(ARGV[4])
 
 promote(now, batch)
-reclaim(now, batch, tonumber(ARGV[4]))
-sweep(now, tonumber(ARGV[6]), tonumber(ARGV[7]), batch)
-trim_dead(tonumber(ARGV[8]), batch)
+reclaim(now, batch, tonumber(ARGV[3]))
+sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch)
+trim_dead(tonumber(ARGV[7]), batch)
 
 local out = { '', '' }
 if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
-  local started = ARGV[1]
+  local started = ms(now)
   local token = nil
   local taken = 0
   -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
@@ -119,7 +121,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
     out[2] = token
   end
 end
-flush_stats(ARGV[1])
+flush_stats(now)
 
 local first = nil
 for _, z in ipairs({ 'scheduled', 'leased' }) do
@@ -132,6 +134,6 @@ for _, z in ipairs({ 'scheduled', 'leased' }) do
   end
 end
 if first then
-  out[1] = ms(first)
+  out[1] = ms(math.max(first - now, 0))
 end
 return out

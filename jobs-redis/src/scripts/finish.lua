@@ -2,17 +2,18 @@
 -- result, fail with retry-at, dead, hand back).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: now (ms)
--- ARGV[2]: Retention::dead_max (the dead-letter set is trimmed after)
--- ARGV[3]: n, the number of items (each job at most once); then per item
+-- ARGV[1]: Retention::dead_max (the dead-letter set is trimmed after)
+-- ARGV[2]: n, the number of items (each job at most once); then per item
 --   its ulid, its token, its kind and the kind's arguments:
 --   'ok'                 succeeded, no result
 --   'okr' result         succeeded with a result (JSON)
---   'retry' error at_ms  failed, run again at at_ms
---   'dead' error at_ms   failed for good; at_ms (fractional, '' = now)
---                        orders the dead-letter set
+--   'retry' error at     failed, run again at `at` ('+<ms>' after the
+--                        server's now, or '<ms>': see due_at in common.lua)
+--   'dead' error         failed for good; the dead-letter set is ordered by
+--                        the server's clock to the microsecond
 --   'release' reason at  handed back without counting the attempt (reason
---                        not stored), pending again at at_ms ('' = now)
+--                        not stored), pending again at `at` ('' = now)
+-- Finish times are the server's clock, read once.
 -- Returns one character per item, the job's status afterwards: 'S'
 -- succeeded, 'c' cancelled, 'r' retrying, 'd' dead, 'p' pending, 's'
 -- scheduled; or 'x' (stale) when the job is not running under this token
@@ -28,16 +29,16 @@
 -- new state's text is built once. Failures add a read and a write of their
 -- `log` field each.
 
-local now = ARGV[1]
-local now_n = tonumber(now)
-local n = tonumber(ARGV[3])
-local ARITY = { ok = 3, okr = 4, dead = 5, retry = 5, release = 5 }
+local now_n, now_precise = server_clock()
+local now = ms(now_n)
+local n = tonumber(ARGV[2])
+local ARITY = { ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
 
 -- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
 local items = {}
 local ids = {}
-local o = 4
+local o = 3
 for i = 1, n do
   local kind = ARGV[o + 2]
   local arity = ARITY[kind]
@@ -107,7 +108,7 @@ for i = 1, n do
         finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now)
       elseif kind == 'retry' then
         code = 'r'
-        local run_at = ARGV[at + 4]
+        local run_at = ms(due_at(ARGV[at + 4], now_n) or now_n)
         log_attempt(id, attempts, t1, now, ARGV[at + 3])
         ended_attempt('failed', rank)
         redis.call('HSET', STATE, id, state_of('retrying', rank, attempts, token, run_at, '', '', digest))
@@ -118,13 +119,14 @@ for i = 1, n do
         code = 'd'
         log_attempt(id, attempts, t1, now, ARGV[at + 3])
         ended_attempt('failed', rank)
-        to_dead(id, rank, st, attempts, token, t1, digest, now, ARGV[at + 4])
+        to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
       else -- 'release': not an attempt, forget that it started.
         local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
-        local run_at = ARGV[at + 4]
+        local run_at = due_at(ARGV[at + 4], now_n)
         wake = true
-        if run_at ~= '' and tonumber(run_at) > now_n then
+        if run_at and run_at > now_n then
+          run_at = ms(run_at)
           code = 's'
           redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
           moved(rank, st, 'scheduled')
@@ -157,7 +159,7 @@ for rank = 0, 3 do
   end
 end
 if dead then
-  trim_dead(tonumber(ARGV[2]), 1000)
+  trim_dead(tonumber(ARGV[1]), 1000)
 end
 flush_stats(now)
 if wake then

@@ -40,6 +40,13 @@ pub(crate) enum ApiError {
     /// An action whose `Origin` is another site's (403 `cross_origin`).
     #[error("cross-origin request refused: origin `{0}` is not this server's")]
     CrossOrigin(String),
+    /// A request addressed to a host this server does not serve (421
+    /// `host_not_allowed`; see [`crate::host`]).
+    #[error(
+        "host `{0}` is not served here: use localhost or an IP address, or allow this name on the server \
+         (jobs_web::WebState::allow_host); other names are refused to keep DNS rebinding out"
+    )]
+    HostNotAllowed(String),
     /// A request body larger than [`MAX_BODY`] (413 `payload_too_large`).
     #[error("request body of {0} bytes refused: the API takes at most {MAX_BODY} bytes")]
     PayloadTooLarge(u64),
@@ -73,6 +80,7 @@ impl ApiError {
             ApiError::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
+            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Backend(e) => match e {
                 E::NotFound(_) | E::ScheduleNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

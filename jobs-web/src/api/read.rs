@@ -16,16 +16,24 @@ use super::views::{
     WorkersView,
 };
 use super::{job_param, query_param, queue_param, ApiError};
-use crate::state::{TokenCheck, WebState};
+use crate::state::{TokenCheck, WebState, Window};
 
 /// Jobs per page when the request names no `limit`.
 const DEFAULT_LIMIT: usize = 50;
 /// The largest `limit` accepted.
 const MAX_LIMIT: usize = 500;
+/// The largest `offset` accepted. A backend reaches an offset by reading
+/// past the jobs before it (records and payloads, uncached), so capping the
+/// offset caps what one request can make it read: the jobs of the listed
+/// state up to `MAX_OFFSET + MAX_LIMIT + 1`, plus the entries of other
+/// states it passes where it filters a shared list (succeeded and
+/// cancelled jobs).
+const MAX_OFFSET: usize = 10_000;
 /// Minutes of throughput when the request names none: the last hour.
 const DEFAULT_MINUTES: usize = 60;
-/// The most minutes of throughput accepted: a day.
-const MAX_MINUTES: usize = 1440;
+/// The most minutes of throughput accepted: a day, the largest cached
+/// [`Window`].
+const MAX_MINUTES: usize = Window::MINUTES[Window::MINUTES.len() - 1];
 
 /// `GET /api/auth`: whether actions are possible, and whether the
 /// `Authorization` header sent (if any) holds the token.
@@ -81,6 +89,11 @@ pub(crate) async fn list_jobs(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, not {limit}")));
     }
+    if offset > MAX_OFFSET {
+        return Err(ApiError::BadRequest(format!(
+            "offset must be at most {MAX_OFFSET}, not {offset}: pages deeper than that are not served"
+        )));
+    }
     // One more than asked, to know whether a next page exists.
     let mut jobs = state.queue().list_jobs(&queue, status, offset, limit + 1).await?;
     let has_more = jobs.len() > limit;
@@ -126,13 +139,19 @@ pub(crate) struct MinutesQuery {
     minutes: Option<usize>,
 }
 
-fn minutes(query: Result<Query<MinutesQuery>, QueryRejection>) -> Result<usize, ApiError> {
+/// The minutes asked for and the cached window that covers them.
+fn minutes(query: Result<Query<MinutesQuery>, QueryRejection>) -> Result<(usize, Window), ApiError> {
     let m = query_param(query)?.minutes.unwrap_or(DEFAULT_MINUTES);
-    if (1..=MAX_MINUTES).contains(&m) {
-        Ok(m)
-    } else {
-        Err(ApiError::BadRequest(format!("minutes must be between 1 and {MAX_MINUTES}, not {m}")))
+    match Window::covering(m) {
+        Some(window) => Ok((m, window)),
+        None => Err(ApiError::BadRequest(format!("minutes must be between 1 and {MAX_MINUTES}, not {m}"))),
     }
+}
+
+/// The latest `n` of `minutes` (oldest first).
+fn latest(minutes: Vec<MinuteCounts>, n: usize) -> Vec<MinuteCounts> {
+    let skip = minutes.len().saturating_sub(n);
+    minutes.into_iter().skip(skip).collect()
 }
 
 /// `GET /api/queues/{queue}/throughput?minutes=60`: attempts per minute.
@@ -142,7 +161,8 @@ pub(crate) async fn throughput(
     query: Result<Query<MinutesQuery>, QueryRejection>,
 ) -> Result<Json<ThroughputView>, ApiError> {
     let queue = queue_param(path)?;
-    let minutes = state.throughput(&queue, minutes(query)?).await?;
+    let (n, window) = minutes(query)?;
+    let minutes = latest(state.throughput(&queue, window).await?, n);
     Ok(Json(ThroughputView { queue: Some(queue), minutes }))
 }
 
@@ -152,11 +172,11 @@ pub(crate) async fn throughput_all(
     State(state): State<WebState>,
     query: Result<Query<MinutesQuery>, QueryRejection>,
 ) -> Result<Json<ThroughputView>, ApiError> {
-    let n = minutes(query)?;
+    let (n, window) = minutes(query)?;
     let stats = state.stats().await?;
     let mut sum: BTreeMap<u64, MinuteCounts> = BTreeMap::new();
     for queue in stats.queues.keys() {
-        for m in state.throughput(queue, n).await? {
+        for m in state.known_throughput(queue, window).await? {
             let e = sum.entry(m.minute).or_insert(MinuteCounts { minute: m.minute, ..Default::default() });
             e.processed += m.processed;
             e.failed += m.failed;
@@ -171,10 +191,9 @@ pub(crate) async fn throughput_all(
             sum.insert(minute, MinuteCounts { minute, ..Default::default() });
         }
     }
-    // Cached reads taken across a minute boundary may reach one minute
-    // further: keep the latest `n`.
-    let skip = sum.len().saturating_sub(n);
-    Ok(Json(ThroughputView { queue: None, minutes: sum.into_values().skip(skip).collect() }))
+    // Windows are longer than asked, and cached reads taken across a minute
+    // boundary may reach one minute further: keep the latest `n`.
+    Ok(Json(ThroughputView { queue: None, minutes: latest(sum.into_values().collect(), n) }))
 }
 
 /// `GET /api/workers`: the live pools.

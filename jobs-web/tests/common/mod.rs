@@ -3,15 +3,16 @@
 #![allow(dead_code, missing_docs)]
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use jobs_core::prelude::*;
 use jobs_core::{
-    Backoff, BoxFuture, CancelResult, FetchRequest, Fetched, Finish, FinishResult, JobInfo, LeaseState, NewJob,
-    QueuePolicy, QueueStats, SharedQueue, Waiter, WorkerHandle,
+    Backoff, BoxFuture, CancelResult, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobStatus, LeaseState,
+    MinuteCounts, NewJob, QueuePolicy, QueueStats, SharedQueue, Waiter, WorkerHandle,
 };
 use jobs_web::WebState;
 use tower::ServiceExt;
@@ -192,4 +193,92 @@ impl JobQueue for Unreachable {
 /// A shared queue over `Unreachable`.
 pub fn unreachable() -> SharedQueue {
     Arc::new(Unreachable)
+}
+
+/// A memory queue that records the reads the API makes of it: every
+/// `list_jobs` call's offset and limit, and the number of `throughput` calls.
+#[derive(Default)]
+pub struct Recording {
+    inner: MemoryQueue,
+    pub lists: Mutex<Vec<(usize, usize)>>,
+    pub throughput_reads: AtomicUsize,
+}
+
+impl Recording {
+    /// `throughput` calls so far.
+    pub fn throughput_reads(&self) -> usize {
+        self.throughput_reads.load(Ordering::SeqCst)
+    }
+
+    /// `list_jobs` calls so far, as (offset, limit).
+    pub fn lists(&self) -> Vec<(usize, usize)> {
+        self.lists.lock().expect("not poisoned").clone()
+    }
+}
+
+impl JobQueue for Recording {
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, jobs_core::Error>> {
+        self.inner.enqueue_many(jobs)
+    }
+    fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, jobs_core::Error>> {
+        self.inner.fetch(req)
+    }
+    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, jobs_core::Error>> {
+        self.inner.finish(batch)
+    }
+    fn extend_leases<'a>(
+        &'a self,
+        leases: &'a [(JobId, u64)],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseState>, jobs_core::Error>> {
+        self.inner.extend_leases(leases, lease)
+    }
+    fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
+        self.inner.waiter(queues)
+    }
+    fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, jobs_core::Error>> {
+        self.inner.job(id)
+    }
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
+        self.inner.cancel(id)
+    }
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, jobs_core::Error>> {
+        self.inner.stats()
+    }
+    fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        self.inner.dead_jobs(queue, limit)
+    }
+    fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.retry_dead(id)
+    }
+    fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, jobs_core::Error>> {
+        self.inner.purge_dead(queue)
+    }
+    fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.pause(queue)
+    }
+    fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.resume(queue)
+    }
+    fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.set_policy(queue, policy)
+    }
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        self.lists.lock().expect("not poisoned").push((offset, limit));
+        self.inner.list_jobs(queue, status, offset, limit)
+    }
+    fn throughput<'a>(
+        &'a self,
+        queue: &'a str,
+        minutes: usize,
+    ) -> BoxFuture<'a, Result<Vec<MinuteCounts>, jobs_core::Error>> {
+        self.throughput_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.throughput(queue, minutes)
+    }
 }

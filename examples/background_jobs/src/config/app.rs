@@ -22,6 +22,8 @@ pub struct AppConfig {
     pub cleanup: CleanupConfig,
     /// Webhooks.
     pub notify: NotifyConfig,
+    /// What the HTTP port serves besides metrics and health.
+    pub http: HttpAppConfig,
     /// The demo run.
     pub demo: DemoConfig,
 }
@@ -34,6 +36,7 @@ impl Default for AppConfig {
             files: FilesConfig::default(),
             cleanup: CleanupConfig::default(),
             notify: NotifyConfig::default(),
+            http: HttpAppConfig::default(),
             demo: DemoConfig::default(),
         }
     }
@@ -168,11 +171,19 @@ pub struct NotifyConfig {
     /// How long one delivery may take, connecting included.
     #[serde(with = "duration")]
     pub timeout: Duration,
+    /// Deliver to loopback, private, link-local and other non-public
+    /// addresses too. Off: such targets are refused (a webhook URL comes
+    /// from a job's payload and must not reach internal services).
+    pub allow_private: bool,
+    /// Non-public targets allowed even when `allow_private` is off: each an
+    /// IP address (`"10.1.2.3"`, `"::1"`) or an address and port
+    /// (`"127.0.0.1:9000"`, `"[::1]:9000"`).
+    pub allow: Vec<String>,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { webhook_url: None, timeout: Duration::from_secs(10) }
+        NotifyConfig { webhook_url: None, timeout: Duration::from_secs(10), allow_private: false, allow: Vec::new() }
     }
 }
 
@@ -182,8 +193,23 @@ impl std::fmt::Debug for NotifyConfig {
         f.debug_struct("NotifyConfig")
             .field("webhook_url", &self.webhook_url.as_deref().map(mask_url_password))
             .field("timeout", &self.timeout)
+            .field("allow_private", &self.allow_private)
+            .field("allow", &self.allow)
             .finish()
     }
+}
+
+/// `app.http`: what `jobs.http.bind` serves besides `/metrics` and
+/// `/health/*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpAppConfig {
+    /// Serve the dashboard (`/ui/`) and the JSON admin API (`/api/`) too.
+    /// Both show job payloads and can retry, cancel and purge jobs, so this
+    /// needs `jobs.http.admin_token` (`JOBS_HTTP_ADMIN_TOKEN`), and every
+    /// `/api/` request, reads included, must carry it as
+    /// `Authorization: Bearer <token>`. Off by default.
+    pub admin: bool,
 }
 
 /// `app.demo`.

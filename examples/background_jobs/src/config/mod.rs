@@ -18,14 +18,15 @@
 //! | `APP_DATA_DIR` | `app.data_dir` |
 //! | `APP_SMTP_URL` | `app.email.smtp_url` |
 //! | `APP_WEBHOOK_URL` | `app.notify.webhook_url` |
+//! | `APP_HTTP_ADMIN` | `app.http.admin` (`true` or `false`) |
 
 mod app;
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use app::{AppConfig, CleanupConfig, DemoConfig, EmailConfig, FilesConfig, NotifyConfig};
+pub use app::{AppConfig, CleanupConfig, DemoConfig, EmailConfig, FilesConfig, HttpAppConfig, NotifyConfig};
 
 /// The configuration shipped with the example, used when no file is named.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config.yaml");
@@ -155,6 +156,19 @@ impl Settings {
                 "APP_DATA_DIR" => self.app.data_dir = PathBuf::from(v),
                 "APP_SMTP_URL" => self.app.email.smtp_url = Some(v.to_owned()),
                 "APP_WEBHOOK_URL" => self.app.notify.webhook_url = Some(v.to_owned()),
+                "APP_HTTP_ADMIN" => {
+                    self.app.http.admin = match v.to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" | "on" => true,
+                        "false" | "0" | "no" | "off" => false,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                source_name: k.clone(),
+                                key: "app.http.admin",
+                                message: format!("`{v}` is not a boolean: write true or false"),
+                            })
+                        }
+                    }
+                }
                 _ => continue,
             }
             self.validate(k)?;
@@ -178,6 +192,8 @@ impl Settings {
         if let Some(url) = &self.app.notify.webhook_url {
             crate::http::parse_http_url(url).map_err(|err| invalid("app.notify.webhook_url", err.to_string()))?;
         }
+        crate::http::AddressPolicy::from_config(&self.app.notify)
+            .map_err(|err| invalid("app.notify.allow", err.to_string()))?;
         if self.app.files.max_file_size == 0 {
             return Err(invalid("app.files.max_file_size", "must be at least 1 byte".into()));
         }
@@ -192,10 +208,26 @@ impl Settings {
             ("app.cleanup.log_dir", &self.app.cleanup.log_dir),
         ];
         for (key, p) in relative {
-            if p.as_os_str().is_empty() || p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
+            // `.` alone names the data folder itself: a cleanup there would
+            // delete the database and everything else.
+            let names_a_subfolder = p.components().any(|c| matches!(c, Component::Normal(_)));
+            if !names_a_subfolder || p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
                 return Err(invalid(
                     key,
                     format!("`{}` must be a path inside app.data_dir, like \"logs\"", p.display()),
+                ));
+            }
+        }
+        let c = &self.app.cleanup;
+        for (key, area) in [("app.cleanup.temp_dir", &c.temp_dir), ("app.cleanup.user_files_dir", &c.user_files_dir)] {
+            if normalized(&c.database).starts_with(normalized(area)) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "`{}` holds the database `{}`: its cleanup would delete it; keep them apart",
+                        area.display(),
+                        c.database.display()
+                    ),
                 ));
             }
         }
@@ -214,6 +246,11 @@ impl Settings {
             std::env::current_dir().map(|cwd| cwd.join(d)).unwrap_or_else(|_| d.clone())
         }
     }
+}
+
+/// A relative path without its `.` components, for comparing.
+fn normalized(p: &Path) -> PathBuf {
+    p.components().filter(|c| !matches!(c, Component::CurDir)).collect()
 }
 
 /// Splits YAML text into (everything but the top-level `app:` block, the
@@ -290,5 +327,33 @@ mod tests {
         let text = "app:\n  cleanup: { log_dir: \"../etc\" }\n";
         let msg = Settings::from_yaml(text, "c").expect_err("escapes").to_string();
         assert!(msg.contains("app.cleanup.log_dir"), "{msg}");
+    }
+
+    #[test]
+    fn cleanup_areas_are_subfolders_apart_from_the_database() {
+        for (text, key) in [
+            ("app:\n  cleanup: { temp_dir: \".\" }\n", "app.cleanup.temp_dir"),
+            ("app:\n  cleanup: { user_files_dir: \"./.\" }\n", "app.cleanup.user_files_dir"),
+            ("app:\n  cleanup: { temp_dir: \"tmp\", database: \"tmp/app.db\" }\n", "app.cleanup.temp_dir"),
+        ] {
+            let msg = Settings::from_yaml(text, "c").expect_err(text).to_string();
+            assert!(msg.contains(key), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn admin_routes_and_webhook_targets_are_opt_in() {
+        let s = Settings::from_yaml(DEFAULT_CONFIG, "c").expect("valid");
+        assert!(!s.app.http.admin, "metrics and health only, by default");
+        assert!(!s.app.notify.allow_private && s.app.notify.allow.is_empty(), "public webhook targets only");
+        let s = s.with_env_overrides([("APP_HTTP_ADMIN", "true")]).expect("valid");
+        assert!(s.app.http.admin);
+        let e = Settings::from_yaml(DEFAULT_CONFIG, "c")
+            .and_then(|s| s.with_env_overrides([("APP_HTTP_ADMIN", "maybe")]))
+            .expect_err("not a boolean");
+        assert!(e.to_string().contains("APP_HTTP_ADMIN: app.http.admin"), "{e}");
+        let text = "app:\n  notify: { allow: [\"127.0.0.1:9000\", \"intranet.local\"] }\n";
+        let msg = Settings::from_yaml(text, "c").expect_err("a name").to_string();
+        assert!(msg.contains("app.notify.allow") && msg.contains("intranet.local"), "{msg}");
     }
 }

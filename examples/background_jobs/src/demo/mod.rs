@@ -50,6 +50,9 @@ pub enum DemoError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    /// The password-reset request could not be made.
+    #[error(transparent)]
+    Reset(#[from] ResetError),
 }
 
 /// How a demo job should end.
@@ -154,6 +157,9 @@ pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, 
     if settings.app.notify.webhook_url.is_none() {
         settings.app.notify.webhook_url = Some(format!("{}/hooks", receiver.base_url));
     }
+    // The receiver is on loopback, which webhooks may not reach by default:
+    // allow its one address and port, nothing else.
+    settings.app.notify.allow.push(receiver.addr.to_string());
     let retry_delay = settings.app.demo.retry_delay;
     let deadline = settings.app.demo.deadline;
     let app = App::start(settings, StartOptions { workers: true, retry_delay: Some(retry_delay), http }).await?;
@@ -172,7 +178,7 @@ pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, 
     let db_before = db_counts(&env, true).await?;
 
     let mut plan = Plan::default();
-    enqueue_all(&app.queue, &receiver.base_url, ffmpeg.is_some(), &mut plan).await?;
+    enqueue_all(&env, &receiver.base_url, ffmpeg.is_some(), &mut plan).await?;
     let started = Instant::now();
     let progress = crate::progress::Progress::spawn(app.queue.clone(), Duration::from_secs(1), false);
     let timed_out = wait(&app.queue, &mut plan.jobs, started + deadline).await?;
@@ -238,8 +244,9 @@ fn dead(why: &str) -> Expect {
 }
 
 /// A representative mix of every kind of job.
-async fn enqueue_all(q: &SharedQueue, receiver: &str, ffmpeg: bool, plan: &mut Plan) -> Result<(), DemoError> {
+async fn enqueue_all(env: &AppEnv, receiver: &str, ffmpeg: bool, plan: &mut Plan) -> Result<(), DemoError> {
     use Expect::Succeed;
+    let q = &env.queue;
     let s = |v: &str| v.to_owned();
     for (to, name) in [("ann@example.com", "Ann"), ("bob@example.com", "Bob"), ("chen@example.org", "Chen")] {
         plan.add(q, &format!("welcome mail to {to}"), SendWelcomeEmail::new(s(to), s(name)), Succeed).await?;
@@ -247,8 +254,8 @@ async fn enqueue_all(q: &SharedQueue, receiver: &str, ffmpeg: bool, plan: &mut P
     if let Err(e) = SendWelcomeEmail::new(s("not-an-address"), String::new()).enqueue(q).await {
         plan.refused.push((s("welcome mail to \"not-an-address\""), e.to_string()));
     }
-    let reset = SendPasswordReset::new(s("ann@example.com"), s("Ann"), s("Q3JhY2tlZC1ieS1kZW1vLXRva2Vu"), 30);
-    plan.add(q, "password reset for ann@example.com", reset, Succeed).await?;
+    let reset = request_password_reset(env, "ann@example.com", "Ann", 30).await?;
+    plan.track("password reset for ann@example.com", reset.job, Succeed);
     let note = SendNotificationEmail::new(
         s("dave@example.org"),
         s("Dave"),

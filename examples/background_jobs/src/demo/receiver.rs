@@ -32,6 +32,8 @@ type Log = Arc<Mutex<Vec<Received>>>;
 pub struct Receiver {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
     log: Log,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -55,7 +57,7 @@ impl Receiver {
                 tracing::warn!("the demo webhook receiver stopped: {e}");
             }
         });
-        Ok(Receiver { base_url: format!("http://{addr}"), log, stop: Some(tx) })
+        Ok(Receiver { base_url: format!("http://{addr}"), addr, log, stop: Some(tx) })
     }
 
     /// Everything received so far.

@@ -33,24 +33,99 @@ pub async fn send_welcome_email(
     deliver(&env, &ctx, &to, Some(&username), "welcome", values).await
 }
 
-/// Sends a password-reset link (`{base_url}/reset-password?token=..`).
+/// Sends a password-reset link (`{base_url}/reset-password?token=..`) for
+/// the request `reset_id` of the database, to the address it was made for.
+/// The token never enters the payload (payloads are shown by the dashboard,
+/// the CLI, logs and the dead-letter set): the job reads it from the
+/// database by id. Create the request and the job with
+/// [`request_password_reset`]. A request that is gone or has expired fails
+/// permanently: a dead link is not worth mailing.
 #[job(queue = "email", priority = "high", retries = 5, timeout = "60s")]
 pub async fn send_password_reset(
     ctx: JobContext,
-    #[validate(email)] to: String,
+    #[validate(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")] reset_id: String,
     #[validate(length(min = 1, max = 64))] username: String,
-    #[validate(pattern = "^[A-Za-z0-9_-]{16,128}$")] token: String,
-    #[validate(range(min = 1, max = 1440))] valid_minutes: u32,
 ) -> Result<Delivery, JobError> {
     let env = env::current()?;
-    // The token matches `[A-Za-z0-9_-]+` and the base URL is configured: safe
-    // to write unescaped.
+    let db = env.db.clone();
+    let id = reset_id.clone();
+    let reset = super::blocking(move || Ok(db.password_reset(&db.open()?, &id)?)).await?.ok_or_else(|| {
+        JobError::permanent(format!(
+            "no password reset request `{reset_id}` in the database: it was never created or has been deleted"
+        ))
+    })?;
+    let left = reset.expires_at.saturating_sub(crate::db::now());
+    if left <= 0 {
+        return Err(JobError::permanent(format!(
+            "password reset request `{reset_id}` has expired: not mailing a dead link"
+        )));
+    }
+    // Whole minutes, rounded up: the link works at least this long.
+    let valid_minutes = (left + 59) / 60;
+    // The token comes from the database, and the base URL from the
+    // configuration; the token is percent-encoded all the same, so that a
+    // row written by other code cannot break out of the link.
     let reset_url = Value::from_safe_string(format!(
-        "{}/reset-password?token={token}",
-        env.settings.app.email.base_url.trim_end_matches('/')
+        "{}/reset-password?token={}",
+        env.settings.app.email.base_url.trim_end_matches('/'),
+        url_encode(&reset.token)
     ));
     let values = context! { username => &username, reset_url, valid_minutes, ..common(&env) };
-    deliver(&env, &ctx, &to, Some(&username), "password_reset", values).await
+    deliver(&env, &ctx, &reset.email, Some(&username), "password_reset", values).await
+}
+
+/// Why a password reset could not be requested.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// The address does not parse.
+    #[error("`{0}` is not a mail address")]
+    Address(String),
+    /// The request could not be stored.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The database task did not finish.
+    #[error("the database task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The job was refused (invalid) or the backend failed.
+    #[error("cannot enqueue the password-reset mail: {0}")]
+    Enqueue(#[from] jobs_core::Error),
+}
+
+/// A stored password-reset request and the job that mails its link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequested {
+    /// The request's id in the database (what the job's payload carries).
+    pub reset_id: String,
+    /// The [`SendPasswordReset`] job.
+    pub job: JobId,
+}
+
+/// Creates a password-reset request for `to` (a fresh random token, valid
+/// for `valid_minutes`) in the database, and enqueues the job that mails its
+/// link; the payload carries the request's id, never the token.
+pub async fn request_password_reset(
+    env: &AppEnv,
+    to: &str,
+    username: &str,
+    valid_minutes: u32,
+) -> Result<ResetRequested, ResetError> {
+    to.parse::<lettre::Address>().map_err(|_| ResetError::Address(to.to_owned()))?;
+    let reset = crate::db::PasswordReset::new(to, Duration::from_secs(u64::from(valid_minutes) * 60), crate::db::now());
+    let reset_id = reset.id.clone();
+    let db = env.db.clone();
+    tokio::task::spawn_blocking(move || db.insert_password_reset(&db.open()?, &reset)).await??;
+    let job = SendPasswordReset::new(reset_id.clone(), username.to_owned()).enqueue(&env.queue).await?;
+    Ok(ResetRequested { reset_id, job })
+}
+
+/// Percent-encodes everything but `A-Z a-z 0-9 - _ . ~` (RFC 3986 unreserved).
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Sends a notification mail: a title, a message and an optional link.

@@ -8,6 +8,11 @@
 //! (the receiver refuses this event; retrying will not change that), except
 //! 408 and 429; a 5xx answer, a timeout or a connection error is retried with
 //! the pool's backoff.
+//!
+//! A URL whose host is, or resolves to, a loopback, private, link-local or
+//! other non-public address is refused before any connection (permanent),
+//! unless `app.notify.allow_private` or `app.notify.allow` allows it; see
+//! [`crate::http`]. Redirects are not followed (a 3xx answer is permanent).
 
 use std::time::UNIX_EPOCH;
 

@@ -9,7 +9,7 @@ use background_jobs::jobs::cleanup::*;
 use jobs_core::prelude::*;
 use jobs_core::Scheduler;
 
-use crate::support::{succeeded, Harness};
+use crate::support::{dead_after, succeeded, Harness};
 
 fn counts(h: &Harness) -> DbCounts {
     let db = &h.app.env.db;
@@ -134,5 +134,47 @@ async fn nightly_maintenance_is_scheduled_and_runs_every_cleanup() {
     assert_eq!(r.expired_sessions + r.orphaned_sessions, 3, "{r:?}");
     assert_eq!(r.temp_files.removed, 1);
     assert_eq!(r.logs.rotated, ["app.log"]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanups_stay_inside_their_configured_folders() {
+    let h = Harness::start(|_| {}).await;
+    seed::database(&h.app.env).expect("seed");
+    h.write("keep.txt", b"the data folder's own file");
+    h.write("user_files/x/old.bin", b"a user's file");
+    h.write("tmp/sub/old.part", b"scratch");
+    for rel in ["keep.txt", "user_files/x/old.bin", "tmp/sub/old.part"] {
+        set_age(&h.path(rel), Duration::from_secs(10 * 86_400));
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&h.dir.0, h.path("tmp/escape")).expect("symlink");
+    let q = &h.app.queue;
+    let mut refused = vec![
+        CleanupTempFiles::new(".".into(), 0).enqueue(q).await.expect("valid"),
+        CleanupTempFiles::new("user_files".into(), 0).enqueue(q).await.expect("valid"),
+        CleanupOrphanedFiles::new(".".into(), 0).enqueue(q).await.expect("valid"),
+        RotateLogs::new(".".into(), 1, 1).enqueue(q).await.expect("valid"),
+    ];
+    #[cfg(unix)]
+    refused.push(CleanupTempFiles::new("tmp/escape".into(), 0).enqueue(q).await.expect("valid"));
+    for id in &refused {
+        let err = dead_after(&h.finished(id).await, 1);
+        assert!(err.contains("is not inside") || err.contains("through a symlink"), "{err}");
+    }
+    assert!(h.path("keep.txt").is_file(), "the data folder is untouched");
+    assert!(h.app.env.paths.database.is_file(), "so is the database");
+    assert!(h.path("user_files/x/old.bin").is_file(), "and the user files");
+    for bad in ["..", "/tmp", "tmp/../.."] {
+        let e = CleanupTempFiles::new(bad.into(), 0).enqueue(q).await.expect_err("refused at enqueue");
+        assert!(e.to_string().contains("field `dir`"), "{bad}: {e}");
+    }
+    // The scratch folder itself and folders inside it are cleaned.
+    let id = CleanupTempFiles::new("tmp/sub".into(), 86_400).enqueue(q).await.expect("valid");
+    let r: FilesReport = serde_json::from_value(succeeded(&h.finished(&id).await)).expect("report");
+    assert_eq!(r.removed, 1);
+    assert!(!h.path("tmp/sub/old.part").exists());
+    let id = CleanupTempFiles::new("tmp/missing".into(), 0).enqueue(q).await.expect("valid");
+    assert_eq!(serde_json::from_value::<FilesReport>(succeeded(&h.finished(&id).await)).expect("report").removed, 0);
     h.stop().await;
 }

@@ -5,7 +5,7 @@ use background_jobs::mail::Delivery;
 use jobs_core::prelude::*;
 use jobs_core::JobQueue;
 
-use crate::support::{succeeded, Harness};
+use crate::support::{dead_after, succeeded, Harness};
 
 /// The delivery and its `.eml` file, quoted-printable parts decoded.
 fn delivered(result: serde_json::Value) -> (Delivery, String) {
@@ -61,10 +61,7 @@ async fn welcome_mail_lands_in_the_outbox_rendered() {
 async fn password_reset_and_notification_carry_their_links() {
     let h = Harness::start(|s| s.app.email.base_url = "https://app.example.com/".into()).await;
     let q = &h.app.queue;
-    let reset = SendPasswordReset::new("bo@example.com".into(), "Bo".into(), "abcdefghijklmnop_1234".into(), 15)
-        .enqueue(q)
-        .await
-        .expect("valid");
+    let reset = request_password_reset(&h.app.env, "bo@example.com", "Bo", 15).await.expect("requested");
     let note = SendNotificationEmail::new(
         "bo@example.com".into(),
         "Bo".into(),
@@ -75,13 +72,50 @@ async fn password_reset_and_notification_carry_their_links() {
     .enqueue(q)
     .await
     .expect("valid");
-    let (_, eml) = delivered(succeeded(&h.finished(&reset).await));
-    assert!(eml.contains("https://app.example.com/reset-password?token=abcdefghijklmnop_1234"), "{eml}");
+    let db = &h.app.env.db;
+    let stored = db.password_reset(&db.open().expect("open"), &reset.reset_id).expect("read").expect("stored");
+    let info = h.finished(&reset.job).await;
+    let (_, eml) = delivered(succeeded(&info));
+    assert!(eml.contains(&format!("https://app.example.com/reset-password?token={}", stored.token)), "{eml}");
+    assert!(eml.contains("To: Bo <bo@example.com>"), "{eml}");
     assert!(eml.contains("works for 15 minutes"), "{eml}");
     let (_, eml) = delivered(succeeded(&h.finished(&note).await));
     assert!(eml.contains("Subject: Export ready"), "{eml}");
     assert!(eml.contains("Your <export> is ready."), "text is not escaped: {eml}");
     assert!(eml.contains("Your &lt;export&gt; is ready."), "HTML is: {eml}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_token_stays_out_of_the_payload() {
+    let h = Harness::start(|_| {}).await;
+    let reset = request_password_reset(&h.app.env, "ann@example.com", "Ann", 30).await.expect("requested");
+    let db = &h.app.env.db;
+    let token = db.password_reset(&db.open().expect("open"), &reset.reset_id).expect("read").expect("stored").token;
+    // What the dashboard, the CLI and the dead-letter set show of the job.
+    let info = h.finished(&reset.job).await;
+    succeeded(&info);
+    let shown = serde_json::to_string(&(&info.payload, &info.result, &info.attempt_log)).expect("json");
+    assert!(!shown.contains(&token), "the token is in what the job shows: {shown}");
+    assert_eq!(info.payload["reset_id"], reset.reset_id.as_str(), "the payload names the request: {shown}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_request_that_is_gone_or_expired_is_not_mailed() {
+    let h = Harness::start(|_| {}).await;
+    let q = &h.app.queue;
+    let unknown =
+        SendPasswordReset::new("01ARZ3NDEKTSV4RRFFQ69G5FAV".into(), "Bo".into()).enqueue(q).await.expect("valid");
+    let db = &h.app.env.db;
+    let old = background_jobs::db::PasswordReset::new("bo@example.com", std::time::Duration::from_secs(60), 1_000);
+    db.insert_password_reset(&db.open().expect("open"), &old).expect("insert");
+    let expired = SendPasswordReset::new(old.id.clone(), "Bo".into()).enqueue(q).await.expect("valid");
+    assert!(dead_after(&h.finished(&unknown).await, 1).contains("no password reset request"));
+    assert!(dead_after(&h.finished(&expired).await, 1).contains("has expired"));
+    let e = SendPasswordReset::new("not-an-id".into(), "Bo".into()).enqueue(q).await.expect_err("invalid");
+    assert!(e.to_string().contains("reset_id"), "{e}");
+    assert_eq!(std::fs::read_dir(h.path("outbox")).expect("outbox").count(), 0);
     h.stop().await;
 }
 

@@ -9,6 +9,7 @@
 mod cleanup;
 mod demo;
 mod email;
+mod endpoints;
 mod files;
 mod notify;
 mod smtp;

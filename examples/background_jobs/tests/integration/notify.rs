@@ -69,6 +69,8 @@ async fn webhooks_deliver_and_sort_failures() {
     let h = Harness::start(|s| {
         s.app.notify.webhook_url = Some(format!("{base}/status/204"));
         s.app.notify.timeout = Duration::from_millis(300);
+        // The receiver is on loopback: allowed explicitly.
+        s.app.notify.allow_private = true;
     })
     .await;
     let q = &h.app.queue;
@@ -126,5 +128,58 @@ async fn unusable_urls_fail_permanently() {
     assert!(dead_after(&h.finished(&tls).await, 1).contains("https needs TLS"));
     let e = SendWebhook::new("Bad Event".into(), serde_json::Value::Null, None).enqueue(q).await.expect_err("invalid");
     assert!(e.to_string().contains("field `event` (pattern)"), "{e}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_is_refused_unless_allowed() {
+    let (base, seen) = receiver().await;
+    let port = base.rsplit(':').next().expect("a port").to_owned();
+    let h = Harness::start(|s| s.app.notify.webhook_url = None).await;
+    let q = &h.app.queue;
+    let hook = |url: String| SendWebhook::new("a.b".into(), serde_json::Value::Null, Some(url));
+    let direct = hook(format!("{base}/status/200")).enqueue(q).await.expect("valid");
+    let mapped = hook(format!("http://[::ffff:127.0.0.1]:{port}/status/200")).enqueue(q).await.expect("valid");
+    for id in [&direct, &mapped] {
+        let err = dead_after(&h.finished(id).await, 1);
+        assert!(err.contains("refused before connecting") && err.contains("loopback address"), "{err}");
+        assert!(err.contains("app.notify.allow_private"), "says how to allow it: {err}");
+    }
+    assert!(seen.lock().expect("lock").is_empty(), "nothing reached the receiver");
+    h.stop().await;
+
+    // Listed with its port, the receiver is reachable; its other ports are not.
+    let addr = base.trim_start_matches("http://").to_owned();
+    let h = Harness::start(|s| s.app.notify.allow = vec![addr.clone()]).await;
+    let ok = hook(format!("{base}/status/200")).enqueue(&h.app.queue).await.expect("valid");
+    let other = hook("http://127.0.0.1:1/x".into()).enqueue(&h.app.queue).await.expect("valid");
+    let d: WebhookDelivery = serde_json::from_value(succeeded(&h.finished(&ok).await)).expect("delivery");
+    assert_eq!(d.status, 200);
+    assert!(dead_after(&h.finished(&other).await, 1).contains("refused before connecting"));
+    h.stop().await;
+}
+
+/// Private, link-local and metadata-service targets: the guard refuses them
+/// before any connection, so this test sends nothing anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_before_connecting() {
+    let h = Harness::start(|s| s.app.notify.webhook_url = None).await;
+    let q = &h.app.queue;
+    let mut ids = Vec::new();
+    for (url, kind) in [
+        ("http://10.0.0.1/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://192.168.1.1:8080/hook", "private"),
+        ("http://[fd00::1]/hook", "unique local"),
+        ("http://0.0.0.0:9/hook", "unspecified"),
+    ] {
+        let id =
+            SendWebhook::new("a.b".into(), serde_json::Value::Null, Some(url.into())).enqueue(q).await.expect("valid");
+        ids.push((id, url, kind));
+    }
+    for (id, url, kind) in ids {
+        let err = dead_after(&h.finished(&id).await, 1);
+        assert!(err.contains("refused before connecting") && err.contains(kind), "{url}: {err}");
+    }
     h.stop().await;
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use background_jobs::config::DEFAULT_CONFIG;
-use background_jobs::{App, Http, Settings, StartOptions};
+use background_jobs::{App, AppError, Http, Settings, StartOptions};
 use jobs_core::{JobId, JobInfo, JobQueue, JobStatus};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -56,13 +56,18 @@ impl Harness {
     /// Starts with the shipped configuration, changed by `tweak`; retries
     /// after 20 ms, no HTTP endpoints.
     pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_serving(Http::Off, tweak).await.expect("the application starts")
+    }
+
+    /// [`Harness::start`] with the HTTP endpoints served as `http` says.
+    pub async fn start_serving(http: Http, tweak: impl FnOnce(&mut Settings)) -> Result<Self, AppError> {
         let lock = APP_LOCK.lock().await;
         let dir = TempDir::new("app");
         let mut s = settings(&dir.0);
         tweak(&mut s);
-        let options = StartOptions { workers: true, retry_delay: Some(Duration::from_millis(20)), http: Http::Off };
-        let app = App::start(s, options).await.expect("the application starts");
-        Harness { app, dir, _lock: lock }
+        let options = StartOptions { workers: true, retry_delay: Some(Duration::from_millis(20)), http };
+        let app = App::start(s, options).await?;
+        Ok(Harness { app, dir, _lock: lock })
     }
 
     /// A path in the data folder.

@@ -132,3 +132,27 @@ pub async fn max_retries_precedence<Q: JobQueue + Clone>(q: Q) {
     assert_eq!(wait_status(&q, &pool_default, JobStatus::Dead).await.attempts, 2);
     pool.shutdown().await.unwrap();
 }
+
+/// A panic while the worker checks a payload (in a `Deserialize` impl or a
+/// custom validator, before the body) is a failed attempt: the job is
+/// retried, then dead with the panic's message, and the pool keeps working.
+pub async fn panic_in_payload_check_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("touchy");
+    let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
+    let payloads: [&[u8]; 2] = [
+        br#"{"key": "k", "text": "panic", "n": 1}"#,
+        br#"{"key": "k", "text": "fine", "n": -1}"#,
+    ];
+    for (payload, why) in payloads.into_iter().zip(["Deserialize panics", "custom validator panics"]) {
+        let mut job = raw_job(&queue, "conformance.touchy", payload);
+        job.max_retries = Some(1);
+        let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
+        let info = wait_status(&q, &id, JobStatus::Dead).await;
+        assert_eq!(info.attempts, 2, "retries = 1: {info:?}");
+        assert!(info.attempt_log.iter().all(|a| a.error.as_deref().is_some_and(|e| e.contains(why))), "{info:?}");
+    }
+    assert_eq!(probe(&queue).start_count(), 0, "the body never ran");
+    let good = put(&q, &queue, 2, Act::Succeed, JobOptions::new()).await;
+    wait_status(&q, &good, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+}

@@ -160,6 +160,9 @@ pub async fn shutdown_hands_back_after_grace<Q: JobQueue + Clone>(q: Q) {
     let p = probe(&queue);
     eventually("job started", || async { p.start_count() == 1 }).await;
     pool.shutdown().await.unwrap();
+    // It ignores the signal: shutdown stopped it before handing it back, so
+    // no other pool can start it while it still runs here.
+    assert_eq!(p.stops(), vec![1], "the run stopped before shutdown returned");
     let info = q.job(&id).await.unwrap().unwrap();
     assert_eq!(info.status, JobStatus::Pending);
     assert_eq!(info.attempts, 0, "a hand-back is not an attempt");

@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
-use crate::queue::{CatchUp, JobQueue};
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
 use crate::testing::harness::{eventually, eventually_some, unique_queue};
 use crate::testing::jobs::Act;
@@ -126,4 +127,29 @@ pub async fn pool_adds_attribute_schedules<Q: JobQueue + Clone>(q: Q) {
     assert_eq!((s.def.cron.as_str(), s.def.timezone.as_str()), ("0 0 3 * * *", "Europe/Berlin"));
     assert_eq!((s.def.job_name.as_str(), s.def.queue.as_str()), ("conformance.nightly", "conformance.cron"));
     assert_eq!(s.def.payload, b"{}".to_vec());
+}
+
+/// A schedule that cannot fire (its queue is full) is skipped: the pass
+/// fires every other schedule's due ticks all the same, and the full one's
+/// tick fires once its queue has room.
+pub async fn failing_schedule_does_not_stop_the_others<Q: JobQueue + Clone>(q: Q) {
+    let full = unique_queue("sfull");
+    let open = unique_queue("sopen");
+    q.set_policy(&full, QueuePolicy { max_jobs: Some(1), priority_levels: vec![] }).await.unwrap();
+    let blocker = probe_job(&full, 0, Act::Succeed).enqueue_with(&q, JobOptions::new().queue(&full)).await.unwrap();
+    let s = Scheduler::new(q.clone());
+    for (queue, seq) in [(&full, 1), (&open, 2)] {
+        let name = format!("{queue}.s");
+        s.add_with(&name, "* * * * * *", "UTC", probe_job(queue, seq, Act::Succeed), opts(queue, CatchUp::One))
+            .await
+            .unwrap();
+    }
+    let later = SystemTime::now() + Duration::from_secs(3);
+    let fired = s.run_due(later).await.expect("a failing schedule does not fail the pass");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].queue(), open.as_str(), "the open queue's schedule fired");
+    assert_eq!(q.cancel(&blocker).await.unwrap(), CancelResult::Cancelled);
+    let fired = s.run_due(later).await.unwrap();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].queue(), full.as_str(), "the full queue's tick fires once there is room");
 }

@@ -1,0 +1,9 @@
+use jobs_core::prelude::*;
+
+#[job]
+async fn reset(#[redact(partial)] token: String) -> Result<(), JobError> {
+    let _ = token;
+    Ok(())
+}
+
+fn main() {}
