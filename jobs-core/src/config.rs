@@ -6,7 +6,7 @@
 //!   worker_pool: { worker_count: 5, max_retries: 3, retry_delay: "5s", grace_period: "30s", lease: "30s" }
 //!   scheduler: { enabled: true }
 //!   metrics: { enabled: true, prefix: "jobs_" }
-//!   http: { bind: "127.0.0.1:8080" }
+//!   http: { bind: "127.0.0.1:8080", allowed_hosts: ["jobs.example.com"] }
 //! queues:
 //!   default: { max_jobs: 1000 }
 //!   email: { max_jobs: 5000, priority_levels: ["normal", "high"] }
@@ -34,6 +34,8 @@
 //! | `JOBS_METRICS_ENABLED` | `jobs.metrics.enabled` |
 //! | `JOBS_METRICS_PREFIX` | `jobs.metrics.prefix` |
 //! | `JOBS_HTTP_BIND` | `jobs.http.bind` |
+//! | `JOBS_HTTP_ADMIN_TOKEN` | `jobs.http.admin_token` |
+//! | `JOBS_HTTP_ALLOWED_HOSTS` | `jobs.http.allowed_hosts` (comma separated: `jobs.example.com,metrics.internal:9090`; replaces the file's list) |
 //!
 //! The configuration feeds the runtime: [`Config::pool_builder`] (worker pool
 //! settings), [`Config::apply_queue_policies`] (each queue's `max_jobs` and
@@ -327,11 +329,17 @@ pub struct HttpConfig {
     /// The token the dashboard's and admin API's actions need (`Authorization:
     /// Bearer ..`); none: read-only. Prefer `JOBS_HTTP_ADMIN_TOKEN` to a file.
     pub admin_token: Option<String>,
+    /// Host names the endpoints answer to besides `localhost` and IP
+    /// addresses, each `name` (any port) or `name:port` (that port only):
+    /// the public name behind a reverse proxy that forwards `Host`, a name
+    /// Prometheus scrapes by. Requests for any other `Host` are refused
+    /// (421), which keeps DNS-rebinding pages out. Default: none.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { bind: DEFAULT_HTTP_BIND, admin_token: None }
+        HttpConfig { bind: DEFAULT_HTTP_BIND, admin_token: None, allowed_hosts: Vec::new() }
     }
 }
 
@@ -341,6 +349,7 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("bind", &self.bind)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -452,7 +461,7 @@ impl Config {
     }
 
     /// Checks what the types alone do not: queue names, bounds, the metrics
-    /// prefix, the Redis URL. `source` names the file in errors.
+    /// prefix, the Redis URL, the allowed host names. `source` names the file in errors.
     pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
         let invalid = |key: String, message: String| ConfigError::Invalid { file: source.to_owned(), key, message };
         let pool = &self.jobs.worker_pool;
@@ -464,6 +473,9 @@ impl Config {
             if r.pool_size == Some(0) {
                 return Err(invalid("jobs.redis.pool_size".into(), "must be at least 1".into()));
             }
+        }
+        for (i, host) in self.jobs.http.allowed_hosts.iter().enumerate() {
+            check::allowed_host(host).map_err(|m| invalid(format!("jobs.http.allowed_hosts[{i}]"), m))?;
         }
         for (name, q) in self.queues.iter() {
             validate_queue_name(name).map_err(|e| invalid(format!("queues.{name}"), e.to_string()))?;

@@ -1,7 +1,6 @@
 //! Browsing: jobs of one state a page at a time, and the per-minute history
 //! of ended attempts (for the dashboard and the command line).
 
-
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
 use crate::decode::{job_info, to_ms};

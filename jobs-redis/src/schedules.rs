@@ -186,6 +186,10 @@ impl RedisQueue {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(self.pool_key(&info.id)).arg(json).arg("PX").arg(dur_ms(ttl).max(1));
         pipe.cmd("ZADD").arg(self.pool_index()).arg(until).arg(&info.id);
+        // Every heartbeat drops the index entries of pools that died without
+        // removing themselves, so the index stays as small as the live
+        // pools whether or not anyone lists them.
+        pipe.cmd("ZREMRANGEBYSCORE").arg(self.pool_index()).arg("-inf").arg(to_ms(now));
         pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("report_worker"))
     }
 

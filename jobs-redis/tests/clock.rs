@@ -124,7 +124,10 @@ async fn wait_ready(q: &RedisQueue, workers: &[&Worker]) {
             "worker {} should run {expected} s off, its pool started {ahead} s off: is libfaketime in effect?",
             w.name
         );
-        assert!(p.last_seen <= SystemTime::now() + Duration::from_secs(1), "presence is stamped with the server's clock");
+        assert!(
+            p.last_seen <= SystemTime::now() + Duration::from_secs(1),
+            "presence is stamped with the server's clock"
+        );
     }
 }
 
@@ -151,10 +154,8 @@ async fn first_seen(log: &Path, keys: &[(&str, &str, u32)]) -> HashMap<(String, 
         if seen.len() == keys.len() {
             return seen;
         }
-        let missing: Vec<_> = keys
-            .iter()
-            .filter(|(e, t, a)| !seen.contains_key(&((*e).to_owned(), (*t).to_owned(), *a)))
-            .collect();
+        let missing: Vec<_> =
+            keys.iter().filter(|(e, t, a)| !seen.contains_key(&((*e).to_owned(), (*t).to_owned(), *a))).collect();
         assert!(start.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for run log lines {missing:?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -175,7 +176,8 @@ fn skewed_workers_neither_steal_nor_lose_leases() {
         let log = dir.join("runs.log");
         let lease = Duration::from_millis(600);
         let spawn = |name, offset| Worker::spawn(name, offset, &url, &[&queue], lease, None);
-        let (ahead, behind, true_clock) = (spawn("ahead", Some("+10m")), spawn("behind", Some("-10m")), spawn("true", None));
+        let (ahead, behind, true_clock) =
+            (spawn("ahead", Some("+10m")), spawn("behind", Some("-10m")), spawn("true", None));
         wait_ready(&q, &[&ahead, &behind, &true_clock]).await;
         let jobs = (0..N).map(|i| clock_job(&log, &format!("j{i}"), ClockAct::SleepMs(1500), &queue)).collect();
         let ids = q.enqueue_many(jobs).await.unwrap();
@@ -199,7 +201,12 @@ fn skewed_workers_neither_steal_nor_lose_leases() {
         }
         let ran_by = |w: &Worker| starts.values().filter(|pids| pids[0] == w.pid()).count();
         for w in [&ahead, &behind, &true_clock] {
-            assert!(!w.warnings().contains("result refused"), "worker {} had results refused:\n{}", w.name, w.warnings());
+            assert!(
+                !w.warnings().contains("result refused"),
+                "worker {} had results refused:\n{}",
+                w.name,
+                w.warnings()
+            );
         }
         assert!(ran_by(&ahead) > 0 && ran_by(&behind) > 0, "both skewed workers ran jobs");
         eprintln!(
@@ -251,8 +258,11 @@ fn retries_and_delays_are_due_on_the_server_clock() {
         let mut jobs = Vec::new();
         for (side, queue) in [("a", &qa), ("b", &qb)] {
             jobs.push(clock_job(&log, &format!("{side}.retry"), ClockAct::FailFirst, queue));
-            let spawn =
-                ClockAct::Spawn { tag: format!("{side}.delayed"), queue: qd.clone(), delay_ms: delay.as_millis() as u64 };
+            let spawn = ClockAct::Spawn {
+                tag: format!("{side}.delayed"),
+                queue: qd.clone(),
+                delay_ms: delay.as_millis() as u64,
+            };
             jobs.push(clock_job(&log, &format!("{side}.spawn"), spawn, queue));
         }
         let ids = q.enqueue_many(jobs).await.unwrap();
@@ -281,7 +291,10 @@ fn retries_and_delays_are_due_on_the_server_clock() {
             let early = delay - Duration::from_millis(100);
             let late = delay + Duration::from_secs(2);
             assert!(gap >= early && gap <= late, "worker {worker}: the retry ran {gap:?} after the failure");
-            assert!(waited >= early && waited <= late, "worker {worker}: the delayed job ran {waited:?} after its enqueue");
+            assert!(
+                waited >= early && waited <= late,
+                "worker {worker}: the delayed job ran {waited:?} after its enqueue"
+            );
         }
         drop((ahead, behind, delayed, retries));
         let _ = std::fs::remove_dir_all(&dir);

@@ -301,6 +301,7 @@ fn pools_are_listed_until_their_presence_expires() {
             running_jobs: vec![],
             started_at: SystemTime::now(),
             last_seen: SystemTime::now(),
+            jobs: vec![],
         };
         q.report_worker(info("short"), Duration::from_millis(150)).await.unwrap();
         q.report_worker(info("long"), Duration::from_secs(60)).await.unwrap();
@@ -312,6 +313,46 @@ fn pools_are_listed_until_their_presence_expires() {
             ids(q.workers().await.unwrap()) == vec!["long"]
         })
         .await;
+    });
+}
+
+/// The pools' index keeps no entry of a pool that died without removing
+/// itself once another pool reports, though nobody lists the pools.
+#[test]
+fn heartbeats_prune_the_pools_index() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let info = |id: &str| WorkerInfo {
+            id: id.into(),
+            host: "h".into(),
+            pid: 1,
+            queues: vec!["a".into()],
+            workers: 2,
+            running: 0,
+            running_jobs: vec![],
+            started_at: SystemTime::now(),
+            last_seen: SystemTime::now(),
+            jobs: vec![],
+        };
+        let mut c = redis::Client::open(shared_server_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let index = format!("{prefix}:{{:pools}}:index");
+        for i in 0..20 {
+            q.report_worker(info(&format!("dead-{i}")), Duration::from_millis(20)).await.unwrap();
+        }
+        // Until their records have expired on the server's clock.
+        let keys: Vec<String> = (0..20).map(|i| format!("{prefix}:{{:pools}}:dead-{i}")).collect();
+        jobs_core::testing::eventually("the dead pools' records expired", || {
+            let mut c = c.clone();
+            let keys = keys.clone();
+            async move {
+                let n: usize = redis::cmd("EXISTS").arg(keys).query_async(&mut c).await.unwrap();
+                n == 0
+            }
+        })
+        .await;
+        q.report_worker(info("alive"), Duration::from_secs(60)).await.unwrap();
+        let members: Vec<String> = redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut c).await.unwrap();
+        assert_eq!(members, vec!["alive".to_owned()]);
     });
 }
 

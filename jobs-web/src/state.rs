@@ -106,6 +106,7 @@ pub(crate) struct Inner {
     stats_ttl: Duration,
     cache: Mutex<Option<(Instant, QueueStats)>>,
     pub(crate) admin_token: Option<String>,
+    pub(crate) reads_need_token: bool,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) allowed_hosts: Vec<AllowedHost>,
     reads: Reads,
@@ -187,6 +188,7 @@ impl std::fmt::Debug for WebState {
             .field("thresholds", &self.inner.thresholds)
             .field("stats_ttl", &self.inner.stats_ttl)
             .field("admin_token", &self.inner.admin_token.as_ref().map(|_| "<set>"))
+            .field("reads_need_token", &self.inner.reads_need_token)
             .field("allowed_origins", &self.inner.allowed_origins)
             .field("allowed_hosts", &self.inner.allowed_hosts)
             .finish_non_exhaustive()
@@ -205,6 +207,7 @@ impl WebState {
                 stats_ttl: DEFAULT_STATS_TTL,
                 cache: Mutex::new(None),
                 admin_token: None,
+                reads_need_token: false,
                 allowed_origins: Vec::new(),
                 allowed_hosts: Vec::new(),
                 reads: Reads::new(),
@@ -220,6 +223,7 @@ impl WebState {
             stats_ttl: shared.stats_ttl,
             cache: Mutex::new(None),
             admin_token: shared.admin_token.clone(),
+            reads_need_token: shared.reads_need_token,
             allowed_origins: shared.allowed_origins.clone(),
             allowed_hosts: shared.allowed_hosts.clone(),
             reads: Reads::new(),
@@ -257,6 +261,24 @@ impl WebState {
             return self.with(|i| i.admin_token = None);
         }
         self.with(|i| i.admin_token = Some(token))
+    }
+
+    /// Whether the API's reads need the admin token too (default false:
+    /// reads are open to everyone who can reach the server).
+    ///
+    /// With `true`, every `GET /api/...` but `/api/auth` must carry
+    /// `Authorization: Bearer <token>` like the actions do, or is answered
+    /// **401**; the dashboard then asks for the token before it shows any
+    /// data. Reads show job payloads (redacted fields aside), errors and
+    /// queue names: require the token wherever not everyone who can reach
+    /// the server should see them. Without an admin token
+    /// ([`WebState::admin_token`]) every read is then refused with **403**,
+    /// as no request could present one. Unaffected: `/api/auth` (it tells
+    /// only whether actions are on and whether the token sent is right), the
+    /// dashboard's files under `/ui/` (they hold no data), `/metrics` and
+    /// `/health/*`.
+    pub fn require_token_for_reads(self, required: bool) -> Self {
+        self.with(|i| i.reads_need_token = required)
     }
 
     /// Accepts action requests whose `Origin` is `origin` (scheme, host and

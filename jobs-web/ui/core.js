@@ -46,8 +46,11 @@ export function getToken() {
 }
 
 export function setToken(t) {
-  if (t) sessionStorage.setItem(TOKEN_KEY, t);
-  else sessionStorage.removeItem(TOKEN_KEY);
+  if (t) {
+    sessionStorage.setItem(TOKEN_KEY, t);
+    // A token given by any means is worth trying on reads again.
+    readPromptDeclined = false;
+  } else sessionStorage.removeItem(TOKEN_KEY);
   document.dispatchEvent(new Event('jobs:token'));
 }
 
@@ -61,13 +64,38 @@ export class ApiError extends Error {
 }
 
 /**
- * Calls the API. Actions (POST) carry the token as a header: browsers never
- * attach it by themselves, which is what makes the actions CSRF-safe.
+ * Calls the API. Every request carries the stored token as a header (reads
+ * too: a server may require it for them); browsers never attach it by
+ * themselves, which is what makes the actions CSRF-safe.
+ *
+ * A read (GET) answered 401 means the server requires the token for reads:
+ * the token prompt opens (once for all reads waiting on it), and the read
+ * is sent again with the token given. A read sent with a token that was
+ * replaced meanwhile is sent again without asking. Actions are not retried:
+ * `act` reports their 401.
  */
-export async function api(path, { method = 'GET', auth = method !== 'GET' } = {}) {
+export async function api(path, { method = 'GET', ask = method === 'GET' } = {}) {
+  for (;;) {
+    const token = getToken();
+    try {
+      return await request(path, method, token);
+    } catch (e) {
+      if (!ask || e.status !== 401) throw e;
+      if (getToken() !== token) continue;
+      if (!(await askReadToken(!!token))) {
+        throw new ApiError(
+          401,
+          'unauthorized',
+          'This server shows its data only with the admin token: use “Set token” to enter it.',
+        );
+      }
+    }
+  }
+}
+
+async function request(path, method, token) {
   const headers = { Accept: 'application/json' };
-  const token = getToken();
-  if (auth && token) headers.Authorization = 'Bearer ' + token;
+  if (token) headers.Authorization = 'Bearer ' + token;
   let resp;
   try {
     resp = await fetch(API + path, { method, headers, cache: 'no-store', credentials: 'omit' });
@@ -85,6 +113,70 @@ export async function api(path, { method = 'GET', auth = method !== 'GET' } = {}
     throw new ApiError(resp.status, body && body.code, `${resp.status} ${resp.statusText}: ${why}`);
   }
   return body;
+}
+
+/** Whether the operator dismissed the read token prompt (until a token is set). */
+let readPromptDeclined = false;
+/** The prompt on screen, shared by every read that waits for it. */
+let readPrompt = null;
+
+/**
+ * Asks for the token that reads need; `refused` when the stored one was
+ * refused (it is forgotten). Resolves true once a token is stored.
+ */
+function askReadToken(refused) {
+  if (refused) setToken('');
+  if (readPromptDeclined) return Promise.resolve(false);
+  if (!readPrompt) {
+    readPrompt = tokenPrompt(refused).then((given) => {
+      readPrompt = null;
+      if (given) setToken(given);
+      else readPromptDeclined = true;
+      return !!given;
+    });
+  }
+  return readPrompt;
+}
+
+/** The "Admin token needed" dialog; resolves to the token given, or '' when cancelled. */
+function tokenPrompt(refused) {
+  const dlg = document.getElementById('token-prompt');
+  const input = document.getElementById('token-prompt-input');
+  const ok = document.getElementById('token-prompt-ok');
+  const cancel = document.getElementById('token-prompt-cancel');
+  document.getElementById('token-prompt-text').textContent = refused
+    ? 'The server refused that token. Enter its admin token to see the data (kept in this tab only).'
+    : 'This server shows jobs, queues and payloads only with its admin token. ' +
+      'Enter it to see the data (kept in this tab only).';
+  input.value = '';
+  return new Promise((resolve) => {
+    const done = (given) => {
+      ok.removeEventListener('click', onOk);
+      cancel.removeEventListener('click', onCancel);
+      input.removeEventListener('keydown', onKey);
+      dlg.removeEventListener('cancel', onCancel);
+      dlg.close();
+      resolve(given);
+    };
+    const onOk = () => {
+      const given = input.value.trim();
+      if (given) done(given);
+      else input.focus();
+    };
+    const onCancel = (e) => {
+      if (e) e.preventDefault();
+      done('');
+    };
+    const onKey = (e) => {
+      if (e.key === 'Enter') onOk();
+    };
+    ok.addEventListener('click', onOk);
+    cancel.addEventListener('click', onCancel);
+    input.addEventListener('keydown', onKey);
+    dlg.addEventListener('cancel', onCancel);
+    dlg.showModal();
+    input.focus();
+  });
 }
 
 /** Path segment, encoded. */

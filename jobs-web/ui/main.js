@@ -55,10 +55,15 @@ async function show() {
   await tick();
 }
 
-/** Refreshes the current page; the live indicator tells how it went. */
+/**
+ * Refreshes the current page; the live indicator tells how it went. A
+ * refresh still running (one waiting for the token prompt, say) is not
+ * started again.
+ */
 async function tick() {
   const page = current;
-  if (!page || document.hidden) return;
+  if (!page || document.hidden || page.refreshing) return;
+  page.refreshing = true;
   const live = document.getElementById('live');
   try {
     await page.refresh();
@@ -73,6 +78,8 @@ async function tick() {
     live.className = 'live bad';
     live.title = e.message;
     if (page.fail) page.fail(e);
+  } finally {
+    page.refreshing = false;
   }
 }
 
@@ -109,7 +116,7 @@ async function onTokenButton() {
   });
   if (!ok || !getToken()) return;
   try {
-    const auth = await api('/auth', { auth: true });
+    const auth = await api('/auth');
     if (auth.token_valid === false) {
       setToken('');
       flash('That token is not the server’s admin token.', 'error');
@@ -126,6 +133,8 @@ async function onTokenButton() {
 async function start() {
   document.getElementById('token-btn').addEventListener('click', onTokenButton);
   document.addEventListener('jobs:token', renderSession);
+  // A new token may open reads that needed it: show the data at once.
+  document.addEventListener('jobs:token', () => tick());
   window.addEventListener('hashchange', show);
   document.addEventListener('visibilitychange', tick);
   try {

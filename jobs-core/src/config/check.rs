@@ -34,3 +34,28 @@ pub(super) fn redis_url(url: &str) -> Result<(), String> {
         )),
     }
 }
+
+/// An entry of `jobs.http.allowed_hosts`: a DNS name, optionally with a
+/// port (`jobs.example.com`, `jobs.example.com:8443`). The same form the
+/// HTTP endpoints' `Host` check compares requests against.
+pub(super) fn allowed_host(entry: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "`{entry}` is not a host name: write `name` or `name:port`, e.g. jobs.example.com or \
+             jobs.example.com:8443 (no scheme, no path)"
+        )
+    };
+    let (name, port) = match entry.trim().split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (entry.trim(), None),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let name_ok =
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}

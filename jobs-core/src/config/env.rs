@@ -64,6 +64,14 @@ pub(super) fn apply(config: &mut Config, var: &str, value: &str) -> Result<(), C
                 .map_err(|e| err(format!("`{value}` is not a socket address ({e}): write e.g. 127.0.0.1:8080")))?;
         }
         "JOBS_HTTP_ADMIN_TOKEN" => jobs.http.admin_token = Some(value.to_owned()),
+        "JOBS_HTTP_ALLOWED_HOSTS" => {
+            let hosts: Vec<String> =
+                value.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
+            for host in &hosts {
+                check::allowed_host(host).map_err(err)?;
+            }
+            jobs.http.allowed_hosts = hosts;
+        }
         _ => {}
     }
     Ok(())
@@ -84,6 +92,7 @@ fn key_of(var: &str) -> Option<&'static str> {
         "JOBS_METRICS_PREFIX" => "jobs.metrics.prefix",
         "JOBS_HTTP_BIND" => "jobs.http.bind",
         "JOBS_HTTP_ADMIN_TOKEN" => "jobs.http.admin_token",
+        "JOBS_HTTP_ALLOWED_HOSTS" => "jobs.http.allowed_hosts",
         _ => return None,
     })
 }

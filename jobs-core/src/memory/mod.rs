@@ -198,8 +198,7 @@ impl MemoryQueue {
 
     /// The store's clock (see the type's documentation).
     fn clock(&self) -> SystemTime {
-        let _ = self.shared.clock.now();
-        SystemTime::now()
+        self.shared.clock.now()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -443,7 +442,11 @@ impl JobQueue for MemoryQueue {
     fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
         let now = self.clock();
         let info = WorkerInfo { last_seen: now, ..info };
-        self.lock().workers.insert(info.id.clone(), (info, now + ttl));
+        let mut st = self.lock();
+        // Pools that died without removing themselves go with the next
+        // heartbeat of any pool, listed or not.
+        st.workers.retain(|_, (_, until)| *until > now);
+        st.workers.insert(info.id.clone(), (info, now + ttl));
         Box::pin(async { Ok(()) })
     }
 

@@ -27,6 +27,10 @@ pub struct WorkerInfo {
     pub started_at: SystemTime,
     /// Its last heartbeat.
     pub last_seen: SystemTime,
+    /// The names of the jobs it can run (its linked handlers): a schedule
+    /// whose job no live pool knows is shown orphaned and does not fire.
+    #[serde(default)]
+    pub jobs: Vec<String>,
 }
 
 /// Attempts that ended in one minute on one queue.

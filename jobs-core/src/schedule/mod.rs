@@ -4,6 +4,7 @@
 //! [`JobQueue::fire_schedule`] claims a tick atomically; there is no leader).
 
 mod cron;
+mod orphans;
 mod runner;
 
 use std::sync::Arc;
@@ -53,6 +54,11 @@ pub struct ScheduleInfo {
     pub last_run: Option<SystemTime>,
     /// The last job it enqueued.
     pub last_job: Option<JobId>,
+    /// No live pool can run its job (the job's code was removed or
+    /// renamed): its ticks are skipped until a pool that runs the job is
+    /// back, or an operator removes it.
+    #[serde(default)]
+    pub orphaned: bool,
 }
 
 /// Recurring jobs over any backend.
@@ -136,6 +142,7 @@ impl Scheduler {
     /// last run.
     pub async fn list(&self) -> Result<Vec<ScheduleInfo>, Error> {
         let now = self.queue.now().await?;
+        let runnable = orphans::runnable_jobs(&self.queue).await;
         Ok(self
             .queue
             .schedules()
@@ -148,6 +155,7 @@ impl Scheduler {
                     CronSchedule::parse(&s.def.cron, &s.def.timezone).ok().and_then(|c| c.next_after(now))
                 };
                 ScheduleInfo {
+                    orphaned: orphans::is_orphaned(runnable.as_ref(), &s.def.job_name),
                     name: s.def.name,
                     cron: s.def.cron,
                     timezone: s.def.timezone,

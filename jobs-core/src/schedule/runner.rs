@@ -150,10 +150,13 @@ pub(crate) async fn run_due(
 ) -> Result<(Vec<JobId>, Option<SystemTime>), Error> {
     let mut fired = Vec::new();
     let mut next: Option<SystemTime> = None;
-    for s in queue.schedules().await? {
+    let schedules = queue.schedules().await?;
+    let runnable = if schedules.is_empty() { None } else { super::orphans::runnable_jobs(queue).await };
+    for s in schedules {
         if s.paused {
             continue;
         }
+        let orphaned = super::orphans::is_orphaned(runnable.as_ref(), &s.def.job_name);
         let cron = match CronSchedule::parse(&s.def.cron, &s.def.timezone) {
             Ok(c) => c,
             Err(e) => {
@@ -172,9 +175,16 @@ pub(crate) async fn run_due(
                 vec![(*last, on_time)]
             }
         };
+        if orphaned && !plan.is_empty() {
+            tracing::warn!(
+                schedule = %s.def.name,
+                job = %s.def.job_name,
+                "orphaned schedule: no live pool runs its job; the tick is skipped (remove the schedule if the job is gone)"
+            );
+        }
         let mut failed = false;
         for (tick, enqueue) in plan {
-            let job = enqueue.then(|| job_for(&s, now));
+            let job = (enqueue && !orphaned).then(|| job_for(&s, now));
             match queue.fire_schedule(&s.def.name, tick, job).await {
                 Ok(Some(id)) => {
                     let late = now.duration_since(tick).unwrap_or_default();

@@ -144,3 +144,9 @@ pub async fn touchy_job(
     let _ = (text, n);
     Ok(())
 }
+
+/// A job whose result is a string of `len` bytes.
+#[crate::job(crate = crate, name = "conformance.sized_result")]
+pub async fn sized_result_job(len: usize) -> Result<String, JobError> {
+    Ok("x".repeat(len))
+}

@@ -16,9 +16,11 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod cases;
+mod faulty;
 mod harness;
 pub mod jobs;
 
+pub use faulty::Faulty;
 pub use harness::*;
 
 /// Makes the suite's own jobs ([`jobs`]) visible to the registries, pools
@@ -46,6 +48,7 @@ macro_rules! conformance_suite {
             job_unknown_id_is_none,
             job_runs_once_and_succeeds,
             job_result_is_stored,
+            oversized_result_is_refused,
             context_describes_the_attempt,
             strict_priority_within_queue,
             fifo_within_priority,
@@ -70,6 +73,7 @@ macro_rules! conformance_suite {
             poison_job_ends_dead,
             killed_pool_job_runs_elsewhere,
             heartbeat_keeps_long_job_leased,
+            slow_presence_never_delays_lease_extension,
             two_pools_run_each_job_once,
             shutdown_waits_for_running_jobs,
             shutdown_hands_back_after_grace,
@@ -91,6 +95,7 @@ macro_rules! conformance_suite {
             schedule_catch_up_policies,
             schedule_pause_skips_ticks,
             failing_schedule_does_not_stop_the_others,
+            orphaned_schedule_is_flagged_and_does_not_fire,
             pool_adds_attribute_schedules,
         );
     };

@@ -78,6 +78,14 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         return;
     }
     let outcome = match ended {
+        Ok(Ok(Some(result))) if result.len() > core.max_result => {
+            let error = format!(
+                "the job's result is {} bytes, over the limit of {} (WorkerPoolBuilder::max_result); it was not stored",
+                result.len(),
+                core.max_result
+            );
+            failure(&core, &job, max_retries, error, false)
+        }
         Ok(Ok(result)) => Outcome::Succeeded { result },
         Ok(Err(e)) => {
             let retryable = e.is_retryable();

@@ -79,6 +79,7 @@ impl WorkerPool {
             max_retries: 3,
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
+            max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
             metrics: None,
@@ -100,6 +101,7 @@ pub struct WorkerPoolBuilder {
     max_retries: u32,
     unknown: UnknownJobs,
     fetch_batch: usize,
+    max_result: usize,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
     metrics: Option<crate::metrics::JobMetrics>,
@@ -207,6 +209,14 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// The largest result (a job function's `Ok` value, serialized) that is
+    /// stored (default 512 KiB). An attempt whose result is larger ends dead
+    /// with an error that says so: the result would be as large again.
+    pub fn max_result(mut self, bytes: usize) -> Self {
+        self.max_result = bytes;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -247,6 +257,8 @@ impl WorkerPoolBuilder {
                 return Err(Error::InvalidArgument("queue weights must not all be zero".into()));
             }
         }
+        let mut job_names: Vec<String> = registry.keys().map(|n| n.to_string()).collect();
+        job_names.sort_unstable();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let hard = CancellationToken::new();
@@ -262,6 +274,7 @@ impl WorkerPoolBuilder {
             max_retries: self.max_retries,
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
+            max_result: self.max_result,
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
@@ -275,6 +288,7 @@ impl WorkerPoolBuilder {
                 running_jobs: Vec::new(),
                 started_at: std::time::SystemTime::now(),
                 last_seen: std::time::SystemTime::now(),
+                jobs: job_names,
             },
             inflight: InFlight::default(),
             acks: ack_tx,

@@ -30,6 +30,8 @@ pub(crate) struct Core {
     pub(crate) max_retries: u32,
     pub(crate) unknown: UnknownJobs,
     pub(crate) fetch_batch: usize,
+    /// The largest result stored, in bytes.
+    pub(crate) max_result: usize,
     pub(crate) job_backoff: HashMap<String, Backoff>,
     /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
     pub(crate) data: Arc<crate::context::Extensions>,

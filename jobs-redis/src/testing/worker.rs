@@ -52,21 +52,12 @@ impl WorkerProcess {
     }
 
     fn start(exe: &str, url: &str, queue: &str, lease: Duration, run_log: Option<&Path>) -> WorkerProcess {
-        let stderr = Self::stderr_file();
-        let file = std::fs::File::create(&stderr)
-            .unwrap_or_else(|e| panic!("cannot create the worker's stderr file {}: {e}", stderr.display()));
         let mut cmd = Command::new(exe);
         cmd.args([url, queue, &lease.as_millis().to_string()]);
         if let Some(path) = run_log {
             cmd.env("JOBS_REDIS_TEST_RUN_LOG", path);
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the worker process {exe}: {e}"));
-        WorkerProcess { child, stderr }
+        Self::spawn_command(cmd)
     }
 
     /// Its process id (as the run log names it).

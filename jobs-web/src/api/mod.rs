@@ -1,5 +1,6 @@
 //! The JSON admin API under `/api`, which the dashboard's pages use: reads
-//! for everyone who can reach the server, actions only with the admin token
+//! for everyone who can reach the server (or only with the admin token, see
+//! [`WebState::require_token_for_reads`]), actions only with the admin token
 //! (see [`actions`] and the crate README for every request and response).
 
 mod actions;
@@ -34,7 +35,15 @@ pub(crate) enum ApiError {
          (jobs_web::WebState::admin_token), so every action is refused"
     )]
     ReadOnly,
-    /// An action without the right token (401 `unauthorized`).
+    /// A read while reads need the token and none is configured (403
+    /// `reads_closed`).
+    #[error(
+        "reads need the admin token here (jobs_web::WebState::require_token_for_reads), but none is configured \
+         on the server (jobs_web::WebState::admin_token), so every read is refused"
+    )]
+    ReadsClosed,
+    /// An action, or a read that needs the token, without the right token
+    /// (401 `unauthorized`).
     #[error("missing or wrong admin token: send the header `Authorization: Bearer <token>`")]
     Unauthorized,
     /// An action whose `Origin` is another site's (403 `cross_origin`).
@@ -78,6 +87,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
+            ApiError::ReadsClosed => (StatusCode::FORBIDDEN, "reads_closed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
             ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
@@ -123,8 +133,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/schedules/{name}/pause", post(actions::pause_schedule))
         .route("/api/schedules/{name}/resume", post(actions::resume_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), actions::require_admin));
-    Router::new()
-        .route("/api/auth", get(read::auth))
+    let reads = Router::new()
         .route("/api/stats", get(read::stats))
         .route("/api/throughput", get(read::throughput_all))
         .route("/api/queues/{queue}/jobs", get(read::list_jobs))
@@ -132,6 +141,10 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/jobs/{id}", get(read::job))
         .route("/api/workers", get(read::workers))
         .route("/api/schedules", get(read::schedules))
+        .route_layer(middleware::from_fn_with_state(state.clone(), read::require_reader));
+    Router::new()
+        .route("/api/auth", get(read::auth))
+        .merge(reads)
         .merge(actions)
         .route("/api/{*rest}", any(unknown))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,12 +1,15 @@
-//! The API's reads (`GET`), open to everyone who can reach the server.
+//! The API's reads (`GET`), open to everyone who can reach the server
+//! unless the state requires the admin token for them ([`require_reader`]).
 //! Polled reads (stats, pools, schedules, throughput) come through the
 //! state's short caches; lists read one page, never the whole queue.
 
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jobs_core::{JobStatus, MinuteCounts};
 use serde::Deserialize;
@@ -34,6 +37,21 @@ const DEFAULT_MINUTES: usize = 60;
 /// The most minutes of throughput accepted: a day, the largest cached
 /// [`Window`].
 const MAX_MINUTES: usize = Window::MINUTES[Window::MINUTES.len() - 1];
+
+/// Lets a read through when reads are open, or when it carries the admin
+/// token ([`WebState::require_token_for_reads`]); 401 without the right
+/// token, 403 when no token is configured to present.
+pub(crate) async fn require_reader(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    if !state.inner.reads_need_token {
+        return next.run(req).await;
+    }
+    let sent = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.check_token(sent) {
+        TokenCheck::Valid => next.run(req).await,
+        TokenCheck::Wrong => ApiError::Unauthorized.into_response(),
+        TokenCheck::ReadOnly => ApiError::ReadsClosed.into_response(),
+    }
+}
 
 /// `GET /api/auth`: whether actions are possible, and whether the
 /// `Authorization` header sent (if any) holds the token.

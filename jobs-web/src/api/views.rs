@@ -196,8 +196,11 @@ struct Event {
     sort: SystemTime,
 }
 
+/// The job as the API shows it: its `#[redact]` payload fields are replaced
+/// here, where every job detail is built, so no answer carries their values.
 impl From<JobInfo> for JobView {
     fn from(j: JobInfo) -> Self {
+        let j = j.redacted();
         let mut timeline = Vec::new();
         let mut event = |at: SystemTime, kind: &'static str, text: String| {
             timeline.push(Event { at: ts(at), kind, text, sort: at });

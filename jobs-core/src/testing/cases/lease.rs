@@ -148,3 +148,21 @@ pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + Clone>(q: Q) {
     assert_eq!(info.attempts, 1, "never reclaimed: {info:?}");
     assert_eq!(probe(&queue).start_count(), 1);
 }
+
+/// A presence report that takes far longer than the lease (a slow node
+/// holding the pools' index) never delays lease extensions: a long job
+/// keeps its lease and runs once, though another pool waits to take it.
+pub async fn slow_presence_never_delays_lease_extension<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("slowpresence");
+    let slow = crate::testing::Faulty::new(q.clone());
+    slow.delay_presence(Duration::from_secs(5));
+    let pool = test_pool(slow, &[&queue]).lease(ms(300)).start().unwrap();
+    let id = put1(&q, &queue, 1, Act::SleepMs(1_200)).await;
+    eventually("the slow pool took the job", || async { probe(&queue).start_count() == 1 }).await;
+    let other = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    let info = wait_status(&q, &id, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    other.shutdown().await.unwrap();
+    assert_eq!(info.attempts, 1, "never reclaimed: {info:?}");
+    assert_eq!(probe(&queue).start_count(), 1);
+}

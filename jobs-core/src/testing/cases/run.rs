@@ -263,3 +263,20 @@ pub async fn priority_order_under_load<Q: JobQueue + Clone>(q: Q) {
         assert!(last_higher <= first, "a rank-{rank} job was fetched while more urgent jobs were pending");
     }
 }
+
+/// A result past the pool's limit is not stored: the attempt ends dead with
+/// an error that names the sizes; a result within it is stored.
+pub async fn oversized_result_is_refused<Q: JobQueue + Clone>(q: Q) {
+    use crate::testing::jobs::SizedResultJob;
+    let queue = unique_queue("bigresult");
+    let pool = test_pool(q.clone(), &[&queue]).max_result(1024).start().unwrap();
+    let small = SizedResultJob { len: 100 }.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap();
+    let big = SizedResultJob { len: 4096 }.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap();
+    let small = wait_status(&q, &small, JobStatus::Succeeded).await;
+    let big = wait_status(&q, &big, JobStatus::Dead).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(small.result, Some(serde_json::json!("x".repeat(100))));
+    assert_eq!((big.attempts, big.result), (1, None), "not retried, nothing stored");
+    let error = big.attempt_log[0].error.as_deref().unwrap();
+    assert!(error.contains("4098 bytes, over the limit of 1024"), "{error}");
+}

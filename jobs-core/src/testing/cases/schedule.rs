@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy};
+use crate::job::Priority;
+use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy, ScheduleDef};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
 use crate::testing::harness::{eventually, eventually_some, unique_queue};
 use crate::testing::jobs::Act;
@@ -152,4 +153,43 @@ pub async fn failing_schedule_does_not_stop_the_others<Q: JobQueue + Clone>(q: Q
     let fired = s.run_due(later).await.unwrap();
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].queue(), full.as_str(), "the full queue's tick fires once there is room");
+}
+
+/// A stored schedule whose job no live pool runs (its code was removed) is
+/// listed orphaned and skips its ticks; schedules of jobs a pool runs fire
+/// as usual.
+pub async fn orphaned_schedule_is_flagged_and_does_not_fire<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("orphan");
+    let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
+    eventually("the pool reported its presence", || async { !q.workers().await.unwrap().is_empty() }).await;
+    let s = Scheduler::new(q.clone());
+    let known = format!("{queue}.known");
+    s.add_with(&known, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::One))
+        .await
+        .unwrap();
+    let gone = format!("{queue}.gone");
+    q.put_schedule(ScheduleDef {
+        name: gone.clone(),
+        cron: "* * * * * *".into(),
+        timezone: "UTC".into(),
+        job_name: "conformance.removed_from_code".into(),
+        queue: queue.clone(),
+        priority: Priority::Normal,
+        payload: b"{}".to_vec(),
+        max_retries: None,
+        timeout: None,
+        catch_up: CatchUp::One,
+        created_at: SystemTime::now(),
+    })
+    .await
+    .unwrap();
+    let listed = s.list().await.unwrap();
+    let flag = |name: &str| listed.iter().find(|i| i.name == name).map(|i| i.orphaned);
+    assert_eq!((flag(&known), flag(&gone)), (Some(false), Some(true)), "{listed:?}");
+    let fired = s.run_due(SystemTime::now() + Duration::from_secs(3)).await.unwrap();
+    pool.shutdown().await.unwrap();
+    assert_eq!(fired.len(), 1, "only the known job's schedule fired: {fired:?}");
+    let info = q.job(&fired[0]).await.unwrap().unwrap();
+    assert_eq!(info.name, "conformance.probe");
+    assert!(s.remove(&gone).await.unwrap(), "an operator removes it");
 }
