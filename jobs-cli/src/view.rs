@@ -61,6 +61,27 @@ fn bounded_json(v: &Value) -> (Value, bool) {
     }
 }
 
+/// A job as the views show it: the payload fields its job marks `#[redact]`
+/// replaced with `"[redacted]"`. The views take only this, and redacting is
+/// the only way to make one, so no output shows those fields' values.
+#[derive(Debug)]
+pub(crate) struct Shown(JobInfo);
+
+impl Shown {
+    /// `job`, redacted.
+    pub(crate) fn new(job: JobInfo) -> Self {
+        Shown(job.redacted())
+    }
+}
+
+impl std::ops::Deref for Shown {
+    type Target = JobInfo;
+
+    fn deref(&self) -> &JobInfo {
+        &self.0
+    }
+}
+
 /// `2030-01-31T09:00:00Z`: a time for people.
 pub(crate) fn time(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -126,7 +147,7 @@ pub(crate) struct JobView<'a> {
 
 impl<'a> JobView<'a> {
     /// The view of `job`.
-    pub(crate) fn of(job: &'a JobInfo) -> Self {
+    pub(crate) fn of(job: &'a Shown) -> Self {
         let (payload, payload_truncated) = bounded_json(&job.payload);
         let (result, result_truncated) = match job.result.as_ref().map(bounded_json) {
             Some((r, cut)) => (Some(r), cut),
@@ -165,7 +186,7 @@ impl<'a> JobView<'a> {
 
 /// Everything about a job, for people: one `label  value` line per field,
 /// then one line per attempt with its full error.
-pub(crate) fn job_text(job: &JobInfo, now: SystemTime) -> String {
+pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
     let mut s = String::new();
     let mut field = |label: &str, value: &str| {
         let _ = writeln!(s, "{label:<10}{value}");

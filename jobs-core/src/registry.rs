@@ -121,18 +121,23 @@ fn build(
 
 /// Every linked job definition, duplicates included, in no set order.
 ///
-/// The conformance suite's own jobs (feature `testing`) are left out unless
-/// a test asked for them with `jobs_core::testing::use_suite_jobs()`: a
-/// binary built in a workspace where some test turns the feature on must
-/// not run them, nor add their schedules to a real store.
+/// The jobs of the workspace's test-support modules (the conformance
+/// suite's, behind feature `testing`) are left out unless a test asked for
+/// them with `jobs_core::testing::use_suite_jobs()`: a binary built in a
+/// workspace where some test turns the feature on must not run them, nor
+/// add their schedules to a real store.
 pub fn descriptors() -> impl Iterator<Item = &'static JobDescriptor> {
     inventory::iter::<JobDescriptor>.into_iter().filter(|d| !is_suite_job(d) || suite_jobs::wanted())
 }
 
-/// Whether `d` is one of the conformance suite's jobs (defined in
-/// `jobs_core::testing`, whose module path its type name starts with).
+/// The test-support modules whose jobs stay hidden until a test asks:
+/// this crate's conformance suite and the Redis adapter's test support.
+const TEST_SUPPORT_MODULES: [&str; 2] = ["jobs_core::testing::", "jobs_redis::testing::"];
+
+/// Whether `d` is a job of a test-support module (its type name starts with
+/// the module's path).
 fn is_suite_job(d: &JobDescriptor) -> bool {
-    cfg!(feature = "testing") && d.type_name.starts_with("jobs_core::testing::")
+    TEST_SUPPORT_MODULES.iter().any(|m| d.type_name.starts_with(m))
 }
 
 /// The switch behind `jobs_core::testing::use_suite_jobs`.
@@ -141,7 +146,7 @@ pub(crate) mod suite_jobs {
 
     static WANTED: AtomicBool = AtomicBool::new(false);
 
-    /// Makes the suite's jobs visible to every registry built after.
+    /// Makes the test-support jobs visible to every registry built after.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn want() {
         WANTED.store(true, Ordering::Relaxed);

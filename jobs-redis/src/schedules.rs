@@ -54,27 +54,39 @@ impl RedisQueue {
 
     /// Stores the definition; `created` is written only once, so a definition
     /// replaced later keeps its creation time and state. A definition that
-    /// moved to another queue has its record moved along.
+    /// moved to another queue has its record moved along: the old record is
+    /// fenced first (`moved`, which makes fire_schedule.lua refuse it), then
+    /// read and copied, so no tick fired on the old queue during the move is
+    /// missing from the copy and fired again on the new one. A move cut
+    /// short leaves the fence; the next store of the definition finishes it.
     pub(crate) async fn store_schedule(&self, def: ScheduleDef) -> Result<(), Error> {
         validate_queue_name(&def.queue)?;
         let key = self.schedule_key(&def.queue, &def.name);
         if let Some(old) = self.schedule_queue(&def.name).await? {
             if old != def.queue && validate_queue_name(&old).is_ok() {
                 let old_key = self.schedule_key(&old, &def.name);
-                let h: Hash = redis::cmd("HGETALL")
+                let (mut h,): (Hash,) = redis::pipe()
+                    .cmd("HSET")
+                    .arg(&old_key)
+                    .arg("moved")
+                    .arg("1")
+                    .ignore()
+                    .cmd("HGETALL")
                     .arg(&old_key)
                     .query_async(&mut self.conn())
                     .await
                     .map_err(self.err("put_schedule"))?;
-                if !h.is_empty() {
-                    let mut pipe = redis::pipe();
+                h.remove("moved");
+                let mut pipe = redis::pipe();
+                // Only the fence itself when the old record was already gone.
+                if h.contains_key("def") {
                     pipe.cmd("HSET").arg(&key);
                     for (k, v) in &h {
                         pipe.arg(k).arg(&v[..]);
                     }
-                    pipe.cmd("DEL").arg(&old_key);
-                    pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))?;
                 }
+                pipe.cmd("DEL").arg(&old_key);
+                pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))?;
             }
         }
         let mut pipe = redis::pipe();
@@ -151,6 +163,11 @@ impl RedisQueue {
                 )));
             }
         }
+        if job.is_some() {
+            // Listed before the job is stored: once the script has stored it,
+            // nothing may fail the call (the tick would be fired again).
+            self.register(&queue).await?;
+        }
         let mut inv = SCRIPTS.fire_schedule.prepare_invoke();
         inv.key(self.keys(&queue).base()).arg(name).arg(to_ms(tick));
         match &job {
@@ -168,7 +185,6 @@ impl RedisQueue {
                 if items[1].is_empty() {
                     return Ok(None);
                 }
-                self.register(&queue).await?;
                 Ok(Some(job_id("fire_schedule", &queue, &items[1])?))
             }
             _ => enqueue_reply(&queue, items, 1).map(|_| None),

@@ -193,3 +193,41 @@ fn a_queue_that_cannot_be_fetched_does_not_strand_the_others() {
         pool.shutdown().await.unwrap();
     });
 }
+
+/// When the queues' index cannot be written (here: the user may not touch
+/// it), enqueue fails and has stored nothing: a producer that retries never
+/// stores the job twice.
+#[test]
+fn an_enqueue_that_fails_has_stored_nothing() {
+    let s = server();
+    let user = "jobs-no-index";
+    let p = prefix();
+    let queue = unique_queue("noindex");
+    // Everything of the prefix but the queues' index.
+    let keys = format!("~{p}:{{* ~{p}:[^q]*");
+    let rules = acl_rules(&p).replace(&format!("~{p}:*"), &keys);
+    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &s.port().to_string()])
+        .args(rule.split(' '))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+    run(async {
+        let config = RedisConfig {
+            prefix: p.clone(),
+            ..RedisConfig::new(format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", s.port()))
+        };
+        let q = RedisQueue::from_config(&config).await.unwrap();
+        let err = ProbeJob { key: queue.clone(), seq: 1, act: Act::Succeed }
+            .enqueue_with(&q, JobOptions::new().queue(&queue))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().to_lowercase().contains("noperm"), "{err}");
+        let admin = RedisQueue::from_config(&RedisConfig { prefix: p.clone(), ..RedisConfig::new(s.url()) })
+            .await
+            .unwrap();
+        let stats = admin.stats().await.unwrap();
+        assert_eq!(stats.queue(&queue).pending, 0, "nothing stored: {stats:?}");
+    });
+}

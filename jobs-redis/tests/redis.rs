@@ -378,3 +378,72 @@ fn job_info_reports_the_running_attempt_and_status() {
         assert!(info.attempt_log[0].finished_at.is_some());
     });
 }
+
+/// A schedule moved back and forth between two queues while two schedulers
+/// fire its ticks: every tick enqueues one job at most, whichever queue the
+/// schedule was on when it fired.
+#[test]
+fn moving_a_schedule_between_queues_never_fires_a_tick_twice() {
+    run(async {
+        let (q, _) = isolated(Retention::default()).await;
+        let (a, b) = (unique_queue("move.a"), unique_queue("move.b"));
+        let name = format!("{a}.moving");
+        let schedule_name = name.clone();
+        let def = move |queue: &str| jobs_core::ScheduleDef {
+            name: schedule_name.clone(),
+            cron: "* * * * * *".into(),
+            timezone: "UTC".into(),
+            job_name: "x".into(),
+            queue: queue.to_owned(),
+            priority: Priority::Normal,
+            payload: b"{}".to_vec(),
+            max_retries: None,
+            timeout: None,
+            catch_up: jobs_core::CatchUp::All,
+            created_at: SystemTime::UNIX_EPOCH,
+        };
+        q.put_schedule(def(&a)).await.unwrap();
+        let moves = 150;
+        let mover = {
+            let q = q.clone();
+            let (a, b) = (a.clone(), b.clone());
+            let def = def.clone();
+            tokio::spawn(async move {
+                for i in 0..moves {
+                    q.put_schedule(def(if i % 2 == 0 { &b } else { &a })).await.unwrap();
+                }
+            })
+        };
+        let fire = |q: RedisQueue, name: String, a: String, b: String| async move {
+            let mut fired: Vec<(u64, JobId)> = Vec::new();
+            for tick in 1..=300u64 {
+                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(tick);
+                // Whichever queue the schedule is on now; a refusal because
+                // it moved in between is tried on the other one.
+                for queue in [&a, &b, &a] {
+                    match q.fire_schedule(&name, at, Some(raw(queue, None))).await {
+                        Ok(Some(id)) => {
+                            fired.push((tick, id));
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(_) => continue,
+                    }
+                }
+            }
+            fired
+        };
+        let one = tokio::spawn(fire(q.clone(), name.clone(), a.clone(), b.clone()));
+        let two = tokio::spawn(fire(q.clone(), name.clone(), a.clone(), b.clone()));
+        mover.await.unwrap();
+        let mut all = one.await.unwrap();
+        all.extend(two.await.unwrap());
+        let mut per_tick: HashMap<u64, Vec<JobId>> = HashMap::new();
+        for (tick, id) in all {
+            per_tick.entry(tick).or_default().push(id);
+        }
+        let twice: Vec<_> = per_tick.iter().filter(|(_, ids)| ids.len() > 1).collect();
+        assert!(twice.is_empty(), "ticks fired twice: {twice:?}");
+        assert!(per_tick.len() > 100, "the schedulers fired most ticks: {}", per_tick.len());
+    });
+}

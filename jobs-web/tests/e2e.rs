@@ -2,7 +2,9 @@
 //! socket over a seeded `MemoryQueue` with a running pool; the overview
 //! shows the seeded counts; a dead job's retry is refused without the admin
 //! token (the page shows the 401 and the job stays dead) and, with it, the
-//! job runs again and the page shows it succeeded.
+//! job runs again and the page shows it succeeded. With reads requiring
+//! the token, the page asks for it (and again after a wrong one) before it
+//! shows any data, and a job's `#[redact]` field shows as `[redacted]`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (see `browser`); fails,
 //! never skips, without them. `JOBS_WEB_SCREENSHOTS=1` also saves the main
@@ -60,6 +62,13 @@ async fn send_invoice(ctx: JobContext, invoice: u32) -> Result<(), JobError> {
 async fn export_ledger(ctx: JobContext, year: u32) -> Result<(), JobError> {
     let _ = year;
     ctx.cancelled().await;
+    Ok(())
+}
+
+/// Waits in the unserved `vault` queue; its key is never shown.
+#[job(queue = "vault")]
+async fn rotate_key(user: String, #[redact] api_key: String) -> Result<(), JobError> {
+    let _ = (user, api_key);
     Ok(())
 }
 
@@ -256,4 +265,66 @@ async fn futures_all_succeeded(queue: &SharedQueue, ids: &[JobId]) -> bool {
         }
     }
     true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_the_token_when_reads_need_it() {
+    const SECRET_KEY: &str = "sk_live_e2e_51f0c9d2";
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let job = RotateKey { user: "cus_42".into(), api_key: SECRET_KEY.into() }.enqueue(&queue).await.expect("enqueue");
+    for name in ["daily-sales", "weekly-churn"] {
+        BuildReport { name: name.into() }.enqueue(&queue).await.expect("enqueue");
+    }
+    let state = WebState::new(queue.clone()).admin_token(TOKEN).require_token_for_reads(true);
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), state).await.expect("binds");
+    let addr = server.local_addr().expect("bound");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let b = Browser::start(1280, 960).await;
+    let url = format!("http://{addr}/ui/");
+    let pending = |q: &str| format!("#queues td[data-queue='{q}'][data-priority='all'][data-state='pending']");
+
+    // The first read is refused: the page asks for the token, shows nothing.
+    b.client.goto(&url).await.expect("opens the dashboard");
+    b.wait_for("dialog#token-prompt[open]", "the token prompt").await;
+    b.wait_text("#token-prompt-text", "why the token is needed", |t| t.contains("only with its admin token")).await;
+    assert_eq!(b.count("#queues").await, 0, "no data before the token");
+
+    // A wrong token is refused and asked for again.
+    b.wait_for("#token-prompt-input", "the token field").await.send_keys("not-the-token").await.expect("types");
+    b.click("#token-prompt-ok", "the prompt's button").await;
+    b.wait_text("#token-prompt-text", "the refusal", |t| t.contains("refused that token")).await;
+    b.wait_for("dialog#token-prompt[open]", "the token prompt again").await;
+    assert_eq!(b.count("#queues").await, 0, "no data with a wrong token");
+
+    // The right one: stored, the reads sent again, the data shown.
+    b.wait_for("#token-prompt-input", "the token field").await.send_keys(TOKEN).await.expect("types");
+    b.click("#token-prompt-ok", "the prompt's button").await;
+    b.wait_text(&pending("reports"), "2 pending reports", |t| t == "2").await;
+    b.wait_text(&pending("vault"), "1 pending rotation", |t| t == "1").await;
+    b.wait_text("#mode", "admin mode", |t| t == "admin").await;
+    assert_eq!(b.count("dialog#token-prompt[open]").await, 0, "the prompt is closed");
+
+    // The job's page: the redacted field shows as such, the others as they are.
+    b.client.goto(&format!("{url}#/jobs/{job}")).await.expect("opens the job");
+    let payload = b.wait_text("#job-payload", "the payload", |t| t.contains("cus_42")).await;
+    assert!(payload.contains("\"api_key\": \"[redacted]\""), "{payload}");
+    let page = b.client.source().await.expect("the page's source");
+    assert!(!page.contains(SECRET_KEY), "the redacted value reached the page");
+
+    // Forget the token and load again: asked again; cancelling says why the
+    // page is empty.
+    b.click("#token-btn", "Forget token").await;
+    b.wait_text("#token-btn", "the token forgotten", |t| t == "Set token").await;
+    b.client.goto(&url).await.expect("opens the dashboard again");
+    b.wait_for("dialog#token-prompt[open]", "the token prompt").await;
+    b.click("#token-prompt-cancel", "cancel").await;
+    b.wait_text("#page", "why nothing is shown", |t| t.contains("only with the admin token")).await;
+    assert_eq!(b.count("#queues").await, 0, "no data without the token");
+
+    b.close().await;
+    let _ = stop.send(());
+    serving.await.expect("joined").expect("served");
 }

@@ -6,7 +6,9 @@
 //! the JSON admin API show job payloads and can retry, cancel and purge
 //! jobs: they are served only with `app.http.admin: true`, which needs
 //! `jobs.http.admin_token`, and then every `/api/` request, reads included,
-//! must carry `Authorization: Bearer <token>`.
+//! must carry `Authorization: Bearer <token>` (the dashboard asks for it).
+//! Every route answers only requests addressed to `localhost`, an IP address
+//! or a name in `jobs.http.allowed_hosts`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +16,7 @@ use std::time::Duration;
 
 use jobs_core::config::{mask_url_password, RedisSettings};
 use jobs_core::{JobMetrics, MemoryQueue, SharedQueue, WorkerHandle};
-use jobs_web::axum::extract::{Request, State};
-use jobs_web::axum::http::{header, HeaderValue, StatusCode};
-use jobs_web::axum::middleware::{self, Next};
-use jobs_web::axum::response::{IntoResponse, Response};
-use jobs_web::axum::{Json, Router};
+use jobs_web::axum::Router;
 use jobs_web::{Thresholds, WebState};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -269,67 +267,31 @@ impl App {
 
 /// The routes the HTTP port serves: `/metrics` and `/health/*`; and with
 /// `app.http.admin`, the dashboard (`/ui/`) and the admin API (`/api/`),
-/// whose every request must carry the admin token.
+/// whose every request must carry the admin token, reads included (they
+/// show job payloads). Each answers only requests addressed to `localhost`,
+/// an IP address or a name of `jobs.http.allowed_hosts`.
 pub fn routes(settings: &Settings, queue: SharedQueue, metrics: Option<JobMetrics>) -> Result<Router, AppError> {
+    let http = &settings.jobs.jobs.http;
     let mut state = WebState::new(queue).thresholds(Thresholds::from_config(&settings.jobs));
     if let Some(m) = metrics {
         state = state.metrics(m);
     }
+    // Checked when the configuration was loaded: each entry is a host name.
+    for host in &http.allowed_hosts {
+        state = state.allow_host(host);
+    }
     if !settings.app.http.admin {
         return Ok(jobs_web::observability_router(state));
     }
-    let token =
-        settings.jobs.jobs.http.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
-            ConfigError::Invalid {
-                source_name: settings.source.clone(),
-                key: "app.http.admin",
-                message: "serving the dashboard and admin API needs an admin token: set jobs.http.admin_token \
+    let token = http.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+        ConfigError::Invalid {
+            source_name: settings.source.clone(),
+            key: "app.http.admin",
+            message: "serving the dashboard and admin API needs an admin token: set jobs.http.admin_token \
                       (better: JOBS_HTTP_ADMIN_TOKEN) to a long random secret"
-                    .into(),
-            }
-        })?;
-    let state = state.admin_token(token);
-    let token: Arc<str> = Arc::from(token);
-    let admin = jobs_web::admin_router(state.clone()).layer(middleware::from_fn_with_state(token, require_token));
-    Ok(jobs_web::observability_router(state).merge(admin))
-}
-
-/// Lets an `/api/` request through only with `Authorization: Bearer
-/// <token>`: reads show job payloads, so they need the token as much as
-/// actions do. The dashboard's static files (`/ui/`) hold no data and pass.
-async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/api") {
-        return next.run(request).await;
-    }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map_or("", |(_, t)| t.trim());
-    if same_secret(token.as_bytes(), given.as_bytes()) {
-        return next.run(request).await;
-    }
-    let body = serde_json::json!({
-        "error": "missing or wrong admin token: every /api/ request needs the header `Authorization: Bearer <token>`",
-        "code": "unauthorized",
-    });
-    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"jobs\""));
-    response
-}
-
-/// Whether `given` equals `expected`, comparing every byte of `given` so the
-/// time taken does not show where they differ.
-fn same_secret(expected: &[u8], given: &[u8]) -> bool {
-    if expected.is_empty() {
-        return false;
-    }
-    let mut diff = expected.len() ^ given.len();
-    for (i, g) in given.iter().enumerate() {
-        diff |= usize::from(g ^ expected[i % expected.len()]);
-        diff = std::hint::black_box(diff);
-    }
-    diff == 0
+                .into(),
+        }
+    })?;
+    let state = state.admin_token(token).require_token_for_reads(true);
+    Ok(jobs_web::router(state))
 }

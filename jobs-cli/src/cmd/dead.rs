@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::time::SystemTime;
 
-use jobs_core::{validate_queue_name, Error, JobId, JobInfo, JobStatus, SharedQueue};
+use jobs_core::{validate_queue_name, Error, JobId, JobStatus, SharedQueue};
 use serde::Serialize;
 
 use super::print_json;
@@ -11,7 +11,7 @@ use crate::args::BulkFlags;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{cut, Col, Table, WIDTH};
-use crate::view::{ago, job_text, JobView};
+use crate::view::{ago, job_text, JobView, Shown};
 
 /// `dead list`: newest first, across queues unless one is named.
 pub(super) async fn list(
@@ -30,9 +30,9 @@ pub(super) async fn list(
         None => stats.queues.iter().filter(|(_, c)| c.total().dead > 0).map(|(n, _)| n.clone()).collect(),
     };
     let total: u64 = queues.iter().map(|n| stats.queue(n).dead).sum();
-    let mut jobs: Vec<JobInfo> = Vec::new();
+    let mut jobs: Vec<Shown> = Vec::new();
     for name in &queues {
-        jobs.extend(q.dead_jobs(name, limit).await?);
+        jobs.extend(q.dead_jobs(name, limit).await?.into_iter().map(Shown::new));
     }
     // Stable: jobs that died in the same instant keep the backend's order.
     jobs.sort_by_key(|j| Reverse(j.finished_at));
@@ -82,7 +82,7 @@ pub(super) async fn list(
 
 /// `dead show ID`: one dead job with every attempt's error.
 pub(super) async fn show(q: &SharedQueue, id: &JobId, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
-    let job = q.job(id).await?.ok_or_else(|| Error::NotFound(id.clone()))?;
+    let job = Shown::new(q.job(id).await?.ok_or_else(|| Error::NotFound(id.clone()))?);
     if job.status != JobStatus::Dead {
         return Err(CliError::Failed(format!("job `{id}` is {}, not dead (`job {id}` shows it)", job.status)));
     }

@@ -10,7 +10,7 @@ use super::print_json;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{count, Col, Table, WIDTH};
-use crate::view::{ago, job_text, json_time, JobView};
+use crate::view::{ago, job_text, json_time, JobView, Shown};
 
 /// The counts columns shared by `stats` and `queues`.
 const COUNT_COLUMNS: [(&str, Col); 7] = [
@@ -125,7 +125,7 @@ pub(super) async fn queues(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Resu
 
 /// `job ID`: everything about one job.
 pub(super) async fn job(q: &SharedQueue, id: &JobId, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
-    let job = q.job(id).await?.ok_or_else(|| Error::NotFound(id.clone()))?;
+    let job = Shown::new(q.job(id).await?.ok_or_else(|| Error::NotFound(id.clone()))?);
     if json {
         return print_json(io, &JobView::of(&job));
     }

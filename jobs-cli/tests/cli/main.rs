@@ -9,6 +9,7 @@ mod control;
 mod dead;
 mod enqueue;
 mod inspect;
+mod redact;
 mod usage;
 mod worker;
 

@@ -1,8 +1,8 @@
 //! Rules of MemoryQueue that the conformance suite cannot see from outside.
 
 use super::*;
-use crate::queue::{Outcome, When};
 use crate::queue::{FetchRequest, Finish};
+use crate::queue::{Outcome, When};
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
     NewJob {
@@ -112,7 +112,11 @@ async fn delays_and_leases_run_on_the_store_clock() {
     // Its 30 s lease is not expired by any other fetch.
     assert!(q.fetch(&req("c", 1)).await.unwrap().jobs.is_empty(), "the live lease was not taken");
     let retried = Instant::now();
-    let out = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Retry { error: "e".into(), at: When::In(delay) } };
+    let out = Finish {
+        id: job.id.clone(),
+        token: job.token,
+        outcome: Outcome::Retry { error: "e".into(), at: When::In(delay) },
+    };
     q.finish(vec![out]).await.unwrap();
     let info = q.job(&job.id).await.unwrap().unwrap();
     let due = info.run_at.unwrap().duration_since(q.clock()).unwrap_or_default();

@@ -75,6 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // registration).
     let _ = jobs_redis::testing::clock::read_run_log;
     check_crash_job()?;
+    // This program is a test's worker: it runs the test-support jobs.
+    jobs_core::testing::use_suite_jobs();
     if let Some(path) = std::env::var_os("JOBS_REDIS_TEST_RUN_LOG") {
         runlog::open(path.as_ref())?;
     }

@@ -11,14 +11,17 @@
 -- The job's delay and `last_run_ms` are on the server's clock. (Which ticks
 -- are due is the caller's decision, made on the server's clock too: see
 -- `JobQueue::now`.)
--- Returns {'notfound'}; {'done'} when this tick (or a later one) was
--- handled already (nothing written); {'ok', ulid or ''} when the tick was
--- recorded (with the job enqueued, or skipped); or enqueue's refusal
+-- Returns {'notfound'} (also while the record is being moved); {'done'}
+-- when this tick (or a later one) was handled already (nothing written);
+-- {'ok', ulid or ''} when the tick was recorded (with the job enqueued, or
+-- skipped); or enqueue's refusal
 -- ({'full', ..} / {'priority', ..}), leaving the tick unhandled.
 
 local sk = B .. 'schedule:' .. ARGV[1]
 local tick = tonumber(ARGV[2])
-if redis.call('EXISTS', sk) == 0 then
+-- A record being moved to another queue (`moved`, see schedules.rs) fires
+-- nothing more here: its state is being copied.
+if redis.call('EXISTS', sk) == 0 or redis.call('HEXISTS', sk, 'moved') == 1 then
   return { 'notfound' }
 end
 local last = tonumber(redis.call('HGET', sk, 'last_tick_ms'))

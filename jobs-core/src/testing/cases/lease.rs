@@ -155,11 +155,13 @@ pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + Clone>(q: Q) {
 pub async fn slow_presence_never_delays_lease_extension<Q: JobQueue + Clone>(q: Q) {
     let queue = unique_queue("slowpresence");
     let slow = crate::testing::Faulty::new(q.clone());
-    slow.delay_presence(Duration::from_secs(5));
-    let pool = test_pool(slow, &[&queue]).lease(ms(300)).start().unwrap();
-    let id = put1(&q, &queue, 1, Act::SleepMs(1_200)).await;
+    slow.delay_presence(Duration::from_secs(60));
+    // A lease long enough that a loaded machine keeps it when extensions are
+    // not held up, and far shorter than the presence delay.
+    let pool = test_pool(slow, &[&queue]).lease(ms(1_500)).start().unwrap();
+    let id = put1(&q, &queue, 1, Act::SleepMs(4_000)).await;
     eventually("the slow pool took the job", || async { probe(&queue).start_count() == 1 }).await;
-    let other = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
+    let other = test_pool(q.clone(), &[&queue]).lease(ms(1_500)).start().unwrap();
     let info = wait_status(&q, &id, JobStatus::Succeeded).await;
     pool.shutdown().await.unwrap();
     other.shutdown().await.unwrap();
