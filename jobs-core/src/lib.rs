@@ -31,7 +31,7 @@ pub use queue::{
     check_payload_sizes, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish,
     FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob,
     Outcome, QueueCounts, QueueFailure, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue,
-    Waiter, When, WorkerInfo, DEFAULT_MAX_PAYLOAD,
+    Waiter, When, WorkerInfo, DEFAULT_MAX_CRASHES, DEFAULT_MAX_PAYLOAD,
 };
 pub use redact::{REDACTED, REDACT_HEADER};
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};

@@ -238,14 +238,14 @@ impl JobMetrics {
         self.inner.enqueued.with_label_values(&[job, queue, priority.as_str()]).inc();
     }
 
-    /// Records one finished attempt of a pool. `Release` (a hand-back) is not
-    /// an attempt and is not counted.
+    /// Records one finished attempt of a pool. `Release` (a hand-back) and
+    /// `Started` (a mark) are not attempts and are not counted.
     pub(crate) fn record_outcome(&self, job: &str, queue: &str, outcome: &Outcome, ran: Option<Duration>) {
         let status = match outcome {
             Outcome::Succeeded { .. } => "succeeded",
             Outcome::Retry { .. } => "failed",
             Outcome::Dead { .. } => "dead",
-            Outcome::Release { .. } => return,
+            Outcome::Release { .. } | Outcome::Started => return,
         };
         let i = &self.inner;
         // Every `with_label_values` below passes exactly as many values as

@@ -268,20 +268,23 @@ fn cluster_nodes_and_tls_files_are_read() {
 
 #[test]
 fn allowed_hosts_come_from_yaml_or_env_and_are_checked() {
-    let c = Config::from_yaml_str("jobs:\n  http:\n    allowed_hosts: [\"jobs.example.com\", \"metrics.internal:9090\"]\n")
-        .expect("valid");
+    let c =
+        Config::from_yaml_str("jobs:\n  http:\n    allowed_hosts: [\"jobs.example.com\", \"metrics.internal:9090\"]\n")
+            .expect("valid");
     assert_eq!(c.jobs.http.allowed_hosts, ["jobs.example.com", "metrics.internal:9090"]);
     assert!(Config::default().jobs.http.allowed_hosts.is_empty(), "none by default");
 
-    let c = c
-        .with_env_overrides([("JOBS_HTTP_ALLOWED_HOSTS", " a.example , b.example:8443,, ")])
-        .expect("valid override");
+    let c =
+        c.with_env_overrides([("JOBS_HTTP_ALLOWED_HOSTS", " a.example , b.example:8443,, ")]).expect("valid override");
     assert_eq!(c.jobs.http.allowed_hosts, ["a.example", "b.example:8443"], "the variable replaces the list");
     let c = c.with_env_overrides([("JOBS_HTTP_ALLOWED_HOSTS", "")]).expect("empty: unset");
     assert_eq!(c.jobs.http.allowed_hosts, ["a.example", "b.example:8443"]);
 
     let e = parse_err("jobs:\n  http:\n    allowed_hosts: [\"ok.example\", \"https://jobs.example.com\"]\n");
-    assert!(e.starts_with("config.yaml: jobs.http.allowed_hosts[1]: `https://jobs.example.com` is not a host name"), "{e}");
+    assert!(
+        e.starts_with("config.yaml: jobs.http.allowed_hosts[1]: `https://jobs.example.com` is not a host name"),
+        "{e}"
+    );
     for bad in ["jobs.example.com:http", "jobs.example.com:70000", "a b", ":8080", "jobs.example.com/ui"] {
         let e = parse_err(&format!("jobs: {{ http: {{ allowed_hosts: [\"{bad}\"] }} }}"));
         assert!(e.contains("jobs.http.allowed_hosts[0]") && e.contains("not a host name"), "{bad}: {e}");
@@ -296,9 +299,8 @@ fn allowed_hosts_come_from_yaml_or_env_and_are_checked() {
         .expect_err("checked");
     assert!(matches!(e, ConfigError::Env { .. }), "{e:?}");
     assert!(
-        e.to_string().contains(
-            "JOBS_HTTP_ALLOWED_HOSTS (jobs.http.allowed_hosts): `http://evil.example` is not a host name"
-        ),
+        e.to_string()
+            .contains("JOBS_HTTP_ALLOWED_HOSTS (jobs.http.allowed_hosts): `http://evil.example` is not a host name"),
         "{e}"
     );
 }

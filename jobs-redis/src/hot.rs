@@ -307,32 +307,39 @@ impl RedisQueue {
             .arg(BATCH)
             .arg(dur_ms(r.succeeded))
             .arg(dur_ms(r.dead_age))
-            .arg(r.dead_max);
+            .arg(r.dead_max)
+            .arg(req.max_crashes);
         let reply = self.eval(&SCRIPTS.fetch, &cmd, OP).await?;
         let mut items = array(OP, reply)?.into_iter();
         let (Some(due), Some(token)) = (items.next(), items.next()) else {
             return Err(RedisQueueError::reply(OP, "short answer").into());
         };
         let due = opt_u64(OP, &bytes(OP, due)?)?;
-        if items.len() % 3 != 0 {
+        if items.len() % 4 != 0 {
             return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())).into());
         }
         if items.len() == 0 {
             return Ok(due);
         }
         let token = num(OP, &bytes(OP, token)?)?;
-        jobs.reserve(items.len() / 3);
+        jobs.reserve(items.len() / 4);
         // Entries this process cannot read as jobs (written by something
         // else): dead-lettered with the reason, never holding up the rest.
         let mut unreadable = Vec::new();
-        while let (Some(id), Some(rec), Some(old)) = (items.next(), items.next(), items.next()) {
+        while let (Some(id), Some(rec), Some(old), Some(crashes)) =
+            (items.next(), items.next(), items.next(), items.next())
+        {
             let old = match old {
                 Value::Nil => None,
                 v => Some(bytes(OP, v)?),
             };
+            let crashes = match crashes {
+                Value::Nil => 0,
+                v => u32::try_from(num(OP, &bytes(OP, v)?)?).unwrap_or(u32::MAX),
+            };
             let id = bytes(OP, id)?;
             match leased(queue, &id, bytes(OP, rec)?, token, old.as_deref()) {
-                Ok(job) => jobs.push(job),
+                Ok(job) => jobs.push(LeasedJob { crashes, ..job }),
                 Err(e) => unreadable.push((id, e.to_string())),
             }
         }
@@ -367,10 +374,16 @@ impl RedisQueue {
                 continue; // Never stored: stale.
             }
             // A job named twice: the repeat is stale (the first one ends
-            // the attempt), and the script is told of each job once.
+            // the attempt; a start mark gives way to an end), and the script
+            // is told of each job once.
             if idx.len() > 1 {
+                let ends: HashSet<_> =
+                    idx.iter().filter(|&&i| batch[i].outcome != Outcome::Started).map(|&i| batch[i].id.ulid()).collect();
                 let mut seen = HashSet::with_capacity(idx.len());
-                idx.retain(|&i| seen.insert(batch[i].id.ulid()));
+                idx.retain(|&i| {
+                    let f = &batch[i];
+                    !(f.outcome == Outcome::Started && ends.contains(&f.id.ulid())) && seen.insert(f.id.ulid())
+                });
             }
             let mut cmd = evalsha(&SCRIPTS.finish, self.keys(queue).base());
             cmd.arg(self.inner.retention.dead_max).arg(idx.len());
@@ -379,6 +392,7 @@ impl RedisQueue {
                 let mut ulid = [0u8; ulid::ULID_LEN];
                 cmd.arg(&*f.id.ulid().array_to_str(&mut ulid)).arg(f.token);
                 match &f.outcome {
+                    Outcome::Started => cmd.arg("start"),
                     Outcome::Succeeded { result: None } => cmd.arg("ok"),
                     Outcome::Succeeded { result: Some(r) } => cmd.arg("okr").arg(&r[..]),
                     Outcome::Retry { error, at } => cmd.arg("retry").arg(error).arg(due_arg(*at)),
@@ -400,6 +414,7 @@ impl RedisQueue {
                     b'd' => FinishResult::Applied(JobStatus::Dead),
                     b'p' => FinishResult::Applied(JobStatus::Pending),
                     b's' => FinishResult::Applied(JobStatus::Scheduled),
+                    b'R' => FinishResult::Applied(JobStatus::Running),
                     other => {
                         return Err(RedisQueueError::reply(OP, format!("status code `{}`", char::from(*other))).into())
                     }
@@ -439,9 +454,9 @@ impl RedisQueue {
     }
 }
 
-/// One leased job from the fetch script's 3 fields: its ulid, its record
-/// (whose allocation becomes the payload's) and its state before the fetch
-/// (none: never started, this is attempt 1).
+/// One leased job from the fetch script's first 3 fields of a job: its
+/// ulid, its record (whose allocation becomes the payload's) and its state
+/// before the fetch (none: never started, this is attempt 1).
 fn leased(
     queue: &str,
     ulid: &[u8],
@@ -467,6 +482,7 @@ fn leased(
         headers: headers(r.headers(&rec)),
         id,
         payload: Vec::new(),
+        crashes: 0,
     };
     let payload = match crate::codec::decode(&rec[r.payload_at..]) {
         // Stored as JSON: the record's buffer becomes the payload, with no

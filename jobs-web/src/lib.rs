@@ -59,7 +59,9 @@ pub fn observability_router(state: WebState) -> Router {
 }
 
 /// The dashboard (`/ui/`) and the JSON admin API it uses (`/api/...`) alone.
-/// Read-only unless the state has an admin token ([`WebState::admin_token`]).
+/// Read-only unless the state has an admin token ([`WebState::admin_token`]);
+/// reads open to everyone who reaches it unless the state requires the token
+/// for them too ([`WebState::require_token_for_reads`]).
 pub fn admin_router(state: WebState) -> Router {
     let routes = admin_routes(&state);
     host_checked(routes, state)

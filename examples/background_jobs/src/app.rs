@@ -283,15 +283,14 @@ pub fn routes(settings: &Settings, queue: SharedQueue, metrics: Option<JobMetric
     if !settings.app.http.admin {
         return Ok(jobs_web::observability_router(state));
     }
-    let token = http.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
-        ConfigError::Invalid {
+    let token =
+        http.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| ConfigError::Invalid {
             source_name: settings.source.clone(),
             key: "app.http.admin",
             message: "serving the dashboard and admin API needs an admin token: set jobs.http.admin_token \
                       (better: JOBS_HTTP_ADMIN_TOKEN) to a long random secret"
                 .into(),
-        }
-    })?;
+        })?;
     let state = state.admin_token(token).require_token_for_reads(true);
     Ok(jobs_web::router(state))
 }

@@ -26,7 +26,7 @@ async fn cancel(q: SharedQueue) {
     // Running: the worker is told.
     let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
     let req =
-        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let out = cli(&q, &["cancel", &id.to_string()]).await;
     assert_eq!(
@@ -60,7 +60,7 @@ async fn pause_and_resume_queues(q: SharedQueue) {
     let text = cli(&q, &["queues"]).await.ok().to_owned();
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("reports") && l.contains("paused")), "{text}");
     let req =
-        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3 };
+        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
     assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
 
     let doc = cli(&q, &["queue", "resume", "reports", "--json"]).await.json();

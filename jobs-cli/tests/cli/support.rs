@@ -114,6 +114,7 @@ pub async fn fail(q: &SharedQueue, id: &JobId, errors: &[&str]) {
             max: 1,
             lease: Duration::from_secs(30),
             default_max_retries: 10,
+            max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let leased = loop {

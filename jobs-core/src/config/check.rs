@@ -52,7 +52,8 @@ pub(super) fn allowed_host(entry: &str) -> Result<(), String> {
     let name = name.strip_suffix('.').unwrap_or(name);
     let name_ok =
         !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
     if name_ok && port_ok {
         Ok(())
     } else {

@@ -12,6 +12,17 @@ use crate::queue::{
     Retention, When,
 };
 
+/// The error of an attempt whose lease expired (its handler had started).
+const LEASE_LOST: &str = "lease expired: the worker stopped responding (crashed, killed or stalled)";
+
+/// The error of a job that ran out of its crash budget.
+pub(crate) fn crash_budget_error(crashes: u32) -> String {
+    format!(
+        "lost its lease {crashes} times before its handler started (its workers died while it waited to run): \
+         out of its crash budget"
+    )
+}
+
 impl MemoryQueue {
     pub(super) fn fetch_now(&self, req: &FetchRequest) -> Fetched {
         let now = self.clock();
@@ -35,7 +46,10 @@ impl MemoryQueue {
                 }
             }
             // Reclaim leases of workers that stopped heartbeating: the
-            // attempt counts, and a job that keeps killing workers ends dead.
+            // attempt counts when the handler is known to have started (a
+            // job that keeps killing workers ends dead when its retries run
+            // out); before that the job never ran, and the loss counts
+            // against its crash budget instead.
             for _ in 0..RECLAIM_BATCH {
                 let Some((t, id)) = q.leased.first().cloned() else { break };
                 if t > now {
@@ -43,17 +57,33 @@ impl MemoryQueue {
                 }
                 q.leased.pop_first();
                 let Some(r) = st.jobs.get_mut(&id) else { continue };
-                let error = "lease expired: the worker stopped responding (crashed, killed or stalled)".to_owned();
+                r.lease_until = None;
+                let started = std::mem::take(&mut r.started);
+                let mut error = LEASE_LOST.to_owned();
+                let mut out_of_crashes = false;
+                if !started && !r.cancel_requested {
+                    r.crashes += 1;
+                    out_of_crashes = r.crashes > req.max_crashes;
+                    if out_of_crashes {
+                        error = crash_budget_error(r.crashes);
+                    } else {
+                        // Not an attempt: it never ran.
+                        r.attempts = r.attempts.saturating_sub(1);
+                        r.log.pop();
+                        r.status = JobStatus::Pending;
+                        q.ready[r.job.priority.rank()].push_back(id);
+                        continue;
+                    }
+                }
                 if let Some(a) = r.log.last_mut() {
                     a.finished_at = Some(now);
                     a.error = Some(error);
                 }
-                r.lease_until = None;
                 q.count(r.job.priority.rank(), false, now);
                 let max = r.job.max_retries.unwrap_or(req.default_max_retries);
                 if r.cancel_requested {
                     finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
-                } else if r.attempts > max {
+                } else if out_of_crashes || r.attempts > max {
                     r.status = JobStatus::Dead;
                     r.finished_at = Some(now);
                     q.dead.insert((now, id));
@@ -72,6 +102,7 @@ impl MemoryQueue {
                     st.next_token += 1;
                     r.token = st.next_token;
                     r.attempts += 1;
+                    r.started = false;
                     r.status = JobStatus::Running;
                     let until = now + req.lease;
                     r.lease_until = Some(until);
@@ -88,6 +119,7 @@ impl MemoryQueue {
                         enqueued_at: r.job.enqueued_at,
                         token: r.token,
                         headers: r.job.headers.clone(),
+                        crashes: r.crashes,
                     });
                 }
             }
@@ -118,6 +150,11 @@ impl MemoryQueue {
                 let Some(r) = st.jobs.get_mut(&f.id) else { return FinishResult::Stale };
                 if r.status != JobStatus::Running || r.token != f.token {
                     return FinishResult::Stale;
+                }
+                if f.outcome == Outcome::Started {
+                    // A mark, not an end: the job keeps running and its lease.
+                    r.started = true;
+                    return FinishResult::Applied(JobStatus::Running);
                 }
                 let q = st.queues.entry(f.id.queue().to_owned()).or_default();
                 if let Some(until) = r.lease_until.take() {
@@ -162,6 +199,8 @@ impl MemoryQueue {
                         dead_touched.push(f.id.queue().to_owned());
                         JobStatus::Dead
                     }
+                    // Answered above, before the lease is touched.
+                    Outcome::Started => JobStatus::Running,
                     Outcome::Release { at, reason: _ } => {
                         // Not an attempt: forget it was started.
                         r.log.pop();
@@ -249,6 +288,8 @@ pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime)
             result: None,
             finished_at: None,
             unique_key,
+            started: false,
+            crashes: 0,
         };
         st.jobs.insert(id.clone(), rec);
         ids.push(id);

@@ -135,6 +135,10 @@ struct Record {
     result: Option<Vec<u8>>,
     finished_at: Option<SystemTime>,
     unique_key: Option<(String, Vec<u8>)>,
+    /// The running attempt's handler is known to have started.
+    started: bool,
+    /// Leases lost before the handler was known to start.
+    crashes: u32,
 }
 
 /// A monotonic clock that reads as wall-clock time: the `SystemTime` of its
@@ -396,6 +400,7 @@ impl JobQueue for MemoryQueue {
                 q.dead.retain(|(_, d)| d != id);
                 r.status = JobStatus::Pending;
                 r.attempts = 0;
+                r.crashes = 0;
                 r.finished_at = None;
                 q.ready[r.job.priority.rank()].push_back(id.clone());
                 Ok(())

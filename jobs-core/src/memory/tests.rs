@@ -20,7 +20,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
 }
 
 fn req(queue: &str, max: usize) -> FetchRequest {
-    FetchRequest { queues: vec![queue.into()], max, lease: Duration::from_secs(30), default_max_retries: 3 }
+    FetchRequest { queues: vec![queue.into()], max, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: crate::queue::DEFAULT_MAX_CRASHES }
 }
 
 async fn run_one(q: &MemoryQueue, outcome: Outcome) -> JobId {

@@ -301,7 +301,14 @@ pub struct FetchRequest {
     /// Retries for jobs that carry none: used when an expired lease is
     /// reclaimed, to decide whether the job is out of attempts.
     pub default_max_retries: u32,
+    /// The crash budget: how many times a job may lose its lease before its
+    /// handler was known to start (see [`Outcome::Started`]) until it ends
+    /// dead. Such a loss is not an attempt: the job never ran.
+    pub max_crashes: u32,
 }
+
+/// The default crash budget ([`FetchRequest::max_crashes`]).
+pub const DEFAULT_MAX_CRASHES: u32 = 10;
 
 /// A job taken by a worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -326,6 +333,11 @@ pub struct LeasedJob {
     pub token: u64,
     /// The metadata the producer attached.
     pub headers: Headers,
+    /// How many times the job lost its lease before its handler was known to
+    /// start (its workers died first). A pool runs such a job only once its
+    /// start is recorded, and one at a time, so that a job that kills its
+    /// process is told from the jobs that died beside it.
+    pub crashes: u32,
 }
 
 /// What [`JobQueue::fetch`](super::JobQueue::fetch) returns.
@@ -376,6 +388,11 @@ pub enum Outcome {
         /// Why.
         error: String,
     },
+    /// Not an end: the handler is starting under this lease. From then on a
+    /// lost lease counts as an attempt (the job ran); before it, as a crash
+    /// of the job's worker, against [`FetchRequest::max_crashes`]. The job
+    /// stays running; the result is `Applied(Running)`, or `Stale`.
+    Started,
     /// Handed back without counting the attempt (shutdown, or a name this
     /// pool does not know): pending again at `at` (or at once).
     Release {

@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
             cancel_finished_job_changes_nothing,
             stale_ack_is_refused,
             reclaimed_job_counts_an_attempt,
+            lost_lease_before_start_is_not_an_attempt,
             poison_job_ends_dead,
             killed_pool_job_runs_elsewhere,
             heartbeat_keeps_long_job_leased,

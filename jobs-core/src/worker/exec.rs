@@ -20,7 +20,7 @@ use tracing::Instrument;
 use super::run::Core;
 use super::UnknownJobs;
 use crate::context::JobContext;
-use crate::queue::{Finish, LeasedJob, Outcome, When};
+use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::RunError;
 
 /// Runs one attempt and queues its outcome for acknowledgement.
@@ -51,6 +51,28 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         enqueued_by = tracing::field::Empty,
     );
     crate::trace::propagator().extract(&job.headers, &span);
+    // A job that lost its lease before its start was recorded runs alone and
+    // only once its start is recorded (see `mark_started`); others note their
+    // start on the way, with the next acknowledgements.
+    let _alone = if job.crashes > 0 {
+        let alone = tokio::select! {
+            biased;
+            _ = core.killed.cancelled() => return,
+            _ = core.hard.cancelled() => None,
+            g = core.quarantine.lock() => Some(g),
+        };
+        if alone.is_none() || !mark_started(&core, &job).await {
+            // Shutting down, or the lease is gone: it never started here.
+            if core.inflight.remove(&job.id, job.token) && core.hard.is_cancelled() {
+                report(&core, &job, Outcome::Release { at: None, reason: "the worker pool shut down".into() });
+            }
+            return;
+        }
+        alone
+    } else {
+        let _ = core.acks.send(Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started });
+        None
+    };
     let started = core.metrics.as_ref().map(|_| std::time::Instant::now());
     // The glue decodes and validates the payload before it returns the
     // job's future: user code (a `Deserialize` impl, a custom validator)
@@ -97,11 +119,26 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         Outcome::Succeeded { .. } => tracing::debug!("job succeeded"),
         Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = ?at, "job failed; will retry"),
         Outcome::Dead { error } => tracing::error!(%error, "job failed; moved to the dead-letter set"),
-        Outcome::Release { .. } => {}
+        Outcome::Release { .. } | Outcome::Started => {}
     });
     if core.inflight.remove(&job.id, job.token) {
         record(&core, &job, &outcome, started.map(|s| s.elapsed()));
         report(&core, &job, outcome);
+    }
+}
+
+/// Records that `job`'s handler starts, and waits for the backend to say so:
+/// `false` when its lease is gone (the job was taken again elsewhere). When
+/// the backend cannot be reached the job runs all the same: its start is
+/// then unknown, and a crash counts against its crash budget.
+async fn mark_started(core: &Core, job: &LeasedJob) -> bool {
+    let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
+    match core.queue.finish(vec![mark]).await {
+        Ok(r) => r.first() != Some(&FinishResult::Stale),
+        Err(e) => {
+            tracing::warn!(job = %job.id, error = %e, "could not record the job's start; running it all the same");
+            true
+        }
     }
 }
 

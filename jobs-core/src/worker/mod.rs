@@ -80,6 +80,7 @@ impl WorkerPool {
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
             max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
+            max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
             metrics: None,
@@ -102,6 +103,7 @@ pub struct WorkerPoolBuilder {
     unknown: UnknownJobs,
     fetch_batch: usize,
     max_result: usize,
+    max_crashes: u32,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
     metrics: Option<crate::metrics::JobMetrics>,
@@ -217,6 +219,17 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// The crash budget (default 10): how many times a job may lose its
+    /// lease before its handler was known to start — its worker died while
+    /// the job waited to run — until it ends dead. Such a loss is not an
+    /// attempt. A job whose handler started and whose worker then died has
+    /// had an attempt; a job that keeps killing its workers ends dead when
+    /// its retries run out.
+    pub fn crash_budget(mut self, n: u32) -> Self {
+        self.max_crashes = n;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -275,6 +288,8 @@ impl WorkerPoolBuilder {
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
             max_result: self.max_result,
+            max_crashes: self.max_crashes,
+            quarantine: tokio::sync::Mutex::new(()),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),

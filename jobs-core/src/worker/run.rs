@@ -1,6 +1,6 @@
 //! The fetch loop and the acknowledgement batcher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use super::backoff::Backoff;
 use super::failing::FailingQueues;
 use super::inflight::InFlight;
 use super::UnknownJobs;
-use crate::queue::{FetchRequest, Finish, FinishResult, SharedQueue};
+use crate::job::JobId;
+use crate::queue::{FetchRequest, Finish, FinishResult, Outcome, SharedQueue};
 use crate::registry::JobDescriptor;
 
 /// Everything the pool's tasks share.
@@ -32,6 +33,12 @@ pub(crate) struct Core {
     pub(crate) fetch_batch: usize,
     /// The largest result stored, in bytes.
     pub(crate) max_result: usize,
+    /// The crash budget ([`FetchRequest::max_crashes`]).
+    pub(crate) max_crashes: u32,
+    /// Held by a job that lost its lease before its start was recorded
+    /// while it runs: such jobs run one at a time, so that one that kills
+    /// its process is not confused with the ones it would take along.
+    pub(crate) quarantine: tokio::sync::Mutex<()>,
     pub(crate) job_backoff: HashMap<String, Backoff>,
     /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
     pub(crate) data: Arc<crate::context::Extensions>,
@@ -231,6 +238,7 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
                     max: slots.num_permits(),
                     lease: core.lease,
                     default_max_retries: core.max_retries,
+                    max_crashes: core.max_crashes,
                 };
                 let core = core.clone();
                 fetches.push(Box::pin(async move {
@@ -246,6 +254,17 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }
+}
+
+/// Drops the start marks of jobs whose attempt ends in the same batch: the
+/// end says more, and a short job then costs the backend nothing extra.
+fn drop_superseded_marks(batch: &mut Vec<Finish>) {
+    if !batch.iter().any(|f| f.outcome == Outcome::Started) {
+        return;
+    }
+    let ended: HashSet<(JobId, u64)> =
+        batch.iter().filter(|f| f.outcome != Outcome::Started).map(|f| (f.id.clone(), f.token)).collect();
+    batch.retain(|f| f.outcome != Outcome::Started || !ended.contains(&(f.id.clone(), f.token)));
 }
 
 /// Sends finished attempts to the backend in batches. A failed call is
@@ -271,13 +290,14 @@ pub(crate) async fn ack_loop(
             }
         };
         if !buf.is_empty() {
-            let batch = std::mem::take(&mut buf);
+            let mut batch = std::mem::take(&mut buf);
+            drop_superseded_marks(&mut batch);
             let mut delay = Duration::from_millis(50);
             loop {
                 match queue.finish(batch.clone()).await {
                     Ok(results) => {
                         for (f, r) in batch.iter().zip(results) {
-                            if r == FinishResult::Stale {
+                            if r == FinishResult::Stale && f.outcome != Outcome::Started {
                                 tracing::warn!(job = %f.id, "result refused: the lease expired and the job was taken again");
                             }
                         }

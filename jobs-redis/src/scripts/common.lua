@@ -5,7 +5,7 @@
 --          touches is built from it, so all of them share the queue's hash
 --          tag and live in one Redis Cluster slot.
 --
--- A job lives in up to four fields, one per hash of its queue, keyed by its
+-- A job lives in up to six fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):
 --
 --   jobs    the record, written once by enqueue and never changed:
@@ -23,6 +23,10 @@
 --           failures, lease losses and cancellations. A running or
 --           succeeded attempt is the state's own (attempts, t1, t2).
 --   result  the job function's `Ok` value (JSON), when it returned one.
+--   started the token of the running attempt whose handler is known to have
+--           started (the worker's `start` mark, finish.lua); absent before.
+--   crash   how many leases the job lost before its handler was known to
+--           start (reclaim.lua): not attempts, bounded by the crash budget.
 --
 -- The ready lists hold ulids; a job that has a state field is listed as
 -- '+' .. ulid, so a fetch reads the state only of the jobs that have one
@@ -54,7 +58,15 @@ local JOBS = B .. 'jobs'
 local STATE = B .. 'state'
 local LOG = B .. 'log'
 local RESULT = B .. 'result'
+local CRASH = B .. 'crash'
+local STARTED = B .. 'started'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
+-- The error of a job that lost its lease `n` times before its handler
+-- started (jobs_core's MemoryQueue says the same).
+local function crash_budget_error(n)
+  return 'lost its lease ' .. n .. ' times before its handler started (its workers died while it waited to run): '
+    .. 'out of its crash budget'
+end
 local GAUGED = { scheduled = true, retrying = true, running = true, dead = true }
 
 -- Integer milliseconds as text (Lua numbers are doubles; '%d' never prints
@@ -244,9 +256,9 @@ local function drop_digest(digest, id)
   end
 end
 
--- Deletes the fields of these jobs from the four job hashes.
+-- Deletes the fields of these jobs from the job hashes.
 local function forget(ids)
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT }) do
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED }) do
     hdel_many(h, ids)
   end
 end

@@ -9,6 +9,7 @@
 -- ARGV[5]: Retention::succeeded (ms)
 -- ARGV[6]: Retention::dead_age (ms)
 -- ARGV[7]: Retention::dead_max
+-- ARGV[8]: the crash budget (see reclaim.lua)
 -- `now` is the server's clock, read once. Does, atomically: promote due
 -- jobs, reclaim expired leases, sweep past
 -- retention, trim the dead-letter set; then, unless the queue is paused,
@@ -16,9 +17,10 @@
 -- leases them: one fresh fencing token T for the call (the queue's `seq`
 -- counter), each job's attempt counted and started now, the lease (see
 -- common.lua) expiring at now + lease.
--- Returns {next_due_in_ms or '', T or '', then 3 values per leased job:
+-- Returns {next_due_in_ms or '', T or '', then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
---   a job never started: this is attempt 1; else attempt = its attempts + 1)}
+--   a job never started: this is attempt 1; else attempt = its attempts + 1),
+--   its crashes (nil for none: leases it lost before its handler started)}
 -- where next_due_in_ms is how long from now (0 when past) until the
 -- earliest score of `scheduled` and `leased`: when a fetcher must look
 -- again even if no wake-up comes (a duration, so that the fetcher's own
@@ -26,7 +28,7 @@
 --
 -- Redis commands per call, whatever the number of jobs: LPOP (per priority
 -- with jobs), HMGET jobs, HMGET state (of the jobs listed with '+', which
--- have one), INCRBY seq, HSET state, RPUSH lease,
+-- have one, and HMGET crash of those), INCRBY seq, HSET state, RPUSH lease,
 -- HSET leases, ZADD leased, plus the housekeeping's reads (a few commands,
 -- and bounded work when something is due). A never-started job's new state
 -- is one string shared by the whole call: no per-job string is built.
@@ -37,7 +39,7 @@ local lease = tonumber(ARGV[2])
 local batch = tonumber(ARGV[4])
 
 promote(now, batch)
-reclaim(now, batch, tonumber(ARGV[3]))
+reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
 sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch)
 trim_dead(tonumber(ARGV[7]), batch)
 
@@ -60,7 +62,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
       local r = tostring(rank)
       local count_ids = #ids
       -- '+' marks a job with a state field: read those states only.
-      local marked, nm, olds = {}, 0, {}
+      local marked, nm, olds, crashes = {}, 0, {}, {}
       for i = 1, count_ids do
         local entry = ids[i]
         if string.byte(entry, 1) == 43 then
@@ -72,8 +74,10 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
       end
       if nm > 0 then
         local got = hmget(STATE, marked)
+        local lost = hmget(CRASH, marked)
         for i = 1, nm do
           olds[marked[i]] = got[i]
+          crashes[marked[i]] = lost[i]
         end
       end
       local recs = hmget(JOBS, ids)
@@ -106,7 +110,8 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
           out[no + 1] = id
           out[no + 2] = rec
           out[no + 3] = old
-          no = no + 3
+          out[no + 4] = nm > 0 and crashes[id] or false
+          no = no + 4
         end
       end
       taken = taken + running

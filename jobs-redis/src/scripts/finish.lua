@@ -13,17 +13,20 @@
 --                        the server's clock to the microsecond
 --   'release' reason at  handed back without counting the attempt (reason
 --                        not stored), pending again at `at` ('' = now)
+--   'start'              not an end: the handler starts under this lease
+--                        (recorded in `started`, see reclaim.lua); the job
+--                        keeps running
 -- Finish times are the server's clock, read once.
 -- Returns one character per item, the job's status afterwards: 'S'
 -- succeeded, 'c' cancelled, 'r' retrying, 'd' dead, 'p' pending, 's'
--- scheduled; or 'x' (stale) when the job is not running under this token
+-- scheduled, 'R' running (a start); or 'x' (stale) when the job is not running under this token
 -- any more (its lease expired and it was reclaimed or taken again, or it is
 -- gone): the newer attempt wins. A job whose cancel was requested ends
 -- cancelled whatever the outcome. Publishes on the wake channel when a job
 -- became pending or scheduled again.
 --
 -- Redis commands per batch of successes, whatever its size: HMGET state,
--- HSET state, LPUSH done, HINCRBY per lease left (and the lease's deletion
+-- HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
 -- by its last job), HINCRBY stats and history. Jobs of one lease share
 -- their running state's text, so it is parsed once per lease, and their
 -- new state's text is built once. Failures add a read and a write of their
@@ -32,7 +35,7 @@
 local now_n, now_precise = server_clock()
 local now = ms(now_n)
 local n = tonumber(ARGV[2])
-local ARITY = { ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
+local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
 
 -- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
@@ -60,6 +63,7 @@ local states, ns, done, nd, results = {}, 0, {}, 0, {}
 local released = { {}, {}, {}, {} } -- per rank, in batch order
 local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
+local starts, nst, ended, ne = {}, 0, {}, 0 -- `started` marks to set, to drop
 local olds = hmget(STATE, ids)
 -- Parsed states by their text (jobs of one lease share theirs): status,
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
@@ -79,8 +83,15 @@ for i = 1, n do
       memo[old] = m
     end
     local st, rank, attempts, t1, cancel, digest = m[1], m[2], m[3], m[5], m[6], m[7]
-    if st == 'running' and m[4] == token then
+    if st == 'running' and m[4] == token and kind == 'start' then
+      code = 'R'
+      starts[nst + 1] = id
+      starts[nst + 2] = token
+      nst = nst + 2
+    elseif st == 'running' and m[4] == token then
       left[token] = (left[token] or 0) + 1
+      ne = ne + 1
+      ended[ne] = id
       if cancel ~= '1' and (kind == 'ok' or kind == 'okr') then
         code = 'S'
         if not m[8] then
@@ -147,6 +158,8 @@ end
 
 hset_many(STATE, states)
 hset_many(RESULT, results)
+hset_many(STARTED, starts)
+hdel_many(STARTED, ended)
 lpush_many(B .. 'done', done)
 for token, k in pairs(left) do
   leave_lease(token, k)

@@ -207,8 +207,9 @@ pub struct HttpAppConfig {
     /// Serve the dashboard (`/ui/`) and the JSON admin API (`/api/`) too.
     /// Both show job payloads and can retry, cancel and purge jobs, so this
     /// needs `jobs.http.admin_token` (`JOBS_HTTP_ADMIN_TOKEN`), and every
-    /// `/api/` request, reads included, must carry it as
-    /// `Authorization: Bearer <token>`. Off by default.
+    /// `/api/` request but `/api/auth`, reads included, must carry it as
+    /// `Authorization: Bearer <token>` (the dashboard asks for it). Off by
+    /// default.
     pub admin: bool,
 }
 

@@ -1,6 +1,8 @@
 //! What the HTTP port serves: `/metrics` and `/health/*` by default; the
 //! dashboard and the admin API only with `app.http.admin`, and then every
-//! `/api/` request needs the admin token. All on 127.0.0.1.
+//! `/api/` request needs the admin token; requests for a `Host` that is not
+//! loopback, an IP address or in `jobs.http.allowed_hosts` are refused. All
+//! on 127.0.0.1.
 
 use std::net::SocketAddr;
 
@@ -14,11 +16,16 @@ const TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 /// One HTTP/1.1 request on a fresh connection; the status and the body.
 async fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    request_to(addr, &addr.to_string(), method, path, token).await
+}
+
+/// [`request`] with `host` as its `Host` header.
+async fn request_to(addr: SocketAddr, host: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
         let head =
-            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
+            format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
         stream.write_all(head.as_bytes()).await.expect("send");
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).await.expect("read");
@@ -65,7 +72,7 @@ async fn the_admin_api_needs_the_token_for_reads_and_actions() {
     .await
     .expect("starts");
     let addr = h.app.http_addr.expect("served");
-    for path in ["/api/stats", "/api/queues/email/jobs", "/api/workers", "/api/auth"] {
+    for path in ["/api/stats", "/api/queues/email/jobs", "/api/workers", "/api/schedules"] {
         let (status, body) = request(addr, "GET", path, None).await;
         assert_eq!(status, 401, "{path} without the token: {body}");
         assert!(body.contains("Authorization: Bearer"), "{body}");
@@ -77,8 +84,13 @@ async fn the_admin_api_needs_the_token_for_reads_and_actions() {
     let (status, body) = request(addr, "POST", "/api/queues/email/pause", Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(request(addr, "POST", "/api/queues/email/resume", Some(TOKEN)).await.0, 200);
-    // The page itself holds no data; metrics and health stay open.
+    // The page itself holds no data, and `/api/auth` only says whether a
+    // token is right; metrics and health stay open.
     assert_eq!(request(addr, "GET", "/ui/", None).await.0, 200);
+    let (status, body) = request(addr, "GET", "/api/auth", None).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"actions_enabled":true,"token_valid":null}"#));
+    let (status, body) = request(addr, "GET", "/api/auth", Some("wrong-token")).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"actions_enabled":true,"token_valid":false}"#));
     assert_eq!(request(addr, "GET", "/metrics", None).await.0, 200);
     h.stop().await;
 }
@@ -95,5 +107,38 @@ async fn the_admin_api_is_not_served_without_a_token() {
         .expect_err("refused");
         let msg = e.to_string();
         assert!(msg.contains("app.http.admin") && msg.contains("jobs.http.admin_token"), "{msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_loopback_ip_addresses_and_allowed_names_are_served() {
+    for admin in [false, true] {
+        let h = Harness::start_serving(loopback(), |s| {
+            s.app.http.admin = admin;
+            s.jobs.jobs.http.admin_token = Some(TOKEN.into());
+            s.jobs.jobs.http.allowed_hosts = vec!["jobs.internal".into(), "metrics.internal:9090".into()];
+        })
+        .await
+        .expect("starts");
+        let addr = h.app.http_addr.expect("served");
+        let port = addr.port();
+        let mut paths = vec!["/metrics"];
+        if admin {
+            paths.extend(["/api/stats", "/ui/"]);
+        }
+        for path in paths {
+            for host in [format!("jobs.internal:{port}"), "JOBS.internal".to_owned(), format!("localhost:{port}")] {
+                let (status, body) = request_to(addr, &host, "GET", path, Some(TOKEN)).await;
+                assert_eq!(status, 200, "admin {admin}: {path} for {host}: {body}");
+            }
+            for host in
+                [format!("evil.example:{port}"), format!("metrics.internal:{port}"), "jobs.internal.evil".into()]
+            {
+                let (status, body) = request_to(addr, &host, "GET", path, Some(TOKEN)).await;
+                assert_eq!(status, 421, "admin {admin}: {path} for {host}: {body}");
+                assert!(body.contains("\"code\":\"host_not_allowed\""), "nothing else served: {body}");
+            }
+        }
+        h.stop().await;
     }
 }

@@ -153,6 +153,7 @@ pub async fn headers_travel_with_the_job<Q: JobQueue + Clone>(q: Q) {
         max: 1,
         lease: std::time::Duration::from_secs(5),
         default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.remove(0);
     assert_eq!(leased.headers, info.headers);

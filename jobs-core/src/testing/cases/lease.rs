@@ -10,7 +10,13 @@ use crate::testing::jobs::Act;
 use super::{ms, put, put1};
 
 fn fetch_req(queue: &str, lease: Duration, retries: u32) -> FetchRequest {
-    FetchRequest { queues: vec![queue.to_owned()], max: 10, lease, default_max_retries: retries }
+    FetchRequest {
+        queues: vec![queue.to_owned()],
+        max: 10,
+        lease,
+        default_max_retries: retries,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    }
 }
 
 /// Cancelling a pending job takes it out of the queue; it never runs.
@@ -86,19 +92,54 @@ pub async fn stale_ack_is_refused<Q: JobQueue + Clone>(q: Q) {
     assert_eq!(q.finish(vec![real]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Succeeded)]);
 }
 
-/// A job reclaimed from a dead worker counts the attempt and says why.
+/// Records that a leased job's handler starts, as a pool does.
+async fn start<Q: JobQueue>(q: &Q, job: &crate::queue::LeasedJob) {
+    let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
+    assert_eq!(q.finish(vec![mark]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Running)]);
+}
+
+/// A job reclaimed from a dead worker, once its handler had started, counts
+/// the attempt and says why.
 pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + Clone>(q: Q) {
     let queue = unique_queue("reclaim");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
     assert_eq!(first.attempt, 1);
+    start(&q, &first).await;
+    assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Running, "a start mark is not an end");
     let again =
         eventually_some("reclaimed", || async { q.fetch(&fetch_req(&queue, ms(5000), 3)).await.unwrap().jobs.pop() })
             .await;
-    assert_eq!(again.attempt, 2);
+    assert_eq!((again.attempt, again.crashes), (2, 0));
     let info = q.job(&id).await.unwrap().unwrap();
     assert_eq!(info.attempts, 2);
     assert!(info.attempt_log[0].error.as_deref().unwrap().contains("lease expired"), "{info:?}");
+}
+
+/// A lease lost before the job's handler started (its worker died while the
+/// job waited to run) is not an attempt: it counts against the crash budget,
+/// past which the job ends dead, saying why.
+pub async fn lost_lease_before_start_is_not_an_attempt<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("crash");
+    let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().max_retries(0)).await;
+    let req = FetchRequest { max_crashes: 2, ..fetch_req(&queue, ms(100), 3) };
+    let first = q.fetch(&req).await.unwrap().jobs.remove(0);
+    assert_eq!((first.attempt, first.crashes), (1, 0));
+    // Lost twice before a start: still attempt 1, with retries = 0.
+    for crashes in 1..=2 {
+        let again = eventually_some("reclaimed", || async { q.fetch(&req).await.unwrap().jobs.pop() }).await;
+        assert_eq!((again.attempt, again.crashes), (1, crashes));
+    }
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!((info.status, info.attempts), (JobStatus::Running, 1), "{info:?}");
+    assert!(info.attempt_log.iter().all(|a| a.error.is_none()), "no attempt ended: {info:?}");
+    // A third loss is past the budget of 2.
+    let info = eventually_some("dead past its crash budget", || async {
+        q.fetch(&req).await.unwrap();
+        q.job(&id).await.unwrap().filter(|i| i.status == JobStatus::Dead)
+    })
+    .await;
+    assert!(info.last_error().unwrap().contains("lost its lease 3 times before its handler started"), "{info:?}");
 }
 
 /// A job that kills its worker every time ends dead instead of looping.
@@ -109,8 +150,12 @@ pub async fn poison_job_ends_dead<Q: JobQueue + Clone>(q: Q) {
     let (taken_ref, q_ref, queue_ref, id_ref) = (&taken, &q, &queue, &id);
     eventually("dead after its attempts", || async move {
         let (q, queue, id) = (q_ref, queue_ref, id_ref);
-        let n = q.fetch(&fetch_req(queue, ms(50), 3)).await.unwrap().jobs.len();
-        taken_ref.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let jobs = q.fetch(&fetch_req(queue, ms(50), 3)).await.unwrap().jobs;
+        // Its handler starts, then takes its worker down.
+        for job in &jobs {
+            start(q, job).await;
+        }
+        taken_ref.fetch_add(jobs.len(), std::sync::atomic::Ordering::Relaxed);
         q.job(id).await.unwrap().unwrap().status == JobStatus::Dead
     })
     .await;
