@@ -60,6 +60,9 @@ pub struct SpecialJobs {
     pub poison: u32,
 }
 
+/// The largest clock skew a run accepts (seconds): a day.
+const MAX_SKEW_S: u64 = 86_400;
+
 /// Everything a chaos run does. Start from [`ChaosConfig::ci`] or
 /// [`ChaosConfig::long`] and change fields.
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +87,15 @@ pub struct ChaosConfig {
     pub worker_procs: usize,
     /// Jobs each worker process runs at once.
     pub concurrency: usize,
+    /// Clock offsets (seconds, signed) of the first worker slots, in slot
+    /// order; the other slots run on the host's clock. A skewed slot's
+    /// process runs under libfaketime (`FAKETIME=+420` ...), and so does
+    /// every process that replaces it after a kill or a crash.
+    pub skewed_clocks: Vec<i64>,
+    /// The pools' crash budget (`WorkerPoolBuilder::crash_budget`): how
+    /// many leases a job may lose before its handler started until it ends
+    /// dead.
+    pub crash_budget: u32,
     /// The pools' lease.
     #[serde(with = "ms")]
     pub lease: Duration,
@@ -131,7 +143,7 @@ pub struct ChaosConfig {
 impl ChaosConfig {
     /// The short run CI does as a `cargo test` (about a minute): 30 s of
     /// load with every kind of fault at least once, Redis outage and freeze
-    /// of 3 s.
+    /// of 3 s, one of the three worker slots 7 minutes ahead.
     pub fn ci(worker_exe: impl Into<PathBuf>) -> Self {
         ChaosConfig {
             worker_exe: worker_exe.into(),
@@ -143,6 +155,8 @@ impl ChaosConfig {
             producers: 2,
             worker_procs: 3,
             concurrency: 8,
+            skewed_clocks: vec![7 * 60],
+            crash_budget: jobs_core::DEFAULT_MAX_CRASHES,
             lease: Duration::from_millis(1500),
             kill_every: Duration::from_secs(4),
             restart_after: Duration::from_millis(300),
@@ -164,7 +178,8 @@ impl ChaosConfig {
 
     /// The long run of `scripts/chaos`: `minutes` of load, a worker killed
     /// every 3 s, per minute a Redis crash, two worker stops and special
-    /// jobs; every 5 minutes (at least once) Redis down 10 s and frozen 10 s.
+    /// jobs; every 5 minutes (at least once) Redis down 10 s and frozen 10 s;
+    /// of the four worker slots one 7 minutes ahead and one 7 minutes behind.
     pub fn long(worker_exe: impl Into<PathBuf>, minutes: u32) -> Self {
         let minutes = minutes.max(1);
         let every5 = minutes.div_ceil(5);
@@ -172,6 +187,7 @@ impl ChaosConfig {
             load: Duration::from_secs(u64::from(minutes) * 60),
             rate: 200,
             worker_procs: 4,
+            skewed_clocks: vec![7 * 60, -7 * 60],
             lease: Duration::from_secs(2),
             kill_every: Duration::from_secs(3),
             restart_after: Duration::from_millis(500),
@@ -204,6 +220,12 @@ impl ChaosConfig {
         }
         if !(0.0..=1.0).contains(&self.long_work_share) {
             return bad("long_work_share must be between 0 and 1");
+        }
+        if self.skewed_clocks.len() > self.worker_procs {
+            return bad("skewed_clocks has more entries than there are worker processes");
+        }
+        if self.skewed_clocks.iter().any(|s| s.unsigned_abs() > MAX_SKEW_S) {
+            return bad("a clock skew must be within a day either way");
         }
         if self.load < Duration::from_secs(5) {
             return bad("load must be at least 5 s");

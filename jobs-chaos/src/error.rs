@@ -43,6 +43,46 @@ pub enum ChaosError {
     /// A bad setting.
     #[error("invalid chaos setting: {0}")]
     Config(String),
+    /// A worker slot must run with a skewed clock and libfaketime's
+    /// multi-threaded library was not found.
+    #[error(
+        "libfaketimeMT.so.1 not found (looked in {}): the skewed-clock worker processes need libfaketime \
+         (`apt-get install faketime`), or JOBS_FAKETIME_LIB set to the library's path",
+        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Faketime {
+        /// The paths looked at.
+        tried: Vec<PathBuf>,
+    },
+    /// A worker process does not run on the clock it was given: libfaketime
+    /// is not in effect (or something else moves its clock).
+    #[error(
+        "worker process {pid} (slot {slot}) should run {expected_ms} ms off the server's clock and runs {measured_ms} ms \
+         off: is libfaketime in effect?"
+    )]
+    ClockSkew {
+        /// Its slot.
+        slot: usize,
+        /// Its pid.
+        pid: u32,
+        /// The offset it was given.
+        expected_ms: i64,
+        /// The offset it measured against Redis `TIME`.
+        measured_ms: i64,
+    },
+    /// A worker process did not report its clock in time (it could not
+    /// reach Redis, or it exited).
+    #[error("worker process {pid} (slot {slot}) did not report its clock within {waited:?}; its stderr:\n{stderr}")]
+    ClockUnknown {
+        /// Its slot.
+        slot: usize,
+        /// Its pid.
+        pid: u32,
+        /// How long we waited.
+        waited: Duration,
+        /// The end of its stderr.
+        stderr: String,
+    },
     /// The report could not be written as JSON.
     #[error("cannot write the report as JSON: {0}")]
     Json(#[from] serde_json::Error),

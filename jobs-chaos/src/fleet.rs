@@ -3,6 +3,12 @@
 //!
 //! A worker process shuts down cleanly when its stdin closes, so closing it
 //! is the graceful stop, and a worker never outlives the chaos program.
+//!
+//! A slot may have a skewed clock: its processes, the first and every one
+//! that replaces it, run with libfaketime preloaded (`FAKETIME=+420`: the
+//! wall clock that many seconds ahead; the monotonic clock left true, so
+//! that timers and timeouts are unaffected). Each checks at its start that
+//! its clock is off by what it was given (see `worker.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -28,6 +34,53 @@ pub struct WorkerSpec {
     pub runlog_dir: PathBuf,
     /// Where each process's stderr goes (one file per process).
     pub stderr_dir: PathBuf,
+    /// Clock offsets (seconds ahead, signed) of the first slots; the others
+    /// run on the host's clock.
+    pub skewed_clocks: Vec<i64>,
+    /// The pools' crash budget.
+    pub crash_budget: u32,
+}
+
+impl WorkerSpec {
+    /// How many seconds ahead the clock of `slot`'s processes is.
+    pub fn skew_s(&self, slot: usize) -> i64 {
+        self.skewed_clocks.get(slot).copied().unwrap_or(0)
+    }
+}
+
+/// One worker process the fleet started.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProcInfo {
+    /// Its slot.
+    pub slot: usize,
+    /// 1 for the slot's first process, then one more per restart.
+    pub generation: u32,
+    /// Its pid.
+    pub pid: u32,
+    /// How many seconds ahead its clock was set (0: the host's clock).
+    pub skew_s: i64,
+}
+
+/// libfaketime's multi-threaded build (the worker runs a tokio runtime):
+/// `JOBS_FAKETIME_LIB`, else the places Debian and a source install put it.
+pub fn faketime_lib() -> Result<PathBuf, ChaosError> {
+    if let Some(p) = std::env::var_os("JOBS_FAKETIME_LIB") {
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(p) } else { Err(ChaosError::Faketime { tried: vec![p] }) };
+    }
+    let tried: Vec<PathBuf> = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    match tried.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(p.clone()),
+        None => Err(ChaosError::Faketime { tried }),
+    }
 }
 
 /// One worker slot: the process now filling it.
@@ -46,15 +99,27 @@ pub struct Fleet {
     spec: WorkerSpec,
     slots: Vec<Option<Slot>>,
     generations: Vec<u32>,
+    /// libfaketime, when a slot is skewed.
+    faketime: Option<PathBuf>,
+    history: Vec<ProcInfo>,
 }
 
 impl Fleet {
-    /// Starts `n` worker processes.
+    /// Starts `n` worker processes. Fails with [`ChaosError::Faketime`]
+    /// when a slot is skewed and libfaketime is missing.
     pub fn start(spec: WorkerSpec, n: usize) -> Result<Fleet, ChaosError> {
         for d in [&spec.runlog_dir, &spec.stderr_dir] {
             std::fs::create_dir_all(d).map_err(|e| ChaosError::io(d, e))?;
         }
-        let mut fleet = Fleet { spec, slots: (0..n).map(|_| None).collect(), generations: vec![0; n] };
+        let skewed = (0..n).any(|slot| spec.skew_s(slot) != 0);
+        let faketime = if skewed { Some(faketime_lib()?) } else { None };
+        let mut fleet = Fleet {
+            spec,
+            slots: (0..n).map(|_| None).collect(),
+            generations: vec![0; n],
+            faketime,
+            history: Vec::new(),
+        };
         for slot in 0..n {
             fleet.restart(slot)?;
         }
@@ -90,7 +155,16 @@ impl Fleet {
         let runlog = self.spec.runlog_dir.join(format!("{name}.log"));
         let err_path = self.spec.stderr_dir.join(format!("{name}.err"));
         let stderr = std::fs::File::create(&err_path).map_err(|e| ChaosError::io(&err_path, e))?;
-        let mut child = Command::new(&self.spec.exe)
+        let skew_s = self.spec.skew_s(slot);
+        let mut cmd = Command::new(&self.spec.exe);
+        if let (true, Some(lib)) = (skew_s != 0, &self.faketime) {
+            cmd.env("LD_PRELOAD", lib)
+                .env("FAKETIME", format!("{skew_s:+}"))
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                // The offset read at every call, not a cached reading.
+                .env("FAKETIME_NO_CACHE", "1");
+        }
+        let mut child = cmd
             .arg("worker")
             .arg("--redis")
             .arg(&self.spec.url)
@@ -102,6 +176,9 @@ impl Fleet {
             .arg(self.spec.concurrency.to_string())
             .arg("--runlog")
             .arg(&runlog)
+            .arg(format!("--clock-skew-ms={}", skew_s.saturating_mul(1000)))
+            .arg("--crash-budget")
+            .arg(self.spec.crash_budget.to_string())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -111,6 +188,7 @@ impl Fleet {
         let pid = child.id();
         let stdin = child.stdin.take();
         self.slots[slot] = Some(Slot { child, stdin, pid, stopped: false, generation });
+        self.history.push(ProcInfo { slot, generation, pid, skew_s });
         Ok(pid)
     }
 
@@ -189,6 +267,28 @@ impl Fleet {
     /// The stderr files of every process so far.
     pub fn stderr_dir(&self) -> &Path {
         &self.spec.stderr_dir
+    }
+
+    /// Every process started so far, in order.
+    pub fn history(&self) -> &[ProcInfo] {
+        &self.history
+    }
+
+    /// The run log of the process now in `slot`.
+    pub fn runlog(&self, slot: usize) -> Option<PathBuf> {
+        let g = self.generation(slot)?;
+        Some(self.spec.runlog_dir.join(format!("w{slot}-g{g}.log")))
+    }
+
+    /// The stderr file of the process now in `slot`.
+    pub fn stderr_file(&self, slot: usize) -> Option<PathBuf> {
+        let g = self.generation(slot)?;
+        Some(self.spec.stderr_dir.join(format!("w{slot}-g{g}.err")))
+    }
+
+    /// Whether the process in `slot` has exited (without reaping it).
+    pub fn has_exited(&mut self, slot: usize) -> bool {
+        self.slots.get_mut(slot).and_then(Option::as_mut).is_some_and(|s| matches!(s.child.try_wait(), Ok(Some(_))))
     }
 
     /// The generation (1 for the first process) of the process in `slot`.

@@ -9,12 +9,23 @@
 //! ```text
 //! S <job id> <attempt> <pid> <unix ms>    the attempt started
 //! E <job id> <attempt> <pid> <unix ms>    the handler returned (before the ack)
+//! C <pid> <given ms> <measured ms> <unix ms>
+//!                                         the process's clock offset: the one
+//!                                         it was given, and the one it measured
+//!                                         against Redis `TIME` at its start
 //! ```
+//!
+//! Times are the host's true clock in every process: a worker whose clock
+//! is skewed on purpose (libfaketime) subtracts the offset it was given
+//! ([`set_clock_offset`]), which it checked against the server's clock
+//! before it took any job, so that runs compare with fault times (the
+//! chaos program's clock) and job records (the server's).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,10 +35,40 @@ use crate::error::ChaosError;
 
 static LOG: OnceLock<File> = OnceLock::new();
 
-/// Milliseconds since the Unix epoch, the clock every process of a run
-/// shares (they run on one host).
+/// How far this process's clock is ahead of the host's, on purpose
+/// (milliseconds; negative: behind).
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Milliseconds since the Unix epoch by this process's own clock, skewed
+/// or not.
+pub fn raw_now_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Milliseconds since the Unix epoch on the host's true clock, the clock
+/// every process of a run shares (they run on one host; a skewed worker
+/// takes its offset off).
 pub fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+    let t = raw_now_ms().saturating_sub(CLOCK_OFFSET_MS.load(Ordering::Relaxed));
+    u64::try_from(t).unwrap_or(0)
+}
+
+/// Tells [`now_ms`] how far this process's clock is off on purpose.
+pub(crate) fn set_clock_offset(ms: i64) {
+    CLOCK_OFFSET_MS.store(ms, Ordering::Relaxed);
+}
+
+/// Records this process's clock offsets: the one it was given and the one
+/// it measured.
+pub(crate) fn clock(given_ms: i64, measured_ms: i64) {
+    let Some(mut file) = LOG.get() else { return };
+    let line = format!("C {} {given_ms} {measured_ms} {}\n", std::process::id(), now_ms());
+    if let Err(e) = file.write_all(line.as_bytes()) {
+        tracing::error!(error = %e, "cannot append to the run log");
+    }
 }
 
 /// Opens this process's run log (worker mode); chaos jobs record their
@@ -76,11 +117,22 @@ pub struct Run {
     pub end_ms: Option<u64>,
 }
 
+/// A worker process's clock, as it reported it at its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockLine {
+    /// The offset it was given (ms ahead of the host's clock).
+    pub given_ms: i64,
+    /// The offset it measured against Redis `TIME`.
+    pub measured_ms: i64,
+}
+
 /// Every run of every job, from all run logs of a directory.
 #[derive(Debug, Default)]
 pub struct RunLogs {
     /// Runs per job id, by start time.
     pub runs: HashMap<String, Vec<Run>>,
+    /// Each worker process's clock, by pid.
+    pub clocks: HashMap<u32, ClockLine>,
     /// Lines read.
     pub lines: u64,
     /// Lines that could not be read (there should be none).
@@ -102,11 +154,14 @@ impl RunLogs {
             for line in text.lines() {
                 out.lines += 1;
                 match parse(line) {
-                    Some(('S', id, attempt, pid, ms)) => {
+                    Some(Line::Start { id, attempt, pid, ms }) => {
                         out.runs.entry(id).or_default().push(Run { attempt, pid, start_ms: ms, end_ms: None })
                     }
-                    Some((_, id, attempt, pid, ms)) => {
+                    Some(Line::End { id, attempt, pid, ms }) => {
                         ends.insert((id, attempt, pid), ms);
+                    }
+                    Some(Line::Clock { pid, clock }) => {
+                        out.clocks.insert(pid, clock);
                     }
                     None => out.bad_lines.push(format!("{}: {line:?}", path.display())),
                 }
@@ -127,18 +182,30 @@ impl RunLogs {
     }
 }
 
-fn parse(line: &str) -> Option<(char, String, u32, u32, u64)> {
-    let mut it = line.split(' ');
-    let kind = match it.next()? {
-        "S" => 'S',
-        "E" => 'E',
-        _ => return None,
-    };
-    let id = it.next()?.to_owned();
-    let attempt = it.next()?.parse().ok()?;
-    let pid = it.next()?.parse().ok()?;
-    let ms = it.next()?.parse().ok()?;
-    it.next().is_none().then_some((kind, id, attempt, pid, ms))
+/// One line of a run log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    Start { id: String, attempt: u32, pid: u32, ms: u64 },
+    End { id: String, attempt: u32, pid: u32, ms: u64 },
+    Clock { pid: u32, clock: ClockLine },
+}
+
+fn parse(line: &str) -> Option<Line> {
+    let f: Vec<&str> = line.split(' ').collect();
+    let [kind, a, b, c, d] = f.as_slice() else { return None };
+    // Every line ends with its time, read for each kind alike.
+    let _: u64 = d.parse().ok()?;
+    match *kind {
+        "S" | "E" => {
+            let (id, attempt, pid, ms) = ((*a).to_owned(), b.parse().ok()?, c.parse().ok()?, d.parse().ok()?);
+            Some(if *kind == "S" { Line::Start { id, attempt, pid, ms } } else { Line::End { id, attempt, pid, ms } })
+        }
+        "C" => Some(Line::Clock {
+            pid: a.parse().ok()?,
+            clock: ClockLine { given_ms: b.parse().ok()?, measured_ms: c.parse().ok()? },
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -147,8 +214,14 @@ mod tests {
 
     #[test]
     fn lines_parse_and_torn_lines_do_not() {
-        assert_eq!(parse("S chaos:01J 2 77 1000"), Some(('S', "chaos:01J".to_owned(), 2, 77, 1000)));
-        assert_eq!(parse("E chaos:01J 2 77 1001"), Some(('E', "chaos:01J".to_owned(), 2, 77, 1001)));
+        let id = || "chaos:01J".to_owned();
+        assert_eq!(parse("S chaos:01J 2 77 1000"), Some(Line::Start { id: id(), attempt: 2, pid: 77, ms: 1000 }));
+        assert_eq!(parse("E chaos:01J 2 77 1001"), Some(Line::End { id: id(), attempt: 2, pid: 77, ms: 1001 }));
+        assert_eq!(
+            parse("C 77 -420000 -419998 1002"),
+            Some(Line::Clock { pid: 77, clock: ClockLine { given_ms: -420_000, measured_ms: -419_998 } })
+        );
+        assert_eq!(parse("C 77 420000 4200"), None);
         assert_eq!(parse("S chaos:01J 2 77"), None);
         assert_eq!(parse("X chaos:01J 2 77 1"), None);
         assert_eq!(parse("S chaos:01J 2 77 1 extra"), None);

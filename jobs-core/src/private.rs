@@ -21,14 +21,38 @@ pub use std::time::Duration;
 pub fn decode<J: Job>(payload: &[u8]) -> Result<J, RunError> {
     serde_json::from_slice(payload).map_err(|e| RunError::Decode {
         type_name: std::any::type_name::<J>(),
-        error: crate::error::bounded_message(e.to_string()),
+        error: crate::error::bounded_message(decode_error::<J>(&e)),
     })
+}
+
+/// A decode error as stored and shown. serde's message can quote a value;
+/// for a job with `#[redact]` fields only where and what kind of error is
+/// kept.
+fn decode_error<J: Job>(e: &serde_json::Error) -> String {
+    if J::REDACTED.is_empty() {
+        return e.to_string();
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "an I/O error",
+        serde_json::error::Category::Syntax => "a syntax error",
+        serde_json::error::Category::Data => "a value of the wrong type or a missing field",
+        serde_json::error::Category::Eof => "an early end",
+    };
+    format!("{kind} at line {} column {} (details hidden: the job has redacted fields)", e.line(), e.column())
+}
+
+/// Replaces the messages of the rules broken by a `#[redact]` field (those
+/// pushed since `from`): they can quote the value.
+pub fn redact_errors(errs: &mut ValidationError, from: usize) {
+    for e in errs.errors.iter_mut().skip(from) {
+        e.message = "the value breaks this rule (not shown: the field is redacted)".into();
+    }
 }
 
 /// Decodes, validates and re-encodes a JSON payload (the `check` of a descriptor).
 pub fn check<J: Job>(payload: &[u8]) -> Result<Vec<u8>, Error> {
     let job: J = serde_json::from_slice(payload).map_err(|e| {
-        Error::InvalidArgument(format!("payload does not decode as {}: {e}", std::any::type_name::<J>()))
+        Error::InvalidArgument(format!("payload does not decode as {}: {}", std::any::type_name::<J>(), decode_error::<J>(&e)))
     })?;
     job.validate()?;
     serde_json::to_vec(&job).map_err(|e| Error::Serialize(e.to_string()))

@@ -204,16 +204,30 @@ fn field_validation(kr: &TokenStream, p: &Param, ident: &Ident) -> TokenStream {
     let field = ident.unraw().to_string();
     let inner = p.option_inner().unwrap_or(&p.ty);
     let rules = p.rules.iter().map(|r| rule_call(kr, r, &field, inner));
+    // A redacted field's broken rules keep their names, not their messages
+    // (which can quote the value).
+    let (before, after) = if p.redact_attrs.is_empty() {
+        (quote!(), quote!())
+    } else {
+        (
+            quote!(let __jobs_from = __jobs_errs.errors.len();),
+            quote!(#kr::__private::redact_errors(&mut __jobs_errs, __jobs_from);),
+        )
+    };
     if p.option_inner().is_some() {
         quote! {
             if let ::core::option::Option::Some(__jobs_v) = &self.#ident {
+                #before
                 #(#rules)*
+                #after
             }
         }
     } else {
         quote! {{
             let __jobs_v = &self.#ident;
+            #before
             #(#rules)*
+            #after
         }}
     }
 }

@@ -54,13 +54,37 @@ pub enum When {
 
 impl When {
     /// The absolute time this names on a backend whose clock reads `now`.
+    ///
+    /// A duration past [`MAX_JOB_DURATION`] counts as that maximum, so no
+    /// value overflows the clock (enqueues refuse such durations first:
+    /// [`check_times`]; a backoff is clamped rather than refused, because a
+    /// finished attempt must always be recorded).
     pub fn resolve(self, now: SystemTime) -> SystemTime {
         match self {
-            When::In(d) => now + d,
+            When::In(d) => {
+                let d = d.min(MAX_JOB_DURATION);
+                // `now` is at most a few centuries past the epoch and the
+                // clamped duration 100 years: the sum fits every platform's
+                // SystemTime, so the fallback is never taken.
+                now.checked_add(d).unwrap_or(now)
+            }
             When::At(t) => t,
         }
     }
 }
+
+/// The longest duration a job option accepts (`delay`, `timeout`,
+/// `unique_for`): 100 years of 365.25 days. Longer ones are refused by
+/// [`check_times`]: past it, `now + d` could overflow the clock, and Redis
+/// could no longer hold the milliseconds exactly (Lua numbers and sorted set
+/// scores are doubles, exact to 2^53).
+pub const MAX_JOB_DURATION: Duration = Duration::from_secs(3_155_760_000);
+
+/// The latest time `scheduled_at` accepts, exclusive, in seconds after the
+/// Unix epoch: 10000-01-01T00:00:00Z (so any instant of the year 9999).
+/// Refused from it on by [`check_times`], for the reasons of
+/// [`MAX_JOB_DURATION`].
+pub const MAX_SCHEDULED_AT_SECS: u64 = 253_402_300_800;
 
 /// Job metadata: string keys and values, kept in order.
 pub type Headers = BTreeMap<String, String>;
@@ -75,6 +99,45 @@ pub fn check_payload_sizes(jobs: &[NewJob], limit: usize) -> Result<(), Error> {
         Some(j) => Err(Error::PayloadTooLarge { size: j.payload.len(), limit }),
         None => Ok(()),
     }
+}
+
+/// Refuses a batch in which any job's times are out of range: a `delay`,
+/// `timeout` or `unique_for` longer than [`MAX_JOB_DURATION`], or a
+/// `scheduled_at` in the year 10000 or later ([`MAX_SCHEDULED_AT_SECS`]). Every enqueue path calls
+/// it (both backends' `enqueue_many` and schedule ticks) before writing
+/// anything; the error is [`Error::InvalidArgument`] naming the option, the
+/// job and the maximum.
+pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
+    for j in jobs {
+        let too_long = |option: &str, d: Duration| {
+            Error::InvalidArgument(format!(
+                "`{option}` of {d:?} for job `{}` is longer than the maximum of 100 years ({} s)",
+                j.name,
+                MAX_JOB_DURATION.as_secs()
+            ))
+        };
+        match j.run_at {
+            Some(When::In(d)) if d > MAX_JOB_DURATION => return Err(too_long("delay", d)),
+            Some(When::At(t))
+                if t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() >= MAX_SCHEDULED_AT_SECS =>
+            {
+                let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+                return Err(Error::InvalidArgument(format!(
+                    "`scheduled_at` of {secs} s after the Unix epoch for job `{}` is past the maximum: \
+                     the end of the year 9999 ({MAX_SCHEDULED_AT_SECS} s)",
+                    j.name
+                )));
+            }
+            _ => {}
+        }
+        if let Some(d) = j.timeout.filter(|d| *d > MAX_JOB_DURATION) {
+            return Err(too_long("timeout", d));
+        }
+        if let Some(d) = j.unique_for.filter(|d| *d > MAX_JOB_DURATION) {
+            return Err(too_long("unique_for", d));
+        }
+    }
+    Ok(())
 }
 
 impl NewJob {

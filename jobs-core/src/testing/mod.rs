@@ -71,6 +71,7 @@ macro_rules! conformance_suite {
             stale_ack_is_refused,
             reclaimed_job_counts_an_attempt,
             lost_lease_before_start_is_not_an_attempt,
+            jobs_that_crashed_before_starting_run_alone,
             poison_job_ends_dead,
             killed_pool_job_runs_elsewhere,
             heartbeat_keeps_long_job_leased,

@@ -60,11 +60,16 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
             _ = core.killed.cancelled() => return,
             _ = core.hard.cancelled() => None,
             g = core.quarantine.lock() => Some(g),
+            // Behind a long job of its kind: handed back (not an attempt),
+            // for whichever pool is free to run it alone.
+            _ = tokio::time::sleep(core.lease) => None,
         };
         if alone.is_none() || !mark_started(&core, &job).await {
-            // Shutting down, or the lease is gone: it never started here.
-            if core.inflight.remove(&job.id, job.token) && core.hard.is_cancelled() {
-                report(&core, &job, Outcome::Release { at: None, reason: "the worker pool shut down".into() });
+            // Shutting down, waited too long, or the lease is gone: it never
+            // started here.
+            if core.inflight.remove(&job.id, job.token) && alone.is_none() {
+                let reason = if core.hard.is_cancelled() { "the worker pool shut down" } else { "waited to run alone" };
+                report(&core, &job, Outcome::Release { at: None, reason: reason.into() });
             }
             return;
         }

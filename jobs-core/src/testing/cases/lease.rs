@@ -213,3 +213,30 @@ pub async fn slow_presence_never_delays_lease_extension<Q: JobQueue + Clone>(q: 
     assert_eq!(info.attempts, 1, "never reclaimed: {info:?}");
     assert_eq!(probe(&queue).start_count(), 1);
 }
+
+/// Jobs that lost a lease before their handler started run one at a time
+/// in a pool, each only once its start is recorded; they keep attempt 1.
+pub async fn jobs_that_crashed_before_starting_run_alone<Q: JobQueue + Clone>(q: Q) {
+    let queue = unique_queue("alone");
+    for seq in 1..=2 {
+        put1(&q, &queue, seq, Act::SleepMs(300)).await;
+    }
+    let req = fetch_req(&queue, ms(100), 3);
+    assert_eq!(q.fetch(&req).await.unwrap().jobs.len(), 2);
+    // Their worker died before starting them: both come back as crashes.
+    // (A fetch of nothing still reclaims expired leases.)
+    let housekeeping = FetchRequest { max: 0, ..req.clone() };
+    eventually("both reclaimed", || async {
+        q.fetch(&housekeeping).await.unwrap();
+        q.stats().await.unwrap().queue(&queue).pending == 2
+    })
+    .await;
+    let pool = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let p = probe(&queue);
+    eventually("both ran", || async { p.ends().len() == 2 }).await;
+    pool.shutdown().await.unwrap();
+    let starts = p.starts();
+    assert!(starts.iter().all(|s| s.attempt == 1), "a crash before the start is no attempt: {starts:?}");
+    let gap = starts[1].at.duration_since(starts[0].at);
+    assert!(gap >= ms(290), "the second started after the first ended, not beside it: {gap:?}");
+}
