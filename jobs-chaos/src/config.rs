@@ -92,6 +92,11 @@ pub struct ChaosConfig {
     /// process runs under libfaketime (`FAKETIME=+420` ...), and so does
     /// every process that replaces it after a kill or a crash.
     pub skewed_clocks: Vec<i64>,
+    /// libfaketime's multi-threaded library (`libfaketimeMT.so.1`) for the
+    /// skewed slots; `None`: `JOBS_FAKETIME_LIB`, else where Debian's
+    /// `faketime` package puts it. Missing while a slot is skewed, the run
+    /// fails at once with `ChaosError::Faketime`.
+    pub faketime_lib: Option<PathBuf>,
     /// The pools' crash budget (`WorkerPoolBuilder::crash_budget`): how
     /// many leases a job may lose before its handler started until it ends
     /// dead.
@@ -156,6 +161,7 @@ impl ChaosConfig {
             worker_procs: 3,
             concurrency: 8,
             skewed_clocks: vec![7 * 60],
+            faketime_lib: None,
             crash_budget: jobs_core::DEFAULT_MAX_CRASHES,
             lease: Duration::from_millis(1500),
             kill_every: Duration::from_secs(4),

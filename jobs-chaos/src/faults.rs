@@ -4,6 +4,7 @@
 //! planned list of longer faults (worker stops, Redis crashes, outages and
 //! freezes), one at a time.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use crate::jobs::{ChaosWork, Kind, QUEUE};
 use crate::redis_proc::RedisProc;
 use crate::run::{Acked, Shared};
 use crate::runlog::now_ms;
+use crate::worker::CLOCK_EXIT;
 
 /// What was done to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -103,6 +105,13 @@ pub(crate) async fn kill_loop(cfg: ChaosConfig, fleet: Arc<Mutex<Fleet>>, shared
         tokio::task::block_in_place(|| {
             let mut f = lock(&fleet);
             for (slot, pid, status) in f.reap_exited() {
+                if status.code() == Some(CLOCK_EXIT) {
+                    shared.problem(format!(
+                        "worker {pid} (slot {slot}) exited: its clock is not off by the {} s it was given \
+                         (libfaketime not in effect?)",
+                        f.skew_s(slot)
+                    ));
+                }
                 shared.record(FaultEvent {
                     kind: FaultKind::WorkerCrash,
                     pid: Some(pid),
@@ -183,7 +192,10 @@ pub(crate) async fn fault_loop(
 /// Stops a worker process for three leases while it runs a job that
 /// others then take over: right before the stop, one long `chaos.work` job
 /// per worker process is enqueued (high priority, two leases long), and the
-/// process whose pool reports one of them running is the one stopped.
+/// first process whose run log shows one of them started and not ended is
+/// stopped at once (under the fleet's lock: it cannot be killed in
+/// between). So every stop catches a run in flight, whose late result the
+/// checks then look for.
 async fn stop_worker(
     cfg: &ChaosConfig,
     fleet: &Arc<Mutex<Fleet>>,
@@ -191,37 +203,39 @@ async fn stop_worker(
     shared: &Shared,
     rng: &mut StdRng,
 ) {
-    let probes = probe_jobs(cfg, queue, shared).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut target = None;
-    while target.is_none() && Instant::now() < deadline {
-        if let Ok(Ok(pools)) = tokio::time::timeout(Duration::from_secs(2), queue.workers()).await {
-            target = pools.iter().find(|p| p.running_jobs.iter().any(|j| probes.contains(j))).map(|p| p.pid);
+    let probes: HashSet<String> = probe_jobs(cfg, queue, shared).await.iter().map(ToString::to_string).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = loop {
+        let last_try = Instant::now() >= deadline;
+        let picked = tokio::task::block_in_place(|| {
+            let mut f = lock(fleet);
+            let live = f.live();
+            // Keep at least one other worker running, to take its jobs over.
+            if live.len() < 2 {
+                return None;
+            }
+            let running_probe =
+                live.iter().copied().find(|&s| f.runlog(s).is_some_and(|p| probe_in_flight(&p, &probes)));
+            let slot = match (running_probe, last_try) {
+                (Some(s), _) => s,
+                (None, true) => live[rng.random_range(0..live.len())],
+                (None, false) => return None,
+            };
+            f.set_stopped(slot, true).ok().map(|pid| (slot, pid, running_probe.is_some()))
+        });
+        if picked.is_some() || last_try {
+            break picked;
         }
-        if target.is_none() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    if let Some((_, pid, false)) = stopped {
+        shared.note(format!("stopping worker {pid}, not seen running a probe job"));
     }
-    let stopped = tokio::task::block_in_place(|| {
-        let mut f = lock(fleet);
-        let live = f.live();
-        // Keep at least one other worker running, to take its jobs over.
-        if live.len() < 2 {
-            return None;
-        }
-        let slot = match live.iter().copied().find(|s| f.pid(*s).is_some_and(|p| Some(p) == target)) {
-            Some(s) => s,
-            None => live[rng.random_range(0..live.len())],
-        };
-        f.set_stopped(slot, true).ok().map(|pid| (slot, pid))
-    });
+    let stopped = stopped.map(|(slot, pid, _)| (slot, pid));
     let Some((slot, pid)) = stopped else {
         shared.note("no worker to stop: skipped one stop".into());
         return;
     };
-    if target != Some(pid) {
-        shared.note(format!("stopping worker {pid}, not seen running a probe job"));
-    }
     let start_ms = now_ms();
     tokio::time::sleep(cfg.lease * 3).await;
     // Taken before SIGCONT: the process may run (and log) at once.
@@ -231,6 +245,30 @@ async fn stop_worker(
         shared.note(format!("cannot continue worker {pid}: {e}"));
     }
     shared.record(FaultEvent { kind: FaultKind::WorkerStop, pid: Some(pid), start_ms, end_ms });
+}
+
+/// Whether the run log at `path` shows a run of one of `probes` started and
+/// not ended.
+fn probe_in_flight(path: &std::path::Path, probes: &HashSet<String>) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let mut open: HashSet<&str> = HashSet::new();
+    for line in text.lines() {
+        let mut it = line.split(' ');
+        let (Some(kind), Some(id)) = (it.next(), it.next()) else { continue };
+        if !probes.contains(id) {
+            continue;
+        }
+        match kind {
+            "S" => {
+                open.insert(id);
+            }
+            "E" => {
+                open.remove(id);
+            }
+            _ => {}
+        }
+    }
+    !open.is_empty()
 }
 
 /// Enqueues the long jobs a stop catches in flight (acknowledged jobs like

@@ -39,6 +39,9 @@ pub struct WorkerSpec {
     pub skewed_clocks: Vec<i64>,
     /// The pools' crash budget.
     pub crash_budget: u32,
+    /// libfaketime's multi-threaded library for the skewed slots (`None`:
+    /// found by [`faketime_lib`]).
+    pub faketime_lib: Option<PathBuf>,
 }
 
 impl WorkerSpec {
@@ -62,10 +65,10 @@ pub struct ProcInfo {
 }
 
 /// libfaketime's multi-threaded build (the worker runs a tokio runtime):
-/// `JOBS_FAKETIME_LIB`, else the places Debian and a source install put it.
-pub fn faketime_lib() -> Result<PathBuf, ChaosError> {
-    if let Some(p) = std::env::var_os("JOBS_FAKETIME_LIB") {
-        let p = PathBuf::from(p);
+/// `given` when set, else `JOBS_FAKETIME_LIB`, else the places Debian and
+/// a source install put it. [`ChaosError::Faketime`] when it is not there.
+pub fn faketime_lib(given: Option<&Path>) -> Result<PathBuf, ChaosError> {
+    if let Some(p) = given.map(Path::to_path_buf).or_else(|| std::env::var_os("JOBS_FAKETIME_LIB").map(PathBuf::from)) {
         return if p.is_file() { Ok(p) } else { Err(ChaosError::Faketime { tried: vec![p] }) };
     }
     let tried: Vec<PathBuf> = [
@@ -112,7 +115,7 @@ impl Fleet {
             std::fs::create_dir_all(d).map_err(|e| ChaosError::io(d, e))?;
         }
         let skewed = (0..n).any(|slot| spec.skew_s(slot) != 0);
-        let faketime = if skewed { Some(faketime_lib()?) } else { None };
+        let faketime = if skewed { Some(faketime_lib(spec.faketime_lib.as_deref())?) } else { None };
         let mut fleet = Fleet {
             spec,
             slots: (0..n).map(|_| None).collect(),
@@ -267,6 +270,11 @@ impl Fleet {
     /// The stderr files of every process so far.
     pub fn stderr_dir(&self) -> &Path {
         &self.spec.stderr_dir
+    }
+
+    /// How many seconds ahead the clock of `slot`'s processes is.
+    pub fn skew_s(&self, slot: usize) -> i64 {
+        self.spec.skew_s(slot)
     }
 
     /// Every process started so far, in order.

@@ -1,10 +1,14 @@
-//! The chaos suite of `jobs` (issue 11, DESIGN §3): real worker processes
-//! and a real `redis-server` under faults, with a verdict on every job.
+//! The chaos suite of `jobs`: real worker processes and a real
+//! `redis-server` under faults, with a verdict on every job, checking the
+//! at-least-once delivery that `jobs-core`'s README ("Semantics") and
+//! `docs/architecture.md` describe.
 //!
 //! A run starts `redis-server` with `appendonly yes` on a free loopback
 //! port, several worker processes (this crate's binary in `worker` mode) and
 //! in-process producers. While producers enqueue it
 //!
+//! - runs some worker processes with their clock minutes off
+//!   (libfaketime), restarted skewed after every kill;
 //! - SIGKILLs a random worker process every few seconds, and restarts it;
 //! - stops a worker process (SIGSTOP) for three leases, then continues it:
 //!   its late results must be refused, the newer attempt wins;

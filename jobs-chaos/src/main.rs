@@ -46,6 +46,11 @@ enum Cmd {
         /// Keep the run's directory (Redis files, run logs, worker logs).
         #[arg(long)]
         keep: bool,
+        /// Clock offsets of the first worker slots, comma-separated seconds
+        /// (`+420,-420`; empty: every worker on the host's clock). Default:
+        /// `+420` for the CI run, `+420,-420` for the long run.
+        #[arg(long, value_name = "SECONDS,..", allow_hyphen_values = true)]
+        skews: Option<String>,
     },
     /// One worker process of a run (started by `run`).
     Worker {
@@ -64,6 +69,13 @@ enum Cmd {
         /// This process's run log.
         #[arg(long)]
         runlog: PathBuf,
+        /// How far ahead this process's clock was set, in ms (negative:
+        /// behind); checked against Redis `TIME` at the start.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        clock_skew_ms: i64,
+        /// The pool's crash budget.
+        #[arg(long, default_value_t = jobs_core::DEFAULT_MAX_CRASHES)]
+        crash_budget: u32,
     },
 }
 
@@ -74,12 +86,13 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
     match Cli::parse().command {
-        Cmd::Worker { redis, queue, lease_ms, concurrency, runlog } => {
-            let args = WorkerArgs { redis, queue, lease: Duration::from_millis(lease_ms), concurrency, runlog };
+        Cmd::Worker { redis, queue, lease_ms, concurrency, runlog, clock_skew_ms, crash_budget } => {
+            let lease = Duration::from_millis(lease_ms);
+            let args = WorkerArgs { redis, queue, lease, concurrency, runlog, clock_skew_ms, crash_budget };
             jobs_chaos::run_worker(args).context("worker process")?;
             Ok(())
         }
-        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep } => {
+        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep, skews } => {
             let exe = std::env::current_exe().context("the path of this program, to start worker processes")?;
             let mut cfg = if ci { ChaosConfig::ci(exe) } else { ChaosConfig::long(exe, minutes) };
             cfg.fsync = fsync.parse::<Fsync>()?;
@@ -91,6 +104,9 @@ fn main() -> anyhow::Result<()> {
             }
             if let Some(s) = redis_down_secs {
                 cfg.redis_down_for = Duration::from_secs(s);
+            }
+            if let Some(list) = skews {
+                cfg.skewed_clocks = parse_skews(&list)?;
             }
             cfg.keep_dir = keep;
             let report = jobs_chaos::run(cfg)?;
@@ -105,4 +121,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `+420,-420` as seconds; an empty list is no skew.
+fn parse_skews(list: &str) -> anyhow::Result<Vec<i64>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<i64>().with_context(|| format!("--skews: `{s}` is not a number of seconds")))
+        .collect()
 }

@@ -11,10 +11,47 @@ use serde::Serialize;
 
 use crate::config::{ChaosConfig, Fsync};
 use crate::faults::{lock, FaultEvent, FaultKind};
+use crate::fleet::ProcInfo;
 use crate::jobs::Kind;
 use crate::run::{Acked, Shared};
 use crate::runlog::RunLogs;
-use crate::verify::{check, Findings};
+use crate::verify::{check, Context, Findings};
+
+/// How far a worker's measured clock offset may be from the one it was
+/// given (the worker itself refuses to run past 2 s).
+const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// One worker slot over the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotSummary {
+    /// The slot.
+    pub slot: usize,
+    /// How many seconds ahead its processes' clocks were set (0: the
+    /// host's clock).
+    pub skew_s: i64,
+    /// Processes started in it (1 + restarts).
+    pub processes: u64,
+    /// Of those, how many reported their clock (the others were killed
+    /// before they reached Redis).
+    pub clocks_reported: u64,
+    /// The smallest and largest clock offset its processes measured
+    /// against Redis `TIME` (ms).
+    pub measured_ms: Option<(i64, i64)>,
+    /// Attempts its processes started.
+    pub runs: u64,
+}
+
+/// Leases lost before the handler started (not attempts: crashes, counted
+/// against each job's crash budget), as the backend counted them.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CrashCounts {
+    /// Such losses in all.
+    pub leases: u64,
+    /// Jobs with at least one.
+    pub jobs: u64,
+    /// The most of one job.
+    pub most: u64,
+}
 
 /// Unix milliseconds of a time.
 pub(crate) fn ms(t: SystemTime) -> u64 {
@@ -57,6 +94,10 @@ pub struct Report {
     pub postponed_fsyncs: usize,
     /// Unreadable run log lines (none expected: one `write(2)` per line).
     pub run_log_bad_lines: Vec<String>,
+    /// The worker slots: clock skew, processes, runs.
+    pub workers: Vec<SlotSummary>,
+    /// Leases lost before the handler started, per the backend.
+    pub crashes: CrashCounts,
     /// Things worth knowing that are not failures.
     pub notes: Vec<String>,
     /// Every fault with its time.
@@ -74,10 +115,13 @@ impl Report {
         refused: u64,
         postponed: usize,
         elapsed: Duration,
+        procs: &[ProcInfo],
+        crashes: CrashCounts,
     ) -> Report {
         let fault_log = lock(&shared.faults).clone();
         let lease_ms = u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX);
-        let findings = check(acked, infos, logs, &fault_log, lease_ms);
+        let cx = Context { faults: &fault_log, lease_ms, crash_budget: cfg.crash_budget };
+        let findings = check(acked, infos, logs, cx);
         let mut faults: BTreeMap<FaultKind, u64> = FaultKind::ALL.iter().map(|k| (*k, 0)).collect();
         for f in &fault_log {
             *faults.entry(f.kind).or_default() += 1;
@@ -102,6 +146,8 @@ impl Report {
             refused_results_logged: refused,
             postponed_fsyncs: postponed,
             run_log_bad_lines: logs.bad_lines.iter().take(20).cloned().collect(),
+            workers: slots(cfg, procs, logs),
+            crashes,
             notes: lock(&shared.notes).clone(),
             fault_log,
         };
@@ -149,7 +195,29 @@ impl Report {
         if injected(FaultKind::WorkerStop) > 0 && f.late_results_refused == 0 {
             out.push("no late result of a stopped worker was seen refused".to_owned());
         }
+        for w in self.workers.iter().filter(|w| w.skew_s != 0) {
+            if w.runs == 0 {
+                out.push(format!("worker slot {} (clock {}) ran no job", w.slot, skew_text(w.skew_s)));
+            }
+            let given = w.skew_s.saturating_mul(1000);
+            if let Some((lo, hi)) =
+                w.measured_ms.filter(|(lo, hi)| (lo - given).abs().max((hi - given).abs()) > SKEW_TOLERANCE_MS)
+            {
+                out.push(format!(
+                    "worker slot {} should run {given} ms off the server's clock and measured {lo}..{hi} ms",
+                    w.slot
+                ));
+            }
+            if w.clocks_reported == 0 {
+                out.push(format!("no process of worker slot {} reported its clock", w.slot));
+            }
+        }
         out.extend(problems.iter().take(20).cloned());
+        // The first of the checks' own sentences, so that a failure says
+        // which jobs and why.
+        if !out.is_empty() {
+            out.extend(f.problems.iter().take(10).cloned());
+        }
         out
     }
 
@@ -169,8 +237,20 @@ impl Report {
             s.lease.as_millis()
         );
         let mut row = |label: &str, value: String| {
-            let _ = writeln!(t, "  {label:<52} {value:>10}");
+            let _ = writeln!(t, "  {label:<58} {value:>10}");
         };
+        row("WORKER SLOTS (clock, processes started; runs)", String::new());
+        for w in &self.workers {
+            let measured = match w.measured_ms.map(|(lo, hi)| (secs(lo), secs(hi))) {
+                Some((lo, hi)) if lo == hi => format!(" (measured {lo} s)"),
+                Some((lo, hi)) => format!(" (measured {lo}..{hi} s)"),
+                None => String::new(),
+            };
+            row(
+                &format!("  w{} clock {}{measured}, {} processes", w.slot, skew_text(w.skew_s), w.processes),
+                w.runs.to_string(),
+            );
+        }
         row("FAULTS INJECTED", String::new());
         for (k, n) in &self.faults {
             row(&format!("  {}", k.label()), n.to_string());
@@ -195,13 +275,25 @@ impl Report {
             row(&format!("    explained: {cause}"), n.to_string());
         }
         row("    unexplained (must be 0)", f.unexplained_duplicates.to_string());
+        row("    of them the same attempt run again (start unmarked)", f.reran_same_attempt.to_string());
+        row("  leases lost before the handler started (crashes)", self.crashes.leases.to_string());
+        row(
+            "    jobs with a crash / most crashes of one job",
+            format!("{} / {}", self.crashes.jobs, self.crashes.most),
+        );
+        let by = |k: &str| f.dead_by_faults.get(k).copied().unwrap_or(0);
+        row(
+            "  dead by explained faults (crash budget / lost leases)",
+            format!("{} / {}", by("crash_budget"), by("retries_on_lost_leases")),
+        );
         row("  late results of stopped workers refused", f.late_results_refused.to_string());
         row("  'result refused' in worker logs", self.refused_results_logged.to_string());
         row("  successes by a stale attempt (must be 0)", f.stale_overwrites.to_string());
         row("  runs after the job finished (must be 0)", f.runs_after_finish.to_string());
+        row("    started on SIGCONT by a stopped worker (refused)", f.late_starts_after_stop.to_string());
         row("  finished jobs checked across Redis restarts", self.finished_checked_across_restarts.to_string());
         row("    came back (must be 0)", self.finished_that_came_back.to_string());
-        row("  leases lost before the handler started", f.leases_lost_without_run.to_string());
+        row("  attempts lost with no run (marked, died before it)", f.leases_lost_without_run.to_string());
         row("  AOF writes postponed by a slow fsync", self.postponed_fsyncs.to_string());
         let _ = writeln!(t, "RESULT: {}", if self.passed { "PASS" } else { "FAIL" });
         for fail in &self.failures {
@@ -209,4 +301,45 @@ impl Report {
         }
         t
     }
+}
+
+/// Milliseconds as signed seconds with one decimal (`+420.0`, `0.0`).
+fn secs(ms: i64) -> String {
+    let tenths = (ms as f64 / 100.0).round() as i64;
+    match tenths {
+        0 => "0.0".to_owned(),
+        t => format!("{}{}.{}", if t < 0 { '-' } else { '+' }, t.abs() / 10, t.abs() % 10),
+    }
+}
+
+/// A clock offset for people: `+7m`, `-30s`, `true` (none).
+pub(crate) fn skew_text(skew_s: i64) -> String {
+    match skew_s {
+        0 => "true".to_owned(),
+        s if s % 60 == 0 => format!("{:+}m", s / 60),
+        s => format!("{s:+}s"),
+    }
+}
+
+/// Per slot: its clock, its processes, what they measured and ran.
+fn slots(cfg: &ChaosConfig, procs: &[ProcInfo], logs: &RunLogs) -> Vec<SlotSummary> {
+    let mut runs_by_pid: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in logs.runs.values().flatten() {
+        *runs_by_pid.entry(r.pid).or_default() += 1;
+    }
+    (0..cfg.worker_procs)
+        .map(|slot| {
+            let mine: Vec<&ProcInfo> = procs.iter().filter(|p| p.slot == slot).collect();
+            let measured: Vec<i64> =
+                mine.iter().filter_map(|p| logs.clocks.get(&p.pid)).map(|c| c.measured_ms).collect();
+            SlotSummary {
+                slot,
+                skew_s: cfg.skewed_clocks.get(slot).copied().unwrap_or(0),
+                processes: mine.len() as u64,
+                clocks_reported: measured.len() as u64,
+                measured_ms: measured.iter().min().copied().zip(measured.iter().max().copied()),
+                runs: mine.iter().map(|p| runs_by_pid.get(&p.pid).copied().unwrap_or(0)).sum(),
+            }
+        })
+        .collect()
 }

@@ -1,6 +1,8 @@
 //! [`run`]: one chaos run from start to verdict.
 //!
-//! 1. Start `redis-server` (AOF on) and the worker processes.
+//! 1. Start `redis-server` (AOF on) and the worker processes, and wait
+//!    until each has checked its clock (skewed slots: off by what they were
+//!    given).
 //! 2. For [`ChaosConfig::load`]: producers enqueue, one task kills workers
 //!    at random, another injects the planned faults; a monitor cancels the
 //!    `chaos.hang` jobs once they run.
@@ -8,7 +10,7 @@
 //! 4. Stop the workers cleanly, read the run logs and every acknowledged
 //!    job's record, and check them ([`crate::verify`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,7 @@ use crate::fleet::{Fleet, WorkerSpec};
 use crate::jobs::{Kind, QUEUE};
 use crate::producer::{produce, Specials};
 use crate::redis_proc::RedisProc;
-use crate::report::Report;
+use crate::report::{CrashCounts, Report};
 use crate::runlog::RunLogs;
 use crate::worker::connect;
 
@@ -92,7 +94,7 @@ pub fn run(cfg: ChaosConfig) -> Result<Report, ChaosError> {
     let dir = run_dir();
     let result = rt.block_on(run_in(cfg.clone(), dir.clone()));
     let keep = cfg.keep_dir || result.as_ref().map_or(true, |r| !r.passed);
-    if keep {
+    if keep && dir.exists() {
         eprintln!("jobs-chaos: the run's files (redis.log, run logs, worker logs) are in {}", dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
@@ -107,6 +109,10 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
             eprintln!("jobs-chaos [{:>6.1}s] {s}", t0.elapsed().as_secs_f64());
         }
     };
+    if cfg.skewed_clocks.iter().any(|s| *s != 0) {
+        // Before anything starts: a missing libfaketime is a clear error.
+        crate::fleet::faketime_lib(cfg.faketime_lib.as_deref())?;
+    }
     let redis = tokio::task::block_in_place(|| RedisProc::start(&cfg.redis_server, &dir.join("redis"), cfg.fsync))?;
     let url = redis.url();
     say(format!("redis-server on {url}, appendonly yes, appendfsync {}", cfg.fsync.as_str()));
@@ -119,8 +125,20 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
         concurrency: cfg.concurrency,
         runlog_dir: dir.join("runlogs"),
         stderr_dir: dir.join("workers"),
+        skewed_clocks: cfg.skewed_clocks.clone(),
+        crash_budget: cfg.crash_budget,
+        faketime_lib: cfg.faketime_lib.clone(),
     };
-    let fleet = Arc::new(Mutex::new(tokio::task::block_in_place(|| Fleet::start(spec, cfg.worker_procs))?));
+    let fleet = tokio::task::block_in_place(|| Fleet::start(spec, cfg.worker_procs))?;
+    let fleet = Arc::new(Mutex::new(fleet));
+    wait_clocks(&fleet).await?;
+    say(format!(
+        "worker clocks checked against the server's: {}",
+        (0..cfg.worker_procs)
+            .map(|s| format!("w{s} {}", crate::report::skew_text(cfg.skewed_clocks.get(s).copied().unwrap_or(0))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let queue = connect(&url).await;
     let shared = Arc::new(Shared { progress: cfg.progress, ..Shared::default() });
     let started = Instant::now();
@@ -167,9 +185,87 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
     let infos = read_all(&queue, &acked).await?;
     let refused = count_in_files(&dir.join("workers"), "result refused");
     let postponed = lock(&redis).postponed_fsyncs();
+    let crashes = read_crashes(&url).await.unwrap_or_else(|e| {
+        shared.note(format!("cannot read the crash counts: {e}"));
+        CrashCounts::default()
+    });
+    let procs = lock(&fleet).history().to_vec();
     say(format!("read {} run log lines and {} job records; checking", logs.lines, infos.len()));
-    let report = Report::build(&cfg, &shared, &acked, &infos, &logs, refused, postponed, t0.elapsed());
+    let report = Report::build(&cfg, &shared, &acked, &infos, &logs, refused, postponed, t0.elapsed(), &procs, crashes);
     Ok(report)
+}
+
+/// How long a starting worker process may take to report its clock: it
+/// connects and reads Redis `TIME` first.
+const CLOCK_REPORT_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits until every worker process of the fleet has recorded its clock in
+/// its run log, and fails when one is not off by what it was given (or
+/// exited, or stayed silent).
+async fn wait_clocks(fleet: &Mutex<Fleet>) -> Result<(), ChaosError> {
+    let deadline = Instant::now() + CLOCK_REPORT_WITHIN;
+    let n = lock(fleet).len();
+    let mut pending: Vec<usize> = (0..n).collect();
+    loop {
+        let mut still = Vec::new();
+        for slot in pending {
+            let (pid, runlog, stderr, exited, skew_s) = {
+                let mut f = lock(fleet);
+                let exited = f.has_exited(slot);
+                (f.pid(slot), f.runlog(slot), f.stderr_file(slot), exited, f.skew_s(slot))
+            };
+            let (Some(pid), Some(runlog)) = (pid, runlog) else { continue };
+            let clock = std::fs::read_to_string(&runlog).ok().and_then(|t| clock_line(&t));
+            match clock {
+                Some(measured_ms) => {
+                    let expected_ms = skew_s.saturating_mul(1000);
+                    if (measured_ms - expected_ms).abs() > 2_000 {
+                        return Err(ChaosError::ClockSkew { slot, pid, expected_ms, measured_ms });
+                    }
+                }
+                None if exited || Instant::now() >= deadline => {
+                    let stderr = stderr.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+                    let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+                    let stderr = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                    return Err(ChaosError::ClockUnknown { slot, pid, waited: CLOCK_REPORT_WITHIN, stderr });
+                }
+                None => still.push(slot),
+            }
+        }
+        if still.is_empty() {
+            return Ok(());
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The measured offset of a run log's clock line (`C <pid> <given>
+/// <measured> <ms>`).
+fn clock_line(text: &str) -> Option<i64> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        match f.as_slice() {
+            ["C", _, _, measured, _] => measured.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+/// The backend's count of leases each job lost before its handler started
+/// (`jobs-redis` keeps them in the queue's `crash` hash, see its
+/// `scripts/common.lua`; `JobInfo` does not carry them).
+async fn read_crashes(url: &str) -> Result<CrashCounts, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let prefix = crate::worker::redis_config(url).prefix;
+    let key = format!("{}crash", jobs_redis::keys::QueueKeys::new(&prefix, QUEUE).base());
+    let all: HashMap<String, u64> = redis::cmd("HGETALL").arg(&key).query_async(&mut c).await?;
+    Ok(CrashCounts {
+        leases: all.values().sum(),
+        jobs: all.values().filter(|&&n| n > 0).count() as u64,
+        most: all.values().copied().max().unwrap_or(0),
+    })
 }
 
 /// Cancels each `chaos.hang` job once it runs, until every one has ended.

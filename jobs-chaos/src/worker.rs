@@ -2,12 +2,17 @@
 //! [`WorkerPool`] over Redis on the chaos queue, recording every attempt in
 //! its run log, until its stdin closes (then a clean shutdown) or it is
 //! killed.
+//!
+//! Before its pool starts, the process measures its clock against Redis
+//! `TIME` and records both the offset it was given and the measured one in
+//! its run log; a process whose clock is not off by what it was given
+//! (libfaketime not in effect) exits with [`CLOCK_EXIT`] and takes no job.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jobs_core::{Backoff, WorkerPool};
+use jobs_core::{Backoff, JobQueue, WorkerPool};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 use crate::error::ChaosError;
@@ -26,6 +31,54 @@ pub struct WorkerArgs {
     pub concurrency: usize,
     /// This process's run log.
     pub runlog: PathBuf,
+    /// How far ahead this process's clock was set (ms; negative: behind;
+    /// 0: the host's clock).
+    pub clock_skew_ms: i64,
+    /// The pool's crash budget.
+    pub crash_budget: u32,
+}
+
+/// The exit code of a worker process whose clock is not off by what it
+/// was given.
+pub const CLOCK_EXIT: i32 = 87;
+
+/// How far a measured clock offset may be from the given one: the reading
+/// is bracketed by a round trip of at most [`MAX_ROUND_TRIP`], and skews
+/// are minutes.
+const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// The slowest `TIME` round trip a measurement is taken from (a frozen or
+/// restarting Redis answers late: measure again).
+const MAX_ROUND_TRIP: Duration = Duration::from_millis(500);
+
+/// How long a starting worker keeps trying to measure its clock (Redis may
+/// be down or frozen for a while).
+const MEASURE_FOR: Duration = Duration::from_secs(60);
+
+/// This process's clock minus the server's, in ms, from a `TIME` reading
+/// bracketed by two of our own.
+async fn measure_offset(queue: &RedisQueue) -> Result<i64, String> {
+    let deadline = tokio::time::Instant::now() + MEASURE_FOR;
+    let mut last = String::from("no reading");
+    while tokio::time::Instant::now() < deadline {
+        let sent = std::time::Instant::now();
+        let before = runlog::raw_now_ms();
+        let server = queue.now().await;
+        let after = runlog::raw_now_ms();
+        match server {
+            Ok(t) if sent.elapsed() <= MAX_ROUND_TRIP => {
+                let server_ms = match t.duration_since(std::time::UNIX_EPOCH) {
+                    Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+                    Err(_) => return Err("the server's clock reads before 1970".into()),
+                };
+                return Ok(before + (after - before) / 2 - server_ms);
+            }
+            Ok(_) => last = format!("TIME took {:?}", sent.elapsed()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("could not read the server's clock within {MEASURE_FOR:?}: {last}"))
 }
 
 /// How a chaos process talks to Redis: short timeouts, so that an outage
@@ -65,6 +118,19 @@ pub fn run_worker(args: WorkerArgs) -> Result<(), ChaosError> {
         .map_err(|e| ChaosError::io(&args.runlog, e))?;
     rt.block_on(async move {
         let queue = connect(&args.redis).await;
+        let measured = measure_offset(&queue).await.map_err(ChaosError::Config)?;
+        runlog::clock(args.clock_skew_ms, measured);
+        if (measured - args.clock_skew_ms).abs() > SKEW_TOLERANCE_MS {
+            eprintln!(
+                "jobs-chaos worker: this process's clock should be {} ms off the server's and is {measured} ms off: \
+                 is libfaketime in effect?",
+                args.clock_skew_ms
+            );
+            std::process::exit(CLOCK_EXIT);
+        }
+        // Run log times on the host's clock: the offset given is exact
+        // (libfaketime adds it to every reading).
+        runlog::set_clock_offset(args.clock_skew_ms);
         let pool = WorkerPool::builder(queue)
             .queues([args.queue.as_str()])
             .workers(args.concurrency)
@@ -76,6 +142,7 @@ pub fn run_worker(args: WorkerArgs) -> Result<(), ChaosError> {
                 jitter: true,
             })
             .grace_period(Duration::from_secs(2))
+            .crash_budget(args.crash_budget)
             .scheduler(false)
             .start()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,4 +1,4 @@
-//! Bad input (issue 11): malformed jobs, given to `enqueue_many` as raw
+//! Bad input: malformed jobs, given to `enqueue_many` as raw
 //! payload bytes and written straight into the queue's Redis keys, must each
 //! end dead with a clear error while the pool survives and other jobs flow.
 //!

@@ -1,4 +1,4 @@
-//! Property tests (issue 11) of payload decoding, through the glue that
+//! Property tests of payload decoding, through the glue that
 //! `#[job]` generates and workers call (`JobDescriptor::run`, and `check`,
 //! which the command line's `enqueue` uses): arbitrary bytes, arbitrary JSON
 //! values and objects with the right field names but arbitrary values never

@@ -1,4 +1,4 @@
-//! Limits (issue 11): a payload past the backend's limit (default 512 KiB,
+//! Limits: a payload past the backend's limit (default 512 KiB,
 //! `jobs_core::DEFAULT_MAX_PAYLOAD`) is refused at enqueue with a clear
 //! error, writing nothing; one at the limit is stored.
 //!

@@ -47,7 +47,8 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
-/// `--yes` and `--json` of the commands that change many jobs at once.
+/// `--yes` and `--json` of the commands that ask for confirmation first:
+/// those that change many jobs at once or delete what cannot be restored.
 #[derive(Debug, Clone, Copy, Default, Args)]
 pub struct BulkFlags {
     /// Do not ask for confirmation (required when stdin is not a terminal).
@@ -218,6 +219,15 @@ pub enum ScheduleCommand {
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
+    },
+    /// Delete a schedule (cannot be undone), e.g. an orphaned one whose job
+    /// no live pool runs any more.
+    Remove {
+        /// The schedule's name.
+        name: String,
+        /// Confirmation and output.
+        #[command(flatten)]
+        flags: BulkFlags,
     },
 }
 

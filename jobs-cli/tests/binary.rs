@@ -125,8 +125,13 @@ async fn on_redis_through_a_configuration_file() {
         headers: Default::default(),
     };
     q.enqueue_many(vec![job]).await.unwrap();
-    let req =
-        FetchRequest { queues: vec!["imports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 0, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
+    let req = FetchRequest {
+        queues: vec!["imports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 0,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let outcome = Outcome::Dead { error: "line 7: bad date".into() };
     q.finish(vec![Finish { id: id.clone(), token: leased.token, outcome }]).await.unwrap();

@@ -1,4 +1,4 @@
-//! YAML configuration (DESIGN §7) with `JOBS_*` environment overrides.
+//! YAML configuration with `JOBS_*` environment overrides.
 //!
 //! ```yaml
 //! jobs:
@@ -240,6 +240,8 @@ pub struct RetentionConfig {
     /// Dead jobs, by age (default 7 days).
     #[serde(with = "de::opt_duration")]
     pub dead_age: Option<Duration>,
+    /// Succeeded and cancelled jobs per queue, by count (default 100,000).
+    pub succeeded_max: Option<usize>,
     /// Dead jobs per queue, by count (default 10,000).
     pub dead_max: Option<usize>,
 }
@@ -250,6 +252,7 @@ impl RetentionConfig {
         let d = Retention::default();
         Retention {
             succeeded: self.succeeded.unwrap_or(d.succeeded),
+            succeeded_max: self.succeeded_max.unwrap_or(d.succeeded_max),
             dead_age: self.dead_age.unwrap_or(d.dead_age),
             dead_max: self.dead_max.unwrap_or(d.dead_max),
         }

@@ -260,12 +260,17 @@ impl JobOptions {
         self
     }
     /// Runs the job no earlier than `d` from the moment it is enqueued, as
-    /// the backend's clock counts it.
+    /// the backend's clock counts it. At most 100 years
+    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer delay makes
+    /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn delay(mut self, d: Duration) -> Self {
         self.run_at = Some(RunAt::Delay(d));
         self
     }
     /// Runs the job no earlier than `when` (a `SystemTime` or a chrono `DateTime`).
+    /// At most the end of the year 9999
+    /// ([`MAX_SCHEDULED_AT_SECS`](crate::MAX_SCHEDULED_AT_SECS)): a later
+    /// time makes the enqueue fail with [`Error::InvalidArgument`].
     pub fn scheduled_at(mut self, when: impl Into<SystemTime>) -> Self {
         self.run_at = Some(RunAt::At(when.into()));
         self
@@ -280,14 +285,18 @@ impl JobOptions {
         self.max_retries = Some(n);
         self
     }
-    /// How long one attempt may run.
+    /// How long one attempt may run. At most 100 years
+    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer timeout makes
+    /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
     }
     /// While a job of the same name with the same payload was enqueued less
     /// than `window` ago and has not finished, enqueueing returns its id and
-    /// writes nothing.
+    /// writes nothing. At most 100 years
+    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer window makes
+    /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn unique_for(mut self, window: Duration) -> Self {
         self.unique_for = Some(window);
         self

@@ -28,11 +28,11 @@ pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
 pub use metrics::{JobMetrics, Metered, MetricsError};
 pub use queue::{
-    check_payload_sizes, check_times, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched, Finish,
-    FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts, NewJob,
-    Outcome, QueueCounts, QueueFailure, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, SharedQueue,
-    Waiter, When, WorkerInfo, DEFAULT_MAX_CRASHES, DEFAULT_MAX_PAYLOAD,
-    MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS,
+    check_payload_sizes, check_times, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched,
+    Finish, FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts,
+    NewJob, Outcome, QueueCounts, QueueFailure, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState,
+    SharedQueue, Waiter, When, WorkerInfo, ATTEMPT_LOG_MAX, DEFAULT_MAX_CRASHES, DEFAULT_MAX_PAYLOAD, MAX_JOB_DURATION,
+    MAX_SCHEDULED_AT_SECS,
 };
 pub use redact::{REDACTED, REDACT_HEADER};
 pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};

@@ -1,6 +1,6 @@
 //! [`JobMetrics`]: Prometheus metrics of producers, worker pools and queues.
 //!
-//! One `JobMetrics` holds every metric of DESIGN §5 in a Prometheus
+//! One `JobMetrics` holds every metric in the table below in a Prometheus
 //! [`Registry`] (yours, or one it creates), under a configurable prefix
 //! (default `jobs_`). Clones share the same metrics. Who updates what:
 //!

@@ -52,7 +52,11 @@ pub fn redact_errors(errs: &mut ValidationError, from: usize) {
 /// Decodes, validates and re-encodes a JSON payload (the `check` of a descriptor).
 pub fn check<J: Job>(payload: &[u8]) -> Result<Vec<u8>, Error> {
     let job: J = serde_json::from_slice(payload).map_err(|e| {
-        Error::InvalidArgument(format!("payload does not decode as {}: {}", std::any::type_name::<J>(), decode_error::<J>(&e)))
+        Error::InvalidArgument(format!(
+            "payload does not decode as {}: {}",
+            std::any::type_name::<J>(),
+            decode_error::<J>(&e)
+        ))
     })?;
     job.validate()?;
     serde_json::to_vec(&job).map_err(|e| Error::Serialize(e.to_string()))

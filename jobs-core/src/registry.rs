@@ -157,7 +157,6 @@ pub(crate) mod suite_jobs {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! Property tests (issue 11): the attribute parser and the rules behind it
+//! Property tests: the attribute parser and the rules behind it
 //! never panic, whatever tokens they are given, and report every problem as
 //! a spanned error.
 //!

@@ -43,6 +43,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "expire",
     "get",
     "hdel",
+    "hexists",
     "hget",
     "hgetall",
     "hincrby",

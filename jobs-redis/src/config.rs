@@ -168,6 +168,7 @@ struct RetentionDe {
     succeeded: Option<String>,
     dead_age: Option<String>,
     dead_max: Option<usize>,
+    succeeded_max: Option<usize>,
 }
 
 fn retention<'de, D: Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
@@ -177,6 +178,7 @@ fn retention<'de, D: Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
         succeeded: r.succeeded.as_deref().map(parse_duration).transpose()?.unwrap_or(def.succeeded),
         dead_age: r.dead_age.as_deref().map(parse_duration).transpose()?.unwrap_or(def.dead_age),
         dead_max: r.dead_max.unwrap_or(def.dead_max),
+        succeeded_max: r.succeeded_max.unwrap_or(def.succeeded_max),
     })
 }
 

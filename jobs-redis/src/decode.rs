@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority};
+use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority, ATTEMPT_LOG_MAX};
 use redis::Value;
 use serde::Deserialize;
 
@@ -285,6 +285,14 @@ pub(crate) fn job_info(
         payload_at: 0,
     });
     let log = log.unwrap_or_default();
+    // The count of entries left out (`log_attempt` in common.lua), when any.
+    let digits = log.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (mut omitted, log) = match log.get(digits) {
+        Some(b'|') if digits > 0 => {
+            (u32::try_from(opt_u64(OP, &log[..digits])?.unwrap_or(0)).unwrap_or(u32::MAX), &log[digits + 1..])
+        }
+        _ => (0, log),
+    };
     // An empty Lua table encodes as `{}`; the scripts write `[..]`, but accept both.
     let entries: Vec<LogEntry> = if log.is_empty() || log == b"{}" {
         Vec::new()
@@ -317,6 +325,12 @@ pub(crate) fn job_info(
         }),
         _ => {}
     }
+    // The stored log is bounded without the state's own attempt, which can
+    // take it one past the bound: the oldest but the first then makes room.
+    if attempt_log.len() == ATTEMPT_LOG_MAX + 1 && ATTEMPT_LOG_MAX >= 2 {
+        attempt_log.remove(1);
+        omitted = omitted.saturating_add(1);
+    }
     let run_at = st.t1.filter(|_| matches!(st.status, JobStatus::Scheduled | JobStatus::Retrying));
     let finished_at = st.t2.filter(|_| st.status.is_finished());
     Ok(JobInfo {
@@ -329,6 +343,7 @@ pub(crate) fn job_info(
         attempts: st.attempts,
         max_retries: r.max_retries,
         attempt_log,
+        attempts_omitted: omitted,
         enqueued_at: r.enqueued_at(id),
         run_at: run_at.map(from_ms),
         finished_at: finished_at.map(from_ms),

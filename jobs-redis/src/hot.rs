@@ -98,15 +98,18 @@ fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec
 
 /// A due time as the scripts take it (`due_at` in common.lua): `+<ms>` for a
 /// time relative to the server's clock (rounded up: never early), `<ms>`
-/// for an absolute time the caller chose.
+/// for an absolute time the caller chose. Clamped to the limits of
+/// [`jobs_core::check_times`] (a backoff is not checked by it), so that the
+/// scripts' numbers stay exact.
 pub(crate) fn due_arg(w: When) -> String {
     match w {
         When::In(d) => {
+            let d = d.min(jobs_core::MAX_JOB_DURATION);
             let ms = dur_ms(d);
             let ms = if Duration::from_millis(ms) < d { ms.saturating_add(1) } else { ms };
             format!("+{ms}")
         }
-        When::At(t) => to_ms_ceil(t).to_string(),
+        When::At(t) => to_ms_ceil(t).min(jobs_core::MAX_SCHEDULED_AT_SECS * 1000).to_string(),
     }
 }
 
@@ -195,6 +198,7 @@ impl RedisQueue {
             validate_queue_name(j.queue())?;
         }
         jobs_core::check_payload_sizes(&jobs, self.inner.max_payload)?;
+        jobs_core::check_times(&jobs)?;
         let groups = by_queue(&jobs, NewJob::queue);
         // The queue index first: once a script has stored jobs, no later
         // step may fail the call (the producer would retry and store them
@@ -308,7 +312,8 @@ impl RedisQueue {
             .arg(dur_ms(r.succeeded))
             .arg(dur_ms(r.dead_age))
             .arg(r.dead_max)
-            .arg(req.max_crashes);
+            .arg(req.max_crashes)
+            .arg(r.succeeded_max);
         let reply = self.eval(&SCRIPTS.fetch, &cmd, OP).await?;
         let mut items = array(OP, reply)?.into_iter();
         let (Some(due), Some(token)) = (items.next(), items.next()) else {
@@ -377,8 +382,11 @@ impl RedisQueue {
             // the attempt; a start mark gives way to an end), and the script
             // is told of each job once.
             if idx.len() > 1 {
-                let ends: HashSet<_> =
-                    idx.iter().filter(|&&i| batch[i].outcome != Outcome::Started).map(|&i| batch[i].id.ulid()).collect();
+                let ends: HashSet<_> = idx
+                    .iter()
+                    .filter(|&&i| batch[i].outcome != Outcome::Started)
+                    .map(|&i| batch[i].id.ulid())
+                    .collect();
                 let mut seen = HashSet::with_capacity(idx.len());
                 idx.retain(|&i| {
                     let f = &batch[i];

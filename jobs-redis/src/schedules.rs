@@ -163,6 +163,9 @@ impl RedisQueue {
                 )));
             }
         }
+        if let Some(j) = &job {
+            jobs_core::check_times(std::slice::from_ref(j))?;
+        }
         if job.is_some() {
             // Listed before the job is stored: once the script has stored it,
             // nothing may fail the call (the tick would be fired again).

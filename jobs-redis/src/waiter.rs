@@ -34,10 +34,11 @@ use crate::queue::RedisQueue;
 
 /// How often an idle subscription is checked with a PING: a connection that
 /// died without a word (a network split) is noticed and replaced. Each ping
-/// holds the subscription's messages back for up to ~50 ms (measured with
-/// jobs-bench: at 15 s the latency p99.9 was 30 ms, with no ping in the run
-/// 1 ms; the cause is inside the driver's pub/sub handling, not found yet),
-/// so it is rare; the pool's idle re-fetch (half a lease) covers the gap.
+/// holds the subscription's messages back for up to ~50 ms (jobs-bench: with
+/// a ping every 15 s the latency p99.9 is 30 ms, with none in the run 1 ms;
+/// the stall comes from inside the driver's pub/sub handling, its cause
+/// unidentified), so it is rare; the pool's idle re-fetch (half a lease)
+/// covers the gap.
 const PING_EVERY: Duration = Duration::from_secs(60);
 
 /// The waiter of one fetch loop.

@@ -224,9 +224,8 @@ fn an_enqueue_that_fails_has_stored_nothing() {
             .await
             .unwrap_err();
         assert!(err.to_string().to_lowercase().contains("noperm"), "{err}");
-        let admin = RedisQueue::from_config(&RedisConfig { prefix: p.clone(), ..RedisConfig::new(s.url()) })
-            .await
-            .unwrap();
+        let admin =
+            RedisQueue::from_config(&RedisConfig { prefix: p.clone(), ..RedisConfig::new(s.url()) }).await.unwrap();
         let stats = admin.stats().await.unwrap();
         assert_eq!(stats.queue(&queue).pending, 0, "nothing stored: {stats:?}");
     });

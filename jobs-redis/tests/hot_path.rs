@@ -33,7 +33,13 @@ fn raw(queue: &str) -> NewJob {
 }
 
 fn req(queue: &str, max: usize, lease: Duration) -> FetchRequest {
-    FetchRequest { queues: vec![queue.into()], max, lease, default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES }
+    FetchRequest {
+        queues: vec![queue.into()],
+        max,
+        lease,
+        default_max_retries: 3,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    }
 }
 
 fn ok(id: &JobId, token: u64) -> Finish {

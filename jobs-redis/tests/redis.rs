@@ -34,7 +34,13 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
 }
 
 fn req(queue: &str, max: usize) -> FetchRequest {
-    FetchRequest { queues: vec![queue.into()], max, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES }
+    FetchRequest {
+        queues: vec![queue.into()],
+        max,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    }
 }
 
 async fn raw_conn() -> redis::aio::MultiplexedConnection {
@@ -172,6 +178,81 @@ fn dead_set_is_bounded_by_count_and_age() {
         q.fetch(&req("r", 1)).await.unwrap();
         assert!(q.job(&id).await.unwrap().is_none());
         assert_eq!(q.stats().await.unwrap().queue("r").dead, 0);
+    });
+}
+
+/// A job of `queue` deduplicated by its payload `{"n": n}`.
+fn unique_job(queue: &str, n: u32) -> NewJob {
+    NewJob {
+        payload: format!("{{\"n\":{n}}}").into_bytes(),
+        unique_for: Some(Duration::from_secs(3600)),
+        ..raw(queue, None)
+    }
+}
+
+/// Finished jobs are bounded by count as well as by age: past
+/// `succeeded_max` the oldest go, young as they are, and what they stored
+/// goes with them.
+#[test]
+fn finished_jobs_are_bounded_by_count() {
+    run(async {
+        let (q, prefix) = isolated(Retention { succeeded_max: 2, ..Retention::default() }).await;
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let id = q.enqueue_many(vec![unique_job("r", n)]).await.unwrap().remove(0);
+            if n == 1 {
+                assert_eq!(q.cancel(&id).await.unwrap(), jobs_core::CancelResult::Cancelled);
+            } else {
+                let job = q.fetch(&req("r", 1)).await.unwrap().jobs.remove(0);
+                assert_eq!(job.id, id);
+                let outcome = Outcome::Succeeded { result: Some(b"1".to_vec()) };
+                q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+            }
+            ids.push(id);
+        }
+        q.fetch(&req("r", 1)).await.unwrap();
+        assert!(q.job(&ids[0]).await.unwrap().is_none(), "the oldest succeeded job is gone");
+        assert!(q.job(&ids[1]).await.unwrap().is_none(), "the oldest cancelled job is gone");
+        assert!(q.job(&ids[2]).await.unwrap().is_some());
+        assert!(q.job(&ids[3]).await.unwrap().is_some());
+        let mut c = raw_conn().await;
+        let base = format!("{prefix}:{{r}}:");
+        let done: usize = redis::cmd("LLEN").arg(format!("{base}done")).query_async(&mut c).await.unwrap();
+        let records: usize = redis::cmd("HLEN").arg(format!("{base}jobs")).query_async(&mut c).await.unwrap();
+        let results: usize = redis::cmd("HLEN").arg(format!("{base}result")).query_async(&mut c).await.unwrap();
+        assert_eq!((done, records, results), (2, 2, 2));
+        let uniq: Vec<String> = redis::cmd("KEYS").arg(format!("{base}uniq:*")).query_async(&mut c).await.unwrap();
+        assert!(uniq.is_empty(), "{uniq:?}");
+        let again = q.enqueue_many(vec![unique_job("r", 0)]).await.unwrap().remove(0);
+        assert_ne!(again, ids[0], "the same payload is a new job");
+    });
+}
+
+/// The count bound works off a large backlog in bounded steps.
+#[test]
+fn finished_jobs_past_the_count_go_in_bounded_batches() {
+    run(async {
+        let (q, prefix) = isolated(Retention { succeeded_max: 10, ..Retention::default() }).await;
+        let jobs: Vec<NewJob> = (0..2500).map(|_| raw("b", None)).collect();
+        let ids = q.enqueue_many(jobs).await.unwrap();
+        for id in &ids {
+            assert_eq!(q.cancel(id).await.unwrap(), jobs_core::CancelResult::Cancelled);
+        }
+        let mut c = raw_conn().await;
+        let done_key = format!("{prefix}:{{b}}:done");
+        let done = |c: &mut redis::aio::MultiplexedConnection| {
+            let mut c = c.clone();
+            let key = done_key.clone();
+            async move { redis::cmd("LLEN").arg(key).query_async::<usize>(&mut c).await.unwrap() }
+        };
+        assert_eq!(done(&mut c).await, 2500);
+        q.fetch(&req("b", 1)).await.unwrap();
+        assert_eq!(done(&mut c).await, 1500, "one batch per fetch");
+        q.fetch(&req("b", 1)).await.unwrap();
+        q.fetch(&req("b", 1)).await.unwrap();
+        assert_eq!(done(&mut c).await, 10);
+        assert!(q.job(&ids[2489]).await.unwrap().is_none());
+        assert!(q.job(&ids[2490]).await.unwrap().is_some());
     });
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::*;
 use jobs_core::prelude::*;
-use jobs_core::{JobStatus, Scheduler, SharedQueue};
+use jobs_core::{CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
 use jobs_web::WebState;
 use serde_json::{json, Value};
 
@@ -297,7 +297,19 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let s = list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == "nightly").expect("listed");
     assert_eq!(
         keys(s),
-        ["catch_up", "cron", "job_name", "last_job", "last_run", "name", "next_fire", "paused", "queue", "timezone"]
+        [
+            "catch_up",
+            "cron",
+            "job_name",
+            "last_job",
+            "last_run",
+            "name",
+            "next_fire",
+            "orphaned",
+            "paused",
+            "queue",
+            "timezone"
+        ]
     );
     assert_eq!(
         (s["name"].clone(), s["paused"].clone(), s["job_name"].clone()),
@@ -317,6 +329,68 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!((code, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
     // A read path does not take a POST.
     assert_eq!(send(&state, "POST", "/api/stats", &[BEARER]).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A stored schedule whose job no live pool runs: listed `orphaned`,
+/// removed with the token only, then gone (404 on a second removal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_schedules_are_flagged_and_removed_with_the_token() {
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let metrics = JobMetrics::new();
+    let pool = start_pool(queue.clone(), &metrics);
+    eventually("the pool reported its presence", || async { queue.workers().await.is_ok_and(|w| !w.is_empty()) }).await;
+    Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "UTC", WebFlaky { fail_times: 0 }).await.expect("add");
+    queue
+        .put_schedule(ScheduleDef {
+            name: "legacy-export".into(),
+            cron: "0 0 4 * * *".into(),
+            timezone: "UTC".into(),
+            job_name: "export_removed_from_code".into(),
+            queue: QUEUE.into(),
+            priority: Priority::Normal,
+            payload: b"{}".to_vec(),
+            max_retries: None,
+            timeout: None,
+            catch_up: CatchUp::One,
+            created_at: std::time::SystemTime::now(),
+        })
+        .await
+        .expect("stored");
+    // A long cache: the removal must show at the next read anyway.
+    let state = WebState::new(queue.clone()).admin_token(TOKEN).stats_ttl(Duration::from_secs(3600));
+    let orphaned = |list: &Value, name: &str| {
+        list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == name).map(|s| s["orphaned"].clone())
+    };
+    let (code, list) = get_json(&state, "/api/schedules").await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    assert_eq!(
+        (orphaned(&list, "legacy-export"), orphaned(&list, "nightly")),
+        (Some(json!(true)), Some(json!(false))),
+        "{list}"
+    );
+
+    let uri = "/api/schedules/legacy-export/remove";
+    for headers in [vec![], vec![("authorization", "Bearer nope")]] {
+        let (code, body) = post_json(&state, uri, &headers).await;
+        assert_eq!((code, body["code"].clone()), (StatusCode::UNAUTHORIZED, json!("unauthorized")), "{body}");
+    }
+    let (code, body) = post_json(&WebState::new(queue.clone()), uri, &[BEARER]).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::FORBIDDEN, json!("read_only")), "{body}");
+    let stored = || async { queue.schedules().await.expect("schedules").iter().any(|s| s.def.name == "legacy-export") };
+    assert!(stored().await, "refused: still stored");
+
+    let (code, body) = post_json(&state, uri, &[BEARER]).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "legacy-export", "removed": true })));
+    assert!(!stored().await, "removed from the backend");
+    let (_, list) = get_json(&state, "/api/schedules").await;
+    assert_eq!((orphaned(&list, "legacy-export"), orphaned(&list, "nightly")), (None, Some(json!(false))), "{list}");
+    let (code, body) = post_json(&state, uri, &[BEARER]).await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::NOT_FOUND, json!({ "error": "no schedule named `legacy-export`", "code": "not_found" }))
+    );
+    assert_eq!(send(&state, "GET", uri, &[BEARER]).await.0, StatusCode::METHOD_NOT_ALLOWED, "an action is a POST");
+    pool.shutdown().await.expect("clean shutdown");
 }
 
 #[tokio::test]

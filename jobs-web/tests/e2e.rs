@@ -2,7 +2,9 @@
 //! socket over a seeded `MemoryQueue` with a running pool; the overview
 //! shows the seeded counts; a dead job's retry is refused without the admin
 //! token (the page shows the 401 and the job stays dead) and, with it, the
-//! job runs again and the page shows it succeeded. With reads requiring
+//! job runs again and the page shows it succeeded; a schedule whose job no
+//! live pool runs shows an `orphaned` badge and is removed from its page.
+//! With reads requiring
 //! the token, the page asks for it (and again after a wrong one) before it
 //! shows any data, and a job's `#[redact]` field shows as `[redacted]`.
 //!
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use browser::Browser;
 use common::eventually;
 use jobs_core::prelude::*;
-use jobs_core::{Backoff, JobStatus, Scheduler, SharedQueue};
+use jobs_core::{Backoff, CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
 use jobs_web::{Server, WebState};
 use serde::Serialize;
 
@@ -96,7 +98,8 @@ async fn the_dashboard_in_headless_chromium() {
     let mut shot_sizes = Vec::new();
 
     // Seed: a served queue with succeeded, retried, dead and running jobs; a
-    // paused queue nobody serves with a backlog; two schedules.
+    // paused queue nobody serves with a backlog; three schedules, one of them
+    // for a job no pool runs.
     let queue: SharedQueue = Arc::new(MemoryQueue::new());
     for name in ["daily-sales", "weekly-churn"] {
         BuildReport { name: name.into() }.enqueue(&queue).await.expect("enqueue");
@@ -117,6 +120,22 @@ async fn the_dashboard_in_headless_chromium() {
         .expect("add");
     scheduler.add("hourly-churn", "0 0 * * * *", "UTC", BuildReport { name: "churn".into() }).await.expect("add");
     scheduler.pause("hourly-churn").await.expect("pause");
+    queue
+        .put_schedule(ScheduleDef {
+            name: "legacy-export".into(),
+            cron: "0 0 4 * * *".into(),
+            timezone: "UTC".into(),
+            job_name: "export_removed_from_code".into(),
+            queue: "reports".into(),
+            priority: Priority::Normal,
+            payload: b"{}".to_vec(),
+            max_retries: None,
+            timeout: None,
+            catch_up: CatchUp::One,
+            created_at: std::time::SystemTime::now(),
+        })
+        .await
+        .expect("stored");
 
     let dead = ChargeCard {
         customer: "cus_42".into(),
@@ -238,7 +257,23 @@ async fn the_dashboard_in_headless_chromium() {
     })
     .await;
     b.wait_text("#schedules tr[data-schedule='hourly-churn']", "the paused schedule", |t| t.contains("paused")).await;
+    let orphan = "#schedules tr[data-schedule='legacy-export']";
+    b.wait_text(&format!("{orphan} [data-orphaned]"), "the orphaned badge", |t| t == "orphaned").await;
+    let title = b.wait_for(&format!("{orphan} [data-orphaned]"), "the badge").await.attr("title").await.expect("attr");
+    assert!(title.is_some_and(|t| t.contains("none of them runs this job")), "the badge explains itself");
+    assert_eq!(b.count("#schedules button[data-action='remove']").await, 1, "Remove is offered for orphans only");
     shot_sizes.push(b.screenshot(shots, "schedules").await);
+    b.click(&format!("{orphan} button[data-action='remove']"), "the remove button").await;
+    b.wait_text("dialog#confirm[open] #confirm-text", "the confirmation", |t| t.contains("cannot be undone")).await;
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#flash.ok", "the removal accepted", |t| t.contains("legacy-export removed")).await;
+    let gone = Instant::now();
+    while b.count(orphan).await > 0 {
+        assert!(gone.elapsed() < Duration::from_secs(10), "the removed schedule is still listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = queue.schedules().await.expect("schedules");
+    assert!(!stored.iter().any(|s| s.def.name == "legacy-export"), "removed from the backend");
     b.click("nav a[data-nav='workers']", "the workers link").await;
     let pool_css = format!("[data-pool='{}']", pool.id());
     b.wait_text(&pool_css, "the pool with its running job", |t| {

@@ -1,4 +1,4 @@
-//! Hardening (issue 11): malformed and oversized input gets a 4xx and never
+//! Hardening: malformed and oversized input gets a 4xx and never
 //! a panic, the answer never echoes more than a bounded message, job
 //! payloads and errors are shown cut to a bounded size, the admin token is
 //! required, and the ready server binds loopback by default and keeps

@@ -1,5 +1,6 @@
-// Schedules (next fire, last run, pause, resume) and worker pools (host,
-// pid, queues, current jobs, last heartbeat).
+// Schedules (next fire, last run, pause, resume; orphaned ones flagged and
+// removable) and worker pools (host, pid, queues, current jobs, last
+// heartbeat).
 
 import { actionButton, api, enc, fmtNum, fmtTime, h, jobLink, note, timeEl } from './core.js';
 
@@ -14,6 +15,50 @@ function changes() {
   };
 }
 
+const ORPHANED_TITLE = 'Orphaned: live worker pools exist and none of them runs this job (its code was removed or renamed). '
+  + 'Its ticks are skipped until a pool that runs the job is back; remove the schedule if the job is gone.';
+
+/** The State cell: paused or active, and orphaned when no live pool runs the job. */
+function scheduleState(s) {
+  const badges = [];
+  if (s.paused || !s.orphaned) {
+    badges.push(h('span', { class: s.paused ? 'badge st-paused' : 'badge st-active' }, s.paused ? 'paused' : 'active'));
+  }
+  if (s.orphaned) {
+    if (badges.length) badges.push(' ');
+    badges.push(h('span', { class: 'badge st-orphaned', 'data-orphaned': '', title: ORPHANED_TITLE }, 'orphaned'));
+  }
+  return badges;
+}
+
+/**
+ * Pause or Resume, and Remove for an orphaned schedule only: a schedule
+ * whose job a pool still runs is paused rather than removed (one declared
+ * with #[job(cron)] would be stored again by the next pool that starts).
+ */
+function scheduleActions(s, after) {
+  const verb = s.paused ? 'resume' : 'pause';
+  const buttons = [actionButton(s.paused ? 'Resume' : 'Pause', verb, {
+    title: `${s.paused ? 'Resume' : 'Pause'} schedule ${s.name}`,
+    text: s.paused
+      ? `“${s.name}” ticks again from now on; ticks missed while paused are skipped.`
+      : `“${s.name}” stops enqueueing jobs until resumed.`,
+    path: `/schedules/${enc(s.name)}/${verb}`,
+    done: (b) => `Schedule ${b.name} ${b.paused ? 'paused' : 'resumed'}.`,
+  }, after)];
+  if (s.orphaned) {
+    buttons.push(' ', actionButton('Remove', 'remove', {
+      title: `Remove schedule ${s.name}`,
+      text: `No live worker pool runs ${s.job_name}, so “${s.name}” skips its ticks. Removing it cannot be undone.`,
+      confirm: 'Remove',
+      danger: true,
+      path: `/schedules/${enc(s.name)}/remove`,
+      done: (b) => `Schedule ${b.name} removed.`,
+    }, after));
+  }
+  return buttons;
+}
+
 export function schedulesPage() {
   const box = h('div', { class: 'table-box' }, note('loading…'));
   const el = h('div', {}, h('h1', {}, 'Schedules'), box);
@@ -25,27 +70,17 @@ export function schedulesPage() {
       return;
     }
     const head = h('tr', {}, ['Name', 'Cron', 'Time zone', 'Job', 'Queue', 'Next fire', 'Last run', 'Last job', 'State', ''].map((t) => h('th', {}, t)));
-    const rows = list.map((s) => {
-      const verb = s.paused ? 'resume' : 'pause';
-      return h('tr', { 'data-schedule': s.name },
-        h('td', { class: 'strong' }, s.name),
-        h('td', {}, h('code', {}, s.cron)),
-        h('td', {}, s.timezone),
-        h('td', {}, s.job_name),
-        h('td', {}, h('a', { href: `#/queues/${enc(s.queue)}` }, s.queue)),
-        h('td', {}, s.next_fire ? [fmtTime(s.next_fire), h('br'), timeEl(s.next_fire)] : h('span', { class: 'muted' }, s.paused ? 'paused' : 'never')),
-        h('td', {}, s.last_run ? [fmtTime(s.last_run), h('br'), timeEl(s.last_run)] : h('span', { class: 'muted' }, 'never')),
-        h('td', {}, s.last_job ? jobLink(s.last_job) : '–'),
-        h('td', {}, h('span', { class: s.paused ? 'badge st-paused' : 'badge st-active' }, s.paused ? 'paused' : 'active')),
-        h('td', { class: 'actions' }, actionButton(s.paused ? 'Resume' : 'Pause', verb, {
-          title: `${s.paused ? 'Resume' : 'Pause'} schedule ${s.name}`,
-          text: s.paused
-            ? `“${s.name}” ticks again from now on; ticks missed while paused are skipped.`
-            : `“${s.name}” stops enqueueing jobs until resumed.`,
-          path: `/schedules/${enc(s.name)}/${verb}`,
-          done: (b) => `Schedule ${b.name} ${b.paused ? 'paused' : 'resumed'}.`,
-        }, () => refresh(true))));
-    });
+    const rows = list.map((s) => h('tr', { 'data-schedule': s.name },
+      h('td', { class: 'strong' }, s.name),
+      h('td', {}, h('code', {}, s.cron)),
+      h('td', {}, s.timezone),
+      h('td', {}, s.job_name),
+      h('td', {}, h('a', { href: `#/queues/${enc(s.queue)}` }, s.queue)),
+      h('td', {}, s.next_fire ? [fmtTime(s.next_fire), h('br'), timeEl(s.next_fire)] : h('span', { class: 'muted' }, s.paused ? 'paused' : 'never')),
+      h('td', {}, s.last_run ? [fmtTime(s.last_run), h('br'), timeEl(s.last_run)] : h('span', { class: 'muted' }, 'never')),
+      h('td', {}, s.last_job ? jobLink(s.last_job) : '–'),
+      h('td', {}, scheduleState(s)),
+      h('td', { class: 'actions' }, scheduleActions(s, () => refresh(true)))));
     box.replaceChildren(h('table', { class: 'grid', id: 'schedules' }, h('thead', {}, head), h('tbody', {}, rows)));
   };
 

@@ -1,11 +1,12 @@
-//! `cancel`, `queue pause|resume` and `schedules list|pause|resume`.
+//! `cancel`, `queue pause|resume` and `schedules list|pause|resume|remove`.
 
 use std::time::SystemTime;
 
-use jobs_core::{validate_queue_name, CancelResult, CatchUp, JobId, JobStatus, Scheduler, SharedQueue};
+use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobStatus, Scheduler, SharedQueue};
 use serde::Serialize;
 
 use super::print_json;
+use crate::args::BulkFlags;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
@@ -78,13 +79,18 @@ struct ScheduleJson {
     queue: String,
     catch_up: CatchUp,
     paused: bool,
+    /// No live pool runs its job: its ticks are skipped.
+    orphaned: bool,
     next_fire: Option<String>,
     last_run: Option<String>,
     last_job: Option<String>,
 }
 
 /// `schedules list`: the table leaves out the queue (in `--json`), which
-/// is nearly always the job's own.
+/// is nearly always the job's own. NEXT says `paused` or `orphaned` instead
+/// of a time when the schedule enqueues nothing at its next tick (an
+/// orphaned schedule's ticks are skipped until a pool runs its job again),
+/// and a note on stderr says what orphaned means and how to remove one.
 pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
     let mut list = Scheduler::new(q.clone()).list().await?;
     list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -103,6 +109,7 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
                 queue: s.queue,
                 catch_up: s.catch_up,
                 paused: s.paused,
+                orphaned: s.orphaned,
                 next_fire: s.next_fire.map(json_time),
                 last_run: s.last_run.map(json_time),
                 last_job: s.last_job.map(|j| j.to_string()),
@@ -124,15 +131,31 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
         ("LAST", Col::Keep),
     ]);
     for s in &list {
-        let next = match (s.paused, s.next_fire) {
-            (true, _) => "paused".to_owned(),
-            (false, Some(t)) => ago(t, now),
-            (false, None) => "never".to_owned(),
+        let next = match (s.paused, s.orphaned, s.next_fire) {
+            (true, true, _) => "paused, orphaned".to_owned(),
+            (true, false, _) => "paused".to_owned(),
+            (false, true, _) => "orphaned".to_owned(),
+            (false, false, Some(t)) => ago(t, now),
+            (false, false, None) => "never".to_owned(),
         };
         let last = s.last_run.map(|t| ago(t, now)).unwrap_or_else(|| "never".into());
         t.row(vec![s.name.clone(), s.job_name.clone(), s.cron.clone(), s.timezone.clone(), next, last]);
     }
     write!(io.out, "{}", t.render(WIDTH))?;
+    let orphans = list.iter().filter(|s| s.orphaned).count();
+    match orphans {
+        0 => {}
+        1 => writeln!(
+            io.err,
+            "1 schedule is orphaned: no live worker pool runs its job, so its ticks are skipped \
+             (`schedules remove NAME` deletes it)"
+        )?,
+        n => writeln!(
+            io.err,
+            "{n} schedules are orphaned: no live worker pool runs their jobs, so their ticks are skipped \
+             (`schedules remove NAME` deletes one)"
+        )?,
+    }
     Ok(())
 }
 
@@ -163,5 +186,45 @@ pub(super) async fn schedule_pause(
     } else {
         writeln!(io.out, "resumed schedule `{name}`: ticks missed while paused are skipped")?;
     }
+    Ok(())
+}
+
+/// `schedules remove NAME`: deletes a schedule once the operator confirmed.
+/// The prompt names the schedule's job and says whether a live pool still
+/// runs it; an unknown name fails before anything is asked.
+pub(super) async fn schedule_remove(
+    q: &SharedQueue,
+    name: &str,
+    flags: BulkFlags,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        schedule: &'a str,
+        job: &'a str,
+        removed: bool,
+    }
+    let scheduler = Scheduler::new(q.clone());
+    let info = scheduler
+        .list()
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
+    let job = info.job_name.as_str();
+    let state = if info.orphaned { "orphaned: no live pool runs it" } else { "still run by a live pool" };
+    io.confirm(
+        flags.yes,
+        &format!("Remove schedule `{name}` (job `{job}`, {state})? This cannot be undone."),
+        &format!("remove schedule `{name}`"),
+    )?;
+    // Gone meanwhile (another operator): say so rather than claim the removal.
+    if !scheduler.remove(name).await? {
+        return Err(Error::ScheduleNotFound(name.to_owned()).into());
+    }
+    if flags.json {
+        return print_json(io, &Doc { schedule: name, job, removed: true });
+    }
+    writeln!(io.out, "removed schedule `{name}`: it enqueues no more `{job}` jobs")?;
     Ok(())
 }

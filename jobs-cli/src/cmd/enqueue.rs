@@ -29,7 +29,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
     let now = SystemTime::now();
     // The message's estimate; a delay travels as a duration, counted on the
     // backend's clock.
-    let run_at = args.at.or_else(|| args.delay.map(|d| now + d));
+    let run_at = args.at.or_else(|| args.delay.and_then(|d| now.checked_add(d)));
     let job = NewJob {
         id: JobId::new(queue),
         name: desc.name.to_owned(),

@@ -96,6 +96,9 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Schedules(ScheduleCommand::Resume { name, output }) => {
             control::schedule_pause(q, name, false, output.json, io).await
         }
+        Command::Schedules(ScheduleCommand::Remove { name, flags }) => {
+            control::schedule_remove(q, name, *flags, io).await
+        }
         Command::Queue(QueueCommand::Pause { name, output }) => {
             control::queue_pause(q, name, true, output.json, io).await
         }

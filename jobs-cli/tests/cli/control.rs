@@ -1,15 +1,15 @@
-//! `cancel`, `queue pause|resume`, `schedules list|pause|resume`.
+//! `cancel`, `queue pause|resume`, `schedules list|pause|resume|remove`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jobs_core::prelude::*;
-use jobs_core::{FetchRequest, Finish, Outcome, Scheduler, SharedQueue};
+use jobs_core::{CatchUp, FetchRequest, Finish, Outcome, ScheduleDef, Scheduler, SharedQueue};
 use serde_json::json;
 
-use crate::support::{cli, fail, fits_80, on_every_backend};
+use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
 use crate::BuildReport;
 
-on_every_backend!(cancel, pause_and_resume_queues, schedules);
+on_every_backend!(cancel, pause_and_resume_queues, schedules, orphaned_schedules);
 
 async fn cancel(q: SharedQueue) {
     let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
@@ -25,8 +25,13 @@ async fn cancel(q: SharedQueue) {
 
     // Running: the worker is told.
     let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
-    let req =
-        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let out = cli(&q, &["cancel", &id.to_string()]).await;
     assert_eq!(
@@ -59,8 +64,13 @@ async fn pause_and_resume_queues(q: SharedQueue) {
     assert_eq!(cli(&q, &["stats", "--json"]).await.json()["queues"]["reports"]["paused"], true);
     let text = cli(&q, &["queues"]).await.ok().to_owned();
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("reports") && l.contains("paused")), "{text}");
-    let req =
-        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    };
     assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
 
     let doc = cli(&q, &["queue", "resume", "reports", "--json"]).await.json();
@@ -105,6 +115,7 @@ async fn schedules(q: SharedQueue) {
     );
     assert_eq!((s["cron"].as_str(), s["timezone"].as_str()), (Some("0 0 3 * * *"), Some("Europe/Berlin")));
     assert_eq!((s["paused"].as_bool(), s["catch_up"].as_str()), (Some(false), Some("one")));
+    assert_eq!(s["orphaned"], false, "no live pool: nothing can be called orphaned");
     assert!(s["next_fire"].as_str().is_some_and(|t| t.ends_with(":00:00.000Z")) && s["last_run"].is_null(), "{s}");
 
     let out = cli(&q, &["schedules", "pause", "nightly-report"]).await;
@@ -124,4 +135,92 @@ async fn schedules(q: SharedQueue) {
     let out = cli(&q, &["schedules", "resume", "nope"]).await;
     assert_eq!(out.fails(1), "error: no schedule named `nope`");
     assert_eq!(cli(&q, &["schedules", "pause", "nope"]).await.fails(1), "error: no schedule named `nope`");
+}
+
+/// A stored schedule whose job no live pool runs (its code was removed):
+/// shown orphaned in the table and in JSON, removed with confirmation.
+async fn orphaned_schedules(q: SharedQueue) {
+    // A pool links this binary's jobs; its scheduler is off so that nothing
+    // ticks or stores schedules under the test.
+    let pool = WorkerPool::builder(q.clone()).queues(["orphan-pool"]).scheduler(false).start().unwrap();
+    wait_until("the pool reported its presence", || async { !q.workers().await.unwrap().is_empty() }).await;
+    Scheduler::new(q.clone()).add("nightly-report", "0 0 3 * * *", "UTC", BuildReport { day: 1 }).await.unwrap();
+    q.put_schedule(ScheduleDef {
+        name: "legacy-export".into(),
+        cron: "0 0 4 * * *".into(),
+        timezone: "UTC".into(),
+        job_name: "export_removed_from_code".into(),
+        queue: "reports".into(),
+        priority: Priority::Normal,
+        payload: b"{}".to_vec(),
+        max_retries: None,
+        timeout: None,
+        catch_up: CatchUp::One,
+        created_at: SystemTime::now(),
+    })
+    .await
+    .unwrap();
+
+    let out = cli(&q, &["schedules", "list"]).await;
+    let text = out.ok();
+    fits_80(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        row,
+        ["legacy-export", "export_removed_from_code", "0", "0", "4", "*", "*", "*", "UTC", "orphaned", "never"]
+    );
+    assert!(lines[2].starts_with("nightly-report") && lines[2].contains("  in "), "{text}");
+    assert!(!lines[2].contains("orphaned"), "its job is run by the pool: {text}");
+    assert_eq!(
+        out.err,
+        "1 schedule is orphaned: no live worker pool runs its job, so its ticks are skipped \
+         (`schedules remove NAME` deletes it)\n"
+    );
+    let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
+    let flags: Vec<(&str, bool)> = doc["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["orphaned"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(flags, [("legacy-export", true), ("nightly-report", false)]);
+
+    cli(&q, &["schedules", "pause", "legacy-export"]).await.ok();
+    let text = cli(&q, &["schedules", "list"]).await.ok().to_owned();
+    fits_80(&text);
+    assert!(text.lines().nth(1).is_some_and(|l| l.ends_with("  paused, orphaned  never")), "{text}");
+
+    // Asked first: refused without a terminal, declined, then confirmed.
+    let args = ["schedules", "remove", "legacy-export"];
+    assert_eq!(
+        cli(&q, &args).await.fails(2),
+        "error: refusing to remove schedule `legacy-export` without confirmation: stdin is not a terminal; \
+         pass --yes to confirm"
+    );
+    let out = cli_answering(&q, &args, "n\n").await;
+    assert_eq!((out.code, out.out.as_str()), (1, ""), "{out:?}");
+    assert_eq!(
+        out.err,
+        "Remove schedule `legacy-export` (job `export_removed_from_code`, orphaned: no live pool runs it)? \
+         This cannot be undone. [y/N] error: not confirmed: did not remove schedule `legacy-export`\n"
+    );
+    assert_eq!(cli(&q, &["schedules", "list", "--json"]).await.json()["schedules"].as_array().unwrap().len(), 2);
+    let out = cli(&q, &["schedules", "remove", "legacy-export", "--yes"]).await;
+    assert_eq!(out.ok(), "removed schedule `legacy-export`: it enqueues no more `export_removed_from_code` jobs\n");
+    let out = cli(&q, &["schedules", "list"]).await;
+    assert_eq!((out.ok().lines().count(), out.err.as_str()), (2, ""), "{out:?}");
+    assert!(out.out.lines().nth(1).is_some_and(|l| l.starts_with("nightly-report")), "{out:?}");
+
+    // An unknown name fails before anything is asked.
+    let out = cli(&q, &["schedules", "remove", "legacy-export"]).await;
+    assert_eq!(out.fails(1), "error: no schedule named `legacy-export`");
+    assert_eq!(out.err, "error: no schedule named `legacy-export`\n", "nothing asked: {out:?}");
+
+    // A schedule a pool still runs can be removed too; the prompt says so.
+    let out = cli_answering(&q, &["schedules", "remove", "nightly-report", "--json"], "y\n").await;
+    assert_eq!(out.json(), json!({ "schedule": "nightly-report", "job": "build_report", "removed": true }));
+    assert!(out.err.starts_with("Remove schedule `nightly-report` (job `build_report`, still run by a live pool)?"));
+    assert_eq!(cli(&q, &["schedules", "list"]).await.ok(), "no schedules\n");
+    pool.shutdown().await.unwrap();
 }

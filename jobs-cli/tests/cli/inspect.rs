@@ -100,8 +100,13 @@ async fn job_shows_everything(q: SharedQueue) {
 
     // A job that succeeded with a result.
     let id = BuildReport { day: 4 }.enqueue(&q).await.unwrap();
-    let req =
-        FetchRequest { queues: vec!["reports".into()], max: 1, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: jobs_core::DEFAULT_MAX_CRASHES };
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+    };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let result = Some(b"8".to_vec());
     q.finish(vec![Finish { id: id.clone(), token: leased.token, outcome: Outcome::Succeeded { result } }])

@@ -1,10 +1,10 @@
 //! The hot path of [`MemoryQueue`]: enqueue, fetch, finish, and the
 //! bookkeeping they share (retention sweep, dead-letter bounds).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::SystemTime;
 
-use super::{MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
+use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
 use crate::job::{validate_queue_name, JobId, Priority};
 use crate::queue::{
@@ -280,7 +280,7 @@ pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime)
             job: j,
             status,
             attempts: 0,
-            log: Vec::new(),
+            log: AttemptLog::default(),
             token: 0,
             lease_until: None,
             run_at,
@@ -308,37 +308,49 @@ fn check_policy(queue: &str, policy: &QueuePolicy, p: Priority) -> Result<(), Er
     Ok(())
 }
 
-pub(super) fn finish_record(
-    r: &mut Record,
-    status: JobStatus,
-    now: SystemTime,
-    finished: &mut VecDeque<(SystemTime, JobId)>,
-) {
+pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, finished: &mut Finished) {
     r.status = status;
     r.finished_at = Some(now);
     r.run_at = None;
     finished.push_back((now, r.job.id.clone()));
 }
 
-/// Drops the oldest dead jobs of a queue past the count bound.
+/// Drops the oldest dead jobs of a queue past the count bound, with their
+/// deduplication entries.
 fn trim_dead(st: &mut State, queue: &str, retention: &Retention) {
     let Some(q) = st.queues.get_mut(queue) else { return };
+    let mut gone = Vec::new();
     while q.dead.len() > retention.dead_max {
-        if let Some((_, id)) = q.dead.pop_first() {
-            st.jobs.remove(&id);
+        match q.dead.pop_first() {
+            Some((_, id)) => gone.push(id),
+            None => break,
         }
+    }
+    for id in gone {
+        forget(st, &id);
     }
 }
 
-/// Deletes finished records past their retention, and dead ones past their
-/// age, a bounded number per call.
+/// Deletes succeeded and cancelled records past their retention by age or
+/// past [`Retention::succeeded_max`] per queue, and dead ones past their
+/// age, oldest first, at most [`SWEEP_BATCH`] of each kind per queue and
+/// call.
 fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
-    for _ in 0..SWEEP_BATCH {
-        let Some((t, _)) = st.finished.front() else { break };
-        if now.duration_since(*t).unwrap_or_default() < retention.succeeded {
-            break;
+    let mut gone = Vec::new();
+    st.finished.by_queue.retain(|_, q| {
+        for _ in 0..SWEEP_BATCH {
+            let Some((t, _)) = q.front() else { break };
+            let old = now.duration_since(*t).unwrap_or_default() >= retention.succeeded;
+            if !old && q.len() <= retention.succeeded_max {
+                break;
+            }
+            if let Some((_, id)) = q.pop_front() {
+                gone.push(id);
+            }
         }
-        let Some((_, id)) = st.finished.pop_front() else { break };
+        !q.is_empty()
+    });
+    for id in gone {
         // The record may have been retried or purged since.
         if st.jobs.get(&id).is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled)) {
             forget(st, &id);

@@ -1,5 +1,6 @@
-//! [`MemoryQueue`]: the embedded backend, with the semantics of DESIGN §3 in
-//! one process and no server.
+//! [`MemoryQueue`]: the embedded backend, with the semantics every backend
+//! keeps (the crate documentation's "Semantics" section) in one process and
+//! no server.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use crate::job::{validate_queue_name, JobId, Priority};
 use crate::queue::{
     AttemptInfo, BoxFuture, CancelResult, Counts, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue,
     JobStatus, LeaseState, MinuteCounts, NewJob, QueueCounts, QueuePolicy, QueueStats, Retention, ScheduleDef,
-    ScheduleState, Waiter, WorkerInfo,
+    ScheduleState, Waiter, WorkerInfo, ATTEMPT_LOG_MAX,
 };
 
 /// Due scheduled jobs promoted per queue and fetch: a large backlog of due
@@ -69,7 +70,7 @@ struct State {
     jobs: HashMap<JobId, Record>,
     queues: HashMap<String, QueueState>,
     unique: HashMap<(String, Vec<u8>), (JobId, SystemTime)>,
-    finished: VecDeque<(SystemTime, JobId)>,
+    finished: Finished,
     next_token: u64,
     workers: HashMap<String, (WorkerInfo, SystemTime)>,
     schedules: std::collections::BTreeMap<String, ScheduleState>,
@@ -123,11 +124,66 @@ impl QueueState {
     }
 }
 
+/// Succeeded and cancelled jobs per queue, oldest first: what the retention
+/// sweep goes through, by age and by count ([`Retention::succeeded_max`]).
+#[derive(Default)]
+struct Finished {
+    by_queue: HashMap<String, VecDeque<(SystemTime, JobId)>>,
+}
+
+impl Finished {
+    /// Adds a job that just finished at `t`.
+    fn push_back(&mut self, (t, id): (SystemTime, JobId)) {
+        match self.by_queue.get_mut(id.queue()) {
+            Some(q) => q.push_back((t, id)),
+            None => {
+                self.by_queue.insert(id.queue().to_owned(), VecDeque::from([(t, id)]));
+            }
+        }
+    }
+
+    /// The finished jobs of one queue, oldest first.
+    fn of(&self, queue: &str) -> impl DoubleEndedIterator<Item = &(SystemTime, JobId)> {
+        self.by_queue.get(queue).into_iter().flatten()
+    }
+}
+
+/// A job's attempts as stored: at most [`ATTEMPT_LOG_MAX`] entries, the first
+/// attempt and the most recent ones, with a count of those left out between
+/// them, so that a job with thousands of retries stays small.
+#[derive(Default)]
+struct AttemptLog {
+    entries: Vec<AttemptInfo>,
+    omitted: u32,
+}
+
+impl AttemptLog {
+    /// Appends an attempt; when full, the oldest but the first goes.
+    fn push(&mut self, a: AttemptInfo) {
+        // ATTEMPT_LOG_MAX is at least 2, so index 1 exists when full.
+        if self.entries.len() >= ATTEMPT_LOG_MAX.max(2) {
+            self.entries.remove(1);
+            self.omitted = self.omitted.saturating_add(1);
+        }
+        self.entries.push(a);
+    }
+
+    /// Removes the newest attempt (one that does not count after all).
+    fn pop(&mut self) -> Option<AttemptInfo> {
+        self.entries.pop()
+    }
+
+    /// The newest attempt.
+    fn last_mut(&mut self) -> Option<&mut AttemptInfo> {
+        self.entries.last_mut()
+    }
+}
+
 struct Record {
     job: NewJob,
     status: JobStatus,
     attempts: u32,
-    log: Vec<AttemptInfo>,
+    log: AttemptLog,
     token: u64,
     lease_until: Option<SystemTime>,
     run_at: Option<SystemTime>,
@@ -218,6 +274,7 @@ impl MemoryQueue {
 
     fn enqueue_now(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
         crate::queue::check_payload_sizes(&jobs, self.max_payload())?;
+        crate::queue::check_times(&jobs)?;
         let now = self.clock();
         let ids = enqueue_locked(&mut self.lock(), jobs, now)?;
         self.wake();
@@ -236,7 +293,8 @@ fn info(r: &Record) -> JobInfo {
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&r.job.payload).into_owned())),
         attempts: r.attempts,
         max_retries: r.job.max_retries,
-        attempt_log: r.log.clone(),
+        attempt_log: r.log.entries.clone(),
+        attempts_omitted: r.log.omitted,
         enqueued_at: r.job.enqueued_at,
         run_at: r.run_at,
         finished_at: r.finished_at,
@@ -477,7 +535,7 @@ impl JobQueue for MemoryQueue {
                     JobStatus::Running => Box::new(q.leased.iter().map(|(_, id)| id)),
                     JobStatus::Dead => Box::new(q.dead.iter().rev().map(|(_, id)| id)),
                     JobStatus::Succeeded | JobStatus::Cancelled => {
-                        Box::new(st.finished.iter().rev().map(|(_, id)| id).filter(move |id| id.queue() == queue))
+                        Box::new(st.finished.of(queue).rev().map(|(_, id)| id))
                     }
                 };
                 ids.filter_map(|id| st.jobs.get(id))
@@ -558,7 +616,10 @@ impl JobQueue for MemoryQueue {
             }
             // Enqueue first: a refused enqueue leaves the tick unhandled.
             let id = match job {
-                Some(j) => Some(enqueue_locked(&mut st, vec![j], now)?.remove(0)),
+                Some(j) => {
+                    crate::queue::check_times(std::slice::from_ref(&j))?;
+                    Some(enqueue_locked(&mut st, vec![j], now)?.remove(0))
+                }
                 None => None,
             };
             let state = st.schedules.get_mut(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;

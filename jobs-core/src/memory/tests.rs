@@ -20,7 +20,13 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
 }
 
 fn req(queue: &str, max: usize) -> FetchRequest {
-    FetchRequest { queues: vec![queue.into()], max, lease: Duration::from_secs(30), default_max_retries: 3, max_crashes: crate::queue::DEFAULT_MAX_CRASHES }
+    FetchRequest {
+        queues: vec![queue.into()],
+        max,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    }
 }
 
 async fn run_one(q: &MemoryQueue, outcome: Outcome) -> JobId {
@@ -54,6 +60,83 @@ async fn dead_set_is_bounded_by_count_and_age() {
     let id = run_one(&q, Outcome::Dead { error: "x".into() }).await;
     q.fetch(&req("r", 1)).await.unwrap();
     assert!(q.job(&id).await.unwrap().is_none());
+}
+
+/// A job of queue `r` deduplicated by its payload `{"n": n}`.
+fn unique(n: u32) -> NewJob {
+    NewJob {
+        payload: format!("{{\"n\":{n}}}").into_bytes(),
+        unique_for: Some(Duration::from_secs(3600)),
+        ..raw("r", None)
+    }
+}
+
+/// Runs one job to `outcome`.
+async fn run_job(q: &MemoryQueue, job: NewJob, outcome: Outcome) -> JobId {
+    let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
+    let job = q.fetch(&req("r", 1)).await.unwrap().jobs.remove(0);
+    assert_eq!(job.id, id);
+    q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+    id
+}
+
+/// Finished jobs are bounded by count as well as by age: past
+/// `succeeded_max` the oldest go, young as they are, with their
+/// deduplication entries.
+#[tokio::test]
+async fn finished_jobs_are_bounded_by_count() {
+    let q = MemoryQueue::with_retention(Retention { succeeded_max: 2, ..Retention::default() });
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        if n == 1 {
+            let id = q.enqueue_many(vec![unique(n)]).await.unwrap().remove(0);
+            assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Cancelled);
+            ids.push(id);
+        } else {
+            ids.push(run_job(&q, unique(n), Outcome::Succeeded { result: Some(b"1".to_vec()) }).await);
+        }
+    }
+    q.fetch(&req("r", 1)).await.unwrap();
+    assert!(q.job(&ids[0]).await.unwrap().is_none(), "the oldest succeeded job is gone");
+    assert!(q.job(&ids[1]).await.unwrap().is_none(), "the oldest cancelled job is gone");
+    assert!(q.job(&ids[2]).await.unwrap().is_some());
+    assert!(q.job(&ids[3]).await.unwrap().is_some());
+    assert_eq!(q.list_jobs("r", JobStatus::Succeeded, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(q.lock().unique.len(), 2, "the dropped jobs' deduplication entries went with them");
+    let again = q.enqueue_many(vec![unique(0)]).await.unwrap().remove(0);
+    assert_ne!(again, ids[0], "the same payload is a new job");
+}
+
+/// Dead jobs dropped by the count bound, the age bound or a purge take
+/// their deduplication entries with them.
+#[tokio::test]
+async fn dropped_dead_jobs_leave_no_dedup_entries() {
+    let q = MemoryQueue::with_retention(Retention { dead_max: 2, ..Retention::default() });
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(run_job(&q, unique(n), Outcome::Dead { error: "x".into() }).await);
+    }
+    assert!(q.job(&ids[0]).await.unwrap().is_none());
+    assert_eq!(q.lock().unique.len(), 2, "the trimmed job's entry is gone");
+    assert_eq!(q.purge_dead("r").await.unwrap(), 2);
+    assert!(q.lock().unique.is_empty());
+    assert!(q.lock().jobs.is_empty());
+
+    let q = MemoryQueue::with_retention(Retention { dead_age: Duration::ZERO, ..Retention::default() });
+    run_job(&q, unique(0), Outcome::Dead { error: "x".into() }).await;
+    q.fetch(&req("r", 1)).await.unwrap();
+    assert!(q.lock().unique.is_empty() && q.lock().jobs.is_empty());
+}
+
+/// A backoff past every limit is clamped, never an overflow of the clock.
+#[tokio::test]
+async fn a_huge_backoff_does_not_overflow() {
+    let q = MemoryQueue::new();
+    let id = run_job(&q, raw("r", None), Outcome::Retry { error: "e".into(), at: When::In(Duration::MAX) }).await;
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, JobStatus::Retrying);
+    let due = info.run_at.unwrap().duration_since(q.clock()).unwrap();
+    assert!(due > crate::queue::MAX_JOB_DURATION - Duration::from_secs(60), "{due:?}");
 }
 
 #[tokio::test]

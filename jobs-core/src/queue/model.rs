@@ -207,6 +207,11 @@ pub struct AttemptInfo {
     pub error: Option<String>,
 }
 
+/// The most attempts a job's stored log keeps (see
+/// [`JobInfo::attempt_log`]): the first attempt and the 49 most recent. A job
+/// with many retries, each with an error of up to 4 KiB, stays bounded.
+pub const ATTEMPT_LOG_MAX: usize = 50;
+
 /// Everything known about one job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobInfo {
@@ -226,8 +231,16 @@ pub struct JobInfo {
     pub attempts: u32,
     /// Retries after the first attempt, when set on the job.
     pub max_retries: Option<u32>,
-    /// Every attempt with its error, oldest first.
+    /// The attempts with their errors, oldest first: at most
+    /// [`ATTEMPT_LOG_MAX`] of them, the first attempt and the most recent
+    /// ones. The attempts left out between them are counted in
+    /// [`attempts_omitted`](Self::attempts_omitted); [`attempts`](Self::attempts)
+    /// stays exact.
     pub attempt_log: Vec<AttemptInfo>,
+    /// Attempts left out of `attempt_log` (between its first entry and the
+    /// rest) to bound what is stored per job.
+    #[serde(default)]
+    pub attempts_omitted: u32,
     /// When it was enqueued.
     pub enqueued_at: SystemTime,
     /// When it is due (scheduled, delayed or retrying).
@@ -334,6 +347,11 @@ pub struct QueuePolicy {
 pub struct Retention {
     /// Succeeded and cancelled jobs (and their results). Default 24 h.
     pub succeeded: Duration,
+    /// Succeeded and cancelled jobs per queue, by count (oldest dropped
+    /// first), whatever their age: a busy queue keeps at most this many
+    /// payloads and results. Default 100,000. Applied by fetches, at most
+    /// 1,000 records per queue and fetch, like every sweep.
+    pub succeeded_max: usize,
     /// Dead jobs, by age. Default 7 days.
     pub dead_age: Duration,
     /// Dead jobs per queue, by count (oldest dropped first). Default 10,000.
@@ -344,6 +362,7 @@ impl Default for Retention {
     fn default() -> Self {
         Retention {
             succeeded: Duration::from_secs(24 * 3600),
+            succeeded_max: 100_000,
             dead_age: Duration::from_secs(7 * 24 * 3600),
             dead_max: 10_000,
         }

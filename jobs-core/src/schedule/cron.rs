@@ -1,5 +1,5 @@
-//! Cron expressions read in a time zone, with the daylight-saving rules of
-//! DESIGN §2 applied by us rather than left to the cron crate.
+//! Cron expressions read in a time zone, with the daylight-saving rules
+//! below applied here rather than left to the cron crate.
 //!
 //! The expression is matched against local wall-clock times (as if they were
 //! UTC, so the cron crate never sees a gap or an overlap); each matching

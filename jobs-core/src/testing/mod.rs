@@ -1,4 +1,5 @@
-//! The backend conformance suite: every behaviour of DESIGN §3 and of the
+//! The backend conformance suite: every behaviour the crate documentation
+//! promises (its "Semantics" section) and every call of the
 //! [`JobQueue`](crate::JobQueue) port, written once, run by any backend with
 //! one macro call (feature `testing`).
 //!
@@ -83,6 +84,8 @@ macro_rules! conformance_suite {
             max_jobs_refuses_but_never_a_retry,
             priority_levels_refuse_other_priorities,
             unique_for_deduplicates,
+            out_of_range_times_are_refused,
+            attempt_log_is_bounded,
             stats_count_per_priority,
             dead_jobs_newest_first,
             retry_dead_runs_again,

@@ -21,7 +21,9 @@
 --           never started (the common case: no write per job at enqueue).
 --   log     JSON array of the ended attempts that the state cannot tell:
 --           failures, lease losses and cancellations. A running or
---           succeeded attempt is the state's own (attempts, t1, t2).
+--           succeeded attempt is the state's own (attempts, t1, t2). At
+--           most LOG_MAX entries (the first and the latest); once some were
+--           left out, their count comes first: `<omitted>|[..]`.
 --   result  the job function's `Ok` value (JSON), when it returned one.
 --   started the token of the running attempt whose handler is known to have
 --           started (the worker's `start` mark, finish.lua); absent before.
@@ -231,17 +233,53 @@ local function moved(rank, old, new)
   end
 end
 
+-- The most entries a job's `log` keeps (jobs_core::ATTEMPT_LOG_MAX): the
+-- first attempt and the most recent ones. Those left out between them are
+-- counted in the field itself, as a prefix `<omitted>|` before the array.
+local LOG_MAX = 50
+-- Where one entry ends and the next starts. It occurs nowhere else: every
+-- entry starts with `{"attempt":`, and a quote inside an error is escaped.
+local LOG_SEP = '},{"attempt":'
+
 -- Appends one ended attempt to the job's `log` ({attempt, started_ms,
--- finished_ms, error}; `err` nil for none).
+-- finished_ms, error}; `err` nil for none), dropping the oldest entries but
+-- the first past LOG_MAX.
 local function log_attempt(id, attempt, started_ms, now, err)
   local entry = '{"attempt":' .. (attempt ~= '' and attempt or '0') .. ',"started_ms":'
     .. (started_ms ~= '' and started_ms or now) .. ',"finished_ms":' .. now .. ',"error":'
     .. (err and cjson.encode(err) or 'null') .. '}'
   local log = redis.call('HGET', LOG, id)
-  if not log or log == '' or log == '[]' then
+  local omitted = 0
+  if log then
+    local n, body = string.match(log, '^(%d+)|()')
+    if n then
+      omitted = tonumber(n)
+      log = string.sub(log, body)
+    end
+  end
+  if not log or log == '' or log == '[]' or log == '{}' then
     log = '[' .. entry .. ']'
   else
     log = string.sub(log, 1, -2) .. ',' .. entry .. ']'
+    local seps, pos = {}, 1
+    while true do
+      local at = string.find(log, LOG_SEP, pos, true)
+      if not at then
+        break
+      end
+      seps[#seps + 1] = at
+      pos = at + 1
+    end
+    local cut = #seps + 1 - LOG_MAX
+    if cut > 0 then
+      -- Keeps `[` and the first entry, then from the separator before the
+      -- first entry kept.
+      log = string.sub(log, 1, seps[1]) .. string.sub(log, seps[1 + cut] + 1)
+      omitted = omitted + cut
+    end
+  end
+  if omitted > 0 then
+    log = ms(omitted) .. '|' .. log
   end
   redis.call('HSET', LOG, id, log)
 end

@@ -10,6 +10,7 @@
 -- ARGV[6]: Retention::dead_age (ms)
 -- ARGV[7]: Retention::dead_max
 -- ARGV[8]: the crash budget (see reclaim.lua)
+-- ARGV[9]: Retention::succeeded_max
 -- `now` is the server's clock, read once. Does, atomically: promote due
 -- jobs, reclaim expired leases, sweep past
 -- retention, trim the dead-letter set; then, unless the queue is paused,
@@ -40,7 +41,7 @@ local batch = tonumber(ARGV[4])
 
 promote(now, batch)
 reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
-sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch)
+sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch, tonumber(ARGV[9]))
 trim_dead(tonumber(ARGV[7]), batch)
 
 local out = { '', '' }

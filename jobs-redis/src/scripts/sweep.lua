@@ -2,14 +2,16 @@
 --
 -- KEYS[1]: queue prefix (see common.lua).
 -- Arguments: now (ms), keep_done_ms (Retention::succeeded), dead_age_ms
--- (Retention::dead_age), limit (records per kind and call).
+-- (Retention::dead_age), limit (records per kind and call), done_max
+-- (Retention::succeeded_max; nil: no count bound).
 -- Deletes succeeded and cancelled jobs (with their results) finished at
--- least keep_done_ms ago, and dead jobs that died at least dead_age_ms ago,
--- oldest first, at most `limit` of each per call. (The count bound of the
+-- least keep_done_ms ago, then the oldest of them past done_max whatever
+-- their age, and dead jobs that died at least dead_age_ms ago, oldest
+-- first, at most `limit` per kind and call. (The count bound of the
 -- dead-letter set is trim_dead in common.lua.)
 -- Returns nothing.
 
-local function sweep(now, keep_done_ms, dead_age_ms, limit)
+local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
   -- `done` is newest first: the oldest are at its end. Its last entry is
   -- looked at first, alone: most sweeps stop there.
   local cutoff = now - keep_done_ms
@@ -49,6 +51,25 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit)
       redis.call('LTRIM', B .. 'done', 0, -k - 1)
       forget(gone)
     end
+  end
+  -- The count bound: the oldest past done_max go, young or not (a busy
+  -- queue would otherwise keep a day of payloads and results).
+  local over = done_max and (redis.call('LLEN', B .. 'done') - done_max) or 0
+  if over > 0 then
+    local n = math.min(over, limit)
+    local tail = redis.call('LRANGE', B .. 'done', -n, -1)
+    redis.call('LTRIM', B .. 'done', 0, -n - 1)
+    local states = hmget(STATE, tail)
+    local gone, ng = {}, 0
+    for i = 1, #tail do
+      -- Only finished records go; anything else just leaves the list.
+      local st = states[i] and parse_state(states[i])
+      if st == 'succeeded' or st == 'cancelled' then
+        ng = ng + 1
+        gone[ng] = tail[i]
+      end
+    end
+    forget(gone)
   end
   -- Scores carry fractions of a millisecond: whole milliseconds are
   -- compared, as for every other time here.

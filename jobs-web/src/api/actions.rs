@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jobs_core::{CancelResult, JobStatus};
 
-use super::views::{JobActionView, PausedView, PurgeView, RetryAllView};
+use super::views::{JobActionView, PausedView, PurgeView, RemovedView, RetryAllView};
 use super::{job_param, queue_param, ApiError};
 use crate::state::{TokenCheck, WebState};
 
@@ -189,4 +189,20 @@ pub(crate) async fn resume_schedule(
     state.invalidate().await;
     tracing::info!(schedule = %name, "schedule resumed from the dashboard");
     Ok(Json(PausedView { kind: "schedule", name, paused: false }))
+}
+
+/// `POST /api/schedules/{name}/remove`: deletes a schedule (404 when there
+/// is none). The dashboard offers it for orphaned schedules, whose job no
+/// live pool runs; the API takes any.
+pub(crate) async fn remove_schedule(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<RemovedView>, ApiError> {
+    let name = schedule_param(path)?;
+    if !state.scheduler().remove(&name).await? {
+        return Err(jobs_core::Error::ScheduleNotFound(name).into());
+    }
+    state.invalidate().await;
+    tracing::info!(schedule = %name, "schedule removed from the dashboard");
+    Ok(Json(RemovedView { kind: "schedule", name, removed: true }))
 }

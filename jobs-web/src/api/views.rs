@@ -307,6 +307,9 @@ pub(crate) struct ScheduleView {
     queue: String,
     catch_up: CatchUp,
     paused: bool,
+    /// Live pools exist and none runs its job: its ticks are skipped until
+    /// one does again, or an operator removes it.
+    orphaned: bool,
     next_fire: Option<String>,
     last_run: Option<String>,
     last_job: Option<String>,
@@ -322,6 +325,7 @@ impl From<ScheduleInfo> for ScheduleView {
             queue: s.queue,
             catch_up: s.catch_up,
             paused: s.paused,
+            orphaned: s.orphaned,
             next_fire: ts_opt(s.next_fire),
             last_run: ts_opt(s.last_run),
             last_job: s.last_job.map(|j| j.to_string()),
@@ -363,4 +367,13 @@ pub(crate) struct PausedView {
     pub(crate) kind: &'static str,
     pub(crate) name: String,
     pub(crate) paused: bool,
+}
+
+/// The answer of `POST /api/schedules/{name}/remove`.
+#[derive(Serialize)]
+pub(crate) struct RemovedView {
+    /// Always `schedule` (the shape leaves room for other kinds).
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    pub(crate) removed: bool,
 }

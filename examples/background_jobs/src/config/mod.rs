@@ -1,5 +1,5 @@
 //! The application's configuration: the `jobs:` and `queues:` sections of
-//! `jobs_core::Config` (DESIGN §7) plus an `app:` section of its own, all in
+//! `jobs_core::Config` plus an `app:` section of its own, all in
 //! one YAML file.
 //!
 //! `jobs_core::Config` refuses unknown top-level keys, so the `app:` block is

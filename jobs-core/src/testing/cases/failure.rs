@@ -139,10 +139,8 @@ pub async fn max_retries_precedence<Q: JobQueue + Clone>(q: Q) {
 pub async fn panic_in_payload_check_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
     let queue = unique_queue("touchy");
     let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
-    let payloads: [&[u8]; 2] = [
-        br#"{"key": "k", "text": "panic", "n": 1}"#,
-        br#"{"key": "k", "text": "fine", "n": -1}"#,
-    ];
+    let payloads: [&[u8]; 2] =
+        [br#"{"key": "k", "text": "panic", "n": 1}"#, br#"{"key": "k", "text": "fine", "n": -1}"#];
     for (payload, why) in payloads.into_iter().zip(["Deserialize panics", "custom validator panics"]) {
         let mut job = raw_job(&queue, "conformance.touchy", payload);
         job.max_retries = Some(1);

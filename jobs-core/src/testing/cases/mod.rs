@@ -5,6 +5,7 @@ mod admin;
 mod enqueue;
 mod failure;
 mod lease;
+mod limits;
 mod run;
 mod schedule;
 
@@ -12,6 +13,7 @@ pub use admin::*;
 pub use enqueue::*;
 pub use failure::*;
 pub use lease::*;
+pub use limits::*;
 pub use run::*;
 pub use schedule::*;
 

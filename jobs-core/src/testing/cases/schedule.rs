@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
-use crate::job::{JobExt, JobOptions};
 use crate::job::Priority;
+use crate::job::{JobExt, JobOptions};
 use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy, ScheduleDef};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
 use crate::testing::harness::{eventually, eventually_some, unique_queue};
