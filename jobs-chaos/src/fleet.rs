@@ -40,7 +40,7 @@ pub struct WorkerSpec {
     /// The pools' crash budget.
     pub crash_budget: u32,
     /// libfaketime's multi-threaded library for the skewed slots (`None`:
-    /// found by [`faketime_lib`]).
+    /// found by `faketime_lib` in this module).
     pub faketime_lib: Option<PathBuf>,
 }
 

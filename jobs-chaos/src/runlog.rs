@@ -17,7 +17,7 @@
 //!
 //! Times are the host's true clock in every process: a worker whose clock
 //! is skewed on purpose (libfaketime) subtracts the offset it was given
-//! ([`set_clock_offset`]), which it checked against the server's clock
+//! (`set_clock_offset`), which it checked against the server's clock
 //! before it took any job, so that runs compare with fault times (the
 //! chaos program's clock) and job records (the server's).
 
@@ -143,7 +143,7 @@ impl RunLogs {
     /// Reads every `*.log` file of `dir`.
     pub fn read_dir(dir: &Path) -> Result<RunLogs, ChaosError> {
         let mut out = RunLogs::default();
-        let mut ends: HashMap<(String, u32, u32), u64> = HashMap::new();
+        let mut ends: HashMap<(String, u32, u32), Vec<u64>> = HashMap::new();
         let entries = std::fs::read_dir(dir).map_err(|e| ChaosError::io(dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| ChaosError::io(dir, e))?.path();
@@ -158,7 +158,7 @@ impl RunLogs {
                         out.runs.entry(id).or_default().push(Run { attempt, pid, start_ms: ms, end_ms: None })
                     }
                     Some(Line::End { id, attempt, pid, ms }) => {
-                        ends.insert((id, attempt, pid), ms);
+                        ends.entry((id, attempt, pid)).or_default().push(ms);
                     }
                     Some(Line::Clock { pid, clock }) => {
                         out.clocks.insert(pid, clock);
@@ -169,9 +169,7 @@ impl RunLogs {
         }
         for (id, runs) in &mut out.runs {
             runs.sort_by_key(|r| r.start_ms);
-            for r in runs.iter_mut() {
-                r.end_ms = ends.get(&(id.clone(), r.attempt, r.pid)).copied();
-            }
+            pair_ends(id, runs, &mut ends);
         }
         Ok(out)
     }
@@ -188,6 +186,24 @@ enum Line {
     Start { id: String, attempt: u32, pid: u32, ms: u64 },
     End { id: String, attempt: u32, pid: u32, ms: u64 },
     Clock { pid: u32, clock: ClockLine },
+}
+
+/// Gives each run its end: the first end line of its job, attempt and
+/// process at or after its start and before that process's next start of
+/// the same attempt. One process may start one attempt twice: when its
+/// lease was lost before the start mark reached Redis, the attempt was not
+/// counted and the same process may take the job again.
+fn pair_ends(id: &str, runs: &mut [Run], ends: &mut HashMap<(String, u32, u32), Vec<u64>>) {
+    for i in 0..runs.len() {
+        let (attempt, pid, start) = (runs[i].attempt, runs[i].pid, runs[i].start_ms);
+        let next_start =
+            runs[i + 1..].iter().find(|o| o.attempt == attempt && o.pid == pid).map_or(u64::MAX, |o| o.start_ms);
+        let Some(list) = ends.get_mut(&(id.to_owned(), attempt, pid)) else { continue };
+        list.sort_unstable();
+        if let Some(k) = list.iter().position(|&e| e >= start && e <= next_start) {
+            runs[i].end_ms = Some(list.remove(k));
+        }
+    }
 }
 
 fn parse(line: &str) -> Option<Line> {
@@ -211,6 +227,21 @@ fn parse(line: &str) -> Option<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One process that starts one attempt twice (killed the second time):
+    /// the end belongs to the first run only.
+    #[test]
+    fn ends_pair_with_their_own_start() {
+        let run = |start_ms| Run { attempt: 1, pid: 7, start_ms, end_ms: None };
+        let mut runs = vec![run(100), run(300)];
+        let mut ends = HashMap::from([(("j".to_owned(), 1, 7), vec![200])]);
+        pair_ends("j", &mut runs, &mut ends);
+        assert_eq!((runs[0].end_ms, runs[1].end_ms), (Some(200), None));
+        let mut runs = vec![run(100), run(300)];
+        let mut ends = HashMap::from([(("j".to_owned(), 1, 7), vec![400, 200])]);
+        pair_ends("j", &mut runs, &mut ends);
+        assert_eq!((runs[0].end_ms, runs[1].end_ms), (Some(200), Some(400)));
+    }
 
     #[test]
     fn lines_parse_and_torn_lines_do_not() {

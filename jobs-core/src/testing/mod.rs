@@ -28,7 +28,7 @@ pub use harness::*;
 /// and schedulers this process builds from now on. They are linked into
 /// every binary built with the `testing` feature, but stay invisible until
 /// a test asks: a program built in the same workspace never runs them nor
-/// adds their schedules. [`test_pool`] and [`conformance_suite!`] call it.
+/// adds their schedules. [`test_pool`] and [`conformance_suite!`](crate::conformance_suite) call it.
 pub fn use_suite_jobs() {
     crate::registry::suite_jobs::want();
 }
