@@ -104,7 +104,10 @@ fn killed_workers_lose_no_job() {
         drop(last);
         assert!(runs.interrupted > 0, "a kill cut a running handler short");
         assert!(in_flight.len() <= (KILLS as usize) * WORKERS * 2, "at most a fetch batch per worker slot");
-        assert_eq!(again, in_flight, "exactly the jobs leased at the kills were attempted again");
+        // A job leased at a kill has another attempt only when its start had
+        // been recorded (a lease lost before that is a crash, not an
+        // attempt): so the attempted again are among the leased.
+        assert!(again.is_subset(&in_flight), "only jobs leased at the kills were attempted again");
         assert!(ran_again.is_subset(&in_flight), "a job that ran again was leased at a kill");
         let _ = std::fs::remove_file(&log);
     });

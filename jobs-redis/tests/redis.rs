@@ -313,6 +313,8 @@ fn gauges_agree_with_a_recount() {
         // dead.
         let short = FetchRequest { lease: Duration::from_millis(1), ..req(queue, 1) };
         let lost = q.fetch(&short).await.unwrap().jobs.remove(0);
+        // Its handler started: the lost lease is an attempt.
+        q.finish(vec![Finish { id: lost.id.clone(), token: lost.token, outcome: Outcome::Started }]).await.unwrap();
         jobs_core::testing::eventually("reclaimed", || async {
             q.fetch(&req(queue, 0)).await.unwrap();
             q.job(&lost.id).await.unwrap().unwrap().status == JobStatus::Dead
