@@ -36,6 +36,19 @@ fn server() -> &'static RedisServer {
     })
 }
 
+/// Creates (or replaces) ACL user `user` with the crate's rules for prefix
+/// `prefix`, its key patterns replaced by `keys`.
+fn set_user(s: &RedisServer, user: &str, prefix: &str, keys: &str) {
+    let rules = acl_rules(prefix).replace(&format!("~{prefix}:*"), keys);
+    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &s.port().to_string()])
+        .args(rule.split(' '))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+}
+
 fn user_url(port: u16, password: &str) -> String {
     format!("redis://{USER}:{password}@127.0.0.1:{port}")
 }
@@ -159,14 +172,7 @@ fn a_queue_that_cannot_be_fetched_does_not_strand_the_others() {
     // Every key of the prefix but those of queue `b` (`[^{]` leaves out
     // every queue's keys, then queue `a`'s are let back in).
     let keys = format!("~{p}:{{{a}}}:* ~{p}:[^{{]*");
-    let rules = acl_rules(&p).replace(&format!("~{p}:*"), &keys);
-    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &s.port().to_string()])
-        .args(rule.split(' '))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+    set_user(s, user, &p, &keys);
     run(async {
         let restricted = RedisConfig {
             prefix: p.clone(),
@@ -205,14 +211,7 @@ fn an_enqueue_that_fails_has_stored_nothing() {
     let queue = unique_queue("noindex");
     // Everything of the prefix but the queues' index.
     let keys = format!("~{p}:{{* ~{p}:[^q]*");
-    let rules = acl_rules(&p).replace(&format!("~{p}:*"), &keys);
-    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &s.port().to_string()])
-        .args(rule.split(' '))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+    set_user(s, user, &p, &keys);
     run(async {
         let config = RedisConfig {
             prefix: p.clone(),

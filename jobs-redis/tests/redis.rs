@@ -370,25 +370,29 @@ fn a_waiter_wakes_on_an_enqueue_from_another_handle() {
     });
 }
 
+/// A presence record of pool `id`.
+fn pool_info(id: &str) -> WorkerInfo {
+    WorkerInfo {
+        id: id.into(),
+        host: "h".into(),
+        pid: 1,
+        queues: vec!["a".into()],
+        workers: 2,
+        running: 0,
+        running_jobs: vec![],
+        started_at: SystemTime::now(),
+        last_seen: SystemTime::now(),
+        jobs: vec![],
+    }
+}
+
 #[test]
 fn pools_are_listed_until_their_presence_expires() {
     run(async {
         let (q, _) = isolated(Retention::default()).await;
-        let info = |id: &str| WorkerInfo {
-            id: id.into(),
-            host: "h".into(),
-            pid: 1,
-            queues: vec!["a".into()],
-            workers: 2,
-            running: 0,
-            running_jobs: vec![],
-            started_at: SystemTime::now(),
-            last_seen: SystemTime::now(),
-            jobs: vec![],
-        };
-        q.report_worker(info("short"), Duration::from_millis(150)).await.unwrap();
-        q.report_worker(info("long"), Duration::from_secs(60)).await.unwrap();
-        q.report_worker(info("gone"), Duration::from_secs(60)).await.unwrap();
+        q.report_worker(pool_info("short"), Duration::from_millis(150)).await.unwrap();
+        q.report_worker(pool_info("long"), Duration::from_secs(60)).await.unwrap();
+        q.report_worker(pool_info("gone"), Duration::from_secs(60)).await.unwrap();
         q.remove_worker("gone").await.unwrap();
         let ids = |v: Vec<WorkerInfo>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
         assert_eq!(ids(q.workers().await.unwrap()), vec!["short", "long"]);
@@ -405,22 +409,10 @@ fn pools_are_listed_until_their_presence_expires() {
 fn heartbeats_prune_the_pools_index() {
     run(async {
         let (q, prefix) = isolated(Retention::default()).await;
-        let info = |id: &str| WorkerInfo {
-            id: id.into(),
-            host: "h".into(),
-            pid: 1,
-            queues: vec!["a".into()],
-            workers: 2,
-            running: 0,
-            running_jobs: vec![],
-            started_at: SystemTime::now(),
-            last_seen: SystemTime::now(),
-            jobs: vec![],
-        };
         let mut c = redis::Client::open(shared_server_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let index = format!("{prefix}:{{:pools}}:index");
         for i in 0..20 {
-            q.report_worker(info(&format!("dead-{i}")), Duration::from_millis(20)).await.unwrap();
+            q.report_worker(pool_info(&format!("dead-{i}")), Duration::from_millis(20)).await.unwrap();
         }
         // Until their records have expired on the server's clock.
         let keys: Vec<String> = (0..20).map(|i| format!("{prefix}:{{:pools}}:dead-{i}")).collect();
@@ -433,7 +425,7 @@ fn heartbeats_prune_the_pools_index() {
             }
         })
         .await;
-        q.report_worker(info("alive"), Duration::from_secs(60)).await.unwrap();
+        q.report_worker(pool_info("alive"), Duration::from_secs(60)).await.unwrap();
         let members: Vec<String> = redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut c).await.unwrap();
         assert_eq!(members, vec!["alive".to_owned()]);
     });

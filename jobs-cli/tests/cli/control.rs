@@ -1,9 +1,9 @@
 //! `cancel`, `queue pause|resume`, `schedules list|pause|resume|remove`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use jobs_core::prelude::*;
-use jobs_core::{CatchUp, FetchRequest, Finish, Outcome, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{FetchRequest, Finish, Outcome, ScheduleDef, Scheduler, SharedQueue};
 use serde_json::json;
 
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
@@ -145,21 +145,9 @@ async fn orphaned_schedules(q: SharedQueue) {
     let pool = WorkerPool::builder(q.clone()).queues(["orphan-pool"]).scheduler(false).start().unwrap();
     wait_until("the pool reported its presence", || async { !q.workers().await.unwrap().is_empty() }).await;
     Scheduler::new(q.clone()).add("nightly-report", "0 0 3 * * *", "UTC", BuildReport { day: 1 }).await.unwrap();
-    q.put_schedule(ScheduleDef {
-        name: "legacy-export".into(),
-        cron: "0 0 4 * * *".into(),
-        timezone: "UTC".into(),
-        job_name: "export_removed_from_code".into(),
-        queue: "reports".into(),
-        priority: Priority::Normal,
-        payload: b"{}".to_vec(),
-        max_retries: None,
-        timeout: None,
-        catch_up: CatchUp::One,
-        created_at: SystemTime::now(),
-    })
-    .await
-    .unwrap();
+    q.put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", "reports"))
+        .await
+        .unwrap();
 
     let out = cli(&q, &["schedules", "list"]).await;
     let text = out.ok();

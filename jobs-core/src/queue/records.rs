@@ -84,6 +84,28 @@ pub struct ScheduleDef {
     pub created_at: SystemTime,
 }
 
+impl ScheduleDef {
+    /// A definition with the usual rest: normal priority, an empty JSON
+    /// object as payload, the job's own retries and timeout, catch-up
+    /// [`CatchUp::One`], created now (on this host's clock: the backend
+    /// keeps the first creation time it stores).
+    pub fn new(name: &str, cron: &str, timezone: &str, job_name: &str, queue: &str) -> Self {
+        ScheduleDef {
+            name: name.to_owned(),
+            cron: cron.to_owned(),
+            timezone: timezone.to_owned(),
+            job_name: job_name.to_owned(),
+            queue: queue.to_owned(),
+            priority: Priority::Normal,
+            payload: b"{}".to_vec(),
+            max_retries: None,
+            timeout: None,
+            catch_up: CatchUp::One,
+            created_at: SystemTime::now(),
+        }
+    }
+}
+
 /// A stored schedule with its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleState {

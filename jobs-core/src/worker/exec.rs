@@ -23,6 +23,9 @@ use crate::context::JobContext;
 use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::RunError;
 
+/// Why a job is handed back when its pool shuts down.
+const SHUT_DOWN: &str = "the worker pool shut down";
+
 /// Runs one attempt and queues its outcome for acknowledgement.
 pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemaphorePermit) {
     let _busy = core.metrics.as_ref().map(|m| m.busy());
@@ -68,7 +71,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
             // Shutting down, waited too long, or the lease is gone: it never
             // started here.
             if core.inflight.remove(&job.id, job.token) && alone.is_none() {
-                let reason = if core.hard.is_cancelled() { "the worker pool shut down" } else { "waited to run alone" };
+                let reason = if core.hard.is_cancelled() { SHUT_DOWN } else { "waited to run alone" };
                 report(&core, &job, Outcome::Release { at: None, reason: reason.into() });
             }
             return;
@@ -100,7 +103,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         // Past the grace period: whatever the attempt returned, it is handed
         // back (not an attempt), now that it has stopped.
         if core.inflight.remove(&job.id, job.token) {
-            report(&core, &job, Outcome::Release { at: None, reason: "the worker pool shut down".into() });
+            report(&core, &job, Outcome::Release { at: None, reason: SHUT_DOWN.into() });
         }
         return;
     }

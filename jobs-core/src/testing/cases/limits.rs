@@ -3,10 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
-use crate::job::{JobExt, JobOptions, Priority};
-use crate::queue::{
-    CatchUp, JobQueue, JobStatus, ScheduleDef, ATTEMPT_LOG_MAX, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS,
-};
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, JobStatus, ScheduleDef, ATTEMPT_LOG_MAX, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 use crate::worker::Backoff;
@@ -71,21 +69,7 @@ pub async fn out_of_range_times_are_refused<Q: JobQueue + Clone>(q: Q) {
 
     // A schedule's tick goes through the same check, and stays unhandled.
     let name = format!("{queue}.tick");
-    q.put_schedule(ScheduleDef {
-        name: name.clone(),
-        cron: "0 0 1 1 *".into(),
-        timezone: "UTC".into(),
-        job_name: "conformance.probe".into(),
-        queue: queue.clone(),
-        priority: Priority::Normal,
-        payload: b"{}".to_vec(),
-        max_retries: None,
-        timeout: None,
-        catch_up: CatchUp::One,
-        created_at: SystemTime::now(),
-    })
-    .await
-    .unwrap();
+    q.put_schedule(ScheduleDef::new(&name, "0 0 1 1 *", "UTC", "conformance.probe", &queue)).await.unwrap();
     let mut job = raw_job(&queue, "conformance.probe", b"{}");
     job.timeout = Some(Duration::MAX);
     let tick = SystemTime::now();

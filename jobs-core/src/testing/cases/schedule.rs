@@ -3,7 +3,6 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
-use crate::job::Priority;
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy, ScheduleDef};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
@@ -168,21 +167,9 @@ pub async fn orphaned_schedule_is_flagged_and_does_not_fire<Q: JobQueue + Clone>
         .await
         .unwrap();
     let gone = format!("{queue}.gone");
-    q.put_schedule(ScheduleDef {
-        name: gone.clone(),
-        cron: "* * * * * *".into(),
-        timezone: "UTC".into(),
-        job_name: "conformance.removed_from_code".into(),
-        queue: queue.clone(),
-        priority: Priority::Normal,
-        payload: b"{}".to_vec(),
-        max_retries: None,
-        timeout: None,
-        catch_up: CatchUp::One,
-        created_at: SystemTime::now(),
-    })
-    .await
-    .unwrap();
+    q.put_schedule(ScheduleDef::new(&gone, "* * * * * *", "UTC", "conformance.removed_from_code", &queue))
+        .await
+        .unwrap();
     let listed = s.list().await.unwrap();
     let flag = |name: &str| listed.iter().find(|i| i.name == name).map(|i| i.orphaned);
     assert_eq!((flag(&known), flag(&gone)), (Some(false), Some(true)), "{listed:?}");
