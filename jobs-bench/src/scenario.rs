@@ -320,6 +320,6 @@ pub async fn process_rss() -> Result<u64, BenchError> {
 }
 
 /// A shared handle as a plain `Arc`, for spawning.
-pub(crate) fn shared<Q: JobQueue>(q: Q) -> SharedQueue {
+pub(crate) fn shared<Q: Backend>(q: Q) -> SharedQueue {
     Arc::new(q)
 }

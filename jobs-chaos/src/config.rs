@@ -162,7 +162,7 @@ impl ChaosConfig {
             concurrency: 8,
             skewed_clocks: vec![7 * 60],
             faketime_lib: None,
-            crash_budget: jobs_core::DEFAULT_MAX_CRASHES,
+            crash_budget: jobs_core::backend::DEFAULT_MAX_CRASHES,
             lease: Duration::from_millis(1500),
             kill_every: Duration::from_secs(4),
             restart_after: Duration::from_millis(300),

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority, QueueInspect};
 use jobs_redis::RedisQueue;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

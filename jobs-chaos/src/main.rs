@@ -74,7 +74,7 @@ enum Cmd {
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         clock_skew_ms: i64,
         /// The pool's crash budget.
-        #[arg(long, default_value_t = jobs_core::DEFAULT_MAX_CRASHES)]
+        #[arg(long, default_value_t = jobs_core::backend::DEFAULT_MAX_CRASHES)]
         crash_budget: u32,
     },
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobs_core::{CancelResult, JobId, JobInfo, JobQueue};
+use jobs_core::{CancelResult, JobId, JobInfo, QueueAdmin, QueueInspect};
 use jobs_redis::RedisQueue;
 
 use crate::config::ChaosConfig;

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use jobs_core::backend::{JobDescriptor, RunError};
 use jobs_core::prelude::*;
-use jobs_core::{JobDescriptor, RunError};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ fn config() -> Config {
 }
 
 fn descriptor(name: &str) -> &'static JobDescriptor {
-    jobs_core::descriptors().find(|d| d.name == name).expect("the fuzz jobs are linked")
+    jobs_core::backend::descriptors().find(|d| d.name == name).expect("the fuzz jobs are linked")
 }
 
 /// Runs one job's handler on `payload` as a worker would.

@@ -1,5 +1,5 @@
 //! Limits: a payload past the backend's limit (default 512 KiB,
-//! `jobs_core::DEFAULT_MAX_PAYLOAD`) is refused at enqueue with a clear
+//! `jobs_core::backend::DEFAULT_MAX_PAYLOAD`) is refused at enqueue with a clear
 //! error, writing nothing; one at the limit is stored.
 //!
 //! The other limits have their tests where they live: `max_jobs` in the
@@ -8,8 +8,9 @@
 //! and `jobs-redis/tests/redis.rs`.
 
 use jobs_chaos::{Fsync, RedisProc};
+use jobs_core::backend::{check_payload_sizes, DEFAULT_MAX_PAYLOAD};
 use jobs_core::prelude::*;
-use jobs_core::{check_payload_sizes, NewJob, DEFAULT_MAX_PAYLOAD};
+use jobs_core::NewJob;
 
 /// A job whose payload is one string.
 #[job(name = "limits.blob", queue = "limits")]
@@ -36,7 +37,7 @@ fn the_helper_refuses_past_the_limit() {
 }
 
 /// What every backend must do with a batch holding one payload too large.
-async fn refuses_large_payloads<Q: JobQueue>(q: &Q) {
+async fn refuses_large_payloads<Q: JobQueue + QueueInspect>(q: &Q) {
     let at_limit = q.enqueue_many(vec![sized(DEFAULT_MAX_PAYLOAD)]).await.expect("a payload at the limit is stored");
     assert!(q.job(&at_limit[0]).await.expect("read").is_some());
     let small = sized(100);

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use jobs_core::config::Config;
 use jobs_core::config::{mask_url_password, RedisSettings};
-use jobs_core::{Config, MemoryQueue, SharedQueue};
+use jobs_core::{MemoryQueue, SharedQueue};
 
 use crate::args::BackendArgs;
 use crate::error::CliError;
@@ -108,7 +109,7 @@ async fn open_redis(s: &RedisSettings) -> Result<SharedQueue, CliError> {
 
 #[cfg(not(feature = "redis"))]
 async fn open_redis(s: &RedisSettings) -> Result<SharedQueue, CliError> {
-    Err(CliError::Config(jobs_core::ConfigError::Invalid {
+    Err(CliError::Config(jobs_core::config::ConfigError::Invalid {
         file: "configuration".into(),
         key: "jobs.redis.url".into(),
         message: format!(

@@ -33,7 +33,7 @@ pub enum CliError {
     Core(#[from] jobs_core::Error),
     /// The configuration file or a `JOBS_*` variable is wrong.
     #[error(transparent)]
-    Config(#[from] jobs_core::ConfigError),
+    Config(#[from] jobs_core::config::ConfigError),
     /// Opening the backend failed: it cannot be reached (exit 69), or its
     /// settings are wrong (exit 78).
     #[error("{}", connect_message(.0))]

@@ -51,7 +51,7 @@ fn with_no_job_linked_enqueue_and_worker_explain_why() {
     // jobs-core's `testing` feature, which another package's tests turn on,
     // then links the conformance suite's jobs into every binary, the `jobs`
     // binary too. This test binary is built the same way, so it can tell.
-    if jobs_core::descriptors().any(|d| d.name.starts_with("conformance.")) {
+    if jobs_core::backend::descriptors().any(|d| d.name.starts_with("conformance.")) {
         let line = one_error_line(&jobs(&["enqueue", "send_mail", "--json", "{}"]), 2);
         assert!(line.starts_with("error: unknown job `send_mail`; linked jobs: conformance."), "{line}");
         return;
@@ -94,7 +94,8 @@ fn an_unreachable_redis_is_exit_69_and_the_password_is_never_shown() {
 async fn on_redis_through_a_configuration_file() {
     use std::time::{Duration, SystemTime};
 
-    use jobs_core::{FetchRequest, Finish, JobId, JobQueue, NewJob, Outcome, Priority};
+    use jobs_core::backend::{FetchRequest, Finish, Outcome};
+    use jobs_core::{JobId, JobQueue, NewJob, Priority};
 
     let url = jobs_redis::testing::shared_server_url();
     let prefix = format!("cli-bin-{}", std::process::id());
@@ -130,7 +131,7 @@ async fn on_redis_through_a_configuration_file() {
         max: 1,
         lease: Duration::from_secs(30),
         default_max_retries: 0,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let outcome = Outcome::Dead { error: "line 7: bad date".into() };

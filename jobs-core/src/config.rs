@@ -46,7 +46,7 @@
 //! ([`mask_url_password`]).
 //!
 //! ```
-//! use jobs_core::{Config, MemoryQueue};
+//! use jobs_core::{config::Config, MemoryQueue};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::from_yaml_str("jobs: { worker_pool: { worker_count: 4 } }\nqueues: { email: { max_jobs: 10 } }")?
 //!     .with_env_overrides([("JOBS_RETRY_DELAY", "2s")])?;
@@ -73,7 +73,7 @@ pub use mask::mask_url_password;
 use crate::error::Error;
 use crate::job::{validate_queue_name, Priority};
 use crate::metrics::{JobMetrics, MetricsError};
-use crate::queue::{JobQueue, QueuePolicy, Retention};
+use crate::queue::{JobQueue, QueueAdmin, QueuePolicy, Retention};
 use crate::worker::{WorkerPool, WorkerPoolBuilder};
 
 /// Where the HTTP endpoints listen unless configured: loopback only.
@@ -514,7 +514,7 @@ impl Config {
     /// Sends each configured queue's `max_jobs` and `priority_levels` to the
     /// backend, which enforces them on every enqueue. Run it once at start,
     /// before producers enqueue.
-    pub async fn apply_queue_policies<Q: JobQueue + ?Sized>(&self, queue: &Q) -> Result<(), Error> {
+    pub async fn apply_queue_policies<Q: QueueAdmin + ?Sized>(&self, queue: &Q) -> Result<(), Error> {
         for (name, q) in self.queues.iter() {
             queue.set_policy(name, q.policy()).await?;
         }

@@ -29,7 +29,7 @@ use crate::job::JobId;
 pub struct JobContext {
     inner: Arc<Inner>,
     data: Arc<Extensions>,
-    queue: Option<crate::queue::SharedQueue>,
+    queue: Option<Arc<dyn crate::queue::JobQueue>>,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -84,7 +84,7 @@ impl JobContext {
     }
 
     /// Gives the job the pool's shared values and queue handle.
-    pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: crate::queue::SharedQueue) -> Self {
+    pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: Arc<dyn crate::queue::JobQueue>) -> Self {
         self.data = data;
         self.queue = Some(queue);
         self
@@ -113,7 +113,7 @@ impl JobContext {
 
     /// The queue this job was taken from, to enqueue follow-up jobs (a
     /// campaign fanning out per recipient); `None` outside a pool.
-    pub fn queue_handle(&self) -> Option<&crate::queue::SharedQueue> {
+    pub fn queue_handle(&self) -> Option<&Arc<dyn crate::queue::JobQueue>> {
         self.queue.as_ref()
     }
 

@@ -261,7 +261,7 @@ impl JobOptions {
     }
     /// Runs the job no earlier than `d` from the moment it is enqueued, as
     /// the backend's clock counts it. At most 100 years
-    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer delay makes
+    /// ([`MAX_JOB_DURATION`](crate::backend::MAX_JOB_DURATION)): a longer delay makes
     /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn delay(mut self, d: Duration) -> Self {
         self.run_at = Some(RunAt::Delay(d));
@@ -269,7 +269,7 @@ impl JobOptions {
     }
     /// Runs the job no earlier than `when` (a `SystemTime` or a chrono `DateTime`).
     /// At most the end of the year 9999
-    /// ([`MAX_SCHEDULED_AT_SECS`](crate::MAX_SCHEDULED_AT_SECS)): a later
+    /// ([`MAX_SCHEDULED_AT_SECS`](crate::backend::MAX_SCHEDULED_AT_SECS)): a later
     /// time makes the enqueue fail with [`Error::InvalidArgument`].
     pub fn scheduled_at(mut self, when: impl Into<SystemTime>) -> Self {
         self.run_at = Some(RunAt::At(when.into()));
@@ -286,7 +286,7 @@ impl JobOptions {
         self
     }
     /// How long one attempt may run. At most 100 years
-    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer timeout makes
+    /// ([`MAX_JOB_DURATION`](crate::backend::MAX_JOB_DURATION)): a longer timeout makes
     /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
@@ -295,7 +295,7 @@ impl JobOptions {
     /// While a job of the same name with the same payload was enqueued less
     /// than `window` ago and has not finished, enqueueing returns its id and
     /// writes nothing. At most 100 years
-    /// ([`MAX_JOB_DURATION`](crate::MAX_JOB_DURATION)): a longer window makes
+    /// ([`MAX_JOB_DURATION`](crate::backend::MAX_JOB_DURATION)): a longer window makes
     /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn unique_for(mut self, window: Duration) -> Self {
         self.unique_for = Some(window);

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod config;
 mod context;
 mod error;
@@ -12,7 +13,7 @@ mod redact;
 mod registry;
 mod schedule;
 mod trace;
-pub mod worker;
+mod worker;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -21,24 +22,19 @@ pub mod __private;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{Config, ConfigError};
 pub use context::{Extensions, JobContext};
-pub use error::{bounded_message, Error, FailureKind, FieldError, JobError, ValidationError, MAX_ERROR_LEN};
+pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
-pub use metrics::{JobMetrics, Metered, MetricsError};
+pub use metrics::JobMetrics;
 pub use queue::{
-    check_payload_sizes, check_times, AttemptInfo, BoxFuture, CancelResult, CatchUp, Counts, FetchRequest, Fetched,
-    Finish, FinishResult, ForwardQueue, Headers, JobInfo, JobQueue, JobStatus, LeaseState, LeasedJob, MinuteCounts,
-    NewJob, Outcome, QueueCounts, QueueFailure, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState,
-    SharedQueue, Waiter, When, WorkerInfo, ATTEMPT_LOG_MAX, DEFAULT_MAX_CRASHES, DEFAULT_MAX_PAYLOAD, MAX_JOB_DURATION,
-    MAX_SCHEDULED_AT_SECS,
+    AttemptInfo, Backend, CancelResult, CatchUp, Counts, Headers, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob,
+    PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
+    ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
-pub use redact::{REDACTED, REDACT_HEADER};
-pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
-pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};
-pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder};
+pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
+pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};
 
 /// The `#[job]` attribute: turns an `async fn` into a typed background job.
 ///
@@ -48,7 +44,7 @@ pub use jobs_macros::job;
 /// Everything a job definition and its producer need.
 pub mod prelude {
     pub use crate::{
-        job, Error, Job, JobContext, JobError, JobExt, JobId, JobMetrics, JobOptions, JobQueue, MemoryQueue, Priority,
-        WorkerPool,
+        job, Backend, Error, Job, JobContext, JobError, JobExt, JobId, JobMetrics, JobOptions, JobQueue, MemoryQueue,
+        PoolPresence, Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
     };
 }

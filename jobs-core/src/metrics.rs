@@ -56,7 +56,7 @@ pub use metered::Metered;
 
 use crate::error::Error;
 use crate::job::Priority;
-use crate::queue::{Counts, JobQueue, NewJob, Outcome, QueueStats};
+use crate::queue::{Counts, JobQueue, NewJob, Outcome, QueueInspect, QueueStats};
 
 /// The prefix of every metric name unless another is given.
 pub const DEFAULT_PREFIX: &str = "jobs_";
@@ -296,7 +296,7 @@ impl JobMetrics {
     /// Reads `queue.stats()` and records it (or records the backend as down
     /// and returns the error). One backend call: run it when scraped, not in
     /// a loop.
-    pub async fn update_queue_sizes<Q: JobQueue + ?Sized>(&self, queue: &Q) -> Result<QueueStats, Error> {
+    pub async fn update_queue_sizes<Q: QueueInspect + ?Sized>(&self, queue: &Q) -> Result<QueueStats, Error> {
         match queue.stats().await {
             Ok(s) => {
                 self.record_queue_stats(&s);

@@ -39,7 +39,7 @@ impl JobInfo {
     /// `#[redact]` replaced with [`REDACTED`].
     ///
     /// ```
-    /// # use jobs_core::{JobInfo, REDACT_HEADER};
+    /// # use jobs_core::JobInfo;
     /// # fn show(mut info: JobInfo) {
     /// let shown = info.redacted();
     /// # }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use jobs_core::config::{mask_url_password, Config, ConfigError, DEFAULT_HTTP_BIND};
-use jobs_core::{Error, JobId, JobQueue, MemoryQueue, NewJob, Priority};
+use jobs_core::{Error, JobId, JobQueue, MemoryQueue, NewJob, Priority, QueueInspect};
 
 const FULL: &str = r#"
 jobs:

@@ -80,7 +80,7 @@ impl Default for RedisConfig {
             connect_timeout: Duration::from_secs(5),
             pool_size: 1,
             payload_format: crate::PayloadFormat::Json,
-            max_payload: jobs_core::DEFAULT_MAX_PAYLOAD,
+            max_payload: jobs_core::backend::DEFAULT_MAX_PAYLOAD,
         }
     }
 }

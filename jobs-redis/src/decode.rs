@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority, ATTEMPT_LOG_MAX};
+use jobs_core::backend::ATTEMPT_LOG_MAX;
+use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority};
 use redis::Value;
 use serde::Deserialize;
 

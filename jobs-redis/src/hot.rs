@@ -10,10 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use jobs_core::{
-    validate_queue_name, Error, FetchRequest, Fetched, Finish, FinishResult, JobId, JobStatus, LeaseState, LeasedJob,
-    NewJob, Outcome, QueueFailure, When,
-};
+use jobs_core::backend::{FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, QueueFailure};
+use jobs_core::{validate_queue_name, Error, JobId, JobStatus, NewJob, When};
 use redis::{Cmd, Script, Value};
 
 use crate::decode::{dur_ms, num, opt_u64, priority_of, text, to_ms_ceil, Record, State};
@@ -99,17 +97,17 @@ fn job_args_with<S: ArgSink + ?Sized>(inv: &mut S, j: &NewJob, scratch: &mut Vec
 /// A due time as the scripts take it (`due_at` in common.lua): `+<ms>` for a
 /// time relative to the server's clock (rounded up: never early), `<ms>`
 /// for an absolute time the caller chose. Clamped to the limits of
-/// [`jobs_core::check_times`] (a backoff is not checked by it), so that the
+/// [`jobs_core::backend::check_times`] (a backoff is not checked by it), so that the
 /// scripts' numbers stay exact.
 pub(crate) fn due_arg(w: When) -> String {
     match w {
         When::In(d) => {
-            let d = d.min(jobs_core::MAX_JOB_DURATION);
+            let d = d.min(jobs_core::backend::MAX_JOB_DURATION);
             let ms = dur_ms(d);
             let ms = if Duration::from_millis(ms) < d { ms.saturating_add(1) } else { ms };
             format!("+{ms}")
         }
-        When::At(t) => to_ms_ceil(t).min(jobs_core::MAX_SCHEDULED_AT_SECS * 1000).to_string(),
+        When::At(t) => to_ms_ceil(t).min(jobs_core::backend::MAX_SCHEDULED_AT_SECS * 1000).to_string(),
     }
 }
 
@@ -197,8 +195,8 @@ impl RedisQueue {
         for j in &jobs {
             validate_queue_name(j.queue())?;
         }
-        jobs_core::check_payload_sizes(&jobs, self.inner.max_payload)?;
-        jobs_core::check_times(&jobs)?;
+        jobs_core::backend::check_payload_sizes(&jobs, self.inner.max_payload)?;
+        jobs_core::backend::check_times(&jobs)?;
         let groups = by_queue(&jobs, NewJob::queue);
         // The queue index first: once a script has stored jobs, no later
         // step may fail the call (the producer would retry and store them

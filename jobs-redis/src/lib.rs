@@ -12,6 +12,7 @@ mod error;
 mod hot;
 pub mod keys;
 mod list;
+mod port;
 mod queue;
 mod schedules;
 mod scripts;

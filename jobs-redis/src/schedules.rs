@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::{validate_queue_name, Error, JobId, NewJob, ScheduleDef, ScheduleState, WorkerInfo};
+use jobs_core::{validate_queue_name, Error, JobId, NewJob, PoolInfo, ScheduleDef, ScheduleState};
 use redis::Value;
 
 use crate::decode::{dur_ms, from_ms, opt_u64, strings, text, to_ms};
@@ -164,7 +164,7 @@ impl RedisQueue {
             }
         }
         if let Some(j) = &job {
-            jobs_core::check_times(std::slice::from_ref(j))?;
+            jobs_core::backend::check_times(std::slice::from_ref(j))?;
         }
         if job.is_some() {
             // Listed before the job is stored: once the script has stored it,
@@ -197,9 +197,9 @@ impl RedisQueue {
     /// `last_seen` and the index's expiry are the server's clock, so pools
     /// on hosts whose clocks disagree neither expire each other early nor
     /// linger.
-    pub(crate) async fn report_pool(&self, info: WorkerInfo, ttl: Duration) -> Result<(), Error> {
+    pub(crate) async fn report_pool(&self, info: PoolInfo, ttl: Duration) -> Result<(), Error> {
         let now = self.server_time().await?;
-        let info = WorkerInfo { last_seen: now, ..info };
+        let info = PoolInfo { last_seen: now, ..info };
         let json = serde_json::to_vec(&info).map_err(|e| Error::Serialize(e.to_string()))?;
         let until = to_ms(now + ttl);
         let mut pipe = redis::pipe();
@@ -222,7 +222,7 @@ impl RedisQueue {
     /// Live pools: index entries expired by the server's clock are dropped
     /// first, then the records that are still there are read (a record
     /// expires by itself).
-    pub(crate) async fn live_pools(&self) -> Result<Vec<WorkerInfo>, Error> {
+    pub(crate) async fn live_pools(&self) -> Result<Vec<PoolInfo>, Error> {
         let index = self.pool_index();
         let now = self.server_time().await?;
         let (ids,): (Vec<String>,) = redis::pipe()
@@ -244,7 +244,7 @@ impl RedisQueue {
         let keys: Vec<String> = ids.iter().map(|id| self.pool_key(id)).collect();
         let records: Vec<Option<Vec<u8>>> =
             redis::cmd("MGET").arg(&keys).query_async(&mut self.conn()).await.map_err(self.err("workers"))?;
-        let mut out: Vec<WorkerInfo> =
+        let mut out: Vec<PoolInfo> =
             records.into_iter().flatten().filter_map(|b| serde_json::from_slice(&b).ok()).collect();
         out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)

@@ -24,7 +24,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use jobs_core::{BoxFuture, Error, Waiter};
+use jobs_core::backend::{BoxFuture, Waiter};
+use jobs_core::Error;
 use redis::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobOptions, JobQueue, JobStatus};
+use jobs_core::{JobExt, JobOptions, JobStatus, QueueInspect};
 use jobs_redis::testing::{RedisServer, ServerOptions};
 use jobs_redis::{acl_rules, RedisConfig, RedisQueue};
 

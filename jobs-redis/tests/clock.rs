@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::testing::{eventually, run, unique_queue, DEADLINE};
-use jobs_core::{CatchUp, JobExt, JobOptions, JobQueue, JobStatus, NewJob, ScheduleOptions, Scheduler, WorkerInfo};
+use jobs_core::{
+    CatchUp, JobExt, JobOptions, JobQueue, JobStatus, NewJob, PoolInfo, PoolPresence, QueueInspect, ScheduleOptions,
+    ScheduleStore, Scheduler,
+};
 use jobs_redis::testing::clock::{read_run_log, ClockAct, ClockJob, RunLine};
 use jobs_redis::testing::{shared_server_url, RedisServer, WorkerProcess};
 use jobs_redis::RedisQueue;
@@ -106,8 +109,8 @@ impl Worker {
 /// runs on the clock it was given: its pool's `started_at` is its own
 /// clock's reading.
 async fn wait_ready(q: &RedisQueue, workers: &[&Worker]) {
-    let pools: Vec<WorkerInfo> = jobs_core::testing::eventually_some("every worker's pool reported itself", || async {
-        let pools = q.workers().await.unwrap();
+    let pools: Vec<PoolInfo> = jobs_core::testing::eventually_some("every worker's pool reported itself", || async {
+        let pools = q.pools().await.unwrap();
         workers.iter().all(|w| pools.iter().any(|p| p.pid == w.pid())).then_some(pools)
     })
     .await;

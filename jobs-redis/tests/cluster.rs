@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::runlog;
 use jobs_redis::testing::{check_kill_runs, shared_cluster, CrashJob, RedisCluster, RunLog, WorkerProcess};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, unique_queue};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::testing::runlog::{self, refused};
 use jobs_redis::testing::{
     check_kill_runs, shared_server_url, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions, WorkerProcess,

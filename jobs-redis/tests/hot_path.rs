@@ -6,10 +6,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use jobs_core::backend::{FetchRequest, Finish, FinishResult, LeaseState, Outcome};
 use jobs_core::testing::unique_queue;
-use jobs_core::{
-    CancelResult, FetchRequest, Finish, FinishResult, JobId, JobQueue, JobStatus, LeaseState, NewJob, Outcome, Priority,
-};
+use jobs_core::{CancelResult, JobId, JobQueue, JobStatus, NewJob, Priority, QueueAdmin, QueueInspect};
 use jobs_redis::testing::shared_server_url;
 use jobs_redis::RedisQueue;
 
@@ -38,7 +37,7 @@ fn req(queue: &str, max: usize, lease: Duration) -> FetchRequest {
         max,
         lease,
         default_max_retries: 3,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     }
 }
 

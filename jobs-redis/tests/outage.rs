@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, probe, run, unique_queue};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, WorkerPool};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect, WorkerPool};
 use jobs_redis::testing::{RedisServer, ServerOptions};
 use jobs_redis::{RedisConfig, RedisQueue};
 

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, probe, run, test_pool, unique_queue, wait_status};
-use jobs_core::{CatchUp, JobExt, JobOptions, JobQueue, JobStatus, ScheduleDef};
+use jobs_core::{
+    CatchUp, JobExt, JobOptions, JobStatus, PoolPresence, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore,
+};
 use jobs_redis::testing::shared_server_url;
 use jobs_redis::{RedisConfig, RedisQueue};
 
@@ -72,8 +74,8 @@ fn two_applications_share_a_server_without_seeing_each_other() {
         assert_eq!(two.dead_jobs(&queue, 10).await.unwrap().len(), 1);
 
         // Worker pools and schedules.
-        eventually("app two's pool is listed", || async { !two.workers().await.unwrap().is_empty() }).await;
-        assert!(one.workers().await.unwrap().is_empty(), "app one sees no pool of app two");
+        eventually("app two's pool is listed", || async { !two.pools().await.unwrap().is_empty() }).await;
+        assert!(one.pools().await.unwrap().is_empty(), "app one sees no pool of app two");
         // (A pool adds the attribute schedules of the jobs it links: app two
         // has some of its own by now.)
         let names = |s: Vec<jobs_core::ScheduleState>| s.into_iter().map(|s| s.def.name).collect::<Vec<_>>();

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::testing::unique_queue;
 use jobs_core::{
-    FetchRequest, Finish, JobId, JobQueue, JobStatus, NewJob, Outcome, Priority, Retention, When, WorkerInfo,
+    JobId, JobQueue, JobStatus, NewJob, PoolInfo, PoolPresence, Priority, QueueAdmin, QueueInspect, Retention,
+    ScheduleStore, When,
 };
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::{shared_server_url, RedisServer, ServerOptions};
@@ -39,7 +41,7 @@ fn req(queue: &str, max: usize) -> FetchRequest {
         max,
         lease: Duration::from_secs(30),
         default_max_retries: 3,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     }
 }
 
@@ -371,8 +373,8 @@ fn a_waiter_wakes_on_an_enqueue_from_another_handle() {
 }
 
 /// A presence record of pool `id`.
-fn pool_info(id: &str) -> WorkerInfo {
-    WorkerInfo {
+fn pool_info(id: &str) -> PoolInfo {
+    PoolInfo {
         id: id.into(),
         host: "h".into(),
         pid: 1,
@@ -390,14 +392,14 @@ fn pool_info(id: &str) -> WorkerInfo {
 fn pools_are_listed_until_their_presence_expires() {
     run(async {
         let (q, _) = isolated(Retention::default()).await;
-        q.report_worker(pool_info("short"), Duration::from_millis(150)).await.unwrap();
-        q.report_worker(pool_info("long"), Duration::from_secs(60)).await.unwrap();
-        q.report_worker(pool_info("gone"), Duration::from_secs(60)).await.unwrap();
-        q.remove_worker("gone").await.unwrap();
-        let ids = |v: Vec<WorkerInfo>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
-        assert_eq!(ids(q.workers().await.unwrap()), vec!["short", "long"]);
+        q.report_pool(pool_info("short"), Duration::from_millis(150)).await.unwrap();
+        q.report_pool(pool_info("long"), Duration::from_secs(60)).await.unwrap();
+        q.report_pool(pool_info("gone"), Duration::from_secs(60)).await.unwrap();
+        q.remove_pool("gone").await.unwrap();
+        let ids = |v: Vec<PoolInfo>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
+        assert_eq!(ids(q.pools().await.unwrap()), vec!["short", "long"]);
         jobs_core::testing::eventually("the short one expired", || async {
-            ids(q.workers().await.unwrap()) == vec!["long"]
+            ids(q.pools().await.unwrap()) == vec!["long"]
         })
         .await;
     });
@@ -412,7 +414,7 @@ fn heartbeats_prune_the_pools_index() {
         let mut c = redis::Client::open(shared_server_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let index = format!("{prefix}:{{:pools}}:index");
         for i in 0..20 {
-            q.report_worker(pool_info(&format!("dead-{i}")), Duration::from_millis(20)).await.unwrap();
+            q.report_pool(pool_info(&format!("dead-{i}")), Duration::from_millis(20)).await.unwrap();
         }
         // Until their records have expired on the server's clock.
         let keys: Vec<String> = (0..20).map(|i| format!("{prefix}:{{:pools}}:dead-{i}")).collect();
@@ -425,7 +427,7 @@ fn heartbeats_prune_the_pools_index() {
             }
         })
         .await;
-        q.report_worker(pool_info("alive"), Duration::from_secs(60)).await.unwrap();
+        q.report_pool(pool_info("alive"), Duration::from_secs(60)).await.unwrap();
         let members: Vec<String> = redis::cmd("ZRANGE").arg(&index).arg(0).arg(-1).query_async(&mut c).await.unwrap();
         assert_eq!(members, vec!["alive".to_owned()]);
     });

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::{
-    BoxFuture, CatchUp, CronSchedule, Error, ForwardQueue, JobId, JobQueue, JobStatus, NewJob, ScheduleOptions,
-    Scheduler,
+    CatchUp, CronSchedule, Error, JobId, JobQueue, JobStatus, NewJob, PoolPresence, QueueInspect, ScheduleDef,
+    ScheduleOptions, ScheduleState, ScheduleStore, Scheduler,
 };
 use jobs_redis::testing::shared_server_url;
 use jobs_redis::{RedisConfig, RedisQueue};
@@ -37,18 +38,50 @@ struct Stamping {
     fired: Arc<Mutex<Vec<Fired>>>,
 }
 
-impl ForwardQueue for Stamping {
-    type Target = RedisQueue;
-    fn forward_target(&self) -> &RedisQueue {
-        &self.inner
-    }
-}
-
 impl JobQueue for Stamping {
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
         self.inner.enqueue_many(jobs)
     }
+    fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>> {
+        self.inner.fetch(req)
+    }
+    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
+        self.inner.finish(batch)
+    }
+    fn extend_leases<'a>(
+        &'a self,
+        leases: &'a [(JobId, u64)],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
+        self.inner.extend_leases(leases, lease)
+    }
+    fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
+        self.inner.waiter(queues)
+    }
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
+        self.inner.now()
+    }
+    fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
+        None
+    }
+    fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
+        self.inner.presence()
+    }
+}
 
+impl ScheduleStore for Stamping {
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
+        self.inner.put_schedule(def)
+    }
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
+        self.inner.schedules()
+    }
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        self.inner.remove_schedule(name)
+    }
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
+        self.inner.set_schedule_paused(name, paused)
+    }
     fn fire_schedule<'a>(
         &'a self,
         name: &'a str,
@@ -67,8 +100,6 @@ impl JobQueue for Stamping {
             Ok(got)
         })
     }
-
-    jobs_core::__forward_job_queue!();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

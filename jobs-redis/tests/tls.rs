@@ -104,7 +104,7 @@ fn jobs_run_over_tls() {
         wait_status(&q, &id, JobStatus::Succeeded).await;
         pool.shutdown().await.unwrap();
         let plain = RedisQueue::connect(&server().0.url()).await.unwrap();
-        assert_eq!(jobs_core::JobQueue::job(&plain, &id).await.unwrap().unwrap().status, JobStatus::Succeeded);
+        assert_eq!(jobs_core::QueueInspect::job(&plain, &id).await.unwrap().unwrap().status, JobStatus::Succeeded);
     });
 }
 

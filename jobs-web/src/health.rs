@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use jobs_core::{Counts, QueueStats, WorkerInfo};
+use jobs_core::{Counts, PoolInfo, QueueStats};
 use serde::Serialize;
 
 use crate::state::WebState;
@@ -102,8 +102,8 @@ pub struct PoolHealth {
     pub last_seen: String,
 }
 
-impl From<WorkerInfo> for PoolHealth {
-    fn from(w: WorkerInfo) -> Self {
+impl From<PoolInfo> for PoolHealth {
+    fn from(w: PoolInfo) -> Self {
         PoolHealth {
             id: w.id,
             host: w.host,
@@ -174,8 +174,8 @@ fn judge_queues(state: &WebState, stats: &QueueStats) -> (Vec<QueueHealth>, Vec<
 }
 
 /// Reads the live pools; the problems when none is alive or the call fails.
-async fn judge_workers(state: &WebState) -> (Vec<WorkerInfo>, Vec<String>) {
-    match state.inner.queue.workers().await {
+async fn judge_workers(state: &WebState) -> (Vec<PoolInfo>, Vec<String>) {
+    match state.inner.queue.pools().await {
         Ok(pools) => {
             let problems = if pools.is_empty() && state.inner.thresholds.require_pool {
                 vec!["no worker pool is alive (none has reported a heartbeat within its lease)".to_owned()]

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs_core::{
-    Config, Error, JobMetrics, MinuteCounts, QueueStats, ScheduleInfo, Scheduler, SharedQueue, WorkerInfo,
-};
+use jobs_core::config::Config;
+use jobs_core::{Error, JobMetrics, MinuteCounts, PoolInfo, QueueStats, ScheduleInfo, Scheduler, SharedQueue};
 use tokio::sync::Mutex;
 
 use crate::cache::TtlCache;
@@ -114,7 +113,7 @@ pub(crate) struct Inner {
 
 /// The API's other polled reads, cached like the stats.
 struct Reads {
-    workers: TtlCache<(), Vec<WorkerInfo>>,
+    workers: TtlCache<(), Vec<PoolInfo>>,
     schedules: TtlCache<(), Vec<ScheduleInfo>>,
     throughput: TtlCache<(String, Window), Vec<MinuteCounts>>,
 }
@@ -339,9 +338,9 @@ impl WebState {
     }
 
     /// The live pools, cached like the stats.
-    pub(crate) async fn workers(&self) -> Result<Vec<WorkerInfo>, Error> {
+    pub(crate) async fn workers(&self) -> Result<Vec<PoolInfo>, Error> {
         let queue = &self.inner.queue;
-        self.inner.reads.workers.get_or_load((), self.inner.stats_ttl, || queue.workers()).await
+        self.inner.reads.workers.get_or_load((), self.inner.stats_ttl, || queue.pools()).await
     }
 
     /// Every schedule with its next fire time, cached like the stats.

@@ -338,7 +338,7 @@ async fn orphaned_schedules_are_flagged_and_removed_with_the_token() {
     let queue: SharedQueue = Arc::new(MemoryQueue::new());
     let metrics = JobMetrics::new();
     let pool = start_pool(queue.clone(), &metrics);
-    eventually("the pool reported its presence", || async { queue.workers().await.is_ok_and(|w| !w.is_empty()) }).await;
+    eventually("the pool reported its presence", || async { queue.pools().await.is_ok_and(|w| !w.is_empty()) }).await;
     Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "UTC", WebFlaky { fail_times: 0 }).await.expect("add");
     queue
         .put_schedule(ScheduleDef {

@@ -169,7 +169,7 @@ async fn the_dashboard_in_headless_chromium() {
         status_of(&queue, &dead).await == JobStatus::Dead
             && status_of(&queue, &ledger).await == JobStatus::Running
             && futures_all_succeeded(&queue, &invoices).await
-            && !queue.workers().await.expect("workers").is_empty()
+            && !queue.pools().await.expect("workers").is_empty()
     })
     .await;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
+use jobs_core::config::Config;
 use jobs_core::prelude::*;
-use jobs_core::{Config, SharedQueue};
+use jobs_core::SharedQueue;
 use jobs_web::{QueueLimits, Server, Thresholds, WebState};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,7 +29,7 @@ async fn healthy_system_answers_200_everywhere() {
     let pool = start_pool(queue.clone(), &metrics);
     run_mixed_jobs(&queue).await;
     let state = WebState::new(queue.clone()).metrics(metrics.clone());
-    eventually("the pool reports itself", || async { !queue.workers().await.expect("workers").is_empty() }).await;
+    eventually("the pool reports itself", || async { !queue.pools().await.expect("workers").is_empty() }).await;
 
     let (code, jobs) = get_json(&state, "/health/jobs").await;
     assert_eq!(code, StatusCode::OK, "{jobs}");

@@ -131,7 +131,7 @@ async fn huge_payloads_and_errors_are_shown_cut() {
     let (status, body) = get_json(&st, &format!("/api/jobs/{dead}")).await;
     assert_eq!(status, StatusCode::OK);
     let last = body["last_error"].as_str().expect("an error");
-    // The worker stores at most 4 KiB of an error (jobs_core::MAX_ERROR_LEN),
+    // The worker stores at most 4 KiB of an error (jobs_core::backend::MAX_ERROR_LEN),
     // below this view's own 8 KiB cut: the stored text says what was left out.
     assert!(last.starts_with("boom eee") && last.ends_with("more bytes)"), "{}", &last[last.len() - 80..]);
     assert!(last.chars().count() < 8300, "{} characters", last.chars().count());

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::*;
+use jobs_core::backend::REDACTED;
 use jobs_core::prelude::*;
-use jobs_core::{JobStatus, SharedQueue, REDACTED};
+use jobs_core::{JobStatus, SharedQueue};
 use jobs_web::WebState;
 use serde_json::{json, Value};
 

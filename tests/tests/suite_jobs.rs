@@ -24,7 +24,7 @@ async fn schedules_once(q: &MemoryQueue, name: &str) -> Vec<String> {
 }
 
 fn suite_names() -> Vec<&'static str> {
-    jobs_core::descriptors().map(|d| d.name).filter(|n| n.starts_with("conformance.")).collect()
+    jobs_core::backend::descriptors().map(|d| d.name).filter(|n| n.starts_with("conformance.")).collect()
 }
 
 #[test]
@@ -32,7 +32,7 @@ fn suite_jobs_stay_hidden_until_a_test_asks() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         assert_eq!(suite_names(), Vec::<&str>::new(), "no suite job is visible before a test asks");
-        assert!(jobs_core::registry().unwrap().contains_key("an_application_job"));
+        assert!(jobs_core::backend::registry().unwrap().contains_key("an_application_job"));
         let q = MemoryQueue::new();
         let pool = WorkerPool::builder(q.clone()).queues(["suite_jobs"]).start().unwrap();
         let schedules = schedules_once(&q, "an_application_job").await;

@@ -39,7 +39,7 @@ fn the_enqueuing_span_is_followed_by_the_job_span() {
             let _entered = span.enter();
             (Linked {}.enqueue(&queue).await.unwrap(), span.id().unwrap().into_u64())
         };
-        let header = queue.job(&id).await.unwrap().unwrap().headers[jobs_core::SPAN_HEADER].clone();
+        let header = queue.job(&id).await.unwrap().unwrap().headers[jobs_core::backend::SPAN_HEADER].clone();
         assert!(header.starts_with(&format!("{}:", std::process::id())), "{header}");
         let pool = WorkerPool::builder(queue.clone()).queues(["trace"]).scheduler(false).start().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -53,7 +53,7 @@ async fn main() {
     // The function stays callable as written.
     send_welcome_email(JobContext::for_test("mail:send_welcome-v2"), "ann@example.com".into()).await.unwrap();
 
-    let d = jobs_core::descriptors().find(|d| d.name == "mail:send_welcome-v2").expect("registered");
+    let d = jobs_core::backend::descriptors().find(|d| d.name == "mail:send_welcome-v2").expect("registered");
     assert_eq!(d.queue, "email.outbound");
     assert_eq!(d.priority, Priority::Critical);
     assert_eq!(d.max_retries, Some(7));
@@ -72,6 +72,6 @@ async fn main() {
     assert_eq!((d.check)(br#"{ "to" : "bob@example.com" }"#).unwrap(), br#"{"to":"bob@example.com"}"#.to_vec());
     assert!((d.check)(br#"{"too":1}"#).is_err());
 
-    let names: Vec<_> = jobs_core::descriptors().map(|d| d.name).collect();
+    let names: Vec<_> = jobs_core::backend::descriptors().map(|d| d.name).collect();
     assert!(names.contains(&"defaults") && names.contains(&"low"), "{names:?}");
 }

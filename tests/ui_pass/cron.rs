@@ -14,14 +14,14 @@ async fn every_five_minutes() -> Result<(), JobError> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let d = jobs_core::descriptors().find(|d| d.name == "nightly_cleanup").expect("registered");
+    let d = jobs_core::backend::descriptors().find(|d| d.name == "nightly_cleanup").expect("registered");
     let cron = d.cron.expect("a schedule");
     assert_eq!(cron.expression, "0 0 3 * * *");
     assert_eq!(cron.timezone, "Europe/Berlin");
     assert_eq!(d.queue, "maintenance");
 
-    let d = jobs_core::descriptors().find(|d| d.name == "every_five_minutes").expect("registered");
-    assert_eq!(d.cron, Some(jobs_core::CronSpec { expression: "*/5 * * * *", timezone: "UTC" }));
+    let d = jobs_core::backend::descriptors().find(|d| d.name == "every_five_minutes").expect("registered");
+    assert_eq!(d.cron, Some(jobs_core::backend::CronSpec { expression: "*/5 * * * *", timezone: "UTC" }));
 
     // A payload-less job: the struct has no fields and `{}` is its payload.
     let _ = NightlyCleanup::new();

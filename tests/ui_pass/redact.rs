@@ -1,7 +1,8 @@
 //! `#[redact]` fields: stored and given to the job as written, hidden by
 //! every view of the job, and never quoted by a validation or decode error.
 use jobs_core::prelude::*;
-use jobs_core::{JobInfo, MemoryQueue, REDACTED};
+use jobs_core::{JobInfo, MemoryQueue};
+use jobs_core::backend::REDACTED;
 
 #[job(queue = "accounts")]
 async fn reset_password(
@@ -38,7 +39,7 @@ fn main() {
         assert!(text.contains("field `token` (length)") && !text.contains("s3cr"), "{text}");
 
         // A payload that does not decode: the error does not quote it.
-        let d = jobs_core::descriptors().find(|d| d.name == "reset_password").unwrap();
+        let d = jobs_core::backend::descriptors().find(|d| d.name == "reset_password").unwrap();
         let err = (d.check)(br#"{"user": "ann", "token": "s3cret-token", "pin-code": "not-a-number"}"#).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("line 1") && !text.contains("not-a-number"), "{text}");

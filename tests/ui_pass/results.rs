@@ -38,8 +38,8 @@ async fn parses(text: String) -> Result<i64, std::num::ParseIntError> {
     text.parse()
 }
 
-async fn run(name: &str, payload: &str) -> Result<Option<Vec<u8>>, jobs_core::RunError> {
-    let d = jobs_core::descriptors().find(|d| d.name == name).expect("registered");
+async fn run(name: &str, payload: &str) -> Result<Option<Vec<u8>>, jobs_core::backend::RunError> {
+    let d = jobs_core::backend::descriptors().find(|d| d.name == name).expect("registered");
     (d.run)(JobContext::for_test(name), payload.as_bytes()).await
 }
 
@@ -64,7 +64,7 @@ async fn main() {
 
     // A payload that does not decode is a permanent failure.
     let err = run("export", r#"{"rows":"many"}"#).await.unwrap_err();
-    assert!(matches!(err, jobs_core::RunError::Decode { .. }), "{err:?}");
+    assert!(matches!(err, jobs_core::backend::RunError::Decode { .. }), "{err:?}");
     assert!(!err.is_retryable());
 
     assert_eq!(export(3).await.unwrap(), Report { rows: 3 });

@@ -64,9 +64,9 @@ async fn main() {
     assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"id":1,"note":null}"#);
     assert!(serde_json::from_str::<Optional>(r#"{"note":"x"}"#).is_err());
 
-    let d = jobs_core::descriptors().find(|d| d.name == "resize_image").expect("registered");
+    let d = jobs_core::backend::descriptors().find(|d| d.name == "resize_image").expect("registered");
     assert!(d.type_name.ends_with("::outer::inner::ResizeImage"), "{}", d.type_name);
     let err = (d.run)(JobContext::for_test("resize_image"), br#"{"path":"a","width":0}"#).await.unwrap_err();
-    assert!(matches!(err, jobs_core::RunError::Invalid(_)), "{err:?}");
+    assert!(matches!(err, jobs_core::backend::RunError::Invalid(_)), "{err:?}");
     assert_eq!(err.to_string(), "invalid job payload: field `width` (range): 0 is not between 1 and 8192");
 }

@@ -41,7 +41,7 @@ pub enum AppError {
     },
     /// The metrics could not be set up.
     #[error(transparent)]
-    Metrics(#[from] jobs_core::MetricsError),
+    Metrics(#[from] jobs_core::metrics::MetricsError),
     /// The environment (folders, database, mail) could not be set up.
     #[error(transparent)]
     Env(#[from] EnvError),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use jobs_core::{Counts, JobQueue, SharedQueue};
+use jobs_core::{Counts, SharedQueue};
 use tokio::task::JoinHandle;
 
 /// The counts of every queue added up, as [`Progress`] shows them.

@@ -3,7 +3,8 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{validate_queue_name, Error, JobDescriptor, JobId, NewJob, SharedQueue, When};
+use jobs_core::backend::JobDescriptor;
+use jobs_core::{validate_queue_name, Error, JobId, NewJob, SharedQueue, When};
 
 use crate::args::EnqueueArgs;
 use crate::error::CliError;
@@ -59,7 +60,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
 
 /// The linked job named `name`.
 fn find(name: &str) -> Result<&'static JobDescriptor, CliError> {
-    let registry = match jobs_core::registry() {
+    let registry = match jobs_core::backend::registry() {
         Ok(r) => r,
         Err(Error::NoJobsLinked) => return Err(CliError::UnknownJob { name: name.to_owned(), known: vec![] }),
         Err(e) => return Err(e.into()),

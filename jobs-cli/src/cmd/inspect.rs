@@ -149,7 +149,7 @@ struct WorkerJson<'a> {
 
 /// `workers`: the live pools.
 pub(super) async fn workers(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
-    let mut pools = q.workers().await?;
+    let mut pools = q.pools().await?;
     pools.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
     if json {
         #[derive(Serialize)]

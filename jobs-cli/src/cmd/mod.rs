@@ -8,7 +8,9 @@ mod worker;
 
 use std::future::Future;
 
-use jobs_core::{BoxFuture, Config, SharedQueue};
+use jobs_core::backend::BoxFuture;
+use jobs_core::config::Config;
+use jobs_core::SharedQueue;
 use serde::Serialize;
 
 use crate::args::{Cli, Command, DeadCommand, QueueCommand, ScheduleCommand};

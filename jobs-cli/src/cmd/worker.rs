@@ -1,6 +1,6 @@
 //! `worker`: a pool on the configured queues until SIGINT or SIGTERM.
 
-use jobs_core::BoxFuture;
+use jobs_core::backend::BoxFuture;
 
 use super::Context;
 use crate::args::WorkerArgs;

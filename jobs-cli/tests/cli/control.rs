@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::prelude::*;
-use jobs_core::{FetchRequest, Finish, Outcome, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{ScheduleDef, Scheduler, SharedQueue};
 use serde_json::json;
 
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
@@ -30,7 +31,7 @@ async fn cancel(q: SharedQueue) {
         max: 1,
         lease: Duration::from_secs(30),
         default_max_retries: 3,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let out = cli(&q, &["cancel", &id.to_string()]).await;
@@ -69,7 +70,7 @@ async fn pause_and_resume_queues(q: SharedQueue) {
         max: 1,
         lease: Duration::from_secs(30),
         default_max_retries: 3,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
 
@@ -143,7 +144,7 @@ async fn orphaned_schedules(q: SharedQueue) {
     // A pool links this binary's jobs; its scheduler is off so that nothing
     // ticks or stores schedules under the test.
     let pool = WorkerPool::builder(q.clone()).queues(["orphan-pool"]).scheduler(false).start().unwrap();
-    wait_until("the pool reported its presence", || async { !q.workers().await.unwrap().is_empty() }).await;
+    wait_until("the pool reported its presence", || async { !q.pools().await.unwrap().is_empty() }).await;
     Scheduler::new(q.clone()).add("nightly-report", "0 0 3 * * *", "UTC", BuildReport { day: 1 }).await.unwrap();
     q.put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", "reports"))
         .await

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::prelude::*;
-use jobs_core::{FetchRequest, Finish, Outcome, SharedQueue};
+use jobs_core::SharedQueue;
 use serde_json::json;
 
 use crate::support::{cli, fail, fits_80, on_every_backend, wait_until};
@@ -105,7 +106,7 @@ async fn job_shows_everything(q: SharedQueue) {
         max: 1,
         lease: Duration::from_secs(30),
         default_max_retries: 3,
-        max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let result = Some(b"8".to_vec());

@@ -1,8 +1,9 @@
 //! Payload fields marked `#[redact]` in no output: `job`, `dead list` and
 //! `dead show`, as text and as `--json`.
 
+use jobs_core::backend::REDACTED;
 use jobs_core::prelude::*;
-use jobs_core::{SharedQueue, REDACTED};
+use jobs_core::SharedQueue;
 use serde_json::json;
 
 use crate::support::{cli, fail, on_every_backend};

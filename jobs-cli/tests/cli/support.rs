@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_cli::{run, Context, Io};
-use jobs_core::{FetchRequest, Finish, JobId, JobQueue, MemoryQueue, Outcome, SharedQueue, When};
+use jobs_core::backend::{FetchRequest, Finish, Outcome};
+use jobs_core::{JobId, JobQueue, MemoryQueue, SharedQueue, When};
 
 /// A fresh embedded queue.
 pub fn memory() -> SharedQueue {
@@ -114,7 +115,7 @@ pub async fn fail(q: &SharedQueue, id: &JobId, errors: &[&str]) {
             max: 1,
             lease: Duration::from_secs(30),
             default_max_retries: 10,
-            max_crashes: jobs_core::DEFAULT_MAX_CRASHES,
+            max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let leased = loop {

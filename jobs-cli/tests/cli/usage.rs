@@ -1,7 +1,7 @@
 //! The parser's usage errors, help, and opening the backend.
 
 use jobs_cli::{open, BackendKind};
-use jobs_core::Config;
+use jobs_core::config::Config;
 
 use crate::support::{cli, memory};
 

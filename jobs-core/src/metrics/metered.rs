@@ -1,11 +1,14 @@
 //! [`Metered`]: a queue wrapper that counts enqueues.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::JobMetrics;
 use crate::error::Error;
-use crate::job::JobId;
-use crate::queue::{BoxFuture, JobQueue, NewJob};
+use crate::job::{JobId, Priority};
+use crate::queue::{
+    forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore,
+};
 
 /// A [`JobQueue`] that counts every job its backend accepts in
 /// `jobs_enqueued_total{job,queue,priority}`; every other call passes
@@ -42,30 +45,44 @@ impl<Q: JobQueue> Metered<Q> {
     }
 }
 
-impl<Q: JobQueue> crate::queue::ForwardQueue for Metered<Q> {
-    type Target = Q;
-    fn forward_target(&self) -> &Q {
-        &self.inner
+impl<Q: JobQueue> Metered<Q> {
+    /// Counts the jobs of a batch the backend stored: a different id back is
+    /// a `unique_for` duplicate, which stored nothing.
+    fn count(&self, sent: &[(JobId, String, Priority)], got: &[JobId]) {
+        for ((id, name, priority), back) in sent.iter().zip(got) {
+            if id == back {
+                self.metrics.count_enqueued(name, id.queue(), *priority);
+            }
+        }
     }
+}
+
+/// Only the labels of a batch are kept while it is written, not the payloads.
+fn labels<'a>(jobs: impl IntoIterator<Item = &'a NewJob>) -> Vec<(JobId, String, Priority)> {
+    jobs.into_iter().map(|j| (j.id.clone(), j.name.clone(), j.priority)).collect()
 }
 
 impl<Q: JobQueue> JobQueue for Metered<Q> {
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
         Box::pin(async move {
-            // Only the labels are kept, not the payloads.
-            let labels: Vec<(JobId, String, crate::job::Priority)> =
-                jobs.iter().map(|j| (j.id.clone(), j.name.clone(), j.priority)).collect();
+            let sent = labels(&jobs);
             let ids = self.inner.enqueue_many(jobs).await?;
-            for ((sent, name, priority), got) in labels.iter().zip(&ids) {
-                // A different id back is a `unique_for` duplicate: nothing stored.
-                if sent == got {
-                    self.metrics.count_enqueued(name, sent.queue(), *priority);
-                }
-            }
+            self.count(&sent, &ids);
             Ok(ids)
         })
     }
-    crate::__forward_job_queue!();
+    forward_fns!(s => &s.inner; fetch, finish, extend_leases, waiter, now, presence);
+
+    /// The backend's schedule store, metered: a fired tick enqueues a job and
+    /// is counted like any enqueue.
+    fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
+        let store = self.inner.schedule_store()?;
+        Some(Arc::new(Metered { inner: store, metrics: self.metrics.clone() }))
+    }
+}
+
+impl<Q: ScheduleStore> ScheduleStore for Metered<Q> {
+    forward_fns!(s => &s.inner; put_schedule, schedules, remove_schedule, set_schedule_paused);
 
     /// A fired tick enqueues a job: it is counted like any enqueue.
     fn fire_schedule<'a>(
@@ -75,14 +92,26 @@ impl<Q: JobQueue> JobQueue for Metered<Q> {
         job: Option<NewJob>,
     ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
         Box::pin(async move {
-            let labels = job.as_ref().map(|j| (j.id.clone(), j.name.clone(), j.priority));
+            let sent = labels(&job);
             let got = self.inner.fire_schedule(name, tick, job).await?;
-            if let (Some((sent, job_name, priority)), Some(id)) = (&labels, &got) {
-                if sent == id {
-                    self.metrics.count_enqueued(job_name, sent.queue(), *priority);
-                }
-            }
+            self.count(&sent, got.as_slice());
             Ok(got)
         })
     }
+}
+
+impl<Q: PoolPresence> PoolPresence for Metered<Q> {
+    forward_fns!(s => &s.inner; report_pool, remove_pool, pools);
+}
+
+impl<Q: QueueInspect> QueueInspect for Metered<Q> {
+    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs);
+}
+
+impl<Q: QueueAdmin> QueueAdmin for Metered<Q> {
+    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy);
+}
+
+impl<Q: QueueHistory> QueueHistory for Metered<Q> {
+    forward_fns!(s => &s.inner; throughput);
 }

@@ -1,167 +1,272 @@
-//! Forwarding the port through wrappers and smart pointers.
+//! Forwarding the port through smart pointers and wrappers.
+//!
+//! [`forward_fns!`] writes chosen methods of the port as calls on a target
+//! expression, one rule per method, so every forwarding impl (`Arc`, `Box`,
+//! the metrics wrapper, the suite's fault injector) names the methods it
+//! forwards and writes only those it changes.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use super::{BoxFuture, JobQueue, NewJob};
-use crate::error::Error;
-use crate::job::JobId;
+use super::{JobQueue, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore};
 
-/// Wrappers of a queue ([`ForwardQueue`]) implement `JobQueue` with this
-/// macro: it forwards every call of the port except `enqueue_many` and
-/// `fire_schedule`, which the wrapper writes itself (they are where wrappers
-/// differ). One list of the port's calls, so a new call cannot be forgotten
-/// by one wrapper and silently fall back to a default body in it.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __forward_job_queue {
-    () => {
+/// `forward_fns!(this => target; method, ...)`: each listed port method as a
+/// call of the same method on `target` (an expression over `this`, the
+/// receiver).
+macro_rules! forward_fns {
+    ($this:ident => $target:expr; $($method:ident),+ $(,)?) => {
+        $( $crate::queue::forward_fns!(@ $method, $this => $target); )+
+    };
+    (@ enqueue_many, $this:ident => $target:expr) => {
+        fn enqueue_many(
+            &self,
+            jobs: Vec<$crate::queue::NewJob>,
+        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::job::JobId>, $crate::error::Error>> {
+            let $this = self;
+            ($target).enqueue_many(jobs)
+        }
+    };
+    (@ fetch, $this:ident => $target:expr) => {
         fn fetch<'a>(
             &'a self,
-            req: &'a $crate::FetchRequest,
-        ) -> $crate::BoxFuture<'a, Result<$crate::Fetched, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).fetch(req)
+            req: &'a $crate::queue::FetchRequest,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::Fetched, $crate::error::Error>> {
+            let $this = self;
+            ($target).fetch(req)
         }
+    };
+    (@ finish, $this:ident => $target:expr) => {
         fn finish(
             &self,
-            batch: Vec<$crate::Finish>,
-        ) -> $crate::BoxFuture<'_, Result<Vec<$crate::FinishResult>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).finish(batch)
+            batch: Vec<$crate::queue::Finish>,
+        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::queue::FinishResult>, $crate::error::Error>> {
+            let $this = self;
+            ($target).finish(batch)
         }
+    };
+    (@ extend_leases, $this:ident => $target:expr) => {
         fn extend_leases<'a>(
             &'a self,
-            leases: &'a [($crate::JobId, u64)],
+            leases: &'a [($crate::job::JobId, u64)],
             lease: ::std::time::Duration,
-        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::LeaseState>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).extend_leases(leases, lease)
+        ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::LeaseState>, $crate::error::Error>> {
+            let $this = self;
+            ($target).extend_leases(leases, lease)
         }
-        fn waiter(&self, queues: &[String]) -> Result<Box<dyn $crate::Waiter>, $crate::Error> {
-            $crate::ForwardQueue::forward_target(self).waiter(queues)
-        }
-        fn job<'a>(
-            &'a self,
-            id: &'a $crate::JobId,
-        ) -> $crate::BoxFuture<'a, Result<Option<$crate::JobInfo>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).job(id)
-        }
-        fn cancel<'a>(
-            &'a self,
-            id: &'a $crate::JobId,
-        ) -> $crate::BoxFuture<'a, Result<$crate::CancelResult, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).cancel(id)
-        }
-        fn stats(&self) -> $crate::BoxFuture<'_, Result<$crate::QueueStats, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).stats()
-        }
-        fn dead_jobs<'a>(
-            &'a self,
-            queue: &'a str,
-            limit: usize,
-        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).dead_jobs(queue, limit)
-        }
-        fn retry_dead<'a>(&'a self, id: &'a $crate::JobId) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).retry_dead(id)
-        }
-        fn purge_dead<'a>(&'a self, queue: &'a str) -> $crate::BoxFuture<'a, Result<u64, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).purge_dead(queue)
-        }
-        fn pause<'a>(&'a self, queue: &'a str) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).pause(queue)
-        }
-        fn resume<'a>(&'a self, queue: &'a str) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).resume(queue)
-        }
-        fn set_policy<'a>(
-            &'a self,
-            queue: &'a str,
-            policy: $crate::QueuePolicy,
-        ) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).set_policy(queue, policy)
-        }
-        fn report_worker(
+    };
+    (@ waiter, $this:ident => $target:expr) => {
+        fn waiter(
             &self,
-            info: $crate::WorkerInfo,
-            ttl: ::std::time::Duration,
-        ) -> $crate::BoxFuture<'_, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).report_worker(info, ttl)
+            queues: &[String],
+        ) -> Result<Box<dyn $crate::queue::Waiter>, $crate::error::Error> {
+            let $this = self;
+            ($target).waiter(queues)
         }
-        fn remove_worker<'a>(&'a self, id: &'a str) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).remove_worker(id)
+    };
+    (@ now, $this:ident => $target:expr) => {
+        fn now(&self) -> $crate::queue::BoxFuture<'_, Result<::std::time::SystemTime, $crate::error::Error>> {
+            let $this = self;
+            ($target).now()
         }
-        fn workers(&self) -> $crate::BoxFuture<'_, Result<Vec<$crate::WorkerInfo>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).workers()
+    };
+    (@ schedule_store, $this:ident => $target:expr) => {
+        fn schedule_store(&self) -> Option<::std::sync::Arc<dyn $crate::queue::ScheduleStore>> {
+            let $this = self;
+            ($target).schedule_store()
         }
-        fn list_jobs<'a>(
+    };
+    (@ presence, $this:ident => $target:expr) => {
+        fn presence(&self) -> Option<::std::sync::Arc<dyn $crate::queue::PoolPresence>> {
+            let $this = self;
+            ($target).presence()
+        }
+    };
+    (@ put_schedule, $this:ident => $target:expr) => {
+        fn put_schedule(
+            &self,
+            def: $crate::queue::ScheduleDef,
+        ) -> $crate::queue::BoxFuture<'_, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).put_schedule(def)
+        }
+    };
+    (@ schedules, $this:ident => $target:expr) => {
+        fn schedules(
+            &self,
+        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::queue::ScheduleState>, $crate::error::Error>> {
+            let $this = self;
+            ($target).schedules()
+        }
+    };
+    (@ remove_schedule, $this:ident => $target:expr) => {
+        fn remove_schedule<'a>(
             &'a self,
-            queue: &'a str,
-            status: $crate::JobStatus,
-            offset: usize,
-            limit: usize,
-        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::JobInfo>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).list_jobs(queue, status, offset, limit)
+            name: &'a str,
+        ) -> $crate::queue::BoxFuture<'a, Result<bool, $crate::error::Error>> {
+            let $this = self;
+            ($target).remove_schedule(name)
         }
-        fn throughput<'a>(
-            &'a self,
-            queue: &'a str,
-            minutes: usize,
-        ) -> $crate::BoxFuture<'a, Result<Vec<$crate::MinuteCounts>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).throughput(queue, minutes)
-        }
-        fn put_schedule(&self, def: $crate::ScheduleDef) -> $crate::BoxFuture<'_, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).put_schedule(def)
-        }
-        fn schedules(&self) -> $crate::BoxFuture<'_, Result<Vec<$crate::ScheduleState>, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).schedules()
-        }
-        fn remove_schedule<'a>(&'a self, name: &'a str) -> $crate::BoxFuture<'a, Result<bool, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).remove_schedule(name)
-        }
+    };
+    (@ set_schedule_paused, $this:ident => $target:expr) => {
         fn set_schedule_paused<'a>(
             &'a self,
             name: &'a str,
             paused: bool,
-        ) -> $crate::BoxFuture<'a, Result<(), $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).set_schedule_paused(name, paused)
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).set_schedule_paused(name, paused)
         }
-        fn now(&self) -> $crate::BoxFuture<'_, Result<::std::time::SystemTime, $crate::Error>> {
-            $crate::ForwardQueue::forward_target(self).now()
+    };
+    (@ fire_schedule, $this:ident => $target:expr) => {
+        fn fire_schedule<'a>(
+            &'a self,
+            name: &'a str,
+            tick: ::std::time::SystemTime,
+            job: Option<$crate::queue::NewJob>,
+        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::job::JobId>, $crate::error::Error>> {
+            let $this = self;
+            ($target).fire_schedule(name, tick, job)
+        }
+    };
+    (@ report_pool, $this:ident => $target:expr) => {
+        fn report_pool(
+            &self,
+            info: $crate::queue::PoolInfo,
+            ttl: ::std::time::Duration,
+        ) -> $crate::queue::BoxFuture<'_, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).report_pool(info, ttl)
+        }
+    };
+    (@ remove_pool, $this:ident => $target:expr) => {
+        fn remove_pool<'a>(&'a self, id: &'a str) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).remove_pool(id)
+        }
+    };
+    (@ pools, $this:ident => $target:expr) => {
+        fn pools(
+            &self,
+        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::queue::PoolInfo>, $crate::error::Error>> {
+            let $this = self;
+            ($target).pools()
+        }
+    };
+    (@ job, $this:ident => $target:expr) => {
+        fn job<'a>(
+            &'a self,
+            id: &'a $crate::job::JobId,
+        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::queue::JobInfo>, $crate::error::Error>> {
+            let $this = self;
+            ($target).job(id)
+        }
+    };
+    (@ stats, $this:ident => $target:expr) => {
+        fn stats(&self) -> $crate::queue::BoxFuture<'_, Result<$crate::queue::QueueStats, $crate::error::Error>> {
+            let $this = self;
+            ($target).stats()
+        }
+    };
+    (@ dead_jobs, $this:ident => $target:expr) => {
+        fn dead_jobs<'a>(
+            &'a self,
+            queue: &'a str,
+            limit: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::JobInfo>, $crate::error::Error>> {
+            let $this = self;
+            ($target).dead_jobs(queue, limit)
+        }
+    };
+    (@ list_jobs, $this:ident => $target:expr) => {
+        fn list_jobs<'a>(
+            &'a self,
+            queue: &'a str,
+            status: $crate::queue::JobStatus,
+            offset: usize,
+            limit: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::JobInfo>, $crate::error::Error>> {
+            let $this = self;
+            ($target).list_jobs(queue, status, offset, limit)
+        }
+    };
+    (@ cancel, $this:ident => $target:expr) => {
+        fn cancel<'a>(
+            &'a self,
+            id: &'a $crate::job::JobId,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::CancelResult, $crate::error::Error>> {
+            let $this = self;
+            ($target).cancel(id)
+        }
+    };
+    (@ retry_dead, $this:ident => $target:expr) => {
+        fn retry_dead<'a>(
+            &'a self,
+            id: &'a $crate::job::JobId,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).retry_dead(id)
+        }
+    };
+    (@ purge_dead, $this:ident => $target:expr) => {
+        fn purge_dead<'a>(&'a self, queue: &'a str) -> $crate::queue::BoxFuture<'a, Result<u64, $crate::error::Error>> {
+            let $this = self;
+            ($target).purge_dead(queue)
+        }
+    };
+    (@ pause, $this:ident => $target:expr) => {
+        fn pause<'a>(&'a self, queue: &'a str) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).pause(queue)
+        }
+    };
+    (@ resume, $this:ident => $target:expr) => {
+        fn resume<'a>(&'a self, queue: &'a str) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).resume(queue)
+        }
+    };
+    (@ set_policy, $this:ident => $target:expr) => {
+        fn set_policy<'a>(
+            &'a self,
+            queue: &'a str,
+            policy: $crate::queue::QueuePolicy,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).set_policy(queue, policy)
+        }
+    };
+    (@ throughput, $this:ident => $target:expr) => {
+        fn throughput<'a>(
+            &'a self,
+            queue: &'a str,
+            minutes: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::MinuteCounts>, $crate::error::Error>> {
+            let $this = self;
+            ($target).throughput(queue, minutes)
         }
     };
 }
+pub(crate) use forward_fns;
 
-/// A queue that wraps another and forwards most calls to it (see the
-/// `jobs_core::__forward_job_queue!` macro).
-#[doc(hidden)]
-pub trait ForwardQueue {
-    /// The wrapped queue's type.
-    type Target: JobQueue + ?Sized;
-    /// The wrapped queue.
-    fn forward_target(&self) -> &Self::Target;
-}
-
+/// Every trait of the port through a pointer type to its target.
 macro_rules! forward_pointer {
     ($ptr:ident) => {
-        impl<Q: JobQueue + ?Sized> ForwardQueue for $ptr<Q> {
-            type Target = Q;
-            fn forward_target(&self) -> &Q {
-                self
-            }
-        }
-
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
-                (**self).enqueue_many(jobs)
-            }
-            fn fire_schedule<'a>(
-                &'a self,
-                name: &'a str,
-                tick: SystemTime,
-                job: Option<NewJob>,
-            ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
-                (**self).fire_schedule(name, tick, job)
-            }
-            crate::__forward_job_queue!();
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, waiter, now, schedule_store, presence);
+        }
+        impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
+            forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);
+        }
+        impl<Q: PoolPresence + ?Sized> PoolPresence for $ptr<Q> {
+            forward_fns!(s => &**s; report_pool, remove_pool, pools);
+        }
+        impl<Q: QueueInspect + ?Sized> QueueInspect for $ptr<Q> {
+            forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs);
+        }
+        impl<Q: QueueAdmin + ?Sized> QueueAdmin for $ptr<Q> {
+            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy);
+        }
+        impl<Q: QueueHistory + ?Sized> QueueHistory for $ptr<Q> {
+            forward_fns!(s => &**s; throughput);
         }
     };
 }

@@ -1,21 +1,36 @@
-//! The storage port: [`JobQueue`], what it stores and what it reports.
+//! The storage port, split by capability.
 //!
-//! The port is shaped for a server backend at full speed: every hot-path call
+//! | trait | calls | needed by |
+//! | --- | --- | --- |
+//! | [`JobQueue`] | `enqueue_many`, `fetch`, `finish`, `extend_leases`, `waiter`, `now` | producers (`JobExt::enqueue`), [`WorkerPool`](crate::WorkerPool) |
+//! | [`ScheduleStore`] | `put_schedule`, `schedules`, `remove_schedule`, `set_schedule_paused`, `fire_schedule` | [`Scheduler`](crate::Scheduler), a pool that runs the scheduler |
+//! | [`PoolPresence`] | `report_pool`, `remove_pool`, `pools` | a pool's heartbeat, health checks, the dashboard |
+//! | [`QueueInspect`] | `job`, `stats`, `dead_jobs`, `list_jobs` | producers reading a job, metrics, CLI, dashboard |
+//! | [`QueueAdmin`] | `cancel`, `retry_dead`, `purge_dead`, `pause`, `resume`, `set_policy` | producers cancelling, configuration, CLI, dashboard |
+//! | [`QueueHistory`] | `throughput` | the dashboard's charts |
+//!
+//! [`Backend`] is all of them; [`SharedQueue`] (`Arc<dyn Backend>`) holds any
+//! full backend chosen at run time and implements every trait itself. A
+//! backend that lacks a capability does not implement its trait, so code that
+//! needs it fails to compile instead of failing at run time. The worker pool
+//! needs only the hot path; it asks the backend for the two capabilities it
+//! uses when present ([`JobQueue::schedule_store`], [`JobQueue::presence`]).
+//!
+//! The hot path is shaped for a server backend at full speed: every call
 //! works on a batch (fetch many leased jobs, finish many, extend many leases),
-//! so a Redis implementation makes one script call per batch. It is object
-//! safe: `Arc<dyn JobQueue>` ([`SharedQueue`]) holds any backend chosen at run
-//! time, and implements `JobQueue` itself.
+//! so a Redis implementation makes one script call per batch. Every method
+//! returns a boxed future so that the traits are object safe.
 
 mod forward;
+mod lease;
 mod model;
 mod records;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use forward::ForwardQueue;
+pub(crate) use forward::forward_fns;
+pub use lease::*;
 pub use model::*;
 pub use records::*;
 
@@ -23,7 +38,7 @@ use crate::error::Error;
 use crate::job::JobId;
 
 /// A boxed future, as the port's methods return (object safety).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Waits for new work on some queues without polling. Obtained from
 /// [`JobQueue::waiter`]; one per fetch loop.
@@ -36,10 +51,9 @@ pub trait Waiter: Send {
     fn wait(&mut self, timeout: Duration) -> BoxFuture<'_, Result<(), Error>>;
 }
 
-/// The storage port, implemented by [`crate::MemoryQueue`] and
-/// `jobs_redis::RedisQueue`.
+/// The hot path: what producers and a [`WorkerPool`](crate::WorkerPool)
+/// need. Implemented by [`crate::MemoryQueue`] and `jobs_redis::RedisQueue`.
 ///
-/// Every method is async through a boxed future so that `dyn JobQueue` works.
 /// Methods that change more than one record are atomic in every backend.
 pub trait JobQueue: Send + Sync + 'static {
     /// Stores a batch of jobs in one round trip, all or nothing per job:
@@ -67,17 +81,89 @@ pub trait JobQueue: Send + Sync + 'static {
     /// A waiter that wakes when jobs arrive on any of `queues`.
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error>;
 
+    /// The backend's clock: the time its leases, due times, retention and
+    /// schedules are measured on (Redis `TIME`; `MemoryQueue`'s monotonic
+    /// clock). The scheduler decides which ticks are due by it, never by the
+    /// local wall clock.
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>>;
+
+    /// This backend's schedule store, when it has one: a pool runs the
+    /// scheduler over it. `None` for a backend without schedules (a pool then
+    /// refuses to start when a linked job declares a cron schedule).
+    fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>>;
+
+    /// This backend's pool presence records, when it keeps them: a pool
+    /// reports its heartbeat there. `None`: pools run without reporting.
+    fn presence(&self) -> Option<Arc<dyn PoolPresence>>;
+}
+
+/// Recurring work stored in the backend, so every process sees it.
+pub trait ScheduleStore: JobQueue {
+    /// Stores or replaces a schedule's definition, keeping its state (last
+    /// tick, pause) when one of that name exists.
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Every stored schedule with its state.
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>>;
+
+    /// Deletes a schedule; `false` when there was none.
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Pauses or resumes a schedule ([`Error::ScheduleNotFound`] when unknown).
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Handles one tick atomically, exactly once across all processes: when
+    /// `tick` is later than the schedule's last handled tick, records it and
+    /// enqueues `job` (if given; `None` skips the tick) and returns
+    /// `Ok(Some(id))` or `Ok(None)` for a skip; when another process handled
+    /// this tick already, returns `Ok(None)` and writes nothing.
+    fn fire_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, Error>>;
+}
+
+/// Which pools are alive: each pool's heartbeat record.
+pub trait PoolPresence: Send + Sync + 'static {
+    /// Records that a pool is alive until `ttl` from now (its heartbeat).
+    fn report_pool(&self, info: PoolInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Removes a pool's presence record (clean shutdown).
+    fn remove_pool<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// The pools whose presence has not expired.
+    fn pools(&self) -> BoxFuture<'_, Result<Vec<PoolInfo>, Error>>;
+}
+
+/// Reading jobs and counts.
+pub trait QueueInspect: Send + Sync + 'static {
     /// Everything known about a job, or `None` when unknown or purged.
     fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>>;
-
-    /// Cancels a job (see [`CancelResult`]).
-    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>>;
 
     /// Counts per queue and priority.
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>>;
 
     /// Dead jobs of a queue, newest first.
     fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>>;
+
+    /// Jobs of a queue in one state, a page at a time: pending in the order
+    /// workers take them, scheduled and retrying by due time, running by
+    /// lease expiry, dead, succeeded and cancelled newest first.
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>>;
+}
+
+/// Changing jobs and queues from outside a worker.
+pub trait QueueAdmin: Send + Sync + 'static {
+    /// Cancels a job (see [`CancelResult`]).
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>>;
 
     /// Puts a dead job back to pending with its attempts reset.
     fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>>;
@@ -93,96 +179,27 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Sets a queue's limits (`max_jobs`, `priority_levels`).
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>>;
+}
 
-    /// Records that a pool is alive until `ttl` from now (its heartbeat).
-    fn report_worker(&self, info: WorkerInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
-        let _ = (info, ttl);
-        Box::pin(async { Ok(()) })
-    }
-
-    /// Removes a pool's presence record (clean shutdown).
-    fn remove_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        let _ = id;
-        Box::pin(async { Ok(()) })
-    }
-
-    /// The pools whose presence has not expired.
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>, Error>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
-    /// Jobs of a queue in one state, a page at a time: pending in the order
-    /// workers take them, scheduled and retrying by due time, running by
-    /// lease expiry, dead, succeeded and cancelled newest first.
-    fn list_jobs<'a>(
-        &'a self,
-        queue: &'a str,
-        status: JobStatus,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
-        let _ = (queue, status, offset, limit);
-        Box::pin(async { Err(Error::Unsupported("listing jobs")) })
-    }
-
+/// Attempts per minute, for charts.
+pub trait QueueHistory: Send + Sync + 'static {
     /// Processed and failed attempts per minute over the last `minutes`
     /// minutes (oldest first, the current minute last; minutes without
     /// activity are zero).
-    fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
-        let _ = (queue, minutes);
-        Box::pin(async { Err(Error::Unsupported("throughput history")) })
-    }
-
-    /// The backend's clock: the time its leases, due times, retention and
-    /// schedules are measured on (Redis `TIME`; `MemoryQueue`'s monotonic
-    /// clock). The scheduler decides which ticks are due by it, never by the
-    /// local wall clock. The default is the local clock, for backends that
-    /// have no clock of their own.
-    fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
-        Box::pin(async { Ok(SystemTime::now()) })
-    }
-
-    /// Stores or replaces a schedule's definition, keeping its state (last
-    /// tick, pause) when one of that name exists.
-    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
-        let _ = def;
-        Box::pin(async { Err(Error::Unsupported("schedules")) })
-    }
-
-    /// Every stored schedule with its state.
-    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
-        Box::pin(async { Err(Error::Unsupported("schedules")) })
-    }
-
-    /// Deletes a schedule; `false` when there was none.
-    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
-        let _ = name;
-        Box::pin(async { Err(Error::Unsupported("schedules")) })
-    }
-
-    /// Pauses or resumes a schedule ([`Error::ScheduleNotFound`] when unknown).
-    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
-        let _ = (name, paused);
-        Box::pin(async { Err(Error::Unsupported("schedules")) })
-    }
-
-    /// Handles one tick atomically, exactly once across all processes: when
-    /// `tick` is later than the schedule's last handled tick, records it and
-    /// enqueues `job` (if given; `None` skips the tick) and returns
-    /// `Ok(Some(id))` or `Ok(None)` for a skip; when another process handled
-    /// this tick already, returns `Ok(None)` and writes nothing.
-    fn fire_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        tick: SystemTime,
-        job: Option<NewJob>,
-    ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
-        let _ = (name, tick, job);
-        Box::pin(async { Err(Error::Unsupported("schedules")) })
-    }
+    fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>>;
 }
 
-/// Any backend behind one type, chosen at run time.
+/// A backend with every capability: what the CLI, the dashboard and a
+/// run-time-chosen [`SharedQueue`] need. Implemented for every type that
+/// implements all the port's traits.
+pub trait Backend: JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory {}
+
+impl<T> Backend for T where
+    T: JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory + ?Sized
+{
+}
+
+/// Any full backend behind one type, chosen at run time.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -190,4 +207,4 @@ pub trait JobQueue: Send + Sync + 'static {
 /// let q: SharedQueue = Arc::new(MemoryQueue::new());
 /// # let _ = q;
 /// ```
-pub type SharedQueue = Arc<dyn JobQueue>;
+pub type SharedQueue = Arc<dyn Backend>;

@@ -6,8 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
 use crate::job::{JobId, Priority};
+
+/// Job metadata: string keys and values, kept in order.
+pub type Headers = BTreeMap<String, String>;
 
 /// A job as a producer hands it to a backend: validated and serialized.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,19 @@ pub struct NewJob {
     pub headers: Headers,
 }
 
+/// The longest duration a job option accepts (`delay`, `timeout`,
+/// `unique_for`): 100 years of 365.25 days. Longer ones are refused by
+/// [`check_times`](crate::backend::check_times): past it, `now + d` could overflow the clock, and Redis
+/// could no longer hold the milliseconds exactly (Lua numbers and sorted set
+/// scores are doubles, exact to 2^53).
+pub const MAX_JOB_DURATION: Duration = Duration::from_secs(3_155_760_000);
+
+/// The latest time `scheduled_at` accepts, exclusive, in seconds after the
+/// Unix epoch: 10000-01-01T00:00:00Z (so any instant of the year 9999).
+/// Refused from it on by [`check_times`](crate::backend::check_times), for the reasons of
+/// [`MAX_JOB_DURATION`].
+pub const MAX_SCHEDULED_AT_SECS: u64 = 253_402_300_800;
+
 /// A time a backend acts on: relative to the backend's own clock, or an
 /// absolute time a caller chose.
 ///
@@ -57,7 +72,7 @@ impl When {
     ///
     /// A duration past [`MAX_JOB_DURATION`] counts as that maximum, so no
     /// value overflows the clock (enqueues refuse such durations first:
-    /// [`check_times`]; a backoff is clamped rather than refused, because a
+    /// [`check_times`](crate::backend::check_times); a backoff is clamped rather than refused, because a
     /// finished attempt must always be recorded).
     pub fn resolve(self, now: SystemTime) -> SystemTime {
         match self {
@@ -71,73 +86,6 @@ impl When {
             When::At(t) => t,
         }
     }
-}
-
-/// The longest duration a job option accepts (`delay`, `timeout`,
-/// `unique_for`): 100 years of 365.25 days. Longer ones are refused by
-/// [`check_times`]: past it, `now + d` could overflow the clock, and Redis
-/// could no longer hold the milliseconds exactly (Lua numbers and sorted set
-/// scores are doubles, exact to 2^53).
-pub const MAX_JOB_DURATION: Duration = Duration::from_secs(3_155_760_000);
-
-/// The latest time `scheduled_at` accepts, exclusive, in seconds after the
-/// Unix epoch: 10000-01-01T00:00:00Z (so any instant of the year 9999).
-/// Refused from it on by [`check_times`], for the reasons of
-/// [`MAX_JOB_DURATION`].
-pub const MAX_SCHEDULED_AT_SECS: u64 = 253_402_300_800;
-
-/// Job metadata: string keys and values, kept in order.
-pub type Headers = BTreeMap<String, String>;
-
-/// The payload size backends accept by default: 512 KiB.
-pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
-
-/// Refuses a batch in which any payload is larger than `limit` bytes; a
-/// backend calls it before writing anything.
-pub fn check_payload_sizes(jobs: &[NewJob], limit: usize) -> Result<(), Error> {
-    match jobs.iter().find(|j| j.payload.len() > limit) {
-        Some(j) => Err(Error::PayloadTooLarge { size: j.payload.len(), limit }),
-        None => Ok(()),
-    }
-}
-
-/// Refuses a batch in which any job's times are out of range: a `delay`,
-/// `timeout` or `unique_for` longer than [`MAX_JOB_DURATION`], or a
-/// `scheduled_at` in the year 10000 or later ([`MAX_SCHEDULED_AT_SECS`]). Every enqueue path calls
-/// it (both backends' `enqueue_many` and schedule ticks) before writing
-/// anything; the error is [`Error::InvalidArgument`] naming the option, the
-/// job and the maximum.
-pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
-    for j in jobs {
-        let too_long = |option: &str, d: Duration| {
-            Error::InvalidArgument(format!(
-                "`{option}` of {d:?} for job `{}` is longer than the maximum of 100 years ({} s)",
-                j.name,
-                MAX_JOB_DURATION.as_secs()
-            ))
-        };
-        match j.run_at {
-            Some(When::In(d)) if d > MAX_JOB_DURATION => return Err(too_long("delay", d)),
-            Some(When::At(t))
-                if t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() >= MAX_SCHEDULED_AT_SECS =>
-            {
-                let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
-                return Err(Error::InvalidArgument(format!(
-                    "`scheduled_at` of {secs} s after the Unix epoch for job `{}` is past the maximum: \
-                     the end of the year 9999 ({MAX_SCHEDULED_AT_SECS} s)",
-                    j.name
-                )));
-            }
-            _ => {}
-        }
-        if let Some(d) = j.timeout.filter(|d| *d > MAX_JOB_DURATION) {
-            return Err(too_long("timeout", d));
-        }
-        if let Some(d) = j.unique_for.filter(|d| *d > MAX_JOB_DURATION) {
-            return Err(too_long("unique_for", d));
-        }
-    }
-    Ok(())
 }
 
 impl NewJob {
@@ -369,155 +317,7 @@ impl Default for Retention {
     }
 }
 
-/// A fetch: up to `max` jobs from `queues`, leased for `lease`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FetchRequest {
-    /// The queues in the order to take them: a backend takes from the first
-    /// queue with work, highest priority first. (The pool varies this order
-    /// for weighted fetching.)
-    pub queues: Vec<String>,
-    /// At most this many jobs.
-    pub max: usize,
-    /// How long a taken job stays leased without a heartbeat.
-    pub lease: Duration,
-    /// Retries for jobs that carry none: used when an expired lease is
-    /// reclaimed, to decide whether the job is out of attempts.
-    pub default_max_retries: u32,
-    /// The crash budget: how many times a job may lose its lease before its
-    /// handler was known to start (see [`Outcome::Started`]) until it ends
-    /// dead. Such a loss is not an attempt: the job never ran.
-    pub max_crashes: u32,
-}
-
-/// The default crash budget ([`FetchRequest::max_crashes`]).
-pub const DEFAULT_MAX_CRASHES: u32 = 10;
-
-/// A job taken by a worker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeasedJob {
-    /// Its id.
-    pub id: JobId,
-    /// Its job name.
-    pub name: String,
-    /// The serialized payload.
-    pub payload: Vec<u8>,
-    /// Its priority.
-    pub priority: Priority,
-    /// This attempt, 1-based.
-    pub attempt: u32,
-    /// Retries set on the job, if any.
-    pub max_retries: Option<u32>,
-    /// Per-attempt timeout set on the job, if any.
-    pub timeout: Option<Duration>,
-    /// When it was enqueued.
-    pub enqueued_at: SystemTime,
-    /// The lease's fencing token: finishing with a stale token is refused.
-    pub token: u64,
-    /// The metadata the producer attached.
-    pub headers: Headers,
-    /// How many times the job lost its lease before its handler was known to
-    /// start (its workers died first). A pool runs such a job only once its
-    /// start is recorded, and one at a time, so that a job that kills its
-    /// process is told from the jobs that died beside it.
-    pub crashes: u32,
-}
-
-/// What [`JobQueue::fetch`](super::JobQueue::fetch) returns.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fetched {
-    /// The leased jobs, in the order to start them.
-    pub jobs: Vec<LeasedJob>,
-    /// How long from the fetch until a scheduled or retrying job, or an
-    /// expired lease, will need the fetcher, when there is one: the
-    /// fetcher's timer. Measured on the backend's clock and handed over as a
-    /// duration, so the fetcher's own wall clock plays no part.
-    pub next_due: Option<Duration>,
-    /// Queues of the request that could not be fetched from, with why. The
-    /// jobs leased from the other queues are in `jobs` all the same: one
-    /// failing queue (a node failing over, a missing ACL permission) never
-    /// strands work taken from another. A backend returns `Err` only when
-    /// nothing could be fetched at all.
-    pub failed: Vec<QueueFailure>,
-}
-
-/// One queue that a fetch could not serve, in [`Fetched::failed`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueFailure {
-    /// The queue's name.
-    pub queue: String,
-    /// What went wrong, as the backend's error displays it.
-    pub error: String,
-}
-
-/// How an attempt ended, as a worker reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The job succeeded; `result` is its `Ok` value as JSON, if any.
-    Succeeded {
-        /// Serialized result.
-        result: Option<Vec<u8>>,
-    },
-    /// The attempt failed; run again at `at` (a backoff is
-    /// [`When::In`]: counted from the backend's clock).
-    Retry {
-        /// Why.
-        error: String,
-        /// When.
-        at: When,
-    },
-    /// The attempt failed for good: dead-letter set.
-    Dead {
-        /// Why.
-        error: String,
-    },
-    /// Not an end: the handler is starting under this lease. From then on a
-    /// lost lease counts as an attempt (the job ran); before it, as a crash
-    /// of the job's worker, against [`FetchRequest::max_crashes`]. The job
-    /// stays running; the result is `Applied(Running)`, or `Stale`.
-    Started,
-    /// Handed back without counting the attempt (shutdown, or a name this
-    /// pool does not know): pending again at `at` (or at once).
-    Release {
-        /// Not before.
-        at: Option<When>,
-        /// Why, recorded but not counted as a failure.
-        reason: String,
-    },
-}
-
-/// One finished attempt, for [`JobQueue::finish`](super::JobQueue::finish).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finish {
-    /// The job.
-    pub id: JobId,
-    /// Its lease token.
-    pub token: u64,
-    /// How it ended.
-    pub outcome: Outcome,
-}
-
-/// What the backend did with one [`Finish`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishResult {
-    /// Recorded, with the job's status afterwards.
-    Applied(JobStatus),
-    /// Refused: the lease had expired and the job was taken again (or is
-    /// gone); the newer attempt wins.
-    Stale,
-}
-
-/// The state of a lease after [`JobQueue::extend_leases`](super::JobQueue::extend_leases).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseState {
-    /// Still ours, extended.
-    Held,
-    /// Ours, but someone asked to cancel the job: signal it.
-    CancelRequested,
-    /// No longer ours: the job's result will be refused.
-    Lost,
-}
-
-/// What [`JobQueue::cancel`](super::JobQueue::cancel) did.
+/// What [`JobQueue::cancel`](super::QueueAdmin::cancel) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelResult {
     /// It was pending or scheduled: removed and marked cancelled.

@@ -8,7 +8,7 @@ use crate::job::{JobId, Priority};
 
 /// A running pool's presence record, refreshed by its heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerInfo {
+pub struct PoolInfo {
     /// Unique per pool instance.
     pub id: String,
     /// Host name.

@@ -18,7 +18,7 @@ pub(crate) use runner::{start_for_pool, LatenessHook};
 
 use crate::error::Error;
 use crate::job::{validate_queue_name, Job, JobId, Priority};
-use crate::queue::{CatchUp, JobQueue, ScheduleDef, SharedQueue};
+use crate::queue::{CatchUp, ScheduleDef, ScheduleStore};
 
 /// Per-schedule settings beyond the expression and zone.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,17 +80,17 @@ pub struct ScheduleInfo {
 /// ```
 #[derive(Clone)]
 pub struct Scheduler {
-    queue: SharedQueue,
+    queue: Arc<dyn ScheduleStore>,
     wake: Arc<tokio::sync::Notify>,
 }
 
 impl Scheduler {
     /// A scheduler over `queue` (a clone of the handle the pool uses).
-    pub fn new<Q: JobQueue>(queue: Q) -> Self {
+    pub fn new<Q: ScheduleStore>(queue: Q) -> Self {
         Scheduler { queue: Arc::new(queue), wake: Arc::new(tokio::sync::Notify::new()) }
     }
 
-    pub(crate) fn from_shared(queue: SharedQueue) -> Self {
+    pub(crate) fn from_shared(queue: Arc<dyn ScheduleStore>) -> Self {
         Scheduler { queue, wake: Arc::new(tokio::sync::Notify::new()) }
     }
 
@@ -142,7 +142,7 @@ impl Scheduler {
     /// last run.
     pub async fn list(&self) -> Result<Vec<ScheduleInfo>, Error> {
         let now = self.queue.now().await?;
-        let runnable = orphans::runnable_jobs(&self.queue).await;
+        let runnable = orphans::runnable_jobs(&*self.queue).await;
         Ok(self
             .queue
             .schedules()
@@ -194,7 +194,7 @@ impl Scheduler {
     /// Handles every tick due at `now` once; returns the jobs this call
     /// enqueued. Ticks another process handled already are not enqueued
     /// again. The running scheduler ([`Scheduler::start`]) calls it at each
-    /// timer with the backend's clock ([`JobQueue::now`]).
+    /// timer with the backend's clock ([`JobQueue::now`](crate::JobQueue::now)).
     pub async fn run_due(&self, now: SystemTime) -> Result<Vec<JobId>, Error> {
         runner::run_due(&self.queue, now, None).await.map(|(ids, _)| ids)
     }
@@ -206,7 +206,7 @@ impl Scheduler {
         runner::start(self.clone(), None)
     }
 
-    pub(crate) fn queue(&self) -> &SharedQueue {
+    pub(crate) fn queue(&self) -> &Arc<dyn ScheduleStore> {
         &self.queue
     }
 

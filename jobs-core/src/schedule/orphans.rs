@@ -5,13 +5,14 @@
 
 use std::collections::HashSet;
 
-use crate::queue::SharedQueue;
+use crate::queue::ScheduleStore;
 
 /// The job names the live pools can run, or `None` when that cannot be
 /// told (no live pool, presence not kept by this backend, a pool that does
 /// not report its jobs): then no schedule is called orphaned.
-pub(crate) async fn runnable_jobs(queue: &SharedQueue) -> Option<HashSet<String>> {
-    let pools = match queue.workers().await {
+pub(crate) async fn runnable_jobs(queue: &dyn ScheduleStore) -> Option<HashSet<String>> {
+    let presence = queue.presence()?;
+    let pools = match presence.pools().await {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, "pool presence unavailable: orphaned schedules not checked");

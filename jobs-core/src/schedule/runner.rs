@@ -1,5 +1,6 @@
 //! The scheduler loop: a timer to the next tick, one atomic claim per tick.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -7,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{CronSchedule, Scheduler, ON_TIME};
 use crate::error::Error;
 use crate::job::JobId;
-use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleState, SharedQueue};
+use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleState, ScheduleStore};
 use crate::registry::JobDescriptor;
 use std::collections::HashMap;
 
@@ -43,7 +44,7 @@ pub(crate) fn start(scheduler: Scheduler, lateness: Option<LatenessHook>) -> Sch
 /// The scheduler a pool runs: first stores the schedules declared on linked
 /// jobs' attributes, then ticks.
 pub(crate) fn start_for_pool(
-    queue: SharedQueue,
+    queue: Arc<dyn ScheduleStore>,
     registry: &HashMap<&'static str, &'static JobDescriptor>,
     lateness: Option<LatenessHook>,
 ) -> SchedulerHandle {
@@ -144,7 +145,7 @@ const FIRE_RETRY: Duration = Duration::from_secs(1);
 /// (or the retry of one that failed to fire). A schedule that fails is
 /// logged and skipped: the pass goes on with the others.
 pub(crate) async fn run_due(
-    queue: &SharedQueue,
+    queue: &dyn ScheduleStore,
     now: SystemTime,
     lateness: Option<&LatenessHook>,
 ) -> Result<(Vec<JobId>, Option<SystemTime>), Error> {

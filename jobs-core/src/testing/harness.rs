@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::JobContext;
 use crate::job::JobId;
-use crate::queue::{JobInfo, JobQueue, JobStatus};
+use crate::queue::{JobInfo, JobQueue, JobStatus, QueueInspect};
 use crate::worker::{Backoff, WorkerPool, WorkerPoolBuilder};
 
 /// How long a test waits for a condition before it fails: generous, since
@@ -87,7 +87,7 @@ where
 }
 
 /// Waits until the job has `status`, then returns its info.
-pub async fn wait_status<Q: JobQueue + ?Sized>(q: &Q, id: &JobId, status: JobStatus) -> JobInfo {
+pub async fn wait_status<Q: QueueInspect + ?Sized>(q: &Q, id: &JobId, status: JobStatus) -> JobInfo {
     let start = Instant::now();
     loop {
         let info = q.job(id).await.expect("job() works");

@@ -1,6 +1,6 @@
 //! The backend conformance suite: every behaviour the crate documentation
 //! promises (its "Semantics" section) and every call of the
-//! [`JobQueue`](crate::JobQueue) port, written once, run by any backend with
+//! port ([`JobQueue`](crate::JobQueue) and its capability traits), written once, run by any backend with
 //! one macro call (feature `testing`).
 //!
 //! ```text
@@ -36,10 +36,32 @@ pub fn use_suite_jobs() {
 /// Expands to one `#[test]` per behaviour of the suite, each running
 /// `cases::NAME(queue)` on a fresh multi-thread runtime with the queue the
 /// factory returns. The factory is an expression callable as
-/// `factory().await -> impl JobQueue + Clone`.
+/// `factory().await -> Q` with `Q: Clone`.
+///
+/// `conformance_suite!(factory)` runs every case: `Q` must be a full
+/// [`Backend`](crate::Backend). A backend with fewer capabilities names the
+/// ones it claims after a `;`, and runs the cases of those only:
+///
+/// | name | cases of | `Q` must implement |
+/// | --- | --- | --- |
+/// | `hot` | enqueue, run, fail, lease, cancel, pause, limits | `JobQueue + QueueInspect + QueueAdmin` |
+/// | `admin` | counts, dead-letter set | `JobQueue + QueueInspect + QueueAdmin` |
+/// | `presence` | pool presence | and `PoolPresence` (one case wraps `Q` in [`Faulty`]: a full `Backend`) |
+/// | `history` | listing and throughput | and `QueueHistory` |
+/// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
+///
+/// ```text
+/// jobs_core::conformance_suite!(|| async { MyQueue::new() }; hot, admin);
+/// ```
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
+        $crate::conformance_suite!($factory; hot, admin, presence, history, schedules);
+    };
+    ($factory:expr; $($capability:ident),+ $(,)?) => {
+        $( $crate::conformance_suite!(@capability $capability, $factory); )+
+    };
+    (@capability hot, $factory:expr) => {
         $crate::conformance_suite!(@cases $factory;
             enqueue_stores_pending_job,
             enqueue_validation_error_writes_nothing,
@@ -76,7 +98,6 @@ macro_rules! conformance_suite {
             poison_job_ends_dead,
             killed_pool_job_runs_elsewhere,
             heartbeat_keeps_long_job_leased,
-            slow_presence_never_delays_lease_extension,
             two_pools_run_each_job_once,
             shutdown_waits_for_running_jobs,
             shutdown_hands_back_after_grace,
@@ -84,17 +105,34 @@ macro_rules! conformance_suite {
             max_jobs_refuses_but_never_a_retry,
             priority_levels_refuse_other_priorities,
             unique_for_deduplicates,
-            out_of_range_times_are_refused,
             attempt_log_is_bounded,
+            queue_override_routes_job,
+            weighted_queues_do_not_starve,
+            priority_order_under_load,
+        );
+    };
+    (@capability admin, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
             stats_count_per_priority,
             dead_jobs_newest_first,
             retry_dead_runs_again,
             purge_dead_deletes,
+        );
+    };
+    (@capability presence, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
             pools_report_presence,
+            slow_presence_never_delays_lease_extension,
+        );
+    };
+    (@capability history, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
             jobs_listed_by_state_with_history,
-            queue_override_routes_job,
-            weighted_queues_do_not_starve,
-            priority_order_under_load,
+        );
+    };
+    (@capability schedules, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            out_of_range_times_are_refused,
             schedules_are_stored_and_listed,
             schedule_ticks_fire_once_across_schedulers,
             schedule_catch_up_policies,

@@ -109,9 +109,10 @@ async fn beat(core: Arc<Core>, stop: CancellationToken) {
 
 /// Reports the pool's presence at once, then every third of the lease.
 async fn report_presence(core: Arc<Core>, stop: CancellationToken) {
+    let Some(store) = core.presence.clone() else { return };
     loop {
         let running = core.inflight.snapshot();
-        let presence = crate::queue::WorkerInfo {
+        let presence = crate::queue::PoolInfo {
             running: running.len(),
             running_jobs: running.into_iter().map(|(id, _)| id).collect(),
             last_seen: std::time::SystemTime::now(),
@@ -121,7 +122,7 @@ async fn report_presence(core: Arc<Core>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = core.killed.cancelled() => return,
-            r = core.queue.report_worker(presence, core.lease) => if let Err(e) = r {
+            r = store.report_pool(presence, core.lease) => if let Err(e) = r {
                 tracing::warn!(error = %e, "could not report the pool's presence");
             },
         }

@@ -25,7 +25,7 @@ pub use backoff::Backoff;
 
 use crate::error::Error;
 use crate::job::validate_queue_name;
-use crate::queue::{JobQueue, SharedQueue, WorkerInfo};
+use crate::queue::{JobQueue, PoolInfo};
 use inflight::InFlight;
 
 /// How long jobs still running when the grace period ends get, once
@@ -92,7 +92,7 @@ impl WorkerPool {
 /// Settings of a [`WorkerPool`]; [`WorkerPoolBuilder::start`] runs it.
 #[must_use = "a pool runs only once started"]
 pub struct WorkerPoolBuilder {
-    queue: SharedQueue,
+    queue: Arc<dyn JobQueue>,
     workers: usize,
     queues: Option<Vec<String>>,
     weights: Option<Vec<u32>>,
@@ -270,6 +270,20 @@ impl WorkerPoolBuilder {
                 return Err(Error::InvalidArgument("queue weights must not all be zero".into()));
             }
         }
+        let schedule_store = match (self.scheduler, self.queue.schedule_store()) {
+            (false, _) => None,
+            (true, Some(store)) => Some(store),
+            (true, None) => match registry.values().find(|d| d.cron.is_some()) {
+                Some(d) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "job `{}` declares a cron schedule, but this backend stores no schedules: \
+                         use a backend with schedules or turn the pool's scheduler off",
+                        d.name
+                    )))
+                }
+                None => None,
+            },
+        };
         let mut job_names: Vec<String> = registry.keys().map(|n| n.to_string()).collect();
         job_names.sort_unstable();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
@@ -279,6 +293,7 @@ impl WorkerPoolBuilder {
         let killed = CancellationToken::new();
         let core = Arc::new(run::Core {
             queue: self.queue.clone(),
+            presence: self.queue.presence(),
             registry,
             queues: queues.clone(),
             weights: self.weights,
@@ -293,7 +308,7 @@ impl WorkerPoolBuilder {
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
-            identity: WorkerInfo {
+            identity: PoolInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),
                 host: host_name(),
                 pid: std::process::id(),
@@ -317,12 +332,12 @@ impl WorkerPoolBuilder {
         let acks_closing = CancellationToken::new();
         let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
         let heartbeat = inflight::spawn_heartbeat(core.clone())?;
-        let scheduler = self.scheduler.then(|| {
+        let scheduler = schedule_store.map(|store| {
             let lateness = self
                 .metrics
                 .clone()
                 .map(|m| Arc::new(move |late| m.observe_schedule_lateness(late)) as crate::schedule::LatenessHook);
-            crate::schedule::start_for_pool(self.queue.clone(), &core.registry, lateness)
+            crate::schedule::start_for_pool(store, &core.registry, lateness)
         });
         Ok(WorkerHandle {
             scheduler,
@@ -397,13 +412,15 @@ impl WorkerHandle {
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
         self.heartbeat.stop().await;
-        if let Err(e) = self.core.queue.remove_worker(&self.core.identity.id).await {
-            tracing::warn!(error = %e, "could not remove the pool's presence record; it expires by itself");
+        if let Some(presence) = &self.core.presence {
+            if let Err(e) = presence.remove_pool(&self.core.identity.id).await {
+                tracing::warn!(error = %e, "could not remove the pool's presence record; it expires by itself");
+            }
         }
         Ok(())
     }
 
-    /// This pool's unique id (as listed by `JobQueue::workers`).
+    /// This pool's unique id (as listed by [`PoolPresence::pools`](crate::PoolPresence::pools)).
     pub fn id(&self) -> &str {
         &self.core.identity.id
     }

@@ -17,12 +17,14 @@ use super::failing::FailingQueues;
 use super::inflight::InFlight;
 use super::UnknownJobs;
 use crate::job::JobId;
-use crate::queue::{FetchRequest, Finish, FinishResult, Outcome, SharedQueue};
+use crate::queue::{FetchRequest, Finish, FinishResult, JobQueue, Outcome, PoolPresence};
 use crate::registry::JobDescriptor;
 
 /// Everything the pool's tasks share.
 pub(crate) struct Core {
-    pub(crate) queue: SharedQueue,
+    pub(crate) queue: Arc<dyn JobQueue>,
+    /// Where the pool reports its presence, when the backend keeps it.
+    pub(crate) presence: Option<Arc<dyn PoolPresence>>,
     pub(crate) registry: HashMap<&'static str, &'static JobDescriptor>,
     pub(crate) queues: Vec<String>,
     pub(crate) weights: Option<Vec<u32>>,
@@ -45,7 +47,7 @@ pub(crate) struct Core {
     /// Metrics hooks, when the pool was built with `.metrics(..)`.
     pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
     /// This pool's presence record (id, host, pid, queues, start).
-    pub(crate) identity: crate::queue::WorkerInfo,
+    pub(crate) identity: crate::queue::PoolInfo,
     pub(crate) inflight: InFlight,
     pub(crate) acks: mpsc::UnboundedSender<Finish>,
     /// Cancelled when the grace period is over: signals running jobs, and
@@ -271,7 +273,7 @@ fn drop_superseded_marks(batch: &mut Vec<Finish>) {
 /// retried with backoff: a result is given up only when the pool is killed
 /// (the job then runs again after its lease: at least once).
 pub(crate) async fn ack_loop(
-    queue: SharedQueue,
+    queue: Arc<dyn JobQueue>,
     mut rx: mpsc::UnboundedReceiver<Finish>,
     closing: CancellationToken,
     killed: CancellationToken,

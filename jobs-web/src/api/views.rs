@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use jobs_core::{
-    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, Priority, QueueStats, ScheduleInfo, WorkerInfo,
+    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, PoolInfo, Priority, QueueStats, ScheduleInfo,
 };
 use serde::Serialize;
 
@@ -275,8 +275,8 @@ pub(crate) struct PoolView {
     last_seen: String,
 }
 
-impl From<WorkerInfo> for PoolView {
-    fn from(w: WorkerInfo) -> Self {
+impl From<PoolInfo> for PoolView {
+    fn from(w: PoolInfo) -> Self {
         PoolView {
             id: w.id,
             host: w.host,

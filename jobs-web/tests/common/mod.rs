@@ -5,14 +5,15 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
 use jobs_core::prelude::*;
 use jobs_core::{
-    Backoff, BoxFuture, CancelResult, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobStatus, LeaseState,
-    MinuteCounts, NewJob, QueuePolicy, QueueStats, SharedQueue, Waiter, WorkerHandle,
+    Backoff, CancelResult, JobInfo, JobStatus, MinuteCounts, NewJob, PoolInfo, QueuePolicy, QueueStats, ScheduleDef,
+    ScheduleState, SharedQueue, WorkerHandle,
 };
 use jobs_web::WebState;
 use tower::ServiceExt;
@@ -158,16 +159,40 @@ impl JobQueue for Unreachable {
     fn waiter(&self, _: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
         Err(down())
     }
-    fn job<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, jobs_core::Error>> {
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, jobs_core::Error>> {
         fail()
     }
-    fn cancel<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
+    fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
+        Some(Arc::new(Unreachable))
+    }
+    fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
+        Some(Arc::new(Unreachable))
+    }
+}
+
+impl QueueInspect for Unreachable {
+    fn job<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, jobs_core::Error>> {
         fail()
     }
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, jobs_core::Error>> {
         fail()
     }
     fn dead_jobs<'a>(&'a self, _: &'a str, _: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        fail()
+    }
+    fn list_jobs<'a>(
+        &'a self,
+        _: &'a str,
+        _: JobStatus,
+        _: usize,
+        _: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        fail()
+    }
+}
+
+impl QueueAdmin for Unreachable {
+    fn cancel<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
         fail()
     }
     fn retry_dead<'a>(&'a self, _: &'a JobId) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
@@ -185,7 +210,45 @@ impl JobQueue for Unreachable {
     fn set_policy<'a>(&'a self, _: &'a str, _: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         fail()
     }
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<jobs_core::WorkerInfo>, jobs_core::Error>> {
+}
+
+impl PoolPresence for Unreachable {
+    fn report_pool(&self, _: PoolInfo, _: Duration) -> BoxFuture<'_, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn remove_pool<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn pools(&self) -> BoxFuture<'_, Result<Vec<PoolInfo>, jobs_core::Error>> {
+        fail()
+    }
+}
+
+impl QueueHistory for Unreachable {
+    fn throughput<'a>(&'a self, _: &'a str, _: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, jobs_core::Error>> {
+        fail()
+    }
+}
+
+impl ScheduleStore for Unreachable {
+    fn put_schedule(&self, _: ScheduleDef) -> BoxFuture<'_, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, jobs_core::Error>> {
+        fail()
+    }
+    fn remove_schedule<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, jobs_core::Error>> {
+        fail()
+    }
+    fn set_schedule_paused<'a>(&'a self, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
+    fn fire_schedule<'a>(
+        &'a self,
+        _: &'a str,
+        _: SystemTime,
+        _: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, jobs_core::Error>> {
         fail()
     }
 }
@@ -216,6 +279,8 @@ impl Recording {
     }
 }
 
+/// Every call but the two it records goes to the memory queue: the API's
+/// reads of the other calls are not what these tests count.
 impl JobQueue for Recording {
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, jobs_core::Error>> {
         self.inner.enqueue_many(jobs)
@@ -236,17 +301,53 @@ impl JobQueue for Recording {
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
         self.inner.waiter(queues)
     }
+    fn now(&self) -> BoxFuture<'_, Result<SystemTime, jobs_core::Error>> {
+        self.inner.now()
+    }
+    fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
+        self.inner.schedule_store()
+    }
+    fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
+        self.inner.presence()
+    }
+}
+
+impl QueueInspect for Recording {
     fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, jobs_core::Error>> {
         self.inner.job(id)
-    }
-    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
-        self.inner.cancel(id)
     }
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, jobs_core::Error>> {
         self.inner.stats()
     }
     fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
         self.inner.dead_jobs(queue, limit)
+    }
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
+        self.lists.lock().expect("not poisoned").push((offset, limit));
+        self.inner.list_jobs(queue, status, offset, limit)
+    }
+}
+
+impl QueueHistory for Recording {
+    fn throughput<'a>(
+        &'a self,
+        queue: &'a str,
+        minutes: usize,
+    ) -> BoxFuture<'a, Result<Vec<MinuteCounts>, jobs_core::Error>> {
+        self.throughput_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.throughput(queue, minutes)
+    }
+}
+
+impl QueueAdmin for Recording {
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, jobs_core::Error>> {
+        self.inner.cancel(id)
     }
     fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         self.inner.retry_dead(id)
@@ -263,22 +364,39 @@ impl JobQueue for Recording {
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         self.inner.set_policy(queue, policy)
     }
-    fn list_jobs<'a>(
-        &'a self,
-        queue: &'a str,
-        status: JobStatus,
-        offset: usize,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
-        self.lists.lock().expect("not poisoned").push((offset, limit));
-        self.inner.list_jobs(queue, status, offset, limit)
+}
+
+impl PoolPresence for Recording {
+    fn report_pool(&self, info: PoolInfo, ttl: Duration) -> BoxFuture<'_, Result<(), jobs_core::Error>> {
+        self.inner.report_pool(info, ttl)
     }
-    fn throughput<'a>(
+    fn remove_pool<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.remove_pool(id)
+    }
+    fn pools(&self) -> BoxFuture<'_, Result<Vec<PoolInfo>, jobs_core::Error>> {
+        self.inner.pools()
+    }
+}
+
+impl ScheduleStore for Recording {
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), jobs_core::Error>> {
+        self.inner.put_schedule(def)
+    }
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, jobs_core::Error>> {
+        self.inner.schedules()
+    }
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, jobs_core::Error>> {
+        self.inner.remove_schedule(name)
+    }
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.set_schedule_paused(name, paused)
+    }
+    fn fire_schedule<'a>(
         &'a self,
-        queue: &'a str,
-        minutes: usize,
-    ) -> BoxFuture<'a, Result<Vec<MinuteCounts>, jobs_core::Error>> {
-        self.throughput_reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.throughput(queue, minutes)
+        name: &'a str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, jobs_core::Error>> {
+        self.inner.fire_schedule(name, tick, job)
     }
 }

@@ -1,8 +1,8 @@
 //! The application's configuration: the `jobs:` and `queues:` sections of
-//! `jobs_core::Config` plus an `app:` section of its own, all in
+//! `jobs_core::config::Config` plus an `app:` section of its own, all in
 //! one YAML file.
 //!
-//! `jobs_core::Config` refuses unknown top-level keys, so the `app:` block is
+//! `jobs_core::config::Config` refuses unknown top-level keys, so the `app:` block is
 //! cut out of the text before the rest goes to it; the cut lines are left
 //! blank, so both parts' error messages keep the file's line numbers. The
 //! `app:` key must therefore be written in block style at the start of a line
@@ -40,7 +40,7 @@ pub const CONFIG_ENV: &str = "JOBS_CONFIG";
 pub enum ConfigError {
     /// The `jobs:` or `queues:` section (checked by `jobs_core`).
     #[error(transparent)]
-    Jobs(#[from] jobs_core::ConfigError),
+    Jobs(#[from] jobs_core::config::ConfigError),
     /// The file could not be read.
     #[error("{file}: cannot read the configuration: {source}")]
     Read {
@@ -74,7 +74,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `jobs:` and `queues:` (backend, worker pool, metrics, HTTP, queue limits).
-    pub jobs: jobs_core::Config,
+    pub jobs: jobs_core::config::Config,
     /// `app:`.
     pub app: AppConfig,
     /// Where it came from (a path, or `built-in config.yaml`).
@@ -124,7 +124,7 @@ impl Settings {
     /// environment overrides.
     pub fn from_yaml(text: &str, source: &str) -> Result<Self, ConfigError> {
         let (rest, app_text) = split_app_section(text);
-        let jobs = jobs_core::Config::from_yaml_named(&rest, source)?;
+        let jobs = jobs_core::config::Config::from_yaml_named(&rest, source)?;
         let app = if app_text.trim().is_empty() {
             AppConfig::default()
         } else {

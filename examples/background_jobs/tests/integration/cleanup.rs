@@ -107,7 +107,7 @@ async fn logs_rotate_into_gzip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_maintenance_is_scheduled_and_runs_every_cleanup() {
     let h = Harness::start(|_| {}).await;
-    let d = jobs_core::descriptors().find(|d| d.name == "nightly_maintenance").expect("linked");
+    let d = jobs_core::backend::descriptors().find(|d| d.name == "nightly_maintenance").expect("linked");
     let cron = d.cron.expect("declared with cron");
     assert_eq!((cron.expression, cron.timezone), ("0 0 3 * * *", "Europe/Berlin"));
     // The pool's scheduler adds the attribute's schedule as it starts.

@@ -3,7 +3,6 @@
 use background_jobs::jobs::email::*;
 use background_jobs::mail::Delivery;
 use jobs_core::prelude::*;
-use jobs_core::JobQueue;
 
 use crate::support::{dead_after, succeeded, Harness};
 

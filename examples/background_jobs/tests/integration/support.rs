@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use background_jobs::config::DEFAULT_CONFIG;
 use background_jobs::{App, AppError, Http, Settings, StartOptions};
-use jobs_core::{JobId, JobInfo, JobQueue, JobStatus};
+use jobs_core::{JobId, JobInfo, JobStatus, QueueInspect};
 use tokio::sync::{Mutex, MutexGuard};
 
 /// One application at a time: the jobs' environment is process-wide.
@@ -94,7 +94,7 @@ impl Harness {
 
 /// Waits until the job has finished (succeeded, dead or cancelled); panics
 /// with its last state at the deadline.
-pub async fn finished<Q: JobQueue + ?Sized>(q: &Q, id: &JobId) -> JobInfo {
+pub async fn finished<Q: QueueInspect + ?Sized>(q: &Q, id: &JobId) -> JobInfo {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let info = q.job(id).await.expect("backend answers");

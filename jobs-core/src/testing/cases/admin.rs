@@ -2,14 +2,14 @@
 
 use crate::error::Error;
 use crate::job::{JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus};
+use crate::queue::{JobQueue, JobStatus, PoolPresence, QueueAdmin, QueueHistory, QueueInspect};
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 
 use super::{ms, put};
 
 /// `stats` counts per queue and priority, with processed and failed totals.
-pub async fn stats_count_per_priority<Q: JobQueue + Clone>(q: Q) {
+pub async fn stats_count_per_priority<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("stats");
     put(&q, &queue, 1, Act::Succeed, JobOptions::new().priority(Priority::High)).await;
     put(&q, &queue, 2, Act::Succeed, JobOptions::new().priority(Priority::High)).await;
@@ -35,7 +35,7 @@ pub async fn stats_count_per_priority<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `dead_jobs` lists the newest first, up to the limit.
-pub async fn dead_jobs_newest_first<Q: JobQueue + Clone>(q: Q) {
+pub async fn dead_jobs_newest_first<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("deadlist");
     let pool = test_pool(q.clone(), &[&queue]).workers(1).fetch_batch(1).start().unwrap();
     let mut ids = Vec::new();
@@ -52,7 +52,7 @@ pub async fn dead_jobs_newest_first<Q: JobQueue + Clone>(q: Q) {
 
 /// `retry_dead` puts a dead job back with its attempts reset; a job that is
 /// not dead is refused.
-pub async fn retry_dead_runs_again<Q: JobQueue + Clone>(q: Q) {
+pub async fn retry_dead_runs_again<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("retrydead");
     let id = put(&q, &queue, 1, Act::FailFirstRun, JobOptions::new().max_retries(0)).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -67,7 +67,7 @@ pub async fn retry_dead_runs_again<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `purge_dead` deletes every dead job of a queue and says how many.
-pub async fn purge_dead_deletes<Q: JobQueue + Clone>(q: Q) {
+pub async fn purge_dead_deletes<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("purge");
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
     let a = put(&q, &queue, 1, Act::Permanent, JobOptions::new()).await;
@@ -83,13 +83,13 @@ pub async fn purge_dead_deletes<Q: JobQueue + Clone>(q: Q) {
 
 /// A running pool is listed with its host, pid, queues and running jobs;
 /// after shutdown it is not.
-pub async fn pools_report_presence<Q: JobQueue + Clone>(q: Q) {
+pub async fn pools_report_presence<Q: JobQueue + QueueInspect + QueueAdmin + PoolPresence + Clone>(q: Q) {
     let queue = unique_queue("presence");
     let pool = test_pool(q.clone(), &[&queue]).lease(ms(600)).start().unwrap();
     let pool_id = pool.id().to_owned();
     let job = put(&q, &queue, 1, Act::WaitForCancel, JobOptions::new()).await;
     let w = crate::testing::eventually_some("the pool lists its running job", || async {
-        q.workers().await.unwrap().into_iter().find(|w| w.id == pool_id && w.running_jobs.contains(&job))
+        q.pools().await.unwrap().into_iter().find(|w| w.id == pool_id && w.running_jobs.contains(&job))
     })
     .await;
     assert_eq!(w.queues, vec![queue.clone()]);
@@ -99,12 +99,12 @@ pub async fn pools_report_presence<Q: JobQueue + Clone>(q: Q) {
     q.cancel(&job).await.unwrap();
     wait_status(&q, &job, JobStatus::Cancelled).await;
     pool.shutdown().await.unwrap();
-    assert!(q.workers().await.unwrap().iter().all(|w| w.id != pool_id), "removed at shutdown");
+    assert!(q.pools().await.unwrap().iter().all(|w| w.id != pool_id), "removed at shutdown");
 }
 
 /// Jobs are listed per state a page at a time; attempts are counted per
 /// minute.
-pub async fn jobs_listed_by_state_with_history<Q: JobQueue + Clone>(q: Q) {
+pub async fn jobs_listed_by_state_with_history<Q: JobQueue + QueueInspect + QueueAdmin + QueueHistory + Clone>(q: Q) {
     let queue = unique_queue("listing");
     let mut pending = Vec::new();
     for i in 0..5 {

@@ -2,14 +2,14 @@
 
 use crate::error::Error;
 use crate::job::{JobExt, JobId, JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus, QueuePolicy};
+use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect, QueuePolicy};
 use crate::testing::harness::unique_queue;
 use crate::testing::jobs::{Act, ValidatedJob};
 
 use super::{probe_job, put, put1};
 
 /// An enqueued job is stored pending, on its queue, with its payload.
-pub async fn enqueue_stores_pending_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn enqueue_stores_pending_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("enq");
     let id = put1(&q, &queue, 7, Act::Succeed).await;
     assert_eq!(id.queue(), queue);
@@ -24,7 +24,7 @@ pub async fn enqueue_stores_pending_job<Q: JobQueue + Clone>(q: Q) {
 
 /// A payload that breaks its rules is refused with every broken rule named,
 /// and nothing is written.
-pub async fn enqueue_validation_error_writes_nothing<Q: JobQueue + Clone>(q: Q) {
+pub async fn enqueue_validation_error_writes_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("invalid");
     let err = ValidatedJob { to: "not-an-email".into(), count: 11 }
         .enqueue_with(&q, JobOptions::new().queue(&queue))
@@ -41,7 +41,7 @@ pub async fn enqueue_validation_error_writes_nothing<Q: JobQueue + Clone>(q: Q) 
 }
 
 /// `enqueue_many` stores a batch and returns ids in order.
-pub async fn enqueue_many_keeps_order<Q: JobQueue + Clone>(q: Q) {
+pub async fn enqueue_many_keeps_order<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("many");
     let jobs = (0..50)
         .map(|i| probe_job(&queue, i, Act::Succeed).into_new_job(JobOptions::new().queue(&queue)).unwrap())
@@ -56,7 +56,7 @@ pub async fn enqueue_many_keeps_order<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A batch that a queue's limit refuses stores none of its jobs.
-pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + Clone>(q: Q) {
+pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("atomic");
     q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![] }).await.unwrap();
     put1(&q, &queue, 0, Act::Succeed).await;
@@ -69,7 +69,7 @@ pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// An unknown id is `None`; cancelling or retrying it is `NotFound`.
-pub async fn job_unknown_id_is_none<Q: JobQueue + Clone>(q: Q) {
+pub async fn job_unknown_id_is_none<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let id = JobId::new(&unique_queue("none"));
     assert!(q.job(&id).await.unwrap().is_none());
     assert!(matches!(q.cancel(&id).await, Err(Error::NotFound(_))));
@@ -78,7 +78,7 @@ pub async fn job_unknown_id_is_none<Q: JobQueue + Clone>(q: Q) {
 
 /// `max_jobs` refuses new jobs past the bound with a clear error; a retry is
 /// never refused.
-pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + Clone>(q: Q) {
+pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("maxjobs");
     q.set_policy(&queue, QueuePolicy { max_jobs: Some(2), priority_levels: vec![] }).await.unwrap();
     put1(&q, &queue, 1, Act::FailTimes(1)).await;
@@ -95,7 +95,7 @@ pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A queue's `priority_levels` refuse other priorities, naming what it takes.
-pub async fn priority_levels_refuse_other_priorities<Q: JobQueue + Clone>(q: Q) {
+pub async fn priority_levels_refuse_other_priorities<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("levels");
     let levels = vec![Priority::Normal, Priority::High];
     q.set_policy(&queue, QueuePolicy { max_jobs: None, priority_levels: levels }).await.unwrap();
@@ -111,7 +111,7 @@ pub async fn priority_levels_refuse_other_priorities<Q: JobQueue + Clone>(q: Q) 
 
 /// `unique_for`: an equal payload within the window returns the live job's
 /// id and writes nothing; another payload, or after the job finished, is new.
-pub async fn unique_for_deduplicates<Q: JobQueue + Clone>(q: Q) {
+pub async fn unique_for_deduplicates<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("unique");
     let opts = || JobOptions::new().unique_for(std::time::Duration::from_secs(60));
     let a = put(&q, &queue, 1, Act::Succeed, opts()).await;
@@ -128,7 +128,7 @@ pub async fn unique_for_deduplicates<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A job sent to another queue with `JobOptions::queue` runs there.
-pub async fn queue_override_routes_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn queue_override_routes_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("routed");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     assert_eq!(id.queue(), queue);
@@ -141,7 +141,7 @@ pub async fn queue_override_routes_job<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A job's headers (trace context) are stored and handed to the worker.
-pub async fn headers_travel_with_the_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn headers_travel_with_the_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("headers");
     let mut job = probe_job(&queue, 1, Act::Succeed).into_new_job(JobOptions::new().queue(&queue)).unwrap();
     job.headers.insert("traceparent".into(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());

@@ -1,7 +1,7 @@
 //! Failed attempts: retries, dead letters, panics, timeouts, bad data.
 
 use crate::job::JobOptions;
-use crate::queue::{JobQueue, JobStatus};
+use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect};
 use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::{Act, SlowJob, TwoRetries};
 use crate::worker::UnknownJobs;
@@ -10,7 +10,7 @@ use crate::JobExt;
 use super::{ms, put, raw_job};
 
 /// A job that fails twice, then succeeds: three attempts, both errors kept.
-pub async fn retry_then_succeed_records_errors<Q: JobQueue + Clone>(q: Q) {
+pub async fn retry_then_succeed_records_errors<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("retry");
     let id = put(&q, &queue, 1, Act::FailTimes(2), JobOptions::new().max_retries(3)).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -25,7 +25,7 @@ pub async fn retry_then_succeed_records_errors<Q: JobQueue + Clone>(q: Q) {
 
 /// `retries = N` means N + 1 attempts; then the job is dead, with every
 /// attempt's error.
-pub async fn retries_exhausted_goes_dead<Q: JobQueue + Clone>(q: Q) {
+pub async fn retries_exhausted_goes_dead<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("exhaust");
     let id = put(&q, &queue, 1, Act::FailAlways, JobOptions::new().max_retries(2)).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -39,7 +39,7 @@ pub async fn retries_exhausted_goes_dead<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `JobError::permanent` goes to the dead-letter set at once.
-pub async fn permanent_error_goes_dead_at_once<Q: JobQueue + Clone>(q: Q) {
+pub async fn permanent_error_goes_dead_at_once<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("permanent");
     let id = put(&q, &queue, 1, Act::Permanent, JobOptions::new().max_retries(5)).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -50,7 +50,7 @@ pub async fn permanent_error_goes_dead_at_once<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A panic is a failed attempt; the pool keeps working.
-pub async fn panic_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn panic_is_a_failed_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("panic");
     let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
     let bad = put(&q, &queue, 1, Act::Panic, JobOptions::new().max_retries(0)).await;
@@ -62,7 +62,7 @@ pub async fn panic_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// An attempt past its timeout fails; the pool keeps working.
-pub async fn timeout_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn timeout_is_a_failed_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("timeout");
     let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
     let id = SlowJob { key: queue.clone() }.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap();
@@ -75,7 +75,7 @@ pub async fn timeout_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A payload that does not decode is dead-lettered with a clear error.
-pub async fn undecodable_payload_goes_dead<Q: JobQueue + Clone>(q: Q) {
+pub async fn undecodable_payload_goes_dead<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("garbage");
     let mut job = raw_job(&queue, "conformance.probe", br#"{"key": 5, "seq": "x""#);
     job.max_retries = Some(5);
@@ -88,7 +88,7 @@ pub async fn undecodable_payload_goes_dead<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A job name no handler knows is dead-lettered, naming the job.
-pub async fn unknown_job_name_goes_dead<Q: JobQueue + Clone>(q: Q) {
+pub async fn unknown_job_name_goes_dead<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("unknown");
     let id = q.enqueue_many(vec![raw_job(&queue, "no.such.job", b"{}")]).await.unwrap().remove(0);
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -99,7 +99,7 @@ pub async fn unknown_job_name_goes_dead<Q: JobQueue + Clone>(q: Q) {
 
 /// With `UnknownJobs::Requeue`, an unknown name goes back without counting
 /// attempts, for another pool, and is dead after the limit.
-pub async fn unknown_job_name_can_be_handed_back<Q: JobQueue + Clone>(q: Q) {
+pub async fn unknown_job_name_can_be_handed_back<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("handover");
     let id = q.enqueue_many(vec![raw_job(&queue, "no.such.job", b"{}")]).await.unwrap().remove(0);
     let pool = test_pool(q.clone(), &[&queue])
@@ -118,7 +118,7 @@ pub async fn unknown_job_name_can_be_handed_back<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Retries: options over the attribute over the pool default.
-pub async fn max_retries_precedence<Q: JobQueue + Clone>(q: Q) {
+pub async fn max_retries_precedence<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("precedence");
     let pool = test_pool(q.clone(), &[&queue]).max_retries(1).start().unwrap();
     let attr = TwoRetries { key: queue.clone() }.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap();
@@ -136,7 +136,7 @@ pub async fn max_retries_precedence<Q: JobQueue + Clone>(q: Q) {
 /// A panic while the worker checks a payload (in a `Deserialize` impl or a
 /// custom validator, before the body) is a failed attempt: the job is
 /// retried, then dead with the panic's message, and the pool keeps working.
-pub async fn panic_in_payload_check_is_a_failed_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn panic_in_payload_check_is_a_failed_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("touchy");
     let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
     let payloads: [&[u8]; 2] =

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::job::JobOptions;
-use crate::queue::{CancelResult, FetchRequest, Finish, FinishResult, JobQueue, JobStatus, Outcome};
+use crate::queue::{
+    Backend, CancelResult, FetchRequest, Finish, FinishResult, JobQueue, JobStatus, Outcome, QueueAdmin, QueueInspect,
+};
 use crate::testing::harness::{eventually, eventually_some, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 
@@ -20,7 +22,7 @@ fn fetch_req(queue: &str, lease: Duration, retries: u32) -> FetchRequest {
 }
 
 /// Cancelling a pending job takes it out of the queue; it never runs.
-pub async fn cancel_pending_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn cancel_pending_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("cancelp");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Cancelled);
@@ -34,7 +36,7 @@ pub async fn cancel_pending_job<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Cancelling a scheduled job removes it before its time.
-pub async fn cancel_scheduled_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn cancel_scheduled_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("cancels");
     let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().delay(ms(200))).await;
     assert_eq!(q.cancel(&id).await.unwrap(), CancelResult::Cancelled);
@@ -45,7 +47,7 @@ pub async fn cancel_scheduled_job<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Cancelling a running job signals `cancelled()`; it ends cancelled, no retry.
-pub async fn cancel_running_job<Q: JobQueue + Clone>(q: Q) {
+pub async fn cancel_running_job<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("cancelr");
     let pool = test_pool(q.clone(), &[&queue]).lease(ms(600)).start().unwrap();
     let id = put(&q, &queue, 1, Act::WaitForCancel, JobOptions::new().max_retries(3)).await;
@@ -60,7 +62,7 @@ pub async fn cancel_running_job<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Cancelling a finished job changes nothing.
-pub async fn cancel_finished_job_changes_nothing<Q: JobQueue + Clone>(q: Q) {
+pub async fn cancel_finished_job_changes_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("cancelf");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -72,7 +74,7 @@ pub async fn cancel_finished_job_changes_nothing<Q: JobQueue + Clone>(q: Q) {
 
 /// A worker whose lease expired and whose job was taken again cannot record
 /// its result: the newer attempt wins.
-pub async fn stale_ack_is_refused<Q: JobQueue + Clone>(q: Q) {
+pub async fn stale_ack_is_refused<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("stale");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
@@ -100,7 +102,7 @@ async fn start<Q: JobQueue>(q: &Q, job: &crate::queue::LeasedJob) {
 
 /// A job reclaimed from a dead worker, once its handler had started, counts
 /// the attempt and says why.
-pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("reclaim");
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     let first = q.fetch(&fetch_req(&queue, ms(100), 3)).await.unwrap().jobs.remove(0);
@@ -119,7 +121,7 @@ pub async fn reclaimed_job_counts_an_attempt<Q: JobQueue + Clone>(q: Q) {
 /// A lease lost before the job's handler started (its worker died while the
 /// job waited to run) is not an attempt: it counts against the crash budget,
 /// past which the job ends dead, saying why.
-pub async fn lost_lease_before_start_is_not_an_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn lost_lease_before_start_is_not_an_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("crash");
     let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().max_retries(0)).await;
     let req = FetchRequest { max_crashes: 2, ..fetch_req(&queue, ms(100), 3) };
@@ -143,7 +145,7 @@ pub async fn lost_lease_before_start_is_not_an_attempt<Q: JobQueue + Clone>(q: Q
 }
 
 /// A job that kills its worker every time ends dead instead of looping.
-pub async fn poison_job_ends_dead<Q: JobQueue + Clone>(q: Q) {
+pub async fn poison_job_ends_dead<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("poison");
     let id = put(&q, &queue, 1, Act::Succeed, JobOptions::new().max_retries(1)).await;
     let taken = std::sync::atomic::AtomicUsize::new(0);
@@ -165,7 +167,7 @@ pub async fn poison_job_ends_dead<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A pool killed mid-job loses its lease; another pool runs the job.
-pub async fn killed_pool_job_runs_elsewhere<Q: JobQueue + Clone>(q: Q) {
+pub async fn killed_pool_job_runs_elsewhere<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("killed");
     let a = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
     let id = put1(&q, &queue, 1, Act::WaitForCancel).await;
@@ -182,7 +184,7 @@ pub async fn killed_pool_job_runs_elsewhere<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A job running longer than its lease keeps it through heartbeats.
-pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + Clone>(q: Q) {
+pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("heartbeat");
     let pool = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
     let other = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
@@ -197,7 +199,7 @@ pub async fn heartbeat_keeps_long_job_leased<Q: JobQueue + Clone>(q: Q) {
 /// A presence report that takes far longer than the lease (a slow node
 /// holding the pools' index) never delays lease extensions: a long job
 /// keeps its lease and runs once, though another pool waits to take it.
-pub async fn slow_presence_never_delays_lease_extension<Q: JobQueue + Clone>(q: Q) {
+pub async fn slow_presence_never_delays_lease_extension<Q: Backend + Clone>(q: Q) {
     let queue = unique_queue("slowpresence");
     let slow = crate::testing::Faulty::new(q.clone());
     slow.delay_presence(Duration::from_secs(60));
@@ -216,7 +218,7 @@ pub async fn slow_presence_never_delays_lease_extension<Q: JobQueue + Clone>(q: 
 
 /// Jobs that lost a lease before their handler started run one at a time
 /// in a pool, each only once its start is recorded; they keep attempt 1.
-pub async fn jobs_that_crashed_before_starting_run_alone<Q: JobQueue + Clone>(q: Q) {
+pub async fn jobs_that_crashed_before_starting_run_alone<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("alone");
     for seq in 1..=2 {
         put1(&q, &queue, seq, Act::SleepMs(300)).await;

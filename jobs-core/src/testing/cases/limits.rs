@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{JobQueue, JobStatus, ScheduleDef, ATTEMPT_LOG_MAX, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
+use crate::queue::{
+    JobQueue, JobStatus, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore, ATTEMPT_LOG_MAX, MAX_JOB_DURATION,
+    MAX_SCHEDULED_AT_SECS,
+};
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 use crate::worker::Backoff;
@@ -15,7 +18,7 @@ use super::{probe_job, put, raw_job};
 /// an error naming the option, before anything is written, on every enqueue
 /// path (one job, a batch, a schedule's tick); the limits themselves are
 /// accepted.
-pub async fn out_of_range_times_are_refused<Q: JobQueue + Clone>(q: Q) {
+pub async fn out_of_range_times_are_refused<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("limits");
     let past_max = MAX_JOB_DURATION + Duration::from_secs(1);
     let far = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(u64::MAX / 2));
@@ -85,7 +88,7 @@ pub async fn out_of_range_times_are_refused<Q: JobQueue + Clone>(q: Q) {
 /// A job that fails 80 times before it succeeds: its attempt count is
 /// exact, its log keeps the first attempt and the latest ones (the success
 /// last), and counts the ones left out.
-pub async fn attempt_log_is_bounded<Q: JobQueue + Clone>(q: Q) {
+pub async fn attempt_log_is_bounded<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     const FAILURES: u32 = 80;
     let queue = unique_queue("longlog");
     let id = put(&q, &queue, 1, Act::FailTimes(FAILURES), JobOptions::new().max_retries(FAILURES)).await;

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
 use crate::job::{JobExt, JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus};
+use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 
 use super::{ms, probe_job, put, put1};
 
 /// A job runs once and ends succeeded, with one attempt.
-pub async fn job_runs_once_and_succeeds<Q: JobQueue + Clone>(q: Q) {
+pub async fn job_runs_once_and_succeeds<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("once");
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
     let id = put1(&q, &queue, 1, Act::Succeed).await;
@@ -29,7 +29,7 @@ pub async fn job_runs_once_and_succeeds<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// The function's `Ok` value is stored as the job's result.
-pub async fn job_result_is_stored<Q: JobQueue + Clone>(q: Q) {
+pub async fn job_result_is_stored<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("result");
     let id = put1(&q, &queue, 42, Act::Succeed).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -39,7 +39,7 @@ pub async fn job_result_is_stored<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `JobContext` names the job, its queue, the attempt and the retries.
-pub async fn context_describes_the_attempt<Q: JobQueue + Clone>(q: Q) {
+pub async fn context_describes_the_attempt<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("ctx");
     let id = put(&q, &queue, 1, Act::FailTimes(1), JobOptions::new().max_retries(4)).await;
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -52,7 +52,7 @@ pub async fn context_describes_the_attempt<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Within a queue, every critical job starts before any high one, and so on.
-pub async fn strict_priority_within_queue<Q: JobQueue + Clone>(q: Q) {
+pub async fn strict_priority_within_queue<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("prio");
     q.pause(&queue).await.unwrap();
     let order = [Priority::Low, Priority::Normal, Priority::High, Priority::Critical, Priority::Low, Priority::High];
@@ -69,7 +69,7 @@ pub async fn strict_priority_within_queue<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Jobs of one priority start in the order they were enqueued.
-pub async fn fifo_within_priority<Q: JobQueue + Clone>(q: Q) {
+pub async fn fifo_within_priority<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("fifo");
     for i in 0..20 {
         put1(&q, &queue, i, Act::Succeed).await;
@@ -84,7 +84,7 @@ pub async fn fifo_within_priority<Q: JobQueue + Clone>(q: Q) {
 
 /// A delayed job is scheduled until its time, then starts without any
 /// enqueue waking the pool (the fetcher's timer).
-pub async fn delayed_job_starts_on_time<Q: JobQueue + Clone>(q: Q) {
+pub async fn delayed_job_starts_on_time<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("delay");
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
     let before = Instant::now();
@@ -100,7 +100,7 @@ pub async fn delayed_job_starts_on_time<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `schedule_at` runs a job at a wall-clock time.
-pub async fn schedule_at_starts_on_time<Q: JobQueue + Clone>(q: Q) {
+pub async fn schedule_at_starts_on_time<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("at");
     let when = SystemTime::now() + ms(300);
     let id = probe_job(&queue, 1, Act::Succeed)
@@ -116,7 +116,7 @@ pub async fn schedule_at_starts_on_time<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// Two pools on one queue: each of many jobs runs exactly once.
-pub async fn two_pools_run_each_job_once<Q: JobQueue + Clone>(q: Q) {
+pub async fn two_pools_run_each_job_once<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("twopools");
     let a = test_pool(q.clone(), &[&queue]).workers(8).start().unwrap();
     let b = test_pool(q.clone(), &[&queue]).workers(8).start().unwrap();
@@ -137,7 +137,7 @@ pub async fn two_pools_run_each_job_once<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// `shutdown` stops fetching and lets running jobs finish within the grace.
-pub async fn shutdown_waits_for_running_jobs<Q: JobQueue + Clone>(q: Q) {
+pub async fn shutdown_waits_for_running_jobs<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("graceful");
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
     let id = put1(&q, &queue, 1, Act::SleepMs(300)).await;
@@ -153,7 +153,7 @@ pub async fn shutdown_waits_for_running_jobs<Q: JobQueue + Clone>(q: Q) {
 
 /// Past the grace period, running jobs see `cancelled()` and go back to
 /// pending at once, without counting the attempt.
-pub async fn shutdown_hands_back_after_grace<Q: JobQueue + Clone>(q: Q) {
+pub async fn shutdown_hands_back_after_grace<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("handback");
     let pool = test_pool(q.clone(), &[&queue]).grace_period(ms(100)).start().unwrap();
     let id = put1(&q, &queue, 1, Act::IgnoreCancelMs(2_000)).await;
@@ -176,7 +176,7 @@ pub async fn shutdown_hands_back_after_grace<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A paused queue keeps its jobs; resuming lets them run.
-pub async fn pause_and_resume<Q: JobQueue + Clone>(q: Q) {
+pub async fn pause_and_resume<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("pause");
     q.pause(&queue).await.unwrap();
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
@@ -196,7 +196,7 @@ pub async fn pause_and_resume<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// With weights, a busy first queue does not starve the second.
-pub async fn weighted_queues_do_not_starve<Q: JobQueue + Clone>(q: Q) {
+pub async fn weighted_queues_do_not_starve<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let busy = unique_queue("busy");
     let quiet = unique_queue("quiet");
     let jobs = (0..300)
@@ -222,7 +222,7 @@ pub async fn weighted_queues_do_not_starve<Q: JobQueue + Clone>(q: Q) {
 /// 10,000 jobs over four priorities, 16 workers: each runs exactly once, and
 /// no job starts before a higher-priority job that was pending when it was
 /// fetched (beyond one fetch batch of concurrency).
-pub async fn priority_order_under_load<Q: JobQueue + Clone>(q: Q) {
+pub async fn priority_order_under_load<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     const N: u64 = 10_000;
     const WORKERS: usize = 16;
     let queue = unique_queue("load");
@@ -266,7 +266,7 @@ pub async fn priority_order_under_load<Q: JobQueue + Clone>(q: Q) {
 
 /// A result past the pool's limit is not stored: the attempt ends dead with
 /// an error that names the sizes; a result within it is stored.
-pub async fn oversized_result_is_refused<Q: JobQueue + Clone>(q: Q) {
+pub async fn oversized_result_is_refused<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     use crate::testing::jobs::SizedResultJob;
     let queue = unique_queue("bigresult");
     let pool = test_pool(q.clone(), &[&queue]).max_result(1024).start().unwrap();

@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{CancelResult, CatchUp, JobQueue, QueuePolicy, ScheduleDef};
+use crate::queue::{
+    CancelResult, CatchUp, PoolPresence, QueueAdmin, QueueInspect, QueuePolicy, ScheduleDef, ScheduleStore,
+};
 use crate::schedule::{CronSchedule, ScheduleOptions, Scheduler};
 use crate::testing::harness::{eventually, eventually_some, unique_queue};
 use crate::testing::jobs::Act;
@@ -17,7 +19,7 @@ fn opts(queue: &str, catch_up: CatchUp) -> ScheduleOptions {
 
 /// Schedules are stored, listed with their next fire time, paused, resumed
 /// and removed; bad expressions, zones and names are refused.
-pub async fn schedules_are_stored_and_listed<Q: JobQueue + Clone>(q: Q) {
+pub async fn schedules_are_stored_and_listed<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("sched");
     let name = format!("{queue}.nightly");
     let s = Scheduler::new(q.clone());
@@ -49,7 +51,7 @@ pub async fn schedules_are_stored_and_listed<Q: JobQueue + Clone>(q: Q) {
 
 /// Three schedulers on one backend: every tick of a one-second schedule is
 /// enqueued exactly once, and none is missed.
-pub async fn schedule_ticks_fire_once_across_schedulers<Q: JobQueue + Clone>(q: Q) {
+pub async fn schedule_ticks_fire_once_across_schedulers<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("ticks");
     let name = format!("{queue}.every-second");
     let s = Scheduler::new(q.clone());
@@ -70,7 +72,7 @@ pub async fn schedule_ticks_fire_once_across_schedulers<Q: JobQueue + Clone>(q: 
 /// After downtime: `all` enqueues every missed tick, `one` a single run,
 /// `none` nothing for ticks more than a minute late; a second pass at the
 /// same time enqueues nothing more.
-pub async fn schedule_catch_up_policies<Q: JobQueue + Clone>(q: Q) {
+pub async fn schedule_catch_up_policies<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let s = Scheduler::new(q.clone());
     let cron = "0 */5 * * * *";
     let mut queues = Vec::new();
@@ -98,7 +100,7 @@ pub async fn schedule_catch_up_policies<Q: JobQueue + Clone>(q: Q) {
 }
 
 /// A paused schedule enqueues nothing; resuming skips the ticks it missed.
-pub async fn schedule_pause_skips_ticks<Q: JobQueue + Clone>(q: Q) {
+pub async fn schedule_pause_skips_ticks<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("spause");
     let name = format!("{queue}.s");
     let s = Scheduler::new(q.clone());
@@ -116,7 +118,7 @@ pub async fn schedule_pause_skips_ticks<Q: JobQueue + Clone>(q: Q) {
 
 /// A pool adds the schedules declared with `#[job(cron = ..)]` when it
 /// starts.
-pub async fn pool_adds_attribute_schedules<Q: JobQueue + Clone>(q: Q) {
+pub async fn pool_adds_attribute_schedules<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("cronattr");
     let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
     let s = eventually_some("the nightly schedule is stored", || async {
@@ -132,7 +134,7 @@ pub async fn pool_adds_attribute_schedules<Q: JobQueue + Clone>(q: Q) {
 /// A schedule that cannot fire (its queue is full) is skipped: the pass
 /// fires every other schedule's due ticks all the same, and the full one's
 /// tick fires once its queue has room.
-pub async fn failing_schedule_does_not_stop_the_others<Q: JobQueue + Clone>(q: Q) {
+pub async fn failing_schedule_does_not_stop_the_others<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let full = unique_queue("sfull");
     let open = unique_queue("sopen");
     q.set_policy(&full, QueuePolicy { max_jobs: Some(1), priority_levels: vec![] }).await.unwrap();
@@ -157,10 +159,14 @@ pub async fn failing_schedule_does_not_stop_the_others<Q: JobQueue + Clone>(q: Q
 /// A stored schedule whose job no live pool runs (its code was removed) is
 /// listed orphaned and skips its ticks; schedules of jobs a pool runs fire
 /// as usual.
-pub async fn orphaned_schedule_is_flagged_and_does_not_fire<Q: JobQueue + Clone>(q: Q) {
+pub async fn orphaned_schedule_is_flagged_and_does_not_fire<
+    Q: ScheduleStore + QueueInspect + QueueAdmin + PoolPresence + Clone,
+>(
+    q: Q,
+) {
     let queue = unique_queue("orphan");
     let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
-    eventually("the pool reported its presence", || async { !q.workers().await.unwrap().is_empty() }).await;
+    eventually("the pool reported its presence", || async { !q.pools().await.unwrap().is_empty() }).await;
     let s = Scheduler::new(q.clone());
     let known = format!("{queue}.known");
     s.add_with(&known, "* * * * * *", "UTC", probe_job(&queue, 1, Act::Succeed), opts(&queue, CatchUp::One))

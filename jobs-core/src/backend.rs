@@ -1,0 +1,14 @@
+//! What only backend authors and operator tools need: the requests and
+//! replies of the hot path, the limits every enqueue path checks, the job
+//! registry, and the headers the runtime reserves. An application that
+//! defines, enqueues and runs jobs never names these.
+
+pub use crate::error::{bounded_message, FailureKind, MAX_ERROR_LEN};
+pub use crate::queue::{
+    check_payload_sizes, check_times, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob,
+    Outcome, QueueFailure, Waiter, ATTEMPT_LOG_MAX, DEFAULT_MAX_CRASHES, DEFAULT_MAX_PAYLOAD, MAX_JOB_DURATION,
+    MAX_SCHEDULED_AT_SECS,
+};
+pub use crate::redact::{REDACTED, REDACT_HEADER};
+pub use crate::registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
+pub use crate::trace::SPAN_HEADER;

@@ -1,0 +1,295 @@
+//! The capabilities beside the hot path: inspection, administration,
+//! history, pool presence and schedules, over the same locked state.
+
+use std::time::{Duration, SystemTime};
+
+use super::hot::{enqueue_locked, finish_record, forget};
+use super::{info, MemoryQueue};
+use crate::error::Error;
+use crate::job::{validate_queue_name, JobId, Priority};
+use crate::queue::{
+    BoxFuture, CancelResult, Counts, JobInfo, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,
+    QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
+};
+
+impl QueueInspect for MemoryQueue {
+    fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {
+        let r = self.lock().jobs.get(id).map(info);
+        Box::pin(async move { Ok(r) })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>> {
+        let st = self.lock();
+        let mut stats = QueueStats::default();
+        for (name, q) in &st.queues {
+            let mut qc = QueueCounts { paused: q.paused, ..Default::default() };
+            for p in Priority::ALL {
+                qc.by_priority.insert(
+                    p,
+                    Counts { processed: q.processed[p.rank()], failed: q.failed[p.rank()], ..Default::default() },
+                );
+            }
+            stats.queues.insert(name.clone(), qc);
+        }
+        for r in st.jobs.values() {
+            let Some(qc) = stats.queues.get_mut(r.job.id.queue()) else { continue };
+            let Some(c) = qc.by_priority.get_mut(&r.job.priority) else { continue };
+            match r.status {
+                JobStatus::Pending => c.pending += 1,
+                JobStatus::Scheduled => c.scheduled += 1,
+                JobStatus::Running => c.running += 1,
+                JobStatus::Retrying => c.retrying += 1,
+                JobStatus::Dead => c.dead += 1,
+                JobStatus::Succeeded | JobStatus::Cancelled => {}
+            }
+        }
+        Box::pin(async move { Ok(stats) })
+    }
+
+    fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+        let st = self.lock();
+        let out = st
+            .queues
+            .get(queue)
+            .map(|q| q.dead.iter().rev().filter_map(|(_, id)| st.jobs.get(id)).take(limit).map(info).collect())
+            .unwrap_or_default();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn list_jobs<'a>(
+        &'a self,
+        queue: &'a str,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
+        let st = self.lock();
+        let out = match st.queues.get(queue) {
+            None => Vec::new(),
+            Some(q) => {
+                let ids: Box<dyn Iterator<Item = &JobId>> = match status {
+                    JobStatus::Pending => Box::new(q.ready.iter().flatten()),
+                    JobStatus::Scheduled | JobStatus::Retrying => Box::new(q.scheduled.iter().map(|(_, id)| id)),
+                    JobStatus::Running => Box::new(q.leased.iter().map(|(_, id)| id)),
+                    JobStatus::Dead => Box::new(q.dead.iter().rev().map(|(_, id)| id)),
+                    JobStatus::Succeeded | JobStatus::Cancelled => {
+                        Box::new(st.finished.of(queue).rev().map(|(_, id)| id))
+                    }
+                };
+                ids.filter_map(|id| st.jobs.get(id))
+                    .filter(|r| r.status == status)
+                    .skip(offset)
+                    .take(limit)
+                    .map(info)
+                    .collect()
+            }
+        };
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl QueueAdmin for MemoryQueue {
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
+        let now = self.clock();
+        let mut st = self.lock();
+        let st = &mut *st;
+        let r = match st.jobs.get_mut(id) {
+            None => Err(Error::NotFound(id.clone())),
+            Some(r) => Ok(match r.status {
+                JobStatus::Running => {
+                    r.cancel_requested = true;
+                    CancelResult::Requested
+                }
+                s if s.is_finished() => CancelResult::AlreadyFinished(s),
+                _ => {
+                    let q = st.queues.entry(id.queue().to_owned()).or_default();
+                    if let Some(t) = r.run_at {
+                        q.scheduled.remove(&(t, id.clone()));
+                    }
+                    let ready = &mut q.ready[r.job.priority.rank()];
+                    if let Some(pos) = ready.iter().position(|x| x == id) {
+                        ready.remove(pos);
+                    }
+                    finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
+                    CancelResult::Cancelled
+                }
+            }),
+        };
+        Box::pin(async move { r })
+    }
+
+    fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let r = match st.jobs.get_mut(id) {
+            None => Err(Error::NotFound(id.clone())),
+            Some(r) if r.status != JobStatus::Dead => {
+                Err(Error::InvalidState { id: id.clone(), status: r.status, action: "retry a job that is not dead" })
+            }
+            Some(r) => {
+                let q = st.queues.entry(id.queue().to_owned()).or_default();
+                q.dead.retain(|(_, d)| d != id);
+                r.status = JobStatus::Pending;
+                r.attempts = 0;
+                r.crashes = 0;
+                r.finished_at = None;
+                q.ready[r.job.priority.rank()].push_back(id.clone());
+                Ok(())
+            }
+        };
+        if r.is_ok() {
+            self.wake();
+        }
+        Box::pin(async move { r })
+    }
+
+    fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
+        let mut st = self.lock();
+        let dead = st.queues.get_mut(queue).map(|q| std::mem::take(&mut q.dead)).unwrap_or_default();
+        let n = dead.len() as u64;
+        for (_, id) in dead {
+            forget(&mut st, &id);
+        }
+        Box::pin(async move { Ok(n) })
+    }
+
+    fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        let r = validate_queue_name(queue).map(|()| {
+            self.lock().queues.entry(queue.to_owned()).or_default().paused = true;
+        });
+        Box::pin(async move { r })
+    }
+
+    fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        let r = validate_queue_name(queue).map(|()| {
+            self.lock().queues.entry(queue.to_owned()).or_default().paused = false;
+        });
+        self.wake();
+        Box::pin(async move { r })
+    }
+
+    fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
+        let r = validate_queue_name(queue).map(|()| {
+            self.lock().queues.entry(queue.to_owned()).or_default().policy = policy;
+        });
+        Box::pin(async move { r })
+    }
+}
+
+impl QueueHistory for MemoryQueue {
+    fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
+        let now = self.clock().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
+        let st = self.lock();
+        let history = st.queues.get(queue).map(|q| &q.history);
+        let out = (0..minutes as u64)
+            .rev()
+            .map(|back| {
+                let minute = now.saturating_sub(back * 60);
+                history
+                    .and_then(|h| h.iter().rev().find(|m| m.minute == minute).copied())
+                    .unwrap_or(MinuteCounts { minute, ..Default::default() })
+            })
+            .collect();
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl PoolPresence for MemoryQueue {
+    fn report_pool(&self, info: PoolInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
+        let now = self.clock();
+        let info = PoolInfo { last_seen: now, ..info };
+        let mut st = self.lock();
+        // Pools that died without removing themselves go with the next
+        // heartbeat of any pool, listed or not.
+        st.pools.retain(|_, (_, until)| *until > now);
+        st.pools.insert(info.id.clone(), (info, now + ttl));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_pool<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        self.lock().pools.remove(id);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn pools(&self) -> BoxFuture<'_, Result<Vec<PoolInfo>, Error>> {
+        let now = self.clock();
+        let mut st = self.lock();
+        st.pools.retain(|_, (_, until)| *until > now);
+        let mut out: Vec<PoolInfo> = st.pools.values().map(|(w, _)| w.clone()).collect();
+        out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl ScheduleStore for MemoryQueue {
+    fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
+        let mut st = self.lock();
+        match st.schedules.get_mut(&def.name) {
+            Some(existing) => {
+                let created_at = existing.def.created_at;
+                existing.def = ScheduleDef { created_at, ..def };
+            }
+            None => {
+                let state = ScheduleState { def, paused: false, last_tick: None, last_run: None, last_job: None };
+                st.schedules.insert(state.def.name.clone(), state);
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
+        let out = self.lock().schedules.values().cloned().collect();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let removed = self.lock().schedules.remove(name).is_some();
+        Box::pin(async move { Ok(removed) })
+    }
+
+    fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
+        let r = match self.lock().schedules.get_mut(name) {
+            Some(s) => {
+                s.paused = paused;
+                Ok(())
+            }
+            None => Err(Error::ScheduleNotFound(name.to_owned())),
+        };
+        Box::pin(async move { r })
+    }
+
+    fn fire_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
+        let now = self.clock();
+        let r = (|| {
+            let mut st = self.lock();
+            let state = st.schedules.get(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
+            if state.last_tick.is_some_and(|t| t >= tick) {
+                return Ok(None);
+            }
+            // Enqueue first: a refused enqueue leaves the tick unhandled.
+            let id = match job {
+                Some(j) => {
+                    crate::queue::check_times(std::slice::from_ref(&j))?;
+                    Some(enqueue_locked(&mut st, vec![j], now)?.remove(0))
+                }
+                None => None,
+            };
+            let state = st.schedules.get_mut(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
+            state.last_tick = Some(tick);
+            if let Some(id) = &id {
+                state.last_run = Some(now);
+                state.last_job = Some(id.clone());
+            }
+            Ok(id)
+        })();
+        if matches!(r, Ok(Some(_))) {
+            self.wake();
+        }
+        Box::pin(async move { r })
+    }
+}
