@@ -35,7 +35,7 @@ pub use queue::{
     MAX_SCHEDULED_AT_SECS,
 };
 pub use redact::{REDACTED, REDACT_HEADER};
-pub use registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
+pub use registry::{add_descriptors, descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator, SPAN_HEADER};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder};
