@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority, QueueInspect};
@@ -14,84 +14,16 @@ use jobs_redis::RedisQueue;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+
+pub use crate::model::{FaultEvent, FaultKind};
 
 use crate::config::ChaosConfig;
 use crate::fleet::Fleet;
 use crate::jobs::{ChaosWork, Kind, QUEUE};
+use crate::model::{lock, Acked, Shared};
 use crate::redis_proc::RedisProc;
-use crate::run::{Acked, Shared};
 use crate::runlog::now_ms;
 use crate::worker::CLOCK_EXIT;
-
-/// What was done to whom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// A worker process SIGKILLed (then restarted).
-    WorkerKill,
-    /// A worker process ended by a poison job (then restarted).
-    WorkerCrash,
-    /// A worker process stopped (SIGSTOP) for longer than its lease, then
-    /// continued (SIGCONT).
-    WorkerStop,
-    /// `redis-server` SIGKILLed and restarted at once from its AOF.
-    RedisCrash,
-    /// `redis-server` SIGKILLed and left down (connections refused), then
-    /// restarted from its AOF.
-    RedisOutage,
-    /// `redis-server` frozen (SIGSTOP: connections hang), then continued.
-    RedisFreeze,
-}
-
-impl FaultKind {
-    /// Every kind, in report order.
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::WorkerKill,
-        FaultKind::WorkerCrash,
-        FaultKind::WorkerStop,
-        FaultKind::RedisCrash,
-        FaultKind::RedisOutage,
-        FaultKind::RedisFreeze,
-    ];
-
-    /// A short description for the table.
-    pub const fn label(self) -> &'static str {
-        match self {
-            FaultKind::WorkerKill => "worker process SIGKILLed, restarted",
-            FaultKind::WorkerCrash => "worker process ended by a poison job",
-            FaultKind::WorkerStop => "worker process SIGSTOPped 3 leases, SIGCONT",
-            FaultKind::RedisCrash => "redis-server SIGKILLed, restarted (AOF)",
-            FaultKind::RedisOutage => "redis-server down (refusing), restarted",
-            FaultKind::RedisFreeze => "redis-server frozen (SIGSTOP), SIGCONT",
-        }
-    }
-
-    /// Whether it hits Redis (every worker's leases), not one process.
-    pub const fn is_redis(self) -> bool {
-        matches!(self, FaultKind::RedisCrash | FaultKind::RedisOutage | FaultKind::RedisFreeze)
-    }
-}
-
-/// One injected fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FaultEvent {
-    /// What.
-    pub kind: FaultKind,
-    /// The worker process hit, for worker faults.
-    pub pid: Option<u32>,
-    /// When it began (Unix ms).
-    pub start_ms: u64,
-    /// When it was over: the process continued, Redis answered again (Unix
-    /// ms; equal to `start_ms` for a kill).
-    pub end_ms: u64,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the value whole; a panic elsewhere does
-    // not make it unusable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Kills a random live worker every `kill_every` (jittered) while `load`
 /// lasts, and restarts every process that died, until `shared.done`.

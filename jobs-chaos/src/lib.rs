@@ -41,6 +41,7 @@ mod error;
 pub mod faults;
 mod fleet;
 pub mod jobs;
+mod model;
 mod producer;
 pub mod redis_proc;
 mod report;

@@ -14,9 +14,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::ChaosConfig;
 use crate::error::ChaosError;
-use crate::faults::lock;
 use crate::jobs::{ChaosHang, ChaosPanic, ChaosPoison, ChaosTimeout, ChaosWork, Kind};
-use crate::run::{Acked, Shared};
+use crate::model::{lock, Acked, Shared};
 use crate::runlog::now_ms;
 
 /// Hands out the special jobs so that they spread over the first 80 % of

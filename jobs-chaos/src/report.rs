@@ -4,16 +4,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jobs_core::JobInfo;
 use serde::Serialize;
 
 use crate::config::{ChaosConfig, Fsync};
-use crate::faults::{lock, FaultEvent, FaultKind};
 use crate::fleet::ProcInfo;
 use crate::jobs::Kind;
-use crate::run::{Acked, Shared};
+use crate::model::{lock, Acked, FaultEvent, FaultKind, Shared};
 use crate::runlog::RunLogs;
 use crate::verify::{check, Context, Findings};
 
@@ -51,11 +50,6 @@ pub struct CrashCounts {
     pub jobs: u64,
     /// The most of one job.
     pub most: u64,
-}
-
-/// Unix milliseconds of a time.
-pub(crate) fn ms(t: SystemTime) -> u64 {
-    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The outcome of a chaos run.

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,60 +21,15 @@ use jobs_redis::RedisQueue;
 
 use crate::config::ChaosConfig;
 use crate::error::ChaosError;
-use crate::faults::{fault_loop, kill_loop, lock, FaultEvent};
+use crate::faults::{fault_loop, kill_loop};
 use crate::fleet::{Fleet, WorkerSpec};
 use crate::jobs::{Kind, QUEUE};
+use crate::model::{lock, Acked, Shared};
 use crate::producer::{produce, Specials};
 use crate::redis_proc::RedisProc;
 use crate::report::{CrashCounts, Report};
 use crate::runlog::RunLogs;
 use crate::worker::connect;
-
-/// A job whose enqueue Redis acknowledged.
-#[derive(Debug, Clone)]
-pub(crate) struct Acked {
-    pub(crate) id: JobId,
-    pub(crate) kind: Kind,
-    pub(crate) ack_ms: u64,
-}
-
-/// What the run's tasks share.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    pub(crate) acked: Mutex<Vec<Acked>>,
-    pub(crate) faults: Mutex<Vec<FaultEvent>>,
-    pub(crate) enqueue_errors: AtomicU64,
-    pub(crate) finished_checked: AtomicU64,
-    pub(crate) resurrected: AtomicU64,
-    pub(crate) hang_cancels: AtomicU64,
-    pub(crate) done: AtomicBool,
-    pub(crate) notes: Mutex<Vec<String>>,
-    pub(crate) problems: Mutex<Vec<String>>,
-    progress: bool,
-}
-
-impl Shared {
-    pub(crate) fn record(&self, f: FaultEvent) {
-        if self.progress {
-            eprintln!("jobs-chaos: fault {:?} pid {:?}", f.kind, f.pid);
-        }
-        lock(&self.faults).push(f);
-    }
-
-    /// Something worth knowing that is not a failure.
-    pub(crate) fn note(&self, s: String) {
-        if self.progress {
-            eprintln!("jobs-chaos: {s}");
-        }
-        lock(&self.notes).push(s);
-    }
-
-    /// A failed check.
-    pub(crate) fn problem(&self, s: String) {
-        eprintln!("jobs-chaos: PROBLEM: {s}");
-        lock(&self.problems).push(s);
-    }
-}
 
 /// A fresh directory for the run's files.
 fn run_dir() -> PathBuf {
@@ -140,7 +95,7 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
             .join(", ")
     ));
     let queue = connect(&url).await;
-    let shared = Arc::new(Shared { progress: cfg.progress, ..Shared::default() });
+    let shared = Arc::new(Shared::new(cfg.progress));
     let started = Instant::now();
     let load_end = started + cfg.load;
     say(format!(

@@ -44,9 +44,8 @@ use std::collections::{BTreeMap, HashMap};
 use jobs_core::{AttemptInfo, JobInfo, JobStatus};
 use serde::Serialize;
 
-use crate::faults::{FaultEvent, FaultKind};
 use crate::jobs::Kind;
-use crate::run::Acked;
+use crate::model::{ms, Acked, FaultEvent, FaultKind};
 use crate::runlog::{Run, RunLogs};
 
 /// The error text of an attempt that lost its lease after its handler
@@ -216,7 +215,7 @@ fn dead_by_faults(info: &JobInfo, runs: &[Run], ack_ms: u64, cx: Context<'_>) ->
     }
     let last = info.attempt_log.last()?;
     let error = last.error.as_deref()?;
-    let end = info.finished_at.map_or(u64::MAX, crate::report::ms);
+    let end = info.finished_at.map_or(u64::MAX, ms);
     if error.contains(CRASH_BUDGET) {
         // Every fault kind costs leases, and one fault at most one lease of
         // a job: the job is leased again only once the fault that cost it
@@ -296,7 +295,7 @@ fn check_runs(f: &mut Findings, kind: Kind, id: &str, info: &JobInfo, runs: &[Ru
     f.leases_lost_without_run +=
         info.attempt_log.iter().filter(|a| !groups.contains_key(&a.attempt) && lease_lost(a.error.as_deref())).count()
             as u64;
-    if let Some(done) = info.finished_at.map(crate::report::ms) {
+    if let Some(done) = info.finished_at.map(ms) {
         for r in runs.iter().filter(|r| r.start_ms > done) {
             if stopped_before(r, cx.faults) {
                 f.late_starts_after_stop += 1;
@@ -323,7 +322,7 @@ fn check_success(f: &mut Findings, id: &str, info: &JobInfo, runs: &[Run]) {
         f.problem(format!("{id}: succeeded at attempt {} but its log says {}", info.attempts, attempts_text(info)));
         return;
     };
-    let recorded = last.finished_at.map_or(0, crate::report::ms);
+    let recorded = last.finished_at.map_or(0, ms);
     let ends: Vec<u64> = runs.iter().filter(|r| r.attempt == info.attempts).filter_map(|r| r.end_ms).collect();
     if !ends.iter().any(|&e| e <= recorded) {
         f.stale_overwrites += 1;
@@ -374,8 +373,8 @@ fn explain(run: &Run, cx: Context<'_>) -> Option<&'static str> {
 /// times, on the server's clock): any worker fault or Redis fault between
 /// the lease and its reclaim.
 fn explain_window(a: &AttemptInfo, cx: Context<'_>) -> Option<&'static str> {
-    let from = crate::report::ms(a.started_at);
-    let to = a.finished_at.map_or(u64::MAX, crate::report::ms);
+    let from = ms(a.started_at);
+    let to = a.finished_at.map_or(u64::MAX, ms);
     let e = cx.faults.iter().find(|e| e.end_ms + 50 >= from && e.start_ms <= to)?;
     Some(match e.kind {
         FaultKind::WorkerStop => "worker_stopped",

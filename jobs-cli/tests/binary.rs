@@ -47,15 +47,6 @@ fn without_redis_it_warns_that_it_sees_an_empty_memory_queue() {
 
 #[test]
 fn with_no_job_linked_enqueue_and_worker_explain_why() {
-    // A workspace-wide build (`cargo test --workspace`) unifies features:
-    // jobs-core's `testing` feature, which another package's tests turn on,
-    // then links the conformance suite's jobs into every binary, the `jobs`
-    // binary too. This test binary is built the same way, so it can tell.
-    if jobs_core::backend::descriptors().any(|d| d.name.starts_with("conformance.")) {
-        let line = one_error_line(&jobs(&["enqueue", "send_mail", "--json", "{}"]), 2);
-        assert!(line.starts_with("error: unknown job `send_mail`; linked jobs: conformance."), "{line}");
-        return;
-    }
     let line = one_error_line(&jobs(&["enqueue", "send_mail", "--json", "{}"]), 2);
     assert!(line.starts_with("error: unknown job `send_mail`: this program links no job;"), "{line}");
     let line = one_error_line(&jobs(&["worker"]), 78);

@@ -10,5 +10,5 @@ pub use crate::queue::{
     MAX_SCHEDULED_AT_SECS,
 };
 pub use crate::redact::{REDACTED, REDACT_HEADER};
-pub use crate::registry::{descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
+pub use crate::registry::{add_descriptors, descriptors, registry, CronSpec, JobDescriptor, RunError, RunFn};
 pub use crate::trace::SPAN_HEADER;

@@ -1,4 +1,5 @@
-//! Job registrations collected at link time with `inventory`.
+//! Job registrations collected at link time with `inventory`, plus the
+//! few added at run time by test support ([`add_descriptors`]).
 //!
 //! Registration is by linking: a crate whose jobs a binary runs must be named
 //! in that binary's code (`use my_jobs as _;`), or the linker may drop its
@@ -96,8 +97,8 @@ impl JobDescriptor {
 
 inventory::collect!(JobDescriptor);
 
-/// Every job linked into this program, by name; fails on duplicate names
-/// (naming both definitions) and when none is linked.
+/// Every job this program knows ([`descriptors`]), by name; fails on
+/// duplicate names (naming both definitions) and when there is none.
 pub fn registry() -> Result<HashMap<&'static str, &'static JobDescriptor>, Error> {
     build(descriptors())
 }
@@ -119,41 +120,55 @@ fn build(
     Ok(map)
 }
 
-/// Every linked job definition, duplicates included, in no set order.
-///
-/// The jobs of the workspace's test-support modules (the conformance
-/// suite's, behind feature `testing`) are left out unless a test asked for
-/// them with `jobs_core::testing::use_suite_jobs()`: a binary built in a
-/// workspace where some test turns the feature on must not run them, nor
-/// add their schedules to a real store.
+/// Every job definition this program knows, duplicates included, in no
+/// set order: the linked ones and those added with [`add_descriptors`].
 pub fn descriptors() -> impl Iterator<Item = &'static JobDescriptor> {
-    inventory::iter::<JobDescriptor>.into_iter().filter(|d| !is_suite_job(d) || suite_jobs::wanted())
+    inventory::iter::<JobDescriptor>.into_iter().chain(added::snapshot())
 }
 
-/// The test-support modules whose jobs stay hidden until a test asks:
-/// this crate's conformance suite and the Redis adapter's test support.
-const TEST_SUPPORT_MODULES: [&str; 2] = ["jobs_core::testing::", "jobs_redis::testing::"];
-
-/// Whether `d` is a job of a test-support module (its type name starts with
-/// the module's path).
-fn is_suite_job(d: &JobDescriptor) -> bool {
-    TEST_SUPPORT_MODULES.iter().any(|m| d.type_name.starts_with(m))
+/// Adds job definitions that are not linked into the registry, for the
+/// registries, pools and schedulers this process builds from then on.
+///
+/// For backends' and test support's own jobs, declared with the internal
+/// `#[job(register = false)]` so that a program merely linked with them
+/// never runs them nor stores their schedules; their payload types expose
+/// the definition as `__jobs_descriptor()`. Applications link their jobs
+/// instead and never call this.
+///
+/// Adding a definition again changes nothing. A name that another
+/// definition already has is not refused here: like two linked jobs of one
+/// name, it makes [`registry`] (and so `WorkerPool::start`) fail, naming
+/// both.
+pub fn add_descriptors(descriptors: &[&'static JobDescriptor]) {
+    added::add(descriptors);
 }
 
-/// The switch behind `jobs_core::testing::use_suite_jobs`.
-pub(crate) mod suite_jobs {
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// The definitions added at run time.
+mod added {
+    use std::sync::{Mutex, PoisonError};
 
-    static WANTED: AtomicBool = AtomicBool::new(false);
+    use super::JobDescriptor;
 
-    /// Makes the test-support jobs visible to every registry built after.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn want() {
-        WANTED.store(true, Ordering::Relaxed);
+    static ADDED: Mutex<Vec<&'static JobDescriptor>> = Mutex::new(Vec::new());
+
+    pub(super) fn add(descriptors: &[&'static JobDescriptor]) {
+        // Pushing a reference cannot leave the list half-changed, so a
+        // panic elsewhere while it was held does not make it unusable.
+        add_to(&mut ADDED.lock().unwrap_or_else(PoisonError::into_inner), descriptors);
     }
 
-    pub(crate) fn wanted() -> bool {
-        WANTED.load(Ordering::Relaxed)
+    /// Appends the definitions `list` does not hold yet (by identity: two
+    /// definitions of one name are a clash for `registry` to report).
+    pub(super) fn add_to(list: &mut Vec<&'static JobDescriptor>, descriptors: &[&'static JobDescriptor]) {
+        for d in descriptors {
+            if !list.iter().any(|a| std::ptr::eq(*a, *d)) {
+                list.push(d);
+            }
+        }
+    }
+
+    pub(super) fn snapshot() -> Vec<&'static JobDescriptor> {
+        ADDED.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -204,6 +219,19 @@ mod tests {
         let err = build([]).unwrap_err();
         assert!(matches!(err, Error::NoJobsLinked));
         assert!(err.to_string().contains("use my_jobs as _;"));
+    }
+
+    #[test]
+    fn adding_a_definition_again_changes_nothing() {
+        let mut list = Vec::new();
+        added::add_to(&mut list, &[&A, &C]);
+        added::add_to(&mut list, &[&C, &A]);
+        assert_eq!(list.iter().map(|d| d.location()).collect::<Vec<_>>(), ["src/a.rs:10", "src/c.rs:5"]);
+        // Another definition of a name already there is kept, for the
+        // registry to report the clash.
+        added::add_to(&mut list, &[&B]);
+        assert_eq!(list.len(), 3);
+        assert!(matches!(build(list), Err(Error::DuplicateJobName { .. })));
     }
 
     #[test]

@@ -9,65 +9,13 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::{Expr, FnArg, GenericArgument, Ident, Lit, LitStr, Pat, PathArguments, ReturnType, Signature, Type};
 
-use crate::parse::{number_literal, Args, Param, RuleKind};
-
-/// Errors gathered while parsing and checking one attribute.
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    /// Records an error; all of them are reported together.
-    pub fn push(&mut self, e: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-
-    /// The `compile_error!` invocations for every recorded error, or `None`
-    /// when there is none.
-    pub fn into_tokens(self) -> Option<TokenStream> {
-        self.0.map(|e| e.to_compile_error())
-    }
-}
-
-/// The job's settings once every rule holds: what `expand.rs` generates from.
-pub struct Settings {
-    /// The path of `jobs_core` (the `crate` key, default `::jobs_core`).
-    pub krate: TokenStream,
-    /// The stored job name.
-    pub name: String,
-    /// The default queue.
-    pub queue: String,
-    /// The `Priority` variant.
-    pub priority: Ident,
-    /// `retries`.
-    pub retries: Option<u32>,
-    /// `timeout`.
-    pub timeout: Option<Duration>,
-    /// `unique_for`.
-    pub unique_for: Option<Duration>,
-    /// `cron` and its time zone.
-    pub cron: Option<(String, String)>,
-    /// The `Result` the function returns.
-    pub output: Output,
-}
-
-/// The parts of the function's `Result` return type that generated code
-/// needs, to place the result and error checks on the user's tokens.
-pub struct Output {
-    /// The whole return type.
-    pub ty: Type,
-    /// `T` of `Result<T, ..>` (or of an alias such as `anyhow::Result<T>`).
-    pub ok: Option<Type>,
-    /// `E` of `Result<_, E>`, when written.
-    pub err: Option<Type>,
-}
+use crate::errors::Errors;
+use crate::model::{number_literal, Args, Output, Param, RuleKind, Settings};
 
 /// Runs every rule. Returns the settings, meaningful only when `errors`
 /// stayed empty.
@@ -92,11 +40,12 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     let timeout = check_duration("timeout", args.timeout.as_ref(), errors);
     let unique_for = check_duration("unique_for", args.unique_for.as_ref(), errors);
     let cron = check_cron(args, params, errors);
+    let register = check_register(args.register.as_ref(), errors);
     let krate = match &args.krate {
         Some(path) => path.to_token_stream(),
         None => quote!(::jobs_core),
     };
-    Some(Settings { krate, name, queue, priority, retries, timeout, unique_for, cron, output: output? })
+    Some(Settings { krate, register, name, queue, priority, retries, timeout, unique_for, cron, output: output? })
 }
 
 /// The worker awaits the function: it must be `async`.
@@ -422,6 +371,23 @@ fn check_retries(expr: Option<&Expr>, errors: &mut Errors) -> Option<u32> {
         other => errors.push(syn::Error::new_spanned(other, format!("expected an integer literal: {what}"))),
     }
     None
+}
+
+/// `register` (internal) is a bool literal; `false` leaves the job out of
+/// the link-time registry.
+fn check_register(expr: Option<&Expr>, errors: &mut Errors) -> bool {
+    match expr {
+        None => true,
+        Some(Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. })) => b.value,
+        Some(other) => {
+            errors.push(syn::Error::new_spanned(
+                other,
+                "`register` takes `true` or `false`: write `register = false` to leave the job out of the \
+                 link-time registry",
+            ));
+            true
+        }
+    }
 }
 
 /// `timeout` and `unique_for`: humantime durations, more than zero.

@@ -1,5 +1,6 @@
 //! Code generation: the payload struct, its constructor, the `Job` impl with
-//! the validator, the run glue and the `inventory` registration.
+//! the validator, the run glue and the `inventory` registration (or, with
+//! `register = false`, a descriptor the support code adds at run time).
 //!
 //! Everything but the struct and its constructor sits in `const _: () = {..}`
 //! so no helper name leaks into the user's module. Type checks are emitted
@@ -15,8 +16,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, Lit, Type};
 
-use crate::check::Settings;
-use crate::parse::{Param, Rule, RuleKind};
+use crate::model::{Param, Rule, RuleKind, Settings};
 
 /// Generates everything for a job whose definition passed every check.
 pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStream {
@@ -53,6 +53,38 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
         None => quote!(::core::option::Option::None),
     };
     let type_name = ty.to_string();
+    let descriptor = quote! {
+        #kr::__private::JobDescriptor {
+            name: <#ty as #kr::__private::Job>::NAME,
+            queue: <#ty as #kr::__private::Job>::QUEUE,
+            priority: <#ty as #kr::__private::Job>::PRIORITY,
+            max_retries: <#ty as #kr::__private::Job>::MAX_RETRIES,
+            timeout: <#ty as #kr::__private::Job>::TIMEOUT,
+            unique_for: <#ty as #kr::__private::Job>::UNIQUE_FOR,
+            cron: #cron,
+            type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
+            file: #file,
+            line: #line,
+            run: __jobs_run,
+            check: #kr::__private::check::<#ty>,
+        }
+    };
+    // A job left out of the link-time registry keeps its descriptor in a
+    // static of its own, for the code that adds it at run time.
+    let registration = if settings.register {
+        quote!(#kr::__private::inventory::submit! { #descriptor })
+    } else {
+        quote! {
+            static __JOBS_DESCRIPTOR: #kr::__private::JobDescriptor = #descriptor;
+
+            impl #ty {
+                #[doc(hidden)]
+                #vis fn __jobs_descriptor() -> &'static #kr::__private::JobDescriptor {
+                    &__JOBS_DESCRIPTOR
+                }
+            }
+        }
+    };
 
     quote! {
         #func
@@ -82,22 +114,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             #job_impl
             #run
 
-            #kr::__private::inventory::submit! {
-                #kr::__private::JobDescriptor {
-                    name: <#ty as #kr::__private::Job>::NAME,
-                    queue: <#ty as #kr::__private::Job>::QUEUE,
-                    priority: <#ty as #kr::__private::Job>::PRIORITY,
-                    max_retries: <#ty as #kr::__private::Job>::MAX_RETRIES,
-                    timeout: <#ty as #kr::__private::Job>::TIMEOUT,
-                    unique_for: <#ty as #kr::__private::Job>::UNIQUE_FOR,
-                    cron: #cron,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
-                    file: #file,
-                    line: #line,
-                    run: __jobs_run,
-                    check: #kr::__private::check::<#ty>,
-                }
-            }
+            #registration
         };
     }
 }

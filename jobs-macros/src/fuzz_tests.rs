@@ -18,7 +18,8 @@ use proc_macro2::TokenStream;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use crate::check::{check, Errors};
+use crate::check::check;
+use crate::errors::Errors;
 use crate::expand::expand;
 use crate::parse::{parse_args, parse_params};
 
@@ -66,6 +67,7 @@ fn vocab() -> impl Strategy<Value = String> {
         Just("cron"),
         Just("timezone"),
         Just("crate"),
+        Just("register"),
         Just("email"),
         Just("url"),
         Just("non_empty"),

@@ -35,6 +35,13 @@
 //! | `timezone` | an IANA zone for `cron` | `"UTC"` |
 //! | `crate` | the path of `jobs_core` when it is renamed (`crate = crate` inside it) | `::jobs_core` |
 //!
+//! One key is internal, for the jobs of `jobs_core`'s and backends' test
+//! support, not for applications: `register = false` leaves the job out of
+//! the link-time registry. Its payload type then has a hidden
+//! `__jobs_descriptor()`, and the support code adds that descriptor at run
+//! time (`jobs_core::backend::add_descriptors`) when a test asks for its jobs, so a
+//! program merely linked with the support code never sees them.
+//!
 //! # Parameters
 //!
 //! A parameter whose type's last path segment is `JobContext` receives the
@@ -61,9 +68,11 @@
 //! that the rest of the crate keeps type-checking.
 
 mod check;
+mod errors;
 mod expand;
 #[cfg(test)]
 mod fuzz_tests;
+mod model;
 mod parse;
 
 use proc_macro::TokenStream;
@@ -87,7 +96,7 @@ pub fn job(attr: TokenStream, item: TokenStream) -> TokenStream {
             return out.into();
         }
     };
-    let mut errors = check::Errors::default();
+    let mut errors = errors::Errors::default();
     let args = parse::parse_args(attr.into(), &mut errors);
     // Strips the parameter attributes, which are not valid Rust on their own.
     let params = parse::parse_params(&mut func, &mut errors);

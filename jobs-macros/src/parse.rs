@@ -11,9 +11,10 @@
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, Expr, FnArg, Ident, ItemFn, Lit, LitInt, LitStr, Pat, Path, Token, Type};
+use syn::{Attribute, Expr, FnArg, Ident, ItemFn, Lit, LitStr, Path, Token, Type};
 
-use crate::check::Errors;
+use crate::errors::Errors;
+use crate::model::{number_literal, Args, Param, Rule, RuleKind};
 
 /// The `#[job(..)]` keys, for "unknown key" messages.
 const KEYS: &[&str] = &["queue", "priority", "retries", "timeout", "unique_for", "name", "cron", "timezone", "crate"];
@@ -40,6 +41,7 @@ mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(cron);
     syn::custom_keyword!(timezone);
+    syn::custom_keyword!(register);
     syn::custom_keyword!(email);
     syn::custom_keyword!(url);
     syn::custom_keyword!(non_empty);
@@ -49,134 +51,6 @@ mod kw {
     syn::custom_keyword!(custom);
     syn::custom_keyword!(min);
     syn::custom_keyword!(max);
-}
-
-/// The keys of `#[job(..)]`, as written; every one is optional.
-#[derive(Default)]
-pub struct Args {
-    /// `queue = ".."`.
-    pub queue: Option<LitStr>,
-    /// `priority = ".."`.
-    pub priority: Option<LitStr>,
-    /// `retries = N`, kept as an expression so that `check.rs` can say what
-    /// is wrong with a string or a negative number.
-    pub retries: Option<Expr>,
-    /// `timeout = ".."`.
-    pub timeout: Option<LitStr>,
-    /// `unique_for = ".."`.
-    pub unique_for: Option<LitStr>,
-    /// `name = ".."`.
-    pub name: Option<LitStr>,
-    /// `cron = ".."`.
-    pub cron: Option<LitStr>,
-    /// `timezone = ".."`.
-    pub timezone: Option<LitStr>,
-    /// `crate = path`.
-    pub krate: Option<Path>,
-}
-
-/// One `#[validate(..)]` rule on one parameter.
-pub struct Rule {
-    /// The rule's keyword, where its type errors are reported.
-    pub span: Span,
-    /// What it checks.
-    pub kind: RuleKind,
-}
-
-/// The validators `#[validate(..)]` accepts.
-pub enum RuleKind {
-    /// `email`.
-    Email,
-    /// `url`.
-    Url,
-    /// `non_empty`.
-    NonEmpty,
-    /// `length(min = .., max = ..)`, in characters or items.
-    Length {
-        /// Lower bound, inclusive.
-        min: Option<LitInt>,
-        /// Upper bound, inclusive.
-        max: Option<LitInt>,
-    },
-    /// `range(min = .., max = ..)`: number literals, possibly negative.
-    Range {
-        /// Lower bound, inclusive.
-        min: Option<Box<Expr>>,
-        /// Upper bound, inclusive.
-        max: Option<Box<Expr>>,
-    },
-    /// `pattern = "regex"`.
-    Pattern(LitStr),
-    /// `custom = path::to_fn`.
-    Custom(Path),
-}
-
-/// One parameter of the job function.
-pub struct Param {
-    /// As written; `check.rs` requires a plain identifier for payload fields.
-    pub pat: Box<Pat>,
-    /// Its type.
-    pub ty: Box<Type>,
-    /// Whether it is the `JobContext` (the type's last segment).
-    pub is_context: bool,
-    /// Its `#[validate(..)]` rules, in order.
-    pub rules: Vec<Rule>,
-    /// The `#[validate]` attributes as written (an error on the context).
-    pub validate_attrs: Vec<Attribute>,
-    /// Its `#[serde(..)]` attributes, forwarded to the payload field.
-    pub serde_attrs: Vec<Attribute>,
-    /// Its `#[redact]` attributes as written (one, when the field is
-    /// redacted; more, or any on the context, are errors).
-    pub redact_attrs: Vec<Attribute>,
-}
-
-impl Param {
-    /// The field's name as serialized: its `#[serde(rename = "..")]`, else
-    /// the parameter's name.
-    pub fn serialized_name(&self) -> Option<String> {
-        for attr in &self.serde_attrs {
-            let mut renamed = None;
-            // Other serde keys are serde's to check; only `rename = ".."` is read.
-            let _ = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("rename") {
-                    if let Ok(value) = meta.value() {
-                        if let Ok(lit) = value.parse::<LitStr>() {
-                            renamed = Some(lit.value());
-                        }
-                    }
-                } else if meta.input.peek(syn::Token![=]) {
-                    let _ = meta.value()?.parse::<syn::Expr>()?;
-                } else if meta.input.peek(syn::token::Paren) {
-                    let _ = meta.input.parse::<proc_macro2::Group>()?;
-                }
-                Ok(())
-            });
-            if renamed.is_some() {
-                return renamed;
-            }
-        }
-        self.ident().map(|i| syn::ext::IdentExt::unraw(i).to_string())
-    }
-
-    /// The name of a parameter written `name: Type` (or `mut name: Type`).
-    pub fn ident(&self) -> Option<&Ident> {
-        match &*self.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),
-            _ => None,
-        }
-    }
-
-    /// The inner type when the parameter is an `Option<T>`: its rules apply
-    /// to the value when there is one.
-    pub fn option_inner(&self) -> Option<&Type> {
-        let Type::Path(p) = &*self.ty else { return None };
-        let last = p.path.segments.last()?;
-        let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
-        match (last.ident == "Option", args.args.len(), args.args.first()) {
-            (true, 1, Some(syn::GenericArgument::Type(t))) => Some(t),
-            _ => None,
-        }
-    }
 }
 
 /// Parses the attribute's arguments, recording every mistake.
@@ -251,6 +125,13 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         cron => cron: string_value,
         timezone => timezone: string_value,
     }
+    // Internal, so peeked without `la`: it stays out of the "expected one
+    // of" list that users read.
+    if input.peek(kw::register) {
+        let key = input.parse::<kw::register>()?;
+        let value = expr_value(input, "register", key.span)?;
+        return set_once(&mut args.register, value, "register", key.span, errors);
+    }
     if la.peek(Token![crate]) {
         let key = input.parse::<Token![crate]>()?;
         expect_eq(input, "crate", key.span)?;
@@ -292,6 +173,7 @@ fn example(key: &str) -> &'static str {
         "cron" => "cron = \"0 0 3 * * *\"",
         "timezone" => "timezone = \"Europe/Berlin\"",
         "crate" => "crate = jobs_core",
+        "register" => "register = false",
         "pattern" => "pattern = \"^[a-z]+$\"",
         "custom" => "custom = path::to_fn",
         _ => "key = value",
@@ -525,18 +407,4 @@ fn parse_bounds<T>(
         return Err(syn::Error::new(parens.span.join(), format!("`{rule}` needs at least one bound: `{usage}`")));
     }
     Ok((min, max))
-}
-
-/// The value of a number literal, `-` allowed: `1`, `-2`, `2.5`, `1e3`.
-pub fn number_literal(e: &Expr) -> Option<f64> {
-    match e {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => i.base10_digits().parse().ok(),
-        Expr::Lit(syn::ExprLit { lit: Lit::Float(f), .. }) => f.base10_digits().parse().ok(),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => match &**expr {
-            Expr::Unary(_) => None,
-            inner => number_literal(inner).map(|v| -v),
-        },
-        Expr::Group(g) => number_literal(&g.expr),
-        _ => None,
-    }
 }

@@ -21,7 +21,9 @@
 //! ([`RedisServer::signal`] with `STOP` and `CONT`).
 //!
 //! [`clock`] has a job that keeps a run log of its own, for the tests of
-//! worker processes whose clocks are set off (`tests/clock.rs`).
+//! worker processes whose clocks are set off (`tests/clock.rs`). Like the
+//! conformance suite's jobs it stays out of the registry until a worker
+//! asks for it with [`use_test_jobs`].
 //!
 //! [`WorkerProcess`] runs the `jobs-redis-test-worker` binary for the crash
 //! tests; its [`CrashJob`] handlers write a [`RunLog`] (what each process's
@@ -45,6 +47,16 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// Adds this module's jobs ([`clock::ClockJob`]) to the registries, pools
+/// and schedulers this process builds from now on. They are linked into
+/// every binary built with the `testing` feature but left out of the
+/// link-time registry, so a program built in the same workspace never runs
+/// them. Calling it again changes nothing; the conformance suite's jobs
+/// have their own switch, `jobs_core::testing::use_suite_jobs`.
+pub fn use_test_jobs() {
+    jobs_core::backend::add_descriptors(&[clock::ClockJob::__jobs_descriptor()]);
+}
 
 /// How a test server is started.
 #[derive(Debug, Clone, Default)]

@@ -1,10 +1,12 @@
 //! The conformance suite's jobs are linked into every binary built with the
 //! `testing` feature (in a workspace build, feature unification turns it on
-//! for programs too), yet a program that did not ask for them neither runs
-//! them nor adds their schedules. This binary never calls
-//! `jobs_core::testing::run` or `test_pool` before its checks: those ask.
+//! for programs too), yet they are not in the link-time registry: a program
+//! that did not ask for them neither sees nor runs them, nor adds their
+//! schedules. This binary never calls `jobs_core::testing::run` or
+//! `test_pool` before its checks: those ask.
 #![allow(clippy::unwrap_used)]
 
+use jobs_core::backend::JobDescriptor;
 use jobs_core::prelude::*;
 use jobs_core::{MemoryQueue, Scheduler};
 
@@ -23,16 +25,30 @@ async fn schedules_once(q: &MemoryQueue, name: &str) -> Vec<String> {
     .await
 }
 
-fn suite_names() -> Vec<&'static str> {
-    jobs_core::backend::descriptors().map(|d| d.name).filter(|n| n.starts_with("conformance.")).collect()
+/// Whether `d` is among the definitions this program knows.
+fn known(d: &'static JobDescriptor) -> bool {
+    jobs_core::backend::descriptors().any(|k| std::ptr::eq(k, d))
+}
+
+/// The suite's jobs that declare a schedule.
+fn suite_schedules() -> Vec<&'static str> {
+    jobs_core::testing::jobs::descriptors().into_iter().filter(|d| d.cron.is_some()).map(|d| d.name).collect()
 }
 
 #[test]
-fn suite_jobs_stay_hidden_until_a_test_asks() {
+fn suite_jobs_stay_out_of_the_registry_until_a_test_asks() {
+    let suite = jobs_core::testing::jobs::descriptors();
+    assert_eq!(suite_schedules(), ["conformance.nightly"]);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        assert_eq!(suite_names(), Vec::<&str>::new(), "no suite job is visible before a test asks");
-        assert!(jobs_core::backend::registry().unwrap().contains_key("an_application_job"));
+        for d in suite {
+            assert!(!known(d), "{} is visible before a test asks", d.name);
+        }
+        let registry = jobs_core::backend::registry().unwrap();
+        assert!(registry.contains_key("an_application_job"));
+        for d in suite {
+            assert!(!registry.contains_key(d.name), "{} is in the registry before a test asks", d.name);
+        }
         let q = MemoryQueue::new();
         let pool = WorkerPool::builder(q.clone()).queues(["suite_jobs"]).start().unwrap();
         let schedules = schedules_once(&q, "an_application_job").await;
@@ -40,9 +56,19 @@ fn suite_jobs_stay_hidden_until_a_test_asks() {
         pool.shutdown().await.unwrap();
 
         jobs_core::testing::use_suite_jobs();
-        assert!(suite_names().contains(&"conformance.nightly"), "{:?}", suite_names());
+        let registry = jobs_core::backend::registry().unwrap();
+        for d in suite {
+            assert!(known(d), "{} is not visible once a test asked", d.name);
+            assert!(std::ptr::eq(registry[d.name], d), "{} is not the suite's in the registry", d.name);
+        }
+        let count = jobs_core::backend::descriptors().count();
+        jobs_core::testing::use_suite_jobs();
+        assert_eq!(jobs_core::backend::descriptors().count(), count, "asking twice adds nothing");
         let pool = WorkerPool::builder(q.clone()).queues(["suite_jobs"]).start().unwrap();
-        schedules_once(&q, "conformance.nightly").await;
+        let schedules = schedules_once(&q, "conformance.nightly").await;
+        for name in suite_schedules() {
+            assert!(schedules.iter().any(|s| s == name), "{name} is not stored: {schedules:?}");
+        }
         pool.shutdown().await.unwrap();
     });
 }

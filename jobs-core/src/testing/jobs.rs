@@ -1,5 +1,9 @@
 //! The jobs the suite runs. They are linked into every binary built with the
-//! `testing` feature, so any pool there can run them.
+//! `testing` feature but not registered there: [`use_suite_jobs`] adds
+//! them ([`descriptors`]) when a test asks, so a program built in the same
+//! workspace never runs them nor stores their schedules.
+//!
+//! [`use_suite_jobs`]: super::use_suite_jobs
 #![allow(missing_docs)]
 
 use std::time::Duration;
@@ -9,6 +13,23 @@ use serde::{Deserialize, Serialize};
 use super::harness::probe;
 use crate::context::JobContext;
 use crate::error::JobError;
+use crate::registry::JobDescriptor;
+
+/// The definitions of every job of this module, for [`use_suite_jobs`]
+/// to add (and for tests that check they stay out until then).
+///
+/// [`use_suite_jobs`]: super::use_suite_jobs
+pub fn descriptors() -> [&'static JobDescriptor; 7] {
+    [
+        ProbeJob::__jobs_descriptor(),
+        SlowJob::__jobs_descriptor(),
+        TwoRetries::__jobs_descriptor(),
+        ValidatedJob::__jobs_descriptor(),
+        NightlyJob::__jobs_descriptor(),
+        TouchyJob::__jobs_descriptor(),
+        SizedResultJob::__jobs_descriptor(),
+    ]
+}
 
 /// What a probe job does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +56,7 @@ pub enum Act {
 }
 
 /// A job whose payload chooses its behaviour; it records every start.
-#[crate::job(crate = crate, name = "conformance.probe", queue = "conformance")]
+#[crate::job(crate = crate, register = false, name = "conformance.probe", queue = "conformance")]
 pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Result<u64, JobError> {
     let p = probe(&key);
     p.started(seq, &ctx);
@@ -77,7 +98,7 @@ pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Resu
 }
 
 /// A job with a short timeout that sleeps past it.
-#[crate::job(crate = crate, name = "conformance.slow", timeout = "150ms", retries = 0)]
+#[crate::job(crate = crate, register = false, name = "conformance.slow", timeout = "150ms", retries = 0)]
 pub async fn slow_job(ctx: JobContext, key: String) -> Result<(), JobError> {
     probe(&key).started(0, &ctx);
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -85,14 +106,14 @@ pub async fn slow_job(ctx: JobContext, key: String) -> Result<(), JobError> {
 }
 
 /// A job with declared retries, for precedence tests.
-#[crate::job(crate = crate, name = "conformance.two_retries", retries = 2)]
+#[crate::job(crate = crate, register = false, name = "conformance.two_retries", retries = 2)]
 pub async fn two_retries(ctx: JobContext, key: String) -> Result<(), JobError> {
     probe(&key).started(0, &ctx);
     Err(JobError::retryable("always fails"))
 }
 
 /// A job with validated fields.
-#[crate::job(crate = crate, name = "conformance.validated")]
+#[crate::job(crate = crate, register = false, name = "conformance.validated")]
 pub async fn validated_job(
     #[validate(email)] to: String,
     #[validate(range(min = 1, max = 10))] count: u32,
@@ -104,6 +125,7 @@ pub async fn validated_job(
 /// A recurring job declared on the attribute; pools add its schedule.
 #[crate::job(
     crate = crate,
+    register = false,
     name = "conformance.nightly",
     queue = "conformance.cron",
     cron = "0 0 3 * * *",
@@ -133,7 +155,7 @@ pub fn panics_when_negative(n: &i64) -> Result<(), String> {
 }
 
 /// A job whose payload check (decode, then validation) can panic.
-#[crate::job(crate = crate, name = "conformance.touchy", retries = 1)]
+#[crate::job(crate = crate, register = false, name = "conformance.touchy", retries = 1)]
 pub async fn touchy_job(
     ctx: JobContext,
     key: String,
@@ -146,7 +168,7 @@ pub async fn touchy_job(
 }
 
 /// A job whose result is a string of `len` bytes.
-#[crate::job(crate = crate, name = "conformance.sized_result")]
+#[crate::job(crate = crate, register = false, name = "conformance.sized_result")]
 pub async fn sized_result_job(len: usize) -> Result<String, JobError> {
     Ok("x".repeat(len))
 }

@@ -24,13 +24,16 @@ pub mod jobs;
 pub use faulty::Faulty;
 pub use harness::*;
 
-/// Makes the suite's own jobs ([`jobs`]) visible to the registries, pools
-/// and schedulers this process builds from now on. They are linked into
-/// every binary built with the `testing` feature, but stay invisible until
-/// a test asks: a program built in the same workspace never runs them nor
-/// adds their schedules. [`test_pool`] and [`conformance_suite!`](crate::conformance_suite) call it.
+/// Adds the suite's own jobs ([`jobs::descriptors`]), with the schedule
+/// declared on `conformance.nightly`, to the registries, pools and
+/// schedulers this process builds from now on. They are linked into every
+/// binary built with the `testing` feature but left out of the link-time
+/// registry: a program built in the same workspace never runs them nor
+/// adds their schedules, and its own jobs may use their names until a test
+/// asks. [`run`] and [`test_pool`] call it; calling it again changes
+/// nothing.
 pub fn use_suite_jobs() {
-    crate::registry::suite_jobs::want();
+    crate::registry::add_descriptors(&jobs::descriptors());
 }
 
 /// Expands to one `#[test]` per behaviour of the suite, each running

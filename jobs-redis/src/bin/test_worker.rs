@@ -14,8 +14,9 @@
 
 use std::time::Duration;
 
-// The clock tests' job is linked with jobs-redis's own `testing` module,
-// whose feature this binary requires; the crash tests' handler is below.
+// The clock tests' job comes with jobs-redis's own `testing` module, whose
+// feature this binary requires (`use_test_jobs` adds it); the crash tests'
+// handler is below.
 use jobs_core::{Backoff, Job, JobContext, JobError, WorkerPool};
 use jobs_redis::testing::{runlog, Ran};
 use jobs_redis::RedisQueue;
@@ -71,12 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    // Referenced so that the linker keeps the module (and its job's
-    // registration).
-    let _ = jobs_redis::testing::clock::read_run_log;
     check_crash_job()?;
     // This program is a test's worker: it runs the test-support jobs.
     jobs_core::testing::use_suite_jobs();
+    jobs_redis::testing::use_test_jobs();
     if let Some(path) = std::env::var_os("JOBS_REDIS_TEST_RUN_LOG") {
         runlog::open(path.as_ref())?;
     }

@@ -8,6 +8,9 @@
 //! job was enqueued; its id is the line's job id). Each line is one
 //! `write` to a file opened for appending, so processes sharing the file
 //! never interleave within a line.
+//!
+//! The job is not in the link-time registry: a worker that runs it calls
+//! [`use_test_jobs`](super::use_test_jobs) first.
 
 use std::io::Write;
 use std::path::Path;
@@ -38,7 +41,7 @@ pub enum ClockAct {
 }
 
 /// Logs its runs to the file `log` (see the module), then acts.
-#[jobs_core::job(name = "jobs_redis.testing.clock", queue = "clock", retries = 3)]
+#[jobs_core::job(register = false, name = "jobs_redis.testing.clock", queue = "clock", retries = 3)]
 pub async fn clock_job(ctx: JobContext, log: String, tag: String, act: ClockAct) -> Result<(), JobError> {
     let line = |event: &str, id: &dyn std::fmt::Display| {
         format!("{event} {tag} {} {id} {}\n", ctx.attempt(), std::process::id())
