@@ -119,6 +119,7 @@ pub use mask::mask_url_password;
 pub use sections::{HttpConfig, MetricsConfig, QueueConfig, Queues, SchedulerConfig, WorkerPoolConfig};
 
 use crate::error::Error;
+#[cfg(feature = "metrics")]
 use crate::metrics::{JobMetrics, MetricsError};
 use crate::queue::JobQueue;
 use crate::worker::{WorkerPool, WorkerPoolBuilder};
@@ -280,7 +281,8 @@ impl Config {
     }
 
     /// A pool builder on `queue` with the `worker_pool` settings, running the
-    /// scheduler as `scheduler.enabled` says, serving the configured queues
+    /// scheduler as `scheduler.enabled` says (with the `cron` feature; without
+    /// it pools have no scheduler), serving the configured queues
     /// in file order (when `queues:` lists any; otherwise every queue a
     /// linked job declares). Add `.metrics(..)` and anything else, then
     /// `.start()`.
@@ -291,8 +293,9 @@ impl Config {
             .max_retries(p.max_retries)
             .retry_delay(p.retry_delay)
             .grace_period(p.grace_period)
-            .lease(p.lease)
-            .scheduler(self.jobs.scheduler.enabled);
+            .lease(p.lease);
+        #[cfg(feature = "cron")]
+        let b = b.scheduler(self.jobs.scheduler.enabled);
         if self.queues.is_empty() {
             b
         } else {
@@ -312,6 +315,7 @@ impl Config {
 
     /// The metrics the `metrics` section asks for (`None` when disabled), in
     /// a registry of their own.
+    #[cfg(feature = "metrics")]
     pub fn job_metrics(&self) -> Result<Option<JobMetrics>, MetricsError> {
         let m = &self.jobs.metrics;
         if m.enabled {
