@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jobs_core::config::Config;
-use jobs_core::config::{mask_url_password, RedisSettings};
+use jobs_core::config::{mask_url_password, BackendSection};
 use jobs_core::{MemoryQueue, SharedQueue};
 
 use crate::args::BackendArgs;
@@ -70,11 +70,7 @@ where
         None => Config::default().with_env_overrides(vars)?,
     };
     if let Some(url) = &args.redis_url {
-        match &mut config.jobs.redis {
-            Some(r) => r.url = url.clone(),
-            None => config.jobs.redis = Some(RedisSettings::new(url.clone())),
-        }
-        config.validate("--redis-url")?;
+        config = config.with_override("jobs.redis.url", url, "--redis-url")?;
     }
     Ok(config)
 }
@@ -87,9 +83,9 @@ where
 pub async fn open(config: Config) -> Result<Backend, CliError> {
     match config.jobs.redis.clone() {
         None => Ok(Backend { queue: Arc::new(MemoryQueue::new()), config, kind: BackendKind::Memory }),
-        Some(settings) => {
-            let url = mask_url_password(&settings.url).into_owned();
-            let queue = open_redis(&settings).await?;
+        Some(section) => {
+            let url = mask_url_password(section.url().unwrap_or_default()).into_owned();
+            let queue = open_redis(&section).await?;
             Ok(Backend { queue, config, kind: BackendKind::Redis { url } })
         }
     }
@@ -101,20 +97,20 @@ pub async fn connect(args: &BackendArgs) -> Result<Backend, CliError> {
 }
 
 #[cfg(feature = "redis")]
-async fn open_redis(s: &RedisSettings) -> Result<SharedQueue, CliError> {
-    let c = jobs_redis::RedisConfig::from_settings(s);
+async fn open_redis(s: &BackendSection) -> Result<SharedQueue, CliError> {
+    let c = jobs_redis::RedisConfig::from_section(s)?;
     let queue = jobs_redis::RedisQueue::from_config(&c).await.map_err(CliError::Connect)?;
     Ok(Arc::new(queue))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn open_redis(s: &RedisSettings) -> Result<SharedQueue, CliError> {
+async fn open_redis(s: &BackendSection) -> Result<SharedQueue, CliError> {
     Err(CliError::Config(jobs_core::config::ConfigError::Invalid {
         file: "configuration".into(),
         key: "jobs.redis.url".into(),
         message: format!(
             "`{}` is configured, but this program was built without the `redis` feature of jobs-cli",
-            mask_url_password(&s.url)
+            mask_url_password(s.url().unwrap_or_default())
         ),
     }))
 }
@@ -136,9 +132,9 @@ mod tests {
     fn the_flag_wins_over_the_environment() {
         let args = BackendArgs { config: None, redis_url: Some("redis://flag:6379".into()) };
         let c = load_config_with_env(&args, [("JOBS_REDIS_URL", "redis://env:6379")]).unwrap();
-        assert_eq!(c.jobs.redis.unwrap().url, "redis://flag:6379");
+        assert_eq!(c.jobs.redis.unwrap().url(), Some("redis://flag:6379"));
         let c = load_config_with_env(&BackendArgs::default(), [("JOBS_REDIS_URL", "redis://env:6379")]).unwrap();
-        assert_eq!(c.jobs.redis.unwrap().url, "redis://env:6379");
+        assert_eq!(c.jobs.redis.unwrap().url(), Some("redis://env:6379"));
     }
 
     #[test]

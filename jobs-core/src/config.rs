@@ -1,4 +1,4 @@
-//! YAML configuration with `JOBS_*` environment overrides.
+//! YAML configuration, every key of which an environment variable can set.
 //!
 //! ```yaml
 //! jobs:
@@ -18,30 +18,71 @@
 //! `config.yaml: jobs.worker_pool.worker_count: invalid type: string "many", expected usize at line 3 column 19`.
 //! Durations are written the `humantime` way: `"500ms"`, `"30s"`, `"5m"`, `"1h 30m"`.
 //!
-//! [`Config::load`] reads a file, then applies these environment variables
-//! (an empty value counts as unset; other `JOBS_*` variables are ignored):
+//! The `jobs.redis` section belongs to the Redis backend: its keys are those
+//! of `jobs_redis::RedisConfig` (`url`, `pool_size`, `prefix`, `nodes`, `tls`,
+//! `retention`, `command_timeout`, `connect_timeout`, `payload_format`,
+//! `max_payload`), which reads the section with `RedisConfig::from_config`.
+//! The core keeps it as a [`BackendSection`] and checks only its `url`,
+//! whose presence selects Redis.
+//!
+//! # In an application's own file
+//!
+//! [`Config::from_yaml_str`] and [`Config::load`] refuse top-level sections
+//! other than `jobs:` and `queues:`. An application that keeps its own
+//! sections in the same file reads it with [`Config::from_app_yaml`], which
+//! skips the other top-level sections (the application reads those itself)
+//! and still refuses unknown keys inside `jobs:` and `queues:`.
+//!
+//! # Environment variables
+//!
+//! [`Config::load`] reads a file, then applies the environment: every key can
+//! be set by `JOBS_` followed by its path, levels joined by `__`, in upper
+//! case. Keys under `jobs:` leave out `jobs`; keys under `queues:` start with
+//! `QUEUES`:
 //!
 //! | variable | key |
 //! | --- | --- |
-//! | `JOBS_REDIS_URL` | `jobs.redis.url` (adds a `redis` section when there is none) |
+//! | `JOBS_WORKER_POOL__WORKER_COUNT=16` | `jobs.worker_pool.worker_count` |
+//! | `JOBS_REDIS__PAYLOAD_FORMAT=messagepack` | `jobs.redis.payload_format` (adds a `redis` section when there is none) |
+//! | `JOBS_REDIS__RETENTION__DEAD_AGE=3days` | `jobs.redis.retention.dead_age` |
+//! | `JOBS_QUEUES__EMAIL__MAX_JOBS=5000` | `queues.email.max_jobs` (adds the queue when it is not configured) |
+//! | `JOBS_QUEUES__EMAIL__PRIORITY_LEVELS=normal,high` | `queues.email.priority_levels` |
+//!
+//! A value is read as the key's type wants it: numbers, text, durations
+//! (`"30s"`), booleans (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`), and
+//! lists written `a,b,c` or `[a, b, c]`. A list replaces the file's. An empty
+//! value counts as unset. A variable with a path that names no key is an
+//! error that lists the valid keys at that level; `JOBS_*` variables without
+//! `__` (`JOBS_CONFIG`, ...) are not keys and are ignored, except these short
+//! names:
+//!
+//! | variable | key |
+//! | --- | --- |
+//! | `JOBS_REDIS_URL` | `jobs.redis.url` |
 //! | `JOBS_REDIS_POOL_SIZE` | `jobs.redis.pool_size` |
 //! | `JOBS_WORKER_COUNT` | `jobs.worker_pool.worker_count` |
 //! | `JOBS_MAX_RETRIES` | `jobs.worker_pool.max_retries` |
 //! | `JOBS_RETRY_DELAY` | `jobs.worker_pool.retry_delay` |
 //! | `JOBS_GRACE_PERIOD` | `jobs.worker_pool.grace_period` |
 //! | `JOBS_LEASE` | `jobs.worker_pool.lease` |
-//! | `JOBS_SCHEDULER_ENABLED` | `jobs.scheduler.enabled` (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`) |
+//! | `JOBS_SCHEDULER_ENABLED` | `jobs.scheduler.enabled` |
 //! | `JOBS_METRICS_ENABLED` | `jobs.metrics.enabled` |
 //! | `JOBS_METRICS_PREFIX` | `jobs.metrics.prefix` |
 //! | `JOBS_HTTP_BIND` | `jobs.http.bind` |
 //! | `JOBS_HTTP_ADMIN_TOKEN` | `jobs.http.admin_token` |
-//! | `JOBS_HTTP_ALLOWED_HOSTS` | `jobs.http.allowed_hosts` (comma separated: `jobs.example.com,metrics.internal:9090`; replaces the file's list) |
+//! | `JOBS_HTTP_ALLOWED_HOSTS` | `jobs.http.allowed_hosts` (`jobs.example.com,metrics.internal:9090`) |
+//!
+//! When a short name and the long form of the same key are both set, the
+//! long form wins. Queue names in variables are matched in lower case (a
+//! configured queue is found whatever its case); a queue whose name has `-`
+//! or `.` can be set only in the file. Errors name the variable and the key:
+//! `environment variable JOBS_WORKER_COUNT (jobs.worker_pool.worker_count): must be at least 1`.
 //!
 //! The configuration feeds the runtime: [`Config::pool_builder`] (worker pool
-//! settings), [`Config::apply_queue_policies`] (each queue's `max_jobs` and
+//! settings and `scheduler.enabled`), [`Config::apply_queue_policies`] (each queue's `max_jobs` and
 //! `priority_levels`, enforced by the backend on enqueue), [`Config::job_metrics`]
-//! (metrics prefix), and the `scheduler`, `http` and `redis` sections, which
-//! the application reads. Secrets stay out of logs: the `Debug` form of the
+//! (metrics prefix), `jobs_redis::RedisConfig::from_config` (the `redis`
+//! section), and the `http` section, which the application reads. Secrets stay out of logs: the `Debug` form of the
 //! configuration shows the Redis URL with its password masked
 //! ([`mask_url_password`]).
 //!
@@ -57,76 +98,41 @@
 //! # drop(pool); Ok(()) }
 //! ```
 
+mod backend;
 mod check;
 mod de;
 mod env;
+mod error;
 mod mask;
+mod sections;
+mod text;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+pub use backend::BackendSection;
+pub use error::ConfigError;
 pub use mask::mask_url_password;
+pub use sections::{HttpConfig, MetricsConfig, QueueConfig, Queues, SchedulerConfig, WorkerPoolConfig};
 
 use crate::error::Error;
-use crate::job::{validate_queue_name, Priority};
+#[cfg(feature = "metrics")]
 use crate::metrics::{JobMetrics, MetricsError};
-use crate::queue::{JobQueue, QueueAdmin, QueuePolicy, Retention};
+use crate::queue::{JobQueue, QueueAdmin};
 use crate::worker::{WorkerPool, WorkerPoolBuilder};
 
 /// Where the HTTP endpoints listen unless configured: loopback only.
 pub const DEFAULT_HTTP_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 
-/// What is wrong with a configuration. Each message names the file (or the
-/// environment variable) and the key.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the configuration: {source}")]
-    Read {
-        /// The file.
-        file: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The YAML does not parse into the configuration: bad syntax, unknown
-    /// key (the message lists the valid ones), value of the wrong type or out
-    /// of range. The message starts with the key path.
-    #[error("{file}: {message}")]
-    Parse {
-        /// The file.
-        file: String,
-        /// The parser's message: `key.path: what is wrong at line L column C`.
-        message: String,
-    },
-    /// A value parses but is not allowed.
-    #[error("{file}: {key}: {message}")]
-    Invalid {
-        /// The file.
-        file: String,
-        /// The key path, e.g. `queues.email.max_jobs`.
-        key: String,
-        /// What is wrong and what to write instead.
-        message: String,
-    },
-    /// An environment override has a bad value.
-    #[error("environment variable {var} ({key}): {message}")]
-    Env {
-        /// The variable.
-        var: String,
-        /// The key it overrides.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+///
+/// It serializes back to the file's form (the environment overrides work on
+/// that form); the serialized form holds the secrets in clear, so show the
+/// `Debug` form instead, which masks them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The `jobs:` section.
@@ -138,12 +144,24 @@ pub struct Config {
     pub queues: Queues,
 }
 
+/// The `jobs:` and `queues:` sections of an application's file, whatever
+/// else it holds.
+#[derive(Deserialize)]
+struct InAppFile {
+    #[serde(default)]
+    jobs: JobsConfig,
+    #[serde(default)]
+    queues: Queues,
+}
+
 /// The `jobs:` section.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
-    /// Redis; when absent the application uses the embedded `MemoryQueue`.
-    pub redis: Option<RedisSettings>,
+    /// Redis (its keys are those of `jobs_redis::RedisConfig`); when absent
+    /// the application uses the embedded `MemoryQueue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<BackendSection>,
     /// Worker pool settings.
     pub worker_pool: WorkerPoolConfig,
     /// Scheduler settings.
@@ -152,259 +170,6 @@ pub struct JobsConfig {
     pub metrics: MetricsConfig,
     /// HTTP endpoint settings.
     pub http: HttpConfig,
-}
-
-/// `jobs.redis`: how to reach Redis. The keys mirror `jobs_redis::RedisConfig`;
-/// a key left out takes that backend's default.
-#[derive(Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisSettings {
-    /// `redis://[user][:password@]host[:port][/db]`, `rediss://` for TLS,
-    /// `redis+cluster://` for Redis Cluster. Required. Shown masked by `Debug`.
-    pub url: String,
-    /// Connections to Redis.
-    #[serde(default)]
-    pub pool_size: Option<usize>,
-    /// The first part of every key.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// How long one command may take.
-    #[serde(default, with = "de::opt_duration")]
-    pub command_timeout: Option<Duration>,
-    /// How long connecting may take.
-    #[serde(default, with = "de::opt_duration")]
-    pub connect_timeout: Option<Duration>,
-    /// How long finished jobs are kept.
-    #[serde(default)]
-    pub retention: Option<RetentionConfig>,
-    /// More Cluster nodes to start from, besides the URL's host
-    /// (`host:port` each).
-    #[serde(default)]
-    pub nodes: Vec<String>,
-    /// Certificate files for `rediss://`.
-    #[serde(default)]
-    pub tls: TlsSettings,
-}
-
-/// `jobs.redis.tls`: certificate files for `rediss://` URLs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsSettings {
-    /// CA certificates to trust instead of the system's roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// A client certificate chain, for servers that check clients.
-    pub cert_file: Option<std::path::PathBuf>,
-    /// The private key of `cert_file`.
-    pub key_file: Option<std::path::PathBuf>,
-}
-
-impl RedisSettings {
-    /// Settings with this URL and every other key at the backend's default.
-    pub fn new(url: impl Into<String>) -> Self {
-        RedisSettings {
-            url: url.into(),
-            pool_size: None,
-            prefix: None,
-            command_timeout: None,
-            connect_timeout: None,
-            retention: None,
-            nodes: Vec::new(),
-            tls: TlsSettings::default(),
-        }
-    }
-}
-
-/// Shows the URL with its password masked.
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &mask_url_password(&self.url))
-            .field("pool_size", &self.pool_size)
-            .field("prefix", &self.prefix)
-            .field("command_timeout", &self.command_timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("retention", &self.retention)
-            .field("nodes", &self.nodes)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
-/// `jobs.redis.retention`: how long finished jobs are kept (see [`Retention`]).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Succeeded and cancelled jobs (default 24 h).
-    #[serde(with = "de::opt_duration")]
-    pub succeeded: Option<Duration>,
-    /// Dead jobs, by age (default 7 days).
-    #[serde(with = "de::opt_duration")]
-    pub dead_age: Option<Duration>,
-    /// Succeeded and cancelled jobs per queue, by count (default 100,000).
-    pub succeeded_max: Option<usize>,
-    /// Dead jobs per queue, by count (default 10,000).
-    pub dead_max: Option<usize>,
-}
-
-impl RetentionConfig {
-    /// The retention, defaults filled in.
-    pub fn retention(&self) -> Retention {
-        let d = Retention::default();
-        Retention {
-            succeeded: self.succeeded.unwrap_or(d.succeeded),
-            succeeded_max: self.succeeded_max.unwrap_or(d.succeeded_max),
-            dead_age: self.dead_age.unwrap_or(d.dead_age),
-            dead_max: self.dead_max.unwrap_or(d.dead_max),
-        }
-    }
-}
-
-/// `jobs.worker_pool`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WorkerPoolConfig {
-    /// Jobs run at once (default 10, at least 1).
-    pub worker_count: usize,
-    /// Retries for jobs whose attribute and options set none (default 3).
-    pub max_retries: u32,
-    /// The retry backoff base (default `"5s"`; factor 2, cap 1 h).
-    #[serde(with = "de::duration")]
-    pub retry_delay: Duration,
-    /// How long shutdown waits for running jobs (default `"30s"`).
-    #[serde(with = "de::duration")]
-    pub grace_period: Duration,
-    /// How long a taken job stays leased without a heartbeat (default `"30s"`,
-    /// at least 100 ms).
-    #[serde(with = "de::duration")]
-    pub lease: Duration,
-}
-
-impl Default for WorkerPoolConfig {
-    fn default() -> Self {
-        WorkerPoolConfig {
-            worker_count: 10,
-            max_retries: 3,
-            retry_delay: Duration::from_secs(5),
-            grace_period: Duration::from_secs(30),
-            lease: Duration::from_secs(30),
-        }
-    }
-}
-
-/// `jobs.scheduler`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SchedulerConfig {
-    /// Whether pools run the recurring-job scheduler (default true).
-    pub enabled: bool,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig { enabled: true }
-    }
-}
-
-/// `jobs.metrics`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Whether Prometheus metrics are kept and served (default true).
-    pub enabled: bool,
-    /// The prefix of every metric name (default `jobs_`).
-    pub prefix: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig { enabled: true, prefix: crate::metrics::DEFAULT_PREFIX.to_owned() }
-    }
-}
-
-/// `jobs.http`.
-#[derive(Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Where `/metrics` and `/health/*` listen (default `127.0.0.1:8080`:
-    /// loopback only; bind `0.0.0.0:8080` deliberately to expose them).
-    #[serde(with = "de::socket_addr")]
-    pub bind: SocketAddr,
-    /// The token the dashboard's and admin API's actions need (`Authorization:
-    /// Bearer ..`); none: read-only. Prefer `JOBS_HTTP_ADMIN_TOKEN` to a file.
-    pub admin_token: Option<String>,
-    /// Host names the endpoints answer to besides `localhost` and IP
-    /// addresses, each `name` (any port) or `name:port` (that port only):
-    /// the public name behind a reverse proxy that forwards `Host`, a name
-    /// Prometheus scrapes by. Requests for any other `Host` are refused
-    /// (421), which keeps DNS-rebinding pages out. Default: none.
-    pub allowed_hosts: Vec<String>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig { bind: DEFAULT_HTTP_BIND, admin_token: None, allowed_hosts: Vec::new() }
-    }
-}
-
-/// Never shows the token.
-impl std::fmt::Debug for HttpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("bind", &self.bind)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("allowed_hosts", &self.allowed_hosts)
-            .finish()
-    }
-}
-
-/// One entry of `queues:`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueueConfig {
-    /// Refuse enqueues past this many pending and scheduled jobs (at least 1;
-    /// absent: no bound).
-    pub max_jobs: Option<u64>,
-    /// Accept only these priorities (`low`, `normal`, `high`, `critical`);
-    /// empty or absent: all.
-    pub priority_levels: Vec<Priority>,
-}
-
-impl QueueConfig {
-    /// The backend policy this entry sets.
-    pub fn policy(&self) -> QueuePolicy {
-        QueuePolicy { max_jobs: self.max_jobs, priority_levels: self.priority_levels.clone() }
-    }
-}
-
-/// The `queues:` section: queue names and their settings, in file order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Queues(pub Vec<(String, QueueConfig)>);
-
-impl Queues {
-    /// The settings of one queue.
-    pub fn get(&self, name: &str) -> Option<&QueueConfig> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, q)| q)
-    }
-
-    /// The queue names, in file order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
-    }
-
-    /// Every queue with its settings, in file order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &QueueConfig)> {
-        self.0.iter().map(|(n, q)| (n.as_str(), q))
-    }
-
-    /// How many queues are configured.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether no queue is configured.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// The name used for a configuration that comes from no file.
@@ -418,19 +183,47 @@ impl Config {
     }
 
     /// Parses and checks YAML text read from `source` (named in errors).
+    /// Top-level sections other than `jobs:` and `queues:` are errors.
     pub fn from_yaml_named(yaml: &str, source: &str) -> Result<Self, ConfigError> {
-        let config = if yaml.trim().is_empty() {
+        Self::parse(yaml, source, |text| serde_yaml_ng::from_str::<Config>(text))
+    }
+
+    /// Parses and checks the `jobs:` and `queues:` sections of an
+    /// application's own YAML file read from `source` (named in errors),
+    /// skipping its other top-level sections. Unknown keys inside `jobs:`
+    /// and `queues:` are still errors.
+    ///
+    /// ```
+    /// let text = "app:\n  greeting: hello\njobs:\n  worker_pool: { worker_count: 2 }\n";
+    /// let config = jobs_core::config::Config::from_app_yaml(text, "app.yaml")?;
+    /// assert_eq!(config.jobs.worker_pool.worker_count, 2);
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    pub fn from_app_yaml(yaml: &str, source: &str) -> Result<Self, ConfigError> {
+        Self::parse(yaml, source, |text| {
+            serde_yaml_ng::from_str::<InAppFile>(text).map(|f| Config { jobs: f.jobs, queues: f.queues })
+        })
+    }
+
+    fn parse(
+        yaml: &str,
+        source: &str,
+        read: impl FnOnce(&str) -> Result<Config, serde_yaml_ng::Error>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = if yaml.trim().is_empty() {
             Config::default()
         } else {
-            serde_yaml_ng::from_str::<Config>(yaml)
-                .map_err(|e| ConfigError::Parse { file: source.to_owned(), message: e.to_string() })?
+            read(yaml).map_err(|e| ConfigError::Parse { file: source.to_owned(), message: e.to_string() })?
         };
+        if let Some(r) = &mut config.jobs.redis {
+            r.read_from(source, &Arc::from(yaml));
+        }
         config.validate(source)?;
         Ok(config)
     }
 
     /// Reads `path`, parses and checks it, then applies the `JOBS_*`
-    /// variables of this process's environment.
+    /// variables of this process's environment (see the module docs).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(path, std::env::vars())
     }
@@ -449,53 +242,50 @@ impl Config {
         Self::from_yaml_named(&text, &file)?.with_env_overrides(vars)
     }
 
-    /// Applies `JOBS_*` overrides from `(name, value)` pairs (see the module
-    /// docs for the variables). Each value is checked as the key it sets.
-    pub fn with_env_overrides<I, K, V>(mut self, vars: I) -> Result<Self, ConfigError>
+    /// Applies the `JOBS_*` variables among `(name, value)` pairs (see the
+    /// module docs for the rule and the short names); other variables are
+    /// ignored. Each value is checked as the key it sets, and errors name
+    /// the variable and the key.
+    pub fn with_env_overrides<I, K, V>(self, vars: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        for (k, v) in vars {
-            env::apply(&mut self, k.as_ref(), v.as_ref())?;
-        }
-        Ok(self)
+        let vars = vars.into_iter().map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect();
+        env::apply_vars(self, vars)
+    }
+
+    /// Sets the key at the dotted path `key` (`jobs.redis.url`,
+    /// `queues.email.max_jobs`) from `value`, read as an environment
+    /// variable's value is, for settings an application takes from elsewhere
+    /// (a command-line flag). `source` names it in errors.
+    ///
+    /// ```
+    /// let config = jobs_core::config::Config::default().with_override("jobs.redis.url", "redis://db:6379", "--redis-url")?;
+    /// assert_eq!(config.jobs.redis.as_ref().and_then(|r| r.url()), Some("redis://db:6379"));
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    pub fn with_override(self, key: &str, value: &str, source: &str) -> Result<Self, ConfigError> {
+        let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+        let config = env::set(self, &path, value.trim(), backend::Setter::Named(source.to_owned()))
+            .map_err(|m| ConfigError::Parse { file: source.to_owned(), message: format!("{key}: {m}") })?;
+        config.validate(source)?;
+        Ok(config)
     }
 
     /// Checks what the types alone do not: queue names, bounds, the metrics
     /// prefix, the Redis URL, the allowed host names. `source` names the file in errors.
     pub fn validate(&self, source: &str) -> Result<(), ConfigError> {
-        let invalid = |key: String, message: String| ConfigError::Invalid { file: source.to_owned(), key, message };
-        let pool = &self.jobs.worker_pool;
-        check::worker_count(pool.worker_count).map_err(|m| invalid("jobs.worker_pool.worker_count".into(), m))?;
-        check::lease(pool.lease).map_err(|m| invalid("jobs.worker_pool.lease".into(), m))?;
-        check::metrics_prefix(&self.jobs.metrics.prefix).map_err(|m| invalid("jobs.metrics.prefix".into(), m))?;
-        if let Some(r) = &self.jobs.redis {
-            check::redis_url(&r.url).map_err(|m| invalid("jobs.redis.url".into(), m))?;
-            if r.pool_size == Some(0) {
-                return Err(invalid("jobs.redis.pool_size".into(), "must be at least 1".into()));
-            }
-        }
-        for (i, host) in self.jobs.http.allowed_hosts.iter().enumerate() {
-            check::allowed_host(host).map_err(|m| invalid(format!("jobs.http.allowed_hosts[{i}]"), m))?;
-        }
-        for (name, q) in self.queues.iter() {
-            validate_queue_name(name).map_err(|e| invalid(format!("queues.{name}"), e.to_string()))?;
-            if q.max_jobs == Some(0) {
-                return Err(invalid(
-                    format!("queues.{name}.max_jobs"),
-                    "must be at least 1 (leave it out for no bound)".into(),
-                ));
-            }
-        }
-        Ok(())
+        check::config(self).map_err(|(key, message)| ConfigError::Invalid { file: source.to_owned(), key, message })
     }
 
-    /// A pool builder on `queue` with the `worker_pool` settings, serving the
-    /// configured queues in file order (when `queues:` lists any; otherwise
-    /// every queue a linked job declares). Add `.metrics(..)` and anything
-    /// else, then `.start()`.
+    /// A pool builder on `queue` with the `worker_pool` settings, running the
+    /// scheduler as `scheduler.enabled` says (with the `cron` feature; without
+    /// it pools have no scheduler), serving the configured queues
+    /// in file order (when `queues:` lists any; otherwise every queue a
+    /// linked job declares). Add `.metrics(..)` and anything else, then
+    /// `.start()`.
     pub fn pool_builder<Q: JobQueue>(&self, queue: Q) -> WorkerPoolBuilder {
         let p = &self.jobs.worker_pool;
         let b = WorkerPool::builder(queue)
@@ -504,6 +294,8 @@ impl Config {
             .retry_delay(p.retry_delay)
             .grace_period(p.grace_period)
             .lease(p.lease);
+        #[cfg(feature = "cron")]
+        let b = b.scheduler(self.jobs.scheduler.enabled);
         if self.queues.is_empty() {
             b
         } else {
@@ -523,6 +315,7 @@ impl Config {
 
     /// The metrics the `metrics` section asks for (`None` when disabled), in
     /// a registry of their own.
+    #[cfg(feature = "metrics")]
     pub fn job_metrics(&self) -> Result<Option<JobMetrics>, MetricsError> {
         let m = &self.jobs.metrics;
         if m.enabled {

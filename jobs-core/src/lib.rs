@@ -2,15 +2,18 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "config")]
 pub mod config;
 mod context;
 mod error;
 mod job;
 mod memory;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 mod queue;
 mod redact;
 mod registry;
+#[cfg(feature = "cron")]
 mod schedule;
 mod trace;
 mod worker;
@@ -26,12 +29,14 @@ pub use context::{Extensions, JobContext};
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
 pub use memory::MemoryQueue;
+#[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, Headers, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob,
     PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
     ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
+#[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};
@@ -43,8 +48,10 @@ pub use jobs_macros::job;
 
 /// Everything a job definition and its producer need.
 pub mod prelude {
+    #[cfg(feature = "metrics")]
+    pub use crate::JobMetrics;
     pub use crate::{
-        job, Backend, Error, Job, JobContext, JobError, JobExt, JobId, JobMetrics, JobOptions, JobQueue, MemoryQueue,
-        PoolPresence, Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
+        job, Backend, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue, PoolPresence,
+        Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
     };
 }

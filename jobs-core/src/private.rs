@@ -12,6 +12,7 @@ pub use crate::job::{Job, Priority};
 pub use crate::queue::BoxFuture;
 pub use crate::registry::{CronSpec, JobDescriptor, RunError};
 pub use inventory;
+#[cfg(feature = "validate")]
 pub use regex::Regex;
 pub use serde;
 pub use std::sync::LazyLock;
@@ -102,8 +103,11 @@ pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, 
 }
 
 /// Wraps a job function's error for conversion into [`JobError`]: anything
-/// `Into<JobError>` (every std error, `JobError` itself) and `anyhow::Error`.
-/// Two impls on distinct receiver types pick the conversion at compile time.
+/// `Into<JobError>` (every std error, `JobError` itself) and, with the
+/// `anyhow` feature, `anyhow::Error`. Two impls on distinct receiver types
+/// pick the conversion at compile time. Without the feature a function
+/// returning `anyhow::Result` fails to compile on `into_job_error` (its
+/// trait bounds are not satisfied): turn the feature on.
 pub struct ErrConv<E>(pub Cell<Option<E>>);
 
 impl<E> ErrConv<E> {
@@ -131,6 +135,7 @@ pub trait ViaAnyhow {
     fn into_job_error(&self) -> JobError;
 }
 
+#[cfg(feature = "anyhow")]
 impl ViaAnyhow for ErrConv<anyhow::Error> {
     fn into_job_error(&self) -> JobError {
         match self.0.take() {
@@ -280,6 +285,7 @@ macro_rules! numbers {
 }
 numbers!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 
+#[cfg(feature = "validate")]
 pub fn email<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
     use validator::ValidateEmail;
     if !v.as_text().validate_email() {
@@ -287,6 +293,7 @@ pub fn email<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T)
     }
 }
 
+#[cfg(feature = "validate")]
 pub fn url<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
     use validator::ValidateUrl;
     if !v.as_text().validate_url() {
@@ -294,6 +301,7 @@ pub fn url<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T) {
     }
 }
 
+#[cfg(feature = "validate")]
 pub fn pattern<T: AsText + ?Sized>(errs: &mut ValidationError, field: &str, v: &T, re: &Regex) {
     if !re.is_match(v.as_text()) {
         errs.push(field, "pattern", format!("`{}` does not match `{}`", shorten(v.as_text()), re.as_str()));
@@ -372,6 +380,7 @@ pub fn custom<T: ?Sized>(errs: &mut ValidationError, field: &str, v: &T, f: impl
 }
 
 /// Builds a regex the macro already compiled once at compile time.
+#[cfg(feature = "validate")]
 pub fn compiled_regex(src: &'static str) -> Regex {
     match Regex::new(src) {
         Ok(r) => r,
@@ -382,6 +391,7 @@ pub fn compiled_regex(src: &'static str) -> Regex {
 }
 
 /// At most 64 characters of a value, for messages.
+#[cfg(feature = "validate")]
 fn shorten(s: &str) -> String {
     if s.chars().count() <= 64 {
         s.to_owned()

@@ -1,10 +1,11 @@
 //! The YAML configuration: parsing, errors naming file and key, environment
 //! overrides, masking, and policies reaching the backend.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jobs_core::config::{mask_url_password, Config, ConfigError, DEFAULT_HTTP_BIND};
-use jobs_core::{Error, JobId, JobQueue, MemoryQueue, NewJob, Priority, QueueInspect};
+use jobs_core::{job, Error, JobError, JobId, JobQueue, MemoryQueue, NewJob, Priority, QueueInspect, ScheduleStore};
+use serde::Deserialize;
 
 const FULL: &str = r#"
 jobs:
@@ -19,6 +20,19 @@ queues:
   bulk:
 "#;
 
+/// The keys of `jobs.redis` these tests look at (the backend crate owns the
+/// section's type).
+#[derive(Debug, Deserialize)]
+struct RedisKeys {
+    url: String,
+    pool_size: Option<usize>,
+    prefix: Option<String>,
+}
+
+fn redis(c: &Config) -> RedisKeys {
+    c.jobs.redis.as_ref().expect("redis section").parse().expect("redis keys")
+}
+
 fn parse_err(yaml: &str) -> String {
     match Config::from_yaml_named(yaml, "config.yaml") {
         Ok(c) => panic!("expected an error, got {c:?}"),
@@ -29,8 +43,8 @@ fn parse_err(yaml: &str) -> String {
 #[test]
 fn a_full_file_parses_with_every_value() {
     let c = Config::from_yaml_str(FULL).expect("valid");
-    let r = c.jobs.redis.as_ref().expect("redis section");
-    assert_eq!(r.pool_size, Some(8));
+    let r = redis(&c);
+    assert_eq!((r.url.as_str(), r.pool_size), ("redis://app:hunter2@127.0.0.1:6379/0", Some(8)));
     let p = &c.jobs.worker_pool;
     assert_eq!((p.worker_count, p.max_retries), (5, 4));
     assert_eq!(p.retry_delay, Duration::from_secs(2));
@@ -69,8 +83,8 @@ fn unknown_keys_name_the_file_the_path_and_the_valid_keys() {
     assert!(e.contains("unknown field `job`") && e.contains("`jobs`") && e.contains("`queues`"), "{e}");
     let e = parse_err("queues:\n  email: { max_job: 3 }\n");
     assert!(e.contains("queues.email: unknown field `max_job`") && e.contains("max_jobs"), "{e}");
-    let e = parse_err("jobs: { redis: { url: \"redis://h\", password: \"x\" } }\n");
-    assert!(e.contains("jobs.redis: unknown field `password`"), "{e}");
+    let e = parse_err("jobs: { redis: { pool_size: 2 } }\n");
+    assert!(e.contains("jobs.redis.url: missing"), "the URL selects Redis: {e}");
 }
 
 #[test]
@@ -86,7 +100,7 @@ fn bad_values_name_the_key() {
     let e = parse_err("jobs: { metrics: { prefix: \"my-app\" } }");
     assert!(e.contains("jobs.metrics.prefix: invalid metrics prefix `my-app`"), "{e}");
     let e = parse_err("jobs: { metrics: { enabled: maybe } }");
-    assert!(e.contains("jobs.metrics.enabled: invalid type"), "{e}");
+    assert!(e.contains("jobs.metrics.enabled: `maybe` is not a boolean"), "{e}");
     let e = parse_err("jobs: { redis: { url: \"http://u:topsecret@h\" } }");
     assert!(e.contains("jobs.redis.url: `http://u:***@h` is not a Redis URL"), "{e}");
     assert!(!e.contains("topsecret"), "{e}");
@@ -135,8 +149,8 @@ fn env_overrides_apply_and_are_checked() {
             ("JOBS_LEASE", ""),
         ])
         .expect("valid overrides");
-    assert_eq!(c.jobs.redis.as_ref().map(|r| r.url.as_str()), Some("redis://other:6380"));
-    assert_eq!(c.jobs.redis.as_ref().and_then(|r| r.pool_size), Some(8), "other redis keys are kept");
+    assert_eq!(redis(&c).url, "redis://other:6380");
+    assert_eq!(redis(&c).pool_size, Some(8), "other redis keys are kept");
     let p = &c.jobs.worker_pool;
     assert_eq!((p.worker_count, p.max_retries), (32, 0));
     assert_eq!((p.retry_delay, p.grace_period), (Duration::from_millis(250), Duration::from_secs(5)));
@@ -146,7 +160,7 @@ fn env_overrides_apply_and_are_checked() {
     assert!(!c.jobs.metrics.enabled && c.jobs.scheduler.enabled);
 
     let c = Config::default().with_env_overrides([("JOBS_REDIS_URL", "redis://h:1")]).expect("adds redis");
-    assert_eq!(c.jobs.redis.map(|r| r.url), Some("redis://h:1".to_owned()));
+    assert_eq!(c.jobs.redis.as_ref().and_then(|r| r.url()), Some("redis://h:1"));
 
     for (var, value, expect) in [
         (
@@ -157,10 +171,11 @@ fn env_overrides_apply_and_are_checked() {
         (
             "JOBS_WORKER_COUNT",
             "lots",
-            "JOBS_WORKER_COUNT (jobs.worker_pool.worker_count): `lots` is not a whole number",
+            "JOBS_WORKER_COUNT (jobs.worker_pool.worker_count): invalid type: string \"lots\", expected usize",
         ),
         ("JOBS_RETRY_DELAY", "soon", "JOBS_RETRY_DELAY (jobs.worker_pool.retry_delay): invalid duration `soon`"),
-        ("JOBS_HTTP_BIND", "8080", "JOBS_HTTP_BIND (jobs.http.bind): `8080` is not a socket address"),
+        ("JOBS_HTTP_BIND", "8080", "JOBS_HTTP_BIND (jobs.http.bind): `8080` is not an IP:port address"),
+        ("JOBS_MAX_RETRIES", "-1", "JOBS_MAX_RETRIES (jobs.worker_pool.max_retries): invalid value: integer `-1`"),
         ("JOBS_METRICS_ENABLED", "perhaps", "JOBS_METRICS_ENABLED (jobs.metrics.enabled): `perhaps` is not a boolean"),
         ("JOBS_METRICS_PREFIX", "a-b", "JOBS_METRICS_PREFIX (jobs.metrics.prefix): invalid metrics prefix"),
         ("JOBS_REDIS_URL", "localhost:6379", "JOBS_REDIS_URL (jobs.redis.url): `localhost:6379` is not a Redis URL"),
@@ -256,17 +271,6 @@ fn the_admin_token_comes_from_yaml_or_env_and_is_never_shown() {
 }
 
 #[test]
-fn cluster_nodes_and_tls_files_are_read() {
-    let yaml = "jobs:\n  redis:\n    url: \"rediss://:pw@10.0.0.1:6379\"\n    nodes: [\"10.0.0.2:6379\"]\n    tls: { ca_file: /etc/ca.pem }\n";
-    let c = Config::from_yaml_str(yaml).expect("valid");
-    let r = c.jobs.redis.as_ref().expect("redis section");
-    assert_eq!(r.nodes, vec!["10.0.0.2:6379".to_owned()]);
-    assert_eq!(r.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
-    let e = Config::from_yaml_str("jobs:\n  redis:\n    url: redis://h\n    tls: { ca: x }\n").unwrap_err().to_string();
-    assert!(e.contains("jobs.redis.tls") && e.contains("ca_file"), "{e}");
-}
-
-#[test]
 fn allowed_hosts_come_from_yaml_or_env_and_are_checked() {
     let c =
         Config::from_yaml_str("jobs:\n  http:\n    allowed_hosts: [\"jobs.example.com\", \"metrics.internal:9090\"]\n")
@@ -300,7 +304,165 @@ fn allowed_hosts_come_from_yaml_or_env_and_are_checked() {
     assert!(matches!(e, ConfigError::Env { .. }), "{e:?}");
     assert!(
         e.to_string()
-            .contains("JOBS_HTTP_ALLOWED_HOSTS (jobs.http.allowed_hosts): `http://evil.example` is not a host name"),
+            .contains("JOBS_HTTP_ALLOWED_HOSTS (jobs.http.allowed_hosts[1]): `http://evil.example` is not a host name"),
         "{e}"
     );
+}
+
+#[test]
+fn every_key_is_settable_by_its_path() {
+    let c = Config::from_yaml_str(FULL)
+        .expect("valid")
+        .with_env_overrides([
+            ("JOBS_WORKER_POOL__LEASE", "45s"),
+            ("JOBS_QUEUES__EMAIL__MAX_JOBS", "7"),
+            ("JOBS_QUEUES__EMAIL__PRIORITY_LEVELS", "low, critical"),
+            ("JOBS_QUEUES__REPORTS__MAX_JOBS", "3"),
+            ("JOBS_REDIS__PREFIX", "app"),
+            ("JOBS_HTTP__ADMIN_TOKEN", "12345"),
+            ("JOBS_SCHEDULER__ENABLED", "off"),
+            ("JOBS_CONFIG", "/etc/jobs.yaml"),
+        ])
+        .expect("valid overrides");
+    assert_eq!(c.jobs.worker_pool.lease, Duration::from_secs(45), "a nested key set only by the environment");
+    let email = c.queues.get("email").expect("email");
+    assert_eq!(email.max_jobs, Some(7));
+    assert_eq!(email.priority_levels, [Priority::Low, Priority::Critical], "a list replaces the file's");
+    assert_eq!(c.queues.get("reports").and_then(|q| q.max_jobs), Some(3), "a queue the file does not list");
+    assert_eq!(c.queues.names().collect::<Vec<_>>(), ["email", "default", "bulk", "reports"]);
+    assert_eq!(redis(&c).prefix.as_deref(), Some("app"));
+    assert_eq!(redis(&c).pool_size, Some(8), "the file's other redis keys are kept");
+    assert_eq!(c.jobs.http.admin_token.as_deref(), Some("12345"), "digits stay text where text is wanted");
+    assert!(!c.jobs.scheduler.enabled);
+
+    // A configured queue is found whatever the case of its name.
+    let c = Config::from_yaml_str("queues:\n  Mail: {}\n").expect("valid");
+    let c = c.with_env_overrides([("JOBS_QUEUES__MAIL__MAX_JOBS", "9")]).expect("valid");
+    assert_eq!(c.queues.get("Mail").and_then(|q| q.max_jobs), Some(9));
+}
+
+#[test]
+fn the_long_form_wins_over_the_short_name() {
+    for vars in [
+        [("JOBS_WORKER_COUNT", "3"), ("JOBS_WORKER_POOL__WORKER_COUNT", "4")],
+        [("JOBS_WORKER_POOL__WORKER_COUNT", "4"), ("JOBS_WORKER_COUNT", "3")],
+    ] {
+        let c = Config::default().with_env_overrides(vars).expect("valid");
+        assert_eq!(c.jobs.worker_pool.worker_count, 4, "{vars:?}");
+    }
+    // The order of variables does not matter for keys that need each other.
+    let c = Config::default()
+        .with_env_overrides([("JOBS_REDIS_POOL_SIZE", "4"), ("JOBS_REDIS_URL", "redis://h:1")])
+        .expect("valid");
+    assert_eq!((redis(&c).url.as_str(), redis(&c).pool_size), ("redis://h:1", Some(4)));
+    let e = Config::default().with_env_overrides([("JOBS_REDIS_POOL_SIZE", "4")]).expect_err("no URL");
+    assert!(e.to_string().starts_with("environment variable JOBS_REDIS_POOL_SIZE (jobs.redis.url): missing"), "{e}");
+}
+
+#[test]
+fn unknown_keys_in_variables_name_the_variable_the_path_and_the_valid_keys() {
+    let e = Config::default().with_env_overrides([("JOBS_WORKER_POOL__WORKERS", "3")]).expect_err("unknown");
+    let shown = e.to_string();
+    assert!(matches!(e, ConfigError::Env { ref key, .. } if key == "jobs.worker_pool.workers"), "{e:?}");
+    assert!(
+        shown.starts_with(
+            "environment variable JOBS_WORKER_POOL__WORKERS (jobs.worker_pool.workers): unknown field `workers`"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("worker_count") && shown.contains("grace_period"), "lists the valid keys: {shown}");
+
+    let e = Config::default().with_env_overrides([("JOBS_WORKERPOOL__LEASE", "1s")]).expect_err("unknown section");
+    assert!(e.to_string().contains("unknown field `workerpool`") && e.to_string().contains("worker_pool"), "{e}");
+    let e = Config::default().with_env_overrides([("JOBS_QUEUES__EMAIL__MAX_JOB", "1")]).expect_err("unknown key");
+    assert!(e.to_string().contains("(queues.email.max_job): unknown field `max_job`"), "{e}");
+    let e = Config::default().with_env_overrides([("JOBS_LEASE__X", "1")]).expect_err("not a section");
+    assert!(e.to_string().contains("JOBS_LEASE__X (jobs.lease.x): unknown field `lease`"), "{e}");
+    let e = Config::default().with_env_overrides([("JOBS_WORKER_POOL__LEASE__X", "1")]).expect_err("a value");
+    assert!(e.to_string().contains("(jobs.worker_pool.lease.x):"), "{e}");
+}
+
+#[test]
+fn an_application_file_keeps_its_own_sections() {
+    let text =
+        "app:\n  name: demo\n  anything: [1, 2]\njobs:\n  worker_pool: { worker_count: 3 }\nqueues:\n  email: {}\n";
+    let c = Config::from_app_yaml(text, "app.yaml").expect("other sections are the application's");
+    assert_eq!(c.jobs.worker_pool.worker_count, 3);
+    assert_eq!(c.queues.names().collect::<Vec<_>>(), ["email"]);
+    let e = Config::from_yaml_named(text, "app.yaml").expect_err("a file of its own has no other sections");
+    assert!(e.to_string().contains("unknown field `app`"), "{e}");
+
+    let e = Config::from_app_yaml("app: {}\njobs:\n  worker_pool: { workers: 3 }\n", "app.yaml").expect_err("typo");
+    let shown = e.to_string();
+    assert!(shown.starts_with("app.yaml: jobs.worker_pool: unknown field `workers`"), "{shown}");
+    assert!(shown.contains("line 3"), "{shown}");
+    let e = Config::from_app_yaml("app: {}\nqueues:\n  email: { max_job: 3 }\n", "app.yaml").expect_err("typo");
+    assert!(e.to_string().contains("queues.email: unknown field `max_job`"), "{e}");
+}
+
+#[test]
+fn overrides_from_elsewhere_name_their_source() {
+    let c = Config::default().with_override("jobs.redis.url", "redis://db:6379", "--redis-url").expect("valid");
+    assert_eq!(redis(&c).url, "redis://db:6379");
+    let e = Config::default().with_override("jobs.redis.url", "db:6379", "--redis-url").expect_err("bad url");
+    assert!(e.to_string().starts_with("--redis-url: jobs.redis.url: `db:6379` is not a Redis URL"), "{e}");
+    let e = Config::default().with_override("jobs.worker_pool.count", "3", "--count").expect_err("unknown key");
+    assert!(e.to_string().starts_with("--count: jobs.worker_pool.count: unknown field `count`"), "{e}");
+}
+
+#[test]
+fn redis_keys_name_the_file_or_the_variable() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // Read by `Debug` only: parsing is what is tested.
+    struct Strict {
+        url: String,
+        pool_size: Option<usize>,
+    }
+    let c = Config::from_yaml_named("jobs:\n  redis:\n    url: redis://h\n    pool_size: many\n", "config.yaml")
+        .expect("the core does not know the backend's keys");
+    let e = c.jobs.redis.as_ref().expect("section").parse::<Strict>().expect_err("bad pool size");
+    let shown = e.to_string();
+    assert!(shown.starts_with("config.yaml: jobs.redis.pool_size: invalid type: string \"many\""), "{shown}");
+    assert!(shown.contains("line 4"), "{shown}");
+
+    let c = Config::from_yaml_named("jobs:\n  redis: { url: redis://h }\n", "config.yaml")
+        .expect("valid")
+        .with_env_overrides([("JOBS_REDIS__POOL_SIZE", "lots"), ("JOBS_REDIS__PASSWORD", "x")])
+        .expect("the core does not know the backend's keys");
+    let e = c.jobs.redis.as_ref().expect("section").parse::<Strict>().expect_err("unknown key");
+    let shown = e.to_string();
+    assert!(matches!(e, ConfigError::Env { .. }), "{e:?}");
+    assert!(
+        shown.starts_with("environment variable JOBS_REDIS__PASSWORD (jobs.redis.password): unknown field `password`")
+            || shown.starts_with("environment variable JOBS_REDIS__POOL_SIZE (jobs.redis.pool_size): invalid type"),
+        "{shown}"
+    );
+}
+
+/// A recurring job: a pool with the scheduler on adds its schedule.
+#[job(name = "config.nightly", queue = "config_cron", cron = "0 0 3 * * *")]
+async fn nightly() -> Result<(), JobError> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_builder_honours_scheduler_enabled() {
+    let on = Config::from_yaml_str("queues: { config_cron: {} }").expect("valid");
+    assert!(on.jobs.scheduler.enabled, "on by default");
+    let off = on.clone().with_env_overrides([("JOBS_SCHEDULER_ENABLED", "false")]).expect("valid");
+
+    let queue = MemoryQueue::new();
+    let pool = off.pool_builder(queue.clone()).start().expect("starts");
+    pool.shutdown().await.expect("stops");
+    assert!(queue.schedules().await.expect("schedules").is_empty(), "no scheduler ran, so nothing was added");
+
+    let pool = on.pool_builder(queue.clone()).start().expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.schedules().await.expect("schedules").is_empty() {
+        assert!(Instant::now() < deadline, "the scheduler adds the declared schedule");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.shutdown().await.expect("stops");
+    let _ = nightly;
 }

@@ -33,6 +33,8 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     check_length_bounds(params, errors);
     check_range_bounds(params, errors);
     check_patterns(params, errors);
+    #[cfg(not(feature = "validate"))]
+    check_validate_feature(params, errors);
     let queue = check_queue(args.queue.as_ref(), errors);
     let name = check_name(args.name.as_ref(), &sig.ident, errors);
     let priority = check_priority(args.priority.as_ref(), errors);
@@ -289,7 +291,12 @@ fn check_range_bounds(params: &[Param], errors: &mut Errors) {
 }
 
 /// `pattern` regexes compile (with the same `regex` crate that runs them).
+/// Without the `validate` feature there is no `regex` crate here, and the
+/// rule is refused by `check_validate_feature`.
 fn check_patterns(params: &[Param], errors: &mut Errors) {
+    #[cfg(not(feature = "validate"))]
+    let _ = (params, errors);
+    #[cfg(feature = "validate")]
     for rule in params.iter().flat_map(|p| &p.rules) {
         let RuleKind::Pattern(lit) = &rule.kind else { continue };
         if let Err(e) = regex::Regex::new(&lit.value()) {
@@ -412,8 +419,43 @@ fn check_duration(key: &str, lit: Option<&LitStr>, errors: &mut Errors) -> Optio
     }
 }
 
+/// The rules that need `regex` or `validator` at run time, refused when
+/// jobs-core is built without its `validate` feature.
+#[cfg(not(feature = "validate"))]
+fn check_validate_feature(params: &[Param], errors: &mut Errors) {
+    for rule in params.iter().flat_map(|p| &p.rules) {
+        let name = match &rule.kind {
+            RuleKind::Email => "email",
+            RuleKind::Url => "url",
+            RuleKind::Pattern(_) => "pattern",
+            _ => continue,
+        };
+        let msg = format!(
+            "`#[validate({name})]` needs the `validate` feature of jobs-core (on by default): turn it on, or check \
+             the value with `#[validate(custom = ..)]`"
+        );
+        errors.push(syn::Error::new(rule.span, msg));
+    }
+}
+
+/// A schedule without the `cron` feature of jobs-core: there is no
+/// scheduler to run it.
+#[cfg(not(feature = "cron"))]
+fn check_cron(args: &Args, _params: &[Param], errors: &mut Errors) -> Option<(String, String)> {
+    let (span, key) = match (&args.cron, &args.timezone) {
+        (Some(c), _) => (c.span(), "cron"),
+        (None, Some(tz)) => (tz.span(), "timezone"),
+        (None, None) => return None,
+    };
+    let msg =
+        format!("`{key}` needs the `cron` feature of jobs-core (on by default): turn it on to run recurring jobs");
+    errors.push(syn::Error::new(span, msg));
+    None
+}
+
 /// A schedule: a valid cron expression and time zone, on a function without
 /// a payload (a tick has no values to pass).
+#[cfg(feature = "cron")]
 fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(String, String)> {
     let zone = args.timezone.as_ref().map(check_timezone(errors));
     let Some(cron) = &args.cron else {
@@ -447,6 +489,7 @@ fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(Str
 }
 
 /// An IANA time zone name, suggesting the nearest known one.
+#[cfg(feature = "cron")]
 fn check_timezone(errors: &mut Errors) -> impl FnMut(&LitStr) -> String + '_ {
     move |lit| {
         let name = lit.value();

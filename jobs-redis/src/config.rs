@@ -86,32 +86,28 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
-    /// The `jobs.redis` section of the YAML configuration as backend
-    /// settings: every key it sets, the defaults for the rest.
-    pub fn from_settings(s: &jobs_core::config::RedisSettings) -> Self {
-        let mut c = RedisConfig::new(s.url.clone());
-        if let Some(n) = s.pool_size {
-            c.pool_size = n;
-        }
-        if let Some(p) = &s.prefix {
-            c.prefix = p.clone();
-        }
-        if let Some(t) = s.command_timeout {
-            c.command_timeout = t;
-        }
-        if let Some(t) = s.connect_timeout {
-            c.connect_timeout = t;
-        }
-        if let Some(r) = &s.retention {
-            c.retention = r.retention();
-        }
-        c.nodes = s.nodes.clone();
-        c.tls = TlsFiles {
-            ca_file: s.tls.ca_file.clone(),
-            cert_file: s.tls.cert_file.clone(),
-            key_file: s.tls.key_file.clone(),
-        };
-        c
+    /// The `jobs.redis` section of a configuration (file and environment),
+    /// `None` when there is none (the application then uses the embedded
+    /// `MemoryQueue`). Every key of this type can be set there; errors name
+    /// the file or the environment variable and the key path, e.g.
+    /// `config.yaml: jobs.redis.pool_size: invalid type: string "many", expected usize at line 3 column 16`.
+    ///
+    /// ```
+    /// use jobs_redis::{PayloadFormat, RedisConfig};
+    /// let config = jobs_core::config::Config::from_yaml_str(
+    ///     "jobs:\n  redis: { url: \"redis://db:6379\", payload_format: messagepack, max_payload: 65536 }\n",
+    /// )?;
+    /// let redis = RedisConfig::from_config(&config)?.expect("a redis section");
+    /// assert_eq!((redis.payload_format, redis.max_payload), (PayloadFormat::MessagePack, 65536));
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    pub fn from_config(config: &jobs_core::config::Config) -> Result<Option<Self>, jobs_core::config::ConfigError> {
+        config.jobs.redis.as_ref().map(Self::from_section).transpose()
+    }
+
+    /// One `jobs.redis` section as settings (see [`RedisConfig::from_config`]).
+    pub fn from_section(section: &jobs_core::config::BackendSection) -> Result<Self, jobs_core::config::ConfigError> {
+        section.parse()
     }
 
     /// The defaults with this URL.
@@ -209,6 +205,68 @@ mod tests {
         assert_eq!(c.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
         let shown = format!("{c:?}");
         assert!(!shown.contains("pw@"), "{shown}");
+    }
+
+    #[test]
+    fn every_key_comes_from_the_yaml_configuration() {
+        let yaml = "jobs:\n  redis:\n    url: \"rediss://:pw@10.0.0.1:6379\"\n    nodes: [\"10.0.0.2:6379\"]\n    \
+                    tls: { ca_file: /etc/ca.pem }\n    pool_size: 3\n    prefix: app\n    payload_format: messagepack\n    \
+                    max_payload: 4096\n    command_timeout: 2s\n    retention: { dead_max: 7 }\n";
+        let config = jobs_core::config::Config::from_yaml_str(yaml).unwrap();
+        let c = RedisConfig::from_config(&config).unwrap().unwrap();
+        assert_eq!(c.nodes, ["10.0.0.2:6379"]);
+        assert_eq!(c.tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        assert_eq!((c.pool_size, c.prefix.as_str()), (3, "app"));
+        assert_eq!((c.payload_format, c.max_payload), (crate::PayloadFormat::MessagePack, 4096));
+        assert_eq!(c.command_timeout, Duration::from_secs(2));
+        assert_eq!((c.retention.dead_max, c.retention.dead_age), (7, Retention::default().dead_age));
+        assert_eq!(c.connect_timeout, RedisConfig::default().connect_timeout, "unset keys keep their defaults");
+        assert!(
+            RedisConfig::from_config(&jobs_core::config::Config::default()).unwrap().is_none(),
+            "no section: no Redis"
+        );
+    }
+
+    #[test]
+    fn the_environment_sets_every_key_too() {
+        let config = jobs_core::config::Config::default()
+            .with_env_overrides([
+                ("JOBS_REDIS_URL", "redis://h:6379"),
+                ("JOBS_REDIS__PAYLOAD_FORMAT", "messagepack"),
+                ("JOBS_REDIS__MAX_PAYLOAD", "1024"),
+                ("JOBS_REDIS__RETENTION__SUCCEEDED", "1h"),
+                ("JOBS_REDIS__NODES", "10.0.0.1:7000,10.0.0.2:7000"),
+            ])
+            .unwrap();
+        let c = RedisConfig::from_config(&config).unwrap().unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.payload_format, c.max_payload),
+            ("redis://h:6379", crate::PayloadFormat::MessagePack, 1024)
+        );
+        assert_eq!(c.retention.succeeded, Duration::from_secs(3600));
+        assert_eq!(c.nodes, ["10.0.0.1:7000", "10.0.0.2:7000"]);
+    }
+
+    #[test]
+    fn section_errors_name_the_file_or_variable_and_the_key() {
+        let yaml = "jobs:\n  redis:\n    url: redis://h\n    tls: { ca: x }\n";
+        let config = jobs_core::config::Config::from_yaml_named(yaml, "config.yaml").unwrap();
+        let e = RedisConfig::from_config(&config).unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis.tls: unknown field `ca`"), "{e}");
+        assert!(e.contains("ca_file") && e.contains("line 4"), "{e}");
+
+        let config = jobs_core::config::Config::from_yaml_named("jobs:\n  redis: { url: redis://h }\n", "config.yaml")
+            .unwrap()
+            .with_env_overrides([("JOBS_REDIS__PAYLOAD_FORMAT", "xml")])
+            .unwrap();
+        let e = RedisConfig::from_config(&config).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "environment variable JOBS_REDIS__PAYLOAD_FORMAT (jobs.redis.payload_format): unknown variant `xml`"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("messagepack"), "{e}");
     }
 
     #[test]

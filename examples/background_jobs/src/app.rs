@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_core::config::{mask_url_password, RedisSettings};
+use jobs_core::config::mask_url_password;
 use jobs_core::{JobMetrics, MemoryQueue, SharedQueue, WorkerHandle};
 use jobs_web::axum::Router;
 use jobs_web::{Thresholds, WebState};
@@ -79,18 +79,14 @@ pub async fn open_queue(settings: &Settings) -> Result<(SharedQueue, BackendKind
     match &settings.jobs.jobs.redis {
         None => Ok((Arc::new(MemoryQueue::new()), BackendKind::Memory)),
         Some(r) => {
-            let url = mask_url_password(&r.url).into_owned();
-            let queue = jobs_redis::RedisQueue::from_config(&redis_config(r))
+            let url = mask_url_password(r.url().unwrap_or_default()).into_owned();
+            let config = jobs_redis::RedisConfig::from_section(r).map_err(ConfigError::Jobs)?;
+            let queue = jobs_redis::RedisQueue::from_config(&config)
                 .await
                 .map_err(backend(format!("cannot connect to Redis at {url}")))?;
             Ok((Arc::new(queue), BackendKind::Redis(url)))
         }
     }
-}
-
-/// `jobs.redis` of the configuration as the Redis backend's settings.
-fn redis_config(s: &RedisSettings) -> jobs_redis::RedisConfig {
-    jobs_redis::RedisConfig::from_settings(s)
 }
 
 /// Whether and how [`App::start`] serves `/metrics` and `/health/*` (and,
@@ -188,7 +184,7 @@ impl App {
         let env = Arc::new(AppEnv::new(settings.clone(), queue.clone())?);
         env::install(env.clone());
         let pool = if options.workers {
-            let mut b = settings.jobs.pool_builder(queue.clone()).scheduler(settings.jobs.jobs.scheduler.enabled);
+            let mut b = settings.jobs.pool_builder(queue.clone());
             if let Some(d) = options.retry_delay {
                 b = b.retry_delay(d);
             }

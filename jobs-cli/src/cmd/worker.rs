@@ -19,7 +19,10 @@ pub(super) async fn run(args: &WorkerArgs, ctx: Context, io: &mut Io<'_>) -> Res
     config.apply_queue_policies(&*queue).await?;
     let mut builder = config.pool_builder(queue.clone());
     let workers = args.workers.unwrap_or(config.jobs.worker_pool.worker_count);
-    builder = builder.workers(workers).scheduler(config.jobs.scheduler.enabled && !args.no_scheduler);
+    builder = builder.workers(workers);
+    if args.no_scheduler {
+        builder = builder.scheduler(false);
+    }
     if !args.queues.is_empty() {
         builder = builder.queues(args.queues.clone());
     }

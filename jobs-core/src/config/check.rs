@@ -1,8 +1,49 @@
-//! Value checks shared by the file validation and the environment overrides.
+//! What the types alone do not check: bounds, names, the Redis URL, the
+//! allowed host names. Each problem comes back as (key path, message).
 
 use std::time::Duration;
 
-pub(super) fn worker_count(n: usize) -> Result<(), String> {
+use super::Config;
+use crate::job::validate_queue_name;
+
+/// A problem: the key path and what is wrong.
+pub(super) type Problem = (String, String);
+
+/// The first problem of `config`, if any.
+pub(super) fn config(config: &Config) -> Result<(), Problem> {
+    fn at(key: &'static str) -> impl Fn(String) -> Problem {
+        move |m| (key.to_owned(), m)
+    }
+    let jobs = &config.jobs;
+    worker_count(jobs.worker_pool.worker_count).map_err(at("jobs.worker_pool.worker_count"))?;
+    lease(jobs.worker_pool.lease).map_err(at("jobs.worker_pool.lease"))?;
+    metrics_prefix(&jobs.metrics.prefix).map_err(at("jobs.metrics.prefix"))?;
+    if let Some(r) = &jobs.redis {
+        match r.value().get("url") {
+            None => {
+                return Err(at("jobs.redis.url")(
+                    "missing: the URL selects Redis; write e.g. redis://127.0.0.1:6379".into(),
+                ))
+            }
+            Some(url) => match url.as_str() {
+                Some(url) => redis_url(url).map_err(at("jobs.redis.url"))?,
+                None => return Err(at("jobs.redis.url")("must be text, e.g. redis://127.0.0.1:6379".into())),
+            },
+        }
+    }
+    for (i, host) in jobs.http.allowed_hosts.iter().enumerate() {
+        allowed_host(host).map_err(|m| (format!("jobs.http.allowed_hosts[{i}]"), m))?;
+    }
+    for (name, q) in config.queues.iter() {
+        validate_queue_name(name).map_err(|e| (format!("queues.{name}"), e.to_string()))?;
+        if q.max_jobs == Some(0) {
+            return Err((format!("queues.{name}.max_jobs"), "must be at least 1 (leave it out for no bound)".into()));
+        }
+    }
+    Ok(())
+}
+
+fn worker_count(n: usize) -> Result<(), String> {
     if n == 0 {
         Err("must be at least 1".into())
     } else {
@@ -10,7 +51,7 @@ pub(super) fn worker_count(n: usize) -> Result<(), String> {
     }
 }
 
-pub(super) fn lease(d: Duration) -> Result<(), String> {
+fn lease(d: Duration) -> Result<(), String> {
     if d < Duration::from_millis(100) {
         Err(format!("must be at least 100ms, not {}", humantime::format_duration(d)))
     } else {
@@ -18,11 +59,16 @@ pub(super) fn lease(d: Duration) -> Result<(), String> {
     }
 }
 
-pub(super) fn metrics_prefix(p: &str) -> Result<(), String> {
-    crate::metrics::check_prefix(p).map_err(|e| e.to_string())
+/// The prefix must make valid Prometheus names. Without the `metrics`
+/// feature no metric is named, so any prefix goes.
+fn metrics_prefix(p: &str) -> Result<(), String> {
+    #[cfg(feature = "metrics")]
+    crate::metrics::check_prefix(p).map_err(|e| e.to_string())?;
+    let _ = p;
+    Ok(())
 }
 
-pub(super) fn redis_url(url: &str) -> Result<(), String> {
+fn redis_url(url: &str) -> Result<(), String> {
     const SCHEMES: [&str; 6] = ["redis", "rediss", "redis+cluster", "rediss+cluster", "redis+unix", "unix"];
     let scheme = url.split_once("://").map(|(s, _)| s);
     match scheme {
@@ -38,7 +84,7 @@ pub(super) fn redis_url(url: &str) -> Result<(), String> {
 /// An entry of `jobs.http.allowed_hosts`: a DNS name, optionally with a
 /// port (`jobs.example.com`, `jobs.example.com:8443`). The same form the
 /// HTTP endpoints' `Host` check compares requests against.
-pub(super) fn allowed_host(entry: &str) -> Result<(), String> {
+fn allowed_host(entry: &str) -> Result<(), String> {
     let bad = || {
         format!(
             "`{entry}` is not a host name: write `name` or `name:port`, e.g. jobs.example.com or \

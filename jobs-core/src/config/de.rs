@@ -1,11 +1,13 @@
-//! Serde helpers of the configuration: humantime durations and the ordered
-//! `queues:` map.
+//! Serde helpers of the configuration: humantime durations, lenient
+//! booleans, socket addresses and the ordered `queues:` map, each both ways
+//! (the environment overrides write the configuration back into a tree).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{QueueConfig, Queues};
 
@@ -16,31 +18,48 @@ pub(super) mod duration {
     pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         d.deserialize_str(DurationVisitor)
     }
+
+    pub(in crate::config) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
 }
 
-/// An optional [`duration`].
-pub(super) mod opt_duration {
+/// A boolean written `true`/`false`, or as text `yes`/`no`, `on`/`off`,
+/// `1`/`0` (any case), the forms an environment variable takes.
+pub(super) mod flag {
     use super::*;
 
-    pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        d.deserialize_option(OptVisitor)
+    pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(FlagVisitor)
     }
 
-    struct OptVisitor;
+    pub(in crate::config) fn serialize<S: Serializer>(b: &bool, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*b)
+    }
 
-    impl<'de> Visitor<'de> for OptVisitor {
-        type Value = Option<Duration>;
+    struct FlagVisitor;
+
+    impl Visitor<'_> for FlagVisitor {
+        type Value = bool;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(EXPECTING)
+            f.write_str("true or false")
         }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<bool, E> {
+            Ok(b)
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<bool, E> {
+            match n {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(E::invalid_value(de::Unexpected::Unsigned(n), &self)),
+            }
         }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(DurationVisitor).map(Some)
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<bool, E> {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(E::custom(format_args!("`{s}` is not a boolean: write true or false"))),
+            }
         }
     }
 }
@@ -53,6 +72,10 @@ pub(super) mod socket_addr {
     pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
         // Parsed inside the visitor, so the error carries the key's path.
         d.deserialize_str(AddrVisitor)
+    }
+
+    pub(in crate::config) fn serialize<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(a)
     }
 
     struct AddrVisitor;
@@ -74,7 +97,7 @@ const EXPECTING: &str = "a duration such as \"500ms\", \"30s\" or \"5m\"";
 
 /// Parses a duration as the configuration writes it; the message says how to
 /// write one.
-pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
+fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration `{s}`: {e}; write e.g. \"30s\" or \"5m\""))
 }
@@ -94,6 +117,17 @@ impl Visitor<'_> for DurationVisitor {
 impl<'de> Deserialize<'de> for Queues {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(QueuesVisitor)
+    }
+}
+
+/// A map in file order.
+impl Serialize for Queues {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (name, q) in self.iter() {
+            map.serialize_entry(name, q)?;
+        }
+        map.end()
     }
 }
 

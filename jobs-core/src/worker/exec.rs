@@ -28,6 +28,7 @@ const SHUT_DOWN: &str = "the worker pool shut down";
 
 /// Runs one attempt and queues its outcome for acknowledgement.
 pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemaphorePermit) {
+    #[cfg(feature = "metrics")]
     let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {
         let outcome = unknown_outcome(&core, &job);
@@ -81,7 +82,10 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         let _ = core.acks.send(Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started });
         None
     };
+    #[cfg(feature = "metrics")]
     let started = core.metrics.as_ref().map(|_| std::time::Instant::now());
+    #[cfg(not(feature = "metrics"))]
+    let started: Option<std::time::Instant> = None;
     // The glue decodes and validates the payload before it returns the
     // job's future: user code (a `Deserialize` impl, a custom validator)
     // that panics there is a failed attempt like a panic in the body.
@@ -249,9 +253,12 @@ fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
 
 /// Counts the attempt in the pool's metrics, if it has any.
 fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>) {
+    #[cfg(feature = "metrics")]
     if let Some(m) = &core.metrics {
         m.finished(&job.name, job.id.queue(), outcome, ran);
     }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (core, job, outcome, ran);
 }
 
 fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {

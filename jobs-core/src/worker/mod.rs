@@ -83,7 +83,9 @@ impl WorkerPool {
             max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
+            #[cfg(feature = "metrics")]
             metrics: None,
+            #[cfg(feature = "cron")]
             scheduler: true,
         }
     }
@@ -106,7 +108,9 @@ pub struct WorkerPoolBuilder {
     max_crashes: u32,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
+    #[cfg(feature = "metrics")]
     metrics: Option<crate::metrics::JobMetrics>,
+    #[cfg(feature = "cron")]
     scheduler: bool,
 }
 
@@ -178,7 +182,8 @@ impl WorkerPoolBuilder {
 
     /// Whether this pool runs the scheduler (default on): it adds the
     /// schedules declared with `#[job(cron = ..)]` and enqueues every due
-    /// tick, once across all processes however many run one.
+    /// tick, once across all processes however many run one. (Feature `cron`.)
+    #[cfg(feature = "cron")]
     pub fn scheduler(mut self, enabled: bool) -> Self {
         self.scheduler = enabled;
         self
@@ -205,7 +210,8 @@ impl WorkerPoolBuilder {
     }
 
     /// Records this pool's attempts, durations, retries, dead jobs and busy
-    /// workers in `metrics` (see [`JobMetrics`](crate::JobMetrics)).
+    /// workers in `metrics` (see [`JobMetrics`](crate::JobMetrics)). (Feature `metrics`.)
+    #[cfg(feature = "metrics")]
     pub fn metrics(mut self, metrics: &crate::metrics::JobMetrics) -> Self {
         self.metrics = Some(metrics.clone());
         self
@@ -270,6 +276,7 @@ impl WorkerPoolBuilder {
                 return Err(Error::InvalidArgument("queue weights must not all be zero".into()));
             }
         }
+        #[cfg(feature = "cron")]
         let schedule_store = match (self.scheduler, self.queue.schedule_store()) {
             (false, _) => None,
             (true, Some(store)) => Some(store),
@@ -307,6 +314,7 @@ impl WorkerPoolBuilder {
             quarantine: tokio::sync::Mutex::new(()),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
+            #[cfg(feature = "metrics")]
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
             identity: PoolInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),
@@ -332,7 +340,11 @@ impl WorkerPoolBuilder {
         let acks_closing = CancellationToken::new();
         let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
         let heartbeat = inflight::spawn_heartbeat(core.clone())?;
+        #[cfg(feature = "cron")]
         let scheduler = schedule_store.map(|store| {
+            #[cfg(not(feature = "metrics"))]
+            let lateness: Option<crate::schedule::LatenessHook> = None;
+            #[cfg(feature = "metrics")]
             let lateness = self
                 .metrics
                 .clone()
@@ -340,6 +352,7 @@ impl WorkerPoolBuilder {
             crate::schedule::start_for_pool(store, &core.registry, lateness)
         });
         Ok(WorkerHandle {
+            #[cfg(feature = "cron")]
             scheduler,
             core,
             stop,
@@ -364,6 +377,7 @@ pub struct WorkerHandle {
     ack_task: tokio::task::JoinHandle<()>,
     acks_closing: CancellationToken,
     heartbeat: inflight::Heartbeat,
+    #[cfg(feature = "cron")]
     scheduler: Option<crate::schedule::SchedulerHandle>,
 }
 
@@ -386,6 +400,7 @@ impl WorkerHandle {
     /// one stuck in blocking code that cannot be dropped stays leased and
     /// runs again when its lease expires. Then flushes results.
     pub async fn shutdown(self) -> Result<(), Error> {
+        #[cfg(feature = "cron")]
         if let Some(s) = self.scheduler {
             s.stop().await;
         }
@@ -430,6 +445,7 @@ impl WorkerHandle {
     /// tests of crash recovery.
     #[doc(hidden)]
     pub async fn kill(self) {
+        #[cfg(feature = "cron")]
         if let Some(s) = self.scheduler {
             s.stop().await;
         }

@@ -45,6 +45,7 @@ pub(crate) struct Core {
     /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
     pub(crate) data: Arc<crate::context::Extensions>,
     /// Metrics hooks, when the pool was built with `.metrics(..)`.
+    #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
     /// This pool's presence record (id, host, pid, queues, start).
     pub(crate) identity: crate::queue::PoolInfo,

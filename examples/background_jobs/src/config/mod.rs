@@ -2,16 +2,15 @@
 //! `jobs_core::config::Config` plus an `app:` section of its own, all in
 //! one YAML file.
 //!
-//! `jobs_core::config::Config` refuses unknown top-level keys, so the `app:` block is
-//! cut out of the text before the rest goes to it; the cut lines are left
-//! blank, so both parts' error messages keep the file's line numbers. The
-//! `app:` key must therefore be written in block style at the start of a line
-//! (as in the shipped `config.yaml`), not inside a `{ .. }` flow mapping.
+//! `jobs_core::config::Config::from_app_yaml` reads `jobs:` and `queues:` and skips
+//! the rest; the `app:` section is read here from the same text, and any
+//! other top-level key is an error. Both keep the file's line numbers.
 //!
 //! Where the configuration comes from: `--config PATH`, else the file named by
 //! `JOBS_CONFIG`, else the shipped `config.yaml` built into the binary. Then
 //! the environment overrides apply: every `JOBS_*` variable of
-//! `jobs_core::config` (`JOBS_REDIS_URL` selects Redis), and these:
+//! `jobs_core::config` (any key of `jobs:` and `queues:`, e.g.
+//! `JOBS_WORKER_POOL__WORKER_COUNT`; `JOBS_REDIS_URL` selects Redis), and these:
 //!
 //! | variable | key |
 //! | --- | --- |
@@ -24,6 +23,7 @@ mod app;
 
 use std::path::{Component, Path, PathBuf};
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 pub use app::{AppConfig, CleanupConfig, DemoConfig, EmailConfig, FilesConfig, HttpAppConfig, NotifyConfig};
@@ -81,12 +81,17 @@ pub struct Settings {
     pub source: String,
 }
 
-/// The `app:` block as it sits in the file.
+/// The file's top level as the application sees it: its own `app:` section,
+/// and the sections `jobs_core::config::Config::from_app_yaml` reads.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct AppFile {
     #[serde(default)]
     app: AppConfig,
+    #[serde(default, rename = "jobs")]
+    _jobs: IgnoredAny,
+    #[serde(default, rename = "queues")]
+    _queues: IgnoredAny,
 }
 
 impl Settings {
@@ -123,12 +128,11 @@ impl Settings {
     /// Parses YAML text read from `source` (named in errors), without
     /// environment overrides.
     pub fn from_yaml(text: &str, source: &str) -> Result<Self, ConfigError> {
-        let (rest, app_text) = split_app_section(text);
-        let jobs = jobs_core::config::Config::from_yaml_named(&rest, source)?;
-        let app = if app_text.trim().is_empty() {
+        let jobs = jobs_core::config::Config::from_app_yaml(text, source)?;
+        let app = if text.trim().is_empty() {
             AppConfig::default()
         } else {
-            serde_yaml_ng::from_str::<AppFile>(&app_text)
+            serde_yaml_ng::from_str::<AppFile>(text)
                 .map_err(|e| ConfigError::App { file: source.to_owned(), message: e.to_string() })?
                 .app
         };
@@ -253,34 +257,6 @@ fn normalized(p: &Path) -> PathBuf {
     p.components().filter(|c| !matches!(c, Component::CurDir)).collect()
 }
 
-/// Splits YAML text into (everything but the top-level `app:` block, the
-/// `app:` block), each with the other's lines left blank so that line
-/// numbers stay those of the file.
-fn split_app_section(text: &str) -> (String, String) {
-    let mut rest = String::with_capacity(text.len());
-    let mut app = String::new();
-    let mut in_app = false;
-    for line in text.lines() {
-        let top_level = line.starts_with(|c: char| !c.is_whitespace() && c != '#');
-        if top_level {
-            in_app = is_app_key(line);
-        }
-        if in_app {
-            app.push_str(line);
-        } else {
-            rest.push_str(line);
-        }
-        rest.push('\n');
-        app.push('\n');
-    }
-    (rest, app)
-}
-
-fn is_app_key(line: &str) -> bool {
-    let key = line.strip_prefix("app").or_else(|| line.strip_prefix("\"app\"")).or_else(|| line.strip_prefix("'app'"));
-    key.is_some_and(|r| r.trim_start().starts_with(':'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,10 +284,23 @@ mod tests {
     }
 
     #[test]
+    fn one_file_holds_both_sections_in_any_style() {
+        let text =
+            "{ app: { cleanup: { log_keep: 3 } }, jobs: { worker_pool: { worker_count: 2 } }, queues: { email: {} } }";
+        let s = Settings::from_yaml(text, "c.yaml").expect("flow style is read too");
+        assert_eq!((s.app.cleanup.log_keep, s.jobs.jobs.worker_pool.worker_count), (3, 2));
+        assert_eq!(s.jobs.queues.names().collect::<Vec<_>>(), ["email"]);
+        let msg = Settings::from_yaml("ap:\n  email: {}\n", "c.yaml").expect_err("unknown section").to_string();
+        assert!(msg.starts_with("c.yaml: unknown field `ap`") && msg.contains("`app`"), "{msg}");
+        let msg = Settings::from_yaml("jobs:\n  worker_pol: {}\napp: {}\n", "c.yaml").expect_err("typo").to_string();
+        assert!(msg.starts_with("c.yaml: jobs: unknown field `worker_pol`") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
     fn environment_overrides_apply_and_are_checked() {
         let vars = [("JOBS_REDIS_URL", "redis://127.0.0.1:7000"), ("APP_WEBHOOK_URL", "http://127.0.0.1:9/hook")];
         let s = Settings::from_yaml(DEFAULT_CONFIG, "c").and_then(|s| s.with_env_overrides(vars)).expect("valid");
-        assert_eq!(s.jobs.jobs.redis.map(|r| r.url).as_deref(), Some("redis://127.0.0.1:7000"));
+        assert_eq!(s.jobs.jobs.redis.as_ref().and_then(|r| r.url()), Some("redis://127.0.0.1:7000"));
         assert_eq!(s.app.notify.webhook_url.as_deref(), Some("http://127.0.0.1:9/hook"));
         let e = Settings::from_yaml(DEFAULT_CONFIG, "c")
             .and_then(|s| s.with_env_overrides([("APP_SMTP_URL", "smtps://u:hunter2@mail")]))

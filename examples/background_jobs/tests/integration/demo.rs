@@ -64,7 +64,7 @@ async fn the_demo_runs_on_redis_too() {
     let server = jobs_redis::testing::RedisServer::start();
     let dir = TempDir::new("demo-redis");
     let mut s = settings(&dir.0);
-    s.jobs.jobs.redis = Some(jobs_core::config::RedisSettings::new(server.url()));
+    s.jobs.jobs.redis = Some(jobs_core::config::BackendSection::with_url(server.url()));
     s.app.files.ffmpeg = "ffmpeg-that-is-not-installed".into();
     let report = run_demo(s, Http::Off).await.expect("the demo runs");
     let mut text = Vec::new();

@@ -1,0 +1,165 @@
+//! The sections of the configuration besides the backend's: worker pool,
+//! scheduler, metrics, HTTP and the queues.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{de, DEFAULT_HTTP_BIND};
+use crate::job::Priority;
+use crate::queue::QueuePolicy;
+
+/// `jobs.worker_pool`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerPoolConfig {
+    /// Jobs run at once (default 10, at least 1).
+    pub worker_count: usize,
+    /// Retries for jobs whose attribute and options set none (default 3).
+    pub max_retries: u32,
+    /// The retry backoff base (default `"5s"`; factor 2, cap 1 h).
+    #[serde(with = "de::duration")]
+    pub retry_delay: Duration,
+    /// How long shutdown waits for running jobs (default `"30s"`).
+    #[serde(with = "de::duration")]
+    pub grace_period: Duration,
+    /// How long a taken job stays leased without a heartbeat (default `"30s"`,
+    /// at least 100 ms).
+    #[serde(with = "de::duration")]
+    pub lease: Duration,
+}
+
+impl Default for WorkerPoolConfig {
+    fn default() -> Self {
+        WorkerPoolConfig {
+            worker_count: 10,
+            max_retries: 3,
+            retry_delay: Duration::from_secs(5),
+            grace_period: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `jobs.scheduler`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Whether pools built by [`Config::pool_builder`](super::Config::pool_builder)
+    /// run the recurring-job scheduler (default true).
+    #[serde(with = "de::flag")]
+    pub enabled: bool,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { enabled: true }
+    }
+}
+
+/// `jobs.metrics`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Whether Prometheus metrics are kept and served (default true).
+    #[serde(with = "de::flag")]
+    pub enabled: bool,
+    /// The prefix of every metric name (default `jobs_`).
+    pub prefix: String,
+}
+
+/// The metrics prefix unless configured (the same as `JobMetrics`' default).
+const DEFAULT_METRICS_PREFIX: &str = "jobs_";
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true, prefix: DEFAULT_METRICS_PREFIX.to_owned() }
+    }
+}
+
+/// `jobs.http`.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where `/metrics` and `/health/*` listen (default `127.0.0.1:8080`:
+    /// loopback only; bind `0.0.0.0:8080` deliberately to expose them).
+    #[serde(with = "de::socket_addr")]
+    pub bind: SocketAddr,
+    /// The token the dashboard's and admin API's actions need (`Authorization:
+    /// Bearer ..`); none: read-only. Prefer `JOBS_HTTP_ADMIN_TOKEN` to a file.
+    pub admin_token: Option<String>,
+    /// Host names the endpoints answer to besides `localhost` and IP
+    /// addresses, each `name` (any port) or `name:port` (that port only):
+    /// the public name behind a reverse proxy that forwards `Host`, a name
+    /// Prometheus scrapes by. Requests for any other `Host` are refused
+    /// (421), which keeps DNS-rebinding pages out. Default: none.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { bind: DEFAULT_HTTP_BIND, admin_token: None, allowed_hosts: Vec::new() }
+    }
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("bind", &self.bind)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish()
+    }
+}
+
+/// One entry of `queues:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Refuse enqueues past this many pending and scheduled jobs (at least 1;
+    /// absent: no bound).
+    pub max_jobs: Option<u64>,
+    /// Accept only these priorities (`low`, `normal`, `high`, `critical`);
+    /// empty or absent: all.
+    pub priority_levels: Vec<Priority>,
+}
+
+impl QueueConfig {
+    /// The backend policy this entry sets.
+    pub fn policy(&self) -> QueuePolicy {
+        QueuePolicy { max_jobs: self.max_jobs, priority_levels: self.priority_levels.clone() }
+    }
+}
+
+/// The `queues:` section: queue names and their settings, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queues(pub Vec<(String, QueueConfig)>);
+
+impl Queues {
+    /// The settings of one queue.
+    pub fn get(&self, name: &str) -> Option<&QueueConfig> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, q)| q)
+    }
+
+    /// The queue names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Every queue with its settings, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &QueueConfig)> {
+        self.0.iter().map(|(n, q)| (n.as_str(), q))
+    }
+
+    /// How many queues are configured.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no queue is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
