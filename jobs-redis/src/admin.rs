@@ -8,51 +8,41 @@ use jobs_core::{
 };
 use redis::Value;
 
-use crate::decode::{status_of, text};
+use crate::decode::text;
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
 use crate::queue::RedisQueue;
-use crate::scripts::SCRIPTS;
+use crate::scripts::cancel::Cancel;
+use crate::scripts::purge_dead::PurgeDead;
+use crate::scripts::retry_dead::{DeadRetry, RetryDead};
+use crate::scripts::set_paused::SetPaused;
 
 type Hash = HashMap<String, Vec<u8>>;
 
 impl RedisQueue {
-    pub(crate) async fn job_info(&self, id: &JobId) -> Result<Option<JobInfo>, Error> {
+    /// A job by its id; `None` when it does not exist (any more).
+    pub(crate) async fn job(&self, id: &JobId) -> Result<Option<JobInfo>, Error> {
         if validate_queue_name(id.queue()).is_err() {
             return Ok(None);
         }
         let ulid = id.ulid().to_string().into_bytes();
-        Ok(self.infos(id.queue(), &self.keys(id.queue()), &[ulid]).await?.pop())
+        Ok(self.infos(&self.keys(id.queue()), &[ulid]).await?.pop())
     }
 
-    pub(crate) async fn cancel_job(&self, id: &JobId) -> Result<CancelResult, Error> {
+    /// Cancels a job: at once when it waits, through its worker when it runs.
+    pub(crate) async fn cancel(&self, id: &JobId) -> Result<CancelResult, Error> {
         if validate_queue_name(id.queue()).is_err() {
             return Err(Error::NotFound(id.clone()));
         }
-        let reply: String = SCRIPTS
-            .cancel
-            .key(self.keys(id.queue()).base())
-            .arg(id.ulid().to_string())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("cancel", &e))?;
-        match reply.as_str() {
-            "notfound" => Err(Error::NotFound(id.clone())),
-            "requested" => Ok(CancelResult::Requested),
-            "cancelled" => Ok(CancelResult::Cancelled),
-            other => other
-                .strip_prefix("finished:")
-                .and_then(status_of)
-                .map(CancelResult::AlreadyFinished)
-                .ok_or_else(|| RedisQueueError::reply("cancel", other.to_owned()).into()),
-        }
+        let keys = self.keys(id.queue());
+        self.invoke(Cancel { keys: &keys, id }).await?.ok_or_else(|| Error::NotFound(id.clone()))
     }
 
     /// Counts of every queue in `<prefix>:queues`, in one pipelined round
     /// trip: the ready lists' lengths (pending) and the `stats` hash (the
     /// other gauges and the counters) of each.
-    pub(crate) async fn queue_stats(&self) -> Result<QueueStats, Error> {
+    pub(crate) async fn stats(&self) -> Result<QueueStats, Error> {
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(queues_key(&self.inner.prefix))
             .query_async(&mut self.conn())
@@ -109,7 +99,7 @@ impl RedisQueue {
 
     /// Newest first: `ZREVRANGE` of the dead set, then the jobs in one
     /// `read.lua` call.
-    pub(crate) async fn list_dead(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>, Error> {
+    pub(crate) async fn dead_jobs(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
@@ -125,47 +115,34 @@ impl RedisQueue {
         if ulids.is_empty() {
             return Ok(Vec::new());
         }
-        self.infos(queue, &keys, &ulids).await
+        self.infos(&keys, &ulids).await
     }
 
-    pub(crate) async fn retry_dead_job(&self, id: &JobId) -> Result<(), Error> {
+    /// Puts a dead job back to pending.
+    pub(crate) async fn retry_dead(&self, id: &JobId) -> Result<(), Error> {
         if validate_queue_name(id.queue()).is_err() {
             return Err(Error::NotFound(id.clone()));
         }
-        let reply: String = SCRIPTS
-            .retry_dead
-            .key(self.keys(id.queue()).base())
-            .arg(id.ulid().to_string())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("retry_dead", &e))?;
-        match reply.as_str() {
-            "ok" => Ok(()),
-            "notfound" => Err(Error::NotFound(id.clone())),
-            other => match other.strip_prefix("invalid:").and_then(status_of) {
-                Some(status) => {
-                    Err(Error::InvalidState { id: id.clone(), status, action: "retry a job that is not dead" })
-                }
-                None => Err(RedisQueueError::reply("retry_dead", other.to_owned()).into()),
-            },
+        let keys = self.keys(id.queue());
+        match self.invoke(RetryDead { keys: &keys, id }).await? {
+            DeadRetry::Pending => Ok(()),
+            DeadRetry::NotFound => Err(Error::NotFound(id.clone())),
+            DeadRetry::NotDead(status) => {
+                Err(Error::InvalidState { id: id.clone(), status, action: "retry a job that is not dead" })
+            }
         }
     }
 
-    /// Bounded script calls until the dead set is empty.
-    pub(crate) async fn purge(&self, queue: &str) -> Result<u64, Error> {
+    /// Deletes a queue's dead jobs: bounded script calls until the dead set
+    /// is empty.
+    pub(crate) async fn purge_dead(&self, queue: &str) -> Result<u64, Error> {
         if validate_queue_name(queue).is_err() {
             return Ok(0);
         }
-        let base = self.keys(queue).base().to_owned();
+        let keys = self.keys(queue);
         let mut total = 0u64;
         loop {
-            let n: u64 = SCRIPTS
-                .purge_dead
-                .key(&base)
-                .arg(BATCH)
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(|e| self.command_error("purge_dead", &e))?;
+            let n = self.invoke(PurgeDead { keys: &keys, limit: BATCH }).await?;
             total += n;
             if n < BATCH as u64 {
                 return Ok(total);
@@ -173,22 +150,26 @@ impl RedisQueue {
         }
     }
 
-    pub(crate) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
+    /// Stops fetches taking jobs of `queue`.
+    pub(crate) async fn pause(&self, queue: &str) -> Result<(), Error> {
+        self.set_paused(queue, true).await
+    }
+
+    /// Lets fetches take jobs of `queue` again.
+    pub(crate) async fn resume(&self, queue: &str) -> Result<(), Error> {
+        self.set_paused(queue, false).await
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        let _: String = SCRIPTS
-            .set_paused
-            .key(self.keys(queue).base())
-            .arg(if paused { "1" } else { "0" })
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error(if paused { "pause" } else { "resume" }, &e))?;
+        self.invoke(SetPaused { keys: &self.keys(queue), paused }).await?;
         self.register(queue).await
     }
 
     /// `priority_levels` is stored as the ranks' digits in the policy's
     /// order (so an error lists them as configured), `max_jobs` as a number;
     /// an empty string means no limit.
-    pub(crate) async fn store_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
+    pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
         let levels: String = policy.priority_levels.iter().map(|p| p.rank().to_string()).collect();
         let max = policy.max_jobs.map(|m| m.to_string()).unwrap_or_default();

@@ -2,6 +2,11 @@
 //! (`RedisConfig::payload_format`), which is smaller for payloads with many
 //! numbers or short strings.
 //!
+//! MessagePack needs the crate's `msgpack` feature (on by default): without
+//! it, `PayloadFormat::MessagePack` is refused at connect
+//! ([`check_available`]), and a MessagePack payload written by another build
+//! is handed to the worker as stored (its decoder reports it).
+//!
 //! The port hands the backend JSON and expects JSON back, so MessagePack is
 //! a storage encoding: a payload is transcoded on its way in and back to
 //! JSON on its way out. Reading needs no setting: a stored payload is a JSON
@@ -11,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::RedisQueueError;
+
 /// The storage encoding of payloads and results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,8 +25,19 @@ pub enum PayloadFormat {
     /// Stored as given: JSON text.
     #[default]
     Json,
-    /// Stored as MessagePack, transcoded from and back to JSON.
+    /// Stored as MessagePack, transcoded from and back to JSON (feature
+    /// `msgpack`).
     MessagePack,
+}
+
+/// Refuses a format this build cannot write.
+pub(crate) fn check_available(format: PayloadFormat) -> Result<(), RedisQueueError> {
+    match format {
+        PayloadFormat::MessagePack if !cfg!(feature = "msgpack") => {
+            Err(RedisQueueError::feature("msgpack", "`payload_format: messagepack`"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The stored form of a JSON payload. A payload that is not valid JSON (a
@@ -27,7 +45,7 @@ pub enum PayloadFormat {
 /// the decoding error instead of the producer losing the job.
 pub(crate) fn encode(format: PayloadFormat, json: &[u8]) -> Vec<u8> {
     match format {
-        PayloadFormat::Json => json.to_vec(),
+        #[cfg(feature = "msgpack")]
         PayloadFormat::MessagePack => {
             let mut out = Vec::with_capacity(json.len());
             let mut de = serde_json::Deserializer::from_slice(json);
@@ -40,10 +58,16 @@ pub(crate) fn encode(format: PayloadFormat, json: &[u8]) -> Vec<u8> {
                 json.to_vec()
             }
         }
+        // Without `msgpack` a handle never has this format (refused at
+        // connect by check_available); JSON is the form every build reads.
+        #[cfg(not(feature = "msgpack"))]
+        PayloadFormat::MessagePack => json.to_vec(),
+        PayloadFormat::Json => json.to_vec(),
     }
 }
 
 /// The JSON form of a stored payload, whichever way it was stored.
+#[cfg(feature = "msgpack")]
 pub(crate) fn decode(stored: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     if !is_msgpack_map(stored) {
         return std::borrow::Cow::Borrowed(stored);
@@ -59,11 +83,19 @@ pub(crate) fn decode(stored: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// The stored payload as it is: without `msgpack` a MessagePack payload
+/// cannot be turned back into JSON, and the worker's decoder reports it.
+#[cfg(not(feature = "msgpack"))]
+pub(crate) fn decode(stored: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    std::borrow::Cow::Borrowed(stored)
+}
+
+#[cfg(feature = "msgpack")]
 fn is_msgpack_map(b: &[u8]) -> bool {
     matches!(b.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "msgpack"))]
 mod tests {
     use super::*;
 
@@ -75,6 +107,11 @@ mod tests {
         assert!(stored.len() < json.len(), "{} vs {}", stored.len(), json.len());
         let back: serde_json::Value = serde_json::from_slice(&decode(&stored)).unwrap();
         assert_eq!(back, serde_json::from_slice::<serde_json::Value>(json).unwrap());
+    }
+
+    #[test]
+    fn messagepack_is_available_in_this_build() {
+        assert!(check_available(PayloadFormat::MessagePack).is_ok());
     }
 
     #[test]
@@ -91,5 +128,17 @@ mod tests {
             assert_eq!(stored, bad.to_vec());
             assert_eq!(&*decode(&stored), bad);
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "msgpack")))]
+mod without_msgpack {
+    use super::*;
+
+    #[test]
+    fn messagepack_is_refused_naming_the_feature() {
+        let e = check_available(PayloadFormat::MessagePack).unwrap_err();
+        assert!(matches!(e, RedisQueueError::FeatureDisabled { feature: "msgpack", .. }), "{e}");
+        assert!(check_available(PayloadFormat::Json).is_ok());
     }
 }

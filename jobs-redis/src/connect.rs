@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
 use redis::{AsyncConnectionConfig, Client, RedisError};
 
@@ -92,11 +93,7 @@ pub(crate) async fn open(
     let config_err = |reason: String| RedisQueueError::Config { url: shown.clone(), reason };
     let connect_err =
         |e: RedisError| RedisQueueError::Connect { url: shown.clone(), reason: connect_reason(redactor, &e) };
-    for u in target.urls() {
-        if u.starts_with("rediss") && !cfg!(feature = "tls") {
-            return Err(config_err("`rediss://` needs the `tls` feature of jobs-redis".to_owned()));
-        }
-    }
+    check_features(config, target)?;
     let certs = tls_certificates(&config.tls).map_err(config_err)?;
     let clients = target
         .urls()
@@ -132,6 +129,10 @@ pub(crate) async fn open(
                 conns.push(Conn::single(c, config.command_timeout));
             }
         }
+        // Refused by check_features already.
+        #[cfg(not(feature = "cluster"))]
+        Target::Cluster(_) => return Err(RedisQueueError::feature("cluster", "a Redis Cluster")),
+        #[cfg(feature = "cluster")]
         Target::Cluster(nodes) => {
             let builder = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
                 .connection_timeout(config.connect_timeout)
@@ -161,6 +162,25 @@ pub(crate) async fn open(
     Ok(Opened { conns, pubsub: clients })
 }
 
+/// Refuses, with the feature's name, what this build cannot do: `rediss://`
+/// and TLS files without `tls`, a Cluster without `cluster`, MessagePack
+/// payloads without `msgpack`.
+fn check_features(config: &RedisConfig, target: &Target) -> Result<(), RedisQueueError> {
+    if !cfg!(feature = "tls") {
+        if target.urls().iter().any(|u| u.starts_with("rediss")) {
+            return Err(RedisQueueError::feature("tls", "a `rediss://` URL"));
+        }
+        if config.tls != TlsFiles::default() {
+            return Err(RedisQueueError::feature("tls", "the `tls` setting (certificate files)"));
+        }
+    }
+    if !cfg!(feature = "cluster") && matches!(target, Target::Cluster(_)) {
+        let what = if config.nodes.is_empty() { "a `redis+cluster://` URL" } else { "the `nodes` setting" };
+        return Err(RedisQueueError::feature("cluster", what));
+    }
+    crate::codec::check_available(config.payload_format)
+}
+
 /// The driver's message, password removed, with wrong credentials named as
 /// such.
 fn connect_reason(redactor: &Redactor, e: &RedisError) -> String {
@@ -186,6 +206,7 @@ fn tls_certificates(files: &TlsFiles) -> Result<Option<Certs>, String> {
     }
     #[cfg(not(feature = "tls"))]
     {
+        // Refused by check_features, with the feature's name.
         Err("TLS files are set but jobs-redis was built without its `tls` feature".to_owned())
     }
     #[cfg(feature = "tls")]
@@ -216,6 +237,35 @@ mod tests {
 
     fn target(url: &str) -> Target {
         Target::of(&RedisConfig::new(url)).unwrap()
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    #[test]
+    fn a_cluster_needs_the_cluster_feature() {
+        let c = RedisConfig::new("redis+cluster://u:secret@a:7000,b:7001");
+        let e = check_features(&c, &Target::of(&c).unwrap()).unwrap_err();
+        assert!(matches!(e, RedisQueueError::FeatureDisabled { feature: "cluster", .. }), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_needs_the_tls_feature() {
+        let c = RedisConfig::new("rediss://h:6380");
+        let e = check_features(&c, &Target::of(&c).unwrap()).unwrap_err();
+        assert!(matches!(e, RedisQueueError::FeatureDisabled { feature: "tls", .. }), "{e}");
+        let c = RedisConfig {
+            tls: TlsFiles { ca_file: Some("/etc/ca.pem".into()), ..TlsFiles::default() },
+            ..RedisConfig::new("redis://h")
+        };
+        let e = check_features(&c, &Target::of(&c).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("`tls` feature"), "{e}");
+    }
+
+    #[test]
+    fn what_this_build_has_is_accepted() {
+        let c = RedisConfig::new("redis://h:6379");
+        assert!(check_features(&c, &Target::of(&c).unwrap()).is_ok());
     }
 
     #[test]

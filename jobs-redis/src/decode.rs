@@ -1,12 +1,11 @@
 //! Between Rust values and what the scripts store: times in milliseconds,
-//! replies as arrays of strings, job records and states (see
+//! due times as the scripts take them, job records and states (see
 //! `scripts/common.lua`) as [`JobInfo`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jobs_core::backend::ATTEMPT_LOG_MAX;
-use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority};
-use redis::Value;
+use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority, When};
 use serde::Deserialize;
 
 use crate::error::RedisQueueError;
@@ -43,6 +42,37 @@ pub(crate) fn from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
+/// A due time as the scripts take it (`due_at` in common.lua): `+<ms>` for a
+/// time relative to the server's clock (rounded up: never early), `<ms>`
+/// for an absolute time the caller chose. Clamped to the limits of
+/// [`jobs_core::backend::check_times`] (a backoff is not checked by it), so that the
+/// scripts' numbers stay exact.
+pub(crate) fn due_arg(w: When) -> String {
+    match w {
+        When::In(d) => {
+            let d = d.min(jobs_core::backend::MAX_JOB_DURATION);
+            let ms = dur_ms(d);
+            let ms = if Duration::from_millis(ms) < d { ms.saturating_add(1) } else { ms };
+            format!("+{ms}")
+        }
+        When::At(t) => to_ms_ceil(t).min(jobs_core::backend::MAX_SCHEDULED_AT_SECS * 1000).to_string(),
+    }
+}
+
+/// The id of job `ulid` (as stored) of `queue`.
+pub(crate) fn job_id(op: &'static str, queue: &str, ulid: &[u8]) -> Result<JobId, RedisQueueError> {
+    let u = ulid::Ulid::from_string(text(ulid)).map_err(|_| RedisQueueError::reply(op, "a job id is malformed"))?;
+    Ok(JobId::from_parts(queue, u))
+}
+
+/// Stored headers (a JSON object; absent or unreadable: none).
+pub(crate) fn headers(raw: &[u8]) -> jobs_core::Headers {
+    if raw.is_empty() {
+        return jobs_core::Headers::new();
+    }
+    serde_json::from_slice(raw).unwrap_or_default()
+}
+
 /// The priority of a storage rank (0 = critical).
 pub(crate) fn priority_of(rank: &[u8]) -> Option<Priority> {
     let r: usize = std::str::from_utf8(rank).ok()?.parse().ok()?;
@@ -60,24 +90,6 @@ pub(crate) fn status_of(s: &str) -> Option<JobStatus> {
         "cancelled" => JobStatus::Cancelled,
         _ => return None,
     })
-}
-
-/// A script's reply: a flat array of bulk strings (or integers).
-pub(crate) fn strings(op: &'static str, v: Value) -> Result<Vec<Vec<u8>>, RedisQueueError> {
-    let items = match v {
-        Value::Array(items) | Value::Set(items) => items,
-        other => return Err(RedisQueueError::reply(op, format!("expected an array, got {other:?}"))),
-    };
-    items
-        .into_iter()
-        .map(|v| match v {
-            Value::BulkString(b) => Ok(b),
-            Value::SimpleString(s) => Ok(s.into_bytes()),
-            Value::Int(i) => Ok(i.to_string().into_bytes()),
-            Value::Nil => Ok(Vec::new()),
-            other => Err(RedisQueueError::reply(op, format!("expected a string, got {other:?}"))),
-        })
-        .collect()
 }
 
 pub(crate) fn text(b: &[u8]) -> &str {
@@ -349,7 +361,7 @@ pub(crate) fn job_info(
         run_at: run_at.map(from_ms),
         finished_at: finished_at.map(from_ms),
         result: result.filter(|r| !r.is_empty()).and_then(|r| serde_json::from_slice(r).ok()),
-        headers: crate::hot::headers(r.headers(rec)),
+        headers: headers(r.headers(rec)),
     })
 }
 
@@ -397,7 +409,7 @@ mod tests {
             assert_eq!(r.priority, Priority::High);
             assert_eq!((r.max_retries, r.timeout), (Some(4), Some(Duration::from_millis(1500))));
             assert_eq!(r.name(&buf), b"send|mail");
-            assert_eq!(crate::hot::headers(r.headers(&buf)), j.headers);
+            assert_eq!(headers(r.headers(&buf)), j.headers);
             assert_eq!(&buf[r.payload_at..], br#"{"a":1}"#);
             assert_eq!(to_ms(r.enqueued_at(&j.id)), to_ms(j.enqueued_at));
         }
@@ -410,6 +422,7 @@ mod tests {
         assert!(Record::parse(b"2||||9|0|short").is_none());
     }
 
+    #[cfg(feature = "msgpack")]
     #[test]
     fn a_messagepack_payload_reads_back_as_json() {
         let j = new_job(false);

@@ -19,6 +19,15 @@ pub enum RedisQueueError {
         /// Why.
         reason: String,
     },
+    /// The configuration asks for something this build of the crate was
+    /// compiled without: enable the named cargo feature of `jobs-redis`.
+    #[error("{needed_by} needs the `{feature}` feature of jobs-redis, which this build was compiled without")]
+    FeatureDisabled {
+        /// The cargo feature (`tls`, `cluster`, `msgpack`).
+        feature: &'static str,
+        /// What needs it (a URL scheme or a setting; never a password).
+        needed_by: String,
+    },
     /// No connection could be made (server down, refused, wrong password).
     #[error("cannot connect to Redis at {url}: {reason}")]
     Connect {
@@ -54,6 +63,10 @@ impl RedisQueueError {
     /// timeout).
     pub fn is_transient(&self) -> bool {
         matches!(self, RedisQueueError::Connect { .. } | RedisQueueError::Command { transient: true, .. })
+    }
+
+    pub(crate) fn feature(feature: &'static str, needed_by: impl Into<String>) -> Self {
+        RedisQueueError::FeatureDisabled { feature, needed_by: needed_by.into() }
     }
 
     pub(crate) fn reply(op: &'static str, detail: impl Into<String>) -> Self {

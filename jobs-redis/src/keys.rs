@@ -1,11 +1,21 @@
-//! The key layout: every key of one queue under one hash tag.
+//! The key layout: every key of one queue under one hash tag, and the one
+//! place key names are built.
 //!
 //! A queue's keys are `<prefix>:{<queue>}:<name>`. Redis Cluster hashes only
 //! the part between the first `{` and the next `}`, so every key of a queue
 //! lands in the same slot and one Lua script may touch all of them. The
-//! scripts receive the queue's key prefix ([`QueueKeys::base`]) as `KEYS[1]`
-//! and build the other names from it, the way the functions below do; the
 //! crate documentation lists every key with its type and lifecycle.
+//!
+//! **The rule.** Rust code builds key names only with the functions of this
+//! module. A Lua script gets its queue's key prefix ([`QueueKeys::base`],
+//! `<prefix>:{<queue>}:`) as `KEYS[1]` and derives every other name of the
+//! queue by appending the suffix the matching function below appends
+//! (`B .. 'jobs'`, `B .. 'ready:' .. rank`); on Redis Cluster a script also
+//! declares [`QueueKeys::fence`] as `KEYS[2]`, which it never touches (see
+//! `conn.rs`). `common.lua` states the same rule, and a unit test checks that
+//! every suffix the scripts append is one built here. Keys outside any queue
+//! (the queue index, schedules' index, pool presence) are never touched by a
+//! script.
 //!
 //! Queue names cannot contain braces (see [`jobs_core::validate_queue_name`]),
 //! and [`validate_prefix`] keeps them out of the prefix, so the hash tag is
@@ -17,12 +27,20 @@ use jobs_core::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueKeys {
     base: String,
+    /// Where the queue's name starts in `base` (after `<prefix>:{`).
+    queue_at: usize,
 }
 
 impl QueueKeys {
     /// The keys of `queue` under `prefix` (both already validated).
     pub fn new(prefix: &str, queue: &str) -> Self {
-        QueueKeys { base: format!("{prefix}:{{{queue}}}:") }
+        QueueKeys { base: format!("{prefix}:{{{queue}}}:"), queue_at: prefix.len() + 2 }
+    }
+
+    /// The queue's name (its hash tag).
+    pub fn queue(&self) -> &str {
+        // `base` ends with the tag's `}` and the separating `:`.
+        &self.base[self.queue_at..self.base.len() - 2]
     }
 
     /// The common prefix `<prefix>:{<queue>}:` that scripts get as `KEYS[1]`.
@@ -116,12 +134,59 @@ impl QueueKeys {
     pub fn wake(&self) -> String {
         self.key("wake")
     }
+
+    /// Hash of ulid → the token of the running attempt whose handler is
+    /// known to have started.
+    pub fn started(&self) -> String {
+        self.key("started")
+    }
+
+    /// Hash of ulid → how many leases the job lost before its handler was
+    /// known to start.
+    pub fn crash(&self) -> String {
+        self.key("crash")
+    }
+
+    /// Hash of the attempts that ended in the minute starting at `secs`
+    /// (Unix time, a multiple of 60): `processed` and `failed`.
+    pub fn minute(&self, secs: u64) -> String {
+        self.key(&format!("minute:{secs}"))
+    }
+
+    /// Hash of the recurring schedule `name`, whose jobs go to this queue.
+    pub fn schedule(&self, name: &str) -> String {
+        self.key(&format!("schedule:{name}"))
+    }
+
+    /// A key of the queue's slot that is never written: on Redis Cluster
+    /// every script declares it beside [`base`](Self::base), so that a
+    /// script is refused (`TRYAGAIN`) rather than run on half a queue while
+    /// the slot migrates (see `conn.rs`).
+    pub fn fence(&self) -> String {
+        self.key("fence")
+    }
 }
 
 /// The set of every queue's name, read by `stats()`. It lives outside any
 /// queue's slot, so it is written by its own command, never in a script.
 pub fn queues_key(prefix: &str) -> String {
     format!("{prefix}:queues")
+}
+
+/// The hash of schedule name → the queue its record lives under. The `:`
+/// in its tag keeps it apart from every queue's slot.
+pub fn schedule_index(prefix: &str) -> String {
+    format!("{prefix}:{{:schedules}}")
+}
+
+/// The presence record (JSON `PoolInfo`) of the worker pool `id`.
+pub fn pool_key(prefix: &str, id: &str) -> String {
+    format!("{prefix}:{{:pools}}:{id}")
+}
+
+/// The sorted set of live pools' ids, by expiry of their presence (ms).
+pub fn pool_index(prefix: &str) -> String {
+    format!("{prefix}:{{:pools}}:index")
 }
 
 /// Checks an application prefix: 1 to 64 characters, no braces (they would
@@ -163,6 +228,7 @@ fn crc16(data: &[u8]) -> u16 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {
     use super::*;
 
@@ -180,6 +246,7 @@ mod tests {
     fn every_key_of_a_queue_shares_one_slot() {
         let k = QueueKeys::new("jobs", "email");
         assert_eq!(k.ready(0), "jobs:{email}:ready:0");
+        assert_eq!(k.queue(), "email");
         let all = [
             k.base().to_owned(),
             k.ready(0),
@@ -199,6 +266,11 @@ mod tests {
             k.stats(),
             k.seq(),
             k.wake(),
+            k.started(),
+            k.crash(),
+            k.minute(60),
+            k.schedule("nightly"),
+            k.fence(),
         ];
         let slot = key_slot(b"email");
         for key in &all {
@@ -206,6 +278,64 @@ mod tests {
         }
         // Another queue is (here) another slot: the tag really is the queue.
         assert_ne!(key_slot(QueueKeys::new("jobs", "default").meta().as_bytes()), slot);
+    }
+
+    /// Every name a script derives from its queue's key prefix
+    /// (`B .. '<suffix>`) is one this module builds.
+    #[test]
+    fn the_scripts_build_only_names_built_here() {
+        let k = QueueKeys::new("p", "q");
+        let built: Vec<String> = [
+            k.ready(0),
+            k.jobs(),
+            k.state(),
+            k.log(),
+            k.result(),
+            k.scheduled(),
+            k.leased(),
+            k.lease(7),
+            k.leases(),
+            k.dead(),
+            k.done(),
+            k.unique("ab"),
+            k.meta(),
+            k.stats(),
+            k.seq(),
+            k.wake(),
+            k.started(),
+            k.crash(),
+            k.minute(60),
+            k.schedule("s"),
+        ]
+        .iter()
+        .map(|key| key[k.base().len()..].to_owned())
+        .collect();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "lua") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            // The code, without comments.
+            let code: String = src.lines().map(|l| l.split("--").next().unwrap_or_default()).collect();
+            for part in code.split("B .. '").skip(1) {
+                let suffix = &part[..part.find('\'').unwrap()];
+                // `ready:` .. rank: a name with a variable part ends in `:`.
+                let ok = built.iter().any(|b| b == suffix || (suffix.ends_with(':') && b.starts_with(suffix)));
+                assert!(ok, "{} builds `<base>{suffix}`, which keys.rs does not", path.display());
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "the scripts name their keys `B .. '<suffix>'`: {checked} found");
+    }
+
+    #[test]
+    fn keys_outside_a_queue_have_tags_of_their_own() {
+        assert_eq!(schedule_index("jobs"), "jobs:{:schedules}");
+        assert_eq!(pool_key("jobs", "p1"), "jobs:{:pools}:p1");
+        assert_eq!(key_slot(pool_key("jobs", "p1").as_bytes()), key_slot(pool_index("jobs").as_bytes()));
     }
 
     #[test]

@@ -3,12 +3,10 @@
 
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
-use crate::decode::{job_info, to_ms};
-use crate::error::RedisQueueError;
-use crate::hot::job_id;
+use crate::decode::{job_id, job_info, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
-use crate::scripts::SCRIPTS;
+use crate::scripts::read::Read;
 
 /// Ids read per round trip while filtering a sorted set shared by two
 /// statuses.
@@ -31,7 +29,7 @@ impl RedisQueue {
     /// workers take them, scheduled and retrying by due time, running by
     /// lease expiry, dead, succeeded and cancelled newest first (as
     /// `MemoryQueue` lists them).
-    pub(crate) async fn list(
+    pub(crate) async fn list_jobs(
         &self,
         queue: &str,
         status: JobStatus,
@@ -61,7 +59,7 @@ impl RedisQueue {
                 return Ok(out);
             }
             pos += ulids.len();
-            for info in self.infos(queue, &keys, &ulids).await? {
+            for info in self.infos(&keys, &ulids).await? {
                 if info.status != status {
                     continue;
                 }
@@ -164,27 +162,18 @@ impl RedisQueue {
     /// The jobs of these ids that still exist, in order: one `read.lua`
     /// call, so each job is read at one instant (its record, state, log and
     /// result fields).
-    pub(crate) async fn infos(&self, queue: &str, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
+    pub(crate) async fn infos(&self, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
         const OP: &str = "job";
         if ulids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(SCRIPTS.read.get_hash()).arg(1).arg(keys.base());
-        for u in ulids {
-            cmd.arg(&u[..]);
-        }
-        let reply = self.eval(&SCRIPTS.read, &cmd, OP).await?;
-        let fields: Vec<Option<Vec<u8>>> =
-            redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        if fields.len() != ulids.len() * 4 {
-            return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())).into());
-        }
+        let stored = self.invoke(Read { keys, ulids }).await?;
         let mut out = Vec::with_capacity(ulids.len());
-        for (u, f) in ulids.iter().zip(fields.chunks_exact(4)) {
+        for (u, job) in ulids.iter().zip(stored) {
             // No record: deleted since its id was read (trimmed, purged).
-            if let Some(rec) = &f[0] {
-                out.push(job_info(&job_id(OP, queue, u)?, rec, f[1].as_deref(), f[2].as_deref(), f[3].as_deref())?);
+            if let Some(rec) = &job.record {
+                let id = job_id(OP, keys.queue(), u)?;
+                out.push(job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?);
             }
         }
         Ok(out)
@@ -192,17 +181,17 @@ impl RedisQueue {
 
     /// Ended attempts per minute, oldest first, the current minute last, from
     /// the `minute:<secs>` hashes the scripts keep for 25 hours.
-    pub(crate) async fn history(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
+    pub(crate) async fn throughput(&self, queue: &str, minutes: usize) -> Result<Vec<MinuteCounts>, Error> {
         // Minutes of the server's clock, which dates them (see common.lua).
-        let now = to_ms(self.server_time().await?) / 60_000 * 60;
+        let now = to_ms(self.now().await?) / 60_000 * 60;
         let firsts: Vec<u64> = (0..minutes as u64).rev().map(|back| now.saturating_sub(back * 60)).collect();
         if firsts.is_empty() || validate_queue_name(queue).is_err() {
             return Ok(firsts.into_iter().map(|minute| MinuteCounts { minute, ..Default::default() }).collect());
         }
-        let base = self.keys(queue).base().to_owned();
+        let keys = self.keys(queue);
         let mut pipe = redis::pipe();
-        for m in &firsts {
-            pipe.cmd("HMGET").arg(format!("{base}minute:{m}")).arg("processed").arg("failed");
+        for &m in &firsts {
+            pipe.cmd("HMGET").arg(keys.minute(m)).arg("processed").arg("failed");
         }
         let counts: Vec<(Option<u64>, Option<u64>)> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("throughput", &e))?;

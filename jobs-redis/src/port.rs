@@ -8,24 +8,23 @@ use std::time::{Duration, SystemTime};
 
 use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
 use jobs_core::{
-    validate_queue_name, CancelResult, Error, JobId, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, QueueAdmin, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState,
-    ScheduleStore,
+    CancelResult, Error, JobId, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,
+    QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
 };
 
 use crate::queue::RedisQueue;
 
 impl JobQueue for RedisQueue {
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
-        Box::pin(self.enqueue_jobs(jobs))
+        Box::pin(self.enqueue_many(jobs))
     }
 
     fn fetch<'a>(&'a self, req: &'a FetchRequest) -> BoxFuture<'a, Result<Fetched, Error>> {
-        Box::pin(self.fetch_jobs(req))
+        Box::pin(self.fetch(req))
     }
 
     fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
-        Box::pin(self.finish_jobs(batch))
+        Box::pin(self.finish(batch))
     }
 
     fn extend_leases<'a>(
@@ -33,19 +32,15 @@ impl JobQueue for RedisQueue {
         leases: &'a [(JobId, u64)],
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
-        Box::pin(self.extend(leases, lease))
+        Box::pin(self.extend_leases(leases, lease))
     }
 
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
-        for q in queues {
-            validate_queue_name(q)?;
-        }
-        let channels = queues.iter().map(|q| self.keys(q).wake()).collect();
-        Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))
+        self.waiter(queues)
     }
 
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
-        Box::pin(self.server_time())
+        Box::pin(self.now())
     }
 
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
@@ -59,19 +54,19 @@ impl JobQueue for RedisQueue {
 
 impl ScheduleStore for RedisQueue {
     fn put_schedule(&self, def: ScheduleDef) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(self.store_schedule(def))
+        Box::pin(self.put_schedule(def))
     }
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<ScheduleState>, Error>> {
-        Box::pin(self.list_schedules())
+        Box::pin(self.schedules())
     }
 
     fn remove_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(self.delete_schedule(name))
+        Box::pin(self.remove_schedule(name))
     }
 
     fn set_schedule_paused<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.pause_schedule(name, paused))
+        Box::pin(self.set_schedule_paused(name, paused))
     }
 
     fn fire_schedule<'a>(
@@ -80,7 +75,7 @@ impl ScheduleStore for RedisQueue {
         tick: SystemTime,
         job: Option<NewJob>,
     ) -> BoxFuture<'a, Result<Option<JobId>, Error>> {
-        Box::pin(self.fire(name, tick, job))
+        Box::pin(self.fire_schedule(name, tick, job))
     }
 }
 
@@ -94,21 +89,21 @@ impl PoolPresence for RedisQueue {
     }
 
     fn pools(&self) -> BoxFuture<'_, Result<Vec<PoolInfo>, Error>> {
-        Box::pin(self.live_pools())
+        Box::pin(self.pools())
     }
 }
 
 impl QueueInspect for RedisQueue {
     fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {
-        Box::pin(self.job_info(id))
+        Box::pin(self.job(id))
     }
 
     fn stats(&self) -> BoxFuture<'_, Result<QueueStats, Error>> {
-        Box::pin(self.queue_stats())
+        Box::pin(self.stats())
     }
 
     fn dead_jobs<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
-        Box::pin(self.list_dead(queue, limit))
+        Box::pin(self.dead_jobs(queue, limit))
     }
 
     fn list_jobs<'a>(
@@ -118,38 +113,38 @@ impl QueueInspect for RedisQueue {
         offset: usize,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
-        Box::pin(self.list(queue, status, offset, limit))
+        Box::pin(self.list_jobs(queue, status, offset, limit))
     }
 }
 
 impl QueueAdmin for RedisQueue {
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelResult, Error>> {
-        Box::pin(self.cancel_job(id))
+        Box::pin(self.cancel(id))
     }
 
     fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.retry_dead_job(id))
+        Box::pin(self.retry_dead(id))
     }
 
     fn purge_dead<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64, Error>> {
-        Box::pin(self.purge(queue))
+        Box::pin(self.purge_dead(queue))
     }
 
     fn pause<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.set_paused(queue, true))
+        Box::pin(self.pause(queue))
     }
 
     fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.set_paused(queue, false))
+        Box::pin(self.resume(queue))
     }
 
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.store_policy(queue, policy))
+        Box::pin(self.set_policy(queue, policy))
     }
 }
 
 impl QueueHistory for RedisQueue {
     fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>> {
-        Box::pin(self.history(queue, minutes))
+        Box::pin(self.throughput(queue, minutes))
     }
 }

@@ -1,6 +1,7 @@
-//! [`RedisQueue`]: the handle, its connections, and the `JobQueue` impl
-//! (which forwards to `hot.rs` for the workers' calls and `admin.rs` for the
-//! operators').
+//! [`RedisQueue`]: the handle, its connections, and the `JobQueue` impl,
+//! which forwards each call to the inherent method of the same name
+//! (`hot.rs` for the workers' calls, `admin.rs` and `list.rs` for the
+//! operators', `schedules.rs` for schedules and pool presence).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -8,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use jobs_core::{Error, Retention};
+use jobs_core::backend::Waiter;
+use jobs_core::{validate_queue_name, Error, Retention};
 use redis::Client;
 
 use crate::config::RedisConfig;
@@ -153,7 +155,7 @@ impl RedisQueue {
     /// The server's clock (`TIME`): the clock of every lease, due time,
     /// retention and schedule tick (the scripts read it themselves; this is
     /// for the calls made outside them).
-    pub(crate) async fn server_time(&self) -> Result<SystemTime, Error> {
+    pub(crate) async fn now(&self) -> Result<SystemTime, Error> {
         let (secs, micros): (u64, u64) =
             redis::cmd("TIME").query_async(&mut self.conn()).await.map_err(|e| self.command_error("time", &e))?;
         Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
@@ -180,5 +182,14 @@ impl RedisQueue {
             .map_err(|e| self.command_error("SADD queues", &e))?;
         lock(&self.inner.registered).insert(queue.to_owned());
         Ok(())
+    }
+
+    /// A waiter woken when work may have arrived on `queues`.
+    pub(crate) fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
+        for q in queues {
+            validate_queue_name(q)?;
+        }
+        let channels = queues.iter().map(|q| self.keys(q).wake()).collect();
+        Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))
     }
 }

@@ -11,31 +11,31 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use jobs_core::{validate_queue_name, Error, JobId, NewJob, PoolInfo, ScheduleDef, ScheduleState};
-use redis::Value;
 
-use crate::decode::{dur_ms, from_ms, opt_u64, strings, text, to_ms};
+use crate::decode::{dur_ms, from_ms, job_id, opt_u64, text, to_ms};
 use crate::error::RedisQueueError;
-use crate::hot::{enqueue_reply, job_args, job_id};
+use crate::keys;
 use crate::queue::RedisQueue;
-use crate::scripts::SCRIPTS;
+use crate::scripts::fire_schedule::{FireSchedule, Tick};
+use crate::scripts::schedule_paused::SchedulePaused;
 
 type Hash = HashMap<String, Vec<u8>>;
 
 impl RedisQueue {
     fn schedule_index(&self) -> String {
-        format!("{}:{{:schedules}}", self.inner.prefix)
+        keys::schedule_index(&self.inner.prefix)
     }
 
     fn schedule_key(&self, queue: &str, name: &str) -> String {
-        format!("{}schedule:{name}", self.keys(queue).base())
+        self.keys(queue).schedule(name)
     }
 
     fn pool_key(&self, id: &str) -> String {
-        format!("{}:{{:pools}}:{id}", self.inner.prefix)
+        keys::pool_key(&self.inner.prefix, id)
     }
 
     fn pool_index(&self) -> String {
-        format!("{}:{{:pools}}:index", self.inner.prefix)
+        keys::pool_index(&self.inner.prefix)
     }
 
     fn err(&self, op: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
@@ -59,7 +59,7 @@ impl RedisQueue {
     /// read and copied, so no tick fired on the old queue during the move is
     /// missing from the copy and fired again on the new one. A move cut
     /// short leaves the fence; the next store of the definition finishes it.
-    pub(crate) async fn store_schedule(&self, def: ScheduleDef) -> Result<(), Error> {
+    pub(crate) async fn put_schedule(&self, def: ScheduleDef) -> Result<(), Error> {
         validate_queue_name(&def.queue)?;
         let key = self.schedule_key(&def.queue, &def.name);
         if let Some(old) = self.schedule_queue(&def.name).await? {
@@ -96,7 +96,8 @@ impl RedisQueue {
         pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))
     }
 
-    pub(crate) async fn list_schedules(&self) -> Result<Vec<ScheduleState>, Error> {
+    /// Every stored schedule, by name.
+    pub(crate) async fn schedules(&self) -> Result<Vec<ScheduleState>, Error> {
         let index: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(self.schedule_index())
             .query_async(&mut self.conn())
@@ -121,7 +122,8 @@ impl RedisQueue {
         Ok(out)
     }
 
-    pub(crate) async fn delete_schedule(&self, name: &str) -> Result<bool, Error> {
+    /// Deletes a schedule; `false` when none is stored under `name`.
+    pub(crate) async fn remove_schedule(&self, name: &str) -> Result<bool, Error> {
         let Some(queue) = self.schedule_queue(name).await? else { return Ok(false) };
         let mut pipe = redis::pipe();
         if validate_queue_name(&queue).is_ok() {
@@ -132,26 +134,28 @@ impl RedisQueue {
         Ok(true)
     }
 
-    pub(crate) async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), Error> {
+    /// Pauses or resumes a schedule.
+    pub(crate) async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<(), Error> {
         let not_found = || Error::ScheduleNotFound(name.to_owned());
         let queue =
             self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
-        let done: i64 = SCRIPTS
-            .schedule_paused
-            .key(self.keys(&queue).base())
-            .arg(name)
-            .arg(if paused { "1" } else { "0" })
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(self.err("set_schedule_paused"))?;
-        if done == 1 {
+        let keys = self.keys(&queue);
+        if self.invoke(SchedulePaused { keys: &keys, name, paused }).await? {
             Ok(())
         } else {
             Err(not_found())
         }
     }
 
-    pub(crate) async fn fire(&self, name: &str, tick: SystemTime, job: Option<NewJob>) -> Result<Option<JobId>, Error> {
+    /// Records tick `tick` of a schedule and enqueues its job (none: the
+    /// tick is skipped), once across processes: `None` when this tick was
+    /// handled already.
+    pub(crate) async fn fire_schedule(
+        &self,
+        name: &str,
+        tick: SystemTime,
+        job: Option<NewJob>,
+    ) -> Result<Option<JobId>, Error> {
         let not_found = || Error::ScheduleNotFound(name.to_owned());
         let queue =
             self.schedule_queue(name).await?.filter(|q| validate_queue_name(q).is_ok()).ok_or_else(not_found)?;
@@ -162,35 +166,17 @@ impl RedisQueue {
                     j.queue()
                 )));
             }
-        }
-        if let Some(j) = &job {
             jobs_core::backend::check_times(std::slice::from_ref(j))?;
-        }
-        if job.is_some() {
             // Listed before the job is stored: once the script has stored it,
             // nothing may fail the call (the tick would be fired again).
             self.register(&queue).await?;
         }
-        let mut inv = SCRIPTS.fire_schedule.prepare_invoke();
-        inv.key(self.keys(&queue).base()).arg(name).arg(to_ms(tick));
-        match &job {
-            Some(j) => job_args(inv.arg("1"), j),
-            None => {
-                inv.arg("0");
-            }
-        }
-        let reply: Value = inv.invoke_async(&mut self.conn()).await.map_err(self.err("fire_schedule"))?;
-        let items = strings("fire_schedule", reply)?;
-        match items.first().map(Vec::as_slice) {
-            Some(b"notfound") => Err(not_found()),
-            Some(b"done") => Ok(None),
-            Some(b"ok") if items.len() == 2 => {
-                if items[1].is_empty() {
-                    return Ok(None);
-                }
-                Ok(Some(job_id("fire_schedule", &queue, &items[1])?))
-            }
-            _ => enqueue_reply(&queue, items, 1).map(|_| None),
+        let keys = self.keys(&queue);
+        match self.invoke(FireSchedule { keys: &keys, name, tick, job: job.as_ref() }).await? {
+            Tick::NotFound => Err(not_found()),
+            Tick::Done => Ok(None),
+            Tick::Recorded(id) => Ok(id),
+            Tick::Refused(why) => Err(why.into_error(&queue)),
         }
     }
 
@@ -198,7 +184,7 @@ impl RedisQueue {
     /// on hosts whose clocks disagree neither expire each other early nor
     /// linger.
     pub(crate) async fn report_pool(&self, info: PoolInfo, ttl: Duration) -> Result<(), Error> {
-        let now = self.server_time().await?;
+        let now = self.now().await?;
         let info = PoolInfo { last_seen: now, ..info };
         let json = serde_json::to_vec(&info).map_err(|e| Error::Serialize(e.to_string()))?;
         let until = to_ms(now + ttl);
@@ -212,6 +198,7 @@ impl RedisQueue {
         pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("report_worker"))
     }
 
+    /// Deletes a pool's presence record (a clean shutdown).
     pub(crate) async fn remove_pool(&self, id: &str) -> Result<(), Error> {
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(self.pool_key(id));
@@ -222,9 +209,9 @@ impl RedisQueue {
     /// Live pools: index entries expired by the server's clock are dropped
     /// first, then the records that are still there are read (a record
     /// expires by itself).
-    pub(crate) async fn live_pools(&self) -> Result<Vec<PoolInfo>, Error> {
+    pub(crate) async fn pools(&self) -> Result<Vec<PoolInfo>, Error> {
         let index = self.pool_index();
-        let now = self.server_time().await?;
+        let now = self.now().await?;
         let (ids,): (Vec<String>,) = redis::pipe()
             .cmd("ZREMRANGEBYSCORE")
             .arg(&index)

@@ -1,68 +1,80 @@
-//! The Lua scripts, one per state change, loaded once per process.
+//! The Lua scripts, one per state change, each behind one typed wrapper, and
+//! the one path every script call takes.
 //!
-//! Each `.lua` file under `src/scripts/` names its KEYS, ARGV and return value
-//! in its header. `common.lua` (helpers) is prepended to each; the fetch
-//! script is made of `promote.lua`, `reclaim.lua` and `sweep.lua` (each
-//! defining one function) and `fetch.lua` (the main part that calls them), so
-//! that one fetch is one atomic call.
+//! Each `.lua` file under `src/scripts/` names its KEYS, ARGV and reply in
+//! its header. `common.lua` (helpers) is prepended to each; the fetch script
+//! is made of `promote.lua`, `reclaim.lua` and `sweep.lua` (each defining
+//! one function) and `fetch.lua` (the main part that calls them), so that
+//! one fetch is one atomic call.
 //!
 //! Every time the scripts store or compare is the server's clock (`TIME`,
 //! read inside the script): clients send durations, and absolute times only
 //! when the caller chose them (see `common.lua`).
 //!
-//! `redis::Script` sends `EVALSHA` and, when the server answers `NOSCRIPT`
-//! (after a restart, a failover or `SCRIPT FLUSH`), loads the script and
-//! tries again.
+//! **One wrapper per script.** The module of the same name as a script
+//! (`scripts/enqueue.rs` for `enqueue.lua`) holds the script, an arguments
+//! struct that implements [`ScriptCall`] (its queue's [`QueueKeys`] and its
+//! ARGV) and the typed reply that the script's answer is decoded into, there
+//! and nowhere else: the reply codes of the Lua side (`'x'`, `'okc'`,
+//! `'finished:<status>'`, ...) are matched only in these modules.
+//!
+//! **One invocation path.** [`invoke`](invoke::invoke) sends a call: see
+//! `scripts/invoke.rs`.
 
-use std::sync::LazyLock;
+use redis::Value;
 
-use redis::Script;
+use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
+
+pub(crate) mod cancel;
+pub(crate) mod enqueue;
+pub(crate) mod extend;
+pub(crate) mod fetch;
+pub(crate) mod finish;
+pub(crate) mod fire_schedule;
+mod invoke;
+pub(crate) mod purge_dead;
+pub(crate) mod read;
+pub(crate) mod retry_dead;
+pub(crate) mod schedule_paused;
+pub(crate) mod set_paused;
+
+pub(crate) use invoke::{array, bytes, is_code, Args};
 
 const COMMON: &str = include_str!("scripts/common.lua");
 
-/// Every script, compiled (hashed) once.
-pub(crate) struct Scripts {
-    pub(crate) enqueue: Script,
-    pub(crate) fetch: Script,
-    pub(crate) finish: Script,
-    pub(crate) extend: Script,
-    pub(crate) cancel: Script,
-    pub(crate) retry_dead: Script,
-    pub(crate) purge_dead: Script,
-    pub(crate) set_paused: Script,
-    pub(crate) fire_schedule: Script,
-    pub(crate) schedule_paused: Script,
-    pub(crate) read: Script,
-}
-
-fn script(parts: &[&str]) -> Script {
+/// A script's whole source: `common.lua` followed by `parts`, hashed once.
+fn source(parts: &[&str]) -> redis::Script {
     let mut src = String::from(COMMON);
     for p in parts {
         src.push('\n');
         src.push_str(p);
     }
-    Script::new(&src)
+    redis::Script::new(&src)
 }
 
-/// The scripts of this process.
-pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    enqueue: script(&[
-        include_str!("scripts/enqueue.lua"),
-        "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)",
-    ]),
-    fetch: script(&[
-        include_str!("scripts/promote.lua"),
-        include_str!("scripts/reclaim.lua"),
-        include_str!("scripts/sweep.lua"),
-        include_str!("scripts/fetch.lua"),
-    ]),
-    finish: script(&[include_str!("scripts/finish.lua")]),
-    extend: script(&[include_str!("scripts/extend.lua")]),
-    cancel: script(&[include_str!("scripts/cancel.lua")]),
-    retry_dead: script(&[include_str!("scripts/retry_dead.lua")]),
-    purge_dead: script(&[include_str!("scripts/purge_dead.lua")]),
-    set_paused: script(&[include_str!("scripts/set_paused.lua")]),
-    fire_schedule: script(&[include_str!("scripts/enqueue.lua"), include_str!("scripts/fire_schedule.lua")]),
-    schedule_paused: script(&[include_str!("scripts/schedule_paused.lua")]),
-    read: script(&[include_str!("scripts/read.lua")]),
-});
+/// One typed call of one script: what it sends and how its reply is read.
+///
+/// The keys are always the queue's key prefix ([`QueueKeys::base`], `KEYS[1]`)
+/// and, on Redis Cluster, its fence ([`QueueKeys::fence`], `KEYS[2]`); the
+/// invocation path writes them, so an implementation writes only its ARGV.
+pub(crate) trait ScriptCall {
+    /// What the script's answer is decoded into.
+    type Reply;
+
+    /// The script (compiled and hashed once per process).
+    fn script(&self) -> &'static redis::Script;
+
+    /// The operation named in errors.
+    fn op(&self) -> &'static str;
+
+    /// The keys of the queue the script runs on.
+    fn keys(&self) -> &QueueKeys;
+
+    /// Appends the script's ARGV, in the order its header lists them.
+    fn args(&mut self, out: &mut Args<'_>);
+
+    /// The script's answer as [`Self::Reply`]: the one place its reply codes
+    /// are read.
+    fn decode(self, reply: Value) -> Result<Self::Reply, RedisQueueError>;
+}

@@ -9,6 +9,7 @@
 //!   enqueues and a pool works: nothing lost, nothing run twice;
 //! - worker processes killed with SIGKILL under load (as in `crash.rs`),
 //!   checked against their run log.
+#![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeSet, HashSet};

@@ -1,5 +1,6 @@
 //! The conformance suite with payloads stored as MessagePack: the backend
 //! transcodes on the way in and out, and nothing else may change.
+#![cfg(feature = "msgpack")]
 #![allow(clippy::unwrap_used)]
 
 use jobs_redis::testing::shared_server_url;

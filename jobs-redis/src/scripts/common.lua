@@ -1,9 +1,18 @@
 -- common.lua: helpers that every script below starts with (prepended by
 -- scripts.rs; never run on its own).
 --
--- KEYS[1]: the queue's key prefix `<prefix>:{<queue>}:`. Every key a script
---          touches is built from it, so all of them share the queue's hash
---          tag and live in one Redis Cluster slot.
+-- KEYS[1]: the queue's key prefix `<prefix>:{<queue>}:` (B below), the ONE
+--          base every key name is derived from: a script names a key of its
+--          queue only as B .. '<suffix>', with the suffixes of keys.rs
+--          (QueueKeys), where key names are built on the Rust side; a unit
+--          test there checks every `B .. '<suffix>'` of these files. So all
+--          of them share the queue's hash tag and live in one Redis Cluster
+--          slot.
+-- KEYS[2]: on Redis Cluster only, `B .. 'fence'`, declared and never
+--          touched: it makes Redis refuse the script (TRYAGAIN) while the
+--          slot migrates (see conn.rs).
+-- Replies: each script names its reply in its header; each is decoded once,
+-- by the Rust module of the same name (scripts/<name>.rs).
 --
 -- A job lives in up to six fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):

@@ -130,8 +130,8 @@ end
 flush_stats(now)
 
 local first = nil
-for _, z in ipairs({ 'scheduled', 'leased' }) do
-  local head = redis.call('ZRANGE', B .. z, 0, 0, 'WITHSCORES')
+for _, z in ipairs({ B .. 'scheduled', B .. 'leased' }) do
+  local head = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
   if head[2] then
     local t = tonumber(head[2])
     if not first or t < first then

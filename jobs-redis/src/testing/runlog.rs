@@ -243,7 +243,6 @@ pub struct KillRuns {
 ///   recorded, and each earlier attempt is recorded as a lease that expired;
 /// - the log has no unreadable line.
 pub async fn check_kill_runs(q: &RedisQueue, path: &Path, ids: &[JobId], killed: &[u32]) -> KillRuns {
-    use jobs_core::QueueInspect as _;
     let log = RunLog::read(path);
     assert!(log.bad_lines.is_empty(), "unreadable run log lines: {:?}", log.bad_lines);
     let mut out = KillRuns::default();

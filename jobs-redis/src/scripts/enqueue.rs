@@ -1,0 +1,157 @@
+//! `enqueue.lua`: stores a batch of new jobs of one queue, all or nothing.
+
+use std::sync::LazyLock;
+
+use jobs_core::{Error, JobId, NewJob, Priority};
+use redis::Value;
+
+use super::{array, bytes, is_code, source, Args, ScriptCall};
+use crate::decode::{due_arg, dur_ms, job_id, num, priority_of, text, Record};
+use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
+use crate::PayloadFormat;
+
+const OP: &str = "enqueue";
+
+/// The script: `enqueue.lua` run in its compact form (only the ids that are
+/// not the ones sent come back).
+pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    source(&[include_str!("enqueue.lua"), "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)"])
+});
+
+/// The jobs `idx` of `jobs`, all of the queue of `keys`.
+pub(crate) struct Enqueue<'a> {
+    /// The queue's keys.
+    pub(crate) keys: &'a QueueKeys,
+    /// The whole batch.
+    pub(crate) jobs: &'a [NewJob],
+    /// The positions in `jobs` of this queue's part, in the batch's order.
+    pub(crate) idx: &'a [usize],
+    /// How payloads are stored.
+    pub(crate) format: PayloadFormat,
+    /// A buffer the records are built in, reused across calls.
+    pub(crate) scratch: &'a mut Vec<u8>,
+}
+
+/// What enqueue.lua answered.
+#[derive(Debug)]
+pub(crate) enum Enqueued {
+    /// Every job of the part is stored, or was a duplicate of a live
+    /// `unique_for` job: the positions (into `idx`) of those duplicates with
+    /// the live job's id. (Empty, and not allocated, for the common batch.)
+    Stored(Vec<(usize, JobId)>),
+    /// Nothing was stored.
+    Refused(Refusal),
+}
+
+/// Why enqueue.lua stored nothing (the queue's policy).
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// `'full'`: the queue's `max_jobs` would be exceeded.
+    Full {
+        /// The queue's limit.
+        max_jobs: u64,
+    },
+    /// `'priority'`: the queue's `priority_levels` refuse a job's priority.
+    Priority {
+        /// The priority refused.
+        priority: Priority,
+        /// The priorities the queue accepts, as configured.
+        accepted: Vec<Priority>,
+    },
+}
+
+impl Refusal {
+    /// The refusal as the port's error.
+    pub(crate) fn into_error(self, queue: &str) -> Error {
+        match self {
+            Refusal::Full { max_jobs } => Error::QueueFull { queue: queue.to_owned(), max_jobs },
+            Refusal::Priority { priority, accepted } => {
+                Error::PriorityNotAccepted { queue: queue.to_owned(), priority, accepted }
+            }
+        }
+    }
+
+    /// `{'full', max_jobs}` or `{'priority', rank, accepted_ranks}`, the
+    /// refusals of `enqueue()` (also returned by fire_schedule.lua).
+    pub(crate) fn decode(op: &'static str, items: Vec<Value>) -> Result<Refusal, RedisQueueError> {
+        let rank = |b: &[u8]| priority_of(b).ok_or_else(|| RedisQueueError::reply(op, "bad rank"));
+        let n = items.len();
+        let mut items = items.into_iter().map(|v| bytes(op, v));
+        let code = items.next().transpose()?.unwrap_or_default();
+        match (code.as_slice(), n) {
+            (b"full", 2) => {
+                let max = items.next().transpose()?.unwrap_or_default();
+                Ok(Refusal::Full { max_jobs: num(op, &max)? })
+            }
+            (b"priority", 3) => {
+                let priority = rank(&items.next().transpose()?.unwrap_or_default())?;
+                let accepted = items.next().transpose()?.unwrap_or_default();
+                let accepted = accepted.iter().map(|r| rank(std::slice::from_ref(r))).collect::<Result<_, _>>()?;
+                Ok(Refusal::Priority { priority, accepted })
+            }
+            (code, n) => Err(RedisQueueError::reply(op, format!("answer `{}` with {n} items", text(code)))),
+        }
+    }
+}
+
+/// Appends the 4 arguments of one job (see enqueue.lua): its ulid, its
+/// record (built in `scratch`, the payload stored as `format` says), its
+/// run_at (see [`due_arg`]) and its unique_for (ms).
+pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>, format: PayloadFormat) {
+    let mut ulid = [0u8; ulid::ULID_LEN];
+    out.arg(&*j.id.ulid().array_to_str(&mut ulid));
+    Record::write(scratch, j, format);
+    out.arg(&scratch[..]);
+    match j.run_at {
+        Some(w) => out.arg(due_arg(w)),
+        None => out.arg(""),
+    };
+    match j.unique_for {
+        Some(d) => out.arg(dur_ms(d).max(1)),
+        None => out.arg(""),
+    };
+}
+
+impl ScriptCall for Enqueue<'_> {
+    type Reply = Enqueued;
+
+    fn script(&self) -> &'static redis::Script {
+        &SCRIPT
+    }
+
+    fn op(&self) -> &'static str {
+        OP
+    }
+
+    fn keys(&self) -> &QueueKeys {
+        self.keys
+    }
+
+    fn args(&mut self, out: &mut Args<'_>) {
+        out.arg(self.idx.len());
+        for &i in self.idx {
+            push_job(out, &self.jobs[i], self.scratch, self.format);
+        }
+    }
+
+    /// `{'okc', pos, id, ..}`: stored, with the positions (1-based) whose id
+    /// is another job's; else a refusal.
+    fn decode(self, reply: Value) -> Result<Enqueued, RedisQueueError> {
+        let mut items = array(OP, reply)?;
+        if !items.first().is_some_and(|v| is_code(v, b"okc")) {
+            return Refusal::decode(OP, items).map(Enqueued::Refused);
+        }
+        let mut replaced = Vec::new();
+        let mut rest = items.drain(1..);
+        while let (Some(pos), Some(id)) = (rest.next(), rest.next()) {
+            let pos = usize::try_from(num(OP, &bytes(OP, pos)?)?).unwrap_or(usize::MAX);
+            let at = pos
+                .checked_sub(1)
+                .filter(|&p| p < self.idx.len())
+                .ok_or_else(|| RedisQueueError::reply(OP, "a duplicate's position is out of range"))?;
+            replaced.push((at, job_id(OP, self.keys.queue(), &bytes(OP, id)?)?));
+        }
+        Ok(Enqueued::Stored(replaced))
+    }
+}

@@ -1,0 +1,144 @@
+//! `fetch.lua` (with `promote.lua`, `reclaim.lua` and `sweep.lua`): the
+//! housekeeping of one queue, then up to `room` of its jobs leased.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use jobs_core::Retention;
+use redis::Value;
+
+use super::{array, bytes, source, Args, ScriptCall};
+use crate::decode::{dur_ms, num, opt_u64};
+use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
+
+const OP: &str = "fetch";
+
+/// The script.
+pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    source(&[
+        include_str!("promote.lua"),
+        include_str!("reclaim.lua"),
+        include_str!("sweep.lua"),
+        include_str!("fetch.lua"),
+    ])
+});
+
+/// One queue's fetch.
+pub(crate) struct Fetch<'a> {
+    /// The queue's keys.
+    pub(crate) keys: &'a QueueKeys,
+    /// The most jobs to lease (0: only the housekeeping).
+    pub(crate) room: usize,
+    /// How long the lease lasts.
+    pub(crate) lease: Duration,
+    /// The retry budget of reclaimed jobs that carry none.
+    pub(crate) default_max_retries: u32,
+    /// Records promoted, reclaimed and swept at most per kind.
+    pub(crate) batch: usize,
+    /// How long finished jobs are kept, and how many.
+    pub(crate) retention: Retention,
+    /// The crash budget (see reclaim.lua).
+    pub(crate) max_crashes: u32,
+}
+
+/// What fetch.lua answered.
+pub(crate) struct Fetched {
+    /// How long (ms, on the server's clock) until the queue's earliest
+    /// scheduled job or lease expiry, if any.
+    pub(crate) next_due: Option<u64>,
+    /// The token of the lease the jobs were taken under (0 when none was).
+    pub(crate) token: u64,
+    /// The leased jobs.
+    pub(crate) jobs: Entries,
+}
+
+/// One leased job as stored.
+pub(crate) struct Entry {
+    /// Its ulid.
+    pub(crate) ulid: Vec<u8>,
+    /// Its record (see `common.lua`).
+    pub(crate) record: Vec<u8>,
+    /// Its state before this fetch; `None` for a job never started (this is
+    /// attempt 1).
+    pub(crate) old_state: Option<Vec<u8>>,
+    /// The leases it lost before its handler was known to start.
+    pub(crate) crashes: u32,
+}
+
+/// The leased jobs of a reply, decoded one at a time (the reply's strings
+/// become the entries' buffers, with no copy).
+pub(crate) struct Entries(std::vec::IntoIter<Value>);
+
+impl Entries {
+    /// How many jobs are left.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Result<Entry, RedisQueueError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (ulid, record, old, crashes) = (self.0.next()?, self.0.next()?, self.0.next()?, self.0.next()?);
+        Some(entry(ulid, record, old, crashes))
+    }
+}
+
+/// One job's 4 values: ulid, record, state before (nil: none), crashes
+/// (nil: none).
+fn entry(ulid: Value, record: Value, old: Value, crashes: Value) -> Result<Entry, RedisQueueError> {
+    let old_state = match old {
+        Value::Nil => None,
+        v => Some(bytes(OP, v)?),
+    };
+    let crashes = match crashes {
+        Value::Nil => 0,
+        v => u32::try_from(num(OP, &bytes(OP, v)?)?).unwrap_or(u32::MAX),
+    };
+    Ok(Entry { ulid: bytes(OP, ulid)?, record: bytes(OP, record)?, old_state, crashes })
+}
+
+impl ScriptCall for Fetch<'_> {
+    type Reply = Fetched;
+
+    fn script(&self) -> &'static redis::Script {
+        &SCRIPT
+    }
+
+    fn op(&self) -> &'static str {
+        OP
+    }
+
+    fn keys(&self) -> &QueueKeys {
+        self.keys
+    }
+
+    fn args(&mut self, out: &mut Args<'_>) {
+        let r = self.retention;
+        out.arg(self.room)
+            .arg(dur_ms(self.lease))
+            .arg(self.default_max_retries)
+            .arg(self.batch)
+            .arg(dur_ms(r.succeeded))
+            .arg(dur_ms(r.dead_age))
+            .arg(r.dead_max)
+            .arg(self.max_crashes)
+            .arg(r.succeeded_max);
+    }
+
+    /// `{next_due_in_ms or '', T or '', then 4 values per job}`.
+    fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
+        let mut items = array(OP, reply)?.into_iter();
+        let (Some(due), Some(token)) = (items.next(), items.next()) else {
+            return Err(RedisQueueError::reply(OP, "short answer"));
+        };
+        let next_due = opt_u64(OP, &bytes(OP, due)?)?;
+        if items.len() % 4 != 0 {
+            return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
+        }
+        let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
+        Ok(Fetched { next_due, token, jobs: Entries(items) })
+    }
+}

@@ -1,0 +1,49 @@
+//! `purge_dead.lua`: deletes dead jobs of one queue, a bounded batch per
+//! call.
+
+use std::sync::LazyLock;
+
+use redis::Value;
+
+use super::{bytes, source, Args, ScriptCall};
+use crate::decode::num;
+use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
+
+const OP: &str = "purge_dead";
+
+/// The script.
+pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("purge_dead.lua")]));
+
+/// Delete up to `limit` dead jobs of the queue of `keys`, oldest first.
+pub(crate) struct PurgeDead<'a> {
+    /// The queue's keys.
+    pub(crate) keys: &'a QueueKeys,
+    /// The most jobs to delete in this call.
+    pub(crate) limit: usize,
+}
+
+impl ScriptCall for PurgeDead<'_> {
+    /// How many were deleted (fewer than `limit`: the set is empty now).
+    type Reply = u64;
+
+    fn script(&self) -> &'static redis::Script {
+        &SCRIPT
+    }
+
+    fn op(&self) -> &'static str {
+        OP
+    }
+
+    fn keys(&self) -> &QueueKeys {
+        self.keys
+    }
+
+    fn args(&mut self, out: &mut Args<'_>) {
+        out.arg(self.limit);
+    }
+
+    fn decode(self, reply: Value) -> Result<u64, RedisQueueError> {
+        num(OP, &bytes(OP, reply)?)
+    }
+}

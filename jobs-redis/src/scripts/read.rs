@@ -1,0 +1,76 @@
+//! `read.lua`: what is stored of some jobs of one queue, read at one
+//! instant.
+
+use std::sync::LazyLock;
+
+use redis::Value;
+
+use super::{source, Args, ScriptCall};
+use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
+
+const OP: &str = "job";
+
+/// The script.
+pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("read.lua")]));
+
+/// Read jobs `ulids` of the queue of `keys`.
+pub(crate) struct Read<'a> {
+    /// The queue's keys.
+    pub(crate) keys: &'a QueueKeys,
+    /// The jobs.
+    pub(crate) ulids: &'a [Vec<u8>],
+}
+
+/// One job's fields as stored (each `None` when absent).
+#[derive(Debug, Default)]
+pub(crate) struct StoredJob {
+    /// The record; `None`: no such job (deleted since its id was read).
+    pub(crate) record: Option<Vec<u8>>,
+    /// The state (absent: pending, never started).
+    pub(crate) state: Option<Vec<u8>>,
+    /// The attempt log.
+    pub(crate) log: Option<Vec<u8>>,
+    /// The result.
+    pub(crate) result: Option<Vec<u8>>,
+}
+
+impl ScriptCall for Read<'_> {
+    /// One entry per ulid, in order.
+    type Reply = Vec<StoredJob>;
+
+    fn script(&self) -> &'static redis::Script {
+        &SCRIPT
+    }
+
+    fn op(&self) -> &'static str {
+        OP
+    }
+
+    fn keys(&self) -> &QueueKeys {
+        self.keys
+    }
+
+    fn args(&mut self, out: &mut Args<'_>) {
+        for u in self.ulids {
+            out.arg(&u[..]);
+        }
+    }
+
+    /// 4 values per ulid: record, state, log, result.
+    fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
+        let fields: Vec<Option<Vec<u8>>> =
+            redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
+        if fields.len() != self.ulids.len() * 4 {
+            return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())));
+        }
+        let mut fields = fields.into_iter();
+        let mut out = Vec::with_capacity(self.ulids.len());
+        while let (Some(record), Some(state), Some(log), Some(result)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        {
+            out.push(StoredJob { record, state, log, result });
+        }
+        Ok(out)
+    }
+}
