@@ -43,6 +43,7 @@ fn raw(name: &str, payload: &[u8]) -> NewJob {
         id: JobId::new(QUEUE),
         name: name.to_owned(),
         payload: payload.to_vec(),
+        format: jobs_core::backend::PayloadFormat::Json,
         priority: Priority::Normal,
         max_retries: None,
         timeout: None,

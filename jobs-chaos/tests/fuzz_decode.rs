@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use jobs_core::backend::{JobDescriptor, RunError};
+use jobs_core::backend::{JobDescriptor, PayloadFormat, RunError};
 use jobs_core::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -88,7 +88,7 @@ fn descriptor(name: &str) -> &'static JobDescriptor {
 /// Runs one job's handler on `payload` as a worker would.
 fn run(name: &str, payload: &[u8]) -> Result<Option<Vec<u8>>, RunError> {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    rt.block_on((descriptor(name).run)(JobContext::for_test(name), payload))
+    rt.block_on((descriptor(name).run)(JobContext::for_test(name), PayloadFormat::of(payload), payload))
 }
 
 /// Every job, on `payload`: no panic (the test fails on one), and any

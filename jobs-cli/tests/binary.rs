@@ -108,6 +108,7 @@ async fn on_redis_through_a_configuration_file() {
         id: id.clone(),
         name: "import_csv".into(),
         payload: br#"{"path":"/data/a.csv"}"#.to_vec(),
+        format: jobs_core::backend::PayloadFormat::Json,
         priority: Priority::Normal,
         max_retries: Some(0),
         timeout: None,

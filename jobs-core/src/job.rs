@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::error::{Error, ValidationError};
+use crate::payload::PayloadFormat;
 use crate::queue::{JobQueue, NewJob};
 
 /// How urgent a job is. Within one queue a worker always takes a job of a
@@ -335,7 +336,7 @@ pub trait JobExt: Job {
     where
         Self: Sized,
     {
-        let job = self.into_new_job(options);
+        let job = self.into_new_job_as(options, queue.payload_format());
         async move {
             let job = job?;
             let mut ids = queue.enqueue_many(vec![job]).await?;
@@ -362,8 +363,18 @@ pub trait JobExt: Job {
     where
         Self: Sized,
     {
+        self.into_new_job_as(options, PayloadFormat::Json)
+    }
+
+    /// [`JobExt::into_new_job`] with the payload encoded in `format` (a
+    /// backend's [`JobQueue::payload_format`]), so that the backend stores
+    /// it as given and the worker decodes it without transcoding.
+    fn into_new_job_as(self, options: JobOptions, format: PayloadFormat) -> Result<NewJob, Error>
+    where
+        Self: Sized,
+    {
         self.validate()?;
-        let payload = serde_json::to_vec(&self).map_err(|e| Error::Serialize(e.to_string()))?;
+        let (format, payload) = format.encode(&self).map_err(|e| Error::Serialize(e.to_string()))?;
         let queue = options.queue.as_deref().unwrap_or(Self::QUEUE);
         validate_queue_name(queue)?;
         let now = SystemTime::now();
@@ -371,6 +382,7 @@ pub trait JobExt: Job {
             id: JobId::new(queue),
             name: Self::NAME.to_owned(),
             payload,
+            format,
             priority: options.priority.unwrap_or(Self::PRIORITY),
             max_retries: options.max_retries.or(Self::MAX_RETRIES),
             timeout: options.timeout.or(Self::TIMEOUT),

@@ -10,6 +10,7 @@ mod job;
 mod memory;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod payload;
 mod queue;
 mod redact;
 mod registry;

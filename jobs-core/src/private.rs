@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 pub use crate::context::JobContext;
 pub use crate::error::{Error, JobError, ValidationError};
 pub use crate::job::{Job, Priority};
+use crate::payload::PayloadError;
+pub use crate::payload::PayloadFormat;
 pub use crate::queue::BoxFuture;
 pub use crate::registry::{CronSpec, JobDescriptor, RunError};
 pub use inventory;
@@ -18,9 +20,9 @@ pub use serde;
 pub use std::sync::LazyLock;
 pub use std::time::Duration;
 
-/// Decodes a stored payload.
-pub fn decode<J: Job>(payload: &[u8]) -> Result<J, RunError> {
-    serde_json::from_slice(payload).map_err(|e| RunError::Decode {
+/// Decodes a stored payload with the format it came with.
+pub fn decode<J: Job>(format: PayloadFormat, payload: &[u8]) -> Result<J, RunError> {
+    format.decode(payload).map_err(|e| RunError::Decode {
         type_name: std::any::type_name::<J>(),
         error: crate::error::bounded_message(decode_error::<J>(&e)),
     })
@@ -29,17 +31,11 @@ pub fn decode<J: Job>(payload: &[u8]) -> Result<J, RunError> {
 /// A decode error as stored and shown. serde's message can quote a value;
 /// for a job with `#[redact]` fields only where and what kind of error is
 /// kept.
-fn decode_error<J: Job>(e: &serde_json::Error) -> String {
+fn decode_error<J: Job>(e: &PayloadError) -> String {
     if J::REDACTED.is_empty() {
         return e.to_string();
     }
-    let kind = match e.classify() {
-        serde_json::error::Category::Io => "an I/O error",
-        serde_json::error::Category::Syntax => "a syntax error",
-        serde_json::error::Category::Data => "a value of the wrong type or a missing field",
-        serde_json::error::Category::Eof => "an early end",
-    };
-    format!("{kind} at line {} column {} (details hidden: the job has redacted fields)", e.line(), e.column())
+    format!("{} (details hidden: the job has redacted fields)", e.without_values())
 }
 
 /// Replaces the messages of the rules broken by a `#[redact]` field (those
@@ -52,7 +48,7 @@ pub fn redact_errors(errs: &mut ValidationError, from: usize) {
 
 /// Decodes, validates and re-encodes a JSON payload (the `check` of a descriptor).
 pub fn check<J: Job>(payload: &[u8]) -> Result<Vec<u8>, Error> {
-    let job: J = serde_json::from_slice(payload).map_err(|e| {
+    let job: J = PayloadFormat::Json.decode(payload).map_err(|e| {
         Error::InvalidArgument(format!(
             "payload does not decode as {}: {}",
             std::any::type_name::<J>(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::context::JobContext;
 use crate::error::{Error, JobError, ValidationError};
 use crate::job::Priority;
+use crate::payload::PayloadFormat;
 use crate::queue::BoxFuture;
 
 /// Why running a job's handler failed.
@@ -42,9 +43,9 @@ impl RunError {
     }
 }
 
-/// The handler glue: decodes a payload, runs the job function, serializes
-/// its result.
-pub type RunFn = fn(JobContext, &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>>;
+/// The handler glue: decodes a payload in the format it came with, runs the
+/// job function, serializes its result.
+pub type RunFn = fn(JobContext, PayloadFormat, &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>>;
 
 /// Decodes and validates a JSON payload for this job type, returning its
 /// canonical serialized form (what the command line's `enqueue` uses).
@@ -176,7 +177,7 @@ mod added {
 mod tests {
     use super::*;
 
-    fn run(_: JobContext, _: &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>> {
+    fn run(_: JobContext, _: PayloadFormat, _: &[u8]) -> BoxFuture<'static, Result<Option<Vec<u8>>, RunError>> {
         Box::pin(async { Ok(None) })
     }
 

@@ -222,6 +222,7 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         id: JobId::new(queue),
         name: "config.test".into(),
         payload: b"{}".to_vec(),
+        format: jobs_core::backend::PayloadFormat::Json,
         priority,
         max_retries: None,
         timeout: None,

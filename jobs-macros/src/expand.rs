@@ -361,13 +361,14 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
     quote! {
         fn __jobs_run(
             __jobs_ctx: #kr::__private::JobContext,
+            __jobs_format: #kr::__private::PayloadFormat,
             __jobs_payload: &[u8],
         ) -> #kr::__private::BoxFuture<
             'static,
             ::core::result::Result<::core::option::Option<::std::vec::Vec<u8>>, #kr::__private::RunError>,
         > {
             #drop_ctx
-            let __jobs_decoded = #kr::__private::decode::<#ty>(__jobs_payload).and_then(#kr::__private::validated);
+            let __jobs_decoded = #kr::__private::decode::<#ty>(__jobs_format, __jobs_payload).and_then(#kr::__private::validated);
             ::std::boxed::Box::pin(async move {
                 let #ty { #(#pattern),* } = __jobs_decoded?;
                 let __jobs_result = #call.await;

@@ -117,11 +117,6 @@ struct LogEntry {
     error: Option<String>,
 }
 
-/// A payload or result as JSON; text that is not JSON is kept as a string.
-pub(crate) fn json_or_string(b: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned()))
-}
-
 /// Appends `n` in decimal.
 fn push_num(buf: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
@@ -155,9 +150,10 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Writes the record of `j` into `buf` (cleared first), its payload
-    /// stored as `format` says (see `codec`).
-    pub(crate) fn write(buf: &mut Vec<u8>, j: &NewJob, format: PayloadFormat) {
+    /// Writes the record of `j` into `buf` (cleared first). The payload goes
+    /// last, as given: its format is read back from its first byte
+    /// ([`PayloadFormat::of`]).
+    pub(crate) fn write(buf: &mut Vec<u8>, j: &NewJob) {
         buf.clear();
         let headers =
             if j.headers.is_empty() { Vec::new() } else { serde_json::to_vec(&j.headers).unwrap_or_default() };
@@ -185,11 +181,7 @@ impl Record {
         buf.push(b'|');
         buf.extend_from_slice(j.name.as_bytes());
         buf.extend_from_slice(&headers);
-        match format {
-            // As given: no copy of it on the way.
-            PayloadFormat::Json => buf.extend_from_slice(&j.payload),
-            PayloadFormat::MessagePack => buf.extend_from_slice(&crate::codec::encode(format, &j.payload)),
-        }
+        buf.extend_from_slice(&j.payload);
     }
 
     /// Reads a record's head; `None` when it is not one.
@@ -352,7 +344,10 @@ pub(crate) fn job_info(
         queue: id.queue().to_owned(),
         priority: r.priority,
         status: st.status,
-        payload: json_or_string(&crate::codec::decode(&rec[r.payload_at..])),
+        payload: {
+            let payload = &rec[r.payload_at..];
+            PayloadFormat::of(payload).to_json(payload)
+        },
         attempts: st.attempts,
         max_retries: r.max_retries,
         attempt_log,
@@ -385,6 +380,7 @@ mod tests {
             id: JobId::new("q"),
             name: "send|mail".into(),
             payload: br#"{"a":1}"#.to_vec(),
+            format: jobs_core::backend::PayloadFormat::Json,
             priority: Priority::High,
             max_retries: Some(4),
             timeout: Some(Duration::from_millis(1500)),
@@ -404,7 +400,7 @@ mod tests {
         for h in [false, true] {
             let j = new_job(h);
             let mut buf = Vec::new();
-            Record::write(&mut buf, &j, PayloadFormat::Json);
+            Record::write(&mut buf, &j);
             let r = Record::parse(&buf).unwrap();
             assert_eq!(r.priority, Priority::High);
             assert_eq!((r.max_retries, r.timeout), (Some(4), Some(Duration::from_millis(1500))));
@@ -416,7 +412,7 @@ mod tests {
         let mut j = new_job(false);
         j.enqueued_at = j.id.created_at() - Duration::from_secs(2);
         let mut buf = Vec::new();
-        Record::write(&mut buf, &j, PayloadFormat::Json);
+        Record::write(&mut buf, &j);
         assert_eq!(Record::parse(&buf).unwrap().enqueued_at(&j.id), from_ms(to_ms(j.enqueued_at)));
         assert!(Record::parse(b"2|||").is_none());
         assert!(Record::parse(b"2||||9|0|short").is_none());
@@ -425,11 +421,13 @@ mod tests {
     #[cfg(feature = "msgpack")]
     #[test]
     fn a_messagepack_payload_reads_back_as_json() {
-        let j = new_job(false);
+        let mut j = new_job(false);
+        (j.format, j.payload) = PayloadFormat::MessagePack.encode(&serde_json::json!({"a": 1})).unwrap();
+        assert_eq!(j.format, PayloadFormat::MessagePack);
         let mut rec = Vec::new();
-        Record::write(&mut rec, &j, PayloadFormat::MessagePack);
+        Record::write(&mut rec, &j);
         let r = Record::parse(&rec).unwrap();
-        assert_ne!(&rec[r.payload_at..], &j.payload[..], "stored as MessagePack");
+        assert_eq!(&rec[r.payload_at..], &j.payload[..], "stored as given");
         let info = job_info(&j.id, &rec, None, None, None).unwrap();
         assert_eq!(info.payload, serde_json::json!({"a": 1}));
     }
@@ -438,7 +436,7 @@ mod tests {
     fn a_running_job_decodes() {
         let j = new_job(false);
         let mut rec = Vec::new();
-        Record::write(&mut rec, &j, PayloadFormat::Json);
+        Record::write(&mut rec, &j);
         let log = br#"[{"attempt":1,"started_ms":5,"finished_ms":6,"error":"boom"}]"#;
         let info = job_info(&j.id, &rec, Some(b"running|1|2|77|9|||"), Some(log), None).unwrap();
         assert_eq!(info.priority, Priority::High);
@@ -456,7 +454,7 @@ mod tests {
     fn pending_and_finished_jobs_decode() {
         let j = new_job(false);
         let mut rec = Vec::new();
-        Record::write(&mut rec, &j, PayloadFormat::Json);
+        Record::write(&mut rec, &j);
         let info = job_info(&j.id, &rec, None, None, None).unwrap();
         assert_eq!((info.status, info.attempts), (JobStatus::Pending, 0));
         assert!(info.attempt_log.is_empty());

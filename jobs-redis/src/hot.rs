@@ -7,7 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use jobs_core::backend::{FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, QueueFailure};
+use jobs_core::backend::{
+    FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure,
+};
 use jobs_core::{validate_queue_name, Error, JobId, NewJob};
 
 use crate::decode::{headers, job_id, text, Record, State};
@@ -62,6 +64,16 @@ impl RedisQueue {
         }
         jobs_core::backend::check_payload_sizes(&jobs, self.inner.max_payload)?;
         jobs_core::backend::check_times(&jobs)?;
+        // A record keeps no format field: a reader tells MessagePack from
+        // its first byte, so a MessagePack payload must start a map.
+        if let Some(j) =
+            jobs.iter().find(|j| j.format == PayloadFormat::MessagePack && PayloadFormat::of(&j.payload) != j.format)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "job {}: a MessagePack payload must be a map (a struct with named fields), so that readers can tell its format",
+                j.id
+            )));
+        }
         let groups = by_queue(&jobs, NewJob::queue);
         // The queue index first: once a script has stored jobs, no later
         // step may fail the call (the producer would retry and store them
@@ -73,8 +85,7 @@ impl RedisQueue {
         let mut scratch = Vec::with_capacity(256);
         for (queue, idx) in &groups {
             let keys = self.keys(queue);
-            let call =
-                Enqueue { keys: &keys, jobs: &jobs, idx, format: self.inner.payload_format, scratch: &mut scratch };
+            let call = Enqueue { keys: &keys, jobs: &jobs, idx, scratch: &mut scratch };
             match self.invoke(call).await? {
                 // Positions whose id is another job's: a live duplicate of a
                 // `unique_for` job.
@@ -285,16 +296,11 @@ fn leased(
         headers: headers(r.headers(&rec)),
         id,
         payload: Vec::new(),
+        format: PayloadFormat::of(&rec[r.payload_at..]),
         crashes: 0,
     };
-    let payload = match crate::codec::decode(&rec[r.payload_at..]) {
-        // Stored as JSON: the record's buffer becomes the payload, with no
-        // copy of it.
-        std::borrow::Cow::Borrowed(_) => {
-            rec.drain(..r.payload_at);
-            rec
-        }
-        std::borrow::Cow::Owned(json) => json,
-    };
-    Ok(LeasedJob { payload, ..job })
+    // The payload is the record's tail, handed on in its stored format: the
+    // record's buffer becomes the payload, with no copy of it.
+    rec.drain(..r.payload_at);
+    Ok(LeasedJob { payload: rec, ..job })
 }

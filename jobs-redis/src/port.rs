@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
+use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, Waiter};
 use jobs_core::{
     CancelResult, Error, JobId, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,
     QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
@@ -41,6 +41,10 @@ impl JobQueue for RedisQueue {
 
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
         Box::pin(self.now())
+    }
+
+    fn payload_format(&self) -> PayloadFormat {
+        self.inner.payload_format
     }
 
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {

@@ -21,6 +21,7 @@ fn raw(queue: &str) -> NewJob {
         id: JobId::new(queue),
         name: "x".into(),
         payload: b"{}".to_vec(),
+        format: jobs_core::backend::PayloadFormat::Json,
         priority: Priority::Normal,
         max_retries: Some(3),
         timeout: None,

@@ -25,6 +25,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         id: JobId::new(queue),
         name: "x".into(),
         payload: b"{}".to_vec(),
+        format: jobs_core::backend::PayloadFormat::Json,
         priority: Priority::Normal,
         max_retries: Some(0),
         timeout: None,
@@ -187,6 +188,7 @@ fn dead_set_is_bounded_by_count_and_age() {
 fn unique_job(queue: &str, n: u32) -> NewJob {
     NewJob {
         payload: format!("{{\"n\":{n}}}").into_bytes(),
+        format: jobs_core::backend::PayloadFormat::Json,
         unique_for: Some(Duration::from_secs(3600)),
         ..raw(queue, None)
     }

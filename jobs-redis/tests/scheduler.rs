@@ -61,6 +61,9 @@ impl JobQueue for Stamping {
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
         self.inner.now()
     }
+    fn payload_format(&self) -> jobs_core::backend::PayloadFormat {
+        self.inner.payload_format()
+    }
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         None
     }

@@ -118,6 +118,7 @@ async fn huge_payloads_and_errors_are_shown_cut() {
     let big = NewJob {
         payload: serde_json::to_vec(&serde_json::json!({ "blob": "z".repeat(300 * 1024), "note": "\u{1b}[2J" }))
             .expect("JSON"),
+        format: jobs_core::backend::PayloadFormat::Json,
         ..WebHugeError { n: 1 }.into_new_job(JobOptions::new().delay(Duration::from_secs(3600))).expect("valid")
     };
     let big = queue.enqueue_many(vec![big]).await.expect("enqueue").remove(0);

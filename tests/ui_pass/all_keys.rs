@@ -66,7 +66,7 @@ async fn main() {
 
     // The run glue decodes the payload and passes the context.
     let ctx = JobContext::for_test("mail:send_welcome-v2");
-    let out = (d.run)(ctx, br#"{"to":"ann@example.com"}"#).await.unwrap();
+    let out = (d.run)(ctx, jobs_core::backend::PayloadFormat::Json, br#"{"to":"ann@example.com"}"#).await.unwrap();
     assert_eq!(out, None);
     // `check` returns the canonical payload.
     assert_eq!((d.check)(br#"{ "to" : "bob@example.com" }"#).unwrap(), br#"{"to":"bob@example.com"}"#.to_vec());

@@ -30,7 +30,7 @@ async fn clash(ctx: u32, payload: String, __jobs_ctx: JobContext) -> Result<Stri
 
 async fn run(name: &str, payload: &str) -> String {
     let d = jobs_core::backend::descriptors().find(|d| d.name == name).expect("registered");
-    let out = (d.run)(JobContext::for_test(name), payload.as_bytes()).await.unwrap().expect("a result");
+    let out = (d.run)(JobContext::for_test(name), jobs_core::backend::PayloadFormat::Json, payload.as_bytes()).await.unwrap().expect("a result");
     serde_json::from_slice(&out).unwrap()
 }
 

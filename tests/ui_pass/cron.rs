@@ -26,6 +26,6 @@ async fn main() {
     // A payload-less job: the struct has no fields and `{}` is its payload.
     let _ = NightlyCleanup::new();
     assert_eq!(serde_json::to_string(&EveryFiveMinutes {}).unwrap(), "{}");
-    (d.run)(JobContext::for_test("every_five_minutes"), b"{}").await.unwrap();
+    (d.run)(JobContext::for_test("every_five_minutes"), jobs_core::backend::PayloadFormat::Json, b"{}").await.unwrap();
     nightly_cleanup(JobContext::for_test("nightly_cleanup")).await.unwrap();
 }

@@ -40,7 +40,7 @@ async fn parses(text: String) -> Result<i64, std::num::ParseIntError> {
 
 async fn run(name: &str, payload: &str) -> Result<Option<Vec<u8>>, jobs_core::backend::RunError> {
     let d = jobs_core::backend::descriptors().find(|d| d.name == name).expect("registered");
-    (d.run)(JobContext::for_test(name), payload.as_bytes()).await
+    (d.run)(JobContext::for_test(name), jobs_core::backend::PayloadFormat::Json, payload.as_bytes()).await
 }
 
 #[tokio::main(flavor = "current_thread")]

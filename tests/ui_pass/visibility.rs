@@ -66,7 +66,7 @@ async fn main() {
 
     let d = jobs_core::backend::descriptors().find(|d| d.name == "resize_image").expect("registered");
     assert!(d.type_name.ends_with("::outer::inner::ResizeImage"), "{}", d.type_name);
-    let err = (d.run)(JobContext::for_test("resize_image"), br#"{"path":"a","width":0}"#).await.unwrap_err();
+    let err = (d.run)(JobContext::for_test("resize_image"), jobs_core::backend::PayloadFormat::Json, br#"{"path":"a","width":0}"#).await.unwrap_err();
     assert!(matches!(err, jobs_core::backend::RunError::Invalid(_)), "{err:?}");
     assert_eq!(err.to_string(), "invalid job payload: field `width` (range): 0 is not between 1 and 8192");
 }

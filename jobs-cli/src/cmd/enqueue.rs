@@ -35,6 +35,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         id: JobId::new(queue),
         name: desc.name.to_owned(),
         payload,
+        format: jobs_core::backend::PayloadFormat::Json,
         priority: args.priority.unwrap_or(desc.priority),
         max_retries: args.max_retries.or(desc.max_retries),
         timeout: args.timeout.or(desc.timeout),

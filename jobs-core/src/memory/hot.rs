@@ -112,6 +112,7 @@ impl MemoryQueue {
                         id,
                         name: r.job.name.clone(),
                         payload: r.job.payload.clone(),
+                        format: r.job.format,
                         priority: r.job.priority,
                         attempt: r.attempts,
                         max_retries: r.job.max_retries,

@@ -17,6 +17,7 @@ use hot::enqueue_locked;
 
 use crate::error::Error;
 use crate::job::JobId;
+use crate::payload::PayloadFormat;
 use crate::queue::{
     AttemptInfo, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, JobStatus, LeaseState,
     MinuteCounts, NewJob, PoolInfo, PoolPresence, QueuePolicy, Retention, ScheduleState, ScheduleStore, Waiter,
@@ -377,6 +378,11 @@ impl JobQueue for MemoryQueue {
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>> {
         let now = self.clock();
         Box::pin(async move { Ok(now) })
+    }
+    /// JSON: nothing leaves the process, so the size MessagePack saves buys
+    /// nothing here.
+    fn payload_format(&self) -> PayloadFormat {
+        PayloadFormat::Json
     }
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         Some(Arc::new(self.clone()))

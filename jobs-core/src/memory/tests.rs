@@ -10,6 +10,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         id: JobId::new(queue),
         name: "x".into(),
         payload: b"{}".to_vec(),
+        format: crate::payload::PayloadFormat::Json,
         priority: Priority::Normal,
         max_retries: Some(0),
         timeout: None,
@@ -67,6 +68,7 @@ async fn dead_set_is_bounded_by_count_and_age() {
 fn unique(n: u32) -> NewJob {
     NewJob {
         payload: format!("{{\"n\":{n}}}").into_bytes(),
+        format: crate::payload::PayloadFormat::Json,
         unique_for: Some(Duration::from_secs(3600)),
         ..raw("r", None)
     }

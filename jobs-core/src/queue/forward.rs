@@ -68,6 +68,12 @@ macro_rules! forward_fns {
             ($target).now()
         }
     };
+    (@ payload_format, $this:ident => $target:expr) => {
+        fn payload_format(&self) -> $crate::payload::PayloadFormat {
+            let $this = self;
+            ($target).payload_format()
+        }
+    };
     (@ schedule_store, $this:ident => $target:expr) => {
         fn schedule_store(&self) -> Option<::std::sync::Arc<dyn $crate::queue::ScheduleStore>> {
             let $this = self;
@@ -251,7 +257,7 @@ pub(crate) use forward_fns;
 macro_rules! forward_pointer {
     ($ptr:ident) => {
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, waiter, now, schedule_store, presence);
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, waiter, now, payload_format, schedule_store, presence);
         }
         impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
             forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::job::{JobId, Priority};
+use crate::payload::PayloadFormat;
 
 use super::model::{Headers, JobStatus, NewJob, When, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 
@@ -91,8 +92,11 @@ pub struct LeasedJob {
     pub id: JobId,
     /// Its job name.
     pub name: String,
-    /// The serialized payload.
+    /// The serialized payload, encoded as [`LeasedJob::format`] says.
     pub payload: Vec<u8>,
+    /// How [`LeasedJob::payload`] is encoded: the generated code decodes it
+    /// with this format.
+    pub format: PayloadFormat,
     /// Its priority.
     pub priority: Priority,
     /// This attempt, 1-based.

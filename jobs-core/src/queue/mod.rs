@@ -36,6 +36,7 @@ pub use records::*;
 
 use crate::error::Error;
 use crate::job::JobId;
+use crate::payload::PayloadFormat;
 
 /// A boxed future, as the port's methods return (object safety).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -86,6 +87,12 @@ pub trait JobQueue: Send + Sync + 'static {
     /// clock). The scheduler decides which ticks are due by it, never by the
     /// local wall clock.
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, Error>>;
+
+    /// The format a typed enqueue encodes payloads in for this backend. A
+    /// backend stores whatever format a job comes with and hands it back
+    /// with it, so this is a preference (MessagePack is smaller), not a
+    /// constraint: every backend also takes JSON.
+    fn payload_format(&self) -> PayloadFormat;
 
     /// This backend's schedule store, when it has one: a pool runs the
     /// scheduler over it. `None` for a backend without schedules (a pool then

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::job::{JobId, Priority};
+use crate::payload::PayloadFormat;
 
 /// Job metadata: string keys and values, kept in order.
 pub type Headers = BTreeMap<String, String>;
@@ -18,8 +19,11 @@ pub struct NewJob {
     pub id: JobId,
     /// The job name that selects the handler.
     pub name: String,
-    /// The serialized payload (JSON).
+    /// The serialized payload, encoded as [`NewJob::format`] says.
     pub payload: Vec<u8>,
+    /// How [`NewJob::payload`] is encoded; a backend stores it as given and
+    /// hands it to the worker with this format.
+    pub format: PayloadFormat,
     /// Its priority.
     pub priority: Priority,
     /// Retries after the first attempt; `None`: the pool's default.

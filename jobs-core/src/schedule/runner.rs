@@ -219,7 +219,9 @@ fn job_for(s: &ScheduleState, now: SystemTime) -> NewJob {
     NewJob {
         id: JobId::new(&s.def.queue),
         name: s.def.job_name.clone(),
+        // A schedule keeps its payload as JSON (the form operators write).
         payload: s.def.payload.clone(),
+        format: crate::payload::PayloadFormat::Json,
         priority: s.def.priority,
         max_retries: s.def.max_retries,
         timeout: s.def.timeout,

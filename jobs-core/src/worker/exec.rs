@@ -89,7 +89,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     // The glue decodes and validates the payload before it returns the
     // job's future: user code (a `Deserialize` impl, a custom validator)
     // that panics there is a failed attempt like a panic in the body.
-    let ended = match span.in_scope(|| catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, &job.payload)))) {
+    let ended = match span.in_scope(|| catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, job.format, &job.payload)))) {
         Err(panic) => Err(panic_message(panic)),
         Ok(fut) => {
             let fut = CatchUnwind(Some(fut.instrument(span.clone())));

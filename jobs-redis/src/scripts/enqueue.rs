@@ -9,7 +9,6 @@ use super::{array, bytes, is_code, source, Args, ScriptCall};
 use crate::decode::{due_arg, dur_ms, job_id, num, priority_of, text, Record};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
-use crate::PayloadFormat;
 
 const OP: &str = "enqueue";
 
@@ -27,8 +26,6 @@ pub(crate) struct Enqueue<'a> {
     pub(crate) jobs: &'a [NewJob],
     /// The positions in `jobs` of this queue's part, in the batch's order.
     pub(crate) idx: &'a [usize],
-    /// How payloads are stored.
-    pub(crate) format: PayloadFormat,
     /// A buffer the records are built in, reused across calls.
     pub(crate) scratch: &'a mut Vec<u8>,
 }
@@ -96,12 +93,12 @@ impl Refusal {
 }
 
 /// Appends the 4 arguments of one job (see enqueue.lua): its ulid, its
-/// record (built in `scratch`, the payload stored as `format` says), its
-/// run_at (see [`due_arg`]) and its unique_for (ms).
-pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>, format: PayloadFormat) {
+/// record (built in `scratch`), its run_at (see [`due_arg`]) and its
+/// unique_for (ms).
+pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
-    Record::write(scratch, j, format);
+    Record::write(scratch, j);
     out.arg(&scratch[..]);
     match j.run_at {
         Some(w) => out.arg(due_arg(w)),
@@ -131,7 +128,7 @@ impl ScriptCall for Enqueue<'_> {
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.idx.len());
         for &i in self.idx {
-            push_job(out, &self.jobs[i], self.scratch, self.format);
+            push_job(out, &self.jobs[i], self.scratch);
         }
     }
 

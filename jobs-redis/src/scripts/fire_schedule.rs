@@ -12,7 +12,6 @@ use super::{array, bytes, is_code, source, Args, ScriptCall};
 use crate::decode::{job_id, to_ms};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
-use crate::PayloadFormat;
 
 const OP: &str = "fire_schedule";
 
@@ -65,11 +64,9 @@ impl ScriptCall for FireSchedule<'_> {
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.name).arg(to_ms(self.tick));
         match self.job {
-            // Stored as JSON whatever the handle's format: any reader
-            // decodes it, and ticks are far from the hot path.
             Some(j) => {
                 out.arg("1");
-                push_job(out, j, &mut Vec::new(), PayloadFormat::Json);
+                push_job(out, j, &mut Vec::new());
             }
             None => {
                 out.arg("0");

@@ -162,6 +162,9 @@ impl JobQueue for Unreachable {
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, jobs_core::Error>> {
         fail()
     }
+    fn payload_format(&self) -> jobs_core::backend::PayloadFormat {
+        jobs_core::backend::PayloadFormat::Json
+    }
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         Some(Arc::new(Unreachable))
     }
@@ -303,6 +306,9 @@ impl JobQueue for Recording {
     }
     fn now(&self) -> BoxFuture<'_, Result<SystemTime, jobs_core::Error>> {
         self.inner.now()
+    }
+    fn payload_format(&self) -> jobs_core::backend::PayloadFormat {
+        self.inner.payload_format()
     }
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         self.inner.schedule_store()

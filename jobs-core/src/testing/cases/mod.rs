@@ -43,6 +43,7 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         id: JobId::new(queue),
         name: name.to_owned(),
         payload: payload.to_vec(),
+        format: crate::backend::PayloadFormat::of(payload),
         priority: Priority::Normal,
         max_retries: Some(0),
         timeout: None,
