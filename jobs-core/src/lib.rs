@@ -51,6 +51,8 @@ pub use jobs_macros::job;
 pub mod prelude {
     #[cfg(feature = "metrics")]
     pub use crate::JobMetrics;
+    #[cfg(feature = "cron")]
+    pub use crate::Scheduler;
     pub use crate::{
         job, Backend, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue, PoolPresence,
         Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,

@@ -242,12 +242,9 @@ mod tests {
         assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"), "empty tag: the whole key");
     }
 
-    #[test]
-    fn every_key_of_a_queue_shares_one_slot() {
-        let k = QueueKeys::new("jobs", "email");
-        assert_eq!(k.ready(0), "jobs:{email}:ready:0");
-        assert_eq!(k.queue(), "email");
-        let all = [
+    /// Every key this module builds for the queue of `k`, its fence too.
+    fn every_key(k: &QueueKeys) -> Vec<String> {
+        vec![
             k.base().to_owned(),
             k.ready(0),
             k.ready(3),
@@ -271,7 +268,15 @@ mod tests {
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),
-        ];
+        ]
+    }
+
+    #[test]
+    fn every_key_of_a_queue_shares_one_slot() {
+        let k = QueueKeys::new("jobs", "email");
+        assert_eq!(k.ready(0), "jobs:{email}:ready:0");
+        assert_eq!(k.queue(), "email");
+        let all = every_key(&k);
         let slot = key_slot(b"email");
         for key in &all {
             assert_eq!(key_slot(key.as_bytes()), slot, "{key}");
@@ -285,31 +290,7 @@ mod tests {
     #[test]
     fn the_scripts_build_only_names_built_here() {
         let k = QueueKeys::new("p", "q");
-        let built: Vec<String> = [
-            k.ready(0),
-            k.jobs(),
-            k.state(),
-            k.log(),
-            k.result(),
-            k.scheduled(),
-            k.leased(),
-            k.lease(7),
-            k.leases(),
-            k.dead(),
-            k.done(),
-            k.unique("ab"),
-            k.meta(),
-            k.stats(),
-            k.seq(),
-            k.wake(),
-            k.started(),
-            k.crash(),
-            k.minute(60),
-            k.schedule("s"),
-        ]
-        .iter()
-        .map(|key| key[k.base().len()..].to_owned())
-        .collect();
+        let built: Vec<String> = every_key(&k).iter().map(|key| key[k.base().len()..].to_owned()).collect();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts");
         let mut checked = 0;
         for entry in std::fs::read_dir(dir).unwrap() {

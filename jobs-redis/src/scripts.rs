@@ -41,6 +41,26 @@ pub(crate) mod set_paused;
 
 pub(crate) use invoke::{array, bytes, is_code, Args};
 
+/// The identity of a [`ScriptCall`] whose module defines `SCRIPT` and `OP`
+/// and whose struct holds its queue's keys in `keys`: the three methods
+/// every such wrapper would otherwise write out the same way.
+macro_rules! script_identity {
+    () => {
+        fn script(&self) -> &'static redis::Script {
+            &SCRIPT
+        }
+
+        fn op(&self) -> &'static str {
+            OP
+        }
+
+        fn keys(&self) -> &crate::keys::QueueKeys {
+            self.keys
+        }
+    };
+}
+pub(crate) use script_identity;
+
 const COMMON: &str = include_str!("scripts/common.lua");
 
 /// A script's whole source: `common.lua` followed by `parts`, hashed once.

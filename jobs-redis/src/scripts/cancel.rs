@@ -27,17 +27,7 @@ impl ScriptCall for Cancel<'_> {
     /// What happened; `None` when there is no such job.
     type Reply = Option<CancelResult>;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         let mut ulid = [0u8; ulid::ULID_LEN];

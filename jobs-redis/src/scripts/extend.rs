@@ -33,17 +33,7 @@ impl ScriptCall for Extend<'_> {
     /// One state per lease, in order.
     type Reply = Vec<LeaseState>;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(dur_ms(self.lease));

@@ -103,17 +103,7 @@ fn entry(ulid: Value, record: Value, old: Value, crashes: Value) -> Result<Entry
 impl ScriptCall for Fetch<'_> {
     type Reply = Fetched;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         let r = self.retention;

@@ -49,17 +49,7 @@ pub(crate) enum Tick {
 impl ScriptCall for FireSchedule<'_> {
     type Reply = Tick;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.name).arg(to_ms(self.tick));

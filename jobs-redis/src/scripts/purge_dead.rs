@@ -27,17 +27,7 @@ impl ScriptCall for PurgeDead<'_> {
     /// How many were deleted (fewer than `limit`: the set is empty now).
     type Reply = u64;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.limit);

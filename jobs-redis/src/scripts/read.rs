@@ -39,17 +39,7 @@ impl ScriptCall for Read<'_> {
     /// One entry per ulid, in order.
     type Reply = Vec<StoredJob>;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         for u in self.ulids {

@@ -37,17 +37,7 @@ pub(crate) enum DeadRetry {
 impl ScriptCall for RetryDead<'_> {
     type Reply = DeadRetry;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         let mut ulid = [0u8; ulid::ULID_LEN];

@@ -29,17 +29,7 @@ impl ScriptCall for SchedulePaused<'_> {
     /// Whether the schedule is stored (nothing is written when it is not).
     type Reply = bool;
 
-    fn script(&self) -> &'static redis::Script {
-        &SCRIPT
-    }
-
-    fn op(&self) -> &'static str {
-        OP
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.name).arg(if self.paused { "1" } else { "0" });
