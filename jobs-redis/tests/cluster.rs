@@ -22,7 +22,9 @@ use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::runlog;
-use jobs_redis::testing::{check_kill_runs, shared_cluster, CrashJob, RedisCluster, RunLog, WorkerProcess};
+use jobs_redis::testing::{
+    check_kill_runs, shared_cluster, start_long_run, CrashJob, RedisCluster, RunLog, WorkerProcess,
+};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 jobs_core::conformance_suite!(|| async {
@@ -305,8 +307,9 @@ fn worker(url: &str, queue: &str, log: &std::path::Path) -> WorkerProcess {
 /// one finishes, on a queue held by the second master. From the run log:
 /// every job ran to completion, with the result of its last run; a job ran
 /// again only after a run in a killed process; no run was left unfinished
-/// by a live process. From Redis: exactly the jobs leased at the kills were
-/// attempted again, each after its lease expired.
+/// by a live process. From Redis: only jobs leased at the kills were
+/// attempted again, each after its lease expired. Before each kill a long
+/// job is seen running in the worker, so each kill cuts a handler short.
 #[test]
 fn killed_workers_lose_no_job_on_a_cluster() {
     run(async {
@@ -318,7 +321,7 @@ fn killed_workers_lose_no_job_on_a_cluster() {
         let queue = queue_where("kill9", |s| owner_in(&ranges, s) == c.ports()[1]);
         let log = runlog::temp_path("cluster-kill9");
         let crash_job = |i| CrashJob { seq: i, sleep_ms: 20 }.into_new_job(JobOptions::new().queue(&queue)).unwrap();
-        let ids = q.enqueue_many((0..N).map(crash_job).collect()).await.unwrap();
+        let mut ids = q.enqueue_many((0..N).map(crash_job).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
         let mut killed = Vec::new();
         for round in 1..=2u64 {
@@ -328,6 +331,7 @@ fn killed_workers_lose_no_job_on_a_cluster() {
                 s.processed >= round * 40 && s.running > 0
             })
             .await;
+            ids.push(start_long_run(&q, &queue, N + round, &log, w.pid()).await);
             killed.push(w.pid());
             drop(w);
             for id in &ids {
@@ -337,7 +341,8 @@ fn killed_workers_lose_no_job_on_a_cluster() {
             }
         }
         let last = worker(&url, &queue, &log);
-        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
+        let total = ids.len() as u64;
+        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == total }).await;
         let runs = check_kill_runs(&q, &log, &ids, &killed).await;
         let mut again = BTreeSet::new();
         for id in &ids {
@@ -354,7 +359,10 @@ fn killed_workers_lose_no_job_on_a_cluster() {
         );
         drop(last);
         assert!(runs.interrupted > 0, "a kill cut a running handler short");
-        assert_eq!(again, in_flight, "exactly the jobs leased at the kills were attempted again");
+        // A job leased at a kill has another attempt only when its start had
+        // been recorded (a lease lost before that is a crash, not an
+        // attempt): so the attempted again are among the leased.
+        assert!(again.is_subset(&in_flight), "only jobs leased at the kills were attempted again");
         assert!(ran_again.is_subset(&in_flight), "a job that ran again was leased at a kill");
         let _ = std::fs::remove_file(&log);
     });

@@ -18,7 +18,8 @@ use jobs_core::testing::{eventually, run, unique_queue};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::testing::runlog::{self, refused};
 use jobs_redis::testing::{
-    check_kill_runs, shared_server_url, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions, WorkerProcess,
+    check_kill_runs, shared_server_url, start_long_run, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions,
+    WorkerProcess,
 };
 use jobs_redis::RedisQueue;
 
@@ -54,8 +55,9 @@ async fn running(q: &RedisQueue, ids: &[JobId]) -> BTreeSet<JobId> {
 /// finishes. From the run log: every job ran to completion, with the result
 /// of its last run; a job ran again only after a run in a killed process
 /// (cut short, or ended with its result not yet recorded); no run was left
-/// unfinished by a live process. From Redis: exactly the jobs leased at the
-/// kills were attempted again, each after its lease expired.
+/// unfinished by a live process. From Redis: only jobs leased at the kills
+/// were attempted again, each after its lease expired. Before each kill a
+/// long job is seen running in the worker, so each kill cuts a handler short.
 #[test]
 fn killed_workers_lose_no_job() {
     run(async {
@@ -67,7 +69,7 @@ fn killed_workers_lose_no_job() {
         let queue = unique_queue("kill9");
         let log = runlog::temp_path("kill9");
         let lease = Duration::from_millis(1000);
-        let ids = q.enqueue_many((0..N).map(|i| crash_job(&queue, i, 20)).collect()).await.unwrap();
+        let mut ids = q.enqueue_many((0..N).map(|i| crash_job(&queue, i, 20)).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
         let mut killed = Vec::new();
         for round in 1..=KILLS {
@@ -77,6 +79,7 @@ fn killed_workers_lose_no_job() {
                 c.processed >= round * 50 && c.running > 0
             })
             .await;
+            ids.push(start_long_run(&q, &queue, N + round, &log, w.pid()).await);
             killed.push(w.pid());
             w.kill();
             // Its leases stay in Redis until they expire: exactly its jobs in
@@ -85,7 +88,8 @@ fn killed_workers_lose_no_job() {
             in_flight.extend(running(&q, &ids).await);
         }
         let last = worker(&url, &queue, lease, &log);
-        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == N }).await;
+        let total = ids.len() as u64;
+        eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == total }).await;
         let runs = check_kill_runs(&q, &log, &ids, &killed).await;
         let mut again = BTreeSet::new();
         for id in &ids {

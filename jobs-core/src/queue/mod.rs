@@ -2,7 +2,7 @@
 //!
 //! | trait | calls | needed by |
 //! | --- | --- | --- |
-//! | [`JobQueue`] | `enqueue_many`, `fetch`, `finish`, `extend_leases`, `waiter`, `now` | producers (`JobExt::enqueue`), [`WorkerPool`](crate::WorkerPool) |
+//! | [`JobQueue`] | `enqueue_many`, `fetch`, `finish`, `extend_leases`, `waiter`, `now`, `payload_format` | producers (`JobExt::enqueue`), [`WorkerPool`](crate::WorkerPool) |
 //! | [`ScheduleStore`] | `put_schedule`, `schedules`, `remove_schedule`, `set_schedule_paused`, `fire_schedule` | [`Scheduler`](crate::Scheduler), a pool that runs the scheduler |
 //! | [`PoolPresence`] | `report_pool`, `remove_pool`, `pools` | a pool's heartbeat, health checks, the dashboard |
 //! | [`QueueInspect`] | `job`, `stats`, `dead_jobs`, `list_jobs` | producers reading a job, metrics, CLI, dashboard |

@@ -226,6 +226,27 @@ pub struct KillRuns {
     pub same_attempt_again: usize,
 }
 
+/// How long [`start_long_run`]'s job sleeps: far longer than a test takes
+/// to kill the process that runs it, once it has been seen running.
+pub const LONG_RUN_MS: u64 = 3_000;
+
+/// Enqueues a [`CrashJob`] that sleeps [`LONG_RUN_MS`] (priority critical,
+/// so the next fetch takes it) and returns once the run log shows its
+/// handler running in the process `pid`: a kill that follows at once cuts
+/// a handler short, whatever the other jobs' timing.
+pub async fn start_long_run(q: &RedisQueue, queue: &str, seq: u64, path: &Path, pid: u32) -> JobId {
+    use jobs_core::{JobExt as _, JobOptions};
+    let job = CrashJob { seq, sleep_ms: LONG_RUN_MS }
+        .into_new_job(JobOptions::new().queue(queue).priority(Priority::Critical))
+        .expect("a valid job");
+    let id = q.enqueue_many(vec![job]).await.expect("enqueue").remove(0);
+    jobs_core::testing::eventually("the long job runs in the worker about to be killed", || async {
+        RunLog::read(path).of(&id).iter().any(|r| r.pid == pid && r.end_ms.is_none())
+    })
+    .await;
+    id
+}
+
 /// Checks, from the run log at `path` and from Redis, that worker processes
 /// SIGKILLed while running `ids` (the processes `killed`) lost no job and
 /// that nothing but a kill made a job run again:
