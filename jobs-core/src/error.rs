@@ -77,9 +77,6 @@ pub enum Error {
         /// The backend's limit.
         limit: usize,
     },
-    /// The backend does not implement this call.
-    #[error("this backend does not support {0}")]
-    Unsupported(&'static str),
     /// No schedule with this name is stored.
     #[error("no schedule named `{0}`")]
     ScheduleNotFound(String),

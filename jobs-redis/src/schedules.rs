@@ -195,7 +195,7 @@ impl RedisQueue {
         // removing themselves, so the index stays as small as the live
         // pools whether or not anyone lists them.
         pipe.cmd("ZREMRANGEBYSCORE").arg(self.pool_index()).arg("-inf").arg(to_ms(now));
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("report_worker"))
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("report_pool"))
     }
 
     /// Deletes a pool's presence record (a clean shutdown).
@@ -203,7 +203,7 @@ impl RedisQueue {
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(self.pool_key(id));
         pipe.cmd("ZREM").arg(self.pool_index()).arg(id);
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("remove_worker"))
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("remove_pool"))
     }
 
     /// Live pools: index entries expired by the server's clock are dropped
@@ -224,13 +224,13 @@ impl RedisQueue {
             .arg(-1)
             .query_async(&mut self.conn())
             .await
-            .map_err(self.err("workers"))?;
+            .map_err(self.err("pools"))?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| self.pool_key(id)).collect();
         let records: Vec<Option<Vec<u8>>> =
-            redis::cmd("MGET").arg(&keys).query_async(&mut self.conn()).await.map_err(self.err("workers"))?;
+            redis::cmd("MGET").arg(&keys).query_async(&mut self.conn()).await.map_err(self.err("pools"))?;
         let mut out: Vec<PoolInfo> =
             records.into_iter().flatten().filter_map(|b| serde_json::from_slice(&b).ok()).collect();
         out.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));

@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(cache.get_or_load(1, Duration::ZERO, || async { Ok(12) }).await.ok(), Some(12), "expired");
         cache.clear().await;
         assert_eq!(cache.get_or_load(2, ttl, || async { Ok(21) }).await.ok(), Some(21), "cleared");
-        let failed = cache.get_or_load(3, ttl, || async { Err(Error::Unsupported("x")) }).await;
+        let failed = cache.get_or_load(3, ttl, || async { Err(Error::Backend("x".into())) }).await;
         assert!(failed.is_err());
         assert_eq!(cache.get_or_load(3, ttl, || async { Ok(30) }).await.ok(), Some(30), "errors are not cached");
     }

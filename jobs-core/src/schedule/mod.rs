@@ -1,7 +1,7 @@
 //! Recurring jobs: [`Scheduler`] stores named cron schedules in the backend,
 //! so every process sees them, and turns their ticks into jobs, each tick
 //! exactly once however many processes run a scheduler (the backend's
-//! [`JobQueue::fire_schedule`] claims a tick atomically; there is no leader).
+//! [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule) claims a tick atomically; there is no leader).
 
 mod cron;
 mod orphans;

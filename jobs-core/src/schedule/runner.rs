@@ -82,13 +82,8 @@ pub(crate) fn start_for_pool(
                 }
                 Err(e) => Err(e),
             };
-            match stored {
-                Ok(()) => {}
-                Err(Error::Unsupported(what)) => {
-                    tracing::warn!(schedule = %name, "cron job not scheduled: the backend does not support {what}");
-                    return;
-                }
-                Err(e) => tracing::error!(schedule = %name, error = %e, "could not store the schedule"),
+            if let Err(e) = stored {
+                tracing::error!(schedule = %name, error = %e, "could not store the schedule");
             }
         }
         run(scheduler, s, lateness).await
@@ -118,10 +113,6 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
                 next.map(|t| t.duration_since(now).unwrap_or_default().saturating_sub(started.elapsed()))
                     .unwrap_or(REFRESH)
                     .min(REFRESH)
-            }
-            Err(Error::Unsupported(what)) => {
-                tracing::debug!("scheduler stopped: the backend does not support {what}");
-                return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?err_delay, "scheduler pass failed");
@@ -199,7 +190,6 @@ pub(crate) async fn run_due(
                 // One schedule that cannot fire (its queue full, a node
                 // down) must not hold up the others; its tick stays due
                 // and is tried again soon.
-                Err(Error::Unsupported(what)) => return Err(Error::Unsupported(what)),
                 Err(e) => {
                     tracing::warn!(schedule = %s.def.name, error = %e, retry_in = ?FIRE_RETRY, "schedule could not fire; the others go on");
                     failed = true;

@@ -21,7 +21,7 @@
 --           `<rank>|<max_retries>|<timeout_ms>|<enqueued_delta_ms>|<name_len>|<headers_len>|`
 --           followed by the name, the headers (JSON) and the payload bytes.
 --           Empty numbers mean "none"; enqueued_delta_ms is enqueued_at minus
---           the ulid's own time (empty: equal). Built by the client (hot.rs).
+--           the ulid's own time (empty: equal). Built by the client (decode.rs, Record::write).
 --   state   `<status>|<rank>|<attempts>|<token>|<t1>|<t2>|<cancel>|<digest>`:
 --           t1 is started_ms while running or succeeded, run_at_ms while
 --           scheduled or retrying; t2 is finished_ms once finished; cancel

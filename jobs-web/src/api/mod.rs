@@ -98,7 +98,6 @@ impl ApiError {
                 E::InvalidQueueName(_) | E::InvalidArgument(_) | E::Validation(_) => {
                     (StatusCode::BAD_REQUEST, "bad_request")
                 }
-                E::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
                 E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
