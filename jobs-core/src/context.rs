@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::job::JobId;
+use crate::vocab::JobId;
 
 /// Handed to a job function that declares a parameter of this type (at any
 /// position). Cheap to clone.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::job::{JobId, Priority};
+use crate::vocab::{JobId, JobStatus, Priority};
 
 /// The error of every fallible call of the library.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub enum Error {
         /// The job.
         id: JobId,
         /// Its current status.
-        status: crate::queue::JobStatus,
+        status: JobStatus,
         /// What was asked.
         action: &'static str,
     },

@@ -1,196 +1,15 @@
-//! The definition side of a job: [`Job`], [`JobExt`], [`JobOptions`],
-//! [`Priority`] and [`JobId`].
+//! The definition side of a job: [`Job`], [`JobExt`] and [`JobOptions`].
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use ulid::Ulid;
+use serde::Serialize;
 
 use crate::error::{Error, ValidationError};
+use crate::parse::validate_queue_name;
 use crate::payload::PayloadFormat;
 use crate::queue::{JobQueue, NewJob};
-
-/// How urgent a job is. Within one queue a worker always takes a job of a
-/// higher priority before any job of a lower one.
-///
-/// ```
-/// use jobs_core::Priority;
-/// assert!(Priority::Critical > Priority::High);
-/// assert_eq!("high".parse::<Priority>().unwrap(), Priority::High);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    /// Runs when nothing more urgent is pending.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Runs before normal and low jobs.
-    High,
-    /// Runs before every other job of its queue.
-    Critical,
-}
-
-impl Priority {
-    /// Every priority, most urgent first: the order in which workers take them.
-    pub const ALL: [Priority; 4] = [Priority::Critical, Priority::High, Priority::Normal, Priority::Low];
-
-    /// The lowercase name used in configuration, metrics and storage keys.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Critical => "critical",
-        }
-    }
-
-    /// Index in [`Priority::ALL`] (0 = critical): the storage slot.
-    pub const fn rank(self) -> usize {
-        match self {
-            Priority::Critical => 0,
-            Priority::High => 1,
-            Priority::Normal => 2,
-            Priority::Low => 3,
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Priority {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Ok(Priority::Low),
-            "normal" => Ok(Priority::Normal),
-            "high" => Ok(Priority::High),
-            "critical" => Ok(Priority::Critical),
-            _ => Err(Error::InvalidArgument(format!(
-                "unknown priority `{s}`: expected one of low, normal, high, critical"
-            ))),
-        }
-    }
-}
-
-/// Checks a queue name: letters, digits, `_`, `-` and `.`, 1 to 64 characters.
-///
-/// The same rule is enforced at compile time by `#[job(queue = ..)]`; it keeps
-/// queue names safe inside storage keys and URLs.
-pub fn validate_queue_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidQueueName(name.to_owned()))
-    }
-}
-
-/// The identity of one enqueued job.
-///
-/// It is a ULID (so ids sort by creation time) together with the job's queue,
-/// so a backend finds the job's data without any cross-queue index (on Redis
-/// Cluster all keys of a queue live in one slot). Its text form is
-/// `QUEUE:ULID`, e.g. `email:01JDQ6V5Z3C8T4M9N2K7R1W0XY`.
-///
-/// ```
-/// use jobs_core::JobId;
-/// let id = JobId::new("email");
-/// let back: JobId = id.to_string().parse().unwrap();
-/// assert_eq!(id, back);
-/// assert_eq!(back.queue(), "email");
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct JobId {
-    ulid: Ulid,
-    queue: String,
-}
-
-impl JobId {
-    /// A new id for a job on `queue`, created now.
-    pub fn new(queue: &str) -> Self {
-        JobId { ulid: Ulid::new(), queue: queue.to_owned() }
-    }
-
-    /// Builds an id from its parts.
-    pub fn from_parts(queue: &str, ulid: Ulid) -> Self {
-        JobId { ulid, queue: queue.to_owned() }
-    }
-
-    /// The queue the job was enqueued on.
-    pub fn queue(&self) -> &str {
-        &self.queue
-    }
-
-    /// The time-ordered unique part.
-    pub fn ulid(&self) -> Ulid {
-        self.ulid
-    }
-
-    /// When the id was created (millisecond precision).
-    pub fn created_at(&self) -> SystemTime {
-        self.ulid.datetime()
-    }
-}
-
-impl PartialOrd for JobId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for JobId {
-    /// Creation time first, so sorting ids sorts jobs by age.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.ulid.cmp(&other.ulid).then_with(|| self.queue.cmp(&other.queue))
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.queue, self.ulid)
-    }
-}
-
-impl fmt::Debug for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JobId({self})")
-    }
-}
-
-impl FromStr for JobId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::InvalidArgument(format!("`{s}` is not a job id: expected QUEUE:ULID"));
-        let (queue, ulid) = s.rsplit_once(':').ok_or_else(bad)?;
-        validate_queue_name(queue).map_err(|_| bad())?;
-        let ulid = Ulid::from_string(ulid).map_err(|_| bad())?;
-        Ok(JobId { ulid, queue: queue.to_owned() })
-    }
-}
-
-impl Serialize for JobId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for JobId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+use crate::vocab::{Headers, JobId, Priority};
 
 /// A job type: implemented by the payload struct that `#[job]` generates.
 ///
@@ -396,7 +215,7 @@ pub trait JobExt: Job {
             unique_for: options.unique_for.or(Self::UNIQUE_FOR),
             enqueued_at: now,
             headers: {
-                let mut h = crate::queue::Headers::new();
+                let mut h = Headers::new();
                 crate::trace::propagator().inject(&mut h);
                 crate::redact::mark(&mut h, Self::REDACTED);
                 h

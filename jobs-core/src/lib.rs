@@ -10,6 +10,7 @@ mod job;
 mod memory;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod parse;
 mod payload;
 mod queue;
 mod redact;
@@ -17,6 +18,7 @@ mod registry;
 #[cfg(feature = "cron")]
 mod schedule;
 mod trace;
+mod vocab;
 mod worker;
 
 #[doc(hidden)]
@@ -28,18 +30,20 @@ pub mod testing;
 
 pub use context::{Extensions, JobContext};
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
-pub use job::{validate_queue_name, Job, JobExt, JobId, JobOptions, Priority};
+pub use job::{Job, JobExt, JobOptions};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
+pub use parse::validate_queue_name;
 pub use queue::{
-    AttemptInfo, Backend, CancelResult, CatchUp, Counts, Headers, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob,
-    PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
-    ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
+    AttemptInfo, Backend, CancelResult, CatchUp, Counts, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
+    PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef,
+    ScheduleState, ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
+pub use vocab::{Headers, JobId, JobStatus, Priority};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};
 
 /// The `#[job]` attribute: turns an `async fn` into a typed background job.

@@ -55,8 +55,8 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge
 pub use metered::Metered;
 
 use crate::error::Error;
-use crate::job::Priority;
 use crate::queue::{Counts, JobQueue, NewJob, Outcome, QueueInspect, QueueStats};
+use crate::vocab::Priority;
 
 /// The prefix of every metric name unless another is given.
 pub const DEFAULT_PREFIX: &str = "jobs_";

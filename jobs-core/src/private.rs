@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 pub use crate::context::JobContext;
 pub use crate::error::{Error, JobError, ValidationError};
-pub use crate::job::{Job, Priority};
+pub use crate::job::Job;
 use crate::payload::PayloadError;
 pub use crate::payload::PayloadFormat;
 pub use crate::queue::BoxFuture;
 pub use crate::registry::{CronSpec, JobDescriptor, RunError};
+pub use crate::vocab::Priority;
 pub use inventory;
 #[cfg(feature = "validate")]
 pub use regex::Regex;

@@ -6,7 +6,8 @@
 //! process that shows a job does not need to link the job's type to know
 //! what to hide.
 
-use crate::queue::{Headers, JobInfo};
+use crate::queue::JobInfo;
+use crate::vocab::Headers;
 
 /// The header that lists a job's redacted payload fields, comma separated.
 pub const REDACT_HEADER: &str = "jobs-redact";

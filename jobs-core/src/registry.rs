@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use crate::context::JobContext;
 use crate::error::{Error, JobError, ValidationError};
-use crate::job::Priority;
 use crate::payload::PayloadFormat;
 use crate::queue::BoxFuture;
+use crate::vocab::Priority;
 
 /// Why running a job's handler failed.
 #[derive(Debug, thiserror::Error)]

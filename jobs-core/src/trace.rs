@@ -12,7 +12,7 @@
 use std::sync::OnceLock;
 
 use crate::error::Error;
-use crate::queue::Headers;
+use crate::vocab::Headers;
 
 /// The header the default propagator writes: `PID:SPAN_ID` of the span that
 /// was current when the job was enqueued.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Config;
-use crate::job::validate_queue_name;
+use crate::parse::validate_queue_name;
 
 /// A problem: the key path and what is wrong.
 pub(super) type Problem = (String, String);

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{de, DEFAULT_HTTP_BIND};
-use crate::job::Priority;
 use crate::queue::QueuePolicy;
+use crate::vocab::Priority;
 
 /// `jobs.worker_pool`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -6,11 +6,12 @@ use std::time::{Duration, SystemTime};
 use super::hot::{enqueue_locked, finish_record, forget};
 use super::{info, MemoryQueue};
 use crate::error::Error;
-use crate::job::{validate_queue_name, JobId, Priority};
+use crate::parse::validate_queue_name;
 use crate::queue::{
-    BoxFuture, CancelResult, Counts, JobInfo, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,
-    QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
+    BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts,
+    QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
 };
+use crate::vocab::{JobId, JobStatus, Priority};
 
 impl QueueInspect for MemoryQueue {
     fn job<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<JobInfo>, Error>> {

@@ -6,11 +6,11 @@ use std::time::SystemTime;
 
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
-use crate::job::{validate_queue_name, JobId, Priority};
+use crate::parse::validate_queue_name;
 use crate::queue::{
-    AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, JobStatus, LeasedJob, NewJob, Outcome, QueuePolicy,
-    Retention, When,
+    AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob, Outcome, QueuePolicy, Retention, When,
 };
+use crate::vocab::{JobId, JobStatus, Priority};
 
 /// The error of an attempt whose lease expired (its handler had started).
 const LEASE_LOST: &str = "lease expired: the worker stopped responding (crashed, killed or stalled)";

@@ -16,13 +16,12 @@ mod tests;
 use hot::enqueue_locked;
 
 use crate::error::Error;
-use crate::job::JobId;
 use crate::payload::PayloadFormat;
 use crate::queue::{
-    AttemptInfo, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, JobStatus, LeaseState,
-    MinuteCounts, NewJob, PoolInfo, PoolPresence, QueuePolicy, Retention, ScheduleState, ScheduleStore, Waiter,
-    ATTEMPT_LOG_MAX,
+    AttemptInfo, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, LeaseState, MinuteCounts,
+    NewJob, PoolInfo, PoolPresence, QueuePolicy, Retention, ScheduleState, ScheduleStore, Waiter, ATTEMPT_LOG_MAX,
 };
+use crate::vocab::{JobId, JobStatus};
 
 /// Due scheduled jobs promoted per queue and fetch: a large backlog of due
 /// jobs is moved in steps, never in one long pause.

@@ -1,9 +1,9 @@
 //! Rules of MemoryQueue that the conformance suite cannot see from outside.
 
 use super::*;
-use crate::job::Priority;
 use crate::queue::{CancelResult, Outcome, QueueAdmin, QueueInspect, When};
 use crate::queue::{FetchRequest, Finish};
+use crate::vocab::Priority;
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
     NewJob {

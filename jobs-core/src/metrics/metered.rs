@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use super::JobMetrics;
 use crate::error::Error;
-use crate::job::{JobId, Priority};
 use crate::queue::{
     forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore,
 };
+use crate::vocab::{JobId, Priority};
 
 /// A [`JobQueue`] that counts every job its backend accepts in
 /// `jobs_enqueued_total{job,queue,priority}`; every other call passes

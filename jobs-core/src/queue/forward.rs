@@ -20,7 +20,7 @@ macro_rules! forward_fns {
         fn enqueue_many(
             &self,
             jobs: Vec<$crate::queue::NewJob>,
-        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::job::JobId>, $crate::error::Error>> {
+        ) -> $crate::queue::BoxFuture<'_, Result<Vec<$crate::vocab::JobId>, $crate::error::Error>> {
             let $this = self;
             ($target).enqueue_many(jobs)
         }
@@ -46,7 +46,7 @@ macro_rules! forward_fns {
     (@ extend_leases, $this:ident => $target:expr) => {
         fn extend_leases<'a>(
             &'a self,
-            leases: &'a [($crate::job::JobId, u64)],
+            leases: &'a [($crate::vocab::JobId, u64)],
             lease: ::std::time::Duration,
         ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::LeaseState>, $crate::error::Error>> {
             let $this = self;
@@ -128,7 +128,7 @@ macro_rules! forward_fns {
             name: &'a str,
             tick: ::std::time::SystemTime,
             job: Option<$crate::queue::NewJob>,
-        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::job::JobId>, $crate::error::Error>> {
+        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::vocab::JobId>, $crate::error::Error>> {
             let $this = self;
             ($target).fire_schedule(name, tick, job)
         }
@@ -160,7 +160,7 @@ macro_rules! forward_fns {
     (@ job, $this:ident => $target:expr) => {
         fn job<'a>(
             &'a self,
-            id: &'a $crate::job::JobId,
+            id: &'a $crate::vocab::JobId,
         ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::queue::JobInfo>, $crate::error::Error>> {
             let $this = self;
             ($target).job(id)
@@ -186,7 +186,7 @@ macro_rules! forward_fns {
         fn list_jobs<'a>(
             &'a self,
             queue: &'a str,
-            status: $crate::queue::JobStatus,
+            status: $crate::vocab::JobStatus,
             offset: usize,
             limit: usize,
         ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::JobInfo>, $crate::error::Error>> {
@@ -197,7 +197,7 @@ macro_rules! forward_fns {
     (@ cancel, $this:ident => $target:expr) => {
         fn cancel<'a>(
             &'a self,
-            id: &'a $crate::job::JobId,
+            id: &'a $crate::vocab::JobId,
         ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::CancelResult, $crate::error::Error>> {
             let $this = self;
             ($target).cancel(id)
@@ -206,7 +206,7 @@ macro_rules! forward_fns {
     (@ retry_dead, $this:ident => $target:expr) => {
         fn retry_dead<'a>(
             &'a self,
-            id: &'a $crate::job::JobId,
+            id: &'a $crate::vocab::JobId,
         ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
             let $this = self;
             ($target).retry_dead(id)

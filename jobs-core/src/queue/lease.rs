@@ -6,10 +6,10 @@
 use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
-use crate::job::{JobId, Priority};
 use crate::payload::PayloadFormat;
+use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
-use super::model::{Headers, JobStatus, NewJob, When, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
+use super::model::{NewJob, When, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 
 /// The payload size backends accept by default: 512 KiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;

@@ -35,8 +35,8 @@ pub use model::*;
 pub use records::*;
 
 use crate::error::Error;
-use crate::job::JobId;
 use crate::payload::PayloadFormat;
+use crate::vocab::{JobId, JobStatus};
 
 /// A boxed future, as the port's methods return (object safety).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

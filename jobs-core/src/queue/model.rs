@@ -6,11 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{JobId, Priority};
 use crate::payload::PayloadFormat;
-
-/// Job metadata: string keys and values, kept in order.
-pub type Headers = BTreeMap<String, String>;
+use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
 /// A job as a producer hands it to a backend: validated and serialized.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,53 +93,6 @@ impl NewJob {
     /// The queue it goes to.
     pub fn queue(&self) -> &str {
         self.id.queue()
-    }
-}
-
-/// The lifecycle state of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    /// Waiting to be taken.
-    Pending,
-    /// Waiting for its time (delayed, scheduled).
-    Scheduled,
-    /// Leased by a worker.
-    Running,
-    /// Failed, waiting for its next attempt.
-    Retrying,
-    /// Finished successfully.
-    Succeeded,
-    /// Out of attempts or failed permanently: in the dead-letter set.
-    Dead,
-    /// Cancelled before or while it ran.
-    Cancelled,
-}
-
-impl JobStatus {
-    /// Lowercase name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Scheduled => "scheduled",
-            JobStatus::Running => "running",
-            JobStatus::Retrying => "retrying",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Dead => "dead",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Succeeded, dead or cancelled: nothing more will happen to it unless an
-    /// operator retries a dead job.
-    pub const fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
-    }
-}
-
-impl std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{JobId, Priority};
+use crate::vocab::{JobId, Priority};
 
 /// A running pool's presence record, refreshed by its heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

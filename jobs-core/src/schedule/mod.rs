@@ -17,8 +17,10 @@ pub use runner::SchedulerHandle;
 pub(crate) use runner::{start_for_pool, LatenessHook};
 
 use crate::error::Error;
-use crate::job::{validate_queue_name, Job, JobId, Priority};
+use crate::job::Job;
+use crate::parse::validate_queue_name;
 use crate::queue::{CatchUp, ScheduleDef, ScheduleStore};
+use crate::vocab::{JobId, Priority};
 
 /// Per-schedule settings beyond the expression and zone.
 #[derive(Debug, Clone, Default, PartialEq)]

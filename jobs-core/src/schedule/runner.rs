@@ -7,9 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CronSchedule, Scheduler, ON_TIME};
 use crate::error::Error;
-use crate::job::JobId;
 use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleState, ScheduleStore};
 use crate::registry::JobDescriptor;
+use crate::vocab::JobId;
 use std::collections::HashMap;
 
 /// Most ticks one pass enqueues for one schedule with [`CatchUp::All`].

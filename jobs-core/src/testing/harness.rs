@@ -8,8 +8,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::context::JobContext;
-use crate::job::JobId;
-use crate::queue::{JobInfo, JobQueue, JobStatus, QueueInspect};
+use crate::queue::{JobInfo, JobQueue, QueueInspect};
+use crate::vocab::{JobId, JobStatus};
 use crate::worker::{Backoff, WorkerPool, WorkerPoolBuilder};
 
 /// How long a test waits for a condition before it fails: generous, since

@@ -17,8 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::run::Core;
-use super::UnknownJobs;
+use super::shared::{Core, UnknownJobs};
 use crate::context::JobContext;
 use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::RunError;

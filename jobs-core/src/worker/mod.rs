@@ -10,8 +10,10 @@
 mod backoff;
 mod exec;
 mod failing;
+mod heartbeat;
 mod inflight;
 mod run;
+mod shared;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,32 +24,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use backoff::Backoff;
+pub use shared::UnknownJobs;
 
 use crate::error::Error;
-use crate::job::validate_queue_name;
+use crate::parse::validate_queue_name;
 use crate::queue::{JobQueue, PoolInfo};
 use inflight::InFlight;
+use shared::Core;
 
 /// How long jobs still running when the grace period ends get, once
 /// signalled through `JobContext::cancelled()`, to return before they are
 /// dropped; and how long shutdown then waits for them to stop.
 pub const STOP_AFTER_SIGNAL: Duration = Duration::from_secs(1);
-
-/// What a pool does with a job whose name no linked handler knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnknownJobs {
-    /// Dead-letter it at once with a clear error (the default).
-    #[default]
-    DeadLetter,
-    /// Hand it back after `delay` without counting an attempt, so a pool of
-    /// a newer deploy can take it; dead once it is older than `limit`.
-    Requeue {
-        /// Wait before it is offered again.
-        delay: Duration,
-        /// Give up after this age (1 h is a good default).
-        limit: Duration,
-    },
-}
 
 /// Entry point: `WorkerPool::builder(queue)`.
 ///
@@ -298,7 +286,7 @@ impl WorkerPoolBuilder {
         let hard = CancellationToken::new();
         let abort = CancellationToken::new();
         let killed = CancellationToken::new();
-        let core = Arc::new(run::Core {
+        let core = Arc::new(Core {
             queue: self.queue.clone(),
             presence: self.queue.presence(),
             registry,
@@ -339,7 +327,7 @@ impl WorkerPoolBuilder {
         let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));
         let acks_closing = CancellationToken::new();
         let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
-        let heartbeat = inflight::spawn_heartbeat(core.clone())?;
+        let heartbeat = heartbeat::spawn_heartbeat(core.clone())?;
         #[cfg(feature = "cron")]
         let scheduler = schedule_store.map(|store| {
             #[cfg(not(feature = "metrics"))]
@@ -369,14 +357,14 @@ impl WorkerPoolBuilder {
 /// A running pool. Call [`WorkerHandle::shutdown`] to stop it cleanly;
 /// dropping it leaves the pool running until the runtime ends.
 pub struct WorkerHandle {
-    core: Arc<run::Core>,
+    core: Arc<Core>,
     stop: CancellationToken,
     grace: Duration,
     tracker: TaskTracker,
     fetch_task: tokio::task::JoinHandle<()>,
     ack_task: tokio::task::JoinHandle<()>,
     acks_closing: CancellationToken,
-    heartbeat: inflight::Heartbeat,
+    heartbeat: heartbeat::Heartbeat,
     #[cfg(feature = "cron")]
     scheduler: Option<crate::schedule::SchedulerHandle>,
 }

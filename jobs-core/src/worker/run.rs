@@ -1,99 +1,20 @@
 //! The fetch loop and the acknowledgement batcher.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::backoff::Backoff;
 use super::failing::FailingQueues;
-use super::inflight::InFlight;
-use super::UnknownJobs;
-use crate::job::JobId;
-use crate::queue::{FetchRequest, Finish, FinishResult, JobQueue, Outcome, PoolPresence};
-use crate::registry::JobDescriptor;
-
-/// Everything the pool's tasks share.
-pub(crate) struct Core {
-    pub(crate) queue: Arc<dyn JobQueue>,
-    /// Where the pool reports its presence, when the backend keeps it.
-    pub(crate) presence: Option<Arc<dyn PoolPresence>>,
-    pub(crate) registry: HashMap<&'static str, &'static JobDescriptor>,
-    pub(crate) queues: Vec<String>,
-    pub(crate) weights: Option<Vec<u32>>,
-    pub(crate) lease: Duration,
-    pub(crate) backoff: Backoff,
-    pub(crate) max_retries: u32,
-    pub(crate) unknown: UnknownJobs,
-    pub(crate) fetch_batch: usize,
-    /// The largest result stored, in bytes.
-    pub(crate) max_result: usize,
-    /// The crash budget ([`FetchRequest::max_crashes`]).
-    pub(crate) max_crashes: u32,
-    /// Held by a job that lost its lease before its start was recorded
-    /// while it runs: such jobs run one at a time, so that one that kills
-    /// its process is not confused with the ones it would take along.
-    pub(crate) quarantine: tokio::sync::Mutex<()>,
-    pub(crate) job_backoff: HashMap<String, Backoff>,
-    /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
-    pub(crate) data: Arc<crate::context::Extensions>,
-    /// Metrics hooks, when the pool was built with `.metrics(..)`.
-    #[cfg(feature = "metrics")]
-    pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
-    /// This pool's presence record (id, host, pid, queues, start).
-    pub(crate) identity: crate::queue::PoolInfo,
-    pub(crate) inflight: InFlight,
-    pub(crate) acks: mpsc::UnboundedSender<Finish>,
-    /// Cancelled when the grace period is over: signals running jobs, and
-    /// every job that ends from then on is handed back.
-    pub(crate) hard: CancellationToken,
-    /// Cancelled when signalled jobs had their time to return: drops them.
-    pub(crate) abort: CancellationToken,
-    /// Cancelled by `kill`: everything stops without reporting.
-    pub(crate) killed: CancellationToken,
-}
-
-impl Core {
-    /// The queue order of one fetch: as listed, or a weighted random order.
-    fn order(&self) -> Vec<String> {
-        let Some(weights) = &self.weights else { return self.queues.clone() };
-        let mut left: Vec<(usize, u32)> = weights.iter().copied().enumerate().filter(|(_, w)| *w > 0).collect();
-        let mut out = Vec::with_capacity(self.queues.len());
-        let mut rng = rand::rng();
-        while !left.is_empty() {
-            let total: u64 = left.iter().map(|(_, w)| u64::from(*w)).sum();
-            let mut pick = rng.random_range(0..total);
-            let mut chosen = 0;
-            for (i, (_, w)) in left.iter().enumerate() {
-                if pick < u64::from(*w) {
-                    chosen = i;
-                    break;
-                }
-                pick -= u64::from(*w);
-            }
-            out.push(self.queues[left.remove(chosen).0].clone());
-        }
-        out
-    }
-
-    /// The backoff of one job name.
-    pub(crate) fn backoff_for(&self, name: &str) -> &Backoff {
-        self.job_backoff.get(name).unwrap_or(&self.backoff)
-    }
-
-    /// The longest an idle fetcher waits without a wake-up: a safety net for
-    /// leases taken (and then abandoned) after its last fetch.
-    fn idle_cap(&self) -> Duration {
-        (self.lease / 2).min(Duration::from_secs(15))
-    }
-}
+use super::shared::Core;
+use crate::queue::{FetchRequest, Finish, FinishResult, JobQueue, Outcome};
+use crate::vocab::JobId;
 
 /// Fetches in flight at once, at most: while one is on its way (a round
 /// trip and the backend's work), the next batch of free slots is already

@@ -1,10 +1,11 @@
 //! Operator calls: stats, dead-letter set.
 
 use crate::error::Error;
-use crate::job::{JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus, PoolPresence, QueueAdmin, QueueHistory, QueueInspect};
+use crate::job::JobOptions;
+use crate::queue::{JobQueue, PoolPresence, QueueAdmin, QueueHistory, QueueInspect};
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
+use crate::vocab::{JobStatus, Priority};
 
 use super::{ms, put};
 

@@ -1,10 +1,11 @@
 //! Producer-side behaviours.
 
 use crate::error::Error;
-use crate::job::{JobExt, JobId, JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect, QueuePolicy};
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect, QueuePolicy};
 use crate::testing::harness::unique_queue;
 use crate::testing::jobs::{Act, ValidatedJob};
+use crate::vocab::{JobId, JobStatus, Priority};
 
 use super::{probe_job, put, put1};
 
@@ -121,7 +122,7 @@ pub async fn unique_for_deduplicates<Q: JobQueue + QueueInspect + QueueAdmin + C
     assert_ne!(a, c);
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
     let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
-    crate::testing::wait_status(&q, &a, crate::queue::JobStatus::Succeeded).await;
+    crate::testing::wait_status(&q, &a, crate::vocab::JobStatus::Succeeded).await;
     pool.shutdown().await.unwrap();
     let d = put(&q, &queue, 1, Act::Succeed, opts()).await;
     assert_ne!(a, d, "a finished job no longer deduplicates");
@@ -133,7 +134,7 @@ pub async fn queue_override_routes_job<Q: JobQueue + QueueInspect + QueueAdmin +
     let id = put1(&q, &queue, 1, Act::Succeed).await;
     assert_eq!(id.queue(), queue);
     let pool = crate::testing::test_pool(q.clone(), &[&queue]).start().unwrap();
-    crate::testing::wait_status(&q, &id, crate::queue::JobStatus::Succeeded).await;
+    crate::testing::wait_status(&q, &id, crate::vocab::JobStatus::Succeeded).await;
     pool.shutdown().await.unwrap();
     assert_eq!(crate::testing::probe(&queue).starts()[0].queue, queue);
     let bad = probe_job(&queue, 2, Act::Succeed).enqueue_with(&q, JobOptions::new().queue("bad queue!")).await;

@@ -1,9 +1,10 @@
 //! Failed attempts: retries, dead letters, panics, timeouts, bad data.
 
 use crate::job::JobOptions;
-use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
 use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::{Act, SlowJob, TwoRetries};
+use crate::vocab::JobStatus;
 use crate::worker::UnknownJobs;
 use crate::JobExt;
 

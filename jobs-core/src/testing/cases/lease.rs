@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use crate::job::JobOptions;
 use crate::queue::{
-    Backend, CancelResult, FetchRequest, Finish, FinishResult, JobQueue, JobStatus, Outcome, QueueAdmin, QueueInspect,
+    Backend, CancelResult, FetchRequest, Finish, FinishResult, JobQueue, Outcome, QueueAdmin, QueueInspect,
 };
 use crate::testing::harness::{eventually, eventually_some, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
+use crate::vocab::JobStatus;
 
 use super::{ms, put, put1};
 

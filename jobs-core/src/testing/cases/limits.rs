@@ -5,11 +5,12 @@ use std::time::{Duration, SystemTime};
 use crate::error::Error;
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{
-    JobQueue, JobStatus, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore, ATTEMPT_LOG_MAX, MAX_JOB_DURATION,
+    JobQueue, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore, ATTEMPT_LOG_MAX, MAX_JOB_DURATION,
     MAX_SCHEDULED_AT_SECS,
 };
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
+use crate::vocab::JobStatus;
 use crate::worker::Backoff;
 
 use super::{probe_job, put, raw_job};

@@ -20,8 +20,9 @@ pub use schedule::*;
 use std::time::{Duration, SystemTime};
 
 use super::jobs::{Act, ProbeJob};
-use crate::job::{JobExt, JobId, JobOptions, Priority};
+use crate::job::{JobExt, JobOptions};
 use crate::queue::{JobQueue, NewJob};
+use crate::vocab::{JobId, Priority};
 
 pub(crate) fn probe_job(key: &str, seq: u64, act: Act) -> ProbeJob {
     ProbeJob { key: key.to_owned(), seq, act }

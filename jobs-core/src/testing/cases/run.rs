@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use crate::job::{JobExt, JobOptions, Priority};
-use crate::queue::{JobQueue, JobStatus, QueueAdmin, QueueInspect};
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
+use crate::vocab::{JobStatus, Priority};
 
 use super::{ms, probe_job, put, put1};
 

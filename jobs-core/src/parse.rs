@@ -1,0 +1,60 @@
+//! Reading the vocabulary back from text: queue names, [`Priority`] and
+//! [`JobId`] (`FromStr`, and the id's `Deserialize`, which goes through it).
+//! Kept apart from [`crate::vocab`] because a failure here is an [`Error`],
+//! and `Error` names the vocabulary.
+
+use std::str::FromStr;
+
+use serde::Deserialize;
+use ulid::Ulid;
+
+use crate::error::Error;
+use crate::vocab::{JobId, Priority};
+
+/// Checks a queue name: letters, digits, `_`, `-` and `.`, 1 to 64 characters.
+///
+/// The same rule is enforced at compile time by `#[job(queue = ..)]`; it keeps
+/// queue names safe inside storage keys and URLs.
+pub fn validate_queue_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidQueueName(name.to_owned()))
+    }
+}
+
+impl FromStr for Priority {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Priority::Low),
+            "normal" => Ok(Priority::Normal),
+            "high" => Ok(Priority::High),
+            "critical" => Ok(Priority::Critical),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown priority `{s}`: expected one of low, normal, high, critical"
+            ))),
+        }
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidArgument(format!("`{s}` is not a job id: expected QUEUE:ULID"));
+        let (queue, ulid) = s.rsplit_once(':').ok_or_else(bad)?;
+        validate_queue_name(queue).map_err(|_| bad())?;
+        let ulid = Ulid::from_string(ulid).map_err(|_| bad())?;
+        Ok(JobId::from_parts(queue, ulid))
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
