@@ -3,6 +3,7 @@
 //! registry, and the headers the runtime reserves. An application that
 //! defines, enqueues and runs jobs never names these.
 
+pub use crate::data::DataNeed;
 pub use crate::error::{bounded_message, FailureKind, MAX_ERROR_LEN};
 pub use crate::payload::{PayloadError, PayloadFormat};
 pub use crate::queue::{

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::data::Data;
 use crate::vocab::JobId;
 
 /// Handed to a job function that declares a parameter of this type (at any
@@ -49,9 +50,31 @@ impl Extensions {
         self.0.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
+    /// Adds (or replaces) the value of type `T` that `value` already shares
+    /// (an application that keeps its own handle to it).
+    pub fn insert_shared<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.0.insert(TypeId::of::<T>(), value);
+    }
+
     /// The value of type `T`, if one was added.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>())
+    }
+
+    /// The value of type `T` as a [`Data`], if one was added.
+    pub fn shared<T: Send + Sync + 'static>(&self) -> Option<Data<T>> {
+        let v = Arc::clone(self.0.get(&TypeId::of::<T>())?);
+        v.downcast::<T>().ok().map(Data::new)
+    }
+
+    /// Whether a value of the type `id` was added.
+    pub fn contains(&self, id: TypeId) -> bool {
+        self.0.contains_key(&id)
+    }
+
+    /// Adds every value of `other`, replacing those of the same type.
+    pub fn extend(&mut self, other: Extensions) {
+        self.0.extend(other.0);
     }
 }
 
@@ -109,6 +132,12 @@ impl JobContext {
     /// ```
     pub fn data<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.data.get::<T>()
+    }
+
+    /// The pool's shared value of type `T` as a [`Data`] (what a `Data<T>`
+    /// parameter receives); `None` when the pool was given none of that type.
+    pub fn shared<T: Send + Sync + 'static>(&self) -> Option<Data<T>> {
+        self.data.shared::<T>()
     }
 
     /// The queue this job was taken from, to enqueue follow-up jobs (a

@@ -5,6 +5,7 @@ pub mod backend;
 #[cfg(feature = "config")]
 pub mod config;
 mod context;
+mod data;
 mod error;
 mod job;
 mod memory;
@@ -29,6 +30,7 @@ pub mod __private;
 pub mod testing;
 
 pub use context::{Extensions, JobContext};
+pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use job::{Job, JobExt, JobOptions};
 pub use memory::MemoryQueue;
@@ -58,7 +60,7 @@ pub mod prelude {
     #[cfg(feature = "cron")]
     pub use crate::Scheduler;
     pub use crate::{
-        job, Backend, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue, PoolPresence,
-        Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
+        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue,
+        PoolPresence, Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
     };
 }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 pub use crate::context::JobContext;
+pub use crate::data::{Data, DataNeed, PoolData};
 pub use crate::error::{Error, JobError, ValidationError};
 pub use crate::job::Job;
 use crate::payload::PayloadError;
@@ -20,6 +21,11 @@ pub use regex::Regex;
 pub use serde;
 pub use std::sync::LazyLock;
 pub use std::time::Duration;
+
+/// The pool's value a `Data<T>` parameter receives.
+pub fn data<T: PoolData>(ctx: &JobContext) -> Result<Data<T>, RunError> {
+    ctx.shared::<T>().ok_or(RunError::MissingData { type_name: std::any::type_name::<T>() })
+}
 
 /// Decodes a stored payload with the format it came with.
 pub fn decode<J: Job>(format: PayloadFormat, payload: &[u8]) -> Result<J, RunError> {

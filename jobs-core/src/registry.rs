@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::context::JobContext;
+use crate::data::DataNeed;
 use crate::error::{Error, JobError, ValidationError};
 use crate::payload::PayloadFormat;
 use crate::queue::BoxFuture;
@@ -28,6 +29,14 @@ pub enum RunError {
     /// The stored payload breaks the job's rules: permanent.
     #[error(transparent)]
     Invalid(ValidationError),
+    /// The job takes a `Data<T>` that its context lacks: permanent. A pool
+    /// refuses to start without it, so this is seen only by code that runs
+    /// the glue with a context of its own.
+    #[error("the job takes `Data<{type_name}>`, and this context has no value of that type: add one with `WorkerPoolBuilder::data` (or `JobContext::with_data` in a test)")]
+    MissingData {
+        /// The value's type.
+        type_name: &'static str,
+    },
     /// The job function returned an error.
     #[error("{0}")]
     Job(JobError),
@@ -87,6 +96,8 @@ pub struct JobDescriptor {
     pub run: RunFn,
     /// Checks a JSON payload.
     pub check: CheckFn,
+    /// The pool's shared values its function takes (`Data<T>` parameters).
+    pub data: &'static [DataNeed],
 }
 
 impl JobDescriptor {
@@ -199,6 +210,7 @@ mod tests {
             line,
             run,
             check,
+            data: &[],
         }
     }
 

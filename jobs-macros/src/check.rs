@@ -152,7 +152,7 @@ fn check_return(sig: &Signature, errors: &mut Errors) -> Option<Output> {
 
 /// A payload parameter's name is its field's name.
 fn check_param_names(params: &[Param], errors: &mut Errors) {
-    for p in params.iter().filter(|p| !p.is_context && p.ident().is_none()) {
+    for p in params.iter().filter(|p| p.is_payload() && p.ident().is_none()) {
         let msg = match &*p.pat {
             Pat::Wild(_) => {
                 "a job parameter needs a name: it becomes a payload field; write `name: Type` \
@@ -177,19 +177,21 @@ fn check_contexts(params: &[Param], errors: &mut Errors) {
     }
 }
 
-/// The context is not stored, so payload attributes mean nothing on it.
+/// The context and pool data are not stored, so payload attributes mean
+/// nothing on them.
 fn check_context_attrs(params: &[Param], errors: &mut Errors) {
-    for p in params.iter().filter(|p| p.is_context) {
+    for p in params.iter().filter(|p| !p.is_payload()) {
+        let what = p.injected_name();
         for attr in &p.validate_attrs {
             errors.push(syn::Error::new_spanned(
                 attr,
-                "`#[validate]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+                format!("`#[validate]` does not apply to {what}: it is not part of the payload; remove it"),
             ));
         }
         for attr in &p.serde_attrs {
             errors.push(syn::Error::new_spanned(
                 attr,
-                "`#[serde]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+                format!("`#[serde]` does not apply to {what}: it is not part of the payload; remove it"),
             ));
         }
     }
@@ -199,10 +201,13 @@ fn check_context_attrs(params: &[Param], errors: &mut Errors) {
 fn check_redact(params: &[Param], errors: &mut Errors) {
     for p in params {
         for (i, attr) in p.redact_attrs.iter().enumerate() {
-            if p.is_context {
+            if !p.is_payload() {
                 errors.push(syn::Error::new_spanned(
                     attr,
-                    "`#[redact]` does not apply to the `JobContext`: it is not part of the payload; remove it",
+                    format!(
+                        "`#[redact]` does not apply to {}: it is not part of the payload; remove it",
+                        p.injected_name()
+                    ),
                 ));
             } else if !matches!(attr.meta, syn::Meta::Path(_)) {
                 errors.push(syn::Error::new_spanned(attr, "`#[redact]` takes no arguments: write `#[redact]`"));
@@ -215,7 +220,7 @@ fn check_redact(params: &[Param], errors: &mut Errors) {
 
 /// Payload fields are decoded from storage, so they own their data.
 fn check_owned(params: &[Param], errors: &mut Errors) {
-    for p in params.iter().filter(|p| !p.is_context) {
+    for p in params.iter().filter(|p| p.is_payload()) {
         let msg = match &*p.ty {
             Type::Reference(r) if matches!(&*r.elem, Type::Path(t) if t.path.segments.last().is_some_and(|s| s.ident == "JobContext")) => {
                 "take the context by value: write `ctx: JobContext` (it is cheap to clone)"
@@ -475,8 +480,11 @@ fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(Str
         );
         errors.push(syn::Error::new(cron.span(), msg));
     }
-    let payload: Vec<String> =
-        params.iter().filter(|p| !p.is_context).filter_map(|p| p.ident().map(|i| format!("`{}`", i.unraw()))).collect();
+    let payload: Vec<String> = params
+        .iter()
+        .filter(|p| p.is_payload())
+        .filter_map(|p| p.ident().map(|i| format!("`{}`", i.unraw())))
+        .collect();
     if !payload.is_empty() {
         let msg = format!(
             "a `cron` job runs with no payload, but this function takes {}: remove the parameter(s), or drop `cron` \

@@ -26,7 +26,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
     let vis = &func.vis;
     let ty = Ident::new(&fn_name.to_upper_camel_case(), fn_ident.span());
     let payload: Vec<(&Param, &Ident)> =
-        params.iter().filter_map(|p| Some((p, p.ident()?))).filter(|(p, _)| !p.is_context).collect();
+        params.iter().filter_map(|p| Some((p, p.ident()?))).filter(|(p, _)| p.is_payload()).collect();
     let fields = payload.iter().map(|(_, i)| *i).collect::<Vec<_>>();
     let types = payload.iter().map(|(p, _)| &p.ty).collect::<Vec<_>>();
 
@@ -53,6 +53,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
         None => quote!(::core::option::Option::None),
     };
     let type_name = ty.to_string();
+    let data_types = params.iter().filter_map(|p| p.data.as_deref());
     let descriptor = quote! {
         #kr::__private::JobDescriptor {
             name: <#ty as #kr::__private::Job>::NAME,
@@ -67,6 +68,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             line: #line,
             run: __jobs_run,
             check: #kr::__private::check::<#ty>,
+            data: &[#(#kr::__private::DataNeed::of::<#data_types>()),*],
         }
     };
     // A job left out of the link-time registry keeps its descriptor in a
@@ -332,10 +334,20 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
     let mut pattern = Vec::new();
     let mut call_args = Vec::new();
     let mut uses_ctx = false;
+    // Pool data is taken from the context before the context is moved into
+    // the call, and before the future is built (a missing value fails the
+    // attempt like a payload that does not decode).
+    let mut data_lets = Vec::new();
+    let mut data_checks = Vec::new();
     for (i, p) in params.iter().enumerate() {
         if p.is_context {
             uses_ctx = true;
             call_args.push(quote!(__jobs_ctx));
+        } else if let Some(inner) = &p.data {
+            let binding = format_ident!("__jobs_data{}", i);
+            data_lets.push(quote!(let #binding = #kr::__private::data::<#inner>(&__jobs_ctx);));
+            data_checks.push(quote!(let #binding = #binding?;));
+            call_args.push(binding.into_token_stream());
         } else if let Some(ident) = p.ident() {
             // Bound under generated names: a field called `ctx` or
             // `payload` must not shadow the glue's own variables.
@@ -367,10 +379,12 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
             'static,
             ::core::result::Result<::core::option::Option<::std::vec::Vec<u8>>, #kr::__private::RunError>,
         > {
+            #(#data_lets)*
             #drop_ctx
             let __jobs_decoded = #kr::__private::decode::<#ty>(__jobs_format, __jobs_payload).and_then(#kr::__private::validated);
             ::std::boxed::Box::pin(async move {
                 let #ty { #(#pattern),* } = __jobs_decoded?;
+                #(#data_checks)*
                 let __jobs_result = #call.await;
                 let __jobs_result = #convert;
                 #outcome

@@ -78,6 +78,9 @@ pub struct Param {
     pub ty: Box<Type>,
     /// Whether it is the `JobContext` (the type's last segment).
     pub is_context: bool,
+    /// `T` when it is a `Data<T>` (the type's last segment `Data` with one
+    /// type argument): a value of the pool's, not part of the payload.
+    pub data: Option<Box<Type>>,
     /// Its `#[validate(..)]` rules, in order.
     pub rules: Vec<Rule>,
     /// The `#[validate]` attributes as written (an error on the context).
@@ -90,6 +93,20 @@ pub struct Param {
 }
 
 impl Param {
+    /// Whether it is a payload field (neither the context nor pool data).
+    pub fn is_payload(&self) -> bool {
+        !self.is_context && self.data.is_none()
+    }
+
+    /// What the worker hands over in its place, named in errors:
+    /// `JobContext` or `Data<T>`.
+    pub fn injected_name(&self) -> &'static str {
+        if self.is_context {
+            "the `JobContext`"
+        } else {
+            "a `Data<T>` parameter"
+        }
+    }
     /// The field's name as serialized: its `#[serde(rename = "..")]`, else
     /// the parameter's name.
     pub fn serialized_name(&self) -> Option<String> {

@@ -239,6 +239,7 @@ pub fn parse_params(func: &mut ItemFn, errors: &mut Errors) -> Vec<Param> {
             pat: arg.pat.clone(),
             ty: arg.ty.clone(),
             is_context,
+            data: data_type(&arg.ty).map(|t| Box::new(t.clone())),
             rules: Vec::new(),
             validate_attrs: Vec::new(),
             serde_attrs: Vec::new(),
@@ -272,6 +273,32 @@ fn is_context_type(ty: &Type) -> bool {
         Type::Paren(p) => is_context_type(&p.elem),
         Type::Group(g) => is_context_type(&g.elem),
         _ => false,
+    }
+}
+
+/// `T` when a parameter's type is `Data<T>` (its last path segment `Data`
+/// with exactly one type argument, so `jobs_core::Data<T>` and `Data<T>`
+/// are recognised alike).
+fn data_type(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            if last.ident != "Data" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+            let mut types = args.args.iter().filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            });
+            match (types.next(), types.next(), args.args.len()) {
+                (Some(t), None, 1) => Some(t),
+                _ => None,
+            }
+        }
+        Type::Paren(p) => data_type(&p.elem),
+        Type::Group(g) => data_type(&g.elem),
+        _ => None,
     }
 }
 

@@ -19,8 +19,7 @@ async fn campaign(ctx: JobContext, recipients: Vec<String>) -> Result<(), JobErr
 }
 
 #[job(queue = "fanout")]
-async fn deliver(ctx: JobContext, to: String) -> Result<(), JobError> {
-    let seen = ctx.data::<Seen>().ok_or_else(|| JobError::permanent("the pool shares no counter"))?;
+async fn deliver(seen: Data<Seen>, to: String) -> Result<(), JobError> {
     seen.0.fetch_add(1, Ordering::SeqCst);
     let _ = to;
     Ok(())

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, Settings};
-use crate::env::{self, AppEnv, EnvError};
+use crate::env::{AppEnv, EnvError};
 
 /// Why the application could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -182,9 +182,8 @@ impl App {
         };
         settings.jobs.apply_queue_policies(&*queue).await.map_err(backend("cannot apply the queue policies"))?;
         let env = Arc::new(AppEnv::new(settings.clone(), queue.clone())?);
-        env::install(env.clone());
         let pool = if options.workers {
-            let mut b = settings.jobs.pool_builder(queue.clone());
+            let mut b = settings.jobs.pool_builder(queue.clone()).extensions(env.share());
             if let Some(d) = options.retry_delay {
                 b = b.retry_delay(d);
             }

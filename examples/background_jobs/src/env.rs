@@ -2,14 +2,14 @@
 //! transport and templates, the HTTP client, the database, and the queue
 //! (for jobs that enqueue others).
 //!
-//! A `#[job]` function receives its payload and a `JobContext`, nothing else,
-//! so the environment is process-wide: [`install`] it once at start (the
-//! [`crate::App`] runtime does), and jobs read it with [`current`] when they
-//! run. Payloads carry only data (paths relative to the data folder, not
+//! The worker pool shares it with its jobs: a job takes it (or only the
+//! database, [`Db`]) as a `Data<AppEnv>` parameter, and a pool that is not
+//! given it refuses to start ([`AppEnv::share`] adds both to a pool).
+//! Payloads carry only data (paths relative to the data folder, not
 //! absolute ones), so any process with the same configuration can run them.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use jobs_core::{JobError, SharedQueue};
 use lettre::message::Mailbox;
@@ -109,6 +109,15 @@ impl std::fmt::Debug for AppEnv {
 }
 
 impl AppEnv {
+    /// What a worker pool shares with this application's jobs: the
+    /// environment itself and its database (for jobs that take only that).
+    pub fn share(self: &Arc<Self>) -> jobs_core::Extensions {
+        let mut data = jobs_core::Extensions::default();
+        data.insert_shared(Arc::clone(self));
+        data.insert(self.db.clone());
+        data
+    }
+
     /// Creates the folders and the database schema, loads the templates and
     /// builds the mail transport.
     pub fn new(settings: Settings, queue: SharedQueue) -> Result<Self, EnvError> {
@@ -148,27 +157,6 @@ impl AppEnv {
     pub fn display(&self, path: &Path) -> String {
         path.strip_prefix(&self.paths.data_dir).unwrap_or(path).display().to_string()
     }
-}
-
-static CURRENT: RwLock<Option<Arc<AppEnv>>> = RwLock::new(None);
-
-/// Makes `env` the one jobs of this process use; returns the one it replaces.
-pub fn install(env: Arc<AppEnv>) -> Option<Arc<AppEnv>> {
-    let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
-    slot.replace(env)
-}
-
-/// Removes the current environment (jobs that start afterwards fail).
-pub fn uninstall() -> Option<Arc<AppEnv>> {
-    CURRENT.write().unwrap_or_else(|p| p.into_inner()).take()
-}
-
-/// The current environment; a permanent job error when none is installed
-/// (a program that runs these jobs without starting the [`crate::App`]).
-pub fn current() -> Result<Arc<AppEnv>, JobError> {
-    CURRENT.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| {
-        JobError::permanent("the application environment is not installed: run jobs through background_jobs::App")
-    })
 }
 
 /// Validator of payload paths (`#[validate(custom = relative_path)]`): a

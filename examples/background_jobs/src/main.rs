@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use background_jobs::progress::Progress;
-use background_jobs::{app, env, run_demo, App, AppEnv, BackendKind, Http, Settings, StartOptions};
+use background_jobs::{app, run_demo, App, AppEnv, BackendKind, Http, Settings, StartOptions};
 use clap::{Parser, Subcommand};
 
 /// The example application of `jobs`: email, file, cleanup and notification
@@ -93,17 +93,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let (queue, kind) = app::open_queue(&settings).await?;
     let command = args.first().and_then(|a| a.to_str()).unwrap_or_default();
+    let mut data = jobs_core::Extensions::default();
     if command == "worker" {
         // `jobs worker` runs this application's jobs: they need their environment.
         settings.jobs.apply_queue_policies(&*queue).await?;
-        env::install(Arc::new(AppEnv::new(settings.clone(), queue.clone())?));
+        data = Arc::new(AppEnv::new(settings.clone(), queue.clone())?).share();
     } else if kind == BackendKind::Memory && !command.is_empty() && !asks_for_help(&args) {
         eprintln!(
             "warning: no Redis is configured (JOBS_REDIS_URL or jobs.redis.url): this command sees only this \
              process's own, empty in-memory queue"
         );
     }
-    let ctx = jobs_cli::Context::new(queue).with_config(settings.jobs.clone());
+    let ctx = jobs_cli::Context::new(queue).with_config(settings.jobs.clone()).with_extensions(data);
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let mut input = BufReader::new(std::io::stdin());
     let interactive = std::io::stdin().is_terminal();

@@ -24,13 +24,14 @@ pub struct Context {
     pub(crate) queue: SharedQueue,
     pub(crate) config: Config,
     pub(crate) shutdown: Option<BoxFuture<'static, ()>>,
+    pub(crate) data: jobs_core::Extensions,
 }
 
 impl Context {
     /// Commands on `queue`, with the default configuration; `worker` stops
     /// on SIGINT or SIGTERM.
     pub fn new(queue: SharedQueue) -> Self {
-        Context { queue, config: Config::default(), shutdown: None }
+        Context { queue, config: Config::default(), shutdown: None, data: jobs_core::Extensions::default() }
     }
 
     /// Uses this configuration (`worker` takes its pool settings and queues
@@ -45,6 +46,22 @@ impl Context {
     /// handling).
     pub fn with_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// Shares `value` with the jobs of the pool `worker` starts: a job takes
+    /// it as a `Data<T>` parameter (one value per type, as
+    /// `WorkerPoolBuilder::data`). Without the values its jobs take, `worker`
+    /// refuses to start, naming the job and the type.
+    pub fn with_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.data.insert(value);
+        self
+    }
+
+    /// Shares every value of `data` with the jobs of the pool `worker`
+    /// starts, as [`Context::with_data`] does for one.
+    pub fn with_extensions(mut self, data: jobs_core::Extensions) -> Self {
+        self.data.extend(data);
         self
     }
 

@@ -11,13 +11,13 @@ use crate::io::Io;
 /// the shutdown signal, then shuts down gracefully (running jobs get the
 /// grace period, the rest are handed back). Status lines go to stderr.
 pub(super) async fn run(args: &WorkerArgs, ctx: Context, io: &mut Io<'_>) -> Result<(), CliError> {
-    let Context { queue, config, shutdown } = ctx;
+    let Context { queue, config, shutdown, data } = ctx;
     let shutdown = match shutdown {
         Some(s) => s,
         None => signals()?,
     };
     config.apply_queue_policies(&*queue).await?;
-    let mut builder = config.pool_builder(queue.clone());
+    let mut builder = config.pool_builder(queue.clone()).extensions(data);
     let workers = args.workers.unwrap_or(config.jobs.worker_pool.worker_count);
     builder = builder.workers(workers);
     if args.no_scheduler {

@@ -143,7 +143,8 @@ async fn schedules(q: SharedQueue) {
 async fn orphaned_schedules(q: SharedQueue) {
     // A pool links this binary's jobs; its scheduler is off so that nothing
     // ticks or stores schedules under the test.
-    let pool = WorkerPool::builder(q.clone()).queues(["orphan-pool"]).scheduler(false).start().unwrap();
+    let pool =
+        WorkerPool::builder(q.clone()).queues(["orphan-pool"]).scheduler(false).data(crate::Factor(2)).start().unwrap();
     wait_until("the pool reported its presence", || async { !q.pools().await.unwrap().is_empty() }).await;
     Scheduler::new(q.clone()).add("nightly-report", "0 0 3 * * *", "UTC", BuildReport { day: 1 }).await.unwrap();
     q.put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", "reports"))

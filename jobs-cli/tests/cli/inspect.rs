@@ -129,7 +129,13 @@ async fn job_errors(q: SharedQueue) {
 }
 
 async fn workers_lists_live_pools(q: SharedQueue) {
-    let pool = WorkerPool::builder(q.clone()).queues(["mail"]).workers(3).scheduler(false).start().unwrap();
+    let pool = WorkerPool::builder(q.clone())
+        .queues(["mail"])
+        .workers(3)
+        .scheduler(false)
+        .data(crate::Factor(2))
+        .start()
+        .unwrap();
     wait_until("the pool reports itself", || async {
         cli(&q, &["workers", "--json"]).await.json()["workers"].as_array().is_some_and(|w| !w.is_empty())
     })

@@ -25,10 +25,14 @@ async fn send_mail(
     Ok(())
 }
 
-/// Builds a report and returns a result (stored with the job).
+/// What the worker's pool shares with `build_report`.
+struct Factor(u32);
+
+/// Builds a report and returns a result (stored with the job), with a value
+/// the pool shares: `worker` must be given it.
 #[job(queue = "reports")]
-async fn build_report(#[validate(range(min = 1, max = 31))] day: u32) -> Result<u32, JobError> {
-    Ok(day * 2)
+async fn build_report(factor: Data<Factor>, #[validate(range(min = 1, max = 31))] day: u32) -> Result<u32, JobError> {
+    Ok(day * factor.0)
 }
 
 /// Fails for good at its first attempt: the worker makes it dead.

@@ -13,7 +13,7 @@ async fn status(q: &SharedQueue, id: &JobId) -> Option<JobStatus> {
 
 async fn runs_jobs_until_shutdown(q: SharedQueue) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let ctx = Context::new(q.clone()).with_shutdown(async move {
+    let ctx = Context::new(q.clone()).with_data(crate::Factor(2)).with_shutdown(async move {
         let _ = stopped.await;
     });
     let args = ["worker", "--queues", "reports,flaky", "--workers", "2", "--no-scheduler"];
@@ -49,9 +49,14 @@ async fn runs_jobs_until_shutdown(q: SharedQueue) {
 
 async fn bad_settings_fail_at_start(q: SharedQueue) {
     let ctx = Context::new(q.clone()).with_shutdown(std::future::pending());
+    let out = exec(ctx, &["worker"], None).await;
+    let line = out.fails(2);
+    assert!(line.starts_with("error: job `build_report` ("), "{out:?}");
+    assert!(line.contains("takes `Data<cli::Factor>`, but the pool was given no value of that type"), "{out:?}");
+    let ctx = Context::new(q.clone()).with_data(crate::Factor(2)).with_shutdown(std::future::pending());
     let out = exec(ctx, &["worker", "--workers", "0"], None).await;
     assert_eq!(out.fails(2), "error: workers must be at least 1");
-    let ctx = Context::new(q.clone()).with_shutdown(std::future::pending());
+    let ctx = Context::new(q.clone()).with_data(crate::Factor(2)).with_shutdown(std::future::pending());
     let out = exec(ctx, &["worker", "--queues", "bad queue"], None).await;
     assert!(out.fails(2).starts_with("error: invalid queue name `bad queue`"), "{out:?}");
 }

@@ -177,11 +177,20 @@ impl WorkerPoolBuilder {
         self
     }
 
-    /// Shares a value with every job of the pool, read with
-    /// [`JobContext::data`](crate::JobContext::data) (one value per type:
-    /// wrap settings in a type of your own).
+    /// Shares a value with every job of the pool: a job function receives
+    /// it by taking a [`Data<T>`](crate::Data) parameter (also readable with
+    /// [`JobContext::data`](crate::JobContext::data)). One value per type:
+    /// wrap settings in a type of your own.
     pub fn data<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.data.insert(value);
+        self
+    }
+
+    /// Shares every value of `data` with the pool's jobs, as
+    /// [`WorkerPoolBuilder::data`] does for one (a later value of the same
+    /// type replaces an earlier one).
+    pub fn extensions(mut self, data: crate::context::Extensions) -> Self {
+        self.data.extend(data);
         self
     }
 
@@ -233,10 +242,28 @@ impl WorkerPoolBuilder {
     /// Starts the pool on the current tokio runtime.
     ///
     /// Fails on duplicate job names (naming both definitions), when no job is
-    /// linked, on a bad setting, and outside a tokio runtime. Logs a warning
-    /// for a served queue that no linked job declares.
+    /// linked, when a linked job takes a [`Data<T>`](crate::Data) the pool was
+    /// not given (naming the job and the type), on a bad setting, and outside
+    /// a tokio runtime. Logs a warning for a served queue that no linked job
+    /// declares.
     pub fn start(self) -> Result<WorkerHandle, Error> {
         let registry = crate::registry::registry()?;
+        // Any linked job can arrive on a served queue, so every one's data
+        // must be here before the first fetch.
+        let mut names: Vec<&&str> = registry.keys().collect();
+        names.sort_unstable();
+        for name in names {
+            let d = registry[*name];
+            if let Some(need) = d.data.iter().find(|n| !self.data.contains((n.type_id)())) {
+                return Err(Error::InvalidArgument(format!(
+                    "job `{}` ({}) takes `Data<{}>`, but the pool was given no value of that type: \
+                     add it with `WorkerPoolBuilder::data(..)`",
+                    d.name,
+                    d.location(),
+                    (need.type_name)()
+                )));
+            }
+        }
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::InvalidArgument("WorkerPool::start must be called inside a tokio runtime".into()))?;
         if self.workers == 0 {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocking;
 use crate::db::{self, Db};
-use crate::env::{self, relative_path, AppEnv};
+use crate::env::{relative_path, AppEnv};
 
 /// Why a cleanup job refused the folder its payload names.
 #[derive(Debug, thiserror::Error)]
@@ -108,13 +108,11 @@ pub struct RowsReport {
 }
 
 /// Runs a database step on the blocking pool with a fresh connection.
-async fn with_db<T, F>(f: F) -> Result<T, JobError>
+async fn with_db<T, F>(db: Data<Db>, f: F) -> Result<T, JobError>
 where
     F: FnOnce(&Db, &mut rusqlite::Connection) -> Result<T, db::DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let env = env::current()?;
-    let db = env.db.clone();
     blocking(move || {
         let mut conn = db.open()?;
         Ok(f(&db, &mut conn)?)
@@ -126,10 +124,11 @@ where
 /// days, and ends their sessions.
 #[job(queue = "maintenance", priority = "low", retries = 3)]
 pub async fn deactivate_inactive_users(
+    db: Data<Db>,
     #[validate(range(min = 1, max = 36500))] inactive_days: u32,
 ) -> Result<RowsReport, JobError> {
     let after = days(inactive_days);
-    let rows = with_db(move |db, c| db.deactivate_inactive_users(c, db::now(), after)).await?;
+    let rows = with_db(db, move |db, c| db.deactivate_inactive_users(c, db::now(), after)).await?;
     Ok(RowsReport { rows })
 }
 
@@ -137,33 +136,37 @@ pub async fn deactivate_inactive_users(
 /// of signing up.
 #[job(queue = "maintenance", priority = "low", retries = 3)]
 pub async fn delete_unverified_users(
+    db: Data<Db>,
     #[validate(range(min = 1, max = 87600))] max_age_hours: u32,
 ) -> Result<RowsReport, JobError> {
     let after = Duration::from_secs(u64::from(max_age_hours) * 3600);
-    let rows = with_db(move |db, c| db.delete_unverified_users(c, db::now(), after)).await?;
+    let rows = with_db(db, move |db, c| db.delete_unverified_users(c, db::now(), after)).await?;
     Ok(RowsReport { rows })
 }
 
 /// Deletes users deactivated more than `grace_days` days ago, with their
 /// sessions and file rows.
 #[job(queue = "maintenance", priority = "low", retries = 3)]
-pub async fn purge_deleted_users(#[validate(range(max = 36500))] grace_days: u32) -> Result<RowsReport, JobError> {
+pub async fn purge_deleted_users(
+    db: Data<Db>,
+    #[validate(range(max = 36500))] grace_days: u32,
+) -> Result<RowsReport, JobError> {
     let grace = days(grace_days);
-    let rows = with_db(move |db, c| db.purge_deleted_users(c, db::now(), grace)).await?;
+    let rows = with_db(db, move |db, c| db.purge_deleted_users(c, db::now(), grace)).await?;
     Ok(RowsReport { rows })
 }
 
 /// Deletes expired sessions.
 #[job(queue = "maintenance", priority = "low", retries = 3)]
-pub async fn cleanup_expired_sessions() -> Result<RowsReport, JobError> {
-    let rows = with_db(|db, c| db.delete_expired_sessions(c, db::now())).await?;
+pub async fn cleanup_expired_sessions(db: Data<Db>) -> Result<RowsReport, JobError> {
+    let rows = with_db(db, |db, c| db.delete_expired_sessions(c, db::now())).await?;
     Ok(RowsReport { rows })
 }
 
 /// Deletes sessions whose user is gone or deactivated.
 #[job(queue = "maintenance", priority = "low", retries = 3)]
-pub async fn cleanup_orphaned_sessions() -> Result<RowsReport, JobError> {
-    let rows = with_db(|db, c| db.delete_orphaned_sessions(c)).await?;
+pub async fn cleanup_orphaned_sessions(db: Data<Db>) -> Result<RowsReport, JobError> {
+    let rows = with_db(db, |db, c| db.delete_orphaned_sessions(c)).await?;
     Ok(RowsReport { rows })
 }
 
@@ -181,10 +184,10 @@ pub struct FilesReport {
 /// subfolders left empty). Any other folder is refused ([`area_folder`]).
 #[job(queue = "maintenance", priority = "low", retries = 3)]
 pub async fn cleanup_temp_files(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] dir: String,
     #[validate(range(max = 315_360_000))] max_age_secs: u64,
 ) -> Result<FilesReport, JobError> {
-    let env = env::current()?;
     let Some(root) = area_folder(&env, &dir, &env.paths.temp, "app.cleanup.temp_dir")? else {
         return Ok(FilesReport::default());
     };
@@ -198,10 +201,10 @@ pub async fn cleanup_temp_files(
 /// `min_age_secs`. Any other folder is refused ([`area_folder`]).
 #[job(queue = "maintenance", priority = "low", retries = 3)]
 pub async fn cleanup_orphaned_files(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] dir: String,
     #[validate(range(max = 315_360_000))] min_age_secs: u64,
 ) -> Result<FilesReport, JobError> {
-    let env = env::current()?;
     let Some(root) = area_folder(&env, &dir, &env.paths.user_files, "app.cleanup.user_files_dir")? else {
         return Ok(FilesReport::default());
     };
@@ -280,11 +283,11 @@ pub struct RotateReport {
 /// skipped with a warning.
 #[job(queue = "maintenance", priority = "low", retries = 3, timeout = "10m")]
 pub async fn rotate_logs(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] dir: String,
     #[validate(range(min = 1))] max_bytes: u64,
     #[validate(range(min = 1, max = 100))] keep: u32,
 ) -> Result<RotateReport, JobError> {
-    let env = env::current()?;
     let Some(dir) = area_folder(&env, &dir, &env.paths.logs, "app.cleanup.log_dir")? else {
         return Ok(RotateReport::default());
     };
@@ -413,8 +416,7 @@ pub struct MaintenanceReport {
     cron = "0 0 3 * * *",
     timezone = "Europe/Berlin"
 )]
-pub async fn nightly_maintenance() -> Result<MaintenanceReport, JobError> {
-    let env = env::current()?;
+pub async fn nightly_maintenance(env: Data<AppEnv>) -> Result<MaintenanceReport, JobError> {
     let c = env.settings.app.cleanup.clone();
     let paths = env.paths.clone();
     let db = env.db.clone();

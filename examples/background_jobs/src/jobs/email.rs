@@ -18,17 +18,17 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::classify;
-use crate::env::{self, AppEnv};
+use crate::env::AppEnv;
 use crate::mail::{self, Delivery};
 
 /// Sends the welcome mail to a user who just signed up.
 #[job(queue = "email", priority = "high", retries = 5, timeout = "60s")]
 pub async fn send_welcome_email(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(email)] to: String,
     #[validate(length(min = 1, max = 64))] username: String,
 ) -> Result<Delivery, JobError> {
-    let env = env::current()?;
     let values = context! { username => &username, ..common(&env) };
     deliver(&env, &ctx, &to, Some(&username), "welcome", values).await
 }
@@ -42,11 +42,11 @@ pub async fn send_welcome_email(
 /// permanently: a dead link is not worth mailing.
 #[job(queue = "email", priority = "high", retries = 5, timeout = "60s")]
 pub async fn send_password_reset(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(pattern = "^[0-9A-HJKMNP-TV-Z]{26}$")] reset_id: String,
     #[validate(length(min = 1, max = 64))] username: String,
 ) -> Result<Delivery, JobError> {
-    let env = env::current()?;
     let db = env.db.clone();
     let id = reset_id.clone();
     let reset = super::blocking(move || Ok(db.password_reset(&db.open()?, &id)?)).await?.ok_or_else(|| {
@@ -131,6 +131,7 @@ fn url_encode(text: &str) -> String {
 /// Sends a notification mail: a title, a message and an optional link.
 #[job(queue = "email", retries = 5, timeout = "60s")]
 pub async fn send_notification_email(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(email)] to: String,
     #[validate(length(min = 1, max = 64))] username: String,
@@ -138,7 +139,6 @@ pub async fn send_notification_email(
     #[validate(length(min = 1, max = 5000))] message: String,
     #[validate(url)] action_url: Option<String>,
 ) -> Result<Delivery, JobError> {
-    let env = env::current()?;
     let values = context! { username => &username, title, message, action_url, ..common(&env) };
     deliver(&env, &ctx, &to, Some(&username), "notification", values).await
 }
@@ -166,12 +166,12 @@ pub struct CampaignReport {
 /// does not mail anyone twice.
 #[job(queue = "email", priority = "low", retries = 3, timeout = "5m")]
 pub async fn send_campaign(
+    env: Data<AppEnv>,
     #[validate(pattern = "^[a-z0-9-]{1,64}$")] campaign: String,
     #[validate(length(min = 1, max = 200))] subject: String,
     #[validate(length(min = 1, max = 20000))] body: String,
     #[validate(length(min = 1, max = 10000), custom = valid_recipients)] recipients: Vec<Recipient>,
 ) -> Result<CampaignReport, JobError> {
-    let env = env::current()?;
     let jobs = recipients
         .into_iter()
         .map(|r| {
@@ -188,6 +188,7 @@ pub async fn send_campaign(
 /// One mail of a campaign (enqueued by [`send_campaign`]).
 #[job(queue = "email", priority = "low", retries = 5, timeout = "60s")]
 pub async fn send_campaign_email(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(pattern = "^[a-z0-9-]{1,64}$")] campaign: String,
     #[validate(length(min = 1, max = 200))] subject: String,
@@ -195,7 +196,6 @@ pub async fn send_campaign_email(
     #[validate(email)] to: String,
     #[validate(length(min = 1, max = 64))] name: String,
 ) -> Result<Delivery, JobError> {
-    let env = env::current()?;
     let values = context! { campaign, subject, body, to => &to, name => &name, ..common(&env) };
     deliver(&env, &ctx, &to, Some(&name), "campaign", values).await
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocking;
 use super::files::{content_type, FileError};
-use crate::env::{self, relative_path};
+use crate::env::{relative_path, AppEnv};
 
 /// A document type text can be extracted from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,10 +74,10 @@ pub struct Extracted {
 /// not parse, fails permanently.
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn extract_text(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<Extracted, JobError> {
-    let env = env::current()?;
     let src = env.resolve(&input)?;
     let max = env.settings.app.files.max_file_size;
     let rel = output.unwrap_or_else(|| {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{detect_document, ExtractText};
 use super::{blocking, classify};
-use crate::env::{self, relative_path};
+use crate::env::{relative_path, AppEnv};
 
 /// What can go wrong with a file.
 #[derive(Debug, thiserror::Error)]
@@ -216,12 +216,12 @@ fn ext_of(format: ImageFormat) -> &'static str {
 /// default `processed/<name>-<width>x<height>.<same type>` (the new size).
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn resize_image(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
     #[validate(range(min = 1, max = 10000))] max_width: u32,
     #[validate(range(min = 1, max = 10000))] max_height: u32,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<ImageOutput, JobError> {
-    let env = env::current()?;
     let src = env.resolve(&input)?;
     let max = env.settings.app.files.max_file_size;
     let (out_rel, img) = blocking(move || {
@@ -243,11 +243,11 @@ pub async fn resize_image(
 /// file smaller. Default output: `processed/<name>-optimized.<ext>`.
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn optimize_image(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
     #[validate(range(min = 1, max = 100))] quality: u8,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<OptimizeReport, JobError> {
-    let env = env::current()?;
     let src = env.resolve(&input)?;
     let max = env.settings.app.files.max_file_size;
     let data_dir = env.paths.data_dir.clone();
@@ -289,11 +289,11 @@ pub struct OptimizeReport {
 /// lossless). Default output: `processed/<name>.<format>`.
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn convert_image(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
     #[validate(pattern = "^(png|jpe?g|gif|webp)$")] format: String,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<ImageOutput, JobError> {
-    let env = env::current()?;
     let src = env.resolve(&input)?;
     let max = env.settings.app.files.max_file_size;
     let rel = output.unwrap_or_else(|| default_output(&input, "", &format));
@@ -368,11 +368,11 @@ pub struct BatchReport {
 /// an hour so that a retry of this job does not process a file twice.
 #[job(queue = "files", retries = 2, timeout = "5m")]
 pub async fn process_folder(
+    env: Data<AppEnv>,
     #[validate(custom = relative_path)] folder: String,
     operation: BatchOperation,
     #[validate(range(min = 1))] max_file_size: Option<u64>,
 ) -> Result<BatchReport, JobError> {
-    let env = env::current()?;
     let dir = env.resolve(&folder)?;
     let max = max_file_size.unwrap_or(env.settings.app.files.max_file_size);
     let folder_rel = folder.clone();

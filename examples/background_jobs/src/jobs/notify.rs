@@ -20,7 +20,7 @@ use jobs_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::classify;
-use crate::env;
+use crate::env::AppEnv;
 
 /// A delivered webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,12 +37,12 @@ pub struct WebhookDelivery {
 /// webhook URL when `url` is `None`.
 #[job(queue = "notifications", priority = "high", retries = 5, timeout = "30s")]
 pub async fn send_webhook(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(pattern = "^[a-z][a-z0-9_.-]{0,63}$")] event: String,
     data: serde_json::Value,
     #[validate(url)] url: Option<String>,
 ) -> Result<WebhookDelivery, JobError> {
-    let env = env::current()?;
     let url = url.or_else(|| env.settings.app.notify.webhook_url.clone()).ok_or_else(|| {
         JobError::permanent("no webhook URL: the job names none and app.notify.webhook_url is not set")
     })?;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 
 use super::files::{content_type, read_head};
-use crate::env::{self, relative_path};
+use crate::env::{relative_path, AppEnv};
 
 /// Why a video job failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +89,12 @@ pub async fn ffmpeg_version(program: &str) -> Result<String, VideoError> {
 /// times out or the job is cancelled.
 #[job(queue = "video", retries = 1, timeout = "10m")]
 pub async fn transcode_video(
+    env: Data<AppEnv>,
     ctx: JobContext,
     #[validate(custom = relative_path)] input: String,
     #[validate(range(min = 16, max = 7680))] max_width: u32,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<VideoOutput, JobError> {
-    let env = env::current()?;
     let program = env.settings.app.files.ffmpeg.clone();
     ffmpeg_version(&program).await.map_err(JobError::permanent)?;
     let src = env.resolve(&input)?;
