@@ -113,6 +113,18 @@ impl JobContext {
         self
     }
 
+    /// Gives a test's context its data and queue handle.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn with_test_parts(
+        mut self,
+        data: Arc<Extensions>,
+        queue: Option<Arc<dyn crate::queue::JobQueue>>,
+    ) -> Self {
+        self.data = data;
+        self.queue = queue;
+        self
+    }
+
     /// Adds a shared value, as a pool's [`data`](crate::WorkerPoolBuilder::data)
     /// does: for calling a job function in a test.
     pub fn with_data<T: Send + Sync + 'static>(mut self, value: T) -> Self {

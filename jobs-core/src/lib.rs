@@ -29,6 +29,9 @@ pub mod __private;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
 pub use context::{Extensions, JobContext};
 pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};

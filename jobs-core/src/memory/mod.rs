@@ -61,6 +61,8 @@ struct Shared {
     clock: Clock,
     state: Mutex<State>,
     wake: watch::Sender<u64>,
+    /// Bumped on every stored job and recorded attempt.
+    changed: watch::Sender<u64>,
     retention: Retention,
     /// The largest payload an enqueue accepts.
     max_payload: std::sync::atomic::AtomicUsize,
@@ -199,20 +201,33 @@ struct Record {
 }
 
 /// A monotonic clock that reads as wall-clock time: the `SystemTime` of its
-/// creation plus the `Instant` time elapsed since.
-#[derive(Debug, Clone, Copy)]
+/// creation plus the `Instant` time elapsed since, plus what
+/// [`MemoryQueue::advance`] added. A manual clock moves only by `advance`.
+#[derive(Debug)]
 struct Clock {
     anchor: SystemTime,
     start: Instant,
+    manual: bool,
+    /// Nanoseconds added by `advance`.
+    advanced: std::sync::atomic::AtomicU64,
 }
 
 impl Clock {
-    fn new(anchor: SystemTime) -> Self {
-        Clock { anchor, start: Instant::now() }
+    fn new(anchor: SystemTime, manual: bool) -> Self {
+        Clock { anchor, start: Instant::now(), manual, advanced: std::sync::atomic::AtomicU64::new(0) }
     }
 
     fn now(&self) -> SystemTime {
-        self.anchor + self.start.elapsed()
+        let elapsed = if self.manual { Duration::ZERO } else { self.start.elapsed() };
+        self.anchor + elapsed + Duration::from_nanos(self.advanced.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn advance(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let _ =
+            self.advanced.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |v| {
+                Some(v.saturating_add(ns))
+            });
     }
 }
 
@@ -233,12 +248,53 @@ impl MemoryQueue {
         Self::with_clock(retention, SystemTime::now())
     }
 
+    /// An empty store whose clock stands still until [`MemoryQueue::advance`]
+    /// moves it: delays, retries, leases and schedules then happen exactly
+    /// when a test says, without waiting.
+    ///
+    /// ```
+    /// # use jobs_core::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jobs_core::Error> {
+    /// let queue = MemoryQueue::with_manual_clock();
+    /// let before = queue.now().await?;
+    /// queue.advance(std::time::Duration::from_secs(3600));
+    /// assert_eq!(queue.now().await?.duration_since(before).unwrap().as_secs(), 3600);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_manual_clock() -> Self {
+        Self::with_clock_mode(Retention::default(), SystemTime::now(), true)
+    }
+
+    /// Moves the store's clock forward by `d` (on any store; the only way a
+    /// [`MemoryQueue::with_manual_clock`] store's clock moves), and wakes
+    /// waiting workers so that jobs now due are taken.
+    pub fn advance(&self, d: Duration) {
+        self.shared.clock.advance(d);
+        self.wake();
+    }
+
+    /// A receiver that changes whenever a job is stored or an attempt is
+    /// recorded: for code that waits for the store to settle.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
+    fn changed(&self) {
+        self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
     /// A store whose clock starts at `anchor`.
     fn with_clock(retention: Retention, anchor: SystemTime) -> Self {
+        Self::with_clock_mode(retention, anchor, false)
+    }
+
+    fn with_clock_mode(retention: Retention, anchor: SystemTime, manual: bool) -> Self {
         let (wake, _) = watch::channel(0);
+        let (changed, _) = watch::channel(0);
         MemoryQueue {
             shared: Arc::new(Shared {
-                clock: Clock::new(anchor),
+                changed,
+                clock: Clock::new(anchor, manual),
                 state: Mutex::new(State::default()),
                 wake,
                 retention,
@@ -279,6 +335,7 @@ impl MemoryQueue {
         let now = self.clock();
         let ids = enqueue_locked(&mut self.lock(), jobs, now)?;
         self.wake();
+        self.changed();
         Ok(ids)
     }
 }
@@ -290,8 +347,7 @@ fn info(r: &Record) -> JobInfo {
         queue: r.job.id.queue().to_owned(),
         priority: r.job.priority,
         status: r.status,
-        payload: serde_json::from_slice(&r.job.payload)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&r.job.payload).into_owned())),
+        payload: r.job.format.to_json(&r.job.payload),
         attempts: r.attempts,
         max_retries: r.job.max_retries,
         attempt_log: r.log.entries.clone(),
@@ -335,6 +391,7 @@ impl JobQueue for MemoryQueue {
 
     fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
         let r = self.finish_now(batch);
+        self.changed();
         Box::pin(async move { Ok(r) })
     }
 
