@@ -7,6 +7,7 @@ use background_jobs::db::DbCounts;
 use background_jobs::demo::seed;
 use background_jobs::jobs::cleanup::*;
 use jobs_core::prelude::*;
+use jobs_core::test_util::{perform, TestContext};
 use jobs_core::Scheduler;
 
 use crate::support::{dead_after, succeeded, Harness};
@@ -23,6 +24,20 @@ fn rows(v: serde_json::Value) -> u64 {
 fn set_age(path: &std::path::Path, age: Duration) {
     let f = std::fs::OpenOptions::new().write(true).open(path).expect("open");
     f.set_modified(SystemTime::now() - age).expect("set mtime");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanup_job_runs_alone_through_the_test_kit() {
+    let h = Harness::start(|_| {}).await;
+    seed::database(&h.app.env).expect("seed");
+    // The job's own glue, with only the database it takes: no pool, no queue.
+    let ctx = TestContext::new("deactivate_inactive_users").data(h.app.env.db.clone()).build();
+    let report = perform(DeactivateInactiveUsers::new(365), ctx).await.expect("the job succeeds");
+    assert_eq!(report.map(rows), Some(1), "bob: no login for 400 days");
+    let ctx = TestContext::new("deactivate_inactive_users").data(h.app.env.db.clone()).build();
+    let e = perform(DeactivateInactiveUsers::new(0), ctx).await.expect_err("0 days breaks the range rule");
+    assert!(e.to_string().contains("inactive_days"), "{e}");
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
