@@ -275,6 +275,7 @@ impl MemoryQueue {
 
     /// A receiver that changes whenever a job is stored or an attempt is
     /// recorded: for code that waits for the store to settle.
+    #[cfg(feature = "test-util")]
     pub(crate) fn changes(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
     }
