@@ -199,7 +199,11 @@ pub async fn drain(
     queues.extend(queue.stats().await?.queues.into_keys());
     queues.sort_unstable();
     queues.dedup();
-    let pool = configure(WorkerPool::builder(queue.clone()).queues(queues.clone()).scheduler(false)).start()?;
+    let builder = WorkerPool::builder(queue.clone()).queues(queues.clone());
+    // Ticks would keep the store busy for ever: schedules are left out.
+    #[cfg(feature = "cron")]
+    let builder = builder.scheduler(false);
+    let pool = configure(builder).start()?;
     let mut changes = queue.changes();
     let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
     let mut advanced = Duration::ZERO;
