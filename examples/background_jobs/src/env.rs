@@ -81,8 +81,8 @@ impl Paths {
     }
 }
 
-/// The environment jobs run in. Built by [`AppEnv::new`], made current by
-/// [`install`].
+/// The environment jobs run in. Built by [`AppEnv::new`], shared with a
+/// worker pool's jobs by [`AppEnv::share`].
 pub struct AppEnv {
     /// The configuration it was built from.
     pub settings: Settings,
