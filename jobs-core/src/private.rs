@@ -3,7 +3,6 @@
 #![doc(hidden)]
 #![allow(missing_docs)]
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 pub use crate::context::JobContext;
@@ -99,46 +98,114 @@ pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, 
     }
 }
 
-/// Wraps a job function's error for conversion into [`JobError`]: anything
-/// `Into<JobError>` (every std error, `JobError` itself) and, with the
-/// `anyhow` feature, `anyhow::Error`. Two impls on distinct receiver types
-/// pick the conversion at compile time. Without the feature a function
-/// returning `anyhow::Result` fails to compile on `into_job_error` (its
-/// trait bounds are not satisfied): turn the feature on.
-pub struct ErrConv<E>(pub Cell<Option<E>>);
+// How a job function's error becomes a `JobError`. The generated code
+// writes `(&e).job_error_kind().convert(e)`: method lookup tries
+// `BoxedKind` (receiver `&E`) before `OtherKind` (receiver `&&E`, reached by
+// autoref), so every `E: Into<Box<dyn Error + Send + Sync>>` takes the
+// first path and everything else the second. A single trait cannot hold
+// both (a blanket impl over `Into<Box<..>>` beside impls for `JobError` and
+// `Box<dyn Error>` is refused by coherence). The second path ends in a
+// trait bound on `JobErrorType`, which has no blanket impl: an unsupported
+// type then fails with that trait's own message, on the error type, rather
+// than with "method not found" or a chain of `From`/`Into` bounds.
 
-impl<E> ErrConv<E> {
-    pub fn new(e: E) -> Self {
-        ErrConv(Cell::new(Some(e)))
+/// Picks [`BoxedTag`]: `Into<Box<dyn Error + Send + Sync>>` covers every
+/// `Error + Send + Sync + 'static`, the box itself, `String`, `&str` and
+/// `anyhow::Error` (anyhow implements the conversion, so this needs no
+/// feature of this crate).
+pub trait BoxedKind {
+    fn job_error_kind(&self) -> BoxedTag;
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> BoxedKind for E {
+    fn job_error_kind(&self) -> BoxedTag {
+        BoxedTag
     }
 }
 
-pub trait ViaInto {
+/// Picks [`OtherTag`], for every type [`BoxedKind`] does not take.
+pub trait OtherKind {
+    fn job_error_kind(&self) -> OtherTag;
+}
+
+impl<E> OtherKind for &E {
+    fn job_error_kind(&self) -> OtherTag {
+        OtherTag
+    }
+}
+
+pub struct BoxedTag;
+
+impl BoxedTag {
+    pub fn convert<E: Into<Box<dyn std::error::Error + Send + Sync>>>(self, e: E) -> JobError {
+        JobError::retryable(e)
+    }
+}
+
+pub struct OtherTag;
+
+impl OtherTag {
+    pub fn convert<E: JobErrorType>(self, e: E) -> JobError {
+        e.into_job_error()
+    }
+}
+
+/// The error types of a job function that do not convert into
+/// `Box<dyn Error + Send + Sync>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job's error type: return `Result<_, E>` with `E: std::error::Error + Send + Sync + 'static`, `anyhow::Error`, `JobError`, or `Box<dyn Error + Send + Sync>`",
+    label = "not an error type a job can return",
+    note = "implement `std::error::Error` for it (e.g. with `thiserror`), or map it with `JobError::retryable(..)` or `JobError::permanent(..)` inside the job"
+)]
+pub trait JobErrorType {
     fn into_job_error(self) -> JobError;
 }
 
-impl<E: Into<JobError>> ViaInto for &ErrConv<E> {
+impl JobErrorType for JobError {
     fn into_job_error(self) -> JobError {
-        match self.0.take() {
-            Some(e) => e.into(),
-            // ErrConv is built with Some and converted once by generated code.
-            None => JobError::permanent("internal: error converted twice"),
-        }
+        self
     }
 }
 
-#[allow(clippy::wrong_self_convention)]
-pub trait ViaAnyhow {
-    fn into_job_error(&self) -> JobError;
+// The glue converts the error as soon as the function's future completes,
+// before anything else is awaited, so a non-`Send` box is never held across
+// an `.await` of the job's future. It cannot be stored as it is (a stored
+// error is `Send + Sync`): its messages are copied instead.
+impl JobErrorType for Box<dyn std::error::Error> {
+    fn into_job_error(self) -> JobError {
+        JobError::retryable(Detached::new(&*self))
+    }
 }
 
-#[cfg(feature = "anyhow")]
-impl ViaAnyhow for ErrConv<anyhow::Error> {
-    fn into_job_error(&self) -> JobError {
-        match self.0.take() {
-            Some(e) => JobError::retryable(e),
-            None => JobError::permanent("internal: error converted twice"),
-        }
+impl JobErrorType for Box<dyn std::error::Error + Send> {
+    fn into_job_error(self) -> JobError {
+        JobError::retryable(Detached::new(&*self))
+    }
+}
+
+/// The messages of an error that is not `Send + Sync`, and of its chain of
+/// sources, in an error that is: it shows and chains as the original did.
+#[derive(Debug)]
+struct Detached {
+    message: String,
+    source: Option<Box<Detached>>,
+}
+
+impl Detached {
+    fn new(e: &dyn std::error::Error) -> Self {
+        Detached { message: e.to_string(), source: e.source().map(|s| Box::new(Detached::new(s))) }
+    }
+}
+
+impl std::fmt::Display for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Detached {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|d| d as &(dyn std::error::Error + 'static))
     }
 }
 
