@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::marker::PhantomData;
 
 pub use crate::context::JobContext;
 pub use crate::error::{Error, JobError, ValidationError};
@@ -99,38 +100,76 @@ pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, 
 }
 
 // How a job function's error becomes a `JobError`. The generated code
-// writes `(&e).job_error_kind().convert(e)`: method lookup tries
-// `BoxedKind` (receiver `&E`) before `OtherKind` (receiver `&&E`, reached by
-// autoref), so every `E: Into<Box<dyn Error + Send + Sync>>` takes the
-// first path and everything else the second. A single trait cannot hold
-// both (a blanket impl over `Into<Box<..>>` beside impls for `JobError` and
-// `Box<dyn Error>` is refused by coherence). The second path ends in a
-// trait bound on `JobErrorType`, which has no blanket impl: an unsupported
-// type then fails with that trait's own message, on the error type, rather
-// than with "method not found" or a chain of `From`/`Into` bounds.
+// writes `(&&ErrorProbe::of(&e)).job_error_kind().convert(e)`: method
+// lookup tries `IntoKind` (receiver `&&ErrorProbe`), then `BoxedKind`
+// (`&ErrorProbe`), then `OtherKind` (`ErrorProbe`), taking the first whose
+// bound holds. One trait cannot hold all three: blanket impls over
+// `Into<JobError>` and `Into<Box<dyn Error + Send + Sync>>` overlap, and
+// neither may sit beside impls for `Box<dyn Error>` (coherence). The last
+// path ends in a trait bound on `JobErrorType`, which has no blanket impl:
+// an unsupported type then fails with that trait's own message, on the
+// error type, rather than with "method not found" or a chain of
+// `From`/`Into` bounds.
 
-/// Picks [`BoxedTag`]: `Into<Box<dyn Error + Send + Sync>>` covers every
-/// `Error + Send + Sync + 'static`, the box itself, `String`, `&str` and
-/// `anyhow::Error` (anyhow implements the conversion, so this needs no
-/// feature of this crate).
-pub trait BoxedKind {
-    fn job_error_kind(&self) -> BoxedTag;
+/// The error type of a job function, by type only.
+pub struct ErrorProbe<E>(PhantomData<fn() -> E>);
+
+impl<E> ErrorProbe<E> {
+    pub fn of(_: &E) -> Self {
+        ErrorProbe(PhantomData)
+    }
 }
 
-impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> BoxedKind for E {
-    fn job_error_kind(&self) -> BoxedTag {
+// By hand: derived impls would require `E: Copy`, and the last path takes
+// the probe by value from behind a reference.
+impl<E> Clone for ErrorProbe<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for ErrorProbe<E> {}
+
+/// Picks [`IntoTag`]: `JobError`, every `Error + Send + Sync + 'static`,
+/// and any type with a `From` impl into `JobError`.
+pub trait IntoKind {
+    fn job_error_kind(self) -> IntoTag;
+}
+
+impl<E: Into<JobError>> IntoKind for &&ErrorProbe<E> {
+    fn job_error_kind(self) -> IntoTag {
+        IntoTag
+    }
+}
+
+/// Picks [`BoxedTag`]: what else converts into `Box<dyn Error + Send +
+/// Sync>`: the box itself, `String`, `&str`, and `anyhow::Error` (anyhow
+/// implements the conversion, so this needs no feature of this crate).
+pub trait BoxedKind {
+    fn job_error_kind(self) -> BoxedTag;
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> BoxedKind for &ErrorProbe<E> {
+    fn job_error_kind(self) -> BoxedTag {
         BoxedTag
     }
 }
 
-/// Picks [`OtherTag`], for every type [`BoxedKind`] does not take.
+/// Picks [`OtherTag`], for every other type.
 pub trait OtherKind {
-    fn job_error_kind(&self) -> OtherTag;
+    fn job_error_kind(self) -> OtherTag;
 }
 
-impl<E> OtherKind for &E {
-    fn job_error_kind(&self) -> OtherTag {
+impl<E> OtherKind for ErrorProbe<E> {
+    fn job_error_kind(self) -> OtherTag {
         OtherTag
+    }
+}
+
+pub struct IntoTag;
+
+impl IntoTag {
+    pub fn convert<E: Into<JobError>>(self, e: E) -> JobError {
+        e.into()
     }
 }
 
@@ -161,6 +200,8 @@ pub trait JobErrorType {
     fn into_job_error(self) -> JobError;
 }
 
+// `IntoTag` takes `JobError` first; the impl is here so that the error
+// for an unsupported type lists it among the types that work.
 impl JobErrorType for JobError {
     fn into_job_error(self) -> JobError {
         self

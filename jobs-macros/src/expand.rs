@@ -356,8 +356,8 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
             ::core::result::Result::Ok(__jobs_v) => ::core::result::Result::Ok(__jobs_v),
             ::core::result::Result::Err(__jobs_e) => ::core::result::Result::Err({
                 #[allow(unused_imports)]
-                use #err_kr::__private::{BoxedKind as _, OtherKind as _};
-                (&__jobs_e).job_error_kind().convert(__jobs_e)
+                use #err_kr::__private::{BoxedKind as _, IntoKind as _, OtherKind as _};
+                (&&#err_kr::__private::ErrorProbe::of(&__jobs_e)).job_error_kind().convert(__jobs_e)
             }),
         }
     };

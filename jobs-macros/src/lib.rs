@@ -71,9 +71,10 @@
 //!
 //! `E`, the error type, is one of:
 //!
-//! - `JobError`, the only one that can say `JobError::permanent(..)`;
+//! - `JobError`, which can say `JobError::permanent(..)`;
 //! - any `E: std::error::Error + Send + Sync + 'static` (`std::io::Error`,
-//!   a `thiserror` enum);
+//!   a `thiserror` enum), and any type with an `impl From<E> for JobError`
+//!   of your own (which decides retryable or permanent);
 //! - `anyhow::Error` (`anyhow::Result<T>`), its context chain kept;
 //! - `Box<dyn Error + Send + Sync>` (with or without `+ 'static`), so `?`
 //!   works on any std error and `Err("..".into())` on text;
@@ -83,7 +84,7 @@
 //!   one across an `.await` (the compiler points at the `.await` if it is);
 //! - `String` and `&'static str`, kept as the message.
 //!
-//! All but `JobError::permanent(..)` make a retryable failure. Any other
+//! All but a permanent `JobError` make a retryable failure. Any other
 //! type (`i32`, a struct that does not implement `std::error::Error`) is
 //! refused on the error type with "cannot be a job's error type", naming
 //! these choices.

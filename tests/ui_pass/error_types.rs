@@ -1,7 +1,8 @@
 //! The error types a job function may return, each run through the glue:
 //! boxed errors (`Send + Sync` or not), text, `anyhow::Error` with context,
-//! a std error and `JobError`. All but `JobError::permanent` are retryable,
-//! and the stored message is the error's, with its chain of causes.
+//! a std error, `JobError` and a type with a `From` impl into `JobError`.
+//! All but the permanent `JobError`s are retryable, and the stored message
+//! is the error's, with its chain of causes.
 use std::error::Error;
 use std::fmt;
 
@@ -106,6 +107,25 @@ async fn chained(fail: bool) -> Result<(), Upload> {
     Ok(())
 }
 
+/// Not an error, but converts into `JobError` by a `From` impl of its own,
+/// which decides the kind.
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl From<Refused> for JobError {
+    fn from(r: Refused) -> Self {
+        JobError::permanent(format!("refused: {}", r.0))
+    }
+}
+
+#[job]
+async fn over_quota(fail: bool) -> Result<(), Refused> {
+    if fail {
+        return Err(Refused("quota"));
+    }
+    Ok(())
+}
+
 #[job]
 async fn permanent(fail: bool) -> Result<(), JobError> {
     if fail {
@@ -147,6 +167,10 @@ async fn main() {
 
     assert_eq!(retryable("with_context", r#"{"fail":true}"#).await, "reading the export: disk on fire");
     assert_eq!(retryable("chained", r#"{"fail":true}"#).await, "upload failed: connection reset");
+
+    let err = run("over_quota", r#"{"fail":true}"#).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert_eq!(err.to_string(), "refused: quota");
 
     let err = run("permanent", r#"{"fail":true}"#).await.unwrap_err();
     assert!(!err.is_retryable());
