@@ -3,8 +3,8 @@
 #![doc(hidden)]
 #![allow(missing_docs)]
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::marker::PhantomData;
 
 pub use crate::context::JobContext;
 pub use crate::data::{Data, DataNeed, PoolData};
@@ -105,46 +105,154 @@ pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, 
     }
 }
 
-/// Wraps a job function's error for conversion into [`JobError`]: anything
-/// `Into<JobError>` (every std error, `JobError` itself) and, with the
-/// `anyhow` feature, `anyhow::Error`. Two impls on distinct receiver types
-/// pick the conversion at compile time. Without the feature a function
-/// returning `anyhow::Result` fails to compile on `into_job_error` (its
-/// trait bounds are not satisfied): turn the feature on.
-pub struct ErrConv<E>(pub Cell<Option<E>>);
+// How a job function's error becomes a `JobError`. The generated code
+// writes `(&&ErrorProbe::of(&e)).job_error_kind().convert(e)`: method
+// lookup tries `IntoKind` (receiver `&&ErrorProbe`), then `BoxedKind`
+// (`&ErrorProbe`), then `OtherKind` (`ErrorProbe`), taking the first whose
+// bound holds. One trait cannot hold all three: blanket impls over
+// `Into<JobError>` and `Into<Box<dyn Error + Send + Sync>>` overlap, and
+// neither may sit beside impls for `Box<dyn Error>` (coherence). The last
+// path ends in a trait bound on `JobErrorType`, which has no blanket impl:
+// an unsupported type then fails with that trait's own message, on the
+// error type, rather than with "method not found" or a chain of
+// `From`/`Into` bounds.
 
-impl<E> ErrConv<E> {
-    pub fn new(e: E) -> Self {
-        ErrConv(Cell::new(Some(e)))
+/// The error type of a job function, by type only.
+pub struct ErrorProbe<E>(PhantomData<fn() -> E>);
+
+impl<E> ErrorProbe<E> {
+    pub fn of(_: &E) -> Self {
+        ErrorProbe(PhantomData)
     }
 }
 
-pub trait ViaInto {
+// By hand: derived impls would require `E: Copy`, and the last path takes
+// the probe by value from behind a reference.
+impl<E> Clone for ErrorProbe<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for ErrorProbe<E> {}
+
+/// Picks [`IntoTag`]: `JobError`, every `Error + Send + Sync + 'static`,
+/// and any type with a `From` impl into `JobError`.
+pub trait IntoKind {
+    fn job_error_kind(self) -> IntoTag;
+}
+
+impl<E: Into<JobError>> IntoKind for &&ErrorProbe<E> {
+    fn job_error_kind(self) -> IntoTag {
+        IntoTag
+    }
+}
+
+/// Picks [`BoxedTag`]: what else converts into `Box<dyn Error + Send +
+/// Sync>`: the box itself, `String`, `&str`, and `anyhow::Error` (anyhow
+/// implements the conversion, so this needs no feature of this crate).
+pub trait BoxedKind {
+    fn job_error_kind(self) -> BoxedTag;
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> BoxedKind for &ErrorProbe<E> {
+    fn job_error_kind(self) -> BoxedTag {
+        BoxedTag
+    }
+}
+
+/// Picks [`OtherTag`], for every other type.
+pub trait OtherKind {
+    fn job_error_kind(self) -> OtherTag;
+}
+
+impl<E> OtherKind for ErrorProbe<E> {
+    fn job_error_kind(self) -> OtherTag {
+        OtherTag
+    }
+}
+
+pub struct IntoTag;
+
+impl IntoTag {
+    pub fn convert<E: Into<JobError>>(self, e: E) -> JobError {
+        e.into()
+    }
+}
+
+pub struct BoxedTag;
+
+impl BoxedTag {
+    pub fn convert<E: Into<Box<dyn std::error::Error + Send + Sync>>>(self, e: E) -> JobError {
+        JobError::retryable(e)
+    }
+}
+
+pub struct OtherTag;
+
+impl OtherTag {
+    pub fn convert<E: JobErrorType>(self, e: E) -> JobError {
+        e.into_job_error()
+    }
+}
+
+/// The error types of a job function that do not convert into
+/// `Box<dyn Error + Send + Sync>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job's error type: return `Result<_, E>` with `E: std::error::Error + Send + Sync + 'static`, `anyhow::Error`, `JobError`, or `Box<dyn Error + Send + Sync>`",
+    label = "not an error type a job can return",
+    note = "implement `std::error::Error` for it (e.g. with `thiserror`), or map it with `JobError::retryable(..)` or `JobError::permanent(..)` inside the job"
+)]
+pub trait JobErrorType {
     fn into_job_error(self) -> JobError;
 }
 
-impl<E: Into<JobError>> ViaInto for &ErrConv<E> {
+// `IntoTag` takes `JobError` first; the impl is here so that the error
+// for an unsupported type lists it among the types that work.
+impl JobErrorType for JobError {
     fn into_job_error(self) -> JobError {
-        match self.0.take() {
-            Some(e) => e.into(),
-            // ErrConv is built with Some and converted once by generated code.
-            None => JobError::permanent("internal: error converted twice"),
-        }
+        self
     }
 }
 
-#[allow(clippy::wrong_self_convention)]
-pub trait ViaAnyhow {
-    fn into_job_error(&self) -> JobError;
+// The glue converts the error as soon as the function's future completes,
+// before anything else is awaited, so a non-`Send` box is never held across
+// an `.await` of the job's future. It cannot be stored as it is (a stored
+// error is `Send + Sync`): its messages are copied instead.
+impl JobErrorType for Box<dyn std::error::Error> {
+    fn into_job_error(self) -> JobError {
+        JobError::retryable(Detached::new(&*self))
+    }
 }
 
-#[cfg(feature = "anyhow")]
-impl ViaAnyhow for ErrConv<anyhow::Error> {
-    fn into_job_error(&self) -> JobError {
-        match self.0.take() {
-            Some(e) => JobError::retryable(e),
-            None => JobError::permanent("internal: error converted twice"),
-        }
+impl JobErrorType for Box<dyn std::error::Error + Send> {
+    fn into_job_error(self) -> JobError {
+        JobError::retryable(Detached::new(&*self))
+    }
+}
+
+/// The messages of an error that is not `Send + Sync`, and of its chain of
+/// sources, in an error that is: it shows and chains as the original did.
+#[derive(Debug)]
+struct Detached {
+    message: String,
+    source: Option<Box<Detached>>,
+}
+
+impl Detached {
+    fn new(e: &dyn std::error::Error) -> Self {
+        Detached { message: e.to_string(), source: e.source().map(|s| Box::new(Detached::new(s))) }
+    }
+}
+
+impl std::fmt::Display for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Detached {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|d| d as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -119,7 +119,7 @@ fn check_return(sig: &Signature, errors: &mut Errors) -> Option<Output> {
             errors.push(syn::Error::new(
                 sig.ident.span(),
                 "a job function must return a `Result`: add `-> Result<(), JobError>` (or `-> Result<T, E>` \
-                 with `T: Serialize` and `E: Into<JobError>`)",
+                 with `T: Serialize` and `E: std::error::Error + Send + Sync + 'static`)",
             ));
             return None;
         }

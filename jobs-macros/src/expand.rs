@@ -361,12 +361,17 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
     let err_span = out.err.as_ref().map_or_else(|| out.ty.span(), Spanned::span);
     let ok_span = out.ok.as_ref().map_or_else(|| out.ty.span(), Spanned::span);
     let (err_kr, ok_kr) = (respan(kr, err_span), respan(kr, ok_span));
+    // Spanned on the error type: an unsupported one fails the bound of
+    // `OtherTag::convert`, with `JobErrorType`'s message, there.
     let convert = quote_spanned! {err_span=>
-        ::core::result::Result::map_err(__jobs_result, |__jobs_e| {
-            #[allow(unused_imports)]
-            use #err_kr::__private::{ViaAnyhow as _, ViaInto as _};
-            (&#err_kr::__private::ErrConv::new(__jobs_e)).into_job_error()
-        })
+        match __jobs_result {
+            ::core::result::Result::Ok(__jobs_v) => ::core::result::Result::Ok(__jobs_v),
+            ::core::result::Result::Err(__jobs_e) => ::core::result::Result::Err({
+                #[allow(unused_imports)]
+                use #err_kr::__private::{BoxedKind as _, IntoKind as _, OtherKind as _};
+                (&&#err_kr::__private::ErrorProbe::of(&__jobs_e)).job_error_kind().convert(__jobs_e)
+            }),
+        }
     };
     let outcome = quote_spanned!(ok_span=> #ok_kr::__private::outcome(__jobs_result));
     let call = quote_spanned!(fn_ident.span()=> #fn_ident(#(#call_args),*));
@@ -386,6 +391,9 @@ fn run_fn(settings: &Settings, ty: &Ident, fn_ident: &Ident, params: &[Param]) -
                 let #ty { #(#pattern),* } = __jobs_decoded?;
                 #(#data_checks)*
                 let __jobs_result = #call.await;
+                // Converted before anything else is awaited: an error that
+                // is not `Send` (`Box<dyn Error>`) must not be held across
+                // an `.await` of this `Send` future.
                 let __jobs_result = #convert;
                 #outcome
             })

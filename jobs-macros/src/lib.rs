@@ -63,9 +63,31 @@
 //! It must be `async`, take no `self`, have no generic or lifetime
 //! parameters, and return `Result<T, E>` (any path ending in `Result`, such
 //! as `anyhow::Result<T>`) where `T: Serialize` is stored as the job's
-//! result and `E` converts into `JobError`. Every mistake is reported at
-//! once, on the token that causes it, and the function is still emitted so
-//! that the rest of the crate keeps type-checking.
+//! result. Every mistake is reported at once, on the token that causes it,
+//! and the function is still emitted so that the rest of the crate keeps
+//! type-checking.
+//!
+//! # Error types
+//!
+//! `E`, the error type, is one of:
+//!
+//! - `JobError`, which can say `JobError::permanent(..)`;
+//! - any `E: std::error::Error + Send + Sync + 'static` (`std::io::Error`,
+//!   a `thiserror` enum), and any type with an `impl From<E> for JobError`
+//!   of your own (which decides retryable or permanent);
+//! - `anyhow::Error` (`anyhow::Result<T>`), its context chain kept;
+//! - `Box<dyn Error + Send + Sync>` (with or without `+ 'static`), so `?`
+//!   works on any std error and `Err("..".into())` on text;
+//! - `Box<dyn Error>` and `Box<dyn Error + Send>`: these are not `Sync`, so
+//!   the error is kept as its message and the messages of its causes. The
+//!   job's future must still be `Send`: return such an error, do not hold
+//!   one across an `.await` (the compiler points at the `.await` if it is);
+//! - `String` and `&'static str`, kept as the message.
+//!
+//! All but a permanent `JobError` make a retryable failure. Any other
+//! type (`i32`, a struct that does not implement `std::error::Error`) is
+//! refused on the error type with "cannot be a job's error type", naming
+//! these choices.
 
 mod check;
 mod errors;

@@ -1,9 +1,9 @@
 use jobs_core::prelude::*;
 
 #[job]
-async fn export(rows: u64) -> Result<(), String> {
+async fn export(rows: u64) -> Result<(), i32> {
     if rows == 0 {
-        return Err("no rows".to_owned());
+        return Err(-1);
     }
     Ok(())
 }
