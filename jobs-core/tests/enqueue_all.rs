@@ -52,7 +52,10 @@ async fn one_invalid_job_refuses_the_batch_naming_its_index_and_fields() {
     let broken: Vec<(&str, &str)> = v.errors.iter().map(|e| (e.field.as_str(), e.rule.as_str())).collect();
     assert_eq!(broken, [("to", "email"), ("copies", "range")]);
     let text = err.to_string();
-    assert!(text.starts_with("job 3 of the batch (counting from 0): invalid job payload: field `to` (email)"), "{text}");
+    assert!(
+        text.starts_with("job 3 of the batch (counting from 0): invalid job payload: field `to` (email)"),
+        "{text}"
+    );
     assert_eq!(q.stats().await.unwrap().queue(QUEUE), Default::default(), "nothing written");
     assert!(q.list_jobs(QUEUE, JobStatus::Pending, 0, 100).await.unwrap().is_empty());
 }

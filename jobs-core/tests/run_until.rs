@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::backend::{
-    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, Waiter,
-};
+use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, Waiter};
 use jobs_core::prelude::*;
 use jobs_core::{JobStatus, NewJob};
 use tokio::sync::{oneshot, Notify};
