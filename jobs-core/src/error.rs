@@ -12,6 +12,17 @@ pub enum Error {
     /// The payload broke a `#[validate(..)]` rule; nothing was written.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// One job of a batch ([`JobExt::enqueue_all`](crate::JobExt::enqueue_all))
+    /// could not be enqueued (its payload broke a rule, or could not be
+    /// serialized); nothing of the batch was written.
+    #[error("job {index} of the batch (counting from 0): {source}")]
+    InvalidBatchItem {
+        /// Its position in the batch, from 0.
+        index: usize,
+        /// Why it was refused: [`Error::Validation`] with every broken rule,
+        /// [`Error::Serialize`] or [`Error::InvalidQueueName`].
+        source: Box<Error>,
+    },
     /// The payload or result could not be serialized.
     #[error("could not serialize the job: {0}")]
     Serialize(String),
@@ -83,6 +94,16 @@ pub enum Error {
     /// The pool has shut down.
     #[error("the worker pool is shut down")]
     Shutdown,
+    /// The worker pool stopped taking jobs by itself, without being shut
+    /// down (its backend could not wait for jobs, or its fetch loop
+    /// panicked): [`WorkerHandle::run_until`](crate::WorkerHandle::run_until)
+    /// returns it once the pool has shut down.
+    #[error("the worker pool stopped taking jobs by itself: {0}")]
+    PoolStopped(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The process cannot listen for SIGINT or SIGTERM
+    /// ([`shutdown_signal`](crate::shutdown_signal)).
+    #[error("cannot listen for shutdown signals: {0}")]
+    Signal(#[source] std::io::Error),
     /// The storage backend failed (connection, protocol, script).
     #[error("backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

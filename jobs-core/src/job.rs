@@ -163,6 +163,66 @@ pub trait JobExt: Job {
         }
     }
 
+    /// Enqueues a batch of jobs of this type with their attribute's
+    /// settings, in one call of the backend: every job is validated and
+    /// encoded first, and when one is refused nothing is written and the
+    /// error is [`Error::InvalidBatchItem`] with its index. The backend
+    /// stores the batch all or nothing too (a full queue or a refused
+    /// priority fails it whole; see [`JobQueue::enqueue_many`]). Returns the
+    /// ids in the order of `jobs`; an empty batch calls nothing.
+    ///
+    /// ```
+    /// # use jobs_core::prelude::*;
+    /// # #[job(crate = jobs_core)]
+    /// # async fn ping(#[validate(length(min = 1))] host: String) -> Result<(), JobError> { Ok(()) }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jobs_core::Error> {
+    /// let queue = MemoryQueue::new();
+    /// let hosts = ["a.example", "b.example"];
+    /// let ids = Ping::enqueue_all(&queue, hosts.map(|h| Ping { host: h.into() })).await?;
+    /// assert_eq!(ids.len(), 2);
+    /// let err = Ping::enqueue_all(&queue, [Ping { host: "c.example".into() }, Ping { host: String::new() }]).await;
+    /// assert!(matches!(err, Err(jobs_core::Error::InvalidBatchItem { index: 1, .. })));
+    /// # Ok(()) }
+    /// ```
+    fn enqueue_all<Q: JobQueue + ?Sized, I: IntoIterator<Item = Self>>(
+        queue: &Q,
+        jobs: I,
+    ) -> impl std::future::Future<Output = Result<Vec<JobId>, Error>> + Send
+    where
+        Self: Sized,
+    {
+        Self::enqueue_all_with(queue, jobs, JobOptions::new())
+    }
+
+    /// [`JobExt::enqueue_all`] with the same per-call overrides for every
+    /// job of the batch.
+    fn enqueue_all_with<Q: JobQueue + ?Sized, I: IntoIterator<Item = Self>>(
+        queue: &Q,
+        jobs: I,
+        options: JobOptions,
+    ) -> impl std::future::Future<Output = Result<Vec<JobId>, Error>> + Send
+    where
+        Self: Sized,
+    {
+        // Built before the future so that the iterator need not be `Send`.
+        let format = queue.payload_format();
+        let batch: Result<Vec<NewJob>, Error> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(index, job)| {
+                job.into_new_job_as(options.clone(), format)
+                    .map_err(|e| Error::InvalidBatchItem { index, source: Box::new(e) })
+            })
+            .collect();
+        async move {
+            let batch = batch?;
+            if batch.is_empty() {
+                return Ok(Vec::new());
+            }
+            queue.enqueue_many(batch).await
+        }
+    }
+
     /// Enqueues the job to run at `when`.
     fn schedule_at<Q: JobQueue + ?Sized>(
         self,

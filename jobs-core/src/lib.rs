@@ -18,6 +18,8 @@ mod redact;
 mod registry;
 #[cfg(feature = "cron")]
 mod schedule;
+#[cfg(feature = "signal")]
+mod signal;
 mod trace;
 mod vocab;
 mod worker;
@@ -47,6 +49,8 @@ pub use queue::{
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
+#[cfg(feature = "signal")]
+pub use signal::shutdown_signal;
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
 pub use vocab::{Headers, JobId, JobStatus, Priority};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};

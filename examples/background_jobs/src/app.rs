@@ -10,6 +10,7 @@
 //! Every route answers only requests addressed to `localhost`, an IP address
 //! or a name in `jobs.http.allowed_hosts`.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,13 +251,37 @@ impl App {
             Some(f) => f.await.map_err(backend("the worker pool did not shut down cleanly")),
             None => Ok(()),
         };
+        self.stop_web().await;
+        pooled
+    }
+
+    /// Runs until `signal` resolves (e.g. [`jobs_core::shutdown_signal`]),
+    /// then shuts down as [`App::shutdown`] does. Should the pool stop
+    /// taking jobs by itself first, everything is shut down all the same
+    /// and the error says why.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+        let pooled = match self.pool.take() {
+            Some(pool) => pool.run_until(signal).await.map_err(|e| match e {
+                e @ jobs_core::Error::PoolStopped(_) => backend("cannot keep running")(e),
+                e => backend("the worker pool did not shut down cleanly")(e),
+            }),
+            None => {
+                signal.await;
+                Ok(())
+            }
+        };
+        self.stop_web().await;
+        pooled
+    }
+
+    /// Stops the HTTP endpoints, when served.
+    async fn stop_web(&mut self) {
         if let Some((stop, task)) = self.web.take() {
             let _ = stop.send(());
             if let Ok(Err(e)) = task.await {
                 tracing::warn!("the HTTP server ended with an error: {e}");
             }
         }
-        pooled
     }
 }
 

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use background_jobs::progress::Progress;
 use background_jobs::{app, run_demo, App, AppEnv, BackendKind, Http, Settings, StartOptions};
 use clap::{Parser, Subcommand};
@@ -74,11 +73,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "no Redis is configured: this worker runs only what this process enqueues (its schedules)"
                 );
             }
+            let signal = jobs_core::shutdown_signal()?;
             let progress = Progress::spawn(app.queue.clone(), Duration::from_secs(1), true);
-            shutdown_signal().await.context("cannot listen for signals")?;
-            tracing::info!("shutting down: running jobs get the grace period, then go back to the queue");
-            progress.stop();
-            app.shutdown().await?;
+            app.run_until(async move {
+                signal.await;
+                tracing::info!("shutting down: running jobs get the grace period, then go back to the queue");
+                progress.stop();
+            })
+            .await?;
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
@@ -143,20 +145,4 @@ fn chain(e: &anyhow::Error) -> String {
         }
     }
     text
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }

@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
             enqueue_validation_error_writes_nothing,
             enqueue_many_keeps_order,
             enqueue_many_is_all_or_nothing,
+            enqueue_all_is_all_or_nothing,
             headers_travel_with_the_job,
             job_unknown_id_is_none,
             job_runs_once_and_succeeds,

@@ -16,6 +16,7 @@ mod run;
 mod shared;
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -388,7 +389,7 @@ pub struct WorkerHandle {
     stop: CancellationToken,
     grace: Duration,
     tracker: TaskTracker,
-    fetch_task: tokio::task::JoinHandle<()>,
+    fetch_task: tokio::task::JoinHandle<Result<(), Error>>,
     ack_task: tokio::task::JoinHandle<()>,
     acks_closing: CancellationToken,
     heartbeat: heartbeat::Heartbeat,
@@ -415,12 +416,60 @@ impl WorkerHandle {
     /// one stuck in blocking code that cannot be dropped stays leased and
     /// runs again when its lease expires. Then flushes results.
     pub async fn shutdown(self) -> Result<(), Error> {
+        self.stop_gracefully(true).await
+    }
+
+    /// Runs the pool until `signal` resolves, then shuts it down as
+    /// [`WorkerHandle::shutdown`] does: the way to run a worker process.
+    ///
+    /// Should the pool stop taking jobs by itself first (its backend cannot
+    /// wait for jobs, or its fetch loop panicked), it is shut down the same
+    /// way, and the error is [`Error::PoolStopped`] with the cause.
+    ///
+    /// ```no_run
+    /// # use jobs_core::prelude::*;
+    /// # #[job(crate = jobs_core)] async fn noop() -> Result<(), JobError> { Ok(()) }
+    /// # #[tokio::main] async fn main() -> Result<(), jobs_core::Error> {
+    /// let queue = MemoryQueue::new();
+    /// let workers = WorkerPool::builder(queue.clone()).start()?;
+    /// // Until SIGINT (Ctrl-C) or SIGTERM; running jobs get the grace period.
+    /// workers.run_until(jobs_core::shutdown_signal()?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_until<S: Future<Output = ()>>(mut self, signal: S) -> Result<(), Error> {
+        let ended = tokio::select! {
+            // The fetch loop first: when both are ready, a pool that failed
+            // must not look like one that was merely asked to stop.
+            biased;
+            ended = &mut self.fetch_task => ended,
+            () = signal => {
+                tracing::info!(jobs = self.running(), "shutdown signal: stopping the worker pool");
+                return self.stop_gracefully(true).await;
+            }
+        };
+        let cause: Box<dyn std::error::Error + Send + Sync> = match ended {
+            Ok(Err(e)) => Box::new(e),
+            Ok(Ok(())) => "its fetch loop ended without being asked to".into(),
+            Err(e) => Box::new(e),
+        };
+        tracing::error!(error = %cause, "the worker pool stopped taking jobs by itself: shutting it down");
+        // The fetch loop's end was just awaited: a JoinHandle must not be
+        // polled again.
+        self.stop_gracefully(false).await?;
+        Err(Error::PoolStopped(cause))
+    }
+
+    /// [`WorkerHandle::shutdown`]; `fetching` is false when the fetch loop
+    /// has already ended and been awaited.
+    async fn stop_gracefully(self, fetching: bool) -> Result<(), Error> {
         #[cfg(feature = "cron")]
         if let Some(s) = self.scheduler {
             s.stop().await;
         }
         self.stop.cancel();
-        let _ = self.fetch_task.await;
+        if fetching {
+            let _ = self.fetch_task.await;
+        }
         self.tracker.close();
         if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
             let running = self.core.inflight.len();

@@ -74,13 +74,22 @@ fn start_jobs(
 /// time (a second one only while there is a backlog, the last fetch having
 /// filled its slots, and for at least half a batch of free slots, so that
 /// fetches stay large); idles on the backend's wake-up or the next due time
-/// when a fetch finds nothing.
-pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: TaskTracker, stop: CancellationToken) {
+/// when a fetch finds nothing. Fails when the backend cannot give it a
+/// waiter: the pool then takes no more jobs ([`WorkerHandle::run_until`]
+/// reports it).
+///
+/// [`WorkerHandle::run_until`]: super::WorkerHandle::run_until
+pub(crate) async fn fetch_loop(
+    core: Arc<Core>,
+    sem: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+) -> Result<(), crate::error::Error> {
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "worker pool cannot wait for jobs; it stops");
-            return;
+            return Err(e);
         }
     };
     let mut err_delay = Duration::from_millis(100);
@@ -178,6 +187,7 @@ pub(crate) async fn fetch_loop(core: Arc<Core>, sem: Arc<Semaphore>, tracker: Ta
             start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }
+    Ok(())
 }
 
 /// Drops the start marks of jobs whose attempt ends in the same batch: the

@@ -12,5 +12,6 @@ mod email;
 mod endpoints;
 mod files;
 mod notify;
+mod signals;
 mod smtp;
 mod support;

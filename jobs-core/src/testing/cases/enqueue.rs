@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{JobQueue, QueueAdmin, QueueInspect, QueuePolicy};
 use crate::testing::harness::unique_queue;
-use crate::testing::jobs::{Act, ValidatedJob};
+use crate::testing::jobs::{Act, ProbeJob, ValidatedJob};
 use crate::vocab::{JobId, JobStatus, Priority};
 
 use super::{probe_job, put, put1};
@@ -67,6 +67,22 @@ pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAd
     let err = q.enqueue_many(jobs).await.expect_err("4 > max_jobs 3");
     assert!(matches!(err, Error::QueueFull { max_jobs: 3, .. }), "{err:?}");
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 1);
+}
+
+/// `enqueue_all` goes to the backend in one batch: when a queue's limit
+/// refuses it, none of its jobs is stored.
+pub async fn enqueue_all_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("all");
+    q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![] }).await.unwrap();
+    put1(&q, &queue, 0, Act::Succeed).await;
+    let batch = (1..=3).map(|i| probe_job(&queue, i, Act::Succeed));
+    let err = ProbeJob::enqueue_all_with(&q, batch, JobOptions::new().queue(&queue)).await.expect_err("4 > max_jobs 3");
+    assert!(matches!(err, Error::QueueFull { max_jobs: 3, .. }), "{err:?}");
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 1);
+    let batch = (1..=2).map(|i| probe_job(&queue, i, Act::Succeed));
+    let ids = ProbeJob::enqueue_all_with(&q, batch, JobOptions::new().queue(&queue)).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 3);
 }
 
 /// An unknown id is `None`; cancelling or retrying it is `NotFound`.
