@@ -212,6 +212,18 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Store a recurring job: a payload checked against a linked job type,
+    /// enqueued at every tick of a cron expression; prints its next tick.
+    Add(ScheduleAddArgs),
+    /// Enqueue a schedule's job now, once, as its next tick would; its ticks
+    /// do not move. Prints the job id on stdout.
+    Trigger {
+        /// The schedule's name.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Let a paused schedule tick again (ticks missed meanwhile are skipped).
     Resume {
         /// The schedule's name.
@@ -229,6 +241,35 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         flags: BulkFlags,
     },
+}
+
+/// `schedules add`.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name (replaces a schedule of that name, keeping its
+    /// state: last run, pause).
+    pub name: String,
+    /// The linked job it enqueues (`#[job(name = ..)]`, default the
+    /// function's name).
+    #[arg(long, value_name = "JOB_NAME")]
+    pub job: String,
+    /// Cron expression: 5 fields (minute hour day month weekday) or 6
+    /// (seconds first), e.g. "0 3 * * *".
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// IANA time zone the expression is read in, e.g. Europe/Berlin.
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
+    /// The payload of every job it enqueues: a JSON object with the job
+    /// function's parameters.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub json: String,
+    /// Enqueue on this queue instead of the job's own.
+    #[arg(long, value_name = "Q")]
+    pub queue: Option<String>,
+    /// low, normal, high or critical (default: the job's).
+    #[arg(long, value_name = "P")]
+    pub priority: Option<Priority>,
 }
 
 /// `queue ..`.
