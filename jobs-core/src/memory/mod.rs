@@ -274,7 +274,9 @@ impl MemoryQueue {
     }
 
     /// A receiver that changes whenever a job is stored or an attempt is
-    /// recorded: for code that waits for the store to settle.
+    /// recorded: for code that waits for the store to settle (the test kit's
+    /// `drain`, its only user).
+    #[cfg(feature = "test-util")]
     pub(crate) fn changes(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
     }
