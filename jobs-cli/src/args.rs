@@ -204,6 +204,14 @@ pub enum DeadCommand {
 pub enum ScheduleCommand {
     /// Every schedule with its next and last run.
     List(JsonFlag),
+    /// Store a schedule: a linked job enqueued at every tick of a cron
+    /// expression; prints its next tick.
+    ///
+    /// The job name, the expression, the time zone and the payload are
+    /// checked before anything is stored (the payload with the job's rules,
+    /// as `enqueue` does). A schedule of the same name is replaced, keeping
+    /// its state (last run, pause).
+    Add(ScheduleAddArgs),
     /// Hold a schedule's ticks.
     Pause {
         /// The schedule's name.
@@ -212,20 +220,20 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
-    /// Store a recurring job: a payload checked against a linked job type,
-    /// enqueued at every tick of a cron expression; prints its next tick.
-    Add(ScheduleAddArgs),
-    /// Enqueue a schedule's job now, once, as its next tick would; its ticks
-    /// do not move. Prints the job id on stdout.
-    Trigger {
+    /// Let a paused schedule tick again (ticks missed meanwhile are skipped).
+    Resume {
         /// The schedule's name.
         name: String,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
     },
-    /// Let a paused schedule tick again (ticks missed meanwhile are skipped).
-    Resume {
+    /// Enqueue a schedule's job now, once; prints the job id on stdout.
+    ///
+    /// The job is built as the schedule's ticks build theirs (payload,
+    /// queue, priority, retries); the schedule's ticks, last run and pause
+    /// stay as they are, and a paused schedule can be triggered too.
+    Trigger {
         /// The schedule's name.
         name: String,
         /// Output.
@@ -246,8 +254,7 @@ pub enum ScheduleCommand {
 /// `schedules add`.
 #[derive(Debug, Clone, Args)]
 pub struct ScheduleAddArgs {
-    /// The schedule's name (replaces a schedule of that name, keeping its
-    /// state: last run, pause).
+    /// The schedule's name (a schedule of that name is replaced).
     pub name: String,
     /// The linked job it enqueues (`#[job(name = ..)]`, default the
     /// function's name).
