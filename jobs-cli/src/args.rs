@@ -204,6 +204,14 @@ pub enum DeadCommand {
 pub enum ScheduleCommand {
     /// Every schedule with its next and last run.
     List(JsonFlag),
+    /// Store a schedule: a linked job enqueued at every tick of a cron
+    /// expression; prints its next tick.
+    ///
+    /// The job name, the expression, the time zone and the payload are
+    /// checked before anything is stored (the payload with the job's rules,
+    /// as `enqueue` does). A schedule of the same name is replaced, keeping
+    /// its state (last run, pause).
+    Add(ScheduleAddArgs),
     /// Hold a schedule's ticks.
     Pause {
         /// The schedule's name.
@@ -220,6 +228,18 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Enqueue a schedule's job now, once; prints the job id on stdout.
+    ///
+    /// The job is built as the schedule's ticks build theirs (payload,
+    /// queue, priority, retries); the schedule's ticks, last run and pause
+    /// stay as they are, and a paused schedule can be triggered too.
+    Trigger {
+        /// The schedule's name.
+        name: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Delete a schedule (cannot be undone), e.g. an orphaned one whose job
     /// no live pool runs any more.
     Remove {
@@ -229,6 +249,34 @@ pub enum ScheduleCommand {
         #[command(flatten)]
         flags: BulkFlags,
     },
+}
+
+/// `schedules add`.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name (a schedule of that name is replaced).
+    pub name: String,
+    /// The linked job it enqueues (`#[job(name = ..)]`, default the
+    /// function's name).
+    #[arg(long, value_name = "JOB_NAME")]
+    pub job: String,
+    /// Cron expression: 5 fields (minute hour day month weekday) or 6
+    /// (seconds first), e.g. "0 3 * * *".
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// IANA time zone the expression is read in, e.g. Europe/Berlin.
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
+    /// The payload of every job it enqueues: a JSON object with the job
+    /// function's parameters.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub json: String,
+    /// Enqueue on this queue instead of the job's own.
+    #[arg(long, value_name = "Q")]
+    pub queue: Option<String>,
+    /// low, normal, high or critical (default: the job's).
+    #[arg(long, value_name = "P")]
+    pub priority: Option<Priority>,
 }
 
 /// `queue ..`.

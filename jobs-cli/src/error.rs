@@ -55,7 +55,8 @@ pub enum CliError {
         /// The names of the linked jobs, sorted.
         known: Vec<String>,
     },
-    /// The payload given to `enqueue` is not valid for the job.
+    /// The payload given to `enqueue` or `schedules add` is not valid for
+    /// the job.
     #[error("invalid payload for job `{job}`: {detail}")]
     InvalidPayload {
         /// The job name.

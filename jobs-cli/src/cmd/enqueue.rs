@@ -16,15 +16,7 @@ use crate::view::{ago, time};
 /// read); a note for people goes to stderr.
 pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.name)?;
-    let payload: serde_json::Value =
-        serde_json::from_str(&args.json).map_err(|e| CliError::Usage(format!("--json is not valid JSON: {e}")))?;
-    if !payload.is_object() {
-        return Err(CliError::Usage(format!(
-            "--json must be a JSON object with the job's fields, e.g. --json '{{\"to\": \"ann@example.com\"}}'; got `{}`",
-            args.json.trim()
-        )));
-    }
-    let payload = (desc.check)(args.json.as_bytes()).map_err(|e| invalid(desc.name, e))?;
+    let payload = checked_payload(desc, &args.json)?;
     let queue = args.queue.as_deref().unwrap_or(desc.queue);
     validate_queue_name(queue)?;
     let now = SystemTime::now();
@@ -59,8 +51,22 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
     Ok(())
 }
 
+/// `--json` checked by the job's `check`: a JSON object whose fields obey
+/// the job's rules; the payload as it is stored.
+pub(super) fn checked_payload(desc: &JobDescriptor, json: &str) -> Result<Vec<u8>, CliError> {
+    let payload: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| CliError::Usage(format!("--json is not valid JSON: {e}")))?;
+    if !payload.is_object() {
+        return Err(CliError::Usage(format!(
+            "--json must be a JSON object with the job's fields, e.g. --json '{{\"to\": \"ann@example.com\"}}'; got `{}`",
+            json.trim()
+        )));
+    }
+    (desc.check)(json.as_bytes()).map_err(|e| invalid(desc.name, e))
+}
+
 /// The linked job named `name`.
-fn find(name: &str) -> Result<&'static JobDescriptor, CliError> {
+pub(super) fn find(name: &str) -> Result<&'static JobDescriptor, CliError> {
     let registry = match jobs_core::backend::registry() {
         Ok(r) => r,
         Err(Error::NoJobsLinked) => return Err(CliError::UnknownJob { name: name.to_owned(), known: vec![] }),

@@ -4,6 +4,7 @@ mod control;
 mod dead;
 mod enqueue;
 mod inspect;
+mod schedules;
 mod worker;
 
 use std::future::Future;
@@ -109,6 +110,10 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         },
         Command::Dead(DeadCommand::Purge { queue, flags }) => dead::purge(q, queue, *flags, io).await,
         Command::Schedules(ScheduleCommand::List(o)) => control::schedules(q, o.json, io).await,
+        Command::Schedules(ScheduleCommand::Add(args)) => schedules::add(args, q, io).await,
+        Command::Schedules(ScheduleCommand::Trigger { name, output }) => {
+            schedules::trigger(q, name, output.json, io).await
+        }
         Command::Schedules(ScheduleCommand::Pause { name, output }) => {
             control::schedule_pause(q, name, true, output.json, io).await
         }

@@ -10,6 +10,7 @@ mod dead;
 mod enqueue;
 mod inspect;
 mod redact;
+mod schedules;
 mod usage;
 mod worker;
 

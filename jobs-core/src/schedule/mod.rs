@@ -193,6 +193,28 @@ impl Scheduler {
         self.queue.remove_schedule(name).await
     }
 
+    /// Enqueues schedule `name`'s job now, once, as its next tick would (same
+    /// job name, payload, queue, priority, retries and timeout), and returns
+    /// its id. The schedule's ticks do not move: its last tick, last run and
+    /// last job stay as they were, and the tick due next still fires. A
+    /// paused schedule can be triggered too (pausing holds ticks, not
+    /// operators). [`Error::ScheduleNotFound`] when there is no such
+    /// schedule.
+    pub async fn trigger(&self, name: &str) -> Result<JobId, Error> {
+        let state = self
+            .queue
+            .schedules()
+            .await?
+            .into_iter()
+            .find(|s| s.def.name == name)
+            .ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
+        // Stamped on the backend's clock, like a tick's job.
+        let now = self.queue.now().await?;
+        let mut ids = self.queue.enqueue_many(vec![runner::job_for(&state.def, now)]).await?;
+        ids.pop()
+            .ok_or_else(|| Error::Backend(format!("the backend returned no id for schedule `{name}`'s job").into()))
+    }
+
     /// Handles every tick due at `now` once; returns the jobs this call
     /// enqueued. Ticks another process handled already are not enqueued
     /// again. The running scheduler ([`Scheduler::start`]) calls it at each
@@ -233,3 +255,39 @@ fn validate_schedule_name(name: &str) -> Result<(), Error> {
 /// How late a tick may be handled and still count as "due now" for
 /// [`CatchUp::None`].
 pub(crate) const ON_TIME: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+    use crate::memory::MemoryQueue;
+    use crate::queue::QueueInspect;
+    use crate::vocab::JobStatus;
+
+    #[tokio::test]
+    async fn trigger_enqueues_the_schedules_job_without_moving_its_ticks() {
+        let q = MemoryQueue::new();
+        let scheduler = Scheduler::new(q.clone());
+        let def = ScheduleDef {
+            priority: Priority::High,
+            payload: br#"{"day":3}"#.to_vec(),
+            max_retries: Some(4),
+            ..ScheduleDef::new("nightly", "0 0 3 * * *", "UTC", "build_report", "reports")
+        };
+        scheduler.put(def).await.unwrap();
+        scheduler.pause("nightly").await.unwrap();
+        let before = q.schedules().await.unwrap();
+
+        let id = scheduler.trigger("nightly").await.unwrap();
+        assert_eq!(id.queue(), "reports");
+        let job = q.job(&id).await.unwrap().unwrap();
+        assert_eq!((job.name.as_str(), job.status, job.priority), ("build_report", JobStatus::Pending, Priority::High));
+        assert_eq!((job.payload, job.max_retries), (serde_json::json!({ "day": 3 }), Some(4)));
+        assert_eq!(q.schedules().await.unwrap(), before, "last tick, run and job unchanged, still paused");
+
+        let again = scheduler.trigger("nightly").await.unwrap();
+        assert_ne!(again, id, "each trigger enqueues a job of its own");
+        let e = scheduler.trigger("nope").await.unwrap_err();
+        assert!(matches!(&e, Error::ScheduleNotFound(n) if n == "nope"), "{e:?}");
+    }
+}

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CronSchedule, Scheduler, ON_TIME};
 use crate::error::Error;
-use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleState, ScheduleStore};
+use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleStore};
 use crate::registry::JobDescriptor;
 use crate::vocab::JobId;
 use std::collections::HashMap;
@@ -176,7 +176,7 @@ pub(crate) async fn run_due(
         }
         let mut failed = false;
         for (tick, enqueue) in plan {
-            let job = (enqueue && !orphaned).then(|| job_for(&s, now));
+            let job = (enqueue && !orphaned).then(|| job_for(&s.def, now));
             match queue.fire_schedule(&s.def.name, tick, job).await {
                 Ok(Some(id)) => {
                     let late = now.duration_since(tick).unwrap_or_default();
@@ -205,16 +205,18 @@ pub(crate) async fn run_due(
     Ok((fired, next))
 }
 
-fn job_for(s: &ScheduleState, now: SystemTime) -> NewJob {
+/// The job one run of schedule `def` enqueues, stamped `now`: a tick's, and
+/// [`Scheduler::trigger`]'s.
+pub(super) fn job_for(def: &ScheduleDef, now: SystemTime) -> NewJob {
     NewJob {
-        id: JobId::new(&s.def.queue),
-        name: s.def.job_name.clone(),
+        id: JobId::new(&def.queue),
+        name: def.job_name.clone(),
         // A schedule keeps its payload as JSON (the form operators write).
-        payload: s.def.payload.clone(),
+        payload: def.payload.clone(),
         format: crate::payload::PayloadFormat::Json,
-        priority: s.def.priority,
-        max_retries: s.def.max_retries,
-        timeout: s.def.timeout,
+        priority: def.priority,
+        max_retries: def.max_retries,
+        timeout: def.timeout,
         run_at: None,
         unique_for: None,
         enqueued_at: now,

@@ -1,0 +1,106 @@
+//! `schedules add` and `schedules trigger`: storing a recurring job from
+//! the command line, and running one now.
+
+use std::time::SystemTime;
+
+use jobs_core::{
+    validate_queue_name, CatchUp, CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue,
+};
+use serde::Serialize;
+
+use super::enqueue::{checked_payload, find};
+use super::print_json;
+use crate::args::ScheduleAddArgs;
+use crate::error::CliError;
+use crate::io::Io;
+use crate::view::{ago, time};
+
+/// `schedules add NAME --job J --cron EXPR ..`: the job looked up among the
+/// linked ones, the expression and zone parsed, the payload checked with the
+/// job's `check`, in that order (the first wrong one is reported); then the
+/// schedule is stored and its next tick printed. Stdout holds one line for
+/// people: `--json` is the payload here, as in `enqueue`.
+pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
+    let desc = find(&args.job)?;
+    CronSchedule::parse(&args.cron, &args.timezone)?;
+    let payload = checked_payload(desc, &args.json)?;
+    let queue = args.queue.as_deref().unwrap_or(desc.queue);
+    validate_queue_name(queue)?;
+    let scheduler = Scheduler::new(q.clone());
+    let existed = scheduler.list().await?.iter().any(|s| s.name == args.name);
+    let def = ScheduleDef {
+        name: args.name.clone(),
+        cron: args.cron.clone(),
+        timezone: args.timezone.clone(),
+        job_name: desc.name.to_owned(),
+        queue: queue.to_owned(),
+        priority: args.priority.unwrap_or(desc.priority),
+        payload,
+        max_retries: desc.max_retries,
+        timeout: desc.timeout,
+        catch_up: CatchUp::One,
+        // Its ticks count from here, on the backend's clock, as
+        // `Scheduler::add` does.
+        created_at: q.now().await?,
+    };
+    scheduler.put(def).await?;
+    let info = stored(&scheduler, &args.name).await?;
+    let verb = if existed { "replaced" } else { "added" };
+    let next = match (info.paused, info.next_fire) {
+        (true, _) => format!("paused: no tick until `schedules resume {}`", info.name),
+        (false, Some(t)) => format!("next tick {} ({})", time(t), ago(t, SystemTime::now())),
+        (false, None) => "the expression never fires again".to_owned(),
+    };
+    writeln!(
+        io.out,
+        "{verb} schedule `{}`: `{}` on queue `{}` at `{}` ({}); {next}",
+        info.name, info.job_name, info.queue, info.cron, info.timezone
+    )?;
+    if info.orphaned {
+        writeln!(io.err, "{}", orphan_note(&info))?;
+    }
+    Ok(())
+}
+
+/// `schedules trigger NAME`: the schedule's job enqueued now, once; prints
+/// its id alone on stdout (what scripts read), a note for people on stderr.
+pub(super) async fn trigger(q: &SharedQueue, name: &str, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        schedule: &'a str,
+        job: &'a str,
+        id: String,
+    }
+    let scheduler = Scheduler::new(q.clone());
+    let info = stored(&scheduler, name).await?;
+    let id = scheduler.trigger(name).await?;
+    if info.orphaned {
+        writeln!(io.err, "{}", orphan_note(&info))?;
+    }
+    if json {
+        return print_json(io, &Doc { schedule: name, job: &info.job_name, id: id.to_string() });
+    }
+    writeln!(io.out, "{id}")?;
+    writeln!(
+        io.err,
+        "enqueued `{}` on queue `{}` from schedule `{name}`, due now; its ticks are unchanged",
+        info.job_name,
+        id.queue()
+    )?;
+    Ok(())
+}
+
+/// The stored schedule `name`, as listed.
+async fn stored(scheduler: &Scheduler, name: &str) -> Result<ScheduleInfo, CliError> {
+    let found = scheduler.list().await?.into_iter().find(|s| s.name == name);
+    Ok(found.ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?)
+}
+
+/// Live pools run none of them: its jobs wait (and its ticks are skipped).
+fn orphan_note(info: &ScheduleInfo) -> String {
+    format!(
+        "note: schedule `{}` is orphaned: no live worker pool runs `{}`, so its ticks are skipped \
+         and a job enqueued for it waits until a pool that runs it starts",
+        info.name, info.job_name
+    )
+}
