@@ -61,6 +61,7 @@ pub struct BulkFlags {
 
 /// The commands.
 #[derive(Debug, Clone, Subcommand)]
+#[non_exhaustive]
 pub enum Command {
     /// Run a worker pool on the configured queues until SIGINT or SIGTERM, then
     /// shut it down gracefully.
@@ -151,6 +152,7 @@ pub struct EnqueueArgs {
 
 /// `dead ..`.
 #[derive(Debug, Clone, Subcommand)]
+#[non_exhaustive]
 pub enum DeadCommand {
     /// Dead jobs, newest first, with their last error.
     List {
@@ -201,6 +203,7 @@ pub enum DeadCommand {
 
 /// `schedules ..`.
 #[derive(Debug, Clone, Subcommand)]
+#[non_exhaustive]
 pub enum ScheduleCommand {
     /// Every schedule with its next and last run.
     List(JsonFlag),
@@ -281,6 +284,7 @@ pub struct ScheduleAddArgs {
 
 /// `queue ..`.
 #[derive(Debug, Clone, Subcommand)]
+#[non_exhaustive]
 pub enum QueueCommand {
     /// Hold workers off a queue (enqueues are still accepted).
     Pause {

@@ -172,6 +172,7 @@ impl std::error::Error for ValidationError {}
 
 /// Whether a failed attempt may be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// Tried again with backoff until the retries run out.
     Retryable,

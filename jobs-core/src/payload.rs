@@ -34,6 +34,7 @@ pub enum PayloadFormat {
 
 /// Why a payload did not encode or decode.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     /// JSON encoding or decoding failed.
     #[error(transparent)]

@@ -17,6 +17,7 @@ use crate::vocab::Priority;
 
 /// Why running a job's handler failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The stored payload does not decode into the job's type: permanent.
     #[error("payload does not decode as {type_name}: {error}")]

@@ -149,6 +149,7 @@ pub type Headers = BTreeMap<String, String>;
 /// The lifecycle state of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum JobStatus {
     /// Waiting to be taken.
     Pending,

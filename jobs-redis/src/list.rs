@@ -47,6 +47,8 @@ impl RedisQueue {
             JobStatus::Running => (Source::Fixed(self.leased_ids(&keys).await?), true),
             JobStatus::Dead => (Source::Sorted { key: keys.dead(), rev: true }, false),
             JobStatus::Succeeded | JobStatus::Cancelled => (Source::List { key: keys.done() }, true),
+            // A status the port gained after this backend: none of its jobs has it.
+            _ => return Ok(Vec::new()),
         };
         // A source holding one status only: jump straight to the offset.
         // A shared one is read from the start and filtered.

@@ -15,6 +15,7 @@ use crate::state::WebState;
 /// `"healthy"` (HTTP 200) or `"unhealthy"` (HTTP 503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     /// Every check passed.
     Healthy,

@@ -31,6 +31,12 @@ pub(super) async fn cancel(q: &SharedQueue, id: &JobId, json: bool, io: &mut Io<
         CancelResult::AlreadyFinished(status) => {
             return Err(CliError::Failed(format!("job `{id}` has finished ({status}): nothing to cancel")))
         }
+        // A result the port gained after this crate: say what came back rather than guess.
+        other => {
+            return Err(CliError::Failed(format!(
+                "job `{id}`: the backend answered {other:?}, which this version of jobs-cli does not know"
+            )))
+        }
     };
     if json {
         return print_json(io, &Doc { id: id.to_string(), outcome });

@@ -194,6 +194,7 @@ pub struct Finish {
 
 /// What the backend did with one [`Finish`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FinishResult {
     /// Recorded, with the job's status afterwards.
     Applied(JobStatus),
@@ -204,6 +205,7 @@ pub enum FinishResult {
 
 /// The state of a lease after [`JobQueue::extend_leases`](super::JobQueue::extend_leases).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LeaseState {
     /// Still ours, extended.
     Held,

@@ -273,6 +273,7 @@ impl Default for Retention {
 
 /// What [`JobQueue::cancel`](super::QueueAdmin::cancel) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CancelResult {
     /// It was pending or scheduled: removed and marked cancelled.
     Cancelled,

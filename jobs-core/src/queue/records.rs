@@ -47,6 +47,7 @@ pub struct MinuteCounts {
 /// What a scheduler does with ticks it missed while no process ran it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum CatchUp {
     /// Enqueue every missed tick (bounded to 1,000 per pass).
     All,

@@ -17,6 +17,7 @@ use crate::registry::JobDescriptor;
 
 /// What a pool does with a job whose name no linked handler knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UnknownJobs {
     /// Dead-letter it at once with a clear error (the default).
     #[default]

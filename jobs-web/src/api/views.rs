@@ -337,7 +337,8 @@ impl From<ScheduleInfo> for ScheduleView {
 #[derive(Serialize)]
 pub(crate) struct JobActionView {
     pub(crate) id: String,
-    /// `retried`, `cancelled`, `cancel_requested` or `already_finished`.
+    /// `retried`, `cancelled`, `cancel_requested` or `already_finished`
+    /// (`other` for a cancel result newer than this crate).
     pub(crate) outcome: &'static str,
     /// The job's status right after the action.
     pub(crate) status: JobStatus,
