@@ -1,2 +1,7 @@
 //! Workspace-level integration tests of `jobs` (see `tests/`), and the
 //! compile-fail suite (`ui/`). This library itself is empty.
+
+/// The Rust blocks of `docs/getting-started.md`, compiled (and run unless
+/// marked `no_run`) as doctests.
+#[doc = include_str!("../docs/getting-started.md")]
+pub mod getting_started {}
