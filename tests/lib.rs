@@ -5,3 +5,7 @@
 /// marked `no_run`) as doctests.
 #[doc = include_str!("../docs/getting-started.md")]
 pub mod getting_started {}
+
+/// The Rust blocks of `docs/deploying.md`.
+#[doc = include_str!("../docs/deploying.md")]
+pub mod deploying {}
