@@ -9,3 +9,7 @@ pub mod getting_started {}
 /// The Rust blocks of `docs/deploying.md`.
 #[doc = include_str!("../docs/deploying.md")]
 pub mod deploying {}
+
+/// The Rust blocks of `docs/operations.md`.
+#[doc = include_str!("../docs/operations.md")]
+pub mod operations {}
