@@ -13,3 +13,7 @@ pub mod deploying {}
 /// The Rust blocks of `docs/operations.md`.
 #[doc = include_str!("../docs/operations.md")]
 pub mod operations {}
+
+/// The Rust blocks of `docs/coming-from.md`.
+#[doc = include_str!("../docs/coming-from.md")]
+pub mod coming_from {}
