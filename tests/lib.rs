@@ -1,5 +1,7 @@
 //! Workspace-level integration tests of `jobs` (see `tests/`), and the
-//! compile-fail suite (`ui/`). This library itself is empty.
+//! compile-fail suite (`ui/`). This library itself is empty but for the
+//! guides in `docs/`, whose Rust blocks are its doctests
+//! (`cargo test -p jobs-tests --doc`).
 
 /// The Rust blocks of `docs/getting-started.md`, compiled (and run unless
 /// marked `no_run`) as doctests.
