@@ -1,2 +1,21 @@
 //! Workspace-level integration tests of `jobs` (see `tests/`), and the
-//! compile-fail suite (`ui/`). This library itself is empty.
+//! compile-fail suite (`ui/`). This library itself is empty but for the
+//! guides in `docs/`, whose Rust blocks are its doctests
+//! (`cargo test -p jobs-tests --doc`).
+
+/// The Rust blocks of `docs/getting-started.md`, compiled (and run unless
+/// marked `no_run`) as doctests.
+#[doc = include_str!("../docs/getting-started.md")]
+pub mod getting_started {}
+
+/// The Rust blocks of `docs/deploying.md`.
+#[doc = include_str!("../docs/deploying.md")]
+pub mod deploying {}
+
+/// The Rust blocks of `docs/operations.md`.
+#[doc = include_str!("../docs/operations.md")]
+pub mod operations {}
+
+/// The Rust blocks of `docs/coming-from.md`.
+#[doc = include_str!("../docs/coming-from.md")]
+pub mod coming_from {}
