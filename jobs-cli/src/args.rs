@@ -123,15 +123,9 @@ pub struct WorkerArgs {
 pub struct EnqueueArgs {
     /// The job name (`#[job(name = ..)]`, default the function's name).
     pub name: String,
-    /// The payload: a JSON object with the job function's parameters.
-    #[arg(long, value_name = "JSON", default_value = "{}")]
-    pub json: String,
-    /// Send it to this queue instead of the job's own.
-    #[arg(long, value_name = "Q")]
-    pub queue: Option<String>,
-    /// low, normal, high or critical (default: the job's).
-    #[arg(long, value_name = "P")]
-    pub priority: Option<Priority>,
+    /// Its payload, queue and priority.
+    #[command(flatten)]
+    pub job_args: JobArgs,
     /// Run it no earlier than this from now: 30s, 5m, 1h 30m.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "at")]
     pub delay: Option<Duration>,
@@ -270,8 +264,15 @@ pub struct ScheduleAddArgs {
     /// IANA time zone the expression is read in, e.g. Europe/Berlin.
     #[arg(long, value_name = "TZ", default_value = "UTC")]
     pub timezone: String,
-    /// The payload of every job it enqueues: a JSON object with the job
-    /// function's parameters.
+    /// The payload, queue and priority of every job it enqueues.
+    #[command(flatten)]
+    pub job_args: JobArgs,
+}
+
+/// What `enqueue` and `schedules add` say about the job they enqueue.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// The payload: a JSON object with the job function's parameters.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub json: String,
     /// Enqueue on this queue instead of the job's own.

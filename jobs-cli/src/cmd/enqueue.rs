@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use jobs_core::backend::JobDescriptor;
 use jobs_core::{validate_queue_name, Error, JobId, NewJob, SharedQueue, When};
 
-use crate::args::EnqueueArgs;
+use crate::args::{EnqueueArgs, JobArgs};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::view::{ago, time};
@@ -16,9 +16,7 @@ use crate::view::{ago, time};
 /// read); a note for people goes to stderr.
 pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.name)?;
-    let payload = checked_payload(desc, &args.json)?;
-    let queue = args.queue.as_deref().unwrap_or(desc.queue);
-    validate_queue_name(queue)?;
+    let (payload, queue, priority) = resolve(&args.job_args, desc)?;
     let now = SystemTime::now();
     // The message's estimate; a delay travels as a duration, counted on the
     // backend's clock.
@@ -28,7 +26,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         name: desc.name.to_owned(),
         payload,
         format: jobs_core::backend::PayloadFormat::Json,
-        priority: args.priority.unwrap_or(desc.priority),
+        priority,
         max_retries: args.max_retries.or(desc.max_retries),
         timeout: args.timeout.or(desc.timeout),
         run_at: args.at.map(When::At).or_else(|| args.delay.map(When::In)),
@@ -49,6 +47,18 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
     };
     writeln!(io.err, "enqueued `{}` on queue `{queue}` at priority {priority}, {when}", desc.name)?;
     Ok(())
+}
+
+/// The payload checked by the job's rules, then the queue and priority,
+/// the job's own where the command line names none.
+pub(super) fn resolve<'a>(
+    args: &'a JobArgs,
+    desc: &'a JobDescriptor,
+) -> Result<(Vec<u8>, &'a str, jobs_core::Priority), CliError> {
+    let payload = checked_payload(desc, &args.json)?;
+    let queue = args.queue.as_deref().unwrap_or(desc.queue);
+    validate_queue_name(queue)?;
+    Ok((payload, queue, args.priority.unwrap_or(desc.priority)))
 }
 
 /// `--json` checked by the job's `check`: a JSON object whose fields obey

@@ -3,12 +3,10 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{
-    validate_queue_name, CatchUp, CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue,
-};
+use jobs_core::{CatchUp, CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
 use serde::Serialize;
 
-use super::enqueue::{checked_payload, find};
+use super::enqueue::{find, resolve};
 use super::print_json;
 use crate::args::ScheduleAddArgs;
 use crate::error::CliError;
@@ -23,9 +21,7 @@ use crate::view::{ago, time};
 pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.job)?;
     CronSchedule::parse(&args.cron, &args.timezone)?;
-    let payload = checked_payload(desc, &args.json)?;
-    let queue = args.queue.as_deref().unwrap_or(desc.queue);
-    validate_queue_name(queue)?;
+    let (payload, queue, priority) = resolve(&args.job_args, desc)?;
     let scheduler = Scheduler::new(q.clone());
     let existed = scheduler.list().await?.iter().any(|s| s.name == args.name);
     let def = ScheduleDef {
@@ -34,7 +30,7 @@ pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>
         timezone: args.timezone.clone(),
         job_name: desc.name.to_owned(),
         queue: queue.to_owned(),
-        priority: args.priority.unwrap_or(desc.priority),
+        priority,
         payload,
         max_retries: desc.max_retries,
         timeout: desc.timeout,
