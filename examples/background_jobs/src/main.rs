@@ -66,6 +66,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Worker => {
             init_tracing("info");
+            // The handlers first: a signal that arrives while the worker
+            // starts (or right after it says so) stops it gracefully.
+            let signal = jobs_core::shutdown_signal()?;
             let app = App::start(settings, StartOptions::default()).await?;
             tracing::info!(backend = %app.backend, http = ?app.http_addr, workers = ?app.workers, "worker started");
             if app.backend == BackendKind::Memory {
@@ -73,7 +76,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "no Redis is configured: this worker runs only what this process enqueues (its schedules)"
                 );
             }
-            let signal = jobs_core::shutdown_signal()?;
             let progress = Progress::spawn(app.queue.clone(), Duration::from_secs(1), true);
             app.run_until(async move {
                 signal.await;
