@@ -106,20 +106,9 @@ impl JobContext {
         }
     }
 
-    /// Gives the job the pool's shared values and queue handle.
-    pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: Arc<dyn crate::queue::JobQueue>) -> Self {
-        self.data = data;
-        self.queue = Some(queue);
-        self
-    }
-
-    /// Gives a test's context its data and queue handle.
-    #[cfg(feature = "test-util")]
-    pub(crate) fn with_test_parts(
-        mut self,
-        data: Arc<Extensions>,
-        queue: Option<Arc<dyn crate::queue::JobQueue>>,
-    ) -> Self {
+    /// Gives the job the pool's shared values and queue handle (a test's
+    /// context may have no queue).
+    pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: Option<Arc<dyn crate::queue::JobQueue>>) -> Self {
         self.data = data;
         self.queue = queue;
         self

@@ -144,7 +144,7 @@ impl TestContext {
         );
         let queue: Option<std::sync::Arc<dyn crate::queue::JobQueue>> =
             self.queue.map(|q| std::sync::Arc::new(q) as std::sync::Arc<dyn crate::queue::JobQueue>);
-        ctx.with_test_parts(std::sync::Arc::new(self.ctx_data), queue)
+        ctx.with_pool(std::sync::Arc::new(self.ctx_data), queue)
     }
 }
 
@@ -262,15 +262,17 @@ async fn next_due(queue: &MemoryQueue, queues: &[String]) -> Result<Option<Syste
 /// The jobs of type `J` waiting in `queue` (pending, delayed or retrying),
 /// decoded, in the order of their ids.
 pub async fn enqueued<J: Job>(queue: &MemoryQueue) -> Vec<J> {
-    let mut found: Vec<(JobId, J)> = Vec::new();
-    for info in waiting(queue).await {
-        if info.name == J::NAME {
-            if let Ok(job) = serde_json::from_value::<J>(info.payload.clone()) {
-                found.push((info.id, job));
-            }
-        }
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    of_type(&waiting(queue).await)
+}
+
+/// The jobs of type `J` among `jobs`, decoded, in the order of their ids.
+fn of_type<J: Job>(jobs: &[JobInfo]) -> Vec<J> {
+    let mut found: Vec<(&JobId, J)> = jobs
+        .iter()
+        .filter(|info| info.name == J::NAME)
+        .filter_map(|info| Some((&info.id, serde_json::from_value::<J>(info.payload.clone()).ok()?)))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(b.0));
     found.into_iter().map(|(_, j)| j).collect()
 }
 
@@ -278,7 +280,7 @@ pub async fn enqueued<J: Job>(queue: &MemoryQueue) -> Vec<J> {
 /// and returns it; panics listing the waiting jobs otherwise.
 pub async fn assert_enqueued<J: Job>(queue: &MemoryQueue, matches: impl Fn(&J) -> bool) -> J {
     let waiting = waiting(queue).await;
-    let mut candidates = enqueued::<J>(queue).await;
+    let mut candidates = of_type::<J>(&waiting);
     match candidates.iter().position(&matches) {
         Some(i) => candidates.swap_remove(i),
         None => {

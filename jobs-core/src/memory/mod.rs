@@ -62,6 +62,7 @@ struct Shared {
     state: Mutex<State>,
     wake: watch::Sender<u64>,
     /// Bumped on every stored job and recorded attempt.
+    #[cfg(feature = "test-util")]
     changed: watch::Sender<u64>,
     retention: Retention,
     /// The largest payload an enqueue accepts.
@@ -281,6 +282,8 @@ impl MemoryQueue {
     }
 
     fn changed(&self) {
+        // Only the test kit waits on it: without it the hot path sends nothing.
+        #[cfg(feature = "test-util")]
         self.shared.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
@@ -291,9 +294,11 @@ impl MemoryQueue {
 
     fn with_clock_mode(retention: Retention, anchor: SystemTime, manual: bool) -> Self {
         let (wake, _) = watch::channel(0);
+        #[cfg(feature = "test-util")]
         let (changed, _) = watch::channel(0);
         MemoryQueue {
             shared: Arc::new(Shared {
+                #[cfg(feature = "test-util")]
                 changed,
                 clock: Clock::new(anchor, manual),
                 state: Mutex::new(State::default()),

@@ -44,7 +44,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         cancel.cancel();
     }
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel)
-        .with_pool(core.data.clone(), core.queue.clone());
+        .with_pool(core.data.clone(), Some(core.queue.clone()));
     let span = tracing::info_span!(
         "job",
         id = %job.id,
