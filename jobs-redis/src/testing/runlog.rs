@@ -47,6 +47,7 @@ pub struct CrashJob {
 
 impl Job for CrashJob {
     const NAME: &'static str = "jobs_redis.testing.crash";
+    type Output = ();
     const QUEUE: &'static str = "crash";
     const PRIORITY: Priority = Priority::Normal;
     /// Many, so that a job reclaimed from several killed workers still ends
