@@ -19,3 +19,7 @@ pub mod operations {}
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
+
+/// The Rust blocks of `docs/results-and-events.md`.
+#[doc = include_str!("../docs/results-and-events.md")]
+pub mod results_and_events {}
