@@ -13,6 +13,8 @@ mod job;
 mod memory;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "otel")]
+mod otel;
 mod parse;
 mod payload;
 mod queue;
@@ -45,6 +47,8 @@ pub use job::{Job, JobExt, JobOptions};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
+#[cfg(feature = "otel")]
+pub use otel::OtelPropagator;
 pub use parse::validate_queue_name;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
