@@ -135,7 +135,8 @@ async fn mail_goes_out_after_starttls_and_arrives_encrypted() {
     assert_eq!(t.messages.len(), 1);
     let (encrypted, message) = &t.messages[0];
     assert!(encrypted, "the message came over TLS");
-    assert!(message.contains("To: ann@example.com"), "{message}");
+    assert!(message.contains("To: Ann <ann@example.com>"), "{message}");
+    assert!(message.contains("Your account at Example App is ready."), "{message}");
     assert!(message.contains("Subject: Welcome to Example App, Ann!"), "{message}");
     drop(t);
     h.stop().await;
