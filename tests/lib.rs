@@ -19,3 +19,7 @@ pub mod operations {}
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
+
+/// The Rust blocks of `docs/webhooks.md`.
+#[doc = include_str!("../docs/webhooks.md")]
+pub mod webhooks {}
