@@ -32,6 +32,5 @@ pub fn install_ring_provider() {
 
 /// The PEM text of `path`, or `None` without a file.
 pub fn read_ca_file(path: Option<&Path>) -> Result<Option<Vec<u8>>, CaFileError> {
-    path.map(|p| std::fs::read(p).map_err(|source| CaFileError { path: p.display().to_string(), source }))
-        .transpose()
+    path.map(|p| std::fs::read(p).map_err(|source| CaFileError { path: p.display().to_string(), source })).transpose()
 }

@@ -25,13 +25,13 @@ use crate::app::{App, AppError, Http, StartOptions};
 use crate::config::Settings;
 use crate::db::DbCounts;
 use crate::env::{AppEnv, Paths};
+use crate::http::WebhookSigner;
 use crate::jobs::cleanup::*;
 use crate::jobs::email::*;
 use crate::jobs::extract::ExtractText;
 use crate::jobs::files::*;
 use crate::jobs::notify::SendWebhook;
 use crate::jobs::video::{ffmpeg_version, TranscodeVideo};
-use crate::http::WebhookSigner;
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]

@@ -87,7 +87,12 @@ impl Drop for Receiver {
     }
 }
 
-async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes, gone: bool) -> (StatusCode, &'static str) {
+async fn handle(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+    gone: bool,
+) -> (StatusCode, &'static str) {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let attempt =
         headers.get("x-webhook-attempt").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -104,6 +109,11 @@ async fn handle(State(shared): State<Shared>, headers: HeaderMap, body: Bytes, g
     };
     let event = doc["event"].as_str().unwrap_or_default().to_owned();
     let path = if gone { "/hooks/gone" } else { "/hooks" }.to_owned();
-    shared.log.lock().unwrap_or_else(|p| p.into_inner()).push(Received { path, event, attempt, status: status.as_u16() });
+    shared.log.lock().unwrap_or_else(|p| p.into_inner()).push(Received {
+        path,
+        event,
+        attempt,
+        status: status.as_u16(),
+    });
     (status, text)
 }

@@ -65,7 +65,9 @@ impl Lookup for StaticLookup {
     fn lookup(&self, host: String) -> LookupFuture {
         let found = self.0.get(&host.to_ascii_lowercase()).cloned();
         Box::pin(async move {
-            found.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{host}` is not in the table")))
+            found.ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{host}` is not in the table"))
+            })
         })
     }
 }
@@ -83,7 +85,9 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let ips = lookup.lookup(host.clone()).await?;
             if ips.is_empty() {
-                return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{host}` has no address")).into());
+                return Err(
+                    std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{host}` has no address")).into()
+                );
             }
             for ip in &ips {
                 policy.check_resolved(*ip)?;

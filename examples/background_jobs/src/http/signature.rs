@@ -89,14 +89,24 @@ impl WebhookSigner {
     /// Checks `header` for `body` as received at `now`; returns the signed
     /// timestamp. The signature is checked before the timestamp, so
     /// [`SignatureError::Stale`] means authentic but old.
-    pub fn verify(&self, header: &str, body: &[u8], now: SystemTime, tolerance: Duration) -> Result<u64, SignatureError> {
+    pub fn verify(
+        &self,
+        header: &str,
+        body: &[u8],
+        now: SystemTime,
+        tolerance: Duration,
+    ) -> Result<u64, SignatureError> {
         let mut timestamp = None;
         let mut tags = Vec::new();
         for part in header.split(',') {
-            let (key, value) = part.trim().split_once('=').ok_or(SignatureError::Malformed("a part is not key=value"))?;
+            let (key, value) =
+                part.trim().split_once('=').ok_or(SignatureError::Malformed("a part is not key=value"))?;
             match key {
                 "t" if timestamp.is_some() => return Err(SignatureError::Malformed("`t` is given twice")),
-                "t" => timestamp = Some(value.parse::<u64>().map_err(|_| SignatureError::Malformed("`t` is not a number"))?),
+                "t" => {
+                    timestamp =
+                        Some(value.parse::<u64>().map_err(|_| SignatureError::Malformed("`t` is not a number"))?)
+                }
                 "v1" => tags.push(unhex(value).ok_or(SignatureError::Malformed("`v1` is not hex"))?),
                 // Other schemes (a future v2) are skipped, as Stripe does.
                 _ => {}

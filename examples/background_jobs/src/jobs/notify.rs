@@ -61,7 +61,8 @@ pub async fn send_webhook(
         "data": data,
     });
     let body = serde_json::to_vec(&body).map_err(JobError::permanent)?;
-    let mut headers = vec![("x-webhook-id", ctx.job_id().to_string()), ("x-webhook-attempt", ctx.attempt().to_string())];
+    let mut headers =
+        vec![("x-webhook-id", ctx.job_id().to_string()), ("x-webhook-attempt", ctx.attempt().to_string())];
     if let Some(signer) = &env.webhook_signer {
         headers.push((signature::HEADER, signer.sign_now(&body)));
     }

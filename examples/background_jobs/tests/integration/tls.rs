@@ -23,7 +23,8 @@ pub struct TestCert {
 impl TestCert {
     pub fn new() -> Self {
         let names = ["localhost", "127.0.0.1", "hooks.test"].map(String::from).to_vec();
-        let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names).expect("a certificate");
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(names).expect("a certificate");
         let dir = TempDir::new("tls");
         let ca_file = dir.0.join("ca.pem");
         std::fs::write(&ca_file, cert.pem()).expect("write the certificate");

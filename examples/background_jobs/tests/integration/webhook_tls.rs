@@ -135,7 +135,8 @@ async fn https_webhooks_are_signed_and_the_receiver_refuses_stale_and_wrong_sign
     }
 
     let verdicts = rx.verdicts();
-    let of = |event: &str| verdicts.iter().find(|v| v.event == event).unwrap_or_else(|| panic!("{event}: {verdicts:?}"));
+    let of =
+        |event: &str| verdicts.iter().find(|v| v.event == event).unwrap_or_else(|| panic!("{event}: {verdicts:?}"));
     let signed_at = of("order.paid").result.clone().expect("the receiver verified the signature");
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs();
     assert!(now.abs_diff(signed_at) < 60, "signed at send time: {signed_at} vs {now}");
