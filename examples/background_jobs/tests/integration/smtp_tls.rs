@@ -124,7 +124,7 @@ async fn mail_goes_out_after_starttls_and_arrives_encrypted() {
     assert_eq!(d.transport, "smtp");
     assert!(d.reply.as_deref().is_some_and(|r| r.starts_with("250")), "{d:?}");
 
-    let t = seen.lock().expect("lock");
+    let t = std::mem::take(&mut *seen.lock().expect("lock"));
     let position = |verb: &str| t.commands.iter().position(|(_, c)| c.to_ascii_uppercase().starts_with(verb));
     let starttls = position("STARTTLS").expect("STARTTLS was sent");
     let mail_from = position("MAIL FROM").expect("MAIL FROM was sent");
@@ -138,7 +138,6 @@ async fn mail_goes_out_after_starttls_and_arrives_encrypted() {
     assert!(message.contains("To: Ann <ann@example.com>"), "{message}");
     assert!(message.contains("Your account at Example App is ready."), "{message}");
     assert!(message.contains("Subject: Welcome to Example App, Ann!"), "{message}");
-    drop(t);
     h.stop().await;
 }
 
@@ -157,11 +156,10 @@ async fn a_server_without_starttls_gets_no_mail_when_it_is_required() {
         .expect("valid");
     let err = dead_after(&h.finished(&id).await, 1);
     assert!(err.contains("SMTP delivery failed"), "{err}");
-    let t = seen.lock().expect("lock");
+    let t = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(t.commands.iter().any(|(_, c)| c.starts_with("EHLO")), "the client spoke: {:?}", t.commands);
     assert!(!t.commands.iter().any(|(_, c)| c.starts_with("MAIL FROM")), "no envelope in plain text: {:?}", t.commands);
     assert!(t.messages.is_empty());
-    drop(t);
     h.stop().await;
 }
 
@@ -177,9 +175,8 @@ async fn starttls_checks_the_certificate() {
         .expect("valid");
     let err = dead_after(&h.finished(&id).await, 1);
     assert!(err.contains("certificate"), "{err}");
-    let t = seen.lock().expect("lock");
+    let t = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(t.commands.iter().any(|(_, c)| c == "STARTTLS"), "{:?}", t.commands);
     assert!(!t.commands.iter().any(|(_, c)| c.starts_with("MAIL FROM")), "{:?}", t.commands);
-    drop(t);
     h.stop().await;
 }
