@@ -3,6 +3,7 @@
 
 mod admin;
 mod enqueue;
+mod events;
 mod failure;
 mod lease;
 mod limits;
@@ -11,6 +12,7 @@ mod schedule;
 
 pub use admin::*;
 pub use enqueue::*;
+pub use events::*;
 pub use failure::*;
 pub use lease::*;
 pub use limits::*;
