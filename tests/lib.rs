@@ -28,3 +28,7 @@ pub mod results_and_events {}
 #[cfg(feature = "otel")]
 #[doc = include_str!("../docs/tracing.md")]
 pub mod tracing_guide {}
+
+/// The Rust blocks of `docs/webhooks.md`.
+#[doc = include_str!("../docs/webhooks.md")]
+pub mod webhooks {}
