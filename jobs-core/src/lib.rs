@@ -7,6 +7,7 @@ pub mod config;
 mod context;
 mod data;
 mod error;
+pub mod hooks;
 mod job;
 mod memory;
 #[cfg(feature = "metrics")]
@@ -43,7 +44,7 @@ pub use memory::MemoryQueue;
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use queue::{
-    AttemptInfo, Backend, CancelResult, CatchUp, Counts, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
+    AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
     PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef,
     ScheduleState, ScheduleStore, SharedQueue, When,
 };

@@ -86,6 +86,8 @@ impl MemoryQueue {
                 } else if out_of_crashes || r.attempts > max {
                     r.status = JobStatus::Dead;
                     r.finished_at = Some(now);
+                    // Its pool died with it: this fetch's pool reports it.
+                    out.dead.push(crate::queue::DeadJob::new(id.clone(), r.job.name.clone(), r.attempts, error));
                     q.dead.insert((now, id));
                 } else {
                     r.status = JobStatus::Pending;
