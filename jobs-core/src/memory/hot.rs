@@ -77,7 +77,7 @@ impl MemoryQueue {
                 }
                 if let Some(a) = r.log.last_mut() {
                     a.finished_at = Some(now);
-                    a.error = Some(error);
+                    a.error = Some(error.clone());
                 }
                 q.count(r.job.priority.rank(), false, now);
                 let max = r.job.max_retries.unwrap_or(req.default_max_retries);
