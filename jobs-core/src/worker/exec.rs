@@ -33,6 +33,16 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {
         let outcome = unknown_outcome(&core, &job);
+        if let Outcome::Dead { error } = &outcome {
+            let failed = FailedAttempt {
+                id: job.id.clone(),
+                name: job.name.clone(),
+                attempt: job.attempt,
+                error: error.clone(),
+                will_retry: false,
+            };
+            core.hooks.failed(&failed);
+        }
         record(&core, &job, &outcome, None);
         report(&core, &job, outcome);
         return;

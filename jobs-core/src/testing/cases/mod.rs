@@ -4,6 +4,7 @@
 mod admin;
 mod enqueue;
 mod failure;
+mod hooks;
 mod lease;
 mod limits;
 mod run;
@@ -12,6 +13,7 @@ mod schedule;
 pub use admin::*;
 pub use enqueue::*;
 pub use failure::*;
+pub use hooks::*;
 pub use lease::*;
 pub use limits::*;
 pub use run::*;
