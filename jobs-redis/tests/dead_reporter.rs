@@ -16,6 +16,7 @@ use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority
 use jobs_redis::testing::deadlog::{self, FailingJob};
 use jobs_redis::testing::runlog::{self, RunLog};
 use jobs_redis::testing::{shared_server_url, WorkerProcess};
+use jobs_redis::keys::QueueKeys;
 use jobs_redis::RedisQueue;
 
 const WORKER_EXE: &str = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
@@ -38,8 +39,8 @@ fn failing(queue: &str, seq: u64, sleep_ms: u64, options: JobOptions) -> NewJob 
 /// each while a job on its last attempt (no retries) is seen running in it;
 /// a fourth runs what is left. Every job ends dead, and the dead log holds
 /// exactly one report per job id, with the attempts Redis counted. The jobs
-/// that died with a killed worker were reported by another process, and at
-/// least one of them through the lease its worker lost.
+/// that died with a killed worker (their start recorded before the kill)
+/// were reported by another process, through the lease their worker lost.
 #[test]
 fn every_dead_job_is_reported_once_across_kills() {
     run(async {
@@ -50,6 +51,8 @@ fn every_dead_job_is_reported_once_across_kills() {
         let queue = unique_queue("reporter");
         let (run_log, dead_log) = (runlog::temp_path("reporter"), runlog::temp_path("reporter-dead"));
         let lease = Duration::from_millis(1000);
+        let admin = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let started = QueueKeys::new("jobs", &queue).started();
         let mut ids =
             q.enqueue_many((0..N).map(|i| failing(&queue, i, 250, JobOptions::new())).collect()).await.unwrap();
         let mut last_attempts: Vec<(JobId, u32)> = Vec::new();
@@ -67,6 +70,13 @@ fn every_dead_job_is_reported_once_across_kills() {
                 RunLog::read(&run_log).of(&long).iter().any(|r| r.pid == pid && r.end_ms.is_none())
             })
             .await;
+            // Its start recorded (else the lost lease is a crash, not an
+            // attempt, and the job runs again elsewhere instead of dying).
+            eventually("the last attempt's start is recorded", || async {
+                let mut c = admin.clone();
+                redis::cmd("HEXISTS").arg(&started).arg(long.ulid().to_string()).query_async(&mut c).await.unwrap()
+            })
+            .await;
             w.kill();
             ids.push(long.clone());
             last_attempts.push((long, pid));
@@ -76,7 +86,7 @@ fn every_dead_job_is_reported_once_across_kills() {
         eventually("every job is dead", || async { q.stats().await.unwrap().queue(&queue).dead == total }).await;
         eventually("every death is reported", || async { deadlog::read(&dead_log).len() == ids.len() }).await;
         let reports = deadlog::read(&dead_log);
-        let mut with_lease_lost = 0;
+        let mut with_lease_lost = 0u64;
         for id in &ids {
             let info = q.job(id).await.unwrap().unwrap();
             assert_eq!(info.status, JobStatus::Dead, "{info:?}");
@@ -99,7 +109,7 @@ fn every_dead_job_is_reported_once_across_kills() {
              killed last attempts reported through their lost lease",
             ids.len()
         );
-        assert!(with_lease_lost > 0, "a job died with its worker and was reported through the reclaimed lease");
+        assert_eq!(with_lease_lost, KILLS, "every killed last attempt died with its lease and was reported");
         drop(last);
         let _ = std::fs::remove_file(&run_log);
         let _ = std::fs::remove_file(&dead_log);
