@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use jobs_core::testing::{eventually, run, unique_queue};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority, QueueInspect};
+use jobs_redis::keys::QueueKeys;
 use jobs_redis::testing::deadlog::{self, FailingJob};
 use jobs_redis::testing::runlog::{self, RunLog};
 use jobs_redis::testing::{shared_server_url, WorkerProcess};
-use jobs_redis::keys::QueueKeys;
 use jobs_redis::RedisQueue;
 
 const WORKER_EXE: &str = env!("CARGO_BIN_EXE_jobs-redis-test-worker");

@@ -55,13 +55,8 @@ pub async fn reclaimed_dead_jobs_are_reported_once<Q: JobQueue + QueueInspect + 
     let last = put(&q, &queue, 1, Act::Succeed, JobOptions::new().max_retries(0)).await;
     let again = put(&q, &queue, 2, Act::Succeed, JobOptions::new().max_retries(1)).await;
     let unstarted = put(&q, &queue, 3, Act::Succeed, JobOptions::new().max_retries(0)).await;
-    let req = FetchRequest {
-        queues: vec![queue.clone()],
-        max: 10,
-        lease: ms(100),
-        default_max_retries: 3,
-        max_crashes: 0,
-    };
+    let req =
+        FetchRequest { queues: vec![queue.clone()], max: 10, lease: ms(100), default_max_retries: 3, max_crashes: 0 };
     let taken = q.fetch(&req).await.unwrap();
     assert!(taken.dead.is_empty(), "{:?}", taken.dead);
     assert_eq!(taken.jobs.len(), 3);
@@ -133,7 +128,10 @@ pub async fn on_failure_and_on_dead_see_every_failure<Q: JobQueue + QueueInspect
     eventually("every death reported", || async { deaths.all().len() >= 3 }).await;
     pool.shutdown().await.unwrap();
     let deaths = once_each(deaths.all());
-    assert_eq!(deaths.keys().cloned().collect::<Vec<_>>(), sorted(vec![retried.clone(), permanent.clone(), unknown.clone()]));
+    assert_eq!(
+        deaths.keys().cloned().collect::<Vec<_>>(),
+        sorted(vec![retried.clone(), permanent.clone(), unknown.clone()])
+    );
     assert_eq!(deaths[&retried].attempts, 2);
     assert!(deaths[&retried].error.contains("always fails (attempt 2)"), "{:?}", deaths[&retried]);
     assert_eq!(deaths[&permanent].attempts, 1);
