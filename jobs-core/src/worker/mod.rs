@@ -214,7 +214,7 @@ impl WorkerPoolBuilder {
     ///
     /// ```no_run
     /// # use jobs_core::prelude::*;
-    /// # fn f(queue: MemoryQueue) -> WorkerPoolBuilder {
+    /// # fn f(queue: MemoryQueue) -> jobs_core::WorkerPoolBuilder {
     /// WorkerPool::builder(queue).on_failure(|failed| {
     ///     tracing::warn!(job = %failed.id, retry = failed.will_retry, "{}", failed.error);
     /// })
@@ -240,7 +240,7 @@ impl WorkerPoolBuilder {
     ///
     /// ```no_run
     /// # use jobs_core::prelude::*;
-    /// # fn f(queue: MemoryQueue) -> WorkerPoolBuilder {
+    /// # fn f(queue: MemoryQueue) -> jobs_core::WorkerPoolBuilder {
     /// WorkerPool::builder(queue).on_dead(|dead| {
     ///     tracing::error!(job = %dead.id, name = %dead.name, attempts = dead.attempts, "dead: {}", dead.error);
     /// })
