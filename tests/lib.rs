@@ -23,3 +23,12 @@ pub mod hooks {}
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
+
+/// The Rust blocks of `docs/results-and-events.md`.
+#[doc = include_str!("../docs/results-and-events.md")]
+pub mod results_and_events {}
+
+/// The Rust blocks of `docs/tracing.md` (feature `otel`).
+#[cfg(feature = "otel")]
+#[doc = include_str!("../docs/tracing.md")]
+pub mod tracing_guide {}

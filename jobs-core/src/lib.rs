@@ -7,11 +7,15 @@ pub mod config;
 mod context;
 mod data;
 mod error;
+mod events;
+mod handle;
 pub mod hooks;
 mod job;
 mod memory;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "otel")]
+mod otel;
 mod parse;
 mod payload;
 mod queue;
@@ -38,15 +42,19 @@ pub mod test_util;
 pub use context::{Extensions, JobContext};
 pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
+pub use events::{EventCursor, EventFilter, EventKind, EventPage, EventStream, JobEvent, Listening};
+pub use handle::{JobHandle, ResultSource, WaitError};
 pub use job::{Job, JobExt, JobOptions};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
+#[cfg(feature = "otel")]
+pub use otel::OtelPropagator;
 pub use parse::validate_queue_name;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef,
-    ScheduleState, ScheduleStore, SharedQueue, When,
+    PoolPresence, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
+    ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
@@ -68,7 +76,8 @@ pub mod prelude {
     #[cfg(feature = "cron")]
     pub use crate::Scheduler;
     pub use crate::{
-        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue,
-        PoolPresence, Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
+        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions, JobQueue,
+        MemoryQueue, PoolPresence, Priority, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
+        WorkerPool,
     };
 }

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use crate::error::Error;
 use crate::queue::{
-    forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore,
+    forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect,
+    ScheduleStore,
 };
 use crate::vocab::JobId;
 
@@ -151,4 +152,8 @@ impl<Q: QueueAdmin> QueueAdmin for Hooked<Q> {
 
 impl<Q: QueueHistory> QueueHistory for Hooked<Q> {
     forward_fns!(s => &s.inner; throughput);
+}
+
+impl<Q: QueueEvents> QueueEvents for Hooked<Q> {
+    forward_fns!(s => &s.inner; listen, read_events, event_waiter, event_hub);
 }

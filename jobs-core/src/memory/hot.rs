@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use super::events::emit;
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
+use crate::events::EventKind;
 use crate::parse::validate_queue_name;
 use crate::queue::{
     AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob, Outcome, QueuePolicy, Retention, When,
@@ -26,6 +28,7 @@ pub(crate) fn crash_budget_error(crashes: u32) -> String {
 impl MemoryQueue {
     pub(super) fn fetch_now(&self, req: &FetchRequest) -> Fetched {
         let now = self.clock();
+        let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
         sweep(st, now, &self.shared.retention);
@@ -75,23 +78,33 @@ impl MemoryQueue {
                         continue;
                     }
                 }
+                q.count(r.job.priority.rank(), false, now);
+                let max = r.job.max_retries.unwrap_or(req.default_max_retries);
+                let kind = if r.cancel_requested {
+                    EventKind::Cancelled
+                } else if out_of_crashes || r.attempts > max {
+                    EventKind::Dead
+                } else {
+                    EventKind::Retrying
+                };
+                emit(&mut st.events, cap, now, kind, &id, &r.job.name, r.attempts, Some(&error));
                 if let Some(a) = r.log.last_mut() {
                     a.finished_at = Some(now);
                     a.error = Some(error.clone());
                 }
-                q.count(r.job.priority.rank(), false, now);
-                let max = r.job.max_retries.unwrap_or(req.default_max_retries);
-                if r.cancel_requested {
-                    finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
-                } else if out_of_crashes || r.attempts > max {
-                    r.status = JobStatus::Dead;
-                    r.finished_at = Some(now);
-                    // Its pool died with it: this fetch's pool reports it.
-                    out.dead.push(crate::queue::DeadJob::new(id.clone(), r.job.name.clone(), r.attempts, error));
-                    q.dead.insert((now, id));
-                } else {
-                    r.status = JobStatus::Pending;
-                    q.ready[r.job.priority.rank()].push_back(id);
+                match kind {
+                    EventKind::Cancelled => finish_record(r, JobStatus::Cancelled, now, &mut st.finished),
+                    EventKind::Dead => {
+                        r.status = JobStatus::Dead;
+                        r.finished_at = Some(now);
+                        // Its pool died with it: this fetch's pool reports it.
+                        out.dead.push(crate::queue::DeadJob::new(id.clone(), r.job.name.clone(), r.attempts, error));
+                        q.dead.insert((now, id));
+                    }
+                    _ => {
+                        r.status = JobStatus::Pending;
+                        q.ready[r.job.priority.rank()].push_back(id);
+                    }
                 }
             }
             if q.paused {
@@ -110,6 +123,7 @@ impl MemoryQueue {
                     r.lease_until = Some(until);
                     r.log.push(AttemptInfo { attempt: r.attempts, started_at: now, finished_at: None, error: None });
                     q.leased.insert((until, id.clone()));
+                    emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
                         id,
                         name: r.job.name.clone(),
@@ -143,6 +157,7 @@ impl MemoryQueue {
 
     pub(super) fn finish_now(&self, batch: Vec<Finish>) -> Vec<FinishResult> {
         let now = self.clock();
+        let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
         let mut woke = false;
@@ -170,13 +185,18 @@ impl MemoryQueue {
                         a.error = error;
                     }
                 };
+                let mut event = |kind, detail: Option<&str>| {
+                    emit(&mut st.events, cap, now, kind, &f.id, &r.job.name, r.attempts, detail)
+                };
                 let status = match f.outcome {
                     _ if r.cancel_requested => {
+                        event(EventKind::Cancelled, None);
                         end_attempt(r, Some("cancelled".into()));
                         finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
                         JobStatus::Cancelled
                     }
                     Outcome::Succeeded { result } => {
+                        event(EventKind::Succeeded, None);
                         end_attempt(r, None);
                         r.result = result;
                         q.count(rank, true, now);
@@ -184,6 +204,7 @@ impl MemoryQueue {
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
+                        event(EventKind::Retrying, Some(&error));
                         let at = at.resolve(now);
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
@@ -194,6 +215,7 @@ impl MemoryQueue {
                         JobStatus::Retrying
                     }
                     Outcome::Dead { error } => {
+                        event(EventKind::Dead, Some(&error));
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
                         r.status = JobStatus::Dead;
@@ -239,7 +261,12 @@ impl MemoryQueue {
 
 /// Stores a batch after checking all of it: nothing is written on an error.
 /// `now` is the store's clock: delays count from it.
-pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime) -> Result<Vec<JobId>, Error> {
+pub(super) fn enqueue_locked(
+    st: &mut State,
+    jobs: Vec<NewJob>,
+    now: SystemTime,
+    event_history: usize,
+) -> Result<Vec<JobId>, Error> {
     let mut adding: HashMap<&str, u64> = HashMap::new();
     for j in &jobs {
         validate_queue_name(j.queue())?;
@@ -279,6 +306,7 @@ pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime)
                 (JobStatus::Pending, None)
             }
         };
+        emit(&mut st.events, event_history, now, EventKind::Enqueued, &id, &j.name, 0, None);
         let rec = Record {
             job: j,
             status,

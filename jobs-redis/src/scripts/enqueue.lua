@@ -158,6 +158,7 @@ local function enqueue(now, n, base_arg, compact)
       end
     else
       local rank = string.sub(rec, 1, 1)
+      emit('enqueued', id, '0', nil, rec)
       records[nr + 1] = id
       records[nr + 2] = rec
       nr = nr + 2

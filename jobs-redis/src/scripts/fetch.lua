@@ -101,13 +101,16 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
             st, attempts, digest = s1, a1, d1
           end
           if st then
-            states[ns + 2] = state_of('running', r, (tonumber(attempts) or 0) + 1, token, started, '', '', digest)
+            local attempt = ms((tonumber(attempts) or 0) + 1)
+            states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
             gauge(r, st, -1)
+            emit('started', id, attempt, nil, rec)
           else
             -- Never started, or a state that does not parse (written by
             -- something else): this is attempt 1.
             old = false
             states[ns + 2] = fresh
+            emit('started', id, '1', nil, rec)
           end
           ns = ns + 2
           nl = nl + 1

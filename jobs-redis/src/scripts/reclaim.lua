@@ -17,15 +17,6 @@
 -- name, attempts, error. Their pool died with them, so the fetching pool is
 -- the only one that can report these deaths, and no other call lists them.
 
--- A record's job name (see common.lua for the record's layout).
-local function record_name(rec)
-  local len, at = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d+|()')
-  if not len then
-    return ''
-  end
-  return string.sub(rec, at, at + tonumber(len) - 1)
-end
-
 local function reclaim(now, limit, default_max, max_crashes)
   local dead, nd = {}, 0
   local expired = redis.call('ZRANGEBYSCORE', B .. 'leased', '-inf', ms(now), 'LIMIT', 0, limit)
@@ -71,11 +62,14 @@ local function reclaim(now, limit, default_max, max_crashes)
             local max = tonumber(max_retries) or default_max
             if cancel == '1' then
               finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now_s)
+              emit('cancelled', id, attempts, err, rec)
             elseif err ~= LEASE_LOST or (tonumber(attempts) or 0) > max then
               to_dead(id, rank, st, attempts, token, t1, digest, now_s)
-              dead[nd + 1], dead[nd + 2], dead[nd + 3], dead[nd + 4] = id, record_name(rec), attempts or '0', err
+              emit('dead', id, attempts, err, rec)
+              dead[nd + 1], dead[nd + 2], dead[nd + 3], dead[nd + 4] = id, name_of(id, rec), attempts or '0', err
               nd = nd + 4
             else
+              emit('retrying', id, attempts, err, rec)
               redis.call('HSET', STATE, id, state_of('pending', rank, attempts, token, '', '', '', digest))
               moved(rank, st, 'pending')
               redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))

@@ -43,6 +43,8 @@ pub struct FailingJob {
 
 impl Job for FailingJob {
     const NAME: &'static str = "jobs_redis.testing.failing";
+    /// It never succeeds.
+    type Output = ();
     const QUEUE: &'static str = "crash";
     const PRIORITY: Priority = Priority::Normal;
     const MAX_RETRIES: Option<u32> = Some(1);

@@ -3,6 +3,7 @@
 
 mod admin;
 mod enqueue;
+mod events;
 mod failure;
 mod hooks;
 mod lease;
@@ -12,6 +13,7 @@ mod schedule;
 
 pub use admin::*;
 pub use enqueue::*;
+pub use events::*;
 pub use failure::*;
 pub use hooks::*;
 pub use lease::*;
