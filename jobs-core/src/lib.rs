@@ -8,14 +8,12 @@ mod context;
 mod data;
 mod error;
 mod events;
-mod handle;
+mod follow;
 pub mod hooks;
 mod job;
 mod memory;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-#[cfg(feature = "otel")]
-mod otel;
 mod parse;
 mod payload;
 mod queue;
@@ -42,14 +40,12 @@ pub mod test_util;
 pub use context::{Extensions, JobContext};
 pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
-pub use events::{EventCursor, EventFilter, EventKind, EventPage, EventStream, JobEvent, Listening};
-pub use handle::{JobHandle, ResultSource, WaitError};
-pub use job::{Job, JobExt, JobOptions};
+pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
+pub use follow::EventStream;
+pub use job::{Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
-#[cfg(feature = "otel")]
-pub use otel::OtelPropagator;
 pub use parse::validate_queue_name;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
@@ -60,6 +56,8 @@ pub use queue::{
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 #[cfg(feature = "signal")]
 pub use signal::shutdown_signal;
+#[cfg(feature = "otel")]
+pub use trace::OtelPropagator;
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
 pub use vocab::{Headers, JobId, JobStatus, Priority};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};

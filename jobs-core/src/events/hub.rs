@@ -1,4 +1,5 @@
-//! [`EventHub`]: one follower per queue for every result wait of a backend.
+//! [`EventHub`]: the result waits of a backend, per queue, and the state of
+//! each queue's follower (the follower itself is `crate::follow`).
 //!
 //! Ten thousand [`JobHandle::wait`](crate::JobHandle::wait)s must not read
 //! the queue's events ten thousand times. A wait registers its job id here;
@@ -11,24 +12,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use super::{EventCursor, EventKind};
-use crate::error::Error;
-use crate::queue::QueueEvents;
+use super::EventKind;
 use crate::vocab::JobId;
-
-/// How long recording stays on after the follower's last `listen`.
-const LISTEN_TTL: Duration = Duration::from_secs(60);
-/// How often the follower renews it (well within the TTL).
-const RENEW_EVERY: Duration = Duration::from_secs(15);
-/// Events read per call.
-const PAGE: usize = 1000;
-/// The longest an idle follower waits before it checks whether any wait is
-/// left (and whether to renew).
-const IDLE_WAIT: Duration = Duration::from_secs(5);
 
 /// What a registered wait is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,37 +56,28 @@ impl EventHub {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a wait for `id`'s final event, starting the queue's
-    /// follower over `src` when none runs, and returns once recording is on:
-    /// every final event of `id` from then on reaches the receiver.
-    pub(crate) async fn register(
-        &self,
-        src: &Arc<dyn QueueEvents>,
-        id: &JobId,
-    ) -> Result<oneshot::Receiver<Terminal>, Error> {
+    /// Adds a wait for `id`'s final event; `true` when the queue has no
+    /// follower yet (the caller starts one: it is marked running). Returns
+    /// the receiver and a watch of whether recording is on.
+    pub(crate) fn add_wait(&self, id: &JobId) -> (oneshot::Receiver<Terminal>, watch::Receiver<bool>, bool) {
         let (tx, rx) = oneshot::channel();
-        let mut live = {
-            let mut g = self.lock();
-            let f = g.entry(id.queue().to_owned()).or_insert_with(|| Follower {
-                waits: HashMap::new(),
-                running: false,
-                live: watch::channel(false).0,
-            });
-            f.waits.entry(id.clone()).or_default().push(tx);
-            if !f.running {
-                f.running = true;
-                f.live.send_replace(false);
-                tokio::spawn(follow(self.clone(), src.clone(), id.queue().to_owned()));
-            }
-            f.live.subscribe()
-        };
-        // The follower never drops its sender while waits are registered.
-        let _ = live.wait_for(|on| *on).await;
-        Ok(rx)
+        let mut g = self.lock();
+        let f = g.entry(id.queue().to_owned()).or_insert_with(|| Follower {
+            waits: HashMap::new(),
+            running: false,
+            live: watch::channel(false).0,
+        });
+        f.waits.entry(id.clone()).or_default().push(tx);
+        let start = !f.running;
+        if start {
+            f.running = true;
+            f.live.send_replace(false);
+        }
+        (rx, f.live.subscribe(), start)
     }
 
     /// Tells every wait of `queue` to look again, and forgets closed ones.
-    fn recheck_all(&self, queue: &str) {
+    pub(crate) fn recheck_all(&self, queue: &str) {
         let mut g = self.lock();
         if let Some(f) = g.get_mut(queue) {
             for (_, waits) in f.waits.drain() {
@@ -109,14 +88,14 @@ impl EventHub {
         }
     }
 
-    fn set_live(&self, queue: &str, on: bool) {
+    pub(crate) fn set_live(&self, queue: &str, on: bool) {
         if let Some(f) = self.lock().get_mut(queue) {
             f.live.send_replace(on);
         }
     }
 
     /// Hands final events to their waits.
-    fn deliver(&self, queue: &str, finals: Vec<(JobId, EventKind)>) {
+    pub(crate) fn deliver(&self, queue: &str, finals: Vec<(JobId, EventKind)>) {
         if finals.is_empty() {
             return;
         }
@@ -132,7 +111,7 @@ impl EventHub {
     /// Whether the follower of `queue` should stop: no wait left (closed
     /// ones dropped). Marks it stopped under the same lock a registration
     /// takes, so a new wait starts a new follower.
-    fn done(&self, queue: &str) -> bool {
+    pub(crate) fn done(&self, queue: &str) -> bool {
         let mut g = self.lock();
         let Some(f) = g.get_mut(queue) else { return true };
         f.waits.retain(|_, ws| {
@@ -145,79 +124,6 @@ impl EventHub {
             true
         } else {
             false
-        }
-    }
-}
-
-/// The follower of one queue: keeps recording on, reads every event once,
-/// and delivers final ones, until no wait is left.
-async fn follow(hub: EventHub, src: Arc<dyn QueueEvents>, queue: String) {
-    let mut backoff = Duration::from_millis(100);
-    let mut waiter = None;
-    let mut cursor: Option<EventCursor> = None;
-    let mut renewed = Instant::now();
-    loop {
-        if hub.done(&queue) {
-            return;
-        }
-        let step = async {
-            let w = match &mut waiter {
-                Some(w) => w,
-                None => waiter.insert(src.event_waiter(&queue)?),
-            };
-            let at = match &cursor {
-                Some(c) if renewed.elapsed() < RENEW_EVERY => c.clone(),
-                _ => {
-                    let l = src.listen(&queue, LISTEN_TTL).await?;
-                    renewed = Instant::now();
-                    match &cursor {
-                        Some(c) if l.was_on => c.clone(),
-                        // Recording had lapsed: what happened meanwhile was
-                        // not recorded, so every wait reads its job again.
-                        Some(_) => {
-                            hub.recheck_all(&queue);
-                            cursor = Some(l.cursor.clone());
-                            l.cursor
-                        }
-                        // Starting: the waits registered so far read their
-                        // job once this returns, after recording is on.
-                        None => {
-                            hub.set_live(&queue, true);
-                            cursor = Some(l.cursor.clone());
-                            l.cursor
-                        }
-                    }
-                }
-            };
-            w.arm();
-            let page = src.read_events(&queue, &at, PAGE).await?;
-            if page.missed {
-                hub.recheck_all(&queue);
-            }
-            let more = page.events.len() == PAGE;
-            if let Some(last) = page.events.last() {
-                cursor = Some(last.cursor.clone());
-            }
-            hub.deliver(
-                &queue,
-                page.events.into_iter().filter(|e| e.kind.is_final()).map(|e| (e.job, e.kind)).collect(),
-            );
-            if !more {
-                w.wait(IDLE_WAIT.min(RENEW_EVERY.saturating_sub(renewed.elapsed()))).await?;
-            }
-            Ok::<(), Error>(())
-        };
-        match step.await {
-            Ok(()) => backoff = Duration::from_millis(100),
-            Err(e) => {
-                tracing::warn!(queue = %queue, error = %e, "following job events failed; waits look again");
-                hub.set_live(&queue, false);
-                hub.recheck_all(&queue);
-                waiter = None;
-                cursor = None;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
         }
     }
 }

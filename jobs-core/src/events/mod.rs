@@ -1,6 +1,6 @@
-//! What happens to jobs, as a stream: the events a backend records while
-//! someone listens, how a reader follows them ([`EventStream`]), and typed
-//! waits built on them ([`JobHandle`](crate::JobHandle)).
+//! What happens to jobs: the events a backend records while someone
+//! listens, as data (what readers, [`EventStream`](crate::EventStream), and
+//! typed waits, [`JobHandle`](crate::JobHandle), are built on).
 //!
 //! A backend records a queue's events only while a listener keeps them on
 //! ([`QueueEvents::listen`](crate::QueueEvents::listen), refreshed by every
@@ -8,9 +8,9 @@
 //! did. The history is bounded per queue (a capped stream on Redis, a ring
 //! in [`MemoryQueue`](crate::MemoryQueue)); a reader resumes from the last
 //! cursor it saw, and is told when events it had not read were dropped.
+//! Following them is `crate::follow`'s.
 
 mod hub;
-mod stream;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +22,6 @@ use crate::vocab::JobId;
 
 pub use hub::EventHub;
 pub(crate) use hub::Terminal;
-pub use stream::EventStream;
 
 /// What happened to a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,7 +169,7 @@ pub struct EventPage {
     pub missed: bool,
 }
 
-/// Which events an [`EventStream`] yields: one queue's, optionally only
+/// Which events an [`EventStream`](crate::EventStream) yields: one queue's, optionally only
 /// some job names, job ids or kinds.
 ///
 /// ```

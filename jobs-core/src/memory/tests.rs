@@ -223,7 +223,8 @@ async fn delays_and_leases_run_on_the_store_clock() {
 /// behind them is told it missed some, and gets what is left.
 #[tokio::test]
 async fn event_history_is_bounded_and_a_gap_is_reported() {
-    use crate::events::{EventFilter, EventKind, EventStream};
+    use crate::events::{EventFilter, EventKind};
+    use crate::follow::EventStream;
     use crate::queue::QueueEvents;
     let q = MemoryQueue::new();
     q.set_event_history(5);

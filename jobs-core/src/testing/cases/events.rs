@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use crate::events::{EventCursor, EventFilter, EventKind, EventStream, JobEvent};
-use crate::handle::{JobHandle, WaitError};
-use crate::job::{JobExt, JobOptions};
+use crate::events::{EventCursor, EventFilter, EventKind, JobEvent};
+use crate::follow::EventStream;
+use crate::job::{JobExt, JobHandle, JobOptions, WaitError};
 use crate::queue::{CancelResult, JobQueue, QueueAdmin, QueueEvents, QueueInspect};
 use crate::testing::harness::{test_pool, unique_queue, wait_status};
 use crate::testing::jobs::{Act, ProbeJob};

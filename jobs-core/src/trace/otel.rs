@@ -5,7 +5,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::trace::{SpanLink, TracePropagator};
+use super::{SpanLink, TracePropagator};
 use crate::vocab::Headers;
 
 /// Carries the enqueuing span's OpenTelemetry context to the job's span,

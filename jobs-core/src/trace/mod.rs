@@ -8,7 +8,13 @@
 //! is `OtelPropagator`, which also writes and reads the W3C `traceparent`
 //! header, so a job's span continues the producer's trace in any process.
 
+#[cfg(feature = "otel")]
+mod otel;
+
 use std::sync::OnceLock;
+
+#[cfg(feature = "otel")]
+pub use otel::OtelPropagator;
 
 use crate::error::Error;
 use crate::vocab::Headers;
@@ -78,10 +84,10 @@ pub(crate) fn propagator() -> &'static dyn TracePropagator {
 }
 
 /// [`SpanLink`], or with the `otel` feature
-/// [`OtelPropagator`](crate::OtelPropagator) (which links in-process too).
+/// `OtelPropagator` (which links in-process too).
 fn default_propagator() -> Box<dyn TracePropagator> {
     #[cfg(feature = "otel")]
-    return Box::new(crate::otel::OtelPropagator);
+    return Box::new(OtelPropagator);
     #[cfg(not(feature = "otel"))]
     Box::new(SpanLink)
 }

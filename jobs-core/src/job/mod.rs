@@ -6,11 +6,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ValidationError};
-use crate::handle::{JobHandle, ResultSource};
+mod handle;
+
 use crate::parse::validate_queue_name;
 use crate::payload::PayloadFormat;
 use crate::queue::{JobQueue, NewJob};
 use crate::vocab::{Headers, JobId, Priority};
+pub use handle::{JobHandle, ResultSource, WaitError};
 
 /// A job type: implemented by the payload struct that `#[job]` generates.
 ///

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
+use super::Job;
 use crate::error::Error;
 use crate::events::Terminal;
-use crate::job::Job;
 use crate::queue::{CancelResult, JobInfo, QueueAdmin, QueueEvents, QueueInspect};
 use crate::vocab::{JobId, JobStatus};
 
@@ -166,7 +166,8 @@ where
         loop {
             // Registered (recording on) before the job is read: an end after
             // the read is delivered; one before it is in what the read sees.
-            let registered = tokio::time::timeout_at(deadline, self.src.event_hub().register(&src, &self.id)).await;
+            let registered =
+                tokio::time::timeout_at(deadline, crate::follow::register(self.src.event_hub(), &src, &self.id)).await;
             let rx = match registered {
                 Ok(r) => Some(r?),
                 Err(_) => None,

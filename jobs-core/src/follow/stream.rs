@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{EventCursor, EventFilter, JobEvent};
 use crate::error::Error;
+use crate::events::{EventCursor, EventFilter, JobEvent};
 use crate::queue::QueueEvents;
 
 /// How long recording stays on after a stream's last renewal.
