@@ -16,6 +16,10 @@ pub mod deploying {}
 #[doc = include_str!("../docs/operations.md")]
 pub mod operations {}
 
+/// The Rust blocks of `docs/hooks.md`.
+#[doc = include_str!("../docs/hooks.md")]
+pub mod hooks {}
+
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jobs_core::backend::{
     FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure,
 };
-use jobs_core::{validate_queue_name, Error, JobId, NewJob};
+use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
 use crate::decode::{headers, job_id, text, Record, State};
 use crate::error::RedisQueueError;
@@ -127,7 +127,7 @@ impl RedisQueue {
                 }
             }
             visited += 1;
-            match self.fetch_queue(queue, room, req, &mut out.jobs).await {
+            match self.fetch_queue(queue, room, req, &mut out).await {
                 Ok(due) => {
                     lock(&self.inner.maintained).insert(queue.clone(), started);
                     if let Some(d) = due {
@@ -150,14 +150,15 @@ impl RedisQueue {
     }
 
     /// One queue's part of [`fetch`](Self::fetch): the fetch script, its
-    /// leased jobs appended to `jobs`. Returns how long until the queue's
-    /// next due time (ms, on the server's clock), if any.
+    /// leased jobs and the jobs its reclaim found dead appended to `out`.
+    /// Returns how long until the queue's next due time (ms, on the
+    /// server's clock), if any.
     async fn fetch_queue(
         &self,
         queue: &str,
         room: usize,
         req: &FetchRequest,
-        jobs: &mut Vec<LeasedJob>,
+        out: &mut Fetched,
     ) -> Result<Option<u64>, Error> {
         let keys = self.keys(queue);
         let call = Fetch {
@@ -170,6 +171,15 @@ impl RedisQueue {
             max_crashes: req.max_crashes,
         };
         let reply = self.invoke(call).await?;
+        for d in reply.dead {
+            // The script stored this id: one that does not parse was written
+            // by something else, and is dead all the same.
+            match job_id("fetch", queue, &d.ulid) {
+                Ok(id) => out.dead.push(DeadJob::new(id, d.name, d.attempts, d.error)),
+                Err(e) => tracing::warn!(queue, error = %e, "a reclaimed dead job has an unreadable id"),
+            }
+        }
+        let jobs = &mut out.jobs;
         if reply.jobs.len() == 0 {
             return Ok(reply.next_due);
         }

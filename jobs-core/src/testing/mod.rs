@@ -114,6 +114,11 @@ macro_rules! conformance_suite {
             queue_override_routes_job,
             weighted_queues_do_not_starve,
             priority_order_under_load,
+            reclaimed_dead_jobs_are_reported_once,
+            on_failure_and_on_dead_see_every_failure,
+            on_dead_reports_the_job_of_a_killed_pool,
+            layers_wrap_every_attempt,
+            hooked_queue_stamps_and_refuses,
         );
     };
     (@capability admin, $factory:expr) => {

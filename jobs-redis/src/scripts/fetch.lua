@@ -18,7 +18,9 @@
 -- leases them: one fresh fencing token T for the call (the queue's `seq`
 -- counter), each job's attempt counted and started now, the lease (see
 -- common.lua) expiring at now + lease.
--- Returns {next_due_in_ms or '', T or '', then 4 values per leased job:
+-- Returns {next_due_in_ms or '', T or '', n, then 4 values for each of the
+--   n jobs reclaim() sent to the dead-letter set (ulid, name, attempts,
+--   error), then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
 --   its crashes (nil for none: leases it lost before its handler started)}
@@ -40,17 +42,20 @@ local lease = tonumber(ARGV[2])
 local batch = tonumber(ARGV[4])
 
 promote(now, batch)
-reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
+local dead = reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
 sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch, tonumber(ARGV[9]))
 trim_dead(tonumber(ARGV[7]), batch)
 
-local out = { '', '' }
+local out = { '', '', ms(#dead / 4) }
+for i = 1, #dead do
+  out[3 + i] = dead[i]
+end
 if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
   local started = ms(now)
   local token = nil
   local taken = 0
   -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
-  local states, ns, leased, nl, no = {}, 0, {}, 0, 2
+  local states, ns, leased, nl, no = {}, 0, {}, 0, #out
   for rank = 0, 3 do
     if taken >= max then
       break

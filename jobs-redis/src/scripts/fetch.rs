@@ -49,8 +49,23 @@ pub(crate) struct Fetched {
     pub(crate) next_due: Option<u64>,
     /// The token of the lease the jobs were taken under (0 when none was).
     pub(crate) token: u64,
+    /// The jobs the fetch's reclaim sent to the dead-letter set.
+    pub(crate) dead: Vec<DeadEntry>,
     /// The leased jobs.
     pub(crate) jobs: Entries,
+}
+
+/// A job the fetch's reclaim sent to the dead-letter set: its worker died
+/// during its last attempt, or it ran out of its crash budget.
+pub(crate) struct DeadEntry {
+    /// Its ulid.
+    pub(crate) ulid: Vec<u8>,
+    /// Its job name.
+    pub(crate) name: String,
+    /// Its attempts.
+    pub(crate) attempts: u32,
+    /// The error of its last attempt.
+    pub(crate) error: String,
 }
 
 /// One leased job as stored.
@@ -118,17 +133,33 @@ impl ScriptCall for Fetch<'_> {
             .arg(r.succeeded_max);
     }
 
-    /// `{next_due_in_ms or '', T or '', then 4 values per job}`.
+    /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, then 4
+    /// values per job}`.
     fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
         let mut items = array(OP, reply)?.into_iter();
-        let (Some(due), Some(token)) = (items.next(), items.next()) else {
+        let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
             return Err(RedisQueueError::reply(OP, "short answer"));
         };
         let next_due = opt_u64(OP, &bytes(OP, due)?)?;
+        let n = num(OP, &bytes(OP, n)?)?;
+        let mut dead = Vec::new();
+        for _ in 0..n {
+            let (Some(ulid), Some(name), Some(attempts), Some(error)) =
+                (items.next(), items.next(), items.next(), items.next())
+            else {
+                return Err(RedisQueueError::reply(OP, "short list of dead jobs"));
+            };
+            dead.push(DeadEntry {
+                ulid: bytes(OP, ulid)?,
+                name: String::from_utf8_lossy(&bytes(OP, name)?).into_owned(),
+                attempts: u32::try_from(num(OP, &bytes(OP, attempts)?)?).unwrap_or(u32::MAX),
+                error: String::from_utf8_lossy(&bytes(OP, error)?).into_owned(),
+            });
+        }
         if items.len() % 4 != 0 {
             return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
         }
         let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-        Ok(Fetched { next_due, token, jobs: Entries(items) })
+        Ok(Fetched { next_due, token, dead, jobs: Entries(items) })
     }
 }
