@@ -134,6 +134,9 @@ fn a_stopped_worker_cannot_overwrite_the_newer_attempt() {
         let runs = || RunLog::read(&log).of(&id).to_vec();
         let a = worker(&url, &queue, lease, &log);
         eventually("worker a's handler started", || async { runs().iter().any(|r| r.pid == a.pid()) }).await;
+        // Its start recorded too: else the lost lease is a crash, not an
+        // attempt, and b runs attempt 1 again.
+        eventually("worker a's start is recorded", || runlog::start_recorded(&q, &id)).await;
         a.signal("STOP");
         let b = worker(&url, &queue, lease, &log);
         eventually("worker b's handler started attempt 2", || async {

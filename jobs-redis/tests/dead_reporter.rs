@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use jobs_core::testing::{eventually, run, unique_queue};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, Priority, QueueInspect};
-use jobs_redis::keys::QueueKeys;
 use jobs_redis::testing::deadlog::{self, FailingJob};
 use jobs_redis::testing::runlog::{self, RunLog};
 use jobs_redis::testing::{shared_server_url, WorkerProcess};
@@ -51,8 +50,6 @@ fn every_dead_job_is_reported_once_across_kills() {
         let queue = unique_queue("reporter");
         let (run_log, dead_log) = (runlog::temp_path("reporter"), runlog::temp_path("reporter-dead"));
         let lease = Duration::from_millis(1000);
-        let admin = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let started = QueueKeys::new("jobs", &queue).started();
         let mut ids =
             q.enqueue_many((0..N).map(|i| failing(&queue, i, 250, JobOptions::new())).collect()).await.unwrap();
         let mut last_attempts: Vec<(JobId, u32)> = Vec::new();
@@ -72,11 +69,7 @@ fn every_dead_job_is_reported_once_across_kills() {
             .await;
             // Its start recorded (else the lost lease is a crash, not an
             // attempt, and the job runs again elsewhere instead of dying).
-            eventually("the last attempt's start is recorded", || async {
-                let mut c = admin.clone();
-                redis::cmd("HEXISTS").arg(&started).arg(long.ulid().to_string()).query_async(&mut c).await.unwrap()
-            })
-            .await;
+            eventually("the last attempt's start is recorded", || runlog::start_recorded(&q, &long)).await;
             w.kill();
             ids.push(long.clone());
             last_attempts.push((long, pid));

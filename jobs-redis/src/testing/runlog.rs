@@ -232,6 +232,15 @@ pub struct KillRuns {
 /// to kill the process that runs it, once it has been seen running.
 pub const LONG_RUN_MS: u64 = 3_000;
 
+/// Whether Redis has recorded the start of `id`'s running attempt (the
+/// worker's start mark): from then on a lost lease counts as an attempt,
+/// before it as a crash. A test that kills or stops a worker to make an
+/// attempt fail waits for it first.
+pub async fn start_recorded(q: &RedisQueue, id: &JobId) -> bool {
+    let key = q.keys(id.queue()).started();
+    redis::cmd("HEXISTS").arg(key).arg(id.ulid().to_string()).query_async::<bool>(&mut q.conn()).await.unwrap_or(false)
+}
+
 /// Enqueues a [`CrashJob`] that sleeps [`LONG_RUN_MS`] (priority critical,
 /// so the next fetch takes it) and returns once the run log shows its
 /// handler running in the process `pid`: a kill that follows at once cuts
