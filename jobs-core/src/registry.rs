@@ -51,6 +51,15 @@ impl RunError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, RunError::Job(e) if e.is_retryable())
     }
+
+    /// How long the job asked to wait, when it snoozed
+    /// ([`JobError::retry_in`]).
+    pub fn snooze_for(&self) -> Option<std::time::Duration> {
+        match self {
+            RunError::Job(e) => e.snooze_for(),
+            _ => None,
+        }
+    }
 }
 
 /// The handler glue: decodes a payload in the format it came with, runs the

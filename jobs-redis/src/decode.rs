@@ -386,6 +386,7 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             run_at: None,
             unique_for: None,
+            expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),
         };

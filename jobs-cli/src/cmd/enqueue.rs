@@ -31,6 +31,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         timeout: args.timeout.or(desc.timeout),
         run_at: args.at.map(When::At).or_else(|| args.delay.map(When::In)),
         unique_for: args.unique_for.or(desc.unique_for),
+        expires: None,
         enqueued_at: now,
         headers: Default::default(),
     };

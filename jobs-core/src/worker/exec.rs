@@ -120,6 +120,11 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
             failure(&core, &job, max_retries, error, false)
         }
         Ok(Ok(result)) => Outcome::Succeeded { result },
+        Ok(Err(e)) if e.snooze_for().is_some() => Outcome::Snooze {
+            at: When::In(e.snooze_for().unwrap_or_default()),
+            reason: crate::error::bounded_message(e.to_string()),
+            limit: core.max_snoozes,
+        },
         Ok(Err(e)) => {
             let retryable = e.is_retryable();
             failure(&core, &job, max_retries, crate::error::bounded_message(e.to_string()), retryable)
@@ -130,6 +135,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         Outcome::Succeeded { .. } => tracing::debug!("job succeeded"),
         Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = ?at, "job failed; will retry"),
         Outcome::Dead { error } => tracing::error!(%error, "job failed; moved to the dead-letter set"),
+        Outcome::Snooze { at, reason, .. } => tracing::info!(%reason, due = ?at, "job snoozed"),
         Outcome::Release { .. } | Outcome::Started => {}
     });
     if core.inflight.remove(&job.id, job.token) {

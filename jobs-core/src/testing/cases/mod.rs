@@ -50,6 +50,7 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
     }
