@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use jobs_core::backend::{
-    FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure,
+    ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure, EXPIRE_BATCH,
 };
 use jobs_core::{validate_queue_name, Error, JobId, NewJob};
 
@@ -127,7 +127,7 @@ impl RedisQueue {
                 }
             }
             visited += 1;
-            match self.fetch_queue(queue, room, req, &mut out.jobs).await {
+            match self.fetch_queue(queue, room, req, &mut out).await {
                 Ok(due) => {
                     lock(&self.inner.maintained).insert(queue.clone(), started);
                     if let Some(d) = due {
@@ -157,7 +157,7 @@ impl RedisQueue {
         queue: &str,
         room: usize,
         req: &FetchRequest,
-        jobs: &mut Vec<LeasedJob>,
+        out: &mut Fetched,
     ) -> Result<Option<u64>, Error> {
         let keys = self.keys(queue);
         let call = Fetch {
@@ -168,8 +168,16 @@ impl RedisQueue {
             batch: BATCH,
             retention: self.inner.retention,
             max_crashes: req.max_crashes,
+            expire_max: EXPIRE_BATCH,
         };
         let reply = self.invoke(call).await?;
+        for (ulid, name) in &reply.expired {
+            match job_id("fetch", queue, ulid) {
+                Ok(id) => out.expired.push(ExpiredJob { id, name: text(name).to_owned() }),
+                Err(e) => tracing::warn!(queue, error = %e, "an expired job's id does not parse"),
+            }
+        }
+        let jobs = &mut out.jobs;
         if reply.jobs.len() == 0 {
             return Ok(reply.next_due);
         }
