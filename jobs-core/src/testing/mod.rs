@@ -113,6 +113,13 @@ macro_rules! conformance_suite {
             queue_override_routes_job,
             weighted_queues_do_not_starve,
             priority_order_under_load,
+            snooze_spends_no_attempt,
+            snooze_due_time_is_honoured,
+            snooze_past_the_limit_ends_dead,
+            expired_job_never_runs,
+            retry_after_expiry_still_runs,
+            expired_backlog_does_not_stall_fetching,
+            pool_runs_the_job_behind_an_expired_backlog,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -3,19 +3,23 @@
 
 mod admin;
 mod enqueue;
+mod expiry;
 mod failure;
 mod lease;
 mod limits;
 mod run;
 mod schedule;
+mod snooze;
 
 pub use admin::*;
 pub use enqueue::*;
+pub use expiry::*;
 pub use failure::*;
 pub use lease::*;
 pub use limits::*;
 pub use run::*;
 pub use schedule::*;
+pub use snooze::*;
 
 use std::time::{Duration, SystemTime};
 
