@@ -94,6 +94,8 @@ pub struct JobDescriptor {
     pub timeout: Option<Duration>,
     /// The attribute's deduplication window.
     pub unique_for: Option<Duration>,
+    /// The default expiry (`expires`; see `JobOptions::expires_in`).
+    pub expires: Option<Duration>,
     /// The attribute's schedule.
     pub cron: Option<CronSpec>,
     /// The payload type's path.
@@ -214,6 +216,7 @@ mod tests {
             max_retries: None,
             timeout: None,
             unique_for: None,
+            expires: None,
             cron: None,
             type_name: "T",
             file,
