@@ -19,3 +19,7 @@ pub mod operations {}
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
+
+/// The Rust blocks of `docs/snooze-and-expiry.md`.
+#[doc = include_str!("../docs/snooze-and-expiry.md")]
+pub mod snooze_and_expiry {}

@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use jobs_core::backend::{
-    ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure, EXPIRE_BATCH,
+    ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat,
+    QueueFailure, EXPIRE_BATCH,
 };
 use jobs_core::{validate_queue_name, Error, JobId, NewJob};
 

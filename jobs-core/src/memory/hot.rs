@@ -8,8 +8,8 @@ use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, REC
 use crate::error::Error;
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob, Outcome,
-    QueuePolicy, Retention, When, EXPIRE_BATCH,
+    snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob,
+    Outcome, QueuePolicy, Retention, When, EXPIRE_BATCH,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 

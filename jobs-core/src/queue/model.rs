@@ -272,9 +272,10 @@ pub struct QueuePolicy {
 /// How long finished jobs are kept. Nothing grows without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Succeeded and cancelled jobs (and their results). Default 24 h.
+    /// Succeeded, cancelled and expired jobs (and their results). Default
+    /// 24 h.
     pub succeeded: Duration,
-    /// Succeeded and cancelled jobs per queue, by count (oldest dropped
+    /// Succeeded, cancelled and expired jobs per queue, by count (oldest dropped
     /// first), whatever their age: a busy queue keeps at most this many
     /// payloads and results. Default 100,000. Applied by fetches, at most
     /// 1,000 records per queue and fetch, like every sweep.

@@ -40,7 +40,10 @@ pub async fn expired_job_never_runs<Q: JobQueue + QueueInspect + QueueAdmin + Cl
     assert!(info.status.is_finished());
     let stats = q.stats().await.unwrap().queue(&queue);
     assert_eq!((stats.expired, stats.processed, stats.pending), (1, 1, 0));
-    assert_eq!(q.list_jobs(&queue, JobStatus::Expired, 0, 10).await.unwrap().iter().map(|j| &j.id).collect::<Vec<_>>(), vec![&late]);
+    assert_eq!(
+        q.list_jobs(&queue, JobStatus::Expired, 0, 10).await.unwrap().iter().map(|j| &j.id).collect::<Vec<_>>(),
+        vec![&late]
+    );
     // Finished: nothing to cancel.
     assert_eq!(q.cancel(&late).await.unwrap(), crate::queue::CancelResult::AlreadyFinished(JobStatus::Expired));
 }

@@ -25,7 +25,10 @@ pub async fn snooze_spends_no_attempt<Q: JobQueue + QueueInspect + QueueAdmin + 
     assert_eq!(starts.iter().map(|s| s.attempt).collect::<Vec<_>>(), vec![1, 1], "both runs are attempt 1");
     let log = &info.attempt_log;
     assert_eq!(log.len(), 2, "{log:?}");
-    assert_eq!((log[0].attempt, log[0].snoozed_for, log[0].error.as_deref()), (1, Some(ms(400)), Some("not ready yet")));
+    assert_eq!(
+        (log[0].attempt, log[0].snoozed_for, log[0].error.as_deref()),
+        (1, Some(ms(400)), Some("not ready yet"))
+    );
     assert_eq!((log[1].attempt, log[1].snoozed_for, log[1].error.as_deref()), (1, None, None));
     assert_eq!(info.last_error(), None, "a snooze is not an error");
     let stats = q.stats().await.unwrap().queue(&queue);
