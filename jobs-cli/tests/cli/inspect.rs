@@ -138,7 +138,8 @@ async fn job_shows_snoozes_and_expiry(q: SharedQueue) {
         max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
-    let outcome = Outcome::Snooze { at: When::In(Duration::from_secs(3600)), reason: "export not ready".into(), limit: 5 };
+    let outcome =
+        Outcome::Snooze { at: When::In(Duration::from_secs(3600)), reason: "export not ready".into(), limit: 5 };
     q.finish(vec![Finish { id: snoozy.clone(), token: leased.token, outcome }]).await.unwrap();
     let text = cli(&q, &["job", &snoozy.to_string()]).await.ok().to_owned();
     assert!(text.contains("status    scheduled") && text.contains("snoozes   1"), "{text}");
@@ -147,7 +148,8 @@ async fn job_shows_snoozes_and_expiry(q: SharedQueue) {
     let doc = cli(&q, &["job", &snoozy.to_string(), "--json"]).await.json();
     assert_eq!((doc["snoozes"].as_u64(), doc["attempt_log"][0]["snoozed_ms"].as_u64()), (Some(1), Some(3_600_000)));
 
-    let late = BuildReport { day: 6 }.enqueue_with(&q, JobOptions::new().expires_in(Duration::from_millis(20))).await.unwrap();
+    let late =
+        BuildReport { day: 6 }.enqueue_with(&q, JobOptions::new().expires_in(Duration::from_millis(20))).await.unwrap();
     let expires = q.job(&late).await.unwrap().unwrap().expires_at.unwrap();
     wait_until("the expiry passes", || async { q.now().await.unwrap() > expires }).await;
     assert_eq!(q.fetch(&req).await.unwrap().expired.len(), 1);

@@ -173,6 +173,7 @@ struct AttemptView {
     duration_ms: Option<u64>,
     error: Option<String>,
     /// Set when the run snoozed: how long it asked to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
     snoozed_ms: Option<u64>,
 }
 
