@@ -138,7 +138,7 @@ local function enqueue(now, n, base_arg, compact)
         if not st then
           st = load_state(other)
         end
-        if st and st ~= 'succeeded' and st ~= 'dead' and st ~= 'cancelled' then
+        if st and not DONE[st] and st ~= 'dead' then
           existing = other
         end
       end

@@ -24,7 +24,8 @@ async fn until_expired<Q: JobQueue + QueueInspect + ?Sized>(q: &Q, id: &JobId) {
 /// runs as usual.
 pub async fn expired_job_never_runs<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("expiry");
-    let late = put(&q, &queue, 1, Act::Succeed, JobOptions::new().expires_in(ms(50))).await;
+    let unique = || JobOptions::new().unique_for(Duration::from_secs(3600));
+    let late = put(&q, &queue, 1, Act::Succeed, unique().expires_in(ms(50))).await;
     let fine = put(&q, &queue, 2, Act::Succeed, JobOptions::new().expires_in(Duration::from_secs(3600))).await;
     let info = q.job(&late).await.unwrap().unwrap();
     assert_eq!(info.status, JobStatus::Pending);
@@ -46,6 +47,9 @@ pub async fn expired_job_never_runs<Q: JobQueue + QueueInspect + QueueAdmin + Cl
     );
     // Finished: nothing to cancel.
     assert_eq!(q.cancel(&late).await.unwrap(), crate::queue::CancelResult::AlreadyFinished(JobStatus::Expired));
+    // Nor does it hold its deduplication key: an equal job is a new one.
+    let again = put(&q, &queue, 1, Act::Succeed, unique()).await;
+    assert_ne!(again, late);
 }
 
 /// Expiry is about starting: a job whose first attempt failed has started,
