@@ -283,8 +283,8 @@ impl JobMetrics {
     }
 
     /// Counts one job that a fetch ended expired in `jobs_expired_total`
-    /// (what a pool does with [`Fetched::expired`](crate::backend::Fetched::expired)).
-    pub fn record_expired(&self, job: &crate::backend::ExpiredJob) {
+    /// (what a pool does with [`Fetched::expired`](crate::queue::Fetched::expired)).
+    pub fn record_expired(&self, job: &crate::queue::ExpiredJob) {
         self.inner.expired.with_label_values(&[job.name.as_str(), job.id.queue()]).inc();
     }
 
@@ -382,7 +382,7 @@ impl PoolMetrics {
     }
 
     /// Counts the jobs a fetch ended expired (see [`JobMetrics::record_expired`]).
-    pub(crate) fn expired(&self, jobs: &[crate::backend::ExpiredJob]) {
+    pub(crate) fn expired(&self, jobs: &[crate::queue::ExpiredJob]) {
         for j in jobs {
             self.metrics.record_expired(j);
         }
