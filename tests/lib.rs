@@ -20,6 +20,15 @@ pub mod operations {}
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
 
+/// The Rust blocks of `docs/results-and-events.md`.
+#[doc = include_str!("../docs/results-and-events.md")]
+pub mod results_and_events {}
+
+/// The Rust blocks of `docs/tracing.md` (feature `otel`).
+#[cfg(feature = "otel")]
+#[doc = include_str!("../docs/tracing.md")]
+pub mod tracing_guide {}
+
 /// The Rust blocks of `docs/snooze-and-expiry.md`.
 #[doc = include_str!("../docs/snooze-and-expiry.md")]
 pub mod snooze_and_expiry {}

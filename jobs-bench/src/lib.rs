@@ -88,7 +88,8 @@ pub struct Settings {
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
-    /// `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0.
+    /// `events`, `latency`, `delayed`, `memory`); empty: all. Skipped ones
+    /// report 0.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
 }
@@ -359,6 +360,23 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
         ));
         backend.collect_stats("e2e", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("events") {
+        let st = backend.store("events").await?;
+        let p = progress.sub(&format!("end to end, {} workers, every event followed", s.workers));
+        let (e2e, mut events) =
+            scenario::end_to_end_with_events(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
+        backend.release(st).await?;
+        let st = backend.store("event-delay").await?;
+        events.delay = scenario::event_delay(&st, s.latency_n, s.latency_rate, &p).await?;
+        f.end_to_end_events = e2e;
+        f.events = events;
+        p.done(&format!(
+            "{:.0} jobs/s; {:.0} events/s received ({} gaps); event delay p50 {:.3} ms, p99 {:.3} ms",
+            e2e.per_s, events.per_s, events.gaps, events.delay.p50_ms, events.delay.p99_ms
+        ));
         backend.release(st).await?;
     }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::scenario::{EndToEnd, Percentiles, Rate};
+use crate::scenario::{EndToEnd, EventFigures, Percentiles, Rate};
 use crate::server::{BenchmarkRow, CommandStat};
 use crate::Settings;
 
@@ -20,6 +20,11 @@ pub struct Figures {
     pub enqueue_many: Rate,
     /// No-op jobs through a worker pool while producers run.
     pub end_to_end: EndToEnd,
+    /// The same end-to-end run while a reader follows every job event of
+    /// the queue (events on).
+    pub end_to_end_events: EndToEnd,
+    /// Job events while followed.
+    pub events: EventFigures,
     /// Enqueue (including its round trip) to job start, idle workers.
     pub latency: Percentiles,
     /// Start minus due time of delayed jobs.
@@ -197,6 +202,25 @@ impl Report {
             &|f| f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
             String::new(),
         );
+        row("end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());
+        row(
+            "end to end: cost of following events",
+            &|f| {
+                if f.end_to_end.per_s > 0.0 && f.end_to_end_events.per_s > 0.0 {
+                    format!("{:.1} %", (1.0 - f.end_to_end_events.per_s / f.end_to_end.per_s) * 100.0)
+                } else {
+                    "-".into()
+                }
+            },
+            String::new(),
+        );
+        row("events received per second (3 per job)", &|f| rate(f.events.per_s), String::new());
+        row(
+            &format!("event delay p50 at {}/s (enqueue call to receipt)", self.settings.latency_rate),
+            &|f| ms(f.events.delay.p50_ms),
+            String::new(),
+        );
+        row("event delay p99", &|f| ms(f.events.delay.p99_ms), String::new());
         row(
             &format!("latency p50 at {}/s", self.settings.latency_rate),
             &|f| ms(f.latency.p50_ms),

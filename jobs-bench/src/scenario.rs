@@ -323,3 +323,112 @@ pub async fn process_rss() -> Result<u64, BenchError> {
 pub(crate) fn shared<Q: Backend>(q: Q) -> SharedQueue {
     Arc::new(q)
 }
+
+/// Job events while they are followed: how many a reader got per second and
+/// how long after the change each reached it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EventFigures {
+    /// Events a reader received per second during an end-to-end run with
+    /// events on (three per job: enqueued, started, succeeded).
+    pub per_s: f64,
+    /// Events received in that run.
+    pub received: usize,
+    /// Gaps reported (events dropped from the history before they were
+    /// read): 0 when the reader kept up.
+    pub gaps: usize,
+    /// From before the enqueue call to the reader's receipt of the job's
+    /// `enqueued` event, jobs enqueued one at a time at the latency rate.
+    pub delay: Percentiles,
+}
+
+/// A reader of every event of [`QUEUE`], counting them (and the gaps it was
+/// told of) until `expected` arrived; returns when the last one came.
+async fn count_events(
+    q: SharedQueue,
+    expected: usize,
+) -> Result<tokio::task::JoinHandle<Result<(usize, usize, Instant), BenchError>>, BenchError> {
+    let mut stream = jobs_core::EventStream::open(&q, jobs_core::EventFilter::queue(QUEUE)).await?;
+    Ok(tokio::spawn(async move {
+        let (mut got, mut gaps) = (0, 0);
+        let deadline = tokio::time::Instant::now() + STUCK;
+        while got < expected {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(_))) => got += 1,
+                Ok(Some(Err(jobs_core::Error::EventsMissed { .. }))) => gaps += 1,
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(None) | Err(_) => {
+                    return Err(BenchError::Stuck(format!("events: {got} of {expected} received")));
+                }
+            }
+        }
+        Ok((got, gaps, Instant::now()))
+    }))
+}
+
+/// [`end_to_end`] while a reader follows every event of the queue; the
+/// events figures besides.
+pub async fn end_to_end_with_events(
+    store: &Store,
+    n: usize,
+    workers: usize,
+    batch: usize,
+    producers: usize,
+    p: &Progress,
+) -> Result<(EndToEnd, EventFigures), BenchError> {
+    let reader = count_events(store.producer.clone(), 3 * n).await?;
+    let start = Instant::now();
+    let e2e = end_to_end(store, n, workers, batch, producers, p).await?;
+    // The end-to-end run waits for the pool's warm-up first: events count
+    // from then on.
+    let warmup = Duration::from_millis(200);
+    let (received, gaps, last) = reader.await.map_err(|e| BenchError::Task(e.to_string()))??;
+    let seconds = (last - start).saturating_sub(warmup).as_secs_f64();
+    Ok((e2e, EventFigures { per_s: received as f64 / seconds, received, gaps, delay: Percentiles::default() }))
+}
+
+/// Delay from before each enqueue call to the receipt of the job's
+/// `enqueued` event, for `n` jobs enqueued one at a time at `rate` (the
+/// first 5 % a warm-up).
+pub async fn event_delay(store: &Store, n: usize, rate: u32, p: &Progress) -> Result<Percentiles, BenchError> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let warmup = n / 20;
+    let sent: Arc<Mutex<HashMap<JobId, Instant>>> = Arc::default();
+    let filter = jobs_core::EventFilter::queue(QUEUE).kinds([jobs_core::EventKind::Enqueued]);
+    let mut stream = jobs_core::EventStream::open(&store.producer, filter).await?;
+    let seen = sent.clone();
+    let total = n + warmup;
+    let reader = tokio::spawn(async move {
+        let mut delays = Vec::with_capacity(total);
+        let deadline = tokio::time::Instant::now() + STUCK;
+        while delays.len() < total {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(e))) => {
+                    let now = Instant::now();
+                    // The sender notes the job before its enqueue call.
+                    let at = seen.lock().unwrap_or_else(|p| p.into_inner()).remove(&e.job);
+                    if let Some(at) = at {
+                        delays.push(i64::try_from((now - at).as_nanos()).unwrap_or(i64::MAX));
+                    }
+                }
+                Ok(Some(Err(e))) => return Err(BenchError::Queue(e)),
+                Ok(None) | Err(_) => return Err(BenchError::Stuck(format!("event delay: {} events", delays.len()))),
+            }
+        }
+        Ok(delays)
+    });
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0..total {
+        tick.tick().await;
+        let job = BenchNoop::now().new_job()?;
+        sent.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), Instant::now());
+        store.producer.enqueue_many(vec![job]).await?;
+        if i % 1000 == 999 {
+            p.step(i + 1, total);
+        }
+    }
+    let mut delays = reader.await.map_err(|e| BenchError::Task(e.to_string()))??;
+    delays.drain(..warmup.min(delays.len()));
+    Ok(Percentiles::of(delays))
+}

@@ -21,6 +21,10 @@ async fn every_figure_is_reported() {
             "/enqueue_many/per_s",
             "/end_to_end/per_s",
             "/end_to_end/produced_per_s",
+            "/end_to_end_events/per_s",
+            "/events/per_s",
+            "/events/delay/p50_ms",
+            "/events/delay/p99_ms",
             "/latency/p50_ms",
             "/latency/p99_ms",
             "/latency/p999_ms",
@@ -35,6 +39,9 @@ async fn every_figure_is_reported() {
         }
         assert!(f["latency"]["n"].as_u64().unwrap() > 0, "{backend}: no latency samples");
         assert!(f["delayed_lateness"]["n"].as_u64().unwrap() > 0, "{backend}: no lateness samples");
+        let events = f["events"]["received"].as_u64().unwrap();
+        assert_eq!(events, 3 * Settings::smoke().e2e_n as u64, "{backend}: 3 events per job");
+        assert!(f["events"]["delay"]["n"].as_u64().unwrap() > 0, "{backend}: no event delay samples");
     }
     assert!(json["redis"]["commands"]["e2e"].as_array().is_some_and(|a| !a.is_empty()));
     for c in ["round_trip", "round_trips_concurrent", "lpush_pipelined", "lpop_pipelined"] {

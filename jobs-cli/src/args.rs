@@ -101,6 +101,37 @@ pub enum Command {
     Queue(QueueCommand),
     /// Live worker pools (those whose heartbeat has not expired).
     Workers(JsonFlag),
+    /// Follow a queue's job events as they happen (enqueued, started,
+    /// progress, retrying, succeeded, dead, cancelled, expired) until
+    /// SIGINT or SIGTERM, or `--count` events.
+    Events(EventsArgs),
+}
+
+/// `events`.
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    /// The queue to follow.
+    pub queue: String,
+    /// Only jobs of this name (repeatable).
+    #[arg(long, value_name = "JOB")]
+    pub name: Vec<String>,
+    /// Only this job (QUEUE:ULID, repeatable).
+    #[arg(long = "job", value_name = "ID")]
+    pub jobs: Vec<JobId>,
+    /// Only these kinds (comma-separated: enqueued, started, progress,
+    /// retrying, succeeded, dead, cancelled, expired).
+    #[arg(long, value_delimiter = ',', value_name = "KIND,..")]
+    pub kind: Vec<jobs_core::EventKind>,
+    /// Start after this cursor (printed with each event by `--json`)
+    /// instead of now: what happened since is printed first.
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<jobs_core::EventCursor>,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// One JSON object per line (JSON lines) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `worker`.

@@ -5,6 +5,7 @@
 
 pub use crate::data::DataNeed;
 pub use crate::error::{bounded_message, FailureKind, MAX_ERROR_LEN};
+pub use crate::events::{EventHub, DEFAULT_EVENT_HISTORY, RETRIED_DEAD};
 pub use crate::payload::{PayloadError, PayloadFormat};
 pub use crate::queue::{
     check_payload_sizes, check_times, snooze_limit_error, BoxFuture, ExpiredJob, FetchRequest, Fetched, Finish,

@@ -52,6 +52,15 @@ pub enum Error {
     /// No job with this id is stored (never was, or it was purged).
     #[error("no job `{0}`")]
     NotFound(JobId),
+    /// An event stream missed events of the queue: the backend's bounded
+    /// history dropped them before they were read, or recording was off
+    /// for a while (no listener, or the backend was unreachable). The
+    /// stream goes on after it.
+    #[error("events of queue `{queue}` were missed (history exceeded or recording lapsed); read the jobs' state to catch up")]
+    EventsMissed {
+        /// The queue.
+        queue: String,
+    },
     /// The job exists but is not in a state that allows the call.
     #[error("cannot {action}: job `{id}` is {status}")]
     InvalidState {

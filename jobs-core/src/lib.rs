@@ -7,6 +7,8 @@ pub mod config;
 mod context;
 mod data;
 mod error;
+mod events;
+mod follow;
 mod job;
 mod memory;
 #[cfg(feature = "metrics")]
@@ -37,20 +39,24 @@ pub mod test_util;
 pub use context::{Extensions, JobContext};
 pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
-pub use job::{Job, JobExt, JobOptions};
+pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
+pub use follow::EventStream;
+pub use job::{Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef,
-    ScheduleState, ScheduleStore, SharedQueue, When,
+    PoolPresence, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
+    ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
 #[cfg(feature = "signal")]
 pub use signal::shutdown_signal;
+#[cfg(feature = "otel")]
+pub use trace::OtelPropagator;
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
 pub use vocab::{Headers, JobId, JobStatus, Priority};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};
@@ -67,7 +73,8 @@ pub mod prelude {
     #[cfg(feature = "cron")]
     pub use crate::Scheduler;
     pub use crate::{
-        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobId, JobOptions, JobQueue, MemoryQueue,
-        PoolPresence, Priority, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore, WorkerPool,
+        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions, JobQueue,
+        MemoryQueue, PoolPresence, Priority, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
+        WorkerPool,
     };
 }

@@ -97,6 +97,17 @@ impl<T: serde::Serialize> JobResult for T {
 
 pub fn assert_result<T: JobResult>() {}
 
+/// The `Ok` type of a job function's return type, however it is spelled
+/// (`Result<T, E>` or an alias such as `anyhow::Result<T>`): its
+/// `Job::Output`.
+pub trait ResultOk {
+    type Ok;
+}
+
+impl<T, E> ResultOk for Result<T, E> {
+    type Ok = T;
+}
+
 /// Turns the function's outcome into what the worker records.
 pub fn outcome<T: JobResult>(r: Result<T, JobError>) -> Result<Option<Vec<u8>>, RunError> {
     match r {

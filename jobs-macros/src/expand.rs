@@ -199,8 +199,10 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     let redacted: Vec<String> =
         payload.iter().filter(|(p, _)| !p.redact_attrs.is_empty()).filter_map(|(p, _)| p.serialized_name()).collect();
     let redacted = (!redacted.is_empty()).then(|| quote!(const REDACTED: &'static [&'static str] = &[#(#redacted),*];));
+    let ret = &settings.output.ty;
     quote! {
         impl #kr::__private::Job for #ty {
+            type Output = <#ret as #kr::__private::ResultOk>::Ok;
             const NAME: &'static str = #name;
             const QUEUE: &'static str = #queue;
             const PRIORITY: #kr::__private::Priority = #kr::__private::Priority::#priority;

@@ -66,6 +66,10 @@ pub struct RedisConfig {
     /// The largest serialized payload an enqueue accepts, in bytes (default
     /// 512 KiB): a larger one is refused with a clear error.
     pub max_payload: usize,
+    /// Job events kept per queue while someone listens (the capped
+    /// `events` stream; default 10,000): a reader that falls further behind
+    /// is told it missed some.
+    pub event_history: usize,
 }
 
 impl Default for RedisConfig {
@@ -81,6 +85,7 @@ impl Default for RedisConfig {
             pool_size: 1,
             payload_format: crate::PayloadFormat::Json,
             max_payload: jobs_core::backend::DEFAULT_MAX_PAYLOAD,
+            event_history: jobs_core::backend::DEFAULT_EVENT_HISTORY,
         }
     }
 }
@@ -130,6 +135,7 @@ impl fmt::Debug for RedisConfig {
             .field("pool_size", &self.pool_size)
             .field("payload_format", &self.payload_format)
             .field("max_payload", &self.max_payload)
+            .field("event_history", &self.event_history)
             .finish()
     }
 }

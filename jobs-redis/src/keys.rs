@@ -135,6 +135,24 @@ impl QueueKeys {
         self.key("wake")
     }
 
+    /// Stream of the queue's job events (capped; written only while
+    /// [`events_on`](Self::events_on) exists).
+    pub fn events(&self) -> String {
+        self.key("events")
+    }
+
+    /// String holding the events' history cap while someone listens (set
+    /// with an expiry by every listener): scripts record events only while
+    /// it exists.
+    pub fn events_on(&self) -> String {
+        self.key("events:on")
+    }
+
+    /// Pub/sub channel that wakes readers of the queue's events.
+    pub fn events_wake(&self) -> String {
+        self.key("events:wake")
+    }
+
     /// Hash of ulid → the token of the running attempt whose handler is
     /// known to have started.
     pub fn started(&self) -> String {
@@ -274,6 +292,9 @@ mod tests {
             k.stats(),
             k.seq(),
             k.wake(),
+            k.events(),
+            k.events_on(),
+            k.events_wake(),
             k.started(),
             k.crash(),
             k.expires(),

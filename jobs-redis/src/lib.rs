@@ -9,6 +9,7 @@ mod conn;
 mod connect;
 mod decode;
 mod error;
+mod events;
 mod hot;
 pub mod keys;
 mod list;

@@ -51,6 +51,10 @@ pub(crate) struct Inner {
     pub(crate) payload_format: crate::PayloadFormat,
     /// The largest payload an enqueue accepts.
     pub(crate) max_payload: usize,
+    /// Job events kept per queue.
+    pub(crate) event_history: usize,
+    /// Followers of job events for result waits.
+    pub(crate) hub: jobs_core::backend::EventHub,
     pub(crate) connect_timeout: Duration,
     pub(crate) url: String,
     pub(crate) redactor: Redactor,
@@ -116,6 +120,8 @@ impl RedisQueue {
                 retention: config.retention,
                 payload_format: config.payload_format,
                 max_payload: config.max_payload,
+                event_history: config.event_history.max(1),
+                hub: jobs_core::backend::EventHub::default(),
                 connect_timeout: config.connect_timeout,
                 url,
                 redactor,

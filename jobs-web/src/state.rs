@@ -109,6 +109,8 @@ pub(crate) struct Inner {
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) allowed_hosts: Vec<AllowedHost>,
     reads: Reads,
+    /// Open event streams (see `api/events.rs`).
+    pub(crate) event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The API's other polled reads, cached like the stats.
@@ -210,6 +212,7 @@ impl WebState {
                 allowed_origins: Vec::new(),
                 allowed_hosts: Vec::new(),
                 reads: Reads::new(),
+                event_streams: Arc::new(tokio::sync::Semaphore::new(crate::api::MAX_EVENT_STREAMS)),
             }),
         }
     }
@@ -226,6 +229,7 @@ impl WebState {
             allowed_origins: shared.allowed_origins.clone(),
             allowed_hosts: shared.allowed_hosts.clone(),
             reads: Reads::new(),
+            event_streams: shared.event_streams.clone(),
         });
         f(&mut inner);
         WebState { inner: Arc::new(inner) }

@@ -311,3 +311,88 @@ export function actionButton(label, action, opts, after) {
 export function note(text, kind = 'muted') {
   return h('p', { class: `note ${kind}` }, text);
 }
+
+/**
+ * Follows a queue's job events (`/api/queues/{queue}/events`, server-sent
+ * events read through `fetch`, so the admin token travels as a header like
+ * every other read). Calls `onEvent(event)` for each job event and
+ * `onEvent(null)` when events were missed (the page reloads what it shows).
+ * Reconnects after a pause when the stream ends, resuming after the last
+ * event seen. Returns a function that stops it.
+ */
+export function followEvents(queue, { job = null } = {}, onEvent) {
+  const abort = new AbortController();
+  let last = '';
+  const run = async () => {
+    while (!abort.signal.aborted) {
+      const params = new URLSearchParams();
+      if (job) params.set('job', job);
+      if (last) params.set('after', last);
+      const headers = { Accept: 'text/event-stream' };
+      const token = getToken();
+      if (token) headers.Authorization = 'Bearer ' + token;
+      try {
+        const resp = await fetch(`${API}/queues/${enc(queue)}/events?${params}`, {
+          headers, cache: 'no-store', credentials: 'omit', signal: abort.signal,
+        });
+        if (resp.ok && resp.body) await readEvents(resp.body, (name, id, data) => {
+          if (id) last = id;
+          if (name === 'job') onEvent(JSON.parse(data));
+          else if (name === 'missed') onEvent(null);
+        });
+      } catch {
+        // Aborted, or the connection dropped: retried below unless stopped.
+      }
+      if (abort.signal.aborted) return;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  };
+  run();
+  return () => abort.abort();
+}
+
+/** Reads a server-sent event stream, calling `each(event, id, data)` per event. */
+async function readEvents(body, each) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let end;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      let name = 'message';
+      let id = '';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('id:')) id = line.slice(3).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length) each(name, id, data.join('\n'));
+    }
+  }
+}
+
+/** Calls `f` at most once per `ms`, the last call of a burst included. */
+export function throttle(f, ms) {
+  let timer = null;
+  let again = false;
+  return () => {
+    if (timer) {
+      again = true;
+      return;
+    }
+    f();
+    timer = setTimeout(function done() {
+      timer = null;
+      if (again) {
+        again = false;
+        f();
+        timer = setTimeout(done, ms);
+      }
+    }, ms);
+  };
+}

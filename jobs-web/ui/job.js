@@ -1,7 +1,8 @@
 // One job: status, payload (pretty-printed, as text), attempts with their
-// errors, result and timeline. Polls while the job is not finished.
+// errors, result and timeline. Reloads on each of the job's events (and
+// polls while it is not finished, should events not get through).
 
-import { api, enc, fmtTime, h, note, statusBadge, timeEl } from './core.js';
+import { api, enc, fmtTime, followEvents, h, note, statusBadge, timeEl } from './core.js';
 import { cancelButton, retryButton } from './queue.js';
 
 const FINISHED = ['succeeded', 'dead', 'cancelled', 'expired'];
@@ -86,5 +87,8 @@ export function jobPage(id) {
     await load();
   };
   const fail = (e) => body.replaceChildren(note(e.message, e.status === 404 ? 'muted' : 'error'));
-  return { el, refresh: poll, fail };
+  // Every change of the job is an event of its queue (the id names it).
+  const queue = id.slice(0, id.indexOf(':'));
+  const stop = queue ? followEvents(queue, { job: id }, () => { settled = false; load().catch(fail); }) : null;
+  return { el, refresh: poll, fail, stop };
 }

@@ -1,6 +1,6 @@
 // A queue: its jobs by state in tabs, a page at a time.
 
-import { actionButton, api, enc, fmtNum, h, jobLink, note, statusBadge, timeEl } from './core.js';
+import { actionButton, api, enc, fmtNum, followEvents, h, jobLink, note, statusBadge, throttle, timeEl } from './core.js';
 import { pauseButton } from './overview.js';
 
 const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded', 'expired'];
@@ -114,5 +114,12 @@ export function queuePage(name, query) {
     if (listedAt === 0 || (changed && Date.now() - listedAt > LIST_RELOAD_MS)) await loadList();
   };
   const fail = (e) => list.replaceChildren(note(e.message, 'error'));
-  return { el, refresh, fail };
+  // The queue's events: counts and the list follow each change at once (at
+  // most once a second), beside the regular poll.
+  const live = throttle(() => {
+    listedAt = 0;
+    refresh().catch(fail);
+  }, 1000);
+  const stop = followEvents(name, {}, live);
+  return { el, refresh, fail, stop };
 }

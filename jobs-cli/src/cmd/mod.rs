@@ -3,6 +3,7 @@
 mod control;
 mod dead;
 mod enqueue;
+mod events;
 mod inspect;
 mod schedules;
 mod worker;
@@ -96,6 +97,14 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Queues(o) => inspect::queues(q, o.json, io).await,
         Command::Job { id, output } => inspect::job(q, id, output.json, io).await,
         Command::Workers(o) => inspect::workers(q, o.json, io).await,
+        Command::Events(args) => {
+            let q = ctx.queue.clone();
+            let stop: jobs_core::backend::BoxFuture<'static, ()> = match ctx.shutdown {
+                Some(s) => s,
+                None => Box::pin(jobs_core::shutdown_signal()?),
+            };
+            events::follow(&q, args, stop, io).await
+        }
         Command::Cancel { id, output } => control::cancel(q, id, output.json, io).await,
         Command::Dead(DeadCommand::List { queue, limit, output }) => {
             dead::list(q, queue.as_deref(), *limit, output.json, io).await

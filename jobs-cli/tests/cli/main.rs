@@ -8,6 +8,7 @@ mod support;
 mod control;
 mod dead;
 mod enqueue;
+mod events;
 mod inspect;
 mod redact;
 mod schedules;

@@ -3,9 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::events::emit;
 use super::hot::{enqueue_locked, finish_record, forget};
 use super::{info, MemoryQueue};
 use crate::error::Error;
+use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
     BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts,
@@ -117,6 +119,8 @@ impl QueueAdmin for MemoryQueue {
                         ready.remove(pos);
                     }
                     finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
+                    let cap = self.event_history();
+                    emit(&mut st.events, cap, now, EventKind::Cancelled, id, &r.job.name, r.attempts, None);
                     CancelResult::Cancelled
                 }
             }),
@@ -125,6 +129,7 @@ impl QueueAdmin for MemoryQueue {
     }
 
     fn retry_dead<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<(), Error>> {
+        let (now, cap) = (self.clock(), self.event_history());
         let mut st = self.lock();
         let st = &mut *st;
         let r = match st.jobs.get_mut(id) {
@@ -144,6 +149,7 @@ impl QueueAdmin for MemoryQueue {
                 r.expires_at = None;
                 r.finished_at = None;
                 q.ready[r.job.priority.rank()].push_back(id.clone());
+                emit(&mut st.events, cap, now, EventKind::Enqueued, id, &r.job.name, 0, Some(RETRIED_DEAD));
                 Ok(())
             }
         };
@@ -285,7 +291,7 @@ impl ScheduleStore for MemoryQueue {
             let id = match job {
                 Some(j) => {
                     crate::queue::check_times(std::slice::from_ref(&j))?;
-                    Some(enqueue_locked(&mut st, vec![j], now)?.remove(0))
+                    Some(enqueue_locked(&mut st, vec![j], now, self.event_history())?.remove(0))
                 }
                 None => None,
             };

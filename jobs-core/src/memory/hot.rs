@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use super::events::emit;
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
+use crate::events::EventKind;
 use crate::parse::validate_queue_name;
 use crate::queue::{
     snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob,
@@ -27,6 +29,7 @@ pub(crate) fn crash_budget_error(crashes: u32) -> String {
 impl MemoryQueue {
     pub(super) fn fetch_now(&self, req: &FetchRequest) -> Fetched {
         let now = self.clock();
+        let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
         sweep(st, now, &self.shared.retention);
@@ -77,21 +80,31 @@ impl MemoryQueue {
                         continue;
                     }
                 }
+                q.count(r.job.priority.rank(), false, now);
+                let max = r.job.max_retries.unwrap_or(req.default_max_retries);
+                let kind = if r.cancel_requested {
+                    EventKind::Cancelled
+                } else if out_of_crashes || r.attempts > max {
+                    EventKind::Dead
+                } else {
+                    EventKind::Retrying
+                };
+                emit(&mut st.events, cap, now, kind, &id, &r.job.name, r.attempts, Some(&error));
                 if let Some(a) = r.log.last_mut() {
                     a.finished_at = Some(now);
                     a.error = Some(error);
                 }
-                q.count(r.job.priority.rank(), false, now);
-                let max = r.job.max_retries.unwrap_or(req.default_max_retries);
-                if r.cancel_requested {
-                    finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
-                } else if out_of_crashes || r.attempts > max {
-                    r.status = JobStatus::Dead;
-                    r.finished_at = Some(now);
-                    q.dead.insert((now, id));
-                } else {
-                    r.status = JobStatus::Pending;
-                    q.ready[r.job.priority.rank()].push_back(id);
+                match kind {
+                    EventKind::Cancelled => finish_record(r, JobStatus::Cancelled, now, &mut st.finished),
+                    EventKind::Dead => {
+                        r.status = JobStatus::Dead;
+                        r.finished_at = Some(now);
+                        q.dead.insert((now, id));
+                    }
+                    _ => {
+                        r.status = JobStatus::Pending;
+                        q.ready[r.job.priority.rank()].push_back(id);
+                    }
                 }
             }
             if q.paused {
@@ -108,6 +121,7 @@ impl MemoryQueue {
                         expired += 1;
                         q.expired[rank] += 1;
                         finish_record(r, JobStatus::Expired, now, &mut st.finished);
+                        emit(&mut st.events, cap, now, EventKind::Expired, &id, &r.job.name, 0, None);
                         out.expired.push(ExpiredJob { id, name: r.job.name.clone() });
                         cut_short |= expired >= EXPIRE_BATCH && out.jobs.len() < req.max;
                         continue;
@@ -127,6 +141,7 @@ impl MemoryQueue {
                         snoozed_for: None,
                     });
                     q.leased.insert((until, id.clone()));
+                    emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
                         id,
                         name: r.job.name.clone(),
@@ -165,6 +180,7 @@ impl MemoryQueue {
 
     pub(super) fn finish_now(&self, batch: Vec<Finish>) -> Vec<FinishResult> {
         let now = self.clock();
+        let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
         let mut woke = false;
@@ -192,13 +208,18 @@ impl MemoryQueue {
                         a.error = error;
                     }
                 };
+                let mut event = |kind, detail: Option<&str>| {
+                    emit(&mut st.events, cap, now, kind, &f.id, &r.job.name, r.attempts, detail)
+                };
                 let status = match f.outcome {
                     _ if r.cancel_requested => {
+                        event(EventKind::Cancelled, None);
                         end_attempt(r, Some("cancelled".into()));
                         finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
                         JobStatus::Cancelled
                     }
                     Outcome::Succeeded { result } => {
+                        event(EventKind::Succeeded, None);
                         end_attempt(r, None);
                         r.result = result;
                         q.count(rank, true, now);
@@ -206,6 +227,7 @@ impl MemoryQueue {
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
+                        event(EventKind::Retrying, Some(&error));
                         let at = at.resolve(now);
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
@@ -216,6 +238,7 @@ impl MemoryQueue {
                         JobStatus::Retrying
                     }
                     Outcome::Dead { error } => {
+                        event(EventKind::Dead, Some(&error));
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
                         r.status = JobStatus::Dead;
@@ -227,9 +250,11 @@ impl MemoryQueue {
                     // Answered above, before the lease is touched.
                     Outcome::Started => JobStatus::Running,
                     Outcome::Snooze { at, reason, limit } => {
-                        r.snoozes = r.snoozes.saturating_add(1);
-                        if r.snoozes > limit {
-                            end_attempt(r, Some(snooze_limit_error(limit, &reason)));
+                        if r.snoozes.saturating_add(1) > limit {
+                            let error = snooze_limit_error(limit, &reason);
+                            event(EventKind::Dead, Some(&error));
+                            r.snoozes = r.snoozes.saturating_add(1);
+                            end_attempt(r, Some(error));
                             q.count(rank, false, now);
                             r.status = JobStatus::Dead;
                             r.finished_at = Some(now);
@@ -237,6 +262,7 @@ impl MemoryQueue {
                             dead_touched.push(f.id.queue().to_owned());
                             return FinishResult::Applied(JobStatus::Dead);
                         }
+                        r.snoozes = r.snoozes.saturating_add(1);
                         let t = at.resolve(now);
                         // Not an attempt: the count goes back, and the run
                         // stays in the log as a snooze.
@@ -293,7 +319,12 @@ impl MemoryQueue {
 
 /// Stores a batch after checking all of it: nothing is written on an error.
 /// `now` is the store's clock: delays count from it.
-pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime) -> Result<Vec<JobId>, Error> {
+pub(super) fn enqueue_locked(
+    st: &mut State,
+    jobs: Vec<NewJob>,
+    now: SystemTime,
+    event_history: usize,
+) -> Result<Vec<JobId>, Error> {
     let mut adding: HashMap<&str, u64> = HashMap::new();
     for j in &jobs {
         validate_queue_name(j.queue())?;
@@ -334,6 +365,7 @@ pub(super) fn enqueue_locked(st: &mut State, jobs: Vec<NewJob>, now: SystemTime)
                 (JobStatus::Pending, None)
             }
         };
+        emit(&mut st.events, event_history, now, EventKind::Enqueued, &id, &j.name, 0, None);
         let rec = Record {
             job: j,
             status,

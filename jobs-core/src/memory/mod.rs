@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 mod capabilities;
+mod events;
 mod hot;
 #[cfg(test)]
 mod tests;
@@ -67,6 +68,9 @@ struct Shared {
     retention: Retention,
     /// The largest payload an enqueue accepts.
     max_payload: std::sync::atomic::AtomicUsize,
+    /// Job events kept per queue.
+    event_history: std::sync::atomic::AtomicUsize,
+    hub: crate::events::EventHub,
 }
 
 #[derive(Default)]
@@ -78,6 +82,7 @@ struct State {
     next_token: u64,
     pools: HashMap<String, (PoolInfo, SystemTime)>,
     schedules: std::collections::BTreeMap<String, ScheduleState>,
+    events: events::EventLogs,
 }
 
 #[derive(Default)]
@@ -312,6 +317,8 @@ impl MemoryQueue {
                 wake,
                 retention,
                 max_payload: std::sync::atomic::AtomicUsize::new(crate::queue::DEFAULT_MAX_PAYLOAD),
+                event_history: std::sync::atomic::AtomicUsize::new(crate::events::DEFAULT_EVENT_HISTORY),
+                hub: crate::events::EventHub::default(),
             }),
         }
     }
@@ -346,7 +353,7 @@ impl MemoryQueue {
         crate::queue::check_payload_sizes(&jobs, self.max_payload())?;
         crate::queue::check_times(&jobs)?;
         let now = self.clock();
-        let ids = enqueue_locked(&mut self.lock(), jobs, now)?;
+        let ids = enqueue_locked(&mut self.lock(), jobs, now, self.event_history())?;
         self.wake();
         self.changed();
         Ok(ids)

@@ -219,3 +219,50 @@ async fn delays_and_leases_run_on_the_store_clock() {
     assert_eq!(again.attempt, 2);
     assert!(q.now().await.unwrap() > SystemTime::now() + Duration::from_secs(590), "now() is the store's clock");
 }
+
+/// The event history keeps the newest `event_history` events; a reader
+/// behind them is told it missed some, and gets what is left.
+#[tokio::test]
+async fn event_history_is_bounded_and_a_gap_is_reported() {
+    use crate::events::{EventFilter, EventKind};
+    use crate::follow::EventStream;
+    use crate::queue::QueueEvents;
+    let q = MemoryQueue::new();
+    q.set_event_history(5);
+    let l = q.listen("ev", Duration::from_secs(60)).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.extend(q.enqueue_many(vec![raw("ev", None)]).await.unwrap());
+    }
+    let page = q.read_events("ev", &l.cursor, 100).await.unwrap();
+    assert!(page.missed);
+    let got: Vec<_> = page.events.iter().map(|e| e.job.clone()).collect();
+    assert_eq!(got, ids[3..].to_vec());
+    // A cursor inside the history misses nothing.
+    let page = q.read_events("ev", &page.events[0].cursor, 100).await.unwrap();
+    assert!(!page.missed);
+    assert_eq!(page.events.len(), 4);
+    // A stream resumed from before the history says so first, then goes on.
+    let mut s = EventStream::resume(&q, EventFilter::queue("ev"), l.cursor).await.unwrap();
+    assert!(matches!(s.next().await, Some(Err(Error::EventsMissed { .. }))));
+    let e = s.next().await.unwrap().unwrap();
+    assert_eq!((e.kind, &e.job), (EventKind::Enqueued, &ids[3]));
+}
+
+/// Recording stops when the last listener's time runs out.
+#[tokio::test]
+async fn events_stop_when_listening_lapses() {
+    use crate::events::EventCursor;
+    use crate::queue::QueueEvents;
+    let q = MemoryQueue::new();
+    let l = q.listen("lapse", Duration::from_millis(1)).await.unwrap();
+    // The listen's time is a real instant: wait until it has passed.
+    let until = std::time::Instant::now() + Duration::from_millis(1);
+    while std::time::Instant::now() <= until {
+        tokio::task::yield_now().await;
+    }
+    q.enqueue_many(vec![raw("lapse", None)]).await.unwrap();
+    assert!(q.read_events("lapse", &EventCursor::start(), 10).await.unwrap().events.is_empty());
+    assert!(!q.listen("lapse", Duration::from_secs(60)).await.unwrap().was_on);
+    let _ = l;
+}

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use super::JobMetrics;
 use crate::error::Error;
 use crate::queue::{
-    forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore,
+    forward_fns, BoxFuture, JobQueue, NewJob, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect,
+    ScheduleStore,
 };
 use crate::vocab::{JobId, Priority};
 
@@ -114,4 +115,8 @@ impl<Q: QueueAdmin> QueueAdmin for Metered<Q> {
 
 impl<Q: QueueHistory> QueueHistory for Metered<Q> {
     forward_fns!(s => &s.inner; throughput);
+}
+
+impl<Q: QueueEvents> QueueEvents for Metered<Q> {
+    forward_fns!(s => &s.inner; listen, read_events, event_waiter, event_hub);
 }

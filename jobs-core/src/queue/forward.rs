@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{JobQueue, PoolPresence, QueueAdmin, QueueHistory, QueueInspect, ScheduleStore};
+use super::{JobQueue, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore};
 
 /// `forward_fns!(this => target; method, ...)`: each listed port method as a
 /// call of the same method on `target` (an expression over `this`, the
@@ -250,6 +250,39 @@ macro_rules! forward_fns {
             ($target).throughput(queue, minutes)
         }
     };
+    (@ listen, $this:ident => $target:expr) => {
+        fn listen<'a>(
+            &'a self,
+            queue: &'a str,
+            ttl: ::std::time::Duration,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::events::Listening, $crate::error::Error>> {
+            let $this = self;
+            ($target).listen(queue, ttl)
+        }
+    };
+    (@ read_events, $this:ident => $target:expr) => {
+        fn read_events<'a>(
+            &'a self,
+            queue: &'a str,
+            after: &'a $crate::events::EventCursor,
+            max: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::events::EventPage, $crate::error::Error>> {
+            let $this = self;
+            ($target).read_events(queue, after, max)
+        }
+    };
+    (@ event_waiter, $this:ident => $target:expr) => {
+        fn event_waiter(&self, queue: &str) -> Result<Box<dyn $crate::queue::Waiter>, $crate::error::Error> {
+            let $this = self;
+            ($target).event_waiter(queue)
+        }
+    };
+    (@ event_hub, $this:ident => $target:expr) => {
+        fn event_hub(&self) -> &$crate::events::EventHub {
+            let $this = self;
+            ($target).event_hub()
+        }
+    };
 }
 pub(crate) use forward_fns;
 
@@ -273,6 +306,9 @@ macro_rules! forward_pointer {
         }
         impl<Q: QueueHistory + ?Sized> QueueHistory for $ptr<Q> {
             forward_fns!(s => &**s; throughput);
+        }
+        impl<Q: QueueEvents + ?Sized> QueueEvents for $ptr<Q> {
+            forward_fns!(s => &**s; listen, read_events, event_waiter, event_hub);
         }
     };
 }

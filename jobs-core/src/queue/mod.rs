@@ -8,6 +8,7 @@
 //! | [`QueueInspect`] | `job`, `stats`, `dead_jobs`, `list_jobs` | producers reading a job, metrics, CLI, dashboard |
 //! | [`QueueAdmin`] | `cancel`, `retry_dead`, `purge_dead`, `pause`, `resume`, `set_policy` | producers cancelling, configuration, CLI, dashboard |
 //! | [`QueueHistory`] | `throughput` | the dashboard's charts |
+//! | [`QueueEvents`] | `listen`, `read_events`, `event_waiter`, `event_hub` | event streams, waits for results ([`JobHandle`](crate::JobHandle)), live dashboard pages |
 //!
 //! [`Backend`] is all of them; [`SharedQueue`] (`Arc<dyn Backend>`) holds any
 //! full backend chosen at run time and implements every trait itself. A
@@ -35,6 +36,7 @@ pub use model::*;
 pub use records::*;
 
 use crate::error::Error;
+use crate::events::{EventCursor, EventHub, EventPage, Listening};
 use crate::payload::PayloadFormat;
 use crate::vocab::{JobId, JobStatus};
 
@@ -196,13 +198,50 @@ pub trait QueueHistory: Send + Sync + 'static {
     fn throughput<'a>(&'a self, queue: &'a str, minutes: usize) -> BoxFuture<'a, Result<Vec<MinuteCounts>, Error>>;
 }
 
+/// What happens to jobs, recorded while someone listens.
+///
+/// A backend records a queue's events only while recording is kept on by
+/// [`QueueEvents::listen`] (each call keeps it on for `ttl`; readers call it
+/// again well before that lapses), so a queue no one follows pays nothing
+/// for them. It keeps a bounded history per queue, oldest dropped first.
+/// Events of one job come in the order they happened; every state change
+/// that a job's lifecycle names (see [`EventKind`](crate::EventKind)) is
+/// recorded in the same atomic step as the change itself.
+pub trait QueueEvents: Send + Sync + 'static {
+    /// Keeps `queue`'s events recorded for `ttl` from now; returns the
+    /// newest event held and whether recording was on already.
+    fn listen<'a>(&'a self, queue: &'a str, ttl: Duration) -> BoxFuture<'a, Result<Listening, Error>>;
+
+    /// Up to `max` events of `queue` after `after`, oldest first, without
+    /// waiting; [`EventPage::missed`] when some after `after` were dropped
+    /// from the history.
+    fn read_events<'a>(
+        &'a self,
+        queue: &'a str,
+        after: &'a EventCursor,
+        max: usize,
+    ) -> BoxFuture<'a, Result<EventPage, Error>>;
+
+    /// A waiter that wakes when events of `queue` are recorded: arm it,
+    /// read, and wait when the page was empty (no lost wake-up).
+    fn event_waiter(&self, queue: &str) -> Result<Box<dyn Waiter>, Error>;
+
+    /// The backend's hub for result waits: one follower per queue shared by
+    /// every [`JobHandle`](crate::JobHandle) of this backend, however many
+    /// wait.
+    fn event_hub(&self) -> &EventHub;
+}
+
 /// A backend with every capability: what the CLI, the dashboard and a
 /// run-time-chosen [`SharedQueue`] need. Implemented for every type that
 /// implements all the port's traits.
-pub trait Backend: JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory {}
+pub trait Backend:
+    JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory + QueueEvents
+{
+}
 
 impl<T> Backend for T where
-    T: JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory + ?Sized
+    T: JobQueue + ScheduleStore + PoolPresence + QueueInspect + QueueAdmin + QueueHistory + QueueEvents + ?Sized
 {
 }
 

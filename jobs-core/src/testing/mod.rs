@@ -52,6 +52,7 @@ pub fn use_suite_jobs() {
 /// | `presence` | pool presence | and `PoolPresence` (one case wraps `Q` in [`Faulty`]: a full `Backend`) |
 /// | `history` | listing and throughput | and `QueueHistory` |
 /// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
+/// | `events` | job events, typed waits | and `QueueEvents` |
 ///
 /// ```text
 /// jobs_core::conformance_suite!(|| async { MyQueue::new() }; hot, admin);
@@ -59,7 +60,7 @@ pub fn use_suite_jobs() {
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
-        $crate::conformance_suite!($factory; hot, admin, presence, history, schedules);
+        $crate::conformance_suite!($factory; hot, admin, presence, history, schedules, events);
     };
     ($factory:expr; $($capability:ident),+ $(,)?) => {
         $( $crate::conformance_suite!(@capability $capability, $factory); )+
@@ -139,6 +140,17 @@ macro_rules! conformance_suite {
     (@capability history, $factory:expr) => {
         $crate::conformance_suite!(@cases $factory;
             jobs_listed_by_state_with_history,
+        );
+    };
+    (@capability events, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            events_follow_a_job_through_its_life,
+            events_are_recorded_only_while_listened,
+            events_resume_from_a_cursor,
+            wait_returns_the_typed_result,
+            wait_reports_every_other_end,
+            many_waits_each_get_their_own_result,
+            expiry_and_snooze_end_waits_as_they_should,
         );
     };
     (@capability schedules, $factory:expr) => {

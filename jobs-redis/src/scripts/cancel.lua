@@ -28,5 +28,6 @@ if redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
   redis.call('LREM', B .. 'ready:' .. rank, 1, id)
 end
 finish_record(id, 'cancelled', rank, st, attempts, token, '', digest, ms(server_clock()))
+emit('cancelled', id, attempts)
 flush_stats()
 return 'cancelled'

@@ -197,6 +197,64 @@ local function lpush_many(key, ids)
   chunked(ids, function(...) redis.call('LPUSH', key, ...) end)
 end
 
+-- Job events (jobs_core::QueueEvents). A script records them only while
+-- `events:on` exists: a listener sets it (to the history cap, the most
+-- entries the `events` stream keeps) with an expiry and renews it. With no
+-- listener, the cost is one GET per script call. emit() buffers; the
+-- events are written by flush_events() (called by flush_stats()), then one
+-- message on `events:wake` wakes the readers. An entry's fields: `k` kind,
+-- `j` ulid, `n` job name, `a` attempt, `d` detail (an error), when any.
+local EV_CAP = nil -- nil: not looked up yet; false: no one listens
+local EV, nev = {}, 0
+
+local function listening()
+  if EV_CAP == nil then
+    EV_CAP = tonumber(redis.call('GET', B .. 'events:on')) or false
+  end
+  return EV_CAP
+end
+
+-- The job name inside record `rec` of job `id` (read when not given); ''
+-- when there is none.
+local function name_of(id, rec)
+  rec = rec or redis.call('HGET', JOBS, id)
+  if not rec then
+    return ''
+  end
+  local len, at = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d*|()')
+  if not len then
+    return ''
+  end
+  return string.sub(rec, at, at + tonumber(len) - 1)
+end
+
+-- Records event `kind` of job `id` at `attempt` (text or number), with an
+-- optional detail and the job's record when the caller has it.
+local function emit(kind, id, attempt, detail, rec)
+  if not listening() then
+    return
+  end
+  nev = nev + 1
+  EV[nev] = { kind, id, name_of(id, rec), attempt, detail }
+end
+
+local function flush_events()
+  if nev == 0 then
+    return
+  end
+  local key = B .. 'events'
+  for i = 1, nev do
+    local e = EV[i]
+    if e[5] then
+      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4], 'd', e[5])
+    else
+      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4])
+    end
+  end
+  EV, nev = {}, 0
+  redis.call('PUBLISH', B .. 'events:wake', '1')
+end
+
 -- Counter and gauge changes are added up here and written by flush_stats(),
 -- one HINCRBY per field touched rather than per job. Every script calls
 -- flush_stats() before it returns, once it has written anything.
@@ -226,6 +284,7 @@ end
 -- history: hash `minute:<unix seconds of the minute>` with `processed` and
 -- `failed`, expiring after 25 hours (the history reaches back 24).
 local function flush_stats(now)
+  flush_events()
   for field, delta in pairs(STATS) do
     if delta ~= 0 then
       redis.call('HINCRBY', B .. 'stats', field, delta)

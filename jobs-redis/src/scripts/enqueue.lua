@@ -160,6 +160,7 @@ local function enqueue(now, n, base_arg, compact)
       end
     else
       local rank = string.sub(rec, 1, 1)
+      emit('enqueued', id, '0', nil, rec)
       if expires ~= '' then
         expiring[#expiring + 1] = id
         expiring[#expiring + 1] = ms(due_at(expires, now))

@@ -125,20 +125,23 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
             n_expired = n_expired + 1
             finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
             count('expired:' .. r, 1)
-            local name_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d+|()')
+            emit('expired', id, attempts or '0', nil, rec)
             gone[ng + 1] = id
-            gone[ng + 2] = name_len and string.sub(rec, start, start + tonumber(name_len) - 1) or ''
+            gone[ng + 2] = name_of(id, rec)
             ng = ng + 2
           else
             states[ns + 1] = id
             if st then
-              states[ns + 2] = state_of('running', r, (tonumber(attempts) or 0) + 1, token, started, '', '', digest)
+              local attempt = ms((tonumber(attempts) or 0) + 1)
+              states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
               gauge(r, st, -1)
+              emit('started', id, attempt, nil, rec)
             else
               -- Never started, or a state that does not parse (written by
               -- something else): this is attempt 1.
               old = false
               states[ns + 2] = fresh
+              emit('started', id, '1', nil, rec)
             end
             ns = ns + 2
             nl = nl + 1

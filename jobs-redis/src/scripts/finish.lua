@@ -106,6 +106,7 @@ for i = 1, n do
         states[ns + 1] = id
         states[ns + 2] = m[8]
         ns = ns + 2
+        emit('succeeded', id, attempts)
         if kind == 'okr' then
           results[#results + 1] = id
           results[#results + 1] = ARGV[at + 3]
@@ -123,11 +124,13 @@ for i = 1, n do
         code = 'c'
         log_attempt(id, attempts, t1, now, 'cancelled')
         finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now)
+        emit('cancelled', id, attempts)
       elseif kind == 'retry' then
         code = 'r'
         local run_at = ms(due_at(ARGV[at + 4], now_n) or now_n)
         log_attempt(id, attempts, t1, now, ARGV[at + 3])
         ended_attempt('failed', rank)
+        emit('retrying', id, attempts, ARGV[at + 3])
         redis.call('HSET', STATE, id, state_of('retrying', rank, attempts, token, run_at, '', '', digest))
         moved(rank, st, 'retrying')
         redis.call('ZADD', B .. 'scheduled', run_at, id)
@@ -136,12 +139,14 @@ for i = 1, n do
         code = 'd'
         log_attempt(id, attempts, t1, now, ARGV[at + 3])
         ended_attempt('failed', rank)
+        emit('dead', id, attempts, ARGV[at + 3])
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
       elseif kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5]) then
         code = 'd'
         log_attempt(id, attempts, t1, now, ARGV[at + 6])
         ended_attempt('failed', rank)
+        emit('dead', id, attempts, ARGV[at + 6])
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
       elseif kind == 'snooze' then

@@ -59,9 +59,12 @@ local function reclaim(now, limit, default_max, max_crashes)
             local max = tonumber(max_retries) or default_max
             if cancel == '1' then
               finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now_s)
+              emit('cancelled', id, attempts, err, rec)
             elseif err ~= LEASE_LOST or (tonumber(attempts) or 0) > max then
               to_dead(id, rank, st, attempts, token, t1, digest, now_s)
+              emit('dead', id, attempts, err, rec)
             else
+              emit('retrying', id, attempts, err, rec)
               redis.call('HSET', STATE, id, state_of('pending', rank, attempts, token, '', '', '', digest))
               moved(rank, st, 'pending')
               redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))

@@ -23,6 +23,8 @@ redis.call('HDEL', SNOOZE, id)
 redis.call('HSET', STATE, id, state_of('pending', rank, '0', token, '', '', '', digest))
 moved(rank, 'dead', 'pending')
 redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+-- The detail is jobs_core::backend::RETRIED_DEAD.
+emit('enqueued', id, '0', 'retried from the dead-letter set')
 flush_stats()
 redis.call('PUBLISH', B .. 'wake', '1')
 return 'ok'

@@ -47,6 +47,8 @@ pub struct CrashJob {
 
 impl Job for CrashJob {
     const NAME: &'static str = "jobs_redis.testing.crash";
+    /// Which attempt in which process produced the result.
+    type Output = Ran;
     const QUEUE: &'static str = "crash";
     const PRIORITY: Priority = Priority::Normal;
     /// Many, so that a job reclaimed from several killed workers still ends

@@ -4,6 +4,7 @@
 //! (see [`actions`] and the crate README for every request and response).
 
 mod actions;
+mod events;
 mod read;
 mod views;
 
@@ -63,6 +64,8 @@ pub(crate) enum ApiError {
     #[error(transparent)]
     Backend(#[from] jobs_core::Error),
 }
+
+pub(crate) use events::MAX_STREAMS as MAX_EVENT_STREAMS;
 
 /// The largest request body the API accepts. Its actions take none; a
 /// larger `Content-Length` is refused before anything else runs.
@@ -138,6 +141,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/throughput", get(read::throughput_all))
         .route("/api/queues/{queue}/jobs", get(read::list_jobs))
         .route("/api/queues/{queue}/throughput", get(read::throughput))
+        .route("/api/queues/{queue}/events", get(events::events))
         .route("/api/jobs/{id}", get(read::job))
         .route("/api/workers", get(read::workers))
         .route("/api/schedules", get(read::schedules))

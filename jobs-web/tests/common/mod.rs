@@ -256,6 +256,27 @@ impl ScheduleStore for Unreachable {
     }
 }
 
+impl QueueEvents for Unreachable {
+    fn listen<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<jobs_core::Listening, jobs_core::Error>> {
+        fail()
+    }
+    fn read_events<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a jobs_core::EventCursor,
+        _: usize,
+    ) -> BoxFuture<'a, Result<jobs_core::EventPage, jobs_core::Error>> {
+        fail()
+    }
+    fn event_waiter(&self, _: &str) -> Result<Box<dyn Waiter>, jobs_core::Error> {
+        Err(down())
+    }
+    fn event_hub(&self) -> &jobs_core::backend::EventHub {
+        static HUB: std::sync::LazyLock<jobs_core::backend::EventHub> = std::sync::LazyLock::new(Default::default);
+        &HUB
+    }
+}
+
 /// A shared queue over `Unreachable`.
 pub fn unreachable() -> SharedQueue {
     Arc::new(Unreachable)
@@ -348,6 +369,30 @@ impl QueueHistory for Recording {
     ) -> BoxFuture<'a, Result<Vec<MinuteCounts>, jobs_core::Error>> {
         self.throughput_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.throughput(queue, minutes)
+    }
+}
+
+impl QueueEvents for Recording {
+    fn listen<'a>(
+        &'a self,
+        q: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<jobs_core::Listening, jobs_core::Error>> {
+        self.inner.listen(q, ttl)
+    }
+    fn read_events<'a>(
+        &'a self,
+        q: &'a str,
+        after: &'a jobs_core::EventCursor,
+        max: usize,
+    ) -> BoxFuture<'a, Result<jobs_core::EventPage, jobs_core::Error>> {
+        self.inner.read_events(q, after, max)
+    }
+    fn event_waiter(&self, q: &str) -> Result<Box<dyn Waiter>, jobs_core::Error> {
+        self.inner.event_waiter(q)
+    }
+    fn event_hub(&self) -> &jobs_core::backend::EventHub {
+        self.inner.event_hub()
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod enqueue;
+mod events;
 mod expiry;
 mod failure;
 mod lease;
@@ -13,6 +14,7 @@ mod snooze;
 
 pub use admin::*;
 pub use enqueue::*;
+pub use events::*;
 pub use expiry::*;
 pub use failure::*;
 pub use lease::*;

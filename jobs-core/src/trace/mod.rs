@@ -4,12 +4,17 @@
 //! context into the job's [`Headers`]; when the job runs, it reads them back
 //! onto the job's span. The default links spans within one process
 //! (`Span::follows_from`) and records where the job came from on the span's
-//! `enqueued_by` field in every process. An application that exports traces
-//! with OpenTelemetry installs a propagator that writes and reads the W3C
-//! `traceparent` header instead (with `tracing-opentelemetry`'s
-//! `OpenTelemetrySpanExt::context` / `set_parent`).
+//! `enqueued_by` field in every process. With the `otel` feature the default
+//! is `OtelPropagator`, which also writes and reads the W3C `traceparent`
+//! header, so a job's span continues the producer's trace in any process.
+
+#[cfg(feature = "otel")]
+mod otel;
 
 use std::sync::OnceLock;
+
+#[cfg(feature = "otel")]
+pub use otel::OtelPropagator;
 
 use crate::error::Error;
 use crate::vocab::Headers;
@@ -75,5 +80,14 @@ pub fn set_trace_propagator(p: impl TracePropagator) -> Result<(), Error> {
 }
 
 pub(crate) fn propagator() -> &'static dyn TracePropagator {
-    PROPAGATOR.get_or_init(|| Box::new(SpanLink)).as_ref()
+    PROPAGATOR.get_or_init(default_propagator).as_ref()
+}
+
+/// [`SpanLink`], or with the `otel` feature
+/// `OtelPropagator` (which links in-process too).
+fn default_propagator() -> Box<dyn TracePropagator> {
+    #[cfg(feature = "otel")]
+    return Box::new(OtelPropagator);
+    #[cfg(not(feature = "otel"))]
+    Box::new(SpanLink)
 }

@@ -6,10 +6,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ValidationError};
+mod handle;
+
 use crate::parse::validate_queue_name;
 use crate::payload::PayloadFormat;
 use crate::queue::{JobQueue, NewJob};
 use crate::vocab::{Headers, JobId, Priority};
+pub use handle::{JobHandle, ResultSource, WaitError};
 
 /// A job type: implemented by the payload struct that `#[job]` generates.
 ///
@@ -20,6 +23,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The name stored with each job and used to find its handler
     /// (`name = ".."`, default the function's name).
     const NAME: &'static str;
+    /// What the job function returns on success (its `Ok` type): stored as
+    /// the job's result and handed to whoever waits for it
+    /// ([`JobHandle::wait`](crate::JobHandle::wait)).
+    type Output;
     /// The default queue (`queue = ".."`, default `"default"`).
     const QUEUE: &'static str;
     /// The default priority (`priority = ".."`, default normal).
@@ -189,6 +196,31 @@ pub trait JobExt: Job {
             let mut ids = queue.enqueue_many(vec![job]).await?;
             ids.pop().ok_or_else(|| Error::Backend("enqueue returned no id".into()))
         }
+    }
+
+    /// Enqueues the job and returns a typed handle to it: wait for its
+    /// result, read its status, cancel it (see [`JobHandle`]).
+    fn submit<Q: JobQueue + ResultSource + Clone>(
+        self,
+        queue: &Q,
+    ) -> impl std::future::Future<Output = Result<JobHandle<Self>, Error>> + Send
+    where
+        Self: Sized,
+    {
+        self.submit_with(queue, JobOptions::new())
+    }
+
+    /// [`JobExt::submit`] with per-call overrides.
+    fn submit_with<Q: JobQueue + ResultSource + Clone>(
+        self,
+        queue: &Q,
+        options: JobOptions,
+    ) -> impl std::future::Future<Output = Result<JobHandle<Self>, Error>> + Send
+    where
+        Self: Sized,
+    {
+        let enqueued = self.enqueue_with(queue, options);
+        async move { Ok(JobHandle::new(queue, enqueued.await?)) }
     }
 
     /// Enqueues a batch of jobs of this type with their attribute's

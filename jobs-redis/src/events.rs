@@ -1,0 +1,53 @@
+//! Job events of a [`RedisQueue`]: a capped stream per queue (`events`),
+//! written by the scripts that change jobs while a listener keeps
+//! `events:on` alive, read a page at a time by `read_events.lua`, and
+//! announced on the queue's `events:wake` channel, which readers wait on
+//! with the same pub/sub waiter idle fetchers use (no polling, and on
+//! Cluster the stream lives in the queue's slot like every other key).
+
+use std::time::Duration;
+
+use jobs_core::backend::{BoxFuture, EventHub, Waiter};
+use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, Listening, QueueEvents};
+
+use crate::queue::RedisQueue;
+use crate::scripts::listen::Listen;
+use crate::scripts::read_events::ReadEvents;
+
+impl RedisQueue {
+    async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
+        validate_queue_name(queue)?;
+        let keys = self.keys(queue);
+        self.invoke(Listen { keys: &keys, history: self.inner.event_history, ttl }).await
+    }
+
+    async fn read_events(&self, queue: &str, after: &EventCursor, max: usize) -> Result<EventPage, Error> {
+        validate_queue_name(queue)?;
+        let keys = self.keys(queue);
+        self.invoke(ReadEvents { keys: &keys, after, max }).await
+    }
+}
+
+impl QueueEvents for RedisQueue {
+    fn listen<'a>(&'a self, queue: &'a str, ttl: Duration) -> BoxFuture<'a, Result<Listening, Error>> {
+        Box::pin(self.listen(queue, ttl))
+    }
+
+    fn read_events<'a>(
+        &'a self,
+        queue: &'a str,
+        after: &'a EventCursor,
+        max: usize,
+    ) -> BoxFuture<'a, Result<EventPage, Error>> {
+        Box::pin(self.read_events(queue, after, max))
+    }
+
+    fn event_waiter(&self, queue: &str) -> Result<Box<dyn Waiter>, Error> {
+        validate_queue_name(queue)?;
+        Ok(Box::new(crate::waiter::RedisWaiter::start(self, vec![self.keys(queue).events_wake()])?))
+    }
+
+    fn event_hub(&self) -> &EventHub {
+        &self.inner.hub
+    }
+}
