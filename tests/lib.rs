@@ -16,6 +16,10 @@ pub mod deploying {}
 #[doc = include_str!("../docs/operations.md")]
 pub mod operations {}
 
+/// The Rust blocks of `docs/hooks.md`.
+#[doc = include_str!("../docs/hooks.md")]
+pub mod hooks {}
+
 /// The Rust blocks of `docs/coming-from.md`.
 #[doc = include_str!("../docs/coming-from.md")]
 pub mod coming_from {}
@@ -28,6 +32,10 @@ pub mod results_and_events {}
 #[cfg(feature = "otel")]
 #[doc = include_str!("../docs/tracing.md")]
 pub mod tracing_guide {}
+
+/// The Rust blocks of `docs/webhooks.md`.
+#[doc = include_str!("../docs/webhooks.md")]
+pub mod webhooks {}
 
 /// The Rust blocks of `docs/snooze-and-expiry.md`.
 #[doc = include_str!("../docs/snooze-and-expiry.md")]

@@ -30,6 +30,9 @@ use crate::vocab::JobId;
 pub struct JobContext {
     inner: Arc<Inner>,
     data: Arc<Extensions>,
+    /// This attempt's own values, put there by layers: `None` until one does,
+    /// so an attempt without layers allocates nothing for them.
+    ext: Option<Arc<Extensions>>,
     queue: Option<Arc<dyn crate::queue::JobQueue>>,
 }
 
@@ -102,6 +105,7 @@ impl JobContext {
         JobContext {
             inner: Arc::new(Inner { id, name: name.into(), attempt, max_retries, enqueued_at, cancel }),
             data: Arc::default(),
+            ext: None,
             queue: None,
         }
     }
@@ -139,6 +143,28 @@ impl JobContext {
     /// parameter receives); `None` when the pool was given none of that type.
     pub fn shared<T: Send + Sync + 'static>(&self) -> Option<Data<T>> {
         self.data.shared::<T>()
+    }
+
+    /// A value a [layer](crate::hooks::JobLayer) added to this attempt (a
+    /// tenant read from the job's headers, a request id), by type; `None`
+    /// when none of that type was added.
+    ///
+    /// ```
+    /// # use jobs_core::JobContext;
+    /// struct Tenant(String);
+    /// let mut ctx = JobContext::for_test("send");
+    /// ctx.extensions_mut().insert(Tenant("acme".into()));
+    /// assert_eq!(ctx.extension::<Tenant>().unwrap().0, "acme");
+    /// ```
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.ext.as_ref()?.get::<T>()
+    }
+
+    /// This attempt's own values, to add to (layers do, through
+    /// [`Attempt::extensions_mut`](crate::hooks::Attempt::extensions_mut)).
+    /// Clones of the context made before a change do not see it.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        Arc::make_mut(self.ext.get_or_insert_with(Arc::default))
     }
 
     /// The queue this job was taken from, to enqueue follow-up jobs (a

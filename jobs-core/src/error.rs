@@ -24,6 +24,18 @@ pub enum Error {
         /// [`Error::Serialize`] or [`Error::InvalidQueueName`].
         source: Box<Error>,
     },
+    /// An [`EnqueueHook`](crate::hooks::EnqueueHook) of a
+    /// [`Hooked`](crate::hooks::Hooked) queue refused a job; nothing of its
+    /// batch was written.
+    #[error("job {index} of the batch (`{name}`) was refused by an enqueue hook: {source}")]
+    EnqueueRefused {
+        /// Its position in the batch, from 0.
+        index: usize,
+        /// Its job name.
+        name: String,
+        /// The hook's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The payload or result could not be serialized.
     #[error("could not serialize the job: {0}")]
     Serialize(String),

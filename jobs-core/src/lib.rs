@@ -9,6 +9,7 @@ mod data;
 mod error;
 mod events;
 mod follow;
+pub mod hooks;
 mod job;
 mod memory;
 #[cfg(feature = "metrics")]
@@ -47,7 +48,7 @@ pub use memory::MemoryQueue;
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use queue::{
-    AttemptInfo, Backend, CancelResult, CatchUp, Counts, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
+    AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
     PoolPresence, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
     ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };

@@ -12,7 +12,10 @@ use crate::error::Error;
 /// On unix the handlers are installed by this call, not when the future is
 /// first polled: a signal that arrives while the pool starts counts. From
 /// then on these signals no longer end the process by themselves; the
-/// program decides what they do.
+/// program decides what they do. After the first, a second SIGINT or
+/// SIGTERM ends the process at once (exit code 130 or 143), without waiting
+/// for the grace period: the jobs still running are not lost, they run
+/// again once their leases expire.
 ///
 /// Fails outside a tokio runtime, and when the handlers cannot be
 /// installed. Panics in a runtime built without IO (`#[tokio::main]` has
@@ -41,6 +44,19 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, Er
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
+            // From now on the pool shuts down gracefully; a second signal
+            // means "now", as an operator pressing Ctrl-C again expects.
+            tokio::spawn(async move {
+                let code = tokio::select! {
+                    _ = int.recv() => 128 + 2,
+                    _ = term.recv() => 128 + 15,
+                };
+                tracing::warn!(
+                    "second shutdown signal: exiting now; the jobs still running run again elsewhere once their \
+                     leases expire"
+                );
+                std::process::exit(code);
+            });
         })
     }
     #[cfg(not(unix))]

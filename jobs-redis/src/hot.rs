@@ -11,7 +11,7 @@ use jobs_core::backend::{
     ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat,
     QueueFailure, EXPIRE_BATCH,
 };
-use jobs_core::{validate_queue_name, Error, JobId, NewJob};
+use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
 use crate::decode::{headers, job_id, text, Record, State};
 use crate::error::RedisQueueError;
@@ -151,8 +151,9 @@ impl RedisQueue {
     }
 
     /// One queue's part of [`fetch`](Self::fetch): the fetch script, its
-    /// leased jobs appended to `jobs`. Returns how long until the queue's
-    /// next due time (ms, on the server's clock), if any.
+    /// leased jobs and the jobs its reclaim found dead appended to `out`.
+    /// Returns how long until the queue's next due time (ms, on the
+    /// server's clock), if any.
     async fn fetch_queue(
         &self,
         queue: &str,
@@ -176,6 +177,14 @@ impl RedisQueue {
             match job_id("fetch", queue, ulid) {
                 Ok(id) => out.expired.push(ExpiredJob { id, name: text(name).to_owned() }),
                 Err(e) => tracing::warn!(queue, error = %e, "an expired job's id does not parse"),
+            }
+        }
+        for d in reply.dead {
+            // The script stored this id: one that does not parse was written
+            // by something else, and is dead all the same.
+            match job_id("fetch", queue, &d.ulid) {
+                Ok(id) => out.dead.push(DeadJob::new(id, d.name, d.attempts, d.error)),
+                Err(e) => tracing::warn!(queue, error = %e, "a reclaimed dead job has an unreadable id"),
             }
         }
         let jobs = &mut out.jobs;

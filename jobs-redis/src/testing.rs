@@ -28,11 +28,14 @@
 //! [`WorkerProcess`] runs the `jobs-redis-test-worker` binary for the crash
 //! tests; its [`CrashJob`] handlers write a [`RunLog`] (what each process's
 //! handlers actually ran, whatever Redis counted), which
-//! [`check_kill_runs`] holds against the jobs' state after kills.
+//! [`check_kill_runs`] holds against the jobs' state after kills. Its
+//! [`deadlog::FailingJob`]s fail on every attempt, and its `on_dead`
+//! handler writes a [`deadlog`], for the error-reporter test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a test failure.
 
 pub mod clock;
 mod cluster;
+pub mod deadlog;
 pub mod runlog;
 mod worker;
 

@@ -184,7 +184,8 @@ impl App {
         settings.jobs.apply_queue_policies(&*queue).await.map_err(backend("cannot apply the queue policies"))?;
         let env = Arc::new(AppEnv::new(settings.clone(), queue.clone())?);
         let pool = if options.workers {
-            let mut b = settings.jobs.pool_builder(queue.clone()).extensions(env.share());
+            let mut b =
+                settings.jobs.pool_builder(queue.clone()).extensions(env.share()).on_dead(crate::reporter::report_dead);
             if let Some(d) = options.retry_delay {
                 b = b.retry_delay(d);
             }

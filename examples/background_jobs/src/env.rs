@@ -1,5 +1,5 @@
 //! [`AppEnv`]: what the jobs of this process work with — folders, the mail
-//! transport and templates, the HTTP client, the database, and the queue
+//! transport and templates, the HTTP client and webhook signer, the database, and the queue
 //! (for jobs that enqueue others).
 //!
 //! The worker pool shares it with its jobs: a job takes it (or only the
@@ -16,7 +16,7 @@ use lettre::message::Mailbox;
 
 use crate::config::Settings;
 use crate::db::{Db, DbError};
-use crate::http::{AddressPolicy, HttpClient};
+use crate::http::{HttpClient, WebhookSigner};
 use crate::mail::{self, Mailer, SmtpTarget, TemplateError, Templates};
 
 /// Why the environment could not be set up.
@@ -40,9 +40,12 @@ pub enum EnvError {
     /// A mail setting is wrong.
     #[error("mail settings: {0}")]
     Mail(String),
-    /// An `app.notify.allow` entry is not an address.
-    #[error("app.notify.allow: {0}")]
-    Webhooks(#[from] crate::http::AllowEntryError),
+    /// The SMTP transport's TLS settings are wrong.
+    #[error(transparent)]
+    Smtp(#[from] crate::mail::SmtpSetupError),
+    /// The webhook client's settings are wrong.
+    #[error(transparent)]
+    Webhooks(#[from] crate::http::HttpSetupError),
 }
 
 /// The folders of the application, all absolute.
@@ -96,6 +99,8 @@ pub struct AppEnv {
     pub templates: Templates,
     /// The webhook client.
     pub http: HttpClient,
+    /// Signs webhooks, when `app.notify.signing_secret` is set.
+    pub webhook_signer: Option<WebhookSigner>,
     /// The users and sessions database.
     pub db: Db,
     /// The backend, for jobs that enqueue other jobs.
@@ -137,12 +142,17 @@ impl AppEnv {
         let mailer = match &app.email.smtp_url {
             Some(url) => {
                 let target = SmtpTarget::parse(url).map_err(|e| EnvError::Mail(e.to_string()))?;
-                Mailer::smtp(&target, app.email.timeout)
+                let ca = crate::tls::read_ca_file(app.email.ca_file.as_deref()).map_err(mail::SmtpSetupError::from)?;
+                Mailer::smtp(&target, target.security(app.email.starttls), ca.as_deref(), app.email.timeout)?
             }
             None => Mailer::outbox(&paths.outbox),
         };
-        let http = HttpClient::new(app.notify.timeout, AddressPolicy::from_config(&app.notify)?);
-        Ok(AppEnv { settings, paths, from, mailer, templates, http, db, queue })
+        let http = HttpClient::from_config(&app.notify)?;
+        let webhook_signer = app.notify.signing_secret.as_deref().map(|s| WebhookSigner::new(s.as_bytes()));
+        if webhook_signer.is_none() {
+            tracing::warn!("app.notify.signing_secret is not set: webhooks go out unsigned");
+        }
+        Ok(AppEnv { settings, paths, from, mailer, templates, http, webhook_signer, db, queue })
     }
 
     /// A path of a payload, inside the data folder. Payload paths are checked

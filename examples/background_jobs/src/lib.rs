@@ -10,6 +10,8 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod progress;
+pub mod reporter;
+pub mod tls;
 
 pub use app::{App, AppError, BackendKind, Http, StartOptions};
 pub use config::{AppConfig, ConfigError, Settings};

@@ -70,7 +70,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // starts (or right after it says so) stops it gracefully.
             let signal = jobs_core::shutdown_signal()?;
             let app = App::start(settings, StartOptions::default()).await?;
-            tracing::info!(backend = %app.backend, http = ?app.http_addr, workers = ?app.workers, "worker started");
+            tracing::info!(
+                backend = %app.backend,
+                http = ?app.http_addr,
+                workers = ?app.workers,
+                mail = %app.env.mailer.describe(),
+                webhooks = if app.env.webhook_signer.is_some() { "signed" } else { "unsigned" },
+                "worker started"
+            );
             if app.backend == BackendKind::Memory {
                 tracing::warn!(
                     "no Redis is configured: this worker runs only what this process enqueues (its schedules)"

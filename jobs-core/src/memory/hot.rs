@@ -92,13 +92,15 @@ impl MemoryQueue {
                 emit(&mut st.events, cap, now, kind, &id, &r.job.name, r.attempts, Some(&error));
                 if let Some(a) = r.log.last_mut() {
                     a.finished_at = Some(now);
-                    a.error = Some(error);
+                    a.error = Some(error.clone());
                 }
                 match kind {
                     EventKind::Cancelled => finish_record(r, JobStatus::Cancelled, now, &mut st.finished),
                     EventKind::Dead => {
                         r.status = JobStatus::Dead;
                         r.finished_at = Some(now);
+                        // Its pool died with it: this fetch's pool reports it.
+                        out.dead.push(crate::queue::DeadJob::new(id.clone(), r.job.name.clone(), r.attempts, error));
                         q.dead.insert((now, id));
                     }
                     _ => {

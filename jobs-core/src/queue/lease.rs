@@ -178,6 +178,12 @@ pub struct Fetched {
     /// Jobs this fetch found past their expiry and ended
     /// [`JobStatus::Expired`] instead of leasing them.
     pub expired: Vec<ExpiredJob>,
+    /// Jobs this fetch declared dead while it reclaimed expired leases: the
+    /// pool that ran them died, and they were out of attempts (or of their
+    /// crash budget). Nobody else learns of these deaths, so the fetching
+    /// pool runs its `on_dead` hooks for them; a backend lists each such
+    /// death in exactly one fetch's answer.
+    pub dead: Vec<DeadJob>,
 }
 
 /// A job a fetch ended expired ([`Fetched::expired`]), for metrics and logs.
@@ -187,6 +193,28 @@ pub struct ExpiredJob {
     pub id: JobId,
     /// Its job name.
     pub name: String,
+}
+
+/// A job that ended in the dead-letter set, as a pool's
+/// [`on_dead`](crate::WorkerPoolBuilder::on_dead) hooks see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadJob {
+    /// Its id (which names its queue).
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
+    /// The attempts it had, the last one included.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub error: String,
+}
+
+impl DeadJob {
+    /// A dead job's report (backends build these for [`Fetched::dead`]).
+    pub fn new(id: JobId, name: impl Into<String>, attempts: u32, error: impl Into<String>) -> Self {
+        DeadJob { id, name: name.into(), attempts, error: error.into() }
+    }
 }
 
 /// One queue that a fetch could not serve, in [`Fetched::failed`].

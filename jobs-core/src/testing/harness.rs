@@ -122,7 +122,14 @@ pub struct Start {
     pub queue: String,
     /// Retries the context reported.
     pub max_retries: u32,
+    /// The [`ProbeTag`] a layer gave the attempt, if one did.
+    pub tag: Option<String>,
 }
+
+/// A value a layer may add to an attempt's extensions; probe jobs record
+/// it in their [`Start`], so a case sees what reached the job.
+#[derive(Debug, Clone)]
+pub struct ProbeTag(pub String);
 
 #[derive(Default)]
 struct ProbeData {
@@ -173,6 +180,7 @@ impl Probe {
             at: Instant::now(),
             queue: ctx.queue().to_owned(),
             max_retries: ctx.max_retries(),
+            tag: ctx.extension::<ProbeTag>().map(|t| t.0.clone()),
         });
     }
 

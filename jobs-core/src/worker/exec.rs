@@ -17,10 +17,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::shared::{Core, UnknownJobs};
+use super::shared::{Ack, Core, UnknownJobs};
 use crate::context::JobContext;
+use crate::hooks::{Attempt, BoxFuture, DeadJob, FailedAttempt, JobOutcome, Next};
+use crate::payload::PayloadFormat;
 use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
-use crate::registry::RunError;
+use crate::registry::{JobDescriptor, RunError};
 
 /// Why a job is handed back when its pool shuts down.
 const SHUT_DOWN: &str = "the worker pool shut down";
@@ -31,6 +33,16 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {
         let outcome = unknown_outcome(&core, &job);
+        if let Outcome::Dead { error } = &outcome {
+            let failed = FailedAttempt {
+                id: job.id.clone(),
+                name: job.name.clone(),
+                attempt: job.attempt,
+                error: error.clone(),
+                will_retry: false,
+            };
+            core.hooks.failed(&failed);
+        }
         record(&core, &job, &outcome, None);
         report(&core, &job, outcome);
         return;
@@ -78,29 +90,39 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         }
         alone
     } else {
-        let _ = core.acks.send(Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started });
+        let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
+        let _ = core.acks.send(Ack { finish: mark, dead: None });
         None
     };
     #[cfg(feature = "metrics")]
     let started = core.metrics.as_ref().map(|_| std::time::Instant::now());
     #[cfg(not(feature = "metrics"))]
     let started: Option<std::time::Instant> = None;
-    // The glue decodes and validates the payload before it returns the
-    // job's future: user code (a `Deserialize` impl, a custom validator)
-    // that panics there is a failed attempt like a panic in the body.
-    let ended = match span.in_scope(|| catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, job.format, &job.payload)))) {
-        Err(panic) => Err(panic_message(panic)),
-        Ok(fut) => {
-            let fut = CatchUnwind(Some(fut.instrument(span.clone())));
-            let timeout = job.timeout.or(desc.timeout);
-            tokio::select! {
-                biased;
-                _ = core.killed.cancelled() => return,
-                // Dropped here, before it is handed back below.
-                _ = core.abort.cancelled() => Ok(Ok(None)),
-                r = run_with_timeout(fut, timeout) => r,
-            }
-        }
+    let decide = Decide { attempt: job.attempt, max_retries, max_result: core.max_result };
+    let timeout = job.timeout.or(desc.timeout);
+    let (format, payload) = (job.format, job.payload.as_slice());
+    // Without layers the job runs as it is; with them, inside their chain.
+    // Either way under `catch_unwind`: a panic in a layer fails the attempt
+    // as one in the job does.
+    let chain: BoxFuture<'_, JobOutcome> = if core.hooks.layers.is_empty() {
+        Box::pin(run_job(desc, ctx, format, payload, timeout, decide))
+    } else {
+        let attempt = Attempt { ctx, headers: Arc::new(job.headers.clone()), priority: job.priority };
+        let layers = core.hooks.layers.as_slice();
+        Box::pin(async move {
+            let run = move |a: Attempt| -> BoxFuture<'_, JobOutcome> {
+                Box::pin(run_job(desc, a.ctx, format, payload, timeout, decide))
+            };
+            Next { layers, job: &run }.run(attempt).await
+        })
+    };
+    let guarded = CatchUnwind(Some(chain.instrument(span.clone())));
+    let ended = tokio::select! {
+        biased;
+        _ = core.killed.cancelled() => return,
+        // Dropped here, before it is handed back below.
+        _ = core.abort.cancelled() => None,
+        r = guarded => Some(r),
     };
     if core.hard.is_cancelled() {
         // Past the grace period: whatever the attempt returned, it is handed
@@ -110,27 +132,13 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         }
         return;
     }
+    // `abort` is only ever cancelled after `hard`, handled above.
+    let Some(ended) = ended else { return };
     let outcome = match ended {
-        Ok(Ok(Some(result))) if result.len() > core.max_result => {
-            let error = format!(
-                "the job's result is {} bytes, over the limit of {} (WorkerPoolBuilder::max_result); it was not stored",
-                result.len(),
-                core.max_result
-            );
-            failure(&core, &job, max_retries, error, false)
-        }
-        Ok(Ok(result)) => Outcome::Succeeded { result },
-        Ok(Err(e)) if e.snooze_for().is_some() => Outcome::Snooze {
-            at: When::In(e.snooze_for().unwrap_or_default()),
-            reason: crate::error::bounded_message(e.to_string()),
-            limit: core.max_snoozes,
-        },
-        Ok(Err(e)) => {
-            let retryable = e.is_retryable();
-            failure(&core, &job, max_retries, crate::error::bounded_message(e.to_string()), retryable)
-        }
-        Err(msg) => failure(&core, &job, max_retries, msg, true),
+        Ok(outcome) => outcome,
+        Err(panic) => decide.failure(panic_message(panic), true),
     };
+    let outcome = decide.finally(&core, &job, outcome);
     span.in_scope(|| match &outcome {
         Outcome::Succeeded { .. } => tracing::debug!("job succeeded"),
         Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = ?at, "job failed; will retry"),
@@ -139,8 +147,104 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         Outcome::Release { .. } | Outcome::Started => {}
     });
     if core.inflight.remove(&job.id, job.token) {
+        if let Outcome::Retry { error, .. } | Outcome::Dead { error } = &outcome {
+            let will_retry = matches!(outcome, Outcome::Retry { .. });
+            let failed = FailedAttempt {
+                id: job.id.clone(),
+                name: job.name.clone(),
+                attempt: job.attempt,
+                error: error.clone(),
+                will_retry,
+            };
+            span.in_scope(|| core.hooks.failed(&failed));
+        }
         record(&core, &job, &outcome, started.map(|s| s.elapsed()));
         report(&core, &job, outcome);
+    }
+}
+
+/// The job itself, innermost in the chain: the glue decodes and validates
+/// the payload before it returns the job's future, so user code (a
+/// `Deserialize` impl, a custom validator) that panics there is a failed
+/// attempt like a panic in the body; then the future under its timeout.
+async fn run_job(
+    desc: &'static JobDescriptor,
+    ctx: JobContext,
+    format: PayloadFormat,
+    payload: &[u8],
+    timeout: Option<Duration>,
+    decide: Decide,
+) -> JobOutcome {
+    let ended = match catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, format, payload))) {
+        Err(panic) => Err(panic_message(panic)),
+        Ok(fut) => run_with_timeout(CatchUnwind(Some(fut)), timeout).await,
+    };
+    match ended {
+        Ok(Ok(result)) => decide.success(result),
+        Ok(Err(e)) if e.snooze_for().is_some() => JobOutcome::Snooze {
+            after: e.snooze_for().unwrap_or_default(),
+            reason: crate::error::bounded_message(e.to_string()),
+        },
+        Ok(Err(e)) => {
+            let retryable = e.is_retryable();
+            decide.failure(crate::error::bounded_message(e.to_string()), retryable)
+        }
+        Err(msg) => decide.failure(msg, true),
+    }
+}
+
+/// What an attempt's outcome becomes, by the job's attempts and the
+/// pool's result limit: decided once for the job, and again on what the
+/// layers returned.
+#[derive(Debug, Clone, Copy)]
+struct Decide {
+    attempt: u32,
+    max_retries: u32,
+    max_result: usize,
+}
+
+impl Decide {
+    fn success(self, result: Option<Vec<u8>>) -> JobOutcome {
+        match result {
+            Some(r) if r.len() > self.max_result => JobOutcome::Dead {
+                error: format!(
+                    "the job's result is {} bytes, over the limit of {} (WorkerPoolBuilder::max_result); it was not stored",
+                    r.len(),
+                    self.max_result
+                ),
+            },
+            result => JobOutcome::Succeeded { result },
+        }
+    }
+
+    fn failure(self, error: String, retryable: bool) -> JobOutcome {
+        if retryable && self.attempt <= self.max_retries {
+            JobOutcome::Retry { error }
+        } else {
+            JobOutcome::Dead { error }
+        }
+    }
+
+    /// The outcome reported to the backend, from what the layers returned.
+    fn finally(self, core: &Core, job: &LeasedJob, outcome: JobOutcome) -> Outcome {
+        match outcome {
+            JobOutcome::Succeeded { result } => match self.success(result) {
+                JobOutcome::Succeeded { result } => Outcome::Succeeded { result },
+                other => self.finally(core, job, other),
+            },
+            JobOutcome::Retry { error } if self.attempt <= self.max_retries => Outcome::Retry {
+                error: crate::error::bounded_message(error),
+                at: When::In(core.backoff_for(&job.name).delay(job.attempt)),
+            },
+            JobOutcome::Retry { error } | JobOutcome::Dead { error } => {
+                Outcome::Dead { error: crate::error::bounded_message(error) }
+            }
+            JobOutcome::Snooze { after, reason } => Outcome::Snooze {
+                at: When::In(after),
+                reason: crate::error::bounded_message(reason),
+                limit: core.max_snoozes,
+            },
+        }
     }
 }
 
@@ -224,14 +328,6 @@ fn panic_message(p: Box<dyn Any + Send>) -> String {
     crate::error::bounded_message(format!("panicked: {msg}"))
 }
 
-fn failure(core: &Core, job: &LeasedJob, max_retries: u32, error: String, retryable: bool) -> Outcome {
-    if retryable && job.attempt <= max_retries {
-        Outcome::Retry { error, at: When::In(core.backoff_for(&job.name).delay(job.attempt)) }
-    } else {
-        Outcome::Dead { error }
-    }
-}
-
 fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {
     let mut known: Vec<&str> = core.registry.keys().copied().collect();
     known.sort_unstable();
@@ -267,7 +363,13 @@ fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>
 }
 
 fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
-    if core.acks.send(Finish { id: job.id.clone(), token: job.token, outcome }).is_err() {
+    let dead = match &outcome {
+        Outcome::Dead { error } if core.hooks.wants_dead() => {
+            Some(DeadJob::new(job.id.clone(), job.name.clone(), job.attempt, error.clone()))
+        }
+        _ => None,
+    };
+    if core.acks.send(Ack { finish: Finish { id: job.id.clone(), token: job.token, outcome }, dead }).is_err() {
         tracing::warn!(job = %job.id, "pool is stopping: result not recorded; the job runs again after its lease");
     }
 }

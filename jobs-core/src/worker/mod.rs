@@ -28,6 +28,8 @@ pub use backoff::Backoff;
 pub use shared::UnknownJobs;
 
 use crate::error::Error;
+use crate::hooks::pool::PoolHooks;
+use crate::hooks::{DeadJob, FailedAttempt, JobLayer};
 use crate::parse::validate_queue_name;
 use crate::queue::{JobQueue, PoolInfo};
 use inflight::InFlight;
@@ -73,6 +75,7 @@ impl WorkerPool {
             max_snoozes: crate::queue::DEFAULT_MAX_SNOOZES,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
+            hooks: PoolHooks::default(),
             #[cfg(feature = "metrics")]
             metrics: None,
             #[cfg(feature = "cron")]
@@ -99,6 +102,7 @@ pub struct WorkerPoolBuilder {
     max_snoozes: u32,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
+    hooks: PoolHooks,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::metrics::JobMetrics>,
     #[cfg(feature = "cron")]
@@ -194,6 +198,58 @@ impl WorkerPoolBuilder {
     /// type replaces an earlier one).
     pub fn extensions(mut self, data: crate::context::Extensions) -> Self {
         self.data.extend(data);
+        self
+    }
+
+    /// Wraps every attempt of the pool's jobs in `layer` (see [`JobLayer`]).
+    /// Layers run in the order they are added: the first is the outermost,
+    /// it sees each attempt first and its outcome last.
+    pub fn layer(mut self, layer: impl JobLayer) -> Self {
+        self.hooks.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Calls `f` after every failed attempt this pool runs (an error, a
+    /// panic, a timeout), once its layers have had their say, with whether
+    /// the job will run again. Runs on the job's task: keep it quick (spawn
+    /// anything slow); a panic in it is logged.
+    ///
+    /// ```no_run
+    /// # use jobs_core::prelude::*;
+    /// # fn f(queue: MemoryQueue) -> jobs_core::WorkerPoolBuilder {
+    /// WorkerPool::builder(queue).on_failure(|failed| {
+    ///     tracing::warn!(job = %failed.id, retry = failed.will_retry, "{}", failed.error);
+    /// })
+    /// # }
+    /// ```
+    pub fn on_failure(mut self, f: impl Fn(&FailedAttempt) + Send + Sync + 'static) -> Self {
+        self.hooks.add_failure(f);
+        self
+    }
+
+    /// Calls `f` once for every job that ends dead through this pool — the
+    /// place for an error reporter. That is each attempt of the pool's that
+    /// ends dead (a permanent error, the last retry failed, an unknown job
+    /// name), called once the backend has recorded it (an attempt whose
+    /// lease was lost meanwhile is another pool's to report), and each job
+    /// the pool's fetches find dead in the lease of a pool that died (its
+    /// last attempt's worker crashed, or it kept losing leases before it
+    /// started). So across any number of pools and crashes, each death is
+    /// reported by one pool, once — unless the reporting process itself
+    /// dies in the instant between the backend's answer and the call.
+    /// Runs on the pool's acknowledgement or fetch task: keep it quick
+    /// (spawn anything slow); a panic in it is logged.
+    ///
+    /// ```no_run
+    /// # use jobs_core::prelude::*;
+    /// # fn f(queue: MemoryQueue) -> jobs_core::WorkerPoolBuilder {
+    /// WorkerPool::builder(queue).on_dead(|dead| {
+    ///     tracing::error!(job = %dead.id, name = %dead.name, attempts = dead.attempts, "dead: {}", dead.error);
+    /// })
+    /// # }
+    /// ```
+    pub fn on_dead(mut self, f: impl Fn(&DeadJob) + Send + Sync + 'static) -> Self {
+        self.hooks.add_dead(f);
         self
     }
 
@@ -343,6 +399,7 @@ impl WorkerPoolBuilder {
             quarantine: tokio::sync::Mutex::new(()),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
+            hooks: self.hooks,
             #[cfg(feature = "metrics")]
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
             identity: PoolInfo {
@@ -367,7 +424,7 @@ impl WorkerPoolBuilder {
         let sem = Arc::new(Semaphore::new(self.workers));
         let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));
         let acks_closing = CancellationToken::new();
-        let ack_task = rt.spawn(run::ack_loop(self.queue.clone(), ack_rx, acks_closing.clone(), killed.clone()));
+        let ack_task = rt.spawn(run::ack_loop(core.clone(), ack_rx, acks_closing.clone()));
         let heartbeat = heartbeat::spawn_heartbeat(core.clone())?;
         #[cfg(feature = "cron")]
         let scheduler = schedule_store.map(|store| {

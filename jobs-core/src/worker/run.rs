@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::failing::FailingQueues;
-use super::shared::Core;
-use crate::queue::{FetchRequest, Finish, FinishResult, JobQueue, Outcome};
-use crate::vocab::JobId;
+use super::shared::{Ack, Core};
+use crate::queue::{FetchRequest, Finish, FinishResult, Outcome};
+use crate::vocab::{JobId, JobStatus};
 
 /// Fetches in flight at once, at most: while one is on its way (a round
 /// trip and the backend's work), the next batch of free slots is already
@@ -50,6 +50,15 @@ async fn take_slots(sem: &Arc<Semaphore>, min: usize, max: usize) -> Option<Owne
         slots.merge(extra);
     }
     Some(slots)
+}
+
+/// Reports the jobs a fetch found dead in expired leases: no other pool
+/// learns of those deaths.
+fn report_dead(core: &Core, dead: &[crate::queue::DeadJob]) {
+    for d in dead {
+        tracing::error!(job = %d.id, name = %d.name, attempts = d.attempts, error = %d.error, "job died with its worker; moved to the dead-letter set");
+        core.hooks.dead(d);
+    }
 }
 
 /// Starts the fetched jobs, one slot each. A fetch is never abandoned half
@@ -149,6 +158,7 @@ pub(crate) async fn fetch_loop(
                             .map_or(wait, |t| t.saturating_duration_since(tokio::time::Instant::now()).min(wait));
                         idle = Some(idle.map_or(retry, |w| w.min(retry)));
                     }
+                    report_dead(&core, &fetched.dead);
                     start_jobs(&core, &tracker, fetched.jobs, slots);
                 }
                 (Err(e), _, _) => {
@@ -186,6 +196,7 @@ pub(crate) async fn fetch_loop(
     while !fetches.is_empty() {
         if let (Ok(fetched), slots, _) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
             expired(&core, &fetched.expired);
+            report_dead(&core, &fetched.dead);
             start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }
@@ -207,24 +218,24 @@ fn expired(core: &Core, jobs: &[crate::queue::ExpiredJob]) {
 
 /// Drops the start marks of jobs whose attempt ends in the same batch: the
 /// end says more, and a short job then costs the backend nothing extra.
-fn drop_superseded_marks(batch: &mut Vec<Finish>) {
-    if !batch.iter().any(|f| f.outcome == Outcome::Started) {
+fn drop_superseded_marks(batch: &mut Vec<Ack>) {
+    if !batch.iter().any(|a| a.finish.outcome == Outcome::Started) {
         return;
     }
-    let ended: HashSet<(JobId, u64)> =
-        batch.iter().filter(|f| f.outcome != Outcome::Started).map(|f| (f.id.clone(), f.token)).collect();
-    batch.retain(|f| f.outcome != Outcome::Started || !ended.contains(&(f.id.clone(), f.token)));
+    let ended: HashSet<(JobId, u64)> = batch
+        .iter()
+        .filter(|a| a.finish.outcome != Outcome::Started)
+        .map(|a| (a.finish.id.clone(), a.finish.token))
+        .collect();
+    batch.retain(|a| a.finish.outcome != Outcome::Started || !ended.contains(&(a.finish.id.clone(), a.finish.token)));
 }
 
 /// Sends finished attempts to the backend in batches. A failed call is
 /// retried with backoff: a result is given up only when the pool is killed
-/// (the job then runs again after its lease: at least once).
-pub(crate) async fn ack_loop(
-    queue: Arc<dyn JobQueue>,
-    mut rx: mpsc::UnboundedReceiver<Finish>,
-    closing: CancellationToken,
-    killed: CancellationToken,
-) {
+/// (the job then runs again after its lease: at least once). A death the
+/// backend recorded goes to the pool's `on_dead` handlers.
+pub(crate) async fn ack_loop(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Ack>, closing: CancellationToken) {
+    let (queue, killed) = (&core.queue, &core.killed);
     let mut buf = Vec::with_capacity(512);
     loop {
         let closed = tokio::select! {
@@ -239,15 +250,21 @@ pub(crate) async fn ack_loop(
             }
         };
         if !buf.is_empty() {
-            let mut batch = std::mem::take(&mut buf);
-            drop_superseded_marks(&mut batch);
+            let mut acks = std::mem::take(&mut buf);
+            drop_superseded_marks(&mut acks);
+            let batch: Vec<Finish> = acks.iter().map(|a| a.finish.clone()).collect();
             let mut delay = Duration::from_millis(50);
             loop {
                 match queue.finish(batch.clone()).await {
                     Ok(results) => {
-                        for (f, r) in batch.iter().zip(results) {
-                            if r == FinishResult::Stale && f.outcome != Outcome::Started {
-                                tracing::warn!(job = %f.id, "result refused: the lease expired and the job was taken again");
+                        for (a, r) in acks.iter().zip(results) {
+                            if r == FinishResult::Stale && a.finish.outcome != Outcome::Started {
+                                tracing::warn!(job = %a.finish.id, "result refused: the lease expired and the job was taken again");
+                            }
+                            // Only a death the backend recorded is reported:
+                            // a stale one was another attempt's to end.
+                            if let (Some(dead), FinishResult::Applied(JobStatus::Dead)) = (&a.dead, r) {
+                                core.hooks.dead(dead);
                             }
                         }
                         break;

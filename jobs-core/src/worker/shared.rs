@@ -32,6 +32,14 @@ pub enum UnknownJobs {
     },
 }
 
+/// An ended attempt (or a start mark) on its way to the ack loop, with the
+/// report its `on_dead` handlers get once the backend confirms the death.
+#[derive(Debug)]
+pub(crate) struct Ack {
+    pub(crate) finish: Finish,
+    pub(crate) dead: Option<crate::queue::DeadJob>,
+}
+
 /// Everything the pool's tasks share.
 pub(crate) struct Core {
     pub(crate) queue: Arc<dyn JobQueue>,
@@ -58,13 +66,15 @@ pub(crate) struct Core {
     pub(crate) job_backoff: HashMap<String, Backoff>,
     /// Values shared with every job ([`JobContext::data`](crate::JobContext::data)).
     pub(crate) data: Arc<crate::context::Extensions>,
+    /// Layers around every attempt, and the failure and dead handlers.
+    pub(crate) hooks: crate::hooks::pool::PoolHooks,
     /// Metrics hooks, when the pool was built with `.metrics(..)`.
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
     /// This pool's presence record (id, host, pid, queues, start).
     pub(crate) identity: crate::queue::PoolInfo,
     pub(crate) inflight: InFlight,
-    pub(crate) acks: mpsc::UnboundedSender<Finish>,
+    pub(crate) acks: mpsc::UnboundedSender<Ack>,
     /// Cancelled when the grace period is over: signals running jobs, and
     /// every job that ends from then on is handed back.
     pub(crate) hard: CancellationToken,

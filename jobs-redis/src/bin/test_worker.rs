@@ -4,8 +4,11 @@
 //! until it is killed. Warnings go to stderr (a refused result, a lost
 //! lease).
 //!
-//! With `JOBS_REDIS_TEST_RUN_LOG` set, crash jobs append their start and end
-//! lines to the run log at that path (see `jobs_redis::testing::runlog`).
+//! With `JOBS_REDIS_TEST_RUN_LOG` set, crash jobs (and failing jobs) append
+//! their start and end lines to the run log at that path (see
+//! `jobs_redis::testing::runlog`); with `JOBS_REDIS_TEST_DEAD_LOG` set, the
+//! pool's `on_dead` handler appends every death it is told of to the dead
+//! log at that path (see `jobs_redis::testing::deadlog`).
 //!
 //! `jobs-redis-test-worker URL QUEUES LEASE_MS [BACKOFF_MS]`
 //!
@@ -18,7 +21,7 @@ use std::time::Duration;
 // feature this binary requires (`use_test_jobs` adds it); the crash tests'
 // handler is below.
 use jobs_core::{Backoff, Job, JobContext, JobError, WorkerPool};
-use jobs_redis::testing::{runlog, Ran};
+use jobs_redis::testing::{deadlog, runlog, Ran};
 use jobs_redis::RedisQueue;
 
 /// The handler of `jobs_redis::testing::CrashJob` (same name, same fields):
@@ -31,6 +34,17 @@ async fn crash_job(ctx: JobContext, seq: u64, sleep_ms: u64) -> Result<Ran, JobE
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
     runlog::ended(&ctx);
     Ok(Ran { attempt: ctx.attempt(), pid: std::process::id() })
+}
+
+/// The handler of `jobs_redis::testing::deadlog::FailingJob`: appends its
+/// start, sleeps, appends its end, and fails.
+#[jobs_core::job(name = "jobs_redis.testing.failing", queue = "crash", retries = 1)]
+async fn failing_job(ctx: JobContext, seq: u64, sleep_ms: u64) -> Result<(), JobError> {
+    let _ = seq;
+    runlog::started(&ctx);
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    runlog::ended(&ctx);
+    Err(JobError::retryable(deadlog::FAILING_ERROR))
 }
 
 /// Fails at start when the handler above and the type the tests enqueue
@@ -48,6 +62,10 @@ fn check_crash_job() -> Result<(), Box<dyn std::error::Error>> {
     let got: CrashJob = serde_json::from_slice(&sent)?;
     if serde_json::to_vec(&got)? != sent {
         return Err("`crash_job` and `jobs_redis::testing::CrashJob` differ in their fields".into());
+    }
+    type Failing = deadlog::FailingJob;
+    if FailingJob::NAME != Failing::NAME || FailingJob::MAX_RETRIES != Failing::MAX_RETRIES {
+        return Err("`failing_job` and `jobs_redis::testing::deadlog::FailingJob` differ in their attributes".into());
     }
     Ok(())
 }
@@ -79,12 +97,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = std::env::var_os("JOBS_REDIS_TEST_RUN_LOG") {
         runlog::open(path.as_ref())?;
     }
+    let dead_log = std::env::var_os("JOBS_REDIS_TEST_DEAD_LOG");
+    if let Some(path) = &dead_log {
+        deadlog::open(path.as_ref())?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let q = RedisQueue::connect(url).await?;
         let mut pool = WorkerPool::builder(q).queues(queues.split(',')).workers(4).lease(lease);
         if let Some(b) = backoff {
             pool = pool.backoff(b);
+        }
+        if dead_log.is_some() {
+            pool = pool.on_dead(deadlog::report);
         }
         let _pool = pool.start()?;
         // The test kills it long before this; the bound keeps a forgotten

@@ -25,8 +25,10 @@
 -- room it left, ending at most ARGV[10] jobs expired (then next_due_in_ms
 -- is 0: the fetcher comes back at once for the rest). Only popped jobs are
 -- looked at: no scan of the queue.
--- Returns {next_due_in_ms or '', T or '', E, then 2 values per expired job
--- (E of them: ulid, job name), then 4 values per leased job:
+-- Returns {next_due_in_ms or '', T or '', n, then 4 values for each of the
+--   n jobs reclaim() sent to the dead-letter set (ulid, name, attempts,
+--   error), then E, then 2 values per expired job (E of them: ulid, job
+--   name), then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
 --   its crashes (nil for none: leases it lost before its handler started)}
@@ -50,7 +52,7 @@ local batch = tonumber(ARGV[4])
 local expire_max = tonumber(ARGV[10])
 
 promote(now, batch)
-reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
+local dead = reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
 sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch, tonumber(ARGV[9]))
 trim_dead(tonumber(ARGV[7]), batch)
 
@@ -184,14 +186,19 @@ for _, z in ipairs({ B .. 'scheduled', B .. 'leased' }) do
     end
   end
 end
-local out = { '', token or '', ms(ng / 2) }
+local out = { '', token or '', ms(#dead / 4) }
+local k = 3
+for i = 1, #dead do
+  out[k + i] = dead[i]
+end
+k = k + #dead + 1
+out[k] = ms(ng / 2)
 if cut_short then
   -- Expired jobs used this call's budget: more may wait behind them.
   out[1] = '0'
 elseif first then
   out[1] = ms(math.max(first - now, 0))
 end
-local k = 3
 for i = 1, ng do
   out[k + i] = gone[i]
 end

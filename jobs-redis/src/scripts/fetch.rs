@@ -53,8 +53,23 @@ pub(crate) struct Fetched {
     pub(crate) token: u64,
     /// The jobs found past their expiry and ended: ulid and job name.
     pub(crate) expired: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The jobs the fetch's reclaim sent to the dead-letter set.
+    pub(crate) dead: Vec<DeadEntry>,
     /// The leased jobs.
     pub(crate) jobs: Entries,
+}
+
+/// A job the fetch's reclaim sent to the dead-letter set: its worker died
+/// during its last attempt, or it ran out of its crash budget.
+pub(crate) struct DeadEntry {
+    /// Its ulid.
+    pub(crate) ulid: Vec<u8>,
+    /// Its job name.
+    pub(crate) name: String,
+    /// Its attempts.
+    pub(crate) attempts: u32,
+    /// The error of its last attempt.
+    pub(crate) error: String,
 }
 
 /// One leased job as stored.
@@ -123,14 +138,32 @@ impl ScriptCall for Fetch<'_> {
             .arg(self.expire_max);
     }
 
-    /// `{next_due_in_ms or '', T or '', E, then 2 values per expired job
-    /// (E of them), then 4 values per job}`.
+    /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2
+    /// values per expired job, then 4 values per job}`.
     fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
         let mut items = array(OP, reply)?.into_iter();
-        let (Some(due), Some(token), Some(n_expired)) = (items.next(), items.next(), items.next()) else {
+        let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
             return Err(RedisQueueError::reply(OP, "short answer"));
         };
         let next_due = opt_u64(OP, &bytes(OP, due)?)?;
+        let n = num(OP, &bytes(OP, n)?)?;
+        let mut dead = Vec::new();
+        for _ in 0..n {
+            let (Some(ulid), Some(name), Some(attempts), Some(error)) =
+                (items.next(), items.next(), items.next(), items.next())
+            else {
+                return Err(RedisQueueError::reply(OP, "short list of dead jobs"));
+            };
+            dead.push(DeadEntry {
+                ulid: bytes(OP, ulid)?,
+                name: String::from_utf8_lossy(&bytes(OP, name)?).into_owned(),
+                attempts: u32::try_from(num(OP, &bytes(OP, attempts)?)?).unwrap_or(u32::MAX),
+                error: String::from_utf8_lossy(&bytes(OP, error)?).into_owned(),
+            });
+        }
+        let Some(n_expired) = items.next() else {
+            return Err(RedisQueueError::reply(OP, "no count of expired jobs"));
+        };
         let n_expired = usize::try_from(num(OP, &bytes(OP, n_expired)?)?).unwrap_or(usize::MAX);
         if items.len() < n_expired.saturating_mul(2) {
             return Err(RedisQueueError::reply(OP, format!("{n_expired} expired jobs announced, fewer sent")));
@@ -145,6 +178,6 @@ impl ScriptCall for Fetch<'_> {
             return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
         }
         let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-        Ok(Fetched { next_due, token, expired, jobs: Entries(items) })
+        Ok(Fetched { next_due, token, dead, expired, jobs: Entries(items) })
     }
 }

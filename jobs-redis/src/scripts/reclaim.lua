@@ -13,9 +13,12 @@
 -- `crash` instead; past the crash budget it goes dead. A cancel-requested
 -- one ends cancelled; any other goes to the end of its ready list. Live leases are never touched, and two
 -- pools reclaiming at once cannot take a job twice (the script is atomic).
--- Returns nothing.
+-- Returns the jobs it sent to the dead-letter set, 4 values each: ulid, job
+-- name, attempts, error. Their pool died with them, so the fetching pool is
+-- the only one that can report these deaths, and no other call lists them.
 
 local function reclaim(now, limit, default_max, max_crashes)
+  local dead, nd = {}, 0
   local expired = redis.call('ZRANGEBYSCORE', B .. 'leased', '-inf', ms(now), 'LIMIT', 0, limit)
   local now_s = ms(now)
   local seen = 0
@@ -63,6 +66,8 @@ local function reclaim(now, limit, default_max, max_crashes)
             elseif err ~= LEASE_LOST or (tonumber(attempts) or 0) > max then
               to_dead(id, rank, st, attempts, token, t1, digest, now_s)
               emit('dead', id, attempts, err, rec)
+              dead[nd + 1], dead[nd + 2], dead[nd + 3], dead[nd + 4] = id, name_of(id, rec), attempts or '0', err
+              nd = nd + 4
             else
               emit('retrying', id, attempts, err, rec)
               redis.call('HSET', STATE, id, state_of('pending', rank, attempts, token, '', '', '', digest))
@@ -77,4 +82,5 @@ local function reclaim(now, limit, default_max, max_crashes)
       hdel_many(STARTED, ids)
     end
   end
+  return dead
 end

@@ -50,10 +50,18 @@ pub struct EmailConfig {
     pub from: String,
     /// Links in mails start with this.
     pub base_url: String,
-    /// `smtp://[user:password@]host[:port]`: deliver through this SMTP server
-    /// (plain text, no TLS: see the crate docs). Absent: write `.eml` files
-    /// into `outbox`.
+    /// `smtp://[user:password@]host[:port]` (STARTTLS as `starttls` says,
+    /// port 25 by default) or `smtps://..` (TLS from the first byte, port
+    /// 465 by default): deliver through this SMTP server. Absent: write
+    /// `.eml` files into `outbox`.
     pub smtp_url: Option<String>,
+    /// For `smtp://`: require STARTTLS (on by default): a server that does
+    /// not offer it gets no mail and no password. Off: plain text, for a
+    /// local relay or test server (Mailpit, MailHog) only.
+    pub starttls: bool,
+    /// A PEM file of certificates the SMTP server's may chain to, trusted
+    /// besides the system's roots (a private CA, a self-signed server).
+    pub ca_file: Option<PathBuf>,
     /// The outbox folder, relative to `data_dir`.
     pub outbox: PathBuf,
     /// Load the mail templates from this folder instead of the ones built
@@ -70,6 +78,8 @@ impl Default for EmailConfig {
             from: "Example App <no-reply@example.com>".into(),
             base_url: "http://localhost:3000".into(),
             smtp_url: None,
+            starttls: true,
+            ca_file: None,
             outbox: "outbox".into(),
             templates_dir: None,
             timeout: Duration::from_secs(30),
@@ -84,6 +94,8 @@ impl std::fmt::Debug for EmailConfig {
             .field("from", &self.from)
             .field("base_url", &self.base_url)
             .field("smtp_url", &self.smtp_url.as_deref().map(mask_url_password))
+            .field("starttls", &self.starttls)
+            .field("ca_file", &self.ca_file)
             .field("outbox", &self.outbox)
             .field("templates_dir", &self.templates_dir)
             .field("timeout", &self.timeout)
@@ -165,25 +177,49 @@ impl Default for CleanupConfig {
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// Where webhooks are POSTed unless a job names its own URL (`http://`
-    /// only). Absent: the demo starts a local receiver.
+    /// Where webhooks are POSTed unless a job names its own URL (`https://`
+    /// or `http://`). Absent: the demo starts a local receiver.
     pub webhook_url: Option<String>,
+    /// The shared secret webhooks are signed with (HMAC-SHA256 of
+    /// `"{timestamp}.{body}"` in `X-Webhook-Signature: t=..,v1=..`; see
+    /// `http::signature`). Better set through `APP_WEBHOOK_SECRET`.
+    /// Absent: webhooks go unsigned (with a warning at start).
+    pub signing_secret: Option<String>,
     /// How long one delivery may take, connecting included.
     #[serde(with = "duration")]
     pub timeout: Duration,
+    /// A PEM file of certificates that HTTPS receivers' may chain to,
+    /// trusted besides the system's roots (a private CA, a self-signed
+    /// receiver).
+    pub ca_file: Option<PathBuf>,
+    /// Deliver to public addresses (on by default). Off: only addresses
+    /// that `allow_private` or `allow` allow are reached (what tests set, so
+    /// that nothing they run leaves the machine).
+    pub allow_public: bool,
     /// Deliver to loopback, private, link-local and other non-public
     /// addresses too. Off: such targets are refused (a webhook URL comes
     /// from a job's payload and must not reach internal services).
     pub allow_private: bool,
-    /// Non-public targets allowed even when `allow_private` is off: each an
-    /// IP address (`"10.1.2.3"`, `"::1"`) or an address and port
-    /// (`"127.0.0.1:9000"`, `"[::1]:9000"`).
+    /// Targets allowed even when `allow_private` (or `allow_public`) is off:
+    /// each an IP address (`"10.1.2.3"`, `"::1"`) or an address and port
+    /// (`"127.0.0.1:9000"`, `"[::1]:9000"`). An entry with a port applies to
+    /// URLs that name the address itself; a host name's addresses are
+    /// checked when it resolves, without the port, so they need an entry
+    /// without one.
     pub allow: Vec<String>,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig { webhook_url: None, timeout: Duration::from_secs(10), allow_private: false, allow: Vec::new() }
+        NotifyConfig {
+            webhook_url: None,
+            signing_secret: None,
+            timeout: Duration::from_secs(10),
+            ca_file: None,
+            allow_public: true,
+            allow_private: false,
+            allow: Vec::new(),
+        }
     }
 }
 
@@ -192,7 +228,10 @@ impl std::fmt::Debug for NotifyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotifyConfig")
             .field("webhook_url", &self.webhook_url.as_deref().map(mask_url_password))
+            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "[redacted]"))
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
+            .field("allow_public", &self.allow_public)
             .field("allow_private", &self.allow_private)
             .field("allow", &self.allow)
             .finish()

@@ -17,6 +17,7 @@
 //! | `APP_DATA_DIR` | `app.data_dir` |
 //! | `APP_SMTP_URL` | `app.email.smtp_url` |
 //! | `APP_WEBHOOK_URL` | `app.notify.webhook_url` |
+//! | `APP_WEBHOOK_SECRET` | `app.notify.signing_secret` |
 //! | `APP_HTTP_ADMIN` | `app.http.admin` (`true` or `false`) |
 
 mod app;
@@ -160,6 +161,7 @@ impl Settings {
                 "APP_DATA_DIR" => self.app.data_dir = PathBuf::from(v),
                 "APP_SMTP_URL" => self.app.email.smtp_url = Some(v.to_owned()),
                 "APP_WEBHOOK_URL" => self.app.notify.webhook_url = Some(v.to_owned()),
+                "APP_WEBHOOK_SECRET" => self.app.notify.signing_secret = Some(v.to_owned()),
                 "APP_HTTP_ADMIN" => {
                     self.app.http.admin = match v.to_ascii_lowercase().as_str() {
                         "true" | "1" | "yes" | "on" => true,
@@ -303,11 +305,17 @@ mod tests {
         assert_eq!(s.jobs.jobs.redis.as_ref().and_then(|r| r.url()), Some("redis://127.0.0.1:7000"));
         assert_eq!(s.app.notify.webhook_url.as_deref(), Some("http://127.0.0.1:9/hook"));
         let e = Settings::from_yaml(DEFAULT_CONFIG, "c")
-            .and_then(|s| s.with_env_overrides([("APP_SMTP_URL", "smtps://u:hunter2@mail")]))
-            .expect_err("no TLS");
+            .and_then(|s| s.with_env_overrides([("APP_SMTP_URL", "smtps://u:hunter2@mail:port")]))
+            .expect_err("not a port");
         let msg = e.to_string();
         assert!(msg.starts_with("APP_SMTP_URL: app.email.smtp_url:"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+        let s = Settings::from_yaml(DEFAULT_CONFIG, "c")
+            .and_then(|s| s.with_env_overrides([("APP_WEBHOOK_SECRET", "whsec_1")]))
+            .expect("valid");
+        assert_eq!(s.app.notify.signing_secret.as_deref(), Some("whsec_1"));
+        assert!(!format!("{:?}", s.app.notify).contains("whsec_1"), "the secret is not shown");
+        assert!(s.app.email.starttls, "STARTTLS is required unless turned off");
         assert!(Settings::load_with_env(None, NO_ENV).is_ok());
     }
 

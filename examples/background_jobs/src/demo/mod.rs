@@ -25,6 +25,7 @@ use crate::app::{App, AppError, Http, StartOptions};
 use crate::config::Settings;
 use crate::db::DbCounts;
 use crate::env::{AppEnv, Paths};
+use crate::http::WebhookSigner;
 use crate::jobs::cleanup::*;
 use crate::jobs::email::*;
 use crate::jobs::extract::ExtractText;
@@ -153,7 +154,10 @@ impl DemoReport {
 pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, DemoError> {
     let paths = Paths::new(&settings);
     seed::reset(&paths)?;
-    let receiver = Receiver::start().await.map_err(DemoError::Receiver)?;
+    // Webhooks are signed: with the configured secret, else one made for
+    // this run; the receiver checks every request with it.
+    let secret = settings.app.notify.signing_secret.get_or_insert_with(random_secret).clone();
+    let receiver = Receiver::start(WebhookSigner::new(secret.as_bytes())).await.map_err(DemoError::Receiver)?;
     if settings.app.notify.webhook_url.is_none() {
         settings.app.notify.webhook_url = Some(format!("{}/hooks", receiver.base_url));
     }
@@ -237,6 +241,14 @@ impl Plan {
     fn track(&mut self, label: &str, id: JobId, expect: Expect) {
         self.jobs.push(Outcome { label: label.to_owned(), id, expect, info: None });
     }
+}
+
+/// A webhook secret for one run: 32 random bytes, hex.
+fn random_secret() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn dead(why: &str) -> Expect {

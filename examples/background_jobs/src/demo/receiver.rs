@@ -1,10 +1,13 @@
 //! The demo's webhook receiver, on 127.0.0.1 at a free port: `POST /hooks`
 //! accepts events (answering 503 to the first attempt of an event whose
 //! data has `"fail_first": true`, to show a retry), `POST /hooks/gone`
-//! answers 410 Gone (to show a permanent failure).
+//! answers 410 Gone (to show a permanent failure). Every request must carry
+//! a valid `X-Webhook-Signature` (401 otherwise), checked as any receiver
+//! would check it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use jobs_web::axum::body::Bytes;
 use jobs_web::axum::extract::State;
@@ -12,6 +15,8 @@ use jobs_web::axum::http::{HeaderMap, StatusCode};
 use jobs_web::axum::routing::post;
 use jobs_web::axum::Router;
 use tokio::sync::oneshot;
+
+use crate::http::signature::{self, WebhookSigner};
 
 /// One request the receiver got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +33,13 @@ pub struct Received {
 
 type Log = Arc<Mutex<Vec<Received>>>;
 
+/// What the handlers share.
+#[derive(Clone)]
+struct Shared {
+    log: Log,
+    signer: WebhookSigner,
+}
+
 /// A running receiver; stopped on drop.
 pub struct Receiver {
     /// `http://127.0.0.1:PORT`.
@@ -39,15 +51,16 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Binds a free port on 127.0.0.1 and serves.
-    pub async fn start() -> std::io::Result<Self> {
+    /// Binds a free port on 127.0.0.1 and serves, accepting requests
+    /// signed by `signer`'s secret.
+    pub async fn start(signer: WebhookSigner) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let log = Log::default();
         let app = Router::new()
             .route("/hooks", post(|s, h, b| handle(s, h, b, false)))
             .route("/hooks/gone", post(|s, h, b| handle(s, h, b, true)))
-            .with_state(log.clone());
+            .with_state(Shared { log: log.clone(), signer });
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let served = jobs_web::axum::serve(listener, app).with_graceful_shutdown(async {
@@ -74,11 +87,20 @@ impl Drop for Receiver {
     }
 }
 
-async fn handle(State(log): State<Log>, headers: HeaderMap, body: Bytes, gone: bool) -> (StatusCode, &'static str) {
+async fn handle(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+    gone: bool,
+) -> (StatusCode, &'static str) {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let attempt =
         headers.get("x-webhook-attempt").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
-    let (status, text) = if gone {
+    let signature = headers.get(signature::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let verified = shared.signer.verify(signature, &body, SystemTime::now(), signature::DEFAULT_TOLERANCE);
+    let (status, text) = if verified.is_err() {
+        (StatusCode::UNAUTHORIZED, "bad signature")
+    } else if gone {
         (StatusCode::GONE, "this endpoint was retired")
     } else if doc["data"]["fail_first"] == true && attempt == 1 {
         (StatusCode::SERVICE_UNAVAILABLE, "busy, try again later")
@@ -87,6 +109,11 @@ async fn handle(State(log): State<Log>, headers: HeaderMap, body: Bytes, gone: b
     };
     let event = doc["event"].as_str().unwrap_or_default().to_owned();
     let path = if gone { "/hooks/gone" } else { "/hooks" }.to_owned();
-    log.lock().unwrap_or_else(|p| p.into_inner()).push(Received { path, event, attempt, status: status.as_u16() });
+    shared.log.lock().unwrap_or_else(|p| p.into_inner()).push(Received {
+        path,
+        event,
+        attempt,
+        status: status.as_u16(),
+    });
     (status, text)
 }

@@ -133,7 +133,7 @@ impl DemoReport {
         let delivered = self.webhooks.iter().filter(|r| r.status < 300).count();
         writeln!(
             w,
-            "   webhooks    {} requests to the demo receiver at {}, {delivered} accepted",
+            "   webhooks    {} requests to the demo receiver at {}, {delivered} accepted (each signature checked)",
             self.webhooks.len(),
             self.receiver_url
         )?;

@@ -1,17 +1,22 @@
 //! Notification jobs: webhooks POSTed as JSON to `app.notify.webhook_url`
-//! (or a URL the job names, e.g. a subscriber's endpoint).
+//! (or a URL the job names, e.g. a subscriber's endpoint), over HTTPS or
+//! HTTP.
 //!
 //! The body is `{"id", "event", "attempt", "occurred_at", "data"}`; the
 //! headers `X-Webhook-Id` (the job id: the same on every retry, so a
-//! receiver can drop duplicates — delivery is at least once) and
-//! `X-Webhook-Attempt`. A 2xx answer is success; a 4xx answer is permanent
-//! (the receiver refuses this event; retrying will not change that), except
-//! 408 and 429; a 5xx answer, a timeout or a connection error is retried with
-//! the pool's backoff.
+//! receiver can drop duplicates — delivery is at least once),
+//! `X-Webhook-Attempt`, and, with `app.notify.signing_secret` set,
+//! `X-Webhook-Signature: t=<unix seconds>,v1=<hex>`: the HMAC-SHA256 of
+//! `"{t}.{body}"`, signed anew by each attempt (see
+//! [`crate::http::signature`] for how a receiver checks it). A 2xx answer
+//! is success; a 4xx answer is permanent (the receiver refuses this event;
+//! retrying will not change that), except 408 and 429; a 5xx answer, a
+//! timeout, a connection or TLS error is retried with the pool's backoff.
 //!
 //! A URL whose host is, or resolves to, a loopback, private, link-local or
 //! other non-public address is refused before any connection (permanent),
-//! unless `app.notify.allow_private` or `app.notify.allow` allows it; see
+//! unless `app.notify.allow_private` or `app.notify.allow` allows it, and
+//! so is a public one when `app.notify.allow_public` is off; see
 //! [`crate::http`]. Redirects are not followed (a 3xx answer is permanent).
 
 use std::time::UNIX_EPOCH;
@@ -21,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::classify;
 use crate::env::AppEnv;
+use crate::http::signature;
 
 /// A delivered webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +61,11 @@ pub async fn send_webhook(
         "data": data,
     });
     let body = serde_json::to_vec(&body).map_err(JobError::permanent)?;
-    let headers = [("x-webhook-id", ctx.job_id().to_string()), ("x-webhook-attempt", ctx.attempt().to_string())];
+    let mut headers =
+        vec![("x-webhook-id", ctx.job_id().to_string()), ("x-webhook-attempt", ctx.attempt().to_string())];
+    if let Some(signer) = &env.webhook_signer {
+        headers.push((signature::HEADER, signer.sign_now(&body)));
+    }
     let reply = env.http.post_json(&url, &headers, body).await.map_err(|e| {
         let permanent = e.is_permanent();
         classify(e, permanent)

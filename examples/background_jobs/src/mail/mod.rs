@@ -1,11 +1,11 @@
 //! Mail delivery through `lettre`: an SMTP server when `app.email.smtp_url`
 //! is set, else `.eml` files in the outbox folder.
 //!
-//! SMTP is spoken in plain text, without STARTTLS or TLS: every TLS stack
-//! `lettre` offers would add C code to the build (OpenSSL, aws-lc, ring), and
-//! this example keeps its build pure Rust. Point it at a local relay or a
-//! test server (Mailpit, MailHog); for a real provider, enable one of
-//! `lettre`'s TLS features and build the transport with `relay(..)`.
+//! SMTP goes over TLS through rustls (ring): `smtp://` upgrades with
+//! STARTTLS, required unless `app.email.starttls` is off (then plain text,
+//! for a local relay or test server only), and `smtps://` speaks TLS from
+//! the first byte. The server's certificate is verified against the
+//! system's roots plus the certificates of `app.email.ca_file`.
 
 mod templates;
 
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -58,16 +59,30 @@ impl MailError {
     }
 }
 
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (`smtps://`).
+    ImplicitTls,
+    /// Plain text upgraded with STARTTLS, which the server must offer
+    /// (`smtp://`, `app.email.starttls` on).
+    StartTls,
+    /// Plain text (`smtp://`, `app.email.starttls` off).
+    Plain,
+}
+
 /// Where `smtp_url` points: `smtp://[user[:password]@]host[:port]` (port
-/// 25 by default). `smtps://` is refused: this build has no TLS.
+/// 25 by default) or `smtps://..` (port 465 by default).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpTarget {
-    /// Host name or address.
+    /// Host name or address; also the name its certificate must carry.
     pub host: String,
     /// Port.
     pub port: u16,
     /// User and password for `AUTH`, if given.
     pub credentials: Option<(String, String)>,
+    /// `smtps://`.
+    pub implicit_tls: bool,
 }
 
 impl std::fmt::Debug for SmtpTarget {
@@ -76,6 +91,7 @@ impl std::fmt::Debug for SmtpTarget {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("implicit_tls", &self.implicit_tls)
             .finish_non_exhaustive()
     }
 }
@@ -86,18 +102,17 @@ impl std::fmt::Debug for SmtpTarget {
 pub struct SmtpUrlError(String);
 
 impl SmtpTarget {
-    /// Parses `smtp://[user[:password]@]host[:port]`.
+    /// Parses `smtp://[user[:password]@]host[:port]` or `smtps://..`.
     pub fn parse(url: &str) -> Result<Self, SmtpUrlError> {
         let masked = jobs_core::config::mask_url_password(url);
-        let rest = match url.split_once("://") {
-            Some(("smtp", rest)) => rest,
-            Some(("smtps", _)) => {
+        let (rest, implicit_tls) = match url.split_once("://") {
+            Some(("smtp", rest)) => (rest, false),
+            Some(("smtps", rest)) => (rest, true),
+            _ => {
                 return Err(SmtpUrlError(format!(
-                    "`{masked}`: this build speaks plain SMTP only (no TLS, to keep C code out of the build); \
-                     use smtp://host:port with a local relay"
+                    "`{masked}` is not an SMTP URL: write e.g. smtp://mail.example.com:587 or smtps://mail.example.com"
                 )))
             }
-            _ => return Err(SmtpUrlError(format!("`{masked}` is not an SMTP URL: write e.g. smtp://127.0.0.1:1025"))),
         };
         let rest = rest.trim_end_matches('/');
         let (userinfo, hostport) = match rest.rsplit_once('@') {
@@ -109,7 +124,7 @@ impl SmtpTarget {
                 let port = p.parse().map_err(|_| SmtpUrlError(format!("`{masked}`: `{p}` is not a port number")))?;
                 (h, port)
             }
-            None => (hostport, 25),
+            None => (hostport, if implicit_tls { 465 } else { 25 }),
         };
         if host.is_empty() {
             return Err(SmtpUrlError(format!("`{masked}` names no host")));
@@ -118,8 +133,28 @@ impl SmtpTarget {
             Some((user, pass)) => (user.to_owned(), pass.to_owned()),
             None => (u.to_owned(), String::new()),
         });
-        Ok(SmtpTarget { host: host.to_owned(), port, credentials })
+        Ok(SmtpTarget { host: host.to_owned(), port, credentials, implicit_tls })
     }
+
+    /// How the connection is secured, `starttls` being `app.email.starttls`.
+    pub fn security(&self, starttls: bool) -> SmtpSecurity {
+        match (self.implicit_tls, starttls) {
+            (true, _) => SmtpSecurity::ImplicitTls,
+            (false, true) => SmtpSecurity::StartTls,
+            (false, false) => SmtpSecurity::Plain,
+        }
+    }
+}
+
+/// Why the SMTP transport could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    /// `app.email.ca_file` could not be read.
+    #[error("app.email.ca_file: {0}")]
+    CaFile(#[from] crate::tls::CaFileError),
+    /// The CA file or the TLS settings were refused.
+    #[error("app.email: TLS settings")]
+    Tls(#[source] lettre::transport::smtp::Error),
 }
 
 /// Where a mail went.
@@ -148,6 +183,8 @@ pub enum Mailer {
     Smtp {
         /// `host:port`, for messages.
         server: String,
+        /// How the connection is secured.
+        security: SmtpSecurity,
         /// lettre's SMTP transport.
         transport: AsyncSmtpTransport<Tokio1Executor>,
     },
@@ -168,23 +205,54 @@ impl Mailer {
         Mailer::Outbox { dir: dir.to_path_buf(), transport: AsyncFileTransport::new(dir) }
     }
 
-    /// Delivers through the SMTP server at `target`; one conversation may
-    /// take up to `timeout`.
-    pub fn smtp(target: &SmtpTarget, timeout: Duration) -> Self {
+    /// Delivers through the SMTP server at `target`, secured as `security`
+    /// says, trusting the certificates of `ca_pem` besides the system's
+    /// roots; one conversation may take up to `timeout`.
+    pub fn smtp(
+        target: &SmtpTarget,
+        security: SmtpSecurity,
+        ca_pem: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Self, SmtpSetupError> {
+        let tls = match security {
+            SmtpSecurity::Plain => Tls::None,
+            SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => {
+                crate::tls::install_ring_provider();
+                let mut params = TlsParameters::builder(target.host.clone());
+                if let Some(pem) = ca_pem {
+                    params = params.add_root_certificate(Certificate::from_pem(pem).map_err(SmtpSetupError::Tls)?);
+                }
+                let params = params.build_rustls().map_err(SmtpSetupError::Tls)?;
+                if security == SmtpSecurity::StartTls {
+                    Tls::Required(params)
+                } else {
+                    Tls::Wrapper(params)
+                }
+            }
+        };
+        // `builder_dangerous` only means "no TLS unless told": `tls` says.
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(target.host.clone())
             .port(target.port)
+            .tls(tls)
             .timeout(Some(timeout));
         if let Some((user, pass)) = &target.credentials {
             b = b.credentials(Credentials::new(user.clone(), pass.clone()));
         }
-        Mailer::Smtp { server: format!("{}:{}", target.host, target.port), transport: b.build() }
+        Ok(Mailer::Smtp { server: format!("{}:{}", target.host, target.port), security, transport: b.build() })
     }
 
     /// What it delivers to, for people.
     pub fn describe(&self) -> String {
         match self {
             Mailer::Outbox { dir, .. } => format!("outbox {}", dir.display()),
-            Mailer::Smtp { server, .. } => format!("SMTP server {server} (plain, no TLS)"),
+            Mailer::Smtp { server, security, .. } => {
+                let how = match security {
+                    SmtpSecurity::ImplicitTls => "TLS",
+                    SmtpSecurity::StartTls => "STARTTLS required",
+                    SmtpSecurity::Plain => "plain text, no TLS",
+                };
+                format!("SMTP server {server} ({how})")
+            }
         }
     }
 
@@ -242,9 +310,13 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("mail.local", 2525));
         assert_eq!(t.credentials, Some(("ann".into(), "s3cret".into())));
         assert!(!format!("{t:?}").contains("s3cret"));
+        assert_eq!(t.security(true), SmtpSecurity::StartTls);
+        assert_eq!(t.security(false), SmtpSecurity::Plain);
         assert_eq!(SmtpTarget::parse("smtp://127.0.0.1").expect("valid").port, 25);
-        let e = SmtpTarget::parse("smtps://ann:s3cret@mail").expect_err("no TLS").to_string();
-        assert!(e.contains("no TLS") && !e.contains("s3cret"), "{e}");
+        let t = SmtpTarget::parse("smtps://ann:s3cret@mail").expect("valid");
+        assert_eq!((t.port, t.security(false)), (465, SmtpSecurity::ImplicitTls));
+        let e = SmtpTarget::parse("smtps://ann:s3cret@mail:x").expect_err("no port").to_string();
+        assert!(e.contains("not a port number") && !e.contains("s3cret"), "{e}");
         assert!(SmtpTarget::parse("http://x").is_err());
         assert!(SmtpTarget::parse("smtp://host:port").is_err());
     }

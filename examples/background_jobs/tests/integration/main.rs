@@ -1,7 +1,9 @@
 //! Integration tests of the example application: every kind of job, run by
 //! a real worker pool on the embedded MemoryQueue, with real files, a real
-//! SQLite database, a local webhook receiver and a local fake SMTP server;
-//! and the demo end to end.
+//! SQLite database, local webhook receivers (HTTP, and HTTPS with a
+//! certificate made by the test) and local SMTP servers (plain, and with
+//! STARTTLS); and the demo end to end. Webhooks may reach loopback only
+//! (`support::settings`): no test sends anything off the machine.
 //!
 //! The jobs' environment is process-wide, so tests that start an
 //! application take a lock (see `support::Harness`) and run one at a time.
@@ -14,4 +16,7 @@ mod files;
 mod notify;
 mod signals;
 mod smtp;
+mod smtp_tls;
 mod support;
+mod tls;
+mod webhook_tls;

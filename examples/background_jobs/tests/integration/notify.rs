@@ -7,6 +7,7 @@ use background_jobs::jobs::notify::{SendWebhook, WebhookDelivery};
 use jobs_core::prelude::*;
 use jobs_web::axum::body::Bytes;
 use jobs_web::axum::extract::{Path, State};
+use jobs_web::axum::http::header::LOCATION;
 use jobs_web::axum::http::{HeaderMap, StatusCode};
 use jobs_web::axum::routing::post;
 use jobs_web::axum::Router;
@@ -17,7 +18,8 @@ use crate::support::{dead_after, succeeded, Harness};
 type Seen = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
 
 /// `POST /status/{code}` answers that status; `/flaky/{n}` answers 503 to
-/// the first `n` requests, then 200; `/slow` answers after 5 s.
+/// the first `n` requests, then 200; `/slow` answers after 5 s;
+/// `/moved` answers 307 to `/status/200`.
 async fn receiver() -> (String, Seen) {
     let seen = Seen::default();
     let app = Router::new()
@@ -45,6 +47,13 @@ async fn receiver() -> (String, Seen) {
                 record(&s, "/slow", &h, &b);
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 StatusCode::OK
+            }),
+        )
+        .route(
+            "/moved",
+            post(|State(s): State<Seen>, h: HeaderMap, b: Bytes| async move {
+                record(&s, "/moved", &h, &b);
+                (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, "/status/200")])
             }),
         )
         .with_state(seen.clone());
@@ -83,6 +92,7 @@ async fn webhooks_deliver_and_sort_failures() {
         .enqueue_with(q, JobOptions::new().max_retries(1))
         .await
         .expect("valid");
+    let moved = hook("order.paid", Some(format!("{base}/moved"))).enqueue(q).await.expect("valid");
     let slow = hook("order.paid", Some(format!("{base}/slow")))
         .enqueue_with(q, JobOptions::new().max_retries(1))
         .await
@@ -101,11 +111,16 @@ async fn webhooks_deliver_and_sort_failures() {
 
     let err = dead_after(&h.finished(&throttled).await, 2);
     assert!(err.contains("429"), "429 is retried like a 5xx: {err}");
+    let err = dead_after(&h.finished(&moved).await, 1);
+    assert!(err.contains("answered 307 Temporary Redirect"), "a redirect is not followed, and permanent: {err}");
     let err = dead_after(&h.finished(&slow).await, 2);
     assert!(err.contains("no answer from") && err.contains("within 300ms"), "a timeout is retried: {err}");
 
     let seen = seen.lock().expect("lock").clone();
     let flaky_ids: Vec<&str> = seen.iter().filter(|(p, _, _)| p == "/flaky").map(|(_, id, _)| id.as_str()).collect();
+    let moved_paths: Vec<&str> =
+        seen.iter().filter(|(_, id, _)| *id == moved.to_string()).map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(moved_paths, ["/moved"], "the redirect's target got nothing");
     let flaky_id = flaky.to_string();
     assert_eq!(flaky_ids, [flaky_id.as_str(); 3], "every retry carries the same X-Webhook-Id");
     let (_, _, body) = seen.iter().find(|(p, _, _)| p == "/status/204").expect("delivered");
@@ -120,12 +135,12 @@ async fn unusable_urls_fail_permanently() {
     let h = Harness::start(|s| s.app.notify.webhook_url = None).await;
     let q = &h.app.queue;
     let none = SendWebhook::new("a.b".into(), serde_json::Value::Null, None).enqueue(q).await.expect("valid");
-    let tls = SendWebhook::new("a.b".into(), serde_json::Value::Null, Some("https://example.com/hook".into()))
+    let ftp = SendWebhook::new("a.b".into(), serde_json::Value::Null, Some("ftp://example.com/hook".into()))
         .enqueue(q)
         .await
         .expect("valid");
     assert!(dead_after(&h.finished(&none).await, 1).contains("no webhook URL"));
-    assert!(dead_after(&h.finished(&tls).await, 1).contains("https needs TLS"));
+    assert!(dead_after(&h.finished(&ftp).await, 1).contains("not an http:// or https:// URL"));
     let e = SendWebhook::new("Bad Event".into(), serde_json::Value::Null, None).enqueue(q).await.expect_err("invalid");
     assert!(e.to_string().contains("field `event` (pattern)"), "{e}");
     h.stop().await;

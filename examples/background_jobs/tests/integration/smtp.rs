@@ -1,4 +1,5 @@
-//! Email jobs through SMTP, against a small fake SMTP server on 127.0.0.1.
+//! Email jobs through plain SMTP (`app.email.starttls: false`), against a
+//! small fake SMTP server on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,7 +80,12 @@ async fn fake_smtp() -> (u16, Inbox) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_delivers_and_sorts_replies_into_retry_and_dead() {
     let (port, inbox) = fake_smtp().await;
-    let h = Harness::start(|s| s.app.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    let h = Harness::start(|s| {
+        s.app.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        // This server speaks plain SMTP only (see smtp_tls for STARTTLS).
+        s.app.email.starttls = false;
+    })
+    .await;
     let q = &h.app.queue;
     let ok = SendWelcomeEmail::new("ann@example.com".into(), "Ann".into()).enqueue(q).await.expect("valid");
     let rejected = SendWelcomeEmail::new("reject@example.com".into(), "R".into()).enqueue(q).await.expect("valid");
