@@ -36,3 +36,7 @@ pub mod tracing_guide {}
 /// The Rust blocks of `docs/webhooks.md`.
 #[doc = include_str!("../docs/webhooks.md")]
 pub mod webhooks {}
+
+/// The Rust blocks of `docs/snooze-and-expiry.md`.
+#[doc = include_str!("../docs/snooze-and-expiry.md")]
+pub mod snooze_and_expiry {}

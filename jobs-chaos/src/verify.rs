@@ -433,6 +433,7 @@ mod tests {
                     started_at: at(end.saturating_sub(100)),
                     finished_at: Some(at(end)),
                     error: error.map(str::to_owned),
+                    snoozed_for: None,
                 })
                 .collect(),
             attempts_omitted: 0,
@@ -441,6 +442,8 @@ mod tests {
             finished_at: log.last().map(|l| at(l.2)),
             result: None,
             headers: Default::default(),
+            snoozes: 0,
+            expires_at: None,
         }
     }
 

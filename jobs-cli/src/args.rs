@@ -173,6 +173,10 @@ pub struct EnqueueArgs {
     /// of adding another.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub unique_for: Option<Duration>,
+    /// Not started this long after it is due, it expires and never runs
+    /// (default: the job's `expires`, else never).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
 }
 
 /// `dead ..`.

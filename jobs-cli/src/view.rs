@@ -121,6 +121,9 @@ pub(crate) struct AttemptView {
     started_at: String,
     finished_at: Option<String>,
     error: Option<String>,
+    /// Set when the run snoozed: how long it asked to wait (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snoozed_ms: Option<u128>,
 }
 
 /// A job, as `--json` shows it (`job`, `dead show`, `dead list`).
@@ -133,6 +136,8 @@ pub(crate) struct JobView<'a> {
     status: JobStatus,
     attempts: u32,
     max_retries: Option<u32>,
+    snoozes: u32,
+    expires_at: Option<String>,
     enqueued_at: String,
     run_at: Option<String>,
     finished_at: Option<String>,
@@ -161,6 +166,8 @@ impl<'a> JobView<'a> {
             status: job.status,
             attempts: job.attempts,
             max_retries: job.max_retries,
+            snoozes: job.snoozes,
+            expires_at: job.expires_at.map(json_time),
             enqueued_at: json_time(job.enqueued_at),
             run_at: job.run_at.map(json_time),
             finished_at: job.finished_at.map(json_time),
@@ -173,6 +180,7 @@ impl<'a> JobView<'a> {
                     started_at: json_time(a.started_at),
                     finished_at: a.finished_at.map(json_time),
                     error: a.error.as_deref().map(|e| cut_text(e, MAX_JSON_TEXT)),
+                    snoozed_ms: a.snoozed_for.map(|d| d.as_millis()),
                 })
                 .collect(),
             payload,
@@ -201,6 +209,13 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
         None => format!("{} (retries: the pool's default)", job.attempts),
     };
     field("attempts", &attempts);
+    if job.snoozes > 0 {
+        field("snoozes", &job.snoozes.to_string());
+    }
+    // Past the first counted attempt the expiry no longer applies.
+    if let Some(t) = job.expires_at.filter(|_| job.attempts == 0 || job.status == jobs_core::JobStatus::Expired) {
+        field("expires", &format!("{} ({})", time(t), ago(t, now)));
+    }
     field("enqueued", &format!("{} ({})", time(job.enqueued_at), ago(job.enqueued_at, now)));
     if let Some(t) = job.run_at.filter(|_| !job.status.is_finished()) {
         field("due", &format!("{} ({})", time(t), ago(t, now)));
@@ -227,6 +242,11 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
         previous = a.attempt;
         let took = a.finished_at.and_then(|f| f.duration_since(a.started_at).ok()).map(short);
         let outcome = match (&a.error, a.finished_at) {
+            (e, _) if a.snoozed_for.is_some() => format!(
+                "snoozed {}: {}",
+                a.snoozed_for.map(short).unwrap_or_default(),
+                printable(e.as_deref().unwrap_or_default(), MAX_TEXT_ERROR)
+            ),
             (Some(e), _) => format!("failed: {}", printable(e, MAX_TEXT_ERROR)),
             (None, Some(_)) => "ok".to_owned(),
             (None, None) => "running".to_owned(),

@@ -114,6 +114,7 @@ async fn on_redis_through_a_configuration_file() {
         timeout: None,
         run_at: None,
         unique_for: None,
+        expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
     };

@@ -2,6 +2,7 @@
 //! failure, [`ValidationError`] for a payload that breaks its rules.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -199,6 +200,9 @@ pub enum FailureKind {
     Retryable,
     /// Goes to the dead-letter set at once.
     Permanent,
+    /// Not a failure: the job asked to run again later
+    /// ([`JobError::retry_in`]), without spending an attempt.
+    Snooze,
 }
 
 /// The failure of one attempt of a job.
@@ -221,25 +225,73 @@ pub enum FailureKind {
 pub struct JobError {
     kind: FailureKind,
     source: Box<dyn std::error::Error + Send + Sync>,
+    /// How long a snooze lasts ([`FailureKind::Snooze`] only).
+    snooze: Option<Duration>,
 }
 
 impl JobError {
     /// A failure worth retrying (a network error, a busy service).
     pub fn retryable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        JobError { kind: FailureKind::Retryable, source: e.into() }
+        JobError { kind: FailureKind::Retryable, source: e.into(), snooze: None }
     }
 
     /// A failure that no retry can fix: the job goes to the dead-letter set.
     pub fn permanent(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        JobError { kind: FailureKind::Permanent, source: e.into() }
+        JobError { kind: FailureKind::Permanent, source: e.into(), snooze: None }
     }
 
-    /// Whether the job may be tried again.
+    /// Snooze: not a failure, "not yet". The job goes back to its queue and
+    /// runs again `d` from now (on the backend's clock), without spending an
+    /// attempt: its attempt count and retries are left as they were, and
+    /// the snooze is recorded in its attempt log. For work that waits on
+    /// something outside (a file not there yet, a report still being
+    /// built, an upstream asking to come back later).
+    ///
+    /// A job may snooze a bounded number of times
+    /// ([`WorkerPoolBuilder::max_snoozes`](crate::WorkerPoolBuilder::max_snoozes),
+    /// default 100); the snooze past that ends it dead with an error that
+    /// says so. `d` is capped at 100 years like every job duration.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_core::{FailureKind, JobError};
+    /// let e = JobError::retry_in(Duration::from_secs(30));
+    /// assert_eq!(e.kind(), FailureKind::Snooze);
+    /// assert_eq!(e.snooze_for(), Some(Duration::from_secs(30)));
+    /// assert!(!e.is_retryable()); // not a failed attempt
+    /// ```
+    pub fn retry_in(d: Duration) -> Self {
+        let text = format!("snoozed for {}", humantime::format_duration(d));
+        JobError { kind: FailureKind::Snooze, source: text.into(), snooze: Some(d) }
+    }
+
+    /// [`JobError::retry_in`] with a reason, shown in the job's attempt
+    /// log instead of the plain "snoozed for ..".
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_core::JobError;
+    /// let e = JobError::retry_in_because(Duration::from_secs(60), "the export is not ready");
+    /// assert_eq!(e.to_string(), "the export is not ready");
+    /// ```
+    pub fn retry_in_because(d: Duration, reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        JobError { kind: FailureKind::Snooze, source: reason.into(), snooze: Some(d) }
+    }
+
+    /// How long the job asked to wait, when it snoozed
+    /// ([`JobError::retry_in`]).
+    pub fn snooze_for(&self) -> Option<Duration> {
+        self.snooze
+    }
+
+    /// Whether the failed attempt may be tried again (with backoff, counting
+    /// the attempt). A snooze is not a failed attempt: `false`, see
+    /// [`JobError::snooze_for`].
     pub fn is_retryable(&self) -> bool {
         self.kind == FailureKind::Retryable
     }
 
-    /// Retryable or permanent.
+    /// Retryable, permanent or a snooze.
     pub fn kind(&self) -> FailureKind {
         self.kind
     }
@@ -252,7 +304,12 @@ impl JobError {
 
 impl fmt::Debug for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobError").field("kind", &self.kind).field("error", &self.source.to_string()).finish()
+        let mut d = f.debug_struct("JobError");
+        d.field("kind", &self.kind).field("error", &self.source.to_string());
+        if let Some(s) = self.snooze {
+            d.field("snooze", &s);
+        }
+        d.finish()
     }
 }
 

@@ -11,6 +11,8 @@
 //! | `jobs_duration_seconds` (histogram) | `job`, `queue` | pools: the run time of each attempt |
 //! | `jobs_retries_total` | `job`, `queue` | pools: failed attempts that will run again |
 //! | `jobs_dead_total` | `job`, `queue` | pools: jobs moved to the dead-letter set |
+//! | `jobs_snoozed_total` | `job`, `queue` | pools: runs that snoozed (`JobError::retry_in`), no attempt spent |
+//! | `jobs_expired_total` | `job`, `queue` | pools: jobs their fetch found past their expiry, ended without running |
 //! | `jobs_active_workers` | | pools: worker slots running a job now |
 //! | `jobs_worker_slots` | | pools: worker slots of running pools (`active / slots` is the utilisation) |
 //! | `jobs_queue_size` | `queue`, `priority`, `state` | [`JobMetrics::record_queue_stats`], from the backend's `stats()` when scraped |
@@ -99,6 +101,8 @@ struct Inner {
     duration: HistogramVec,
     retries: IntCounterVec,
     dead: IntCounterVec,
+    snoozed: IntCounterVec,
+    expired: IntCounterVec,
     queue_size: IntGaugeVec,
     backend_up: IntGauge,
     active_workers: IntGauge,
@@ -173,6 +177,16 @@ impl JobMetrics {
             .map_err(MetricsError::Register)?,
             retries: counter("retries_total", "Failed attempts scheduled to run again.", &["job", "queue"])?,
             dead: counter("dead_total", "Jobs moved to the dead-letter set.", &["job", "queue"])?,
+            snoozed: counter(
+                "snoozed_total",
+                "Runs that snoozed (JobError::retry_in): due again later, no attempt spent.",
+                &["job", "queue"],
+            )?,
+            expired: counter(
+                "expired_total",
+                "Jobs that expired before they started: ended by a pool's fetch, never run.",
+                &["job", "queue"],
+            )?,
             queue_size: IntGaugeVec::new(
                 Opts::new(name("queue_size"), "Jobs in the backend, by queue, priority and state (when scraped)."),
                 &["queue", "priority", "state"],
@@ -197,6 +211,8 @@ impl JobMetrics {
             Box::new(inner.duration.clone()),
             Box::new(inner.retries.clone()),
             Box::new(inner.dead.clone()),
+            Box::new(inner.snoozed.clone()),
+            Box::new(inner.expired.clone()),
             Box::new(inner.queue_size.clone()),
             Box::new(inner.backend_up.clone()),
             Box::new(inner.active_workers.clone()),
@@ -239,12 +255,17 @@ impl JobMetrics {
     }
 
     /// Records one finished attempt of a pool. `Release` (a hand-back) and
-    /// `Started` (a mark) are not attempts and are not counted.
+    /// `Started` (a mark) are not attempts and are not counted; a `Snooze`
+    /// is counted in `jobs_snoozed_total` only.
     pub(crate) fn record_outcome(&self, job: &str, queue: &str, outcome: &Outcome, ran: Option<Duration>) {
         let status = match outcome {
             Outcome::Succeeded { .. } => "succeeded",
             Outcome::Retry { .. } => "failed",
             Outcome::Dead { .. } => "dead",
+            Outcome::Snooze { .. } => {
+                self.inner.snoozed.with_label_values(&[job, queue]).inc();
+                return;
+            }
             Outcome::Release { .. } | Outcome::Started => return,
         };
         let i = &self.inner;
@@ -259,6 +280,12 @@ impl JobMetrics {
             Outcome::Dead { .. } => i.dead.with_label_values(&[job, queue]).inc(),
             _ => {}
         }
+    }
+
+    /// Counts one job that a fetch ended expired in `jobs_expired_total`
+    /// (what a pool does with [`Fetched::expired`](crate::queue::Fetched::expired)).
+    pub fn record_expired(&self, job: &crate::queue::ExpiredJob) {
+        self.inner.expired.with_label_values(&[job.name.as_str(), job.id.queue()]).inc();
     }
 
     /// Sets `jobs_queue_size` from a backend's stats (and `jobs_backend_up`
@@ -352,6 +379,13 @@ impl PoolMetrics {
     pub(crate) fn busy(&self) -> BusyGuard {
         self.metrics.inner.active_workers.inc();
         BusyGuard(self.metrics.inner.active_workers.clone())
+    }
+
+    /// Counts the jobs a fetch ended expired (see [`JobMetrics::record_expired`]).
+    pub(crate) fn expired(&self, jobs: &[crate::queue::ExpiredJob]) {
+        for j in jobs {
+            self.metrics.record_expired(j);
+        }
     }
 
     /// Records one finished attempt (see [`JobMetrics::record_outcome`]).

@@ -51,6 +51,15 @@ impl RunError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, RunError::Job(e) if e.is_retryable())
     }
+
+    /// How long the job asked to wait, when it snoozed
+    /// ([`JobError::retry_in`]).
+    pub fn snooze_for(&self) -> Option<std::time::Duration> {
+        match self {
+            RunError::Job(e) => e.snooze_for(),
+            _ => None,
+        }
+    }
 }
 
 /// The handler glue: decodes a payload in the format it came with, runs the
@@ -85,6 +94,8 @@ pub struct JobDescriptor {
     pub timeout: Option<Duration>,
     /// The attribute's deduplication window.
     pub unique_for: Option<Duration>,
+    /// The default expiry (`expires`; see `JobOptions::expires_in`).
+    pub expires: Option<Duration>,
     /// The attribute's schedule.
     pub cron: Option<CronSpec>,
     /// The payload type's path.
@@ -205,6 +216,7 @@ mod tests {
             max_retries: None,
             timeout: None,
             unique_for: None,
+            expires: None,
             cron: None,
             type_name: "T",
             file,

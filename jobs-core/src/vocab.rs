@@ -165,6 +165,9 @@ pub enum JobStatus {
     Dead,
     /// Cancelled before or while it ran.
     Cancelled,
+    /// Its expiry (`JobOptions::expires_in`, `#[job(expires = "..")]`) passed
+    /// before any attempt of it counted: it never ran and never will.
+    Expired,
 }
 
 impl JobStatus {
@@ -178,13 +181,14 @@ impl JobStatus {
             JobStatus::Succeeded => "succeeded",
             JobStatus::Dead => "dead",
             JobStatus::Cancelled => "cancelled",
+            JobStatus::Expired => "expired",
         }
     }
 
-    /// Succeeded, dead or cancelled: nothing more will happen to it unless an
-    /// operator retries a dead job.
+    /// Succeeded, dead, cancelled or expired: nothing more will happen to it
+    /// unless an operator retries a dead job.
     pub const fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled)
+        matches!(self, JobStatus::Succeeded | JobStatus::Dead | JobStatus::Cancelled | JobStatus::Expired)
     }
 }
 

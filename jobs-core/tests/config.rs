@@ -228,6 +228,7 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        expires: None,
         enqueued_at: std::time::SystemTime::now(),
         headers: Default::default(),
     }

@@ -41,13 +41,27 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     let retries = check_retries(args.retries.as_ref(), errors);
     let timeout = check_duration("timeout", args.timeout.as_ref(), errors);
     let unique_for = check_duration("unique_for", args.unique_for.as_ref(), errors);
+    let expires = check_duration("expires", args.expires.as_ref(), errors);
+    check_expires_cron(args, errors);
     let cron = check_cron(args, params, errors);
     let register = check_register(args.register.as_ref(), errors);
     let krate = match &args.krate {
         Some(path) => path.to_token_stream(),
         None => quote!(::jobs_core),
     };
-    Some(Settings { krate, register, name, queue, priority, retries, timeout, unique_for, cron, output: output? })
+    Some(Settings {
+        krate,
+        register,
+        name,
+        queue,
+        priority,
+        retries,
+        timeout,
+        unique_for,
+        expires,
+        cron,
+        output: output?,
+    })
 }
 
 /// The worker awaits the function: it must be `async`.
@@ -402,7 +416,21 @@ fn check_register(expr: Option<&Expr>, errors: &mut Errors) -> bool {
     }
 }
 
-/// `timeout` and `unique_for`: humantime durations, more than zero.
+/// A schedule's ticks are enqueued from the schedule as stored, which
+/// carries no expiry, so `expires` would do nothing on a `cron` job; what
+/// happens to late ticks is the schedule's catch-up policy.
+fn check_expires_cron(args: &Args, errors: &mut Errors) {
+    if let (Some(expires), Some(_)) = (&args.expires, &args.cron) {
+        errors.push(syn::Error::new(
+            expires.span(),
+            "`expires` does not apply to a `cron` job: its ticks are enqueued by the scheduler, whose catch-up \
+             policy decides what happens to late ticks; remove `expires`, or enqueue the job yourself with \
+             `JobOptions::expires_in`",
+        ));
+    }
+}
+
+/// `timeout`, `unique_for` and `expires`: humantime durations, more than zero.
 fn check_duration(key: &str, lit: Option<&LitStr>, errors: &mut Errors) -> Option<Duration> {
     let lit = lit?;
     match humantime::parse_duration(&lit.value()) {

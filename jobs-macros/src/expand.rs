@@ -62,6 +62,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             max_retries: <#ty as #kr::__private::Job>::MAX_RETRIES,
             timeout: <#ty as #kr::__private::Job>::TIMEOUT,
             unique_for: <#ty as #kr::__private::Job>::UNIQUE_FOR,
+            expires: <#ty as #kr::__private::Job>::EXPIRES,
             cron: #cron,
             type_name: ::core::concat!(::core::module_path!(), "::", #type_name),
             file: #file,
@@ -192,6 +193,7 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     };
     let timeout = duration(kr, settings.timeout);
     let unique_for = duration(kr, settings.unique_for);
+    let expires = duration(kr, settings.expires);
     let validations =
         payload.iter().filter(|(p, _)| !p.rules.is_empty()).map(|(p, ident)| field_validation(kr, p, ident));
     let redacted: Vec<String> =
@@ -207,6 +209,7 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
             const MAX_RETRIES: ::core::option::Option<u32> = #retries;
             const TIMEOUT: ::core::option::Option<#kr::__private::Duration> = #timeout;
             const UNIQUE_FOR: ::core::option::Option<#kr::__private::Duration> = #unique_for;
+            const EXPIRES: ::core::option::Option<#kr::__private::Duration> = #expires;
             #redacted
 
             fn validate(&self) -> ::core::result::Result<(), #kr::__private::ValidationError> {

@@ -63,6 +63,7 @@ fn vocab() -> impl Strategy<Value = String> {
         Just("retries"),
         Just("timeout"),
         Just("unique_for"),
+        Just("expires"),
         Just("name"),
         Just("cron"),
         Just("timezone"),

@@ -30,6 +30,7 @@
 //! | `retries` | `0..=100`: retries after the first attempt | the pool's |
 //! | `timeout` | a duration: `"30s"`, `"5m"`, `"1h 30m"` | none |
 //! | `unique_for` | a duration: equal payloads enqueued within it are deduplicated | none |
+//! | `expires` | a duration: a job not started that long after it is due ends expired, never run; not with `cron` | none |
 //! | `name` | the stored name: letters, digits, `_ - . :` | the function's name |
 //! | `cron` | 5 fields, or 6 with seconds first; only on a function without payload | none |
 //! | `timezone` | an IANA zone for `cron` | `"UTC"` |

@@ -21,6 +21,8 @@ pub struct Args {
     pub timeout: Option<LitStr>,
     /// `unique_for = ".."`.
     pub unique_for: Option<LitStr>,
+    /// `expires = ".."`.
+    pub expires: Option<LitStr>,
     /// `name = ".."`.
     pub name: Option<LitStr>,
     /// `cron = ".."`.
@@ -174,6 +176,8 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// `unique_for`.
     pub unique_for: Option<Duration>,
+    /// `expires`.
+    pub expires: Option<Duration>,
     /// `cron` and its time zone.
     pub cron: Option<(String, String)>,
     /// The `Result` the function returns.

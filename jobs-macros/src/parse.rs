@@ -17,7 +17,8 @@ use crate::errors::Errors;
 use crate::model::{number_literal, Args, Param, Rule, RuleKind};
 
 /// The `#[job(..)]` keys, for "unknown key" messages.
-const KEYS: &[&str] = &["queue", "priority", "retries", "timeout", "unique_for", "name", "cron", "timezone", "crate"];
+const KEYS: &[&str] =
+    &["queue", "priority", "retries", "timeout", "unique_for", "expires", "name", "cron", "timezone", "crate"];
 
 /// The `#[validate(..)]` rules, as a user writes them, for "unknown rule" messages.
 const RULES: &[(&str, &str)] = &[
@@ -38,6 +39,7 @@ mod kw {
     syn::custom_keyword!(retries);
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(unique_for);
+    syn::custom_keyword!(expires);
     syn::custom_keyword!(name);
     syn::custom_keyword!(cron);
     syn::custom_keyword!(timezone);
@@ -121,6 +123,7 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         retries => retries: expr_value,
         timeout => timeout: string_value,
         unique_for => unique_for: string_value,
+        expires => expires: string_value,
         name => name: string_value,
         cron => cron: string_value,
         timezone => timezone: string_value,
@@ -169,6 +172,7 @@ fn example(key: &str) -> &'static str {
         "retries" => "retries = 3",
         "timeout" => "timeout = \"30s\"",
         "unique_for" => "unique_for = \"10m\"",
+        "expires" => "expires = \"10m\"",
         "name" => "name = \"send_welcome_email\"",
         "cron" => "cron = \"0 0 3 * * *\"",
         "timezone" => "timezone = \"Europe/Berlin\"",

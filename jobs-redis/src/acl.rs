@@ -47,6 +47,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "hget",
     "hgetall",
     "hincrby",
+    "hlen",
     "hmget",
     "hset",
     "incrby",

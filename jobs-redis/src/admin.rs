@@ -89,6 +89,7 @@ impl RedisQueue {
                         dead: gauge(format!("dead:{rank}")),
                         processed: gauge(format!("processed:{rank}")),
                         failed: gauge(format!("failed:{rank}")),
+                        expired: gauge(format!("expired:{rank}")),
                     },
                 );
             }

@@ -88,6 +88,7 @@ pub(crate) fn status_of(s: &str) -> Option<JobStatus> {
         "succeeded" => JobStatus::Succeeded,
         "dead" => JobStatus::Dead,
         "cancelled" => JobStatus::Cancelled,
+        "expired" => JobStatus::Expired,
         _ => return None,
     })
 }
@@ -115,6 +116,9 @@ struct LogEntry {
     started_ms: u64,
     finished_ms: Option<u64>,
     error: Option<String>,
+    /// Set on a snooze: how long it asked to wait.
+    #[serde(default)]
+    snoozed_ms: Option<u64>,
 }
 
 /// Appends `n` in decimal.
@@ -312,6 +316,7 @@ pub(crate) fn job_info(
             started_at: from_ms(e.started_ms),
             finished_at: e.finished_ms.map(from_ms),
             error: e.error,
+            snoozed_for: e.snoozed_ms.map(Duration::from_millis),
         })
         .collect();
     // The running attempt, and a successful last one, are the state's own.
@@ -321,12 +326,14 @@ pub(crate) fn job_info(
             started_at: from_ms(started),
             finished_at: None,
             error: None,
+            snoozed_for: None,
         }),
         (JobStatus::Succeeded, Some(started)) => attempt_log.push(AttemptInfo {
             attempt: st.attempts,
             started_at: from_ms(started),
             finished_at: st.t2.map(from_ms),
             error: None,
+            snoozed_for: None,
         }),
         _ => {}
     }
@@ -357,6 +364,9 @@ pub(crate) fn job_info(
         finished_at: finished_at.map(from_ms),
         result: result.filter(|r| !r.is_empty()).and_then(|r| serde_json::from_slice(r).ok()),
         headers: headers(r.headers(rec)),
+        // Read beside the record (`snooze`, `expires`), by the caller.
+        snoozes: 0,
+        expires_at: None,
     })
 }
 
@@ -386,6 +396,7 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             run_at: None,
             unique_for: None,
+            expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),
         };

@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use jobs_core::backend::{
-    FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat, QueueFailure,
+    ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat,
+    QueueFailure, EXPIRE_BATCH,
 };
 use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
@@ -169,8 +170,15 @@ impl RedisQueue {
             batch: BATCH,
             retention: self.inner.retention,
             max_crashes: req.max_crashes,
+            expire_max: EXPIRE_BATCH,
         };
         let reply = self.invoke(call).await?;
+        for (ulid, name) in &reply.expired {
+            match job_id("fetch", queue, ulid) {
+                Ok(id) => out.expired.push(ExpiredJob { id, name: text(name).to_owned() }),
+                Err(e) => tracing::warn!(queue, error = %e, "an expired job's id does not parse"),
+            }
+        }
         for d in reply.dead {
             // The script stored this id: one that does not parse was written
             // by something else, and is dead all the same.

@@ -165,6 +165,17 @@ impl QueueKeys {
         self.key("crash")
     }
 
+    /// Hash of ulid → when the job expires (ms, server clock), for jobs
+    /// enqueued with an expiry.
+    pub fn expires(&self) -> String {
+        self.key("expires")
+    }
+
+    /// Hash of ulid → how many times the job snoozed.
+    pub fn snooze(&self) -> String {
+        self.key("snooze")
+    }
+
     /// Hash of the attempts that ended in the minute starting at `secs`
     /// (Unix time, a multiple of 60): `processed` and `failed`.
     pub fn minute(&self, secs: u64) -> String {
@@ -286,6 +297,8 @@ mod tests {
             k.events_wake(),
             k.started(),
             k.crash(),
+            k.expires(),
+            k.snooze(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

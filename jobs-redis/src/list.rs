@@ -3,7 +3,7 @@
 
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
-use crate::decode::{job_id, job_info, to_ms};
+use crate::decode::{from_ms, job_id, job_info, text, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::read::Read;
@@ -46,7 +46,9 @@ impl RedisQueue {
             // A lease lists the jobs it took, running or not any more.
             JobStatus::Running => (Source::Fixed(self.leased_ids(&keys).await?), true),
             JobStatus::Dead => (Source::Sorted { key: keys.dead(), rev: true }, false),
-            JobStatus::Succeeded | JobStatus::Cancelled => (Source::List { key: keys.done() }, true),
+            JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired => {
+                (Source::List { key: keys.done() }, true)
+            }
             // A status the port gained after this backend: none of its jobs has it.
             _ => return Ok(Vec::new()),
         };
@@ -175,7 +177,10 @@ impl RedisQueue {
             // No record: deleted since its id was read (trimmed, purged).
             if let Some(rec) = &job.record {
                 let id = job_id(OP, keys.queue(), u)?;
-                out.push(job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?);
+                let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
+                info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
+                info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
+                out.push(info);
             }
         }
         Ok(out)

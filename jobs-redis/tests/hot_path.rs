@@ -27,6 +27,7 @@ fn raw(queue: &str) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
     }

@@ -31,6 +31,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         timeout: None,
         run_at: run_at.map(When::At),
         unique_for: None,
+        expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
     }

@@ -72,6 +72,7 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
         [
             "attempts",
             "enqueued_at",
+            "expires_at",
             "finished_at",
             "id",
             "last_error",
@@ -80,6 +81,7 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
             "priority",
             "queue",
             "run_at",
+            "snoozes",
             "status",
         ]
     );
@@ -135,6 +137,63 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
     let (code, auth) = get_json(&state, "/api/auth").await;
     assert_eq!((code, auth), (StatusCode::OK, json!({ "actions_enabled": false, "token_valid": null })));
     pool.shutdown().await.expect("clean shutdown");
+}
+
+/// A snooze is shown as one (not a failed attempt) and an expired job
+/// as expired, with its count in the stats and a tab of its own.
+#[tokio::test]
+async fn snoozes_and_expired_jobs_are_shown() {
+    use jobs_core::backend::{FetchRequest, Finish, Outcome};
+    use jobs_core::When;
+    let memory = MemoryQueue::with_manual_clock();
+    let queue: SharedQueue = Arc::new(memory.clone());
+    let state = WebState::new(queue.clone());
+    let snoozy = WebFlaky { fail_times: 0 }.enqueue(&queue).await.expect("enqueue");
+    let late = WebFlaky { fail_times: 0 }
+        .enqueue_with(&queue, JobOptions::new().expires_in(Duration::from_secs(60)))
+        .await
+        .expect("enqueue");
+    let req = FetchRequest {
+        queues: vec![QUEUE.into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let leased = queue.fetch(&req).await.expect("fetch").jobs.pop().expect("the first job");
+    assert_eq!(leased.id, snoozy);
+    let outcome = Outcome::Snooze { at: When::In(Duration::from_secs(600)), reason: "not ready".into(), limit: 3 };
+    queue.finish(vec![Finish { id: snoozy.clone(), token: leased.token, outcome }]).await.expect("finish");
+    memory.advance(Duration::from_secs(120));
+    let fetched = queue.fetch(&req).await.expect("fetch");
+    assert_eq!(fetched.expired.iter().map(|e| &e.id).collect::<Vec<_>>(), vec![&late]);
+
+    let (code, job) = get_json(&state, &format!("/api/jobs/{snoozy}")).await;
+    assert_eq!(code, StatusCode::OK, "{job}");
+    assert_eq!(
+        (job["status"].clone(), job["attempts"].clone(), job["snoozes"].clone()),
+        (json!("scheduled"), json!(0), json!(1))
+    );
+    assert_eq!(
+        (job["attempt_log"][0]["snoozed_ms"].clone(), job["attempt_log"][0]["error"].clone()),
+        (json!(600_000), json!("not ready"))
+    );
+    let kinds: Vec<&str> =
+        job["timeline"].as_array().expect("list").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    // (The manual clock started before the producer's enqueue time: the
+    // order of `enqueued` is not what this checks.)
+    assert!(kinds.contains(&"snoozed") && !kinds.contains(&"failed"), "a snooze, not a failure: {job}");
+    assert_eq!(kinds.last(), Some(&"due"), "{job}");
+
+    let (_, job) = get_json(&state, &format!("/api/jobs/{late}")).await;
+    assert_eq!(job["status"], "expired");
+    assert!(job["expires_at"].is_string(), "{job}");
+    assert_eq!(job["timeline"].as_array().and_then(|t| t.last()).map(|e| e["kind"].clone()), Some(json!("expired")));
+    let (_, stats) = get_json(&state, "/api/stats").await;
+    assert_eq!(stats["totals"]["expired"], 1, "{stats}");
+    let (code, page) = get_json(&state, &format!("/api/queues/{QUEUE}/jobs?status=expired")).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert_eq!(page["jobs"][0]["id"], late.to_string());
 }
 
 #[tokio::test]

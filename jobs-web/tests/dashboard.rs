@@ -1,22 +1,35 @@
 //! The Grafana dashboard uses only metrics (and labels) the code exports.
 //!
 //! The exported names come from a real `JobMetrics` registry after a pool
-//! run, a stats read and a schedule lateness observation, not from a list.
+//! run (with a job that snoozes once), a stats read, a schedule lateness
+//! observation and an expired job, not from a list.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use jobs_core::metrics::prometheus::proto::MetricType;
 use jobs_core::prelude::*;
-use jobs_core::SharedQueue;
+use jobs_core::{JobStatus, SharedQueue};
 use serde_json::Value;
 
 const DASHBOARD: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/grafana/dashboards/background-jobs-dashboard.json");
+
+static SNOOZED: AtomicBool = AtomicBool::new(false);
+
+/// Snoozes once, then succeeds: `jobs_snoozed_total` gets a series.
+#[job(queue = "web_test")]
+async fn web_snoozy() -> Result<(), JobError> {
+    if !SNOOZED.swap(true, Ordering::SeqCst) {
+        return Err(JobError::retry_in(Duration::from_millis(1)));
+    }
+    Ok(())
+}
 
 /// Series names the registry exports, with the label names of each.
 async fn exported() -> BTreeMap<String, BTreeSet<String>> {
@@ -24,6 +37,12 @@ async fn exported() -> BTreeMap<String, BTreeSet<String>> {
     let queue: SharedQueue = Arc::new(metrics.instrument(MemoryQueue::new()));
     let pool = start_pool(queue.clone(), &metrics);
     run_mixed_jobs(&queue).await;
+    let snoozy = WebSnoozy {}.enqueue(&queue).await.expect("enqueue");
+    eventually("the snoozing job ran twice", || async {
+        queue.job(&snoozy).await.ok().flatten().is_some_and(|j| j.status == JobStatus::Succeeded)
+    })
+    .await;
+    metrics.record_expired(&jobs_core::backend::ExpiredJob { id: JobId::new(QUEUE), name: "web_flaky".into() });
     metrics.update_queue_sizes(&queue).await.expect("stats");
     metrics.observe_schedule_lateness(Duration::from_millis(120));
     let families = metrics.registry().gather();
@@ -167,6 +186,8 @@ async fn every_dashboard_query_uses_exported_metrics_and_labels() {
         "jobs_duration_seconds_bucket",
         "jobs_retries_total",
         "jobs_dead_total",
+        "jobs_snoozed_total",
+        "jobs_expired_total",
         "jobs_schedule_lateness_seconds_bucket",
     ] {
         assert!(used.contains(family), "no panel uses {family}");

@@ -20,7 +20,7 @@ fn keys(v: &Value) -> Vec<&str> {
     k
 }
 
-const COUNT_KEYS: [&str; 7] = ["dead", "failed", "pending", "processed", "retrying", "running", "scheduled"];
+const COUNT_KEYS: [&str; 8] = ["dead", "expired", "failed", "pending", "processed", "retrying", "running", "scheduled"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_system_answers_200_everywhere() {

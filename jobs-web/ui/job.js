@@ -5,7 +5,7 @@
 import { api, enc, fmtTime, followEvents, h, note, statusBadge, timeEl } from './core.js';
 import { cancelButton, retryButton } from './queue.js';
 
-const FINISHED = ['succeeded', 'dead', 'cancelled'];
+const FINISHED = ['succeeded', 'dead', 'cancelled', 'expired'];
 
 function pretty(value) {
   return h('pre', { class: 'json' }, JSON.stringify(value, null, 2));
@@ -37,7 +37,9 @@ export function jobPage(id) {
             h('td', {}, fmtTime(a.started_at)),
             h('td', {}, a.finished_at ? fmtTime(a.finished_at) : h('span', { class: 'muted' }, 'running')),
             h('td', { class: 'num' }, a.duration_ms === null ? '–' : `${a.duration_ms} ms`),
-            h('td', { class: a.error ? 'err' : 'ok' }, a.error === null ? (a.finished_at ? 'succeeded' : '') : h('pre', { class: 'error-text' }, a.error))))))
+            a.snoozed_ms != null
+              ? h('td', { class: 'muted' }, `snoozed ${a.snoozed_ms} ms: ${a.error || ''}`)
+              : h('td', { class: a.error ? 'err' : 'ok' }, a.error === null ? (a.finished_at ? 'succeeded' : '') : h('pre', { class: 'error-text' }, a.error))))))
       : note('No attempt yet.');
     body.replaceChildren(
       h('div', { class: 'job-head' },
@@ -50,6 +52,8 @@ export function jobPage(id) {
             field('Queue', h('a', { href: `#/queues/${enc(j.queue)}?status=${j.status === 'succeeded' ? 'succeeded' : j.status}` }, j.queue)),
             field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
             field('Attempts', tries),
+            j.snoozes ? field('Snoozes', String(j.snoozes)) : [],
+            j.expires_at ? field('Expires', fmtTime(j.expires_at), ' (', timeEl(j.expires_at), ')') : [],
             field('Enqueued', fmtTime(j.enqueued_at), ' (', timeEl(j.enqueued_at), ')'),
             j.run_at ? field('Due', fmtTime(j.run_at), ' (', timeEl(j.run_at), ')') : [],
             j.finished_at ? field('Finished', fmtTime(j.finished_at), ' (', timeEl(j.finished_at), ')') : [],

@@ -4,7 +4,7 @@
 import { actionButton, api, enc, fmtNum, h, note } from './core.js';
 import { throughputChart } from './chart.js';
 
-export const STATES = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'processed', 'failed'];
+export const STATES = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'processed', 'failed', 'expired'];
 const PRIORITIES = ['critical', 'high', 'normal', 'low'];
 /** The chart changes by the minute: refresh it every this many polls. */
 const CHART_EVERY = 5;
@@ -29,7 +29,7 @@ function card(label, value, cls = '', sub = null) {
 function countCell(queue, priority, state, value) {
   const attrs = { 'data-queue': queue, 'data-priority': priority, 'data-state': state, class: value ? 'num' : 'num zero' };
   let content = fmtNum(value);
-  if (value && ['pending', 'scheduled', 'running', 'retrying', 'dead'].includes(state) && priority === 'all') {
+  if (value && ['pending', 'scheduled', 'running', 'retrying', 'dead', 'expired'].includes(state) && priority === 'all') {
     const href = state === 'dead' ? `#/dead?queue=${enc(queue)}` : `#/queues/${enc(queue)}?status=${state}`;
     content = h('a', { href }, content);
   }
@@ -69,6 +69,7 @@ export function overviewPage() {
       card('Dead', fmtNum(t.dead), t.dead ? 'bad' : ''),
       card('Processed', fmtNum(t.processed)),
       card('Failed attempts', fmtNum(t.failed)),
+      card('Expired', fmtNum(t.expired || 0), t.expired ? 'warn' : '', 'never started in time'),
       h('a', { href: '#/workers', class: 'card-link' },
         card('Pools alive', workers ? fmtNum(workers.pools.length) : '–', workers && workers.pools.length === 0 ? 'bad' : '', busy)),
     );

@@ -3,7 +3,7 @@
 import { actionButton, api, enc, fmtNum, followEvents, h, jobLink, note, statusBadge, throttle, timeEl } from './core.js';
 import { pauseButton } from './overview.js';
 
-const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded'];
+const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded', 'expired'];
 export const PAGE_SIZE = 25;
 /** The deepest offset the API serves (`MAX_OFFSET` in src/api/read.rs). */
 const MAX_OFFSET = 10000;
@@ -46,7 +46,7 @@ export function retryButton(job, after) {
 
 export function jobRow(j, status, after) {
   const when = { pending: j.enqueued_at, scheduled: j.run_at, retrying: j.run_at, running: j.enqueued_at }[status] || j.finished_at;
-  const act = status === 'dead' ? retryButton(j, after) : status === 'succeeded' || status === 'cancelled' ? null : cancelButton(j, after);
+  const act = status === 'dead' ? retryButton(j, after) : ['succeeded', 'cancelled', 'expired'].includes(status) ? null : cancelButton(j, after);
   return h('tr', { 'data-job': j.id },
     h('td', {}, jobLink(j.id)),
     h('td', {}, j.name),
@@ -58,7 +58,7 @@ export function jobRow(j, status, after) {
 }
 
 export function whenHeader(status) {
-  return { pending: 'Enqueued', scheduled: 'Due', retrying: 'Next attempt', running: 'Enqueued', dead: 'Died', succeeded: 'Finished' }[status] || 'When';
+  return { pending: 'Enqueued', scheduled: 'Due', retrying: 'Next attempt', running: 'Enqueued', dead: 'Died', succeeded: 'Finished', expired: 'Expired' }[status] || 'When';
 }
 
 export function queuePage(name, query) {

@@ -11,6 +11,7 @@ use jobs_core::prelude::*;
     retries = 7,
     timeout = "1m 30s",
     unique_for = "10m",
+    expires = "15m",
     name = "mail:send_welcome-v2",
     crate = ::jobs_core
 )]
@@ -38,6 +39,7 @@ async fn main() {
     assert_eq!(SendWelcomeEmail::MAX_RETRIES, Some(7));
     assert_eq!(SendWelcomeEmail::TIMEOUT, Some(Duration::from_secs(90)));
     assert_eq!(SendWelcomeEmail::UNIQUE_FOR, Some(Duration::from_secs(600)));
+    assert_eq!(SendWelcomeEmail::EXPIRES, Some(Duration::from_secs(900)));
 
     assert_eq!(Defaults::NAME, "defaults");
     assert_eq!(Defaults::QUEUE, "default");
@@ -45,6 +47,7 @@ async fn main() {
     assert_eq!(Defaults::MAX_RETRIES, None);
     assert_eq!(Defaults::TIMEOUT, None);
     assert_eq!(Defaults::UNIQUE_FOR, None);
+    assert_eq!(Defaults::EXPIRES, None);
 
     assert_eq!(Low::PRIORITY, Priority::Low);
     assert_eq!(Low::TIMEOUT, Some(Duration::from_millis(250)));
@@ -59,10 +62,11 @@ async fn main() {
     assert_eq!(d.max_retries, Some(7));
     assert_eq!(d.timeout, Some(Duration::from_secs(90)));
     assert_eq!(d.unique_for, Some(Duration::from_secs(600)));
+    assert_eq!(d.expires, Some(Duration::from_secs(900)));
     assert_eq!(d.cron, None);
     assert!(d.type_name.ends_with("::SendWelcomeEmail"), "{}", d.type_name);
     assert!(d.file.ends_with("all_keys.rs"), "{}", d.file);
-    assert_eq!(d.line, 17);
+    assert_eq!(d.line, 18);
 
     // The run glue decodes the payload and passes the context.
     let ctx = JobContext::for_test("mail:send_welcome-v2");

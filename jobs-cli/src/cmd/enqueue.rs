@@ -31,6 +31,12 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         timeout: args.timeout.or(desc.timeout),
         run_at: args.at.map(When::At).or_else(|| args.delay.map(When::In)),
         unique_for: args.unique_for.or(desc.unique_for),
+        // Counted from when it is due, as `JobOptions::expires_in` does.
+        expires: args.expires_in.or(desc.expires).map(|d| match (args.at, args.delay) {
+            (Some(t), _) => When::At(t.checked_add(d).unwrap_or(t)),
+            (None, Some(delay)) => When::In(delay.saturating_add(d)),
+            (None, None) => When::In(d),
+        }),
         enqueued_at: now,
         headers: Default::default(),
     };

@@ -13,7 +13,7 @@ use crate::table::{count, Col, Table, WIDTH};
 use crate::view::{ago, job_text, json_time, JobView, Shown};
 
 /// The counts columns shared by `stats` and `queues`.
-const COUNT_COLUMNS: [(&str, Col); 7] = [
+const COUNT_COLUMNS: [(&str, Col); 8] = [
     ("PENDING", Col::Num),
     ("SCHED", Col::Num),
     ("RUNNING", Col::Num),
@@ -21,10 +21,11 @@ const COUNT_COLUMNS: [(&str, Col); 7] = [
     ("DEAD", Col::Num),
     ("DONE", Col::Num),
     ("FAILED", Col::Num),
+    ("EXPIRED", Col::Num),
 ];
 
 fn count_cells(c: &Counts) -> impl Iterator<Item = String> {
-    [c.pending, c.scheduled, c.running, c.retrying, c.dead, c.processed, c.failed].into_iter().map(count)
+    [c.pending, c.scheduled, c.running, c.retrying, c.dead, c.processed, c.failed, c.expired].into_iter().map(count)
 }
 
 fn no_queues(io: &mut Io<'_>) -> Result<(), CliError> {

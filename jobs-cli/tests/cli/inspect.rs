@@ -4,13 +4,20 @@ use std::time::Duration;
 
 use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::prelude::*;
-use jobs_core::SharedQueue;
+use jobs_core::{SharedQueue, When};
 use serde_json::json;
 
 use crate::support::{cli, fail, fits_80, on_every_backend, wait_until};
 use crate::{BuildReport, SendMail};
 
-on_every_backend!(empty_backend, stats_and_queues, job_shows_everything, job_errors, workers_lists_live_pools);
+on_every_backend!(
+    empty_backend,
+    stats_and_queues,
+    job_shows_everything,
+    job_shows_snoozes_and_expiry,
+    job_errors,
+    workers_lists_live_pools
+);
 
 fn mail(to: &str) -> SendMail {
     SendMail { to: to.into(), subject: "hi".into() }
@@ -38,7 +45,7 @@ async fn stats_and_queues(q: SharedQueue) {
     fits_80(&text);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("QUEUE"), "{text}");
-    assert!(lines[0].ends_with("PENDING  SCHED  RUNNING  RETRY  DEAD  DONE  FAILED"), "{text}");
+    assert!(lines[0].ends_with("PENDING  SCHED  RUNNING  RETRY  DEAD  DONE  FAILED  EXPIRED"), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("mail") && l.contains("critical")), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("mail") && l.contains("high")), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("qqqq") && l.contains('…')), "long names are cut:\n{text}");
@@ -53,7 +60,7 @@ async fn stats_and_queues(q: SharedQueue) {
     assert_eq!(stats["queues"]["mail"]["paused"], false);
     assert_eq!(stats["queues"]["reports"]["total"]["scheduled"], 1);
     assert_eq!(stats["total"]["pending"], 3);
-    for key in ["pending", "scheduled", "running", "retrying", "dead", "processed", "failed"] {
+    for key in ["pending", "scheduled", "running", "retrying", "dead", "processed", "failed", "expired"] {
         assert!(stats["total"][key].is_u64(), "{key} in {stats}");
     }
 
@@ -117,6 +124,39 @@ async fn job_shows_everything(q: SharedQueue) {
     assert!(text.contains("status    succeeded") && text.contains("result    8"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("  #1") && l.ends_with("ok")), "{text}");
     assert_eq!(cli(&q, &["job", &id.to_string(), "--json"]).await.json()["result"], 8);
+}
+
+/// A snoozed run is shown as a snooze, not a failure; an expired job shows
+/// its state and expiry, and `stats` counts it.
+async fn job_shows_snoozes_and_expiry(q: SharedQueue) {
+    let snoozy = BuildReport { day: 5 }.enqueue(&q).await.unwrap();
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
+    let outcome =
+        Outcome::Snooze { at: When::In(Duration::from_secs(3600)), reason: "export not ready".into(), limit: 5 };
+    q.finish(vec![Finish { id: snoozy.clone(), token: leased.token, outcome }]).await.unwrap();
+    let text = cli(&q, &["job", &snoozy.to_string()]).await.ok().to_owned();
+    assert!(text.contains("status    scheduled") && text.contains("snoozes   1"), "{text}");
+    assert!(text.contains("attempts  0 "), "a snooze is not an attempt:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("  #1") && l.ends_with("snoozed 1h: export not ready")), "{text}");
+    let doc = cli(&q, &["job", &snoozy.to_string(), "--json"]).await.json();
+    assert_eq!((doc["snoozes"].as_u64(), doc["attempt_log"][0]["snoozed_ms"].as_u64()), (Some(1), Some(3_600_000)));
+
+    let late =
+        BuildReport { day: 6 }.enqueue_with(&q, JobOptions::new().expires_in(Duration::from_millis(20))).await.unwrap();
+    let expires = q.job(&late).await.unwrap().unwrap().expires_at.unwrap();
+    wait_until("the expiry passes", || async { q.now().await.unwrap() > expires }).await;
+    assert_eq!(q.fetch(&req).await.unwrap().expired.len(), 1);
+    let text = cli(&q, &["job", &late.to_string()]).await.ok().to_owned();
+    assert!(text.contains("status    expired") && text.contains("expires   "), "{text}");
+    let stats = cli(&q, &["stats", "--json"]).await.json();
+    assert_eq!(stats["queues"]["reports"]["total"]["expired"], 1);
 }
 
 async fn job_errors(q: SharedQueue) {

@@ -34,13 +34,23 @@ pub enum JobOutcome {
         /// Why it failed.
         error: String,
     },
+    /// The job snoozed ([`JobError::retry_in`](crate::JobError::retry_in)):
+    /// not a failure and not an attempt; it runs again `after` from now,
+    /// unless it snoozed more often than the pool allows
+    /// ([`WorkerPoolBuilder::max_snoozes`](crate::WorkerPoolBuilder::max_snoozes)).
+    Snooze {
+        /// How long it waits.
+        after: std::time::Duration,
+        /// Why, as the job said.
+        reason: String,
+    },
 }
 
 impl JobOutcome {
     /// The failure's error; `None` for a success.
     pub fn error(&self) -> Option<&str> {
         match self {
-            JobOutcome::Succeeded { .. } => None,
+            JobOutcome::Succeeded { .. } | JobOutcome::Snooze { .. } => None,
             JobOutcome::Retry { error } | JobOutcome::Dead { error } => Some(error),
         }
     }

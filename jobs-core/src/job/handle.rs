@@ -203,6 +203,7 @@ where
                 error: info.last_error().unwrap_or("no error recorded").to_owned(),
             }),
             JobStatus::Cancelled => Err(WaitError::Cancelled { id: id() }),
+            JobStatus::Expired => Err(WaitError::Expired { id: id() }),
             _ => Ok(None),
         }
     }

@@ -38,6 +38,8 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const TIMEOUT: Option<Duration>;
     /// The default deduplication window (`unique_for = ".."`).
     const UNIQUE_FOR: Option<Duration> = None;
+    /// The default expiry (`expires = ".."`): see [`JobOptions::expires_in`].
+    const EXPIRES: Option<Duration> = None;
     /// Payload fields marked `#[redact]` (as serialized): stored and given
     /// to the job as written, shown as `"[redacted]"` by every view of the
     /// job (API, dashboard, command line, logs).
@@ -68,6 +70,7 @@ pub struct JobOptions {
     pub(crate) max_retries: Option<u32>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) unique_for: Option<Duration>,
+    pub(crate) expires_in: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,6 +129,31 @@ impl JobOptions {
     /// the enqueue fail with [`Error::InvalidArgument`].
     pub fn unique_for(mut self, window: Duration) -> Self {
         self.unique_for = Some(window);
+        self
+    }
+    /// A job not started within `d` of when it is due expires: the worker
+    /// that would take it ends it [`JobStatus::Expired`](crate::JobStatus::Expired)
+    /// instead, and it never runs. "Due" is now, or the end of its
+    /// [`delay`](Self::delay), or its [`scheduled_at`](Self::scheduled_at)
+    /// time: `delay(1h).expires_in(10m)` runs between one hour and one hour
+    /// ten minutes from now, or not at all.
+    ///
+    /// "Started" means an attempt of it counted: a job handed back at
+    /// shutdown, whose worker died before its handler started, or that
+    /// snoozed ([`JobError::retry_in`](crate::JobError::retry_in)) can still
+    /// expire; once an attempt failed, its retries run whatever the time (it
+    /// did start). Times are the backend's clock. Must be more than zero
+    /// and at most 100 years ([`MAX_JOB_DURATION`](crate::backend::MAX_JOB_DURATION)),
+    /// else the enqueue fails with [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// # use jobs_core::prelude::*;
+    /// # use std::time::Duration;
+    /// let options = JobOptions::new().expires_in(Duration::from_secs(600));
+    /// # let _ = options;
+    /// ```
+    pub fn expires_in(mut self, d: Duration) -> Self {
+        self.expires_in = Some(d);
         self
     }
 }
@@ -288,6 +316,13 @@ pub trait JobExt: Job {
         let (format, payload) = format.encode(&self).map_err(|e| Error::Serialize(e.to_string()))?;
         let queue = options.queue.as_deref().unwrap_or(Self::QUEUE);
         validate_queue_name(queue)?;
+        if options.expires_in.is_some_and(|d| d.is_zero()) {
+            return Err(Error::InvalidArgument(format!(
+                "`expires_in` of zero for job `{}`: it would expire before any worker could take it; \
+                 give it some time, or no expiry",
+                Self::NAME
+            )));
+        }
         let now = SystemTime::now();
         Ok(NewJob {
             id: JobId::new(queue),
@@ -305,6 +340,13 @@ pub trait JobExt: Job {
                 None => None,
             },
             unique_for: options.unique_for.or(Self::UNIQUE_FOR),
+            // Counted from when the job is due, on the clock that decides
+            // when that is.
+            expires: options.expires_in.or(Self::EXPIRES).map(|d| match options.run_at {
+                Some(RunAt::Delay(delay)) => crate::queue::When::In(delay.saturating_add(d)),
+                Some(RunAt::At(t)) => crate::queue::When::At(t.checked_add(d).unwrap_or(t)),
+                None => crate::queue::When::In(d),
+            }),
             enqueued_at: now,
             headers: {
                 let mut h = Headers::new();

@@ -29,7 +29,12 @@ impl QueueInspect for MemoryQueue {
             for p in Priority::ALL {
                 qc.by_priority.insert(
                     p,
-                    Counts { processed: q.processed[p.rank()], failed: q.failed[p.rank()], ..Default::default() },
+                    Counts {
+                        processed: q.processed[p.rank()],
+                        failed: q.failed[p.rank()],
+                        expired: q.expired[p.rank()],
+                        ..Default::default()
+                    },
                 );
             }
             stats.queues.insert(name.clone(), qc);
@@ -43,7 +48,7 @@ impl QueueInspect for MemoryQueue {
                 JobStatus::Running => c.running += 1,
                 JobStatus::Retrying => c.retrying += 1,
                 JobStatus::Dead => c.dead += 1,
-                JobStatus::Succeeded | JobStatus::Cancelled => {}
+                JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired => {}
             }
         }
         Box::pin(async move { Ok(stats) })
@@ -75,7 +80,7 @@ impl QueueInspect for MemoryQueue {
                     JobStatus::Scheduled | JobStatus::Retrying => Box::new(q.scheduled.iter().map(|(_, id)| id)),
                     JobStatus::Running => Box::new(q.leased.iter().map(|(_, id)| id)),
                     JobStatus::Dead => Box::new(q.dead.iter().rev().map(|(_, id)| id)),
-                    JobStatus::Succeeded | JobStatus::Cancelled => {
+                    JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired => {
                         Box::new(st.finished.of(queue).rev().map(|(_, id)| id))
                     }
                 };
@@ -138,6 +143,10 @@ impl QueueAdmin for MemoryQueue {
                 r.status = JobStatus::Pending;
                 r.attempts = 0;
                 r.crashes = 0;
+                // An operator's retry runs it: a fresh snooze budget, and
+                // its expiry (long past, most likely) no longer applies.
+                r.snoozes = 0;
+                r.expires_at = None;
                 r.finished_at = None;
                 q.ready[r.job.priority.rank()].push_back(id.clone());
                 emit(&mut st.events, cap, now, EventKind::Enqueued, id, &r.job.name, 0, Some(RETRIED_DEAD));

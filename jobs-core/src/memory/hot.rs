@@ -10,7 +10,8 @@ use crate::error::Error;
 use crate::events::EventKind;
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    AttemptInfo, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob, Outcome, QueuePolicy, Retention, When,
+    snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob,
+    Outcome, QueuePolicy, Retention, When, EXPIRE_BATCH,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -33,6 +34,7 @@ impl MemoryQueue {
         let st = &mut *st;
         sweep(st, now, &self.shared.retention);
         let mut out = Fetched::default();
+        let mut cut_short = false;
         for qname in &req.queues {
             let Some(q) = st.queues.get_mut(qname) else { continue };
             // Promote due scheduled and retrying jobs, oldest due first.
@@ -110,10 +112,22 @@ impl MemoryQueue {
             if q.paused {
                 continue;
             }
+            let mut expired = 0;
             for rank in 0..4 {
-                while out.jobs.len() < req.max {
+                while out.jobs.len() < req.max && expired < EXPIRE_BATCH {
                     let Some(id) = q.ready[rank].pop_front() else { break };
                     let Some(r) = st.jobs.get_mut(&id) else { continue };
+                    // Only a job none of whose attempts counted expires: one
+                    // that ran (and failed) has started.
+                    if r.attempts == 0 && r.expires_at.is_some_and(|t| t <= now) {
+                        expired += 1;
+                        q.expired[rank] += 1;
+                        finish_record(r, JobStatus::Expired, now, &mut st.finished);
+                        emit(&mut st.events, cap, now, EventKind::Expired, &id, &r.job.name, 0, None);
+                        out.expired.push(ExpiredJob { id, name: r.job.name.clone() });
+                        cut_short |= expired >= EXPIRE_BATCH && out.jobs.len() < req.max;
+                        continue;
+                    }
                     st.next_token += 1;
                     r.token = st.next_token;
                     r.attempts += 1;
@@ -121,7 +135,13 @@ impl MemoryQueue {
                     r.status = JobStatus::Running;
                     let until = now + req.lease;
                     r.lease_until = Some(until);
-                    r.log.push(AttemptInfo { attempt: r.attempts, started_at: now, finished_at: None, error: None });
+                    r.log.push(AttemptInfo {
+                        attempt: r.attempts,
+                        started_at: now,
+                        finished_at: None,
+                        error: None,
+                        snoozed_for: None,
+                    });
                     q.leased.insert((until, id.clone()));
                     emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
@@ -152,6 +172,11 @@ impl MemoryQueue {
             .flatten()
             .min()
             .map(|t| t.duration_since(now).unwrap_or_default());
+        if cut_short {
+            // Expired jobs filled this fetch's budget: more may wait behind
+            // them, so the fetcher looks again at once.
+            out.next_due = Some(std::time::Duration::ZERO);
+        }
         out
     }
 
@@ -226,6 +251,41 @@ impl MemoryQueue {
                     }
                     // Answered above, before the lease is touched.
                     Outcome::Started => JobStatus::Running,
+                    Outcome::Snooze { at, reason, limit } => {
+                        if r.snoozes.saturating_add(1) > limit {
+                            let error = snooze_limit_error(limit, &reason);
+                            event(EventKind::Dead, Some(&error));
+                            r.snoozes = r.snoozes.saturating_add(1);
+                            end_attempt(r, Some(error));
+                            q.count(rank, false, now);
+                            r.status = JobStatus::Dead;
+                            r.finished_at = Some(now);
+                            q.dead.insert((now, f.id.clone()));
+                            dead_touched.push(f.id.queue().to_owned());
+                            return FinishResult::Applied(JobStatus::Dead);
+                        }
+                        r.snoozes = r.snoozes.saturating_add(1);
+                        let t = at.resolve(now);
+                        // Not an attempt: the count goes back, and the run
+                        // stays in the log as a snooze.
+                        if let Some(a) = r.log.last_mut() {
+                            a.finished_at = Some(now);
+                            a.error = Some(reason);
+                            a.snoozed_for = Some(t.duration_since(now).unwrap_or_default());
+                        }
+                        r.attempts = r.attempts.saturating_sub(1);
+                        woke = true;
+                        if t > now {
+                            r.status = JobStatus::Scheduled;
+                            r.run_at = Some(t);
+                            q.scheduled.insert((t, f.id.clone()));
+                            JobStatus::Scheduled
+                        } else {
+                            r.status = JobStatus::Pending;
+                            q.ready[rank].push_back(f.id.clone());
+                            JobStatus::Pending
+                        }
+                    }
                     Outcome::Release { at, reason: _ } => {
                         // Not an attempt: forget it was started.
                         r.log.pop();
@@ -295,6 +355,7 @@ pub(super) fn enqueue_locked(
             st.unique.insert(key.clone(), (j.id.clone(), now));
         }
         let id = j.id.clone();
+        let j_expires = j.expires;
         let q = st.queues.entry(j.queue().to_owned()).or_default();
         let (status, run_at) = match j.run_at.map(|w: When| w.resolve(now)) {
             Some(t) if t > now => {
@@ -321,11 +382,18 @@ pub(super) fn enqueue_locked(
             unique_key,
             started: false,
             crashes: 0,
+            snoozes: 0,
+            expires_at: expires_at(j_expires, now),
         };
         st.jobs.insert(id.clone(), rec);
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// An expiry as a time on the store's clock (`now`: when it is stored).
+fn expires_at(w: Option<When>, now: SystemTime) -> Option<SystemTime> {
+    w.map(|w| w.resolve(now))
 }
 
 fn check_policy(queue: &str, policy: &QueuePolicy, p: Priority) -> Result<(), Error> {
@@ -362,7 +430,7 @@ fn trim_dead(st: &mut State, queue: &str, retention: &Retention) {
     }
 }
 
-/// Deletes succeeded and cancelled records past their retention by age or
+/// Deletes succeeded, cancelled and expired records past their retention by age or
 /// past [`Retention::succeeded_max`] per queue, and dead ones past their
 /// age, oldest first, at most [`SWEEP_BATCH`] of each kind per queue and
 /// call.
@@ -383,7 +451,11 @@ fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
     });
     for id in gone {
         // The record may have been retried or purged since.
-        if st.jobs.get(&id).is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled)) {
+        if st
+            .jobs
+            .get(&id)
+            .is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired))
+        {
             forget(st, &id);
         }
     }

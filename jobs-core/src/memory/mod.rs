@@ -95,6 +95,8 @@ struct QueueState {
     policy: QueuePolicy,
     processed: [u64; 4],
     failed: [u64; 4],
+    /// Jobs ended expired, per rank (a counter, like `processed`).
+    expired: [u64; 4],
     /// Per-minute history, newest last, at most [`HISTORY_MINUTES`].
     history: VecDeque<MinuteCounts>,
 }
@@ -133,7 +135,7 @@ impl QueueState {
     }
 }
 
-/// Succeeded and cancelled jobs per queue, oldest first: what the retention
+/// Succeeded, cancelled and expired jobs per queue, oldest first: what the retention
 /// sweep goes through, by age and by count ([`Retention::succeeded_max`]).
 #[derive(Default)]
 struct Finished {
@@ -204,6 +206,11 @@ struct Record {
     started: bool,
     /// Leases lost before the handler was known to start.
     crashes: u32,
+    /// Times it snoozed.
+    snoozes: u32,
+    /// Past this, on the store's clock, a fetch ends it expired (while no
+    /// attempt of it has counted).
+    expires_at: Option<SystemTime>,
 }
 
 /// A monotonic clock that reads as wall-clock time: the `SystemTime` of its
@@ -370,6 +377,8 @@ fn info(r: &Record) -> JobInfo {
         finished_at: r.finished_at,
         result: r.result.as_deref().and_then(|b| serde_json::from_slice(b).ok()),
         headers: r.job.headers.clone(),
+        snoozes: r.snoozes,
+        expires_at: r.expires_at,
     }
 }
 

@@ -24,7 +24,9 @@ pub fn check_payload_sizes(jobs: &[NewJob], limit: usize) -> Result<(), Error> {
 }
 
 /// Refuses a batch in which any job's times are out of range: a `delay`,
-/// `timeout` or `unique_for` longer than [`MAX_JOB_DURATION`], or a
+/// `timeout`, `unique_for` or `expires_in` longer than [`MAX_JOB_DURATION`],
+/// an `expires_in` of zero (it would expire before any worker could take
+/// it), or a
 /// `scheduled_at` in the year 10000 or later ([`MAX_SCHEDULED_AT_SECS`]). Every enqueue path calls
 /// it (both backends' `enqueue_many` and schedule ticks) before writing
 /// anything; the error is [`Error::InvalidArgument`] naming the option, the
@@ -58,6 +60,26 @@ pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
         if let Some(d) = j.unique_for.filter(|d| *d > MAX_JOB_DURATION) {
             return Err(too_long("unique_for", d));
         }
+        match j.expires {
+            // A delay plus its expiry may reach twice the bound; one bound
+            // keeps every time the scripts compute exact.
+            Some(When::In(d)) if d > MAX_JOB_DURATION => return Err(too_long("expires_in", d)),
+            Some(When::In(d)) if d.is_zero() => {
+                return Err(Error::InvalidArgument(format!(
+                    "`expires_in` of zero for job `{}`: it would expire before any worker could take it;                      give it some time, or no expiry",
+                    j.name
+                )))
+            }
+            Some(When::At(t))
+                if t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() >= MAX_SCHEDULED_AT_SECS =>
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "the expiry of job `{}` is past the end of the year 9999",
+                    j.name
+                )));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -84,6 +106,25 @@ pub struct FetchRequest {
 
 /// The default crash budget ([`FetchRequest::max_crashes`]).
 pub const DEFAULT_MAX_CRASHES: u32 = 10;
+
+/// How many times a job may snooze by default ([`Outcome::Snooze::limit`]).
+/// A job that polls every minute waits up to about an hour and a half
+/// before it ends dead; raise it for longer waits.
+pub const DEFAULT_MAX_SNOOZES: u32 = 100;
+
+/// The error of a job that snoozed more often than `limit` allows; `reason`
+/// is its last snooze's. (Both backends end such a job dead with it.)
+pub fn snooze_limit_error(limit: u32, reason: &str) -> String {
+    crate::error::bounded_message(format!(
+        "snoozed more than {limit} times (the pool's max_snoozes): it would wait forever; last reason: {reason}"
+    ))
+}
+
+/// The most expired jobs one fetch ends per queue before it returns: a
+/// backlog full of expired jobs is cleared in steps, and the fetch says to
+/// look again at once ([`Fetched::next_due`] of zero) so that the jobs behind
+/// them are not left waiting.
+pub const EXPIRE_BATCH: usize = 1000;
 
 /// A job taken by a worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,12 +175,24 @@ pub struct Fetched {
     /// strands work taken from another. A backend returns `Err` only when
     /// nothing could be fetched at all.
     pub failed: Vec<QueueFailure>,
+    /// Jobs this fetch found past their expiry and ended
+    /// [`JobStatus::Expired`] instead of leasing them.
+    pub expired: Vec<ExpiredJob>,
     /// Jobs this fetch declared dead while it reclaimed expired leases: the
     /// pool that ran them died, and they were out of attempts (or of their
     /// crash budget). Nobody else learns of these deaths, so the fetching
     /// pool runs its `on_dead` hooks for them; a backend lists each such
     /// death in exactly one fetch's answer.
     pub dead: Vec<DeadJob>,
+}
+
+/// A job a fetch ended expired ([`Fetched::expired`]), for metrics and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpiredJob {
+    /// Its id (which names its queue).
+    pub id: JobId,
+    /// Its job name.
+    pub name: String,
 }
 
 /// A job that ended in the dead-letter set, as a pool's
@@ -199,6 +252,19 @@ pub enum Outcome {
     /// of the job's worker, against [`FetchRequest::max_crashes`]. The job
     /// stays running; the result is `Applied(Running)`, or `Stale`.
     Started,
+    /// The job snoozed ([`JobError::retry_in`](crate::JobError::retry_in)):
+    /// not an attempt (the count goes back as for `Release`), recorded in
+    /// its attempt log with `reason` and its duration, and due again at
+    /// `at`. The backend counts the job's snoozes; the one past `limit`
+    /// ends it dead with [`snooze_limit_error`] instead.
+    Snooze {
+        /// Due again then ([`When::In`]: on the backend's clock).
+        at: When,
+        /// Why, as the job said.
+        reason: String,
+        /// The most snoozes the job may take (the pool's `max_snoozes`).
+        limit: u32,
+    },
     /// Handed back without counting the attempt (shutdown, or a name this
     /// pool does not know): pending again at `at` (or at once).
     Release {

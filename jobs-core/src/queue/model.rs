@@ -32,6 +32,12 @@ pub struct NewJob {
     pub run_at: Option<When>,
     /// Deduplication window (see `JobOptions::unique_for`).
     pub unique_for: Option<Duration>,
+    /// Not started by then, the job expires: a fetch that finds it past
+    /// this time (and no attempt of it counted yet) ends it
+    /// [`JobStatus::Expired`] instead of leasing it. [`When::In`] counts
+    /// from the backend's clock when the job is stored, like a delay; `None`:
+    /// it never expires.
+    pub expires: Option<When>,
     /// When the producer enqueued it.
     pub enqueued_at: SystemTime,
     /// Metadata carried with the job, such as the enqueuing code's trace
@@ -40,7 +46,7 @@ pub struct NewJob {
 }
 
 /// The longest duration a job option accepts (`delay`, `timeout`,
-/// `unique_for`): 100 years of 365.25 days. Longer ones are refused by
+/// `unique_for`, `expires_in`, a snooze's): 100 years of 365.25 days. Longer ones are refused by
 /// [`check_times`](crate::backend::check_times): past it, `now + d` could overflow the clock, and Redis
 /// could no longer hold the milliseconds exactly (Lua numbers and sorted set
 /// scores are doubles, exact to 2^53).
@@ -105,8 +111,13 @@ pub struct AttemptInfo {
     pub started_at: SystemTime,
     /// When it ended (absent while running).
     pub finished_at: Option<SystemTime>,
-    /// Why it failed (absent on success).
+    /// Why it failed (absent on success); for a snooze, its reason.
     pub error: Option<String>,
+    /// Set when this run snoozed ([`JobError::retry_in`](crate::JobError::retry_in)):
+    /// how long it asked to wait. A snooze is not an attempt: the next run
+    /// has the same [`attempt`](Self::attempt) number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_for: Option<Duration>,
 }
 
 /// The most attempts a job's stored log keeps (see
@@ -154,12 +165,21 @@ pub struct JobInfo {
     /// The metadata the producer attached (trace context).
     #[serde(default)]
     pub headers: Headers,
+    /// How many times it snoozed ([`JobError::retry_in`](crate::JobError::retry_in));
+    /// not attempts.
+    #[serde(default)]
+    pub snoozes: u32,
+    /// When it expires if no attempt of it has counted by then (see
+    /// [`JobStatus::Expired`]).
+    #[serde(default)]
+    pub expires_at: Option<SystemTime>,
 }
 
 impl JobInfo {
-    /// The last attempt's error, if any.
+    /// The last failed attempt's error, if any (a snooze's reason is not an
+    /// error).
     pub fn last_error(&self) -> Option<&str> {
-        self.attempt_log.iter().rev().find_map(|a| a.error.as_deref())
+        self.attempt_log.iter().rev().filter(|a| a.snoozed_for.is_none()).find_map(|a| a.error.as_deref())
     }
 }
 
@@ -180,6 +200,10 @@ pub struct Counts {
     pub processed: u64,
     /// Failed attempts (since the backend's counters started).
     pub failed: u64,
+    /// Jobs that expired before they started (since the backend's counters
+    /// started).
+    #[serde(default)]
+    pub expired: u64,
 }
 
 impl Counts {
@@ -192,6 +216,7 @@ impl Counts {
         self.dead += o.dead;
         self.processed += o.processed;
         self.failed += o.failed;
+        self.expired += o.expired;
     }
 }
 
@@ -247,9 +272,10 @@ pub struct QueuePolicy {
 /// How long finished jobs are kept. Nothing grows without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Succeeded and cancelled jobs (and their results). Default 24 h.
+    /// Succeeded, cancelled and expired jobs (and their results). Default
+    /// 24 h.
     pub succeeded: Duration,
-    /// Succeeded and cancelled jobs per queue, by count (oldest dropped
+    /// Succeeded, cancelled and expired jobs per queue, by count (oldest dropped
     /// first), whatever their age: a busy queue keeps at most this many
     /// payloads and results. Default 100,000. Applied by fetches, at most
     /// 1,000 records per queue and fetch, like every sweep.

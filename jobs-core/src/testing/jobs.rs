@@ -53,6 +53,11 @@ pub enum Act {
     WaitForCancel,
     /// Sleeps without stopping on cancel, noting whether cancel was seen.
     IgnoreCancelMs(u64),
+    /// Snoozes for this many ms (reason "not ready yet") the first time
+    /// this test's probe sees its sequence number, then succeeds.
+    SnoozeFirstRunMs(u64),
+    /// Always snoozes for this many ms.
+    SnoozeAlwaysMs(u64),
 }
 
 /// A job whose payload chooses its behaviour; it records every start.
@@ -72,6 +77,11 @@ pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Resu
             Err(JobError::retryable("first run fails"))
         }
         Act::FailFirstRun => Ok(seq),
+        Act::SnoozeFirstRunMs(ms) if p.starts().iter().filter(|s| s.seq == seq).count() == 1 => {
+            Err(JobError::retry_in_because(Duration::from_millis(ms), "not ready yet"))
+        }
+        Act::SnoozeFirstRunMs(_) => Ok(seq),
+        Act::SnoozeAlwaysMs(ms) => Err(JobError::retry_in(Duration::from_millis(ms))),
         Act::FailAlways => Err(JobError::retryable(format!("always fails (attempt {})", ctx.attempt()))),
         Act::Permanent => Err(JobError::permanent("this input can never work")),
         Act::Panic => panic!("probe {seq} panicked on purpose"),

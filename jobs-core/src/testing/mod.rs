@@ -119,6 +119,13 @@ macro_rules! conformance_suite {
             on_dead_reports_the_job_of_a_killed_pool,
             layers_wrap_every_attempt,
             hooked_queue_stamps_and_refuses,
+            snooze_spends_no_attempt,
+            snooze_due_time_is_honoured,
+            snooze_past_the_limit_ends_dead,
+            expired_job_never_runs,
+            retry_after_expiry_still_runs,
+            expired_backlog_does_not_stall_fetching,
+            pool_runs_the_job_behind_an_expired_backlog,
         );
     };
     (@capability admin, $factory:expr) => {
@@ -148,6 +155,7 @@ macro_rules! conformance_suite {
             wait_returns_the_typed_result,
             wait_reports_every_other_end,
             many_waits_each_get_their_own_result,
+            expiry_and_snooze_end_waits_as_they_should,
         );
     };
     (@capability schedules, $factory:expr) => {

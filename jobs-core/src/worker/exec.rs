@@ -143,6 +143,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         Outcome::Succeeded { .. } => tracing::debug!("job succeeded"),
         Outcome::Retry { error, at } => tracing::warn!(%error, retry_at = ?at, "job failed; will retry"),
         Outcome::Dead { error } => tracing::error!(%error, "job failed; moved to the dead-letter set"),
+        Outcome::Snooze { at, reason, .. } => tracing::info!(%reason, due = ?at, "job snoozed"),
         Outcome::Release { .. } | Outcome::Started => {}
     });
     if core.inflight.remove(&job.id, job.token) {
@@ -180,6 +181,10 @@ async fn run_job(
     };
     match ended {
         Ok(Ok(result)) => decide.success(result),
+        Ok(Err(e)) if e.snooze_for().is_some() => JobOutcome::Snooze {
+            after: e.snooze_for().unwrap_or_default(),
+            reason: crate::error::bounded_message(e.to_string()),
+        },
         Ok(Err(e)) => {
             let retryable = e.is_retryable();
             decide.failure(crate::error::bounded_message(e.to_string()), retryable)
@@ -234,6 +239,11 @@ impl Decide {
             JobOutcome::Retry { error } | JobOutcome::Dead { error } => {
                 Outcome::Dead { error: crate::error::bounded_message(error) }
             }
+            JobOutcome::Snooze { after, reason } => Outcome::Snooze {
+                at: When::In(after),
+                reason: crate::error::bounded_message(reason),
+                limit: core.max_snoozes,
+            },
         }
     }
 }

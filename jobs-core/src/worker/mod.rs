@@ -72,6 +72,7 @@ impl WorkerPool {
             fetch_batch: 256,
             max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
             max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+            max_snoozes: crate::queue::DEFAULT_MAX_SNOOZES,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
             hooks: PoolHooks::default(),
@@ -98,6 +99,7 @@ pub struct WorkerPoolBuilder {
     fetch_batch: usize,
     max_result: usize,
     max_crashes: u32,
+    max_snoozes: u32,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
     hooks: PoolHooks,
@@ -290,6 +292,16 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// How many times one job may snooze ([`JobError::retry_in`](crate::JobError::retry_in);
+    /// default 100, [`DEFAULT_MAX_SNOOZES`](crate::backend::DEFAULT_MAX_SNOOZES)).
+    /// A snooze is not an attempt, so without a bound a job that always
+    /// snoozes would never end; the snooze past this one ends it dead with
+    /// an error that says it snoozed too often.
+    pub fn max_snoozes(mut self, n: u32) -> Self {
+        self.max_snoozes = n;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -383,6 +395,7 @@ impl WorkerPoolBuilder {
             fetch_batch: self.fetch_batch.max(1),
             max_result: self.max_result,
             max_crashes: self.max_crashes,
+            max_snoozes: self.max_snoozes,
             quarantine: tokio::sync::Mutex::new(()),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),

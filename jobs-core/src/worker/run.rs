@@ -139,6 +139,7 @@ pub(crate) async fn fetch_loop(
             done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => match done {
                 (Ok(fetched), slots, asked) => {
                     err_delay = Duration::from_millis(100);
+                    expired(&core, &fetched.expired);
                     failing.served(&asked, &fetched.failed);
                     failing.failed(&fetched.failed, tokio::time::Instant::now());
                     backlog = fetched.jobs.len() >= slots.num_permits();
@@ -194,11 +195,25 @@ pub(crate) async fn fetch_loop(
     // Stopping: the fetches on their way still lease jobs; run them.
     while !fetches.is_empty() {
         if let (Ok(fetched), slots, _) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
+            expired(&core, &fetched.expired);
             report_dead(&core, &fetched.dead);
             start_jobs(&core, &tracker, fetched.jobs, slots);
         }
     }
     Ok(())
+}
+
+/// Logs and counts the jobs a fetch ended expired.
+fn expired(core: &Core, jobs: &[crate::queue::ExpiredJob]) {
+    for j in jobs {
+        tracing::info!(job = %j.id, name = %j.name, "job expired before it started; it will not run");
+    }
+    #[cfg(feature = "metrics")]
+    if let Some(m) = &core.metrics {
+        m.expired(jobs);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = core;
 }
 
 /// Drops the start marks of jobs whose attempt ends in the same batch: the

@@ -57,6 +57,8 @@ pub(crate) struct Core {
     pub(crate) max_result: usize,
     /// The crash budget ([`FetchRequest::max_crashes`](crate::queue::FetchRequest::max_crashes)).
     pub(crate) max_crashes: u32,
+    /// The most snoozes a job may take ([`Outcome::Snooze`](crate::queue::Outcome::Snooze)).
+    pub(crate) max_snoozes: u32,
     /// Held by a job that lost its lease before its start was recorded
     /// while it runs: such jobs run one at a time, so that one that kills
     /// its process is not confused with the ones it would take along.

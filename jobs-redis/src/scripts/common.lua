@@ -14,7 +14,7 @@
 -- Replies: each script names its reply in its header; each is decoded once,
 -- by the Rust module of the same name (scripts/<name>.rs).
 --
--- A job lives in up to six fields, one per hash of its queue, keyed by its
+-- A job lives in up to eight fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):
 --
 --   jobs    the record, written once by enqueue and never changed:
@@ -38,6 +38,12 @@
 --           started (the worker's `start` mark, finish.lua); absent before.
 --   crash   how many leases the job lost before its handler was known to
 --           start (reclaim.lua): not attempts, bounded by the crash budget.
+--   expires when the job expires (ms, server clock), for a job enqueued
+--           with an expiry: a fetch that pops it past that time while it
+--           has no attempt counted ends it 'expired' (fetch.lua). Kept
+--           until the job is forgotten; retry_dead.lua drops it.
+--   snooze  how many times the job snoozed (finish.lua, kind 'snooze'):
+--           not attempts, bounded by the pool's max_snoozes.
 --
 -- The ready lists hold ulids; a job that has a state field is listed as
 -- '+' .. ulid, so a fetch reads the state only of the jobs that have one
@@ -70,6 +76,8 @@ local STATE = B .. 'state'
 local LOG = B .. 'log'
 local RESULT = B .. 'result'
 local CRASH = B .. 'crash'
+local EXPIRES = B .. 'expires'
+local SNOOZE = B .. 'snooze'
 local STARTED = B .. 'started'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
 -- The error of a job that lost its lease `n` times before its handler
@@ -79,6 +87,8 @@ local function crash_budget_error(n)
     .. 'out of its crash budget'
 end
 local GAUGED = { scheduled = true, retrying = true, running = true, dead = true }
+-- The statuses kept in the `done` list until the retention sweep.
+local DONE = { succeeded = true, cancelled = true, expired = true }
 
 -- Integer milliseconds as text (Lua numbers are doubles; '%d' never prints
 -- an exponent).
@@ -310,12 +320,12 @@ local LOG_MAX = 50
 local LOG_SEP = '},{"attempt":'
 
 -- Appends one ended attempt to the job's `log` ({attempt, started_ms,
--- finished_ms, error}; `err` nil for none), dropping the oldest entries but
--- the first past LOG_MAX.
-local function log_attempt(id, attempt, started_ms, now, err)
+-- finished_ms, error}; `err` nil for none; with `snoozed_ms` when the run
+-- snoozed), dropping the oldest entries but the first past LOG_MAX.
+local function log_attempt(id, attempt, started_ms, now, err, snoozed_ms)
   local entry = '{"attempt":' .. (attempt ~= '' and attempt or '0') .. ',"started_ms":'
     .. (started_ms ~= '' and started_ms or now) .. ',"finished_ms":' .. now .. ',"error":'
-    .. (err and cjson.encode(err) or 'null') .. '}'
+    .. (err and cjson.encode(err) or 'null') .. (snoozed_ms and (',"snoozed_ms":' .. snoozed_ms) or '') .. '}'
   local log = redis.call('HGET', LOG, id)
   local omitted = 0
   if log then
@@ -364,12 +374,12 @@ end
 
 -- Deletes the fields of these jobs from the job hashes.
 local function forget(ids)
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED }) do
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE }) do
     hdel_many(h, ids)
   end
 end
 
--- Succeeded or cancelled: kept in the `done` list (newest first) until the
+-- Succeeded, cancelled or expired: kept in the `done` list (newest first) until the
 -- retention sweep; its deduplication key (it never runs again) dropped.
 local function finish_record(id, status, rank, old, attempts, token, t1, digest, now)
   redis.call('HSET', STATE, id, state_of(status, rank, attempts, token, t1, now, '', ''))

@@ -5,12 +5,13 @@
 -- fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: n, the number of jobs; then 4 arguments per job (starting after
+-- ARGV[1]: n, the number of jobs; then 5 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, record (see common.lua; its first byte is the priority rank,
 --   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
 --   the server's now, '<ms>' = at that time; see due_at in common.lua),
---   unique_for_ms ('' = no deduplication).
+--   unique_for_ms ('' = no deduplication), expires (like run_at; '' = it
+--   never expires; stored in the `expires` hash).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -30,12 +31,13 @@
 -- the first job (the resend check: see below), HSET jobs (all records),
 -- one RPUSH per priority, PUBLISH.
 -- A never-started pending job has no state field; delayed and unique jobs
--- add one HSET state and a ZADD (delayed) per job.
+-- add one HSET state and a ZADD (delayed) per job; jobs with an expiry,
+-- one HSET expires per batch.
 -- Publishes on the queue's wake channel when anything was written (a
 -- delayed job too: an idle fetcher must reset its timer).
 
 local function enqueue(now, n, base_arg, compact)
-  local STRIDE = 4
+  local STRIDE = 5
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -109,13 +111,13 @@ local function enqueue(now, n, base_arg, compact)
 
   local out = { compact and 'okc' or 'ok' }
   -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
-  local records, nr, states, delayed = {}, 0, {}, {}
+  local records, nr, states, delayed, expiring = {}, 0, {}, {}, {}
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
   local nready = { 0, 0, 0, 0 }
   local added = nil -- ids written by this call (when some are unique)
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
-    local id, rec, run_at, unique_ms = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
+    local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
     local existing = nil
     if stored[i] then
       -- The same batch sent again (a retried call whose first try did
@@ -136,7 +138,7 @@ local function enqueue(now, n, base_arg, compact)
         if not st then
           st = load_state(other)
         end
-        if st and st ~= 'succeeded' and st ~= 'dead' and st ~= 'cancelled' then
+        if st and not DONE[st] and st ~= 'dead' then
           existing = other
         end
       end
@@ -159,6 +161,10 @@ local function enqueue(now, n, base_arg, compact)
     else
       local rank = string.sub(rec, 1, 1)
       emit('enqueued', id, '0', nil, rec)
+      if expires ~= '' then
+        expiring[#expiring + 1] = id
+        expiring[#expiring + 1] = ms(due_at(expires, now))
+      end
       records[nr + 1] = id
       records[nr + 2] = rec
       nr = nr + 2
@@ -199,6 +205,7 @@ local function enqueue(now, n, base_arg, compact)
     hset_many(JOBS, records)
   end
   hset_many(STATE, states)
+  hset_many(EXPIRES, expiring)
   zadd_many(B .. 'scheduled', delayed)
   for r = 0, 3 do
     rpush_many(B .. 'ready:' .. r, ready[r + 1])

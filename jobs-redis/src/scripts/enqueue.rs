@@ -92,9 +92,9 @@ impl Refusal {
     }
 }
 
-/// Appends the 4 arguments of one job (see enqueue.lua): its ulid, its
-/// record (built in `scratch`), its run_at (see [`due_arg`]) and its
-/// unique_for (ms).
+/// Appends the 5 arguments of one job (see enqueue.lua): its ulid, its
+/// record (built in `scratch`), its run_at (see [`due_arg`]), its
+/// unique_for (ms) and its expiry (like run_at).
 pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
@@ -106,6 +106,10 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     };
     match j.unique_for {
         Some(d) => out.arg(dur_ms(d).max(1)),
+        None => out.arg(""),
+    };
+    match j.expires {
+        Some(w) => out.arg(due_arg(w)),
         None => out.arg(""),
     };
 }

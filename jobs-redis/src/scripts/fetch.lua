@@ -11,6 +11,7 @@
 -- ARGV[7]: Retention::dead_max
 -- ARGV[8]: the crash budget (see reclaim.lua)
 -- ARGV[9]: Retention::succeeded_max
+-- ARGV[10]: the most jobs one call ends expired (jobs_core's EXPIRE_BATCH)
 -- `now` is the server's clock, read once. Does, atomically: promote due
 -- jobs, reclaim expired leases, sweep past
 -- retention, trim the dead-letter set; then, unless the queue is paused,
@@ -18,9 +19,16 @@
 -- leases them: one fresh fencing token T for the call (the queue's `seq`
 -- counter), each job's attempt counted and started now, the lease (see
 -- common.lua) expiring at now + lease.
+-- A popped job whose `expires` time has passed and that has no attempt
+-- counted is not leased: it ends 'expired' (kept in `done` like a
+-- cancelled job) and is listed in the reply; the call pops again for the
+-- room it left, ending at most ARGV[10] jobs expired (then next_due_in_ms
+-- is 0: the fetcher comes back at once for the rest). Only popped jobs are
+-- looked at: no scan of the queue.
 -- Returns {next_due_in_ms or '', T or '', n, then 4 values for each of the
 --   n jobs reclaim() sent to the dead-letter set (ulid, name, attempts,
---   error), then 4 values per leased job:
+--   error), then E, then 2 values per expired job (E of them: ulid, job
+--   name), then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
 --   its crashes (nil for none: leases it lost before its handler started)}
@@ -33,37 +41,49 @@
 -- with jobs), HMGET jobs, HMGET state (of the jobs listed with '+', which
 -- have one, and HMGET crash of those), INCRBY seq, HSET state, RPUSH lease,
 -- HSET leases, ZADD leased, plus the housekeeping's reads (a few commands,
--- and bounded work when something is due). A never-started job's new state
+-- and bounded work when something is due); when the queue holds jobs with
+-- an expiry, HLEN and HMGET of `expires` too. A never-started job's new state
 -- is one string shared by the whole call: no per-job string is built.
 
 local now = server_clock()
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local batch = tonumber(ARGV[4])
+local expire_max = tonumber(ARGV[10])
 
 promote(now, batch)
 local dead = reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
 sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch, tonumber(ARGV[9]))
 trim_dead(tonumber(ARGV[7]), batch)
 
-local out = { '', '', ms(#dead / 4) }
-for i = 1, #dead do
-  out[3 + i] = dead[i]
-end
+-- The reply's jobs, and the jobs found expired (ulid, name), assembled at
+-- the end. Tables filled with explicit counters (`#t` is a search in Lua 5.1).
+local jobs_out, no, gone, ng = {}, 0, {}, 0
+local token = nil
+local cut_short = false
 if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
   local started = ms(now)
-  local token = nil
   local taken = 0
-  -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
-  local states, ns, leased, nl, no = {}, 0, {}, 0, #out
+  local states, ns, leased, nl = {}, 0, {}, 0
+  -- Whether any job of the queue carries an expiry (read once, and only
+  -- when something is popped): a queue without them reads no `expires`.
+  local expiring = nil
+  local n_expired = 0
   for rank = 0, 3 do
-    if taken >= max then
-      break
-    end
-    local ids = redis.call('LPOP', B .. 'ready:' .. rank, max - taken)
-    if ids then
+    -- Expired jobs leave room: pop again, until `max` jobs are leased, the
+    -- list is empty or `expire_max` jobs expired in this call (the rest
+    -- are for the next fetch, which the reply asks for at once).
+    while taken < max and n_expired < expire_max do
+      local want = max - taken
+      local ids = redis.call('LPOP', B .. 'ready:' .. rank, want)
+      if not ids then
+        break
+      end
       if not token then
         token = ms(redis.call('INCRBY', B .. 'seq', 1))
+      end
+      if expiring == nil then
+        expiring = redis.call('HLEN', EXPIRES) > 0
       end
       local r = tostring(rank)
       local count_ids = #ids
@@ -87,6 +107,7 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
         end
       end
       local recs = hmget(JOBS, ids)
+      local exps = expiring and hmget(EXPIRES, ids) or nil
       local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
       local running = 0
       for i = 1, count_ids do
@@ -94,45 +115,63 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
         if rec then
           local id = ids[i]
           local old = nm > 0 and olds[id] or false
-          states[ns + 1] = id
           local st, attempts, digest = nil, nil, nil
           if old then
             local s1, _, a1, _, _, _, _, d1 = parse_state(old)
             st, attempts, digest = s1, a1, d1
           end
-          if st then
-            local attempt = ms((tonumber(attempts) or 0) + 1)
-            states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
-            gauge(r, st, -1)
-            emit('started', id, attempt, nil, rec)
+          local exp = exps and exps[i]
+          if exp and (tonumber(attempts) or 0) == 0 and tonumber(exp) <= now then
+            -- Past its expiry and never started (no attempt counted):
+            -- ended, never leased.
+            n_expired = n_expired + 1
+            finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
+            count('expired:' .. r, 1)
+            emit('expired', id, attempts or '0', nil, rec)
+            gone[ng + 1] = id
+            gone[ng + 2] = name_of(id, rec)
+            ng = ng + 2
           else
-            -- Never started, or a state that does not parse (written by
-            -- something else): this is attempt 1.
-            old = false
-            states[ns + 2] = fresh
-            emit('started', id, '1', nil, rec)
+            states[ns + 1] = id
+            if st then
+              local attempt = ms((tonumber(attempts) or 0) + 1)
+              states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
+              gauge(r, st, -1)
+              emit('started', id, attempt, nil, rec)
+            else
+              -- Never started, or a state that does not parse (written by
+              -- something else): this is attempt 1.
+              old = false
+              states[ns + 2] = fresh
+              emit('started', id, '1', nil, rec)
+            end
+            ns = ns + 2
+            nl = nl + 1
+            leased[nl] = id
+            running = running + 1
+            jobs_out[no + 1] = id
+            jobs_out[no + 2] = rec
+            jobs_out[no + 3] = old
+            jobs_out[no + 4] = nm > 0 and crashes[id] or false
+            no = no + 4
           end
-          ns = ns + 2
-          nl = nl + 1
-          leased[nl] = id
-          running = running + 1
-          out[no + 1] = id
-          out[no + 2] = rec
-          out[no + 3] = old
-          out[no + 4] = nm > 0 and crashes[id] or false
-          no = no + 4
         end
       end
       taken = taken + running
       count('running:' .. r, running)
+      if count_ids < want then
+        break
+      end
     end
   end
+  cut_short = n_expired >= expire_max and taken < max
   if nl > 0 then
     hset_many(STATE, states)
     rpush_many(B .. 'lease:' .. token, leased)
     redis.call('HSET', B .. 'leases', token, nl)
     redis.call('ZADD', B .. 'leased', ms(now + lease), token)
-    out[2] = token
+  else
+    token = nil
   end
 end
 flush_stats(now)
@@ -147,7 +186,24 @@ for _, z in ipairs({ B .. 'scheduled', B .. 'leased' }) do
     end
   end
 end
-if first then
+local out = { '', token or '', ms(#dead / 4) }
+local k = 3
+for i = 1, #dead do
+  out[k + i] = dead[i]
+end
+k = k + #dead + 1
+out[k] = ms(ng / 2)
+if cut_short then
+  -- Expired jobs used this call's budget: more may wait behind them.
+  out[1] = '0'
+elseif first then
   out[1] = ms(math.max(first - now, 0))
+end
+for i = 1, ng do
+  out[k + i] = gone[i]
+end
+k = k + ng
+for i = 1, no do
+  out[k + i] = jobs_out[i]
 end
 return out

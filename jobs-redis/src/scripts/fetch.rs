@@ -40,6 +40,8 @@ pub(crate) struct Fetch<'a> {
     pub(crate) retention: Retention,
     /// The crash budget (see reclaim.lua).
     pub(crate) max_crashes: u32,
+    /// The most jobs one call ends expired.
+    pub(crate) expire_max: usize,
 }
 
 /// What fetch.lua answered.
@@ -49,6 +51,8 @@ pub(crate) struct Fetched {
     pub(crate) next_due: Option<u64>,
     /// The token of the lease the jobs were taken under (0 when none was).
     pub(crate) token: u64,
+    /// The jobs found past their expiry and ended: ulid and job name.
+    pub(crate) expired: Vec<(Vec<u8>, Vec<u8>)>,
     /// The jobs the fetch's reclaim sent to the dead-letter set.
     pub(crate) dead: Vec<DeadEntry>,
     /// The leased jobs.
@@ -130,11 +134,12 @@ impl ScriptCall for Fetch<'_> {
             .arg(dur_ms(r.dead_age))
             .arg(r.dead_max)
             .arg(self.max_crashes)
-            .arg(r.succeeded_max);
+            .arg(r.succeeded_max)
+            .arg(self.expire_max);
     }
 
-    /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, then 4
-    /// values per job}`.
+    /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2
+    /// values per expired job, then 4 values per job}`.
     fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
         let mut items = array(OP, reply)?.into_iter();
         let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
@@ -156,10 +161,23 @@ impl ScriptCall for Fetch<'_> {
                 error: String::from_utf8_lossy(&bytes(OP, error)?).into_owned(),
             });
         }
+        let Some(n_expired) = items.next() else {
+            return Err(RedisQueueError::reply(OP, "no count of expired jobs"));
+        };
+        let n_expired = usize::try_from(num(OP, &bytes(OP, n_expired)?)?).unwrap_or(usize::MAX);
+        if items.len() < n_expired.saturating_mul(2) {
+            return Err(RedisQueueError::reply(OP, format!("{n_expired} expired jobs announced, fewer sent")));
+        }
+        let mut expired = Vec::with_capacity(n_expired);
+        for _ in 0..n_expired {
+            // Counted above: both are there.
+            let (Some(ulid), Some(name)) = (items.next(), items.next()) else { break };
+            expired.push((bytes(OP, ulid)?, bytes(OP, name)?));
+        }
         if items.len() % 4 != 0 {
             return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
         }
         let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-        Ok(Fetched { next_due, token, dead, jobs: Entries(items) })
+        Ok(Fetched { next_due, token, dead, expired, jobs: Entries(items) })
     }
 }

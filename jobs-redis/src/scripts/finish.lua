@@ -13,6 +13,12 @@
 --                        the server's clock to the microsecond
 --   'release' reason at  handed back without counting the attempt (reason
 --                        not stored), pending again at `at` ('' = now)
+--   'snooze' reason at limit error
+--                        the job snoozed: not an attempt (counted back as
+--                        for 'release'), logged with its reason and
+--                        duration, due again at `at`; its `snooze` count
+--                        goes up, and past `limit` it is dead with `error`
+--                        instead
 --   'start'              not an end: the handler starts under this lease
 --                        (recorded in `started`, see reclaim.lua); the job
 --                        keeps running
@@ -35,7 +41,7 @@
 local now_n, now_precise = server_clock()
 local now = ms(now_n)
 local n = tonumber(ARGV[2])
-local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5 }
+local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7 }
 
 -- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
@@ -136,6 +142,31 @@ for i = 1, n do
         emit('dead', id, attempts, ARGV[at + 3])
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
+      elseif kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5]) then
+        code = 'd'
+        log_attempt(id, attempts, t1, now, ARGV[at + 6])
+        ended_attempt('failed', rank)
+        emit('dead', id, attempts, ARGV[at + 6])
+        to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
+        dead = true
+      elseif kind == 'snooze' then
+        -- Not an attempt: counted back, and logged as a snooze.
+        local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
+        local run_at = due_at(ARGV[at + 4], now_n) or now_n
+        log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+        wake = true
+        if run_at > now_n then
+          run_at = ms(run_at)
+          code = 's'
+          redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
+          moved(rank, st, 'scheduled')
+          redis.call('ZADD', B .. 'scheduled', run_at, id)
+        else
+          code = 'p'
+          redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
+          moved(rank, st, 'pending')
+          redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+        end
       else -- 'release': not an attempt, forget that it started.
         local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
         local run_at = due_at(ARGV[at + 4], now_n)

@@ -2,16 +2,18 @@
 --
 -- KEYS[1]: queue prefix (see common.lua).
 -- ARGV: ulids.
--- Returns 4 values per ulid: its record, state, log and result (each nil
--- when absent; no record: no such job).
+-- Returns 6 values per ulid: its record, state, log, result, snooze count
+-- and expiry (each nil when absent; no record: no such job).
 
 if #ARGV == 0 then
   return {}
 end
 local out = {}
-local parts = { hmget(JOBS, ARGV), hmget(STATE, ARGV), hmget(LOG, ARGV), hmget(RESULT, ARGV) }
+local parts = {
+  hmget(JOBS, ARGV), hmget(STATE, ARGV), hmget(LOG, ARGV), hmget(RESULT, ARGV), hmget(SNOOZE, ARGV), hmget(EXPIRES, ARGV),
+}
 for i = 1, #ARGV do
-  for p = 1, 4 do
+  for p = 1, 6 do
     out[#out + 1] = parts[p][i] or false
   end
 end

@@ -33,6 +33,10 @@ pub(crate) struct StoredJob {
     pub(crate) log: Option<Vec<u8>>,
     /// The result.
     pub(crate) result: Option<Vec<u8>>,
+    /// How many times it snoozed.
+    pub(crate) snoozes: Option<Vec<u8>>,
+    /// When it expires (ms).
+    pub(crate) expires: Option<Vec<u8>>,
 }
 
 impl ScriptCall for Read<'_> {
@@ -47,19 +51,19 @@ impl ScriptCall for Read<'_> {
         }
     }
 
-    /// 4 values per ulid: record, state, log, result.
+    /// 6 values per ulid: record, state, log, result, snoozes, expiry.
     fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
         let fields: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        if fields.len() != self.ulids.len() * 4 {
+        if fields.len() != self.ulids.len() * 6 {
             return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())));
         }
         let mut fields = fields.into_iter();
         let mut out = Vec::with_capacity(self.ulids.len());
-        while let (Some(record), Some(state), Some(log), Some(result)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
+        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
         {
-            out.push(StoredJob { record, state, log, result });
+            out.push(StoredJob { record, state, log, result, snoozes, expires });
         }
         Ok(out)
     }

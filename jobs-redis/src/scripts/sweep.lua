@@ -4,7 +4,7 @@
 -- Arguments: now (ms), keep_done_ms (Retention::succeeded), dead_age_ms
 -- (Retention::dead_age), limit (records per kind and call), done_max
 -- (Retention::succeeded_max; nil: no count bound).
--- Deletes succeeded and cancelled jobs (with their results) finished at
+-- Deletes succeeded, cancelled and expired jobs (with their results) finished at
 -- least keep_done_ms ago, then the oldest of them past done_max whatever
 -- their age, and dead jobs that died at least dead_age_ms ago, oldest
 -- first, at most `limit` per kind and call. (The count bound of the
@@ -19,7 +19,7 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     local st, _, _, _, _, finished = parse_state(state)
     -- It may have been retried since (a dead job is not in `done`, but be
     -- safe): only finished records go, anything else leaves the list.
-    if st ~= 'succeeded' and st ~= 'cancelled' then
+    if not DONE[st] then
       return false, true
     end
     return (tonumber(finished) or 0) <= cutoff, false
@@ -64,7 +64,7 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     for i = 1, #tail do
       -- Only finished records go; anything else just leaves the list.
       local st = states[i] and parse_state(states[i])
-      if st == 'succeeded' or st == 'cancelled' then
+      if DONE[st] then
         ng = ng + 1
         gone[ng] = tail[i]
       end

@@ -77,7 +77,7 @@ pub(crate) struct ListQuery {
 }
 
 fn parse_status(s: &str) -> Result<JobStatus, ApiError> {
-    const ALL: [JobStatus; 7] = [
+    const ALL: [JobStatus; 8] = [
         JobStatus::Pending,
         JobStatus::Scheduled,
         JobStatus::Running,
@@ -85,6 +85,7 @@ fn parse_status(s: &str) -> Result<JobStatus, ApiError> {
         JobStatus::Dead,
         JobStatus::Succeeded,
         JobStatus::Cancelled,
+        JobStatus::Expired,
     ];
     ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
         let names: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
@@ -117,7 +118,7 @@ pub(crate) async fn list_jobs(
     let has_more = jobs.len() > limit;
     jobs.truncate(limit);
     let total = match status {
-        JobStatus::Succeeded | JobStatus::Cancelled => None,
+        JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired => None,
         _ => state.stats().await.ok().map(|s| {
             let c = s.queue(&queue);
             match status {

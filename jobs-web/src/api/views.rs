@@ -104,6 +104,10 @@ pub(crate) struct JobSummary {
     status: JobStatus,
     attempts: u32,
     max_retries: Option<u32>,
+    /// Times it snoozed (not attempts).
+    snoozes: u32,
+    /// When it expires if not started by then.
+    expires_at: Option<String>,
     enqueued_at: String,
     run_at: Option<String>,
     finished_at: Option<String>,
@@ -120,6 +124,8 @@ impl From<&JobInfo> for JobSummary {
             status: j.status,
             attempts: j.attempts,
             max_retries: j.max_retries,
+            snoozes: j.snoozes,
+            expires_at: ts_opt(j.expires_at),
             enqueued_at: ts(j.enqueued_at),
             run_at: ts_opt(j.run_at),
             finished_at: ts_opt(j.finished_at),
@@ -166,6 +172,9 @@ struct AttemptView {
     finished_at: Option<String>,
     duration_ms: Option<u64>,
     error: Option<String>,
+    /// Set when the run snoozed: how long it asked to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snoozed_ms: Option<u64>,
 }
 
 impl From<&AttemptInfo> for AttemptView {
@@ -180,6 +189,7 @@ impl From<&AttemptInfo> for AttemptView {
             finished_at: ts_opt(a.finished_at),
             duration_ms,
             error: a.error.as_deref().map(|e| bounded(e, MAX_SHOWN_ERROR)),
+            snoozed_ms: a.snoozed_for.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }
@@ -188,7 +198,7 @@ impl From<&AttemptInfo> for AttemptView {
 #[derive(Serialize)]
 struct Event {
     at: String,
-    /// `enqueued`, `started`, `failed`, `succeeded`, `retried`, `due`, `dead`
+    /// `enqueued`, `started`, `failed`, `snoozed`, `succeeded`, `retried`, `due`, `dead`, `expired`
     /// or `cancelled`.
     kind: &'static str,
     text: String,
@@ -214,7 +224,11 @@ impl From<JobInfo> for JobView {
             }
             previous = a.attempt;
             event(a.started_at, "started", format!("attempt {} started", a.attempt));
-            if let Some(end) = a.finished_at {
+            if let (Some(end), Some(d)) = (a.finished_at, a.snoozed_for) {
+                let why = a.error.as_deref().map(|e| bounded(e, MAX_SHOWN_ERROR)).unwrap_or_default();
+                let text = format!("snoozed for {}: {why} (not an attempt)", humantime::format_duration(d));
+                event(end, "snoozed", text);
+            } else if let Some(end) = a.finished_at {
                 match &a.error {
                     Some(e) => {
                         event(end, "failed", format!("attempt {} failed: {}", a.attempt, bounded(e, MAX_SHOWN_ERROR)))
@@ -229,6 +243,9 @@ impl From<JobInfo> for JobView {
         match (j.finished_at, j.status) {
             (Some(at), JobStatus::Dead) => event(at, "dead", "moved to the dead-letter set".to_owned()),
             (Some(at), JobStatus::Cancelled) => event(at, "cancelled", "cancelled".to_owned()),
+            (Some(at), JobStatus::Expired) => {
+                event(at, "expired", "expired before it started: it will not run".to_owned())
+            }
             _ => {}
         }
         // Stable: events at the same instant keep their order (start before end).

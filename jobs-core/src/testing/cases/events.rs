@@ -173,3 +173,36 @@ pub async fn many_waits_each_get_their_own_result<Q: JobQueue + QueueInspect + Q
         wait_status(&q, h.id(), JobStatus::Succeeded).await;
     }
 }
+
+/// A job that expires is followed to its end: an `Expired` event (final,
+/// attempt 0), and a wait on it ends with `WaitError::Expired`. A job
+/// that snoozes is not ended by the snooze: its wait returns its result.
+pub async fn expiry_and_snooze_end_waits_as_they_should<
+    Q: JobQueue + QueueInspect + QueueAdmin + QueueEvents + Clone,
+>(
+    q: Q,
+) {
+    let queue = unique_queue("waitexpiry");
+    let mut stream = EventStream::open(&q, EventFilter::queue(&queue)).await.unwrap();
+    let opts = || JobOptions::new().queue(&queue);
+    let late =
+        probe_job(&queue, 1, Act::Succeed).submit_with(&q, opts().expires_in(Duration::from_millis(30))).await.unwrap();
+    let expires = q.job(late.id()).await.unwrap().unwrap().expires_at.expect("an expiry");
+    crate::testing::eventually("the expiry passes", || async { q.now().await.unwrap() > expires }).await;
+    let snoozy = probe_job(&queue, 2, Act::SnoozeFirstRunMs(20)).submit_with(&q, opts()).await.unwrap();
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    match late.wait(PATIENCE).await {
+        Err(WaitError::Expired { id }) => assert_eq!(&id, late.id()),
+        other => panic!("expected expired, got {other:?}"),
+    }
+    assert_eq!(snoozy.wait(PATIENCE).await.unwrap(), 2);
+    pool.shutdown().await.unwrap();
+    let e = loop {
+        let e = next_of(&mut stream, late.id()).await;
+        if e.kind != EventKind::Enqueued {
+            break e;
+        }
+    };
+    assert_eq!((e.kind, e.attempt, e.name.as_str()), (EventKind::Expired, 0, "conformance.probe"));
+    assert!(e.kind.is_final());
+}

@@ -4,22 +4,26 @@
 mod admin;
 mod enqueue;
 mod events;
+mod expiry;
 mod failure;
 mod hooks;
 mod lease;
 mod limits;
 mod run;
 mod schedule;
+mod snooze;
 
 pub use admin::*;
 pub use enqueue::*;
 pub use events::*;
+pub use expiry::*;
 pub use failure::*;
 pub use hooks::*;
 pub use lease::*;
 pub use limits::*;
 pub use run::*;
 pub use schedule::*;
+pub use snooze::*;
 
 use std::time::{Duration, SystemTime};
 
@@ -54,6 +58,7 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
     }
