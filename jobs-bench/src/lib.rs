@@ -234,15 +234,25 @@ pub enum Backend<'a> {
 impl Backend<'_> {
     /// Handles on an empty store (on Redis: a key prefix of its own).
     pub async fn store(&self, scenario: &str) -> Result<Store, BenchError> {
+        self.store_with_history(scenario, jobs_core::backend::DEFAULT_EVENT_HISTORY).await
+    }
+
+    /// [`Backend::store`] keeping `events` job events per queue: the events
+    /// run keeps every event of its jobs, so that a reader behind the
+    /// producers is measured rather than told it missed some.
+    pub async fn store_with_history(&self, scenario: &str, events: usize) -> Result<Store, BenchError> {
         match self {
             Backend::Memory => {
-                let q = scenario::shared(jobs_core::MemoryQueue::new());
+                let mem = jobs_core::MemoryQueue::new();
+                mem.set_event_history(events);
+                let q = scenario::shared(mem);
                 Ok(Store { producer: q.clone(), worker: q, prefix: None })
             }
             Backend::Redis(t) => {
                 let prefix = format!("jobs-bench-{}-{scenario}", std::process::id());
                 t.delete_prefix(&prefix).await?;
-                let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(t.url()) };
+                let config =
+                    RedisConfig { prefix: prefix.clone(), event_history: events, ..RedisConfig::new(t.url()) };
                 let producer = scenario::shared(RedisQueue::from_config(&config).await?);
                 let worker = scenario::shared(RedisQueue::from_config(&config).await?);
                 Ok(Store { producer, worker, prefix: Some(prefix) })
@@ -364,7 +374,8 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     }
 
     if s.runs("events") {
-        let st = backend.store("events").await?;
+        // Every event of the run kept (three per job).
+        let st = backend.store_with_history("events", 3 * s.e2e_n + 1_000).await?;
         let p = progress.sub(&format!("end to end, {} workers, every event followed", s.workers));
         let (e2e, mut events) =
             scenario::end_to_end_with_events(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
