@@ -251,8 +251,7 @@ impl Backend<'_> {
             Backend::Redis(t) => {
                 let prefix = format!("jobs-bench-{}-{scenario}", std::process::id());
                 t.delete_prefix(&prefix).await?;
-                let config =
-                    RedisConfig { prefix: prefix.clone(), event_history: events, ..RedisConfig::new(t.url()) };
+                let config = RedisConfig { prefix: prefix.clone(), event_history: events, ..RedisConfig::new(t.url()) };
                 let producer = scenario::shared(RedisQueue::from_config(&config).await?);
                 let worker = scenario::shared(RedisQueue::from_config(&config).await?);
                 Ok(Store { producer, worker, prefix: Some(prefix) })

@@ -135,41 +135,23 @@ for i = 1, n do
         moved(rank, st, 'retrying')
         redis.call('ZADD', B .. 'scheduled', run_at, id)
         wake = true
-      elseif kind == 'dead' then
+      elseif kind == 'dead' or (kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5])) then
+        -- Failed for good, or snoozed past the limit (its error then).
+        local err = kind == 'dead' and ARGV[at + 3] or ARGV[at + 6]
         code = 'd'
-        log_attempt(id, attempts, t1, now, ARGV[at + 3])
+        log_attempt(id, attempts, t1, now, err)
         ended_attempt('failed', rank)
-        emit('dead', id, attempts, ARGV[at + 3])
+        emit('dead', id, attempts, err)
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
-      elseif kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5]) then
-        code = 'd'
-        log_attempt(id, attempts, t1, now, ARGV[at + 6])
-        ended_attempt('failed', rank)
-        emit('dead', id, attempts, ARGV[at + 6])
-        to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
-        dead = true
-      elseif kind == 'snooze' then
-        -- Not an attempt: counted back, and logged as a snooze.
-        local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
-        local run_at = due_at(ARGV[at + 4], now_n) or now_n
-        log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
-        wake = true
-        if run_at > now_n then
-          run_at = ms(run_at)
-          code = 's'
-          redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
-          moved(rank, st, 'scheduled')
-          redis.call('ZADD', B .. 'scheduled', run_at, id)
-        else
-          code = 'p'
-          redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
-          moved(rank, st, 'pending')
-          redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
-        end
-      else -- 'release': not an attempt, forget that it started.
+      else -- 'snooze' or 'release': not an attempt, forget that it started.
         local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
         local run_at = due_at(ARGV[at + 4], now_n)
+        if kind == 'snooze' then
+          -- Logged as a snooze, with how long it waits.
+          run_at = run_at or now_n
+          log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+        end
         wake = true
         if run_at and run_at > now_n then
           run_at = ms(run_at)
@@ -181,9 +163,13 @@ for i = 1, n do
           code = 'p'
           redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
           moved(rank, st, 'pending')
-          -- First in line again: it was taken before the jobs behind it.
-          local r = released[tonumber(rank) + 1]
-          r[#r + 1] = listed(id)
+          if kind == 'snooze' then
+            redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+          else
+            -- First in line again: it was taken before the jobs behind it.
+            local r = released[tonumber(rank) + 1]
+            r[#r + 1] = listed(id)
+          end
         end
       end
     end
