@@ -204,6 +204,16 @@ impl MemoryQueue {
                     q.leased.remove(&(until, f.id.clone()));
                 }
                 let rank = r.job.priority.rank();
+                // A snooze past the limit ends the job like a permanent failure.
+                let outcome = match f.outcome {
+                    Outcome::Snooze { limit, reason, .. }
+                        if !r.cancel_requested && r.snoozes.saturating_add(1) > limit =>
+                    {
+                        r.snoozes = r.snoozes.saturating_add(1);
+                        Outcome::Dead { error: snooze_limit_error(limit, &reason) }
+                    }
+                    other => other,
+                };
                 let end_attempt = |r: &mut Record, error: Option<String>| {
                     if let Some(a) = r.log.last_mut() {
                         a.finished_at = Some(now);
@@ -213,7 +223,7 @@ impl MemoryQueue {
                 let mut event = |kind, detail: Option<&str>| {
                     emit(&mut st.events, cap, now, kind, &f.id, &r.job.name, r.attempts, detail)
                 };
-                let status = match f.outcome {
+                let status = match outcome {
                     _ if r.cancel_requested => {
                         event(EventKind::Cancelled, None);
                         end_attempt(r, Some("cancelled".into()));
@@ -251,19 +261,7 @@ impl MemoryQueue {
                     }
                     // Answered above, before the lease is touched.
                     Outcome::Started => JobStatus::Running,
-                    Outcome::Snooze { at, reason, limit } => {
-                        if r.snoozes.saturating_add(1) > limit {
-                            let error = snooze_limit_error(limit, &reason);
-                            event(EventKind::Dead, Some(&error));
-                            r.snoozes = r.snoozes.saturating_add(1);
-                            end_attempt(r, Some(error));
-                            q.count(rank, false, now);
-                            r.status = JobStatus::Dead;
-                            r.finished_at = Some(now);
-                            q.dead.insert((now, f.id.clone()));
-                            dead_touched.push(f.id.queue().to_owned());
-                            return FinishResult::Applied(JobStatus::Dead);
-                        }
+                    Outcome::Snooze { at, reason, .. } => {
                         r.snoozes = r.snoozes.saturating_add(1);
                         let t = at.resolve(now);
                         // Not an attempt: the count goes back, and the run
