@@ -12,25 +12,19 @@
 mod stream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::error::Error;
-use crate::events::{EventCursor, EventHub, Terminal};
+use crate::events::{EventFilter, EventHub, EventKind, Terminal};
 use crate::queue::QueueEvents;
 use crate::vocab::JobId;
 
 pub use stream::EventStream;
 
-/// How long recording stays on after the follower's last `listen`.
-const LISTEN_TTL: Duration = Duration::from_secs(60);
-/// How often the follower renews it (well within the TTL).
-const RENEW_EVERY: Duration = Duration::from_secs(15);
-/// Events read per call.
-const PAGE: usize = 1000;
 /// The longest an idle follower waits before it checks whether any wait is
-/// left (and whether to renew).
+/// left.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Registers a wait for `id`'s final event, starting the queue's follower
@@ -50,74 +44,41 @@ pub(crate) async fn register(
     Ok(rx)
 }
 
-/// The follower of one queue: keeps recording on, reads every event once,
-/// and delivers final ones, until no wait is left.
+/// The follower of one queue: an [`EventStream`] of the queue's final
+/// events, delivered to their waits, until no wait is left. When the stream
+/// reports missed events the waits read their jobs again; when it fails,
+/// they do too, and the follower opens a new stream once the backend
+/// answers (the waits that register meanwhile wait for it).
 async fn follow(hub: EventHub, src: Arc<dyn QueueEvents>, queue: String) {
+    let finals = EventFilter::queue(&queue).kinds(EventKind::ALL.into_iter().filter(|k| k.is_final()));
     let mut backoff = Duration::from_millis(100);
-    let mut waiter = None;
-    let mut cursor: Option<EventCursor> = None;
-    let mut renewed = Instant::now();
-    loop {
-        if hub.done(&queue) {
-            return;
-        }
-        let step = async {
-            let w = match &mut waiter {
-                Some(w) => w,
-                None => waiter.insert(src.event_waiter(&queue)?),
-            };
-            let at = match &cursor {
-                Some(c) if renewed.elapsed() < RENEW_EVERY => c.clone(),
-                _ => {
-                    let l = src.listen(&queue, LISTEN_TTL).await?;
-                    renewed = Instant::now();
-                    match &cursor {
-                        Some(c) if l.was_on => c.clone(),
-                        // Recording had lapsed: what happened meanwhile was
-                        // not recorded, so every wait reads its job again.
-                        Some(_) => {
-                            hub.recheck_all(&queue);
-                            cursor = Some(l.cursor.clone());
-                            l.cursor
-                        }
-                        // Starting: the waits registered so far read their
-                        // job once this returns, after recording is on.
-                        None => {
-                            hub.set_live(&queue, true);
-                            cursor = Some(l.cursor.clone());
-                            l.cursor
-                        }
-                    }
-                }
-            };
-            w.arm();
-            let page = src.read_events(&queue, &at, PAGE).await?;
-            if page.missed {
-                hub.recheck_all(&queue);
-            }
-            let more = page.events.len() == PAGE;
-            if let Some(last) = page.events.last() {
-                cursor = Some(last.cursor.clone());
-            }
-            hub.deliver(
-                &queue,
-                page.events.into_iter().filter(|e| e.kind.is_final()).map(|e| (e.job, e.kind)).collect(),
-            );
-            if !more {
-                w.wait(IDLE_WAIT.min(RENEW_EVERY.saturating_sub(renewed.elapsed()))).await?;
-            }
-            Ok::<(), Error>(())
-        };
-        match step.await {
-            Ok(()) => backoff = Duration::from_millis(100),
+    while !hub.done(&queue) {
+        let mut stream = match EventStream::open_shared(src.clone(), finals.clone()).await {
+            Ok(s) => s,
             Err(e) => {
                 tracing::warn!(queue = %queue, error = %e, "following job events failed; waits look again");
-                hub.set_live(&queue, false);
                 hub.recheck_all(&queue);
-                waiter = None;
-                cursor = None;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        hub.set_live(&queue, true);
+        loop {
+            match tokio::time::timeout(IDLE_WAIT, stream.next()).await {
+                // Idle: stop once no wait is left.
+                Err(_) if hub.done(&queue) => return,
+                Err(_) => {}
+                Ok(Some(Ok(e))) => hub.deliver(&queue, vec![(e.job, e.kind)]),
+                Ok(Some(Err(Error::EventsMissed { .. }))) => hub.recheck_all(&queue),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(queue = %queue, error = %e, "following job events failed; waits look again");
+                    hub.set_live(&queue, false);
+                    hub.recheck_all(&queue);
+                    break;
+                }
+                Ok(None) => break,
             }
         }
     }

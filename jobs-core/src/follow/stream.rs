@@ -56,7 +56,11 @@ impl EventStream {
     /// Follows `filter`'s queue from now on: every event recorded after this
     /// returns.
     pub async fn open<Q: QueueEvents + Clone>(queue: &Q, filter: EventFilter) -> Result<Self, Error> {
-        let src: Arc<dyn QueueEvents> = Arc::new(queue.clone());
+        Self::open_shared(Arc::new(queue.clone()), filter).await
+    }
+
+    /// [`EventStream::open`] over a shared handle.
+    pub(crate) async fn open_shared(src: Arc<dyn QueueEvents>, filter: EventFilter) -> Result<Self, Error> {
         let l = src.listen(&filter.queue, LISTEN_TTL).await?;
         Ok(Self::start(src, filter, l.cursor, false))
     }
