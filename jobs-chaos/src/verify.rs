@@ -444,6 +444,8 @@ mod tests {
             headers: Default::default(),
             snoozes: 0,
             expires_at: None,
+            caller_id: None,
+            key: None,
         }
     }
 

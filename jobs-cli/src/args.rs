@@ -177,6 +177,21 @@ pub struct EnqueueArgs {
     /// (default: the job's `expires`, else never).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
+    /// Your own id for the job, unique in its queue while the job is kept:
+    /// when a job has it already, print that job's id and add nothing.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// With `--id`: fail (exit 1) when a job has the id already.
+    #[arg(long, requires = "id")]
+    pub fail_if_exists: bool,
+    /// A key: while a job of this name with the key waits, print its id
+    /// and add nothing (or, with `--replace`, replace its payload and due
+    /// time: debounce).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// With `--key`: replace the waiting job instead of keeping it.
+    #[arg(long, requires = "key")]
+    pub replace: bool,
 }
 
 /// `dead ..`.

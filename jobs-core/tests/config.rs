@@ -228,6 +228,8 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: std::time::SystemTime::now(),
         headers: Default::default(),

@@ -52,6 +52,8 @@ export function jobPage(id) {
             field('Queue', h('a', { href: `#/queues/${enc(j.queue)}?status=${j.status === 'succeeded' ? 'succeeded' : j.status}` }, j.queue)),
             field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
             field('Attempts', tries),
+            j.caller_id ? field('Caller id', j.caller_id) : [],
+            j.key ? field('Key', j.key) : [],
             j.snoozes ? field('Snoozes', String(j.snoozes)) : [],
             j.expires_at ? field('Expires', fmtTime(j.expires_at), ' (', timeEl(j.expires_at), ')') : [],
             field('Enqueued', fmtTime(j.enqueued_at), ' (', timeEl(j.enqueued_at), ')'),

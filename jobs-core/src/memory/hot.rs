@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::events::emit;
+use super::idents::{self, Held};
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
 use crate::events::EventKind;
@@ -339,8 +340,21 @@ pub(super) fn enqueue_locked(
             }
         }
     }
+    st.idents.conflict(&st.jobs, &jobs)?;
     let mut ids = Vec::with_capacity(jobs.len());
     for j in jobs {
+        match st.idents.held(&st.jobs, &j) {
+            Some(Held::Existing(id)) => {
+                ids.push(id);
+                continue;
+            }
+            Some(Held::Replace(id)) => {
+                idents::replace(st, &id, j, now, event_history);
+                ids.push(id);
+                continue;
+            }
+            None => {}
+        }
         let unique_key = j.unique_for.map(|_| (j.name.clone(), j.payload.clone()));
         if let (Some(window), Some(key)) = (j.unique_for, &unique_key) {
             if let Some((id, at)) = st.unique.get(key) {
@@ -366,6 +380,7 @@ pub(super) fn enqueue_locked(
             }
         };
         emit(&mut st.events, event_history, now, EventKind::Enqueued, &id, &j.name, 0, None);
+        st.idents.register(&j);
         let rec = Record {
             job: j,
             status,
@@ -477,6 +492,7 @@ fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
 /// Removes a record and its deduplication entry.
 pub(super) fn forget(st: &mut State, id: &JobId) {
     if let Some(r) = st.jobs.remove(id) {
+        st.idents.forget(&r.job);
         if let Some(k) = r.unique_key {
             if st.unique.get(&k).is_some_and(|(u, _)| u == id) {
                 st.unique.remove(&k);

@@ -126,6 +126,10 @@ macro_rules! conformance_suite {
             retry_after_expiry_still_runs,
             expired_backlog_does_not_stall_fetching,
             pool_runs_the_job_behind_an_expired_backlog,
+            caller_id_returns_the_stored_job,
+            caller_id_is_free_once_the_job_is_gone,
+            key_keep_returns_the_waiting_job,
+            key_replace_debounces,
         );
     };
     (@capability admin, $factory:expr) => {

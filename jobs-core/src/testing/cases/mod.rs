@@ -7,6 +7,7 @@ mod events;
 mod expiry;
 mod failure;
 mod hooks;
+mod idents;
 mod lease;
 mod limits;
 mod run;
@@ -19,6 +20,7 @@ pub use events::*;
 pub use expiry::*;
 pub use failure::*;
 pub use hooks::*;
+pub use idents::*;
 pub use lease::*;
 pub use limits::*;
 pub use run::*;
@@ -58,6 +60,8 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),
