@@ -353,6 +353,39 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Show a queue's limits, or change them (from the next enqueue and
+    /// fetch on, for every pool): `--max-running 5`, `--max-jobs none`.
+    Limits {
+        /// The queue.
+        name: String,
+        /// Run at most N of its jobs at once across every pool; `none`
+        /// removes the bound.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        max_running: Option<Limit>,
+        /// Refuse enqueues past N pending and scheduled jobs; `none`
+        /// removes the bound.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        max_jobs: Option<Limit>,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// A bound given on the command line: a number of at least 1, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u64>);
+
+/// `5` or `none`.
+fn parse_limit(s: &str) -> Result<Limit, String> {
+    if s == "none" {
+        return Ok(Limit(None));
+    }
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (write `none` for no bound)".into()),
+        Ok(n) => Ok(Limit(Some(n))),
+        Err(_) => Err("write a number of at least 1, or `none`".into()),
+    }
 }
 
 /// `30s`, `5m`, `1h 30m` (humantime).

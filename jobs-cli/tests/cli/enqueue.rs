@@ -118,7 +118,7 @@ async fn refuses_what_is_wrong(q: SharedQueue) {
 }
 
 async fn queue_policies_fail_the_operation(q: SharedQueue) {
-    let policy = QueuePolicy { max_jobs: Some(1), priority_levels: vec![Priority::Normal] };
+    let policy = QueuePolicy { max_jobs: Some(1), priority_levels: vec![Priority::Normal], ..Default::default() };
     q.set_policy("reports", policy).await.unwrap();
     enqueue(&q, &["build_report", "--json", r#"{"day": 1}"#]).await;
     let out = cli(&q, &["enqueue", "build_report", "--json", r#"{"day": 2}"#]).await;

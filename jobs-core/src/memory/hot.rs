@@ -114,8 +114,13 @@ impl MemoryQueue {
                 continue;
             }
             let mut expired = 0;
+            // Slots left under the queue's `max_running`, across every pool.
+            let mut room = q
+                .policy
+                .max_running
+                .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
             for rank in 0..4 {
-                while out.jobs.len() < req.max && expired < EXPIRE_BATCH {
+                while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
                     let Some(id) = q.ready[rank].pop_front() else { break };
                     let Some(r) = st.jobs.get_mut(&id) else { continue };
                     // Only a job none of whose attempts counted expires: one
@@ -144,6 +149,7 @@ impl MemoryQueue {
                         snoozed_for: None,
                     });
                     q.leased.insert((until, id.clone()));
+                    room -= 1;
                     emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
                         id,
@@ -203,6 +209,8 @@ impl MemoryQueue {
                 let q = st.queues.entry(f.id.queue().to_owned()).or_default();
                 if let Some(until) = r.lease_until.take() {
                     q.leased.remove(&(until, f.id.clone()));
+                    // A slot of a bounded queue freed: pools may wait for it.
+                    woke |= q.policy.max_running.is_some();
                 }
                 let rank = r.job.priority.rank();
                 // A snooze past the limit ends the job like a permanent failure.

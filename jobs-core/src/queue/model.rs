@@ -328,6 +328,28 @@ pub struct QueuePolicy {
     pub max_jobs: Option<u64>,
     /// Accept only these priorities; empty: all.
     pub priority_levels: Vec<Priority>,
+    /// Run at most this many of the queue's jobs at once, across every pool
+    /// and process (at least 1; `None`: no bound but the pools' own). A
+    /// fetch leases no more than the room left; a job ending frees its slot
+    /// and wakes the pools waiting for one.
+    #[serde(default)]
+    pub max_running: Option<u64>,
+}
+
+impl QueuePolicy {
+    /// Refuses limits that make no sense (`max_jobs` or `max_running` of 0),
+    /// as [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.max_jobs == Some(0) {
+            return Err(crate::Error::InvalidArgument("`max_jobs` must be at least 1 (`None` for no bound)".into()));
+        }
+        if self.max_running == Some(0) {
+            return Err(crate::Error::InvalidArgument(
+                "`max_running` must be at least 1 (`None` for no bound; pause the queue to run none)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How long finished jobs are kept. Nothing grows without bound.

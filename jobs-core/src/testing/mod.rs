@@ -130,6 +130,7 @@ macro_rules! conformance_suite {
             caller_id_is_free_once_the_job_is_gone,
             key_keep_returns_the_waiting_job,
             key_replace_debounces,
+            max_running_bounds_the_queue_across_pools,
         );
     };
     (@capability admin, $factory:expr) => {

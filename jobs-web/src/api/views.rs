@@ -386,6 +386,25 @@ pub(crate) struct PurgeView {
     pub(crate) purged: u64,
 }
 
+/// A queue's limits: `GET` and `POST /api/queues/{queue}/limits`.
+#[derive(Serialize)]
+pub(crate) struct LimitsView {
+    pub(crate) queue: String,
+    /// Jobs of the queue running at once, across every pool (`null`: no
+    /// bound).
+    pub(crate) max_running: Option<u64>,
+    /// Pending and scheduled jobs past which enqueues are refused.
+    pub(crate) max_jobs: Option<u64>,
+    /// The priorities it accepts (empty: all).
+    pub(crate) priority_levels: Vec<jobs_core::Priority>,
+}
+
+impl LimitsView {
+    pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy) -> Self {
+        LimitsView { queue, max_running: p.max_running, max_jobs: p.max_jobs, priority_levels: p.priority_levels }
+    }
+}
+
 /// The answer of pausing or resuming a queue or a schedule.
 #[derive(Serialize)]
 pub(crate) struct PausedView {
