@@ -446,6 +446,7 @@ mod tests {
             expires_at: None,
             caller_id: None,
             key: None,
+            group: None,
         }
     }
 

@@ -192,6 +192,10 @@ pub struct EnqueueArgs {
     /// With `--key`: replace the waiting job instead of keeping it.
     #[arg(long, requires = "key")]
     pub replace: bool,
+    /// Put the job in this group (default: the one its payload names, for
+    /// a job declared with `group = ..`).
+    #[arg(long, value_name = "KEY")]
+    pub group: Option<String>,
 }
 
 /// `dead ..`.

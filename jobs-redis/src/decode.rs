@@ -369,6 +369,7 @@ pub(crate) fn job_info(
         expires_at: None,
         caller_id: None,
         key: None,
+        group: None,
     })
 }
 
@@ -408,6 +409,7 @@ mod tests {
             unique_for: None,
             caller_id: None,
             key: None,
+            group: None,
             expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),

@@ -12,6 +12,7 @@ mod capabilities;
 mod events;
 mod hot;
 mod idents;
+mod ready;
 #[cfg(test)]
 mod tests;
 
@@ -89,7 +90,7 @@ struct State {
 
 #[derive(Default)]
 struct QueueState {
-    ready: [VecDeque<JobId>; 4],
+    ready: ready::Ready,
     scheduled: BTreeSet<(SystemTime, JobId)>,
     leased: BTreeSet<(SystemTime, JobId)>,
     dead: BTreeSet<(SystemTime, JobId)>,
@@ -133,7 +134,7 @@ impl QueueState {
 
 impl QueueState {
     fn waiting(&self) -> u64 {
-        (self.ready.iter().map(VecDeque::len).sum::<usize>() + self.scheduled.len()) as u64
+        (self.ready.len() + self.scheduled.len()) as u64
     }
 }
 
@@ -384,6 +385,7 @@ fn info(r: &Record) -> JobInfo {
         expires_at: r.expires_at,
         caller_id: r.job.caller_id.as_ref().map(|c| c.id.clone()),
         key: r.job.key.as_ref().map(|k| k.key.clone()),
+        group: r.job.group.as_ref().map(|g| g.key.clone()),
     }
 }
 

@@ -131,6 +131,8 @@ macro_rules! conformance_suite {
             key_keep_returns_the_waiting_job,
             key_replace_debounces,
             max_running_bounds_the_queue_across_pools,
+            group_concurrency_holds_across_pools,
+            groups_take_turns,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -1,0 +1,67 @@
+//! Groups (`#[job(group = .., concurrency = ..)]`, `JobOptions::group`):
+//! limits per group across pools, and groups served in turn.
+
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
+use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
+use crate::testing::jobs::{Act, GroupedJob};
+use crate::vocab::{JobId, JobStatus};
+
+use super::put;
+
+async fn grouped<Q: JobQueue + ?Sized>(q: &Q, queue: &str, group: &str, seq: u64, sleep_ms: u64) -> JobId {
+    let job = GroupedJob { key: queue.to_owned(), group: group.to_owned(), seq, sleep_ms };
+    job.enqueue_with(q, JobOptions::new().queue(queue)).await.expect("enqueue works")
+}
+
+/// `concurrency = 2` holds for each group across two pools of four
+/// workers, and is reached; other groups run beside it; the job shows its
+/// group.
+pub async fn group_concurrency_holds_across_pools<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("groups");
+    let mut ids = Vec::new();
+    for seq in 0..24 {
+        let group = ["a", "b", "c"][seq as usize % 3];
+        ids.push(grouped(&q, &queue, group, seq, 40).await);
+    }
+    assert_eq!(q.job(&ids[0]).await.unwrap().unwrap().group.as_deref(), Some("a"));
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    for id in &ids {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert_eq!(probe(&queue).start_count(), 24, "each job ran once");
+    for g in ["a", "b", "c"] {
+        let p = probe(&format!("{queue}/{g}"));
+        assert_eq!(p.peak_running(), 2, "group {g}: at most its concurrency at once, and reached");
+    }
+    assert!(probe(&queue).peak_running() > 2, "groups run beside each other");
+}
+
+/// A group with a backlog does not hold up another: with one worker, a
+/// group enqueued after 40 jobs of another has its jobs start in turn
+/// with the first group's, not after them; ungrouped jobs take turns too.
+pub async fn groups_take_turns<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("turns");
+    for seq in 0..40 {
+        grouped(&q, &queue, "big", seq, 0).await;
+    }
+    let mut late = Vec::new();
+    for seq in 100..103 {
+        late.push(grouped(&q, &queue, "small", seq, 0).await);
+    }
+    let plain = put(&q, &queue, 200, Act::Succeed, JobOptions::new()).await;
+    let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
+    for id in late.iter().chain([&plain]) {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    pool.shutdown().await.unwrap();
+    let order: Vec<u64> = probe(&queue).starts().iter().map(|s| s.seq).collect();
+    let at = |seq: u64| order.iter().position(|&s| s == seq).unwrap_or(usize::MAX);
+    // Three members take turns (big, ungrouped, small; in the order they
+    // arrived): each late job starts within three starts of the one before.
+    assert!(at(100) < 3 && at(101) < 6 && at(102) < 9, "the small group waited behind the big one: {order:?}");
+    assert!(at(200) < 3, "the ungrouped job waited behind the groups: {order:?}");
+}
