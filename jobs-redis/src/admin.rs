@@ -40,8 +40,9 @@ impl RedisQueue {
     }
 
     /// Counts of every queue in `<prefix>:queues`, in one pipelined round
-    /// trip: the ready lists' lengths (pending) and the `stats` hash (the
-    /// other gauges and the counters) of each.
+    /// trip: the ready lists' lengths and the grouped pending gauge
+    /// (pending), and the `stats` hash (the other gauges and the counters)
+    /// of each.
     pub(crate) async fn stats(&self) -> Result<QueueStats, Error> {
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(queues_key(&self.inner.prefix))
@@ -82,7 +83,9 @@ impl RedisQueue {
                 qc.by_priority.insert(
                     p,
                     Counts {
-                        pending: u64::try_from(pending).unwrap_or(0),
+                        // The ungrouped ones (the list), and the grouped ones
+                        // in their groups' lists (a gauge).
+                        pending: u64::try_from(pending).unwrap_or(0) + gauge(format!("gpending:{rank}")),
                         scheduled: gauge(format!("scheduled:{rank}")),
                         running: gauge(format!("running:{rank}")),
                         retrying: gauge(format!("retrying:{rank}")),

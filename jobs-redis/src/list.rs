@@ -182,6 +182,10 @@ impl RedisQueue {
                 info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
                 info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
                 info.key = job.key.as_deref().and_then(key_of_field);
+                info.group = job.group.as_deref().and_then(|f| {
+                    let colon = f.iter().position(|&b| b == b':')?;
+                    Some(String::from_utf8_lossy(&f[colon + 1..]).into_owned())
+                });
                 out.push(info);
             }
         }

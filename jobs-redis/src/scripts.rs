@@ -64,10 +64,14 @@ macro_rules! script_identity {
 pub(crate) use script_identity;
 
 const COMMON: &str = include_str!("scripts/common.lua");
+const GROUPS: &str = include_str!("scripts/groups.lua");
 
-/// A script's whole source: `common.lua` followed by `parts`, hashed once.
+/// A script's whole source: `common.lua` and `groups.lua` followed by
+/// `parts`, hashed once.
 fn source(parts: &[&str]) -> redis::Script {
     let mut src = String::from(COMMON);
+    src.push('\n');
+    src.push_str(GROUPS);
     for p in parts {
         src.push('\n');
         src.push_str(p);

@@ -133,6 +133,7 @@ macro_rules! conformance_suite {
             max_running_bounds_the_queue_across_pools,
             group_concurrency_holds_across_pools,
             groups_take_turns,
+            grouped_jobs_are_counted_and_cancelled,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -65,3 +65,30 @@ pub async fn groups_take_turns<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(
     assert!(at(100) < 3 && at(101) < 6 && at(102) < 9, "the small group waited behind the big one: {order:?}");
     assert!(at(200) < 3, "the ungrouped job waited behind the groups: {order:?}");
 }
+
+/// Grouped pending jobs count as pending (stats, `max_jobs`), can be
+/// cancelled out of their group's line, and a job of a group that took
+/// its slot and was handed back runs later.
+pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("gcount");
+    let a = grouped(&q, &queue, "x", 1, 0).await;
+    let b = grouped(&q, &queue, "x", 2, 0).await;
+    let c = grouped(&q, &queue, "y", 3, 0).await;
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 3);
+    assert_eq!(q.cancel(&b).await.unwrap(), crate::queue::CancelResult::Cancelled);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
+    let policy = crate::queue::QueuePolicy { max_jobs: Some(2), ..Default::default() };
+    q.set_policy(&queue, policy).await.unwrap();
+    let full = GroupedJob { key: queue.clone(), group: "z".into(), seq: 4, sleep_ms: 0 }
+        .enqueue_with(&q, JobOptions::new().queue(&queue))
+        .await;
+    assert!(matches!(full, Err(crate::Error::QueueFull { .. })), "grouped pending jobs count for max_jobs: {full:?}");
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    wait_status(&q, &a, JobStatus::Succeeded).await;
+    wait_status(&q, &c, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    let mut seqs: Vec<u64> = probe(&queue).starts().iter().map(|s| s.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![1, 3], "the cancelled job never ran");
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
+}
