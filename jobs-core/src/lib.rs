@@ -48,8 +48,8 @@ pub use memory::MemoryQueue;
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use queue::{
-    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, IfExists, JobGroup, JobInfo, JobKey,
-    JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueEvents,
+    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
+    JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueEvents,
     QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, ScheduleStore,
     SharedQueue, When,
 };

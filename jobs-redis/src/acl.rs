@@ -73,10 +73,12 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "xrevrange",
     "zadd",
     "zcard",
+    "zincrby",
     "zpopmin",
     "zrange",
     "zrangebyscore",
     "zrem",
+    "zscore",
 ];
 
 /// The ACL rules a Redis user needs, and no more, to run this backend

@@ -209,7 +209,7 @@ impl QueueKeys {
         self.key(&format!("gq:{rank}:{group}"))
     }
 
-    /// Hash of group → its pending jobs.
+    /// Sorted set of groups by their pending jobs.
     pub fn group_waiting(&self) -> String {
         self.key("gwait")
     }

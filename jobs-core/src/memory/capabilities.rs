@@ -94,6 +94,21 @@ impl QueueInspect for MemoryQueue {
         };
         Box::pin(async move { Ok(out) })
     }
+
+    fn groups<'a>(
+        &'a self,
+        queue: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<crate::queue::GroupInfo>, Error>> {
+        let out = self.groups_now(queue, limit);
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl MemoryQueue {
+    fn groups_now(&self, queue: &str, limit: usize) -> Vec<crate::queue::GroupInfo> {
+        self.lock().queues.get(queue).map(|q| q.ready.busiest(limit)).unwrap_or_default()
+    }
 }
 
 impl QueueAdmin for MemoryQueue {

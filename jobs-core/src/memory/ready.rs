@@ -162,6 +162,24 @@ impl Ready {
         }
     }
 
+    /// The groups with the most pending jobs, at most `limit` of them.
+    pub(super) fn busiest(&self, limit: usize) -> Vec<crate::queue::GroupInfo> {
+        let mut all: Vec<crate::queue::GroupInfo> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.pending() > 0)
+            .map(|(key, g)| crate::queue::GroupInfo {
+                key: key.clone(),
+                pending: g.pending() as u64,
+                running: u64::from(g.running),
+                concurrency: g.limit,
+            })
+            .collect();
+        all.sort_by(|a, b| b.pending.cmp(&a.pending).then_with(|| b.key.cmp(&a.key)));
+        all.truncate(limit);
+        all
+    }
+
     /// Pending jobs in all.
     pub(super) fn len(&self) -> usize {
         self.plain.iter().map(VecDeque::len).sum::<usize>() + self.groups.values().map(Group::pending).sum::<usize>()

@@ -112,6 +112,20 @@ pub struct JobGroup {
     pub concurrency: Option<u32>,
 }
 
+/// One group of a queue, as [`QueueInspect::groups`](crate::QueueInspect::groups) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group's key.
+    pub key: String,
+    /// Its pending jobs.
+    pub pending: u64,
+    /// Its running jobs.
+    pub running: u64,
+    /// How many may run at once (its latest job's `concurrency`); `None`:
+    /// no bound.
+    pub concurrency: Option<u32>,
+}
+
 /// The longest group key, in bytes.
 pub const MAX_GROUP_KEY_LEN: usize = 128;
 

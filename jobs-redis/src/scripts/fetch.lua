@@ -209,7 +209,7 @@ if max > 0 and meta[1] ~= '1' then
         end
         local left = 0
         if entry then
-          left = redis.call('HINCRBY', B .. 'gwait', m, -1)
+          left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
           redis.call('HINCRBY', B .. 'grun', m, 1)
           count('gpending:' .. rank, -1)
           gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m

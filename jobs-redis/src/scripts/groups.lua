@@ -4,7 +4,8 @@
 -- A grouped job has a field in the `group` hash: `<concurrency>:<key>`
 -- (concurrency '' for no bound). While pending it waits in its group's
 -- list `gq:<rank>:<key>` (entries as in `ready:<rank>`), not in a ready
--- list; `gwait` counts each group's pending jobs, `grun` its running ones,
+-- list; the sorted set `gwait` scores each group by its pending jobs (so
+-- the busiest are read without a scan), `grun` counts its running ones,
 -- `glimit` holds its bound (its latest job's), and the `stats` gauge
 -- `gpending:<rank>` counts the queue's grouped pending jobs per rank.
 --
@@ -46,7 +47,7 @@ end
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
 -- is not in it yet; returns whether it went in.
 local function offer_turn(g)
-  if (tonumber(redis.call('HGET', B .. 'gwait', g)) or 0) <= 0 then
+  if (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
     return false
   end
   local limit = tonumber(redis.call('HGET', B .. 'glimit', g))
@@ -63,10 +64,10 @@ end
 -- Deletes what the hashes hold of group `g` once nothing of it is pending
 -- or running and it is out of the turn.
 local function group_tidy(g)
-  local waiting = tonumber(redis.call('HGET', B .. 'gwait', g)) or 0
+  local waiting = tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
   local running = tonumber(redis.call('HGET', B .. 'grun', g)) or 0
   if waiting <= 0 and running <= 0 and redis.call('SISMEMBER', B .. 'gon', g) == 0 then
-    redis.call('HDEL', B .. 'gwait', g)
+    redis.call('ZREM', B .. 'gwait', g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'glimit', g)
   end
@@ -93,7 +94,7 @@ local function group_push(g, limit, rank, entry, front)
   else
     redis.call('HDEL', B .. 'glimit', g)
   end
-  redis.call('HINCRBY', B .. 'gwait', g, 1)
+  redis.call('ZINCRBY', B .. 'gwait', 1, g)
   count('gpending:' .. rank, 1)
   return offer_turn(g)
 end
@@ -124,7 +125,7 @@ local function remove_ready(id, rank)
   if g and n > 0 then
     -- A group left with nothing pending stays in the turn until a fetch
     -- reaches it there and drops it.
-    redis.call('HINCRBY', B .. 'gwait', g, -1)
+    redis.call('ZINCRBY', B .. 'gwait', -1, g)
     count('gpending:' .. rank, -1)
     group_tidy(g)
   end

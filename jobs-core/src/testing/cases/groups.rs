@@ -2,7 +2,7 @@
 //! limits per group across pools, and groups served in turn.
 
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
+use crate::queue::{GroupInfo, JobQueue, QueueAdmin, QueueInspect};
 use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::{Act, GroupedJob};
 use crate::vocab::{JobId, JobStatus};
@@ -75,8 +75,17 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     let b = grouped(&q, &queue, "x", 2, 0).await;
     let c = grouped(&q, &queue, "y", 3, 0).await;
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 3);
+    let busiest = |x: u64, y: u64| {
+        let g = |key: &str, pending| GroupInfo { key: key.into(), pending, running: 0, concurrency: Some(2) };
+        vec![g("x", x), g("y", y)]
+    };
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), busiest(2, 1), "the busiest group first");
+    assert_eq!(q.groups(&queue, 1).await.unwrap(), busiest(2, 1)[..1].to_vec(), "bounded by the limit");
     assert_eq!(q.cancel(&b).await.unwrap(), crate::queue::CancelResult::Cancelled);
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
+    let mut tied = busiest(1, 1);
+    tied.reverse();
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), tied, "ties: the greater key first");
     let policy = crate::queue::QueuePolicy { max_jobs: Some(2), ..Default::default() };
     q.set_policy(&queue, policy).await.unwrap();
     let full = GroupedJob { key: queue.clone(), group: "z".into(), seq: 4, sleep_ms: 0 }
@@ -91,4 +100,5 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     seqs.sort_unstable();
     assert_eq!(seqs, vec![1, 3], "the cancelled job never ran");
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "nothing pending: no group listed");
 }
