@@ -4,15 +4,28 @@
 //! announced on the queue's `events:wake` channel, which readers wait on
 //! with the same pub/sub waiter idle fetchers use (no polling, and on
 //! Cluster the stream lives in the queue's slot like every other key).
+//!
+//! One stream entry holds every event of one script call (a batch of 100
+//! finishes is one entry), so a cursor names an entry and a position in it
+//! ([`Position`]); the events a finish records name no job, and the reader
+//! fills the names in ([`NameCache`]).
 
+mod cursor;
+mod names;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jobs_core::backend::{BoxFuture, EventHub, Waiter};
-use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, Listening, QueueEvents};
+use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobId, Listening, QueueEvents};
 
 use crate::queue::RedisQueue;
+use crate::scripts::event_names::EventNames;
 use crate::scripts::listen::Listen;
 use crate::scripts::read_events::ReadEvents;
+
+pub(crate) use cursor::Position;
+pub(crate) use names::NameCache;
 
 impl RedisQueue {
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
@@ -23,8 +36,25 @@ impl RedisQueue {
 
     async fn read_events(&self, queue: &str, after: &EventCursor, max: usize) -> Result<EventPage, Error> {
         validate_queue_name(queue)?;
+        let after = Position::parse(after)?;
         let keys = self.keys(queue);
-        self.invoke(ReadEvents { keys: &keys, after, max }).await
+        let mut page = self.invoke(ReadEvents { keys: &keys, after: &after, max }).await?;
+        let missing = self.inner.event_names.fill(&mut page.events);
+        if !missing.is_empty() {
+            let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();
+            jobs.sort_unstable();
+            jobs.dedup();
+            let names = self.invoke(EventNames { keys: &keys, jobs: &jobs }).await?;
+            let found: HashMap<&JobId, &str> = jobs.iter().zip(names.iter().map(String::as_str)).collect();
+            for &i in &missing {
+                if let Some(name) = found.get(&page.events[i].job) {
+                    page.events[i].name = (*name).to_owned();
+                }
+            }
+            let known: Vec<(&JobId, &str)> = found.into_iter().filter(|(_, n)| !n.is_empty()).collect();
+            self.inner.event_names.note(&known);
+        }
+        Ok(page)
     }
 }
 

@@ -201,11 +201,27 @@ end
 -- `events:on` exists: a listener sets it (to the history cap, the most
 -- entries the `events` stream keeps) with an expiry and renews it. With no
 -- listener, the cost is one GET per script call. emit() buffers; the
--- events are written by flush_events() (called by flush_stats()), then one
--- message on `events:wake` wakes the readers. An entry's fields: `k` kind,
--- `j` ulid, `n` job name, `a` attempt, `d` detail (an error), when any.
+-- events are written by flush_events() (called by flush_stats()) as ONE
+-- stream entry per script call (more only past EV_CHUNK events), then one
+-- message on `events:wake` wakes the readers. A reader's cursor names an
+-- entry and a position inside it (read_events.rs).
+--
+-- An entry's fields: `c` the number of events, `e` the events, `n` the
+-- job names they use (absent when none). `n` is each distinct name once,
+-- as `<len>:<name>`, numbered from 1 in order. `e` is each event as
+-- `<kind>|<attempt>|<ulid>|<name no>|<detail len>|<detail>`, the name
+-- number and the detail length empty for none. An event whose emit() was
+-- given no record names no job name: its reader takes it from an earlier
+-- event of the job or from the job's record (a finish does not read the
+-- record for it). Entries written before this layout (one event, fields
+-- `k`, `j`, `n`, `a`, `d`) are still read.
 local EV_CAP = nil -- nil: not looked up yet; false: no one listens
 local EV, nev = {}, 0
+-- The most events one entry holds: a reader that stops inside an entry
+-- reads it again from its start, so entries stay small enough for that.
+local EV_CHUNK = 256
+-- This call's job names: name -> number, and their `n` field parts.
+local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
 
 local function listening()
   if EV_CAP == nil then
@@ -229,13 +245,30 @@ local function name_of(id, rec)
 end
 
 -- Records event `kind` of job `id` at `attempt` (text or number), with an
--- optional detail and the job's record when the caller has it.
+-- optional detail, and the job's name when the caller has the job's record
+-- `rec` (without it the entry names none, see above: the record is not
+-- read for it).
 local function emit(kind, id, attempt, detail, rec)
   if not listening() then
     return
   end
+  local no = ''
+  if rec then
+    local name = name_of(id, rec)
+    no = EV_NAMES[name]
+    if not no then
+      EV_NN = EV_NN + 1
+      no = EV_NN
+      EV_NAMES[name] = no
+      EV_NPARTS[no] = #name .. ':' .. name
+    end
+  end
   nev = nev + 1
-  EV[nev] = { kind, id, name_of(id, rec), attempt, detail }
+  if detail then
+    EV[nev] = kind .. '|' .. attempt .. '|' .. id .. '|' .. no .. '|' .. #detail .. '|' .. detail
+  else
+    EV[nev] = kind .. '|' .. attempt .. '|' .. id .. '|' .. no .. '||'
+  end
 end
 
 local function flush_events()
@@ -243,15 +276,18 @@ local function flush_events()
     return
   end
   local key = B .. 'events'
-  for i = 1, nev do
-    local e = EV[i]
-    if e[5] then
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4], 'd', e[5])
+  local names = table.concat(EV_NPARTS)
+  for i = 1, nev, EV_CHUNK do
+    local last = math.min(i + EV_CHUNK - 1, nev)
+    local events = table.concat(EV, '', i, last)
+    if names ~= '' then
+      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', last - i + 1, 'e', events, 'n', names)
     else
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4])
+      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', last - i + 1, 'e', events)
     end
   end
   EV, nev = {}, 0
+  EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end
 

@@ -3,12 +3,13 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::{EventCursor, EventKind, EventPage, JobEvent};
+use jobs_core::{EventKind, EventPage, JobEvent};
 use redis::Value;
 
 use super::{source, Args, ScriptCall};
 use crate::decode::job_id;
 use crate::error::RedisQueueError;
+use crate::events::Position;
 use crate::keys::QueueKeys;
 
 const OP: &str = "read_events";
@@ -20,8 +21,8 @@ pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[in
 pub(crate) struct ReadEvents<'a> {
     /// The queue's keys.
     pub(crate) keys: &'a QueueKeys,
-    /// The cursor (a stream id).
-    pub(crate) after: &'a EventCursor,
+    /// The reader's position.
+    pub(crate) after: &'a Position,
     /// The most events to return.
     pub(crate) max: usize,
 }
@@ -35,32 +36,157 @@ impl ScriptCall for ReadEvents<'_> {
     super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
-        out.arg(self.after.as_str()).arg(self.max.max(1));
+        out.arg(&self.after.entry).arg(self.after.seen).arg(self.max.max(1));
     }
 
-    /// `{missed, entries}`; an entry whose kind this version does not know
-    /// (written by a newer one) is skipped.
+    /// `{missed, entries}`: the events of the entries after the cursor's
+    /// (and the unseen ones of its own), at most `max`. An event whose kind
+    /// this version does not know (written by a newer one) is skipped; one
+    /// whose entry names no job name has an empty one (the caller looks it
+    /// up).
     fn decode(self, reply: Value) -> Result<EventPage, RedisQueueError> {
         let (missed, entries): (String, Vec<Entry>) =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        let mut events = Vec::with_capacity(entries.len());
+        let max = self.max.max(1);
+        let mut events = Vec::with_capacity(max.min(1024));
         for (id, fields) in entries {
+            let skip = if id == self.after.entry { self.after.seen } else { 0 };
             let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice());
-            let text = |name: &str| field(name).map(|v| String::from_utf8_lossy(v).into_owned());
-            let Some(kind) = text("k").and_then(|k| k.parse::<EventKind>().ok()) else { continue };
-            let ulid = field("j").ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
             let ms: u64 = id.split('-').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-            events.push(JobEvent {
-                kind,
-                job: job_id(OP, self.keys.queue(), ulid)?,
-                name: text("n").unwrap_or_default(),
-                attempt: text("a").and_then(|a| a.parse().ok()).unwrap_or(0),
-                at: SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
-                detail: text("d"),
-                progress: text("p").and_then(|p| p.parse().ok()),
-                cursor: EventCursor::from_backend(id),
-            });
+            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+            let raw = match field("e") {
+                Some(packed) => unpack(packed, field("n").unwrap_or_default())
+                    .map_err(|what| RedisQueueError::reply(OP, format!("event entry {id}: {what}")))?,
+                None => vec![single(&field)],
+            };
+            let count = raw.len();
+            for (index, r) in raw.into_iter().enumerate().skip(skip) {
+                if events.len() == max {
+                    return Ok(EventPage { events, missed: missed == "1" });
+                }
+                let Some(kind) = r.kind.and_then(|k| k.parse::<EventKind>().ok()) else { continue };
+                let ulid = r.ulid.ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
+                events.push(JobEvent {
+                    kind,
+                    job: job_id(OP, self.keys.queue(), ulid)?,
+                    name: r.name,
+                    attempt: r.attempt,
+                    at,
+                    detail: r.detail,
+                    progress: r.progress,
+                    cursor: Position::cursor_of(&id, index, count),
+                });
+            }
         }
         Ok(EventPage { events, missed: missed == "1" })
+    }
+}
+
+/// One event of an entry, before its kind and job are checked.
+#[derive(Debug, Default, PartialEq)]
+struct Raw<'a> {
+    kind: Option<&'a str>,
+    ulid: Option<&'a [u8]>,
+    name: String,
+    attempt: u32,
+    detail: Option<String>,
+    progress: Option<f32>,
+}
+
+fn text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// An entry of the one-event layout (fields `k`, `j`, `n`, `a`, `d`, `p`).
+fn single<'a>(field: &impl Fn(&str) -> Option<&'a [u8]>) -> Raw<'a> {
+    Raw {
+        kind: field("k").and_then(|k| std::str::from_utf8(k).ok()),
+        ulid: field("j"),
+        name: field("n").map(text).unwrap_or_default(),
+        attempt: field("a").and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()).unwrap_or(0),
+        detail: field("d").map(text),
+        progress: field("p").and_then(|p| std::str::from_utf8(p).ok()?.parse().ok()),
+    }
+}
+
+/// The events of an entry's `e` field, their names from its `n` field (see
+/// "Job events" in `common.lua`).
+fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'static str> {
+    let names = unpack_names(names)?;
+    let mut out = Vec::new();
+    let mut rest = packed;
+    while !rest.is_empty() {
+        let mut head = [&[][..]; 5];
+        for part in &mut head {
+            let bar = rest.iter().position(|&b| b == b'|').ok_or("an event is cut short")?;
+            *part = &rest[..bar];
+            rest = &rest[bar + 1..];
+        }
+        let [kind, attempt, ulid, name_no, detail_len] = head;
+        let detail = if detail_len.is_empty() {
+            None
+        } else {
+            let len = number(detail_len).ok_or("a detail length is not a number")?;
+            let d = rest.get(..len).ok_or("a detail is cut short")?;
+            rest = &rest[len..];
+            Some(text(d))
+        };
+        let name = if name_no.is_empty() {
+            String::new()
+        } else {
+            let no = number(name_no).ok_or("a name number is not a number")?;
+            text(names.get(no.wrapping_sub(1)).ok_or("a name number names no name")?)
+        };
+        out.push(Raw {
+            kind: std::str::from_utf8(kind).ok(),
+            ulid: Some(ulid),
+            name,
+            attempt: number(attempt).and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+            detail,
+            progress: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The names of an `n` field: `<len>:<name>` each.
+fn unpack_names(mut rest: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let colon = rest.iter().position(|&b| b == b':').ok_or("a name is cut short")?;
+        let len = number(&rest[..colon]).ok_or("a name length is not a number")?;
+        rest = &rest[colon + 1..];
+        out.push(rest.get(..len).ok_or("a name is cut short")?);
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+fn number(v: &[u8]) -> Option<usize> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_holds_its_events_in_order_with_names_and_details() {
+        let names = b"4:send6:a|b:c";
+        let packed = b"started|1|01ARZ3NDEKTSV4RRFFQ69G5FAV|1||dead|3|01ARZ3NDEKTSV4RRFFQ69G5FAW|2|5|x|y|zsucceeded|2|01ARZ3NDEKTSV4RRFFQ69G5FAX|||";
+        let got = unpack(packed, names).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].kind, got[0].name.as_str(), got[0].attempt, &got[0].detail), (Some("started"), "send", 1, &None));
+        assert_eq!((got[1].kind, got[1].name.as_str(), got[1].detail.as_deref()), (Some("dead"), "a|b:c", Some("x|y|z")));
+        assert_eq!((got[2].kind, got[2].name.as_str(), got[2].attempt), (Some("succeeded"), "", 2));
+        assert_eq!(got[2].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAX"[..]));
+    }
+
+    #[test]
+    fn a_damaged_entry_is_an_error_not_a_panic() {
+        for bad in [&b"started|1|X"[..], b"dead|1|X||9|short", b"dead|1|X|7||"] {
+            assert!(unpack(bad, b"").is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(unpack_names(b"9:abc").is_err());
     }
 }
