@@ -75,7 +75,7 @@ pub struct RedisConfig {
     /// batch), up to 256 of them. So the history always holds at least
     /// this many events, and more when jobs go through in batches; its
     /// memory is bounded by 256 times this many events at worst (about
-    /// 60 bytes each). Counting entries is what Redis trims by, at no cost
+    /// 30 bytes each). Counting entries is what Redis trims by, at no cost
     /// on the hot path.
     pub event_history: usize,
 }

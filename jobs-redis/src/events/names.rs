@@ -1,10 +1,11 @@
 //! The job names of events whose entry names none.
 //!
-//! A finish does not read a job's record for its name (see "Job events" in
-//! `common.lua`): Redis is the bottleneck, and the reader already saw the
-//! name in the job's `enqueued` or `started` event. Each handle keeps the
-//! names of the jobs its readers saw last; the few it misses (jobs started
-//! before the reader came) are read from their records in one call.
+//! A fetch or a finish does not parse a job's record for its name (see
+//! "Job events" in `common.lua`): Redis is the bottleneck, and the reader
+//! saw the name in the job's `enqueued` event already. Each handle keeps
+//! the names of the jobs its readers saw last; the few it misses (jobs
+//! enqueued before the reader came) are read from their records in one
+//! call.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -204,22 +204,33 @@ end
 -- events are written by flush_events() (called by flush_stats()) as ONE
 -- stream entry per script call (more only past EV_CHUNK events), then one
 -- message on `events:wake` wakes the readers. A reader's cursor names an
--- entry and a position inside it (read_events.rs).
+-- entry and a position inside it (events/cursor.rs).
 --
--- An entry's fields: `c` the number of events, `e` the events, `n` the
--- job names they use (absent when none). `n` is each distinct name once,
--- as `<len>:<name>`, numbered from 1 in order. `e` is each event as
--- `<kind>|<attempt>|<ulid>|<name no>|<detail len>|<detail>`, the name
--- number and the detail length empty for none. An event whose emit() was
--- given no record names no job name: its reader takes it from an earlier
--- event of the job or from the job's record (a finish does not read the
--- record for it). Entries written before this layout (one event, fields
--- `k`, `j`, `n`, `a`, `d`) are still read.
+-- Recording costs Redis little per event: emit() appends the job's id and
+-- attempt to a run of events of one kind, and each run's lists are joined
+-- once when the entry is written. A job's name is the costly part (parsing
+-- the record): it is written only when the caller passes the job's record
+-- and the job's readers may not have seen it yet (an enqueue), or when the
+-- job may be forgotten before a reader looks (a death). An event without
+-- it names no job name: its reader takes the name from an earlier event of
+-- the job or from the job's record (events/names.rs).
+--
+-- An entry's fields: `c` the number of events, `e` the runs, `n` the job
+-- names the runs use (absent when none): each distinct name once, as
+-- `<len>:<name>`, numbered from 1 in order. A run is
+-- `<kind>|<name no>|<count>|<ulids>|<attempts>|<detail len>|<detail>`:
+-- `count` events of one kind, one name (no number: none) and one detail
+-- (empty length: none; an event with a detail is a run of its own), the
+-- ulids and attempts joined by ','; the events of the runs in order.
+-- Entries written before this layout (one event, fields `k`, `j`, `n`,
+-- `a`, `d`) are still read.
 local EV_CAP = nil -- nil: not looked up yet; false: no one listens
-local EV, nev = {}, 0
 -- The most events one entry holds: a reader that stops inside an entry
 -- reads it again from its start, so entries stay small enough for that.
 local EV_CHUNK = 256
+-- The runs of this call (each { kind, name no, detail, ulids, attempts,
+-- count, entry }), how many events, the current run and entry.
+local EV, nruns, nev, ev_run, ev_entry, ev_in_entry = {}, 0, 0, nil, 1, 0
 -- This call's job names: name -> number, and their `n` field parts.
 local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
 
@@ -245,9 +256,8 @@ local function name_of(id, rec)
 end
 
 -- Records event `kind` of job `id` at `attempt` (text or number), with an
--- optional detail, and the job's name when the caller has the job's record
--- `rec` (without it the entry names none, see above: the record is not
--- read for it).
+-- optional detail, and the job's name when the caller passes the job's
+-- record `rec` (see above for when to).
 local function emit(kind, id, attempt, detail, rec)
   if not listening() then
     return
@@ -258,17 +268,27 @@ local function emit(kind, id, attempt, detail, rec)
     no = EV_NAMES[name]
     if not no then
       EV_NN = EV_NN + 1
-      no = EV_NN
+      no = tostring(EV_NN)
       EV_NAMES[name] = no
-      EV_NPARTS[no] = #name .. ':' .. name
+      EV_NPARTS[EV_NN] = #name .. ':' .. name
     end
   end
-  nev = nev + 1
-  if detail then
-    EV[nev] = kind .. '|' .. attempt .. '|' .. id .. '|' .. no .. '|' .. #detail .. '|' .. detail
-  else
-    EV[nev] = kind .. '|' .. attempt .. '|' .. id .. '|' .. no .. '||'
+  if ev_in_entry == EV_CHUNK then
+    ev_entry, ev_in_entry, ev_run = ev_entry + 1, 0, nil
   end
+  local run = ev_run
+  if not run or detail or run[1] ~= kind or run[2] ~= no or run[3] then
+    run = { kind, no, detail, {}, {}, 0, ev_entry }
+    nruns = nruns + 1
+    EV[nruns] = run
+    ev_run = run
+  end
+  local n = run[6] + 1
+  run[6] = n
+  run[4][n] = id
+  run[5][n] = attempt
+  nev = nev + 1
+  ev_in_entry = ev_in_entry + 1
 end
 
 local function flush_events()
@@ -277,16 +297,27 @@ local function flush_events()
   end
   local key = B .. 'events'
   local names = table.concat(EV_NPARTS)
-  for i = 1, nev, EV_CHUNK do
-    local last = math.min(i + EV_CHUNK - 1, nev)
-    local events = table.concat(EV, '', i, last)
-    if names ~= '' then
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', last - i + 1, 'e', events, 'n', names)
-    else
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', last - i + 1, 'e', events)
+  local parts, np, count, entry = {}, 0, 0, 1
+  for i = 1, nruns + 1 do
+    local run = EV[i]
+    if not run or run[7] ~= entry then
+      if names ~= '' then
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np), 'n', names)
+      else
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np))
+      end
+      if not run then
+        break
+      end
+      parts, np, count, entry = {}, 0, 0, run[7]
     end
+    local detail = run[3]
+    parts[np + 1] = run[1] .. '|' .. run[2] .. '|' .. run[6] .. '|' .. table.concat(run[4], ',') .. '|'
+      .. table.concat(run[5], ',') .. '|' .. (detail and (#detail .. '|' .. detail) or '|')
+    np = np + 1
+    count = count + run[6]
   end
-  EV, nev = {}, 0
+  EV, nruns, nev, ev_run, ev_entry, ev_in_entry = {}, 0, 0, nil, 1, 0
   EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end

@@ -110,19 +110,20 @@ fn single<'a>(field: &impl Fn(&str) -> Option<&'a [u8]>) -> Raw<'a> {
 }
 
 /// The events of an entry's `e` field, their names from its `n` field (see
-/// "Job events" in `common.lua`).
+/// "Job events" in `common.lua`): runs of events of one kind, name and
+/// detail.
 fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'static str> {
     let names = unpack_names(names)?;
     let mut out = Vec::new();
     let mut rest = packed;
     while !rest.is_empty() {
-        let mut head = [&[][..]; 5];
+        let mut head = [&[][..]; 6];
         for part in &mut head {
-            let bar = rest.iter().position(|&b| b == b'|').ok_or("an event is cut short")?;
+            let bar = rest.iter().position(|&b| b == b'|').ok_or("a run is cut short")?;
             *part = &rest[..bar];
             rest = &rest[bar + 1..];
         }
-        let [kind, attempt, ulid, name_no, detail_len] = head;
+        let [kind, name_no, count, ulids, attempts, detail_len] = head;
         let detail = if detail_len.is_empty() {
             None
         } else {
@@ -137,14 +138,22 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'stati
             let no = number(name_no).ok_or("a name number is not a number")?;
             text(names.get(no.wrapping_sub(1)).ok_or("a name number names no name")?)
         };
-        out.push(Raw {
-            kind: std::str::from_utf8(kind).ok(),
-            ulid: Some(ulid),
-            name,
-            attempt: number(attempt).and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
-            detail,
-            progress: None,
-        });
+        let count = number(count).ok_or("a run's count is not a number")?;
+        let kind = std::str::from_utf8(kind).ok();
+        let before = out.len();
+        for (ulid, attempt) in ulids.split(|&b| b == b',').zip(attempts.split(|&b| b == b',')) {
+            out.push(Raw {
+                kind,
+                ulid: Some(ulid),
+                name: name.clone(),
+                attempt: number(attempt).and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+                detail: detail.clone(),
+                progress: None,
+            });
+        }
+        if out.len() - before != count {
+            return Err("a run holds another number of events than it says");
+        }
     }
     Ok(out)
 }
@@ -172,19 +181,29 @@ mod tests {
 
     #[test]
     fn an_entry_holds_its_events_in_order_with_names_and_details() {
-        let names = b"4:send6:a|b:c";
-        let packed = b"started|1|01ARZ3NDEKTSV4RRFFQ69G5FAV|1||dead|3|01ARZ3NDEKTSV4RRFFQ69G5FAW|2|5|x|y|zsucceeded|2|01ARZ3NDEKTSV4RRFFQ69G5FAX|||";
+        let names = b"4:send5:a|b:c";
+        let packed = b"started|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAV,01ARZ3NDEKTSV4RRFFQ69G5FAW|1,2||\
+dead|2|1|01ARZ3NDEKTSV4RRFFQ69G5FAW|3|5|x|y|z\
+succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||";
         let got = unpack(packed, names).unwrap();
-        assert_eq!(got.len(), 3);
-        assert_eq!((got[0].kind, got[0].name.as_str(), got[0].attempt, &got[0].detail), (Some("started"), "send", 1, &None));
-        assert_eq!((got[1].kind, got[1].name.as_str(), got[1].detail.as_deref()), (Some("dead"), "a|b:c", Some("x|y|z")));
-        assert_eq!((got[2].kind, got[2].name.as_str(), got[2].attempt), (Some("succeeded"), "", 2));
-        assert_eq!(got[2].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAX"[..]));
+        assert_eq!(got.len(), 4);
+        let seen: Vec<_> = got.iter().map(|r| (r.kind.unwrap(), r.name.as_str(), r.attempt, r.detail.as_deref())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("started", "send", 1, None),
+                ("started", "send", 2, None),
+                ("dead", "a|b:c", 3, Some("x|y|z")),
+                ("succeeded", "", 2, None)
+            ]
+        );
+        assert_eq!(got[1].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAW"[..]));
+        assert_eq!(got[3].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAX"[..]));
     }
 
     #[test]
     fn a_damaged_entry_is_an_error_not_a_panic() {
-        for bad in [&b"started|1|X"[..], b"dead|1|X||9|short", b"dead|1|X|7||"] {
+        for bad in [&b"started|1|X"[..], b"dead||1|X|1|9|short", b"dead|7|1|X|1||", b"ok||2|X|1||"] {
             assert!(unpack(bad, b"").is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(unpack_names(b"9:abc").is_err());
