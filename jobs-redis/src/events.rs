@@ -19,8 +19,9 @@ use std::time::Duration;
 use jobs_core::backend::{BoxFuture, EventHub, Waiter};
 use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobId, Listening, QueueEvents};
 
+use crate::decode::Record;
+use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
-use crate::scripts::event_names::EventNames;
 use crate::scripts::listen::Listen;
 use crate::scripts::read_events::ReadEvents;
 
@@ -44,7 +45,7 @@ impl RedisQueue {
             let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();
             jobs.sort_unstable();
             jobs.dedup();
-            let names = self.invoke(EventNames { keys: &keys, jobs: &jobs }).await?;
+            let names = self.names_from_records(&keys, &jobs).await?;
             let found: HashMap<&JobId, &str> = jobs.iter().zip(names.iter().map(String::as_str)).collect();
             for &i in &missing {
                 if let Some(name) = found.get(&page.events[i].job) {
@@ -55,6 +56,27 @@ impl RedisQueue {
             self.inner.event_names.note(&known);
         }
         Ok(page)
+    }
+
+    /// The names of `jobs` of the queue of `keys`, from their records (one
+    /// `HMGET`, parsed here rather than in Redis); empty for a job no
+    /// longer stored.
+    async fn names_from_records(&self, keys: &QueueKeys, jobs: &[JobId]) -> Result<Vec<String>, Error> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(keys.jobs());
+        for job in jobs {
+            let mut ulid = [0u8; ulid::ULID_LEN];
+            cmd.arg(&*job.ulid().array_to_str(&mut ulid));
+        }
+        let records: Vec<Option<Vec<u8>>> =
+            cmd.query_async(&mut self.conn()).await.map_err(|e| self.command_error("read_events", &e))?;
+        Ok(records
+            .iter()
+            .map(|r| {
+                let name = r.as_deref().and_then(|rec| Some(Record::parse(rec)?.name(rec)));
+                String::from_utf8_lossy(name.unwrap_or_default()).into_owned()
+            })
+            .collect())
     }
 }
 

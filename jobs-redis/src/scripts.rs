@@ -28,7 +28,6 @@ use crate::keys::QueueKeys;
 
 pub(crate) mod cancel;
 pub(crate) mod enqueue;
-pub(crate) mod event_names;
 pub(crate) mod extend;
 pub(crate) mod fetch;
 pub(crate) mod finish;

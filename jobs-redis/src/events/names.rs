@@ -4,8 +4,8 @@
 //! "Job events" in `common.lua`): Redis is the bottleneck, and the reader
 //! saw the name in the job's `enqueued` event already. Each handle keeps
 //! the names of the jobs its readers saw last; the few it misses (jobs
-//! enqueued before the reader came) are read from their records in one
-//! call.
+//! enqueued before the reader came, or more than it remembers ago) are read
+//! from their records, in one `HMGET` per page.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
