@@ -35,16 +35,14 @@ local after = ARGV[1]
 if after == '0' then
   after = '0-0'
 end
-if redis.call('EXISTS', key) == 0 then
-  return { '0', {} }
-end
 local want = tonumber(ARGV[3])
 local seen = tonumber(ARGV[2]) or 0
 local start = (seen > 0 and after ~= '0-0') and after or ('(' .. after)
--- Entries hold one event or many: ask for few at first, then for as many
--- as the events per entry seen so far say are still needed.
+-- Entries hold one event or many: ask for one at first, then for as many
+-- as the events per entry seen so far say are still needed (each entry
+-- read is copied twice here: read no more than needed).
 local entries, ne, got = {}, 0, 0
-local step = math.min(want, 8)
+local step = 1
 while got < want do
   local part = redis.call('XRANGE', key, start, '+', 'COUNT', step)
   for i = 1, #part do
