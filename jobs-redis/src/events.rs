@@ -7,8 +7,8 @@
 //!
 //! One stream entry holds every event of one script call (a batch of 100
 //! finishes is one entry), so a cursor names an entry and a position in it
-//! ([`Position`]). Only the events that need it carry the job's name (an
-//! enqueue's, a death's): the reader fills in the others ([`NameCache`]).
+//! ([`Position`]). The events of a finish carry no job name (a death's
+//! excepted): the reader fills them in ([`NameCache`]).
 
 mod cursor;
 mod names;

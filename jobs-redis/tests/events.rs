@@ -1,5 +1,5 @@
 //! Job events on Redis beyond the conformance suite: one stream entry per
-//! script call, cursors inside an entry, names workers do not record,
+//! script call, cursors inside an entry, names a finish does not record,
 //! the stream's bound and the gap a reader behind it is told about.
 #![allow(clippy::unwrap_used)]
 
@@ -61,11 +61,11 @@ async fn a_batch_is_one_entry_and_a_cursor_inside_it_resumes_after_its_event() {
     assert!(matches!(bad, Err(jobs_core::Error::InvalidArgument(_))), "{bad:?}");
 }
 
-/// A fetch and a finish record no job name; a reader names their events
-/// all the same, from the job's earlier events or, for a reader that never
-/// saw them, from the job's record.
+/// A finish records no job name; a reader names its events all the same,
+/// from the job's earlier events or, for a reader that never saw them, from
+/// the job's record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_of_workers_are_named_for_every_reader() {
+async fn events_of_a_finish_are_named_for_every_reader() {
     let (q, prefix) = isolated(100).await;
     let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
     let ids = Tick::enqueue_all(&q, (0..5).map(|n| Tick { n })).await.unwrap();

@@ -1,11 +1,10 @@
 //! The job names of events whose entry names none.
 //!
-//! A fetch or a finish does not parse a job's record for its name (see
-//! "Job events" in `common.lua`): Redis is the bottleneck, and the reader
-//! saw the name in the job's `enqueued` event already. Each handle keeps
-//! the names of the jobs its readers saw last; the few it misses (jobs
-//! enqueued before the reader came, or more than it remembers ago) are read
-//! from their records, in one `HMGET` per page.
+//! A finish does not read a job's record for its name (see "Job events" in
+//! `common.lua`): Redis is the bottleneck, and the reader saw the name in
+//! the job's `started` event moments before. Each handle keeps the names of
+//! the jobs its readers saw last; the few it misses (jobs started before
+//! the reader came) are read from their records, in one `HMGET` per page.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -208,12 +208,13 @@ end
 --
 -- Recording costs Redis little per event: emit() appends the job's id and
 -- attempt to a run of events of one kind, and each run's lists are joined
--- once when the entry is written. A job's name is the costly part (parsing
--- the record): it is written only when the caller passes the job's record
--- and the job's readers may not have seen it yet (an enqueue), or when the
--- job may be forgotten before a reader looks (a death). An event without
--- it names no job name: its reader takes the name from an earlier event of
--- the job or from the job's record (events/names.rs).
+-- once when the entry is written. A job's name is the costly part: it is
+-- written only when the caller has the job's record at hand (an enqueue, a
+-- fetch; name_of() parses a batch's shared record head once), or when the
+-- job may be forgotten before a reader looks (a death). A finish does not
+-- read the record for it: its events name no job, and their reader takes
+-- the name from the job's earlier events (its start, moments before) or
+-- from the job's record (events/names.rs).
 --
 -- An entry's fields: `c` the number of events, `e` the runs, `n` the job
 -- names the runs use (absent when none): each distinct name once, as

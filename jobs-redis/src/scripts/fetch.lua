@@ -137,15 +137,13 @@ if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
               local attempt = ms((tonumber(attempts) or 0) + 1)
               states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
               gauge(r, st, -1)
-              -- Not named: its readers saw the name when it was enqueued
-              -- (parsing the record for it is what events cost most).
-              emit('started', id, attempt)
+              emit('started', id, attempt, nil, rec)
             else
               -- Never started, or a state that does not parse (written by
               -- something else): this is attempt 1.
               old = false
               states[ns + 2] = fresh
-              emit('started', id, '1')
+              emit('started', id, '1', nil, rec)
             end
             ns = ns + 2
             nl = nl + 1
