@@ -1,6 +1,6 @@
 //! Job events of a [`RedisQueue`]: a capped stream per queue (`events`),
 //! written by the scripts that change jobs while a listener keeps
-//! `events:on` alive, read a page at a time by `read_events.lua`, and
+//! `events:on` alive, read a page at a time with `XRANGE` ([`read`]), and
 //! announced on the queue's `events:wake` channel, which readers wait on
 //! with the same pub/sub waiter idle fetchers use (no polling, and on
 //! Cluster the stream lives in the queue's slot like every other key).
@@ -11,7 +11,9 @@
 //! excepted): the reader fills them in ([`NameCache`]).
 
 mod cursor;
+mod entry;
 mod names;
+mod read;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +25,6 @@ use crate::decode::Record;
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::listen::Listen;
-use crate::scripts::read_events::ReadEvents;
 
 pub(crate) use cursor::Position;
 pub(crate) use names::NameCache;
@@ -39,7 +40,7 @@ impl RedisQueue {
         validate_queue_name(queue)?;
         let after = Position::parse(after)?;
         let keys = self.keys(queue);
-        let mut page = self.invoke(ReadEvents { keys: &keys, after: &after, max }).await?;
+        let mut page = self.read_page(&keys, &after, max).await?;
         let missing = self.inner.event_names.fill(&mut page.events);
         if !missing.is_empty() {
             let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();

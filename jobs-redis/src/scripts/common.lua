@@ -309,6 +309,9 @@ local function flush_events()
   end
   local key = B .. 'events'
   local names = table.concat(EV_NPARTS)
+  -- Each entry's text is joined once from its pieces: a Lua string is
+  -- hashed whole when made, so no piece longer than an id is made on the
+  -- way.
   local parts, np, count, entry = {}, 0, 0, 1
   for i = 1, nruns + 1 do
     local run = EV[i]
@@ -323,11 +326,27 @@ local function flush_events()
       end
       parts, np, count, entry = {}, 0, 0, run[7]
     end
-    local detail = run[3]
-    parts[np + 1] = run[1] .. '|' .. run[2] .. '|' .. run[6] .. '|' .. table.concat(run[4], ',') .. '|'
-      .. table.concat(run[5], ',') .. '|' .. (detail and (#detail .. '|' .. detail) or '|')
-    np = np + 1
-    count = count + run[6]
+    local n, ids, attempts, detail = run[6], run[4], run[5], run[3]
+    parts[np + 1] = run[1]
+    parts[np + 2] = '|'
+    parts[np + 3] = run[2]
+    parts[np + 4] = '|'
+    parts[np + 5] = n
+    np = np + 5
+    for j = 1, n do
+      parts[np + 1] = (j == 1) and '|' or ','
+      parts[np + 2] = ids[j]
+      np = np + 2
+    end
+    for j = 1, n do
+      parts[np + 1] = (j == 1) and '|' or ','
+      parts[np + 2] = attempts[j]
+      np = np + 2
+    end
+    parts[np + 1] = detail and ('|' .. #detail .. '|') or '||'
+    parts[np + 2] = detail or ''
+    np = np + 2
+    count = count + n
   end
   EV, nruns, nev, ev_run, ev_entry, ev_in_entry = {}, 0, 0, nil, 1, 0
   EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}

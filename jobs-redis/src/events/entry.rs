@@ -1,85 +1,58 @@
-//! `read_events.lua`: a page of a queue's job events after a cursor.
+//! One entry of a queue's `events` stream, decoded: the events of one
+//! script call (see "Job events" in `common.lua`).
 
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::{EventKind, EventPage, JobEvent};
-use redis::Value;
+use jobs_core::{EventKind, JobEvent};
 
-use super::{source, Args, ScriptCall};
+use super::Position;
 use crate::decode::job_id;
 use crate::error::RedisQueueError;
-use crate::events::Position;
-use crate::keys::QueueKeys;
 
 const OP: &str = "read_events";
 
-/// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("read_events.lua")]));
+/// One stream entry as XRANGE returns it: its id and its fields.
+pub(crate) type Entry = (String, Vec<(String, Vec<u8>)>);
 
-/// Read up to `max` events of the queue of `keys` after `after`.
-pub(crate) struct ReadEvents<'a> {
-    /// The queue's keys.
-    pub(crate) keys: &'a QueueKeys,
-    /// The reader's position.
-    pub(crate) after: &'a Position,
-    /// The most events to return.
-    pub(crate) max: usize,
-}
-
-/// One stream entry as XRANGE returns it.
-type Entry = (String, Vec<(String, Vec<u8>)>);
-
-impl ScriptCall for ReadEvents<'_> {
-    type Reply = EventPage;
-
-    super::script_identity!();
-
-    fn args(&mut self, out: &mut Args<'_>) {
-        out.arg(&self.after.entry).arg(self.after.seen).arg(self.max.max(1));
-    }
-
-    /// `{missed, entries}`: the events of the entries after the cursor's
-    /// (and the unseen ones of its own), at most `max`. An event whose kind
-    /// this version does not know (written by a newer one) is skipped; one
-    /// whose entry names no job name has an empty one (the caller looks it
-    /// up).
-    fn decode(self, reply: Value) -> Result<EventPage, RedisQueueError> {
-        let (missed, entries): (String, Vec<Entry>) =
-            redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        let max = self.max.max(1);
-        let mut events = Vec::with_capacity(max.min(1024));
-        for (id, fields) in entries {
-            let skip = if id == self.after.entry { self.after.seen } else { 0 };
-            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice());
-            let ms: u64 = id.split('-').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-            let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-            let raw = match field("e") {
-                Some(packed) => unpack(packed, field("n").unwrap_or_default())
-                    .map_err(|what| RedisQueueError::reply(OP, format!("event entry {id}: {what}")))?,
-                None => vec![single(&field)],
-            };
-            let count = raw.len();
-            for (index, r) in raw.into_iter().enumerate().skip(skip) {
-                if events.len() == max {
-                    return Ok(EventPage { events, missed: missed == "1" });
-                }
-                let Some(kind) = r.kind.and_then(|k| k.parse::<EventKind>().ok()) else { continue };
-                let ulid = r.ulid.ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
-                events.push(JobEvent {
-                    kind,
-                    job: job_id(OP, self.keys.queue(), ulid)?,
-                    name: r.name,
-                    attempt: r.attempt,
-                    at,
-                    detail: r.detail,
-                    progress: r.progress,
-                    cursor: Position::cursor_of(&id, index, count),
-                });
-            }
+/// The events of `entry`, of the queue `queue`, from the `skip`th on (each
+/// with its cursor), appended to `out` until it holds `max`. An event whose
+/// kind this version does not know (written by a newer one) is skipped; one
+/// the entry names no job name for has an empty one.
+pub(crate) fn decode_entry(
+    queue: &str,
+    entry: &Entry,
+    skip: usize,
+    max: usize,
+    out: &mut Vec<JobEvent>,
+) -> Result<(), RedisQueueError> {
+    let (id, fields) = entry;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice());
+    let ms: u64 = id.split('-').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+    let raw = match field("e") {
+        Some(packed) => unpack(packed, field("n").unwrap_or_default())
+            .map_err(|what| RedisQueueError::reply(OP, format!("event entry {id}: {what}")))?,
+        None => vec![single(&field)],
+    };
+    let count = raw.len();
+    for (index, r) in raw.into_iter().enumerate().skip(skip) {
+        if out.len() >= max {
+            break;
         }
-        Ok(EventPage { events, missed: missed == "1" })
+        let Some(kind) = r.kind.and_then(|k| k.parse::<EventKind>().ok()) else { continue };
+        let ulid = r.ulid.ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
+        out.push(JobEvent {
+            kind,
+            job: job_id(OP, queue, ulid)?,
+            name: r.name,
+            attempt: r.attempt,
+            at,
+            detail: r.detail,
+            progress: r.progress,
+            cursor: Position::cursor_of(id, index, count),
+        });
     }
+    Ok(())
 }
 
 /// One event of an entry, before its kind and job are checked.
