@@ -207,8 +207,9 @@ end
 -- entry and a position inside it (events/cursor.rs).
 --
 -- Recording costs Redis little per event: emit() appends the job's id and
--- attempt to a run of events of one kind, and each run's lists are joined
--- once when the entry is written. A job's name is the costly part: it is
+-- attempt to two lists and notes where a run of events of one kind starts;
+-- each run's ids and attempts are joined by C code when the entry is
+-- written. A job's name is the costly part: it is
 -- written only when the caller has the job's record at hand (an enqueue, a
 -- fetch; name_of() parses a batch's shared record head once), or when the
 -- job may be forgotten before a reader looks (a death). A finish does not
@@ -229,9 +230,12 @@ local EV_CAP = nil -- nil: not looked up yet; false: no one listens
 -- The most events one entry holds: a reader that stops inside an entry
 -- reads it again from its start, so entries stay small enough for that.
 local EV_CHUNK = 256
--- The runs of this call (each { kind, name no, detail, ulids, attempts,
--- count, entry }), how many events, the current run and entry.
-local EV, nruns, nev, ev_run, ev_entry, ev_in_entry = {}, 0, 0, nil, 1, 0
+-- This call's events: their ulids and attempts, in order (joined by C code
+-- when written: table.concat over a range), and their runs, each
+-- { first event, kind, name no, detail }.
+local EV_IDS, EV_ATTS, nev = {}, {}, 0
+local EV_RUNS, nruns = {}, 0
+local ev_kind, ev_no, ev_split = nil, nil, false
 -- This call's job names: name -> number, and their `n` field parts.
 local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
 
@@ -271,7 +275,10 @@ end
 -- optional detail, and the job's name when the caller passes the job's
 -- record `rec` (see above for when to).
 local function emit(kind, id, attempt, detail, rec)
-  if not listening() then
+  if EV_CAP == nil then
+    listening()
+  end
+  if not EV_CAP then
     return
   end
   local no = ''
@@ -285,22 +292,17 @@ local function emit(kind, id, attempt, detail, rec)
       EV_NPARTS[EV_NN] = #name .. ':' .. name
     end
   end
-  if ev_in_entry == EV_CHUNK then
-    ev_entry, ev_in_entry, ev_run = ev_entry + 1, 0, nil
-  end
-  local run = ev_run
-  if not run or detail or run[1] ~= kind or run[2] ~= no or run[3] then
-    run = { kind, no, detail, {}, {}, 0, ev_entry }
+  local n = nev + 1
+  nev = n
+  EV_IDS[n] = id
+  EV_ATTS[n] = attempt
+  -- A new run: another kind or name, a detail (each its own run), or the
+  -- first event of a new entry.
+  if kind ~= ev_kind or no ~= ev_no or detail or ev_split or n % EV_CHUNK == 1 then
     nruns = nruns + 1
-    EV[nruns] = run
-    ev_run = run
+    EV_RUNS[nruns] = { n, kind, no, detail }
+    ev_kind, ev_no, ev_split = kind, no, detail ~= nil
   end
-  local n = run[6] + 1
-  run[6] = n
-  run[4][n] = id
-  run[5][n] = attempt
-  nev = nev + 1
-  ev_in_entry = ev_in_entry + 1
 end
 
 local function flush_events()
@@ -309,46 +311,31 @@ local function flush_events()
   end
   local key = B .. 'events'
   local names = table.concat(EV_NPARTS)
-  -- Each entry's text is joined once from its pieces: a Lua string is
-  -- hashed whole when made, so no piece longer than an id is made on the
-  -- way.
-  local parts, np, count, entry = {}, 0, 0, 1
-  for i = 1, nruns + 1 do
-    local run = EV[i]
-    if not run or run[7] ~= entry then
+  local parts, np = {}, 0
+  for r = 1, nruns do
+    local run = EV_RUNS[r]
+    local first = run[1]
+    local last = (r < nruns) and (EV_RUNS[r + 1][1] - 1) or nev
+    local detail = run[4]
+    parts[np + 1] = run[2] .. '|' .. run[3] .. '|' .. (last - first + 1) .. '|'
+    parts[np + 2] = table.concat(EV_IDS, ',', first, last)
+    parts[np + 3] = '|'
+    parts[np + 4] = table.concat(EV_ATTS, ',', first, last)
+    parts[np + 5] = detail and ('|' .. #detail .. '|' .. detail) or '||'
+    np = np + 5
+    -- The entry ends with the run that reaches its last event.
+    if last % EV_CHUNK == 0 or last == nev then
+      local count = (last - 1) % EV_CHUNK + 1
       if names ~= '' then
         redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np), 'n', names)
       else
         redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np))
       end
-      if not run then
-        break
-      end
-      parts, np, count, entry = {}, 0, 0, run[7]
+      parts, np = {}, 0
     end
-    local n, ids, attempts, detail = run[6], run[4], run[5], run[3]
-    parts[np + 1] = run[1]
-    parts[np + 2] = '|'
-    parts[np + 3] = run[2]
-    parts[np + 4] = '|'
-    parts[np + 5] = n
-    np = np + 5
-    for j = 1, n do
-      parts[np + 1] = (j == 1) and '|' or ','
-      parts[np + 2] = ids[j]
-      np = np + 2
-    end
-    for j = 1, n do
-      parts[np + 1] = (j == 1) and '|' or ','
-      parts[np + 2] = attempts[j]
-      np = np + 2
-    end
-    parts[np + 1] = detail and ('|' .. #detail .. '|') or '||'
-    parts[np + 2] = detail or ''
-    np = np + 2
-    count = count + n
   end
-  EV, nruns, nev, ev_run, ev_entry, ev_in_entry = {}, 0, 0, nil, 1, 0
+  EV_IDS, EV_ATTS, nev, EV_RUNS, nruns = {}, {}, 0, {}, 0
+  ev_kind, ev_no, ev_split = nil, nil, false
   EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end
