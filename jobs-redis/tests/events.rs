@@ -61,6 +61,25 @@ async fn a_batch_is_one_entry_and_a_cursor_inside_it_resumes_after_its_event() {
     assert!(matches!(bad, Err(jobs_core::Error::InvalidArgument(_))), "{bad:?}");
 }
 
+/// A call of 600 events writes entries of at most 256; pages of 100 read
+/// them all, in order, each once, across the entries' bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_split_into_entries_and_read_across_them() {
+    let (q, prefix) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let ids = Tick::enqueue_all(&q, (0..600).map(|n| Tick { n })).await.unwrap();
+    assert_eq!(stream_len(&prefix, "evbound").await, 3, "256 + 256 + 88 events");
+    let (mut got, mut cursor) = (Vec::new(), l.cursor);
+    loop {
+        let page = q.read_events("evbound", &cursor, 100).await.unwrap();
+        assert!(!page.missed);
+        let Some(last) = page.events.last() else { break };
+        cursor = last.cursor.clone();
+        got.extend(page.events.iter().map(|e| e.job.clone()));
+    }
+    assert_eq!(got, ids);
+}
+
 /// A finish records no job name; a reader names its events all the same,
 /// from the job's earlier events or, for a reader that never saw them, from
 /// the job's record.
@@ -81,18 +100,28 @@ async fn events_of_a_finish_are_named_for_every_reader() {
     let started = q.read_events("evbound", &l.cursor, 100).await.unwrap();
     assert!(started.events.iter().all(|e| e.name == Tick::NAME), "{started:?}");
     let after_start = started.events.last().unwrap().cursor.clone();
+    // The third fails: a run of its own, with its error.
     let batch: Vec<Finish> = fetched
         .jobs
         .iter()
-        .map(|j| Finish { id: j.id.clone(), token: j.token, outcome: Outcome::Succeeded { result: None } })
+        .enumerate()
+        .map(|(i, j)| {
+            let outcome = if i == 2 {
+                Outcome::Retry { error: "a | b".into(), at: jobs_core::When::In(Duration::from_secs(60)) }
+            } else {
+                Outcome::Succeeded { result: None }
+            };
+            Finish { id: j.id.clone(), token: j.token, outcome }
+        })
         .collect();
     q.finish(batch).await.unwrap();
     assert_eq!(stream_len(&prefix, "evbound").await, 3, "enqueue, fetch and finish: one entry each");
 
     // This handle saw the jobs' earlier events.
     let page = q.read_events("evbound", &after_start, 100).await.unwrap();
-    assert_eq!(page.events.len(), 5);
-    assert!(page.events.iter().all(|e| e.kind == EventKind::Succeeded && e.name == Tick::NAME), "{page:?}");
+    let seen: Vec<_> = page.events.iter().map(|e| (e.kind, e.name.as_str(), e.detail.as_deref())).collect();
+    let ok = (EventKind::Succeeded, Tick::NAME, None);
+    assert_eq!(seen, vec![ok, ok, (EventKind::Retrying, Tick::NAME, Some("a | b")), ok, ok]);
     // A new handle did not: the names come from the records.
     let config = RedisConfig { prefix, event_history: 100, ..RedisConfig::new(shared_server_url()) };
     let fresh = RedisQueue::from_config(&config).await.unwrap();
@@ -104,7 +133,8 @@ async fn events_of_a_finish_are_named_for_every_reader() {
         .await
         .unwrap();
     let e = tokio::time::timeout(Duration::from_secs(10), named.next()).await.unwrap().unwrap().unwrap();
-    assert_eq!((e.kind, ids.contains(&e.job)), (EventKind::Succeeded, true), "a name filter passes them");
+    assert_eq!((e.kind, &e.job), (EventKind::Succeeded, &fetched.jobs[0].id), "a name filter passes them");
+    assert!(ids.contains(&e.job));
 }
 
 /// The history counts stream entries: with 10 kept, 300 calls of 2 events
