@@ -41,7 +41,7 @@ impl RedisQueue {
         let after = Position::parse(after)?;
         let keys = self.keys(queue);
         let mut page = self.read_page(&keys, &after, max).await?;
-        let missing = self.inner.event_names.fill(&mut page.events);
+        let missing = self.inner.event_names.fill(queue, &mut page.events);
         if !missing.is_empty() {
             let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();
             jobs.sort_unstable();
@@ -53,8 +53,9 @@ impl RedisQueue {
                     page.events[i].name = (*name).to_owned();
                 }
             }
-            let known: Vec<(&JobId, &str)> = found.into_iter().filter(|(_, n)| !n.is_empty()).collect();
-            self.inner.event_names.note(&known);
+            let known: Vec<(u128, &str)> =
+                found.into_iter().filter(|(_, n)| !n.is_empty()).map(|(j, n)| (u128::from(j.ulid()), n)).collect();
+            self.inner.event_names.note(queue, &known);
         }
         Ok(page)
     }

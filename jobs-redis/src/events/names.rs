@@ -9,36 +9,48 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use jobs_core::{JobEvent, JobId};
+use jobs_core::JobEvent;
 
 use crate::queue::lock;
 
-/// How many job names a handle remembers: more than the jobs a pool runs
-/// at once, so that a job's end finds the name its start recorded.
+/// How many job names a handle remembers per queue: more than the jobs a
+/// pool runs at once, so that a job's end finds the name its start
+/// recorded.
 const KEPT: usize = 65_536;
 
-/// The names of jobs a handle's readers saw last, oldest dropped first.
+/// The names of jobs a handle's readers saw last, per queue, oldest
+/// dropped first.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
-    inner: Mutex<Names>,
+    inner: Mutex<HashMap<String, Names>>,
 }
 
+/// One queue's: by ulid (a queue's ids differ by their ulid alone).
 #[derive(Debug, Default)]
 struct Names {
-    by_job: HashMap<JobId, Arc<str>>,
-    order: VecDeque<JobId>,
+    by_ulid: HashMap<u128, Arc<str>>,
+    order: VecDeque<u128>,
+    /// The name noted last: jobs seen in a row mostly share it, and then
+    /// share its allocation.
+    last: Option<Arc<str>>,
 }
 
 impl NameCache {
-    /// Notes the names `events` carry and fills in those they lack from
-    /// what was noted; returns the positions still without a name.
-    pub(crate) fn fill(&self, events: &mut [JobEvent]) -> Vec<usize> {
-        let mut names = lock(&self.inner);
+    /// Notes the names `events` (all of `queue`) carry and fills in those
+    /// they lack from what was noted; returns the positions still without
+    /// a name.
+    pub(crate) fn fill(&self, queue: &str, events: &mut [JobEvent]) -> Vec<usize> {
+        let mut all = lock(&self.inner);
+        let names = match all.get_mut(queue) {
+            Some(n) => n,
+            None => all.entry(queue.to_owned()).or_default(),
+        };
         let mut missing = Vec::new();
         for (i, e) in events.iter_mut().enumerate() {
+            let ulid = u128::from(e.job.ulid());
             if !e.name.is_empty() {
-                names.note(&e.job, &e.name);
-            } else if let Some(n) = names.by_job.get(&e.job) {
+                names.note(ulid, &e.name);
+            } else if let Some(n) = names.by_ulid.get(&ulid) {
                 e.name = n.to_string();
             } else {
                 missing.push(i);
@@ -47,27 +59,36 @@ impl NameCache {
         missing
     }
 
-    /// Notes names read from the jobs' records.
-    pub(crate) fn note(&self, found: &[(&JobId, &str)]) {
-        let mut names = lock(&self.inner);
-        for (job, name) in found {
-            names.note(job, name);
+    /// Notes names of `queue`'s jobs read from their records.
+    pub(crate) fn note(&self, queue: &str, found: &[(u128, &str)]) {
+        let mut all = lock(&self.inner);
+        let names = all.entry(queue.to_owned()).or_default();
+        for (ulid, name) in found {
+            names.note(*ulid, name);
         }
     }
 }
 
 impl Names {
-    fn note(&mut self, job: &JobId, name: &str) {
-        if self.by_job.contains_key(job) {
+    fn note(&mut self, ulid: u128, name: &str) {
+        if self.by_ulid.contains_key(&ulid) {
             return;
         }
         if self.order.len() >= KEPT {
             if let Some(old) = self.order.pop_front() {
-                self.by_job.remove(&old);
+                self.by_ulid.remove(&old);
             }
         }
-        self.by_job.insert(job.clone(), Arc::from(name));
-        self.order.push_back(job.clone());
+        let shared = match &self.last {
+            Some(last) if &**last == name => last.clone(),
+            _ => {
+                let new: Arc<str> = Arc::from(name);
+                self.last = Some(new.clone());
+                new
+            }
+        };
+        self.by_ulid.insert(ulid, shared);
+        self.order.push_back(ulid);
     }
 }
 
@@ -75,7 +96,7 @@ impl Names {
 mod tests {
     use std::time::SystemTime;
 
-    use jobs_core::{EventCursor, EventKind};
+    use jobs_core::{EventCursor, EventKind, JobId};
 
     use super::*;
 
@@ -97,11 +118,14 @@ mod tests {
         let cache = NameCache::default();
         let (a, b) = (JobId::new("q"), JobId::new("q"));
         let mut page = vec![event(&a, "send"), event(&a, ""), event(&b, "")];
-        assert_eq!(cache.fill(&mut page), vec![2], "only b's name is unknown");
+        assert_eq!(cache.fill("q", &mut page), vec![2], "only b's name is unknown");
         assert_eq!(page[1].name, "send");
-        cache.note(&[(&b, "resize")]);
+        cache.note("q", &[(u128::from(b.ulid()), "resize")]);
         let mut later = vec![event(&b, ""), event(&a, "")];
-        assert!(cache.fill(&mut later).is_empty());
+        assert!(cache.fill("q", &mut later).is_empty());
         assert_eq!((later[0].name.as_str(), later[1].name.as_str()), ("resize", "send"));
+        // Another queue's cache is its own.
+        let mut other = vec![event(&JobId::from_parts("r", a.ulid()), "")];
+        assert_eq!(cache.fill("r", &mut other), vec![0]);
     }
 }
