@@ -18,7 +18,8 @@ async fn tick(n: u32) -> Result<u32, JobError> {
 
 async fn isolated(history: usize) -> (RedisQueue, String) {
     let prefix = jobs_core::testing::unique_queue("evp");
-    let config = RedisConfig { prefix: prefix.clone(), event_history: history, ..RedisConfig::new(shared_server_url()) };
+    let config =
+        RedisConfig { prefix: prefix.clone(), event_history: history, ..RedisConfig::new(shared_server_url()) };
     (RedisQueue::from_config(&config).await.unwrap(), prefix)
 }
 
@@ -129,9 +130,8 @@ async fn events_of_a_finish_are_named_for_every_reader() {
     let got: Vec<_> = page.events.iter().map(|e| (e.job.clone(), e.name.as_str())).collect();
     let want: Vec<_> = fetched.jobs.iter().map(|j| (j.id.clone(), Tick::NAME)).collect();
     assert_eq!(got, want);
-    let mut named = EventStream::resume(&fresh, EventFilter::queue("evbound").name(Tick::NAME), after_start)
-        .await
-        .unwrap();
+    let mut named =
+        EventStream::resume(&fresh, EventFilter::queue("evbound").name(Tick::NAME), after_start).await.unwrap();
     let e = tokio::time::timeout(Duration::from_secs(10), named.next()).await.unwrap().unwrap().unwrap();
     assert_eq!((e.kind, &e.job), (EventKind::Succeeded, &fetched.jobs[0].id), "a name filter passes them");
     assert!(ids.contains(&e.job));

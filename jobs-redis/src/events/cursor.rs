@@ -28,7 +28,9 @@ impl Position {
         if text == "0" {
             return Ok(Position { entry: "0-0".to_owned(), seen: 0 });
         }
-        let bad = || Error::InvalidArgument(format!("invalid event cursor `{text}`: use one an event or `listen` handed out"));
+        let bad = || {
+            Error::InvalidArgument(format!("invalid event cursor `{text}`: use one an event or `listen` handed out"))
+        };
         let (entry, seen) = match text.split_once('.') {
             Some((entry, n)) => (entry, n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?),
             None => (text, 0),
@@ -76,6 +78,9 @@ mod tests {
         assert_eq!(Position::cursor_of("5-1", 2, 3).as_str(), "5-1");
         assert_eq!(Position::cursor_of("5-1", 0, 1).as_str(), "5-1");
         // Every cursor handed out reads back as the position it names.
-        assert_eq!(parse(Position::cursor_of("5-1", 1, 3).as_str()).unwrap(), Position { entry: "5-1".into(), seen: 2 });
+        assert_eq!(
+            parse(Position::cursor_of("5-1", 1, 3).as_str()).unwrap(),
+            Position { entry: "5-1".into(), seen: 2 }
+        );
     }
 }

@@ -160,7 +160,8 @@ dead|2|1|01ARZ3NDEKTSV4RRFFQ69G5FAW|3|5|x|y|z\
 succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||";
         let got = unpack(packed, names).unwrap();
         assert_eq!(got.len(), 4);
-        let seen: Vec<_> = got.iter().map(|r| (r.kind.unwrap(), r.name.as_str(), r.attempt, r.detail.as_deref())).collect();
+        let seen: Vec<_> =
+            got.iter().map(|r| (r.kind.unwrap(), r.name.as_str(), r.attempt, r.detail.as_deref())).collect();
         assert_eq!(
             seen,
             vec![

@@ -113,9 +113,7 @@ fn info_number(info: &Value, name: &str) -> Result<u64, RedisQueueError> {
     let missing = || RedisQueueError::reply(OP, format!("XINFO STREAM without `{name}`"));
     let value = match info {
         Value::Map(pairs) => pairs.iter().find(|(k, _)| is_name(k, name)).map(|(_, v)| v),
-        Value::Array(items) => {
-            items.chunks(2).find(|kv| kv.len() == 2 && is_name(&kv[0], name)).map(|kv| &kv[1])
-        }
+        Value::Array(items) => items.chunks(2).find(|kv| kv.len() == 2 && is_name(&kv[0], name)).map(|kv| &kv[1]),
         _ => None,
     };
     match value {
