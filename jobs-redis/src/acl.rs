@@ -25,6 +25,9 @@ const CLIENT_COMMANDS: &[&str] = &[
     "zrem",
     "zremrangebyscore",
     "zrevrange",
+    // Job events: pages of the stream, and how it was trimmed.
+    "xinfo",
+    "xrange",
     // The server's clock, for the calls made outside scripts.
     "time",
     // Connection checks and the waiters' pub/sub connections.
@@ -68,8 +71,6 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "srem",
     "time",
     "xadd",
-    "xinfo",
-    "xrange",
     "xrevrange",
     "zadd",
     "zcard",

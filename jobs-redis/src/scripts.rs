@@ -36,7 +36,6 @@ mod invoke;
 pub(crate) mod listen;
 pub(crate) mod purge_dead;
 pub(crate) mod read;
-pub(crate) mod read_events;
 pub(crate) mod retry_dead;
 pub(crate) mod schedule_paused;
 pub(crate) mod set_paused;

@@ -142,7 +142,9 @@ for i = 1, n do
         code = 'd'
         log_attempt(id, attempts, t1, now, err)
         ended_attempt('failed', rank)
-        emit('dead', id, attempts, err)
+        -- Named in the entry: a dead job may be forgotten (trimmed, purged)
+        -- before a reader could look its name up.
+        emit('dead', id, attempts, err, listening() and redis.call('HGET', JOBS, id) or nil)
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
       else -- 'snooze' or 'release': not an attempt, forget that it started.
