@@ -185,8 +185,11 @@ impl Ready {
         self.plain.iter().map(VecDeque::len).sum::<usize>() + self.groups.values().map(Group::pending).sum::<usize>()
     }
 
-    /// Every pending job: the ungrouped ones by priority, then each group's.
+    /// Every pending job: the ungrouped ones by priority, then each group's
+    /// by priority, the groups in the order of [`Ready::busiest`].
     pub(super) fn iter(&self) -> impl Iterator<Item = &JobId> {
-        self.plain.iter().flatten().chain(self.groups.values().flat_map(|g| g.lists.iter().flatten()))
+        let mut groups: Vec<(&String, &Group)> = self.groups.iter().filter(|(_, g)| g.pending() > 0).collect();
+        groups.sort_by(|a, b| b.1.pending().cmp(&a.1.pending()).then_with(|| b.0.cmp(a.0)));
+        self.plain.iter().flatten().chain(groups.into_iter().flat_map(|(_, g)| g.lists.iter().flatten()))
     }
 }

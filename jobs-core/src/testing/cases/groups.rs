@@ -81,6 +81,16 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     };
     assert_eq!(q.groups(&queue, 10).await.unwrap(), busiest(2, 1), "the busiest group first");
     assert_eq!(q.groups(&queue, 1).await.unwrap(), busiest(2, 1)[..1].to_vec(), "bounded by the limit");
+    let listed = |from, n| {
+        let q = q.clone();
+        let queue = queue.clone();
+        async move {
+            let page = q.list_jobs(&queue, JobStatus::Pending, from, n).await.unwrap();
+            page.into_iter().map(|j| j.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(0, 10).await, vec![a.clone(), b.clone(), c.clone()], "busiest group first, in line");
+    assert_eq!(listed(2, 10).await, vec![c.clone()], "a page past the first group");
     assert_eq!(q.cancel(&b).await.unwrap(), crate::queue::CancelResult::Cancelled);
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
     let mut tied = busiest(1, 1);
