@@ -50,8 +50,8 @@ pub use parse::validate_queue_name;
 pub use queue::{
     AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
     JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts, QueueEvents,
-    QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, ScheduleStore,
-    SharedQueue, When,
+    QueueHistory, QueueInspect, QueuePolicy, QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore,
+    SharedQueue, When, MAX_RATE_LIMIT,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -91,6 +91,8 @@ struct State {
 #[derive(Default)]
 struct QueueState {
     ready: ready::Ready,
+    /// Starts within the queue's `rate` window.
+    starts: ready::Starts,
     scheduled: BTreeSet<(SystemTime, JobId)>,
     leased: BTreeSet<(SystemTime, JobId)>,
     dead: BTreeSet<(SystemTime, JobId)>,

@@ -25,6 +25,7 @@
 mod forward;
 mod lease;
 mod model;
+mod rate;
 mod records;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
+pub use rate::{Rate, MAX_RATE_LIMIT};
 pub use records::*;
 
 use crate::error::Error;
