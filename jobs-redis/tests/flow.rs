@@ -51,27 +51,8 @@ async fn max_running_holds_across_processes_and_kills() {
     let lease = Duration::from_millis(1_000);
     let mut workers: Vec<WorkerProcess> =
         (0..3).map(|_| WorkerProcess::spawn_with_run_log(WORKER_EXE, &url, &queue, lease, &log)).collect();
-    // Kill one process while it holds slots: once it has started a run.
-    let victim = workers.remove(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !RunLog::read(&log).runs.values().flatten().any(|r| r.pid == victim.pid()) {
-        assert!(Instant::now() < deadline, "the first process never started a job");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let mut victim = victim;
-    victim.kill();
-
-    for id in &ids {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let info = q.job(id).await.unwrap().unwrap();
-            if info.status == JobStatus::Succeeded {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{id} is {:?}: slots never came back", info.status);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    kill_once_it_runs(workers.remove(0), &log).await;
+    all_succeed(&q, &ids, 60).await;
     let runs = RunLog::read(&log);
     assert!(runs.bad_lines.is_empty(), "{:?}", runs.bad_lines);
     let peak = peak(runs.runs.values().flatten());
@@ -86,6 +67,17 @@ async fn max_running_holds_across_processes_and_kills() {
         assert_eq!(ended, 1, "{id} ran to its end once: {:?}", runs.of(id));
     }
     drop(workers);
+}
+
+/// Kills `victim` with SIGKILL once the run log shows it started a run:
+/// it dies holding slots.
+async fn kill_once_it_runs(mut victim: WorkerProcess, log: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !RunLog::read(log).runs.values().flatten().any(|r| r.pid == victim.pid()) {
+        assert!(Instant::now() < deadline, "the process never started a job");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    victim.kill();
 }
 
 /// Waits until every job of `ids` succeeded, failing after `secs`.
@@ -131,13 +123,7 @@ async fn group_concurrency_holds_across_processes_and_kills() {
         WorkerProcess::spawn_command(cmd)
     };
     let mut workers: Vec<WorkerProcess> = (0..3).map(|_| spawn()).collect();
-    let mut victim = workers.remove(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !RunLog::read(&log).runs.values().flatten().any(|r| r.pid == victim.pid()) {
-        assert!(Instant::now() < deadline, "the first process never started a job");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    victim.kill();
+    kill_once_it_runs(workers.remove(0), &log).await;
     all_succeed(&q, &ids, 60).await;
 
     let runs = RunLog::read(&log);

@@ -75,8 +75,6 @@ pub(super) async fn queue_pause(
     Ok(())
 }
 
-/// `queue limits NAME [--max-running N|none] [--max-jobs N|none]`: changes
-/// what is given (the rest of the policy stays), then prints the limits.
 /// The limits `queue limits` was given (each `None`: left as it is).
 pub(super) struct LimitChange {
     pub(super) max_running: Option<Limit>,
@@ -84,6 +82,9 @@ pub(super) struct LimitChange {
     pub(super) rate: Option<RateArg>,
 }
 
+/// `queue limits NAME [--max-running N|none] [--max-jobs N|none] [--rate
+/// N/PERIOD|none]`: changes what is given (the rest of the policy stays),
+/// then prints the limits.
 pub(super) async fn queue_limits(
     q: &SharedQueue,
     name: &str,

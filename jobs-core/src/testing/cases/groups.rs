@@ -7,7 +7,7 @@ use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::{Act, GroupedJob, RatedJob};
 use crate::vocab::{JobId, JobStatus};
 
-use super::put;
+use super::{put, run_in_two_pools};
 
 async fn grouped<Q: JobQueue + ?Sized>(q: &Q, queue: &str, group: &str, seq: u64, sleep_ms: u64) -> JobId {
     let job = GroupedJob { key: queue.to_owned(), group: group.to_owned(), seq, sleep_ms };
@@ -25,13 +25,7 @@ pub async fn group_concurrency_holds_across_pools<Q: JobQueue + QueueInspect + Q
         ids.push(grouped(&q, &queue, group, seq, 40).await);
     }
     assert_eq!(q.job(&ids[0]).await.unwrap().unwrap().group.as_deref(), Some("a"));
-    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    for id in &ids {
-        wait_status(&q, id, JobStatus::Succeeded).await;
-    }
-    a.shutdown().await.unwrap();
-    b.shutdown().await.unwrap();
+    run_in_two_pools(&q, &queue, &ids).await;
     assert_eq!(probe(&queue).start_count(), 24, "each job ran once");
     for g in ["a", "b", "c"] {
         let p = probe(&format!("{queue}/{g}"));
@@ -140,13 +134,7 @@ pub async fn group_rate_holds_in_every_window<Q: JobQueue + QueueInspect + Queue
     }
     let info = q.groups(&queue, 10).await.unwrap();
     assert_eq!(info[0].rate.map(|r| (r.limit, r.per)), Some((5, per)), "the group shows its rate");
-    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    for id in by_group.iter().flatten() {
-        wait_status(&q, id, JobStatus::Succeeded).await;
-    }
-    a.shutdown().await.unwrap();
-    b.shutdown().await.unwrap();
+    run_in_two_pools(&q, &queue, &by_group.concat()).await;
     for ids in &by_group {
         assert_eq!(most_in_a_window(&q, ids, per).await, 5, "at most the rate in any window, and reached");
     }
@@ -165,12 +153,6 @@ pub async fn queue_rate_holds_in_every_window<Q: JobQueue + QueueInspect + Queue
     for seq in 0..12 {
         ids.push(put(&q, &queue, seq, Act::Succeed, JobOptions::new()).await);
     }
-    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
-    for id in &ids {
-        wait_status(&q, id, JobStatus::Succeeded).await;
-    }
-    a.shutdown().await.unwrap();
-    b.shutdown().await.unwrap();
+    run_in_two_pools(&q, &queue, &ids).await;
     assert_eq!(most_in_a_window(&q, &ids, rate.per).await, 4, "at most the rate in any window, and reached");
 }

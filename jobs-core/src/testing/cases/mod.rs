@@ -73,6 +73,22 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
     }
 }
 
+/// Runs the jobs `ids` of `queue` in two pools of four workers until each
+/// succeeded, then shuts the pools down.
+pub(crate) async fn run_in_two_pools<Q: JobQueue + crate::queue::QueueInspect + Clone>(
+    q: &Q,
+    queue: &str,
+    ids: &[JobId],
+) {
+    let a = super::harness::test_pool(q.clone(), &[queue]).workers(4).start().unwrap();
+    let b = super::harness::test_pool(q.clone(), &[queue]).workers(4).start().unwrap();
+    for id in ids {
+        super::harness::wait_status(q, id, crate::vocab::JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
 pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
