@@ -16,6 +16,7 @@ mod memory;
 pub mod metrics;
 mod parse;
 mod payload;
+mod progress;
 mod queue;
 mod redact;
 mod registry;
@@ -47,9 +48,10 @@ pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
+pub use progress::ProgressError;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
+    PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
     ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]

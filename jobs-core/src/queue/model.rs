@@ -173,6 +173,11 @@ pub struct JobInfo {
     /// [`JobStatus::Expired`]).
     #[serde(default)]
     pub expires_at: Option<SystemTime>,
+    /// The last progress a running attempt reported
+    /// ([`JobContext::progress`](crate::JobContext::progress)); kept when
+    /// the job ends.
+    #[serde(default)]
+    pub progress: Option<super::Progress>,
 }
 
 impl JobInfo {
