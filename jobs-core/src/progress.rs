@@ -137,18 +137,27 @@ impl Reporter {
         tokio::spawn(async move { this.timer(due).await });
     }
 
-    async fn timer(self: Arc<Self>, due: Instant) {
-        tokio::select! {
-            _ = self.closed.cancelled() => return,
-            _ = tokio::time::sleep_until(due) => {}
-        }
-        {
+    async fn timer(self: Arc<Self>, mut due: Instant) {
+        loop {
+            tokio::select! {
+                _ = self.closed.cancelled() => return,
+                _ = tokio::time::sleep_until(due) => {}
+            }
             let mut st = self.lock();
-            st.timer = false;
             if st.closed || st.pending.is_none() {
+                st.timer = false;
                 return;
             }
-            st.last_write = Some(Instant::now());
+            // A call that found the interval over wrote meanwhile: wait for
+            // the interval after that write.
+            let now = Instant::now();
+            if let Some(next) = st.last_write.map(|t| t + self.interval).filter(|next| *next > now) {
+                due = next;
+                continue;
+            }
+            st.timer = false;
+            st.last_write = Some(now);
+            break;
         }
         if let Err(e) = self.write_pending().await {
             tracing::warn!(job = %self.id, error = %e, "could not store the job's progress");

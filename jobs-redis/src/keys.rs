@@ -176,6 +176,12 @@ impl QueueKeys {
         self.key("snooze")
     }
 
+    /// Hash of ulid → the last progress a running attempt reported
+    /// (`fraction|at_ms|attempt|note`).
+    pub fn progress(&self) -> String {
+        self.key("progress")
+    }
+
     /// Hash of the attempts that ended in the minute starting at `secs`
     /// (Unix time, a multiple of 60): `processed` and `failed`.
     pub fn minute(&self, secs: u64) -> String {

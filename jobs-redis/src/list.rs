@@ -6,6 +6,7 @@ use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 use crate::decode::{from_ms, job_id, job_info, text, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
+use crate::scripts::progress::stored_progress;
 use crate::scripts::read::Read;
 
 /// Ids read per round trip while filtering a sorted set shared by two
@@ -180,6 +181,7 @@ impl RedisQueue {
                 let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
                 info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
                 info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
+                info.progress = job.progress.as_deref().and_then(stored_progress);
                 out.push(info);
             }
         }

@@ -14,7 +14,7 @@
 -- Replies: each script names its reply in its header; each is decoded once,
 -- by the Rust module of the same name (scripts/<name>.rs).
 --
--- A job lives in up to eight fields, one per hash of its queue, keyed by its
+-- A job lives in up to nine fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):
 --
 --   jobs    the record, written once by enqueue and never changed:
@@ -44,6 +44,8 @@
 --           until the job is forgotten; retry_dead.lua drops it.
 --   snooze  how many times the job snoozed (finish.lua, kind 'snooze'):
 --           not attempts, bounded by the pool's max_snoozes.
+--   progress the last progress a running attempt reported (progress.lua):
+--           `<fraction>|<at_ms>|<attempt>|<note>`; kept when the job ends.
 --
 -- The ready lists hold ulids; a job that has a state field is listed as
 -- '+' .. ulid, so a fetch reads the state only of the jobs that have one
@@ -79,6 +81,7 @@ local CRASH = B .. 'crash'
 local EXPIRES = B .. 'expires'
 local SNOOZE = B .. 'snooze'
 local STARTED = B .. 'started'
+local PROGRESS = B .. 'progress'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
 -- The error of a job that lost its lease `n` times before its handler
 -- started (jobs_core's MemoryQueue says the same).
@@ -374,7 +377,7 @@ end
 
 -- Deletes the fields of these jobs from the job hashes.
 local function forget(ids)
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE }) do
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, PROGRESS }) do
     hdel_many(h, ids)
   end
 end

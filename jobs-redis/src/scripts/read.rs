@@ -37,6 +37,8 @@ pub(crate) struct StoredJob {
     pub(crate) snoozes: Option<Vec<u8>>,
     /// When it expires (ms).
     pub(crate) expires: Option<Vec<u8>>,
+    /// Its last progress (see `progress.rs`).
+    pub(crate) progress: Option<Vec<u8>>,
 }
 
 impl ScriptCall for Read<'_> {
@@ -51,19 +53,25 @@ impl ScriptCall for Read<'_> {
         }
     }
 
-    /// 6 values per ulid: record, state, log, result, snoozes, expiry.
+    /// 7 values per ulid: record, state, log, result, snoozes, expiry, progress.
     fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
         let fields: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        if fields.len() != self.ulids.len() * 6 {
+        if fields.len() != self.ulids.len() * 7 {
             return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())));
         }
         let mut fields = fields.into_iter();
         let mut out = Vec::with_capacity(self.ulids.len());
-        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires)) =
-            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-        {
-            out.push(StoredJob { record, state, log, result, snoozes, expires });
+        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires), Some(progress)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) {
+            out.push(StoredJob { record, state, log, result, snoozes, expires, progress });
         }
         Ok(out)
     }

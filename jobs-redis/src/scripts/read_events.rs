@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use jobs_core::{EventCursor, EventKind, EventPage, JobEvent};
 use redis::Value;
 
+use super::progress::event_detail;
 use super::{source, Args, ScriptCall};
 use crate::decode::job_id;
 use crate::error::RedisQueueError;
@@ -50,14 +51,15 @@ impl ScriptCall for ReadEvents<'_> {
             let Some(kind) = text("k").and_then(|k| k.parse::<EventKind>().ok()) else { continue };
             let ulid = field("j").ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
             let ms: u64 = id.split('-').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+            let (detail, progress) = event_detail(kind, text("d"));
             events.push(JobEvent {
                 kind,
                 job: job_id(OP, self.keys.queue(), ulid)?,
                 name: text("n").unwrap_or_default(),
                 attempt: text("a").and_then(|a| a.parse().ok()).unwrap_or(0),
                 at: SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
-                detail: text("d"),
-                progress: text("p").and_then(|p| p.parse().ok()),
+                detail,
+                progress,
                 cursor: EventCursor::from_backend(id),
             });
         }
