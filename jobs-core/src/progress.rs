@@ -227,3 +227,138 @@ impl Reporter {
         self.closed.cancel();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::memory::MemoryQueue;
+    use crate::queue::{forward_fns, BoxFuture, FetchRequest, NewJob, QueueInspect};
+    use crate::vocab::Priority;
+
+    const INTERVAL: Duration = Duration::from_millis(250);
+
+    /// A `MemoryQueue` that counts the progress writes that reach the port.
+    struct Counting {
+        inner: MemoryQueue,
+        writes: AtomicUsize,
+    }
+
+    impl JobQueue for Counting {
+        forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, waiter, now, payload_format,
+            schedule_store, presence);
+
+        fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.inner.report_progress(update)
+        }
+    }
+
+    /// A running job on a counting store, and its lease token.
+    async fn running() -> (Arc<Counting>, JobId, u64) {
+        let q = Arc::new(Counting { inner: MemoryQueue::new(), writes: AtomicUsize::new(0) });
+        let job = NewJob {
+            id: JobId::new("progress"),
+            name: "render".into(),
+            payload: b"{}".to_vec(),
+            format: crate::payload::PayloadFormat::Json,
+            priority: Priority::Normal,
+            max_retries: None,
+            timeout: None,
+            run_at: None,
+            unique_for: None,
+            expires: None,
+            enqueued_at: SystemTime::now(),
+            headers: Default::default(),
+        };
+        let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
+        let req = FetchRequest {
+            queues: vec!["progress".into()],
+            max: 1,
+            lease: Duration::from_secs(60),
+            default_max_retries: 3,
+            max_crashes: 3,
+        };
+        let token = q.fetch(&req).await.unwrap().jobs.remove(0).token;
+        (q, id, token)
+    }
+
+    async fn stored(q: &Counting, id: &JobId) -> Option<(f32, String)> {
+        q.inner.job(id).await.unwrap().unwrap().progress.map(|p| (p.fraction, p.note))
+    }
+
+    /// Lets spawned timers run after the clock moved.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tight_loop_writes_once_per_interval_and_its_last_value_at_close() {
+        let (q, id, token) = running().await;
+        let r = Reporter::new(q.clone(), id.clone(), token, INTERVAL);
+        const CALLS: u32 = 20_000;
+        for i in 1..=CALLS {
+            if i % 1_000 == 1 && i > 1 {
+                // 20 batches 50 ms apart: the last at 950 ms.
+                tokio::time::advance(Duration::from_millis(50)).await;
+                settle().await;
+            }
+            r.report(i as f32 / CALLS as f32, format!("step {i}")).await.unwrap();
+        }
+        let before_close = q.writes.load(Ordering::SeqCst);
+        // The first at once, then one per 250 ms: at 250, 500 and 750 ms.
+        assert_eq!(before_close, 4, "{before_close} writes for {CALLS} calls in 950 ms");
+        r.close().await;
+        assert_eq!(q.writes.load(Ordering::SeqCst), before_close + 1, "the last value is written at close");
+        assert_eq!(stored(&q, &id).await, Some((1.0, format!("step {CALLS}"))));
+        assert!(matches!(r.report(0.5, "late".into()).await, Err(ProgressError::Ended(_))));
+        tokio::time::advance(INTERVAL * 4).await;
+        settle().await;
+        assert_eq!(q.writes.load(Ordering::SeqCst), before_close + 1, "nothing after close");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_held_back_is_written_when_the_interval_passes() {
+        let (q, id, token) = running().await;
+        let r = Reporter::new(q.clone(), id.clone(), token, INTERVAL);
+        r.report(0.1, "a".into()).await.unwrap();
+        r.report(0.2, "b".into()).await.unwrap();
+        r.report(0.3, "c".into()).await.unwrap();
+        assert_eq!((q.writes.load(Ordering::SeqCst), stored(&q, &id).await), (1, Some((0.1, "a".into()))));
+        tokio::time::advance(INTERVAL).await;
+        settle().await;
+        assert_eq!((q.writes.load(Ordering::SeqCst), stored(&q, &id).await), (2, Some((0.3, "c".into()))));
+        r.close().await;
+        assert_eq!(q.writes.load(Ordering::SeqCst), 2, "nothing held back: close writes nothing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_lease_is_reported_and_stops_the_writes() {
+        let (q, id, token) = running().await;
+        let r = Reporter::new(q.clone(), id.clone(), token + 1, INTERVAL);
+        assert!(matches!(r.report(0.5, "x".into()).await, Err(ProgressError::LeaseLost(_))));
+        tokio::time::advance(INTERVAL).await;
+        assert!(matches!(r.report(0.6, "y".into()).await, Err(ProgressError::LeaseLost(_))));
+        r.close().await;
+        assert_eq!(q.writes.load(Ordering::SeqCst), 1);
+        assert_eq!(stored(&q, &id).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_fractions_are_typed_errors_and_long_notes_are_cut() {
+        let (q, id, token) = running().await;
+        let r = Reporter::new(q.clone(), id.clone(), token, INTERVAL);
+        for bad in [f32::NAN, -0.1, 1.1] {
+            assert!(matches!(r.report(bad, String::new()).await, Err(ProgressError::InvalidFraction(_))), "{bad}");
+        }
+        assert_eq!(q.writes.load(Ordering::SeqCst), 0);
+        r.report(1.0, "ü".repeat(300)).await.unwrap();
+        let (_, note) = stored(&q, &id).await.unwrap();
+        assert_eq!(note, "ü".repeat(crate::queue::MAX_PROGRESS_NOTE / 2));
+    }
+}

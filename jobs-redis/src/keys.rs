@@ -305,6 +305,7 @@ mod tests {
             k.crash(),
             k.expires(),
             k.snooze(),
+            k.progress(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),
