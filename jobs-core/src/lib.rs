@@ -51,8 +51,8 @@ pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
     AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention,
-    ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
+    PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats,
+    Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use jobs_core::backend::{
-    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, ProgressUpdate, ProgressWrite, Waiter,
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, ProgressUpdate, ProgressWrite,
+    Waiter,
 };
 use jobs_core::{
     CancelResult, Error, JobId, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,

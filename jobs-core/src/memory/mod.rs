@@ -21,7 +21,8 @@ use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::queue::{
     AttemptInfo, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, LeaseState, MinuteCounts,
-    NewJob, PoolInfo, PoolPresence, ProgressUpdate, ProgressWrite, QueuePolicy, Retention, ScheduleState, ScheduleStore, Waiter, ATTEMPT_LOG_MAX,
+    NewJob, PoolInfo, PoolPresence, ProgressUpdate, ProgressWrite, QueuePolicy, Retention, ScheduleState,
+    ScheduleStore, Waiter, ATTEMPT_LOG_MAX,
 };
 use crate::vocab::{JobId, JobStatus};
 

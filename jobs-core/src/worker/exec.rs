@@ -21,8 +21,8 @@ use super::shared::{Ack, Core, UnknownJobs};
 use crate::context::JobContext;
 use crate::hooks::{Attempt, BoxFuture, DeadJob, FailedAttempt, JobOutcome, Next};
 use crate::payload::PayloadFormat;
-use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::progress::Reporter;
+use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::{JobDescriptor, RunError};
 
 /// Why a job is handed back when its pool shuts down.

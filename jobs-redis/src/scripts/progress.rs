@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn a_progress_event_detail_splits_into_fraction_and_note() {
-        assert_eq!(event_detail(EventKind::Progress, Some("0.5 half way".into())), (Some("half way".into()), Some(0.5)));
+        assert_eq!(
+            event_detail(EventKind::Progress, Some("0.5 half way".into())),
+            (Some("half way".into()), Some(0.5))
+        );
         assert_eq!(event_detail(EventKind::Progress, Some("1 ".into())), (None, Some(1.0)));
         assert_eq!(event_detail(EventKind::Dead, Some("0.5 boom".into())), (Some("0.5 boom".into()), None));
     }

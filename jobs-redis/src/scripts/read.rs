@@ -62,15 +62,9 @@ impl ScriptCall for Read<'_> {
         }
         let mut fields = fields.into_iter();
         let mut out = Vec::with_capacity(self.ulids.len());
-        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires), Some(progress)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) {
+        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires), Some(progress)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        {
             out.push(StoredJob { record, state, log, result, snoozes, expires, progress });
         }
         Ok(out)

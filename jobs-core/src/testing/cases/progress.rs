@@ -93,9 +93,7 @@ pub async fn progress_needs_the_lease_and_stays_with_the_job<Q: JobQueue + Queue
 /// passed, though the job reports nothing more: the job reports three
 /// values at once and then waits, and the stored progress becomes the
 /// third while it still runs.
-pub async fn held_back_progress_is_written_when_the_interval_passes<
-    Q: JobQueue + QueueInspect + QueueAdmin + Clone,
->(
+pub async fn held_back_progress_is_written_when_the_interval_passes<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(
     q: Q,
 ) {
     let queue = unique_queue("progheld");
@@ -133,9 +131,7 @@ async fn all_events<Q: QueueEvents>(q: &Q, queue: &str, after: &EventCursor) -> 
 /// reported is the one stored and the last event, written before the
 /// attempt's end: every progress event comes between its `started` and
 /// its `succeeded`, with the fraction and the note as detail.
-pub async fn progress_is_rate_limited_and_streamed<
-    Q: JobQueue + QueueInspect + QueueAdmin + QueueEvents + Clone,
->(
+pub async fn progress_is_rate_limited_and_streamed<Q: JobQueue + QueueInspect + QueueAdmin + QueueEvents + Clone>(
     q: Q,
 ) {
     const INTERVAL: Duration = Duration::from_millis(100);
@@ -173,7 +169,8 @@ pub async fn progress_is_rate_limited_and_streamed<
         "{} writes for {calls} calls in {ran:?}: at most {most} with an interval of {INTERVAL:?}",
         writes.len()
     );
-    let fractions: Vec<f32> = writes.iter().map(|e| e.progress.expect("a progress event carries its fraction")).collect();
+    let fractions: Vec<f32> =
+        writes.iter().map(|e| e.progress.expect("a progress event carries its fraction")).collect();
     assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "written in the order reported: {fractions:?}");
     let last = writes.last().unwrap();
     assert_eq!((last.progress, last.detail.as_deref(), last.attempt), (Some(1.0), Some(p.note.as_str()), 1));
