@@ -40,3 +40,7 @@ pub mod webhooks {}
 /// The Rust blocks of `docs/snooze-and-expiry.md`.
 #[doc = include_str!("../docs/snooze-and-expiry.md")]
 pub mod snooze_and_expiry {}
+
+/// The Rust blocks of `docs/ids-and-keys.md`.
+#[doc = include_str!("../docs/ids-and-keys.md")]
+pub mod ids_and_keys {}

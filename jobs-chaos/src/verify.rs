@@ -445,6 +445,8 @@ mod tests {
             snoozes: 0,
             expires_at: None,
             progress: None,
+            caller_id: None,
+            key: None,
         }
     }
 

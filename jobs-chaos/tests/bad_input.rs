@@ -49,6 +49,8 @@ fn raw(name: &str, payload: &[u8]) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

@@ -177,6 +177,21 @@ pub struct EnqueueArgs {
     /// (default: the job's `expires`, else never).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
+    /// Your own id for the job, unique in its queue while the job is kept:
+    /// when a job has it already, print that job's id and add nothing.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// With `--id`: fail (exit 1) when a job has the id already.
+    #[arg(long, requires = "id")]
+    pub fail_if_exists: bool,
+    /// A key: while a job of this name with the key waits, print its id
+    /// and add nothing (or, with `--replace`, replace its payload and due
+    /// time: debounce).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// With `--key`: replace the waiting job instead of keeping it.
+    #[arg(long, requires = "key")]
+    pub replace: bool,
 }
 
 /// `dead ..`.
@@ -338,6 +353,39 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Show a queue's limits, or change them (from the next enqueue and
+    /// fetch on, for every pool): `--max-running 5`, `--max-jobs none`.
+    Limits {
+        /// The queue.
+        name: String,
+        /// Run at most N of its jobs at once across every pool; `none`
+        /// removes the bound.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        max_running: Option<Limit>,
+        /// Refuse enqueues past N pending and scheduled jobs; `none`
+        /// removes the bound.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        max_jobs: Option<Limit>,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// A bound given on the command line: a number of at least 1, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<u64>);
+
+/// `5` or `none`.
+fn parse_limit(s: &str) -> Result<Limit, String> {
+    if s == "none" {
+        return Ok(Limit(None));
+    }
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (write `none` for no bound)".into()),
+        Ok(n) => Ok(Limit(Some(n))),
+        Err(_) => Err("write a number of at least 1, or `none`".into()),
+    }
 }
 
 /// `30s`, `5m`, `1h 30m` (humantime).

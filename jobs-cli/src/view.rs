@@ -150,6 +150,10 @@ pub(crate) struct JobView<'a> {
     /// The last progress an attempt reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<ProgressView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
     enqueued_at: String,
     run_at: Option<String>,
     finished_at: Option<String>,
@@ -186,6 +190,8 @@ impl<'a> JobView<'a> {
                 at: json_time(p.at),
                 attempt: p.attempt,
             }),
+            caller_id: job.caller_id.as_deref(),
+            key: job.key.as_deref(),
             enqueued_at: json_time(job.enqueued_at),
             run_at: job.run_at.map(json_time),
             finished_at: job.finished_at.map(json_time),
@@ -239,6 +245,12 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
         None => format!("{} (retries: the pool's default)", job.attempts),
     };
     field("attempts", &attempts);
+    if let Some(c) = &job.caller_id {
+        field("caller id", &printable(c, 300));
+    }
+    if let Some(k) = &job.key {
+        field("key", &printable(k, 300));
+    }
     if job.snoozes > 0 {
         field("snoozes", &job.snoozes.to_string());
     }

@@ -114,6 +114,8 @@ async fn on_redis_through_a_configuration_file() {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

@@ -9,7 +9,7 @@
 //!   http: { bind: "127.0.0.1:8080", allowed_hosts: ["jobs.example.com"] }
 //! queues:
 //!   default: { max_jobs: 1000 }
-//!   email: { max_jobs: 5000, priority_levels: ["normal", "high"] }
+//!   email: { max_jobs: 5000, priority_levels: ["normal", "high"], max_running: 20 }
 //! ```
 //!
 //! Every section and key is optional; what is left out takes the default shown
@@ -303,8 +303,9 @@ impl Config {
         }
     }
 
-    /// Sends each configured queue's `max_jobs` and `priority_levels` to the
-    /// backend, which enforces them on every enqueue. Run it once at start,
+    /// Sends each configured queue's `max_jobs`, `priority_levels` and
+    /// `max_running` to the backend, which enforces them on every enqueue
+    /// and fetch. Run it once at start,
     /// before producers enqueue.
     pub async fn apply_queue_policies<Q: QueueAdmin + ?Sized>(&self, queue: &Q) -> Result<(), Error> {
         for (name, q) in self.queues.iter() {

@@ -61,6 +61,15 @@ pub enum Error {
         /// What the queue accepts.
         accepted: Vec<Priority>,
     },
+    /// A job of the queue has the caller id already, and the enqueue asked
+    /// to fail then ([`IfExists::Fail`](crate::IfExists::Fail)). Nothing was written.
+    #[error("a job with id `{caller_id}` is stored in queue `{}` already ({existing}): nothing was enqueued", existing.queue())]
+    IdExists {
+        /// The id asked for.
+        caller_id: String,
+        /// The stored job that has it.
+        existing: JobId,
+    },
     /// No job with this id is stored (never was, or it was purged).
     #[error("no job `{0}`")]
     NotFound(JobId),

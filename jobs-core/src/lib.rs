@@ -50,9 +50,10 @@ pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
-    AttemptInfo, Backend, CancelResult, CatchUp, Counts, DeadJob, JobInfo, JobQueue, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats,
-    Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
+    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, IfExists, JobInfo, JobKey, JobQueue,
+    KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents,
+    QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, ScheduleStore,
+    SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
@@ -76,7 +77,7 @@ pub mod prelude {
     #[cfg(feature = "cron")]
     pub use crate::Scheduler;
     pub use crate::{
-        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions, JobQueue,
+        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions, JobQueue, KeyMode,
         MemoryQueue, PoolPresence, Priority, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
         WorkerPool,
     };

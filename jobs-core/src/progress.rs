@@ -273,6 +273,8 @@ mod tests {
             expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),
+            caller_id: None,
+            key: None,
         };
         let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
         let req = FetchRequest {

@@ -126,6 +126,10 @@ fn queue_names_and_priorities_are_checked() {
     assert!(e.contains("`critical`"), "lists the valid priorities: {e}");
     let e = parse_err("queues:\n  email: { max_jobs: 0 }\n");
     assert!(e.contains("queues.email.max_jobs: must be at least 1"), "{e}");
+    let e = parse_err("queues:\n  email: { max_running: 0 }\n");
+    assert!(e.contains("queues.email.max_running: must be at least 1"), "{e}");
+    let c = Config::from_yaml_str("queues:\n  email: { max_running: 5 }\n").expect("valid");
+    assert_eq!(c.queues.get("email").expect("email").policy().max_running, Some(5));
     let e = parse_err("queues:\n  email: {}\n  email: {}\n");
     assert!(e.contains("email"), "{e}");
 }
@@ -228,6 +232,8 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: std::time::SystemTime::now(),
         headers: Default::default(),

@@ -83,7 +83,9 @@ async fn options_apply_to_every_job_of_the_batch() {
 #[tokio::test]
 async fn a_batch_the_queue_refuses_is_stored_not_at_all() {
     let q = MemoryQueue::new();
-    q.set_policy(QUEUE, QueuePolicy { max_jobs: Some(4), priority_levels: vec![] }).await.unwrap();
+    q.set_policy(QUEUE, QueuePolicy { max_jobs: Some(4), priority_levels: vec![], ..Default::default() })
+        .await
+        .unwrap();
     SendNote::enqueue_all(&q, (0..2).map(note)).await.unwrap();
     let err = SendNote::enqueue_all(&q, (2..5).map(note)).await.expect_err("2 + 3 > max_jobs 4");
     assert!(matches!(err, Error::QueueFull { max_jobs: 4, .. }), "{err:?}");

@@ -172,17 +172,43 @@ impl RedisQueue {
     /// an empty string means no limit.
     pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
+        policy.check()?;
         let levels: String = policy.priority_levels.iter().map(|p| p.rank().to_string()).collect();
-        let max = policy.max_jobs.map(|m| m.to_string()).unwrap_or_default();
-        redis::cmd("HSET")
-            .arg(self.keys(queue).meta())
+        let number = |n: Option<u64>| n.map(|m| m.to_string()).unwrap_or_default();
+        let keys = self.keys(queue);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET")
+            .arg(keys.meta())
             .arg("max_jobs")
-            .arg(max)
+            .arg(number(policy.max_jobs))
             .arg("priority_levels")
             .arg(levels)
-            .query_async::<()>(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("set_policy", &e))?;
+            .arg("max_running")
+            .arg(number(policy.max_running))
+            .ignore()
+            // A raised `max_running` may let waiting pools take jobs now.
+            .cmd("PUBLISH")
+            .arg(keys.wake())
+            .arg("1")
+            .ignore();
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(|e| self.command_error("set_policy", &e))?;
         self.register(queue).await
+    }
+
+    /// The policy as [`set_policy`](Self::set_policy) stored it.
+    pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
+        validate_queue_name(queue)?;
+        let (max_jobs, levels, max_running): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys(queue).meta())
+            .arg("max_jobs")
+            .arg("priority_levels")
+            .arg("max_running")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("policy", &e))?;
+        let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
+        let priority_levels =
+            levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
+        Ok(QueuePolicy { max_jobs: number(max_jobs), priority_levels, max_running: number(max_running) })
     }
 }

@@ -368,7 +368,17 @@ pub(crate) fn job_info(
         snoozes: 0,
         expires_at: None,
         progress: None,
+        caller_id: None,
+        key: None,
     })
+}
+
+/// The key of a stored key field `<name length>:<name><key>` (see
+/// enqueue.lua).
+pub(crate) fn key_of_field(field: &[u8]) -> Option<String> {
+    let colon = field.iter().position(|&b| b == b':')?;
+    let name_len: usize = text(&field[..colon]).parse().ok()?;
+    field.get(colon + 1 + name_len..).map(|k| String::from_utf8_lossy(k).into_owned())
 }
 
 #[cfg(test)]
@@ -397,6 +407,8 @@ mod tests {
             timeout: Some(Duration::from_millis(1500)),
             run_at: None,
             unique_for: None,
+            caller_id: None,
+            key: None,
             expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),

@@ -66,6 +66,7 @@ impl RedisQueue {
         }
         jobs_core::backend::check_payload_sizes(&jobs, self.inner.max_payload)?;
         jobs_core::backend::check_times(&jobs)?;
+        jobs_core::backend::check_idents(&jobs)?;
         // A record keeps no format field: a reader tells MessagePack from
         // its first byte, so a MessagePack payload must start a map.
         if let Some(j) =

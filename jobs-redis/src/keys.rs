@@ -182,6 +182,29 @@ impl QueueKeys {
         self.key("progress")
     }
 
+    /// Hash of caller id → the ulid of the stored job that has it
+    /// (`JobOptions::id`).
+    pub fn ids(&self) -> String {
+        self.key("ids")
+    }
+
+    /// Hash of ulid → the job's caller id, for jobs that have one.
+    pub fn caller_ids(&self) -> String {
+        self.key("cid")
+    }
+
+    /// Hash of `<name length>:<name><key>` → the ulid of the job that took
+    /// the key last (`JobOptions::key`; it holds the key while it waits).
+    pub fn job_keys(&self) -> String {
+        self.key("keys")
+    }
+
+    /// Hash of ulid → the job's `<name length>:<name><key>`, for jobs that
+    /// have a key.
+    pub fn key_of(&self) -> String {
+        self.key("ckey")
+    }
+
     /// Hash of the attempts that ended in the minute starting at `secs`
     /// (Unix time, a multiple of 60): `processed` and `failed`.
     pub fn minute(&self, secs: u64) -> String {
@@ -306,6 +329,10 @@ mod tests {
             k.expires(),
             k.snooze(),
             k.progress(),
+            k.ids(),
+            k.caller_ids(),
+            k.job_keys(),
+            k.key_of(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

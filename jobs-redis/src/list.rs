@@ -3,7 +3,7 @@
 
 use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
-use crate::decode::{from_ms, job_id, job_info, text, to_ms};
+use crate::decode::{from_ms, job_id, job_info, key_of_field, text, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::progress::stored_progress;
@@ -182,6 +182,8 @@ impl RedisQueue {
                 info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
                 info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
                 info.progress = job.progress.as_deref().and_then(stored_progress);
+                info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
+                info.key = job.key.as_deref().and_then(key_of_field);
                 out.push(info);
             }
         }

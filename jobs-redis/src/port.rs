@@ -152,6 +152,10 @@ impl QueueAdmin for RedisQueue {
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(self.set_policy(queue, policy))
     }
+
+    fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>> {
+        Box::pin(self.policy(queue))
+    }
 }
 
 impl QueueHistory for RedisQueue {

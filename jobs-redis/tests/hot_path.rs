@@ -27,6 +27,8 @@ fn raw(queue: &str) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

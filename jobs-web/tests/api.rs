@@ -332,6 +332,24 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!(post_json(&state, &format!("/api/queues/{QUEUE}/resume"), &[BEARER]).await.0, StatusCode::OK);
     assert_eq!(get_json(&state, "/api/stats").await.1["queues"][0]["paused"], false);
 
+    // Limits: read, set one (the other stays), refuse nonsense, remove.
+    let limits = format!("/api/queues/{QUEUE}/limits");
+    let (code, body) = get_json(&state, &limits).await;
+    let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "priority_levels": [] });
+    assert_eq!((code, body), (StatusCode::OK, none.clone()));
+    let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
+    assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
+    let (_, body) = post_json(&state, &format!("{limits}?max_jobs=50"), &[BEARER]).await;
+    assert_eq!((body["max_running"].clone(), body["max_jobs"].clone()), (json!(3), json!(50)), "max_running kept");
+    assert_eq!(queue.policy(QUEUE).await.expect("policy").max_running, Some(3), "stored in the backend");
+    for bad in ["max_running=0", "max_jobs=lots"] {
+        let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
+        assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
+    }
+    assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
+    let (_, body) = post_json(&state, &format!("{limits}?max_running=none&max_jobs=none"), &[BEARER]).await;
+    assert_eq!(body, none);
+
     // Cancel a scheduled job; cancelling again reports it finished.
     let later = WebFlaky { fail_times: 0 }
         .enqueue_with(&queue, JobOptions::new().delay(Duration::from_secs(3600)))

@@ -302,6 +302,19 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(b.count("#job-progress progress").await, 1, "a bar");
     NEXT_MONTH.notify_one();
     b.wait_text("#job-progress", "the next progress", |t| t.contains("50%") && t.contains("5 of 10 months")).await;
+    // A queue's limits: shown, then changed from its page (the token is
+    // stored by now), and the backend holds the new bound.
+    b.client.goto(&format!("http://{addr}/ui/#/queues/billing")).await.expect("opens the queue");
+    b.wait_text("#limits [data-limit='max_running']", "no running bound", |t| t == "none").await;
+    b.click("#limits summary", "the limits form").await;
+    let field = b.wait_for("#limit-max-running", "the max running field").await;
+    field.send_keys("2").await.expect("types the bound");
+    b.click("#limits button[data-action='set-limits']", "set limits").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#flash.ok", "the limits accepted", |t| t.contains("max running 2")).await;
+    b.wait_text("#limits [data-limit='max_running']", "the new bound", |t| t == "2").await;
+    assert_eq!(queue.policy("billing").await.expect("policy").max_running, Some(2));
 
     b.close().await;
     let _ = stop.send(());

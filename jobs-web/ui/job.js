@@ -64,6 +64,8 @@ export function jobPage(id) {
             field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
             field('Attempts', tries),
             j.progress ? field('Progress', progressEl(j.progress)) : [],
+            j.caller_id ? field('Caller id', j.caller_id) : [],
+            j.key ? field('Key', j.key) : [],
             j.snoozes ? field('Snoozes', String(j.snoozes)) : [],
             j.expires_at ? field('Expires', fmtTime(j.expires_at), ' (', timeEl(j.expires_at), ')') : [],
             field('Enqueued', fmtTime(j.enqueued_at), ' (', timeEl(j.enqueued_at), ')'),

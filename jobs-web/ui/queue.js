@@ -1,6 +1,6 @@
 // A queue: its jobs by state in tabs, a page at a time.
 
-import { actionButton, api, enc, fmtNum, followEvents, h, jobLink, note, statusBadge, throttle, timeEl } from './core.js';
+import { act, actionButton, api, enc, fmtNum, followEvents, h, jobLink, note, statusBadge, throttle, timeEl } from './core.js';
 import { pauseButton } from './overview.js';
 
 const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded', 'expired'];
@@ -61,6 +61,34 @@ export function whenHeader(status) {
   return { pending: 'Enqueued', scheduled: 'Due', retrying: 'Next attempt', running: 'Enqueued', dead: 'Died', succeeded: 'Finished', expired: 'Expired' }[status] || 'When';
 }
 
+/**
+ * A queue's limits as the backend holds them, and a form to change them
+ * (with the admin token): an empty field means no bound.
+ */
+function limitsPanel(name, limits, after) {
+  const shown = (v) => (v === null || v === undefined ? 'none' : fmtNum(v));
+  const field = (id, v) => h('input', { type: 'number', min: '1', step: '1', id, class: 'limit', placeholder: 'none', value: v ?? '' });
+  const running = field('limit-max-running', limits.max_running);
+  const waiting = field('limit-max-jobs', limits.max_jobs);
+  const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
+  const set = async () => {
+    const body = await act({
+      title: `Limits of queue ${name}`,
+      text: `At most ${arg(running)} of its jobs running at once across every pool, and at most ${arg(waiting)} waiting; from the next fetch and enqueue on.`,
+      path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}`,
+      done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
+    });
+    if (body) after(body);
+  };
+  return [
+    h('span', {}, 'Max running ', h('strong', { 'data-limit': 'max_running' }, shown(limits.max_running))),
+    h('span', {}, 'Max waiting ', h('strong', { 'data-limit': 'max_jobs' }, shown(limits.max_jobs))),
+    h('details', {}, h('summary', {}, 'Change'),
+      h('label', {}, 'max running ', running), ' ', h('label', {}, 'max waiting ', waiting), ' ',
+      h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
+  ];
+}
+
 export function queuePage(name, query) {
   let status = TABS.includes(query.get('status')) ? query.get('status') : 'pending';
   let offset = Math.max(0, parseInt(query.get('offset') || '0', 10) || 0);
@@ -69,7 +97,15 @@ export function queuePage(name, query) {
   title.append(stateBox);
   const tabs = h('nav', { class: 'tabs', role: 'tablist' });
   const list = h('div', { class: 'table-box' }, note('loading…'));
-  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, tabs, list);
+  const limitsBox = h('div', { class: 'limits', id: 'limits' });
+  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, limitsBox, tabs, list);
+  let lastLimits = '';
+  const showLimits = (l) => {
+    const lj = JSON.stringify(l);
+    if (lj === lastLimits) return;
+    lastLimits = lj;
+    limitsBox.replaceChildren(...limitsPanel(name, l, showLimits));
+  };
   let counts = null;
   let listedCount = null;
   let listedAt = 0;
@@ -102,7 +138,8 @@ export function queuePage(name, query) {
   };
 
   const refresh = async () => {
-    const stats = await api('/stats');
+    const [stats, limits] = await Promise.all([api('/stats'), api(`/queues/${enc(name)}/limits`)]);
+    showLimits(limits);
     const q = stats.queues.find((x) => x.name === name) || { name, paused: false };
     counts = q;
     const tj = JSON.stringify(q);

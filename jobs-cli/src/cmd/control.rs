@@ -6,7 +6,7 @@ use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobSta
 use serde::Serialize;
 
 use super::print_json;
-use crate::args::BulkFlags;
+use crate::args::{BulkFlags, Limit};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
@@ -72,6 +72,51 @@ pub(super) async fn queue_pause(
     } else {
         writeln!(io.out, "resumed queue `{name}`: workers take its jobs again")?;
     }
+    Ok(())
+}
+
+/// `queue limits NAME [--max-running N|none] [--max-jobs N|none]`: changes
+/// what is given (the rest of the policy stays), then prints the limits.
+pub(super) async fn queue_limits(
+    q: &SharedQueue,
+    name: &str,
+    max_running: Option<Limit>,
+    max_jobs: Option<Limit>,
+    json: bool,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        queue: &'a str,
+        max_running: Option<u64>,
+        max_jobs: Option<u64>,
+        priority_levels: Vec<&'static str>,
+    }
+    validate_queue_name(name)?;
+    let mut policy = q.policy(name).await?;
+    let changed = max_running.is_some() || max_jobs.is_some();
+    if let Some(Limit(n)) = max_running {
+        policy.max_running = n;
+    }
+    if let Some(Limit(n)) = max_jobs {
+        policy.max_jobs = n;
+    }
+    if changed {
+        q.set_policy(name, policy.clone()).await?;
+    }
+    let levels: Vec<&'static str> = policy.priority_levels.iter().map(|p| p.as_str()).collect();
+    if json {
+        return print_json(
+            io,
+            &Doc { queue: name, max_running: policy.max_running, max_jobs: policy.max_jobs, priority_levels: levels },
+        );
+    }
+    let bound = |n: Option<u64>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
+    writeln!(io.out, "max_running      {}", bound(policy.max_running))?;
+    writeln!(io.out, "max_jobs         {}", bound(policy.max_jobs))?;
+    let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
+    writeln!(io.out, "priority_levels  {levels}")?;
     Ok(())
 }
 

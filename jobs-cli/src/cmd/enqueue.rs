@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use jobs_core::backend::JobDescriptor;
-use jobs_core::{validate_queue_name, Error, JobId, NewJob, SharedQueue, When};
+use jobs_core::{validate_queue_name, CallerId, Error, IfExists, JobId, JobKey, KeyMode, NewJob, SharedQueue, When};
 
 use crate::args::{EnqueueArgs, JobArgs};
 use crate::error::CliError;
@@ -31,6 +31,14 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         timeout: args.timeout.or(desc.timeout),
         run_at: args.at.map(When::At).or_else(|| args.delay.map(When::In)),
         unique_for: args.unique_for.or(desc.unique_for),
+        caller_id: args.id.clone().map(|id| CallerId {
+            id,
+            if_exists: if args.fail_if_exists { IfExists::Fail } else { IfExists::ReturnExisting },
+        }),
+        key: args
+            .key
+            .clone()
+            .map(|key| JobKey { key, mode: if args.replace { KeyMode::Replace } else { KeyMode::Keep } }),
         // Counted from when it is due, as `JobOptions::expires_in` does.
         expires: args.expires_in.or(desc.expires).map(|d| match (args.at, args.delay) {
             (Some(t), _) => When::At(t.checked_add(d).unwrap_or(t)),
@@ -41,12 +49,22 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
         headers: Default::default(),
     };
     let priority = job.priority;
+    let sent = job.id.clone();
     let id = q
         .enqueue_many(vec![job])
         .await?
         .pop()
         .ok_or_else(|| CliError::Failed("the backend returned no id for the job".into()))?;
     writeln!(io.out, "{id}")?;
+    if id != sent {
+        let what = match (&args.key, args.replace) {
+            (Some(_), true) => "replaced the waiting job with its key",
+            (Some(_), false) => "a job with its key is waiting: kept it, added nothing",
+            (None, _) => "a job with its id is stored: added nothing",
+        };
+        writeln!(io.err, "`{}` on queue `{queue}`: {what}", desc.name)?;
+        return Ok(());
+    }
     let when = match run_at {
         Some(t) if t > now => format!("due {} ({})", time(t), ago(t, now)),
         _ => "due now".to_owned(),

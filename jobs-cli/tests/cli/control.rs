@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
 use crate::BuildReport;
 
-on_every_backend!(cancel, pause_and_resume_queues, schedules, orphaned_schedules);
+on_every_backend!(cancel, pause_and_resume_queues, queue_limits, schedules, orphaned_schedules);
 
 async fn cancel(q: SharedQueue) {
     let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
@@ -87,6 +87,29 @@ async fn pause_and_resume_queues(q: SharedQueue) {
         .await
         .fails(2)
         .starts_with("error: invalid queue name `no/slash`"));
+}
+
+async fn queue_limits(q: SharedQueue) {
+    let shown = "queue `reports`\nmax_running      none\nmax_jobs         none\npriority_levels  all\n";
+    assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown);
+    let out = cli(&q, &["queue", "limits", "reports", "--max-running", "5"]).await;
+    assert_eq!(
+        out.ok(),
+        "queue `reports`: limits set\nmax_running      5\nmax_jobs         none\npriority_levels  all\n"
+    );
+    assert_eq!(q.policy("reports").await.unwrap().max_running, Some(5), "stored in the backend");
+    let doc = cli(&q, &["queue", "limits", "reports", "--max-jobs", "100", "--json"]).await.json();
+    assert_eq!(
+        doc,
+        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "priority_levels": [] }),
+        "one limit changed, the other kept"
+    );
+    let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
+    assert_eq!(doc["max_running"], serde_json::Value::Null);
+    for bad in ["0", "many"] {
+        let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
+        assert_eq!(out.code, 2, "{bad}: {out:?}");
+    }
 }
 
 async fn schedules(q: SharedQueue) {

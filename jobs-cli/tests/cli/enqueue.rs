@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::{cli, on_every_backend};
 
-on_every_backend!(enqueues_valid_payloads, refuses_what_is_wrong, queue_policies_fail_the_operation);
+on_every_backend!(enqueues_valid_payloads, refuses_what_is_wrong, queue_policies_fail_the_operation, ids_and_keys);
 
 async fn enqueue(q: &SharedQueue, args: &[&str]) -> (JobId, String) {
     let mut argv = vec!["enqueue"];
@@ -36,6 +36,40 @@ async fn enqueues_valid_payloads(q: SharedQueue) {
     assert_eq!(id.queue(), "reports");
     let doc = cli(&q, &["job", &id.to_string(), "--json"]).await.json();
     assert_eq!((doc["status"].as_str(), doc["run_at"].as_str()), (Some("scheduled"), Some("2099-01-01T00:00:00.000Z")));
+}
+
+async fn ids_and_keys(q: SharedQueue) {
+    let mail = |to: &str| format!(r#"{{"to": "{to}", "subject": "hi"}}"#);
+    let first_mail = mail("a@example.com");
+    let (first, _) = enqueue(&q, &["send_mail", "--json", &first_mail, "--id", "welcome-7"]).await;
+    let second_mail = mail("b@example.com");
+    let (again, note) = enqueue(&q, &["send_mail", "--json", &second_mail, "--id", "welcome-7"]).await;
+    assert_eq!(
+        (again, note.as_str()),
+        (first.clone(), "`send_mail` on queue `mail`: a job with its id is stored: added nothing\n")
+    );
+    let line =
+        cli(&q, &["enqueue", "send_mail", "--json", &second_mail, "--id", "welcome-7", "--fail-if-exists"]).await;
+    let line = line.fails(1);
+    assert!(line.starts_with("error: a job with id `welcome-7` is stored in queue `mail` already"), "{line}");
+    let shown = cli(&q, &["job", &first.to_string()]).await;
+    assert!(shown.ok().contains("caller id welcome-7\n"), "{shown:?}");
+    assert_eq!(q.job(&first).await.unwrap().unwrap().payload["to"], "a@example.com");
+
+    let report = |day: u32| format!(r#"{{"day": {day}}}"#);
+    let (keyed, _) = enqueue(&q, &["build_report", "--json", &report(1), "--key", "daily", "--delay", "1h"]).await;
+    let (kept, note) = enqueue(&q, &["build_report", "--json", &report(2), "--key", "daily"]).await;
+    assert_eq!(kept, keyed);
+    assert!(note.contains("kept it, added nothing"), "{note}");
+    let (replaced, _) = enqueue(&q, &["build_report", "--json", &report(3), "--key", "daily", "--replace"]).await;
+    assert_eq!(replaced, keyed);
+    let doc = cli(&q, &["job", &keyed.to_string(), "--json"]).await.json();
+    assert_eq!(
+        (doc["payload"]["day"].as_u64(), doc["status"].as_str(), doc["key"].as_str()),
+        (Some(3), Some("pending"), Some("daily"))
+    );
+    let out = cli(&q, &["enqueue", "build_report", "--json", &report(4), "--replace"]).await;
+    assert_eq!(out.code, 2, "--replace needs --key: {out:?}");
 }
 
 async fn refuses_what_is_wrong(q: SharedQueue) {
@@ -84,7 +118,7 @@ async fn refuses_what_is_wrong(q: SharedQueue) {
 }
 
 async fn queue_policies_fail_the_operation(q: SharedQueue) {
-    let policy = QueuePolicy { max_jobs: Some(1), priority_levels: vec![Priority::Normal] };
+    let policy = QueuePolicy { max_jobs: Some(1), priority_levels: vec![Priority::Normal], ..Default::default() };
     q.set_policy("reports", policy).await.unwrap();
     enqueue(&q, &["build_report", "--json", r#"{"day": 1}"#]).await;
     let out = cli(&q, &["enqueue", "build_report", "--json", r#"{"day": 2}"#]).await;

@@ -39,6 +39,12 @@ pub(super) fn config(config: &Config) -> Result<(), Problem> {
         if q.max_jobs == Some(0) {
             return Err((format!("queues.{name}.max_jobs"), "must be at least 1 (leave it out for no bound)".into()));
         }
+        if q.max_running == Some(0) {
+            return Err((
+                format!("queues.{name}.max_running"),
+                "must be at least 1 (leave it out for no bound; pause the queue to run none)".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -124,12 +124,19 @@ pub struct QueueConfig {
     /// Accept only these priorities (`low`, `normal`, `high`, `critical`);
     /// empty or absent: all.
     pub priority_levels: Vec<Priority>,
+    /// Run at most this many of the queue's jobs at once, across every
+    /// pool and process (at least 1; absent: no bound).
+    pub max_running: Option<u64>,
 }
 
 impl QueueConfig {
     /// The backend policy this entry sets.
     pub fn policy(&self) -> QueuePolicy {
-        QueuePolicy { max_jobs: self.max_jobs, priority_levels: self.priority_levels.clone() }
+        QueuePolicy {
+            max_jobs: self.max_jobs,
+            priority_levels: self.priority_levels.clone(),
+            max_running: self.max_running,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ mod handle;
 
 use crate::parse::validate_queue_name;
 use crate::payload::PayloadFormat;
-use crate::queue::{JobQueue, NewJob};
+use crate::queue::{CallerId, IfExists, JobKey, JobQueue, KeyMode, NewJob};
 use crate::vocab::{Headers, JobId, Priority};
 pub use handle::{JobHandle, ResultSource, WaitError};
 
@@ -71,6 +71,9 @@ pub struct JobOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) unique_for: Option<Duration>,
     pub(crate) expires_in: Option<Duration>,
+    pub(crate) caller_id: Option<String>,
+    pub(crate) if_exists: IfExists,
+    pub(crate) key: Option<JobKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,6 +157,75 @@ impl JobOptions {
     /// ```
     pub fn expires_in(mut self, d: Duration) -> Self {
         self.expires_in = Some(d);
+        self
+    }
+
+    /// Gives the job an id of the caller's choosing (an order number, a
+    /// webhook delivery id), unique in its queue for as long as the job is
+    /// stored: while a job with this id is waiting, running, or ended and
+    /// kept for its retention, enqueueing another one with it writes nothing
+    /// and returns the stored job's id ([`IfExists::ReturnExisting`], the
+    /// default) or fails with [`Error::IdExists`] ([`fail_if_exists`](Self::fail_if_exists)).
+    /// Once the stored job is deleted (past its retention), the id can be
+    /// used again. 1 to 256 bytes; two jobs of one batch may not share an
+    /// id ([`Error::InvalidArgument`]).
+    ///
+    /// The job's [`JobId`] stays a generated one; [`JobInfo::caller_id`](crate::JobInfo::caller_id)
+    /// shows the caller's id.
+    ///
+    /// ```
+    /// # use jobs_core::prelude::*;
+    /// # #[job(crate = jobs_core)]
+    /// # async fn charge(order: u64) -> Result<(), JobError> { Ok(()) }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jobs_core::Error> {
+    /// let queue = MemoryQueue::new();
+    /// let first = Charge { order: 42 }.enqueue_with(&queue, JobOptions::new().id("order-42")).await?;
+    /// let again = Charge { order: 42 }.enqueue_with(&queue, JobOptions::new().id("order-42")).await?;
+    /// assert_eq!(first, again);
+    /// let refused = Charge { order: 42 }.enqueue_with(&queue, JobOptions::new().id("order-42").fail_if_exists()).await;
+    /// assert!(matches!(refused, Err(jobs_core::Error::IdExists { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.caller_id = Some(id.into());
+        self
+    }
+
+    /// With [`id`](Self::id): when a job with the id is stored already, the
+    /// enqueue fails with [`Error::IdExists`] instead of returning its id.
+    /// Without an id, it changes nothing.
+    pub fn fail_if_exists(mut self) -> Self {
+        self.if_exists = IfExists::Fail;
+        self
+    }
+
+    /// Gives the job a key: at most one job of this name with this key
+    /// waits in the queue (pending or scheduled, no attempt started yet).
+    /// When one is waiting, [`KeyMode::Keep`] leaves it and returns its id;
+    /// [`KeyMode::Replace`] replaces its payload, headers, priority,
+    /// retries, timeout, due time and expiry with this job's and returns its
+    /// id (debounce). Once the waiting job starts, the key is free again.
+    /// 1 to 256 bytes; two jobs of one batch may not share a name and key
+    /// ([`Error::InvalidArgument`]).
+    ///
+    /// ```
+    /// # use jobs_core::prelude::*;
+    /// # use std::time::Duration;
+    /// # #[job(crate = jobs_core)]
+    /// # async fn reindex(user: u64, reason: String) -> Result<(), JobError> { Ok(()) }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), jobs_core::Error> {
+    /// let queue = MemoryQueue::new();
+    /// // Debounce: one reindex per user, 5 s after the last change.
+    /// let debounce = || JobOptions::new().key("user-7", KeyMode::Replace).delay(Duration::from_secs(5));
+    /// let a = Reindex { user: 7, reason: "name".into() }.enqueue_with(&queue, debounce()).await?;
+    /// let b = Reindex { user: 7, reason: "email".into() }.enqueue_with(&queue, debounce()).await?;
+    /// assert_eq!(a, b);
+    /// let info = queue.job(&a).await?.expect("stored");
+    /// assert_eq!(info.payload["reason"], "email");
+    /// # Ok(()) }
+    /// ```
+    pub fn key(mut self, key: impl Into<String>, mode: KeyMode) -> Self {
+        self.key = Some(JobKey { key: key.into(), mode });
         self
     }
 }
@@ -347,6 +419,8 @@ pub trait JobExt: Job {
                 Some(RunAt::At(t)) => crate::queue::When::At(t.checked_add(d).unwrap_or(t)),
                 None => crate::queue::When::In(d),
             }),
+            caller_id: options.caller_id.map(|id| CallerId { id, if_exists: options.if_exists }),
+            key: options.key,
             enqueued_at: now,
             headers: {
                 let mut h = Headers::new();

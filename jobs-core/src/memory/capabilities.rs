@@ -185,9 +185,17 @@ impl QueueAdmin for MemoryQueue {
     }
 
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
-        let r = validate_queue_name(queue).map(|()| {
+        let r = validate_queue_name(queue).and_then(|()| policy.check()).map(|()| {
             self.lock().queues.entry(queue.to_owned()).or_default().policy = policy;
+            // A raised `max_running` may let waiting pools take jobs now.
+            self.wake();
         });
+        Box::pin(async move { r })
+    }
+
+    fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>> {
+        let r = validate_queue_name(queue)
+            .map(|()| self.lock().queues.get(queue).map(|q| q.policy.clone()).unwrap_or_default());
         Box::pin(async move { r })
     }
 }

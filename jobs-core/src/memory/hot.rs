@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::events::emit;
+use super::idents::{self, Held};
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
 use crate::error::Error;
 use crate::events::EventKind;
@@ -113,8 +114,13 @@ impl MemoryQueue {
                 continue;
             }
             let mut expired = 0;
+            // Slots left under the queue's `max_running`, across every pool.
+            let mut room = q
+                .policy
+                .max_running
+                .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
             for rank in 0..4 {
-                while out.jobs.len() < req.max && expired < EXPIRE_BATCH {
+                while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
                     let Some(id) = q.ready[rank].pop_front() else { break };
                     let Some(r) = st.jobs.get_mut(&id) else { continue };
                     // Only a job none of whose attempts counted expires: one
@@ -143,6 +149,7 @@ impl MemoryQueue {
                         snoozed_for: None,
                     });
                     q.leased.insert((until, id.clone()));
+                    room -= 1;
                     emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
                         id,
@@ -202,6 +209,8 @@ impl MemoryQueue {
                 let q = st.queues.entry(f.id.queue().to_owned()).or_default();
                 if let Some(until) = r.lease_until.take() {
                     q.leased.remove(&(until, f.id.clone()));
+                    // A slot of a bounded queue freed: pools may wait for it.
+                    woke |= q.policy.max_running.is_some();
                 }
                 let rank = r.job.priority.rank();
                 // A snooze past the limit ends the job like a permanent failure.
@@ -339,8 +348,21 @@ pub(super) fn enqueue_locked(
             }
         }
     }
+    st.idents.conflict(&st.jobs, &jobs)?;
     let mut ids = Vec::with_capacity(jobs.len());
     for j in jobs {
+        match st.idents.held(&st.jobs, &j) {
+            Some(Held::Existing(id)) => {
+                ids.push(id);
+                continue;
+            }
+            Some(Held::Replace(id)) => {
+                idents::replace(st, &id, j, now, event_history);
+                ids.push(id);
+                continue;
+            }
+            None => {}
+        }
         let unique_key = j.unique_for.map(|_| (j.name.clone(), j.payload.clone()));
         if let (Some(window), Some(key)) = (j.unique_for, &unique_key) {
             if let Some((id, at)) = st.unique.get(key) {
@@ -366,6 +388,7 @@ pub(super) fn enqueue_locked(
             }
         };
         emit(&mut st.events, event_history, now, EventKind::Enqueued, &id, &j.name, 0, None);
+        st.idents.register(&j);
         let rec = Record {
             job: j,
             status,
@@ -478,6 +501,7 @@ fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
 /// Removes a record and its deduplication entry.
 pub(super) fn forget(st: &mut State, id: &JobId) {
     if let Some(r) = st.jobs.remove(id) {
+        st.idents.forget(&r.job);
         if let Some(k) = r.unique_key {
             if st.unique.get(&k).is_some_and(|(u, _)| u == id) {
                 st.unique.remove(&k);

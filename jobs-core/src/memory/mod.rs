@@ -11,6 +11,7 @@ use tokio::sync::watch;
 mod capabilities;
 mod events;
 mod hot;
+mod idents;
 mod progress;
 #[cfg(test)]
 mod tests;
@@ -80,6 +81,7 @@ struct State {
     jobs: HashMap<JobId, Record>,
     queues: HashMap<String, QueueState>,
     unique: HashMap<(String, Vec<u8>), (JobId, SystemTime)>,
+    idents: idents::Idents,
     finished: Finished,
     next_token: u64,
     pools: HashMap<String, (PoolInfo, SystemTime)>,
@@ -356,6 +358,7 @@ impl MemoryQueue {
     fn enqueue_now(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
         crate::queue::check_payload_sizes(&jobs, self.max_payload())?;
         crate::queue::check_times(&jobs)?;
+        crate::queue::check_idents(&jobs)?;
         let now = self.clock();
         let ids = enqueue_locked(&mut self.lock(), jobs, now, self.event_history())?;
         self.wake();
@@ -384,6 +387,8 @@ fn info(r: &Record) -> JobInfo {
         snoozes: r.snoozes,
         expires_at: r.expires_at,
         progress: r.progress.clone(),
+        caller_id: r.job.caller_id.as_ref().map(|c| c.id.clone()),
+        key: r.job.key.as_ref().map(|k| k.key.clone()),
     }
 }
 

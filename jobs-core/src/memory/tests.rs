@@ -16,6 +16,8 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         timeout: None,
         run_at: run_at.map(When::At),
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

@@ -15,8 +15,9 @@ use crate::vocab::{JobId, Priority};
 /// `jobs_enqueued_total{job,queue,priority}`; every other call passes
 /// through unchanged. Made by [`JobMetrics::instrument`].
 ///
-/// A `unique_for` enqueue that returns the id of a live duplicate stored
-/// nothing and is not counted. A refused batch (queue full, priority not
+/// An enqueue that returns another job's id stored no new job and is not
+/// counted: a `unique_for` duplicate, a caller id already held, a key whose
+/// waiting job was kept or replaced. A refused batch (queue full, priority not
 /// accepted, backend error) counts nothing.
 #[derive(Clone, Debug)]
 pub struct Metered<Q> {
@@ -47,8 +48,8 @@ impl<Q: JobQueue> Metered<Q> {
 }
 
 impl<Q: JobQueue> Metered<Q> {
-    /// Counts the jobs of a batch the backend stored: a different id back is
-    /// a `unique_for` duplicate, which stored nothing.
+    /// Counts the jobs of a batch the backend stored: a different id back
+    /// names a job stored before (see the type's docs).
     fn count(&self, sent: &[(JobId, String, Priority)], got: &[JobId]) {
         for ((id, name, priority), back) in sent.iter().zip(got) {
             if id == back {
@@ -110,7 +111,7 @@ impl<Q: QueueInspect> QueueInspect for Metered<Q> {
 }
 
 impl<Q: QueueAdmin> QueueAdmin for Metered<Q> {
-    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy);
+    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy);
 }
 
 impl<Q: QueueHistory> QueueHistory for Metered<Q> {

@@ -249,6 +249,15 @@ macro_rules! forward_fns {
             ($target).set_policy(queue, policy)
         }
     };
+    (@ policy, $this:ident => $target:expr) => {
+        fn policy<'a>(
+            &'a self,
+            queue: &'a str,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::QueuePolicy, $crate::error::Error>> {
+            let $this = self;
+            ($target).policy(queue)
+        }
+    };
     (@ throughput, $this:ident => $target:expr) => {
         fn throughput<'a>(
             &'a self,
@@ -311,7 +320,7 @@ macro_rules! forward_pointer {
             forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs);
         }
         impl<Q: QueueAdmin + ?Sized> QueueAdmin for $ptr<Q> {
-            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy);
+            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy);
         }
         impl<Q: QueueHistory + ?Sized> QueueHistory for $ptr<Q> {
             forward_fns!(s => &**s; throughput);

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
-use super::model::{NewJob, When, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
+use super::model::{NewJob, When, MAX_CALLER_ID_LEN, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 
 /// The payload size backends accept by default: 512 KiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
@@ -66,7 +66,8 @@ pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
             Some(When::In(d)) if d > MAX_JOB_DURATION => return Err(too_long("expires_in", d)),
             Some(When::In(d)) if d.is_zero() => {
                 return Err(Error::InvalidArgument(format!(
-                    "`expires_in` of zero for job `{}`: it would expire before any worker could take it;                      give it some time, or no expiry",
+                    "`expires_in` of zero for job `{}`: it would expire before any worker could take it; \
+                     give it some time, or no expiry",
                     j.name
                 )))
             }
@@ -80,6 +81,51 @@ pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Refuses a batch with a caller id or key that is empty or longer than
+/// [`MAX_CALLER_ID_LEN`], or in which two jobs share a caller id (in one
+/// queue) or a key (with one name, in one queue): which of them would win
+/// is not something a batch should leave to chance. Both backends'
+/// `enqueue_many` call it before writing anything.
+pub fn check_idents(jobs: &[NewJob]) -> Result<(), Error> {
+    let mut ids = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    for j in jobs {
+        if let Some(c) = &j.caller_id {
+            check_ident_len("id", j, &c.id)?;
+            if !ids.insert((j.queue(), c.id.as_str())) {
+                return Err(Error::InvalidArgument(format!(
+                    "two jobs of the batch have the id `{}` in queue `{}`",
+                    c.id,
+                    j.queue()
+                )));
+            }
+        }
+        if let Some(k) = &j.key {
+            check_ident_len("key", j, &k.key)?;
+            if !keys.insert((j.queue(), j.name.as_str(), k.key.as_str())) {
+                return Err(Error::InvalidArgument(format!(
+                    "two `{}` jobs of the batch have the key `{}` in queue `{}`",
+                    j.name,
+                    k.key,
+                    j.queue()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_ident_len(what: &str, j: &NewJob, value: &str) -> Result<(), Error> {
+    if value.is_empty() || value.len() > MAX_CALLER_ID_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "the {what} of job `{}` must be 1 to {MAX_CALLER_ID_LEN} bytes, not {}",
+            j.name,
+            value.len()
+        )));
     }
     Ok(())
 }

@@ -195,8 +195,14 @@ pub trait QueueAdmin: Send + Sync + 'static {
     /// Lets workers take a paused queue's jobs again.
     fn resume<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<(), Error>>;
 
-    /// Sets a queue's limits (`max_jobs`, `priority_levels`).
+    /// Sets a queue's limits (`max_jobs`, `priority_levels`,
+    /// `max_running`), all of them: a field left `None` or empty removes
+    /// that limit. Applied from the next enqueue and fetch on.
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// A queue's limits as set (the default policy, no limits, for a queue
+    /// never given one).
+    fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>>;
 }
 
 /// Attempts per minute, for charts.

@@ -32,6 +32,11 @@ pub struct NewJob {
     pub run_at: Option<When>,
     /// Deduplication window (see `JobOptions::unique_for`).
     pub unique_for: Option<Duration>,
+    /// The caller's own id for the job (see `JobOptions::id`).
+    pub caller_id: Option<CallerId>,
+    /// The job's key among the waiting jobs of its name and queue (see
+    /// `JobOptions::key`).
+    pub key: Option<JobKey>,
     /// Not started by then, the job expires: a fetch that finds it past
     /// this time (and no attempt of it counted yet) ends it
     /// [`JobStatus::Expired`] instead of leasing it. [`When::In`] counts
@@ -44,6 +49,56 @@ pub struct NewJob {
     /// context (see [`crate::TracePropagator`]). Usually empty or one entry.
     pub headers: Headers,
 }
+
+/// An id the caller chose for a job, unique in its queue for as long as the
+/// job is stored (until its retention ends): see `JobOptions::id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerId {
+    /// The id: 1 to [`MAX_CALLER_ID_LEN`] bytes.
+    pub id: String,
+    /// What an enqueue does when a stored job has this id already.
+    pub if_exists: IfExists,
+}
+
+/// What an enqueue with a [`CallerId`] does when a stored job of the queue
+/// has the id already (waiting, running, or ended and not yet past its
+/// retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfExists {
+    /// Writes nothing and returns the stored job's id.
+    #[default]
+    ReturnExisting,
+    /// Writes nothing and fails with [`Error::IdExists`](crate::Error::IdExists).
+    Fail,
+}
+
+/// A key naming at most one waiting job of a name in a queue: see
+/// `JobOptions::key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobKey {
+    /// The key: 1 to [`MAX_CALLER_ID_LEN`] bytes.
+    pub key: String,
+    /// What an enqueue does when a job with the key is waiting.
+    pub mode: KeyMode,
+}
+
+/// What an enqueue with a [`JobKey`] does when a job of the same name and
+/// key is waiting in the queue: pending or scheduled, with no attempt
+/// counted yet. (Once an attempt of it started, the key is free: the next
+/// enqueue with it stores a new job.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    /// Leaves the waiting job as it is and returns its id (deduplication).
+    Keep,
+    /// Replaces the waiting job's payload, headers, priority, retries,
+    /// timeout, due time and expiry with the new job's, keeping its id and
+    /// enqueue time, and returns its id (debounce: with a delay, the job
+    /// runs once, that long after the last enqueue, with the last payload).
+    Replace,
+}
+
+/// The longest caller id or job key, in bytes.
+pub const MAX_CALLER_ID_LEN: usize = 256;
 
 /// The longest duration a job option accepts (`delay`, `timeout`,
 /// `unique_for`, `expires_in`, a snooze's): 100 years of 365.25 days. Longer ones are refused by
@@ -178,6 +233,12 @@ pub struct JobInfo {
     /// the job ends.
     #[serde(default)]
     pub progress: Option<super::Progress>,
+    /// The id its producer chose (`JobOptions::id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
+    /// Its key (`JobOptions::key`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl JobInfo {
@@ -272,6 +333,28 @@ pub struct QueuePolicy {
     pub max_jobs: Option<u64>,
     /// Accept only these priorities; empty: all.
     pub priority_levels: Vec<Priority>,
+    /// Run at most this many of the queue's jobs at once, across every pool
+    /// and process (at least 1; `None`: no bound but the pools' own). A
+    /// fetch leases no more than the room left; a job ending frees its slot
+    /// and wakes the pools waiting for one.
+    #[serde(default)]
+    pub max_running: Option<u64>,
+}
+
+impl QueuePolicy {
+    /// Refuses limits that make no sense (`max_jobs` or `max_running` of 0),
+    /// as [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn check(&self) -> Result<(), crate::Error> {
+        if self.max_jobs == Some(0) {
+            return Err(crate::Error::InvalidArgument("`max_jobs` must be at least 1 (`None` for no bound)".into()));
+        }
+        if self.max_running == Some(0) {
+            return Err(crate::Error::InvalidArgument(
+                "`max_running` must be at least 1 (`None` for no bound; pause the queue to run none)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How long finished jobs are kept. Nothing grows without bound.

@@ -219,6 +219,8 @@ pub(super) fn job_for(def: &ScheduleDef, now: SystemTime) -> NewJob {
         timeout: def.timeout,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: now,
         headers: Default::default(),

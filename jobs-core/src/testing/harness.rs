@@ -137,6 +137,9 @@ struct ProbeData {
     ends: Vec<u64>,
     cancels: Vec<u64>,
     stops: Vec<u64>,
+    /// Runs started and not stopped yet, and the most there ever were.
+    running: usize,
+    peak: usize,
 }
 
 /// Records a stop of a probe job's run when dropped.
@@ -147,7 +150,9 @@ pub struct StopGuard {
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        self.probe.data().stops.push(self.seq);
+        let mut d = self.probe.data();
+        d.stops.push(self.seq);
+        d.running = d.running.saturating_sub(1);
     }
 }
 
@@ -172,7 +177,10 @@ impl Probe {
 
     pub(crate) fn started(&self, seq: u64, ctx: &JobContext) {
         let order = ORDER.fetch_add(1, Ordering::SeqCst);
-        self.data().starts.push(Start {
+        let mut d = self.data();
+        d.running += 1;
+        d.peak = d.peak.max(d.running);
+        d.starts.push(Start {
             seq,
             attempt: ctx.attempt(),
             id: ctx.job_id().clone(),
@@ -199,6 +207,13 @@ impl Probe {
     /// Every start so far, in order.
     pub fn starts(&self) -> Vec<Start> {
         self.data().starts.clone()
+    }
+
+    /// The most runs of probe jobs (of this key) that were under way at
+    /// once: each counts from its start until it stopped (returned or
+    /// was dropped), which lies within its lease.
+    pub fn peak_running(&self) -> usize {
+        self.data().peak
     }
 
     /// How many attempts started.

@@ -128,6 +128,11 @@ macro_rules! conformance_suite {
             pool_runs_the_job_behind_an_expired_backlog,
             progress_needs_the_lease_and_stays_with_the_job,
             held_back_progress_is_written_when_the_interval_passes,
+            caller_id_returns_the_stored_job,
+            caller_id_is_free_once_the_job_is_gone,
+            key_keep_returns_the_waiting_job,
+            key_replace_debounces,
+            max_running_bounds_the_queue_across_pools,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -14,10 +14,12 @@
 -- Replies: each script names its reply in its header; each is decoded once,
 -- by the Rust module of the same name (scripts/<name>.rs).
 --
--- A job lives in up to nine fields, one per hash of its queue, keyed by its
+-- A job lives in up to eleven fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):
 --
---   jobs    the record, written once by enqueue and never changed:
+--   jobs    the record, written by enqueue and changed only by a keyed
+--           enqueue that replaces the job while it waits (no worker holds
+--           it then; see enqueue.lua):
 --           `<rank>|<max_retries>|<timeout_ms>|<enqueued_delta_ms>|<name_len>|<headers_len>|`
 --           followed by the name, the headers (JSON) and the payload bytes.
 --           Empty numbers mean "none"; enqueued_delta_ms is enqueued_at minus
@@ -46,6 +48,14 @@
 --           not attempts, bounded by the pool's max_snoozes.
 --   progress the last progress a running attempt reported (progress.lua):
 --           `<fraction>|<at_ms>|<attempt>|<note>`; kept when the job ends.
+--   cid     the job's caller id (jobs_core::JobOptions::id), indexed by
+--           the `ids` hash (caller id -> ulid) while the job is stored.
+--   ckey    the job's key field `<name length>:<name><key>`
+--           (JobOptions::key), indexed by the `keys` hash (key field ->
+--           ulid of the job that took the key last). A key is held by a
+--           job only while it waits (pending or scheduled, no attempt
+--           counted): enqueue.lua checks that, so nothing else need
+--           release it; both indexes let go of a job when it is forgotten.
 --
 -- The ready lists hold ulids; a job that has a state field is listed as
 -- '+' .. ulid, so a fetch reads the state only of the jobs that have one
@@ -80,6 +90,8 @@ local RESULT = B .. 'result'
 local CRASH = B .. 'crash'
 local EXPIRES = B .. 'expires'
 local SNOOZE = B .. 'snooze'
+local CID = B .. 'cid'
+local CKEY = B .. 'ckey'
 local STARTED = B .. 'started'
 local PROGRESS = B .. 'progress'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
@@ -375,9 +387,20 @@ local function drop_digest(digest, id)
   end
 end
 
--- Deletes the fields of these jobs from the job hashes.
+-- Deletes the fields of these jobs from the job hashes, and their caller
+-- ids and keys from the indexes where they still name them.
 local function forget(ids)
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, PROGRESS }) do
+  for _, ix in ipairs({ { CID, B .. 'ids' }, { CKEY, B .. 'keys' } }) do
+    if redis.call('EXISTS', ix[1]) == 1 then
+      local held = hmget(ix[1], ids)
+      for i = 1, #ids do
+        if held[i] and redis.call('HGET', ix[2], held[i]) == ids[i] then
+          redis.call('HDEL', ix[2], held[i])
+        end
+      end
+    end
+  end
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS }) do
     hdel_many(h, ids)
   end
 end

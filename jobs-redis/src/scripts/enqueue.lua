@@ -5,13 +5,17 @@
 -- fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: n, the number of jobs; then 5 arguments per job (starting after
+-- ARGV[1]: n, the number of jobs; then 7 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, record (see common.lua; its first byte is the priority rank,
 --   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
 --   the server's now, '<ms>' = at that time; see due_at in common.lua),
 --   unique_for_ms ('' = no deduplication), expires (like run_at; '' = it
---   never expires; stored in the `expires` hash).
+--   never expires; stored in the `expires` hash), caller id ('' = none;
+--   else 'e' or 'f' then the id: when a stored job has the id, return it
+--   or fail), key ('' = none; else 'k' or 'r' then the key field
+--   `<name length>:<name><key>`: when a job with it waits, keep it or
+--   replace it).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -21,6 +25,8 @@
 --   {'full', max_jobs}      the queue's max_jobs would be exceeded
 --   {'priority', rank, accepted_ranks}
 --                           the queue's priority_levels refuse the rank
+--   {'exists', i, ulid}     job i asked to fail when its caller id is
+--                           held, and stored job `ulid` holds it
 -- Nothing is written unless the answer is 'ok' or 'okc'. The policy (meta
 -- hash) is checked for the whole batch first, exactly like MemoryQueue: job
 -- i of the batch is refused when pending + scheduled + i > max_jobs. A job
@@ -35,9 +41,76 @@
 -- one HSET expires per batch.
 -- Publishes on the queue's wake channel when anything was written (a
 -- delayed job too: an idle fetcher must reset its timer).
+--
+-- A job whose caller id is held (by a stored job: the `ids` index names a
+-- ulid that has a record) is not written: the holder's id is returned. A
+-- job whose key is held by a waiting job is not written either: with 'k'
+-- the waiting job stays as it is, with 'r' it is replaced (replace() below)
+-- and its id returned. A key or id held by a job that no longer qualifies
+-- is taken over by the new job.
+
+-- The `<retries>|<timeout>|` part of a record and where what follows
+-- its enqueue delta starts.
+local function record_parts(rec)
+  return string.match(rec, '^%d|(%d*|%d*)|(%-?%d*)|()')
+end
+
+-- Replaces waiting job `id` (its state fields given) by record `rec` due at
+-- `run_at` and expiring at `expires` (arguments as for a new job): the
+-- payload, headers, priority, retries and timeout of `rec`, its due time
+-- and expiry; the job's id and enqueue time stay (the old record's enqueue
+-- delta, which counts from the ulid). A pending job whose priority stays
+-- keeps its place in line; otherwise it moves, which for a pending job is
+-- an LREM, linear in its ready list.
+local function replace(id, st, rank, token, digest, rec, run_at, expires, now)
+  local old = redis.call('HGET', JOBS, id)
+  local _, delta = record_parts(old)
+  local nrank = string.sub(rec, 1, 1)
+  local head, _, rest = record_parts(rec)
+  local new = nrank .. '|' .. head .. '|' .. delta .. '|' .. string.sub(rec, rest)
+  redis.call('HSET', JOBS, id, new)
+  local due = due_at(run_at, now)
+  if due and due <= now then
+    due = nil
+  end
+  if st ~= 'pending' or due or nrank ~= rank then
+    if st == 'scheduled' then
+      redis.call('ZREM', B .. 'scheduled', id)
+    elseif redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
+      redis.call('LREM', B .. 'ready:' .. rank, 1, id)
+    end
+    if due then
+      redis.call('ZADD', B .. 'scheduled', ms(due), id)
+      redis.call('HSET', STATE, id, state_of('scheduled', nrank, '0', token, ms(due), '', '', digest))
+    else
+      redis.call('HSET', STATE, id, state_of('pending', nrank, '0', token, '', '', '', digest))
+      redis.call('RPUSH', B .. 'ready:' .. nrank, listed(id))
+    end
+    gauge(rank, st, -1)
+    gauge(nrank, due and 'scheduled' or 'pending', 1)
+  end
+  if expires ~= '' then
+    redis.call('HSET', EXPIRES, id, ms(due_at(expires, now)))
+  else
+    redis.call('HDEL', EXPIRES, id)
+  end
+  emit('enqueued', id, '0', 'replaced', new)
+end
+
+-- The stored job holding caller id argument `arg` ('' = none), if any.
+local function id_holder(arg)
+  if arg == '' then
+    return nil
+  end
+  local other = redis.call('HGET', B .. 'ids', string.sub(arg, 2))
+  if other and redis.call('HEXISTS', JOBS, other) == 1 then
+    return other
+  end
+  return nil
+end
 
 local function enqueue(now, n, base_arg, compact)
-  local STRIDE = 5
+  local STRIDE = 7
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -63,7 +136,15 @@ local function enqueue(now, n, base_arg, compact)
 
   local ids = {}
   for i = 1, n do
-    ids[i] = ARGV[base_arg + (i - 1) * STRIDE + 1]
+    local o = base_arg + (i - 1) * STRIDE
+    ids[i] = ARGV[o + 1]
+    local cid = ARGV[o + 6]
+    if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
+      local other = id_holder(cid)
+      if other and other ~= ids[i] then
+        return { 'exists', i, other }
+      end
+    end
   end
   if n == 0 then
     return { compact and 'okc' or 'ok' }
@@ -115,14 +196,33 @@ local function enqueue(now, n, base_arg, compact)
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
   local nready = { 0, 0, 0, 0 }
   local added = nil -- ids written by this call (when some are unique)
+  local held = {} -- caller id and key index entries of the new jobs
+  local replaced = false
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
+    local cid, key = ARGV[o + 6], ARGV[o + 7]
     local existing = nil
     if stored[i] then
       -- The same batch sent again (a retried call whose first try did
       -- reach Redis): the job is stored already.
       existing = id
+    end
+    if not existing then
+      existing = id_holder(cid)
+    end
+    if not existing and key ~= '' then
+      local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
+      if other then
+        local st, rank, attempts, token, _, _, _, dg = load_state(other)
+        if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
+          if string.byte(key, 1) == 114 then -- 'r'
+            replace(other, st, rank, token, dg, rec, run_at, expires, now)
+            replaced = true
+          end
+          existing = other
+        end
+      end
     end
     local digest = ''
     if not existing and unique_ms ~= '' then
@@ -168,6 +268,14 @@ local function enqueue(now, n, base_arg, compact)
       records[nr + 1] = id
       records[nr + 2] = rec
       nr = nr + 2
+      if cid ~= '' then
+        held[#held + 1] = { 'ids', string.sub(cid, 2), CID }
+        held[#held + 1] = id
+      end
+      if key ~= '' then
+        held[#held + 1] = { 'keys', string.sub(key, 2), CKEY }
+        held[#held + 1] = id
+      end
       local due = due_at(run_at, now)
       if due and due > now then
         due = ms(due)
@@ -210,8 +318,13 @@ local function enqueue(now, n, base_arg, compact)
   for r = 0, 3 do
     rpush_many(B .. 'ready:' .. r, ready[r + 1])
   end
+  for i = 1, #held, 2 do
+    local ix, id = held[i], held[i + 1]
+    redis.call('HSET', B .. ix[1], ix[2], id)
+    redis.call('HSET', ix[3], id, ix[2])
+  end
   flush_stats()
-  if nr > 0 then
+  if nr > 0 or replaced then
     redis.call('PUBLISH', B .. 'wake', '1')
   end
   return out

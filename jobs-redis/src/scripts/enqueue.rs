@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use jobs_core::{Error, JobId, NewJob, Priority};
+use jobs_core::{Error, IfExists, JobId, KeyMode, NewJob, Priority};
 use redis::Value;
 
 use super::{array, bytes, is_code, source, Args, ScriptCall};
@@ -56,6 +56,13 @@ pub(crate) enum Refusal {
         /// The priorities the queue accepts, as configured.
         accepted: Vec<Priority>,
     },
+    /// `'exists'`: a job asked to fail when its caller id is held, and it is.
+    IdExists {
+        /// The id.
+        caller_id: String,
+        /// The stored job holding it.
+        existing: JobId,
+    },
 }
 
 impl Refusal {
@@ -66,6 +73,7 @@ impl Refusal {
             Refusal::Priority { priority, accepted } => {
                 Error::PriorityNotAccepted { queue: queue.to_owned(), priority, accepted }
             }
+            Refusal::IdExists { caller_id, existing } => Error::IdExists { caller_id, existing },
         }
     }
 
@@ -92,9 +100,9 @@ impl Refusal {
     }
 }
 
-/// Appends the 5 arguments of one job (see enqueue.lua): its ulid, its
+/// Appends the 7 arguments of one job (see enqueue.lua): its ulid, its
 /// record (built in `scratch`), its run_at (see [`due_arg`]), its
-/// unique_for (ms) and its expiry (like run_at).
+/// unique_for (ms), its expiry (like run_at), its caller id and its key.
 pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
@@ -110,6 +118,20 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     };
     match j.expires {
         Some(w) => out.arg(due_arg(w)),
+        None => out.arg(""),
+    };
+    match &j.caller_id {
+        Some(c) => out.arg(format!("{}{}", if c.if_exists == IfExists::Fail { 'f' } else { 'e' }, c.id)),
+        None => out.arg(""),
+    };
+    match &j.key {
+        Some(k) => out.arg(format!(
+            "{}{}:{}{}",
+            if k.mode == KeyMode::Replace { 'r' } else { 'k' },
+            j.name.len(),
+            j.name,
+            k.key
+        )),
         None => out.arg(""),
     };
 }
@@ -130,6 +152,17 @@ impl ScriptCall for Enqueue<'_> {
     /// is another job's; else a refusal.
     fn decode(self, reply: Value) -> Result<Enqueued, RedisQueueError> {
         let mut items = array(OP, reply)?;
+        if items.first().is_some_and(|v| is_code(v, b"exists")) && items.len() == 3 {
+            let existing = job_id(OP, self.keys.queue(), &bytes(OP, items.pop().unwrap_or(Value::Nil))?)?;
+            let pos = usize::try_from(num(OP, &bytes(OP, items.pop().unwrap_or(Value::Nil))?)?).unwrap_or(usize::MAX);
+            let caller_id = pos
+                .checked_sub(1)
+                .and_then(|p| self.idx.get(p))
+                .and_then(|&i| self.jobs[i].caller_id.as_ref())
+                .map(|c| c.id.clone())
+                .ok_or_else(|| RedisQueueError::reply(OP, "a held id's position is out of range"))?;
+            return Ok(Enqueued::Refused(Refusal::IdExists { caller_id, existing }));
+        }
         if !items.first().is_some_and(|v| is_code(v, b"okc")) {
             return Refusal::decode(OP, items).map(Enqueued::Refused);
         }

@@ -2,7 +2,8 @@
 -- promote.lua, reclaim.lua and sweep.lua, whose functions it calls).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: max, the most jobs to lease (0: only the housekeeping below)
+-- ARGV[1]: max, the most jobs to lease (0: only the housekeeping below);
+--   fewer when the queue's `max_running` (meta hash) leaves less room
 -- ARGV[2]: lease (ms)
 -- ARGV[3]: default_max_retries (for reclaimed jobs that carry none)
 -- ARGV[4]: batch bound for promotion, reclaim and sweeps (1000)
@@ -61,7 +62,17 @@ trim_dead(tonumber(ARGV[7]), batch)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-if max > 0 and redis.call('HGET', B .. 'meta', 'paused') ~= '1' then
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running')
+local cap = tonumber(meta[2])
+if cap and max > 0 then
+  -- The queue's `max_running`: lease no more than the slots left.
+  local running = 0
+  for _, c in ipairs(redis.call('HMGET', B .. 'stats', 'running:0', 'running:1', 'running:2', 'running:3')) do
+    running = running + (tonumber(c) or 0)
+  end
+  max = math.min(max, math.max(cap - running, 0))
+end
+if max > 0 and meta[1] ~= '1' then
   local started = ms(now)
   local taken = 0
   local states, ns, leased, nl = {}, 0, {}, 0

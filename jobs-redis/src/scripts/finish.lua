@@ -29,7 +29,8 @@
 -- any more (its lease expired and it was reclaimed or taken again, or it is
 -- gone): the newer attempt wins. A job whose cancel was requested ends
 -- cancelled whatever the outcome. Publishes on the wake channel when a job
--- became pending or scheduled again.
+-- became pending or scheduled again, or when running jobs of a queue with
+-- a `max_running` bound ended (their slots are free).
 --
 -- Redis commands per batch of successes, whatever its size: HMGET state,
 -- HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
@@ -196,6 +197,11 @@ if dead then
   trim_dead(tonumber(ARGV[1]), 1000)
 end
 flush_stats(now)
+if not wake and next(left) ~= nil then
+  -- Slots of a queue bounded by `max_running` freed: pools may wait for one.
+  local cap = redis.call('HGET', B .. 'meta', 'max_running')
+  wake = cap ~= false and cap ~= ''
+end
 if wake then
   redis.call('PUBLISH', B .. 'wake', '1')
 end

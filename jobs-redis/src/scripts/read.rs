@@ -37,9 +37,16 @@ pub(crate) struct StoredJob {
     pub(crate) snoozes: Option<Vec<u8>>,
     /// When it expires (ms).
     pub(crate) expires: Option<Vec<u8>>,
+    /// Its caller id.
+    pub(crate) caller_id: Option<Vec<u8>>,
+    /// Its key field (`<name length>:<name><key>`).
+    pub(crate) key: Option<Vec<u8>>,
     /// Its last progress (see `progress.rs`).
     pub(crate) progress: Option<Vec<u8>>,
 }
+
+/// How many fields read.lua returns per job.
+const FIELDS: usize = 9;
 
 impl ScriptCall for Read<'_> {
     /// One entry per ulid, in order.
@@ -53,19 +60,29 @@ impl ScriptCall for Read<'_> {
         }
     }
 
-    /// 7 values per ulid: record, state, log, result, snoozes, expiry, progress.
+    /// [`FIELDS`] values per ulid: record, state, log, result, snoozes,
+    /// expiry, caller id, key, progress.
     fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
         let fields: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
-        if fields.len() != self.ulids.len() * 7 {
+        if fields.len() != self.ulids.len() * FIELDS {
             return Err(RedisQueueError::reply(OP, format!("{} fields", fields.len())));
         }
         let mut fields = fields.into_iter();
         let mut out = Vec::with_capacity(self.ulids.len());
-        while let (Some(record), Some(state), Some(log), Some(result), Some(snoozes), Some(expires), Some(progress)) =
-            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-        {
-            out.push(StoredJob { record, state, log, result, snoozes, expires, progress });
+        for _ in 0..self.ulids.len() {
+            let mut next = || fields.next().flatten();
+            out.push(StoredJob {
+                record: next(),
+                state: next(),
+                log: next(),
+                result: next(),
+                snoozes: next(),
+                expires: next(),
+                caller_id: next(),
+                key: next(),
+                progress: next(),
+            });
         }
         Ok(out)
     }

@@ -9,15 +9,15 @@
 
 use std::collections::HashSet;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jobs_core::{CancelResult, JobStatus};
 
-use super::views::{JobActionView, PausedView, PurgeView, RemovedView, RetryAllView};
+use super::views::{JobActionView, LimitsView, PausedView, PurgeView, RemovedView, RetryAllView};
 use super::{job_param, queue_param, ApiError};
 use crate::state::{TokenCheck, WebState};
 
@@ -154,6 +154,49 @@ pub(crate) async fn pause_queue(
     state.invalidate().await;
     tracing::info!(queue = %queue, "queue paused from the dashboard");
     Ok(Json(PausedView { kind: "queue", name: queue, paused: true }))
+}
+
+/// The query of `POST /api/queues/{queue}/limits`: each limit given is
+/// set (a number of at least 1, or `none`), the others stay.
+#[derive(serde::Deserialize)]
+pub(crate) struct LimitsQuery {
+    max_running: Option<String>,
+    max_jobs: Option<String>,
+}
+
+/// `n` or `none`, for the limit `name`.
+fn limit(name: &str, text: &str) -> Result<Option<u64>, ApiError> {
+    match text {
+        "none" => Ok(None),
+        _ => match text.parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(ApiError::BadRequest(format!("`{name}` must be a number of at least 1, or `none`; got `{text}`"))),
+        },
+    }
+}
+
+/// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none`: changes
+/// the limits given, from the next enqueue and fetch on.
+pub(crate) async fn set_limits(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<LimitsQuery>, QueryRejection>,
+) -> Result<Json<LimitsView>, ApiError> {
+    let queue = queue_param(path)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let running = q.max_running.as_deref().map(|t| limit("max_running", t)).transpose()?;
+    let jobs = q.max_jobs.as_deref().map(|t| limit("max_jobs", t)).transpose()?;
+    let mut policy = state.queue().policy(&queue).await?;
+    if let Some(n) = running {
+        policy.max_running = n;
+    }
+    if let Some(n) = jobs {
+        policy.max_jobs = n;
+    }
+    state.queue().set_policy(&queue, policy.clone()).await?;
+    state.invalidate().await;
+    tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
+    Ok(Json(LimitsView::of(queue, policy)))
 }
 
 /// `POST /api/queues/{queue}/resume`: lets workers take the queue again.

@@ -15,8 +15,8 @@ use jobs_core::{JobStatus, MinuteCounts};
 use serde::Deserialize;
 
 use super::views::{
-    AuthView, JobSummary, JobView, JobsPage, PoolView, ScheduleView, SchedulesView, StatsView, ThroughputView,
-    WorkersView,
+    AuthView, JobSummary, JobView, JobsPage, LimitsView, PoolView, ScheduleView, SchedulesView, StatsView,
+    ThroughputView, WorkersView,
 };
 use super::{job_param, query_param, queue_param, ApiError};
 use crate::state::{TokenCheck, WebState, Window};
@@ -183,6 +183,17 @@ pub(crate) async fn throughput(
     let (n, window) = minutes(query)?;
     let minutes = latest(state.throughput(&queue, window).await?, n);
     Ok(Json(ThroughputView { queue: Some(queue), minutes }))
+}
+
+/// `GET /api/queues/{queue}/limits`: the queue's limits as the backend
+/// holds them.
+pub(crate) async fn limits(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<LimitsView>, ApiError> {
+    let queue = queue_param(path)?;
+    let policy = state.queue().policy(&queue).await?;
+    Ok(Json(LimitsView::of(queue, policy)))
 }
 
 /// `GET /api/throughput?minutes=60`: attempts per minute, every queue added

@@ -108,6 +108,12 @@ pub(crate) struct JobSummary {
     snoozes: u32,
     /// When it expires if not started by then.
     expires_at: Option<String>,
+    /// The id its producer chose (`JobOptions::id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_id: Option<String>,
+    /// Its key (`JobOptions::key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     enqueued_at: String,
     run_at: Option<String>,
     finished_at: Option<String>,
@@ -126,6 +132,8 @@ impl From<&JobInfo> for JobSummary {
             max_retries: j.max_retries,
             snoozes: j.snoozes,
             expires_at: ts_opt(j.expires_at),
+            caller_id: j.caller_id.as_deref().map(|c| bounded(c, MAX_SHOWN_ERROR)),
+            key: j.key.as_deref().map(|k| bounded(k, MAX_SHOWN_ERROR)),
             enqueued_at: ts(j.enqueued_at),
             run_at: ts_opt(j.run_at),
             finished_at: ts_opt(j.finished_at),
@@ -394,6 +402,25 @@ pub(crate) struct RetryAllView {
 pub(crate) struct PurgeView {
     pub(crate) queue: String,
     pub(crate) purged: u64,
+}
+
+/// A queue's limits: `GET` and `POST /api/queues/{queue}/limits`.
+#[derive(Serialize)]
+pub(crate) struct LimitsView {
+    pub(crate) queue: String,
+    /// Jobs of the queue running at once, across every pool (`null`: no
+    /// bound).
+    pub(crate) max_running: Option<u64>,
+    /// Pending and scheduled jobs past which enqueues are refused.
+    pub(crate) max_jobs: Option<u64>,
+    /// The priorities it accepts (empty: all).
+    pub(crate) priority_levels: Vec<jobs_core::Priority>,
+}
+
+impl LimitsView {
+    pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy) -> Self {
+        LimitsView { queue, max_running: p.max_running, max_jobs: p.max_jobs, priority_levels: p.priority_levels }
+    }
 }
 
 /// The answer of pausing or resuming a queue or a schedule.

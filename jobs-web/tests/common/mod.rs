@@ -218,6 +218,9 @@ impl QueueAdmin for Unreachable {
     fn set_policy<'a>(&'a self, _: &'a str, _: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         fail()
     }
+    fn policy<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<QueuePolicy, jobs_core::Error>> {
+        fail()
+    }
 }
 
 impl PoolPresence for Unreachable {
@@ -425,6 +428,9 @@ impl QueueAdmin for Recording {
     }
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         self.inner.set_policy(queue, policy)
+    }
+    fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, jobs_core::Error>> {
+        self.inner.policy(queue)
     }
 }
 

@@ -59,7 +59,9 @@ pub async fn enqueue_many_keeps_order<Q: JobQueue + QueueInspect + QueueAdmin + 
 /// A batch that a queue's limit refuses stores none of its jobs.
 pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("atomic");
-    q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![] }).await.unwrap();
+    q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![], ..Default::default() })
+        .await
+        .unwrap();
     put1(&q, &queue, 0, Act::Succeed).await;
     let jobs = (1..=3)
         .map(|i| probe_job(&queue, i, Act::Succeed).into_new_job(JobOptions::new().queue(&queue)).unwrap())
@@ -73,7 +75,9 @@ pub async fn enqueue_many_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAd
 /// refuses it, none of its jobs is stored.
 pub async fn enqueue_all_is_all_or_nothing<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("all");
-    q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![] }).await.unwrap();
+    q.set_policy(&queue, QueuePolicy { max_jobs: Some(3), priority_levels: vec![], ..Default::default() })
+        .await
+        .unwrap();
     put1(&q, &queue, 0, Act::Succeed).await;
     let batch = (1..=3).map(|i| probe_job(&queue, i, Act::Succeed));
     let err = ProbeJob::enqueue_all_with(&q, batch, JobOptions::new().queue(&queue)).await.expect_err("4 > max_jobs 3");
@@ -97,7 +101,9 @@ pub async fn job_unknown_id_is_none<Q: JobQueue + QueueInspect + QueueAdmin + Cl
 /// never refused.
 pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("maxjobs");
-    q.set_policy(&queue, QueuePolicy { max_jobs: Some(2), priority_levels: vec![] }).await.unwrap();
+    q.set_policy(&queue, QueuePolicy { max_jobs: Some(2), priority_levels: vec![], ..Default::default() })
+        .await
+        .unwrap();
     put1(&q, &queue, 1, Act::FailTimes(1)).await;
     put1(&q, &queue, 2, Act::Succeed).await;
     let err = probe_job(&queue, 3, Act::Succeed).enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap_err();
@@ -115,7 +121,7 @@ pub async fn max_jobs_refuses_but_never_a_retry<Q: JobQueue + QueueInspect + Que
 pub async fn priority_levels_refuse_other_priorities<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let queue = unique_queue("levels");
     let levels = vec![Priority::Normal, Priority::High];
-    q.set_policy(&queue, QueuePolicy { max_jobs: None, priority_levels: levels }).await.unwrap();
+    q.set_policy(&queue, QueuePolicy { max_jobs: None, priority_levels: levels, ..Default::default() }).await.unwrap();
     put(&q, &queue, 1, Act::Succeed, JobOptions::new().priority(Priority::High)).await;
     let err = probe_job(&queue, 2, Act::Succeed)
         .enqueue_with(&q, JobOptions::new().queue(&queue).priority(Priority::Critical))

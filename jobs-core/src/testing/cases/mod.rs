@@ -6,7 +6,9 @@ mod enqueue;
 mod events;
 mod expiry;
 mod failure;
+mod flow;
 mod hooks;
+mod idents;
 mod lease;
 mod limits;
 mod progress;
@@ -19,7 +21,9 @@ pub use enqueue::*;
 pub use events::*;
 pub use expiry::*;
 pub use failure::*;
+pub use flow::*;
 pub use hooks::*;
+pub use idents::*;
 pub use lease::*;
 pub use limits::*;
 pub use progress::*;
@@ -60,6 +64,8 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         timeout: None,
         run_at: None,
         unique_for: None,
+        caller_id: None,
+        key: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

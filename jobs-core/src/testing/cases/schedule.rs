@@ -144,7 +144,9 @@ pub async fn pool_adds_attribute_schedules<Q: ScheduleStore + QueueInspect + Que
 pub async fn failing_schedule_does_not_stop_the_others<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
     let full = unique_queue("sfull");
     let open = unique_queue("sopen");
-    q.set_policy(&full, QueuePolicy { max_jobs: Some(1), priority_levels: vec![] }).await.unwrap();
+    q.set_policy(&full, QueuePolicy { max_jobs: Some(1), priority_levels: vec![], ..Default::default() })
+        .await
+        .unwrap();
     let blocker = probe_job(&full, 0, Act::Succeed).enqueue_with(&q, JobOptions::new().queue(&full)).await.unwrap();
     let s = Scheduler::new(q.clone());
     for (queue, seq) in [(&full, 1), (&open, 2)] {
