@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::queue::{bounded_note, valid_fraction, JobQueue, ProgressUpdate, ProgressWrite};
@@ -63,8 +62,9 @@ pub(crate) struct Reporter {
     /// Held while a write is under way, and by `close` while it writes the
     /// last value: no write starts once the attempt is closed.
     writing: tokio::sync::Mutex<()>,
-    /// Cancelled by `close`: wakes a timer waiting for its interval.
-    closed: CancellationToken,
+    /// Notified by `close`: wakes a timer waiting for its interval (one
+    /// not waiting yet finds the state closed when it wakes).
+    wake_timer: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -89,7 +89,7 @@ impl Reporter {
             interval,
             state: Mutex::default(),
             writing: tokio::sync::Mutex::new(()),
-            closed: CancellationToken::new(),
+            wake_timer: tokio::sync::Notify::new(),
         })
     }
 
@@ -140,7 +140,7 @@ impl Reporter {
     async fn timer(self: Arc<Self>, mut due: Instant) {
         loop {
             tokio::select! {
-                _ = self.closed.cancelled() => return,
+                _ = self.wake_timer.notified() => return,
                 _ = tokio::time::sleep_until(due) => {}
             }
             let mut st = self.lock();
@@ -212,7 +212,7 @@ impl Reporter {
             st.closed = true;
             st.pending.take().filter(|_| !st.lost)
         };
-        self.closed.cancel();
+        self.wake_timer.notify_waiters();
         if let Some(value) = value {
             if let Err(e) = self.write(value).await {
                 tracing::warn!(job = %self.id, error = %e, "could not store the job's last progress");
@@ -224,7 +224,7 @@ impl Reporter {
     /// pool was killed: nothing more is reported).
     pub(crate) fn abandon(&self) {
         self.lock().closed = true;
-        self.closed.cancel();
+        self.wake_timer.notify_waiters();
     }
 }
 
