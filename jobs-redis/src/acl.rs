@@ -30,6 +30,8 @@ const CLIENT_COMMANDS: &[&str] = &[
     "ping",
     "subscribe",
     "unsubscribe",
+    // The wake-up `set_policy` sends (a raised `max_running`).
+    "publish",
     // Redis Cluster: the slot map, and ASK redirections.
     "cluster|slots",
     "asking",
