@@ -44,3 +44,7 @@ pub mod snooze_and_expiry {}
 /// The Rust blocks of `docs/ids-and-keys.md`.
 #[doc = include_str!("../docs/ids-and-keys.md")]
 pub mod ids_and_keys {}
+
+/// The Rust blocks of `docs/flow-control.md`.
+#[doc = include_str!("../docs/flow-control.md")]
+pub mod flow_control {}

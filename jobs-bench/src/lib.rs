@@ -373,19 +373,35 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     }
 
     if s.runs("events") {
-        // Every event of the run kept (three per job).
+        // Every event of the run kept (three per job; a Redis stream entry
+        // holds one or more).
         let st = backend.store_with_history("events", 3 * s.e2e_n + 1_000).await?;
+        backend.reset_stats().await?;
         let p = progress.sub(&format!("end to end, {} workers, every event followed", s.workers));
-        let (e2e, mut events) =
+        let redis_cpu = match backend {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        };
+        let (mut e2e, mut events) =
             scenario::end_to_end_with_events(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
+        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+            // The reader's reads included: what following every event costs.
+            e2e.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
+        }
+        backend.collect_stats("events", s.e2e_n, &mut f).await?;
         backend.release(st).await?;
         let st = backend.store("event-delay").await?;
         events.delay = scenario::event_delay(&st, s.latency_n, s.latency_rate, &p).await?;
         f.end_to_end_events = e2e;
         f.events = events;
         p.done(&format!(
-            "{:.0} jobs/s; {:.0} events/s received ({} gaps); event delay p50 {:.3} ms, p99 {:.3} ms",
-            e2e.per_s, events.per_s, events.gaps, events.delay.p50_ms, events.delay.p99_ms
+            "{:.0} jobs/s ({} µs per job in Redis); {:.0} events/s received ({} gaps); event delay p50 {:.3} ms, p99 {:.3} ms",
+            e2e.per_s,
+            e2e.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
+            events.per_s,
+            events.gaps,
+            events.delay.p50_ms,
+            events.delay.p99_ms
         ));
         backend.release(st).await?;
     }

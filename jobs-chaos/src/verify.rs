@@ -447,6 +447,7 @@ mod tests {
             progress: None,
             caller_id: None,
             key: None,
+            group: None,
         }
     }
 

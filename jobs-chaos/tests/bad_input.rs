@@ -51,6 +51,7 @@ fn raw(name: &str, payload: &[u8]) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

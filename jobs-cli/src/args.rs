@@ -192,6 +192,10 @@ pub struct EnqueueArgs {
     /// With `--key`: replace the waiting job instead of keeping it.
     #[arg(long, requires = "key")]
     pub replace: bool,
+    /// Put the job in this group (default: the one its payload names, for
+    /// a job declared with `group = ..`).
+    #[arg(long, value_name = "KEY")]
+    pub group: Option<String>,
 }
 
 /// `dead ..`.
@@ -353,6 +357,17 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// The queue's busiest groups: pending and running jobs, and bound.
+    Groups {
+        /// The queue.
+        name: String,
+        /// How many groups at most, busiest first.
+        #[arg(long, value_name = "N", default_value = "20", value_parser = parse_group_limit)]
+        limit: usize,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Show a queue's limits, or change them (from the next enqueue and
     /// fetch on, for every pool): `--max-running 5`, `--max-jobs none`.
     Limits {
@@ -370,6 +385,17 @@ pub enum QueueCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+}
+
+/// How many groups `queue groups` lists at most.
+const MAX_GROUPS_LISTED: usize = 1000;
+
+/// `1..=1000`.
+fn parse_group_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_GROUPS_LISTED).contains(&n) => Ok(n),
+        _ => Err(format!("write a number from 1 to {MAX_GROUPS_LISTED}")),
+    }
 }
 
 /// A bound given on the command line: a number of at least 1, or none.

@@ -116,6 +116,7 @@ async fn on_redis_through_a_configuration_file() {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

@@ -43,17 +43,17 @@ pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
 pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
 pub use follow::EventStream;
-pub use job::{Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
+pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
-    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, IfExists, JobInfo, JobKey, JobQueue,
-    KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents,
-    QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState, ScheduleStore,
-    SharedQueue, When,
+    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
+    JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts,
+    QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState,
+    ScheduleStore, SharedQueue, When,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 pub use crate::context::JobContext;
 pub use crate::data::{Data, DataNeed, PoolData};
 pub use crate::error::{Error, JobError, ValidationError};
-pub use crate::job::Job;
+pub use crate::job::{GroupKey, Job};
 use crate::payload::PayloadError;
 pub use crate::payload::PayloadFormat;
 pub use crate::queue::BoxFuture;
@@ -64,6 +64,12 @@ pub fn check<J: Job>(payload: &[u8]) -> Result<Vec<u8>, Error> {
     })?;
     job.validate()?;
     serde_json::to_vec(&job).map_err(|e| Error::Serialize(e.to_string()))
+}
+
+/// The group of a JSON payload of `J` (`group = field`); `None` when it
+/// has none or does not decode (`check` reports that).
+pub fn group_of<J: Job>(payload: &[u8]) -> Option<String> {
+    PayloadFormat::Json.decode::<J>(payload).ok().and_then(|j| j.group())
 }
 
 /// Validates a decoded payload before it runs: data written around the

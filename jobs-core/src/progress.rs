@@ -275,6 +275,7 @@ mod tests {
             headers: Default::default(),
             caller_id: None,
             key: None,
+            group: None,
         };
         let id = q.enqueue_many(vec![job]).await.unwrap().remove(0);
         let req = FetchRequest {

@@ -70,6 +70,10 @@ pub type RunFn = fn(JobContext, PayloadFormat, &[u8]) -> BoxFuture<'static, Resu
 /// canonical serialized form (what the command line's `enqueue` uses).
 pub type CheckFn = fn(&[u8]) -> Result<Vec<u8>, Error>;
 
+/// The group key of a JSON payload (`group = field`), for the command
+/// line's `enqueue`; `None` without one.
+pub type GroupFn = fn(&[u8]) -> Option<String>;
+
 /// A recurring schedule declared on the attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CronSpec {
@@ -110,6 +114,10 @@ pub struct JobDescriptor {
     pub check: CheckFn,
     /// The pool's shared values its function takes (`Data<T>` parameters).
     pub data: &'static [DataNeed],
+    /// The group a payload puts the job in.
+    pub group: GroupFn,
+    /// Jobs of one group running at once (`concurrency`).
+    pub concurrency: Option<u32>,
 }
 
 impl JobDescriptor {
@@ -224,6 +232,8 @@ mod tests {
             run,
             check,
             data: &[],
+            group: |_| None,
+            concurrency: None,
         }
     }
 

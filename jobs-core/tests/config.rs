@@ -234,6 +234,7 @@ fn new_job(queue: &str, priority: Priority) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: std::time::SystemTime::now(),
         headers: Default::default(),

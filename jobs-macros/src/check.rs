@@ -43,6 +43,8 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     let unique_for = check_duration("unique_for", args.unique_for.as_ref(), errors);
     let expires = check_duration("expires", args.expires.as_ref(), errors);
     check_expires_cron(args, errors);
+    let group = check_group(args.group.as_ref(), params, errors);
+    let concurrency = check_concurrency(args, errors);
     let cron = check_cron(args, params, errors);
     let register = check_register(args.register.as_ref(), errors);
     let krate = match &args.krate {
@@ -59,6 +61,8 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
         timeout,
         unique_for,
         expires,
+        group,
+        concurrency,
         cron,
         output: output?,
     })
@@ -397,6 +401,74 @@ fn check_retries(expr: Option<&Expr>, errors: &mut Errors) -> Option<u32> {
         other => errors.push(syn::Error::new_spanned(other, format!("expected an integer literal: {what}"))),
     }
     None
+}
+
+/// `group = field` names a payload parameter of the function.
+fn check_group(group: Option<&Ident>, params: &[Param], errors: &mut Errors) -> Option<(Ident, Type)> {
+    let group = group?;
+    let wanted = group.unraw();
+    let found = params.iter().find(|p| p.ident().is_some_and(|i| i.unraw() == wanted));
+    match found {
+        Some(p) if p.is_payload() => return Some((group.clone(), (*p.ty).clone())),
+        Some(p) => errors.push(syn::Error::new(
+            group.span(),
+            format!(
+                "`group = {wanted}` names {}, which is not part of the payload: name a payload parameter",
+                p.injected_name()
+            ),
+        )),
+        None => {
+            let names: Vec<String> = params
+                .iter()
+                .filter(|p| p.is_payload())
+                .filter_map(|p| p.ident().map(|i| format!("`{}`", i.unraw())))
+                .collect();
+            let hint = if names.is_empty() {
+                "the function has no payload parameter to group by".to_owned()
+            } else {
+                format!("its payload parameters are {}", names.join(", "))
+            };
+            errors.push(syn::Error::new(
+                group.span(),
+                format!("`group = {wanted}`: the function has no parameter `{wanted}`; {hint}"),
+            ));
+        }
+    }
+    None
+}
+
+/// `concurrency = N`: an integer from 1 to 10,000, on a grouped job.
+fn check_concurrency(args: &Args, errors: &mut Errors) -> Option<u32> {
+    let expr = args.concurrency.as_ref()?;
+    let what = "`concurrency` is how many jobs of one group run at once: an integer from 1 to 10000, \
+                e.g. `concurrency = 2`";
+    let n = match expr {
+        Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
+            Ok(n) if (1..=10_000).contains(&n) => Some(n),
+            _ => {
+                let msg = format!("`concurrency = {}` is out of range: {what}", i.base10_digits());
+                errors.push(syn::Error::new(i.span(), msg));
+                None
+            }
+        },
+        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => {
+            let msg =
+                format!("`concurrency` takes an integer, not a string: write `concurrency = {}`", s.value().trim());
+            errors.push(syn::Error::new(s.span(), msg));
+            None
+        }
+        other => {
+            errors.push(syn::Error::new_spanned(other, format!("expected an integer literal: {what}")));
+            None
+        }
+    };
+    if args.group.is_none() {
+        errors.push(syn::Error::new_spanned(
+            expr,
+            "`concurrency` limits the jobs of one group: add `group = <parameter>` to say what a group is",
+        ));
+    }
+    n
 }
 
 /// `register` (internal) is a bool literal; `false` leaves the job out of

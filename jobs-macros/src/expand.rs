@@ -70,6 +70,8 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             run: __jobs_run,
             check: #kr::__private::check::<#ty>,
             data: &[#(#kr::__private::DataNeed::of::<#data_types>()),*],
+            group: #kr::__private::group_of::<#ty>,
+            concurrency: <#ty as #kr::__private::Job>::CONCURRENCY,
         }
     };
     // A job left out of the link-time registry keeps its descriptor in a
@@ -199,6 +201,19 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     let redacted: Vec<String> =
         payload.iter().filter(|(p, _)| !p.redact_attrs.is_empty()).filter_map(|(p, _)| p.serialized_name()).collect();
     let redacted = (!redacted.is_empty()).then(|| quote!(const REDACTED: &'static [&'static str] = &[#(#redacted),*];));
+    let concurrency = settings
+        .concurrency
+        .map(|n| quote!(const CONCURRENCY: ::core::option::Option<u32> = ::core::option::Option::Some(#n);));
+    let group = settings.group.as_ref().map(|(field, ty)| {
+        // Spanned on the parameter's type: a type that cannot be a key is
+        // reported there, with `GroupKey`'s message.
+        let call = quote_spanned!(ty.span()=> <#ty as #kr::__private::GroupKey>::group_key(&self.#field));
+        quote! {
+            fn group(&self) -> ::core::option::Option<::std::string::String> {
+                #call
+            }
+        }
+    });
     let ret = &settings.output.ty;
     quote! {
         impl #kr::__private::Job for #ty {
@@ -211,6 +226,8 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
             const UNIQUE_FOR: ::core::option::Option<#kr::__private::Duration> = #unique_for;
             const EXPIRES: ::core::option::Option<#kr::__private::Duration> = #expires;
             #redacted
+            #concurrency
+            #group
 
             fn validate(&self) -> ::core::result::Result<(), #kr::__private::ValidationError> {
                 #[allow(unused_mut)]

@@ -64,6 +64,8 @@ fn vocab() -> impl Strategy<Value = String> {
         Just("timeout"),
         Just("unique_for"),
         Just("expires"),
+        Just("group"),
+        Just("concurrency"),
         Just("name"),
         Just("cron"),
         Just("timezone"),

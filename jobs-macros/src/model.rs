@@ -23,6 +23,10 @@ pub struct Args {
     pub unique_for: Option<LitStr>,
     /// `expires = ".."`.
     pub expires: Option<LitStr>,
+    /// `group = field`.
+    pub group: Option<Ident>,
+    /// `concurrency = N`, kept as an expression (see `retries`).
+    pub concurrency: Option<Expr>,
     /// `name = ".."`.
     pub name: Option<LitStr>,
     /// `cron = ".."`.
@@ -178,6 +182,11 @@ pub struct Settings {
     pub unique_for: Option<Duration>,
     /// `expires`.
     pub expires: Option<Duration>,
+    /// `group`: the payload field whose value is the group key, and its
+    /// type.
+    pub group: Option<(Ident, Type)>,
+    /// `concurrency`.
+    pub concurrency: Option<u32>,
     /// `cron` and its time zone.
     pub cron: Option<(String, String)>,
     /// The `Result` the function returns.

@@ -17,8 +17,20 @@ use crate::errors::Errors;
 use crate::model::{number_literal, Args, Param, Rule, RuleKind};
 
 /// The `#[job(..)]` keys, for "unknown key" messages.
-const KEYS: &[&str] =
-    &["queue", "priority", "retries", "timeout", "unique_for", "expires", "name", "cron", "timezone", "crate"];
+const KEYS: &[&str] = &[
+    "queue",
+    "priority",
+    "retries",
+    "timeout",
+    "unique_for",
+    "expires",
+    "group",
+    "concurrency",
+    "name",
+    "cron",
+    "timezone",
+    "crate",
+];
 
 /// The `#[validate(..)]` rules, as a user writes them, for "unknown rule" messages.
 const RULES: &[(&str, &str)] = &[
@@ -40,6 +52,8 @@ mod kw {
     syn::custom_keyword!(timeout);
     syn::custom_keyword!(unique_for);
     syn::custom_keyword!(expires);
+    syn::custom_keyword!(group);
+    syn::custom_keyword!(concurrency);
     syn::custom_keyword!(name);
     syn::custom_keyword!(cron);
     syn::custom_keyword!(timezone);
@@ -124,6 +138,8 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         timeout => timeout: string_value,
         unique_for => unique_for: string_value,
         expires => expires: string_value,
+        group => group: ident_value,
+        concurrency => concurrency: expr_value,
         name => name: string_value,
         cron => cron: string_value,
         timezone => timezone: string_value,
@@ -173,6 +189,8 @@ fn example(key: &str) -> &'static str {
         "timeout" => "timeout = \"30s\"",
         "unique_for" => "unique_for = \"10m\"",
         "expires" => "expires = \"10m\"",
+        "group" => "group = account_id",
+        "concurrency" => "concurrency = 2",
         "name" => "name = \"send_welcome_email\"",
         "cron" => "cron = \"0 0 3 * * *\"",
         "timezone" => "timezone = \"Europe/Berlin\"",
@@ -191,6 +209,21 @@ fn expect_eq(input: ParseStream, key: &str, span: Span) -> syn::Result<()> {
     } else {
         Err(syn::Error::new(span, format!("`{key}` takes a value: write `{}`", example(key))))
     }
+}
+
+/// `= <ident>`: a payload field's name, unquoted.
+fn ident_value(input: ParseStream, key: &str, span: Span) -> syn::Result<Ident> {
+    expect_eq(input, key, span)?;
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{key}` names a parameter, unquoted: write `{key} = {}`", lit.value()),
+        ));
+    }
+    input.call(Ident::parse_any).map_err(|e| {
+        syn::Error::new(e.span(), format!("`{key}` names a parameter of the function: write `{}`", example(key)))
+    })
 }
 
 /// `= <expr>`, the value kept as written.

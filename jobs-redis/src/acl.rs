@@ -16,6 +16,7 @@ const CLIENT_COMMANDS: &[&str] = &[
     "llen",
     "lrange",
     "mget",
+    "publish",
     "sadd",
     "set",
     "smembers",
@@ -24,14 +25,15 @@ const CLIENT_COMMANDS: &[&str] = &[
     "zrem",
     "zremrangebyscore",
     "zrevrange",
+    // Job events: pages of the stream, and how it was trimmed.
+    "xinfo",
+    "xrange",
     // The server's clock, for the calls made outside scripts.
     "time",
     // Connection checks and the waiters' pub/sub connections.
     "ping",
     "subscribe",
     "unsubscribe",
-    // The wake-up `set_policy` sends (a raised `max_running`).
-    "publish",
     // Redis Cluster: the slot map, and ASK redirections.
     "cluster|slots",
     "asking",
@@ -54,25 +56,30 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "hset",
     "incrby",
     "llen",
+    "lmove",
     "lpop",
     "lpush",
     "lrange",
     "lrem",
     "ltrim",
     "publish",
+    "rpop",
     "rpush",
+    "sadd",
     "set",
+    "sismember",
+    "srem",
     "time",
     "xadd",
-    "xinfo",
-    "xrange",
     "xrevrange",
     "zadd",
     "zcard",
+    "zincrby",
     "zpopmin",
     "zrange",
     "zrangebyscore",
     "zrem",
+    "zscore",
 ];
 
 /// The ACL rules a Redis user needs, and no more, to run this backend

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use jobs_core::{
-    validate_queue_name, CancelResult, Counts, Error, JobId, JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats,
+    validate_queue_name, CancelResult, Counts, Error, GroupInfo, JobId, JobInfo, Priority, QueueCounts, QueuePolicy,
+    QueueStats,
 };
 use redis::Value;
 
@@ -40,8 +41,9 @@ impl RedisQueue {
     }
 
     /// Counts of every queue in `<prefix>:queues`, in one pipelined round
-    /// trip: the ready lists' lengths (pending) and the `stats` hash (the
-    /// other gauges and the counters) of each.
+    /// trip: the ready lists' lengths and the grouped pending gauge
+    /// (pending), and the `stats` hash (the other gauges and the counters)
+    /// of each.
     pub(crate) async fn stats(&self) -> Result<QueueStats, Error> {
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(queues_key(&self.inner.prefix))
@@ -82,7 +84,9 @@ impl RedisQueue {
                 qc.by_priority.insert(
                     p,
                     Counts {
-                        pending: u64::try_from(pending).unwrap_or(0),
+                        // The ungrouped ones (the list), and the grouped ones
+                        // in their groups' lists (a gauge).
+                        pending: u64::try_from(pending).unwrap_or(0) + gauge(format!("gpending:{rank}")),
                         scheduled: gauge(format!("scheduled:{rank}")),
                         running: gauge(format!("running:{rank}")),
                         retrying: gauge(format!("retrying:{rank}")),
@@ -96,6 +100,50 @@ impl RedisQueue {
             stats.queues.insert(q, qc);
         }
         Ok(stats)
+    }
+
+    /// The top of the `gwait` sorted set, then the running counts and
+    /// bounds of those groups: one round trip each.
+    pub(crate) async fn groups(&self, queue: &str, limit: usize) -> Result<Vec<GroupInfo>, Error> {
+        if limit == 0 || validate_queue_name(queue).is_err() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(queue);
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let top: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+            .arg(keys.group_waiting())
+            .arg(0)
+            .arg(stop)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("groups", &e))?;
+        let top: Vec<(String, f64)> = top.into_iter().filter(|(_, n)| *n >= 1.0).collect();
+        if top.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
+        let (running, limits): (Vec<Option<u64>>, Vec<Option<u32>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(keys.group_running())
+            .arg(&names)
+            .cmd("HMGET")
+            .arg(keys.group_limit())
+            .arg(&names)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("groups", &e))?;
+        Ok(top
+            .into_iter()
+            .zip(running.into_iter().zip(limits))
+            .map(|((key, pending), (running, concurrency))| GroupInfo {
+                key,
+                // Scores count jobs: whole numbers far below 2^53.
+                pending: pending as u64,
+                running: running.unwrap_or(0),
+                concurrency,
+            })
+            .collect())
     }
 
     /// Newest first: `ZREVRANGE` of the dead set, then the jobs in one

@@ -66,9 +66,17 @@ pub struct RedisConfig {
     /// The largest serialized payload an enqueue accepts, in bytes (default
     /// 512 KiB): a larger one is refused with a clear error.
     pub max_payload: usize,
-    /// Job events kept per queue while someone listens (the capped
-    /// `events` stream; default 10,000): a reader that falls further behind
-    /// is told it missed some.
+    /// Entries of job events kept per queue while someone listens (the
+    /// capped `events` stream; default 10,000): a reader that falls further
+    /// behind is told it missed some.
+    ///
+    /// The bound counts stream entries, not events: each entry holds the
+    /// events of one script call (one enqueue batch, fetch or finish
+    /// batch), up to 256 of them. So the history always holds at least
+    /// this many events, and more when jobs go through in batches; its
+    /// memory is bounded by 256 times this many events at worst (about
+    /// 30 bytes each). Counting entries is what Redis trims by, at no cost
+    /// on the hot path.
     pub event_history: usize,
 }
 

@@ -370,6 +370,7 @@ pub(crate) fn job_info(
         progress: None,
         caller_id: None,
         key: None,
+        group: None,
     })
 }
 
@@ -409,6 +410,7 @@ mod tests {
             unique_for: None,
             caller_id: None,
             key: None,
+            group: None,
             expires: None,
             enqueued_at: SystemTime::now(),
             headers: Default::default(),

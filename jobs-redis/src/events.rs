@@ -1,18 +1,33 @@
 //! Job events of a [`RedisQueue`]: a capped stream per queue (`events`),
 //! written by the scripts that change jobs while a listener keeps
-//! `events:on` alive, read a page at a time by `read_events.lua`, and
+//! `events:on` alive, read a page at a time with `XRANGE` ([`read`]), and
 //! announced on the queue's `events:wake` channel, which readers wait on
 //! with the same pub/sub waiter idle fetchers use (no polling, and on
 //! Cluster the stream lives in the queue's slot like every other key).
+//!
+//! One stream entry holds every event of one script call (a batch of 100
+//! finishes is one entry), so a cursor names an entry and a position in it
+//! ([`Position`]). The events of a finish carry no job name (a death's
+//! excepted): the reader fills them in ([`NameCache`]).
 
+mod cursor;
+mod entry;
+mod names;
+mod read;
+
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jobs_core::backend::{BoxFuture, EventHub, Waiter};
-use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, Listening, QueueEvents};
+use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobId, Listening, QueueEvents};
 
+use crate::decode::Record;
+use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::listen::Listen;
-use crate::scripts::read_events::ReadEvents;
+
+pub(crate) use cursor::Position;
+pub(crate) use names::NameCache;
 
 impl RedisQueue {
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
@@ -23,8 +38,47 @@ impl RedisQueue {
 
     async fn read_events(&self, queue: &str, after: &EventCursor, max: usize) -> Result<EventPage, Error> {
         validate_queue_name(queue)?;
+        let after = Position::parse(after)?;
         let keys = self.keys(queue);
-        self.invoke(ReadEvents { keys: &keys, after, max }).await
+        let mut page = self.read_page(&keys, &after, max).await?;
+        let missing = self.inner.event_names.fill(queue, &mut page.events);
+        if !missing.is_empty() {
+            let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();
+            jobs.sort_unstable();
+            jobs.dedup();
+            let names = self.names_from_records(&keys, &jobs).await?;
+            let found: HashMap<&JobId, &str> = jobs.iter().zip(names.iter().map(String::as_str)).collect();
+            for &i in &missing {
+                if let Some(name) = found.get(&page.events[i].job) {
+                    page.events[i].name = (*name).to_owned();
+                }
+            }
+            let known: Vec<(u128, &str)> =
+                found.into_iter().filter(|(_, n)| !n.is_empty()).map(|(j, n)| (u128::from(j.ulid()), n)).collect();
+            self.inner.event_names.note(queue, &known);
+        }
+        Ok(page)
+    }
+
+    /// The names of `jobs` of the queue of `keys`, from their records (one
+    /// `HMGET`, parsed here rather than in Redis); empty for a job no
+    /// longer stored.
+    async fn names_from_records(&self, keys: &QueueKeys, jobs: &[JobId]) -> Result<Vec<String>, Error> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(keys.jobs());
+        for job in jobs {
+            let mut ulid = [0u8; ulid::ULID_LEN];
+            cmd.arg(&*job.ulid().array_to_str(&mut ulid));
+        }
+        let records: Vec<Option<Vec<u8>>> =
+            cmd.query_async(&mut self.conn()).await.map_err(|e| self.command_error("read_events", &e))?;
+        Ok(records
+            .iter()
+            .map(|r| {
+                let name = r.as_deref().and_then(|rec| Some(Record::parse(rec)?.name(rec)));
+                String::from_utf8_lossy(name.unwrap_or_default()).into_owned()
+            })
+            .collect())
     }
 }
 

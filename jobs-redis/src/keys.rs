@@ -205,6 +205,41 @@ impl QueueKeys {
         self.key("ckey")
     }
 
+    /// Hash of ulid → `<concurrency>:<group key>` of a grouped job.
+    pub fn group(&self) -> String {
+        self.key("group")
+    }
+
+    /// List of the pending jobs of one group and priority rank.
+    pub fn group_ready(&self, rank: usize, group: &str) -> String {
+        self.key(&format!("gq:{rank}:{group}"))
+    }
+
+    /// Sorted set of groups by their pending jobs.
+    pub fn group_waiting(&self) -> String {
+        self.key("gwait")
+    }
+
+    /// Hash of group → its running jobs.
+    pub fn group_running(&self) -> String {
+        self.key("grun")
+    }
+
+    /// Hash of group → its concurrency.
+    pub fn group_limit(&self) -> String {
+        self.key("glimit")
+    }
+
+    /// List of the groups served in turn (`''`: the ungrouped jobs).
+    pub fn group_turn(&self) -> String {
+        self.key("gturn")
+    }
+
+    /// Set of the groups in the turn.
+    pub fn group_on(&self) -> String {
+        self.key("gon")
+    }
+
     /// Hash of the attempts that ended in the minute starting at `secs`
     /// (Unix time, a multiple of 60): `processed` and `failed`.
     pub fn minute(&self, secs: u64) -> String {
@@ -333,6 +368,13 @@ mod tests {
             k.caller_ids(),
             k.job_keys(),
             k.key_of(),
+            k.group(),
+            k.group_ready(0, "g"),
+            k.group_waiting(),
+            k.group_running(),
+            k.group_limit(),
+            k.group_turn(),
+            k.group_on(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

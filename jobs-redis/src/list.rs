@@ -124,44 +124,93 @@ impl RedisQueue {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| self.command_error("list_jobs", &e)),
-            Source::Ready => {
-                let mut pipe = redis::pipe();
-                for rank in 0..4 {
-                    pipe.cmd("LLEN").arg(keys.ready(rank));
-                }
-                let lens: Vec<usize> =
-                    pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
-                // The four lists read as one: take the part of each that
-                // overlaps [pos, stop].
-                let mut pipe = redis::pipe();
-                let mut start = 0;
-                let mut parts = 0;
-                for (rank, len) in lens.into_iter().enumerate() {
-                    let (from, to) = (pos.max(start), stop.min(start + len.saturating_sub(1)));
-                    if len > 0 && from <= to {
-                        pipe.cmd("LRANGE").arg(keys.ready(rank)).arg(from - start).arg(to - start);
-                        parts += 1;
-                    }
-                    start += len;
-                }
-                if parts == 0 {
-                    return Ok(Vec::new());
-                }
-                let parts: Vec<Vec<Vec<u8>>> =
-                    pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("list_jobs", &e))?;
-                // A job with a state field is listed as `+<ulid>`.
-                Ok(parts
-                    .into_iter()
-                    .flatten()
-                    .map(|mut id| {
-                        if id.first() == Some(&b'+') {
-                            id.remove(0);
-                        }
-                        id
-                    })
-                    .collect())
-            }
+            Source::Ready => self.ready_ids(keys, pos, stop).await,
         }
+    }
+
+    /// Pending ids at positions `pos..=stop` of the queue's lines read as
+    /// one: its ungrouped jobs by priority, then each group's (busiest
+    /// first, as `groups` lists them) by priority. Groups wholly before
+    /// `pos` are skipped by their pending count, without reading their
+    /// lists.
+    async fn ready_ids(&self, keys: &QueueKeys, pos: usize, stop: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let err = |e: redis::RedisError| self.command_error("list_jobs", &e);
+        let mut lines: Vec<String> = (0..4).map(|rank| keys.ready(rank)).collect();
+        let mut start = 0;
+        let mut out = self.read_lines(&lines, &mut start, pos, stop).await?;
+        let mut page = 0;
+        const GROUPS_PAGE: isize = 200;
+        while start <= stop {
+            let from = page * GROUPS_PAGE;
+            let groups: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+                .arg(keys.group_waiting())
+                .arg(from)
+                .arg(from + GROUPS_PAGE - 1)
+                .arg("WITHSCORES")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(err)?;
+            for (group, pending) in &groups {
+                // Scores count jobs: whole numbers far below 2^53.
+                let pending = *pending as usize;
+                if start + pending <= pos {
+                    start += pending;
+                    continue;
+                }
+                lines = (0..4).map(|rank| keys.group_ready(rank, group)).collect();
+                out.extend(self.read_lines(&lines, &mut start, pos, stop).await?);
+                if start > stop {
+                    break;
+                }
+            }
+            if groups.len() < GROUPS_PAGE as usize {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
+    /// The ids at positions `pos..=stop` of `lines` read as one list that
+    /// starts at position `start` (moved past them).
+    async fn read_lines(
+        &self,
+        lines: &[String],
+        start: &mut usize,
+        pos: usize,
+        stop: usize,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let err = |e: redis::RedisError| self.command_error("list_jobs", &e);
+        let mut pipe = redis::pipe();
+        for line in lines {
+            pipe.cmd("LLEN").arg(line);
+        }
+        let lens: Vec<usize> = pipe.query_async(&mut self.conn()).await.map_err(err)?;
+        let mut pipe = redis::pipe();
+        let mut parts = 0;
+        for (line, len) in lines.iter().zip(lens) {
+            let (from, to) = (pos.max(*start), stop.min((*start + len).saturating_sub(1)));
+            if len > 0 && from <= to {
+                pipe.cmd("LRANGE").arg(line).arg(from - *start).arg(to - *start);
+                parts += 1;
+            }
+            *start += len;
+        }
+        if parts == 0 {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<Vec<Vec<u8>>> = pipe.query_async(&mut self.conn()).await.map_err(err)?;
+        // A job with a state field is listed as `+<ulid>`.
+        Ok(parts
+            .into_iter()
+            .flatten()
+            .map(|mut id| {
+                if id.first() == Some(&b'+') {
+                    id.remove(0);
+                }
+                id
+            })
+            .collect())
     }
 
     /// The jobs of these ids that still exist, in order: one `read.lua`
@@ -184,6 +233,10 @@ impl RedisQueue {
                 info.progress = job.progress.as_deref().and_then(stored_progress);
                 info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
                 info.key = job.key.as_deref().and_then(key_of_field);
+                info.group = job.group.as_deref().and_then(|f| {
+                    let colon = f.iter().position(|&b| b == b':')?;
+                    Some(String::from_utf8_lossy(&f[colon + 1..]).into_owned())
+                });
                 out.push(info);
             }
         }

@@ -126,6 +126,10 @@ impl QueueInspect for RedisQueue {
     ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>> {
         Box::pin(self.list_jobs(queue, status, offset, limit))
     }
+
+    fn groups<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<jobs_core::GroupInfo>, Error>> {
+        Box::pin(self.groups(queue, limit))
+    }
 }
 
 impl QueueAdmin for RedisQueue {

@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) event_history: usize,
     /// Followers of job events for result waits.
     pub(crate) hub: jobs_core::backend::EventHub,
+    /// The job names this handle's event readers saw last.
+    pub(crate) event_names: crate::events::NameCache,
     pub(crate) connect_timeout: Duration,
     pub(crate) url: String,
     pub(crate) redactor: Redactor,
@@ -122,6 +124,7 @@ impl RedisQueue {
                 max_payload: config.max_payload,
                 event_history: config.event_history.max(1),
                 hub: jobs_core::backend::EventHub::default(),
+                event_names: crate::events::NameCache::default(),
                 connect_timeout: config.connect_timeout,
                 url,
                 redactor,

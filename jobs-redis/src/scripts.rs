@@ -37,7 +37,6 @@ pub(crate) mod listen;
 pub(crate) mod progress;
 pub(crate) mod purge_dead;
 pub(crate) mod read;
-pub(crate) mod read_events;
 pub(crate) mod retry_dead;
 pub(crate) mod schedule_paused;
 pub(crate) mod set_paused;
@@ -65,10 +64,14 @@ macro_rules! script_identity {
 pub(crate) use script_identity;
 
 const COMMON: &str = include_str!("scripts/common.lua");
+const GROUPS: &str = include_str!("scripts/groups.lua");
 
-/// A script's whole source: `common.lua` followed by `parts`, hashed once.
+/// A script's whole source: `common.lua` and `groups.lua` followed by
+/// `parts`, hashed once.
 fn source(parts: &[&str]) -> redis::Script {
     let mut src = String::from(COMMON);
+    src.push('\n');
+    src.push_str(GROUPS);
     for p in parts {
         src.push('\n');
         src.push_str(p);

@@ -40,7 +40,7 @@ pub mod runlog;
 mod worker;
 
 pub use cluster::{shared_cluster, RedisCluster};
-pub use runlog::{check_kill_runs, start_long_run, CrashJob, KillRuns, Ran, Run, RunLog};
+pub use runlog::{check_kill_runs, start_long_run, CrashJob, GroupedCrashJob, KillRuns, Ran, Run, RunLog};
 pub use worker::WorkerProcess;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,11 +1,13 @@
-//! Job events on Redis beyond the conformance suite: the stream's bound and
-//! the gap a reader behind it is told about.
+//! Job events on Redis beyond the conformance suite: one stream entry per
+//! script call, cursors inside an entry, names a finish does not record,
+//! the stream's bound and the gap a reader behind it is told about.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::prelude::*;
-use jobs_core::{EventCursor, EventFilter, EventStream};
+use jobs_core::{EventCursor, EventFilter, EventKind, EventStream};
 use jobs_redis::testing::shared_server_url;
 use jobs_redis::{RedisConfig, RedisQueue};
 
@@ -14,24 +16,145 @@ async fn tick(n: u32) -> Result<u32, JobError> {
     Ok(n)
 }
 
-/// With a history of 10 events, 500 enqueues leave about 10 to 110 of them
-/// (Redis trims the capped stream by whole nodes of 100 entries), the
-/// newest ones, and a reader from before them is told it missed some.
+async fn isolated(history: usize) -> (RedisQueue, String) {
+    let prefix = jobs_core::testing::unique_queue("evp");
+    let config =
+        RedisConfig { prefix: prefix.clone(), event_history: history, ..RedisConfig::new(shared_server_url()) };
+    (RedisQueue::from_config(&config).await.unwrap(), prefix)
+}
+
+async fn stream_len(prefix: &str, queue: &str) -> usize {
+    let mut c = redis::Client::open(shared_server_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XLEN").arg(format!("{prefix}:{{{queue}}}:events")).query_async(&mut c).await.unwrap()
+}
+
+/// A batch of 100 enqueues is one stream entry, its 100 events in order; a
+/// reader that stopped inside the entry resumes just after the event it
+/// saw, by `read_events` and by [`EventStream::resume`] alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_entry_and_a_cursor_inside_it_resumes_after_its_event() {
+    let (q, prefix) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let ids = Tick::enqueue_all(&q, (0..100).map(|n| Tick { n })).await.unwrap();
+    assert_eq!(stream_len(&prefix, "evbound").await, 1, "one script call, one entry");
+
+    let first = q.read_events("evbound", &l.cursor, 30).await.unwrap();
+    let got: Vec<_> = first.events.iter().map(|e| e.job.clone()).collect();
+    assert_eq!(got, ids[..30].to_vec());
+    assert!(first.events.iter().all(|e| e.kind == EventKind::Enqueued && e.name == Tick::NAME));
+    let cursors: std::collections::HashSet<_> = first.events.iter().map(|e| e.cursor.clone()).collect();
+    assert_eq!(cursors.len(), 30, "every event has a cursor of its own");
+
+    let rest = q.read_events("evbound", &first.events[29].cursor, 1000).await.unwrap();
+    assert!(!rest.missed);
+    let got: Vec<_> = rest.events.iter().map(|e| e.job.clone()).collect();
+    assert_eq!(got, ids[30..].to_vec(), "exactly the events after the cursor's");
+    let last = rest.events.last().unwrap().cursor.clone();
+    assert!(q.read_events("evbound", &last, 10).await.unwrap().events.is_empty());
+
+    // A cursor's text survives a round trip (Last-Event-ID, `--after`).
+    let text = first.events[9].cursor.to_string();
+    let mut s = EventStream::resume(&q, EventFilter::queue("evbound"), text.parse().unwrap()).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), s.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(e.job, ids[10]);
+
+    let bad = q.read_events("evbound", &EventCursor::from_backend("not-a-cursor"), 10).await;
+    assert!(matches!(bad, Err(jobs_core::Error::InvalidArgument(_))), "{bad:?}");
+}
+
+/// A call of 600 events writes entries of at most 256; pages of 100 read
+/// them all, in order, each once, across the entries' bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_split_into_entries_and_read_across_them() {
+    let (q, prefix) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let ids = Tick::enqueue_all(&q, (0..600).map(|n| Tick { n })).await.unwrap();
+    assert_eq!(stream_len(&prefix, "evbound").await, 3, "256 + 256 + 88 events");
+    let (mut got, mut cursor) = (Vec::new(), l.cursor);
+    loop {
+        let page = q.read_events("evbound", &cursor, 100).await.unwrap();
+        assert!(!page.missed);
+        let Some(last) = page.events.last() else { break };
+        cursor = last.cursor.clone();
+        got.extend(page.events.iter().map(|e| e.job.clone()));
+    }
+    assert_eq!(got, ids);
+}
+
+/// A finish records no job name; a reader names its events all the same,
+/// from the job's earlier events or, for a reader that never saw them, from
+/// the job's record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_finish_are_named_for_every_reader() {
+    let (q, prefix) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let ids = Tick::enqueue_all(&q, (0..5).map(|n| Tick { n })).await.unwrap();
+    let req = FetchRequest {
+        queues: vec!["evbound".into()],
+        max: 5,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let fetched = q.fetch(&req).await.unwrap();
+    assert_eq!(fetched.jobs.len(), 5);
+    let started = q.read_events("evbound", &l.cursor, 100).await.unwrap();
+    assert!(started.events.iter().all(|e| e.name == Tick::NAME), "{started:?}");
+    let after_start = started.events.last().unwrap().cursor.clone();
+    // The third fails: a run of its own, with its error.
+    let batch: Vec<Finish> = fetched
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let outcome = if i == 2 {
+                Outcome::Retry { error: "a | b".into(), at: jobs_core::When::In(Duration::from_secs(60)) }
+            } else {
+                Outcome::Succeeded { result: None }
+            };
+            Finish { id: j.id.clone(), token: j.token, outcome }
+        })
+        .collect();
+    q.finish(batch).await.unwrap();
+    assert_eq!(stream_len(&prefix, "evbound").await, 3, "enqueue, fetch and finish: one entry each");
+
+    // This handle saw the jobs' earlier events.
+    let page = q.read_events("evbound", &after_start, 100).await.unwrap();
+    let seen: Vec<_> = page.events.iter().map(|e| (e.kind, e.name.as_str(), e.detail.as_deref())).collect();
+    let ok = (EventKind::Succeeded, Tick::NAME, None);
+    assert_eq!(seen, vec![ok, ok, (EventKind::Retrying, Tick::NAME, Some("a | b")), ok, ok]);
+    // A new handle did not: the names come from the records.
+    let config = RedisConfig { prefix, event_history: 100, ..RedisConfig::new(shared_server_url()) };
+    let fresh = RedisQueue::from_config(&config).await.unwrap();
+    let page = fresh.read_events("evbound", &after_start, 100).await.unwrap();
+    let got: Vec<_> = page.events.iter().map(|e| (e.job.clone(), e.name.as_str())).collect();
+    let want: Vec<_> = fetched.jobs.iter().map(|j| (j.id.clone(), Tick::NAME)).collect();
+    assert_eq!(got, want);
+    let mut named =
+        EventStream::resume(&fresh, EventFilter::queue("evbound").name(Tick::NAME), after_start).await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), named.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((e.kind, &e.job), (EventKind::Succeeded, &fetched.jobs[0].id), "a name filter passes them");
+    assert!(ids.contains(&e.job));
+}
+
+/// The history counts stream entries: with 10 kept, 300 calls of 2 events
+/// leave about 10 to 110 entries (Redis trims the capped stream by whole
+/// nodes of 100 entries), the newest ones, and a reader from before them
+/// is told it missed some.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_is_capped_and_gaps_are_reported() {
-    let prefix = jobs_core::testing::unique_queue("evbound");
-    let q =
-        RedisQueue::from_config(&RedisConfig { prefix, event_history: 10, ..RedisConfig::new(shared_server_url()) })
-            .await
-            .unwrap();
+    let (q, _) = isolated(10).await;
     let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
-    let ids = Tick::enqueue_all(&q, (0..500).map(|n| Tick { n })).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..300 {
+        ids.extend(Tick::enqueue_all(&q, [Tick { n: 2 * n }, Tick { n: 2 * n + 1 }]).await.unwrap());
+    }
     let page = q.read_events("evbound", &l.cursor, 1000).await.unwrap();
-    assert!(page.missed, "500 events cannot fit a history of 10");
+    assert!(page.missed, "300 entries cannot fit a history of 10");
     let n = page.events.len();
-    assert!((10..=110).contains(&n), "{n} events kept");
+    assert!((20..=220).contains(&n), "{n} events kept");
     let got: Vec<_> = page.events.iter().map(|e| e.job.clone()).collect();
-    assert_eq!(got, ids[500 - n..].to_vec(), "the newest are kept, in order");
+    assert_eq!(got, ids[600 - n..].to_vec(), "the newest are kept, in order");
     // From the start of what is held, nothing is missed.
     let page = q.read_events("evbound", &EventCursor::start(), 1000).await.unwrap();
     assert!(!page.missed);

@@ -29,6 +29,7 @@ fn raw(queue: &str) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

@@ -33,6 +33,7 @@ fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

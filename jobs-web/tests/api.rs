@@ -349,6 +349,10 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
     let (_, body) = post_json(&state, &format!("{limits}?max_running=none&max_jobs=none"), &[BEARER]).await;
     assert_eq!(body, none);
+    let (code, body) = get_json(&state, &format!("/api/queues/{QUEUE}/groups")).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "groups": [] })));
+    let (code, _) = get_json(&state, &format!("/api/queues/{QUEUE}/groups?limit=0")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
 
     // Cancel a scheduled job; cancelling again reports it finished.
     let later = WebFlaky { fail_times: 0 }

@@ -83,6 +83,13 @@ async fn rotate_key(user: String, #[redact] api_key: String) -> Result<(), JobEr
     Ok(())
 }
 
+/// Waits in the unserved `sync` queue, grouped by account.
+#[job(queue = "sync", group = account, concurrency = 3)]
+async fn sync_account(account: String) -> Result<(), JobError> {
+    let _ = account;
+    Ok(())
+}
+
 /// Sits in the paused, unserved `reports` queue.
 #[job(queue = "reports")]
 async fn build_report(name: String) -> Result<(), JobError> {
@@ -315,6 +322,18 @@ async fn the_dashboard_in_headless_chromium() {
     b.wait_text("#flash.ok", "the limits accepted", |t| t.contains("max running 2")).await;
     b.wait_text("#limits [data-limit='max_running']", "the new bound", |t| t == "2").await;
     assert_eq!(queue.policy("billing").await.expect("policy").max_running, Some(2));
+
+    // A grouped queue: its busiest groups.
+    for account in ["acme", "acme", "globex"] {
+        SyncAccount { account: account.into() }.enqueue(&queue).await.expect("enqueue");
+    }
+    b.client.goto(&format!("http://{addr}/ui/#/queues/sync")).await.expect("opens the queue");
+    b.wait_text("#groups tr[data-group='acme']", "the busiest group", |t| {
+        t.contains("acme") && t.contains('2') && t.contains('3')
+    })
+    .await;
+    let first = b.wait_text("#groups tbody tr", "the first row", |t| !t.is_empty()).await;
+    assert!(first.starts_with("acme"), "busiest first: {first}");
 
     b.close().await;
     let _ = stop.send(());

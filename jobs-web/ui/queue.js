@@ -89,6 +89,16 @@ function limitsPanel(name, limits, after) {
   ];
 }
 
+/** The busiest groups of a grouped queue (none: nothing shown). */
+function groupsPanel(groups) {
+  if (!groups.length) return [];
+  const head = h('tr', {}, ['Group', 'Pending', 'Running', 'Concurrency'].map((t) => h('th', {}, t)));
+  const rows = groups.map((g) => h('tr', { 'data-group': g.key },
+    h('td', { class: 'mono' }, g.key), h('td', { class: 'num' }, fmtNum(g.pending)),
+    h('td', { class: 'num' }, fmtNum(g.running)), h('td', { class: 'num' }, g.concurrency ?? 'none')));
+  return [h('h2', {}, 'Busiest groups'), h('table', { class: 'grid', id: 'groups' }, h('thead', {}, head), h('tbody', {}, rows))];
+}
+
 export function queuePage(name, query) {
   let status = TABS.includes(query.get('status')) ? query.get('status') : 'pending';
   let offset = Math.max(0, parseInt(query.get('offset') || '0', 10) || 0);
@@ -98,7 +108,15 @@ export function queuePage(name, query) {
   const tabs = h('nav', { class: 'tabs', role: 'tablist' });
   const list = h('div', { class: 'table-box' }, note('loading…'));
   const limitsBox = h('div', { class: 'limits', id: 'limits' });
-  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, limitsBox, tabs, list);
+  const groupsBox = h('div', { class: 'groups-box' });
+  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, limitsBox, tabs, list, groupsBox);
+  let lastGroups = '';
+  const showGroups = (g) => {
+    const gj = JSON.stringify(g.groups);
+    if (gj === lastGroups) return;
+    lastGroups = gj;
+    groupsBox.replaceChildren(...groupsPanel(g.groups));
+  };
   let lastLimits = '';
   const showLimits = (l) => {
     const lj = JSON.stringify(l);
@@ -138,8 +156,11 @@ export function queuePage(name, query) {
   };
 
   const refresh = async () => {
-    const [stats, limits] = await Promise.all([api('/stats'), api(`/queues/${enc(name)}/limits`)]);
+    const [stats, limits, groups] = await Promise.all([
+      api('/stats'), api(`/queues/${enc(name)}/limits`), api(`/queues/${enc(name)}/groups?limit=10`),
+    ]);
     showLimits(limits);
+    showGroups(groups);
     const q = stats.queues.find((x) => x.name === name) || { name, paused: false };
     counts = q;
     const tj = JSON.stringify(q);

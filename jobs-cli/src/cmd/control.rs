@@ -120,6 +120,38 @@ pub(super) async fn queue_limits(
     Ok(())
 }
 
+/// `queue groups NAME [--limit N]`: the busiest groups, most pending first.
+pub(super) async fn queue_groups(
+    q: &SharedQueue,
+    name: &str,
+    limit: usize,
+    json: bool,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        queue: &'a str,
+        groups: &'a [jobs_core::GroupInfo],
+    }
+    validate_queue_name(name)?;
+    let groups = q.groups(name, limit).await?;
+    if json {
+        return print_json(io, &Doc { queue: name, groups: &groups });
+    }
+    if groups.is_empty() {
+        writeln!(io.out, "no group of queue `{name}` has pending jobs")?;
+        return Ok(());
+    }
+    let mut t =
+        Table::new(&[("GROUP", Col::Shrink), ("PENDING", Col::Num), ("RUNNING", Col::Num), ("CONCURRENCY", Col::Num)]);
+    for g in &groups {
+        let bound = g.concurrency.map_or_else(|| "none".to_owned(), |n| n.to_string());
+        t.row(vec![g.key.clone(), g.pending.to_string(), g.running.to_string(), bound]);
+    }
+    write!(io.out, "{}", t.render(WIDTH))?;
+    Ok(())
+}
+
 /// `schedules list --json`: one entry per schedule.
 #[derive(Serialize)]
 struct ScheduleJson {

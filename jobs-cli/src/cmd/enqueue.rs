@@ -4,7 +4,9 @@
 use std::time::SystemTime;
 
 use jobs_core::backend::JobDescriptor;
-use jobs_core::{validate_queue_name, CallerId, Error, IfExists, JobId, JobKey, KeyMode, NewJob, SharedQueue, When};
+use jobs_core::{
+    validate_queue_name, CallerId, Error, IfExists, JobGroup, JobId, JobKey, KeyMode, NewJob, SharedQueue, When,
+};
 
 use crate::args::{EnqueueArgs, JobArgs};
 use crate::error::CliError;
@@ -17,6 +19,7 @@ use crate::view::{ago, time};
 pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.name)?;
     let (payload, queue, priority) = resolve(&args.job_args, desc)?;
+    let group = args.group.clone().or_else(|| (desc.group)(&payload));
     let now = SystemTime::now();
     // The message's estimate; a delay travels as a duration, counted on the
     // backend's clock.
@@ -39,6 +42,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
             .key
             .clone()
             .map(|key| JobKey { key, mode: if args.replace { KeyMode::Replace } else { KeyMode::Keep } }),
+        group: group.map(|key| JobGroup { key, concurrency: desc.concurrency }),
         // Counted from when it is due, as `JobOptions::expires_in` does.
         expires: args.expires_in.or(desc.expires).map(|d| match (args.at, args.delay) {
             (Some(t), _) => When::At(t.checked_add(d).unwrap_or(t)),

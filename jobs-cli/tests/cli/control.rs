@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
 use crate::BuildReport;
 
-on_every_backend!(cancel, pause_and_resume_queues, queue_limits, schedules, orphaned_schedules);
+on_every_backend!(cancel, pause_and_resume_queues, queue_limits, queue_groups, schedules, orphaned_schedules);
 
 async fn cancel(q: SharedQueue) {
     let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
@@ -110,6 +110,27 @@ async fn queue_limits(q: SharedQueue) {
         let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
         assert_eq!(out.code, 2, "{bad}: {out:?}");
     }
+}
+
+async fn queue_groups(q: SharedQueue) {
+    assert_eq!(cli(&q, &["queue", "groups", "sync"]).await.ok(), "no group of queue `sync` has pending jobs\n");
+    for (account, n) in [(7u64, 3), (9, 1)] {
+        for _ in 0..n {
+            let job = json!({ "account_id": account, "full": false }).to_string();
+            cli(&q, &["enqueue", "sync_account", "--json", &job]).await.ok();
+        }
+    }
+    let text = cli(&q, &["queue", "groups", "sync"]).await.ok().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("GROUP") && lines[0].contains("CONCURRENCY"), "{text}");
+    assert!(lines[1].starts_with('7') && lines[1].ends_with("3        0            2"), "{text}");
+    let doc = cli(&q, &["queue", "groups", "sync", "--limit", "1", "--json"]).await.json();
+    assert_eq!(
+        doc,
+        json!({ "queue": "sync", "groups": [{ "key": "7", "pending": 3, "running": 0, "concurrency": 2 }] })
+    );
+    assert_eq!(cli(&q, &["queue", "groups", "sync", "--limit", "0"]).await.code, 2);
 }
 
 async fn schedules(q: SharedQueue) {

@@ -37,6 +37,13 @@ async fn build_report(factor: Data<Factor>, #[validate(range(min = 1, max = 31))
     Ok(day * factor.0)
 }
 
+/// Grouped by account, two of an account at once.
+#[job(queue = "sync", group = account_id, concurrency = 2)]
+async fn sync_account(account_id: u64, full: bool) -> Result<(), JobError> {
+    let _ = (account_id, full);
+    Ok(())
+}
+
 /// Fails for good at its first attempt: the worker makes it dead.
 #[job(queue = "flaky")]
 async fn always_fails(reason: String) -> Result<(), JobError> {

@@ -143,7 +143,7 @@ impl<Q: PoolPresence> PoolPresence for Hooked<Q> {
 }
 
 impl<Q: QueueInspect> QueueInspect for Hooked<Q> {
-    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs);
+    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs, groups);
 }
 
 impl<Q: QueueAdmin> QueueAdmin for Hooked<Q> {

@@ -6,12 +6,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ValidationError};
+mod group;
 mod handle;
 
 use crate::parse::validate_queue_name;
 use crate::payload::PayloadFormat;
-use crate::queue::{CallerId, IfExists, JobKey, JobQueue, KeyMode, NewJob};
+use crate::queue::{CallerId, IfExists, JobGroup, JobKey, JobQueue, KeyMode, NewJob};
 use crate::vocab::{Headers, JobId, Priority};
+pub use group::GroupKey;
 pub use handle::{JobHandle, ResultSource, WaitError};
 
 /// A job type: implemented by the payload struct that `#[job]` generates.
@@ -40,6 +42,9 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const UNIQUE_FOR: Option<Duration> = None;
     /// The default expiry (`expires = ".."`): see [`JobOptions::expires_in`].
     const EXPIRES: Option<Duration> = None;
+    /// How many jobs of one group run at once, across every pool
+    /// (`concurrency = N`); `None`: no bound per group.
+    const CONCURRENCY: Option<u32> = None;
     /// Payload fields marked `#[redact]` (as serialized): stored and given
     /// to the job as written, shown as `"[redacted]"` by every view of the
     /// job (API, dashboard, command line, logs).
@@ -47,6 +52,13 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Checks the payload against the rules declared with `#[validate(..)]`.
     fn validate(&self) -> Result<(), ValidationError>;
+
+    /// The group this payload puts the job in (`group = field`): jobs of
+    /// one group are limited together and served in turn with other
+    /// groups. `None`: no group.
+    fn group(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Per-enqueue options. Each one set here wins over the attribute, which wins
@@ -74,6 +86,7 @@ pub struct JobOptions {
     pub(crate) caller_id: Option<String>,
     pub(crate) if_exists: IfExists,
     pub(crate) key: Option<JobKey>,
+    pub(crate) group: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,6 +239,17 @@ impl JobOptions {
     /// ```
     pub fn key(mut self, key: impl Into<String>, mode: KeyMode) -> Self {
         self.key = Some(JobKey { key: key.into(), mode });
+        self
+    }
+}
+
+impl JobOptions {
+    /// Puts the job in this group, whatever its payload says (`group =
+    /// field`): jobs of one group are limited together (the job's
+    /// `concurrency`) and served in turn with the other groups of the
+    /// queue. 1 to 128 bytes.
+    pub fn group(mut self, key: impl Into<String>) -> Self {
+        self.group = Some(key.into());
         self
     }
 }
@@ -421,6 +445,7 @@ pub trait JobExt: Job {
             }),
             caller_id: options.caller_id.map(|id| CallerId { id, if_exists: options.if_exists }),
             key: options.key,
+            group: options.group.or_else(|| self.group()).map(|key| JobGroup { key, concurrency: Self::CONCURRENCY }),
             enqueued_at: now,
             headers: {
                 let mut h = Headers::new();

@@ -76,7 +76,7 @@ impl QueueInspect for MemoryQueue {
             None => Vec::new(),
             Some(q) => {
                 let ids: Box<dyn Iterator<Item = &JobId>> = match status {
-                    JobStatus::Pending => Box::new(q.ready.iter().flatten()),
+                    JobStatus::Pending => Box::new(q.ready.iter()),
                     JobStatus::Scheduled | JobStatus::Retrying => Box::new(q.scheduled.iter().map(|(_, id)| id)),
                     JobStatus::Running => Box::new(q.leased.iter().map(|(_, id)| id)),
                     JobStatus::Dead => Box::new(q.dead.iter().rev().map(|(_, id)| id)),
@@ -93,6 +93,21 @@ impl QueueInspect for MemoryQueue {
             }
         };
         Box::pin(async move { Ok(out) })
+    }
+
+    fn groups<'a>(
+        &'a self,
+        queue: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<crate::queue::GroupInfo>, Error>> {
+        let out = self.groups_now(queue, limit);
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl MemoryQueue {
+    fn groups_now(&self, queue: &str, limit: usize) -> Vec<crate::queue::GroupInfo> {
+        self.lock().queues.get(queue).map(|q| q.ready.busiest(limit)).unwrap_or_default()
     }
 }
 
@@ -114,10 +129,7 @@ impl QueueAdmin for MemoryQueue {
                     if let Some(t) = r.run_at {
                         q.scheduled.remove(&(t, id.clone()));
                     }
-                    let ready = &mut q.ready[r.job.priority.rank()];
-                    if let Some(pos) = ready.iter().position(|x| x == id) {
-                        ready.remove(pos);
-                    }
+                    q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref());
                     finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
                     let cap = self.event_history();
                     emit(&mut st.events, cap, now, EventKind::Cancelled, id, &r.job.name, r.attempts, None);
@@ -148,7 +160,7 @@ impl QueueAdmin for MemoryQueue {
                 r.snoozes = 0;
                 r.expires_at = None;
                 r.finished_at = None;
-                q.ready[r.job.priority.rank()].push_back(id.clone());
+                q.ready.push(id.clone(), r.job.priority.rank(), r.job.group.as_ref(), false);
                 emit(&mut st.events, cap, now, EventKind::Enqueued, id, &r.job.name, 0, Some(RETRIED_DEAD));
                 Ok(())
             }

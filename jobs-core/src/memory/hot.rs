@@ -48,7 +48,7 @@ impl MemoryQueue {
                 if let Some(r) = st.jobs.get_mut(&id) {
                     r.status = JobStatus::Pending;
                     r.run_at = None;
-                    q.ready[r.job.priority.rank()].push_back(id);
+                    q.ready.push(id, r.job.priority.rank(), r.job.group.as_ref(), false);
                 }
             }
             // Reclaim leases of workers that stopped heartbeating: the
@@ -64,6 +64,9 @@ impl MemoryQueue {
                 q.leased.pop_first();
                 let Some(r) = st.jobs.get_mut(&id) else { continue };
                 r.lease_until = None;
+                if let Some(g) = &r.job.group {
+                    q.ready.ended(&g.key);
+                }
                 let started = std::mem::take(&mut r.started);
                 let mut error = LEASE_LOST.to_owned();
                 let mut out_of_crashes = false;
@@ -77,7 +80,7 @@ impl MemoryQueue {
                         r.attempts = r.attempts.saturating_sub(1);
                         r.log.pop();
                         r.status = JobStatus::Pending;
-                        q.ready[r.job.priority.rank()].push_back(id);
+                        q.ready.push(id, r.job.priority.rank(), r.job.group.as_ref(), false);
                         continue;
                     }
                 }
@@ -106,7 +109,7 @@ impl MemoryQueue {
                     }
                     _ => {
                         r.status = JobStatus::Pending;
-                        q.ready[r.job.priority.rank()].push_back(id);
+                        q.ready.push(id, r.job.priority.rank(), r.job.group.as_ref(), false);
                     }
                 }
             }
@@ -119,10 +122,15 @@ impl MemoryQueue {
                 .policy
                 .max_running
                 .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
-            for rank in 0..4 {
+            {
                 while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
-                    let Some(id) = q.ready[rank].pop_front() else { break };
-                    let Some(r) = st.jobs.get_mut(&id) else { continue };
+                    let Some((id, rank, group)) = q.ready.pop() else { break };
+                    let Some(r) = st.jobs.get_mut(&id) else {
+                        if let Some(g) = group {
+                            q.ready.offer(&g);
+                        }
+                        continue;
+                    };
                     // Only a job none of whose attempts counted expires: one
                     // that ran (and failed) has started.
                     if r.attempts == 0 && r.expires_at.is_some_and(|t| t <= now) {
@@ -131,6 +139,10 @@ impl MemoryQueue {
                         finish_record(r, JobStatus::Expired, now, &mut st.finished);
                         emit(&mut st.events, cap, now, EventKind::Expired, &id, &r.job.name, 0, None);
                         out.expired.push(ExpiredJob { id, name: r.job.name.clone() });
+                        if let Some(g) = group {
+                            // Not started: its group's slot stays free.
+                            q.ready.offer(&g);
+                        }
                         cut_short |= expired >= EXPIRE_BATCH && out.jobs.len() < req.max;
                         continue;
                     }
@@ -150,6 +162,9 @@ impl MemoryQueue {
                     });
                     q.leased.insert((until, id.clone()));
                     room -= 1;
+                    if let Some(g) = group {
+                        q.ready.started(&g);
+                    }
                     emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
                         id,
@@ -211,6 +226,9 @@ impl MemoryQueue {
                     q.leased.remove(&(until, f.id.clone()));
                     // A slot of a bounded queue freed: pools may wait for it.
                     woke |= q.policy.max_running.is_some();
+                    if let Some(g) = &r.job.group {
+                        woke |= q.ready.ended(&g.key);
+                    }
                 }
                 let rank = r.job.priority.rank();
                 // A snooze past the limit ends the job like a permanent failure.
@@ -289,7 +307,7 @@ impl MemoryQueue {
                             JobStatus::Scheduled
                         } else {
                             r.status = JobStatus::Pending;
-                            q.ready[rank].push_back(f.id.clone());
+                            q.ready.push(f.id.clone(), rank, r.job.group.as_ref(), false);
                             JobStatus::Pending
                         }
                     }
@@ -307,7 +325,7 @@ impl MemoryQueue {
                             }
                             _ => {
                                 r.status = JobStatus::Pending;
-                                q.ready[rank].push_front(f.id.clone());
+                                q.ready.push(f.id.clone(), rank, r.job.group.as_ref(), true);
                                 JobStatus::Pending
                             }
                         }
@@ -383,7 +401,7 @@ pub(super) fn enqueue_locked(
                 (JobStatus::Scheduled, Some(t))
             }
             _ => {
-                q.ready[j.priority.rank()].push_back(id.clone());
+                q.ready.push(id.clone(), j.priority.rank(), j.group.as_ref(), false);
                 (JobStatus::Pending, None)
             }
         };

@@ -109,7 +109,10 @@ pub(super) fn replace(st: &mut State, id: &JobId, mut new: NewJob, now: SystemTi
     new.enqueued_at = r.job.enqueued_at;
     new.caller_id = r.job.caller_id.take();
     let due = new.run_at.map(|w| w.resolve(now)).filter(|t| *t > now);
-    let same_place = r.status == JobStatus::Pending && due.is_none() && r.job.priority == new.priority;
+    let same_place = r.status == JobStatus::Pending
+        && due.is_none()
+        && r.job.priority == new.priority
+        && r.job.group.as_ref().map(|g| &g.key) == new.group.as_ref().map(|g| &g.key);
     if !same_place {
         match (r.status, r.run_at) {
             (JobStatus::Scheduled, Some(t)) => {
@@ -117,7 +120,7 @@ pub(super) fn replace(st: &mut State, id: &JobId, mut new: NewJob, now: SystemTi
             }
             // Linear in the list's length: only when the replacement moves
             // a pending job to another list.
-            _ => q.ready[r.job.priority.rank()].retain(|x| x != id),
+            _ => q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref()),
         }
         match due {
             Some(t) => {
@@ -125,7 +128,7 @@ pub(super) fn replace(st: &mut State, id: &JobId, mut new: NewJob, now: SystemTi
                 r.status = JobStatus::Scheduled;
             }
             None => {
-                q.ready[new.priority.rank()].push_back(id.clone());
+                q.ready.push(id.clone(), new.priority.rank(), new.group.as_ref(), false);
                 r.status = JobStatus::Pending;
             }
         }

@@ -13,6 +13,7 @@ mod events;
 mod hot;
 mod idents;
 mod progress;
+mod ready;
 #[cfg(test)]
 mod tests;
 
@@ -91,7 +92,7 @@ struct State {
 
 #[derive(Default)]
 struct QueueState {
-    ready: [VecDeque<JobId>; 4],
+    ready: ready::Ready,
     scheduled: BTreeSet<(SystemTime, JobId)>,
     leased: BTreeSet<(SystemTime, JobId)>,
     dead: BTreeSet<(SystemTime, JobId)>,
@@ -135,7 +136,7 @@ impl QueueState {
 
 impl QueueState {
     fn waiting(&self) -> u64 {
-        (self.ready.iter().map(VecDeque::len).sum::<usize>() + self.scheduled.len()) as u64
+        (self.ready.len() + self.scheduled.len()) as u64
     }
 }
 
@@ -389,6 +390,7 @@ fn info(r: &Record) -> JobInfo {
         progress: r.progress.clone(),
         caller_id: r.job.caller_id.as_ref().map(|c| c.id.clone()),
         key: r.job.key.as_ref().map(|k| k.key.clone()),
+        group: r.job.group.as_ref().map(|g| g.key.clone()),
     }
 }
 

@@ -107,7 +107,7 @@ impl<Q: PoolPresence> PoolPresence for Metered<Q> {
 }
 
 impl<Q: QueueInspect> QueueInspect for Metered<Q> {
-    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs);
+    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs, groups);
 }
 
 impl<Q: QueueAdmin> QueueAdmin for Metered<Q> {

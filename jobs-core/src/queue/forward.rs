@@ -203,6 +203,16 @@ macro_rules! forward_fns {
             ($target).list_jobs(queue, status, offset, limit)
         }
     };
+    (@ groups, $this:ident => $target:expr) => {
+        fn groups<'a>(
+            &'a self,
+            queue: &'a str,
+            limit: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Vec<$crate::queue::GroupInfo>, $crate::error::Error>> {
+            let $this = self;
+            ($target).groups(queue, limit)
+        }
+    };
     (@ cancel, $this:ident => $target:expr) => {
         fn cancel<'a>(
             &'a self,
@@ -317,7 +327,7 @@ macro_rules! forward_pointer {
             forward_fns!(s => &**s; report_pool, remove_pool, pools);
         }
         impl<Q: QueueInspect + ?Sized> QueueInspect for $ptr<Q> {
-            forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs);
+            forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs, groups);
         }
         impl<Q: QueueAdmin + ?Sized> QueueAdmin for $ptr<Q> {
             forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy);

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
-use super::model::{NewJob, When, MAX_CALLER_ID_LEN, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
+use super::model::{NewJob, When, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 
 /// The payload size backends accept by default: 512 KiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
@@ -86,7 +86,8 @@ pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
 }
 
 /// Refuses a batch with a caller id or key that is empty or longer than
-/// [`MAX_CALLER_ID_LEN`], or in which two jobs share a caller id (in one
+/// [`MAX_CALLER_ID_LEN`], a group key empty or longer than
+/// [`MAX_GROUP_KEY_LEN`] or with a concurrency of 0, or in which two jobs share a caller id (in one
 /// queue) or a key (with one name, in one queue): which of them would win
 /// is not something a batch should leave to chance. Both backends'
 /// `enqueue_many` call it before writing anything.
@@ -101,6 +102,21 @@ pub fn check_idents(jobs: &[NewJob]) -> Result<(), Error> {
                     "two jobs of the batch have the id `{}` in queue `{}`",
                     c.id,
                     j.queue()
+                )));
+            }
+        }
+        if let Some(g) = &j.group {
+            if g.key.is_empty() || g.key.len() > MAX_GROUP_KEY_LEN {
+                return Err(Error::InvalidArgument(format!(
+                    "the group of job `{}` must be 1 to {MAX_GROUP_KEY_LEN} bytes, not {}",
+                    j.name,
+                    g.key.len()
+                )));
+            }
+            if g.concurrency == Some(0) {
+                return Err(Error::InvalidArgument(format!(
+                    "the group concurrency of job `{}` must be at least 1 (`None` for no bound)",
+                    j.name
                 )));
             }
         }

@@ -176,6 +176,12 @@ pub trait QueueInspect: Send + Sync + 'static {
         offset: usize,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<JobInfo>, Error>>;
+
+    /// The queue's busiest groups: at most `limit`, most pending jobs first
+    /// (a group with nothing pending is left out; among groups with as many,
+    /// the greater key first). Redis reads the top of a sorted set, never
+    /// every group.
+    fn groups<'a>(&'a self, queue: &'a str, limit: usize) -> BoxFuture<'a, Result<Vec<GroupInfo>, Error>>;
 }
 
 /// Changing jobs and queues from outside a worker.

@@ -37,6 +37,9 @@ pub struct NewJob {
     /// The job's key among the waiting jobs of its name and queue (see
     /// `JobOptions::key`).
     pub key: Option<JobKey>,
+    /// The group the job is limited and served with (see
+    /// `JobOptions::group`, `#[job(group = field)]`).
+    pub group: Option<JobGroup>,
     /// Not started by then, the job expires: a fetch that finds it past
     /// this time (and no attempt of it counted yet) ends it
     /// [`JobStatus::Expired`] instead of leasing it. [`When::In`] counts
@@ -96,6 +99,35 @@ pub enum KeyMode {
     /// runs once, that long after the last enqueue, with the last payload).
     Replace,
 }
+
+/// A job's group: its key, and how many jobs of the group may run at once
+/// (the job type's `concurrency`). The backend keeps the bound of the
+/// group's latest enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobGroup {
+    /// The key: 1 to [`MAX_GROUP_KEY_LEN`] bytes.
+    pub key: String,
+    /// Jobs of the group running at once, across every pool; `None`: no
+    /// bound.
+    pub concurrency: Option<u32>,
+}
+
+/// One group of a queue, as [`QueueInspect::groups`](crate::QueueInspect::groups) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group's key.
+    pub key: String,
+    /// Its pending jobs.
+    pub pending: u64,
+    /// Its running jobs.
+    pub running: u64,
+    /// How many may run at once (its latest job's `concurrency`); `None`:
+    /// no bound.
+    pub concurrency: Option<u32>,
+}
+
+/// The longest group key, in bytes.
+pub const MAX_GROUP_KEY_LEN: usize = 128;
 
 /// The longest caller id or job key, in bytes.
 pub const MAX_CALLER_ID_LEN: usize = 256;
@@ -239,6 +271,9 @@ pub struct JobInfo {
     /// Its key (`JobOptions::key`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Its group (`JobOptions::group`, `#[job(group = ..)]`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl JobInfo {

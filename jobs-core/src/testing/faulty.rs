@@ -62,7 +62,7 @@ impl<Q: Backend + Clone> ScheduleStore for Faulty<Q> {
 }
 
 impl<Q: Backend + Clone> QueueInspect for Faulty<Q> {
-    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs);
+    forward_fns!(s => &s.inner; job, stats, dead_jobs, list_jobs, groups);
 }
 
 impl<Q: Backend + Clone> QueueAdmin for Faulty<Q> {

@@ -19,7 +19,7 @@ use crate::registry::JobDescriptor;
 /// to add (and for tests that check they stay out until then).
 ///
 /// [`use_suite_jobs`]: super::use_suite_jobs
-pub fn descriptors() -> [&'static JobDescriptor; 7] {
+pub fn descriptors() -> [&'static JobDescriptor; 8] {
     [
         ProbeJob::__jobs_descriptor(),
         SlowJob::__jobs_descriptor(),
@@ -28,6 +28,7 @@ pub fn descriptors() -> [&'static JobDescriptor; 7] {
         NightlyJob::__jobs_descriptor(),
         TouchyJob::__jobs_descriptor(),
         SizedResultJob::__jobs_descriptor(),
+        GroupedJob::__jobs_descriptor(),
     ]
 }
 
@@ -134,6 +135,25 @@ async fn progress_for(ctx: &JobContext, d: Duration) -> Result<(), JobError> {
     }
     ctx.progress(1.0, format!("done after {} calls", calls + 1)).await?;
     Ok(())
+}
+
+/// A job grouped by its `group` field, two of a group at once: records its
+/// runs in the probe of `key` and in that of `key/group`, and sleeps
+/// `sleep_ms`.
+#[crate::job(crate = crate, register = false, name = "conformance.grouped", group = group, concurrency = 2)]
+pub async fn grouped_job(
+    ctx: JobContext,
+    key: String,
+    group: String,
+    seq: u64,
+    sleep_ms: u64,
+) -> Result<u64, JobError> {
+    let (all, mine) = (probe(&key), probe(&format!("{key}/{group}")));
+    all.started(seq, &ctx);
+    mine.started(seq, &ctx);
+    let (_all, _mine) = (all.stop_guard(seq), mine.stop_guard(seq));
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    Ok(seq)
 }
 
 /// A job with a short timeout that sleeps past it.

@@ -133,6 +133,9 @@ macro_rules! conformance_suite {
             key_keep_returns_the_waiting_job,
             key_replace_debounces,
             max_running_bounds_the_queue_across_pools,
+            group_concurrency_holds_across_pools,
+            groups_take_turns,
+            grouped_jobs_are_counted_and_cancelled,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -36,6 +36,17 @@ async fn crash_job(ctx: JobContext, seq: u64, sleep_ms: u64) -> Result<Ran, JobE
     Ok(Ran { attempt: ctx.attempt(), pid: std::process::id() })
 }
 
+/// The handler of `jobs_redis::testing::GroupedCrashJob`: a crash job in a
+/// group, two of a group at once.
+#[jobs_core::job(name = "jobs_redis.testing.grouped_crash", queue = "crash", retries = 10, group = group, concurrency = 2)]
+async fn grouped_crash_job(ctx: JobContext, seq: u64, group: String, sleep_ms: u64) -> Result<Ran, JobError> {
+    let _ = (seq, group);
+    runlog::started(&ctx);
+    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    runlog::ended(&ctx);
+    Ok(Ran { attempt: ctx.attempt(), pid: std::process::id() })
+}
+
 /// The handler of `jobs_redis::testing::deadlog::FailingJob`: appends its
 /// start, sleeps, appends its end, and fails.
 #[jobs_core::job(name = "jobs_redis.testing.failing", queue = "crash", retries = 1)]
@@ -62,6 +73,15 @@ fn check_crash_job() -> Result<(), Box<dyn std::error::Error>> {
     let got: CrashJob = serde_json::from_slice(&sent)?;
     if serde_json::to_vec(&got)? != sent {
         return Err("`crash_job` and `jobs_redis::testing::CrashJob` differ in their fields".into());
+    }
+    type Grouped = jobs_redis::testing::GroupedCrashJob;
+    let same = GroupedCrashJob::NAME == Grouped::NAME
+        && GroupedCrashJob::CONCURRENCY == Grouped::CONCURRENCY
+        && GroupedCrashJob::MAX_RETRIES == Grouped::MAX_RETRIES;
+    let sent = serde_json::to_vec(&Grouped { seq: 7, group: "g".into(), sleep_ms: 11 })?;
+    let got: GroupedCrashJob = serde_json::from_slice(&sent)?;
+    if !same || serde_json::to_vec(&got)? != sent || got.group().as_deref() != Some("g") {
+        return Err("`grouped_crash_job` and `jobs_redis::testing::GroupedCrashJob` differ".into());
     }
     type Failing = deadlog::FailingJob;
     if FailingJob::NAME != Failing::NAME || FailingJob::MAX_RETRIES != Failing::MAX_RETRIES {
@@ -104,7 +124,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let q = RedisQueue::connect(url).await?;
-        let mut pool = WorkerPool::builder(q).queues(queues.split(',')).workers(4).lease(lease);
+        // JOBS_REDIS_TEST_WORKERS: workers per process (default 4).
+        let workers = std::env::var("JOBS_REDIS_TEST_WORKERS").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+        let mut pool = WorkerPool::builder(q).queues(queues.split(',')).workers(workers).lease(lease);
         if let Some(b) = backoff {
             pool = pool.backoff(b);
         }

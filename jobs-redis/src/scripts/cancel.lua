@@ -24,8 +24,8 @@ if DONE[st] or st == 'dead' then
   return 'finished:' .. st
 end
 redis.call('ZREM', B .. 'scheduled', id)
-if redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
-  redis.call('LREM', B .. 'ready:' .. rank, 1, id)
+if st == 'pending' then
+  remove_ready(id, rank)
 end
 finish_record(id, 'cancelled', rank, st, attempts, token, '', digest, ms(server_clock()))
 emit('cancelled', id, attempts)

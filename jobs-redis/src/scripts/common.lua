@@ -216,11 +216,43 @@ end
 -- `events:on` exists: a listener sets it (to the history cap, the most
 -- entries the `events` stream keeps) with an expiry and renews it. With no
 -- listener, the cost is one GET per script call. emit() buffers; the
--- events are written by flush_events() (called by flush_stats()), then one
--- message on `events:wake` wakes the readers. An entry's fields: `k` kind,
--- `j` ulid, `n` job name, `a` attempt, `d` detail (an error), when any.
+-- events are written by flush_events() (called by flush_stats()) as ONE
+-- stream entry per script call (more only past EV_CHUNK events), then one
+-- message on `events:wake` wakes the readers. A reader's cursor names an
+-- entry and a position inside it (events/cursor.rs).
+--
+-- Recording costs Redis little per event: emit() appends the job's id and
+-- attempt to two lists and notes where a run of events of one kind starts;
+-- each run's ids and attempts are joined by C code when the entry is
+-- written. A job's name is the costly part: it is
+-- written only when the caller has the job's record at hand (an enqueue, a
+-- fetch; name_of() parses a batch's shared record head once), or when the
+-- job may be forgotten before a reader looks (a death). A finish does not
+-- read the record for it: its events name no job, and their reader takes
+-- the name from the job's earlier events (its start, moments before) or
+-- from the job's record (events/names.rs).
+--
+-- An entry's fields: `c` the number of events, `e` the runs, `n` the job
+-- names the runs use (absent when none): each distinct name once, as
+-- `<len>:<name>`, numbered from 1 in order. A run is
+-- `<kind>|<name no>|<count>|<ulids>|<attempts>|<detail len>|<detail>`:
+-- `count` events of one kind, one name (no number: none) and one detail
+-- (empty length: none; an event with a detail is a run of its own), the
+-- ulids and attempts joined by ','; the events of the runs in order.
+-- Entries written before this layout (one event, fields `k`, `j`, `n`,
+-- `a`, `d`) are still read.
 local EV_CAP = nil -- nil: not looked up yet; false: no one listens
-local EV, nev = {}, 0
+-- The most events one entry holds: a reader that stops inside an entry
+-- reads it again from its start, so entries stay small enough for that.
+local EV_CHUNK = 256
+-- This call's events: their ulids and attempts, in order (joined by C code
+-- when written: table.concat over a range), and their runs, each
+-- { first event, kind, name no, detail }.
+local EV_IDS, EV_ATTS, nev = {}, {}, 0
+local EV_RUNS, nruns = {}, 0
+local ev_kind, ev_no, ev_split = nil, nil, false
+-- This call's job names: name -> number, and their `n` field parts.
+local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
 
 local function listening()
   if EV_CAP == nil then
@@ -229,6 +261,11 @@ local function listening()
   return EV_CAP
 end
 
+-- The head (up to the end of the name) of the last record name_of()
+-- parsed, and that name: records of one batch mostly share their head, and
+-- comparing it costs a fraction of parsing it.
+local NAME_HEAD, NAME_LAST = nil, nil
+
 -- The job name inside record `rec` of job `id` (read when not given); ''
 -- when there is none.
 local function name_of(id, rec)
@@ -236,21 +273,51 @@ local function name_of(id, rec)
   if not rec then
     return ''
   end
+  -- The same head parses to the same fields, hence the same name.
+  if NAME_HEAD and string.sub(rec, 1, #NAME_HEAD) == NAME_HEAD then
+    return NAME_LAST
+  end
   local len, at = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d*|()')
   if not len then
     return ''
   end
-  return string.sub(rec, at, at + tonumber(len) - 1)
+  local stop = at + tonumber(len) - 1
+  NAME_HEAD, NAME_LAST = string.sub(rec, 1, stop), string.sub(rec, at, stop)
+  return NAME_LAST
 end
 
 -- Records event `kind` of job `id` at `attempt` (text or number), with an
--- optional detail and the job's record when the caller has it.
+-- optional detail, and the job's name when the caller passes the job's
+-- record `rec` (see above for when to).
 local function emit(kind, id, attempt, detail, rec)
-  if not listening() then
+  if EV_CAP == nil then
+    listening()
+  end
+  if not EV_CAP then
     return
   end
-  nev = nev + 1
-  EV[nev] = { kind, id, name_of(id, rec), attempt, detail }
+  local no = ''
+  if rec then
+    local name = name_of(id, rec)
+    no = EV_NAMES[name]
+    if not no then
+      EV_NN = EV_NN + 1
+      no = tostring(EV_NN)
+      EV_NAMES[name] = no
+      EV_NPARTS[EV_NN] = #name .. ':' .. name
+    end
+  end
+  local n = nev + 1
+  nev = n
+  EV_IDS[n] = id
+  EV_ATTS[n] = attempt
+  -- A new run: another kind or name, a detail (each its own run), or the
+  -- first event of a new entry.
+  if kind ~= ev_kind or no ~= ev_no or detail or ev_split or n % EV_CHUNK == 1 then
+    nruns = nruns + 1
+    EV_RUNS[nruns] = { n, kind, no, detail }
+    ev_kind, ev_no, ev_split = kind, no, detail ~= nil
+  end
 end
 
 local function flush_events()
@@ -258,15 +325,33 @@ local function flush_events()
     return
   end
   local key = B .. 'events'
-  for i = 1, nev do
-    local e = EV[i]
-    if e[5] then
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4], 'd', e[5])
-    else
-      redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'k', e[1], 'j', e[2], 'n', e[3], 'a', e[4])
+  local names = table.concat(EV_NPARTS)
+  local parts, np = {}, 0
+  for r = 1, nruns do
+    local run = EV_RUNS[r]
+    local first = run[1]
+    local last = (r < nruns) and (EV_RUNS[r + 1][1] - 1) or nev
+    local detail = run[4]
+    parts[np + 1] = run[2] .. '|' .. run[3] .. '|' .. (last - first + 1) .. '|'
+    parts[np + 2] = table.concat(EV_IDS, ',', first, last)
+    parts[np + 3] = '|'
+    parts[np + 4] = table.concat(EV_ATTS, ',', first, last)
+    parts[np + 5] = detail and ('|' .. #detail .. '|' .. detail) or '||'
+    np = np + 5
+    -- The entry ends with the run that reaches its last event.
+    if last % EV_CHUNK == 0 or last == nev then
+      local count = (last - 1) % EV_CHUNK + 1
+      if names ~= '' then
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np), 'n', names)
+      else
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np))
+      end
+      parts, np = {}, 0
     end
   end
-  EV, nev = {}, 0
+  EV_IDS, EV_ATTS, nev, EV_RUNS, nruns = {}, {}, 0, {}, 0
+  ev_kind, ev_no, ev_split = nil, nil, false
+  EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end
 

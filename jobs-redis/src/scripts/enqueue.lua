@@ -5,7 +5,7 @@
 -- fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: n, the number of jobs; then 7 arguments per job (starting after
+-- ARGV[1]: n, the number of jobs; then 8 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, record (see common.lua; its first byte is the priority rank,
 --   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
@@ -15,7 +15,8 @@
 --   else 'e' or 'f' then the id: when a stored job has the id, return it
 --   or fail), key ('' = none; else 'k' or 'r' then the key field
 --   `<name length>:<name><key>`: when a job with it waits, keep it or
---   replace it).
+--   replace it), group ('' = none; else its `group` field
+--   `<concurrency>:<key>`, see groups.lua).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -62,7 +63,7 @@ end
 -- delta, which counts from the ulid). A pending job whose priority stays
 -- keeps its place in line; otherwise it moves, which for a pending job is
 -- an LREM, linear in its ready list.
-local function replace(id, st, rank, token, digest, rec, run_at, expires, now)
+local function replace(id, st, rank, token, digest, rec, run_at, expires, group, now)
   local old = redis.call('HGET', JOBS, id)
   local _, delta = record_parts(old)
   local nrank = string.sub(rec, 1, 1)
@@ -73,18 +74,25 @@ local function replace(id, st, rank, token, digest, rec, run_at, expires, now)
   if due and due <= now then
     due = nil
   end
-  if st ~= 'pending' or due or nrank ~= rank then
+  local old_group = has_groups() and redis.call('HGET', GROUP, id) or false
+  local moves = old_group ~= (group ~= '' and group or false)
+  if st ~= 'pending' or due or nrank ~= rank or moves then
     if st == 'scheduled' then
       redis.call('ZREM', B .. 'scheduled', id)
-    elseif redis.call('LREM', B .. 'ready:' .. rank, 1, listed(id)) == 0 then
-      redis.call('LREM', B .. 'ready:' .. rank, 1, id)
+    else
+      remove_ready(id, rank)
+    end
+    if group ~= '' then
+      redis.call('HSET', GROUP, id, group)
+    else
+      redis.call('HDEL', GROUP, id)
     end
     if due then
       redis.call('ZADD', B .. 'scheduled', ms(due), id)
       redis.call('HSET', STATE, id, state_of('scheduled', nrank, '0', token, ms(due), '', '', digest))
     else
       redis.call('HSET', STATE, id, state_of('pending', nrank, '0', token, '', '', '', digest))
-      redis.call('RPUSH', B .. 'ready:' .. nrank, listed(id))
+      push_ready(id, nrank, listed(id), false)
     end
     gauge(rank, st, -1)
     gauge(nrank, due and 'scheduled' or 'pending', 1)
@@ -110,7 +118,7 @@ local function id_holder(arg)
 end
 
 local function enqueue(now, n, base_arg, compact)
-  local STRIDE = 7
+  local STRIDE = 8
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -120,6 +128,9 @@ local function enqueue(now, n, base_arg, compact)
     if max_jobs then
       for r = 0, 3 do
         waiting = waiting + redis.call('LLEN', B .. 'ready:' .. r)
+      end
+      for _, c in ipairs(redis.call('HMGET', B .. 'stats', 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3')) do
+        waiting = waiting + (tonumber(c) or 0)
       end
       waiting = waiting + redis.call('ZCARD', B .. 'scheduled')
     end
@@ -197,11 +208,12 @@ local function enqueue(now, n, base_arg, compact)
   local nready = { 0, 0, 0, 0 }
   local added = nil -- ids written by this call (when some are unique)
   local held = {} -- caller id and key index entries of the new jobs
+  local grouped, gready = {}, {} -- group fields of the new jobs; their pending ones
   local replaced = false
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
-    local cid, key = ARGV[o + 6], ARGV[o + 7]
+    local cid, key, group = ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
     local existing = nil
     if stored[i] then
       -- The same batch sent again (a retried call whose first try did
@@ -217,7 +229,7 @@ local function enqueue(now, n, base_arg, compact)
         local st, rank, attempts, token, _, _, _, dg = load_state(other)
         if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
           if string.byte(key, 1) == 114 then -- 'r'
-            replace(other, st, rank, token, dg, rec, run_at, expires, now)
+            replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
             replaced = true
           end
           existing = other
@@ -276,6 +288,10 @@ local function enqueue(now, n, base_arg, compact)
         held[#held + 1] = { 'keys', string.sub(key, 2), CKEY }
         held[#held + 1] = id
       end
+      if group ~= '' then
+        grouped[#grouped + 1] = id
+        grouped[#grouped + 1] = group
+      end
       local due = due_at(run_at, now)
       if due and due > now then
         due = ms(due)
@@ -293,15 +309,21 @@ local function enqueue(now, n, base_arg, compact)
           states[#states + 1] = id
           states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
         end
-        local k = string.byte(rank) - 47
-        local c = nready[k] + 1
-        nready[k] = c
+        local entry = id
         if digest ~= '' then
-          ready[k][c] = listed(id)
+          entry = listed(id)
           added = added or {}
           added[id] = 'pending'
+        end
+        if group ~= '' then
+          -- Into its group's list once the records are written.
+          local limit, g = string.match(group, '^(%d*):(.*)$')
+          gready[#gready + 1] = { g, limit, rank, entry }
         else
-          ready[k][c] = id
+          local k = string.byte(rank) - 47
+          local c = nready[k] + 1
+          nready[k] = c
+          ready[k][c] = entry
         end
       end
       if not compact then
@@ -317,6 +339,10 @@ local function enqueue(now, n, base_arg, compact)
   zadd_many(B .. 'scheduled', delayed)
   for r = 0, 3 do
     rpush_many(B .. 'ready:' .. r, ready[r + 1])
+  end
+  hset_many(GROUP, grouped)
+  for _, p in ipairs(gready) do
+    group_push(p[1], p[2], p[3], p[4], false)
   end
   for i = 1, #held, 2 do
     local ix, id = held[i], held[i + 1]

@@ -100,9 +100,10 @@ impl Refusal {
     }
 }
 
-/// Appends the 7 arguments of one job (see enqueue.lua): its ulid, its
+/// Appends the 8 arguments of one job (see enqueue.lua): its ulid, its
 /// record (built in `scratch`), its run_at (see [`due_arg`]), its
-/// unique_for (ms), its expiry (like run_at), its caller id and its key.
+/// unique_for (ms), its expiry (like run_at), its caller id, its key and
+/// its group.
 pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
@@ -132,6 +133,10 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
             j.name,
             k.key
         )),
+        None => out.arg(""),
+    };
+    match &j.group {
+        Some(g) => out.arg(format!("{}:{}", g.concurrency.map(|n| n.to_string()).unwrap_or_default(), g.key)),
         None => out.arg(""),
     };
 }

@@ -80,102 +80,183 @@ if max > 0 and meta[1] ~= '1' then
   -- when something is popped): a queue without them reads no `expires`.
   local expiring = nil
   local n_expired = 0
-  for rank = 0, 3 do
-    -- Expired jobs leave room: pop again, until `max` jobs are leased, the
-    -- list is empty or `expire_max` jobs expired in this call (the rest
-    -- are for the next fetch, which the reply asks for at once).
-    while taken < max and n_expired < expire_max do
-      local want = max - taken
-      local ids = redis.call('LPOP', B .. 'ready:' .. rank, want)
-      if not ids then
-        break
+  -- Leases the popped entries `ids` of rank `rank` (a job past its expiry
+  -- ends expired instead); returns how many were leased. A grouped job
+  -- that is not leased gives its group's slot back (`gof`: the group of
+  -- each grouped job popped, which took a slot when popped).
+  local gof = {}
+  local function lease_popped(ids, rank)
+    if not token then
+      token = ms(redis.call('INCRBY', B .. 'seq', 1))
+    end
+    if expiring == nil then
+      expiring = redis.call('HLEN', EXPIRES) > 0
+    end
+    local r = tostring(rank)
+    local count_ids = #ids
+    -- '+' marks a job with a state field: read those states only.
+    local marked, nm, olds, crashes = {}, 0, {}, {}
+    for i = 1, count_ids do
+      local entry = ids[i]
+      if string.byte(entry, 1) == 43 then
+        local id = string.sub(entry, 2)
+        ids[i] = id
+        nm = nm + 1
+        marked[nm] = id
       end
-      if not token then
-        token = ms(redis.call('INCRBY', B .. 'seq', 1))
+    end
+    if nm > 0 then
+      local got = hmget(STATE, marked)
+      local lost = hmget(CRASH, marked)
+      for i = 1, nm do
+        olds[marked[i]] = got[i]
+        crashes[marked[i]] = lost[i]
       end
-      if expiring == nil then
-        expiring = redis.call('HLEN', EXPIRES) > 0
-      end
-      local r = tostring(rank)
-      local count_ids = #ids
-      -- '+' marks a job with a state field: read those states only.
-      local marked, nm, olds, crashes = {}, 0, {}, {}
-      for i = 1, count_ids do
-        local entry = ids[i]
-        if string.byte(entry, 1) == 43 then
-          local id = string.sub(entry, 2)
-          ids[i] = id
-          nm = nm + 1
-          marked[nm] = id
+    end
+    local recs = hmget(JOBS, ids)
+    local exps = expiring and hmget(EXPIRES, ids) or nil
+    local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
+    local running = 0
+    for i = 1, count_ids do
+      local rec = recs[i]
+      if rec then
+        local id = ids[i]
+        local old = nm > 0 and olds[id] or false
+        local st, attempts, digest = nil, nil, nil
+        if old then
+          local s1, _, a1, _, _, _, _, d1 = parse_state(old)
+          st, attempts, digest = s1, a1, d1
         end
-      end
-      if nm > 0 then
-        local got = hmget(STATE, marked)
-        local lost = hmget(CRASH, marked)
-        for i = 1, nm do
-          olds[marked[i]] = got[i]
-          crashes[marked[i]] = lost[i]
-        end
-      end
-      local recs = hmget(JOBS, ids)
-      local exps = expiring and hmget(EXPIRES, ids) or nil
-      local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
-      local running = 0
-      for i = 1, count_ids do
-        local rec = recs[i]
-        if rec then
-          local id = ids[i]
-          local old = nm > 0 and olds[id] or false
-          local st, attempts, digest = nil, nil, nil
-          if old then
-            local s1, _, a1, _, _, _, _, d1 = parse_state(old)
-            st, attempts, digest = s1, a1, d1
+        local exp = exps and exps[i]
+        if exp and (tonumber(attempts) or 0) == 0 and tonumber(exp) <= now then
+          -- Past its expiry and never started (no attempt counted):
+          -- ended, never leased.
+          n_expired = n_expired + 1
+          if gof[id] then
+            group_ended(gof[id])
           end
-          local exp = exps and exps[i]
-          if exp and (tonumber(attempts) or 0) == 0 and tonumber(exp) <= now then
-            -- Past its expiry and never started (no attempt counted):
-            -- ended, never leased.
-            n_expired = n_expired + 1
-            finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
-            count('expired:' .. r, 1)
-            emit('expired', id, attempts or '0', nil, rec)
-            gone[ng + 1] = id
-            gone[ng + 2] = name_of(id, rec)
-            ng = ng + 2
+          finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
+          count('expired:' .. r, 1)
+          emit('expired', id, attempts or '0', nil, rec)
+          gone[ng + 1] = id
+          gone[ng + 2] = name_of(id, rec)
+          ng = ng + 2
+        else
+          states[ns + 1] = id
+          if st then
+            local attempt = ms((tonumber(attempts) or 0) + 1)
+            states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
+            gauge(r, st, -1)
+            emit('started', id, attempt, nil, rec)
           else
-            states[ns + 1] = id
-            if st then
-              local attempt = ms((tonumber(attempts) or 0) + 1)
-              states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
-              gauge(r, st, -1)
-              emit('started', id, attempt, nil, rec)
-            else
-              -- Never started, or a state that does not parse (written by
-              -- something else): this is attempt 1.
-              old = false
-              states[ns + 2] = fresh
-              emit('started', id, '1', nil, rec)
+            -- Never started, or a state that does not parse (written by
+            -- something else): this is attempt 1.
+            old = false
+            states[ns + 2] = fresh
+            emit('started', id, '1', nil, rec)
+          end
+          ns = ns + 2
+          nl = nl + 1
+          leased[nl] = id
+          running = running + 1
+          jobs_out[no + 1] = id
+          jobs_out[no + 2] = rec
+          jobs_out[no + 3] = old
+          jobs_out[no + 4] = nm > 0 and crashes[id] or false
+          no = no + 4
+        end
+      elseif gof[ids[i]] then
+        -- Gone since it was listed: its group's slot is free again.
+        group_ended(gof[ids[i]])
+      end
+    end
+    count('running:' .. r, running)
+    return running
+  end
+
+  if has_groups() then
+    -- Turns (see groups.lua): one job per member of `gturn` in turn, the
+    -- ungrouped jobs ('') included, until `max` are popped or a whole
+    -- round yields nothing.
+    local per_rank, popped = { {}, {}, {}, {} }, 0
+    local nturn = redis.call('LLEN', B .. 'gturn')
+    local idle = 0
+    while popped < max and idle < nturn do
+      local m = redis.call('LMOVE', B .. 'gturn', B .. 'gturn', 'LEFT', 'RIGHT')
+      local entry, rank = nil, nil
+      if m == '' then
+        for r0 = 0, 3 do
+          entry = redis.call('LPOP', B .. 'ready:' .. r0)
+          if entry then
+            rank = r0
+            break
+          end
+        end
+        if not entry then
+          idle = idle + 1
+        end
+      else
+        local limit = tonumber(redis.call('HGET', B .. 'glimit', m))
+        local run = tonumber(redis.call('HGET', B .. 'grun', m)) or 0
+        if not limit or run < limit then
+          for r0 = 0, 3 do
+            entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
+            if entry then
+              rank = r0
+              break
             end
-            ns = ns + 2
-            nl = nl + 1
-            leased[nl] = id
-            running = running + 1
-            jobs_out[no + 1] = id
-            jobs_out[no + 2] = rec
-            jobs_out[no + 3] = old
-            jobs_out[no + 4] = nm > 0 and crashes[id] or false
-            no = no + 4
+          end
+        end
+        local left = 0
+        if entry then
+          left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
+          redis.call('HINCRBY', B .. 'grun', m, 1)
+          count('gpending:' .. rank, -1)
+          gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m
+        end
+        if not entry or left <= 0 or (limit and run + 1 >= limit) then
+          -- Out of the turn (LMOVE just put it last): no job or no slot left.
+          redis.call('RPOP', B .. 'gturn')
+          redis.call('SREM', B .. 'gon', m)
+          nturn = nturn - 1
+          if not entry then
+            group_tidy(m)
           end
         end
       end
-      taken = taken + running
-      count('running:' .. r, running)
-      if count_ids < want then
-        break
+      if entry then
+        local t = per_rank[rank + 1]
+        t[#t + 1] = entry
+        popped = popped + 1
+        idle = 0
+      end
+    end
+    for r0 = 0, 3 do
+      if #per_rank[r0 + 1] > 0 then
+        taken = taken + lease_popped(per_rank[r0 + 1], r0)
+      end
+    end
+    -- Expired jobs took room: more may wait behind them.
+    cut_short = n_expired > 0 and taken < max
+  else
+    for rank = 0, 3 do
+      -- Expired jobs leave room: pop again, until `max` jobs are leased, the
+      -- list is empty or `expire_max` jobs expired in this call (the rest
+      -- are for the next fetch, which the reply asks for at once).
+      while taken < max and n_expired < expire_max do
+        local want = max - taken
+        local ids = redis.call('LPOP', B .. 'ready:' .. rank, want)
+        if not ids then
+          break
+        end
+        taken = taken + lease_popped(ids, rank)
+        if #ids < want then
+          break
+        end
       end
     end
   end
-  cut_short = n_expired >= expire_max and taken < max
+  cut_short = cut_short or (n_expired >= expire_max and taken < max)
   if nl > 0 then
     hset_many(STATE, states)
     rpush_many(B .. 'lease:' .. token, leased)

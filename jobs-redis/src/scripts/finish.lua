@@ -142,7 +142,9 @@ for i = 1, n do
         code = 'd'
         log_attempt(id, attempts, t1, now, err)
         ended_attempt('failed', rank)
-        emit('dead', id, attempts, err)
+        -- Named in the entry: a dead job may be forgotten (trimmed, purged)
+        -- before a reader could look its name up.
+        emit('dead', id, attempts, err, listening() and redis.call('HGET', JOBS, id) or nil)
         to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
         dead = true
       else -- 'snooze' or 'release': not an attempt, forget that it started.
@@ -165,7 +167,7 @@ for i = 1, n do
           redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
           moved(rank, st, 'pending')
           if kind == 'snooze' then
-            redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+            push_ready(id, rank, listed(id), false)
           else
             -- First in line again: it was taken before the jobs behind it.
             local r = released[tonumber(rank) + 1]
@@ -186,8 +188,18 @@ lpush_many(B .. 'done', done)
 for token, k in pairs(left) do
   leave_lease(token, k)
 end
+-- Slots of the jobs' groups freed: pools may wait for them.
+if groups_ended(ended) then
+  wake = true
+end
 for rank = 0, 3 do
-  lpush_many(B .. 'ready:' .. rank, released[rank + 1])
+  if has_groups() then
+    for _, entry in ipairs(released[rank + 1]) do
+      push_ready(string.sub(entry, 2), rank, entry, true)
+    end
+  else
+    lpush_many(B .. 'ready:' .. rank, released[rank + 1])
+  end
   if processed[rank + 1] > 0 then
     ended_attempt('processed', rank, processed[rank + 1])
     gauge(rank, 'running', -processed[rank + 1])

@@ -38,6 +38,13 @@ local function promote(now, limit)
   hset_many(STATE, writes)
   hdel_many(STATE, fresh)
   for rank = 0, 3 do
-    rpush_many(B .. 'ready:' .. rank, ready[rank + 1])
+    if has_groups() then
+      for _, entry in ipairs(ready[rank + 1]) do
+        local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
+        push_ready(id, rank, entry, false)
+      end
+    else
+      rpush_many(B .. 'ready:' .. rank, ready[rank + 1])
+    end
   end
 end

@@ -38,6 +38,11 @@ local function reclaim(now, limit, default_max, max_crashes)
         -- Jobs of the lease that finished, or run again under another
         -- lease, are not its own any more.
         if st == 'running' and token == lease then
+          -- Its group's slot is free (before it is pending again).
+          local g = group_of(id)
+          if g then
+            group_ended(g)
+          end
           local err, counted = LEASE_LOST, true
           if marks[i] ~= lease and cancel ~= '1' then
             -- Its handler never started: not an attempt but a crash, until
@@ -53,7 +58,7 @@ local function reclaim(now, limit, default_max, max_crashes)
             local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
             redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
             moved(rank, st, 'pending')
-            redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+            push_ready(id, rank, listed(id), false)
           else
             log_attempt(id, attempts, t1, now_s, err)
             ended_attempt('failed', rank)
@@ -72,7 +77,7 @@ local function reclaim(now, limit, default_max, max_crashes)
               emit('retrying', id, attempts, err, rec)
               redis.call('HSET', STATE, id, state_of('pending', rank, attempts, token, '', '', '', digest))
               moved(rank, st, 'pending')
-              redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+              push_ready(id, rank, listed(id), false)
             end
           end
         end

@@ -22,7 +22,7 @@ redis.call('HDEL', EXPIRES, id)
 redis.call('HDEL', SNOOZE, id)
 redis.call('HSET', STATE, id, state_of('pending', rank, '0', token, '', '', '', digest))
 moved(rank, 'dead', 'pending')
-redis.call('RPUSH', B .. 'ready:' .. rank, listed(id))
+push_ready(id, rank, listed(id), false)
 -- The detail is jobs_core::backend::RETRIED_DEAD.
 emit('enqueued', id, '0', 'retried from the dead-letter set')
 flush_stats()

@@ -61,6 +61,36 @@ impl Job for CrashJob {
     }
 }
 
+/// A [`CrashJob`] in a group (`group`), at most two of a group running at
+/// once; the test worker binary runs it like a crash job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedCrashJob {
+    /// Tells jobs apart in messages.
+    pub seq: u64,
+    /// Its group.
+    pub group: String,
+    /// How long the handler sleeps.
+    pub sleep_ms: u64,
+}
+
+impl Job for GroupedCrashJob {
+    const NAME: &'static str = "jobs_redis.testing.grouped_crash";
+    type Output = Ran;
+    const QUEUE: &'static str = "crash";
+    const PRIORITY: Priority = Priority::Normal;
+    const MAX_RETRIES: Option<u32> = Some(10);
+    const TIMEOUT: Option<Duration> = None;
+    const CONCURRENCY: Option<u32> = Some(2);
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+
+    fn group(&self) -> Option<String> {
+        Some(self.group.clone())
+    }
+}
+
 /// A [`CrashJob`]'s result: which attempt, in which process, produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ran {

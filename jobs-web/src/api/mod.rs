@@ -143,6 +143,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/queues/{queue}/jobs", get(read::list_jobs))
         .route("/api/queues/{queue}/throughput", get(read::throughput))
         .route("/api/queues/{queue}/limits", get(read::limits))
+        .route("/api/queues/{queue}/groups", get(read::groups))
         .route("/api/queues/{queue}/events", get(events::events))
         .route("/api/jobs/{id}", get(read::job))
         .route("/api/workers", get(read::workers))

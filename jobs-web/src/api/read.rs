@@ -15,7 +15,7 @@ use jobs_core::{JobStatus, MinuteCounts};
 use serde::Deserialize;
 
 use super::views::{
-    AuthView, JobSummary, JobView, JobsPage, LimitsView, PoolView, ScheduleView, SchedulesView, StatsView,
+    AuthView, GroupsView, JobSummary, JobView, JobsPage, LimitsView, PoolView, ScheduleView, SchedulesView, StatsView,
     ThroughputView, WorkersView,
 };
 use super::{job_param, query_param, queue_param, ApiError};
@@ -151,6 +151,30 @@ pub(crate) async fn job(
         Some(info) => Ok(Json(JobView::from(info))),
         None => Err(ApiError::NotFound(format!("no job `{id}`: unknown, or removed after its retention period"))),
     }
+}
+
+/// The most groups `GET /api/queues/{queue}/groups` lists.
+const MAX_GROUPS: usize = 100;
+
+#[derive(Deserialize)]
+pub(crate) struct GroupsQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/queues/{queue}/groups?limit=20`: the busiest groups, most
+/// pending first (at most 100).
+pub(crate) async fn groups(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<GroupsQuery>, QueryRejection>,
+) -> Result<Json<GroupsView>, ApiError> {
+    let queue = queue_param(path)?;
+    let limit = query_param(query)?.limit.unwrap_or(20);
+    if !(1..=MAX_GROUPS).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("`limit` must be from 1 to {MAX_GROUPS}")));
+    }
+    let groups = state.queue().groups(&queue, limit).await?;
+    Ok(Json(GroupsView { queue, groups }))
 }
 
 #[derive(Deserialize)]

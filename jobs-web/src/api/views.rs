@@ -404,6 +404,13 @@ pub(crate) struct PurgeView {
     pub(crate) purged: u64,
 }
 
+/// A queue's busiest groups: `GET /api/queues/{queue}/groups`.
+#[derive(Serialize)]
+pub(crate) struct GroupsView {
+    pub(crate) queue: String,
+    pub(crate) groups: Vec<jobs_core::GroupInfo>,
+}
+
 /// A queue's limits: `GET` and `POST /api/queues/{queue}/limits`.
 #[derive(Serialize)]
 pub(crate) struct LimitsView {

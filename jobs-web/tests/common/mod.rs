@@ -197,6 +197,13 @@ impl QueueInspect for Unreachable {
     ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
         fail()
     }
+    fn groups<'a>(
+        &'a self,
+        _: &'a str,
+        _: usize,
+    ) -> BoxFuture<'a, Result<Vec<jobs_core::GroupInfo>, jobs_core::Error>> {
+        fail()
+    }
 }
 
 impl QueueAdmin for Unreachable {
@@ -372,6 +379,13 @@ impl QueueInspect for Recording {
     ) -> BoxFuture<'a, Result<Vec<JobInfo>, jobs_core::Error>> {
         self.lists.lock().expect("not poisoned").push((offset, limit));
         self.inner.list_jobs(queue, status, offset, limit)
+    }
+    fn groups<'a>(
+        &'a self,
+        queue: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<jobs_core::GroupInfo>, jobs_core::Error>> {
+        self.inner.groups(queue, limit)
     }
 }
 

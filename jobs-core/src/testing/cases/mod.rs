@@ -7,6 +7,7 @@ mod events;
 mod expiry;
 mod failure;
 mod flow;
+mod groups;
 mod hooks;
 mod idents;
 mod lease;
@@ -22,6 +23,7 @@ pub use events::*;
 pub use expiry::*;
 pub use failure::*;
 pub use flow::*;
+pub use groups::*;
 pub use hooks::*;
 pub use idents::*;
 pub use lease::*;
@@ -66,6 +68,7 @@ pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
+        group: None,
         expires: None,
         enqueued_at: SystemTime::now(),
         headers: Default::default(),

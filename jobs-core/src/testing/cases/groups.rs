@@ -1,0 +1,114 @@
+//! Groups (`#[job(group = .., concurrency = ..)]`, `JobOptions::group`):
+//! limits per group across pools, and groups served in turn.
+
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{GroupInfo, JobQueue, QueueAdmin, QueueInspect};
+use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
+use crate::testing::jobs::{Act, GroupedJob};
+use crate::vocab::{JobId, JobStatus};
+
+use super::put;
+
+async fn grouped<Q: JobQueue + ?Sized>(q: &Q, queue: &str, group: &str, seq: u64, sleep_ms: u64) -> JobId {
+    let job = GroupedJob { key: queue.to_owned(), group: group.to_owned(), seq, sleep_ms };
+    job.enqueue_with(q, JobOptions::new().queue(queue)).await.expect("enqueue works")
+}
+
+/// `concurrency = 2` holds for each group across two pools of four
+/// workers, and is reached; other groups run beside it; the job shows its
+/// group.
+pub async fn group_concurrency_holds_across_pools<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("groups");
+    let mut ids = Vec::new();
+    for seq in 0..24 {
+        let group = ["a", "b", "c"][seq as usize % 3];
+        ids.push(grouped(&q, &queue, group, seq, 40).await);
+    }
+    assert_eq!(q.job(&ids[0]).await.unwrap().unwrap().group.as_deref(), Some("a"));
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    for id in &ids {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert_eq!(probe(&queue).start_count(), 24, "each job ran once");
+    for g in ["a", "b", "c"] {
+        let p = probe(&format!("{queue}/{g}"));
+        assert_eq!(p.peak_running(), 2, "group {g}: at most its concurrency at once, and reached");
+    }
+    assert!(probe(&queue).peak_running() > 2, "groups run beside each other");
+}
+
+/// A group with a backlog does not hold up another: with one worker, a
+/// group enqueued after 40 jobs of another has its jobs start in turn
+/// with the first group's, not after them; ungrouped jobs take turns too.
+pub async fn groups_take_turns<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("turns");
+    for seq in 0..40 {
+        grouped(&q, &queue, "big", seq, 0).await;
+    }
+    let mut late = Vec::new();
+    for seq in 100..103 {
+        late.push(grouped(&q, &queue, "small", seq, 0).await);
+    }
+    let plain = put(&q, &queue, 200, Act::Succeed, JobOptions::new()).await;
+    let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();
+    for id in late.iter().chain([&plain]) {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    pool.shutdown().await.unwrap();
+    let order: Vec<u64> = probe(&queue).starts().iter().map(|s| s.seq).collect();
+    let at = |seq: u64| order.iter().position(|&s| s == seq).unwrap_or(usize::MAX);
+    // Three members take turns (big, ungrouped, small; in the order they
+    // arrived): each late job starts within three starts of the one before.
+    assert!(at(100) < 3 && at(101) < 6 && at(102) < 9, "the small group waited behind the big one: {order:?}");
+    assert!(at(200) < 3, "the ungrouped job waited behind the groups: {order:?}");
+}
+
+/// Grouped pending jobs count as pending (stats, `max_jobs`), can be
+/// cancelled out of their group's line, and a job of a group that took
+/// its slot and was handed back runs later.
+pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("gcount");
+    let a = grouped(&q, &queue, "x", 1, 0).await;
+    let b = grouped(&q, &queue, "x", 2, 0).await;
+    let c = grouped(&q, &queue, "y", 3, 0).await;
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 3);
+    let busiest = |x: u64, y: u64| {
+        let g = |key: &str, pending| GroupInfo { key: key.into(), pending, running: 0, concurrency: Some(2) };
+        vec![g("x", x), g("y", y)]
+    };
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), busiest(2, 1), "the busiest group first");
+    assert_eq!(q.groups(&queue, 1).await.unwrap(), busiest(2, 1)[..1].to_vec(), "bounded by the limit");
+    let listed = |from, n| {
+        let q = q.clone();
+        let queue = queue.clone();
+        async move {
+            let page = q.list_jobs(&queue, JobStatus::Pending, from, n).await.unwrap();
+            page.into_iter().map(|j| j.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(0, 10).await, vec![a.clone(), b.clone(), c.clone()], "busiest group first, in line");
+    assert_eq!(listed(2, 10).await, vec![c.clone()], "a page past the first group");
+    assert_eq!(q.cancel(&b).await.unwrap(), crate::queue::CancelResult::Cancelled);
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2);
+    let mut tied = busiest(1, 1);
+    tied.reverse();
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), tied, "ties: the greater key first");
+    let policy = crate::queue::QueuePolicy { max_jobs: Some(2), ..Default::default() };
+    q.set_policy(&queue, policy).await.unwrap();
+    let full = GroupedJob { key: queue.clone(), group: "z".into(), seq: 4, sleep_ms: 0 }
+        .enqueue_with(&q, JobOptions::new().queue(&queue))
+        .await;
+    assert!(matches!(full, Err(crate::Error::QueueFull { .. })), "grouped pending jobs count for max_jobs: {full:?}");
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    wait_status(&q, &a, JobStatus::Succeeded).await;
+    wait_status(&q, &c, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    let mut seqs: Vec<u64> = probe(&queue).starts().iter().map(|s| s.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![1, 3], "the cancelled job never ran");
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "nothing pending: no group listed");
+}

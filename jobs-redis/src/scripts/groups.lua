@@ -1,0 +1,161 @@
+-- groups.lua: groups of jobs (jobs_core::JobOptions::group, `#[job(group =
+-- .., concurrency = ..)]`), after common.lua in every script.
+--
+-- A grouped job has a field in the `group` hash: `<concurrency>:<key>`
+-- (concurrency '' for no bound). While pending it waits in its group's
+-- list `gq:<rank>:<key>` (entries as in `ready:<rank>`), not in a ready
+-- list; the sorted set `gwait` scores each group by its pending jobs (so
+-- the busiest are read without a scan), `grun` counts its running ones,
+-- `glimit` holds its bound (its latest job's), and the `stats` gauge
+-- `gpending:<rank>` counts the queue's grouped pending jobs per rank.
+--
+-- Fetches take turns (fetch.lua): `gturn` lists each group that has
+-- pending jobs and a free slot once (`gon` is the set of them), and '' for
+-- the queue's ungrouped jobs (in `ready:<rank>`), which joins with the
+-- queue's first group and stays. A turn yields one job: the group's most
+-- urgent and oldest. A group leaves the turn when it has no job left or no
+-- slot; a job arriving or a slot freeing puts it back (offer_turn). So a
+-- fetch never looks at idle or full groups, however many there are. The
+-- hashes keep only live groups: a group with nothing pending or running
+-- is deleted from them.
+
+local GROUP = B .. 'group'
+local HAS_GROUPS = nil -- nil: not looked up yet
+
+-- Whether the queue ever had a grouped job (its turn exists).
+local function has_groups()
+  if HAS_GROUPS == nil then
+    HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
+  end
+  return HAS_GROUPS
+end
+
+-- The group field of job `id` split: its key and bound ('' for none); nil
+-- for an ungrouped job.
+local function group_of(id)
+  if not has_groups() then
+    return nil
+  end
+  local v = redis.call('HGET', GROUP, id)
+  if not v then
+    return nil
+  end
+  local limit, key = string.match(v, '^(%d*):(.*)$')
+  return key, limit
+end
+
+-- Puts group `g` in the turn when it has pending jobs and a free slot and
+-- is not in it yet; returns whether it went in.
+local function offer_turn(g)
+  if (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
+    return false
+  end
+  local limit = tonumber(redis.call('HGET', B .. 'glimit', g))
+  if limit and (tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
+    return false
+  end
+  if redis.call('SADD', B .. 'gon', g) == 1 then
+    redis.call('RPUSH', B .. 'gturn', g)
+    return true
+  end
+  return false
+end
+
+-- Deletes what the hashes hold of group `g` once nothing of it is pending
+-- or running and it is out of the turn.
+local function group_tidy(g)
+  local waiting = tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
+  local running = tonumber(redis.call('HGET', B .. 'grun', g)) or 0
+  if waiting <= 0 and running <= 0 and redis.call('SISMEMBER', B .. 'gon', g) == 0 then
+    redis.call('ZREM', B .. 'gwait', g)
+    redis.call('HDEL', B .. 'grun', g)
+    redis.call('HDEL', B .. 'glimit', g)
+  end
+end
+
+-- Makes job entry `entry` (of rank `rank`) pending in group `g` with bound
+-- `limit` ('' for none): last in line, or first (`front`: a job handed
+-- back was taken before those behind it). Returns whether the group came
+-- into the turn.
+local function group_push(g, limit, rank, entry, front)
+  if not has_groups() then
+    -- The queue's first group: its ungrouped jobs take turns from now on.
+    redis.call('RPUSH', B .. 'gturn', '')
+    HAS_GROUPS = true
+  end
+  local list = B .. 'gq:' .. rank .. ':' .. g
+  if front then
+    redis.call('LPUSH', list, entry)
+  else
+    redis.call('RPUSH', list, entry)
+  end
+  if limit ~= '' then
+    redis.call('HSET', B .. 'glimit', g, limit)
+  else
+    redis.call('HDEL', B .. 'glimit', g)
+  end
+  redis.call('ZINCRBY', B .. 'gwait', 1, g)
+  count('gpending:' .. rank, 1)
+  return offer_turn(g)
+end
+
+-- Makes job `id` pending (listed as `entry`, of rank `rank`): in its
+-- group's list when it has a group, else in `ready:<rank>`; `front` as
+-- for group_push.
+local function push_ready(id, rank, entry, front)
+  local g, limit = group_of(id)
+  if g then
+    group_push(g, limit, rank, entry, front)
+  elseif front then
+    redis.call('LPUSH', B .. 'ready:' .. rank, entry)
+  else
+    redis.call('RPUSH', B .. 'ready:' .. rank, entry)
+  end
+end
+
+-- Takes pending job `id` (of rank `rank`) out of its list: its group's or
+-- `ready:<rank>`. Linear in the list's length (cancel, a keyed replace).
+local function remove_ready(id, rank)
+  local g = group_of(id)
+  local list = g and (B .. 'gq:' .. rank .. ':' .. g) or (B .. 'ready:' .. rank)
+  local n = redis.call('LREM', list, 1, listed(id))
+  if n == 0 then
+    n = redis.call('LREM', list, 1, id)
+  end
+  if g and n > 0 then
+    -- A group left with nothing pending stays in the turn until a fetch
+    -- reaches it there and drops it.
+    redis.call('ZINCRBY', B .. 'gwait', -1, g)
+    count('gpending:' .. rank, -1)
+    group_tidy(g)
+  end
+end
+
+-- A running job of group `g` stopped running (ended, handed back,
+-- reclaimed): its slot is free. Returns whether the group came back into
+-- the turn (pools waiting for a slot can take its jobs).
+local function group_ended(g)
+  redis.call('HINCRBY', B .. 'grun', g, -1)
+  local back = offer_turn(g)
+  group_tidy(g)
+  return back
+end
+
+-- For each job of `ids` that has a group, group_ended(its group); returns
+-- whether any group came back into the turn.
+local function groups_ended(ids)
+  if not has_groups() or #ids == 0 then
+    return false
+  end
+  local back = false
+  local fields = hmget(GROUP, ids)
+  for i = 1, #ids do
+    if fields[i] then
+      local _, g = string.match(fields[i], '^(%d*):(.*)$')
+      if g and group_ended(g) then
+        back = true
+      end
+    end
+  end
+  return back
+end
