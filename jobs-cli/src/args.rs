@@ -381,6 +381,10 @@ pub enum QueueCommand {
         /// removes the bound.
         #[arg(long, value_name = "N|none", value_parser = parse_limit)]
         max_jobs: Option<Limit>,
+        /// Start at most N of its jobs per period across every pool
+        /// (`100/1m`); `none` removes the bound.
+        #[arg(long, value_name = "N/PERIOD|none", value_parser = parse_rate)]
+        rate: Option<RateArg>,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
@@ -396,6 +400,18 @@ fn parse_group_limit(s: &str) -> Result<usize, String> {
         Ok(n) if (1..=MAX_GROUPS_LISTED).contains(&n) => Ok(n),
         _ => Err(format!("write a number from 1 to {MAX_GROUPS_LISTED}")),
     }
+}
+
+/// A rate given on the command line, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateArg(pub Option<jobs_core::Rate>);
+
+/// `100/1m` or `none`.
+fn parse_rate(s: &str) -> Result<RateArg, String> {
+    if s == "none" {
+        return Ok(RateArg(None));
+    }
+    s.parse().map(|r| RateArg(Some(r)))
 }
 
 /// A bound given on the command line: a number of at least 1, or none.

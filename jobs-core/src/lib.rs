@@ -52,8 +52,8 @@ pub use progress::ProgressError;
 pub use queue::{
     AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
     JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts,
-    QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Retention, ScheduleDef, ScheduleState,
-    ScheduleStore, SharedQueue, When,
+    QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Rate, Retention, ScheduleDef, ScheduleState,
+    ScheduleStore, SharedQueue, When, MAX_RATE_LIMIT,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

@@ -13,6 +13,7 @@ pub use crate::job::{GroupKey, Job};
 use crate::payload::PayloadError;
 pub use crate::payload::PayloadFormat;
 pub use crate::queue::BoxFuture;
+pub use crate::queue::Rate;
 pub use crate::registry::{CronSpec, JobDescriptor, RunError};
 pub use crate::vocab::Priority;
 pub use inventory;

@@ -118,6 +118,8 @@ pub struct JobDescriptor {
     pub group: GroupFn,
     /// Jobs of one group running at once (`concurrency`).
     pub concurrency: Option<u32>,
+    /// Starts of one group per window (`rate`).
+    pub rate: Option<crate::queue::Rate>,
 }
 
 impl JobDescriptor {
@@ -234,6 +236,7 @@ mod tests {
             data: &[],
             group: |_| None,
             concurrency: None,
+            rate: None,
         }
     }
 

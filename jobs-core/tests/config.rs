@@ -130,6 +130,10 @@ fn queue_names_and_priorities_are_checked() {
     assert!(e.contains("queues.email.max_running: must be at least 1"), "{e}");
     let c = Config::from_yaml_str("queues:\n  email: { max_running: 5 }\n").expect("valid");
     assert_eq!(c.queues.get("email").expect("email").policy().max_running, Some(5));
+    let c = Config::from_yaml_str("queues:\n  email: { rate: \"100/1m\" }\n").expect("valid");
+    assert_eq!(c.queues.get("email").expect("email").policy().rate, Some("100/1m".parse().expect("a rate")));
+    let e = parse_err("queues:\n  email: { rate: \"lots\" }\n");
+    assert!(e.contains("queues.email") && e.contains("invalid rate \"lots\"") && e.contains("N/period"), "{e}");
     let e = parse_err("queues:\n  email: {}\n  email: {}\n");
     assert!(e.contains("email"), "{e}");
 }

@@ -45,6 +45,7 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     check_expires_cron(args, errors);
     let group = check_group(args.group.as_ref(), params, errors);
     let concurrency = check_concurrency(args, errors);
+    let rate = check_rate(args, errors);
     let cron = check_cron(args, params, errors);
     let register = check_register(args.register.as_ref(), errors);
     let krate = match &args.krate {
@@ -63,6 +64,7 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
         expires,
         group,
         concurrency,
+        rate,
         cron,
         output: output?,
     })
@@ -469,6 +471,42 @@ fn check_concurrency(args: &Args, errors: &mut Errors) -> Option<u32> {
         ));
     }
     n
+}
+
+/// `rate = "N/period"`: 1 to 100,000 starts per period of 1 ms to a day,
+/// on a grouped job.
+fn check_rate(args: &Args, errors: &mut Errors) -> Option<(u32, Duration)> {
+    let lit = args.rate.as_ref()?;
+    if args.group.is_none() {
+        errors.push(syn::Error::new(
+            lit.span(),
+            "`rate` limits the starts of one group: add `group = <parameter>` to say what a group is \
+             (a queue's own rate is set in its configuration)",
+        ));
+    }
+    let text = lit.value();
+    let how = "write `rate = \"N/period\"`, e.g. `rate = \"50/1s\"` or `rate = \"100/1m\"`";
+    let Some((n, per)) = text.split_once('/') else {
+        errors.push(syn::Error::new(lit.span(), format!("invalid `rate` {text:?}: {how}")));
+        return None;
+    };
+    let n = match n.trim().parse::<u32>() {
+        Ok(n) if (1..=100_000).contains(&n) => Some(n),
+        _ => {
+            let msg = format!("invalid `rate` {text:?}: `{n}` must be a count from 1 to 100000; {how}");
+            errors.push(syn::Error::new(lit.span(), msg));
+            None
+        }
+    };
+    let per = match humantime::parse_duration(per.trim()) {
+        Ok(d) if d >= Duration::from_millis(1) && d <= Duration::from_secs(86_400) => Some(d),
+        _ => {
+            let msg = format!("invalid `rate` {text:?}: `{per}` must be a duration from 1ms to 1 day; {how}");
+            errors.push(syn::Error::new(lit.span(), msg));
+            None
+        }
+    };
+    Some((n?, per?))
 }
 
 /// `register` (internal) is a bool literal; `false` leaves the job out of

@@ -72,6 +72,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             data: &[#(#kr::__private::DataNeed::of::<#data_types>()),*],
             group: #kr::__private::group_of::<#ty>,
             concurrency: <#ty as #kr::__private::Job>::CONCURRENCY,
+            rate: <#ty as #kr::__private::Job>::RATE,
         }
     };
     // A job left out of the link-time registry keeps its descriptor in a
@@ -204,6 +205,14 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
     let concurrency = settings
         .concurrency
         .map(|n| quote!(const CONCURRENCY: ::core::option::Option<u32> = ::core::option::Option::Some(#n);));
+    let rate = settings.rate.map(|(limit, per)| {
+        let (secs, nanos) = (per.as_secs(), per.subsec_nanos());
+        quote! {
+            const RATE: ::core::option::Option<#kr::__private::Rate> = ::core::option::Option::Some(
+                #kr::__private::Rate { limit: #limit, per: #kr::__private::Duration::new(#secs, #nanos) }
+            );
+        }
+    });
     let group = settings.group.as_ref().map(|(field, ty)| {
         // Spanned on the parameter's type: a type that cannot be a key is
         // reported there, with `GroupKey`'s message.
@@ -227,6 +236,7 @@ fn job_impl(settings: &Settings, ty: &Ident, payload: &[(&Param, &Ident)]) -> To
             const EXPIRES: ::core::option::Option<#kr::__private::Duration> = #expires;
             #redacted
             #concurrency
+            #rate
             #group
 
             fn validate(&self) -> ::core::result::Result<(), #kr::__private::ValidationError> {

@@ -33,6 +33,7 @@
 //! | `expires` | a duration: a job not started that long after it is due ends expired, never run; not with `cron` | none |
 //! | `group` | a payload parameter, unquoted (`group = account_id`): its value (`jobs_core::GroupKey`) names the job's group; groups are served in turn | none |
 //! | `concurrency` | `1..=10000`: jobs of one group running at once, across every pool; needs `group` | none |
+//! | `rate` | `"N/period"` (`"50/1s"`): starts of one group per sliding window, across every pool; needs `group` | none |
 //! | `name` | the stored name: letters, digits, `_ - . :` | the function's name |
 //! | `cron` | 5 fields, or 6 with seconds first; only on a function without payload | none |
 //! | `timezone` | an IANA zone for `cron` | `"UTC"` |

@@ -27,6 +27,8 @@ pub struct Args {
     pub group: Option<Ident>,
     /// `concurrency = N`, kept as an expression (see `retries`).
     pub concurrency: Option<Expr>,
+    /// `rate = "N/period"`.
+    pub rate: Option<LitStr>,
     /// `name = ".."`.
     pub name: Option<LitStr>,
     /// `cron = ".."`.
@@ -187,6 +189,8 @@ pub struct Settings {
     pub group: Option<(Ident, Type)>,
     /// `concurrency`.
     pub concurrency: Option<u32>,
+    /// `rate`: starts per window, and the window.
+    pub rate: Option<(u32, Duration)>,
     /// `cron` and its time zone.
     pub cron: Option<(String, String)>,
     /// The `Result` the function returns.

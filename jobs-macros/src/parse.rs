@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "expires",
     "group",
     "concurrency",
+    "rate",
     "name",
     "cron",
     "timezone",
@@ -54,6 +55,7 @@ mod kw {
     syn::custom_keyword!(expires);
     syn::custom_keyword!(group);
     syn::custom_keyword!(concurrency);
+    syn::custom_keyword!(rate);
     syn::custom_keyword!(name);
     syn::custom_keyword!(cron);
     syn::custom_keyword!(timezone);
@@ -140,6 +142,7 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         expires => expires: string_value,
         group => group: ident_value,
         concurrency => concurrency: expr_value,
+        rate => rate: string_value,
         name => name: string_value,
         cron => cron: string_value,
         timezone => timezone: string_value,
@@ -191,6 +194,7 @@ fn example(key: &str) -> &'static str {
         "expires" => "expires = \"10m\"",
         "group" => "group = account_id",
         "concurrency" => "concurrency = 2",
+        "rate" => "rate = \"50/1s\"",
         "name" => "name = \"send_welcome_email\"",
         "cron" => "cron = \"0 0 3 * * *\"",
         "timezone" => "timezone = \"Europe/Berlin\"",

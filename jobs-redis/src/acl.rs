@@ -62,6 +62,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "lrange",
     "lrem",
     "ltrim",
+    "pexpire",
     "publish",
     "rpop",
     "rpush",
@@ -79,6 +80,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "zrange",
     "zrangebyscore",
     "zrem",
+    "zremrangebyscore",
     "zscore",
 ];
 

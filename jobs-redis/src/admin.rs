@@ -9,7 +9,7 @@ use jobs_core::{
 };
 use redis::Value;
 
-use crate::decode::text;
+use crate::decode::{rate_arg, rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -123,12 +123,16 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
-        let (running, limits): (Vec<Option<u64>>, Vec<Option<u32>>) = redis::pipe()
+        type Fields = (Vec<Option<u64>>, Vec<Option<u32>>, Vec<Option<String>>);
+        let (running, limits, rates): Fields = redis::pipe()
             .cmd("HMGET")
             .arg(keys.group_running())
             .arg(&names)
             .cmd("HMGET")
             .arg(keys.group_limit())
+            .arg(&names)
+            .cmd("HMGET")
+            .arg(keys.group_rate())
             .arg(&names)
             .query_async(&mut self.conn())
             .await
@@ -136,8 +140,10 @@ impl RedisQueue {
         Ok(top
             .into_iter()
             .zip(running.into_iter().zip(limits))
-            .map(|((key, pending), (running, concurrency))| GroupInfo {
+            .zip(rates)
+            .map(|(((key, pending), (running, concurrency)), rate)| GroupInfo {
                 key,
+                rate: rate.as_deref().and_then(rate_field),
                 // Scores count jobs: whole numbers far below 2^53.
                 pending: pending as u64,
                 running: running.unwrap_or(0),
@@ -233,6 +239,8 @@ impl RedisQueue {
             .arg(levels)
             .arg("max_running")
             .arg(number(policy.max_running))
+            .arg("rate")
+            .arg(policy.rate.as_ref().map(rate_arg).unwrap_or_default())
             .ignore()
             // A raised `max_running` may let waiting pools take jobs now.
             .cmd("PUBLISH")
@@ -246,17 +254,20 @@ impl RedisQueue {
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        let (max_jobs, levels, max_running): (Option<String>, Option<String>, Option<String>) = redis::cmd("HMGET")
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let (max_jobs, levels, max_running, rate): Fields = redis::cmd("HMGET")
             .arg(self.keys(queue).meta())
             .arg("max_jobs")
             .arg("priority_levels")
             .arg("max_running")
+            .arg("rate")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("policy", &e))?;
         let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
         let priority_levels =
             levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
-        Ok(QueuePolicy { max_jobs: number(max_jobs), priority_levels, max_running: number(max_running) })
+        let rate = rate.as_deref().and_then(rate_field);
+        Ok(QueuePolicy { max_jobs: number(max_jobs), priority_levels, max_running: number(max_running), rate })
     }
 }

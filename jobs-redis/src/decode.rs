@@ -374,6 +374,17 @@ pub(crate) fn job_info(
     })
 }
 
+/// A rate as the scripts store it: `<starts>,<window ms>`.
+pub(crate) fn rate_arg(r: &jobs_core::Rate) -> String {
+    format!("{},{}", r.limit, r.per_ms())
+}
+
+/// A rate stored by [`rate_arg`]; `None` when it does not parse.
+pub(crate) fn rate_field(s: &str) -> Option<jobs_core::Rate> {
+    let (n, ms) = s.split_once(',')?;
+    Some(jobs_core::Rate { limit: n.parse().ok()?, per: Duration::from_millis(ms.parse().ok()?) })
+}
+
 /// The key of a stored key field `<name length>:<name><key>` (see
 /// enqueue.lua).
 pub(crate) fn key_of_field(field: &[u8]) -> Option<String> {

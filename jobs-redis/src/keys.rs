@@ -230,6 +230,27 @@ impl QueueKeys {
         self.key("glimit")
     }
 
+    /// Hash of group → its rate, `<starts>,<window ms>`.
+    pub fn group_rate(&self) -> String {
+        self.key("grate")
+    }
+
+    /// Sorted set of a group's recent starts, by time (for its rate).
+    pub fn group_starts(&self, group: &str) -> String {
+        self.key(&format!("grl:{group}"))
+    }
+
+    /// Sorted set of the groups held back by their rate, by when they may
+    /// start again.
+    pub fn group_held(&self) -> String {
+        self.key("gheld")
+    }
+
+    /// Sorted set of the queue's recent starts, by time (for its rate).
+    pub fn queue_starts(&self) -> String {
+        self.key("qrl")
+    }
+
     /// List of the groups served in turn (`''`: the ungrouped jobs).
     pub fn group_turn(&self) -> String {
         self.key("gturn")
@@ -375,6 +396,10 @@ mod tests {
             k.group_limit(),
             k.group_turn(),
             k.group_on(),
+            k.group_rate(),
+            k.group_starts("g"),
+            k.group_held(),
+            k.queue_starts(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

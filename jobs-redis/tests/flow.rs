@@ -194,3 +194,42 @@ async fn a_large_backlog_does_not_hold_up_another_group() {
     println!("the last of small's 10 jobs was start {last_small} of {}", starts.len());
     assert!(last_small < 48, "the last of small's jobs was start {last_small} (over 2 x 24 workers)");
 }
+
+/// Fifty starts a second for its group, whatever the number of workers.
+#[jobs_core::job(queue = "flowrate", group = account, rate = "50/1s")]
+async fn rated_sync(account: String, seq: u64) -> Result<(), jobs_core::JobError> {
+    let _ = (account, seq);
+    Ok(())
+}
+
+/// `rate = "50/1s"` per group over about ten seconds, three pools of eight
+/// workers: no 1 s window of the backend's start times holds more than 50
+/// starts of the group, and the achieved rate over the first ten seconds
+/// is at least 90 % of the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rate_holds_for_ten_seconds() {
+    let server = RedisServer::start();
+    let q = RedisQueue::connect(&server.url()).await.unwrap();
+    let queue = jobs_core::testing::unique_queue("flowrate");
+    let jobs = (0..560u64).map(|seq| RatedSync { account: "acme".into(), seq });
+    let ids = RatedSync::enqueue_all_with(&q, jobs, JobOptions::new().queue(&queue)).await.unwrap();
+    let pools: Vec<_> = (0..3)
+        .map(|_| jobs_core::WorkerPool::builder(q.clone()).queues([queue.as_str()]).workers(8).start().unwrap())
+        .collect();
+    all_succeed(&q, &ids, 60).await;
+    for p in pools {
+        p.shutdown().await.unwrap();
+    }
+    let mut starts = Vec::new();
+    for id in &ids {
+        let info = q.job(id).await.unwrap().unwrap();
+        starts.push(info.attempt_log.first().unwrap().started_at);
+    }
+    starts.sort();
+    let second = Duration::from_secs(1);
+    let most = (0..starts.len()).map(|i| starts[i..].iter().take_while(|t| **t < starts[i] + second).count()).max();
+    assert_eq!(most, Some(50), "at most 50 starts in any 1 s window, and reached");
+    let ten = starts.iter().take_while(|t| **t < starts[0] + 10 * second).count();
+    println!("starts in the first 10 s: {ten} of the 500 the rate allows");
+    assert!(ten >= 450, "achieved {ten} starts in 10 s: under 90 % of 50/s");
+}

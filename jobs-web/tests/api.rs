@@ -335,19 +335,21 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     // Limits: read, set one (the other stays), refuse nonsense, remove.
     let limits = format!("/api/queues/{QUEUE}/limits");
     let (code, body) = get_json(&state, &limits).await;
-    let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "priority_levels": [] });
+    let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null, "priority_levels": [] });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
     let (_, body) = post_json(&state, &format!("{limits}?max_jobs=50"), &[BEARER]).await;
     assert_eq!((body["max_running"].clone(), body["max_jobs"].clone()), (json!(3), json!(50)), "max_running kept");
     assert_eq!(queue.policy(QUEUE).await.expect("policy").max_running, Some(3), "stored in the backend");
-    for bad in ["max_running=0", "max_jobs=lots"] {
+    let (_, body) = post_json(&state, &format!("{limits}?rate=100/1m"), &[BEARER]).await;
+    assert_eq!(body["rate"], "100/1m");
+    for bad in ["max_running=0", "max_jobs=lots", "rate=fast"] {
         let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
         assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
     }
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
-    let (_, body) = post_json(&state, &format!("{limits}?max_running=none&max_jobs=none"), &[BEARER]).await;
+    let (_, body) = post_json(&state, &format!("{limits}?max_running=none&max_jobs=none&rate=none"), &[BEARER]).await;
     assert_eq!(body, none);
     let (code, body) = get_json(&state, &format!("/api/queues/{QUEUE}/groups")).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "groups": [] })));

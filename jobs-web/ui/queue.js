@@ -70,12 +70,13 @@ function limitsPanel(name, limits, after) {
   const field = (id, v) => h('input', { type: 'number', min: '1', step: '1', id, class: 'limit', placeholder: 'none', value: v ?? '' });
   const running = field('limit-max-running', limits.max_running);
   const waiting = field('limit-max-jobs', limits.max_jobs);
+  const rate = h('input', { type: 'text', id: 'limit-rate', class: 'limit', placeholder: 'none', value: limits.rate ?? '' });
   const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
   const set = async () => {
     const body = await act({
       title: `Limits of queue ${name}`,
-      text: `At most ${arg(running)} of its jobs running at once across every pool, and at most ${arg(waiting)} waiting; from the next fetch and enqueue on.`,
-      path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}`,
+      text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; from the next fetch and enqueue on.`,
+      path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`,
       done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
     });
     if (body) after(body);
@@ -83,8 +84,10 @@ function limitsPanel(name, limits, after) {
   return [
     h('span', {}, 'Max running ', h('strong', { 'data-limit': 'max_running' }, shown(limits.max_running))),
     h('span', {}, 'Max waiting ', h('strong', { 'data-limit': 'max_jobs' }, shown(limits.max_jobs))),
+    h('span', {}, 'Rate ', h('strong', { 'data-limit': 'rate' }, limits.rate ?? 'none')),
     h('details', {}, h('summary', {}, 'Change'),
       h('label', {}, 'max running ', running), ' ', h('label', {}, 'max waiting ', waiting), ' ',
+      h('label', {}, 'rate ', rate), ' ',
       h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
   ];
 }

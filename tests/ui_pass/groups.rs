@@ -1,7 +1,7 @@
 use jobs_core::prelude::*;
 
 /// Grouped by an integer field, two of a group at once.
-#[job(queue = "sync", group = account_id, concurrency = 2)]
+#[job(queue = "sync", group = account_id, concurrency = 2, rate = "100/1m")]
 async fn sync_account(account_id: u64, full: bool) -> Result<(), JobError> {
     let _ = (account_id, full);
     Ok(())
@@ -17,6 +17,8 @@ async fn audit(tenant: Option<String>) -> Result<(), JobError> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     assert_eq!(SyncAccount::CONCURRENCY, Some(2));
+    assert_eq!(SyncAccount::RATE, Some("100/1m".parse().unwrap()));
+    assert_eq!(Audit::RATE, None);
     assert_eq!(SyncAccount { account_id: 42, full: false }.group().as_deref(), Some("42"));
     assert_eq!(Audit::CONCURRENCY, None);
     assert_eq!(Audit { tenant: Some("acme".into()) }.group().as_deref(), Some("acme"));
@@ -24,6 +26,7 @@ async fn main() {
 
     let d = jobs_core::backend::descriptors().find(|d| d.name == "sync_account").expect("registered");
     assert_eq!(d.concurrency, Some(2));
+    assert_eq!(d.rate.map(|r| r.limit), Some(100));
     assert_eq!((d.group)(br#"{"account_id":7,"full":true}"#).as_deref(), Some("7"));
 
     // The group travels with the job; `JobOptions::group` overrides it.

@@ -6,7 +6,7 @@ use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobSta
 use serde::Serialize;
 
 use super::print_json;
-use crate::args::{BulkFlags, Limit};
+use crate::args::{BulkFlags, Limit, RateArg};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
@@ -77,11 +77,17 @@ pub(super) async fn queue_pause(
 
 /// `queue limits NAME [--max-running N|none] [--max-jobs N|none]`: changes
 /// what is given (the rest of the policy stays), then prints the limits.
+/// The limits `queue limits` was given (each `None`: left as it is).
+pub(super) struct LimitChange {
+    pub(super) max_running: Option<Limit>,
+    pub(super) max_jobs: Option<Limit>,
+    pub(super) rate: Option<RateArg>,
+}
+
 pub(super) async fn queue_limits(
     q: &SharedQueue,
     name: &str,
-    max_running: Option<Limit>,
-    max_jobs: Option<Limit>,
+    change: LimitChange,
     json: bool,
     io: &mut Io<'_>,
 ) -> Result<(), CliError> {
@@ -90,16 +96,20 @@ pub(super) async fn queue_limits(
         queue: &'a str,
         max_running: Option<u64>,
         max_jobs: Option<u64>,
+        rate: Option<jobs_core::Rate>,
         priority_levels: Vec<&'static str>,
     }
     validate_queue_name(name)?;
     let mut policy = q.policy(name).await?;
-    let changed = max_running.is_some() || max_jobs.is_some();
-    if let Some(Limit(n)) = max_running {
+    let changed = change.max_running.is_some() || change.max_jobs.is_some() || change.rate.is_some();
+    if let Some(Limit(n)) = change.max_running {
         policy.max_running = n;
     }
-    if let Some(Limit(n)) = max_jobs {
+    if let Some(Limit(n)) = change.max_jobs {
         policy.max_jobs = n;
+    }
+    if let Some(RateArg(r)) = change.rate {
+        policy.rate = r;
     }
     if changed {
         q.set_policy(name, policy.clone()).await?;
@@ -108,13 +118,20 @@ pub(super) async fn queue_limits(
     if json {
         return print_json(
             io,
-            &Doc { queue: name, max_running: policy.max_running, max_jobs: policy.max_jobs, priority_levels: levels },
+            &Doc {
+                queue: name,
+                max_running: policy.max_running,
+                max_jobs: policy.max_jobs,
+                rate: policy.rate,
+                priority_levels: levels,
+            },
         );
     }
     let bound = |n: Option<u64>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
     writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
     writeln!(io.out, "max_running      {}", bound(policy.max_running))?;
     writeln!(io.out, "max_jobs         {}", bound(policy.max_jobs))?;
+    writeln!(io.out, "rate             {}", policy.rate.map_or_else(|| "none".to_owned(), |r| r.to_string()))?;
     let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
     writeln!(io.out, "priority_levels  {levels}")?;
     Ok(())

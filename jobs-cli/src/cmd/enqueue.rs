@@ -42,7 +42,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
             .key
             .clone()
             .map(|key| JobKey { key, mode: if args.replace { KeyMode::Replace } else { KeyMode::Keep } }),
-        group: group.map(|key| JobGroup { key, concurrency: desc.concurrency }),
+        group: group.map(|key| JobGroup { key, concurrency: desc.concurrency, rate: desc.rate }),
         // Counted from when it is due, as `JobOptions::expires_in` does.
         expires: args.expires_in.or(desc.expires).map(|d| match (args.at, args.delay) {
             (Some(t), _) => When::At(t.checked_add(d).unwrap_or(t)),

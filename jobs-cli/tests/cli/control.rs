@@ -90,22 +90,27 @@ async fn pause_and_resume_queues(q: SharedQueue) {
 }
 
 async fn queue_limits(q: SharedQueue) {
-    let shown = "queue `reports`\nmax_running      none\nmax_jobs         none\npriority_levels  all\n";
+    let shown =
+        "queue `reports`\nmax_running      none\nmax_jobs         none\nrate             none\npriority_levels  all\n";
     assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown);
     let out = cli(&q, &["queue", "limits", "reports", "--max-running", "5"]).await;
     assert_eq!(
         out.ok(),
-        "queue `reports`: limits set\nmax_running      5\nmax_jobs         none\npriority_levels  all\n"
+        "queue `reports`: limits set\nmax_running      5\nmax_jobs         none\nrate             none\npriority_levels  all\n"
     );
     assert_eq!(q.policy("reports").await.unwrap().max_running, Some(5), "stored in the backend");
     let doc = cli(&q, &["queue", "limits", "reports", "--max-jobs", "100", "--json"]).await.json();
     assert_eq!(
         doc,
-        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "priority_levels": [] }),
+        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "priority_levels": [] }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
     assert_eq!(doc["max_running"], serde_json::Value::Null);
+    let doc = cli(&q, &["queue", "limits", "reports", "--rate", "100/1m", "--json"]).await.json();
+    assert_eq!(doc["rate"], "100/1m");
+    assert_eq!(q.policy("reports").await.unwrap().rate, Some("100/1m".parse().unwrap()));
+    assert_eq!(cli(&q, &["queue", "limits", "reports", "--rate", "fast"]).await.code, 2);
     for bad in ["0", "many"] {
         let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
         assert_eq!(out.code, 2, "{bad}: {out:?}");

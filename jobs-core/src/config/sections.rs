@@ -127,6 +127,9 @@ pub struct QueueConfig {
     /// Run at most this many of the queue's jobs at once, across every
     /// pool and process (at least 1; absent: no bound).
     pub max_running: Option<u64>,
+    /// Start at most this many of the queue's jobs per window, across every
+    /// pool and process: `"100/1m"` (absent: no bound).
+    pub rate: Option<crate::queue::Rate>,
 }
 
 impl QueueConfig {
@@ -136,6 +139,7 @@ impl QueueConfig {
             max_jobs: self.max_jobs,
             priority_levels: self.priority_levels.clone(),
             max_running: self.max_running,
+            rate: self.rate,
         }
     }
 }

@@ -45,6 +45,9 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// How many jobs of one group run at once, across every pool
     /// (`concurrency = N`); `None`: no bound per group.
     const CONCURRENCY: Option<u32> = None;
+    /// How many jobs of one group start per window, across every pool
+    /// (`rate = "50/1s"`); `None`: no bound per group.
+    const RATE: Option<crate::queue::Rate> = None;
     /// Payload fields marked `#[redact]` (as serialized): stored and given
     /// to the job as written, shown as `"[redacted]"` by every view of the
     /// job (API, dashboard, command line, logs).
@@ -445,7 +448,11 @@ pub trait JobExt: Job {
             }),
             caller_id: options.caller_id.map(|id| CallerId { id, if_exists: options.if_exists }),
             key: options.key,
-            group: options.group.or_else(|| self.group()).map(|key| JobGroup { key, concurrency: Self::CONCURRENCY }),
+            group: options.group.or_else(|| self.group()).map(|key| JobGroup {
+                key,
+                concurrency: Self::CONCURRENCY,
+                rate: Self::RATE,
+            }),
             enqueued_at: now,
             headers: {
                 let mut h = Headers::new();

@@ -129,7 +129,7 @@ impl QueueAdmin for MemoryQueue {
                     if let Some(t) = r.run_at {
                         q.scheduled.remove(&(t, id.clone()));
                     }
-                    q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref());
+                    q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref(), now);
                     finish_record(r, JobStatus::Cancelled, now, &mut st.finished);
                     let cap = self.event_history();
                     emit(&mut st.events, cap, now, EventKind::Cancelled, id, &r.job.name, r.attempts, None);

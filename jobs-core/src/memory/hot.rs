@@ -65,7 +65,7 @@ impl MemoryQueue {
                 let Some(r) = st.jobs.get_mut(&id) else { continue };
                 r.lease_until = None;
                 if let Some(g) = &r.job.group {
-                    q.ready.ended(&g.key);
+                    q.ready.ended(&g.key, now);
                 }
                 let started = std::mem::take(&mut r.started);
                 let mut error = LEASE_LOST.to_owned();
@@ -122,9 +122,13 @@ impl MemoryQueue {
                 .policy
                 .max_running
                 .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
+            // And the starts left in the queue's `rate` window.
+            if let Some(rate) = q.policy.rate {
+                room = room.min(q.starts.room(&rate, now));
+            }
             {
                 while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
-                    let Some((id, rank, group)) = q.ready.pop() else { break };
+                    let Some((id, rank, group)) = q.ready.pop(now) else { break };
                     let Some(r) = st.jobs.get_mut(&id) else {
                         if let Some(g) = group {
                             q.ready.offer(&g);
@@ -162,6 +166,9 @@ impl MemoryQueue {
                     });
                     q.leased.insert((until, id.clone()));
                     room -= 1;
+                    if q.policy.rate.is_some() {
+                        q.starts.push(now);
+                    }
                     if let Some(g) = group {
                         q.ready.started(&g);
                     }
@@ -190,7 +197,11 @@ impl MemoryQueue {
             .queues
             .iter()
             .filter_map(|n| st.queues.get(n))
-            .flat_map(|q| [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0)])
+            .flat_map(|q| {
+                // A rate that holds jobs back: look again when it lets one go.
+                let rate_wait = q.policy.rate.and_then(|r| q.starts.clone_wait(&r, now)).filter(|_| q.ready.len() > 0);
+                [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0), q.ready.next_allowed(), rate_wait]
+            })
             .flatten()
             .min()
             .map(|t| t.duration_since(now).unwrap_or_default());
@@ -227,7 +238,7 @@ impl MemoryQueue {
                     // A slot of a bounded queue freed: pools may wait for it.
                     woke |= q.policy.max_running.is_some();
                     if let Some(g) = &r.job.group {
-                        woke |= q.ready.ended(&g.key);
+                        woke |= q.ready.ended(&g.key, now);
                     }
                 }
                 let rank = r.job.priority.rank();

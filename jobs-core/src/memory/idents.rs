@@ -120,7 +120,7 @@ pub(super) fn replace(st: &mut State, id: &JobId, mut new: NewJob, now: SystemTi
             }
             // Linear in the list's length: only when the replacement moves
             // a pending job to another list.
-            _ => q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref()),
+            _ => q.ready.remove(id, r.job.priority.rank(), r.job.group.as_ref(), now),
         }
         match due {
             Some(t) => {

@@ -93,6 +93,8 @@ struct State {
 #[derive(Default)]
 struct QueueState {
     ready: ready::Ready,
+    /// Starts within the queue's `rate` window.
+    starts: ready::Starts,
     scheduled: BTreeSet<(SystemTime, JobId)>,
     leased: BTreeSet<(SystemTime, JobId)>,
     dead: BTreeSet<(SystemTime, JobId)>,

@@ -10,17 +10,55 @@
 //! on how many groups exist: idle and full groups are out of the turn until
 //! a job arrives or a slot frees.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::SystemTime;
 
-use crate::queue::JobGroup;
+use crate::queue::{JobGroup, Rate};
 use crate::vocab::JobId;
 
-/// One group: its pending jobs, how many run, its bound.
+/// One group: its pending jobs, how many run, its bounds, its recent
+/// starts (for its rate).
 #[derive(Default)]
 struct Group {
     lists: [VecDeque<JobId>; 4],
     running: u32,
     limit: Option<u32>,
+    rate: Option<Rate>,
+    starts: Starts,
+}
+
+/// The start times of the current window of a rate, oldest first.
+#[derive(Default)]
+pub(super) struct Starts(VecDeque<SystemTime>);
+
+impl Starts {
+    /// When the next start is allowed under `rate`: `None` for now. Starts
+    /// that left the window are dropped.
+    pub(super) fn wait(&mut self, rate: &Rate, now: SystemTime) -> Option<SystemTime> {
+        while self.0.front().is_some_and(|t| *t + rate.per <= now) {
+            self.0.pop_front();
+        }
+        (self.0.len() >= rate.limit as usize).then(|| self.0.front().map_or(now, |t| *t + rate.per))
+    }
+
+    /// When the next start is allowed under `rate` (`None`: now), without
+    /// dropping anything.
+    pub(super) fn clone_wait(&self, rate: &Rate, now: SystemTime) -> Option<SystemTime> {
+        let live = self.0.iter().filter(|t| **t + rate.per > now);
+        let oldest = live.clone().next();
+        (live.count() >= rate.limit as usize).then(|| oldest.map_or(now, |t| *t + rate.per))
+    }
+
+    /// How many more may start now under `rate`.
+    pub(super) fn room(&mut self, rate: &Rate, now: SystemTime) -> usize {
+        self.wait(rate, now);
+        (rate.limit as usize).saturating_sub(self.0.len())
+    }
+
+    /// Records a start at `now`.
+    pub(super) fn push(&mut self, now: SystemTime) {
+        self.0.push_back(now);
+    }
 }
 
 impl Group {
@@ -40,6 +78,10 @@ pub(super) struct Ready {
     groups: HashMap<String, Group>,
     turn: VecDeque<Option<String>>,
     on: HashSet<String>,
+    /// Groups out of the turn for their rate, by when they may start
+    /// again, and the same as a set.
+    throttled: BTreeSet<(SystemTime, String)>,
+    held: HashSet<String>,
 }
 
 fn pop_first(lists: &mut [VecDeque<JobId>; 4]) -> Option<(JobId, usize)> {
@@ -59,6 +101,7 @@ impl Ready {
                 }
                 let entry = self.groups.entry(g.key.clone()).or_default();
                 entry.limit = g.concurrency;
+                entry.rate = g.rate;
                 &mut entry.lists[rank]
             }
         };
@@ -74,7 +117,7 @@ impl Ready {
 
     /// Takes job `id` out (cancelled, or moved by a keyed replace); linear
     /// in its list's length.
-    pub(super) fn remove(&mut self, id: &JobId, rank: usize, group: Option<&JobGroup>) {
+    pub(super) fn remove(&mut self, id: &JobId, rank: usize, group: Option<&JobGroup>, now: SystemTime) {
         let list = match group {
             None => &mut self.plain[rank],
             Some(g) => match self.groups.get_mut(&g.key) {
@@ -84,13 +127,22 @@ impl Ready {
         };
         list.retain(|x| x != id);
         if let Some(g) = group {
-            self.tidy(&g.key);
+            self.tidy(&g.key, now);
         }
     }
 
-    /// The next job to lease, with its rank and group; `started` or
-    /// `offer` must follow for a grouped one (leased, or not after all).
-    pub(super) fn pop(&mut self) -> Option<(JobId, usize, Option<String>)> {
+    /// The next job to lease at `now`, with its rank and group; `started`
+    /// or `offer` must follow for a grouped one (leased, or not after
+    /// all). A group past its rate leaves the turn until it may start again.
+    pub(super) fn pop(&mut self, now: SystemTime) -> Option<(JobId, usize, Option<String>)> {
+        while let Some((t, key)) = self.throttled.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.throttled.pop_first();
+            self.held.remove(&key);
+            self.offer(&key);
+        }
         if self.turn.is_empty() {
             return pop_first(&mut self.plain).map(|(id, rank)| (id, rank, None));
         }
@@ -109,10 +161,19 @@ impl Ready {
                         self.on.remove(&key);
                         continue;
                     };
+                    if let Some(t) = grp.rate.and_then(|r| grp.starts.wait(&r, now)) {
+                        self.on.remove(&key);
+                        self.held.insert(key.clone());
+                        self.throttled.insert((t, key));
+                        continue;
+                    }
                     let Some((id, rank)) = pop_first(&mut grp.lists) else {
                         self.on.remove(&key);
                         continue;
                     };
+                    if grp.rate.is_some() {
+                        grp.starts.push(now);
+                    }
                     // Still in the turn when it has more jobs and, once this
                     // one runs, a slot left.
                     if grp.pending() > 0 && grp.limit.is_none_or(|l| grp.running + 1 < l) {
@@ -134,19 +195,25 @@ impl Ready {
 
     /// A running job of `group` ended: its slot is free. Whether the group
     /// came back into the turn (pools waiting for a slot can take it).
-    pub(super) fn ended(&mut self, group: &str) -> bool {
+    pub(super) fn ended(&mut self, group: &str, now: SystemTime) -> bool {
         if let Some(g) = self.groups.get_mut(group) {
             g.running = g.running.saturating_sub(1);
         }
         let back = self.offer(group);
-        self.tidy(group);
+        self.tidy(group, now);
         back
     }
 
+    /// When a group held back by its rate may start again, the earliest.
+    pub(super) fn next_allowed(&self) -> Option<SystemTime> {
+        self.throttled.first().map(|(t, _)| *t)
+    }
+
     /// Puts `group` in the turn when it has pending jobs and a free slot
-    /// and is not in it yet; whether it went in.
+    /// and is not in it yet (nor held back by its rate); whether it went in.
     pub(super) fn offer(&mut self, group: &str) -> bool {
-        let eligible = self.groups.get(group).is_some_and(|g| g.pending() > 0 && g.has_room());
+        let eligible =
+            !self.held.contains(group) && self.groups.get(group).is_some_and(|g| g.pending() > 0 && g.has_room());
         if eligible && self.on.insert(group.to_owned()) {
             self.turn.push_back(Some(group.to_owned()));
             return true;
@@ -154,10 +221,14 @@ impl Ready {
         false
     }
 
-    /// Forgets a group with nothing pending or running (and so out of the
-    /// turn), keeping memory bounded by the live groups.
-    fn tidy(&mut self, group: &str) {
-        if self.groups.get(group).is_some_and(|g| g.pending() == 0 && g.running == 0) && !self.on.contains(group) {
+    /// Forgets a group with nothing pending or running and no start in its
+    /// rate's window (and so out of the turn), keeping memory bounded by
+    /// the live groups.
+    fn tidy(&mut self, group: &str, now: SystemTime) {
+        let idle = self.groups.get_mut(group).is_some_and(|g| {
+            g.pending() == 0 && g.running == 0 && g.rate.is_none_or(|r| g.starts.room(&r, now) == r.limit as usize)
+        });
+        if idle && !self.on.contains(group) && !self.held.contains(group) {
             self.groups.remove(group);
         }
     }
@@ -173,6 +244,7 @@ impl Ready {
                 pending: g.pending() as u64,
                 running: u64::from(g.running),
                 concurrency: g.limit,
+                rate: g.rate,
             })
             .collect();
         all.sort_by(|a, b| b.pending.cmp(&a.pending).then_with(|| b.key.cmp(&a.key)));

@@ -113,6 +113,9 @@ pub fn check_idents(jobs: &[NewJob]) -> Result<(), Error> {
                     g.key.len()
                 )));
             }
+            if let Some(r) = &g.rate {
+                r.check().map_err(|e| Error::InvalidArgument(format!("the group rate of job `{}`: {e}", j.name)))?;
+            }
             if g.concurrency == Some(0) {
                 return Err(Error::InvalidArgument(format!(
                     "the group concurrency of job `{}` must be at least 1 (`None` for no bound)",

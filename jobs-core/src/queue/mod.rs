@@ -26,6 +26,7 @@ mod forward;
 mod lease;
 mod model;
 mod progress;
+mod rate;
 mod records;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
 pub use progress::*;
+pub use rate::{Rate, MAX_RATE_LIMIT};
 pub use records::*;
 
 use crate::error::Error;

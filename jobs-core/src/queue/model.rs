@@ -110,6 +110,9 @@ pub struct JobGroup {
     /// Jobs of the group running at once, across every pool; `None`: no
     /// bound.
     pub concurrency: Option<u32>,
+    /// Starts of the group's jobs per window, across every pool; `None`: no
+    /// bound.
+    pub rate: Option<super::Rate>,
 }
 
 /// One group of a queue, as [`QueueInspect::groups`](crate::QueueInspect::groups) lists it.
@@ -124,6 +127,10 @@ pub struct GroupInfo {
     /// How many may run at once (its latest job's `concurrency`); `None`:
     /// no bound.
     pub concurrency: Option<u32>,
+    /// How many may start per window (its latest job's `rate`); `None`: no
+    /// bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<super::Rate>,
 }
 
 /// The longest group key, in bytes.
@@ -374,6 +381,10 @@ pub struct QueuePolicy {
     /// and wakes the pools waiting for one.
     #[serde(default)]
     pub max_running: Option<u64>,
+    /// Start at most this many of the queue's jobs per window, across
+    /// every pool (a sliding window); `None`: no bound.
+    #[serde(default)]
+    pub rate: Option<super::Rate>,
 }
 
 impl QueuePolicy {
@@ -382,6 +393,9 @@ impl QueuePolicy {
     pub fn check(&self) -> Result<(), crate::Error> {
         if self.max_jobs == Some(0) {
             return Err(crate::Error::InvalidArgument("`max_jobs` must be at least 1 (`None` for no bound)".into()));
+        }
+        if let Some(r) = &self.rate {
+            r.check().map_err(|e| crate::Error::InvalidArgument(format!("`rate`: {e}")))?;
         }
         if self.max_running == Some(0) {
             return Err(crate::Error::InvalidArgument(

@@ -19,7 +19,7 @@ use crate::registry::JobDescriptor;
 /// to add (and for tests that check they stay out until then).
 ///
 /// [`use_suite_jobs`]: super::use_suite_jobs
-pub fn descriptors() -> [&'static JobDescriptor; 8] {
+pub fn descriptors() -> [&'static JobDescriptor; 9] {
     [
         ProbeJob::__jobs_descriptor(),
         SlowJob::__jobs_descriptor(),
@@ -29,6 +29,7 @@ pub fn descriptors() -> [&'static JobDescriptor; 8] {
         TouchyJob::__jobs_descriptor(),
         SizedResultJob::__jobs_descriptor(),
         GroupedJob::__jobs_descriptor(),
+        RatedJob::__jobs_descriptor(),
     ]
 }
 
@@ -153,6 +154,15 @@ pub async fn grouped_job(
     mine.started(seq, &ctx);
     let (_all, _mine) = (all.stop_guard(seq), mine.stop_guard(seq));
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+    Ok(seq)
+}
+
+/// A job grouped by its `group` field, at most 5 of a group started per
+/// 300 ms: records its runs in the probe of `key`.
+#[crate::job(crate = crate, register = false, name = "conformance.rated", group = group, rate = "5/300ms")]
+pub async fn rated_job(ctx: JobContext, key: String, group: String, seq: u64) -> Result<u64, JobError> {
+    let _ = group;
+    probe(&key).started(seq, &ctx);
     Ok(seq)
 }
 

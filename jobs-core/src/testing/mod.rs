@@ -136,6 +136,8 @@ macro_rules! conformance_suite {
             group_concurrency_holds_across_pools,
             groups_take_turns,
             grouped_jobs_are_counted_and_cancelled,
+            group_rate_holds_in_every_window,
+            queue_rate_holds_in_every_window,
         );
     };
     (@capability admin, $factory:expr) => {

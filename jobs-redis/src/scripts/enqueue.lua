@@ -16,7 +16,7 @@
 --   or fail), key ('' = none; else 'k' or 'r' then the key field
 --   `<name length>:<name><key>`: when a job with it waits, keep it or
 --   replace it), group ('' = none; else its `group` field
---   `<concurrency>:<key>`, see groups.lua).
+--   `<concurrency>/<rate>:<key>`, see groups.lua).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -317,8 +317,8 @@ local function enqueue(now, n, base_arg, compact)
         end
         if group ~= '' then
           -- Into its group's list once the records are written.
-          local limit, g = string.match(group, '^(%d*):(.*)$')
-          gready[#gready + 1] = { g, limit, rank, entry }
+          local limit, rate, g = string.match(group, '^(%d*)/([%d,]*):(.*)$')
+          gready[#gready + 1] = { g, limit, rate, rank, entry }
         else
           local k = string.byte(rank) - 47
           local c = nready[k] + 1
@@ -342,7 +342,7 @@ local function enqueue(now, n, base_arg, compact)
   end
   hset_many(GROUP, grouped)
   for _, p in ipairs(gready) do
-    group_push(p[1], p[2], p[3], p[4], false)
+    group_push(p[1], p[2], p[3], p[4], p[5], false)
   end
   for i = 1, #held, 2 do
     local ix, id = held[i], held[i + 1]

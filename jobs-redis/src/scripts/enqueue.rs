@@ -136,7 +136,12 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
         None => out.arg(""),
     };
     match &j.group {
-        Some(g) => out.arg(format!("{}:{}", g.concurrency.map(|n| n.to_string()).unwrap_or_default(), g.key)),
+        Some(g) => out.arg(format!(
+            "{}/{}:{}",
+            g.concurrency.map(|n| n.to_string()).unwrap_or_default(),
+            g.rate.as_ref().map(crate::decode::rate_arg).unwrap_or_default(),
+            g.key
+        )),
         None => out.arg(""),
     };
 }

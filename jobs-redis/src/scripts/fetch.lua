@@ -62,8 +62,20 @@ trim_dead(tonumber(ARGV[7]), batch)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running')
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate')
 local cap = tonumber(meta[2])
+-- The queue's `rate` (`<starts>,<window ms>`): its starts are logged in
+-- the sorted set `qrl`, by time, and a fetch leases no more than the
+-- window has room for.
+local q_rate_n, q_rate_per = nil, nil
+if meta[3] and meta[3] ~= '' then
+  local n, per = string.match(meta[3], '^(%d+),(%d+)$')
+  q_rate_n, q_rate_per = tonumber(n), tonumber(per)
+end
+if q_rate_n and max > 0 then
+  redis.call('ZREMRANGEBYSCORE', B .. 'qrl', '-inf', now - q_rate_per)
+  max = math.min(max, math.max(q_rate_n - redis.call('ZCARD', B .. 'qrl'), 0))
+end
 if cap and max > 0 then
   -- The queue's `max_running`: lease no more than the slots left.
   local running = 0
@@ -175,6 +187,7 @@ if max > 0 and meta[1] ~= '1' then
   end
 
   if has_groups() then
+    release_held(now, batch)
     -- Turns (see groups.lua): one job per member of `gturn` in turn, the
     -- ungrouped jobs ('') included, until `max` are popped or a whole
     -- round yields nothing.
@@ -198,7 +211,14 @@ if max > 0 and meta[1] ~= '1' then
       else
         local limit = tonumber(redis.call('HGET', B .. 'glimit', m))
         local run = tonumber(redis.call('HGET', B .. 'grun', m)) or 0
-        if not limit or run < limit then
+        -- At its rate: out of the turn until it may start again.
+        local held = (not limit or run < limit) and rate_wait(m, now) or nil
+        if held then
+          redis.call('RPOP', B .. 'gturn')
+          redis.call('SREM', B .. 'gon', m)
+          redis.call('ZADD', B .. 'gheld', held, m)
+          nturn = nturn - 1
+        elseif not limit or run < limit then
           for r0 = 0, 3 do
             entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
             if entry then
@@ -213,8 +233,12 @@ if max > 0 and meta[1] ~= '1' then
           redis.call('HINCRBY', B .. 'grun', m, 1)
           count('gpending:' .. rank, -1)
           gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m
+          rate_take(m, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
         end
-        if not entry or left <= 0 or (limit and run + 1 >= limit) then
+        if held then
+          -- Taken out of the turn above.
+          entry = nil
+        elseif not entry or left <= 0 or (limit and run + 1 >= limit) then
           -- Out of the turn (LMOVE just put it last): no job or no slot left.
           redis.call('RPOP', B .. 'gturn')
           redis.call('SREM', B .. 'gon', m)
@@ -257,6 +281,12 @@ if max > 0 and meta[1] ~= '1' then
     end
   end
   cut_short = cut_short or (n_expired >= expire_max and taken < max)
+  if q_rate_n and nl > 0 then
+    for i = 1, nl do
+      redis.call('ZADD', B .. 'qrl', now, leased[i] .. ':' .. now)
+    end
+    redis.call('PEXPIRE', B .. 'qrl', q_rate_per)
+  end
   if nl > 0 then
     hset_many(STATE, states)
     rpush_many(B .. 'lease:' .. token, leased)
@@ -269,7 +299,15 @@ end
 flush_stats(now)
 
 local first = nil
-for _, z in ipairs({ B .. 'scheduled', B .. 'leased' }) do
+-- When a rate lets a job start again counts too: a group held back, and
+-- the queue's own window once it is full.
+if q_rate_n and redis.call('ZCARD', B .. 'qrl') >= q_rate_n then
+  local oldest = redis.call('ZRANGE', B .. 'qrl', 0, 0, 'WITHSCORES')
+  if oldest[2] then
+    first = tonumber(oldest[2]) + q_rate_per
+  end
+end
+for _, z in ipairs({ B .. 'scheduled', B .. 'leased', B .. 'gheld' }) do
   local head = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
   if head[2] then
     local t = tonumber(head[2])

@@ -1,12 +1,14 @@
 -- groups.lua: groups of jobs (jobs_core::JobOptions::group, `#[job(group =
 -- .., concurrency = ..)]`), after common.lua in every script.
 --
--- A grouped job has a field in the `group` hash: `<concurrency>:<key>`
--- (concurrency '' for no bound). While pending it waits in its group's
+-- A grouped job has a field in the `group` hash:
+-- `<concurrency>/<rate>:<key>` (concurrency '' for no bound; rate
+-- `<starts>,<window ms>`, '' for none). While pending it waits in its group's
 -- list `gq:<rank>:<key>` (entries as in `ready:<rank>`), not in a ready
 -- list; the sorted set `gwait` scores each group by its pending jobs (so
 -- the busiest are read without a scan), `grun` counts its running ones,
--- `glimit` holds its bound (its latest job's), and the `stats` gauge
+-- `glimit` holds its bound and `grate` its rate (its latest job's), and
+-- the `stats` gauge
 -- `gpending:<rank>` counts the queue's grouped pending jobs per rank.
 --
 -- Fetches take turns (fetch.lua): `gturn` lists each group that has
@@ -30,8 +32,14 @@ local function has_groups()
   return HAS_GROUPS
 end
 
--- The group field of job `id` split: its key and bound ('' for none); nil
--- for an ungrouped job.
+-- A group field split: key, bound, rate ('' for none).
+local function group_field(v)
+  local limit, rate, key = string.match(v, '^(%d*)/([%d,]*):(.*)$')
+  return key, limit, rate
+end
+
+-- The group field of job `id` split (see group_field); nil for an
+-- ungrouped job.
 local function group_of(id)
   if not has_groups() then
     return nil
@@ -40,14 +48,46 @@ local function group_of(id)
   if not v then
     return nil
   end
-  local limit, key = string.match(v, '^(%d*):(.*)$')
-  return key, limit
+  return group_field(v)
+end
+
+-- When group `g` may start a job again under its rate, at `now` (ms): nil
+-- when now (or it has no rate).
+local function rate_wait(g, now)
+  local rate = redis.call('HGET', B .. 'grate', g)
+  if not rate then
+    return nil
+  end
+  local n, per = string.match(rate, '^(%d+),(%d+)$')
+  n, per = tonumber(n), tonumber(per)
+  local log = B .. 'grl:' .. g
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - per)
+  if redis.call('ZCARD', log) < n then
+    return nil
+  end
+  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + per
+end
+
+-- Records a start of group `g`'s job `id` at `now` for its rate.
+local function rate_take(g, id, now)
+  local rate = redis.call('HGET', B .. 'grate', g)
+  if rate then
+    local per = tonumber(string.match(rate, ',(%d+)$'))
+    local log = B .. 'grl:' .. g
+    redis.call('ZADD', log, now, id .. ':' .. now)
+    redis.call('PEXPIRE', log, per)
+  end
 end
 
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
 -- is not in it yet; returns whether it went in.
 local function offer_turn(g)
   if (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
+    return false
+  end
+  if redis.call('ZSCORE', B .. 'gheld', g) then
+    -- Held back by its rate: release_held() offers it in time.
     return false
   end
   local limit = tonumber(redis.call('HGET', B .. 'glimit', g))
@@ -70,14 +110,15 @@ local function group_tidy(g)
     redis.call('ZREM', B .. 'gwait', g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'glimit', g)
+    redis.call('HDEL', B .. 'grate', g)
   end
 end
 
 -- Makes job entry `entry` (of rank `rank`) pending in group `g` with bound
--- `limit` ('' for none): last in line, or first (`front`: a job handed
--- back was taken before those behind it). Returns whether the group came
--- into the turn.
-local function group_push(g, limit, rank, entry, front)
+-- `limit` and rate `rate` ('' for none): last in line, or first (`front`:
+-- a job handed back was taken before those behind it). Returns whether the
+-- group came into the turn.
+local function group_push(g, limit, rate, rank, entry, front)
   if not has_groups() then
     -- The queue's first group: its ungrouped jobs take turns from now on.
     redis.call('RPUSH', B .. 'gturn', '')
@@ -94,6 +135,11 @@ local function group_push(g, limit, rank, entry, front)
   else
     redis.call('HDEL', B .. 'glimit', g)
   end
+  if rate ~= '' then
+    redis.call('HSET', B .. 'grate', g, rate)
+  else
+    redis.call('HDEL', B .. 'grate', g)
+  end
   redis.call('ZINCRBY', B .. 'gwait', 1, g)
   count('gpending:' .. rank, 1)
   return offer_turn(g)
@@ -103,9 +149,9 @@ end
 -- group's list when it has a group, else in `ready:<rank>`; `front` as
 -- for group_push.
 local function push_ready(id, rank, entry, front)
-  local g, limit = group_of(id)
+  local g, limit, rate = group_of(id)
   if g then
-    group_push(g, limit, rank, entry, front)
+    group_push(g, limit, rate, rank, entry, front)
   elseif front then
     redis.call('LPUSH', B .. 'ready:' .. rank, entry)
   else
@@ -151,11 +197,21 @@ local function groups_ended(ids)
   local fields = hmget(GROUP, ids)
   for i = 1, #ids do
     if fields[i] then
-      local _, g = string.match(fields[i], '^(%d*):(.*)$')
+      local g = group_field(fields[i])
       if g and group_ended(g) then
         back = true
       end
     end
   end
   return back
+end
+
+-- Puts the groups whose rate lets them start again by `now` back in the
+-- turn, at most `limit` of them.
+local function release_held(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', now, 'LIMIT', 0, limit)
+  for _, g in ipairs(due) do
+    redis.call('ZREM', B .. 'gheld', g)
+    offer_turn(g)
+  end
 end

@@ -162,6 +162,7 @@ pub(crate) async fn pause_queue(
 pub(crate) struct LimitsQuery {
     max_running: Option<String>,
     max_jobs: Option<String>,
+    rate: Option<String>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -175,8 +176,8 @@ fn limit(name: &str, text: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-/// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none`: changes
-/// the limits given, from the next enqueue and fetch on.
+/// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`:
+/// changes the limits given, from the next enqueue and fetch on.
 pub(crate) async fn set_limits(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -186,12 +187,20 @@ pub(crate) async fn set_limits(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let running = q.max_running.as_deref().map(|t| limit("max_running", t)).transpose()?;
     let jobs = q.max_jobs.as_deref().map(|t| limit("max_jobs", t)).transpose()?;
+    let rate = match q.rate.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(text) => Some(Some(text.parse::<jobs_core::Rate>().map_err(ApiError::BadRequest)?)),
+    };
     let mut policy = state.queue().policy(&queue).await?;
     if let Some(n) = running {
         policy.max_running = n;
     }
     if let Some(n) = jobs {
         policy.max_jobs = n;
+    }
+    if let Some(r) = rate {
+        policy.rate = r;
     }
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;

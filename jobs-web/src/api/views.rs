@@ -420,13 +420,21 @@ pub(crate) struct LimitsView {
     pub(crate) max_running: Option<u64>,
     /// Pending and scheduled jobs past which enqueues are refused.
     pub(crate) max_jobs: Option<u64>,
+    /// Starts per window, across every pool (`"100/1m"`; `null`: none).
+    pub(crate) rate: Option<jobs_core::Rate>,
     /// The priorities it accepts (empty: all).
     pub(crate) priority_levels: Vec<jobs_core::Priority>,
 }
 
 impl LimitsView {
     pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy) -> Self {
-        LimitsView { queue, max_running: p.max_running, max_jobs: p.max_jobs, priority_levels: p.priority_levels }
+        LimitsView {
+            queue,
+            max_running: p.max_running,
+            max_jobs: p.max_jobs,
+            rate: p.rate,
+            priority_levels: p.priority_levels,
+        }
     }
 }
 

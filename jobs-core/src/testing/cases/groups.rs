@@ -4,7 +4,7 @@
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{GroupInfo, JobQueue, QueueAdmin, QueueInspect};
 use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
-use crate::testing::jobs::{Act, GroupedJob};
+use crate::testing::jobs::{Act, GroupedJob, RatedJob};
 use crate::vocab::{JobId, JobStatus};
 
 use super::put;
@@ -76,7 +76,8 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     let c = grouped(&q, &queue, "y", 3, 0).await;
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 3);
     let busiest = |x: u64, y: u64| {
-        let g = |key: &str, pending| GroupInfo { key: key.into(), pending, running: 0, concurrency: Some(2) };
+        let g =
+            |key: &str, pending| GroupInfo { key: key.into(), pending, running: 0, concurrency: Some(2), rate: None };
         vec![g("x", x), g("y", y)]
     };
     assert_eq!(q.groups(&queue, 10).await.unwrap(), busiest(2, 1), "the busiest group first");
@@ -111,4 +112,65 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     assert_eq!(seqs, vec![1, 3], "the cancelled job never ran");
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
     assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "nothing pending: no group listed");
+}
+
+/// The most starts within any window of length `per`, from the backend's
+/// own start times of each job's first attempt.
+async fn most_in_a_window<Q: QueueInspect + ?Sized>(q: &Q, ids: &[JobId], per: std::time::Duration) -> usize {
+    let mut times = Vec::new();
+    for id in ids {
+        let info = q.job(id).await.unwrap().unwrap();
+        times.push(info.attempt_log.first().expect("it ran").started_at);
+    }
+    times.sort();
+    (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + per).count()).max().unwrap_or(0)
+}
+
+/// `rate = "5/300ms"` on a group: across two pools, no window of 300 ms
+/// (by the backend's start times) holds more than 5 starts of the group,
+/// and the limit is reached; another group has its own budget.
+pub async fn group_rate_holds_in_every_window<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("grouprate");
+    let per = std::time::Duration::from_millis(300);
+    let mut by_group: Vec<Vec<JobId>> = vec![Vec::new(), Vec::new()];
+    for seq in 0..24 {
+        let group = ["a", "b"][seq as usize % 2];
+        let job = RatedJob { key: queue.clone(), group: group.into(), seq };
+        by_group[seq as usize % 2].push(job.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap());
+    }
+    let info = q.groups(&queue, 10).await.unwrap();
+    assert_eq!(info[0].rate.map(|r| (r.limit, r.per)), Some((5, per)), "the group shows its rate");
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    for id in by_group.iter().flatten() {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    for ids in &by_group {
+        assert_eq!(most_in_a_window(&q, ids, per).await, 5, "at most the rate in any window, and reached");
+    }
+    assert!(most_in_a_window(&q, &by_group.concat(), per).await > 5, "each group has its own budget");
+}
+
+/// A queue's `rate` holds across two pools: no window holds more than its
+/// starts.
+pub async fn queue_rate_holds_in_every_window<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("queuerate");
+    let rate: crate::queue::Rate = "4/300ms".parse().unwrap();
+    let policy = crate::queue::QueuePolicy { rate: Some(rate), ..Default::default() };
+    q.set_policy(&queue, policy.clone()).await.unwrap();
+    assert_eq!(q.policy(&queue).await.unwrap(), policy);
+    let mut ids = Vec::new();
+    for seq in 0..12 {
+        ids.push(put(&q, &queue, seq, Act::Succeed, JobOptions::new()).await);
+    }
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    for id in &ids {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert_eq!(most_in_a_window(&q, &ids, rate.per).await, 4, "at most the rate in any window, and reached");
 }
