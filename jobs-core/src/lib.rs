@@ -53,7 +53,7 @@ pub use queue::{
     AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
     JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts,
     QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Rate, Retention, ScheduleDef, ScheduleState,
-    ScheduleStore, SharedQueue, When, MAX_RATE_LIMIT,
+    ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};

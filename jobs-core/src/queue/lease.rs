@@ -86,8 +86,8 @@ pub fn check_times(jobs: &[NewJob]) -> Result<(), Error> {
 }
 
 /// Refuses a batch with a caller id or key that is empty or longer than
-/// [`MAX_CALLER_ID_LEN`], a group key empty or longer than
-/// [`MAX_GROUP_KEY_LEN`] or with a concurrency of 0, or in which two jobs share a caller id (in one
+/// [`MAX_CALLER_ID_LEN`](crate::MAX_CALLER_ID_LEN), a group key empty or longer than
+/// [`MAX_GROUP_KEY_LEN`](crate::MAX_GROUP_KEY_LEN) or with a concurrency of 0, or in which two jobs share a caller id (in one
 /// queue) or a key (with one name, in one queue): which of them would win
 /// is not something a batch should leave to chance. Both backends'
 /// `enqueue_many` call it before writing anything.

@@ -57,7 +57,7 @@ pub struct NewJob {
 /// job is stored (until its retention ends): see `JobOptions::id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerId {
-    /// The id: 1 to [`MAX_CALLER_ID_LEN`] bytes.
+    /// The id: 1 to [`MAX_CALLER_ID_LEN`](crate::MAX_CALLER_ID_LEN) bytes.
     pub id: String,
     /// What an enqueue does when a stored job has this id already.
     pub if_exists: IfExists,
@@ -79,7 +79,7 @@ pub enum IfExists {
 /// `JobOptions::key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobKey {
-    /// The key: 1 to [`MAX_CALLER_ID_LEN`] bytes.
+    /// The key: 1 to [`MAX_CALLER_ID_LEN`](crate::MAX_CALLER_ID_LEN) bytes.
     pub key: String,
     /// What an enqueue does when a job with the key is waiting.
     pub mode: KeyMode,
@@ -105,7 +105,7 @@ pub enum KeyMode {
 /// group's latest enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobGroup {
-    /// The key: 1 to [`MAX_GROUP_KEY_LEN`] bytes.
+    /// The key: 1 to [`MAX_GROUP_KEY_LEN`](crate::MAX_GROUP_KEY_LEN) bytes.
     pub key: String,
     /// Jobs of the group running at once, across every pool; `None`: no
     /// bound.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
-    /// Starts allowed per window: 1 to [`MAX_RATE_LIMIT`].
+    /// Starts allowed per window: 1 to [`MAX_RATE_LIMIT`](crate::MAX_RATE_LIMIT).
     pub limit: u32,
     /// The window: from 1 ms to a day.
     pub per: Duration,
