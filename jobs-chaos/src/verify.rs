@@ -444,6 +444,7 @@ mod tests {
             headers: Default::default(),
             snoozes: 0,
             expires_at: None,
+            progress: None,
             caller_id: None,
             key: None,
             group: None,

@@ -126,6 +126,15 @@ pub(crate) struct AttemptView {
     snoozed_ms: Option<u128>,
 }
 
+/// A job's last reported progress, as `--json` shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgressView {
+    fraction: f32,
+    note: String,
+    at: String,
+    attempt: u32,
+}
+
 /// A job, as `--json` shows it (`job`, `dead show`, `dead list`).
 #[derive(Debug, Serialize)]
 pub(crate) struct JobView<'a> {
@@ -138,6 +147,9 @@ pub(crate) struct JobView<'a> {
     max_retries: Option<u32>,
     snoozes: u32,
     expires_at: Option<String>,
+    /// The last progress an attempt reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<ProgressView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +184,12 @@ impl<'a> JobView<'a> {
             max_retries: job.max_retries,
             snoozes: job.snoozes,
             expires_at: job.expires_at.map(json_time),
+            progress: job.progress.as_ref().map(|p| ProgressView {
+                fraction: p.fraction,
+                note: p.note.clone(),
+                at: json_time(p.at),
+                attempt: p.attempt,
+            }),
             caller_id: job.caller_id.as_deref(),
             key: job.key.as_deref(),
             enqueued_at: json_time(job.enqueued_at),
@@ -196,6 +214,18 @@ impl<'a> JobView<'a> {
             headers: &job.headers,
         }
     }
+}
+
+/// `42% frame 10 of 24 (attempt 1, 3s ago)`: a job's last progress, for
+/// people (the note made printable: it is the job's own text).
+pub(crate) fn progress_text(p: &jobs_core::Progress, now: SystemTime) -> String {
+    let mut s = format!("{:.0}%", p.fraction * 100.0);
+    if !p.note.is_empty() {
+        s.push(' ');
+        s.push_str(&printable(&p.note, MAX_TEXT_ERROR));
+    }
+    let _ = write!(s, " (attempt {}, {})", p.attempt, ago(p.at, now));
+    s
 }
 
 /// Everything about a job, for people: one `label  value` line per field,
@@ -227,6 +257,9 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
     // Past the first counted attempt the expiry no longer applies.
     if let Some(t) = job.expires_at.filter(|_| job.attempts == 0 || job.status == jobs_core::JobStatus::Expired) {
         field("expires", &format!("{} ({})", time(t), ago(t, now)));
+    }
+    if let Some(p) = &job.progress {
+        field("progress", &progress_text(p, now));
     }
     field("enqueued", &format!("{} ({})", time(job.enqueued_at), ago(job.enqueued_at, now)));
     if let Some(t) = job.run_at.filter(|_| !job.status.is_finished()) {

@@ -34,6 +34,8 @@ pub struct JobContext {
     /// so an attempt without layers allocates nothing for them.
     ext: Option<Arc<Extensions>>,
     queue: Option<Arc<dyn crate::queue::JobQueue>>,
+    /// This attempt's progress writer; `None` outside a pool.
+    progress: Option<Arc<crate::progress::Reporter>>,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -107,6 +109,7 @@ impl JobContext {
             data: Arc::default(),
             ext: None,
             queue: None,
+            progress: None,
         }
     }
 
@@ -115,6 +118,12 @@ impl JobContext {
     pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: Option<Arc<dyn crate::queue::JobQueue>>) -> Self {
         self.data = data;
         self.queue = queue;
+        self
+    }
+
+    /// Gives the job its attempt's progress writer.
+    pub(crate) fn with_progress(mut self, reporter: Arc<crate::progress::Reporter>) -> Self {
+        self.progress = Some(reporter);
         self
     }
 
@@ -218,6 +227,52 @@ impl JobContext {
     /// its grace period: finish quickly and return.
     pub async fn cancelled(&self) {
         self.inner.cancel.cancelled().await
+    }
+
+    /// Reports how far the job is: `fraction` done (0.0 to 1.0) and a short
+    /// note (cut to [`MAX_PROGRESS_NOTE`](crate::backend::MAX_PROGRESS_NOTE)
+    /// bytes at a character boundary). Stored on the job
+    /// ([`JobInfo::progress`](crate::JobInfo::progress)) and recorded as a
+    /// [`Progress`](crate::EventKind::Progress) event.
+    ///
+    /// Call it as often as is convenient: the first value is written at
+    /// once, then at most one per the pool's
+    /// [`progress_interval`](crate::WorkerPoolBuilder::progress_interval)
+    /// (default 250 ms), always the latest, and the last one before the
+    /// attempt's end is reported. Outside a pool (a test's context) it only
+    /// checks its arguments.
+    ///
+    /// Errors: [`ProgressError::InvalidFraction`](crate::ProgressError::InvalidFraction)
+    /// for NaN or a value outside 0..=1;
+    /// [`LeaseLost`](crate::ProgressError::LeaseLost) once this worker's
+    /// lease was taken over (stop: the result will be refused too);
+    /// [`Ended`](crate::ProgressError::Ended) after the attempt's end;
+    /// [`Backend`](crate::ProgressError::Backend) when the backend failed
+    /// (the value is kept and written later). A job that treats progress as
+    /// best effort ignores the error.
+    ///
+    /// ```
+    /// use jobs_core::prelude::*;
+    /// #[job(crate = jobs_core)]
+    /// async fn transcode(ctx: JobContext, frames: u32) -> Result<(), JobError> {
+    ///     for i in 0..frames {
+    ///         // .. one frame ..
+    ///         ctx.progress((i + 1) as f32 / frames as f32, format!("frame {}", i + 1)).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ctx = JobContext::for_test("transcode");
+    /// assert!(ctx.progress(f32::NAN, "").await.is_err());
+    /// assert!(ctx.progress(0.5, "half").await.is_ok());
+    /// # }
+    /// ```
+    pub async fn progress(&self, fraction: f32, note: impl Into<String>) -> Result<(), crate::ProgressError> {
+        match &self.progress {
+            Some(reporter) => reporter.report(fraction, note.into()).await,
+            None if crate::queue::valid_fraction(fraction) => Ok(()),
+            None => Err(crate::ProgressError::InvalidFraction(fraction)),
+        }
     }
 
     /// Whether [`JobContext::cancelled`] has resolved.

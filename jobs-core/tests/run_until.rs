@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, Waiter};
+use jobs_core::backend::{
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, ProgressUpdate, ProgressWrite,
+    Waiter,
+};
 use jobs_core::prelude::*;
 use jobs_core::{JobStatus, NewJob};
 use tokio::sync::{oneshot, Notify};
@@ -89,6 +92,9 @@ impl JobQueue for NoWaiter {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
         self.0.extend_leases(leases, lease)
+    }
+    fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>> {
+        self.0.report_progress(update)
     }
     fn waiter(&self, _queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
         Err(Error::Backend("no waiter for you".into()))

@@ -364,9 +364,10 @@ pub(crate) fn job_info(
         finished_at: finished_at.map(from_ms),
         result: result.filter(|r| !r.is_empty()).and_then(|r| serde_json::from_slice(r).ok()),
         headers: headers(r.headers(rec)),
-        // Read beside the record (`snooze`, `expires`), by the caller.
+        // Read beside the record (`snooze`, `expires`, `progress`), by the caller.
         snoozes: 0,
         expires_at: None,
+        progress: None,
         caller_id: None,
         key: None,
         group: None,

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use jobs_core::backend::{
-    ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome, PayloadFormat,
-    QueueFailure, EXPIRE_BATCH,
+    check_progress, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeaseState, LeasedJob, Outcome,
+    PayloadFormat, ProgressUpdate, ProgressWrite, QueueFailure, EXPIRE_BATCH,
 };
 use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
@@ -21,6 +21,7 @@ use crate::scripts::enqueue::{Enqueue, Enqueued};
 use crate::scripts::extend::Extend;
 use crate::scripts::fetch::Fetch;
 use crate::scripts::finish::{FinishBatch, Items};
+use crate::scripts::progress::ReportProgress;
 
 /// Due jobs promoted, expired leases reclaimed and finished records swept
 /// per queue and fetch: a backlog is worked off in steps, never in one long
@@ -284,6 +285,16 @@ impl RedisQueue {
             }
         }
         Ok(out)
+    }
+
+    /// Stores a running job's progress when its lease is `update.token`.
+    pub(crate) async fn report_progress(&self, update: &ProgressUpdate) -> Result<ProgressWrite, Error> {
+        check_progress(update)?;
+        if validate_queue_name(update.id.queue()).is_err() {
+            return Ok(ProgressWrite::Stale);
+        }
+        let keys = self.keys(update.id.queue());
+        self.invoke(ReportProgress { keys: &keys, update }).await
     }
 }
 

@@ -176,6 +176,12 @@ impl QueueKeys {
         self.key("snooze")
     }
 
+    /// Hash of ulid → the last progress a running attempt reported
+    /// (`fraction|at_ms|attempt|note`).
+    pub fn progress(&self) -> String {
+        self.key("progress")
+    }
+
     /// Hash of caller id → the ulid of the stored job that has it
     /// (`JobOptions::id`).
     pub fn ids(&self) -> String {
@@ -378,6 +384,7 @@ mod tests {
             k.crash(),
             k.expires(),
             k.snooze(),
+            k.progress(),
             k.ids(),
             k.caller_ids(),
             k.job_keys(),

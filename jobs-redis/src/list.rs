@@ -6,6 +6,7 @@ use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 use crate::decode::{from_ms, job_id, job_info, key_of_field, text, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
+use crate::scripts::progress::stored_progress;
 use crate::scripts::read::Read;
 
 /// Ids read per round trip while filtering a sorted set shared by two
@@ -229,6 +230,7 @@ impl RedisQueue {
                 let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
                 info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
                 info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
+                info.progress = job.progress.as_deref().and_then(stored_progress);
                 info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
                 info.key = job.key.as_deref().and_then(key_of_field);
                 info.group = job.group.as_deref().and_then(|f| {

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, Waiter};
+use jobs_core::backend::{
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, PayloadFormat, ProgressUpdate, ProgressWrite,
+    Waiter,
+};
 use jobs_core::{
     CancelResult, Error, JobId, JobInfo, JobQueue, JobStatus, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin,
     QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
@@ -33,6 +36,10 @@ impl JobQueue for RedisQueue {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
         Box::pin(self.extend_leases(leases, lease))
+    }
+
+    fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>> {
+        Box::pin(self.report_progress(update))
     }
 
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {

@@ -34,6 +34,7 @@ pub(crate) mod finish;
 pub(crate) mod fire_schedule;
 mod invoke;
 pub(crate) mod listen;
+pub(crate) mod progress;
 pub(crate) mod purge_dead;
 pub(crate) mod read;
 pub(crate) mod retry_dead;

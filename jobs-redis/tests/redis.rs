@@ -167,6 +167,33 @@ fn succeeded_jobs_are_dropped_after_retention() {
     });
 }
 
+/// A job's `progress` field is deleted with the job's other fields: by the
+/// retention sweep of a succeeded job and by a purge of the dead set.
+#[test]
+fn progress_fields_go_with_their_jobs() {
+    use jobs_core::backend::{ProgressUpdate, ProgressWrite};
+    run(async {
+        let (q, prefix) = isolated(Retention { succeeded: Duration::ZERO, ..Retention::default() }).await;
+        let hash = jobs_redis::keys::QueueKeys::new(&prefix, "r").progress();
+        let mut c = raw_conn().await;
+        for outcome in [Outcome::Succeeded { result: None }, Outcome::Dead { error: "x".into() }] {
+            q.enqueue_many(vec![raw("r", None)]).await.unwrap();
+            let job = q.fetch(&req("r", 1)).await.unwrap().jobs.remove(0);
+            let update = ProgressUpdate { id: job.id.clone(), token: job.token, fraction: 0.5, note: "half".into() };
+            assert_eq!(q.report_progress(&update).await.unwrap(), ProgressWrite::Stored);
+            q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+            let kept: Option<String> =
+                redis::cmd("HGET").arg(&hash).arg(job.id.ulid().to_string()).query_async(&mut c).await.unwrap();
+            assert!(kept.is_some_and(|v| v.starts_with("0.5|") && v.ends_with("|1|half")), "kept when it ends");
+        }
+        // The sweep of the next fetch takes the succeeded job, the purge the dead one.
+        q.fetch(&req("r", 1)).await.unwrap();
+        assert_eq!(q.purge_dead("r").await.unwrap(), 1);
+        let left: u64 = redis::cmd("HLEN").arg(&hash).query_async(&mut c).await.unwrap();
+        assert_eq!(left, 0, "no progress field outlives its job ({prefix})");
+    });
+}
+
 #[test]
 fn dead_set_is_bounded_by_count_and_age() {
     run(async {

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
+use jobs_core::backend::{
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, ProgressUpdate, ProgressWrite, Waiter,
+};
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::{
     CatchUp, CronSchedule, Error, JobId, JobQueue, JobStatus, NewJob, PoolPresence, QueueInspect, ScheduleDef,
@@ -54,6 +56,9 @@ impl JobQueue for Stamping {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>> {
         self.inner.extend_leases(leases, lease)
+    }
+    fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>> {
+        self.inner.report_progress(update)
     }
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
         self.inner.waiter(queues)

@@ -59,10 +59,19 @@ async fn send_invoice(ctx: JobContext, invoice: u32) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Runs until the pool shuts down: a job to see on the workers page.
+/// Moves the ledger export on by one month.
+static NEXT_MONTH: std::sync::LazyLock<tokio::sync::Notify> = std::sync::LazyLock::new(tokio::sync::Notify::new);
+
+/// Runs until the pool shuts down: a job to see on the workers page, whose
+/// progress (a note with markup, shown as text) moves when the test says.
 #[job(queue = "billing")]
 async fn export_ledger(ctx: JobContext, year: u32) -> Result<(), JobError> {
-    let _ = year;
+    ctx.progress(0.4, format!("ledger {year}: <b>4</b> of 10 months")).await?;
+    tokio::select! {
+        _ = ctx.cancelled() => return Ok(()),
+        _ = NEXT_MONTH.notified() => {}
+    }
+    ctx.progress(0.5, format!("ledger {year}: 5 of 10 months")).await?;
     ctx.cancelled().await;
     Ok(())
 }
@@ -290,6 +299,16 @@ async fn the_dashboard_in_headless_chromium() {
     b.wait_text(&format!("{pool_css} [data-heartbeat]"), "a heartbeat", |t| t.contains("ago")).await;
     shot_sizes.push(b.screenshot(shots, "workers").await);
 
+    // The running export's page: its progress bar and note (as text), moved
+    // by the job's next report while the page is open.
+    b.click(&format!("{pool_css} a[href*='jobs/']"), "the running job's link").await;
+    b.wait_text("#job-status", "the job page, running", |t| t == "running").await;
+    let shown = b.wait_text("#job-progress", "the progress", |t| t.contains("40%")).await;
+    assert!(shown.contains("ledger 2024: <b>4</b> of 10 months") && shown.contains("attempt 1"), "{shown}");
+    assert_eq!(b.count("#job-progress b").await, 0, "the note's markup must not become elements");
+    assert_eq!(b.count("#job-progress progress").await, 1, "a bar");
+    NEXT_MONTH.notify_one();
+    b.wait_text("#job-progress", "the next progress", |t| t.contains("50%") && t.contains("5 of 10 months")).await;
     // A queue's limits: shown, then changed from its page (the token is
     // stored by now), and the backend holds the new bound.
     b.client.goto(&format!("http://{addr}/ui/#/queues/billing")).await.expect("opens the queue");

@@ -1,6 +1,7 @@
-// One job: status, payload (pretty-printed, as text), attempts with their
-// errors, result and timeline. Reloads on each of the job's events (and
-// polls while it is not finished, should events not get through).
+// One job: status, progress, payload (pretty-printed, as text), attempts
+// with their errors, result and timeline. Reloads on each of the job's
+// events (and polls while it is not finished, should events not get
+// through); a progress event moves the bar in place.
 
 import { api, enc, fmtTime, followEvents, h, note, statusBadge, timeEl } from './core.js';
 import { cancelButton, retryButton } from './queue.js';
@@ -13,6 +14,16 @@ function pretty(value) {
 
 function field(label, ...value) {
   return [h('dt', {}, label), h('dd', {}, ...value)];
+}
+
+// A job's last progress: a bar, its percent and note (text), and which
+// attempt reported it when.
+function progressEl(p) {
+  return h('div', { class: 'progress', id: 'job-progress', 'data-fraction': String(p.fraction) },
+    h('progress', { max: '1', value: String(p.fraction) }),
+    h('span', { class: 'pct' }, `${Math.round(p.fraction * 100)}%`),
+    p.note ? h('span', { class: 'progress-note' }, p.note) : [],
+    h('span', { class: 'muted' }, `attempt ${p.attempt}, `, timeEl(p.at)));
 }
 
 export function jobPage(id) {
@@ -52,6 +63,7 @@ export function jobPage(id) {
             field('Queue', h('a', { href: `#/queues/${enc(j.queue)}?status=${j.status === 'succeeded' ? 'succeeded' : j.status}` }, j.queue)),
             field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
             field('Attempts', tries),
+            j.progress ? field('Progress', progressEl(j.progress)) : [],
             j.caller_id ? field('Caller id', j.caller_id) : [],
             j.key ? field('Key', j.key) : [],
             j.snoozes ? field('Snoozes', String(j.snoozes)) : [],
@@ -91,6 +103,15 @@ export function jobPage(id) {
   const fail = (e) => body.replaceChildren(note(e.message, e.status === 404 ? 'muted' : 'error'));
   // Every change of the job is an event of its queue (the id names it).
   const queue = id.slice(0, id.indexOf(':'));
-  const stop = queue ? followEvents(queue, { job: id }, () => { settled = false; load().catch(fail); }) : null;
+  const onEvent = (e) => {
+    const shown = document.getElementById('job-progress');
+    if (e && e.kind === 'progress' && shown && e.progress != null) {
+      shown.replaceWith(progressEl({ fraction: e.progress, note: e.detail || '', at: e.at, attempt: e.attempt }));
+      return;
+    }
+    settled = false;
+    load().catch(fail);
+  };
+  const stop = queue ? followEvents(queue, { job: id }, onEvent) : null;
   return { el, refresh: poll, fail, stop };
 }

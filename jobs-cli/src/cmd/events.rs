@@ -5,7 +5,7 @@ use jobs_core::{EventFilter, EventStream, JobEvent, SharedQueue};
 use crate::args::EventsArgs;
 use crate::error::CliError;
 use crate::io::Io;
-use crate::view::json_time;
+use crate::view::{json_time, printable, MAX_TEXT_ERROR};
 
 /// Prints the events of `args.queue` that pass its filters, one per line,
 /// until `stop` resolves or `--count` events were printed. A gap (events
@@ -64,8 +64,9 @@ fn print(e: &JobEvent, json: bool, io: &mut Io<'_>) -> Result<(), CliError> {
             line.push_str(&format!("  {:.0}%", p * 100.0));
         }
         if let Some(d) = &e.detail {
+            // An error or a progress note: the job's own text.
             line.push_str("  ");
-            line.push_str(d);
+            line.push_str(&printable(d, MAX_TEXT_ERROR));
         }
         writeln!(io.out, "{line}")?;
     }

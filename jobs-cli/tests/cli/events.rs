@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
+use jobs_core::backend::{FetchRequest, ProgressUpdate, ProgressWrite};
 use jobs_core::prelude::*;
 use jobs_core::SharedQueue;
 
 use crate::support::{cli, on_every_backend};
 use crate::BuildReport;
 
-on_every_backend!(events_since_a_cursor);
+on_every_backend!(events_since_a_cursor, events_show_progress);
 
 async fn events_since_a_cursor(q: SharedQueue) {
     let l = q.listen("reports", Duration::from_secs(60)).await.unwrap();
@@ -41,4 +42,32 @@ async fn events_since_a_cursor(q: SharedQueue) {
     let out = cli(&q, &["events", "reports", "--kind", "finished"]).await;
     assert_eq!(out.code, 2);
     assert!(out.err.contains("unknown event kind `finished`: expected one of enqueued, started"), "{}", out.err);
+}
+
+/// A progress event shows its percent and note (printable) as text, and its
+/// fraction and note in JSON.
+async fn events_show_progress(q: SharedQueue) {
+    let l = q.listen("reports", Duration::from_secs(60)).await.unwrap();
+    let id = BuildReport { day: 2 }.enqueue(&q).await.unwrap();
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
+    let update = ProgressUpdate { id: id.clone(), token: leased.token, fraction: 0.25, note: "page\n2 of 8".into() };
+    assert_eq!(q.report_progress(&update).await.unwrap(), ProgressWrite::Stored);
+    let after = l.cursor.to_string();
+
+    let out = cli(&q, &["events", "reports", "--after", &after, "--kind", "progress", "--count", "1"]).await;
+    let text = out.ok();
+    assert!(text.contains(&format!("progress  {id}  build_report  attempt 1  25%  page 2 of 8")), "{text}");
+    let out = cli(&q, &["events", "reports", "--after", &after, "--kind", "progress", "--count", "1", "--json"]).await;
+    let e: serde_json::Value = serde_json::from_str(out.ok().trim()).unwrap();
+    assert_eq!(
+        (e["kind"].as_str(), e["progress"].as_f64(), e["detail"].as_str()),
+        (Some("progress"), Some(0.25), Some("page\n2 of 8"))
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jobs_core::backend::{FetchRequest, Finish, Outcome};
+use jobs_core::backend::{FetchRequest, Finish, Outcome, ProgressUpdate, ProgressWrite};
 use jobs_core::prelude::*;
 use jobs_core::{SharedQueue, When};
 use serde_json::json;
@@ -15,6 +15,7 @@ on_every_backend!(
     stats_and_queues,
     job_shows_everything,
     job_shows_snoozes_and_expiry,
+    job_shows_progress,
     job_errors,
     workers_lists_live_pools
 );
@@ -124,6 +125,34 @@ async fn job_shows_everything(q: SharedQueue) {
     assert!(text.contains("status    succeeded") && text.contains("result    8"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("  #1") && l.ends_with("ok")), "{text}");
     assert_eq!(cli(&q, &["job", &id.to_string(), "--json"]).await.json()["result"], 8);
+}
+
+/// A running job's last progress: percent, note (made printable: it is the
+/// job's own text), attempt and age; in JSON as stored.
+async fn job_shows_progress(q: SharedQueue) {
+    let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
+    let req = FetchRequest {
+        queues: vec!["reports".into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    assert!(!text.contains("progress"), "none reported yet:\n{text}");
+    let update =
+        ProgressUpdate { id: id.clone(), token: leased.token, fraction: 0.42, note: "page 3\x1b[2J of 7".into() };
+    assert_eq!(q.report_progress(&update).await.unwrap(), ProgressWrite::Stored);
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    let line = text.lines().find(|l| l.starts_with("progress")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with("progress  42% page 3\\u{1b}[2J of 7 (attempt 1, "), "{line}");
+    fits_80(line);
+    let doc = cli(&q, &["job", &id.to_string(), "--json"]).await.json();
+    assert_eq!(doc["progress"]["note"], "page 3\x1b[2J of 7");
+    assert_eq!(doc["progress"]["attempt"], 1);
+    assert!((doc["progress"]["fraction"].as_f64().unwrap() - 0.42).abs() < 1e-6, "{}", doc["progress"]);
+    assert!(doc["progress"]["at"].as_str().unwrap().ends_with('Z'));
 }
 
 /// A snoozed run is shown as a snooze, not a failure; an expired job shows

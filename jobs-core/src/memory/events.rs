@@ -49,6 +49,38 @@ pub(super) fn emit(
     attempt: u32,
     detail: Option<&str>,
 ) {
+    push(logs, cap, now, kind, id, name, attempt, detail, None);
+}
+
+/// Records a `progress` event of job `id` when its queue is listened to:
+/// the fraction, and the note as its detail (none when empty).
+#[allow(clippy::too_many_arguments)] // One event's fields, each named at every call.
+pub(super) fn emit_progress(
+    logs: &mut EventLogs,
+    cap: usize,
+    now: SystemTime,
+    id: &JobId,
+    name: &str,
+    attempt: u32,
+    fraction: f32,
+    note: &str,
+) {
+    let note = Some(note).filter(|n| !n.is_empty());
+    push(logs, cap, now, EventKind::Progress, id, name, attempt, note, Some(fraction));
+}
+
+#[allow(clippy::too_many_arguments)] // One event's fields, each named at every call.
+fn push(
+    logs: &mut EventLogs,
+    cap: usize,
+    now: SystemTime,
+    kind: EventKind,
+    id: &JobId,
+    name: &str,
+    attempt: u32,
+    detail: Option<&str>,
+    progress: Option<f32>,
+) {
     let Some(log) = logs.get_mut(id.queue()) else { return };
     if log.on_until.is_none_or(|t| t <= Instant::now()) {
         return;
@@ -62,7 +94,7 @@ pub(super) fn emit(
         attempt,
         at: now,
         detail: detail.map(str::to_owned),
-        progress: None,
+        progress,
     });
     while log.entries.len() > cap.max(1) {
         log.entries.pop_front();

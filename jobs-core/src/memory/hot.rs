@@ -434,6 +434,7 @@ pub(super) fn enqueue_locked(
             crashes: 0,
             snoozes: 0,
             expires_at: expires_at(j_expires, now),
+            progress: None,
         };
         st.jobs.insert(id.clone(), rec);
         ids.push(id);

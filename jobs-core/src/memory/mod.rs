@@ -12,6 +12,7 @@ mod capabilities;
 mod events;
 mod hot;
 mod idents;
+mod progress;
 mod ready;
 #[cfg(test)]
 mod tests;
@@ -22,7 +23,8 @@ use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::queue::{
     AttemptInfo, BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobInfo, JobQueue, LeaseState, MinuteCounts,
-    NewJob, PoolInfo, PoolPresence, QueuePolicy, Retention, ScheduleState, ScheduleStore, Waiter, ATTEMPT_LOG_MAX,
+    NewJob, PoolInfo, PoolPresence, ProgressUpdate, ProgressWrite, QueuePolicy, Retention, ScheduleState,
+    ScheduleStore, Waiter, ATTEMPT_LOG_MAX,
 };
 use crate::vocab::{JobId, JobStatus};
 
@@ -216,6 +218,8 @@ struct Record {
     /// Past this, on the store's clock, a fetch ends it expired (while no
     /// attempt of it has counted).
     expires_at: Option<SystemTime>,
+    /// The last progress an attempt reported.
+    progress: Option<crate::queue::Progress>,
 }
 
 /// A monotonic clock that reads as wall-clock time: the `SystemTime` of its
@@ -385,6 +389,7 @@ fn info(r: &Record) -> JobInfo {
         headers: r.job.headers.clone(),
         snoozes: r.snoozes,
         expires_at: r.expires_at,
+        progress: r.progress.clone(),
         caller_id: r.job.caller_id.as_ref().map(|c| c.id.clone()),
         key: r.job.key.as_ref().map(|k| k.key.clone()),
         group: r.job.group.as_ref().map(|g| g.key.clone()),
@@ -456,6 +461,11 @@ impl JobQueue for MemoryQueue {
             })
             .collect();
         Box::pin(async move { Ok(out) })
+    }
+
+    fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>> {
+        let r = self.report_progress_now(update);
+        Box::pin(async move { r })
     }
 
     fn waiter(&self, _queues: &[String]) -> Result<Box<dyn Waiter>, Error> {

@@ -53,6 +53,15 @@ macro_rules! forward_fns {
             ($target).extend_leases(leases, lease)
         }
     };
+    (@ report_progress, $this:ident => $target:expr) => {
+        fn report_progress<'a>(
+            &'a self,
+            update: &'a $crate::queue::ProgressUpdate,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::ProgressWrite, $crate::error::Error>> {
+            let $this = self;
+            ($target).report_progress(update)
+        }
+    };
     (@ waiter, $this:ident => $target:expr) => {
         fn waiter(
             &self,
@@ -309,7 +318,7 @@ pub(crate) use forward_fns;
 macro_rules! forward_pointer {
     ($ptr:ident) => {
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, waiter, now, payload_format, schedule_store, presence);
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence);
         }
         impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
             forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);

@@ -2,7 +2,7 @@
 //!
 //! | trait | calls | needed by |
 //! | --- | --- | --- |
-//! | [`JobQueue`] | `enqueue_many`, `fetch`, `finish`, `extend_leases`, `waiter`, `now`, `payload_format` | producers (`JobExt::enqueue`), [`WorkerPool`](crate::WorkerPool) |
+//! | [`JobQueue`] | `enqueue_many`, `fetch`, `finish`, `extend_leases`, `report_progress`, `waiter`, `now`, `payload_format` | producers (`JobExt::enqueue`), [`WorkerPool`](crate::WorkerPool) |
 //! | [`ScheduleStore`] | `put_schedule`, `schedules`, `remove_schedule`, `set_schedule_paused`, `fire_schedule` | [`Scheduler`](crate::Scheduler), a pool that runs the scheduler |
 //! | [`PoolPresence`] | `report_pool`, `remove_pool`, `pools` | a pool's heartbeat, health checks, the dashboard |
 //! | [`QueueInspect`] | `job`, `stats`, `dead_jobs`, `list_jobs` | producers reading a job, metrics, CLI, dashboard |
@@ -25,6 +25,7 @@
 mod forward;
 mod lease;
 mod model;
+mod progress;
 mod rate;
 mod records;
 
@@ -34,6 +35,7 @@ use std::time::{Duration, SystemTime};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
+pub use progress::*;
 pub use rate::{Rate, MAX_RATE_LIMIT};
 pub use records::*;
 
@@ -82,6 +84,13 @@ pub trait JobQueue: Send + Sync + 'static {
         leases: &'a [(JobId, u64)],
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, Error>>;
+
+    /// Stores a running job's progress on it and records a `progress` event,
+    /// when `update.token` is still its lease's token
+    /// ([`ProgressWrite::Stale`] otherwise: nothing written). A worker's
+    /// [`JobContext::progress`](crate::JobContext::progress) calls it at most
+    /// once per the pool's progress interval per job, so it is not batched.
+    fn report_progress<'a>(&'a self, update: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, Error>>;
 
     /// A waiter that wakes when jobs arrive on any of `queues`.
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error>;

@@ -267,6 +267,11 @@ pub struct JobInfo {
     /// [`JobStatus::Expired`]).
     #[serde(default)]
     pub expires_at: Option<SystemTime>,
+    /// The last progress a running attempt reported
+    /// ([`JobContext::progress`](crate::JobContext::progress)); kept when
+    /// the job ends.
+    #[serde(default)]
+    pub progress: Option<super::Progress>,
     /// The id its producer chose (`JobOptions::id`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_id: Option<String>,

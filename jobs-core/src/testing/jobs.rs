@@ -60,6 +60,13 @@ pub enum Act {
     SnoozeFirstRunMs(u64),
     /// Always snoozes for this many ms.
     SnoozeAlwaysMs(u64),
+    /// Reports progress in a tight loop for this many ms (`i / (i + 1)`,
+    /// note `step <i>`), then `1.0` with the note `done after <n> calls`,
+    /// and succeeds.
+    ProgressForMs(u64),
+    /// Reports progress 0.1 `a`, 0.2 `b` and 0.3 `c` at once, then waits
+    /// for `JobContext::cancelled()`.
+    ProgressThenWait,
 }
 
 /// A job whose payload chooses its behaviour; it records every start.
@@ -84,6 +91,14 @@ pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Resu
         }
         Act::SnoozeFirstRunMs(_) => Ok(seq),
         Act::SnoozeAlwaysMs(ms) => Err(JobError::retry_in(Duration::from_millis(ms))),
+        Act::ProgressForMs(ms) => progress_for(&ctx, Duration::from_millis(ms)).await.map(|()| seq),
+        Act::ProgressThenWait => {
+            for (f, note) in [(0.1, "a"), (0.2, "b"), (0.3, "c")] {
+                ctx.progress(f, note).await?;
+            }
+            ctx.cancelled().await;
+            Ok(seq)
+        }
         Act::FailAlways => Err(JobError::retryable(format!("always fails (attempt {})", ctx.attempt()))),
         Act::Permanent => Err(JobError::permanent("this input can never work")),
         Act::Panic => panic!("probe {seq} panicked on purpose"),
@@ -107,6 +122,20 @@ pub async fn probe_job(ctx: JobContext, key: String, seq: u64, act: Act) -> Resu
     };
     p.ended(seq);
     r
+}
+
+/// Reports progress in a tight loop for `d` (yielding between calls, so the
+/// pool's timers run), then reports it is done.
+async fn progress_for(ctx: &JobContext, d: Duration) -> Result<(), JobError> {
+    let until = tokio::time::Instant::now() + d;
+    let mut calls: u64 = 0;
+    while tokio::time::Instant::now() < until {
+        calls += 1;
+        ctx.progress(calls as f32 / (calls + 1) as f32, format!("step {calls}")).await?;
+        tokio::task::yield_now().await;
+    }
+    ctx.progress(1.0, format!("done after {} calls", calls + 1)).await?;
+    Ok(())
 }
 
 /// A job grouped by its `group` field, two of a group at once: records its

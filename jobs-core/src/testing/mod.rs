@@ -47,12 +47,12 @@ pub fn use_suite_jobs() {
 ///
 /// | name | cases of | `Q` must implement |
 /// | --- | --- | --- |
-/// | `hot` | enqueue, run, fail, lease, cancel, pause, limits | `JobQueue + QueueInspect + QueueAdmin` |
+/// | `hot` | enqueue, run, fail, lease, cancel, pause, limits, progress | `JobQueue + QueueInspect + QueueAdmin` |
 /// | `admin` | counts, dead-letter set | `JobQueue + QueueInspect + QueueAdmin` |
 /// | `presence` | pool presence | and `PoolPresence` (one case wraps `Q` in [`Faulty`]: a full `Backend`) |
 /// | `history` | listing and throughput | and `QueueHistory` |
 /// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
-/// | `events` | job events, typed waits | and `QueueEvents` |
+/// | `events` | job events (progress among them), typed waits | and `QueueEvents` |
 ///
 /// ```text
 /// jobs_core::conformance_suite!(|| async { MyQueue::new() }; hot, admin);
@@ -126,6 +126,8 @@ macro_rules! conformance_suite {
             retry_after_expiry_still_runs,
             expired_backlog_does_not_stall_fetching,
             pool_runs_the_job_behind_an_expired_backlog,
+            progress_needs_the_lease_and_stays_with_the_job,
+            held_back_progress_is_written_when_the_interval_passes,
             caller_id_returns_the_stored_job,
             caller_id_is_free_once_the_job_is_gone,
             key_keep_returns_the_waiting_job,
@@ -166,6 +168,7 @@ macro_rules! conformance_suite {
             wait_reports_every_other_end,
             many_waits_each_get_their_own_result,
             expiry_and_snooze_end_waits_as_they_should,
+            progress_is_rate_limited_and_streamed,
         );
     };
     (@capability schedules, $factory:expr) => {

@@ -21,6 +21,7 @@ use super::shared::{Ack, Core, UnknownJobs};
 use crate::context::JobContext;
 use crate::hooks::{Attempt, BoxFuture, DeadJob, FailedAttempt, JobOutcome, Next};
 use crate::payload::PayloadFormat;
+use crate::progress::Reporter;
 use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::{JobDescriptor, RunError};
 
@@ -55,8 +56,10 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     if core.hard.is_cancelled() {
         cancel.cancel();
     }
+    let progress = Reporter::new(core.queue.clone(), job.id.clone(), job.token, core.progress_interval);
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel)
-        .with_pool(core.data.clone(), Some(core.queue.clone()));
+        .with_pool(core.data.clone(), Some(core.queue.clone()))
+        .with_progress(progress.clone());
     let span = tracing::info_span!(
         "job",
         id = %job.id,
@@ -119,11 +122,17 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let guarded = CatchUnwind(Some(chain.instrument(span.clone())));
     let ended = tokio::select! {
         biased;
-        _ = core.killed.cancelled() => return,
+        _ = core.killed.cancelled() => {
+            progress.abandon();
+            return;
+        }
         // Dropped here, before it is handed back below.
         _ = core.abort.cancelled() => None,
         r = guarded => Some(r),
     };
+    // The last progress held back is written before the end is reported,
+    // and none after it.
+    progress.close().await;
     if core.hard.is_cancelled() {
         // Past the grace period: whatever the attempt returned, it is handed
         // back (not an attempt), now that it has stopped.

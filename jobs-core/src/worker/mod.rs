@@ -73,6 +73,7 @@ impl WorkerPool {
             max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
             max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
             max_snoozes: crate::queue::DEFAULT_MAX_SNOOZES,
+            progress_interval: crate::progress::DEFAULT_PROGRESS_INTERVAL,
             job_backoff: HashMap::new(),
             data: crate::context::Extensions::default(),
             hooks: PoolHooks::default(),
@@ -100,6 +101,7 @@ pub struct WorkerPoolBuilder {
     max_result: usize,
     max_crashes: u32,
     max_snoozes: u32,
+    progress_interval: Duration,
     job_backoff: HashMap<String, Backoff>,
     data: crate::context::Extensions,
     hooks: PoolHooks,
@@ -302,6 +304,17 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// The shortest time between two progress writes of one job (default
+    /// 250 ms, [`DEFAULT_PROGRESS_INTERVAL`](crate::backend::DEFAULT_PROGRESS_INTERVAL)):
+    /// a job that calls [`JobContext::progress`](crate::JobContext::progress)
+    /// in a tight loop costs the backend at most one write per interval, of
+    /// its latest value, and the last value is written before the attempt's
+    /// end. Zero writes every call.
+    pub fn progress_interval(mut self, d: Duration) -> Self {
+        self.progress_interval = d;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -396,6 +409,7 @@ impl WorkerPoolBuilder {
             max_result: self.max_result,
             max_crashes: self.max_crashes,
             max_snoozes: self.max_snoozes,
+            progress_interval: self.progress_interval,
             quarantine: tokio::sync::Mutex::new(()),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),

@@ -59,6 +59,8 @@ pub(crate) struct Core {
     pub(crate) max_crashes: u32,
     /// The most snoozes a job may take ([`Outcome::Snooze`](crate::queue::Outcome::Snooze)).
     pub(crate) max_snoozes: u32,
+    /// The shortest time between two progress writes of one job.
+    pub(crate) progress_interval: Duration,
     /// Held by a job that lost its lease before its start was recorded
     /// while it runs: such jobs run one at a time, so that one that kills
     /// its process is not confused with the ones it would take along.

@@ -8,6 +8,7 @@ use jobs_core::{EventKind, JobEvent};
 use super::Position;
 use crate::decode::job_id;
 use crate::error::RedisQueueError;
+use crate::scripts::progress::event_detail;
 
 const OP: &str = "read_events";
 
@@ -41,14 +42,19 @@ pub(crate) fn decode_entry(
         }
         let Some(kind) = r.kind.and_then(|k| k.parse::<EventKind>().ok()) else { continue };
         let ulid = r.ulid.ok_or_else(|| RedisQueueError::reply(OP, "an event without a job"))?;
+        // A progress event carries its fraction in its detail.
+        let (detail, progress) = match r.progress {
+            Some(p) => (r.detail, Some(p)),
+            None => event_detail(kind, r.detail),
+        };
         out.push(JobEvent {
             kind,
             job: job_id(OP, queue, ulid)?,
             name: r.name,
             attempt: r.attempt,
             at,
-            detail: r.detail,
-            progress: r.progress,
+            detail,
+            progress,
             cursor: Position::cursor_of(id, index, count),
         });
     }

@@ -14,7 +14,7 @@
 -- Replies: each script names its reply in its header; each is decoded once,
 -- by the Rust module of the same name (scripts/<name>.rs).
 --
--- A job lives in up to eight fields, one per hash of its queue, keyed by its
+-- A job lives in up to eleven fields, one per hash of its queue, keyed by its
 -- ulid (no key per job: a hash field costs far less memory than a key):
 --
 --   jobs    the record, written by enqueue and changed only by a keyed
@@ -46,6 +46,8 @@
 --           until the job is forgotten; retry_dead.lua drops it.
 --   snooze  how many times the job snoozed (finish.lua, kind 'snooze'):
 --           not attempts, bounded by the pool's max_snoozes.
+--   progress the last progress a running attempt reported (progress.lua):
+--           `<fraction>|<at_ms>|<attempt>|<note>`; kept when the job ends.
 --   cid     the job's caller id (jobs_core::JobOptions::id), indexed by
 --           the `ids` hash (caller id -> ulid) while the job is stored.
 --   ckey    the job's key field `<name length>:<name><key>`
@@ -91,6 +93,7 @@ local SNOOZE = B .. 'snooze'
 local CID = B .. 'cid'
 local CKEY = B .. 'ckey'
 local STARTED = B .. 'started'
+local PROGRESS = B .. 'progress'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
 -- The error of a job that lost its lease `n` times before its handler
 -- started (jobs_core's MemoryQueue says the same).
@@ -482,7 +485,7 @@ local function forget(ids)
       end
     end
   end
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY }) do
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS }) do
     hdel_many(h, ids)
   end
 end

@@ -43,10 +43,12 @@ pub(crate) struct StoredJob {
     pub(crate) key: Option<Vec<u8>>,
     /// Its group field (`<concurrency>:<key>`).
     pub(crate) group: Option<Vec<u8>>,
+    /// Its last progress (see `progress.rs`).
+    pub(crate) progress: Option<Vec<u8>>,
 }
 
 /// How many fields read.lua returns per job.
-const FIELDS: usize = 9;
+const FIELDS: usize = 10;
 
 impl ScriptCall for Read<'_> {
     /// One entry per ulid, in order.
@@ -61,7 +63,7 @@ impl ScriptCall for Read<'_> {
     }
 
     /// [`FIELDS`] values per ulid: record, state, log, result, snoozes,
-    /// expiry, caller id, key, group.
+    /// expiry, caller id, key, group, progress.
     fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
         let fields: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
@@ -82,6 +84,7 @@ impl ScriptCall for Read<'_> {
                 caller_id: next(),
                 key: next(),
                 group: next(),
+                progress: next(),
             });
         }
         Ok(out)

@@ -170,6 +170,18 @@ pub(crate) struct JobView {
     result_truncated: bool,
     attempt_log: Vec<AttemptView>,
     timeline: Vec<Event>,
+    /// The last progress an attempt reported; `null` when none did.
+    progress: Option<ProgressView>,
+}
+
+/// A job's last reported progress.
+#[derive(Serialize)]
+struct ProgressView {
+    /// From 0 to 1.
+    fraction: f32,
+    note: String,
+    at: String,
+    attempt: u32,
 }
 
 /// One attempt of a job.
@@ -259,13 +271,19 @@ impl From<JobInfo> for JobView {
         // Stable: events at the same instant keep their order (start before end).
         timeline.sort_by_key(|e| e.sort);
         let summary = JobSummary::from(&j);
+        let progress = j.progress.as_ref().map(|p| ProgressView {
+            fraction: p.fraction,
+            note: p.note.clone(),
+            at: ts(p.at),
+            attempt: p.attempt,
+        });
         let attempt_log = j.attempt_log.iter().map(AttemptView::from).collect();
         let (payload, payload_truncated) = bounded_json(j.payload);
         let (result, result_truncated) = match j.result.map(bounded_json) {
             Some((r, cut)) => (Some(r), cut),
             None => (None, false),
         };
-        JobView { summary, attempt_log, payload, payload_truncated, result, result_truncated, timeline }
+        JobView { summary, attempt_log, payload, payload_truncated, result, result_truncated, timeline, progress }
     }
 }
 

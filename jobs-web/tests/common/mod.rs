@@ -9,7 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, Waiter};
+use jobs_core::backend::{
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, LeaseState, ProgressUpdate, ProgressWrite, Waiter,
+};
 use jobs_core::prelude::*;
 use jobs_core::{
     Backoff, CancelResult, JobInfo, JobStatus, MinuteCounts, NewJob, PoolInfo, QueuePolicy, QueueStats, ScheduleDef,
@@ -154,6 +156,9 @@ impl JobQueue for Unreachable {
         _: &'a [(JobId, u64)],
         _: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, jobs_core::Error>> {
+        fail()
+    }
+    fn report_progress<'a>(&'a self, _: &'a ProgressUpdate) -> BoxFuture<'a, Result<ProgressWrite, jobs_core::Error>> {
         fail()
     }
     fn waiter(&self, _: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
@@ -331,6 +336,12 @@ impl JobQueue for Recording {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseState>, jobs_core::Error>> {
         self.inner.extend_leases(leases, lease)
+    }
+    fn report_progress<'a>(
+        &'a self,
+        update: &'a ProgressUpdate,
+    ) -> BoxFuture<'a, Result<ProgressWrite, jobs_core::Error>> {
+        self.inner.report_progress(update)
     }
     fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, jobs_core::Error> {
         self.inner.waiter(queues)

@@ -71,10 +71,12 @@ pub struct Extracted {
 
 /// Extracts the text of a document into a `.txt` file (default
 /// `processed/<name>.txt`). A file that is not a document, or a PDF that does
-/// not parse, fails permanently.
+/// not parse, fails permanently. A PDF reports its progress page by page
+/// (`page 3 of 12`), seen by `jobs job ID` and the dashboard.
 #[job(queue = "files", retries = 2, timeout = "2m")]
 pub async fn extract_text(
     env: Data<AppEnv>,
+    ctx: JobContext,
     #[validate(custom = relative_path)] input: String,
     #[validate(custom = relative_path)] output: Option<String>,
 ) -> Result<Extracted, JobError> {
@@ -85,8 +87,13 @@ pub async fn extract_text(
         format!("processed/{stem}.txt")
     });
     let dst = env.resolve(&rel)?;
-    blocking(move || {
-        let (kind, text) = extract_file(&src, max).map_err(|e| {
+    // The extraction blocks a thread; its pages done reach the job here.
+    let (pages_tx, mut pages) = tokio::sync::watch::channel((0, 0));
+    let work = blocking(move || {
+        let on_page = |done: usize, total: usize| {
+            let _ = pages_tx.send((done, total));
+        };
+        let (kind, text) = extract_file_with(&src, max, &on_page).map_err(|e| {
             let permanent = e.is_permanent();
             super::classify(e, permanent)
         })?;
@@ -97,12 +104,42 @@ pub async fn extract_text(
         let words = text.split_whitespace().count();
         tracing::info!(input, output = %rel, ?kind, words, "text extracted");
         Ok(Extracted { output: rel, kind, chars: text.chars().count(), words })
-    })
-    .await
+    });
+    tokio::pin!(work);
+    let mut shown = (0, 0);
+    loop {
+        let ended = tokio::select! {
+            done = &mut work => Some(done),
+            Ok(()) = pages.changed() => None,
+        };
+        // The last page too, when the extraction ended before it was seen.
+        let now = *pages.borrow_and_update();
+        if now != shown && now.1 > 0 {
+            shown = now;
+            let (done, total) = now;
+            // Best effort: a progress not stored does not fail the extraction.
+            if let Err(e) = ctx.progress(done as f32 / total as f32, format!("page {done} of {total}")).await {
+                tracing::debug!(error = %e, "progress not stored");
+            }
+        }
+        if let Some(done) = ended {
+            return done;
+        }
+    }
 }
 
 /// Reads a document and returns its type and text.
 pub fn extract_file(path: &Path, max_size: u64) -> Result<(DocKind, String), FileError> {
+    extract_file_with(path, max_size, &|_, _| {})
+}
+
+/// [`extract_file`], calling `on_page(done, total)` after each page of a
+/// PDF.
+pub fn extract_file_with(
+    path: &Path,
+    max_size: u64,
+    on_page: &dyn Fn(usize, usize),
+) -> Result<(DocKind, String), FileError> {
     let shown = path.display().to_string();
     let io = |source| FileError::Io { path: shown.clone(), source };
     let size = std::fs::metadata(path).map_err(io)?.len();
@@ -121,7 +158,7 @@ pub fn extract_file(path: &Path, max_size: u64) -> Result<(DocKind, String), Fil
     let text = match kind {
         DocKind::Text => String::from_utf8_lossy(&bytes).into_owned(),
         DocKind::Html => html_to_text(&String::from_utf8_lossy(&bytes)),
-        DocKind::Pdf => pdf_text(&bytes).map_err(|e| FileError::WrongType {
+        DocKind::Pdf => pdf_text_with(&bytes, on_page).map_err(|e| FileError::WrongType {
             path: shown.clone(),
             detected: format!("a PDF that cannot be read ({e})"),
             expected: "a readable PDF",
@@ -132,16 +169,23 @@ pub fn extract_file(path: &Path, max_size: u64) -> Result<(DocKind, String), Fil
 
 /// The text of every page of a PDF, pages separated by a blank line.
 pub fn pdf_text(bytes: &[u8]) -> Result<String, lopdf::Error> {
+    pdf_text_with(bytes, &|_, _| {})
+}
+
+/// [`pdf_text`], calling `on_page(done, total)` after each page.
+pub fn pdf_text_with(bytes: &[u8], on_page: &dyn Fn(usize, usize)) -> Result<String, lopdf::Error> {
     let doc = lopdf::Document::load_mem(bytes)?;
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let total = pages.len();
     let mut out = String::new();
-    for page in pages {
+    for (i, page) in pages.into_iter().enumerate() {
         let text = doc.extract_text(&[page])?;
         if !out.is_empty() {
             out.push('\n');
         }
         out.push_str(text.trim_end());
         out.push('\n');
+        on_page(i + 1, total);
     }
     Ok(out)
 }

@@ -89,8 +89,11 @@ async fn text_comes_out_of_text_html_and_pdf() {
     };
     assert_eq!(read(&h.finished(&ids[0]).await), "Plain words here.\n");
     assert_eq!(read(&h.finished(&ids[1]).await), "Title\nBody & soul\n");
-    let pdf = read(&h.finished(&ids[2]).await);
+    let pdf_job = h.finished(&ids[2]).await;
+    let pdf = read(&pdf_job);
     assert!(pdf.contains("First page line") && pdf.contains("Second page line"), "{pdf}");
+    let progress = pdf_job.progress.expect("a PDF reports its pages");
+    assert_eq!((progress.fraction, progress.note.as_str()), (1.0, "page 2 of 2"), "the last page is the last report");
     let err = dead_after(&h.finished(&ids[3]).await, 1);
     assert!(err.contains("d.pdf: the content is image/png, not a document"), "{err}");
     h.stop().await;
