@@ -355,7 +355,8 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             Backend::Redis(t) => Some(t.cpu_seconds().await?),
             Backend::Memory => None,
         };
-        f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
+        let shape = (s.producer_batch, s.producers);
+        f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
         if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
             // Includes the last status polls and the pool's shutdown: a
             // slight overestimate.
@@ -369,6 +370,26 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
         ));
         backend.collect_stats("e2e", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("groups") {
+        // The same run with every job in a group: 10 jobs per group.
+        let groups = (s.e2e_n / 10).max(1);
+        let st = backend.store("groups").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("end to end, {} workers, {groups} groups of 10 jobs", s.workers));
+        let redis_cpu = match backend {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        };
+        let shape = (s.producer_batch, s.producers);
+        f.end_to_end_groups = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
+        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+            f.end_to_end_groups.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
+        }
+        p.done(&format!("{:.0} jobs/s", f.end_to_end_groups.per_s));
+        backend.collect_stats("groups", s.e2e_n, &mut f).await?;
         backend.release(st).await?;
     }
 

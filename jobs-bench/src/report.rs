@@ -20,6 +20,9 @@ pub struct Figures {
     pub enqueue_many: Rate,
     /// No-op jobs through a worker pool while producers run.
     pub end_to_end: EndToEnd,
+    /// The same end-to-end run with every job in a group, 10 jobs per
+    /// group (served in turn).
+    pub end_to_end_groups: EndToEnd,
     /// The same end-to-end run while a reader follows every job event of
     /// the queue (events on).
     pub end_to_end_events: EndToEnd,
@@ -200,6 +203,18 @@ impl Report {
         row(
             "end to end: CPU per job, Redis",
             &|f| f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
+            String::new(),
+        );
+        row("end to end, every job in a group of 10", &|f| rate(f.end_to_end_groups.per_s), String::new());
+        row(
+            "end to end, groups: of the ungrouped figure",
+            &|f| {
+                if f.end_to_end.per_s > 0.0 && f.end_to_end_groups.per_s > 0.0 {
+                    format!("{:.0} %", f.end_to_end_groups.per_s / f.end_to_end.per_s * 100.0)
+                } else {
+                    "-".into()
+                }
+            },
             String::new(),
         );
         row("end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());

@@ -115,14 +115,20 @@ pub async fn enqueue_batches(
     p: &Progress,
 ) -> Result<Rate, BenchError> {
     let start = Instant::now();
-    produce(q, n, batch, in_flight).await?;
+    produce(q, n, batch, in_flight, None).await?;
     let s = start.elapsed().as_secs_f64();
     p.step(n, n);
     Ok(Rate { per_s: n as f64 / s, mean_us: s * 1e6 * in_flight as f64 / n.div_ceil(batch) as f64 })
 }
 
 /// `n` jobs in batches, from `in_flight` tasks.
-async fn produce(q: &SharedQueue, n: usize, batch: usize, in_flight: usize) -> Result<(), BenchError> {
+async fn produce(
+    q: &SharedQueue,
+    n: usize,
+    batch: usize,
+    in_flight: usize,
+    groups: Option<usize>,
+) -> Result<(), BenchError> {
     let batches = n.div_ceil(batch);
     let tasks: Vec<_> = (0..in_flight)
         .map(|t| {
@@ -130,7 +136,12 @@ async fn produce(q: &SharedQueue, n: usize, batch: usize, in_flight: usize) -> R
             tokio::spawn(async move {
                 for b in (t..batches).step_by(in_flight) {
                     let size = batch.min(n - b * batch);
-                    let jobs = (0..size).map(|_| BenchNoop::now().new_job()).collect::<Result<Vec<_>, _>>()?;
+                    // Job i of the run is in group i mod `groups`.
+                    let job = |i: usize| match groups {
+                        None => BenchNoop::now().new_job(),
+                        Some(g) => BenchNoop::now().into_new_job(JobOptions::new().group(format!("g{}", i % g))),
+                    };
+                    let jobs = (0..size).map(|i| job(b * batch + i)).collect::<Result<Vec<_>, _>>()?;
                     q.enqueue_many(jobs).await?;
                 }
                 Ok::<_, BenchError>(())
@@ -153,13 +164,14 @@ fn pool(store: &Store, workers: usize) -> Result<WorkerHandle, BenchError> {
 }
 
 /// `n` no-op jobs through a pool of `workers` while `producers` tasks
-/// enqueue them in batches of `batch`.
+/// enqueue them in batches of `batch`; with `groups`, job i in group
+/// `i mod groups` (served in turn).
 pub async fn end_to_end(
     store: &Store,
     n: usize,
     workers: usize,
-    batch: usize,
-    producers: usize,
+    (batch, producers): (usize, usize),
+    groups: Option<usize>,
     p: &Progress,
 ) -> Result<EndToEnd, BenchError> {
     let handle = pool(store, workers)?;
@@ -170,7 +182,7 @@ pub async fn end_to_end(
     let start = Instant::now();
     let q = store.producer.clone();
     let producing = tokio::spawn(async move {
-        produce(&q, n, batch, producers).await?;
+        produce(&q, n, batch, producers, groups).await?;
         Ok::<_, BenchError>(start.elapsed())
     });
     let target = n as u64;
@@ -286,7 +298,7 @@ where
     Fut: std::future::Future<Output = Result<u64, BenchError>>,
 {
     let before = measure().await?;
-    produce(&store.producer, n, 1000, 1).await?;
+    produce(&store.producer, n, 1000, 1, None).await?;
     let after = measure().await?;
     p.step(n, n);
     let stats = store.producer.stats().await?;
@@ -377,7 +389,7 @@ pub async fn end_to_end_with_events(
 ) -> Result<(EndToEnd, EventFigures), BenchError> {
     let reader = count_events(store.producer.clone(), 3 * n).await?;
     let start = Instant::now();
-    let e2e = end_to_end(store, n, workers, batch, producers, p).await?;
+    let e2e = end_to_end(store, n, workers, (batch, producers), None, p).await?;
     // The end-to-end run waits for the pool's warm-up first: events count
     // from then on.
     let warmup = Duration::from_millis(200);

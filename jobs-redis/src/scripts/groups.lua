@@ -23,6 +23,8 @@
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
+-- The bounds group_push wrote for each group in this script call.
+local BOUNDS_SET = {}
 
 -- Whether the queue ever had a grouped job (its turn exists).
 local function has_groups()
@@ -83,6 +85,9 @@ end
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
 -- is not in it yet; returns whether it went in.
 local function offer_turn(g)
+  if redis.call('SISMEMBER', B .. 'gon', g) == 1 then
+    return false
+  end
   if (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
     return false
   end
@@ -130,15 +135,20 @@ local function group_push(g, limit, rate, rank, entry, front)
   else
     redis.call('RPUSH', list, entry)
   end
-  if limit ~= '' then
-    redis.call('HSET', B .. 'glimit', g, limit)
-  else
-    redis.call('HDEL', B .. 'glimit', g)
-  end
-  if rate ~= '' then
-    redis.call('HSET', B .. 'grate', g, rate)
-  else
-    redis.call('HDEL', B .. 'grate', g)
+  -- The bounds, written once per group and script call.
+  local bounds = limit .. '/' .. rate
+  if BOUNDS_SET[g] ~= bounds then
+    BOUNDS_SET[g] = bounds
+    if limit ~= '' then
+      redis.call('HSET', B .. 'glimit', g, limit)
+    else
+      redis.call('HDEL', B .. 'glimit', g)
+    end
+    if rate ~= '' then
+      redis.call('HSET', B .. 'grate', g, rate)
+    else
+      redis.call('HDEL', B .. 'grate', g)
+    end
   end
   redis.call('ZINCRBY', B .. 'gwait', 1, g)
   count('gpending:' .. rank, 1)
@@ -181,9 +191,11 @@ end
 -- reclaimed): its slot is free. Returns whether the group came back into
 -- the turn (pools waiting for a slot can take its jobs).
 local function group_ended(g)
-  redis.call('HINCRBY', B .. 'grun', g, -1)
+  local running = redis.call('HINCRBY', B .. 'grun', g, -1)
   local back = offer_turn(g)
-  group_tidy(g)
+  if running <= 0 then
+    group_tidy(g)
+  end
   return back
 end
 
