@@ -236,17 +236,20 @@ pub struct JobError {
     source: Box<dyn std::error::Error + Send + Sync>,
     /// How long a snooze lasts ([`FailureKind::Snooze`] only).
     snooze: Option<Duration>,
+    /// A snooze that holds the job's whole group back too
+    /// ([`JobError::rate_limited`]).
+    holds_group: bool,
 }
 
 impl JobError {
     /// A failure worth retrying (a network error, a busy service).
     pub fn retryable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        JobError { kind: FailureKind::Retryable, source: e.into(), snooze: None }
+        JobError { kind: FailureKind::Retryable, source: e.into(), snooze: None, holds_group: false }
     }
 
     /// A failure that no retry can fix: the job goes to the dead-letter set.
     pub fn permanent(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        JobError { kind: FailureKind::Permanent, source: e.into(), snooze: None }
+        JobError { kind: FailureKind::Permanent, source: e.into(), snooze: None, holds_group: false }
     }
 
     /// Snooze: not a failure, "not yet". The job goes back to its queue and
@@ -271,7 +274,7 @@ impl JobError {
     /// ```
     pub fn retry_in(d: Duration) -> Self {
         let text = format!("snoozed for {}", humantime::format_duration(d));
-        JobError { kind: FailureKind::Snooze, source: text.into(), snooze: Some(d) }
+        JobError { kind: FailureKind::Snooze, source: text.into(), snooze: Some(d), holds_group: false }
     }
 
     /// [`JobError::retry_in`] with a reason, shown in the job's attempt
@@ -284,7 +287,32 @@ impl JobError {
     /// assert_eq!(e.to_string(), "the export is not ready");
     /// ```
     pub fn retry_in_because(d: Duration, reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        JobError { kind: FailureKind::Snooze, source: reason.into(), snooze: Some(d) }
+        JobError { kind: FailureKind::Snooze, source: reason.into(), snooze: Some(d), holds_group: false }
+    }
+
+    /// An upstream said "too many requests, come back in `retry_after`"
+    /// (HTTP 429 with `Retry-After`): the job snoozes like
+    /// [`JobError::retry_in`] (no attempt spent, recorded in its attempt
+    /// log), and its whole group (`#[job(group = ..)]`,
+    /// `JobOptions::group`) waits that long too: no job of the group starts
+    /// before then, on any pool. A job without a group only snoozes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_core::JobError;
+    /// let e = JobError::rate_limited(Duration::from_secs(30));
+    /// assert_eq!(e.snooze_for(), Some(Duration::from_secs(30)));
+    /// assert!(e.holds_group());
+    /// ```
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        let text = format!("rate limited: retry after {}", humantime::format_duration(retry_after));
+        JobError { kind: FailureKind::Snooze, source: text.into(), snooze: Some(retry_after), holds_group: true }
+    }
+
+    /// Whether the snooze holds the job's group back too
+    /// ([`JobError::rate_limited`]).
+    pub fn holds_group(&self) -> bool {
+        self.holds_group
     }
 
     /// How long the job asked to wait, when it snoozed

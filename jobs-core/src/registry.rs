@@ -60,6 +60,12 @@ impl RunError {
             _ => None,
         }
     }
+
+    /// Whether the snooze holds the job's group back too
+    /// ([`JobError::rate_limited`]).
+    pub fn holds_group(&self) -> bool {
+        matches!(self, RunError::Job(e) if e.holds_group())
+    }
 }
 
 /// The handler glue: decodes a payload in the format it came with, runs the

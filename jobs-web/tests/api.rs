@@ -162,7 +162,12 @@ async fn snoozes_and_expired_jobs_are_shown() {
     };
     let leased = queue.fetch(&req).await.expect("fetch").jobs.pop().expect("the first job");
     assert_eq!(leased.id, snoozy);
-    let outcome = Outcome::Snooze { at: When::In(Duration::from_secs(600)), reason: "not ready".into(), limit: 3 };
+    let outcome = Outcome::Snooze {
+        at: When::In(Duration::from_secs(600)),
+        reason: "not ready".into(),
+        limit: 3,
+        holds_group: false,
+    };
     queue.finish(vec![Finish { id: snoozy.clone(), token: leased.token, outcome }]).await.expect("finish");
     memory.advance(Duration::from_secs(120));
     let fetched = queue.fetch(&req).await.expect("fetch");

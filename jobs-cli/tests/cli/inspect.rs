@@ -167,8 +167,12 @@ async fn job_shows_snoozes_and_expiry(q: SharedQueue) {
         max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
     };
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
-    let outcome =
-        Outcome::Snooze { at: When::In(Duration::from_secs(3600)), reason: "export not ready".into(), limit: 5 };
+    let outcome = Outcome::Snooze {
+        at: When::In(Duration::from_secs(3600)),
+        reason: "export not ready".into(),
+        limit: 5,
+        holds_group: false,
+    };
     q.finish(vec![Finish { id: snoozy.clone(), token: leased.token, outcome }]).await.unwrap();
     let text = cli(&q, &["job", &snoozy.to_string()]).await.ok().to_owned();
     assert!(text.contains("status    scheduled") && text.contains("snoozes   1"), "{text}");

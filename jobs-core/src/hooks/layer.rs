@@ -43,6 +43,8 @@ pub enum JobOutcome {
         after: std::time::Duration,
         /// Why, as the job said.
         reason: String,
+        /// Its group waits as long ([`JobError::rate_limited`](crate::JobError::rate_limited)).
+        holds_group: bool,
     },
 }
 

@@ -299,9 +299,12 @@ impl MemoryQueue {
                     }
                     // Answered above, before the lease is touched.
                     Outcome::Started => JobStatus::Running,
-                    Outcome::Snooze { at, reason, .. } => {
+                    Outcome::Snooze { at, reason, holds_group, .. } => {
                         r.snoozes = r.snoozes.saturating_add(1);
                         let t = at.resolve(now);
+                        if let Some(g) = r.job.group.as_ref().filter(|_| holds_group) {
+                            q.ready.hold(&g.key, t);
+                        }
                         // Not an attempt: the count goes back, and the run
                         // stays in the log as a snooze.
                         if let Some(a) = r.log.last_mut() {

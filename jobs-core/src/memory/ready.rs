@@ -204,6 +204,17 @@ impl Ready {
         back
     }
 
+    /// Holds `group` back until `until` (an upstream's "retry after"): out
+    /// of the turn, and no job of it starts before then. Linear in the
+    /// turn's length: a rare event.
+    pub(super) fn hold(&mut self, group: &str, until: SystemTime) {
+        self.on.remove(group);
+        self.turn.retain(|m| m.as_deref() != Some(group));
+        self.throttled.retain(|(_, g)| g != group);
+        self.held.insert(group.to_owned());
+        self.throttled.insert((until, group.to_owned()));
+    }
+
     /// When a group held back by its rate may start again, the earliest.
     pub(super) fn next_allowed(&self) -> Option<SystemTime> {
         self.throttled.first().map(|(t, _)| *t)

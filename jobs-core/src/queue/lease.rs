@@ -329,6 +329,9 @@ pub enum Outcome {
         reason: String,
         /// The most snoozes the job may take (the pool's `max_snoozes`).
         limit: u32,
+        /// The job's group waits until `at` too: no job of it starts
+        /// before then ([`JobError::rate_limited`](crate::JobError::rate_limited)).
+        holds_group: bool,
     },
     /// Handed back without counting the attempt (shutdown, or a name this
     /// pool does not know): pending again at `at` (or at once).

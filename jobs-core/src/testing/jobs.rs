@@ -19,7 +19,7 @@ use crate::registry::JobDescriptor;
 /// to add (and for tests that check they stay out until then).
 ///
 /// [`use_suite_jobs`]: super::use_suite_jobs
-pub fn descriptors() -> [&'static JobDescriptor; 9] {
+pub fn descriptors() -> [&'static JobDescriptor; 10] {
     [
         ProbeJob::__jobs_descriptor(),
         SlowJob::__jobs_descriptor(),
@@ -30,6 +30,7 @@ pub fn descriptors() -> [&'static JobDescriptor; 9] {
         SizedResultJob::__jobs_descriptor(),
         GroupedJob::__jobs_descriptor(),
         RatedJob::__jobs_descriptor(),
+        LimitedJob::__jobs_descriptor(),
     ]
 }
 
@@ -163,6 +164,26 @@ pub async fn grouped_job(
 pub async fn rated_job(ctx: JobContext, key: String, group: String, seq: u64) -> Result<u64, JobError> {
     let _ = group;
     probe(&key).started(seq, &ctx);
+    Ok(seq)
+}
+
+/// A grouped job whose first run is told "rate limited, retry after
+/// `retry_ms`" when `retry_ms` is not 0: records its runs in the probe of
+/// `key`.
+#[crate::job(crate = crate, register = false, name = "conformance.limited", group = group)]
+pub async fn limited_job(
+    ctx: JobContext,
+    key: String,
+    group: String,
+    seq: u64,
+    retry_ms: u64,
+) -> Result<u64, JobError> {
+    let _ = group;
+    let p = probe(&key);
+    p.started(seq, &ctx);
+    if retry_ms > 0 && p.starts().iter().filter(|s| s.seq == seq).count() == 1 {
+        return Err(JobError::rate_limited(Duration::from_millis(retry_ms)));
+    }
     Ok(seq)
 }
 

@@ -138,6 +138,7 @@ macro_rules! conformance_suite {
             grouped_jobs_are_counted_and_cancelled,
             group_rate_holds_in_every_window,
             queue_rate_holds_in_every_window,
+            rate_limited_holds_the_group,
         );
     };
     (@capability admin, $factory:expr) => {

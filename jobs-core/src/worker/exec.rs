@@ -193,6 +193,7 @@ async fn run_job(
         Ok(Err(e)) if e.snooze_for().is_some() => JobOutcome::Snooze {
             after: e.snooze_for().unwrap_or_default(),
             reason: crate::error::bounded_message(e.to_string()),
+            holds_group: e.holds_group(),
         },
         Ok(Err(e)) => {
             let retryable = e.is_retryable();
@@ -248,10 +249,11 @@ impl Decide {
             JobOutcome::Retry { error } | JobOutcome::Dead { error } => {
                 Outcome::Dead { error: crate::error::bounded_message(error) }
             }
-            JobOutcome::Snooze { after, reason } => Outcome::Snooze {
+            JobOutcome::Snooze { after, reason, holds_group } => Outcome::Snooze {
                 at: When::In(after),
                 reason: crate::error::bounded_message(reason),
                 limit: core.max_snoozes,
+                holds_group,
             },
         }
     }

@@ -19,6 +19,9 @@
 --                        duration, due again at `at`; its `snooze` count
 --                        goes up, and past `limit` it is dead with `error`
 --                        instead
+--   'limited' reason at limit error
+--                        as 'snooze', and the job's group (if any) waits
+--                        until `at` too (hold_group, groups.lua)
 --   'start'              not an end: the handler starts under this lease
 --                        (recorded in `started`, see reclaim.lua); the job
 --                        keeps running
@@ -42,7 +45,7 @@
 local now_n, now_precise = server_clock()
 local now = ms(now_n)
 local n = tonumber(ARGV[2])
-local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7 }
+local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7, limited = 7 }
 
 -- Read the whole batch before writing anything: a script's writes are not
 -- rolled back by an error.
@@ -79,6 +82,10 @@ local memo = {}
 for i = 1, n do
   local at = items[i]
   local id, token, kind = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local holds = kind == 'limited'
+  if holds then
+    kind = 'snooze'
+  end
   local code = 'x'
   local old = olds[i]
   -- (A batch names each job once: the client drops repeats.)
@@ -154,6 +161,10 @@ for i = 1, n do
           -- Logged as a snooze, with how long it waits.
           run_at = run_at or now_n
           log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+          local g = holds and group_of(id)
+          if g then
+            hold_group(g, run_at)
+          end
         end
         wake = true
         if run_at and run_at > now_n then

@@ -67,8 +67,8 @@ fn push_ended(out: &mut Args<'_>, f: &Finish) {
         Outcome::Dead { error } => out.arg("dead").arg(error),
         Outcome::Release { at: Some(at), reason } => out.arg("release").arg(reason).arg(due_arg(*at)),
         Outcome::Release { at: None, reason } => out.arg("release").arg(reason).arg(""),
-        Outcome::Snooze { at, reason, limit } => out
-            .arg("snooze")
+        Outcome::Snooze { at, reason, limit, holds_group } => out
+            .arg(if *holds_group { "limited" } else { "snooze" })
             .arg(reason)
             .arg(due_arg(*at))
             .arg(*limit)

@@ -218,6 +218,15 @@ local function groups_ended(ids)
   return back
 end
 
+-- Holds group `g` back until `till` (ms; an upstream's "retry after"):
+-- out of the turn, and no job of it starts before then (a later hold
+-- wins). The LREM is linear in the turn's length: a rare event.
+local function hold_group(g, till)
+  redis.call('SREM', B .. 'gon', g)
+  redis.call('LREM', B .. 'gturn', 0, g)
+  redis.call('ZADD', B .. 'gheld', 'GT', till, g)
+end
+
 -- Puts the groups whose rate lets them start again by `now` back in the
 -- turn, at most `limit` of them.
 local function release_held(now, limit)

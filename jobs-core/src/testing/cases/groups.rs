@@ -4,7 +4,7 @@
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{GroupInfo, JobQueue, QueueAdmin, QueueInspect};
 use crate::testing::harness::{probe, test_pool, unique_queue, wait_status};
-use crate::testing::jobs::{Act, GroupedJob, RatedJob};
+use crate::testing::jobs::{Act, GroupedJob, LimitedJob, RatedJob};
 use crate::vocab::{JobId, JobStatus};
 
 use super::{put, run_in_two_pools};
@@ -155,4 +155,30 @@ pub async fn queue_rate_holds_in_every_window<Q: JobQueue + QueueInspect + Queue
     }
     run_in_two_pools(&q, &queue, &ids).await;
     assert_eq!(most_in_a_window(&q, &ids, rate.per).await, 4, "at most the rate in any window, and reached");
+}
+
+/// `JobError::rate_limited(d)`: the job snoozes (no attempt spent, logged
+/// with the reason) and its whole group waits: a job of the group enqueued
+/// meanwhile starts no earlier than the end of the wait (by the backend's
+/// clock), while another group's job runs at once.
+pub async fn rate_limited_holds_the_group<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("limited");
+    let job = |group: &str, seq, retry_ms| LimitedJob { key: queue.clone(), group: group.into(), seq, retry_ms };
+    let opts = || JobOptions::new().queue(&queue);
+    let first = job("x", 0, 400).enqueue_with(&q, opts()).await.unwrap();
+    let pool = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let held = wait_status(&q, &first, JobStatus::Scheduled).await;
+    let same = job("x", 1, 0).enqueue_with(&q, opts()).await.unwrap();
+    let other = job("y", 2, 0).enqueue_with(&q, opts()).await.unwrap();
+    let other_info = wait_status(&q, &other, JobStatus::Succeeded).await;
+    let same_info = wait_status(&q, &same, JobStatus::Succeeded).await;
+    let first_info = wait_status(&q, &first, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    let snooze = &held.attempt_log[0];
+    assert!(snooze.error.as_deref().is_some_and(|e| e.starts_with("rate limited")), "{snooze:?}");
+    let until = snooze.finished_at.unwrap() + snooze.snoozed_for.expect("a snooze");
+    let started = |info: &crate::queue::JobInfo| info.attempt_log.last().unwrap().started_at;
+    assert!(started(&same_info) >= until, "a job of the held group started before the wait ended");
+    assert!(started(&other_info) < until, "another group's job waited too");
+    assert_eq!(first_info.attempts, 1, "no attempt spent");
 }
