@@ -36,6 +36,8 @@ async fn events_since_a_cursor(q: SharedQueue) {
     let text = out.ok();
     assert!(text.contains(&format!("cancelled  {id}  build_report  attempt 0")), "{text}");
     assert_eq!(text.lines().count(), 1);
+    // A shorter kind is padded to the column's width.
+    assert_eq!(format!("{:<9}|", jobs_core::EventKind::Started), "started  |");
 
     let out = cli(&q, &["events", "no{such}", "--count", "1"]).await;
     assert!(out.fails(2).contains("invalid queue name"), "{}", out.fails(2));
@@ -63,7 +65,7 @@ async fn events_show_progress(q: SharedQueue) {
 
     let out = cli(&q, &["events", "reports", "--after", &after, "--kind", "progress", "--count", "1"]).await;
     let text = out.ok();
-    assert!(text.contains(&format!("progress  {id}  build_report  attempt 1  25%  page 2 of 8")), "{text}");
+    assert!(text.contains(&format!("progress   {id}  build_report  attempt 1  25%  page 2 of 8")), "{text}");
     let out = cli(&q, &["events", "reports", "--after", &after, "--kind", "progress", "--count", "1", "--json"]).await;
     let e: serde_json::Value = serde_json::from_str(out.ok().trim()).unwrap();
     assert_eq!(

@@ -83,7 +83,8 @@ impl EventKind {
 
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that widths and alignment (`{:<9}`) apply.
+        f.pad(self.as_str())
     }
 }
 
