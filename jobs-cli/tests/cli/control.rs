@@ -7,7 +7,7 @@ use jobs_core::prelude::*;
 use jobs_core::{ScheduleDef, Scheduler, SharedQueue};
 use serde_json::json;
 
-use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, wait_until};
+use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, take_one, wait_until};
 use crate::BuildReport;
 
 on_every_backend!(cancel, pause_and_resume_queues, queue_limits, queue_groups, schedules, orphaned_schedules);
@@ -26,13 +26,7 @@ async fn cancel(q: SharedQueue) {
 
     // Running: the worker is told.
     let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("ready");
     let out = cli(&q, &["cancel", &id.to_string()]).await;
     assert_eq!(
@@ -65,13 +59,7 @@ async fn pause_and_resume_queues(q: SharedQueue) {
     assert_eq!(cli(&q, &["stats", "--json"]).await.json()["queues"]["reports"]["paused"], true);
     let text = cli(&q, &["queues"]).await.ok().to_owned();
     assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("reports") && l.contains("paused")), "{text}");
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     assert!(q.fetch(&req).await.unwrap().jobs.is_empty(), "workers are held off");
 
     let doc = cli(&q, &["queue", "resume", "reports", "--json"]).await.json();

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use jobs_core::backend::{FetchRequest, ProgressUpdate, ProgressWrite};
+use jobs_core::backend::{ProgressUpdate, ProgressWrite};
 use jobs_core::prelude::*;
 use jobs_core::SharedQueue;
 
-use crate::support::{cli, on_every_backend};
+use crate::support::{cli, on_every_backend, take_one};
 use crate::BuildReport;
 
 on_every_backend!(events_since_a_cursor, events_show_progress);
@@ -51,13 +51,7 @@ async fn events_since_a_cursor(q: SharedQueue) {
 async fn events_show_progress(q: SharedQueue) {
     let l = q.listen("reports", Duration::from_secs(60)).await.unwrap();
     let id = BuildReport { day: 2 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let update = ProgressUpdate { id: id.clone(), token: leased.token, fraction: 0.25, note: "page\n2 of 8".into() };
     assert_eq!(q.report_progress(&update).await.unwrap(), ProgressWrite::Stored);

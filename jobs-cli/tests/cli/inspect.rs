@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use jobs_core::backend::{FetchRequest, Finish, Outcome, ProgressUpdate, ProgressWrite};
+use jobs_core::backend::{Finish, Outcome, ProgressUpdate, ProgressWrite};
 use jobs_core::prelude::*;
 use jobs_core::{SharedQueue, When};
 use serde_json::json;
 
-use crate::support::{cli, fail, fits_80, on_every_backend, wait_until};
+use crate::support::{cli, fail, fits_80, on_every_backend, take_one, wait_until};
 use crate::{BuildReport, SendMail};
 
 on_every_backend!(
@@ -109,13 +109,7 @@ async fn job_shows_everything(q: SharedQueue) {
 
     // A job that succeeded with a result.
     let id = BuildReport { day: 4 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let result = Some(b"8".to_vec());
     q.finish(vec![Finish { id: id.clone(), token: leased.token, outcome: Outcome::Succeeded { result } }])
@@ -131,13 +125,7 @@ async fn job_shows_everything(q: SharedQueue) {
 /// job's own text), attempt and age; in JSON as stored.
 async fn job_shows_progress(q: SharedQueue) {
     let id = BuildReport { day: 3 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
     assert!(!text.contains("progress"), "none reported yet:\n{text}");
@@ -159,13 +147,7 @@ async fn job_shows_progress(q: SharedQueue) {
 /// its state and expiry, and `stats` counts it.
 async fn job_shows_snoozes_and_expiry(q: SharedQueue) {
     let snoozy = BuildReport { day: 5 }.enqueue(&q).await.unwrap();
-    let req = FetchRequest {
-        queues: vec!["reports".into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one("reports");
     let leased = q.fetch(&req).await.unwrap().jobs.pop().expect("the report is ready");
     let outcome = Outcome::Snooze {
         at: When::In(Duration::from_secs(3600)),

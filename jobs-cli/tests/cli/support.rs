@@ -105,18 +105,23 @@ where
     }
 }
 
+/// A worker's fetch of one job of `queue`, leased for 30 s.
+pub fn take_one(queue: &str) -> FetchRequest {
+    FetchRequest {
+        queues: vec![queue.to_owned()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    }
+}
+
 /// Takes the job `id` as a worker would, and fails one attempt per error:
 /// each but the last is retried at once, the last one kills it. The job's
 /// queue must hold no other ready job.
 pub async fn fail(q: &SharedQueue, id: &JobId, errors: &[&str]) {
     for (i, error) in errors.iter().enumerate() {
-        let req = FetchRequest {
-            queues: vec![id.queue().to_owned()],
-            max: 1,
-            lease: Duration::from_secs(30),
-            default_max_retries: 10,
-            max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-        };
+        let req = FetchRequest { default_max_retries: 10, ..take_one(id.queue()) };
         let deadline = Instant::now() + Duration::from_secs(10);
         let leased = loop {
             if let Some(j) = q.fetch(&req).await.expect("fetch").jobs.pop() {

@@ -199,7 +199,7 @@ impl MemoryQueue {
             .filter_map(|n| st.queues.get(n))
             .flat_map(|q| {
                 // A rate that holds jobs back: look again when it lets one go.
-                let rate_wait = q.policy.rate.and_then(|r| q.starts.clone_wait(&r, now)).filter(|_| q.ready.len() > 0);
+                let rate_wait = q.policy.rate.and_then(|r| q.starts.next_start(&r, now)).filter(|_| q.ready.len() > 0);
                 [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0), q.ready.next_allowed(), rate_wait]
             })
             .flatten()

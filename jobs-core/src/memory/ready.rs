@@ -38,15 +38,15 @@ impl Starts {
         while self.0.front().is_some_and(|t| *t + rate.per <= now) {
             self.0.pop_front();
         }
-        (self.0.len() >= rate.limit as usize).then(|| self.0.front().map_or(now, |t| *t + rate.per))
+        self.next_start(rate, now)
     }
 
     /// When the next start is allowed under `rate` (`None`: now), without
-    /// dropping anything.
-    pub(super) fn clone_wait(&self, rate: &Rate, now: SystemTime) -> Option<SystemTime> {
-        let live = self.0.iter().filter(|t| **t + rate.per > now);
-        let oldest = live.clone().next();
-        (live.count() >= rate.limit as usize).then(|| oldest.map_or(now, |t| *t + rate.per))
+    /// dropping the starts that left the window.
+    pub(super) fn next_start(&self, rate: &Rate, now: SystemTime) -> Option<SystemTime> {
+        let mut live = self.0.iter().filter(|t| **t + rate.per > now);
+        let oldest = live.next();
+        oldest.filter(|_| 1 + live.count() >= rate.limit as usize).map(|t| *t + rate.per)
     }
 
     /// How many more may start now under `rate`.
