@@ -9,7 +9,7 @@ use jobs_core::{
 };
 use redis::Value;
 
-use crate::decode::{rate_arg, rate_field, text};
+use crate::decode::{rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -18,6 +18,7 @@ use crate::scripts::cancel::Cancel;
 use crate::scripts::purge_dead::PurgeDead;
 use crate::scripts::retry_dead::{DeadRetry, RetryDead};
 use crate::scripts::set_paused::SetPaused;
+use crate::scripts::set_policy::SetPolicy;
 
 type Hash = HashMap<String, Vec<u8>>;
 
@@ -123,8 +124,8 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
-        type Fields = (Vec<Option<u64>>, Vec<Option<u32>>, Vec<Option<String>>);
-        let (running, limits, rates): Fields = redis::pipe()
+        type Fields = (Vec<Option<u64>>, Vec<Option<u32>>, Vec<Option<String>>, (Option<String>, Option<String>));
+        let (running, limits, rates, (over_limit, over_rate)): Fields = redis::pipe()
             .cmd("HMGET")
             .arg(keys.group_running())
             .arg(&names)
@@ -134,20 +135,27 @@ impl RedisQueue {
             .cmd("HMGET")
             .arg(keys.group_rate())
             .arg(&names)
+            .cmd("HMGET")
+            .arg(keys.meta())
+            .arg("group_concurrency")
+            .arg("group_rate")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("groups", &e))?;
+        // The queue's own bounds, when set, override every group's.
+        let over_rate = over_rate.as_deref().and_then(rate_field);
+        let over_limit = over_limit.and_then(|s| s.parse::<u32>().ok());
         Ok(top
             .into_iter()
             .zip(running.into_iter().zip(limits))
             .zip(rates)
             .map(|(((key, pending), (running, concurrency)), rate)| GroupInfo {
                 key,
-                rate: rate.as_deref().and_then(rate_field),
+                rate: over_rate.or_else(|| rate.as_deref().and_then(rate_field)),
                 // Scores count jobs: whole numbers far below 2^53.
                 pending: pending as u64,
                 running: running.unwrap_or(0),
-                concurrency,
+                concurrency: over_limit.or(concurrency),
             })
             .collect())
     }
@@ -221,53 +229,40 @@ impl RedisQueue {
         self.register(queue).await
     }
 
-    /// `priority_levels` is stored as the ranks' digits in the policy's
-    /// order (so an error lists them as configured), `max_jobs` as a number;
-    /// an empty string means no limit.
+    /// One `set_policy.lua` call: the limits, then a wake-up for pools
+    /// waiting on a bound that may have been raised.
     pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
         policy.check()?;
-        let levels: String = policy.priority_levels.iter().map(|p| p.rank().to_string()).collect();
-        let number = |n: Option<u64>| n.map(|m| m.to_string()).unwrap_or_default();
-        let keys = self.keys(queue);
-        let mut pipe = redis::pipe();
-        pipe.cmd("HSET")
-            .arg(keys.meta())
-            .arg("max_jobs")
-            .arg(number(policy.max_jobs))
-            .arg("priority_levels")
-            .arg(levels)
-            .arg("max_running")
-            .arg(number(policy.max_running))
-            .arg("rate")
-            .arg(policy.rate.as_ref().map(rate_arg).unwrap_or_default())
-            .ignore()
-            // A raised `max_running` may let waiting pools take jobs now.
-            .cmd("PUBLISH")
-            .arg(keys.wake())
-            .arg("1")
-            .ignore();
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(|e| self.command_error("set_policy", &e))?;
+        self.invoke(SetPolicy { keys: &self.keys(queue), policy: &policy }).await?;
         self.register(queue).await
     }
 
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
-        let (max_jobs, levels, max_running, rate): Fields = redis::cmd("HMGET")
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate): Fields = redis::cmd("HMGET")
             .arg(self.keys(queue).meta())
             .arg("max_jobs")
             .arg("priority_levels")
             .arg("max_running")
             .arg("rate")
+            .arg("group_concurrency")
+            .arg("group_rate")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("policy", &e))?;
         let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
         let priority_levels =
             levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
-        let rate = rate.as_deref().and_then(rate_field);
-        Ok(QueuePolicy { max_jobs: number(max_jobs), priority_levels, max_running: number(max_running), rate })
+        Ok(QueuePolicy {
+            max_jobs: number(max_jobs),
+            priority_levels,
+            max_running: number(max_running),
+            rate: rate.as_deref().and_then(rate_field),
+            group_concurrency: group_concurrency.and_then(|s| s.parse::<u32>().ok()),
+            group_rate: group_rate.as_deref().and_then(rate_field),
+        })
     }
 }

@@ -141,8 +141,22 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Queue(QueueCommand::Groups { name, limit, output }) => {
             control::queue_groups(q, name, *limit, output.json, io).await
         }
-        Command::Queue(QueueCommand::Limits { name, max_running, max_jobs, rate, output }) => {
-            let change = control::LimitChange { max_running: *max_running, max_jobs: *max_jobs, rate: *rate };
+        Command::Queue(QueueCommand::Limits {
+            name,
+            max_running,
+            max_jobs,
+            rate,
+            group_concurrency,
+            group_rate,
+            output,
+        }) => {
+            let change = control::LimitChange {
+                max_running: *max_running,
+                max_jobs: *max_jobs,
+                rate: *rate,
+                group_concurrency: *group_concurrency,
+                group_rate: *group_rate,
+            };
             control::queue_limits(q, name, change, output.json, io).await
         }
     }

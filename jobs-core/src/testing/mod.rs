@@ -139,6 +139,7 @@ macro_rules! conformance_suite {
             group_rate_holds_in_every_window,
             queue_rate_holds_in_every_window,
             rate_limited_holds_the_group,
+            queue_group_bounds_override_the_jobs,
         );
     };
     (@capability admin, $factory:expr) => {

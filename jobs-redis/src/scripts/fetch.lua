@@ -62,8 +62,9 @@ trim_dead(tonumber(ARGV[7]), batch)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate')
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate')
 local cap = tonumber(meta[2])
+set_overrides(meta[4], meta[5])
 -- The queue's `rate` (`<starts>,<window ms>`): its starts are logged in
 -- the sorted set `qrl`, by time, and a fetch leases no more than the
 -- window has room for.
@@ -209,7 +210,7 @@ if max > 0 and meta[1] ~= '1' then
           idle = idle + 1
         end
       else
-        local limit = tonumber(redis.call('HGET', B .. 'glimit', m))
+        local limit = group_limit(m)
         local run = tonumber(redis.call('HGET', B .. 'grun', m)) or 0
         -- At its rate: out of the turn until it may start again.
         local held = (not limit or run < limit) and rate_wait(m, now) or nil

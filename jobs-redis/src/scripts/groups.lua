@@ -20,6 +20,11 @@
 -- fetch never looks at idle or full groups, however many there are. The
 -- hashes keep only live groups: a group with nothing pending or running
 -- is deleted from them.
+--
+-- The queue's `meta` hash may set `group_concurrency` and `group_rate`
+-- (jobs_core::QueuePolicy): set, they override every group's own bound
+-- and rate (group_limit, group_rate), so an operator changes them at run
+-- time without touching the jobs.
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
@@ -32,6 +37,41 @@ local function has_groups()
     HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
   end
   return HAS_GROUPS
+end
+
+-- The queue's overrides, read once per script call (false: none).
+local OVER_LIMIT, OVER_RATE = nil, nil
+
+-- Sets the overrides from meta's `group_concurrency` and `group_rate`
+-- (fetch.lua reads them with its own HMGET of meta).
+local function set_overrides(limit, rate)
+  OVER_LIMIT = tonumber(limit) or false
+  OVER_RATE = (rate and rate ~= '') and rate or false
+end
+
+local function load_overrides()
+  if OVER_LIMIT == nil then
+    local m = redis.call('HMGET', B .. 'meta', 'group_concurrency', 'group_rate')
+    set_overrides(m[1], m[2])
+  end
+end
+
+-- Group `g`'s bound on running jobs (nil: none).
+local function group_limit(g)
+  load_overrides()
+  if OVER_LIMIT then
+    return OVER_LIMIT
+  end
+  return tonumber(redis.call('HGET', B .. 'glimit', g))
+end
+
+-- Group `g`'s rate, `<starts>,<window ms>` (nil: none).
+local function group_rate(g)
+  load_overrides()
+  if OVER_RATE then
+    return OVER_RATE
+  end
+  return redis.call('HGET', B .. 'grate', g) or nil
 end
 
 -- A group field split: key, bound, rate ('' for none).
@@ -56,7 +96,7 @@ end
 -- When group `g` may start a job again under its rate, at `now` (ms): nil
 -- when now (or it has no rate).
 local function rate_wait(g, now)
-  local rate = redis.call('HGET', B .. 'grate', g)
+  local rate = group_rate(g)
   if not rate then
     return nil
   end
@@ -73,7 +113,7 @@ end
 
 -- Records a start of group `g`'s job `id` at `now` for its rate.
 local function rate_take(g, id, now)
-  local rate = redis.call('HGET', B .. 'grate', g)
+  local rate = group_rate(g)
   if rate then
     local per = tonumber(string.match(rate, ',(%d+)$'))
     local log = B .. 'grl:' .. g
@@ -95,7 +135,7 @@ local function offer_turn(g)
     -- Held back by its rate: release_held() offers it in time.
     return false
   end
-  local limit = tonumber(redis.call('HGET', B .. 'glimit', g))
+  local limit = group_limit(g)
   if limit and (tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
     return false
   end
@@ -225,6 +265,21 @@ local function hold_group(g, till)
   redis.call('SREM', B .. 'gon', g)
   redis.call('LREM', B .. 'gturn', 0, g)
   redis.call('ZADD', B .. 'gheld', 'GT', till, g)
+end
+
+-- Offers each group with running jobs a place in the turn (the bounds
+-- changed): at most `limit` of them, and a group at its bound has a
+-- running job, so this reads no idle group.
+local function offer_running(limit)
+  local cursor, seen = '0', 0
+  repeat
+    local page = redis.call('HSCAN', B .. 'grun', cursor, 'COUNT', 100)
+    cursor = page[1]
+    for i = 1, #page[2], 2 do
+      offer_turn(page[2][i])
+      seen = seen + 1
+    end
+  until cursor == '0' or seen >= limit
 end
 
 -- Puts the groups whose rate lets them start again by `now` back in the

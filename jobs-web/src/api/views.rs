@@ -422,6 +422,12 @@ pub(crate) struct LimitsView {
     pub(crate) max_jobs: Option<u64>,
     /// Starts per window, across every pool (`"100/1m"`; `null`: none).
     pub(crate) rate: Option<jobs_core::Rate>,
+    /// Jobs of one group running at once, for every group (`null`: each
+    /// job's own bound).
+    pub(crate) group_concurrency: Option<u32>,
+    /// Starts of one group per window, for every group (`null`: each job's
+    /// own rate).
+    pub(crate) group_rate: Option<jobs_core::Rate>,
     /// The priorities it accepts (empty: all).
     pub(crate) priority_levels: Vec<jobs_core::Priority>,
 }
@@ -433,6 +439,8 @@ impl LimitsView {
             max_running: p.max_running,
             max_jobs: p.max_jobs,
             rate: p.rate,
+            group_concurrency: p.group_concurrency,
+            group_rate: p.group_rate,
             priority_levels: p.priority_levels,
         }
     }

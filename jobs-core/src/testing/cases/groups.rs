@@ -182,3 +182,41 @@ pub async fn rate_limited_holds_the_group<Q: JobQueue + QueueInspect + QueueAdmi
     assert!(started(&other_info) < until, "another group's job waited too");
     assert_eq!(first_info.attempts, 1, "no attempt spent");
 }
+
+/// The queue's `group_concurrency` overrides the jobs' own bound (2), and
+/// a change applies to jobs already waiting: at 1, no two jobs of a group
+/// run at once across two pools; raised to 3 while a backlog waits, three
+/// run at once; the busiest groups show the bound in force.
+pub async fn queue_group_bounds_override_the_jobs<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("gover");
+    let one = crate::queue::QueuePolicy { group_concurrency: Some(1), ..Default::default() };
+    q.set_policy(&queue, one.clone()).await.unwrap();
+    assert_eq!(q.policy(&queue).await.unwrap(), one);
+    let mut ids = Vec::new();
+    for seq in 0..6 {
+        ids.push(grouped(&q, &queue, "a", seq, 30).await);
+    }
+    assert_eq!(q.groups(&queue, 1).await.unwrap()[0].concurrency, Some(1), "the queue's bound is shown");
+    run_in_two_pools(&q, &queue, &ids).await;
+    assert_eq!(probe(&format!("{queue}/a")).peak_running(), 1, "one at a time under the queue's bound");
+
+    let mut ids = Vec::new();
+    for seq in 10..22 {
+        ids.push(grouped(&q, &queue, "b", seq, 40).await);
+    }
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    wait_status(&q, &ids[0], JobStatus::Succeeded).await;
+    assert_eq!(probe(&format!("{queue}/b")).peak_running(), 1, "still one at a time before the change");
+    let three = crate::queue::QueuePolicy { group_concurrency: Some(3), ..Default::default() };
+    q.set_policy(&queue, three).await.unwrap();
+    for id in &ids {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert_eq!(probe(&format!("{queue}/b")).peak_running(), 3, "the raised bound applies to the waiting jobs");
+
+    let zero = crate::queue::QueuePolicy { group_concurrency: Some(0), ..Default::default() };
+    assert!(matches!(q.set_policy(&queue, zero).await, Err(crate::Error::InvalidArgument(_))));
+}
