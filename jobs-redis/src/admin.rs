@@ -77,8 +77,12 @@ impl RedisQueue {
             let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
             // A gauge is never negative unless the data was edited by hand.
             let gauge = |field: String| u64::try_from(get(&field)).unwrap_or(0);
-            let mut qc =
-                QueueCounts { paused: matches!(&r[5], Value::BulkString(b) if b == b"1"), ..Default::default() };
+            let mut qc = QueueCounts {
+                paused: matches!(&r[5], Value::BulkString(b) if b == b"1"),
+                limited: gauge("limited".to_owned()),
+                throttled: gauge("throttled".to_owned()),
+                ..Default::default()
+            };
             for p in Priority::ALL {
                 let rank = p.rank();
                 let pending: i64 = redis::from_redis_value_ref(&r[rank]).unwrap_or(0);

@@ -341,7 +341,7 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let limits = format!("/api/queues/{QUEUE}/limits");
     let (code, body) = get_json(&state, &limits).await;
     let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
-        "group_concurrency": null, "group_rate": null, "priority_levels": [] });
+        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0 });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));

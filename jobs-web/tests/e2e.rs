@@ -313,6 +313,7 @@ async fn the_dashboard_in_headless_chromium() {
     // stored by now), and the backend holds the new bound.
     b.client.goto(&format!("http://{addr}/ui/#/queues/billing")).await.expect("opens the queue");
     b.wait_text("#limits [data-limit='max_running']", "no running bound", |t| t == "none").await;
+    b.wait_text("#limits [data-limit='limited']", "the held-back count", |t| t == "0").await;
     b.click("#limits summary", "the limits form").await;
     let field = b.wait_for("#limit-max-running", "the max running field").await;
     field.send_keys("2").await.expect("types the bound");

@@ -104,6 +104,8 @@ pub(super) async fn queue_limits(
         group_concurrency: Option<u32>,
         group_rate: Option<jobs_core::Rate>,
         priority_levels: Vec<&'static str>,
+        limited: u64,
+        throttled: u64,
     }
     validate_queue_name(name)?;
     let mut policy = q.policy(name).await?;
@@ -137,6 +139,7 @@ pub(super) async fn queue_limits(
         q.set_policy(name, policy.clone()).await?;
     }
     let levels: Vec<&'static str> = policy.priority_levels.iter().map(|p| p.as_str()).collect();
+    let counts = q.stats().await?.queues.remove(name).unwrap_or_default();
     if json {
         return print_json(
             io,
@@ -148,6 +151,8 @@ pub(super) async fn queue_limits(
                 group_concurrency: policy.group_concurrency,
                 group_rate: policy.group_rate,
                 priority_levels: levels,
+                limited: counts.limited,
+                throttled: counts.throttled,
             },
         );
     }
@@ -163,6 +168,7 @@ pub(super) async fn queue_limits(
         ("group_concurrency", own(bound(policy.group_concurrency.map(u64::from)))),
         ("group_rate", own(rate(policy.group_rate))),
         ("priority_levels", levels),
+        ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
     ] {
         writeln!(io.out, "{key:<18} {value}")?;
     }

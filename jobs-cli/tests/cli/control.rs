@@ -81,7 +81,8 @@ async fn queue_limits(q: SharedQueue) {
     let shown = |head: &str, max_running: &str| {
         format!(
             "queue `reports`{head}\nmax_running        {max_running}\nmax_jobs           none\nrate               none\n\
-             group_concurrency  each job's own\ngroup_rate         each job's own\npriority_levels    all\n"
+             group_concurrency  each job's own\ngroup_rate         each job's own\npriority_levels    all\n\
+             held back          0 times by a bound, 0 by a rate\n"
         )
     };
     assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown("", "none"));
@@ -92,7 +93,7 @@ async fn queue_limits(q: SharedQueue) {
     assert_eq!(
         doc,
         json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
-                "group_rate": null, "priority_levels": [] }),
+                "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();

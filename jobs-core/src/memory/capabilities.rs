@@ -25,7 +25,12 @@ impl QueueInspect for MemoryQueue {
         let st = self.lock();
         let mut stats = QueueStats::default();
         for (name, q) in &st.queues {
-            let mut qc = QueueCounts { paused: q.paused, ..Default::default() };
+            let mut qc = QueueCounts {
+                paused: q.paused,
+                limited: q.limited + q.ready.limited,
+                throttled: q.throttled + q.ready.rate_held,
+                ..Default::default()
+            };
             for p in Priority::ALL {
                 qc.by_priority.insert(
                     p,

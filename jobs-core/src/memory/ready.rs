@@ -101,6 +101,10 @@ pub(super) struct Ready {
     throttled: BTreeSet<(SystemTime, String)>,
     held: HashSet<String>,
     overrides: Overrides,
+    /// Times a group reached its concurrency with jobs still pending, and
+    /// times one was held back by its rate (counters, as in `QueueCounts`).
+    pub(super) limited: u64,
+    pub(super) rate_held: u64,
 }
 
 fn pop_first(lists: &mut [VecDeque<JobId>; 4]) -> Option<(JobId, usize)> {
@@ -187,12 +191,20 @@ impl Ready {
                     idle += 1;
                 }
                 Some(key) => {
-                    let Some(grp) = self.groups.get_mut(&key).filter(|g| over.has_room(g)) else {
+                    let Some(grp) = self.groups.get_mut(&key) else {
                         self.on.remove(&key);
                         continue;
                     };
+                    if !over.has_room(grp) {
+                        if grp.pending() > 0 {
+                            self.limited += 1;
+                        }
+                        self.on.remove(&key);
+                        continue;
+                    }
                     let rate = over.rate(grp);
                     if let Some(t) = rate.and_then(|r| grp.starts.wait(&r, now)) {
+                        self.rate_held += 1;
                         self.on.remove(&key);
                         self.held.insert(key.clone());
                         self.throttled.insert((t, key));
@@ -207,9 +219,14 @@ impl Ready {
                     }
                     // Still in the turn when it has more jobs and, once this
                     // one runs, a slot left.
-                    if grp.pending() > 0 && over.limit(grp).is_none_or(|l| grp.running + 1 < l) {
+                    let room_left = over.limit(grp).is_none_or(|l| grp.running + 1 < l);
+                    if grp.pending() > 0 && room_left {
                         self.turn.push_back(Some(key.clone()));
                     } else {
+                        if grp.pending() > 0 {
+                            // The rest of the group waits for a slot.
+                            self.limited += 1;
+                        }
                         self.on.remove(&key);
                     }
                     return Some((id, rank, Some(key)));

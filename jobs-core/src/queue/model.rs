@@ -335,6 +335,18 @@ pub struct QueueCounts {
     pub by_priority: BTreeMap<Priority, Counts>,
     /// Whether workers are held off the queue.
     pub paused: bool,
+    /// How often jobs that could have started waited for a concurrency
+    /// bound: a fetch that filled the room `max_running` left while jobs
+    /// still waited, or a group that reached its `concurrency` with jobs
+    /// still pending (since the backend's counters started).
+    #[serde(default)]
+    pub limited: u64,
+    /// How often jobs waited for a rate: a fetch that used up the queue's
+    /// `rate` window while jobs still waited, a group held back by its
+    /// `rate`, or a job that returned `JobError::rate_limited` (since the
+    /// backend's counters started).
+    #[serde(default)]
+    pub throttled: u64,
 }
 
 impl QueueCounts {

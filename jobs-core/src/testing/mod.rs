@@ -140,6 +140,7 @@ macro_rules! conformance_suite {
             queue_rate_holds_in_every_window,
             rate_limited_holds_the_group,
             queue_group_bounds_override_the_jobs,
+            held_back_fetches_are_counted,
         );
     };
     (@capability admin, $factory:expr) => {

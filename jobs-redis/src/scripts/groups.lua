@@ -282,6 +282,16 @@ local function offer_running(limit)
   until cursor == '0' or seen >= limit
 end
 
+-- Whether any job of the queue is pending (grouped or not).
+local function any_pending()
+  for r0 = 0, 3 do
+    if redis.call('LLEN', B .. 'ready:' .. r0) > 0 then
+      return true
+    end
+  end
+  return has_groups() and #redis.call('ZRANGEBYSCORE', B .. 'gwait', '(0', '+inf', 'LIMIT', 0, 1) > 0
+end
+
 -- Puts the groups whose rate lets them start again by `now` back in the
 -- turn, at most `limit` of them.
 local function release_held(now, limit)

@@ -226,7 +226,8 @@ pub(crate) async fn set_limits(
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
-    Ok(Json(LimitsView::of(queue, policy)))
+    let stats = state.stats().await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats)))
 }
 
 /// `POST /api/queues/{queue}/resume`: lets workers take the queue again.

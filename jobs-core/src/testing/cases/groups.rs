@@ -181,6 +181,8 @@ pub async fn rate_limited_holds_the_group<Q: JobQueue + QueueInspect + QueueAdmi
     assert!(started(&same_info) >= until, "a job of the held group started before the wait ended");
     assert!(started(&other_info) < until, "another group's job waited too");
     assert_eq!(first_info.attempts, 1, "no attempt spent");
+    let counts = q.stats().await.unwrap().queues.get(&queue).cloned().unwrap_or_default();
+    assert_eq!(counts.throttled, 1, "the upstream's limit is counted once");
 }
 
 /// The queue's `group_concurrency` overrides the jobs' own bound (2), and
