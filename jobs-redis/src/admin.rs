@@ -128,16 +128,13 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
-        type Fields = (Vec<Option<u64>>, Vec<Option<u32>>, Vec<Option<String>>, (Option<String>, Option<String>));
-        let (running, limits, rates, (over_limit, over_rate)): Fields = redis::pipe()
+        type Fields = (Vec<Option<u64>>, Vec<Option<String>>, (Option<String>, Option<String>));
+        let (running, bounds, (over_limit, over_rate)): Fields = redis::pipe()
             .cmd("HMGET")
             .arg(keys.group_running())
             .arg(&names)
             .cmd("HMGET")
-            .arg(keys.group_limit())
-            .arg(&names)
-            .cmd("HMGET")
-            .arg(keys.group_rate())
+            .arg(keys.group_bounds())
             .arg(&names)
             .cmd("HMGET")
             .arg(keys.meta())
@@ -151,15 +148,21 @@ impl RedisQueue {
         let over_limit = over_limit.and_then(|s| s.parse::<u32>().ok());
         Ok(top
             .into_iter()
-            .zip(running.into_iter().zip(limits))
-            .zip(rates)
-            .map(|(((key, pending), (running, concurrency)), rate)| GroupInfo {
-                key,
-                rate: over_rate.or_else(|| rate.as_deref().and_then(rate_field)),
-                // Scores count jobs: whole numbers far below 2^53.
-                pending: pending as u64,
-                running: running.unwrap_or(0),
-                concurrency: over_limit.or(concurrency),
+            .zip(running)
+            .zip(bounds)
+            .map(|(((key, pending), running), bounds)| {
+                // `<concurrency>/<rate>/<rank>` (see groups.lua).
+                let mut parts = bounds.as_deref().unwrap_or("").split('/');
+                let limit = parts.next().and_then(|l| l.parse::<u32>().ok());
+                let rate = parts.next().and_then(rate_field);
+                GroupInfo {
+                    key,
+                    rate: over_rate.or(rate),
+                    // Scores count jobs: whole numbers far below 2^53.
+                    pending: pending as u64,
+                    running: running.unwrap_or(0),
+                    concurrency: over_limit.or(limit),
+                }
             })
             .collect())
     }

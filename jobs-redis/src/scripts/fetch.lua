@@ -219,23 +219,27 @@ if max > 0 and meta[1] ~= '1' then
           idle = idle + 1
         end
       else
-        local limit = group_limit(m)
-        local run = tonumber(redis.call('HGET', B .. 'grun', m)) or 0
+        local limit, rate, hint = bounds_of(m)
+        local run = limit and (tonumber(redis.call('HGET', B .. 'grun', m)) or 0) or 0
         -- At its rate: out of the turn until it may start again.
-        local held = (not limit or run < limit) and rate_wait(m, now) or nil
+        local held = (not limit or run < limit) and rate_wait(m, rate, now) or nil
         if held then
           redis.call('RPOP', B .. 'gturn')
           redis.call('SREM', B .. 'gon', m)
           redis.call('ZADD', B .. 'gheld', held, m)
+          HAS_HELD = true
           nturn = nturn - 1
           count('throttled', 1)
         elseif not limit or run < limit then
-          for r0 = 0, 3 do
+          for r0 = hint, 3 do
             entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
             if entry then
               rank = r0
               break
             end
+          end
+          if rank and rank > hint then
+            set_rank_hint(m, rank)
           end
         end
         local left = 0
@@ -244,7 +248,7 @@ if max > 0 and meta[1] ~= '1' then
           redis.call('HINCRBY', B .. 'grun', m, 1)
           count('gpending:' .. rank, -1)
           gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m
-          rate_take(m, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
+          rate_take(m, rate, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
         end
         if held then
           -- Taken out of the turn above.

@@ -222,3 +222,39 @@ pub async fn queue_group_bounds_override_the_jobs<Q: JobQueue + QueueInspect + Q
     let zero = crate::queue::QueuePolicy { group_concurrency: Some(0), ..Default::default() };
     assert!(matches!(q.set_policy(&queue, zero).await, Err(crate::Error::InvalidArgument(_))));
 }
+
+/// Within a group, the most urgent job goes first whatever the order of
+/// arrival, and a group whose urgent jobs are gone serves its less urgent
+/// ones (and ones that arrive later at any priority) in order.
+pub async fn priorities_are_strict_within_a_group<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    use crate::queue::FetchRequest;
+    use crate::vocab::Priority;
+    let queue = unique_queue("gprio");
+    // Room for every job of the group at once: the leases are held.
+    let wide = crate::queue::QueuePolicy { group_concurrency: Some(10), ..Default::default() };
+    q.set_policy(&queue, wide).await.unwrap();
+    let put = |seq: u64, p: Priority| {
+        let q = q.clone();
+        let job = GroupedJob { key: queue.clone(), group: "a".into(), seq, sleep_ms: 0 };
+        let opts = JobOptions::new().queue(&queue).priority(p);
+        async move { job.enqueue_with(&q, opts).await.unwrap() }
+    };
+    let low = put(1, Priority::Low).await;
+    let high = put(2, Priority::High).await;
+    let req = FetchRequest {
+        queues: vec![queue.clone()],
+        max: 1,
+        lease: std::time::Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    };
+    let mut order = Vec::new();
+    order.push(q.fetch(&req).await.unwrap().jobs.remove(0).id);
+    let critical = put(3, Priority::Critical).await;
+    let normal = put(4, Priority::Normal).await;
+    for _ in 0..3 {
+        order.push(q.fetch(&req).await.unwrap().jobs.remove(0).id);
+    }
+    assert_eq!(order, vec![high, critical, normal, low], "most urgent first within the group");
+    assert!(q.fetch(&req).await.unwrap().jobs.is_empty());
+}
