@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::scenario::{EndToEnd, EventFigures, Percentiles, Rate};
+use crate::scenario::{EndToEnd, EventFigures, Percentiles, Rate, RateWait};
 use crate::server::{BenchmarkRow, CommandStat};
 use crate::Settings;
 
@@ -23,6 +23,10 @@ pub struct Figures {
     /// The same end-to-end run with every job in a group, 10 jobs per
     /// group (served in turn).
     pub end_to_end_groups: EndToEnd,
+    /// The grouped run beside 100,000 groups held out of the turn.
+    pub end_to_end_groups_idle: EndToEnd,
+    /// Redis CPU while a pool waits on a rate-limited queue (Redis only).
+    pub rate_wait: RateWait,
     /// The same end-to-end run while a reader follows every job event of
     /// the queue (events on).
     pub end_to_end_events: EndToEnd,
@@ -215,6 +219,27 @@ impl Report {
                     "-".into()
                 }
             },
+            String::new(),
+        );
+        row(
+            "end to end, groups: CPU per job, Redis",
+            &|f| f.end_to_end_groups.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
+            String::new(),
+        );
+        row("end to end, groups beside 100,000 idle groups", &|f| rate(f.end_to_end_groups_idle.per_s), String::new());
+        row(
+            "end to end, groups beside idle groups: CPU per job, Redis",
+            &|f| {
+                f.end_to_end_groups_idle
+                    .redis_cpu_us_per_job
+                    .map(|c| format!("{c:.1} µs"))
+                    .unwrap_or_else(|| "-".into())
+            },
+            String::new(),
+        );
+        row(
+            "Redis CPU, pool idle / rate-limited backlog waiting",
+            &|f| format!("{:.2} / {:.2} ms/s", f.rate_wait.idle_ms_per_s, f.rate_wait.waiting_ms_per_s),
             String::new(),
         );
         row("end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());
