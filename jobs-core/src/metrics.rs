@@ -18,6 +18,8 @@
 //! | `jobs_queue_size` | `queue`, `priority`, `state` | [`JobMetrics::record_queue_stats`], from the backend's `stats()` when scraped |
 //! | `jobs_limited_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs that could start waited for a concurrency bound (`max_running`, a group's `concurrency`) |
 //! | `jobs_throttled_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs waited for a rate (the queue's, a group's, or `JobError::rate_limited`) |
+//! | `jobs_breaker_open` | `queue` | [`JobMetrics::record_queue_stats`]: 1 while the queue's circuit breaker is open or probing |
+//! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -117,7 +119,9 @@ struct Inner {
     throttled: IntCounterVec,
     /// The backend's held-back counters as last read, per queue: the
     /// Prometheus counters go up by what the backend's went up since.
-    held_seen: Mutex<HashMap<String, (u64, u64)>>,
+    held_seen: Mutex<HashMap<String, (u64, u64, u64)>>,
+    breaker_open: IntGaugeVec,
+    breaker_opened: IntCounterVec,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -222,6 +226,12 @@ impl JobMetrics {
                 &["queue"],
             )?,
             held_seen: Mutex::new(HashMap::new()),
+            breaker_open: IntGaugeVec::new(
+                Opts::new(name("breaker_open"), "1 while the queue's circuit breaker is open or probing."),
+                &["queue"],
+            )
+            .map_err(MetricsError::Register)?,
+            breaker_opened: counter("breaker_opened_total", "Times the queue's circuit breaker opened.", &["queue"])?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -238,6 +248,8 @@ impl JobMetrics {
             Box::new(inner.schedule_lateness.clone()),
             Box::new(inner.limited.clone()),
             Box::new(inner.throttled.clone()),
+            Box::new(inner.breaker_open.clone()),
+            Box::new(inner.breaker_opened.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -317,18 +329,23 @@ impl JobMetrics {
         {
             let mut held = i.held_seen.lock().unwrap_or_else(|p| p.into_inner());
             for (queue, counts) in &stats.queues {
-                let (limited, throttled) = held.get(queue).copied().unwrap_or_default();
+                let (limited, throttled, opened) = held.get(queue).copied().unwrap_or_default();
                 // A backend whose counters went back (reset) counts from zero.
                 let step = |now: u64, before: u64| if now >= before { now - before } else { now };
-                i.limited.with_label_values(&[queue.as_str()]).inc_by(step(counts.limited, limited));
-                i.throttled.with_label_values(&[queue.as_str()]).inc_by(step(counts.throttled, throttled));
-                held.insert(queue.clone(), (counts.limited, counts.throttled));
+                let q = [queue.as_str()];
+                i.limited.with_label_values(&q).inc_by(step(counts.limited, limited));
+                i.throttled.with_label_values(&q).inc_by(step(counts.throttled, throttled));
+                i.breaker_opened.with_label_values(&q).inc_by(step(counts.breaker_opened, opened));
+                i.breaker_open.with_label_values(&q).set(i64::from(counts.breaker_open));
+                held.insert(queue.clone(), (counts.limited, counts.throttled, counts.breaker_opened));
             }
             held.retain(|queue, _| {
                 let kept = stats.queues.contains_key(queue);
                 if !kept {
                     let _ = i.limited.remove_label_values(&[queue.as_str()]);
                     let _ = i.throttled.remove_label_values(&[queue.as_str()]);
+                    let _ = i.breaker_opened.remove_label_values(&[queue.as_str()]);
+                    let _ = i.breaker_open.remove_label_values(&[queue.as_str()]);
                 }
                 kept
             });
@@ -478,7 +495,14 @@ mod tests {
         let m = JobMetrics::new();
         let read = |limited, throttled| {
             let mut stats = QueueStats::default();
-            stats.queues.insert("hooks".into(), crate::queue::QueueCounts { limited, throttled, ..Default::default() });
+            let counts = crate::queue::QueueCounts {
+                limited,
+                throttled,
+                breaker_open: limited > 4,
+                breaker_opened: throttled,
+                ..Default::default()
+            };
+            stats.queues.insert("hooks".into(), counts);
             m.record_queue_stats(&stats);
             m.encode().expect("encodes")
         };
@@ -487,6 +511,8 @@ mod tests {
         assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");
         let text = read(5, 1);
         assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 5"#), "the backend's increase: {text}");
+        assert!(text.contains(r#"jobs_breaker_open{queue="hooks"} 1"#), "{text}");
+        assert!(text.contains(r#"jobs_breaker_opened_total{queue="hooks"} 1"#), "{text}");
         let text = read(2, 0);
         assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 7"#), "a reset backend counts from zero: {text}");
         assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");

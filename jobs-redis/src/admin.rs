@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use jobs_core::{
-    validate_queue_name, CancelResult, Counts, Error, GroupInfo, JobId, JobInfo, Priority, QueueCounts, QueuePolicy,
-    QueueStats,
+    validate_queue_name, BreakerAction, BreakerInfo, BreakerState, CancelResult, Counts, Error, GroupInfo, JobId,
+    JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats,
 };
 use redis::Value;
 
-use crate::decode::{rate_field, text};
+use crate::decode::{breaker_field, from_ms, job_id, rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -18,6 +18,7 @@ use crate::scripts::cancel::Cancel;
 use crate::scripts::purge_dead::PurgeDead;
 use crate::scripts::retry_dead::{DeadRetry, RetryDead};
 use crate::scripts::set_paused::SetPaused;
+use crate::scripts::set_breaker::SetBreaker;
 use crate::scripts::set_policy::SetPolicy;
 
 type Hash = HashMap<String, Vec<u8>>;
@@ -64,7 +65,7 @@ impl RedisQueue {
                 pipe.cmd("LLEN").arg(k.ready(rank));
             }
             pipe.cmd("HGETALL").arg(k.stats());
-            pipe.cmd("HGET").arg(k.meta()).arg("paused");
+            pipe.cmd("HMGET").arg(k.meta()).arg("paused").arg("bstate").arg("bopened");
         }
         let replies: Vec<Value> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("stats", &e))?;
@@ -77,8 +78,12 @@ impl RedisQueue {
             let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
             // A gauge is never negative unless the data was edited by hand.
             let gauge = |field: String| u64::try_from(get(&field)).unwrap_or(0);
+            let (paused, breaker, opened): (Option<String>, Option<String>, Option<String>) =
+                redis::from_redis_value_ref(&r[5]).unwrap_or_default();
             let mut qc = QueueCounts {
-                paused: matches!(&r[5], Value::BulkString(b) if b == b"1"),
+                paused: paused.as_deref() == Some("1"),
+                breaker_open: matches!(breaker.as_deref(), Some("open" | "probe")),
+                breaker_opened: opened.and_then(|o| o.parse().ok()).unwrap_or(0),
                 limited: gauge("limited".to_owned()),
                 throttled: gauge("throttled".to_owned()),
                 ..Default::default()
@@ -248,8 +253,9 @@ impl RedisQueue {
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate): Fields = redis::cmd("HMGET")
+        type Fields =
+            (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate, breaker): Fields = redis::cmd("HMGET")
             .arg(self.keys(queue).meta())
             .arg("max_jobs")
             .arg("priority_levels")
@@ -257,6 +263,7 @@ impl RedisQueue {
             .arg("rate")
             .arg("group_concurrency")
             .arg("group_rate")
+            .arg("breaker")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("policy", &e))?;
@@ -270,6 +277,63 @@ impl RedisQueue {
             rate: rate.as_deref().and_then(rate_field),
             group_concurrency: group_concurrency.and_then(|s| s.parse::<u32>().ok()),
             group_rate: group_rate.as_deref().and_then(rate_field),
+            breaker: breaker.as_deref().and_then(breaker_field),
         })
+    }
+
+    /// The state fields of the meta hash, the failures logged and the
+    /// server's clock, in one pipelined round trip.
+    pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
+        validate_queue_name(queue)?;
+        let keys = self.keys(queue);
+        type Meta = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        type Fields = ((u64, u64), Meta, Vec<(String, f64)>);
+        let ((secs, micros), (state, until, probe, opened, config), failures): Fields = redis::pipe()
+            .cmd("TIME")
+            .cmd("HMGET")
+            .arg(keys.meta())
+            .arg("bstate")
+            .arg("buntil")
+            .arg("bprobe")
+            .arg("bopened")
+            .arg("breaker")
+            .cmd("ZRANGE")
+            .arg(keys.breaker_failures())
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("breaker", &e))?;
+        let now_ms = secs * 1000 + micros / 1000;
+        let until = from_ms(until.and_then(|u| u.parse().ok()).unwrap_or(0));
+        let state = match (state.as_deref(), probe.filter(|p| !p.is_empty())) {
+            (Some("open"), _) => BreakerState::Open { until },
+            (Some("probe"), Some(p)) => match job_id("breaker", queue, p.as_bytes()) {
+                Ok(job) => BreakerState::Probing { job, until },
+                Err(_) => BreakerState::Open { until },
+            },
+            _ => BreakerState::Closed,
+        };
+        let recent = match config.as_deref().and_then(breaker_field) {
+            // Scores are milliseconds: whole numbers far below 2^53.
+            Some(b) => {
+                let within = u64::try_from(b.within.as_millis()).unwrap_or(u64::MAX);
+                failures.iter().filter(|(_, t)| (*t as u64).saturating_add(within) > now_ms).count()
+            }
+            None => 0,
+        };
+        Ok(BreakerInfo {
+            state,
+            recent_failures: u32::try_from(recent).unwrap_or(u32::MAX),
+            opened: opened.and_then(|o| o.parse().ok()).unwrap_or(0),
+        })
+    }
+
+    /// One `set_breaker.lua` call.
+    pub(crate) async fn set_breaker(&self, queue: &str, action: BreakerAction) -> Result<(), Error> {
+        validate_queue_name(queue)?;
+        self.invoke(SetBreaker { keys: &self.keys(queue), action }).await?;
+        self.register(queue).await
     }
 }

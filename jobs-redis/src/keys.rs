@@ -248,6 +248,12 @@ impl QueueKeys {
         self.key("qrl")
     }
 
+    /// Sorted set of the failed attempts in the breaker's current window,
+    /// by time.
+    pub fn breaker_failures(&self) -> String {
+        self.key("bfail")
+    }
+
     /// List of the groups served in turn (`''`: the ungrouped jobs).
     pub fn group_turn(&self) -> String {
         self.key("gturn")
@@ -396,6 +402,7 @@ mod tests {
             k.group_starts("g"),
             k.group_held(),
             k.queue_starts(),
+            k.breaker_failures(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

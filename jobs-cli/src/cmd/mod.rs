@@ -172,6 +172,14 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Queue(QueueCommand::Groups { name, limit, output }) => {
             control::queue_groups(q, name, *limit, output.json, io).await
         }
+        Command::Queue(QueueCommand::Breaker { name, open, close, output }) => {
+            let action = match (open, close) {
+                (Some(d), _) => Some(jobs_core::BreakerAction::Open(*d)),
+                (None, true) => Some(jobs_core::BreakerAction::Close),
+                (None, false) => None,
+            };
+            control::queue_breaker(q, name, action, output.json, io).await
+        }
         Command::Queue(QueueCommand::Limits {
             name,
             max_running,
@@ -179,6 +187,7 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
             rate,
             group_concurrency,
             group_rate,
+            breaker,
             output,
         }) => {
             let change = control::LimitChange {
@@ -187,6 +196,7 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
                 rate: *rate,
                 group_concurrency: *group_concurrency,
                 group_rate: *group_rate,
+                breaker: *breaker,
             };
             control::queue_limits(q, name, change, output.json, io).await
         }

@@ -138,6 +138,10 @@ pub struct QueueConfig {
     /// group of the queue, overriding the jobs' own `rate`: `"10/1s"`
     /// (absent: each job's own).
     pub group_rate: Option<crate::queue::Rate>,
+    /// Stop starting the queue's jobs for a while when they keep failing:
+    /// `"5/1m:30s"` (five failed attempts within a minute, then thirty
+    /// seconds without starts, then one probe); absent: no breaker.
+    pub breaker: Option<crate::queue::Breaker>,
 }
 
 impl QueueConfig {
@@ -150,6 +154,7 @@ impl QueueConfig {
             rate: self.rate,
             group_concurrency: self.group_concurrency,
             group_rate: self.group_rate,
+            breaker: self.breaker,
         }
     }
 }

@@ -5,11 +5,12 @@ use std::time::{Duration, SystemTime};
 
 use super::events::emit;
 use super::hot::{enqueue_locked, finish_record, forget};
-use super::{info, MemoryQueue};
+use super::{breaker, info, MemoryQueue};
 use crate::error::Error;
 use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
+    BreakerAction, BreakerInfo,
     BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts,
     QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
 };
@@ -29,6 +30,8 @@ impl QueueInspect for MemoryQueue {
                 paused: q.paused,
                 limited: q.limited + q.ready.limited,
                 throttled: q.throttled + q.ready.rate_held,
+                breaker_open: q.breaker.is_open(),
+                breaker_opened: q.breaker.opened(),
                 ..Default::default()
             };
             for p in Priority::ALL {
@@ -217,6 +220,33 @@ impl QueueAdmin for MemoryQueue {
     fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>> {
         let r = validate_queue_name(queue)
             .map(|()| self.lock().queues.get(queue).map(|q| q.policy.clone()).unwrap_or_default());
+        Box::pin(async move { r })
+    }
+
+    fn breaker<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<BreakerInfo, Error>> {
+        let now = self.clock();
+        let r = validate_queue_name(queue).map(|()| {
+            let st = self.lock();
+            match st.queues.get(queue) {
+                Some(q) => q.breaker.info(q.policy.breaker.as_ref(), now),
+                None => breaker::BreakerRun::default().info(None, now),
+            }
+        });
+        Box::pin(async move { r })
+    }
+
+    fn set_breaker<'a>(&'a self, queue: &'a str, action: BreakerAction) -> BoxFuture<'a, Result<(), Error>> {
+        let now = self.clock();
+        let r = validate_queue_name(queue).map(|()| {
+            let mut st = self.lock();
+            let q = st.queues.entry(queue.to_owned()).or_default();
+            match action {
+                BreakerAction::Open(d) => q.breaker.open(now + d),
+                BreakerAction::Close => q.breaker.close(),
+            }
+        });
+        // A closed breaker lets waiting pools take jobs now.
+        self.wake();
         Box::pin(async move { r })
     }
 }

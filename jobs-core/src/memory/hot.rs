@@ -124,7 +124,10 @@ impl MemoryQueue {
                 .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
             // And the starts left in the queue's `rate` window.
             let starts = q.policy.rate.map_or(usize::MAX, |rate| q.starts.room(&rate, now));
-            let mut room = slots.min(starts);
+            // An open breaker starts nothing; once its cool-down ends, one probe.
+            let probe = q.breaker.wants_probe(now);
+            let breaker_room = q.breaker.room(now).0.unwrap_or(usize::MAX);
+            let mut room = slots.min(starts).min(breaker_room);
             let asked = req.max - out.jobs.len();
             {
                 while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
@@ -166,6 +169,9 @@ impl MemoryQueue {
                     });
                     q.leased.insert((until, id.clone()));
                     room -= 1;
+                    if probe {
+                        q.breaker.probe_started(id.clone(), until);
+                    }
                     if q.policy.rate.is_some() {
                         q.starts.push(now);
                     }
@@ -189,7 +195,7 @@ impl MemoryQueue {
                     });
                 }
             }
-            if room == 0 && slots.min(starts) < asked && q.ready.len() > 0 {
+            if room == 0 && breaker_room > 0 && slots.min(starts) < asked && q.ready.len() > 0 {
                 // A bound of the queue left jobs waiting: the tighter one.
                 if starts <= slots {
                     q.throttled += 1;
@@ -208,7 +214,15 @@ impl MemoryQueue {
             .flat_map(|q| {
                 // A rate that holds jobs back: look again when it lets one go.
                 let rate_wait = q.policy.rate.and_then(|r| q.starts.next_start(&r, now)).filter(|_| q.ready.len() > 0);
-                [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0), q.ready.next_allowed(), rate_wait]
+                // An open breaker: look again when its cool-down ends.
+                let breaker_wait = q.breaker.room(now).1.filter(|_| q.ready.len() > 0);
+                [
+                    q.scheduled.first().map(|e| e.0),
+                    q.leased.first().map(|e| e.0),
+                    q.ready.next_allowed(),
+                    rate_wait,
+                    breaker_wait,
+                ]
             })
             .flatten()
             .min()
@@ -277,6 +291,8 @@ impl MemoryQueue {
                         JobStatus::Cancelled
                     }
                     Outcome::Succeeded { result } => {
+                        // The probe succeeded: pools waiting on the breaker go on.
+                        woke |= q.breaker.succeeded(&f.id);
                         event(EventKind::Succeeded, None);
                         end_attempt(r, None);
                         r.result = result;
@@ -285,6 +301,7 @@ impl MemoryQueue {
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
+                        q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
                         event(EventKind::Retrying, Some(&error));
                         let at = at.resolve(now);
                         end_attempt(r, Some(error));
@@ -296,6 +313,7 @@ impl MemoryQueue {
                         JobStatus::Retrying
                     }
                     Outcome::Dead { error } => {
+                        q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
                         event(EventKind::Dead, Some(&error));
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);

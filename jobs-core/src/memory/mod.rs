@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+mod breaker;
 mod capabilities;
 mod events;
 mod hot;
@@ -109,6 +110,8 @@ struct QueueState {
     /// `ready`.
     limited: u64,
     throttled: u64,
+    /// The queue's circuit breaker.
+    breaker: breaker::BreakerRun,
     /// Per-minute history, newest last, at most [`HISTORY_MINUTES`].
     history: VecDeque<MinuteCounts>,
 }

@@ -347,6 +347,14 @@ pub struct QueueCounts {
     /// backend's counters started).
     #[serde(default)]
     pub throttled: u64,
+    /// Whether the queue's circuit breaker is open or probing (its jobs do
+    /// not start as usual).
+    #[serde(default)]
+    pub breaker_open: bool,
+    /// Times the queue's breaker opened (since the backend's counters
+    /// started).
+    #[serde(default)]
+    pub breaker_opened: u64,
 }
 
 impl QueueCounts {
@@ -408,6 +416,10 @@ pub struct QueuePolicy {
     /// job's own.
     #[serde(default)]
     pub group_rate: Option<super::Rate>,
+    /// Stop starting the queue's jobs for a while when they keep failing
+    /// (see [`Breaker`](super::Breaker)); `None`: no breaker.
+    #[serde(default)]
+    pub breaker: Option<super::Breaker>,
 }
 
 impl QueuePolicy {
@@ -422,6 +434,9 @@ impl QueuePolicy {
         }
         if let Some(r) = &self.group_rate {
             r.check().map_err(|e| crate::Error::InvalidArgument(format!("`group_rate`: {e}")))?;
+        }
+        if let Some(b) = &self.breaker {
+            b.check().map_err(|e| crate::Error::InvalidArgument(format!("`breaker`: {e}")))?;
         }
         if self.group_concurrency == Some(0) {
             return Err(crate::Error::InvalidArgument(

@@ -142,6 +142,7 @@ macro_rules! conformance_suite {
             queue_group_bounds_override_the_jobs,
             held_back_fetches_are_counted,
             priorities_are_strict_within_a_group,
+            breaker_opens_probes_and_closes,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -62,9 +62,21 @@ trim_dead(tonumber(ARGV[7]), batch)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate')
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate',
+  'bstate', 'buntil')
 local cap = tonumber(meta[2])
 set_overrides(meta[4], meta[5])
+-- The circuit breaker (breaker.lua): open, nothing starts until `buntil`;
+-- then one probe (also when a probe's lease lapsed).
+local breaker_wait, probing = nil, false
+if meta[6] == 'open' or meta[6] == 'probe' then
+  local till = tonumber(meta[7]) or 0
+  if now < till then
+    max, breaker_wait = 0, till
+  else
+    max, probing = math.min(max, 1), true
+  end
+end
 -- The queue's `rate` (`<starts>,<window ms>`): its starts are logged in
 -- the sorted set `qrl`, by time, and a fetch leases no more than the
 -- window has room for.
@@ -306,6 +318,9 @@ if max > 0 and meta[1] ~= '1' then
     end
     redis.call('PEXPIRE', B .. 'qrl', q_rate_per)
   end
+  if probing and nl > 0 then
+    breaker_probe(leased[1], now + lease)
+  end
   if nl > 0 then
     hset_many(STATE, states)
     rpush_many(B .. 'lease:' .. token, leased)
@@ -328,6 +343,9 @@ if q_rate_n and redis.call('ZCARD', B .. 'qrl') >= q_rate_n then
   if oldest[2] then
     first = tonumber(oldest[2]) + q_rate_per
   end
+end
+if breaker_wait and any_pending() and (not first or breaker_wait < first) then
+  first = breaker_wait
 end
 for _, z in ipairs({ B .. 'scheduled', B .. 'leased', B .. 'gheld' }) do
   local head = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')

@@ -192,6 +192,12 @@ for i = 1, n do
       end
     end
   end
+  if code == 'S' then
+    -- The probe succeeded: pools waiting on the breaker go on.
+    wake = breaker_succeeded(id) or wake
+  elseif code == 'r' or code == 'd' then
+    breaker_failed(id, now_n)
+  end
   out[i] = code
 end
 

@@ -6,7 +6,7 @@ use jobs_core::QueuePolicy;
 use redis::Value;
 
 use super::{is_code, script_identity, source, Args, ScriptCall};
-use crate::decode::rate_arg;
+use crate::decode::{breaker_arg, rate_arg};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
@@ -39,7 +39,8 @@ impl ScriptCall for SetPolicy<'_> {
             .arg(number(p.max_running))
             .arg(p.rate.as_ref().map(rate_arg).unwrap_or_default())
             .arg(number(p.group_concurrency.map(u64::from)))
-            .arg(p.group_rate.as_ref().map(rate_arg).unwrap_or_default());
+            .arg(p.group_rate.as_ref().map(rate_arg).unwrap_or_default())
+            .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default());
     }
 
     /// `'ok'`.

@@ -7,6 +7,7 @@ mod events;
 mod expiry;
 mod failure;
 mod flow;
+mod breaker;
 mod groups;
 mod hooks;
 mod idents;
@@ -18,6 +19,7 @@ mod schedule;
 mod snooze;
 
 pub use admin::*;
+pub use breaker::*;
 pub use enqueue::*;
 pub use events::*;
 pub use expiry::*;
