@@ -138,6 +138,10 @@ fn queue_names_and_priorities_are_checked() {
         Config::from_yaml_str("queues:\n  hooks: { group_concurrency: 2, group_rate: \"10/1s\" }\n").expect("valid");
     let p = c.queues.get("hooks").expect("hooks").policy();
     assert_eq!((p.group_concurrency, p.group_rate), (Some(2), Some("10/1s".parse().expect("a rate"))));
+    let c = Config::from_yaml_str("queues:\n  hooks: { breaker: \"5/1m:30s\" }\n").expect("valid");
+    assert_eq!(c.queues.get("hooks").expect("hooks").policy().breaker, Some("5/1m:30s".parse().expect("a breaker")));
+    let e = parse_err("queues:\n  hooks: { breaker: \"5/1m\" }\n");
+    assert!(e.contains("queues.hooks") && e.contains("invalid breaker") && e.contains("N/window:cooldown"), "{e}");
     let e = parse_err("queues:\n  hooks: { group_concurrency: 0 }\n");
     assert!(e.contains("queues.hooks.group_concurrency: must be at least 1"), "{e}");
     let e = parse_err("queues:\n  email: {}\n  email: {}\n");

@@ -17,8 +17,8 @@ use crate::queue::RedisQueue;
 use crate::scripts::cancel::Cancel;
 use crate::scripts::purge_dead::PurgeDead;
 use crate::scripts::retry_dead::{DeadRetry, RetryDead};
-use crate::scripts::set_paused::SetPaused;
 use crate::scripts::set_breaker::SetBreaker;
+use crate::scripts::set_paused::SetPaused;
 use crate::scripts::set_policy::SetPolicy;
 
 type Hash = HashMap<String, Vec<u8>>;
@@ -253,8 +253,15 @@ impl RedisQueue {
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        type Fields =
-            (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
         let (max_jobs, levels, max_running, rate, group_concurrency, group_rate, breaker): Fields = redis::cmd("HMGET")
             .arg(self.keys(queue).meta())
             .arg("max_jobs")

@@ -341,7 +341,8 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let limits = format!("/api/queues/{QUEUE}/limits");
     let (code, body) = get_json(&state, &limits).await;
     let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
-        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0 });
+        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0,
+        "breaker": null, "breaker_state": { "state": "closed", "recent_failures": 0, "opened": 0 } });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
@@ -354,13 +355,32 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!((body["group_concurrency"].clone(), body["group_rate"].clone()), (json!(2), json!("10/1s")));
     let p = queue.policy(QUEUE).await.expect("policy");
     assert_eq!((p.group_concurrency, p.rate.is_some()), (Some(2), true), "stored, the queue's rate kept");
-    for bad in ["max_running=0", "max_jobs=lots", "rate=fast", "group_concurrency=0", "group_rate=fast"] {
+    let (_, body) = post_json(&state, &format!("{limits}?breaker=5/1m:30s"), &[BEARER]).await;
+    assert_eq!(body["breaker"], "5/1m:30s");
+    let breaker = format!("/api/queues/{QUEUE}/breaker");
+    let (code, body) = post_json(&state, &format!("{breaker}?open=10m"), &[BEARER]).await;
+    assert_eq!((code, body["breaker_state"]["state"].clone()), (StatusCode::OK, json!("open")), "{body}");
+    assert!(matches!(queue.breaker(QUEUE).await.expect("breaker").state, jobs_core::BreakerState::Open { .. }));
+    assert_eq!(post_json(&state, &format!("{breaker}?close=true"), &[]).await.0, StatusCode::UNAUTHORIZED);
+    let (_, body) = post_json(&state, &format!("{breaker}?close=true"), &[BEARER]).await;
+    assert_eq!(
+        (body["breaker_state"]["state"].clone(), body["breaker_state"]["opened"].clone()),
+        (json!("closed"), json!(1))
+    );
+    for bad in ["open=soon", "open=1m&close=true", ""] {
+        let (code, body) = post_json(&state, &format!("{breaker}?{bad}"), &[BEARER]).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    for bad in ["max_running=0", "max_jobs=lots", "rate=fast", "group_concurrency=0", "group_rate=fast", "breaker=5/1m"]
+    {
         let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
         assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
     }
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
-    let all_none = "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none";
+    let all_none = "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none&breaker=none";
     let (_, body) = post_json(&state, &format!("{limits}?{all_none}"), &[BEARER]).await;
+    let mut none = none;
+    none["breaker_state"]["opened"] = json!(1);
     assert_eq!(body, none);
     let (code, body) = get_json(&state, &format!("/api/queues/{QUEUE}/groups")).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "groups": [] })));

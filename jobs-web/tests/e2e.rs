@@ -327,6 +327,18 @@ async fn the_dashboard_in_headless_chromium() {
     b.wait_text("#limits [data-limit='group_concurrency']", "the new group bound", |t| t == "1").await;
     let policy = queue.policy("billing").await.expect("policy");
     assert_eq!((policy.max_running, policy.group_concurrency), (Some(2), Some(1)));
+    // The breaker: opened by hand from the page, shown, closed again.
+    b.click("#limits button[data-action='breaker-open']", "open the breaker").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#limits [data-limit='breaker-state']", "the open breaker", |t| t.starts_with("open until")).await;
+    let state = queue.breaker("billing").await.expect("breaker").state;
+    assert!(matches!(state, jobs_core::BreakerState::Open { .. }), "{state:?}");
+    b.click("#limits button[data-action='breaker-close']", "close the breaker").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#limits [data-limit='breaker-state']", "the closed breaker", |t| t == "closed").await;
+    assert_eq!(queue.breaker("billing").await.expect("breaker").state, jobs_core::BreakerState::Closed);
 
     // A grouped queue: its busiest groups.
     for account in ["acme", "acme", "globex"] {

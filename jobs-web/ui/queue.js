@@ -74,13 +74,16 @@ function limitsPanel(name, limits, after) {
   const groupRunning = field('limit-group-concurrency', limits.group_concurrency);
   const groupRate = h('input', { type: 'text', id: 'limit-group-rate', class: 'limit', placeholder: "job's own", value: limits.group_rate ?? '' });
   const own = (v) => (v === null || v === undefined ? "each job's own" : String(v));
+  const breaker = h('input', { type: 'text', id: 'limit-breaker', class: 'limit', placeholder: 'none', value: limits.breaker ?? '' });
+  const bs = limits.breaker_state || { state: 'closed', opened: 0, recent_failures: 0 };
+  const bText = { closed: 'closed', open: `open until ${bs.until ? new Date(bs.until).toLocaleTimeString() : '?'}`, probing: 'probing (one job runs)' }[bs.state] || bs.state;
   const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
   const set = async () => {
     const body = await act({
       title: `Limits of queue ${name}`,
       text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; per group, at most ${arg(groupRunning)} running and starts at most ${arg(groupRate)} ('none': each job's own); from the next fetch and enqueue on.`,
       path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`
-        + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}`,
+        + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}&breaker=${enc(arg(breaker))}`,
       done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
     });
     if (body) after(body);
@@ -94,10 +97,24 @@ function limitsPanel(name, limits, after) {
     h('span', { title: 'Times jobs that could start waited for a concurrency bound, and for a rate' }, 'Held back ',
       h('strong', { 'data-limit': 'limited' }, fmtNum(limits.limited ?? 0)), ' by a bound, ',
       h('strong', { 'data-limit': 'throttled' }, fmtNum(limits.throttled ?? 0)), ' by a rate'),
+    h('span', { title: 'After N failed attempts within the window, no job starts for the cool-down, then one probe' }, 'Breaker ',
+      h('strong', { 'data-limit': 'breaker' }, limits.breaker ?? 'none'), ' ',
+      h('strong', { 'data-limit': 'breaker-state' }, bText), ` (opened ${fmtNum(bs.opened)} times) `,
+      bs.state === 'closed'
+        ? actionButton('Open 10 min', 'breaker-open', {
+          title: `Open the breaker of ${name}`, danger: true,
+          text: `No job of ${name} starts, on any pool, for ten minutes; then one probe job runs.`,
+          path: `/queues/${enc(name)}/breaker?open=10m`, done: (b) => `Breaker of ${b.queue} open.`,
+        }, after)
+        : actionButton('Close', 'breaker-close', {
+          title: `Close the breaker of ${name}`,
+          text: `Jobs of ${name} start again at once.`,
+          path: `/queues/${enc(name)}/breaker?close=true`, done: (b) => `Breaker of ${b.queue} closed.`,
+        }, after)),
     h('details', {}, h('summary', {}, 'Change'),
       h('label', {}, 'max running ', running), ' ', h('label', {}, 'max waiting ', waiting), ' ',
       h('label', {}, 'rate ', rate), ' ', h('label', {}, 'per group: running ', groupRunning), ' ',
-      h('label', {}, 'rate ', groupRate), ' ',
+      h('label', {}, 'rate ', groupRate), ' ', h('label', {}, 'breaker ', breaker), ' ',
       h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
   ];
 }

@@ -216,7 +216,9 @@ pub(super) async fn queue_breaker(
     let state = match &info.state {
         jobs_core::BreakerState::Closed => "closed: jobs start as usual".to_owned(),
         jobs_core::BreakerState::Open { until } => format!("open: no job starts for {}, then one probe", left(*until)),
-        jobs_core::BreakerState::Probing { job, .. } => format!("probing: job {job} runs; no other starts until it ends"),
+        jobs_core::BreakerState::Probing { job, .. } => {
+            format!("probing: job {job} runs; no other starts until it ends")
+        }
     };
     writeln!(io.out, "queue `{name}`")?;
     writeln!(io.out, "breaker          {}", breaker.map_or_else(|| "none configured".to_owned(), |b| b.to_string()))?;

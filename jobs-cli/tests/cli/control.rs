@@ -10,7 +10,15 @@ use serde_json::json;
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, take_one, wait_until};
 use crate::BuildReport;
 
-on_every_backend!(cancel, pause_and_resume_queues, queue_limits, queue_breaker, queue_groups, schedules, orphaned_schedules);
+on_every_backend!(
+    cancel,
+    pause_and_resume_queues,
+    queue_limits,
+    queue_breaker,
+    queue_groups,
+    schedules,
+    orphaned_schedules
+);
 
 async fn cancel(q: SharedQueue) {
     let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
@@ -132,7 +140,10 @@ async fn queue_breaker(q: SharedQueue) {
     let info = q.breaker("reports").await.unwrap();
     assert!(matches!(info.state, jobs_core::BreakerState::Open { .. }), "stored in the backend: {info:?}");
     let shown = cli(&q, &["queue", "breaker", "reports"]).await.ok().to_owned();
-    assert!(shown.contains("state            open: no job starts for 9m ") && shown.contains(", then one probe"), "{shown}");
+    assert!(
+        shown.contains("state            open: no job starts for 9m ") && shown.contains(", then one probe"),
+        "{shown}"
+    );
     let doc = cli(&q, &["queue", "breaker", "reports", "--close", "--json"]).await.json();
     assert_eq!(doc["state"], "closed");
     assert_eq!(cli(&q, &["queue", "breaker", "reports", "--open", "10m", "--close"]).await.code, 2);

@@ -27,7 +27,9 @@ impl BreakerRun {
     pub(super) fn room(&self, now: SystemTime) -> (Option<usize>, Option<SystemTime>) {
         match &self.state {
             BreakerState::Closed => (None, None),
-            BreakerState::Open { until } | BreakerState::Probing { until, .. } if now < *until => (Some(0), Some(*until)),
+            BreakerState::Open { until } | BreakerState::Probing { until, .. } if now < *until => {
+                (Some(0), Some(*until))
+            }
             _ => (Some(1), None),
         }
     }

@@ -10,9 +10,9 @@ use crate::error::Error;
 use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    BreakerAction, BreakerInfo,
-    BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts,
-    QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
+    BoxFuture, BreakerAction, BreakerInfo, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence,
+    QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState,
+    ScheduleStore,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 

@@ -107,7 +107,8 @@ pub enum BreakerState {
     Closed,
     /// No job starts before `until`; then one probe.
     Open {
-        /// When the cool-down ends.
+        /// When the cool-down ends (RFC 3339 in JSON).
+        #[serde(with = "rfc3339")]
         until: SystemTime,
     },
     /// One probe job runs; no other starts until it ends (or its lease,
@@ -115,7 +116,8 @@ pub enum BreakerState {
     Probing {
         /// The probe.
         job: JobId,
-        /// When its lease lapses.
+        /// When its lease lapses (RFC 3339 in JSON).
+        #[serde(with = "rfc3339")]
         until: SystemTime,
     },
 }
@@ -142,4 +144,20 @@ pub enum BreakerAction {
     /// Close it: jobs start again at once, and the failures counted so far
     /// are forgotten.
     Close,
+}
+
+/// A time as RFC 3339 text with milliseconds, for JSON readers.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
 }

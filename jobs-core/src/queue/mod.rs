@@ -22,22 +22,22 @@
 //! so a Redis implementation makes one script call per batch. Every method
 //! returns a boxed future so that the traits are object safe.
 
+mod breaker;
 mod forward;
 mod lease;
 mod model;
 mod progress;
-mod breaker;
 mod rate;
 mod records;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
 pub use progress::*;
-pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState};
 pub use rate::{Rate, MAX_RATE_LIMIT};
 pub use records::*;
 

@@ -165,6 +165,7 @@ pub(crate) struct LimitsQuery {
     rate: Option<String>,
     group_concurrency: Option<String>,
     group_rate: Option<String>,
+    breaker: Option<String>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -202,6 +203,11 @@ pub(crate) async fn set_limits(
     let rate = rate_param(q.rate.as_deref())?;
     let group_running = q.group_concurrency.as_deref().map(|t| limit("group_concurrency", t)).transpose()?;
     let group_rate = rate_param(q.group_rate.as_deref())?;
+    let breaker = match q.breaker.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some(text) => Some(Some(text.parse::<jobs_core::Breaker>().map_err(ApiError::BadRequest)?)),
+    };
     let mut policy = state.queue().policy(&queue).await?;
     if let Some(n) = running {
         policy.max_running = n;
@@ -223,11 +229,50 @@ pub(crate) async fn set_limits(
     if let Some(r) = group_rate {
         policy.group_rate = r;
     }
+    if let Some(b) = breaker {
+        policy.breaker = b;
+    }
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
     let stats = state.stats().await?;
-    Ok(Json(LimitsView::of(queue, policy, &stats)))
+    let breaker = state.queue().breaker(&queue).await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
+}
+
+/// The query of `POST /api/queues/{queue}/breaker`: `open=10m` or
+/// `close=true`.
+#[derive(serde::Deserialize)]
+pub(crate) struct BreakerQuery {
+    open: Option<String>,
+    close: Option<bool>,
+}
+
+/// `POST /api/queues/{queue}/breaker?open=10m` (or `?close=true`): opens
+/// or closes the queue's circuit breaker for every pool; answers as the
+/// limits do.
+pub(crate) async fn set_breaker(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<BreakerQuery>, QueryRejection>,
+) -> Result<Json<LimitsView>, ApiError> {
+    let queue = queue_param(path)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let action = match (q.open.as_deref(), q.close) {
+        (Some(d), None | Some(false)) => jobs_core::BreakerAction::Open(
+            humantime::parse_duration(d)
+                .map_err(|_| ApiError::BadRequest(format!("`open` must be a duration such as `10m`; got `{d}`")))?,
+        ),
+        (None, Some(true)) => jobs_core::BreakerAction::Close,
+        _ => return Err(ApiError::BadRequest("give `open=<duration>` or `close=true`".into())),
+    };
+    state.queue().set_breaker(&queue, action).await?;
+    state.invalidate().await;
+    tracing::info!(queue = %queue, ?action, "queue breaker changed from the dashboard");
+    let policy = state.queue().policy(&queue).await?;
+    let stats = state.stats().await?;
+    let breaker = state.queue().breaker(&queue).await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
 }
 
 /// `POST /api/queues/{queue}/resume`: lets workers take the queue again.

@@ -133,6 +133,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/queues/{queue}/pause", post(actions::pause_queue))
         .route("/api/queues/{queue}/resume", post(actions::resume_queue))
         .route("/api/queues/{queue}/limits", post(actions::set_limits))
+        .route("/api/queues/{queue}/breaker", post(actions::set_breaker))
         .route("/api/schedules/{name}/pause", post(actions::pause_schedule))
         .route("/api/schedules/{name}/resume", post(actions::resume_schedule))
         .route("/api/schedules/{name}/remove", post(actions::remove_schedule))

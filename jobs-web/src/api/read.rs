@@ -218,7 +218,8 @@ pub(crate) async fn limits(
     let queue = queue_param(path)?;
     let policy = state.queue().policy(&queue).await?;
     let stats = state.stats().await?;
-    Ok(Json(LimitsView::of(queue, policy, &stats)))
+    let breaker = state.queue().breaker(&queue).await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
 }
 
 /// `GET /api/throughput?minutes=60`: attempts per minute, every queue added

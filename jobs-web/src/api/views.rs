@@ -434,14 +434,26 @@ pub(crate) struct LimitsView {
     pub(crate) limited: u64,
     /// Times jobs waited for a rate.
     pub(crate) throttled: u64,
+    /// The circuit breaker configured (`"5/1m:30s"`; `null`: none).
+    pub(crate) breaker: Option<jobs_core::Breaker>,
+    /// Where the breaker stands (`state`: `closed`, `open`, `probing`;
+    /// `until`, `job`, `recent_failures`, `opened`).
+    pub(crate) breaker_state: jobs_core::BreakerInfo,
 }
 
 impl LimitsView {
     /// The policy, with the held-back counters of `stats` (zero when the
     /// queue is not in them).
-    pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy, stats: &jobs_core::QueueStats) -> Self {
+    pub(crate) fn of(
+        queue: String,
+        p: jobs_core::QueuePolicy,
+        stats: &jobs_core::QueueStats,
+        breaker_state: jobs_core::BreakerInfo,
+    ) -> Self {
         let counts = stats.queues.get(&queue).cloned().unwrap_or_default();
         LimitsView {
+            breaker: p.breaker,
+            breaker_state,
             limited: counts.limited,
             throttled: counts.throttled,
             queue,

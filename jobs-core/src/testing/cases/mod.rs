@@ -2,12 +2,12 @@
 #![allow(missing_docs)]
 
 mod admin;
+mod breaker;
 mod enqueue;
 mod events;
 mod expiry;
 mod failure;
 mod flow;
-mod breaker;
 mod groups;
 mod hooks;
 mod idents;
