@@ -37,6 +37,7 @@ pub mod clock;
 mod cluster;
 pub mod deadlog;
 pub mod runlog;
+pub mod service;
 mod worker;
 
 pub use cluster::{shared_cluster, RedisCluster};
@@ -58,7 +59,7 @@ use std::time::{Duration, Instant};
 /// them. Calling it again changes nothing; the conformance suite's jobs
 /// have their own switch, `jobs_core::testing::use_suite_jobs`.
 pub fn use_test_jobs() {
-    jobs_core::backend::add_descriptors(&[clock::ClockJob::__jobs_descriptor()]);
+    jobs_core::backend::add_descriptors(&[clock::ClockJob::__jobs_descriptor(), service::CallJob::__jobs_descriptor()]);
 }
 
 /// How a test server is started.
