@@ -122,6 +122,20 @@ pub enum Error {
     /// No schedule with this name is stored.
     #[error("no schedule named `{0}`")]
     ScheduleNotFound(String),
+    /// A schedule setting that cannot be used: names the setting and the
+    /// value given.
+    #[error("schedule `{schedule}`: invalid `{field}` `{value}`: {reason}")]
+    InvalidSchedule {
+        /// The schedule's name.
+        schedule: String,
+        /// The setting (`every`, `jitter`, `starts_at`, `ends_at`,
+        /// `exclude`, `cron`).
+        field: &'static str,
+        /// The value given, as written (or "missing").
+        value: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
     /// The pool has shut down.
     #[error("the worker pool is shut down")]
     Shutdown,

@@ -5,9 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CronSchedule, Scheduler, ON_TIME};
+use rand::Rng;
+
+use super::{Scheduler, Timing, ON_TIME};
 use crate::error::Error;
-use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleStore};
+use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleStore, When};
 use crate::registry::JobDescriptor;
 use crate::vocab::JobId;
 use std::collections::HashMap;
@@ -64,6 +66,7 @@ pub(crate) fn start_for_pool(
                 timeout: d.timeout,
                 catch_up: CatchUp::One,
                 created_at: SystemTime::now(),
+                ..ScheduleDef::new(d.name, "", cron.timezone, d.name, d.queue)
             }),
             Err(e) => tracing::error!(job = d.name, error = %e, "cannot schedule a cron job"),
         }
@@ -149,15 +152,28 @@ pub(crate) async fn run_due(
             continue;
         }
         let orphaned = super::orphans::is_orphaned(runnable.as_ref(), &s.def.job_name);
-        let cron = match CronSchedule::parse(&s.def.cron, &s.def.timezone) {
-            Ok(c) => c,
+        let timing = match Timing::of(&s.def) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!(schedule = %s.def.name, error = %e, "skipping a schedule that does not parse");
                 continue;
             }
         };
+        // A tick held by the overlap policy goes first: when the job before
+        // it has ended, the backend enqueues it now (and a due tick below
+        // then waits for it); otherwise the call writes nothing.
+        if let (Some(held), false) = (s.held_tick, orphaned) {
+            match queue.fire_schedule(&s.def.name, held, Some(job_for_tick(&s.def, held, now))).await {
+                Ok(Some(id)) => {
+                    tracing::debug!(schedule = %s.def.name, job = %id, "held tick enqueued: the previous job ended");
+                    fired.push(id);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(schedule = %s.def.name, error = %e, "held tick could not be enqueued"),
+            }
+        }
         let from = s.last_tick.unwrap_or(s.def.created_at).max(s.def.created_at);
-        let due = cron.ticks_between(from, now, MAX_CATCH_UP);
+        let due = timing.ticks_between(from, now, MAX_CATCH_UP);
         let plan: Vec<(SystemTime, bool)> = match (s.def.catch_up, due.last()) {
             (_, None) => Vec::new(),
             (CatchUp::All, _) => due.iter().map(|t| (*t, true)).collect(),
@@ -176,7 +192,7 @@ pub(crate) async fn run_due(
         }
         let mut failed = false;
         for (tick, enqueue) in plan {
-            let job = (enqueue && !orphaned).then(|| job_for(&s.def, now));
+            let job = (enqueue && !orphaned).then(|| job_for_tick(&s.def, tick, now));
             match queue.fire_schedule(&s.def.name, tick, job).await {
                 Ok(Some(id)) => {
                     let late = now.duration_since(tick).unwrap_or_default();
@@ -197,12 +213,23 @@ pub(crate) async fn run_due(
                 }
             }
         }
-        let again = if failed { now.checked_add(FIRE_RETRY) } else { cron.next_after(now) };
+        let again = if failed { now.checked_add(FIRE_RETRY) } else { timing.next_after(now) };
         if let Some(t) = again {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
     }
     Ok((fired, next))
+}
+
+/// The job of `def`'s tick `tick`, handled at `now`: with a jitter, due at
+/// the tick plus a random delay below it (at once when that has passed).
+fn job_for_tick(def: &ScheduleDef, tick: SystemTime, now: SystemTime) -> NewJob {
+    let mut job = job_for(def, now);
+    if let Some(jitter) = def.jitter.filter(|j| !j.is_zero()) {
+        let delay = Duration::from_nanos(rand::rng().random_range(0..u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX)));
+        job.run_at = tick.checked_add(delay).filter(|due| *due > now).map(When::At);
+    }
+    job
 }
 
 /// The job one run of schedule `def` enqueues, stamped `now`: a tick's, and

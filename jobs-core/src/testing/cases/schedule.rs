@@ -14,7 +14,7 @@ use crate::testing::jobs::Act;
 use super::probe_job;
 
 fn opts(queue: &str, catch_up: CatchUp) -> ScheduleOptions {
-    ScheduleOptions { catch_up, queue: Some(queue.to_owned()), priority: None }
+    ScheduleOptions::new().catch_up(catch_up).queue(queue)
 }
 
 /// Schedules are stored, listed with their next fire time, paused, resumed
