@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::*;
 use jobs_core::prelude::*;
-use jobs_core::{CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{JobStatus, ScheduleDef, Scheduler, SharedQueue};
 use jobs_web::WebState;
 use serde_json::{json, Value};
 
@@ -430,19 +430,7 @@ async fn orphaned_schedules_are_flagged_and_removed_with_the_token() {
     eventually("the pool reported its presence", || async { queue.pools().await.is_ok_and(|w| !w.is_empty()) }).await;
     Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "UTC", WebFlaky { fail_times: 0 }).await.expect("add");
     queue
-        .put_schedule(ScheduleDef {
-            name: "legacy-export".into(),
-            cron: "0 0 4 * * *".into(),
-            timezone: "UTC".into(),
-            job_name: "export_removed_from_code".into(),
-            queue: QUEUE.into(),
-            priority: Priority::Normal,
-            payload: b"{}".to_vec(),
-            max_retries: None,
-            timeout: None,
-            catch_up: CatchUp::One,
-            created_at: std::time::SystemTime::now(),
-        })
+        .put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", QUEUE))
         .await
         .expect("stored");
     // A long cache: the removal must show at the next read anyway.

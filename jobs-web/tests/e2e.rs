@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use browser::Browser;
 use common::eventually;
 use jobs_core::prelude::*;
-use jobs_core::{Backoff, CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{Backoff, JobStatus, ScheduleDef, Scheduler, SharedQueue};
 use jobs_web::{Server, WebState};
 use serde::Serialize;
 
@@ -137,19 +137,7 @@ async fn the_dashboard_in_headless_chromium() {
     scheduler.add("hourly-churn", "0 0 * * * *", "UTC", BuildReport { name: "churn".into() }).await.expect("add");
     scheduler.pause("hourly-churn").await.expect("pause");
     queue
-        .put_schedule(ScheduleDef {
-            name: "legacy-export".into(),
-            cron: "0 0 4 * * *".into(),
-            timezone: "UTC".into(),
-            job_name: "export_removed_from_code".into(),
-            queue: "reports".into(),
-            priority: Priority::Normal,
-            payload: b"{}".to_vec(),
-            max_retries: None,
-            timeout: None,
-            catch_up: CatchUp::One,
-            created_at: std::time::SystemTime::now(),
-        })
+        .put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", "reports"))
         .await
         .expect("stored");
 
