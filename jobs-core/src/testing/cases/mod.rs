@@ -15,6 +15,7 @@ mod limits;
 mod progress;
 mod run;
 mod schedule;
+mod schedule_rules;
 mod snooze;
 
 pub use admin::*;
@@ -31,6 +32,7 @@ pub use limits::*;
 pub use progress::*;
 pub use run::*;
 pub use schedule::*;
+pub use schedule_rules::*;
 pub use snooze::*;
 
 use std::time::{Duration, SystemTime};
