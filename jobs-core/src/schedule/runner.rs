@@ -105,7 +105,7 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
         // whose clock runs ahead fires nothing early, one behind nothing late.
         let started = tokio::time::Instant::now();
         let pass = match scheduler.queue().now().await {
-            Ok(now) => run_due(scheduler.queue(), now, lateness.as_ref()).await.map(|(_, next)| (now, next)),
+            Ok(now) => run_due(scheduler.queue(), now, lateness.as_ref(), "").await.map(|(_, next)| (now, next)),
             Err(e) => Err(e),
         };
         let wait = match pass {
@@ -137,15 +137,18 @@ const FIRE_RETRY: Duration = Duration::from_secs(1);
 /// One pass over every schedule: enqueue due ticks per their catch-up
 /// policy; returns what this pass enqueued and the next tick of any schedule
 /// (or the retry of one that failed to fire). A schedule that fails is
-/// logged and skipped: the pass goes on with the others.
+/// logged and skipped: the pass goes on with the others. Only schedules
+/// whose names start with `only` are handled (`""`: all).
 pub(crate) async fn run_due(
     queue: &dyn ScheduleStore,
     now: SystemTime,
     lateness: Option<&LatenessHook>,
+    only: &str,
 ) -> Result<(Vec<JobId>, Option<SystemTime>), Error> {
     let mut fired = Vec::new();
     let mut next: Option<SystemTime> = None;
-    let schedules = queue.schedules().await?;
+    let mut schedules = queue.schedules().await?;
+    schedules.retain(|s| s.def.name.starts_with(only));
     let runnable = if schedules.is_empty() { None } else { super::orphans::runnable_jobs(queue).await };
     for s in schedules {
         if s.paused {

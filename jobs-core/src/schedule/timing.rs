@@ -27,9 +27,9 @@ const DATE_FORMAT: &str = "%Y-%m-%d";
 #[derive(Debug, Clone)]
 enum Cadence {
     Cron(CronSchedule),
-    /// `anchor + k * every` for every whole `k >= 0`.
+    /// `first + k * every` for every whole `k >= 0`.
     Every {
-        anchor: SystemTime,
+        first: SystemTime,
         every: Duration,
     },
 }
@@ -45,9 +45,9 @@ pub(crate) struct Timing {
 }
 
 impl Timing {
-    /// Checks `def`'s settings and builds its ticks. An interval counts from
-    /// `starts_at`, or else from the creation time (whose own instant never
-    /// fires: ticks come strictly after it).
+    /// Checks `def`'s settings and builds its ticks. An interval's first
+    /// tick is `starts_at`, or else one interval after the creation time
+    /// (each rounded up to a whole millisecond).
     pub(crate) fn of(def: &ScheduleDef) -> Result<Timing, Error> {
         let bad = |field: &'static str, value: String, reason: &str| Error::InvalidSchedule {
             schedule: def.name.clone(),
@@ -67,7 +67,13 @@ impl Timing {
             (true, Some(every)) if every < MIN_EVERY => {
                 return Err(bad("every", show(every), "an interval is at least 1s (write e.g. `90s` or `1h 30m`)"))
             }
-            (true, Some(every)) => Cadence::Every { anchor: def.starts_at.unwrap_or(def.created_at), every },
+            (true, Some(every)) => {
+                let first = match def.starts_at {
+                    Some(start) => whole_ms(start),
+                    None => whole_ms(def.created_at) + every,
+                };
+                Cadence::Every { first, every }
+            }
         };
         let tz = match &cadence {
             Cadence::Cron(c) => c.timezone(),
@@ -139,13 +145,13 @@ impl Timing {
     fn base_next(&self, after: SystemTime) -> Option<SystemTime> {
         match &self.cadence {
             Cadence::Cron(c) => c.next_after(after),
-            Cadence::Every { anchor, every } => {
-                let Ok(since) = after.duration_since(*anchor) else { return Some(*anchor) };
+            Cadence::Every { first, every } => {
+                let Ok(since) = after.duration_since(*first) else { return Some(*first) };
                 let period = every.as_nanos();
                 // `every` is at least a second (checked in `of`): no division by zero.
                 let k = since.as_nanos() / period + 1;
                 let offset = u64::try_from(period.checked_mul(k)?).ok()?;
-                anchor.checked_add(Duration::from_nanos(offset))
+                first.checked_add(Duration::from_nanos(offset))
             }
         }
     }
@@ -163,6 +169,18 @@ impl Timing {
             .map(|m| midnight + chrono::Duration::minutes(m))
             .find_map(|local| self.tz.from_local_datetime(&local).earliest())
             .map(Into::into)
+    }
+}
+
+/// `t` rounded up to a whole millisecond: backends store ticks to the
+/// millisecond, so an interval's ticks are whole milliseconds too.
+fn whole_ms(t: SystemTime) -> SystemTime {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let rest = since.subsec_nanos() % 1_000_000;
+    if rest == 0 {
+        t
+    } else {
+        t + Duration::from_nanos(u64::from(1_000_000 - rest))
     }
 }
 
