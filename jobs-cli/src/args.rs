@@ -262,7 +262,7 @@ pub enum ScheduleCommand {
     /// checked before anything is stored (the payload with the job's rules,
     /// as `enqueue` does). A schedule of the same name is replaced, keeping
     /// its state (last run, pause).
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// Hold a schedule's ticks.
     Pause {
         /// The schedule's name.

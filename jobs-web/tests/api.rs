@@ -389,7 +389,10 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     };
     Scheduler::new(queue.clone()).put(prices).await.expect("put");
     let over = ScheduleOptions::new().starts_at(UNIX_EPOCH).ends_at(UNIX_EPOCH + Duration::from_secs(3600));
-    Scheduler::new(queue.clone()).add_with("over", "0 * * * *", "UTC", WebFlaky { fail_times: 0 }, over).await.expect("add");
+    Scheduler::new(queue.clone())
+        .add_with("over", "0 * * * *", "UTC", WebFlaky { fail_times: 0 }, over)
+        .await
+        .expect("add");
     let (code, list) = get_json(&state, "/api/schedules").await;
     assert_eq!(code, StatusCode::OK, "{list}");
     // Pools also store the cron jobs of every linked crate (the conformance
@@ -426,7 +429,9 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         (json!("nightly"), json!(false), json!("web_flaky"))
     );
     assert!(s["next_fire"].is_string(), "{s}");
-    let find = |name: &str| list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == name).expect("listed").clone();
+    let find = |name: &str| {
+        list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == name).expect("listed").clone()
+    };
     let prices = find("prices");
     assert_eq!(
         (&prices["cron"], &prices["every"], &prices["jitter"], &prices["overlap"], &prices["exclude"]),
@@ -434,7 +439,10 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     );
     assert_eq!((&prices["ended"], &prices["skipped"], &prices["held_tick"]), (&json!(false), &json!(0), &Value::Null));
     let over = find("over");
-    assert_eq!((&over["ended"], &over["next_fire"], &over["ends_at"]), (&json!(true), &Value::Null, &json!("1970-01-01T01:00:00.000Z")));
+    assert_eq!(
+        (&over["ended"], &over["next_fire"], &over["ends_at"]),
+        (&json!(true), &Value::Null, &json!("1970-01-01T01:00:00.000Z"))
+    );
     let (code, body) = post_json(&state, "/api/schedules/nightly/pause", &[BEARER]).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "nightly", "paused": true })));
     let nightly = |list: Value| {

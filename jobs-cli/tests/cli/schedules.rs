@@ -172,29 +172,46 @@ async fn add_with_rules(q: SharedQueue) {
 
     let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
     let (old, prices) = (&doc["schedules"][0], &doc["schedules"][1]);
-    assert_eq!((prices["cron"].as_str(), prices["every"].as_str(), prices["jitter"].as_str()), (Some(""), Some("1m 30s"), Some("30s")));
+    assert_eq!(
+        (prices["cron"].as_str(), prices["every"].as_str(), prices["jitter"].as_str()),
+        (Some(""), Some("1m 30s"), Some("30s"))
+    );
     assert_eq!((prices["overlap"].as_str(), &prices["exclude"]), (Some("skip"), &json!(["2030-12-25", "2030-12-26"])));
-    assert_eq!((prices["ends_at"].as_str(), prices["ended"].as_bool()), (Some("2099-01-01T00:00:00.000Z"), Some(false)));
+    assert_eq!(
+        (prices["ends_at"].as_str(), prices["ended"].as_bool()),
+        (Some("2099-01-01T00:00:00.000Z"), Some(false))
+    );
     assert_eq!((prices["skipped"].as_u64(), prices["held_tick"].is_null()), (Some(0), true));
     assert_eq!((old["ended"].as_bool(), old["next_fire"].is_null()), (Some(true), true), "{old}");
 
     let table = cli(&q, &["schedules", "list"]).await.ok().to_owned();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["NAME", "JOB", "CRON", "ZONE", "NEXT", "LAST", "RULES"]);
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "JOB", "CRON", "ZONE", "NEXT", "LAST", "RULES"]
+    );
     assert!(lines[1].starts_with("old ") && lines[1].contains(" ended "), "{table}");
     assert!(lines[2].contains("every 1m 30s") && lines[2].contains("until 2099"), "{table}");
 
     let refused = |more: &'static [&'static str]| {
         let q = q.clone();
         async move {
-            let argv = [&["schedules", "add", "x", "--job", "build_report"][..], more, &["--json", r#"{"day": 3}"#]].concat();
+            let argv =
+                [&["schedules", "add", "x", "--job", "build_report"][..], more, &["--json", r#"{"day": 3}"#]].concat();
             cli(&q, &argv).await
         }
     };
     let out = refused(&["--every", "0s"]).await;
-    assert_eq!(out.fails(2), "error: schedule `x`: invalid `every` `0s`: an interval is at least 1s (write e.g. `90s` or `1h 30m`)");
-    let out = refused(&["--every", "1m", "--starts-at", "2030-01-02T00:00:00Z", "--ends-at", "2030-01-01T00:00:00Z"]).await;
-    assert!(out.fails(2).starts_with("error: schedule `x`: invalid `ends_at` `2030-01-01T00:00:00Z`: must be after"), "{out:?}");
+    assert_eq!(
+        out.fails(2),
+        "error: schedule `x`: invalid `every` `0s`: an interval is at least 1s (write e.g. `90s` or `1h 30m`)"
+    );
+    let out =
+        refused(&["--every", "1m", "--starts-at", "2030-01-02T00:00:00Z", "--ends-at", "2030-01-01T00:00:00Z"]).await;
+    assert!(
+        out.fails(2).starts_with("error: schedule `x`: invalid `ends_at` `2030-01-01T00:00:00Z`: must be after"),
+        "{out:?}"
+    );
     for parser in [
         &["--every", "1m", "--cron", "0 3 * * *"][..],
         &["--every", "soon"],

@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence, QueueAdmin, QueueCounts,
-    Overlap, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
+    BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, Overlap, PoolInfo, PoolPresence, QueueAdmin,
+    QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 

@@ -116,7 +116,9 @@ impl CronSchedule {
 /// An IANA zone name.
 pub(crate) fn parse_zone(timezone: &str) -> Result<Tz, Error> {
     timezone.parse().map_err(|_| {
-        Error::InvalidArgument(format!("unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`"))
+        Error::InvalidArgument(format!(
+            "unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`"
+        ))
     })
 }
 

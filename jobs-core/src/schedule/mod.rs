@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 pub use cron::CronSchedule;
 pub use runner::SchedulerHandle;
-pub use timing::MIN_EVERY;
-pub(crate) use timing::Timing;
 pub(crate) use runner::{start_for_pool, LatenessHook};
+pub(crate) use timing::Timing;
+pub use timing::MIN_EVERY;
 
 use crate::error::Error;
 use crate::job::Job;

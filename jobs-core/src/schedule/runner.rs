@@ -55,18 +55,13 @@ pub(crate) fn start_for_pool(
         let Some(cron) = d.cron else { continue };
         match (d.check)(b"{}") {
             Ok(payload) => declared.push(ScheduleDef {
-                name: d.name.to_owned(),
-                cron: cron.expression.to_owned(),
-                timezone: cron.timezone.to_owned(),
-                job_name: d.name.to_owned(),
-                queue: d.queue.to_owned(),
                 priority: d.priority,
                 payload,
                 max_retries: d.max_retries,
                 timeout: d.timeout,
                 catch_up: CatchUp::One,
-                created_at: SystemTime::now(),
-                ..ScheduleDef::new(d.name, "", cron.timezone, d.name, d.queue)
+                every: cron.every,
+                ..ScheduleDef::new(d.name, cron.expression, cron.timezone, d.name, d.queue)
             }),
             Err(e) => tracing::error!(job = d.name, error = %e, "cannot schedule a cron job"),
         }
@@ -229,7 +224,8 @@ pub(crate) async fn run_due(
 fn job_for_tick(def: &ScheduleDef, tick: SystemTime, now: SystemTime) -> NewJob {
     let mut job = job_for(def, now);
     if let Some(jitter) = def.jitter.filter(|j| !j.is_zero()) {
-        let delay = Duration::from_nanos(rand::rng().random_range(0..u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX)));
+        let delay =
+            Duration::from_nanos(rand::rng().random_range(0..u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX)));
         job.run_at = tick.checked_add(delay).filter(|due| *due > now).map(When::At);
     }
     job

@@ -256,9 +256,18 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(field(every(0, "2026-01-01T00:00:00Z")), "every");
-        assert_eq!(field(ScheduleDef { every: Some(Duration::from_secs(60)), ..ScheduleDef::new("s", "* * * * *", "UTC", "j", "q") }), "every");
+        assert_eq!(
+            field(ScheduleDef {
+                every: Some(Duration::from_secs(60)),
+                ..ScheduleDef::new("s", "* * * * *", "UTC", "j", "q")
+            }),
+            "every"
+        );
         assert_eq!(field(ScheduleDef::new("s", " ", "UTC", "j", "q")), "cron");
-        assert_eq!(field(ScheduleDef { exclude: vec!["25.12.2026".into()], ..every(60, "2026-01-01T00:00:00Z") }), "exclude");
+        assert_eq!(
+            field(ScheduleDef { exclude: vec!["25.12.2026".into()], ..every(60, "2026-01-01T00:00:00Z") }),
+            "exclude"
+        );
         let start = at("2026-01-02T00:00:00Z");
         let def = ScheduleDef { starts_at: Some(start), ends_at: Some(start), ..every(60, "2026-01-01T00:00:00Z") };
         assert_eq!(field(def), "ends_at");

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use jobs_core::{
-    AttemptInfo, CatchUp, Counts, Overlap, JobInfo, JobStatus, MinuteCounts, PoolInfo, Priority, QueueStats, ScheduleInfo,
+    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, Overlap, PoolInfo, Priority, QueueStats,
+    ScheduleInfo,
 };
 use serde::Serialize;
 

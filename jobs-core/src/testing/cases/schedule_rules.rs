@@ -61,7 +61,13 @@ fn whole_second(t: SystemTime) -> SystemTime {
 
 /// Takes the one pending job of `queue` as a worker would: it is running.
 async fn take<Q: JobQueue>(q: &Q, queue: &str, id: &JobId) -> Finish {
-    let req = FetchRequest { queues: vec![queue.to_owned()], max: 1, lease: secs(300), default_max_retries: 3, max_crashes: 0 };
+    let req = FetchRequest {
+        queues: vec![queue.to_owned()],
+        max: 1,
+        lease: secs(300),
+        default_max_retries: 3,
+        max_crashes: 0,
+    };
     let mut taken = q.fetch(&req).await.unwrap().jobs;
     assert_eq!(taken.len(), 1, "one job to take");
     let job = taken.remove(0);
@@ -76,7 +82,9 @@ async fn succeed<Q: JobQueue>(q: &Q, done: Finish) {
 /// `every = 90s` ticks once per interval counted from the schedule's
 /// creation, however many schedulers race for each tick; between ticks
 /// nothing fires. Bad intervals are refused by name.
-pub async fn interval_ticks_once_per_interval_across_schedulers<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(
+pub async fn interval_ticks_once_per_interval_across_schedulers<
+    Q: ScheduleStore + QueueInspect + QueueAdmin + Clone,
+>(
     q: Q,
 ) {
     let queue = unique_queue("every");
@@ -86,7 +94,10 @@ pub async fn interval_ticks_once_per_interval_across_schedulers<Q: ScheduleStore
     let opts = || ScheduleOptions::new().queue(&queue);
     let bad = a.add_every(&name, Duration::ZERO, "UTC", job(), opts()).await.unwrap_err();
     assert!(matches!(&bad, Error::InvalidSchedule { field: "every", value, .. } if value == "0s"), "{bad:?}");
-    let both = ScheduleDef { every: Some(secs(90)), ..ScheduleDef::new(&name, "* * * * *", "UTC", "conformance.probe", &queue) };
+    let both = ScheduleDef {
+        every: Some(secs(90)),
+        ..ScheduleDef::new(&name, "* * * * *", "UTC", "conformance.probe", &queue)
+    };
     let bad = a.put(both).await.unwrap_err();
     assert!(matches!(&bad, Error::InvalidSchedule { field: "every", .. }), "{bad:?}");
     assert!(q.schedules().await.unwrap().iter().all(|s| s.def.name != name), "nothing stored");
@@ -142,7 +153,10 @@ pub async fn schedule_bounds_hold_ticks_to_their_window<Q: ScheduleStore + Queue
     assert!(info(&past).ended && info(&past).next_fire.is_none(), "{:?}", info(&past));
     assert_eq!(info(&past).ends_at, Some(now - 60 * MINUTE));
     assert!(!info(&name).ended, "a schedule inside its window has not ended");
-    assert!(s.run_due_named(&own(&queue), now + 30 * MINUTE).await.unwrap().is_empty(), "an ended schedule never fires");
+    assert!(
+        s.run_due_named(&own(&queue), now + 30 * MINUTE).await.unwrap().is_empty(),
+        "an ended schedule never fires"
+    );
 }
 
 /// With `jitter = 30s` each tick's job is due at the tick plus less than
@@ -194,7 +208,10 @@ pub async fn overlap_skip_records_skipped_ticks_while_a_job_runs<
     assert_eq!(first.len(), 1);
     let running = take(&q, &queue, &first[0]).await;
     for k in 2..=3 {
-        assert!(s.run_due_named(&own(&queue), tick(k)).await.unwrap().is_empty(), "tick {k} skipped while the job runs");
+        assert!(
+            s.run_due_named(&own(&queue), tick(k)).await.unwrap().is_empty(),
+            "tick {k} skipped while the job runs"
+        );
         let st = state_of(&q, &name).await;
         assert_eq!((st.skipped, st.last_skipped, st.last_tick), (u64::from(k) - 1, Some(tick(k)), Some(tick(k))));
         assert_eq!(st.last_job.as_ref(), Some(&first[0]), "the running job is still the last");
