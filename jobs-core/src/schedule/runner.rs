@@ -253,3 +253,38 @@ pub(super) fn job_for(def: &ScheduleDef, now: SystemTime) -> NewJob {
         headers: Default::default(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+    use crate::error::JobError;
+    use crate::memory::MemoryQueue;
+
+    #[crate::job(crate = crate, register = false, name = "sched.prices", queue = "sync", every = "1m 30s")]
+    async fn prices() -> Result<(), JobError> {
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_pool_stores_an_every_schedule_declared_on_the_attribute() {
+        let q = MemoryQueue::new();
+        let d = Prices::__jobs_descriptor();
+        let registry = HashMap::from([(d.name, d)]);
+        let handle = start_for_pool(Arc::new(q.clone()), &registry, None);
+        let stored = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(s) = q.schedules().await.unwrap().into_iter().find(|s| s.def.name == "sched.prices") {
+                    return s;
+                }
+                // Stored by the pool's task: let it run.
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("stored within the deadline");
+        handle.stop().await;
+        assert_eq!((stored.def.cron.as_str(), stored.def.every), ("", Some(Duration::from_secs(90))));
+        assert_eq!((stored.def.queue.as_str(), stored.def.timezone.as_str()), ("sync", "UTC"));
+    }
+}
