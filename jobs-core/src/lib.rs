@@ -40,7 +40,7 @@ pub mod test_util;
 
 pub use context::{Extensions, JobContext};
 pub use data::Data;
-pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
+pub use error::{Error, FailureKind, FieldError, JobError, ScheduleSettingError, ValidationError};
 pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
 pub use follow::EventStream;
 pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::cron::{parse_zone, CronSchedule};
-use crate::error::Error;
+use crate::error::{Error, ScheduleSettingError};
 use crate::queue::ScheduleDef;
 
 /// The shortest interval `every` takes: ticks are stored to the millisecond,
@@ -49,11 +49,13 @@ impl Timing {
     /// tick is `starts_at`, or else one interval after the creation time
     /// (each rounded up to a whole millisecond).
     pub(crate) fn of(def: &ScheduleDef) -> Result<Timing, Error> {
-        let bad = |field: &'static str, value: String, reason: &str| Error::InvalidSchedule {
-            schedule: def.name.clone(),
-            field,
-            value,
-            reason: reason.to_owned(),
+        let bad = |field: &'static str, value: String, reason: &str| {
+            Error::InvalidSchedule(Box::new(ScheduleSettingError {
+                schedule: def.name.clone(),
+                field,
+                value,
+                reason: reason.to_owned(),
+            }))
         };
         let show = |d: Duration| humantime::format_duration(d).to_string();
         let cadence = match (def.cron.trim().is_empty(), def.every) {
@@ -252,7 +254,7 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_by_name() {
         let field = |def: ScheduleDef| match Timing::of(&def).unwrap_err() {
-            Error::InvalidSchedule { field, .. } => field,
+            Error::InvalidSchedule(e) => e.field,
             other => panic!("{other:?}"),
         };
         assert_eq!(field(every(0, "2026-01-01T00:00:00Z")), "every");
