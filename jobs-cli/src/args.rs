@@ -409,6 +409,34 @@ pub enum QueueCommand {
         /// (`100/1m`); `none` removes the bound.
         #[arg(long, value_name = "N/PERIOD|none", value_parser = parse_rate)]
         rate: Option<RateArg>,
+        /// Run at most N jobs of one group at once, for every group,
+        /// overriding the jobs' own `concurrency`; `none`: each job's own.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        group_concurrency: Option<Limit>,
+        /// Start at most N jobs of one group per period, for every group,
+        /// overriding the jobs' own `rate`; `none`: each job's own.
+        #[arg(long, value_name = "N/PERIOD|none", value_parser = parse_rate)]
+        group_rate: Option<RateArg>,
+        /// A circuit breaker: after N failed attempts within WINDOW, no job
+        /// starts for COOLDOWN, then one probe (`5/1m:30s`); `none` removes
+        /// it.
+        #[arg(long, value_name = "N/WINDOW:COOLDOWN|none", value_parser = parse_breaker)]
+        breaker: Option<BreakerArg>,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show a queue's circuit breaker, or open or close it by hand for
+    /// every pool: `--open 10m`, `--close`.
+    Breaker {
+        /// The queue.
+        name: String,
+        /// Open it for this long (then a probe job), e.g. `10m`.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "close")]
+        open: Option<Duration>,
+        /// Close it: jobs start again at once.
+        #[arg(long)]
+        close: bool,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
@@ -436,6 +464,18 @@ fn parse_rate(s: &str) -> Result<RateArg, String> {
         return Ok(RateArg(None));
     }
     s.parse().map(|r| RateArg(Some(r)))
+}
+
+/// A circuit breaker given on the command line (`None`: remove it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerArg(pub Option<jobs_core::Breaker>);
+
+/// `5/1m:30s` or `none`.
+fn parse_breaker(s: &str) -> Result<BreakerArg, String> {
+    if s == "none" {
+        return Ok(BreakerArg(None));
+    }
+    s.parse().map(|b| BreakerArg(Some(b)))
 }
 
 /// A bound given on the command line: a number of at least 1, or none.

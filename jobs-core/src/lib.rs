@@ -50,10 +50,11 @@ pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
-    AttemptInfo, Backend, CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo,
-    JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap, PoolInfo, PoolPresence, Progress, QueueAdmin,
-    QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Rate, Retention, ScheduleDef,
-    ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
+    AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
+    DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap,
+    PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy,
+    QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
+    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle, MIN_EVERY};

@@ -379,6 +379,23 @@ pub(crate) fn rate_arg(r: &jobs_core::Rate) -> String {
     format!("{},{}", r.limit, r.per_ms())
 }
 
+/// A breaker as the scripts store it: `<failures>,<within ms>,<cooldown ms>`.
+pub(crate) fn breaker_arg(b: &jobs_core::Breaker) -> String {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    format!("{},{},{}", b.failures, ms(b.within), ms(b.cooldown))
+}
+
+/// A breaker stored by [`breaker_arg`]; `None` when it does not parse.
+pub(crate) fn breaker_field(s: &str) -> Option<jobs_core::Breaker> {
+    let mut parts = s.split(',').map(|p| p.parse::<u64>().ok());
+    let (n, within, cooldown) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(jobs_core::Breaker {
+        failures: u32::try_from(n).ok()?,
+        within: Duration::from_millis(within),
+        cooldown: Duration::from_millis(cooldown),
+    })
+}
+
 /// A rate stored by [`rate_arg`]; `None` when it does not parse.
 pub(crate) fn rate_field(s: &str) -> Option<jobs_core::Rate> {
     let (n, ms) = s.split_once(',')?;

@@ -225,14 +225,11 @@ impl QueueKeys {
         self.key("grun")
     }
 
-    /// Hash of group → its concurrency.
-    pub fn group_limit(&self) -> String {
-        self.key("glimit")
-    }
-
-    /// Hash of group → its rate, `<starts>,<window ms>`.
-    pub fn group_rate(&self) -> String {
-        self.key("grate")
+    /// Hash of group → `<concurrency>/<rate>/<rank>`: its bound and rate
+    /// (`<starts>,<window ms>`; each empty for none) and the most urgent
+    /// priority rank that may hold its jobs.
+    pub fn group_bounds(&self) -> String {
+        self.key("gbound")
     }
 
     /// Sorted set of a group's recent starts, by time (for its rate).
@@ -249,6 +246,12 @@ impl QueueKeys {
     /// Sorted set of the queue's recent starts, by time (for its rate).
     pub fn queue_starts(&self) -> String {
         self.key("qrl")
+    }
+
+    /// Sorted set of the failed attempts in the breaker's current window,
+    /// by time.
+    pub fn breaker_failures(&self) -> String {
+        self.key("bfail")
     }
 
     /// List of the groups served in turn (`''`: the ungrouped jobs).
@@ -393,13 +396,13 @@ mod tests {
             k.group_ready(0, "g"),
             k.group_waiting(),
             k.group_running(),
-            k.group_limit(),
+            k.group_bounds(),
             k.group_turn(),
             k.group_on(),
-            k.group_rate(),
             k.group_starts("g"),
             k.group_held(),
             k.queue_starts(),
+            k.breaker_failures(),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

@@ -160,6 +160,14 @@ impl QueueAdmin for RedisQueue {
     fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>> {
         Box::pin(self.policy(queue))
     }
+
+    fn breaker<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<jobs_core::BreakerInfo, Error>> {
+        Box::pin(self.breaker(queue))
+    }
+
+    fn set_breaker<'a>(&'a self, queue: &'a str, action: jobs_core::BreakerAction) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.set_breaker(queue, action))
+    }
 }
 
 impl QueueHistory for RedisQueue {

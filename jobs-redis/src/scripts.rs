@@ -39,7 +39,9 @@ pub(crate) mod purge_dead;
 pub(crate) mod read;
 pub(crate) mod retry_dead;
 pub(crate) mod schedule_paused;
+pub(crate) mod set_breaker;
 pub(crate) mod set_paused;
+pub(crate) mod set_policy;
 
 pub(crate) use invoke::{array, bytes, is_code, Args};
 
@@ -65,13 +67,16 @@ pub(crate) use script_identity;
 
 const COMMON: &str = include_str!("scripts/common.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
+const BREAKER: &str = include_str!("scripts/breaker.lua");
 
-/// A script's whole source: `common.lua` and `groups.lua` followed by
-/// `parts`, hashed once.
+/// A script's whole source: `common.lua`, `groups.lua` and `breaker.lua`
+/// followed by `parts`, hashed once.
 fn source(parts: &[&str]) -> redis::Script {
     let mut src = String::from(COMMON);
-    src.push('\n');
-    src.push_str(GROUPS);
+    for shared in [GROUPS, BREAKER] {
+        src.push('\n');
+        src.push_str(shared);
+    }
     for p in parts {
         src.push('\n');
         src.push_str(p);

@@ -6,7 +6,7 @@ use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobSta
 use serde::Serialize;
 
 use super::print_json;
-use crate::args::{BulkFlags, Limit, RateArg};
+use crate::args::{BreakerArg, BulkFlags, Limit, RateArg};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
@@ -80,9 +80,13 @@ pub(super) struct LimitChange {
     pub(super) max_running: Option<Limit>,
     pub(super) max_jobs: Option<Limit>,
     pub(super) rate: Option<RateArg>,
+    pub(super) group_concurrency: Option<Limit>,
+    pub(super) group_rate: Option<RateArg>,
+    pub(super) breaker: Option<BreakerArg>,
 }
 
 /// `queue limits NAME [--max-running N|none] [--max-jobs N|none] [--rate
+/// N/PERIOD|none] [--group-concurrency N|none] [--group-rate
 /// N/PERIOD|none]`: changes what is given (the rest of the policy stays),
 /// then prints the limits.
 pub(super) async fn queue_limits(
@@ -98,11 +102,21 @@ pub(super) async fn queue_limits(
         max_running: Option<u64>,
         max_jobs: Option<u64>,
         rate: Option<jobs_core::Rate>,
+        group_concurrency: Option<u32>,
+        group_rate: Option<jobs_core::Rate>,
+        breaker: Option<jobs_core::Breaker>,
         priority_levels: Vec<&'static str>,
+        limited: u64,
+        throttled: u64,
     }
     validate_queue_name(name)?;
     let mut policy = q.policy(name).await?;
-    let changed = change.max_running.is_some() || change.max_jobs.is_some() || change.rate.is_some();
+    let changed = change.max_running.is_some()
+        || change.max_jobs.is_some()
+        || change.rate.is_some()
+        || change.group_concurrency.is_some()
+        || change.group_rate.is_some()
+        || change.breaker.is_some();
     if let Some(Limit(n)) = change.max_running {
         policy.max_running = n;
     }
@@ -112,10 +126,26 @@ pub(super) async fn queue_limits(
     if let Some(RateArg(r)) = change.rate {
         policy.rate = r;
     }
+    if let Some(Limit(n)) = change.group_concurrency {
+        policy.group_concurrency = n
+            .map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    jobs_core::Error::InvalidArgument(format!("`--group-concurrency` is at most {}", u32::MAX))
+                })
+            })
+            .transpose()?;
+    }
+    if let Some(RateArg(r)) = change.group_rate {
+        policy.group_rate = r;
+    }
+    if let Some(BreakerArg(b)) = change.breaker {
+        policy.breaker = b;
+    }
     if changed {
         q.set_policy(name, policy.clone()).await?;
     }
     let levels: Vec<&'static str> = policy.priority_levels.iter().map(|p| p.as_str()).collect();
+    let counts = q.stats().await?.queues.remove(name).unwrap_or_default();
     if json {
         return print_json(
             io,
@@ -124,17 +154,75 @@ pub(super) async fn queue_limits(
                 max_running: policy.max_running,
                 max_jobs: policy.max_jobs,
                 rate: policy.rate,
+                group_concurrency: policy.group_concurrency,
+                group_rate: policy.group_rate,
+                breaker: policy.breaker,
                 priority_levels: levels,
+                limited: counts.limited,
+                throttled: counts.throttled,
             },
         );
     }
     let bound = |n: Option<u64>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
-    writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
-    writeln!(io.out, "max_running      {}", bound(policy.max_running))?;
-    writeln!(io.out, "max_jobs         {}", bound(policy.max_jobs))?;
-    writeln!(io.out, "rate             {}", policy.rate.map_or_else(|| "none".to_owned(), |r| r.to_string()))?;
+    let rate = |r: Option<jobs_core::Rate>| r.map_or_else(|| "none".to_owned(), |r| r.to_string());
+    let own = |s: String| if s == "none" { "each job's own".to_owned() } else { s };
     let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
-    writeln!(io.out, "priority_levels  {levels}")?;
+    writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
+    for (key, value) in [
+        ("max_running", bound(policy.max_running)),
+        ("max_jobs", bound(policy.max_jobs)),
+        ("rate", rate(policy.rate)),
+        ("group_concurrency", own(bound(policy.group_concurrency.map(u64::from)))),
+        ("group_rate", own(rate(policy.group_rate))),
+        ("breaker", policy.breaker.map_or_else(|| "none".to_owned(), |b| b.to_string())),
+        ("priority_levels", levels),
+        ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
+    ] {
+        writeln!(io.out, "{key:<18} {value}")?;
+    }
+    Ok(())
+}
+
+/// `queue breaker NAME [--open DURATION | --close]`: applies the change,
+/// if any, then prints the breaker.
+pub(super) async fn queue_breaker(
+    q: &SharedQueue,
+    name: &str,
+    action: Option<jobs_core::BreakerAction>,
+    json: bool,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        queue: &'a str,
+        breaker: Option<jobs_core::Breaker>,
+        #[serde(flatten)]
+        info: jobs_core::BreakerInfo,
+    }
+    validate_queue_name(name)?;
+    if let Some(a) = action {
+        q.set_breaker(name, a).await?;
+    }
+    let breaker = q.policy(name).await?.breaker;
+    let info = q.breaker(name).await?;
+    if json {
+        return print_json(io, &Doc { queue: name, breaker, info });
+    }
+    let now = std::time::SystemTime::now();
+    let left = |until: std::time::SystemTime| {
+        let d = until.duration_since(now).unwrap_or_default();
+        humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+    };
+    let state = match &info.state {
+        jobs_core::BreakerState::Closed => "closed: jobs start as usual".to_owned(),
+        jobs_core::BreakerState::Open { until } => format!("open: no job starts for {}, then one probe", left(*until)),
+        jobs_core::BreakerState::Probing { job, .. } => format!("probing: job {job} runs; no other starts until it ends"),
+    };
+    writeln!(io.out, "queue `{name}`")?;
+    writeln!(io.out, "breaker          {}", breaker.map_or_else(|| "none configured".to_owned(), |b| b.to_string()))?;
+    writeln!(io.out, "state            {state}")?;
+    writeln!(io.out, "recent failures  {}", info.recent_failures)?;
+    writeln!(io.out, "opened           {} times", info.opened)?;
     Ok(())
 }
 

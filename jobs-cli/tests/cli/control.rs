@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{cli, cli_answering, fail, fits_80, on_every_backend, take_one, wait_until};
 use crate::BuildReport;
 
-on_every_backend!(cancel, pause_and_resume_queues, queue_limits, queue_groups, schedules, orphaned_schedules);
+on_every_backend!(cancel, pause_and_resume_queues, queue_limits, queue_breaker, queue_groups, schedules, orphaned_schedules);
 
 async fn cancel(q: SharedQueue) {
     let id = BuildReport { day: 1 }.enqueue(&q).await.unwrap();
@@ -78,19 +78,23 @@ async fn pause_and_resume_queues(q: SharedQueue) {
 }
 
 async fn queue_limits(q: SharedQueue) {
-    let shown =
-        "queue `reports`\nmax_running      none\nmax_jobs         none\nrate             none\npriority_levels  all\n";
-    assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown);
+    let shown = |head: &str, max_running: &str| {
+        format!(
+            "queue `reports`{head}\nmax_running        {max_running}\nmax_jobs           none\nrate               none\n\
+             group_concurrency  each job's own\ngroup_rate         each job's own\nbreaker            none\n\
+             priority_levels    all\n\
+             held back          0 times by a bound, 0 by a rate\n"
+        )
+    };
+    assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown("", "none"));
     let out = cli(&q, &["queue", "limits", "reports", "--max-running", "5"]).await;
-    assert_eq!(
-        out.ok(),
-        "queue `reports`: limits set\nmax_running      5\nmax_jobs         none\nrate             none\npriority_levels  all\n"
-    );
+    assert_eq!(out.ok(), shown(": limits set", "5"));
     assert_eq!(q.policy("reports").await.unwrap().max_running, Some(5), "stored in the backend");
     let doc = cli(&q, &["queue", "limits", "reports", "--max-jobs", "100", "--json"]).await.json();
     assert_eq!(
         doc,
-        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "priority_levels": [] }),
+        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
+                "group_rate": null, "breaker": null, "priority_levels": [], "limited": 0, "throttled": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
@@ -99,10 +103,41 @@ async fn queue_limits(q: SharedQueue) {
     assert_eq!(doc["rate"], "100/1m");
     assert_eq!(q.policy("reports").await.unwrap().rate, Some("100/1m".parse().unwrap()));
     assert_eq!(cli(&q, &["queue", "limits", "reports", "--rate", "fast"]).await.code, 2);
+    let args = ["queue", "limits", "reports", "--group-concurrency", "2", "--group-rate", "10/1s", "--json"];
+    let doc = cli(&q, &args).await.json();
+    assert_eq!((doc["group_concurrency"].clone(), doc["group_rate"].clone()), (json!(2), json!("10/1s")));
+    let p = q.policy("reports").await.unwrap();
+    assert_eq!((p.group_concurrency, p.group_rate), (Some(2), Some("10/1s".parse().unwrap())), "stored");
+    assert_eq!(cli(&q, &["queue", "limits", "reports", "--group-concurrency", "0"]).await.code, 2);
+    let doc = cli(&q, &["queue", "limits", "reports", "--group-concurrency", "none", "--json"]).await.json();
+    assert_eq!(doc["group_concurrency"], serde_json::Value::Null);
     for bad in ["0", "many"] {
         let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
         assert_eq!(out.code, 2, "{bad}: {out:?}");
     }
+}
+
+async fn queue_breaker(q: SharedQueue) {
+    let doc = cli(&q, &["queue", "limits", "reports", "--breaker", "5/1m:30s", "--json"]).await.json();
+    assert_eq!(doc["breaker"], "5/1m:30s");
+    assert_eq!(cli(&q, &["queue", "limits", "reports", "--breaker", "5/1m"]).await.code, 2, "no cool-down");
+    let shown = cli(&q, &["queue", "breaker", "reports"]).await.ok().to_owned();
+    assert_eq!(
+        shown,
+        "queue `reports`\nbreaker          5/1m:30s\nstate            closed: jobs start as usual\n\
+         recent failures  0\nopened           0 times\n"
+    );
+    let doc = cli(&q, &["queue", "breaker", "reports", "--open", "10m", "--json"]).await.json();
+    assert_eq!((doc["state"].clone(), doc["opened"].clone()), (json!("open"), json!(1)), "{doc}");
+    let info = q.breaker("reports").await.unwrap();
+    assert!(matches!(info.state, jobs_core::BreakerState::Open { .. }), "stored in the backend: {info:?}");
+    let shown = cli(&q, &["queue", "breaker", "reports"]).await.ok().to_owned();
+    assert!(shown.contains("state            open: no job starts for 9m ") && shown.contains(", then one probe"), "{shown}");
+    let doc = cli(&q, &["queue", "breaker", "reports", "--close", "--json"]).await.json();
+    assert_eq!(doc["state"], "closed");
+    assert_eq!(cli(&q, &["queue", "breaker", "reports", "--open", "10m", "--close"]).await.code, 2);
+    let doc = cli(&q, &["queue", "limits", "reports", "--breaker", "none", "--json"]).await.json();
+    assert_eq!(doc["breaker"], serde_json::Value::Null);
 }
 
 async fn queue_groups(q: SharedQueue) {

@@ -130,6 +130,18 @@ pub struct QueueConfig {
     /// Start at most this many of the queue's jobs per window, across every
     /// pool and process: `"100/1m"` (absent: no bound).
     pub rate: Option<crate::queue::Rate>,
+    /// Run at most this many jobs of one group at once, for every group of
+    /// the queue, overriding the jobs' own `concurrency` (at least 1;
+    /// absent: each job's own).
+    pub group_concurrency: Option<u32>,
+    /// Start at most this many jobs of one group per window, for every
+    /// group of the queue, overriding the jobs' own `rate`: `"10/1s"`
+    /// (absent: each job's own).
+    pub group_rate: Option<crate::queue::Rate>,
+    /// Stop starting the queue's jobs for a while when they keep failing:
+    /// `"5/1m:30s"` (five failed attempts within a minute, then thirty
+    /// seconds without starts, then one probe); absent: no breaker.
+    pub breaker: Option<crate::queue::Breaker>,
 }
 
 impl QueueConfig {
@@ -140,6 +152,9 @@ impl QueueConfig {
             priority_levels: self.priority_levels.clone(),
             max_running: self.max_running,
             rate: self.rate,
+            group_concurrency: self.group_concurrency,
+            group_rate: self.group_rate,
+            breaker: self.breaker,
         }
     }
 }

@@ -5,13 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use super::events::emit;
 use super::hot::{enqueue_locked, finish_record, forget};
-use super::{info, MemoryQueue};
+use super::{breaker, info, MemoryQueue};
 use crate::error::Error;
 use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    BoxFuture, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, Overlap, PoolInfo, PoolPresence, QueueAdmin,
-    QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState, ScheduleStore,
+    BoxFuture, BreakerAction, BreakerInfo, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, Overlap, PoolInfo,
+    PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef,
+    ScheduleState, ScheduleStore,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -25,7 +26,14 @@ impl QueueInspect for MemoryQueue {
         let st = self.lock();
         let mut stats = QueueStats::default();
         for (name, q) in &st.queues {
-            let mut qc = QueueCounts { paused: q.paused, ..Default::default() };
+            let mut qc = QueueCounts {
+                paused: q.paused,
+                limited: q.limited + q.ready.limited,
+                throttled: q.throttled + q.ready.rate_held,
+                breaker_open: q.breaker.is_open(),
+                breaker_opened: q.breaker.opened(),
+                ..Default::default()
+            };
             for p in Priority::ALL {
                 qc.by_priority.insert(
                     p,
@@ -198,8 +206,12 @@ impl QueueAdmin for MemoryQueue {
 
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
         let r = validate_queue_name(queue).and_then(|()| policy.check()).map(|()| {
-            self.lock().queues.entry(queue.to_owned()).or_default().policy = policy;
-            // A raised `max_running` may let waiting pools take jobs now.
+            let mut state = self.lock();
+            let q = state.queues.entry(queue.to_owned()).or_default();
+            q.ready.set_overrides(policy.group_concurrency, policy.group_rate);
+            q.policy = policy;
+            drop(state);
+            // A raised bound may let waiting pools take jobs now.
             self.wake();
         });
         Box::pin(async move { r })
@@ -208,6 +220,33 @@ impl QueueAdmin for MemoryQueue {
     fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>> {
         let r = validate_queue_name(queue)
             .map(|()| self.lock().queues.get(queue).map(|q| q.policy.clone()).unwrap_or_default());
+        Box::pin(async move { r })
+    }
+
+    fn breaker<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<BreakerInfo, Error>> {
+        let now = self.clock();
+        let r = validate_queue_name(queue).map(|()| {
+            let st = self.lock();
+            match st.queues.get(queue) {
+                Some(q) => q.breaker.info(q.policy.breaker.as_ref(), now),
+                None => breaker::BreakerRun::default().info(None, now),
+            }
+        });
+        Box::pin(async move { r })
+    }
+
+    fn set_breaker<'a>(&'a self, queue: &'a str, action: BreakerAction) -> BoxFuture<'a, Result<(), Error>> {
+        let now = self.clock();
+        let r = validate_queue_name(queue).map(|()| {
+            let mut st = self.lock();
+            let q = st.queues.entry(queue.to_owned()).or_default();
+            match action {
+                BreakerAction::Open(d) => q.breaker.open(now + d),
+                BreakerAction::Close => q.breaker.close(),
+            }
+        });
+        // A closed breaker lets waiting pools take jobs now.
+        self.wake();
         Box::pin(async move { r })
     }
 }

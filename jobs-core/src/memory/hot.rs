@@ -118,14 +118,17 @@ impl MemoryQueue {
             }
             let mut expired = 0;
             // Slots left under the queue's `max_running`, across every pool.
-            let mut room = q
+            let slots = q
                 .policy
                 .max_running
                 .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
             // And the starts left in the queue's `rate` window.
-            if let Some(rate) = q.policy.rate {
-                room = room.min(q.starts.room(&rate, now));
-            }
+            let starts = q.policy.rate.map_or(usize::MAX, |rate| q.starts.room(&rate, now));
+            // An open breaker starts nothing; once its cool-down ends, one probe.
+            let probe = q.breaker.wants_probe(now);
+            let breaker_room = q.breaker.room(now).0.unwrap_or(usize::MAX);
+            let mut room = slots.min(starts).min(breaker_room);
+            let asked = req.max - out.jobs.len();
             {
                 while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
                     let Some((id, rank, group)) = q.ready.pop(now) else { break };
@@ -166,6 +169,9 @@ impl MemoryQueue {
                     });
                     q.leased.insert((until, id.clone()));
                     room -= 1;
+                    if probe {
+                        q.breaker.probe_started(id.clone(), until);
+                    }
                     if q.policy.rate.is_some() {
                         q.starts.push(now);
                     }
@@ -189,6 +195,14 @@ impl MemoryQueue {
                     });
                 }
             }
+            if room == 0 && breaker_room > 0 && slots.min(starts) < asked && q.ready.len() > 0 {
+                // A bound of the queue left jobs waiting: the tighter one.
+                if starts <= slots {
+                    q.throttled += 1;
+                } else {
+                    q.limited += 1;
+                }
+            }
         }
         for q in &req.queues {
             trim_dead(st, q, &self.shared.retention);
@@ -200,7 +214,15 @@ impl MemoryQueue {
             .flat_map(|q| {
                 // A rate that holds jobs back: look again when it lets one go.
                 let rate_wait = q.policy.rate.and_then(|r| q.starts.next_start(&r, now)).filter(|_| q.ready.len() > 0);
-                [q.scheduled.first().map(|e| e.0), q.leased.first().map(|e| e.0), q.ready.next_allowed(), rate_wait]
+                // An open breaker: look again when its cool-down ends.
+                let breaker_wait = q.breaker.room(now).1.filter(|_| q.ready.len() > 0);
+                [
+                    q.scheduled.first().map(|e| e.0),
+                    q.leased.first().map(|e| e.0),
+                    q.ready.next_allowed(),
+                    rate_wait,
+                    breaker_wait,
+                ]
             })
             .flatten()
             .min()
@@ -269,6 +291,8 @@ impl MemoryQueue {
                         JobStatus::Cancelled
                     }
                     Outcome::Succeeded { result } => {
+                        // The probe succeeded: pools waiting on the breaker go on.
+                        woke |= q.breaker.succeeded(&f.id);
                         event(EventKind::Succeeded, None);
                         end_attempt(r, None);
                         r.result = result;
@@ -277,6 +301,7 @@ impl MemoryQueue {
                         JobStatus::Succeeded
                     }
                     Outcome::Retry { error, at } => {
+                        q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
                         event(EventKind::Retrying, Some(&error));
                         let at = at.resolve(now);
                         end_attempt(r, Some(error));
@@ -288,6 +313,7 @@ impl MemoryQueue {
                         JobStatus::Retrying
                     }
                     Outcome::Dead { error } => {
+                        q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
                         event(EventKind::Dead, Some(&error));
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
@@ -302,6 +328,10 @@ impl MemoryQueue {
                     Outcome::Snooze { at, reason, holds_group, .. } => {
                         r.snoozes = r.snoozes.saturating_add(1);
                         let t = at.resolve(now);
+                        if holds_group {
+                            // An upstream's rate held the job back.
+                            q.throttled += 1;
+                        }
                         if let Some(g) = r.job.group.as_ref().filter(|_| holds_group) {
                             q.ready.hold(&g.key, t);
                         }

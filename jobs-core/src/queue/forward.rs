@@ -268,6 +268,25 @@ macro_rules! forward_fns {
             ($target).policy(queue)
         }
     };
+    (@ breaker, $this:ident => $target:expr) => {
+        fn breaker<'a>(
+            &'a self,
+            queue: &'a str,
+        ) -> $crate::queue::BoxFuture<'a, Result<$crate::queue::BreakerInfo, $crate::error::Error>> {
+            let $this = self;
+            ($target).breaker(queue)
+        }
+    };
+    (@ set_breaker, $this:ident => $target:expr) => {
+        fn set_breaker<'a>(
+            &'a self,
+            queue: &'a str,
+            action: $crate::queue::BreakerAction,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).set_breaker(queue, action)
+        }
+    };
     (@ throughput, $this:ident => $target:expr) => {
         fn throughput<'a>(
             &'a self,
@@ -330,7 +349,7 @@ macro_rules! forward_pointer {
             forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs, groups);
         }
         impl<Q: QueueAdmin + ?Sized> QueueAdmin for $ptr<Q> {
-            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy);
+            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker);
         }
         impl<Q: QueueHistory + ?Sized> QueueHistory for $ptr<Q> {
             forward_fns!(s => &**s; throughput);

@@ -26,6 +26,7 @@ mod forward;
 mod lease;
 mod model;
 mod progress;
+mod breaker;
 mod rate;
 mod records;
 
@@ -36,6 +37,7 @@ pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
 pub use progress::*;
+pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState};
 pub use rate::{Rate, MAX_RATE_LIMIT};
 pub use records::*;
 
@@ -220,6 +222,14 @@ pub trait QueueAdmin: Send + Sync + 'static {
     /// A queue's limits as set (the default policy, no limits, for a queue
     /// never given one).
     fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, Error>>;
+
+    /// A queue's circuit breaker: its state, its recent failures and how
+    /// often it opened (closed, with nothing counted, for a queue without
+    /// one).
+    fn breaker<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<BreakerInfo, Error>>;
+
+    /// Opens or closes a queue's breaker by hand, for every pool.
+    fn set_breaker<'a>(&'a self, queue: &'a str, action: BreakerAction) -> BoxFuture<'a, Result<(), Error>>;
 }
 
 /// Attempts per minute, for charts.

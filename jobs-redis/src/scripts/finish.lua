@@ -161,6 +161,10 @@ for i = 1, n do
           -- Logged as a snooze, with how long it waits.
           run_at = run_at or now_n
           log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+          if holds then
+            -- An upstream's rate held the job back.
+            count('throttled', 1)
+          end
           local g = holds and group_of(id)
           if g then
             hold_group(g, run_at)
@@ -187,6 +191,12 @@ for i = 1, n do
         end
       end
     end
+  end
+  if code == 'S' then
+    -- The probe succeeded: pools waiting on the breaker go on.
+    wake = breaker_succeeded(id) or wake
+  elseif code == 'r' or code == 'd' then
+    breaker_failed(id, now_n)
   end
   out[i] = code
 end

@@ -228,6 +228,16 @@ impl QueueAdmin for Unreachable {
     fn policy<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<QueuePolicy, jobs_core::Error>> {
         fail()
     }
+    fn breaker<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<jobs_core::BreakerInfo, jobs_core::Error>> {
+        fail()
+    }
+    fn set_breaker<'a>(
+        &'a self,
+        _: &'a str,
+        _: jobs_core::BreakerAction,
+    ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
 }
 
 impl PoolPresence for Unreachable {
@@ -445,6 +455,16 @@ impl QueueAdmin for Recording {
     }
     fn policy<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<QueuePolicy, jobs_core::Error>> {
         self.inner.policy(queue)
+    }
+    fn breaker<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<jobs_core::BreakerInfo, jobs_core::Error>> {
+        self.inner.breaker(queue)
+    }
+    fn set_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        action: jobs_core::BreakerAction,
+    ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.set_breaker(queue, action)
     }
 }
 

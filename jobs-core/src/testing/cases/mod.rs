@@ -7,6 +7,7 @@ mod events;
 mod expiry;
 mod failure;
 mod flow;
+mod breaker;
 mod groups;
 mod hooks;
 mod idents;
@@ -19,6 +20,7 @@ mod schedule_rules;
 mod snooze;
 
 pub use admin::*;
+pub use breaker::*;
 pub use enqueue::*;
 pub use events::*;
 pub use expiry::*;
