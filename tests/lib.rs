@@ -45,6 +45,10 @@ pub mod snooze_and_expiry {}
 #[doc = include_str!("../docs/ids-and-keys.md")]
 pub mod ids_and_keys {}
 
+/// The Rust blocks of `docs/schedules.md`.
+#[doc = include_str!("../docs/schedules.md")]
+pub mod schedules {}
+
 /// The Rust blocks of `docs/flow-control.md`.
 #[doc = include_str!("../docs/flow-control.md")]
 pub mod flow_control {}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
-use jobs_core::{JobId, Priority};
+use jobs_core::{JobId, Overlap, Priority};
 
 /// The operator command line of `jobs`: inspect queues and jobs, enqueue,
 /// retry dead jobs, pause queues and schedules, run a worker pool.
@@ -262,7 +262,7 @@ pub enum ScheduleCommand {
     /// checked before anything is stored (the payload with the job's rules,
     /// as `enqueue` does). A schedule of the same name is replaced, keeping
     /// its state (last run, pause).
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// Hold a schedule's ticks.
     Pause {
         /// The schedule's name.
@@ -313,11 +313,35 @@ pub struct ScheduleAddArgs {
     pub job: String,
     /// Cron expression: 5 fields (minute hour day month weekday) or 6
     /// (seconds first), e.g. "0 3 * * *".
-    #[arg(long, value_name = "EXPR")]
-    pub cron: String,
-    /// IANA time zone the expression is read in, e.g. Europe/Berlin.
+    #[arg(long, value_name = "EXPR", required_unless_present = "every", conflicts_with = "every")]
+    pub cron: Option<String>,
+    /// Tick at a fixed interval instead of a cron expression: 90s, 15m,
+    /// 1h 30m (at least 1s), counted from --starts-at or from now.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+    /// IANA time zone the expression and the --exclude dates are read in,
+    /// e.g. Europe/Berlin.
     #[arg(long, value_name = "TZ", default_value = "UTC")]
     pub timezone: String,
+    /// No tick before this time (RFC 3339, e.g. 2030-01-31T09:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub starts_at: Option<SystemTime>,
+    /// No tick after this time (RFC 3339); past it the schedule is listed
+    /// as ended.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub ends_at: Option<SystemTime>,
+    /// Delay each tick's job by a random time below this: 30s, 5m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub jitter: Option<Duration>,
+    /// What a tick does while the previous tick's job has not ended:
+    /// allow (enqueue anyway), skip (skip the tick), queue (run it once the
+    /// previous job ended; one tick waits at most).
+    #[arg(long, value_name = "POLICY", default_value = "allow")]
+    pub overlap: Overlap,
+    /// A date (YYYY-MM-DD, in --timezone) on which no tick fires; repeat for
+    /// more dates.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub exclude: Vec<chrono::NaiveDate>,
     /// The payload, queue and priority of every job it enqueues.
     #[command(flatten)]
     pub job_args: JobArgs,
@@ -473,6 +497,11 @@ fn parse_limit(s: &str) -> Result<Limit, String> {
 /// `30s`, `5m`, `1h 30m` (humantime).
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s, 5m or 1h 30m)"))
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("{e} (write YYYY-MM-DD, e.g. 2030-12-25)"))
 }
 
 /// RFC 3339 with an offset, or `Z`.

@@ -153,7 +153,7 @@ impl CliError {
 fn core_exit_code(e: &jobs_core::Error) -> u8 {
     use jobs_core::Error as E;
     match e {
-        E::Validation(_) | E::InvalidQueueName(_) | E::InvalidArgument(_) => exit::USAGE,
+        E::Validation(_) | E::InvalidQueueName(_) | E::InvalidArgument(_) | E::InvalidSchedule(_) => exit::USAGE,
         E::InvalidBatchItem { source, .. } => core_exit_code(source),
         E::DuplicateJobName { .. } | E::NoJobsLinked => exit::CONFIG,
         E::Backend(source) if is_unavailable(source.as_ref()) => exit::UNAVAILABLE,

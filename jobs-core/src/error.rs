@@ -122,6 +122,10 @@ pub enum Error {
     /// No schedule with this name is stored.
     #[error("no schedule named `{0}`")]
     ScheduleNotFound(String),
+    /// A schedule setting that cannot be used: names the setting and the
+    /// value given (boxed: it is rare, and keeps `Error` small).
+    #[error(transparent)]
+    InvalidSchedule(Box<ScheduleSettingError>),
     /// The pool has shut down.
     #[error("the worker pool is shut down")]
     Shutdown,
@@ -200,6 +204,21 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
+
+/// A schedule setting that cannot be used ([`Error::InvalidSchedule`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("schedule `{schedule}`: invalid `{field}` `{value}`: {reason}")]
+pub struct ScheduleSettingError {
+    /// The schedule's name.
+    pub schedule: String,
+    /// The setting (`every`, `jitter`, `starts_at`, `ends_at`, `exclude`,
+    /// `cron`).
+    pub field: &'static str,
+    /// The value given, as written (or "missing").
+    pub value: String,
+    /// What is wrong and what to write instead.
+    pub reason: String,
+}
 
 /// Whether a failed attempt may be tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

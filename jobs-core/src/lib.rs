@@ -40,7 +40,7 @@ pub mod test_util;
 
 pub use context::{Extensions, JobContext};
 pub use data::Data;
-pub use error::{Error, FailureKind, FieldError, JobError, ValidationError};
+pub use error::{Error, FailureKind, FieldError, JobError, ScheduleSettingError, ValidationError};
 pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
 pub use follow::EventStream;
 pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
@@ -51,13 +51,13 @@ pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
     AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
-    DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, PoolInfo,
-    PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats,
-    Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
+    DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap,
+    PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy,
+    QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
     MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 #[cfg(feature = "cron")]
-pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle};
+pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle, MIN_EVERY};
 #[cfg(feature = "signal")]
 pub use signal::shutdown_signal;
 #[cfg(feature = "otel")]

@@ -87,6 +87,9 @@ pub struct CronSpec {
     pub expression: &'static str,
     /// IANA zone, `UTC` when none was given.
     pub timezone: &'static str,
+    /// `every = ".."`: an interval instead of the expression (which is
+    /// then empty).
+    pub every: Option<std::time::Duration>,
 }
 
 /// One `#[job]` definition, submitted by the generated code.

@@ -15,7 +15,7 @@ use syn::ext::IdentExt;
 use syn::{Expr, FnArg, GenericArgument, Ident, Lit, LitStr, Pat, PathArguments, ReturnType, Signature, Type};
 
 use crate::errors::Errors;
-use crate::model::{number_literal, Args, Output, Param, RuleKind, Settings};
+use crate::model::{number_literal, Args, Output, Param, Recurring, RuleKind, Settings};
 
 /// Runs every rule. Returns the settings, meaningful only when `errors`
 /// stayed empty.
@@ -527,15 +527,23 @@ fn check_register(expr: Option<&Expr>, errors: &mut Errors) -> bool {
 }
 
 /// A schedule's ticks are enqueued from the schedule as stored, which
-/// carries no expiry, so `expires` would do nothing on a `cron` job; what
-/// happens to late ticks is the schedule's catch-up policy.
+/// carries no expiry, so `expires` would do nothing on a `cron` (or
+/// `every`) job; what happens to late ticks is the schedule's catch-up
+/// policy.
 fn check_expires_cron(args: &Args, errors: &mut Errors) {
-    if let (Some(expires), Some(_)) = (&args.expires, &args.cron) {
+    let (a, key) = match (&args.cron, &args.every) {
+        (Some(_), _) => ("a", "cron"),
+        (None, Some(_)) => ("an", "every"),
+        (None, None) => return,
+    };
+    if let Some(expires) = &args.expires {
         errors.push(syn::Error::new(
             expires.span(),
-            "`expires` does not apply to a `cron` job: its ticks are enqueued by the scheduler, whose catch-up \
-             policy decides what happens to late ticks; remove `expires`, or enqueue the job yourself with \
-             `JobOptions::expires_in`",
+            format!(
+                "`expires` does not apply to {a} `{key}` job: its ticks are enqueued by the scheduler, whose catch-up \
+                 policy decides what happens to late ticks; remove `expires`, or enqueue the job yourself with \
+                 `JobOptions::expires_in`"
+            ),
         ));
     }
 }
@@ -584,11 +592,12 @@ fn check_validate_feature(params: &[Param], errors: &mut Errors) {
 /// A schedule without the `cron` feature of jobs-core: there is no
 /// scheduler to run it.
 #[cfg(not(feature = "cron"))]
-fn check_cron(args: &Args, _params: &[Param], errors: &mut Errors) -> Option<(String, String)> {
-    let (span, key) = match (&args.cron, &args.timezone) {
-        (Some(c), _) => (c.span(), "cron"),
-        (None, Some(tz)) => (tz.span(), "timezone"),
-        (None, None) => return None,
+fn check_cron(args: &Args, _params: &[Param], errors: &mut Errors) -> Option<Recurring> {
+    let (span, key) = match (&args.cron, &args.every, &args.timezone) {
+        (Some(c), _, _) => (c.span(), "cron"),
+        (None, Some(e), _) => (e.span(), "every"),
+        (None, None, Some(tz)) => (tz.span(), "timezone"),
+        (None, None, None) => return None,
     };
     let msg =
         format!("`{key}` needs the `cron` feature of jobs-core (on by default): turn it on to run recurring jobs");
@@ -596,42 +605,77 @@ fn check_cron(args: &Args, _params: &[Param], errors: &mut Errors) -> Option<(St
     None
 }
 
-/// A schedule: a valid cron expression and time zone, on a function without
-/// a payload (a tick has no values to pass).
+/// A schedule: a valid cron expression or interval (not both) and time
+/// zone, on a function without a payload (a tick has no values to pass).
 #[cfg(feature = "cron")]
-fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<(String, String)> {
+fn check_cron(args: &Args, params: &[Param], errors: &mut Errors) -> Option<Recurring> {
     let zone = args.timezone.as_ref().map(check_timezone(errors));
-    let Some(cron) = &args.cron else {
-        if let Some(tz) = &args.timezone {
+    let (key, lit) = match (&args.cron, &args.every) {
+        (Some(cron), Some(every)) => {
             errors.push(syn::Error::new(
-                tz.span(),
-                "`timezone` applies to a schedule: add `cron = \"..\"`, or remove `timezone`",
+                every.span(),
+                "a job has `cron` or `every`, not both: remove `every` to tick by the expression, or `cron` to tick \
+                 at a fixed interval",
             ));
+            ("cron", cron)
         }
-        return None;
+        (Some(cron), None) => ("cron", cron),
+        (None, Some(every)) => ("every", every),
+        (None, None) => {
+            if let Some(tz) = &args.timezone {
+                errors.push(syn::Error::new(
+                    tz.span(),
+                    "`timezone` applies to a schedule: add `cron = \"..\"` or `every = \"..\"`, or remove `timezone`",
+                ));
+            }
+            return None;
+        }
     };
-    let expr = cron.value();
-    if let Err(e) = croner::Cron::new(&expr).with_seconds_optional().parse() {
-        let msg = format!(
-            "invalid cron expression {expr:?}: {e} (write 5 fields: minute hour day month weekday, or 6 with \
-             seconds first, e.g. \"0 */5 * * * *\")"
-        );
-        errors.push(syn::Error::new(cron.span(), msg));
-    }
+    let (expression, every_ms) = if key == "cron" {
+        let expr = lit.value();
+        if let Err(e) = croner::Cron::new(&expr).with_seconds_optional().parse() {
+            let msg = format!(
+                "invalid cron expression {expr:?}: {e} (write 5 fields: minute hour day month weekday, or 6 with \
+                 seconds first, e.g. \"0 */5 * * * *\")"
+            );
+            errors.push(syn::Error::new(lit.span(), msg));
+        }
+        (expr, None)
+    } else {
+        (String::new(), check_every(lit, errors))
+    };
     let payload: Vec<String> = params
         .iter()
         .filter(|p| p.is_payload())
         .filter_map(|p| p.ident().map(|i| format!("`{}`", i.unraw())))
         .collect();
     if !payload.is_empty() {
+        let a = if key == "every" { "an" } else { "a" };
         let msg = format!(
-            "a `cron` job runs with no payload, but this function takes {}: remove the parameter(s), or drop `cron` \
-             and schedule it with `Scheduler::add(.., payload)`",
+            "{a} `{key}` job runs with no payload, but this function takes {}: remove the parameter(s), or drop \
+             `{key}` and schedule it with `Scheduler::add(.., payload)`",
             payload.join(", ")
         );
-        errors.push(syn::Error::new(cron.span(), msg));
+        errors.push(syn::Error::new(lit.span(), msg));
     }
-    Some((expr, zone.unwrap_or_else(|| "UTC".to_owned())))
+    Some(Recurring { expression, every_ms, timezone: zone.unwrap_or_else(|| "UTC".to_owned()) })
+}
+
+/// `every`: a humantime duration of at least a second, in whole
+/// milliseconds (the unit ticks are stored in).
+#[cfg(feature = "cron")]
+fn check_every(lit: &LitStr, errors: &mut Errors) -> Option<u64> {
+    let every = check_duration("every", Some(lit), errors)?;
+    if every < Duration::from_secs(1) || every.subsec_nanos() % 1_000_000 != 0 {
+        let msg = format!(
+            "`every` {:?} is too short or finer than a millisecond: an interval is at least 1s, in whole \
+             milliseconds, e.g. `every = \"90s\"`",
+            lit.value()
+        );
+        errors.push(syn::Error::new(lit.span(), msg));
+        return None;
+    }
+    u64::try_from(every.as_millis()).ok()
 }
 
 /// An IANA time zone name, suggesting the nearest known one.

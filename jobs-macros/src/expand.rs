@@ -16,7 +16,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, Lit, Type};
 
-use crate::model::{Param, Rule, RuleKind, Settings};
+use crate::model::{Param, Recurring, Rule, RuleKind, Settings};
 
 /// Generates everything for a job whose definition passed every check.
 pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStream {
@@ -47,9 +47,19 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
     let (file, line) =
         (quote_spanned!(fn_ident.span()=> ::core::file!()), quote_spanned!(fn_ident.span()=> ::core::line!()));
     let cron = match &settings.cron {
-        Some((expression, timezone)) => quote! {
-            ::core::option::Option::Some(#kr::__private::CronSpec { expression: #expression, timezone: #timezone })
-        },
+        Some(Recurring { expression, every_ms, timezone }) => {
+            let every = match every_ms {
+                Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+                None => quote!(::core::option::Option::None),
+            };
+            quote! {
+                ::core::option::Option::Some(#kr::__private::CronSpec {
+                    expression: #expression,
+                    timezone: #timezone,
+                    every: #every,
+                })
+            }
+        }
         None => quote!(::core::option::Option::None),
     };
     let type_name = ty.to_string();

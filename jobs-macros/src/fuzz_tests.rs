@@ -68,6 +68,7 @@ fn vocab() -> impl Strategy<Value = String> {
         Just("concurrency"),
         Just("name"),
         Just("cron"),
+        Just("every"),
         Just("timezone"),
         Just("crate"),
         Just("register"),

@@ -30,13 +30,14 @@
 //! | `retries` | `0..=100`: retries after the first attempt | the pool's |
 //! | `timeout` | a duration: `"30s"`, `"5m"`, `"1h 30m"` | none |
 //! | `unique_for` | a duration: equal payloads enqueued within it are deduplicated | none |
-//! | `expires` | a duration: a job not started that long after it is due ends expired, never run; not with `cron` | none |
+//! | `expires` | a duration: a job not started that long after it is due ends expired, never run; not with `cron` or `every` | none |
 //! | `group` | a payload parameter, unquoted (`group = account_id`): its value (`jobs_core::GroupKey`) names the job's group; groups are served in turn | none |
 //! | `concurrency` | `1..=10000`: jobs of one group running at once, across every pool; needs `group` | none |
 //! | `rate` | `"N/period"` (`"50/1s"`): starts of one group per sliding window, across every pool; needs `group` | none |
 //! | `name` | the stored name: letters, digits, `_ - . :` | the function's name |
 //! | `cron` | 5 fields, or 6 with seconds first; only on a function without payload | none |
-//! | `timezone` | an IANA zone for `cron` | `"UTC"` |
+//! | `every` | an interval instead of `cron` (`"90s"`, `"1h 30m"`, at least 1s), the first tick one interval after the schedule is stored; only on a function without payload | none |
+//! | `timezone` | an IANA zone for `cron`, or for an `every` schedule's exclusion dates | `"UTC"` |
 //! | `crate` | the path of `jobs_core` when it is renamed (`crate = crate` inside it) | `::jobs_core` |
 //!
 //! One key is internal, for the jobs of `jobs_core`'s and backends' test

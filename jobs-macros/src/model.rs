@@ -33,6 +33,8 @@ pub struct Args {
     pub name: Option<LitStr>,
     /// `cron = ".."`.
     pub cron: Option<LitStr>,
+    /// `every = ".."`: an interval instead of `cron`.
+    pub every: Option<LitStr>,
     /// `timezone = ".."`.
     pub timezone: Option<LitStr>,
     /// `crate = path`.
@@ -191,8 +193,8 @@ pub struct Settings {
     pub concurrency: Option<u32>,
     /// `rate`: starts per window, and the window.
     pub rate: Option<(u32, Duration)>,
-    /// `cron` and its time zone.
-    pub cron: Option<(String, String)>,
+    /// `cron` or `every`, and the time zone.
+    pub cron: Option<Recurring>,
     /// The `Result` the function returns.
     pub output: Output,
 }
@@ -220,4 +222,15 @@ pub fn number_literal(e: &Expr) -> Option<f64> {
         Expr::Group(g) => number_literal(&g.expr),
         _ => None,
     }
+}
+
+/// A schedule declared on the attribute: a cron expression (empty with
+/// `every`) or an interval, read in a time zone.
+pub struct Recurring {
+    /// `cron`, or empty.
+    pub expression: String,
+    /// `every`, in whole milliseconds.
+    pub every_ms: Option<u64>,
+    /// `timezone`, `UTC` when none was given.
+    pub timezone: String,
 }

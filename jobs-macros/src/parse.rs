@@ -29,6 +29,7 @@ const KEYS: &[&str] = &[
     "rate",
     "name",
     "cron",
+    "every",
     "timezone",
     "crate",
 ];
@@ -58,6 +59,7 @@ mod kw {
     syn::custom_keyword!(rate);
     syn::custom_keyword!(name);
     syn::custom_keyword!(cron);
+    syn::custom_keyword!(every);
     syn::custom_keyword!(timezone);
     syn::custom_keyword!(register);
     syn::custom_keyword!(email);
@@ -145,6 +147,7 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         rate => rate: string_value,
         name => name: string_value,
         cron => cron: string_value,
+        every => every: string_value,
         timezone => timezone: string_value,
     }
     // Internal, so peeked without `la`: it stays out of the "expected one

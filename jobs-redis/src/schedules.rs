@@ -91,7 +91,8 @@ impl RedisQueue {
         }
         let mut pipe = redis::pipe();
         pipe.cmd("HSETNX").arg(&key).arg("created").arg(to_json(&def.created_at)?);
-        pipe.cmd("HSET").arg(&key).arg("def").arg(to_json(&def)?);
+        // Beside the definition, where fire_schedule.lua reads it.
+        pipe.cmd("HSET").arg(&key).arg("def").arg(to_json(&def)?).arg("overlap").arg(def.overlap.as_str());
         pipe.cmd("HSET").arg(self.schedule_index()).arg(&def.name).arg(&def.queue);
         pipe.query_async::<()>(&mut self.conn()).await.map_err(self.err("put_schedule"))
     }
@@ -174,7 +175,7 @@ impl RedisQueue {
         let keys = self.keys(&queue);
         match self.invoke(FireSchedule { keys: &keys, name, tick, job: job.as_ref() }).await? {
             Tick::NotFound => Err(not_found()),
-            Tick::Done => Ok(None),
+            Tick::Done | Tick::Waits => Ok(None),
             Tick::Recorded(id) => Ok(id),
             Tick::Refused(why) => Err(why.into_error(&queue)),
         }
@@ -255,6 +256,9 @@ fn schedule_state(queue: &str, mut h: Hash) -> Result<ScheduleState, Error> {
         last_tick: opt_u64(OP, &field("last_tick_ms"))?.map(from_ms),
         last_run: opt_u64(OP, &field("last_run_ms"))?.map(from_ms),
         last_job: if last_job.is_empty() { None } else { Some(job_id(OP, queue, &last_job)?) },
+        held_tick: opt_u64(OP, &field("held_tick_ms"))?.map(from_ms),
+        skipped: opt_u64(OP, &field("skipped"))?.unwrap_or(0),
+        last_skipped: opt_u64(OP, &field("last_skipped_ms"))?.map(from_ms),
     })
 }
 

@@ -320,7 +320,7 @@ fn cron_ticks_fire_on_the_server_clock() {
         let queue = unique_queue("clock.cron");
         let name = format!("{queue}.every-second");
         let job = ClockJob { log: log.display().to_string(), tag: "tick".into(), act: ClockAct::SleepMs(0) };
-        let options = ScheduleOptions { catch_up: CatchUp::One, queue: Some(queue.clone()), priority: None };
+        let options = ScheduleOptions::new().catch_up(CatchUp::One).queue(&queue);
         Scheduler::new(q.clone()).add_with(&name, "* * * * * *", "UTC", job, options).await.unwrap();
         let lease = Duration::from_secs(5);
         let behind = Worker::spawn("behind", Some("-10m"), &url, &[&queue], lease, None);

@@ -22,17 +22,10 @@ async fn app(prefix: &str) -> RedisQueue {
 
 fn schedule(name: &str, queue: &str) -> ScheduleDef {
     ScheduleDef {
-        name: name.to_owned(),
-        cron: "0 0 3 * * *".to_owned(),
-        timezone: "UTC".to_owned(),
-        job_name: "conformance.probe".to_owned(),
-        queue: queue.to_owned(),
         payload: br#"{"key":"x","seq":0,"act":"Succeed"}"#.to_vec(),
-        priority: jobs_core::Priority::Normal,
-        max_retries: None,
-        timeout: None,
         catch_up: CatchUp::default(),
         created_at: SystemTime::now(),
+        ..ScheduleDef::new(name, "0 0 3 * * *", "UTC", "conformance.probe", queue)
     }
 }
 

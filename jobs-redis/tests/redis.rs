@@ -500,17 +500,9 @@ fn moving_a_schedule_between_queues_never_fires_a_tick_twice() {
         let name = format!("{a}.moving");
         let schedule_name = name.clone();
         let def = move |queue: &str| jobs_core::ScheduleDef {
-            name: schedule_name.clone(),
-            cron: "* * * * * *".into(),
-            timezone: "UTC".into(),
-            job_name: "x".into(),
-            queue: queue.to_owned(),
-            priority: Priority::Normal,
-            payload: b"{}".to_vec(),
-            max_retries: None,
-            timeout: None,
             catch_up: jobs_core::CatchUp::All,
             created_at: SystemTime::UNIX_EPOCH,
+            ..jobs_core::ScheduleDef::new(&schedule_name, "* * * * * *", "UTC", "x", queue)
         };
         q.put_schedule(def(&a)).await.unwrap();
         let moves = 150;

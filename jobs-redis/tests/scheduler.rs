@@ -122,7 +122,7 @@ async fn three_schedulers_enqueue_each_tick_once() {
     let fired: Arc<Mutex<Vec<Fired>>> = Arc::default();
     let queue = "ticks";
     let payload = ProbeJob { key: "ticks".into(), seq: 0, act: Act::Succeed };
-    let options = ScheduleOptions { catch_up: CatchUp::One, queue: Some(queue.into()), priority: None };
+    let options = ScheduleOptions::new().catch_up(CatchUp::One).queue(queue);
     Scheduler::new(queues[0].clone()).add_with("every-second", "* * * * * *", "UTC", payload, options).await.unwrap();
     let runners: Vec<_> = queues
         .iter()

@@ -4,12 +4,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use common::*;
 use jobs_core::prelude::*;
-use jobs_core::{CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{JobStatus, Overlap, ScheduleDef, ScheduleOptions, Scheduler, SharedQueue};
 use jobs_web::WebState;
 use serde_json::{json, Value};
 
@@ -405,6 +405,20 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         .add("nightly", "0 0 3 * * *", "Europe/Berlin", WebFlaky { fail_times: 0 })
         .await
         .expect("add");
+    // An interval schedule with rules, and one past its end.
+    let prices = ScheduleDef {
+        every: Some(Duration::from_secs(90)),
+        jitter: Some(Duration::from_secs(30)),
+        overlap: Overlap::Queue,
+        exclude: vec!["2030-12-25".into()],
+        ..ScheduleDef::new("prices", "", "UTC", "web_flaky", QUEUE)
+    };
+    Scheduler::new(queue.clone()).put(prices).await.expect("put");
+    let over = ScheduleOptions::new().starts_at(UNIX_EPOCH).ends_at(UNIX_EPOCH + Duration::from_secs(3600));
+    Scheduler::new(queue.clone())
+        .add_with("over", "0 * * * *", "UTC", WebFlaky { fail_times: 0 }, over)
+        .await
+        .expect("add");
     let (code, list) = get_json(&state, "/api/schedules").await;
     assert_eq!(code, StatusCode::OK, "{list}");
     // Pools also store the cron jobs of every linked crate (the conformance
@@ -415,14 +429,24 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         [
             "catch_up",
             "cron",
+            "ended",
+            "ends_at",
+            "every",
+            "exclude",
+            "held_tick",
+            "jitter",
             "job_name",
             "last_job",
             "last_run",
+            "last_skipped",
             "name",
             "next_fire",
             "orphaned",
+            "overlap",
             "paused",
             "queue",
+            "skipped",
+            "starts_at",
             "timezone"
         ]
     );
@@ -431,6 +455,20 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         (json!("nightly"), json!(false), json!("web_flaky"))
     );
     assert!(s["next_fire"].is_string(), "{s}");
+    let find = |name: &str| {
+        list["schedules"].as_array().expect("a list").iter().find(|s| s["name"] == name).expect("listed").clone()
+    };
+    let prices = find("prices");
+    assert_eq!(
+        (&prices["cron"], &prices["every"], &prices["jitter"], &prices["overlap"], &prices["exclude"]),
+        (&json!(""), &json!("1m 30s"), &json!("30s"), &json!("queue"), &json!(["2030-12-25"]))
+    );
+    assert_eq!((&prices["ended"], &prices["skipped"], &prices["held_tick"]), (&json!(false), &json!(0), &Value::Null));
+    let over = find("over");
+    assert_eq!(
+        (&over["ended"], &over["next_fire"], &over["ends_at"]),
+        (&json!(true), &Value::Null, &json!("1970-01-01T01:00:00.000Z"))
+    );
     let (code, body) = post_json(&state, "/api/schedules/nightly/pause", &[BEARER]).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "kind": "schedule", "name": "nightly", "paused": true })));
     let nightly = |list: Value| {
@@ -456,19 +494,7 @@ async fn orphaned_schedules_are_flagged_and_removed_with_the_token() {
     eventually("the pool reported its presence", || async { queue.pools().await.is_ok_and(|w| !w.is_empty()) }).await;
     Scheduler::new(queue.clone()).add("nightly", "0 0 3 * * *", "UTC", WebFlaky { fail_times: 0 }).await.expect("add");
     queue
-        .put_schedule(ScheduleDef {
-            name: "legacy-export".into(),
-            cron: "0 0 4 * * *".into(),
-            timezone: "UTC".into(),
-            job_name: "export_removed_from_code".into(),
-            queue: QUEUE.into(),
-            priority: Priority::Normal,
-            payload: b"{}".to_vec(),
-            max_retries: None,
-            timeout: None,
-            catch_up: CatchUp::One,
-            created_at: std::time::SystemTime::now(),
-        })
+        .put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", QUEUE))
         .await
         .expect("stored");
     // A long cache: the removal must show at the next read anyway.

@@ -18,12 +18,12 @@ mod common;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use browser::Browser;
 use common::eventually;
 use jobs_core::prelude::*;
-use jobs_core::{Backoff, CatchUp, JobStatus, ScheduleDef, Scheduler, SharedQueue};
+use jobs_core::{Backoff, JobStatus, Overlap, ScheduleDef, ScheduleOptions, Scheduler, SharedQueue};
 use jobs_web::{Server, WebState};
 use serde::Serialize;
 
@@ -136,20 +136,13 @@ async fn the_dashboard_in_headless_chromium() {
         .expect("add");
     scheduler.add("hourly-churn", "0 0 * * * *", "UTC", BuildReport { name: "churn".into() }).await.expect("add");
     scheduler.pause("hourly-churn").await.expect("pause");
+    let rules = ScheduleOptions::new().jitter(Duration::from_secs(30)).overlap(Overlap::Skip);
+    let every = Duration::from_secs(90);
+    scheduler.add_every("prices", every, "UTC", BuildReport { name: "prices".into() }, rules).await.expect("add");
+    let over = ScheduleOptions::new().starts_at(UNIX_EPOCH).ends_at(UNIX_EPOCH + Duration::from_secs(3600));
+    scheduler.add_with("launch", "0 0 * * * *", "UTC", BuildReport { name: "launch".into() }, over).await.expect("add");
     queue
-        .put_schedule(ScheduleDef {
-            name: "legacy-export".into(),
-            cron: "0 0 4 * * *".into(),
-            timezone: "UTC".into(),
-            job_name: "export_removed_from_code".into(),
-            queue: "reports".into(),
-            priority: Priority::Normal,
-            payload: b"{}".to_vec(),
-            max_retries: None,
-            timeout: None,
-            catch_up: CatchUp::One,
-            created_at: std::time::SystemTime::now(),
-        })
+        .put_schedule(ScheduleDef::new("legacy-export", "0 0 4 * * *", "UTC", "export_removed_from_code", "reports"))
         .await
         .expect("stored");
 
@@ -273,6 +266,11 @@ async fn the_dashboard_in_headless_chromium() {
     })
     .await;
     b.wait_text("#schedules tr[data-schedule='hourly-churn']", "the paused schedule", |t| t.contains("paused")).await;
+    b.wait_text("#schedules tr[data-schedule='prices']", "the interval schedule and its rules", |t| {
+        t.contains("every 1m 30s") && t.contains("jitter 30s") && t.contains("overlap skip")
+    })
+    .await;
+    b.wait_text("#schedules tr[data-schedule='launch'] [data-ended]", "the ended badge", |t| t == "ended").await;
     let orphan = "#schedules tr[data-schedule='legacy-export']";
     b.wait_text(&format!("{orphan} [data-orphaned]"), "the orphaned badge", |t| t == "orphaned").await;
     let title = b.wait_for(&format!("{orphan} [data-orphaned]"), "the badge").await.attr("title").await.expect("attr");

@@ -1,5 +1,5 @@
-// Schedules (next fire, last run, pause, resume; orphaned ones flagged and
-// removable) and worker pools (host, pid, queues, current jobs, last
+// Schedules (cron or interval, rules, next fire, last run, pause, resume;
+// ended and orphaned ones flagged, orphaned ones removable) and worker pools (host, pid, queues, current jobs, last
 // heartbeat).
 
 import { actionButton, api, enc, fmtNum, fmtTime, h, jobLink, note, timeEl } from './core.js';
@@ -18,10 +18,12 @@ function changes() {
 const ORPHANED_TITLE = 'Orphaned: live worker pools exist and none of them runs this job (its code was removed or renamed). '
   + 'Its ticks are skipped until a pool that runs the job is back; remove the schedule if the job is gone.';
 
-/** The State cell: paused or active, and orphaned when no live pool runs the job. */
+/** The State cell: ended, paused or active, and orphaned when no live pool runs the job. */
 function scheduleState(s) {
   const badges = [];
-  if (s.paused || !s.orphaned) {
+  if (s.ended) {
+    badges.push(h('span', { class: 'badge st-paused', 'data-ended': '', title: `No tick after ${fmtTime(s.ends_at)}` }, 'ended'));
+  } else if (s.paused || !s.orphaned) {
     badges.push(h('span', { class: s.paused ? 'badge st-paused' : 'badge st-active' }, s.paused ? 'paused' : 'active'));
   }
   if (s.orphaned) {
@@ -59,6 +61,20 @@ function scheduleActions(s, after) {
   return buttons;
 }
 
+/** The Rules cell: bounds, jitter, overlap policy, exclusion dates, held and skipped ticks. */
+function scheduleRules(s) {
+  const parts = [];
+  if (s.starts_at) parts.push(`from ${fmtTime(s.starts_at)}`);
+  if (s.ends_at) parts.push(`until ${fmtTime(s.ends_at)}`);
+  if (s.jitter) parts.push(`jitter ${s.jitter}`);
+  if (s.overlap !== 'allow') parts.push(`overlap ${s.overlap}`);
+  if (s.exclude.length) parts.push(`except ${s.exclude.join(', ')}`);
+  if (s.held_tick) parts.push(`tick of ${fmtTime(s.held_tick)} waits for the last job`);
+  if (s.skipped) parts.push(`${fmtNum(s.skipped)} skipped (last ${fmtTime(s.last_skipped)})`);
+  if (!parts.length) return h('span', { class: 'muted' }, '–');
+  return parts.flatMap((p, i) => (i ? [h('br'), p] : [p]));
+}
+
 export function schedulesPage() {
   const box = h('div', { class: 'table-box' }, note('loading…'));
   const el = h('div', {}, h('h1', {}, 'Schedules'), box);
@@ -69,14 +85,16 @@ export function schedulesPage() {
       box.replaceChildren(note('No schedule is stored. Add one with Scheduler::add or #[job(cron = "...")].'));
       return;
     }
-    const head = h('tr', {}, ['Name', 'Cron', 'Time zone', 'Job', 'Queue', 'Next fire', 'Last run', 'Last job', 'State', ''].map((t) => h('th', {}, t)));
+    const head = h('tr', {}, ['Name', 'Cron / interval', 'Time zone', 'Job', 'Queue', 'Rules', 'Next fire', 'Last run', 'Last job', 'State', ''].map((t) => h('th', {}, t)));
+    const idle = (s) => (s.paused ? 'paused' : s.ended ? 'ended' : 'never');
     const rows = list.map((s) => h('tr', { 'data-schedule': s.name },
       h('td', { class: 'strong' }, s.name),
-      h('td', {}, h('code', {}, s.cron)),
+      h('td', {}, h('code', {}, s.every ? `every ${s.every}` : s.cron)),
       h('td', {}, s.timezone),
       h('td', {}, s.job_name),
       h('td', {}, h('a', { href: `#/queues/${enc(s.queue)}` }, s.queue)),
-      h('td', {}, s.next_fire ? [fmtTime(s.next_fire), h('br'), timeEl(s.next_fire)] : h('span', { class: 'muted' }, s.paused ? 'paused' : 'never')),
+      h('td', { class: 'rules' }, scheduleRules(s)),
+      h('td', {}, s.next_fire ? [fmtTime(s.next_fire), h('br'), timeEl(s.next_fire)] : h('span', { class: 'muted' }, idle(s))),
       h('td', {}, s.last_run ? [fmtTime(s.last_run), h('br'), timeEl(s.last_run)] : h('span', { class: 'muted' }, 'never')),
       h('td', {}, s.last_job ? jobLink(s.last_job) : '–'),
       h('td', {}, scheduleState(s)),

@@ -21,7 +21,8 @@ async fn main() {
     assert_eq!(d.queue, "maintenance");
 
     let d = jobs_core::backend::descriptors().find(|d| d.name == "every_five_minutes").expect("registered");
-    assert_eq!(d.cron, Some(jobs_core::backend::CronSpec { expression: "*/5 * * * *", timezone: "UTC" }));
+    let spec = jobs_core::backend::CronSpec { expression: "*/5 * * * *", timezone: "UTC", every: None };
+    assert_eq!(d.cron, Some(spec));
 
     // A payload-less job: the struct has no fields and `{}` is its payload.
     let _ = NightlyCleanup::new();

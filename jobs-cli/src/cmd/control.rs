@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobStatus, Scheduler, SharedQueue};
+use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobStatus, Overlap, Scheduler, SharedQueue};
 use serde::Serialize;
 
 use super::print_json;
@@ -265,6 +265,8 @@ pub(super) async fn queue_groups(
 struct ScheduleJson {
     name: String,
     cron: String,
+    /// Humantime, for an interval schedule.
+    every: Option<String>,
     timezone: String,
     job: String,
     queue: String,
@@ -272,13 +274,28 @@ struct ScheduleJson {
     paused: bool,
     /// No live pool runs its job: its ticks are skipped.
     orphaned: bool,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    /// Past its end: no tick comes.
+    ended: bool,
+    jitter: Option<String>,
+    overlap: Overlap,
+    exclude: Vec<String>,
+    /// A tick waiting for the last job to end (overlap `queue`).
+    held_tick: Option<String>,
+    /// Ticks skipped while the last job had not ended.
+    skipped: u64,
+    last_skipped: Option<String>,
     next_fire: Option<String>,
     last_run: Option<String>,
     last_job: Option<String>,
 }
 
 /// `schedules list`: the table leaves out the queue (in `--json`), which
-/// is nearly always the job's own. NEXT says `paused` or `orphaned` instead
+/// is nearly always the job's own; CRON shows `every <interval>` for an
+/// interval schedule, NEXT `ended` past a schedule's end, and a RULES
+/// column (when any schedule has one) its bounds, jitter, overlap policy,
+/// exclusion dates, held and skipped ticks. NEXT says `paused` or `orphaned` instead
 /// of a time when the schedule enqueues nothing at its next tick (an
 /// orphaned schedule's ticks are skipped until a pool runs its job again),
 /// and a note on stderr says what orphaned means and how to remove one.
@@ -295,12 +312,22 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
             .map(|s| ScheduleJson {
                 name: s.name,
                 cron: s.cron,
+                every: s.every.map(|d| humantime::format_duration(d).to_string()),
                 timezone: s.timezone,
                 job: s.job_name,
                 queue: s.queue,
                 catch_up: s.catch_up,
                 paused: s.paused,
                 orphaned: s.orphaned,
+                starts_at: s.starts_at.map(json_time),
+                ends_at: s.ends_at.map(json_time),
+                ended: s.ended,
+                jitter: s.jitter.map(|d| humantime::format_duration(d).to_string()),
+                overlap: s.overlap,
+                exclude: s.exclude,
+                held_tick: s.held_tick.map(json_time),
+                skipped: s.skipped,
+                last_skipped: s.last_skipped.map(json_time),
                 next_fire: s.next_fire.map(json_time),
                 last_run: s.last_run.map(json_time),
                 last_job: s.last_job.map(|j| j.to_string()),
@@ -313,24 +340,40 @@ pub(super) async fn schedules(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> R
         return Ok(());
     }
     let now = SystemTime::now();
-    let mut t = Table::new(&[
+    // RULES only when a schedule has any: a plain list stays as narrow.
+    let rules: Vec<String> = list.iter().map(super::schedules::rules).collect();
+    let with_rules = rules.iter().any(|r| !r.is_empty());
+    let mut columns = vec![
         ("NAME", Col::Keep),
         ("JOB", Col::Shrink),
         ("CRON", Col::Keep),
         ("ZONE", Col::Shrink),
         ("NEXT", Col::Keep),
         ("LAST", Col::Keep),
-    ]);
-    for s in &list {
+    ];
+    if with_rules {
+        columns.push(("RULES", Col::Shrink));
+    }
+    let mut t = Table::new(&columns);
+    for (s, rules) in list.iter().zip(rules) {
         let next = match (s.paused, s.orphaned, s.next_fire) {
             (true, true, _) => "paused, orphaned".to_owned(),
             (true, false, _) => "paused".to_owned(),
             (false, true, _) => "orphaned".to_owned(),
             (false, false, Some(t)) => ago(t, now),
+            (false, false, None) if s.ended => "ended".to_owned(),
             (false, false, None) => "never".to_owned(),
         };
         let last = s.last_run.map(|t| ago(t, now)).unwrap_or_else(|| "never".into());
-        t.row(vec![s.name.clone(), s.job_name.clone(), s.cron.clone(), s.timezone.clone(), next, last]);
+        let cadence = match s.every {
+            Some(every) => format!("every {}", humantime::format_duration(every)),
+            None => s.cron.clone(),
+        };
+        let mut row = vec![s.name.clone(), s.job_name.clone(), cadence, s.timezone.clone(), next, last];
+        if with_rules {
+            row.push(if rules.is_empty() { "-".to_owned() } else { rules });
+        }
+        t.row(row);
     }
     write!(io.out, "{}", t.render(WIDTH))?;
     let orphans = list.iter().filter(|s| s.orphaned).count();

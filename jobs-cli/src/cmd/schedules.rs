@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{CatchUp, CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
+use jobs_core::{CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
 use serde::Serialize;
 
 use super::enqueue::{find, resolve};
@@ -13,31 +13,36 @@ use crate::error::CliError;
 use crate::io::Io;
 use crate::view::{ago, time};
 
-/// `schedules add NAME --job J --cron EXPR ..`: the job looked up among the
-/// linked ones, the expression and zone parsed, the payload checked with the
-/// job's `check`, in that order (the first wrong one is reported); then the
-/// schedule is stored and its next tick printed. Stdout holds one line for
+/// `schedules add NAME --job J --cron EXPR ..` (or `--every DURATION`): the
+/// job looked up among the linked ones, the expression and zone parsed, the
+/// payload checked with the job's `check`, in that order (the first wrong
+/// one is reported); then the schedule's other settings are checked as it
+/// is stored, and its next tick printed. Stdout holds one line for
 /// people: `--json` is the payload here, as in `enqueue`.
 pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>) -> Result<(), CliError> {
     let desc = find(&args.job)?;
-    CronSchedule::parse(&args.cron, &args.timezone)?;
+    if let Some(cron) = &args.cron {
+        CronSchedule::parse(cron, &args.timezone)?;
+    }
     let (payload, queue, priority) = resolve(&args.job_args, desc)?;
     let scheduler = Scheduler::new(q.clone());
     let existed = scheduler.list().await?.iter().any(|s| s.name == args.name);
+    let cron = args.cron.as_deref().unwrap_or_default();
     let def = ScheduleDef {
-        name: args.name.clone(),
-        cron: args.cron.clone(),
-        timezone: args.timezone.clone(),
-        job_name: desc.name.to_owned(),
-        queue: queue.to_owned(),
         priority,
         payload,
         max_retries: desc.max_retries,
         timeout: desc.timeout,
-        catch_up: CatchUp::One,
         // Its ticks count from here, on the backend's clock, as
         // `Scheduler::add` does.
         created_at: q.now().await?,
+        every: args.every,
+        starts_at: args.starts_at,
+        ends_at: args.ends_at,
+        jitter: args.jitter,
+        overlap: args.overlap,
+        exclude: args.exclude.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect(),
+        ..ScheduleDef::new(&args.name, cron, &args.timezone, desc.name, queue)
     };
     scheduler.put(def).await?;
     let info = stored(&scheduler, &args.name).await?;
@@ -45,12 +50,19 @@ pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>
     let next = match (info.paused, info.next_fire) {
         (true, _) => format!("paused: no tick until `schedules resume {}`", info.name),
         (false, Some(t)) => format!("next tick {} ({})", time(t), ago(t, SystemTime::now())),
+        (false, None) if info.ended => "it has ended: no tick comes after its end".to_owned(),
         (false, None) => "the expression never fires again".to_owned(),
     };
+    let when = match info.every {
+        Some(every) => format!("every {}", humantime::format_duration(every)),
+        None => format!("at `{}`", info.cron),
+    };
+    let rules = rules(&info);
+    let rules = if rules.is_empty() { String::new() } else { format!(", {rules}") };
     writeln!(
         io.out,
-        "{verb} schedule `{}`: `{}` on queue `{}` at `{}` ({}); {next}",
-        info.name, info.job_name, info.queue, info.cron, info.timezone
+        "{verb} schedule `{}`: `{}` on queue `{}` {when} ({}{rules}); {next}",
+        info.name, info.job_name, info.queue, info.timezone
     )?;
     if info.orphaned {
         writeln!(io.err, "{}", orphan_note(&info))?;
@@ -84,6 +96,36 @@ pub(super) async fn trigger(q: &SharedQueue, name: &str, json: bool, io: &mut Io
         id.queue()
     )?;
     Ok(())
+}
+
+/// A schedule's settings beyond its cadence, in a few words ("" for none):
+/// what `schedules list` and `schedules add` show.
+pub(super) fn rules(info: &ScheduleInfo) -> String {
+    let mut out = Vec::new();
+    if let Some(t) = info.starts_at {
+        out.push(format!("from {}", time(t)));
+    }
+    if let Some(t) = info.ends_at {
+        out.push(format!("until {}", time(t)));
+    }
+    if let Some(j) = info.jitter {
+        out.push(format!("jitter {}", humantime::format_duration(j)));
+    }
+    if info.overlap != jobs_core::Overlap::Allow {
+        out.push(format!("overlap {}", info.overlap));
+    }
+    match info.exclude.len() {
+        0 => {}
+        1 => out.push(format!("except {}", info.exclude[0])),
+        n => out.push(format!("except {n} dates")),
+    }
+    if info.held_tick.is_some() {
+        out.push("1 tick held".to_owned());
+    }
+    if info.skipped > 0 {
+        out.push(format!("{} skipped", info.skipped));
+    }
+    out.join(", ")
 }
 
 /// The stored schedule `name`, as listed.

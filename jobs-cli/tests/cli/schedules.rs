@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support::{cli, on_every_backend};
 
-on_every_backend!(add_trigger_and_remove, add_refuses_what_is_wrong, unknown_schedules);
+on_every_backend!(add_trigger_and_remove, add_refuses_what_is_wrong, unknown_schedules, add_with_rules);
 
 /// `2030-01-31T02:00:00Z`: how `schedules add` prints a tick.
 fn tick(t: SystemTime) -> String {
@@ -143,4 +143,89 @@ async fn unknown_schedules(q: SharedQueue) {
         assert_eq!(out.fails(1), "error: no schedule named `nope`", "{args:?}");
         assert_eq!(out.err, "error: no schedule named `nope`\n", "nothing asked or enqueued: {args:?}");
     }
+}
+
+/// `schedules add` with an interval, bounds, jitter, overlap and exclusion
+/// dates: printed on add, listed in the table and in `--json`; an ended
+/// schedule says so; bad values are refused by name.
+async fn add_with_rules(q: SharedQueue) {
+    let day = ["--json", r#"{"day": 3}"#];
+    let argv = [
+        &["schedules", "add", "prices", "--job", "build_report", "--every", "90s", "--jitter", "30s"][..],
+        &["--overlap", "skip", "--exclude", "2030-12-25", "--exclude", "2030-12-26"],
+        &["--ends-at", "2099-01-01T00:00:00Z"],
+        &day,
+    ]
+    .concat();
+    let text = cli(&q, &argv).await.ok().to_owned();
+    let head = "added schedule `prices`: `build_report` on queue `reports` every 1m 30s \
+                (UTC, until 2099-01-01T00:00:00Z, jitter 30s, overlap skip, except 2 dates); next tick ";
+    assert!(text.starts_with(head), "{text}");
+
+    let past = [&["schedules", "add", "old", "--job", "build_report", "--every", "1m"][..], &day]
+        .concat()
+        .into_iter()
+        .chain(["--starts-at", "2020-01-01T00:00:00Z", "--ends-at", "2020-01-02T00:00:00Z"])
+        .collect::<Vec<_>>();
+    let text = cli(&q, &past).await.ok().to_owned();
+    assert!(text.ends_with("; it has ended: no tick comes after its end\n"), "{text}");
+
+    let doc = cli(&q, &["schedules", "list", "--json"]).await.json();
+    let (old, prices) = (&doc["schedules"][0], &doc["schedules"][1]);
+    assert_eq!(
+        (prices["cron"].as_str(), prices["every"].as_str(), prices["jitter"].as_str()),
+        (Some(""), Some("1m 30s"), Some("30s"))
+    );
+    assert_eq!((prices["overlap"].as_str(), &prices["exclude"]), (Some("skip"), &json!(["2030-12-25", "2030-12-26"])));
+    assert_eq!(
+        (prices["ends_at"].as_str(), prices["ended"].as_bool()),
+        (Some("2099-01-01T00:00:00.000Z"), Some(false))
+    );
+    assert_eq!((prices["skipped"].as_u64(), prices["held_tick"].is_null()), (Some(0), true));
+    assert_eq!((old["ended"].as_bool(), old["next_fire"].is_null()), (Some(true), true), "{old}");
+
+    let table = cli(&q, &["schedules", "list"]).await.ok().to_owned();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "JOB", "CRON", "ZONE", "NEXT", "LAST", "RULES"]
+    );
+    assert!(lines[1].starts_with("old ") && lines[1].contains(" ended "), "{table}");
+    assert!(lines[2].contains("every 1m 30s") && lines[2].contains("until 2099"), "{table}");
+
+    let refused = |more: &'static [&'static str]| {
+        let q = q.clone();
+        async move {
+            let argv =
+                [&["schedules", "add", "x", "--job", "build_report"][..], more, &["--json", r#"{"day": 3}"#]].concat();
+            cli(&q, &argv).await
+        }
+    };
+    let out = refused(&["--every", "0s"]).await;
+    assert_eq!(
+        out.fails(2),
+        "error: schedule `x`: invalid `every` `0s`: an interval is at least 1s (write e.g. `90s` or `1h 30m`)"
+    );
+    let out =
+        refused(&["--every", "1m", "--starts-at", "2030-01-02T00:00:00Z", "--ends-at", "2030-01-01T00:00:00Z"]).await;
+    assert!(
+        out.fails(2).starts_with("error: schedule `x`: invalid `ends_at` `2030-01-01T00:00:00Z`: must be after"),
+        "{out:?}"
+    );
+    for parser in [
+        &["--every", "1m", "--cron", "0 3 * * *"][..],
+        &["--every", "soon"],
+        &["--every", "1m", "--overlap", "sometimes"],
+        &["--every", "1m", "--exclude", "25.12.2030"],
+    ] {
+        let out = refused(parser).await;
+        assert_eq!((out.code, out.out.as_str()), (2, ""), "{parser:?}: {out:?}");
+    }
+    let names: Vec<String> = cli(&q, &["schedules", "list", "--json"]).await.json()["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["old", "prices"], "nothing refused was stored");
 }

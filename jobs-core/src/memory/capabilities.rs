@@ -10,9 +10,9 @@ use crate::error::Error;
 use crate::events::{EventKind, RETRIED_DEAD};
 use crate::parse::validate_queue_name;
 use crate::queue::{
-    BoxFuture, BreakerAction, BreakerInfo, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, PoolInfo, PoolPresence,
-    QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef, ScheduleState,
-    ScheduleStore,
+    BoxFuture, BreakerAction, BreakerInfo, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, Overlap, PoolInfo,
+    PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef,
+    ScheduleState, ScheduleStore,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -305,7 +305,16 @@ impl ScheduleStore for MemoryQueue {
                 existing.def = ScheduleDef { created_at, ..def };
             }
             None => {
-                let state = ScheduleState { def, paused: false, last_tick: None, last_run: None, last_job: None };
+                let state = ScheduleState {
+                    def,
+                    paused: false,
+                    last_tick: None,
+                    last_run: None,
+                    last_job: None,
+                    held_tick: None,
+                    skipped: 0,
+                    last_skipped: None,
+                };
                 st.schedules.insert(state.def.name.clone(), state);
             }
         }
@@ -343,7 +352,27 @@ impl ScheduleStore for MemoryQueue {
         let r = (|| {
             let mut st = self.lock();
             let state = st.schedules.get(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
-            if state.last_tick.is_some_and(|t| t >= tick) {
+            // The overlap check and the fire are one step under the lock, as
+            // they are one script on Redis (fire_schedule.lua, which says
+            // the same rules).
+            let busy = state.last_job.as_ref().and_then(|id| st.jobs.get(id)).is_some_and(|r| !r.status.is_finished());
+            let releasing = state.held_tick == Some(tick);
+            if releasing && (busy || job.is_none()) {
+                return Ok(None);
+            }
+            if !releasing && state.last_tick.is_some_and(|t| t >= tick) {
+                return Ok(None);
+            }
+            let waits = !releasing && job.is_some() && busy && state.def.overlap != Overlap::Allow;
+            if waits {
+                let state = st.schedules.get_mut(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
+                state.last_tick = Some(tick);
+                if state.def.overlap == Overlap::Queue && state.held_tick.is_none() {
+                    state.held_tick = Some(tick);
+                } else {
+                    state.skipped += 1;
+                    state.last_skipped = Some(tick);
+                }
                 return Ok(None);
             }
             // Enqueue first: a refused enqueue leaves the tick unhandled.
@@ -355,8 +384,12 @@ impl ScheduleStore for MemoryQueue {
                 None => None,
             };
             let state = st.schedules.get_mut(name).ok_or_else(|| Error::ScheduleNotFound(name.to_owned()))?;
-            state.last_tick = Some(tick);
+            if !releasing {
+                state.last_tick = Some(tick);
+            }
             if let Some(id) = &id {
+                // The job runs for the held tick too: it waits no longer.
+                state.held_tick = None;
                 state.last_run = Some(now);
                 state.last_job = Some(id.clone());
             }

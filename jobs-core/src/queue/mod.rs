@@ -139,6 +139,15 @@ pub trait ScheduleStore: JobQueue {
     /// enqueues `job` (if given; `None` skips the tick) and returns
     /// `Ok(Some(id))` or `Ok(None)` for a skip; when another process handled
     /// this tick already, returns `Ok(None)` and writes nothing.
+    ///
+    /// In the same step it applies the stored definition's
+    /// [`Overlap`](crate::Overlap) policy while the schedule's last job has
+    /// not finished: `skip` records the tick as skipped
+    /// ([`ScheduleState::skipped`]), `queue` records it as held
+    /// ([`ScheduleState::held_tick`]; when one is held already, as
+    /// skipped), and neither enqueues. Called with the held tick, it
+    /// enqueues `job` once the last job has finished and clears the hold,
+    /// once across processes; before that it writes nothing.
     fn fire_schedule<'a>(
         &'a self,
         name: &'a str,

@@ -58,14 +58,68 @@ pub enum CatchUp {
     None,
 }
 
+/// What a schedule's tick does while the job of its previous tick has not
+/// ended (is pending, scheduled, running or retrying). The check is made by
+/// the backend in the same atomic step that fires the tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Overlap {
+    /// Enqueue the tick's job anyway (the default).
+    #[default]
+    Allow,
+    /// Skip the tick; it is counted in [`ScheduleState::skipped`].
+    Skip,
+    /// Hold the tick ([`ScheduleState::held_tick`]) and enqueue its job
+    /// once the previous job has ended. At most one tick is held: ticks
+    /// that come while one is held are skipped.
+    Queue,
+}
+
+impl Overlap {
+    /// Lowercase name, as written in the CLI and stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Allow => "allow",
+            Overlap::Skip => "skip",
+            Overlap::Queue => "queue",
+        }
+    }
+}
+
+impl std::fmt::Display for Overlap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Overlap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "allow" => Ok(Overlap::Allow),
+            "skip" => Ok(Overlap::Skip),
+            "queue" => Ok(Overlap::Queue),
+            other => Err(format!("unknown overlap policy `{other}`: use `allow`, `skip` or `queue`")),
+        }
+    }
+}
+
 /// A recurring job as stored in the backend, so every process sees it.
+///
+/// Its ticks come from exactly one of [`cron`](ScheduleDef::cron) (a
+/// non-empty expression) or [`every`](ScheduleDef::every); the fields after
+/// `created_at` narrow them down. Definitions stored before those fields
+/// existed read them as unset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleDef {
     /// Unique name of the schedule.
     pub name: String,
-    /// Cron expression, 5 fields (minutes) or 6 (seconds first).
+    /// Cron expression, 5 fields (minutes) or 6 (seconds first); empty for
+    /// an interval schedule ([`ScheduleDef::every`]).
     pub cron: String,
-    /// IANA time zone the expression is read in.
+    /// IANA time zone the expression and the exclusion dates are read in.
     pub timezone: String,
     /// The job name to enqueue.
     pub job_name: String,
@@ -83,13 +137,35 @@ pub struct ScheduleDef {
     pub catch_up: CatchUp,
     /// When the schedule was first stored: ticks before it never fire.
     pub created_at: SystemTime,
+    /// An interval instead of a cron expression: ticks at `starts_at` (or
+    /// the creation time) plus every whole multiple of it. At least 1 s.
+    #[serde(default)]
+    pub every: Option<Duration>,
+    /// No tick before this instant.
+    #[serde(default)]
+    pub starts_at: Option<SystemTime>,
+    /// No tick after this instant; past it the schedule has ended.
+    #[serde(default)]
+    pub ends_at: Option<SystemTime>,
+    /// Each tick's job is due at the tick plus a random delay in
+    /// `[0, jitter)`, spreading schedules that share a tick.
+    #[serde(default)]
+    pub jitter: Option<Duration>,
+    /// What a tick does while the previous tick's job has not ended.
+    #[serde(default)]
+    pub overlap: Overlap,
+    /// Dates (`YYYY-MM-DD`, in [`ScheduleDef::timezone`]) on which no tick
+    /// fires, such as holidays.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 impl ScheduleDef {
     /// A definition with the usual rest: normal priority, an empty JSON
     /// object as payload, the job's own retries and timeout, catch-up
     /// [`CatchUp::One`], created now (on this host's clock: the backend
-    /// keeps the first creation time it stores).
+    /// keeps the first creation time it stores), no interval, bounds,
+    /// jitter or exclusion dates, overlap [`Overlap::Allow`].
     pub fn new(name: &str, cron: &str, timezone: &str, job_name: &str, queue: &str) -> Self {
         ScheduleDef {
             name: name.to_owned(),
@@ -103,6 +179,12 @@ impl ScheduleDef {
             timeout: None,
             catch_up: CatchUp::One,
             created_at: SystemTime::now(),
+            every: None,
+            starts_at: None,
+            ends_at: None,
+            jitter: None,
+            overlap: Overlap::Allow,
+            exclude: Vec::new(),
         }
     }
 }
@@ -120,4 +202,14 @@ pub struct ScheduleState {
     pub last_run: Option<SystemTime>,
     /// The last job enqueued for it.
     pub last_job: Option<JobId>,
+    /// A tick held by [`Overlap::Queue`] until the last job ends.
+    #[serde(default)]
+    pub held_tick: Option<SystemTime>,
+    /// How many ticks [`Overlap::Skip`] (or a full [`Overlap::Queue`])
+    /// skipped because the previous job had not ended.
+    #[serde(default)]
+    pub skipped: u64,
+    /// The last tick skipped that way.
+    #[serde(default)]
+    pub last_skipped: Option<SystemTime>,
 }

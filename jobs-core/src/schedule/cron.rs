@@ -43,12 +43,7 @@ impl CronSchedule {
             .with_seconds_optional()
             .parse()
             .map_err(|e| Error::InvalidArgument(format!("invalid cron expression `{expression}`: {e}")))?;
-        let tz: Tz = timezone.parse().map_err(|_| {
-            Error::InvalidArgument(format!(
-                "unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`"
-            ))
-        })?;
-        Ok(CronSchedule { cron, tz })
+        Ok(CronSchedule { cron, tz: parse_zone(timezone)? })
     }
 
     /// The zone.
@@ -116,6 +111,15 @@ impl CronSchedule {
             }
         }
     }
+}
+
+/// An IANA zone name.
+pub(crate) fn parse_zone(timezone: &str) -> Result<Tz, Error> {
+    timezone.parse().map_err(|_| {
+        Error::InvalidArgument(format!(
+            "unknown time zone `{timezone}`: use an IANA name such as `Europe/Berlin` or `UTC`"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CronSchedule, Scheduler, ON_TIME};
+use rand::Rng;
+
+use super::{Scheduler, Timing, ON_TIME};
 use crate::error::Error;
-use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleStore};
+use crate::queue::{CatchUp, NewJob, ScheduleDef, ScheduleStore, When};
 use crate::registry::JobDescriptor;
 use crate::vocab::JobId;
 use std::collections::HashMap;
@@ -53,17 +55,13 @@ pub(crate) fn start_for_pool(
         let Some(cron) = d.cron else { continue };
         match (d.check)(b"{}") {
             Ok(payload) => declared.push(ScheduleDef {
-                name: d.name.to_owned(),
-                cron: cron.expression.to_owned(),
-                timezone: cron.timezone.to_owned(),
-                job_name: d.name.to_owned(),
-                queue: d.queue.to_owned(),
                 priority: d.priority,
                 payload,
                 max_retries: d.max_retries,
                 timeout: d.timeout,
                 catch_up: CatchUp::One,
-                created_at: SystemTime::now(),
+                every: cron.every,
+                ..ScheduleDef::new(d.name, cron.expression, cron.timezone, d.name, d.queue)
             }),
             Err(e) => tracing::error!(job = d.name, error = %e, "cannot schedule a cron job"),
         }
@@ -102,7 +100,7 @@ async fn run(scheduler: Scheduler, stop: CancellationToken, lateness: Option<Lat
         // whose clock runs ahead fires nothing early, one behind nothing late.
         let started = tokio::time::Instant::now();
         let pass = match scheduler.queue().now().await {
-            Ok(now) => run_due(scheduler.queue(), now, lateness.as_ref()).await.map(|(_, next)| (now, next)),
+            Ok(now) => run_due(scheduler.queue(), now, lateness.as_ref(), "").await.map(|(_, next)| (now, next)),
             Err(e) => Err(e),
         };
         let wait = match pass {
@@ -134,30 +132,46 @@ const FIRE_RETRY: Duration = Duration::from_secs(1);
 /// One pass over every schedule: enqueue due ticks per their catch-up
 /// policy; returns what this pass enqueued and the next tick of any schedule
 /// (or the retry of one that failed to fire). A schedule that fails is
-/// logged and skipped: the pass goes on with the others.
+/// logged and skipped: the pass goes on with the others. Only schedules
+/// whose names start with `only` are handled (`""`: all).
 pub(crate) async fn run_due(
     queue: &dyn ScheduleStore,
     now: SystemTime,
     lateness: Option<&LatenessHook>,
+    only: &str,
 ) -> Result<(Vec<JobId>, Option<SystemTime>), Error> {
     let mut fired = Vec::new();
     let mut next: Option<SystemTime> = None;
-    let schedules = queue.schedules().await?;
+    let mut schedules = queue.schedules().await?;
+    schedules.retain(|s| s.def.name.starts_with(only));
     let runnable = if schedules.is_empty() { None } else { super::orphans::runnable_jobs(queue).await };
     for s in schedules {
         if s.paused {
             continue;
         }
         let orphaned = super::orphans::is_orphaned(runnable.as_ref(), &s.def.job_name);
-        let cron = match CronSchedule::parse(&s.def.cron, &s.def.timezone) {
-            Ok(c) => c,
+        let timing = match Timing::of(&s.def) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!(schedule = %s.def.name, error = %e, "skipping a schedule that does not parse");
                 continue;
             }
         };
+        // A tick held by the overlap policy goes first: when the job before
+        // it has ended, the backend enqueues it now (and a due tick below
+        // then waits for it); otherwise the call writes nothing.
+        if let (Some(held), false) = (s.held_tick, orphaned) {
+            match queue.fire_schedule(&s.def.name, held, Some(job_for_tick(&s.def, held, now))).await {
+                Ok(Some(id)) => {
+                    tracing::debug!(schedule = %s.def.name, job = %id, "held tick enqueued: the previous job ended");
+                    fired.push(id);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(schedule = %s.def.name, error = %e, "held tick could not be enqueued"),
+            }
+        }
         let from = s.last_tick.unwrap_or(s.def.created_at).max(s.def.created_at);
-        let due = cron.ticks_between(from, now, MAX_CATCH_UP);
+        let due = timing.ticks_between(from, now, MAX_CATCH_UP);
         let plan: Vec<(SystemTime, bool)> = match (s.def.catch_up, due.last()) {
             (_, None) => Vec::new(),
             (CatchUp::All, _) => due.iter().map(|t| (*t, true)).collect(),
@@ -176,7 +190,7 @@ pub(crate) async fn run_due(
         }
         let mut failed = false;
         for (tick, enqueue) in plan {
-            let job = (enqueue && !orphaned).then(|| job_for(&s.def, now));
+            let job = (enqueue && !orphaned).then(|| job_for_tick(&s.def, tick, now));
             match queue.fire_schedule(&s.def.name, tick, job).await {
                 Ok(Some(id)) => {
                     let late = now.duration_since(tick).unwrap_or_default();
@@ -197,12 +211,24 @@ pub(crate) async fn run_due(
                 }
             }
         }
-        let again = if failed { now.checked_add(FIRE_RETRY) } else { cron.next_after(now) };
+        let again = if failed { now.checked_add(FIRE_RETRY) } else { timing.next_after(now) };
         if let Some(t) = again {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
     }
     Ok((fired, next))
+}
+
+/// The job of `def`'s tick `tick`, handled at `now`: with a jitter, due at
+/// the tick plus a random delay below it (at once when that has passed).
+fn job_for_tick(def: &ScheduleDef, tick: SystemTime, now: SystemTime) -> NewJob {
+    let mut job = job_for(def, now);
+    if let Some(jitter) = def.jitter.filter(|j| !j.is_zero()) {
+        let delay =
+            Duration::from_nanos(rand::rng().random_range(0..u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX)));
+        job.run_at = tick.checked_add(delay).filter(|due| *due > now).map(When::At);
+    }
+    job
 }
 
 /// The job one run of schedule `def` enqueues, stamped `now`: a tick's, and
@@ -225,5 +251,40 @@ pub(super) fn job_for(def: &ScheduleDef, now: SystemTime) -> NewJob {
         expires: None,
         enqueued_at: now,
         headers: Default::default(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+    use crate::error::JobError;
+    use crate::memory::MemoryQueue;
+
+    #[crate::job(crate = crate, register = false, name = "sched.prices", queue = "sync", every = "1m 30s")]
+    async fn prices() -> Result<(), JobError> {
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_pool_stores_an_every_schedule_declared_on_the_attribute() {
+        let q = MemoryQueue::new();
+        let d = Prices::__jobs_descriptor();
+        let registry = HashMap::from([(d.name, d)]);
+        let handle = start_for_pool(Arc::new(q.clone()), &registry, None);
+        let stored = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(s) = q.schedules().await.unwrap().into_iter().find(|s| s.def.name == "sched.prices") {
+                    return s;
+                }
+                // Stored by the pool's task: let it run.
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("stored within the deadline");
+        handle.stop().await;
+        assert_eq!((stored.def.cron.as_str(), stored.def.every), ("", Some(Duration::from_secs(90))));
+        assert_eq!((stored.def.queue.as_str(), stored.def.timezone.as_str()), ("sync", "UTC"));
     }
 }

@@ -186,6 +186,12 @@ macro_rules! conformance_suite {
             failing_schedule_does_not_stop_the_others,
             orphaned_schedule_is_flagged_and_does_not_fire,
             pool_adds_attribute_schedules,
+            interval_ticks_once_per_interval_across_schedulers,
+            schedule_bounds_hold_ticks_to_their_window,
+            jitter_delays_each_tick_within_bounds_once,
+            overlap_skip_records_skipped_ticks_while_a_job_runs,
+            overlap_queue_runs_the_held_tick_after_the_previous_ends,
+            exclusion_dates_skip_exactly_those_days,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -37,8 +37,12 @@ pub(crate) struct FireSchedule<'a> {
 pub(crate) enum Tick {
     /// No such schedule (or it is being moved to another queue).
     NotFound,
-    /// This tick, or a later one, was handled already: nothing written.
+    /// This tick, or a later one, was handled already, or the held tick
+    /// still waits for the last job: nothing written.
     Done,
+    /// The overlap policy recorded the tick as held or skipped: the last
+    /// job has not finished.
+    Waits,
     /// The tick is recorded, with the job enqueued (its id; the id of a
     /// live duplicate for a `unique_for` job) or skipped (`None`).
     Recorded(Option<JobId>),
@@ -64,8 +68,8 @@ impl ScriptCall for FireSchedule<'_> {
         }
     }
 
-    /// `{'notfound'}`, `{'done'}`, `{'ok', ulid or ''}`, or enqueue's
-    /// refusal.
+    /// `{'notfound'}`, `{'done'}`, `{'waits'}`, `{'ok', ulid or ''}`, or
+    /// enqueue's refusal.
     fn decode(self, reply: Value) -> Result<Tick, RedisQueueError> {
         let mut items = array(OP, reply)?;
         let Some(first) = items.first() else { return Err(RedisQueueError::reply(OP, "empty answer")) };
@@ -74,6 +78,9 @@ impl ScriptCall for FireSchedule<'_> {
         }
         if is_code(first, b"done") {
             return Ok(Tick::Done);
+        }
+        if is_code(first, b"waits") {
+            return Ok(Tick::Waits);
         }
         if is_code(first, b"ok") && items.len() == 2 {
             let id = bytes(OP, items.swap_remove(1))?;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use jobs_core::{
-    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, PoolInfo, Priority, QueueStats, ScheduleInfo,
+    AttemptInfo, CatchUp, Counts, JobInfo, JobStatus, MinuteCounts, Overlap, PoolInfo, Priority, QueueStats,
+    ScheduleInfo,
 };
 use serde::Serialize;
 
@@ -344,7 +345,10 @@ pub(crate) struct SchedulesView {
 #[derive(Serialize)]
 pub(crate) struct ScheduleView {
     name: String,
+    /// Empty for an interval schedule.
     cron: String,
+    /// The interval (humantime, e.g. `1m 30s`) of an interval schedule.
+    every: Option<String>,
     timezone: String,
     job_name: String,
     queue: String,
@@ -353,6 +357,21 @@ pub(crate) struct ScheduleView {
     /// Live pools exist and none runs its job: its ticks are skipped until
     /// one does again, or an operator removes it.
     orphaned: bool,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    /// Past its end: no tick comes.
+    ended: bool,
+    /// The most each tick's job is delayed by, at random (humantime).
+    jitter: Option<String>,
+    /// `allow`, `skip` or `queue`.
+    overlap: Overlap,
+    /// Dates (`YYYY-MM-DD`) on which no tick fires.
+    exclude: Vec<String>,
+    /// A tick waiting for the last job to end (overlap `queue`).
+    held_tick: Option<String>,
+    /// Ticks skipped while the last job had not ended.
+    skipped: u64,
+    last_skipped: Option<String>,
     next_fire: Option<String>,
     last_run: Option<String>,
     last_job: Option<String>,
@@ -363,12 +382,22 @@ impl From<ScheduleInfo> for ScheduleView {
         ScheduleView {
             name: s.name,
             cron: s.cron,
+            every: s.every.map(|d| humantime::format_duration(d).to_string()),
             timezone: s.timezone,
             job_name: s.job_name,
             queue: s.queue,
             catch_up: s.catch_up,
             paused: s.paused,
             orphaned: s.orphaned,
+            starts_at: ts_opt(s.starts_at),
+            ends_at: ts_opt(s.ends_at),
+            ended: s.ended,
+            jitter: s.jitter.map(|d| humantime::format_duration(d).to_string()),
+            overlap: s.overlap,
+            exclude: s.exclude,
+            held_tick: ts_opt(s.held_tick),
+            skipped: s.skipped,
+            last_skipped: ts_opt(s.last_skipped),
             next_fire: ts_opt(s.next_fire),
             last_run: ts_opt(s.last_run),
             last_job: s.last_job.map(|j| j.to_string()),

@@ -16,6 +16,7 @@ mod limits;
 mod progress;
 mod run;
 mod schedule;
+mod schedule_rules;
 mod snooze;
 
 pub use admin::*;
@@ -33,6 +34,7 @@ pub use limits::*;
 pub use progress::*;
 pub use run::*;
 pub use schedule::*;
+pub use schedule_rules::*;
 pub use snooze::*;
 
 use std::time::{Duration, SystemTime};
