@@ -1,6 +1,7 @@
 //! [`RedisConfig`]: how to reach Redis (one server or a Cluster, TLS,
 //! credentials) and how long to keep finished jobs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +79,24 @@ pub struct RedisConfig {
     /// 30 bytes each). Counting entries is what Redis trims by, at no cost
     /// on the hot path.
     pub event_history: usize,
+    /// Queues kept on other Redis servers: queue name to the URL of its
+    /// server (any form `url` takes). Every other setting (prefix, TLS
+    /// files, timeouts, ...) applies to those servers too; queues routed to
+    /// the same URL share its connections. Empty (the default): every queue
+    /// on `url`. [`open`](crate::open) builds a
+    /// [`QueueRouter`](jobs_core::QueueRouter) when it is not empty.
+    ///
+    /// ```
+    /// use jobs_redis::RedisConfig;
+    /// let config = jobs_core::config::Config::from_yaml_str(
+    ///     "jobs:\n  redis:\n    url: redis://10.0.0.1:6379\n    routes: { bulk: \"redis://10.0.0.2:6379\" }\n",
+    /// )?;
+    /// let redis = RedisConfig::from_config(&config)?.expect("a redis section");
+    /// assert_eq!(redis.routes["bulk"], "redis://10.0.0.2:6379");
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    #[serde(deserialize_with = "routes")]
+    pub routes: BTreeMap<String, String>,
 }
 
 impl Default for RedisConfig {
@@ -94,6 +113,7 @@ impl Default for RedisConfig {
             payload_format: crate::PayloadFormat::Json,
             max_payload: jobs_core::backend::DEFAULT_MAX_PAYLOAD,
             event_history: jobs_core::backend::DEFAULT_EVENT_HISTORY,
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -144,6 +164,7 @@ impl fmt::Debug for RedisConfig {
             .field("payload_format", &self.payload_format)
             .field("max_payload", &self.max_payload)
             .field("event_history", &self.event_history)
+            .field("routes", &self.routes.iter().map(|(q, u)| (q, mask_url(u))).collect::<BTreeMap<_, _>>())
             .finish()
     }
 }
@@ -169,6 +190,25 @@ fn parse_duration<E: serde::de::Error>(s: &str) -> Result<Duration, E> {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&String::deserialize(d)?)
+}
+
+/// The URL schemes `url` takes, for the routes' URLs.
+const SCHEMES: [&str; 5] = ["redis://", "rediss://", "redis+unix://", "redis+cluster://", "rediss+cluster://"];
+
+/// `routes`: every key a queue name, every value a Redis URL.
+fn routes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error as _;
+    let routes = BTreeMap::<String, String>::deserialize(d)?;
+    for (queue, url) in &routes {
+        jobs_core::validate_queue_name(queue).map_err(|e| D::Error::custom(format!("route `{queue}`: {e}")))?;
+        if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+            return Err(D::Error::custom(format!(
+                "route `{queue}`: `{}` is not a Redis URL (write e.g. \"redis://10.0.0.2:6379\")",
+                mask_url(url)
+            )));
+        }
+    }
+    Ok(routes)
 }
 
 /// `jobs_core::Retention` has no serde form of its own; this mirrors it.
