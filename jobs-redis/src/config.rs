@@ -200,10 +200,10 @@ fn routes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D
     use serde::de::Error as _;
     let routes = BTreeMap::<String, String>::deserialize(d)?;
     for (queue, url) in &routes {
-        jobs_core::validate_queue_name(queue).map_err(|e| D::Error::custom(format!("route `{queue}`: {e}")))?;
+        jobs_core::validate_queue_name(queue).map_err(|e| D::Error::custom(format!("routes: {e}")))?;
         if !SCHEMES.iter().any(|s| url.starts_with(s)) {
             return Err(D::Error::custom(format!(
-                "route `{queue}`: `{}` is not a Redis URL (write e.g. \"redis://10.0.0.2:6379\")",
+                "routes: queue `{queue}`: `{}` is not a Redis URL (write e.g. \"redis://10.0.0.2:6379\")",
                 mask_url(url)
             )));
         }
@@ -324,8 +324,33 @@ mod tests {
     }
 
     #[test]
+    fn routes_are_checked_and_their_errors_name_the_key() {
+        let read = |routes: &str| {
+            let yaml = format!("jobs:\n  redis:\n    url: redis://h\n    routes: {routes}\n");
+            let config = jobs_core::config::Config::from_yaml_named(&yaml, "config.yaml").unwrap();
+            RedisConfig::from_config(&config).map(|c| c.unwrap().routes)
+        };
+        let routes = read("{ bulk: \"redis://b:6379\", reports: \"rediss://:pw@c:6380\" }").unwrap();
+        assert_eq!(routes.len(), 2);
+        let e = read("{ \"no spaces\": \"redis://b\" }").unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis: routes: invalid queue name `no spaces`"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e = read("{ bulk: \"http://u:hunter2@b\" }").unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis: routes: queue `bulk`: `http://u:***@b` is not a Redis URL"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let config = jobs_core::config::Config::default()
+            .with_env_overrides([("JOBS_REDIS_URL", "redis://h"), ("JOBS_REDIS__ROUTES__BULK", "redis://b:6379")])
+            .unwrap();
+        let c = RedisConfig::from_config(&config).unwrap().unwrap();
+        assert_eq!(c.routes["bulk"], "redis://b:6379", "a route set from the environment");
+        let e = read("[bulk]").unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis.routes: invalid type: sequence, expected a map"), "{e}");
+    }
+
+    #[test]
     fn debug_masks_the_password() {
-        let c = RedisConfig::new("redis+cluster://u:hunter2@h:6379,h2:6379");
+        let mut c = RedisConfig::new("redis+cluster://u:hunter2@h:6379,h2:6379");
+        c.routes.insert("bulk".into(), "redis://:hunter2@b:6379".into());
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redis+cluster://u:***@h:6379,h2:6379"), "{shown}");

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
-use jobs_core::testing::{test_pool, unique_queue, wait_status};
+use jobs_core::testing::{split_router, test_pool, unique_queue, wait_status};
 use jobs_core::{JobExt, JobOptions, JobStatus, QueueInspect, QueueRouter};
 use jobs_redis::keys::{queues_key, QueueKeys};
 use jobs_redis::testing::{shared_server_url, RedisServer};
@@ -18,23 +18,13 @@ fn server_b() -> String {
     SERVER.get_or_init(RedisServer::start).url()
 }
 
-/// `Some("b")` for about half of all queue names.
-fn half(queue: &str) -> Option<&str> {
-    let hash = queue.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (hash % 2 == 1).then_some("b")
-}
-
 async fn on(url: String, prefix: &str) -> RedisQueue {
     RedisQueue::from_config(&RedisConfig { prefix: prefix.to_owned(), ..RedisConfig::new(url) }).await.unwrap()
 }
 
 jobs_core::conformance_suite!(|| async {
     let prefix = unique_queue("router");
-    QueueRouter::builder("a", on(shared_server_url(), &prefix).await)
-        .backend("b", on(server_b(), &prefix).await)
-        .route_with(half)
-        .build()
-        .unwrap()
+    split_router(on(shared_server_url(), &prefix).await, on(server_b(), &prefix).await)
 });
 
 /// The configuration's routes, as an application reads them: `bulk` on

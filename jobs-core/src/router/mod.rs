@@ -145,3 +145,7 @@ impl<B> QueueRouter<B> {
         Some(QueueRouter::from_parts(backends, self.inner.routes.clone()))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests;
