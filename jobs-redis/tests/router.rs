@@ -1,5 +1,5 @@
 //! `QueueRouter` over Redis: the conformance suite over two `RedisQueue`s on
-//! two separate servers, and routes read from the configuration keeping
+//! two separate servers (and over a server and a Cluster), and routes read from the configuration keeping
 //! each queue's jobs on its own server.
 #![allow(clippy::unwrap_used)]
 
@@ -26,6 +26,18 @@ jobs_core::conformance_suite!(|| async {
     let prefix = unique_queue("router");
     split_router(on(shared_server_url(), &prefix).await, on(server_b(), &prefix).await)
 });
+
+/// The suite again with a Redis Cluster as the second backend: the
+/// router changes no key, so hash tags hold on the Cluster's side.
+mod with_a_cluster {
+    use super::*;
+    use jobs_redis::testing::shared_cluster;
+
+    jobs_core::conformance_suite!(|| async {
+        let prefix = unique_queue("rc");
+        split_router(on(shared_server_url(), &prefix).await, on(shared_cluster().url(), &prefix).await)
+    });
+}
 
 /// The configuration's routes, as an application reads them: `bulk` on
 /// server B, everything else on the shared server A.
