@@ -336,7 +336,10 @@ mod tests {
         assert!(e.starts_with("config.yaml: jobs.redis: routes: invalid queue name `no spaces`"), "{e}");
         assert!(e.contains("line 3"), "{e}");
         let e = read("{ bulk: \"http://u:hunter2@b\" }").unwrap_err().to_string();
-        assert!(e.starts_with("config.yaml: jobs.redis: routes: queue `bulk`: `http://u:***@b` is not a Redis URL"), "{e}");
+        assert!(
+            e.starts_with("config.yaml: jobs.redis: routes: queue `bulk`: `http://u:***@b` is not a Redis URL"),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"), "{e}");
         let config = jobs_core::config::Config::default()
             .with_env_overrides([("JOBS_REDIS_URL", "redis://h"), ("JOBS_REDIS__ROUTES__BULK", "redis://b:6379")])

@@ -50,14 +50,18 @@ impl RedisQueue {
         let mut builder = QueueRouter::builder(DEFAULT_BACKEND, main);
         let mut opened: Vec<&str> = Vec::new();
         for (queue, url) in &config.routes {
-            let name = if *url == config.url && config.nodes.is_empty() { DEFAULT_BACKEND.to_owned() } else { mask_url(url) };
+            let name =
+                if *url == config.url && config.nodes.is_empty() { DEFAULT_BACKEND.to_owned() } else { mask_url(url) };
             if name != DEFAULT_BACKEND && !opened.contains(&url.as_str()) {
-                let server = RedisConfig { url: url.clone(), nodes: Vec::new(), routes: BTreeMap::new(), ..config.clone() };
+                let server =
+                    RedisConfig { url: url.clone(), nodes: Vec::new(), routes: BTreeMap::new(), ..config.clone() };
                 builder = builder.backend(name.clone(), RedisQueue::from_config(&server).await?);
                 opened.push(url);
             }
             builder = builder.route(queue.clone(), name);
         }
-        builder.build().map_err(|e| RedisQueueError::Config { url: mask_url(&config.url), reason: e.to_string() }.into())
+        builder
+            .build()
+            .map_err(|e| RedisQueueError::Config { url: mask_url(&config.url), reason: e.to_string() }.into())
     }
 }

@@ -56,7 +56,13 @@ async fn queues_lists_the_queues_of_every_server() {
     assert!(table.lines().any(|l| l.starts_with("bulk ")) && table.lines().any(|l| l.starts_with("mail ")), "{table}");
 
     let on_b = cli(&only(server_b(), &prefix).await, &["queues", "--json"]).await.json();
-    assert_eq!(on_b["queues"].as_array().unwrap().iter().map(|l| l["name"].clone()).collect::<Vec<_>>(), [json!("bulk")]);
+    assert_eq!(
+        on_b["queues"].as_array().unwrap().iter().map(|l| l["name"].clone()).collect::<Vec<_>>(),
+        [json!("bulk")]
+    );
     let on_a = cli(&only(shared_server_url(), &prefix).await, &["queues", "--json"]).await.json();
-    assert_eq!(on_a["queues"].as_array().unwrap().iter().map(|l| l["name"].clone()).collect::<Vec<_>>(), [json!("mail")]);
+    assert_eq!(
+        on_a["queues"].as_array().unwrap().iter().map(|l| l["name"].clone()).collect::<Vec<_>>(),
+        [json!("mail")]
+    );
 }

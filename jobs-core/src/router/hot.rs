@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::queue::{
-    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobQueue, LeaseState, NewJob, PoolPresence,
-    ProgressUpdate, ProgressWrite, QueueFailure, ScheduleStore, Waiter,
+    BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobQueue, LeaseState, NewJob, PoolPresence, ProgressUpdate,
+    ProgressWrite, QueueFailure, ScheduleStore, Waiter,
 };
 use crate::vocab::JobId;
 
@@ -98,7 +98,8 @@ impl<B: JobQueue> QueueRouter<B> {
                 }
                 Err(e) => {
                     let error = e.to_string();
-                    out.failed.extend(part.queues.into_iter().map(|queue| QueueFailure { queue, error: error.clone() }));
+                    out.failed
+                        .extend(part.queues.into_iter().map(|queue| QueueFailure { queue, error: error.clone() }));
                     failures += 1;
                     first_error.get_or_insert(e);
                 }

@@ -111,7 +111,7 @@ impl<B> QueueRouter<B> {
     /// Fails only when a routing rule ([`QueueRouterBuilder::route_with`])
     /// names a backend the router does not have.
     pub fn backend_for(&self, queue: &str) -> Result<&B, Error> {
-        Ok(&self.inner.backends[self.index(queue)?].1)
+        Ok(self.at(self.index(queue)?))
     }
 
     /// The name of the backend that holds `queue` (see
@@ -124,6 +124,8 @@ impl<B> QueueRouter<B> {
         self.inner.routes.index(queue)
     }
 
+    /// Indexes come from the routing table, which was built from these
+    /// backends, in this order: every one is in range.
     fn at(&self, index: usize) -> &B {
         &self.inner.backends[index].1
     }
@@ -134,14 +136,9 @@ impl<B> QueueRouter<B> {
 
     /// The same routes over other handles on the same backends (each
     /// backend's schedule store or presence records).
-    fn map<C>(&self, f: impl FnMut(&B) -> Option<C>) -> Option<QueueRouter<C>> {
-        let mut f = f;
-        let backends = self
-            .inner
-            .backends
-            .iter()
-            .map(|(n, b)| f(b).map(|c| (n.clone(), c)))
-            .collect::<Option<Vec<_>>>()?;
+    fn map<C>(&self, mut f: impl FnMut(&B) -> Option<C>) -> Option<QueueRouter<C>> {
+        let backends =
+            self.inner.backends.iter().map(|(n, b)| f(b).map(|c| (n.clone(), c))).collect::<Option<Vec<_>>>()?;
         Some(QueueRouter::from_parts(backends, self.inner.routes.clone()))
     }
 }

@@ -56,7 +56,10 @@ fn build_refuses_what_cannot_route() {
     assert_eq!(e, RouterError::DuplicateBackend("a".into()));
     let e = QueueRouter::builder("a", m()).route("bulk", "bluk").build().unwrap_err();
     assert_eq!(e, RouterError::UnknownBackend { queue: "bulk".into(), backend: "bluk".into(), known: "a".into() });
-    assert_eq!(e.to_string(), "queue `bulk` is routed to backend `bluk`, which is not one of the router's backends (a)");
+    assert_eq!(
+        e.to_string(),
+        "queue `bulk` is routed to backend `bluk`, which is not one of the router's backends (a)"
+    );
     let e = QueueRouter::builder("a", m()).backend("b", m()).route("q", "a").route("q", "b").build().unwrap_err();
     assert_eq!(e, RouterError::DuplicateRoute("q".into()));
     let e = QueueRouter::builder("a", m()).route("no spaces", "a").build().unwrap_err();
@@ -67,10 +70,7 @@ fn build_refuses_what_cannot_route() {
 async fn a_rule_naming_no_backend_fails_the_call_and_names_it() {
     let r = QueueRouter::builder("a", MemoryQueue::new()).route_with(|_| Some("gone")).build().unwrap();
     let e = r.enqueue_many(vec![raw("x")]).await.unwrap_err();
-    assert!(
-        matches!(&e, crate::Error::InvalidArgument(m) if m.contains("queue `x` to backend `gone`")),
-        "{e:?}"
-    );
+    assert!(matches!(&e, crate::Error::InvalidArgument(m) if m.contains("queue `x` to backend `gone`")), "{e:?}");
     let fetched = r.fetch(&req(&["x"], 1)).await.unwrap();
     assert_eq!(fetched.failed.len(), 1, "an unroutable queue is a failed queue of the fetch");
 }
