@@ -1,27 +1,4 @@
 //! [`QueueRouter`]: queues on separate backends behind one handle.
-//!
-//! A router maps queue names to backends (a default backend for every queue
-//! no route names) and implements every trait of the port that its backends
-//! implement, so a [`WorkerPool`](crate::WorkerPool), the operator command
-//! line and the dashboard work over it exactly as over one backend.
-//!
-//! How each call finds its backend:
-//!
-//! - a call that names a queue (enqueue, fetch, pause, listing a queue's
-//!   jobs, its events, ...) goes to that queue's backend;
-//! - a call by job id goes to the backend of the id's queue: a [`JobId`]
-//!   carries its queue, so finding a job costs no lookup on other backends;
-//! - a schedule is stored on the backend of the queue it enqueues into, so
-//!   firing a tick stays one atomic step there; calls by schedule name alone
-//!   ask each backend in turn (schedules are few, and these calls are rare);
-//! - calls over everything (counts of all queues, pools, schedules) ask
-//!   every backend at once and merge the answers.
-//!
-//! A batch enqueue whose jobs go to several backends is all or nothing per
-//! backend only: each backend stores its part atomically, in backend order,
-//! and a refusal by one leaves the parts already stored by the others.
-//!
-//! [`JobId`]: crate::JobId
 
 mod fanout;
 mod hot;
@@ -39,8 +16,29 @@ pub use routes::{QueueRouterBuilder, RouterError};
 
 use routes::Routes;
 
-/// Queues on separate backends behind one handle (see the [module
-/// docs](self) for which backend each call reaches).
+/// Queues on separate backends behind one handle.
+///
+/// A router maps queue names to backends (a default backend for every queue
+/// no route names) and implements every trait of the port that its backends
+/// implement, so a [`WorkerPool`](crate::WorkerPool), the operator command
+/// line and the dashboard work over it exactly as over one backend.
+///
+/// How each call finds its backend:
+///
+/// - a call that names a queue (enqueue, fetch, pause, listing a queue's
+///   jobs, its events, ...) goes to that queue's backend;
+/// - a call by job id goes to the backend of the id's queue: a
+///   [`JobId`](crate::JobId) carries its queue, so finding a job costs no
+///   lookup on other backends;
+/// - a schedule is stored on the backend of the queue it enqueues into, so
+///   firing a tick stays one atomic step there; calls by schedule name alone
+///   ask each backend in turn (schedules are few, and these calls are rare);
+/// - calls over everything (counts of all queues, pools, schedules) ask
+///   every backend at once and merge the answers.
+///
+/// A batch enqueue whose jobs go to several backends is all or nothing per
+/// backend only: each backend stores its part atomically, in backend order,
+/// and a refusal by one leaves the parts already stored by the others.
 ///
 /// `B` is the backends' type: one concrete backend (two
 /// [`MemoryQueue`](crate::MemoryQueue)s, two `RedisQueue`s) or
