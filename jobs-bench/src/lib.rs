@@ -85,17 +85,22 @@ pub struct Settings {
     pub delayed_max_ms: u64,
     /// Pending jobs for the memory figure.
     pub memory_n: usize,
+    /// Groups held out of the turn beside the `groups-idle` run.
+    pub idle_groups: usize,
+    /// Seconds of each window of the `rate-wait` measurement.
+    pub rate_wait_secs: f64,
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
-    /// `events`, `latency`, `delayed`, `memory`); empty: all. Skipped ones
-    /// report 0.
+    /// `groups`, `groups-idle`, `rate-wait`, `events`, `latency`,
+    /// `delayed`, `memory`); empty: all. Skipped ones report 0 in the
+    /// JSON and have no row in the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
 }
 
 impl Settings {
-    fn runs(&self, name: &str) -> bool {
+    pub(crate) fn runs(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 }
@@ -120,6 +125,8 @@ impl Settings {
             delayed_rate: 500,
             delayed_max_ms: 1_000,
             memory_n: 100_000,
+            idle_groups: 100_000,
+            rate_wait_secs: 10.0,
             redis_benchmark_n: 1_000_000,
             only: Vec::new(),
         }
@@ -136,6 +143,8 @@ impl Settings {
             delayed_n: 300,
             delayed_max_ms: 500,
             memory_n: 100_000,
+            idle_groups: 100_000,
+            rate_wait_secs: 10.0,
             redis_benchmark_n: 100_000,
             ..Self::full()
         }
@@ -160,6 +169,8 @@ impl Settings {
             delayed_rate: 500,
             delayed_max_ms: 50,
             memory_n: 1_000,
+            idle_groups: 1_000,
+            rate_wait_secs: 0.2,
             redis_benchmark_n: 2_000,
             only: Vec::new(),
         }
@@ -390,6 +401,43 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         }
         p.done(&format!("{:.0} jobs/s", f.end_to_end_groups.per_s));
         backend.collect_stats("groups", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("groups-idle") {
+        // The grouped run again, beside 100,000 groups held out of the turn.
+        let groups = (s.e2e_n / 10).max(1);
+        let st = backend.store("groups-idle").await?;
+        let idle = s.idle_groups;
+        let p = progress.sub(&format!("{idle} idle groups"));
+        scenario::idle_groups(&st, idle, &p).await?;
+        p.done("held out of the turn for an hour");
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("end to end, {groups} groups of 10 jobs beside {idle} idle groups"));
+        let redis_cpu = match backend {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        };
+        let shape = (s.producer_batch, s.producers);
+        f.end_to_end_groups_idle = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
+        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+            f.end_to_end_groups_idle.redis_cpu_us_per_job =
+                Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
+        }
+        p.done(&format!("{:.0} jobs/s", f.end_to_end_groups_idle.per_s));
+        backend.collect_stats("groups-idle", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if let (true, Backend::Redis(t)) = (s.runs("rate-wait"), backend) {
+        let st = backend.store("rate-wait").await?;
+        let window = Duration::from_secs_f64(s.rate_wait_secs);
+        let p = progress.sub(&format!("Redis CPU while {} workers wait on a queue limited to 1/1h", s.workers));
+        f.rate_wait = scenario::rate_wait_cpu(&st, t, s.workers, 1000, window, &p).await?;
+        p.done(&format!(
+            "{:.2} ms/s idle, {:.2} ms/s with 1000 jobs held by the rate",
+            f.rate_wait.idle_ms_per_s, f.rate_wait.waiting_ms_per_s
+        ));
         backend.release(st).await?;
     }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::scenario::{EndToEnd, EventFigures, Percentiles, Rate};
+use crate::scenario::{EndToEnd, EventFigures, Percentiles, Rate, RateWait};
 use crate::server::{BenchmarkRow, CommandStat};
 use crate::Settings;
 
@@ -23,6 +23,10 @@ pub struct Figures {
     /// The same end-to-end run with every job in a group, 10 jobs per
     /// group (served in turn).
     pub end_to_end_groups: EndToEnd,
+    /// The grouped run beside `idle_groups` groups held out of the turn.
+    pub end_to_end_groups_idle: EndToEnd,
+    /// Redis CPU while a pool waits on a rate-limited queue (Redis only).
+    pub rate_wait: RateWait,
     /// The same end-to-end run while a reader follows every job event of
     /// the queue (events on).
     pub end_to_end_events: EndToEnd,
@@ -168,45 +172,56 @@ impl Report {
         let both = |get: &dyn Fn(&Figures) -> String| {
             (self.redis.as_ref().map(get).unwrap_or_default(), self.memory.as_ref().map(get).unwrap_or_default())
         };
-        let mut row = |name: &str, get: &dyn Fn(&Figures) -> String, frac: String| {
+        // A measurement left out by `--only` has no row (its figures are zero).
+        let mut row = |what: &str, name: &str, get: &dyn Fn(&Figures) -> String, frac: String| {
+            if !self.settings.runs(what) {
+                return;
+            }
             let (r, m) = both(get);
             rows.push([name.to_owned(), r, frac, m]);
         };
         let rate = |v: f64| format!("{v:.0}/s");
         let ms = |v: f64| format!("{v:.3} ms");
-        row("enqueue, single awaited", &|f| rate(f.enqueue_single.per_s), frac("enqueue_single"));
+        row("single", "enqueue, single awaited", &|f| rate(f.enqueue_single.per_s), frac("enqueue_single"));
         row(
+            "single",
             "enqueue, single awaited (mean call)",
             &|f| format!("{:.1} µs", f.enqueue_single.mean_us),
             frac("enqueue_single_vs_driver").replace(" %", " % of driver RTT"),
         );
         row(
+            "inflight",
             &format!("enqueue, {} in flight", self.settings.in_flight),
             &|f| rate(f.enqueue_in_flight.per_s),
             frac("enqueue_in_flight"),
         );
         row(
+            "many",
             &format!("enqueue_many, batches of {}", self.settings.batch),
             &|f| rate(f.enqueue_many.per_s),
             frac("enqueue_many"),
         );
         row(
+            "e2e",
             &format!("end to end, {} workers, producers running", self.settings.workers),
             &|f| rate(f.end_to_end.per_s),
             frac("end_to_end"),
         );
         row(
+            "e2e",
             "end to end: CPU per job, benchmark process",
             &|f| format!("{:.1} µs", f.end_to_end.client_cpu_us_per_job),
             String::new(),
         );
         row(
+            "e2e",
             "end to end: CPU per job, Redis",
             &|f| f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
             String::new(),
         );
-        row("end to end, every job in a group of 10", &|f| rate(f.end_to_end_groups.per_s), String::new());
+        row("groups", "end to end, every job in a group of 10", &|f| rate(f.end_to_end_groups.per_s), String::new());
         row(
+            "groups",
             "end to end, groups: of the ungrouped figure",
             &|f| {
                 if f.end_to_end.per_s > 0.0 && f.end_to_end_groups.per_s > 0.0 {
@@ -217,8 +232,44 @@ impl Report {
             },
             String::new(),
         );
-        row("end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());
         row(
+            "groups",
+            "end to end, groups: CPU per job, Redis",
+            &|f| f.end_to_end_groups.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
+            String::new(),
+        );
+        row(
+            "groups-idle",
+            &format!("end to end, groups beside {} idle groups", self.settings.idle_groups),
+            &|f| rate(f.end_to_end_groups_idle.per_s),
+            String::new(),
+        );
+        row(
+            "groups-idle",
+            "end to end, groups beside idle groups: CPU per job, Redis",
+            &|f| {
+                f.end_to_end_groups_idle
+                    .redis_cpu_us_per_job
+                    .map(|c| format!("{c:.1} µs"))
+                    .unwrap_or_else(|| "-".into())
+            },
+            String::new(),
+        );
+        row(
+            "rate-wait",
+            "Redis CPU, pool idle / rate-limited backlog waiting",
+            &|f| {
+                if f.rate_wait.seconds > 0.0 {
+                    format!("{:.2} / {:.2} ms/s", f.rate_wait.idle_ms_per_s, f.rate_wait.waiting_ms_per_s)
+                } else {
+                    "-".into()
+                }
+            },
+            String::new(),
+        );
+        row("events", "end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());
+        row(
+            "events",
             "end to end: cost of following events",
             &|f| {
                 if f.end_to_end.per_s > 0.0 && f.end_to_end_events.per_s > 0.0 {
@@ -229,29 +280,33 @@ impl Report {
             },
             String::new(),
         );
-        row("events received per second (3 per job)", &|f| rate(f.events.per_s), String::new());
+        row("events", "events received per second (3 per job)", &|f| rate(f.events.per_s), String::new());
         row(
+            "events",
             &format!("event delay p50 at {}/s (enqueue call to receipt)", self.settings.latency_rate),
             &|f| ms(f.events.delay.p50_ms),
             String::new(),
         );
-        row("event delay p99", &|f| ms(f.events.delay.p99_ms), String::new());
+        row("events", "event delay p99", &|f| ms(f.events.delay.p99_ms), String::new());
         row(
+            "latency",
             &format!("latency p50 at {}/s", self.settings.latency_rate),
             &|f| ms(f.latency.p50_ms),
             frac("latency_p50"),
         );
-        row("latency p99", &|f| ms(f.latency.p99_ms), frac("latency_p99"));
-        row("latency p99.9", &|f| ms(f.latency.p999_ms), String::new());
-        row("latency max", &|f| ms(f.latency.max_ms), String::new());
-        row("delayed-job lateness p50", &|f| ms(f.delayed_lateness.p50_ms), String::new());
-        row("delayed-job lateness p99", &|f| ms(f.delayed_lateness.p99_ms), String::new());
+        row("latency", "latency p99", &|f| ms(f.latency.p99_ms), frac("latency_p99"));
+        row("latency", "latency p99.9", &|f| ms(f.latency.p999_ms), String::new());
+        row("latency", "latency max", &|f| ms(f.latency.max_ms), String::new());
+        row("delayed", "delayed-job lateness p50", &|f| ms(f.delayed_lateness.p50_ms), String::new());
+        row("delayed", "delayed-job lateness p99", &|f| ms(f.delayed_lateness.p99_ms), String::new());
         row(
+            "memory",
             &format!("memory per pending job ({} jobs)", self.settings.memory_n),
             &|f| format!("{:.0} B", f.memory_per_job_bytes),
             String::new(),
         );
         row(
+            "memory",
             "memory per pending job beyond the 50 B payload",
             &|f| format!("{:.0} B", f.memory_beyond_payload_bytes),
             String::new(),

@@ -444,3 +444,91 @@ pub async fn event_delay(store: &Store, n: usize, rate: u32, p: &Progress) -> Re
     delays.drain(..warmup.min(delays.len()));
     Ok(Percentiles::of(delays))
 }
+
+/// Puts `n` groups out of the turn for an hour beside the run that follows:
+/// two jobs each with `rate = "1/1h"`, the first leased for an hour by
+/// direct fetches (so it never runs) and the second waiting for the rate.
+/// A fetch must not pay for them.
+pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
+    let hourly: jobs_core::Rate = "1/1h".parse().map_err(BenchError::Task)?;
+    let mut jobs = Vec::with_capacity(1000);
+    for i in 0..2 * n {
+        let mut job = BenchNoop::now().new_job()?;
+        job.group = Some(jobs_core::JobGroup { key: format!("idle{}", i % n), concurrency: None, rate: Some(hourly) });
+        jobs.push(job);
+        if jobs.len() == 1000 || i + 1 == 2 * n {
+            store.producer.enqueue_many(std::mem::take(&mut jobs)).await?;
+            p.step(i + 1, 3 * n);
+        }
+    }
+    let req = jobs_core::backend::FetchRequest {
+        queues: vec![QUEUE.to_owned()],
+        max: 1000,
+        lease: Duration::from_secs(3600),
+        default_max_retries: 0,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let mut leased = 0;
+    while leased < n {
+        let got = store.producer.fetch(&req).await?.jobs.len();
+        if got == 0 {
+            return Err(BenchError::Stuck(format!("idle groups: {leased} of {n} first jobs leased")));
+        }
+        leased += got;
+        p.step(2 * n + leased, 3 * n);
+    }
+    Ok(())
+}
+
+/// Redis CPU while a pool waits on the queue, per second of wall time, over
+/// `window`: first with nothing to do, then with `backlog` jobs pending
+/// behind a queue `rate` of one start per hour (the first job ran).
+pub async fn rate_wait_cpu(
+    store: &Store,
+    target: &crate::server::Target,
+    workers: usize,
+    backlog: usize,
+    window: Duration,
+    p: &Progress,
+) -> Result<RateWait, BenchError> {
+    let handle = pool(store, workers)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = target.cpu_seconds().await?;
+    tokio::time::sleep(window).await;
+    let idle = target.cpu_seconds().await? - before;
+    p.step(1, 3);
+    let hourly: jobs_core::Rate = "1/1h".parse().map_err(BenchError::Task)?;
+    let policy = jobs_core::QueuePolicy { rate: Some(hourly), ..Default::default() };
+    store.producer.set_policy(QUEUE, policy).await?;
+    SINK.reset(false);
+    let jobs = (0..backlog).map(|_| BenchNoop::now().new_job()).collect::<Result<Vec<_>, _>>()?;
+    store.producer.enqueue_many(jobs).await?;
+    if !SINK.wait_for(1, STUCK, |_| {}).await {
+        return Err(BenchError::Stuck("rate wait: the first job did not run".into()));
+    }
+    // The pools learn when the window frees and wait for it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    p.step(2, 3);
+    let before = target.cpu_seconds().await?;
+    tokio::time::sleep(window).await;
+    let waiting = target.cpu_seconds().await? - before;
+    let ran = SINK.done();
+    handle.shutdown().await?;
+    p.step(3, 3);
+    let per_s = |cpu: f64| cpu * 1e3 / window.as_secs_f64();
+    Ok(RateWait { seconds: window.as_secs_f64(), idle_ms_per_s: per_s(idle), waiting_ms_per_s: per_s(waiting), ran })
+}
+
+/// Redis CPU while a pool waits (see [`rate_wait_cpu`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RateWait {
+    /// The length of each window, seconds.
+    pub seconds: f64,
+    /// Redis CPU, milliseconds per second, while the pool idles on an empty
+    /// queue.
+    pub idle_ms_per_s: f64,
+    /// The same while a backlog waits behind the queue's rate.
+    pub waiting_ms_per_s: f64,
+    /// Jobs that ran in all (1: the rate held every other one).
+    pub ran: u64,
+}

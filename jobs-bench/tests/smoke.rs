@@ -21,6 +21,8 @@ async fn every_figure_is_reported() {
             "/enqueue_many/per_s",
             "/end_to_end/per_s",
             "/end_to_end/produced_per_s",
+            "/end_to_end_groups/per_s",
+            "/end_to_end_groups_idle/per_s",
             "/end_to_end_events/per_s",
             "/events/per_s",
             "/events/delay/p50_ms",
@@ -50,5 +52,13 @@ async fn every_figure_is_reported() {
     for k in ["enqueue_single", "enqueue_in_flight", "enqueue_many", "end_to_end", "latency_p50", "latency_p99"] {
         assert!(json["fractions"][k].as_f64().is_some(), "fraction {k}");
     }
+    assert!(json["redis"]["rate_wait"]["seconds"].as_f64().is_some_and(|s| s > 0.0), "rate-wait ran");
+    assert_eq!(json["redis"]["rate_wait"]["ran"], 1, "the rate let one job start");
     assert!(report.table().contains("end to end"));
+    // A measurement left out has no row.
+    let mut only = Settings::smoke();
+    only.only = vec!["single".into()];
+    let one = jobs_bench::run(&only, Some(&target), false, &Progress::new("smoke", true)).await.expect("runs");
+    let table = one.table();
+    assert!(table.contains("enqueue, single awaited") && !table.contains("latency"), "{table}");
 }

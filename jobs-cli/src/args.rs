@@ -385,6 +385,14 @@ pub enum QueueCommand {
         /// (`100/1m`); `none` removes the bound.
         #[arg(long, value_name = "N/PERIOD|none", value_parser = parse_rate)]
         rate: Option<RateArg>,
+        /// Run at most N jobs of one group at once, for every group,
+        /// overriding the jobs' own `concurrency`; `none`: each job's own.
+        #[arg(long, value_name = "N|none", value_parser = parse_limit)]
+        group_concurrency: Option<Limit>,
+        /// Start at most N jobs of one group per period, for every group,
+        /// overriding the jobs' own `rate`; `none`: each job's own.
+        #[arg(long, value_name = "N/PERIOD|none", value_parser = parse_rate)]
+        group_rate: Option<RateArg>,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,

@@ -61,7 +61,9 @@ where
              this command sees only this process's own, empty in-memory queue"
         );
     }
-    let result = execute(&cli, backend.into(), &mut io).await;
+    let args = cli.backend.clone();
+    let ctx = Context::from(backend).with_config_loader(move || load_config(&args));
+    let result = execute(&cli, ctx, &mut io).await;
     ExitCode::from(report(result, &mut io))
 }
 

@@ -10,6 +10,7 @@
 //! queues:
 //!   default: { max_jobs: 1000 }
 //!   email: { max_jobs: 5000, priority_levels: ["normal", "high"], max_running: 20 }
+//!   webhooks: { rate: "100/1s", group_concurrency: 2, group_rate: "10/1s" }
 //! ```
 //!
 //! Every section and key is optional; what is left out takes the default shown
@@ -303,10 +304,11 @@ impl Config {
         }
     }
 
-    /// Sends each configured queue's `max_jobs`, `priority_levels` and
-    /// `max_running` to the backend, which enforces them on every enqueue
-    /// and fetch. Run it once at start,
-    /// before producers enqueue.
+    /// Sends each configured queue's limits (`max_jobs`, `priority_levels`,
+    /// `max_running`, `rate`, `group_concurrency`, `group_rate`) to the
+    /// backend, which enforces them on every enqueue and fetch, in every
+    /// process. Run it at start, before producers enqueue, and again after
+    /// the file changed (`jobs worker` does on SIGHUP).
     pub async fn apply_queue_policies<Q: QueueAdmin + ?Sized>(&self, queue: &Q) -> Result<(), Error> {
         for (name, q) in self.queues.iter() {
             queue.set_policy(name, q.policy()).await?;

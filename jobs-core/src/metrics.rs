@@ -16,6 +16,8 @@
 //! | `jobs_active_workers` | | pools: worker slots running a job now |
 //! | `jobs_worker_slots` | | pools: worker slots of running pools (`active / slots` is the utilisation) |
 //! | `jobs_queue_size` | `queue`, `priority`, `state` | [`JobMetrics::record_queue_stats`], from the backend's `stats()` when scraped |
+//! | `jobs_limited_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs that could start waited for a concurrency bound (`max_running`, a group's `concurrency`) |
+//! | `jobs_throttled_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs waited for a rate (the queue's, a group's, or `JobError::rate_limited`) |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -45,7 +47,7 @@
 
 mod metered;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,6 +113,11 @@ struct Inner {
     /// The `jobs_queue_size` label sets set by the last `record_queue_stats`,
     /// so a queue that disappears from the stats loses its series.
     sizes_seen: Mutex<HashSet<[String; 3]>>,
+    limited: IntCounterVec,
+    throttled: IntCounterVec,
+    /// The backend's held-back counters as last read, per queue: the
+    /// Prometheus counters go up by what the backend's went up since.
+    held_seen: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -204,6 +211,17 @@ impl JobMetrics {
             )
             .map_err(MetricsError::Register)?,
             sizes_seen: Mutex::new(HashSet::new()),
+            limited: counter(
+                "limited_total",
+                "Times jobs that could start waited for a concurrency bound (max_running, a group's concurrency).",
+                &["queue"],
+            )?,
+            throttled: counter(
+                "throttled_total",
+                "Times jobs waited for a rate (the queue's, a group's, or JobError::rate_limited).",
+                &["queue"],
+            )?,
+            held_seen: Mutex::new(HashMap::new()),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -218,6 +236,8 @@ impl JobMetrics {
             Box::new(inner.active_workers.clone()),
             Box::new(inner.worker_slots.clone()),
             Box::new(inner.schedule_lateness.clone()),
+            Box::new(inner.limited.clone()),
+            Box::new(inner.throttled.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -289,9 +309,30 @@ impl JobMetrics {
     }
 
     /// Sets `jobs_queue_size` from a backend's stats (and `jobs_backend_up`
-    /// to 1). Series of queues no longer in the stats are removed.
+    /// to 1), and moves `jobs_limited_total` and `jobs_throttled_total` on
+    /// by what the backend counted since the last call. Series of queues no
+    /// longer in the stats are removed.
     pub fn record_queue_stats(&self, stats: &QueueStats) {
         let i = &self.inner;
+        {
+            let mut held = i.held_seen.lock().unwrap_or_else(|p| p.into_inner());
+            for (queue, counts) in &stats.queues {
+                let (limited, throttled) = held.get(queue).copied().unwrap_or_default();
+                // A backend whose counters went back (reset) counts from zero.
+                let step = |now: u64, before: u64| if now >= before { now - before } else { now };
+                i.limited.with_label_values(&[queue.as_str()]).inc_by(step(counts.limited, limited));
+                i.throttled.with_label_values(&[queue.as_str()]).inc_by(step(counts.throttled, throttled));
+                held.insert(queue.clone(), (counts.limited, counts.throttled));
+            }
+            held.retain(|queue, _| {
+                let kept = stats.queues.contains_key(queue);
+                if !kept {
+                    let _ = i.limited.remove_label_values(&[queue.as_str()]);
+                    let _ = i.throttled.remove_label_values(&[queue.as_str()]);
+                }
+                kept
+            });
+        }
         let mut now = HashSet::new();
         for (queue, counts) in &stats.queues {
             for p in Priority::ALL {
@@ -430,6 +471,25 @@ mod tests {
         JobMetrics::with_registry(&r, "x_").expect("first");
         assert!(matches!(JobMetrics::with_registry(&r, "x_"), Err(MetricsError::Register(_))));
         JobMetrics::with_registry(&r, "y_").expect("another prefix is fine");
+    }
+
+    #[test]
+    fn held_back_counters_follow_the_backend() {
+        let m = JobMetrics::new();
+        let read = |limited, throttled| {
+            let mut stats = QueueStats::default();
+            stats.queues.insert("hooks".into(), crate::queue::QueueCounts { limited, throttled, ..Default::default() });
+            m.record_queue_stats(&stats);
+            m.encode().expect("encodes")
+        };
+        let text = read(3, 1);
+        assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 3"#), "{text}");
+        assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");
+        let text = read(5, 1);
+        assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 5"#), "the backend's increase: {text}");
+        let text = read(2, 0);
+        assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 7"#), "a reset backend counts from zero: {text}");
+        assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");
     }
 
     #[test]

@@ -134,6 +134,12 @@ fn queue_names_and_priorities_are_checked() {
     assert_eq!(c.queues.get("email").expect("email").policy().rate, Some("100/1m".parse().expect("a rate")));
     let e = parse_err("queues:\n  email: { rate: \"lots\" }\n");
     assert!(e.contains("queues.email") && e.contains("invalid rate \"lots\"") && e.contains("N/period"), "{e}");
+    let c =
+        Config::from_yaml_str("queues:\n  hooks: { group_concurrency: 2, group_rate: \"10/1s\" }\n").expect("valid");
+    let p = c.queues.get("hooks").expect("hooks").policy();
+    assert_eq!((p.group_concurrency, p.group_rate), (Some(2), Some("10/1s".parse().expect("a rate"))));
+    let e = parse_err("queues:\n  hooks: { group_concurrency: 0 }\n");
+    assert!(e.contains("queues.hooks.group_concurrency: must be at least 1"), "{e}");
     let e = parse_err("queues:\n  email: {}\n  email: {}\n");
     assert!(e.contains("email"), "{e}");
 }

@@ -53,6 +53,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "hincrby",
     "hlen",
     "hmget",
+    "hscan",
     "hset",
     "incrby",
     "llen",

@@ -9,7 +9,7 @@ use jobs_core::{
 };
 use redis::Value;
 
-use crate::decode::{rate_arg, rate_field, text};
+use crate::decode::{rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -18,6 +18,7 @@ use crate::scripts::cancel::Cancel;
 use crate::scripts::purge_dead::PurgeDead;
 use crate::scripts::retry_dead::{DeadRetry, RetryDead};
 use crate::scripts::set_paused::SetPaused;
+use crate::scripts::set_policy::SetPolicy;
 
 type Hash = HashMap<String, Vec<u8>>;
 
@@ -76,8 +77,12 @@ impl RedisQueue {
             let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
             // A gauge is never negative unless the data was edited by hand.
             let gauge = |field: String| u64::try_from(get(&field)).unwrap_or(0);
-            let mut qc =
-                QueueCounts { paused: matches!(&r[5], Value::BulkString(b) if b == b"1"), ..Default::default() };
+            let mut qc = QueueCounts {
+                paused: matches!(&r[5], Value::BulkString(b) if b == b"1"),
+                limited: gauge("limited".to_owned()),
+                throttled: gauge("throttled".to_owned()),
+                ..Default::default()
+            };
             for p in Priority::ALL {
                 let rank = p.rank();
                 let pending: i64 = redis::from_redis_value_ref(&r[rank]).unwrap_or(0);
@@ -123,31 +128,41 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
-        type Fields = (Vec<Option<u64>>, Vec<Option<u32>>, Vec<Option<String>>);
-        let (running, limits, rates): Fields = redis::pipe()
+        type Fields = (Vec<Option<u64>>, Vec<Option<String>>, (Option<String>, Option<String>));
+        let (running, bounds, (over_limit, over_rate)): Fields = redis::pipe()
             .cmd("HMGET")
             .arg(keys.group_running())
             .arg(&names)
             .cmd("HMGET")
-            .arg(keys.group_limit())
+            .arg(keys.group_bounds())
             .arg(&names)
             .cmd("HMGET")
-            .arg(keys.group_rate())
-            .arg(&names)
+            .arg(keys.meta())
+            .arg("group_concurrency")
+            .arg("group_rate")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("groups", &e))?;
+        // The queue's own bounds, when set, override every group's.
+        let over_rate = over_rate.as_deref().and_then(rate_field);
+        let over_limit = over_limit.and_then(|s| s.parse::<u32>().ok());
         Ok(top
             .into_iter()
-            .zip(running.into_iter().zip(limits))
-            .zip(rates)
-            .map(|(((key, pending), (running, concurrency)), rate)| GroupInfo {
-                key,
-                rate: rate.as_deref().and_then(rate_field),
-                // Scores count jobs: whole numbers far below 2^53.
-                pending: pending as u64,
-                running: running.unwrap_or(0),
-                concurrency,
+            .zip(running)
+            .zip(bounds)
+            .map(|(((key, pending), running), bounds)| {
+                // `<concurrency>/<rate>/<rank>` (see groups.lua).
+                let mut parts = bounds.as_deref().unwrap_or("").split('/');
+                let limit = parts.next().and_then(|l| l.parse::<u32>().ok());
+                let rate = parts.next().and_then(rate_field);
+                GroupInfo {
+                    key,
+                    rate: over_rate.or(rate),
+                    // Scores count jobs: whole numbers far below 2^53.
+                    pending: pending as u64,
+                    running: running.unwrap_or(0),
+                    concurrency: over_limit.or(limit),
+                }
             })
             .collect())
     }
@@ -221,53 +236,40 @@ impl RedisQueue {
         self.register(queue).await
     }
 
-    /// `priority_levels` is stored as the ranks' digits in the policy's
-    /// order (so an error lists them as configured), `max_jobs` as a number;
-    /// an empty string means no limit.
+    /// One `set_policy.lua` call: the limits, then a wake-up for pools
+    /// waiting on a bound that may have been raised.
     pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
         policy.check()?;
-        let levels: String = policy.priority_levels.iter().map(|p| p.rank().to_string()).collect();
-        let number = |n: Option<u64>| n.map(|m| m.to_string()).unwrap_or_default();
-        let keys = self.keys(queue);
-        let mut pipe = redis::pipe();
-        pipe.cmd("HSET")
-            .arg(keys.meta())
-            .arg("max_jobs")
-            .arg(number(policy.max_jobs))
-            .arg("priority_levels")
-            .arg(levels)
-            .arg("max_running")
-            .arg(number(policy.max_running))
-            .arg("rate")
-            .arg(policy.rate.as_ref().map(rate_arg).unwrap_or_default())
-            .ignore()
-            // A raised `max_running` may let waiting pools take jobs now.
-            .cmd("PUBLISH")
-            .arg(keys.wake())
-            .arg("1")
-            .ignore();
-        pipe.query_async::<()>(&mut self.conn()).await.map_err(|e| self.command_error("set_policy", &e))?;
+        self.invoke(SetPolicy { keys: &self.keys(queue), policy: &policy }).await?;
         self.register(queue).await
     }
 
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
-        let (max_jobs, levels, max_running, rate): Fields = redis::cmd("HMGET")
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate): Fields = redis::cmd("HMGET")
             .arg(self.keys(queue).meta())
             .arg("max_jobs")
             .arg("priority_levels")
             .arg("max_running")
             .arg("rate")
+            .arg("group_concurrency")
+            .arg("group_rate")
             .query_async(&mut self.conn())
             .await
             .map_err(|e| self.command_error("policy", &e))?;
         let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
         let priority_levels =
             levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
-        let rate = rate.as_deref().and_then(rate_field);
-        Ok(QueuePolicy { max_jobs: number(max_jobs), priority_levels, max_running: number(max_running), rate })
+        Ok(QueuePolicy {
+            max_jobs: number(max_jobs),
+            priority_levels,
+            max_running: number(max_running),
+            rate: rate.as_deref().and_then(rate_field),
+            group_concurrency: group_concurrency.and_then(|s| s.parse::<u32>().ok()),
+            group_rate: group_rate.as_deref().and_then(rate_field),
+        })
     }
 }

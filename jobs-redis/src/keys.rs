@@ -225,14 +225,11 @@ impl QueueKeys {
         self.key("grun")
     }
 
-    /// Hash of group → its concurrency.
-    pub fn group_limit(&self) -> String {
-        self.key("glimit")
-    }
-
-    /// Hash of group → its rate, `<starts>,<window ms>`.
-    pub fn group_rate(&self) -> String {
-        self.key("grate")
+    /// Hash of group → `<concurrency>/<rate>/<rank>`: its bound and rate
+    /// (`<starts>,<window ms>`; each empty for none) and the most urgent
+    /// priority rank that may hold its jobs.
+    pub fn group_bounds(&self) -> String {
+        self.key("gbound")
     }
 
     /// Sorted set of a group's recent starts, by time (for its rate).
@@ -393,10 +390,9 @@ mod tests {
             k.group_ready(0, "g"),
             k.group_waiting(),
             k.group_running(),
-            k.group_limit(),
+            k.group_bounds(),
             k.group_turn(),
             k.group_on(),
-            k.group_rate(),
             k.group_starts("g"),
             k.group_held(),
             k.queue_starts(),

@@ -40,6 +40,7 @@ pub(crate) mod read;
 pub(crate) mod retry_dead;
 pub(crate) mod schedule_paused;
 pub(crate) mod set_paused;
+pub(crate) mod set_policy;
 
 pub(crate) use invoke::{array, bytes, is_code, Args};
 

@@ -340,7 +340,8 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     // Limits: read, set one (the other stays), refuse nonsense, remove.
     let limits = format!("/api/queues/{QUEUE}/limits");
     let (code, body) = get_json(&state, &limits).await;
-    let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null, "priority_levels": [] });
+    let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
+        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0 });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
@@ -349,12 +350,17 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!(queue.policy(QUEUE).await.expect("policy").max_running, Some(3), "stored in the backend");
     let (_, body) = post_json(&state, &format!("{limits}?rate=100/1m"), &[BEARER]).await;
     assert_eq!(body["rate"], "100/1m");
-    for bad in ["max_running=0", "max_jobs=lots", "rate=fast"] {
+    let (_, body) = post_json(&state, &format!("{limits}?group_concurrency=2&group_rate=10/1s"), &[BEARER]).await;
+    assert_eq!((body["group_concurrency"].clone(), body["group_rate"].clone()), (json!(2), json!("10/1s")));
+    let p = queue.policy(QUEUE).await.expect("policy");
+    assert_eq!((p.group_concurrency, p.rate.is_some()), (Some(2), true), "stored, the queue's rate kept");
+    for bad in ["max_running=0", "max_jobs=lots", "rate=fast", "group_concurrency=0", "group_rate=fast"] {
         let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
         assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
     }
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
-    let (_, body) = post_json(&state, &format!("{limits}?max_running=none&max_jobs=none&rate=none"), &[BEARER]).await;
+    let all_none = "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none";
+    let (_, body) = post_json(&state, &format!("{limits}?{all_none}"), &[BEARER]).await;
     assert_eq!(body, none);
     let (code, body) = get_json(&state, &format!("/api/queues/{QUEUE}/groups")).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "groups": [] })));

@@ -313,15 +313,20 @@ async fn the_dashboard_in_headless_chromium() {
     // stored by now), and the backend holds the new bound.
     b.client.goto(&format!("http://{addr}/ui/#/queues/billing")).await.expect("opens the queue");
     b.wait_text("#limits [data-limit='max_running']", "no running bound", |t| t == "none").await;
+    b.wait_text("#limits [data-limit='limited']", "the held-back count", |t| t == "0").await;
     b.click("#limits summary", "the limits form").await;
     let field = b.wait_for("#limit-max-running", "the max running field").await;
     field.send_keys("2").await.expect("types the bound");
+    let field = b.wait_for("#limit-group-concurrency", "the per-group running field").await;
+    field.send_keys("1").await.expect("types the group bound");
     b.click("#limits button[data-action='set-limits']", "set limits").await;
     b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
     b.click("#confirm-ok", "confirm").await;
     b.wait_text("#flash.ok", "the limits accepted", |t| t.contains("max running 2")).await;
     b.wait_text("#limits [data-limit='max_running']", "the new bound", |t| t == "2").await;
-    assert_eq!(queue.policy("billing").await.expect("policy").max_running, Some(2));
+    b.wait_text("#limits [data-limit='group_concurrency']", "the new group bound", |t| t == "1").await;
+    let policy = queue.policy("billing").await.expect("policy");
+    assert_eq!((policy.max_running, policy.group_concurrency), (Some(2), Some(1)));
 
     // A grouped queue: its busiest groups.
     for account in ["acme", "acme", "globex"] {

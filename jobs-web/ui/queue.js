@@ -71,12 +71,16 @@ function limitsPanel(name, limits, after) {
   const running = field('limit-max-running', limits.max_running);
   const waiting = field('limit-max-jobs', limits.max_jobs);
   const rate = h('input', { type: 'text', id: 'limit-rate', class: 'limit', placeholder: 'none', value: limits.rate ?? '' });
+  const groupRunning = field('limit-group-concurrency', limits.group_concurrency);
+  const groupRate = h('input', { type: 'text', id: 'limit-group-rate', class: 'limit', placeholder: "job's own", value: limits.group_rate ?? '' });
+  const own = (v) => (v === null || v === undefined ? "each job's own" : String(v));
   const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
   const set = async () => {
     const body = await act({
       title: `Limits of queue ${name}`,
-      text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; from the next fetch and enqueue on.`,
-      path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`,
+      text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; per group, at most ${arg(groupRunning)} running and starts at most ${arg(groupRate)} ('none': each job's own); from the next fetch and enqueue on.`,
+      path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`
+        + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}`,
       done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
     });
     if (body) after(body);
@@ -85,9 +89,15 @@ function limitsPanel(name, limits, after) {
     h('span', {}, 'Max running ', h('strong', { 'data-limit': 'max_running' }, shown(limits.max_running))),
     h('span', {}, 'Max waiting ', h('strong', { 'data-limit': 'max_jobs' }, shown(limits.max_jobs))),
     h('span', {}, 'Rate ', h('strong', { 'data-limit': 'rate' }, limits.rate ?? 'none')),
+    h('span', {}, 'Per group: running ', h('strong', { 'data-limit': 'group_concurrency' }, own(limits.group_concurrency))),
+    h('span', {}, 'rate ', h('strong', { 'data-limit': 'group_rate' }, own(limits.group_rate))),
+    h('span', { title: 'Times jobs that could start waited for a concurrency bound, and for a rate' }, 'Held back ',
+      h('strong', { 'data-limit': 'limited' }, fmtNum(limits.limited ?? 0)), ' by a bound, ',
+      h('strong', { 'data-limit': 'throttled' }, fmtNum(limits.throttled ?? 0)), ' by a rate'),
     h('details', {}, h('summary', {}, 'Change'),
       h('label', {}, 'max running ', running), ' ', h('label', {}, 'max waiting ', waiting), ' ',
-      h('label', {}, 'rate ', rate), ' ',
+      h('label', {}, 'rate ', rate), ' ', h('label', {}, 'per group: running ', groupRunning), ' ',
+      h('label', {}, 'rate ', groupRate), ' ',
       h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
   ];
 }

@@ -95,13 +95,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Jobs { args } => {
             init_tracing("warn");
-            operate(settings, args).await
+            operate(settings, cli.config.clone(), args).await
         }
     }
 }
 
 /// `background-jobs jobs ..`: jobs-cli on the backend this configuration names.
-async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<ExitCode> {
+async fn operate(settings: Settings, config: Option<PathBuf>, args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let (queue, kind) = app::open_queue(&settings).await?;
     let command = args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let mut data = jobs_core::Extensions::default();
@@ -115,7 +115,16 @@ async fn operate(settings: Settings, args: Vec<OsString>) -> anyhow::Result<Exit
              process's own, empty in-memory queue"
         );
     }
-    let ctx = jobs_cli::Context::new(queue).with_config(settings.jobs.clone()).with_extensions(data);
+    // `jobs worker` applies the file's queue limits again on SIGHUP.
+    let reload = move || {
+        Settings::load(config.as_deref())
+            .map(|s| s.jobs)
+            .map_err(|e| jobs_cli::CliError::Usage(format!("the configuration: {e}")))
+    };
+    let ctx = jobs_cli::Context::new(queue)
+        .with_config(settings.jobs.clone())
+        .with_extensions(data)
+        .with_config_loader(reload);
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let mut input = BufReader::new(std::io::stdin());
     let interactive = std::io::stdin().is_terminal();

@@ -80,9 +80,12 @@ pub(super) struct LimitChange {
     pub(super) max_running: Option<Limit>,
     pub(super) max_jobs: Option<Limit>,
     pub(super) rate: Option<RateArg>,
+    pub(super) group_concurrency: Option<Limit>,
+    pub(super) group_rate: Option<RateArg>,
 }
 
 /// `queue limits NAME [--max-running N|none] [--max-jobs N|none] [--rate
+/// N/PERIOD|none] [--group-concurrency N|none] [--group-rate
 /// N/PERIOD|none]`: changes what is given (the rest of the policy stays),
 /// then prints the limits.
 pub(super) async fn queue_limits(
@@ -98,11 +101,19 @@ pub(super) async fn queue_limits(
         max_running: Option<u64>,
         max_jobs: Option<u64>,
         rate: Option<jobs_core::Rate>,
+        group_concurrency: Option<u32>,
+        group_rate: Option<jobs_core::Rate>,
         priority_levels: Vec<&'static str>,
+        limited: u64,
+        throttled: u64,
     }
     validate_queue_name(name)?;
     let mut policy = q.policy(name).await?;
-    let changed = change.max_running.is_some() || change.max_jobs.is_some() || change.rate.is_some();
+    let changed = change.max_running.is_some()
+        || change.max_jobs.is_some()
+        || change.rate.is_some()
+        || change.group_concurrency.is_some()
+        || change.group_rate.is_some();
     if let Some(Limit(n)) = change.max_running {
         policy.max_running = n;
     }
@@ -112,10 +123,23 @@ pub(super) async fn queue_limits(
     if let Some(RateArg(r)) = change.rate {
         policy.rate = r;
     }
+    if let Some(Limit(n)) = change.group_concurrency {
+        policy.group_concurrency = n
+            .map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    jobs_core::Error::InvalidArgument(format!("`--group-concurrency` is at most {}", u32::MAX))
+                })
+            })
+            .transpose()?;
+    }
+    if let Some(RateArg(r)) = change.group_rate {
+        policy.group_rate = r;
+    }
     if changed {
         q.set_policy(name, policy.clone()).await?;
     }
     let levels: Vec<&'static str> = policy.priority_levels.iter().map(|p| p.as_str()).collect();
+    let counts = q.stats().await?.queues.remove(name).unwrap_or_default();
     if json {
         return print_json(
             io,
@@ -124,17 +148,30 @@ pub(super) async fn queue_limits(
                 max_running: policy.max_running,
                 max_jobs: policy.max_jobs,
                 rate: policy.rate,
+                group_concurrency: policy.group_concurrency,
+                group_rate: policy.group_rate,
                 priority_levels: levels,
+                limited: counts.limited,
+                throttled: counts.throttled,
             },
         );
     }
     let bound = |n: Option<u64>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
-    writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
-    writeln!(io.out, "max_running      {}", bound(policy.max_running))?;
-    writeln!(io.out, "max_jobs         {}", bound(policy.max_jobs))?;
-    writeln!(io.out, "rate             {}", policy.rate.map_or_else(|| "none".to_owned(), |r| r.to_string()))?;
+    let rate = |r: Option<jobs_core::Rate>| r.map_or_else(|| "none".to_owned(), |r| r.to_string());
+    let own = |s: String| if s == "none" { "each job's own".to_owned() } else { s };
     let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
-    writeln!(io.out, "priority_levels  {levels}")?;
+    writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
+    for (key, value) in [
+        ("max_running", bound(policy.max_running)),
+        ("max_jobs", bound(policy.max_jobs)),
+        ("rate", rate(policy.rate)),
+        ("group_concurrency", own(bound(policy.group_concurrency.map(u64::from)))),
+        ("group_rate", own(rate(policy.group_rate))),
+        ("priority_levels", levels),
+        ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
+    ] {
+        writeln!(io.out, "{key:<18} {value}")?;
+    }
     Ok(())
 }
 

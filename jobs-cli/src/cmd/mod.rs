@@ -27,13 +27,25 @@ pub struct Context {
     pub(crate) config: Config,
     pub(crate) shutdown: Option<BoxFuture<'static, ()>>,
     pub(crate) data: jobs_core::Extensions,
+    pub(crate) reload: Option<ConfigLoader>,
+    pub(crate) reloads: Option<tokio::sync::mpsc::Receiver<()>>,
 }
+
+/// Reads the configuration again (for `worker`'s reloads).
+pub(crate) type ConfigLoader = Box<dyn Fn() -> Result<Config, CliError> + Send + Sync>;
 
 impl Context {
     /// Commands on `queue`, with the default configuration; `worker` stops
     /// on SIGINT or SIGTERM.
     pub fn new(queue: SharedQueue) -> Self {
-        Context { queue, config: Config::default(), shutdown: None, data: jobs_core::Extensions::default() }
+        Context {
+            queue,
+            config: Config::default(),
+            shutdown: None,
+            data: jobs_core::Extensions::default(),
+            reload: None,
+            reloads: None,
+        }
     }
 
     /// Uses this configuration (`worker` takes its pool settings and queues
@@ -48,6 +60,25 @@ impl Context {
     /// handling).
     pub fn with_shutdown(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// `worker` reads the configuration again with `load` on SIGHUP (or each
+    /// time the channel of [`Context::with_reload_signal`] receives) and
+    /// applies its queue limits (`max_jobs`, `max_running`, rates, group
+    /// bounds) to the backend, for every process; pool settings need a
+    /// restart. A configuration that fails to load or apply is reported
+    /// and the running limits stay.
+    pub fn with_config_loader(mut self, load: impl Fn() -> Result<Config, CliError> + Send + Sync + 'static) -> Self {
+        self.reload = Some(Box::new(load));
+        self
+    }
+
+    /// `worker` reloads the configuration each time `reloads` receives,
+    /// instead of on SIGHUP (for tests, and applications with their own
+    /// signal handling). Needs [`Context::with_config_loader`].
+    pub fn with_reload_signal(mut self, reloads: tokio::sync::mpsc::Receiver<()>) -> Self {
+        self.reloads = Some(reloads);
         self
     }
 
@@ -141,8 +172,22 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Queue(QueueCommand::Groups { name, limit, output }) => {
             control::queue_groups(q, name, *limit, output.json, io).await
         }
-        Command::Queue(QueueCommand::Limits { name, max_running, max_jobs, rate, output }) => {
-            let change = control::LimitChange { max_running: *max_running, max_jobs: *max_jobs, rate: *rate };
+        Command::Queue(QueueCommand::Limits {
+            name,
+            max_running,
+            max_jobs,
+            rate,
+            group_concurrency,
+            group_rate,
+            output,
+        }) => {
+            let change = control::LimitChange {
+                max_running: *max_running,
+                max_jobs: *max_jobs,
+                rate: *rate,
+                group_concurrency: *group_concurrency,
+                group_rate: *group_rate,
+            };
             control::queue_limits(q, name, change, output.json, io).await
         }
     }

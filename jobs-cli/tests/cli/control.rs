@@ -78,19 +78,22 @@ async fn pause_and_resume_queues(q: SharedQueue) {
 }
 
 async fn queue_limits(q: SharedQueue) {
-    let shown =
-        "queue `reports`\nmax_running      none\nmax_jobs         none\nrate             none\npriority_levels  all\n";
-    assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown);
+    let shown = |head: &str, max_running: &str| {
+        format!(
+            "queue `reports`{head}\nmax_running        {max_running}\nmax_jobs           none\nrate               none\n\
+             group_concurrency  each job's own\ngroup_rate         each job's own\npriority_levels    all\n\
+             held back          0 times by a bound, 0 by a rate\n"
+        )
+    };
+    assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown("", "none"));
     let out = cli(&q, &["queue", "limits", "reports", "--max-running", "5"]).await;
-    assert_eq!(
-        out.ok(),
-        "queue `reports`: limits set\nmax_running      5\nmax_jobs         none\nrate             none\npriority_levels  all\n"
-    );
+    assert_eq!(out.ok(), shown(": limits set", "5"));
     assert_eq!(q.policy("reports").await.unwrap().max_running, Some(5), "stored in the backend");
     let doc = cli(&q, &["queue", "limits", "reports", "--max-jobs", "100", "--json"]).await.json();
     assert_eq!(
         doc,
-        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "priority_levels": [] }),
+        json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
+                "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
@@ -99,6 +102,14 @@ async fn queue_limits(q: SharedQueue) {
     assert_eq!(doc["rate"], "100/1m");
     assert_eq!(q.policy("reports").await.unwrap().rate, Some("100/1m".parse().unwrap()));
     assert_eq!(cli(&q, &["queue", "limits", "reports", "--rate", "fast"]).await.code, 2);
+    let args = ["queue", "limits", "reports", "--group-concurrency", "2", "--group-rate", "10/1s", "--json"];
+    let doc = cli(&q, &args).await.json();
+    assert_eq!((doc["group_concurrency"].clone(), doc["group_rate"].clone()), (json!(2), json!("10/1s")));
+    let p = q.policy("reports").await.unwrap();
+    assert_eq!((p.group_concurrency, p.group_rate), (Some(2), Some("10/1s".parse().unwrap())), "stored");
+    assert_eq!(cli(&q, &["queue", "limits", "reports", "--group-concurrency", "0"]).await.code, 2);
+    let doc = cli(&q, &["queue", "limits", "reports", "--group-concurrency", "none", "--json"]).await.json();
+    assert_eq!(doc["group_concurrency"], serde_json::Value::Null);
     for bad in ["0", "many"] {
         let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
         assert_eq!(out.code, 2, "{bad}: {out:?}");

@@ -45,6 +45,12 @@ pub(super) fn config(config: &Config) -> Result<(), Problem> {
                 "must be at least 1 (leave it out for no bound; pause the queue to run none)".into(),
             ));
         }
+        if q.group_concurrency == Some(0) {
+            return Err((
+                format!("queues.{name}.group_concurrency"),
+                "must be at least 1 (leave it out for each job's own bound)".into(),
+            ));
+        }
     }
     Ok(())
 }

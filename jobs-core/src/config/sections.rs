@@ -130,6 +130,14 @@ pub struct QueueConfig {
     /// Start at most this many of the queue's jobs per window, across every
     /// pool and process: `"100/1m"` (absent: no bound).
     pub rate: Option<crate::queue::Rate>,
+    /// Run at most this many jobs of one group at once, for every group of
+    /// the queue, overriding the jobs' own `concurrency` (at least 1;
+    /// absent: each job's own).
+    pub group_concurrency: Option<u32>,
+    /// Start at most this many jobs of one group per window, for every
+    /// group of the queue, overriding the jobs' own `rate`: `"10/1s"`
+    /// (absent: each job's own).
+    pub group_rate: Option<crate::queue::Rate>,
 }
 
 impl QueueConfig {
@@ -140,6 +148,8 @@ impl QueueConfig {
             priority_levels: self.priority_levels.clone(),
             max_running: self.max_running,
             rate: self.rate,
+            group_concurrency: self.group_concurrency,
+            group_rate: self.group_rate,
         }
     }
 }

@@ -25,7 +25,12 @@ impl QueueInspect for MemoryQueue {
         let st = self.lock();
         let mut stats = QueueStats::default();
         for (name, q) in &st.queues {
-            let mut qc = QueueCounts { paused: q.paused, ..Default::default() };
+            let mut qc = QueueCounts {
+                paused: q.paused,
+                limited: q.limited + q.ready.limited,
+                throttled: q.throttled + q.ready.rate_held,
+                ..Default::default()
+            };
             for p in Priority::ALL {
                 qc.by_priority.insert(
                     p,
@@ -198,8 +203,12 @@ impl QueueAdmin for MemoryQueue {
 
     fn set_policy<'a>(&'a self, queue: &'a str, policy: QueuePolicy) -> BoxFuture<'a, Result<(), Error>> {
         let r = validate_queue_name(queue).and_then(|()| policy.check()).map(|()| {
-            self.lock().queues.entry(queue.to_owned()).or_default().policy = policy;
-            // A raised `max_running` may let waiting pools take jobs now.
+            let mut state = self.lock();
+            let q = state.queues.entry(queue.to_owned()).or_default();
+            q.ready.set_overrides(policy.group_concurrency, policy.group_rate);
+            q.policy = policy;
+            drop(state);
+            // A raised bound may let waiting pools take jobs now.
             self.wake();
         });
         Box::pin(async move { r })

@@ -118,14 +118,14 @@ impl MemoryQueue {
             }
             let mut expired = 0;
             // Slots left under the queue's `max_running`, across every pool.
-            let mut room = q
+            let slots = q
                 .policy
                 .max_running
                 .map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(q.leased.len() as u64)).unwrap_or(usize::MAX));
             // And the starts left in the queue's `rate` window.
-            if let Some(rate) = q.policy.rate {
-                room = room.min(q.starts.room(&rate, now));
-            }
+            let starts = q.policy.rate.map_or(usize::MAX, |rate| q.starts.room(&rate, now));
+            let mut room = slots.min(starts);
+            let asked = req.max - out.jobs.len();
             {
                 while out.jobs.len() < req.max && expired < EXPIRE_BATCH && room > 0 {
                     let Some((id, rank, group)) = q.ready.pop(now) else { break };
@@ -187,6 +187,14 @@ impl MemoryQueue {
                         headers: r.job.headers.clone(),
                         crashes: r.crashes,
                     });
+                }
+            }
+            if room == 0 && slots.min(starts) < asked && q.ready.len() > 0 {
+                // A bound of the queue left jobs waiting: the tighter one.
+                if starts <= slots {
+                    q.throttled += 1;
+                } else {
+                    q.limited += 1;
                 }
             }
         }
@@ -302,6 +310,10 @@ impl MemoryQueue {
                     Outcome::Snooze { at, reason, holds_group, .. } => {
                         r.snoozes = r.snoozes.saturating_add(1);
                         let t = at.resolve(now);
+                        if holds_group {
+                            // An upstream's rate held the job back.
+                            q.throttled += 1;
+                        }
                         if let Some(g) = r.job.group.as_ref().filter(|_| holds_group) {
                             q.ready.hold(&g.key, t);
                         }

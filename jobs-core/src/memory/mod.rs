@@ -104,6 +104,11 @@ struct QueueState {
     failed: [u64; 4],
     /// Jobs ended expired, per rank (a counter, like `processed`).
     expired: [u64; 4],
+    /// Fetches that a bound of the queue cut short while jobs waited (see
+    /// `QueueCounts::limited` and `throttled`); the groups' own counts are in
+    /// `ready`.
+    limited: u64,
+    throttled: u64,
     /// Per-minute history, newest last, at most [`HISTORY_MINUTES`].
     history: VecDeque<MinuteCounts>,
 }

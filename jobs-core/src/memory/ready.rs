@@ -65,9 +65,27 @@ impl Group {
     fn pending(&self) -> usize {
         self.lists.iter().map(VecDeque::len).sum()
     }
+}
 
-    fn has_room(&self) -> bool {
-        self.limit.is_none_or(|l| self.running < l)
+/// The queue's own bounds for every group (`QueuePolicy::group_concurrency`
+/// and `group_rate`), which override the jobs' own when set.
+#[derive(Default, Clone, Copy)]
+struct Overrides {
+    limit: Option<u32>,
+    rate: Option<Rate>,
+}
+
+impl Overrides {
+    fn limit(&self, g: &Group) -> Option<u32> {
+        self.limit.or(g.limit)
+    }
+
+    fn rate(&self, g: &Group) -> Option<Rate> {
+        self.rate.or(g.rate)
+    }
+
+    fn has_room(&self, g: &Group) -> bool {
+        self.limit(g).is_none_or(|l| g.running < l)
     }
 }
 
@@ -82,6 +100,11 @@ pub(super) struct Ready {
     /// again, and the same as a set.
     throttled: BTreeSet<(SystemTime, String)>,
     held: HashSet<String>,
+    overrides: Overrides,
+    /// Times a group reached its concurrency with jobs still pending, and
+    /// times one was held back by its rate (counters, as in `QueueCounts`).
+    pub(super) limited: u64,
+    pub(super) rate_held: u64,
 }
 
 fn pop_first(lists: &mut [VecDeque<JobId>; 4]) -> Option<(JobId, usize)> {
@@ -115,6 +138,16 @@ impl Ready {
         }
     }
 
+    /// Sets the queue's bounds for every group (`None`: each job's own);
+    /// a group that has room under them comes back into the turn.
+    pub(super) fn set_overrides(&mut self, limit: Option<u32>, rate: Option<Rate>) {
+        self.overrides = Overrides { limit, rate };
+        let keys: Vec<String> = self.groups.keys().cloned().collect();
+        for k in keys {
+            self.offer(&k);
+        }
+    }
+
     /// Takes job `id` out (cancelled, or moved by a keyed replace); linear
     /// in its list's length.
     pub(super) fn remove(&mut self, id: &JobId, rank: usize, group: Option<&JobGroup>, now: SystemTime) {
@@ -143,6 +176,7 @@ impl Ready {
             self.held.remove(&key);
             self.offer(&key);
         }
+        let over = self.overrides;
         if self.turn.is_empty() {
             return pop_first(&mut self.plain).map(|(id, rank)| (id, rank, None));
         }
@@ -157,11 +191,20 @@ impl Ready {
                     idle += 1;
                 }
                 Some(key) => {
-                    let Some(grp) = self.groups.get_mut(&key).filter(|g| g.has_room()) else {
+                    let Some(grp) = self.groups.get_mut(&key) else {
                         self.on.remove(&key);
                         continue;
                     };
-                    if let Some(t) = grp.rate.and_then(|r| grp.starts.wait(&r, now)) {
+                    if !over.has_room(grp) {
+                        if grp.pending() > 0 {
+                            self.limited += 1;
+                        }
+                        self.on.remove(&key);
+                        continue;
+                    }
+                    let rate = over.rate(grp);
+                    if let Some(t) = rate.and_then(|r| grp.starts.wait(&r, now)) {
+                        self.rate_held += 1;
                         self.on.remove(&key);
                         self.held.insert(key.clone());
                         self.throttled.insert((t, key));
@@ -171,14 +214,19 @@ impl Ready {
                         self.on.remove(&key);
                         continue;
                     };
-                    if grp.rate.is_some() {
+                    if rate.is_some() {
                         grp.starts.push(now);
                     }
                     // Still in the turn when it has more jobs and, once this
                     // one runs, a slot left.
-                    if grp.pending() > 0 && grp.limit.is_none_or(|l| grp.running + 1 < l) {
+                    let room_left = over.limit(grp).is_none_or(|l| grp.running + 1 < l);
+                    if grp.pending() > 0 && room_left {
                         self.turn.push_back(Some(key.clone()));
                     } else {
+                        if grp.pending() > 0 {
+                            // The rest of the group waits for a slot.
+                            self.limited += 1;
+                        }
                         self.on.remove(&key);
                     }
                     return Some((id, rank, Some(key)));
@@ -223,8 +271,9 @@ impl Ready {
     /// Puts `group` in the turn when it has pending jobs and a free slot
     /// and is not in it yet (nor held back by its rate); whether it went in.
     pub(super) fn offer(&mut self, group: &str) -> bool {
+        let over = self.overrides;
         let eligible =
-            !self.held.contains(group) && self.groups.get(group).is_some_and(|g| g.pending() > 0 && g.has_room());
+            !self.held.contains(group) && self.groups.get(group).is_some_and(|g| g.pending() > 0 && over.has_room(g));
         if eligible && self.on.insert(group.to_owned()) {
             self.turn.push_back(Some(group.to_owned()));
             return true;
@@ -236,8 +285,11 @@ impl Ready {
     /// rate's window (and so out of the turn), keeping memory bounded by
     /// the live groups.
     fn tidy(&mut self, group: &str, now: SystemTime) {
+        let over = self.overrides;
         let idle = self.groups.get_mut(group).is_some_and(|g| {
-            g.pending() == 0 && g.running == 0 && g.rate.is_none_or(|r| g.starts.room(&r, now) == r.limit as usize)
+            g.pending() == 0
+                && g.running == 0
+                && over.rate(g).is_none_or(|r| g.starts.room(&r, now) == r.limit as usize)
         });
         if idle && !self.on.contains(group) && !self.held.contains(group) {
             self.groups.remove(group);
@@ -254,8 +306,8 @@ impl Ready {
                 key: key.clone(),
                 pending: g.pending() as u64,
                 running: u64::from(g.running),
-                concurrency: g.limit,
-                rate: g.rate,
+                concurrency: self.overrides.limit(g),
+                rate: self.overrides.rate(g),
             })
             .collect();
         all.sort_by(|a, b| b.pending.cmp(&a.pending).then_with(|| b.key.cmp(&a.key)));

@@ -124,11 +124,11 @@ pub struct GroupInfo {
     pub pending: u64,
     /// Its running jobs.
     pub running: u64,
-    /// How many may run at once (its latest job's `concurrency`); `None`:
-    /// no bound.
+    /// How many may run at once (the queue's `group_concurrency`, else its
+    /// latest job's `concurrency`); `None`: no bound.
     pub concurrency: Option<u32>,
-    /// How many may start per window (its latest job's `rate`); `None`: no
-    /// bound.
+    /// How many may start per window (the queue's `group_rate`, else its
+    /// latest job's `rate`); `None`: no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<super::Rate>,
 }
@@ -335,6 +335,18 @@ pub struct QueueCounts {
     pub by_priority: BTreeMap<Priority, Counts>,
     /// Whether workers are held off the queue.
     pub paused: bool,
+    /// How often jobs that could have started waited for a concurrency
+    /// bound: a fetch that filled the room `max_running` left while jobs
+    /// still waited, or a group that reached its `concurrency` with jobs
+    /// still pending (since the backend's counters started).
+    #[serde(default)]
+    pub limited: u64,
+    /// How often jobs waited for a rate: a fetch that used up the queue's
+    /// `rate` window while jobs still waited, a group held back by its
+    /// `rate`, or a job that returned `JobError::rate_limited` (since the
+    /// backend's counters started).
+    #[serde(default)]
+    pub throttled: u64,
 }
 
 impl QueueCounts {
@@ -385,6 +397,17 @@ pub struct QueuePolicy {
     /// every pool (a sliding window); `None`: no bound.
     #[serde(default)]
     pub rate: Option<super::Rate>,
+    /// Run at most this many jobs of one group at once, for every group of
+    /// the queue (at least 1). Set, it overrides the jobs' own
+    /// `concurrency`, so an operator can change it at run time; `None`:
+    /// each job's own bound.
+    #[serde(default)]
+    pub group_concurrency: Option<u32>,
+    /// Start at most this many jobs of one group per window, for every group
+    /// of the queue. Set, it overrides the jobs' own `rate`; `None`: each
+    /// job's own.
+    #[serde(default)]
+    pub group_rate: Option<super::Rate>,
 }
 
 impl QueuePolicy {
@@ -396,6 +419,14 @@ impl QueuePolicy {
         }
         if let Some(r) = &self.rate {
             r.check().map_err(|e| crate::Error::InvalidArgument(format!("`rate`: {e}")))?;
+        }
+        if let Some(r) = &self.group_rate {
+            r.check().map_err(|e| crate::Error::InvalidArgument(format!("`group_rate`: {e}")))?;
+        }
+        if self.group_concurrency == Some(0) {
+            return Err(crate::Error::InvalidArgument(
+                "`group_concurrency` must be at least 1 (`None` for each job's own bound)".into(),
+            ));
         }
         if self.max_running == Some(0) {
             return Err(crate::Error::InvalidArgument(

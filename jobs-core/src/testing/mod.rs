@@ -141,6 +141,9 @@ macro_rules! conformance_suite {
             group_rate_holds_in_every_window,
             queue_rate_holds_in_every_window,
             rate_limited_holds_the_group,
+            queue_group_bounds_override_the_jobs,
+            held_back_fetches_are_counted,
+            priorities_are_strict_within_a_group,
         );
     };
     (@capability admin, $factory:expr) => {

@@ -62,8 +62,9 @@ trim_dead(tonumber(ARGV[7]), batch)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate')
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate')
 local cap = tonumber(meta[2])
+set_overrides(meta[4], meta[5])
 -- The queue's `rate` (`<starts>,<window ms>`): its starts are logged in
 -- the sorted set `qrl`, by time, and a fetch leases no more than the
 -- window has room for.
@@ -72,9 +73,15 @@ if meta[3] and meta[3] ~= '' then
   local n, per = string.match(meta[3], '^(%d+),(%d+)$')
   q_rate_n, q_rate_per = tonumber(n), tonumber(per)
 end
+-- Which bound cut this fetch short ('throttled' for the rate, 'limited'
+-- for `max_running`): counted when it left jobs waiting.
+local held_by = nil
 if q_rate_n and max > 0 then
   redis.call('ZREMRANGEBYSCORE', B .. 'qrl', '-inf', now - q_rate_per)
-  max = math.min(max, math.max(q_rate_n - redis.call('ZCARD', B .. 'qrl'), 0))
+  local room = math.max(q_rate_n - redis.call('ZCARD', B .. 'qrl'), 0)
+  if room < max then
+    max, held_by = room, 'throttled'
+  end
 end
 if cap and max > 0 then
   -- The queue's `max_running`: lease no more than the slots left.
@@ -82,11 +89,14 @@ if cap and max > 0 then
   for _, c in ipairs(redis.call('HMGET', B .. 'stats', 'running:0', 'running:1', 'running:2', 'running:3')) do
     running = running + (tonumber(c) or 0)
   end
-  max = math.min(max, math.max(cap - running, 0))
+  local room = math.max(cap - running, 0)
+  if room < max then
+    max, held_by = room, 'limited'
+  end
 end
+local taken = 0
 if max > 0 and meta[1] ~= '1' then
   local started = ms(now)
-  local taken = 0
   local states, ns, leased, nl = {}, 0, {}, 0
   -- Whether any job of the queue carries an expiry (read once, and only
   -- when something is popped): a queue without them reads no `expires`.
@@ -209,22 +219,27 @@ if max > 0 and meta[1] ~= '1' then
           idle = idle + 1
         end
       else
-        local limit = tonumber(redis.call('HGET', B .. 'glimit', m))
-        local run = tonumber(redis.call('HGET', B .. 'grun', m)) or 0
+        local limit, rate, hint = bounds_of(m)
+        local run = limit and (tonumber(redis.call('HGET', B .. 'grun', m)) or 0) or 0
         -- At its rate: out of the turn until it may start again.
-        local held = (not limit or run < limit) and rate_wait(m, now) or nil
+        local held = (not limit or run < limit) and rate_wait(m, rate, now) or nil
         if held then
           redis.call('RPOP', B .. 'gturn')
           redis.call('SREM', B .. 'gon', m)
           redis.call('ZADD', B .. 'gheld', held, m)
+          HAS_HELD = true
           nturn = nturn - 1
+          count('throttled', 1)
         elseif not limit or run < limit then
-          for r0 = 0, 3 do
+          for r0 = hint, 3 do
             entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
             if entry then
               rank = r0
               break
             end
+          end
+          if rank and rank > hint then
+            set_rank_hint(m, rank)
           end
         end
         local left = 0
@@ -233,7 +248,7 @@ if max > 0 and meta[1] ~= '1' then
           redis.call('HINCRBY', B .. 'grun', m, 1)
           count('gpending:' .. rank, -1)
           gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m
-          rate_take(m, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
+          rate_take(m, rate, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
         end
         if held then
           -- Taken out of the turn above.
@@ -245,6 +260,10 @@ if max > 0 and meta[1] ~= '1' then
           nturn = nturn - 1
           if not entry then
             group_tidy(m)
+          end
+          if limit and run + (entry and 1 or 0) >= limit and (left > 0 or not entry) then
+            -- Jobs of the group wait for a slot.
+            count('limited', 1)
           end
         end
       end
@@ -295,6 +314,9 @@ if max > 0 and meta[1] ~= '1' then
   else
     token = nil
   end
+end
+if held_by and taken >= max and meta[1] ~= '1' and any_pending() then
+  count(held_by, 1)
 end
 flush_stats(now)
 

@@ -161,6 +161,10 @@ for i = 1, n do
           -- Logged as a snooze, with how long it waits.
           run_at = run_at or now_n
           log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+          if holds then
+            -- An upstream's rate held the job back.
+            count('throttled', 1)
+          end
           local g = holds and group_of(id)
           if g then
             hold_group(g, run_at)

@@ -7,8 +7,10 @@
 -- list `gq:<rank>:<key>` (entries as in `ready:<rank>`), not in a ready
 -- list; the sorted set `gwait` scores each group by its pending jobs (so
 -- the busiest are read without a scan), `grun` counts its running ones,
--- `glimit` holds its bound and `grate` its rate (its latest job's), and
--- the `stats` gauge
+-- `gbound` holds `<concurrency>/<rate>/<rank>`: its bound and rate (its
+-- latest job's, as in the `group` field) and the most urgent rank that may
+-- hold jobs (a hint no higher than the truth: a fetch starts its search
+-- there), and the `stats` gauge
 -- `gpending:<rank>` counts the queue's grouped pending jobs per rank.
 --
 -- Fetches take turns (fetch.lua): `gturn` lists each group that has
@@ -20,11 +22,24 @@
 -- fetch never looks at idle or full groups, however many there are. The
 -- hashes keep only live groups: a group with nothing pending or running
 -- is deleted from them.
+--
+-- The queue's `meta` hash may set `group_concurrency` and `group_rate`
+-- (jobs_core::QueuePolicy): set, they override every group's own bound
+-- and rate (bounds_of), so an operator changes them at run time without
+-- touching the jobs.
+--
+-- Commands per job, a group without bounds: enqueue RPUSH, ZINCRBY and,
+-- for a group not in the turn, HGET and HSET of `gbound`, SISMEMBER, SADD
+-- and RPUSH; fetch LMOVE, HGET, LPOP, ZINCRBY, HINCRBY; finish HINCRBY and
+-- SISMEMBER (and the cleanup of a group with nothing left).
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
--- The bounds group_push wrote for each group in this script call.
-local BOUNDS_SET = {}
+-- Each group's `gbound` as read or written in this script call: {limit
+-- (number or nil), rate (`<starts>,<window ms>` or ''), rank (number)}.
+local BOUNDS = {}
+-- Whether `gheld` exists (nil: not looked up yet).
+local HAS_HELD = nil
 
 -- Whether the queue ever had a grouped job (its turn exists).
 local function has_groups()
@@ -32,6 +47,91 @@ local function has_groups()
     HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
   end
   return HAS_GROUPS
+end
+
+-- The queue's overrides, read once per script call (false: none).
+local OVER_LIMIT, OVER_RATE = nil, nil
+
+-- Sets the overrides from meta's `group_concurrency` and `group_rate`
+-- (fetch.lua reads them with its own HMGET of meta).
+local function set_overrides(limit, rate)
+  OVER_LIMIT = tonumber(limit) or false
+  OVER_RATE = (rate and rate ~= '') and rate or false
+end
+
+local function load_overrides()
+  if OVER_LIMIT == nil then
+    local m = redis.call('HMGET', B .. 'meta', 'group_concurrency', 'group_rate')
+    set_overrides(m[1], m[2])
+  end
+end
+
+-- Group `g`'s stored bounds (see BOUNDS; false when it has none stored),
+-- read once per script call.
+local function stored_bounds(g)
+  local b = BOUNDS[g]
+  if b == nil then
+    local v = redis.call('HGET', B .. 'gbound', g)
+    b = false
+    if v then
+      local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
+      if rank then
+        b = { tonumber(limit), rate, tonumber(rank) }
+      end
+    end
+    BOUNDS[g] = b
+  end
+  return b
+end
+
+-- Group `g`'s bound on running jobs (nil: none), rate (nil: none) and
+-- the rank its fetch starts at, the queue's overrides applied.
+local function bounds_of(g)
+  load_overrides()
+  local b = stored_bounds(g)
+  local limit, rate, rank = nil, nil, 0
+  if b then
+    limit, rank = b[1], b[3]
+    if b[2] ~= '' then
+      rate = b[2]
+    end
+  end
+  if OVER_LIMIT then
+    limit = OVER_LIMIT
+  end
+  if OVER_RATE then
+    rate = OVER_RATE
+  end
+  return limit, rate, rank
+end
+
+-- Stores group `g`'s bounds (limit and rate as in the `group` field, ''
+-- for none) and rank hint, unless they are stored already.
+local function store_bounds(g, limit, rate, rank)
+  local b = stored_bounds(g)
+  local lim = tonumber(limit)
+  if b and b[1] == lim and b[2] == rate and b[3] == rank then
+    return
+  end
+  BOUNDS[g] = { lim, rate, rank }
+  redis.call('HSET', B .. 'gbound', g, limit .. '/' .. rate .. '/' .. rank)
+end
+
+-- Group `g`'s most urgent rank that may hold jobs is `rank` now (a fetch
+-- found the ranks before it empty).
+local function set_rank_hint(g, rank)
+  local b = stored_bounds(g)
+  if b and b[3] ~= rank then
+    store_bounds(g, b[1] and tostring(b[1]) or '', b[2], rank)
+  end
+end
+
+-- Whether group `g` is held back (its rate, or an upstream's wait).
+local function is_held(g)
+  if HAS_HELD == nil then
+    HAS_HELD = redis.call('EXISTS', B .. 'gheld') == 1
+  end
+  return HAS_HELD and redis.call('ZSCORE', B .. 'gheld', g) ~= false
 end
 
 -- A group field split: key, bound, rate ('' for none).
@@ -53,10 +153,9 @@ local function group_of(id)
   return group_field(v)
 end
 
--- When group `g` may start a job again under its rate, at `now` (ms): nil
--- when now (or it has no rate).
-local function rate_wait(g, now)
-  local rate = redis.call('HGET', B .. 'grate', g)
+-- When group `g` may start a job again under its rate `rate` (nil: none),
+-- at `now` (ms): nil when now.
+local function rate_wait(g, rate, now)
   if not rate then
     return nil
   end
@@ -71,9 +170,9 @@ local function rate_wait(g, now)
   return tonumber(oldest[2]) + per
 end
 
--- Records a start of group `g`'s job `id` at `now` for its rate.
-local function rate_take(g, id, now)
-  local rate = redis.call('HGET', B .. 'grate', g)
+-- Records a start of group `g`'s job `id` at `now` for its rate `rate`
+-- (nil: none).
+local function rate_take(g, rate, id, now)
   if rate then
     local per = tonumber(string.match(rate, ',(%d+)$'))
     local log = B .. 'grl:' .. g
@@ -83,39 +182,39 @@ local function rate_take(g, id, now)
 end
 
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
--- is not in it yet; returns whether it went in.
-local function offer_turn(g)
+-- is not in it yet (`pending`: known to have pending jobs). Returns
+-- whether it went in, and whether it is in the turn afterwards.
+local function offer_turn(g, pending)
   if redis.call('SISMEMBER', B .. 'gon', g) == 1 then
-    return false
+    return false, true
   end
-  if (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
-    return false
+  if not pending and (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
+    return false, false
   end
-  if redis.call('ZSCORE', B .. 'gheld', g) then
-    -- Held back by its rate: release_held() offers it in time.
-    return false
+  if is_held(g) then
+    -- Held back: release_held() offers it in time.
+    return false, false
   end
-  local limit = tonumber(redis.call('HGET', B .. 'glimit', g))
+  local limit = bounds_of(g)
   if limit and (tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
-    return false
+    return false, false
   end
-  if redis.call('SADD', B .. 'gon', g) == 1 then
-    redis.call('RPUSH', B .. 'gturn', g)
-    return true
-  end
-  return false
+  redis.call('SADD', B .. 'gon', g)
+  redis.call('RPUSH', B .. 'gturn', g)
+  return true, true
 end
 
 -- Deletes what the hashes hold of group `g` once nothing of it is pending
--- or running and it is out of the turn.
-local function group_tidy(g)
+-- or running and it is out of the turn (`running`: its running jobs, when
+-- known).
+local function group_tidy(g, running)
   local waiting = tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
-  local running = tonumber(redis.call('HGET', B .. 'grun', g)) or 0
+  running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
   if waiting <= 0 and running <= 0 and redis.call('SISMEMBER', B .. 'gon', g) == 0 then
     redis.call('ZREM', B .. 'gwait', g)
     redis.call('HDEL', B .. 'grun', g)
-    redis.call('HDEL', B .. 'glimit', g)
-    redis.call('HDEL', B .. 'grate', g)
+    redis.call('HDEL', B .. 'gbound', g)
+    BOUNDS[g] = false
   end
 end
 
@@ -135,24 +234,12 @@ local function group_push(g, limit, rate, rank, entry, front)
   else
     redis.call('RPUSH', list, entry)
   end
-  -- The bounds, written once per group and script call.
-  local bounds = limit .. '/' .. rate
-  if BOUNDS_SET[g] ~= bounds then
-    BOUNDS_SET[g] = bounds
-    if limit ~= '' then
-      redis.call('HSET', B .. 'glimit', g, limit)
-    else
-      redis.call('HDEL', B .. 'glimit', g)
-    end
-    if rate ~= '' then
-      redis.call('HSET', B .. 'grate', g, rate)
-    else
-      redis.call('HDEL', B .. 'grate', g)
-    end
-  end
+  rank = tonumber(rank)
+  local b = stored_bounds(g)
+  store_bounds(g, limit, rate, b and math.min(b[3], rank) or rank)
   redis.call('ZINCRBY', B .. 'gwait', 1, g)
   count('gpending:' .. rank, 1)
-  return offer_turn(g)
+  return (offer_turn(g, true))
 end
 
 -- Makes job `id` pending (listed as `entry`, of rank `rank`): in its
@@ -192,9 +279,9 @@ end
 -- the turn (pools waiting for a slot can take its jobs).
 local function group_ended(g)
   local running = redis.call('HINCRBY', B .. 'grun', g, -1)
-  local back = offer_turn(g)
-  if running <= 0 then
-    group_tidy(g)
+  local back, in_turn = offer_turn(g, false)
+  if running <= 0 and not in_turn then
+    group_tidy(g, running)
   end
   return back
 end
@@ -225,6 +312,32 @@ local function hold_group(g, till)
   redis.call('SREM', B .. 'gon', g)
   redis.call('LREM', B .. 'gturn', 0, g)
   redis.call('ZADD', B .. 'gheld', 'GT', till, g)
+  HAS_HELD = true
+end
+
+-- Offers each group with running jobs a place in the turn (the bounds
+-- changed): at most `limit` of them, and a group at its bound has a
+-- running job, so this reads no idle group.
+local function offer_running(limit)
+  local cursor, seen = '0', 0
+  repeat
+    local page = redis.call('HSCAN', B .. 'grun', cursor, 'COUNT', 100)
+    cursor = page[1]
+    for i = 1, #page[2], 2 do
+      offer_turn(page[2][i], false)
+      seen = seen + 1
+    end
+  until cursor == '0' or seen >= limit
+end
+
+-- Whether any job of the queue is pending (grouped or not).
+local function any_pending()
+  for r0 = 0, 3 do
+    if redis.call('LLEN', B .. 'ready:' .. r0) > 0 then
+      return true
+    end
+  end
+  return has_groups() and #redis.call('ZRANGEBYSCORE', B .. 'gwait', '(0', '+inf', 'LIMIT', 0, 1) > 0
 end
 
 -- Puts the groups whose rate lets them start again by `now` back in the
@@ -233,6 +346,6 @@ local function release_held(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', now, 'LIMIT', 0, limit)
   for _, g in ipairs(due) do
     redis.call('ZREM', B .. 'gheld', g)
-    offer_turn(g)
+    offer_turn(g, false)
   end
 end

@@ -163,6 +163,8 @@ pub(crate) struct LimitsQuery {
     max_running: Option<String>,
     max_jobs: Option<String>,
     rate: Option<String>,
+    group_concurrency: Option<String>,
+    group_rate: Option<String>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -176,8 +178,18 @@ fn limit(name: &str, text: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
-/// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`:
-/// changes the limits given, from the next enqueue and fetch on.
+/// A rate (`100/1m`) or `none`; `None` when not given.
+fn rate_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Rate>>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(text) => Ok(Some(Some(text.parse::<jobs_core::Rate>().map_err(ApiError::BadRequest)?))),
+    }
+}
+
+/// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`
+/// (also `group_concurrency` and `group_rate`): changes the limits given,
+/// from the next enqueue and fetch on.
 pub(crate) async fn set_limits(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -187,11 +199,9 @@ pub(crate) async fn set_limits(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let running = q.max_running.as_deref().map(|t| limit("max_running", t)).transpose()?;
     let jobs = q.max_jobs.as_deref().map(|t| limit("max_jobs", t)).transpose()?;
-    let rate = match q.rate.as_deref() {
-        None => None,
-        Some("none") => Some(None),
-        Some(text) => Some(Some(text.parse::<jobs_core::Rate>().map_err(ApiError::BadRequest)?)),
-    };
+    let rate = rate_param(q.rate.as_deref())?;
+    let group_running = q.group_concurrency.as_deref().map(|t| limit("group_concurrency", t)).transpose()?;
+    let group_rate = rate_param(q.group_rate.as_deref())?;
     let mut policy = state.queue().policy(&queue).await?;
     if let Some(n) = running {
         policy.max_running = n;
@@ -202,10 +212,22 @@ pub(crate) async fn set_limits(
     if let Some(r) = rate {
         policy.rate = r;
     }
+    if let Some(n) = group_running {
+        policy.group_concurrency = n
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| ApiError::BadRequest(format!("`group_concurrency` is at most {}", u32::MAX)))
+            })
+            .transpose()?;
+    }
+    if let Some(r) = group_rate {
+        policy.group_rate = r;
+    }
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
-    Ok(Json(LimitsView::of(queue, policy)))
+    let stats = state.stats().await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats)))
 }
 
 /// `POST /api/queues/{queue}/resume`: lets workers take the queue again.

@@ -217,7 +217,8 @@ pub(crate) async fn limits(
 ) -> Result<Json<LimitsView>, ApiError> {
     let queue = queue_param(path)?;
     let policy = state.queue().policy(&queue).await?;
-    Ok(Json(LimitsView::of(queue, policy)))
+    let stats = state.stats().await?;
+    Ok(Json(LimitsView::of(queue, policy, &stats)))
 }
 
 /// `GET /api/throughput?minutes=60`: attempts per minute, every queue added

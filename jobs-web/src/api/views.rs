@@ -422,17 +422,34 @@ pub(crate) struct LimitsView {
     pub(crate) max_jobs: Option<u64>,
     /// Starts per window, across every pool (`"100/1m"`; `null`: none).
     pub(crate) rate: Option<jobs_core::Rate>,
+    /// Jobs of one group running at once, for every group (`null`: each
+    /// job's own bound).
+    pub(crate) group_concurrency: Option<u32>,
+    /// Starts of one group per window, for every group (`null`: each job's
+    /// own rate).
+    pub(crate) group_rate: Option<jobs_core::Rate>,
     /// The priorities it accepts (empty: all).
     pub(crate) priority_levels: Vec<jobs_core::Priority>,
+    /// Times jobs that could start waited for a concurrency bound.
+    pub(crate) limited: u64,
+    /// Times jobs waited for a rate.
+    pub(crate) throttled: u64,
 }
 
 impl LimitsView {
-    pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy) -> Self {
+    /// The policy, with the held-back counters of `stats` (zero when the
+    /// queue is not in them).
+    pub(crate) fn of(queue: String, p: jobs_core::QueuePolicy, stats: &jobs_core::QueueStats) -> Self {
+        let counts = stats.queues.get(&queue).cloned().unwrap_or_default();
         LimitsView {
+            limited: counts.limited,
+            throttled: counts.throttled,
             queue,
             max_running: p.max_running,
             max_jobs: p.max_jobs,
             rate: p.rate,
+            group_concurrency: p.group_concurrency,
+            group_rate: p.group_rate,
             priority_levels: p.priority_levels,
         }
     }

@@ -51,3 +51,58 @@ pub async fn max_running_bounds_the_queue_across_pools<Q: JobQueue + QueueInspec
         pool.shutdown().await.unwrap();
     }
 }
+
+/// The held-back counters: a fetch that a queue's `max_running` cuts short
+/// while jobs wait counts once in `limited`, one its `rate` cuts short once
+/// in `throttled`; a fetch with room for every waiting job counts nothing,
+/// and a group reaching its `concurrency` with jobs left counts in
+/// `limited`.
+pub async fn held_back_fetches_are_counted<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    use crate::job::{JobExt, JobOptions};
+    use crate::queue::FetchRequest;
+    use std::time::Duration;
+
+    let fetch = |queue: &str, max| FetchRequest {
+        queues: vec![queue.to_owned()],
+        max,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    };
+    let held = |q: Q, queue: String| async move {
+        let s = q.stats().await.unwrap();
+        let c = s.queues.get(&queue).cloned().unwrap_or_default();
+        (c.limited, c.throttled)
+    };
+
+    let bounded = unique_queue("limited");
+    q.set_policy(&bounded, QueuePolicy { max_running: Some(1), ..Default::default() }).await.unwrap();
+    for seq in 0..3 {
+        put1(&q, &bounded, seq, Act::Succeed).await;
+    }
+    assert_eq!(q.fetch(&fetch(&bounded, 3)).await.unwrap().jobs.len(), 1, "one slot");
+    assert_eq!(held(q.clone(), bounded.clone()).await, (1, 0), "the bound held two jobs back");
+
+    let rated = unique_queue("throttled");
+    let rate = "1/1h".parse().unwrap();
+    q.set_policy(&rated, QueuePolicy { rate: Some(rate), ..Default::default() }).await.unwrap();
+    for seq in 0..2 {
+        put1(&q, &rated, seq, Act::Succeed).await;
+    }
+    assert_eq!(q.fetch(&fetch(&rated, 2)).await.unwrap().jobs.len(), 1, "one start in the window");
+    assert_eq!(held(q.clone(), rated.clone()).await, (0, 1), "the rate held a job back");
+
+    let free = unique_queue("unheld");
+    q.set_policy(&free, QueuePolicy { max_running: Some(5), ..Default::default() }).await.unwrap();
+    put1(&q, &free, 0, Act::Succeed).await;
+    assert_eq!(q.fetch(&fetch(&free, 8)).await.unwrap().jobs.len(), 1);
+    assert_eq!(held(q.clone(), free.clone()).await, (0, 0), "nothing waited");
+
+    let grouped = unique_queue("glimited");
+    for seq in 0..3 {
+        let job = crate::testing::jobs::GroupedJob { key: grouped.clone(), group: "a".into(), seq, sleep_ms: 0 };
+        job.enqueue_with(&q, JobOptions::new().queue(&grouped)).await.unwrap();
+    }
+    assert_eq!(q.fetch(&fetch(&grouped, 3)).await.unwrap().jobs.len(), 2, "the group's concurrency");
+    assert_eq!(held(q.clone(), grouped.clone()).await, (1, 0), "the group's bound held a job back");
+}

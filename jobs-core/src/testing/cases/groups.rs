@@ -181,4 +181,80 @@ pub async fn rate_limited_holds_the_group<Q: JobQueue + QueueInspect + QueueAdmi
     assert!(started(&same_info) >= until, "a job of the held group started before the wait ended");
     assert!(started(&other_info) < until, "another group's job waited too");
     assert_eq!(first_info.attempts, 1, "no attempt spent");
+    let counts = q.stats().await.unwrap().queues.get(&queue).cloned().unwrap_or_default();
+    assert_eq!(counts.throttled, 1, "the upstream's limit is counted once");
+}
+
+/// The queue's `group_concurrency` overrides the jobs' own bound (2), and
+/// a change applies to jobs already waiting: at 1, no two jobs of a group
+/// run at once across two pools; raised to 3 while a backlog waits, three
+/// run at once; the busiest groups show the bound in force.
+pub async fn queue_group_bounds_override_the_jobs<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("gover");
+    let one = crate::queue::QueuePolicy { group_concurrency: Some(1), ..Default::default() };
+    q.set_policy(&queue, one.clone()).await.unwrap();
+    assert_eq!(q.policy(&queue).await.unwrap(), one);
+    let mut ids = Vec::new();
+    for seq in 0..6 {
+        ids.push(grouped(&q, &queue, "a", seq, 30).await);
+    }
+    assert_eq!(q.groups(&queue, 1).await.unwrap()[0].concurrency, Some(1), "the queue's bound is shown");
+    run_in_two_pools(&q, &queue, &ids).await;
+    assert_eq!(probe(&format!("{queue}/a")).peak_running(), 1, "one at a time under the queue's bound");
+
+    let mut ids = Vec::new();
+    for seq in 10..22 {
+        ids.push(grouped(&q, &queue, "b", seq, 40).await);
+    }
+    let a = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    let b = test_pool(q.clone(), &[&queue]).workers(4).start().unwrap();
+    wait_status(&q, &ids[0], JobStatus::Succeeded).await;
+    assert_eq!(probe(&format!("{queue}/b")).peak_running(), 1, "still one at a time before the change");
+    let three = crate::queue::QueuePolicy { group_concurrency: Some(3), ..Default::default() };
+    q.set_policy(&queue, three).await.unwrap();
+    for id in &ids {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert_eq!(probe(&format!("{queue}/b")).peak_running(), 3, "the raised bound applies to the waiting jobs");
+
+    let zero = crate::queue::QueuePolicy { group_concurrency: Some(0), ..Default::default() };
+    assert!(matches!(q.set_policy(&queue, zero).await, Err(crate::Error::InvalidArgument(_))));
+}
+
+/// Within a group, the most urgent job goes first whatever the order of
+/// arrival, and a group whose urgent jobs are gone serves its less urgent
+/// ones (and ones that arrive later at any priority) in order.
+pub async fn priorities_are_strict_within_a_group<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    use crate::queue::FetchRequest;
+    use crate::vocab::Priority;
+    let queue = unique_queue("gprio");
+    // Room for every job of the group at once: the leases are held.
+    let wide = crate::queue::QueuePolicy { group_concurrency: Some(10), ..Default::default() };
+    q.set_policy(&queue, wide).await.unwrap();
+    let put = |seq: u64, p: Priority| {
+        let q = q.clone();
+        let job = GroupedJob { key: queue.clone(), group: "a".into(), seq, sleep_ms: 0 };
+        let opts = JobOptions::new().queue(&queue).priority(p);
+        async move { job.enqueue_with(&q, opts).await.unwrap() }
+    };
+    let low = put(1, Priority::Low).await;
+    let high = put(2, Priority::High).await;
+    let req = FetchRequest {
+        queues: vec![queue.clone()],
+        max: 1,
+        lease: std::time::Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    };
+    let mut order = Vec::new();
+    order.push(q.fetch(&req).await.unwrap().jobs.remove(0).id);
+    let critical = put(3, Priority::Critical).await;
+    let normal = put(4, Priority::Normal).await;
+    for _ in 0..3 {
+        order.push(q.fetch(&req).await.unwrap().jobs.remove(0).id);
+    }
+    assert_eq!(order, vec![high, critical, normal, low], "most urgent first within the group");
+    assert!(q.fetch(&req).await.unwrap().jobs.is_empty());
 }

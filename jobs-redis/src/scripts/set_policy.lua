@@ -1,0 +1,21 @@
+-- set_policy.lua: stores one queue's limits (jobs_core::QueuePolicy).
+--
+-- KEYS[1]: queue prefix (see common.lua).
+-- ARGV[1..6]: max_jobs, priority_levels (the ranks' digits, in the
+--   policy's order), max_running, rate, group_concurrency, group_rate
+--   (rates as `<starts>,<window ms>`); '' for none.
+-- Writes them to the queue's meta hash. Groups that have running jobs
+-- (so possibly at their old bound) are offered a place in the turn again,
+-- at most 1000 of them (any other gets one when its next job ends); then
+-- the wake channel tells waiting pools that a raised bound may let them
+-- take jobs now.
+-- Returns 'ok'.
+
+redis.call('HSET', B .. 'meta', 'max_jobs', ARGV[1], 'priority_levels', ARGV[2], 'max_running', ARGV[3],
+  'rate', ARGV[4], 'group_concurrency', ARGV[5], 'group_rate', ARGV[6])
+if has_groups() then
+  set_overrides(ARGV[5], ARGV[6])
+  offer_running(1000)
+end
+redis.call('PUBLISH', B .. 'wake', '1')
+return 'ok'
