@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::events::{EventCursor, EventHub, EventPage, Listening};
 use crate::queue::{
-    BoxFuture, CancelResult, GroupInfo, JobInfo, MinuteCounts, QueueAdmin, QueueEvents, QueueHistory, QueueInspect,
-    QueuePolicy, QueueStats, Waiter,
+    BoxFuture, CancelResult, GroupInfo, JobInfo, MinuteCounts, QueueAdmin, QueueCounts, QueueEvents, QueueHistory,
+    QueueInspect, QueuePolicy, QueueStats, Waiter,
 };
 use crate::vocab::{JobId, JobStatus};
 
@@ -35,9 +35,13 @@ impl<B: QueueInspect> QueueInspect for QueueRouter<B> {
             let mut all = QueueStats::default();
             for stats in answers {
                 for (name, counts) in stats?.queues {
+                    // Every field named: a new one must say how it merges.
+                    let QueueCounts { by_priority, paused, limited, throttled } = counts;
                     let merged = all.queues.entry(name).or_default();
-                    merged.paused |= counts.paused;
-                    for (p, c) in counts.by_priority {
+                    merged.paused |= paused;
+                    merged.limited += limited;
+                    merged.throttled += throttled;
+                    for (p, c) in by_priority {
                         merged.by_priority.entry(p).or_default().add(&c);
                     }
                 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::queue::{
     BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobQueue, LeaseState, NewJob, PoolInfo, PoolPresence,
-    ProgressUpdate, ProgressWrite, QueueInspect, ScheduleDef, ScheduleStore, Waiter, When,
+    ProgressUpdate, ProgressWrite, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore, Waiter, When,
 };
 use crate::vocab::{JobId, Priority};
 use crate::MemoryQueue;
@@ -156,9 +156,11 @@ async fn counts_of_every_backend_are_merged() {
     r.enqueue_many(vec![raw("x"), raw("y"), raw("y")]).await.unwrap();
     // Left on the default backend from before `y` was routed away.
     a.enqueue_many(vec![raw("y")]).await.unwrap();
+    a.pause("y").await.unwrap();
     let stats = r.stats().await.unwrap();
     assert_eq!(stats.queues.keys().collect::<Vec<_>>(), ["x", "y"]);
     assert_eq!((stats.queue("x").pending, stats.queue("y").pending), (1, 3));
+    assert!(stats.queues["y"].paused, "paused on one of its backends");
 }
 
 #[tokio::test]
