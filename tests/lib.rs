@@ -52,3 +52,7 @@ pub mod schedules {}
 /// The Rust blocks of `docs/flow-control.md`.
 #[doc = include_str!("../docs/flow-control.md")]
 pub mod flow_control {}
+
+/// The Rust blocks of `docs/several-servers.md`.
+#[doc = include_str!("../docs/several-servers.md")]
+pub mod several_servers {}

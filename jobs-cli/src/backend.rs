@@ -1,5 +1,7 @@
 //! Building the backend from the configuration: the embedded `MemoryQueue`
-//! when no Redis URL is configured, `jobs_redis::RedisQueue` when one is.
+//! when no Redis URL is configured, `jobs_redis::RedisQueue` when one is (a
+//! `jobs_core::QueueRouter` over several servers when `jobs.redis.routes`
+//! sends queues elsewhere).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,8 +101,8 @@ pub async fn connect(args: &BackendArgs) -> Result<Backend, CliError> {
 #[cfg(feature = "redis")]
 async fn open_redis(s: &BackendSection) -> Result<SharedQueue, CliError> {
     let c = jobs_redis::RedisConfig::from_section(s)?;
-    let queue = jobs_redis::RedisQueue::from_config(&c).await.map_err(CliError::Connect)?;
-    Ok(Arc::new(queue))
+    // With `routes`, a router over every server: commands see all queues.
+    jobs_redis::open(&c).await.map_err(CliError::Connect)
 }
 
 #[cfg(not(feature = "redis"))]

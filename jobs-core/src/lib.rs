@@ -20,6 +20,7 @@ mod progress;
 mod queue;
 mod redact;
 mod registry;
+mod router;
 #[cfg(feature = "cron")]
 mod schedule;
 #[cfg(feature = "signal")]
@@ -56,6 +57,7 @@ pub use queue::{
     QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
     MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
+pub use router::{QueueRouter, QueueRouterBuilder, RouterError};
 #[cfg(feature = "cron")]
 pub use schedule::{CronSchedule, ScheduleInfo, ScheduleOptions, Scheduler, SchedulerHandle, MIN_EVERY};
 #[cfg(feature = "signal")]

@@ -1,6 +1,7 @@
 //! [`RedisConfig`]: how to reach Redis (one server or a Cluster, TLS,
 //! credentials) and how long to keep finished jobs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +79,24 @@ pub struct RedisConfig {
     /// 30 bytes each). Counting entries is what Redis trims by, at no cost
     /// on the hot path.
     pub event_history: usize,
+    /// Queues kept on other Redis servers: queue name to the URL of its
+    /// server (any form `url` takes). Every other setting (prefix, TLS
+    /// files, timeouts, ...) applies to those servers too; queues routed to
+    /// the same URL share its connections. Empty (the default): every queue
+    /// on `url`. [`open`](crate::open) builds a
+    /// [`QueueRouter`](jobs_core::QueueRouter) when it is not empty.
+    ///
+    /// ```
+    /// use jobs_redis::RedisConfig;
+    /// let config = jobs_core::config::Config::from_yaml_str(
+    ///     "jobs:\n  redis:\n    url: redis://10.0.0.1:6379\n    routes: { bulk: \"redis://10.0.0.2:6379\" }\n",
+    /// )?;
+    /// let redis = RedisConfig::from_config(&config)?.expect("a redis section");
+    /// assert_eq!(redis.routes["bulk"], "redis://10.0.0.2:6379");
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    #[serde(deserialize_with = "routes")]
+    pub routes: BTreeMap<String, String>,
 }
 
 impl Default for RedisConfig {
@@ -94,6 +113,7 @@ impl Default for RedisConfig {
             payload_format: crate::PayloadFormat::Json,
             max_payload: jobs_core::backend::DEFAULT_MAX_PAYLOAD,
             event_history: jobs_core::backend::DEFAULT_EVENT_HISTORY,
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -144,6 +164,7 @@ impl fmt::Debug for RedisConfig {
             .field("payload_format", &self.payload_format)
             .field("max_payload", &self.max_payload)
             .field("event_history", &self.event_history)
+            .field("routes", &self.routes.iter().map(|(q, u)| (q, mask_url(u))).collect::<BTreeMap<_, _>>())
             .finish()
     }
 }
@@ -169,6 +190,25 @@ fn parse_duration<E: serde::de::Error>(s: &str) -> Result<Duration, E> {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&String::deserialize(d)?)
+}
+
+/// The URL schemes `url` takes, for the routes' URLs.
+const SCHEMES: [&str; 5] = ["redis://", "rediss://", "redis+unix://", "redis+cluster://", "rediss+cluster://"];
+
+/// `routes`: every key a queue name, every value a Redis URL.
+fn routes<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error as _;
+    let routes = BTreeMap::<String, String>::deserialize(d)?;
+    for (queue, url) in &routes {
+        jobs_core::validate_queue_name(queue).map_err(|e| D::Error::custom(format!("routes: {e}")))?;
+        if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+            return Err(D::Error::custom(format!(
+                "routes: queue `{queue}`: `{}` is not a Redis URL (write e.g. \"redis://10.0.0.2:6379\")",
+                mask_url(url)
+            )));
+        }
+    }
+    Ok(routes)
 }
 
 /// `jobs_core::Retention` has no serde form of its own; this mirrors it.
@@ -284,8 +324,36 @@ mod tests {
     }
 
     #[test]
+    fn routes_are_checked_and_their_errors_name_the_key() {
+        let read = |routes: &str| {
+            let yaml = format!("jobs:\n  redis:\n    url: redis://h\n    routes: {routes}\n");
+            let config = jobs_core::config::Config::from_yaml_named(&yaml, "config.yaml").unwrap();
+            RedisConfig::from_config(&config).map(|c| c.unwrap().routes)
+        };
+        let routes = read("{ bulk: \"redis://b:6379\", reports: \"rediss://:pw@c:6380\" }").unwrap();
+        assert_eq!(routes.len(), 2);
+        let e = read("{ \"no spaces\": \"redis://b\" }").unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis: routes: invalid queue name `no spaces`"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e = read("{ bulk: \"http://u:hunter2@b\" }").unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.yaml: jobs.redis: routes: queue `bulk`: `http://u:***@b` is not a Redis URL"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let config = jobs_core::config::Config::default()
+            .with_env_overrides([("JOBS_REDIS_URL", "redis://h"), ("JOBS_REDIS__ROUTES__BULK", "redis://b:6379")])
+            .unwrap();
+        let c = RedisConfig::from_config(&config).unwrap().unwrap();
+        assert_eq!(c.routes["bulk"], "redis://b:6379", "a route set from the environment");
+        let e = read("[bulk]").unwrap_err().to_string();
+        assert!(e.starts_with("config.yaml: jobs.redis.routes: invalid type: sequence, expected a map"), "{e}");
+    }
+
+    #[test]
     fn debug_masks_the_password() {
-        let c = RedisConfig::new("redis+cluster://u:hunter2@h:6379,h2:6379");
+        let mut c = RedisConfig::new("redis+cluster://u:hunter2@h:6379,h2:6379");
+        c.routes.insert("bulk".into(), "redis://:hunter2@b:6379".into());
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redis+cluster://u:***@h:6379,h2:6379"), "{shown}");

@@ -597,3 +597,31 @@ fn no_page_script_writes_html_or_evaluates_strings() {
     }
     assert!(checked >= 7, "checked {checked} scripts");
 }
+
+/// Over a `QueueRouter`, the API lists the queues of both backends and an
+/// action on a queue reaches the backend that holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_sees_every_backend_of_a_router() {
+    let (main, bulk) = (MemoryQueue::new(), MemoryQueue::new());
+    let router = jobs_core::QueueRouter::builder("main", main.clone())
+        .backend("bulk", bulk.clone())
+        .route("bulk", "bulk")
+        .build()
+        .expect("a valid router");
+    let queue: SharedQueue = Arc::new(router);
+    WebFlaky { fail_times: 0 }.enqueue(&queue).await.expect("enqueue");
+    let id = WebFlaky { fail_times: 0 }.enqueue_with(&queue, JobOptions::new().queue("bulk")).await.expect("enqueue");
+    let state = WebState::new(queue.clone()).admin_token(TOKEN);
+
+    let (_, stats) = get_json(&state, "/api/stats").await;
+    let names: Vec<&str> =
+        stats["queues"].as_array().expect("list").iter().map(|q| q["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["bulk", QUEUE], "{stats}");
+    assert_eq!(stats["totals"]["pending"], 2, "{stats}");
+    let (code, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
+    assert_eq!((code, job["queue"].clone()), (StatusCode::OK, json!("bulk")), "{job}");
+
+    assert_eq!(post_json(&state, "/api/queues/bulk/pause", &[BEARER]).await.0, StatusCode::OK);
+    assert!(bulk.stats().await.expect("stats").queues["bulk"].paused, "paused on bulk's backend");
+    assert!(!main.stats().await.expect("stats").queues.contains_key("bulk"), "nothing of bulk on the other");
+}

@@ -82,10 +82,10 @@ pub async fn open_queue(settings: &Settings) -> Result<(SharedQueue, BackendKind
         Some(r) => {
             let url = mask_url_password(r.url().unwrap_or_default()).into_owned();
             let config = jobs_redis::RedisConfig::from_section(r).map_err(ConfigError::Jobs)?;
-            let queue = jobs_redis::RedisQueue::from_config(&config)
-                .await
-                .map_err(backend(format!("cannot connect to Redis at {url}")))?;
-            Ok((Arc::new(queue), BackendKind::Redis(url)))
+            // Routes to other servers make this a router over all of them.
+            let queue =
+                jobs_redis::open(&config).await.map_err(backend(format!("cannot connect to Redis at {url}")))?;
+            Ok((queue, BackendKind::Redis(url)))
         }
     }
 }

@@ -11,6 +11,7 @@ mod enqueue;
 mod events;
 mod inspect;
 mod redact;
+mod router;
 mod schedules;
 mod usage;
 mod worker;

@@ -20,9 +20,11 @@ pub mod cases;
 mod faulty;
 mod harness;
 pub mod jobs;
+mod split;
 
 pub use faulty::Faulty;
 pub use harness::*;
+pub use split::split_router;
 
 /// Adds the suite's own jobs ([`jobs::descriptors`]), with the schedule
 /// declared on `conformance.nightly`, to the registries, pools and

@@ -75,3 +75,32 @@ async fn the_demo_runs_on_redis_too() {
     assert_eq!(report.outcomes.len(), 36, "{text}");
     assert_eq!(std::fs::read_dir(&report.paths.outbox).expect("outbox").count(), 10, "{text}");
 }
+
+/// With `jobs.redis.routes` sending `email` to a second server, the demo
+/// runs over a router: every job ends as expected, the email jobs on the
+/// second server and nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_over_two_redis_servers() {
+    use jobs_core::QueueInspect;
+    let _lock = crate::support::lock().await;
+    let (a, b) = (jobs_redis::testing::RedisServer::start(), jobs_redis::testing::RedisServer::start());
+    let dir = TempDir::new("demo-routes");
+    let mut s = settings(&dir.0);
+    let yaml = format!("jobs:\n  redis:\n    url: \"{}\"\n    routes: {{ email: \"{}\" }}\n", a.url(), b.url());
+    s.jobs.jobs.redis = jobs_core::config::Config::from_yaml_str(&yaml).expect("valid").jobs.redis;
+    s.app.files.ffmpeg = "ffmpeg-that-is-not-installed".into();
+    let report = run_demo(s, Http::Off).await.expect("the demo runs");
+    let mut text = Vec::new();
+    report.print(&mut text).expect("prints");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(report.ok(), "{text}");
+    assert_eq!(report.outcomes.len(), 36, "{text}");
+
+    let on = |url: String| async move { jobs_redis::RedisQueue::connect(&url).await.expect("connects") };
+    let (on_a, on_b) =
+        (on(a.url()).await.stats().await.expect("stats"), on(b.url()).await.stats().await.expect("stats"));
+    assert_eq!(on_b.queues.keys().collect::<Vec<_>>(), ["email"], "only email on the second server");
+    assert!(on_b.queue("email").processed > 0, "email's jobs ran there");
+    assert!(!on_a.queues.contains_key("email"), "no email job on the first server");
+    assert!(on_a.queue("files").processed > 0, "the other queues stay on the first");
+}
