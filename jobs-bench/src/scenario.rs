@@ -477,6 +477,13 @@ pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), Be
         leased += got;
         p.step(2 * n + leased, 3 * n);
     }
+    // Groups whose first job was just leased are still in the turn until a
+    // fetch finds them at their rate: one more fetch moves them out, so the
+    // measured run starts with every idle group out of the turn.
+    let extra = store.producer.fetch(&req).await?.jobs.len();
+    if extra > 0 {
+        return Err(BenchError::Stuck(format!("idle groups: {extra} second jobs leased despite the rate")));
+    }
     Ok(())
 }
 
