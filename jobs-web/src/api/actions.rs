@@ -235,9 +235,7 @@ pub(crate) async fn set_limits(
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
-    let stats = state.stats().await?;
-    let breaker = state.queue().breaker(&queue).await?;
-    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
+    Ok(Json(super::read::limits_of(&state, queue).await?))
 }
 
 /// The query of `POST /api/queues/{queue}/breaker`: `open=10m` or
@@ -269,10 +267,7 @@ pub(crate) async fn set_breaker(
     state.queue().set_breaker(&queue, action).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, ?action, "queue breaker changed from the dashboard");
-    let policy = state.queue().policy(&queue).await?;
-    let stats = state.stats().await?;
-    let breaker = state.queue().breaker(&queue).await?;
-    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
+    Ok(Json(super::read::limits_of(&state, queue).await?))
 }
 
 /// `POST /api/queues/{queue}/resume`: lets workers take the queue again.

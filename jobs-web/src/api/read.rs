@@ -216,10 +216,16 @@ pub(crate) async fn limits(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LimitsView>, ApiError> {
     let queue = queue_param(path)?;
+    Ok(Json(limits_of(&state, queue).await?))
+}
+
+/// A queue's limits, held-back counts and breaker, as the backend holds
+/// them now (what the limits endpoints answer).
+pub(crate) async fn limits_of(state: &WebState, queue: String) -> Result<LimitsView, ApiError> {
     let policy = state.queue().policy(&queue).await?;
     let stats = state.stats().await?;
     let breaker = state.queue().breaker(&queue).await?;
-    Ok(Json(LimitsView::of(queue, policy, &stats, breaker)))
+    Ok(LimitsView::of(queue, policy, &stats, breaker))
 }
 
 /// `GET /api/throughput?minutes=60`: attempts per minute, every queue added
