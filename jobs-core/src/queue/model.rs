@@ -103,7 +103,7 @@ pub enum KeyMode {
 /// A job's group: its key, and how many jobs of the group may run at once
 /// (the job type's `concurrency`). The backend keeps the bound of the
 /// group's latest enqueue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobGroup {
     /// The key: 1 to [`MAX_GROUP_KEY_LEN`](crate::MAX_GROUP_KEY_LEN) bytes.
     pub key: String,

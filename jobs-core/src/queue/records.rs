@@ -158,6 +158,10 @@ pub struct ScheduleDef {
     /// fires, such as holidays.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// The group of each tick's job (its payload's group field and the job
+    /// type's bounds, as an enqueue would give it); `None`: ungrouped.
+    #[serde(default)]
+    pub group: Option<super::JobGroup>,
 }
 
 impl ScheduleDef {
@@ -185,6 +189,7 @@ impl ScheduleDef {
             jitter: None,
             overlap: Overlap::Allow,
             exclude: Vec::new(),
+            group: None,
         }
     }
 }

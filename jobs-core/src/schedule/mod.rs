@@ -269,6 +269,9 @@ impl Scheduler {
         options: ScheduleOptions,
     ) -> Result<ScheduleDef, Error> {
         payload.validate()?;
+        // Each tick's job goes in the group an enqueue of this payload would.
+        let group =
+            payload.group().map(|key| crate::queue::JobGroup { key, concurrency: J::CONCURRENCY, rate: J::RATE });
         let payload = serde_json::to_vec(&payload).map_err(|e| Error::Serialize(e.to_string()))?;
         Ok(ScheduleDef {
             queue: options.queue.unwrap_or_else(|| J::QUEUE.to_owned()),
@@ -284,6 +287,7 @@ impl Scheduler {
             jitter: options.jitter,
             overlap: options.overlap,
             exclude: options.exclude.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect(),
+            group,
             ..ScheduleDef::new(name, cron, timezone, J::NAME, J::QUEUE)
         })
     }

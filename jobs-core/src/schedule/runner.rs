@@ -247,7 +247,7 @@ pub(super) fn job_for(def: &ScheduleDef, now: SystemTime) -> NewJob {
         unique_for: None,
         caller_id: None,
         key: None,
-        group: None,
+        group: def.group.clone(),
         expires: None,
         enqueued_at: now,
         headers: Default::default(),

@@ -194,6 +194,7 @@ macro_rules! conformance_suite {
             overlap_skip_records_skipped_ticks_while_a_job_runs,
             overlap_queue_runs_the_held_tick_after_the_previous_ends,
             exclusion_dates_skip_exactly_those_days,
+            scheduled_jobs_keep_their_group,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -198,3 +198,19 @@ pub async fn orphaned_schedule_is_flagged_and_does_not_fire<
     assert_eq!(info.name, "conformance.probe");
     assert!(s.remove(&gone).await.unwrap(), "an operator removes it");
 }
+
+/// A schedule of a grouped job: each run (a tick, or "run now") is in the
+/// group its payload names, with the job type's bound, as an enqueue would
+/// be.
+pub async fn scheduled_jobs_keep_their_group<Q: ScheduleStore + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("sgroup");
+    let name = format!("{queue}.grouped");
+    let s = Scheduler::new(q.clone());
+    let job = crate::testing::jobs::GroupedJob { key: queue.clone(), group: "acme".into(), seq: 1, sleep_ms: 0 };
+    s.add_with(&name, "0 0 3 * * *", "UTC", job, opts(&queue, CatchUp::One)).await.unwrap();
+    let id = s.trigger(&name).await.unwrap();
+    assert_eq!(q.job(&id).await.unwrap().unwrap().group.as_deref(), Some("acme"));
+    let groups = q.groups(&queue, 10).await.unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!((groups[0].key.as_str(), groups[0].pending, groups[0].concurrency), ("acme", 1, Some(2)));
+}
