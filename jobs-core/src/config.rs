@@ -3,7 +3,7 @@
 //! ```yaml
 //! jobs:
 //!   redis: { url: "redis://127.0.0.1:6379", pool_size: 8 }   # absent: the embedded MemoryQueue
-//!   worker_pool: { worker_count: 5, max_retries: 3, retry_delay: "5s", grace_period: "30s", lease: "30s" }
+//!   worker_pool: { worker_count: 5, max_retries: 3, retry_delay: "5s", grace_period: "30s", lease: "30s", progress_interval: "250ms" }
 //!   scheduler: { enabled: true }
 //!   metrics: { enabled: true, prefix: "jobs_" }
 //!   http: { bind: "127.0.0.1:8080", allowed_hosts: ["jobs.example.com"] }
@@ -294,7 +294,8 @@ impl Config {
             .max_retries(p.max_retries)
             .retry_delay(p.retry_delay)
             .grace_period(p.grace_period)
-            .lease(p.lease);
+            .lease(p.lease)
+            .progress_interval(p.progress_interval);
         #[cfg(feature = "cron")]
         let b = b.scheduler(self.jobs.scheduler.enabled);
         if self.queues.is_empty() {

@@ -61,10 +61,13 @@ fn a_full_file_parses_with_every_value() {
 
 #[test]
 fn everything_has_a_default() {
+    let c = Config::from_yaml_str("jobs: { worker_pool: { progress_interval: \"1s\" } }").expect("valid");
+    assert_eq!(c.jobs.worker_pool.progress_interval, Duration::from_secs(1));
     for yaml in ["", "jobs: {}", "queues: {}", "jobs:\n  worker_pool: {}\n"] {
         let c = Config::from_yaml_str(yaml).expect(yaml);
         assert_eq!(c.jobs.worker_pool.worker_count, 10);
         assert_eq!(c.jobs.worker_pool.retry_delay, Duration::from_secs(5));
+        assert_eq!(c.jobs.worker_pool.progress_interval, Duration::from_millis(250));
         assert_eq!(c.jobs.http.bind, DEFAULT_HTTP_BIND);
         assert_eq!(c.jobs.http.bind.to_string(), "127.0.0.1:8080");
         assert!(c.jobs.redis.is_none() && c.jobs.scheduler.enabled && c.jobs.metrics.enabled);

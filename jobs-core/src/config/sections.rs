@@ -28,6 +28,11 @@ pub struct WorkerPoolConfig {
     /// at least 100 ms).
     #[serde(with = "de::duration")]
     pub lease: Duration,
+    /// The least time between two progress writes of one attempt (default
+    /// `"250ms"`; `"0s"` writes every call): see
+    /// `WorkerPoolBuilder::progress_interval`.
+    #[serde(with = "de::duration")]
+    pub progress_interval: Duration,
 }
 
 impl Default for WorkerPoolConfig {
@@ -38,6 +43,7 @@ impl Default for WorkerPoolConfig {
             retry_delay: Duration::from_secs(5),
             grace_period: Duration::from_secs(30),
             lease: Duration::from_secs(30),
+            progress_interval: crate::progress::DEFAULT_PROGRESS_INTERVAL,
         }
     }
 }
