@@ -34,11 +34,6 @@ impl BreakerRun {
         }
     }
 
-    /// Whether the next job leased is a probe (the breaker lets one start).
-    pub(super) fn wants_probe(&self, now: SystemTime) -> bool {
-        self.room(now).0 == Some(1)
-    }
-
     /// Job `job` was leased as the probe, its lease ending at `until`.
     pub(super) fn probe_started(&mut self, job: JobId, until: SystemTime) {
         self.state = BreakerState::Probing { job, until };

@@ -125,8 +125,9 @@ impl MemoryQueue {
             // And the starts left in the queue's `rate` window.
             let starts = q.policy.rate.map_or(usize::MAX, |rate| q.starts.room(&rate, now));
             // An open breaker starts nothing; once its cool-down ends, one probe.
-            let probe = q.breaker.wants_probe(now);
-            let breaker_room = q.breaker.room(now).0.unwrap_or(usize::MAX);
+            let breaker_room = q.breaker.room(now).0;
+            let probe = breaker_room == Some(1);
+            let breaker_room = breaker_room.unwrap_or(usize::MAX);
             let mut room = slots.min(starts).min(breaker_room);
             let asked = req.max - out.jobs.len();
             {

@@ -13,11 +13,17 @@
 -- {failures, within, cooldown, state, probe} as read once per call.
 local BRK = nil
 
+-- Sets the breaker from meta's `breaker`, `bstate` and `bprobe`, read by
+-- the calling script with the other meta fields it needs.
+local function breaker_set(config, state, probe)
+  local n, within, cool = string.match(config or '', '^(%d+),(%d+),(%d+)$')
+  BRK = { tonumber(n), tonumber(within), tonumber(cool), state or '', probe or '' }
+end
+
 local function breaker_load()
   if BRK == nil then
     local m = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe')
-    local n, within, cool = string.match(m[1] or '', '^(%d+),(%d+),(%d+)$')
-    BRK = { tonumber(n), tonumber(within), tonumber(cool), m[2] or '', m[3] or '' }
+    breaker_set(m[1], m[2], m[3])
   end
   return BRK
 end

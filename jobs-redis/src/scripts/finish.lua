@@ -36,7 +36,7 @@
 -- a `max_running` bound ended (their slots are free).
 --
 -- Redis commands per batch of successes, whatever its size: HMGET state,
--- HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
+-- HMGET meta (the breaker and `max_running`), HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
 -- by its last job), HINCRBY stats and history. Jobs of one lease share
 -- their running state's text, so it is parsed once per lease, and their
 -- new state's text is built once. Failures add a read and a write of their
@@ -75,6 +75,10 @@ local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
 local starts, nst, ended, ne = {}, 0, {}, 0 -- `started` marks to set, to drop
 local olds = hmget(STATE, ids)
+-- The queue's settings this call needs, in one read: its breaker, and its
+-- `max_running` (for the wake-up at the end).
+local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running')
+breaker_set(meta[1], meta[2], meta[3])
 -- Parsed states by their text (jobs of one lease share theirs): status,
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
@@ -232,8 +236,7 @@ end
 flush_stats(now)
 if not wake and next(left) ~= nil then
   -- Slots of a queue bounded by `max_running` freed: pools may wait for one.
-  local cap = redis.call('HGET', B .. 'meta', 'max_running')
-  wake = cap ~= false and cap ~= ''
+  wake = meta[4] ~= false and meta[4] ~= ''
 end
 if wake then
   redis.call('PUBLISH', B .. 'wake', '1')

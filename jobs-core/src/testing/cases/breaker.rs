@@ -37,13 +37,7 @@ pub async fn breaker_opens_probes_and_closes<Q: JobQueue + QueueInspect + QueueA
     for seq in 0..6 {
         put1(&q, &queue, seq, Act::Succeed).await;
     }
-    let req = |max| FetchRequest {
-        queues: vec![queue.clone()],
-        max,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
-    };
+    let req = |max| super::fetch_of(&queue, max);
 
     let first = q.fetch(&req(2)).await.unwrap().jobs;
     assert_eq!(first.len(), 2);

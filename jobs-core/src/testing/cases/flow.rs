@@ -59,16 +59,8 @@ pub async fn max_running_bounds_the_queue_across_pools<Q: JobQueue + QueueInspec
 /// `limited`.
 pub async fn held_back_fetches_are_counted<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
     use crate::job::{JobExt, JobOptions};
-    use crate::queue::FetchRequest;
-    use std::time::Duration;
 
-    let fetch = |queue: &str, max| FetchRequest {
-        queues: vec![queue.to_owned()],
-        max,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
-    };
+    let fetch = super::fetch_of;
     let held = |q: Q, queue: String| async move {
         let s = q.stats().await.unwrap();
         let c = s.queues.get(&queue).cloned().unwrap_or_default();

@@ -227,7 +227,6 @@ pub async fn queue_group_bounds_override_the_jobs<Q: JobQueue + QueueInspect + Q
 /// arrival, and a group whose urgent jobs are gone serves its less urgent
 /// ones (and ones that arrive later at any priority) in order.
 pub async fn priorities_are_strict_within_a_group<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
-    use crate::queue::FetchRequest;
     use crate::vocab::Priority;
     let queue = unique_queue("gprio");
     // Room for every job of the group at once: the leases are held.
@@ -241,13 +240,7 @@ pub async fn priorities_are_strict_within_a_group<Q: JobQueue + QueueInspect + Q
     };
     let low = put(1, Priority::Low).await;
     let high = put(2, Priority::High).await;
-    let req = FetchRequest {
-        queues: vec![queue.clone()],
-        max: 1,
-        lease: std::time::Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
-    };
+    let req = super::fetch_of(&queue, 1);
     let mut order = Vec::new();
     order.push(q.fetch(&req).await.unwrap().jobs.remove(0).id);
     let critical = put(3, Priority::Critical).await;

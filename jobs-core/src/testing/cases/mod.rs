@@ -58,6 +58,18 @@ pub(crate) async fn put1<Q: JobQueue + ?Sized>(q: &Q, queue: &str, seq: u64, act
     put(q, queue, seq, act, JobOptions::new()).await
 }
 
+/// A fetch of at most `max` jobs of `queue`: a 30 s lease, 3 retries for
+/// jobs that carry none, the default crash budget.
+pub(crate) fn fetch_of(queue: &str, max: usize) -> crate::queue::FetchRequest {
+    crate::queue::FetchRequest {
+        queues: vec![queue.to_owned()],
+        max,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
+    }
+}
+
 /// A job written around the typed API: any name, any payload bytes.
 pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
     NewJob {

@@ -17,13 +17,7 @@ use crate::vocab::{JobId, JobStatus};
 use super::{ms, put1};
 
 fn lease_of(queue: &str, lease: Duration) -> FetchRequest {
-    FetchRequest {
-        queues: vec![queue.to_owned()],
-        max: 10,
-        lease,
-        default_max_retries: 3,
-        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
-    }
+    FetchRequest { lease, ..super::fetch_of(queue, 10) }
 }
 
 fn update(id: &JobId, token: u64, fraction: f32, note: &str) -> ProgressUpdate {
