@@ -48,14 +48,14 @@ pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitEr
 pub use memory::MemoryQueue;
 #[cfg(feature = "metrics")]
 pub use metrics::JobMetrics;
-pub use parse::validate_queue_name;
+pub use parse::{validate_group_key, validate_queue_name};
 pub use progress::ProgressError;
 pub use queue::{
     AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
-    DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap,
-    PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy,
-    QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
-    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
+    DeadJob, GroupBreakerInfo, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob,
+    Overlap, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect,
+    QueuePolicy, QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
+    GROUP_BREAKERS_LISTED, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 pub use router::{QueueRouter, QueueRouterBuilder, RouterError};
 #[cfg(feature = "cron")]

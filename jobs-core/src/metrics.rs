@@ -20,6 +20,8 @@
 //! | `jobs_throttled_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs waited for a rate (the queue's, a group's, or `JobError::rate_limited`) |
 //! | `jobs_breaker_open` | `queue` | [`JobMetrics::record_queue_stats`]: 1 while the queue's circuit breaker is open or probing |
 //! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
+//! | `jobs_group_breakers_open` | `queue` | [`JobMetrics::record_queue_stats`]: groups of the queue whose own breaker is open or probing |
+//! | `jobs_group_breakers_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times a group's breaker opened |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -119,9 +121,11 @@ struct Inner {
     throttled: IntCounterVec,
     /// The backend's held-back counters as last read, per queue: the
     /// Prometheus counters go up by what the backend's went up since.
-    held_seen: Mutex<HashMap<String, (u64, u64, u64)>>,
+    held_seen: Mutex<HashMap<String, [u64; 4]>>,
     breaker_open: IntGaugeVec,
     breaker_opened: IntCounterVec,
+    group_breakers_open: IntGaugeVec,
+    group_breakers_opened: IntCounterVec,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -232,6 +236,16 @@ impl JobMetrics {
             )
             .map_err(MetricsError::Register)?,
             breaker_opened: counter("breaker_opened_total", "Times the queue's circuit breaker opened.", &["queue"])?,
+            group_breakers_open: IntGaugeVec::new(
+                Opts::new(name("group_breakers_open"), "Groups of the queue whose own breaker is open or probing."),
+                &["queue"],
+            )
+            .map_err(MetricsError::Register)?,
+            group_breakers_opened: counter(
+                "group_breakers_opened_total",
+                "Times a group's circuit breaker opened.",
+                &["queue"],
+            )?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -250,6 +264,8 @@ impl JobMetrics {
             Box::new(inner.throttled.clone()),
             Box::new(inner.breaker_open.clone()),
             Box::new(inner.breaker_opened.clone()),
+            Box::new(inner.group_breakers_open.clone()),
+            Box::new(inner.group_breakers_opened.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -329,15 +345,20 @@ impl JobMetrics {
         {
             let mut held = i.held_seen.lock().unwrap_or_else(|p| p.into_inner());
             for (queue, counts) in &stats.queues {
-                let (limited, throttled, opened) = held.get(queue).copied().unwrap_or_default();
+                let before = held.get(queue).copied().unwrap_or_default();
+                let now = [counts.limited, counts.throttled, counts.breaker_opened, counts.group_breakers_opened];
                 // A backend whose counters went back (reset) counts from zero.
-                let step = |now: u64, before: u64| if now >= before { now - before } else { now };
+                let step = |k: usize| if now[k] >= before[k] { now[k] - before[k] } else { now[k] };
                 let q = [queue.as_str()];
-                i.limited.with_label_values(&q).inc_by(step(counts.limited, limited));
-                i.throttled.with_label_values(&q).inc_by(step(counts.throttled, throttled));
-                i.breaker_opened.with_label_values(&q).inc_by(step(counts.breaker_opened, opened));
+                i.limited.with_label_values(&q).inc_by(step(0));
+                i.throttled.with_label_values(&q).inc_by(step(1));
+                i.breaker_opened.with_label_values(&q).inc_by(step(2));
+                i.group_breakers_opened.with_label_values(&q).inc_by(step(3));
                 i.breaker_open.with_label_values(&q).set(i64::from(counts.breaker_open));
-                held.insert(queue.clone(), (counts.limited, counts.throttled, counts.breaker_opened));
+                i.group_breakers_open
+                    .with_label_values(&q)
+                    .set(i64::try_from(counts.group_breakers_open).unwrap_or(i64::MAX));
+                held.insert(queue.clone(), now);
             }
             held.retain(|queue, _| {
                 let kept = stats.queues.contains_key(queue);
@@ -346,6 +367,8 @@ impl JobMetrics {
                     let _ = i.throttled.remove_label_values(&[queue.as_str()]);
                     let _ = i.breaker_opened.remove_label_values(&[queue.as_str()]);
                     let _ = i.breaker_open.remove_label_values(&[queue.as_str()]);
+                    let _ = i.group_breakers_opened.remove_label_values(&[queue.as_str()]);
+                    let _ = i.group_breakers_open.remove_label_values(&[queue.as_str()]);
                 }
                 kept
             });
@@ -500,6 +523,8 @@ mod tests {
                 throttled,
                 breaker_open: limited > 4,
                 breaker_opened: throttled,
+                group_breakers_open: limited,
+                group_breakers_opened: limited + throttled,
                 ..Default::default()
             };
             stats.queues.insert("hooks".into(), counts);
@@ -513,6 +538,8 @@ mod tests {
         assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 5"#), "the backend's increase: {text}");
         assert!(text.contains(r#"jobs_breaker_open{queue="hooks"} 1"#), "{text}");
         assert!(text.contains(r#"jobs_breaker_opened_total{queue="hooks"} 1"#), "{text}");
+        assert!(text.contains(r#"jobs_group_breakers_open{queue="hooks"} 5"#), "{text}");
+        assert!(text.contains(r#"jobs_group_breakers_opened_total{queue="hooks"} 6"#), "{text}");
         let text = read(2, 0);
         assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 7"#), "a reset backend counts from zero: {text}");
         assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");

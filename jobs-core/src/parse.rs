@@ -26,6 +26,18 @@ pub fn validate_queue_name(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Checks a group key (`JobOptions::group`, `#[job(group = ..)]`): 1 to
+/// [`MAX_GROUP_KEY_LEN`](crate::MAX_GROUP_KEY_LEN) bytes, as
+/// [`Error::InvalidArgument`].
+///
+/// ```
+/// assert!(jobs_core::validate_group_key("acct-42").is_ok());
+/// assert!(jobs_core::validate_group_key("").is_err());
+/// ```
+pub fn validate_group_key(key: &str) -> Result<(), Error> {
+    crate::queue::check_group_key(key).map_err(Error::InvalidArgument)
+}
+
 impl FromStr for Priority {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {

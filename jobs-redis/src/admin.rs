@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use jobs_core::{
-    validate_queue_name, BreakerAction, BreakerInfo, BreakerState, CancelResult, Counts, Error, GroupInfo, JobId,
-    JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats,
+    validate_queue_name, BreakerAction, BreakerInfo, BreakerState, CancelResult, Counts, Error, GroupBreakerInfo,
+    GroupInfo, JobId, JobInfo, Priority, QueueCounts, QueuePolicy, QueueStats, GROUP_BREAKERS_LISTED,
 };
 use redis::Value;
 
-use crate::decode::{breaker_field, from_ms, job_id, rate_field, text};
+use crate::decode::{breaker_field, from_ms, group_breaker_field, job_id, rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::queues_key;
@@ -65,25 +65,28 @@ impl RedisQueue {
                 pipe.cmd("LLEN").arg(k.ready(rank));
             }
             pipe.cmd("HGETALL").arg(k.stats());
-            pipe.cmd("HMGET").arg(k.meta()).arg("paused").arg("bstate").arg("bopened");
+            pipe.cmd("HMGET").arg(k.meta()).arg("paused").arg("bstate").arg("bopened").arg("gbopened");
+            pipe.cmd("HLEN").arg(k.group_breakers());
         }
         let replies: Vec<Value> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("stats", &e))?;
-        if replies.len() != names.len() * 6 {
+        if replies.len() != names.len() * 7 {
             return Err(RedisQueueError::reply("stats", format!("{} replies", replies.len())).into());
         }
-        for (q, r) in names.into_iter().zip(replies.chunks_exact(6)) {
+        for (q, r) in names.into_iter().zip(replies.chunks_exact(7)) {
             let gauges: Hash = redis::from_redis_value_ref(&r[4])
                 .map_err(|e| RedisQueueError::reply("stats", format!("stats hash of `{q}`: {e}")))?;
             let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
             // A gauge is never negative unless the data was edited by hand.
             let gauge = |field: String| u64::try_from(get(&field)).unwrap_or(0);
-            let (paused, breaker, opened): (Option<String>, Option<String>, Option<String>) =
-                redis::from_redis_value_ref(&r[5]).unwrap_or_default();
+            type Meta = (Option<String>, Option<String>, Option<String>, Option<String>);
+            let (paused, breaker, opened, groups_opened): Meta = redis::from_redis_value_ref(&r[5]).unwrap_or_default();
             let mut qc = QueueCounts {
                 paused: paused.as_deref() == Some("1"),
                 breaker_open: matches!(breaker.as_deref(), Some("open" | "probe")),
                 breaker_opened: opened.and_then(|o| o.parse().ok()).unwrap_or(0),
+                group_breakers_open: redis::from_redis_value_ref(&r[6]).unwrap_or(0),
+                group_breakers_opened: groups_opened.and_then(|o| o.parse().ok()).unwrap_or(0),
                 limited: gauge("limited".to_owned()),
                 throttled: gauge("throttled".to_owned()),
                 ..Default::default()
@@ -261,19 +264,22 @@ impl RedisQueue {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
-        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate, breaker): Fields = redis::cmd("HMGET")
-            .arg(self.keys(queue).meta())
-            .arg("max_jobs")
-            .arg("priority_levels")
-            .arg("max_running")
-            .arg("rate")
-            .arg("group_concurrency")
-            .arg("group_rate")
-            .arg("breaker")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("policy", &e))?;
+        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate, breaker, group_breaker): Fields =
+            redis::cmd("HMGET")
+                .arg(self.keys(queue).meta())
+                .arg("max_jobs")
+                .arg("priority_levels")
+                .arg("max_running")
+                .arg("rate")
+                .arg("group_concurrency")
+                .arg("group_rate")
+                .arg("breaker")
+                .arg("group_breaker")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("policy", &e))?;
         let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
         let priority_levels =
             levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
@@ -285,33 +291,45 @@ impl RedisQueue {
             group_concurrency: group_concurrency.and_then(|s| s.parse::<u32>().ok()),
             group_rate: group_rate.as_deref().and_then(rate_field),
             breaker: breaker.as_deref().and_then(breaker_field),
+            group_breaker: group_breaker.as_deref().and_then(breaker_field),
         })
     }
 
-    /// The state fields of the meta hash, the failures logged and the
-    /// server's clock, in one pipelined round trip.
+    /// The state fields of the meta hash, the failures logged, the groups'
+    /// breakers (one page of `gbrk`) and the server's clock, in one
+    /// pipelined round trip.
     pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
         validate_queue_name(queue)?;
         let keys = self.keys(queue);
-        type Meta = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
-        type Fields = ((u64, u64), Meta, Vec<(String, f64)>);
-        let ((secs, micros), (state, until, probe, opened, config), failures): Fields = redis::pipe()
-            .cmd("TIME")
-            .cmd("HMGET")
-            .arg(keys.meta())
-            .arg("bstate")
-            .arg("buntil")
-            .arg("bprobe")
-            .arg("bopened")
-            .arg("breaker")
-            .cmd("ZRANGE")
-            .arg(keys.breaker_failures())
-            .arg(0)
-            .arg(-1)
-            .arg("WITHSCORES")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("breaker", &e))?;
+        type Meta = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+        type Fields = ((u64, u64), Meta, Vec<(String, f64)>, u64, (String, Vec<(String, String)>));
+        let ((secs, micros), (state, until, probe, opened, config, groups_opened), failures, groups_open, (_, page)): Fields =
+            redis::pipe()
+                .cmd("TIME")
+                .cmd("HMGET")
+                .arg(keys.meta())
+                .arg("bstate")
+                .arg("buntil")
+                .arg("bprobe")
+                .arg("bopened")
+                .arg("breaker")
+                .arg("gbopened")
+                .cmd("ZRANGE")
+                .arg(keys.breaker_failures())
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .cmd("HLEN")
+                .arg(keys.group_breakers())
+                // One page: the listing is bounded, not complete.
+                .cmd("HSCAN")
+                .arg(keys.group_breakers())
+                .arg(0)
+                .arg("COUNT")
+                .arg(GROUP_BREAKERS_LISTED)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("breaker", &e))?;
         let now_ms = secs * 1000 + micros / 1000;
         let until = from_ms(until.and_then(|u| u.parse().ok()).unwrap_or(0));
         let state = match (state.as_deref(), probe.filter(|p| !p.is_empty())) {
@@ -330,17 +348,37 @@ impl RedisQueue {
             }
             None => 0,
         };
+        let groups = page
+            .into_iter()
+            .take(GROUP_BREAKERS_LISTED)
+            .filter_map(|(group, v)| {
+                let state = group_breaker_field(queue, &v)?;
+                Some(GroupBreakerInfo { group, state })
+            })
+            .collect();
         Ok(BreakerInfo {
             state,
             recent_failures: u32::try_from(recent).unwrap_or(u32::MAX),
             opened: opened.and_then(|o| o.parse().ok()).unwrap_or(0),
+            groups_open,
+            groups_opened: groups_opened.and_then(|o| o.parse().ok()).unwrap_or(0),
+            groups,
         })
     }
 
-    /// One `set_breaker.lua` call.
-    pub(crate) async fn set_breaker(&self, queue: &str, action: BreakerAction) -> Result<(), Error> {
+    /// One `set_breaker.lua` call, for the queue's breaker or (`group`) one
+    /// group's.
+    pub(crate) async fn set_breaker(
+        &self,
+        queue: &str,
+        group: Option<&str>,
+        action: BreakerAction,
+    ) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        self.invoke(SetBreaker { keys: &self.keys(queue), action }).await?;
+        if let Some(g) = group {
+            jobs_core::validate_group_key(g)?;
+        }
+        self.invoke(SetBreaker { keys: &self.keys(queue), action, group }).await?;
         self.register(queue).await
     }
 }

@@ -396,6 +396,18 @@ pub(crate) fn breaker_field(s: &str) -> Option<jobs_core::Breaker> {
     })
 }
 
+/// A group's breaker as `gbrk` stores it (`open|<until ms>`,
+/// `probe|<job id>|<lease ms>`, see groups.lua); `None` when it does not
+/// parse.
+pub(crate) fn group_breaker_field(queue: &str, s: &str) -> Option<jobs_core::BreakerState> {
+    if let Some(until) = s.strip_prefix("open|") {
+        return Some(jobs_core::BreakerState::Open { until: from_ms(until.parse().ok()?) });
+    }
+    let (job, until) = s.strip_prefix("probe|")?.rsplit_once('|')?;
+    let job = job_id("breaker", queue, job.as_bytes()).ok()?;
+    Some(jobs_core::BreakerState::Probing { job, until: from_ms(until.parse().ok()?) })
+}
+
 /// A rate stored by [`rate_arg`]; `None` when it does not parse.
 pub(crate) fn rate_field(s: &str) -> Option<jobs_core::Rate> {
     let (n, ms) = s.split_once(',')?;

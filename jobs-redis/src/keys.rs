@@ -254,6 +254,18 @@ impl QueueKeys {
         self.key("bfail")
     }
 
+    /// Hash of the groups whose breaker is not closed: `open|<until ms>`
+    /// or `probe|<job id>|<lease ms>` (see groups.lua).
+    pub fn group_breakers(&self) -> String {
+        self.key("gbrk")
+    }
+
+    /// Sorted set of a group's failed attempts in its breaker's current
+    /// window, by time.
+    pub fn group_failures(&self, group: &str) -> String {
+        self.key(&format!("gbf:{group}"))
+    }
+
     /// List of the groups served in turn (`''`: the ungrouped jobs).
     pub fn group_turn(&self) -> String {
         self.key("gturn")
@@ -403,6 +415,8 @@ mod tests {
             k.group_held(),
             k.queue_starts(),
             k.breaker_failures(),
+            k.group_breakers(),
+            k.group_failures("g"),
             k.minute(60),
             k.schedule("nightly"),
             k.fence(),

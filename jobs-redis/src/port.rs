@@ -166,7 +166,16 @@ impl QueueAdmin for RedisQueue {
     }
 
     fn set_breaker<'a>(&'a self, queue: &'a str, action: jobs_core::BreakerAction) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.set_breaker(queue, action))
+        Box::pin(self.set_breaker(queue, None, action))
+    }
+
+    fn set_group_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        group: &'a str,
+        action: jobs_core::BreakerAction,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.set_breaker(queue, Some(group), action))
     }
 }
 

@@ -148,6 +148,9 @@ pub struct QueueConfig {
     /// `"5/1m:30s"` (five failed attempts within a minute, then thirty
     /// seconds without starts, then one probe); absent: no breaker.
     pub breaker: Option<crate::queue::Breaker>,
+    /// A breaker of the same form for each group of the queue, on its own:
+    /// a failing group stops while the others run on; absent: none.
+    pub group_breaker: Option<crate::queue::Breaker>,
 }
 
 impl QueueConfig {
@@ -161,6 +164,7 @@ impl QueueConfig {
             group_concurrency: self.group_concurrency,
             group_rate: self.group_rate,
             breaker: self.breaker,
+            group_breaker: self.group_breaker,
         }
     }
 }

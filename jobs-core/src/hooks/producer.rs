@@ -147,7 +147,7 @@ impl<Q: QueueInspect> QueueInspect for Hooked<Q> {
 }
 
 impl<Q: QueueAdmin> QueueAdmin for Hooked<Q> {
-    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker);
+    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker, set_group_breaker);
 }
 
 impl<Q: QueueHistory> QueueHistory for Hooked<Q> {

@@ -90,6 +90,34 @@ impl BreakerRun {
         self.state != BreakerState::Closed
     }
 
+    /// Whether its probe runs (nothing else may start).
+    pub(super) fn is_probing(&self) -> bool {
+        matches!(self.state, BreakerState::Probing { .. })
+    }
+
+    /// Whether it is closed and counts no failure within `within` of
+    /// `now`: nothing left to remember.
+    pub(super) fn is_idle(&mut self, within: Option<Duration>, now: SystemTime) -> bool {
+        if let Some(w) = within {
+            self.trim(w, now);
+        }
+        self.state == BreakerState::Closed && (within.is_none() || self.failures.is_empty())
+    }
+
+    /// `job` stopped running without a verdict (handed back, snoozed,
+    /// cancelled, its lease lapsed): when it was the probe, the next job
+    /// is one, from `now`.
+    pub(super) fn probe_ended(&mut self, job: &JobId, now: SystemTime) {
+        if matches!(&self.state, BreakerState::Probing { job: probe, .. } if probe == job) {
+            self.state = BreakerState::Open { until: now };
+        }
+    }
+
+    /// The state as listed (`BreakerInfo::groups`).
+    pub(super) fn state(&self) -> &BreakerState {
+        &self.state
+    }
+
     /// Times it opened.
     pub(super) fn opened(&self) -> u64 {
         self.opened
@@ -105,6 +133,9 @@ impl BreakerRun {
             state: self.state.clone(),
             recent_failures: u32::try_from(recent).unwrap_or(u32::MAX),
             opened: self.opened,
+            groups_open: 0,
+            groups_opened: 0,
+            groups: Vec::new(),
         }
     }
 }

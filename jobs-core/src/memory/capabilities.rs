@@ -12,7 +12,7 @@ use crate::parse::validate_queue_name;
 use crate::queue::{
     BoxFuture, BreakerAction, BreakerInfo, CancelResult, Counts, JobInfo, MinuteCounts, NewJob, Overlap, PoolInfo,
     PoolPresence, QueueAdmin, QueueCounts, QueueHistory, QueueInspect, QueuePolicy, QueueStats, ScheduleDef,
-    ScheduleState, ScheduleStore,
+    ScheduleState, ScheduleStore, GROUP_BREAKERS_LISTED,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -32,6 +32,8 @@ impl QueueInspect for MemoryQueue {
                 throttled: q.throttled + q.ready.rate_held,
                 breaker_open: q.breaker.is_open(),
                 breaker_opened: q.breaker.opened(),
+                group_breakers_open: q.ready.open_breakers(0).0,
+                group_breakers_opened: q.ready.group_breakers_opened,
                 ..Default::default()
             };
             for p in Priority::ALL {
@@ -209,6 +211,7 @@ impl QueueAdmin for MemoryQueue {
             let mut state = self.lock();
             let q = state.queues.entry(queue.to_owned()).or_default();
             q.ready.set_overrides(policy.group_concurrency, policy.group_rate);
+            q.ready.set_group_breaker(policy.group_breaker);
             q.policy = policy;
             drop(state);
             // A raised bound may let waiting pools take jobs now.
@@ -228,7 +231,15 @@ impl QueueAdmin for MemoryQueue {
         let r = validate_queue_name(queue).map(|()| {
             let st = self.lock();
             match st.queues.get(queue) {
-                Some(q) => q.breaker.info(q.policy.breaker.as_ref(), now),
+                Some(q) => {
+                    let (groups_open, groups) = q.ready.open_breakers(GROUP_BREAKERS_LISTED);
+                    BreakerInfo {
+                        groups_open,
+                        groups_opened: q.ready.group_breakers_opened,
+                        groups,
+                        ..q.breaker.info(q.policy.breaker.as_ref(), now)
+                    }
+                }
                 None => breaker::BreakerRun::default().info(None, now),
             }
         });
@@ -246,6 +257,25 @@ impl QueueAdmin for MemoryQueue {
             }
         });
         // A closed breaker lets waiting pools take jobs now.
+        self.wake();
+        Box::pin(async move { r })
+    }
+
+    fn set_group_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        group: &'a str,
+        action: BreakerAction,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let now = self.clock();
+        let r = validate_queue_name(queue).and_then(|()| crate::parse::validate_group_key(group)).map(|()| {
+            let mut st = self.lock();
+            let q = st.queues.entry(queue.to_owned()).or_default();
+            match action {
+                BreakerAction::Open(d) => q.ready.open_group_breaker(group, now + d),
+                BreakerAction::Close => q.ready.close_group_breaker(group),
+            }
+        });
         self.wake();
         Box::pin(async move { r })
     }

@@ -65,7 +65,7 @@ impl MemoryQueue {
                 let Some(r) = st.jobs.get_mut(&id) else { continue };
                 r.lease_until = None;
                 if let Some(g) = &r.job.group {
-                    q.ready.ended(&g.key, now);
+                    q.ready.ended(&g.key, &id, now);
                 }
                 let started = std::mem::take(&mut r.started);
                 let mut error = LEASE_LOST.to_owned();
@@ -177,7 +177,7 @@ impl MemoryQueue {
                         q.starts.push(now);
                     }
                     if let Some(g) = group {
-                        q.ready.started(&g);
+                        q.ready.started(&g, &id, until);
                     }
                     emit(&mut st.events, cap, now, EventKind::Started, &id, &r.job.name, r.attempts, None);
                     out.jobs.push(LeasedJob {
@@ -256,13 +256,14 @@ impl MemoryQueue {
                     return FinishResult::Applied(JobStatus::Running);
                 }
                 let q = st.queues.entry(f.id.queue().to_owned()).or_default();
+                // The group's slot frees once the outcome is applied: a probe's
+                // verdict must reach its group's breaker first.
+                let mut slot_of = None;
                 if let Some(until) = r.lease_until.take() {
                     q.leased.remove(&(until, f.id.clone()));
                     // A slot of a bounded queue freed: pools may wait for it.
                     woke |= q.policy.max_running.is_some();
-                    if let Some(g) = &r.job.group {
-                        woke |= q.ready.ended(&g.key, now);
-                    }
+                    slot_of = r.job.group.as_ref().map(|g| g.key.clone());
                 }
                 let rank = r.job.priority.rank();
                 // A snooze past the limit ends the job like a permanent failure.
@@ -294,6 +295,9 @@ impl MemoryQueue {
                     Outcome::Succeeded { result } => {
                         // The probe succeeded: pools waiting on the breaker go on.
                         woke |= q.breaker.succeeded(&f.id);
+                        if let Some(g) = &r.job.group {
+                            woke |= q.ready.group_succeeded(&g.key, &f.id);
+                        }
                         event(EventKind::Succeeded, None);
                         end_attempt(r, None);
                         r.result = result;
@@ -303,6 +307,9 @@ impl MemoryQueue {
                     }
                     Outcome::Retry { error, at } => {
                         q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
+                        if let Some(g) = &r.job.group {
+                            q.ready.group_failed(&g.key, &f.id, now);
+                        }
                         event(EventKind::Retrying, Some(&error));
                         let at = at.resolve(now);
                         end_attempt(r, Some(error));
@@ -315,6 +322,9 @@ impl MemoryQueue {
                     }
                     Outcome::Dead { error } => {
                         q.breaker.failed(q.policy.breaker.as_ref(), &f.id, now);
+                        if let Some(g) = &r.job.group {
+                            q.ready.group_failed(&g.key, &f.id, now);
+                        }
                         event(EventKind::Dead, Some(&error));
                         end_attempt(r, Some(error));
                         q.count(rank, false, now);
@@ -376,6 +386,9 @@ impl MemoryQueue {
                         }
                     }
                 };
+                if let Some(g) = slot_of {
+                    woke |= q.ready.ended(&g, &f.id, now);
+                }
                 FinishResult::Applied(status)
             })
             .collect();

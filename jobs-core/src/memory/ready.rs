@@ -9,11 +9,17 @@
 //! the group's most urgent and oldest. The cost of a turn does not depend
 //! on how many groups exist: idle and full groups are out of the turn until
 //! a job arrives or a slot frees.
+//!
+//! With `QueuePolicy::group_breaker`, each group has a breaker of its own:
+//! one that opens holds its group out of the turn for the cool-down (as a
+//! rate does), the group's next job is its probe, and no other job of the
+//! group starts while the probe runs.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
 
-use crate::queue::{JobGroup, Rate};
+use super::breaker::BreakerRun;
+use crate::queue::{Breaker, GroupBreakerInfo, JobGroup, Rate};
 use crate::vocab::JobId;
 
 /// One group: its pending jobs, how many run, its bounds, its recent
@@ -101,6 +107,13 @@ pub(super) struct Ready {
     throttled: BTreeSet<(SystemTime, String)>,
     held: HashSet<String>,
     overrides: Overrides,
+    /// The queue's `group_breaker`, and the breakers of the groups that
+    /// count failures or are not closed (a group's entry outlives the
+    /// group's jobs: an open breaker stays open while the group is idle).
+    group_breaker: Option<Breaker>,
+    breakers: HashMap<String, BreakerRun>,
+    /// Times a group's breaker opened.
+    pub(super) group_breakers_opened: u64,
     /// Times a group reached its concurrency with jobs still pending, and
     /// times one was held back by its rate (counters, as in `QueueCounts`).
     pub(super) limited: u64,
@@ -195,8 +208,9 @@ impl Ready {
                         self.on.remove(&key);
                         continue;
                     };
-                    if !over.has_room(grp) {
-                        if grp.pending() > 0 {
+                    let probing = self.breakers.get(&key).is_some_and(BreakerRun::is_probing);
+                    if probing || !over.has_room(grp) {
+                        if grp.pending() > 0 && !probing {
                             self.limited += 1;
                         }
                         self.on.remove(&key);
@@ -218,12 +232,13 @@ impl Ready {
                         grp.starts.push(now);
                     }
                     // Still in the turn when it has more jobs and, once this
-                    // one runs, a slot left.
-                    let room_left = over.limit(grp).is_none_or(|l| grp.running + 1 < l);
+                    // one runs, a slot left (none beside a breaker's probe).
+                    let probe = self.breakers.get(&key).is_some_and(BreakerRun::is_open);
+                    let room_left = !probe && over.limit(grp).is_none_or(|l| grp.running + 1 < l);
                     if grp.pending() > 0 && room_left {
                         self.turn.push_back(Some(key.clone()));
                     } else {
-                        if grp.pending() > 0 {
+                        if grp.pending() > 0 && !probe {
                             // The rest of the group waits for a slot.
                             self.limited += 1;
                         }
@@ -236,20 +251,93 @@ impl Ready {
         None
     }
 
-    /// A job of `group` was leased: it holds a slot.
-    pub(super) fn started(&mut self, group: &str) {
+    /// Job `id` of `group` was leased until `until`: it holds a slot, and
+    /// is the group's probe when its breaker is open.
+    pub(super) fn started(&mut self, group: &str, id: &JobId, until: SystemTime) {
         self.groups.entry(group.to_owned()).or_default().running += 1;
+        if let Some(b) = self.breakers.get_mut(group).filter(|b| b.is_open()) {
+            b.probe_started(id.clone(), until);
+        }
     }
 
-    /// A running job of `group` ended: its slot is free. Whether the group
-    /// came back into the turn (pools waiting for a slot can take it).
-    pub(super) fn ended(&mut self, group: &str, now: SystemTime) -> bool {
+    /// Running job `id` of `group` ended: its slot is free (and when it
+    /// was the group's probe and its verdict did not close or reopen the
+    /// breaker, the next job is a probe). Whether the group came back into
+    /// the turn (pools waiting for a slot can take it).
+    pub(super) fn ended(&mut self, group: &str, id: &JobId, now: SystemTime) -> bool {
         if let Some(g) = self.groups.get_mut(group) {
             g.running = g.running.saturating_sub(1);
+        }
+        if let Some(b) = self.breakers.get_mut(group) {
+            b.probe_ended(id, now);
         }
         let back = self.offer(group);
         self.tidy(group, now);
         back
+    }
+
+    /// Sets the queue's `group_breaker`; `None` closes every group's.
+    pub(super) fn set_group_breaker(&mut self, config: Option<Breaker>) {
+        self.group_breaker = config;
+        if config.is_none() {
+            let keys: Vec<String> = self.breakers.drain().map(|(k, _)| k).collect();
+            for k in keys {
+                self.offer(&k);
+            }
+        }
+    }
+
+    /// An attempt of job `id` of `group` failed at `now`: counted by the
+    /// group's breaker, which may open (the group is held for the
+    /// cool-down).
+    pub(super) fn group_failed(&mut self, group: &str, id: &JobId, now: SystemTime) {
+        let Some(config) = self.group_breaker else { return };
+        let b = self.breakers.entry(group.to_owned()).or_default();
+        let before = b.opened();
+        b.failed(Some(&config), id, now);
+        if b.opened() > before {
+            self.group_breakers_opened += 1;
+            self.hold(group, now + config.cooldown);
+        }
+    }
+
+    /// Job `id` of `group` succeeded: when it was the group's probe, the
+    /// breaker closes; whether it did (the group's jobs may start).
+    pub(super) fn group_succeeded(&mut self, group: &str, id: &JobId) -> bool {
+        let closed = self.breakers.get_mut(group).is_some_and(|b| b.succeeded(id));
+        if closed {
+            self.breakers.remove(group);
+            self.offer(group);
+        }
+        closed
+    }
+
+    /// Opens `group`'s breaker until `until` by hand.
+    pub(super) fn open_group_breaker(&mut self, group: &str, until: SystemTime) {
+        self.breakers.entry(group.to_owned()).or_default().open(until);
+        self.group_breakers_opened += 1;
+        self.hold(group, until);
+    }
+
+    /// Closes `group`'s breaker by hand: its jobs start at once.
+    pub(super) fn close_group_breaker(&mut self, group: &str) {
+        if self.breakers.remove(group).is_some() {
+            self.held.remove(group);
+            self.throttled.retain(|(_, g)| g != group);
+            self.offer(group);
+        }
+    }
+
+    /// The groups whose breaker is not closed: how many, and at most
+    /// `limit` of them.
+    pub(super) fn open_breakers(&self, limit: usize) -> (u64, Vec<GroupBreakerInfo>) {
+        let open = self.breakers.iter().filter(|(_, b)| b.is_open());
+        let listed = open
+            .clone()
+            .take(limit)
+            .map(|(k, b)| GroupBreakerInfo { group: k.clone(), state: b.state().clone() })
+            .collect();
+        (open.count() as u64, listed)
     }
 
     /// Holds `group` back until `until` (an upstream's "retry after"): out
@@ -272,8 +360,9 @@ impl Ready {
     /// and is not in it yet (nor held back by its rate); whether it went in.
     pub(super) fn offer(&mut self, group: &str) -> bool {
         let over = self.overrides;
-        let eligible =
-            !self.held.contains(group) && self.groups.get(group).is_some_and(|g| g.pending() > 0 && over.has_room(g));
+        let eligible = !self.held.contains(group)
+            && !self.breakers.get(group).is_some_and(BreakerRun::is_probing)
+            && self.groups.get(group).is_some_and(|g| g.pending() > 0 && over.has_room(g));
         if eligible && self.on.insert(group.to_owned()) {
             self.turn.push_back(Some(group.to_owned()));
             return true;
@@ -293,6 +382,10 @@ impl Ready {
         });
         if idle && !self.on.contains(group) && !self.held.contains(group) {
             self.groups.remove(group);
+        }
+        let within = self.group_breaker.map(|b| b.within);
+        if self.breakers.get_mut(group).is_some_and(|b| b.is_idle(within, now)) {
+            self.breakers.remove(group);
         }
     }
 

@@ -111,7 +111,7 @@ impl<Q: QueueInspect> QueueInspect for Metered<Q> {
 }
 
 impl<Q: QueueAdmin> QueueAdmin for Metered<Q> {
-    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker);
+    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker, set_group_breaker);
 }
 
 impl<Q: QueueHistory> QueueHistory for Metered<Q> {

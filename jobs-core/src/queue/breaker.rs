@@ -133,9 +133,36 @@ pub struct BreakerInfo {
     /// Times the breaker opened (since the backend's counters started),
     /// by failures, a failed probe or by hand.
     pub opened: u64,
+    /// Groups whose own breaker (`QueuePolicy::group_breaker`) is not
+    /// closed.
+    #[serde(default)]
+    pub groups_open: u64,
+    /// Times a group's breaker opened.
+    #[serde(default)]
+    pub groups_opened: u64,
+    /// Some of the groups whose breaker is not closed, at most
+    /// [`GROUP_BREAKERS_LISTED`], in no particular order.
+    #[serde(default)]
+    pub groups: Vec<GroupBreakerInfo>,
 }
 
-/// A change of a breaker by hand ([`QueueAdmin::set_breaker`](crate::QueueAdmin::set_breaker)).
+/// How many groups [`BreakerInfo::groups`] lists at most: a queue may have
+/// many groups, and a reader wants to see the breakers, not page them.
+pub const GROUP_BREAKERS_LISTED: usize = 100;
+
+/// A group's breaker that is open or probing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupBreakerInfo {
+    /// The group's key.
+    pub group: String,
+    /// Open (until its cool-down ends; a time already past: the next job
+    /// of the group is its probe) or probing.
+    #[serde(flatten)]
+    pub state: BreakerState,
+}
+
+/// A change of a breaker by hand ([`QueueAdmin::set_breaker`](crate::QueueAdmin::set_breaker),
+/// [`QueueAdmin::set_group_breaker`](crate::QueueAdmin::set_group_breaker)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerAction {
     /// Open it for this long (then a probe, as after failures); works on a

@@ -287,6 +287,17 @@ macro_rules! forward_fns {
             ($target).set_breaker(queue, action)
         }
     };
+    (@ set_group_breaker, $this:ident => $target:expr) => {
+        fn set_group_breaker<'a>(
+            &'a self,
+            queue: &'a str,
+            group: &'a str,
+            action: $crate::queue::BreakerAction,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).set_group_breaker(queue, group, action)
+        }
+    };
     (@ throughput, $this:ident => $target:expr) => {
         fn throughput<'a>(
             &'a self,
@@ -349,7 +360,7 @@ macro_rules! forward_pointer {
             forward_fns!(s => &**s; job, stats, dead_jobs, list_jobs, groups);
         }
         impl<Q: QueueAdmin + ?Sized> QueueAdmin for $ptr<Q> {
-            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker);
+            forward_fns!(s => &**s; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker, set_group_breaker);
         }
         impl<Q: QueueHistory + ?Sized> QueueHistory for $ptr<Q> {
             forward_fns!(s => &**s; throughput);

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::payload::PayloadFormat;
 use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
-use super::model::{NewJob, When, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
+use super::model::{NewJob, When, MAX_CALLER_ID_LEN, MAX_JOB_DURATION, MAX_SCHEDULED_AT_SECS};
 
 /// The payload size backends accept by default: 512 KiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
@@ -106,13 +106,8 @@ pub fn check_idents(jobs: &[NewJob]) -> Result<(), Error> {
             }
         }
         if let Some(g) = &j.group {
-            if g.key.is_empty() || g.key.len() > MAX_GROUP_KEY_LEN {
-                return Err(Error::InvalidArgument(format!(
-                    "the group of job `{}` must be 1 to {MAX_GROUP_KEY_LEN} bytes, not {}",
-                    j.name,
-                    g.key.len()
-                )));
-            }
+            super::model::check_group_key(&g.key)
+                .map_err(|e| Error::InvalidArgument(format!("the group of job `{}`: {e}", j.name)))?;
             if let Some(r) = &g.rate {
                 r.check().map_err(|e| Error::InvalidArgument(format!("the group rate of job `{}`: {e}", j.name)))?;
             }

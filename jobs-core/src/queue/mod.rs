@@ -33,7 +33,7 @@ mod records;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState};
+pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState, GroupBreakerInfo, GROUP_BREAKERS_LISTED};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
@@ -230,6 +230,16 @@ pub trait QueueAdmin: Send + Sync + 'static {
 
     /// Opens or closes a queue's breaker by hand, for every pool.
     fn set_breaker<'a>(&'a self, queue: &'a str, action: BreakerAction) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Opens or closes the breaker of one group of a queue by hand, for
+    /// every pool (`QueuePolicy::group_breaker`; opening works without
+    /// one configured too). Closing lets the group's jobs start at once.
+    fn set_group_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        group: &'a str,
+        action: BreakerAction,
+    ) -> BoxFuture<'a, Result<(), Error>>;
 }
 
 /// Attempts per minute, for charts.

@@ -136,6 +136,15 @@ pub struct GroupInfo {
 /// The longest group key, in bytes.
 pub const MAX_GROUP_KEY_LEN: usize = 128;
 
+/// Checks a group key's length (1 to [`MAX_GROUP_KEY_LEN`] bytes), as a
+/// sentence saying what is wrong.
+pub(crate) fn check_group_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > MAX_GROUP_KEY_LEN {
+        return Err(format!("a group key is 1 to {MAX_GROUP_KEY_LEN} bytes, not {}", key.len()));
+    }
+    Ok(())
+}
+
 /// The longest caller id or job key, in bytes.
 pub const MAX_CALLER_ID_LEN: usize = 256;
 
@@ -355,6 +364,14 @@ pub struct QueueCounts {
     /// started).
     #[serde(default)]
     pub breaker_opened: u64,
+    /// Groups of the queue whose own breaker (`QueuePolicy::group_breaker`)
+    /// is open or waits for its probe to end.
+    #[serde(default)]
+    pub group_breakers_open: u64,
+    /// Times a group's breaker opened (since the backend's counters
+    /// started).
+    #[serde(default)]
+    pub group_breakers_opened: u64,
 }
 
 impl QueueCounts {
@@ -420,6 +437,12 @@ pub struct QueuePolicy {
     /// (see [`Breaker`](super::Breaker)); `None`: no breaker.
     #[serde(default)]
     pub breaker: Option<super::Breaker>,
+    /// A breaker for each group of the queue, on its own: a group whose
+    /// jobs keep failing stops starting them for a while, then tries one,
+    /// while the queue's other groups run on (see [`Breaker`](super::Breaker);
+    /// ungrouped jobs are not counted). `None`: no group breakers.
+    #[serde(default)]
+    pub group_breaker: Option<super::Breaker>,
 }
 
 impl QueuePolicy {
@@ -437,6 +460,9 @@ impl QueuePolicy {
         }
         if let Some(b) = &self.breaker {
             b.check().map_err(|e| crate::Error::InvalidArgument(format!("`breaker`: {e}")))?;
+        }
+        if let Some(b) = &self.group_breaker {
+            b.check().map_err(|e| crate::Error::InvalidArgument(format!("`group_breaker`: {e}")))?;
         }
         if self.group_concurrency == Some(0) {
             return Err(crate::Error::InvalidArgument(

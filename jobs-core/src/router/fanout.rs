@@ -36,13 +36,24 @@ impl<B: QueueInspect> QueueInspect for QueueRouter<B> {
             for stats in answers {
                 for (name, counts) in stats?.queues {
                     // Every field named: a new one must say how it merges.
-                    let QueueCounts { by_priority, paused, limited, throttled, breaker_open, breaker_opened } = counts;
+                    let QueueCounts {
+                        by_priority,
+                        paused,
+                        limited,
+                        throttled,
+                        breaker_open,
+                        breaker_opened,
+                        group_breakers_open,
+                        group_breakers_opened,
+                    } = counts;
                     let merged = all.queues.entry(name).or_default();
                     merged.paused |= paused;
                     merged.limited += limited;
                     merged.throttled += throttled;
                     merged.breaker_open |= breaker_open;
                     merged.breaker_opened += breaker_opened;
+                    merged.group_breakers_open += group_breakers_open;
+                    merged.group_breakers_opened += group_breakers_opened;
                     for (p, c) in by_priority {
                         merged.by_priority.entry(p).or_default().add(&c);
                     }
@@ -106,6 +117,15 @@ impl<B: QueueAdmin> QueueAdmin for QueueRouter<B> {
 
     fn set_breaker<'a>(&'a self, queue: &'a str, action: BreakerAction) -> BoxFuture<'a, Result<(), Error>> {
         on_queue!(self, queue, set_breaker(queue, action))
+    }
+
+    fn set_group_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        group: &'a str,
+        action: BreakerAction,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        on_queue!(self, queue, set_group_breaker(queue, group, action))
     }
 }
 

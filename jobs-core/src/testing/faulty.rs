@@ -66,7 +66,7 @@ impl<Q: Backend + Clone> QueueInspect for Faulty<Q> {
 }
 
 impl<Q: Backend + Clone> QueueAdmin for Faulty<Q> {
-    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker);
+    forward_fns!(s => &s.inner; cancel, retry_dead, purge_dead, pause, resume, set_policy, policy, breaker, set_breaker, set_group_breaker);
 }
 
 impl<Q: Backend + Clone> QueueHistory for Faulty<Q> {

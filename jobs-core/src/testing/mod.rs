@@ -145,6 +145,7 @@ macro_rules! conformance_suite {
             held_back_fetches_are_counted,
             priorities_are_strict_within_a_group,
             breaker_opens_probes_and_closes,
+            group_breakers_stop_only_their_group,
         );
     };
     (@capability admin, $factory:expr) => {

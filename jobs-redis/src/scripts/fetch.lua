@@ -119,6 +119,9 @@ if max > 0 and meta[1] ~= '1' then
   -- that is not leased gives its group's slot back (`gof`: the group of
   -- each grouped job popped, which took a slot when popped).
   local gof = {}
+  -- The popped jobs that are their group's breaker's probe, by id: their
+  -- group.
+  local probes = {}
   local function lease_popped(ids, rank)
     if not token then
       token = ms(redis.call('INCRBY', B .. 'seq', 1))
@@ -167,7 +170,7 @@ if max > 0 and meta[1] ~= '1' then
           -- ended, never leased.
           n_expired = n_expired + 1
           if gof[id] then
-            group_ended(gof[id])
+            group_ended(gof[id], id, now)
           end
           finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
           count('expired:' .. r, 1)
@@ -201,7 +204,7 @@ if max > 0 and meta[1] ~= '1' then
         end
       elseif gof[ids[i]] then
         -- Gone since it was listed: its group's slot is free again.
-        group_ended(gof[ids[i]])
+        group_ended(gof[ids[i]], ids[i], now)
       end
     end
     count('running:' .. r, running)
@@ -233,8 +236,13 @@ if max > 0 and meta[1] ~= '1' then
       else
         local limit, rate, hint = bounds_of(m)
         local run = limit and (tonumber(redis.call('HGET', B .. 'grun', m)) or 0) or 0
+        -- Its breaker (groups.lua): open (its cool-down over, or it would
+        -- be held), the job popped is its probe and leaves the group out of
+        -- the turn; probing, nothing starts.
+        local brk = gbrk_state(m)
+        local free = not probe_of(brk) and (not limit or run < limit)
         -- At its rate: out of the turn until it may start again.
-        local held = (not limit or run < limit) and rate_wait(m, rate, now) or nil
+        local held = free and rate_wait(m, rate, now) or nil
         if held then
           redis.call('RPOP', B .. 'gturn')
           redis.call('SREM', B .. 'gon', m)
@@ -242,7 +250,7 @@ if max > 0 and meta[1] ~= '1' then
           HAS_HELD = true
           nturn = nturn - 1
           count('throttled', 1)
-        elseif not limit or run < limit then
+        elseif free then
           for r0 = hint, 3 do
             entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
             if entry then
@@ -259,13 +267,17 @@ if max > 0 and meta[1] ~= '1' then
           left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
           redis.call('HINCRBY', B .. 'grun', m, 1)
           count('gpending:' .. rank, -1)
-          gof[string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry] = m
-          rate_take(m, rate, string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry, now)
+          local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
+          gof[id] = m
+          rate_take(m, rate, id, now)
+          if brk then
+            probes[id] = m
+          end
         end
         if held then
           -- Taken out of the turn above.
           entry = nil
-        elseif not entry or left <= 0 or (limit and run + 1 >= limit) then
+        elseif not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
           -- Out of the turn (LMOVE just put it last): no job or no slot left.
           redis.call('RPOP', B .. 'gturn')
           redis.call('SREM', B .. 'gon', m)
@@ -320,6 +332,12 @@ if max > 0 and meta[1] ~= '1' then
   end
   if probing and nl > 0 then
     breaker_probe(leased[1], now + lease)
+  end
+  for i = 1, nl do
+    local g = probes[leased[i]]
+    if g then
+      gbrk_write(g, 'probe|' .. leased[i] .. '|' .. ms(now + lease))
+    end
   end
   if nl > 0 then
     hset_many(STATE, states)

@@ -77,8 +77,9 @@ local starts, nst, ended, ne = {}, 0, {}, 0 -- `started` marks to set, to drop
 local olds = hmget(STATE, ids)
 -- The queue's settings this call needs, in one read: its breaker, and its
 -- `max_running` (for the wake-up at the end).
-local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running')
+local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running', 'group_breaker')
 breaker_set(meta[1], meta[2], meta[3])
+local group_breaker = group_breaker_config(meta[5])
 -- Parsed states by their text (jobs of one lease share theirs): status,
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
@@ -202,6 +203,16 @@ for i = 1, n do
   elseif code == 'r' or code == 'd' then
     breaker_failed(id, now_n)
   end
+  -- The group's breaker, before groups_ended frees the slot below.
+  local verdict = code == 'S' and 1 or ((code == 'r' or code == 'd') and 2) or nil
+  if verdict and has_groups() and ((verdict == 1 and gbrk_any()) or (verdict == 2 and group_breaker)) then
+    local g = group_of(id)
+    if g and code == 'S' then
+      group_breaker_succeeded(g, id)
+    elseif g and group_breaker then
+      group_breaker_failed(g, id, now_n, group_breaker)
+    end
+  end
   out[i] = code
 end
 
@@ -214,7 +225,7 @@ for token, k in pairs(left) do
   leave_lease(token, k)
 end
 -- Slots of the jobs' groups freed: pools may wait for them.
-if groups_ended(ended) then
+if groups_ended(ended, now_n) then
   wake = true
 end
 for rank = 0, 3 do

@@ -28,6 +28,15 @@
 -- and rate (bounds_of), so an operator changes them at run time without
 -- touching the jobs.
 --
+-- Group breakers (jobs_core::QueuePolicy::group_breaker, meta's
+-- `group_breaker` as `<failures>,<within ms>,<cooldown ms>`): `gbrk` holds
+-- each group whose breaker is not closed, as `open|<until ms>` (the group
+-- is held in `gheld` until then; once past, its next job is a probe) or
+-- `probe|<job id>|<lease ms>` (the probe runs: the group stays out of the
+-- turn). `gbf:<key>` logs a group's failed attempts of the current
+-- window, by time, and expires with it. A group's `gbrk` entry outlives
+-- its jobs: a breaker stays open while its group is idle.
+--
 -- Commands per job, a group without bounds: enqueue RPUSH, ZINCRBY and,
 -- for a group not in the turn, HGET and HSET of `gbound`, SISMEMBER, SADD
 -- and RPUSH; fetch LMOVE, HGET, LPOP, ZINCRBY, HINCRBY; finish HINCRBY and
@@ -126,6 +135,56 @@ local function set_rank_hint(g, rank)
   end
 end
 
+local GBRK = B .. 'gbrk'
+-- Whether `gbrk` exists (nil: not looked up yet), and each group's entry
+-- as read or written in this script call (false: closed).
+local HAS_GBRK = nil
+local GBRK_OF = {}
+
+-- Whether any group's breaker is not closed.
+local function gbrk_any()
+  if HAS_GBRK == nil then
+    HAS_GBRK = redis.call('EXISTS', GBRK) == 1
+  end
+  return HAS_GBRK
+end
+
+-- Group `g`'s breaker entry (see above), false when closed.
+local function gbrk_state(g)
+  if not gbrk_any() then
+    return false
+  end
+  local v = GBRK_OF[g]
+  if v == nil then
+    v = redis.call('HGET', GBRK, g) or false
+    GBRK_OF[g] = v
+  end
+  return v
+end
+
+local function gbrk_write(g, v)
+  if v then
+    redis.call('HSET', GBRK, g, v)
+    HAS_GBRK = true
+  else
+    redis.call('HDEL', GBRK, g)
+  end
+  GBRK_OF[g] = v
+end
+
+-- The probe's job id of a `probe|..` entry (nil for any other).
+local function probe_of(v)
+  if not v then
+    return nil
+  end
+  return string.match(v, '^probe|(.+)|%d+$')
+end
+
+-- Whether group `g`'s probe runs (no other job of it may start).
+local function gbrk_probing(g)
+  return probe_of(gbrk_state(g)) ~= nil
+end
+
 -- Whether group `g` is held back (its rate, or an upstream's wait).
 local function is_held(g)
   if HAS_HELD == nil then
@@ -191,8 +250,9 @@ local function offer_turn(g, pending)
   if not pending and (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
     return false, false
   end
-  if is_held(g) then
-    -- Held back: release_held() offers it in time.
+  if is_held(g) or gbrk_probing(g) then
+    -- Held back (release_held() offers it in time), or its breaker's probe
+    -- runs (its end offers it).
     return false, false
   end
   local limit = bounds_of(g)
@@ -274,10 +334,16 @@ local function remove_ready(id, rank)
   end
 end
 
--- A running job of group `g` stopped running (ended, handed back,
--- reclaimed): its slot is free. Returns whether the group came back into
--- the turn (pools waiting for a slot can take its jobs).
-local function group_ended(g)
+-- Running job `id` of group `g` stopped running at `now` (ms: ended,
+-- handed back, reclaimed): its slot is free. When it was the group's
+-- probe and its outcome neither closed nor reopened the breaker (those
+-- are applied first), the group's next job is a probe. Returns whether the
+-- group came back into the turn (pools waiting for a slot can take its
+-- jobs).
+local function group_ended(g, id, now)
+  if probe_of(gbrk_state(g)) == id then
+    gbrk_write(g, 'open|' .. ms(now))
+  end
   local running = redis.call('HINCRBY', B .. 'grun', g, -1)
   local back, in_turn = offer_turn(g, false)
   if running <= 0 and not in_turn then
@@ -286,9 +352,9 @@ local function group_ended(g)
   return back
 end
 
--- For each job of `ids` that has a group, group_ended(its group); returns
--- whether any group came back into the turn.
-local function groups_ended(ids)
+-- For each job of `ids` that has a group, group_ended(its group) at
+-- `now`; returns whether any group came back into the turn.
+local function groups_ended(ids, now)
   if not has_groups() or #ids == 0 then
     return false
   end
@@ -297,7 +363,7 @@ local function groups_ended(ids)
   for i = 1, #ids do
     if fields[i] then
       local g = group_field(fields[i])
-      if g and group_ended(g) then
+      if g and group_ended(g, ids[i], now) then
         back = true
       end
     end
@@ -347,5 +413,61 @@ local function release_held(now, limit)
   for _, g in ipairs(due) do
     redis.call('ZREM', B .. 'gheld', g)
     offer_turn(g, false)
+  end
+end
+
+-- Opens group `g`'s breaker until `till` (ms): held out of the turn until
+-- then, its failures forgotten.
+local function group_breaker_open(g, till)
+  gbrk_write(g, 'open|' .. ms(till))
+  redis.call('DEL', B .. 'gbf:' .. g)
+  redis.call('HINCRBY', B .. 'meta', 'gbopened', 1)
+  hold_group(g, till)
+end
+
+-- Closes group `g`'s breaker by hand: its jobs start at once (a hold for
+-- its rate or an upstream's wait ends with it).
+local function group_breaker_close(g)
+  gbrk_write(g, false)
+  redis.call('DEL', B .. 'gbf:' .. g)
+  redis.call('ZREM', B .. 'gheld', g)
+  offer_turn(g, false)
+end
+
+-- The queue's group breaker from meta's `group_breaker`: {failures,
+-- within ms, cooldown ms}, or nil.
+local function group_breaker_config(v)
+  local n, within, cool = string.match(v or '', '^(%d+),(%d+),(%d+)$')
+  if n then
+    return { tonumber(n), tonumber(within), tonumber(cool) }
+  end
+  return nil
+end
+
+-- An attempt of job `id` of group `g` failed at `now` (ms), under the
+-- breaker `cfg` (group_breaker_config): counted while the breaker is
+-- closed (it opens at its bound); a failed probe reopens it.
+local function group_breaker_failed(g, id, now, cfg)
+  local v = gbrk_state(g)
+  if v then
+    if probe_of(v) == id then
+      group_breaker_open(g, now + cfg[3])
+    end
+    return
+  end
+  local log = B .. 'gbf:' .. g
+  redis.call('ZADD', log, now, id .. ':' .. now)
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - cfg[2])
+  redis.call('PEXPIRE', log, cfg[2])
+  if redis.call('ZCARD', log) >= cfg[1] then
+    group_breaker_open(g, now + cfg[3])
+  end
+end
+
+-- Job `id` of group `g` succeeded: when it was the probe, the breaker
+-- closes (group_ended then offers the group).
+local function group_breaker_succeeded(g, id)
+  if probe_of(gbrk_state(g)) == id then
+    gbrk_write(g, false)
   end
 end

@@ -41,7 +41,7 @@ local function reclaim(now, limit, default_max, max_crashes)
           -- Its group's slot is free (before it is pending again).
           local g = group_of(id)
           if g then
-            group_ended(g)
+            group_ended(g, id, now)
           end
           local err, counted = LEASE_LOST, true
           if marks[i] ~= lease and cancel ~= '1' then

@@ -1,4 +1,5 @@
-//! `set_breaker.lua`: opens or closes one queue's circuit breaker.
+//! `set_breaker.lua`: opens or closes one queue's circuit breaker, or one
+//! group's.
 
 use std::sync::LazyLock;
 
@@ -14,12 +15,15 @@ pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[in
 
 const OP: &str = "set_breaker";
 
-/// Apply `action` to the breaker of the queue of `keys`.
+/// Apply `action` to the breaker of the queue of `keys`, or of one of its
+/// groups.
 pub(crate) struct SetBreaker<'a> {
     /// The queue's keys.
     pub(crate) keys: &'a QueueKeys,
     /// Open (for how long) or close.
     pub(crate) action: BreakerAction,
+    /// The group whose breaker it is; `None`: the queue's own.
+    pub(crate) group: Option<&'a str>,
 }
 
 impl ScriptCall for SetBreaker<'_> {
@@ -32,6 +36,7 @@ impl ScriptCall for SetBreaker<'_> {
             BreakerAction::Open(d) => out.arg("open").arg(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             BreakerAction::Close => out.arg("close").arg(""),
         };
+        out.arg(self.group.unwrap_or(""));
     }
 
     /// `'ok'`.

@@ -1,11 +1,14 @@
 -- set_policy.lua: stores one queue's limits (jobs_core::QueuePolicy).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1..7]: max_jobs, priority_levels (the ranks' digits, in the
+-- ARGV[1..8]: max_jobs, priority_levels (the ranks' digits, in the
 --   policy's order), max_running, rate, group_concurrency, group_rate
---   (rates as `<starts>,<window ms>`), breaker (`<failures>,<within
---   ms>,<cooldown ms>`, see breaker.lua); '' for none.
--- Writes them to the queue's meta hash. Groups that have running jobs
+--   (rates as `<starts>,<window ms>`), breaker and group_breaker
+--   (`<failures>,<within ms>,<cooldown ms>`, see breaker.lua and
+--   groups.lua); '' for none.
+-- Writes them to the queue's meta hash; no group_breaker closes every
+-- group's breaker (a group held for its cool-down starts when the hold
+-- ends). Groups that have running jobs
 -- (so possibly at their old bound) are offered a place in the turn again,
 -- at most 1000 of them (any other gets one when its next job ends); then
 -- the wake channel tells waiting pools that a raised bound may let them
@@ -13,7 +16,10 @@
 -- Returns 'ok'.
 
 redis.call('HSET', B .. 'meta', 'max_jobs', ARGV[1], 'priority_levels', ARGV[2], 'max_running', ARGV[3],
-  'rate', ARGV[4], 'group_concurrency', ARGV[5], 'group_rate', ARGV[6], 'breaker', ARGV[7])
+  'rate', ARGV[4], 'group_concurrency', ARGV[5], 'group_rate', ARGV[6], 'breaker', ARGV[7], 'group_breaker', ARGV[8])
+if ARGV[8] == '' then
+  redis.call('DEL', B .. 'gbrk')
+end
 if has_groups() then
   set_overrides(ARGV[5], ARGV[6])
   offer_running(1000)

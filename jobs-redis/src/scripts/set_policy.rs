@@ -40,7 +40,8 @@ impl ScriptCall for SetPolicy<'_> {
             .arg(p.rate.as_ref().map(rate_arg).unwrap_or_default())
             .arg(number(p.group_concurrency.map(u64::from)))
             .arg(p.group_rate.as_ref().map(rate_arg).unwrap_or_default())
-            .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default());
+            .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default())
+            .arg(p.group_breaker.as_ref().map(breaker_arg).unwrap_or_default());
     }
 
     /// `'ok'`.

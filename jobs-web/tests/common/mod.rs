@@ -238,6 +238,14 @@ impl QueueAdmin for Unreachable {
     ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         fail()
     }
+    fn set_group_breaker<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: jobs_core::BreakerAction,
+    ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        fail()
+    }
 }
 
 impl PoolPresence for Unreachable {
@@ -465,6 +473,14 @@ impl QueueAdmin for Recording {
         action: jobs_core::BreakerAction,
     ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
         self.inner.set_breaker(queue, action)
+    }
+    fn set_group_breaker<'a>(
+        &'a self,
+        queue: &'a str,
+        group: &'a str,
+        action: jobs_core::BreakerAction,
+    ) -> BoxFuture<'a, Result<(), jobs_core::Error>> {
+        self.inner.set_group_breaker(queue, group, action)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::vocab::{JobId, JobStatus};
 
 use super::{put, run_in_two_pools};
 
-async fn grouped<Q: JobQueue + ?Sized>(q: &Q, queue: &str, group: &str, seq: u64, sleep_ms: u64) -> JobId {
+pub(super) async fn grouped<Q: JobQueue + ?Sized>(q: &Q, queue: &str, group: &str, seq: u64, sleep_ms: u64) -> JobId {
     let job = GroupedJob { key: queue.to_owned(), group: group.to_owned(), seq, sleep_ms };
     job.enqueue_with(q, JobOptions::new().queue(queue)).await.expect("enqueue works")
 }
