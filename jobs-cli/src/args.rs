@@ -422,15 +422,26 @@ pub enum QueueCommand {
         /// it.
         #[arg(long, value_name = "N/WINDOW:COOLDOWN|none", value_parser = parse_breaker)]
         breaker: Option<BreakerArg>,
+        /// A circuit breaker of the same form for each group of the queue,
+        /// on its own: a failing group stops while the others run on;
+        /// `none` removes it.
+        #[arg(long, value_name = "N/WINDOW:COOLDOWN|none", value_parser = parse_breaker)]
+        group_breaker: Option<BreakerArg>,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
     },
-    /// Show a queue's circuit breaker, or open or close it by hand for
-    /// every pool: `--open 10m`, `--close`.
+    /// Show a queue's circuit breaker and its groups' open ones, or open or
+    /// close one by hand for every pool: `--open 10m`, `--close`, `--group
+    /// acme --close`.
+    #[command(group(clap::ArgGroup::new("change").args(["open", "close"])))]
     Breaker {
         /// The queue.
         name: String,
+        /// The group whose own breaker `--open` or `--close` changes
+        /// (instead of the queue's).
+        #[arg(long, value_name = "KEY", requires = "change")]
+        group: Option<String>,
         /// Open it for this long (then a probe job), e.g. `10m`.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "close")]
         open: Option<Duration>,

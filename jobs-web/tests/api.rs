@@ -342,7 +342,8 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let (code, body) = get_json(&state, &limits).await;
     let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
         "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0,
-        "breaker": null, "breaker_state": { "state": "closed", "recent_failures": 0, "opened": 0 } });
+        "breaker": null, "group_breaker": null, "breaker_state": { "state": "closed", "recent_failures": 0,
+        "opened": 0, "groups_open": 0, "groups_opened": 0, "groups": [] } });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
@@ -367,20 +368,45 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         (body["breaker_state"]["state"].clone(), body["breaker_state"]["opened"].clone()),
         (json!("closed"), json!(1))
     );
-    for bad in ["open=soon", "open=1m&close=true", ""] {
+    // A group's own breaker.
+    let (_, body) = post_json(&state, &format!("{limits}?group_breaker=3/1m:20s"), &[BEARER]).await;
+    assert_eq!(body["group_breaker"], "3/1m:20s");
+    let (code, body) = post_json(&state, &format!("{breaker}?open=10m&group=acme"), &[BEARER]).await;
+    let bs = body["breaker_state"].clone();
+    assert_eq!(
+        (code, bs["groups_open"].clone(), bs["groups"][0]["group"].clone()),
+        (StatusCode::OK, json!(1), json!("acme"))
+    );
+    assert_eq!((bs["state"].clone(), bs["groups"][0]["state"].clone()), (json!("closed"), json!("open")), "{body}");
+    assert_eq!(queue.breaker(QUEUE).await.expect("breaker").groups_open, 1, "stored in the backend");
+    let (_, body) = post_json(&state, &format!("{breaker}?close=true&group=acme"), &[BEARER]).await;
+    assert_eq!(
+        (body["breaker_state"]["groups_open"].clone(), body["breaker_state"]["groups_opened"].clone()),
+        (json!(0), json!(1))
+    );
+    for bad in ["open=soon", "open=1m&close=true", "", "close=true&group="] {
         let (code, body) = post_json(&state, &format!("{breaker}?{bad}"), &[BEARER]).await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
-    for bad in ["max_running=0", "max_jobs=lots", "rate=fast", "group_concurrency=0", "group_rate=fast", "breaker=5/1m"]
-    {
+    for bad in [
+        "max_running=0",
+        "max_jobs=lots",
+        "rate=fast",
+        "group_concurrency=0",
+        "group_rate=fast",
+        "breaker=5/1m",
+        "group_breaker=0/1m:1s",
+    ] {
         let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
         assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
     }
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
-    let all_none = "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none&breaker=none";
+    let all_none =
+        "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none&breaker=none&group_breaker=none";
     let (_, body) = post_json(&state, &format!("{limits}?{all_none}"), &[BEARER]).await;
     let mut none = none;
     none["breaker_state"]["opened"] = json!(1);
+    none["breaker_state"]["groups_opened"] = json!(1);
     assert_eq!(body, none);
     let (code, body) = get_json(&state, &format!("/api/queues/{QUEUE}/groups")).await;
     assert_eq!((code, body), (StatusCode::OK, json!({ "queue": QUEUE, "groups": [] })));

@@ -337,6 +337,19 @@ async fn the_dashboard_in_headless_chromium() {
     b.click("#confirm-ok", "confirm").await;
     b.wait_text("#limits [data-limit='breaker-state']", "the closed breaker", |t| t == "closed").await;
     assert_eq!(queue.breaker("billing").await.expect("breaker").state, jobs_core::BreakerState::Closed);
+    // A group's breaker, opened in the backend: listed, closed from the page.
+    let hour = jobs_core::BreakerAction::Open(Duration::from_secs(3600));
+    queue.set_group_breaker("billing", "acme", hour).await.expect("opens the group's breaker");
+    b.client.refresh().await.expect("reloads the page");
+    b.wait_text("#limits [data-limit='groups-open']", "one open group breaker", |t| t == "1").await;
+    let row = "#group-breakers tr[data-group-breaker='acme']";
+    b.wait_text(row, "the open group breaker", |t| t.contains("open until")).await;
+    b.click(&format!("{row} button[data-action='group-breaker-close']"), "close the group's breaker").await;
+    b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
+    b.click("#confirm-ok", "confirm").await;
+    b.wait_text("#limits [data-limit='groups-open']", "no open group breaker", |t| t == "0").await;
+    assert_eq!(b.count("#group-breakers").await, 0, "the list is gone with the last open breaker");
+    assert_eq!(queue.breaker("billing").await.expect("breaker").groups_open, 0, "closed in the backend");
 
     // A grouped queue: its busiest groups.
     for account in ["acme", "acme", "globex"] {

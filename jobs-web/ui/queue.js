@@ -75,6 +75,7 @@ function limitsPanel(name, limits, after) {
   const groupRate = h('input', { type: 'text', id: 'limit-group-rate', class: 'limit', placeholder: "job's own", value: limits.group_rate ?? '' });
   const own = (v) => (v === null || v === undefined ? "each job's own" : String(v));
   const breaker = h('input', { type: 'text', id: 'limit-breaker', class: 'limit', placeholder: 'none', value: limits.breaker ?? '' });
+  const groupBreaker = h('input', { type: 'text', id: 'limit-group-breaker', class: 'limit', placeholder: 'none', value: limits.group_breaker ?? '' });
   const bs = limits.breaker_state || { state: 'closed', opened: 0, recent_failures: 0 };
   const bText = { closed: 'closed', open: `open until ${bs.until ? new Date(bs.until).toLocaleTimeString() : '?'}`, probing: 'probing (one job runs)' }[bs.state] || bs.state;
   const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
@@ -83,7 +84,8 @@ function limitsPanel(name, limits, after) {
       title: `Limits of queue ${name}`,
       text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; per group, at most ${arg(groupRunning)} running and starts at most ${arg(groupRate)} ('none': each job's own); from the next fetch and enqueue on.`,
       path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`
-        + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}&breaker=${enc(arg(breaker))}`,
+        + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}&breaker=${enc(arg(breaker))}`
+        + `&group_breaker=${enc(arg(groupBreaker))}`,
       done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
     });
     if (body) after(body);
@@ -111,12 +113,43 @@ function limitsPanel(name, limits, after) {
           text: `Jobs of ${name} start again at once.`,
           path: `/queues/${enc(name)}/breaker?close=true`, done: (b) => `Breaker of ${b.queue} closed.`,
         }, after)),
+    h('span', { title: 'Each group has a breaker of its own: a failing group stops while the others run on' }, 'Group breaker ',
+      h('strong', { 'data-limit': 'group_breaker' }, limits.group_breaker ?? 'none'), ' ',
+      h('strong', { 'data-limit': 'groups-open' }, fmtNum(bs.groups_open ?? 0)), ' open ',
+      `(opened ${fmtNum(bs.groups_opened ?? 0)} times)`),
     h('details', {}, h('summary', {}, 'Change'),
       h('label', {}, 'max running ', running), ' ', h('label', {}, 'max waiting ', waiting), ' ',
       h('label', {}, 'rate ', rate), ' ', h('label', {}, 'per group: running ', groupRunning), ' ',
       h('label', {}, 'rate ', groupRate), ' ', h('label', {}, 'breaker ', breaker), ' ',
+      h('label', {}, 'group breaker ', groupBreaker), ' ',
       h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
   ];
+}
+
+/**
+ * The groups whose own breaker is open or probing (none: nothing shown),
+ * each with a button that closes it (with the admin token).
+ */
+function groupBreakersPanel(name, limits, after) {
+  const bs = limits.breaker_state || {};
+  const groups = bs.groups || [];
+  if (!groups.length) return [];
+  const state = (g) => ({
+    open: new Date(g.until) > new Date() ? `open until ${new Date(g.until).toLocaleTimeString()}` : 'open: the next job is a probe',
+    probing: `probing (job ${g.job})`,
+  }[g.state] || g.state);
+  const head = h('tr', {}, ['Group', 'Breaker', ''].map((t) => h('th', {}, t)));
+  const rows = groups.map((g) => h('tr', { 'data-group-breaker': g.group },
+    h('td', { class: 'mono' }, g.group), h('td', {}, state(g)),
+    h('td', {}, actionButton('Close', 'group-breaker-close', {
+      title: `Close the breaker of group ${g.group}`,
+      text: `Jobs of group ${g.group} of ${name} start again at once.`,
+      path: `/queues/${enc(name)}/breaker?close=true&group=${enc(g.group)}`,
+      done: () => `Breaker of group ${g.group} closed.`,
+    }, after))));
+  const more = (bs.groups_open ?? 0) > groups.length ? [h('p', {}, `${fmtNum(bs.groups_open - groups.length)} more not listed.`)] : [];
+  return [h('h2', {}, 'Open group breakers'),
+    h('table', { class: 'grid', id: 'group-breakers' }, h('thead', {}, head), h('tbody', {}, rows)), ...more];
 }
 
 /** The busiest groups of a grouped queue (none: nothing shown). */
@@ -139,7 +172,8 @@ export function queuePage(name, query) {
   const list = h('div', { class: 'table-box' }, note('loading…'));
   const limitsBox = h('div', { class: 'limits', id: 'limits' });
   const groupsBox = h('div', { class: 'groups-box' });
-  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, limitsBox, tabs, list, groupsBox);
+  const breakersBox = h('div', { class: 'groups-box' });
+  const el = h('div', {}, h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' / queue'), title, limitsBox, breakersBox, tabs, list, groupsBox);
   let lastGroups = '';
   const showGroups = (g) => {
     const gj = JSON.stringify(g.groups);
@@ -153,6 +187,7 @@ export function queuePage(name, query) {
     if (lj === lastLimits) return;
     lastLimits = lj;
     limitsBox.replaceChildren(...limitsPanel(name, l, showLimits));
+    breakersBox.replaceChildren(...groupBreakersPanel(name, l, showLimits));
   };
   let counts = null;
   let listedCount = null;

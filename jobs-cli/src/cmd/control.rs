@@ -83,12 +83,13 @@ pub(super) struct LimitChange {
     pub(super) group_concurrency: Option<Limit>,
     pub(super) group_rate: Option<RateArg>,
     pub(super) breaker: Option<BreakerArg>,
+    pub(super) group_breaker: Option<BreakerArg>,
 }
 
 /// `queue limits NAME [--max-running N|none] [--max-jobs N|none] [--rate
 /// N/PERIOD|none] [--group-concurrency N|none] [--group-rate
-/// N/PERIOD|none]`: changes what is given (the rest of the policy stays),
-/// then prints the limits.
+/// N/PERIOD|none] [--breaker ..] [--group-breaker ..]`: changes what is
+/// given (the rest of the policy stays), then prints the limits.
 pub(super) async fn queue_limits(
     q: &SharedQueue,
     name: &str,
@@ -105,6 +106,7 @@ pub(super) async fn queue_limits(
         group_concurrency: Option<u32>,
         group_rate: Option<jobs_core::Rate>,
         breaker: Option<jobs_core::Breaker>,
+        group_breaker: Option<jobs_core::Breaker>,
         priority_levels: Vec<&'static str>,
         limited: u64,
         throttled: u64,
@@ -116,7 +118,8 @@ pub(super) async fn queue_limits(
         || change.rate.is_some()
         || change.group_concurrency.is_some()
         || change.group_rate.is_some()
-        || change.breaker.is_some();
+        || change.breaker.is_some()
+        || change.group_breaker.is_some();
     if let Some(Limit(n)) = change.max_running {
         policy.max_running = n;
     }
@@ -141,6 +144,9 @@ pub(super) async fn queue_limits(
     if let Some(BreakerArg(b)) = change.breaker {
         policy.breaker = b;
     }
+    if let Some(BreakerArg(b)) = change.group_breaker {
+        policy.group_breaker = b;
+    }
     if changed {
         q.set_policy(name, policy.clone()).await?;
     }
@@ -157,6 +163,7 @@ pub(super) async fn queue_limits(
                 group_concurrency: policy.group_concurrency,
                 group_rate: policy.group_rate,
                 breaker: policy.breaker,
+                group_breaker: policy.group_breaker,
                 priority_levels: levels,
                 limited: counts.limited,
                 throttled: counts.throttled,
@@ -175,6 +182,7 @@ pub(super) async fn queue_limits(
         ("group_concurrency", own(bound(policy.group_concurrency.map(u64::from)))),
         ("group_rate", own(rate(policy.group_rate))),
         ("breaker", policy.breaker.map_or_else(|| "none".to_owned(), |b| b.to_string())),
+        ("group_breaker", policy.group_breaker.map_or_else(|| "none".to_owned(), |b| b.to_string())),
         ("priority_levels", levels),
         ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
     ] {
@@ -183,11 +191,13 @@ pub(super) async fn queue_limits(
     Ok(())
 }
 
-/// `queue breaker NAME [--open DURATION | --close]`: applies the change,
-/// if any, then prints the breaker.
+/// `queue breaker NAME [--group KEY] [--open DURATION | --close]`: applies
+/// the change, if any (to the group's breaker with `--group`), then prints
+/// the queue's breaker and its groups' open ones.
 pub(super) async fn queue_breaker(
     q: &SharedQueue,
     name: &str,
+    group: Option<&str>,
     action: Option<jobs_core::BreakerAction>,
     json: bool,
     io: &mut Io<'_>,
@@ -196,35 +206,52 @@ pub(super) async fn queue_breaker(
     struct Doc<'a> {
         queue: &'a str,
         breaker: Option<jobs_core::Breaker>,
+        group_breaker: Option<jobs_core::Breaker>,
         #[serde(flatten)]
         info: jobs_core::BreakerInfo,
     }
     validate_queue_name(name)?;
-    if let Some(a) = action {
-        q.set_breaker(name, a).await?;
+    match (group, action) {
+        (Some(g), Some(a)) => q.set_group_breaker(name, g, a).await?,
+        (None, Some(a)) => q.set_breaker(name, a).await?,
+        // (`--group` requires `--open` or `--close`: clap checks it.)
+        (_, None) => {}
     }
-    let breaker = q.policy(name).await?.breaker;
+    let policy = q.policy(name).await?;
+    let (breaker, group_breaker) = (policy.breaker, policy.group_breaker);
     let info = q.breaker(name).await?;
     if json {
-        return print_json(io, &Doc { queue: name, breaker, info });
+        return print_json(io, &Doc { queue: name, breaker, group_breaker, info });
     }
     let now = std::time::SystemTime::now();
     let left = |until: std::time::SystemTime| {
         let d = until.duration_since(now).unwrap_or_default();
         humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
     };
-    let state = match &info.state {
+    let describe = |state: &jobs_core::BreakerState| match state {
         jobs_core::BreakerState::Closed => "closed: jobs start as usual".to_owned(),
-        jobs_core::BreakerState::Open { until } => format!("open: no job starts for {}, then one probe", left(*until)),
+        jobs_core::BreakerState::Open { until } if *until > now => {
+            format!("open: no job starts for {}, then one probe", left(*until))
+        }
+        jobs_core::BreakerState::Open { .. } => "open: the next job is a probe".to_owned(),
         jobs_core::BreakerState::Probing { job, .. } => {
             format!("probing: job {job} runs; no other starts until it ends")
         }
     };
+    let configured = |b: Option<jobs_core::Breaker>| b.map_or_else(|| "none configured".to_owned(), |b| b.to_string());
     writeln!(io.out, "queue `{name}`")?;
-    writeln!(io.out, "breaker          {}", breaker.map_or_else(|| "none configured".to_owned(), |b| b.to_string()))?;
-    writeln!(io.out, "state            {state}")?;
+    writeln!(io.out, "breaker          {}", configured(breaker))?;
+    writeln!(io.out, "state            {}", describe(&info.state))?;
     writeln!(io.out, "recent failures  {}", info.recent_failures)?;
     writeln!(io.out, "opened           {} times", info.opened)?;
+    writeln!(io.out, "group breaker    {}", configured(group_breaker))?;
+    writeln!(io.out, "groups open      {} (opened {} times)", info.groups_open, info.groups_opened)?;
+    for g in &info.groups {
+        writeln!(io.out, "  {:<14} {}", g.group, describe(&g.state))?;
+    }
+    if info.groups_open > info.groups.len() as u64 {
+        writeln!(io.out, "  ({} more not listed)", info.groups_open - info.groups.len() as u64)?;
+    }
     Ok(())
 }
 

@@ -172,13 +172,13 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
         Command::Queue(QueueCommand::Groups { name, limit, output }) => {
             control::queue_groups(q, name, *limit, output.json, io).await
         }
-        Command::Queue(QueueCommand::Breaker { name, open, close, output }) => {
+        Command::Queue(QueueCommand::Breaker { name, group, open, close, output }) => {
             let action = match (open, close) {
                 (Some(d), _) => Some(jobs_core::BreakerAction::Open(*d)),
                 (None, true) => Some(jobs_core::BreakerAction::Close),
                 (None, false) => None,
             };
-            control::queue_breaker(q, name, action, output.json, io).await
+            control::queue_breaker(q, name, group.as_deref(), action, output.json, io).await
         }
         Command::Queue(QueueCommand::Limits {
             name,
@@ -188,6 +188,7 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
             group_concurrency,
             group_rate,
             breaker,
+            group_breaker,
             output,
         }) => {
             let change = control::LimitChange {
@@ -197,6 +198,7 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
                 group_concurrency: *group_concurrency,
                 group_rate: *group_rate,
                 breaker: *breaker,
+                group_breaker: *group_breaker,
             };
             control::queue_limits(q, name, change, output.json, io).await
         }

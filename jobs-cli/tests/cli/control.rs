@@ -90,7 +90,7 @@ async fn queue_limits(q: SharedQueue) {
         format!(
             "queue `reports`{head}\nmax_running        {max_running}\nmax_jobs           none\nrate               none\n\
              group_concurrency  each job's own\ngroup_rate         each job's own\nbreaker            none\n\
-             priority_levels    all\n\
+             group_breaker      none\npriority_levels    all\n\
              held back          0 times by a bound, 0 by a rate\n"
         )
     };
@@ -102,7 +102,8 @@ async fn queue_limits(q: SharedQueue) {
     assert_eq!(
         doc,
         json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
-                "group_rate": null, "breaker": null, "priority_levels": [], "limited": 0, "throttled": 0 }),
+                "group_rate": null, "breaker": null, "group_breaker": null, "priority_levels": [], "limited": 0,
+                "throttled": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
@@ -133,7 +134,8 @@ async fn queue_breaker(q: SharedQueue) {
     assert_eq!(
         shown,
         "queue `reports`\nbreaker          5/1m:30s\nstate            closed: jobs start as usual\n\
-         recent failures  0\nopened           0 times\n"
+         recent failures  0\nopened           0 times\ngroup breaker    none configured\n\
+         groups open      0 (opened 0 times)\n"
     );
     let doc = cli(&q, &["queue", "breaker", "reports", "--open", "10m", "--json"]).await.json();
     assert_eq!((doc["state"].clone(), doc["opened"].clone()), (json!("open"), json!(1)), "{doc}");
@@ -149,6 +151,26 @@ async fn queue_breaker(q: SharedQueue) {
     assert_eq!(cli(&q, &["queue", "breaker", "reports", "--open", "10m", "--close"]).await.code, 2);
     let doc = cli(&q, &["queue", "limits", "reports", "--breaker", "none", "--json"]).await.json();
     assert_eq!(doc["breaker"], serde_json::Value::Null);
+
+    // A group's own breaker.
+    let doc = cli(&q, &["queue", "limits", "reports", "--group-breaker", "3/1m:20s", "--json"]).await.json();
+    assert_eq!(doc["group_breaker"], "3/1m:20s");
+    assert_eq!(q.policy("reports").await.unwrap().group_breaker, Some("3/1m:20s".parse().unwrap()), "stored");
+    let doc = cli(&q, &["queue", "breaker", "reports", "--group", "acme", "--open", "10m", "--json"]).await.json();
+    assert_eq!((doc["groups_open"].clone(), doc["groups_opened"].clone()), (json!(1), json!(1)), "{doc}");
+    assert_eq!((doc["groups"][0]["group"].clone(), doc["groups"][0]["state"].clone()), (json!("acme"), json!("open")));
+    assert_eq!(doc["state"], "closed", "the queue's own breaker is not touched");
+    let shown = cli(&q, &["queue", "breaker", "reports"]).await.ok().to_owned();
+    assert!(shown.contains("group breaker    3/1m:20s\ngroups open      1 (opened 1 times)\n  acme           open: no job starts for 9m "), "{shown}");
+    let doc = cli(&q, &["queue", "breaker", "reports", "--group", "acme", "--close", "--json"]).await.json();
+    assert_eq!((doc["groups_open"].clone(), doc["groups"].clone()), (json!(0), json!([])), "{doc}");
+    assert_eq!(
+        cli(&q, &["queue", "breaker", "reports", "--group", "acme"]).await.code,
+        2,
+        "a group needs --open or --close"
+    );
+    let doc = cli(&q, &["queue", "limits", "reports", "--group-breaker", "none", "--json"]).await.json();
+    assert_eq!(doc["group_breaker"], serde_json::Value::Null);
 }
 
 async fn queue_groups(q: SharedQueue) {

@@ -166,6 +166,7 @@ pub(crate) struct LimitsQuery {
     group_concurrency: Option<String>,
     group_rate: Option<String>,
     breaker: Option<String>,
+    group_breaker: Option<String>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -188,9 +189,18 @@ fn rate_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Rate>>, Api
     }
 }
 
+/// A breaker (`5/1m:30s`) or `none`; `None` when not given.
+fn breaker_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Breaker>>, ApiError> {
+    match text {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(text) => Ok(Some(Some(text.parse::<jobs_core::Breaker>().map_err(ApiError::BadRequest)?))),
+    }
+}
+
 /// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`
-/// (also `group_concurrency` and `group_rate`): changes the limits given,
-/// from the next enqueue and fetch on.
+/// (also `group_concurrency`, `group_rate`, `breaker` and `group_breaker`):
+/// changes the limits given, from the next enqueue and fetch on.
 pub(crate) async fn set_limits(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -203,11 +213,8 @@ pub(crate) async fn set_limits(
     let rate = rate_param(q.rate.as_deref())?;
     let group_running = q.group_concurrency.as_deref().map(|t| limit("group_concurrency", t)).transpose()?;
     let group_rate = rate_param(q.group_rate.as_deref())?;
-    let breaker = match q.breaker.as_deref() {
-        None => None,
-        Some("none") => Some(None),
-        Some(text) => Some(Some(text.parse::<jobs_core::Breaker>().map_err(ApiError::BadRequest)?)),
-    };
+    let breaker = breaker_param(q.breaker.as_deref())?;
+    let group_breaker = breaker_param(q.group_breaker.as_deref())?;
     let mut policy = state.queue().policy(&queue).await?;
     if let Some(n) = running {
         policy.max_running = n;
@@ -232,6 +239,9 @@ pub(crate) async fn set_limits(
     if let Some(b) = breaker {
         policy.breaker = b;
     }
+    if let Some(b) = group_breaker {
+        policy.group_breaker = b;
+    }
     state.queue().set_policy(&queue, policy.clone()).await?;
     state.invalidate().await;
     tracing::info!(queue = %queue, max_running = ?policy.max_running, max_jobs = ?policy.max_jobs, "queue limits set from the dashboard");
@@ -239,16 +249,17 @@ pub(crate) async fn set_limits(
 }
 
 /// The query of `POST /api/queues/{queue}/breaker`: `open=10m` or
-/// `close=true`.
+/// `close=true`, and `group=KEY` for that group's own breaker.
 #[derive(serde::Deserialize)]
 pub(crate) struct BreakerQuery {
     open: Option<String>,
     close: Option<bool>,
+    group: Option<String>,
 }
 
-/// `POST /api/queues/{queue}/breaker?open=10m` (or `?close=true`): opens
-/// or closes the queue's circuit breaker for every pool; answers as the
-/// limits do.
+/// `POST /api/queues/{queue}/breaker?open=10m` (or `?close=true`; with
+/// `&group=KEY`, that group's breaker): opens or closes the circuit
+/// breaker for every pool; answers as the limits do.
 pub(crate) async fn set_breaker(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -264,9 +275,12 @@ pub(crate) async fn set_breaker(
         (None, Some(true)) => jobs_core::BreakerAction::Close,
         _ => return Err(ApiError::BadRequest("give `open=<duration>` or `close=true`".into())),
     };
-    state.queue().set_breaker(&queue, action).await?;
+    match q.group.as_deref() {
+        Some(group) => state.queue().set_group_breaker(&queue, group, action).await?,
+        None => state.queue().set_breaker(&queue, action).await?,
+    }
     state.invalidate().await;
-    tracing::info!(queue = %queue, ?action, "queue breaker changed from the dashboard");
+    tracing::info!(queue = %queue, group = ?q.group, ?action, "breaker changed from the dashboard");
     Ok(Json(super::read::limits_of(&state, queue).await?))
 }
 

@@ -466,8 +466,11 @@ pub(crate) struct LimitsView {
     /// The circuit breaker configured (`"5/1m:30s"`; `null`: none).
     pub(crate) breaker: Option<jobs_core::Breaker>,
     /// Where the breaker stands (`state`: `closed`, `open`, `probing`;
-    /// `until`, `job`, `recent_failures`, `opened`).
+    /// `until`, `job`, `recent_failures`, `opened`), and the groups' open
+    /// ones (`groups_open`, `groups_opened`, `groups`).
     pub(crate) breaker_state: jobs_core::BreakerInfo,
+    /// The breaker each group has on its own (`null`: none).
+    pub(crate) group_breaker: Option<jobs_core::Breaker>,
 }
 
 impl LimitsView {
@@ -482,6 +485,7 @@ impl LimitsView {
         let counts = stats.queues.get(&queue).cloned().unwrap_or_default();
         LimitsView {
             breaker: p.breaker,
+            group_breaker: p.group_breaker,
             breaker_state,
             limited: counts.limited,
             throttled: counts.throttled,
