@@ -83,3 +83,76 @@ async fn a_breaker_bounds_the_calls_to_a_service_that_is_down() {
         service.calls()
     );
 }
+
+/// Group breakers across real processes: two groups call two services, one
+/// of which goes down. Its group's breaker bounds the calls to it while
+/// the other group's jobs all run and succeed meanwhile; once the service
+/// is back, its group's jobs succeed too and its breaker closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_breaker_stops_only_its_group() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let queue = jobs_core::testing::unique_queue("gbreaker");
+    let q = RedisQueue::connect(&url).await.unwrap();
+    let cooldown = Duration::from_millis(250);
+    let breaker = format!("3/10s:{}ms", cooldown.as_millis()).parse().unwrap();
+    q.set_policy(&queue, QueuePolicy { group_breaker: Some(breaker), ..Default::default() }).await.unwrap();
+    let (down_service, up_service) = (Service::start().unwrap(), Service::start().unwrap());
+    down_service.set_down(true);
+    let enqueue = |group: &'static str, port: u16| {
+        let jobs = (0..JOBS as u64).map(move |seq| CallJob { port, seq });
+        CallJob::enqueue_all_with(&q, jobs, JobOptions::new().queue(&queue).group(group))
+    };
+    let failing = enqueue("failing", down_service.port()).await.unwrap();
+    let healthy = enqueue("healthy", up_service.port()).await.unwrap();
+
+    let _workers: Vec<WorkerProcess> = (0..PROCESSES).map(|_| worker(&url, &queue)).collect();
+    // While the one service is down, every job of the other group succeeds.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &healthy {
+        loop {
+            let status = q.job(id).await.unwrap().map(|j| j.status);
+            if status == Some(JobStatus::Succeeded) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "job {id} of the healthy group is {status:?} after a minute");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Held down three seconds in all, counted from the last healthy job.
+    let down = Duration::from_secs(3);
+    let counted_from = Instant::now();
+    let calls_before = down_service.calls();
+    tokio::time::sleep(down).await;
+    let calls_while_down = down_service.calls() - calls_before;
+    let info = q.breaker(&queue).await.unwrap();
+    down_service.set_down(false);
+    assert_eq!(info.state, BreakerState::Closed, "the queue's own breaker is not touched: {info:?}");
+    let listed = info.groups.iter().find(|g| g.group == "failing");
+    assert!(listed.is_some_and(|g| g.state != BreakerState::Closed), "the failing group's breaker is open: {info:?}");
+    assert!(info.groups.iter().all(|g| g.group == "failing"), "only the failing group's: {info:?}");
+    assert_eq!(up_service.calls(), JOBS as u64, "each healthy job called its service once");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &failing {
+        loop {
+            let status = q.job(id).await.unwrap().map(|j| j.status);
+            if status == Some(JobStatus::Succeeded) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "job {id} is {status:?} a minute after the service came back");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Once open (before the window counted here), one probe per cool-down,
+    // and one more when the window starts in the middle of a probe.
+    let bound = (down.as_millis() / cooldown.as_millis()) as u64 + 2;
+    assert!(calls_while_down <= bound, "{calls_while_down} calls in {down:?} while open, over the bound {bound}");
+    let after = q.breaker(&queue).await.unwrap();
+    assert_eq!((after.groups_open, after.groups.len()), (0, 0), "a successful probe closed it: {after:?}");
+    println!(
+        "{calls_while_down} calls to the failing group's service in {:?} (bound {bound}); its breaker opened {} times",
+        counted_from.elapsed(),
+        after.groups_opened
+    );
+}
