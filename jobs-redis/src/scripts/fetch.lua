@@ -220,83 +220,112 @@ if max > 0 and meta[1] ~= '1' then
     local nturn = redis.call('LLEN', B .. 'gturn')
     local idle = 0
     while popped < max and idle < nturn do
-      local m = redis.call('LMOVE', B .. 'gturn', B .. 'gturn', 'LEFT', 'RIGHT')
-      local entry, rank = nil, nil
-      if m == '' then
-        for r0 = 0, 3 do
-          entry = redis.call('LPOP', B .. 'ready:' .. r0)
-          if entry then
-            rank = r0
-            break
-          end
+      -- A round: the turn's next members taken off its head at once, and
+      -- those that stay put back at its tail in the same order, as if each
+      -- had been moved there alone; their bounds (and the running jobs of
+      -- the bounded ones) read in one call each.
+      local members = redis.call('LPOP', B .. 'gturn', math.min(max - popped, nturn))
+      if not members then
+        break
+      end
+      load_bounds(members)
+      local bounded, nb = {}, 0
+      for _, m in ipairs(members) do
+        if m ~= '' and bounds_of(m) then
+          nb = nb + 1
+          bounded[nb] = m
         end
-        if not entry then
-          idle = idle + 1
+      end
+      local running_of = {}
+      if nb > 0 then
+        local counts = hmget(B .. 'grun', bounded)
+        for i = 1, nb do
+          running_of[bounded[i]] = tonumber(counts[i]) or 0
         end
-      else
-        local limit, rate, hint = bounds_of(m)
-        local run = limit and (tonumber(redis.call('HGET', B .. 'grun', m)) or 0) or 0
-        -- Its breaker (groups.lua): open (its cool-down over, or it would
-        -- be held), the job popped is its probe and leaves the group out of
-        -- the turn; probing, nothing starts.
-        local brk = gbrk_state(m)
-        local free = not probe_of(brk) and (not limit or run < limit)
-        -- At its rate: out of the turn until it may start again.
-        local held = free and rate_wait(m, rate, now) or nil
-        if held then
-          redis.call('RPOP', B .. 'gturn')
-          redis.call('SREM', B .. 'gon', m)
-          redis.call('ZADD', B .. 'gheld', held, m)
-          HAS_HELD = true
-          nturn = nturn - 1
-          count('throttled', 1)
-        elseif free then
-          for r0 = hint, 3 do
-            entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
+      end
+      local stay, nstay, left_turn, nleft = {}, 0, {}, 0
+      for _, m in ipairs(members) do
+        local entry, rank = nil, nil
+        if m == '' then
+          for r0 = 0, 3 do
+            entry = redis.call('LPOP', B .. 'ready:' .. r0)
             if entry then
               rank = r0
               break
             end
           end
-          if rank and rank > hint then
-            set_rank_hint(m, rank)
-          end
-        end
-        local left = 0
-        if entry then
-          left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
-          redis.call('HINCRBY', B .. 'grun', m, 1)
-          count('gpending:' .. rank, -1)
-          local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
-          gof[id] = m
-          rate_take(m, rate, id, now)
-          if brk then
-            probes[id] = m
-          end
-        end
-        if held then
-          -- Taken out of the turn above.
-          entry = nil
-        elseif not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
-          -- Out of the turn (LMOVE just put it last): no job or no slot left.
-          redis.call('RPOP', B .. 'gturn')
-          redis.call('SREM', B .. 'gon', m)
-          nturn = nturn - 1
           if not entry then
-            group_tidy(m)
+            idle = idle + 1
           end
-          if limit and run + (entry and 1 or 0) >= limit and (left > 0 or not entry) then
-            -- Jobs of the group wait for a slot.
-            count('limited', 1)
+          nstay = nstay + 1
+          stay[nstay] = m
+        else
+          local limit, rate, hint = bounds_of(m)
+          local run = running_of[m] or 0
+          -- Its breaker (groups.lua): open (its cool-down over, or it would
+          -- be held), the job popped is its probe and leaves the group out
+          -- of the turn; probing, nothing starts.
+          local brk = gbrk_state(m)
+          local free = not probe_of(brk) and (not limit or run < limit)
+          -- At its rate: out of the turn until it may start again.
+          local held = free and rate_wait(m, rate, now) or nil
+          if held then
+            redis.call('ZADD', B .. 'gheld', held, m)
+            HAS_HELD = true
+            count('throttled', 1)
+          elseif free then
+            for r0 = hint, 3 do
+              entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
+              if entry then
+                rank = r0
+                break
+              end
+            end
+            if rank and rank > hint then
+              set_rank_hint(m, rank)
+            end
+          end
+          local left = 0
+          if entry then
+            left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
+            redis.call('HINCRBY', B .. 'grun', m, 1)
+            count('gpending:' .. rank, -1)
+            local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
+            gof[id] = m
+            rate_take(m, rate, id, now)
+            if brk then
+              probes[id] = m
+            end
+          end
+          if held or not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
+            -- Out of the turn: held back, or no job or no slot left.
+            nturn = nturn - 1
+            if not held and not entry then
+              -- Out of `gon` before the tidy, which looks there.
+              leave_turn({ m })
+              group_tidy(m)
+            else
+              nleft = nleft + 1
+              left_turn[nleft] = m
+            end
+            if not held and limit and run + (entry and 1 or 0) >= limit and (left > 0 or not entry) then
+              -- Jobs of the group wait for a slot.
+              count('limited', 1)
+            end
+          else
+            nstay = nstay + 1
+            stay[nstay] = m
           end
         end
+        if entry then
+          local t = per_rank[rank + 1]
+          t[#t + 1] = entry
+          popped = popped + 1
+          idle = 0
+        end
       end
-      if entry then
-        local t = per_rank[rank + 1]
-        t[#t + 1] = entry
-        popped = popped + 1
-        idle = 0
-      end
+      rpush_many(B .. 'gturn', stay)
+      leave_turn(left_turn)
     end
     for r0 = 0, 3 do
       if #per_rank[r0 + 1] > 0 then

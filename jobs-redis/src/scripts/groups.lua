@@ -75,22 +75,48 @@ local function load_overrides()
   end
 end
 
+-- A `gbound` value parsed (see BOUNDS; false for none or one that does not
+-- parse).
+local function parse_bounds(v)
+  if v then
+    local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
+    if rank then
+      return { tonumber(limit), rate, tonumber(rank) }
+    end
+  end
+  return false
+end
+
 -- Group `g`'s stored bounds (see BOUNDS; false when it has none stored),
 -- read once per script call.
 local function stored_bounds(g)
   local b = BOUNDS[g]
   if b == nil then
-    local v = redis.call('HGET', B .. 'gbound', g)
-    b = false
-    if v then
-      local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
-      if rank then
-        b = { tonumber(limit), rate, tonumber(rank) }
-      end
-    end
+    b = parse_bounds(redis.call('HGET', B .. 'gbound', g))
     BOUNDS[g] = b
   end
   return b
+end
+
+-- Reads the stored bounds of the groups of `gs` ('' skipped) not read yet
+-- in this call, in one HMGET: a fetch's round and an enqueue's batch name
+-- many groups.
+local function load_bounds(gs)
+  local want, n = {}, 0
+  for _, g in ipairs(gs) do
+    if g ~= '' and BOUNDS[g] == nil then
+      n = n + 1
+      want[n] = g
+      -- Listed once even when named twice.
+      BOUNDS[g] = false
+    end
+  end
+  if n > 0 then
+    local vals = hmget(B .. 'gbound', want)
+    for i = 1, n do
+      BOUNDS[want[i]] = parse_bounds(vals[i])
+    end
+  end
 end
 
 -- Group `g`'s bound on running jobs (nil: none), rate (nil: none) and
@@ -240,11 +266,51 @@ local function rate_take(g, rate, id, now)
   end
 end
 
+-- Whether each group is in the turn (`gon`), as read or written in this
+-- script call.
+local ON = {}
+
+local function in_turn(g)
+  local v = ON[g]
+  if v == nil then
+    v = redis.call('SISMEMBER', B .. 'gon', g) == 1
+    ON[g] = v
+  end
+  return v
+end
+
+-- Reads whether the groups of `gs` ('' skipped) are in the turn, for those
+-- not known yet in this call, in one SMISMEMBER.
+local function load_in_turn(gs)
+  local want, n = {}, 0
+  for _, g in ipairs(gs) do
+    if g ~= '' and ON[g] == nil then
+      n = n + 1
+      want[n] = g
+      ON[g] = false
+    end
+  end
+  for i = 1, n, 1000 do
+    local part = redis.call('SMISMEMBER', B .. 'gon', unpack(want, i, math.min(i + 999, n)))
+    for j = 1, #part do
+      ON[want[i + j - 1]] = part[j] == 1
+    end
+  end
+end
+
+-- Takes the groups of `gs` out of `gon` (they left the turn).
+local function leave_turn(gs)
+  chunked(gs, function(...) redis.call('SREM', B .. 'gon', ...) end)
+  for _, g in ipairs(gs) do
+    ON[g] = false
+  end
+end
+
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
 -- is not in it yet (`pending`: known to have pending jobs). Returns
 -- whether it went in, and whether it is in the turn afterwards.
 local function offer_turn(g, pending)
-  if redis.call('SISMEMBER', B .. 'gon', g) == 1 then
+  if in_turn(g) then
     return false, true
   end
   if not pending and (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
@@ -260,6 +326,7 @@ local function offer_turn(g, pending)
     return false, false
   end
   redis.call('SADD', B .. 'gon', g)
+  ON[g] = true
   redis.call('RPUSH', B .. 'gturn', g)
   return true, true
 end
@@ -270,7 +337,7 @@ end
 local function group_tidy(g, running)
   local waiting = tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
   running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
-  if waiting <= 0 and running <= 0 and redis.call('SISMEMBER', B .. 'gon', g) == 0 then
+  if waiting <= 0 and running <= 0 and not in_turn(g) then
     redis.call('ZREM', B .. 'gwait', g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'gbound', g)
@@ -360,6 +427,13 @@ local function groups_ended(ids, now)
   end
   local back = false
   local fields = hmget(GROUP, ids)
+  local gs = {}
+  for i = 1, #ids do
+    if fields[i] then
+      gs[#gs + 1] = group_field(fields[i])
+    end
+  end
+  load_in_turn(gs)
   for i = 1, #ids do
     if fields[i] then
       local g = group_field(fields[i])
@@ -375,7 +449,7 @@ end
 -- out of the turn, and no job of it starts before then (a later hold
 -- wins). The LREM is linear in the turn's length: a rare event.
 local function hold_group(g, till)
-  redis.call('SREM', B .. 'gon', g)
+  leave_turn({ g })
   redis.call('LREM', B .. 'gturn', 0, g)
   redis.call('ZADD', B .. 'gheld', 'GT', till, g)
   HAS_HELD = true
