@@ -38,9 +38,11 @@
 -- its jobs: a breaker stays open while its group is idle.
 --
 -- Commands per job, a group without bounds: enqueue RPUSH, ZINCRBY and,
--- for a group not in the turn, HGET and HSET of `gbound`, SISMEMBER, SADD
--- and RPUSH; fetch LMOVE, HGET, LPOP, ZINCRBY, HINCRBY; finish HINCRBY and
--- SISMEMBER (and the cleanup of a group with nothing left).
+-- for a group not in the turn, HSET of `gbound`, SADD and RPUSH; fetch
+-- LPOP, ZINCRBY, HINCRBY; finish HINCRBY (and the cleanup of a group with
+-- nothing left). Per call, whatever its size: the groups' `gbound` fields
+-- (HMGET) and turn membership (SMISMEMBER), and in a fetch one LPOP and
+-- one RPUSH of the turn per round.
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
