@@ -21,6 +21,8 @@
 //! queue's slot moves; a wake-up is sent once per script call, not per job,
 //! so the broadcast's cost does not matter at these rates.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -34,13 +36,9 @@ use crate::error::{Redactor, RedisQueueError};
 use crate::queue::RedisQueue;
 
 /// How often an idle subscription is checked with a PING: a connection that
-/// died without a word (a network split) is noticed and replaced. Each ping
-/// holds the subscription's messages back for up to ~50 ms (jobs-bench: with
-/// a ping every 15 s the latency p99.9 is 30 ms, with none in the run 1 ms;
-/// the stall comes from inside the driver's pub/sub handling, its cause
-/// unidentified), so it is rare; the pool's idle re-fetch (half a lease)
-/// covers the gap.
-const PING_EVERY: Duration = Duration::from_secs(60);
+/// died without a word (a network split) is noticed and replaced within
+/// this plus the connect timeout. A ping costs the server one reply.
+const PING_EVERY: Duration = Duration::from_secs(15);
 
 /// The waiter of one fetch loop.
 pub(crate) struct RedisWaiter {
@@ -54,6 +52,17 @@ pub(crate) struct RedisWaiter {
 impl RedisWaiter {
     /// Starts the subscriber task on the current Tokio runtime.
     pub(crate) fn start(queue: &RedisQueue, channels: Vec<String>) -> Result<Self, Error> {
+        Self::start_pinging(queue, channels, PING_EVERY, Arc::default())
+    }
+
+    /// [`start`](Self::start), pinging every `ping_every` and counting the
+    /// answered pings in `pongs`.
+    fn start_pinging(
+        queue: &RedisQueue,
+        channels: Vec<String>,
+        ping_every: Duration,
+        pongs: Arc<AtomicU64>,
+    ) -> Result<Self, Error> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::from(RedisQueueError::Config {
                 url: queue.inner.url.clone(),
@@ -67,6 +76,8 @@ impl RedisWaiter {
             timeout: queue.inner.connect_timeout,
             redactor: queue.inner.redactor.clone(),
             tx,
+            ping_every,
+            pongs,
         };
         Ok(RedisWaiter { rx, task: handle.spawn(sub.run()), subscribed: false })
     }
@@ -112,6 +123,9 @@ struct Subscriber {
     timeout: Duration,
     redactor: Redactor,
     tx: watch::Sender<u64>,
+    ping_every: Duration,
+    /// Liveness pings answered.
+    pongs: Arc<AtomicU64>,
 }
 
 impl Subscriber {
@@ -153,7 +167,7 @@ impl Subscriber {
         // Anything published while we were not subscribed was missed.
         self.wake();
         *delay = Duration::from_millis(50);
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut ping = tokio::time::interval(self.ping_every);
         ping.reset();
         // The liveness ping runs beside the message stream, never in place of
         // it, so a slow ping cannot hold wake-ups back.
@@ -168,13 +182,50 @@ impl Subscriber {
                 _ = ping.tick(), if in_flight.is_none() => {
                     let mut sink = sink.clone();
                     let limit = self.timeout;
-                    in_flight = Some(Box::pin(async move { tokio::time::timeout(limit, sink.ping::<String>()).await }));
+                    // Any reply will do: on a subscribed connection the
+                    // server answers `["pong", ""]`, not `PONG`.
+                    in_flight = Some(Box::pin(async move { tokio::time::timeout(limit, sink.ping::<redis::Value>()).await }));
                 }
                 r = async { in_flight.as_mut().expect("guarded by is_some").await }, if in_flight.is_some() => {
                     in_flight = None;
                     r.map_err(|_| timed_out())??;
+                    self.pongs.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Liveness pings keep the subscription: however many are answered, the
+    /// waiter is never woken without a message (a dropped subscription
+    /// wakes it when it subscribes again), and a message still wakes it.
+    #[tokio::test]
+    async fn pings_keep_the_subscription() {
+        let server = crate::testing::RedisServer::start();
+        let q = RedisQueue::connect(&server.url()).await.unwrap();
+        let channel = "jobs-test:pinged".to_owned();
+        let pongs = Arc::new(AtomicU64::new(0));
+        let mut w =
+            RedisWaiter::start_pinging(&q, vec![channel.clone()], Duration::from_millis(10), pongs.clone()).unwrap();
+        // The first wait returns once subscribed.
+        w.wait(Duration::from_secs(10)).await.unwrap();
+        assert!(w.subscribed, "subscribed within 10 s");
+        let woken = *w.rx.borrow_and_update();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pongs.load(Ordering::Relaxed) < 20 {
+            assert!(Instant::now() < deadline, "{} pings answered in 10 s", pongs.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*w.rx.borrow(), woken, "woken without a message while pinging");
+        let mut conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("PUBLISH").arg(&channel).arg("1").query_async::<()>(&mut conn).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), w.rx.changed()).await.expect("a message wakes it").unwrap();
     }
 }
