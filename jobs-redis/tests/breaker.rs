@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jobs_core::{BreakerState, JobExt, JobOptions, JobStatus, QueueAdmin, QueueInspect, QueuePolicy};
+use jobs_core::{BreakerState, JobExt, JobId, JobOptions, JobStatus, QueueAdmin, QueueInspect, QueuePolicy};
 use jobs_redis::testing::service::{CallJob, Service};
 use jobs_redis::testing::{RedisServer, WorkerProcess};
 use jobs_redis::RedisQueue;
@@ -25,6 +25,22 @@ fn worker(url: &str, queue: &str) -> WorkerProcess {
     // second.
     cmd.args([url, queue, "1000", "20"]).env("JOBS_REDIS_TEST_WORKERS", WORKERS.to_string());
     WorkerProcess::spawn_command(cmd)
+}
+
+/// Waits until every job of `ids` succeeded, a minute at most (`when` says
+/// what the failure message reports).
+async fn all_succeed(q: &RedisQueue, ids: &[JobId], when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in ids {
+        loop {
+            let status = q.job(id).await.unwrap().map(|j| j.status);
+            if status == Some(JobStatus::Succeeded) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "job {id} is {status:?} {when}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,17 +69,7 @@ async fn a_breaker_bounds_the_calls_to_a_service_that_is_down() {
     let info = q.breaker(&queue).await.unwrap();
     service.set_down(false);
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for id in &ids {
-        loop {
-            let status = q.job(id).await.unwrap().map(|j| j.status);
-            if status == Some(JobStatus::Succeeded) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "job {id} is {status:?} a minute after the service came back");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    all_succeed(&q, &ids, "a minute after the service came back").await;
     // Before the breaker opens, the pending jobs may each be called once
     // (a worker whose call failed takes the next job while its failure is
     // on its way to Redis, finishes being batched), and a worker's retry
@@ -108,17 +114,7 @@ async fn a_group_breaker_stops_only_its_group() {
 
     let _workers: Vec<WorkerProcess> = (0..PROCESSES).map(|_| worker(&url, &queue)).collect();
     // While the one service is down, every job of the other group succeeds.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for id in &healthy {
-        loop {
-            let status = q.job(id).await.unwrap().map(|j| j.status);
-            if status == Some(JobStatus::Succeeded) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "job {id} of the healthy group is {status:?} after a minute");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    all_succeed(&q, &healthy, "of the healthy group after a minute").await;
     // Held down three seconds in all, counted from the last healthy job.
     let down = Duration::from_secs(3);
     let counted_from = Instant::now();
@@ -133,17 +129,7 @@ async fn a_group_breaker_stops_only_its_group() {
     assert!(info.groups.iter().all(|g| g.group == "failing"), "only the failing group's: {info:?}");
     assert_eq!(up_service.calls(), JOBS as u64, "each healthy job called its service once");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for id in &failing {
-        loop {
-            let status = q.job(id).await.unwrap().map(|j| j.status);
-            if status == Some(JobStatus::Succeeded) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "job {id} is {status:?} a minute after the service came back");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    all_succeed(&q, &failing, "a minute after the service came back").await;
     // Once open (before the window counted here), one probe per cool-down,
     // and one more when the window starts in the middle of a probe.
     let bound = (down.as_millis() / cooldown.as_millis()) as u64 + 2;

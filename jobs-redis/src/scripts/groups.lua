@@ -100,19 +100,25 @@ local function stored_bounds(g)
   return b
 end
 
+-- The groups of `gs` ('' skipped) that `cache` does not know yet, each
+-- once (marked false in it meanwhile), and how many.
+local function uncached(cache, gs)
+  local want, n = {}, 0
+  for _, g in ipairs(gs) do
+    if g ~= '' and cache[g] == nil then
+      n = n + 1
+      want[n] = g
+      cache[g] = false
+    end
+  end
+  return want, n
+end
+
 -- Reads the stored bounds of the groups of `gs` ('' skipped) not read yet
 -- in this call, in one HMGET: a fetch's round and an enqueue's batch name
 -- many groups.
 local function load_bounds(gs)
-  local want, n = {}, 0
-  for _, g in ipairs(gs) do
-    if g ~= '' and BOUNDS[g] == nil then
-      n = n + 1
-      want[n] = g
-      -- Listed once even when named twice.
-      BOUNDS[g] = false
-    end
-  end
+  local want, n = uncached(BOUNDS, gs)
   if n > 0 then
     local vals = hmget(B .. 'gbound', want)
     for i = 1, n do
@@ -284,14 +290,7 @@ end
 -- Reads whether the groups of `gs` ('' skipped) are in the turn, for those
 -- not known yet in this call, in one SMISMEMBER.
 local function load_in_turn(gs)
-  local want, n = {}, 0
-  for _, g in ipairs(gs) do
-    if g ~= '' and ON[g] == nil then
-      n = n + 1
-      want[n] = g
-      ON[g] = false
-    end
-  end
+  local want, n = uncached(ON, gs)
   for i = 1, n, 1000 do
     local part = redis.call('SMISMEMBER', B .. 'gon', unpack(want, i, math.min(i + 999, n)))
     for j = 1, #part do

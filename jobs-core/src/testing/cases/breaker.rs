@@ -26,6 +26,20 @@ async fn finish<Q: JobQueue>(q: &Q, job: &LeasedJob, ok: bool) {
     q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome: outcome(ok) }]).await.unwrap();
 }
 
+/// With a breaker open for a moment and two jobs of it waiting: a probe
+/// leased for 150 ms whose pool never ends it, then the next probe once
+/// that lease lapsed (one probe at a time meanwhile), which is returned.
+async fn probe_after_a_lost_one<Q: JobQueue>(q: &Q, queue: &str) -> LeasedJob {
+    let short = FetchRequest { lease: Duration::from_millis(150), ..super::fetch_of(queue, 4) };
+    let lost = eventually_some("a probe", || async { q.fetch(&short).await.unwrap().jobs.pop() }).await;
+    eventually_some("the next probe", || async {
+        let got = q.fetch(&short).await.unwrap().jobs;
+        assert!(got.len() <= 1, "one probe at a time: {got:?}");
+        got.into_iter().find(|j| j.id != lost.id || j.token != lost.token)
+    })
+    .await
+}
+
 /// Two failures within the window open the breaker: no job starts, on any
 /// fetch, and the fetch says when to look again; after the cool-down one
 /// probe starts and no other until it ends; a failed probe opens it again,
@@ -90,14 +104,7 @@ pub async fn breaker_opens_probes_and_closes<Q: JobQueue + QueueInspect + QueueA
     put1(&q, &queue, 11, Act::Succeed).await;
     put1(&q, &queue, 12, Act::Succeed).await;
     q.set_breaker(&queue, BreakerAction::Open(Duration::from_millis(1))).await.unwrap();
-    let short = FetchRequest { lease: Duration::from_millis(150), ..req(4) };
-    let lost = eventually_some("a probe", || async { q.fetch(&short).await.unwrap().jobs.pop() }).await;
-    let next = eventually_some("the next probe", || async {
-        let got = q.fetch(&short).await.unwrap().jobs;
-        assert!(got.len() <= 1, "one probe at a time: {got:?}");
-        got.into_iter().find(|j| j.id != lost.id || j.token != lost.token)
-    })
-    .await;
+    let next = probe_after_a_lost_one(&q, &queue).await;
     let info = q.breaker(&queue).await.unwrap();
     assert!(matches!(&info.state, BreakerState::Probing { job, .. } if *job == next.id), "{info:?}");
 
@@ -185,14 +192,7 @@ pub async fn group_breakers_stop_only_their_group<Q: JobQueue + QueueInspect + Q
     grouped(&q, &queue, "c", 30, 0).await;
     grouped(&q, &queue, "c", 31, 0).await;
     q.set_group_breaker(&queue, "c", BreakerAction::Open(Duration::from_millis(1))).await.unwrap();
-    let short = FetchRequest { lease: Duration::from_millis(150), ..req(4) };
-    let lost = eventually_some("a probe", || async { q.fetch(&short).await.unwrap().jobs.pop() }).await;
-    let next = eventually_some("the next probe", || async {
-        let got = q.fetch(&short).await.unwrap().jobs;
-        assert!(got.len() <= 1, "one probe at a time: {got:?}");
-        got.into_iter().find(|j| j.id != lost.id || j.token != lost.token)
-    })
-    .await;
+    let next = probe_after_a_lost_one(&q, &queue).await;
     let info = q.breaker(&queue).await.unwrap();
     let c = info.groups.iter().find(|g| g.group == "c").expect("c's breaker listed");
     assert!(matches!(&c.state, BreakerState::Probing { job, .. } if *job == next.id), "{info:?}");
