@@ -80,6 +80,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "zadd",
     "zcard",
     "zincrby",
+    "zmscore",
     "zpopmin",
     "zrange",
     "zrangebyscore",

@@ -341,16 +341,7 @@ local function enqueue(now, n, base_arg, compact)
     rpush_many(B .. 'ready:' .. r, ready[r + 1])
   end
   hset_many(GROUP, grouped)
-  -- The batch's groups: their bounds and turn membership read at once.
-  local gs = {}
-  for i, p in ipairs(gready) do
-    gs[i] = p[1]
-  end
-  load_bounds(gs)
-  load_in_turn(gs)
-  for _, p in ipairs(gready) do
-    group_push(p[1], p[2], p[3], p[4], p[5], false)
-  end
+  group_push_many(gready)
   for i = 1, #held, 2 do
     local ix, id = held[i], held[i + 1]
     redis.call('HSET', B .. ix[1], ix[2], id)

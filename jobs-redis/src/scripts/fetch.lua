@@ -229,20 +229,22 @@ if max > 0 and meta[1] ~= '1' then
         break
       end
       load_bounds(members)
-      local bounded, nb = {}, 0
+      -- The round's groups' pending and running counts, read once and
+      -- written once at its end for the groups that yielded a job.
+      local gs = {}
       for _, m in ipairs(members) do
-        if m ~= '' and bounds_of(m) then
-          nb = nb + 1
-          bounded[nb] = m
+        if m ~= '' then
+          gs[#gs + 1] = m
         end
       end
-      local running_of = {}
-      if nb > 0 then
-        local counts = hmget(B .. 'grun', bounded)
-        for i = 1, nb do
-          running_of[bounded[i]] = tonumber(counts[i]) or 0
+      local waiting_of, running_of = {}, {}
+      if #gs > 0 then
+        local w, r = read_many(B .. 'gwait', true, gs), read_many(B .. 'grun', false, gs)
+        for i, g in ipairs(gs) do
+          waiting_of[g], running_of[g] = w[i], r[i]
         end
       end
+      local took, ntook = {}, 0
       local stay, nstay, left_turn, nleft = {}, 0, {}, 0
       for _, m in ipairs(members) do
         local entry, rank = nil, nil
@@ -287,8 +289,10 @@ if max > 0 and meta[1] ~= '1' then
           end
           local left = 0
           if entry then
-            left = tonumber(redis.call('ZINCRBY', B .. 'gwait', -1, m))
-            redis.call('HINCRBY', B .. 'grun', m, 1)
+            left = waiting_of[m] - 1
+            waiting_of[m], running_of[m] = left, run + 1
+            ntook = ntook + 1
+            took[ntook] = m
             count('gpending:' .. rank, -1)
             local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
             gof[id] = m
@@ -323,6 +327,15 @@ if max > 0 and meta[1] ~= '1' then
           popped = popped + 1
           idle = 0
         end
+      end
+      if ntook > 0 then
+        local waits, runs = {}, {}
+        for i, g in ipairs(took) do
+          waits[2 * i - 1], waits[2 * i] = waiting_of[g], g
+          runs[2 * i - 1], runs[2 * i] = g, running_of[g]
+        end
+        zadd_many(B .. 'gwait', waits)
+        hset_many(B .. 'grun', runs)
       end
       rpush_many(B .. 'gturn', stay)
       leave_turn(left_turn)

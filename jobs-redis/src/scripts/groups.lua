@@ -160,6 +160,44 @@ local function store_bounds(g, limit, rate, rank)
   redis.call('HSET', B .. 'gbound', g, limit .. '/' .. rate .. '/' .. rank)
 end
 
+-- The values of the groups of `gs` in `key`, a sorted set (`gwait`, by
+-- score) or a hash (`grun`), as numbers (0 when absent), in one call per
+-- thousand.
+local function read_many(key, zset, gs)
+  local out = {}
+  for i = 1, #gs, 1000 do
+    local part = redis.call(zset and 'ZMSCORE' or 'HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
+    for j = 1, #part do
+      out[i + j - 1] = tonumber(part[j]) or 0
+    end
+  end
+  return out
+end
+
+-- Adds `delta[g]` to the value of each group of `gs` (each once) in `key`,
+-- as read_many: one read and one write for them all, not an increment per
+-- job. Returns the new values by group.
+local function add_many(key, zset, gs, delta)
+  local old = read_many(key, zset, gs)
+  local new, items, n = {}, {}, 0
+  for i, g in ipairs(gs) do
+    local v = old[i] + delta[g]
+    new[g] = v
+    if zset then
+      items[n + 1], items[n + 2] = v, g
+    else
+      items[n + 1], items[n + 2] = g, v
+    end
+    n = n + 2
+  end
+  if zset then
+    zadd_many(key, items)
+  else
+    hset_many(key, items)
+  end
+  return new
+end
+
 -- Group `g`'s most urgent rank that may hold jobs is `rank` now (a fetch
 -- found the ranks before it empty).
 local function set_rank_hint(g, rank)
@@ -370,6 +408,41 @@ local function group_push(g, limit, rate, rank, entry, front)
   return (offer_turn(g, true))
 end
 
+-- group_push for many jobs at the end of their lines (`items`: {group,
+-- limit, rate, rank, entry} each, in order): the groups' bounds, turn
+-- membership and pending counts read and written once for them all.
+local function group_push_many(items)
+  if #items == 0 then
+    return
+  end
+  if not has_groups() then
+    redis.call('RPUSH', B .. 'gturn', '')
+    HAS_GROUPS = true
+  end
+  local gs, delta = {}, {}
+  for _, it in ipairs(items) do
+    local g = it[1]
+    if not delta[g] then
+      gs[#gs + 1] = g
+      delta[g] = 0
+    end
+  end
+  load_bounds(gs)
+  load_in_turn(gs)
+  for _, it in ipairs(items) do
+    local g, rank = it[1], tonumber(it[4])
+    redis.call('RPUSH', B .. 'gq:' .. rank .. ':' .. g, it[5])
+    local b = stored_bounds(g)
+    store_bounds(g, it[2], it[3], b and math.min(b[3], rank) or rank)
+    delta[g] = delta[g] + 1
+    count('gpending:' .. rank, 1)
+  end
+  add_many(B .. 'gwait', true, gs, delta)
+  for _, g in ipairs(gs) do
+    offer_turn(g, true)
+  end
+end
+
 -- Makes job `id` pending (listed as `entry`, of rank `rank`): in its
 -- group's list when it has a group, else in `ready:<rank>`; `front` as
 -- for group_push.
@@ -426,21 +499,33 @@ local function groups_ended(ids, now)
   if not has_groups() or #ids == 0 then
     return false
   end
-  local back = false
   local fields = hmget(GROUP, ids)
-  local gs = {}
+  local gs, ended = {}, {}
   for i = 1, #ids do
-    if fields[i] then
-      gs[#gs + 1] = group_field(fields[i])
+    local g = fields[i] and group_field(fields[i])
+    if g then
+      if not ended[g] then
+        gs[#gs + 1] = g
+        ended[g] = 0
+      end
+      ended[g] = ended[g] - 1
+      if probe_of(gbrk_state(g)) == ids[i] then
+        -- As in group_ended.
+        gbrk_write(g, 'open|' .. ms(now))
+      end
     end
   end
+  if #gs == 0 then
+    return false
+  end
   load_in_turn(gs)
-  for i = 1, #ids do
-    if fields[i] then
-      local g = group_field(fields[i])
-      if g and group_ended(g, ids[i], now) then
-        back = true
-      end
+  local running = add_many(B .. 'grun', false, gs, ended)
+  local back = false
+  for _, g in ipairs(gs) do
+    local went, in_turn = offer_turn(g, false)
+    back = back or went
+    if running[g] <= 0 and not in_turn then
+      group_tidy(g, running[g])
     end
   end
   return back
