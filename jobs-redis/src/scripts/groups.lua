@@ -37,12 +37,13 @@
 -- window, by time, and expires with it. A group's `gbrk` entry outlives
 -- its jobs: a breaker stays open while its group is idle.
 --
--- Commands per job, a group without bounds: enqueue RPUSH, ZINCRBY and,
--- for a group not in the turn, HSET of `gbound`, SADD and RPUSH; fetch
--- LPOP, ZINCRBY, HINCRBY; finish HINCRBY (and the cleanup of a group with
+-- Commands per job, a group without bounds: enqueue RPUSH (and, for a
+-- group not in the turn, HSET of `gbound`, SADD and RPUSH of the turn);
+-- fetch LPOP; finish nothing of its own (and the cleanup of a group with
 -- nothing left). Per call, whatever its size: the groups' `gbound` fields
--- (HMGET) and turn membership (SMISMEMBER), and in a fetch one LPOP and
--- one RPUSH of the turn per round.
+-- (HMGET) and turn membership (SMISMEMBER), their pending counts (ZMSCORE
+-- and ZADD of `gwait`) and running counts (HMGET and HSET of `grun`), and
+-- in a fetch one LPOP and one RPUSH of the turn per round.
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
