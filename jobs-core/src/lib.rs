@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod backend;
 #[cfg(feature = "config")]
 pub mod config;
@@ -51,11 +52,11 @@ pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
-    AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
+    ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
     DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap,
     PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy,
-    QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
-    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
+    QueueRetention, QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
+    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT, ARCHIVE_BACKLOG_MAX,
 };
 pub use router::{QueueRouter, QueueRouterBuilder, RouterError};
 #[cfg(feature = "cron")]

@@ -20,6 +20,8 @@
 //! | `jobs_throttled_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs waited for a rate (the queue's, a group's, or `JobError::rate_limited`) |
 //! | `jobs_breaker_open` | `queue` | [`JobMetrics::record_queue_stats`]: 1 while the queue's circuit breaker is open or probing |
 //! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
+//! | `jobs_archive_backlog` | `queue` | a pool's archiver: entries of the queue's archive backlog not yet written to the sink |
+//! | `jobs_archived_total` | `queue` | a pool's archiver: deleted jobs written to the archive sink |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -122,6 +124,8 @@ struct Inner {
     held_seen: Mutex<HashMap<String, (u64, u64, u64)>>,
     breaker_open: IntGaugeVec,
     breaker_opened: IntCounterVec,
+    archive_backlog: IntGaugeVec,
+    archived: IntCounterVec,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -232,6 +236,12 @@ impl JobMetrics {
             )
             .map_err(MetricsError::Register)?,
             breaker_opened: counter("breaker_opened_total", "Times the queue's circuit breaker opened.", &["queue"])?,
+            archive_backlog: IntGaugeVec::new(
+                Opts::new(name("archive_backlog"), "Deleted jobs waiting in the queue's archive backlog."),
+                &["queue"],
+            )
+            .map_err(MetricsError::Register)?,
+            archived: counter("archived_total", "Deleted jobs written to the archive sink.", &["queue"])?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -250,6 +260,8 @@ impl JobMetrics {
             Box::new(inner.throttled.clone()),
             Box::new(inner.breaker_open.clone()),
             Box::new(inner.breaker_opened.clone()),
+            Box::new(inner.archive_backlog.clone()),
+            Box::new(inner.archived.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -318,6 +330,16 @@ impl JobMetrics {
     /// (what a pool does with [`Fetched::expired`](crate::queue::Fetched::expired)).
     pub fn record_expired(&self, job: &crate::queue::ExpiredJob) {
         self.inner.expired.with_label_values(&[job.name.as_str(), job.id.queue()]).inc();
+    }
+
+    /// Sets `jobs_archive_backlog` of a queue to `backlog` entries and adds
+    /// `written` to its `jobs_archived_total` (what a pool's archiver does
+    /// after each batch).
+    pub fn record_archive(&self, queue: &str, backlog: u64, written: u64) {
+        self.inner.archive_backlog.with_label_values(&[queue]).set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        if written > 0 {
+            self.inner.archived.with_label_values(&[queue]).inc_by(written);
+        }
     }
 
     /// Sets `jobs_queue_size` from a backend's stats (and `jobs_backend_up`

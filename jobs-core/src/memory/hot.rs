@@ -1,18 +1,19 @@
 //! The hot path of [`MemoryQueue`]: enqueue, fetch, finish, and the
-//! bookkeeping they share (retention sweep, dead-letter bounds).
+//! bookkeeping they share.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::events::emit;
+use super::retention::{sweep, trim_dead};
 use super::idents::{self, Held};
-use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
+use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH};
 use crate::error::Error;
 use crate::events::EventKind;
 use crate::parse::validate_queue_name;
 use crate::queue::{
     snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob,
-    Outcome, QueuePolicy, Retention, When, EXPIRE_BATCH,
+    Outcome, QueuePolicy, When, EXPIRE_BATCH,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -206,7 +207,7 @@ impl MemoryQueue {
             }
         }
         for q in &req.queues {
-            trim_dead(st, q, &self.shared.retention);
+            trim_dead(st, q, &self.shared.retention, now);
         }
         out.next_due = req
             .queues
@@ -380,7 +381,7 @@ impl MemoryQueue {
             })
             .collect();
         for q in dead_touched {
-            trim_dead(st, &q, &self.shared.retention);
+            trim_dead(st, &q, &self.shared.retention, now);
         }
         if woke {
             self.wake();
@@ -497,68 +498,6 @@ pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, 
     r.finished_at = Some(now);
     r.run_at = None;
     finished.push_back((now, r.job.id.clone()));
-}
-
-/// Drops the oldest dead jobs of a queue past the count bound, with their
-/// deduplication entries.
-fn trim_dead(st: &mut State, queue: &str, retention: &Retention) {
-    let Some(q) = st.queues.get_mut(queue) else { return };
-    let mut gone = Vec::new();
-    while q.dead.len() > retention.dead_max {
-        match q.dead.pop_first() {
-            Some((_, id)) => gone.push(id),
-            None => break,
-        }
-    }
-    for id in gone {
-        forget(st, &id);
-    }
-}
-
-/// Deletes succeeded, cancelled and expired records past their retention by age or
-/// past [`Retention::succeeded_max`] per queue, and dead ones past their
-/// age, oldest first, at most [`SWEEP_BATCH`] of each kind per queue and
-/// call.
-fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
-    let mut gone = Vec::new();
-    st.finished.by_queue.retain(|_, q| {
-        for _ in 0..SWEEP_BATCH {
-            let Some((t, _)) = q.front() else { break };
-            let old = now.duration_since(*t).unwrap_or_default() >= retention.succeeded;
-            if !old && q.len() <= retention.succeeded_max {
-                break;
-            }
-            if let Some((_, id)) = q.pop_front() {
-                gone.push(id);
-            }
-        }
-        !q.is_empty()
-    });
-    for id in gone {
-        // The record may have been retried or purged since.
-        if st
-            .jobs
-            .get(&id)
-            .is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired))
-        {
-            forget(st, &id);
-        }
-    }
-    let horizon = now.checked_sub(retention.dead_age);
-    let mut expired = Vec::new();
-    for q in st.queues.values_mut() {
-        while let (Some((t, _)), Some(h)) = (q.dead.first(), horizon) {
-            if *t > h || expired.len() >= SWEEP_BATCH {
-                break;
-            }
-            if let Some((_, id)) = q.dead.pop_first() {
-                expired.push(id);
-            }
-        }
-    }
-    for id in expired {
-        forget(st, &id);
-    }
 }
 
 /// Removes a record and its deduplication entry.

@@ -95,6 +95,12 @@ macro_rules! forward_fns {
             ($target).presence()
         }
     };
+    (@ archive, $this:ident => $target:expr) => {
+        fn archive(&self) -> Option<::std::sync::Arc<dyn $crate::queue::ArchiveBacklog>> {
+            let $this = self;
+            ($target).archive()
+        }
+    };
     (@ put_schedule, $this:ident => $target:expr) => {
         fn put_schedule(
             &self,
@@ -337,7 +343,7 @@ pub(crate) use forward_fns;
 macro_rules! forward_pointer {
     ($ptr:ident) => {
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence);
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence, archive);
         }
         impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
             forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);

@@ -196,4 +196,10 @@ impl<B: JobQueue> JobQueue for QueueRouter<B> {
         let records = self.map(|b| b.presence())?;
         Some(Arc::new(records))
     }
+
+    /// A router over every backend's archive backlogs, when all keep them.
+    fn archive(&self) -> Option<Arc<dyn crate::queue::ArchiveBacklog>> {
+        let backlogs = self.map(|b| b.archive())?;
+        Some(Arc::new(backlogs))
+    }
 }
