@@ -5,6 +5,8 @@
 --   policy's order), max_running, rate, group_concurrency, group_rate
 --   (rates as `<starts>,<window ms>`), breaker (`<failures>,<within
 --   ms>,<cooldown ms>`, see breaker.lua); '' for none.
+-- ARGV[8..12]: the queue's retention (succeeded ms, succeeded max, dead
+--   age ms, dead max; '' for the backend's) and archive ('1' or '').
 -- Writes them to the queue's meta hash. Groups that have running jobs
 -- (so possibly at their old bound) are offered a place in the turn again,
 -- at most 1000 of them (any other gets one when its next job ends); then
@@ -13,7 +15,8 @@
 -- Returns 'ok'.
 
 redis.call('HSET', B .. 'meta', 'max_jobs', ARGV[1], 'priority_levels', ARGV[2], 'max_running', ARGV[3],
-  'rate', ARGV[4], 'group_concurrency', ARGV[5], 'group_rate', ARGV[6], 'breaker', ARGV[7])
+  'rate', ARGV[4], 'group_concurrency', ARGV[5], 'group_rate', ARGV[6], 'breaker', ARGV[7],
+  'r_done_ms', ARGV[8], 'r_done_max', ARGV[9], 'r_dead_ms', ARGV[10], 'r_dead_max', ARGV[11], 'archive', ARGV[12])
 if has_groups() then
   set_overrides(ARGV[5], ARGV[6])
   offer_running(1000)

@@ -41,6 +41,13 @@ impl ScriptCall for SetPolicy<'_> {
             .arg(number(p.group_concurrency.map(u64::from)))
             .arg(p.group_rate.as_ref().map(rate_arg).unwrap_or_default())
             .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default());
+        let r = &p.retention;
+        let ms = |d: Option<std::time::Duration>| number(d.map(|d| crate::decode::dur_ms(d)));
+        out.arg(ms(r.succeeded))
+            .arg(number(r.succeeded_max.map(|n| n as u64)))
+            .arg(ms(r.dead_age))
+            .arg(number(r.dead_max.map(|n| n as u64)))
+            .arg(if p.archive { "1" } else { "" });
     }
 
     /// `'ok'`.
