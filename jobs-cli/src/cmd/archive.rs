@@ -12,7 +12,7 @@ use crate::args::ArchiveArgs;
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
-use crate::view::{job_text, json_time, time, JobView, Shown};
+use crate::view::{ago, job_text, json_time, time, JobView, Shown};
 
 /// One archived job, as `--json` shows it.
 #[derive(Serialize)]
@@ -82,13 +82,14 @@ pub(crate) fn run(args: &ArchiveArgs, config: &Config, io: &mut Io<'_>) -> Resul
         ("TRIES", Col::Num),
         ("FINISHED", Col::Keep),
     ]);
+    let now = SystemTime::now();
     for j in &shown {
         t.row(vec![
             j.id.to_string(),
             j.name.clone(),
             j.status.as_str().to_owned(),
             j.attempts.to_string(),
-            j.finished_at.map(time).unwrap_or_else(|| "-".into()),
+            j.finished_at.map(|f| ago(f, now)).unwrap_or_else(|| "-".into()),
         ]);
     }
     write!(io.out, "{}", t.render(WIDTH))?;
