@@ -166,6 +166,11 @@ pub(crate) struct LimitsQuery {
     group_concurrency: Option<String>,
     group_rate: Option<String>,
     breaker: Option<String>,
+    keep_succeeded: Option<String>,
+    max_succeeded: Option<String>,
+    keep_dead: Option<String>,
+    max_dead: Option<String>,
+    archive: Option<bool>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -179,6 +184,27 @@ fn limit(name: &str, text: &str) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// A retention age (`1h`) or `none` (the backend's), for `name`.
+fn age(name: &str, text: &str) -> Result<Option<std::time::Duration>, ApiError> {
+    match text {
+        "none" => Ok(None),
+        _ => humantime::parse_duration(text).map(Some).map_err(|_| {
+            ApiError::BadRequest(format!("`{name}` must be a duration such as `1h`, or `none`; got `{text}`"))
+        }),
+    }
+}
+
+/// A retention count (0 and up) or `none` (the backend's), for `name`.
+fn count(name: &str, text: &str) -> Result<Option<usize>, ApiError> {
+    match text {
+        "none" => Ok(None),
+        _ => text
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("`{name}` must be a number, or `none`; got `{text}`"))),
+    }
+}
+
 /// A rate (`100/1m`) or `none`; `None` when not given.
 fn rate_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Rate>>, ApiError> {
     match text {
@@ -189,8 +215,10 @@ fn rate_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Rate>>, Api
 }
 
 /// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`
-/// (also `group_concurrency` and `group_rate`): changes the limits given,
-/// from the next enqueue and fetch on.
+/// (also `group_concurrency`, `group_rate`, `breaker`, the retention's
+/// `keep_succeeded`, `max_succeeded`, `keep_dead`, `max_dead` (`none`: the
+/// backend's) and `archive=true|false`): changes the limits given, from
+/// the next enqueue and fetch on.
 pub(crate) async fn set_limits(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -208,7 +236,27 @@ pub(crate) async fn set_limits(
         Some("none") => Some(None),
         Some(text) => Some(Some(text.parse::<jobs_core::Breaker>().map_err(ApiError::BadRequest)?)),
     };
+    let keep_succeeded = q.keep_succeeded.as_deref().map(|t| age("keep_succeeded", t)).transpose()?;
+    let max_succeeded = q.max_succeeded.as_deref().map(|t| count("max_succeeded", t)).transpose()?;
+    let keep_dead = q.keep_dead.as_deref().map(|t| age("keep_dead", t)).transpose()?;
+    let max_dead = q.max_dead.as_deref().map(|t| count("max_dead", t)).transpose()?;
     let mut policy = state.queue().policy(&queue).await?;
+    let r = &mut policy.retention;
+    if let Some(d) = keep_succeeded {
+        r.succeeded = d;
+    }
+    if let Some(n) = max_succeeded {
+        r.succeeded_max = n;
+    }
+    if let Some(d) = keep_dead {
+        r.dead_age = d;
+    }
+    if let Some(n) = max_dead {
+        r.dead_max = n;
+    }
+    if let Some(on) = q.archive {
+        policy.archive = on;
+    }
     if let Some(n) = running {
         policy.max_running = n;
     }

@@ -468,6 +468,11 @@ pub(crate) struct LimitsView {
     /// Where the breaker stands (`state`: `closed`, `open`, `probing`;
     /// `until`, `job`, `recent_failures`, `opened`).
     pub(crate) breaker_state: jobs_core::BreakerInfo,
+    /// The queue's own retention (`succeeded`, `succeeded_max`, `dead_age`,
+    /// `dead_max`; a key left out: the backend's).
+    pub(crate) retention: jobs_core::QueueRetention,
+    /// Whether the jobs its retention deletes are archived first.
+    pub(crate) archive: bool,
 }
 
 impl LimitsView {
@@ -492,6 +497,8 @@ impl LimitsView {
             group_concurrency: p.group_concurrency,
             group_rate: p.group_rate,
             priority_levels: p.priority_levels,
+            retention: p.retention,
+            archive: p.archive,
         }
     }
 }
