@@ -226,3 +226,40 @@ async fn a_pool_runs_the_archiver() {
     assert!(text.contains("jobs_archived_total{queue=\"archive_pool_test\"} 3"), "{text}");
     assert!(text.contains("jobs_archive_backlog{queue=\"archive_pool_test\"} 0"), "{text}");
 }
+
+/// A full backlog holds the retention back: the jobs past the bound stay
+/// stored (and new jobs still run) until the archiver makes room; then
+/// they are archived in their turn, after the others.
+#[tokio::test]
+async fn a_full_backlog_holds_the_retention_back() {
+    let q = MemoryQueue::new();
+    let queue = "full_backlog";
+    archiving(&q, queue).await;
+    let n = jobs_core::ARCHIVE_BACKLOG_MAX + 3;
+    let mut ids = Vec::new();
+    for chunk in 0..n.div_ceil(1000) {
+        let size = (n - chunk * 1000).min(1000) as u32;
+        ids.extend(run_and_sweep(&q, queue, size).await);
+    }
+    // More sweeps than needed for every job, were there room.
+    for _ in 0..n / 1000 + 2 {
+        assert!(q.fetch(&fetch_of(queue, 1)).await.unwrap().jobs.is_empty());
+    }
+    let backlog = q.archive().unwrap();
+    let full = backlog.take_archive(queue, "a", Duration::from_secs(30), 1).await.unwrap().unwrap();
+    assert_eq!(full.backlog, jobs_core::ARCHIVE_BACKLOG_MAX as u64, "the bound");
+    for id in &ids[jobs_core::ARCHIVE_BACKLOG_MAX..] {
+        assert!(q.job(id).await.unwrap().is_some(), "past the bound, {id} stays stored");
+    }
+    let late = ArchivedOne { n: 7 }.enqueue_with(&q, JobOptions::new().queue(queue)).await.unwrap();
+    let taken = q.fetch(&fetch_of(queue, 1)).await.unwrap().jobs;
+    assert_eq!(taken.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [late.clone()], "jobs still run");
+
+    let dir = scratch("full");
+    let mut a = archiver(&q, &dir, "a", queue);
+    assert_eq!(a.drain().await.unwrap(), jobs_core::ARCHIVE_BACKLOG_MAX as u64);
+    assert!(q.fetch(&fetch_of(queue, 1)).await.unwrap().jobs.is_empty());
+    assert_eq!(a.drain().await.unwrap(), 3, "the rest, once there was room");
+    let got: Vec<_> = read_queue(&dir, queue).into_iter().map(|e| e.job.id).collect();
+    assert_eq!(got, ids, "every job once, in order");
+}

@@ -155,6 +155,7 @@ macro_rules! conformance_suite {
             purge_dead_deletes,
             queue_retention_overrides_the_backends,
             archive_backlog_keeps_deleted_jobs_in_order,
+            full_archive_backlog_holds_the_retention_back,
         );
     };
     (@capability presence, $factory:expr) => {

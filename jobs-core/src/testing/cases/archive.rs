@@ -141,3 +141,45 @@ pub async fn archive_backlog_keeps_deleted_jobs_in_order<Q: JobQueue + QueueInsp
     let none = backlog.take_archive(&plain, "a", lease, 100).await.unwrap().unwrap();
     assert_eq!((none.jobs.len(), none.backlog), (0, 0), "a queue that does not archive keeps no backlog");
 }
+
+/// A full archive backlog holds the retention back: the jobs past its bound
+/// stay stored, and new jobs still run, until entries are acknowledged;
+/// then they go into the backlog in their turn.
+pub async fn full_archive_backlog_holds_the_retention_back<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let backlog = q.archive().expect("the backend keeps archive backlogs");
+    let queue = unique_queue("archive-full");
+    let retention = QueueRetention { succeeded_max: Some(0), ..Default::default() };
+    q.set_policy(&queue, QueuePolicy { retention, archive: true, ..Default::default() }).await.unwrap();
+    let n = crate::queue::ARCHIVE_BACKLOG_MAX + 3;
+    let mut ids = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(1000);
+        left -= size;
+        let jobs: Vec<_> = (0..size).map(|_| super::raw_job(&queue, "archived", b"{}")).collect();
+        let batch = q.enqueue_many(jobs).await.unwrap();
+        let leased = q.fetch(&fetch_of(&queue, size)).await.unwrap().jobs;
+        assert_eq!(leased.len(), size);
+        let ends = leased
+            .iter()
+            .map(|j| Finish { id: j.id.clone(), token: j.token, outcome: Outcome::Succeeded { result: None } })
+            .collect();
+        q.finish(ends).await.unwrap();
+        ids.extend(batch);
+    }
+    for _ in 0..n / 1000 + 2 {
+        sweep(&q, &queue).await;
+    }
+    let lease = Duration::from_secs(30);
+    let full = backlog.take_archive(&queue, "a", lease, 1).await.unwrap().unwrap();
+    assert_eq!(full.backlog, crate::queue::ARCHIVE_BACKLOG_MAX as u64, "the bound");
+    let past = &ids[crate::queue::ARCHIVE_BACKLOG_MAX..];
+    assert_eq!(kept(&q, past).await, [true; 3], "past the bound, jobs stay stored");
+    let late = put1(&q, &queue, 1, Act::Succeed).await;
+    let taken: Vec<_> = q.fetch(&fetch_of(&queue, 1)).await.unwrap().jobs.into_iter().map(|j| j.id).collect();
+    assert_eq!(taken, [late], "jobs still run");
+
+    assert_eq!(backlog.ack_archive(&queue, full.jobs[0].seq + 1).await.unwrap(), full.backlog - 2);
+    sweep(&q, &queue).await;
+    assert_eq!(kept(&q, past).await, [false, false, true], "as many as there was room for, oldest first");
+}
