@@ -52,11 +52,11 @@ pub use metrics::JobMetrics;
 pub use parse::validate_queue_name;
 pub use progress::ProgressError;
 pub use queue::{
-    ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
-    DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob, Overlap,
-    PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect, QueuePolicy,
-    QueueRetention, QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When, MAX_CALLER_ID_LEN,
-    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT, ARCHIVE_BACKLOG_MAX,
+    ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState,
+    CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue,
+    KeyMode, MinuteCounts, NewJob, Overlap, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents,
+    QueueHistory, QueueInspect, QueuePolicy, QueueRetention, QueueStats, Rate, Retention, ScheduleDef, ScheduleState,
+    ScheduleStore, SharedQueue, When, ARCHIVE_BACKLOG_MAX, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 pub use router::{QueueRouter, QueueRouterBuilder, RouterError};
 #[cfg(feature = "cron")]

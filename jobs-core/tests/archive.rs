@@ -253,7 +253,8 @@ async fn a_full_backlog_holds_the_retention_back() {
     }
     let late = ArchivedOne { n: 7 }.enqueue_with(&q, JobOptions::new().queue(queue)).await.unwrap();
     let taken = q.fetch(&fetch_of(queue, 1)).await.unwrap().jobs;
-    assert_eq!(taken.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [late.clone()], "jobs still run");
+    let taken: Vec<_> = taken.into_iter().map(|j| j.id).collect();
+    assert_eq!(taken, [late], "jobs still run");
 
     let dir = scratch("full");
     let mut a = archiver(&q, &dir, "a", queue);

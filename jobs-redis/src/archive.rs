@@ -38,12 +38,12 @@ impl RedisQueue {
     /// One `archive_ack.lua` call.
     pub(crate) async fn ack_archive(&self, queue: &str, through: u64) -> Result<u64, Error> {
         validate_queue_name(queue)?;
-        Ok(self.invoke(Ack { keys: &self.keys(queue), through }).await?)
+        self.invoke(Ack { keys: &self.keys(queue), through }).await
     }
 
     /// One `archive_release.lua` call.
     pub(crate) async fn release_archive(&self, queue: &str, holder: &str) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        Ok(self.invoke(Release { keys: &self.keys(queue), holder }).await?)
+        self.invoke(Release { keys: &self.keys(queue), holder }).await
     }
 }

@@ -198,7 +198,9 @@ pub(super) async fn queue_limits(
     let rate = |r: Option<jobs_core::Rate>| r.map_or_else(|| "none".to_owned(), |r| r.to_string());
     let own = |s: String| if s == "none" { "each job's own".to_owned() } else { s };
     let backend = "the backend's";
-    let age = |d: Option<std::time::Duration>| d.map_or_else(|| backend.to_owned(), |d| humantime::format_duration(d).to_string());
+    let age = |d: Option<std::time::Duration>| {
+        d.map_or_else(|| backend.to_owned(), |d| humantime::format_duration(d).to_string())
+    };
     let kept = |n: Option<usize>| n.map_or_else(|| backend.to_owned(), |n| n.to_string());
     let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
     writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;

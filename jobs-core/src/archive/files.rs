@@ -34,7 +34,8 @@ pub(crate) fn file_path(queue_dir: &Path, day: &str, n: u32) -> PathBuf {
 fn parse_name(name: &str) -> Option<(String, u32)> {
     let stem = name.strip_suffix(".jsonl")?;
     let (day, n) = stem.rsplit_once('.')?;
-    let ok = day.len() == 10 && day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let ok = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     if !ok {
         return None;
     }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::events::emit;
-use super::retention::{sweep, trim_dead};
 use super::idents::{self, Held};
+use super::retention::{sweep, trim_dead};
 use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH};
 use crate::error::Error;
 use crate::events::EventKind;
