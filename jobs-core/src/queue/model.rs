@@ -502,11 +502,14 @@ impl QueueRetention {
 }
 
 /// Optional durations as text the `humantime` way, like the rest of the
-/// configuration.
+/// configuration (parsed inside the deserializer, so that errors carry the
+/// key's path).
 mod opt_duration {
+    use std::fmt;
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
 
     pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
@@ -516,9 +519,34 @@ mod opt_duration {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(t) => humantime::parse_duration(t.trim()).map(Some).map_err(serde::de::Error::custom),
-            None => Ok(None),
+        d.deserialize_option(OptVisitor)
+    }
+
+    struct OptVisitor;
+
+    impl<'de> Visitor<'de> for OptVisitor {
+        type Value = Option<Duration>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"1h\" or \"7days\"")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            humantime::parse_duration(s.trim())
+                .map(Some)
+                .map_err(|e| E::custom(format!("`{s}` is not a duration such as \"1h\" or \"7days\" ({e})")))
         }
     }
 }
