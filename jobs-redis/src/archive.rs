@@ -9,7 +9,9 @@ use jobs_core::{validate_queue_name, ArchiveBatch, ArchivedJob, Error};
 use crate::decode::from_ms;
 use crate::list::stored_info;
 use crate::queue::RedisQueue;
-use crate::scripts::archive::{Ack, Release, Take};
+use crate::scripts::archive_ack::Ack;
+use crate::scripts::archive_release::Release;
+use crate::scripts::archive_take::Take;
 
 impl RedisQueue {
     /// One `archive_take.lua` call; entries whose record cannot be read are

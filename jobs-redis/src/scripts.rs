@@ -26,7 +26,9 @@ use redis::Value;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
-pub(crate) mod archive;
+pub(crate) mod archive_ack;
+pub(crate) mod archive_release;
+pub(crate) mod archive_take;
 pub(crate) mod cancel;
 pub(crate) mod enqueue;
 pub(crate) mod extend;

@@ -42,17 +42,20 @@ fn parse_name(name: &str) -> Option<(String, u32)> {
     Some((day.to_owned(), n.parse().ok()?))
 }
 
+/// The entries of a folder (none when it does not exist).
+fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, ArchiveError> {
+    match std::fs::read_dir(dir) {
+        Ok(all) => all.collect::<Result<_, _>>().map_err(ArchiveError::io(dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ArchiveError::io(dir)(e)),
+    }
+}
+
 /// The archive files of a queue's folder, oldest first (none when the
 /// folder does not exist).
 pub(crate) fn list(queue_dir: &Path) -> Result<Vec<ArchiveFile>, ArchiveError> {
-    let entries = match std::fs::read_dir(queue_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ArchiveError::io(queue_dir)(e)),
-    };
     let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(ArchiveError::io(queue_dir))?;
+    for entry in entries(queue_dir)? {
         let name = entry.file_name();
         if let Some((day, n)) = name.to_str().and_then(parse_name) {
             files.push(ArchiveFile { day, n, path: entry.path() });
@@ -65,14 +68,8 @@ pub(crate) fn list(queue_dir: &Path) -> Result<Vec<ArchiveFile>, ArchiveError> {
 /// The queue folders of an archive, by name (none when `dir` does not
 /// exist).
 pub(crate) fn queues(dir: &Path) -> Result<Vec<String>, ArchiveError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ArchiveError::io(dir)(e)),
-    };
     let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(ArchiveError::io(dir))?;
+    for entry in entries(dir)? {
         let is_dir = entry.file_type().map_err(ArchiveError::io(entry.path()))?.is_dir();
         if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
             if crate::parse::validate_queue_name(name).is_ok() {

@@ -73,23 +73,3 @@ pub trait ArchiveBacklog: Send + Sync {
     /// another pool's archiver takes over at once.
     fn release_archive<'a>(&'a self, queue: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
 }
-
-impl<A: ArchiveBacklog + ?Sized> ArchiveBacklog for std::sync::Arc<A> {
-    fn take_archive<'a>(
-        &'a self,
-        queue: &'a str,
-        holder: &'a str,
-        lease: Duration,
-        max: usize,
-    ) -> BoxFuture<'a, Result<Option<ArchiveBatch>, Error>> {
-        (**self).take_archive(queue, holder, lease, max)
-    }
-
-    fn ack_archive<'a>(&'a self, queue: &'a str, through: u64) -> BoxFuture<'a, Result<u64, Error>> {
-        (**self).ack_archive(queue, through)
-    }
-
-    fn release_archive<'a>(&'a self, queue: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        (**self).release_archive(queue, holder)
-    }
-}

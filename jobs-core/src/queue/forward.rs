@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use super::{JobQueue, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore};
+use super::{
+    ArchiveBacklog, JobQueue, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
+};
 
 /// `forward_fns!(this => target; method, ...)`: each listed port method as a
 /// call of the same method on `target` (an expression over `this`, the
@@ -330,6 +332,38 @@ macro_rules! forward_fns {
             ($target).event_waiter(queue)
         }
     };
+    (@ take_archive, $this:ident => $target:expr) => {
+        fn take_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            holder: &'a str,
+            lease: ::std::time::Duration,
+            max: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::queue::ArchiveBatch>, $crate::error::Error>> {
+            let $this = self;
+            ($target).take_archive(queue, holder, lease, max)
+        }
+    };
+    (@ ack_archive, $this:ident => $target:expr) => {
+        fn ack_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            through: u64,
+        ) -> $crate::queue::BoxFuture<'a, Result<u64, $crate::error::Error>> {
+            let $this = self;
+            ($target).ack_archive(queue, through)
+        }
+    };
+    (@ release_archive, $this:ident => $target:expr) => {
+        fn release_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            holder: &'a str,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).release_archive(queue, holder)
+        }
+    };
     (@ event_hub, $this:ident => $target:expr) => {
         fn event_hub(&self) -> &$crate::events::EventHub {
             let $this = self;
@@ -362,6 +396,9 @@ macro_rules! forward_pointer {
         }
         impl<Q: QueueEvents + ?Sized> QueueEvents for $ptr<Q> {
             forward_fns!(s => &**s; listen, read_events, event_waiter, event_hub);
+        }
+        impl<Q: ArchiveBacklog + ?Sized> ArchiveBacklog for $ptr<Q> {
+            forward_fns!(s => &**s; take_archive, ack_archive, release_archive);
         }
     };
 }

@@ -1,6 +1,6 @@
-//! `archive_take.lua`, `archive_ack.lua`, `archive_release.lua`: an
-//! archiver's calls on one queue's archive backlog (the `archive` stream
-//! that the retention appends to, see `archive()` in common.lua).
+//! `archive_take.lua`: the oldest entries of one queue's archive backlog
+//! (the `archive` stream the retention appends to, see `archive()` in
+//! common.lua), for the archiver that holds the queue or takes it now.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -8,14 +8,15 @@ use std::time::Duration;
 use redis::Value;
 
 use super::read::StoredJob;
-use super::{array, bytes, is_code, source, Args, ScriptCall};
+use super::{array, bytes, source, Args, ScriptCall};
 use crate::decode::{dur_ms, num};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
-static TAKE: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_take.lua")]));
-static ACK: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_ack.lua")]));
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_release.lua")]));
+const OP: &str = "archive_take";
+
+/// The script.
+pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_take.lua")]));
 
 /// Read up to `max` entries for `holder`, taking or renewing its lease.
 pub(crate) struct Take<'a> {
@@ -57,24 +58,13 @@ impl ScriptCall for Take<'_> {
     /// `None`: another archiver holds the queue.
     type Reply = Option<Taken>;
 
-    fn script(&self) -> &'static redis::Script {
-        &TAKE
-    }
-
-    fn op(&self) -> &'static str {
-        "archive_take"
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
+    super::script_identity!();
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.holder).arg(dur_ms(self.lease).max(1)).arg(self.max);
     }
 
     fn decode(self, reply: Value) -> Result<Option<Taken>, RedisQueueError> {
-        const OP: &str = "archive_take";
         if reply == Value::Nil {
             return Ok(None);
         }
@@ -89,7 +79,6 @@ impl ScriptCall for Take<'_> {
 
 /// One XRANGE entry: `{"<seq>-0", {field, value, ...}}`.
 fn entry(v: Value) -> Result<Entry, RedisQueueError> {
-    const OP: &str = "archive_take";
     let mut parts = array(OP, v)?.into_iter();
     let (Some(id), Some(fields)) = (parts.next(), parts.next()) else {
         return Err(RedisQueueError::reply(OP, "short entry"));
@@ -119,73 +108,4 @@ fn entry(v: Value) -> Result<Entry, RedisQueueError> {
         }
     }
     Ok(e)
-}
-
-/// Remove the entries up to `through`.
-pub(crate) struct Ack<'a> {
-    /// The queue's keys.
-    pub(crate) keys: &'a QueueKeys,
-    /// The last position the sink holds.
-    pub(crate) through: u64,
-}
-
-impl ScriptCall for Ack<'_> {
-    /// How many entries are left.
-    type Reply = u64;
-
-    fn script(&self) -> &'static redis::Script {
-        &ACK
-    }
-
-    fn op(&self) -> &'static str {
-        "archive_ack"
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
-
-    fn args(&mut self, out: &mut Args<'_>) {
-        out.arg(self.through);
-    }
-
-    fn decode(self, reply: Value) -> Result<u64, RedisQueueError> {
-        num("archive_ack", &bytes("archive_ack", reply)?)
-    }
-}
-
-/// Give the queue up if `holder` holds it.
-pub(crate) struct Release<'a> {
-    /// The queue's keys.
-    pub(crate) keys: &'a QueueKeys,
-    /// The archiver's name.
-    pub(crate) holder: &'a str,
-}
-
-impl ScriptCall for Release<'_> {
-    type Reply = ();
-
-    fn script(&self) -> &'static redis::Script {
-        &RELEASE
-    }
-
-    fn op(&self) -> &'static str {
-        "archive_release"
-    }
-
-    fn keys(&self) -> &QueueKeys {
-        self.keys
-    }
-
-    fn args(&mut self, out: &mut Args<'_>) {
-        out.arg(self.holder);
-    }
-
-    fn decode(self, reply: Value) -> Result<(), RedisQueueError> {
-        if is_code(&reply, b"ok") {
-            Ok(())
-        } else {
-            Err(RedisQueueError::reply("archive_release", format!("{reply:?}")))
-        }
-    }
 }
