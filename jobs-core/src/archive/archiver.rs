@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::sink::{ArchiveError, ArchivePosition, ArchiveSink};
@@ -12,8 +13,11 @@ use crate::queue::ArchiveBacklog;
 /// How an [`Archiver`] works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveSettings {
-    /// How often it looks at the backlogs (default 1 s). Archiving is not
-    /// urgent: a backlog holds entries safely until then.
+    /// How often it looks at the backlogs when nothing wakes it (default
+    /// 10 s). A pool's own fetches wake it when their retention archived
+    /// something; this interval finds what other pools' fetches and dead
+    /// jobs trimmed at their end added, and renews its leases. Archiving
+    /// is not urgent: a backlog holds entries safely until then.
     pub interval: Duration,
     /// Entries taken, written and removed per step (default 500).
     pub batch: usize,
@@ -25,7 +29,7 @@ pub struct ArchiveSettings {
 
 impl Default for ArchiveSettings {
     fn default() -> Self {
-        ArchiveSettings { interval: Duration::from_secs(1), batch: 500, lease: Duration::from_secs(30) }
+        ArchiveSettings { interval: Duration::from_secs(10), batch: 500, lease: Duration::from_secs(30) }
     }
 }
 
@@ -42,6 +46,8 @@ pub struct Archiver {
     metrics: Option<crate::metrics::JobMetrics>,
     /// Per queue whose lease it holds: the last entry the sink holds.
     held: HashMap<String, Option<ArchivePosition>>,
+    /// Wakes `run` before its interval is over.
+    wake: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Archiver {
@@ -68,7 +74,16 @@ impl Archiver {
             #[cfg(feature = "metrics")]
             metrics: None,
             held: HashMap::new(),
+            wake: None,
         }
+    }
+
+    /// Makes [`Archiver::run`] drain at once whenever `wake` is notified
+    /// (a pool notifies it after a fetch that archived something), besides
+    /// every interval.
+    pub fn wake_on(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// Its settings.
@@ -148,10 +163,18 @@ impl Archiver {
         }
     }
 
-    /// Drains every [`ArchiveSettings::interval`] until `stop`, then drains
-    /// once more and gives its leases up. Errors are logged and retried at
-    /// the next interval (the entries stay in the backlog).
+    /// Drains every [`ArchiveSettings::interval`], and whenever woken (see
+    /// [`Archiver::wake_on`]), until `stop`; then drains once more and
+    /// gives its leases up. Errors are logged and retried at the next
+    /// interval (the entries stay in the backlog).
     pub async fn run(mut self, stop: CancellationToken) {
+        let wake = self.wake.clone();
+        let woken = || async {
+            match &wake {
+                Some(w) => w.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             if let Err(e) = self.drain().await {
                 tracing::warn!(error = %e, "archiving failed; the entries stay in the backlog and are tried again");
@@ -159,6 +182,7 @@ impl Archiver {
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(self.settings.interval) => {}
+                () = woken() => {}
             }
         }
         if let Err(e) = self.drain().await {

@@ -79,7 +79,8 @@ pub struct ArchiveConfig {
     /// The size in bytes past which a day's file is closed and the next
     /// begun (default 64 MiB).
     pub max_file_size: u64,
-    /// How often a pool's archiver looks at the backlogs (default `"1s"`).
+    /// How often a pool's archiver looks at the backlogs when its own
+    /// fetches did not wake it (default `"10s"`).
     #[serde(with = "de::duration")]
     pub interval: Duration,
     /// Entries written per step (default 500, at least 1).

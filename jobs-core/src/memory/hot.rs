@@ -34,8 +34,8 @@ impl MemoryQueue {
         let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
-        sweep(st, now, &self.shared.retention);
         let mut out = Fetched::default();
+        sweep(st, now, &self.shared.retention, &mut out.archived);
         let mut cut_short = false;
         for qname in &req.queues {
             let Some(q) = st.queues.get_mut(qname) else { continue };
@@ -207,7 +207,7 @@ impl MemoryQueue {
             }
         }
         for q in &req.queues {
-            trim_dead(st, q, &self.shared.retention, now);
+            trim_dead(st, q, &self.shared.retention, now, &mut out.archived);
         }
         out.next_due = req
             .queues
@@ -380,8 +380,10 @@ impl MemoryQueue {
                 FinishResult::Applied(status)
             })
             .collect();
+        // What this adds to a backlog is not reported: a finish's answer
+        // has no place for it, and the archiver's interval finds it.
         for q in dead_touched {
-            trim_dead(st, &q, &self.shared.retention, now);
+            trim_dead(st, &q, &self.shared.retention, now, &mut Vec::new());
         }
         if woke {
             self.wake();

@@ -21,19 +21,24 @@ fn bounds(q: Option<&QueueState>, base: &Retention) -> (Retention, usize) {
     }
 }
 
-/// Deletes a record (archiving it first when its queue archives).
-fn drop_record(st: &mut State, id: &JobId, now: SystemTime) {
+/// Deletes a record, archiving it first when its queue archives; adds the
+/// queue to `archived` then.
+fn drop_record(st: &mut State, id: &JobId, now: SystemTime, archived: &mut Vec<String>) {
     if let (Some(r), Some(q)) = (st.jobs.get(id), st.queues.get_mut(id.queue())) {
         if q.policy.archive {
             q.archive.push(info(r), now);
+            if !archived.iter().any(|a| a == id.queue()) {
+                archived.push(id.queue().to_owned());
+            }
         }
     }
     forget(st, id);
 }
 
 /// Drops the oldest dead jobs of a queue past its count bound, with their
-/// deduplication entries.
-pub(super) fn trim_dead(st: &mut State, queue: &str, base: &Retention, now: SystemTime) {
+/// deduplication entries; adds the queue to `archived` when it archived
+/// them.
+pub(super) fn trim_dead(st: &mut State, queue: &str, base: &Retention, now: SystemTime, archived: &mut Vec<String>) {
     let (retention, room) = bounds(st.queues.get(queue), base);
     let Some(q) = st.queues.get_mut(queue) else { return };
     let mut gone = Vec::new();
@@ -44,15 +49,16 @@ pub(super) fn trim_dead(st: &mut State, queue: &str, base: &Retention, now: Syst
         }
     }
     for id in gone {
-        drop_record(st, &id, now);
+        drop_record(st, &id, now, archived);
     }
 }
 
 /// Deletes succeeded, cancelled and expired records past their queue's
 /// retention by age or count, and dead ones past their age, oldest first,
 /// at most [`SWEEP_BATCH`] of each kind per queue and call (fewer when an
-/// archiving queue's backlog is nearly full).
-pub(super) fn sweep(st: &mut State, now: SystemTime, base: &Retention) {
+/// archiving queue's backlog is nearly full); adds the queues whose
+/// backlogs it added to to `archived`.
+pub(super) fn sweep(st: &mut State, now: SystemTime, base: &Retention, archived: &mut Vec<String>) {
     let mut gone = Vec::new();
     let State { finished, queues, .. } = st;
     finished.by_queue.retain(|name, q| {
@@ -76,7 +82,7 @@ pub(super) fn sweep(st: &mut State, now: SystemTime, base: &Retention) {
             .get(&id)
             .is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired))
         {
-            drop_record(st, &id, now);
+            drop_record(st, &id, now, archived);
         }
     }
     let mut expired = Vec::new();
@@ -95,6 +101,6 @@ pub(super) fn sweep(st: &mut State, now: SystemTime, base: &Retention) {
         }
     }
     for id in expired {
-        drop_record(st, &id, now);
+        drop_record(st, &id, now, archived);
     }
 }

@@ -424,8 +424,10 @@ impl WorkerPoolBuilder {
         let hard = CancellationToken::new();
         let abort = CancellationToken::new();
         let killed = CancellationToken::new();
+        let archive_wake = archive.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
         let core = Arc::new(Core {
             queue: self.queue.clone(),
+            archive_wake: archive_wake.clone(),
             presence: self.queue.presence(),
             registry,
             queues: queues.clone(),
@@ -470,8 +472,11 @@ impl WorkerPoolBuilder {
         let ack_task = rt.spawn(run::ack_loop(core.clone(), ack_rx, acks_closing.clone()));
         let heartbeat = heartbeat::spawn_heartbeat(core.clone())?;
         let archiver = archive.map(|(sink, backlog)| {
-            let archiver = crate::archive::Archiver::new(backlog, sink, core.identity.id.clone(), queues.clone())
+            let mut archiver = crate::archive::Archiver::new(backlog, sink, core.identity.id.clone(), queues.clone())
                 .settings(self.archive_settings);
+            if let Some(wake) = archive_wake {
+                archiver = archiver.wake_on(wake);
+            }
             #[cfg(feature = "metrics")]
             let archiver = match &self.metrics {
                 Some(m) => archiver.metrics(m),

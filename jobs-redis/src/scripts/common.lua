@@ -553,6 +553,8 @@ end
 -- and archive_room()). Returns keep_done_ms, done_max, dead_age_ms,
 -- dead_max.
 local ARCHIVING = false
+-- Entries archive() appended in this call (fetch.lua reports them).
+local ARCHIVED = 0
 local function retention_of(keep_done_ms, done_max, dead_age_ms, dead_max)
   local m = redis.call('HMGET', B .. 'meta', 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive')
   ARCHIVING = m[5] == '1'
@@ -603,6 +605,7 @@ local function archive(ids, now)
         end
       end
       redis.call('XADD', B .. 'archive', seq .. '-0', unpack(entry))
+      ARCHIVED = ARCHIVED + 1
     end
   end
 end

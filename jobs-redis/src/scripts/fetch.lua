@@ -29,7 +29,8 @@
 -- Returns {next_due_in_ms or '', T or '', n, then 4 values for each of the
 --   n jobs reclaim() sent to the dead-letter set (ulid, name, attempts,
 --   error), then E, then 2 values per expired job (E of them: ulid, job
---   name), then 4 values per leased job:
+--   name), then A (the entries the retention added to the queue's archive
+--   backlog), then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
 --   its crashes (nil for none: leases it lost before its handler started)}
@@ -375,7 +376,8 @@ end
 for i = 1, ng do
   out[k + i] = gone[i]
 end
-k = k + ng
+k = k + ng + 1
+out[k] = ms(ARCHIVED)
 for i = 1, no do
   out[k + i] = jobs_out[i]
 end
