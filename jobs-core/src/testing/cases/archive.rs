@@ -136,7 +136,7 @@ pub async fn archive_backlog_keeps_deleted_jobs_in_order<Q: JobQueue + QueueInsp
     // A later deletion continues the positions; the fetch that made it
     // says so (a pool's archiver is woken by it).
     run_to_end(&q, &queue, 1, succeeded).await;
-    assert_eq!(sweep(&q, &queue).await, [queue.clone()]);
+    assert_eq!(sweep(&q, &queue).await, std::slice::from_ref(&queue));
     assert!(sweep(&q, &queue).await.is_empty(), "nothing more to archive");
     let next = backlog.take_archive(&queue, "b", lease, 100).await.unwrap().unwrap();
     assert_eq!(next.jobs.len(), 1);
