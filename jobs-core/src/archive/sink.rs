@@ -41,7 +41,8 @@ pub enum ArchiveError {
     Decode {
         /// The file.
         path: PathBuf,
-        /// The line number (1-based).
+        /// The line number (1-based; 0: the file's last line, read from its
+        /// end).
         line: usize,
         /// What was wrong with it.
         #[source]

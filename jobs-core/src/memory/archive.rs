@@ -49,7 +49,10 @@ impl ArchiveBacklog for MemoryQueue {
         let r = validate_queue_name(queue).map(|()| {
             let now = self.clock();
             let mut st = self.lock();
-            let b = &mut st.queues.entry(queue.to_owned()).or_default().archive;
+            // An empty backlog (or none yet) has nothing to hold.
+            let Some(b) = st.queues.get_mut(queue).map(|q| &mut q.archive).filter(|b| !b.entries.is_empty()) else {
+                return Some(ArchiveBatch::default());
+            };
             let live = b.holder.as_ref().filter(|(_, until)| *until > now);
             if live.is_some_and(|(h, _)| h != holder) {
                 return None;

@@ -42,7 +42,7 @@ pub struct ArchiveBatch {
     pub backlog: u64,
     /// Whether the call took the lease (the holder did not hold it just
     /// before): another archiver may have written since, so the holder asks
-    /// its sink where it stands again.
+    /// its sink where it stands again. False for an empty backlog.
     pub taken: bool,
 }
 
@@ -56,7 +56,9 @@ pub trait ArchiveBacklog: Send + Sync {
     /// `holder`, which then holds the queue's archiver lease for `lease`
     /// (taken, or renewed when it is `holder`'s already). `None`: another
     /// holder's lease is live, nothing is read. One archiver per queue
-    /// writes at a time, whatever the number of pools.
+    /// writes at a time, whatever the number of pools. An empty backlog
+    /// answers an empty batch and leaves the lease as it is (nothing to
+    /// hold).
     fn take_archive<'a>(
         &'a self,
         queue: &'a str,
