@@ -97,6 +97,12 @@ impl JsonLinesSink {
         let mut file: Option<(File, PathBuf)> = None;
         let mut created = false;
         for (day, line) in lines {
+            // Days only move forward, whatever the clock did: the newest
+            // file must hold the newest entry (see `load`).
+            let day = match &cur {
+                Some(c) if day < c.day => c.day.clone(),
+                _ => day,
+            };
             let len = line.len() as u64;
             let next = match &cur {
                 Some(c) if c.day == day && (c.size == 0 || c.size + len <= self.max_file_size) => None,
