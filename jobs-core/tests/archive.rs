@@ -264,3 +264,24 @@ async fn a_full_backlog_holds_the_retention_back() {
     let got: Vec<_> = read_queue(&dir, queue).into_iter().map(|e| e.job.id).collect();
     assert_eq!(got, ids, "every job once, in order");
 }
+
+/// An entry dated before the current file's day (a clock that went back)
+/// goes to the current file: the newest file ends with the newest entry,
+/// which is what the sink reads back as its position.
+#[tokio::test]
+async fn days_only_move_forward_in_the_files() {
+    let q = MemoryQueue::new();
+    let queue = "clock_back";
+    archiving(&q, queue).await;
+    run_and_sweep(&q, queue, 2).await;
+    let dir = scratch("clock");
+    let backlog = q.archive().unwrap();
+    let mut batch = backlog.take_archive(queue, "a", Duration::from_secs(30), 2).await.unwrap().unwrap().jobs;
+    batch[0].archived_at += Duration::from_secs(2 * 24 * 3600);
+    let sink = JsonLinesSink::new(&*dir);
+    sink.write(queue, &batch).await.unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.join(queue)).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "one file, of the later day: {names:?}");
+    let last = JsonLinesSink::new(&*dir).last(queue).await.unwrap().unwrap();
+    assert_eq!((last.backlog, last.seq), (batch[1].backlog.clone(), batch[1].seq));
+}
