@@ -53,6 +53,10 @@ pub mod schedules {}
 #[doc = include_str!("../docs/flow-control.md")]
 pub mod flow_control {}
 
+/// The Rust blocks of `docs/archival.md`.
+#[doc = include_str!("../docs/archival.md")]
+pub mod archival {}
+
 /// The Rust blocks of `docs/several-servers.md`.
 #[doc = include_str!("../docs/several-servers.md")]
 pub mod several_servers {}

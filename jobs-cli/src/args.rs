@@ -105,6 +105,35 @@ pub enum Command {
     /// progress, retrying, succeeded, dead, cancelled, expired) until
     /// SIGINT or SIGTERM, or `--count` events.
     Events(EventsArgs),
+    /// Read archived jobs back (the JSON-lines files the archivers write
+    /// under `jobs.archive.dir`): by id, queue and time range, oldest first.
+    Archive(ArchiveArgs),
+}
+
+/// `archive`.
+#[derive(Debug, Clone, Args)]
+pub struct ArchiveArgs {
+    /// The archive folder (default: the configuration's `jobs.archive.dir`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Only this queue's jobs.
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: Option<String>,
+    /// Only this job, shown whole (QUEUE:ULID).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<JobId>,
+    /// Only jobs that finished at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<SystemTime>,
+    /// Only jobs that finished before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<SystemTime>,
+    /// At most this many jobs, the oldest first.
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub limit: usize,
+    /// Output.
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 /// `events`.
@@ -427,6 +456,24 @@ pub enum QueueCommand {
         /// `none` removes it.
         #[arg(long, value_name = "N/WINDOW:COOLDOWN|none", value_parser = parse_breaker)]
         group_breaker: Option<BreakerArg>,
+        /// Keep its succeeded, cancelled and expired jobs this long
+        /// (`1h`); `none`: the backend's retention.
+        #[arg(long, value_name = "DURATION|none", value_parser = parse_age)]
+        keep_succeeded: Option<AgeArg>,
+        /// Keep at most N of its succeeded, cancelled and expired jobs
+        /// (0 keeps none); `none`: the backend's retention.
+        #[arg(long, value_name = "N|none", value_parser = parse_count)]
+        max_succeeded: Option<CountArg>,
+        /// Keep its dead jobs this long (`30days`); `none`: the backend's.
+        #[arg(long, value_name = "DURATION|none", value_parser = parse_age)]
+        keep_dead: Option<AgeArg>,
+        /// Keep at most N of its dead jobs; `none`: the backend's.
+        #[arg(long, value_name = "N|none", value_parser = parse_count)]
+        max_dead: Option<CountArg>,
+        /// Archive the jobs its retention deletes before they go (`on`), or
+        /// not (`off`).
+        #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+        archive: Option<bool>,
         /// Output.
         #[command(flatten)]
         output: JsonFlag,
@@ -492,6 +539,39 @@ fn parse_breaker(s: &str) -> Result<BreakerArg, String> {
 /// A bound given on the command line: a number of at least 1, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<u64>);
+
+/// A retention count given on the command line (`None`: the backend's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountArg(pub Option<u64>);
+
+/// `0`, `100` or `none`.
+fn parse_count(s: &str) -> Result<CountArg, String> {
+    if s == "none" {
+        return Ok(CountArg(None));
+    }
+    s.parse().map(|n| CountArg(Some(n))).map_err(|_| "write a number, or `none` for the backend's".into())
+}
+
+/// A retention age given on the command line (`None`: the backend's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeArg(pub Option<Duration>);
+
+/// `1h` or `none`.
+fn parse_age(s: &str) -> Result<AgeArg, String> {
+    if s == "none" {
+        return Ok(AgeArg(None));
+    }
+    parse_duration(s).map(|d| AgeArg(Some(d)))
+}
+
+/// `on` or `off`.
+fn parse_switch(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err("write `on` or `off`".into()),
+    }
+}
 
 /// `5` or `none`.
 fn parse_limit(s: &str) -> Result<Limit, String> {

@@ -44,6 +44,9 @@ pub enum CliError {
          application's own binary, which links its jobs (naming the crate that holds them: `use my_jobs as _;`)"
     )]
     NothingToRun,
+    /// The archive could not be read.
+    #[error(transparent)]
+    Archive(#[from] jobs_core::archive::ArchiveError),
     /// An argument the grammar accepts but the command cannot use.
     #[error("{0}")]
     Usage(String),
@@ -124,7 +127,7 @@ impl CliError {
             | CliError::UnknownJob { .. }
             | CliError::InvalidPayload { .. }
             | CliError::ConfirmationRequired { .. } => exit::USAGE,
-            CliError::Declined { .. } | CliError::Failed(_) => exit::FAILED,
+            CliError::Declined { .. } | CliError::Failed(_) | CliError::Archive(_) => exit::FAILED,
             CliError::Output(_) => exit::IO,
         }
     }

@@ -50,6 +50,11 @@ where
         Ok(cli) => cli,
         Err(code) => return ExitCode::from(code),
     };
+    // Reading the archive needs its folder, not the backend.
+    if let Command::Archive(args) = &cli.command {
+        let result = load_config(&cli.backend).and_then(|config| cmd::archive::run(args, &config, &mut io));
+        return ExitCode::from(report(result, &mut io));
+    }
     let backend = match connect(&cli.backend).await {
         Ok(b) => b,
         Err(e) => return ExitCode::from(report(Err(e), &mut io)),

@@ -147,3 +147,39 @@ async fn on_redis_through_a_configuration_file() {
     assert_eq!(text(&out.stdout), "purged 1 dead job of queue `imports`\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `archive` reads files only: no backend is opened (so no warning about
+/// one), its folder comes from `--dir` or the configuration, and a line
+/// a writer has not finished is left out.
+#[test]
+fn archive_reads_files_without_a_backend() {
+    let dir = std::env::temp_dir().join(format!("jobs-bin-archive-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("reports")).unwrap();
+    let job = serde_json::json!({
+        "backlog": "b1", "seq": 1, "archived_at": "2030-01-31T09:00:01.000Z",
+        "job": { "id": "reports:01HZX3T6J5K0000000000000AA", "name": "build_report", "queue": "reports",
+                 "priority": "normal", "status": "succeeded", "payload": { "day": 3 }, "attempts": 1,
+                 "max_retries": null, "attempt_log": [], "attempts_omitted": 0,
+                 "enqueued_at": { "secs_since_epoch": 1_895_994_000u64, "nanos_since_epoch": 0 },
+                 "run_at": null,
+                 "finished_at": { "secs_since_epoch": 1_895_994_001u64, "nanos_since_epoch": 0 },
+                 "result": 42 }
+    });
+    let line = format!("{job}\n{{\"backlog\":");
+    std::fs::write(dir.join("reports/2030-01-31.0.jsonl"), line).unwrap();
+    let d = dir.to_str().unwrap();
+    let out = jobs(&["archive", "--dir", d, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stderr), "", "no backend, no warning");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["jobs"].as_array().unwrap().len(), 1, "{doc}");
+    assert_eq!(doc["jobs"][0]["job"]["result"], 42);
+    let config = dir.join("jobs.yaml");
+    std::fs::write(&config, format!("jobs:\n  archive: {{ dir: \"{d}\" }}\n")).unwrap();
+    let out = jobs(&["--config", config.to_str().unwrap(), "archive", "--queue", "reports"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out.stdout).contains("reports:01HZX3T6J5K0000000000000AA"), "{out:?}");
+    let line = one_error_line(&jobs(&["archive"]), 2);
+    assert!(line.contains("jobs.archive.dir"), "{line}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

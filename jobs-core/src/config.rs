@@ -7,10 +7,12 @@
 //!   scheduler: { enabled: true }
 //!   metrics: { enabled: true, prefix: "jobs_" }
 //!   http: { bind: "127.0.0.1:8080", allowed_hosts: ["jobs.example.com"] }
+//!   archive: { dir: "/var/lib/jobs/archive", max_file_size: 67108864, interval: "1s" }
 //! queues:
 //!   default: { max_jobs: 1000 }
 //!   email: { max_jobs: 5000, priority_levels: ["normal", "high"], max_running: 20 }
 //!   webhooks: { rate: "100/1s", group_concurrency: 2, group_rate: "10/1s" }
+//!   reports: { retention: { succeeded: "1h", dead_max: 100 }, archive: true }
 //! ```
 //!
 //! Every section and key is optional; what is left out takes the default shown
@@ -117,7 +119,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::BackendSection;
 pub use error::ConfigError;
 pub use mask::mask_url_password;
-pub use sections::{HttpConfig, MetricsConfig, QueueConfig, Queues, SchedulerConfig, WorkerPoolConfig};
+pub use sections::{ArchiveConfig, HttpConfig, MetricsConfig, QueueConfig, Queues, SchedulerConfig, WorkerPoolConfig};
 
 use crate::error::Error;
 #[cfg(feature = "metrics")]
@@ -171,6 +173,8 @@ pub struct JobsConfig {
     pub metrics: MetricsConfig,
     /// HTTP endpoint settings.
     pub http: HttpConfig,
+    /// Archive settings.
+    pub archive: ArchiveConfig,
 }
 
 /// The name used for a configuration that comes from no file.
@@ -281,7 +285,8 @@ impl Config {
         check::config(self).map_err(|(key, message)| ConfigError::Invalid { file: source.to_owned(), key, message })
     }
 
-    /// A pool builder on `queue` with the `worker_pool` settings, running the
+    /// A pool builder on `queue` with the `worker_pool` settings, archiving
+    /// to `archive.dir` when set, running the
     /// scheduler as `scheduler.enabled` says (with the `cron` feature; without
     /// it pools have no scheduler), serving the configured queues
     /// in file order (when `queues:` lists any; otherwise every queue a
@@ -298,6 +303,13 @@ impl Config {
             .progress_interval(p.progress_interval);
         #[cfg(feature = "cron")]
         let b = b.scheduler(self.jobs.scheduler.enabled);
+        let a = &self.jobs.archive;
+        let b = match &a.dir {
+            Some(dir) => b
+                .archive(crate::archive::JsonLinesSink::new(dir).max_file_size(a.max_file_size))
+                .archive_settings(a.settings()),
+            None => b,
+        };
         if self.queues.is_empty() {
             b
         } else {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod backend;
 #[cfg(feature = "config")]
 pub mod config;
@@ -51,11 +52,12 @@ pub use metrics::JobMetrics;
 pub use parse::{validate_group_key, validate_queue_name};
 pub use progress::ProgressError;
 pub use queue::{
-    AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState, CallerId, CancelResult, CatchUp, Counts,
-    DeadJob, GroupBreakerInfo, GroupInfo, IfExists, JobGroup, JobInfo, JobKey, JobQueue, KeyMode, MinuteCounts, NewJob,
-    Overlap, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts, QueueEvents, QueueHistory, QueueInspect,
-    QueuePolicy, QueueStats, Rate, Retention, ScheduleDef, ScheduleState, ScheduleStore, SharedQueue, When,
-    GROUP_BREAKERS_LISTED, MAX_CALLER_ID_LEN, MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
+    ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState,
+    CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupBreakerInfo, GroupInfo, IfExists, JobGroup, JobInfo, JobKey,
+    JobQueue, KeyMode, MinuteCounts, NewJob, Overlap, PoolInfo, PoolPresence, Progress, QueueAdmin, QueueCounts,
+    QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueRetention, QueueStats, Rate, Retention, ScheduleDef,
+    ScheduleState, ScheduleStore, SharedQueue, When, ARCHIVE_BACKLOG_MAX, GROUP_BREAKERS_LISTED, MAX_CALLER_ID_LEN,
+    MAX_GROUP_KEY_LEN, MAX_RATE_LIMIT,
 };
 pub use router::{QueueRouter, QueueRouterBuilder, RouterError};
 #[cfg(feature = "cron")]

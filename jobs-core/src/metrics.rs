@@ -22,6 +22,8 @@
 //! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
 //! | `jobs_group_breakers_open` | `queue` | [`JobMetrics::record_queue_stats`]: groups of the queue whose own breaker is open or probing |
 //! | `jobs_group_breakers_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times a group's breaker opened |
+//! | `jobs_archive_backlog` | `queue` | a pool's archiver: entries of the queue's archive backlog not yet written to the sink |
+//! | `jobs_archived_total` | `queue` | a pool's archiver: deleted jobs written to the archive sink |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -126,6 +128,8 @@ struct Inner {
     breaker_opened: IntCounterVec,
     group_breakers_open: IntGaugeVec,
     group_breakers_opened: IntCounterVec,
+    archive_backlog: IntGaugeVec,
+    archived: IntCounterVec,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -246,6 +250,12 @@ impl JobMetrics {
                 "Times a group's circuit breaker opened.",
                 &["queue"],
             )?,
+            archive_backlog: IntGaugeVec::new(
+                Opts::new(name("archive_backlog"), "Deleted jobs waiting in the queue's archive backlog."),
+                &["queue"],
+            )
+            .map_err(MetricsError::Register)?,
+            archived: counter("archived_total", "Deleted jobs written to the archive sink.", &["queue"])?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -266,6 +276,8 @@ impl JobMetrics {
             Box::new(inner.breaker_opened.clone()),
             Box::new(inner.group_breakers_open.clone()),
             Box::new(inner.group_breakers_opened.clone()),
+            Box::new(inner.archive_backlog.clone()),
+            Box::new(inner.archived.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -334,6 +346,16 @@ impl JobMetrics {
     /// (what a pool does with [`Fetched::expired`](crate::queue::Fetched::expired)).
     pub fn record_expired(&self, job: &crate::queue::ExpiredJob) {
         self.inner.expired.with_label_values(&[job.name.as_str(), job.id.queue()]).inc();
+    }
+
+    /// Sets `jobs_archive_backlog` of a queue to `backlog` entries and adds
+    /// `written` to its `jobs_archived_total` (what a pool's archiver does
+    /// after each batch).
+    pub fn record_archive(&self, queue: &str, backlog: u64, written: u64) {
+        self.inner.archive_backlog.with_label_values(&[queue]).set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        if written > 0 {
+            self.inner.archived.with_label_values(&[queue]).inc_by(written);
+        }
     }
 
     /// Sets `jobs_queue_size` from a backend's stats (and `jobs_backend_up`

@@ -492,3 +492,38 @@ async fn pool_builder_honours_scheduler_enabled() {
     pool.shutdown().await.expect("stops");
     let _ = nightly;
 }
+
+/// A queue's retention and archiving, and `jobs.archive`, from the file and
+/// from the environment; a bad value names its key.
+#[test]
+fn retention_and_archive_keys() {
+    let yaml = "jobs:\n  archive: { dir: \"/var/lib/jobs/archive\", batch: 50 }\nqueues:\n  reports: { retention: { succeeded: \"1h\", dead_max: 5 }, archive: true }\n  email: {}\n";
+    let c = Config::from_yaml_str(yaml).unwrap();
+    let p = c.queues.get("reports").unwrap().policy();
+    assert_eq!(
+        (p.retention.succeeded, p.retention.dead_max, p.retention.succeeded_max),
+        (Some(Duration::from_secs(3600)), Some(5), None)
+    );
+    assert!(p.archive);
+    assert!(!c.queues.get("email").unwrap().policy().archive);
+    assert_eq!(c.jobs.archive.dir.as_deref(), Some(std::path::Path::new("/var/lib/jobs/archive")));
+    assert_eq!((c.jobs.archive.batch, c.jobs.archive.interval), (50, Duration::from_secs(1)));
+
+    let c = c
+        .with_env_overrides([
+            ("JOBS_QUEUES__EMAIL__RETENTION__SUCCEEDED_MAX", "0"),
+            ("JOBS_QUEUES__EMAIL__ARCHIVE", "yes"),
+            ("JOBS_ARCHIVE__INTERVAL", "5s"),
+        ])
+        .unwrap();
+    let p = c.queues.get("email").unwrap().policy();
+    assert_eq!((p.retention.succeeded_max, p.archive), (Some(0), true));
+    assert_eq!(c.jobs.archive.interval, Duration::from_secs(5));
+
+    let e = parse_err("queues:\n  reports: { retention: { kept: 3 } }\n");
+    assert!(e.contains("queues") && e.contains("kept"), "{e}");
+    let e = parse_err("queues:\n  reports: { retention: { succeeded: \"soon\" } }\n");
+    assert!(e.contains("queues.reports.retention.succeeded") && e.contains("soon"), "{e}");
+    let e = parse_err("jobs:\n  archive: { batch: 0 }\n");
+    assert!(e.contains("jobs.archive.batch"), "{e}");
+}

@@ -256,42 +256,49 @@ impl RedisQueue {
     /// The policy as [`set_policy`](Self::set_policy) stored it.
     pub(crate) async fn policy(&self, queue: &str) -> Result<QueuePolicy, Error> {
         validate_queue_name(queue)?;
-        type Fields = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let (max_jobs, levels, max_running, rate, group_concurrency, group_rate, breaker, group_breaker): Fields =
-            redis::cmd("HMGET")
-                .arg(self.keys(queue).meta())
-                .arg("max_jobs")
-                .arg("priority_levels")
-                .arg("max_running")
-                .arg("rate")
-                .arg("group_concurrency")
-                .arg("group_rate")
-                .arg("breaker")
-                .arg("group_breaker")
-                .query_async(&mut self.conn())
-                .await
-                .map_err(|e| self.command_error("policy", &e))?;
-        let number = |s: Option<String>| s.and_then(|s| s.parse::<u64>().ok());
+        const FIELDS: [&str; 13] = [
+            "max_jobs",
+            "priority_levels",
+            "max_running",
+            "rate",
+            "group_concurrency",
+            "group_rate",
+            "breaker",
+            "r_done_ms",
+            "r_done_max",
+            "r_dead_ms",
+            "r_dead_max",
+            "archive",
+            "group_breaker",
+        ];
+        let values: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.keys(queue).meta())
+            .arg(&FIELDS[..])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("policy", &e))?;
+        // HMGET answers one value per field asked.
+        let field = |i: usize| values.get(i).cloned().flatten().filter(|s| !s.is_empty());
+        let number = |i: usize| field(i).and_then(|s| s.parse::<u64>().ok());
+        let count = |i: usize| number(i).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         let priority_levels =
-            levels.unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
+            field(1).unwrap_or_default().bytes().filter_map(|b| crate::decode::priority_of(&[b])).collect();
         Ok(QueuePolicy {
-            max_jobs: number(max_jobs),
+            max_jobs: number(0),
             priority_levels,
-            max_running: number(max_running),
-            rate: rate.as_deref().and_then(rate_field),
-            group_concurrency: group_concurrency.and_then(|s| s.parse::<u32>().ok()),
-            group_rate: group_rate.as_deref().and_then(rate_field),
-            breaker: breaker.as_deref().and_then(breaker_field),
-            group_breaker: group_breaker.as_deref().and_then(breaker_field),
+            max_running: number(2),
+            rate: field(3).as_deref().and_then(rate_field),
+            group_concurrency: field(4).and_then(|s| s.parse::<u32>().ok()),
+            group_rate: field(5).as_deref().and_then(rate_field),
+            breaker: field(6).as_deref().and_then(breaker_field),
+            retention: jobs_core::QueueRetention {
+                succeeded: number(7).map(std::time::Duration::from_millis),
+                succeeded_max: count(8),
+                dead_age: number(9).map(std::time::Duration::from_millis),
+                dead_max: count(10),
+            },
+            archive: field(11).as_deref() == Some("1"),
+            group_breaker: field(12).as_deref().and_then(breaker_field),
         })
     }
 

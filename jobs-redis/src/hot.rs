@@ -175,6 +175,9 @@ impl RedisQueue {
             expire_max: EXPIRE_BATCH,
         };
         let reply = self.invoke(call).await?;
+        if reply.archived > 0 {
+            out.archived.push(queue.to_owned());
+        }
         for (ulid, name) in &reply.expired {
             match job_id("fetch", queue, ulid) {
                 Ok(id) => out.expired.push(ExpiredJob { id, name: text(name).to_owned() }),

@@ -115,9 +115,23 @@ impl QueueKeys {
         self.key(&format!("uniq:{digest}"))
     }
 
-    /// Hash of the queue's settings: `paused`, `max_jobs`, `priority_levels`.
+    /// Hash of the queue's settings: `paused`, `max_jobs`, `priority_levels`,
+    /// ..., the retention overrides and `archive`, and the archive
+    /// backlog's name and last position.
     pub fn meta(&self) -> String {
         self.key("meta")
+    }
+
+    /// Stream of the jobs the retention deleted while the queue archives
+    /// (the archive backlog), entry ids `<position>-0`.
+    pub fn archive(&self) -> String {
+        self.key("archive")
+    }
+
+    /// String naming the archiver that holds the queue (expires with its
+    /// lease).
+    pub fn archiver(&self) -> String {
+        self.key("archiver")
     }
 
     /// Hash of the queue's counters and gauges per priority rank.
@@ -389,6 +403,8 @@ mod tests {
             k.done(),
             k.unique("ab12"),
             k.meta(),
+            k.archive(),
+            k.archiver(),
             k.stats(),
             k.seq(),
             k.wake(),

@@ -3,6 +3,7 @@
 
 mod acl;
 mod admin;
+mod archive;
 mod codec;
 mod config;
 mod conn;

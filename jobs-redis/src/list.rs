@@ -7,7 +7,7 @@ use crate::decode::{from_ms, job_id, job_info, key_of_field, text, to_ms};
 use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::progress::stored_progress;
-use crate::scripts::read::Read;
+use crate::scripts::read::{Read, StoredJob};
 
 /// Ids read per round trip while filtering a sorted set shared by two
 /// statuses.
@@ -217,7 +217,6 @@ impl RedisQueue {
     /// call, so each job is read at one instant (its record, state, log and
     /// result fields).
     pub(crate) async fn infos(&self, keys: &QueueKeys, ulids: &[Vec<u8>]) -> Result<Vec<JobInfo>, Error> {
-        const OP: &str = "job";
         if ulids.is_empty() {
             return Ok(Vec::new());
         }
@@ -225,18 +224,7 @@ impl RedisQueue {
         let mut out = Vec::with_capacity(ulids.len());
         for (u, job) in ulids.iter().zip(stored) {
             // No record: deleted since its id was read (trimmed, purged).
-            if let Some(rec) = &job.record {
-                let id = job_id(OP, keys.queue(), u)?;
-                let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
-                info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
-                info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
-                info.progress = job.progress.as_deref().and_then(stored_progress);
-                info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
-                info.key = job.key.as_deref().and_then(key_of_field);
-                info.group = job.group.as_deref().and_then(|f| {
-                    let colon = f.iter().position(|&b| b == b':')?;
-                    Some(String::from_utf8_lossy(&f[colon + 1..]).into_owned())
-                });
+            if let Some(info) = stored_info(keys.queue(), u, &job)? {
                 out.push(info);
             }
         }
@@ -265,4 +253,22 @@ impl RedisQueue {
             .map(|(minute, (p, f))| MinuteCounts { minute, processed: p.unwrap_or(0), failed: f.unwrap_or(0) })
             .collect())
     }
+}
+
+/// A job of `queue` as its fields read (`None`: no record).
+pub(crate) fn stored_info(queue: &str, ulid: &[u8], job: &StoredJob) -> Result<Option<JobInfo>, Error> {
+    const OP: &str = "job";
+    let Some(rec) = &job.record else { return Ok(None) };
+    let id = job_id(OP, queue, ulid)?;
+    let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
+    info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
+    info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
+    info.progress = job.progress.as_deref().and_then(stored_progress);
+    info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
+    info.key = job.key.as_deref().and_then(key_of_field);
+    info.group = job.group.as_deref().and_then(|f| {
+        let colon = f.iter().position(|&b| b == b':')?;
+        Some(String::from_utf8_lossy(&f[colon + 1..]).into_owned())
+    });
+    Ok(Some(info))
 }

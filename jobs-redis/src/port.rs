@@ -61,6 +61,30 @@ impl JobQueue for RedisQueue {
     fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
         Some(Arc::new(self.clone()))
     }
+
+    fn archive(&self) -> Option<Arc<dyn jobs_core::ArchiveBacklog>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl jobs_core::ArchiveBacklog for RedisQueue {
+    fn take_archive<'a>(
+        &'a self,
+        queue: &'a str,
+        holder: &'a str,
+        lease: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Option<jobs_core::ArchiveBatch>, Error>> {
+        Box::pin(self.take_archive(queue, holder, lease, max))
+    }
+
+    fn ack_archive<'a>(&'a self, queue: &'a str, through: u64) -> BoxFuture<'a, Result<u64, Error>> {
+        Box::pin(self.ack_archive(queue, through))
+    }
+
+    fn release_archive<'a>(&'a self, queue: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.release_archive(queue, holder))
+    }
 }
 
 impl ScheduleStore for RedisQueue {

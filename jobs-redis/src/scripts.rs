@@ -26,6 +26,9 @@ use redis::Value;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
+pub(crate) mod archive_ack;
+pub(crate) mod archive_release;
+pub(crate) mod archive_take;
 pub(crate) mod cancel;
 pub(crate) mod enqueue;
 pub(crate) mod extend;
@@ -69,10 +72,12 @@ const COMMON: &str = include_str!("scripts/common.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
 const BREAKER: &str = include_str!("scripts/breaker.lua");
 
-/// A script's whole source: `common.lua`, `groups.lua` and `breaker.lua`
-/// followed by `parts`, hashed once.
+/// A script's whole source: the archive backlog's bound (`ARCHIVE_MAX`,
+/// from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), `common.lua`, `groups.lua` and
+/// `breaker.lua` followed by `parts`, hashed once.
 fn source(parts: &[&str]) -> redis::Script {
-    let mut src = String::from(COMMON);
+    let mut src = format!("local ARCHIVE_MAX = {}\n", jobs_core::ARCHIVE_BACKLOG_MAX);
+    src.push_str(COMMON);
     for shared in [GROUPS, BREAKER] {
         src.push('\n');
         src.push_str(shared);

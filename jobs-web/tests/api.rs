@@ -343,7 +343,7 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
         "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0,
         "breaker": null, "group_breaker": null, "breaker_state": { "state": "closed", "recent_failures": 0,
-        "opened": 0, "groups_open": 0, "groups_opened": 0, "groups": [] } });
+        "opened": 0, "groups_open": 0, "groups_opened": 0, "groups": [] }, "retention": {}, "archive": false });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));
     let (code, body) = post_json(&state, &format!("{limits}?max_running=3"), &[BEARER]).await;
     assert_eq!((code, body["max_running"].clone(), body["max_jobs"].clone()), (StatusCode::OK, json!(3), json!(null)));
@@ -358,6 +358,20 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!((p.group_concurrency, p.rate.is_some()), (Some(2), true), "stored, the queue's rate kept");
     let (_, body) = post_json(&state, &format!("{limits}?breaker=5/1m:30s"), &[BEARER]).await;
     assert_eq!(body["breaker"], "5/1m:30s");
+    let retention = "keep_succeeded=1h&max_succeeded=0&keep_dead=30days&max_dead=10&archive=true";
+    let (_, body) = post_json(&state, &format!("{limits}?{retention}"), &[BEARER]).await;
+    assert_eq!(
+        (body["retention"].clone(), body["archive"].clone()),
+        (json!({ "succeeded": "1h", "succeeded_max": 0, "dead_age": "30days", "dead_max": 10 }), json!(true))
+    );
+    let p = queue.policy(QUEUE).await.expect("policy");
+    assert_eq!((p.retention.succeeded_max, p.retention.dead_max, p.archive), (Some(0), Some(10), true), "stored");
+    let (_, body) = post_json(&state, &format!("{limits}?keep_dead=none&archive=false"), &[BEARER]).await;
+    assert_eq!(
+        (body["retention"].clone(), body["archive"].clone()),
+        (json!({ "succeeded": "1h", "succeeded_max": 0, "dead_max": 10 }), json!(false)),
+        "one back to the backend's, the others kept"
+    );
     let breaker = format!("/api/queues/{QUEUE}/breaker");
     let (code, body) = post_json(&state, &format!("{breaker}?open=10m"), &[BEARER]).await;
     assert_eq!((code, body["breaker_state"]["state"].clone()), (StatusCode::OK, json!("open")), "{body}");
@@ -396,13 +410,16 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
         "group_rate=fast",
         "breaker=5/1m",
         "group_breaker=0/1m:1s",
+        "keep_succeeded=soon",
+        "max_dead=-1",
+        "archive=maybe",
     ] {
         let (code, body) = post_json(&state, &format!("{limits}?{bad}"), &[BEARER]).await;
         assert_eq!((code, body["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")), "{bad}: {body}");
     }
     assert_eq!(post_json(&state, &format!("{limits}?max_running=5"), &[]).await.0, StatusCode::UNAUTHORIZED);
-    let all_none =
-        "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none&breaker=none&group_breaker=none";
+    let all_none = "max_running=none&max_jobs=none&rate=none&group_concurrency=none&group_rate=none&breaker=none\
+                    &group_breaker=none&keep_succeeded=none&max_succeeded=none&keep_dead=none&max_dead=none";
     let (_, body) = post_json(&state, &format!("{limits}?{all_none}"), &[BEARER]).await;
     let mut none = none;
     none["breaker_state"]["opened"] = json!(1);

@@ -317,14 +317,20 @@ async fn the_dashboard_in_headless_chromium() {
     field.send_keys("2").await.expect("types the bound");
     let field = b.wait_for("#limit-group-concurrency", "the per-group running field").await;
     field.send_keys("1").await.expect("types the group bound");
+    let field = b.wait_for("#limit-max-succeeded", "the kept succeeded jobs field").await;
+    field.send_keys("100").await.expect("types the retention bound");
+    b.click("#limit-archive", "the archive box").await;
     b.click("#limits button[data-action='set-limits']", "set limits").await;
     b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;
     b.click("#confirm-ok", "confirm").await;
     b.wait_text("#flash.ok", "the limits accepted", |t| t.contains("max running 2")).await;
     b.wait_text("#limits [data-limit='max_running']", "the new bound", |t| t == "2").await;
     b.wait_text("#limits [data-limit='group_concurrency']", "the new group bound", |t| t == "1").await;
+    b.wait_text("#limits [data-limit='max_succeeded']", "the new retention bound", |t| t == "100").await;
+    b.wait_text("#limits [data-limit='archive']", "archiving on", |t| t == "on").await;
     let policy = queue.policy("billing").await.expect("policy");
     assert_eq!((policy.max_running, policy.group_concurrency), (Some(2), Some(1)));
+    assert_eq!((policy.retention.succeeded_max, policy.archive), (Some(100), true));
     // The breaker: opened by hand from the page, shown, closed again.
     b.click("#limits button[data-action='breaker-open']", "open the breaker").await;
     b.wait_for("dialog#confirm[open]", "the confirmation dialog").await;

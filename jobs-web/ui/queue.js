@@ -78,6 +78,16 @@ function limitsPanel(name, limits, after) {
   const groupBreaker = h('input', { type: 'text', id: 'limit-group-breaker', class: 'limit', placeholder: 'none', value: limits.group_breaker ?? '' });
   const bs = limits.breaker_state || { state: 'closed', opened: 0, recent_failures: 0 };
   const bText = { closed: 'closed', open: `open until ${bs.until ? new Date(bs.until).toLocaleTimeString() : '?'}`, probing: 'probing (one job runs)' }[bs.state] || bs.state;
+  const ret = limits.retention || {};
+  const keepField = (id, v) => h('input', { type: 'text', id, class: 'limit', placeholder: "backend's", value: v ?? '' });
+  const countField = (id, v) => h('input', { type: 'number', min: '0', step: '1', id, class: 'limit', placeholder: "backend's", value: v ?? '' });
+  const keepSucceeded = keepField('limit-keep-succeeded', ret.succeeded);
+  const maxSucceeded = countField('limit-max-succeeded', ret.succeeded_max);
+  const keepDead = keepField('limit-keep-dead', ret.dead_age);
+  const maxDead = countField('limit-max-dead', ret.dead_max);
+  const archive = h('input', { type: 'checkbox', id: 'limit-archive' });
+  archive.checked = !!limits.archive;
+  const backend = (v) => (v === null || v === undefined ? "backend's" : String(v));
   const arg = (input) => (input.value.trim() === '' ? 'none' : input.value.trim());
   const set = async () => {
     const body = await act({
@@ -85,7 +95,9 @@ function limitsPanel(name, limits, after) {
       text: `At most ${arg(running)} of its jobs running at once across every pool, at most ${arg(waiting)} waiting, and starts at most ${arg(rate)}; per group, at most ${arg(groupRunning)} running and starts at most ${arg(groupRate)} ('none': each job's own); from the next fetch and enqueue on.`,
       path: `/queues/${enc(name)}/limits?max_running=${enc(arg(running))}&max_jobs=${enc(arg(waiting))}&rate=${enc(arg(rate))}`
         + `&group_concurrency=${enc(arg(groupRunning))}&group_rate=${enc(arg(groupRate))}&breaker=${enc(arg(breaker))}`
-        + `&group_breaker=${enc(arg(groupBreaker))}`,
+        + `&group_breaker=${enc(arg(groupBreaker))}`
+        + `&keep_succeeded=${enc(arg(keepSucceeded))}&max_succeeded=${enc(arg(maxSucceeded))}`
+        + `&keep_dead=${enc(arg(keepDead))}&max_dead=${enc(arg(maxDead))}&archive=${archive.checked}`,
       done: (b) => `Limits of ${b.queue} set: max running ${shown(b.max_running)}, max jobs ${shown(b.max_jobs)}.`,
     });
     if (body) after(body);
@@ -99,6 +111,13 @@ function limitsPanel(name, limits, after) {
     h('span', { title: 'Times jobs that could start waited for a concurrency bound, and for a rate' }, 'Held back ',
       h('strong', { 'data-limit': 'limited' }, fmtNum(limits.limited ?? 0)), ' by a bound, ',
       h('strong', { 'data-limit': 'throttled' }, fmtNum(limits.throttled ?? 0)), ' by a rate'),
+    h('span', { title: "How long and how many finished jobs it keeps (backend's: the backend's retention)" }, 'Keeps succeeded ',
+      h('strong', { 'data-limit': 'keep_succeeded' }, backend(ret.succeeded)), ', at most ',
+      h('strong', { 'data-limit': 'max_succeeded' }, backend(ret.succeeded_max)), '; dead ',
+      h('strong', { 'data-limit': 'keep_dead' }, backend(ret.dead_age)), ', at most ',
+      h('strong', { 'data-limit': 'max_dead' }, backend(ret.dead_max))),
+    h('span', { title: 'Jobs its retention deletes are first written to the archive' }, 'Archive ',
+      h('strong', { 'data-limit': 'archive' }, limits.archive ? 'on' : 'off')),
     h('span', { title: 'After N failed attempts within the window, no job starts for the cool-down, then one probe' }, 'Breaker ',
       h('strong', { 'data-limit': 'breaker' }, limits.breaker ?? 'none'), ' ',
       h('strong', { 'data-limit': 'breaker-state' }, bText), ` (opened ${fmtNum(bs.opened)} times) `,
@@ -122,6 +141,9 @@ function limitsPanel(name, limits, after) {
       h('label', {}, 'rate ', rate), ' ', h('label', {}, 'per group: running ', groupRunning), ' ',
       h('label', {}, 'rate ', groupRate), ' ', h('label', {}, 'breaker ', breaker), ' ',
       h('label', {}, 'group breaker ', groupBreaker), ' ',
+      h('label', {}, 'keep succeeded ', keepSucceeded), ' ', h('label', {}, 'at most ', maxSucceeded), ' ',
+      h('label', {}, 'keep dead ', keepDead), ' ', h('label', {}, 'at most ', maxDead), ' ',
+      h('label', {}, archive, ' archive'), ' ',
       h('button', { type: 'button', class: 'small', 'data-action': 'set-limits', onclick: set }, 'Set limits')),
   ];
 }

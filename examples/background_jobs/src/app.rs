@@ -170,6 +170,7 @@ impl App {
         backend_kind: BackendKind,
         options: StartOptions,
     ) -> Result<App, AppError> {
+        let settings = settings.with_archive_dir();
         let metrics = settings.jobs.job_metrics()?;
         let queue: SharedQueue = match &metrics {
             Some(m) => Arc::new(m.instrument(raw)),

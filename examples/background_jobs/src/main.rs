@@ -109,7 +109,7 @@ async fn operate(settings: Settings, config: Option<PathBuf>, args: Vec<OsString
         // `jobs worker` runs this application's jobs: they need their environment.
         settings.jobs.apply_queue_policies(&*queue).await?;
         data = Arc::new(AppEnv::new(settings.clone(), queue.clone())?).share();
-    } else if kind == BackendKind::Memory && !command.is_empty() && !asks_for_help(&args) {
+    } else if kind == BackendKind::Memory && !["", "archive"].contains(&command) && !asks_for_help(&args) {
         eprintln!(
             "warning: no Redis is configured (JOBS_REDIS_URL or jobs.redis.url): this command sees only this \
              process's own, empty in-memory queue"

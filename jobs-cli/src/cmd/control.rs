@@ -6,7 +6,7 @@ use jobs_core::{validate_queue_name, CancelResult, CatchUp, Error, JobId, JobSta
 use serde::Serialize;
 
 use super::print_json;
-use crate::args::{BreakerArg, BulkFlags, Limit, RateArg};
+use crate::args::{AgeArg, BreakerArg, BulkFlags, CountArg, Limit, RateArg};
 use crate::error::CliError;
 use crate::io::Io;
 use crate::table::{Col, Table, WIDTH};
@@ -84,6 +84,11 @@ pub(super) struct LimitChange {
     pub(super) group_rate: Option<RateArg>,
     pub(super) breaker: Option<BreakerArg>,
     pub(super) group_breaker: Option<BreakerArg>,
+    pub(super) keep_succeeded: Option<AgeArg>,
+    pub(super) max_succeeded: Option<CountArg>,
+    pub(super) keep_dead: Option<AgeArg>,
+    pub(super) max_dead: Option<CountArg>,
+    pub(super) archive: Option<bool>,
 }
 
 /// `queue limits NAME [--max-running N|none] [--max-jobs N|none] [--rate
@@ -108,6 +113,8 @@ pub(super) async fn queue_limits(
         breaker: Option<jobs_core::Breaker>,
         group_breaker: Option<jobs_core::Breaker>,
         priority_levels: Vec<&'static str>,
+        retention: jobs_core::QueueRetention,
+        archive: bool,
         limited: u64,
         throttled: u64,
     }
@@ -119,7 +126,12 @@ pub(super) async fn queue_limits(
         || change.group_concurrency.is_some()
         || change.group_rate.is_some()
         || change.breaker.is_some()
-        || change.group_breaker.is_some();
+        || change.group_breaker.is_some()
+        || change.keep_succeeded.is_some()
+        || change.max_succeeded.is_some()
+        || change.keep_dead.is_some()
+        || change.max_dead.is_some()
+        || change.archive.is_some();
     if let Some(Limit(n)) = change.max_running {
         policy.max_running = n;
     }
@@ -147,6 +159,23 @@ pub(super) async fn queue_limits(
     if let Some(BreakerArg(b)) = change.group_breaker {
         policy.group_breaker = b;
     }
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let r = &mut policy.retention;
+    if let Some(AgeArg(d)) = change.keep_succeeded {
+        r.succeeded = d;
+    }
+    if let Some(CountArg(n)) = change.max_succeeded {
+        r.succeeded_max = n.map(count);
+    }
+    if let Some(AgeArg(d)) = change.keep_dead {
+        r.dead_age = d;
+    }
+    if let Some(CountArg(n)) = change.max_dead {
+        r.dead_max = n.map(count);
+    }
+    if let Some(on) = change.archive {
+        policy.archive = on;
+    }
     if changed {
         q.set_policy(name, policy.clone()).await?;
     }
@@ -165,6 +194,8 @@ pub(super) async fn queue_limits(
                 breaker: policy.breaker,
                 group_breaker: policy.group_breaker,
                 priority_levels: levels,
+                retention: policy.retention,
+                archive: policy.archive,
                 limited: counts.limited,
                 throttled: counts.throttled,
             },
@@ -173,6 +204,11 @@ pub(super) async fn queue_limits(
     let bound = |n: Option<u64>| n.map_or_else(|| "none".to_owned(), |n| n.to_string());
     let rate = |r: Option<jobs_core::Rate>| r.map_or_else(|| "none".to_owned(), |r| r.to_string());
     let own = |s: String| if s == "none" { "each job's own".to_owned() } else { s };
+    let backend = "the backend's";
+    let age = |d: Option<std::time::Duration>| {
+        d.map_or_else(|| backend.to_owned(), |d| humantime::format_duration(d).to_string())
+    };
+    let kept = |n: Option<usize>| n.map_or_else(|| backend.to_owned(), |n| n.to_string());
     let levels = if levels.is_empty() { "all".to_owned() } else { levels.join(", ") };
     writeln!(io.out, "queue `{name}`{}", if changed { ": limits set" } else { "" })?;
     for (key, value) in [
@@ -184,6 +220,11 @@ pub(super) async fn queue_limits(
         ("breaker", policy.breaker.map_or_else(|| "none".to_owned(), |b| b.to_string())),
         ("group_breaker", policy.group_breaker.map_or_else(|| "none".to_owned(), |b| b.to_string())),
         ("priority_levels", levels),
+        ("keep_succeeded", age(policy.retention.succeeded)),
+        ("max_succeeded", kept(policy.retention.succeeded_max)),
+        ("keep_dead", age(policy.retention.dead_age)),
+        ("max_dead", kept(policy.retention.dead_max)),
+        ("archive", if policy.archive { "on".to_owned() } else { "off".to_owned() }),
         ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
     ] {
         writeln!(io.out, "{key:<18} {value}")?;

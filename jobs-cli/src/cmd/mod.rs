@@ -1,5 +1,6 @@
 //! The commands: [`execute`] runs a parsed [`Cli`] against a [`Context`].
 
+pub(crate) mod archive;
 mod control;
 mod dead;
 mod enqueue;
@@ -123,6 +124,7 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
     let q = &ctx.queue;
     match &cli.command {
         Command::Worker(args) => worker::run(args, ctx, io).await,
+        Command::Archive(args) => archive::run(args, &ctx.config, io),
         Command::Enqueue(args) => enqueue::run(args, q, io).await,
         Command::Stats(o) => inspect::stats(q, o.json, io).await,
         Command::Queues(o) => inspect::queues(q, o.json, io).await,
@@ -189,6 +191,11 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
             group_rate,
             breaker,
             group_breaker,
+            keep_succeeded,
+            max_succeeded,
+            keep_dead,
+            max_dead,
+            archive,
             output,
         }) => {
             let change = control::LimitChange {
@@ -199,6 +206,11 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
                 group_rate: *group_rate,
                 breaker: *breaker,
                 group_breaker: *group_breaker,
+                keep_succeeded: *keep_succeeded,
+                max_succeeded: *max_succeeded,
+                keep_dead: *keep_dead,
+                max_dead: *max_dead,
+                archive: *archive,
             };
             control::queue_limits(q, name, change, output.json, io).await
         }

@@ -90,7 +90,8 @@ async fn queue_limits(q: SharedQueue) {
         format!(
             "queue `reports`{head}\nmax_running        {max_running}\nmax_jobs           none\nrate               none\n\
              group_concurrency  each job's own\ngroup_rate         each job's own\nbreaker            none\n\
-             group_breaker      none\npriority_levels    all\n\
+             group_breaker      none\npriority_levels    all\nkeep_succeeded     the backend's\nmax_succeeded      the backend's\n\
+             keep_dead          the backend's\nmax_dead           the backend's\narchive            off\n\
              held back          0 times by a bound, 0 by a rate\n"
         )
     };
@@ -102,8 +103,8 @@ async fn queue_limits(q: SharedQueue) {
     assert_eq!(
         doc,
         json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
-                "group_rate": null, "breaker": null, "group_breaker": null, "priority_levels": [], "limited": 0,
-                "throttled": 0 }),
+                "group_rate": null, "breaker": null, "group_breaker": null, "priority_levels": [], "retention": {},
+                "archive": false, "limited": 0, "throttled": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();
@@ -123,6 +124,27 @@ async fn queue_limits(q: SharedQueue) {
     for bad in ["0", "many"] {
         let out = cli(&q, &["queue", "limits", "reports", "--max-running", bad]).await;
         assert_eq!(out.code, 2, "{bad}: {out:?}");
+    }
+
+    // Retention and archiving.
+    let args = ["queue", "limits", "reports", "--keep-succeeded", "1h", "--max-succeeded", "0", "--max-dead", "10"];
+    let doc = cli(&q, &[&args[..], &["--archive", "on", "--json"]].concat()).await.json();
+    assert_eq!(doc["retention"], json!({ "succeeded": "1h", "succeeded_max": 0, "dead_max": 10 }));
+    assert_eq!(doc["archive"], true);
+    let p = q.policy("reports").await.unwrap();
+    assert_eq!(
+        (p.retention.succeeded, p.retention.succeeded_max, p.retention.dead_age, p.retention.dead_max, p.archive),
+        (Some(Duration::from_secs(3600)), Some(0), None, Some(10), true),
+        "stored"
+    );
+    assert_eq!(p.rate, Some("100/1m".parse().unwrap()), "the other limits stay");
+    let doc = cli(&q, &["queue", "limits", "reports", "--keep-succeeded", "none", "--archive", "off", "--json"]).await;
+    let doc = doc.json();
+    assert_eq!(doc["retention"], json!({ "succeeded_max": 0, "dead_max": 10 }));
+    assert_eq!(doc["archive"], false);
+    for bad in [["--keep-dead", "soon"], ["--max-dead", "-1"], ["--archive", "maybe"]] {
+        let out = cli(&q, &[&["queue", "limits", "reports"][..], &bad[..]].concat()).await;
+        assert_eq!(out.code, 2, "{bad:?}: {out:?}");
     }
 }
 

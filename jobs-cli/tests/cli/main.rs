@@ -5,6 +5,7 @@
 
 mod support;
 
+mod archive;
 mod control;
 mod dead;
 mod enqueue;

@@ -18,6 +18,11 @@ pub(super) fn config(config: &Config) -> Result<(), Problem> {
     worker_count(jobs.worker_pool.worker_count).map_err(at("jobs.worker_pool.worker_count"))?;
     lease(jobs.worker_pool.lease).map_err(at("jobs.worker_pool.lease"))?;
     metrics_prefix(&jobs.metrics.prefix).map_err(at("jobs.metrics.prefix"))?;
+    worker_count(jobs.archive.batch).map_err(at("jobs.archive.batch"))?;
+    lease(jobs.archive.lease).map_err(at("jobs.archive.lease"))?;
+    if jobs.archive.max_file_size == 0 {
+        return Err(at("jobs.archive.max_file_size")("must be at least 1 (bytes)".into()));
+    }
     if let Some(r) = &jobs.redis {
         match r.value().get("url") {
             None => {

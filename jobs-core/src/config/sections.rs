@@ -64,6 +64,53 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// `jobs.archive`: where pools built by
+/// [`Config::pool_builder`](super::Config::pool_builder) archive the jobs
+/// that the retention of a queue with `archive: true` deletes (see
+/// [`crate::archive`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// The folder of the JSON-lines archive (`DIR/QUEUE/YYYY-MM-DD.N.jsonl`);
+    /// absent: pools run no archiver, and archiving queues keep their
+    /// backlog (their retention stops once it is full).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<std::path::PathBuf>,
+    /// The size in bytes past which a day's file is closed and the next
+    /// begun (default 64 MiB).
+    pub max_file_size: u64,
+    /// How often a pool's archiver looks at the backlogs when its own
+    /// fetches did not wake it (default `"10s"`).
+    #[serde(with = "de::duration")]
+    pub interval: Duration,
+    /// Entries written per step (default 500, at least 1).
+    pub batch: usize,
+    /// How long a queue stays one archiver's after each step (default
+    /// `"30s"`).
+    #[serde(with = "de::duration")]
+    pub lease: Duration,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        let s = crate::archive::ArchiveSettings::default();
+        ArchiveConfig {
+            dir: None,
+            max_file_size: crate::archive::DEFAULT_ARCHIVE_FILE_SIZE,
+            interval: s.interval,
+            batch: s.batch,
+            lease: s.lease,
+        }
+    }
+}
+
+impl ArchiveConfig {
+    /// The archiver's settings.
+    pub fn settings(&self) -> crate::archive::ArchiveSettings {
+        crate::archive::ArchiveSettings { interval: self.interval, batch: self.batch, lease: self.lease }
+    }
+}
+
 /// `jobs.metrics`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -151,6 +198,14 @@ pub struct QueueConfig {
     /// A breaker of the same form for each group of the queue, on its own:
     /// a failing group stops while the others run on; absent: none.
     pub group_breaker: Option<crate::queue::Breaker>,
+    /// The queue's own bounds on its finished jobs, overriding the
+    /// backend's: `{ succeeded: "1h", succeeded_max: 1000, dead_age:
+    /// "30days", dead_max: 100 }`, any of them (absent: the backend's).
+    pub retention: crate::queue::QueueRetention,
+    /// Archive every finished job the retention deletes (default false):
+    /// see `jobs.archive` for where the archiver writes them.
+    #[serde(with = "de::flag")]
+    pub archive: bool,
 }
 
 impl QueueConfig {
@@ -165,6 +220,8 @@ impl QueueConfig {
             group_rate: self.group_rate,
             breaker: self.breaker,
             group_breaker: self.group_breaker,
+            retention: self.retention,
+            archive: self.archive,
         }
     }
 }

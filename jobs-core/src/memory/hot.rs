@@ -1,18 +1,19 @@
 //! The hot path of [`MemoryQueue`]: enqueue, fetch, finish, and the
-//! bookkeeping they share (retention sweep, dead-letter bounds).
+//! bookkeeping they share.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::events::emit;
 use super::idents::{self, Held};
-use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH, SWEEP_BATCH};
+use super::retention::{sweep, trim_dead};
+use super::{AttemptLog, Finished, MemoryQueue, Record, State, PROMOTE_BATCH, RECLAIM_BATCH};
 use crate::error::Error;
 use crate::events::EventKind;
 use crate::parse::validate_queue_name;
 use crate::queue::{
     snooze_limit_error, AttemptInfo, ExpiredJob, FetchRequest, Fetched, Finish, FinishResult, LeasedJob, NewJob,
-    Outcome, QueuePolicy, Retention, When, EXPIRE_BATCH,
+    Outcome, QueuePolicy, When, EXPIRE_BATCH,
 };
 use crate::vocab::{JobId, JobStatus, Priority};
 
@@ -33,8 +34,8 @@ impl MemoryQueue {
         let cap = self.event_history();
         let mut st = self.lock();
         let st = &mut *st;
-        sweep(st, now, &self.shared.retention);
         let mut out = Fetched::default();
+        sweep(st, now, &self.shared.retention, &mut out.archived);
         let mut cut_short = false;
         for qname in &req.queues {
             let Some(q) = st.queues.get_mut(qname) else { continue };
@@ -206,7 +207,7 @@ impl MemoryQueue {
             }
         }
         for q in &req.queues {
-            trim_dead(st, q, &self.shared.retention);
+            trim_dead(st, q, &self.shared.retention, now, &mut out.archived);
         }
         out.next_due = req
             .queues
@@ -392,8 +393,10 @@ impl MemoryQueue {
                 FinishResult::Applied(status)
             })
             .collect();
+        // What this adds to a backlog is not reported: a finish's answer
+        // has no place for it, and the archiver's interval finds it.
         for q in dead_touched {
-            trim_dead(st, &q, &self.shared.retention);
+            trim_dead(st, &q, &self.shared.retention, now, &mut Vec::new());
         }
         if woke {
             self.wake();
@@ -510,68 +513,6 @@ pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, 
     r.finished_at = Some(now);
     r.run_at = None;
     finished.push_back((now, r.job.id.clone()));
-}
-
-/// Drops the oldest dead jobs of a queue past the count bound, with their
-/// deduplication entries.
-fn trim_dead(st: &mut State, queue: &str, retention: &Retention) {
-    let Some(q) = st.queues.get_mut(queue) else { return };
-    let mut gone = Vec::new();
-    while q.dead.len() > retention.dead_max {
-        match q.dead.pop_first() {
-            Some((_, id)) => gone.push(id),
-            None => break,
-        }
-    }
-    for id in gone {
-        forget(st, &id);
-    }
-}
-
-/// Deletes succeeded, cancelled and expired records past their retention by age or
-/// past [`Retention::succeeded_max`] per queue, and dead ones past their
-/// age, oldest first, at most [`SWEEP_BATCH`] of each kind per queue and
-/// call.
-fn sweep(st: &mut State, now: SystemTime, retention: &Retention) {
-    let mut gone = Vec::new();
-    st.finished.by_queue.retain(|_, q| {
-        for _ in 0..SWEEP_BATCH {
-            let Some((t, _)) = q.front() else { break };
-            let old = now.duration_since(*t).unwrap_or_default() >= retention.succeeded;
-            if !old && q.len() <= retention.succeeded_max {
-                break;
-            }
-            if let Some((_, id)) = q.pop_front() {
-                gone.push(id);
-            }
-        }
-        !q.is_empty()
-    });
-    for id in gone {
-        // The record may have been retried or purged since.
-        if st
-            .jobs
-            .get(&id)
-            .is_some_and(|r| matches!(r.status, JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired))
-        {
-            forget(st, &id);
-        }
-    }
-    let horizon = now.checked_sub(retention.dead_age);
-    let mut expired = Vec::new();
-    for q in st.queues.values_mut() {
-        while let (Some((t, _)), Some(h)) = (q.dead.first(), horizon) {
-            if *t > h || expired.len() >= SWEEP_BATCH {
-                break;
-            }
-            if let Some((_, id)) = q.dead.pop_first() {
-                expired.push(id);
-            }
-        }
-    }
-    for id in expired {
-        forget(st, &id);
-    }
 }
 
 /// Removes a record and its deduplication entry.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+mod archive;
 mod breaker;
 mod capabilities;
 mod events;
@@ -15,6 +16,7 @@ mod hot;
 mod idents;
 mod progress;
 mod ready;
+mod retention;
 #[cfg(test)]
 mod tests;
 
@@ -114,6 +116,9 @@ struct QueueState {
     breaker: breaker::BreakerRun,
     /// Per-minute history, newest last, at most [`HISTORY_MINUTES`].
     history: VecDeque<MinuteCounts>,
+    /// Jobs the retention deleted, waiting for the archiver (when the
+    /// policy archives).
+    archive: archive::Backlog,
 }
 
 /// Minutes of throughput history kept per queue.
@@ -490,6 +495,10 @@ impl JobQueue for MemoryQueue {
         PayloadFormat::Json
     }
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    fn archive(&self) -> Option<Arc<dyn crate::queue::ArchiveBacklog>> {
         Some(Arc::new(self.clone()))
     }
 

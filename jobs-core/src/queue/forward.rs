@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use super::{JobQueue, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore};
+use super::{
+    ArchiveBacklog, JobQueue, PoolPresence, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
+};
 
 /// `forward_fns!(this => target; method, ...)`: each listed port method as a
 /// call of the same method on `target` (an expression over `this`, the
@@ -93,6 +95,12 @@ macro_rules! forward_fns {
         fn presence(&self) -> Option<::std::sync::Arc<dyn $crate::queue::PoolPresence>> {
             let $this = self;
             ($target).presence()
+        }
+    };
+    (@ archive, $this:ident => $target:expr) => {
+        fn archive(&self) -> Option<::std::sync::Arc<dyn $crate::queue::ArchiveBacklog>> {
+            let $this = self;
+            ($target).archive()
         }
     };
     (@ put_schedule, $this:ident => $target:expr) => {
@@ -335,6 +343,38 @@ macro_rules! forward_fns {
             ($target).event_waiter(queue)
         }
     };
+    (@ take_archive, $this:ident => $target:expr) => {
+        fn take_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            holder: &'a str,
+            lease: ::std::time::Duration,
+            max: usize,
+        ) -> $crate::queue::BoxFuture<'a, Result<Option<$crate::queue::ArchiveBatch>, $crate::error::Error>> {
+            let $this = self;
+            ($target).take_archive(queue, holder, lease, max)
+        }
+    };
+    (@ ack_archive, $this:ident => $target:expr) => {
+        fn ack_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            through: u64,
+        ) -> $crate::queue::BoxFuture<'a, Result<u64, $crate::error::Error>> {
+            let $this = self;
+            ($target).ack_archive(queue, through)
+        }
+    };
+    (@ release_archive, $this:ident => $target:expr) => {
+        fn release_archive<'a>(
+            &'a self,
+            queue: &'a str,
+            holder: &'a str,
+        ) -> $crate::queue::BoxFuture<'a, Result<(), $crate::error::Error>> {
+            let $this = self;
+            ($target).release_archive(queue, holder)
+        }
+    };
     (@ event_hub, $this:ident => $target:expr) => {
         fn event_hub(&self) -> &$crate::events::EventHub {
             let $this = self;
@@ -348,7 +388,7 @@ pub(crate) use forward_fns;
 macro_rules! forward_pointer {
     ($ptr:ident) => {
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence);
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence, archive);
         }
         impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
             forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);
@@ -367,6 +407,9 @@ macro_rules! forward_pointer {
         }
         impl<Q: QueueEvents + ?Sized> QueueEvents for $ptr<Q> {
             forward_fns!(s => &**s; listen, read_events, event_waiter, event_hub);
+        }
+        impl<Q: ArchiveBacklog + ?Sized> ArchiveBacklog for $ptr<Q> {
+            forward_fns!(s => &**s; take_archive, ack_archive, release_archive);
         }
     };
 }

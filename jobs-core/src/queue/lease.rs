@@ -244,6 +244,9 @@ pub struct Fetched {
     /// pool runs its `on_dead` hooks for them; a backend lists each such
     /// death in exactly one fetch's answer.
     pub dead: Vec<DeadJob>,
+    /// Queues whose archive backlog this fetch's retention added to: a
+    /// pool's archiver can write them now rather than at its next interval.
+    pub archived: Vec<String>,
 }
 
 /// A job a fetch ended expired ([`Fetched::expired`]), for metrics and logs.

@@ -22,6 +22,7 @@
 //! so a Redis implementation makes one script call per batch. Every method
 //! returns a boxed future so that the traits are object safe.
 
+mod archive;
 mod breaker;
 mod forward;
 mod lease;
@@ -33,6 +34,7 @@ mod records;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use archive::{ArchiveBacklog, ArchiveBatch, ArchivedJob, ARCHIVE_BACKLOG_MAX};
 pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState, GroupBreakerInfo, GROUP_BREAKERS_LISTED};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
@@ -117,6 +119,13 @@ pub trait JobQueue: Send + Sync + 'static {
     /// This backend's pool presence records, when it keeps them: a pool
     /// reports its heartbeat there. `None`: pools run without reporting.
     fn presence(&self) -> Option<Arc<dyn PoolPresence>>;
+
+    /// This backend's archive backlogs, when it keeps them: a pool given an
+    /// archive sink runs its archiver over them. `None` (the default): the
+    /// backend archives nothing, and its retention deletes as configured.
+    fn archive(&self) -> Option<Arc<dyn ArchiveBacklog>> {
+        None
+    }
 }
 
 /// Recurring work stored in the backend, so every process sees it.

@@ -443,6 +443,16 @@ pub struct QueuePolicy {
     /// ungrouped jobs are not counted). `None`: no group breakers.
     #[serde(default)]
     pub group_breaker: Option<super::Breaker>,
+    /// The queue's own bounds on its finished jobs, each overriding the
+    /// backend's [`Retention`] field of its name; unset fields keep the
+    /// backend's.
+    #[serde(default)]
+    pub retention: QueueRetention,
+    /// Whether every finished job the retention deletes is first appended
+    /// to the queue's archive backlog (see [`ArchiveBacklog`](super::ArchiveBacklog)),
+    /// for an archiver to write to a sink.
+    #[serde(default)]
+    pub archive: bool,
 }
 
 impl QueuePolicy {
@@ -475,6 +485,95 @@ impl QueuePolicy {
             ));
         }
         Ok(())
+    }
+}
+
+/// One queue's overrides of the backend's [`Retention`]: each field set
+/// replaces the backend's field of that name for this queue only.
+///
+/// Its serde form (configuration `queues.<q>.retention`, the HTTP API)
+/// writes durations as text (`"1h"`, `"7days"`) and refuses unknown keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueRetention {
+    /// Succeeded, cancelled and expired jobs, by age.
+    #[serde(with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<Duration>,
+    /// Succeeded, cancelled and expired jobs, by count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub succeeded_max: Option<usize>,
+    /// Dead jobs, by age.
+    #[serde(with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    pub dead_age: Option<Duration>,
+    /// Dead jobs, by count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_max: Option<usize>,
+}
+
+impl QueueRetention {
+    /// The bounds that apply to the queue: its own fields, else `base`'s.
+    pub fn over(&self, base: &Retention) -> Retention {
+        Retention {
+            succeeded: self.succeeded.unwrap_or(base.succeeded),
+            succeeded_max: self.succeeded_max.unwrap_or(base.succeeded_max),
+            dead_age: self.dead_age.unwrap_or(base.dead_age),
+            dead_max: self.dead_max.unwrap_or(base.dead_max),
+        }
+    }
+
+    /// Whether no field is set (the backend's bounds apply).
+    pub fn is_empty(&self) -> bool {
+        *self == QueueRetention::default()
+    }
+}
+
+/// Optional durations as text the `humantime` way, like the rest of the
+/// configuration (parsed inside the deserializer, so that errors carry the
+/// key's path).
+mod opt_duration {
+    use std::fmt;
+    use std::time::Duration;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        d.deserialize_option(OptVisitor)
+    }
+
+    struct OptVisitor;
+
+    impl<'de> Visitor<'de> for OptVisitor {
+        type Value = Option<Duration>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"1h\" or \"7days\"")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            humantime::parse_duration(s.trim())
+                .map(Some)
+                .map_err(|e| E::custom(format!("`{s}` is not a duration such as \"1h\" or \"7days\" ({e})")))
+        }
     }
 }
 

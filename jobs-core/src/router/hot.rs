@@ -86,7 +86,7 @@ impl<B: JobQueue> QueueRouter<B> {
             let part = FetchRequest { queues, max: req.max.saturating_sub(out.jobs.len()), ..req.clone() };
             match self.at(i).fetch(&part).await {
                 Ok(f) => {
-                    let Fetched { jobs, next_due, failed, expired, dead } = f;
+                    let Fetched { jobs, next_due, failed, expired, dead, archived } = f;
                     out.jobs.extend(jobs);
                     out.next_due = match (out.next_due, next_due) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -95,6 +95,7 @@ impl<B: JobQueue> QueueRouter<B> {
                     out.failed.extend(failed);
                     out.expired.extend(expired);
                     out.dead.extend(dead);
+                    out.archived.extend(archived);
                 }
                 Err(e) => {
                     let error = e.to_string();
@@ -195,5 +196,11 @@ impl<B: JobQueue> JobQueue for QueueRouter<B> {
     fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
         let records = self.map(|b| b.presence())?;
         Some(Arc::new(records))
+    }
+
+    /// A router over every backend's archive backlogs, when all keep them.
+    fn archive(&self) -> Option<Arc<dyn crate::queue::ArchiveBacklog>> {
+        let backlogs = self.map(|b| b.archive())?;
+        Some(Arc::new(backlogs))
     }
 }

@@ -1,5 +1,6 @@
 //! [`QueueRouter`]: queues on separate backends behind one handle.
 
+mod archive;
 mod fanout;
 mod hot;
 mod join;

@@ -50,7 +50,7 @@ pub fn use_suite_jobs() {
 /// | name | cases of | `Q` must implement |
 /// | --- | --- | --- |
 /// | `hot` | enqueue, run, fail, lease, cancel, pause, limits, progress | `JobQueue + QueueInspect + QueueAdmin` |
-/// | `admin` | counts, dead-letter set | `JobQueue + QueueInspect + QueueAdmin` |
+/// | `admin` | counts, dead-letter set, per-queue retention, archive backlogs ([`JobQueue::archive`](crate::JobQueue::archive) must answer) | `JobQueue + QueueInspect + QueueAdmin` |
 /// | `presence` | pool presence | and `PoolPresence` (one case wraps `Q` in [`Faulty`]: a full `Backend`) |
 /// | `history` | listing and throughput | and `QueueHistory` |
 /// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
@@ -154,6 +154,9 @@ macro_rules! conformance_suite {
             dead_jobs_newest_first,
             retry_dead_runs_again,
             purge_dead_deletes,
+            queue_retention_overrides_the_backends,
+            archive_backlog_keeps_deleted_jobs_in_order,
+            full_archive_backlog_holds_the_retention_back,
         );
     };
     (@capability presence, $factory:expr) => {

@@ -81,6 +81,8 @@ impl WorkerPool {
             metrics: None,
             #[cfg(feature = "cron")]
             scheduler: true,
+            archive: None,
+            archive_settings: crate::archive::ArchiveSettings::default(),
         }
     }
 }
@@ -109,9 +111,27 @@ pub struct WorkerPoolBuilder {
     metrics: Option<crate::metrics::JobMetrics>,
     #[cfg(feature = "cron")]
     scheduler: bool,
+    archive: Option<Arc<dyn crate::archive::ArchiveSink>>,
+    archive_settings: crate::archive::ArchiveSettings,
 }
 
 impl WorkerPoolBuilder {
+    /// Runs an [`Archiver`](crate::archive::Archiver) over the pool's
+    /// queues, writing to `sink` the jobs that the retention of a queue
+    /// whose policy archives deletes (see [`crate::archive`]). Several pools
+    /// may run one: one at a time writes each queue. `start` fails when the
+    /// backend keeps no archive backlog.
+    pub fn archive(mut self, sink: impl crate::archive::ArchiveSink) -> Self {
+        self.archive = Some(Arc::new(sink));
+        self
+    }
+
+    /// How the pool's archiver works (see [`WorkerPoolBuilder::archive`]).
+    pub fn archive_settings(mut self, settings: crate::archive::ArchiveSettings) -> Self {
+        self.archive_settings = settings;
+        self
+    }
+
     /// How many jobs run at once (default 10).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
@@ -388,6 +408,15 @@ impl WorkerPoolBuilder {
                 None => None,
             },
         };
+        let archive = match (self.archive, self.queue.archive()) {
+            (None, _) => None,
+            (Some(sink), Some(backlog)) => Some((sink, backlog)),
+            (Some(_), None) => {
+                return Err(Error::InvalidArgument(
+                    "the pool was given an archive sink, but this backend keeps no archive backlog".into(),
+                ))
+            }
+        };
         let mut job_names: Vec<String> = registry.keys().map(|n| n.to_string()).collect();
         job_names.sort_unstable();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
@@ -395,8 +424,10 @@ impl WorkerPoolBuilder {
         let hard = CancellationToken::new();
         let abort = CancellationToken::new();
         let killed = CancellationToken::new();
+        let archive_wake = archive.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
         let core = Arc::new(Core {
             queue: self.queue.clone(),
+            archive_wake: archive_wake.clone(),
             presence: self.queue.presence(),
             registry,
             queues: queues.clone(),
@@ -440,6 +471,20 @@ impl WorkerPoolBuilder {
         let acks_closing = CancellationToken::new();
         let ack_task = rt.spawn(run::ack_loop(core.clone(), ack_rx, acks_closing.clone()));
         let heartbeat = heartbeat::spawn_heartbeat(core.clone())?;
+        let archiver = archive.map(|(sink, backlog)| {
+            let mut archiver = crate::archive::Archiver::new(backlog, sink, core.identity.id.clone(), queues.clone())
+                .settings(self.archive_settings);
+            if let Some(wake) = archive_wake {
+                archiver = archiver.wake_on(wake);
+            }
+            #[cfg(feature = "metrics")]
+            let archiver = match &self.metrics {
+                Some(m) => archiver.metrics(m),
+                None => archiver,
+            };
+            let done = CancellationToken::new();
+            (done.clone(), rt.spawn(archiver.run(done)))
+        });
         #[cfg(feature = "cron")]
         let scheduler = schedule_store.map(|store| {
             #[cfg(not(feature = "metrics"))]
@@ -462,6 +507,7 @@ impl WorkerPoolBuilder {
             ack_task,
             acks_closing,
             heartbeat,
+            archiver,
         })
     }
 }
@@ -479,6 +525,8 @@ pub struct WorkerHandle {
     heartbeat: heartbeat::Heartbeat,
     #[cfg(feature = "cron")]
     scheduler: Option<crate::schedule::SchedulerHandle>,
+    /// The archiver's stop signal and task.
+    archiver: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl WorkerHandle {
@@ -574,6 +622,11 @@ impl WorkerHandle {
         }
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
+        // Last: what this pool's fetches deleted is archived before it goes.
+        if let Some((done, task)) = self.archiver {
+            done.cancel();
+            let _ = task.await;
+        }
         self.heartbeat.stop().await;
         if let Some(presence) = &self.core.presence {
             if let Err(e) = presence.remove_pool(&self.core.identity.id).await {
@@ -599,6 +652,9 @@ impl WorkerHandle {
         }
         self.core.killed.cancel();
         self.stop.cancel();
+        if let Some((_, task)) = self.archiver {
+            task.abort();
+        }
         let _ = self.fetch_task.await;
         let _ = self.ack_task.await;
         self.heartbeat.stop().await;

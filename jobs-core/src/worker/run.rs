@@ -140,6 +140,9 @@ pub(crate) async fn fetch_loop(
                 (Ok(fetched), slots, asked) => {
                     err_delay = Duration::from_millis(100);
                     expired(&core, &fetched.expired);
+                    if let (Some(wake), false) = (&core.archive_wake, fetched.archived.is_empty()) {
+                        wake.notify_one();
+                    }
                     failing.served(&asked, &fetched.failed);
                     failing.failed(&fetched.failed, tokio::time::Instant::now());
                     backlog = fetched.jobs.len() >= slots.num_permits();

@@ -43,6 +43,9 @@ pub(crate) struct Ack {
 /// Everything the pool's tasks share.
 pub(crate) struct Core {
     pub(crate) queue: Arc<dyn JobQueue>,
+    /// Wakes the pool's archiver, when it runs one, after a fetch that
+    /// added to an archive backlog.
+    pub(crate) archive_wake: Option<Arc<tokio::sync::Notify>>,
     /// Where the pool reports its presence, when the backend keeps it.
     pub(crate) presence: Option<Arc<dyn PoolPresence>>,
     pub(crate) registry: HashMap<&'static str, &'static JobDescriptor>,

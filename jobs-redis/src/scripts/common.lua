@@ -547,16 +547,82 @@ local function forget_dead(ids)
   forget(ids)
 end
 
--- Drops the oldest dead jobs past `dead_max`, at most `limit` per call.
-local function trim_dead(dead_max, limit)
-  local over = redis.call('ZCARD', B .. 'dead') - dead_max
-  if over <= 0 then
+-- The queue's retention (meta hash: r_done_ms, r_done_max, r_dead_ms,
+-- r_dead_max, each '' or absent for the backend's, given as arguments), and
+-- whether it archives (`archive` = '1', kept in ARCHIVING for archive()
+-- and archive_room()). Returns keep_done_ms, done_max, dead_age_ms,
+-- dead_max.
+local ARCHIVING = false
+-- Entries archive() appended in this call (fetch.lua reports them).
+local ARCHIVED = 0
+local function retention_of(keep_done_ms, done_max, dead_age_ms, dead_max)
+  local m = redis.call('HMGET', B .. 'meta', 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive')
+  ARCHIVING = m[5] == '1'
+  return tonumber(m[1]) or keep_done_ms, tonumber(m[2]) or done_max, tonumber(m[3]) or dead_age_ms,
+    tonumber(m[4]) or dead_max
+end
+
+-- How many records the retention may delete now, at most `limit`: all of
+-- them unless the queue archives, then as many as its backlog (the
+-- `archive` stream, at most ARCHIVE_MAX entries, a constant scripts.rs
+-- prepends from jobs_core::ARCHIVE_BACKLOG_MAX) has room for.
+local function archive_room(limit)
+  if not ARCHIVING then
+    return limit
+  end
+  return math.max(0, math.min(limit, ARCHIVE_MAX - redis.call('XLEN', B .. 'archive')))
+end
+
+-- Appends these jobs, about to be deleted by the retention, to the archive
+-- backlog when the queue archives: one entry each, in order, at the next
+-- position of the meta hash's `archive_seq` (entry id `<position>-0`),
+-- holding every field read.lua reads (r record, s state, l log, o result,
+-- n snoozes, e expiry, c caller id, k key, g group, p progress), the job's
+-- ulid (`id`), the time (`at`, ms) and the backlog's name (`b`, given at
+-- its first entry).
+local function archive(ids, now)
+  if not ARCHIVING or #ids == 0 then
     return
   end
-  local popped = redis.call('ZPOPMIN', B .. 'dead', math.min(over, limit))
+  local parts = {
+    hmget(JOBS, ids), hmget(STATE, ids), hmget(LOG, ids), hmget(RESULT, ids), hmget(SNOOZE, ids),
+    hmget(EXPIRES, ids), hmget(CID, ids), hmget(CKEY, ids), hmget(B .. 'group', ids), hmget(PROGRESS, ids),
+  }
+  local names = { 'r', 's', 'l', 'o', 'n', 'e', 'c', 'k', 'g', 'p' }
+  local name = redis.call('HGET', B .. 'meta', 'archive_name')
+  if not name then
+    name = ms(now)
+    redis.call('HSET', B .. 'meta', 'archive_name', name)
+  end
+  for i, id in ipairs(ids) do
+    if parts[1][i] then
+      local seq = redis.call('HINCRBY', B .. 'meta', 'archive_seq', 1)
+      local entry, n = { 'id', id, 'at', ms(now), 'b', name }, 6
+      for p = 1, #parts do
+        if parts[p][i] then
+          entry[n + 1], entry[n + 2] = names[p], parts[p][i]
+          n = n + 2
+        end
+      end
+      redis.call('XADD', B .. 'archive', seq .. '-0', unpack(entry))
+      ARCHIVED = ARCHIVED + 1
+    end
+  end
+end
+
+-- Drops the oldest dead jobs past `dead_max`, at most `limit` per call (and
+-- no more than the archive backlog has room for), archived first.
+local function trim_dead(dead_max, limit, now)
+  local over = redis.call('ZCARD', B .. 'dead') - dead_max
+  local n = over > 0 and archive_room(math.min(over, limit)) or 0
+  if n <= 0 then
+    return
+  end
+  local popped = redis.call('ZPOPMIN', B .. 'dead', n)
   local ids = {}
   for i = 1, #popped, 2 do
     ids[#ids + 1] = popped[i]
   end
+  archive(ids, now)
   forget_dead(ids)
 end

@@ -7,9 +7,9 @@
 -- ARGV[2]: lease (ms)
 -- ARGV[3]: default_max_retries (for reclaimed jobs that carry none)
 -- ARGV[4]: batch bound for promotion, reclaim and sweeps (1000)
--- ARGV[5]: Retention::succeeded (ms)
--- ARGV[6]: Retention::dead_age (ms)
--- ARGV[7]: Retention::dead_max
+-- ARGV[5]: Retention::succeeded (ms)   (ARGV[5], [6], [7] and [9]: the
+-- ARGV[6]: Retention::dead_age (ms)     backend's; the queue's own, in its
+-- ARGV[7]: Retention::dead_max          meta hash, win: see retention_of)
 -- ARGV[8]: the crash budget (see reclaim.lua)
 -- ARGV[9]: Retention::succeeded_max
 -- ARGV[10]: the most jobs one call ends expired (jobs_core's EXPIRE_BATCH)
@@ -29,7 +29,8 @@
 -- Returns {next_due_in_ms or '', T or '', n, then 4 values for each of the
 --   n jobs reclaim() sent to the dead-letter set (ulid, name, attempts,
 --   error), then E, then 2 values per expired job (E of them: ulid, job
---   name), then 4 values per leased job:
+--   name), then A (the entries the retention added to the queue's archive
+--   backlog), then 4 values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
 --   its crashes (nil for none: leases it lost before its handler started)}
@@ -54,8 +55,11 @@ local expire_max = tonumber(ARGV[10])
 
 promote(now, batch)
 local dead = reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
-sweep(now, tonumber(ARGV[5]), tonumber(ARGV[6]), batch, tonumber(ARGV[9]))
-trim_dead(tonumber(ARGV[7]), batch)
+-- The queue's own retention (set_policy.lua) over the backend's.
+local keep_done, done_max, dead_age, dead_max =
+  retention_of(tonumber(ARGV[5]), tonumber(ARGV[9]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+sweep(now, keep_done, dead_age, batch, done_max)
+trim_dead(dead_max, batch, now)
 
 -- The reply's jobs, and the jobs found expired (ulid, name), assembled at
 -- the end. Tables filled with explicit counters (`#t` is a search in Lua 5.1).
@@ -432,7 +436,8 @@ end
 for i = 1, ng do
   out[k + i] = gone[i]
 end
-k = k + ng
+k = k + ng + 1
+out[k] = ms(ARCHIVED)
 for i = 1, no do
   out[k + i] = jobs_out[i]
 end

@@ -55,6 +55,8 @@ pub(crate) struct Fetched {
     pub(crate) expired: Vec<(Vec<u8>, Vec<u8>)>,
     /// The jobs the fetch's reclaim sent to the dead-letter set.
     pub(crate) dead: Vec<DeadEntry>,
+    /// How many entries its retention added to the queue's archive backlog.
+    pub(crate) archived: u64,
     /// The leased jobs.
     pub(crate) jobs: Entries,
 }
@@ -139,7 +141,8 @@ impl ScriptCall for Fetch<'_> {
     }
 
     /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2
-    /// values per expired job, then 4 values per job}`.
+    /// values per expired job, A (entries archived), then 4 values per
+    /// job}`.
     fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
         let mut items = array(OP, reply)?.into_iter();
         let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
@@ -174,10 +177,14 @@ impl ScriptCall for Fetch<'_> {
             let (Some(ulid), Some(name)) = (items.next(), items.next()) else { break };
             expired.push((bytes(OP, ulid)?, bytes(OP, name)?));
         }
+        let Some(archived) = items.next() else {
+            return Err(RedisQueueError::reply(OP, "no count of archived jobs"));
+        };
+        let archived = num(OP, &bytes(OP, archived)?)?;
         if items.len() % 4 != 0 {
             return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
         }
         let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-        Ok(Fetched { next_due, token, dead, expired, jobs: Entries(items) })
+        Ok(Fetched { next_due, token, dead, expired, archived, jobs: Entries(items) })
     }
 }

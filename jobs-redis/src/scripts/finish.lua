@@ -2,7 +2,8 @@
 -- result, fail with retry-at, dead, hand back).
 --
 -- KEYS[1]: queue prefix (see common.lua).
--- ARGV[1]: Retention::dead_max (the dead-letter set is trimmed after)
+-- ARGV[1]: Retention::dead_max, unless the queue sets its own (the
+--   dead-letter set is trimmed after; see retention_of in common.lua)
 -- ARGV[2]: n, the number of items (each job at most once); then per item
 --   its ulid, its token, its kind and the kind's arguments:
 --   'ok'                 succeeded, no result
@@ -242,7 +243,8 @@ for rank = 0, 3 do
   end
 end
 if dead then
-  trim_dead(tonumber(ARGV[1]), 1000)
+  local _, _, _, dead_max = retention_of(nil, nil, nil, tonumber(ARGV[1]))
+  trim_dead(dead_max, 1000, now)
 end
 flush_stats(now)
 if not wake and next(left) ~= nil then

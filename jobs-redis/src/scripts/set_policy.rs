@@ -40,7 +40,14 @@ impl ScriptCall for SetPolicy<'_> {
             .arg(p.rate.as_ref().map(rate_arg).unwrap_or_default())
             .arg(number(p.group_concurrency.map(u64::from)))
             .arg(p.group_rate.as_ref().map(rate_arg).unwrap_or_default())
-            .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default())
+            .arg(p.breaker.as_ref().map(breaker_arg).unwrap_or_default());
+        let r = &p.retention;
+        let ms = |d: Option<std::time::Duration>| number(d.map(crate::decode::dur_ms));
+        out.arg(ms(r.succeeded))
+            .arg(number(r.succeeded_max.map(|n| n as u64)))
+            .arg(ms(r.dead_age))
+            .arg(number(r.dead_max.map(|n| n as u64)))
+            .arg(if p.archive { "1" } else { "" })
             .arg(p.group_breaker.as_ref().map(breaker_arg).unwrap_or_default());
     }
 

@@ -167,6 +167,11 @@ pub(crate) struct LimitsQuery {
     group_rate: Option<String>,
     breaker: Option<String>,
     group_breaker: Option<String>,
+    keep_succeeded: Option<String>,
+    max_succeeded: Option<String>,
+    keep_dead: Option<String>,
+    max_dead: Option<String>,
+    archive: Option<bool>,
 }
 
 /// `n` or `none`, for the limit `name`.
@@ -177,6 +182,27 @@ fn limit(name: &str, text: &str) -> Result<Option<u64>, ApiError> {
             Ok(n) if n >= 1 => Ok(Some(n)),
             _ => Err(ApiError::BadRequest(format!("`{name}` must be a number of at least 1, or `none`; got `{text}`"))),
         },
+    }
+}
+
+/// A retention age (`1h`) or `none` (the backend's), for `name`.
+fn age(name: &str, text: &str) -> Result<Option<std::time::Duration>, ApiError> {
+    match text {
+        "none" => Ok(None),
+        _ => humantime::parse_duration(text).map(Some).map_err(|_| {
+            ApiError::BadRequest(format!("`{name}` must be a duration such as `1h`, or `none`; got `{text}`"))
+        }),
+    }
+}
+
+/// A retention count (0 and up) or `none` (the backend's), for `name`.
+fn count(name: &str, text: &str) -> Result<Option<usize>, ApiError> {
+    match text {
+        "none" => Ok(None),
+        _ => text
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("`{name}` must be a number, or `none`; got `{text}`"))),
     }
 }
 
@@ -199,8 +225,10 @@ fn breaker_param(text: Option<&str>) -> Result<Option<Option<jobs_core::Breaker>
 }
 
 /// `POST /api/queues/{queue}/limits?max_running=5&max_jobs=none&rate=100/1m`
-/// (also `group_concurrency`, `group_rate`, `breaker` and `group_breaker`):
-/// changes the limits given, from the next enqueue and fetch on.
+/// (also `group_concurrency`, `group_rate`, `breaker`, `group_breaker`,
+/// the retention's `keep_succeeded`, `max_succeeded`, `keep_dead`,
+/// `max_dead` (`none`: the backend's) and `archive=true|false`): changes
+/// the limits given, from the next enqueue and fetch on.
 pub(crate) async fn set_limits(
     State(state): State<WebState>,
     path: Result<Path<String>, PathRejection>,
@@ -215,7 +243,27 @@ pub(crate) async fn set_limits(
     let group_rate = rate_param(q.group_rate.as_deref())?;
     let breaker = breaker_param(q.breaker.as_deref())?;
     let group_breaker = breaker_param(q.group_breaker.as_deref())?;
+    let keep_succeeded = q.keep_succeeded.as_deref().map(|t| age("keep_succeeded", t)).transpose()?;
+    let max_succeeded = q.max_succeeded.as_deref().map(|t| count("max_succeeded", t)).transpose()?;
+    let keep_dead = q.keep_dead.as_deref().map(|t| age("keep_dead", t)).transpose()?;
+    let max_dead = q.max_dead.as_deref().map(|t| count("max_dead", t)).transpose()?;
     let mut policy = state.queue().policy(&queue).await?;
+    let r = &mut policy.retention;
+    if let Some(d) = keep_succeeded {
+        r.succeeded = d;
+    }
+    if let Some(n) = max_succeeded {
+        r.succeeded_max = n;
+    }
+    if let Some(d) = keep_dead {
+        r.dead_age = d;
+    }
+    if let Some(n) = max_dead {
+        r.dead_max = n;
+    }
+    if let Some(on) = q.archive {
+        policy.archive = on;
+    }
     if let Some(n) = running {
         policy.max_running = n;
     }

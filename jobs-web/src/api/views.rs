@@ -471,6 +471,11 @@ pub(crate) struct LimitsView {
     pub(crate) breaker_state: jobs_core::BreakerInfo,
     /// The breaker each group has on its own (`null`: none).
     pub(crate) group_breaker: Option<jobs_core::Breaker>,
+    /// The queue's own retention (`succeeded`, `succeeded_max`, `dead_age`,
+    /// `dead_max`; a key left out: the backend's).
+    pub(crate) retention: jobs_core::QueueRetention,
+    /// Whether the jobs its retention deletes are archived first.
+    pub(crate) archive: bool,
 }
 
 impl LimitsView {
@@ -496,6 +501,8 @@ impl LimitsView {
             group_concurrency: p.group_concurrency,
             group_rate: p.group_rate,
             priority_levels: p.priority_levels,
+            retention: p.retention,
+            archive: p.archive,
         }
     }
 }

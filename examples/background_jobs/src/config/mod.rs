@@ -123,7 +123,21 @@ impl Settings {
             }
             None => (DEFAULT_CONFIG.to_owned(), "built-in config.yaml".to_owned()),
         };
-        Self::from_yaml(&text, &source)?.with_env_overrides(vars)
+        Ok(Self::from_yaml(&text, &source)?.with_env_overrides(vars)?.with_archive_dir())
+    }
+
+    /// Archives go to `archive` in the data folder unless `jobs.archive.dir`
+    /// names a folder.
+    pub fn with_archive_dir(mut self) -> Self {
+        if self.jobs.jobs.archive.dir.is_none() {
+            self.jobs.jobs.archive.dir = Some(self.data_dir().join("archive"));
+        }
+        self
+    }
+
+    /// The folder archived jobs are written to and read from.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.jobs.jobs.archive.dir.clone().unwrap_or_else(|| self.data_dir().join("archive"))
     }
 
     /// Parses YAML text read from `source` (named in errors), without

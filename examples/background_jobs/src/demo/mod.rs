@@ -54,6 +54,9 @@ pub enum DemoError {
     /// The password-reset request could not be made.
     #[error(transparent)]
     Reset(#[from] ResetError),
+    /// The archive could not be read.
+    #[error(transparent)]
+    Archive(#[from] jobs_core::archive::ArchiveError),
 }
 
 /// How a demo job should end.
@@ -129,6 +132,8 @@ pub struct DemoReport {
     pub elapsed: Duration,
     /// Whether it gave up waiting (`app.demo.deadline`).
     pub timed_out: bool,
+    /// The archive folder and how many jobs it holds after the run.
+    pub archive: Option<(PathBuf, usize)>,
 }
 
 impl DemoReport {
@@ -151,9 +156,15 @@ impl DemoReport {
 /// Runs the demo with `settings`; `http` says where to serve the endpoints.
 /// Progress goes to stderr; the caller prints the report
 /// ([`DemoReport::print`]).
-pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, DemoError> {
+pub async fn run_demo(settings: Settings, http: Http) -> Result<DemoReport, DemoError> {
+    let mut settings = settings.with_archive_dir();
     let paths = Paths::new(&settings);
     seed::reset(&paths)?;
+    // The default archive folder is the demo's own: each run starts it anew.
+    let archive = settings.archive_dir();
+    if archive == paths.data_dir.join("archive") {
+        seed::remove_dir(&archive)?;
+    }
     // Webhooks are signed: with the configured secret, else one made for
     // this run; the receiver checks every request with it.
     let secret = settings.app.notify.signing_secret.get_or_insert_with(random_secret).clone();
@@ -185,7 +196,8 @@ pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, 
     enqueue_all(&env, &receiver.base_url, ffmpeg.is_some(), &mut plan).await?;
     let started = Instant::now();
     let progress = crate::progress::Progress::spawn(app.queue.clone(), Duration::from_secs(1), false);
-    let timed_out = wait(&app.queue, &mut plan.jobs, started + deadline).await?;
+    let mut timed_out = wait(&app.queue, &archive, &mut plan.jobs, started + deadline).await?;
+    timed_out |= !timed_out && !archive_settled(&app.queue, &archive, &plan.jobs, started + deadline).await?;
     progress.stop();
     eprintln!("{}", crate::progress::line(started.elapsed(), &crate::progress::totals(&app.queue).await?));
     let elapsed = started.elapsed();
@@ -207,9 +219,12 @@ pub async fn run_demo(mut settings: Settings, http: Http) -> Result<DemoReport, 
         ffmpeg,
         elapsed,
         timed_out,
+        archive: None,
     };
+    // The pool's archiver writes what is left in the backlogs as it stops.
     app.shutdown().await?;
-    Ok(report)
+    let archived = jobs_core::archive::read_archive(&archive, &Default::default())?;
+    Ok(DemoReport { archive: Some((archive, archived.len())), ..report })
 }
 
 /// Row counts, seeding the sample rows first when `seed` is set.
@@ -359,9 +374,16 @@ async fn enqueue_all(env: &AppEnv, receiver: &str, ffmpeg: bool, plan: &mut Plan
 }
 
 /// Polls every tracked job until all have finished, adding the children of
-/// fan-out jobs as their results name them. Returns whether the deadline
-/// passed first.
-async fn wait(q: &SharedQueue, jobs: &mut Vec<Outcome>, deadline: Instant) -> Result<bool, DemoError> {
+/// fan-out jobs as their results name them. A job its queue's retention
+/// deleted (`maintenance` keeps none) is read from the archive in `archive`
+/// once the pool's archiver wrote it. Returns whether the deadline passed
+/// first.
+async fn wait(
+    q: &SharedQueue,
+    archive: &std::path::Path,
+    jobs: &mut Vec<Outcome>,
+    deadline: Instant,
+) -> Result<bool, DemoError> {
     loop {
         let mut children = Vec::new();
         let mut open = 0;
@@ -369,7 +391,10 @@ async fn wait(q: &SharedQueue, jobs: &mut Vec<Outcome>, deadline: Instant) -> Re
             if o.finished() {
                 continue;
             }
-            let now = q.job(&o.id).await?;
+            let now = match q.job(&o.id).await? {
+                Some(i) => Some(i),
+                None => archived(archive, &o.id)?,
+            };
             if let Some(i) = &now {
                 if i.status == JobStatus::Succeeded {
                     children.extend(fan_out_children(i));
@@ -394,6 +419,52 @@ async fn wait(q: &SharedQueue, jobs: &mut Vec<Outcome>, deadline: Instant) -> Re
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until every finished job of an archiving queue is in the archive:
+/// its retention runs with fetches (asked here for none, so that the jobs
+/// that ended after the pool's last fetch go too), then the pool's archiver
+/// writes it. Returns false when the deadline passed first.
+async fn archive_settled(
+    q: &SharedQueue,
+    archive: &std::path::Path,
+    jobs: &[Outcome],
+    deadline: Instant,
+) -> Result<bool, DemoError> {
+    let mut queues: Vec<String> = Vec::new();
+    for o in jobs {
+        let queue = o.id.queue();
+        if !queues.iter().any(|q| q == queue) && q.policy(queue).await?.archive {
+            queues.push(queue.to_owned());
+        }
+    }
+    let housekeeping = jobs_core::backend::FetchRequest {
+        queues: queues.clone(),
+        max: 0,
+        lease: Duration::from_secs(30),
+        default_max_retries: 0,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    loop {
+        let mut missing = 0;
+        for o in jobs.iter().filter(|o| queues.iter().any(|q| q == o.id.queue())) {
+            missing += usize::from(archived(archive, &o.id)?.is_none());
+        }
+        if missing == 0 {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        q.fetch(&housekeeping).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A job as the archive holds it, if it is there yet.
+fn archived(dir: &std::path::Path, id: &JobId) -> Result<Option<JobInfo>, DemoError> {
+    let query = jobs_core::archive::ArchiveQuery { id: Some(id.clone()), limit: Some(1), ..Default::default() };
+    Ok(jobs_core::archive::read_archive(dir, &query)?.pop().map(|e| e.job))
 }
 
 /// The jobs a finished fan-out job enqueued, with labels.

@@ -61,16 +61,21 @@ pub fn reset(paths: &Paths) -> Result<(), SeedError> {
     let mut dirs: Vec<PathBuf> = DEMO_DIRS.iter().map(|d| paths.data_dir.join(d)).collect();
     dirs.extend([paths.outbox.clone(), paths.temp.clone(), paths.user_files.clone(), paths.logs.clone()]);
     for dir in dirs {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(SeedError::Io { path: dir.display().to_string(), source }),
-        }
+        remove_dir(&dir)?;
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", paths.database.display()));
     }
     Ok(())
+}
+
+/// Removes a folder and what it holds (nothing to do when it is absent).
+pub fn remove_dir(dir: &Path) -> Result<(), SeedError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SeedError::Io { path: dir.display().to_string(), source }),
+    }
 }
 
 /// Encodes an image into bytes of `format`.

@@ -130,6 +130,13 @@ impl DemoReport {
         )?;
         writeln!(w, "   scratch     {}  (files left: {})", p.temp.display(), count_files(&p.temp))?;
         writeln!(w, "   logs        {}  ({} files, rotated ones gzipped)", p.logs.display(), count_files(&p.logs))?;
+        if let Some((dir, n)) = &self.archive {
+            writeln!(
+                w,
+                "   archive     {}  ({n} jobs the retention deleted; `background-jobs jobs archive` reads them)",
+                dir.display()
+            )?;
+        }
         let delivered = self.webhooks.iter().filter(|r| r.status < 300).count();
         writeln!(
             w,

@@ -47,6 +47,7 @@ async fn the_demo_runs_every_job_to_its_expected_end() {
     assert!(report.paths.logs.join("app.log.2.gz").is_file(), "yesterday's log moved up a generation");
     assert_eq!(report.webhooks.iter().map(|r| r.status).collect::<Vec<_>>().len(), 4);
     assert!(report.schedules.iter().any(|s| s.name.contains("nightly_maintenance")));
+    archive_reads_back(&report);
     for line in [
         "== Summary:",
         "Retried:",
@@ -56,6 +57,31 @@ async fn the_demo_runs_every_job_to_its_expected_end() {
     ] {
         assert!(text.contains(line), "{line:?} missing from\n{text}");
     }
+}
+
+/// The `maintenance` queue keeps none of its finished jobs: each of the
+/// demo's is in the archive, and `jobs archive` reads them back.
+fn archive_reads_back(report: &background_jobs::DemoReport) {
+    let (dir, n) = report.archive.clone().expect("the demo archives");
+    let mut want: Vec<String> =
+        report.outcomes.iter().filter(|o| o.id.queue() == "maintenance").map(|o| o.id.to_string()).collect();
+    want.sort_unstable();
+    assert!(!want.is_empty());
+    assert!(report.outcomes.iter().filter(|o| o.id.queue() == "maintenance").all(|o| o.as_expected()));
+    assert_eq!(n, want.len(), "every maintenance job, once");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let ctx = jobs_cli::Context::new(std::sync::Arc::new(jobs_core::MemoryQueue::new()));
+    let args = ["jobs", "archive", "--dir", dir.to_str().expect("utf-8"), "--queue", "maintenance", "--json"];
+    let code = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(jobs_cli::run(args, ctx, &mut jobs_cli::Io::new(&mut out, &mut err)))
+    });
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let doc: serde_json::Value = serde_json::from_slice(&out).expect("one JSON document");
+    let mut got: Vec<String> =
+        doc["jobs"].as_array().expect("jobs").iter().map(|j| j["job"]["id"].as_str().expect("id").to_owned()).collect();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    assert!(doc["jobs"].as_array().expect("jobs").iter().all(|j| j["job"]["status"] == "succeeded"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +99,7 @@ async fn the_demo_runs_on_redis_too() {
     assert!(report.ok(), "{text}");
     assert!(report.backend.starts_with("Redis at redis://127.0.0.1:"), "{}", report.backend);
     assert_eq!(report.outcomes.len(), 36, "{text}");
+    archive_reads_back(&report);
     assert_eq!(std::fs::read_dir(&report.paths.outbox).expect("outbox").count(), 10, "{text}");
 }
 

@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod admin;
+mod archive;
 mod breaker;
 mod enqueue;
 mod events;
@@ -20,6 +21,7 @@ mod schedule_rules;
 mod snooze;
 
 pub use admin::*;
+pub use archive::*;
 pub use breaker::*;
 pub use enqueue::*;
 pub use events::*;
