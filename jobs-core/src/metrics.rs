@@ -20,6 +20,7 @@
 //! | `jobs_throttled_total` | `queue` | [`JobMetrics::record_queue_stats`]: times jobs waited for a rate (the queue's, a group's, or `JobError::rate_limited`) |
 //! | `jobs_breaker_open` | `queue` | [`JobMetrics::record_queue_stats`]: 1 while the queue's circuit breaker is open or probing |
 //! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
+//! | `jobs_sandbox_restarts_total` | | pools: sandbox children that died or were killed (a crash, a limit, a timeout, a cancellation) and were replaced |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -56,7 +57,7 @@ use std::time::Duration;
 /// The `prometheus` crate these metrics are built with, for its `Registry`.
 pub use prometheus;
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 pub use metered::Metered;
 
@@ -122,6 +123,7 @@ struct Inner {
     held_seen: Mutex<HashMap<String, (u64, u64, u64)>>,
     breaker_open: IntGaugeVec,
     breaker_opened: IntCounterVec,
+    sandbox_restarts: IntCounter,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -232,6 +234,11 @@ impl JobMetrics {
             )
             .map_err(MetricsError::Register)?,
             breaker_opened: counter("breaker_opened_total", "Times the queue's circuit breaker opened.", &["queue"])?,
+            sandbox_restarts: IntCounter::new(
+                name("sandbox_restarts_total"),
+                "Sandbox children that died or were killed (a crash, a limit, a timeout, a cancellation) and were replaced.",
+            )
+            .map_err(MetricsError::Register)?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -250,6 +257,7 @@ impl JobMetrics {
             Box::new(inner.throttled.clone()),
             Box::new(inner.breaker_open.clone()),
             Box::new(inner.breaker_opened.clone()),
+            Box::new(inner.sandbox_restarts.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -403,6 +411,12 @@ impl JobMetrics {
     /// (content type [`prometheus::TEXT_FORMAT`]).
     pub fn encode(&self) -> Result<String, MetricsError> {
         prometheus::TextEncoder::new().encode_to_string(&self.inner.registry.gather()).map_err(MetricsError::Encode)
+    }
+
+    /// Counts one sandbox child that died or was killed.
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub(crate) fn sandbox_restart(&self) {
+        self.inner.sandbox_restarts.inc();
     }
 
     /// Per-pool bookkeeping: adds `workers` to `jobs_worker_slots` until the

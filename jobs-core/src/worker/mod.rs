@@ -13,6 +13,7 @@ mod failing;
 mod heartbeat;
 mod inflight;
 mod run;
+mod sandbox;
 mod shared;
 
 use std::collections::{BTreeSet, HashMap};
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use backoff::Backoff;
+#[cfg(all(unix, feature = "sandbox"))]
+pub(crate) use exec::panic_message;
 pub use shared::UnknownJobs;
 
 use crate::error::Error;
@@ -81,6 +84,8 @@ impl WorkerPool {
             metrics: None,
             #[cfg(feature = "cron")]
             scheduler: true,
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox: crate::sandbox::Sandbox::default(),
         }
     }
 }
@@ -109,6 +114,8 @@ pub struct WorkerPoolBuilder {
     metrics: Option<crate::metrics::JobMetrics>,
     #[cfg(feature = "cron")]
     scheduler: bool,
+    #[cfg(all(unix, feature = "sandbox"))]
+    sandbox: crate::sandbox::Sandbox,
 }
 
 impl WorkerPoolBuilder {
@@ -315,6 +322,17 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// How the pool runs sandboxed jobs: each attempt in a child process
+    /// under limits (see [`crate::sandbox`]; default
+    /// [`Sandbox::default`](crate::sandbox::Sandbox::default)). With
+    /// [`Sandbox::every_job`](crate::sandbox::Sandbox::every_job) every job
+    /// of the pool is sandboxed. (Feature `sandbox`, Unix.)
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub fn sandbox(mut self, sandbox: crate::sandbox::Sandbox) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -327,9 +345,13 @@ impl WorkerPoolBuilder {
     /// linked, when a linked job takes a [`Data<T>`](crate::Data) the pool was
     /// not given (naming the job and the type), on a bad setting, and outside
     /// a tokio runtime. Logs a warning for a served queue that no linked job
-    /// declares.
+    /// declares. With sandboxed jobs, also fails in a process started as a
+    /// sandbox child (its `main` does not serve children first), and when
+    /// the sandbox is set to run without network and this machine does not
+    /// allow it.
     pub fn start(self) -> Result<WorkerHandle, Error> {
         let registry = crate::registry::registry()?;
+        let sandbox = sandbox::children(&self, &registry)?;
         // Any linked job can arrive on a served queue, so every one's data
         // must be here before the first fetch.
         let mut names: Vec<&&str> = registry.keys().collect();
@@ -416,6 +438,10 @@ impl WorkerPoolBuilder {
             hooks: self.hooks,
             #[cfg(feature = "metrics")]
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox_every_job: self.sandbox.every_job,
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox,
             identity: PoolInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),
                 host: host_name(),
@@ -434,6 +460,12 @@ impl WorkerPoolBuilder {
             abort,
             killed: killed.clone(),
         });
+        #[cfg(all(unix, feature = "sandbox"))]
+        if let Some(children) = &core.sandbox {
+            children.warm_up();
+        }
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        let () = sandbox;
         let tracker = TaskTracker::new();
         let sem = Arc::new(Semaphore::new(self.workers));
         let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));
@@ -572,6 +604,7 @@ impl WorkerHandle {
                 }
             }
         }
+        sandbox::close(&self.core);
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
         self.heartbeat.stop().await;
@@ -598,6 +631,7 @@ impl WorkerHandle {
             s.stop().await;
         }
         self.core.killed.cancel();
+        sandbox::close(&self.core);
         self.stop.cancel();
         let _ = self.fetch_task.await;
         let _ = self.ack_task.await;

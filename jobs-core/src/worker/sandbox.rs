@@ -1,0 +1,63 @@
+//! The pool's sandbox at start and stop: whether it needs children, and
+//! ending them.
+
+use std::collections::HashMap;
+
+use super::shared::Core;
+use super::WorkerPoolBuilder;
+use crate::error::Error;
+use crate::registry::JobDescriptor;
+
+/// The sandbox children of a pool about to start: `None` when no job of
+/// it is sandboxed or the sandbox runs jobs in process.
+#[cfg(all(unix, feature = "sandbox"))]
+pub(super) fn children(
+    builder: &WorkerPoolBuilder,
+    registry: &HashMap<&'static str, &'static JobDescriptor>,
+) -> Result<Option<super::shared::Sandboxed>, Error> {
+    let settings = &builder.sandbox;
+    let sandboxed = settings.every_job || registry.values().any(|d| d.sandbox);
+    if !sandboxed || !settings.enabled {
+        return Ok(None);
+    }
+    if crate::sandbox::is_child() {
+        return Err(Error::InvalidArgument(format!(
+            "this process was started as a sandbox child ({} is set) and starts a worker pool: call \
+             `jobs_core::sandbox::serve_if_child()` first thing in `main`",
+            crate::sandbox::CHILD_ENV
+        )));
+    }
+    #[cfg(feature = "metrics")]
+    let hook = builder.metrics.clone().map(|m| Box::new(move || m.sandbox_restart()) as crate::sandbox::RestartHook);
+    #[cfg(not(feature = "metrics"))]
+    let hook = None;
+    crate::sandbox::Children::new(settings.clone(), hook).map(Some).map_err(|e| Error::InvalidArgument(e.to_string()))
+}
+
+/// Without the sandbox feature, a sandboxed job is refused rather than run
+/// in the worker unguarded.
+#[cfg(not(all(unix, feature = "sandbox")))]
+pub(super) fn children(
+    _builder: &WorkerPoolBuilder,
+    registry: &HashMap<&'static str, &'static JobDescriptor>,
+) -> Result<(), Error> {
+    match registry.values().find(|d| d.sandbox) {
+        Some(d) => Err(Error::InvalidArgument(format!(
+            "job `{}` ({}) is declared `#[job(sandbox)]`, but jobs-core was built without its `sandbox` feature \
+             (or not for Unix)",
+            d.name,
+            d.location()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Ends the pool's idle children; running ones end with their attempts.
+pub(super) fn close(core: &Core) {
+    #[cfg(all(unix, feature = "sandbox"))]
+    if let Some(children) = &core.sandbox {
+        children.close();
+    }
+    #[cfg(not(all(unix, feature = "sandbox")))]
+    let _ = core;
+}
