@@ -324,15 +324,25 @@ fn reap(child: Child) {
 }
 
 /// Copies a child's standard error to the worker's, line by line, keeping
-/// the last line for the reason of a death.
+/// the last line that says something for the reason of a death.
 async fn forward_stderr(stderr: tokio::process::ChildStderr, pid: u32, last_line: Arc<Mutex<String>>) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[sandbox child {pid}] {line}");
-        if !line.trim().is_empty() {
+        if says_something(&line) {
             *last_line.lock().unwrap_or_else(PoisonError::into_inner) = line;
         }
     }
+}
+
+/// Whether a line of a child's standard error can tell why it died: not
+/// blank, and not a line of a backtrace (indented frames, its header and
+/// its closing note), which `RUST_BACKTRACE` adds after the message.
+fn says_something(line: &str) -> bool {
+    !(line.trim().is_empty()
+        || line.starts_with(char::is_whitespace)
+        || line.starts_with("stack backtrace:")
+        || line.starts_with("note: "))
 }
 
 /// A child's failed attempt as the job's error, with its classification.
@@ -358,5 +368,28 @@ fn check_network_namespace() -> Result<(), SandboxError> {
         Ok(())
     } else {
         Err(SandboxError::NoNetworkIsolation(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backtrace_is_not_a_reason_and_the_message_before_it_is() {
+        let stderr = "memory allocation of 64 bytes failed\nstack backtrace:\n   0: std::alloc\n             at x.rs:1\n\
+                      note: Some details are omitted\n\n";
+        let last = stderr.lines().filter(|l| says_something(l)).last();
+        assert_eq!(last, Some("memory allocation of 64 bytes failed"));
+    }
+
+    #[test]
+    fn a_snooze_and_a_permanent_error_keep_their_classification() {
+        let snooze = job_error("later".into(), true, Some(1500), false);
+        assert_eq!(snooze.snooze_for(), Some(Duration::from_millis(1500)));
+        assert!(!job_error("bad input".into(), false, None, false).is_retryable());
+        let retry = job_error("flaky".into(), true, None, false);
+        assert!(retry.is_retryable());
+        assert_eq!(retry.to_string(), "flaky");
     }
 }
