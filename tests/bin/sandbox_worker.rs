@@ -71,10 +71,12 @@ async fn connect(addr: String) -> Result<bool, JobError> {
 }
 
 /// A well-behaved sandboxed job: prints to its standard output (which
-/// must not disturb the channel to the pool) and says which process ran it.
+/// must not disturb the channel to the pool), reports its progress (which
+/// the pool stores) and says which process ran it.
 #[job(name = "sandbox.ok", queue = "sandbox", retries = 0, sandbox)]
-async fn ok(word: String) -> Result<Ran, JobError> {
+async fn ok(ctx: JobContext, word: String) -> Result<Ran, JobError> {
     println!("a job's own output: {word}");
+    ctx.progress(0.5, "half way").await?;
     Ok(Ran { pid: std::process::id(), word })
 }
 
@@ -119,6 +121,8 @@ struct Ended {
     /// The attempt log's errors, in order.
     errors: Vec<String>,
     result: Option<serde_json::Value>,
+    /// The stored progress: fraction and note.
+    progress: Option<(f32, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +198,7 @@ async fn ended(queue: &SharedQueue, id: JobId) -> Result<Ended, Box<dyn std::err
         status: format!("{:?}", info.status),
         errors: info.attempt_log.iter().filter_map(|a| a.error.clone()).collect(),
         result: info.result,
+        progress: info.progress.map(|p| (p.fraction, p.note)),
     })
 }
 

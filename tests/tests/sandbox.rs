@@ -52,6 +52,7 @@ fn check(report: &Value) {
     assert_eq!(ok["status"], "Succeeded", "{ok}");
     assert_eq!(ok["result"]["word"], "sandboxed", "{ok}");
     assert_ne!(ok["result"]["pid"].as_u64(), Some(worker), "a sandboxed job runs in another process: {ok}");
+    assert_eq!(ok["progress"], serde_json::json!([0.5, "half way"]), "its progress reaches the backend: {ok}");
     let plain = &report["jobs"]["sandbox.plain"];
     assert_eq!(plain["status"], "Succeeded", "{plain}");
     assert_eq!(plain["result"]["pid"].as_u64(), Some(worker), "{plain}");

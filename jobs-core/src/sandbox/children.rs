@@ -156,7 +156,17 @@ impl Children {
         };
         let exchange = async {
             wire::write(&mut child.stdin, &req, payload).await?;
-            wire::read::<Reply>(&mut child.stdout).await
+            loop {
+                match wire::read::<Reply>(&mut child.stdout).await? {
+                    // Stored by the attempt's writer, rate-limited as any
+                    // job's; a value it cannot store is not the child's
+                    // concern.
+                    (Reply::Progress { fraction, note }, _) => {
+                        let _ = ctx.progress(fraction, note).await;
+                    }
+                    end => return Ok::<_, WireError>(end),
+                }
+            }
         };
         let deadline = async {
             match timeout {

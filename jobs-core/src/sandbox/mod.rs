@@ -22,10 +22,12 @@
 //! shutting the pool down past its grace period kills the child running it;
 //! every child is reaped.
 //!
-//! What a child's job does not have: the pool's queue handle
+//! A child's job reports its progress as any job does
+//! ([`JobContext::progress`](crate::JobContext::progress)): the child sends
+//! each report to the pool, whose writer stores it. What it does not have
+//! is the pool's queue handle
 //! ([`JobContext::queue_handle`](crate::JobContext::queue_handle) is
-//! `None`), so a job that enqueues others does not belong in the sandbox;
-//! and progress reports, which are checked but not stored.
+//! `None`): a job that enqueues others does not belong in the sandbox.
 //!
 //! ```no_run
 //! use jobs_core::prelude::*;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,7 @@ impl SandboxChild {
     fn run(self) -> i32 {
         // The replies' channel is the original standard output; from here
         // on what the job prints goes to standard error.
-        let mut replies = match rustix::io::dup(rustix::stdio::stdout())
+        let replies = match rustix::io::dup(rustix::stdio::stdout())
             .and_then(|fd| rustix::stdio::dup2_stdout(rustix::stdio::stderr()).map(|()| File::from(fd)))
         {
             Ok(f) => f,
@@ -131,13 +131,16 @@ impl SandboxChild {
             Ok(r) => r,
             Err(error) => {
                 eprintln!("jobs sandbox child: {error}");
-                let _ = wire::write_sync(&mut replies, &Reply::Refused { error }, &[]);
+                let _ = wire::write_sync(&mut &replies, &Reply::Refused { error }, &[]);
                 return SETUP_FAILED;
             }
         };
-        if wire::write_sync(&mut replies, &Reply::Ready, &[]).is_err() {
+        if wire::write_sync(&mut &replies, &Reply::Ready, &[]).is_err() {
             return SETUP_FAILED;
         }
+        // The job's progress goes out between the attempt's start and its
+        // end, on the same channel; a lock keeps each frame whole.
+        let replies = Arc::new(Mutex::new(replies));
         let data = Arc::new(self.data);
         let mut requests = std::io::stdin().lock();
         loop {
@@ -150,8 +153,8 @@ impl SandboxChild {
                     return SETUP_FAILED;
                 }
             };
-            let (reply, body) = attempt(&rt, &registry, &data, req, &payload);
-            if wire::write_sync(&mut replies, &reply, &body).is_err() {
+            let (reply, body) = attempt(&rt, &registry, &data, &replies, req, &payload);
+            if wire::write_sync(&mut *lock(&replies), &reply, &body).is_err() {
                 return 0;
             }
         }
@@ -163,6 +166,7 @@ fn attempt(
     rt: &tokio::runtime::Runtime,
     registry: &HashMap<&'static str, &'static JobDescriptor>,
     data: &Arc<Extensions>,
+    replies: &Arc<Mutex<File>>,
     req: Request,
     payload: &[u8],
 ) -> (Reply, Vec<u8>) {
@@ -185,13 +189,28 @@ fn attempt(
     // Cancellation reaches a child by its end (the pool kills it), so the
     // token is never signalled here.
     let ctx = JobContext::new(id, req.name, req.attempt, req.max_retries, enqueued_at, CancellationToken::new())
-        .with_pool(data.clone(), None);
+        .with_pool(data.clone(), None)
+        .with_progress_sink(progress_sink(replies.clone()));
     let ran = catch_unwind(AssertUnwindSafe(|| rt.block_on((desc.run)(ctx, req.format, payload))));
     match ran {
         Ok(Ok(result)) => (Reply::Succeeded { has_result: result.is_some() }, result.unwrap_or_default()),
         Ok(Err(e)) => run_error(&e),
         Err(panic) => failed(crate::worker::panic_message(panic), true),
     }
+}
+
+/// Sends each progress report to the pool as it is made. A pool that no
+/// longer listens ends the child soon: the report is dropped meanwhile.
+fn progress_sink(replies: Arc<Mutex<File>>) -> crate::context::ProgressSink {
+    Arc::new(move |fraction, note| {
+        let _ = wire::write_sync(&mut *lock(&replies), &Reply::Progress { fraction, note }, &[]);
+    })
+}
+
+/// The channel to the pool; a frame is written whole or not at all, so a
+/// panic while it was held leaves it usable.
+fn lock(replies: &Mutex<File>) -> std::sync::MutexGuard<'_, File> {
+    replies.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A job's error as the reply that carries its retry classification.

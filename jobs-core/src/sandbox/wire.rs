@@ -38,6 +38,9 @@ pub(crate) enum Reply {
     Ready,
     /// The child could not set itself up (a limit was refused).
     Refused { error: String },
+    /// The running job's progress ([`crate::JobContext::progress`]); the
+    /// attempt goes on.
+    Progress { fraction: f32, note: String },
     /// The attempt succeeded; the body is the result, when `has_result`.
     Succeeded { has_result: bool },
     /// The attempt failed.
