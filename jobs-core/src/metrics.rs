@@ -57,7 +57,9 @@ use std::time::Duration;
 /// The `prometheus` crate these metrics are built with, for its `Registry`.
 pub use prometheus;
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 pub use metered::Metered;
 

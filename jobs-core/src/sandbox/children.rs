@@ -68,9 +68,7 @@ impl Children {
     pub(crate) fn new(settings: Sandbox, on_restart: Option<RestartHook>) -> Result<Arc<Self>, SandboxError> {
         let (program, args) = match &settings.program {
             Some((p, a)) => (p.clone(), a.clone()),
-            None => {
-                (std::env::current_exe().map_err(SandboxError::Program)?, std::env::args_os().skip(1).collect())
-            }
+            None => (std::env::current_exe().map_err(SandboxError::Program)?, std::env::args_os().skip(1).collect()),
         };
         if !settings.network {
             check_network_namespace()?;
@@ -387,7 +385,8 @@ mod tests {
 
     #[test]
     fn a_backtrace_is_not_a_reason_and_the_message_before_it_is() {
-        let stderr = "memory allocation of 64 bytes failed\nstack backtrace:\n   0: std::alloc\n             at x.rs:1\n\
+        let stderr =
+            "memory allocation of 64 bytes failed\nstack backtrace:\n   0: std::alloc\n             at x.rs:1\n\
                       note: Some details are omitted\n\n";
         let last = stderr.lines().filter(|l| says_something(l)).last();
         assert_eq!(last, Some("memory allocation of 64 bytes failed"));

@@ -29,10 +29,11 @@ impl ChildLimits {
     /// Sets the limits on this process, soft and hard alike, so that the
     /// job cannot raise them again.
     pub(crate) fn apply(&self) -> Result<(), LimitError> {
-        let set = |resource, what, value: u64| {
-            setrlimit(resource, Rlimit { current: Some(value), maximum: Some(value) })
-                .map_err(|source| LimitError { what, value, source })
-        };
+        let set =
+            |resource, what, value: u64| {
+                setrlimit(resource, Rlimit { current: Some(value), maximum: Some(value) })
+                    .map_err(|source| LimitError { what, value, source })
+            };
         if let Some(bytes) = self.memory {
             set(Resource::As, "the memory limit (RLIMIT_AS)", bytes)?;
         }
@@ -54,6 +55,9 @@ pub(crate) fn limit_cpu_from_now(secs: u64) -> Result<(), LimitError> {
     let target = used.as_secs() + u64::from(used.subsec_nanos() > 0) + secs;
     let maximum = getrlimit(Resource::Cpu).maximum;
     let current = maximum.map_or(target, |m| target.min(m));
-    setrlimit(Resource::Cpu, Rlimit { current: Some(current), maximum })
-        .map_err(|source| LimitError { what: "the CPU time limit (RLIMIT_CPU)", value: secs, source })
+    setrlimit(Resource::Cpu, Rlimit { current: Some(current), maximum }).map_err(|source| LimitError {
+        what: "the CPU time limit (RLIMIT_CPU)",
+        value: secs,
+        source,
+    })
 }
