@@ -45,6 +45,10 @@ pub fn settings(dir: &Path) -> Settings {
     // No webhook of a test may leave the machine: public addresses are
     // refused, and each test allows the loopback address it needs.
     s.app.notify.allow_public = false;
+    // A test binary cannot serve sandbox children (its `main` is the test
+    // harness): its pools run the sandboxed jobs in process. The binary's
+    // own run (`sandbox.rs`) runs them in children.
+    s.jobs.jobs.worker_pool.sandbox.enabled = false;
     s
 }
 
