@@ -62,6 +62,15 @@ async fn burn() -> Result<(), JobError> {
     }
 }
 
+/// Waits without end, for the worker to cancel it; says when it starts,
+/// and in which process (its progress note).
+#[job(name = "sandbox.wait", queue = "sandbox.cancel", retries = 0, sandbox)]
+async fn wait(ctx: JobContext) -> Result<(), JobError> {
+    ctx.progress(0.0, std::process::id().to_string()).await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
 /// Whether a TCP connection to `addr` (a loopback listener of the worker)
 /// succeeds from the sandbox.
 #[job(name = "sandbox.connect", queue = "sandbox.nonet", retries = 0, sandbox)]
@@ -133,6 +142,8 @@ struct Report {
     restarts: u64,
     /// Children of the worker left unreaped once its pools stopped.
     zombies: usize,
+    /// Whether the child of the cancelled job was killed and reaped.
+    cancelled_child_gone: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -156,6 +167,14 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
     let crashes = pool(&["sandbox"], Sandbox::default().memory_limit(Some(MEMORY_LIMIT)).warm_children(2))?;
     let cpu = pool(&["sandbox.cpu"], Sandbox::default().cpu_time_limit(Some(Duration::from_secs(1))))?;
     let offline = pool(&["sandbox.nonet"], Sandbox::default().network(false).warm_children(1))?;
+    // A short lease: the heartbeat that brings a cancel request comes every
+    // third of it.
+    let cancelling = WorkerPool::builder(queue.clone())
+        .queues(["sandbox.cancel"])
+        .lease(Duration::from_millis(600))
+        .metrics(&metrics)
+        .sandbox(Sandbox::default().warm_children(1))
+        .start()?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?.to_string();
 
@@ -171,6 +190,11 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
     for (name, id) in first {
         jobs.insert(name.to_owned(), ended(&queue, id).await?);
     }
+    let waiting = Wait {}.enqueue(&queue).await?;
+    let child = started(&queue, &waiting).await?;
+    queue.cancel(&waiting).await?;
+    jobs.insert(Wait::NAME.to_owned(), ended(&queue, waiting).await?);
+    let cancelled_child_gone = gone(child).await;
     // After every crash, the pool still runs jobs, in and out of the sandbox.
     let after = [
         (Ok::NAME, Ok { word: "sandboxed".into() }.enqueue(&queue).await?),
@@ -179,18 +203,18 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
     for (name, id) in after {
         jobs.insert(name.to_owned(), ended(&queue, id).await?);
     }
-    for p in [crashes, cpu, offline] {
+    for p in [crashes, cpu, offline, cancelling] {
         p.shutdown().await?;
     }
     let restarts = restarts(&metrics)?;
-    Ok(Report { worker_pid: std::process::id(), jobs, restarts, zombies: zombies_after_reaping().await })
+    Ok(Report { worker_pid: std::process::id(), jobs, restarts, zombies: zombies_after_reaping().await, cancelled_child_gone })
 }
 
 /// Waits for the job to end and reads how it did.
 async fn ended(queue: &SharedQueue, id: JobId) -> Result<Ended, Box<dyn std::error::Error>> {
     let handle: JobHandle<Plain> = JobHandle::new(queue, id.clone());
     match handle.wait(DEADLINE).await {
-        Ok(_) | Err(WaitError::Dead { .. }) | Err(WaitError::Decode { .. }) => {}
+        Ok(_) | Err(WaitError::Dead { .. } | WaitError::Cancelled { .. } | WaitError::Decode { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     let info = queue.job(&id).await?.ok_or("the job vanished")?;
@@ -200,6 +224,33 @@ async fn ended(queue: &SharedQueue, id: JobId) -> Result<Ended, Box<dyn std::err
         result: info.result,
         progress: info.progress.map(|p| (p.fraction, p.note)),
     })
+}
+
+/// Waits until the job has reported its progress (it runs in its child),
+/// and returns the child's pid from the note.
+async fn started(queue: &SharedQueue, id: &JobId) -> Result<u32, Box<dyn std::error::Error>> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(p) = queue.job(id).await?.and_then(|i| i.progress) {
+            return Ok(p.note.parse()?);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("the waiting job never started".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether process `pid` is gone (killed and reaped) within the deadline.
+async fn gone(pid: u32) -> bool {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 /// `jobs_sandbox_restarts_total`, read from the exposition text.

@@ -1,7 +1,8 @@
 //! Sandboxed jobs (`#[job(sandbox)]`): each misbehaving job of the sandbox
 //! worker (`tests/bin/sandbox_worker.rs`) ends as a failed attempt whose
 //! error gives the reason, the pools go on running jobs in and out of the
-//! sandbox, the restarts are counted, no child is left behind, and a child
+//! sandbox, cancelling a sandboxed job kills its child, the restarts are
+//! counted, no child is left behind, and a child
 //! without network cannot reach the worker's loopback listener. On a
 //! `MemoryQueue` and on Redis.
 #![cfg(unix)]
@@ -62,8 +63,14 @@ fn check(report: &Value) {
     assert_eq!(connect["status"], "Succeeded", "{connect}");
     assert_eq!(connect["result"], false, "{connect}");
 
-    // The five children that died were counted, and none is left.
-    assert_eq!(report["restarts"], 5, "{report}");
+    // Cancelling a running sandboxed job kills its child.
+    let wait = &report["jobs"]["sandbox.wait"];
+    assert_eq!(wait["status"], "Cancelled", "{wait}");
+    assert_eq!(report["cancelled_child_gone"], true, "{report}");
+
+    // The six children that died or were killed were counted, and none is
+    // left.
+    assert_eq!(report["restarts"], 6, "{report}");
     assert_eq!(report["zombies"], 0, "{report}");
 }
 
