@@ -119,6 +119,7 @@ impl SandboxChild {
         let ready = self
             .limits
             .and_then(|l| l.apply().map_err(|e| e.to_string()))
+            .and_then(|()| die_with_parent().map_err(|e| format!("cannot tie its life to the worker's: {e}")))
             .and_then(|()| crate::registry::registry().map_err(|e| e.to_string()))
             .and_then(|registry| {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -159,6 +160,26 @@ impl SandboxChild {
             }
         }
     }
+}
+
+/// Has the kernel kill this child when the worker dies, however it dies
+/// (a `SIGKILL` runs no clean-up): no attempt outlives its pool.
+#[cfg(target_os = "linux")]
+fn die_with_parent() -> rustix::io::Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+    // The worker may have died before the call: then the child is an
+    // orphan already, and ends.
+    if std::os::unix::process::parent_id() == 1 {
+        std::process::exit(SETUP_FAILED);
+    }
+    Ok(())
+}
+
+/// Elsewhere the child ends when its input closes, after the attempt it
+/// runs.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent() -> rustix::io::Result<()> {
+    Ok(())
 }
 
 /// Runs one attempt to its end, as the worker's glue would.
