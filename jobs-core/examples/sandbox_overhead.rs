@@ -37,15 +37,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn measure(jobs: u32) -> Result<(), Box<dyn std::error::Error>> {
     let q = MemoryQueue::new();
-    let pool = WorkerPool::builder(q.clone())
-        .workers(WORKERS)
-        .sandbox(Sandbox::default().warm_children(WORKERS))
-        .start()?;
+    let pool =
+        WorkerPool::builder(q.clone()).workers(WORKERS).sandbox(Sandbox::default().warm_children(WORKERS)).start()?;
     // Every child started and warm before anything is measured.
     batch(&q, WORKERS as u32 * 4, Sandboxed::new).await?;
     let rows = [
         ("in the worker", one_at_a_time(&q, jobs, InWorker::new).await?, batch(&q, jobs, InWorker::new).await?),
-        ("sandboxed (warm child)", one_at_a_time(&q, jobs, Sandboxed::new).await?, batch(&q, jobs, Sandboxed::new).await?),
+        (
+            "sandboxed (warm child)",
+            one_at_a_time(&q, jobs, Sandboxed::new).await?,
+            batch(&q, jobs, Sandboxed::new).await?,
+        ),
     ];
     pool.shutdown().await?;
     println!("| job | one at a time: p50 | p99 | mean | batch of {jobs}: jobs/s |");
@@ -60,7 +62,11 @@ async fn measure(jobs: u32) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Enqueue to result, one job after the other.
-async fn one_at_a_time<J>(q: &MemoryQueue, n: u32, make: fn(u32) -> J) -> Result<Vec<Duration>, Box<dyn std::error::Error>>
+async fn one_at_a_time<J>(
+    q: &MemoryQueue,
+    n: u32,
+    make: fn(u32) -> J,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>>
 where
     J: Job<Output = u32> + JobExt,
 {

@@ -207,7 +207,13 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
         p.shutdown().await?;
     }
     let restarts = restarts(&metrics)?;
-    Ok(Report { worker_pid: std::process::id(), jobs, restarts, zombies: zombies_after_reaping().await, cancelled_child_gone })
+    Ok(Report {
+        worker_pid: std::process::id(),
+        jobs,
+        restarts,
+        zombies: zombies_after_reaping().await,
+        cancelled_child_gone,
+    })
 }
 
 /// Waits for the job to end and reads how it did.

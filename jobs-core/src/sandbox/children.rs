@@ -388,7 +388,7 @@ mod tests {
         let stderr =
             "memory allocation of 64 bytes failed\nstack backtrace:\n   0: std::alloc\n             at x.rs:1\n\
                       note: Some details are omitted\n\n";
-        let last = stderr.lines().filter(|l| says_something(l)).last();
+        let last = stderr.lines().rfind(|l| says_something(l));
         assert_eq!(last, Some("memory allocation of 64 bytes failed"));
     }
 

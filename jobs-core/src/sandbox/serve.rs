@@ -45,8 +45,9 @@ pub fn is_child() -> bool {
 /// ```no_run
 /// fn main() {
 ///     jobs_core::sandbox::serve_if_child();
-///     // .. the application: build the runtime, start the pool ..
+///     run_the_worker();
 /// }
+/// # fn run_the_worker() {}
 /// ```
 pub fn serve_if_child() {
     if let Some(child) = child() {
