@@ -3,24 +3,14 @@
 //! as expected.
 #![cfg(unix)]
 
-use std::process::{Command, Stdio};
-
-use crate::support::TempDir;
+use crate::support::{binary, TempDir};
 
 #[test]
 fn the_demo_binary_runs_the_file_jobs_in_sandbox_children() {
     let dir = TempDir::new("sandbox-demo");
-    let out = Command::new(env!("CARGO_BIN_EXE_background-jobs"))
-        .arg("demo")
-        .env_remove("JOBS_REDIS_URL")
-        .env_remove("JOBS_CONFIG")
-        .env("APP_DATA_DIR", &dir.0)
-        .env("JOBS_HTTP_BIND", "127.0.0.1:0")
-        // The children log what their jobs did; the worker forwards it.
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the background-jobs binary runs");
+    // With `info` logs the children log what their jobs did; the worker
+    // forwards it.
+    let out = binary("demo", &dir.0).output().expect("the background-jobs binary runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the demo failed ({}):\n{stdout}\n{stderr}", out.status);
     assert!(stdout.contains("Every job ended as expected."), "{stdout}");

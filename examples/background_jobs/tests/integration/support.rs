@@ -21,6 +21,21 @@ pub async fn lock() -> MutexGuard<'static, ()> {
     APP_LOCK.lock().await
 }
 
+/// The `background-jobs` binary running `command` on the MemoryQueue with
+/// its data folder in `dir`, its endpoints on a free loopback port and
+/// `info` logs on standard error.
+pub fn binary(command: &str, dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_background-jobs"));
+    cmd.arg(command)
+        .env_remove("JOBS_REDIS_URL")
+        .env_remove("JOBS_CONFIG")
+        .env("APP_DATA_DIR", dir)
+        .env("JOBS_HTTP_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// A temporary folder, removed on drop.
 pub struct TempDir(pub PathBuf);
 
