@@ -89,7 +89,9 @@ impl Sandbox {
 
     /// How many idle children the pool keeps started, so that an attempt
     /// does not wait for a process to start (default 2). A child that dies
-    /// is replaced.
+    /// is replaced. They start with the pool when it serves a queue that a
+    /// sandboxed job declares (or with [`Sandbox::every_job`]), else with
+    /// the first sandboxed attempt.
     pub fn warm_children(mut self, n: usize) -> Self {
         self.warm = n;
         self

@@ -460,12 +460,9 @@ impl WorkerPoolBuilder {
             abort,
             killed: killed.clone(),
         });
-        #[cfg(all(unix, feature = "sandbox"))]
-        if let Some(children) = &core.sandbox {
-            children.warm_up();
-        }
         #[cfg(not(all(unix, feature = "sandbox")))]
         let () = sandbox;
+        sandbox::warm_up(&core);
         let tracker = TaskTracker::new();
         let sem = Arc::new(Semaphore::new(self.workers));
         let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));

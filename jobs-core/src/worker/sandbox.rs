@@ -52,6 +52,23 @@ pub(super) fn children(
     }
 }
 
+/// Starts the warm children at once when a served queue is one a
+/// sandboxed job declares (or every job is sandboxed); otherwise the first
+/// sandboxed attempt starts them. So a program that merely links a
+/// sandboxed job (a test harness among them) starts no child until one
+/// runs.
+pub(super) fn warm_up(core: &Core) {
+    #[cfg(all(unix, feature = "sandbox"))]
+    if let Some(children) = &core.sandbox {
+        let served = |d: &&JobDescriptor| d.sandbox && core.queues.iter().any(|q| q == d.queue);
+        if core.sandbox_every_job || core.registry.values().any(served) {
+            children.warm_up();
+        }
+    }
+    #[cfg(not(all(unix, feature = "sandbox")))]
+    let _ = core;
+}
+
 /// Ends the pool's idle children; running ones end with their attempts.
 pub(super) fn close(core: &Core) {
     #[cfg(all(unix, feature = "sandbox"))]
