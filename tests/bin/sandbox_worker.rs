@@ -2,10 +2,10 @@
 //! program that is both the worker and, started again by its pools, the
 //! sandbox child. It runs misbehaving sandboxed jobs (unbounded
 //! allocation, `abort()`, a busy loop past its timeout, a null-pointer
-//! write through a C call, a CPU-time hog), a sandboxed job that reaches
-//! for a loopback listener of the worker without network, and well-behaved
-//! jobs in and out of the sandbox after them; then prints one JSON report
-//! on standard output.
+//! write through a C call, a panic, a CPU-time hog), a sandboxed job that
+//! reaches for a loopback listener of the worker without network, one that
+//! waits until the worker cancels it, and well-behaved jobs in and out of
+//! the sandbox after them; then prints one JSON report on standard output.
 //!
 //! `sandbox-worker [REDIS_URL]`: on a `MemoryQueue`, or on Redis.
 
@@ -52,6 +52,12 @@ async fn spin() -> Result<(), JobError> {
 async fn segv() -> Result<(), JobError> {
     native::write_to_null();
     Ok(())
+}
+
+/// Panics: caught in the child, which serves on.
+#[job(name = "sandbox.panic", queue = "sandbox", retries = 0, sandbox)]
+async fn panics() -> Result<(), JobError> {
+    panic!("on purpose")
 }
 
 /// Burns CPU with no timeout: the CPU time limit of its pool ends it.
@@ -184,6 +190,7 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
         (Abort::NAME, Abort {}.enqueue(&queue).await?),
         (Spin::NAME, Spin {}.enqueue(&queue).await?),
         (Segv::NAME, Segv {}.enqueue(&queue).await?),
+        (Panics::NAME, Panics {}.enqueue(&queue).await?),
         (Burn::NAME, Burn {}.enqueue(&queue).await?),
         (Connect::NAME, Connect { addr }.enqueue(&queue).await?),
     ];

@@ -44,6 +44,8 @@ fn check(report: &Value) {
     assert_eq!(segv, "sandbox: the child was killed by SIGSEGV (invalid memory access)");
     let spin = only_error(report, "sandbox.spin");
     assert_eq!(spin, "timed out after 2s; the sandbox child was killed");
+    // A panic is caught in the child, which lives on (not a restart below).
+    assert_eq!(only_error(report, "sandbox.panic"), "panicked: on purpose");
     let burn = only_error(report, "sandbox.burn");
     assert_eq!(burn, "sandbox: the child was killed by SIGXCPU (over its CPU time limit of 1s)");
 
