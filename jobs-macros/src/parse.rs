@@ -155,11 +155,19 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
     if la.peek(kw::sandbox) {
         let key = input.parse::<kw::sandbox>()?;
         // A flag: a value would suggest `sandbox = false` does something.
-        if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+        if input.peek(Token![=]) {
             return Err(syn::Error::new(
                 key.span,
                 "`sandbox` takes no value: write `#[job(sandbox)]` to run the job in a child process, \
                  or leave the key out to run it in the worker",
+            ));
+        }
+        if input.peek(syn::token::Paren) {
+            return Err(syn::Error::new(
+                key.span,
+                "`sandbox` takes no settings: write `#[job(sandbox)]`; the limits are the pool's \
+                 (`WorkerPoolBuilder::sandbox(Sandbox::default().memory_limit(..))`, or \
+                 `jobs.worker_pool.sandbox` in the configuration)",
             ));
         }
         return set_once(&mut args.sandbox, key.span, "sandbox", key.span, errors);
