@@ -60,13 +60,20 @@ pub(super) fn children(
 pub(super) fn warm_up(core: &Core) {
     #[cfg(all(unix, feature = "sandbox"))]
     if let Some(children) = &core.sandbox {
-        let served = |d: &&JobDescriptor| d.sandbox && core.queues.iter().any(|q| q == d.queue);
-        if core.sandbox_every_job || core.registry.values().any(served) {
+        let jobs = core.registry.values().map(|d| (d.queue, d.sandbox));
+        if core.sandbox_every_job || serves_sandboxed(&core.queues, jobs) {
             children.warm_up();
         }
     }
     #[cfg(not(all(unix, feature = "sandbox")))]
     let _ = core;
+}
+
+/// Whether one of `queues` is declared by a sandboxed job (`jobs`: each
+/// job's queue and whether it is sandboxed).
+#[cfg(all(unix, feature = "sandbox"))]
+fn serves_sandboxed<'a>(queues: &[String], mut jobs: impl Iterator<Item = (&'a str, bool)>) -> bool {
+    jobs.any(|(queue, sandboxed)| sandboxed && queues.iter().any(|q| q == queue))
 }
 
 /// Ends the pool's idle children; running ones end with their attempts.
@@ -77,4 +84,18 @@ pub(super) fn close(core: &Core) {
     }
     #[cfg(not(all(unix, feature = "sandbox")))]
     let _ = core;
+}
+
+#[cfg(all(test, unix, feature = "sandbox"))]
+mod tests {
+    use super::serves_sandboxed;
+
+    #[test]
+    fn children_warm_up_at_start_only_for_a_served_queue_of_a_sandboxed_job() {
+        let queues = vec!["files".to_owned(), "default".to_owned()];
+        assert!(serves_sandboxed(&queues, [("default", false), ("files", true)].into_iter()));
+        // Linked, sandboxed, but on a queue this pool does not serve.
+        assert!(!serves_sandboxed(&queues, [("video", true), ("files", false)].into_iter()));
+        assert!(!serves_sandboxed(&queues, std::iter::empty()));
+    }
 }
