@@ -30,7 +30,7 @@ pub(super) fn children(
     #[cfg(feature = "metrics")]
     let hook = builder.metrics.clone().map(|m| Box::new(move || m.sandbox_restart()) as crate::sandbox::RestartHook);
     #[cfg(not(feature = "metrics"))]
-    let hook = None;
+    let hook: Option<crate::sandbox::RestartHook> = None;
     crate::sandbox::Children::new(settings.clone(), hook).map(Some).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
