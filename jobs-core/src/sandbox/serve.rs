@@ -217,7 +217,7 @@ fn attempt(
     match ran {
         Ok(Ok(result)) => (Reply::Succeeded { has_result: result.is_some() }, result.unwrap_or_default()),
         Ok(Err(e)) => run_error(&e),
-        Err(panic) => failed(crate::worker::panic_message(panic), true),
+        Err(panic) => failed(crate::error::panic_message(panic), true),
     }
 }
 

@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::shared::{Ack, Core, Sandboxed, UnknownJobs};
 use crate::context::JobContext;
+use crate::error::panic_message;
 use crate::hooks::{Attempt, BoxFuture, DeadJob, FailedAttempt, JobOutcome, Next};
 use crate::payload::PayloadFormat;
 use crate::progress::Reporter;
@@ -334,18 +335,6 @@ where
         None => fut.await,
     };
     ran.map_err(panic_message)
-}
-
-/// A caught panic as an attempt's error.
-pub(crate) fn panic_message(p: Box<dyn Any + Send>) -> String {
-    let msg = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".into());
-    // The payload is user data: dropping it may panic too.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(p)));
-    crate::error::bounded_message(format!("panicked: {msg}"))
 }
 
 fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {

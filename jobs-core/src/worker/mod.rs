@@ -26,8 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use backoff::Backoff;
-#[cfg(all(unix, feature = "sandbox"))]
-pub(crate) use exec::panic_message;
 pub use shared::UnknownJobs;
 
 use crate::error::Error;
@@ -351,7 +349,15 @@ impl WorkerPoolBuilder {
     /// allow it.
     pub fn start(self) -> Result<WorkerHandle, Error> {
         let registry = crate::registry::registry()?;
-        let sandbox = sandbox::children(&self, &registry)?;
+        #[cfg(all(unix, feature = "sandbox"))]
+        let sandbox = sandbox::children(
+            &self.sandbox,
+            #[cfg(feature = "metrics")]
+            self.metrics.as_ref(),
+            &registry,
+        )?;
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        let sandbox = sandbox::children(&registry)?;
         // Any linked job can arrive on a served queue, so every one's data
         // must be here before the first fetch.
         let mut names: Vec<&&str> = registry.keys().collect();

@@ -4,18 +4,18 @@
 use std::collections::HashMap;
 
 use super::shared::Core;
-use super::WorkerPoolBuilder;
 use crate::error::Error;
 use crate::registry::JobDescriptor;
 
-/// The sandbox children of a pool about to start: `None` when no job of
-/// it is sandboxed or the sandbox runs jobs in process.
+/// The sandbox children of a pool about to start with `settings`: `None`
+/// when no job of it is sandboxed or the sandbox runs jobs in process.
+/// `metrics` counts the children's restarts.
 #[cfg(all(unix, feature = "sandbox"))]
 pub(super) fn children(
-    builder: &WorkerPoolBuilder,
+    settings: &crate::sandbox::Sandbox,
+    #[cfg(feature = "metrics")] metrics: Option<&crate::metrics::JobMetrics>,
     registry: &HashMap<&'static str, &'static JobDescriptor>,
 ) -> Result<Option<super::shared::Sandboxed>, Error> {
-    let settings = &builder.sandbox;
     let sandboxed = settings.every_job || registry.values().any(|d| d.sandbox);
     if !sandboxed || !settings.enabled {
         return Ok(None);
@@ -28,7 +28,7 @@ pub(super) fn children(
         )));
     }
     #[cfg(feature = "metrics")]
-    let hook = builder.metrics.clone().map(|m| Box::new(move || m.sandbox_restart()) as crate::sandbox::RestartHook);
+    let hook = metrics.cloned().map(|m| Box::new(move || m.sandbox_restart()) as crate::sandbox::RestartHook);
     #[cfg(not(feature = "metrics"))]
     let hook: Option<crate::sandbox::RestartHook> = None;
     crate::sandbox::Children::new(settings.clone(), hook).map(Some).map_err(|e| Error::InvalidArgument(e.to_string()))
@@ -37,10 +37,7 @@ pub(super) fn children(
 /// Without the sandbox feature, a sandboxed job is refused rather than run
 /// in the worker unguarded.
 #[cfg(not(all(unix, feature = "sandbox")))]
-pub(super) fn children(
-    _builder: &WorkerPoolBuilder,
-    registry: &HashMap<&'static str, &'static JobDescriptor>,
-) -> Result<(), Error> {
+pub(super) fn children(registry: &HashMap<&'static str, &'static JobDescriptor>) -> Result<(), Error> {
     match registry.values().find(|d| d.sandbox) {
         Some(d) => Err(Error::InvalidArgument(format!(
             "job `{}` ({}) is declared `#[job(sandbox)]`, but jobs-core was built without its `sandbox` feature \
