@@ -33,6 +33,11 @@ pub mod results_and_events {}
 #[doc = include_str!("../docs/tracing.md")]
 pub mod tracing_guide {}
 
+/// The Rust blocks of `docs/sandbox.md`.
+#[cfg(unix)]
+#[doc = include_str!("../docs/sandbox.md")]
+pub mod sandbox {}
+
 /// The Rust blocks of `docs/webhooks.md`.
 #[doc = include_str!("../docs/webhooks.md")]
 pub mod webhooks {}

@@ -58,6 +58,9 @@ pub struct SpecialJobs {
     pub hang: u32,
     /// `chaos.poison`: exits its worker process on every attempt; ends dead.
     pub poison: u32,
+    /// `chaos.sandboxed`: runs in a sandbox child, which aborts on its first
+    /// attempt; then succeeds.
+    pub sandboxed: u32,
 }
 
 /// The largest clock skew a run accepts (seconds): a day.
@@ -171,7 +174,7 @@ impl ChaosConfig {
             redis_outages: 1,
             redis_freezes: 1,
             redis_down_for: Duration::from_secs(3),
-            special: SpecialJobs { timeout: 5, panic: 10, hang: 3, poison: 1 },
+            special: SpecialJobs { timeout: 5, panic: 10, hang: 3, poison: 1, sandboxed: 5 },
             drain_timeout: Duration::from_secs(60),
             work_ms: (5, 50),
             long_work_share: 0.03,
@@ -202,7 +205,13 @@ impl ChaosConfig {
             redis_outages: every5,
             redis_freezes: every5,
             redis_down_for: Duration::from_secs(10),
-            special: SpecialJobs { timeout: 10 * minutes, panic: 20 * minutes, hang: 3 * minutes, poison: every5 },
+            special: SpecialJobs {
+                timeout: 10 * minutes,
+                panic: 20 * minutes,
+                hang: 3 * minutes,
+                poison: every5,
+                sandboxed: 10 * minutes,
+            },
             drain_timeout: Duration::from_secs(180),
             seed: u64::from(minutes) * 7919,
             ..ChaosConfig::ci(worker_exe)

@@ -25,11 +25,14 @@ pub enum Kind {
     Hang,
     /// [`chaos_poison`]: must end dead after killing its workers.
     Poison,
+    /// [`chaos_sandboxed`]: must succeed after its first attempt's sandbox
+    /// child aborted.
+    Sandboxed,
 }
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 5] = [Kind::Work, Kind::Timeout, Kind::Panic, Kind::Hang, Kind::Poison];
+    pub const ALL: [Kind; 6] = [Kind::Work, Kind::Timeout, Kind::Panic, Kind::Hang, Kind::Poison, Kind::Sandboxed];
 
     /// The lowercase name.
     pub const fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Panic => "panic",
             Kind::Hang => "hang",
             Kind::Poison => "poison",
+            Kind::Sandboxed => "sandboxed",
         }
     }
 
@@ -46,7 +50,7 @@ impl Kind {
     pub const fn expected(self) -> jobs_core::JobStatus {
         use jobs_core::JobStatus::*;
         match self {
-            Kind::Work | Kind::Panic => Succeeded,
+            Kind::Work | Kind::Panic | Kind::Sandboxed => Succeeded,
             Kind::Timeout | Kind::Poison => Dead,
             Kind::Hang => Cancelled,
         }
@@ -107,6 +111,25 @@ pub async fn chaos_poison(ctx: JobContext, seq: u64) -> Result<(), JobError> {
         std::process::exit(POISON_EXIT);
     }
     Err(JobError::permanent("chaos.poison outside a chaos worker process"))
+}
+
+/// A sandboxed handler that aborts its child process on its first attempt
+/// and succeeds on the next: the worker process and its other jobs must
+/// not notice. Its runs are recorded under the worker's pid (see
+/// [`runlog`]), so that a fault of the worker explains them.
+#[job(name = "chaos.sandboxed", queue = "chaos", retries = 10, sandbox)]
+pub async fn chaos_sandboxed(ctx: JobContext, seq: u64) -> Result<u64, JobError> {
+    runlog::started(&ctx);
+    if ctx.attempt() == 1 {
+        if runlog::is_open() {
+            // In a sandbox child of a chaos worker: the child dies, not the
+            // worker.
+            std::process::abort();
+        }
+        return Err(JobError::retryable("chaos.sandboxed outside a chaos worker's sandbox child"));
+    }
+    runlog::ended(&ctx);
+    Ok(seq)
 }
 
 /// The exit code of a worker process that a poison job ended.

@@ -56,4 +56,4 @@ pub use fleet::{Fleet, WorkerSpec};
 pub use redis_proc::RedisProc;
 pub use report::Report;
 pub use run::run;
-pub use worker::{connect, redis_config, run_worker, WorkerArgs};
+pub use worker::{connect, redis_config, run_worker, serve_sandbox_child, WorkerArgs};

@@ -86,6 +86,12 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
     match Cli::parse().command {
+        Cmd::Worker { runlog, clock_skew_ms, .. } if jobs_core::sandbox::is_child() => {
+            // Started again by a worker's pool to run its sandboxed jobs,
+            // which record their runs in the worker's run log.
+            jobs_chaos::serve_sandbox_child(&runlog, clock_skew_ms).context("sandbox child")?;
+            Ok(())
+        }
         Cmd::Worker { redis, queue, lease_ms, concurrency, runlog, clock_skew_ms, crash_budget } => {
             let lease = Duration::from_millis(lease_ms);
             let args = WorkerArgs { redis, queue, lease, concurrency, runlog, clock_skew_ms, crash_budget };

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::ChaosConfig;
 use crate::error::ChaosError;
-use crate::jobs::{ChaosHang, ChaosPanic, ChaosPoison, ChaosTimeout, ChaosWork, Kind};
+use crate::jobs::{ChaosHang, ChaosPanic, ChaosPoison, ChaosSandboxed, ChaosTimeout, ChaosWork, Kind};
 use crate::model::{lock, Acked, Shared};
 use crate::runlog::now_ms;
 
@@ -22,8 +22,8 @@ use crate::runlog::now_ms;
 /// the load (and finish before the drain).
 #[derive(Debug)]
 pub(crate) struct Specials {
-    targets: [(Kind, u32); 4],
-    emitted: Mutex<[u32; 4]>,
+    targets: [(Kind, u32); 5],
+    emitted: Mutex<[u32; 5]>,
 }
 
 impl Specials {
@@ -35,8 +35,9 @@ impl Specials {
                 (Kind::Panic, s.panic),
                 (Kind::Hang, s.hang),
                 (Kind::Poison, s.poison),
+                (Kind::Sandboxed, s.sandboxed),
             ],
-            emitted: Mutex::new([0; 4]),
+            emitted: Mutex::new([0; 5]),
         }
     }
 
@@ -90,6 +91,7 @@ pub(crate) async fn produce(
                 Kind::Panic => ChaosPanic { seq }.into_new_job(opts)?,
                 Kind::Hang => ChaosHang { seq }.into_new_job(opts)?,
                 Kind::Poison => ChaosPoison { seq }.into_new_job(opts)?,
+                Kind::Sandboxed => ChaosSandboxed { seq }.into_new_job(opts)?,
             };
             kinds.push(kind);
             batch.push(job);

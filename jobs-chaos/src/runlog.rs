@@ -80,9 +80,20 @@ pub fn open(path: &Path) -> Result<(), ChaosError> {
     Ok(())
 }
 
+/// The worker process a run belongs to: this process, or, in a sandbox
+/// child, the worker that started it (the kernel kills the child when that
+/// worker dies, so the worker's faults are the run's).
+fn worker_pid() -> u32 {
+    if jobs_core::sandbox::is_child() {
+        std::os::unix::process::parent_id()
+    } else {
+        std::process::id()
+    }
+}
+
 fn record(kind: char, ctx: &JobContext) {
     let Some(mut file) = LOG.get() else { return };
-    let line = format!("{kind} {} {} {} {}\n", ctx.job_id(), ctx.attempt(), std::process::id(), now_ms());
+    let line = format!("{kind} {} {} {} {}\n", ctx.job_id(), ctx.attempt(), worker_pid(), now_ms());
     // One write for the whole line (O_APPEND: placed at the end atomically).
     if let Err(e) = file.write_all(line.as_bytes()) {
         tracing::error!(error = %e, "cannot append to the run log");

@@ -108,6 +108,17 @@ pub async fn connect(url: &str) -> RedisQueue {
     }
 }
 
+/// Serves as a sandbox child of a worker process (`chaos.sandboxed`): its
+/// runs go to the worker's run log, on the host's clock like the worker's.
+pub fn serve_sandbox_child(runlog_path: &std::path::Path, clock_skew_ms: i64) -> Result<(), ChaosError> {
+    runlog::open(runlog_path)?;
+    runlog::set_clock_offset(clock_skew_ms);
+    if let Some(child) = jobs_core::sandbox::child() {
+        child.serve();
+    }
+    Ok(())
+}
+
 /// Runs the worker process until its stdin closes.
 pub fn run_worker(args: WorkerArgs) -> Result<(), ChaosError> {
     runlog::open(&args.runlog)?;

@@ -119,7 +119,9 @@ use serde::{Deserialize, Serialize};
 pub use backend::BackendSection;
 pub use error::ConfigError;
 pub use mask::mask_url_password;
-pub use sections::{ArchiveConfig, HttpConfig, MetricsConfig, QueueConfig, Queues, SchedulerConfig, WorkerPoolConfig};
+pub use sections::{
+    ArchiveConfig, HttpConfig, MetricsConfig, QueueConfig, Queues, SandboxConfig, SchedulerConfig, WorkerPoolConfig,
+};
 
 use crate::error::Error;
 #[cfg(feature = "metrics")]
@@ -301,6 +303,8 @@ impl Config {
             .grace_period(p.grace_period)
             .lease(p.lease)
             .progress_interval(p.progress_interval);
+        #[cfg(all(unix, feature = "sandbox"))]
+        let b = b.sandbox(p.sandbox.to_sandbox());
         #[cfg(feature = "cron")]
         let b = b.scheduler(self.jobs.scheduler.enabled);
         let a = &self.jobs.archive;

@@ -36,7 +36,15 @@ pub struct JobContext {
     queue: Option<Arc<dyn crate::queue::JobQueue>>,
     /// This attempt's progress writer; `None` outside a pool.
     progress: Option<Arc<crate::progress::Reporter>>,
+    /// Where a sandbox child sends its job's progress (to the pool, whose
+    /// writer stores it).
+    #[cfg(all(unix, feature = "sandbox"))]
+    progress_sink: Option<ProgressSink>,
 }
+
+/// A sandbox child's way to hand its job's progress to the pool.
+#[cfg(all(unix, feature = "sandbox"))]
+pub(crate) type ProgressSink = Arc<dyn Fn(f32, String) + Send + Sync>;
 
 impl std::fmt::Debug for JobContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +118,8 @@ impl JobContext {
             ext: None,
             queue: None,
             progress: None,
+            #[cfg(all(unix, feature = "sandbox"))]
+            progress_sink: None,
         }
     }
 
@@ -118,6 +128,14 @@ impl JobContext {
     pub(crate) fn with_pool(mut self, data: Arc<Extensions>, queue: Option<Arc<dyn crate::queue::JobQueue>>) -> Self {
         self.data = data;
         self.queue = queue;
+        self
+    }
+
+    /// Sends the job's progress to `sink` (a sandbox child's channel to the
+    /// pool), after the same check of its arguments.
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub(crate) fn with_progress_sink(mut self, sink: ProgressSink) -> Self {
+        self.progress_sink = Some(sink);
         self
     }
 
@@ -270,7 +288,13 @@ impl JobContext {
     pub async fn progress(&self, fraction: f32, note: impl Into<String>) -> Result<(), crate::ProgressError> {
         match &self.progress {
             Some(reporter) => reporter.report(fraction, note.into()).await,
-            None if crate::queue::valid_fraction(fraction) => Ok(()),
+            None if crate::queue::valid_fraction(fraction) => {
+                #[cfg(all(unix, feature = "sandbox"))]
+                if let Some(sink) = &self.progress_sink {
+                    sink(fraction, note.into());
+                }
+                Ok(())
+            }
             None => Err(crate::ProgressError::InvalidFraction(fraction)),
         }
     }

@@ -388,6 +388,18 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
     }
 }
 
+/// A caught panic as an attempt's error.
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into());
+    // The payload is user data: dropping it may panic too.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(p)));
+    bounded_message(format!("panicked: {msg}"))
+}
+
 /// The most bytes of an error message that are stored with an attempt,
 /// logged or shown: serde quotes the offending value, which may be huge.
 pub const MAX_ERROR_LEN: usize = 4096;

@@ -22,6 +22,8 @@ mod queue;
 mod redact;
 mod registry;
 mod router;
+#[cfg(all(unix, feature = "sandbox"))]
+pub mod sandbox;
 #[cfg(feature = "cron")]
 mod schedule;
 #[cfg(feature = "signal")]

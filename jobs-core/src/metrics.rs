@@ -24,6 +24,7 @@
 //! | `jobs_group_breakers_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times a group's breaker opened |
 //! | `jobs_archive_backlog` | `queue` | a pool's archiver: entries of the queue's archive backlog not yet written to the sink |
 //! | `jobs_archived_total` | `queue` | a pool's archiver: deleted jobs written to the archive sink |
+//! | `jobs_sandbox_restarts_total` | | pools: sandbox children that died or were killed (a crash, a limit, a timeout, a cancellation) and were replaced |
 //! | `jobs_backend_up` | | 1 when the last `stats()` call succeeded, 0 when it failed |
 //! | `jobs_schedule_lateness_seconds` (histogram) | | the scheduler: how late a recurring job was enqueued |
 //!
@@ -60,7 +61,9 @@ use std::time::Duration;
 /// The `prometheus` crate these metrics are built with, for its `Registry`.
 pub use prometheus;
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 pub use metered::Metered;
 
@@ -130,6 +133,7 @@ struct Inner {
     group_breakers_opened: IntCounterVec,
     archive_backlog: IntGaugeVec,
     archived: IntCounterVec,
+    sandbox_restarts: IntCounter,
 }
 
 impl std::fmt::Debug for JobMetrics {
@@ -256,6 +260,11 @@ impl JobMetrics {
             )
             .map_err(MetricsError::Register)?,
             archived: counter("archived_total", "Deleted jobs written to the archive sink.", &["queue"])?,
+            sandbox_restarts: IntCounter::new(
+                name("sandbox_restarts_total"),
+                "Sandbox children that died or were killed (a crash, a limit, a timeout, a cancellation) and were replaced.",
+            )
+            .map_err(MetricsError::Register)?,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(inner.enqueued.clone()),
@@ -278,6 +287,7 @@ impl JobMetrics {
             Box::new(inner.group_breakers_opened.clone()),
             Box::new(inner.archive_backlog.clone()),
             Box::new(inner.archived.clone()),
+            Box::new(inner.sandbox_restarts.clone()),
         ];
         for c in collectors {
             registry.register(c).map_err(MetricsError::Register)?;
@@ -448,6 +458,12 @@ impl JobMetrics {
     /// (content type [`prometheus::TEXT_FORMAT`]).
     pub fn encode(&self) -> Result<String, MetricsError> {
         prometheus::TextEncoder::new().encode_to_string(&self.inner.registry.gather()).map_err(MetricsError::Encode)
+    }
+
+    /// Counts one sandbox child that died or was killed.
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub(crate) fn sandbox_restart(&self) {
+        self.inner.sandbox_restarts.inc();
     }
 
     /// Per-pool bookkeeping: adds `workers` to `jobs_worker_slots` until the

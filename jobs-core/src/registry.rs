@@ -129,6 +129,9 @@ pub struct JobDescriptor {
     pub concurrency: Option<u32>,
     /// Starts of one group per window (`rate`).
     pub rate: Option<crate::queue::Rate>,
+    /// `sandbox`: each attempt runs in a child process of the worker
+    /// (see [`crate::sandbox`]).
+    pub sandbox: bool,
 }
 
 impl JobDescriptor {
@@ -246,6 +249,7 @@ mod tests {
             group: |_| None,
             concurrency: None,
             rate: None,
+            sandbox: false,
         }
     }
 

@@ -527,3 +527,29 @@ fn retention_and_archive_keys() {
     let e = parse_err("jobs:\n  archive: { batch: 0 }\n");
     assert!(e.contains("jobs.archive.batch"), "{e}");
 }
+
+#[test]
+fn the_sandbox_section_parses_is_checked_and_is_settable_by_variables() {
+    let c = Config::from_yaml_str(
+        "jobs:\n  worker_pool:\n    sandbox: { memory_limit_mb: 512, cpu_time_limit: 30s, network: no, warm_children: 3 }\n",
+    )
+    .expect("valid");
+    let s = &c.jobs.worker_pool.sandbox;
+    assert_eq!(s.memory_limit_mb, Some(512));
+    assert_eq!(s.cpu_time_limit, Some(Duration::from_secs(30)));
+    assert!(!s.network);
+    assert_eq!(s.warm_children, 3);
+    assert_eq!(s.open_files_limit, Some(256), "an unset key keeps its default");
+    let e = parse_err("jobs:\n  worker_pool:\n    sandbox: { memory: 512 }\n");
+    assert!(e.contains("jobs.worker_pool.sandbox: unknown field `memory`") && e.contains("memory_limit_mb"), "{e}");
+    let e = parse_err("jobs:\n  worker_pool:\n    sandbox: { cpu_time_limit: forever }\n");
+    assert!(e.contains("jobs.worker_pool.sandbox.cpu_time_limit"), "{e}");
+    let c = c
+        .with_env_overrides([
+            ("JOBS_WORKER_POOL__SANDBOX__ENABLED", "off"),
+            ("JOBS_WORKER_POOL__SANDBOX__CPU_TIME_LIMIT", "2m"),
+        ])
+        .expect("valid overrides");
+    assert!(!c.jobs.worker_pool.sandbox.enabled);
+    assert_eq!(c.jobs.worker_pool.sandbox.cpu_time_limit, Some(Duration::from_secs(120)));
+}

@@ -55,6 +55,7 @@ pub fn check(args: &Args, sig: &Signature, params: &[Param], errors: &mut Errors
     Some(Settings {
         krate,
         register,
+        sandbox: args.sandbox.is_some(),
         name,
         queue,
         priority,

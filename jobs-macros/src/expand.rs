@@ -64,6 +64,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
     };
     let type_name = ty.to_string();
     let data_types = params.iter().filter_map(|p| p.data.as_deref());
+    let sandbox = settings.sandbox;
     let descriptor = quote! {
         #kr::__private::JobDescriptor {
             name: <#ty as #kr::__private::Job>::NAME,
@@ -83,6 +84,7 @@ pub fn expand(settings: &Settings, func: &ItemFn, params: &[Param]) -> TokenStre
             group: #kr::__private::group_of::<#ty>,
             concurrency: <#ty as #kr::__private::Job>::CONCURRENCY,
             rate: <#ty as #kr::__private::Job>::RATE,
+            sandbox: #sandbox,
         }
     };
     // A job left out of the link-time registry keeps its descriptor in a

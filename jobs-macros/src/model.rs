@@ -37,6 +37,8 @@ pub struct Args {
     pub every: Option<LitStr>,
     /// `timezone = ".."`.
     pub timezone: Option<LitStr>,
+    /// `sandbox` (a flag), where it is written.
+    pub sandbox: Option<Span>,
     /// `crate = path`.
     pub krate: Option<Path>,
     /// `register = false` (internal): kept as an expression so that
@@ -172,6 +174,8 @@ pub struct Settings {
     /// Whether the generated code submits the job to the link-time
     /// registry (`register = false` leaves it to be added at run time).
     pub register: bool,
+    /// `sandbox`: the job runs in a child process of the worker.
+    pub sandbox: bool,
     /// The stored job name.
     pub name: String,
     /// The default queue.

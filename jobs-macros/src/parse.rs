@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "cron",
     "every",
     "timezone",
+    "sandbox",
     "crate",
 ];
 
@@ -62,6 +63,7 @@ mod kw {
     syn::custom_keyword!(every);
     syn::custom_keyword!(timezone);
     syn::custom_keyword!(register);
+    syn::custom_keyword!(sandbox);
     syn::custom_keyword!(email);
     syn::custom_keyword!(url);
     syn::custom_keyword!(non_empty);
@@ -149,6 +151,26 @@ fn parse_arg(input: ParseStream, args: &mut Args, errors: &mut Errors) -> syn::R
         cron => cron: string_value,
         every => every: string_value,
         timezone => timezone: string_value,
+    }
+    if la.peek(kw::sandbox) {
+        let key = input.parse::<kw::sandbox>()?;
+        // A flag: a value would suggest `sandbox = false` does something.
+        if input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span,
+                "`sandbox` takes no value: write `#[job(sandbox)]` to run the job in a child process, \
+                 or leave the key out to run it in the worker",
+            ));
+        }
+        if input.peek(syn::token::Paren) {
+            return Err(syn::Error::new(
+                key.span,
+                "`sandbox` takes no settings: write `#[job(sandbox)]`; the limits are the pool's \
+                 (`WorkerPoolBuilder::sandbox(Sandbox::default().memory_limit(..))`, or \
+                 `jobs.worker_pool.sandbox` in the configuration)",
+            ));
+        }
+        return set_once(&mut args.sandbox, key.span, "sandbox", key.span, errors);
     }
     // Internal, so peeked without `la`: it stays out of the "expected one
     // of" list that users read.

@@ -26,7 +26,7 @@ async fn defaults() -> Result<(), JobError> {
     Ok(())
 }
 
-#[job(priority = "low", timeout = "250ms", retries = 0)]
+#[job(priority = "low", timeout = "250ms", retries = 0, sandbox)]
 async fn low() -> Result<(), JobError> {
     Ok(())
 }
@@ -78,4 +78,7 @@ async fn main() {
 
     let names: Vec<_> = jobs_core::backend::descriptors().map(|d| d.name).collect();
     assert!(names.contains(&"defaults") && names.contains(&"low"), "{names:?}");
+    let sandboxed = |name: &str| jobs_core::backend::descriptors().find(|d| d.name == name).map(|d| d.sandbox);
+    assert_eq!(sandboxed("low"), Some(true));
+    assert_eq!(sandboxed("defaults"), Some(false));
 }

@@ -45,6 +45,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The worker starts this program again to run the jobs that handle
+    // untrusted files (`#[job(sandbox)]`): such a process only serves them.
+    if let Some(child) = jobs_core::sandbox::child() {
+        return serve_sandbox(child, cli.config.as_deref());
+    }
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -96,6 +101,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs { args } => {
             init_tracing("warn");
             operate(settings, cli.config.clone(), args).await
+        }
+    }
+}
+
+/// Serves as a sandbox child: the sandboxed jobs take the application's
+/// environment, built from the same configuration as the worker's. They
+/// enqueue nothing, so it gets an in-memory queue rather than a connection
+/// to the worker's backend.
+fn serve_sandbox(child: jobs_core::sandbox::SandboxChild, config: Option<&std::path::Path>) -> ExitCode {
+    init_tracing("warn");
+    let queue: jobs_core::SharedQueue = Arc::new(jobs_core::MemoryQueue::new());
+    let env = Settings::load(config).map_err(anyhow::Error::from).and_then(|settings| {
+        let env = AppEnv::new(settings, queue)?;
+        Ok(Arc::new(env))
+    });
+    match env {
+        Ok(env) => child.extensions(env.share()).serve(),
+        Err(e) => {
+            eprintln!("error: the sandbox child cannot set up its environment: {}", chain(&e));
+            ExitCode::FAILURE
         }
     }
 }

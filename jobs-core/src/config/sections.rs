@@ -33,6 +33,69 @@ pub struct WorkerPoolConfig {
     /// `WorkerPoolBuilder::progress_interval`.
     #[serde(with = "de::duration")]
     pub progress_interval: Duration,
+    /// How sandboxed jobs run (`jobs.worker_pool.sandbox`).
+    pub sandbox: SandboxConfig,
+}
+
+/// `jobs.worker_pool.sandbox`: how the pool runs `#[job(sandbox)]` jobs,
+/// each attempt in a child process under limits (see `jobs_core::sandbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Whether sandboxed jobs run in child processes (default true; false
+    /// runs them in the worker, as a test harness must).
+    #[serde(with = "de::flag")]
+    pub enabled: bool,
+    /// Run every job of the pool in a child (default false).
+    #[serde(with = "de::flag")]
+    pub every_job: bool,
+    /// Idle children kept started (default 2).
+    pub warm_children: usize,
+    /// A child's address space in MiB (default 1024; `null`: no limit).
+    pub memory_limit_mb: Option<u64>,
+    /// The CPU time of one attempt, e.g. `"1m"` (default: none; the job's
+    /// timeout bounds a hang).
+    #[serde(with = "de::opt_duration")]
+    pub cpu_time_limit: Option<Duration>,
+    /// Files a child may have open (default 256; `null`: the worker's limit).
+    pub open_files_limit: Option<u64>,
+    /// Whether children may use the network (default true; false needs a
+    /// machine that allows network namespaces, checked at pool start).
+    #[serde(with = "de::flag")]
+    pub network: bool,
+    /// Attempts one child runs before it is replaced (default 1000).
+    pub jobs_per_child: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            enabled: true,
+            every_job: false,
+            warm_children: 2,
+            memory_limit_mb: Some(1024),
+            cpu_time_limit: None,
+            open_files_limit: Some(256),
+            network: true,
+            jobs_per_child: 1000,
+        }
+    }
+}
+
+#[cfg(all(unix, feature = "sandbox"))]
+impl SandboxConfig {
+    /// These settings as the pool takes them.
+    pub fn to_sandbox(&self) -> crate::sandbox::Sandbox {
+        crate::sandbox::Sandbox::default()
+            .enabled(self.enabled)
+            .every_job(self.every_job)
+            .warm_children(self.warm_children)
+            .memory_limit(self.memory_limit_mb.map(|mb| mb.saturating_mul(1024 * 1024)))
+            .cpu_time_limit(self.cpu_time_limit)
+            .open_files_limit(self.open_files_limit)
+            .network(self.network)
+            .jobs_per_child(self.jobs_per_child)
+    }
 }
 
 impl Default for WorkerPoolConfig {
@@ -44,6 +107,7 @@ impl Default for WorkerPoolConfig {
             grace_period: Duration::from_secs(30),
             lease: Duration::from_secs(30),
             progress_interval: crate::progress::DEFAULT_PROGRESS_INTERVAL,
+            sandbox: SandboxConfig::default(),
         }
     }
 }

@@ -17,8 +17,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::shared::{Ack, Core, UnknownJobs};
+use super::shared::{Ack, Core, Sandboxed, UnknownJobs};
 use crate::context::JobContext;
+use crate::error::panic_message;
 use crate::hooks::{Attempt, BoxFuture, DeadJob, FailedAttempt, JobOutcome, Next};
 use crate::payload::PayloadFormat;
 use crate::progress::Reporter;
@@ -107,14 +108,15 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     // Without layers the job runs as it is; with them, inside their chain.
     // Either way under `catch_unwind`: a panic in a layer fails the attempt
     // as one in the job does.
+    let sandbox = core.sandbox_for(desc);
     let chain: BoxFuture<'_, JobOutcome> = if core.hooks.layers.is_empty() {
-        Box::pin(run_job(desc, ctx, format, payload, timeout, decide))
+        Box::pin(run_job(desc, ctx, format, payload, timeout, decide, sandbox))
     } else {
         let attempt = Attempt { ctx, headers: Arc::new(job.headers.clone()), priority: job.priority };
         let layers = core.hooks.layers.as_slice();
         Box::pin(async move {
             let run = move |a: Attempt| -> BoxFuture<'_, JobOutcome> {
-                Box::pin(run_job(desc, a.ctx, format, payload, timeout, decide))
+                Box::pin(run_job(desc, a.ctx, format, payload, timeout, decide, sandbox.clone()))
             };
             Next { layers, job: &run }.run(attempt).await
         })
@@ -176,6 +178,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
 /// the payload before it returns the job's future, so user code (a
 /// `Deserialize` impl, a custom validator) that panics there is a failed
 /// attempt like a panic in the body; then the future under its timeout.
+/// A sandboxed job runs the same glue in a child process instead.
 async fn run_job(
     desc: &'static JobDescriptor,
     ctx: JobContext,
@@ -183,10 +186,17 @@ async fn run_job(
     payload: &[u8],
     timeout: Option<Duration>,
     decide: Decide,
+    sandbox: Option<Sandboxed>,
 ) -> JobOutcome {
-    let ended = match catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, format, payload))) {
-        Err(panic) => Err(panic_message(panic)),
-        Ok(fut) => run_with_timeout(CatchUnwind(Some(fut)), timeout).await,
+    let ended = match sandbox {
+        #[cfg(all(unix, feature = "sandbox"))]
+        Some(children) => children.run(&ctx, format, payload, timeout).await,
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        Some(never) => match never {},
+        None => match catch_unwind(AssertUnwindSafe(|| (desc.run)(ctx, format, payload))) {
+            Err(panic) => Err(panic_message(panic)),
+            Ok(fut) => run_with_timeout(CatchUnwind(Some(fut)), timeout).await,
+        },
     };
     match ended {
         Ok(Ok(result)) => decide.success(result),
@@ -325,18 +335,6 @@ where
         None => fut.await,
     };
     ran.map_err(panic_message)
-}
-
-/// A caught panic as an attempt's error.
-fn panic_message(p: Box<dyn Any + Send>) -> String {
-    let msg = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".into());
-    // The payload is user data: dropping it may panic too.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(p)));
-    crate::error::bounded_message(format!("panicked: {msg}"))
 }
 
 fn unknown_outcome(core: &Core, job: &LeasedJob) -> Outcome {

@@ -13,6 +13,7 @@ mod failing;
 mod heartbeat;
 mod inflight;
 mod run;
+mod sandbox;
 mod shared;
 
 use std::collections::{BTreeSet, HashMap};
@@ -83,6 +84,8 @@ impl WorkerPool {
             scheduler: true,
             archive: None,
             archive_settings: crate::archive::ArchiveSettings::default(),
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox: crate::sandbox::Sandbox::default(),
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct WorkerPoolBuilder {
     scheduler: bool,
     archive: Option<Arc<dyn crate::archive::ArchiveSink>>,
     archive_settings: crate::archive::ArchiveSettings,
+    #[cfg(all(unix, feature = "sandbox"))]
+    sandbox: crate::sandbox::Sandbox,
 }
 
 impl WorkerPoolBuilder {
@@ -335,6 +340,17 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// How the pool runs sandboxed jobs: each attempt in a child process
+    /// under limits (see [`crate::sandbox`]; default
+    /// [`Sandbox::default`](crate::sandbox::Sandbox::default)). With
+    /// [`Sandbox::every_job`](crate::sandbox::Sandbox::every_job) every job
+    /// of the pool is sandboxed. (Feature `sandbox`, Unix.)
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub fn sandbox(mut self, sandbox: crate::sandbox::Sandbox) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
     /// The most jobs one fetch takes (default 256).
     pub fn fetch_batch(mut self, n: usize) -> Self {
         self.fetch_batch = n;
@@ -347,9 +363,21 @@ impl WorkerPoolBuilder {
     /// linked, when a linked job takes a [`Data<T>`](crate::Data) the pool was
     /// not given (naming the job and the type), on a bad setting, and outside
     /// a tokio runtime. Logs a warning for a served queue that no linked job
-    /// declares.
+    /// declares. With sandboxed jobs, also fails in a process started as a
+    /// sandbox child (its `main` does not serve children first), and when
+    /// the sandbox is set to run without network and this machine does not
+    /// allow it.
     pub fn start(self) -> Result<WorkerHandle, Error> {
         let registry = crate::registry::registry()?;
+        #[cfg(all(unix, feature = "sandbox"))]
+        let sandbox = sandbox::children(
+            &self.sandbox,
+            #[cfg(feature = "metrics")]
+            self.metrics.as_ref(),
+            &registry,
+        )?;
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        let sandbox = sandbox::children(&registry)?;
         // Any linked job can arrive on a served queue, so every one's data
         // must be here before the first fetch.
         let mut names: Vec<&&str> = registry.keys().collect();
@@ -447,6 +475,10 @@ impl WorkerPoolBuilder {
             hooks: self.hooks,
             #[cfg(feature = "metrics")]
             metrics: self.metrics.as_ref().map(|m| m.pool(self.workers)),
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox_every_job: self.sandbox.every_job,
+            #[cfg(all(unix, feature = "sandbox"))]
+            sandbox,
             identity: PoolInfo {
                 id: format!("pool-{}", ulid::Ulid::new()),
                 host: host_name(),
@@ -465,6 +497,9 @@ impl WorkerPoolBuilder {
             abort,
             killed: killed.clone(),
         });
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        let () = sandbox;
+        sandbox::warm_up(&core);
         let tracker = TaskTracker::new();
         let sem = Arc::new(Semaphore::new(self.workers));
         let fetch_task = rt.spawn(run::fetch_loop(core.clone(), sem, tracker.clone(), stop.clone()));
@@ -620,6 +655,7 @@ impl WorkerHandle {
                 }
             }
         }
+        sandbox::close(&self.core);
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
         // Last: what this pool's fetches deleted is archived before it goes.
@@ -651,6 +687,7 @@ impl WorkerHandle {
             s.stop().await;
         }
         self.core.killed.cancel();
+        sandbox::close(&self.core);
         self.stop.cancel();
         if let Some((_, task)) = self.archiver {
             task.abort();

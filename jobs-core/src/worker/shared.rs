@@ -40,6 +40,13 @@ pub(crate) struct Ack {
     pub(crate) dead: Option<crate::queue::DeadJob>,
 }
 
+/// The sandbox children a sandboxed attempt runs in.
+#[cfg(all(unix, feature = "sandbox"))]
+pub(crate) type Sandboxed = Arc<crate::sandbox::Children>;
+/// Without the sandbox there are no children: no attempt is sandboxed.
+#[cfg(not(all(unix, feature = "sandbox")))]
+pub(crate) type Sandboxed = std::convert::Infallible;
+
 /// Everything the pool's tasks share.
 pub(crate) struct Core {
     pub(crate) queue: Arc<dyn JobQueue>,
@@ -73,6 +80,13 @@ pub(crate) struct Core {
     pub(crate) data: Arc<crate::context::Extensions>,
     /// Layers around every attempt, and the failure and dead handlers.
     pub(crate) hooks: crate::hooks::pool::PoolHooks,
+    /// The children of sandboxed jobs, when a job of the pool is sandboxed
+    /// and the sandbox is enabled.
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub(crate) sandbox: Option<Sandboxed>,
+    /// Whether every job runs in the sandbox ([`crate::sandbox::Sandbox::every_job`]).
+    #[cfg(all(unix, feature = "sandbox"))]
+    pub(crate) sandbox_every_job: bool,
     /// Metrics hooks, when the pool was built with `.metrics(..)`.
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<crate::metrics::PoolMetrics>,
@@ -110,6 +124,17 @@ impl Core {
             out.push(self.queues[left.remove(chosen).0].clone());
         }
         out
+    }
+
+    /// The children `desc`'s attempts run in, when it is sandboxed.
+    pub(crate) fn sandbox_for(&self, desc: &JobDescriptor) -> Option<Sandboxed> {
+        #[cfg(all(unix, feature = "sandbox"))]
+        return self.sandbox.as_ref().filter(|_| desc.sandbox || self.sandbox_every_job).cloned();
+        #[cfg(not(all(unix, feature = "sandbox")))]
+        {
+            let _ = desc;
+            None
+        }
     }
 
     /// The backoff of one job name.

@@ -73,7 +73,7 @@ pub struct Extracted {
 /// `processed/<name>.txt`). A file that is not a document, or a PDF that does
 /// not parse, fails permanently. A PDF reports its progress page by page
 /// (`page 3 of 12`), seen by `jobs job ID` and the dashboard.
-#[job(queue = "files", retries = 2, timeout = "2m")]
+#[job(queue = "files", retries = 2, timeout = "2m", sandbox)]
 pub async fn extract_text(
     env: Data<AppEnv>,
     ctx: JobContext,

@@ -214,7 +214,7 @@ fn ext_of(format: ImageFormat) -> &'static str {
 /// Resizes an image to fit within `max_width` x `max_height`, keeping its
 /// aspect ratio (never enlarging). The output's extension picks its format;
 /// default `processed/<name>-<width>x<height>.<same type>` (the new size).
-#[job(queue = "files", retries = 2, timeout = "2m")]
+#[job(queue = "files", retries = 2, timeout = "2m", sandbox)]
 pub async fn resize_image(
     env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
@@ -241,7 +241,7 @@ pub async fn resize_image(
 /// Re-encodes a JPEG at `quality` or a PNG at the best compression, without
 /// metadata. Keeps the original bytes when re-encoding does not make the
 /// file smaller. Default output: `processed/<name>-optimized.<ext>`.
-#[job(queue = "files", retries = 2, timeout = "2m")]
+#[job(queue = "files", retries = 2, timeout = "2m", sandbox)]
 pub async fn optimize_image(
     env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,
@@ -287,7 +287,7 @@ pub struct OptimizeReport {
 
 /// Converts an image to `png`, `jpeg`, `gif` or `webp` (WebP is written
 /// lossless). Default output: `processed/<name>.<format>`.
-#[job(queue = "files", retries = 2, timeout = "2m")]
+#[job(queue = "files", retries = 2, timeout = "2m", sandbox)]
 pub async fn convert_image(
     env: Data<AppEnv>,
     #[validate(custom = relative_path)] input: String,

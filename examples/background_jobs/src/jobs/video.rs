@@ -87,7 +87,7 @@ pub async fn ffmpeg_version(program: &str) -> Result<String, VideoError> {
 /// follows, even), with the fast-start layout for streaming. Default output:
 /// `processed/<name>.mp4`. The `ffmpeg` process is killed when the attempt
 /// times out or the job is cancelled.
-#[job(queue = "video", retries = 1, timeout = "10m")]
+#[job(queue = "video", retries = 1, timeout = "10m", sandbox)]
 pub async fn transcode_video(
     env: Data<AppEnv>,
     ctx: JobContext,

@@ -14,6 +14,7 @@ mod email;
 mod endpoints;
 mod files;
 mod notify;
+mod sandbox;
 mod signals;
 mod smtp;
 mod smtp_tls;

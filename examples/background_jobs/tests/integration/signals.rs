@@ -6,20 +6,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use crate::support::{TempDir, DEADLINE};
+use crate::support::{binary, TempDir, DEADLINE};
 
 /// Starts a worker on the MemoryQueue, sends it `signal` once it runs, and
 /// returns its exit status and standard error.
 fn worker_stopped_by(signal: &str) -> (std::process::ExitStatus, String) {
     let dir = TempDir::new("signals");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_background-jobs"))
-        .arg("worker")
-        .env_remove("JOBS_REDIS_URL")
-        .env_remove("JOBS_CONFIG")
-        .env("APP_DATA_DIR", &dir.0)
-        .env("JOBS_HTTP_BIND", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
+    let mut child = binary("worker", &dir.0)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -21,6 +21,21 @@ pub async fn lock() -> MutexGuard<'static, ()> {
     APP_LOCK.lock().await
 }
 
+/// The `background-jobs` binary running `command` on the MemoryQueue with
+/// its data folder in `dir`, its endpoints on a free loopback port and
+/// `info` logs on standard error.
+pub fn binary(command: &str, dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_background-jobs"));
+    cmd.arg(command)
+        .env_remove("JOBS_REDIS_URL")
+        .env_remove("JOBS_CONFIG")
+        .env("APP_DATA_DIR", dir)
+        .env("JOBS_HTTP_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// A temporary folder, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -45,6 +60,10 @@ pub fn settings(dir: &Path) -> Settings {
     // No webhook of a test may leave the machine: public addresses are
     // refused, and each test allows the loopback address it needs.
     s.app.notify.allow_public = false;
+    // A test binary cannot serve sandbox children (its `main` is the test
+    // harness): its pools run the sandboxed jobs in process. The binary's
+    // own run (`sandbox.rs`) runs them in children.
+    s.jobs.jobs.worker_pool.sandbox.enabled = false;
     s
 }
 
