@@ -523,6 +523,18 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     assert_eq!(nightly(get_json(&state, "/api/schedules").await.1)["paused"], false);
     let (code, body) = post_json(&state, "/api/schedules/nope/pause", &[BEARER]).await;
     assert_eq!((code, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
+    // Run now: one job of the schedule's, enqueued at once; the token is needed.
+    assert_eq!(post_json(&state, "/api/schedules/nightly/run", &[]).await.0, StatusCode::UNAUTHORIZED);
+    let (code, body) = post_json(&state, "/api/schedules/nightly/run", &[BEARER]).await;
+    assert_eq!(
+        (code, body["kind"].clone(), body["name"].clone()),
+        (StatusCode::OK, json!("schedule"), json!("nightly"))
+    );
+    let id: jobs_core::JobId = body["job"].as_str().expect("the job's id").parse().expect("a job id");
+    let job = queue.job(&id).await.expect("read").expect("the job is stored");
+    assert_eq!(job.name, "web_flaky", "the schedule's job");
+    let (code, body) = post_json(&state, "/api/schedules/nope/run", &[BEARER]).await;
+    assert_eq!((code, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
     // A read path does not take a POST.
     assert_eq!(send(&state, "POST", "/api/stats", &[BEARER]).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }

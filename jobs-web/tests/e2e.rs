@@ -288,6 +288,15 @@ async fn the_dashboard_in_headless_chromium() {
     }
     let stored = queue.schedules().await.expect("schedules");
     assert!(!stored.iter().any(|s| s.def.name == "legacy-export"), "removed from the backend");
+    // Run now, on the paused schedule: one job enqueued at once.
+    let churn = "#schedules tr[data-schedule='hourly-churn']";
+    b.click(&format!("{churn} button[data-action='run']"), "the run-now button").await;
+    b.wait_text("dialog#confirm[open] #confirm-text", "the confirmation", |t| t.contains("enqueued now")).await;
+    b.click("#confirm-ok", "confirm").await;
+    let flash = b.wait_text("#flash.ok", "the run accepted", |t| t.contains("hourly-churn run now")).await;
+    let id = flash.rsplit("job ").next().expect("the job's id").trim_end_matches('.');
+    let id: jobs_core::JobId = id.parse().expect("a job id");
+    assert!(queue.job(&id).await.expect("read").is_some(), "the job is stored");
     b.click("nav a[data-nav='workers']", "the workers link").await;
     let pool_css = format!("[data-pool='{}']", pool.id());
     b.wait_text(&pool_css, "the pool with its running job", |t| {

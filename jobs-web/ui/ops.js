@@ -34,7 +34,8 @@ function scheduleState(s) {
 }
 
 /**
- * Pause or Resume, and Remove for an orphaned schedule only: a schedule
+ * Pause or Resume, Run now (one job enqueued at once), and Remove for an
+ * orphaned schedule only: a schedule
  * whose job a pool still runs is paused rather than removed (one declared
  * with #[job(cron)] would be stored again by the next pool that starts).
  */
@@ -47,6 +48,11 @@ function scheduleActions(s, after) {
       : `“${s.name}” stops enqueueing jobs until resumed.`,
     path: `/schedules/${enc(s.name)}/${verb}`,
     done: (b) => `Schedule ${b.name} ${b.paused ? 'paused' : 'resumed'}.`,
+  }, after), ' ', actionButton('Run now', 'run', {
+    title: `Run schedule ${s.name} now`,
+    text: `One ${s.job_name} job is enqueued now, as a tick would enqueue it; the schedule's ticks stay as they are.`,
+    path: `/schedules/${enc(s.name)}/run`,
+    done: (b) => `Schedule ${b.name} run now: job ${b.job}.`,
   }, after)];
   if (s.orphaned) {
     buttons.push(' ', actionButton('Remove', 'remove', {

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jobs_core::{CancelResult, JobStatus};
 
-use super::views::{JobActionView, LimitsView, PausedView, PurgeView, RemovedView, RetryAllView};
+use super::views::{JobActionView, LimitsView, PausedView, PurgeView, RemovedView, RetryAllView, TriggeredView};
 use super::{job_param, queue_param, ApiError};
 use crate::state::{TokenCheck, WebState};
 
@@ -371,6 +371,20 @@ pub(crate) async fn resume_schedule(
     state.invalidate().await;
     tracing::info!(schedule = %name, "schedule resumed from the dashboard");
     Ok(Json(PausedView { kind: "schedule", name, paused: false }))
+}
+
+/// `POST /api/schedules/{name}/run`: enqueues the schedule's job now, once,
+/// built as its ticks build theirs (a paused schedule too); its ticks stay
+/// as they are. 404 when there is no such schedule.
+pub(crate) async fn run_schedule(
+    State(state): State<WebState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<TriggeredView>, ApiError> {
+    let name = schedule_param(path)?;
+    let job = state.scheduler().trigger(&name).await?;
+    state.invalidate().await;
+    tracing::info!(schedule = %name, job = %job, "schedule run now from the dashboard");
+    Ok(Json(TriggeredView { kind: "schedule", name, job }))
 }
 
 /// `POST /api/schedules/{name}/remove`: deletes a schedule (404 when there

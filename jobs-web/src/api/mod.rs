@@ -136,6 +136,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/queues/{queue}/breaker", post(actions::set_breaker))
         .route("/api/schedules/{name}/pause", post(actions::pause_schedule))
         .route("/api/schedules/{name}/resume", post(actions::resume_schedule))
+        .route("/api/schedules/{name}/run", post(actions::run_schedule))
         .route("/api/schedules/{name}/remove", post(actions::remove_schedule))
         .route_layer(middleware::from_fn_with_state(state.clone(), actions::require_admin));
     let reads = Router::new()

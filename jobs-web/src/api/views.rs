@@ -516,6 +516,16 @@ pub(crate) struct PausedView {
     pub(crate) paused: bool,
 }
 
+/// The answer of `POST /api/schedules/{name}/run`: the job it enqueued.
+#[derive(Serialize)]
+pub(crate) struct TriggeredView {
+    /// Always `schedule`.
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    /// The id of the job enqueued now.
+    pub(crate) job: jobs_core::JobId,
+}
+
 /// The answer of `POST /api/schedules/{name}/remove`.
 #[derive(Serialize)]
 pub(crate) struct RemovedView {
