@@ -215,19 +215,20 @@ if max > 0 and meta[1] ~= '1' then
     return running
   end
 
-  if has_groups() then
-    release_held(now, batch)
-    -- Turns (see groups.lua): one job per member of `gturn` in turn, the
-    -- ungrouped jobs ('') included, until `max` are popped or a whole
-    -- round yields nothing.
+  -- Pops the jobs of the turns (see groups.lua): one job per member of
+  -- `gturn` in turn, the ungrouped jobs ('') included, until `max` are
+  -- popped or a whole round yields nothing; returns them per rank. (A
+  -- function of its own: its locals would take the script's main function
+  -- past Lua's 200.)
+  local function pop_turns()
     local per_rank, popped = { {}, {}, {}, {} }, 0
     local nturn = redis.call('LLEN', B .. 'gturn')
     local idle = 0
     while popped < max and idle < nturn do
       -- A round: the turn's next members taken off its head at once, and
       -- those that stay put back at its tail in the same order, as if each
-      -- had been moved there alone; their bounds (and the running jobs of
-      -- the bounded ones) read in one call each.
+      -- had been moved there alone; their bounds, pending and running
+      -- counts read in one call each.
       local members = redis.call('LPOP', B .. 'gturn', math.min(max - popped, nturn))
       if not members then
         break
@@ -344,6 +345,12 @@ if max > 0 and meta[1] ~= '1' then
       rpush_many(B .. 'gturn', stay)
       leave_turn(left_turn)
     end
+    return per_rank
+  end
+
+  if has_groups() then
+    release_held(now, batch)
+    local per_rank = pop_turns()
     for r0 = 0, 3 do
       if #per_rank[r0 + 1] > 0 then
         taken = taken + lease_popped(per_rank[r0 + 1], r0)
