@@ -507,7 +507,12 @@ fn retention_and_archive_keys() {
     assert!(p.archive);
     assert!(!c.queues.get("email").unwrap().policy().archive);
     assert_eq!(c.jobs.archive.dir.as_deref(), Some(std::path::Path::new("/var/lib/jobs/archive")));
-    assert_eq!((c.jobs.archive.batch, c.jobs.archive.interval), (50, Duration::from_secs(1)));
+    let default_interval = jobs_core::archive::ArchiveSettings::default().interval;
+    assert_eq!(
+        (c.jobs.archive.batch, c.jobs.archive.interval),
+        (50, default_interval),
+        "an unset key keeps its default"
+    );
 
     let c = c
         .with_env_overrides([
