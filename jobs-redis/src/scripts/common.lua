@@ -550,16 +550,18 @@ end
 -- The queue's retention (meta hash: r_done_ms, r_done_max, r_dead_ms,
 -- r_dead_max, each '' or absent for the backend's, given as arguments), and
 -- whether it archives (`archive` = '1', kept in ARCHIVING for archive()
--- and archive_room()). Returns keep_done_ms, done_max, dead_age_ms,
+-- and archive_room()). A caller reads RETENTION_FIELDS with its own HMGET
+-- of meta, after its other fields, and passes the reply `m` and where
+-- they start in it (`at`). Returns keep_done_ms, done_max, dead_age_ms,
 -- dead_max.
 local ARCHIVING = false
 -- Entries archive() appended in this call (fetch.lua reports them).
 local ARCHIVED = 0
-local function retention_of(keep_done_ms, done_max, dead_age_ms, dead_max)
-  local m = redis.call('HMGET', B .. 'meta', 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive')
-  ARCHIVING = m[5] == '1'
-  return tonumber(m[1]) or keep_done_ms, tonumber(m[2]) or done_max, tonumber(m[3]) or dead_age_ms,
-    tonumber(m[4]) or dead_max
+local RETENTION_FIELDS = { 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive' }
+local function retention_of(m, at, keep_done_ms, done_max, dead_age_ms, dead_max)
+  ARCHIVING = m[at + 4] == '1'
+  return tonumber(m[at]) or keep_done_ms, tonumber(m[at + 1]) or done_max, tonumber(m[at + 2]) or dead_age_ms,
+    tonumber(m[at + 3]) or dead_max
 end
 
 -- How many records the retention may delete now, at most `limit`: all of

@@ -53,11 +53,15 @@ local lease = tonumber(ARGV[2])
 local batch = tonumber(ARGV[4])
 local expire_max = tonumber(ARGV[10])
 
+-- The queue's settings, in one read (promote, reclaim and the retention do
+-- not change them).
+local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate',
+  'bstate', 'buntil', unpack(RETENTION_FIELDS))
 promote(now, batch)
 local dead = reclaim(now, batch, tonumber(ARGV[3]), tonumber(ARGV[8]))
 -- The queue's own retention (set_policy.lua) over the backend's.
 local keep_done, done_max, dead_age, dead_max =
-  retention_of(tonumber(ARGV[5]), tonumber(ARGV[9]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+  retention_of(meta, 8, tonumber(ARGV[5]), tonumber(ARGV[9]), tonumber(ARGV[6]), tonumber(ARGV[7]))
 sweep(now, keep_done, dead_age, batch, done_max)
 trim_dead(dead_max, batch, now)
 
@@ -66,8 +70,6 @@ trim_dead(dead_max, batch, now)
 local jobs_out, no, gone, ng = {}, 0, {}, 0
 local token = nil
 local cut_short = false
-local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate',
-  'bstate', 'buntil')
 local cap = tonumber(meta[2])
 set_overrides(meta[4], meta[5])
 -- The circuit breaker (breaker.lua): open, nothing starts until `buntil`;

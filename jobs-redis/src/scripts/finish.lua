@@ -37,7 +37,7 @@
 -- a `max_running` bound ended (their slots are free).
 --
 -- Redis commands per batch of successes, whatever its size: HMGET state,
--- HMGET meta (the breaker and `max_running`), HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
+-- HMGET meta (the breakers, `max_running`, the retention), HSET state, HDEL started, LPUSH done, HINCRBY per lease left (and the lease's deletion
 -- by its last job), HINCRBY stats and history. Jobs of one lease share
 -- their running state's text, so it is parsed once per lease, and their
 -- new state's text is built once. Failures add a read and a write of their
@@ -76,9 +76,11 @@ local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
 local starts, nst, ended, ne = {}, 0, {}, 0 -- `started` marks to set, to drop
 local olds = hmget(STATE, ids)
--- The queue's settings this call needs, in one read: its breaker, and its
--- `max_running` (for the wake-up at the end).
-local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running', 'group_breaker')
+-- The queue's settings this call needs, in one read: its breakers, its
+-- `max_running` (for the wake-up at the end) and its retention (for the
+-- dead-letter trim).
+local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running', 'group_breaker',
+  unpack(RETENTION_FIELDS))
 breaker_set(meta[1], meta[2], meta[3])
 local group_breaker = group_breaker_config(meta[5])
 -- Parsed states by their text (jobs of one lease share theirs): status,
@@ -243,7 +245,7 @@ for rank = 0, 3 do
   end
 end
 if dead then
-  local _, _, _, dead_max = retention_of(nil, nil, nil, tonumber(ARGV[1]))
+  local _, _, _, dead_max = retention_of(meta, 6, nil, nil, nil, tonumber(ARGV[1]))
   trim_dead(dead_max, 1000, now)
 end
 flush_stats(now)
