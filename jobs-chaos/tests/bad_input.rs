@@ -8,7 +8,7 @@
 //! name, headers, payload; `ready:<rank>` lists of ulids). When that layout
 //! changes, `direct` below must follow it.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use jobs_chaos::{Fsync, RedisProc};
 use jobs_core::prelude::*;
@@ -39,23 +39,8 @@ async fn typed(
 }
 
 fn raw(name: &str, payload: &[u8]) -> NewJob {
-    NewJob {
-        id: JobId::new(QUEUE),
-        name: name.to_owned(),
-        payload: payload.to_vec(),
-        format: jobs_core::backend::PayloadFormat::Json,
-        priority: Priority::Normal,
-        max_retries: None,
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    }
+    // JSON whatever the bytes look like: these are bad JSON payloads.
+    NewJob { format: jobs_core::backend::PayloadFormat::Json, ..NewJob::new(JobId::new(QUEUE), name, payload.to_vec()) }
 }
 
 /// `(case, job, what its error must say)`.

@@ -83,10 +83,10 @@ fn an_unreachable_redis_is_exit_69_and_the_password_is_never_shown() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis_through_a_configuration_file() {
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use jobs_core::backend::{FetchRequest, Finish, Outcome};
-    use jobs_core::{JobId, JobQueue, NewJob, Priority};
+    use jobs_core::{JobId, JobQueue, NewJob};
 
     let url = jobs_redis::testing::shared_server_url();
     let prefix = format!("cli-bin-{}", std::process::id());
@@ -104,23 +104,8 @@ async fn on_redis_through_a_configuration_file() {
     .await
     .unwrap();
     let id = JobId::new("imports");
-    let job = NewJob {
-        id: id.clone(),
-        name: "import_csv".into(),
-        payload: br#"{"path":"/data/a.csv"}"#.to_vec(),
-        format: jobs_core::backend::PayloadFormat::Json,
-        priority: Priority::Normal,
-        max_retries: Some(0),
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    };
+    let job =
+        NewJob { max_retries: Some(0), ..NewJob::new(id.clone(), "import_csv", br#"{"path":"/data/a.csv"}"#.to_vec()) };
     q.enqueue_many(vec![job]).await.unwrap();
     let req = FetchRequest {
         queues: vec!["imports".into()],

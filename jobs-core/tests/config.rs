@@ -239,23 +239,7 @@ fn debug_output_masks_the_redis_password() {
 }
 
 fn new_job(queue: &str, priority: Priority) -> NewJob {
-    NewJob {
-        id: JobId::new(queue),
-        name: "config.test".into(),
-        payload: b"{}".to_vec(),
-        format: jobs_core::backend::PayloadFormat::Json,
-        priority,
-        max_retries: None,
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: std::time::SystemTime::now(),
-        headers: Default::default(),
-    }
+    NewJob { priority, ..NewJob::new(JobId::new(queue), "config.test", b"{}".to_vec()) }
 }
 
 #[tokio::test]

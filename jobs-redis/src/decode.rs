@@ -439,21 +439,10 @@ mod tests {
 
     fn new_job(headers: bool) -> NewJob {
         let mut j = NewJob {
-            id: JobId::new("q"),
-            name: "send|mail".into(),
-            payload: br#"{"a":1}"#.to_vec(),
-            format: jobs_core::backend::PayloadFormat::Json,
             priority: Priority::High,
             max_retries: Some(4),
             timeout: Some(Duration::from_millis(1500)),
-            run_at: None,
-            unique_for: None,
-            caller_id: None,
-            key: None,
-            group: None,
-            expires: None,
-            enqueued_at: SystemTime::now(),
-            headers: Default::default(),
+            ..NewJob::new(JobId::new("q"), "send|mail", br#"{"a":1}"#.to_vec())
         };
         if headers {
             j.headers.insert("traceparent".into(), "00-ab".into());

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use jobs_core::backend::{FetchRequest, Finish, FinishResult, LeaseState, Outcome};
 use jobs_core::testing::unique_queue;
-use jobs_core::{CancelResult, JobId, JobQueue, JobStatus, NewJob, Priority, QueueAdmin, QueueInspect};
+use jobs_core::{CancelResult, JobId, JobQueue, JobStatus, NewJob, QueueAdmin, QueueInspect};
 use jobs_redis::testing::shared_server_url;
 use jobs_redis::RedisQueue;
 
@@ -17,23 +17,7 @@ fn run<F: std::future::Future<Output = ()>>(f: F) {
 }
 
 fn raw(queue: &str) -> NewJob {
-    NewJob {
-        id: JobId::new(queue),
-        name: "x".into(),
-        payload: b"{}".to_vec(),
-        format: jobs_core::backend::PayloadFormat::Json,
-        priority: Priority::Normal,
-        max_retries: Some(3),
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    }
+    NewJob { max_retries: Some(3), ..NewJob::new(JobId::new(queue), "x", b"{}".to_vec()) }
 }
 
 fn req(queue: &str, max: usize, lease: Duration) -> FetchRequest {

@@ -21,23 +21,7 @@ fn run<F: std::future::Future<Output = ()>>(f: F) {
 }
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
-    NewJob {
-        id: JobId::new(queue),
-        name: "x".into(),
-        payload: b"{}".to_vec(),
-        format: jobs_core::backend::PayloadFormat::Json,
-        priority: Priority::Normal,
-        max_retries: Some(0),
-        timeout: None,
-        run_at: run_at.map(When::At),
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    }
+    NewJob { max_retries: Some(0), run_at: run_at.map(When::At), ..NewJob::new(JobId::new(queue), "x", b"{}".to_vec()) }
 }
 
 fn req(queue: &str, max: usize) -> FetchRequest {

@@ -199,6 +199,37 @@ impl When {
 }
 
 impl NewJob {
+    /// A job named `name` with these payload bytes (their format read from
+    /// them: [`PayloadFormat::of`]), due now, normal priority, and every
+    /// option unset (the pool's retries and timeout); set the other fields
+    /// with struct update syntax. For writing around the typed API (tools,
+    /// tests); a `#[job]` type's `enqueue` fills every field itself.
+    ///
+    /// ```
+    /// use jobs_core::{JobId, NewJob, Priority};
+    /// let job = NewJob { priority: Priority::High, ..NewJob::new(JobId::new("email"), "send_welcome", b"{}".to_vec()) };
+    /// assert_eq!((job.queue(), job.max_retries), ("email", None));
+    /// ```
+    pub fn new(id: JobId, name: impl Into<String>, payload: Vec<u8>) -> NewJob {
+        NewJob {
+            id,
+            name: name.into(),
+            format: PayloadFormat::of(&payload),
+            payload,
+            priority: Priority::Normal,
+            max_retries: None,
+            timeout: None,
+            run_at: None,
+            unique_for: None,
+            caller_id: None,
+            key: None,
+            group: None,
+            expires: None,
+            enqueued_at: SystemTime::now(),
+            headers: Headers::default(),
+        }
+    }
+
     /// The queue it goes to.
     pub fn queue(&self) -> &str {
         self.id.queue()

@@ -9,27 +9,11 @@ use crate::queue::{
     BoxFuture, FetchRequest, Fetched, Finish, FinishResult, JobQueue, LeaseState, NewJob, PoolInfo, PoolPresence,
     ProgressUpdate, ProgressWrite, QueueAdmin, QueueInspect, ScheduleDef, ScheduleStore, Waiter, When,
 };
-use crate::vocab::{JobId, Priority};
+use crate::vocab::JobId;
 use crate::MemoryQueue;
 
 fn raw(queue: &str) -> NewJob {
-    NewJob {
-        id: JobId::new(queue),
-        name: "x".into(),
-        payload: b"{}".to_vec(),
-        format: crate::payload::PayloadFormat::Json,
-        priority: Priority::Normal,
-        max_retries: Some(0),
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    }
+    NewJob { max_retries: Some(0), ..NewJob::new(JobId::new(queue), "x", b"{}".to_vec()) }
 }
 
 fn req(queues: &[&str], max: usize) -> FetchRequest {

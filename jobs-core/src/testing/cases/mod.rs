@@ -39,12 +39,12 @@ pub use schedule::*;
 pub use schedule_rules::*;
 pub use snooze::*;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::jobs::{Act, ProbeJob};
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{JobQueue, NewJob};
-use crate::vocab::{JobId, Priority};
+use crate::vocab::JobId;
 
 pub(crate) fn probe_job(key: &str, seq: u64, act: Act) -> ProbeJob {
     ProbeJob { key: key.to_owned(), seq, act }
@@ -74,23 +74,7 @@ pub(crate) fn fetch_of(queue: &str, max: usize) -> crate::queue::FetchRequest {
 
 /// A job written around the typed API: any name, any payload bytes.
 pub(crate) fn raw_job(queue: &str, name: &str, payload: &[u8]) -> NewJob {
-    NewJob {
-        id: JobId::new(queue),
-        name: name.to_owned(),
-        payload: payload.to_vec(),
-        format: crate::backend::PayloadFormat::of(payload),
-        priority: Priority::Normal,
-        max_retries: Some(0),
-        timeout: None,
-        run_at: None,
-        unique_for: None,
-        caller_id: None,
-        key: None,
-        group: None,
-        expires: None,
-        enqueued_at: SystemTime::now(),
-        headers: Default::default(),
-    }
+    NewJob { max_retries: Some(0), ..NewJob::new(JobId::new(queue), name, payload.to_vec()) }
 }
 
 /// Runs the jobs `ids` of `queue` in two pools of four workers until each
