@@ -36,6 +36,8 @@ pub struct JobContext {
     queue: Option<Arc<dyn crate::queue::JobQueue>>,
     /// This attempt's progress writer; `None` outside a pool.
     progress: Option<Arc<crate::progress::Reporter>>,
+    /// The job's place in a workflow or batch; `None` outside one.
+    flow: Option<Arc<crate::flow::FlowPlace>>,
     /// Where a sandbox child sends its job's progress (to the pool, whose
     /// writer stores it).
     #[cfg(all(unix, feature = "sandbox"))]
@@ -118,6 +120,7 @@ impl JobContext {
             ext: None,
             queue: None,
             progress: None,
+            flow: None,
             #[cfg(all(unix, feature = "sandbox"))]
             progress_sink: None,
         }
@@ -137,6 +140,17 @@ impl JobContext {
     pub(crate) fn with_progress_sink(mut self, sink: ProgressSink) -> Self {
         self.progress_sink = Some(sink);
         self
+    }
+
+    /// Places the job in its workflow or batch (from its headers).
+    pub(crate) fn with_headers(mut self, headers: &crate::vocab::Headers) -> Self {
+        self.flow = crate::flow::FlowPlace::from_headers(headers).map(Arc::new);
+        self
+    }
+
+    /// The job's place in a workflow or batch.
+    pub(crate) fn flow_place(&self) -> Option<&crate::flow::FlowPlace> {
+        self.flow.as_deref()
     }
 
     /// Gives the job its attempt's progress writer.

@@ -139,6 +139,9 @@ pub enum Error {
     /// ([`shutdown_signal`](crate::shutdown_signal)).
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(#[source] std::io::Error),
+    /// A workflow or batch call was refused (boxed: it is rare).
+    #[error(transparent)]
+    Flow(Box<crate::flow::FlowError>),
     /// The storage backend failed (connection, protocol, script).
     #[error("backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

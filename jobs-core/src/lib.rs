@@ -9,6 +9,7 @@ mod context;
 mod data;
 mod error;
 mod events;
+mod flow;
 mod follow;
 pub mod hooks;
 mod job;
@@ -46,6 +47,11 @@ pub use context::{Extensions, JobContext};
 pub use data::Data;
 pub use error::{Error, FailureKind, FieldError, JobError, ScheduleSettingError, ValidationError};
 pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
+pub use flow::{
+    validate_flow_id, Batch, DependencyError, FlowError, FlowInfo, FlowKind, FlowMember, FlowRun, FlowStatus,
+    FlowStore, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, Step, Workflow,
+    DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
+};
 pub use follow::EventStream;
 pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
 pub use memory::MemoryQueue;
@@ -84,8 +90,8 @@ pub mod prelude {
     #[cfg(feature = "cron")]
     pub use crate::Scheduler;
     pub use crate::{
-        job, Backend, Data, Error, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions, JobQueue, KeyMode,
-        MemoryQueue, PoolPresence, Priority, QueueAdmin, QueueEvents, QueueHistory, QueueInspect, ScheduleStore,
-        WorkerPool,
+        job, Backend, Batch, Data, Error, FlowStatus, Job, JobContext, JobError, JobExt, JobHandle, JobId, JobOptions,
+        JobQueue, KeyMode, MemoryQueue, OnFailure, PoolPresence, Priority, QueueAdmin, QueueEvents, QueueHistory,
+        QueueInspect, ScheduleStore, Step, WorkerPool, Workflow,
     };
 }

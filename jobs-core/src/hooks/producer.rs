@@ -109,7 +109,7 @@ impl<Q: JobQueue> JobQueue for Hooked<Q> {
             self.inner.enqueue_many(jobs).await
         })
     }
-    forward_fns!(s => &s.inner; fetch, finish, extend_leases, report_progress, waiter, now, payload_format, presence);
+    forward_fns!(s => &s.inner; fetch, finish, extend_leases, report_progress, waiter, now, payload_format, presence, flow_store);
 
     /// The backend's schedule store, hooked: a fired tick is an enqueue.
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {

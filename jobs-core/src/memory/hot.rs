@@ -106,6 +106,7 @@ impl MemoryQueue {
                         r.finished_at = Some(now);
                         // Its pool died with it: this fetch's pool reports it.
                         out.dead.push(crate::queue::DeadJob::new(id.clone(), r.job.name.clone(), r.attempts, error));
+                        st.finished.flow_end(r, now);
                         q.dead.insert((now, id));
                     }
                     _ => {
@@ -331,6 +332,7 @@ impl MemoryQueue {
                         q.count(rank, false, now);
                         r.status = JobStatus::Dead;
                         r.finished_at = Some(now);
+                        st.finished.flow_end(r, now);
                         q.dead.insert((now, f.id.clone()));
                         dead_touched.push(f.id.queue().to_owned());
                         JobStatus::Dead
@@ -513,6 +515,7 @@ pub(super) fn finish_record(r: &mut Record, status: JobStatus, now: SystemTime, 
     r.finished_at = Some(now);
     r.run_at = None;
     finished.push_back((now, r.job.id.clone()));
+    finished.flow_end(r, now);
 }
 
 /// Removes a record and its deduplication entry.

@@ -12,6 +12,7 @@ mod archive;
 mod breaker;
 mod capabilities;
 mod events;
+mod flows;
 mod hot;
 mod idents;
 mod progress;
@@ -78,6 +79,8 @@ struct Shared {
     /// Job events kept per queue.
     event_history: std::sync::atomic::AtomicUsize,
     hub: crate::events::EventHub,
+    /// Bumped when flow members end or flows end (flow waiters).
+    flows: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -91,6 +94,7 @@ struct State {
     pools: HashMap<String, (PoolInfo, SystemTime)>,
     schedules: std::collections::BTreeMap<String, ScheduleState>,
     events: events::EventLogs,
+    flows: crate::flow::book::FlowBook,
 }
 
 #[derive(Default)]
@@ -160,6 +164,9 @@ impl QueueState {
 #[derive(Default)]
 struct Finished {
     by_queue: HashMap<String, VecDeque<(SystemTime, JobId)>>,
+    /// Ended jobs of workflows and batches not yet applied to their flow,
+    /// with when a relay may take each (see `flows.rs`).
+    flow_out: std::collections::BTreeMap<JobId, SystemTime>,
 }
 
 impl Finished {
@@ -170,6 +177,13 @@ impl Finished {
             None => {
                 self.by_queue.insert(id.queue().to_owned(), VecDeque::from([(t, id)]));
             }
+        }
+    }
+
+    /// Records the end of a flow member's job for the relay.
+    fn flow_end(&mut self, r: &Record, now: SystemTime) {
+        if r.job.headers.contains_key(crate::flow::FLOW_HEADER) {
+            self.flow_out.insert(r.job.id.clone(), now);
         }
     }
 
@@ -341,6 +355,7 @@ impl MemoryQueue {
                 max_payload: std::sync::atomic::AtomicUsize::new(crate::queue::DEFAULT_MAX_PAYLOAD),
                 event_history: std::sync::atomic::AtomicUsize::new(crate::events::DEFAULT_EVENT_HISTORY),
                 hub: crate::events::EventHub::default(),
+                flows: watch::channel(0).0,
             }),
         }
     }
@@ -499,6 +514,10 @@ impl JobQueue for MemoryQueue {
     }
 
     fn archive(&self) -> Option<Arc<dyn crate::queue::ArchiveBacklog>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    fn flow_store(&self) -> Option<Arc<dyn crate::flow::FlowStore>> {
         Some(Arc::new(self.clone()))
     }
 

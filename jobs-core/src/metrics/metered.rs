@@ -73,7 +73,7 @@ impl<Q: JobQueue> JobQueue for Metered<Q> {
             Ok(ids)
         })
     }
-    forward_fns!(s => &s.inner; fetch, finish, extend_leases, report_progress, waiter, now, payload_format, presence, archive);
+    forward_fns!(s => &s.inner; fetch, finish, extend_leases, report_progress, waiter, now, payload_format, presence, archive, flow_store);
 
     /// The backend's schedule store, metered: a fired tick enqueues a job and
     /// is counted like any enqueue.

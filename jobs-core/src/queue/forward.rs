@@ -103,6 +103,12 @@ macro_rules! forward_fns {
             ($target).archive()
         }
     };
+    (@ flow_store, $this:ident => $target:expr) => {
+        fn flow_store(&self) -> Option<::std::sync::Arc<dyn $crate::flow::FlowStore>> {
+            let $this = self;
+            ($target).flow_store()
+        }
+    };
     (@ put_schedule, $this:ident => $target:expr) => {
         fn put_schedule(
             &self,
@@ -388,7 +394,7 @@ pub(crate) use forward_fns;
 macro_rules! forward_pointer {
     ($ptr:ident) => {
         impl<Q: JobQueue + ?Sized> JobQueue for $ptr<Q> {
-            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence, archive);
+            forward_fns!(s => &**s; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, schedule_store, presence, archive, flow_store);
         }
         impl<Q: ScheduleStore + ?Sized> ScheduleStore for $ptr<Q> {
             forward_fns!(s => &**s; put_schedule, schedules, remove_schedule, set_schedule_paused, fire_schedule);

@@ -126,6 +126,14 @@ pub trait JobQueue: Send + Sync + 'static {
     fn archive(&self) -> Option<Arc<dyn ArchiveBacklog>> {
         None
     }
+
+    /// This backend's store of workflows and batches, when it has one: a
+    /// pool runs the relay that releases their steps over it. `None` (the
+    /// default): [`Workflow`](crate::Workflow) and [`Batch`](crate::Batch)
+    /// refuse with [`FlowError::Unsupported`](crate::FlowError::Unsupported).
+    fn flow_store(&self) -> Option<Arc<dyn crate::flow::FlowStore>> {
+        None
+    }
 }
 
 /// Recurring work stored in the backend, so every process sees it.

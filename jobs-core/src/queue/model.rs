@@ -10,7 +10,7 @@ use crate::payload::PayloadFormat;
 use crate::vocab::{Headers, JobId, JobStatus, Priority};
 
 /// A job as a producer hands it to a backend: validated and serialized.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
     /// Its id (which names its queue).
     pub id: JobId,
@@ -55,7 +55,7 @@ pub struct NewJob {
 
 /// An id the caller chose for a job, unique in its queue for as long as the
 /// job is stored (until its retention ends): see `JobOptions::id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallerId {
     /// The id: 1 to [`MAX_CALLER_ID_LEN`](crate::MAX_CALLER_ID_LEN) bytes.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct CallerId {
 /// What an enqueue with a [`CallerId`] does when a stored job of the queue
 /// has the id already (waiting, running, or ended and not yet past its
 /// retention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum IfExists {
     /// Writes nothing and returns the stored job's id.
     #[default]
@@ -77,7 +77,7 @@ pub enum IfExists {
 
 /// A key naming at most one waiting job of a name in a queue: see
 /// `JobOptions::key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobKey {
     /// The key: 1 to [`MAX_CALLER_ID_LEN`](crate::MAX_CALLER_ID_LEN) bytes.
     pub key: String,
@@ -89,7 +89,7 @@ pub struct JobKey {
 /// key is waiting in the queue: pending or scheduled, with no attempt
 /// counted yet. (Once an attempt of it started, the key is free: the next
 /// enqueue with it stores a new job.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyMode {
     /// Leaves the waiting job as it is and returns its id (deduplication).
     Keep,
@@ -169,7 +169,7 @@ pub const MAX_SCHEDULED_AT_SECS: u64 = 253_402_300_800;
 /// script, the monotonic clock of `MemoryQueue`), so hosts whose clocks
 /// disagree never move each other's due times. [`When::At`] is kept for the
 /// times a caller names itself (`scheduled_at`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum When {
     /// This long after the backend stores it.
     In(Duration),

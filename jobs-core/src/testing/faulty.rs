@@ -32,7 +32,7 @@ impl<Q: Backend + Clone> Faulty<Q> {
 }
 
 impl<Q: Backend + Clone> JobQueue for Faulty<Q> {
-    forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, archive);
+    forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, archive, flow_store);
 
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         Some(Arc::new(self.clone()))

@@ -60,7 +60,8 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
     let progress = Reporter::new(core.queue.clone(), job.id.clone(), job.token, core.progress_interval);
     let ctx = JobContext::new(job.id.clone(), job.name.clone(), job.attempt, max_retries, job.enqueued_at, cancel)
         .with_pool(core.data.clone(), Some(core.queue.clone()))
-        .with_progress(progress.clone());
+        .with_progress(progress.clone())
+        .with_headers(&job.headers);
     let span = tracing::info_span!(
         "job",
         id = %job.id,
@@ -95,7 +96,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         alone
     } else {
         let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
-        let _ = core.acks.send(Ack { finish: mark, dead: None });
+        let _ = core.acks.send(Ack { finish: mark, dead: None, flow: false });
         None
     };
     #[cfg(feature = "metrics")]
@@ -378,7 +379,8 @@ fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
         }
         _ => None,
     };
-    if core.acks.send(Ack { finish: Finish { id: job.id.clone(), token: job.token, outcome }, dead }).is_err() {
+    let flow = job.headers.contains_key(crate::flow::FLOW_HEADER);
+    if core.acks.send(Ack { finish: Finish { id: job.id.clone(), token: job.token, outcome }, dead, flow }).is_err() {
         tracing::warn!(job = %job.id, "pool is stopping: result not recorded; the job runs again after its lease");
     }
 }

@@ -453,9 +453,12 @@ impl WorkerPoolBuilder {
         let abort = CancellationToken::new();
         let killed = CancellationToken::new();
         let archive_wake = archive.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
+        let flow_store = self.queue.flow_store();
+        let flow_wake = flow_store.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
         let core = Arc::new(Core {
             queue: self.queue.clone(),
             archive_wake: archive_wake.clone(),
+            flow_wake: flow_wake.clone(),
             presence: self.queue.presence(),
             registry,
             queues: queues.clone(),
@@ -520,6 +523,11 @@ impl WorkerPoolBuilder {
             let done = CancellationToken::new();
             (done.clone(), rt.spawn(archiver.run(done)))
         });
+        let relay = flow_store.zip(flow_wake).map(|(store, wake)| {
+            let done = CancellationToken::new();
+            let task = crate::flow::relay::run(core.queue.clone(), store, queues.clone(), wake, done.clone());
+            (done, rt.spawn(task))
+        });
         #[cfg(feature = "cron")]
         let scheduler = schedule_store.map(|store| {
             #[cfg(not(feature = "metrics"))]
@@ -543,6 +551,7 @@ impl WorkerPoolBuilder {
             acks_closing,
             heartbeat,
             archiver,
+            relay,
         })
     }
 }
@@ -562,6 +571,8 @@ pub struct WorkerHandle {
     scheduler: Option<crate::schedule::SchedulerHandle>,
     /// The archiver's stop signal and task.
     archiver: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// The flow relay's stop signal and task.
+    relay: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl WorkerHandle {
@@ -658,6 +669,11 @@ impl WorkerHandle {
         sandbox::close(&self.core);
         self.acks_closing.cancel();
         let _ = self.ack_task.await;
+        // After the last acks: the steps they ended are applied.
+        if let Some((done, task)) = self.relay {
+            done.cancel();
+            let _ = task.await;
+        }
         // Last: what this pool's fetches deleted is archived before it goes.
         if let Some((done, task)) = self.archiver {
             done.cancel();
@@ -690,6 +706,9 @@ impl WorkerHandle {
         sandbox::close(&self.core);
         self.stop.cancel();
         if let Some((_, task)) = self.archiver {
+            task.abort();
+        }
+        if let Some((_, task)) = self.relay {
             task.abort();
         }
         let _ = self.fetch_task.await;

@@ -260,7 +260,9 @@ pub(crate) async fn ack_loop(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Ac
             loop {
                 match queue.finish(batch.clone()).await {
                     Ok(results) => {
+                        let mut flow_ended = false;
                         for (a, r) in acks.iter().zip(results) {
+                            flow_ended |= a.flow && matches!(r, FinishResult::Applied(s) if s.is_finished());
                             if r == FinishResult::Stale && a.finish.outcome != Outcome::Started {
                                 tracing::warn!(job = %a.finish.id, "result refused: the lease expired and the job was taken again");
                             }
@@ -269,6 +271,9 @@ pub(crate) async fn ack_loop(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Ac
                             if let (Some(dead), FinishResult::Applied(JobStatus::Dead)) = (&a.dead, r) {
                                 core.hooks.dead(dead);
                             }
+                        }
+                        if let (true, Some(wake)) = (flow_ended, &core.flow_wake) {
+                            wake.notify_one();
                         }
                         break;
                     }

@@ -38,6 +38,8 @@ pub enum UnknownJobs {
 pub(crate) struct Ack {
     pub(crate) finish: Finish,
     pub(crate) dead: Option<crate::queue::DeadJob>,
+    /// The job is a member of a workflow or batch: its end wakes the relay.
+    pub(crate) flow: bool,
 }
 
 /// The sandbox children a sandboxed attempt runs in.
@@ -53,6 +55,9 @@ pub(crate) struct Core {
     /// Wakes the pool's archiver, when it runs one, after a fetch that
     /// added to an archive backlog.
     pub(crate) archive_wake: Option<Arc<tokio::sync::Notify>>,
+    /// Wakes the pool's flow relay, when the backend stores flows, after an
+    /// acknowledgement ended a workflow step or batch job.
+    pub(crate) flow_wake: Option<Arc<tokio::sync::Notify>>,
     /// Where the pool reports its presence, when the backend keeps it.
     pub(crate) presence: Option<Arc<dyn PoolPresence>>,
     pub(crate) registry: HashMap<&'static str, &'static JobDescriptor>,

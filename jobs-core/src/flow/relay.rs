@@ -1,0 +1,112 @@
+//! The relay: applies ended members to their flows and enqueues what they
+//! released. Every worker pool whose backend stores flows runs one over its
+//! queues; producers use [`release`] for the members a call released at
+//! once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::model::Release;
+use super::FlowStore;
+use crate::error::Error;
+use crate::queue::JobQueue;
+
+/// Ended members taken per call.
+const TAKE: usize = 256;
+/// How long taken ends stay hidden from other relays: a relay that died
+/// holding them leaves them to the next one after this.
+const CLAIM: Duration = Duration::from_secs(30);
+/// A release not reported within this is enqueued again (its relay died).
+const STALE_AFTER: Duration = Duration::from_secs(10);
+/// How often an idle relay looks for ends no local finish announced
+/// (cancels, expiries, reclaims by other processes) and for stale releases.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Enqueues released members and reports them; cancels those whose flow
+/// was cancelled meanwhile. A failure leaves the releases to the stale
+/// sweep: enqueueing one again stores nothing new (its caller id).
+pub(crate) async fn release<Q: JobQueue + ?Sized>(
+    queue: &Q,
+    store: &dyn FlowStore,
+    releases: Vec<Release>,
+) -> Result<(), Error> {
+    if releases.is_empty() {
+        return Ok(());
+    }
+    queue.enqueue_many(releases.iter().map(|r| r.job.clone()).collect()).await?;
+    let cancel = store.members_released(&releases).await?;
+    if !cancel.is_empty() {
+        store.cancel_jobs(&cancel).await?;
+    }
+    Ok(())
+}
+
+/// One pass: applies up to [`TAKE`] ended members of `queues`. Returns how
+/// many it took.
+pub(crate) async fn relay_once(queue: &dyn JobQueue, store: &dyn FlowStore, queues: &[String]) -> Result<usize, Error> {
+    let ends = store.take_ended(queues, TAKE, CLAIM).await?;
+    if ends.is_empty() {
+        return Ok(0);
+    }
+    let releases = store.members_ended(&ends).await?;
+    release(queue, store, releases).await?;
+    store.ack_ended(&ends).await?;
+    Ok(ends.len())
+}
+
+/// Enqueues releases whose relay died before reporting them.
+pub(crate) async fn sweep_stale(queue: &dyn JobQueue, store: &dyn FlowStore) -> Result<(), Error> {
+    let stale = store.stale_releases(STALE_AFTER, TAKE).await?;
+    release(queue, store, stale).await
+}
+
+/// The pool's relay task: runs until `done`, woken by `wake` (a local
+/// finish of a flow member) or every [`SWEEP_EVERY`].
+pub(crate) async fn run(
+    queue: Arc<dyn JobQueue>,
+    store: Arc<dyn FlowStore>,
+    queues: Vec<String>,
+    wake: Arc<Notify>,
+    done: CancellationToken,
+) {
+    let mut err_delay = Duration::from_millis(100);
+    let mut last_sweep = tokio::time::Instant::now();
+    let mut stopping = false;
+    loop {
+        let pass = async {
+            let mut n = relay_once(&*queue, &*store, &queues).await?;
+            while n == TAKE {
+                n = relay_once(&*queue, &*store, &queues).await?;
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                sweep_stale(&*queue, &*store).await?;
+                last_sweep = tokio::time::Instant::now();
+            }
+            Ok::<(), Error>(())
+        };
+        let wait = match pass.await {
+            Ok(()) => {
+                err_delay = Duration::from_millis(100);
+                SWEEP_EVERY
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?err_delay, "workflow relay: could not apply ended steps");
+                let d = err_delay;
+                err_delay = (err_delay * 2).min(Duration::from_secs(5));
+                d
+            }
+        };
+        if stopping {
+            return;
+        }
+        // Stopping: one more pass for what the pool's last acks ended.
+        tokio::select! {
+            _ = done.cancelled() => stopping = true,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
