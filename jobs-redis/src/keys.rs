@@ -296,6 +296,18 @@ impl QueueKeys {
         self.key(&format!("minute:{secs}"))
     }
 
+    /// Hash of the queue's workflow steps and batch jobs (ulid →
+    /// `<flow id> <member>`).
+    pub fn flow_refs(&self) -> String {
+        self.key("flow")
+    }
+
+    /// Sorted set of the ulids of ended workflow steps and batch jobs not
+    /// yet applied to their flow, by when a relay may take each (ms).
+    pub fn flow_out(&self) -> String {
+        self.key("flowout")
+    }
+
     /// Hash of the recurring schedule `name`, whose jobs go to this queue.
     pub fn schedule(&self, name: &str) -> String {
         self.key(&format!("schedule:{name}"))
@@ -320,6 +332,13 @@ pub fn queues_key(prefix: &str) -> String {
 /// in its tag keeps it apart from every queue's slot.
 pub fn schedule_index(prefix: &str) -> String {
     format!("{prefix}:{{:schedules}}")
+}
+
+/// The keys of the flow store (workflows and batches): a hash tag of their
+/// own, `{:flows}`, which no queue name can take; its scripts derive every
+/// name from this prefix (see `flows/flows_common.lua`).
+pub fn flow_keys(prefix: &str) -> QueueKeys {
+    QueueKeys::new(prefix, ":flows")
 }
 
 /// The presence record (JSON `PoolInfo`) of the worker pool `id`.
@@ -435,6 +454,8 @@ mod tests {
             k.group_failures("g"),
             k.minute(60),
             k.schedule("nightly"),
+            k.flow_refs(),
+            k.flow_out(),
             k.fence(),
         ]
     }
@@ -483,6 +504,7 @@ mod tests {
     #[test]
     fn keys_outside_a_queue_have_tags_of_their_own() {
         assert_eq!(schedule_index("jobs"), "jobs:{:schedules}");
+        assert_eq!(flow_keys("jobs").base(), "jobs:{:flows}:");
         assert_eq!(pool_key("jobs", "p1"), "jobs:{:pools}:p1");
         assert_eq!(key_slot(pool_key("jobs", "p1").as_bytes()), key_slot(pool_index("jobs").as_bytes()));
     }

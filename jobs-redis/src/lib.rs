@@ -11,6 +11,7 @@ mod connect;
 mod decode;
 mod error;
 mod events;
+mod flows;
 mod hot;
 pub mod keys;
 mod list;

@@ -58,6 +58,10 @@ impl JobQueue for RedisQueue {
         Some(Arc::new(self.clone()))
     }
 
+    fn flow_store(&self) -> Option<Arc<dyn jobs_core::FlowStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
     fn presence(&self) -> Option<Arc<dyn PoolPresence>> {
         Some(Arc::new(self.clone()))
     }

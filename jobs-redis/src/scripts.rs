@@ -35,6 +35,7 @@ pub(crate) mod extend;
 pub(crate) mod fetch;
 pub(crate) mod finish;
 pub(crate) mod fire_schedule;
+pub(crate) mod flow_take;
 mod invoke;
 pub(crate) mod listen;
 pub(crate) mod progress;

@@ -34,6 +34,17 @@ jobs_core::conformance_suite!(|| async {
     q
 });
 
+mod workflows {
+    use super::*;
+
+    jobs_core::conformance_suite!(|| async {
+        let prefix = jobs_core::testing::unique_queue("jobs");
+        let q = RedisQueue::from_config(&RedisConfig { prefix, ..RedisConfig::new(shared_cluster().url()) }).await.unwrap();
+        assert!(q.is_cluster());
+        q
+    }; workflows);
+}
+
 fn probe(queue: &str, seq: u64, act: Act) -> jobs_core::NewJob {
     ProbeJob { key: queue.to_owned(), seq, act }.into_new_job(JobOptions::new().queue(queue)).unwrap()
 }

@@ -14,3 +14,12 @@ jobs_core::conformance_suite!(|| async {
     let prefix = jobs_core::testing::unique_queue("jobs");
     RedisQueue::from_config(&RedisConfig { prefix, ..RedisConfig::new(shared_server_url()) }).await.unwrap()
 });
+
+mod workflows {
+    use super::*;
+
+    jobs_core::conformance_suite!(|| async {
+        let prefix = jobs_core::testing::unique_queue("jobs");
+        RedisQueue::from_config(&RedisConfig { prefix, ..RedisConfig::new(shared_server_url()) }).await.unwrap()
+    }; workflows);
+}

@@ -13,6 +13,17 @@ jobs_core::conformance_suite!(|| async {
     RedisQueue::from_config(&config).await.unwrap()
 });
 
+mod workflows {
+    use super::*;
+
+    jobs_core::conformance_suite!(|| async {
+        let prefix = jobs_core::testing::unique_queue("msgpack");
+        let config =
+            RedisConfig { prefix, payload_format: PayloadFormat::MessagePack, ..RedisConfig::new(shared_server_url()) };
+        RedisQueue::from_config(&config).await.unwrap()
+    }; workflows);
+}
+
 mod carried {
     //! The payload's format travels with it: what a typed enqueue encodes is
     //! what the worker receives, byte for byte, whatever the handle reading it.

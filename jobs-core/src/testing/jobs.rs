@@ -19,7 +19,7 @@ use crate::registry::JobDescriptor;
 /// to add (and for tests that check they stay out until then).
 ///
 /// [`use_suite_jobs`]: super::use_suite_jobs
-pub fn descriptors() -> [&'static JobDescriptor; 10] {
+pub fn descriptors() -> [&'static JobDescriptor; 11] {
     [
         ProbeJob::__jobs_descriptor(),
         SlowJob::__jobs_descriptor(),
@@ -31,6 +31,7 @@ pub fn descriptors() -> [&'static JobDescriptor; 10] {
         GroupedJob::__jobs_descriptor(),
         RatedJob::__jobs_descriptor(),
         LimitedJob::__jobs_descriptor(),
+        JoinJob::__jobs_descriptor(),
     ]
 }
 
@@ -185,6 +186,31 @@ pub async fn limited_job(
         return Err(JobError::rate_limited(Duration::from_millis(retry_ms)));
     }
     Ok(seq)
+}
+
+/// A workflow step that checks its dependencies: each probe job named in
+/// `deps` (step name, sequence number) must have ended before it started,
+/// and its result read with `JobContext::dependency` must be its sequence
+/// number; else it fails for good. Returns its own `seq` plus theirs.
+#[crate::job(crate = crate, register = false, name = "conformance.join", queue = "conformance")]
+pub async fn join_job(ctx: JobContext, key: String, seq: u64, deps: Vec<(String, u64)>) -> Result<u64, JobError> {
+    let p = probe(&key);
+    let ended = p.ends();
+    p.started(seq, &ctx);
+    let _stopped = p.stop_guard(seq);
+    let mut sum = seq;
+    for (name, dep) in deps {
+        if !ended.contains(&dep) {
+            return Err(JobError::permanent(format!("started before its dependency `{name}` ({dep}) ended")));
+        }
+        let got = ctx.dependency::<ProbeJob>(&name).map_err(JobError::permanent)?;
+        if got != dep {
+            return Err(JobError::permanent(format!("dependency `{name}` read as {got}, not {dep}")));
+        }
+        sum += got;
+    }
+    p.ended(seq);
+    Ok(sum)
 }
 
 /// A job with a short timeout that sleeps past it.

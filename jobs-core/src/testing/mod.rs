@@ -55,6 +55,7 @@ pub fn use_suite_jobs() {
 /// | `history` | listing and throughput | and `QueueHistory` |
 /// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
 /// | `events` | job events (progress among them), typed waits | and `QueueEvents` |
+/// | `workflows` | workflows and batches (not in the full set: [`JobQueue::flow_store`](crate::JobQueue::flow_store) must answer) | `JobQueue + QueueInspect` |
 ///
 /// ```text
 /// jobs_core::conformance_suite!(|| async { MyQueue::new() }; hot, admin);
@@ -180,6 +181,16 @@ macro_rules! conformance_suite {
             many_waits_each_get_their_own_result,
             expiry_and_snooze_end_waits_as_they_should,
             progress_is_rate_limited_and_streamed,
+        );
+    };
+    (@capability workflows, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            workflow_runs_steps_after_their_dependencies,
+            dead_step_cancels_exactly_its_dependants,
+            bad_workflows_are_refused_before_anything_is_written,
+            batch_callbacks_fire_exactly_once,
+            cancelled_workflow_runs_nothing_more,
+            ends_and_releases_apply_once,
         );
     };
     (@capability schedules, $factory:expr) => {

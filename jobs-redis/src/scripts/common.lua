@@ -488,6 +488,24 @@ local function forget(ids)
   for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS }) do
     hdel_many(h, ids)
   end
+  if redis.call('EXISTS', B .. 'flow') == 1 then
+    hdel_many(B .. 'flow', ids)
+  end
+end
+
+-- Workflow steps and batch jobs (jobs_core::FlowStore): `flow` maps such a
+-- job's ulid to `<flow id> <member>` (enqueue.lua); its end is recorded in
+-- the `flowout` sorted set (ulid -> when a relay may take it) in the same
+-- step as the end, for a relay to apply to its flow (flow_take.lua). A
+-- queue without such jobs pays one EXISTS per script call that ends jobs.
+local FLOW_ON = nil
+local function flow_ended(id, now)
+  if FLOW_ON == nil then
+    FLOW_ON = redis.call('EXISTS', B .. 'flow') == 1
+  end
+  if FLOW_ON and redis.call('HEXISTS', B .. 'flow', id) == 1 then
+    redis.call('ZADD', B .. 'flowout', now, id)
+  end
 end
 
 -- Succeeded, cancelled or expired: kept in the `done` list (newest first) until the
@@ -497,6 +515,7 @@ local function finish_record(id, status, rank, old, attempts, token, t1, digest,
   moved(rank, old, status)
   redis.call('LPUSH', B .. 'done', id)
   drop_digest(digest, id)
+  flow_ended(id, now)
 end
 
 -- How a job with a state field is listed in a ready list.
@@ -527,6 +546,7 @@ local function to_dead(id, rank, old, attempts, token, t1, digest, now, score)
   redis.call('HSET', STATE, id, state_of('dead', rank, attempts, token, t1, now, '', digest))
   moved(rank, old, 'dead')
   redis.call('ZADD', B .. 'dead', (score and score ~= '') and score or now, id)
+  flow_ended(id, now)
 end
 
 -- Deletes dead jobs (already taken out of the `dead` zset).

@@ -5,7 +5,7 @@
 -- fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: n, the number of jobs; then 8 arguments per job (starting after
+-- ARGV[1]: n, the number of jobs; then 9 arguments per job (starting after
 --   ARGV[o]):
 --   ulid, record (see common.lua; its first byte is the priority rank,
 --   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
@@ -16,7 +16,9 @@
 --   or fail), key ('' = none; else 'k' or 'r' then the key field
 --   `<name length>:<name><key>`: when a job with it waits, keep it or
 --   replace it), group ('' = none; else its `group` field
---   `<concurrency>/<rate>:<key>`, see groups.lua).
+--   `<concurrency>/<rate>:<key>`, see groups.lua), flow ('' = none; else
+--   `<flow id> <member>`: the job is a workflow step or batch job, whose
+--   end is recorded for its flow, see flow_ended in common.lua).
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -118,7 +120,7 @@ local function id_holder(arg)
 end
 
 local function enqueue(now, n, base_arg, compact)
-  local STRIDE = 8
+  local STRIDE = 9
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -209,6 +211,7 @@ local function enqueue(now, n, base_arg, compact)
   local added = nil -- ids written by this call (when some are unique)
   local held = {} -- caller id and key index entries of the new jobs
   local grouped, gready = {}, {} -- group fields of the new jobs; their pending ones
+  local flows = {} -- flow fields of the new jobs
   local replaced = false
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
@@ -292,6 +295,10 @@ local function enqueue(now, n, base_arg, compact)
         grouped[#grouped + 1] = id
         grouped[#grouped + 1] = group
       end
+      if ARGV[o + 9] ~= '' then
+        flows[#flows + 1] = id
+        flows[#flows + 1] = ARGV[o + 9]
+      end
       local due = due_at(run_at, now)
       if due and due > now then
         due = ms(due)
@@ -341,6 +348,7 @@ local function enqueue(now, n, base_arg, compact)
     rpush_many(B .. 'ready:' .. r, ready[r + 1])
   end
   hset_many(GROUP, grouped)
+  hset_many(B .. 'flow', flows)
   group_push_many(gready)
   for i = 1, #held, 2 do
     local ix, id = held[i], held[i + 1]

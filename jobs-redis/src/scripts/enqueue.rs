@@ -100,10 +100,10 @@ impl Refusal {
     }
 }
 
-/// Appends the 8 arguments of one job (see enqueue.lua): its ulid, its
+/// Appends the 9 arguments of one job (see enqueue.lua): its ulid, its
 /// record (built in `scratch`), its run_at (see [`due_arg`]), its
-/// unique_for (ms), its expiry (like run_at), its caller id, its key and
-/// its group.
+/// unique_for (ms), its expiry (like run_at), its caller id, its key, its
+/// group and its flow (the [`FLOW_HEADER`](jobs_core::FLOW_HEADER)).
 pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
@@ -144,6 +144,7 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
         )),
         None => out.arg(""),
     };
+    out.arg(j.headers.get(jobs_core::FLOW_HEADER).map(String::as_str).unwrap_or(""));
 }
 
 impl ScriptCall for Enqueue<'_> {

@@ -123,6 +123,7 @@ for i = 1, n do
         states[ns + 2] = m[8]
         ns = ns + 2
         emit('succeeded', id, attempts)
+        flow_ended(id, now)
         if kind == 'okr' then
           results[#results + 1] = id
           results[#results + 1] = ARGV[at + 3]

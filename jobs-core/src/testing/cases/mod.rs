@@ -19,6 +19,7 @@ mod run;
 mod schedule;
 mod schedule_rules;
 mod snooze;
+mod workflows;
 
 pub use admin::*;
 pub use archive::*;
@@ -38,6 +39,7 @@ pub use run::*;
 pub use schedule::*;
 pub use schedule_rules::*;
 pub use snooze::*;
+pub use workflows::*;
 
 use std::time::Duration;
 

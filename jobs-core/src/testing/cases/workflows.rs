@@ -1,0 +1,253 @@
+//! Workflows and batches: steps run only after their dependencies, a dead
+//! step cancels exactly its dependants, callbacks fire once, cancels,
+//! refused graphs write nothing, releases happen once.
+
+use std::time::Duration;
+
+use crate::flow::{Batch, FlowKind, FlowRun};
+use crate::flow::{FlowError, FlowMember, FlowStatus, MemberStatus, NewFlow, OnFailure, Step, Workflow};
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, QueueInspect};
+use crate::testing::harness::{eventually, probe, test_pool, unique_queue};
+use crate::testing::jobs::{Act, JoinJob, ProbeJob};
+use crate::vocab::JobStatus;
+use crate::Error;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn step(q: &str, name: &str, seq: u64, act: Act) -> Step {
+    Step::with_options(name, ProbeJob { key: q.to_owned(), seq, act }, JobOptions::new().queue(q))
+}
+
+fn join(q: &str, name: &str, seq: u64, deps: &[(&str, u64)]) -> Step {
+    let deps = deps.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+    Step::with_options(name, JoinJob { key: q.to_owned(), seq, deps }, JobOptions::new().queue(q))
+}
+
+fn flow_error(e: Error) -> FlowError {
+    match e {
+        Error::Flow(e) => *e,
+        other => panic!("expected a flow error, got {other:?}"),
+    }
+}
+
+/// A diamond and a chain after it: every step runs once, after its
+/// dependencies ended, and reads their results.
+pub async fn workflow_runs_steps_after_their_dependencies<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let id = unique_queue("diamond");
+    let run = Workflow::new(&id)
+        .add(step(&q, "fetch", 1, Act::Succeed))
+        .add(step(&q, "parse", 2, Act::Succeed).after(["fetch"]))
+        .add(step(&q, "thumbs", 3, Act::Succeed).after(["fetch"]))
+        .add(join(&q, "notify", 10, &[("parse", 2), ("thumbs", 3)]).after(["parse", "thumbs"]))
+        .add(join(&q, "archive", 20, &[]).after(["notify"]))
+        .enqueue(&queue)
+        .await
+        .unwrap();
+    let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
+    let done = run.wait(WAIT).await.unwrap();
+    pool.shutdown().await;
+    let info = run.info().await.unwrap();
+    assert_eq!(done.status, FlowStatus::Succeeded, "{info:#?}");
+    assert_eq!((done.total, done.ended, done.succeeded), (5, 5, 5));
+    assert!(info.members.iter().all(|m| m.status == MemberStatus::Succeeded && m.ended_at.is_some()));
+    let mut seqs: Vec<u64> = probe(&q).starts().iter().map(|s| s.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 10, 20], "each step ran once");
+    let order: Vec<u64> = probe(&q).starts().iter().map(|s| s.seq).collect();
+    assert_eq!(order[0], 1, "the first step first: {order:?}");
+    assert_eq!(order[4], 20, "the chain's end last: {order:?}");
+    assert_eq!(run.result::<JoinJob>("notify").await.unwrap(), Some(15));
+    assert_eq!(run.result::<ProbeJob>("fetch").await.unwrap(), Some(1));
+    // A step's job names its place.
+    let parse = info.members.iter().find(|m| m.name == "parse").unwrap();
+    let job = queue.job(&parse.job).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!(info.levels().len(), 4);
+}
+
+/// A dead step cancels its dependants (and theirs), not the other steps;
+/// an edge that continues runs its step; the workflow ends failed.
+pub async fn dead_step_cancels_exactly_its_dependants<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let id = unique_queue("dead");
+    let run = Workflow::new(&id)
+        .add(step(&q, "bad", 1, Act::Permanent))
+        .add(step(&q, "after_bad", 2, Act::Succeed).after(["bad"]))
+        .add(step(&q, "after_after", 3, Act::Succeed).after(["after_bad"]))
+        .add(step(&q, "cleanup", 4, Act::Succeed).after_any_end(["bad"]))
+        .add(step(&q, "other", 5, Act::Succeed))
+        .add(step(&q, "after_other", 6, Act::Succeed).after(["other"]))
+        .enqueue(&queue)
+        .await
+        .unwrap();
+    let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
+    let done = run.wait(WAIT).await.unwrap();
+    pool.shutdown().await;
+    assert_eq!(done.status, FlowStatus::Failed);
+    let info = run.info().await.unwrap();
+    let status = |n: &str| info.members.iter().find(|m| m.name == n).unwrap().status;
+    assert_eq!(status("bad"), MemberStatus::Dead);
+    assert_eq!(status("after_bad"), MemberStatus::Cancelled);
+    assert_eq!(status("after_after"), MemberStatus::Cancelled);
+    assert_eq!(status("cleanup"), MemberStatus::Succeeded);
+    assert_eq!(status("other"), MemberStatus::Succeeded);
+    assert_eq!(status("after_other"), MemberStatus::Succeeded);
+    let mut seqs: Vec<u64> = probe(&q).starts().iter().map(|s| s.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 4, 5, 6], "the cancelled steps never ran");
+    assert_eq!((done.ended, done.succeeded), (6, 3));
+}
+
+/// Bad graphs and ids are refused before anything is stored; an id in use
+/// is refused.
+pub async fn bad_workflows_are_refused_before_anything_is_written<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let store = queue.flow_store().expect("the backend stores flows");
+    let before = store.flows(None, 0, 1000).await.unwrap().len();
+    let cycle = Workflow::new(unique_queue("cycle"))
+        .add(step(&q, "a", 1, Act::Succeed).after(["c"]))
+        .add(step(&q, "b", 2, Act::Succeed).after(["a"]))
+        .add(step(&q, "c", 3, Act::Succeed).after(["b"]));
+    match flow_error(cycle.enqueue(&queue).await.unwrap_err()) {
+        FlowError::Cycle { path, .. } => assert_eq!(path.len(), 4, "{path:?}"),
+        other => panic!("{other:?}"),
+    }
+    let unknown = Workflow::new(unique_queue("unknown")).add(step(&q, "a", 1, Act::Succeed).after(["nope"]));
+    assert!(matches!(flow_error(unknown.enqueue(&queue).await.unwrap_err()), FlowError::UnknownDependency { .. }));
+    let dup =
+        Workflow::new(unique_queue("dup")).add(step(&q, "a", 1, Act::Succeed)).add(step(&q, "a", 2, Act::Succeed));
+    assert!(matches!(flow_error(dup.enqueue(&queue).await.unwrap_err()), FlowError::DuplicateMember { .. }));
+    let bad_id = Workflow::new("has space").add(step(&q, "a", 1, Act::Succeed));
+    assert!(matches!(flow_error(bad_id.enqueue(&queue).await.unwrap_err()), FlowError::InvalidId(_)));
+    let empty = Workflow::new(unique_queue("empty"));
+    assert!(matches!(flow_error(empty.enqueue(&queue).await.unwrap_err()), FlowError::Empty(_)));
+    assert_eq!(store.flows(None, 0, 1000).await.unwrap().len(), before, "nothing stored");
+    assert!(queue.list_jobs(&q, JobStatus::Pending, 0, 10).await.unwrap().is_empty(), "no step enqueued");
+    let id = unique_queue("taken");
+    Workflow::new(&id).add(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap();
+    let again = Workflow::new(&id).add(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap_err();
+    assert_eq!(flow_error(again), FlowError::Exists(id));
+}
+
+/// Batch callbacks: on_success and on_complete once each when every job
+/// succeeded; only on_complete when one died; nothing added once ended.
+pub async fn batch_callbacks_fire_exactly_once<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("batch");
+    let job = |seq, act| ProbeJob { key: q.clone(), seq, act };
+    let on = |_: u64| JobOptions::new().queue(&q).max_retries(0);
+    let good = Batch::with_id(unique_queue("good"))
+        .on_success_with(job(100, Act::Succeed), on(100))
+        .on_complete_with(job(101, Act::Succeed), on(101));
+    good.add_with(&queue, (1..=3).map(|s| job(s, Act::Succeed)), JobOptions::new().queue(&q), false).await.unwrap();
+    good.add_with(&queue, [job(4, Act::Succeed)], JobOptions::new().queue(&q), false).await.unwrap();
+    let bad = Batch::with_id(unique_queue("bad"))
+        .on_success_with(job(200, Act::Succeed), on(200))
+        .on_complete_with(job(201, Act::Succeed), on(201));
+    bad.add_with(
+        &queue,
+        [job(11, Act::Succeed), job(12, Act::Permanent)],
+        JobOptions::new().queue(&q).max_retries(0),
+        true,
+    )
+    .await
+    .unwrap();
+    let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
+    // Open: it has not ended, though every job may have.
+    eventually("the open batch's jobs ran", || async { probe(&q).ends().len() >= 6 }).await;
+    let good_run = good.close(&queue).await.unwrap();
+    let g = good_run.wait(WAIT).await.unwrap();
+    let b = FlowRun::open(&queue, bad.id()).await.unwrap().wait(WAIT).await.unwrap();
+    assert_eq!((g.status, g.total, g.succeeded), (FlowStatus::Succeeded, 4, 4));
+    assert_eq!((b.status, b.total, b.succeeded), (FlowStatus::Failed, 2, 1));
+    eventually("the callbacks ran", || async {
+        let s = probe(&q).starts();
+        [100, 101, 201].iter().all(|c| s.iter().any(|x| x.seq == *c))
+    })
+    .await;
+    let late = good.add_with(&queue, [job(5, Act::Succeed)], JobOptions::new().queue(&q), false).await;
+    assert!(matches!(flow_error(late.unwrap_err()), FlowError::Ended { .. }));
+    pool.shutdown().await;
+    let starts = probe(&q).starts();
+    for cb in [100, 101, 201] {
+        assert_eq!(starts.iter().filter(|s| s.seq == cb).count(), 1, "callback {cb} ran once");
+    }
+    assert!(!starts.iter().any(|s| s.seq == 200), "on_success of a failed batch never runs");
+    let info = good_run.info().await.unwrap();
+    assert_eq!(info.summary.kind, FlowKind::Batch);
+    assert!(info.callbacks.iter().all(|c| c.status == MemberStatus::Released), "{:?}", info.callbacks);
+}
+
+/// Cancelling a workflow cancels its running step and every step after it;
+/// nothing after runs.
+pub async fn cancelled_workflow_runs_nothing_more<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let id = unique_queue("cancel");
+    let run = Workflow::new(&id)
+        .add(step(&q, "long", 1, Act::WaitForCancel))
+        .add(step(&q, "next", 2, Act::Succeed).after(["long"]))
+        .enqueue(&queue)
+        .await
+        .unwrap();
+    let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
+    eventually("the first step started", || async { probe(&q).start_count() == 1 }).await;
+    assert!(run.cancel().await.unwrap());
+    let done = run.wait(WAIT).await.unwrap();
+    pool.shutdown().await;
+    assert_eq!(done.status, FlowStatus::Cancelled);
+    let info = run.info().await.unwrap();
+    assert!(info.members.iter().all(|m| m.status == MemberStatus::Cancelled), "{info:#?}");
+    assert_eq!(probe(&q).start_count(), 1, "the next step never ran");
+    assert!(!run.cancel().await.unwrap(), "an ended workflow is not cancelled again");
+}
+
+/// Each end applies once and each member is released once, whatever is
+/// repeated: ends applied twice, releases enqueued twice.
+pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let store = queue.flow_store().expect("the backend stores flows");
+    let id = unique_queue("once");
+    let member = |name: &str, seq, after: &[&str]| {
+        let mut job =
+            ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
+        crate::flow::mark_member(&mut job, &id, name, true);
+        FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
+    };
+    let flow = NewFlow {
+        id: id.clone(),
+        kind: FlowKind::Workflow,
+        members: vec![member("a", 1, &[]), member("b", 2, &["a"])],
+        closed: true,
+        on_success: None,
+        on_complete: None,
+    };
+    let roots = store.create_flow(flow).await.unwrap();
+    assert_eq!(roots.iter().map(|r| r.member.as_str()).collect::<Vec<_>>(), ["a"]);
+    // The release handed out, enqueued twice (a relay retried): one job.
+    let first = queue.enqueue_many(vec![roots[0].job.clone()]).await.unwrap();
+    let second = queue.enqueue_many(vec![roots[0].job.clone()]).await.unwrap();
+    assert_eq!(first, second);
+    // Not reported: handed out again by the stale sweep, then reported.
+    let stale = store.stale_releases(Duration::ZERO, 100).await.unwrap();
+    assert!(stale.iter().any(|r| r.flow == id && r.member == "a"), "{stale:?}");
+    assert!(store.members_released(&roots).await.unwrap().is_empty());
+    let stale = store.stale_releases(Duration::ZERO, 100).await.unwrap();
+    assert!(!stale.iter().any(|r| r.flow == id), "reported releases are not handed out again: {stale:?}");
+    // `a` ends; its end applied twice releases `b` once.
+    let end = crate::flow::MemberEnd {
+        flow: id.clone(),
+        member: "a".into(),
+        job: first[0].clone(),
+        status: MemberStatus::Succeeded,
+        result: Some("1".into()),
+    };
+    let released = store.members_ended(std::slice::from_ref(&end)).await.unwrap();
+    assert_eq!(released.iter().map(|r| r.member.as_str()).collect::<Vec<_>>(), ["b"]);
+    let deps = released[0].job.headers.get(crate::flow::DEPS_HEADER).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(deps).unwrap(), serde_json::json!({ "a": 1 }));
+    assert!(store.members_ended(std::slice::from_ref(&end)).await.unwrap().is_empty(), "applied once");
+    let info = store.flow(&id).await.unwrap().unwrap();
+    assert_eq!((info.summary.ended, info.summary.total), (1, 2));
+    assert_eq!(info.members[1].status, MemberStatus::Releasing);
+}

@@ -1,0 +1,20 @@
+-- flow_ended.lua: applies ended members to their flows, each once
+-- (jobs_core::FlowStore::members_ended): a member ended already, or of a
+-- flow no longer stored, changes nothing.
+--
+-- KEYS: see flows_common.lua.
+-- ARGV: the number of ends, then per end its flow, member, status (S, d,
+--   x or c) and result ('' for none).
+-- Returns the releases (dependants, callbacks).
+
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local at = 2 + i * 4
+  local id, m, st, result = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+  local cur = redis.call('HGET', k(id, ':st'), m)
+  if cur == 'w' or cur == 'o' or cur == 'r' then
+    end_member(id, m, st, result)
+    check_end(id)
+  end
+end
+return releases()

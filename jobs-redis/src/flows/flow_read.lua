@@ -1,0 +1,35 @@
+-- flow_read.lua: one flow with its members (jobs_core::FlowStore::flow).
+--
+-- KEYS: see flows_common.lua.
+-- ARGV: id.
+-- Returns {} for no such flow, else {record (HGETALL), members, statuses,
+--   infos, afters, times, callbacks, their statuses, infos, times}: the
+--   members in the order they were added, each array aligned with them.
+
+local id = ARGV[1]
+local rec = redis.call('HGETALL', k(id, ''))
+if #rec == 0 then
+  return {}
+end
+local members = redis.call('LRANGE', k(id, ':order'), 0, -1)
+local function fields(part, names)
+  if #names == 0 then
+    return {}
+  end
+  local out = {}
+  for i = 1, #names, 1000 do
+    local got = redis.call('HMGET', k(id, part), unpack(names, i, math.min(i + 999, #names)))
+    for j = 1, #got do
+      out[#out + 1] = got[j] or ''
+    end
+  end
+  return out
+end
+local cbs = {}
+for _, cb in ipairs({ '@on_success', '@on_complete' }) do
+  if redis.call('HEXISTS', k(id, ':info'), cb) == 1 then
+    cbs[#cbs + 1] = cb
+  end
+end
+return { rec, members, fields(':st', members), fields(':info', members), fields(':after', members),
+  fields(':t', members), cbs, fields(':st', cbs), fields(':info', cbs), fields(':t', cbs) }

@@ -1,0 +1,260 @@
+-- flows_common.lua: what every script of the flow store starts with
+-- (prepended by flows/scripts.rs; never run on its own). The flow store
+-- holds workflows and batches (jobs_core::FlowStore), all in one hash tag
+-- of their own, `{:flows}`, so that one script sees a whole flow; a step's
+-- job lives in its queue's slot, and the two meet only through the relay
+-- (see jobs_core::FlowStore).
+--
+-- KEYS[1]: the flow store's prefix `<prefix>:{:flows}:` (F below); every
+--   key name is F .. '<suffix>' (see flow_keys in keys.rs).
+-- KEYS[2]: on Redis Cluster only, the fence (see common.lua).
+--
+-- Per flow <id>:
+--   f:<id>        hash: kind (workflow|batch), status (running|succeeded|
+--                 failed|cancelled), closed ('1': ends once its members
+--                 have), cancelled ('1'), created, ended_at (ms), total,
+--                 ended, ok (member counts)
+--   f:<id>:st     hash member -> status: w waiting, o releasing (its job
+--                 being enqueued), r released, S succeeded, d dead,
+--                 x expired, c cancelled. Callbacks (`@on_success`,
+--                 `@on_complete`) are members that count in no total.
+--   f:<id>:left   hash member -> dependencies not ended yet
+--   f:<id>:after  hash member -> its dependencies, `<p>:<name>` lines
+--                 (p: c cancel, k continue when that one fails)
+--   f:<id>:kids   hash member -> its dependants, `<p>:<name>` lines
+--   f:<id>:spec   hash member -> its job (JSON of jobs_core::NewJob),
+--                 dropped once its release is reported
+--   f:<id>:info   hash member -> `<job id>\t<job name>`
+--   f:<id>:res    hash member -> its result (JSON), kept for members that
+--                 have dependants (they are given it)
+--   f:<id>:t      hash member -> `<released ms>|<ended ms>`
+--   f:<id>:order  list of members, in the order they were added
+-- Store-wide:
+--   index, index:workflow, index:batch   zsets id -> created (ms)
+--   ended         zset id -> ended (ms): past FLOWS_KEPT, the oldest go
+--   out           zset `<id>\n<member>` -> when its release was handed out
+--                 (not reported yet: flow_stale.lua hands it out again)
+--   wake          channel, published when members or flows ended
+--
+-- Every time stored is the server's clock.
+
+local F = KEYS[1]
+local now = (function()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end)()
+local NOW = string.format('%d', now)
+
+local function k(id, part)
+  return F .. 'f:' .. id .. part
+end
+
+-- Releases handed out by this call: { flow, member, spec, deps }.
+local REL = {}
+local CHANGED = false
+
+-- Hands out member m of flow id (its status set to 'o' by the caller):
+-- its job and the results of its dependencies.
+local function release(id, m)
+  local spec = redis.call('HGET', k(id, ':spec'), m)
+  if not spec then
+    return
+  end
+  local deps = {}
+  local after = redis.call('HGET', k(id, ':after'), m)
+  if after then
+    for name in string.gmatch(after, '%a:([^\n]+)') do
+      deps[#deps + 1] = name
+      deps[#deps + 1] = redis.call('HGET', k(id, ':res'), name) or ''
+    end
+  end
+  REL[#REL + 1] = { id, m, spec, deps }
+  redis.call('ZADD', F .. 'out', now, id .. '\n' .. m)
+end
+
+-- Records member m's end.
+local function set_end(id, m, st, result)
+  redis.call('HSET', k(id, ':st'), m, st)
+  local t = redis.call('HGET', k(id, ':t'), m) or '|'
+  redis.call('HSET', k(id, ':t'), m, string.match(t, '^(%d*)|') .. '|' .. NOW)
+  redis.call('HINCRBY', k(id, ''), 'ended', 1)
+  if st == 'S' then
+    redis.call('HINCRBY', k(id, ''), 'ok', 1)
+    if result and result ~= '' and redis.call('HEXISTS', k(id, ':kids'), m) == 1 then
+      redis.call('HSET', k(id, ':res'), m, result)
+    end
+  end
+  CHANGED = true
+end
+
+-- Ends member m (not ended) and the dependants its end cancels; releases
+-- the dependants it was the last dependency of.
+local function end_member(id, m, st, result)
+  set_end(id, m, st, result)
+  local work, nw = { m }, 1
+  while nw > 0 do
+    local i = work[nw]
+    work[nw] = nil
+    nw = nw - 1
+    local ist = redis.call('HGET', k(id, ':st'), i)
+    local kids = redis.call('HGET', k(id, ':kids'), i)
+    if kids then
+      for pol, kid in string.gmatch(kids, '(%a):([^\n]+)') do
+        -- Ended, released, or cancelled through another path: skipped.
+        if redis.call('HGET', k(id, ':st'), kid) == 'w' then
+          if ist == 'S' or pol == 'k' then
+            if redis.call('HINCRBY', k(id, ':left'), kid, -1) <= 0 then
+              redis.call('HSET', k(id, ':st'), kid, 'o')
+              release(id, kid)
+            end
+          else
+            set_end(id, kid, 'c', nil)
+            nw = nw + 1
+            work[nw] = kid
+          end
+        end
+      end
+    end
+  end
+end
+
+-- Deletes a flow's keys and index entries.
+local function drop_flow(id)
+  local kind = redis.call('HGET', k(id, ''), 'kind')
+  for _, part in ipairs({ '', ':st', ':left', ':after', ':kids', ':spec', ':info', ':res', ':t', ':order' }) do
+    redis.call('DEL', k(id, part))
+  end
+  redis.call('ZREM', F .. 'index', id)
+  if kind then
+    redis.call('ZREM', F .. 'index:' .. kind, id)
+  end
+  redis.call('ZREM', F .. 'out', id .. '\n@on_success', id .. '\n@on_complete')
+end
+
+-- Ends flow id when it is closed and every member ended: its status, its
+-- callbacks released, the oldest ended flows past FLOWS_KEPT deleted (a
+-- few per call).
+local function check_end(id)
+  local f = redis.call('HMGET', k(id, ''), 'status', 'closed', 'ended', 'total', 'ok', 'cancelled')
+  if f[1] ~= 'running' or f[2] ~= '1' or tonumber(f[3]) < tonumber(f[4]) then
+    return
+  end
+  local status = f[6] == '1' and 'cancelled' or (f[5] == f[4] and 'succeeded' or 'failed')
+  redis.call('HSET', k(id, ''), 'status', status, 'ended_at', NOW)
+  redis.call('ZADD', F .. 'ended', now, id)
+  CHANGED = true
+  for _, cb in ipairs({ '@on_success', '@on_complete' }) do
+    if redis.call('HEXISTS', k(id, ':spec'), cb) == 1 then
+      local fires = status == 'succeeded' or (cb == '@on_complete' and status == 'failed')
+      if fires then
+        redis.call('HSET', k(id, ':st'), cb, 'o')
+        release(id, cb)
+      else
+        redis.call('HSET', k(id, ':st'), cb, 'c')
+      end
+    end
+  end
+  for _ = 1, 10 do
+    if redis.call('ZCARD', F .. 'ended') <= FLOWS_KEPT then
+      break
+    end
+    local old = redis.call('ZPOPMIN', F .. 'ended')
+    drop_flow(old[1])
+  end
+end
+
+-- Checks members given from ARGV[o] (n of them, 4 arguments each: name,
+-- spec, info, after) before anything is written: a name used twice, or a
+-- dependency on no member of the flow or on a later one. Returns an
+-- error reply, or nil.
+local function check_members(id, o, n)
+  local names = {}
+  for i = 0, n - 1 do
+    local name, after = ARGV[o + i * 4], ARGV[o + i * 4 + 3]
+    if names[name] or redis.call('HEXISTS', k(id, ':st'), name) == 1 then
+      return { 'dup', name }
+    end
+    for _, dep in string.gmatch(after, '(%a):([^\n]+)') do
+      if not names[dep] and redis.call('HEXISTS', k(id, ':st'), dep) == 0 then
+        return { 'unknown', name, dep }
+      end
+    end
+    names[name] = true
+  end
+  return nil
+end
+
+-- Writes checked members; releases those with nothing to wait for.
+local function write_members(id, o, n)
+  local kids = {}
+  local order = {}
+  local open = {}
+  for i = 0, n - 1 do
+    local at = o + i * 4
+    local name, spec, info, after = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
+    redis.call('HSET', k(id, ':spec'), name, spec)
+    redis.call('HSET', k(id, ':info'), name, info)
+    local left, cancelled = 0, false
+    if after ~= '' then
+      redis.call('HSET', k(id, ':after'), name, after)
+      for pol, dep in string.gmatch(after, '(%a):([^\n]+)') do
+        local list = kids[dep]
+        if not list then
+          list = {}
+          kids[dep] = list
+          open[#open + 1] = dep
+        end
+        list[#list + 1] = pol .. ':' .. name
+        local dst = redis.call('HGET', k(id, ':st'), dep)
+        if dst == 'S' or ((dst == 'd' or dst == 'x' or dst == 'c') and pol == 'k') then
+          -- Ended already, in a way that lets it go on.
+        elseif dst == 'd' or dst == 'x' or dst == 'c' then
+          cancelled = true
+        else
+          left = left + 1
+        end
+      end
+    end
+    order[#order + 1] = name
+    redis.call('HINCRBY', k(id, ''), 'total', 1)
+    redis.call('HSET', k(id, ':left'), name, left)
+    if cancelled then
+      set_end(id, name, 'c', nil)
+    elseif left == 0 then
+      redis.call('HSET', k(id, ':st'), name, 'o')
+      release(id, name)
+    else
+      redis.call('HSET', k(id, ':st'), name, 'w')
+    end
+  end
+  -- Each member's dependants written once: a wide fan-out is one string.
+  for _, dep in ipairs(open) do
+    local old = redis.call('HGET', k(id, ':kids'), dep)
+    local new = table.concat(kids[dep], '\n')
+    redis.call('HSET', k(id, ':kids'), dep, old and (old .. '\n' .. new) or new)
+  end
+  for i = 1, #order, 1000 do
+    redis.call('RPUSH', k(id, ':order'), unpack(order, i, math.min(i + 999, #order)))
+  end
+end
+
+-- The reply of a call that may release: {'ok', n, then per release its
+-- flow, member, job spec, number of dependency items, and per dependency
+-- its name and result ('' for none)}; publishes on `wake` when something
+-- ended.
+local function releases()
+  if CHANGED then
+    redis.call('PUBLISH', F .. 'wake', '1')
+  end
+  local out = { 'ok', #REL }
+  for _, r in ipairs(REL) do
+    out[#out + 1] = r[1]
+    out[#out + 1] = r[2]
+    out[#out + 1] = r[3]
+    out[#out + 1] = #r[4]
+    for _, d in ipairs(r[4]) do
+      out[#out + 1] = d
+    end
+  end
+  return out
+end
