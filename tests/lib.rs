@@ -65,3 +65,7 @@ pub mod archival {}
 /// The Rust blocks of `docs/several-servers.md`.
 #[doc = include_str!("../docs/several-servers.md")]
 pub mod several_servers {}
+
+/// The Rust blocks of `docs/workflows.md`.
+#[doc = include_str!("../docs/workflows.md")]
+pub mod workflows {}

@@ -89,6 +89,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "zrangebyscore",
     "zrem",
     "zremrangebyscore",
+    "zrevrange",
     "zscore",
 ];
 
@@ -128,9 +129,9 @@ mod tests {
     /// commands that are named elsewhere; `tests/acl.rs` runs every script
     /// under these rules, which catches anything this misses).
     fn called_by_scripts() -> Vec<String> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts");
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
+        let dirs = ["/src/scripts", "/src/flows"].map(|d| format!("{}{d}", env!("CARGO_MANIFEST_DIR")));
+        for entry in dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap()) {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "lua") {
                 continue;

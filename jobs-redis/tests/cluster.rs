@@ -8,18 +8,19 @@
 //!   reshard`, then `CLUSTER SETSLOT` + `MIGRATE` by hand) while a producer
 //!   enqueues and a pool works: nothing lost, nothing run twice;
 //! - worker processes killed with SIGKILL under load (as in `crash.rs`),
-//!   checked against their run log.
+//!   checked against their run log;
+//! - a workflow over queues on the three masters, its workers SIGKILLed.
 #![cfg(feature = "cluster")]
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
+use jobs_core::{FlowStatus, JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect, Step, Workflow};
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::runlog;
 use jobs_redis::testing::{
@@ -376,5 +377,110 @@ fn killed_workers_lose_no_job_on_a_cluster() {
         assert!(again.is_subset(&in_flight), "only jobs leased at the kills were attempted again");
         assert!(ran_again.is_subset(&in_flight), "a job that ran again was leased at a kill");
         let _ = std::fs::remove_file(&log);
+    });
+}
+
+/// A workflow over three queues, one on each master, run by worker
+/// processes SIGKILLed while they work: from the steps' own run log, every
+/// run of a step started after an ended run of each step it depends on;
+/// each step's job was enqueued once; the workflow ends succeeded.
+#[test]
+fn workflow_steps_hold_under_kill9_on_a_cluster() {
+    run(async {
+        let c = shared_cluster();
+        let url = c.url();
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let ranges = slot_ranges(c);
+        let queues: Vec<String> =
+            c.ports().iter().map(|&p| queue_where("wfk", |s| owner_in(&ranges, s) == p)).collect();
+        let log = runlog::temp_path("cluster-workflow");
+        let mut seq = 0u64;
+        let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut flow = Workflow::new(unique_queue("kill9"));
+        let mut add = |flow: Workflow, name: String, after: Vec<String>| {
+            seq += 1;
+            let queue = &queues[seq as usize % queues.len()];
+            let job = CrashJob { seq, sleep_ms: 10 + seq % 30 };
+            deps.insert(name.clone(), after.clone());
+            flow.add(Step::with_options(name, job, JobOptions::new().queue(queue)).after(after))
+        };
+        // A chain of 20.
+        for i in 0..20 {
+            let after = if i == 0 { vec![] } else { vec![format!("chain{}", i - 1)] };
+            flow = add(flow, format!("chain{i}"), after);
+        }
+        // A fan-out of 60 and its fan-in.
+        flow = add(flow, "fan".into(), vec![]);
+        for i in 0..60 {
+            flow = add(flow, format!("wide{i}"), vec!["fan".into()]);
+        }
+        flow = add(flow, "join".into(), (0..60).map(|i| format!("wide{i}")).collect());
+        // Twenty diamonds, each after the one before.
+        for d in 0..20 {
+            let after = if d == 0 { vec![] } else { vec![format!("d{}end", d - 1)] };
+            flow = add(flow, format!("d{d}top"), after);
+            flow = add(flow, format!("d{d}left"), vec![format!("d{d}top")]);
+            flow = add(flow, format!("d{d}right"), vec![format!("d{d}top")]);
+            flow = add(flow, format!("d{d}end"), vec![format!("d{d}left"), format!("d{d}right")]);
+        }
+        let steps = deps.len() as u64;
+        let run = flow.enqueue(&q).await.unwrap();
+
+        let exe = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
+        let all = queues.join(",");
+        let spawn = || WorkerProcess::spawn_with_run_log(exe, &url, &all, Duration::from_secs(1), &log);
+        let mut workers = vec![spawn(), spawn()];
+        let mut killed = 0;
+        for round in 1..=3u64 {
+            eventually("the workflow made progress", || async {
+                run.status().await.unwrap().ended >= round * steps / 5
+            })
+            .await;
+            // SIGKILL (on drop) one worker while it runs steps; start another.
+            workers.remove(0);
+            killed += 1;
+            workers.push(spawn());
+        }
+        let done = run.wait(Duration::from_secs(120)).await.unwrap();
+        drop(workers);
+        let info = run.info().await.unwrap();
+        assert_eq!(done.status, FlowStatus::Succeeded, "{info:#?}");
+        assert_eq!((done.total, done.succeeded), (steps, steps));
+
+        // From the run log: every start of a step came after an ended run
+        // of each step it depends on.
+        let read = RunLog::read(&log);
+        assert!(read.bad_lines.is_empty(), "{:?}", read.bad_lines);
+        let job_of: BTreeMap<&str, &JobId> = info.members.iter().map(|m| (m.name.as_str(), &m.job)).collect();
+        let mut reruns = 0;
+        for (name, after) in &deps {
+            let runs = read.of(job_of[name.as_str()]);
+            assert!(!runs.is_empty(), "step {name} ran");
+            reruns += runs.len() - 1;
+            for r in runs {
+                for d in after {
+                    let first_end = read.of(job_of[d.as_str()]).iter().filter_map(|x| x.end_ms).min();
+                    let end = first_end.unwrap_or_else(|| panic!("{d} has an ended run before {name} started"));
+                    assert!(end <= r.start_ms, "{name} started at {} before {d} ended at {end}", r.start_ms);
+                }
+            }
+        }
+        // Each step's job enqueued once: one succeeded job per step, each
+        // the step's own.
+        let mut stored = BTreeSet::new();
+        for queue in &queues {
+            for j in q.list_jobs(queue, JobStatus::Succeeded, 0, 10_000).await.unwrap() {
+                assert!(stored.insert(j.id.clone()), "listed once");
+            }
+        }
+        let expected: BTreeSet<_> = info.members.iter().map(|m| m.job.clone()).collect();
+        assert_eq!(stored, expected, "one job per step");
+        eprintln!("cluster workflow kill -9 x{killed}: {steps} steps on 3 masters, {reruns} runs again");
+        let _ = std::fs::remove_file(&log);
+        // The queues ended empty.
+        for queue in &queues {
+            assert!(q.list_jobs(queue, JobStatus::Pending, 0, 10).await.unwrap().is_empty());
+        }
+        let _ = q.now().await.unwrap();
     });
 }

@@ -33,7 +33,7 @@ use crate::vocab::JobId;
 /// let run = batch.close(&queue).await?;
 /// let done = run.wait(Duration::from_secs(10)).await?;
 /// assert_eq!((done.status, done.total, done.succeeded), (FlowStatus::Succeeded, 4, 4));
-/// pool.shutdown().await;
+/// pool.shutdown().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]

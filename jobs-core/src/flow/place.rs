@@ -93,7 +93,7 @@ impl JobContext {
     /// let done = run.wait(Duration::from_secs(10)).await?;
     /// assert_eq!(done.status, FlowStatus::Succeeded);
     /// assert_eq!(run.result::<ParseFile>("parse").await?, Some("25 bytes parsed".to_owned()));
-    /// pool.shutdown().await;
+    /// pool.shutdown().await?;
     /// # Ok(()) }
     /// ```
     pub fn dependency<J: Job>(&self, name: &str) -> Result<J::Output, DependencyError>

@@ -103,7 +103,7 @@ impl Step {
 ///     .await?;
 /// let outcome = run.wait(Duration::from_secs(10)).await?;
 /// assert_eq!(outcome.status, FlowStatus::Succeeded);
-/// pool.shutdown().await;
+/// pool.shutdown().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

@@ -47,7 +47,7 @@ pub async fn workflow_runs_steps_after_their_dependencies<Q: JobQueue + QueueIns
         .unwrap();
     let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
     let done = run.wait(WAIT).await.unwrap();
-    pool.shutdown().await;
+    pool.shutdown().await.unwrap();
     let info = run.info().await.unwrap();
     assert_eq!(done.status, FlowStatus::Succeeded, "{info:#?}");
     assert_eq!((done.total, done.ended, done.succeeded), (5, 5, 5));
@@ -84,7 +84,7 @@ pub async fn dead_step_cancels_exactly_its_dependants<Q: JobQueue + QueueInspect
         .unwrap();
     let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
     let done = run.wait(WAIT).await.unwrap();
-    pool.shutdown().await;
+    pool.shutdown().await.unwrap();
     assert_eq!(done.status, FlowStatus::Failed);
     let info = run.info().await.unwrap();
     let status = |n: &str| info.members.iter().find(|m| m.name == n).unwrap().status;
@@ -168,7 +168,7 @@ pub async fn batch_callbacks_fire_exactly_once<Q: JobQueue + QueueInspect + Clon
     .await;
     let late = good.add_with(&queue, [job(5, Act::Succeed)], JobOptions::new().queue(&q), false).await;
     assert!(matches!(flow_error(late.unwrap_err()), FlowError::Ended { .. }));
-    pool.shutdown().await;
+    pool.shutdown().await.unwrap();
     let starts = probe(&q).starts();
     for cb in [100, 101, 201] {
         assert_eq!(starts.iter().filter(|s| s.seq == cb).count(), 1, "callback {cb} ran once");
@@ -194,7 +194,7 @@ pub async fn cancelled_workflow_runs_nothing_more<Q: JobQueue + QueueInspect + C
     eventually("the first step started", || async { probe(&q).start_count() == 1 }).await;
     assert!(run.cancel().await.unwrap());
     let done = run.wait(WAIT).await.unwrap();
-    pool.shutdown().await;
+    pool.shutdown().await.unwrap();
     assert_eq!(done.status, FlowStatus::Cancelled);
     let info = run.info().await.unwrap();
     assert!(info.members.iter().all(|m| m.status == MemberStatus::Cancelled), "{info:#?}");
