@@ -37,7 +37,7 @@ pub struct JobContext {
     /// This attempt's progress writer; `None` outside a pool.
     progress: Option<Arc<crate::progress::Reporter>>,
     /// The job's place in a workflow or batch; `None` outside one.
-    flow: Option<Arc<crate::flow::FlowPlace>>,
+    flow: Option<Arc<crate::queue::FlowPlace>>,
     /// Where a sandbox child sends its job's progress (to the pool, whose
     /// writer stores it).
     #[cfg(all(unix, feature = "sandbox"))]
@@ -144,12 +144,12 @@ impl JobContext {
 
     /// Places the job in its workflow or batch (from its headers).
     pub(crate) fn with_headers(mut self, headers: &crate::vocab::Headers) -> Self {
-        self.flow = crate::flow::FlowPlace::from_headers(headers).map(Arc::new);
+        self.flow = crate::queue::FlowPlace::from_headers(headers).map(Arc::new);
         self
     }
 
     /// The job's place in a workflow or batch.
-    pub(crate) fn flow_place(&self) -> Option<&crate::flow::FlowPlace> {
+    pub(crate) fn flow_place(&self) -> Option<&crate::queue::FlowPlace> {
         self.flow.as_deref()
     }
 

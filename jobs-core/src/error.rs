@@ -141,7 +141,7 @@ pub enum Error {
     Signal(#[source] std::io::Error),
     /// A workflow or batch call was refused (boxed: it is rare).
     #[error(transparent)]
-    Flow(Box<crate::flow::FlowError>),
+    Flow(Box<FlowError>),
     /// The storage backend failed (connection, protocol, script).
     #[error("backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -421,4 +421,93 @@ pub fn bounded_message(mut s: String) -> String {
     s.truncate(end);
     s.push_str(&format!("... ({} more bytes)", total - end));
     s
+}
+
+/// Why a flow call was refused. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// A flow with this id is stored already.
+    #[error("a workflow or batch with id `{0}` is stored already: choose another id, or follow that one with `FlowRun::open`")]
+    Exists(String),
+    /// No flow with this id is stored (never, or past its retention).
+    #[error("no workflow or batch `{0}`")]
+    NotFound(String),
+    /// Members are added to batches only.
+    #[error("`{0}` is a workflow: jobs are added to batches only; declare every step before enqueueing the workflow")]
+    NotABatch(String),
+    /// The batch has ended: it takes no more jobs.
+    #[error("batch `{flow}` has ended ({}): it takes no more jobs; start another batch", status.as_str())]
+    Ended {
+        /// The batch.
+        flow: String,
+        /// How it ended.
+        status: crate::vocab::FlowStatus,
+    },
+    /// Two members share a name.
+    #[error("workflow `{flow}` has two steps named `{member}`: give each step its own name")]
+    DuplicateMember {
+        /// The flow.
+        flow: String,
+        /// The name used twice.
+        member: String,
+    },
+    /// A step depends on a name that is no step of the workflow.
+    #[error("step `{member}` of workflow `{flow}` depends on `{dependency}`, which is not a step of it")]
+    UnknownDependency {
+        /// The flow.
+        flow: String,
+        /// The step.
+        member: String,
+        /// The unknown name.
+        dependency: String,
+    },
+    /// The dependencies form a cycle.
+    #[error("the steps of workflow `{flow}` depend on each other in a cycle: {}; remove one of these dependencies", path.join(" -> "))]
+    Cycle {
+        /// The flow.
+        flow: String,
+        /// The cycle, its first step repeated at the end.
+        path: Vec<String>,
+    },
+    /// A flow id outside the rules.
+    #[error("invalid workflow or batch id `{0}`: use 1 to 128 letters, digits, `_`, `-`, `.` or `:`")]
+    InvalidId(String),
+    /// A step name outside the rules.
+    #[error("invalid step name `{0}`: use 1 to 100 letters, digits, `_`, `-`, `.` or `:` (`/` joins a nested workflow's name to its steps')")]
+    InvalidMemberName(String),
+    /// An edge policy names an edge that was not declared.
+    #[error("workflow `{flow}`: step `{member}` does not depend on `{dependency}`, so no failure policy can be set for that edge")]
+    NoSuchEdge {
+        /// The flow.
+        flow: String,
+        /// The step.
+        member: String,
+        /// The dependency it does not have.
+        dependency: String,
+    },
+    /// A workflow without steps.
+    #[error("workflow `{0}` has no steps: add one with `.step(..)`")]
+    Empty(String),
+    /// The backend stores no workflows or batches.
+    #[error("this backend stores no workflows or batches (use MemoryQueue or RedisQueue)")]
+    Unsupported,
+    /// A wait's time ran out before the flow ended.
+    #[error("workflow or batch `{flow}` had not ended after {waited:?} ({ended} of {total} ended)")]
+    TimedOut {
+        /// The flow.
+        flow: String,
+        /// How long the wait lasted.
+        waited: std::time::Duration,
+        /// Members ended by then.
+        ended: u64,
+        /// Members in all.
+        total: u64,
+    },
+}
+
+impl From<FlowError> for Error {
+    fn from(e: FlowError) -> Self {
+        Error::Flow(Box::new(e))
+    }
 }

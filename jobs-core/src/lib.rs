@@ -45,13 +45,9 @@ pub mod test_util;
 
 pub use context::{Extensions, JobContext};
 pub use data::Data;
-pub use error::{Error, FailureKind, FieldError, JobError, ScheduleSettingError, ValidationError};
+pub use error::{Error, FailureKind, FieldError, FlowError, JobError, ScheduleSettingError, ValidationError};
 pub use events::{EventCursor, EventFilter, EventKind, EventPage, JobEvent, Listening};
-pub use flow::{
-    validate_flow_id, Batch, DependencyError, FlowError, FlowInfo, FlowKind, FlowMember, FlowRun, FlowStatus,
-    FlowStore, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, Step, Workflow,
-    DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
-};
+pub use flow::{Batch, DependencyError, FlowRun, Step, Workflow};
 pub use follow::EventStream;
 pub use job::{GroupKey, Job, JobExt, JobHandle, JobOptions, ResultSource, WaitError};
 pub use memory::MemoryQueue;
@@ -59,6 +55,10 @@ pub use memory::MemoryQueue;
 pub use metrics::JobMetrics;
 pub use parse::{validate_group_key, validate_queue_name};
 pub use progress::ProgressError;
+pub use queue::{
+    validate_flow_id, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary, MemberEnd, MemberInfo, MemberStatus,
+    NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
+};
 pub use queue::{
     ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState,
     CallerId, CancelResult, CatchUp, Counts, DeadJob, GroupBreakerInfo, GroupInfo, IfExists, JobGroup, JobInfo, JobKey,
@@ -75,7 +75,7 @@ pub use signal::shutdown_signal;
 #[cfg(feature = "otel")]
 pub use trace::OtelPropagator;
 pub use trace::{set_trace_propagator, SpanLink, TracePropagator};
-pub use vocab::{Headers, JobId, JobStatus, Priority};
+pub use vocab::{FlowStatus, Headers, JobId, JobStatus, Priority};
 pub use worker::{Backoff, UnknownJobs, WorkerHandle, WorkerPool, WorkerPoolBuilder, STOP_AFTER_SIGNAL};
 
 /// The `#[job]` attribute: turns an `async fn` into a typed background job.

@@ -197,3 +197,34 @@ impl std::fmt::Display for JobStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// Where a flow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowStatus {
+    /// Some member has not ended (or a batch is still open).
+    Running,
+    /// Every member succeeded.
+    Succeeded,
+    /// Every member ended, and some did not succeed.
+    Failed,
+    /// Cancelled: no member not yet running will run.
+    Cancelled,
+}
+
+impl FlowStatus {
+    /// Lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Running => "running",
+            FlowStatus::Succeeded => "succeeded",
+            FlowStatus::Failed => "failed",
+            FlowStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Succeeded, failed or cancelled.
+    pub const fn is_ended(self) -> bool {
+        !matches!(self, FlowStatus::Running)
+    }
+}

@@ -402,7 +402,7 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
             let queue = &queues[seq as usize % queues.len()];
             let job = CrashJob { seq, sleep_ms: 10 + seq % 30 };
             deps.insert(name.clone(), after.clone());
-            flow.add(Step::with_options(name, job, JobOptions::new().queue(queue)).after(after))
+            flow.add_step(Step::with_options(name, job, JobOptions::new().queue(queue)).after(after))
         };
         // A chain of 20.
         for i in 0..20 {

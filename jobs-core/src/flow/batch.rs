@@ -1,10 +1,10 @@
 //! [`Batch`]: a set of jobs with callbacks fired once it has ended.
 
-use super::book::{ON_COMPLETE, ON_SUCCESS};
-use super::model::{FlowKind, FlowMember, NewFlow};
-use super::{mark_member, relay, store_of, validate_flow_id, FlowError, FlowRun};
+use super::{relay, store_of, FlowRun};
 use crate::error::Error;
+use crate::error::FlowError;
 use crate::job::{Job, JobExt, JobOptions};
+use crate::queue::{mark_member, validate_flow_id, FlowKind, FlowMember, NewFlow, ON_COMPLETE, ON_SUCCESS};
 use crate::queue::{JobQueue, NewJob};
 use crate::vocab::JobId;
 

@@ -4,28 +4,9 @@
 
 use serde::de::DeserializeOwned;
 
-use super::model::{DEPS_HEADER, FLOW_HEADER};
 use super::Batch;
 use crate::context::JobContext;
 use crate::job::Job;
-use crate::vocab::Headers;
-
-/// Where a job stands in a flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FlowPlace {
-    pub(crate) flow: String,
-    pub(crate) member: String,
-    /// The dependencies' results, as the release wrote them (JSON object).
-    pub(crate) deps: Option<String>,
-}
-
-impl FlowPlace {
-    /// `None` for a job outside any flow.
-    pub(crate) fn from_headers(headers: &Headers) -> Option<FlowPlace> {
-        let (flow, member) = headers.get(FLOW_HEADER)?.split_once(' ')?;
-        Some(FlowPlace { flow: flow.to_owned(), member: member.to_owned(), deps: headers.get(DEPS_HEADER).cloned() })
-    }
-}
 
 /// Why [`JobContext::dependency`] has no value. With `?` in a job body it
 /// fails the attempt (retryable); `.map_err(JobError::permanent)` makes it

@@ -9,10 +9,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::model::Release;
-use super::FlowStore;
 use crate::error::Error;
 use crate::queue::JobQueue;
+use crate::queue::{FlowStore, Release};
 
 /// Ended members taken per call.
 const TAKE: usize = 256;

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::model::{FlowInfo, FlowSummary, MemberStatus};
-use super::{store_of, FlowError, FlowStore};
+use super::store_of;
 use crate::error::Error;
+use crate::error::FlowError;
 use crate::job::Job;
 use crate::queue::JobQueue;
+use crate::queue::{FlowInfo, FlowStore, FlowSummary, MemberStatus};
 
 /// A stored workflow or batch: read it, wait for its end, cancel it.
 /// Returned by [`Workflow::enqueue`](super::Workflow::enqueue) and the

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::model::{FlowKind, FlowMember, NewFlow, OnFailure};
-use super::{mark_member, relay, store_of, validate_flow_id, validate_member_name, FlowError, FlowRun};
+use super::{relay, store_of, FlowRun};
 use crate::error::Error;
+use crate::error::FlowError;
 use crate::job::{Job, JobExt, JobOptions};
 use crate::payload::PayloadFormat;
+use crate::queue::{mark_member, validate_flow_id, validate_member_name, FlowKind, FlowMember, NewFlow, OnFailure};
 use crate::queue::{JobQueue, NewJob};
 
 type Build = Box<dyn FnOnce(PayloadFormat) -> Result<NewJob, Error> + Send>;
@@ -144,7 +145,7 @@ impl Workflow {
 
     /// Adds a step that depends on nothing.
     pub fn step<J: Job>(self, name: impl Into<String>, job: J) -> Self {
-        self.add(Step::new(name, job))
+        self.add_step(Step::new(name, job))
     }
 
     /// Adds a step that runs after every step named in `after` succeeded.
@@ -154,12 +155,12 @@ impl Workflow {
         job: J,
         after: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.add(Step::new(name, job).after(after))
+        self.add_step(Step::new(name, job).after(after))
     }
 
     /// Adds a step built with [`Step`] (options, nested workflows, edges
     /// that continue).
-    pub fn add(mut self, step: Step) -> Self {
+    pub fn add_step(mut self, step: Step) -> Self {
         self.steps.push(step);
         self
     }

@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use super::{MemoryQueue, MemoryWaiter};
 use crate::error::Error;
-use crate::flow::{
-    FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd, MemberStatus, NewFlow, Release,
+use crate::queue::{
+    BoxFuture, FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd, MemberStatus, NewFlow,
+    QueueAdmin, Release, Waiter,
 };
-use crate::queue::{BoxFuture, QueueAdmin, Waiter};
 use crate::vocab::JobId;
 
 impl MemoryQueue {
@@ -18,7 +18,7 @@ impl MemoryQueue {
     }
 
     /// Runs `f` on the flow book; notifies flow waiters when it changed.
-    fn with_book<T>(&self, f: impl FnOnce(&mut crate::flow::book::FlowBook, SystemTime) -> T) -> T {
+    fn with_book<T>(&self, f: impl FnOnce(&mut super::book::FlowBook, SystemTime) -> T) -> T {
         let now = self.clock();
         let (out, changed) = {
             let mut st = self.lock();

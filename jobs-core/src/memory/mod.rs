@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 mod archive;
+mod book;
 mod breaker;
 mod capabilities;
 mod events;
@@ -94,7 +95,7 @@ struct State {
     pools: HashMap<String, (PoolInfo, SystemTime)>,
     schedules: std::collections::BTreeMap<String, ScheduleState>,
     events: events::EventLogs,
-    flows: crate::flow::book::FlowBook,
+    flows: book::FlowBook,
 }
 
 #[derive(Default)]
@@ -182,7 +183,7 @@ impl Finished {
 
     /// Records the end of a flow member's job for the relay.
     fn flow_end(&mut self, r: &Record, now: SystemTime) {
-        if r.job.headers.contains_key(crate::flow::FLOW_HEADER) {
+        if r.job.headers.contains_key(crate::queue::FLOW_HEADER) {
             self.flow_out.insert(r.job.id.clone(), now);
         }
     }
@@ -517,7 +518,7 @@ impl JobQueue for MemoryQueue {
         Some(Arc::new(self.clone()))
     }
 
-    fn flow_store(&self) -> Option<Arc<dyn crate::flow::FlowStore>> {
+    fn flow_store(&self) -> Option<Arc<dyn crate::queue::FlowStore>> {
         Some(Arc::new(self.clone()))
     }
 

@@ -104,7 +104,7 @@ macro_rules! forward_fns {
         }
     };
     (@ flow_store, $this:ident => $target:expr) => {
-        fn flow_store(&self) -> Option<::std::sync::Arc<dyn $crate::flow::FlowStore>> {
+        fn flow_store(&self) -> Option<::std::sync::Arc<dyn $crate::queue::FlowStore>> {
             let $this = self;
             ($target).flow_store()
         }

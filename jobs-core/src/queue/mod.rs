@@ -24,6 +24,7 @@
 
 mod archive;
 mod breaker;
+mod flows;
 mod forward;
 mod lease;
 mod model;
@@ -36,6 +37,12 @@ use std::time::{Duration, SystemTime};
 
 pub use archive::{ArchiveBacklog, ArchiveBatch, ArchivedJob, ARCHIVE_BACKLOG_MAX};
 pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState, GroupBreakerInfo, GROUP_BREAKERS_LISTED};
+pub(crate) use flows::{mark_member, validate_member_name, FlowPlace};
+pub use flows::{
+    validate_flow_id, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary, MemberEnd, MemberInfo, MemberStatus,
+    NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
+    ON_COMPLETE, ON_SUCCESS,
+};
 pub(crate) use forward::forward_fns;
 pub use lease::*;
 pub use model::*;
@@ -131,7 +138,7 @@ pub trait JobQueue: Send + Sync + 'static {
     /// pool runs the relay that releases their steps over it. `None` (the
     /// default): [`Workflow`](crate::Workflow) and [`Batch`](crate::Batch)
     /// refuse with [`FlowError::Unsupported`](crate::FlowError::Unsupported).
-    fn flow_store(&self) -> Option<Arc<dyn crate::flow::FlowStore>> {
+    fn flow_store(&self) -> Option<Arc<dyn FlowStore>> {
         None
     }
 }

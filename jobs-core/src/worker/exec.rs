@@ -379,7 +379,7 @@ fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
         }
         _ => None,
     };
-    let flow = job.headers.contains_key(crate::flow::FLOW_HEADER);
+    let flow = job.headers.contains_key(crate::queue::FLOW_HEADER);
     if core.acks.send(Ack { finish: Finish { id: job.id.clone(), token: job.token, outcome }, dead, flow }).is_err() {
         tracing::warn!(job = %job.id, "pool is stopping: result not recorded; the job runs again after its lease");
     }

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
-use crate::flow::{Batch, FlowKind, FlowRun};
-use crate::flow::{FlowError, FlowMember, FlowStatus, MemberStatus, NewFlow, OnFailure, Step, Workflow};
+use crate::error::FlowError;
+use crate::flow::{Batch, FlowRun, Step, Workflow};
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{JobQueue, QueueInspect};
+use crate::queue::{
+    FlowKind, FlowMember, JobQueue, MemberEnd, MemberStatus, NewFlow, OnFailure, QueueInspect, DEPS_HEADER,
+};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue};
 use crate::testing::jobs::{Act, JoinJob, ProbeJob};
+use crate::vocab::FlowStatus;
 use crate::vocab::JobStatus;
 use crate::Error;
 
@@ -37,11 +40,11 @@ pub async fn workflow_runs_steps_after_their_dependencies<Q: JobQueue + QueueIns
     let q = unique_queue("wf");
     let id = unique_queue("diamond");
     let run = Workflow::new(&id)
-        .add(step(&q, "fetch", 1, Act::Succeed))
-        .add(step(&q, "parse", 2, Act::Succeed).after(["fetch"]))
-        .add(step(&q, "thumbs", 3, Act::Succeed).after(["fetch"]))
-        .add(join(&q, "notify", 10, &[("parse", 2), ("thumbs", 3)]).after(["parse", "thumbs"]))
-        .add(join(&q, "archive", 20, &[]).after(["notify"]))
+        .add_step(step(&q, "fetch", 1, Act::Succeed))
+        .add_step(step(&q, "parse", 2, Act::Succeed).after(["fetch"]))
+        .add_step(step(&q, "thumbs", 3, Act::Succeed).after(["fetch"]))
+        .add_step(join(&q, "notify", 10, &[("parse", 2), ("thumbs", 3)]).after(["parse", "thumbs"]))
+        .add_step(join(&q, "archive", 20, &[]).after(["notify"]))
         .enqueue(&queue)
         .await
         .unwrap();
@@ -73,12 +76,12 @@ pub async fn dead_step_cancels_exactly_its_dependants<Q: JobQueue + QueueInspect
     let q = unique_queue("wf");
     let id = unique_queue("dead");
     let run = Workflow::new(&id)
-        .add(step(&q, "bad", 1, Act::Permanent))
-        .add(step(&q, "after_bad", 2, Act::Succeed).after(["bad"]))
-        .add(step(&q, "after_after", 3, Act::Succeed).after(["after_bad"]))
-        .add(step(&q, "cleanup", 4, Act::Succeed).after_any_end(["bad"]))
-        .add(step(&q, "other", 5, Act::Succeed))
-        .add(step(&q, "after_other", 6, Act::Succeed).after(["other"]))
+        .add_step(step(&q, "bad", 1, Act::Permanent))
+        .add_step(step(&q, "after_bad", 2, Act::Succeed).after(["bad"]))
+        .add_step(step(&q, "after_after", 3, Act::Succeed).after(["after_bad"]))
+        .add_step(step(&q, "cleanup", 4, Act::Succeed).after_any_end(["bad"]))
+        .add_step(step(&q, "other", 5, Act::Succeed))
+        .add_step(step(&q, "after_other", 6, Act::Succeed).after(["other"]))
         .enqueue(&queue)
         .await
         .unwrap();
@@ -107,27 +110,31 @@ pub async fn bad_workflows_are_refused_before_anything_is_written<Q: JobQueue + 
     let store = queue.flow_store().expect("the backend stores flows");
     let before = store.flows(None, 0, 1000).await.unwrap().len();
     let cycle = Workflow::new(unique_queue("cycle"))
-        .add(step(&q, "a", 1, Act::Succeed).after(["c"]))
-        .add(step(&q, "b", 2, Act::Succeed).after(["a"]))
-        .add(step(&q, "c", 3, Act::Succeed).after(["b"]));
+        .add_step(step(&q, "a", 1, Act::Succeed).after(["c"]))
+        .add_step(step(&q, "b", 2, Act::Succeed).after(["a"]))
+        .add_step(step(&q, "c", 3, Act::Succeed).after(["b"]));
     match flow_error(cycle.enqueue(&queue).await.unwrap_err()) {
         FlowError::Cycle { path, .. } => assert_eq!(path.len(), 4, "{path:?}"),
         other => panic!("{other:?}"),
     }
-    let unknown = Workflow::new(unique_queue("unknown")).add(step(&q, "a", 1, Act::Succeed).after(["nope"]));
+    let unknown = Workflow::new(unique_queue("unknown")).add_step(step(&q, "a", 1, Act::Succeed).after(["nope"]));
     assert!(matches!(flow_error(unknown.enqueue(&queue).await.unwrap_err()), FlowError::UnknownDependency { .. }));
-    let dup =
-        Workflow::new(unique_queue("dup")).add(step(&q, "a", 1, Act::Succeed)).add(step(&q, "a", 2, Act::Succeed));
+    let dup = Workflow::new(unique_queue("dup")).add_step(step(&q, "a", 1, Act::Succeed)).add_step(step(
+        &q,
+        "a",
+        2,
+        Act::Succeed,
+    ));
     assert!(matches!(flow_error(dup.enqueue(&queue).await.unwrap_err()), FlowError::DuplicateMember { .. }));
-    let bad_id = Workflow::new("has space").add(step(&q, "a", 1, Act::Succeed));
+    let bad_id = Workflow::new("has space").add_step(step(&q, "a", 1, Act::Succeed));
     assert!(matches!(flow_error(bad_id.enqueue(&queue).await.unwrap_err()), FlowError::InvalidId(_)));
     let empty = Workflow::new(unique_queue("empty"));
     assert!(matches!(flow_error(empty.enqueue(&queue).await.unwrap_err()), FlowError::Empty(_)));
     assert_eq!(store.flows(None, 0, 1000).await.unwrap().len(), before, "nothing stored");
     assert!(queue.list_jobs(&q, JobStatus::Pending, 0, 10).await.unwrap().is_empty(), "no step enqueued");
     let id = unique_queue("taken");
-    Workflow::new(&id).add(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap();
-    let again = Workflow::new(&id).add(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap_err();
+    Workflow::new(&id).add_step(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap();
+    let again = Workflow::new(&id).add_step(step(&q, "a", 1, Act::Succeed)).enqueue(&queue).await.unwrap_err();
     assert_eq!(flow_error(again), FlowError::Exists(id));
 }
 
@@ -185,8 +192,8 @@ pub async fn cancelled_workflow_runs_nothing_more<Q: JobQueue + QueueInspect + C
     let q = unique_queue("wf");
     let id = unique_queue("cancel");
     let run = Workflow::new(&id)
-        .add(step(&q, "long", 1, Act::WaitForCancel))
-        .add(step(&q, "next", 2, Act::Succeed).after(["long"]))
+        .add_step(step(&q, "long", 1, Act::WaitForCancel))
+        .add_step(step(&q, "next", 2, Act::Succeed).after(["long"]))
         .enqueue(&queue)
         .await
         .unwrap();
@@ -211,7 +218,7 @@ pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(qu
     let member = |name: &str, seq, after: &[&str]| {
         let mut job =
             ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
-        crate::flow::mark_member(&mut job, &id, name, true);
+        crate::queue::mark_member(&mut job, &id, name, true);
         FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
     };
     let flow = NewFlow {
@@ -235,7 +242,7 @@ pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(qu
     let stale = store.stale_releases(Duration::ZERO, 100).await.unwrap();
     assert!(!stale.iter().any(|r| r.flow == id), "reported releases are not handed out again: {stale:?}");
     // `a` ends; its end applied twice releases `b` once.
-    let end = crate::flow::MemberEnd {
+    let end = MemberEnd {
         flow: id.clone(),
         member: "a".into(),
         job: first[0].clone(),
@@ -244,7 +251,7 @@ pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(qu
     };
     let released = store.members_ended(std::slice::from_ref(&end)).await.unwrap();
     assert_eq!(released.iter().map(|r| r.member.as_str()).collect::<Vec<_>>(), ["b"]);
-    let deps = released[0].job.headers.get(crate::flow::DEPS_HEADER).unwrap();
+    let deps = released[0].job.headers.get(DEPS_HEADER).unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(deps).unwrap(), serde_json::json!({ "a": 1 }));
     assert!(store.members_ended(std::slice::from_ref(&end)).await.unwrap().is_empty(), "applied once");
     let info = store.flow(&id).await.unwrap().unwrap();

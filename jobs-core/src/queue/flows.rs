@@ -1,13 +1,17 @@
-//! What a flow store keeps and hands back: the records of workflows and
-//! batches, the members' ends and the releases they cause.
+//! Workflows and batches at the port: what a flow store keeps and hands
+//! back, and [`FlowStore`], the capability that stores them.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::NewJob;
-use crate::vocab::{JobId, JobStatus};
+use super::{BoxFuture, QueueInspect, Waiter};
+use crate::error::Error;
+
+use super::NewJob;
+use crate::error::FlowError;
+use crate::vocab::{FlowStatus, JobId, JobStatus};
 
 /// The header a flow member's job carries: `<flow id> <member name>`. A
 /// backend that sees it on an enqueued job records the job's end for the
@@ -45,37 +49,6 @@ impl FlowKind {
             FlowKind::Workflow => "workflow",
             FlowKind::Batch => "batch",
         }
-    }
-}
-
-/// Where a flow is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FlowStatus {
-    /// Some member has not ended (or a batch is still open).
-    Running,
-    /// Every member succeeded.
-    Succeeded,
-    /// Every member ended, and some did not succeed.
-    Failed,
-    /// Cancelled: no member not yet running will run.
-    Cancelled,
-}
-
-impl FlowStatus {
-    /// Lowercase name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FlowStatus::Running => "running",
-            FlowStatus::Succeeded => "succeeded",
-            FlowStatus::Failed => "failed",
-            FlowStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Succeeded, failed or cancelled.
-    pub const fn is_ended(self) -> bool {
-        !matches!(self, FlowStatus::Running)
     }
 }
 
@@ -193,7 +166,7 @@ pub struct MemberEnd {
 }
 
 /// A member that became ready (or a callback due): enqueue `job`, then
-/// report it with [`FlowStore::members_released`](super::FlowStore::members_released).
+/// report it with [`FlowStore::members_released`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Release {
     /// The flow.
@@ -204,7 +177,7 @@ pub struct Release {
     pub job: NewJob,
 }
 
-/// A flow as [`FlowStore::flows`](super::FlowStore::flows) lists it.
+/// A flow as [`FlowStore::flows`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowSummary {
     /// Its id.
@@ -279,5 +252,157 @@ impl FlowInfo {
             out[l].push(m);
         }
         out
+    }
+}
+
+/// The callbacks' member names.
+pub const ON_SUCCESS: &str = "@on_success";
+/// See [`ON_SUCCESS`].
+pub const ON_COMPLETE: &str = "@on_complete";
+
+/// Checks a flow id: 1 to [`MAX_FLOW_ID_LEN`] bytes of letters, digits,
+/// `_`, `-`, `.` or `:`.
+pub fn validate_flow_id(id: &str) -> Result<(), FlowError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_FLOW_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FlowError::InvalidId(id.to_owned()))
+    }
+}
+
+/// Checks a member name: as a flow id, `/` allowed too (nested workflows),
+/// `@` reserved for callbacks.
+pub(crate) fn validate_member_name(name: &str) -> Result<(), FlowError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_MEMBER_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FlowError::InvalidMemberName(name.to_owned()))
+    }
+}
+
+/// The caller id a member's job is enqueued with: the same for every
+/// release of the member, so a release enqueued twice stores one job.
+fn member_caller_id(flow: &str, member: &str) -> super::CallerId {
+    super::CallerId { id: format!("flow:{flow}/{member}"), if_exists: super::IfExists::ReturnExisting }
+}
+
+/// Makes `job` member `member` of flow `flow`: its caller id and, for a
+/// member whose end the flow waits for (not a callback), its flow header.
+pub(crate) fn mark_member(job: &mut NewJob, flow: &str, member: &str, tracked: bool) {
+    job.caller_id = Some(member_caller_id(flow, member));
+    if tracked {
+        job.headers.insert(FLOW_HEADER.to_owned(), format!("{flow} {member}"));
+    }
+}
+
+/// Workflows and batches: their records, and the hand-off from a member's
+/// end in its queue to the release of what waited for it.
+///
+/// A member's end is recorded in its queue's storage in the same atomic
+/// step as the end itself (the job carries [`FLOW_HEADER`](super::FLOW_HEADER)).
+/// A relay (every worker pool runs one) takes those records
+/// ([`take_ended`](Self::take_ended)), applies them to the flow
+/// ([`members_ended`](Self::members_ended), which does nothing for a member
+/// it has recorded already), enqueues what they released (each release's
+/// job has a caller id derived from the flow and member, so enqueueing it
+/// twice stores it once), reports the releases
+/// ([`members_released`](Self::members_released)) and only then
+/// acknowledges the records ([`ack_ended`](Self::ack_ended)). A relay that
+/// dies anywhere in between leaves the records to be taken again once their
+/// claim lapses, and the releases to [`stale_releases`](Self::stale_releases):
+/// every step is idempotent, so each end is applied once and each member
+/// released once, whatever crashes.
+///
+/// It reads jobs too ([`QueueInspect`]): a run reads its steps' results.
+pub trait FlowStore: QueueInspect {
+    /// Stores a new flow with its first members, all or nothing; returns the
+    /// members released at once (those that depend on nothing). Fails with
+    /// [`FlowError::Exists`](crate::FlowError::Exists) when a flow with the
+    /// id is stored.
+    fn create_flow(&self, flow: NewFlow) -> BoxFuture<'_, Result<Vec<Release>, Error>>;
+
+    /// Adds members to a batch that has not ended (and closes it when
+    /// `close`), all or nothing; returns the members released.
+    fn add_members<'a>(
+        &'a self,
+        flow: &'a str,
+        members: Vec<FlowMember>,
+        close: bool,
+    ) -> BoxFuture<'a, Result<Vec<Release>, Error>>;
+
+    /// Closes a batch: it ends once every member has. Returns the callbacks
+    /// released when every member had ended already.
+    fn close_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Vec<Release>, Error>>;
+
+    /// Applies ended members to their flows, each once: a member ended
+    /// already, or of a flow no longer stored, changes nothing. Returns what
+    /// became ready (dependants, callbacks).
+    fn members_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<Vec<Release>, Error>>;
+
+    /// Records that the releases' jobs are enqueued. Returns the jobs of
+    /// those whose flow was cancelled meanwhile: cancel them.
+    fn members_released<'a>(&'a self, released: &'a [Release]) -> BoxFuture<'a, Result<Vec<JobId>, Error>>;
+
+    /// Releases not reported within `older_than` (their relay died): at
+    /// most `max`, to enqueue again.
+    fn stale_releases(&self, older_than: Duration, max: usize) -> BoxFuture<'_, Result<Vec<Release>, Error>>;
+
+    /// Takes up to `max` ended flow members recorded by `queues`, hiding
+    /// them from other takers for `claim`.
+    fn take_ended<'a>(
+        &'a self,
+        queues: &'a [String],
+        max: usize,
+        claim: Duration,
+    ) -> BoxFuture<'a, Result<Vec<MemberEnd>, Error>>;
+
+    /// Forgets ended members once applied.
+    fn ack_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Cancels a flow: members not yet released never run; the jobs of
+    /// released members not ended are cancelled. `false` when no such flow
+    /// is stored or it had ended.
+    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Cancels jobs (of a cancelled flow's late releases).
+    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// A stored flow with its members.
+    fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>>;
+
+    /// Stored flows, newest first, a page at a time; only of `kind` when
+    /// given.
+    fn flows(
+        &self,
+        kind: Option<FlowKind>,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<FlowSummary>, Error>>;
+
+    /// A waiter woken when a flow ends or members ended (to wait for a
+    /// flow without polling: arm, read, wait).
+    fn flow_waiter(&self) -> Result<Box<dyn Waiter>, Error>;
+}
+
+/// Where a job stands in a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlowPlace {
+    pub(crate) flow: String,
+    pub(crate) member: String,
+    /// The dependencies' results, as the release wrote them (JSON object).
+    pub(crate) deps: Option<String>,
+}
+
+impl FlowPlace {
+    /// `None` for a job outside any flow.
+    pub(crate) fn from_headers(headers: &crate::vocab::Headers) -> Option<FlowPlace> {
+        let (flow, member) = headers.get(FLOW_HEADER)?.split_once(' ')?;
+        Some(FlowPlace { flow: flow.to_owned(), member: member.to_owned(), deps: headers.get(DEPS_HEADER).cloned() })
     }
 }

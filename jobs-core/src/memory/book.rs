@@ -4,13 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use super::model::{
-    FlowInfo, FlowKind, FlowMember, FlowStatus, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure,
-    Release, DEPS_HEADER, FLOWS_KEPT,
+use crate::error::FlowError;
+use crate::queue::{
+    FlowInfo, FlowKind, FlowMember, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, NewJob, OnFailure,
+    Release, DEPS_HEADER, FLOWS_KEPT, ON_COMPLETE, ON_SUCCESS,
 };
-use super::FlowError;
-use crate::queue::NewJob;
-use crate::vocab::JobId;
+use crate::vocab::{FlowStatus, JobId};
 
 /// Every flow of one store.
 #[derive(Default)]
@@ -243,11 +242,6 @@ impl Flow {
         Release { flow: id.to_owned(), member: m.name.clone(), job }
     }
 }
-
-/// The callbacks' member names.
-pub(crate) const ON_SUCCESS: &str = "@on_success";
-/// See [`ON_SUCCESS`].
-pub(crate) const ON_COMPLETE: &str = "@on_complete";
 
 impl FlowBook {
     fn out(&mut self, id: &str, positions: &[usize], callbacks: &[usize], now: SystemTime) -> Vec<Release> {
