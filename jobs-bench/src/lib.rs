@@ -87,13 +87,15 @@ pub struct Settings {
     pub memory_n: usize,
     /// Groups held out of the turn beside the `groups-idle` run.
     pub idle_groups: usize,
+    /// Steps of the `fan-in` workflow between its first and last step.
+    pub fan_in_width: usize,
     /// Seconds of each window of the `rate-wait` measurement.
     pub rate_wait_secs: f64,
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
-    /// `groups`, `groups-idle`, `rate-wait`, `events`, `latency`,
-    /// `delayed`, `memory`); empty: all. Skipped ones report 0 in the
+    /// `groups`, `groups-idle`, `fan-in`, `rate-wait`, `events`,
+    /// `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0 in the
     /// JSON and have no row in the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
@@ -126,6 +128,7 @@ impl Settings {
             delayed_max_ms: 1_000,
             memory_n: 100_000,
             idle_groups: 100_000,
+            fan_in_width: 10_000,
             rate_wait_secs: 10.0,
             redis_benchmark_n: 1_000_000,
             only: Vec::new(),
@@ -170,6 +173,7 @@ impl Settings {
             delayed_max_ms: 50,
             memory_n: 1_000,
             idle_groups: 1_000,
+            fan_in_width: 200,
             rate_wait_secs: 0.2,
             redis_benchmark_n: 2_000,
             only: Vec::new(),
@@ -426,6 +430,30 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         }
         p.done(&format!("{:.0} jobs/s", f.end_to_end_groups_idle.per_s));
         backend.collect_stats("groups-idle", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if s.runs("fan-in") {
+        // A workflow: one step, `fan_in_width` steps after it, one after all
+        // of them. Redis CPU per step against a plain job's (e2e).
+        let width = s.fan_in_width;
+        let st = backend.store("fan-in").await?;
+        backend.reset_stats().await?;
+        let p = progress.sub(&format!("a workflow: 1 step, {width} after it, 1 after all ({} workers)", s.workers));
+        let redis_cpu = match backend {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        };
+        f.fan_in = scenario::fan_in(&st, width, s.workers, &p).await?;
+        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+            f.fan_in.redis_cpu_us_per_step = Some((t.cpu_seconds().await? - before) * 1e6 / (width + 2) as f64);
+        }
+        p.done(&format!(
+            "{:.0} steps/s, Redis CPU {} µs per step",
+            f.fan_in.steps_per_s,
+            f.fan_in.redis_cpu_us_per_step.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
+        ));
+        backend.collect_stats("fan-in", width + 2, &mut f).await?;
         backend.release(st).await?;
     }
 

@@ -25,6 +25,8 @@ pub struct Figures {
     pub end_to_end_groups: EndToEnd,
     /// The grouped run beside `idle_groups` groups held out of the turn.
     pub end_to_end_groups_idle: EndToEnd,
+    /// A workflow with a wide fan-out and its fan-in.
+    pub fan_in: crate::scenario::FanIn,
     /// Redis CPU while a pool waits on a rate-limited queue (Redis only).
     pub rate_wait: RateWait,
     /// The same end-to-end run while a reader follows every job event of
@@ -252,6 +254,22 @@ impl Report {
                     .redis_cpu_us_per_job
                     .map(|c| format!("{c:.1} µs"))
                     .unwrap_or_else(|| "-".into())
+            },
+            String::new(),
+        );
+        row(
+            "fan-in",
+            &format!("workflow, 1 step, {} after it, 1 after all: steps", self.settings.fan_in_width),
+            &|f| rate(f.fan_in.steps_per_s),
+            String::new(),
+        );
+        row(
+            "fan-in",
+            "workflow fan-in: Redis CPU per step / per plain job (e2e)",
+            &|f| match (f.fan_in.redis_cpu_us_per_step, f.end_to_end.redis_cpu_us_per_job) {
+                (Some(s), Some(j)) if j > 0.0 => format!("{s:.1} / {j:.1} µs ({:.1}x)", s / j),
+                (Some(s), _) => format!("{s:.1} µs"),
+                _ => "-".into(),
             },
             String::new(),
         );

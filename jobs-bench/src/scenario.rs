@@ -214,6 +214,46 @@ pub async fn end_to_end(
     })
 }
 
+/// What the `fan-in` run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FanIn {
+    /// Steps between the first and the last.
+    pub width: usize,
+    /// From the enqueue of the workflow to its end.
+    pub seconds: f64,
+    /// Steps (width + 2) per second.
+    pub steps_per_s: f64,
+    /// Redis CPU per step (Redis only).
+    pub redis_cpu_us_per_step: Option<f64>,
+}
+
+/// A workflow of one step, `width` steps after it and one step after all
+/// of them (a fan-out and its fan-in), through a pool of `workers`.
+pub async fn fan_in(store: &Store, width: usize, workers: usize, p: &Progress) -> Result<FanIn, BenchError> {
+    let handle = pool(store, workers)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    SINK.reset(false);
+    let wide: Vec<String> = (0..width).map(|i| format!("w{i}")).collect();
+    let mut flow = Workflow::new(format!("fan-in-{}", now_ns())).step("first", BenchNoop::now());
+    for name in &wide {
+        flow = flow.step_after(name.as_str(), BenchNoop::now(), ["first"]);
+    }
+    flow = flow.step_after("last", BenchNoop::now(), wide);
+    let start = Instant::now();
+    let run = flow.enqueue(&store.producer).await?;
+    let steps = width + 2;
+    if !SINK.wait_for(steps as u64, STUCK, |d| p.step(d as usize, steps)).await {
+        return Err(BenchError::Stuck(format!("fan-in: {} of {steps} steps ran", SINK.done())));
+    }
+    let done = run.wait(STUCK).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    handle.shutdown().await?;
+    if done.status != jobs_core::FlowStatus::Succeeded || done.succeeded != steps as u64 {
+        return Err(BenchError::Stuck(format!("fan-in: the workflow ended {:?}", done)));
+    }
+    Ok(FanIn { width, seconds, steps_per_s: steps as f64 / seconds, redis_cpu_us_per_step: None })
+}
+
 /// Enqueue-to-start latency of `n` jobs enqueued one at a time at `rate`
 /// per second (each enqueue awaited) with idle workers. The first 5 % are
 /// a warm-up and not counted.
@@ -527,7 +567,7 @@ pub async fn rate_wait_cpu(
 }
 
 /// Redis CPU while a pool waits (see [`rate_wait_cpu`]).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RateWait {
     /// The length of each window, seconds.
     pub seconds: f64,

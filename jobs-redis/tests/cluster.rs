@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{FlowStatus, JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect, Step, Workflow};
+use jobs_core::{
+    Batch, FlowRun, FlowStatus, JobExt, JobId, JobOptions, JobQueue, JobStatus, MemberStatus, QueueInspect, Step,
+    Workflow,
+};
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::runlog;
 use jobs_redis::testing::{
@@ -380,10 +383,26 @@ fn killed_workers_lose_no_job_on_a_cluster() {
     });
 }
 
+/// A size from the environment (`scripts/workflow-chaos` sets the large
+/// ones), else `default`.
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A worker process on `queues` (comma-separated) with a 1 s lease and a
+/// fixed 50 ms retry delay, writing to the run log `log`.
+fn flow_worker(url: &str, queues: &str, log: &std::path::Path) -> WorkerProcess {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jobs-redis-test-worker"));
+    cmd.args([url, queues, "1000", "50"]).env("JOBS_REDIS_TEST_RUN_LOG", log);
+    WorkerProcess::spawn_command(cmd)
+}
+
 /// A workflow over three queues, one on each master, run by worker
 /// processes SIGKILLed while they work: from the steps' own run log, every
 /// run of a step started after an ended run of each step it depends on;
-/// each step's job was enqueued once; the workflow ends succeeded.
+/// each step's job was enqueued once; the workflow ends succeeded. Sizes:
+/// `JOBS_FLOW_CHAIN` (20), `JOBS_FLOW_WIDE` (60), `JOBS_FLOW_DIAMONDS`
+/// (20), `JOBS_FLOW_WORKERS` (2) and `JOBS_FLOW_KILLS` (3).
 #[test]
 fn workflow_steps_hold_under_kill9_on_a_cluster() {
     run(async {
@@ -404,19 +423,21 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
             deps.insert(name.clone(), after.clone());
             flow.add_step(Step::with_options(name, job, JobOptions::new().queue(queue)).after(after))
         };
-        // A chain of 20.
-        for i in 0..20 {
+        let (chain, wide, diamonds) =
+            (size("JOBS_FLOW_CHAIN", 20), size("JOBS_FLOW_WIDE", 60), size("JOBS_FLOW_DIAMONDS", 20));
+        // A chain.
+        for i in 0..chain {
             let after = if i == 0 { vec![] } else { vec![format!("chain{}", i - 1)] };
             flow = add(flow, format!("chain{i}"), after);
         }
-        // A fan-out of 60 and its fan-in.
+        // A fan-out and its fan-in.
         flow = add(flow, "fan".into(), vec![]);
-        for i in 0..60 {
+        for i in 0..wide {
             flow = add(flow, format!("wide{i}"), vec!["fan".into()]);
         }
-        flow = add(flow, "join".into(), (0..60).map(|i| format!("wide{i}")).collect());
-        // Twenty diamonds, each after the one before.
-        for d in 0..20 {
+        flow = add(flow, "join".into(), (0..wide).map(|i| format!("wide{i}")).collect());
+        // Diamonds, each after the one before.
+        for d in 0..diamonds {
             let after = if d == 0 { vec![] } else { vec![format!("d{}end", d - 1)] };
             flow = add(flow, format!("d{d}top"), after);
             flow = add(flow, format!("d{d}left"), vec![format!("d{d}top")]);
@@ -426,14 +447,14 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
         let steps = deps.len() as u64;
         let run = flow.enqueue(&q).await.unwrap();
 
-        let exe = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
         let all = queues.join(",");
-        let spawn = || WorkerProcess::spawn_with_run_log(exe, &url, &all, Duration::from_secs(1), &log);
-        let mut workers = vec![spawn(), spawn()];
+        let spawn = || flow_worker(&url, &all, &log);
+        let mut workers: Vec<WorkerProcess> = (0..size("JOBS_FLOW_WORKERS", 2)).map(|_| spawn()).collect();
+        let kills = size("JOBS_FLOW_KILLS", 3) as u64;
         let mut killed = 0;
-        for round in 1..=3u64 {
+        for round in 1..=kills {
             eventually("the workflow made progress", || async {
-                run.status().await.unwrap().ended >= round * steps / 5
+                run.status().await.unwrap().ended >= round * steps / (kills + 2)
             })
             .await;
             // SIGKILL (on drop) one worker while it runs steps; start another.
@@ -441,7 +462,7 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
             killed += 1;
             workers.push(spawn());
         }
-        let done = run.wait(Duration::from_secs(120)).await.unwrap();
+        let done = run.wait(Duration::from_secs(600)).await.unwrap();
         drop(workers);
         let info = run.info().await.unwrap();
         assert_eq!(done.status, FlowStatus::Succeeded, "{info:#?}");
@@ -482,5 +503,108 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
             assert!(q.list_jobs(queue, JobStatus::Pending, 0, 10).await.unwrap().is_empty());
         }
         let _ = q.now().await.unwrap();
+    });
+}
+
+/// Batches over three queues on three masters, some with a job that dies,
+/// run by worker processes SIGKILLed while they work: each batch ends, as
+/// succeeded exactly when every job of it succeeded; its `on_complete` job
+/// is enqueued once, and its `on_success` job once when it succeeded and
+/// never otherwise (one stored job each: their caller ids), and each ran.
+/// Sizes: `JOBS_FLOW_BATCHES` (40) batches of `JOBS_FLOW_BATCH_SIZE` (20),
+/// `JOBS_FLOW_WORKERS` (2), `JOBS_FLOW_KILLS` (3).
+#[test]
+fn batch_callbacks_fire_once_under_kill9_on_a_cluster() {
+    use jobs_redis::testing::deadlog::FailingJob;
+    run(async {
+        let c = shared_cluster();
+        let url = c.url();
+        let q = RedisQueue::connect(&url).await.unwrap();
+        let ranges = slot_ranges(c);
+        let queues: Vec<String> =
+            c.ports().iter().map(|&p| queue_where("bk9", |s| owner_in(&ranges, s) == p)).collect();
+        let log = runlog::temp_path("cluster-batches");
+        let (n, m) = (size("JOBS_FLOW_BATCHES", 40), size("JOBS_FLOW_BATCH_SIZE", 20));
+        let mut seq = 1_000_000u64;
+        let mut batches = Vec::new();
+        for b in 0..n {
+            let queue = &queues[b % queues.len()];
+            let on = || JobOptions::new().queue(queue);
+            seq += 2;
+            let batch = Batch::with_id(unique_queue("b"))
+                .on_success_with(CrashJob { seq, sleep_ms: 5 }, on())
+                .on_complete_with(CrashJob { seq: seq + 1, sleep_ms: 5 }, on());
+            // One batch in four has a job that dies (after its one retry).
+            let fails = b % 4 == 3;
+            let jobs: Vec<CrashJob> =
+                (0..m as u64).map(|i| CrashJob { seq: (b as u64) * 10_000 + i, sleep_ms: 5 + i % 20 }).collect();
+            batch.add_with(&q, jobs, on(), false).await.unwrap();
+            if fails {
+                batch.add_with(&q, [FailingJob { seq: b as u64, sleep_ms: 5 }], on(), false).await.unwrap();
+            }
+            batch.close(&q).await.unwrap();
+            batches.push((batch, fails));
+        }
+        let all = queues.join(",");
+        let spawn = || flow_worker(&url, &all, &log);
+        let mut workers: Vec<WorkerProcess> = (0..size("JOBS_FLOW_WORKERS", 2)).map(|_| spawn()).collect();
+        let kills = size("JOBS_FLOW_KILLS", 3) as u64;
+        let total = (n * m) as u64;
+        for round in 1..=kills {
+            eventually("the batches made progress", || async {
+                let mut ended = 0;
+                for (b, _) in &batches {
+                    ended += FlowRun::open(&q, b.id()).await.unwrap().status().await.unwrap().ended;
+                }
+                ended >= round * total / (kills + 2)
+            })
+            .await;
+            workers.remove(0);
+            workers.push(spawn());
+        }
+        let mut callbacks = Vec::new();
+        for (b, fails) in &batches {
+            let run = FlowRun::open(&q, b.id()).await.unwrap();
+            let done = run.wait(Duration::from_secs(600)).await.unwrap();
+            let expected = if *fails { FlowStatus::Failed } else { FlowStatus::Succeeded };
+            assert_eq!(done.status, expected, "batch {}", b.id());
+            let info = run.info().await.unwrap();
+            for cb in &info.callbacks {
+                let fires = cb.name == "@on_complete" || !fails;
+                let want = if fires { MemberStatus::Released } else { MemberStatus::Cancelled };
+                assert_eq!(cb.status, want, "{} of batch {}", cb.name, b.id());
+                if fires {
+                    callbacks.push(cb.job.clone());
+                }
+            }
+        }
+        // Every callback job ran; each was stored once (its caller id): the
+        // queues hold exactly the batches' jobs that succeeded and the
+        // callbacks.
+        eventually("every callback job succeeded", || async {
+            for id in &callbacks {
+                if q.job(id).await.unwrap().map(|j| j.status) != Some(JobStatus::Succeeded) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        drop(workers);
+        let mut succeeded = 0;
+        for queue in &queues {
+            succeeded += q.list_jobs(queue, JobStatus::Succeeded, 0, 1_000_000).await.unwrap().len();
+        }
+        assert_eq!(succeeded, n * m + callbacks.len(), "each job and callback stored once");
+        let read = RunLog::read(&log);
+        for id in &callbacks {
+            assert!(!read.of(id).is_empty(), "callback {id} ran");
+        }
+        eprintln!(
+            "cluster batches kill -9 x{kills}: {n} batches of {m} ({} with a dead job), {} callbacks",
+            batches.iter().filter(|b| b.1).count(),
+            callbacks.len()
+        );
+        let _ = std::fs::remove_file(&log);
     });
 }

@@ -254,6 +254,14 @@ impl FlowBook {
         for r in &out {
             self.outstanding.insert((r.flow.clone(), r.member.clone()), now);
         }
+        if let Some(flow) = self.flows.get_mut(id) {
+            for &at in positions {
+                flow.members[at].released_at = Some(now);
+            }
+            for &i in callbacks {
+                flow.callbacks[i].released_at = Some(now);
+            }
+        }
         out
     }
 
@@ -357,7 +365,7 @@ impl FlowBook {
     pub(crate) fn released(&mut self, released: &[Release], now: SystemTime) -> Vec<JobId> {
         let mut cancel = Vec::new();
         for r in released {
-            self.outstanding.remove(&(r.flow.clone(), r.member.clone()));
+            let handed_out = self.outstanding.remove(&(r.flow.clone(), r.member.clone())).is_some();
             let Some(flow) = self.flows.get_mut(&r.flow) else { continue };
             let m = match flow.index.get(&r.member) {
                 Some(&at) => &mut flow.members[at],
@@ -367,15 +375,10 @@ impl FlowBook {
                 },
             };
             match m.status {
-                MemberStatus::Releasing => {
-                    m.status = MemberStatus::Released;
-                    m.released_at = Some(now);
-                }
-                // Cancelled while it was being enqueued.
-                MemberStatus::Cancelled if m.released_at.is_none() => {
-                    m.released_at = Some(now);
-                    cancel.push(m.job.id.clone());
-                }
+                MemberStatus::Releasing => m.status = MemberStatus::Released,
+                // Cancelled while it was being enqueued (or its job was
+                // cancelled already: cancelling it again changes nothing).
+                MemberStatus::Cancelled if handed_out => cancel.push(m.job.id.clone()),
                 _ => {}
             }
         }
@@ -393,13 +396,9 @@ impl FlowBook {
                 continue;
             };
             let release = match flow.index.get(&m) {
-                // Cancelled while being released: enqueued again (once)
-                // so that the report tells the relay to cancel it.
-                Some(&at)
-                    if flow.members[at].status == MemberStatus::Releasing
-                        || (flow.members[at].status == MemberStatus::Cancelled
-                            && flow.members[at].released_at.is_none()) =>
-                {
+                // Cancelled while being released: handed out again so
+                // that the report tells the relay to cancel it.
+                Some(&at) if matches!(flow.members[at].status, MemberStatus::Releasing | MemberStatus::Cancelled) => {
                     Some(flow.release(&f, at))
                 }
                 None => flow
@@ -422,8 +421,9 @@ impl FlowBook {
         out
     }
 
-    /// Cancels a flow; `None` when unknown or ended, else the jobs to cancel.
-    pub(crate) fn cancel(&mut self, id: &str, now: SystemTime) -> Option<Vec<JobId>> {
+    /// Cancels a flow; `None` when unknown or ended, else the released
+    /// members (name, job) whose jobs to cancel.
+    pub(crate) fn cancel(&mut self, id: &str, now: SystemTime) -> Option<Vec<(String, JobId)>> {
         let flow = self.flows.get_mut(id)?;
         if flow.status.is_ended() {
             return None;
@@ -434,7 +434,7 @@ impl FlowBook {
         for at in 0..flow.members.len() {
             let m = &mut flow.members[at];
             match m.status {
-                MemberStatus::Released => jobs.push(m.job.id.clone()),
+                MemberStatus::Released => jobs.push((m.name.clone(), m.job.id.clone())),
                 MemberStatus::Waiting | MemberStatus::Releasing => {
                     m.status = MemberStatus::Cancelled;
                     m.ended_at = Some(now);

@@ -120,21 +120,23 @@ impl FlowStore for MemoryQueue {
 
     fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move {
-            let Some(jobs) = self.with_book(|b, now| b.cancel(flow, now)) else { return Ok(false) };
-            self.cancel_jobs(&jobs).await?;
+            let Some(members) = self.with_book(|b, now| b.cancel(flow, now)) else { return Ok(false) };
+            crate::queue::cancel_released(self, flow, &members).await?;
             Ok(true)
         })
     }
 
-    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<(), Error>> {
+    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
         Box::pin(async move {
+            let mut ended = Vec::new();
             for id in jobs {
                 match self.cancel(id).await {
+                    Ok(crate::queue::CancelResult::Cancelled) => ended.push(id.clone()),
                     Ok(_) | Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            Ok(())
+            Ok(ended)
         })
     }
 

@@ -213,7 +213,8 @@ pub struct MemberInfo {
     pub status: MemberStatus,
     /// The members it depends on, each with its failure policy.
     pub after: Vec<(String, OnFailure)>,
-    /// When it was released (its job enqueued).
+    /// When it was released: its job handed out to be enqueued (the last
+    /// time, when a relay died before reporting it).
     pub released_at: Option<SystemTime>,
     /// When it ended.
     pub ended_at: Option<SystemTime>,
@@ -366,12 +367,14 @@ pub trait FlowStore: QueueInspect {
     fn ack_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Cancels a flow: members not yet released never run; the jobs of
-    /// released members not ended are cancelled. `false` when no such flow
-    /// is stored or it had ended.
+    /// released members not ended are cancelled (see [`cancel_released`]).
+    /// `false` when no such flow is stored or it had ended.
     fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
 
-    /// Cancels jobs (of a cancelled flow's late releases).
-    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<(), Error>>;
+    /// Cancels jobs (of a cancelled flow); returns those that ended
+    /// cancelled at once (they were waiting: a running one ends when its
+    /// worker stops it; unknown and ended ones are skipped).
+    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>>;
 
     /// A stored flow with its members.
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>>;
@@ -405,4 +408,36 @@ impl FlowPlace {
         let (flow, member) = headers.get(FLOW_HEADER)?.split_once(' ')?;
         Some(FlowPlace { flow: flow.to_owned(), member: member.to_owned(), deps: headers.get(DEPS_HEADER).cloned() })
     }
+}
+
+/// The second half of a flow's cancel, for [`FlowStore::cancel_flow`]
+/// implementations: cancels the jobs of its released `members` (name, job)
+/// and applies the ends of those that ended at once, so the flow ends
+/// without waiting for a relay of their queues (a pool may serve none of
+/// them).
+pub async fn cancel_released<S: FlowStore + ?Sized>(
+    store: &S,
+    flow: &str,
+    members: &[(String, JobId)],
+) -> Result<(), Error> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<JobId> = members.iter().map(|(_, j)| j.clone()).collect();
+    let ended = store.cancel_jobs(&jobs).await?;
+    let ends: Vec<MemberEnd> = members
+        .iter()
+        .filter(|(_, j)| ended.contains(j))
+        .map(|(m, j)| MemberEnd {
+            flow: flow.to_owned(),
+            member: m.clone(),
+            job: j.clone(),
+            status: MemberStatus::Cancelled,
+            result: None,
+        })
+        .collect();
+    if !ends.is_empty() {
+        store.members_ended(&ends).await?;
+    }
+    Ok(())
 }

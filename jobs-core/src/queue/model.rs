@@ -324,6 +324,12 @@ pub struct JobInfo {
 }
 
 impl JobInfo {
+    /// The workflow or batch the job belongs to and its name in it, from
+    /// its [`FLOW_HEADER`](crate::FLOW_HEADER) (`None` outside any).
+    pub fn flow(&self) -> Option<(&str, &str)> {
+        self.headers.get(super::FLOW_HEADER)?.split_once(' ')
+    }
+
     /// The last failed attempt's error, if any (a snooze's reason is not an
     /// error).
     pub fn last_error(&self) -> Option<&str> {

@@ -4,7 +4,8 @@
 --
 -- KEYS: see flows_common.lua.
 -- ARGV: id.
--- Returns {0} when no such flow runs, else {1, job id ..}.
+-- Returns {0} when no such flow runs, else {1, then per released member
+--   its name and job id}.
 
 local id = ARGV[1]
 if redis.call('HGET', k(id, ''), 'status') ~= 'running' then
@@ -17,6 +18,7 @@ for _, m in ipairs(members) do
   local st = redis.call('HGET', k(id, ':st'), m)
   if st == 'r' then
     local info = redis.call('HGET', k(id, ':info'), m)
+    out[#out + 1] = m
     out[#out + 1] = string.match(info or '', '^([^\t]*)')
   elseif st == 'w' or st == 'o' then
     set_end(id, m, 'c', nil)

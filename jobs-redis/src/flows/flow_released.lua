@@ -10,16 +10,14 @@ local n = tonumber(ARGV[1])
 local cancel = {}
 for i = 0, n - 1 do
   local id, m = ARGV[2 + i * 2], ARGV[3 + i * 2]
-  redis.call('ZREM', F .. 'out', id .. '\n' .. m)
+  local handed_out = redis.call('ZREM', F .. 'out', id .. '\n' .. m) == 1
   local st = redis.call('HGET', k(id, ':st'), m)
-  local t = redis.call('HGET', k(id, ':t'), m) or '|'
-  local released, ended = string.match(t, '^(%d*)|(%d*)$')
   if st == 'o' then
     redis.call('HSET', k(id, ':st'), m, 'r')
-    redis.call('HSET', k(id, ':t'), m, NOW .. '|' .. ended)
     redis.call('HDEL', k(id, ':spec'), m)
-  elseif st == 'c' and released == '' then
-    redis.call('HSET', k(id, ':t'), m, NOW .. '|' .. ended)
+  elseif st == 'c' and handed_out then
+    -- Cancelled while being enqueued (or its job was cancelled already:
+    -- cancelling it again changes nothing).
     local info = redis.call('HGET', k(id, ':info'), m)
     if info then
       cancel[#cancel + 1] = string.match(info, '^([^\t]*)')

@@ -11,8 +11,7 @@ local entries = redis.call('ZRANGEBYSCORE', F .. 'out', '-inf', now - tonumber(A
 for _, e in ipairs(entries) do
   local id, m = string.match(e, '^(.-)\n(.*)$')
   local st = redis.call('HGET', k(id, ':st'), m)
-  local t = redis.call('HGET', k(id, ':t'), m) or '|'
-  if st == 'o' or (st == 'c' and string.match(t, '^|')) then
+  if st == 'o' or st == 'c' then
     release(id, m)
   else
     redis.call('ZREM', F .. 'out', e)

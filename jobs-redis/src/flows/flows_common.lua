@@ -27,7 +27,8 @@
 --   f:<id>:info   hash member -> `<job id>\t<job name>`
 --   f:<id>:res    hash member -> its result (JSON), kept for members that
 --                 have dependants (they are given it)
---   f:<id>:t      hash member -> `<released ms>|<ended ms>`
+--   f:<id>:t      hash member -> `<released ms>|<ended ms>` (released: when
+--                 its release was last handed out)
 --   f:<id>:order  list of members, in the order they were added
 -- Store-wide:
 --   index, index:workflow, index:batch   zsets id -> created (ms)
@@ -70,6 +71,8 @@ local function release(id, m)
   end
   REL[#REL + 1] = { id, m, spec, deps }
   redis.call('ZADD', F .. 'out', now, id .. '\n' .. m)
+  local t = redis.call('HGET', k(id, ':t'), m) or '|'
+  redis.call('HSET', k(id, ':t'), m, NOW .. '|' .. string.match(t, '|(%d*)$'))
 end
 
 -- Records member m's end.

@@ -435,21 +435,27 @@ impl FlowStore for RedisQueue {
             if !matches!(it.next(), Some(Value::Int(1))) {
                 return Ok(false);
             }
-            let jobs: Vec<JobId> = it.filter_map(|v| text(OP, v).ok()?.parse().ok()).collect();
-            self.cancel_jobs(&jobs).await?;
+            let mut members = Vec::new();
+            while let (Some(m), Some(j)) = (it.next(), it.next()) {
+                let job: JobId = text(OP, j)?.parse().map_err(|_| RedisQueueError::reply(OP, "a job id"))?;
+                members.push((text(OP, m)?, job));
+            }
+            jobs_core::cancel_released(self, flow, &members).await?;
             Ok(true)
         })
     }
 
-    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<(), Error>> {
+    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
         Box::pin(async move {
+            let mut ended = Vec::new();
             for id in jobs {
                 match QueueAdmin::cancel(self, id).await {
+                    Ok(jobs_core::CancelResult::Cancelled) => ended.push(id.clone()),
                     Ok(_) | Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            Ok(())
+            Ok(ended)
         })
     }
 
