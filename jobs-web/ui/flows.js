@@ -101,9 +101,19 @@ function timing(m) {
   return parts.length ? parts : h('span', { class: 'muted' }, 'not enqueued yet');
 }
 
-/** A workflow step: a card coloured by its status, linking to its job. */
+/**
+ * Whether a member's job was enqueued (its page exists): released, or
+ * ended by its job. The status says so even where the store recorded the
+ * end before the release (`released_at` is then empty).
+ */
+function enqueued(m) {
+  return !!m.released_at || ['released', 'succeeded', 'dead', 'expired'].includes(m.status);
+}
+
+/** A workflow step: a card coloured by its status, linking to its job once enqueued. */
 function stepCard(m) {
-  return h('a', { class: 'step', href: `#/jobs/${enc(m.job)}`, 'data-step': m.name, 'data-status': m.status, title: m.job },
+  const attrs = { class: 'step', 'data-step': m.name, 'data-status': m.status, title: m.job };
+  return h(enqueued(m) ? 'a' : 'div', enqueued(m) ? { ...attrs, href: `#/jobs/${enc(m.job)}` } : attrs,
     h('div', { class: 'step-head' }, h('span', { class: 'step-name' }, m.name), statusBadge(m.status)),
     h('div', { class: 'step-job mono' }, m.job_name),
     m.after.length ? h('div', { class: 'step-after muted' }, 'after ', afterText(m)) : [],
@@ -136,7 +146,7 @@ function callbacksEl(f) {
     h('td', { class: 'strong' }, c.name),
     h('td', {}, c.job_name),
     h('td', {}, callbackState(c)),
-    h('td', {}, c.status === 'waiting' || (c.status === 'cancelled' && !c.released_at) ? h('span', { class: 'muted' }, c.job) : jobLink(c.job))));
+    h('td', {}, enqueued(c) ? jobLink(c.job) : h('span', { class: 'mono muted' }, c.job))));
   return h('table', { class: 'grid', id: 'callbacks' }, h('thead', {}, head), h('tbody', {}, rows));
 }
 
@@ -144,7 +154,7 @@ function membersEl(f) {
   if (!f.members.length) return note('No job yet.');
   const head = h('tr', {}, ['Job id', 'Job', 'Status', 'Enqueued', 'Ended'].map((t) => h('th', {}, t)));
   const rows = f.members.map((m) => h('tr', { 'data-member': m.name },
-    h('td', {}, m.released_at ? jobLink(m.job) : h('span', { class: 'mono muted' }, m.job)),
+    h('td', {}, enqueued(m) ? jobLink(m.job) : h('span', { class: 'mono muted' }, m.job)),
     h('td', {}, m.job_name),
     h('td', {}, statusBadge(m.status)),
     h('td', {}, m.released_at ? timeEl(m.released_at) : h('span', { class: 'muted' }, '–')),
@@ -204,10 +214,11 @@ export function flowPage(id) {
         h('dl', { class: 'facts' },
           h('dt', {}, 'Created'), h('dd', {}, fmtTime(f.created_at), ' (', timeEl(f.created_at), ')'),
           h('dt', {}, 'Ended'), h('dd', {}, f.ended_at ? [fmtTime(f.ended_at), ' (', timeEl(f.ended_at), ')'] : h('span', { class: 'muted' }, 'not yet')))),
-      f.kind === 'batch'
+      // Built with h(), which flattens: replaceChildren would print an array.
+      h('div', {}, f.kind === 'batch'
         ? batchEl(f)
-        : [h('section', { class: 'panel' }, h('h2', {}, 'Steps by dependency level'), levelsEl(f),
-            f.members_total > f.members.length ? note(`Showing the first ${fmtNum(f.members.length)} of ${fmtNum(f.members_total)} steps.`) : [])]);
+        : h('section', { class: 'panel' }, h('h2', {}, 'Steps by dependency level'), levelsEl(f),
+            f.members_total > f.members.length ? note(`Showing the first ${fmtNum(f.members.length)} of ${fmtNum(f.members_total)} steps.`) : [])));
   };
 
   const refresh = async () => {
