@@ -108,6 +108,74 @@ pub enum Command {
     /// Read archived jobs back (the JSON-lines files the archivers write
     /// under `jobs.archive.dir`): by id, queue and time range, oldest first.
     Archive(ArchiveArgs),
+    /// Workflows (graphs of jobs run in dependency order): list them, show
+    /// one with every step by dependency level, cancel one.
+    #[command(subcommand)]
+    Workflows(FlowCommand),
+    /// Batches (sets of jobs with callbacks once every job ended): list
+    /// them, show one with its progress, callbacks and jobs, cancel one.
+    #[command(subcommand)]
+    Batches(FlowCommand),
+}
+
+/// `workflows ..` and `batches ..`.
+#[derive(Debug, Clone, Subcommand)]
+#[non_exhaustive]
+pub enum FlowCommand {
+    /// Newest first, with status, progress (ended of total) and times.
+    List {
+        /// Only those in this state: running, succeeded, failed or cancelled.
+        #[arg(long, value_name = "S", value_parser = parse_flow_status)]
+        status: Option<jobs_core::FlowStatus>,
+        /// At most this many.
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = parse_flow_limit)]
+        limit: usize,
+        /// Skip this many first (of those the status keeps).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        offset: usize,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// One of them: its state and progress, then every member (a
+    /// workflow's steps grouped by dependency level; a batch's callbacks,
+    /// then its jobs).
+    Show {
+        /// Its id.
+        id: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Cancel it: members not yet enqueued never run, running ones are
+    /// cancelled, and a batch fires no callback.
+    Cancel {
+        /// Its id.
+        id: String,
+        /// Output.
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// The most workflows or batches one `list` prints.
+pub(crate) const MAX_FLOWS_LISTED: usize = 1000;
+
+/// `1..=1000`.
+fn parse_flow_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_FLOWS_LISTED).contains(&n) => Ok(n),
+        _ => Err(format!("write a number from 1 to {MAX_FLOWS_LISTED}")),
+    }
+}
+
+/// `running`, `succeeded`, `failed` or `cancelled`.
+fn parse_flow_status(s: &str) -> Result<jobs_core::FlowStatus, String> {
+    use jobs_core::FlowStatus as S;
+    [S::Running, S::Succeeded, S::Failed, S::Cancelled]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| "write running, succeeded, failed or cancelled".to_owned())
 }
 
 /// `archive`.

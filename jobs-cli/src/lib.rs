@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use args::{
-    BackendArgs, BulkFlags, Cli, Command, DeadCommand, EnqueueArgs, JobArgs, JsonFlag, QueueCommand, ScheduleCommand,
-    WorkerArgs,
+    BackendArgs, BulkFlags, Cli, Command, DeadCommand, EnqueueArgs, FlowCommand, JobArgs, JsonFlag, QueueCommand,
+    ScheduleCommand, WorkerArgs,
 };
 pub use backend::{connect, load_config, load_config_with_env, open, Backend, BackendKind, CONFIG_ENV};
 pub use cmd::{execute, Context};

@@ -43,6 +43,7 @@ static ASSETS: &[Asset] = &[
     asset!("job.js", JS),
     asset!("dead.js", JS),
     asset!("ops.js", JS),
+    asset!("flows.js", JS),
 ];
 
 /// FNV-1a, for the assets' ETags (they change only with the binary).

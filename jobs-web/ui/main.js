@@ -7,6 +7,7 @@ import { queuePage } from './queue.js';
 import { jobPage } from './job.js';
 import { deadPage } from './dead.js';
 import { schedulesPage, workersPage } from './ops.js';
+import { flowPage, flowsPage } from './flows.js';
 
 /** How often the current page refreshes its data. */
 const POLL_MS = 3000;
@@ -16,6 +17,8 @@ const routes = [
   [/^\/queues\/([^/]+)$/, 'overview', (m, q) => queuePage(decodeURIComponent(m[1]), q)],
   [/^\/jobs\/([^/]+)$/, '', (m) => jobPage(decodeURIComponent(m[1]))],
   [/^\/dead$/, 'dead', (m, q) => deadPage(q)],
+  [/^\/flows$/, 'flows', (m, q) => flowsPage(q)],
+  [/^\/flows\/([^/]+)$/, 'flows', (m) => flowPage(decodeURIComponent(m[1]))],
   [/^\/schedules$/, 'schedules', () => schedulesPage()],
   [/^\/workers$/, 'workers', () => workersPage()],
 ];

@@ -5,6 +5,7 @@ mod control;
 mod dead;
 mod enqueue;
 mod events;
+mod flows;
 mod inspect;
 mod schedules;
 mod worker;
@@ -16,7 +17,7 @@ use jobs_core::config::Config;
 use jobs_core::SharedQueue;
 use serde::Serialize;
 
-use crate::args::{Cli, Command, DeadCommand, QueueCommand, ScheduleCommand};
+use crate::args::{Cli, Command, DeadCommand, FlowCommand, QueueCommand, ScheduleCommand};
 use crate::backend::Backend;
 use crate::error::CliError;
 use crate::io::Io;
@@ -151,6 +152,8 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
             }
         },
         Command::Dead(DeadCommand::Purge { queue, flags }) => dead::purge(q, queue, *flags, io).await,
+        Command::Workflows(c) => flow_command(q, jobs_core::FlowKind::Workflow, c, io).await,
+        Command::Batches(c) => flow_command(q, jobs_core::FlowKind::Batch, c, io).await,
         Command::Schedules(ScheduleCommand::List(o)) => control::schedules(q, o.json, io).await,
         Command::Schedules(ScheduleCommand::Add(args)) => schedules::add(args, q, io).await,
         Command::Schedules(ScheduleCommand::Trigger { name, output }) => {
@@ -214,6 +217,22 @@ pub async fn execute(cli: &Cli, ctx: Context, io: &mut Io<'_>) -> Result<(), Cli
             };
             control::queue_limits(q, name, change, output.json, io).await
         }
+    }
+}
+
+/// `workflows ..` and `batches ..`.
+async fn flow_command(
+    q: &SharedQueue,
+    kind: jobs_core::FlowKind,
+    c: &FlowCommand,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    match c {
+        FlowCommand::List { status, limit, offset, output } => {
+            flows::list(q, kind, *status, *offset, *limit, output.json, io).await
+        }
+        FlowCommand::Show { id, output } => flows::show(q, kind, id, output.json, io).await,
+        FlowCommand::Cancel { id, output } => flows::cancel(q, kind, id, output.json, io).await,
     }
 }
 

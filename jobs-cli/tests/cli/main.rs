@@ -10,6 +10,7 @@ mod control;
 mod dead;
 mod enqueue;
 mod events;
+mod flows;
 mod inspect;
 mod redact;
 mod router;

@@ -5,6 +5,7 @@
 
 mod actions;
 mod events;
+mod flows;
 mod read;
 mod views;
 
@@ -102,6 +103,12 @@ impl ApiError {
                     (StatusCode::BAD_REQUEST, "bad_request")
                 }
                 E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
+                E::Flow(f) => match **f {
+                    jobs_core::FlowError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    jobs_core::FlowError::Unsupported => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
+                    jobs_core::FlowError::InvalidId(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                    _ => (StatusCode::CONFLICT, "invalid_state"),
+                },
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
         }
@@ -111,7 +118,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
-        if status.is_server_error() {
+        // A backend without workflows is how it is built, not a failure.
+        if status.is_server_error() && code != "unsupported" {
             tracing::warn!(error = %self, "admin API request failed");
         }
         let error = views::bounded(&self.to_string(), MAX_ERROR_CHARS);
@@ -138,6 +146,7 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/schedules/{name}/resume", post(actions::resume_schedule))
         .route("/api/schedules/{name}/run", post(actions::run_schedule))
         .route("/api/schedules/{name}/remove", post(actions::remove_schedule))
+        .route("/api/flows/{id}/cancel", post(flows::cancel))
         .route_layer(middleware::from_fn_with_state(state.clone(), actions::require_admin));
     let reads = Router::new()
         .route("/api/stats", get(read::stats))
@@ -150,6 +159,8 @@ pub(crate) fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/jobs/{id}", get(read::job))
         .route("/api/workers", get(read::workers))
         .route("/api/schedules", get(read::schedules))
+        .route("/api/flows", get(flows::list))
+        .route("/api/flows/{id}", get(flows::show))
         .route_layer(middleware::from_fn_with_state(state.clone(), read::require_reader));
     Router::new()
         .route("/api/auth", get(read::auth))
