@@ -62,7 +62,7 @@ async fn flows_are_listed_shown_and_cancelled_with_the_token() {
     let done = Workflow::new("etl-1")
         .step("extract", WebStep { n: 1 })
         .step_after("transform", WebStep { n: 2 }, ["extract"])
-        .add(Step::new("audit", WebStep { n: 3 }).after_any_end(["extract"]))
+        .add_step(Step::new("audit", WebStep { n: 3 }).after_any_end(["extract"]))
         .step_after("load", WebStep { n: 4 }, ["transform", "audit"])
         .enqueue(&queue)
         .await

@@ -90,7 +90,7 @@ async fn workflows(q: SharedQueue) {
     let failed = Workflow::new("import-2")
         .step("fetch", FlowBreaks {})
         .step_after("parse", FlowStep { n: 2 }, ["fetch"])
-        .add(Step::new("report", FlowStep { n: 9 }).after_any_end(["fetch"]))
+        .add_step(Step::new("report", FlowStep { n: 9 }).after_any_end(["fetch"]))
         .enqueue(&q)
         .await
         .unwrap();

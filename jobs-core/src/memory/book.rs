@@ -362,7 +362,7 @@ impl FlowBook {
         out
     }
 
-    pub(crate) fn released(&mut self, released: &[Release], now: SystemTime) -> Vec<JobId> {
+    pub(crate) fn released(&mut self, released: &[Release]) -> Vec<JobId> {
         let mut cancel = Vec::new();
         for r in released {
             let handed_out = self.outstanding.remove(&(r.flow.clone(), r.member.clone())).is_some();

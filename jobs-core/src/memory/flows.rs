@@ -60,7 +60,7 @@ impl FlowStore for MemoryQueue {
     }
 
     fn members_released<'a>(&'a self, released: &'a [Release]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
-        ready(Ok(self.with_book(|b, now| b.released(released, now))))
+        ready(Ok(self.with_book(|b, _| b.released(released))))
     }
 
     fn stale_releases(&self, older_than: Duration, max: usize) -> BoxFuture<'_, Result<Vec<Release>, Error>> {
