@@ -27,6 +27,15 @@ jobs_core::conformance_suite!(|| async {
     split_router(on(shared_server_url(), &prefix).await, on(server_b(), &prefix).await)
 });
 
+mod workflows {
+    use super::*;
+
+    jobs_core::conformance_suite!(|| async {
+        let prefix = unique_queue("router");
+        split_router(on(shared_server_url(), &prefix).await, on(server_b(), &prefix).await)
+    }; workflows);
+}
+
 /// The suite again with a Redis Cluster as the second backend: the
 /// router changes no key, so hash tags hold on the Cluster's side.
 mod with_a_cluster {

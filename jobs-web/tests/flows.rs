@@ -237,12 +237,12 @@ async fn flows_are_listed_shown_and_cancelled_with_the_token() {
     pool.shutdown().await.expect("clean shutdown");
 }
 
-/// A backend without a flow store (a router over several backends has
-/// none) answers 501 `unsupported` on every flow endpoint.
+/// A backend without a flow store
+/// answers 501 `unsupported` on every flow endpoint.
 #[tokio::test]
 async fn a_backend_without_flows_answers_501() {
-    let router = jobs_core::QueueRouter::builder("main", MemoryQueue::new()).build().expect("a router");
-    let state = WebState::new(Arc::new(router)).admin_token(TOKEN);
+    let hidden = jobs_core::testing::Faulty::new(MemoryQueue::new()).without_flows();
+    let state = WebState::new(Arc::new(hidden)).admin_token(TOKEN);
     for (method, uri) in [("GET", "/api/flows"), ("GET", "/api/flows/etl-1"), ("POST", "/api/flows/etl-1/cancel")] {
         let (code, _, body) = send(&state, method, uri, &[BEARER]).await;
         let body: Value = serde_json::from_str(&body).expect("JSON");

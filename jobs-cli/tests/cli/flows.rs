@@ -323,11 +323,9 @@ async fn kinds_and_bad_ids(q: SharedQueue) {
     assert!(out.fails(2).starts_with("error: invalid workflow or batch id `bad id!`"), "{out:?}");
 }
 
-/// A backend without a flow store (a router over several backends has
-/// none): every command says so, exit 1.
+/// A backend without a flow store: every command says so, exit 1.
 #[tokio::test]
 async fn a_backend_without_flows_says_so() {
-    let router = jobs_core::QueueRouter::builder("main", MemoryQueue::new()).build().unwrap();
-    let q: SharedQueue = std::sync::Arc::new(router);
+    let q: SharedQueue = std::sync::Arc::new(jobs_core::testing::Faulty::new(MemoryQueue::new()).without_flows());
     says_unsupported(&q).await;
 }

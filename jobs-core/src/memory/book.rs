@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::FlowError;
 use crate::queue::{
-    FlowInfo, FlowKind, FlowMember, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, NewJob, OnFailure,
-    Release, DEPS_HEADER, FLOWS_KEPT, ON_COMPLETE, ON_SUCCESS,
+    CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow,
+    NewJob, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT, ON_COMPLETE, ON_SUCCESS,
 };
 use crate::vocab::{FlowStatus, JobId};
 
@@ -423,7 +423,7 @@ impl FlowBook {
 
     /// Cancels a flow; `None` when unknown or ended, else the released
     /// members (name, job) whose jobs to cancel.
-    pub(crate) fn cancel(&mut self, id: &str, now: SystemTime) -> Option<Vec<(String, JobId)>> {
+    pub(crate) fn cancel(&mut self, id: &str, now: SystemTime) -> Option<CancelledMembers> {
         let flow = self.flows.get_mut(id)?;
         if flow.status.is_ended() {
             return None;

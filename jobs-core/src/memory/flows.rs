@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use super::{MemoryQueue, MemoryWaiter};
 use crate::error::Error;
 use crate::queue::{
-    BoxFuture, FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd, MemberStatus, NewFlow,
-    QueueAdmin, Release, Waiter,
+    BoxFuture, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd,
+    MemberStatus, NewFlow, QueueAdmin, Release, Waiter,
 };
 use crate::vocab::JobId;
 
@@ -118,12 +118,8 @@ impl FlowStore for MemoryQueue {
         ready(Ok(()))
     }
 
-    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(async move {
-            let Some(members) = self.with_book(|b, now| b.cancel(flow, now)) else { return Ok(false) };
-            crate::queue::cancel_released(self, flow, &members).await?;
-            Ok(true)
-        })
+    fn mark_cancelled<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Option<CancelledMembers>, Error>> {
+        ready(Ok(self.with_book(|b, now| b.cancel(flow, now))))
     }
 
     fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {

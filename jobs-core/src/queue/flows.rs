@@ -256,6 +256,10 @@ impl FlowInfo {
     }
 }
 
+/// A cancelled flow's released members, each its name and job: the jobs
+/// to cancel ([`FlowStore::mark_cancelled`]).
+pub type CancelledMembers = Vec<(String, JobId)>;
+
 /// The callbacks' member names.
 pub const ON_SUCCESS: &str = "@on_success";
 /// See [`ON_SUCCESS`].
@@ -366,10 +370,22 @@ pub trait FlowStore: QueueInspect {
     /// Forgets ended members once applied.
     fn ack_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<(), Error>>;
 
+    /// Marks a flow cancelled: members not yet released end cancelled and
+    /// never run. Returns the released members (name, job) whose jobs are
+    /// to be cancelled, or `None` when no such flow is stored or it had
+    /// ended. [`cancel_flow`](Self::cancel_flow) is the whole cancel.
+    fn mark_cancelled<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Option<CancelledMembers>, Error>>;
+
     /// Cancels a flow: members not yet released never run; the jobs of
     /// released members not ended are cancelled (see [`cancel_released`]).
     /// `false` when no such flow is stored or it had ended.
-    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let Some(members) = self.mark_cancelled(flow).await? else { return Ok(false) };
+            cancel_released(self, flow, &members).await?;
+            Ok(true)
+        })
+    }
 
     /// Cancels jobs (of a cancelled flow); returns those that ended
     /// cancelled at once (they were waiting: a running one ends when its
@@ -410,8 +426,7 @@ impl FlowPlace {
     }
 }
 
-/// The second half of a flow's cancel, for [`FlowStore::cancel_flow`]
-/// implementations: cancels the jobs of its released `members` (name, job)
+/// The second half of a flow's cancel ([`FlowStore::cancel_flow`]): cancels the jobs of its released `members` (name, job)
 /// and applies the ends of those that ended at once, so the flow ends
 /// without waiting for a relay of their queues (a pool may serve none of
 /// them).
@@ -440,4 +455,65 @@ pub async fn cancel_released<S: FlowStore + ?Sized>(
         store.members_ended(&ends).await?;
     }
     Ok(())
+}
+
+/// A flow store through a shared pointer (a router's backends).
+impl<S: FlowStore + ?Sized> FlowStore for std::sync::Arc<S> {
+    fn create_flow(&self, flow: NewFlow) -> BoxFuture<'_, Result<Vec<Release>, Error>> {
+        (**self).create_flow(flow)
+    }
+    fn add_members<'a>(
+        &'a self,
+        flow: &'a str,
+        members: Vec<FlowMember>,
+        close: bool,
+    ) -> BoxFuture<'a, Result<Vec<Release>, Error>> {
+        (**self).add_members(flow, members, close)
+    }
+    fn close_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Vec<Release>, Error>> {
+        (**self).close_flow(flow)
+    }
+    fn members_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<Vec<Release>, Error>> {
+        (**self).members_ended(ends)
+    }
+    fn members_released<'a>(&'a self, released: &'a [Release]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
+        (**self).members_released(released)
+    }
+    fn stale_releases(&self, older_than: Duration, max: usize) -> BoxFuture<'_, Result<Vec<Release>, Error>> {
+        (**self).stale_releases(older_than, max)
+    }
+    fn take_ended<'a>(
+        &'a self,
+        queues: &'a [String],
+        max: usize,
+        claim: Duration,
+    ) -> BoxFuture<'a, Result<Vec<MemberEnd>, Error>> {
+        (**self).take_ended(queues, max, claim)
+    }
+    fn ack_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<(), Error>> {
+        (**self).ack_ended(ends)
+    }
+    fn mark_cancelled<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Option<CancelledMembers>, Error>> {
+        (**self).mark_cancelled(flow)
+    }
+    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        (**self).cancel_flow(flow)
+    }
+    fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
+        (**self).cancel_jobs(jobs)
+    }
+    fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        (**self).flow(id)
+    }
+    fn flows(
+        &self,
+        kind: Option<FlowKind>,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<FlowSummary>, Error>> {
+        (**self).flows(kind, offset, limit)
+    }
+    fn flow_waiter(&self) -> Result<Box<dyn Waiter>, Error> {
+        (**self).flow_waiter()
+    }
 }

@@ -203,4 +203,11 @@ impl<B: JobQueue> JobQueue for QueueRouter<B> {
         let backlogs = self.map(|b| b.archive())?;
         Some(Arc::new(backlogs))
     }
+
+    /// A router over every backend's flow store, when all have one: flows
+    /// on the default backend, ended steps on their queue's.
+    fn flow_store(&self) -> Option<Arc<dyn crate::queue::FlowStore>> {
+        let stores = self.map(|b| b.flow_store())?;
+        Some(Arc::new(stores))
+    }
 }

@@ -2,6 +2,7 @@
 
 mod archive;
 mod fanout;
+mod flows;
 mod hot;
 mod join;
 mod records;
@@ -35,7 +36,10 @@ use routes::Routes;
 ///   firing a tick stays one atomic step there; calls by schedule name alone
 ///   ask each backend in turn (schedules are few, and these calls are rare);
 /// - calls over everything (counts of all queues, pools, schedules) ask
-///   every backend at once and merge the answers.
+///   every backend at once and merge the answers;
+/// - workflows and batches are stored on the default backend; a step's
+///   end is recorded on its queue's backend, and the relay carries it
+///   over (see [`FlowStore`](crate::FlowStore)).
 ///
 /// A batch enqueue whose jobs go to several backends is all or nothing per
 /// backend only: each backend stores its part atomically, in backend order,

@@ -1,7 +1,7 @@
 //! A backend wrapper that injects faults into chosen calls, so the suite can
 //! show that one slow or failing part never holds up another.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +16,20 @@ use crate::queue::{
 pub struct Faulty<Q> {
     inner: Q,
     presence_delay_ms: Arc<AtomicU64>,
+    no_flows: Arc<AtomicBool>,
 }
 
 impl<Q: Backend + Clone> Faulty<Q> {
     /// `inner`, with no fault yet.
     pub fn new(inner: Q) -> Self {
-        Faulty { inner, presence_delay_ms: Arc::new(AtomicU64::new(0)) }
+        Faulty { inner, presence_delay_ms: Arc::new(AtomicU64::new(0)), no_flows: Arc::default() }
+    }
+
+    /// Hides the backend's flow store: the wrapper is a backend that stores
+    /// no workflows or batches (for the answers to that).
+    pub fn without_flows(self) -> Self {
+        self.no_flows.store(true, Ordering::Relaxed);
+        self
     }
 
     /// Makes every presence report (`report_pool`) take `d` before it
@@ -32,7 +40,15 @@ impl<Q: Backend + Clone> Faulty<Q> {
 }
 
 impl<Q: Backend + Clone> JobQueue for Faulty<Q> {
-    forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, archive, flow_store);
+    forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, archive);
+
+    fn flow_store(&self) -> Option<Arc<dyn crate::queue::FlowStore>> {
+        if self.no_flows.load(Ordering::Relaxed) {
+            None
+        } else {
+            self.inner.flow_store()
+        }
+    }
 
     fn schedule_store(&self) -> Option<Arc<dyn ScheduleStore>> {
         Some(Arc::new(self.clone()))
@@ -71,4 +87,8 @@ impl<Q: Backend + Clone> QueueAdmin for Faulty<Q> {
 
 impl<Q: Backend + Clone> QueueHistory for Faulty<Q> {
     forward_fns!(s => &s.inner; throughput);
+}
+
+impl<Q: Backend + Clone> crate::queue::QueueEvents for Faulty<Q> {
+    forward_fns!(s => &s.inner; listen, read_events, event_waiter, event_hub);
 }

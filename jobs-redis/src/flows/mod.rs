@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use jobs_core::backend::{BoxFuture, Waiter};
 use jobs_core::{
-    Error, FlowError, FlowInfo, FlowKind, FlowMember, FlowStatus, FlowStore, FlowSummary, JobId, MemberEnd, MemberInfo,
-    MemberStatus, NewFlow, NewJob, OnFailure, QueueAdmin, Release, DEPS_HEADER, FLOWS_KEPT,
+    CancelledMembers, Error, FlowError, FlowInfo, FlowKind, FlowMember, FlowStatus, FlowStore, FlowSummary, JobId,
+    MemberEnd, MemberInfo, MemberStatus, NewFlow, NewJob, OnFailure, QueueAdmin, Release, DEPS_HEADER, FLOWS_KEPT,
 };
 use redis::Value;
 
@@ -427,21 +427,20 @@ impl FlowStore for RedisQueue {
         })
     }
 
-    fn cancel_flow<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+    fn mark_cancelled<'a>(&'a self, flow: &'a str) -> BoxFuture<'a, Result<Option<CancelledMembers>, Error>> {
         Box::pin(async move {
             const OP: &str = "flow_cancel";
             let items = array(OP, self.flow_call(&CANCEL, OP, vec![arg(flow)]).await?)?;
             let mut it = items.into_iter();
             if !matches!(it.next(), Some(Value::Int(1))) {
-                return Ok(false);
+                return Ok(None);
             }
             let mut members = Vec::new();
             while let (Some(m), Some(j)) = (it.next(), it.next()) {
                 let job: JobId = text(OP, j)?.parse().map_err(|_| RedisQueueError::reply(OP, "a job id"))?;
                 members.push((text(OP, m)?, job));
             }
-            jobs_core::cancel_released(self, flow, &members).await?;
-            Ok(true)
+            Ok(Some(members))
         })
     }
 
