@@ -341,6 +341,17 @@ pub fn flow_keys(prefix: &str) -> QueueKeys {
     QueueKeys::new(prefix, ":flows")
 }
 
+/// The hash of flow `id`'s record (kind, status, counts; see
+/// `flows/flows_common.lua`).
+pub fn flow_record(prefix: &str, id: &str) -> String {
+    format!("{}f:{id}", flow_keys(prefix).base())
+}
+
+/// The channel published when members or flows end.
+pub fn flow_wake(prefix: &str) -> String {
+    format!("{}wake", flow_keys(prefix).base())
+}
+
 /// The presence record (JSON `PoolInfo`) of the worker pool `id`.
 pub fn pool_key(prefix: &str, id: &str) -> String {
     format!("{prefix}:{{:pools}}:{id}")
@@ -505,6 +516,8 @@ mod tests {
     fn keys_outside_a_queue_have_tags_of_their_own() {
         assert_eq!(schedule_index("jobs"), "jobs:{:schedules}");
         assert_eq!(flow_keys("jobs").base(), "jobs:{:flows}:");
+        assert_eq!(flow_record("jobs", "etl-1"), "jobs:{:flows}:f:etl-1");
+        assert_eq!(key_slot(flow_record("jobs", "a").as_bytes()), key_slot(flow_wake("jobs").as_bytes()));
         assert_eq!(pool_key("jobs", "p1"), "jobs:{:pools}:p1");
         assert_eq!(key_slot(pool_key("jobs", "p1").as_bytes()), key_slot(pool_index("jobs").as_bytes()));
     }

@@ -16,10 +16,13 @@ use crate::queue::{FlowStore, Release};
 /// Ended members taken per call.
 const TAKE: usize = 256;
 /// How long taken ends stay hidden from other relays: a relay that died
-/// holding them leaves them to the next one after this.
-const CLAIM: Duration = Duration::from_secs(30);
+/// holding them leaves them to the next one after this, so it bounds how
+/// long a kill can hold a workflow up. A pass takes milliseconds; one that
+/// outlasts it under load is only repeated by another relay, which changes
+/// nothing (every step is idempotent).
+const CLAIM: Duration = Duration::from_secs(5);
 /// A release not reported within this is enqueued again (its relay died).
-const STALE_AFTER: Duration = Duration::from_secs(10);
+const STALE_AFTER: Duration = Duration::from_secs(5);
 /// How often an idle relay looks for ends no local finish announced
 /// (cancels, expiries, reclaims by other processes) and for stale releases.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);

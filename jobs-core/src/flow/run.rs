@@ -52,9 +52,9 @@ impl FlowRun {
         self.store.flow(&self.id).await?.ok_or_else(|| FlowError::NotFound(self.id.clone()).into())
     }
 
-    /// Its state and counts.
+    /// Its state and counts (without reading its members).
     pub async fn status(&self) -> Result<FlowSummary, Error> {
-        Ok(self.info().await?.summary)
+        self.store.flow_summary(&self.id).await?.ok_or_else(|| FlowError::NotFound(self.id.clone()).into())
     }
 
     /// Waits until it ended (succeeded, failed or cancelled) and returns

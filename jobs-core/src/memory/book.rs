@@ -450,6 +450,10 @@ impl FlowBook {
         Some(jobs)
     }
 
+    pub(crate) fn summary(&self, id: &str) -> Option<FlowSummary> {
+        self.flows.get(id).map(|f| f.summary(id))
+    }
+
     pub(crate) fn info(&self, id: &str) -> Option<FlowInfo> {
         let flow = self.flows.get(id)?;
         Some(FlowInfo {

@@ -140,6 +140,10 @@ impl FlowStore for MemoryQueue {
         ready(Ok(self.lock().flows.info(id)))
     }
 
+    fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
+        ready(Ok(self.lock().flows.summary(id)))
+    }
+
     fn flows(
         &self,
         kind: Option<FlowKind>,

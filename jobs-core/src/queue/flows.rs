@@ -395,6 +395,10 @@ pub trait FlowStore: QueueInspect {
     /// A stored flow with its members.
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>>;
 
+    /// A stored flow's state and counts, without its members: what a wait
+    /// reads on every notice, whatever the flow's size.
+    fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>>;
+
     /// Stored flows, newest first, a page at a time; only of `kind` when
     /// given.
     fn flows(
@@ -504,6 +508,9 @@ impl<S: FlowStore + ?Sized> FlowStore for std::sync::Arc<S> {
     }
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
         (**self).flow(id)
+    }
+    fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
+        (**self).flow_summary(id)
     }
     fn flows(
         &self,

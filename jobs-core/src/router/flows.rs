@@ -103,6 +103,10 @@ impl<B: FlowStore> FlowStore for QueueRouter<B> {
         self.default_backend().flow(id)
     }
 
+    fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
+        self.default_backend().flow_summary(id)
+    }
+
     fn flows(
         &self,
         kind: Option<FlowKind>,

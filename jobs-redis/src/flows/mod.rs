@@ -22,7 +22,7 @@ use jobs_core::{
 use redis::Value;
 
 use crate::error::RedisQueueError;
-use crate::keys::{flow_keys, QueueKeys};
+use crate::keys::{flow_keys, flow_record, flow_wake, QueueKeys};
 use crate::queue::RedisQueue;
 use crate::scripts::{array, bytes, is_code, Args, ScriptCall};
 
@@ -491,6 +491,37 @@ impl FlowStore for RedisQueue {
         })
     }
 
+    fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
+        Box::pin(async move {
+            const OP: &str = "flow_summary";
+            let key = flow_record(&self.inner.prefix, id);
+            let f: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&key)
+                .arg(&["kind", "status", "closed", "created", "ended_at", "total", "ended", "ok"])
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error(OP, &e))?;
+            let [Some(kind), Some(status), closed, created, ended_at, total, ended, ok] =
+                <[Option<String>; 8]>::try_from(f).map_err(|_| RedisQueueError::reply(OP, "not 8 fields"))?
+            else {
+                return Ok(None);
+            };
+            let t = |v: Option<String>| v.unwrap_or_default();
+            Ok(Some(summary(
+                OP,
+                id.to_owned(),
+                &kind,
+                &status,
+                &t(closed),
+                &t(created),
+                &t(ended_at),
+                &t(total),
+                &t(ended),
+                &t(ok),
+            )?))
+        })
+    }
+
     fn flows(
         &self,
         kind: Option<FlowKind>,
@@ -517,7 +548,7 @@ impl FlowStore for RedisQueue {
     }
 
     fn flow_waiter(&self) -> Result<Box<dyn Waiter>, Error> {
-        let channel = format!("{}wake", flow_keys(&self.inner.prefix).base());
+        let channel = flow_wake(&self.inner.prefix);
         Ok(Box::new(crate::waiter::RedisWaiter::start(self, vec![channel])?))
     }
 }

@@ -54,6 +54,7 @@ pub async fn workflow_runs_steps_after_their_dependencies<Q: JobQueue + QueueIns
     let info = run.info().await.unwrap();
     assert_eq!(done.status, FlowStatus::Succeeded, "{info:#?}");
     assert_eq!((done.total, done.ended, done.succeeded), (5, 5, 5));
+    assert_eq!(run.status().await.unwrap(), info.summary, "the summary alone reads the same");
     assert!(info.members.iter().all(|m| m.status == MemberStatus::Succeeded && m.ended_at.is_some()));
     let mut seqs: Vec<u64> = probe(&q).starts().iter().map(|s| s.seq).collect();
     seqs.sort_unstable();
