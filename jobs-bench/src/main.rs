@@ -41,8 +41,8 @@ struct Args {
     #[arg(long)]
     no_ceiling: bool,
     /// Only these measurements (comma separated: single, inflight, many,
-    /// e2e, groups, groups-idle, rate-wait, events, latency, delayed,
-    /// memory).
+    /// e2e, groups, groups-idle, fan-in, rate-wait, events, latency,
+    /// delayed, memory).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     only: Vec<String>,
     /// No progress on stderr.
