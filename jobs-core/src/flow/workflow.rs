@@ -284,7 +284,9 @@ impl Workflow {
         }
         for (name, body, after) in bodies {
             let full = format!("{prefix}{name}");
-            let mut deps: Vec<(String, OnFailure)> = outer_after.to_vec();
+            // The outer step's dependencies go to the nested first steps
+            // only: the others wait for those.
+            let mut deps: Vec<(String, OnFailure)> = if after.is_empty() { outer_after.to_vec() } else { Vec::new() };
             for (d, policy) in after {
                 deps.extend(ends[&d].iter().map(|e| (e.clone(), policy)));
             }
@@ -366,6 +368,87 @@ mod tests {
     use super::*;
     use crate::queue::NewJob;
     use crate::vocab::JobId;
+
+    // Only its payload type is used: the graph is built, not run.
+    #[allow(dead_code)]
+    #[crate::job(crate = crate, register = false, name = "flow.test.step")]
+    async fn step_job(seq: u64) -> Result<u64, crate::JobError> {
+        Ok(seq)
+    }
+
+    fn job(seq: u64) -> StepJob {
+        StepJob { seq }
+    }
+
+    /// Each member's name and its dependencies (name, continues).
+    fn graph(flow: Workflow) -> Vec<(String, Vec<(String, bool)>)> {
+        let members = flow.into_members(PayloadFormat::Json).unwrap();
+        members
+            .into_iter()
+            .map(|m| {
+                assert_eq!(m.job.headers.get(crate::queue::FLOW_HEADER), Some(&format!("f {}", m.name)));
+                let after = m.after.into_iter().map(|(d, p)| (d, p == OnFailure::Continue)).collect();
+                (m.name, after)
+            })
+            .collect()
+    }
+
+    fn deps(g: &[(String, Vec<(String, bool)>)], name: &str) -> Vec<String> {
+        let mut d: Vec<String> = g.iter().find(|(n, _)| n == name).unwrap().1.iter().map(|(d, _)| d.clone()).collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn chain_group_and_then_build_their_edges() {
+        let chain =
+            graph(Workflow::chain("f", [Step::new("a", job(1)), Step::new("b", job(2)), Step::new("c", job(3))]));
+        assert_eq!(deps(&chain, "a"), Vec::<String>::new());
+        assert_eq!(deps(&chain, "b"), ["a"]);
+        assert_eq!(deps(&chain, "c"), ["b"]);
+        let chord =
+            graph(Workflow::group("f", [Step::new("x", job(1)), Step::new("y", job(2))]).then(Step::new("z", job(3))));
+        assert_eq!(deps(&chord, "x"), Vec::<String>::new());
+        assert_eq!(deps(&chord, "z"), ["x", "y"]);
+    }
+
+    #[test]
+    fn a_nested_workflow_is_flattened_between_its_neighbours() {
+        let inner = Workflow::new("inner").step("fetch", job(1)).step_after("left", job(2), ["fetch"]).step_after(
+            "right",
+            job(3),
+            ["fetch"],
+        );
+        let g = graph(
+            Workflow::new("f")
+                .step("start", job(10))
+                .add_step(Step::workflow("sub", inner).after(["start"]))
+                .step_after("end", job(11), ["sub"]),
+        );
+        let names: Vec<&str> = g.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        assert_eq!(deps(&g, "sub/fetch"), ["start"], "the nested first step waits for the outer dependency");
+        assert_eq!(deps(&g, "sub/left"), ["sub/fetch"]);
+        assert_eq!(deps(&g, "end"), ["sub/left", "sub/right"], "a step after the nested one waits for its last steps");
+    }
+
+    #[test]
+    fn on_failure_sets_an_edge_and_refuses_an_unknown_one() {
+        let g = graph(
+            Workflow::new("f").step("a", job(1)).step("b", job(2)).step_after("c", job(3), ["a", "b"]).on_failure(
+                "c",
+                "b",
+                OnFailure::Continue,
+            ),
+        );
+        let c = &g.iter().find(|(n, _)| n == "c").unwrap().1;
+        assert!(c.contains(&("a".into(), false)) && c.contains(&("b".into(), true)), "{c:?}");
+        let err = Workflow::new("f").step("a", job(1)).on_failure("a", "zz", OnFailure::Continue);
+        match err.into_members(PayloadFormat::Json).unwrap_err() {
+            Error::Flow(e) => assert!(matches!(*e, FlowError::NoSuchEdge { .. }), "{e}"),
+            other => panic!("{other}"),
+        }
+    }
 
     fn member(name: &str, after: &[&str]) -> FlowMember {
         FlowMember {

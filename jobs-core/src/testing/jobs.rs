@@ -19,7 +19,7 @@ use crate::registry::JobDescriptor;
 /// to add (and for tests that check they stay out until then).
 ///
 /// [`use_suite_jobs`]: super::use_suite_jobs
-pub fn descriptors() -> [&'static JobDescriptor; 11] {
+pub fn descriptors() -> [&'static JobDescriptor; 12] {
     [
         ProbeJob::__jobs_descriptor(),
         SlowJob::__jobs_descriptor(),
@@ -32,6 +32,7 @@ pub fn descriptors() -> [&'static JobDescriptor; 11] {
         RatedJob::__jobs_descriptor(),
         LimitedJob::__jobs_descriptor(),
         JoinJob::__jobs_descriptor(),
+        GrowJob::__jobs_descriptor(),
     ]
 }
 
@@ -211,6 +212,20 @@ pub async fn join_job(ctx: JobContext, key: String, seq: u64, deps: Vec<(String,
     }
     p.ended(seq);
     Ok(sum)
+}
+
+/// A batch job that adds `more` probe jobs (sequence numbers after its
+/// own) to its batch from inside, then succeeds.
+#[crate::job(crate = crate, register = false, name = "conformance.grow", queue = "conformance")]
+pub async fn grow_job(ctx: JobContext, key: String, seq: u64, more: u64) -> Result<u64, JobError> {
+    let p = probe(&key);
+    p.started(seq, &ctx);
+    let batch = ctx.batch().ok_or_else(|| JobError::permanent("not in a batch"))?;
+    let queue = ctx.queue_handle().ok_or_else(|| JobError::permanent("no queue handle"))?;
+    let jobs = (seq + 1..=seq + more).map(|s| ProbeJob { key: key.clone(), seq: s, act: Act::Succeed });
+    batch.add_with(&**queue, jobs, crate::JobOptions::new().queue(ctx.queue()), false).await?;
+    p.ended(seq);
+    Ok(seq)
 }
 
 /// A job with a short timeout that sleeps past it.

@@ -191,6 +191,7 @@ macro_rules! conformance_suite {
             batch_callbacks_fire_exactly_once,
             cancelled_workflow_runs_nothing_more,
             ends_and_releases_apply_once,
+            batch_grows_from_inside_its_jobs,
         );
     };
     (@capability schedules, $factory:expr) => {

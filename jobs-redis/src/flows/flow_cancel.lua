@@ -21,7 +21,7 @@ for _, m in ipairs(members) do
     out[#out + 1] = m
     out[#out + 1] = string.match(info or '', '^([^\t]*)')
   elseif st == 'w' or st == 'o' then
-    set_end(id, m, 'c', nil)
+    set_end(id, m, 'c')
   end
 end
 check_end(id)

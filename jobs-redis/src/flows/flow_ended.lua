@@ -8,13 +8,21 @@
 -- Returns the releases (dependants, callbacks).
 
 local n = tonumber(ARGV[1])
+local touched = {}
 for i = 0, n - 1 do
   local at = 2 + i * 4
   local id, m, st, result = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   local cur = redis.call('HGET', k(id, ':st'), m)
   if cur == 'w' or cur == 'o' or cur == 'r' then
     end_member(id, m, st, result)
-    check_end(id)
+    if not touched[id] then
+      touched[id] = true
+      touched[#touched + 1] = id
+    end
   end
+end
+-- Each flow's counters written and its end checked once per call.
+for _, id in ipairs(touched) do
+  check_end(id)
 end
 return releases()

@@ -3,8 +3,9 @@
 -- KEYS: see flows_common.lua.
 -- ARGV: id.
 -- Returns {} for no such flow, else {record (HGETALL), members, statuses,
---   infos, afters, times, callbacks, their statuses, infos, times}: the
---   members in the order they were added, each array aligned with them.
+--   infos, afters, release times, end times, callbacks, their statuses,
+--   infos, release times, end times}: the members in the order they were
+--   added, each array aligned with them.
 
 local id = ARGV[1]
 local rec = redis.call('HGETALL', k(id, ''))
@@ -32,4 +33,5 @@ for _, cb in ipairs({ '@on_success', '@on_complete' }) do
   end
 end
 return { rec, members, fields(':st', members), fields(':info', members), fields(':after', members),
-  fields(':t', members), cbs, fields(':st', cbs), fields(':info', cbs), fields(':t', cbs) }
+  fields(':tr', members), fields(':te', members), cbs, fields(':st', cbs), fields(':info', cbs), fields(':tr', cbs),
+  fields(':te', cbs) }

@@ -27,8 +27,8 @@
 --   f:<id>:info   hash member -> `<job id>\t<job name>`
 --   f:<id>:res    hash member -> its result (JSON), kept for members that
 --                 have dependants (they are given it)
---   f:<id>:t      hash member -> `<released ms>|<ended ms>` (released: when
---                 its release was last handed out)
+--   f:<id>:tr     hash member -> when its release was last handed out (ms)
+--   f:<id>:te     hash member -> when it ended (ms)
 --   f:<id>:order  list of members, in the order they were added
 -- Store-wide:
 --   index, index:workflow, index:batch   zsets id -> created (ms)
@@ -53,6 +53,12 @@ end
 -- Releases handed out by this call: { flow, member, spec, deps }.
 local REL = {}
 local CHANGED = false
+-- Results of dependencies read by this call, by `<flow>\n<member>`: a
+-- fan-out reads its one dependency's result once.
+local RES = {}
+-- Members ended and succeeded by this call, per flow, not yet added to its
+-- record (flush below: once per flow and call, not once per end).
+local ENDED, OK = {}, {}
 
 -- Hands out member m of flow id (its status set to 'o' by the caller):
 -- its job and the results of its dependencies.
@@ -65,27 +71,29 @@ local function release(id, m)
   local after = redis.call('HGET', k(id, ':after'), m)
   if after then
     for name in string.gmatch(after, '%a:([^\n]+)') do
+      local key = id .. '\n' .. name
+      local r = RES[key]
+      if not r then
+        r = redis.call('HGET', k(id, ':res'), name) or ''
+        RES[key] = r
+      end
       deps[#deps + 1] = name
-      deps[#deps + 1] = redis.call('HGET', k(id, ':res'), name) or ''
+      deps[#deps + 1] = r
     end
   end
   REL[#REL + 1] = { id, m, spec, deps }
   redis.call('ZADD', F .. 'out', now, id .. '\n' .. m)
-  local t = redis.call('HGET', k(id, ':t'), m) or '|'
-  redis.call('HSET', k(id, ':t'), m, NOW .. '|' .. string.match(t, '|(%d*)$'))
+  redis.call('HSET', k(id, ':tr'), m, NOW)
 end
 
--- Records member m's end.
-local function set_end(id, m, st, result)
+-- Records member m's end (its flow's counters in ENDED and OK, flushed by
+-- check_end).
+local function set_end(id, m, st)
   redis.call('HSET', k(id, ':st'), m, st)
-  local t = redis.call('HGET', k(id, ':t'), m) or '|'
-  redis.call('HSET', k(id, ':t'), m, string.match(t, '^(%d*)|') .. '|' .. NOW)
-  redis.call('HINCRBY', k(id, ''), 'ended', 1)
+  redis.call('HSET', k(id, ':te'), m, NOW)
+  ENDED[id] = (ENDED[id] or 0) + 1
   if st == 'S' then
-    redis.call('HINCRBY', k(id, ''), 'ok', 1)
-    if result and result ~= '' and redis.call('HEXISTS', k(id, ':kids'), m) == 1 then
-      redis.call('HSET', k(id, ':res'), m, result)
-    end
+    OK[id] = (OK[id] or 0) + 1
   end
   CHANGED = true
 end
@@ -93,7 +101,11 @@ end
 -- Ends member m (not ended) and the dependants its end cancels; releases
 -- the dependants it was the last dependency of.
 local function end_member(id, m, st, result)
-  set_end(id, m, st, result)
+  set_end(id, m, st)
+  -- Its result is kept for its dependants (it has some when `kids` does).
+  if st == 'S' and result and result ~= '' and redis.call('HEXISTS', k(id, ':kids'), m) == 1 then
+    redis.call('HSET', k(id, ':res'), m, result)
+  end
   local work, nw = { m }, 1
   while nw > 0 do
     local i = work[nw]
@@ -111,7 +123,7 @@ local function end_member(id, m, st, result)
               release(id, kid)
             end
           else
-            set_end(id, kid, 'c', nil)
+            set_end(id, kid, 'c')
             nw = nw + 1
             work[nw] = kid
           end
@@ -124,7 +136,7 @@ end
 -- Deletes a flow's keys and index entries.
 local function drop_flow(id)
   local kind = redis.call('HGET', k(id, ''), 'kind')
-  for _, part in ipairs({ '', ':st', ':left', ':after', ':kids', ':spec', ':info', ':res', ':t', ':order' }) do
+  for _, part in ipairs({ '', ':st', ':left', ':after', ':kids', ':spec', ':info', ':res', ':tr', ':te', ':order' }) do
     redis.call('DEL', k(id, part))
   end
   redis.call('ZREM', F .. 'index', id)
@@ -138,6 +150,14 @@ end
 -- callbacks released, the oldest ended flows past FLOWS_KEPT deleted (a
 -- few per call).
 local function check_end(id)
+  if ENDED[id] then
+    redis.call('HINCRBY', k(id, ''), 'ended', ENDED[id])
+    ENDED[id] = nil
+  end
+  if OK[id] then
+    redis.call('HINCRBY', k(id, ''), 'ok', OK[id])
+    OK[id] = nil
+  end
   local f = redis.call('HMGET', k(id, ''), 'status', 'closed', 'ended', 'total', 'ok', 'cancelled')
   if f[1] ~= 'running' or f[2] ~= '1' or tonumber(f[3]) < tonumber(f[4]) then
     return
@@ -219,10 +239,9 @@ local function write_members(id, o, n)
       end
     end
     order[#order + 1] = name
-    redis.call('HINCRBY', k(id, ''), 'total', 1)
     redis.call('HSET', k(id, ':left'), name, left)
     if cancelled then
-      set_end(id, name, 'c', nil)
+      set_end(id, name, 'c')
     elseif left == 0 then
       redis.call('HSET', k(id, ':st'), name, 'o')
       release(id, name)
@@ -239,6 +258,7 @@ local function write_members(id, o, n)
   for i = 1, #order, 1000 do
     redis.call('RPUSH', k(id, ':order'), unpack(order, i, math.min(i + 999, #order)))
   end
+  redis.call('HINCRBY', k(id, ''), 'total', n)
 end
 
 -- The reply of a call that may release: {'ok', n, then per release its

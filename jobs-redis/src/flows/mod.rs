@@ -259,29 +259,33 @@ fn texts(op: &'static str, v: Value) -> Result<Vec<String>, RedisQueueError> {
     array(op, v)?.into_iter().map(|v| text(op, v)).collect()
 }
 
-fn members(
-    op: &'static str,
+/// Members as `flow_read.lua` lists them: names, and per name its status,
+/// info, dependencies (none for callbacks), release and end times.
+struct Listed {
     names: Vec<String>,
     st: Vec<String>,
     info: Vec<String>,
     after: Option<Vec<String>>,
-    t: Vec<String>,
-) -> Result<Vec<MemberInfo>, RedisQueueError> {
+    released: Vec<String>,
+    ended: Vec<String>,
+}
+
+fn listed(op: &'static str, l: Listed) -> Result<Vec<MemberInfo>, RedisQueueError> {
+    let Listed { names, st, info, after, released, ended } = l;
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.into_iter().enumerate() {
         let field = |v: &Vec<String>| v.get(i).cloned().unwrap_or_default();
         let inf = field(&info);
         let (job, job_name) = inf.split_once('\t').unwrap_or((inf.as_str(), ""));
         let job: JobId = job.parse().map_err(|_| RedisQueueError::reply(op, format!("job id of `{name}`")))?;
-        let times = field(&t);
-        let (released, ended) = times.split_once('|').unwrap_or(("", ""));
+        let (released, ended) = (field(&released), field(&ended));
         out.push(MemberInfo {
             status: member_status(op, &field(&st))?,
             job,
             job_name: job_name.to_owned(),
             after: after.as_ref().map(|a| after_of(&a[i])).unwrap_or_default(),
-            released_at: time(released),
-            ended_at: time(ended),
+            released_at: time(&released),
+            ended_at: time(&ended),
             name,
         });
     }
@@ -483,10 +487,12 @@ impl FlowStore for RedisQueue {
                 &field("ended"),
                 &field("ok"),
             )?;
-            let (names, st, info, after, t) = (next()?, next()?, next()?, next()?, next()?);
-            let members = members(OP, names, st, info, Some(after), t)?;
-            let (cbs, cst, cinfo, ct) = (next()?, next()?, next()?, next()?);
-            let callbacks = members_of_callbacks(OP, cbs, cst, cinfo, ct)?;
+            let (names, st, info) = (next()?, next()?, next()?);
+            let (after, released, ended) = (Some(next()?), next()?, next()?);
+            let members = listed(OP, Listed { names, st, info, after, released, ended })?;
+            let (names, st, info) = (next()?, next()?, next()?);
+            let (released, ended) = (next()?, next()?);
+            let callbacks = listed(OP, Listed { names, st, info, after: None, released, ended })?;
             Ok(Some(FlowInfo { summary, members, callbacks }))
         })
     }
@@ -551,14 +557,4 @@ impl FlowStore for RedisQueue {
         let channel = flow_wake(&self.inner.prefix);
         Ok(Box::new(crate::waiter::RedisWaiter::start(self, vec![channel])?))
     }
-}
-
-fn members_of_callbacks(
-    op: &'static str,
-    names: Vec<String>,
-    st: Vec<String>,
-    info: Vec<String>,
-    t: Vec<String>,
-) -> Result<Vec<MemberInfo>, RedisQueueError> {
-    members(op, names, st, info, None, t)
 }

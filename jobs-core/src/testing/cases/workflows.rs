@@ -11,7 +11,7 @@ use crate::queue::{
     FlowKind, FlowMember, JobQueue, MemberEnd, MemberStatus, NewFlow, OnFailure, QueueInspect, DEPS_HEADER,
 };
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue};
-use crate::testing::jobs::{Act, JoinJob, ProbeJob};
+use crate::testing::jobs::{Act, GrowJob, JoinJob, ProbeJob};
 use crate::vocab::FlowStatus;
 use crate::vocab::JobStatus;
 use crate::Error;
@@ -277,4 +277,26 @@ pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(qu
     let info = store.flow(&id).await.unwrap().unwrap();
     assert_eq!((info.summary.ended, info.summary.total), (1, 2));
     assert_eq!(info.members[1].status, MemberStatus::Releasing);
+}
+
+/// A batch job adds jobs to its own batch while it runs: the batch, closed
+/// already, waits for them too, then fires its callback once.
+pub async fn batch_grows_from_inside_its_jobs<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("grow");
+    let batch = Batch::with_id(unique_queue("grow"))
+        .on_complete_with(ProbeJob { key: q.clone(), seq: 900, act: Act::Succeed }, JobOptions::new().queue(&q));
+    let grow = GrowJob { key: q.clone(), seq: 1, more: 3 };
+    batch.add_with(&queue, [grow], JobOptions::new().queue(&q), true).await.unwrap();
+    let run = FlowRun::open(&queue, batch.id()).await.unwrap();
+    let pool = test_pool(queue.clone(), &[&q]).start().unwrap();
+    let done = run.wait(WAIT).await.unwrap();
+    eventually("the callback ran", || async { probe(&q).starts().iter().any(|s| s.seq == 900) }).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!((done.status, done.total, done.succeeded), (FlowStatus::Succeeded, 4, 4), "the added jobs counted");
+    let starts = probe(&q).starts();
+    let mut seqs: Vec<u64> = starts.iter().map(|s| s.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4, 900], "every job and the callback once");
+    let callback = starts.iter().find(|s| s.seq == 900).unwrap().order;
+    assert!(starts.iter().filter(|s| s.seq != 900).all(|s| s.order < callback), "the callback came last");
 }
