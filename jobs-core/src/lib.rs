@@ -56,9 +56,9 @@ pub use metrics::JobMetrics;
 pub use parse::{validate_group_key, validate_queue_name};
 pub use progress::ProgressError;
 pub use queue::{
-    cancel_released, validate_flow_id, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary,
-    MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER,
-    MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
+    cancel_each, cancel_released, validate_flow_id, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore,
+    FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT,
+    FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN,
 };
 pub use queue::{
     ArchiveBacklog, ArchiveBatch, ArchivedJob, AttemptInfo, Backend, Breaker, BreakerAction, BreakerInfo, BreakerState,

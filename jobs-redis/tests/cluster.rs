@@ -397,6 +397,17 @@ fn flow_worker(url: &str, queues: &str, log: &std::path::Path) -> WorkerProcess 
     WorkerProcess::spawn_command(cmd)
 }
 
+/// A handle on the shared cluster, its URL, and a fresh queue named after
+/// `tag` on each of its three masters.
+async fn a_queue_per_master(tag: &str) -> (RedisQueue, String, Vec<String>) {
+    let c = shared_cluster();
+    let url = c.url();
+    let q = RedisQueue::connect(&url).await.unwrap();
+    let ranges = slot_ranges(c);
+    let queues = c.ports().iter().map(|&p| queue_where(tag, |s| owner_in(&ranges, s) == p)).collect();
+    (q, url, queues)
+}
+
 /// A workflow over three queues, one on each master, run by worker
 /// processes SIGKILLed while they work: from the steps' own run log, every
 /// run of a step started after an ended run of each step it depends on;
@@ -406,12 +417,7 @@ fn flow_worker(url: &str, queues: &str, log: &std::path::Path) -> WorkerProcess 
 #[test]
 fn workflow_steps_hold_under_kill9_on_a_cluster() {
     run(async {
-        let c = shared_cluster();
-        let url = c.url();
-        let q = RedisQueue::connect(&url).await.unwrap();
-        let ranges = slot_ranges(c);
-        let queues: Vec<String> =
-            c.ports().iter().map(|&p| queue_where("wfk", |s| owner_in(&ranges, s) == p)).collect();
+        let (q, url, queues) = a_queue_per_master("wfk").await;
         let log = runlog::temp_path("cluster-workflow");
         let mut seq = 0u64;
         let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -517,12 +523,7 @@ fn workflow_steps_hold_under_kill9_on_a_cluster() {
 fn batch_callbacks_fire_once_under_kill9_on_a_cluster() {
     use jobs_redis::testing::deadlog::FailingJob;
     run(async {
-        let c = shared_cluster();
-        let url = c.url();
-        let q = RedisQueue::connect(&url).await.unwrap();
-        let ranges = slot_ranges(c);
-        let queues: Vec<String> =
-            c.ports().iter().map(|&p| queue_where("bk9", |s| owner_in(&ranges, s) == p)).collect();
+        let (q, url, queues) = a_queue_per_master("bk9").await;
         let log = runlog::temp_path("cluster-batches");
         let (n, m) = (size("JOBS_FLOW_BATCHES", 40), size("JOBS_FLOW_BATCH_SIZE", 20));
         let mut seq = 1_000_000u64;

@@ -8,7 +8,7 @@ use super::{MemoryQueue, MemoryWaiter};
 use crate::error::Error;
 use crate::queue::{
     BoxFuture, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd,
-    MemberStatus, NewFlow, QueueAdmin, Release, Waiter,
+    MemberStatus, NewFlow, Release, Waiter,
 };
 use crate::vocab::JobId;
 
@@ -123,17 +123,7 @@ impl FlowStore for MemoryQueue {
     }
 
     fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
-        Box::pin(async move {
-            let mut ended = Vec::new();
-            for id in jobs {
-                match self.cancel(id).await {
-                    Ok(crate::queue::CancelResult::Cancelled) => ended.push(id.clone()),
-                    Ok(_) | Err(Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(ended)
-        })
+        Box::pin(crate::queue::cancel_each(self, jobs))
     }
 
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {

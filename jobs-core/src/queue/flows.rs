@@ -430,6 +430,21 @@ impl FlowPlace {
     }
 }
 
+/// Cancels `jobs` one by one with the backend's own cancel, for
+/// [`FlowStore::cancel_jobs`] implementations: returns those that ended
+/// cancelled at once; unknown and ended jobs are skipped.
+pub async fn cancel_each<A: super::QueueAdmin + ?Sized>(admin: &A, jobs: &[JobId]) -> Result<Vec<JobId>, Error> {
+    let mut ended = Vec::new();
+    for id in jobs {
+        match admin.cancel(id).await {
+            Ok(super::CancelResult::Cancelled) => ended.push(id.clone()),
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ended)
+}
+
 /// The second half of a flow's cancel ([`FlowStore::cancel_flow`]): cancels the jobs of its released `members` (name, job)
 /// and applies the ends of those that ended at once, so the flow ends
 /// without waiting for a relay of their queues (a pool may serve none of

@@ -38,9 +38,9 @@ use std::time::{Duration, SystemTime};
 pub use archive::{ArchiveBacklog, ArchiveBatch, ArchivedJob, ARCHIVE_BACKLOG_MAX};
 pub use breaker::{Breaker, BreakerAction, BreakerInfo, BreakerState, GroupBreakerInfo, GROUP_BREAKERS_LISTED};
 pub use flows::{
-    cancel_released, validate_flow_id, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary,
-    MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT, FLOW_HEADER,
-    MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN, ON_COMPLETE, ON_SUCCESS,
+    cancel_each, cancel_released, validate_flow_id, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore,
+    FlowSummary, MemberEnd, MemberInfo, MemberStatus, NewFlow, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT,
+    FLOW_HEADER, MAX_FLOW_ID_LEN, MAX_MEMBER_NAME_LEN, ON_COMPLETE, ON_SUCCESS,
 };
 pub(crate) use flows::{mark_member, validate_member_name, FlowPlace};
 pub(crate) use forward::forward_fns;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use jobs_core::backend::{BoxFuture, Waiter};
 use jobs_core::{
     CancelledMembers, Error, FlowError, FlowInfo, FlowKind, FlowMember, FlowStatus, FlowStore, FlowSummary, JobId,
-    MemberEnd, MemberInfo, MemberStatus, NewFlow, NewJob, OnFailure, QueueAdmin, Release, DEPS_HEADER, FLOWS_KEPT,
+    MemberEnd, MemberInfo, MemberStatus, NewFlow, NewJob, OnFailure, Release, DEPS_HEADER, FLOWS_KEPT,
 };
 use redis::Value;
 
@@ -449,17 +449,7 @@ impl FlowStore for RedisQueue {
     }
 
     fn cancel_jobs<'a>(&'a self, jobs: &'a [JobId]) -> BoxFuture<'a, Result<Vec<JobId>, Error>> {
-        Box::pin(async move {
-            let mut ended = Vec::new();
-            for id in jobs {
-                match QueueAdmin::cancel(self, id).await {
-                    Ok(jobs_core::CancelResult::Cancelled) => ended.push(id.clone()),
-                    Ok(_) | Err(Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(ended)
-        })
+        Box::pin(jobs_core::cancel_each(self, jobs))
     }
 
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
