@@ -58,15 +58,11 @@ impl Batch {
     }
 
     /// A new batch with this id (1 to 128 letters, digits, `_`, `-`, `.`,
-    /// `:`), unique among stored workflows and batches.
+    /// `:`), unique among stored workflows and batches; or, for one stored
+    /// earlier, a handle to add jobs to it or close it (its callbacks are
+    /// the stored ones).
     pub fn with_id(id: impl Into<String>) -> Self {
         Batch { id: id.into(), on_success: None, on_complete: None }
-    }
-
-    /// A batch stored earlier, to add jobs to it or close it (its callbacks
-    /// are the stored ones).
-    pub fn open(id: &str) -> Self {
-        Batch::with_id(id)
     }
 
     /// Its id.

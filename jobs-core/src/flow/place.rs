@@ -112,6 +112,6 @@ impl JobContext {
     /// [`FlowError::NotABatch`](super::FlowError::NotABatch)). The batch
     /// cannot end while this job runs, so what it adds is waited for too.
     pub fn batch(&self) -> Option<Batch> {
-        self.flow_place().map(|p| Batch::open(&p.flow))
+        self.flow_place().map(|p| Batch::with_id(p.flow.as_str()))
     }
 }

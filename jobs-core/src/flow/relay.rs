@@ -23,9 +23,11 @@ const TAKE: usize = 256;
 const CLAIM: Duration = Duration::from_secs(5);
 /// A release not reported within this is enqueued again (its relay died).
 const STALE_AFTER: Duration = Duration::from_secs(5);
-/// How often an idle relay looks for ends no local finish announced
-/// (cancels, expiries, reclaims by other processes) and for stale releases.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle relay looks for ends nothing in its pool announced
+/// (cancels from outside, ends in other processes whose relay died) and for
+/// stale releases: a relay is woken by its pool's acknowledgements and
+/// fetches, so this bounds only recovery, at one call per queue per sweep.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// Enqueues released members and reports them; cancels those whose flow
 /// was cancelled meanwhile. A failure leaves the releases to the stale

@@ -55,6 +55,7 @@ async fn take_slots(sem: &Arc<Semaphore>, min: usize, max: usize) -> Option<Owne
 /// Reports the jobs a fetch found dead in expired leases: no other pool
 /// learns of those deaths.
 fn report_dead(core: &Core, dead: &[crate::queue::DeadJob]) {
+    wake_relay(core, !dead.is_empty());
     for d in dead {
         tracing::error!(job = %d.id, name = %d.name, attempts = d.attempts, error = %d.error, "job died with its worker; moved to the dead-letter set");
         core.hooks.dead(d);
@@ -207,7 +208,16 @@ pub(crate) async fn fetch_loop(
 }
 
 /// Logs and counts the jobs a fetch ended expired.
+/// Wakes the pool's flow relay when `ended`: a fetch ended jobs (expired,
+/// or dead with their worker) that may be workflow steps or batch jobs.
+fn wake_relay(core: &Core, ended: bool) {
+    if let (true, Some(wake)) = (ended, &core.flow_wake) {
+        wake.notify_one();
+    }
+}
+
 fn expired(core: &Core, jobs: &[crate::queue::ExpiredJob]) {
+    wake_relay(core, !jobs.is_empty());
     for j in jobs {
         tracing::info!(job = %j.id, name = %j.name, "job expired before it started; it will not run");
     }

@@ -472,6 +472,26 @@ local function drop_digest(digest, id)
   end
 end
 
+-- Workflow steps and batch jobs (jobs_core::FlowStore): `flow` maps such a
+-- job's ulid to `<flow id> <member>` (enqueue.lua); its end is recorded in
+-- the `flowout` sorted set (ulid -> when a relay may take it) in the same
+-- step as the end, for a relay to apply to its flow (flow_take.lua). A
+-- queue without such jobs pays one EXISTS per script call that ends or
+-- forgets jobs.
+local FLOW_ON = nil
+local function has_flow_jobs()
+  if FLOW_ON == nil then
+    FLOW_ON = redis.call('EXISTS', B .. 'flow') == 1
+  end
+  return FLOW_ON
+end
+
+local function flow_ended(id, now)
+  if has_flow_jobs() and redis.call('HEXISTS', B .. 'flow', id) == 1 then
+    redis.call('ZADD', B .. 'flowout', now, id)
+  end
+end
+
 -- Deletes the fields of these jobs from the job hashes, and their caller
 -- ids and keys from the indexes where they still name them.
 local function forget(ids)
@@ -488,23 +508,8 @@ local function forget(ids)
   for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS }) do
     hdel_many(h, ids)
   end
-  if redis.call('EXISTS', B .. 'flow') == 1 then
+  if has_flow_jobs() then
     hdel_many(B .. 'flow', ids)
-  end
-end
-
--- Workflow steps and batch jobs (jobs_core::FlowStore): `flow` maps such a
--- job's ulid to `<flow id> <member>` (enqueue.lua); its end is recorded in
--- the `flowout` sorted set (ulid -> when a relay may take it) in the same
--- step as the end, for a relay to apply to its flow (flow_take.lua). A
--- queue without such jobs pays one EXISTS per script call that ends jobs.
-local FLOW_ON = nil
-local function flow_ended(id, now)
-  if FLOW_ON == nil then
-    FLOW_ON = redis.call('EXISTS', B .. 'flow') == 1
-  end
-  if FLOW_ON and redis.call('HEXISTS', B .. 'flow', id) == 1 then
-    redis.call('ZADD', B .. 'flowout', now, id)
   end
 end
 
