@@ -91,6 +91,10 @@ pub struct Settings {
     pub fan_in_width: usize,
     /// Seconds of each window of the `rate-wait` measurement.
     pub rate_wait_secs: f64,
+    /// Rounds of the events comparison, each an end-to-end run without a
+    /// listener and one with every event followed (the cost reported is
+    /// the median round's).
+    pub events_rounds: usize,
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
@@ -130,6 +134,7 @@ impl Settings {
             idle_groups: 100_000,
             fan_in_width: 10_000,
             rate_wait_secs: 10.0,
+            events_rounds: 3,
             redis_benchmark_n: 1_000_000,
             only: Vec::new(),
         }
@@ -175,6 +180,7 @@ impl Settings {
             idle_groups: 1_000,
             fan_in_width: 200,
             rate_wait_secs: 0.2,
+            events_rounds: 1,
             redis_benchmark_n: 2_000,
             only: Vec::new(),
         }
@@ -292,6 +298,24 @@ impl Backend<'_> {
         Ok(())
     }
 
+    /// Redis's CPU seconds so far (none on MemoryQueue): the start of a
+    /// [`Backend::redis_cpu_us_per`] measurement.
+    async fn redis_cpu(&self) -> Result<Option<f64>, BenchError> {
+        Ok(match self {
+            Backend::Redis(t) => Some(t.cpu_seconds().await?),
+            Backend::Memory => None,
+        })
+    }
+
+    /// Redis's CPU microseconds per unit of work since `before` (from
+    /// [`Backend::redis_cpu`]), over `units`.
+    async fn redis_cpu_us_per(&self, before: Option<f64>, units: usize) -> Result<Option<f64>, BenchError> {
+        Ok(match (self, before) {
+            (Backend::Redis(t), Some(before)) => Some((t.cpu_seconds().await? - before) * 1e6 / units as f64),
+            _ => None,
+        })
+    }
+
     /// Deletes what a measurement stored.
     pub async fn release(&self, store: Store) -> Result<(), BenchError> {
         let Store { producer, worker, prefix } = store;
@@ -366,17 +390,12 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         let st = backend.store("e2e").await?;
         backend.reset_stats().await?;
         let p = progress.sub(&format!("end to end, {} workers", s.workers));
-        let redis_cpu = match backend {
-            Backend::Redis(t) => Some(t.cpu_seconds().await?),
-            Backend::Memory => None,
-        };
+        let redis_cpu = backend.redis_cpu().await?;
         let shape = (s.producer_batch, s.producers);
         f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
-        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
-            // Includes the last status polls and the pool's shutdown: a
-            // slight overestimate.
-            f.end_to_end.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
-        }
+        // Includes the last status polls and the pool's shutdown: a slight
+        // overestimate.
+        f.end_to_end.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
         p.done(&format!(
             "{:.0} jobs/s (producers {:.0}/s; CPU per job: {:.1} µs here, {} µs in Redis)",
             f.end_to_end.per_s,
@@ -394,15 +413,10 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         let st = backend.store("groups").await?;
         backend.reset_stats().await?;
         let p = progress.sub(&format!("end to end, {} workers, {groups} groups of 10 jobs", s.workers));
-        let redis_cpu = match backend {
-            Backend::Redis(t) => Some(t.cpu_seconds().await?),
-            Backend::Memory => None,
-        };
+        let redis_cpu = backend.redis_cpu().await?;
         let shape = (s.producer_batch, s.producers);
         f.end_to_end_groups = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
-        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
-            f.end_to_end_groups.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
-        }
+        f.end_to_end_groups.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
         p.done(&format!("{:.0} jobs/s", f.end_to_end_groups.per_s));
         backend.collect_stats("groups", s.e2e_n, &mut f).await?;
         backend.release(st).await?;
@@ -418,16 +432,10 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         p.done("held out of the turn for an hour");
         backend.reset_stats().await?;
         let p = progress.sub(&format!("end to end, {groups} groups of 10 jobs beside {idle} idle groups"));
-        let redis_cpu = match backend {
-            Backend::Redis(t) => Some(t.cpu_seconds().await?),
-            Backend::Memory => None,
-        };
+        let redis_cpu = backend.redis_cpu().await?;
         let shape = (s.producer_batch, s.producers);
         f.end_to_end_groups_idle = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
-        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
-            f.end_to_end_groups_idle.redis_cpu_us_per_job =
-                Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
-        }
+        f.end_to_end_groups_idle.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
         p.done(&format!("{:.0} jobs/s", f.end_to_end_groups_idle.per_s));
         backend.collect_stats("groups-idle", s.e2e_n, &mut f).await?;
         backend.release(st).await?;
@@ -440,14 +448,9 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         let st = backend.store("fan-in").await?;
         backend.reset_stats().await?;
         let p = progress.sub(&format!("a workflow: 1 step, {width} after it, 1 after all ({} workers)", s.workers));
-        let redis_cpu = match backend {
-            Backend::Redis(t) => Some(t.cpu_seconds().await?),
-            Backend::Memory => None,
-        };
+        let redis_cpu = backend.redis_cpu().await?;
         f.fan_in = scenario::fan_in(&st, width, s.workers, &p).await?;
-        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
-            f.fan_in.redis_cpu_us_per_step = Some((t.cpu_seconds().await? - before) * 1e6 / (width + 2) as f64);
-        }
+        f.fan_in.redis_cpu_us_per_step = backend.redis_cpu_us_per(redis_cpu, width + 2).await?;
         p.done(&format!(
             "{:.0} steps/s, Redis CPU {} µs per step",
             f.fan_in.steps_per_s,
@@ -470,29 +473,56 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     }
 
     if s.runs("events") {
-        // Every event of the run kept (three per job; a Redis stream entry
-        // holds one or more).
-        let st = backend.store_with_history("events", 3 * s.e2e_n + 1_000).await?;
-        backend.reset_stats().await?;
-        let p = progress.sub(&format!("end to end, {} workers, every event followed", s.workers));
-        let redis_cpu = match backend {
-            Backend::Redis(t) => Some(t.cpu_seconds().await?),
-            Backend::Memory => None,
-        };
-        let (mut e2e, mut events) =
-            scenario::end_to_end_with_events(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
-        if let (Backend::Redis(t), Some(before)) = (backend, redis_cpu) {
+        let rounds = s.events_rounds.max(1);
+        let shape = (s.producer_batch, s.producers);
+        let p = progress.sub(&format!(
+            "end to end, {} workers, without a listener and with every event followed, {rounds} rounds",
+            s.workers
+        ));
+        let mut followed = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let st = backend.store("events-plain").await?;
+            let redis_cpu = backend.redis_cpu().await?;
+            let plain = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
+            let plain_cpu = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
+            backend.release(st).await?;
+            // Every event of the run kept (three per job; a Redis stream
+            // entry holds one or more).
+            let st = backend.store_with_history("events", 3 * s.e2e_n + 1_000).await?;
+            backend.reset_stats().await?;
+            let redis_cpu = backend.redis_cpu().await?;
+            let (mut e2e, events) =
+                scenario::end_to_end_with_events(&st, s.e2e_n, s.workers, s.producer_batch, s.producers, &p).await?;
             // The reader's reads included: what following every event costs.
-            e2e.redis_cpu_us_per_job = Some((t.cpu_seconds().await? - before) * 1e6 / s.e2e_n as f64);
+            e2e.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
+            backend.collect_stats("events", s.e2e_n, &mut f).await?;
+            backend.release(st).await?;
+            f.events_rounds.push(scenario::EventRound {
+                plain_per_s: plain.per_s,
+                followed_per_s: e2e.per_s,
+                plain_redis_cpu_us_per_job: plain_cpu,
+                followed_redis_cpu_us_per_job: e2e.redis_cpu_us_per_job,
+                cost_pct: (1.0 - e2e.per_s / plain.per_s) * 100.0,
+            });
+            followed.push((e2e, events));
         }
-        backend.collect_stats("events", s.e2e_n, &mut f).await?;
-        backend.release(st).await?;
+        // The figures of the round whose cost is the median (the lower
+        // middle one of an even number).
+        let cost = scenario::EventRound::median_cost(&f.events_rounds);
+        let median = (0..rounds)
+            .min_by(|&a, &b| {
+                let off = |i: usize| (f.events_rounds[i].cost_pct - cost).abs();
+                off(a).total_cmp(&off(b))
+            })
+            .unwrap_or(0);
+        let (e2e, mut events) = followed.swap_remove(median);
+        events.cost_pct = cost;
         let st = backend.store("event-delay").await?;
         events.delay = scenario::event_delay(&st, s.latency_n, s.latency_rate, &p).await?;
         f.end_to_end_events = e2e;
         f.events = events;
         p.done(&format!(
-            "{:.0} jobs/s ({} µs per job in Redis); {:.0} events/s received ({} gaps); event delay p50 {:.3} ms, p99 {:.3} ms",
+            "cost {cost:.1} % (median of {rounds}); {:.0} jobs/s ({} µs per job in Redis); {:.0} events/s received ({} gaps); event delay p50 {:.3} ms, p99 {:.3} ms",
             e2e.per_s,
             e2e.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
             events.per_s,

@@ -31,6 +31,11 @@ struct Args {
     /// Jobs timed in the latency run (at 500/s).
     #[arg(long, value_name = "N")]
     latency_jobs: Option<usize>,
+    /// Rounds of the events comparison (each an end-to-end run without a
+    /// listener, then one with every event followed; the cost reported is
+    /// the median round's).
+    #[arg(long, value_name = "N")]
+    rounds: Option<usize>,
     /// Only RedisQueue.
     #[arg(long, conflicts_with = "memory_only")]
     redis_only: bool,
@@ -61,6 +66,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(n) = args.latency_jobs {
         s.latency_n = n.max(1);
+    }
+    if let Some(n) = args.rounds {
+        s.events_rounds = n.max(1);
     }
     s.only = args.only.clone();
     if args.no_ceiling {

@@ -34,6 +34,9 @@ pub struct Figures {
     pub end_to_end_events: EndToEnd,
     /// Job events while followed.
     pub events: EventFigures,
+    /// Each round of the events comparison, in the order run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events_rounds: Vec<crate::scenario::EventRound>,
     /// Enqueue (including its round trip) to job start, idle workers.
     pub latency: Percentiles,
     /// Start minus due time of delayed jobs.
@@ -290,10 +293,12 @@ impl Report {
             "events",
             "end to end: cost of following events",
             &|f| {
-                if f.end_to_end.per_s > 0.0 && f.end_to_end_events.per_s > 0.0 {
-                    format!("{:.1} %", (1.0 - f.end_to_end_events.per_s / f.end_to_end.per_s) * 100.0)
-                } else {
+                if f.events_rounds.is_empty() {
                     "-".into()
+                } else {
+                    let spread = f.events_rounds.iter().map(|r| r.cost_pct);
+                    let (lo, hi) = spread.fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)));
+                    format!("{:.1} % (median of {}; {lo:.1} to {hi:.1})", f.events.cost_pct, f.events_rounds.len())
                 }
             },
             String::new(),

@@ -391,6 +391,42 @@ pub struct EventFigures {
     /// From before the enqueue call to the reader's receipt of the job's
     /// `enqueued` event, jobs enqueued one at a time at the latency rate.
     pub delay: Percentiles,
+    /// What following every event costs end to end: the median of the
+    /// rounds' costs (see [`EventRound`]), in percent of the throughput
+    /// without a listener.
+    pub cost_pct: f64,
+}
+
+/// One round of the events comparison: the same end-to-end run without a
+/// listener, then with a reader following every event, each on a fresh
+/// store. Rounds alternate the two so that both see the machine's load of
+/// the moment; one pair on a shared 2-core machine moves by more than the
+/// cost it measures.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EventRound {
+    /// Jobs per second with no listener.
+    pub plain_per_s: f64,
+    /// Jobs per second with every event followed.
+    pub followed_per_s: f64,
+    /// Redis CPU per job with no listener, and followed (Redis only).
+    pub plain_redis_cpu_us_per_job: Option<f64>,
+    /// See `plain_redis_cpu_us_per_job`.
+    pub followed_redis_cpu_us_per_job: Option<f64>,
+    /// `1 - followed / plain`, in percent.
+    pub cost_pct: f64,
+}
+
+impl EventRound {
+    /// The median of `rounds`' costs (0 when there is none).
+    pub fn median_cost(rounds: &[EventRound]) -> f64 {
+        let mut costs: Vec<f64> = rounds.iter().map(|r| r.cost_pct).collect();
+        costs.sort_by(f64::total_cmp);
+        match costs.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => costs[n / 2],
+            n => (costs[n / 2 - 1] + costs[n / 2]) / 2.0,
+        }
+    }
 }
 
 /// A reader of every event of [`QUEUE`], counting them (and the gaps it was
@@ -435,7 +471,7 @@ pub async fn end_to_end_with_events(
     let warmup = Duration::from_millis(200);
     let (received, gaps, last) = reader.await.map_err(|e| BenchError::Task(e.to_string()))??;
     let seconds = (last - start).saturating_sub(warmup).as_secs_f64();
-    Ok((e2e, EventFigures { per_s: received as f64 / seconds, received, gaps, delay: Percentiles::default() }))
+    Ok((e2e, EventFigures { per_s: received as f64 / seconds, received, gaps, ..EventFigures::default() }))
 }
 
 /// Delay from before each enqueue call to the receipt of the job's

@@ -25,6 +25,7 @@ async fn every_figure_is_reported() {
             "/end_to_end_groups_idle/per_s",
             "/end_to_end_events/per_s",
             "/events/per_s",
+            "/events/cost_pct",
             "/events/delay/p50_ms",
             "/events/delay/p99_ms",
             "/latency/p50_ms",
@@ -44,6 +45,13 @@ async fn every_figure_is_reported() {
         let events = f["events"]["received"].as_u64().unwrap();
         assert_eq!(events, 3 * Settings::smoke().e2e_n as u64, "{backend}: 3 events per job");
         assert!(f["events"]["delay"]["n"].as_u64().unwrap() > 0, "{backend}: no event delay samples");
+        let rounds = f["events_rounds"].as_array().unwrap_or_else(|| panic!("{backend}: no events rounds"));
+        assert_eq!(rounds.len(), Settings::smoke().events_rounds, "{backend}: one entry per round");
+        for r in rounds {
+            for k in ["plain_per_s", "followed_per_s"] {
+                assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{backend}: round {k} is {}", r[k]);
+            }
+        }
     }
     assert!(json["redis"]["commands"]["e2e"].as_array().is_some_and(|a| !a.is_empty()));
     for c in ["round_trip", "round_trips_concurrent", "lpush_pipelined", "lpop_pipelined"] {
