@@ -250,3 +250,22 @@ async fn a_backend_without_flows_answers_501() {
         assert_eq!(body["error"], "this backend stores no workflows or batches (use MemoryQueue or RedisQueue)");
     }
 }
+
+/// A batch larger than a page shows its first 500 jobs in the order they
+/// were added, and counts every one.
+#[tokio::test]
+async fn a_large_batch_shows_its_first_page() {
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let batch = Batch::with_id("big");
+    batch.add(&queue, (1..=503).map(|n| WebStep { n })).await.expect("added");
+    let state = WebState::new(queue.clone()).admin_token(TOKEN);
+    let (code, flow) = get_json(&state, "/api/flows/big").await;
+    assert_eq!(code, StatusCode::OK, "{flow}");
+    assert_eq!((flow["members_total"].clone(), flow["total"].clone()), (json!(503), json!(503)));
+    let shown = flow["members"].as_array().expect("a list");
+    assert_eq!(shown.len(), 500);
+    let stored = FlowRun::open(&queue, "big").await.expect("stored").info().await.expect("info");
+    let names: Vec<&str> = shown.iter().map(|m| m["name"].as_str().expect("a name")).collect();
+    let first: Vec<&str> = stored.members[..500].iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, first, "the first 500, in the order they were added");
+}

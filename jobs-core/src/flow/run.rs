@@ -36,7 +36,7 @@ impl FlowRun {
     /// when none is).
     pub async fn open<Q: JobQueue + ?Sized>(queue: &Q, id: &str) -> Result<FlowRun, Error> {
         let store = store_of(queue)?;
-        match store.flow(id).await? {
+        match store.flow_summary(id).await? {
             Some(_) => Ok(FlowRun::new(id.to_owned(), store)),
             None => Err(FlowError::NotFound(id.to_owned()).into()),
         }
@@ -97,8 +97,10 @@ impl FlowRun {
     where
         J::Output: DeserializeOwned,
     {
-        let info = self.info().await?;
-        let Some(m) = info.members.iter().find(|m| m.name == name) else {
+        let Some(m) = self.store.flow_member(&self.id, name).await? else {
+            if self.store.flow_summary(&self.id).await?.is_none() {
+                return Err(FlowError::NotFound(self.id.clone()).into());
+            }
             return Err(Error::InvalidArgument(format!("`{}` has no step `{name}`", self.id)));
         };
         if m.status != MemberStatus::Succeeded {

@@ -455,12 +455,27 @@ impl FlowBook {
     }
 
     pub(crate) fn info(&self, id: &str) -> Option<FlowInfo> {
+        self.page(id, 0, usize::MAX)
+    }
+
+    /// The flow with `limit` of its members from `offset` (see
+    /// `FlowStore::flow_page`).
+    pub(crate) fn page(&self, id: &str, offset: usize, limit: usize) -> Option<FlowInfo> {
         let flow = self.flows.get(id)?;
         Some(FlowInfo {
             summary: flow.summary(id),
-            members: flow.members.iter().map(Member::info).collect(),
+            members: flow.members.iter().skip(offset).take(limit).map(Member::info).collect(),
             callbacks: flow.callbacks.iter().map(Member::info).collect(),
         })
+    }
+
+    /// One member or callback of the flow, by name.
+    pub(crate) fn member(&self, id: &str, name: &str) -> Option<MemberInfo> {
+        let flow = self.flows.get(id)?;
+        match flow.index.get(name) {
+            Some(&i) => flow.members.get(i).map(Member::info),
+            None => flow.callbacks.iter().find(|m| m.name == name).map(Member::info),
+        }
     }
 
     pub(crate) fn list(&self, kind: Option<FlowKind>, offset: usize, limit: usize) -> Vec<FlowSummary> {

@@ -8,7 +8,7 @@ use super::{MemoryQueue, MemoryWaiter};
 use crate::error::Error;
 use crate::queue::{
     BoxFuture, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowPlace, FlowStore, FlowSummary, MemberEnd,
-    MemberStatus, NewFlow, Release, Waiter,
+    MemberInfo, MemberStatus, NewFlow, Release, Waiter,
 };
 use crate::vocab::JobId;
 
@@ -132,6 +132,19 @@ impl FlowStore for MemoryQueue {
 
     fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
         ready(Ok(self.lock().flows.summary(id)))
+    }
+
+    fn flow_page<'a>(
+        &'a self,
+        id: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        ready(Ok(self.lock().flows.page(id, offset, limit)))
+    }
+
+    fn flow_member<'a>(&'a self, id: &'a str, member: &'a str) -> BoxFuture<'a, Result<Option<MemberInfo>, Error>> {
+        ready(Ok(self.lock().flows.member(id, member)))
     }
 
     fn flows(

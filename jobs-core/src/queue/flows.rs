@@ -399,6 +399,40 @@ pub trait FlowStore: QueueInspect {
     /// reads on every notice, whatever the flow's size.
     fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>>;
 
+    /// A stored flow with up to `limit` of its members from position
+    /// `offset` in the order they were added, and its callbacks: what a
+    /// page showing a large flow reads. The summary counts every member.
+    ///
+    /// The provided body reads the whole flow ([`FlowStore::flow`]); a
+    /// store overrides it to read only the page.
+    fn flow_page<'a>(
+        &'a self,
+        id: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        Box::pin(async move {
+            Ok(self.flow(id).await?.map(|mut info| {
+                info.members = info.members.into_iter().skip(offset).take(limit).collect();
+                info
+            }))
+        })
+    }
+
+    /// One member of a stored flow by name (a callback by `@on_success` or
+    /// `@on_complete`); `None` when the flow or the member is not stored.
+    ///
+    /// The provided body reads the whole flow ([`FlowStore::flow`]); a
+    /// store overrides it to read only the member.
+    fn flow_member<'a>(&'a self, id: &'a str, member: &'a str) -> BoxFuture<'a, Result<Option<MemberInfo>, Error>> {
+        Box::pin(async move {
+            Ok(self
+                .flow(id)
+                .await?
+                .and_then(|info| info.members.into_iter().chain(info.callbacks).find(|m| m.name == member)))
+        })
+    }
+
     /// Stored flows, newest first, a page at a time; only of `kind` when
     /// given.
     fn flows(
@@ -526,6 +560,19 @@ impl<S: FlowStore + ?Sized> FlowStore for std::sync::Arc<S> {
     }
     fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
         (**self).flow_summary(id)
+    }
+
+    fn flow_page<'a>(
+        &'a self,
+        id: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        (**self).flow_page(id, offset, limit)
+    }
+
+    fn flow_member<'a>(&'a self, id: &'a str, member: &'a str) -> BoxFuture<'a, Result<Option<MemberInfo>, Error>> {
+        (**self).flow_member(id, member)
     }
     fn flows(
         &self,

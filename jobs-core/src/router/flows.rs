@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::queue::{
-    BoxFuture, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary, MemberEnd, NewFlow, Release,
-    Waiter,
+    BoxFuture, CancelledMembers, FlowInfo, FlowKind, FlowMember, FlowStore, FlowSummary, MemberEnd, MemberInfo,
+    NewFlow, Release, Waiter,
 };
 use crate::vocab::JobId;
 
@@ -105,6 +105,19 @@ impl<B: FlowStore> FlowStore for QueueRouter<B> {
 
     fn flow_summary<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowSummary>, Error>> {
         self.default_backend().flow_summary(id)
+    }
+
+    fn flow_page<'a>(
+        &'a self,
+        id: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        self.default_backend().flow_page(id, offset, limit)
+    }
+
+    fn flow_member<'a>(&'a self, id: &'a str, member: &'a str) -> BoxFuture<'a, Result<Option<MemberInfo>, Error>> {
+        self.default_backend().flow_member(id, member)
     }
 
     fn flows(

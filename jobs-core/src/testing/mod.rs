@@ -192,6 +192,7 @@ macro_rules! conformance_suite {
             cancelled_workflow_runs_nothing_more,
             ends_and_releases_apply_once,
             batch_grows_from_inside_its_jobs,
+            flows_are_read_a_page_or_a_member_at_a_time,
         );
     };
     (@capability schedules, $factory:expr) => {

@@ -293,6 +293,43 @@ fn listed(op: &'static str, l: Listed) -> Result<Vec<MemberInfo>, RedisQueueErro
 }
 
 impl RedisQueue {
+    /// `flow_read.lua` of flow `id` with the member selection `select`
+    /// (see the script).
+    async fn read_flow(&self, id: &str, select: Vec<Vec<u8>>) -> Result<Option<FlowInfo>, Error> {
+        const OP: &str = "flow_read";
+        let mut args = vec![arg(id)];
+        args.extend(select);
+        let items = array(OP, self.flow_call(&READ, OP, args).await?)?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let mut it = items.into_iter();
+        let mut next = || texts(OP, it.next().unwrap_or(Value::Nil));
+        let rec = next()?;
+        let field = |name: &str| -> String {
+            rec.chunks(2).find(|p| p[0] == name).and_then(|p| p.get(1).cloned()).unwrap_or_default()
+        };
+        let summary = summary(
+            OP,
+            id.to_owned(),
+            &field("kind"),
+            &field("status"),
+            &field("closed"),
+            &field("created"),
+            &field("ended_at"),
+            &field("total"),
+            &field("ended"),
+            &field("ok"),
+        )?;
+        let (names, st, info) = (next()?, next()?, next()?);
+        let (after, released, ended) = (Some(next()?), next()?, next()?);
+        let members = listed(OP, Listed { names, st, info, after, released, ended })?;
+        let (names, st, info) = (next()?, next()?, next()?);
+        let (released, ended) = (next()?, next()?);
+        let callbacks = listed(OP, Listed { names, st, info, after: None, released, ended })?;
+        Ok(Some(FlowInfo { summary, members, callbacks }))
+    }
+
     async fn flow_call(
         &self,
         script: &'static LazyLock<redis::Script>,
@@ -453,37 +490,22 @@ impl FlowStore for RedisQueue {
     }
 
     fn flow<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        Box::pin(self.read_flow(id, vec![arg("all")]))
+    }
+
+    fn flow_page<'a>(
+        &'a self,
+        id: &'a str,
+        offset: usize,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Option<FlowInfo>, Error>> {
+        Box::pin(self.read_flow(id, vec![arg("page"), arg(offset.to_string()), arg(limit.to_string())]))
+    }
+
+    fn flow_member<'a>(&'a self, id: &'a str, member: &'a str) -> BoxFuture<'a, Result<Option<MemberInfo>, Error>> {
         Box::pin(async move {
-            const OP: &str = "flow_read";
-            let items = array(OP, self.flow_call(&READ, OP, vec![arg(id)]).await?)?;
-            if items.is_empty() {
-                return Ok(None);
-            }
-            let mut it = items.into_iter();
-            let mut next = || texts(OP, it.next().unwrap_or(Value::Nil));
-            let rec = next()?;
-            let field = |name: &str| -> String {
-                rec.chunks(2).find(|p| p[0] == name).and_then(|p| p.get(1).cloned()).unwrap_or_default()
-            };
-            let summary = summary(
-                OP,
-                id.to_owned(),
-                &field("kind"),
-                &field("status"),
-                &field("closed"),
-                &field("created"),
-                &field("ended_at"),
-                &field("total"),
-                &field("ended"),
-                &field("ok"),
-            )?;
-            let (names, st, info) = (next()?, next()?, next()?);
-            let (after, released, ended) = (Some(next()?), next()?, next()?);
-            let members = listed(OP, Listed { names, st, info, after, released, ended })?;
-            let (names, st, info) = (next()?, next()?, next()?);
-            let (released, ended) = (next()?, next()?);
-            let callbacks = listed(OP, Listed { names, st, info, after: None, released, ended })?;
-            Ok(Some(FlowInfo { summary, members, callbacks }))
+            let info = self.read_flow(id, vec![arg("member"), arg(member)]).await?;
+            Ok(info.and_then(|i| i.members.into_iter().chain(i.callbacks).next()))
         })
     }
 

@@ -40,9 +40,25 @@ fn flow_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiEr
     Ok(id)
 }
 
-/// The stored flow `id`, or 404.
+fn not_found(id: &str) -> ApiError {
+    jobs_core::Error::from(FlowError::NotFound(id.to_owned())).into()
+}
+
+/// The stored flow `id`'s state and counts, or 404.
+async fn summary_of(store: &dyn FlowStore, id: &str) -> Result<FlowSummary, ApiError> {
+    store.flow_summary(id).await?.ok_or_else(|| not_found(id))
+}
+
+/// The stored flow `id` as its page shows it, or 404: a workflow whole
+/// (its levels need every step), a batch's first [`MAX_MEMBERS`] members
+/// only (a batch may hold millions).
 async fn read(store: &dyn FlowStore, id: &str) -> Result<FlowInfo, ApiError> {
-    store.flow(id).await?.ok_or_else(|| jobs_core::Error::from(FlowError::NotFound(id.to_owned())).into())
+    let kind = summary_of(store, id).await?.kind;
+    let info = match kind {
+        FlowKind::Workflow => store.flow(id).await?,
+        FlowKind::Batch => store.flow_page(id, 0, MAX_MEMBERS).await?,
+    };
+    info.ok_or_else(|| not_found(id))
 }
 
 /// A flow in a list.
@@ -210,7 +226,7 @@ pub(crate) async fn show(
             level_of.insert(m.name.clone(), l);
         }
     }
-    let members_total = info.members.len();
+    let members_total = usize::try_from(info.summary.total).unwrap_or(usize::MAX);
     let members = info
         .members
         .into_iter()
@@ -239,9 +255,9 @@ pub(crate) async fn cancel(
 ) -> Result<Json<FlowActionView>, ApiError> {
     let id = flow_param(path)?;
     let store = store(&state)?;
-    read(&*store, &id).await?;
+    summary_of(&*store, &id).await?;
     let cancelled = store.cancel_flow(&id).await?;
-    let after = read(&*store, &id).await?.summary;
+    let after = summary_of(&*store, &id).await?;
     let outcome = match (cancelled, after.status) {
         (true, _) => "cancelled",
         (false, FlowStatus::Cancelled) => "already_cancelled",

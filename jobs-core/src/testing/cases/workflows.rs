@@ -8,7 +8,7 @@ use crate::error::FlowError;
 use crate::flow::{Batch, FlowRun, Step, Workflow};
 use crate::job::{JobExt, JobOptions};
 use crate::queue::{
-    FlowKind, FlowMember, JobQueue, MemberEnd, MemberStatus, NewFlow, OnFailure, QueueInspect, DEPS_HEADER,
+    FlowKind, FlowMember, JobQueue, MemberEnd, MemberStatus, NewFlow, OnFailure, QueueInspect, DEPS_HEADER, ON_COMPLETE,
 };
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue};
 use crate::testing::jobs::{Act, GrowJob, JoinJob, ProbeJob};
@@ -299,4 +299,55 @@ pub async fn batch_grows_from_inside_its_jobs<Q: JobQueue + QueueInspect + Clone
     assert_eq!(seqs, [1, 2, 3, 4, 900], "every job and the callback once");
     let callback = starts.iter().find(|s| s.seq == 900).unwrap().order;
     assert!(starts.iter().filter(|s| s.seq != 900).all(|s| s.order < callback), "the callback came last");
+}
+
+/// A page of a flow's members, or one member by name, reads as the same
+/// members of the whole flow; the summary still counts every member.
+pub async fn flows_are_read_a_page_or_a_member_at_a_time<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("page");
+    let store = queue.flow_store().expect("the backend stores flows");
+    let id = unique_queue("paged");
+    let job = |name: &str, seq| {
+        let mut job =
+            ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
+        crate::queue::mark_member(&mut job, &id, name, name != ON_COMPLETE);
+        job
+    };
+    let members: Vec<FlowMember> = (0..5)
+        .map(|i| FlowMember { name: format!("m{i}"), job: job(&format!("m{i}"), i), after: Vec::new() })
+        .collect();
+    let flow = NewFlow {
+        id: id.clone(),
+        kind: FlowKind::Batch,
+        members,
+        closed: false,
+        on_success: None,
+        on_complete: Some(job(ON_COMPLETE, 99)),
+    };
+    store.create_flow(flow).await.unwrap();
+    let whole = store.flow(&id).await.unwrap().unwrap();
+    assert_eq!(whole.members.len(), 5);
+    let names = |info: &crate::queue::FlowInfo| info.members.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+    for (offset, limit, want) in [(0, 2, 0..2), (3, 10, 3..5), (0, 0, 0..0), (5, 3, 5..5), (1, 3, 1..4)] {
+        let page = store.flow_page(&id, offset, limit).await.unwrap().expect("stored");
+        assert_eq!(page.members, whole.members[want.clone()], "page {offset}+{limit}: {:?}", names(&page));
+        assert_eq!(page.summary, whole.summary, "the summary counts every member");
+        assert_eq!(page.callbacks, whole.callbacks, "callbacks come with every page");
+    }
+    for m in &whole.members {
+        assert_eq!(store.flow_member(&id, &m.name).await.unwrap().as_ref(), Some(m));
+    }
+    assert_eq!(store.flow_member(&id, ON_COMPLETE).await.unwrap().as_ref(), whole.callbacks.first());
+    assert_eq!(whole.callbacks.len(), 1);
+    assert_eq!(store.flow_member(&id, "@on_success").await.unwrap(), None, "no such callback");
+    assert_eq!(store.flow_member(&id, "m9").await.unwrap(), None);
+    assert_eq!(store.flow_member("no-such-flow", "m1").await.unwrap(), None);
+    assert_eq!(store.flow_page("no-such-flow", 0, 10).await.unwrap(), None);
+    // The typed read goes through the member read.
+    let run = FlowRun::open(&queue, &id).await.unwrap();
+    assert_eq!(run.result::<ProbeJob>("m2").await.unwrap(), None, "not succeeded");
+    assert!(matches!(run.result::<ProbeJob>("m9").await.unwrap_err(), Error::InvalidArgument(_)));
+    let missing = FlowRun::open(&queue, "no-such-flow").await.unwrap_err();
+    assert!(matches!(flow_error(missing), FlowError::NotFound(_)));
+    assert!(store.cancel_flow(&id).await.unwrap());
 }
