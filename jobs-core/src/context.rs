@@ -143,8 +143,13 @@ impl JobContext {
     }
 
     /// Places the job in its workflow or batch (from its headers).
-    pub(crate) fn with_headers(mut self, headers: &crate::vocab::Headers) -> Self {
-        self.flow = crate::queue::FlowPlace::from_headers(headers).map(Arc::new);
+    pub(crate) fn with_headers(self, headers: &crate::vocab::Headers) -> Self {
+        self.with_flow_place(crate::queue::FlowPlace::from_headers(headers))
+    }
+
+    /// Places the job in its workflow or batch (`None`: in none).
+    pub(crate) fn with_flow_place(mut self, place: Option<crate::queue::FlowPlace>) -> Self {
+        self.flow = place.map(Arc::new);
         self
     }
 

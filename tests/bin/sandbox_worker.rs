@@ -101,6 +101,25 @@ async fn plain(word: String) -> Result<Ran, JobError> {
     Ok(Ran { pid: std::process::id(), word })
 }
 
+/// A sandboxed workflow step: reads the result of the step it depends on
+/// and its own place in the workflow, in its child.
+#[job(name = "sandbox.step", queue = "sandbox", retries = 0, sandbox)]
+async fn step(ctx: JobContext) -> Result<StepRan, JobError> {
+    let before = ctx.dependency::<Plain>("first").map_err(JobError::permanent)?;
+    let (flow, member) = ctx.flow().ok_or_else(|| JobError::permanent("no workflow place in the child"))?;
+    Ok(StepRan { pid: std::process::id(), word: before.word, flow: flow.to_owned(), member: member.to_owned() })
+}
+
+/// What the sandboxed step saw.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct StepRan {
+    pid: u32,
+    /// The word its dependency returned.
+    word: String,
+    flow: String,
+    member: String,
+}
+
 /// Which process ran a job.
 #[derive(Debug, Serialize, serde::Deserialize)]
 struct Ran {
@@ -210,6 +229,15 @@ async fn run(url: Option<String>) -> Result<Report, Box<dyn std::error::Error>> 
     for (name, id) in after {
         jobs.insert(name.to_owned(), ended(&queue, id).await?);
     }
+    // A sandboxed step of a workflow reads its dependency's result.
+    let run = Workflow::new("sandboxed-steps")
+        .step("first", Plain { word: "from the first step".into() })
+        .step_after("second", Step {}, ["first"])
+        .enqueue(&queue)
+        .await?;
+    run.wait(DEADLINE).await?;
+    let second = run.info().await?.members.into_iter().find(|m| m.name == "second").ok_or("no step `second`")?;
+    jobs.insert(Step::NAME.to_owned(), ended(&queue, second.job).await?);
     for p in [crashes, cpu, offline, cancelling] {
         p.shutdown().await?;
     }

@@ -60,6 +60,16 @@ fn check(report: &Value) {
     assert_eq!(plain["status"], "Succeeded", "{plain}");
     assert_eq!(plain["result"]["pid"].as_u64(), Some(worker), "{plain}");
 
+    // A sandboxed workflow step reads its dependency's result and its place.
+    let step = &report["jobs"]["sandbox.step"];
+    assert_eq!(step["status"], "Succeeded", "{step}");
+    assert_eq!(step["result"]["word"], "from the first step", "{step}");
+    assert_eq!(
+        (step["result"]["flow"].clone(), step["result"]["member"].clone()),
+        ("sandboxed-steps".into(), "second".into())
+    );
+    assert_ne!(step["result"]["pid"].as_u64(), Some(worker), "the step ran in a child: {step}");
+
     // Without network, the worker's own loopback listener is out of reach.
     let connect = &report["jobs"]["sandbox.connect"];
     assert_eq!(connect["status"], "Succeeded", "{connect}");

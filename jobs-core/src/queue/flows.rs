@@ -447,8 +447,9 @@ pub trait FlowStore: QueueInspect {
     fn flow_waiter(&self) -> Result<Box<dyn Waiter>, Error>;
 }
 
-/// Where a job stands in a flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a job stands in a flow (also sent to a sandbox child with the
+/// attempt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FlowPlace {
     pub(crate) flow: String,
     pub(crate) member: String,

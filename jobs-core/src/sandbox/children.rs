@@ -151,6 +151,7 @@ impl Children {
             enqueued_ms: epoch_ms(ctx.enqueued_at()),
             format,
             cpu_secs: self.settings.cpu_time.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
+            flow: ctx.flow_place().cloned(),
         };
         let exchange = async {
             wire::write(&mut child.stdin, &req, payload).await?;

@@ -212,6 +212,7 @@ fn attempt(
     // token is never signalled here.
     let ctx = JobContext::new(id, req.name, req.attempt, req.max_retries, enqueued_at, CancellationToken::new())
         .with_pool(data.clone(), None)
+        .with_flow_place(req.flow)
         .with_progress_sink(progress_sink(replies.clone()));
     let ran = catch_unwind(AssertUnwindSafe(|| rt.block_on((desc.run)(ctx, req.format, payload))));
     match ran {

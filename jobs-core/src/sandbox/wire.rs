@@ -28,6 +28,10 @@ pub(crate) struct Request {
     pub(crate) format: PayloadFormat,
     /// The attempt's CPU time, in whole seconds, when limited.
     pub(crate) cpu_secs: Option<u64>,
+    /// The job's place in its workflow or batch, with its dependencies'
+    /// results ([`crate::JobContext::dependency`]).
+    #[serde(default)]
+    pub(crate) flow: Option<crate::queue::FlowPlace>,
 }
 
 /// What a child says.
