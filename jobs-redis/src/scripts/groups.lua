@@ -476,16 +476,21 @@ local function remove_ready(id, rank)
   end
 end
 
--- Running job `id` of group `g` stopped running at `now` (ms: ended,
--- handed back, reclaimed): its slot is free. When it was the group's
--- probe and its outcome neither closed nor reopened the breaker (those
--- are applied first), the group's next job is a probe. Returns whether the
--- group came back into the turn (pools waiting for a slot can take its
--- jobs).
-local function group_ended(g, id, now)
+-- When job `id` was group `g`'s breaker probe and its outcome neither
+-- closed nor reopened the breaker (those are applied first), the group's
+-- next job is a probe.
+local function probe_stopped(g, id, now)
   if probe_of(gbrk_state(g)) == id then
     gbrk_write(g, 'open|' .. ms(now))
   end
+end
+
+-- Running job `id` of group `g` stopped running at `now` (ms: ended,
+-- handed back, reclaimed): its slot is free (and see probe_stopped).
+-- Returns whether the group came back into the turn (pools waiting for a
+-- slot can take its jobs).
+local function group_ended(g, id, now)
+  probe_stopped(g, id, now)
   local running = redis.call('HINCRBY', B .. 'grun', g, -1)
   local back, in_turn = offer_turn(g, false)
   if running <= 0 and not in_turn then
@@ -510,10 +515,7 @@ local function groups_ended(ids, now)
         ended[g] = 0
       end
       ended[g] = ended[g] - 1
-      if probe_of(gbrk_state(g)) == ids[i] then
-        -- As in group_ended.
-        gbrk_write(g, 'open|' .. ms(now))
-      end
+      probe_stopped(g, ids[i], now)
     end
   end
   if #gs == 0 then
