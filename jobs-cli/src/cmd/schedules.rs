@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
+use jobs_core::{CronSchedule, Error, JobGroup, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
 use serde::Serialize;
 
 use super::enqueue::{find, resolve};
@@ -28,9 +28,13 @@ pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>
     let scheduler = Scheduler::new(q.clone());
     let existed = scheduler.list().await?.iter().any(|s| s.name == args.name);
     let cron = args.cron.as_deref().unwrap_or_default();
+    // Each tick's job in its group, with the job type's bounds, as an
+    // enqueue of the same payload would be.
+    let group = (desc.group)(&payload).map(|key| JobGroup { key, concurrency: desc.concurrency, rate: desc.rate });
     let def = ScheduleDef {
         priority,
         payload,
+        group,
         max_retries: desc.max_retries,
         timeout: desc.timeout,
         // Its ticks count from here, on the backend's clock, as

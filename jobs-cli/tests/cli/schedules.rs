@@ -8,7 +8,13 @@ use serde_json::json;
 
 use crate::support::{cli, on_every_backend};
 
-on_every_backend!(add_trigger_and_remove, add_refuses_what_is_wrong, unknown_schedules, add_with_rules);
+on_every_backend!(
+    add_trigger_and_remove,
+    add_refuses_what_is_wrong,
+    unknown_schedules,
+    add_with_rules,
+    grouped_jobs_keep_their_group
+);
 
 /// `2030-01-31T02:00:00Z`: how `schedules add` prints a tick.
 fn tick(t: SystemTime) -> String {
@@ -228,4 +234,22 @@ async fn add_with_rules(q: SharedQueue) {
         .filter_map(|s| s["name"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(names, ["old", "prices"], "nothing refused was stored");
+}
+
+/// A schedule of a grouped job type, added by name with a JSON payload:
+/// its jobs are in the payload's group, with the type's bound.
+async fn grouped_jobs_keep_their_group(q: SharedQueue) {
+    let payload = r#"{"account_id": 7, "full": false}"#;
+    cli(&q, &["schedules", "add", "sync-7", "--job", "sync_account", "--cron", "0 3 * * *", "--json", payload])
+        .await
+        .ok();
+    for _ in 0..3 {
+        cli(&q, &["schedules", "trigger", "sync-7"]).await.ok();
+    }
+    let doc = cli(&q, &["queue", "groups", "sync", "--json"]).await.json();
+    assert_eq!(
+        doc,
+        json!({ "queue": "sync", "groups": [{ "key": "7", "pending": 3, "running": 0, "concurrency": 2 }] }),
+        "every triggered job is in group 7, bounded at 2"
+    );
 }
