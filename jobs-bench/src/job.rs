@@ -67,7 +67,7 @@ pub static SINK: Sink =
     Sink { done: AtomicU64::new(0), recording: AtomicBool::new(false), samples: Mutex::new(Vec::new()) };
 
 impl Sink {
-    fn ran(&self, t: u64) {
+    pub(crate) fn ran(&self, t: u64) {
         if self.recording.load(Ordering::Relaxed) {
             // Signed: a delayed job that starts early shows as negative.
             let delta = i64::try_from(now_ns()).unwrap_or(i64::MAX) - i64::try_from(t).unwrap_or(i64::MAX);

@@ -12,6 +12,7 @@
 //! sample over 5 ms, with its index (at 500/s, index / 500 is the second).
 
 pub mod job;
+pub mod peers;
 pub mod report;
 pub mod scenario;
 pub mod server;

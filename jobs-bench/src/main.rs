@@ -31,11 +31,23 @@ struct Args {
     /// Jobs timed in the latency run (at 500/s).
     #[arg(long, value_name = "N")]
     latency_jobs: Option<usize>,
-    /// Rounds of the events comparison (each an end-to-end run without a
-    /// listener, then one with every event followed; the cost reported is
-    /// the median round's).
+    /// Rounds of the comparisons: of the events cost (each an end-to-end
+    /// run without a listener, then one with every event followed; the
+    /// cost reported is the median round's), and of `--peers` (each figure
+    /// the median). 3 by default.
     #[arg(long, value_name = "N")]
     rounds: Option<usize>,
+    /// Instead of the measurements above: jobs beside the peer libraries
+    /// built in (features `peer-bullmq`, `peer-sidekiq`, `peer-apalis`, or
+    /// `peers` for all), through the same scenarios on a `redis-server` of
+    /// its own (the peers' keys cannot be scoped, so the server is
+    /// emptied between runs; `--redis` is refused).
+    #[arg(long, conflicts_with_all = ["redis", "memory_only", "only"])]
+    peers: bool,
+    /// With `--peers`: only these libraries (comma separated: jobs,
+    /// bullmq-official, rusty-sidekiq, apalis-redis).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES", requires = "peers")]
+    peer: Vec<String>,
     /// Only RedisQueue.
     #[arg(long, conflicts_with = "memory_only")]
     redis_only: bool,
@@ -74,6 +86,9 @@ fn main() -> anyhow::Result<()> {
     if args.no_ceiling {
         s.redis_benchmark_n = 0;
     }
+    if args.peers {
+        return peers(&args);
+    }
     let target = if args.memory_only {
         None
     } else {
@@ -88,6 +103,36 @@ fn main() -> anyhow::Result<()> {
     println!("{}", report.table());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--peers`: the comparison with the peer libraries.
+fn peers(args: &Args) -> anyhow::Result<()> {
+    let rounds = args.rounds.unwrap_or(3).max(1);
+    let s = if args.quick {
+        jobs_bench::peers::PeerSettings::quick(rounds)
+    } else {
+        jobs_bench::peers::PeerSettings::full(rounds)
+    };
+    let built = jobs_bench::peers::built_in();
+    if let Some(unknown) = args.peer.iter().find(|p| !built.contains(&p.as_str())) {
+        anyhow::bail!(
+            "`{unknown}` is not built in: this build measures {} (build with `--features peers` for every peer)",
+            built.join(", ")
+        );
+    }
+    let s = jobs_bench::peers::PeerSettings { only: args.peer.clone(), ..s };
+    let target = Target::start()?;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let progress = Progress::new("jobs-bench --peers", args.quiet);
+    let figures = rt.block_on(jobs_bench::peers::run(&target, &s, &progress))?;
+    println!("{}", jobs_bench::peers::table(&s, &figures));
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({ "settings": s, "peers": figures });
+        let text = serde_json::to_string_pretty(&doc)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
         eprintln!("figures written to {}", path.display());
     }
