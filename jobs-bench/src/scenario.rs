@@ -419,13 +419,18 @@ pub struct EventRound {
 impl EventRound {
     /// The median of `rounds`' costs (0 when there is none).
     pub fn median_cost(rounds: &[EventRound]) -> f64 {
-        let mut costs: Vec<f64> = rounds.iter().map(|r| r.cost_pct).collect();
-        costs.sort_by(f64::total_cmp);
-        match costs.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => costs[n / 2],
-            n => (costs[n / 2 - 1] + costs[n / 2]) / 2.0,
-        }
+        median(&mut rounds.iter().map(|r| r.cost_pct).collect::<Vec<_>>())
+    }
+}
+
+/// The median of `values` (sorted in place; the mean of the middle two of
+/// an even number; 0 for none).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 

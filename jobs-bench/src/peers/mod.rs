@@ -1,6 +1,6 @@
 //! `--peers`: jobs beside the Rust job libraries it is measured against,
 //! through the same scenarios on the same `redis-server`: each library at
-//! its defaults but for the settings [`Peer::settings`] names, the same
+//! its defaults but for the settings [`PeerFigures::settings`] names, the same
 //! no-op job with the same 50-byte payload ([`Stamp`]), one producer
 //! sending batches of [`BATCH`] in the same process.
 //!
@@ -164,12 +164,7 @@ pub struct Spread {
 impl Spread {
     fn of(runs: Vec<f64>, failed: Option<(usize, String)>) -> Spread {
         let mut sorted = runs.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = match sorted.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => sorted[n / 2],
-            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-        };
+        let median = crate::scenario::median(&mut sorted);
         Spread {
             median,
             min: sorted.first().copied().unwrap_or(0.0),
