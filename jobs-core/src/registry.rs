@@ -139,6 +139,12 @@ impl JobDescriptor {
     pub fn location(&self) -> String {
         format!("{}:{}", self.file, self.line)
     }
+
+    /// Group `key` with this job type's bounds (`concurrency`, `rate`), as
+    /// a typed enqueue gives it: for a job built from a JSON payload.
+    pub fn job_group(&self, key: String) -> crate::queue::JobGroup {
+        crate::queue::JobGroup { key, concurrency: self.concurrency, rate: self.rate }
+    }
 }
 
 inventory::collect!(JobDescriptor);

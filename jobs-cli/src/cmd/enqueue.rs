@@ -4,9 +4,7 @@
 use std::time::SystemTime;
 
 use jobs_core::backend::JobDescriptor;
-use jobs_core::{
-    validate_queue_name, CallerId, Error, IfExists, JobGroup, JobId, JobKey, KeyMode, NewJob, SharedQueue, When,
-};
+use jobs_core::{validate_queue_name, CallerId, Error, IfExists, JobId, JobKey, KeyMode, NewJob, SharedQueue, When};
 
 use crate::args::{EnqueueArgs, JobArgs};
 use crate::error::CliError;
@@ -42,7 +40,7 @@ pub(super) async fn run(args: &EnqueueArgs, q: &SharedQueue, io: &mut Io<'_>) ->
             .key
             .clone()
             .map(|key| JobKey { key, mode: if args.replace { KeyMode::Replace } else { KeyMode::Keep } }),
-        group: group.map(|key| JobGroup { key, concurrency: desc.concurrency, rate: desc.rate }),
+        group: group.map(|key| desc.job_group(key)),
         // Counted from when it is due, as `JobOptions::expires_in` does.
         expires: args.expires_in.or(desc.expires).map(|d| match (args.at, args.delay) {
             (Some(t), _) => When::At(t.checked_add(d).unwrap_or(t)),

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use jobs_core::{CronSchedule, Error, JobGroup, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
+use jobs_core::{CronSchedule, Error, JobQueue, ScheduleDef, ScheduleInfo, Scheduler, SharedQueue};
 use serde::Serialize;
 
 use super::enqueue::{find, resolve};
@@ -30,7 +30,7 @@ pub(super) async fn add(args: &ScheduleAddArgs, q: &SharedQueue, io: &mut Io<'_>
     let cron = args.cron.as_deref().unwrap_or_default();
     // Each tick's job in its group, with the job type's bounds, as an
     // enqueue of the same payload would be.
-    let group = (desc.group)(&payload).map(|key| JobGroup { key, concurrency: desc.concurrency, rate: desc.rate });
+    let group = (desc.group)(&payload).map(|key| desc.job_group(key));
     let def = ScheduleDef {
         priority,
         payload,

@@ -49,16 +49,15 @@ async fn summary_of(store: &dyn FlowStore, id: &str) -> Result<FlowSummary, ApiE
     store.flow_summary(id).await?.ok_or_else(|| not_found(id))
 }
 
-/// The stored flow `id` as its page shows it, or 404: a workflow whole
-/// (its levels need every step), a batch's first [`MAX_MEMBERS`] members
-/// only (a batch may hold millions).
+/// The stored flow `id` as its page shows it, or 404: its first
+/// [`MAX_MEMBERS`] members (a batch may hold millions), or a larger
+/// workflow whole (its levels need every step).
 async fn read(store: &dyn FlowStore, id: &str) -> Result<FlowInfo, ApiError> {
-    let kind = summary_of(store, id).await?.kind;
-    let info = match kind {
-        FlowKind::Workflow => store.flow(id).await?,
-        FlowKind::Batch => store.flow_page(id, 0, MAX_MEMBERS).await?,
-    };
-    info.ok_or_else(|| not_found(id))
+    let page = store.flow_page(id, 0, MAX_MEMBERS).await?.ok_or_else(|| not_found(id))?;
+    if page.summary.kind == FlowKind::Batch || page.summary.total <= MAX_MEMBERS as u64 {
+        return Ok(page);
+    }
+    store.flow(id).await?.ok_or_else(|| not_found(id))
 }
 
 /// A flow in a list.
