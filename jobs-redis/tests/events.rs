@@ -137,6 +137,68 @@ async fn events_of_a_finish_are_named_for_every_reader() {
     assert!(ids.contains(&e.job));
 }
 
+#[jobs_core::job(queue = "evbound")]
+async fn tock(n: u32) -> Result<u32, JobError> {
+    Ok(n)
+}
+
+/// An entry writes a run's shared attempt once and each attempt only when
+/// they differ; either way every event reads back its own attempt, and a
+/// batch of two job types names each event after its own job. (The retried
+/// job comes last, after a job of its own type: one run, two attempts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_one_call_keep_their_own_attempts_and_names() {
+    let (q, _) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let jobs = (0..6u32).map(|n| {
+        if n.is_multiple_of(5) {
+            Tock { n }.into_new_job(JobOptions::new()).unwrap()
+        } else {
+            Tick { n }.into_new_job(JobOptions::new()).unwrap()
+        }
+    });
+    let ids = q.enqueue_many(jobs.collect()).await.unwrap();
+    let req = |max| FetchRequest {
+        queues: vec!["evbound".into()],
+        max,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    // The first job fails once and is due again at once: the next fetch
+    // starts it at attempt 2 beside five jobs at attempt 1.
+    let first = q.fetch(&req(1)).await.unwrap().jobs.remove(0);
+    let retry = Outcome::Retry { error: "again".into(), at: jobs_core::When::In(Duration::ZERO) };
+    q.finish(vec![Finish { id: first.id.clone(), token: first.token, outcome: retry }]).await.unwrap();
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while all.len() < 6 {
+        assert!(tokio::time::Instant::now() < deadline, "fetched {} of 6", all.len());
+        all.extend(q.fetch(&req(6)).await.unwrap().jobs);
+    }
+    let mut cursor = l.cursor;
+    let mut events = Vec::new();
+    loop {
+        let page = q.read_events("evbound", &cursor, 100).await.unwrap();
+        let Some(last) = page.events.last() else { break };
+        cursor = last.cursor.clone();
+        events.extend(page.events);
+    }
+    let of = |kind: EventKind| -> Vec<_> {
+        events.iter().filter(|e| e.kind == kind).map(|e| (e.job.clone(), e.name.clone(), e.attempt)).collect()
+    };
+    let name = |i: usize| if i.is_multiple_of(5) { Tock::NAME } else { Tick::NAME }.to_owned();
+    let enqueued: Vec<_> = ids.iter().enumerate().map(|(i, id)| (id.clone(), name(i), 0)).collect();
+    assert_eq!(of(EventKind::Enqueued), enqueued);
+    let mut started = of(EventKind::Started);
+    assert_eq!(started.remove(0), (ids[0].clone(), name(0), 1), "the first fetch");
+    started.sort();
+    let mut want: Vec<_> =
+        ids.iter().enumerate().map(|(i, id)| (id.clone(), name(i), if i == 0 { 2 } else { 1 })).collect();
+    want.sort();
+    assert_eq!(started, want, "each start at its own attempt, under its own name");
+}
+
 /// The history counts stream entries: with 10 kept, 300 calls of 2 events
 /// leave about 10 to 110 entries (Redis trims the capped stream by whole
 /// nodes of 100 entries), the newest ones, and a reader from before them

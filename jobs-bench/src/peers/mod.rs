@@ -99,14 +99,15 @@ pub fn built_in() -> Vec<&'static str> {
 
 /// The libraries this build measures: jobs first, then each peer built in.
 fn peers() -> Vec<Peer> {
-    let mut all = vec![jobs::peer()];
-    #[cfg(feature = "peer-bullmq")]
-    all.push(bullmq::peer());
-    #[cfg(feature = "peer-sidekiq")]
-    all.push(sidekiq::peer());
-    #[cfg(feature = "peer-apalis")]
-    all.push(apalis::peer());
-    all
+    vec![
+        jobs::peer(),
+        #[cfg(feature = "peer-bullmq")]
+        bullmq::peer(),
+        #[cfg(feature = "peer-sidekiq")]
+        sidekiq::peer(),
+        #[cfg(feature = "peer-apalis")]
+        apalis::peer(),
+    ]
 }
 
 /// The sizes of the comparison.

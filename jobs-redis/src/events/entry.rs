@@ -119,13 +119,21 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'stati
         };
         let count = number(count).ok_or("a run's count is not a number")?;
         let kind = std::str::from_utf8(kind).ok();
+        let attempt_of = |a: &[u8]| number(a).and_then(|a| u32::try_from(a).ok()).unwrap_or(0);
+        // `*<attempt>`: every event of the run has that attempt.
+        let shared = attempts.strip_prefix(b"*").map(attempt_of);
+        let mut each = attempts.split(|&b| b == b',');
         let before = out.len();
-        for (ulid, attempt) in ulids.split(|&b| b == b',').zip(attempts.split(|&b| b == b',')) {
+        for ulid in ulids.split(|&b| b == b',') {
+            let attempt = match shared {
+                Some(a) => a,
+                None => attempt_of(each.next().ok_or("a run holds fewer attempts than events")?),
+            };
             out.push(Raw {
                 kind,
                 ulid: Some(ulid),
                 name: name.clone(),
-                attempt: number(attempt).and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+                attempt,
                 detail: detail.clone(),
                 progress: None,
             });
@@ -163,9 +171,10 @@ mod tests {
         let names = b"4:send5:a|b:c";
         let packed = b"started|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAV,01ARZ3NDEKTSV4RRFFQ69G5FAW|1,2||\
 dead|2|1|01ARZ3NDEKTSV4RRFFQ69G5FAW|3|5|x|y|z\
-succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||";
+succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||\
+enqueued|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAY,01ARZ3NDEKTSV4RRFFQ69G5FAZ|*0||";
         let got = unpack(packed, names).unwrap();
-        assert_eq!(got.len(), 4);
+        assert_eq!(got.len(), 6);
         let seen: Vec<_> =
             got.iter().map(|r| (r.kind.unwrap(), r.name.as_str(), r.attempt, r.detail.as_deref())).collect();
         assert_eq!(
@@ -174,16 +183,19 @@ succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||";
                 ("started", "send", 1, None),
                 ("started", "send", 2, None),
                 ("dead", "a|b:c", 3, Some("x|y|z")),
-                ("succeeded", "", 2, None)
+                ("succeeded", "", 2, None),
+                ("enqueued", "send", 0, None),
+                ("enqueued", "send", 0, None)
             ]
         );
         assert_eq!(got[1].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAW"[..]));
         assert_eq!(got[3].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAX"[..]));
+        assert_eq!(got[5].ulid, Some(&b"01ARZ3NDEKTSV4RRFFQ69G5FAZ"[..]));
     }
 
     #[test]
     fn a_damaged_entry_is_an_error_not_a_panic() {
-        for bad in [&b"started|1|X"[..], b"dead||1|X|1|9|short", b"dead|7|1|X|1||", b"ok||2|X|1||"] {
+        for bad in [&b"started|1|X"[..], b"dead||1|X|1|9|short", b"dead|7|1|X|1||", b"ok||2|X|1||", b"ok||2|X,Y|1||"] {
             assert!(unpack(bad, b"").is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(unpack_names(b"9:abc").is_err());

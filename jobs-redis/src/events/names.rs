@@ -6,7 +6,9 @@
 //! the jobs its readers saw last; the few it misses (jobs started before
 //! the reader came) are read from their records, in one `HMGET` per page.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 use jobs_core::JobEvent;
@@ -28,7 +30,7 @@ pub(crate) struct NameCache {
 /// One queue's: by ulid (a queue's ids differ by their ulid alone).
 #[derive(Debug, Default)]
 struct Names {
-    by_ulid: HashMap<u128, Arc<str>>,
+    by_ulid: HashMap<u128, Arc<str>, BuildHasherDefault<UlidHasher>>,
     order: VecDeque<u128>,
     /// The name noted last: jobs seen in a row mostly share it, and then
     /// share its allocation.
@@ -71,14 +73,7 @@ impl NameCache {
 
 impl Names {
     fn note(&mut self, ulid: u128, name: &str) {
-        if self.by_ulid.contains_key(&ulid) {
-            return;
-        }
-        if self.order.len() >= KEPT {
-            if let Some(old) = self.order.pop_front() {
-                self.by_ulid.remove(&old);
-            }
-        }
+        let Entry::Vacant(slot) = self.by_ulid.entry(ulid) else { return };
         let shared = match &self.last {
             Some(last) if &**last == name => last.clone(),
             _ => {
@@ -87,8 +82,38 @@ impl Names {
                 new
             }
         };
-        self.by_ulid.insert(ulid, shared);
+        slot.insert(shared);
         self.order.push_back(ulid);
+        if self.order.len() > KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_ulid.remove(&old);
+            }
+        }
+    }
+}
+
+/// Hashes a ulid with one multiplication (Fibonacci hashing of its low 64
+/// bits, random or counting up within a millisecond): a reader notes two
+/// names per job, and SipHash over 16 bytes cost more than the rest of the
+/// lookup.
+#[derive(Debug, Default)]
+struct UlidHasher(u64);
+
+impl Hasher for UlidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only ulids are hashed (write_u128); anything else still spreads.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, ulid: u128) {
+        let [a, b, c, d, e, f, g, h, ..] = ulid.to_le_bytes();
+        self.0 = u64::from_le_bytes([a, b, c, d, e, f, g, h]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

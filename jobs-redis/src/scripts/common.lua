@@ -238,19 +238,25 @@ end
 -- `<kind>|<name no>|<count>|<ulids>|<attempts>|<detail len>|<detail>`:
 -- `count` events of one kind, one name (no number: none) and one detail
 -- (empty length: none; an event with a detail is a run of its own), the
--- ulids and attempts joined by ','; the events of the runs in order.
--- Entries written before this layout (one event, fields `k`, `j`, `n`,
--- `a`, `d`) are still read.
+-- ulids joined by ',', the attempts too or, when every event of the run
+-- has the same attempt, `*<attempt>` once; the events of the runs in
+-- order. Entries written before this layout (one event, fields `k`, `j`,
+-- `n`, `a`, `d`) are still read.
+--
+-- Lua 5.1's table.concat copies byte by byte while `..` copies with
+-- memcpy: ids are joined with the former (there is nothing else for a
+-- list), everything else with the latter.
 local EV_CAP = nil -- nil: not looked up yet; false: no one listens
 -- The most events one entry holds: a reader that stops inside an entry
 -- reads it again from its start, so entries stay small enough for that.
 local EV_CHUNK = 256
 -- This call's events: their ulids and attempts, in order (joined by C code
 -- when written: table.concat over a range), and their runs, each
--- { first event, kind, name no, detail }.
+-- { first event, kind, name no, detail, the attempt all its events share
+-- (false once they differ) }; ev_run is the run the next event may join
+-- (none after a detail's).
 local EV_IDS, EV_ATTS, nev = {}, {}, 0
-local EV_RUNS, nruns = {}, 0
-local ev_kind, ev_no, ev_split = nil, nil, false
+local EV_RUNS, nruns, ev_run = {}, 0, nil
 -- This call's job names: name -> number, and their `n` field parts.
 local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
 
@@ -267,7 +273,8 @@ end
 local NAME_HEAD, NAME_LAST = nil, nil
 
 -- The job name inside record `rec` of job `id` (read when not given); ''
--- when there is none.
+-- when there is none. Second, the record's head when it parsed (nil when
+-- it did not).
 local function name_of(id, rec)
   rec = rec or redis.call('HGET', JOBS, id)
   if not rec then
@@ -275,7 +282,7 @@ local function name_of(id, rec)
   end
   -- The same head parses to the same fields, hence the same name.
   if NAME_HEAD and string.sub(rec, 1, #NAME_HEAD) == NAME_HEAD then
-    return NAME_LAST
+    return NAME_LAST, NAME_HEAD
   end
   local len, at = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d*|()')
   if not len then
@@ -283,40 +290,54 @@ local function name_of(id, rec)
   end
   local stop = at + tonumber(len) - 1
   NAME_HEAD, NAME_LAST = string.sub(rec, 1, stop), string.sub(rec, at, stop)
-  return NAME_LAST
+  return NAME_LAST, NAME_HEAD
 end
+
+-- The head and name number of the record whose name emit() looked up
+-- last: the next record of a batch mostly shares them.
+local EV_HEAD, EV_HEAD_NO = nil, nil
 
 -- Records event `kind` of job `id` at `attempt` (text or number), with an
 -- optional detail, and the job's name when the caller passes the job's
 -- record `rec` (see above for when to).
 local function emit(kind, id, attempt, detail, rec)
-  if EV_CAP == nil then
-    listening()
-  end
   if not EV_CAP then
-    return
+    if EV_CAP ~= nil or not listening() then
+      return
+    end
   end
   local no = ''
   if rec then
-    local name = name_of(id, rec)
-    no = EV_NAMES[name]
-    if not no then
-      EV_NN = EV_NN + 1
-      no = tostring(EV_NN)
-      EV_NAMES[name] = no
-      EV_NPARTS[EV_NN] = #name .. ':' .. name
+    if EV_HEAD and string.sub(rec, 1, #EV_HEAD) == EV_HEAD then
+      no = EV_HEAD_NO
+    else
+      local name, head = name_of(id, rec)
+      no = EV_NAMES[name]
+      if not no then
+        EV_NN = EV_NN + 1
+        no = tostring(EV_NN)
+        EV_NAMES[name] = no
+        EV_NPARTS[EV_NN] = #name .. ':' .. name
+      end
+      EV_HEAD, EV_HEAD_NO = head, no
     end
   end
   local n = nev + 1
   nev = n
   EV_IDS[n] = id
   EV_ATTS[n] = attempt
+  local run = ev_run
   -- A new run: another kind or name, a detail (each its own run), or the
   -- first event of a new entry.
-  if kind ~= ev_kind or no ~= ev_no or detail or ev_split or n % EV_CHUNK == 1 then
+  if run and run[2] == kind and run[3] == no and not detail and n % EV_CHUNK ~= 1 then
+    if run[5] ~= attempt then
+      run[5] = false
+    end
+  else
     nruns = nruns + 1
-    EV_RUNS[nruns] = { n, kind, no, detail }
-    ev_kind, ev_no, ev_split = kind, no, detail ~= nil
+    run = { n, kind, no, detail, attempt }
+    EV_RUNS[nruns] = run
+    ev_run = (not detail) and run or nil
   end
 end
 
@@ -332,26 +353,25 @@ local function flush_events()
     local first = run[1]
     local last = (r < nruns) and (EV_RUNS[r + 1][1] - 1) or nev
     local detail = run[4]
-    parts[np + 1] = run[2] .. '|' .. run[3] .. '|' .. (last - first + 1) .. '|'
-    parts[np + 2] = table.concat(EV_IDS, ',', first, last)
-    parts[np + 3] = '|'
-    parts[np + 4] = table.concat(EV_ATTS, ',', first, last)
-    parts[np + 5] = detail and ('|' .. #detail .. '|' .. detail) or '||'
-    np = np + 5
+    local atts = run[5] and ('*' .. run[5]) or table.concat(EV_ATTS, ',', first, last)
+    np = np + 1
+    parts[np] = run[2] .. '|' .. run[3] .. '|' .. (last - first + 1) .. '|' .. table.concat(EV_IDS, ',', first, last)
+      .. '|' .. atts .. (detail and ('|' .. #detail .. '|' .. detail) or '||')
     -- The entry ends with the run that reaches its last event.
     if last % EV_CHUNK == 0 or last == nev then
       local count = (last - 1) % EV_CHUNK + 1
+      -- Mostly one run: no copy byte by byte.
+      local e = (np == 1) and parts[1] or table.concat(parts, '', 1, np)
       if names ~= '' then
-        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np), 'n', names)
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', e, 'n', names)
       else
-        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', table.concat(parts, '', 1, np))
+        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', e)
       end
       parts, np = {}, 0
     end
   end
-  EV_IDS, EV_ATTS, nev, EV_RUNS, nruns = {}, {}, 0, {}, 0
-  ev_kind, ev_no, ev_split = nil, nil, false
-  EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
+  EV_IDS, EV_ATTS, nev, EV_RUNS, nruns, ev_run = {}, {}, 0, {}, 0, nil
+  EV_NAMES, EV_NN, EV_NPARTS, EV_HEAD, EV_HEAD_NO = {}, 0, {}, nil, nil
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end
 
