@@ -16,6 +16,13 @@ const LISTEN_TTL: Duration = Duration::from_secs(60);
 const RENEW_EVERY: Duration = Duration::from_secs(15);
 /// Events read per call.
 const PAGE: usize = 500;
+/// The least time between the starts of two reads while events keep
+/// coming: each step of the backend that records events wakes the readers,
+/// and a busy queue makes thousands a second. A reader woken less than this
+/// after a read that found events waits out the rest before it reads
+/// again, and so takes the events of several steps in one round trip; a
+/// read after a quiet spell is not held back.
+const READ_GAP: Duration = Duration::from_millis(1);
 /// Events buffered between the reader task and the stream's owner: a slow
 /// owner holds the reader back (it resumes from its cursor), nothing is
 /// dropped on the way.
@@ -112,6 +119,8 @@ async fn read_loop(
     let mut waiter = None;
     let mut renewed = Instant::now();
     let mut backoff = Duration::from_millis(100);
+    // When the last read that found events started.
+    let mut last_found: Option<tokio::time::Instant> = None;
     loop {
         let step = async {
             let w = match &mut waiter {
@@ -125,18 +134,30 @@ async fn read_loop(
                     missed(&tx, &queue).await;
                 }
             }
+            if let Some(at) = last_found {
+                if at + READ_GAP > tokio::time::Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at + READ_GAP) => {}
+                        _ = tx.closed() => return Ok(false),
+                    }
+                }
+            }
             w.arm();
+            let read_at = tokio::time::Instant::now();
             let page = src.read_events(&queue, &cursor, PAGE).await?;
             if page.missed {
                 missed(&tx, &queue).await;
             }
             let more = page.events.len() == PAGE;
+            let found = !page.events.is_empty();
             for e in page.events {
                 cursor = e.cursor.clone();
                 if filter.matches(&e) && tx.send(Ok(e)).await.is_err() {
                     return Ok(false);
                 }
             }
+            // A full page: more to read at once, not held back.
+            last_found = (found && !more).then_some(read_at);
             if !more {
                 tokio::select! {
                     r = w.wait(RENEW_EVERY.saturating_sub(renewed.elapsed())) => r?,

@@ -30,11 +30,16 @@ pub(crate) fn decode_entry(
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice());
     let ms: u64 = id.split('-').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-    let raw = match field("e") {
-        Some(packed) => unpack(packed, field("n").unwrap_or_default())
-            .map_err(|what| RedisQueueError::reply(OP, format!("event entry {id}: {what}")))?,
-        None => vec![single(&field)],
-    };
+    let names = field("n").unwrap_or_default();
+    let raw = match (field("h"), field("e")) {
+        (Some(runs), _) => {
+            let ulids: Vec<&[u8]> = field("i").unwrap_or_default().split(|&b| b == b',').collect();
+            unpack(runs, names, Some(&ulids))
+        }
+        (None, Some(packed)) => unpack(packed, names, None),
+        (None, None) => Ok(vec![single(&field)]),
+    }
+    .map_err(|what| RedisQueueError::reply(OP, format!("event entry {id}: {what}")))?;
     let count = raw.len();
     for (index, r) in raw.into_iter().enumerate().skip(skip) {
         if out.len() >= max {
@@ -88,21 +93,27 @@ fn single<'a>(field: &impl Fn(&str) -> Option<&'a [u8]>) -> Raw<'a> {
     }
 }
 
-/// The events of an entry's `e` field, their names from its `n` field (see
+/// The events of an entry's runs, their names from its `n` field (see
 /// "Job events" in `common.lua`): runs of events of one kind, name and
-/// detail.
-fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'static str> {
+/// detail, each with its ulids (the `e` layout) or taking them in turn from
+/// `ulids`, the entry's `i` field (the `h` layout).
+fn unpack<'a>(packed: &'a [u8], names: &'a [u8], ulids: Option<&[&'a [u8]]>) -> Result<Vec<Raw<'a>>, &'static str> {
     let names = unpack_names(names)?;
     let mut out = Vec::new();
     let mut rest = packed;
+    let mut taken = 0;
     while !rest.is_empty() {
         let mut head = [&[][..]; 6];
-        for part in &mut head {
+        let parts = if ulids.is_some() { 5 } else { 6 };
+        for part in &mut head[..parts] {
             let bar = rest.iter().position(|&b| b == b'|').ok_or("a run is cut short")?;
             *part = &rest[..bar];
             rest = &rest[bar + 1..];
         }
-        let [kind, name_no, count, ulids, attempts, detail_len] = head;
+        let [kind, name_no, count, inline, attempts, detail_len] = match ulids {
+            Some(_) => [head[0], head[1], head[2], &[][..], head[3], head[4]],
+            None => head,
+        };
         let detail = if detail_len.is_empty() {
             None
         } else {
@@ -118,13 +129,23 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'stati
             text(names.get(no.wrapping_sub(1)).ok_or("a name number names no name")?)
         };
         let count = number(count).ok_or("a run's count is not a number")?;
+        let run_ulids: Vec<&[u8]> = match ulids {
+            Some(all) => {
+                let these = all.get(taken..taken + count).ok_or("an entry holds fewer ulids than its runs")?;
+                taken += count;
+                these.to_vec()
+            }
+            None => inline.split(|&b| b == b',').collect(),
+        };
         let kind = std::str::from_utf8(kind).ok();
         let attempt_of = |a: &[u8]| number(a).and_then(|a| u32::try_from(a).ok()).unwrap_or(0);
         // `*<attempt>`: every event of the run has that attempt.
         let shared = attempts.strip_prefix(b"*").map(attempt_of);
         let mut each = attempts.split(|&b| b == b',');
-        let before = out.len();
-        for ulid in ulids.split(|&b| b == b',') {
+        if run_ulids.len() != count {
+            return Err("a run holds another number of events than it says");
+        }
+        for ulid in run_ulids {
             let attempt = match shared {
                 Some(a) => a,
                 None => attempt_of(each.next().ok_or("a run holds fewer attempts than events")?),
@@ -138,9 +159,9 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8]) -> Result<Vec<Raw<'a>>, &'stati
                 progress: None,
             });
         }
-        if out.len() - before != count {
-            return Err("a run holds another number of events than it says");
-        }
+    }
+    if ulids.is_some_and(|all| all.len() != taken) {
+        return Err("an entry holds more ulids than its runs");
     }
     Ok(out)
 }
@@ -173,7 +194,7 @@ mod tests {
 dead|2|1|01ARZ3NDEKTSV4RRFFQ69G5FAW|3|5|x|y|z\
 succeeded||1|01ARZ3NDEKTSV4RRFFQ69G5FAX|2||\
 enqueued|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAY,01ARZ3NDEKTSV4RRFFQ69G5FAZ|*0||";
-        let got = unpack(packed, names).unwrap();
+        let got = unpack(packed, names, None).unwrap();
         assert_eq!(got.len(), 6);
         let seen: Vec<_> =
             got.iter().map(|r| (r.kind.unwrap(), r.name.as_str(), r.attempt, r.detail.as_deref())).collect();
@@ -196,8 +217,47 @@ enqueued|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAY,01ARZ3NDEKTSV4RRFFQ69G5FAZ|*0||";
     #[test]
     fn a_damaged_entry_is_an_error_not_a_panic() {
         for bad in [&b"started|1|X"[..], b"dead||1|X|1|9|short", b"dead|7|1|X|1||", b"ok||2|X|1||", b"ok||2|X,Y|1||"] {
-            assert!(unpack(bad, b"").is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(unpack(bad, b"", None).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+        let one: &[&[u8]] = &[b"X"];
+        for bad in [&b"ok||2|1||"[..], b"ok||1|1||ok||1|1||", b"ok||1|1"] {
+            assert!(unpack(bad, b"", Some(one)).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(unpack(b"", b"", Some(one)).is_err(), "a ulid no run claims");
         assert!(unpack_names(b"9:abc").is_err());
+    }
+
+    const U: [&str; 3] = ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW", "01ARZ3NDEKTSV4RRFFQ69G5FAX"];
+
+    fn entry(fields: &[(&str, &str)]) -> Entry {
+        ("5-0".to_owned(), fields.iter().map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec())).collect())
+    }
+
+    /// The layout scripts write: runs in `h`, the ulids of all of them in
+    /// `i`.
+    #[test]
+    fn an_entry_takes_its_ulids_in_turn_from_one_field() {
+        let ulids = U.join(",");
+        let mixed = entry(&[("c", "3"), ("h", "started|1|2|*1||succeeded||1|2||"), ("i", &ulids), ("n", "4:send")]);
+        let pair = format!("{},{}", U[0], U[1]);
+        let plain = entry(&[("c", "2"), ("h", "enqueued||2|*0||"), ("i", &pair)]);
+        let mut out = Vec::new();
+        decode_entry("q", &mixed, 0, 10, &mut out).unwrap();
+        decode_entry("q", &plain, 0, 10, &mut out).unwrap();
+        let seen: Vec<_> = out.iter().map(|e| (e.kind, e.job.ulid().to_string(), e.name.as_str(), e.attempt)).collect();
+        let ev = |k, u: &str, n, a| (k, u.to_owned(), n, a);
+        assert_eq!(
+            seen,
+            vec![
+                ev(EventKind::Started, U[0], "send", 1),
+                ev(EventKind::Started, U[1], "send", 1),
+                ev(EventKind::Succeeded, U[2], "", 2),
+                ev(EventKind::Enqueued, U[0], "", 0),
+                ev(EventKind::Enqueued, U[1], "", 0),
+            ]
+        );
+        // A cursor inside the entry, then the entry itself after its last.
+        assert_eq!(out[1].cursor.to_string(), "5-0.2");
+        assert_eq!(out[2].cursor.to_string(), "5-0");
     }
 }

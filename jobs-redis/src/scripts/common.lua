@@ -221,40 +221,43 @@ end
 -- message on `events:wake` wakes the readers. A reader's cursor names an
 -- entry and a position inside it (events/cursor.rs).
 --
--- Recording costs Redis little per event: emit() appends the job's id and
--- attempt to two lists and notes where a run of events of one kind starts;
--- each run's ids and attempts are joined by C code when the entry is
--- written. A job's name is the costly part: it is
+-- Recording costs Redis little per event. This Redis's Lua hashes every
+-- byte of every string it creates and its table.concat copies byte by
+-- byte, so an entry is built with as few strings as it can: the ulids of
+-- all its events joined once (table.concat, there is nothing else for a
+-- list), and a short header per run of events. emit() appends the job's
+-- id and attempt to two lists and notes where a run of events of one kind
+-- starts; the hot paths (the enqueued, started and succeeded events of a
+-- batch) list their jobs and record them at once with emit_many(), whose
+-- runs point into that list. A job's name is the costly part: it is
 -- written only when the caller has the job's record at hand (an enqueue, a
--- fetch; name_of() parses a batch's shared record head once), or when the
--- job may be forgotten before a reader looks (a death). A finish does not
--- read the record for it: its events name no job, and their reader takes
--- the name from the job's earlier events (its start, moments before) or
--- from the job's record (events/names.rs).
+-- fetch; a batch's records mostly share their head, which is compared, not
+-- parsed), or when the job may be forgotten before a reader looks (a
+-- death). A finish does not read the record for it: its events name no
+-- job, and their reader takes the name from the job's earlier events (its
+-- start, moments before) or from the job's record (events/names.rs).
 --
--- An entry's fields: `c` the number of events, `e` the runs, `n` the job
--- names the runs use (absent when none): each distinct name once, as
--- `<len>:<name>`, numbered from 1 in order. A run is
--- `<kind>|<name no>|<count>|<ulids>|<attempts>|<detail len>|<detail>`:
--- `count` events of one kind, one name (no number: none) and one detail
--- (empty length: none; an event with a detail is a run of its own), the
--- ulids joined by ',', the attempts too or, when every event of the run
--- has the same attempt, `*<attempt>` once; the events of the runs in
--- order. Entries written before this layout (one event, fields `k`, `j`,
--- `n`, `a`, `d`) are still read.
---
--- Lua 5.1's table.concat copies byte by byte while `..` copies with
--- memcpy: ids are joined with the former (there is nothing else for a
--- list), everything else with the latter.
+-- An entry's fields: `c` the number of events, `h` their runs, `i` their
+-- ulids in order joined by ',', `n` the job names the runs use (absent
+-- when none): each distinct name once, as `<len>:<name>`, numbered from 1
+-- in order. A run is `<kind>|<name no>|<count>|<attempts>|<detail
+-- len>|<detail>`: `count` events (the next ones of `i`) of one kind, one
+-- name (no number: none) and one detail (empty length: none; an event with
+-- a detail is a run of its own), their attempts joined by ',' or, when
+-- they agree, `*<attempt>` once. Entries of the earlier layouts (runs with
+-- their ulids in an `e` field; one event with fields `k`, `j`, `n`, `a`,
+-- `d`) are still read.
 local EV_CAP = nil -- nil: not looked up yet; false: no one listens
 -- The most events one entry holds: a reader that stops inside an entry
 -- reads it again from its start, so entries stay small enough for that.
 local EV_CHUNK = 256
--- This call's events: their ulids and attempts, in order (joined by C code
--- when written: table.concat over a range), and their runs, each
--- { first event, kind, name no, detail, the attempt all its events share
--- (false once they differ) }; ev_run is the run the next event may join
--- (none after a detail's).
+-- This call's events: the ulids and attempts of those of emit(), at their
+-- place in the call's order, and the runs, each { first event, kind, name
+-- no, detail, the attempt all its events share (false once they differ),
+-- and for a run of emit_many() the list holding its ulids, where they
+-- start in it, and its attempts joined when they differ }; ev_run is the
+-- run the next event of emit() may join (none after a detail's or
+-- emit_many()'s).
 local EV_IDS, EV_ATTS, nev = {}, {}, 0
 local EV_RUNS, nruns, ev_run = {}, 0, nil
 -- This call's job names: name -> number, and their `n` field parts.
@@ -294,8 +297,24 @@ local function name_of(id, rec)
 end
 
 -- The head and name number of the record whose name emit() looked up
--- last: the next record of a batch mostly shares them.
+-- last: the next record of a batch mostly shares them. (A head is
+-- compared with a plain find anchored at the record's start: no string is
+-- made; one that differs may be searched for through the record, which
+-- costs a fraction of what the record cost to read.)
 local EV_HEAD, EV_HEAD_NO = nil, nil
+
+-- The number of job name `name` in this call's entry (numbered on first
+-- use).
+local function name_number(name)
+  local no = EV_NAMES[name]
+  if not no then
+    EV_NN = EV_NN + 1
+    no = tostring(EV_NN)
+    EV_NAMES[name] = no
+    EV_NPARTS[EV_NN] = #name .. ':' .. name
+  end
+  return no
+end
 
 -- Records event `kind` of job `id` at `attempt` (text or number), with an
 -- optional detail, and the job's name when the caller passes the job's
@@ -308,17 +327,11 @@ local function emit(kind, id, attempt, detail, rec)
   end
   local no = ''
   if rec then
-    if EV_HEAD and string.sub(rec, 1, #EV_HEAD) == EV_HEAD then
+    if EV_HEAD and string.find(rec, EV_HEAD, 1, true) == 1 then
       no = EV_HEAD_NO
     else
       local name, head = name_of(id, rec)
-      no = EV_NAMES[name]
-      if not no then
-        EV_NN = EV_NN + 1
-        no = tostring(EV_NN)
-        EV_NAMES[name] = no
-        EV_NPARTS[EV_NN] = #name .. ':' .. name
-      end
+      no = name_number(name)
       EV_HEAD, EV_HEAD_NO = head, no
     end
   end
@@ -341,33 +354,89 @@ local function emit(kind, id, attempt, detail, rec)
   end
 end
 
+-- Records event `kind` (no detail) of the jobs ids[1..count]: `atts`
+-- their attempts (a table) or the attempt of all; `recs` their records
+-- (a table: each event names its job) or nil (none named). The same
+-- events as emit() for each in turn, at a fraction of the cost: a run per
+-- stretch of one name, pointing into `ids` (which must not change until
+-- the call's end), its attempts written once when they agree. The caller
+-- lists the jobs only while listening().
+local function emit_many(kind, ids, count, atts, recs)
+  if count == 0 or not listening() then
+    return
+  end
+  local each = type(atts) == 'table'
+  local i = 1
+  while i <= count do
+    local no, head = '', nil
+    if recs then
+      local name
+      name, head = name_of(ids[i], recs[i])
+      no = name_number(name)
+    end
+    -- The run ends at the entry's bound, or before a job of another name.
+    local stop = math.min(count, i + EV_CHUNK - nev % EV_CHUNK - 1)
+    local first = each and atts[i] or atts
+    local same = true
+    local j = i
+    while j < stop do
+      local k = j + 1
+      if recs and not (head and string.find(recs[k], head, 1, true) == 1) then
+        break
+      end
+      if each and same and atts[k] ~= first then
+        same = false
+      end
+      j = k
+    end
+    nruns = nruns + 1
+    EV_RUNS[nruns] = { nev + 1, kind, no, nil, same and first, ids, i, (not same) and table.concat(atts, ',', i, j) or nil }
+    nev = nev + j - i + 1
+    ev_run = nil
+    i = j + 1
+  end
+end
+
+-- Writes the entry of runs EV_RUNS[r1..r2], whose events end at `last`.
+local function write_entry(r1, r2, last)
+  local heads, ids = {}, {}
+  for r = r1, r2 do
+    local run = EV_RUNS[r]
+    local from = run[1]
+    local upto = (r < r2) and (EV_RUNS[r + 1][1] - 1) or last
+    local detail = run[4]
+    local atts = run[5] and ('*' .. run[5]) or run[8] or table.concat(EV_ATTS, ',', from, upto)
+    heads[r - r1 + 1] = run[2] .. '|' .. run[3] .. '|' .. (upto - from + 1) .. '|' .. atts
+      .. (detail and ('|' .. #detail .. '|' .. detail) or '||')
+    if run[6] then
+      ids[r - r1 + 1] = table.concat(run[6], ',', run[7], run[7] + upto - from)
+    else
+      ids[r - r1 + 1] = table.concat(EV_IDS, ',', from, upto)
+    end
+  end
+  local count = last - EV_RUNS[r1][1] + 1
+  local h, i = heads[1], ids[1]
+  if r2 > r1 then
+    h, i = table.concat(heads), table.concat(ids, ',')
+  end
+  if EV_NN > 0 then
+    redis.call('XADD', B .. 'events', 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'h', h, 'i', i, 'n', table.concat(EV_NPARTS))
+  else
+    redis.call('XADD', B .. 'events', 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'h', h, 'i', i)
+  end
+end
+
 local function flush_events()
   if nev == 0 then
     return
   end
-  local key = B .. 'events'
-  local names = table.concat(EV_NPARTS)
-  local parts, np = {}, 0
+  local r1 = 1
   for r = 1, nruns do
-    local run = EV_RUNS[r]
-    local first = run[1]
     local last = (r < nruns) and (EV_RUNS[r + 1][1] - 1) or nev
-    local detail = run[4]
-    local atts = run[5] and ('*' .. run[5]) or table.concat(EV_ATTS, ',', first, last)
-    np = np + 1
-    parts[np] = run[2] .. '|' .. run[3] .. '|' .. (last - first + 1) .. '|' .. table.concat(EV_IDS, ',', first, last)
-      .. '|' .. atts .. (detail and ('|' .. #detail .. '|' .. detail) or '||')
-    -- The entry ends with the run that reaches its last event.
+    -- An entry ends with the run that reaches its last event.
     if last % EV_CHUNK == 0 or last == nev then
-      local count = (last - 1) % EV_CHUNK + 1
-      -- Mostly one run: no copy byte by byte.
-      local e = (np == 1) and parts[1] or table.concat(parts, '', 1, np)
-      if names ~= '' then
-        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', e, 'n', names)
-      else
-        redis.call('XADD', key, 'MAXLEN', '~', EV_CAP, '*', 'c', count, 'e', e)
-      end
-      parts, np = {}, 0
+      write_entry(r1, r, last)
+      r1 = r + 1
     end
   end
   EV_IDS, EV_ATTS, nev, EV_RUNS, nruns, ev_run = {}, {}, 0, {}, 0, nil

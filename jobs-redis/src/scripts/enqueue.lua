@@ -213,6 +213,10 @@ local function enqueue(now, n, base_arg, compact)
   local grouped, gready = {}, {} -- group fields of the new jobs; their pending ones
   local flows = {} -- flow fields of the new jobs
   local replaced = false
+  -- The new jobs and their records, for their `enqueued` events (recorded
+  -- at once: emit_many in common.lua; before a replacement's own event,
+  -- which may concern one of them).
+  local ev_ids, ev_recs, nev_new = {}, {}, 0
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
@@ -232,6 +236,8 @@ local function enqueue(now, n, base_arg, compact)
         local st, rank, attempts, token, _, _, _, dg = load_state(other)
         if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
           if string.byte(key, 1) == 114 then -- 'r'
+            emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
+            ev_ids, ev_recs, nev_new = {}, {}, 0
             replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
             replaced = true
           end
@@ -275,7 +281,8 @@ local function enqueue(now, n, base_arg, compact)
       end
     else
       local rank = string.sub(rec, 1, 1)
-      emit('enqueued', id, '0', nil, rec)
+      nev_new = nev_new + 1
+      ev_ids[nev_new], ev_recs[nev_new] = id, rec
       if expires ~= '' then
         expiring[#expiring + 1] = id
         expiring[#expiring + 1] = ms(due_at(expires, now))
@@ -341,6 +348,7 @@ local function enqueue(now, n, base_arg, compact)
   if not written then
     hset_many(JOBS, records)
   end
+  emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
   hset_many(STATE, states)
   hset_many(EXPIRES, expiring)
   zadd_many(B .. 'scheduled', delayed)

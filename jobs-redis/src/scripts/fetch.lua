@@ -160,6 +160,9 @@ if max > 0 and meta[1] ~= '1' then
     local exps = expiring and hmget(EXPIRES, ids) or nil
     local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
     local running = 0
+    -- The leased jobs, their attempts and records, for their `started`
+    -- events (recorded at once below: emit_many in common.lua).
+    local ev_ids, ev_atts, ev_recs = {}, {}, {}
     for i = 1, count_ids do
       local rec = recs[i]
       if rec then
@@ -190,18 +193,19 @@ if max > 0 and meta[1] ~= '1' then
             local attempt = ms((tonumber(attempts) or 0) + 1)
             states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
             gauge(r, st, -1)
-            emit('started', id, attempt, nil, rec)
+            ev_atts[running + 1] = attempt
           else
             -- Never started, or a state that does not parse (written by
             -- something else): this is attempt 1.
             old = false
             states[ns + 2] = fresh
-            emit('started', id, '1', nil, rec)
+            ev_atts[running + 1] = '1'
           end
           ns = ns + 2
           nl = nl + 1
           leased[nl] = id
           running = running + 1
+          ev_ids[running], ev_recs[running] = id, rec
           jobs_out[no + 1] = id
           jobs_out[no + 2] = rec
           jobs_out[no + 3] = old
@@ -213,6 +217,7 @@ if max > 0 and meta[1] ~= '1' then
         group_ended(gof[ids[i]], ids[i], now)
       end
     end
+    emit_many('started', ev_ids, running, ev_atts, ev_recs)
     count('running:' .. r, running)
     return running
   end

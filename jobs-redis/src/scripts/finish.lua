@@ -71,6 +71,9 @@ local out = {}
 local wake, dead = false, false
 -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
 local states, ns, done, nd, results = {}, 0, {}, 0, {}
+-- The attempts of the jobs in `done`, for their `succeeded` events
+-- (recorded at once at the end: emit_many in common.lua).
+local done_atts = {}
 local released = { {}, {}, {}, {} } -- per rank, in batch order
 local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
@@ -122,7 +125,6 @@ for i = 1, n do
         states[ns + 1] = id
         states[ns + 2] = m[8]
         ns = ns + 2
-        emit('succeeded', id, attempts)
         flow_ended(id, now)
         if kind == 'okr' then
           results[#results + 1] = id
@@ -132,6 +134,7 @@ for i = 1, n do
         processed[r] = processed[r] + 1
         nd = nd + 1
         done[nd] = id
+        done_atts[nd] = attempts
         -- It never runs again: its deduplication key has no use.
         if digest ~= '' then
           drop_digest(digest, id)
@@ -224,6 +227,7 @@ hset_many(STATE, states)
 hset_many(RESULT, results)
 hset_many(STARTED, starts)
 hdel_many(STARTED, ended)
+emit_many('succeeded', done, nd, done_atts)
 lpush_many(B .. 'done', done)
 for token, k in pairs(left) do
   leave_lease(token, k)
