@@ -215,6 +215,37 @@ async fn events_of_one_call_keep_their_own_attempts_and_names() {
     assert_eq!(started, want, "each start at its own attempt, under its own name");
 }
 
+/// Batches of one job type whose jobs are not all new: one replaces a
+/// waiting job by its key, one is a job sent again (as after a lost reply).
+/// Each new job has its `enqueued` event, the replaced one its `replaced`
+/// event, and the jobs not stored none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_one_name_with_jobs_not_new_record_exactly_the_new_ones() {
+    let (q, _) = isolated(100).await;
+    let l = q.listen("evbound", Duration::from_secs(60)).await.unwrap();
+    let keyed = || JobOptions::new().key("k", jobs_core::KeyMode::Replace);
+    let job = |n, options| Tick { n }.into_new_job(options).unwrap();
+    let (a, b, c, d, e) = (
+        job(1, keyed()),
+        job(2, JobOptions::new()),
+        job(3, keyed()),
+        job(4, JobOptions::new()),
+        job(5, JobOptions::new()),
+    );
+    q.enqueue_many(vec![a.clone(), b.clone()]).await.unwrap();
+    let ids = q.enqueue_many(vec![c, d.clone()]).await.unwrap();
+    assert_eq!(ids, vec![a.id.clone(), d.id.clone()], "the first replaced a");
+    let ids = q.enqueue_many(vec![b.clone(), e.clone()]).await.unwrap();
+    assert_eq!(ids, vec![b.id.clone(), e.id.clone()]);
+    let page = q.read_events("evbound", &l.cursor, 100).await.unwrap();
+    let seen: Vec<_> =
+        page.events.iter().map(|e| (e.job.clone(), e.kind, e.name.as_str(), e.detail.as_deref())).collect();
+    let enq = |id: &jobs_core::JobId, detail| (id.clone(), EventKind::Enqueued, Tick::NAME, detail);
+    let want =
+        vec![enq(&a.id, None), enq(&b.id, None), enq(&a.id, Some("replaced")), enq(&d.id, None), enq(&e.id, None)];
+    assert_eq!(seen, want);
+}
+
 /// The history counts stream entries: with 10 kept, 300 calls of 2 events
 /// leave about 10 to 110 entries (Redis trims the capped stream by whole
 /// nodes of 100 entries), the newest ones, and a reader from before them

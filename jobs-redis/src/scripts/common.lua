@@ -356,23 +356,25 @@ end
 
 -- Records event `kind` (no detail) of the jobs ids[1..count]: `atts`
 -- their attempts (a table) or the attempt of all; `recs` their records
--- (a table: each event names its job) or nil (none named). The same
+-- (a table: each event names its job), or nil with `name` the name of
+-- every one of them (the caller knows it) or nil (none named). The same
 -- events as emit() for each in turn, at a fraction of the cost: a run per
 -- stretch of one name, pointing into `ids` (which must not change until
 -- the call's end), its attempts written once when they agree. The caller
 -- lists the jobs only while listening().
-local function emit_many(kind, ids, count, atts, recs)
+local function emit_many(kind, ids, count, atts, recs, name)
   if count == 0 or not listening() then
     return
   end
   local each = type(atts) == 'table'
+  local all_no = name and name_number(name) or ''
   local i = 1
   while i <= count do
-    local no, head = '', nil
+    local no, head = all_no, nil
     if recs then
-      local name
-      name, head = name_of(ids[i], recs[i])
-      no = name_number(name)
+      local job_name
+      job_name, head = name_of(ids[i], recs[i])
+      no = name_number(job_name)
     end
     -- The run ends at the entry's bound, or before a job of another name.
     local stop = math.min(count, i + EV_CHUNK - nev % EV_CHUNK - 1)

@@ -1,8 +1,8 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
--- Defines enqueue(now, n, o, compact), `now` being the server's clock (ms):
--- the enqueue script is this file followed by
--- `return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)`, and
--- fire_schedule.lua calls it too.
+-- Defines enqueue(now, n, o, compact, one_name), `now` being the server's
+-- clock (ms): the enqueue script is this file followed by
+-- `return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[..])`,
+-- and fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
 -- ARGV[1]: n, the number of jobs; then 9 arguments per job (starting after
@@ -19,6 +19,9 @@
 --   `<concurrency>/<rate>:<key>`, see groups.lua), flow ('' = none; else
 --   `<flow id> <member>`: the job is a workflow step or batch job, whose
 --   end is recorded for its flow, see flow_ended in common.lua).
+-- Then (the enqueue script) one more argument, one_name: the job name of
+-- every job of the batch when they share one, else '': their `enqueued`
+-- events are then recorded without looking at each record for its name.
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -119,7 +122,7 @@ local function id_holder(arg)
   return nil
 end
 
-local function enqueue(now, n, base_arg, compact)
+local function enqueue(now, n, base_arg, compact, one_name)
   local STRIDE = 9
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
@@ -217,6 +220,33 @@ local function enqueue(now, n, base_arg, compact)
   -- at once: emit_many in common.lua; before a replacement's own event,
   -- which may concern one of them).
   local ev_ids, ev_recs, nev_new = {}, {}, 0
+  -- With one name for the batch, the new jobs are not listed as they come:
+  -- when every job is new (the common batch) their events are recorded
+  -- from `ids` at the end; else the few that are not new are noted
+  -- (`not_new`) and the new ones listed from them when needed.
+  if one_name == '' then
+    one_name = nil
+  end
+  local not_new, listed_upto = {}, 0
+  -- Records the `enqueued` events of the new jobs up to job `upto` not
+  -- recorded yet.
+  local function record_new(upto)
+    if not one_name then
+      emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
+    elseif listed_upto == 0 and upto == n and nev_new == n then
+      emit_many('enqueued', ids, n, '0', nil, one_name)
+    else
+      local list, c = {}, 0
+      for j = listed_upto + 1, upto do
+        if not not_new[j] then
+          c = c + 1
+          list[c] = ids[j]
+        end
+      end
+      emit_many('enqueued', list, c, '0', nil, one_name)
+    end
+    ev_ids, ev_recs, nev_new, listed_upto = {}, {}, 0, upto
+  end
   for i = 1, n do
     local o = base_arg + (i - 1) * STRIDE
     local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
@@ -236,8 +266,7 @@ local function enqueue(now, n, base_arg, compact)
         local st, rank, attempts, token, _, _, _, dg = load_state(other)
         if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
           if string.byte(key, 1) == 114 then -- 'r'
-            emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
-            ev_ids, ev_recs, nev_new = {}, {}, 0
+            record_new(i - 1)
             replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
             replaced = true
           end
@@ -269,6 +298,7 @@ local function enqueue(now, n, base_arg, compact)
       end
     end
     if existing then
+      not_new[i] = true
       if written and not stored[i] then
         -- A duplicate of a live unique job: written above, but not stored.
         redis.call('HDEL', JOBS, id)
@@ -282,7 +312,9 @@ local function enqueue(now, n, base_arg, compact)
     else
       local rank = string.sub(rec, 1, 1)
       nev_new = nev_new + 1
-      ev_ids[nev_new], ev_recs[nev_new] = id, rec
+      if not one_name then
+        ev_ids[nev_new], ev_recs[nev_new] = id, rec
+      end
       if expires ~= '' then
         expiring[#expiring + 1] = id
         expiring[#expiring + 1] = ms(due_at(expires, now))
@@ -348,7 +380,7 @@ local function enqueue(now, n, base_arg, compact)
   if not written then
     hset_many(JOBS, records)
   end
-  emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
+  record_new(n)
   hset_many(STATE, states)
   hset_many(EXPIRES, expiring)
   zadd_many(B .. 'scheduled', delayed)

@@ -15,7 +15,10 @@ const OP: &str = "enqueue";
 /// The script: `enqueue.lua` run in its compact form (only the ids that are
 /// not the ones sent come back).
 pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    source(&[include_str!("enqueue.lua"), "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true)"])
+    source(&[
+        include_str!("enqueue.lua"),
+        "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[tonumber(ARGV[1]) * 9 + 2])",
+    ])
 });
 
 /// The jobs `idx` of `jobs`, all of the queue of `keys`.
@@ -157,6 +160,11 @@ impl ScriptCall for Enqueue<'_> {
         for &i in self.idx {
             push_job(out, &self.jobs[i], self.scratch);
         }
+        // The name every job of the part shares (its events are then
+        // recorded without a look at each record), or ''.
+        let mut names = self.idx.iter().map(|&i| self.jobs[i].name.as_str());
+        let first = names.next().unwrap_or_default();
+        out.arg(if names.all(|n| n == first) { first } else { "" });
     }
 
     /// `{'okc', pos, id, ..}`: stored, with the positions (1-based) whose id
