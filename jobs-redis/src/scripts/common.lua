@@ -296,6 +296,8 @@ local function name_of(id, rec)
   return NAME_LAST, NAME_HEAD
 end
 
+local find = string.find
+
 -- The head and name number of the record whose name emit() looked up
 -- last: the next record of a batch mostly shares them. (A head is
 -- compared with a plain find anchored at the record's start: no string is
@@ -327,7 +329,7 @@ local function emit(kind, id, attempt, detail, rec)
   end
   local no = ''
   if rec then
-    if EV_HEAD and string.find(rec, EV_HEAD, 1, true) == 1 then
+    if EV_HEAD and find(rec, EV_HEAD, 1, true) == 1 then
       no = EV_HEAD_NO
     else
       local name, head = name_of(id, rec)
@@ -354,15 +356,16 @@ local function emit(kind, id, attempt, detail, rec)
   end
 end
 
--- Records event `kind` (no detail) of the jobs ids[1..count]: `atts`
--- their attempts (a table) or the attempt of all; `recs` their records
--- (a table: each event names its job), or nil with `name` the name of
--- every one of them (the caller knows it) or nil (none named). The same
--- events as emit() for each in turn, at a fraction of the cost: a run per
--- stretch of one name, pointing into `ids` (which must not change until
--- the call's end), its attempts written once when they agree. The caller
--- lists the jobs only while listening().
-local function emit_many(kind, ids, count, atts, recs, name)
+-- Records event `kind` (no detail) of `count` jobs: the k-th (k from 1)
+-- is ids[i0 + k], at attempt atts[k] (`atts` a table) or `atts` (the
+-- attempt of all), named from its record recs[r0 + step * k] when `recs`
+-- is given, else all named `name` (the caller knows it) or none. The
+-- same events as emit() for each in turn, at a fraction of the cost: a
+-- run per stretch of one name, pointing into `ids` (which must not change
+-- until the call's end), its attempts written once when they agree; the
+-- offsets let a caller hand over lists it keeps anyway. The caller lists
+-- the jobs only while listening().
+local function emit_many(kind, count, ids, i0, atts, recs, r0, step, name)
   if count == 0 or not listening() then
     return
   end
@@ -373,26 +376,33 @@ local function emit_many(kind, ids, count, atts, recs, name)
     local no, head = all_no, nil
     if recs then
       local job_name
-      job_name, head = name_of(ids[i], recs[i])
+      job_name, head = name_of(ids[i0 + i], recs[r0 + step * i])
       no = name_number(job_name)
     end
-    -- The run ends at the entry's bound, or before a job of another name.
+    -- The run ends at the entry's bound, or before a job of another name
+    -- (a record whose head did not parse is a run of its own).
     local stop = math.min(count, i + EV_CHUNK - nev % EV_CHUNK - 1)
-    local first = each and atts[i] or atts
-    local same = true
-    local j = i
-    while j < stop do
-      local k = j + 1
-      if recs and not (head and string.find(recs[k], head, 1, true) == 1) then
-        break
+    local j = stop
+    if recs then
+      j = i
+      if head then
+        while j < stop and find(recs[r0 + step * (j + 1)], head, 1, true) == 1 do
+          j = j + 1
+        end
       end
-      if each and same and atts[k] ~= first then
-        same = false
+    end
+    local first, same = atts, true
+    if each then
+      first = atts[i]
+      for k = i + 1, j do
+        if atts[k] ~= first then
+          same = false
+          break
+        end
       end
-      j = k
     end
     nruns = nruns + 1
-    EV_RUNS[nruns] = { nev + 1, kind, no, nil, same and first, ids, i, (not same) and table.concat(atts, ',', i, j) or nil }
+    EV_RUNS[nruns] = { nev + 1, kind, no, nil, same and first, ids, i0 + i, (not same) and table.concat(atts, ',', i, j) or nil }
     nev = nev + j - i + 1
     ev_run = nil
     i = j + 1

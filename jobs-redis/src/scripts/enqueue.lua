@@ -232,9 +232,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- recorded yet.
   local function record_new(upto)
     if not one_name then
-      emit_many('enqueued', ev_ids, nev_new, '0', ev_recs)
+      emit_many('enqueued', nev_new, ev_ids, 0, '0', ev_recs, 0, 1)
     elseif listed_upto == 0 and upto == n and nev_new == n then
-      emit_many('enqueued', ids, n, '0', nil, one_name)
+      emit_many('enqueued', n, ids, 0, '0', nil, 0, 0, one_name)
     else
       local list, c = {}, 0
       for j = listed_upto + 1, upto do
@@ -243,7 +243,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
           list[c] = ids[j]
         end
       end
-      emit_many('enqueued', list, c, '0', nil, one_name)
+      emit_many('enqueued', c, list, 0, '0', nil, 0, 0, one_name)
     end
     ev_ids, ev_recs, nev_new, listed_upto = {}, {}, 0, upto
   end
@@ -312,7 +312,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     else
       local rank = string.sub(rec, 1, 1)
       nev_new = nev_new + 1
-      if not one_name then
+      if not one_name and listening() then
         ev_ids[nev_new], ev_recs[nev_new] = id, rec
       end
       if expires ~= '' then

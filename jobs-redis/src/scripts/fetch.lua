@@ -160,9 +160,11 @@ if max > 0 and meta[1] ~= '1' then
     local exps = expiring and hmget(EXPIRES, ids) or nil
     local fresh = 'running|' .. r .. '|1|' .. token .. '|' .. started .. '|||'
     local running = 0
-    -- The leased jobs, their attempts and records, for their `started`
-    -- events (recorded at once below: emit_many in common.lua).
-    local ev_ids, ev_atts, ev_recs = {}, {}, {}
+    -- The attempts of the jobs leased here (no list while every one is at
+    -- attempt 1), for their `started` events, recorded at once below
+    -- (emit_many in common.lua) from `leased` and `jobs_out`, from where
+    -- this call's jobs start in them.
+    local ev_atts, leased0, out0 = nil, nl, no
     for i = 1, count_ids do
       local rec = recs[i]
       if rec then
@@ -193,19 +195,26 @@ if max > 0 and meta[1] ~= '1' then
             local attempt = ms((tonumber(attempts) or 0) + 1)
             states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
             gauge(r, st, -1)
+            if not ev_atts then
+              ev_atts = {}
+              for k = 1, running do
+                ev_atts[k] = '1'
+              end
+            end
             ev_atts[running + 1] = attempt
           else
             -- Never started, or a state that does not parse (written by
             -- something else): this is attempt 1.
             old = false
             states[ns + 2] = fresh
-            ev_atts[running + 1] = '1'
+            if ev_atts then
+              ev_atts[running + 1] = '1'
+            end
           end
           ns = ns + 2
           nl = nl + 1
           leased[nl] = id
           running = running + 1
-          ev_ids[running], ev_recs[running] = id, rec
           jobs_out[no + 1] = id
           jobs_out[no + 2] = rec
           jobs_out[no + 3] = old
@@ -217,7 +226,7 @@ if max > 0 and meta[1] ~= '1' then
         group_ended(gof[ids[i]], ids[i], now)
       end
     end
-    emit_many('started', ev_ids, running, ev_atts, ev_recs)
+    emit_many('started', running, leased, leased0, ev_atts or '1', jobs_out, out0 - 2, 4)
     count('running:' .. r, running)
     return running
   end

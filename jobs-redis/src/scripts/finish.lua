@@ -71,9 +71,10 @@ local out = {}
 local wake, dead = false, false
 -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
 local states, ns, done, nd, results = {}, 0, {}, 0, {}
--- The attempts of the jobs in `done`, for their `succeeded` events
--- (recorded at once at the end: emit_many in common.lua).
-local done_atts = {}
+-- The attempts of the jobs in `done` (no list while every one is 1), for
+-- their `succeeded` events (recorded at once at the end: emit_many in
+-- common.lua).
+local done_atts = nil
 local released = { {}, {}, {}, {} } -- per rank, in batch order
 local processed = { 0, 0, 0, 0 } -- successes per rank
 local left = {} -- per lease token: its jobs that stopped running here
@@ -134,7 +135,15 @@ for i = 1, n do
         processed[r] = processed[r] + 1
         nd = nd + 1
         done[nd] = id
-        done_atts[nd] = attempts
+        if attempts ~= '1' and not done_atts then
+          done_atts = {}
+          for k = 1, nd - 1 do
+            done_atts[k] = '1'
+          end
+        end
+        if done_atts then
+          done_atts[nd] = attempts
+        end
         -- It never runs again: its deduplication key has no use.
         if digest ~= '' then
           drop_digest(digest, id)
@@ -227,7 +236,7 @@ hset_many(STATE, states)
 hset_many(RESULT, results)
 hset_many(STARTED, starts)
 hdel_many(STARTED, ended)
-emit_many('succeeded', done, nd, done_atts)
+emit_many('succeeded', nd, done, 0, done_atts or '1')
 lpush_many(B .. 'done', done)
 for token, k in pairs(left) do
   leave_lease(token, k)
