@@ -149,12 +149,17 @@ async fn read_loop(
                 missed(&tx, &queue).await;
             }
             let more = page.events.len() == PAGE;
-            let found = !page.events.is_empty();
+            // Resumes after the page's last event, passed on or filtered out
+            // (the stream ends if its owner is gone).
+            let last = page.events.last().map(|e| e.cursor.clone());
+            let found = last.is_some();
             for e in page.events {
-                cursor = e.cursor.clone();
                 if filter.matches(&e) && tx.send(Ok(e)).await.is_err() {
                     return Ok(false);
                 }
+            }
+            if let Some(last) = last {
+                cursor = last;
             }
             // A full page: more to read at once, not held back.
             last_found = (found && !more).then_some(read_at);
