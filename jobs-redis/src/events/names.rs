@@ -3,15 +3,16 @@
 //! A finish does not read a job's record for its name (see "Job events" in
 //! `common.lua`): Redis is the bottleneck, and the reader saw the name in
 //! the job's `started` event moments before. Each handle keeps the names of
-//! the jobs its readers saw last; the few it misses (jobs started before
-//! the reader came) are read from their records, in one `HMGET` per page.
+//! the jobs its readers saw start last; the few it misses (jobs started
+//! before the reader came, a waiting job cancelled) are read from their
+//! records, in one `HMGET` per page.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
-use jobs_core::JobEvent;
+use jobs_core::{EventKind, JobEvent};
 
 use crate::queue::lock;
 
@@ -51,7 +52,12 @@ impl NameCache {
         for (i, e) in events.iter_mut().enumerate() {
             let ulid = u128::from(e.job.ulid());
             if !e.name.is_empty() {
-                names.note(ulid, &e.name);
+                // A job's later unnamed events follow its start; its name
+                // at enqueue would mostly sit in the cache through its wait
+                // (and crowd out the names of the jobs running meanwhile).
+                if e.kind != EventKind::Enqueued {
+                    names.note(ulid, &e.name);
+                }
             } else if let Some(n) = names.by_ulid.get(&ulid) {
                 e.name = n.to_string();
             } else {
@@ -152,5 +158,20 @@ mod tests {
         // Another queue's cache is its own.
         let mut other = vec![event(&JobId::from_parts("r", a.ulid()), "")];
         assert_eq!(cache.fill("r", &mut other), vec![0]);
+    }
+
+    /// A name seen at enqueue is not kept: the job's later events follow
+    /// its start, which names it again; one that never started (cancelled
+    /// while waiting) is named from its record.
+    #[test]
+    fn names_are_kept_from_starts_not_from_enqueues() {
+        let cache = NameCache::default();
+        let (a, b) = (JobId::new("q"), JobId::new("q"));
+        let enqueued = |job: &JobId| JobEvent { kind: EventKind::Enqueued, ..event(job, "send") };
+        let mut page = vec![enqueued(&a), enqueued(&b), event(&a, "send")];
+        assert!(cache.fill("q", &mut page).is_empty());
+        let mut later = vec![event(&a, ""), JobEvent { kind: EventKind::Cancelled, ..event(&b, "") }];
+        assert_eq!(cache.fill("q", &mut later), vec![1], "b never started: its name is read from its record");
+        assert_eq!(later[0].name, "send");
     }
 }
