@@ -5,7 +5,7 @@
 //! per job the same from run to run, unlike the end-to-end run, whose
 //! batches follow the machine's load; run under callgrind
 //! (`scripts/events-instructions`), the instructions Redis executes per job
-//! are exact to a few parts in ten thousand.
+//! repeat to within a few tenths of a percent.
 //!
 //! `cargo run --release -p jobs-bench --example events_fixed -- URL [N] [B] [ROUNDS] [MODES]`
 //! (MODES: comma separated, `off,on,followed` by default). Prints Redis's
