@@ -477,7 +477,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         let rounds = s.events_rounds.max(1);
         let shape = (s.producer_batch, s.producers);
         let p = progress.sub(&format!(
-            "end to end, {} workers, without a listener and with every event followed, {rounds} rounds",
+            "end to end, {} workers, without a listener, with every event recorded and with every event followed, {rounds} rounds",
             s.workers
         ));
         let mut followed = Vec::with_capacity(rounds);
@@ -486,6 +486,14 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             let redis_cpu = backend.redis_cpu().await?;
             let plain = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
             let plain_cpu = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
+            backend.release(st).await?;
+            // Recording kept on for a listener that reads elsewhere (it
+            // lapses a minute after this call; a run takes seconds).
+            let st = backend.store_with_history("events-recorded", 3 * s.e2e_n + 1_000).await?;
+            jobs_core::QueueEvents::listen(&*st.producer, job::QUEUE, std::time::Duration::from_secs(60)).await?;
+            let redis_cpu = backend.redis_cpu().await?;
+            let recorded = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
+            let recorded_cpu = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
             backend.release(st).await?;
             // Every event of the run kept (three per job; a Redis stream
             // entry holds one or more).
@@ -500,9 +508,12 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             backend.release(st).await?;
             f.events_rounds.push(scenario::EventRound {
                 plain_per_s: plain.per_s,
+                recorded_per_s: recorded.per_s,
                 followed_per_s: e2e.per_s,
                 plain_redis_cpu_us_per_job: plain_cpu,
+                recorded_redis_cpu_us_per_job: recorded_cpu,
                 followed_redis_cpu_us_per_job: e2e.redis_cpu_us_per_job,
+                recorded_cost_pct: (1.0 - recorded.per_s / plain.per_s) * 100.0,
                 cost_pct: (1.0 - e2e.per_s / plain.per_s) * 100.0,
             });
             followed.push((e2e, events));
@@ -518,6 +529,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             .unwrap_or(0);
         let (e2e, mut events) = followed.swap_remove(median);
         events.cost_pct = cost;
+        events.recorded_cost_pct = scenario::EventRound::median_recorded_cost(&f.events_rounds);
         let st = backend.store("event-delay").await?;
         events.delay = scenario::event_delay(&st, s.latency_n, s.latency_rate, &p).await?;
         f.end_to_end_events = e2e;

@@ -292,15 +292,13 @@ impl Report {
         row(
             "events",
             "end to end: cost of following events",
-            &|f| {
-                if f.events_rounds.is_empty() {
-                    "-".into()
-                } else {
-                    let spread = f.events_rounds.iter().map(|r| r.cost_pct);
-                    let (lo, hi) = spread.fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)));
-                    format!("{:.1} % (median of {}; {lo:.1} to {hi:.1})", f.events.cost_pct, f.events_rounds.len())
-                }
-            },
+            &|f| round_costs(f, |r| r.cost_pct, f.events.cost_pct),
+            String::new(),
+        );
+        row(
+            "events",
+            "end to end: cost of recording events (read elsewhere)",
+            &|f| round_costs(f, |r| r.recorded_cost_pct, f.events.recorded_cost_pct),
             String::new(),
         );
         row("events", "events received per second (3 per job)", &|f| rate(f.events.per_s), String::new());
@@ -372,4 +370,14 @@ impl Report {
         );
         out
     }
+}
+
+/// A cost over the events rounds: the median given, the number of rounds
+/// and the spread of `each` round's figure ("-" without rounds).
+fn round_costs(f: &Figures, each: impl Fn(&crate::scenario::EventRound) -> f64, median: f64) -> String {
+    if f.events_rounds.is_empty() {
+        return "-".into();
+    }
+    let (lo, hi) = f.events_rounds.iter().map(each).fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)));
+    format!("{median:.1} % (median of {}; {lo:.1} to {hi:.1})", f.events_rounds.len())
 }

@@ -395,31 +395,48 @@ pub struct EventFigures {
     /// rounds' costs (see [`EventRound`]), in percent of the throughput
     /// without a listener.
     pub cost_pct: f64,
+    /// What recording every event costs end to end while the listener is
+    /// elsewhere (recording on, nothing read in this process): the median
+    /// of the rounds' [`EventRound::recorded_cost_pct`].
+    pub recorded_cost_pct: f64,
 }
 
 /// One round of the events comparison: the same end-to-end run without a
-/// listener, then with a reader following every event, each on a fresh
-/// store. Rounds alternate the two so that both see the machine's load of
-/// the moment; one pair on a shared 2-core machine moves by more than the
-/// cost it measures.
+/// listener, with every event recorded for a listener elsewhere (recording
+/// kept on, nothing read here), then with a reader in this process
+/// following every event, each on a fresh store. Rounds alternate the
+/// three so that all see the machine's load of the moment; one pair on a
+/// shared 2-core machine moves by more than the cost it measures.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct EventRound {
     /// Jobs per second with no listener.
     pub plain_per_s: f64,
+    /// Jobs per second with every event recorded, read elsewhere.
+    pub recorded_per_s: f64,
     /// Jobs per second with every event followed.
     pub followed_per_s: f64,
-    /// Redis CPU per job with no listener, and followed (Redis only).
+    /// Redis CPU per job with no listener, recorded and followed (Redis
+    /// only).
     pub plain_redis_cpu_us_per_job: Option<f64>,
     /// See `plain_redis_cpu_us_per_job`.
+    pub recorded_redis_cpu_us_per_job: Option<f64>,
+    /// See `plain_redis_cpu_us_per_job`.
     pub followed_redis_cpu_us_per_job: Option<f64>,
+    /// `1 - recorded / plain`, in percent.
+    pub recorded_cost_pct: f64,
     /// `1 - followed / plain`, in percent.
     pub cost_pct: f64,
 }
 
 impl EventRound {
-    /// The median of `rounds`' costs (0 when there is none).
+    /// The median of `rounds`' costs of following (0 when there is none).
     pub fn median_cost(rounds: &[EventRound]) -> f64 {
         median(&mut rounds.iter().map(|r| r.cost_pct).collect::<Vec<_>>())
+    }
+
+    /// The median of `rounds`' costs of recording (0 when there is none).
+    pub fn median_recorded_cost(rounds: &[EventRound]) -> f64 {
+        median(&mut rounds.iter().map(|r| r.recorded_cost_pct).collect::<Vec<_>>())
     }
 }
 
