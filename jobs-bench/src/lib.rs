@@ -93,8 +93,9 @@ pub struct Settings {
     /// Seconds of each window of the `rate-wait` measurement.
     pub rate_wait_secs: f64,
     /// Rounds of the events comparison, each an end-to-end run without a
-    /// listener and one with every event followed (the cost reported is
-    /// the median round's).
+    /// listener, one with every event recorded for a listener elsewhere
+    /// and one with every event followed in this process (each cost
+    /// reported is the median round's).
     pub events_rounds: usize,
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,

@@ -32,9 +32,10 @@ struct Args {
     #[arg(long, value_name = "N")]
     latency_jobs: Option<usize>,
     /// Rounds of the comparisons: of the events cost (each an end-to-end
-    /// run without a listener, then one with every event followed; the
-    /// cost reported is the median round's), and of `--peers` (each figure
-    /// the median). 3 by default.
+    /// run without a listener, one with every event recorded for a
+    /// listener elsewhere, and one with every event followed in this
+    /// process; each cost reported is the median round's), and of
+    /// `--peers` (each figure the median). 3 by default.
     #[arg(long, value_name = "N")]
     rounds: Option<usize>,
     /// Instead of the measurements above: jobs beside the peer libraries
