@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use jobs_bench::job::{BenchNoop, QUEUE};
+use jobs_bench::Target;
 use jobs_core::backend::{FetchRequest, Finish, Outcome};
 use jobs_core::prelude::*;
 use jobs_core::{EventFilter, EventStream, QueueEvents};
@@ -33,15 +34,16 @@ async fn main() -> Result<(), Failure> {
     if let Some(bad) = modes.iter().find(|m| !["off", "on", "followed"].contains(&m.as_str())) {
         return Err(format!("unknown mode `{bad}`: off, on or followed").into());
     }
-    let client = redis::Client::open(url.as_str())?;
-    let mut admin = client.get_multiplexed_async_connection().await?;
+    let target = Target::connect(&url)?;
     let mut rows: Vec<(String, f64)> = Vec::new();
     for round in 0..rounds {
         for mode in &modes {
-            let us = run(&url, &mut admin, mode, n, b, round).await?;
+            let prefix = format!("evfixed-{}-{round}-{mode}", std::process::id());
+            let us = run(&target, &prefix, mode, n, b).await;
+            target.delete_prefix(&prefix).await?;
+            let us = us?;
             eprintln!("round {round} {mode:>8}: {us:.2} µs of Redis CPU per job");
             rows.push((mode.clone(), us));
-            let _: () = redis::cmd("FLUSHALL").query_async(&mut admin).await?;
         }
     }
     let medians: serde_json::Map<String, serde_json::Value> = modes
@@ -55,17 +57,11 @@ async fn main() -> Result<(), Failure> {
     Ok(())
 }
 
-/// One run of `mode`: Redis's CPU microseconds per job.
-async fn run(
-    url: &str,
-    admin: &mut redis::aio::MultiplexedConnection,
-    mode: &str,
-    n: usize,
-    b: usize,
-    round: usize,
-) -> Result<f64, Failure> {
-    let prefix = format!("evfixed-{round}-{mode}");
-    let config = RedisConfig { prefix, event_history: 3 * n + 1_000, ..RedisConfig::new(url) };
+/// One run of `mode` under key prefix `prefix`: Redis's CPU microseconds
+/// per job.
+async fn run(target: &Target, prefix: &str, mode: &str, n: usize, b: usize) -> Result<f64, Failure> {
+    let config =
+        RedisConfig { prefix: prefix.to_owned(), event_history: 3 * n + 1_000, ..RedisConfig::new(target.url()) };
     let q = RedisQueue::from_config(&config).await?;
     let reader = match mode {
         "off" => None,
@@ -87,7 +83,7 @@ async fn run(
             }))
         }
     };
-    let before = cpu(admin).await?;
+    let before = target.cpu_seconds().await?;
     let mut left = n;
     while left > 0 {
         let size = left.min(b);
@@ -121,14 +117,5 @@ async fn run(
             return Err(format!("the reader received {got} of {} events", 3 * n).into());
         }
     }
-    Ok((cpu(admin).await? - before) * 1e6 / n as f64)
-}
-
-/// Redis's CPU seconds so far (`used_cpu_sys` + `used_cpu_user`).
-async fn cpu(c: &mut redis::aio::MultiplexedConnection) -> Result<f64, redis::RedisError> {
-    let info: String = redis::cmd("INFO").arg("cpu").query_async(c).await?;
-    let field = |name: &str| -> f64 {
-        info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(0.0)
-    };
-    Ok(field("used_cpu_sys") + field("used_cpu_user"))
+    Ok((target.cpu_seconds().await? - before) * 1e6 / n as f64)
 }

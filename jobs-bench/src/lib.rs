@@ -521,7 +521,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         }
         // The figures of the round whose cost is the median (the lower
         // middle one of an even number).
-        let cost = scenario::EventRound::median_cost(&f.events_rounds);
+        let cost = scenario::EventRound::median_of(&f.events_rounds, |r| r.cost_pct);
         let median = (0..rounds)
             .min_by(|&a, &b| {
                 let off = |i: usize| (f.events_rounds[i].cost_pct - cost).abs();
@@ -530,7 +530,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             .unwrap_or(0);
         let (e2e, mut events) = followed.swap_remove(median);
         events.cost_pct = cost;
-        events.recorded_cost_pct = scenario::EventRound::median_recorded_cost(&f.events_rounds);
+        events.recorded_cost_pct = scenario::EventRound::median_of(&f.events_rounds, |r| r.recorded_cost_pct);
         let st = backend.store("event-delay").await?;
         events.delay = scenario::event_delay(&st, s.latency_n, s.latency_rate, &p).await?;
         f.end_to_end_events = e2e;

@@ -289,16 +289,11 @@ impl Report {
             String::new(),
         );
         row("events", "end to end with every event followed", &|f| rate(f.end_to_end_events.per_s), String::new());
-        row(
-            "events",
-            "end to end: cost of following events",
-            &|f| round_costs(f, |r| r.cost_pct, f.events.cost_pct),
-            String::new(),
-        );
+        row("events", "end to end: cost of following events", &|f| round_costs(f, |r| r.cost_pct), String::new());
         row(
             "events",
             "end to end: cost of recording events (read elsewhere)",
-            &|f| round_costs(f, |r| r.recorded_cost_pct, f.events.recorded_cost_pct),
+            &|f| round_costs(f, |r| r.recorded_cost_pct),
             String::new(),
         );
         row("events", "events received per second (3 per job)", &|f| rate(f.events.per_s), String::new());
@@ -372,12 +367,12 @@ impl Report {
     }
 }
 
-/// A cost over the events rounds: the median given, the number of rounds
-/// and the spread of `each` round's figure ("-" without rounds).
-fn round_costs(f: &Figures, each: impl Fn(&crate::scenario::EventRound) -> f64, median: f64) -> String {
+/// A cost over the events rounds: the median of `each` round's, the
+/// number of rounds and the spread ("-" without rounds).
+fn round_costs(f: &Figures, each: impl Fn(&crate::scenario::EventRound) -> f64) -> String {
     if f.events_rounds.is_empty() {
         return "-".into();
     }
-    let (lo, hi) = f.events_rounds.iter().map(each).fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)));
-    format!("{median:.1} % (median of {}; {lo:.1} to {hi:.1})", f.events_rounds.len())
+    let sp = crate::peers::Spread::of(f.events_rounds.iter().map(each).collect(), None);
+    format!("{:.1} % (median of {}; {:.1} to {:.1})", sp.median, f.events_rounds.len(), sp.min, sp.max)
 }

@@ -429,14 +429,9 @@ pub struct EventRound {
 }
 
 impl EventRound {
-    /// The median of `rounds`' costs of following (0 when there is none).
-    pub fn median_cost(rounds: &[EventRound]) -> f64 {
-        median(&mut rounds.iter().map(|r| r.cost_pct).collect::<Vec<_>>())
-    }
-
-    /// The median of `rounds`' costs of recording (0 when there is none).
-    pub fn median_recorded_cost(rounds: &[EventRound]) -> f64 {
-        median(&mut rounds.iter().map(|r| r.recorded_cost_pct).collect::<Vec<_>>())
+    /// The median of `each` round's figure (0 when there is none).
+    pub fn median_of(rounds: &[EventRound], each: impl Fn(&EventRound) -> f64) -> f64 {
+        median(&mut rounds.iter().map(each).collect::<Vec<_>>())
     }
 }
 

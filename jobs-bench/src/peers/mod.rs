@@ -163,7 +163,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(runs: Vec<f64>, failed: Option<(usize, String)>) -> Spread {
+    pub(crate) fn of(runs: Vec<f64>, failed: Option<(usize, String)>) -> Spread {
         let mut sorted = runs.clone();
         let median = crate::scenario::median(&mut sorted);
         Spread {

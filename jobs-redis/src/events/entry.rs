@@ -129,13 +129,17 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8], ulids: Option<&[&'a [u8]]>) -> 
             text(names.get(no.wrapping_sub(1)).ok_or("a name number names no name")?)
         };
         let count = number(count).ok_or("a run's count is not a number")?;
-        let run_ulids: Vec<&[u8]> = match ulids {
+        let split: Vec<&[u8]>;
+        let run_ulids: &[&[u8]] = match ulids {
             Some(all) => {
                 let these = all.get(taken..taken + count).ok_or("an entry holds fewer ulids than its runs")?;
                 taken += count;
-                these.to_vec()
+                these
             }
-            None => inline.split(|&b| b == b',').collect(),
+            None => {
+                split = inline.split(|&b| b == b',').collect();
+                &split
+            }
         };
         let kind = std::str::from_utf8(kind).ok();
         let attempt_of = |a: &[u8]| number(a).and_then(|a| u32::try_from(a).ok()).unwrap_or(0);
@@ -145,7 +149,7 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8], ulids: Option<&[&'a [u8]]>) -> 
         if run_ulids.len() != count {
             return Err("a run holds another number of events than it says");
         }
-        for ulid in run_ulids {
+        for &ulid in run_ulids {
             let attempt = match shared {
                 Some(a) => a,
                 None => attempt_of(each.next().ok_or("a run holds fewer attempts than events")?),

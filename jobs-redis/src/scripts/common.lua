@@ -270,6 +270,8 @@ local function listening()
   return EV_CAP
 end
 
+local find = string.find
+
 -- The head (up to the end of the name) of the last record name_of()
 -- parsed, and that name: records of one batch mostly share their head, and
 -- comparing it costs a fraction of parsing it.
@@ -283,8 +285,11 @@ local function name_of(id, rec)
   if not rec then
     return ''
   end
-  -- The same head parses to the same fields, hence the same name.
-  if NAME_HEAD and string.sub(rec, 1, #NAME_HEAD) == NAME_HEAD then
+  -- The same head parses to the same fields, hence the same name. (It is
+  -- compared with a plain find anchored at the record's start: no string
+  -- is made; a head that differs may be searched for through the record,
+  -- which costs a fraction of what the record cost to read.)
+  if NAME_HEAD and find(rec, NAME_HEAD, 1, true) == 1 then
     return NAME_LAST, NAME_HEAD
   end
   local len, at = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|%d*|()')
@@ -296,14 +301,6 @@ local function name_of(id, rec)
   return NAME_LAST, NAME_HEAD
 end
 
-local find = string.find
-
--- The head and name number of the record whose name emit() looked up
--- last: the next record of a batch mostly shares them. (A head is
--- compared with a plain find anchored at the record's start: no string is
--- made; one that differs may be searched for through the record, which
--- costs a fraction of what the record cost to read.)
-local EV_HEAD, EV_HEAD_NO = nil, nil
 
 -- The number of job name `name` in this call's entry (numbered on first
 -- use).
@@ -327,16 +324,7 @@ local function emit(kind, id, attempt, detail, rec)
       return
     end
   end
-  local no = ''
-  if rec then
-    if EV_HEAD and find(rec, EV_HEAD, 1, true) == 1 then
-      no = EV_HEAD_NO
-    else
-      local name, head = name_of(id, rec)
-      no = name_number(name)
-      EV_HEAD, EV_HEAD_NO = head, no
-    end
-  end
+  local no = rec and name_number((name_of(id, rec))) or ''
   local n = nev + 1
   nev = n
   EV_IDS[n] = id
@@ -354,6 +342,23 @@ local function emit(kind, id, attempt, detail, rec)
     EV_RUNS[nruns] = run
     ev_run = (not detail) and run or nil
   end
+end
+
+-- Notes attempt `attempt` of the n-th job of a batch in `atts`, the
+-- batch's attempts for emit_many(): nil while every one so far is '1' (the
+-- common batch lists nothing). Returns the list.
+local function note_attempt(atts, n, attempt)
+  if not atts then
+    if attempt == '1' then
+      return nil
+    end
+    atts = {}
+    for k = 1, n - 1 do
+      atts[k] = '1'
+    end
+  end
+  atts[n] = attempt
+  return atts
 end
 
 -- Records event `kind` (no detail) of `count` jobs: the k-th (k from 1)
@@ -452,7 +457,7 @@ local function flush_events()
     end
   end
   EV_IDS, EV_ATTS, nev, EV_RUNS, nruns, ev_run = {}, {}, 0, {}, 0, nil
-  EV_NAMES, EV_NN, EV_NPARTS, EV_HEAD, EV_HEAD_NO = {}, 0, {}, nil, nil
+  EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
   redis.call('PUBLISH', B .. 'events:wake', '1')
 end
 

@@ -228,6 +228,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
     one_name = nil
   end
   local not_new, listed_upto = {}, 0
+  -- Whether the new jobs are listed as they come (their names differ, and
+  -- someone listens).
+  local list_new = not one_name and listening()
   -- Records the `enqueued` events of the new jobs up to job `upto` not
   -- recorded yet.
   local function record_new(upto)
@@ -312,7 +315,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     else
       local rank = string.sub(rec, 1, 1)
       nev_new = nev_new + 1
-      if not one_name and listening() then
+      if list_new then
         ev_ids[nev_new], ev_recs[nev_new] = id, rec
       end
       if expires ~= '' then

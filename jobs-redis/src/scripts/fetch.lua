@@ -195,13 +195,7 @@ if max > 0 and meta[1] ~= '1' then
             local attempt = ms((tonumber(attempts) or 0) + 1)
             states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
             gauge(r, st, -1)
-            if not ev_atts then
-              ev_atts = {}
-              for k = 1, running do
-                ev_atts[k] = '1'
-              end
-            end
-            ev_atts[running + 1] = attempt
+            ev_atts = note_attempt(ev_atts, running + 1, attempt)
           else
             -- Never started, or a state that does not parse (written by
             -- something else): this is attempt 1.

@@ -135,14 +135,9 @@ for i = 1, n do
         processed[r] = processed[r] + 1
         nd = nd + 1
         done[nd] = id
-        if attempts ~= '1' and not done_atts then
-          done_atts = {}
-          for k = 1, nd - 1 do
-            done_atts[k] = '1'
-          end
-        end
-        if done_atts then
-          done_atts[nd] = attempts
+        -- (No call in the common case: a first attempt, nothing listed.)
+        if done_atts or attempts ~= '1' then
+          done_atts = note_attempt(done_atts, nd, attempts)
         end
         -- It never runs again: its deduplication key has no use.
         if digest ~= '' then
