@@ -514,6 +514,9 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
                 plain_redis_cpu_us_per_job: plain_cpu,
                 recorded_redis_cpu_us_per_job: recorded_cpu,
                 followed_redis_cpu_us_per_job: e2e.redis_cpu_us_per_job,
+                plain_client_cpu_us_per_job: plain.client_cpu_us_per_job,
+                recorded_client_cpu_us_per_job: recorded.client_cpu_us_per_job,
+                followed_client_cpu_us_per_job: e2e.client_cpu_us_per_job,
                 recorded_cost_pct: (1.0 - recorded.per_s / plain.per_s) * 100.0,
                 cost_pct: (1.0 - e2e.per_s / plain.per_s) * 100.0,
             });

@@ -422,6 +422,15 @@ pub struct EventRound {
     pub recorded_redis_cpu_us_per_job: Option<f64>,
     /// See `plain_redis_cpu_us_per_job`.
     pub followed_redis_cpu_us_per_job: Option<f64>,
+    /// CPU of this process (producers, pool and, when followed, the
+    /// reader) per job with no listener, recorded and followed: where the
+    /// machine's noise moves the throughput, this shows the reader's own
+    /// cost.
+    pub plain_client_cpu_us_per_job: f64,
+    /// See `plain_client_cpu_us_per_job`.
+    pub recorded_client_cpu_us_per_job: f64,
+    /// See `plain_client_cpu_us_per_job`.
+    pub followed_client_cpu_us_per_job: f64,
     /// `1 - recorded / plain`, in percent.
     pub recorded_cost_pct: f64,
     /// `1 - followed / plain`, in percent.

@@ -153,9 +153,33 @@ impl Target {
                 redis::cmd("UNLINK").arg(&keys).query_async::<()>(&mut c).await.map_err(redis_err)?;
             }
             if next == 0 {
-                return Ok(());
+                break;
             }
             cursor = next;
+        }
+        self.lazy_frees_done().await
+    }
+
+    /// Returns once the server's background thread has freed what `UNLINK`
+    /// handed it (`lazyfree_pending_objects` is 0), so that the freeing of
+    /// one run's keys neither competes with the next run for the CPU nor
+    /// counts in its Redis CPU. Gives up after 30 s.
+    async fn lazy_frees_done(&self) -> Result<(), BenchError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let pending =
+                self.info("memory").await?.get("lazyfree_pending_objects").and_then(|v| v.parse::<u64>().ok());
+            // An older server without the field: nothing to wait for.
+            if pending.unwrap_or(0) == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(BenchError::Stuck(format!(
+                    "{} objects still being freed after 30 s",
+                    pending.unwrap_or(0)
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -82,18 +83,36 @@ impl fmt::Display for Priority {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct JobId {
     ulid: Ulid,
-    queue: String,
+    /// Shared, not copied, when ids are cloned or made in bulk
+    /// ([`JobId::from_shared_parts`]).
+    queue: Arc<str>,
 }
 
 impl JobId {
     /// A new id for a job on `queue`, created now.
     pub fn new(queue: &str) -> Self {
-        JobId { ulid: Ulid::new(), queue: queue.to_owned() }
+        JobId { ulid: Ulid::new(), queue: queue.into() }
     }
 
     /// Builds an id from its parts.
     pub fn from_parts(queue: &str, ulid: Ulid) -> Self {
-        JobId { ulid, queue: queue.to_owned() }
+        JobId { ulid, queue: queue.into() }
+    }
+
+    /// [`JobId::from_parts`] sharing `queue`'s text rather than copying it:
+    /// ids of one queue made in bulk (a page of events, a fetched batch)
+    /// then share one allocation.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use jobs_core::JobId;
+    /// let queue: Arc<str> = Arc::from("email");
+    /// let first = JobId::new("email");
+    /// let same = JobId::from_shared_parts(&queue, first.ulid());
+    /// assert_eq!(same, first);
+    /// ```
+    pub fn from_shared_parts(queue: &Arc<str>, ulid: Ulid) -> Self {
+        JobId { ulid, queue: Arc::clone(queue) }
     }
 
     /// The queue the job was enqueued on.

@@ -61,8 +61,12 @@ pub(crate) fn due_arg(w: When) -> String {
 
 /// The id of job `ulid` (as stored) of `queue`.
 pub(crate) fn job_id(op: &'static str, queue: &str, ulid: &[u8]) -> Result<JobId, RedisQueueError> {
-    let u = ulid::Ulid::from_string(text(ulid)).map_err(|_| RedisQueueError::reply(op, "a job id is malformed"))?;
-    Ok(JobId::from_parts(queue, u))
+    Ok(JobId::from_parts(queue, ulid_of(op, ulid)?))
+}
+
+/// A job's ulid as stored.
+pub(crate) fn ulid_of(op: &'static str, ulid: &[u8]) -> Result<ulid::Ulid, RedisQueueError> {
+    ulid::Ulid::from_string(text(ulid)).map_err(|_| RedisQueueError::reply(op, "a job id is malformed"))
 }
 
 /// Stored headers (a JSON object; absent or unreadable: none).

@@ -5,6 +5,7 @@
 //! typed wrappers (`scripts/`), which build each command in one buffer.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jobs_core::backend::{
@@ -13,7 +14,7 @@ use jobs_core::backend::{
 };
 use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
-use crate::decode::{headers, job_id, text, Record, State};
+use crate::decode::{headers, job_id, text, ulid_of, Record, State};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 use crate::queue::{lock, RedisQueue};
@@ -200,9 +201,11 @@ impl RedisQueue {
         // Entries this process cannot read as jobs (written by something
         // else): dead-lettered with the reason, never holding up the rest.
         let mut unreadable = Vec::new();
+        // One allocation of the queue's name for the batch's ids.
+        let shared: Arc<str> = queue.into();
         for entry in reply.jobs {
             let entry = entry?;
-            match leased(queue, entry.record, &entry.ulid, reply.token, entry.old_state.as_deref()) {
+            match leased(&shared, entry.record, &entry.ulid, reply.token, entry.old_state.as_deref()) {
                 Ok(job) => jobs.push(LeasedJob { crashes: entry.crashes, ..job }),
                 Err(e) => unreadable.push((entry.ulid, e.to_string())),
             }
@@ -305,14 +308,14 @@ impl RedisQueue {
 /// (whose allocation becomes the payload's), its ulid and its state before
 /// the fetch (none: never started, this is attempt 1).
 fn leased(
-    queue: &str,
+    queue: &Arc<str>,
     mut rec: Vec<u8>,
     ulid: &[u8],
     token: u64,
     old: Option<&[u8]>,
 ) -> Result<LeasedJob, RedisQueueError> {
     const OP: &str = "fetch";
-    let id = job_id(OP, queue, ulid)?;
+    let id = JobId::from_shared_parts(queue, ulid_of(OP, ulid)?);
     let r = Record::parse(&rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
     let attempt = match old {
         None => 1,

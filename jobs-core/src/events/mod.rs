@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use smol_str::{SmolStr, SmolStrBuilder};
 
 use crate::vocab::JobId;
 
@@ -101,19 +102,37 @@ impl FromStr for EventKind {
 
 /// Where a reader is in a queue's events: the position of the last event it
 /// saw. Opaque; ordered within one queue and one backend.
+///
+/// Its text is kept inline when short (as a backend's positions are), so a
+/// reader following a busy queue does not allocate one per event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct EventCursor(String);
+pub struct EventCursor(SmolStr);
 
 impl EventCursor {
     /// Before every event the backend still holds.
     pub fn start() -> Self {
-        EventCursor("0".to_owned())
+        EventCursor(SmolStr::new_static("0"))
     }
 
     /// A cursor from a backend's own position text.
     pub fn from_backend(pos: impl Into<String>) -> Self {
-        EventCursor(pos.into())
+        EventCursor(SmolStr::from(pos.into()))
+    }
+
+    /// A cursor whose text is `pieces` joined, built without allocating
+    /// when it is short: what a backend calls once per event.
+    ///
+    /// ```
+    /// use jobs_core::EventCursor;
+    /// assert_eq!(EventCursor::from_pieces(&["1733320000000-0", ".", "17"]).as_str(), "1733320000000-0.17");
+    /// ```
+    pub fn from_pieces(pieces: &[&str]) -> Self {
+        let mut text = SmolStrBuilder::new();
+        for piece in pieces {
+            text.push_str(piece);
+        }
+        EventCursor(text.finish())
     }
 
     /// The backend's position text.
@@ -132,7 +151,7 @@ impl FromStr for EventCursor {
     type Err = std::convert::Infallible;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(EventCursor(s.to_owned()))
+        Ok(EventCursor(SmolStr::new(s)))
     }
 }
 

@@ -23,10 +23,17 @@ const PAGE: usize = 500;
 /// again, and so takes the events of several steps in one round trip; a
 /// read after a quiet spell is not held back.
 const READ_GAP: Duration = Duration::from_millis(1);
-/// Events buffered between the reader task and the stream's owner: a slow
-/// owner holds the reader back (it resumes from its cursor), nothing is
-/// dropped on the way.
-const BUFFER: usize = 1024;
+/// Pages buffered between the reader task and the stream's owner (each of
+/// at most [`PAGE`] events): a slow owner holds the reader back (it resumes
+/// from its cursor), nothing is dropped on the way. Pages, not events, cross
+/// the channel: a busy queue makes hundreds of thousands of events a
+/// second, and a channel's send and receive cost more than the decoding of
+/// an event.
+const BUFFER: usize = 4;
+
+/// What the reader task hands the stream's owner: a page of events that
+/// passed the filter, or an error.
+type Item = Result<Vec<JobEvent>, Error>;
 
 /// A queue's events, filtered, as they are recorded: from
 /// [`EventStream::open`] (events after now) or [`EventStream::resume`]
@@ -55,7 +62,9 @@ const BUFFER: usize = 1024;
 /// ```
 #[derive(Debug)]
 pub struct EventStream {
-    rx: mpsc::Receiver<Result<JobEvent, Error>>,
+    rx: mpsc::Receiver<Item>,
+    /// The rest of the page received last.
+    page: std::vec::IntoIter<JobEvent>,
     task: JoinHandle<()>,
 }
 
@@ -89,13 +98,21 @@ impl EventStream {
 
     /// The next event (or error); never `None` while the stream lives.
     pub async fn next(&mut self) -> Option<Result<JobEvent, Error>> {
-        self.rx.recv().await
+        loop {
+            if let Some(e) = self.page.next() {
+                return Some(Ok(e));
+            }
+            match self.rx.recv().await? {
+                Ok(page) => self.page = page.into_iter(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 
     fn start(src: Arc<dyn QueueEvents>, filter: EventFilter, after: EventCursor, missed_first: bool) -> Self {
         let (tx, rx) = mpsc::channel(BUFFER);
         let task = tokio::spawn(read_loop(src, filter, after, missed_first, tx));
-        EventStream { rx, task }
+        EventStream { rx, page: Vec::new().into_iter(), task }
     }
 }
 
@@ -110,7 +127,7 @@ async fn read_loop(
     filter: EventFilter,
     mut cursor: EventCursor,
     missed_first: bool,
-    tx: mpsc::Sender<Result<JobEvent, Error>>,
+    tx: mpsc::Sender<Item>,
 ) {
     let queue = filter.queue.clone();
     if missed_first {
@@ -153,10 +170,10 @@ async fn read_loop(
             // (the stream ends if its owner is gone).
             let last = page.events.last().map(|e| e.cursor.clone());
             let found = last.is_some();
-            for e in page.events {
-                if filter.matches(&e) && tx.send(Ok(e)).await.is_err() {
-                    return Ok(false);
-                }
+            let mut events = page.events;
+            events.retain(|e| filter.matches(e));
+            if !events.is_empty() && tx.send(Ok(events)).await.is_err() {
+                return Ok(false);
             }
             if let Some(last) = last {
                 cursor = last;
@@ -191,6 +208,6 @@ async fn read_loop(
     }
 }
 
-async fn missed(tx: &mpsc::Sender<Result<JobEvent, Error>>, queue: &str) {
+async fn missed(tx: &mpsc::Sender<Item>, queue: &str) {
     let _ = tx.send(Err(Error::EventsMissed { queue: queue.to_owned() })).await;
 }

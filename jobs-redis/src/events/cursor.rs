@@ -46,10 +46,10 @@ impl Position {
     /// `count` events.
     pub(crate) fn cursor_of(id: &str, index: usize, count: usize) -> EventCursor {
         if index + 1 >= count {
-            EventCursor::from_backend(id)
-        } else {
-            EventCursor::from_backend(format!("{id}.{}", index + 1))
+            return EventCursor::from_pieces(&[id]);
         }
+        let mut seen = itoa::Buffer::new();
+        EventCursor::from_pieces(&[id, ".", seen.format(index + 1)])
     }
 }
 

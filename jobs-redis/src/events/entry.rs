@@ -1,12 +1,13 @@
 //! One entry of a queue's `events` stream, decoded: the events of one
 //! script call (see "Job events" in `common.lua`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_core::{EventKind, JobEvent};
+use jobs_core::{EventKind, JobEvent, JobId};
 
 use super::Position;
-use crate::decode::job_id;
+use crate::decode::ulid_of;
 use crate::error::RedisQueueError;
 use crate::scripts::progress::event_detail;
 
@@ -15,12 +16,13 @@ const OP: &str = "read_events";
 /// One stream entry as XRANGE returns it: its id and its fields.
 pub(crate) type Entry = (String, Vec<(String, Vec<u8>)>);
 
-/// The events of `entry`, of the queue `queue`, from the `skip`th on (each
-/// with its cursor), appended to `out` until it holds `max`. An event whose
+/// The events of `entry`, of the queue `queue` (shared by their ids), from
+/// the `skip`th on (each with its cursor), appended to `out` until it holds
+/// `max`. An event whose
 /// kind this version does not know (written by a newer one) is skipped; one
 /// the entry names no job name for has an empty one.
 pub(crate) fn decode_entry(
-    queue: &str,
+    queue: &Arc<str>,
     entry: &Entry,
     skip: usize,
     max: usize,
@@ -33,7 +35,7 @@ pub(crate) fn decode_entry(
     let names = field("n").unwrap_or_default();
     let raw = match (field("h"), field("e")) {
         (Some(runs), _) => {
-            let ulids: Vec<&[u8]> = field("i").unwrap_or_default().split(|&b| b == b',').collect();
+            let ulids = split_ulids(field("i").unwrap_or_default());
             unpack(runs, names, Some(&ulids))
         }
         (None, Some(packed)) => unpack(packed, names, None),
@@ -54,7 +56,7 @@ pub(crate) fn decode_entry(
         };
         out.push(JobEvent {
             kind,
-            job: job_id(OP, queue, ulid)?,
+            job: JobId::from_shared_parts(queue, ulid_of(OP, ulid)?),
             name: r.name,
             attempt: r.attempt,
             at,
@@ -64,6 +66,20 @@ pub(crate) fn decode_entry(
         });
     }
     Ok(())
+}
+
+/// The ulids of an `i` field, in order. Ulids are all as long, so they
+/// are cut at their places rather than searched for (a reader does this for
+/// every event); a field of another shape is split at its commas.
+fn split_ulids(field: &[u8]) -> Vec<&[u8]> {
+    const STRIDE: usize = ulid::ULID_LEN + 1;
+    let fixed = (field.len() + 1).is_multiple_of(STRIDE)
+        && field.iter().skip(ulid::ULID_LEN).step_by(STRIDE).all(|&b| b == b',');
+    if fixed {
+        field.chunks(STRIDE).map(|c| &c[..ulid::ULID_LEN]).collect()
+    } else {
+        field.split(|&b| b == b',').collect()
+    }
 }
 
 /// One event of an entry, before its kind and job are checked.
@@ -231,6 +247,16 @@ enqueued|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAY,01ARZ3NDEKTSV4RRFFQ69G5FAZ|*0||";
         assert!(unpack_names(b"9:abc").is_err());
     }
 
+    #[test]
+    fn ulids_are_cut_at_their_places_or_split_at_commas() {
+        let joined = U.join(",");
+        assert_eq!(split_ulids(joined.as_bytes()), U.iter().map(|u| u.as_bytes()).collect::<Vec<_>>());
+        assert_eq!(split_ulids(U[0].as_bytes()), vec![U[0].as_bytes()]);
+        // Not of the fixed shape: split where the commas are.
+        assert_eq!(split_ulids(b"X,YZ"), vec![&b"X"[..], b"YZ"]);
+        assert_eq!(split_ulids(b""), vec![&b""[..]]);
+    }
+
     const U: [&str; 3] = ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAW", "01ARZ3NDEKTSV4RRFFQ69G5FAX"];
 
     fn entry(fields: &[(&str, &str)]) -> Entry {
@@ -246,8 +272,9 @@ enqueued|1|2|01ARZ3NDEKTSV4RRFFQ69G5FAY,01ARZ3NDEKTSV4RRFFQ69G5FAZ|*0||";
         let pair = format!("{},{}", U[0], U[1]);
         let plain = entry(&[("c", "2"), ("h", "enqueued||2|*0||"), ("i", &pair)]);
         let mut out = Vec::new();
-        decode_entry("q", &mixed, 0, 10, &mut out).unwrap();
-        decode_entry("q", &plain, 0, 10, &mut out).unwrap();
+        let q: Arc<str> = Arc::from("q");
+        decode_entry(&q, &mixed, 0, 10, &mut out).unwrap();
+        decode_entry(&q, &plain, 0, 10, &mut out).unwrap();
         let seen: Vec<_> = out.iter().map(|e| (e.kind, e.job.ulid().to_string(), e.name.as_str(), e.attempt)).collect();
         let ev = |k, u: &str, n, a| (k, u.to_owned(), n, a);
         assert_eq!(

@@ -7,35 +7,40 @@
 //! before the reader came, a waiting job cancelled) are read from their
 //! records, in one `HMGET` per page.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jobs_core::{EventKind, JobEvent};
 
 use crate::queue::lock;
 
-/// How many job names a handle remembers per queue: more than the jobs a
-/// pool runs at once, so that a job's end finds the name its start
-/// recorded.
-const KEPT: usize = 65_536;
+/// Slots per queue (a power of two): many more than the jobs a pool runs
+/// at once, so that a job's end mostly finds the name its start noted.
+const SLOTS: usize = 1 << 15;
 
-/// The names of jobs a handle's readers saw last, per queue, oldest
-/// dropped first.
+/// The names of jobs a handle's readers saw start last, per queue.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
     inner: Mutex<HashMap<String, Names>>,
 }
 
-/// One queue's: by ulid (a queue's ids differ by their ulid alone).
-#[derive(Debug, Default)]
+/// One queue's, by ulid (a queue's ids differ by their ulid alone), in a
+/// table with one place per ulid: a job noted later takes the place of an
+/// earlier one that maps to the same place, and the earlier one's name is
+/// then read from its record if it is asked for. Noting and finding a name
+/// cost one look at one slot, with nothing to keep in order.
+#[derive(Debug)]
 struct Names {
-    by_ulid: HashMap<u128, Arc<str>, BuildHasherDefault<UlidHasher>>,
-    order: VecDeque<u128>,
+    slots: Vec<Option<(u128, Arc<str>)>>,
     /// The name noted last: jobs seen in a row mostly share it, and then
     /// share its allocation.
     last: Option<Arc<str>>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names { slots: vec![None; SLOTS], last: None }
+    }
 }
 
 impl NameCache {
@@ -53,13 +58,13 @@ impl NameCache {
             let ulid = u128::from(e.job.ulid());
             if !e.name.is_empty() {
                 // A job's later unnamed events follow its start; its name
-                // at enqueue would mostly sit in the cache through its wait
-                // (and crowd out the names of the jobs running meanwhile).
+                // at enqueue would mostly sit in the table through its wait
+                // (and take the places of the jobs running meanwhile).
                 if e.kind != EventKind::Enqueued {
                     names.note(ulid, &e.name);
                 }
-            } else if let Some(n) = names.by_ulid.get(&ulid) {
-                e.name = n.to_string();
+            } else if let Some(n) = names.find(ulid) {
+                e.name = n.to_owned();
             } else {
                 missing.push(i);
             }
@@ -79,7 +84,6 @@ impl NameCache {
 
 impl Names {
     fn note(&mut self, ulid: u128, name: &str) {
-        let Entry::Vacant(slot) = self.by_ulid.entry(ulid) else { return };
         let shared = match &self.last {
             Some(last) if &**last == name => last.clone(),
             _ => {
@@ -88,39 +92,23 @@ impl Names {
                 new
             }
         };
-        slot.insert(shared);
-        self.order.push_back(ulid);
-        if self.order.len() > KEPT {
-            if let Some(old) = self.order.pop_front() {
-                self.by_ulid.remove(&old);
-            }
+        self.slots[place(ulid)] = Some((ulid, shared));
+    }
+
+    fn find(&self, ulid: u128) -> Option<&str> {
+        match &self.slots[place(ulid)] {
+            Some((u, name)) if *u == ulid => Some(name),
+            _ => None,
         }
     }
 }
 
-/// Hashes a ulid with one multiplication (Fibonacci hashing of its low 64
-/// bits, random or counting up within a millisecond): a reader notes two
-/// names per job, and SipHash over 16 bytes cost more than the rest of the
-/// lookup.
-#[derive(Debug, Default)]
-struct UlidHasher(u64);
-
-impl Hasher for UlidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only ulids are hashed (write_u128); anything else still spreads.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u128(&mut self, ulid: u128) {
-        let [a, b, c, d, e, f, g, h, ..] = ulid.to_le_bytes();
-        self.0 = u64::from_le_bytes([a, b, c, d, e, f, g, h]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
+/// A ulid's place: Fibonacci hashing of its low 64 bits (random, or
+/// counting up within a millisecond), top bits kept.
+fn place(ulid: u128) -> usize {
+    // Truncation intended: the low 64 bits, then the top 16 of their hash.
+    let low = ulid as u64;
+    (low.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ impl RedisQueue {
         let from_start = after.entry == "0-0";
         let mut start = if from_start { "-".to_owned() } else { after.entry.clone() };
         let mut page = EventPage::default();
+        let queue: std::sync::Arc<str> = keys.queue().into();
         let mut first = !from_start;
         loop {
             let count = ENTRIES_PER_READ + usize::from(first);
@@ -52,7 +53,7 @@ impl RedisQueue {
                         // Held: no gap. What the reader saw of it is skipped
                         // (all of it when the cursor names the whole entry).
                         if after.seen > 0 {
-                            decode_entry(keys.queue(), &rest[0], after.seen, max, &mut page.events)?;
+                            decode_entry(&queue, &rest[0], after.seen, max, &mut page.events)?;
                         }
                         rest = &rest[1..];
                     }
@@ -60,7 +61,7 @@ impl RedisQueue {
                 }
             }
             for entry in rest {
-                decode_entry(keys.queue(), entry, 0, max, &mut page.events)?;
+                decode_entry(&queue, entry, 0, max, &mut page.events)?;
             }
             if page.events.len() >= max || entries.len() < count {
                 return Ok(page);
