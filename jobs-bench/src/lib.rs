@@ -69,6 +69,9 @@ pub struct Settings {
     pub e2e_n: usize,
     /// The pool's workers (jobs running at once).
     pub workers: usize,
+    /// Jobs a pool may take ahead of its free workers
+    /// (`WorkerPoolBuilder::prefetch`; 0 takes none).
+    pub prefetch: usize,
     /// Producer tasks of the end-to-end run, each sending batches of
     /// `producer_batch` one after another.
     pub producers: usize,
@@ -125,6 +128,7 @@ impl Settings {
             batches_in_flight: 4,
             e2e_n: 1_000_000,
             workers: 512,
+            prefetch: 0,
             producers: 2,
             producer_batch: 500,
             latency_n: 10_000,
@@ -171,6 +175,7 @@ impl Settings {
             batches_in_flight: 2,
             e2e_n: 2_000,
             workers: 32,
+            prefetch: 0,
             producers: 2,
             producer_batch: 100,
             latency_n: 40,

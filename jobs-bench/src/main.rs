@@ -25,6 +25,10 @@ struct Args {
     /// Workers of the pool (jobs running at once).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Jobs each pool of jobs may take ahead of its free workers
+    /// (`WorkerPoolBuilder::prefetch`; 0, the default, takes none).
+    #[arg(long, value_name = "N")]
+    prefetch: Option<usize>,
     /// Jobs of the end-to-end run.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -74,6 +78,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(w) = args.workers {
         s.workers = w.max(1);
     }
+    if let Some(n) = args.prefetch {
+        s.prefetch = n;
+    }
+    jobs_bench::scenario::set_pool_prefetch(s.prefetch);
     if let Some(n) = args.jobs {
         s.e2e_n = n.max(1);
     }

@@ -208,7 +208,10 @@ impl Report {
         );
         row(
             "e2e",
-            &format!("end to end, {} workers, producers running", self.settings.workers),
+            &match self.settings.prefetch {
+                0 => format!("end to end, {} workers, producers running", self.settings.workers),
+                n => format!("end to end, {} workers taking {n} ahead, producers running", self.settings.workers),
+            },
             &|f| rate(f.end_to_end.per_s),
             frac("end_to_end"),
         );

@@ -159,8 +159,28 @@ async fn join_all(tasks: Vec<tokio::task::JoinHandle<Result<(), BenchError>>>) -
 }
 
 /// A pool of `workers` on the store's worker handle, serving [`QUEUE`].
+/// Jobs every pool this process starts may take ahead of its free workers
+/// (`--prefetch`; the pools' default, 0, unless set).
+static POOL_PREFETCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the prefetch of every pool of jobs started from now on
+/// (`WorkerPoolBuilder::prefetch`).
+pub fn set_pool_prefetch(n: usize) {
+    POOL_PREFETCH.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The prefetch of the pools (see [`set_pool_prefetch`]).
+pub fn pool_prefetch() -> usize {
+    POOL_PREFETCH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn pool(store: &Store, workers: usize) -> Result<WorkerHandle, BenchError> {
-    Ok(WorkerPool::builder(store.worker.clone()).workers(workers).queues([QUEUE]).scheduler(false).start()?)
+    Ok(WorkerPool::builder(store.worker.clone())
+        .workers(workers)
+        .prefetch(pool_prefetch())
+        .queues([QUEUE])
+        .scheduler(false)
+        .start()?)
 }
 
 /// `n` no-op jobs through a pool of `workers` while `producers` tasks

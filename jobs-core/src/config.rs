@@ -302,7 +302,8 @@ impl Config {
             .retry_delay(p.retry_delay)
             .grace_period(p.grace_period)
             .lease(p.lease)
-            .progress_interval(p.progress_interval);
+            .progress_interval(p.progress_interval)
+            .prefetch(p.prefetch);
         #[cfg(all(unix, feature = "sandbox"))]
         let b = b.sandbox(p.sandbox.to_sandbox());
         #[cfg(feature = "cron")]

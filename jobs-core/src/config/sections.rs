@@ -33,6 +33,9 @@ pub struct WorkerPoolConfig {
     /// `WorkerPoolBuilder::progress_interval`.
     #[serde(with = "de::duration")]
     pub progress_interval: Duration,
+    /// Jobs the pool may take ahead of its free workers (default 0): see
+    /// `WorkerPoolBuilder::prefetch`.
+    pub prefetch: usize,
     /// How sandboxed jobs run (`jobs.worker_pool.sandbox`).
     pub sandbox: SandboxConfig,
 }
@@ -107,6 +110,7 @@ impl Default for WorkerPoolConfig {
             grace_period: Duration::from_secs(30),
             lease: Duration::from_secs(30),
             progress_interval: crate::progress::DEFAULT_PROGRESS_INTERVAL,
+            prefetch: 0,
             sandbox: SandboxConfig::default(),
         }
     }

@@ -27,10 +27,14 @@ use crate::queue::{Finish, FinishResult, LeasedJob, Outcome, When};
 use crate::registry::{JobDescriptor, RunError};
 
 /// Why a job is handed back when its pool shuts down.
-const SHUT_DOWN: &str = "the worker pool shut down";
+pub(crate) const SHUT_DOWN: &str = "the worker pool shut down";
+
+/// What a job holds while it runs: its worker slot and, when the pool took
+/// it ahead of its free workers, its place in the pool's room.
+pub(crate) type Slot = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
 
 /// Runs one attempt and queues its outcome for acknowledgement.
-pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemaphorePermit) {
+pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _slot: Slot) {
     #[cfg(feature = "metrics")]
     let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {
@@ -89,7 +93,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
             // started here.
             if core.inflight.remove(&job.id, job.token) && alone.is_none() {
                 let reason = if core.hard.is_cancelled() { SHUT_DOWN } else { "waited to run alone" };
-                report(&core, &job, Outcome::Release { at: None, reason: reason.into() });
+                hand_back(&core, &job, reason);
             }
             return;
         }
@@ -140,7 +144,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _permit: OwnedSemap
         // Past the grace period: whatever the attempt returned, it is handed
         // back (not an attempt), now that it has stopped.
         if core.inflight.remove(&job.id, job.token) {
-            report(&core, &job, Outcome::Release { at: None, reason: SHUT_DOWN.into() });
+            hand_back(&core, &job, SHUT_DOWN);
         }
         return;
     }
@@ -370,6 +374,12 @@ fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (core, job, outcome, ran);
+}
+
+/// Hands a job that never started here back to its queue (not an
+/// attempt), for whichever pool can run it.
+pub(crate) fn hand_back(core: &Core, job: &LeasedJob, reason: &str) {
+    report(core, job, Outcome::Release { at: None, reason: reason.into() });
 }
 
 fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {

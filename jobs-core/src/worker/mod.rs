@@ -7,6 +7,7 @@
 //! leases of all running jobs are extended in one call per heartbeat, on a
 //! thread of its own so that job code blocking the runtime cannot starve it.
 
+mod ahead;
 mod backoff;
 mod exec;
 mod failing;
@@ -71,6 +72,7 @@ impl WorkerPool {
             max_retries: 3,
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
+            prefetch: 0,
             max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
             max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
             max_snoozes: crate::queue::DEFAULT_MAX_SNOOZES,
@@ -103,6 +105,7 @@ pub struct WorkerPoolBuilder {
     max_retries: u32,
     unknown: UnknownJobs,
     fetch_batch: usize,
+    prefetch: usize,
     max_result: usize,
     max_crashes: u32,
     max_snoozes: u32,
@@ -357,6 +360,30 @@ impl WorkerPoolBuilder {
         self
     }
 
+    /// How many jobs the pool may take ahead of its free workers (default
+    /// 0: a fetch takes at most as many jobs as workers are free).
+    ///
+    /// With short jobs, a pool whose workers are all busy spends most of its
+    /// time waiting for a fetch's round trip once one frees; jobs taken
+    /// ahead are ready the moment it does, and the next fetch is already on
+    /// its way. A job taken ahead starts as soon as a worker is free, in the
+    /// order fetched. One that finds no free worker within half the
+    /// [lease](WorkerPoolBuilder::lease) is handed back (not an attempt)
+    /// for another pool, as are those still waiting when the pool shuts
+    /// down: a job is never held by a pool that cannot start it within its
+    /// lease.
+    ///
+    /// ```no_run
+    /// # use jobs_core::prelude::*;
+    /// # async fn f() -> Result<(), jobs_core::Error> {
+    /// let pool = WorkerPool::builder(MemoryQueue::new()).workers(32).prefetch(32).start()?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = n;
+        self
+    }
+
     /// Starts the pool on the current tokio runtime.
     ///
     /// Fails on duplicate job names (naming both definitions), when no job is
@@ -468,6 +495,7 @@ impl WorkerPoolBuilder {
             max_retries: self.max_retries,
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
+            prefetch: self.prefetch,
             max_result: self.max_result,
             max_crashes: self.max_crashes,
             max_snoozes: self.max_snoozes,

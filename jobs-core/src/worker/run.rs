@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::ahead::Waiting;
 use super::failing::FailingQueues;
 use super::shared::{Ack, Core};
 use crate::queue::{FetchRequest, Finish, FinishResult, Outcome};
@@ -62,27 +63,44 @@ fn report_dead(core: &Core, dead: &[crate::queue::DeadJob]) {
     }
 }
 
-/// Starts the fetched jobs, one slot each. A fetch is never abandoned half
-/// way: the jobs it leased run (or are handed back at shutdown) rather than
-/// waiting out their lease.
-fn start_jobs(
-    core: &Arc<Core>,
-    tracker: &TaskTracker,
-    jobs: Vec<crate::queue::LeasedJob>,
-    mut slots: OwnedSemaphorePermit,
-) {
+/// Starts the fetched jobs, one slot each (or, taken ahead, hands them to
+/// the dispatcher, one place each). A fetch is never abandoned half way:
+/// the jobs it leased run (or are handed back) rather than waiting out
+/// their lease.
+fn start_jobs(core: &Arc<Core>, start: &Start, jobs: Vec<crate::queue::LeasedJob>, mut slots: OwnedSemaphorePermit) {
+    let fetched = tokio::time::Instant::now();
     for job in jobs {
         let Some(slot) = slots.split(1) else {
             tracing::error!(job = %job.id, "the backend returned more jobs than asked for; this one runs after its lease");
             continue;
         };
-        tracker.spawn(super::exec::execute(core.clone(), job, slot));
+        match start {
+            Start::Now(tracker) => {
+                tracker.spawn(super::exec::execute(core.clone(), job, (slot, None)));
+            }
+            // The slot is a place in the pool's room: the job waits there
+            // for a worker.
+            Start::Ahead(tx) => {
+                if let Err(mpsc::error::SendError(w)) = tx.send(Waiting { job, place: slot, fetched }) {
+                    super::exec::hand_back(core, &w.job, super::exec::SHUT_DOWN);
+                }
+            }
+        }
     }
 }
 
-/// Takes jobs as worker slots free up, up to [`MAX_FETCHES`] fetches at a
-/// time (a second one only while there is a backlog, the last fetch having
-/// filled its slots, and for at least half a batch of free slots, so that
+/// Where fetched jobs go: started at once, each in a worker slot its fetch
+/// took, or (with `WorkerPoolBuilder::prefetch`) in order to the
+/// dispatcher, each with a place of the pool's room, to wait for a worker.
+enum Start {
+    Now(TaskTracker),
+    Ahead(mpsc::UnboundedSender<Waiting>),
+}
+
+/// Takes jobs as worker slots (or, with jobs taken ahead, places in the
+/// pool's room) free up, up to [`MAX_FETCHES`] fetches at a time (a second
+/// one only while there is a backlog, the last fetch having filled its
+/// slots, and for at least half a batch of free slots, so that
 /// fetches stay large); idles on the backend's wake-up or the next due time
 /// when a fetch finds nothing. Fails when the backend cannot give it a
 /// waiter: the pool then takes no more jobs ([`WorkerHandle::run_until`]
@@ -91,10 +109,21 @@ fn start_jobs(
 /// [`WorkerHandle::run_until`]: super::WorkerHandle::run_until
 pub(crate) async fn fetch_loop(
     core: Arc<Core>,
-    sem: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) -> Result<(), crate::error::Error> {
+    // With jobs taken ahead, fetches are sized by the pool's room (its
+    // workers and the places ahead of them), and the dispatcher starts
+    // each job when a worker is free.
+    let (sem, start) = if core.prefetch == 0 {
+        (workers, Start::Now(tracker))
+    } else {
+        let room = Arc::new(Semaphore::new(core.identity.workers + core.prefetch));
+        let (tx, rx) = mpsc::unbounded_channel();
+        tracker.spawn(super::ahead::dispatch(core.clone(), workers, tracker.clone(), stop.clone(), rx));
+        (room, Start::Ahead(tx))
+    };
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
         Err(e) => {
@@ -108,7 +137,7 @@ pub(crate) async fn fetch_loop(
     let mut idle: Option<Duration> = None;
     // Set when a fetch failed: no new fetch before then.
     let mut pause: Option<tokio::time::Instant> = None;
-    let batch = core.fetch_batch.min(core.identity.workers).max(1);
+    let batch = core.fetch_batch.min(core.identity.workers + core.prefetch).max(1);
     // Whether the last fetch took all it asked for (there is a backlog): only
     // then does a second fetch start beside one on its way.
     let mut backlog = false;
@@ -163,7 +192,7 @@ pub(crate) async fn fetch_loop(
                         idle = Some(idle.map_or(retry, |w| w.min(retry)));
                     }
                     report_dead(&core, &fetched.dead);
-                    start_jobs(&core, &tracker, fetched.jobs, slots);
+                    start_jobs(&core, &start, fetched.jobs, slots);
                 }
                 (Err(e), _, _) => {
                     tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");
@@ -201,7 +230,7 @@ pub(crate) async fn fetch_loop(
         if let (Ok(fetched), slots, _) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
             expired(&core, &fetched.expired);
             report_dead(&core, &fetched.dead);
-            start_jobs(&core, &tracker, fetched.jobs, slots);
+            start_jobs(&core, &start, fetched.jobs, slots);
         }
     }
     Ok(())

@@ -68,6 +68,8 @@ pub(crate) struct Core {
     pub(crate) max_retries: u32,
     pub(crate) unknown: UnknownJobs,
     pub(crate) fetch_batch: usize,
+    /// Jobs taken ahead of free workers, at most (`WorkerPoolBuilder::prefetch`).
+    pub(crate) prefetch: usize,
     /// The largest result stored, in bytes.
     pub(crate) max_result: usize,
     /// The crash budget ([`FetchRequest::max_crashes`](crate::queue::FetchRequest::max_crashes)).

@@ -1,0 +1,84 @@
+//! Jobs taken ahead of free workers (`WorkerPoolBuilder::prefetch`).
+
+use std::collections::HashMap;
+
+use crate::job::{JobExt, JobOptions};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
+use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
+use crate::testing::jobs::Act;
+use crate::vocab::JobStatus;
+
+use super::{ms, probe_job, put1};
+
+/// A pool takes jobs ahead of its busy workers (they are leased, and none
+/// of them starts while no worker is free), then runs every job once with
+/// never more running than it has workers.
+pub async fn prefetched_jobs_wait_for_a_worker_and_run_once<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("ahead");
+    let pool = test_pool(q.clone(), &[&queue]).workers(2).prefetch(3).start().unwrap();
+    let p = probe(&queue);
+    let first = put1(&q, &queue, 0, Act::SleepMs(400)).await;
+    let second = put1(&q, &queue, 1, Act::SleepMs(400)).await;
+    eventually("both workers busy", || async { p.start_count() == 2 }).await;
+    let jobs = (2..40)
+        .map(|i| probe_job(&queue, i, Act::SleepMs(5)).into_new_job(JobOptions::new().queue(&queue)).unwrap())
+        .collect();
+    q.enqueue_many(jobs).await.unwrap();
+    // Three more are leased (taken ahead) while both workers are busy.
+    eventually("three jobs taken ahead", || async { q.stats().await.unwrap().queue(&queue).running == 5 }).await;
+    assert_eq!(p.start_count(), 2, "a job taken ahead started without a free worker");
+    eventually("40 jobs ran", || async { q.stats().await.unwrap().queue(&queue).processed == 40 }).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(wait_status(&q, &first, JobStatus::Succeeded).await.attempts, 1);
+    assert_eq!(wait_status(&q, &second, JobStatus::Succeeded).await.attempts, 1);
+    let mut runs = HashMap::new();
+    for s in p.starts() {
+        *runs.entry(s.seq).or_insert(0) += 1;
+    }
+    assert_eq!(runs.len(), 40);
+    assert!(runs.values().all(|n| *n == 1), "a job ran twice: {runs:?}");
+    assert!(p.peak_running() <= 2, "{} jobs ran at once on 2 workers", p.peak_running());
+}
+
+/// A job taken ahead that finds no free worker within half the lease goes
+/// back to its queue (not an attempt, and before its lease expires):
+/// another pool runs it while the first pool's only worker is still busy.
+/// (With no crash budget, a job whose lease expired before it started
+/// would end dead instead.)
+pub async fn prefetched_job_goes_back_when_no_worker_frees<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("aheadback");
+    let busy = test_pool(q.clone(), &[&queue]).workers(1).prefetch(1).lease(ms(600)).crash_budget(0).start().unwrap();
+    let p = probe(&queue);
+    let long = put1(&q, &queue, 0, Act::WaitForCancel).await;
+    eventually("the worker is busy", || async { p.start_count() == 1 }).await;
+    let waiting = put1(&q, &queue, 1, Act::Succeed).await;
+    eventually("the job is taken ahead", || async { q.stats().await.unwrap().queue(&queue).running == 2 }).await;
+    let free = test_pool(q.clone(), &[&queue]).workers(1).crash_budget(0).start().unwrap();
+    let info = wait_status(&q, &waiting, JobStatus::Succeeded).await;
+    assert_eq!(info.attempts, 1, "going back was counted as an attempt");
+    let runs: Vec<u64> = p.starts().iter().map(|s| s.seq).collect();
+    assert_eq!(runs, vec![0, 1], "each job started once");
+    q.cancel(&long).await.unwrap();
+    wait_status(&q, &long, JobStatus::Cancelled).await;
+    busy.shutdown().await.unwrap();
+    free.shutdown().await.unwrap();
+}
+
+/// Shutting down hands the jobs taken ahead back at once (not an
+/// attempt), while the running job finishes.
+pub async fn shutdown_hands_back_jobs_taken_ahead<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("aheadstop");
+    let pool = test_pool(q.clone(), &[&queue]).workers(1).prefetch(2).start().unwrap();
+    let p = probe(&queue);
+    let running = put1(&q, &queue, 0, Act::SleepMs(300)).await;
+    eventually("the worker is busy", || async { p.start_count() == 1 }).await;
+    let ahead = [put1(&q, &queue, 1, Act::Succeed).await, put1(&q, &queue, 2, Act::Succeed).await];
+    eventually("two jobs taken ahead", || async { q.stats().await.unwrap().queue(&queue).running == 3 }).await;
+    pool.shutdown().await.unwrap();
+    assert_eq!(q.job(&running).await.unwrap().unwrap().status, JobStatus::Succeeded);
+    for id in &ahead {
+        let info = q.job(id).await.unwrap().unwrap();
+        assert_eq!((info.status, info.attempts), (JobStatus::Pending, 0), "{id}");
+    }
+    assert_eq!(p.start_count(), 1, "a job taken ahead started during shutdown");
+}
