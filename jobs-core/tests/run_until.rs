@@ -121,3 +121,13 @@ async fn a_pool_that_stops_by_itself_is_shut_down_and_reported() {
     assert!(matches!(err, Error::PoolStopped(_)), "{err:?}");
     assert_eq!(err.to_string(), "the worker pool stopped taking jobs by itself: backend error: no waiter for you");
 }
+
+/// A pool whose workers and jobs taken ahead exceed what it can count is
+/// refused at start, with the limit named, rather than panicking.
+#[tokio::test(flavor = "current_thread")]
+async fn a_prefetch_past_the_limit_is_refused_at_start() {
+    let Err(e) = WorkerPool::builder(MemoryQueue::new()).queues([QUEUE]).workers(2).prefetch(usize::MAX).start() else {
+        panic!("a pool with prefetch usize::MAX started");
+    };
+    assert!(e.to_string().contains("workers and prefetch together must be at most"), "{e}");
+}

@@ -426,6 +426,12 @@ impl WorkerPoolBuilder {
         if self.workers == 0 {
             return Err(Error::InvalidArgument("workers must be at least 1".into()));
         }
+        if self.workers.saturating_add(self.prefetch) > Semaphore::MAX_PERMITS {
+            return Err(Error::InvalidArgument(format!(
+                "workers and prefetch together must be at most {}",
+                Semaphore::MAX_PERMITS
+            )));
+        }
         if self.lease < Duration::from_millis(100) {
             return Err(Error::InvalidArgument("lease must be at least 100 ms".into()));
         }
