@@ -371,7 +371,9 @@ impl WorkerPoolBuilder {
     /// [lease](WorkerPoolBuilder::lease) is handed back (not an attempt)
     /// for another pool, as are those still waiting when the pool shuts
     /// down: a job is never held by a pool that cannot start it within its
-    /// lease.
+    /// lease. A job enqueued after them (more urgent, or of a group whose
+    /// turn it is) may wait behind up to `n` of them. Leave it at 0 for
+    /// long jobs.
     ///
     /// ```no_run
     /// # use jobs_core::prelude::*;
