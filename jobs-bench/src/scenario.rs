@@ -158,7 +158,6 @@ async fn join_all(tasks: Vec<tokio::task::JoinHandle<Result<(), BenchError>>>) -
     Ok(())
 }
 
-/// A pool of `workers` on the store's worker handle, serving [`QUEUE`].
 /// Jobs every pool this process starts may take ahead of its free workers
 /// (`--prefetch`; the pools' default, 0, unless set).
 static POOL_PREFETCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -174,6 +173,8 @@ pub fn pool_prefetch() -> usize {
     POOL_PREFETCH.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A pool of `workers` on the store's worker handle, serving [`QUEUE`],
+/// taking [`pool_prefetch`] jobs ahead.
 fn pool(store: &Store, workers: usize) -> Result<WorkerHandle, BenchError> {
     Ok(WorkerPool::builder(store.worker.clone())
         .workers(workers)

@@ -41,8 +41,9 @@ fn next_done(fetches: &mut Vec<Fetching>, cx: &mut Context<'_>) -> Poll<FetchDon
     Poll::Pending
 }
 
-/// Free worker slots: at least `min` (waiting for them), and as many more
-/// as are free, up to `max`.
+/// Free places of `sem` (worker slots, or with jobs taken ahead the pool's
+/// room): at least `min` (waiting for them), and as many more as are free,
+/// up to `max`.
 async fn take_slots(sem: &Arc<Semaphore>, min: usize, max: usize) -> Option<OwnedSemaphorePermit> {
     let min = u32::try_from(min).unwrap_or(u32::MAX);
     let mut slots = sem.clone().acquire_many_owned(min).await.ok()?;

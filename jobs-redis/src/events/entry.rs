@@ -18,9 +18,9 @@ pub(crate) type Entry = (String, Vec<(String, Vec<u8>)>);
 
 /// The events of `entry`, of the queue `queue` (shared by their ids), from
 /// the `skip`th on (each with its cursor), appended to `out` until it holds
-/// `max`. An event whose
-/// kind this version does not know (written by a newer one) is skipped; one
-/// the entry names no job name for has an empty one.
+/// `max`. An event whose kind this version does not know (written by a
+/// newer one) is skipped; one the entry names no job name for has an empty
+/// one.
 pub(crate) fn decode_entry(
     queue: &Arc<str>,
     entry: &Entry,
@@ -68,7 +68,8 @@ pub(crate) fn decode_entry(
     Ok(())
 }
 
-/// The ulids of an `i` field, in order. Ulids are all as long, so they
+/// The ulids of an `i` field (or of a run of the `e` layout), in order.
+/// Ulids are all as long, so they
 /// are cut at their places rather than searched for (a reader does this for
 /// every event); a field of another shape is split at its commas.
 fn split_ulids(field: &[u8]) -> Vec<&[u8]> {
@@ -153,7 +154,7 @@ fn unpack<'a>(packed: &'a [u8], names: &'a [u8], ulids: Option<&[&'a [u8]]>) -> 
                 these
             }
             None => {
-                split = inline.split(|&b| b == b',').collect();
+                split = split_ulids(inline);
                 &split
             }
         };

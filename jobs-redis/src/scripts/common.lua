@@ -301,7 +301,6 @@ local function name_of(id, rec)
   return NAME_LAST, NAME_HEAD
 end
 
-
 -- The number of job name `name` in this call's entry (numbered on first
 -- use).
 local function name_number(name)
