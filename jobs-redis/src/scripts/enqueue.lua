@@ -366,8 +366,10 @@ local function enqueue(now, n, base_arg, compact, one_name)
         end
         if group ~= '' then
           -- Into its group's list once the records are written.
-          local limit, rate, g = string.match(group, '^(%d*)/([%d,]*):(.*)$')
-          gready[#gready + 1] = { g, limit, rate, rank, entry }
+          local g, limit, rate = group_field(group)
+          local k = #gready
+          gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
+            g, limit, rate, string.byte(rank) - 48, entry
         else
           local k = string.byte(rank) - 47
           local c = nready[k] + 1

@@ -261,6 +261,10 @@ if max > 0 and meta[1] ~= '1' then
       end
       local took, ntook = {}, 0
       local stay, nstay, left_turn, nleft = {}, 0, {}, 0
+      -- Looked up once per round: whether any group's breaker is not
+      -- closed, and the jobs popped per rank (for the `gpending` gauges).
+      local brk_any = gbrk_any()
+      local popped_at = { [0] = 0, 0, 0, 0 }
       for _, m in ipairs(members) do
         local entry, rank = nil, nil
         if m == '' then
@@ -282,17 +286,17 @@ if max > 0 and meta[1] ~= '1' then
           -- Its breaker (groups.lua): open (its cool-down over, or it would
           -- be held), the job popped is its probe and leaves the group out
           -- of the turn; probing, nothing starts.
-          local brk = gbrk_state(m)
-          local free = not probe_of(brk) and (not limit or run < limit)
+          local brk = brk_any and gbrk_state(m)
+          local free = not (brk and probe_of(brk)) and (not limit or run < limit)
           -- At its rate: out of the turn until it may start again.
-          local held = free and rate_wait(m, rate, now) or nil
+          local held = free and rate and rate_wait(m, rate, now) or nil
           if held then
             redis.call('ZADD', B .. 'gheld', held, m)
             HAS_HELD = true
             count('throttled', 1)
           elseif free then
             for r0 = hint, 3 do
-              entry = redis.call('LPOP', B .. 'gq:' .. r0 .. ':' .. m)
+              entry = redis.call('LPOP', GQ[r0] .. m)
               if entry then
                 rank = r0
                 break
@@ -308,10 +312,12 @@ if max > 0 and meta[1] ~= '1' then
             waiting_of[m], running_of[m] = left, run + 1
             ntook = ntook + 1
             took[ntook] = m
-            count('gpending:' .. rank, -1)
+            popped_at[rank] = popped_at[rank] + 1
             local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
             gof[id] = m
-            rate_take(m, rate, id, now)
+            if rate then
+              rate_take(m, rate, id, now)
+            end
             if brk then
               probes[id] = m
             end
@@ -346,11 +352,16 @@ if max > 0 and meta[1] ~= '1' then
       if ntook > 0 then
         local waits, runs = {}, {}
         for i, g in ipairs(took) do
-          waits[2 * i - 1], waits[2 * i] = waiting_of[g], g
-          runs[2 * i - 1], runs[2 * i] = g, running_of[g]
+          waits[2 * i - 1], waits[2 * i] = istr(waiting_of[g]), g
+          runs[2 * i - 1], runs[2 * i] = g, istr(running_of[g])
         end
         zadd_many(B .. 'gwait', waits)
         hset_many(B .. 'grun', runs)
+      end
+      for r0 = 0, 3 do
+        if popped_at[r0] > 0 then
+          count(GPENDING[r0], -popped_at[r0])
+        end
       end
       rpush_many(B .. 'gturn', stay)
       leave_turn(left_turn)

@@ -47,6 +47,22 @@
 
 local GROUP = B .. 'group'
 local HAS_GROUPS = nil -- nil: not looked up yet
+-- Per rank (0-3): the prefix of its groups' lists and its `gpending`
+-- gauge. Built once: Lua prints a number in a string through sprintf's
+-- '%.14g', which costs more than the command it is for.
+local GQ = { [0] = B .. 'gq:0:', B .. 'gq:1:', B .. 'gq:2:', B .. 'gq:3:' }
+local GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
+
+-- Small whole numbers as text, each printed once per script call (see GQ).
+local ISTR = {}
+local function istr(n)
+  local s = ISTR[n]
+  if not s then
+    s = ms(n)
+    ISTR[n] = s
+  end
+  return s
+end
 -- Each group's `gbound` as read or written in this script call: {limit
 -- (number or nil), rate (`<starts>,<window ms>` or ''), rank (number)}.
 local BOUNDS = {}
@@ -80,7 +96,16 @@ end
 
 -- A `gbound` value parsed (see BOUNDS; false for none or one that does not
 -- parse).
+local UNBOUNDED = { [0] = { nil, '', 0 }, { nil, '', 1 }, { nil, '', 2 }, { nil, '', 3 } }
 local function parse_bounds(v)
+  -- No bound and no rate, the common value, read without a pattern (the
+  -- tables are shared: BOUNDS entries are replaced, never changed).
+  if v and #v == 3 and string.byte(v, 1) == 47 and string.byte(v, 2) == 47 then
+    local r = UNBOUNDED[string.byte(v, 3) - 48]
+    if r then
+      return r
+    end
+  end
   if v then
     local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
     if rank then
@@ -185,9 +210,9 @@ local function add_many(key, zset, gs, delta)
     local v = old[i] + delta[g]
     new[g] = v
     if zset then
-      items[n + 1], items[n + 2] = v, g
+      items[n + 1], items[n + 2] = istr(v), g
     else
-      items[n + 1], items[n + 2] = g, v
+      items[n + 1], items[n + 2] = g, istr(v)
     end
     n = n + 2
   end
@@ -268,6 +293,10 @@ end
 
 -- A group field split: key, bound, rate ('' for none).
 local function group_field(v)
+  -- No bound and no rate, the common value: read without a pattern.
+  if string.byte(v, 1) == 47 and string.byte(v, 2) == 58 then
+    return string.sub(v, 3), '', ''
+  end
   local limit, rate, key = string.match(v, '^(%d*)/([%d,]*):(.*)$')
   return key, limit, rate
 end
@@ -372,10 +401,10 @@ local function offer_turn(g, pending)
 end
 
 -- Deletes what the hashes hold of group `g` once nothing of it is pending
--- or running and it is out of the turn (`running`: its running jobs, when
--- known).
-local function group_tidy(g, running)
-  local waiting = tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
+-- or running and it is out of the turn (`running`, `waiting`: its running
+-- and pending jobs, when known).
+local function group_tidy(g, running, waiting)
+  waiting = waiting or tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
   running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
   if waiting <= 0 and running <= 0 and not in_turn(g) then
     redis.call('ZREM', B .. 'gwait', g)
@@ -395,52 +424,81 @@ local function group_push(g, limit, rate, rank, entry, front)
     redis.call('RPUSH', B .. 'gturn', '')
     HAS_GROUPS = true
   end
-  local list = B .. 'gq:' .. rank .. ':' .. g
+  rank = tonumber(rank)
+  local list = GQ[rank] .. g
   if front then
     redis.call('LPUSH', list, entry)
   else
     redis.call('RPUSH', list, entry)
   end
-  rank = tonumber(rank)
   local b = stored_bounds(g)
   store_bounds(g, limit, rate, b and math.min(b[3], rank) or rank)
   redis.call('ZINCRBY', B .. 'gwait', 1, g)
-  count('gpending:' .. rank, 1)
+  count(GPENDING[rank], 1)
   return (offer_turn(g, true))
 end
 
--- group_push for many jobs at the end of their lines (`items`: {group,
--- limit, rate, rank, entry} each, in order): the groups' bounds, turn
--- membership and pending counts read and written once for them all.
+-- group_push for many jobs at the end of their lines (`items`: flat, 5
+-- values per job in order: group, limit, rate, rank (a number), entry).
+-- Per call, whatever the number of jobs: the groups' bounds (HMGET) and
+-- pending counts (ZMSCORE, ZADD) read and written once. A group offered a
+-- place in the turn is one that had nothing pending (one that had is in
+-- the turn, or out of it until a slot frees, its rate or its breaker lets
+-- it start: those offer it) or whose bounds changed (a higher bound may
+-- free a slot).
 local function group_push_many(items)
-  if #items == 0 then
+  local n = #items
+  if n == 0 then
     return
   end
   if not has_groups() then
     redis.call('RPUSH', B .. 'gturn', '')
     HAS_GROUPS = true
   end
-  local gs, delta = {}, {}
-  for _, it in ipairs(items) do
-    local g = it[1]
-    if not delta[g] then
-      gs[#gs + 1] = g
-      delta[g] = 0
+  local gs, ng, delta, last, top = {}, 0, {}, {}, {}
+  local per_rank = { [0] = 0, 0, 0, 0 }
+  for i = 1, n, 5 do
+    local g, rank = items[i], items[i + 3]
+    local d = delta[g]
+    if not d then
+      ng = ng + 1
+      gs[ng] = g
+      d = 0
+      top[g] = rank
+    elseif rank < top[g] then
+      top[g] = rank
+    end
+    delta[g] = d + 1
+    last[g] = i
+    per_rank[rank] = per_rank[rank] + 1
+    redis.call('RPUSH', GQ[rank] .. g, items[i + 4])
+  end
+  for r = 0, 3 do
+    if per_rank[r] > 0 then
+      count(GPENDING[r], per_rank[r])
     end
   end
   load_bounds(gs)
-  load_in_turn(gs)
-  for _, it in ipairs(items) do
-    local g, rank = it[1], tonumber(it[4])
-    redis.call('RPUSH', B .. 'gq:' .. rank .. ':' .. g, it[5])
-    local b = stored_bounds(g)
-    store_bounds(g, it[2], it[3], b and math.min(b[3], rank) or rank)
-    delta[g] = delta[g] + 1
-    count('gpending:' .. rank, 1)
+  local waiting = read_many(B .. 'gwait', true, gs)
+  local items_w, offer, no = {}, {}, 0
+  for j = 1, ng do
+    local g = gs[j]
+    local b, i = BOUNDS[g], last[g]
+    local rank = b and math.min(b[3], top[g]) or top[g]
+    local changed = not (b and b[1] == tonumber(items[i + 1]) and b[2] == items[i + 2])
+    if changed or b[3] ~= rank then
+      store_bounds(g, items[i + 1], items[i + 2], rank)
+    end
+    items_w[2 * j - 1], items_w[2 * j] = istr(waiting[j] + delta[g]), g
+    if waiting[j] <= 0 or changed then
+      no = no + 1
+      offer[no] = g
+    end
   end
-  add_many(B .. 'gwait', true, gs, delta)
-  for _, g in ipairs(gs) do
-    offer_turn(g, true)
+  zadd_many(B .. 'gwait', items_w)
+  load_in_turn(offer)
+  for j = 1, no do
+    offer_turn(offer[j], true)
   end
 end
 
@@ -462,7 +520,7 @@ end
 -- `ready:<rank>`. Linear in the list's length (cancel, a keyed replace).
 local function remove_ready(id, rank)
   local g = group_of(id)
-  local list = g and (B .. 'gq:' .. rank .. ':' .. g) or (B .. 'ready:' .. rank)
+  local list = g and (GQ[tonumber(rank)] .. g) or (B .. 'ready:' .. rank)
   local n = redis.call('LREM', list, 1, listed(id))
   if n == 0 then
     n = redis.call('LREM', list, 1, id)
@@ -471,7 +529,7 @@ local function remove_ready(id, rank)
     -- A group left with nothing pending stays in the turn until a fetch
     -- reaches it there and drops it.
     redis.call('ZINCRBY', B .. 'gwait', -1, g)
-    count('gpending:' .. rank, -1)
+    count(GPENDING[tonumber(rank)], -1)
     group_tidy(g)
   end
 end
@@ -523,12 +581,29 @@ local function groups_ended(ids, now)
   end
   load_in_turn(gs)
   local running = add_many(B .. 'grun', false, gs, ended)
-  local back = false
+  -- The groups out of the turn: their pending counts and bounds read in
+  -- one call each.
+  local out, nout = {}, 0
   for _, g in ipairs(gs) do
-    local went, in_turn = offer_turn(g, false)
+    if not ON[g] then
+      nout = nout + 1
+      out[nout] = g
+    end
+  end
+  if nout == 0 then
+    return false
+  end
+  local waiting = read_many(B .. 'gwait', true, out)
+  load_bounds(out)
+  local back = false
+  for i, g in ipairs(out) do
+    local went, in_turn = false, false
+    if waiting[i] > 0 then
+      went, in_turn = offer_turn(g, true)
+    end
     back = back or went
     if running[g] <= 0 and not in_turn then
-      group_tidy(g, running[g])
+      group_tidy(g, running[g], waiting[i])
     end
   end
   return back
