@@ -82,7 +82,10 @@ async fn main() -> Result<(), Failure> {
     }
     let us = (target.cpu_seconds().await? - before) * 1e6 / done as f64;
     eprintln!("{us:.2} µs of Redis CPU per job ({done} jobs, batch {b}, groups {groups}, backlog {backlog})");
-    println!("{}", serde_json::json!({ "jobs": done, "batch": b, "groups": groups, "backlog": backlog, "redis_cpu_us_per_job": us }));
+    println!(
+        "{}",
+        serde_json::json!({ "jobs": done, "batch": b, "groups": groups, "backlog": backlog, "redis_cpu_us_per_job": us })
+    );
     target.delete_prefix(&prefix).await?;
     Ok(())
 }
