@@ -15,6 +15,7 @@ use crate::hot::BATCH;
 use crate::keys::queues_key;
 use crate::queue::RedisQueue;
 use crate::scripts::cancel::Cancel;
+use crate::scripts::groups_top::GroupsTop;
 use crate::scripts::purge_dead::PurgeDead;
 use crate::scripts::retry_dead::{DeadRetry, RetryDead};
 use crate::scripts::set_breaker::SetBreaker;
@@ -115,36 +116,18 @@ impl RedisQueue {
         Ok(stats)
     }
 
-    /// The top of the `gwait` sorted set, then the running counts and
-    /// bounds of those groups: one round trip each.
+    /// One `groups_top.lua` call (the busiest groups with their counts and
+    /// bounds), then the queue's overrides.
     pub(crate) async fn groups(&self, queue: &str, limit: usize) -> Result<Vec<GroupInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
         let keys = self.keys(queue);
-        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let top: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
-            .arg(keys.group_waiting())
-            .arg(0)
-            .arg(stop)
-            .arg("WITHSCORES")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("groups", &e))?;
-        let top: Vec<(String, f64)> = top.into_iter().filter(|(_, n)| *n >= 1.0).collect();
+        let top = self.invoke(GroupsTop { keys: &keys, limit }).await?;
         if top.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<&str> = top.iter().map(|(g, _)| g.as_str()).collect();
-        type Fields = (Vec<Option<u64>>, Vec<Option<String>>, (Option<String>, Option<String>));
-        let (running, bounds, (over_limit, over_rate)): Fields = redis::pipe()
-            .cmd("HMGET")
-            .arg(keys.group_running())
-            .arg(&names)
-            .cmd("HMGET")
-            .arg(keys.group_bounds())
-            .arg(&names)
-            .cmd("HMGET")
+        let (over_limit, over_rate): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(keys.meta())
             .arg("group_concurrency")
             .arg("group_rate")
@@ -156,19 +139,16 @@ impl RedisQueue {
         let over_limit = over_limit.and_then(|s| s.parse::<u32>().ok());
         Ok(top
             .into_iter()
-            .zip(running)
-            .zip(bounds)
-            .map(|(((key, pending), running), bounds)| {
+            .map(|g| {
                 // `<concurrency>/<rate>/<rank>` (see groups.lua).
-                let mut parts = bounds.as_deref().unwrap_or("").split('/');
+                let mut parts = g.bounds.split('/');
                 let limit = parts.next().and_then(|l| l.parse::<u32>().ok());
                 let rate = parts.next().and_then(rate_field);
                 GroupInfo {
-                    key,
+                    key: g.key,
                     rate: over_rate.or(rate),
-                    // Scores count jobs: whole numbers far below 2^53.
-                    pending: pending as u64,
-                    running: running.unwrap_or(0),
+                    pending: g.pending,
+                    running: g.running,
                     concurrency: over_limit.or(limit),
                 }
             })

@@ -229,9 +229,16 @@ impl QueueKeys {
         self.key(&format!("gq:{rank}:{group}"))
     }
 
-    /// Sorted set of groups by their pending jobs.
+    /// Sorted set of groups scored no lower than their pending jobs (the
+    /// count as of each group's latest enqueue; listing the busiest
+    /// corrects the scores it reads).
     pub fn group_waiting(&self) -> String {
         self.key("gwait")
+    }
+
+    /// Hash of group → its pending jobs.
+    pub fn group_pending(&self) -> String {
+        self.key("gpend")
     }
 
     /// Hash of group → its running jobs.
@@ -453,6 +460,7 @@ mod tests {
             k.group(),
             k.group_ready(0, "g"),
             k.group_waiting(),
+            k.group_pending(),
             k.group_running(),
             k.group_bounds(),
             k.group_turn(),

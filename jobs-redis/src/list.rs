@@ -129,8 +129,8 @@ impl RedisQueue {
     }
 
     /// Pending ids at positions `pos..=stop` of the queue's lines read as
-    /// one: its ungrouped jobs by priority, then each group's (busiest
-    /// first, as `groups` lists them) by priority. Groups wholly before
+    /// one: its ungrouped jobs by priority, then each group's (in the order
+    /// of `gwait`, busiest first) by priority. Groups wholly before
     /// `pos` are skipped by their pending count, without reading their
     /// lists.
     async fn ready_ids(&self, keys: &QueueKeys, pos: usize, stop: usize) -> Result<Vec<Vec<u8>>, Error> {
@@ -142,17 +142,25 @@ impl RedisQueue {
         const GROUPS_PAGE: isize = 200;
         while start <= stop {
             let from = page * GROUPS_PAGE;
-            let groups: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+            let groups: Vec<String> = redis::cmd("ZREVRANGE")
                 .arg(keys.group_waiting())
                 .arg(from)
                 .arg(from + GROUPS_PAGE - 1)
-                .arg("WITHSCORES")
                 .query_async(&mut self.conn())
                 .await
                 .map_err(err)?;
-            for (group, pending) in &groups {
-                // Scores count jobs: whole numbers far below 2^53.
-                let pending = *pending as usize;
+            if groups.is_empty() {
+                break;
+            }
+            // The scores are bounds (see groups.lua); `gpend` has the counts.
+            let counts: Vec<Option<usize>> = redis::cmd("HMGET")
+                .arg(keys.group_pending())
+                .arg(&groups)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(err)?;
+            for (group, pending) in groups.iter().zip(counts) {
+                let pending = pending.unwrap_or(0);
                 if start + pending <= pos {
                     start += pending;
                     continue;

@@ -36,6 +36,7 @@ pub(crate) mod fetch;
 pub(crate) mod finish;
 pub(crate) mod fire_schedule;
 pub(crate) mod flow_take;
+pub(crate) mod groups_top;
 mod invoke;
 pub(crate) mod listen;
 pub(crate) mod progress;

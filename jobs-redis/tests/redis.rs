@@ -533,3 +533,34 @@ fn moving_a_schedule_between_queues_never_fires_a_tick_twice() {
         assert!(per_tick.len() > 100, "the schedulers fired most ticks: {}", per_tick.len());
     });
 }
+
+/// Groups stored before `gpend` held their pending counts (only `gwait`
+/// had them) keep them: the first script call that meets the queue copies
+/// them, and every job still runs, in turn, with the counts right.
+#[test]
+fn groups_of_the_earlier_layout_keep_their_counts() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "grouped";
+        let grouped = |key: &str| NewJob {
+            group: Some(jobs_core::JobGroup { key: key.into(), concurrency: None, rate: None }),
+            ..raw(queue, None)
+        };
+        q.enqueue_many(vec![grouped("a"), grouped("a"), grouped("a"), grouped("b")]).await.unwrap();
+        // The earlier layout: no `gpend`, no layout mark in meta.
+        let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
+        let mut conn = raw_conn().await;
+        let () =
+            redis::pipe().del(keys.group_pending()).hdel(keys.meta(), "glayout").query_async(&mut conn).await.unwrap();
+        let counts = |q: RedisQueue| async move {
+            q.groups(queue, 10).await.unwrap().into_iter().map(|g| (g.key, g.pending)).collect::<Vec<_>>()
+        };
+        let first = q.fetch(&req(queue, 1)).await.unwrap().jobs;
+        assert_eq!(first.len(), 1);
+        assert_eq!(counts(q.clone()).await, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+        let rest = q.fetch(&req(queue, 10)).await.unwrap().jobs;
+        assert_eq!(rest.len(), 3, "every job is fetched");
+        assert_eq!(counts(q.clone()).await, vec![], "nothing pending");
+        assert_eq!(q.stats().await.unwrap().queue(queue).pending, 0);
+    });
+}

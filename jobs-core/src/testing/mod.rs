@@ -142,6 +142,7 @@ macro_rules! conformance_suite {
             group_concurrency_holds_across_pools,
             groups_take_turns,
             grouped_jobs_are_counted_and_cancelled,
+            groups_are_listed_by_what_is_still_pending,
             group_rate_holds_in_every_window,
             queue_rate_holds_in_every_window,
             rate_limited_holds_the_group,

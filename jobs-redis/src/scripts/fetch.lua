@@ -254,7 +254,7 @@ if max > 0 and meta[1] ~= '1' then
       end
       local waiting_of, running_of = {}, {}
       if #gs > 0 then
-        local w, r = read_many(B .. 'gwait', true, gs), read_many(B .. 'grun', false, gs)
+        local w, r = read_many(GPEND, gs), read_many(B .. 'grun', gs)
         for i, g in ipairs(gs) do
           waiting_of[g], running_of[g] = w[i], r[i]
         end
@@ -352,10 +352,10 @@ if max > 0 and meta[1] ~= '1' then
       if ntook > 0 then
         local waits, runs = {}, {}
         for i, g in ipairs(took) do
-          waits[2 * i - 1], waits[2 * i] = istr(waiting_of[g]), g
+          waits[2 * i - 1], waits[2 * i] = g, istr(waiting_of[g])
           runs[2 * i - 1], runs[2 * i] = g, istr(running_of[g])
         end
-        zadd_many(B .. 'gwait', waits)
+        hset_many(GPEND, waits)
         hset_many(B .. 'grun', runs)
       end
       for r0 = 0, 3 do

@@ -5,8 +5,11 @@
 -- `<concurrency>/<rate>:<key>` (concurrency '' for no bound; rate
 -- `<starts>,<window ms>`, '' for none). While pending it waits in its group's
 -- list `gq:<rank>:<key>` (entries as in `ready:<rank>`), not in a ready
--- list; the sorted set `gwait` scores each group by its pending jobs (so
--- the busiest are read without a scan), `grun` counts its running ones,
+-- list; the hash `gpend` counts each group's pending jobs, `grun` its
+-- running ones, the sorted set `gwait` scores each group no lower than its
+-- pending jobs (the exact count as of its latest enqueue: fetches, which
+-- lower the count, leave the score alone, so a fetch writes no sorted set;
+-- groups_top.lua lists the busiest, correcting the scores it reads),
 -- `gbound` holds `<concurrency>/<rate>/<rank>`: its bound and rate (its
 -- latest job's, as in the `group` field) and the most urgent rank that may
 -- hold jobs (a hint no higher than the truth: a fetch starts its search
@@ -41,16 +44,26 @@
 -- group not in the turn, HSET of `gbound`, SADD and RPUSH of the turn);
 -- fetch LPOP; finish nothing of its own (and the cleanup of a group with
 -- nothing left). Per call, whatever its size: the groups' `gbound` fields
--- (HMGET) and turn membership (SMISMEMBER), their pending counts (ZMSCORE
--- and ZADD of `gwait`) and running counts (HMGET and HSET of `grun`), and
--- in a fetch one LPOP and one RPUSH of the turn per round.
+-- (HMGET) and turn membership (SMISMEMBER), their pending counts (HMGET
+-- and HSET of `gpend`, and in an enqueue ZADD of `gwait`) and running
+-- counts (HMGET and HSET of `grun`), and in a fetch one LPOP and one RPUSH
+-- of the turn per round.
+--
+-- Layouts: meta's `glayout` is '2' once `gpend` holds the pending counts
+-- (has_groups() copies them from `gwait`, which held them exactly in the
+-- earlier layout, the first time a script meets a queue without it).
 
 local GROUP = B .. 'group'
+local GPEND = B .. 'gpend'
+local GWAIT = B .. 'gwait'
 local HAS_GROUPS = nil -- nil: not looked up yet
 -- Per rank (0-3): the prefix of its groups' lists and its `gpending`
 -- gauge. Built once: Lua prints a number in a string through sprintf's
 -- '%.14g', which costs more than the command it is for.
-local GQ = { [0] = B .. 'gq:0:', B .. 'gq:1:', B .. 'gq:2:', B .. 'gq:3:' }
+local GQ = {}
+for r = 0, 3 do
+  GQ[r] = B .. 'gq:' .. r .. ':'
+end
 local GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
 
 -- Small whole numbers as text, each printed once per script call (see GQ).
@@ -69,12 +82,32 @@ local BOUNDS = {}
 -- Whether `gheld` exists (nil: not looked up yet).
 local HAS_HELD = nil
 
--- Whether the queue ever had a grouped job (its turn exists).
+-- Whether the queue ever had a grouped job (its turn exists). A queue
+-- whose groups were stored in the earlier layout (see above) has its
+-- pending counts copied to `gpend` first, once (a read of `gwait` and a
+-- write per thousand groups).
 local function has_groups()
   if HAS_GROUPS == nil then
     HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
+    if HAS_GROUPS and redis.call('HGET', B .. 'meta', 'glayout') ~= '2' then
+      local counts = redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES')
+      local items = {}
+      for i = 1, #counts, 2 do
+        items[i], items[i + 1] = counts[i], counts[i + 1]
+      end
+      hset_many(GPEND, items)
+      redis.call('HSET', B .. 'meta', 'glayout', '2')
+    end
   end
   return HAS_GROUPS
+end
+
+-- The queue's first grouped job: its ungrouped jobs take turns from now on
+-- (see above), and its groups are stored in the current layout.
+local function start_groups()
+  redis.call('RPUSH', B .. 'gturn', '')
+  redis.call('HSET', B .. 'meta', 'glayout', '2')
+  HAS_GROUPS = true
 end
 
 -- The queue's overrides, read once per script call (false: none).
@@ -186,13 +219,12 @@ local function store_bounds(g, limit, rate, rank)
   redis.call('HSET', B .. 'gbound', g, limit .. '/' .. rate .. '/' .. rank)
 end
 
--- The values of the groups of `gs` in `key`, a sorted set (`gwait`, by
--- score) or a hash (`grun`), as numbers (0 when absent), in one call per
--- thousand.
-local function read_many(key, zset, gs)
+-- The values of the groups of `gs` in hash `key` (`gpend`, `grun`), as
+-- numbers (0 when absent), in one call per thousand.
+local function read_many(key, gs)
   local out = {}
   for i = 1, #gs, 1000 do
-    local part = redis.call(zset and 'ZMSCORE' or 'HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
+    local part = redis.call('HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
     for j = 1, #part do
       out[i + j - 1] = tonumber(part[j]) or 0
     end
@@ -203,24 +235,16 @@ end
 -- Adds `delta[g]` to the value of each group of `gs` (each once) in `key`,
 -- as read_many: one read and one write for them all, not an increment per
 -- job. Returns the new values by group.
-local function add_many(key, zset, gs, delta)
-  local old = read_many(key, zset, gs)
+local function add_many(key, gs, delta)
+  local old = read_many(key, gs)
   local new, items, n = {}, {}, 0
   for i, g in ipairs(gs) do
     local v = old[i] + delta[g]
     new[g] = v
-    if zset then
-      items[n + 1], items[n + 2] = istr(v), g
-    else
-      items[n + 1], items[n + 2] = g, istr(v)
-    end
+    items[n + 1], items[n + 2] = g, istr(v)
     n = n + 2
   end
-  if zset then
-    zadd_many(key, items)
-  else
-    hset_many(key, items)
-  end
+  hset_many(key, items)
   return new
 end
 
@@ -382,7 +406,7 @@ local function offer_turn(g, pending)
   if in_turn(g) then
     return false, true
   end
-  if not pending and (tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0) <= 0 then
+  if not pending and (tonumber(redis.call('HGET', GPEND, g)) or 0) <= 0 then
     return false, false
   end
   if is_held(g) or gbrk_probing(g) then
@@ -404,10 +428,11 @@ end
 -- or running and it is out of the turn (`running`, `waiting`: its running
 -- and pending jobs, when known).
 local function group_tidy(g, running, waiting)
-  waiting = waiting or tonumber(redis.call('ZSCORE', B .. 'gwait', g)) or 0
+  waiting = waiting or tonumber(redis.call('HGET', GPEND, g)) or 0
   running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
   if waiting <= 0 and running <= 0 and not in_turn(g) then
-    redis.call('ZREM', B .. 'gwait', g)
+    redis.call('HDEL', GPEND, g)
+    redis.call('ZREM', GWAIT, g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'gbound', g)
     BOUNDS[g] = false
@@ -420,9 +445,7 @@ end
 -- group came into the turn.
 local function group_push(g, limit, rate, rank, entry, front)
   if not has_groups() then
-    -- The queue's first group: its ungrouped jobs take turns from now on.
-    redis.call('RPUSH', B .. 'gturn', '')
-    HAS_GROUPS = true
+    start_groups()
   end
   rank = tonumber(rank)
   local list = GQ[rank] .. g
@@ -433,7 +456,7 @@ local function group_push(g, limit, rate, rank, entry, front)
   end
   local b = stored_bounds(g)
   store_bounds(g, limit, rate, b and math.min(b[3], rank) or rank)
-  redis.call('ZINCRBY', B .. 'gwait', 1, g)
+  redis.call('ZADD', GWAIT, redis.call('HINCRBY', GPEND, g, 1), g)
   count(GPENDING[rank], 1)
   return (offer_turn(g, true))
 end
@@ -452,8 +475,7 @@ local function group_push_many(items)
     return
   end
   if not has_groups() then
-    redis.call('RPUSH', B .. 'gturn', '')
-    HAS_GROUPS = true
+    start_groups()
   end
   local gs, ng, delta, last, top = {}, 0, {}, {}, {}
   local per_rank = { [0] = 0, 0, 0, 0 }
@@ -479,8 +501,8 @@ local function group_push_many(items)
     end
   end
   load_bounds(gs)
-  local waiting = read_many(B .. 'gwait', true, gs)
-  local items_w, offer, no = {}, {}, 0
+  local waiting = read_many(GPEND, gs)
+  local items_w, items_p, offer, no = {}, {}, {}, 0
   for j = 1, ng do
     local g = gs[j]
     local b, i = BOUNDS[g], last[g]
@@ -489,13 +511,16 @@ local function group_push_many(items)
     if changed or b[3] ~= rank then
       store_bounds(g, items[i + 1], items[i + 2], rank)
     end
-    items_w[2 * j - 1], items_w[2 * j] = istr(waiting[j] + delta[g]), g
+    local v = istr(waiting[j] + delta[g])
+    items_w[2 * j - 1], items_w[2 * j] = v, g
+    items_p[2 * j - 1], items_p[2 * j] = g, v
     if waiting[j] <= 0 or changed then
       no = no + 1
       offer[no] = g
     end
   end
-  zadd_many(B .. 'gwait', items_w)
+  hset_many(GPEND, items_p)
+  zadd_many(GWAIT, items_w)
   load_in_turn(offer)
   for j = 1, no do
     offer_turn(offer[j], true)
@@ -528,7 +553,7 @@ local function remove_ready(id, rank)
   if g and n > 0 then
     -- A group left with nothing pending stays in the turn until a fetch
     -- reaches it there and drops it.
-    redis.call('ZINCRBY', B .. 'gwait', -1, g)
+    redis.call('HINCRBY', GPEND, g, -1)
     count(GPENDING[tonumber(rank)], -1)
     group_tidy(g)
   end
@@ -580,7 +605,7 @@ local function groups_ended(ids, now)
     return false
   end
   load_in_turn(gs)
-  local running = add_many(B .. 'grun', false, gs, ended)
+  local running = add_many(B .. 'grun', gs, ended)
   -- The groups out of the turn: their pending counts and bounds read in
   -- one call each.
   local out, nout = {}, 0
@@ -593,7 +618,7 @@ local function groups_ended(ids, now)
   if nout == 0 then
     return false
   end
-  local waiting = read_many(B .. 'gwait', true, out)
+  local waiting = read_many(GPEND, out)
   load_bounds(out)
   local back = false
   for i, g in ipairs(out) do
@@ -641,7 +666,17 @@ local function any_pending()
       return true
     end
   end
-  return has_groups() and #redis.call('ZRANGEBYSCORE', B .. 'gwait', '(0', '+inf', 'LIMIT', 0, 1) > 0
+  if not has_groups() then
+    return false
+  end
+  -- The gauges of grouped pending jobs, with this call's changes.
+  local stored = redis.call('HMGET', B .. 'stats', GPENDING[0], GPENDING[1], GPENDING[2], GPENDING[3])
+  for r0 = 0, 3 do
+    if (tonumber(stored[r0 + 1]) or 0) + (STATS[GPENDING[r0]] or 0) > 0 then
+      return true
+    end
+  end
+  return false
 end
 
 -- Puts the groups whose rate lets them start again by `now` back in the

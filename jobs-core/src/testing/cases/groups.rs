@@ -108,6 +108,37 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "nothing pending: no group listed");
 }
 
+/// The busiest groups are listed by the jobs they still have pending,
+/// after jobs left their lines: a group whose jobs were cancelled or
+/// started falls behind one that kept its jobs, and one left with none is
+/// not listed.
+pub async fn groups_are_listed_by_what_is_still_pending<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("glist");
+    let mut a = Vec::new();
+    for seq in 0..4 {
+        a.push(grouped(&q, &queue, "a", seq, 0).await);
+    }
+    let mut b = Vec::new();
+    for seq in 10..12 {
+        b.push(grouped(&q, &queue, "b", seq, 0).await);
+    }
+    let c = grouped(&q, &queue, "c", 20, 0).await;
+    let g = |key: &str, pending| GroupInfo { key: key.into(), pending, running: 0, concurrency: Some(2), rate: None };
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![g("a", 4), g("b", 2), g("c", 1)], "as enqueued");
+    for id in &a[1..] {
+        assert_eq!(q.cancel(id).await.unwrap(), crate::queue::CancelResult::Cancelled);
+    }
+    assert_eq!(q.cancel(&c).await.unwrap(), crate::queue::CancelResult::Cancelled);
+    assert_eq!(q.groups(&queue, 1).await.unwrap(), vec![g("b", 2)], "the group that kept its jobs first");
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![g("b", 2), g("a", 1)], "a group with none is not listed");
+    let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+    for id in b.iter().chain(&a[..1]) {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    pool.shutdown().await.unwrap();
+    assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "every job ran: no group listed");
+}
+
 /// The most starts within any window of length `per`, from the backend's
 /// own start times of each job's first attempt.
 async fn most_in_a_window<Q: QueueInspect + ?Sized>(q: &Q, ids: &[JobId], per: std::time::Duration) -> usize {
