@@ -13,6 +13,7 @@
 
 pub mod job;
 pub mod peers;
+pub mod processes;
 pub mod report;
 pub mod scenario;
 pub mod server;
@@ -72,6 +73,13 @@ pub struct Settings {
     /// Jobs a pool may take ahead of its free workers
     /// (`WorkerPoolBuilder::prefetch`; 0 takes none).
     pub prefetch: usize,
+    /// Worker processes of the `processes` run, which share `workers`
+    /// among them.
+    pub processes: usize,
+    /// The program run as each worker process (`jobs-bench
+    /// --worker-process`); `None`: this program, which must be jobs-bench.
+    #[serde(skip)]
+    pub worker_exe: Option<std::path::PathBuf>,
     /// Producer tasks of the end-to-end run, each sending batches of
     /// `producer_batch` one after another.
     pub producers: usize,
@@ -103,8 +111,8 @@ pub struct Settings {
     /// Requests per `redis-benchmark` test (0: do not run it).
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
-    /// `groups`, `groups-idle`, `fan-in`, `rate-wait`, `events`,
-    /// `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0 in the
+    /// `processes`, `groups`, `groups-idle`, `fan-in`, `rate-wait`,
+    /// `events`, `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0 in the
     /// JSON and have no row in the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
@@ -129,6 +137,8 @@ impl Settings {
             e2e_n: 1_000_000,
             workers: 512,
             prefetch: 0,
+            processes: 4,
+            worker_exe: None,
             producers: 2,
             producer_batch: 500,
             latency_n: 10_000,
@@ -176,6 +186,8 @@ impl Settings {
             e2e_n: 2_000,
             workers: 32,
             prefetch: 0,
+            processes: 2,
+            worker_exe: None,
             producers: 2,
             producer_batch: 100,
             latency_n: 40,
@@ -248,6 +260,13 @@ pub struct Store {
     /// The pool's handle.
     pub worker: SharedQueue,
     prefix: Option<String>,
+}
+
+impl Store {
+    /// Its key prefix (Redis only).
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
 }
 
 /// Which backend to measure.
@@ -411,6 +430,21 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
             f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
         ));
         backend.collect_stats("e2e", s.e2e_n, &mut f).await?;
+        backend.release(st).await?;
+    }
+
+    if let (true, Backend::Redis(t)) = (s.runs("processes"), backend) {
+        // The same run with the workers spread over worker processes.
+        let st = backend.store("processes").await?;
+        backend.reset_stats().await?;
+        let each = (s.workers / s.processes.max(1)).max(1);
+        let p = progress.sub(&format!("end to end, {} processes of {each} workers", s.processes));
+        let redis_cpu = backend.redis_cpu().await?;
+        let shape = (s.producer_batch, s.producers);
+        f.end_to_end_processes = processes::end_to_end(&st, s, t.url(), (s.processes.max(1), each), shape, &p).await?;
+        f.end_to_end_processes.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
+        p.done(&format!("{:.0} jobs/s", f.end_to_end_processes.per_s));
+        backend.collect_stats("processes", s.e2e_n, &mut f).await?;
         backend.release(st).await?;
     }
 

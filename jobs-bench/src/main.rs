@@ -32,6 +32,17 @@ struct Args {
     /// Jobs of the end-to-end run.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Worker processes of the `processes` run (4 by default), which
+    /// share the workers among them.
+    #[arg(long, value_name = "N")]
+    processes: Option<usize>,
+    /// Run as one worker process of the `processes` run (started by
+    /// jobs-bench itself, with `--redis`, `--prefix` and `--workers`).
+    #[arg(long, hide = true, requires_all = ["redis", "prefix"])]
+    worker_process: bool,
+    /// The key prefix a worker process serves.
+    #[arg(long, hide = true)]
+    prefix: Option<String>,
     /// Jobs timed in the latency run (at 500/s).
     #[arg(long, value_name = "N")]
     latency_jobs: Option<usize>,
@@ -63,8 +74,8 @@ struct Args {
     #[arg(long)]
     no_ceiling: bool,
     /// Only these measurements (comma separated: single, inflight, many,
-    /// e2e, groups, groups-idle, fan-in, rate-wait, events, latency,
-    /// delayed, memory).
+    /// e2e, processes, groups, groups-idle, fan-in, rate-wait, events,
+    /// latency, delayed, memory).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     only: Vec<String>,
     /// No progress on stderr.
@@ -84,6 +95,15 @@ fn main() -> anyhow::Result<()> {
     jobs_bench::scenario::set_pool_prefetch(s.prefetch);
     if let Some(n) = args.jobs {
         s.e2e_n = n.max(1);
+    }
+    if let Some(n) = args.processes {
+        s.processes = n.max(1);
+    }
+    if args.worker_process {
+        // `requires_all` above makes both present.
+        let (url, prefix) = (args.redis.as_deref().unwrap_or_default(), args.prefix.as_deref().unwrap_or_default());
+        let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+        return Ok(rt.block_on(jobs_bench::processes::serve(url, prefix, s.workers))?);
     }
     if let Some(n) = args.latency_jobs {
         s.latency_n = n.max(1);

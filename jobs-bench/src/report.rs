@@ -20,6 +20,9 @@ pub struct Figures {
     pub enqueue_many: Rate,
     /// No-op jobs through a worker pool while producers run.
     pub end_to_end: EndToEnd,
+    /// The same end-to-end run with the workers spread over worker
+    /// processes (Redis only; CPU per job counts every process).
+    pub end_to_end_processes: EndToEnd,
     /// The same end-to-end run with every job in a group, 10 jobs per
     /// group (served in turn).
     pub end_to_end_groups: EndToEnd,
@@ -225,6 +228,38 @@ impl Report {
             "e2e",
             "end to end: CPU per job, Redis",
             &|f| f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1} µs")).unwrap_or_else(|| "-".into()),
+            String::new(),
+        );
+        let each = (self.settings.workers / self.settings.processes.max(1)).max(1);
+        row(
+            "processes",
+            &format!("end to end, {} processes of {each} workers", self.settings.processes),
+            &|f| rate(f.end_to_end_processes.per_s),
+            String::new(),
+        );
+        row(
+            "processes",
+            "end to end, processes: of the one-process figure",
+            &|f| {
+                if f.end_to_end.per_s > 0.0 && f.end_to_end_processes.per_s > 0.0 {
+                    format!("{:.0} %", f.end_to_end_processes.per_s / f.end_to_end.per_s * 100.0)
+                } else {
+                    "-".into()
+                }
+            },
+            String::new(),
+        );
+        row(
+            "processes",
+            "end to end, processes: CPU per job, Redis / all worker processes and producer",
+            &|f| {
+                let redis = f.end_to_end_processes.redis_cpu_us_per_job.map(|c| format!("{c:.1}"));
+                format!(
+                    "{} / {:.1} µs",
+                    redis.unwrap_or_else(|| "-".into()),
+                    f.end_to_end_processes.client_cpu_us_per_job
+                )
+            },
             String::new(),
         );
         row("groups", "end to end, every job in a group of 10", &|f| rate(f.end_to_end_groups.per_s), String::new());

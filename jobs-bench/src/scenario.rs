@@ -12,7 +12,7 @@ use crate::job::{now_ns, ns_of, BenchNoop, QUEUE, SINK};
 use crate::{BenchError, Progress, Store};
 
 /// How long any one wait may take before the scenario is declared stuck.
-const STUCK: Duration = Duration::from_secs(300);
+pub(crate) const STUCK: Duration = Duration::from_secs(300);
 
 /// A rate, and the mean time of one call when calls were awaited one by one.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -122,7 +122,7 @@ pub async fn enqueue_batches(
 }
 
 /// `n` jobs in batches, from `in_flight` tasks.
-async fn produce(
+pub(crate) async fn produce(
     q: &SharedQueue,
     n: usize,
     batch: usize,
@@ -371,7 +371,7 @@ where
 
 /// CPU time (user and system) this process used so far, in seconds
 /// (`/proc/self/stat`; 0 where unavailable).
-fn process_cpu_s() -> f64 {
+pub(crate) fn process_cpu_s() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
     // Fields after the command name (which may hold spaces): state is the
     // first, utime and stime the 12th and 13th.

@@ -7,7 +7,8 @@ use jobs_bench::{Progress, Settings, Target};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_figure_is_reported() {
     let target = Target::start().expect("redis-server starts");
-    let report = jobs_bench::run(&Settings::smoke(), Some(&target), true, &Progress::new("smoke", true))
+    let settings = Settings { worker_exe: Some(env!("CARGO_BIN_EXE_jobs-bench").into()), ..Settings::smoke() };
+    let report = jobs_bench::run(&settings, Some(&target), true, &Progress::new("smoke", true))
         .await
         .expect("the benchmark runs");
     let json = serde_json::to_value(&report).expect("the report serializes");
@@ -54,6 +55,8 @@ async fn every_figure_is_reported() {
         }
     }
     assert!(json["redis"]["commands"]["e2e"].as_array().is_some_and(|a| !a.is_empty()));
+    let processes = &json["redis"]["end_to_end_processes"];
+    assert!(processes["per_s"].as_f64().is_some_and(|r| r > 0.0), "the worker processes ran the jobs: {processes}");
     for c in ["round_trip", "round_trips_concurrent", "lpush_pipelined", "lpop_pipelined"] {
         assert!(json["ceiling"][c]["rps"].as_f64().is_some_and(|r| r > 0.0), "ceiling {c}");
     }
