@@ -564,3 +564,34 @@ fn groups_of_the_earlier_layout_keep_their_counts() {
         assert_eq!(q.stats().await.unwrap().queue(queue).pending, 0);
     });
 }
+
+/// The busiest group is found behind many groups whose scores are stale
+/// (jobs left their lines since their last enqueue): listing reads on past
+/// its first window until the top of the set is exact.
+#[test]
+fn the_busiest_group_is_found_behind_many_stale_scores() {
+    run(async {
+        let (q, _prefix) = isolated(Retention::default()).await;
+        let queue = "stale";
+        let grouped = |key: String| NewJob {
+            group: Some(jobs_core::JobGroup { key, concurrency: None, rate: None }),
+            ..raw(queue, None)
+        };
+        let mut left = Vec::new();
+        for g in 0..60 {
+            let jobs: Vec<NewJob> = (0..3).map(|_| grouped(format!("g{g:02}"))).collect();
+            let ids = q.enqueue_many(jobs).await.unwrap();
+            left.extend(ids[1..].iter().cloned());
+        }
+        q.enqueue_many(vec![grouped("b".into()), grouped("b".into())]).await.unwrap();
+        for id in &left {
+            assert_eq!(q.cancel(id).await.unwrap(), jobs_core::CancelResult::Cancelled);
+        }
+        let top: Vec<(String, u64)> =
+            q.groups(queue, 1).await.unwrap().into_iter().map(|g| (g.key, g.pending)).collect();
+        assert_eq!(top, vec![("b".to_string(), 2)], "60 groups scored 3 hold 1 job each now");
+        let all = q.groups(queue, 100).await.unwrap();
+        assert_eq!(all.len(), 61);
+        assert!(all[1..].iter().all(|g| g.pending == 1), "{all:?}");
+    });
+}

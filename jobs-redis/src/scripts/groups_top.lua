@@ -7,17 +7,20 @@
 -- `gpend` (a group with none leaves the set), until the top of the set
 -- holds only exact scores. Then no group below it can have more pending
 -- jobs than the last one read, and the first `limit` read are the busiest.
--- Each pass corrects the scores it read, so the passes are few; after 16
--- the groups read so far are listed, by their exact counts.
+-- Each pass reads twice as many as the one before, and the corrections
+-- stay, so a later call reads fewer; a call reads at most READ_MAX
+-- entries (then the groups read so far are listed, by their exact counts).
 -- Returns {key, pending, running, bounds} per group, busiest first (ties:
 -- the greater key first, as ZREVRANGE orders them); running is grun's
 -- count ('' for none) and bounds is gbound's value ('' for none).
 
+local READ_MAX = 5000
 local limit = tonumber(ARGV[1])
 local window = limit + 16
+local read = 0
 has_groups()
 local top = {}
-for _ = 1, 16 do
+while true do
   local page = redis.call('ZREVRANGE', GWAIT, 0, window - 1, 'WITHSCORES')
   local names = {}
   for i = 1, #page, 2 do
@@ -44,9 +47,11 @@ for _ = 1, 16 do
       top[#top + 1] = { g, n }
     end
   end
-  if not stale then
+  read = read + #names
+  if not stale or #names < window or read >= READ_MAX then
     break
   end
+  window = math.min(2 * window, READ_MAX - read)
 end
 table.sort(top, function(a, b)
   if a[2] ~= b[2] then
