@@ -123,12 +123,12 @@ if max > 0 and meta[1] ~= '1' then
   -- Leases the popped entries `ids` of rank `rank` (a job past its expiry
   -- ends expired instead); returns how many were leased. A grouped job
   -- that is not leased gives its group's slot back (`gof`: the group of
-  -- each grouped job popped, which took a slot when popped).
-  local gof = {}
+  -- each grouped entry, by place in `ids`, which took a slot when popped).
   -- The popped jobs that are their group's breaker's probe, by id: their
   -- group.
   local probes = {}
-  local function lease_popped(ids, rank)
+  local function lease_popped(ids, rank, gof)
+    gof = gof or {}
     if not token then
       token = ms(redis.call('INCRBY', B .. 'seq', 1))
     end
@@ -180,8 +180,8 @@ if max > 0 and meta[1] ~= '1' then
           -- Past its expiry and never started (no attempt counted):
           -- ended, never leased.
           n_expired = n_expired + 1
-          if gof[id] then
-            group_ended(gof[id], id, now)
+          if gof[i] then
+            group_ended(gof[i], id, now)
           end
           finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
           count('expired:' .. r, 1)
@@ -215,9 +215,9 @@ if max > 0 and meta[1] ~= '1' then
           jobs_out[no + 4] = nm > 0 and crashes[id] or false
           no = no + 4
         end
-      elseif gof[ids[i]] then
+      elseif gof[i] then
         -- Gone since it was listed: its group's slot is free again.
-        group_ended(gof[ids[i]], ids[i], now)
+        group_ended(gof[i], ids[i], now)
       end
     end
     emit_many('started', running, leased, leased0, ev_atts or '1', jobs_out, out0 - 2, 4)
@@ -231,41 +231,39 @@ if max > 0 and meta[1] ~= '1' then
   -- function of its own: its locals would take the script's main function
   -- past Lua's 200.)
   local function pop_turns()
-    local per_rank, popped = { {}, {}, {}, {} }, 0
+    local per_rank, nper, popped = { {}, {}, {}, {} }, { 0, 0, 0, 0 }, 0
+    -- The group of each entry of per_rank (its place there), for
+    -- lease_popped.
+    local group_at = { {}, {}, {}, {} }
     local nturn = redis.call('LLEN', B .. 'gturn')
     local idle = 0
+    local grun = B .. 'grun'
     while popped < max and idle < nturn do
       -- A round: the turn's next members taken off its head at once, and
       -- those that stay put back at its tail in the same order, as if each
       -- had been moved there alone; their bounds, pending and running
-      -- counts read in one call each.
+      -- counts read in one call each (by place in the round: no table
+      -- keyed by group is built per job).
       local members = redis.call('LPOP', B .. 'gturn', math.min(max - popped, nturn))
       if not members then
         break
       end
+      local nm = #members
       load_bounds(members)
-      -- The round's groups' pending and running counts, read once and
-      -- written once at its end for the groups that yielded a job.
-      local gs = {}
-      for _, m in ipairs(members) do
-        if m ~= '' then
-          gs[#gs + 1] = m
-        end
+      local w, r = {}, {}
+      if nm > 1 or members[1] ~= '' then
+        w, r = read_many(GPEND, members), read_many(grun, members)
       end
-      local waiting_of, running_of = {}, {}
-      if #gs > 0 then
-        local w, r = read_many(GPEND, gs), read_many(B .. 'grun', gs)
-        for i, g in ipairs(gs) do
-          waiting_of[g], running_of[g] = w[i], r[i]
-        end
-      end
-      local took, ntook = {}, 0
+      -- The pending and running counts written back, per group that
+      -- yielded a job.
+      local waits, runs, nw = {}, {}, 0
       local stay, nstay, left_turn, nleft = {}, 0, {}, 0
       -- Looked up once per round: whether any group's breaker is not
       -- closed, and the jobs popped per rank (for the `gpending` gauges).
       local brk_any = gbrk_any()
       local popped_at = { [0] = 0, 0, 0, 0 }
-      for _, m in ipairs(members) do
+      for j = 1, nm do
+        local m = members[j]
         local entry, rank = nil, nil
         if m == '' then
           for r0 = 0, 3 do
@@ -281,8 +279,13 @@ if max > 0 and meta[1] ~= '1' then
           nstay = nstay + 1
           stay[nstay] = m
         else
-          local limit, rate, hint = bounds_of(m)
-          local run = running_of[m] or 0
+          -- Its bounds (bounds_of, inlined: this runs once per job).
+          local b = BOUNDS[m]
+          local limit, rate, hint = OVER_LIMIT or (b and b[1]), OVER_RATE, b and b[3] or 0
+          if not rate and b and b[2] ~= '' then
+            rate = b[2]
+          end
+          local run = r[j]
           -- Its breaker (groups.lua): open (its cool-down over, or it would
           -- be held), the job popped is its probe and leaves the group out
           -- of the turn; probing, nothing starts.
@@ -308,18 +311,19 @@ if max > 0 and meta[1] ~= '1' then
           end
           local left = 0
           if entry then
-            left = waiting_of[m] - 1
-            waiting_of[m], running_of[m] = left, run + 1
-            ntook = ntook + 1
-            took[ntook] = m
+            left = w[j] - 1
+            nw = nw + 1
+            waits[2 * nw - 1], waits[2 * nw] = m, istr(left)
+            runs[2 * nw - 1], runs[2 * nw] = m, istr(run + 1)
             popped_at[rank] = popped_at[rank] + 1
-            local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
-            gof[id] = m
-            if rate then
-              rate_take(m, rate, id, now)
-            end
-            if brk then
-              probes[id] = m
+            if rate or brk then
+              local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
+              if rate then
+                rate_take(m, rate, id, now)
+              end
+              if brk then
+                probes[id] = m
+              end
             end
           end
           if held or not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
@@ -343,20 +347,19 @@ if max > 0 and meta[1] ~= '1' then
           end
         end
         if entry then
-          local t = per_rank[rank + 1]
-          t[#t + 1] = entry
+          local k = nper[rank + 1] + 1
+          nper[rank + 1] = k
+          per_rank[rank + 1][k] = entry
+          if m ~= '' then
+            group_at[rank + 1][k] = m
+          end
           popped = popped + 1
           idle = 0
         end
       end
-      if ntook > 0 then
-        local waits, runs = {}, {}
-        for i, g in ipairs(took) do
-          waits[2 * i - 1], waits[2 * i] = g, istr(waiting_of[g])
-          runs[2 * i - 1], runs[2 * i] = g, istr(running_of[g])
-        end
+      if nw > 0 then
         hset_many(GPEND, waits)
-        hset_many(B .. 'grun', runs)
+        hset_many(grun, runs)
       end
       for r0 = 0, 3 do
         if popped_at[r0] > 0 then
@@ -366,15 +369,15 @@ if max > 0 and meta[1] ~= '1' then
       rpush_many(B .. 'gturn', stay)
       leave_turn(left_turn)
     end
-    return per_rank
+    return per_rank, group_at
   end
 
   if has_groups() then
     release_held(now, batch)
-    local per_rank = pop_turns()
+    local per_rank, group_at = pop_turns()
     for r0 = 0, 3 do
       if #per_rank[r0 + 1] > 0 then
-        taken = taken + lease_popped(per_rank[r0 + 1], r0)
+        taken = taken + lease_popped(per_rank[r0 + 1], r0, group_at[r0 + 1])
       end
     end
     -- Expired jobs took room: more may wait behind them.
