@@ -159,15 +159,15 @@ local function stored_bounds(g)
   return b
 end
 
--- The groups of `gs` ('' skipped) that `cache` does not know yet, each
--- once (marked false in it meanwhile), and how many.
+-- The groups of `gs` (each once; '' skipped) that `cache` does not know
+-- yet, and how many.
 local function uncached(cache, gs)
   local want, n = {}, 0
-  for _, g in ipairs(gs) do
+  for i = 1, #gs do
+    local g = gs[i]
     if g ~= '' and cache[g] == nil then
       n = n + 1
       want[n] = g
-      cache[g] = false
     end
   end
   return want, n
@@ -230,22 +230,6 @@ local function read_many(key, gs)
     end
   end
   return out
-end
-
--- Adds `delta[g]` to the value of each group of `gs` (each once) in `key`,
--- as read_many: one read and one write for them all, not an increment per
--- job. Returns the new values by group.
-local function add_many(key, gs, delta)
-  local old = read_many(key, gs)
-  local new, items, n = {}, {}, 0
-  for i, g in ipairs(gs) do
-    local v = old[i] + delta[g]
-    new[g] = v
-    items[n + 1], items[n + 2] = g, istr(v)
-    n = n + 2
-  end
-  hset_many(key, items)
-  return new
 end
 
 -- Group `g`'s most urgent rank that may hold jobs is `rank` now (a fetch
@@ -477,21 +461,22 @@ local function group_push_many(items)
   if not has_groups() then
     start_groups()
   end
-  local gs, ng, delta, last, top = {}, 0, {}, {}, {}
+  -- Each group once, by place (`at`: a group's place in `gs`): its jobs,
+  -- its last job's place in `items` and its most urgent rank.
+  local gs, ng, at, delta, last, top = {}, 0, {}, {}, {}, {}
   local per_rank = { [0] = 0, 0, 0, 0 }
   for i = 1, n, 5 do
     local g, rank = items[i], items[i + 3]
-    local d = delta[g]
-    if not d then
+    local k = at[g]
+    if not k then
       ng = ng + 1
-      gs[ng] = g
-      d = 0
-      top[g] = rank
-    elseif rank < top[g] then
-      top[g] = rank
+      k = ng
+      gs[k], at[g], delta[k], top[k] = g, k, 0, rank
+    elseif rank < top[k] then
+      top[k] = rank
     end
-    delta[g] = d + 1
-    last[g] = i
+    delta[k] = delta[k] + 1
+    last[k] = i
     per_rank[rank] = per_rank[rank] + 1
     redis.call('RPUSH', GQ[rank] .. g, items[i + 4])
   end
@@ -503,18 +488,18 @@ local function group_push_many(items)
   load_bounds(gs)
   local waiting = read_many(GPEND, gs)
   local items_w, items_p, offer, no = {}, {}, {}, 0
-  for j = 1, ng do
-    local g = gs[j]
-    local b, i = BOUNDS[g], last[g]
-    local rank = b and math.min(b[3], top[g]) or top[g]
+  for k = 1, ng do
+    local g = gs[k]
+    local b, i = BOUNDS[g], last[k]
+    local rank = b and math.min(b[3], top[k]) or top[k]
     local changed = not (b and b[1] == tonumber(items[i + 1]) and b[2] == items[i + 2])
     if changed or b[3] ~= rank then
       store_bounds(g, items[i + 1], items[i + 2], rank)
     end
-    local v = istr(waiting[j] + delta[g])
-    items_w[2 * j - 1], items_w[2 * j] = v, g
-    items_p[2 * j - 1], items_p[2 * j] = g, v
-    if waiting[j] <= 0 or changed then
+    local v = istr(waiting[k] + delta[k])
+    items_w[2 * k - 1], items_w[2 * k] = v, g
+    items_p[2 * k - 1], items_p[2 * k] = g, v
+    if waiting[k] <= 0 or changed then
       no = no + 1
       offer[no] = g
     end
@@ -589,30 +574,48 @@ local function groups_ended(ids, now)
     return false
   end
   local fields = hmget(GROUP, ids)
-  local gs, ended = {}, {}
+  -- Each group once, by place (`at`: a group's place in `gs`), with the
+  -- jobs of it that ended.
+  local gs, ng, at, ended = {}, 0, {}, {}
+  local brk = gbrk_any()
   for i = 1, #ids do
-    local g = fields[i] and group_field(fields[i])
-    if g then
-      if not ended[g] then
-        gs[#gs + 1] = g
-        ended[g] = 0
+    local f = fields[i]
+    if f then
+      local g = group_field(f)
+      local k = at[g]
+      if not k then
+        ng = ng + 1
+        k = ng
+        gs[k], at[g], ended[k] = g, k, 0
       end
-      ended[g] = ended[g] - 1
-      probe_stopped(g, ids[i], now)
+      ended[k] = ended[k] + 1
+      if brk then
+        probe_stopped(g, ids[i], now)
+      end
     end
   end
-  if #gs == 0 then
+  if ng == 0 then
     return false
   end
-  load_in_turn(gs)
-  local running = add_many(B .. 'grun', gs, ended)
+  local running = read_many(B .. 'grun', gs)
+  local items = {}
+  for k = 1, ng do
+    running[k] = running[k] - ended[k]
+    items[2 * k - 1], items[2 * k] = gs[k], istr(running[k])
+  end
+  hset_many(B .. 'grun', items)
   -- The groups out of the turn: their pending counts and bounds read in
   -- one call each.
-  local out, nout = {}, 0
-  for _, g in ipairs(gs) do
-    if not ON[g] then
-      nout = nout + 1
-      out[nout] = g
+  local out, run_out, nout = {}, {}, 0
+  for i = 1, ng, 1000 do
+    local part = redis.call('SMISMEMBER', B .. 'gon', unpack(gs, i, math.min(i + 999, ng)))
+    for j = 1, #part do
+      if part[j] == 0 then
+        local k = i + j - 1
+        nout = nout + 1
+        out[nout], run_out[nout] = gs[k], running[k]
+        ON[gs[k]] = false
+      end
     end
   end
   if nout == 0 then
@@ -621,14 +624,15 @@ local function groups_ended(ids, now)
   local waiting = read_many(GPEND, out)
   load_bounds(out)
   local back = false
-  for i, g in ipairs(out) do
+  for i = 1, nout do
+    local g = out[i]
     local went, in_turn = false, false
     if waiting[i] > 0 then
       went, in_turn = offer_turn(g, true)
     end
     back = back or went
-    if running[g] <= 0 and not in_turn then
-      group_tidy(g, running[g], waiting[i])
+    if run_out[i] <= 0 and not in_turn then
+      group_tidy(g, run_out[i], waiting[i])
     end
   end
   return back
