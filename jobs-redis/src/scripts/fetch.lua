@@ -257,7 +257,7 @@ if max > 0 and meta[1] ~= '1' then
       -- The pending and running counts written back, per group that
       -- yielded a job.
       local waits, runs, nw = {}, {}, 0
-      local stay, nstay, left_turn, nleft = {}, 0, {}, 0
+      local stay, nstay, left_turn, nleft, gone = {}, 0, {}, 0, {}
       -- Looked up once per round: whether any group's breaker is not
       -- closed, and the jobs popped per rank (for the `gpending` gauges).
       local brk_any = gbrk_any()
@@ -330,9 +330,12 @@ if max > 0 and meta[1] ~= '1' then
             -- Out of the turn: held back, or no job or no slot left.
             nturn = nturn - 1
             if not held and not entry then
-              -- Out of `gon` before the tidy, which looks there.
-              leave_turn({ m })
-              group_tidy(m)
+              -- Out of the turn (`gon` is written with the round's) before
+              -- the tidy, which looks there.
+              nleft = nleft + 1
+              left_turn[nleft] = m
+              ON[m] = false
+              group_tidy(m, run, w[j], gone)
             else
               nleft = nleft + 1
               left_turn[nleft] = m
@@ -368,6 +371,7 @@ if max > 0 and meta[1] ~= '1' then
       end
       rpush_many(B .. 'gturn', stay)
       leave_turn(left_turn)
+      tidied(gone)
     end
     return per_rank, group_at
   end

@@ -67,14 +67,19 @@ end
 local GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
 
 -- Small whole numbers as text, each printed once per script call (see GQ).
-local ISTR = {}
-local function istr(n)
-  local s = ISTR[n]
-  if not s then
-    s = ms(n)
-    ISTR[n] = s
+-- (Its cache is a local of a block: a script's main function has room for
+-- 200 locals.)
+local istr
+do
+  local printed = {}
+  istr = function(n)
+    local s = printed[n]
+    if not s then
+      s = ms(n)
+      printed[n] = s
+    end
+    return s
   end
-  return s
 end
 -- Each group's `gbound` as read or written in this script call: {limit
 -- (number or nil), rate (`<starts>,<window ms>` or ''), rank (number)}.
@@ -129,23 +134,26 @@ end
 
 -- A `gbound` value parsed (see BOUNDS; false for none or one that does not
 -- parse).
-local UNBOUNDED = { [0] = { nil, '', 0 }, { nil, '', 1 }, { nil, '', 2 }, { nil, '', 3 } }
-local function parse_bounds(v)
-  -- No bound and no rate, the common value, read without a pattern (the
-  -- tables are shared: BOUNDS entries are replaced, never changed).
-  if v and #v == 3 and string.byte(v, 1) == 47 and string.byte(v, 2) == 47 then
-    local r = UNBOUNDED[string.byte(v, 3) - 48]
-    if r then
-      return r
+local parse_bounds
+do
+  local UNBOUNDED = { [0] = { nil, '', 0 }, { nil, '', 1 }, { nil, '', 2 }, { nil, '', 3 } }
+  parse_bounds = function(v)
+    -- No bound and no rate, the common value, read without a pattern (the
+    -- tables are shared: BOUNDS entries are replaced, never changed).
+    if v and #v == 3 and string.byte(v, 1) == 47 and string.byte(v, 2) == 47 then
+      local r = UNBOUNDED[string.byte(v, 3) - 48]
+      if r then
+        return r
+      end
     end
-  end
-  if v then
-    local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
-    if rank then
-      return { tonumber(limit), rate, tonumber(rank) }
+    if v then
+      local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
+      if rank then
+        return { tonumber(limit), rate, tonumber(rank) }
+      end
     end
+    return false
   end
-  return false
 end
 
 -- Group `g`'s stored bounds (see BOUNDS; false when it has none stored),
@@ -208,15 +216,22 @@ local function bounds_of(g)
 end
 
 -- Stores group `g`'s bounds (limit and rate as in the `group` field, ''
--- for none) and rank hint, unless they are stored already.
-local function store_bounds(g, limit, rate, rank)
+-- for none) and rank hint, unless they are stored already (with `batch`:
+-- appended to it as HSET arguments, for the caller to write).
+local function store_bounds(g, limit, rate, rank, batch)
   local b = stored_bounds(g)
   local lim = tonumber(limit)
   if b and b[1] == lim and b[2] == rate and b[3] == rank then
     return
   end
   BOUNDS[g] = { lim, rate, rank }
-  redis.call('HSET', B .. 'gbound', g, limit .. '/' .. rate .. '/' .. rank)
+  local v = limit .. '/' .. rate .. '/' .. rank
+  if batch then
+    batch[#batch + 1] = g
+    batch[#batch + 1] = v
+  else
+    redis.call('HSET', B .. 'gbound', g, v)
+  end
 end
 
 -- The values of the groups of `gs` in hash `key` (`gpend`, `grun`), as
@@ -384,9 +399,10 @@ local function leave_turn(gs)
 end
 
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
--- is not in it yet (`pending`: known to have pending jobs). Returns
--- whether it went in, and whether it is in the turn afterwards.
-local function offer_turn(g, pending)
+-- is not in it yet (`pending`: known to have pending jobs; with `batch`,
+-- the entry is appended to it for offered() to write). Returns whether it
+-- went in, and whether it is in the turn afterwards.
+local function offer_turn(g, pending, batch)
   if in_turn(g) then
     return false, true
   end
@@ -402,24 +418,51 @@ local function offer_turn(g, pending)
   if limit and (tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
     return false, false
   end
-  redis.call('SADD', B .. 'gon', g)
   ON[g] = true
-  redis.call('RPUSH', B .. 'gturn', g)
+  if batch then
+    batch[#batch + 1] = g
+  else
+    redis.call('SADD', B .. 'gon', g)
+    redis.call('RPUSH', B .. 'gturn', g)
+  end
   return true, true
+end
+
+-- Writes the turn entries offer_turn left in `batch`, in order.
+local function offered(batch)
+  if #batch > 0 then
+    chunked(batch, function(...) redis.call('SADD', B .. 'gon', ...) end)
+    rpush_many(B .. 'gturn', batch)
+  end
 end
 
 -- Deletes what the hashes hold of group `g` once nothing of it is pending
 -- or running and it is out of the turn (`running`, `waiting`: its running
--- and pending jobs, when known).
-local function group_tidy(g, running, waiting)
+-- and pending jobs, when known; with `batch`, the group is appended to it
+-- for tidied() to delete).
+local function group_tidy(g, running, waiting, batch)
   waiting = waiting or tonumber(redis.call('HGET', GPEND, g)) or 0
   running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
   if waiting <= 0 and running <= 0 and not in_turn(g) then
+    BOUNDS[g] = false
+    if batch then
+      batch[#batch + 1] = g
+      return
+    end
     redis.call('HDEL', GPEND, g)
     redis.call('ZREM', GWAIT, g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'gbound', g)
-    BOUNDS[g] = false
+  end
+end
+
+-- Deletes the groups group_tidy left in `batch`.
+local function tidied(batch)
+  if #batch > 0 then
+    hdel_many(GPEND, batch)
+    zrem_many(GWAIT, batch)
+    hdel_many(B .. 'grun', batch)
+    hdel_many(B .. 'gbound', batch)
   end
 end
 
@@ -487,14 +530,14 @@ local function group_push_many(items)
   end
   load_bounds(gs)
   local waiting = read_many(GPEND, gs)
-  local items_w, items_p, offer, no = {}, {}, {}, 0
+  local items_w, items_p, offer, no, bounds = {}, {}, {}, 0, {}
   for k = 1, ng do
     local g = gs[k]
     local b, i = BOUNDS[g], last[k]
     local rank = b and math.min(b[3], top[k]) or top[k]
     local changed = not (b and b[1] == tonumber(items[i + 1]) and b[2] == items[i + 2])
     if changed or b[3] ~= rank then
-      store_bounds(g, items[i + 1], items[i + 2], rank)
+      store_bounds(g, items[i + 1], items[i + 2], rank, bounds)
     end
     local v = istr(waiting[k] + delta[k])
     items_w[2 * k - 1], items_w[2 * k] = v, g
@@ -506,10 +549,13 @@ local function group_push_many(items)
   end
   hset_many(GPEND, items_p)
   zadd_many(GWAIT, items_w)
+  hset_many(B .. 'gbound', bounds)
   load_in_turn(offer)
+  local entered = {}
   for j = 1, no do
-    offer_turn(offer[j], true)
+    offer_turn(offer[j], true, entered)
   end
+  offered(entered)
 end
 
 -- Makes job `id` pending (listed as `entry`, of rank `rank`): in its
@@ -623,18 +669,20 @@ local function groups_ended(ids, now)
   end
   local waiting = read_many(GPEND, out)
   load_bounds(out)
-  local back = false
+  local back, entered, gone = false, {}, {}
   for i = 1, nout do
     local g = out[i]
     local went, in_turn = false, false
     if waiting[i] > 0 then
-      went, in_turn = offer_turn(g, true)
+      went, in_turn = offer_turn(g, true, entered)
     end
     back = back or went
     if run_out[i] <= 0 and not in_turn then
-      group_tidy(g, run_out[i], waiting[i])
+      group_tidy(g, run_out[i], waiting[i], gone)
     end
   end
+  offered(entered)
+  tidied(gone)
   return back
 end
 
