@@ -136,23 +136,21 @@ end
 -- parse).
 local parse_bounds
 do
-  local UNBOUNDED = { [0] = { nil, '', 0 }, { nil, '', 1 }, { nil, '', 2 }, { nil, '', 3 } }
+  -- Each value parsed once per script call: most groups share a few
+  -- values ('//0': no bound, no rate), and the tables are shared (BOUNDS
+  -- entries are replaced, never changed).
+  local parsed = {}
   parse_bounds = function(v)
-    -- No bound and no rate, the common value, read without a pattern (the
-    -- tables are shared: BOUNDS entries are replaced, never changed).
-    if v and #v == 3 and string.byte(v, 1) == 47 and string.byte(v, 2) == 47 then
-      local r = UNBOUNDED[string.byte(v, 3) - 48]
-      if r then
-        return r
-      end
+    if not v then
+      return false
     end
-    if v then
+    local b = parsed[v]
+    if b == nil then
       local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
-      if rank then
-        return { tonumber(limit), rate, tonumber(rank) }
-      end
+      b = rank and { tonumber(limit), rate, tonumber(rank) } or false
+      parsed[v] = b
     end
-    return false
+    return b
   end
 end
 
@@ -235,16 +233,31 @@ local function store_bounds(g, limit, rate, rank, batch)
 end
 
 -- The values of the groups of `gs` in hash `key` (`gpend`, `grun`), as
--- numbers (0 when absent), in one call per thousand.
-local function read_many(key, gs)
-  local out = {}
-  for i = 1, #gs, 1000 do
-    local part = redis.call('HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
-    for j = 1, #part do
-      out[i + j - 1] = tonumber(part[j]) or 0
+-- numbers (0 when absent), in one call per thousand. Each text is read as
+-- a number once per script call (the counts of many groups are the same
+-- few small numbers, and tonumber goes through strtod).
+local read_many
+do
+  local numbers = {}
+  read_many = function(key, gs)
+    local out = {}
+    for i = 1, #gs, 1000 do
+      local part = redis.call('HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
+      for j = 1, #part do
+        local t = part[j]
+        local v = 0
+        if t then
+          v = numbers[t]
+          if not v then
+            v = tonumber(t) or 0
+            numbers[t] = v
+          end
+        end
+        out[i + j - 1] = v
+      end
     end
+    return out
   end
-  return out
 end
 
 -- Group `g`'s most urgent rank that may hold jobs is `rank` now (a fetch
