@@ -595,3 +595,38 @@ fn the_busiest_group_is_found_behind_many_stale_scores() {
         assert!(all[1..].iter().all(|g| g.pending == 1), "{all:?}");
     });
 }
+
+/// The per-group hashes are hash tables from a queue's first group on, and
+/// stay when the last group goes: a listpack is searched end to end on
+/// every read and write.
+#[test]
+fn group_hashes_are_hash_tables_at_any_size() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "few";
+        let job = NewJob {
+            group: Some(jobs_core::JobGroup { key: "only".into(), concurrency: None, rate: None }),
+            ..raw(queue, None)
+        };
+        q.enqueue_many(vec![job]).await.unwrap();
+        let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
+        let hashes = [keys.group_pending(), keys.group_running(), keys.group_bounds()];
+        let mut conn = raw_conn().await;
+        for h in &hashes {
+            let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(h).query_async(&mut conn).await.unwrap();
+            assert_eq!(enc, "hashtable", "{h}");
+        }
+        let leased = q.fetch(&req(queue, 1)).await.unwrap().jobs;
+        let done = leased.into_iter().map(|j| Finish {
+            id: j.id,
+            token: j.token,
+            outcome: Outcome::Succeeded { result: None },
+        });
+        q.finish(done.collect()).await.unwrap();
+        assert_eq!(q.groups(queue, 10).await.unwrap(), vec![], "the group is gone");
+        for h in &hashes {
+            let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(h).query_async(&mut conn).await.unwrap();
+            assert_eq!(enc, "hashtable", "{h} once its last group went");
+        }
+    });
+}

@@ -49,6 +49,9 @@
 -- counts (HMGET and HSET of `grun`), and in a fetch one LPOP and one RPUSH
 -- of the turn per round.
 --
+-- Each of `gpend`, `grun` and `gbound` keeps a field '' that is no
+-- group's, to stay a hash table (keep_group_hashes).
+--
 -- Layouts: meta's `glayout` is '2' once `gpend` holds the pending counts
 -- (has_groups() copies them from `gwait`, which held them exactly in the
 -- earlier layout, the first time a script meets a queue without it).
@@ -87,32 +90,52 @@ local BOUNDS = {}
 -- Whether `gheld` exists (nil: not looked up yet).
 local HAS_HELD = nil
 
--- Whether the queue ever had a grouped job (its turn exists). A queue
--- whose groups were stored in the earlier layout (see above) has its
--- pending counts copied to `gpend` first, once (a read of `gwait` and a
--- write per thousand groups).
-local function has_groups()
-  if HAS_GROUPS == nil then
-    HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
-    if HAS_GROUPS and redis.call('HGET', B .. 'meta', 'glayout') ~= '2' then
-      local counts = redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES')
-      local items = {}
-      for i = 1, #counts, 2 do
-        items[i], items[i + 1] = counts[i], counts[i + 1]
-      end
-      hset_many(GPEND, items)
-      redis.call('HSET', B .. 'meta', 'glayout', '2')
-    end
+-- (In a block: a script's main function has room for 200 locals.)
+local has_groups, start_groups
+do
+  -- Gives `gpend`, `grun` and `gbound` a field that is no group's ('': a
+  -- group key is never empty) whose value is longer than Redis keeps in a
+  -- listpack (`hash-max-listpack-value`, 64 bytes), so that each is a hash
+  -- table at any size and is never deleted. A listpack (a hash of up to
+  -- `hash-max-listpack-entries` fields, 512 by default) is searched end to
+  -- end on every read and write: `grun`, which holds the groups with running
+  -- jobs (a few hundred), cost a grouped job more than all its other work.
+  local function keep_group_hashes()
+    local keeper = 'not a group: this field keeps the hash a hash table (see groups.lua)'
+    redis.call('HSET', GPEND, '', keeper)
+    redis.call('HSET', B .. 'grun', '', keeper)
+    redis.call('HSET', B .. 'gbound', '', keeper)
   end
-  return HAS_GROUPS
-end
 
--- The queue's first grouped job: its ungrouped jobs take turns from now on
--- (see above), and its groups are stored in the current layout.
-local function start_groups()
-  redis.call('RPUSH', B .. 'gturn', '')
-  redis.call('HSET', B .. 'meta', 'glayout', '2')
-  HAS_GROUPS = true
+  -- Whether the queue ever had a grouped job (its turn exists). A queue
+  -- whose groups were stored in the earlier layout (see above) has its
+  -- pending counts copied to `gpend` first, once (a read of `gwait` and a
+  -- write per thousand groups).
+  has_groups = function()
+    if HAS_GROUPS == nil then
+      HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
+      if HAS_GROUPS and redis.call('HGET', B .. 'meta', 'glayout') ~= '2' then
+        local counts = redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES')
+        local items = {}
+        for i = 1, #counts, 2 do
+          items[i], items[i + 1] = counts[i], counts[i + 1]
+        end
+        keep_group_hashes()
+        hset_many(GPEND, items)
+        redis.call('HSET', B .. 'meta', 'glayout', '2')
+      end
+    end
+    return HAS_GROUPS
+  end
+
+  -- The queue's first grouped job: its ungrouped jobs take turns from now on
+  -- (see above), and its groups are stored in the current layout.
+  start_groups = function()
+    redis.call('RPUSH', B .. 'gturn', '')
+    redis.call('HSET', B .. 'meta', 'glayout', '2')
+    keep_group_hashes()
+    HAS_GROUPS = true
+  end
 end
 
 -- The queue's overrides, read once per script call (false: none).
@@ -718,8 +741,11 @@ local function offer_running(limit)
     local page = redis.call('HSCAN', B .. 'grun', cursor, 'COUNT', 100)
     cursor = page[1]
     for i = 1, #page[2], 2 do
-      offer_turn(page[2][i], false)
-      seen = seen + 1
+      local g = page[2][i]
+      if g ~= '' then
+        offer_turn(g, false)
+        seen = seen + 1
+      end
     end
   until cursor == '0' or seen >= limit
 end
