@@ -236,7 +236,12 @@ impl QueueKeys {
         self.key("gwait")
     }
 
-    /// Hash of group → its pending jobs.
+    /// Hash of group → its pending jobs. It, [`group_running`] and
+    /// [`group_bounds`] also hold a field `''` that is no group's, whose
+    /// long value keeps each a hash table.
+    ///
+    /// [`group_running`]: Self::group_running
+    /// [`group_bounds`]: Self::group_bounds
     pub fn group_pending(&self) -> String {
         self.key("gpend")
     }
