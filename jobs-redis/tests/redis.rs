@@ -592,6 +592,7 @@ fn the_busiest_group_is_found_behind_many_stale_scores() {
         assert_eq!(top, vec![("b".to_string(), 2)], "60 groups scored 3 hold 1 job each now");
         let all = q.groups(queue, 100).await.unwrap();
         assert_eq!(all.len(), 61);
+
         assert!(all[1..].iter().all(|g| g.pending == 1), "{all:?}");
     });
 }
@@ -628,5 +629,26 @@ fn group_hashes_are_hash_tables_at_any_size() {
             let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(h).query_async(&mut conn).await.unwrap();
             assert_eq!(enc, "hashtable", "{h} once its last group went");
         }
+    });
+}
+
+/// A listing of more groups than Lua unpacks at once (about 8,000) works.
+#[test]
+fn thousands_of_groups_are_listed() {
+    run(async {
+        let (q, _prefix) = isolated(Retention::default()).await;
+        let queue = "many";
+        let jobs: Vec<NewJob> = (0..9_000)
+            .map(|g| NewJob {
+                group: Some(jobs_core::JobGroup { key: format!("g{g:05}"), concurrency: None, rate: None }),
+                ..raw(queue, None)
+            })
+            .collect();
+        for chunk in jobs.chunks(1_000) {
+            q.enqueue_many(chunk.to_vec()).await.unwrap();
+        }
+        let all = q.groups(queue, 20_000).await.unwrap();
+        assert_eq!(all.len(), 9_000);
+        assert_eq!(all[0].key, "g08999", "ties: the greater key first");
     });
 }

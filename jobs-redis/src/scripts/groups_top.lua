@@ -30,7 +30,7 @@ while true do
     top = {}
     break
   end
-  local exact = redis.call('HMGET', GPEND, unpack(names))
+  local exact = hmget(GPEND, names)
   local stale = false
   top = {}
   for i, g in ipairs(names) do
@@ -68,8 +68,8 @@ local names = {}
 for i = 1, n do
   names[i] = top[i][1]
 end
-local running = redis.call('HMGET', B .. 'grun', unpack(names))
-local bounds = redis.call('HMGET', B .. 'gbound', unpack(names))
+local running = hmget(B .. 'grun', names)
+local bounds = hmget(B .. 'gbound', names)
 for i = 1, n do
   out[#out + 1] = names[i]
   out[#out + 1] = ms(top[i][2])
