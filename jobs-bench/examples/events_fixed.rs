@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use jobs_bench::job::{BenchNoop, QUEUE};
 use jobs_bench::Target;
-use jobs_core::backend::{FetchRequest, Finish, Outcome};
+use jobs_core::backend::{Finish, Outcome};
 use jobs_core::prelude::*;
 use jobs_core::{EventFilter, EventStream, QueueEvents};
 use jobs_redis::{RedisConfig, RedisQueue};
@@ -91,13 +91,7 @@ async fn run(target: &Target, prefix: &str, mode: &str, n: usize, b: usize) -> R
         q.enqueue_many(jobs).await?;
         left -= size;
     }
-    let req = FetchRequest {
-        queues: vec![QUEUE.into()],
-        max: b,
-        lease: Duration::from_secs(60),
-        default_max_retries: 0,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = jobs_bench::job::fetch_request(b);
     let mut done = 0;
     while done < n {
         let got = q.fetch(&req).await?.jobs;

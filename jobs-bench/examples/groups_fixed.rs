@@ -12,11 +12,9 @@
 //! job is enqueued; without `fetch` nothing is fetched or finished).
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
-use std::time::Duration;
-
-use jobs_bench::job::{BenchNoop, QUEUE};
+use jobs_bench::job::BenchNoop;
 use jobs_bench::Target;
-use jobs_core::backend::{FetchRequest, Finish, Outcome};
+use jobs_core::backend::{Finish, Outcome};
 use jobs_core::prelude::*;
 use jobs_core::JobOptions;
 use jobs_redis::{RedisConfig, RedisQueue};
@@ -39,13 +37,7 @@ async fn main() -> Result<(), Failure> {
         0 => BenchNoop::now().new_job(),
         g => BenchNoop::now().into_new_job(JobOptions::new().group(format!("g{}", i % g))),
     };
-    let req = FetchRequest {
-        queues: vec![QUEUE.into()],
-        max: b,
-        lease: Duration::from_secs(60),
-        default_max_retries: 0,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = jobs_bench::job::fetch_request(b);
     let mut next = 0;
     let mut enqueue = |size: usize| {
         let jobs = (next..next + size).map(job).collect::<Result<Vec<_>, _>>();

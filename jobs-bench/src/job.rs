@@ -123,6 +123,18 @@ impl Sink {
     }
 }
 
+/// A fetch of up to `max` jobs of [`QUEUE`] under a 60 s lease, as the
+/// fixed-batch examples make it.
+pub fn fetch_request(max: usize) -> jobs_core::backend::FetchRequest {
+    jobs_core::backend::FetchRequest {
+        queues: vec![QUEUE.into()],
+        max,
+        lease: Duration::from_secs(60),
+        default_max_retries: 0,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod tests {

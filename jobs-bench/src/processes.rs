@@ -12,7 +12,7 @@ use jobs_core::prelude::*;
 use jobs_redis::{RedisConfig, RedisQueue};
 
 use crate::job::QUEUE;
-use crate::scenario::{pool_prefetch, process_cpu_s, produce, EndToEnd};
+use crate::scenario::{pool_prefetch, process_cpu_s, start_producing, EndToEnd, Producing};
 use crate::{BenchError, Progress, Settings, Store};
 
 /// How long a worker process may take to start its pool or to stop it.
@@ -137,15 +137,7 @@ pub async fn end_to_end(
     for w in &mut pool {
         w.ready_cpu = w.read("ready").await?;
     }
-    // Let the pools reach their idle wait before the clock starts.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let cpu_before = process_cpu_s();
-    let start = Instant::now();
-    let q = store.producer.clone();
-    let producing = tokio::spawn(async move {
-        produce(&q, n, batch, producers, None).await?;
-        Ok::<_, BenchError>(start.elapsed())
-    });
+    let Producing { start, cpu_before, producing } = start_producing(store, n, (batch, producers), None).await;
     let deadline = Instant::now() + crate::scenario::STUCK;
     let target = n as u64;
     loop {
@@ -165,11 +157,5 @@ pub async fn end_to_end(
     for w in pool {
         cpu += w.stop().await?;
     }
-    Ok(EndToEnd {
-        per_s: n as f64 / seconds,
-        produced_per_s: n as f64 / produced.as_secs_f64(),
-        seconds,
-        client_cpu_us_per_job: cpu * 1e6 / n as f64,
-        redis_cpu_us_per_job: None,
-    })
+    Ok(EndToEnd::of(n, seconds, produced, cpu))
 }

@@ -189,6 +189,14 @@ impl Report {
             rows.push([name.to_owned(), r, frac, m]);
         };
         let rate = |v: f64| format!("{v:.0}/s");
+        // A run's rate as a share of the one-pool end-to-end run's.
+        let share = |f: &Figures, v: f64| {
+            if f.end_to_end.per_s > 0.0 && v > 0.0 {
+                format!("{:.0} %", v / f.end_to_end.per_s * 100.0)
+            } else {
+                "-".into()
+            }
+        };
         let ms = |v: f64| format!("{v:.3} ms");
         row("single", "enqueue, single awaited", &|f| rate(f.enqueue_single.per_s), frac("enqueue_single"));
         row(
@@ -240,13 +248,7 @@ impl Report {
         row(
             "processes",
             "end to end, processes: of the one-process figure",
-            &|f| {
-                if f.end_to_end.per_s > 0.0 && f.end_to_end_processes.per_s > 0.0 {
-                    format!("{:.0} %", f.end_to_end_processes.per_s / f.end_to_end.per_s * 100.0)
-                } else {
-                    "-".into()
-                }
-            },
+            &|f| share(f, f.end_to_end_processes.per_s),
             String::new(),
         );
         row(
@@ -266,13 +268,7 @@ impl Report {
         row(
             "groups",
             "end to end, groups: of the ungrouped figure",
-            &|f| {
-                if f.end_to_end.per_s > 0.0 && f.end_to_end_groups.per_s > 0.0 {
-                    format!("{:.0} %", f.end_to_end_groups.per_s / f.end_to_end.per_s * 100.0)
-                } else {
-                    "-".into()
-                }
-            },
+            &|f| share(f, f.end_to_end_groups.per_s),
             String::new(),
         );
         row(

@@ -69,6 +69,21 @@ pub struct EndToEnd {
     pub redis_cpu_us_per_job: Option<f64>,
 }
 
+impl EndToEnd {
+    /// The figures of `n` jobs run in `seconds`, produced in `produced`,
+    /// with `cpu` seconds of CPU on the client side (Redis's is added by
+    /// the caller).
+    pub(crate) fn of(n: usize, seconds: f64, produced: Duration, cpu: f64) -> Self {
+        EndToEnd {
+            per_s: n as f64 / seconds,
+            produced_per_s: n as f64 / produced.as_secs_f64(),
+            seconds,
+            client_cpu_us_per_job: cpu * 1e6 / n as f64,
+            redis_cpu_us_per_job: None,
+        }
+    }
+}
+
 /// Jobs per second of `n` enqueues awaited one after another.
 pub async fn enqueue_single(q: &SharedQueue, n: usize, p: &Progress) -> Result<Rate, BenchError> {
     let start = Instant::now();
@@ -184,6 +199,36 @@ fn pool(store: &Store, workers: usize) -> Result<WorkerHandle, BenchError> {
         .start()?)
 }
 
+/// The producers of an end-to-end run, started once the pools had time to
+/// reach their idle wait: when the clock started, this process's CPU
+/// seconds then, and the producers' task (its result: how long producing
+/// took).
+pub(crate) struct Producing {
+    pub(crate) start: Instant,
+    pub(crate) cpu_before: f64,
+    pub(crate) producing: tokio::task::JoinHandle<Result<Duration, BenchError>>,
+}
+
+/// Waits 200 ms (the pools reach their idle wait), then starts `producers`
+/// tasks enqueuing `n` jobs in batches of `batch` (with `groups`, job i in
+/// group `i mod groups`).
+pub(crate) async fn start_producing(
+    store: &Store,
+    n: usize,
+    (batch, producers): (usize, usize),
+    groups: Option<usize>,
+) -> Producing {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu_before = process_cpu_s();
+    let start = Instant::now();
+    let q = store.producer.clone();
+    let producing = tokio::spawn(async move {
+        produce(&q, n, batch, producers, groups).await?;
+        Ok::<_, BenchError>(start.elapsed())
+    });
+    Producing { start, cpu_before, producing }
+}
+
 /// `n` no-op jobs through a pool of `workers` while `producers` tasks
 /// enqueue them in batches of `batch`; with `groups`, job i in group
 /// `i mod groups` (served in turn).
@@ -196,16 +241,8 @@ pub async fn end_to_end(
     p: &Progress,
 ) -> Result<EndToEnd, BenchError> {
     let handle = pool(store, workers)?;
-    // Let the pool reach its idle wait before the clock starts.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     SINK.reset(false);
-    let cpu_before = process_cpu_s();
-    let start = Instant::now();
-    let q = store.producer.clone();
-    let producing = tokio::spawn(async move {
-        produce(&q, n, batch, producers, groups).await?;
-        Ok::<_, BenchError>(start.elapsed())
-    });
+    let Producing { start, cpu_before, producing } = start_producing(store, n, (batch, producers), groups).await;
     let target = n as u64;
     if !SINK.wait_for(target, STUCK, |d| p.step(d as usize, n)).await {
         return Err(BenchError::Stuck(format!("end to end: {} of {n} jobs ran", SINK.done())));
@@ -226,13 +263,7 @@ pub async fn end_to_end(
     let seconds = start.elapsed().as_secs_f64();
     let cpu = process_cpu_s() - cpu_before;
     handle.shutdown().await?;
-    Ok(EndToEnd {
-        per_s: n as f64 / seconds,
-        produced_per_s: n as f64 / produced.as_secs_f64(),
-        seconds,
-        client_cpu_us_per_job: cpu * 1e6 / n as f64,
-        redis_cpu_us_per_job: None,
-    })
+    Ok(EndToEnd::of(n, seconds, produced, cpu))
 }
 
 /// What the `fan-in` run measured.
