@@ -9,7 +9,9 @@
 //! `cargo run --release -p jobs-bench --example groups_fixed -- URL [N] [B] [GROUPS] [BACKLOG] [STEPS]`
 //! STEPS (`enqueue,fetch,finish` by default) leaves out the steps not
 //! named, so the cost of each is the difference between two runs (every
-//! job is enqueued; without `fetch` nothing is fetched or finished).
+//! job is enqueued; without `fetch` nothing is fetched or finished);
+//! `start` adds each job's start mark (`Outcome::Started`, which a pool
+//! sends for a job that outlasts its ack batch) before its finish.
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
 use jobs_bench::job::BenchNoop;
@@ -28,7 +30,7 @@ async fn main() -> Result<(), Failure> {
     let url = args.get(1).cloned().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let (n, b, groups, backlog) = (arg(2, 20_000), arg(3, 100).max(1), arg(4, 10_000), arg(5, 2_000));
     let steps = args.get(6).map_or("enqueue,fetch,finish", String::as_str);
-    let (fetch, finish) = (steps.contains("fetch"), steps.contains("finish"));
+    let (fetch, finish, start) = (steps.contains("fetch"), steps.contains("finish"), steps.contains("start"));
     let target = Target::connect(&url)?;
     let prefix = format!("grfixed-{}", std::process::id());
     let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(target.url()) };
@@ -65,6 +67,11 @@ async fn main() -> Result<(), Failure> {
         done += got.len();
         if !finish {
             continue;
+        }
+        if start {
+            let marks =
+                got.iter().map(|j| Finish { id: j.id.clone(), token: j.token, outcome: Outcome::Started }).collect();
+            q.finish(marks).await?;
         }
         let acks = got
             .into_iter()

@@ -652,3 +652,30 @@ fn thousands_of_groups_are_listed() {
         assert_eq!(all[0].key, "g08999", "ties: the greater key first");
     });
 }
+
+/// The hash of start marks is a hash table from the first mark on: it holds
+/// a field per running job, and a listpack is searched end to end on every
+/// write and delete.
+#[test]
+fn start_marks_are_kept_in_a_hash_table() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "marks";
+        q.enqueue_many(vec![raw(queue, None)]).await.unwrap();
+        let job = q.fetch(&req(queue, 1)).await.unwrap().jobs.remove(0);
+        let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
+        q.finish(vec![mark]).await.unwrap();
+        let key = jobs_redis::keys::QueueKeys::new(&prefix, queue).started();
+        let mut conn = raw_conn().await;
+        let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(&key).query_async(&mut conn).await.unwrap();
+        assert_eq!(enc, "hashtable");
+        let marked: bool =
+            redis::cmd("HEXISTS").arg(&key).arg(job.id.ulid().to_string()).query_async(&mut conn).await.unwrap();
+        assert!(marked, "the start is recorded");
+        q.finish(vec![Finish { id: job.id, token: job.token, outcome: Outcome::Succeeded { result: None } }])
+            .await
+            .unwrap();
+        let marks: u64 = redis::cmd("HLEN").arg(&key).query_async(&mut conn).await.unwrap();
+        assert_eq!(marks, 1, "only the field that keeps the hash a hash table is left");
+    });
+}
