@@ -116,28 +116,18 @@ impl RedisQueue {
         Ok(stats)
     }
 
-    /// One `groups_top.lua` call (the busiest groups with their counts and
-    /// bounds), then the queue's overrides.
+    /// One `groups_top.lua` call: the busiest groups with their counts and
+    /// bounds, and the queue's overrides.
     pub(crate) async fn groups(&self, queue: &str, limit: usize) -> Result<Vec<GroupInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let keys = self.keys(queue);
-        let top = self.invoke(GroupsTop { keys: &keys, limit }).await?;
-        if top.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (over_limit, over_rate): (Option<String>, Option<String>) = redis::cmd("HMGET")
-            .arg(keys.meta())
-            .arg("group_concurrency")
-            .arg("group_rate")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("groups", &e))?;
+        let top = self.invoke(GroupsTop { keys: &self.keys(queue), limit }).await?;
         // The queue's own bounds, when set, override every group's.
-        let over_rate = over_rate.as_deref().and_then(rate_field);
-        let over_limit = over_limit.and_then(|s| s.parse::<u32>().ok());
+        let over_rate = rate_field(&top.over_rate);
+        let over_limit = top.over_limit.parse::<u32>().ok();
         Ok(top
+            .groups
             .into_iter()
             .map(|g| {
                 // `<concurrency>/<rate>/<rank>` (see groups.lua).

@@ -547,11 +547,10 @@ fn groups_of_the_earlier_layout_keep_their_counts() {
             ..raw(queue, None)
         };
         q.enqueue_many(vec![grouped("a"), grouped("a"), grouped("a"), grouped("b")]).await.unwrap();
-        // The earlier layout: no `gpend`, no layout mark in meta.
+        // The earlier layout: the pending counts only in `gwait`, no `gpend`.
         let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
         let mut conn = raw_conn().await;
-        let () =
-            redis::pipe().del(keys.group_pending()).hdel(keys.meta(), "glayout").query_async(&mut conn).await.unwrap();
+        let () = redis::cmd("DEL").arg(keys.group_pending()).query_async(&mut conn).await.unwrap();
         let counts = |q: RedisQueue| async move {
             q.groups(queue, 10).await.unwrap().into_iter().map(|g| (g.key, g.pending)).collect::<Vec<_>>()
         };
@@ -592,7 +591,6 @@ fn the_busiest_group_is_found_behind_many_stale_scores() {
         assert_eq!(top, vec![("b".to_string(), 2)], "60 groups scored 3 hold 1 job each now");
         let all = q.groups(queue, 100).await.unwrap();
         assert_eq!(all.len(), 61);
-
         assert!(all[1..].iter().all(|g| g.pending == 1), "{all:?}");
     });
 }

@@ -52,9 +52,10 @@
 -- Each of `gpend`, `grun` and `gbound` keeps a field '' that is no
 -- group's, to stay a hash table (keep_group_hashes).
 --
--- Layouts: meta's `glayout` is '2' once `gpend` holds the pending counts
--- (has_groups() copies them from `gwait`, which held them exactly in the
--- earlier layout, the first time a script meets a queue without it).
+-- Layouts: a queue with groups whose `gpend` does not exist was stored by
+-- an earlier build, where `gwait` held the pending counts exactly;
+-- has_groups() copies them to `gpend` the first time a script meets it
+-- (`gpend`, kept by its field '', exists from then on).
 
 local GROUP = B .. 'group'
 local GPEND = B .. 'gpend'
@@ -107,22 +108,19 @@ do
     redis.call('HSET', B .. 'gbound', '', keeper)
   end
 
-  -- Whether the queue ever had a grouped job (its turn exists). A queue
-  -- whose groups were stored in the earlier layout (see above) has its
-  -- pending counts copied to `gpend` first, once (a read of `gwait` and a
-  -- write per thousand groups).
+  -- Whether the queue ever had a grouped job (its turn exists), in one
+  -- EXISTS of the turn and `gpend`. A queue whose groups were stored in
+  -- the earlier layout (the turn without `gpend`, see above) has its
+  -- pending counts copied to `gpend` first, once (a read of `gwait`, whose
+  -- member-and-score pairs are `gpend`'s field-and-value pairs, and a write
+  -- per thousand groups).
   has_groups = function()
     if HAS_GROUPS == nil then
-      HAS_GROUPS = redis.call('EXISTS', B .. 'gturn') == 1
-      if HAS_GROUPS and redis.call('HGET', B .. 'meta', 'glayout') ~= '2' then
-        local counts = redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES')
-        local items = {}
-        for i = 1, #counts, 2 do
-          items[i], items[i + 1] = counts[i], counts[i + 1]
-        end
+      local n = redis.call('EXISTS', B .. 'gturn', GPEND)
+      HAS_GROUPS = n == 2 or (n == 1 and redis.call('EXISTS', B .. 'gturn') == 1)
+      if HAS_GROUPS and n == 1 then
         keep_group_hashes()
-        hset_many(GPEND, items)
-        redis.call('HSET', B .. 'meta', 'glayout', '2')
+        hset_many(GPEND, redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES'))
       end
     end
     return HAS_GROUPS
@@ -132,7 +130,6 @@ do
   -- (see above), and its groups are stored in the current layout.
   start_groups = function()
     redis.call('RPUSH', B .. 'gturn', '')
-    redis.call('HSET', B .. 'meta', 'glayout', '2')
     keep_group_hashes()
     HAS_GROUPS = true
   end
@@ -526,8 +523,9 @@ end
 
 -- group_push for many jobs at the end of their lines (`items`: flat, 5
 -- values per job in order: group, limit, rate, rank (a number), entry).
--- Per call, whatever the number of jobs: the groups' bounds (HMGET) and
--- pending counts (ZMSCORE, ZADD) read and written once. A group offered a
+-- Per call, whatever the number of jobs: the groups' bounds (HMGET, and
+-- HSET of those that changed) and pending counts (HMGET and HSET of
+-- `gpend`, ZADD of `gwait`) read and written once. A group offered a
 -- place in the turn is one that had nothing pending (one that had is in
 -- the turn, or out of it until a slot frees, its rate or its breaker lets
 -- it start: those offer it) or whose bounds changed (a higher bound may

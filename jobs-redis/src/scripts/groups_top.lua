@@ -10,10 +10,11 @@
 -- Each pass reads twice as many as the one before, and the corrections
 -- stay, so a later call reads fewer; a call reads at most READ_MAX
 -- entries (then the groups read so far are listed, by their exact counts).
--- Returns {key, pending, running, bounds} per group, busiest first (ties:
--- the greater key first, as ZREVRANGE orders them); running is grun's
--- count ('' for none) and bounds is gbound's value ('' for none).
-
+-- Returns {group_concurrency, group_rate} (the queue's overrides from its
+-- meta hash, '' for none), then {key, pending, running, bounds} per group,
+-- busiest first (ties: the greater key first, as ZREVRANGE orders them);
+-- running is grun's count ('' for none) and bounds is gbound's value (''
+-- for none).
 local READ_MAX = 5000
 local limit = tonumber(ARGV[1])
 local window = limit + 16
@@ -59,7 +60,8 @@ table.sort(top, function(a, b)
   end
   return a[1] > b[1]
 end)
-local out = {}
+local over = redis.call('HMGET', B .. 'meta', 'group_concurrency', 'group_rate')
+local out = { over[1] or '', over[2] or '' }
 local n = math.min(limit, #top)
 if n == 0 then
   return out

@@ -33,8 +33,19 @@ pub(crate) struct TopGroup {
     pub(crate) bounds: String,
 }
 
+/// What the script answered.
+pub(crate) struct Top {
+    /// The queue's `group_concurrency` override ('' for none).
+    pub(crate) over_limit: String,
+    /// The queue's `group_rate` override (`<starts>,<window ms>`, '' for
+    /// none).
+    pub(crate) over_rate: String,
+    /// The busiest groups, busiest first.
+    pub(crate) groups: Vec<TopGroup>,
+}
+
 impl ScriptCall for GroupsTop<'_> {
-    type Reply = Vec<TopGroup>;
+    type Reply = Top;
 
     script_identity!();
 
@@ -42,15 +53,20 @@ impl ScriptCall for GroupsTop<'_> {
         out.arg(self.limit);
     }
 
-    /// Four values per group: key, pending, running, bounds.
-    fn decode(self, reply: Value) -> Result<Vec<TopGroup>, RedisQueueError> {
+    /// The two overrides, then four values per group: key, pending,
+    /// running, bounds.
+    fn decode(self, reply: Value) -> Result<Top, RedisQueueError> {
         let items = array(OP, reply)?;
-        if items.len() % 4 != 0 {
-            return Err(RedisQueueError::reply(OP, format!("{} values, not four per group", items.len())));
+        if items.len() < 2 || (items.len() - 2) % 4 != 0 {
+            return Err(RedisQueueError::reply(OP, format!("{} values, not 2 and four per group", items.len())));
         }
         let text = |v: Value| bytes(OP, v).map(|b| String::from_utf8_lossy(&b).into_owned());
-        let mut out = Vec::with_capacity(items.len() / 4);
+        let mut out = Vec::with_capacity((items.len() - 2) / 4);
         let mut it = items.into_iter();
+        let (over_limit, over_rate) = match (it.next(), it.next()) {
+            (Some(l), Some(r)) => (text(l)?, text(r)?),
+            _ => (String::new(), String::new()),
+        };
         while let (Some(key), Some(pending), Some(running), Some(bounds)) = (it.next(), it.next(), it.next(), it.next())
         {
             out.push(TopGroup {
@@ -60,6 +76,6 @@ impl ScriptCall for GroupsTop<'_> {
                 bounds: text(bounds)?,
             });
         }
-        Ok(out)
+        Ok(Top { over_limit, over_rate, groups: out })
     }
 }
