@@ -219,7 +219,8 @@ impl QueueKeys {
         self.key("ckey")
     }
 
-    /// Hash of ulid → `<concurrency>:<group key>` of a grouped job.
+    /// Hash of ulid → `<concurrency>/<rate>:<group key>` of a grouped job
+    /// (see `groups.lua`), deleted with the job's other fields.
     pub fn group(&self) -> String {
         self.key("group")
     }

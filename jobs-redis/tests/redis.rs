@@ -178,6 +178,33 @@ fn progress_fields_go_with_their_jobs() {
     });
 }
 
+/// A grouped job's `group` field is deleted with the job's other fields:
+/// by the retention sweep of a succeeded job and by a purge of the dead set.
+#[test]
+fn group_fields_go_with_their_jobs() {
+    run(async {
+        let (q, prefix) = isolated(Retention { succeeded: Duration::ZERO, ..Retention::default() }).await;
+        let hash = jobs_redis::keys::QueueKeys::new(&prefix, "r").group();
+        let mut c = raw_conn().await;
+        for outcome in [Outcome::Succeeded { result: None }, Outcome::Dead { error: "x".into() }] {
+            let grouped = NewJob {
+                group: Some(jobs_core::JobGroup { key: "g".into(), concurrency: None, rate: None }),
+                ..raw("r", None)
+            };
+            q.enqueue_many(vec![grouped]).await.unwrap();
+            let job = q.fetch(&req("r", 1)).await.unwrap().jobs.remove(0);
+            q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+            let info = q.job(&job.id).await.unwrap().expect("kept when it ends");
+            assert_eq!(info.group.as_deref(), Some("g"), "its group is shown while it is kept");
+        }
+        // The sweep of the next fetch takes the succeeded job, the purge the dead one.
+        q.fetch(&req("r", 1)).await.unwrap();
+        assert_eq!(q.purge_dead("r").await.unwrap(), 1);
+        let left: u64 = redis::cmd("HLEN").arg(&hash).query_async(&mut c).await.unwrap();
+        assert_eq!(left, 0, "no group field outlives its job ({prefix})");
+    });
+}
+
 #[test]
 fn dead_set_is_bounded_by_count_and_age() {
     run(async {

@@ -610,7 +610,7 @@ local function forget(ids)
       end
     end
   end
-  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS }) do
+  for _, h in ipairs({ JOBS, STATE, LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS, B .. 'group' }) do
     hdel_many(h, ids)
   end
   if has_flow_jobs() then
