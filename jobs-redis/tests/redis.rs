@@ -178,30 +178,90 @@ fn progress_fields_go_with_their_jobs() {
     });
 }
 
-/// A grouped job's `group` field is deleted with the job's other fields:
-/// by the retention sweep of a succeeded job and by a purge of the dead set.
+/// Once its jobs are swept (succeeded) or purged (dead), a queue holds
+/// nothing of them: no hash field, no list, set or sorted-set member and no
+/// value anywhere names them, whatever options they were enqueued with and
+/// whatever they went through (a retry, a snooze, a start mark, progress).
 #[test]
-fn group_fields_go_with_their_jobs() {
+fn ended_jobs_leave_nothing_of_theirs() {
+    use jobs_core::backend::{ProgressUpdate, ProgressWrite};
+    use jobs_core::{CallerId, IfExists, JobGroup, JobKey, KeyMode};
     run(async {
         let (q, prefix) = isolated(Retention { succeeded: Duration::ZERO, ..Retention::default() }).await;
-        let hash = jobs_redis::keys::QueueKeys::new(&prefix, "r").group();
-        let mut c = raw_conn().await;
-        for outcome in [Outcome::Succeeded { result: None }, Outcome::Dead { error: "x".into() }] {
-            let grouped = NewJob {
-                group: Some(jobs_core::JobGroup { key: "g".into(), concurrency: None, rate: None }),
-                ..raw("r", None)
+        let queue = "r";
+        let now = || When::In(Duration::ZERO);
+        let mut ids = Vec::new();
+        for (n, end) in [Outcome::Succeeded { result: Some(b"1".to_vec()) }, Outcome::Dead { error: "x".into() }]
+            .into_iter()
+            .enumerate()
+        {
+            let job = NewJob {
+                max_retries: Some(3),
+                timeout: Some(Duration::from_secs(60)),
+                unique_for: Some(Duration::from_secs(60)),
+                caller_id: Some(CallerId { id: format!("caller-{n}"), if_exists: IfExists::Fail }),
+                key: Some(JobKey { key: format!("key-{n}"), mode: KeyMode::Keep }),
+                group: Some(JobGroup { key: format!("g{n}"), concurrency: Some(2), rate: None }),
+                expires: Some(When::In(Duration::from_secs(3600))),
+                payload: format!("{{\"n\":{n}}}").into_bytes(),
+                ..raw(queue, None)
             };
-            q.enqueue_many(vec![grouped]).await.unwrap();
-            let job = q.fetch(&req("r", 1)).await.unwrap().jobs.remove(0);
-            q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
-            let info = q.job(&job.id).await.unwrap().expect("kept when it ends");
-            assert_eq!(info.group.as_deref(), Some("g"), "its group is shown while it is kept");
+            q.enqueue_many(vec![job]).await.unwrap();
+            let outcomes = [
+                Outcome::Started,
+                Outcome::Retry { error: "again".into(), at: now() },
+                Outcome::Snooze { at: now(), reason: "later".into(), limit: 5, holds_group: false },
+                end,
+            ];
+            for (i, outcome) in outcomes.into_iter().enumerate() {
+                let job = q.fetch(&req(queue, 1)).await.unwrap().jobs.remove(0);
+                if i == 0 {
+                    ids.push(job.id.ulid().to_string());
+                    let update =
+                        ProgressUpdate { id: job.id.clone(), token: job.token, fraction: 0.5, note: "half".into() };
+                    assert_eq!(q.report_progress(&update).await.unwrap(), ProgressWrite::Stored);
+                    q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+                    let again = Finish {
+                        id: job.id.clone(),
+                        token: job.token,
+                        outcome: Outcome::Retry { error: "again".into(), at: now() },
+                    };
+                    q.finish(vec![again]).await.unwrap();
+                } else {
+                    q.finish(vec![Finish { id: job.id.clone(), token: job.token, outcome }]).await.unwrap();
+                }
+            }
         }
         // The sweep of the next fetch takes the succeeded job, the purge the dead one.
-        q.fetch(&req("r", 1)).await.unwrap();
-        assert_eq!(q.purge_dead("r").await.unwrap(), 1);
-        let left: u64 = redis::cmd("HLEN").arg(&hash).query_async(&mut c).await.unwrap();
-        assert_eq!(left, 0, "no group field outlives its job ({prefix})");
+        assert!(q.fetch(&req(queue, 1)).await.unwrap().jobs.is_empty());
+        assert_eq!(q.purge_dead(queue).await.unwrap(), 1);
+        let mut c = raw_conn().await;
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut c).await.unwrap();
+        let mut held = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut c).await.unwrap();
+            let items: Vec<String> = match kind.as_str() {
+                "hash" => redis::cmd("HGETALL").arg(&key).query_async(&mut c).await.unwrap(),
+                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).query_async(&mut c).await.unwrap(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
+                _ => vec![redis::cmd("GET")
+                    .arg(&key)
+                    .query_async::<Option<String>>(&mut c)
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()],
+            };
+            for item in items {
+                if ids.iter().any(|id| item.contains(id.as_str()))
+                    || item.starts_with("caller-")
+                    || item.contains("key-")
+                {
+                    held.push(format!("{key} ({kind}): {item}"));
+                }
+            }
+        }
+        assert!(held.is_empty(), "what the ended jobs left behind: {held:#?}");
     });
 }
 
