@@ -46,8 +46,25 @@ local now = (function()
 end)()
 local NOW = string.format('%d', now)
 
-local function k(id, part)
-  return F .. 'f:' .. id .. part
+-- The key of flow `id`'s part `part` (see above), each built once per
+-- script call: the string a concatenation builds is hashed whole, which
+-- cost a step more than some of the commands it names.
+local k
+do
+  local built = {}
+  k = function(id, part)
+    local parts = built[id]
+    if not parts then
+      parts = {}
+      built[id] = parts
+    end
+    local key = parts[part]
+    if not key then
+      key = F .. 'f:' .. id .. part
+      parts[part] = key
+    end
+    return key
+  end
 end
 
 -- Releases handed out by this call: { flow, member, spec, deps }.
