@@ -70,9 +70,10 @@ pub struct Settings {
     pub e2e_n: usize,
     /// The pool's workers (jobs running at once).
     pub workers: usize,
-    /// Jobs a pool may take ahead of its free workers
-    /// (`WorkerPoolBuilder::prefetch`; 0 takes none).
-    pub prefetch: usize,
+    /// Jobs a pool takes ahead of its free workers, always
+    /// (`WorkerPoolBuilder::prefetch`; 0 takes none); `None`: the pools'
+    /// default, as their pace calls for them.
+    pub prefetch: Option<usize>,
     /// Worker processes of the `processes` run, which share `workers`
     /// among them.
     pub processes: usize,
@@ -136,7 +137,7 @@ impl Settings {
             batches_in_flight: 4,
             e2e_n: 1_000_000,
             workers: 512,
-            prefetch: 0,
+            prefetch: None,
             processes: 4,
             worker_exe: None,
             producers: 2,
@@ -185,7 +186,7 @@ impl Settings {
             batches_in_flight: 2,
             e2e_n: 2_000,
             workers: 32,
-            prefetch: 0,
+            prefetch: None,
             processes: 2,
             worker_exe: None,
             producers: 2,

@@ -25,8 +25,9 @@ struct Args {
     /// Workers of the pool (jobs running at once).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Jobs each pool of jobs may take ahead of its free workers
-    /// (`WorkerPoolBuilder::prefetch`; 0, the default, takes none).
+    /// Jobs each pool of jobs takes ahead of its free workers, always
+    /// (`WorkerPoolBuilder::prefetch`; 0 takes none; without it, the pools
+    /// take them as their pace calls for them).
     #[arg(long, value_name = "N")]
     prefetch: Option<usize>,
     /// Jobs of the end-to-end run.
@@ -89,8 +90,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(w) = args.workers {
         s.workers = w.max(1);
     }
-    if let Some(n) = args.prefetch {
-        s.prefetch = n;
+    if args.prefetch.is_some() {
+        s.prefetch = args.prefetch;
     }
     jobs_bench::scenario::set_pool_prefetch(s.prefetch);
     if let Some(n) = args.jobs {

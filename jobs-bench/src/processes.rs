@@ -12,7 +12,7 @@ use jobs_core::prelude::*;
 use jobs_redis::{RedisConfig, RedisQueue};
 
 use crate::job::QUEUE;
-use crate::scenario::{pool_prefetch, process_cpu_s, start_producing, EndToEnd, Producing};
+use crate::scenario::{pool_prefetch, process_cpu_s, start_producing, with_pool_prefetch, EndToEnd, Producing};
 use crate::{BenchError, Progress, Settings, Store};
 
 /// How long a worker process may take to start its pool or to stop it.
@@ -25,12 +25,8 @@ const START_STOP: Duration = Duration::from_secs(60);
 pub async fn serve(url: &str, prefix: &str, workers: usize) -> Result<(), BenchError> {
     let config = RedisConfig { prefix: prefix.to_owned(), ..RedisConfig::new(url) };
     let queue = RedisQueue::from_config(&config).await?;
-    let pool = WorkerPool::builder(queue)
-        .workers(workers)
-        .prefetch(pool_prefetch())
-        .queues([QUEUE])
-        .scheduler(false)
-        .start()?;
+    let pool =
+        with_pool_prefetch(WorkerPool::builder(queue).workers(workers)).queues([QUEUE]).scheduler(false).start()?;
     say(&format!("ready {}", process_cpu_s()))?;
     tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink()))
         .await
@@ -57,7 +53,8 @@ impl Worker {
     fn start(exe: &Path, url: &str, prefix: &str, workers: usize) -> Result<Self, BenchError> {
         let mut child = Command::new(exe)
             .args(["--worker-process", "--redis", url, "--prefix", prefix])
-            .args(["--workers", &workers.to_string(), "--prefetch", &pool_prefetch().to_string()])
+            .args(["--workers", &workers.to_string()])
+            .args(pool_prefetch().map(|n| format!("--prefetch={n}")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -220,8 +220,11 @@ impl Report {
         row(
             "e2e",
             &match self.settings.prefetch {
-                0 => format!("end to end, {} workers, producers running", self.settings.workers),
-                n => format!("end to end, {} workers taking {n} ahead, producers running", self.settings.workers),
+                None => format!("end to end, {} workers, producers running", self.settings.workers),
+                Some(0) => {
+                    format!("end to end, {} workers taking none ahead, producers running", self.settings.workers)
+                }
+                Some(n) => format!("end to end, {} workers taking {n} ahead, producers running", self.settings.workers),
             },
             &|f| rate(f.end_to_end.per_s),
             frac("end_to_end"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::prelude::*;
-use jobs_core::{SharedQueue, WorkerHandle};
+use jobs_core::{SharedQueue, WorkerHandle, WorkerPoolBuilder};
 use serde::Serialize;
 
 use crate::job::{now_ns, ns_of, BenchNoop, QUEUE, SINK};
@@ -173,27 +173,33 @@ async fn join_all(tasks: Vec<tokio::task::JoinHandle<Result<(), BenchError>>>) -
     Ok(())
 }
 
-/// Jobs every pool this process starts may take ahead of its free workers
-/// (`--prefetch`; the pools' default, 0, unless set).
-static POOL_PREFETCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Jobs every pool this process starts takes ahead of its free workers
+/// (`--prefetch`; `usize::MAX`: not set, the pools' default).
+static POOL_PREFETCH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
 
 /// Sets the prefetch of every pool of jobs started from now on
-/// (`WorkerPoolBuilder::prefetch`).
-pub fn set_pool_prefetch(n: usize) {
-    POOL_PREFETCH.store(n, std::sync::atomic::Ordering::Relaxed);
+/// (`WorkerPoolBuilder::prefetch`; `None`: the pools' default).
+pub fn set_pool_prefetch(n: Option<usize>) {
+    POOL_PREFETCH.store(n.unwrap_or(usize::MAX), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The prefetch of the pools (see [`set_pool_prefetch`]).
-pub fn pool_prefetch() -> usize {
-    POOL_PREFETCH.load(std::sync::atomic::Ordering::Relaxed)
+pub fn pool_prefetch() -> Option<usize> {
+    Some(POOL_PREFETCH.load(std::sync::atomic::Ordering::Relaxed)).filter(|&n| n != usize::MAX)
+}
+
+/// `builder` with the pools' prefetch (see [`set_pool_prefetch`]).
+pub fn with_pool_prefetch(builder: WorkerPoolBuilder) -> WorkerPoolBuilder {
+    match pool_prefetch() {
+        Some(n) => builder.prefetch(n),
+        None => builder,
+    }
 }
 
 /// A pool of `workers` on the store's worker handle, serving [`QUEUE`],
-/// taking [`pool_prefetch`] jobs ahead.
+/// taking jobs ahead as [`pool_prefetch`] says.
 fn pool(store: &Store, workers: usize) -> Result<WorkerHandle, BenchError> {
-    Ok(WorkerPool::builder(store.worker.clone())
-        .workers(workers)
-        .prefetch(pool_prefetch())
+    Ok(with_pool_prefetch(WorkerPool::builder(store.worker.clone()).workers(workers))
         .queues([QUEUE])
         .scheduler(false)
         .start()?)

@@ -302,8 +302,11 @@ impl Config {
             .retry_delay(p.retry_delay)
             .grace_period(p.grace_period)
             .lease(p.lease)
-            .progress_interval(p.progress_interval)
-            .prefetch(p.prefetch);
+            .progress_interval(p.progress_interval);
+        let b = match p.prefetch {
+            Some(n) => b.prefetch(n),
+            None => b,
+        };
         #[cfg(all(unix, feature = "sandbox"))]
         let b = b.sandbox(p.sandbox.to_sandbox());
         #[cfg(feature = "cron")]

@@ -11,7 +11,7 @@ pub(super) fn peer() -> Peer {
     Peer {
         name: "jobs",
         version: env!("CARGO_PKG_VERSION"),
-        settings: "`WorkerPool::workers(n)` and `prefetch` as `--prefetch` gives it (0 by default); the producer sends each batch with one `enqueue_many`",
+        settings: "`WorkerPool::workers(n)`, and `prefetch` as `--prefetch` gives it (by default, jobs taken ahead as the pool's pace calls for them); the producer sends each batch with one `enqueue_many`",
         producer: |url| Box::pin(producer(url)),
         workers: |url, n| Box::pin(workers(url, n)),
     }
@@ -48,9 +48,7 @@ impl Workers for Pool {
 
 async fn workers(url: &str, n: usize) -> Result<Box<dyn Workers>, String> {
     let queue = crate::scenario::shared(RedisQueue::connect(url).await.map_err(|e| e.to_string())?);
-    let pool = jobs_core::WorkerPool::builder(queue)
-        .workers(n)
-        .prefetch(crate::scenario::pool_prefetch())
+    let pool = crate::scenario::with_pool_prefetch(jobs_core::WorkerPool::builder(queue).workers(n))
         .queues([QUEUE])
         .scheduler(false)
         .start()

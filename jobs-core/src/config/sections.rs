@@ -33,9 +33,10 @@ pub struct WorkerPoolConfig {
     /// `WorkerPoolBuilder::progress_interval`.
     #[serde(with = "de::duration")]
     pub progress_interval: Duration,
-    /// Jobs the pool may take ahead of its free workers (default 0): see
-    /// `WorkerPoolBuilder::prefetch`.
-    pub prefetch: usize,
+    /// Jobs the pool takes ahead of its free workers, always (0: none).
+    /// Unset (the default), the pool takes them as its pace calls for them,
+    /// at most one per worker: see `WorkerPoolBuilder::prefetch`.
+    pub prefetch: Option<usize>,
     /// How sandboxed jobs run (`jobs.worker_pool.sandbox`).
     pub sandbox: SandboxConfig,
 }
@@ -110,7 +111,7 @@ impl Default for WorkerPoolConfig {
             grace_period: Duration::from_secs(30),
             lease: Duration::from_secs(30),
             progress_interval: crate::progress::DEFAULT_PROGRESS_INTERVAL,
-            prefetch: 0,
+            prefetch: None,
             sandbox: SandboxConfig::default(),
         }
     }

@@ -8,6 +8,12 @@
 //! is held past its lease by a pool that cannot start it (its lease is
 //! extended only once it runs); those still waiting when the pool stops
 //! are handed back at once.
+//!
+//! By default the places ahead follow the pool's pace ([`Allowance`]): as
+//! many as its recent rate of job ends would start within
+//! [`AHEAD_HORIZON`], at most its number of workers. An idle pool or one
+//! running long jobs takes none ahead; a pool running short jobs fetches
+//! while its workers run the last fetch's jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,5 +70,117 @@ pub(crate) async fn dispatch(
             }
             None => hand_back(&core, &w.job, SHUT_DOWN),
         }
+    }
+}
+
+/// How far ahead an adaptive pool takes jobs: as many as its recent rate
+/// of job ends would start within this long, so that a job taken ahead
+/// waits about this long for a worker.
+pub(crate) const AHEAD_HORIZON: Duration = Duration::from_millis(10);
+
+/// How often the rate of job ends is measured.
+const SAMPLE: Duration = Duration::from_millis(20);
+
+/// The places ahead an adaptive pool may use (the default prefetch): of
+/// the room's `cap` places ahead, it holds those that the pool's recent
+/// rate of job ends does not call for, out of the fetches' reach.
+pub(crate) struct Allowance {
+    cap: usize,
+    held: Option<OwnedSemaphorePermit>,
+    seen: u64,
+    since: Instant,
+    /// Job ends per second, smoothed over the last samples.
+    rate: f64,
+}
+
+impl Allowance {
+    /// Holds all `cap` places ahead of `room`, a room just made with them.
+    pub(crate) fn new(room: &Arc<Semaphore>, cap: usize, now: Instant) -> Self {
+        let held = room.clone().try_acquire_many_owned(u32::try_from(cap).unwrap_or(u32::MAX)).ok();
+        Allowance { cap, held, seen: 0, since: now, rate: 0.0 }
+    }
+
+    /// The places ahead that a rate of `rate` job ends a second calls for,
+    /// at most `cap`.
+    pub(crate) fn allowed(rate: f64, cap: usize) -> usize {
+        // A float to a count: truncation toward zero is the intent, and a
+        // NaN or negative rate (none here) would give 0.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = (rate * AHEAD_HORIZON.as_secs_f64()) as usize;
+        n.min(cap)
+    }
+
+    /// The places ahead in use or free to use now.
+    pub(crate) fn ahead(&self) -> usize {
+        self.cap - self.held.as_ref().map_or(0, |p| p.num_permits())
+    }
+
+    /// Takes in `ends`, the pool's job ends so far, at `now`; gives back
+    /// the held places the rate calls for, or holds again those it no
+    /// longer does (as they come free: a place in use stays in use).
+    pub(crate) fn adjust(&mut self, room: &Arc<Semaphore>, ends: u64, now: Instant) {
+        let dt = now.saturating_duration_since(self.since);
+        if dt >= SAMPLE {
+            // A count of job ends as a rate: exact far past any pool's pace.
+            #[allow(clippy::cast_precision_loss)]
+            let r = ends.saturating_sub(self.seen) as f64 / dt.as_secs_f64();
+            self.rate = (self.rate + r) / 2.0;
+            self.seen = ends;
+            self.since = now;
+        }
+        let want = self.cap - Self::allowed(self.rate, self.cap);
+        let held = self.cap - self.ahead();
+        if held > want {
+            if let Some(p) = self.held.as_mut() {
+                drop(p.split(held - want));
+            }
+        } else if held < want {
+            let more = (want - held).min(room.available_permits());
+            if let Ok(extra) = room.clone().try_acquire_many_owned(u32::try_from(more).unwrap_or(u32::MAX)) {
+                match self.held.as_mut() {
+                    Some(p) => p.merge(extra),
+                    None => self.held = Some(extra),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_places_ahead_follow_the_rate_of_job_ends() {
+        assert_eq!(Allowance::allowed(0.0, 64), 0);
+        assert_eq!(Allowance::allowed(99.0, 64), 0, "under one job per horizon: none ahead");
+        assert_eq!(Allowance::allowed(1_000.0, 64), 10);
+        assert_eq!(Allowance::allowed(1_000_000.0, 64), 64, "never past the cap");
+    }
+
+    #[test]
+    fn an_allowance_gives_places_as_jobs_end_and_takes_them_back_when_they_stop() {
+        let (workers, cap) = (8, 8);
+        let room = Arc::new(Semaphore::new(workers + cap));
+        let start = Instant::now();
+        let mut a = Allowance::new(&room, cap, start);
+        assert_eq!((a.ahead(), room.available_permits()), (0, workers), "an idle pool takes none ahead");
+        // 4,000 ends a second (40 per 10 ms): every place ahead.
+        let mut ends = 0;
+        for i in 1..=4 {
+            ends += 80;
+            a.adjust(&room, ends, start + SAMPLE * i);
+        }
+        assert_eq!((a.ahead(), room.available_permits()), (cap, workers + cap));
+        // Places in use stay in use: the allowance takes back only free ones.
+        let used = room.clone().try_acquire_many_owned(12).unwrap();
+        for i in 5..=12 {
+            a.adjust(&room, ends, start + SAMPLE * i);
+        }
+        assert_eq!(room.available_permits(), 0, "4 places were free and held again");
+        assert_eq!(a.ahead(), cap - 4);
+        drop(used);
+        a.adjust(&room, ends, start + SAMPLE * 13);
+        assert_eq!((a.ahead(), room.available_permits()), (0, workers), "no ends: none ahead");
     }
 }

@@ -33,8 +33,18 @@ pub(crate) const SHUT_DOWN: &str = "the worker pool shut down";
 /// it ahead of its free workers, its place in the pool's room.
 pub(crate) type Slot = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
 
+/// Counts an attempt's end when dropped, whichever way it ends.
+struct EndCount<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for EndCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Runs one attempt and queues its outcome for acknowledgement.
 pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _slot: Slot) {
+    let _end = EndCount(&core.ends);
     #[cfg(feature = "metrics")]
     let _busy = core.metrics.as_ref().map(|m| m.busy());
     let Some(desc) = core.registry.get(job.name.as_str()).copied() else {

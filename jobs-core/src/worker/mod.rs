@@ -72,7 +72,7 @@ impl WorkerPool {
             max_retries: 3,
             unknown: UnknownJobs::DeadLetter,
             fetch_batch: 256,
-            prefetch: 0,
+            prefetch: None,
             max_result: crate::queue::DEFAULT_MAX_PAYLOAD,
             max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
             max_snoozes: crate::queue::DEFAULT_MAX_SNOOZES,
@@ -105,7 +105,8 @@ pub struct WorkerPoolBuilder {
     max_retries: u32,
     unknown: UnknownJobs,
     fetch_batch: usize,
-    prefetch: usize,
+    /// `None`: adaptive (see `ahead::Allowance`).
+    prefetch: Option<usize>,
     max_result: usize,
     max_crashes: u32,
     max_snoozes: u32,
@@ -360,10 +361,10 @@ impl WorkerPoolBuilder {
         self
     }
 
-    /// How many jobs the pool may take ahead of its free workers (default
-    /// 0: a fetch takes at most as many jobs as workers are free).
+    /// How many jobs the pool takes ahead of its free workers: always `n`
+    /// (0: a fetch takes at most as many jobs as workers are free).
     ///
-    /// With short jobs, a pool whose workers are all busy spends most of its
+    /// With short jobs, a pool whose workers are all busy spends much of its
     /// time waiting for a fetch's round trip once one frees; jobs taken
     /// ahead are ready the moment it does, and the next fetch is already on
     /// its way. A job taken ahead starts as soon as a worker is free, in the
@@ -372,8 +373,13 @@ impl WorkerPoolBuilder {
     /// for another pool, as are those still waiting when the pool shuts
     /// down: a job is never held by a pool that cannot start it within its
     /// lease. A job enqueued after them (more urgent, or of a group whose
-    /// turn it is) may wait behind up to `n` of them. Leave it at 0 for
-    /// long jobs.
+    /// turn it is) may wait behind up to `n` of them.
+    ///
+    /// Without this setting the pool takes jobs ahead as its pace calls for
+    /// them: as many as its recent rate of job ends would start within
+    /// about 10 ms, at most one per worker. An idle pool takes none ahead,
+    /// nor one ending fewer than 100 jobs a second; a pool running short
+    /// jobs keeps a fetch on its way while its workers run.
     ///
     /// ```no_run
     /// # use jobs_core::prelude::*;
@@ -382,7 +388,7 @@ impl WorkerPoolBuilder {
     /// # let _ = pool; Ok(()) }
     /// ```
     pub fn prefetch(mut self, n: usize) -> Self {
-        self.prefetch = n;
+        self.prefetch = Some(n);
         self
     }
 
@@ -428,7 +434,10 @@ impl WorkerPoolBuilder {
         if self.workers == 0 {
             return Err(Error::InvalidArgument("workers must be at least 1".into()));
         }
-        if self.workers.saturating_add(self.prefetch) > Semaphore::MAX_PERMITS {
+        // Without a fixed prefetch, up to one place ahead per worker, used as
+        // the pool's pace calls for them.
+        let (prefetch, adaptive) = self.prefetch.map_or((self.workers, true), |n| (n, false));
+        if self.workers.saturating_add(prefetch) > Semaphore::MAX_PERMITS {
             return Err(Error::InvalidArgument(format!(
                 "workers and prefetch together must be at most {}",
                 Semaphore::MAX_PERMITS
@@ -503,7 +512,9 @@ impl WorkerPoolBuilder {
             max_retries: self.max_retries,
             unknown: self.unknown,
             fetch_batch: self.fetch_batch.max(1),
-            prefetch: self.prefetch,
+            prefetch,
+            adaptive,
+            ends: std::sync::atomic::AtomicU64::new(0),
             max_result: self.max_result,
             max_crashes: self.max_crashes,
             max_snoozes: self.max_snoozes,

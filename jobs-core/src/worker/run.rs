@@ -117,13 +117,16 @@ pub(crate) async fn fetch_loop(
     // With jobs taken ahead, fetches are sized by the pool's room (its
     // workers and the places ahead of them), and the dispatcher starts
     // each job when a worker is free.
-    let (sem, start) = if core.prefetch == 0 {
-        (workers, Start::Now(tracker))
+    // An adaptive prefetch holds the places ahead its pace does not call for.
+    let (sem, start, mut allowance) = if core.prefetch == 0 {
+        (workers, Start::Now(tracker), None)
     } else {
         let room = Arc::new(Semaphore::new(core.identity.workers + core.prefetch));
+        let allowance =
+            core.adaptive.then(|| super::ahead::Allowance::new(&room, core.prefetch, tokio::time::Instant::now()));
         let (tx, rx) = mpsc::unbounded_channel();
         tracker.spawn(super::ahead::dispatch(core.clone(), workers, tracker.clone(), stop.clone(), rx));
-        (room, Start::Ahead(tx))
+        (room, Start::Ahead(tx), allowance)
     };
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
@@ -160,6 +163,9 @@ pub(crate) async fn fetch_loop(
                     _ = tokio::time::sleep_until(until) => {}
                 }
             }
+        }
+        if let Some(a) = allowance.as_mut() {
+            a.adjust(&sem, core.ends.load(std::sync::atomic::Ordering::Relaxed), tokio::time::Instant::now());
         }
         let running = fetches.len();
         let may_start = (running == 0 || (running < MAX_FETCHES && backlog)) && idle.is_none() && pause.is_none();

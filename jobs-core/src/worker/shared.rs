@@ -70,6 +70,11 @@ pub(crate) struct Core {
     pub(crate) fetch_batch: usize,
     /// Jobs taken ahead of free workers, at most (`WorkerPoolBuilder::prefetch`).
     pub(crate) prefetch: usize,
+    /// Whether the places ahead follow the pool's pace (the default:
+    /// `ahead::Allowance`) rather than all being used.
+    pub(crate) adaptive: bool,
+    /// Attempts ended so far (their pace sizes an adaptive prefetch).
+    pub(crate) ends: std::sync::atomic::AtomicU64,
     /// The largest result stored, in bytes.
     pub(crate) max_result: usize,
     /// The crash budget ([`FetchRequest::max_crashes`](crate::queue::FetchRequest::max_crashes)).

@@ -126,10 +126,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let q = RedisQueue::connect(url).await?;
         // JOBS_REDIS_TEST_WORKERS: workers per process (default 4).
         let workers = std::env::var("JOBS_REDIS_TEST_WORKERS").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
-        // JOBS_REDIS_TEST_PREFETCH: jobs taken ahead of free workers (default 0).
-        let prefetch = std::env::var("JOBS_REDIS_TEST_PREFETCH").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
-        let mut pool =
-            WorkerPool::builder(q).queues(queues.split(',')).workers(workers).prefetch(prefetch).lease(lease);
+        let mut pool = WorkerPool::builder(q).queues(queues.split(',')).workers(workers).lease(lease);
+        // JOBS_REDIS_TEST_PREFETCH: jobs taken ahead of free workers, always
+        // (unset: the pool's default, as its pace calls for them).
+        if let Some(n) = std::env::var("JOBS_REDIS_TEST_PREFETCH").ok().and_then(|n| n.parse().ok()) {
+            pool = pool.prefetch(n);
+        }
         if let Some(b) = backoff {
             pool = pool.backoff(b);
         }
