@@ -486,6 +486,7 @@ fn pool_info(id: &str) -> PoolInfo {
         workers: 2,
         running: 0,
         running_jobs: vec![],
+        ahead: 0,
         started_at: SystemTime::now(),
         last_seen: SystemTime::now(),
         jobs: vec![],

@@ -130,7 +130,7 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
     assert_eq!((w["workers"].clone(), w["pools"].as_array().map(Vec::len)), (json!(3), Some(1)));
     assert_eq!(
         keys(&w["pools"][0]),
-        ["host", "id", "last_seen", "pid", "queues", "running", "running_jobs", "started_at", "workers"]
+        ["ahead", "host", "id", "last_seen", "pid", "queues", "running", "running_jobs", "started_at", "workers"]
     );
     assert_eq!(w["pools"][0]["pid"], std::process::id());
 

@@ -304,6 +304,7 @@ async fn the_dashboard_in_headless_chromium() {
     })
     .await;
     b.wait_text(&format!("{pool_css} [data-heartbeat]"), "a heartbeat", |t| t.contains("ago")).await;
+    b.wait_text(&format!("{pool_css} [data-ahead]"), "the jobs taken ahead", |t| t.parse::<u64>().is_ok()).await;
     shot_sizes.push(b.screenshot(shots, "workers").await);
 
     // The running export's page: its progress bar and note (as text), moved

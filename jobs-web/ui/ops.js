@@ -133,6 +133,7 @@ export function workersPage() {
         h('dt', {}, 'Pool'), h('dd', { class: 'mono' }, p.id),
         h('dt', {}, 'Queues'), h('dd', {}, p.queues.map((q) => h('a', { href: `#/queues/${enc(q)}`, class: 'chip' }, q))),
         h('dt', {}, 'Busy'), h('dd', {}, h('meter', { min: 0, max: p.workers, value: p.running }), ` ${p.running} of ${p.workers}`),
+        h('dt', {}, 'Taken ahead'), h('dd', { 'data-ahead': '', title: 'Jobs leased by this pool and waiting in it for a free worker' }, fmtNum(p.ahead ?? 0)),
         h('dt', {}, 'Current jobs'), h('dd', {}, p.running_jobs.length ? h('ul', { class: 'plain' }, p.running_jobs.map((j) => h('li', {}, jobLink(j)))) : h('span', { class: 'muted' }, 'idle')),
         h('dt', {}, 'Started'), h('dd', {}, fmtTime(p.started_at), ' (', timeEl(p.started_at), ')'),
         h('dt', {}, 'Last heartbeat'), h('dd', { 'data-heartbeat': '' }, fmtTime(p.last_seen), ' (', timeEl(p.last_seen), ')')))));

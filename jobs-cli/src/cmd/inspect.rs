@@ -144,6 +144,7 @@ struct WorkerJson<'a> {
     workers: usize,
     running: usize,
     running_jobs: Vec<String>,
+    ahead: usize,
     started_at: String,
     last_seen: String,
 }
@@ -167,6 +168,7 @@ pub(super) async fn workers(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Res
                 workers: w.workers,
                 running: w.running,
                 running_jobs: w.running_jobs.iter().map(ToString::to_string).collect(),
+                ahead: w.ahead,
                 started_at: json_time(w.started_at),
                 last_seen: json_time(w.last_seen),
             })
@@ -184,6 +186,7 @@ pub(super) async fn workers(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Res
         ("PID", Col::Num),
         ("QUEUES", Col::Shrink),
         ("BUSY", Col::Num),
+        ("AHEAD", Col::Num),
         ("STARTED", Col::Keep),
         ("SEEN", Col::Keep),
     ]);
@@ -194,6 +197,7 @@ pub(super) async fn workers(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Res
             w.pid.to_string(),
             w.queues.join(","),
             format!("{}/{}", w.running, w.workers),
+            w.ahead.to_string(),
             ago(w.started_at, now),
             ago(w.last_seen, now),
         ]);

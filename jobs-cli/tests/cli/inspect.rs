@@ -202,9 +202,11 @@ async fn workers_lists_live_pools(q: SharedQueue) {
     assert_eq!(w["queues"], json!(["mail"]));
     assert_eq!(w["workers"], 3);
     assert!(w["started_at"].as_str().unwrap().ends_with('Z') && w["running_jobs"].is_array(), "{doc}");
+    assert_eq!(w["ahead"], 0, "an idle pool takes no job ahead: {doc}");
     let text = cli(&q, &["workers"]).await.ok().to_owned();
     fits_80(&text);
     assert!(text.starts_with("POOL") && text.contains(pool.id()) && text.contains("0/3"), "{text}");
+    assert!(text.lines().next().is_some_and(|h| h.contains("BUSY") && h.contains("AHEAD")), "{text}");
     pool.shutdown().await.unwrap();
     assert_eq!(cli(&q, &["workers"]).await.ok(), "no live worker pools\n");
 }

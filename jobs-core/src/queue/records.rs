@@ -23,6 +23,11 @@ pub struct PoolInfo {
     pub running: usize,
     /// Ids of the jobs running at the last heartbeat.
     pub running_jobs: Vec<JobId>,
+    /// Jobs the pool held at the last heartbeat that were taken ahead of
+    /// its free workers: leased (a queue counts them as running) and
+    /// waiting in the pool for a worker (`WorkerPoolBuilder::prefetch`).
+    #[serde(default)]
+    pub ahead: usize,
     /// When it started.
     pub started_at: SystemTime,
     /// Its last heartbeat.

@@ -187,6 +187,7 @@ async fn a_pool_is_reported_on_every_backend_and_listed_once() {
         workers: 2,
         running: 0,
         running_jobs: Vec::new(),
+        ahead: 0,
         started_at: now,
         last_seen: now,
         jobs: Vec::new(),

@@ -167,6 +167,7 @@ macro_rules! conformance_suite {
     (@capability presence, $factory:expr) => {
         $crate::conformance_suite!(@cases $factory;
             pools_report_presence,
+            jobs_taken_ahead_show_in_the_pools_presence,
             slow_presence_never_delays_lease_extension,
         );
     };

@@ -15,6 +15,7 @@
 //! running long jobs takes none ahead; a pool running short jobs fetches
 //! while its workers run the last fetch's jobs.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,10 +61,13 @@ pub(crate) async fn dispatch(
             _ = stop.cancelled() => None,
             slot = workers.clone().acquire_owned() => slot.ok(),
             _ = tokio::time::sleep_until(w.fetched + most) => {
+                core.ahead.fetch_sub(1, Ordering::Relaxed);
                 hand_back(&core, &w.job, "no worker of the pool was free in time");
                 continue;
             }
         };
+        // Started or handed back below: no longer waiting ahead.
+        core.ahead.fetch_sub(1, Ordering::Relaxed);
         match slot {
             Some(slot) => {
                 tracker.spawn(execute(core.clone(), w.job, (slot, Some(w.place))));

@@ -57,6 +57,7 @@ async fn report_presence(core: Arc<Core>, stop: CancellationToken) {
         let presence = crate::queue::PoolInfo {
             running: running.len(),
             running_jobs: running.into_iter().map(|(id, _)| id).collect(),
+            ahead: core.ahead.load(std::sync::atomic::Ordering::Relaxed),
             last_seen: std::time::SystemTime::now(),
             ..core.identity.clone()
         };

@@ -82,7 +82,9 @@ fn start_jobs(core: &Arc<Core>, start: &Start, jobs: Vec<crate::queue::LeasedJob
             // The slot is a place in the pool's room: the job waits there
             // for a worker.
             Start::Ahead(tx) => {
+                core.ahead.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(mpsc::error::SendError(w)) = tx.send(Waiting { job, place: slot, fetched }) {
+                    core.ahead.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     super::exec::hand_back(core, &w.job, super::exec::SHUT_DOWN);
                 }
             }

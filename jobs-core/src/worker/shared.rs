@@ -75,6 +75,9 @@ pub(crate) struct Core {
     pub(crate) adaptive: bool,
     /// Attempts ended so far (their pace sizes an adaptive prefetch).
     pub(crate) ends: std::sync::atomic::AtomicU64,
+    /// Jobs taken ahead and waiting for a worker now (shown in the pool's
+    /// presence).
+    pub(crate) ahead: std::sync::atomic::AtomicUsize,
     /// The largest result stored, in bytes.
     pub(crate) max_result: usize,
     /// The crash budget ([`FetchRequest::max_crashes`](crate::queue::FetchRequest::max_crashes)).

@@ -315,6 +315,7 @@ pub(crate) struct PoolView {
     workers: usize,
     running: usize,
     running_jobs: Vec<String>,
+    ahead: usize,
     started_at: String,
     last_seen: String,
 }
@@ -329,6 +330,7 @@ impl From<PoolInfo> for PoolView {
             workers: w.workers,
             running: w.running,
             running_jobs: w.running_jobs.iter().map(ToString::to_string).collect(),
+            ahead: w.ahead,
             started_at: ts(w.started_at),
             last_seen: ts(w.last_seen),
         }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{JobQueue, QueueAdmin, QueueInspect};
+use crate::queue::{JobQueue, PoolPresence, QueueAdmin, QueueInspect};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 use crate::vocab::JobStatus;
@@ -38,6 +38,39 @@ pub async fn prefetched_jobs_wait_for_a_worker_and_run_once<Q: JobQueue + QueueI
     assert_eq!(runs.len(), 40);
     assert!(runs.values().all(|n| *n == 1), "a job ran twice: {runs:?}");
     assert!(p.peak_running() <= 2, "{} jobs ran at once on 2 workers", p.peak_running());
+}
+
+/// A pool's presence counts the jobs it took ahead and that wait in it
+/// for a worker, apart from the running ones; they drop out once they
+/// start.
+pub async fn jobs_taken_ahead_show_in_the_pools_presence<
+    Q: JobQueue + QueueInspect + QueueAdmin + PoolPresence + Clone,
+>(
+    q: Q,
+) {
+    let queue = unique_queue("aheadshown");
+    // Heartbeats every second; a job waits ahead up to 1.5 s before it is
+    // handed back (and taken again).
+    let pool = test_pool(q.clone(), &[&queue]).workers(1).prefetch(2).lease(ms(3000)).start().unwrap();
+    let pool_id = pool.id().to_owned();
+    let p = probe(&queue);
+    let long = put1(&q, &queue, 0, Act::WaitForCancel).await;
+    eventually("the worker is busy", || async { p.start_count() == 1 }).await;
+    let ahead = [put1(&q, &queue, 1, Act::Succeed).await, put1(&q, &queue, 2, Act::Succeed).await];
+    let w = crate::testing::eventually_some("the pool reports two jobs taken ahead", || async {
+        q.pools().await.unwrap().into_iter().find(|w| w.id == pool_id && w.ahead == 2)
+    })
+    .await;
+    assert_eq!((w.running, w.running_jobs.clone()), (1, vec![long.clone()]), "the waiting jobs are not running ones");
+    q.cancel(&long).await.unwrap();
+    for id in &ahead {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    crate::testing::eventually_some("the pool reports none ahead", || async {
+        q.pools().await.unwrap().into_iter().find(|w| w.id == pool_id && w.ahead == 0)
+    })
+    .await;
+    pool.shutdown().await.unwrap();
 }
 
 /// A job taken ahead that finds no free worker within half the lease goes
