@@ -40,6 +40,7 @@ pub(crate) mod groups_top;
 mod invoke;
 pub(crate) mod listen;
 pub(crate) mod progress;
+pub(crate) mod prune;
 pub(crate) mod purge_dead;
 pub(crate) mod read;
 pub(crate) mod retry_dead;
@@ -76,18 +77,14 @@ const BREAKER: &str = include_str!("scripts/breaker.lua");
 
 /// A script's whole source: the archive backlog's bound (`ARCHIVE_MAX`,
 /// from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), `common.lua`, `groups.lua` and
-/// `breaker.lua` followed by `parts`, hashed once.
+/// `breaker.lua` without the functions `parts` never call ([`prune`]),
+/// followed by `parts`, hashed once.
 fn source(parts: &[&str]) -> redis::Script {
-    let mut src = format!("local ARCHIVE_MAX = {}\n", jobs_core::ARCHIVE_BACKLOG_MAX);
-    src.push_str(COMMON);
-    for shared in [GROUPS, BREAKER] {
-        src.push('\n');
-        src.push_str(shared);
-    }
-    for p in parts {
-        src.push('\n');
-        src.push_str(p);
-    }
+    let shared = format!("local ARCHIVE_MAX = {}\n{COMMON}\n{GROUPS}\n{BREAKER}", jobs_core::ARCHIVE_BACKLOG_MAX);
+    let own = parts.join("\n");
+    let mut src = prune::without_unused_functions(&shared, &own);
+    src.push('\n');
+    src.push_str(&own);
     redis::Script::new(&src)
 }
 

@@ -31,7 +31,9 @@ const COMMON: &str = include_str!("flows_common.lua");
 /// A flow script's whole source: the store's bound, `flows_common.lua`,
 /// then the script.
 fn source(script: &str) -> redis::Script {
-    redis::Script::new(&format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}\n{script}"))
+    let shared = format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}");
+    let kept = crate::scripts::prune::without_unused_functions(&shared, script);
+    redis::Script::new(&format!("{kept}\n{script}"))
 }
 
 macro_rules! flow_script {
