@@ -85,6 +85,10 @@ async fn main() -> Result<(), Failure> {
         "{}",
         serde_json::json!({ "jobs": done, "batch": b, "groups": groups, "backlog": backlog, "redis_cpu_us_per_job": us })
     );
-    target.delete_prefix(&prefix).await?;
+    // Under callgrind the deletion can outlast the client's timeout; the
+    // figure is printed by then, and the harness's server is thrown away.
+    if let Err(e) = target.delete_prefix(&prefix).await {
+        eprintln!("the run's keys were not deleted: {e}");
+    }
     Ok(())
 }
