@@ -245,7 +245,8 @@ impl Report {
         row(
             "processes",
             &format!("end to end, {} processes of {each} workers", self.settings.processes),
-            &|f| rate(f.end_to_end_processes.per_s),
+            // MemoryQueue has no other process to serve: not measured.
+            &|f| if f.end_to_end_processes.seconds > 0.0 { rate(f.end_to_end_processes.per_s) } else { "-".into() },
             String::new(),
         );
         row(
@@ -258,6 +259,9 @@ impl Report {
             "processes",
             "end to end, processes: CPU per job, Redis / all worker processes and producer",
             &|f| {
+                if f.end_to_end_processes.seconds <= 0.0 {
+                    return "-".into();
+                }
                 let redis = f.end_to_end_processes.redis_cpu_us_per_job.map(|c| format!("{c:.1}"));
                 format!(
                     "{} / {:.1} µs",

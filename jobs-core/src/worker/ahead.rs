@@ -128,7 +128,10 @@ impl Allowance {
             // A count of job ends as a rate: exact far past any pool's pace.
             #[allow(clippy::cast_precision_loss)]
             let r = ends.saturating_sub(self.seen) as f64 / dt.as_secs_f64();
-            self.rate = (self.rate + r) / 2.0;
+            // Smoothed over the last samples; after a long pause (the pool
+            // idle, or all its workers on long jobs) the pause's rate alone,
+            // so that a pool fast an hour ago does not take a burst ahead.
+            self.rate = if dt > SAMPLE * 4 { r } else { (self.rate + r) / 2.0 };
             self.seen = ends;
             self.since = now;
         }
@@ -186,5 +189,22 @@ mod tests {
         drop(used);
         a.adjust(&room, ends, start + SAMPLE * 13);
         assert_eq!((a.ahead(), room.available_permits()), (0, workers), "no ends: none ahead");
+    }
+
+    #[test]
+    fn a_long_pause_forgets_the_pace_before_it() {
+        let (workers, cap) = (8, 8);
+        let room = Arc::new(Semaphore::new(workers + cap));
+        let start = Instant::now();
+        let mut a = Allowance::new(&room, cap, start);
+        let mut ends = 0;
+        for i in 1..=4 {
+            ends += 80;
+            a.adjust(&room, ends, start + SAMPLE * i);
+        }
+        assert_eq!(a.ahead(), cap);
+        // An hour later, one job has ended since.
+        a.adjust(&room, ends + 1, start + Duration::from_secs(3600));
+        assert_eq!(a.ahead(), 0, "the pace of an hour ago is forgotten at once");
     }
 }
