@@ -165,44 +165,43 @@ mod tests {
         assert_eq!(Allowance::allowed(1_000_000.0, 64), 64, "never past the cap");
     }
 
-    #[test]
-    fn an_allowance_gives_places_as_jobs_end_and_takes_them_back_when_they_stop() {
-        let (workers, cap) = (8, 8);
-        let room = Arc::new(Semaphore::new(workers + cap));
+    const WORKERS: usize = 8;
+
+    /// A pool of 8 workers with up to 8 places ahead, after four samples
+    /// of 4,000 ends a second (40 per 10 ms: every place ahead), and its
+    /// ends so far.
+    fn at_full_pace() -> (Arc<Semaphore>, Allowance, Instant, u64) {
+        let room = Arc::new(Semaphore::new(WORKERS * 2));
         let start = Instant::now();
-        let mut a = Allowance::new(&room, cap, start);
-        assert_eq!((a.ahead(), room.available_permits()), (0, workers), "an idle pool takes none ahead");
-        // 4,000 ends a second (40 per 10 ms): every place ahead.
+        let mut a = Allowance::new(&room, WORKERS, start);
+        assert_eq!((a.ahead(), room.available_permits()), (0, WORKERS), "an idle pool takes none ahead");
         let mut ends = 0;
         for i in 1..=4 {
             ends += 80;
             a.adjust(&room, ends, start + SAMPLE * i);
         }
-        assert_eq!((a.ahead(), room.available_permits()), (cap, workers + cap));
+        assert_eq!((a.ahead(), room.available_permits()), (WORKERS, WORKERS * 2));
+        (room, a, start, ends)
+    }
+
+    #[test]
+    fn an_allowance_gives_places_as_jobs_end_and_takes_them_back_when_they_stop() {
+        let (room, mut a, start, ends) = at_full_pace();
         // Places in use stay in use: the allowance takes back only free ones.
         let used = room.clone().try_acquire_many_owned(12).unwrap();
         for i in 5..=12 {
             a.adjust(&room, ends, start + SAMPLE * i);
         }
         assert_eq!(room.available_permits(), 0, "4 places were free and held again");
-        assert_eq!(a.ahead(), cap - 4);
+        assert_eq!(a.ahead(), WORKERS - 4);
         drop(used);
         a.adjust(&room, ends, start + SAMPLE * 13);
-        assert_eq!((a.ahead(), room.available_permits()), (0, workers), "no ends: none ahead");
+        assert_eq!((a.ahead(), room.available_permits()), (0, WORKERS), "no ends: none ahead");
     }
 
     #[test]
     fn a_long_pause_forgets_the_pace_before_it() {
-        let (workers, cap) = (8, 8);
-        let room = Arc::new(Semaphore::new(workers + cap));
-        let start = Instant::now();
-        let mut a = Allowance::new(&room, cap, start);
-        let mut ends = 0;
-        for i in 1..=4 {
-            ends += 80;
-            a.adjust(&room, ends, start + SAMPLE * i);
-        }
-        assert_eq!(a.ahead(), cap);
+        let (room, mut a, start, ends) = at_full_pace();
         // An hour later, one job has ended since.
         a.adjust(&room, ends + 1, start + Duration::from_secs(3600));
         assert_eq!(a.ahead(), 0, "the pace of an hour ago is forgotten at once");
