@@ -195,19 +195,39 @@ end";
         .join("\n");
         let mut cases: Vec<(&str, String)> = vec![(queue_shared.as_str(), fetch)];
         for own in [
-            include_str!("enqueue.lua"),
-            include_str!("finish.lua"),
+            include_str!("archive_ack.lua"),
+            include_str!("archive_release.lua"),
+            include_str!("archive_take.lua"),
             include_str!("cancel.lua"),
+            include_str!("enqueue.lua"),
             include_str!("extend.lua"),
-            include_str!("retry_dead.lua"),
-            include_str!("set_policy.lua"),
+            include_str!("finish.lua"),
             include_str!("fire_schedule.lua"),
             include_str!("flow_take.lua"),
             include_str!("groups_top.lua"),
+            include_str!("listen.lua"),
+            include_str!("progress.lua"),
+            include_str!("purge_dead.lua"),
+            include_str!("read.lua"),
+            include_str!("retry_dead.lua"),
+            include_str!("schedule_paused.lua"),
+            include_str!("set_breaker.lua"),
+            include_str!("set_paused.lua"),
+            include_str!("set_policy.lua"),
         ] {
             cases.push((queue_shared.as_str(), own.to_owned()));
         }
-        for own in [include_str!("../flows/flow_ended.lua"), include_str!("../flows/flow_create.lua")] {
+        for own in [
+            include_str!("../flows/flow_add.lua"),
+            include_str!("../flows/flow_cancel.lua"),
+            include_str!("../flows/flow_close.lua"),
+            include_str!("../flows/flow_create.lua"),
+            include_str!("../flows/flow_ended.lua"),
+            include_str!("../flows/flow_list.lua"),
+            include_str!("../flows/flow_read.lua"),
+            include_str!("../flows/flow_released.lua"),
+            include_str!("../flows/flow_stale.lua"),
+        ] {
             cases.push((flow_shared, own.to_owned()));
         }
         for (shared, own) in cases {
