@@ -62,12 +62,10 @@ local GPEND = B .. 'gpend'
 local GWAIT = B .. 'gwait'
 local HAS_GROUPS = nil -- nil: not looked up yet
 -- Per rank (0-3): the prefix of its groups' lists and its `gpending`
--- gauge. Built once: Lua prints a number in a string through sprintf's
--- '%.14g', which costs more than the command it is for.
-local GQ = {}
-for r = 0, 3 do
-  GQ[r] = B .. 'gq:' .. r .. ':'
-end
+-- gauge. Built once per call, from literals: Lua prints a number in a
+-- string through sprintf's '%.14g', which costs more than the command it
+-- is for.
+local GQ = { [0] = B .. 'gq:0:', B .. 'gq:1:', B .. 'gq:2:', B .. 'gq:3:' }
 local GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
 
 -- Small whole numbers as text, each printed once per script call (see GQ).
