@@ -90,9 +90,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(w) = args.workers {
         s.workers = w.max(1);
     }
-    if args.prefetch.is_some() {
-        s.prefetch = args.prefetch;
-    }
+    s.prefetch = args.prefetch.or(s.prefetch);
     jobs_bench::scenario::set_pool_prefetch(s.prefetch);
     if let Some(n) = args.jobs {
         s.e2e_n = n.max(1);

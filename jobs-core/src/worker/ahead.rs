@@ -58,21 +58,17 @@ pub(crate) async fn dispatch(
         let slot = tokio::select! {
             biased;
             _ = core.killed.cancelled() => return,
-            _ = stop.cancelled() => None,
-            slot = workers.clone().acquire_owned() => slot.ok(),
-            _ = tokio::time::sleep_until(w.fetched + most) => {
-                core.ahead.fetch_sub(1, Ordering::Relaxed);
-                hand_back(&core, &w.job, "no worker of the pool was free in time");
-                continue;
-            }
+            _ = stop.cancelled() => Err(SHUT_DOWN),
+            slot = workers.clone().acquire_owned() => slot.map_err(|_| SHUT_DOWN),
+            _ = tokio::time::sleep_until(w.fetched + most) => Err("no worker of the pool was free in time"),
         };
         // Started or handed back below: no longer waiting ahead.
         core.ahead.fetch_sub(1, Ordering::Relaxed);
         match slot {
-            Some(slot) => {
+            Ok(slot) => {
                 tracker.spawn(execute(core.clone(), w.job, (slot, Some(w.place))));
             }
-            None => hand_back(&core, &w.job, SHUT_DOWN),
+            Err(why) => hand_back(&core, &w.job, why),
         }
     }
 }

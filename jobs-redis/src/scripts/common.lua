@@ -94,6 +94,14 @@ local CID = B .. 'cid'
 local CKEY = B .. 'ckey'
 local STARTED = B .. 'started'
 local PROGRESS = B .. 'progress'
+-- The value of a field that is no job's or group's ('': an id or a group key
+-- is never empty), longer than Redis keeps in a listpack
+-- (`hash-max-listpack-value`, 64 bytes), so that a hash holding it is a hash
+-- table at any size and never deleted. A listpack (a hash of up to
+-- `hash-max-listpack-entries` fields, 512 by default) is searched end to end
+-- on every read and write: `started` and `grun`, which hold a field per
+-- running job or group (a few hundred), cost each access that search.
+local HASH_TABLE_KEEPER = 'not a job or group: this field keeps the hash a hash table (see common.lua)'
 local LEASE_LOST = 'lease expired: the worker stopped responding (crashed, killed or stalled)'
 -- The error of a job that lost its lease `n` times before its handler
 -- started (jobs_core's MemoryQueue says the same).

@@ -229,13 +229,10 @@ end
 
 hset_many(STATE, states)
 hset_many(RESULT, results)
-if #starts > 0 then
-  -- A field that is no job's, whose value is longer than a listpack holds
-  -- (`hash-max-listpack-value`, 64 bytes): `started` (a field per running
-  -- job, a few hundred) stays a hash table, where a listpack of up to
-  -- `hash-max-listpack-entries` fields (512) is searched end to end on
-  -- every write and delete.
-  redis.call('HSET', STARTED, '', 'not a job: this field keeps the hash a hash table (see finish.lua)')
+if nst > 0 then
+  -- With the marks, in the same write: `started` keeps its field ''
+  -- (HASH_TABLE_KEEPER in common.lua) and stays a hash table.
+  starts[nst + 1], starts[nst + 2] = '', HASH_TABLE_KEEPER
 end
 hset_many(STARTED, starts)
 hdel_many(STARTED, ended)

@@ -92,18 +92,12 @@ local HAS_HELD = nil
 -- (In a block: a script's main function has room for 200 locals.)
 local has_groups, start_groups
 do
-  -- Gives `gpend`, `grun` and `gbound` a field that is no group's ('': a
-  -- group key is never empty) whose value is longer than Redis keeps in a
-  -- listpack (`hash-max-listpack-value`, 64 bytes), so that each is a hash
-  -- table at any size and is never deleted. A listpack (a hash of up to
-  -- `hash-max-listpack-entries` fields, 512 by default) is searched end to
-  -- end on every read and write: `grun`, which holds the groups with running
-  -- jobs (a few hundred), cost a grouped job more than all its other work.
+  -- Gives `gpend`, `grun` and `gbound` their field '' (HASH_TABLE_KEEPER
+  -- in common.lua): each is a hash table at any size and never deleted.
   local function keep_group_hashes()
-    local keeper = 'not a group: this field keeps the hash a hash table (see groups.lua)'
-    redis.call('HSET', GPEND, '', keeper)
-    redis.call('HSET', B .. 'grun', '', keeper)
-    redis.call('HSET', B .. 'gbound', '', keeper)
+    for _, h in ipairs({ GPEND, B .. 'grun', B .. 'gbound' }) do
+      redis.call('HSET', h, '', HASH_TABLE_KEEPER)
+    end
   end
 
   -- Whether the queue ever had a grouped job (its turn exists), in one
