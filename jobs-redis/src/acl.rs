@@ -2,9 +2,13 @@
 
 /// Commands the crate sends itself (Rust side), lower case.
 const CLIENT_COMMANDS: &[&str] = &[
-    // Scripts: EVALSHA, and SCRIPT LOAD when Redis answers NOSCRIPT.
+    // Scripts: FCALL, and FUNCTION LOAD when Redis does not know the
+    // function; EVALSHA and SCRIPT LOAD (on NOSCRIPT) where functions are
+    // refused (see scripts/invoke.rs).
     "evalsha",
     "script|load",
+    "fcall",
+    "function|load",
     // Reads and small writes outside scripts.
     "del",
     "hdel",

@@ -31,6 +31,8 @@
 //!   command answered `ASK`, `MOVED` or `TRYAGAIN` inside a pipeline (which
 //!   the driver does not follow there) is sent again on its own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -47,6 +49,9 @@ mod cluster;
 pub(crate) struct Conn {
     kind: Kind,
     timeout: Duration,
+    /// Set once the server refused a function call (no `FCALL` before
+    /// Redis 7, or an ACL user without it): scripts go by `EVALSHA`.
+    no_functions: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -67,13 +72,25 @@ impl Conn {
     /// socket never lives, on a runtime that cannot drive it or that ends
     /// before the queue does.
     pub(crate) fn single(c: ConnectionManager, timeout: Duration) -> Self {
-        Conn { kind: Kind::Single(c, Handle::current()), timeout }
+        Conn { kind: Kind::Single(c, Handle::current()), timeout, no_functions: Arc::default() }
     }
 
     /// A connection to a Cluster.
     #[cfg(feature = "cluster")]
     pub(crate) fn cluster(c: ClusterConnection, timeout: Duration) -> Self {
-        Conn { kind: Kind::Cluster(c), timeout }
+        Conn { kind: Kind::Cluster(c), timeout, no_functions: Arc::default() }
+    }
+
+    /// Whether scripts are called as functions of their library (see
+    /// `scripts/invoke.rs`).
+    pub(crate) fn functions(&self) -> bool {
+        !self.no_functions.load(Ordering::Relaxed)
+    }
+
+    /// Scripts go by `EVALSHA` from now on, on this connection and its
+    /// clones.
+    pub(crate) fn without_functions(&self) {
+        self.no_functions.store(true, Ordering::Relaxed);
     }
 
     /// Whether this talks to a Redis Cluster.

@@ -21,10 +21,13 @@
 //! **One invocation path.** [`invoke`](invoke::invoke) sends a call: see
 //! `scripts/invoke.rs`.
 
+use std::sync::LazyLock;
+
 use redis::Value;
 
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
+use library::{Entry, Library};
 
 pub(crate) mod archive_ack;
 pub(crate) mod archive_release;
@@ -38,6 +41,7 @@ pub(crate) mod fire_schedule;
 pub(crate) mod flow_take;
 pub(crate) mod groups_top;
 mod invoke;
+pub(crate) mod library;
 pub(crate) mod listen;
 pub(crate) mod progress;
 pub(crate) mod prune;
@@ -56,7 +60,7 @@ pub(crate) use invoke::{array, bytes, is_code, Args};
 /// every such wrapper would otherwise write out the same way.
 macro_rules! script_identity {
     () => {
-        fn script(&self) -> &'static redis::Script {
+        fn script(&self) -> &'static crate::scripts::Script {
             &SCRIPT
         }
 
@@ -74,18 +78,92 @@ pub(crate) use script_identity;
 const COMMON: &str = include_str!("scripts/common.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
 const BREAKER: &str = include_str!("scripts/breaker.lua");
+/// Definitions some scripts share beyond the common files, each file one
+/// function: the fetch's housekeeping, and the enqueue (a schedule's tick
+/// enqueues too).
+const DEFINITIONS: [&str; 4] = [
+    include_str!("scripts/promote.lua"),
+    include_str!("scripts/reclaim.lua"),
+    include_str!("scripts/sweep.lua"),
+    include_str!("scripts/enqueue.lua"),
+];
 
-/// A script's whole source: the archive backlog's bound (`ARCHIVE_MAX`,
-/// from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), `common.lua`, `groups.lua` and
-/// `breaker.lua` without the functions `parts` never call ([`prune`]),
-/// followed by `parts`, hashed once.
-fn source(parts: &[&str]) -> redis::Script {
-    let shared = format!("local ARCHIVE_MAX = {}\n{COMMON}\n{GROUPS}\n{BREAKER}", jobs_core::ARCHIVE_BACKLOG_MAX);
-    let own = parts.join("\n");
-    let mut src = prune::without_unused_functions(&shared, &own);
-    src.push('\n');
-    src.push_str(&own);
-    redis::Script::new(&src)
+/// Every queue script: its name (its module's), its own code, and whether
+/// it only reads.
+const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
+    ("archive_ack", include_str!("scripts/archive_ack.lua"), false),
+    ("archive_release", include_str!("scripts/archive_release.lua"), false),
+    ("archive_take", include_str!("scripts/archive_take.lua"), false),
+    ("cancel", include_str!("scripts/cancel.lua"), false),
+    ("enqueue", "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[tonumber(ARGV[1]) * 9 + 2])", false),
+    ("extend", include_str!("scripts/extend.lua"), false),
+    ("fetch", include_str!("scripts/fetch.lua"), false),
+    ("finish", include_str!("scripts/finish.lua"), false),
+    ("fire_schedule", include_str!("scripts/fire_schedule.lua"), false),
+    ("flow_take", include_str!("scripts/flow_take.lua"), false),
+    ("groups_top", include_str!("scripts/groups_top.lua"), false),
+    ("listen", include_str!("scripts/listen.lua"), false),
+    ("progress", include_str!("scripts/progress.lua"), false),
+    ("purge_dead", include_str!("scripts/purge_dead.lua"), false),
+    ("read", include_str!("scripts/read.lua"), true),
+    ("retry_dead", include_str!("scripts/retry_dead.lua"), false),
+    ("schedule_paused", include_str!("scripts/schedule_paused.lua"), false),
+    ("set_breaker", include_str!("scripts/set_breaker.lua"), false),
+    ("set_paused", include_str!("scripts/set_paused.lua"), false),
+    ("set_policy", include_str!("scripts/set_policy.lua"), false),
+];
+
+/// What every queue script starts with: the archive backlog's bound
+/// (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), the common
+/// files and the shared definitions.
+static QUEUE_SHARED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "local ARCHIVE_MAX = {}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
+        jobs_core::ARCHIVE_BACKLOG_MAX,
+        DEFINITIONS.join("\n")
+    )
+});
+
+/// The queue scripts as one function library.
+static QUEUE_LIBRARY: LazyLock<Library> = LazyLock::new(|| {
+    let entries: Vec<Entry<'_>> =
+        QUEUE_SCRIPTS.iter().map(|&(name, body, read_only)| Entry { name, body, read_only }).collect();
+    Library::new("jobs", &QUEUE_SHARED, &entries)
+});
+
+/// One script, callable both ways: as a function of its library (`FCALL`,
+/// Redis 7, the shared functions built once per server) and as a whole
+/// script (`EVALSHA`, for a server or an ACL user without functions).
+pub(crate) struct Script {
+    /// The whole script: the shared part without the functions this one
+    /// never calls ([`prune`]), then its own code.
+    pub(crate) eval: redis::Script,
+    /// Its function's name in `library`.
+    pub(crate) function: String,
+    /// The library that registers it.
+    pub(crate) library: &'static Library,
+}
+
+impl Script {
+    /// Script `name` of `library`, whose shared part is `shared`.
+    pub(crate) fn new(library: &'static Library, shared: &str, name: &str, body: &str) -> Script {
+        let mut src = prune::without_unused_functions(shared, body);
+        src.push('\n');
+        src.push_str(body);
+        Script { eval: redis::Script::new(&src), function: library.function(name), library }
+    }
+}
+
+/// The queue script `name` (one of [`QUEUE_SCRIPTS`]).
+///
+/// # Panics
+///
+/// When `name` is not in the list: each module names its own script, and
+/// the test `every_queue_script_builds` builds every module's.
+pub(crate) fn queue_script(name: &str) -> Script {
+    #[allow(clippy::expect_used)] // A name missing from the list is a bug that every test meets.
+    let &(_, body, _) = QUEUE_SCRIPTS.iter().find(|(n, ..)| *n == name).expect("a script of QUEUE_SCRIPTS");
+    Script::new(&QUEUE_LIBRARY, &QUEUE_SHARED, name, body)
 }
 
 /// One typed call of one script: what it sends and how its reply is read.
@@ -98,7 +176,7 @@ pub(crate) trait ScriptCall {
     type Reply;
 
     /// The script (compiled and hashed once per process).
-    fn script(&self) -> &'static redis::Script;
+    fn script(&self) -> &'static Script;
 
     /// The operation named in errors.
     fn op(&self) -> &'static str;
@@ -112,4 +190,43 @@ pub(crate) trait ScriptCall {
     /// The script's answer as [`Self::Reply`]: the one place its reply codes
     /// are read.
     fn decode(self, reply: Value) -> Result<Self::Reply, RedisQueueError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module's script is in the list (so `queue_script` finds it),
+    /// and registered once in the library under its module's name.
+    #[test]
+    fn every_queue_script_builds() {
+        let scripts: [(&str, &Script); 20] = [
+            ("archive_ack", &archive_ack::SCRIPT),
+            ("archive_release", &archive_release::SCRIPT),
+            ("archive_take", &archive_take::SCRIPT),
+            ("cancel", &cancel::SCRIPT),
+            ("enqueue", &enqueue::SCRIPT),
+            ("extend", &extend::SCRIPT),
+            ("fetch", &fetch::SCRIPT),
+            ("finish", &finish::SCRIPT),
+            ("fire_schedule", &fire_schedule::SCRIPT),
+            ("flow_take", &flow_take::SCRIPT),
+            ("groups_top", &groups_top::SCRIPT),
+            ("listen", &listen::SCRIPT),
+            ("progress", &progress::SCRIPT),
+            ("purge_dead", &purge_dead::SCRIPT),
+            ("read", &read::SCRIPT),
+            ("retry_dead", &retry_dead::SCRIPT),
+            ("schedule_paused", &schedule_paused::SCRIPT),
+            ("set_breaker", &set_breaker::SCRIPT),
+            ("set_paused", &set_paused::SCRIPT),
+            ("set_policy", &set_policy::SCRIPT),
+        ];
+        assert_eq!(scripts.len(), QUEUE_SCRIPTS.len());
+        for (name, script) in scripts {
+            assert_eq!(script.function, format!("{}_{name}", QUEUE_LIBRARY.name));
+            let registered = format!("function_name = '{}'", script.function);
+            assert_eq!(QUEUE_LIBRARY.code.matches(&registered).count(), 1, "{name}");
+        }
+    }
 }

@@ -90,6 +90,35 @@ fn scripts_are_reloaded_after_script_flush() {
     });
 }
 
+/// The scripts are functions of one library, loaded again when the server
+/// lost it (`FUNCTION FLUSH`, as after a restart or a failover to a replica
+/// that never saw it).
+#[test]
+fn the_library_is_reloaded_after_function_flush() {
+    run(async {
+        let server = RedisServer::start();
+        let q = RedisQueue::connect(&server.url()).await.unwrap();
+        let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let queue = unique_queue("nofunction");
+        q.enqueue_many(vec![raw(&queue, None)]).await.unwrap();
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query_async(&mut c).await.unwrap();
+        assert_eq!(q.fetch(&req(&queue, 1)).await.unwrap().jobs.len(), 1);
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
+        assert!(!info.contains("cmdstat_evalsha"), "no call went by EVALSHA: {info}");
+        let stat = |command: &str, field: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:")))
+                .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix(field)?.strip_prefix('=')))
+                .map_or(0, |n| n.parse::<u64>().unwrap())
+        };
+        // The enqueue on the fresh server and the fetch after the flush each
+        // found no function, had the library loaded, and were sent again.
+        assert_eq!(stat("fcall", "calls"), 4, "{info}");
+        assert_eq!(stat("fcall", "failed_calls"), 2, "{info}");
+        assert_eq!(stat("function|load", "calls"), 2, "{info}");
+    });
+}
+
 #[test]
 fn a_wrong_password_is_a_clear_error_without_the_password() {
     run(async {

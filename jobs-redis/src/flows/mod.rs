@@ -24,37 +24,66 @@ use redis::Value;
 use crate::error::RedisQueueError;
 use crate::keys::{flow_keys, flow_record, flow_wake, QueueKeys};
 use crate::queue::RedisQueue;
-use crate::scripts::{array, bytes, is_code, Args, ScriptCall};
+use crate::scripts::library::{Entry, Library};
+use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall};
 
 const COMMON: &str = include_str!("flows_common.lua");
 
-/// A flow script's whole source: the store's bound, `flows_common.lua`,
-/// then the script.
-fn source(script: &str) -> redis::Script {
-    let shared = format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}");
-    let kept = crate::scripts::prune::without_unused_functions(&shared, script);
-    redis::Script::new(&format!("{kept}\n{script}"))
+/// Every flow script: its name and its code.
+const FLOW_SCRIPTS: &[(&str, &str, bool)] = &[
+    ("create", include_str!("flow_create.lua"), false),
+    ("add", include_str!("flow_add.lua"), false),
+    ("close", include_str!("flow_close.lua"), false),
+    ("ended", include_str!("flow_ended.lua"), false),
+    ("released", include_str!("flow_released.lua"), false),
+    ("stale", include_str!("flow_stale.lua"), false),
+    ("cancel", include_str!("flow_cancel.lua"), false),
+    ("read", include_str!("flow_read.lua"), true),
+    ("list", include_str!("flow_list.lua"), true),
+];
+
+/// What every flow script starts with: the store's bound, then
+/// `flows_common.lua`.
+static SHARED: LazyLock<String> = LazyLock::new(|| format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}"));
+
+/// The flow scripts as one function library.
+static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
+    let entries: Vec<Entry<'_>> =
+        FLOW_SCRIPTS.iter().map(|&(name, body, read_only)| Entry { name, body, read_only }).collect();
+    Library::new("jobs_flows", &SHARED, &entries)
+});
+
+/// The flow script `name` (one of [`FLOW_SCRIPTS`]).
+///
+/// # Panics
+///
+/// When `name` is not in the list: the names are this file's own, and
+/// every flow test calls each script.
+fn script(name: &str) -> Script {
+    #[allow(clippy::expect_used)] // A name missing from the list is a bug that every test meets.
+    let &(_, body, _) = FLOW_SCRIPTS.iter().find(|(n, ..)| *n == name).expect("a script of FLOW_SCRIPTS");
+    Script::new(&LIBRARY, &SHARED, name, body)
 }
 
 macro_rules! flow_script {
-    ($name:ident, $file:literal) => {
-        static $name: LazyLock<redis::Script> = LazyLock::new(|| source(include_str!($file)));
+    ($name:ident, $script:literal) => {
+        static $name: LazyLock<Script> = LazyLock::new(|| script($script));
     };
 }
-flow_script!(CREATE, "flow_create.lua");
-flow_script!(ADD, "flow_add.lua");
-flow_script!(CLOSE, "flow_close.lua");
-flow_script!(ENDED, "flow_ended.lua");
-flow_script!(RELEASED, "flow_released.lua");
-flow_script!(STALE, "flow_stale.lua");
-flow_script!(CANCEL, "flow_cancel.lua");
-flow_script!(READ, "flow_read.lua");
-flow_script!(LIST, "flow_list.lua");
+flow_script!(CREATE, "create");
+flow_script!(ADD, "add");
+flow_script!(CLOSE, "close");
+flow_script!(ENDED, "ended");
+flow_script!(RELEASED, "released");
+flow_script!(STALE, "stale");
+flow_script!(CANCEL, "cancel");
+flow_script!(READ, "read");
+flow_script!(LIST, "list");
 
 /// One call of a flow script: its arguments built beforehand, its reply
 /// handed back raw to the caller's decoder below.
 struct Call<'a> {
-    script: &'static redis::Script,
+    script: &'static Script,
     op: &'static str,
     keys: &'a QueueKeys,
     args: Vec<Vec<u8>>,
@@ -63,7 +92,7 @@ struct Call<'a> {
 impl ScriptCall for Call<'_> {
     type Reply = Value;
 
-    fn script(&self) -> &'static redis::Script {
+    fn script(&self) -> &'static Script {
         self.script
     }
 
@@ -334,7 +363,7 @@ impl RedisQueue {
 
     async fn flow_call(
         &self,
-        script: &'static LazyLock<redis::Script>,
+        script: &'static LazyLock<Script>,
         op: &'static str,
         args: Vec<Vec<u8>>,
     ) -> Result<Value, Error> {

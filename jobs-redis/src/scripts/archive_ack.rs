@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::num;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -13,7 +13,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "archive_ack";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_ack.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("archive_ack"));
 
 /// Remove the entries up to `through`.
 pub(crate) struct Ack<'a> {

@@ -4,14 +4,14 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{is_code, source, Args, ScriptCall};
+use super::{is_code, queue_script, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 const OP: &str = "archive_release";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_release.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("archive_release"));
 
 /// Give the queue up if `holder` holds it.
 pub(crate) struct Release<'a> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::Value;
 
 use super::read::StoredJob;
-use super::{array, bytes, source, Args, ScriptCall};
+use super::{array, bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::{dur_ms, num};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -16,7 +16,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "archive_take";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("archive_take.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("archive_take"));
 
 /// Read up to `max` entries for `holder`, taking or renewing its lease.
 pub(crate) struct Take<'a> {

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use jobs_core::{Error, IfExists, JobId, KeyMode, NewJob, Priority};
 use redis::Value;
 
-use super::{array, bytes, is_code, source, Args, ScriptCall};
+use super::{array, bytes, is_code, queue_script, Args, Script, ScriptCall};
 use crate::decode::{due_arg, dur_ms, job_id, num, priority_of, text, Record};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -14,12 +14,7 @@ const OP: &str = "enqueue";
 
 /// The script: `enqueue.lua` run in its compact form (only the ids that are
 /// not the ones sent come back).
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    source(&[
-        include_str!("enqueue.lua"),
-        "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[tonumber(ARGV[1]) * 9 + 2])",
-    ])
-});
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("enqueue"));
 
 /// The jobs `idx` of `jobs`, all of the queue of `keys`.
 pub(crate) struct Enqueue<'a> {

@@ -7,7 +7,7 @@ use jobs_core::backend::LeaseState;
 use jobs_core::JobId;
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::dur_ms;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -15,7 +15,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "extend_leases";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("extend.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("extend"));
 
 /// The leases `idx` of `leases`, all of the queue of `keys`.
 pub(crate) struct Extend<'a> {

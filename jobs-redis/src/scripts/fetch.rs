@@ -7,7 +7,7 @@ use std::time::Duration;
 use jobs_core::Retention;
 use redis::Value;
 
-use super::{array, bytes, source, Args, ScriptCall};
+use super::{array, bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::{dur_ms, num, opt_u64};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -15,14 +15,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "fetch";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    source(&[
-        include_str!("promote.lua"),
-        include_str!("reclaim.lua"),
-        include_str!("sweep.lua"),
-        include_str!("fetch.lua"),
-    ])
-});
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("fetch"));
 
 /// One queue's fetch.
 pub(crate) struct Fetch<'a> {

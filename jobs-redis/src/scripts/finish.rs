@@ -7,13 +7,13 @@ use jobs_core::backend::{Finish, FinishResult, Outcome};
 use jobs_core::JobStatus;
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::due_arg;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("finish.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("finish"));
 
 /// One queue's part of a batch.
 pub(crate) struct FinishBatch<'a> {
@@ -95,7 +95,7 @@ impl ScriptCall for FinishBatch<'_> {
     /// One result per item, in order.
     type Reply = Vec<FinishResult>;
 
-    fn script(&self) -> &'static redis::Script {
+    fn script(&self) -> &'static Script {
         &SCRIPT
     }
 

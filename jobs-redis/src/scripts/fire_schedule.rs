@@ -8,7 +8,7 @@ use jobs_core::{JobId, NewJob};
 use redis::Value;
 
 use super::enqueue::{push_job, Refusal};
-use super::{array, bytes, is_code, source, Args, ScriptCall};
+use super::{array, bytes, is_code, queue_script, Args, Script, ScriptCall};
 use crate::decode::{job_id, to_ms};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -16,8 +16,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "fire_schedule";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> =
-    LazyLock::new(|| source(&[include_str!("enqueue.lua"), include_str!("fire_schedule.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("fire_schedule"));
 
 /// Tick `tick` of schedule `name`, stored in the slot of the queue of `keys`
 /// (the queue `job` goes to).

@@ -8,14 +8,14 @@ use jobs_core::{JobId, MemberEnd, MemberStatus};
 use redis::Value;
 use ulid::Ulid;
 
-use super::{array, bytes, source, Args, ScriptCall};
+use super::{array, bytes, queue_script, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 const OP: &str = "flow_take";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("flow_take.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("flow_take"));
 
 /// Take up to `max` ends, hidden from other takers for `claim`.
 pub(crate) struct Take<'a> {

@@ -4,12 +4,12 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{array, bytes, script_identity, source, Args, ScriptCall};
+use super::{array, bytes, queue_script, script_identity, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("groups_top.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("groups_top"));
 
 const OP: &str = "groups";
 

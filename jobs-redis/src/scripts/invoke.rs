@@ -1,8 +1,14 @@
-//! The one path every script call takes: `EVALSHA` built in one buffer,
-//! the script loaded and the call sent once more when Redis answers
-//! `NOSCRIPT` (after a restart, a failover or `SCRIPT FLUSH`), the Cluster
-//! fence key declared when the connection is to a Cluster, and the reply
-//! handed to the call's own decoder.
+//! The one path every script call takes: `FCALL` of the script's function
+//! built in one buffer, its library loaded and the call sent once more when
+//! Redis does not know the function (a fresh server, a failover to a
+//! replica that never saw the library, `FUNCTION FLUSH`), the Cluster fence
+//! key declared when the connection is to a Cluster, and the reply handed
+//! to the call's own decoder.
+//!
+//! A server without functions (before Redis 7) or an ACL user not allowed
+//! `FCALL` or `FUNCTION LOAD` gets the same script whole by `EVALSHA`
+//! instead, from then on, on that connection: loaded and sent once more on
+//! `NOSCRIPT` the same way. Both run the same code (see `library.rs`).
 //!
 //! The command is built directly (the driver's `ScriptInvocation` allocates
 //! per argument), once: the retry after `NOSCRIPT` sends the same buffer.
@@ -12,6 +18,7 @@
 use jobs_core::Error;
 use redis::{Cmd, ToRedisArgs, Value};
 
+use super::library::Library;
 use super::ScriptCall;
 use crate::conn::Conn;
 use crate::error::RedisQueueError;
@@ -37,11 +44,20 @@ pub(crate) enum CallError {
     Reply(RedisQueueError),
 }
 
-/// `EVALSHA <sha> <numkeys> <keys..> <args..>` for `call`: the queue's key
-/// prefix, and on a Cluster its fence too (see `conn.rs`).
-fn command<C: ScriptCall>(call: &mut C, cluster: bool) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(call.script().get_hash());
+/// `FCALL <function> <numkeys> <keys..> <args..>` for `call` (`EVALSHA
+/// <sha> ..` when `functions` is false): the queue's key prefix, and on a
+/// Cluster its fence too (see `conn.rs`).
+fn command<C: ScriptCall>(call: &mut C, cluster: bool, functions: bool) -> Cmd {
+    let script = call.script();
+    let mut cmd = if functions {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(&script.function);
+        cmd
+    } else {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.eval.get_hash());
+        cmd
+    };
     let keys = call.keys();
     if cluster {
         cmd.arg(2).arg(keys.base()).arg(keys.fence());
@@ -52,13 +68,53 @@ fn command<C: ScriptCall>(call: &mut C, cluster: bool) -> Cmd {
     cmd
 }
 
-/// Sends `call` on `conn` and decodes its reply; on `NOSCRIPT`, loads the
-/// script and sends the call once more.
+/// Whether Redis answered that it does not know the function called.
+fn unknown_function(e: &redis::RedisError) -> bool {
+    e.code() == Some("ERR") && e.detail().is_some_and(|d| d.starts_with("Function not found"))
+}
+
+/// Whether Redis refused functions themselves: an unknown command (before
+/// Redis 7) or one the ACL user may not run.
+fn no_functions(e: &redis::RedisError) -> bool {
+    let detail = e.detail().unwrap_or_default().to_ascii_lowercase();
+    match e.code() {
+        Some("ERR") => detail.contains("unknown command"),
+        Some("NOPERM") => detail.contains("'fcall'") || detail.contains("'function"),
+        _ => false,
+    }
+}
+
+/// Loads `library` (replacing a library of the same name, which holds the
+/// same code: the name is the code's hash); on a Cluster, on every master.
+async fn load(conn: &mut Conn, library: &Library) -> redis::RedisResult<()> {
+    redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(&library.code).query_async::<Value>(conn).await.map(drop)
+}
+
+/// Sends `call` on `conn` and decodes its reply: as a function, its library
+/// loaded when Redis does not know it; else (see above) by `EVALSHA`, the
+/// script loaded on `NOSCRIPT`.
 pub(crate) async fn invoke<C: ScriptCall>(conn: &mut Conn, mut call: C) -> Result<C::Reply, CallError> {
-    let cmd = command(&mut call, conn.is_cluster());
+    let cluster = conn.is_cluster();
+    if conn.functions() {
+        let cmd = command(&mut call, cluster, true);
+        let reply = match cmd.query_async::<Value>(conn).await {
+            Err(e) if unknown_function(&e) => match load(conn, call.script().library).await {
+                Ok(()) => Some(cmd.query_async::<Value>(conn).await),
+                Err(e) if no_functions(&e) => None,
+                Err(e) => Some(Err(e)),
+            },
+            Err(e) if no_functions(&e) => None,
+            other => Some(other),
+        };
+        match reply {
+            Some(reply) => return call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply),
+            None => conn.without_functions(),
+        }
+    }
+    let cmd = command(&mut call, cluster, false);
     let reply = match cmd.query_async::<Value>(conn).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            call.script().load_async(conn).await.map_err(CallError::Redis)?;
+            call.script().eval.load_async(conn).await.map_err(CallError::Redis)?;
             cmd.query_async::<Value>(conn).await
         }
         other => other,
@@ -116,7 +172,7 @@ mod tests {
 
     impl ScriptCall for Probe {
         type Reply = ();
-        fn script(&self) -> &'static redis::Script {
+        fn script(&self) -> &'static crate::scripts::Script {
             &crate::scripts::set_paused::SCRIPT
         }
         fn op(&self) -> &'static str {
@@ -145,15 +201,23 @@ mod tests {
     #[test]
     fn one_server_gets_the_queue_prefix_as_the_only_key() {
         let mut probe = Probe(QueueKeys::new("jobs", "email"));
-        let got = args(&command(&mut probe, false));
-        assert_eq!(got[0], b"EVALSHA");
-        assert_eq!(got[2..], [b"1".to_vec(), b"jobs:{email}:".to_vec(), b"x".to_vec(), b"\x00y".to_vec()]);
+        for functions in [true, false] {
+            let got = args(&command(&mut probe, false, functions));
+            assert_eq!(got[0], if functions { &b"FCALL"[..] } else { b"EVALSHA" });
+            let called = if functions {
+                crate::scripts::set_paused::SCRIPT.function.clone()
+            } else {
+                crate::scripts::set_paused::SCRIPT.eval.get_hash().to_owned()
+            };
+            assert_eq!(got[1], called.as_bytes());
+            assert_eq!(got[2..], [b"1".to_vec(), b"jobs:{email}:".to_vec(), b"x".to_vec(), b"\x00y".to_vec()]);
+        }
     }
 
     #[test]
     fn a_cluster_gets_the_fence_key_of_the_same_slot() {
         let mut probe = Probe(QueueKeys::new("jobs", "email"));
-        let got = args(&command(&mut probe, true));
+        let got = args(&command(&mut probe, true, true));
         assert_eq!(
             got[2..],
             [

@@ -6,14 +6,14 @@ use std::time::Duration;
 use jobs_core::{EventCursor, Listening};
 use redis::Value;
 
-use super::{source, Args, ScriptCall};
+use super::{queue_script, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 const OP: &str = "listen";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("listen.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("listen"));
 
 /// Keep the events of the queue of `keys` recorded for `ttl`.
 pub(crate) struct Listen<'a> {

@@ -6,7 +6,7 @@ use jobs_core::backend::{ProgressUpdate, ProgressWrite};
 use jobs_core::{EventKind, Progress};
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::from_ms;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -14,7 +14,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "report_progress";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("progress.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("progress"));
 
 /// Store `update` on its job, of the queue of `keys`.
 pub(crate) struct ReportProgress<'a> {

@@ -17,10 +17,10 @@
 use std::collections::HashSet;
 
 /// One top-level statement of a shared file, with the comments above it.
-struct Item<'a> {
-    lines: Vec<&'a str>,
+pub(crate) struct Item<'a> {
+    pub(crate) lines: Vec<&'a str>,
     /// The name a `local function NAME` statement defines.
-    function: Option<&'a str>,
+    pub(crate) function: Option<&'a str>,
 }
 
 /// `shared` without the `local function` statements that neither `own`
@@ -51,7 +51,7 @@ pub(crate) fn without_unused_functions(shared: &str, own: &str) -> String {
 }
 
 /// Splits `src` into its top-level statements.
-fn items(src: &str) -> Vec<Item<'_>> {
+pub(crate) fn items(src: &str) -> Vec<Item<'_>> {
     let mut items: Vec<Item<'_>> = Vec::new();
     let mut comments: Vec<&str> = Vec::new();
     for line in src.split('\n') {
@@ -99,7 +99,7 @@ fn open(item: Option<&Item<'_>>) -> bool {
 }
 
 /// The identifiers `lines` name outside strings and comments.
-fn names<'a>(lines: impl Iterator<Item = &'a str>) -> HashSet<String> {
+pub(crate) fn names<'a>(lines: impl Iterator<Item = &'a str>) -> HashSet<String> {
     let mut out = HashSet::new();
     for line in lines {
         let mut word = String::new();

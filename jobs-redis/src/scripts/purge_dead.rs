@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::num;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -13,7 +13,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "purge_dead";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("purge_dead.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("purge_dead"));
 
 /// Delete up to `limit` dead jobs of the queue of `keys`, oldest first.
 pub(crate) struct PurgeDead<'a> {

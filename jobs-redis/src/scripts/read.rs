@@ -5,14 +5,14 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{source, Args, ScriptCall};
+use super::{queue_script, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 const OP: &str = "job";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("read.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("read"));
 
 /// Read jobs `ulids` of the queue of `keys`.
 pub(crate) struct Read<'a> {

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use jobs_core::{JobId, JobStatus};
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::{status_of, text};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -13,7 +13,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "retry_dead";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("retry_dead.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("retry_dead"));
 
 /// Retry dead job `id`, of the queue of `keys`.
 pub(crate) struct RetryDead<'a> {

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{bytes, source, Args, ScriptCall};
+use super::{bytes, queue_script, Args, Script, ScriptCall};
 use crate::decode::num;
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
@@ -12,7 +12,7 @@ use crate::keys::QueueKeys;
 const OP: &str = "set_schedule_paused";
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("schedule_paused.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("schedule_paused"));
 
 /// Pause (or resume) schedule `name`, stored in the slot of the queue of
 /// `keys`.

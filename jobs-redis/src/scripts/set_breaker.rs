@@ -6,12 +6,12 @@ use std::sync::LazyLock;
 use jobs_core::BreakerAction;
 use redis::Value;
 
-use super::{is_code, script_identity, source, Args, ScriptCall};
+use super::{is_code, queue_script, script_identity, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("set_breaker.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("set_breaker"));
 
 const OP: &str = "set_breaker";
 

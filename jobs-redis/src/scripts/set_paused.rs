@@ -4,12 +4,12 @@ use std::sync::LazyLock;
 
 use redis::Value;
 
-use super::{is_code, source, Args, ScriptCall};
+use super::{is_code, queue_script, Args, Script, ScriptCall};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("set_paused.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("set_paused"));
 
 /// Pause (or resume) the queue of `keys`.
 pub(crate) struct SetPaused<'a> {
@@ -22,7 +22,7 @@ pub(crate) struct SetPaused<'a> {
 impl ScriptCall for SetPaused<'_> {
     type Reply = ();
 
-    fn script(&self) -> &'static redis::Script {
+    fn script(&self) -> &'static Script {
         &SCRIPT
     }
 

@@ -5,13 +5,13 @@ use std::sync::LazyLock;
 use jobs_core::QueuePolicy;
 use redis::Value;
 
-use super::{is_code, script_identity, source, Args, ScriptCall};
+use super::{is_code, queue_script, script_identity, Args, Script, ScriptCall};
 use crate::decode::{breaker_arg, rate_arg};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 
 /// The script.
-pub(crate) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| source(&[include_str!("set_policy.lua")]));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| queue_script("set_policy"));
 
 const OP: &str = "set_policy";
 

@@ -1,0 +1,206 @@
+//! The scripts as one Redis function library, so that the shared functions
+//! are built once per server instead of on every call.
+//!
+//! A script's main chunk runs from the top on every `EVALSHA`: each
+//! `local function` of the shared files is a closure built anew, its
+//! upvalues bound by a walk of the chunk's open upvalues (about half of
+//! what an empty fetch costs Redis, `bench/results/script-call-cost.md`).
+//! A library (`FUNCTION LOAD`, Redis 7) runs its top level once, when it is
+//! loaded, and each registered function is called with the call's keys and
+//! arguments.
+//!
+//! The library is made from the same files as the scripts:
+//!
+//! - each shared `local function` stays at the library's top level, built
+//!   once;
+//! - every other shared statement (`local B = KEYS[1]`, the key names, the
+//!   per-call caches, the clock) is split in two: its names are declared at
+//!   the top level, in the same place, so every function sees them as
+//!   before, and the statement itself runs at the start of every call, in
+//!   the original order, assigning them anew (a declaration without a value
+//!   resets its names to `nil`). A call therefore starts from exactly the
+//!   state a script's main chunk starts from;
+//! - each script's own code becomes the body of its registered function,
+//!   which first sets `KEYS` and `ARGV` (top-level locals, so that shared
+//!   functions that read them see the call's, as a script's do).
+//!
+//! The start-of-call statements are cut into functions of at most
+//! [`MAX_UPVALUES`] outer names each (Lua 5.1 allows a function 60).
+//!
+//! The shared files keep the layout [`super::prune`] describes.
+
+use std::collections::HashSet;
+
+use super::prune::{items, names};
+
+/// The most outer names one start-of-call function may use: Lua 5.1's
+/// limit of 60 upvalues per function, less a margin.
+const MAX_UPVALUES: usize = 50;
+
+/// One script of a library: the name it is registered under (before the
+/// library's own prefix), its code, and whether it only reads.
+pub(crate) struct Entry<'a> {
+    /// The script's name (`fetch`).
+    pub(crate) name: &'a str,
+    /// The script's own code, run with `KEYS` and `ARGV` in scope.
+    pub(crate) body: &'a str,
+    /// It writes nothing: Redis runs it on a replica and when out of memory.
+    pub(crate) read_only: bool,
+}
+
+/// A function library's source and the names of its functions.
+#[derive(Debug)]
+pub(crate) struct Library {
+    /// The library's name: `<prefix>_<hash of its source>`, so that
+    /// libraries of different builds live side by side on one server.
+    pub(crate) name: String,
+    /// The source `FUNCTION LOAD` takes.
+    pub(crate) code: String,
+}
+
+impl Library {
+    /// The library of `entries` over the shared definitions `shared`.
+    pub(crate) fn new(prefix: &str, shared: &str, entries: &[Entry<'_>]) -> Library {
+        let unnamed = source("{{LIB}}", shared, entries);
+        let hash = redis::Script::new(&unnamed).get_hash().to_owned();
+        let name = format!("{prefix}_{}", &hash[..16]);
+        Library { code: source(&name, shared, entries), name }
+    }
+
+    /// The registered name of the library's script `script`.
+    pub(crate) fn function(&self, script: &str) -> String {
+        format!("{}_{script}", self.name)
+    }
+}
+
+/// The names a `local` statement's first line declares (`local a, b = ..`
+/// declares `a` and `b`), and whether it assigns them.
+fn declared(line: &str) -> Option<(Vec<&str>, bool)> {
+    let rest = line.strip_prefix("local ")?;
+    if rest.starts_with("function ") {
+        return None;
+    }
+    let code = rest.split("--").next().unwrap_or(rest);
+    let (names, assigns) = match code.split_once('=') {
+        Some((names, _)) => (names, true),
+        None => (code, false),
+    };
+    let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    Some((names, assigns))
+}
+
+/// The library source: the top level, the start-of-call functions, then one
+/// registered function per entry.
+fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
+    // A call's keys and arguments: what a script sees as the globals `KEYS`
+    // and `ARGV`, set by each function as it starts.
+    let mut top = vec![format!("#!lua name={name}"), "local KEYS, ARGV".to_owned()];
+    // The statements run at the start of each call, each with the outer
+    // names it uses.
+    let mut per_call: Vec<(String, HashSet<String>)> = Vec::new();
+    let mut outer: HashSet<String> = ["KEYS", "ARGV"].map(str::to_owned).into();
+    for item in items(shared) {
+        if let Some(f) = item.function {
+            outer.insert(f.to_owned());
+            top.extend(item.lines.iter().map(|l| (*l).to_owned()));
+            continue;
+        }
+        let code: Vec<&str> = item.lines.iter().copied().filter(|l| !l.starts_with("--")).collect();
+        let Some(first) = code.first() else { continue };
+        let mut run: Vec<String> = code.iter().map(|l| (*l).to_owned()).collect();
+        if let Some((declared, assigns)) = declared(first) {
+            top.push(format!("local {}", declared.join(", ")));
+            outer.extend(declared.iter().map(|n| (*n).to_owned()));
+            run[0] =
+                if assigns { first["local ".len()..].to_owned() } else { format!("{} = nil", declared.join(", ")) };
+        }
+        let used = names(run.iter().map(String::as_str));
+        per_call.push((run.join("\n"), used));
+    }
+    // Cut the start-of-call statements into functions within the upvalue
+    // limit, in order.
+    let mut starts: Vec<String> = Vec::new();
+    let mut body: Vec<String> = Vec::new();
+    let mut uses: HashSet<String> = HashSet::new();
+    let mut flush = |body: &mut Vec<String>, uses: &mut HashSet<String>, starts: &mut Vec<String>| {
+        if body.is_empty() {
+            return;
+        }
+        let n = starts.len();
+        top.push(format!("local function start_{n}()"));
+        top.append(body);
+        top.push("end".to_owned());
+        starts.push(format!("start_{n}()"));
+        uses.clear();
+    };
+    for (statement, used) in per_call {
+        let used: HashSet<String> = used.into_iter().filter(|n| outer.contains(n)).collect();
+        if uses.union(&used).count() > MAX_UPVALUES {
+            flush(&mut body, &mut uses, &mut starts);
+        }
+        uses.extend(used);
+        body.push(statement);
+    }
+    flush(&mut body, &mut uses, &mut starts);
+    let start = starts.join(" ");
+    for e in entries {
+        let flags = if e.read_only { ", flags = { 'no-writes' }" } else { "" };
+        top.push(format!(
+            "redis.register_function {{ function_name = '{name}_{}'{flags}, callback = function(keys, args) KEYS, ARGV = keys, args {start}",
+            e.name
+        ));
+        top.push(e.body.to_owned());
+        top.push("end }".to_owned());
+    }
+    top.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = "\
+local B = KEYS[1]
+-- A helper.
+local function helper(x)
+  return x .. B
+end
+local cache
+do
+  local seen = {}
+  cache = function(k)
+    return seen[k]
+  end
+end
+local HAS = nil -- nil: not looked up";
+
+    #[test]
+    fn shared_functions_stay_at_the_top_and_the_rest_runs_per_call() {
+        let lib = Library::new("jobs", SHARED, &[Entry { name: "get", body: "return helper('a')", read_only: true }]);
+        assert!(lib.name.starts_with("jobs_") && lib.name.len() == 5 + 16, "{}", lib.name);
+        let code = &lib.code;
+        assert!(code.starts_with(&format!(
+            "#!lua name={}\nlocal KEYS, ARGV\nlocal B\n-- A helper.\nlocal function helper(x)",
+            lib.name
+        )));
+        assert!(
+            code.contains("local cache\nlocal HAS\nlocal function start_0()\nB = KEYS[1]\ncache = nil\ndo\n"),
+            "{code}"
+        );
+        assert!(code.contains("HAS = nil -- nil: not looked up\nend\n"), "{code}");
+        assert!(code.contains(&format!(
+            "redis.register_function {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) KEYS, ARGV = keys, args start_0()\nreturn helper('a')\nend }}",
+            lib.name
+        )));
+        assert_eq!(lib.function("get"), format!("{}_get", lib.name));
+    }
+
+    #[test]
+    fn start_of_call_statements_are_cut_within_the_upvalue_limit() {
+        let shared: String = (0..120).map(|i| format!("local V{i} = {i}\n")).collect();
+        let lib = Library::new("jobs", &shared, &[Entry { name: "x", body: "return V1", read_only: false }]);
+        let starts = lib.code.matches("local function start_").count();
+        assert_eq!(starts, 3, "{}", lib.code);
+        assert!(lib.code.contains("start_0() start_1() start_2()\nreturn V1"));
+    }
+}
