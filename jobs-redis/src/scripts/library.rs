@@ -20,9 +20,14 @@
 //!   the original order, assigning them anew (a declaration without a value
 //!   resets its names to `nil`). A call therefore starts from exactly the
 //!   state a script's main chunk starts from;
-//! - each script's own code becomes the body of its registered function,
-//!   which first sets `KEYS` and `ARGV` (top-level locals, so that shared
-//!   functions that read them see the call's, as a script's do).
+//! - each script's own code becomes a function of its own, run by its
+//!   registered function after the start of the call has set `KEYS` and
+//!   `ARGV` (top-level locals, so that shared functions that read them see
+//!   the call's, as a script's do);
+//! - the Lua globals the code names (`redis`, `tonumber`, ..) are top-level
+//!   locals too, set at the start of every call: a function reaches its
+//!   globals through a metatable, a second lookup on every access that a
+//!   script does not pay ([`GLOBALS`]).
 //!
 //! The start-of-call statements are cut into functions of at most
 //! [`MAX_UPVALUES`] outer names each (Lua 5.1 allows a function 60).
@@ -89,16 +94,77 @@ fn declared(line: &str) -> Option<(Vec<&str>, bool)> {
     Some((names, assigns))
 }
 
-/// The library source: the top level, the start-of-call functions, then one
-/// registered function per entry.
+/// The Lua globals the scripts may use. A function's globals are reached
+/// through a metatable (`__index` to Redis's own), which costs a second
+/// lookup on every access; the library holds those its code names in
+/// top-level locals instead, set at the start of every call.
+const GLOBALS: &[&str] = &[
+    "redis",
+    "tonumber",
+    "tostring",
+    "type",
+    "string",
+    "table",
+    "math",
+    "unpack",
+    "ipairs",
+    "pairs",
+    "next",
+    "select",
+    "error",
+    "pcall",
+    "xpcall",
+    "assert",
+    "cjson",
+    "cmsgpack",
+    "bit",
+    "struct",
+    "setmetatable",
+    "getmetatable",
+    "rawget",
+    "rawset",
+    "rawequal",
+];
+
+/// The library source:
+///
+/// ```text
+/// #!lua name=<name>
+/// local lib_register = redis.register_function   (the loading API)
+/// local function lib_globals() return redis, .. end   (the call's globals)
+/// local KEYS, ARGV
+/// local redis, ..                                 (the globals used)
+/// <the shared part: functions, and declarations of the rest>
+/// local function lib_start_0() <per-call statements> end ..
+/// local function lib_begin(keys, args) .. end     (sets all of the above)
+/// local lib_run = {}
+/// lib_run.<script> = function(KEYS, ARGV, <its globals>) <its code> end
+/// lib_register { function_name = '<name>_<script>', callback = .. }
+/// ```
+///
+/// A script's code is a function of its own whose parameters are the
+/// call's keys, arguments and the globals it names, so that it reaches
+/// them without an upvalue (Lua 5.1 allows a function 60, and the fetch's
+/// code names about 55 shared names); its callback begins the call and
+/// runs it.
 fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
-    // A call's keys and arguments: what a script sees as the globals `KEYS`
-    // and `ARGV`, set by each function as it starts.
-    let mut top = vec![format!("#!lua name={name}"), "local KEYS, ARGV".to_owned()];
+    let code_names = names(shared.lines().chain(entries.iter().flat_map(|e| e.body.lines())));
+    let globals: Vec<&str> = GLOBALS.iter().copied().filter(|g| code_names.contains(*g)).collect();
+    let globals = globals.join(", ");
+    let mut top = vec![
+        format!("#!lua name={name}"),
+        "local lib_register = redis.register_function".to_owned(),
+        format!("local function lib_globals() return {globals} end"),
+        "local KEYS, ARGV".to_owned(),
+    ];
+    if !globals.is_empty() {
+        top.push(format!("local {globals}"));
+    }
     // The statements run at the start of each call, each with the outer
     // names it uses.
     let mut per_call: Vec<(String, HashSet<String>)> = Vec::new();
     let mut outer: HashSet<String> = ["KEYS", "ARGV"].map(str::to_owned).into();
+    outer.extend(GLOBALS.iter().map(|g| (*g).to_owned()));
     for item in items(shared) {
         if let Some(f) = item.function {
             outer.insert(f.to_owned());
@@ -127,10 +193,10 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
             return;
         }
         let n = starts.len();
-        top.push(format!("local function start_{n}()"));
+        top.push(format!("local function lib_start_{n}()"));
         top.append(body);
         top.push("end".to_owned());
-        starts.push(format!("start_{n}()"));
+        starts.push(format!("lib_start_{n}()"));
         uses.clear();
     };
     for (statement, used) in per_call {
@@ -142,15 +208,28 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
         body.push(statement);
     }
     flush(&mut body, &mut uses, &mut starts);
-    let start = starts.join(" ");
+    top.push("local function lib_begin(keys, args)".to_owned());
+    top.push("KEYS, ARGV = keys, args".to_owned());
+    if !globals.is_empty() {
+        top.push(format!("{globals} = lib_globals()"));
+    }
+    top.push(starts.join(" "));
+    top.push("end".to_owned());
+    top.push("local lib_run = {}".to_owned());
     for e in entries {
-        let flags = if e.read_only { ", flags = { 'no-writes' }" } else { "" };
-        top.push(format!(
-            "redis.register_function {{ function_name = '{name}_{}'{flags}, callback = function(keys, args) KEYS, ARGV = keys, args {start}",
-            e.name
-        ));
+        let own = names(e.body.lines());
+        let params: Vec<&str> =
+            ["KEYS", "ARGV"].into_iter().chain(GLOBALS.iter().copied().filter(|g| own.contains(*g))).collect();
+        let params = params.join(", ");
+        top.push(format!("lib_run.{} = function({params})", e.name));
         top.push(e.body.to_owned());
-        top.push("end }".to_owned());
+        top.push("end".to_owned());
+        let flags = if e.read_only { ", flags = { 'no-writes' }" } else { "" };
+        let args = params.replacen("KEYS, ARGV", "keys, args", 1);
+        top.push(format!(
+            "lib_register {{ function_name = '{name}_{}'{flags}, callback = function(keys, args) lib_begin(keys, args) return lib_run.{}({args}) end }}",
+            e.name, e.name
+        ));
     }
     top.join("\n")
 }
@@ -176,22 +255,29 @@ local HAS = nil -- nil: not looked up";
 
     #[test]
     fn shared_functions_stay_at_the_top_and_the_rest_runs_per_call() {
-        let lib = Library::new("jobs", SHARED, &[Entry { name: "get", body: "return helper('a')", read_only: true }]);
+        let lib =
+            Library::new("jobs", SHARED, &[Entry { name: "get", body: "return helper(tostring(1))", read_only: true }]);
         assert!(lib.name.starts_with("jobs_") && lib.name.len() == 5 + 16, "{}", lib.name);
         let code = &lib.code;
-        assert!(code.starts_with(&format!(
-            "#!lua name={}\nlocal KEYS, ARGV\nlocal B\n-- A helper.\nlocal function helper(x)",
+        let head = format!(
+            "#!lua name={}\nlocal lib_register = redis.register_function\nlocal function lib_globals() return tostring end\nlocal KEYS, ARGV\nlocal tostring\nlocal B\n-- A helper.\nlocal function helper(x)",
             lib.name
-        )));
+        );
+        assert!(code.starts_with(&head), "{code}");
         assert!(
-            code.contains("local cache\nlocal HAS\nlocal function start_0()\nB = KEYS[1]\ncache = nil\ndo\n"),
+            code.contains("local cache\nlocal HAS\nlocal function lib_start_0()\nB = KEYS[1]\ncache = nil\ndo\n"),
             "{code}"
         );
         assert!(code.contains("HAS = nil -- nil: not looked up\nend\n"), "{code}");
-        assert!(code.contains(&format!(
-            "redis.register_function {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) KEYS, ARGV = keys, args start_0()\nreturn helper('a')\nend }}",
+        assert!(code.contains("local function lib_begin(keys, args)\nKEYS, ARGV = keys, args\ntostring = lib_globals()\nlib_start_0()\nend"), "{code}");
+        assert!(
+            code.contains("lib_run.get = function(KEYS, ARGV, tostring)\nreturn helper(tostring(1))\nend"),
+            "{code}"
+        );
+        assert!(code.ends_with(&format!(
+            "lib_register {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) lib_begin(keys, args) return lib_run.get(keys, args, tostring) end }}",
             lib.name
-        )));
+        )), "{code}");
         assert_eq!(lib.function("get"), format!("{}_get", lib.name));
     }
 
@@ -199,8 +285,8 @@ local HAS = nil -- nil: not looked up";
     fn start_of_call_statements_are_cut_within_the_upvalue_limit() {
         let shared: String = (0..120).map(|i| format!("local V{i} = {i}\n")).collect();
         let lib = Library::new("jobs", &shared, &[Entry { name: "x", body: "return V1", read_only: false }]);
-        let starts = lib.code.matches("local function start_").count();
+        let starts = lib.code.matches("local function lib_start_").count();
         assert_eq!(starts, 3, "{}", lib.code);
-        assert!(lib.code.contains("start_0() start_1() start_2()\nreturn V1"));
+        assert!(lib.code.contains("lib_start_0() lib_start_1() lib_start_2()\nend"), "{}", lib.code);
     }
 }
