@@ -28,7 +28,7 @@ for i = 0, ncb - 1 do
   local at = 5 + i * 3
   redis.call('HSET', k(id, ':spec'), ARGV[at], ARGV[at + 1])
   redis.call('HSET', k(id, ':info'), ARGV[at], ARGV[at + 2])
-  redis.call('HSET', k(id, ':st'), ARGV[at], 'w')
+  set_st(id, ARGV[at], 'w')
 end
 write_members(id, o + 1, n)
 check_end(id)

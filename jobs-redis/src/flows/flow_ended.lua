@@ -12,7 +12,7 @@ local touched = {}
 for i = 0, n - 1 do
   local at = 2 + i * 4
   local id, m, st, result = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  local cur = redis.call('HGET', k(id, ':st'), m)
+  local cur = get_st(id, m)
   if cur == 'w' or cur == 'o' or cur == 'r' then
     end_member(id, m, st, result)
     if not touched[id] then

@@ -103,10 +103,33 @@ local function release(id, m)
   redis.call('HSET', k(id, ':tr'), m, NOW)
 end
 
+-- Members' statuses read or written by this call, by `<flow>\n<member>`:
+-- the dependants of a fan-in read its status once per call, not once per
+-- dependency that ended. Every write of a status in this file goes
+-- through set_st.
+local ST = {}
+
+-- Member m's status (nil: none).
+local function get_st(id, m)
+  local key = id .. '\n' .. m
+  local v = ST[key]
+  if v == nil then
+    v = redis.call('HGET', k(id, ':st'), m) or false
+    ST[key] = v
+  end
+  return v or nil
+end
+
+-- Sets member m's status to v.
+local function set_st(id, m, v)
+  redis.call('HSET', k(id, ':st'), m, v)
+  ST[id .. '\n' .. m] = v
+end
+
 -- Records member m's end (its flow's counters in ENDED and OK, flushed by
 -- check_end).
 local function set_end(id, m, st)
-  redis.call('HSET', k(id, ':st'), m, st)
+  set_st(id, m, st)
   redis.call('HSET', k(id, ':te'), m, NOW)
   ENDED[id] = (ENDED[id] or 0) + 1
   if st == 'S' then
@@ -116,33 +139,36 @@ local function set_end(id, m, st)
 end
 
 -- Ends member m (not ended) and the dependants its end cancels; releases
--- the dependants it was the last dependency of.
+-- the dependants it was the last dependency of. Each member on the work
+-- list has just been given its end status (`ends`), so none is read back.
 local function end_member(id, m, st, result)
   set_end(id, m, st)
-  -- Its result is kept for its dependants (it has some when `kids` does).
-  if st == 'S' and result and result ~= '' and redis.call('HEXISTS', k(id, ':kids'), m) == 1 then
+  local kids = redis.call('HGET', k(id, ':kids'), m)
+  -- Its result is kept for its dependants.
+  if st == 'S' and result and result ~= '' and kids then
     redis.call('HSET', k(id, ':res'), m, result)
   end
-  local work, nw = { m }, 1
+  local work, ends, nw = { m }, { st }, 1
   while nw > 0 do
-    local i = work[nw]
-    work[nw] = nil
+    local i, ist = work[nw], ends[nw]
+    work[nw], ends[nw] = nil, nil
     nw = nw - 1
-    local ist = redis.call('HGET', k(id, ':st'), i)
-    local kids = redis.call('HGET', k(id, ':kids'), i)
+    if i ~= m then
+      kids = redis.call('HGET', k(id, ':kids'), i)
+    end
     if kids then
       for pol, kid in string.gmatch(kids, '(%a):([^\n]+)') do
         -- Ended, released, or cancelled through another path: skipped.
-        if redis.call('HGET', k(id, ':st'), kid) == 'w' then
+        if get_st(id, kid) == 'w' then
           if ist == 'S' or pol == 'k' then
             if redis.call('HINCRBY', k(id, ':left'), kid, -1) <= 0 then
-              redis.call('HSET', k(id, ':st'), kid, 'o')
+              set_st(id, kid, 'o')
               release(id, kid)
             end
           else
             set_end(id, kid, 'c')
             nw = nw + 1
-            work[nw] = kid
+            work[nw], ends[nw] = kid, 'c'
           end
         end
       end
@@ -187,10 +213,10 @@ local function check_end(id)
     if redis.call('HEXISTS', k(id, ':spec'), cb) == 1 then
       local fires = status == 'succeeded' or (cb == '@on_complete' and status == 'failed')
       if fires then
-        redis.call('HSET', k(id, ':st'), cb, 'o')
+        set_st(id, cb, 'o')
         release(id, cb)
       else
-        redis.call('HSET', k(id, ':st'), cb, 'c')
+        set_st(id, cb, 'c')
       end
     end
   end
@@ -245,7 +271,7 @@ local function write_members(id, o, n)
           open[#open + 1] = dep
         end
         list[#list + 1] = pol .. ':' .. name
-        local dst = redis.call('HGET', k(id, ':st'), dep)
+        local dst = get_st(id, dep)
         if dst == 'S' or ((dst == 'd' or dst == 'x' or dst == 'c') and pol == 'k') then
           -- Ended already, in a way that lets it go on.
         elseif dst == 'd' or dst == 'x' or dst == 'c' then
@@ -260,10 +286,10 @@ local function write_members(id, o, n)
     if cancelled then
       set_end(id, name, 'c')
     elseif left == 0 then
-      redis.call('HSET', k(id, ':st'), name, 'o')
+      set_st(id, name, 'o')
       release(id, name)
     else
-      redis.call('HSET', k(id, ':st'), name, 'w')
+      set_st(id, name, 'w')
     end
   end
   -- Each member's dependants written once: a wide fan-out is one string.
