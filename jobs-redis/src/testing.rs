@@ -229,6 +229,28 @@ impl RedisServer {
         self.tls_port
     }
 
+    /// Creates (or replaces) ACL user `user` with password `password` and
+    /// `rules` (space separated, as `ACL SETUSER` takes them), through
+    /// `redis-cli`.
+    pub fn acl_user(&self, user: &str, password: &str, rules: &str) {
+        let rule = format!("ACL SETUSER {user} on >{password} {rules}");
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(rule.split(' ')).output();
+        let answer = out.as_ref().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        assert!(answer.as_deref().is_ok_and(|a| a == "OK"), "{rule}: {out:?}");
+    }
+
+    /// A field of `command`'s line of `INFO commandstats` (`calls`,
+    /// `failed_calls`, ..; 0 when the command never ran), through
+    /// `redis-cli`.
+    pub fn command_stat(&self, command: &str, field: &str) -> u64 {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string(), "INFO", "commandstats"]).output();
+        let info = String::from_utf8_lossy(&out.expect("redis-cli runs").stdout).into_owned();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:")))
+            .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix(field)?.strip_prefix('=')))
+            .map_or(0, |n| n.trim().parse().expect("a count"))
+    }
+
     /// Sends a signal (`"STOP"`, `"CONT"`, ...) to the server process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.proc.pid.to_string()).status();

@@ -25,13 +25,7 @@ fn server() -> &'static RedisServer {
     static SERVER: OnceLock<RedisServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let s = RedisServer::start();
-        let rule = format!("ACL SETUSER {USER} on >{PASSWORD} {}", acl_rules(PREFIX_PATTERN));
-        let out = std::process::Command::new("redis-cli")
-            .args(["-p", &s.port().to_string()])
-            .args(rule.split(' '))
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+        s.acl_user(USER, PASSWORD, &acl_rules(PREFIX_PATTERN));
         s
     })
 }
@@ -39,14 +33,7 @@ fn server() -> &'static RedisServer {
 /// Creates (or replaces) ACL user `user` with the crate's rules for prefix
 /// `prefix`, its key patterns replaced by `keys`.
 fn set_user(s: &RedisServer, user: &str, prefix: &str, keys: &str) {
-    let rules = acl_rules(prefix).replace(&format!("~{prefix}:*"), keys);
-    let rule = format!("ACL SETUSER {user} on >{PASSWORD} {rules}");
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &s.port().to_string()])
-        .args(rule.split(' '))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+    s.acl_user(user, PASSWORD, &acl_rules(prefix).replace(&format!("~{prefix}:*"), keys));
 }
 
 fn user_url(port: u16, password: &str) -> String {

@@ -32,13 +32,7 @@ fn server() -> &'static RedisServer {
     static SERVER: OnceLock<RedisServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let s = RedisServer::start();
-        let rule = format!("ACL SETUSER {USER} on >{PASSWORD} {}", rules());
-        let out = std::process::Command::new("redis-cli")
-            .args(["-p", &s.port().to_string()])
-            .args(rule.split(' '))
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK", "{rule}: {out:?}");
+        s.acl_user(USER, PASSWORD, &rules());
         s
     })
 }
@@ -49,16 +43,6 @@ fn config() -> RedisConfig {
 }
 
 jobs_core::conformance_suite!(|| async { RedisQueue::from_config(&config()).await.unwrap() });
-
-/// How many calls of `command` the server has run (`INFO commandstats`).
-async fn calls(s: &RedisServer, command: &str) -> u64 {
-    let mut c = redis::Client::open(s.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:")))
-        .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("calls=")))
-        .map_or(0, |n| n.parse().unwrap())
-}
 
 fn job(queue: &str) -> NewJob {
     NewJob::new(JobId::new(queue), "x", b"{}".to_vec())
@@ -72,9 +56,9 @@ fn scripts_go_by_evalsha_and_are_reloaded_after_script_flush() {
         let s = server();
         let q = RedisQueue::from_config(&config()).await.unwrap();
         let queue = unique_queue("evalsha");
-        let before = calls(s, "evalsha").await;
+        let before = s.command_stat("evalsha", "calls");
         q.enqueue_many(vec![job(&queue)]).await.unwrap();
-        assert!(calls(s, "evalsha").await > before, "the enqueue went by EVALSHA");
+        assert!(s.command_stat("evalsha", "calls") > before, "the enqueue went by EVALSHA");
         let mut c = redis::Client::open(s.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
         let req = FetchRequest {
