@@ -112,6 +112,35 @@ fn the_library_is_reloaded_after_function_flush() {
     });
 }
 
+/// Each call of a library function starts from a script's fresh state:
+/// what one call looked up about its queue (here whether the queue has
+/// groups, and the groups' bounds) is never what the next call, on another
+/// queue, goes by.
+#[test]
+fn a_call_never_sees_what_the_last_call_looked_up() {
+    run(async {
+        let (q, _prefix) = isolated(Retention::default()).await;
+        let grouped = |queue: &str, limit: Option<u32>| NewJob {
+            group: Some(jobs_core::JobGroup { key: "g".into(), concurrency: limit, rate: None }),
+            ..raw(queue, None)
+        };
+        q.enqueue_many(vec![grouped("with-groups", None), grouped("with-groups", None)]).await.unwrap();
+        q.enqueue_many(vec![grouped("bounded", Some(1)), grouped("bounded", Some(1))]).await.unwrap();
+        for _ in 0..2 {
+            // A queue without groups (and without jobs) first: a call that
+            // carried its "no groups" into the next would leave the grouped
+            // job unseen.
+            assert_eq!(q.fetch(&req("without-groups", 10)).await.unwrap().jobs.len(), 0);
+            assert_eq!(q.fetch(&req("with-groups", 1)).await.unwrap().jobs.len(), 1);
+        }
+        // Group `g` of `bounded` runs one job at a time; of `with-groups`,
+        // any number: each call reads its own queue's bound.
+        assert_eq!(q.fetch(&req("with-groups", 10)).await.unwrap().jobs.len(), 0);
+        assert_eq!(q.fetch(&req("bounded", 10)).await.unwrap().jobs.len(), 1);
+        assert_eq!(q.fetch(&req("bounded", 10)).await.unwrap().jobs.len(), 0);
+    });
+}
+
 #[test]
 fn a_wrong_password_is_a_clear_error_without_the_password() {
     run(async {
