@@ -112,6 +112,33 @@ fn the_library_is_reloaded_after_function_flush() {
     });
 }
 
+/// A full Redis (`maxmemory` reached) that lost the library cannot load it
+/// again (`FUNCTION LOAD` writes): a job is still read, by `EVALSHA`, and
+/// an enqueue is refused with Redis's own word for it, storing nothing.
+#[test]
+fn a_full_redis_without_the_library_still_answers_reads() {
+    run(async {
+        let server = RedisServer::start();
+        let q = RedisQueue::connect(&server.url()).await.unwrap();
+        let queue = unique_queue("full");
+        let id = q.enqueue_many(vec![raw(&queue, None)]).await.unwrap().remove(0);
+        let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query_async(&mut c).await.unwrap();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query_async(&mut c).await.unwrap();
+        let job = q.job(&id).await.unwrap().expect("the job is read");
+        assert_eq!(job.status, JobStatus::Pending);
+        let err = q.enqueue_many(vec![raw(&queue, None)]).await.unwrap_err();
+        assert!(err.to_string().contains("OOM"), "{err}");
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query_async(&mut c).await.unwrap();
+        assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 1, "the refused enqueue stored nothing");
+        // The read and the enqueue each tried to load the library and were
+        // refused; with room again, the fetch loads it.
+        assert_eq!(server.command_stat("function|load", "rejected_calls"), 2);
+        assert_eq!(q.fetch(&req(&queue, 1)).await.unwrap().jobs.len(), 1);
+        assert_eq!(server.command_stat("function|load", "calls"), 2, "on the fresh server, and after the flush");
+    });
+}
+
 /// Each call of a library function starts from a script's fresh state:
 /// what one call looked up about its queue (here whether the queue has
 /// groups, and the groups' bounds) is never what the next call, on another

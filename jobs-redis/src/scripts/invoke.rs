@@ -91,8 +91,9 @@ async fn load(conn: &mut Conn, library: &Library) -> redis::RedisResult<()> {
 }
 
 /// Sends `call` on `conn` and decodes its reply: as a function, its library
-/// loaded when Redis does not know it; else (see above) by `EVALSHA`, the
-/// script loaded on `NOSCRIPT`.
+/// loaded when Redis does not know it; else (see above), or when Redis is
+/// out of memory and cannot load the library, by `EVALSHA`, the script
+/// loaded on `NOSCRIPT`.
 pub(crate) async fn invoke<C: ScriptCall>(conn: &mut Conn, mut call: C) -> Result<C::Reply, CallError> {
     let cluster = conn.is_cluster();
     if conn.functions() {
@@ -100,15 +101,23 @@ pub(crate) async fn invoke<C: ScriptCall>(conn: &mut Conn, mut call: C) -> Resul
         let reply = match cmd.query_async::<Value>(conn).await {
             Err(e) if unknown_function(&e) => match load(conn, call.script().library).await {
                 Ok(()) => Some(cmd.query_async::<Value>(conn).await),
-                Err(e) if no_functions(&e) => None,
+                Err(e) if no_functions(&e) => {
+                    conn.without_functions();
+                    None
+                }
+                // Redis out of memory refuses the load (it writes), not a
+                // script: a call that only reads still runs, by EVALSHA.
+                Err(e) if e.code() == Some("OOM") => None,
                 Err(e) => Some(Err(e)),
             },
-            Err(e) if no_functions(&e) => None,
+            Err(e) if no_functions(&e) => {
+                conn.without_functions();
+                None
+            }
             other => Some(other),
         };
-        match reply {
-            Some(reply) => return call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply),
-            None => conn.without_functions(),
+        if let Some(reply) = reply {
+            return call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply);
         }
     }
     let cmd = command(&mut call, cluster, false);
