@@ -113,23 +113,53 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
     ("set_policy", include_str!("scripts/set_policy.lua"), false),
 ];
 
-/// What every queue script starts with: the archive backlog's bound
-/// (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), the common
-/// files and the shared definitions.
-static QUEUE_SHARED: LazyLock<String> = LazyLock::new(|| {
-    format!(
+/// The queue scripts, over what each starts with: the archive backlog's
+/// bound (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), the
+/// common files and the shared definitions.
+pub(crate) static QUEUE: LazyLock<ScriptSet> = LazyLock::new(|| {
+    let shared = format!(
         "local ARCHIVE_MAX = {}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
         jobs_core::ARCHIVE_BACKLOG_MAX,
         DEFINITIONS.join("\n")
-    )
+    );
+    ScriptSet::new("jobs", shared, QUEUE_SCRIPTS)
 });
 
-/// The queue scripts as one function library.
-static QUEUE_LIBRARY: LazyLock<Library> = LazyLock::new(|| {
-    let entries: Vec<Entry<'_>> =
-        QUEUE_SCRIPTS.iter().map(|&(name, body, read_only)| Entry { name, body, read_only }).collect();
-    Library::new("jobs", &QUEUE_SHARED, &entries)
-});
+/// Scripts over one shared part: their library, and each one whole.
+pub(crate) struct ScriptSet {
+    /// What every script of the set starts with.
+    pub(crate) shared: String,
+    /// Each script's name, own code, and whether it only reads.
+    pub(crate) scripts: &'static [(&'static str, &'static str, bool)],
+    /// The set as one function library.
+    pub(crate) library: Library,
+}
+
+impl ScriptSet {
+    /// The set of `scripts` over `shared`, its library named `<prefix>_<hash>`.
+    pub(crate) fn new(prefix: &str, shared: String, scripts: &'static [(&'static str, &'static str, bool)]) -> Self {
+        let entries: Vec<Entry<'_>> =
+            scripts.iter().map(|&(name, body, read_only)| Entry { name, body, read_only }).collect();
+        let library = Library::new(prefix, &shared, &entries);
+        ScriptSet { shared, scripts, library }
+    }
+
+    /// Script `name` of the set.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not in the set: each caller names its own script, and
+    /// the tests build every one (`every_queue_script_builds`, and every
+    /// flow test calls each flow script).
+    pub(crate) fn script(&'static self, name: &str) -> Script {
+        #[allow(clippy::expect_used)] // A name missing from the set is a bug that every test meets.
+        let &(_, body, _) = self.scripts.iter().find(|(n, ..)| *n == name).expect("a script of the set");
+        let mut src = prune::without_unused_functions(&self.shared, body);
+        src.push('\n');
+        src.push_str(body);
+        Script { eval: redis::Script::new(&src), function: self.library.function(name), library: &self.library }
+    }
+}
 
 /// One script, callable both ways: as a function of its library (`FCALL`,
 /// Redis 7, the shared functions built once per server) and as a whole
@@ -144,26 +174,9 @@ pub(crate) struct Script {
     pub(crate) library: &'static Library,
 }
 
-impl Script {
-    /// Script `name` of `library`, whose shared part is `shared`.
-    pub(crate) fn new(library: &'static Library, shared: &str, name: &str, body: &str) -> Script {
-        let mut src = prune::without_unused_functions(shared, body);
-        src.push('\n');
-        src.push_str(body);
-        Script { eval: redis::Script::new(&src), function: library.function(name), library }
-    }
-}
-
 /// The queue script `name` (one of [`QUEUE_SCRIPTS`]).
-///
-/// # Panics
-///
-/// When `name` is not in the list: each module names its own script, and
-/// the test `every_queue_script_builds` builds every module's.
 pub(crate) fn queue_script(name: &str) -> Script {
-    #[allow(clippy::expect_used)] // A name missing from the list is a bug that every test meets.
-    let &(_, body, _) = QUEUE_SCRIPTS.iter().find(|(n, ..)| *n == name).expect("a script of QUEUE_SCRIPTS");
-    Script::new(&QUEUE_LIBRARY, &QUEUE_SHARED, name, body)
+    QUEUE.script(name)
 }
 
 /// One typed call of one script: what it sends and how its reply is read.
@@ -224,9 +237,9 @@ mod tests {
         ];
         assert_eq!(scripts.len(), QUEUE_SCRIPTS.len());
         for (name, script) in scripts {
-            assert_eq!(script.function, format!("{}_{name}", QUEUE_LIBRARY.name));
+            assert_eq!(script.function, format!("{}_{name}", QUEUE.library.name));
             let registered = format!("function_name = '{}'", script.function);
-            assert_eq!(QUEUE_LIBRARY.code.matches(&registered).count(), 1, "{name}");
+            assert_eq!(QUEUE.library.code.matches(&registered).count(), 1, "{name}");
         }
     }
 }

@@ -7,9 +7,7 @@
 
 use std::sync::OnceLock;
 
-use std::time::Duration;
-
-use jobs_core::backend::FetchRequest;
+use jobs_core::testing::cases::fetch_of;
 use jobs_core::testing::{run, unique_queue};
 use jobs_core::{JobId, JobQueue, NewJob};
 use jobs_redis::testing::RedisServer;
@@ -61,14 +59,7 @@ fn scripts_go_by_evalsha_and_are_reloaded_after_script_flush() {
         assert!(s.command_stat("evalsha", "calls") > before, "the enqueue went by EVALSHA");
         let mut c = redis::Client::open(s.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await.unwrap();
-        let req = FetchRequest {
-            queues: vec![queue.clone()],
-            max: 1,
-            lease: Duration::from_secs(30),
-            default_max_retries: 3,
-            max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-        };
-        assert_eq!(q.fetch(&req).await.unwrap().jobs.len(), 1);
+        assert_eq!(q.fetch(&fetch_of(&queue, 1)).await.unwrap().jobs.len(), 1);
         let libraries: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").query_async(&mut c).await.unwrap();
         assert!(libraries.is_empty(), "nothing loaded a library: {libraries:?}");
     });

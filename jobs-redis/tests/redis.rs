@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use jobs_core::backend::{FetchRequest, Finish, Outcome};
+use jobs_core::testing::cases::fetch_of as req;
 use jobs_core::testing::unique_queue;
 use jobs_core::{
     JobId, JobQueue, JobStatus, NewJob, PoolInfo, PoolPresence, Priority, QueueAdmin, QueueInspect, Retention,
@@ -22,16 +23,6 @@ fn run<F: std::future::Future<Output = ()>>(f: F) {
 
 fn raw(queue: &str, run_at: Option<SystemTime>) -> NewJob {
     NewJob { max_retries: Some(0), run_at: run_at.map(When::At), ..NewJob::new(JobId::new(queue), "x", b"{}".to_vec()) }
-}
-
-fn req(queue: &str, max: usize) -> FetchRequest {
-    FetchRequest {
-        queues: vec![queue.into()],
-        max,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    }
 }
 
 async fn raw_conn() -> redis::aio::MultiplexedConnection {

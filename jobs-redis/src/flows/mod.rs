@@ -24,12 +24,11 @@ use redis::Value;
 use crate::error::RedisQueueError;
 use crate::keys::{flow_keys, flow_record, flow_wake, QueueKeys};
 use crate::queue::RedisQueue;
-use crate::scripts::library::{Entry, Library};
-use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall};
+use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall, ScriptSet};
 
 const COMMON: &str = include_str!("flows_common.lua");
 
-/// Every flow script: its name and its code.
+/// Every flow script: its name, its code, and whether it only reads.
 const FLOW_SCRIPTS: &[(&str, &str, bool)] = &[
     ("create", include_str!("flow_create.lua"), false),
     ("add", include_str!("flow_add.lua"), false),
@@ -42,32 +41,14 @@ const FLOW_SCRIPTS: &[(&str, &str, bool)] = &[
     ("list", include_str!("flow_list.lua"), true),
 ];
 
-/// What every flow script starts with: the store's bound, then
+/// The flow scripts, over what each starts with: the store's bound, then
 /// `flows_common.lua`.
-static SHARED: LazyLock<String> = LazyLock::new(|| format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}"));
-
-/// The flow scripts as one function library.
-static LIBRARY: LazyLock<Library> = LazyLock::new(|| {
-    let entries: Vec<Entry<'_>> =
-        FLOW_SCRIPTS.iter().map(|&(name, body, read_only)| Entry { name, body, read_only }).collect();
-    Library::new("jobs_flows", &SHARED, &entries)
-});
-
-/// The flow script `name` (one of [`FLOW_SCRIPTS`]).
-///
-/// # Panics
-///
-/// When `name` is not in the list: the names are this file's own, and
-/// every flow test calls each script.
-fn script(name: &str) -> Script {
-    #[allow(clippy::expect_used)] // A name missing from the list is a bug that every test meets.
-    let &(_, body, _) = FLOW_SCRIPTS.iter().find(|(n, ..)| *n == name).expect("a script of FLOW_SCRIPTS");
-    Script::new(&LIBRARY, &SHARED, name, body)
-}
+pub(crate) static SCRIPTS: LazyLock<ScriptSet> =
+    LazyLock::new(|| ScriptSet::new("jobs_flows", format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{COMMON}"), FLOW_SCRIPTS));
 
 macro_rules! flow_script {
     ($name:ident, $script:literal) => {
-        static $name: LazyLock<Script> = LazyLock::new(|| script($script));
+        static $name: LazyLock<Script> = LazyLock::new(|| SCRIPTS.script($script));
     };
 }
 flow_script!(CREATE, "create");

@@ -95,40 +95,47 @@ async fn load(conn: &mut Conn, library: &Library) -> redis::RedisResult<()> {
 /// out of memory and cannot load the library, by `EVALSHA`, the script
 /// loaded on `NOSCRIPT`.
 pub(crate) async fn invoke<C: ScriptCall>(conn: &mut Conn, mut call: C) -> Result<C::Reply, CallError> {
-    let cluster = conn.is_cluster();
-    if conn.functions() {
-        let cmd = command(&mut call, cluster, true);
-        let reply = match cmd.query_async::<Value>(conn).await {
-            Err(e) if unknown_function(&e) => match load(conn, call.script().library).await {
-                Ok(()) => Some(cmd.query_async::<Value>(conn).await),
-                Err(e) if no_functions(&e) => {
-                    conn.without_functions();
-                    None
-                }
-                // Redis out of memory refuses the load (it writes), not a
-                // script: a call that only reads still runs, by EVALSHA.
-                Err(e) if e.code() == Some("OOM") => None,
-                Err(e) => Some(Err(e)),
-            },
-            Err(e) if no_functions(&e) => {
-                conn.without_functions();
-                None
-            }
-            other => Some(other),
-        };
-        if let Some(reply) = reply {
-            return call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply);
-        }
+    let by_function = if conn.functions() { as_function(conn, &mut call).await } else { None };
+    let reply = match by_function {
+        Some(reply) => reply,
+        None => as_script(conn, &mut call).await,
+    };
+    call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply)
+}
+
+/// `call` sent by `FCALL`, its library loaded when Redis does not know it;
+/// `None` when it is to go by `EVALSHA` instead.
+async fn as_function<C: ScriptCall>(conn: &mut Conn, call: &mut C) -> Option<redis::RedisResult<Value>> {
+    let cmd = command(call, conn.is_cluster(), true);
+    let err = match cmd.query_async::<Value>(conn).await {
+        Err(e) if unknown_function(&e) => match load(conn, call.script().library).await {
+            Ok(()) => return Some(cmd.query_async::<Value>(conn).await),
+            // Redis out of memory refuses the load (it writes), not a
+            // script: a call that only reads still runs, by EVALSHA.
+            Err(e) if e.code() == Some("OOM") => return None,
+            Err(e) => e,
+        },
+        Err(e) => e,
+        ok => return Some(ok),
+    };
+    // The call or the load refused as a command: by EVALSHA from now on.
+    if no_functions(&err) {
+        conn.without_functions();
+        return None;
     }
-    let cmd = command(&mut call, cluster, false);
-    let reply = match cmd.query_async::<Value>(conn).await {
+    Some(Err(err))
+}
+
+/// `call` sent by `EVALSHA`, the script loaded on `NOSCRIPT`.
+async fn as_script<C: ScriptCall>(conn: &mut Conn, call: &mut C) -> redis::RedisResult<Value> {
+    let cmd = command(call, conn.is_cluster(), false);
+    match cmd.query_async::<Value>(conn).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            call.script().eval.load_async(conn).await.map_err(CallError::Redis)?;
+            call.script().eval.load_async(conn).await?;
             cmd.query_async::<Value>(conn).await
         }
         other => other,
-    };
-    call.decode(reply.map_err(CallError::Redis)?).map_err(CallError::Reply)
+    }
 }
 
 impl RedisQueue {

@@ -25,7 +25,7 @@
 //!   `ARGV` (top-level locals, so that shared functions that read them see
 //!   the call's, as a script's do);
 //! - the Lua globals the code names (`redis`, `tonumber`, ..) are top-level
-//!   locals too, set at the start of every call: a function reaches its
+//!   locals too, taken at the start of the first call: a function reaches its
 //!   globals through a metatable, a second lookup on every access that a
 //!   script does not pay ([`GLOBALS`]).
 //!
@@ -41,6 +41,9 @@ use super::prune::{items, names};
 /// The most outer names one start-of-call function may use: Lua 5.1's
 /// limit of 60 upvalues per function, less a margin.
 const MAX_UPVALUES: usize = 50;
+
+/// The library's name in its source until its hash names it.
+const UNNAMED: &str = "{{LIBRARY}}";
 
 /// One script of a library: the name it is registered under (before the
 /// library's own prefix), its code, and whether it only reads.
@@ -66,10 +69,12 @@ pub(crate) struct Library {
 impl Library {
     /// The library of `entries` over the shared definitions `shared`.
     pub(crate) fn new(prefix: &str, shared: &str, entries: &[Entry<'_>]) -> Library {
-        let unnamed = source("{{LIB}}", shared, entries);
+        // Built once with a stand-in name (no Lua holds `{{`), hashed, then
+        // named.
+        let unnamed = source(UNNAMED, shared, entries);
         let hash = redis::Script::new(&unnamed).get_hash().to_owned();
         let name = format!("{prefix}_{}", &hash[..16]);
-        Library { code: source(&name, shared, entries), name }
+        Library { code: unnamed.replace(UNNAMED, &name), name }
     }
 
     /// The registered name of the library's script `script`.
@@ -97,7 +102,8 @@ fn declared(line: &str) -> Option<(Vec<&str>, bool)> {
 /// The Lua globals the scripts may use. A function's globals are reached
 /// through a metatable (`__index` to Redis's own), which costs a second
 /// lookup on every access; the library holds those its code names in
-/// top-level locals instead, set at the start of every call.
+/// top-level locals instead, taken at the start of the first call (they
+/// are the same tables and functions on every call).
 const GLOBALS: &[&str] = &[
     "redis",
     "tonumber",
@@ -136,7 +142,9 @@ const GLOBALS: &[&str] = &[
 /// local redis, ..                                 (the globals used)
 /// <the shared part: functions, and declarations of the rest>
 /// local function lib_start_0() <per-call statements> end ..
-/// local function lib_begin(keys, args) .. end     (sets all of the above)
+/// local lib_fresh = true
+/// local function lib_begin(keys, args) .. end     (sets KEYS, ARGV, the
+///                                                   globals once, the rest)
 /// local lib_run = {}
 /// lib_run.<script> = function(KEYS, ARGV, <its globals>) <its code> end
 /// lib_register { function_name = '<name>_<script>', callback = .. }
@@ -185,35 +193,33 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
     }
     // Cut the start-of-call statements into functions within the upvalue
     // limit, in order.
-    let mut starts: Vec<String> = Vec::new();
-    let mut body: Vec<String> = Vec::new();
+    let mut chunks: Vec<Vec<String>> = Vec::new();
     let mut uses: HashSet<String> = HashSet::new();
-    let mut flush = |body: &mut Vec<String>, uses: &mut HashSet<String>, starts: &mut Vec<String>| {
-        if body.is_empty() {
-            return;
-        }
-        let n = starts.len();
-        top.push(format!("local function lib_start_{n}()"));
-        top.append(body);
-        top.push("end".to_owned());
-        starts.push(format!("lib_start_{n}()"));
-        uses.clear();
-    };
     for (statement, used) in per_call {
         let used: HashSet<String> = used.into_iter().filter(|n| outer.contains(n)).collect();
-        if uses.union(&used).count() > MAX_UPVALUES {
-            flush(&mut body, &mut uses, &mut starts);
+        match chunks.last_mut() {
+            Some(chunk) if uses.union(&used).count() <= MAX_UPVALUES => chunk.push(statement),
+            _ => {
+                chunks.push(vec![statement]);
+                uses.clear();
+            }
         }
         uses.extend(used);
-        body.push(statement);
     }
-    flush(&mut body, &mut uses, &mut starts);
+    for (n, chunk) in chunks.iter().enumerate() {
+        top.push(format!("local function lib_start_{n}()"));
+        top.extend_from_slice(chunk);
+        top.push("end".to_owned());
+    }
+    // The globals are the same tables and functions on every call: taken
+    // on the first.
+    top.push("local lib_fresh = true".to_owned());
     top.push("local function lib_begin(keys, args)".to_owned());
     top.push("KEYS, ARGV = keys, args".to_owned());
     if !globals.is_empty() {
-        top.push(format!("{globals} = lib_globals()"));
+        top.push(format!("if lib_fresh then {globals} = lib_globals() lib_fresh = false end"));
     }
-    top.push(starts.join(" "));
+    top.push((0..chunks.len()).map(|n| format!("lib_start_{n}()")).collect::<Vec<_>>().join(" "));
     top.push("end".to_owned());
     top.push("local lib_run = {}".to_owned());
     for e in entries {
@@ -269,7 +275,10 @@ local HAS = nil -- nil: not looked up";
             "{code}"
         );
         assert!(code.contains("HAS = nil -- nil: not looked up\nend\n"), "{code}");
-        assert!(code.contains("local function lib_begin(keys, args)\nKEYS, ARGV = keys, args\ntostring = lib_globals()\nlib_start_0()\nend"), "{code}");
+        assert!(
+            code.contains("local function lib_begin(keys, args)\nKEYS, ARGV = keys, args\nif lib_fresh then tostring = lib_globals() lib_fresh = false end\nlib_start_0()\nend"),
+            "{code}"
+        );
         assert!(
             code.contains("lib_run.get = function(KEYS, ARGV, tostring)\nreturn helper(tostring(1))\nend"),
             "{code}"

@@ -179,64 +179,21 @@ end";
         assert!(out.contains("-- Used by used().\nlocal function helper"), "comments go with their function: {out}");
     }
 
-    /// Over the crate's own scripts: every shared function that what is
+    /// Over the crate's own scripts (every queue and flow script, as their
+    /// sets build them): every shared function that what is
     /// left calls (`name(` outside a comment) is still defined, so pruning
     /// never leaves a call to a function it dropped.
     #[test]
     fn every_function_a_pruned_script_calls_is_still_defined() {
-        let queue_shared = [super::super::COMMON, super::super::GROUPS, super::super::BREAKER].join("\n");
-        let flow_shared = include_str!("../flows/flows_common.lua");
-        let fetch = [
-            include_str!("promote.lua"),
-            include_str!("reclaim.lua"),
-            include_str!("sweep.lua"),
-            include_str!("fetch.lua"),
-        ]
-        .join("\n");
-        let mut cases: Vec<(&str, String)> = vec![(queue_shared.as_str(), fetch)];
-        for own in [
-            include_str!("archive_ack.lua"),
-            include_str!("archive_release.lua"),
-            include_str!("archive_take.lua"),
-            include_str!("cancel.lua"),
-            include_str!("enqueue.lua"),
-            include_str!("extend.lua"),
-            include_str!("finish.lua"),
-            include_str!("fire_schedule.lua"),
-            include_str!("flow_take.lua"),
-            include_str!("groups_top.lua"),
-            include_str!("listen.lua"),
-            include_str!("progress.lua"),
-            include_str!("purge_dead.lua"),
-            include_str!("read.lua"),
-            include_str!("retry_dead.lua"),
-            include_str!("schedule_paused.lua"),
-            include_str!("set_breaker.lua"),
-            include_str!("set_paused.lua"),
-            include_str!("set_policy.lua"),
-        ] {
-            cases.push((queue_shared.as_str(), own.to_owned()));
-        }
-        for own in [
-            include_str!("../flows/flow_add.lua"),
-            include_str!("../flows/flow_cancel.lua"),
-            include_str!("../flows/flow_close.lua"),
-            include_str!("../flows/flow_create.lua"),
-            include_str!("../flows/flow_ended.lua"),
-            include_str!("../flows/flow_list.lua"),
-            include_str!("../flows/flow_read.lua"),
-            include_str!("../flows/flow_released.lua"),
-            include_str!("../flows/flow_stale.lua"),
-        ] {
-            cases.push((flow_shared, own.to_owned()));
-        }
+        let sets = [&*super::super::QUEUE, &*crate::flows::SCRIPTS];
+        let cases = sets.iter().flat_map(|set| set.scripts.iter().map(|&(_, own, _)| (set.shared.as_str(), own)));
         for (shared, own) in cases {
             let defined: Vec<&str> = shared
                 .lines()
                 .filter_map(|l| l.strip_prefix("local function "))
                 .filter_map(|r| r.split('(').next())
                 .collect();
-            let out = format!("{}\n{own}", without_unused_functions(shared, &own));
+            let out = format!("{}\n{own}", without_unused_functions(shared, own));
             let code: String = out.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
             for name in &defined {
                 let called = code.match_indices(&format!("{name}(")).any(|(at, _)| {

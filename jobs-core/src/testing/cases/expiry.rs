@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{FetchRequest, JobQueue, QueueAdmin, QueueInspect, EXPIRE_BATCH};
+use crate::queue::{JobQueue, QueueAdmin, QueueInspect, EXPIRE_BATCH};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
 use crate::vocab::{JobId, JobStatus};
 use crate::Backoff;
 
-use super::{ms, probe_job, put};
+use super::{fetch_of, ms, probe_job, put};
 
 /// Waits until the backend's clock is past the expiry of job `id`.
 async fn until_expired<Q: JobQueue + QueueInspect + ?Sized>(q: &Q, id: &JobId) {
@@ -81,13 +81,7 @@ pub async fn expired_backlog_does_not_stall_fetching<Q: JobQueue + QueueInspect 
     q.enqueue_many(backlog).await.unwrap();
     until_expired(&q, &last).await;
     let live = put(&q, &queue, 99_999, Act::Succeed, JobOptions::new()).await;
-    let req = FetchRequest {
-        queues: vec![queue.clone()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: crate::queue::DEFAULT_MAX_CRASHES,
-    };
+    let req = fetch_of(&queue, 1);
     let first = q.fetch(&req).await.unwrap();
     assert!(first.jobs.is_empty());
     assert_eq!(first.expired.len(), EXPIRE_BATCH, "bounded work per fetch");

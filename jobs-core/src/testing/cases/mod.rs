@@ -66,7 +66,7 @@ pub(crate) async fn put1<Q: JobQueue + ?Sized>(q: &Q, queue: &str, seq: u64, act
 
 /// A fetch of at most `max` jobs of `queue`: a 30 s lease, 3 retries for
 /// jobs that carry none, the default crash budget.
-pub(crate) fn fetch_of(queue: &str, max: usize) -> crate::queue::FetchRequest {
+pub fn fetch_of(queue: &str, max: usize) -> crate::queue::FetchRequest {
     crate::queue::FetchRequest {
         queues: vec![queue.to_owned()],
         max,
