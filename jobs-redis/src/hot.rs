@@ -23,6 +23,7 @@ use crate::scripts::extend::Extend;
 use crate::scripts::fetch::Fetch;
 use crate::scripts::finish::{FinishBatch, Items};
 use crate::scripts::progress::ReportProgress;
+use crate::scripts::unpark::Unpark;
 
 /// Due jobs promoted, expired leases reclaimed and finished records swept
 /// per queue and fetch: a backlog is worked off in steps, never in one long
@@ -32,6 +33,27 @@ pub(crate) const BATCH: usize = 1000;
 /// How often a fetch runs the housekeeping (promote, reclaim, sweep) of a
 /// queue it took nothing from because its batch was already full.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// The fetch script's call for up to `room` jobs of the queue of `keys`.
+fn fetch_call<'a>(
+    keys: &'a QueueKeys,
+    room: usize,
+    req: &FetchRequest,
+    retention: jobs_core::Retention,
+    park: Option<(&'a str, Duration)>,
+) -> Fetch<'a> {
+    Fetch {
+        keys,
+        room,
+        lease: req.lease,
+        default_max_retries: req.default_max_retries,
+        batch: BATCH,
+        retention,
+        max_crashes: req.max_crashes,
+        expire_max: EXPIRE_BATCH,
+        park,
+    }
+}
 
 /// Groups positions of a batch by queue, queues in order of first
 /// appearance.
@@ -165,17 +187,61 @@ impl RedisQueue {
         out: &mut Fetched,
     ) -> Result<Option<u64>, Error> {
         let keys = self.keys(queue);
-        let call = Fetch {
-            keys: &keys,
-            room,
-            lease: req.lease,
-            default_max_retries: req.default_max_retries,
-            batch: BATCH,
-            retention: self.inner.retention,
-            max_crashes: req.max_crashes,
-            expire_max: EXPIRE_BATCH,
-        };
-        let reply = self.invoke(call).await?;
+        let reply = self.invoke(fetch_call(&keys, room, req, self.inner.retention, None)).await?;
+        self.absorb(&keys, reply, out).await
+    }
+
+    /// A fetch of `queue` alone for up to `req.max` jobs that parks fetcher
+    /// `id` for `ttl` when it leases nothing (see "Parking" in
+    /// `fetch.lua`). Returns what it fetched, and whether it parked.
+    pub(crate) async fn fetch_or_park(
+        &self,
+        keys: &QueueKeys,
+        req: &FetchRequest,
+        id: &str,
+        ttl: Duration,
+    ) -> Result<(Fetched, bool), Error> {
+        let reply = self.invoke(fetch_call(keys, req.max, req, self.inner.retention, Some((id, ttl)))).await?;
+        let parked = reply.parked;
+        let mut out = Fetched::default();
+        let due = self.absorb(keys, reply, &mut out).await?;
+        out.next_due = due.map(Duration::from_millis);
+        lock(&self.inner.maintained).insert(keys.queue().to_owned(), Instant::now());
+        Ok((out, parked))
+    }
+
+    /// Ends the parking of fetcher `id` on the queue of `keys`: what was
+    /// handed to it (see `unpark.lua`; `blocked`: its BLPOP may still wait,
+    /// and is ended).
+    pub(crate) async fn unpark(&self, keys: &QueueKeys, id: &str, blocked: bool) -> Result<Fetched, Error> {
+        let replies = self.invoke(Unpark { keys, id, blocked }).await?;
+        let mut out = Fetched::default();
+        for reply in replies {
+            self.absorb(keys, reply, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    /// A fetch an enqueue handed to a parked fetcher of the queue of `keys`
+    /// (an entry of its inbox).
+    pub(crate) async fn handed(&self, keys: &QueueKeys, packed: &[u8]) -> Result<Fetched, Error> {
+        let reply = crate::scripts::fetch::unpack(packed)?;
+        let mut out = Fetched::default();
+        self.absorb(keys, reply, &mut out).await?;
+        Ok(out)
+    }
+
+    /// A fetch script's reply for the queue of `keys` appended to `out`:
+    /// its leased jobs, the jobs it ended expired and those its reclaim
+    /// found dead. Returns how long until the queue's next due time (ms,
+    /// on the server's clock), if any.
+    async fn absorb(
+        &self,
+        keys: &QueueKeys,
+        reply: crate::scripts::fetch::Fetched,
+        out: &mut Fetched,
+    ) -> Result<Option<u64>, Error> {
+        let queue = keys.queue();
         if reply.archived > 0 {
             out.archived.push(queue.to_owned());
         }
@@ -211,7 +277,7 @@ impl RedisQueue {
             }
         }
         if !unreadable.is_empty() {
-            self.bury(&keys, reply.token, unreadable).await;
+            self.bury(keys, reply.token, unreadable).await;
         }
         Ok(reply.next_due)
     }

@@ -185,6 +185,24 @@ impl QueueKeys {
         self.key("expires")
     }
 
+    /// Sorted set of the parked fetchers' ids, scored by when their
+    /// listing lapses (ms, server clock): fetchers an enqueue hands its
+    /// jobs to in its own step.
+    pub fn parked(&self) -> String {
+        self.key("parked")
+    }
+
+    /// Hash of a parked fetcher's id → its fetch's arguments.
+    pub fn park(&self) -> String {
+        self.key("park")
+    }
+
+    /// List a parked fetcher blocks on (BLPOP): the fetch an enqueue
+    /// handed to it, packed.
+    pub fn inbox(&self, id: &str) -> String {
+        self.key(&format!("inbox:{id}"))
+    }
+
     /// Hash of ulid → how many times the job snoozed.
     pub fn snooze(&self) -> String {
         self.key("snooze")
@@ -485,6 +503,9 @@ mod tests {
             k.flow_refs(),
             k.flow_out(),
             k.fence(),
+            k.parked(),
+            k.park(),
+            k.inbox("w"),
         ]
     }
 

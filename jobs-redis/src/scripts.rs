@@ -3,9 +3,9 @@
 //!
 //! Each `.lua` file under `src/scripts/` names its KEYS, ARGV and reply in
 //! its header. `common.lua` (helpers) is prepended to each; the fetch script
-//! is made of `promote.lua`, `reclaim.lua` and `sweep.lua` (each defining
-//! one function) and `fetch.lua` (the main part that calls them), so that
-//! one fetch is one atomic call.
+//! calls `fetch.lua`'s function, which calls those of `promote.lua`,
+//! `reclaim.lua` and `sweep.lua`, so that one fetch is one atomic call; an
+//! enqueue calls it too, to hand jobs to a parked fetcher.
 //!
 //! Every time the scripts store or compare is the server's clock (`TIME`,
 //! read inside the script): clients send durations, and absolute times only
@@ -52,6 +52,7 @@ pub(crate) mod schedule_paused;
 pub(crate) mod set_breaker;
 pub(crate) mod set_paused;
 pub(crate) mod set_policy;
+pub(crate) mod unpark;
 
 pub(crate) use invoke::{array, bytes, is_code, Args};
 
@@ -78,13 +79,14 @@ pub(crate) use script_identity;
 const COMMON: &str = include_str!("scripts/common.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
 const BREAKER: &str = include_str!("scripts/breaker.lua");
-/// Definitions some scripts share beyond the common files, each file one
-/// function: the fetch's housekeeping, and the enqueue (a schedule's tick
-/// enqueues too).
-const DEFINITIONS: [&str; 4] = [
+/// Definitions some scripts share beyond the common files: the fetch's
+/// housekeeping (a function per file), the fetch (an enqueue fetches for a
+/// parked fetcher) and the enqueue (a schedule's tick enqueues too).
+const DEFINITIONS: [&str; 5] = [
     include_str!("scripts/promote.lua"),
     include_str!("scripts/reclaim.lua"),
     include_str!("scripts/sweep.lua"),
+    include_str!("scripts/fetch.lua"),
     include_str!("scripts/enqueue.lua"),
 ];
 
@@ -97,7 +99,7 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
     ("cancel", include_str!("scripts/cancel.lua"), false),
     ("enqueue", "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[tonumber(ARGV[1]) * 9 + 2])", false),
     ("extend", include_str!("scripts/extend.lua"), false),
-    ("fetch", include_str!("scripts/fetch.lua"), false),
+    ("fetch", "return (fetch(server_clock(), ARGV, true, ARGV[11] and ARGV[11] ~= '' and { ARGV[11], ARGV[12] } or nil))", false),
     ("finish", include_str!("scripts/finish.lua"), false),
     ("fire_schedule", include_str!("scripts/fire_schedule.lua"), false),
     ("flow_take", include_str!("scripts/flow_take.lua"), false),
@@ -111,6 +113,7 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
     ("set_breaker", include_str!("scripts/set_breaker.lua"), false),
     ("set_paused", include_str!("scripts/set_paused.lua"), false),
     ("set_policy", include_str!("scripts/set_policy.lua"), false),
+    ("unpark", include_str!("scripts/unpark.lua"), false),
 ];
 
 /// The queue scripts, over what each starts with: the archive backlog's
@@ -213,7 +216,7 @@ mod tests {
     /// and registered once in the library under its module's name.
     #[test]
     fn every_queue_script_builds() {
-        let scripts: [(&str, &Script); 20] = [
+        let scripts: [(&str, &Script); 21] = [
             ("archive_ack", &archive_ack::SCRIPT),
             ("archive_release", &archive_release::SCRIPT),
             ("archive_take", &archive_take::SCRIPT),
@@ -234,6 +237,7 @@ mod tests {
             ("set_breaker", &set_breaker::SCRIPT),
             ("set_paused", &set_paused::SCRIPT),
             ("set_policy", &set_policy::SCRIPT),
+            ("unpark", &unpark::SCRIPT),
         ];
         assert_eq!(scripts.len(), QUEUE_SCRIPTS.len());
         for (name, script) in scripts {

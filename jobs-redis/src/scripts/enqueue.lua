@@ -41,12 +41,15 @@
 --
 -- Redis commands per batch, whatever its size: HMGET meta, HMGET jobs of
 -- the first job (the resend check: see below), HSET jobs (all records),
--- one RPUSH per priority, PUBLISH.
+-- one RPUSH per priority, ZRANGEBYSCORE of `parked` (and, for a parked
+-- fetcher, its fetch: see hand_off in fetch.lua), PUBLISH.
 -- A never-started pending job has no state field; delayed and unique jobs
 -- add one HSET state and a ZADD (delayed) per job; jobs with an expiry,
 -- one HSET expires per batch.
--- Publishes on the queue's wake channel when anything was written (a
--- delayed job too: an idle fetcher must reset its timer).
+-- Hands the jobs that may start now to a parked fetcher (hand_off in
+-- fetch.lua), and publishes on the queue's wake channel when anything
+-- was written that no parked fetcher took (a delayed job too: an idle
+-- fetcher must reset its timer).
 --
 -- A job whose caller id is held (by a stored job: the `ids` index names a
 -- ulid that has a record) is not written: the holder's id is returned. A
@@ -401,7 +404,11 @@ local function enqueue(now, n, base_arg, compact, one_name)
     redis.call('HSET', ix[3], id, ix[2])
   end
   flush_stats()
-  if nr > 0 or replaced then
+  -- Jobs that may start now go to a parked fetcher in this step
+  -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
+  -- a delayed job (an idle fetcher resets its timer).
+  local startable = nready[1] + nready[2] + nready[3] + nready[4] + #gready > 0 or replaced
+  if (nr > 0 or replaced) and not (startable and hand_off(now) and #delayed == 0) then
     redis.call('PUBLISH', B .. 'wake', '1')
   end
   return out

@@ -35,6 +35,9 @@ pub(crate) struct Fetch<'a> {
     pub(crate) max_crashes: u32,
     /// The most jobs one call ends expired.
     pub(crate) expire_max: usize,
+    /// Park the caller when the call leases nothing (see "Parking" in
+    /// `fetch.lua`): its id, and how long its listing lasts.
+    pub(crate) park: Option<(&'a str, Duration)>,
 }
 
 /// What fetch.lua answered.
@@ -52,6 +55,8 @@ pub(crate) struct Fetched {
     pub(crate) archived: u64,
     /// The leased jobs.
     pub(crate) jobs: Entries,
+    /// Whether the caller was parked (only when it asked to be).
+    pub(crate) parked: bool,
 }
 
 /// A job the fetch's reclaim sent to the dead-letter set: its worker died
@@ -131,53 +136,93 @@ impl ScriptCall for Fetch<'_> {
             .arg(self.max_crashes)
             .arg(r.succeeded_max)
             .arg(self.expire_max);
+        match self.park {
+            Some((id, ttl)) => out.arg(id).arg(dur_ms(ttl)),
+            None => out.arg("").arg(""),
+        };
     }
 
-    /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2
-    /// values per expired job, A (entries archived), then 4 values per
-    /// job}`.
+    /// With `park`, `'1'` when parked (else `'0'`); then the reply
+    /// [`decode_reply`] reads.
     fn decode(self, reply: Value) -> Result<Fetched, RedisQueueError> {
         let mut items = array(OP, reply)?.into_iter();
-        let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
-            return Err(RedisQueueError::reply(OP, "short answer"));
+        let parked = match self.park {
+            Some(_) => match items.next() {
+                Some(v) => bytes(OP, v)? == b"1",
+                None => return Err(RedisQueueError::reply(OP, "empty answer")),
+            },
+            None => false,
         };
-        let next_due = opt_u64(OP, &bytes(OP, due)?)?;
-        let n = num(OP, &bytes(OP, n)?)?;
-        let mut dead = Vec::new();
-        for _ in 0..n {
-            let (Some(ulid), Some(name), Some(attempts), Some(error)) =
-                (items.next(), items.next(), items.next(), items.next())
-            else {
-                return Err(RedisQueueError::reply(OP, "short list of dead jobs"));
-            };
-            dead.push(DeadEntry {
-                ulid: bytes(OP, ulid)?,
-                name: String::from_utf8_lossy(&bytes(OP, name)?).into_owned(),
-                attempts: u32::try_from(num(OP, &bytes(OP, attempts)?)?).unwrap_or(u32::MAX),
-                error: String::from_utf8_lossy(&bytes(OP, error)?).into_owned(),
-            });
-        }
-        let Some(n_expired) = items.next() else {
-            return Err(RedisQueueError::reply(OP, "no count of expired jobs"));
-        };
-        let n_expired = usize::try_from(num(OP, &bytes(OP, n_expired)?)?).unwrap_or(usize::MAX);
-        if items.len() < n_expired.saturating_mul(2) {
-            return Err(RedisQueueError::reply(OP, format!("{n_expired} expired jobs announced, fewer sent")));
-        }
-        let mut expired = Vec::with_capacity(n_expired);
-        for _ in 0..n_expired {
-            // Counted above: both are there.
-            let (Some(ulid), Some(name)) = (items.next(), items.next()) else { break };
-            expired.push((bytes(OP, ulid)?, bytes(OP, name)?));
-        }
-        let Some(archived) = items.next() else {
-            return Err(RedisQueueError::reply(OP, "no count of archived jobs"));
-        };
-        let archived = num(OP, &bytes(OP, archived)?)?;
-        if items.len() % 4 != 0 {
-            return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
-        }
-        let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-        Ok(Fetched { next_due, token, dead, expired, archived, jobs: Entries(items) })
+        decode_reply(items, parked)
     }
+}
+
+/// A fetch handed over to a parked fetcher: an inbox entry (see
+/// `pack_reply` in `fetch.lua`: each value `<length>:<bytes>`, or `-` for
+/// nil), decoded as [`decode_reply`] reads a reply.
+pub(crate) fn unpack(mut packed: &[u8]) -> Result<Fetched, RedisQueueError> {
+    let bad = |why: &str| RedisQueueError::reply(OP, format!("a handed-over fetch that does not parse: {why}"));
+    let mut items = Vec::new();
+    while let Some((&first, rest)) = packed.split_first() {
+        if first == b'-' {
+            items.push(Value::Nil);
+            packed = rest;
+            continue;
+        }
+        let colon = packed.iter().position(|&b| b == b':').ok_or_else(|| bad("no length"))?;
+        let len: usize = std::str::from_utf8(&packed[..colon])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("a length that is not a number"))?;
+        let value = packed.get(colon + 1..colon + 1 + len).ok_or_else(|| bad("shorter than announced"))?;
+        items.push(Value::BulkString(value.to_vec()));
+        packed = &packed[colon + 1 + len..];
+    }
+    decode_reply(items.into_iter(), false)
+}
+
+/// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2 values
+/// per expired job, A (entries archived), then 4 values per job}`.
+fn decode_reply(mut items: std::vec::IntoIter<Value>, parked: bool) -> Result<Fetched, RedisQueueError> {
+    let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
+        return Err(RedisQueueError::reply(OP, "short answer"));
+    };
+    let next_due = opt_u64(OP, &bytes(OP, due)?)?;
+    let n = num(OP, &bytes(OP, n)?)?;
+    let mut dead = Vec::new();
+    for _ in 0..n {
+        let (Some(ulid), Some(name), Some(attempts), Some(error)) =
+            (items.next(), items.next(), items.next(), items.next())
+        else {
+            return Err(RedisQueueError::reply(OP, "short list of dead jobs"));
+        };
+        dead.push(DeadEntry {
+            ulid: bytes(OP, ulid)?,
+            name: String::from_utf8_lossy(&bytes(OP, name)?).into_owned(),
+            attempts: u32::try_from(num(OP, &bytes(OP, attempts)?)?).unwrap_or(u32::MAX),
+            error: String::from_utf8_lossy(&bytes(OP, error)?).into_owned(),
+        });
+    }
+    let Some(n_expired) = items.next() else {
+        return Err(RedisQueueError::reply(OP, "no count of expired jobs"));
+    };
+    let n_expired = usize::try_from(num(OP, &bytes(OP, n_expired)?)?).unwrap_or(usize::MAX);
+    if items.len() < n_expired.saturating_mul(2) {
+        return Err(RedisQueueError::reply(OP, format!("{n_expired} expired jobs announced, fewer sent")));
+    }
+    let mut expired = Vec::with_capacity(n_expired);
+    for _ in 0..n_expired {
+        // Counted above: both are there.
+        let (Some(ulid), Some(name)) = (items.next(), items.next()) else { break };
+        expired.push((bytes(OP, ulid)?, bytes(OP, name)?));
+    }
+    let Some(archived) = items.next() else {
+        return Err(RedisQueueError::reply(OP, "no count of archived jobs"));
+    };
+    let archived = num(OP, &bytes(OP, archived)?)?;
+    if items.len() % 4 != 0 {
+        return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
+    }
+    let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
+    Ok(Fetched { next_due, token, dead, expired, archived, jobs: Entries(items), parked })
 }
