@@ -37,6 +37,8 @@ const CLIENT_COMMANDS: &[&str] = &[
     "xrange",
     // The server's clock, for the calls made outside scripts.
     "time",
+    // A parked fetcher's wait on its inbox (waiter.rs).
+    "blpop",
     // Connection checks and the waiters' pub/sub connections.
     "ping",
     "subscribe",

@@ -77,6 +77,20 @@ pub(crate) struct Opened {
     /// each Cluster node given (a `PUBLISH` reaches every node of a Cluster,
     /// so a waiter subscribes on any one and moves to the next on failure).
     pub(crate) pubsub: Vec<Client>,
+    /// Opens the parked fetchers' connections (see [`Blocking`]).
+    pub(crate) blocking: Blocking,
+}
+
+/// Opens a connection of its own for a parked fetcher's `BLPOP`, which
+/// holds the connection while it waits (so never one of the shared ones).
+/// (Boxed: one is kept per queue handle, and the clients are large.)
+#[derive(Clone)]
+pub(crate) enum Blocking {
+    /// The server's client.
+    Single(Box<Client>),
+    /// The Cluster's client: the command goes to the master of its key.
+    #[cfg(feature = "cluster")]
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 /// Connects, failing at once on a wrong address, password or certificate.
@@ -103,7 +117,7 @@ pub(crate) async fn open(
         .collect::<Result<Vec<Client>, _>>()?;
     let n = config.pool_size.max(1);
     let mut conns = Vec::with_capacity(n);
-    match target {
+    let blocking = match target {
         Target::Single(_) => {
             let client = &clients[0];
             // One plain attempt first: a wrong address or password is
@@ -129,6 +143,7 @@ pub(crate) async fn open(
                     .map_err(connect_err)?;
                 conns.push(Conn::single(c, config.command_timeout));
             }
+            Blocking::Single(Box::new(client.clone()))
         }
         // Refused by check_features already.
         #[cfg(not(feature = "cluster"))]
@@ -159,9 +174,49 @@ pub(crate) async fn open(
                 redis::cmd("PING").query_async::<()>(&mut c).await.map_err(connect_err)?;
                 conns.push(c);
             }
+            Blocking::Cluster(Box::new(cluster))
+        }
+    };
+    Ok(Opened { conns, pubsub: clients, blocking })
+}
+
+impl Blocking {
+    /// A connection of its own.
+    pub(crate) async fn open(&self, connect_timeout: Duration) -> redis::RedisResult<BlockingConn> {
+        match self {
+            Blocking::Single(client) => {
+                // No response timeout: the caller bounds each call by its wait.
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(None);
+                Ok(BlockingConn::Single(client.get_multiplexed_async_connection_with_config(&config).await?))
+            }
+            #[cfg(feature = "cluster")]
+            Blocking::Cluster(cluster) => Ok(BlockingConn::Cluster(cluster.get_async_connection().await?)),
         }
     }
-    Ok(Opened { conns, pubsub: clients })
+}
+
+/// A parked fetcher's connection (see [`Blocking`]).
+pub(crate) enum BlockingConn {
+    Single(redis::aio::MultiplexedConnection),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl BlockingConn {
+    /// `BLPOP key` for up to `wait` (at least 10 ms: 0 would block for
+    /// ever): the value popped, or `None` when none came.
+    pub(crate) async fn blpop(&mut self, key: &str, wait: Duration) -> redis::RedisResult<Option<Vec<u8>>> {
+        let secs = format!("{:.3}", wait.max(Duration::from_millis(10)).as_secs_f64());
+        let cmd = redis::cmd("BLPOP").arg(key).arg(secs).clone();
+        let popped: Option<(Vec<u8>, Vec<u8>)> = match self {
+            BlockingConn::Single(c) => cmd.query_async(c).await?,
+            #[cfg(feature = "cluster")]
+            BlockingConn::Cluster(c) => cmd.query_async(c).await?,
+        };
+        Ok(popped.map(|(_, v)| v))
+    }
 }
 
 /// Refuses, with the feature's name, what this build cannot do: `rediss://`

@@ -43,6 +43,10 @@ pub struct RedisQueue {
 pub(crate) struct Inner {
     /// Open the waiters' pub/sub connections (each node given, on Cluster).
     pub(crate) pubsub: Vec<Client>,
+    /// Opens the parked fetchers' connections.
+    pub(crate) blocking: crate::connect::Blocking,
+    /// How long a command may take (`RedisConfig::command_timeout`).
+    pub(crate) command_timeout: Duration,
     conns: Vec<Conn>,
     next: AtomicUsize,
     pub(crate) prefix: String,
@@ -116,6 +120,8 @@ impl RedisQueue {
         Ok(RedisQueue {
             inner: Arc::new(Inner {
                 pubsub: opened.pubsub,
+                blocking: opened.blocking,
+                command_timeout: config.command_timeout,
                 conns: opened.conns,
                 next: AtomicUsize::new(0),
                 prefix: config.prefix.clone(),
@@ -197,6 +203,9 @@ impl RedisQueue {
     pub(crate) fn waiter(&self, queues: &[String]) -> Result<Box<dyn Waiter>, Error> {
         for q in queues {
             validate_queue_name(q)?;
+        }
+        if let [queue] = queues {
+            return Ok(Box::new(crate::waiter::RedisWaiter::parking(self, self.keys(queue))?));
         }
         let channels = queues.iter().map(|q| self.keys(q).wake()).collect();
         Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))

@@ -99,7 +99,11 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
     ("cancel", include_str!("scripts/cancel.lua"), false),
     ("enqueue", "return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[tonumber(ARGV[1]) * 9 + 2])", false),
     ("extend", include_str!("scripts/extend.lua"), false),
-    ("fetch", "return (fetch(server_clock(), ARGV, true, ARGV[11] and ARGV[11] ~= '' and { ARGV[11], ARGV[12] } or nil))", false),
+    (
+        "fetch",
+        "return (fetch(server_clock(), ARGV, true, ARGV[11] and ARGV[11] ~= '' and { ARGV[11], ARGV[12] } or nil))",
+        false,
+    ),
     ("finish", include_str!("scripts/finish.lua"), false),
     ("fire_schedule", include_str!("scripts/fire_schedule.lua"), false),
     ("flow_take", include_str!("scripts/flow_take.lua"), false),

@@ -249,6 +249,22 @@ pub struct Fetched {
     pub archived: Vec<String>,
 }
 
+impl Fetched {
+    /// Adds what `other` fetched to this answer: its jobs after these, the
+    /// earlier of the two due times.
+    pub fn absorb(&mut self, other: Fetched) {
+        self.jobs.extend(other.jobs);
+        self.next_due = match (self.next_due, other.next_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.failed.extend(other.failed);
+        self.expired.extend(other.expired);
+        self.dead.extend(other.dead);
+        self.archived.extend(other.archived);
+    }
+}
+
 /// A job a fetch ended expired ([`Fetched::expired`]), for metrics and logs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpiredJob {

@@ -67,6 +67,34 @@ pub trait Waiter: Send {
     /// Returns when work may have arrived since [`Waiter::arm`], or after
     /// `timeout`.
     fn wait(&mut self, timeout: Duration) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Waits as [`wait`](Self::wait) does, for a caller that holds
+    /// `req.max` free slots until this returns: a backend may fetch `req`
+    /// itself and, finding nothing, leave it listed, so that a job enqueued
+    /// while the caller waits is leased to it in the enqueue's own step
+    /// (one hop, no wake-up then fetch). `Ok(Some(fetched))`: what it
+    /// fetched, to be started as a [`JobQueue::fetch`]'s answer (its jobs
+    /// may be none: look again as after `wait`); `Ok(None)`: it only
+    /// waited. The default only waits.
+    ///
+    /// A caller that drops the future before it returns calls
+    /// [`settle`](Self::settle) before it stops.
+    fn wait_fetch<'a>(
+        &'a mut self,
+        req: &'a FetchRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<Fetched>, Error>> {
+        let _ = req;
+        Box::pin(async move { self.wait(timeout).await.map(|()| None) })
+    }
+
+    /// Ends a [`wait_fetch`](Self::wait_fetch) dropped before it returned:
+    /// nothing more is leased to this waiter, and what was leased to it
+    /// meanwhile is returned, to be run (or it would wait out its lease).
+    /// The default has nothing to end.
+    fn settle(&mut self) -> BoxFuture<'_, Result<Fetched, Error>> {
+        Box::pin(async { Ok(Fetched::default()) })
+    }
 }
 
 /// The hot path: what producers and a [`WorkerPool`](crate::WorkerPool)

@@ -6,8 +6,10 @@
 //! a job waits here for a worker. One that finds none within half the
 //! lease is handed back (not an attempt) for another pool, so that no job
 //! is held past its lease by a pool that cannot start it (its lease is
-//! extended only once it runs); those still waiting when the pool stops
-//! are handed back at once.
+//! extended only once it runs), and its place stays taken until a worker
+//! is free (so that the pool does not take it, or another, ahead again
+//! only to hand it back); those still waiting when the pool stops are
+//! handed back at once.
 //!
 //! By default the places ahead follow the pool's pace ([`Allowance`]): as
 //! many as its recent rate of job ends would start within
@@ -43,6 +45,9 @@ pub(crate) fn longest_wait(lease: Duration) -> Duration {
     lease / 2
 }
 
+/// Why a job taken ahead went back: it waited its longest.
+const NO_WORKER: &str = "no worker of the pool was free in time";
+
 /// Starts the jobs of `rx` in order, each once a worker slot of `workers`
 /// is free, until the fetch loop drops its sender; hands back those that
 /// wait too long or find the pool stopping.
@@ -60,7 +65,7 @@ pub(crate) async fn dispatch(
             _ = core.killed.cancelled() => return,
             _ = stop.cancelled() => Err(SHUT_DOWN),
             slot = workers.clone().acquire_owned() => slot.map_err(|_| SHUT_DOWN),
-            _ = tokio::time::sleep_until(w.fetched + most) => Err("no worker of the pool was free in time"),
+            _ = tokio::time::sleep_until(w.fetched + most) => Err(NO_WORKER),
         };
         // Started or handed back below: no longer waiting ahead.
         core.ahead.fetch_sub(1, Ordering::Relaxed);
@@ -68,7 +73,23 @@ pub(crate) async fn dispatch(
             Ok(slot) => {
                 tracker.spawn(execute(core.clone(), w.job, (slot, Some(w.place))));
             }
-            Err(why) => hand_back(&core, &w.job, why),
+            Err(why) => {
+                hand_back(&core, &w.job, why);
+                if why == NO_WORKER {
+                    // Its place stays taken until a worker is free: a job
+                    // taken ahead before then (this one again, most likely,
+                    // before another pool could take it) would only wait
+                    // and be handed back too.
+                    let (workers, stop, place) = (workers.clone(), stop.clone(), w.place);
+                    tracker.spawn(async move {
+                        tokio::select! {
+                            _ = workers.acquire() => {}
+                            _ = stop.cancelled() => {}
+                        }
+                        drop(place);
+                    });
+                }
+            }
         }
     }
 }

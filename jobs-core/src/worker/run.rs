@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::ahead::Waiting;
 use super::failing::FailingQueues;
 use super::shared::{Ack, Core};
-use crate::queue::{FetchRequest, Finish, FinishResult, Outcome};
+use crate::queue::{Finish, FinishResult, Outcome};
 use crate::vocab::{JobId, JobStatus};
 
 /// Fetches in flight at once, at most: while one is on its way (a round
@@ -137,29 +137,52 @@ pub(crate) async fn fetch_loop(
             return Err(e);
         }
     };
-    let mut err_delay = Duration::from_millis(100);
     let mut fetches: Vec<Fetching> = Vec::with_capacity(MAX_FETCHES);
-    // Set when a fetch found nothing: how long to wait for a wake-up.
-    let mut idle: Option<Duration> = None;
-    // Set when a fetch failed: no new fetch before then.
-    let mut pause: Option<tokio::time::Instant> = None;
+    let mut state = LoopState {
+        err_delay: Duration::from_millis(100),
+        idle: None,
+        pause: None,
+        backlog: false,
+        failing: FailingQueues::default(),
+    };
     let batch = core.fetch_batch.min(core.identity.workers + core.prefetch).max(1);
-    // Whether the last fetch took all it asked for (there is a backlog): only
-    // then does a second fetch start beside one on its way.
-    let mut backlog = false;
-    let mut failing = FailingQueues::default();
+    // Whether a wait that may have had jobs handed to it was dropped (the
+    // pool stopped): the waiter is settled before the loop returns.
+    let mut unsettled = false;
     loop {
         if fetches.is_empty() {
-            if let Some(wait) = idle.take() {
-                tokio::select! {
+            if let Some(wait) = state.idle.take() {
+                // Idle: wait with free slots in hand, so that the backend can
+                // hand jobs over as they come (`Waiter::wait_fetch`).
+                let slots = tokio::select! {
                     _ = stop.cancelled() => break,
-                    r = waiter.wait(wait) => if let Err(e) = r {
+                    slots = take_slots(&sem, 1, batch) => slots,
+                };
+                let Some(slots) = slots else { break };
+                let req = core.request(state.failing.filter(core.order(), tokio::time::Instant::now()), &slots);
+                let waited = tokio::select! {
+                    _ = stop.cancelled() => {
+                        unsettled = true;
+                        break;
+                    }
+                    r = waiter.wait_fetch(&req, wait) => r,
+                };
+                match waited {
+                    Ok(None) => {}
+                    Ok(Some(fetched)) => {
+                        state.done(&core, &start, (Ok(fetched), slots, req.queues));
+                        if state.idle.is_some() {
+                            // It fetched nothing more to do: wait again.
+                            continue;
+                        }
+                    }
+                    Err(e) => {
                         tracing::warn!(error = %e, "waiting for jobs failed");
-                        pause = Some(tokio::time::Instant::now() + err_delay);
-                    },
+                        state.pause = Some(tokio::time::Instant::now() + state.err_delay);
+                    }
                 }
             }
-            if let Some(until) = pause.take() {
+            if let Some(until) = state.pause.take() {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep_until(until) => {}
@@ -170,62 +193,24 @@ pub(crate) async fn fetch_loop(
             a.adjust(&sem, core.ends.load(std::sync::atomic::Ordering::Relaxed), tokio::time::Instant::now());
         }
         let running = fetches.len();
-        let may_start = (running == 0 || (running < MAX_FETCHES && backlog)) && idle.is_none() && pause.is_none();
+        let may_start =
+            (running == 0 || (running < MAX_FETCHES && state.backlog)) && state.idle.is_none() && state.pause.is_none();
         let min = if running == 0 { 1 } else { (batch / 2).max(1) };
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => match done {
-                (Ok(fetched), slots, asked) => {
-                    err_delay = Duration::from_millis(100);
-                    expired(&core, &fetched.expired);
-                    if let (Some(wake), false) = (&core.archive_wake, fetched.archived.is_empty()) {
-                        wake.notify_one();
-                    }
-                    failing.served(&asked, &fetched.failed);
-                    failing.failed(&fetched.failed, tokio::time::Instant::now());
-                    backlog = fetched.jobs.len() >= slots.num_permits();
-                    if backlog {
-                        idle = None;
-                    } else {
-                        // It took all there was: look again on a wake-up
-                        // (work that arrived since this fetch was armed wakes
-                        // at once) or at the next due time, not right away.
-                        // (`next_due` is a duration on the backend's clock.)
-                        let wait = fetched.next_due.unwrap_or(Duration::MAX).min(core.idle_cap());
-                        // A failing queue is looked at again when its pause
-                        // ends, whatever else wakes the pool.
-                        let retry = failing
-                            .next_retry()
-                            .map_or(wait, |t| t.saturating_duration_since(tokio::time::Instant::now()).min(wait));
-                        idle = Some(idle.map_or(retry, |w| w.min(retry)));
-                    }
-                    report_dead(&core, &fetched.dead);
-                    start_jobs(&core, &start, fetched.jobs, slots);
-                }
-                (Err(e), _, _) => {
-                    tracing::warn!(error = %e, retry_in = ?err_delay, "fetch failed");
-                    pause = Some(tokio::time::Instant::now() + err_delay);
-                    err_delay = (err_delay * 2).min(Duration::from_secs(5));
-                }
-            },
+            done = std::future::poll_fn(|cx| next_done(&mut fetches, cx)), if running > 0 => state.done(&core, &start, done),
             slots = take_slots(&sem, min, batch), if may_start => {
                 let Some(slots) = slots else { break };
-                let queues = failing.filter(core.order(), tokio::time::Instant::now());
+                let queues = state.failing.filter(core.order(), tokio::time::Instant::now());
                 if queues.is_empty() {
                     // Every queue is failing: no fetch before the first may
                     // be tried again.
-                    pause = failing.next_retry();
+                    state.pause = state.failing.next_retry();
                     continue;
                 }
                 waiter.arm();
-                let req = FetchRequest {
-                    queues,
-                    max: slots.num_permits(),
-                    lease: core.lease,
-                    default_max_retries: core.max_retries,
-                    max_crashes: core.max_crashes,
-                };
+                let req = core.request(queues, &slots);
                 let core = core.clone();
                 fetches.push(Box::pin(async move {
                     let fetched = core.queue.fetch(&req).await;
@@ -234,7 +219,8 @@ pub(crate) async fn fetch_loop(
             }
         }
     }
-    // Stopping: the fetches on their way still lease jobs; run them.
+    // Stopping: the fetches on their way still lease jobs, and so may a
+    // wait that was cut short; run them.
     while !fetches.is_empty() {
         if let (Ok(fetched), slots, _) = std::future::poll_fn(|cx| next_done(&mut fetches, cx)).await {
             expired(&core, &fetched.expired);
@@ -242,7 +228,78 @@ pub(crate) async fn fetch_loop(
             start_jobs(&core, &start, fetched.jobs, slots);
         }
     }
+    if unsettled {
+        match waiter.settle().await {
+            Ok(fetched) => {
+                expired(&core, &fetched.expired);
+                report_dead(&core, &fetched.dead);
+                if !fetched.jobs.is_empty() {
+                    let n = u32::try_from(fetched.jobs.len()).unwrap_or(u32::MAX);
+                    if let Ok(slots) = sem.clone().acquire_many_owned(n).await {
+                        start_jobs(&core, &start, fetched.jobs, slots);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "jobs handed to the stopping pool wait for their lease to end"),
+        }
+    }
     Ok(())
+}
+
+/// The fetch loop's state between fetches.
+struct LoopState {
+    /// The pause after the next failed fetch.
+    err_delay: Duration,
+    /// Set when a fetch found nothing: how long to wait for a wake-up.
+    idle: Option<Duration>,
+    /// Set when a fetch failed: no new fetch before then.
+    pause: Option<tokio::time::Instant>,
+    /// Whether the last fetch took all it asked for (there is a backlog):
+    /// only then does a second fetch start beside one on its way.
+    backlog: bool,
+    failing: FailingQueues,
+}
+
+impl LoopState {
+    /// A fetch (or a wait that fetched) returned: its jobs start in the
+    /// slots it held, and the loop's next step is set.
+    fn done(&mut self, core: &Arc<Core>, start: &Start, done: FetchDone) {
+        match done {
+            (Ok(fetched), slots, asked) => {
+                self.err_delay = Duration::from_millis(100);
+                expired(core, &fetched.expired);
+                if let (Some(wake), false) = (&core.archive_wake, fetched.archived.is_empty()) {
+                    wake.notify_one();
+                }
+                self.failing.served(&asked, &fetched.failed);
+                self.failing.failed(&fetched.failed, tokio::time::Instant::now());
+                self.backlog = fetched.jobs.len() >= slots.num_permits();
+                if self.backlog {
+                    self.idle = None;
+                } else {
+                    // It took all there was: look again on a wake-up (work
+                    // that arrived since this fetch was armed wakes at once)
+                    // or at the next due time, not right away. (`next_due` is
+                    // a duration on the backend's clock.)
+                    let wait = fetched.next_due.unwrap_or(Duration::MAX).min(core.idle_cap());
+                    // A failing queue is looked at again when its pause
+                    // ends, whatever else wakes the pool.
+                    let retry = self
+                        .failing
+                        .next_retry()
+                        .map_or(wait, |t| t.saturating_duration_since(tokio::time::Instant::now()).min(wait));
+                    self.idle = Some(self.idle.map_or(retry, |w| w.min(retry)));
+                }
+                report_dead(core, &fetched.dead);
+                start_jobs(core, start, fetched.jobs, slots);
+            }
+            (Err(e), _, _) => {
+                tracing::warn!(error = %e, retry_in = ?self.err_delay, "fetch failed");
+                self.pause = Some(tokio::time::Instant::now() + self.err_delay);
+                self.err_delay = (self.err_delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Logs and counts the jobs a fetch ended expired.

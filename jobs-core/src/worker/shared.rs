@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::inflight::InFlight;
-use crate::queue::{Finish, JobQueue, PoolPresence};
+use crate::queue::{FetchRequest, Finish, JobQueue, PoolPresence};
 use crate::registry::JobDescriptor;
 
 /// What a pool does with a job whose name no linked handler knows.
@@ -155,6 +155,17 @@ impl Core {
     /// The backoff of one job name.
     pub(crate) fn backoff_for(&self, name: &str) -> &Backoff {
         self.job_backoff.get(name).unwrap_or(&self.backoff)
+    }
+
+    /// A fetch of `queues` for as many jobs as `slots` has places.
+    pub(crate) fn request(&self, queues: Vec<String>, slots: &tokio::sync::OwnedSemaphorePermit) -> FetchRequest {
+        FetchRequest {
+            queues,
+            max: slots.num_permits(),
+            lease: self.lease,
+            default_max_retries: self.max_retries,
+            max_crashes: self.max_crashes,
+        }
     }
 
     /// The longest an idle fetcher waits without a wake-up: a safety net for

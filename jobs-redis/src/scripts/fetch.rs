@@ -220,7 +220,7 @@ fn decode_reply(mut items: std::vec::IntoIter<Value>, parked: bool) -> Result<Fe
         return Err(RedisQueueError::reply(OP, "no count of archived jobs"));
     };
     let archived = num(OP, &bytes(OP, archived)?)?;
-    if items.len() % 4 != 0 {
+    if !items.len().is_multiple_of(4) {
         return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
     }
     let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };

@@ -1,0 +1,248 @@
+//! One hop from an enqueue to an idle pool: a waiter of one queue parks its
+//! fetch, and an enqueue leases its jobs to it in the enqueue's own script.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use jobs_core::backend::{FetchRequest, Finish, Outcome, Waiter};
+use jobs_core::testing::cases::fetch_of;
+use jobs_core::testing::jobs::{Act, ProbeJob};
+use jobs_core::testing::{eventually, test_pool, unique_queue, wait_status};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, QueueAdmin, QueueInspect};
+use jobs_redis::testing::RedisServer;
+use jobs_redis::{RedisConfig, RedisQueue};
+
+fn raw(queue: &str) -> NewJob {
+    NewJob { max_retries: Some(0), ..NewJob::new(JobId::new(queue), "x", b"{}".to_vec()) }
+}
+
+struct Setup {
+    server: RedisServer,
+    q: RedisQueue,
+    prefix: String,
+    conn: redis::aio::MultiplexedConnection,
+}
+
+async fn setup() -> Setup {
+    let server = RedisServer::start();
+    let prefix = unique_queue("p");
+    let q = RedisQueue::from_config(&RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(server.url()) })
+        .await
+        .unwrap();
+    let conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    Setup { server, q, prefix, conn }
+}
+
+impl Setup {
+    /// How many fetchers are listed as parked on `queue`.
+    async fn parked(&self, queue: &str) -> u64 {
+        let key = format!("{}:{{{queue}}}:parked", self.prefix);
+        redis::cmd("ZCARD").arg(key).query_async(&mut self.conn.clone()).await.unwrap()
+    }
+
+    /// Script calls (FCALL) so far.
+    fn calls(&self) -> u64 {
+        self.server.command_stat("fcall", "calls")
+    }
+}
+
+/// A waiter of `queue`, past its first wait (which returns once its
+/// subscription is in place).
+async fn subscribed(q: &RedisQueue, queue: &str) -> Box<dyn Waiter> {
+    let mut w = q.waiter(&[queue.to_owned()]).unwrap();
+    w.wait(Duration::from_secs(10)).await.unwrap();
+    w
+}
+
+/// Parks `w` for `req` in a task of its own; the task returns what the wait
+/// fetched.
+fn park(
+    mut w: Box<dyn Waiter>,
+    req: FetchRequest,
+    timeout: Duration,
+) -> tokio::task::JoinHandle<(Box<dyn Waiter>, Option<jobs_core::backend::Fetched>)> {
+    tokio::spawn(async move {
+        let got = w.wait_fetch(&req, timeout).await.unwrap();
+        (w, got)
+    })
+}
+
+/// The job is leased to the parked waiter by the enqueue itself: running
+/// when the enqueue returns, and handed over with no further script call
+/// (no fetch, no unpark).
+#[test]
+fn an_enqueue_leases_its_job_to_a_parked_waiter() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let w = subscribed(&s.q, &queue).await;
+        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(10));
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let before = s.calls();
+        let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        let info = s.q.job(&id).await.unwrap().unwrap();
+        assert_eq!(info.status, JobStatus::Running, "leased in the enqueue's step");
+        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let got = got.expect("the wait fetched");
+        assert_eq!(got.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![id.clone()]);
+        // The enqueue and the read above: nothing else ran a script.
+        assert_eq!(s.calls() - before, 2, "one enqueue and one read, no fetch");
+        assert_eq!(s.parked(&queue).await, 0, "the listing went with the jobs");
+        // The lease is the waiter's: its token finishes the job.
+        let job = &got.jobs[0];
+        let done = s
+            .q
+            .finish(vec![Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Succeeded { result: None } }])
+            .await
+            .unwrap();
+        assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
+        wait_status(&s.q, &id, JobStatus::Succeeded).await;
+    });
+}
+
+/// A parked waiter is handed no more jobs than it has slots: the rest wait
+/// in the queue for the next fetch, in order.
+#[test]
+fn a_parked_waiter_is_handed_no_more_than_its_slots() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let w = subscribed(&s.q, &queue).await;
+        let task = park(w, fetch_of(&queue, 2), Duration::from_secs(10));
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let ids = s.q.enqueue_many((0..5).map(|_| raw(&queue)).collect()).await.unwrap();
+        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let handed: Vec<JobId> = got.unwrap().jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(handed, ids[..2].to_vec());
+        let rest: Vec<JobId> = s.q.fetch(&fetch_of(&queue, 10)).await.unwrap().jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(rest, ids[2..].to_vec());
+    });
+}
+
+/// A wake-up for work an enqueue did not hand over (here a resume) ends
+/// the parking: the waiter is unlisted and returns, and a job enqueued
+/// after that waits in the queue (is not leased to anyone).
+#[test]
+fn a_wake_up_unparks_the_waiter() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let w = subscribed(&s.q, &queue).await;
+        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(30));
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        s.q.resume(&queue).await.unwrap();
+        let (_, got) =
+            tokio::time::timeout(Duration::from_secs(10), task).await.expect("woken before its timeout").unwrap();
+        assert!(got.unwrap().jobs.is_empty());
+        assert_eq!(s.parked(&queue).await, 0);
+        let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A paused queue hands nothing over: the enqueue leaves the waiter listed
+/// and the job pending.
+#[test]
+fn a_paused_queue_hands_nothing_over() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        s.q.pause(&queue).await.unwrap();
+        let w = subscribed(&s.q, &queue).await;
+        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(2));
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
+        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        assert!(got.unwrap().jobs.is_empty());
+        assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A waiter whose wait is dropped while parked (its pool stopping) settles:
+/// it is unlisted, and jobs handed to it before are returned to it, not
+/// left to wait out their lease.
+#[test]
+fn a_dropped_wait_settles() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let mut w = subscribed(&s.q, &queue).await;
+        let req = fetch_of(&queue, 4);
+        {
+            let wait = w.wait_fetch(&req, Duration::from_secs(30));
+            tokio::pin!(wait);
+            let parked = async {
+                eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+            };
+            tokio::select! {
+                _ = &mut wait => panic!("the wait returned without a job"),
+                () = parked => {}
+            }
+            // Dropped here, parked.
+        }
+        let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Running);
+        let settled = w.settle().await.unwrap();
+        assert_eq!(settled.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![id]);
+        assert_eq!(s.parked(&queue).await, 0);
+        let later = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&later).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A waiter that dies parked (its task gone, as with a killed process) is
+/// handed one enqueue's jobs at most; they come back when their lease ends
+/// and run elsewhere, and its listing lapses.
+#[test]
+fn jobs_handed_to_a_dead_waiter_come_back_with_their_lease() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let w = subscribed(&s.q, &queue).await;
+        let req = FetchRequest { lease: Duration::from_millis(500), ..fetch_of(&queue, 4) };
+        let task = park(w, req, Duration::from_secs(1));
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        task.abort();
+        let lost = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&lost).await.unwrap().unwrap().status, JobStatus::Running);
+        let next = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        assert_eq!(s.q.job(&next).await.unwrap().unwrap().status, JobStatus::Pending, "one hand-off per listing");
+        // Fetched as any other pool would, until the lost job's lease ends.
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !seen.iter().any(|(id, _)| *id == lost) {
+            assert!(std::time::Instant::now() < deadline, "the lost job did not come back: {seen:?}");
+            let got = s.q.fetch(&fetch_of(&queue, 4)).await.unwrap();
+            seen.extend(got.jobs.into_iter().map(|j| (j.id, j.crashes)));
+            if seen.is_empty() || !seen.iter().any(|(id, _)| *id == lost) {
+                // Nothing to do but wait for the lease's end (a timer, not
+                // an outcome: the loop checks the outcome).
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert!(seen.contains(&(lost.clone(), 1)), "{seen:?}: its lost lease counted as a crash");
+        eventually("the dead waiter's listing lapses", || async { s.parked(&queue).await == 0 }).await;
+    });
+}
+
+/// A pool of one queue, idle, is handed an enqueued job by the enqueue
+/// itself, runs it once, and is unlisted when it stops.
+#[test]
+fn an_idle_pool_runs_a_job_handed_over() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let probe = jobs_core::testing::probe(&queue);
+        let pool = test_pool(s.q.clone(), &[queue.as_str()]).start().unwrap();
+        eventually("the pool parks", || async { s.parked(&queue).await == 1 }).await;
+        let job = ProbeJob { key: queue.clone(), seq: 1, act: Act::Succeed };
+        let id = job.enqueue_with(&s.q, JobOptions::new().queue(&queue)).await.unwrap();
+        let status = s.q.job(&id).await.unwrap().unwrap().status;
+        assert_ne!(status, JobStatus::Pending, "leased to the parked pool by the enqueue");
+        wait_status(&s.q, &id, JobStatus::Succeeded).await;
+        assert_eq!(probe.start_count(), 1);
+        pool.shutdown().await.unwrap();
+        assert_eq!(s.parked(&queue).await, 0, "a stopped pool is not listed");
+    });
+}
