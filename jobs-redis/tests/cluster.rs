@@ -4,6 +4,7 @@
 //! - the whole conformance suite of `jobs-core`, a key prefix per case;
 //! - queues spread over the masters, each job found by its id alone;
 //! - a waiter on one node woken by a script on another;
+//! - a waiter parked on a queue of each master, handed a job by an enqueue;
 //! - a queue's slot moved to another master twice (`redis-cli --cluster
 //!   reshard`, then `CLUSTER SETSLOT` + `MIGRATE` by hand) while a producer
 //!   enqueues and a pool works: nothing lost, nothing run twice;
@@ -151,6 +152,41 @@ fn a_waiter_hears_wake_ups_from_every_master() {
                 .expect("the wake-up crosses the cluster bus")
                 .unwrap();
             eprintln!("wake-up from the master on port {port} to a subscriber on {first}: {:?}", started.elapsed());
+        }
+    });
+}
+
+/// A waiter of a queue on each master parks there (its `BLPOP` goes to the
+/// queue's master through the Cluster connection), and an enqueue leases
+/// its job to it in the enqueue's own script.
+#[test]
+fn a_parked_waiter_is_handed_jobs_on_every_master() {
+    run(async {
+        let c = shared_cluster();
+        let prefix = unique_queue("hop");
+        let q = RedisQueue::from_config(&RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(c.url()) })
+            .await
+            .unwrap();
+        let ranges = slot_ranges(c);
+        for port in c.ports() {
+            let queue = queue_where("hop", |s| owner_in(&ranges, s) == port);
+            let mut w = q.waiter(std::slice::from_ref(&queue)).unwrap();
+            // The first wait returns once subscribed.
+            w.wait(Duration::from_secs(10)).await.unwrap();
+            let req = jobs_core::testing::cases::fetch_of(&queue, 4);
+            let task = tokio::spawn(async move { w.wait_fetch(&req, Duration::from_secs(20)).await.unwrap() });
+            let node = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+            let conn = node.get_multiplexed_async_connection().await.unwrap();
+            let parked = format!("{prefix}:{{{queue}}}:parked");
+            eventually("the waiter parks on the queue's master", || {
+                let (mut conn, parked) = (conn.clone(), parked.clone());
+                async move { redis::cmd("ZCARD").arg(&parked).query_async::<u64>(&mut conn).await.unwrap() == 1 }
+            })
+            .await;
+            let id = q.enqueue_many(vec![probe(&queue, 0, Act::Succeed)]).await.unwrap().remove(0);
+            assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Running, "master on {port}");
+            let got = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+            assert_eq!(got.jobs.into_iter().map(|j| j.id).collect::<Vec<_>>(), vec![id], "master on {port}");
         }
     });
 }
