@@ -254,10 +254,13 @@ impl Waiter for RedisWaiter {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Fetched>, Error>> {
         Box::pin(async move {
-            let ours = self
-                .park
-                .as_ref()
-                .is_some_and(|p| req.max > 0 && req.queues.len() == 1 && req.queues[0] == p.keys.queue());
+            let now = tokio::time::Instant::now();
+            let ours = self.park.as_ref().is_some_and(|p| {
+                req.max > 0
+                    && req.queues.len() == 1
+                    && req.queues[0] == p.keys.queue()
+                    && p.off_until.is_none_or(|t| now >= t)
+            });
             if !self.subscribed || !ours {
                 return self.wait(timeout).await.map(|()| None);
             }

@@ -246,3 +246,48 @@ fn an_idle_pool_runs_a_job_handed_over() {
         assert_eq!(s.parked(&queue).await, 0, "a stopped pool is not listed");
     });
 }
+
+/// An ACL user without `BLPOP` (the rules of earlier releases): the first
+/// parking is refused, its listing undone, and from then on the waiter
+/// waits for wake-ups, neither parking nor trying `BLPOP` again; a pool
+/// of such a user still runs its jobs.
+#[test]
+fn a_user_without_blpop_waits_for_wake_ups() {
+    jobs_core::testing::run(async {
+        let server = RedisServer::start();
+        let prefix = unique_queue("p");
+        let rules = jobs_redis::acl_rules(&prefix).replace(" +blpop", "");
+        server.acl_user("old", "secret", &rules);
+        let url = server.url().replace("redis://", "redis://old:secret@");
+        let q =
+            RedisQueue::from_config(&RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(url) }).await.unwrap();
+        let queue = unique_queue("hop");
+        let mut w = subscribed(&q, &queue).await;
+        let req = fetch_of(&queue, 4);
+        let first = w.wait_fetch(&req, Duration::from_secs(10)).await.unwrap();
+        assert!(first.is_some_and(|f| f.jobs.is_empty()), "the refused parking returns at once");
+        assert_eq!(server.command_stat("blpop", "rejected_calls"), 1);
+        let conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let parked = format!("{prefix}:{{{queue}}}:parked");
+        let listed: u64 = redis::cmd("ZCARD").arg(&parked).query_async(&mut conn.clone()).await.unwrap();
+        assert_eq!(listed, 0, "the refused parking was undone");
+        // Now a plain wait: a wake-up (an enqueue) ends it, and no BLPOP is
+        // tried again.
+        let calls = server.command_stat("fcall", "calls");
+        let wait = tokio::spawn(async move { w.wait_fetch(&req, Duration::from_secs(30)).await.unwrap() });
+        let id = q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        let woke = tokio::time::timeout(Duration::from_secs(10), wait).await.expect("a wake-up ends the wait").unwrap();
+        assert!(woke.is_none(), "a plain wait fetches nothing itself");
+        assert_eq!(server.command_stat("fcall", "calls") - calls, 1, "the enqueue alone: no parking fetch");
+        assert_eq!(server.command_stat("blpop", "rejected_calls"), 1);
+        assert_eq!(q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
+        // A pool of this user runs it.
+        let probe = jobs_core::testing::probe(&queue);
+        let pool = test_pool(q.clone(), &[queue.as_str()]).start().unwrap();
+        let job = ProbeJob { key: queue.clone(), seq: 1, act: Act::Succeed };
+        let ran = job.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap();
+        wait_status(&q, &ran, JobStatus::Succeeded).await;
+        assert_eq!(probe.start_count(), 1);
+        pool.shutdown().await.unwrap();
+    });
+}
