@@ -22,6 +22,7 @@
 //! | `jobs_breaker_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times the queue's breaker opened |
 //! | `jobs_group_breakers_open` | `queue` | [`JobMetrics::record_queue_stats`]: groups of the queue whose own breaker is open or probing |
 //! | `jobs_group_breakers_opened_total` | `queue` | [`JobMetrics::record_queue_stats`]: times a group's breaker opened |
+//! | `jobs_handed_total` | `queue` | [`JobMetrics::record_queue_stats`]: jobs an enqueue leased to an idle pool in its own step (Redis) |
 //! | `jobs_archive_backlog` | `queue` | a pool's archiver: entries of the queue's archive backlog not yet written to the sink |
 //! | `jobs_archived_total` | `queue` | a pool's archiver: deleted jobs written to the archive sink |
 //! | `jobs_sandbox_restarts_total` | | pools: sandbox children that died or were killed (a crash, a limit, a timeout, a cancellation) and were replaced |
@@ -126,11 +127,12 @@ struct Inner {
     throttled: IntCounterVec,
     /// The backend's held-back counters as last read, per queue: the
     /// Prometheus counters go up by what the backend's went up since.
-    held_seen: Mutex<HashMap<String, [u64; 4]>>,
+    held_seen: Mutex<HashMap<String, [u64; 5]>>,
     breaker_open: IntGaugeVec,
     breaker_opened: IntCounterVec,
     group_breakers_open: IntGaugeVec,
     group_breakers_opened: IntCounterVec,
+    handed: IntCounterVec,
     archive_backlog: IntGaugeVec,
     archived: IntCounterVec,
     sandbox_restarts: IntCounter,
@@ -254,6 +256,11 @@ impl JobMetrics {
                 "Times a group's circuit breaker opened.",
                 &["queue"],
             )?,
+            handed: counter(
+                "handed_total",
+                "Jobs an enqueue leased to an idle pool in its own step (one hop).",
+                &["queue"],
+            )?,
             archive_backlog: IntGaugeVec::new(
                 Opts::new(name("archive_backlog"), "Deleted jobs waiting in the queue's archive backlog."),
                 &["queue"],
@@ -285,6 +292,7 @@ impl JobMetrics {
             Box::new(inner.breaker_opened.clone()),
             Box::new(inner.group_breakers_open.clone()),
             Box::new(inner.group_breakers_opened.clone()),
+            Box::new(inner.handed.clone()),
             Box::new(inner.archive_backlog.clone()),
             Box::new(inner.archived.clone()),
             Box::new(inner.sandbox_restarts.clone()),
@@ -378,7 +386,13 @@ impl JobMetrics {
             let mut held = i.held_seen.lock().unwrap_or_else(|p| p.into_inner());
             for (queue, counts) in &stats.queues {
                 let before = held.get(queue).copied().unwrap_or_default();
-                let now = [counts.limited, counts.throttled, counts.breaker_opened, counts.group_breakers_opened];
+                let now = [
+                    counts.limited,
+                    counts.throttled,
+                    counts.breaker_opened,
+                    counts.group_breakers_opened,
+                    counts.handed,
+                ];
                 // A backend whose counters went back (reset) counts from zero.
                 let step = |k: usize| if now[k] >= before[k] { now[k] - before[k] } else { now[k] };
                 let q = [queue.as_str()];
@@ -386,6 +400,7 @@ impl JobMetrics {
                 i.throttled.with_label_values(&q).inc_by(step(1));
                 i.breaker_opened.with_label_values(&q).inc_by(step(2));
                 i.group_breakers_opened.with_label_values(&q).inc_by(step(3));
+                i.handed.with_label_values(&q).inc_by(step(4));
                 i.breaker_open.with_label_values(&q).set(i64::from(counts.breaker_open));
                 i.group_breakers_open
                     .with_label_values(&q)
@@ -401,6 +416,7 @@ impl JobMetrics {
                     let _ = i.breaker_open.remove_label_values(&[queue.as_str()]);
                     let _ = i.group_breakers_opened.remove_label_values(&[queue.as_str()]);
                     let _ = i.group_breakers_open.remove_label_values(&[queue.as_str()]);
+                    let _ = i.handed.remove_label_values(&[queue.as_str()]);
                 }
                 kept
             });
@@ -563,6 +579,7 @@ mod tests {
                 breaker_opened: throttled,
                 group_breakers_open: limited,
                 group_breakers_opened: limited + throttled,
+                handed: limited * 10,
                 ..Default::default()
             };
             stats.queues.insert("hooks".into(), counts);
@@ -578,6 +595,7 @@ mod tests {
         assert!(text.contains(r#"jobs_breaker_opened_total{queue="hooks"} 1"#), "{text}");
         assert!(text.contains(r#"jobs_group_breakers_open{queue="hooks"} 5"#), "{text}");
         assert!(text.contains(r#"jobs_group_breakers_opened_total{queue="hooks"} 6"#), "{text}");
+        assert!(text.contains(r#"jobs_handed_total{queue="hooks"} 50"#), "{text}");
         let text = read(2, 0);
         assert!(text.contains(r#"jobs_limited_total{queue="hooks"} 7"#), "a reset backend counts from zero: {text}");
         assert!(text.contains(r#"jobs_throttled_total{queue="hooks"} 1"#), "{text}");

@@ -90,6 +90,7 @@ impl RedisQueue {
                 group_breakers_opened: groups_opened.and_then(|o| o.parse().ok()).unwrap_or(0),
                 limited: gauge("limited".to_owned()),
                 throttled: gauge("throttled".to_owned()),
+                handed: gauge("handed".to_owned()),
                 ..Default::default()
             };
             for p in Priority::ALL {

@@ -88,6 +88,8 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
         // The enqueue and the read above: nothing else ran a script.
         assert_eq!(s.calls() - before, 2, "one enqueue and one read, no fetch");
         assert_eq!(s.parked(&queue).await, 0, "the listing went with the jobs");
+        // Counted for operators (`jobs queue limits`, the dashboard, metrics).
+        assert_eq!(s.q.stats().await.unwrap().queues[&queue].handed, 1);
         // The lease is the waiter's: its token finishes the job.
         let job = &got.jobs[0];
         let done = s
@@ -111,6 +113,7 @@ fn a_parked_waiter_is_handed_no_more_than_its_slots() {
         let task = park(w, fetch_of(&queue, 2), Duration::from_secs(10));
         eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
         let ids = s.q.enqueue_many((0..5).map(|_| raw(&queue)).collect()).await.unwrap();
+        assert_eq!(s.q.stats().await.unwrap().queues[&queue].handed, 2);
         let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
         let handed: Vec<JobId> = got.unwrap().jobs.into_iter().map(|j| j.id).collect();
         assert_eq!(handed, ids[..2].to_vec());

@@ -341,7 +341,7 @@ async fn actions_change_the_backend_and_the_next_read_shows_it() {
     let limits = format!("/api/queues/{QUEUE}/limits");
     let (code, body) = get_json(&state, &limits).await;
     let none = json!({ "queue": QUEUE, "max_running": null, "max_jobs": null, "rate": null,
-        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0,
+        "group_concurrency": null, "group_rate": null, "priority_levels": [], "limited": 0, "throttled": 0, "handed": 0,
         "breaker": null, "group_breaker": null, "breaker_state": { "state": "closed", "recent_failures": 0,
         "opened": 0, "groups_open": 0, "groups_opened": 0, "groups": [] }, "retention": {}, "archive": false });
     assert_eq!((code, body), (StatusCode::OK, none.clone()));

@@ -111,6 +111,8 @@ function limitsPanel(name, limits, after) {
     h('span', { title: 'Times jobs that could start waited for a concurrency bound, and for a rate' }, 'Held back ',
       h('strong', { 'data-limit': 'limited' }, fmtNum(limits.limited ?? 0)), ' by a bound, ',
       h('strong', { 'data-limit': 'throttled' }, fmtNum(limits.throttled ?? 0)), ' by a rate'),
+    h('span', { title: 'Jobs an enqueue handed to an idle pool in its own step (one hop, Redis)' }, 'Handed over ',
+      h('strong', { 'data-limit': 'handed' }, fmtNum(limits.handed ?? 0))),
     h('span', { title: "How long and how many finished jobs it keeps (backend's: the backend's retention)" }, 'Keeps succeeded ',
       h('strong', { 'data-limit': 'keep_succeeded' }, backend(ret.succeeded)), ', at most ',
       h('strong', { 'data-limit': 'max_succeeded' }, backend(ret.succeeded_max)), '; dead ',

@@ -117,6 +117,7 @@ pub(super) async fn queue_limits(
         archive: bool,
         limited: u64,
         throttled: u64,
+        handed: u64,
     }
     validate_queue_name(name)?;
     let mut policy = q.policy(name).await?;
@@ -198,6 +199,7 @@ pub(super) async fn queue_limits(
                 archive: policy.archive,
                 limited: counts.limited,
                 throttled: counts.throttled,
+                handed: counts.handed,
             },
         );
     }
@@ -226,6 +228,7 @@ pub(super) async fn queue_limits(
         ("max_dead", kept(policy.retention.dead_max)),
         ("archive", if policy.archive { "on".to_owned() } else { "off".to_owned() }),
         ("held back", format!("{} times by a bound, {} by a rate", counts.limited, counts.throttled)),
+        ("handed over", format!("{} jobs to an idle pool by their enqueue", counts.handed)),
     ] {
         writeln!(io.out, "{key:<18} {value}")?;
     }

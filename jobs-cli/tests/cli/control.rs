@@ -92,7 +92,7 @@ async fn queue_limits(q: SharedQueue) {
              group_concurrency  each job's own\ngroup_rate         each job's own\nbreaker            none\n\
              group_breaker      none\npriority_levels    all\nkeep_succeeded     the backend's\nmax_succeeded      the backend's\n\
              keep_dead          the backend's\nmax_dead           the backend's\narchive            off\n\
-             held back          0 times by a bound, 0 by a rate\n"
+             held back          0 times by a bound, 0 by a rate\nhanded over        0 jobs to an idle pool by their enqueue\n"
         )
     };
     assert_eq!(cli(&q, &["queue", "limits", "reports"]).await.ok(), shown("", "none"));
@@ -104,7 +104,7 @@ async fn queue_limits(q: SharedQueue) {
         doc,
         json!({ "queue": "reports", "max_running": 5, "max_jobs": 100, "rate": null, "group_concurrency": null,
                 "group_rate": null, "breaker": null, "group_breaker": null, "priority_levels": [], "retention": {},
-                "archive": false, "limited": 0, "throttled": 0 }),
+                "archive": false, "limited": 0, "throttled": 0, "handed": 0 }),
         "one limit changed, the other kept"
     );
     let doc = cli(&q, &["queue", "limits", "reports", "--max-running", "none", "--json"]).await.json();

@@ -409,6 +409,12 @@ pub struct QueueCounts {
     /// started).
     #[serde(default)]
     pub group_breakers_opened: u64,
+    /// Jobs an enqueue leased to an idle pool in its own step, one hop
+    /// from the producer to the pool (since the backend's counters
+    /// started). Redis only: `MemoryQueue`'s pools fetch in the producer's
+    /// process, and count none.
+    #[serde(default)]
+    pub handed: u64,
 }
 
 impl QueueCounts {

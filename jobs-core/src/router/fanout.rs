@@ -45,6 +45,7 @@ impl<B: QueueInspect> QueueInspect for QueueRouter<B> {
                         breaker_opened,
                         group_breakers_open,
                         group_breakers_opened,
+                        handed,
                     } = counts;
                     let merged = all.queues.entry(name).or_default();
                     merged.paused |= paused;
@@ -54,6 +55,7 @@ impl<B: QueueInspect> QueueInspect for QueueRouter<B> {
                     merged.breaker_opened += breaker_opened;
                     merged.group_breakers_open += group_breakers_open;
                     merged.group_breakers_opened += group_breakers_opened;
+                    merged.handed += handed;
                     for (p, c) in by_priority {
                         merged.by_priority.entry(p).or_default().add(&c);
                     }

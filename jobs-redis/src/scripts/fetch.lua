@@ -588,6 +588,9 @@ local function hand_off(now)
       end
       local inbox = B .. 'inbox:' .. id
       redis.call('RPUSH', inbox, pack_reply(out))
+      if taken > 0 then
+        redis.call('HINCRBY', B .. 'stats', 'handed', taken)
+      end
       -- Kept until its fetcher's listing lapses and its jobs' lease ends
       -- (they are reclaimed then, if nobody took them).
       redis.call('PEXPIRE', inbox, math.max(tonumber(till) - now, 0) + tonumber(a[2]))

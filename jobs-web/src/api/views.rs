@@ -465,6 +465,8 @@ pub(crate) struct LimitsView {
     pub(crate) limited: u64,
     /// Times jobs waited for a rate.
     pub(crate) throttled: u64,
+    /// Jobs an enqueue leased to an idle pool in its own step.
+    pub(crate) handed: u64,
     /// The circuit breaker configured (`"5/1m:30s"`; `null`: none).
     pub(crate) breaker: Option<jobs_core::Breaker>,
     /// Where the breaker stands (`state`: `closed`, `open`, `probing`;
@@ -496,6 +498,7 @@ impl LimitsView {
             breaker_state,
             limited: counts.limited,
             throttled: counts.throttled,
+            handed: counts.handed,
             queue,
             max_running: p.max_running,
             max_jobs: p.max_jobs,
