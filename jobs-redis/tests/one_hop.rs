@@ -40,6 +40,19 @@ impl Setup {
         redis::cmd("ZCARD").arg(key).query_async(&mut self.conn.clone()).await.unwrap()
     }
 
+    /// A waiter of `queue` parked for `req` in a task of its own (see
+    /// [`park`]), once it is listed.
+    async fn parked_waiter(
+        &self,
+        queue: &str,
+        req: FetchRequest,
+        timeout: Duration,
+    ) -> tokio::task::JoinHandle<(Box<dyn Waiter>, Option<jobs_core::backend::Fetched>)> {
+        let task = park(subscribed(&self.q, queue).await, req, timeout);
+        eventually("the waiter parks", || async { self.parked(queue).await == 1 }).await;
+        task
+    }
+
     /// Script calls (FCALL) so far.
     fn calls(&self) -> u64 {
         self.server.command_stat("fcall", "calls")
@@ -75,9 +88,7 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
-        let w = subscribed(&s.q, &queue).await;
-        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(10));
-        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(10)).await;
         let before = s.calls();
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         let info = s.q.job(&id).await.unwrap().unwrap();
@@ -109,9 +120,7 @@ fn a_parked_waiter_is_handed_no_more_than_its_slots() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
-        let w = subscribed(&s.q, &queue).await;
-        let task = park(w, fetch_of(&queue, 2), Duration::from_secs(10));
-        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 2), Duration::from_secs(10)).await;
         let ids = s.q.enqueue_many((0..5).map(|_| raw(&queue)).collect()).await.unwrap();
         assert_eq!(s.q.stats().await.unwrap().queues[&queue].handed, 2);
         let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
@@ -130,9 +139,7 @@ fn a_wake_up_unparks_the_waiter() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
-        let w = subscribed(&s.q, &queue).await;
-        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(30));
-        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(30)).await;
         s.q.resume(&queue).await.unwrap();
         let (_, got) =
             tokio::time::timeout(Duration::from_secs(10), task).await.expect("woken before its timeout").unwrap();
@@ -151,9 +158,7 @@ fn a_paused_queue_hands_nothing_over() {
         let s = setup().await;
         let queue = unique_queue("hop");
         s.q.pause(&queue).await.unwrap();
-        let w = subscribed(&s.q, &queue).await;
-        let task = park(w, fetch_of(&queue, 4), Duration::from_secs(2));
-        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(2)).await;
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
         let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
@@ -202,10 +207,8 @@ fn jobs_handed_to_a_dead_waiter_come_back_with_their_lease() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
-        let w = subscribed(&s.q, &queue).await;
         let req = FetchRequest { lease: Duration::from_millis(500), ..fetch_of(&queue, 4) };
-        let task = park(w, req, Duration::from_secs(1));
-        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        let task = s.parked_waiter(&queue, req, Duration::from_secs(1)).await;
         task.abort();
         let lost = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&lost).await.unwrap().unwrap().status, JobStatus::Running);
