@@ -42,7 +42,7 @@ use futures_util::StreamExt;
 use jobs_core::backend::{BoxFuture, FetchRequest, Fetched, Waiter};
 use jobs_core::Error;
 use redis::Client;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::connect::BlockingConn;
@@ -61,9 +61,6 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 /// most (the listing goes with them), which come back with their lease.
 const PARK_SLACK: Duration = Duration::from_secs(1);
 
-/// A `BLPOP`'s end: the connection it held, and what it popped.
-type Popped = (BlockingConn, redis::RedisResult<Option<Vec<u8>>>);
-
 /// The waiter of one fetch loop.
 pub(crate) struct RedisWaiter {
     rx: watch::Receiver<u64>,
@@ -75,89 +72,150 @@ pub(crate) struct RedisWaiter {
     park: Option<Parking>,
 }
 
-/// A parked fetch's part of a waiter (see the module's "One hop").
+/// A waiter's parked fetches (see the module's "One hop").
 struct Parking {
     queue: RedisQueue,
     keys: QueueKeys,
     /// Its id in the queue's `parked` set.
     id: String,
-    /// Its connection for `BLPOP`, once opened (dropped after an error).
+    /// Its connection for `BLPOP`, between waits (dropped after an error).
     conn: Option<BlockingConn>,
-    /// The `BLPOP` on its way, with the connection it holds; kept here so
-    /// that a wait dropped half way leaves its result to [`Parking::settle`].
-    pending: Option<JoinHandle<Popped>>,
-    /// Whether it may still be listed as parked.
-    listed: bool,
+    /// The parked wait under way: a task of its own, so that a wait dropped
+    /// half way (the pool stopping) neither loses what it fetched or was
+    /// handed nor leaves the waiter listed; `settle` ends it early (the
+    /// sender) and takes its answer.
+    running: Option<(JoinHandle<Parked>, oneshot::Sender<()>)>,
     /// Until when it does not park (a `BLPOP` failed): it waits for
     /// wake-ups instead, rather than park and fail again at once.
     off_until: Option<tokio::time::Instant>,
 }
 
-impl Parking {
-    /// Starts a `BLPOP` of its inbox for up to `wait`.
-    async fn block(&mut self, wait: Duration) -> Result<(), Error> {
+/// A parked wait's end: its connection, when still good; what it fetched
+/// or was handed; and, after a failed `BLPOP`, how long not to park.
+struct Parked {
+    conn: Option<BlockingConn>,
+    fetched: Result<Fetched, Error>,
+    off: Option<Duration>,
+}
+
+/// One parked wait (see the module's "One hop"): the fetch that parks, the
+/// `BLPOP` until a hand-off, `wait`, a message on `wake` or `stop`, and the
+/// unparking that takes what was handed meanwhile.
+struct ParkedWait {
+    queue: RedisQueue,
+    keys: QueueKeys,
+    id: String,
+    req: FetchRequest,
+    wait: Duration,
+    conn: Option<BlockingConn>,
+    wake: watch::Receiver<u64>,
+    stop: oneshot::Receiver<()>,
+}
+
+impl ParkedWait {
+    async fn run(mut self) -> Parked {
+        let mut off = None;
+        let fetched = self.fetch(&mut off).await;
+        Parked { conn: self.conn.take(), fetched, off }
+    }
+
+    async fn fetch(&mut self, off: &mut Option<Duration>) -> Result<Fetched, Error> {
+        let (mut fetched, parked) =
+            self.queue.fetch_or_park(&self.keys, &self.req, &self.id, self.wait + PARK_SLACK).await?;
+        if !parked {
+            return Ok(fetched);
+        }
+        let wait = fetched.next_due.map_or(self.wait, |d| d.min(self.wait));
         let mut conn = match self.conn.take() {
             Some(c) => c,
-            None => self
-                .queue
-                .inner
-                .blocking
-                .open(self.queue.inner.connect_timeout)
-                .await
-                .map_err(|e| self.queue.command_error("BLPOP (connect)", &e))?,
+            None => match self.queue.inner.blocking.open(self.queue.inner.connect_timeout).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(queue = self.keys.queue(), error = %self.queue.inner.redactor.clean(&e.to_string()), "cannot park: waiting for wake-ups instead");
+                    *off = Some(PARK_AGAIN_IN);
+                    fetched.absorb(self.queue.unpark(&self.keys, &self.id, false).await?);
+                    return Ok(fetched);
+                }
+            },
         };
         let inbox = self.keys.inbox(&self.id);
         let limit = wait + self.queue.inner.command_timeout;
-        self.pending = Some(tokio::spawn(async move {
-            let popped = match tokio::time::timeout(limit, conn.blpop(&inbox, wait)).await {
-                Ok(r) => r,
-                Err(_) => Err(crate::conn::timed_out(limit)),
+        let popped = {
+            let blpop = async {
+                match tokio::time::timeout(limit, conn.blpop(&inbox, wait)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(crate::conn::timed_out(limit)),
+                }
             };
-            (conn, popped)
-        }));
-        Ok(())
-    }
-
-    /// The `BLPOP`'s end: a handed fetch, or nothing (it timed out, got the
-    /// mark unpark leaves, or failed: logged, and the connection dropped).
-    async fn popped(&mut self, done: Result<Popped, tokio::task::JoinError>) -> Result<Option<Fetched>, Error> {
-        self.pending = None;
-        match done {
-            Ok((conn, Ok(popped))) => {
-                self.conn = Some(conn);
-                match popped {
-                    Some(entry) if !entry.is_empty() => Ok(Some(self.queue.handed(&self.keys, &entry).await?)),
-                    _ => Ok(None),
+            tokio::pin!(blpop);
+            let popped = tokio::select! {
+                popped = &mut blpop => Some(popped),
+                _ = self.wake.changed() => None,
+                _ = &mut self.stop => None,
+            };
+            match popped {
+                Some(p) => p,
+                None => {
+                    // Unlisted first; then the BLPOP ends at once, on unpark's
+                    // mark or on a hand-off that was already on its way.
+                    fetched.absorb(self.queue.unpark(&self.keys, &self.id, true).await?);
+                    blpop.await
                 }
             }
-            Ok((_, Err(e))) => {
-                // Refused for good (an ACL without BLPOP): never again on this
-                // waiter; else (a connection lost) not before a while.
-                let refused = e.code() == Some("NOPERM");
-                let off = if refused { Duration::from_secs(365 * 24 * 3600) } else { Duration::from_secs(5) };
-                self.off_until = Some(tokio::time::Instant::now() + off);
-                tracing::warn!(queue = self.keys.queue(), error = %self.queue.inner.redactor.clean(&e.to_string()), parks_again_in = ?off, "waiting on the job inbox failed; waiting for wake-ups instead");
-                Ok(None)
+        };
+        match popped {
+            // Handed over: the listing went with it.
+            Ok(Some(entry)) if !entry.is_empty() => {
+                self.conn = Some(conn);
+                fetched.absorb(self.queue.handed(&self.keys, &entry).await?);
+                return Ok(fetched);
             }
+            Ok(_) => self.conn = Some(conn),
             Err(e) => {
-                tracing::warn!(queue = self.keys.queue(), error = %e, "waiting on the job inbox failed");
-                Ok(None)
+                // Refused for good (an ACL without BLPOP): never again on this
+                // waiter; else (a connection lost) not for a while.
+                let refused = e.code() == Some("NOPERM");
+                let pause = if refused { Duration::from_secs(365 * 24 * 3600) } else { PARK_AGAIN_IN };
+                *off = Some(pause);
+                tracing::warn!(queue = self.keys.queue(), error = %self.queue.inner.redactor.clean(&e.to_string()), parks_again_in = ?pause, "waiting on the job inbox failed; waiting for wake-ups instead");
             }
         }
+        // Timed out, woken, stopped or failed: unlisted (again, harmless
+        // after a wake-up), with what was handed meanwhile.
+        fetched.absorb(self.queue.unpark(&self.keys, &self.id, false).await?);
+        Ok(fetched)
+    }
+}
+
+/// How long a waiter whose `BLPOP` failed (a lost connection) waits for
+/// wake-ups before it parks again.
+const PARK_AGAIN_IN: Duration = Duration::from_secs(5);
+
+impl Parking {
+    /// The parked wait under way, if any, ended (`stop`: at once) and its
+    /// answer taken; `Ok(None)` when none was under way.
+    async fn finish(&mut self, stop: bool) -> Result<Option<Fetched>, Error> {
+        let Some((task, stopper)) = self.running.take() else { return Ok(None) };
+        if stop {
+            let _ = stopper.send(());
+        }
+        self.take(task.await).map(Some)
     }
 
-    /// Unlists it and takes what was handed to it: its inbox, and what a
-    /// `BLPOP` still on its way returns (ended by unpark's mark).
-    async fn settle(&mut self) -> Result<Fetched, Error> {
-        let blocked = self.pending.is_some();
-        let mut out = self.queue.unpark(&self.keys, &self.id, blocked).await?;
-        self.listed = false;
-        if let Some(task) = self.pending.take() {
-            if let Some(handed) = self.popped(task.await).await? {
-                out.absorb(handed);
-            }
+    /// A parked wait's answer: its connection kept, its pause noted, what it
+    /// fetched returned.
+    fn take(&mut self, done: Result<Parked, tokio::task::JoinError>) -> Result<Fetched, Error> {
+        let parked = done.map_err(|e| {
+            Error::from(RedisQueueError::Config {
+                url: self.queue.inner.url.clone(),
+                reason: format!("a parked wait ended without its answer: {e}"),
+            })
+        })?;
+        self.conn = parked.conn;
+        if let Some(off) = parked.off {
+            self.off_until = Some(tokio::time::Instant::now() + off);
         }
-        Ok(out)
+        parked.fetched
     }
 }
 
@@ -176,8 +234,7 @@ impl RedisWaiter {
             keys,
             id: ulid::Ulid::new().to_string(),
             conn: None,
-            pending: None,
-            listed: false,
+            running: None,
             off_until: None,
         });
         Ok(w)
@@ -244,10 +301,10 @@ impl Waiter for RedisWaiter {
     }
 
     /// Parks: fetches `req` and, finding nothing, blocks on the inbox (see
-    /// the module's "One hop"). Only waits for a request of another queue
-    /// than its own, before the subscription is in place, and after a
-    /// `BLPOP` failed: for good when refused (an ACL user without it), 5 s
-    /// after a lost connection.
+    /// the module's "One hop"), in a task of its own. Only waits for a
+    /// request of another queue than its own, before the subscription is in
+    /// place, and after a `BLPOP` failed: for good when refused (an ACL
+    /// user without it), 5 s after a lost connection.
     fn wait_fetch<'a>(
         &'a mut self,
         req: &'a FetchRequest,
@@ -266,58 +323,37 @@ impl Waiter for RedisWaiter {
             }
             let RedisWaiter { rx, park, .. } = self;
             let Some(p) = park.as_mut() else { return Ok(None) };
-            if p.listed {
-                // A wait dropped half way that was not settled.
-                let left = p.settle().await?;
-                if !left.jobs.is_empty() {
-                    return Ok(Some(left));
-                }
+            if p.running.is_none() {
+                // Wake-ups from here on count.
+                rx.borrow_and_update();
+                let (stop, stopped) = oneshot::channel();
+                let wait = ParkedWait {
+                    queue: p.queue.clone(),
+                    keys: p.keys.clone(),
+                    id: p.id.clone(),
+                    req: req.clone(),
+                    // A Cluster connection answers within command_timeout.
+                    wait: timeout.min((p.queue.inner.command_timeout / 2).max(Duration::from_secs(1))),
+                    conn: p.conn.take(),
+                    wake: rx.clone(),
+                    stop: stopped,
+                };
+                p.running = Some((tokio::spawn(wait.run()), stop));
             }
-            // Wake-ups from here on count.
-            rx.borrow_and_update();
-            // A Cluster connection answers within command_timeout.
-            let wait = timeout.min((p.queue.inner.command_timeout / 2).max(Duration::from_secs(1)));
-            let (mut fetched, parked) = p.queue.fetch_or_park(&p.keys, req, &p.id, wait + PARK_SLACK).await?;
-            if !parked {
-                return Ok(Some(fetched));
-            }
-            p.listed = true;
-            let wait = fetched.next_due.map_or(wait, |d| d.min(wait));
-            if let Err(e) = p.block(wait).await {
-                let left = p.settle().await?;
-                fetched.absorb(left);
-                tracing::warn!(error = %e, "cannot park: waiting for a wake-up instead");
-                return Ok(Some(fetched));
-            }
-            let woken = tokio::select! {
-                // Polled through the field: a wait dropped here leaves the
-                // `BLPOP` to settle().
-                done = async {
-                    #[allow(clippy::expect_used)] // block() just set it.
-                    p.pending.as_mut().expect("set by block()").await
-                } => Some(done),
-                _ = rx.changed() => None,
-            };
-            match woken {
-                Some(done) => match p.popped(done).await? {
-                    // Handed over: the listing went with it.
-                    Some(handed) => {
-                        p.listed = false;
-                        fetched.absorb(handed);
-                    }
-                    None => fetched.absorb(p.settle().await?),
-                },
-                None => fetched.absorb(p.settle().await?),
-            }
-            Ok(Some(fetched))
+            // Awaited through the field: a wait dropped here leaves its
+            // answer to the next wait or to settle().
+            let Some((task, _)) = p.running.as_mut() else { return Ok(None) };
+            let done = task.await;
+            p.running = None;
+            p.take(done).map(Some)
         })
     }
 
     fn settle(&mut self) -> BoxFuture<'_, Result<Fetched, Error>> {
         Box::pin(async move {
             match self.park.as_mut() {
-                Some(p) if p.listed => p.settle().await,
-                _ => Ok(Fetched::default()),
+                Some(p) => Ok(p.finish(true).await?.unwrap_or_default()),
+                None => Ok(Fetched::default()),
             }
         })
     }

@@ -199,7 +199,7 @@ fn a_dropped_wait_settles() {
     });
 }
 
-/// A waiter that dies parked (its task gone, as with a killed process) is
+/// A waiter that dies parked (its process killed) is
 /// handed one enqueue's jobs at most; they come back when their lease ends
 /// and run elsewhere, and its listing lapses.
 #[test]
@@ -207,9 +207,19 @@ fn jobs_handed_to_a_dead_waiter_come_back_with_their_lease() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
-        let req = FetchRequest { lease: Duration::from_millis(500), ..fetch_of(&queue, 4) };
-        let task = s.parked_waiter(&queue, req, Duration::from_secs(1)).await;
-        task.abort();
+        // The waiter parks on a runtime of its own, which then stops
+        // without running another step of it: a killed process.
+        let process = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let (url, prefix, theirs) = (s.server.url(), s.prefix.clone(), queue.clone());
+        process.spawn(async move {
+            let config = RedisConfig { prefix, ..RedisConfig::new(url) };
+            let q = RedisQueue::from_config(&config).await.unwrap();
+            let mut w = subscribed(&q, &theirs).await;
+            let req = FetchRequest { lease: Duration::from_millis(500), ..fetch_of(&theirs, 4) };
+            let _ = w.wait_fetch(&req, Duration::from_secs(1)).await;
+        });
+        eventually("the waiter parks", || async { s.parked(&queue).await == 1 }).await;
+        process.shutdown_background();
         let lost = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&lost).await.unwrap().unwrap().status, JobStatus::Running);
         let next = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
@@ -295,5 +305,37 @@ fn a_user_without_blpop_waits_for_wake_ups() {
         wait_status(&q, &ran, JobStatus::Succeeded).await;
         assert_eq!(probe.start_count(), 1);
         pool.shutdown().await.unwrap();
+    });
+}
+
+/// The hand-off is the fetch's own code: a group's `concurrency` holds
+/// there too. Of two jobs of a group bounded to one, the parked waiter is
+/// handed the first; the second waits until the first ends.
+#[test]
+fn a_hand_off_keeps_a_groups_bound() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(10)).await;
+        let grouped = || NewJob {
+            group: Some(jobs_core::JobGroup { key: "tenant".into(), concurrency: Some(1), rate: None }),
+            ..raw(&queue)
+        };
+        let ids = s.q.enqueue_many(vec![grouped(), grouped()]).await.unwrap();
+        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let got = got.unwrap();
+        assert_eq!(got.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![ids[0].clone()]);
+        assert_eq!(s.q.job(&ids[1]).await.unwrap().unwrap().status, JobStatus::Pending);
+        assert!(s.q.fetch(&fetch_of(&queue, 4)).await.unwrap().jobs.is_empty(), "its group's slot is taken");
+        let first = &got.jobs[0];
+        s.q.finish(vec![Finish {
+            id: first.id.clone(),
+            token: first.token,
+            outcome: Outcome::Succeeded { result: None },
+        }])
+        .await
+        .unwrap();
+        let next: Vec<JobId> = s.q.fetch(&fetch_of(&queue, 4)).await.unwrap().jobs.into_iter().map(|j| j.id).collect();
+        assert_eq!(next, vec![ids[1].clone()]);
     });
 }
