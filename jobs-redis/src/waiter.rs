@@ -34,6 +34,8 @@
 //! queue's slot moves; a wake-up is sent once per script call, not per job,
 //! so the broadcast's cost does not matter at these rates.)
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,15 +82,20 @@ struct Parking {
     id: String,
     /// Its connection for `BLPOP`, between waits (dropped after an error).
     conn: Option<BlockingConn>,
-    /// The parked wait under way: a task of its own, so that a wait dropped
-    /// half way (the pool stopping) neither loses what it fetched or was
-    /// handed nor leaves the waiter listed; `settle` ends it early (the
-    /// sender) and takes its answer.
-    running: Option<(JoinHandle<Parked>, oneshot::Sender<()>)>,
+    /// The parked wait under way, kept here rather than in the caller's
+    /// future, so that a wait dropped half way (the pool stopping) neither
+    /// loses what it fetched or was handed nor leaves the waiter listed:
+    /// `settle` ends it early (the sender) and polls it to its end. (Polled
+    /// by the caller, not a task of its own: a task would add a task switch
+    /// to the pickup of every job handed over.)
+    running: Option<(ParkedFuture, oneshot::Sender<()>)>,
     /// Until when it does not park (a `BLPOP` failed): it waits for
     /// wake-ups instead, rather than park and fail again at once.
     off_until: Option<tokio::time::Instant>,
 }
+
+/// A parked wait on its way ([`ParkedWait::run`]).
+type ParkedFuture = Pin<Box<dyn Future<Output = Parked> + Send>>;
 
 /// A parked wait's end: its connection, when still good; what it fetched
 /// or was handed; and, after a failed `BLPOP`, how long not to park.
@@ -195,22 +202,16 @@ impl Parking {
     /// The parked wait under way, if any, ended (`stop`: at once) and its
     /// answer taken; `Ok(None)` when none was under way.
     async fn finish(&mut self, stop: bool) -> Result<Option<Fetched>, Error> {
-        let Some((task, stopper)) = self.running.take() else { return Ok(None) };
+        let Some((wait, stopper)) = self.running.take() else { return Ok(None) };
         if stop {
             let _ = stopper.send(());
         }
-        self.take(task.await).map(Some)
+        self.take(wait.await).map(Some)
     }
 
     /// A parked wait's answer: its connection kept, its pause noted, what it
     /// fetched returned.
-    fn take(&mut self, done: Result<Parked, tokio::task::JoinError>) -> Result<Fetched, Error> {
-        let parked = done.map_err(|e| {
-            Error::from(RedisQueueError::Config {
-                url: self.queue.inner.url.clone(),
-                reason: format!("a parked wait ended without its answer: {e}"),
-            })
-        })?;
+    fn take(&mut self, parked: Parked) -> Result<Fetched, Error> {
         self.conn = parked.conn;
         if let Some(off) = parked.off {
             self.off_until = Some(tokio::time::Instant::now() + off);
@@ -338,12 +339,12 @@ impl Waiter for RedisWaiter {
                     wake: rx.clone(),
                     stop: stopped,
                 };
-                p.running = Some((tokio::spawn(wait.run()), stop));
+                p.running = Some((Box::pin(wait.run()), stop));
             }
             // Awaited through the field: a wait dropped here leaves its
             // answer to the next wait or to settle().
-            let Some((task, _)) = p.running.as_mut() else { return Ok(None) };
-            let done = task.await;
+            let Some((wait, _)) = p.running.as_mut() else { return Ok(None) };
+            let done = wait.as_mut().await;
             p.running = None;
             p.take(done).map(Some)
         })
