@@ -147,6 +147,8 @@ impl ParkedWait {
         };
         let inbox = self.keys.inbox(&self.id);
         let limit = wait + self.queue.inner.command_timeout;
+        // Whether it is unlisted already (woken or stopped).
+        let mut unlisted = false;
         let popped = {
             let blpop = async {
                 match tokio::time::timeout(limit, conn.blpop(&inbox, wait)).await {
@@ -166,6 +168,7 @@ impl ParkedWait {
                     // Unlisted first; then the BLPOP ends at once, on unpark's
                     // mark or on a hand-off that was already on its way.
                     fetched.absorb(self.queue.unpark(&self.keys, &self.id, true).await?);
+                    unlisted = true;
                     blpop.await
                 }
             }
@@ -187,9 +190,11 @@ impl ParkedWait {
                 tracing::warn!(queue = self.keys.queue(), error = %self.queue.inner.redactor.clean(&e.to_string()), parks_again_in = ?pause, "waiting on the job inbox failed; waiting for wake-ups instead");
             }
         }
-        // Timed out, woken, stopped or failed: unlisted (again, harmless
-        // after a wake-up), with what was handed meanwhile.
-        fetched.absorb(self.queue.unpark(&self.keys, &self.id, false).await?);
+        // Timed out or failed: unlisted, with what was handed meanwhile
+        // (woken or stopped, that was done above).
+        if !unlisted {
+            fetched.absorb(self.queue.unpark(&self.keys, &self.id, false).await?);
+        }
         Ok(fetched)
     }
 }
