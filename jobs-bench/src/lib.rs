@@ -364,7 +364,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         let st = backend.store("memory").await?;
         backend.reset_stats().await?;
         let p = progress.sub(&format!("memory, {} pending jobs", s.memory_n));
-        f.memory_per_job_bytes = match backend {
+        let per_job = match backend {
             Backend::Redis(t) => {
                 f.memory_measure = "redis INFO used_memory".into();
                 scenario::pending_memory(&st, s.memory_n, || t.used_memory(), &p).await?
@@ -374,11 +374,10 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
                 scenario::pending_memory(&st, s.memory_n, scenario::process_rss, &p).await?
             }
         };
-        f.memory_beyond_payload_bytes = f.memory_per_job_bytes - job::PAYLOAD_BYTES as f64;
-        p.done(&format!(
-            "{:.0} bytes per job ({:.0} beyond the payload)",
-            f.memory_per_job_bytes, f.memory_beyond_payload_bytes
-        ));
+        let beyond = per_job - job::PAYLOAD_BYTES as f64;
+        f.memory_per_job_bytes = Some(per_job);
+        f.memory_beyond_payload_bytes = Some(beyond);
+        p.done(&format!("{per_job:.0} bytes per job ({beyond:.0} beyond the payload)"));
         backend.collect_stats("memory", s.memory_n, &mut f).await?;
         backend.release(st).await?;
     }

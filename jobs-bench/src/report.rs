@@ -13,42 +13,58 @@ use crate::Settings;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Figures {
     /// Single enqueues, each awaited before the next.
+    #[serde(skip_serializing_if = "Rate::unmeasured")]
     pub enqueue_single: Rate,
     /// Single enqueues, many in flight.
+    #[serde(skip_serializing_if = "Rate::unmeasured")]
     pub enqueue_in_flight: Rate,
     /// `enqueue_many` batches.
+    #[serde(skip_serializing_if = "Rate::unmeasured")]
     pub enqueue_many: Rate,
     /// No-op jobs through a worker pool while producers run.
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end: EndToEnd,
     /// The same end-to-end run with the workers spread over worker
     /// processes (Redis only; CPU per job counts every process).
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end_processes: EndToEnd,
     /// The same end-to-end run with every job in a group, 10 jobs per
     /// group (served in turn).
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end_groups: EndToEnd,
     /// The grouped run beside `idle_groups` groups held out of the turn.
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end_groups_idle: EndToEnd,
     /// A workflow with a wide fan-out and its fan-in.
+    #[serde(skip_serializing_if = "crate::scenario::FanIn::unmeasured")]
     pub fan_in: crate::scenario::FanIn,
     /// Redis CPU while a pool waits on a rate-limited queue (Redis only).
+    #[serde(skip_serializing_if = "RateWait::unmeasured")]
     pub rate_wait: RateWait,
     /// The same end-to-end run while a reader follows every job event of
     /// the queue (events on).
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end_events: EndToEnd,
     /// Job events while followed.
+    #[serde(skip_serializing_if = "EventFigures::unmeasured")]
     pub events: EventFigures,
     /// Each round of the events comparison, in the order run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events_rounds: Vec<crate::scenario::EventRound>,
     /// Enqueue (including its round trip) to job start, idle workers.
+    #[serde(skip_serializing_if = "Percentiles::unmeasured")]
     pub latency: Percentiles,
     /// Start minus due time of delayed jobs.
+    #[serde(skip_serializing_if = "Percentiles::unmeasured")]
     pub delayed_lateness: Percentiles,
-    /// Memory per pending job, bytes.
-    pub memory_per_job_bytes: f64,
+    /// Memory per pending job, bytes (`None`: not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_per_job_bytes: Option<f64>,
     /// The same minus the 50-byte payload.
-    pub memory_beyond_payload_bytes: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_beyond_payload_bytes: Option<f64>,
     /// How memory was measured.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub memory_measure: String,
     /// Redis `INFO commandstats` of each measurement, busiest command first,
     /// with microseconds per job (Redis only): where Redis spends its time.
@@ -158,8 +174,9 @@ impl Report {
     pub fn fractions(&self) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         let (Some(c), Some(r)) = (&self.ceiling, &self.redis) else { return m };
+        // A figure left out (zero) has no fraction.
         let mut put = |k: &str, v: f64| {
-            if v.is_finite() {
+            if v.is_finite() && v > 0.0 {
                 m.insert(k.to_owned(), v);
             }
         };
@@ -359,13 +376,13 @@ impl Report {
         row(
             "memory",
             &format!("memory per pending job ({} jobs)", self.settings.memory_n),
-            &|f| format!("{:.0} B", f.memory_per_job_bytes),
+            &|f| f.memory_per_job_bytes.map(|b| format!("{b:.0} B")).unwrap_or_default(),
             String::new(),
         );
         row(
             "memory",
             "memory per pending job beyond the 50 B payload",
-            &|f| format!("{:.0} B", f.memory_beyond_payload_bytes),
+            &|f| f.memory_beyond_payload_bytes.map(|b| format!("{b:.0} B")).unwrap_or_default(),
             String::new(),
         );
 

@@ -23,6 +23,14 @@ pub struct Rate {
     pub mean_us: f64,
 }
 
+impl Rate {
+    /// Whether this measurement was left out (`--only`): a run of any jobs
+    /// has a rate above zero. Left out of the JSON, not written as zero.
+    pub fn unmeasured(&self) -> bool {
+        self.per_s == 0.0
+    }
+}
+
 /// Percentiles of a sample, milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Percentiles {
@@ -39,6 +47,11 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// Whether no sample was taken (the measurement was left out).
+    pub fn unmeasured(&self) -> bool {
+        self.n == 0
+    }
+
     /// Of samples in nanoseconds.
     pub fn of(mut ns: Vec<i64>) -> Percentiles {
         if ns.is_empty() {
@@ -70,6 +83,11 @@ pub struct EndToEnd {
 }
 
 impl EndToEnd {
+    /// Whether this run was left out (`--only`, or no worker processes).
+    pub fn unmeasured(&self) -> bool {
+        self.seconds == 0.0
+    }
+
     /// The figures of `n` jobs run in `seconds`, produced in `produced`,
     /// with `cpu` seconds of CPU on the client side (Redis's is added by
     /// the caller).
@@ -285,6 +303,13 @@ pub struct FanIn {
     pub redis_cpu_us_per_step: Option<f64>,
 }
 
+impl FanIn {
+    /// Whether this run was left out (`--only`).
+    pub fn unmeasured(&self) -> bool {
+        self.seconds == 0.0
+    }
+}
+
 /// A workflow of one step, `width` steps after it and one step after all
 /// of them (a fan-out and its fan-in), through a pool of `workers`.
 pub async fn fan_in(store: &Store, width: usize, workers: usize, p: &Progress) -> Result<FanIn, BenchError> {
@@ -457,6 +482,14 @@ pub struct EventFigures {
     /// elsewhere (recording on, nothing read in this process): the median
     /// of the rounds' [`EventRound::recorded_cost_pct`].
     pub recorded_cost_pct: f64,
+}
+
+impl EventFigures {
+    /// Whether the events were left out (`--only`): a followed run
+    /// receives events and a delay run takes samples.
+    pub fn unmeasured(&self) -> bool {
+        self.received == 0 && self.delay.unmeasured()
+    }
 }
 
 /// One round of the events comparison: the same end-to-end run without a
@@ -698,4 +731,11 @@ pub struct RateWait {
     pub waiting_ms_per_s: f64,
     /// Jobs that ran in all (1: the rate held every other one).
     pub ran: u64,
+}
+
+impl RateWait {
+    /// Whether this run was left out (`--only`, or `MemoryQueue`).
+    pub fn unmeasured(&self) -> bool {
+        self.seconds == 0.0
+    }
 }

@@ -77,4 +77,25 @@ async fn every_figure_is_reported() {
     let one = jobs_bench::run(&only, Some(&target), false, &Progress::new("smoke", true)).await.expect("runs");
     let table = one.table();
     assert!(table.contains("enqueue, single awaited") && !table.contains("latency"), "{table}");
+    // ... and no figure in the JSON: absent, not zero.
+    let json = serde_json::to_value(&one).expect("the report serializes");
+    for backend in ["redis", "memory"].into_iter().filter(|b| !json[b].is_null()) {
+        let f = &json[backend];
+        assert!(f["enqueue_single"]["per_s"].as_f64().is_some_and(|r| r > 0.0), "{backend}: {f:#}");
+        for k in [
+            "enqueue_many",
+            "end_to_end",
+            "end_to_end_groups",
+            "latency",
+            "delayed_lateness",
+            "events",
+            "fan_in",
+            "rate_wait",
+            "memory_per_job_bytes",
+            "memory_beyond_payload_bytes",
+        ] {
+            assert!(f.get(k).is_none(), "{backend}: {k} was left out but is reported: {f:#}");
+        }
+    }
+    assert!(json["fractions"].get("end_to_end").is_none(), "no fraction of a figure left out: {json:#}");
 }
