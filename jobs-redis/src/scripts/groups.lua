@@ -166,6 +166,24 @@ do
   end
 end
 
+-- A `gbound` value (see above). The common ones (no bound, no rate) are
+-- built once per script call: most groups have neither.
+local bounds_text
+do
+  local plain = {}
+  bounds_text = function(limit, rate, rank)
+    if limit == '' and rate == '' then
+      local v = plain[rank]
+      if not v then
+        v = '//' .. rank
+        plain[rank] = v
+      end
+      return v
+    end
+    return limit .. '/' .. rate .. '/' .. rank
+  end
+end
+
 -- Group `g`'s stored bounds (see BOUNDS; false when it has none stored),
 -- read once per script call.
 local function stored_bounds(g)
@@ -234,8 +252,8 @@ local function store_bounds(g, limit, rate, rank, batch)
   if b and b[1] == lim and b[2] == rate and b[3] == rank then
     return
   end
-  BOUNDS[g] = { lim, rate, rank }
-  local v = limit .. '/' .. rate .. '/' .. rank
+  local v = bounds_text(limit, rate, rank)
+  BOUNDS[g] = parse_bounds(v)
   if batch then
     batch[#batch + 1] = g
     batch[#batch + 1] = v
