@@ -718,6 +718,58 @@ fn groups_of_the_earlier_layout_keep_their_counts() {
     });
 }
 
+/// An enqueue whose arguments do not parse (more jobs announced than sent,
+/// an option letter enqueue.lua does not know, an option without its
+/// value) is refused with an error and stores nothing of its batch.
+#[test]
+fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "malformed";
+        // A first enqueue loads the library.
+        q.enqueue_many(vec![raw(queue, None)]).await.unwrap();
+        let mut conn = raw_conn().await;
+        let libraries: redis::Value = redis::cmd("FUNCTION").arg("LIST").query_async(&mut conn).await.unwrap();
+        let text = format!("{libraries:?}");
+        let name = text
+            .split('"')
+            .find(|t| t.starts_with("jobs_") && t.ends_with("_enqueue") && !t.starts_with("jobs_flows"))
+            .unwrap_or_else(|| panic!("no enqueue function in {text}"))
+            .to_owned();
+        let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
+        let stored = |mut c: redis::aio::MultiplexedConnection, key: String| async move {
+            redis::cmd("HLEN").arg(key).query_async::<u64>(&mut c).await.unwrap()
+        };
+        assert_eq!(stored(conn.clone(), keys.jobs()).await, 1);
+        let ulid = JobId::new(queue).ulid().to_string();
+        let record = "2|||0|4|0|noop{}";
+        let cases: [(&str, Vec<&str>); 3] = [
+            ("more jobs announced than sent", vec!["2", "", &ulid, record, ""]),
+            ("an unknown option letter", vec!["1", "", &ulid, record, "z", "value"]),
+            ("an option without its value", vec!["1", "", &ulid, record, "gx", "/:a"]),
+        ];
+        for (what, args) in cases {
+            let reply: redis::RedisResult<redis::Value> =
+                redis::cmd("FCALL").arg(&name).arg(1).arg(keys.base()).arg(&args).query_async(&mut conn).await;
+            let err = reply.expect_err(what);
+            assert!(err.to_string().contains("enqueue.lua"), "{what}: {err}");
+            assert_eq!(stored(conn.clone(), keys.jobs()).await, 1, "{what}: nothing stored");
+        }
+        // The same job with its arguments whole is stored.
+        let reply: redis::Value = redis::cmd("FCALL")
+            .arg(&name)
+            .arg(1)
+            .arg(keys.base())
+            .arg(&["1", "", &ulid, record, "g", "/:a"])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(format!("{reply:?}").contains("okc"), "{reply:?}");
+        assert_eq!(stored(conn.clone(), keys.jobs()).await, 2);
+        assert_eq!(q.groups(queue, 10).await.unwrap().into_iter().map(|g| g.key).collect::<Vec<_>>(), vec!["a"]);
+    });
+}
+
 /// The busiest group is found behind many groups whose scores are stale
 /// (jobs left their lines since their last enqueue): listing reads on past
 /// its first window until the top of the set is exact.

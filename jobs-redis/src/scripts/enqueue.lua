@@ -1,27 +1,33 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
 -- Defines enqueue(now, n, o, compact, one_name), `now` being the server's
 -- clock (ms): the enqueue script is this file followed by
--- `return enqueue(server_clock(), tonumber(ARGV[1]), 1, true, ARGV[..])`,
+-- `return enqueue(server_clock(), tonumber(ARGV[1]), 2, true, ARGV[2])`,
 -- and fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
--- ARGV[1]: n, the number of jobs; then 9 arguments per job (starting after
---   ARGV[o]):
---   ulid, record (see common.lua; its first byte is the priority rank,
---   0 = critical .. 3 = low), run_at ('' = now, '+<ms>' = that long after
---   the server's now, '<ms>' = at that time; see due_at in common.lua),
---   unique_for_ms ('' = no deduplication), expires (like run_at; '' = it
---   never expires; stored in the `expires` hash), caller id ('' = none;
---   else 'e' or 'f' then the id: when a stored job has the id, return it
---   or fail), key ('' = none; else 'k' or 'r' then the key field
---   `<name length>:<name><key>`: when a job with it waits, keep it or
---   replace it), group ('' = none; else its `group` field
---   `<concurrency>/<rate>:<key>`, see groups.lua), flow ('' = none; else
---   `<flow id> <member>`: the job is a workflow step or batch job, whose
---   end is recorded for its flow, see flow_ended in common.lua).
--- Then (the enqueue script) one more argument, one_name: the job name of
--- every job of the batch when they share one, else '': their `enqueued`
--- events are then recorded without looking at each record for its name.
+-- ARGV[1]: n, the number of jobs; ARGV[2] (the enqueue script): one_name,
+--   the job name of every job of the batch when they share one, else '':
+--   their `enqueued` events are then recorded without looking at each
+--   record for its name. Then, per job (starting after ARGV[o]): its ulid,
+--   its record (see common.lua; its first byte is the priority rank,
+--   0 = critical .. 3 = low), its options' letters ('' for none: a plain
+--   job has these 3 arguments only), then one argument per letter, in the
+--   letters' order:
+--   'r' run_at ('+<ms>' = that long after the server's now, '<ms>' = at
+--       that time; see due_at in common.lua; without it, now)
+--   'u' unique_for_ms (without it, no deduplication)
+--   'x' expires (like run_at; stored in the `expires` hash; without it,
+--       the job never expires)
+--   'c' caller id: 'e' or 'f' then the id: when a stored job has the id,
+--       return it or fail
+--   'k' key: 'k' or 'r' then the key field `<name length>:<name><key>`:
+--       when a job with it waits, keep it or replace it
+--   'g' group: its `group` field `<concurrency>/<rate>:<key>` (see
+--       groups.lua)
+--   'f' flow: `<flow id> <member>`: the job is a workflow step or batch
+--       job, whose end is recorded for its flow (flow_ended in common.lua)
+--   (Each argument a script is sent costs it a Lua string: a plain job
+--   sends no empty ones.)
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -125,8 +131,56 @@ local function id_holder(arg)
   return nil
 end
 
+-- The options of the job whose arguments start after ARGV[o] (see above;
+-- checked by enqueue): its run_at, unique_for_ms, expires, caller id, key,
+-- group and flow, '' for those it does not set.
+local function job_options(o)
+  local letters = ARGV[o + 3]
+  if letters == '' then
+    return '', '', '', '', '', '', ''
+  elseif letters == 'g' then
+    return '', '', '', '', '', ARGV[o + 4], ''
+  end
+  local r, u, x, c, k, g, f = '', '', '', '', '', '', ''
+  for j = 1, #letters do
+    local b, v = string.byte(letters, j), ARGV[o + 3 + j]
+    if b == 114 then
+      r = v
+    elseif b == 117 then
+      u = v
+    elseif b == 120 then
+      x = v
+    elseif b == 99 then
+      c = v
+    elseif b == 107 then
+      k = v
+    elseif b == 103 then
+      g = v
+    else
+      f = v
+    end
+  end
+  return r, u, x, c, k, g, f
+end
+
 local function enqueue(now, n, base_arg, compact, one_name)
-  local STRIDE = 9
+  -- Where each job's arguments start, checked before anything is written.
+  local at = {}
+  do
+    local o = base_arg
+    for i = 1, n do
+      at[i] = o
+      local letters = ARGV[o + 3]
+      if not letters then
+        return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. (i - 1) .. ' sent')
+      end
+      local k = #letters
+      if k > 0 and (string.find(letters, '[^ruxckgf]') or not ARGV[o + 3 + k]) then
+        return redis.error_reply('enqueue.lua: job ' .. i .. ' has options `' .. letters .. '` that do not parse')
+      end
+      o = o + 3 + k
+    end
+  end
 
   local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
@@ -143,7 +197,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       waiting = waiting + redis.call('ZCARD', B .. 'scheduled')
     end
     for i = 1, n do
-      local rank = string.sub(ARGV[base_arg + (i - 1) * STRIDE + 2], 1, 1)
+      local rank = string.sub(ARGV[at[i] + 2], 1, 1)
       if levels ~= '' and not string.find(levels, rank, 1, true) then
         return { 'priority', rank, levels }
       end
@@ -155,13 +209,15 @@ local function enqueue(now, n, base_arg, compact, one_name)
 
   local ids = {}
   for i = 1, n do
-    local o = base_arg + (i - 1) * STRIDE
+    local o = at[i]
     ids[i] = ARGV[o + 1]
-    local cid = ARGV[o + 6]
-    if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
-      local other = id_holder(cid)
-      if other and other ~= ids[i] then
-        return { 'exists', i, other }
+    if string.find(ARGV[o + 3], 'c', 1, true) then
+      local _, _, _, cid = job_options(o)
+      if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
+        local other = id_holder(cid)
+        if other and other ~= ids[i] then
+          return { 'exists', i, other }
+        end
       end
     end
   end
@@ -181,7 +237,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     local records, nr = {}, 0
     for i = 1, n do
       records[nr + 1] = ids[i]
-      records[nr + 2] = ARGV[base_arg + (i - 1) * STRIDE + 2]
+      records[nr + 2] = ARGV[at[i] + 2]
       nr = nr + 2
     end
     local new = 0
@@ -254,9 +310,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
     ev_ids, ev_recs, nev_new, listed_upto = {}, {}, 0, upto
   end
   for i = 1, n do
-    local o = base_arg + (i - 1) * STRIDE
-    local id, rec, run_at, unique_ms, expires = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4], ARGV[o + 5]
-    local cid, key, group = ARGV[o + 6], ARGV[o + 7], ARGV[o + 8]
+    local o = at[i]
+    local id, rec = ARGV[o + 1], ARGV[o + 2]
+    local run_at, unique_ms, expires, cid, key, group, flow = job_options(o)
     local existing = nil
     if stored[i] then
       -- The same batch sent again (a retried call whose first try did
@@ -340,9 +396,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
         grouped[#grouped + 1] = id
         grouped[#grouped + 1] = group
       end
-      if ARGV[o + 9] ~= '' then
+      if flow ~= '' then
         flows[#flows + 1] = id
-        flows[#flows + 1] = ARGV[o + 9]
+        flows[#flows + 1] = flow
       end
       local due = due_at(run_at, now)
       if due and due > now then

@@ -98,51 +98,58 @@ impl Refusal {
     }
 }
 
-/// Appends the 9 arguments of one job (see enqueue.lua): its ulid, its
-/// record (built in `scratch`), its run_at (see [`due_arg`]), its
-/// unique_for (ms), its expiry (like run_at), its caller id, its key, its
-/// group and its flow (the [`FLOW_HEADER`](jobs_core::FLOW_HEADER)).
+/// Appends the arguments of one job (see enqueue.lua): its ulid, its
+/// record (built in `scratch`), the letters of the options it sets, then
+/// each option's value in that order: its run_at (`r`, see [`due_arg`]),
+/// unique_for (`u`, ms), expiry (`x`, like run_at), caller id (`c`), key
+/// (`k`), group (`g`) and flow (`f`, the
+/// [`FLOW_HEADER`](jobs_core::FLOW_HEADER)). A job that sets none sends
+/// three arguments: each one costs the script a Lua string.
 pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     let mut ulid = [0u8; ulid::ULID_LEN];
     out.arg(&*j.id.ulid().array_to_str(&mut ulid));
     Record::write(scratch, j);
     out.arg(&scratch[..]);
-    match j.run_at {
-        Some(w) => out.arg(due_arg(w)),
-        None => out.arg(""),
-    };
-    match j.unique_for {
-        Some(d) => out.arg(dur_ms(d).max(1)),
-        None => out.arg(""),
-    };
-    match j.expires {
-        Some(w) => out.arg(due_arg(w)),
-        None => out.arg(""),
-    };
-    match &j.caller_id {
-        Some(c) => out.arg(format!("{}{}", if c.if_exists == IfExists::Fail { 'f' } else { 'e' }, c.id)),
-        None => out.arg(""),
-    };
-    match &j.key {
-        Some(k) => out.arg(format!(
-            "{}{}:{}{}",
-            if k.mode == KeyMode::Replace { 'r' } else { 'k' },
-            j.name.len(),
-            j.name,
-            k.key
-        )),
-        None => out.arg(""),
-    };
-    match &j.group {
-        Some(g) => out.arg(format!(
+    let flow = j.headers.get(jobs_core::FLOW_HEADER).filter(|f| !f.is_empty());
+    let letters: String = [
+        (j.run_at.is_some(), 'r'),
+        (j.unique_for.is_some(), 'u'),
+        (j.expires.is_some(), 'x'),
+        (j.caller_id.is_some(), 'c'),
+        (j.key.is_some(), 'k'),
+        (j.group.is_some(), 'g'),
+        (flow.is_some(), 'f'),
+    ]
+    .into_iter()
+    .filter_map(|(set, letter)| set.then_some(letter))
+    .collect();
+    out.arg(&letters[..]);
+    if let Some(w) = j.run_at {
+        out.arg(due_arg(w));
+    }
+    if let Some(d) = j.unique_for {
+        out.arg(dur_ms(d).max(1));
+    }
+    if let Some(w) = j.expires {
+        out.arg(due_arg(w));
+    }
+    if let Some(c) = &j.caller_id {
+        out.arg(format!("{}{}", if c.if_exists == IfExists::Fail { 'f' } else { 'e' }, c.id));
+    }
+    if let Some(k) = &j.key {
+        out.arg(format!("{}{}:{}{}", if k.mode == KeyMode::Replace { 'r' } else { 'k' }, j.name.len(), j.name, k.key));
+    }
+    if let Some(g) = &j.group {
+        out.arg(format!(
             "{}/{}:{}",
             g.concurrency.map(|n| n.to_string()).unwrap_or_default(),
             g.rate.as_ref().map(crate::decode::rate_arg).unwrap_or_default(),
             g.key
-        )),
-        None => out.arg(""),
-    };
-    out.arg(j.headers.get(jobs_core::FLOW_HEADER).map(String::as_str).unwrap_or(""));
+        ));
+    }
+    if let Some(f) = flow {
+        out.arg(&f[..]);
+    }
 }
 
 impl ScriptCall for Enqueue<'_> {
@@ -152,14 +159,14 @@ impl ScriptCall for Enqueue<'_> {
 
     fn args(&mut self, out: &mut Args<'_>) {
         out.arg(self.idx.len());
-        for &i in self.idx {
-            push_job(out, &self.jobs[i], self.scratch);
-        }
         // The name every job of the part shares (its events are then
         // recorded without a look at each record), or ''.
         let mut names = self.idx.iter().map(|&i| self.jobs[i].name.as_str());
         let first = names.next().unwrap_or_default();
         out.arg(if names.all(|n| n == first) { first } else { "" });
+        for &i in self.idx {
+            push_job(out, &self.jobs[i], self.scratch);
+        }
     }
 
     /// `{'okc', pos, id, ..}`: stored, with the positions (1-based) whose id

@@ -7,7 +7,7 @@
 -- ARGV[1]: the schedule's name
 -- ARGV[2]: the tick (ms)
 -- ARGV[3]: '1' when a job is to be enqueued, '0' to skip the tick; then the
---          job's 5 enqueue arguments (see enqueue.lua) when '1'.
+--          job's enqueue arguments (see enqueue.lua) when '1'.
 -- The job's delay and `last_run_ms` are on the server's clock. (Which ticks
 -- are due is the caller's decision, made on the server's clock too: see
 -- `JobQueue::now`.)
