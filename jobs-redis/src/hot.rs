@@ -325,6 +325,9 @@ impl RedisQueue {
                     !(f.outcome == Outcome::Started && ends.contains(&f.id.ulid())) && seen.insert(f.id.ulid())
                 });
             }
+            // Jobs of one lease and one outcome side by side: the script is
+            // sent their token and kind once per run (see finish.lua).
+            idx.sort_by_key(|&i| (batch[i].token, crate::scripts::finish::kind_of(&batch[i].outcome)));
             let keys = self.keys(queue);
             let call = FinishBatch {
                 keys: &keys,

@@ -770,6 +770,55 @@ fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
     });
 }
 
+/// A finish whose runs do not match what was sent (a run longer than the
+/// items announced, a kind it does not know) is refused with an error, and
+/// no item of the batch is recorded, not even those of a run before the
+/// one that does not parse.
+#[test]
+fn a_finish_whose_runs_do_not_parse_records_nothing() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "malformed-finish";
+        let ids = q.enqueue_many(vec![raw(queue, None), raw(queue, None)]).await.unwrap();
+        let leased = q.fetch(&req(queue, 2)).await.unwrap().jobs;
+        assert_eq!(leased.len(), 2);
+        let token = leased[0].token.to_string();
+        let mut conn = raw_conn().await;
+        let libraries: redis::Value = redis::cmd("FUNCTION").arg("LIST").query_async(&mut conn).await.unwrap();
+        let text = format!("{libraries:?}");
+        let name = text
+            .split('"')
+            .find(|t| t.starts_with("jobs_") && t.ends_with("_finish") && !t.starts_with("jobs_flows"))
+            .unwrap_or_else(|| panic!("no finish function in {text}"))
+            .to_owned();
+        let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
+        let (a, b) = (ids[0].ulid().to_string(), ids[1].ulid().to_string());
+        let cases: [(&str, Vec<&str>); 2] = [
+            ("a run longer than the items announced", vec!["0", "2", &token, "ok", "1", &a, &token, "ok", "2", &b]),
+            ("an unknown kind", vec!["0", "2", &token, "ok", "1", &a, &token, "done", "1", &b]),
+        ];
+        for (what, args) in cases {
+            let reply: redis::RedisResult<redis::Value> =
+                redis::cmd("FCALL").arg(&name).arg(1).arg(keys.base()).arg(&args).query_async(&mut conn).await;
+            let err = reply.expect_err(what);
+            assert!(err.to_string().contains("finish.lua"), "{what}: {err}");
+            for id in &ids {
+                assert_eq!(q.job(id).await.unwrap().unwrap().status, JobStatus::Running, "{what}: nothing recorded");
+            }
+        }
+        let ends = ids
+            .iter()
+            .map(|id| Finish { id: id.clone(), token: leased[0].token, outcome: Outcome::Succeeded { result: None } })
+            .collect();
+        assert!(q
+            .finish(ends)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| *r == jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)));
+    });
+}
+
 /// The busiest group is found behind many groups whose scores are stale
 /// (jobs left their lines since their last enqueue): listing reads on past
 /// its first window until the top of the set is exact.

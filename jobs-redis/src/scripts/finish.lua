@@ -4,8 +4,11 @@
 -- KEYS[1]: queue prefix (see common.lua).
 -- ARGV[1]: Retention::dead_max, unless the queue sets its own (the
 --   dead-letter set is trimmed after; see retention_of in common.lua)
--- ARGV[2]: n, the number of items (each job at most once); then per item
---   its ulid, its token, its kind and the kind's arguments:
+-- ARGV[2]: n, the number of items (each job at most once); then the items
+--   in runs of one token and one kind: the token, the kind, the number of
+--   items in the run, then per item its ulid and the kind's arguments (each
+--   argument a script is sent costs it a Lua string: a run of successes
+--   of one lease is one argument per job). The kinds:
 --   'ok'                 succeeded, no result
 --   'okr' result         succeeded with a result (JSON)
 --   'retry' error at     failed, run again at `at` ('+<ms>' after the
@@ -49,19 +52,30 @@ local n = tonumber(ARGV[2])
 local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7, limited = 7 }
 
 -- Read the whole batch before writing anything: a script's writes are not
--- rolled back by an error.
-local items = {}
-local ids = {}
-local o = 3
-for i = 1, n do
-  local kind = ARGV[o + 2]
-  local arity = ARITY[kind]
-  if not arity then
-    return redis.error_reply('finish.lua: unknown kind ' .. tostring(kind))
+-- rolled back by an error. Each item's ulid, token and kind, and where its
+-- kind's arguments start (ARGV[items[i] + 3], the first of them).
+local items, ids, tokens, kinds = {}, {}, {}, {}
+do
+  local o, i = 3, 0
+  while i < n do
+    local token, kind, c = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+    -- ARITY counts the ulid, the token and the kind: an item of a run
+    -- sends the ulid and the rest.
+    local arity = ARITY[kind]
+    if not arity then
+      return redis.error_reply('finish.lua: unknown kind ' .. tostring(kind))
+    end
+    if not c or c < 1 or i + c > n or not ARGV[o + 2 + c * (arity - 2)] then
+      return redis.error_reply('finish.lua: a run of ' .. tostring(ARGV[o + 2]) .. ' ' .. kind
+        .. ' items that does not match the arguments sent')
+    end
+    o = o + 3
+    for _ = 1, c do
+      i = i + 1
+      ids[i], tokens[i], kinds[i], items[i] = ARGV[o], token, kind, o - 2
+      o = o + arity - 2
+    end
   end
-  ids[i] = ARGV[o]
-  items[i] = o
-  o = o + arity
 end
 if n == 0 then
   return ''
@@ -93,7 +107,7 @@ local memo = {}
 
 for i = 1, n do
   local at = items[i]
-  local id, token, kind = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local id, token, kind = ids[i], tokens[i], kinds[i]
   local holds = kind == 'limited'
   if holds then
     kind = 'snooze'

@@ -55,24 +55,35 @@ impl Items<'_> {
     }
 }
 
-/// Appends one attempt: ulid, token, kind and the kind's arguments.
+/// The kind `finish.lua` names an outcome by.
+pub(crate) fn kind_of(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Started => "start",
+        Outcome::Succeeded { result: None } => "ok",
+        Outcome::Succeeded { result: Some(_) } => "okr",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Dead { .. } => "dead",
+        Outcome::Release { .. } => "release",
+        Outcome::Snooze { holds_group: true, .. } => "limited",
+        Outcome::Snooze { .. } => "snooze",
+    }
+}
+
+/// Appends one attempt of a run (see `finish.lua`): its ulid and its
+/// kind's arguments.
 fn push_ended(out: &mut Args<'_>, f: &Finish) {
     let mut ulid = [0u8; ulid::ULID_LEN];
-    out.arg(&*f.id.ulid().array_to_str(&mut ulid)).arg(f.token);
+    out.arg(&*f.id.ulid().array_to_str(&mut ulid));
     match &f.outcome {
-        Outcome::Started => out.arg("start"),
-        Outcome::Succeeded { result: None } => out.arg("ok"),
-        Outcome::Succeeded { result: Some(r) } => out.arg("okr").arg(&r[..]),
-        Outcome::Retry { error, at } => out.arg("retry").arg(error).arg(due_arg(*at)),
-        Outcome::Dead { error } => out.arg("dead").arg(error),
-        Outcome::Release { at: Some(at), reason } => out.arg("release").arg(reason).arg(due_arg(*at)),
-        Outcome::Release { at: None, reason } => out.arg("release").arg(reason).arg(""),
-        Outcome::Snooze { at, reason, limit, holds_group } => out
-            .arg(if *holds_group { "limited" } else { "snooze" })
-            .arg(reason)
-            .arg(due_arg(*at))
-            .arg(*limit)
-            .arg(jobs_core::backend::snooze_limit_error(*limit, reason)),
+        Outcome::Started | Outcome::Succeeded { result: None } => out,
+        Outcome::Succeeded { result: Some(r) } => out.arg(&r[..]),
+        Outcome::Retry { error, at } => out.arg(error).arg(due_arg(*at)),
+        Outcome::Dead { error } => out.arg(error),
+        Outcome::Release { at: Some(at), reason } => out.arg(reason).arg(due_arg(*at)),
+        Outcome::Release { at: None, reason } => out.arg(reason).arg(""),
+        Outcome::Snooze { at, reason, limit, .. } => {
+            out.arg(reason).arg(due_arg(*at)).arg(*limit).arg(jobs_core::backend::snooze_limit_error(*limit, reason))
+        }
     };
 }
 
@@ -111,13 +122,28 @@ impl ScriptCall for FinishBatch<'_> {
         out.arg(self.dead_max).arg(self.items.len());
         match &self.items {
             Items::Ended { batch, idx } => {
-                for &i in *idx {
-                    push_ended(out, &batch[i]);
+                // Runs of consecutive items of one token and one kind (the
+                // caller orders them so).
+                let mut rest = *idx;
+                while let Some(&first) = rest.first() {
+                    let (token, kind) = (batch[first].token, kind_of(&batch[first].outcome));
+                    let len = rest
+                        .iter()
+                        .take_while(|&&i| batch[i].token == token && kind_of(&batch[i].outcome) == kind)
+                        .count();
+                    out.arg(token).arg(kind).arg(len);
+                    for &i in &rest[..len] {
+                        push_ended(out, &batch[i]);
+                    }
+                    rest = &rest[len..];
                 }
             }
             Items::Unreadable { token, jobs } => {
+                if !jobs.is_empty() {
+                    out.arg(*token).arg("dead").arg(jobs.len());
+                }
                 for (ulid, reason) in *jobs {
-                    out.arg(&ulid[..]).arg(*token).arg("dead").arg(format!("unreadable job entry: {reason}"));
+                    out.arg(&ulid[..]).arg(format!("unreadable job entry: {reason}"));
                 }
             }
         }
