@@ -211,7 +211,8 @@ local function enqueue(now, n, base_arg, compact, one_name)
   for i = 1, n do
     local o = at[i]
     ids[i] = ARGV[o + 1]
-    if string.find(ARGV[o + 3], 'c', 1, true) then
+    local letters = ARGV[o + 3]
+    if letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true) then
       local _, _, _, cid = job_options(o)
       if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
         local other = id_holder(cid)
@@ -319,7 +320,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       -- reach Redis): the job is stored already.
       existing = id
     end
-    if not existing then
+    if not existing and cid ~= '' then
       existing = id_holder(cid)
     end
     if not existing and key ~= '' then
