@@ -718,6 +718,18 @@ fn groups_of_the_earlier_layout_keep_their_counts() {
     });
 }
 
+/// The loaded name of the queue library's function for script `script`
+/// (`jobs_<hash>_<script>`).
+async fn function_named(conn: &mut redis::aio::MultiplexedConnection, script: &str) -> String {
+    let libraries: redis::Value = redis::cmd("FUNCTION").arg("LIST").query_async(conn).await.unwrap();
+    let text = format!("{libraries:?}");
+    let suffix = format!("_{script}");
+    text.split('"')
+        .find(|t| t.starts_with("jobs_") && t.ends_with(&suffix) && !t.starts_with("jobs_flows"))
+        .unwrap_or_else(|| panic!("no {script} function in {text}"))
+        .to_owned()
+}
+
 /// An enqueue whose arguments do not parse (more jobs announced than sent,
 /// an option letter enqueue.lua does not know, an option without its
 /// value) is refused with an error and stores nothing of its batch.
@@ -729,13 +741,7 @@ fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
         // A first enqueue loads the library.
         q.enqueue_many(vec![raw(queue, None)]).await.unwrap();
         let mut conn = raw_conn().await;
-        let libraries: redis::Value = redis::cmd("FUNCTION").arg("LIST").query_async(&mut conn).await.unwrap();
-        let text = format!("{libraries:?}");
-        let name = text
-            .split('"')
-            .find(|t| t.starts_with("jobs_") && t.ends_with("_enqueue") && !t.starts_with("jobs_flows"))
-            .unwrap_or_else(|| panic!("no enqueue function in {text}"))
-            .to_owned();
+        let name = function_named(&mut conn, "enqueue").await;
         let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
         let stored = |mut c: redis::aio::MultiplexedConnection, key: String| async move {
             redis::cmd("HLEN").arg(key).query_async::<u64>(&mut c).await.unwrap()
@@ -784,13 +790,7 @@ fn a_finish_whose_runs_do_not_parse_records_nothing() {
         assert_eq!(leased.len(), 2);
         let token = leased[0].token.to_string();
         let mut conn = raw_conn().await;
-        let libraries: redis::Value = redis::cmd("FUNCTION").arg("LIST").query_async(&mut conn).await.unwrap();
-        let text = format!("{libraries:?}");
-        let name = text
-            .split('"')
-            .find(|t| t.starts_with("jobs_") && t.ends_with("_finish") && !t.starts_with("jobs_flows"))
-            .unwrap_or_else(|| panic!("no finish function in {text}"))
-            .to_owned();
+        let name = function_named(&mut conn, "finish").await;
         let keys = jobs_redis::keys::QueueKeys::new(&prefix, queue);
         let (a, b) = (ids[0].ulid().to_string(), ids[1].ulid().to_string());
         let cases: [(&str, Vec<&str>); 2] = [

@@ -16,13 +16,26 @@ use crate::queue::{
 pub struct Faulty<Q> {
     inner: Q,
     presence_delay_ms: Arc<AtomicU64>,
+    /// Presence reports land late even when their caller stops waiting,
+    /// carried by this runtime (which outlives a pool's heartbeat).
+    presence_detached: Arc<std::sync::OnceLock<tokio::runtime::Handle>>,
+    /// Presence reports sent, and those not landed yet.
+    presence_sent: Arc<AtomicU64>,
+    presence_in_flight: Arc<AtomicU64>,
     no_flows: Arc<AtomicBool>,
 }
 
 impl<Q: Backend + Clone> Faulty<Q> {
     /// `inner`, with no fault yet.
     pub fn new(inner: Q) -> Self {
-        Faulty { inner, presence_delay_ms: Arc::new(AtomicU64::new(0)), no_flows: Arc::default() }
+        Faulty {
+            inner,
+            presence_delay_ms: Arc::new(AtomicU64::new(0)),
+            presence_detached: Arc::default(),
+            presence_sent: Arc::default(),
+            presence_in_flight: Arc::default(),
+            no_flows: Arc::default(),
+        }
     }
 
     /// Hides the backend's flow store: the wrapper is a backend that stores
@@ -36,6 +49,25 @@ impl<Q: Backend + Clone> Faulty<Q> {
     /// reaches the backend: a slow node holding the pools' index.
     pub fn delay_presence(&self, d: Duration) {
         self.presence_delay_ms.store(u64::try_from(d.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Makes every presence report reach the backend `d` after it is sent,
+    /// even when its caller stops waiting for it first: a command already
+    /// on its way over one connection, while the next goes over another.
+    /// The reports travel on the runtime this is called from.
+    pub fn land_presence_late(&self, d: Duration) {
+        self.delay_presence(d);
+        let _ = self.presence_detached.set(tokio::runtime::Handle::current());
+    }
+
+    /// Presence reports sent so far.
+    pub fn presence_sent(&self) -> u64 {
+        self.presence_sent.load(Ordering::Relaxed)
+    }
+
+    /// Presence reports sent that have not reached the backend yet.
+    pub fn presence_in_flight(&self) -> u64 {
+        self.presence_in_flight.load(Ordering::Relaxed)
     }
 }
 
@@ -63,6 +95,21 @@ impl<Q: Backend + Clone> JobQueue for Faulty<Q> {
 impl<Q: Backend + Clone> PoolPresence for Faulty<Q> {
     fn report_pool(&self, info: PoolInfo, ttl: Duration) -> BoxFuture<'_, Result<(), Error>> {
         let delay = Duration::from_millis(self.presence_delay_ms.load(Ordering::Relaxed));
+        self.presence_sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(rt) = self.presence_detached.get() {
+            // On its way: it lands whether or not anyone waits for it.
+            self.presence_in_flight.fetch_add(1, Ordering::Relaxed);
+            let (inner, in_flight) = (self.inner.clone(), self.presence_in_flight.clone());
+            let landed = rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                let r = inner.report_pool(info, ttl).await;
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                r
+            });
+            return Box::pin(async move {
+                landed.await.unwrap_or_else(|e| Err(Error::InvalidArgument(format!("the report's task failed: {e}"))))
+            });
+        }
         Box::pin(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;

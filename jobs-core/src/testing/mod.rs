@@ -169,6 +169,7 @@ macro_rules! conformance_suite {
             pools_report_presence,
             jobs_taken_ahead_show_in_the_pools_presence,
             slow_presence_never_delays_lease_extension,
+            a_presence_report_on_its_way_does_not_outlive_the_shutdown,
         );
     };
     (@capability history, $factory:expr) => {

@@ -62,12 +62,25 @@ async fn report_presence(core: Arc<Core>, stop: CancellationToken) {
             ..core.identity.clone()
         };
         // Presence outlives two missed beats, so one slow call is not a death.
+        let report = store.report_pool(presence, core.lease);
+        tokio::pin!(report);
         tokio::select! {
-            _ = stop.cancelled() => return,
             _ = core.killed.cancelled() => return,
-            r = store.report_pool(presence, core.lease) => if let Err(e) = r {
+            r = &mut report => if let Err(e) = r {
                 tracing::warn!(error = %e, "could not report the pool's presence");
             },
+            _ = stop.cancelled() => {
+                // A report on its way is waited for (up to a lease) before
+                // the pool removes its record: dropped, it could still reach
+                // the backend after the removal (over another connection)
+                // and list the stopped pool for another lease.
+                tokio::select! {
+                    _ = core.killed.cancelled() => {}
+                    _ = tokio::time::sleep(core.lease) => {}
+                    _ = &mut report => {}
+                }
+                return;
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return,

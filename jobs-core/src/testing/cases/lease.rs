@@ -219,6 +219,21 @@ pub async fn slow_presence_never_delays_lease_extension<Q: Backend + Clone>(q: Q
     assert_eq!(probe(&queue).start_count(), 1);
 }
 
+/// A pool stopped while a presence report is on its way is not listed once
+/// that report has landed: the shutdown waits for it before it removes the
+/// pool's record.
+pub async fn a_presence_report_on_its_way_does_not_outlive_the_shutdown<Q: Backend + Clone>(q: Q) {
+    let queue = unique_queue("latepresence");
+    let late = crate::testing::Faulty::new(q.clone());
+    late.land_presence_late(Duration::from_millis(300));
+    let pool = test_pool(late.clone(), &[&queue]).lease(ms(5_000)).start().unwrap();
+    let id = pool.id().to_owned();
+    eventually("the pool's first report is on its way", || async { late.presence_sent() >= 1 }).await;
+    pool.shutdown().await.unwrap();
+    eventually("every report sent has landed", || async { late.presence_in_flight() == 0 }).await;
+    assert!(q.pools().await.unwrap().iter().all(|w| w.id != id), "the stopped pool is listed again");
+}
+
 /// Jobs that lost a lease before their handler started run one at a time
 /// in a pool, each only once its start is recorded; they keep attempt 1.
 pub async fn jobs_that_crashed_before_starting_run_alone<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
