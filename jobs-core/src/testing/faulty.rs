@@ -54,7 +54,8 @@ impl<Q: Backend + Clone> Faulty<Q> {
     /// Makes every presence report reach the backend `d` after it is sent,
     /// even when its caller stops waiting for it first: a command already
     /// on its way over one connection, while the next goes over another.
-    /// The reports travel on the runtime this is called from.
+    /// The reports travel on the Tokio runtime this is called from (it
+    /// panics outside one).
     pub fn land_presence_late(&self, d: Duration) {
         self.delay_presence(d);
         let _ = self.presence_detached.set(tokio::runtime::Handle::current());
