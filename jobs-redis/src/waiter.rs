@@ -204,14 +204,12 @@ impl ParkedWait {
 const PARK_AGAIN_IN: Duration = Duration::from_secs(5);
 
 impl Parking {
-    /// The parked wait under way, if any, ended (`stop`: at once) and its
-    /// answer taken; `Ok(None)` when none was under way.
-    async fn finish(&mut self, stop: bool) -> Result<Option<Fetched>, Error> {
-        let Some((wait, stopper)) = self.running.take() else { return Ok(None) };
-        if stop {
-            let _ = stopper.send(());
-        }
-        self.take(wait.await).map(Some)
+    /// The parked wait under way, if any, ended at once and its answer
+    /// taken (nothing when none was under way).
+    async fn stop(&mut self) -> Result<Fetched, Error> {
+        let Some((wait, stopper)) = self.running.take() else { return Ok(Fetched::default()) };
+        let _ = stopper.send(());
+        self.take(wait.await)
     }
 
     /// A parked wait's answer: its connection kept, its pause noted, what it
@@ -307,7 +305,8 @@ impl Waiter for RedisWaiter {
     }
 
     /// Parks: fetches `req` and, finding nothing, blocks on the inbox (see
-    /// the module's "One hop"), in a task of its own. Only waits for a
+    /// the module's "One hop"); the wait is kept in the waiter and polled
+    /// by the caller (see `Parking::running`). Only waits for a
     /// request of another queue than its own, before the subscription is in
     /// place, and after a `BLPOP` failed: for good when refused (an ACL
     /// user without it), 5 s after a lost connection.
@@ -358,7 +357,7 @@ impl Waiter for RedisWaiter {
     fn settle(&mut self) -> BoxFuture<'_, Result<Fetched, Error>> {
         Box::pin(async move {
             match self.park.as_mut() {
-                Some(p) => Ok(p.finish(true).await?.unwrap_or_default()),
+                Some(p) => p.stop().await,
                 None => Ok(Fetched::default()),
             }
         })

@@ -80,6 +80,18 @@ fn park(
     })
 }
 
+/// What a parked waiter's wait ended with, within 10 s.
+async fn ended(
+    task: tokio::task::JoinHandle<(Box<dyn Waiter>, Option<jobs_core::backend::Fetched>)>,
+) -> (Box<dyn Waiter>, Option<jobs_core::backend::Fetched>) {
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("the wait ended in time").unwrap()
+}
+
+/// The ids of the jobs `f` leased, in order.
+fn ids_of(f: &jobs_core::backend::Fetched) -> Vec<jobs_core::JobId> {
+    f.jobs.iter().map(|j| j.id.clone()).collect()
+}
+
 /// The job is leased to the parked waiter by the enqueue itself: running
 /// when the enqueue returns, and handed over with no further script call
 /// (no fetch, no unpark).
@@ -93,9 +105,9 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         let info = s.q.job(&id).await.unwrap().unwrap();
         assert_eq!(info.status, JobStatus::Running, "leased in the enqueue's step");
-        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let (_, got) = ended(task).await;
         let got = got.expect("the wait fetched");
-        assert_eq!(got.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![id.clone()]);
+        assert_eq!(ids_of(&got), vec![id.clone()]);
         // The enqueue and the read above: nothing else ran a script.
         assert_eq!(s.calls() - before, 2, "one enqueue and one read, no fetch");
         assert_eq!(s.parked(&queue).await, 0, "the listing went with the jobs");
@@ -123,7 +135,7 @@ fn a_parked_waiter_is_handed_no_more_than_its_slots() {
         let task = s.parked_waiter(&queue, fetch_of(&queue, 2), Duration::from_secs(10)).await;
         let ids = s.q.enqueue_many((0..5).map(|_| raw(&queue)).collect()).await.unwrap();
         assert_eq!(s.q.stats().await.unwrap().queues[&queue].handed, 2);
-        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let (_, got) = ended(task).await;
         let handed: Vec<JobId> = got.unwrap().jobs.into_iter().map(|j| j.id).collect();
         assert_eq!(handed, ids[..2].to_vec());
         let rest: Vec<JobId> = s.q.fetch(&fetch_of(&queue, 10)).await.unwrap().jobs.into_iter().map(|j| j.id).collect();
@@ -161,7 +173,7 @@ fn a_paused_queue_hands_nothing_over() {
         let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(2)).await;
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
-        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let (_, got) = ended(task).await;
         assert!(got.unwrap().jobs.is_empty());
         assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
     });
@@ -192,7 +204,7 @@ fn a_dropped_wait_settles() {
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Running);
         let settled = w.settle().await.unwrap();
-        assert_eq!(settled.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![id]);
+        assert_eq!(ids_of(&settled), vec![id]);
         assert_eq!(s.parked(&queue).await, 0);
         let later = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&later).await.unwrap().unwrap().status, JobStatus::Pending);
@@ -322,9 +334,9 @@ fn a_hand_off_keeps_a_groups_bound() {
             ..raw(&queue)
         };
         let ids = s.q.enqueue_many(vec![grouped(), grouped()]).await.unwrap();
-        let (_, got) = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+        let (_, got) = ended(task).await;
         let got = got.unwrap();
-        assert_eq!(got.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![ids[0].clone()]);
+        assert_eq!(ids_of(&got), vec![ids[0].clone()]);
         assert_eq!(s.q.job(&ids[1]).await.unwrap().unwrap().status, JobStatus::Pending);
         assert!(s.q.fetch(&fetch_of(&queue, 4)).await.unwrap().jobs.is_empty(), "its group's slot is taken");
         let first = &got.jobs[0];

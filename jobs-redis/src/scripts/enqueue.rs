@@ -111,19 +111,23 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
     Record::write(scratch, j);
     out.arg(&scratch[..]);
     let flow = j.headers.get(jobs_core::FLOW_HEADER).filter(|f| !f.is_empty());
-    let letters: String = [
-        (j.run_at.is_some(), 'r'),
-        (j.unique_for.is_some(), 'u'),
-        (j.expires.is_some(), 'x'),
-        (j.caller_id.is_some(), 'c'),
-        (j.key.is_some(), 'k'),
-        (j.group.is_some(), 'g'),
-        (flow.is_some(), 'f'),
-    ]
-    .into_iter()
-    .filter_map(|(set, letter)| set.then_some(letter))
-    .collect();
-    out.arg(&letters[..]);
+    // On the stack: this runs for every job enqueued.
+    let (mut letters, mut n) = ([0u8; 7], 0);
+    for (set, letter) in [
+        (j.run_at.is_some(), b'r'),
+        (j.unique_for.is_some(), b'u'),
+        (j.expires.is_some(), b'x'),
+        (j.caller_id.is_some(), b'c'),
+        (j.key.is_some(), b'k'),
+        (j.group.is_some(), b'g'),
+        (flow.is_some(), b'f'),
+    ] {
+        if set {
+            letters[n] = letter;
+            n += 1;
+        }
+    }
+    out.arg(&letters[..n]);
     if let Some(w) = j.run_at {
         out.arg(due_arg(w));
     }
