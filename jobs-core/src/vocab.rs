@@ -73,6 +73,12 @@ impl fmt::Display for Priority {
 /// Cluster all keys of a queue live in one slot). Its text form is
 /// `QUEUE:ULID`, e.g. `email:01JDQ6V5Z3C8T4M9N2K7R1W0XY`.
 ///
+/// A job of a queue spread over several partitions (a Redis queue's
+/// `partitions`) also carries the partition it is stored in, so it is still
+/// found with no index: its text form is then `QUEUE~PARTITION:ULID`
+/// (`email~2:01JDQ…`). Partition 0 is the queue's own, unpartitioned
+/// layout, and is not written.
+///
 /// ```
 /// use jobs_core::JobId;
 /// let id = JobId::new("email");
@@ -86,17 +92,25 @@ pub struct JobId {
     /// Shared, not copied, when ids are cloned or made in bulk
     /// ([`JobId::from_shared_parts`]).
     queue: Arc<str>,
+    /// Which of the queue's partitions stores the job (0: the queue's own).
+    partition: u16,
 }
 
 impl JobId {
-    /// A new id for a job on `queue`, created now.
+    /// A new id for a job on `queue`, created now. The ids one process
+    /// creates only ever grow, within a millisecond too: ids made one after
+    /// another sort in the order they were made.
     pub fn new(queue: &str) -> Self {
-        JobId { ulid: Ulid::new(), queue: queue.into() }
+        static MADE: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+        // The generator is valid in any state: a poisoned lock is taken over.
+        let next = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).generate();
+        // An error means 2^80 ids in one millisecond: a random one is as good.
+        JobId { ulid: next.unwrap_or_else(|_| Ulid::new()), queue: queue.into(), partition: 0 }
     }
 
     /// Builds an id from its parts.
     pub fn from_parts(queue: &str, ulid: Ulid) -> Self {
-        JobId { ulid, queue: queue.into() }
+        JobId { ulid, queue: queue.into(), partition: 0 }
     }
 
     /// [`JobId::from_parts`] sharing `queue`'s text rather than copying it:
@@ -112,12 +126,34 @@ impl JobId {
     /// assert_eq!(same, first);
     /// ```
     pub fn from_shared_parts(queue: &Arc<str>, ulid: Ulid) -> Self {
-        JobId { ulid, queue: Arc::clone(queue) }
+        JobId { ulid, queue: Arc::clone(queue), partition: 0 }
     }
 
     /// The queue the job was enqueued on.
     pub fn queue(&self) -> &str {
         &self.queue
+    }
+
+    /// Which partition of its queue stores the job: 0 for a queue that is
+    /// not partitioned.
+    pub fn partition(&self) -> u16 {
+        self.partition
+    }
+
+    /// The same job id, stored in partition `partition` of its queue (a
+    /// backend that spreads a queue over partitions places each job in one).
+    ///
+    /// ```
+    /// use jobs_core::JobId;
+    /// let id = JobId::new("email").in_partition(2);
+    /// assert_eq!(id.partition(), 2);
+    /// assert_eq!(id.queue(), "email");
+    /// assert!(id.to_string().starts_with("email~2:"));
+    /// assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+    /// ```
+    #[must_use]
+    pub fn in_partition(self, partition: u16) -> Self {
+        JobId { partition, ..self }
     }
 
     /// The time-ordered unique part.
@@ -140,13 +176,19 @@ impl PartialOrd for JobId {
 impl Ord for JobId {
     /// Creation time first, so sorting ids sorts jobs by age.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.ulid.cmp(&other.ulid).then_with(|| self.queue.cmp(&other.queue))
+        self.ulid
+            .cmp(&other.ulid)
+            .then_with(|| self.queue.cmp(&other.queue))
+            .then_with(|| self.partition.cmp(&other.partition))
     }
 }
 
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.queue, self.ulid)
+        match self.partition {
+            0 => write!(f, "{}:{}", self.queue, self.ulid),
+            p => write!(f, "{}~{p}:{}", self.queue, self.ulid),
+        }
     }
 }
 

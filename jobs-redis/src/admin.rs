@@ -12,7 +12,7 @@ use redis::Value;
 use crate::decode::{breaker_field, from_ms, group_breaker_field, job_id, rate_field, text};
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
-use crate::keys::queues_key;
+use crate::keys::{queues_key, QueueKeys};
 use crate::queue::RedisQueue;
 use crate::scripts::cancel::Cancel;
 use crate::scripts::groups_top::GroupsTop;
@@ -31,7 +31,7 @@ impl RedisQueue {
             return Ok(None);
         }
         let ulid = id.ulid().to_string().into_bytes();
-        Ok(self.infos(&self.keys(id.queue()), &[ulid]).await?.pop())
+        Ok(self.infos(&self.keys_of(id), &[ulid]).await?.pop())
     }
 
     /// Cancels a job: at once when it waits, through its worker when it runs.
@@ -39,14 +39,14 @@ impl RedisQueue {
         if validate_queue_name(id.queue()).is_err() {
             return Err(Error::NotFound(id.clone()));
         }
-        let keys = self.keys(id.queue());
+        let keys = self.keys_of(id);
         self.invoke(Cancel { keys: &keys, id }).await?.ok_or_else(|| Error::NotFound(id.clone()))
     }
 
     /// Counts of every queue in `<prefix>:queues`, in one pipelined round
     /// trip: the ready lists' lengths and the grouped pending gauge
     /// (pending), and the `stats` hash (the other gauges and the counters)
-    /// of each.
+    /// of each, and of each partition of a partitioned queue, added up.
     pub(crate) async fn stats(&self) -> Result<QueueStats, Error> {
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
             .arg(queues_key(&self.inner.prefix))
@@ -59,9 +59,13 @@ impl RedisQueue {
         if names.is_empty() {
             return Ok(stats);
         }
+        let counts = self.partition_counts().await;
+        let parts: Vec<(String, QueueKeys)> = names
+            .iter()
+            .flat_map(|q| self.partitions_in(q, &counts).into_iter().map(move |k| (q.clone(), k)))
+            .collect();
         let mut pipe = redis::pipe();
-        for q in &names {
-            let k = self.keys(q);
+        for (_, k) in &parts {
             for rank in 0..4 {
                 pipe.cmd("LLEN").arg(k.ready(rank));
             }
@@ -71,10 +75,10 @@ impl RedisQueue {
         }
         let replies: Vec<Value> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("stats", &e))?;
-        if replies.len() != names.len() * 7 {
+        if replies.len() != parts.len() * 7 {
             return Err(RedisQueueError::reply("stats", format!("{} replies", replies.len())).into());
         }
-        for (q, r) in names.into_iter().zip(replies.chunks_exact(7)) {
+        for ((q, _), r) in parts.into_iter().zip(replies.chunks_exact(7)) {
             let gauges: Hash = redis::from_redis_value_ref(&r[4])
                 .map_err(|e| RedisQueueError::reply("stats", format!("stats hash of `{q}`: {e}")))?;
             let get = |field: &str| gauges.get(field).and_then(|v| text(v).parse::<i64>().ok()).unwrap_or(0);
@@ -91,6 +95,7 @@ impl RedisQueue {
                 limited: gauge("limited".to_owned()),
                 throttled: gauge("throttled".to_owned()),
                 handed: gauge("handed".to_owned()),
+                partitions: crate::partitions::count_in(&counts, &q),
                 ..Default::default()
             };
             for p in Priority::ALL {
@@ -112,18 +117,32 @@ impl RedisQueue {
                     },
                 );
             }
-            stats.queues.insert(q, qc);
+            stats.queues.entry(q).or_default().merge(qc);
         }
         Ok(stats)
     }
 
-    /// One `groups_top.lua` call: the busiest groups with their counts and
-    /// bounds, and the queue's overrides.
+    /// One `groups_top.lua` call per partition: the busiest groups with
+    /// their counts and bounds, and the queue's overrides. (A group lives
+    /// in one partition: the busiest of all partitions are among the
+    /// busiest of each.)
     pub(crate) async fn groups(&self, queue: &str, limit: usize) -> Result<Vec<GroupInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let top = self.invoke(GroupsTop { keys: &self.keys(queue), limit }).await?;
+        let mut all = Vec::new();
+        for keys in self.all_partitions(queue).await {
+            all.extend(self.partition_groups(&keys, limit).await?);
+        }
+        // The order groups_top.lua lists them in: by backlog, ties by the
+        // greater key.
+        all.sort_by(|a, b| b.pending.cmp(&a.pending).then_with(|| b.key.cmp(&a.key)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn partition_groups(&self, keys: &QueueKeys, limit: usize) -> Result<Vec<GroupInfo>, Error> {
+        let top = self.invoke(GroupsTop { keys, limit }).await?;
         // The queue's own bounds, when set, override every group's.
         let over_rate = rate_field(&top.over_rate);
         let over_limit = top.over_limit.parse::<u32>().ok();
@@ -147,24 +166,30 @@ impl RedisQueue {
     }
 
     /// Newest first: `ZREVRANGE` of the dead set, then the jobs in one
-    /// `read.lua` call.
+    /// `read.lua` call (per partition of a partitioned queue, the newest of
+    /// all kept).
     pub(crate) async fn dead_jobs(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>, Error> {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let keys = self.keys(queue);
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
-            .arg(keys.dead())
-            .arg(0)
-            .arg(stop)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| self.command_error("dead_jobs", &e))?;
-        if ulids.is_empty() {
-            return Ok(Vec::new());
+        let mut all = Vec::new();
+        for keys in self.all_partitions(queue).await {
+            let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
+                .arg(keys.dead())
+                .arg(0)
+                .arg(stop)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("dead_jobs", &e))?;
+            all.extend(self.infos(&keys, &ulids).await?);
         }
-        self.infos(&keys, &ulids).await
+        if all.len() > limit {
+            // The dead set's order: when each died, the newest first.
+            all.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then_with(|| b.id.cmp(&a.id)));
+            all.truncate(limit);
+        }
+        Ok(all)
     }
 
     /// Puts a dead job back to pending.
@@ -172,7 +197,7 @@ impl RedisQueue {
         if validate_queue_name(id.queue()).is_err() {
             return Err(Error::NotFound(id.clone()));
         }
-        let keys = self.keys(id.queue());
+        let keys = self.keys_of(id);
         match self.invoke(RetryDead { keys: &keys, id }).await? {
             DeadRetry::Pending => Ok(()),
             DeadRetry::NotFound => Err(Error::NotFound(id.clone())),
@@ -188,15 +213,17 @@ impl RedisQueue {
         if validate_queue_name(queue).is_err() {
             return Ok(0);
         }
-        let keys = self.keys(queue);
         let mut total = 0u64;
-        loop {
-            let n = self.invoke(PurgeDead { keys: &keys, limit: BATCH }).await?;
-            total += n;
-            if n < BATCH as u64 {
-                return Ok(total);
+        for keys in self.all_partitions(queue).await {
+            loop {
+                let n = self.invoke(PurgeDead { keys: &keys, limit: BATCH }).await?;
+                total += n;
+                if n < BATCH as u64 {
+                    break;
+                }
             }
         }
+        Ok(total)
     }
 
     /// Stops fetches taking jobs of `queue`.
@@ -211,7 +238,9 @@ impl RedisQueue {
 
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        self.invoke(SetPaused { keys: &self.keys(queue), paused }).await?;
+        for keys in self.all_partitions(queue).await {
+            self.invoke(SetPaused { keys: &keys, paused }).await?;
+        }
         self.register(queue).await
     }
 
@@ -220,7 +249,12 @@ impl RedisQueue {
     pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
         policy.check()?;
-        self.invoke(SetPolicy { keys: &self.keys(queue), policy: &policy }).await?;
+        let n = crate::partitions::count_in(&*self.partition_counts().await, queue);
+        crate::partitions::check_policy(queue, n, &policy)?;
+        // Each partition applies the policy to its own jobs.
+        for keys in self.all_partitions(queue).await {
+            self.invoke(SetPolicy { keys: &keys, policy: &policy }).await?;
+        }
         self.register(queue).await
     }
 
@@ -273,12 +307,38 @@ impl RedisQueue {
         })
     }
 
+    /// The queue's breaker and its groups': per partition, added up (the
+    /// state is the first partition's that is not closed; the groups'
+    /// listing stays one page).
+    pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
+        validate_queue_name(queue)?;
+        let mut all: Option<BreakerInfo> = None;
+        for keys in self.all_partitions(queue).await {
+            let b = self.partition_breaker(&keys).await?;
+            let Some(a) = all.as_mut() else {
+                all = Some(b);
+                continue;
+            };
+            if a.state == BreakerState::Closed {
+                a.state = b.state;
+            }
+            a.recent_failures = a.recent_failures.saturating_add(b.recent_failures);
+            // Opened by hand in every partition at once (a partitioned
+            // queue has no breaker policy to open one by itself).
+            a.opened = a.opened.max(b.opened);
+            a.groups_open += b.groups_open;
+            a.groups_opened += b.groups_opened;
+            a.groups.extend(b.groups);
+            a.groups.truncate(GROUP_BREAKERS_LISTED);
+        }
+        // all_partitions names one partition at least.
+        all.ok_or_else(|| RedisQueueError::reply("breaker", "no partition").into())
+    }
+
     /// The state fields of the meta hash, the failures logged, the groups'
     /// breakers (one page of `gbrk`) and the server's clock, in one
     /// pipelined round trip.
-    pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
-        validate_queue_name(queue)?;
-        let keys = self.keys(queue);
+    async fn partition_breaker(&self, keys: &QueueKeys) -> Result<BreakerInfo, Error> {
         type Meta = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
         type Fields = ((u64, u64), Meta, Vec<(String, f64)>, u64, (String, Vec<(String, String)>));
         let ((secs, micros), (state, until, probe, opened, config, groups_opened), failures, groups_open, (_, page)): Fields =
@@ -312,7 +372,7 @@ impl RedisQueue {
         let until = from_ms(until.and_then(|u| u.parse().ok()).unwrap_or(0));
         let state = match (state.as_deref(), probe.filter(|p| !p.is_empty())) {
             (Some("open"), _) => BreakerState::Open { until },
-            (Some("probe"), Some(p)) => match job_id("breaker", queue, p.as_bytes()) {
+            (Some("probe"), Some(p)) => match job_id("breaker", keys, p.as_bytes()) {
                 Ok(job) => BreakerState::Probing { job, until },
                 Err(_) => BreakerState::Open { until },
             },
@@ -330,7 +390,7 @@ impl RedisQueue {
             .into_iter()
             .take(GROUP_BREAKERS_LISTED)
             .filter_map(|(group, v)| {
-                let state = group_breaker_field(queue, &v)?;
+                let state = group_breaker_field(keys, &v)?;
                 Some(GroupBreakerInfo { group, state })
             })
             .collect();
@@ -356,7 +416,16 @@ impl RedisQueue {
         if let Some(g) = group {
             jobs_core::validate_group_key(g)?;
         }
-        self.invoke(SetBreaker { keys: &self.keys(queue), action, group }).await?;
+        // A group's breaker is in its group's partition; the queue's in
+        // every one.
+        let counts = self.partition_counts().await;
+        let parts = match group {
+            Some(g) => vec![self.group_partition(queue, g, &counts)],
+            None => self.partitions_in(queue, &counts),
+        };
+        for keys in parts {
+            self.invoke(SetBreaker { keys: &keys, action, group }).await?;
+        }
         self.register(queue).await
     }
 }

@@ -97,6 +97,26 @@ pub struct RedisConfig {
     /// ```
     #[serde(deserialize_with = "routes")]
     pub routes: BTreeMap<String, String>,
+    /// Queues spread over several partitions: queue name to its number of
+    /// partitions (1 to 1024; `"*"`: every queue, at least). Each partition is a hash slot of its own,
+    /// so on Redis Cluster one queue's work spreads over several masters.
+    /// Connecting raises the count stored in Redis to this (a count is
+    /// never lowered: a partition taken away would strand its jobs), and
+    /// every handle on the same prefix follows the stored count within a
+    /// second. Empty (the default): no queue partitioned by this handle.
+    /// See `docs/partitions.md` for what holds per partition and what per
+    /// queue.
+    ///
+    /// ```
+    /// use jobs_redis::RedisConfig;
+    /// let config = jobs_core::config::Config::from_yaml_str(
+    ///     "jobs:\n  redis:\n    url: redis://10.0.0.1:6379\n    partitions: { email: 3 }\n",
+    /// )?;
+    /// let redis = RedisConfig::from_config(&config)?.expect("a redis section");
+    /// assert_eq!(redis.partitions["email"], 3);
+    /// # Ok::<(), jobs_core::config::ConfigError>(())
+    /// ```
+    pub partitions: BTreeMap<String, u16>,
 }
 
 impl Default for RedisConfig {
@@ -114,6 +134,7 @@ impl Default for RedisConfig {
             max_payload: jobs_core::backend::DEFAULT_MAX_PAYLOAD,
             event_history: jobs_core::backend::DEFAULT_EVENT_HISTORY,
             routes: BTreeMap::new(),
+            partitions: BTreeMap::new(),
         }
     }
 }
@@ -165,6 +186,7 @@ impl fmt::Debug for RedisConfig {
             .field("max_payload", &self.max_payload)
             .field("event_history", &self.event_history)
             .field("routes", &self.routes.iter().map(|(q, u)| (q, mask_url(u))).collect::<BTreeMap<_, _>>())
+            .field("partitions", &self.partitions)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ use jobs_core::{AttemptInfo, JobId, JobInfo, JobStatus, NewJob, Priority, When};
 use serde::Deserialize;
 
 use crate::error::RedisQueueError;
+use crate::keys::QueueKeys;
 use crate::PayloadFormat;
 
 /// Milliseconds since the epoch, rounded down.
@@ -60,8 +61,8 @@ pub(crate) fn due_arg(w: When) -> String {
 }
 
 /// The id of job `ulid` (as stored) of `queue`.
-pub(crate) fn job_id(op: &'static str, queue: &str, ulid: &[u8]) -> Result<JobId, RedisQueueError> {
-    Ok(JobId::from_parts(queue, ulid_of(op, ulid)?))
+pub(crate) fn job_id(op: &'static str, keys: &QueueKeys, ulid: &[u8]) -> Result<JobId, RedisQueueError> {
+    Ok(keys.job_id(ulid_of(op, ulid)?))
 }
 
 /// A job's ulid as stored.
@@ -403,12 +404,12 @@ pub(crate) fn breaker_field(s: &str) -> Option<jobs_core::Breaker> {
 /// A group's breaker as `gbrk` stores it (`open|<until ms>`,
 /// `probe|<job id>|<lease ms>`, see groups.lua); `None` when it does not
 /// parse.
-pub(crate) fn group_breaker_field(queue: &str, s: &str) -> Option<jobs_core::BreakerState> {
+pub(crate) fn group_breaker_field(keys: &QueueKeys, s: &str) -> Option<jobs_core::BreakerState> {
     if let Some(until) = s.strip_prefix("open|") {
         return Some(jobs_core::BreakerState::Open { until: from_ms(until.parse().ok()?) });
     }
     let (job, until) = s.strip_prefix("probe|")?.rsplit_once('|')?;
-    let job = job_id("breaker", queue, job.as_bytes()).ok()?;
+    let job = job_id("breaker", keys, job.as_bytes()).ok()?;
     Some(jobs_core::BreakerState::Probing { job, until: from_ms(until.parse().ok()?) })
 }
 

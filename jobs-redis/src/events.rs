@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use jobs_core::backend::{BoxFuture, EventHub, Waiter};
-use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobId, Listening, QueueEvents};
+use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobEvent, JobId, Listening, QueueEvents};
 
 use crate::decode::Record;
 use crate::keys::QueueKeys;
@@ -30,23 +30,80 @@ pub(crate) use cursor::Position;
 pub(crate) use names::NameCache;
 
 impl RedisQueue {
+    /// Turns recording on in every partition of `queue`. A partitioned
+    /// queue's cursor names a position in each partition (see
+    /// [`read_events`](Self::read_events)).
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
         validate_queue_name(queue)?;
-        let keys = self.keys(queue);
-        self.invoke(Listen { keys: &keys, history: self.inner.event_history, ttl }).await
+        let parts = self.all_partitions(queue).await;
+        let mut cursors = Vec::with_capacity(parts.len());
+        let mut was_on = true;
+        for keys in &parts {
+            let l = self.invoke(Listen { keys, history: self.inner.event_history, ttl }).await?;
+            was_on &= l.was_on;
+            cursors.push(l.cursor);
+        }
+        if let [cursor] = &cursors[..] {
+            return Ok(Listening { cursor: cursor.clone(), was_on });
+        }
+        Ok(Listening { cursor: joined(&cursors), was_on })
     }
 
+    /// Up to `max` events of `queue` after `after`. The events of a
+    /// partitioned queue are merged from its partitions by time, and its
+    /// cursors name a position in each partition, `|`-separated (a
+    /// partition with no position, one added since, is read from its
+    /// start).
     async fn read_events(&self, queue: &str, after: &EventCursor, max: usize) -> Result<EventPage, Error> {
         validate_queue_name(queue)?;
-        let after = Position::parse(after)?;
-        let keys = self.keys(queue);
-        let mut page = self.read_page(&keys, &after, max).await?;
+        let parts = self.all_partitions(queue).await;
+        if let [keys] = &parts[..] {
+            return self.read_partition_events(keys, &Position::parse(after)?, max).await;
+        }
+        let mut at: Vec<EventCursor> = vec![EventCursor::start(); parts.len()];
+        if after.as_str() != "0" {
+            for (i, text) in after.as_str().split('|').enumerate() {
+                let Some(slot) = at.get_mut(i) else {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid event cursor `{after}`: it names more partitions than queue {queue} has"
+                    )));
+                };
+                *slot = EventCursor::from_backend(text);
+            }
+        }
+        let mut pages = Vec::with_capacity(parts.len());
+        let mut out = EventPage::default();
+        for (keys, cursor) in parts.iter().zip(&at) {
+            let page = self.read_partition_events(keys, &Position::parse(cursor)?, max).await?;
+            out.missed |= page.missed;
+            pages.push(page.events.into_iter());
+        }
+        let mut heads: Vec<Option<JobEvent>> = pages.iter_mut().map(Iterator::next).collect();
+        while out.events.len() < max {
+            // The oldest next event of any partition.
+            let Some(p) = (0..heads.len())
+                .filter(|&i| heads[i].is_some())
+                .min_by_key(|&i| heads[i].as_ref().map(|e| (e.at, e.job.ulid())))
+            else {
+                break;
+            };
+            let Some(mut e) = std::mem::replace(&mut heads[p], pages[p].next()) else { break };
+            at[p] = std::mem::replace(&mut e.cursor, EventCursor::start());
+            e.cursor = joined(&at);
+            out.events.push(e);
+        }
+        Ok(out)
+    }
+
+    async fn read_partition_events(&self, keys: &QueueKeys, after: &Position, max: usize) -> Result<EventPage, Error> {
+        let queue = keys.queue();
+        let mut page = self.read_page(keys, after, max).await?;
         let missing = self.inner.event_names.fill(queue, &mut page.events);
         if !missing.is_empty() {
             let mut jobs: Vec<JobId> = missing.iter().map(|&i| page.events[i].job.clone()).collect();
             jobs.sort_unstable();
             jobs.dedup();
-            let names = self.names_from_records(&keys, &jobs).await?;
+            let names = self.names_from_records(keys, &jobs).await?;
             let found: HashMap<&JobId, &str> = jobs.iter().zip(names.iter().map(String::as_str)).collect();
             for &i in &missing {
                 if let Some(name) = found.get(&page.events[i].job) {
@@ -82,6 +139,12 @@ impl RedisQueue {
     }
 }
 
+/// A partitioned queue's cursor: each partition's position, in order.
+fn joined(cursors: &[EventCursor]) -> EventCursor {
+    let texts: Vec<&str> = cursors.iter().map(EventCursor::as_str).collect();
+    EventCursor::from_backend(texts.join("|"))
+}
+
 impl QueueEvents for RedisQueue {
     fn listen<'a>(&'a self, queue: &'a str, ttl: Duration) -> BoxFuture<'a, Result<Listening, Error>> {
         Box::pin(self.listen(queue, ttl))
@@ -96,9 +159,13 @@ impl QueueEvents for RedisQueue {
         Box::pin(self.read_events(queue, after, max))
     }
 
+    /// Hears the partitions `queue` had when it was made; events of a
+    /// partition added since are read on the next read all the same.
     fn event_waiter(&self, queue: &str) -> Result<Box<dyn Waiter>, Error> {
         validate_queue_name(queue)?;
-        Ok(Box::new(crate::waiter::RedisWaiter::start(self, vec![self.keys(queue).events_wake()])?))
+        let n = self.inner.partitions.known(queue);
+        let channels = (0..n).map(|p| QueueKeys::of_partition(&self.inner.prefix, queue, p).events_wake()).collect();
+        Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))
     }
 
     fn event_hub(&self) -> &EventHub {

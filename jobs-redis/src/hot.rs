@@ -55,19 +55,20 @@ fn fetch_call<'a>(
     }
 }
 
-/// Groups positions of a batch by queue, queues in order of first
-/// appearance.
-fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&'a T) -> &'a str) -> Vec<(&'a str, Vec<usize>)> {
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+/// Groups positions of a batch by the queue partition of their job's id,
+/// partitions in order of first appearance.
+fn by_queue<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a JobId) -> Vec<(&'a JobId, Vec<usize>)> {
+    let mut groups: Vec<(&JobId, Vec<usize>)> = Vec::new();
+    let mut index: HashMap<(&str, u16), usize> = HashMap::new();
+    let same = |a: &JobId, b: &JobId| a.partition() == b.partition() && a.queue() == b.queue();
     for (i, item) in items.iter().enumerate() {
-        let q = queue(item);
+        let q = id(item);
         // The common case, a batch of one queue, without hashing.
-        if let Some(last) = groups.last_mut().filter(|g| g.0 == q) {
+        if let Some(last) = groups.last_mut().filter(|g| same(g.0, q)) {
             last.1.push(i);
             continue;
         }
-        let g = *index.entry(q).or_insert_with(|| {
+        let g = *index.entry((q.queue(), q.partition())).or_insert_with(|| {
             groups.push((q, Vec::new()));
             groups.len() - 1
         });
@@ -83,7 +84,7 @@ impl RedisQueue {
     /// parts of other queues sent before it stay stored (a batch spanning
     /// queues is all or nothing per queue: one script cannot span Redis
     /// Cluster slots).
-    pub(crate) async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
+    pub(crate) async fn enqueue_many(&self, mut jobs: Vec<NewJob>) -> Result<Vec<JobId>, Error> {
         for j in &jobs {
             validate_queue_name(j.queue())?;
         }
@@ -100,17 +101,20 @@ impl RedisQueue {
                 j.id
             )));
         }
-        let groups = by_queue(&jobs, NewJob::queue);
+        let counts = self.partition_counts().await;
+        self.place(&mut jobs, &counts);
+        let groups = by_queue(&jobs, |j: &NewJob| &j.id);
         // The queue index first: once a script has stored jobs, no later
         // step may fail the call (the producer would retry and store them
         // twice). A queue listed with no job stored is harmless.
-        for (queue, _) in &groups {
-            self.register(queue).await?;
+        for (id, _) in &groups {
+            self.register(id.queue()).await?;
         }
         let mut replaced: Vec<(usize, JobId)> = Vec::new();
         let mut scratch = Vec::with_capacity(256);
-        for (queue, idx) in &groups {
-            let keys = self.keys(queue);
+        for (id, idx) in &groups {
+            let queue = id.queue();
+            let keys = self.keys_of(id);
             let call = Enqueue { keys: &keys, jobs: &jobs, idx, scratch: &mut scratch };
             match self.invoke(call).await? {
                 // Positions whose id is another job's: a live duplicate of a
@@ -138,30 +142,29 @@ impl RedisQueue {
         let mut next_due: Option<u64> = None;
         let mut visited = 0usize;
         let mut first_error = None;
-        for queue in &req.queues {
-            // A name that cannot be valid has no jobs (and would break the
-            // key layout).
-            if validate_queue_name(queue).is_err() {
-                continue;
-            }
+        let counts = self.partition_counts().await;
+        // A name that cannot be valid has no jobs (and would break the key
+        // layout).
+        for keys in req.queues.iter().filter(|q| validate_queue_name(q).is_ok()).flat_map(|q| self.spread(q, &counts)) {
+            let queue = keys.queue();
             let room = req.max.saturating_sub(out.jobs.len());
             let started = Instant::now();
             if room == 0 {
-                let last = lock(&self.inner.maintained).get(queue).copied();
+                let last = lock(&self.inner.maintained).get(keys.tag()).copied();
                 if last.is_some_and(|t| started.duration_since(t) < HOUSEKEEPING_EVERY) {
                     continue;
                 }
             }
             visited += 1;
-            match self.fetch_queue(queue, room, req, &mut out).await {
+            match self.fetch_queue(&keys, room, req, &mut out).await {
                 Ok(due) => {
-                    lock(&self.inner.maintained).insert(queue.clone(), started);
+                    lock(&self.inner.maintained).insert(keys.tag().to_owned(), started);
                     if let Some(d) = due {
                         next_due = Some(next_due.map_or(d, |n| n.min(d)));
                     }
                 }
                 Err(e) => {
-                    out.failed.push(QueueFailure { queue: queue.clone(), error: e.to_string() });
+                    out.failed.push(QueueFailure { queue: queue.to_owned(), error: e.to_string() });
                     first_error.get_or_insert(e);
                 }
             }
@@ -181,14 +184,13 @@ impl RedisQueue {
     /// server's clock), if any.
     async fn fetch_queue(
         &self,
-        queue: &str,
+        keys: &QueueKeys,
         room: usize,
         req: &FetchRequest,
         out: &mut Fetched,
     ) -> Result<Option<u64>, Error> {
-        let keys = self.keys(queue);
-        let reply = self.invoke(fetch_call(&keys, room, req, self.inner.retention, None)).await?;
-        self.absorb(&keys, reply, out).await
+        let reply = self.invoke(fetch_call(keys, room, req, self.inner.retention, None)).await?;
+        self.absorb(keys, reply, out).await
     }
 
     /// A fetch of `queue` alone for up to `req.max` jobs that parks fetcher
@@ -206,7 +208,7 @@ impl RedisQueue {
         let mut out = Fetched::default();
         let due = self.absorb(keys, reply, &mut out).await?;
         out.next_due = due.map(Duration::from_millis);
-        lock(&self.inner.maintained).insert(keys.queue().to_owned(), Instant::now());
+        lock(&self.inner.maintained).insert(keys.tag().to_owned(), Instant::now());
         Ok((out, parked))
     }
 
@@ -246,7 +248,7 @@ impl RedisQueue {
             out.archived.push(queue.to_owned());
         }
         for (ulid, name) in &reply.expired {
-            match job_id("fetch", queue, ulid) {
+            match job_id("fetch", keys, ulid) {
                 Ok(id) => out.expired.push(ExpiredJob { id, name: text(name).to_owned() }),
                 Err(e) => tracing::warn!(queue, error = %e, "an expired job's id does not parse"),
             }
@@ -254,7 +256,7 @@ impl RedisQueue {
         for d in reply.dead {
             // The script stored this id: one that does not parse was written
             // by something else, and is dead all the same.
-            match job_id("fetch", queue, &d.ulid) {
+            match job_id("fetch", keys, &d.ulid) {
                 Ok(id) => out.dead.push(DeadJob::new(id, d.name, d.attempts, d.error)),
                 Err(e) => tracing::warn!(queue, error = %e, "a reclaimed dead job has an unreadable id"),
             }
@@ -271,7 +273,8 @@ impl RedisQueue {
         let shared: Arc<str> = queue.into();
         for entry in reply.jobs {
             let entry = entry?;
-            match leased(&shared, entry.record, &entry.ulid, reply.token, entry.old_state.as_deref()) {
+            match leased(&shared, keys.partition(), entry.record, &entry.ulid, reply.token, entry.old_state.as_deref())
+            {
                 Ok(job) => jobs.push(LeasedJob { crashes: entry.crashes, ..job }),
                 Err(e) => unreadable.push((entry.ulid, e.to_string())),
             }
@@ -306,8 +309,8 @@ impl RedisQueue {
     /// results in the batch's order.
     pub(crate) async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<FinishResult>, Error> {
         let mut out = vec![FinishResult::Stale; batch.len()];
-        for (queue, mut idx) in by_queue(&batch, |f: &Finish| f.id.queue()) {
-            if validate_queue_name(queue).is_err() {
+        for (id, mut idx) in by_queue(&batch, |f: &Finish| &f.id) {
+            if validate_queue_name(id.queue()).is_err() {
                 continue; // Never stored: stale.
             }
             // A job named twice: the repeat is stale (the first one ends
@@ -328,7 +331,7 @@ impl RedisQueue {
             // Jobs of one lease and one outcome side by side: the script is
             // sent their token and kind once per run (see finish.lua).
             idx.sort_by_key(|&i| (batch[i].token, crate::scripts::finish::kind_of(&batch[i].outcome)));
-            let keys = self.keys(queue);
+            let keys = self.keys_of(id);
             let call = FinishBatch {
                 keys: &keys,
                 dead_max: self.inner.retention.dead_max,
@@ -349,11 +352,11 @@ impl RedisQueue {
         lease: Duration,
     ) -> Result<Vec<LeaseState>, Error> {
         let mut out = vec![LeaseState::Lost; leases.len()];
-        for (queue, idx) in by_queue(leases, |(id, _)| id.queue()) {
-            if validate_queue_name(queue).is_err() {
+        for (id, idx) in by_queue(leases, |(id, _)| id) {
+            if validate_queue_name(id.queue()).is_err() {
                 continue;
             }
-            let keys = self.keys(queue);
+            let keys = self.keys_of(id);
             let states = self.invoke(Extend { keys: &keys, lease, leases, idx: &idx }).await?;
             for (&i, s) in idx.iter().zip(states) {
                 out[i] = s;
@@ -368,7 +371,7 @@ impl RedisQueue {
         if validate_queue_name(update.id.queue()).is_err() {
             return Ok(ProgressWrite::Stale);
         }
-        let keys = self.keys(update.id.queue());
+        let keys = self.keys_of(&update.id);
         self.invoke(ReportProgress { keys: &keys, update }).await
     }
 }
@@ -378,13 +381,14 @@ impl RedisQueue {
 /// the fetch (none: never started, this is attempt 1).
 fn leased(
     queue: &Arc<str>,
+    partition: u16,
     mut rec: Vec<u8>,
     ulid: &[u8],
     token: u64,
     old: Option<&[u8]>,
 ) -> Result<LeasedJob, RedisQueueError> {
     const OP: &str = "fetch";
-    let id = JobId::from_shared_parts(queue, ulid_of(OP, ulid)?);
+    let id = JobId::from_shared_parts(queue, ulid_of(OP, ulid)?).in_partition(partition);
     let r = Record::parse(&rec).ok_or_else(|| RedisQueueError::reply(OP, format!("job {id} has a bad record")))?;
     let attempt = match old {
         None => 1,

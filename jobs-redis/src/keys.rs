@@ -23,24 +23,62 @@
 
 use jobs_core::Error;
 
-/// The key names of one queue.
+/// The key names of one queue, or of one partition of a partitioned queue.
+///
+/// Partition `n` (from 1) of queue `q` is a queue of its own under the hash
+/// tag `{q~n}` (a name no queue can take: `~` is not allowed in queue
+/// names), so each partition may live on another Cluster master; partition
+/// 0 is the queue's own layout, `{q}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueKeys {
     base: String,
     /// Where the queue's name starts in `base` (after `<prefix>:{`).
     queue_at: usize,
+    /// The queue name's length (the tag may go on with `~<partition>`).
+    queue_len: usize,
+    partition: u16,
 }
 
 impl QueueKeys {
     /// The keys of `queue` under `prefix` (both already validated).
     pub fn new(prefix: &str, queue: &str) -> Self {
-        QueueKeys { base: format!("{prefix}:{{{queue}}}:"), queue_at: prefix.len() + 2 }
+        Self::of_partition(prefix, queue, 0)
     }
 
-    /// The queue's name (its hash tag).
+    /// The keys of partition `partition` of `queue` under `prefix`.
+    pub fn of_partition(prefix: &str, queue: &str, partition: u16) -> Self {
+        let base = match partition {
+            0 => format!("{prefix}:{{{queue}}}:"),
+            n => format!("{prefix}:{{{queue}~{n}}}:"),
+        };
+        QueueKeys { base, queue_at: prefix.len() + 2, queue_len: queue.len(), partition }
+    }
+
+    /// The keys of the partition that stores job `id`.
+    pub fn of_job(prefix: &str, id: &jobs_core::JobId) -> Self {
+        Self::of_partition(prefix, id.queue(), id.partition())
+    }
+
+    /// The queue's name.
     pub fn queue(&self) -> &str {
+        &self.base[self.queue_at..self.queue_at + self.queue_len]
+    }
+
+    /// The partition of the queue these keys name (0: the queue's own).
+    pub fn partition(&self) -> u16 {
+        self.partition
+    }
+
+    /// The hash tag: the queue's name, then `~<partition>` for a partition
+    /// other than 0.
+    pub fn tag(&self) -> &str {
         // `base` ends with the tag's `}` and the separating `:`.
         &self.base[self.queue_at..self.base.len() - 2]
+    }
+
+    /// The id of the job `ulid` stored under these keys.
+    pub fn job_id(&self, ulid: ulid::Ulid) -> jobs_core::JobId {
+        jobs_core::JobId::from_parts(self.queue(), ulid).in_partition(self.partition)
     }
 
     /// The common prefix `<prefix>:{<queue>}:` that scripts get as `KEYS[1]`.
@@ -144,9 +182,15 @@ impl QueueKeys {
         self.key("seq")
     }
 
-    /// Pub/sub channel that wakes idle fetchers of the queue.
+    /// Pub/sub channel that wakes idle fetchers of the queue: one channel
+    /// for all of a queue's partitions (every partition publishes on
+    /// partition 0's, see `wake_channel` in `common.lua`), so a fetcher
+    /// hears the partitions added after it subscribed.
     pub fn wake(&self) -> String {
-        self.key("wake")
+        match self.partition {
+            0 => self.key("wake"),
+            _ => format!("{}{}}}:wake", &self.base[..self.queue_at], self.queue()),
+        }
     }
 
     /// Stream of the queue's job events (capped; written only while
@@ -353,6 +397,13 @@ impl QueueKeys {
     }
 }
 
+/// The sorted set of partitioned queues: queue name → its number of
+/// partitions (only ever raised, `ZADD GT`). Outside any queue's slot,
+/// written and read by plain commands.
+pub fn partitions_key(prefix: &str) -> String {
+    format!("{prefix}:partitions")
+}
+
 /// The set of every queue's name, read by `stats()`. It lives outside any
 /// queue's slot, so it is written by its own command, never in a script.
 pub fn queues_key(prefix: &str) -> String {
@@ -548,6 +599,21 @@ mod tests {
             }
         }
         assert!(checked > 20, "the scripts name their keys `B .. '<suffix>'`: {checked} found");
+    }
+
+    #[test]
+    fn a_partition_is_a_slot_of_its_own_that_wakes_its_queue() {
+        let k = QueueKeys::of_partition("jobs", "email", 3);
+        assert_eq!(k.ready(0), "jobs:{email~3}:ready:0");
+        assert_eq!((k.queue(), k.partition(), k.tag()), ("email", 3, "email~3"));
+        let slot = key_slot(b"email~3");
+        for key in every_key(&k).iter().filter(|key| !key.ends_with(":wake")) {
+            assert_eq!(key_slot(key.as_bytes()), slot, "{key}");
+        }
+        assert_eq!(k.wake(), QueueKeys::new("jobs", "email").wake());
+        let id = k.job_id(ulid::Ulid::nil());
+        assert_eq!(QueueKeys::of_job("jobs", &id), k);
+        assert_eq!(QueueKeys::new("jobs", "email"), QueueKeys::of_partition("jobs", "email", 0));
     }
 
     #[test]

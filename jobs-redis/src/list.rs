@@ -30,6 +30,9 @@ impl RedisQueue {
     /// workers take them, scheduled and retrying by due time, running by
     /// lease expiry, dead, succeeded and cancelled newest first (as
     /// `MemoryQueue` lists them).
+    ///
+    /// A partitioned queue's pages are each partition's first `offset +
+    /// limit` jobs, merged in that order.
     pub(crate) async fn list_jobs(
         &self,
         queue: &str,
@@ -40,12 +43,38 @@ impl RedisQueue {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let keys = self.keys(queue);
+        let parts = self.all_partitions(queue).await;
+        if let [keys] = &parts[..] {
+            return self.list_partition(keys, status, offset, limit).await;
+        }
+        let mut all = Vec::new();
+        for keys in &parts {
+            all.extend(self.list_partition(keys, status, 0, offset.saturating_add(limit)).await?);
+        }
+        let never = std::time::SystemTime::UNIX_EPOCH;
+        match status {
+            JobStatus::Pending => all.sort_by_key(|j| (j.priority.rank(), j.id.ulid())),
+            JobStatus::Scheduled | JobStatus::Retrying | JobStatus::Running => {
+                all.sort_by_key(|j| (j.run_at.unwrap_or(never), j.id.ulid()));
+            }
+            _ => all.sort_by_key(|j| std::cmp::Reverse((j.finished_at.unwrap_or(never), j.id.ulid()))),
+        }
+        Ok(all.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// [`list_jobs`](Self::list_jobs) of one partition.
+    async fn list_partition(
+        &self,
+        keys: &QueueKeys,
+        status: JobStatus,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>, Error> {
         let (source, shared) = match status {
             JobStatus::Pending => (Source::Ready, false),
             JobStatus::Scheduled | JobStatus::Retrying => (Source::Sorted { key: keys.scheduled(), rev: false }, true),
             // A lease lists the jobs it took, running or not any more.
-            JobStatus::Running => (Source::Fixed(self.leased_ids(&keys).await?), true),
+            JobStatus::Running => (Source::Fixed(self.leased_ids(keys).await?), true),
             JobStatus::Dead => (Source::Sorted { key: keys.dead(), rev: true }, false),
             JobStatus::Succeeded | JobStatus::Cancelled | JobStatus::Expired => {
                 (Source::List { key: keys.done() }, true)
@@ -59,12 +88,12 @@ impl RedisQueue {
         let mut out = Vec::new();
         loop {
             let want = if shared { PAGE } else { limit - out.len() };
-            let ulids = self.ids(&keys, &source, pos, want).await?;
+            let ulids = self.ids(keys, &source, pos, want).await?;
             if ulids.is_empty() {
                 return Ok(out);
             }
             pos += ulids.len();
-            for info in self.infos(&keys, &ulids).await? {
+            for info in self.infos(keys, &ulids).await? {
                 if info.status != status {
                     continue;
                 }
@@ -232,7 +261,7 @@ impl RedisQueue {
         let mut out = Vec::with_capacity(ulids.len());
         for (u, job) in ulids.iter().zip(stored) {
             // No record: deleted since its id was read (trimmed, purged).
-            if let Some(info) = stored_info(keys.queue(), u, &job)? {
+            if let Some(info) = stored_info(keys, u, &job)? {
                 out.push(info);
             }
         }
@@ -248,26 +277,32 @@ impl RedisQueue {
         if firsts.is_empty() || validate_queue_name(queue).is_err() {
             return Ok(firsts.into_iter().map(|minute| MinuteCounts { minute, ..Default::default() }).collect());
         }
-        let keys = self.keys(queue);
+        let parts = self.all_partitions(queue).await;
         let mut pipe = redis::pipe();
-        for &m in &firsts {
-            pipe.cmd("HMGET").arg(keys.minute(m)).arg("processed").arg("failed");
+        for keys in &parts {
+            for &m in &firsts {
+                pipe.cmd("HMGET").arg(keys.minute(m)).arg("processed").arg("failed");
+            }
         }
         let counts: Vec<(Option<u64>, Option<u64>)> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| self.command_error("throughput", &e))?;
-        Ok(firsts
-            .into_iter()
-            .zip(counts)
-            .map(|(minute, (p, f))| MinuteCounts { minute, processed: p.unwrap_or(0), failed: f.unwrap_or(0) })
-            .collect())
+        let mut out: Vec<MinuteCounts> =
+            firsts.iter().map(|&minute| MinuteCounts { minute, ..Default::default() }).collect();
+        // Each partition's minutes in turn, added up.
+        for (i, (p, f)) in counts.into_iter().enumerate() {
+            let m = &mut out[i % firsts.len()];
+            m.processed += p.unwrap_or(0);
+            m.failed += f.unwrap_or(0);
+        }
+        Ok(out)
     }
 }
 
-/// A job of `queue` as its fields read (`None`: no record).
-pub(crate) fn stored_info(queue: &str, ulid: &[u8], job: &StoredJob) -> Result<Option<JobInfo>, Error> {
+/// A job stored under `keys` as its fields read (`None`: no record).
+pub(crate) fn stored_info(keys: &QueueKeys, ulid: &[u8], job: &StoredJob) -> Result<Option<JobInfo>, Error> {
     const OP: &str = "job";
     let Some(rec) = &job.record else { return Ok(None) };
-    let id = job_id(OP, queue, ulid)?;
+    let id = job_id(OP, keys, ulid)?;
     let mut info = job_info(&id, rec, job.state.as_deref(), job.log.as_deref(), job.result.as_deref())?;
     info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
     info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);

@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     /// When this handle last ran a fetch's housekeeping on each queue (see
     /// `hot::fetch`).
     pub(crate) maintained: Mutex<HashMap<String, Instant>>,
+    /// The partitioned queues' counts (see `partitions.rs`).
+    pub(crate) partitions: crate::partitions::Partitions,
 }
 
 impl fmt::Debug for RedisQueue {
@@ -105,6 +107,17 @@ impl RedisQueue {
     /// ("authentication failed") or the TLS handshake.
     pub async fn from_config(config: &RedisConfig) -> Result<RedisQueue, Error> {
         validate_prefix(&config.prefix)?;
+        for (queue, &count) in &config.partitions {
+            if queue != crate::partitions::EVERY_QUEUE {
+                validate_queue_name(queue)?;
+            }
+            if !(1..=crate::partitions::MAX_PARTITIONS).contains(&count) {
+                return Err(Error::InvalidArgument(format!(
+                    "partitions: queue {queue} has {count}; a queue has 1 to {}",
+                    crate::partitions::MAX_PARTITIONS
+                )));
+            }
+        }
         let shown = mask_url(&config.url);
         let target = Target::of(config).map_err(|reason| RedisQueueError::Config { url: shown.clone(), reason })?;
         let mut urls = target.urls();
@@ -117,7 +130,7 @@ impl RedisQueue {
             }
             _ => shown,
         };
-        Ok(RedisQueue {
+        let handle = RedisQueue {
             inner: Arc::new(Inner {
                 pubsub: opened.pubsub,
                 blocking: opened.blocking,
@@ -136,8 +149,17 @@ impl RedisQueue {
                 redactor,
                 registered: Mutex::new(HashSet::new()),
                 maintained: Mutex::new(HashMap::new()),
+                partitions: crate::partitions::Partitions::default(),
             }),
-        })
+        };
+        // Each raise reads the counts back; with none, they are read here.
+        for (queue, &count) in &config.partitions {
+            handle.set_partitions(queue, count).await?;
+        }
+        if config.partitions.is_empty() {
+            handle.load_partition_counts().await?;
+        }
+        Ok(handle)
     }
 
     /// Whether this handle talks to a Redis Cluster.
@@ -204,8 +226,12 @@ impl RedisQueue {
         for q in queues {
             validate_queue_name(q)?;
         }
+        // One inbox cannot span a partitioned queue's slots: its waiter only
+        // listens, on the one channel all its partitions wake.
         if let [queue] = queues {
-            return Ok(Box::new(crate::waiter::RedisWaiter::parking(self, self.keys(queue))?));
+            if self.inner.partitions.known(queue) == 1 {
+                return Ok(Box::new(crate::waiter::RedisWaiter::parking(self, self.keys(queue))?));
+            }
         }
         let channels = queues.iter().map(|q| self.keys(q).wake()).collect();
         Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))

@@ -15,6 +15,7 @@ use jobs_core::{validate_queue_name, Error, JobId, NewJob, PoolInfo, ScheduleDef
 use crate::decode::{dur_ms, from_ms, job_id, opt_u64, text, to_ms};
 use crate::error::RedisQueueError;
 use crate::keys;
+use crate::keys::QueueKeys;
 use crate::queue::RedisQueue;
 use crate::scripts::fire_schedule::{FireSchedule, Tick};
 use crate::scripts::schedule_paused::SchedulePaused;
@@ -117,7 +118,7 @@ impl RedisQueue {
         let mut out = Vec::with_capacity(hashes.len());
         for ((_, queue), h) in index.iter().zip(hashes) {
             if !h.is_empty() {
-                out.push(schedule_state(queue, h)?);
+                out.push(schedule_state(&self.keys(queue), h)?);
             }
         }
         Ok(out)
@@ -240,7 +241,7 @@ impl RedisQueue {
 }
 
 /// A schedule's hash as a [`ScheduleState`].
-fn schedule_state(queue: &str, mut h: Hash) -> Result<ScheduleState, Error> {
+fn schedule_state(keys: &QueueKeys, mut h: Hash) -> Result<ScheduleState, Error> {
     const OP: &str = "schedules";
     let mut field = |k: &str| h.remove(k).unwrap_or_default();
     let bad = |what: &str, e: serde_json::Error| RedisQueueError::reply(OP, format!("schedule {what}: {e}"));
@@ -255,7 +256,7 @@ fn schedule_state(queue: &str, mut h: Hash) -> Result<ScheduleState, Error> {
         paused: text(&field("paused")) == "1",
         last_tick: opt_u64(OP, &field("last_tick_ms"))?.map(from_ms),
         last_run: opt_u64(OP, &field("last_run_ms"))?.map(from_ms),
-        last_job: if last_job.is_empty() { None } else { Some(job_id(OP, queue, &last_job)?) },
+        last_job: if last_job.is_empty() { None } else { Some(job_id(OP, keys, &last_job)?) },
         held_tick: opt_u64(OP, &field("held_tick_ms"))?.map(from_ms),
         skipped: opt_u64(OP, &field("skipped"))?.unwrap_or(0),
         last_skipped: opt_u64(OP, &field("last_skipped_ms"))?.map(from_ms),

@@ -322,6 +322,9 @@ impl Waiter for RedisWaiter {
                     && req.queues.len() == 1
                     && req.queues[0] == p.keys.queue()
                     && p.off_until.is_none_or(|t| now >= t)
+                    // A queue partitioned since: one inbox cannot span
+                    // its partitions' slots, so the waiter only listens.
+                    && p.queue.inner.partitions.known(p.keys.queue()) == 1
             });
             if !self.subscribed || !ours {
                 return self.wait(timeout).await.map(|()| None);

@@ -23,3 +23,27 @@ mod workflows {
         RedisQueue::from_config(&RedisConfig { prefix, ..RedisConfig::new(shared_server_url()) }).await.unwrap()
     }; workflows);
 }
+
+/// The suite again with every queue spread over three partitions: each
+/// case's jobs, ids, counts, listings and events go through the partitions.
+/// All but the `queue_wide` cases, which need a queue in one slot (see
+/// `docs/partitions.md`; `partitions.rs` in this directory tests what holds
+/// instead).
+mod partitioned {
+    use super::*;
+
+    async fn partitioned() -> RedisQueue {
+        let prefix = jobs_core::testing::unique_queue("jobs");
+        let partitions = [("*".to_owned(), 3)].into();
+        RedisQueue::from_config(&RedisConfig { prefix, partitions, ..RedisConfig::new(shared_server_url()) })
+            .await
+            .unwrap()
+    }
+
+    jobs_core::conformance_suite!(partitioned; hot, admin, presence, history, schedules, events);
+
+    mod workflows {
+        use super::*;
+        jobs_core::conformance_suite!(partitioned; workflows);
+    }
+}

@@ -52,7 +52,9 @@ impl<Q: JobQueue> Metered<Q> {
     /// names a job stored before (see the type's docs).
     fn count(&self, sent: &[(JobId, String, Priority)], got: &[JobId]) {
         for ((id, name, priority), back) in sent.iter().zip(got) {
-            if id == back {
+            // Another job's id: a duplicate, not stored. (The backend may
+            // have placed the job in a partition: the same ulid is the job.)
+            if id.ulid() == back.ulid() {
                 self.metrics.count_enqueued(name, id.queue(), *priority);
             }
         }

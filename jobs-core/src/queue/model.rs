@@ -415,9 +415,49 @@ pub struct QueueCounts {
     /// process, and count none.
     #[serde(default)]
     pub handed: u64,
+    /// How many partitions the queue is spread over (a Redis queue's
+    /// `partitions`); these counts are their sums. 0 or 1: one, the queue
+    /// is not partitioned.
+    #[serde(default, skip_serializing_if = "one_partition")]
+    pub partitions: u16,
+}
+
+fn one_partition(n: &u16) -> bool {
+    *n <= 1
 }
 
 impl QueueCounts {
+    /// Adds another part's counts to these (another partition's, or the
+    /// same queue's on another backend): counts and gauges add up; the
+    /// queue is paused, or its breaker open, when any part's is.
+    pub fn merge(&mut self, other: QueueCounts) {
+        // Every field named: a new one must say how it merges.
+        let QueueCounts {
+            by_priority,
+            paused,
+            limited,
+            throttled,
+            breaker_open,
+            breaker_opened,
+            group_breakers_open,
+            group_breakers_opened,
+            handed,
+            partitions,
+        } = other;
+        self.paused |= paused;
+        self.limited += limited;
+        self.throttled += throttled;
+        self.breaker_open |= breaker_open;
+        self.breaker_opened += breaker_opened;
+        self.group_breakers_open += group_breakers_open;
+        self.group_breakers_opened += group_breakers_opened;
+        self.handed += handed;
+        self.partitions = self.partitions.max(partitions);
+        for (p, c) in by_priority {
+            self.by_priority.entry(p).or_default().add(&c);
+        }
+    }
+
     /// All priorities added up.
     pub fn total(&self) -> Counts {
         let mut t = Counts::default();

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::events::{EventCursor, EventHub, EventPage, Listening};
 use crate::queue::{
-    BoxFuture, BreakerAction, BreakerInfo, CancelResult, GroupInfo, JobInfo, MinuteCounts, QueueAdmin, QueueCounts,
-    QueueEvents, QueueHistory, QueueInspect, QueuePolicy, QueueStats, Waiter,
+    BoxFuture, BreakerAction, BreakerInfo, CancelResult, GroupInfo, JobInfo, MinuteCounts, QueueAdmin, QueueEvents,
+    QueueHistory, QueueInspect, QueuePolicy, QueueStats, Waiter,
 };
 use crate::vocab::{JobId, JobStatus};
 
@@ -35,30 +35,7 @@ impl<B: QueueInspect> QueueInspect for QueueRouter<B> {
             let mut all = QueueStats::default();
             for stats in answers {
                 for (name, counts) in stats?.queues {
-                    // Every field named: a new one must say how it merges.
-                    let QueueCounts {
-                        by_priority,
-                        paused,
-                        limited,
-                        throttled,
-                        breaker_open,
-                        breaker_opened,
-                        group_breakers_open,
-                        group_breakers_opened,
-                        handed,
-                    } = counts;
-                    let merged = all.queues.entry(name).or_default();
-                    merged.paused |= paused;
-                    merged.limited += limited;
-                    merged.throttled += throttled;
-                    merged.breaker_open |= breaker_open;
-                    merged.breaker_opened += breaker_opened;
-                    merged.group_breakers_open += group_breakers_open;
-                    merged.group_breakers_opened += group_breakers_opened;
-                    merged.handed += handed;
-                    for (p, c) in by_priority {
-                        merged.by_priority.entry(p).or_default().add(&c);
-                    }
+                    all.queues.entry(name).or_default().merge(counts);
                 }
             }
             Ok(all)

@@ -55,6 +55,7 @@ pub fn use_suite_jobs() {
 /// | `history` | listing and throughput | and `QueueHistory` |
 /// | `schedules` | cron schedules | and `ScheduleStore` (`+ PoolPresence` for orphans) |
 /// | `events` | job events (progress among them), typed waits | and `QueueEvents` |
+/// | `queue_wide` | what needs all of a queue's jobs in one place: strict priority and order across the whole queue, and queue-wide bounds (`max_jobs`, which the all-or-nothing batch cases are refused by, `max_running`, `rate`, the queue's breaker, retention and archive counts) | a full [`Backend`](crate::Backend) |
 /// | `workflows` | workflows and batches (not in the full set: [`JobQueue::flow_store`](crate::JobQueue::flow_store) must answer) | `JobQueue + QueueInspect` |
 ///
 /// ```text
@@ -63,7 +64,7 @@ pub fn use_suite_jobs() {
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:expr) => {
-        $crate::conformance_suite!($factory; hot, admin, presence, history, schedules, events);
+        $crate::conformance_suite!($factory; hot, admin, presence, history, schedules, events, queue_wide);
     };
     ($factory:expr; $($capability:ident),+ $(,)?) => {
         $( $crate::conformance_suite!(@capability $capability, $factory); )+
@@ -73,16 +74,12 @@ macro_rules! conformance_suite {
             enqueue_stores_pending_job,
             enqueue_validation_error_writes_nothing,
             enqueue_many_keeps_order,
-            enqueue_many_is_all_or_nothing,
-            enqueue_all_is_all_or_nothing,
             headers_travel_with_the_job,
             job_unknown_id_is_none,
             job_runs_once_and_succeeds,
             job_result_is_stored,
             oversized_result_is_refused,
             context_describes_the_attempt,
-            strict_priority_within_queue,
-            fifo_within_priority,
             delayed_job_starts_on_time,
             schedule_at_starts_on_time,
             retry_then_succeed_records_errors,
@@ -113,13 +110,11 @@ macro_rules! conformance_suite {
             prefetched_job_goes_back_when_no_worker_frees,
             shutdown_hands_back_jobs_taken_ahead,
             pause_and_resume,
-            max_jobs_refuses_but_never_a_retry,
             priority_levels_refuse_other_priorities,
             unique_for_deduplicates,
             attempt_log_is_bounded,
             queue_override_routes_job,
             weighted_queues_do_not_starve,
-            priority_order_under_load,
             reclaimed_dead_jobs_are_reported_once,
             on_failure_and_on_dead_see_every_failure,
             on_dead_reports_the_job_of_a_killed_pool,
@@ -130,7 +125,6 @@ macro_rules! conformance_suite {
             snooze_past_the_limit_ends_dead,
             expired_job_never_runs,
             retry_after_expiry_still_runs,
-            expired_backlog_does_not_stall_fetching,
             pool_runs_the_job_behind_an_expired_backlog,
             progress_needs_the_lease_and_stays_with_the_job,
             held_back_progress_is_written_when_the_interval_passes,
@@ -138,18 +132,14 @@ macro_rules! conformance_suite {
             caller_id_is_free_once_the_job_is_gone,
             key_keep_returns_the_waiting_job,
             key_replace_debounces,
-            max_running_bounds_the_queue_across_pools,
             group_concurrency_holds_across_pools,
             groups_take_turns,
             grouped_jobs_are_counted_and_cancelled,
             groups_are_listed_by_what_is_still_pending,
             group_rate_holds_in_every_window,
-            queue_rate_holds_in_every_window,
             rate_limited_holds_the_group,
             queue_group_bounds_override_the_jobs,
-            held_back_fetches_are_counted,
             priorities_are_strict_within_a_group,
-            breaker_opens_probes_and_closes,
             group_breakers_stop_only_their_group,
         );
     };
@@ -159,9 +149,26 @@ macro_rules! conformance_suite {
             dead_jobs_newest_first,
             retry_dead_runs_again,
             purge_dead_deletes,
+        );
+    };
+    (@capability queue_wide, $factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            strict_priority_within_queue,
+            fifo_within_priority,
+            enqueue_many_is_all_or_nothing,
+            enqueue_all_is_all_or_nothing,
+            max_jobs_refuses_but_never_a_retry,
+            priority_order_under_load,
+            expired_backlog_does_not_stall_fetching,
+            max_running_bounds_the_queue_across_pools,
+            queue_rate_holds_in_every_window,
+            held_back_fetches_are_counted,
+            breaker_opens_probes_and_closes,
             queue_retention_overrides_the_backends,
             archive_backlog_keeps_deleted_jobs_in_order,
             full_archive_backlog_holds_the_retention_back,
+            grouped_pending_jobs_count_for_max_jobs,
+            failing_schedule_does_not_stop_the_others,
         );
     };
     (@capability presence, $factory:expr) => {
@@ -208,7 +215,6 @@ macro_rules! conformance_suite {
             schedule_ticks_fire_once_across_schedulers,
             schedule_catch_up_policies,
             schedule_pause_skips_ticks,
-            failing_schedule_does_not_stop_the_others,
             orphaned_schedule_is_flagged_and_does_not_fire,
             pool_adds_attribute_schedules,
             interval_ticks_once_per_interval_across_schedulers,

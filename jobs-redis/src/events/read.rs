@@ -64,6 +64,11 @@ impl RedisQueue {
                 decode_entry(&queue, entry, 0, max, &mut page.events)?;
             }
             if page.events.len() >= max || entries.len() < count {
+                if keys.partition() > 0 {
+                    for e in &mut page.events {
+                        e.job = e.job.clone().in_partition(keys.partition());
+                    }
+                }
                 return Ok(page);
             }
             // `entries` is not empty: it holds `count` entries.

@@ -451,12 +451,13 @@ impl FlowStore for RedisQueue {
         Box::pin(async move {
             let mut out = Vec::new();
             for q in queues {
-                if out.len() >= max {
-                    break;
+                for keys in self.all_partitions(q).await {
+                    if out.len() >= max {
+                        break;
+                    }
+                    let take = crate::scripts::flow_take::Take { keys: &keys, max: max - out.len(), claim };
+                    out.extend(self.invoke(take).await?);
                 }
-                let keys = self.keys(q);
-                let take = crate::scripts::flow_take::Take { keys: &keys, max: max - out.len(), claim };
-                out.extend(self.invoke(take).await?);
             }
             Ok(out)
         })
@@ -464,13 +465,13 @@ impl FlowStore for RedisQueue {
 
     fn ack_ended<'a>(&'a self, ends: &'a [MemberEnd]) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let mut by_queue: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+            let mut by_queue: std::collections::BTreeMap<(&str, u16), Vec<String>> = Default::default();
             for e in ends {
-                by_queue.entry(e.job.queue()).or_default().push(e.job.ulid().to_string());
+                by_queue.entry((e.job.queue(), e.job.partition())).or_default().push(e.job.ulid().to_string());
             }
-            for (q, ids) in by_queue {
+            for ((q, p), ids) in by_queue {
                 let _: i64 = redis::cmd("ZREM")
-                    .arg(self.keys(q).flow_out())
+                    .arg(QueueKeys::of_partition(&self.inner.prefix, q, p).flow_out())
                     .arg(&ids)
                     .query_async(&mut self.conn())
                     .await

@@ -83,6 +83,13 @@
 -- status change moves them (moved) so they stay exact.
 
 local B = KEYS[1]
+
+-- The channel that wakes the queue's idle fetchers (keys.rs,
+-- QueueKeys::wake): partition `{<queue>~<n>}` of a partitioned queue
+-- publishes on its queue's own, so one subscription hears every partition.
+local function wake_channel()
+  return (string.gsub(B, '~%d+}:$', '}:')) .. 'wake'
+end
 local JOBS = B .. 'jobs'
 local STATE = B .. 'state'
 local LOG = B .. 'log'

@@ -178,7 +178,7 @@ impl ScriptCall for Enqueue<'_> {
     fn decode(self, reply: Value) -> Result<Enqueued, RedisQueueError> {
         let mut items = array(OP, reply)?;
         if items.first().is_some_and(|v| is_code(v, b"exists")) && items.len() == 3 {
-            let existing = job_id(OP, self.keys.queue(), &bytes(OP, items.pop().unwrap_or(Value::Nil))?)?;
+            let existing = job_id(OP, self.keys, &bytes(OP, items.pop().unwrap_or(Value::Nil))?)?;
             let pos = usize::try_from(num(OP, &bytes(OP, items.pop().unwrap_or(Value::Nil))?)?).unwrap_or(usize::MAX);
             let caller_id = pos
                 .checked_sub(1)
@@ -199,7 +199,7 @@ impl ScriptCall for Enqueue<'_> {
                 .checked_sub(1)
                 .filter(|&p| p < self.idx.len())
                 .ok_or_else(|| RedisQueueError::reply(OP, "a duplicate's position is out of range"))?;
-            replaced.push((at, job_id(OP, self.keys.queue(), &bytes(OP, id)?)?));
+            replaced.push((at, job_id(OP, self.keys, &bytes(OP, id)?)?));
         }
         Ok(Enqueued::Stored(replaced))
     }

@@ -86,7 +86,7 @@ impl ScriptCall for FireSchedule<'_> {
             if id.is_empty() {
                 return Ok(Tick::Recorded(None));
             }
-            return Ok(Tick::Recorded(Some(job_id(OP, self.keys.queue(), &id)?)));
+            return Ok(Tick::Recorded(Some(job_id(OP, self.keys, &id)?)));
         }
         Refusal::decode(OP, items).map(Tick::Refused)
     }

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use jobs_core::{JobId, MemberEnd, MemberStatus};
+use jobs_core::{MemberEnd, MemberStatus};
 use redis::Value;
 use ulid::Ulid;
 
@@ -65,7 +65,7 @@ impl ScriptCall for Take<'_> {
             out.push(MemberEnd {
                 flow: flow.to_owned(),
                 member: member.to_owned(),
-                job: JobId::from_parts(self.keys.queue(), ulid),
+                job: self.keys.job_id(ulid),
                 status,
                 result: if result.is_empty() { None } else { Some(text(result)?) },
             });

@@ -9,6 +9,6 @@
 
 redis.call('HSET', B .. 'meta', 'paused', ARGV[1])
 if ARGV[1] == '0' then
-  redis.call('PUBLISH', B .. 'wake', '1')
+  redis.call('PUBLISH', wake_channel(), '1')
 end
 return 'ok'

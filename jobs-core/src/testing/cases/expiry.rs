@@ -77,8 +77,7 @@ pub async fn expired_backlog_does_not_stall_fetching<Q: JobQueue + QueueInspect 
     let opts = JobOptions::new().queue(&queue).expires_in(ms(50));
     let backlog: Vec<_> =
         (0..n as u64).map(|i| probe_job(&queue, i, Act::Succeed).into_new_job(opts.clone()).unwrap()).collect();
-    let last = backlog[n - 1].id.clone();
-    q.enqueue_many(backlog).await.unwrap();
+    let last = q.enqueue_many(backlog).await.unwrap().pop().unwrap();
     until_expired(&q, &last).await;
     let live = put(&q, &queue, 99_999, Act::Succeed, JobOptions::new()).await;
     let req = fetch_of(&queue, 1);
@@ -102,8 +101,7 @@ pub async fn pool_runs_the_job_behind_an_expired_backlog<Q: JobQueue + QueueInsp
     let opts = JobOptions::new().queue(&queue).expires_in(ms(50));
     let backlog: Vec<_> =
         (0..n as u64).map(|i| probe_job(&queue, i, Act::Succeed).into_new_job(opts.clone()).unwrap()).collect();
-    let last = backlog[n - 1].id.clone();
-    q.enqueue_many(backlog).await.unwrap();
+    let last = q.enqueue_many(backlog).await.unwrap().pop().unwrap();
     until_expired(&q, &last).await;
     let live = put(&q, &queue, 99_999, Act::Succeed, JobOptions::new()).await;
     let pool = test_pool(q.clone(), &[&queue]).workers(1).start().unwrap();

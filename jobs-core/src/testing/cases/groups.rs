@@ -91,12 +91,6 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     let mut tied = busiest(1, 1);
     tied.reverse();
     assert_eq!(q.groups(&queue, 10).await.unwrap(), tied, "ties: the greater key first");
-    let policy = crate::queue::QueuePolicy { max_jobs: Some(2), ..Default::default() };
-    q.set_policy(&queue, policy).await.unwrap();
-    let full = GroupedJob { key: queue.clone(), group: "z".into(), seq: 4, sleep_ms: 0 }
-        .enqueue_with(&q, JobOptions::new().queue(&queue))
-        .await;
-    assert!(matches!(full, Err(crate::Error::QueueFull { .. })), "grouped pending jobs count for max_jobs: {full:?}");
     let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
     wait_status(&q, &a, JobStatus::Succeeded).await;
     wait_status(&q, &c, JobStatus::Succeeded).await;
@@ -106,6 +100,21 @@ pub async fn grouped_jobs_are_counted_and_cancelled<Q: JobQueue + QueueInspect +
     assert_eq!(seqs, vec![1, 3], "the cancelled job never ran");
     assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 0);
     assert_eq!(q.groups(&queue, 10).await.unwrap(), vec![], "nothing pending: no group listed");
+}
+
+/// Grouped pending jobs count for the queue's `max_jobs`, as ungrouped
+/// ones do.
+pub async fn grouped_pending_jobs_count_for_max_jobs<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let queue = unique_queue("gfull");
+    grouped(&q, &queue, "x", 1, 0).await;
+    grouped(&q, &queue, "y", 2, 0).await;
+    let policy = crate::queue::QueuePolicy { max_jobs: Some(2), ..Default::default() };
+    q.set_policy(&queue, policy).await.unwrap();
+    let full = GroupedJob { key: queue.clone(), group: "z".into(), seq: 3, sleep_ms: 0 }
+        .enqueue_with(&q, JobOptions::new().queue(&queue))
+        .await;
+    assert!(matches!(full, Err(crate::Error::QueueFull { .. })), "grouped pending jobs count for max_jobs: {full:?}");
+    assert_eq!(q.stats().await.unwrap().queue(&queue).pending, 2, "the refused job is not stored");
 }
 
 /// The busiest groups are listed by the jobs they still have pending,
