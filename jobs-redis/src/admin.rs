@@ -59,7 +59,7 @@ impl RedisQueue {
         if names.is_empty() {
             return Ok(stats);
         }
-        let counts = self.partition_counts().await;
+        let counts = self.partition_counts();
         let parts: Vec<(String, QueueKeys)> = names
             .iter()
             .flat_map(|q| self.partitions_in(q, &counts).into_iter().map(move |k| (q.clone(), k)))
@@ -131,7 +131,7 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let mut all = Vec::new();
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             all.extend(self.partition_groups(&keys, limit).await?);
         }
         // The order groups_top.lua lists them in: by backlog, ties by the
@@ -174,7 +174,7 @@ impl RedisQueue {
         }
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let mut all = Vec::new();
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
                 .arg(keys.dead())
                 .arg(0)
@@ -214,7 +214,7 @@ impl RedisQueue {
             return Ok(0);
         }
         let mut total = 0u64;
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             loop {
                 let n = self.invoke(PurgeDead { keys: &keys, limit: BATCH }).await?;
                 total += n;
@@ -238,7 +238,7 @@ impl RedisQueue {
 
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             self.invoke(SetPaused { keys: &keys, paused }).await?;
         }
         self.register(queue).await
@@ -249,10 +249,10 @@ impl RedisQueue {
     pub(crate) async fn set_policy(&self, queue: &str, policy: QueuePolicy) -> Result<(), Error> {
         validate_queue_name(queue)?;
         policy.check()?;
-        let n = crate::partitions::count_in(&*self.partition_counts().await, queue);
+        let n = crate::partitions::count_in(&self.partition_counts(), queue);
         crate::partitions::check_policy(queue, n, &policy)?;
         // Each partition applies the policy to its own jobs.
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             self.invoke(SetPolicy { keys: &keys, policy: &policy }).await?;
         }
         self.register(queue).await
@@ -313,7 +313,7 @@ impl RedisQueue {
     pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
         validate_queue_name(queue)?;
         let mut all: Option<BreakerInfo> = None;
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             let b = self.partition_breaker(&keys).await?;
             let Some(a) = all.as_mut() else {
                 all = Some(b);
@@ -418,7 +418,7 @@ impl RedisQueue {
         }
         // A group's breaker is in its group's partition; the queue's in
         // every one.
-        let counts = self.partition_counts().await;
+        let counts = self.partition_counts();
         let parts = match group {
             Some(g) => vec![self.group_partition(queue, g, &counts)],
             None => self.partitions_in(queue, &counts),

@@ -37,7 +37,7 @@ impl RedisQueue {
     ) -> Result<Option<ArchiveBatch>, Error> {
         validate_queue_name(queue)?;
         let mut last = None;
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             let Some(taken) = self.invoke(Take { keys: &keys, holder, lease, max }).await? else {
                 continue;
             };
@@ -75,7 +75,7 @@ impl RedisQueue {
     /// One `archive_release.lua` call per partition.
     pub(crate) async fn release_archive(&self, queue: &str, holder: &str) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        for keys in self.all_partitions(queue).await {
+        for keys in self.all_partitions(queue) {
             self.invoke(Release { keys: &keys, holder }).await?;
         }
         Ok(())

@@ -35,7 +35,7 @@ impl RedisQueue {
     /// [`read_events`](Self::read_events)).
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
         validate_queue_name(queue)?;
-        let parts = self.all_partitions(queue).await;
+        let parts = self.all_partitions(queue);
         let mut cursors = Vec::with_capacity(parts.len());
         let mut was_on = true;
         for keys in &parts {
@@ -56,7 +56,7 @@ impl RedisQueue {
     /// start).
     async fn read_events(&self, queue: &str, after: &EventCursor, max: usize) -> Result<EventPage, Error> {
         validate_queue_name(queue)?;
-        let parts = self.all_partitions(queue).await;
+        let parts = self.all_partitions(queue);
         if let [keys] = &parts[..] {
             return self.read_partition_events(keys, &Position::parse(after)?, max).await;
         }

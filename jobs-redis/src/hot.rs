@@ -101,7 +101,7 @@ impl RedisQueue {
                 j.id
             )));
         }
-        let counts = self.partition_counts().await;
+        let counts = self.partition_counts();
         self.place(&mut jobs, &counts);
         let groups = by_queue(&jobs, |j: &NewJob| &j.id);
         // The queue index first: once a script has stored jobs, no later
@@ -142,7 +142,7 @@ impl RedisQueue {
         let mut next_due: Option<u64> = None;
         let mut visited = 0usize;
         let mut first_error = None;
-        let counts = self.partition_counts().await;
+        let counts = self.partition_counts();
         // A name that cannot be valid has no jobs (and would break the key
         // layout).
         for keys in req.queues.iter().filter(|q| validate_queue_name(q).is_ok()).flat_map(|q| self.spread(q, &counts)) {

@@ -184,8 +184,8 @@ impl QueueKeys {
 
     /// Pub/sub channel that wakes idle fetchers of the queue: one channel
     /// for all of a queue's partitions (every partition publishes on
-    /// partition 0's, see `wake_channel` in `common.lua`), so a fetcher
-    /// hears the partitions added after it subscribed.
+    /// partition 0's, see `wake_fetchers` in `common.lua`), so a fetcher hears the
+    /// partitions added after it subscribed.
     pub fn wake(&self) -> String {
         match self.partition {
             0 => self.key("wake"),

@@ -43,7 +43,7 @@ impl RedisQueue {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let parts = self.all_partitions(queue).await;
+        let parts = self.all_partitions(queue);
         if let [keys] = &parts[..] {
             return self.list_partition(keys, status, offset, limit).await;
         }
@@ -277,7 +277,7 @@ impl RedisQueue {
         if firsts.is_empty() || validate_queue_name(queue).is_err() {
             return Ok(firsts.into_iter().map(|minute| MinuteCounts { minute, ..Default::default() }).collect());
         }
-        let parts = self.all_partitions(queue).await;
+        let parts = self.all_partitions(queue);
         let mut pipe = redis::pipe();
         for keys in &parts {
             for &m in &firsts {

@@ -77,6 +77,23 @@ impl Partitions {
         count_in(&lock(&self.counts).0, queue)
     }
 
+    /// A wake-up from partition `partition` of the queue whose channel is
+    /// `channel` (see `wake_fetchers` in `common.lua`): a partition this handle does
+    /// not know yet makes the next call read the counts again, so a pool
+    /// woken by a partition added since its last read takes its jobs.
+    pub(crate) fn heard(&self, channel: &str, partition: u16) {
+        let queue = channel.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map(|(q, _)| q);
+        if partition > 0 && queue.is_some_and(|q| partition >= self.known(q)) {
+            lock(&self.counts).1 = None;
+        }
+    }
+
+    /// Whether a wake-up named a partition not in the counts last read (see
+    /// [`heard`](Self::heard)).
+    pub(crate) fn heard_new(&self) -> bool {
+        lock(&self.counts).1.is_none()
+    }
+
     fn store(&self, counts: HashMap<String, u16>) {
         *lock(&self.counts) = (Arc::new(counts), Some(Instant::now()));
     }
@@ -171,19 +188,42 @@ fn fixed_partition(job: &NewJob, n: u16) -> Option<u16> {
 }
 
 impl RedisQueue {
-    /// The partition counts of partitioned queues, as last read (read again
-    /// first when older than a second; a failed read keeps the last one).
-    pub(crate) async fn partition_counts(&self) -> Counts {
+    /// The partition counts, as last read. When they are older than a
+    /// second they are read again in a task of their own: no call waits for
+    /// that read (while Redis is away, a call would wait out its timeout
+    /// twice). A failed read keeps the last counts.
+    pub(crate) fn partition_counts(&self) -> Counts {
         let p = &self.inner.partitions;
-        if p.stale() && !p.reading.swap(true, Ordering::AcqRel) {
-            let read = self.read_partition_counts().await;
-            p.reading.store(false, Ordering::Release);
-            match read {
-                Ok(counts) => p.store(counts),
-                Err(e) => tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read"),
+        if p.stale() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                if !p.reading.swap(true, Ordering::AcqRel) {
+                    let q = self.clone();
+                    rt.spawn(async move { q.reread_partition_counts().await });
+                }
             }
         }
         p.counts()
+    }
+
+    /// The partition counts, read again first when they are older than a
+    /// second or a wake-up named a partition this handle does not know: for
+    /// a waiting pool, which fetches next.
+    pub(crate) async fn fresh_partition_counts(&self) -> Counts {
+        let p = &self.inner.partitions;
+        if p.stale() && !p.reading.swap(true, Ordering::AcqRel) {
+            self.reread_partition_counts().await;
+        }
+        p.counts()
+    }
+
+    async fn reread_partition_counts(&self) {
+        let p = &self.inner.partitions;
+        let read = self.read_partition_counts().await;
+        p.reading.store(false, Ordering::Release);
+        match read {
+            Ok(counts) => p.store(counts),
+            Err(e) => tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read"),
+        }
     }
 
     /// Reads every partitioned queue's count from Redis, and keeps it.
@@ -299,8 +339,8 @@ impl RedisQueue {
     }
 
     /// The keys of every partition of `queue`, partition 0 first.
-    pub(crate) async fn all_partitions(&self, queue: &str) -> Vec<QueueKeys> {
-        let counts = self.partition_counts().await;
+    pub(crate) fn all_partitions(&self, queue: &str) -> Vec<QueueKeys> {
+        let counts = self.partition_counts();
         self.partitions_in(queue, &counts)
     }
 

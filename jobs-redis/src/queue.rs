@@ -70,7 +70,7 @@ pub(crate) struct Inner {
     /// `hot::fetch`).
     pub(crate) maintained: Mutex<HashMap<String, Instant>>,
     /// The partitioned queues' counts (see `partitions.rs`).
-    pub(crate) partitions: crate::partitions::Partitions,
+    pub(crate) partitions: Arc<crate::partitions::Partitions>,
 }
 
 impl fmt::Debug for RedisQueue {
@@ -149,7 +149,7 @@ impl RedisQueue {
                 redactor,
                 registered: Mutex::new(HashSet::new()),
                 maintained: Mutex::new(HashMap::new()),
-                partitions: crate::partitions::Partitions::default(),
+                partitions: Arc::default(),
             }),
         };
         // Each raise reads the counts back; with none, they are read here.

@@ -65,6 +65,9 @@ const PARK_SLACK: Duration = Duration::from_secs(1);
 
 /// The waiter of one fetch loop.
 pub(crate) struct RedisWaiter {
+    /// The handle it waits for (whose partition counts a wake-up may
+    /// outdate).
+    queue: RedisQueue,
     rx: watch::Receiver<u64>,
     task: JoinHandle<()>,
     /// Whether a wait has seen the subscription in place (the counter moves
@@ -267,8 +270,9 @@ impl RedisWaiter {
             tx,
             ping_every,
             pongs,
+            partitions: Arc::clone(&queue.inner.partitions),
         };
-        Ok(RedisWaiter { rx, task: handle.spawn(sub.run()), subscribed: false, park: None })
+        Ok(RedisWaiter { queue: queue.clone(), rx, task: handle.spawn(sub.run()), subscribed: false, park: None })
     }
 }
 
@@ -300,6 +304,11 @@ impl Waiter for RedisWaiter {
                 // shutting down): degrade to the timeout rather than spin.
                 Ok(Err(_)) => tokio::time::sleep(timeout).await,
             }
+            // Woken by a partition this handle does not know: the caller's
+            // fetch must see it.
+            if self.queue.inner.partitions.heard_new() {
+                self.queue.fresh_partition_counts().await;
+            }
             Ok(())
         })
     }
@@ -316,15 +325,24 @@ impl Waiter for RedisWaiter {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Fetched>, Error>> {
         Box::pin(async move {
+            let idle = self.park.as_ref().filter(|p| p.running.is_none());
+            if let Some((queue, name)) = idle.map(|p| (p.queue.clone(), p.keys.queue().to_owned())) {
+                let counts = queue.fresh_partition_counts().await;
+                if crate::partitions::count_in(&counts, &name) > 1 {
+                    // Partitioned since: one inbox cannot span the
+                    // partitions' slots, so the waiter only listens from now
+                    // on (counts never go down), and the caller fetches
+                    // every partition at once.
+                    self.park = None;
+                    return Ok(None);
+                }
+            }
             let now = tokio::time::Instant::now();
             let ours = self.park.as_ref().is_some_and(|p| {
                 req.max > 0
                     && req.queues.len() == 1
                     && req.queues[0] == p.keys.queue()
                     && p.off_until.is_none_or(|t| now >= t)
-                    // A queue partitioned since: one inbox cannot span
-                    // its partitions' slots, so the waiter only listens.
-                    && p.queue.inner.partitions.known(p.keys.queue()) == 1
             });
             if !self.subscribed || !ours {
                 return self.wait(timeout).await.map(|()| None);
@@ -377,6 +395,8 @@ struct Subscriber {
     ping_every: Duration,
     /// Liveness pings answered.
     pongs: Arc<AtomicU64>,
+    /// Told of each wake-up's partition.
+    partitions: Arc<crate::partitions::Partitions>,
 }
 
 impl Subscriber {
@@ -427,7 +447,12 @@ impl Subscriber {
             tokio::select! {
                 _ = self.tx.closed() => return Ok(()),
                 msg = stream.next() => match msg {
-                    Some(_) => self.wake(),
+                    Some(msg) => {
+                        if let Some(p) = std::str::from_utf8(msg.get_payload_bytes()).ok().and_then(|t| t.parse().ok()) {
+                            self.partitions.heard(msg.get_channel_name(), p);
+                        }
+                        self.wake();
+                    }
                     None => return Err(redis::RedisError::from((redis::ErrorKind::Io, "subscription closed"))),
                 },
                 _ = ping.tick(), if in_flight.is_none() => {

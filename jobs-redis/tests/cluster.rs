@@ -50,6 +50,22 @@ mod workflows {
     }; workflows);
 }
 
+/// The suite again with every queue spread over three partitions, so that
+/// one queue's jobs are on several masters (all but the `queue_wide` cases,
+/// which need a queue in one slot).
+mod partitioned {
+    use super::*;
+
+    async fn partitioned() -> RedisQueue {
+        let prefix = jobs_core::testing::unique_queue("jobs");
+        let partitions = [("*".to_owned(), 3)].into();
+        let config = RedisConfig { prefix, partitions, ..RedisConfig::new(shared_cluster().url()) };
+        RedisQueue::from_config(&config).await.unwrap()
+    }
+
+    jobs_core::conformance_suite!(partitioned; hot, admin, presence, history, schedules, events);
+}
+
 fn probe(queue: &str, seq: u64, act: Act) -> jobs_core::NewJob {
     ProbeJob { key: queue.to_owned(), seq, act }.into_new_job(JobOptions::new().queue(queue)).unwrap()
 }
@@ -125,6 +141,43 @@ fn queues_spread_over_masters_and_jobs_are_found_by_id() {
         // stats() reads every queue, whatever master holds it, in one call.
         let stats = q.stats().await.unwrap();
         assert!(stats.queues.len() >= 3);
+    });
+}
+
+/// A queue of three partitions whose slots are on the three masters: its
+/// jobs spread evenly over them, a pool takes them from every master, each
+/// runs once.
+#[test]
+fn a_partitioned_queue_spreads_over_the_masters() {
+    run(async {
+        let c = shared_cluster();
+        let q = RedisQueue::connect(&c.url()).await.unwrap();
+        let ranges = slot_ranges(c);
+        let tag = |q: &str, p: u16| if p == 0 { q.to_owned() } else { format!("{q}~{p}") };
+        let owners = |q: &str| (0..3).map(|p| owner_in(&ranges, key_slot(tag(q, p).as_bytes()))).collect::<Vec<_>>();
+        let queue = loop {
+            let q = unique_queue("pspread");
+            if owners(&q).into_iter().collect::<HashSet<_>>().len() == 3 {
+                break q;
+            }
+        };
+        q.set_partitions(&queue, 3).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            ids.extend(q.enqueue_many(vec![probe(&queue, i, Act::Succeed)]).await.unwrap());
+        }
+        for (p, owner) in owners(&queue).into_iter().enumerate() {
+            let key = format!("jobs:{{{}}}:jobs", tag(&queue, p as u16));
+            assert_eq!(c.cli(owner, &["HLEN", &key]).trim(), "100", "partition {p} on the master on port {owner}");
+        }
+        let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+        for id in &ids {
+            wait_status(&q, id, JobStatus::Succeeded).await;
+        }
+        pool.shutdown().await.unwrap();
+        let mut seqs: Vec<u64> = jobs_core::testing::probe(&queue).starts().iter().map(|s| s.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..300).collect::<Vec<_>>(), "each job ran once");
     });
 }
 

@@ -451,7 +451,7 @@ impl FlowStore for RedisQueue {
         Box::pin(async move {
             let mut out = Vec::new();
             for q in queues {
-                for keys in self.all_partitions(q).await {
+                for keys in self.all_partitions(q) {
                     if out.len() >= max {
                         break;
                     }

@@ -84,11 +84,18 @@
 
 local B = KEYS[1]
 
--- The channel that wakes the queue's idle fetchers (keys.rs,
--- QueueKeys::wake): partition `{<queue>~<n>}` of a partitioned queue
--- publishes on its queue's own, so one subscription hears every partition.
-local function wake_channel()
-  return (string.gsub(B, '~%d+}:$', '}:')) .. 'wake'
+-- Wakes the queue's idle fetchers (keys.rs, QueueKeys::wake). Partition
+-- `{<queue>~<n>}` of a partitioned queue publishes on its queue's own
+-- channel, so one subscription hears every partition; the message is the
+-- partition's number, so that a fetcher that does not know it yet reads
+-- the partition counts again (partitions.rs).
+local function wake_fetchers()
+  local queue, n = string.match(B, '^(.*)~(%d+)}:$')
+  if queue then
+    redis.call('PUBLISH', queue .. '}:wake', n)
+  else
+    redis.call('PUBLISH', B .. 'wake', '0')
+  end
 end
 local JOBS = B .. 'jobs'
 local STATE = B .. 'state'

@@ -466,7 +466,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- a delayed job (an idle fetcher resets its timer).
   local startable = nready[1] + nready[2] + nready[3] + nready[4] + #gready > 0 or replaced
   if (nr > 0 or replaced) and not (startable and hand_off(now) and #delayed == 0) then
-    redis.call('PUBLISH', wake_channel(), '1')
+    wake_fetchers()
   end
   return out
 end

@@ -282,6 +282,6 @@ if not wake and next(left) ~= nil then
   wake = meta[4] ~= false and meta[4] ~= ''
 end
 if wake then
-  redis.call('PUBLISH', wake_channel(), '1')
+  wake_fetchers()
 end
 return table.concat(out)

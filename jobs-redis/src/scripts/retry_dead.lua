@@ -26,5 +26,5 @@ push_ready(id, rank, listed(id), false)
 -- The detail is jobs_core::backend::RETRIED_DEAD.
 emit('enqueued', id, '0', 'retried from the dead-letter set')
 flush_stats()
-redis.call('PUBLISH', wake_channel(), '1')
+wake_fetchers()
 return 'ok'

@@ -23,7 +23,7 @@ elseif ARGV[1] == 'close' then
   else
     group_breaker_close(group)
   end
-  redis.call('PUBLISH', wake_channel(), '1')
+  wake_fetchers()
 else
   return redis.error_reply('set_breaker.lua: unknown action ' .. tostring(ARGV[1]))
 end

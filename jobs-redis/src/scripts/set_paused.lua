@@ -9,6 +9,6 @@
 
 redis.call('HSET', B .. 'meta', 'paused', ARGV[1])
 if ARGV[1] == '0' then
-  redis.call('PUBLISH', wake_channel(), '1')
+  wake_fetchers()
 end
 return 'ok'

@@ -28,5 +28,5 @@ if has_groups() then
   set_overrides(ARGV[5], ARGV[6])
   offer_running(1000)
 end
-redis.call('PUBLISH', wake_channel(), '1')
+wake_fetchers()
 return 'ok'

@@ -267,7 +267,7 @@ pub const LONG_RUN_MS: u64 = 3_000;
 /// before it as a crash. A test that kills or stops a worker to make an
 /// attempt fail waits for it first.
 pub async fn start_recorded(q: &RedisQueue, id: &JobId) -> bool {
-    let key = q.keys(id.queue()).started();
+    let key = q.keys_of(id).started();
     redis::cmd("HEXISTS").arg(key).arg(id.ulid().to_string()).query_async::<bool>(&mut q.conn()).await.unwrap_or(false)
 }
 
