@@ -159,13 +159,10 @@ impl QueueEvents for RedisQueue {
         Box::pin(self.read_events(queue, after, max))
     }
 
-    /// Hears the partitions `queue` had when it was made; events of a
-    /// partition added since are read on the next read all the same.
+    /// One channel, which every partition of `queue` wakes.
     fn event_waiter(&self, queue: &str) -> Result<Box<dyn Waiter>, Error> {
         validate_queue_name(queue)?;
-        let n = self.inner.partitions.known(queue);
-        let channels = (0..n).map(|p| QueueKeys::of_partition(&self.inner.prefix, queue, p).events_wake()).collect();
-        Ok(Box::new(crate::waiter::RedisWaiter::start(self, channels)?))
+        Ok(Box::new(crate::waiter::RedisWaiter::start(self, vec![self.keys(queue).events_wake()])?))
     }
 
     fn event_hub(&self) -> &EventHub {

@@ -187,9 +187,14 @@ impl QueueKeys {
     /// partition 0's, see `wake_fetchers` in `common.lua`), so a fetcher hears the
     /// partitions added after it subscribed.
     pub fn wake(&self) -> String {
+        self.channel("wake")
+    }
+
+    /// The queue's channel `name`: partition 0's for every partition.
+    fn channel(&self, name: &str) -> String {
         match self.partition {
-            0 => self.key("wake"),
-            _ => format!("{}{}}}:wake", &self.base[..self.queue_at], self.queue()),
+            0 => self.key(name),
+            _ => format!("{}{}}}:{name}", &self.base[..self.queue_at], self.queue()),
         }
     }
 
@@ -206,9 +211,10 @@ impl QueueKeys {
         self.key("events:on")
     }
 
-    /// Pub/sub channel that wakes readers of the queue's events.
+    /// Pub/sub channel that wakes readers of the queue's events: one for
+    /// all of a queue's partitions, as [`wake`](Self::wake).
     pub fn events_wake(&self) -> String {
-        self.key("events:wake")
+        self.channel("events:wake")
     }
 
     /// Hash of ulid → the token of the running attempt whose handler is
@@ -611,6 +617,7 @@ mod tests {
             assert_eq!(key_slot(key.as_bytes()), slot, "{key}");
         }
         assert_eq!(k.wake(), QueueKeys::new("jobs", "email").wake());
+        assert_eq!(k.events_wake(), QueueKeys::new("jobs", "email").events_wake());
         let id = k.job_id(ulid::Ulid::nil());
         assert_eq!(QueueKeys::of_job("jobs", &id), k);
         assert_eq!(QueueKeys::new("jobs", "email"), QueueKeys::of_partition("jobs", "email", 0));

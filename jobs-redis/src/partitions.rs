@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use jobs_core::{validate_queue_name, Error, JobId, NewJob};
 
-use crate::keys::{partitions_key, QueueKeys};
+use crate::keys::{partitions_key, queues_key, QueueKeys};
 use crate::queue::{lock, RedisQueue};
 
 /// The most partitions a queue may have.
@@ -283,6 +283,22 @@ impl RedisQueue {
         if queue != EVERY_QUEUE {
             check_policy(queue, count, &self.policy(queue).await?)?;
         }
+        self.load_partition_counts().await?;
+        let queues: Vec<String> = if queue == EVERY_QUEUE {
+            redis::cmd("SMEMBERS")
+                .arg(queues_key(&self.inner.prefix))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| self.command_error("SMEMBERS queues", &e))?
+        } else {
+            vec![queue.to_owned()]
+        };
+        // Before the count is raised: no job can be placed in a new
+        // partition yet.
+        for q in queues.iter().filter(|q| validate_queue_name(q).is_ok()) {
+            let now = self.inner.partitions.known(q);
+            self.carry_listening(q, now, count).await?;
+        }
         redis::cmd("ZADD")
             .arg(partitions_key(&self.inner.prefix))
             .arg("GT")
@@ -293,6 +309,34 @@ impl RedisQueue {
             .map_err(|e| self.command_error("ZADD partitions", &e))?;
         self.load_partition_counts().await?;
         self.partitions(queue).await
+    }
+
+    /// Turns job events on in partitions `from..to` of `queue` for as long
+    /// as they are on in partition 0. A listener turned them on before those
+    /// partitions existed and turns them on there only once it has read the
+    /// new count: until then, the events of their jobs would not be
+    /// recorded.
+    async fn carry_listening(&self, queue: &str, from: u16, to: u16) -> Result<(), Error> {
+        if from >= to {
+            return Ok(());
+        }
+        let on = self.keys(queue).events_on();
+        let (cap, ttl): (Option<usize>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(&on)
+            .cmd("PTTL")
+            .arg(&on)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.command_error("events:on", &e))?;
+        // PTTL is negative when the key is gone or never expires.
+        let (Some(history), Ok(ms)) = (cap, u64::try_from(ttl)) else { return Ok(()) };
+        let ttl = Duration::from_millis(ms.max(1));
+        for p in from..to {
+            let keys = QueueKeys::of_partition(&self.inner.prefix, queue, p);
+            self.invoke(crate::scripts::listen::Listen { keys: &keys, history, ttl }).await?;
+        }
+        Ok(())
     }
 
     /// Gives each job of a batch to a partition of its queue (see the

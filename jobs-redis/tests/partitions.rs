@@ -8,7 +8,8 @@
 //!   ones (caller ids, `unique_for`) to partition 0;
 //! - counts only grow and reach every handle; bad counts are refused;
 //! - queue-wide bounds are refused on a partitioned queue;
-//! - a pool started before its queue grew is woken by the new partitions;
+//! - a pool started before its queue grew is woken by the new partitions,
+//!   and a reader of its events follows them into the new partitions;
 //! - worker processes killed with SIGKILL lose no job of a partitioned queue.
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use jobs_core::testing::jobs::{Act, GroupedJob, ProbeJob};
 use jobs_core::testing::{eventually, probe, run, test_pool, unique_queue};
-use jobs_core::{Error, JobExt, JobId, JobOptions, JobQueue, QueueAdmin, QueueInspect, QueuePolicy};
+use jobs_core::{
+    Error, EventFilter, EventKind, EventStream, JobExt, JobId, JobOptions, JobQueue, QueueAdmin, QueueInspect,
+    QueuePolicy,
+};
 use jobs_redis::keys::QueueKeys;
 use jobs_redis::testing::runlog;
 use jobs_redis::testing::{check_kill_runs, shared_server_url, start_long_run, CrashJob, WorkerProcess};
@@ -211,6 +215,32 @@ fn a_parked_pool_is_woken_by_its_queues_new_partitions() {
 #[test]
 fn a_listening_pool_is_woken_by_its_queues_new_partitions() {
     run(async { grown_while_waiting(Some(&unique_queue("other"))).await });
+}
+
+/// A reader following a queue's events from before it grew gets the events
+/// of the new partitions' jobs at once: they were recorded (the raise
+/// turned recording on there first), and every partition wakes the queue's
+/// one events channel. Unwoken, the reader would look again only when it
+/// renews its listening (15 s), past this test's deadline of 3 s.
+#[test]
+fn events_are_followed_into_new_partitions() {
+    run(async {
+        let q = connect().await;
+        let queue = unique_queue("evgrow");
+        let mut stream = EventStream::open(&q, EventFilter::queue(&queue)).await.unwrap();
+        connect().await.set_partitions(&queue, 3).await.unwrap();
+        let producer = connect().await;
+        for seq in 0..3u16 {
+            let id = put(&producer, &queue, u64::from(seq), JobOptions::new()).await;
+            assert_eq!(id.partition(), seq);
+            let e = tokio::time::timeout(Duration::from_secs(3), stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("no event of partition {seq} within 3 s"))
+                .unwrap()
+                .unwrap();
+            assert_eq!((e.kind, &e.job), (EventKind::Enqueued, &id));
+        }
+    });
 }
 
 /// Worker processes SIGKILLed in turn while busy on a queue of three

@@ -9,6 +9,15 @@ const PRIORITIES = ['critical', 'high', 'normal', 'low'];
 /** The chart changes by the minute: refresh it every this many polls. */
 const CHART_EVERY = 5;
 
+/** How many partitions (hash slots) a partitioned queue is spread over. */
+export function partitionsBadge(q) {
+  return h('span', {
+    class: 'badge st-active',
+    'data-partitions': String(q.partitions),
+    title: `Spread over ${q.partitions} partitions (hash slots): priorities are strict within each, and its counts are their sums.`,
+  }, `${q.partitions} partitions`);
+}
+
 /** Pause or resume a queue, with confirmation. */
 export function pauseButton(q, after) {
   const verb = q.paused ? 'resume' : 'pause';
@@ -89,6 +98,7 @@ export function overviewPage() {
         STATES.map((s) => countCell(q.name, 'all', s, q[s])),
         h('td', { class: 'state' },
           h('span', { class: q.paused ? 'badge st-paused' : 'badge st-active', 'data-paused': String(q.paused) }, q.paused ? 'paused' : 'active'),
+          q.partitions ? [' ', partitionsBadge(q)] : null,
           ' ', pauseButton(q, () => { lastStats = ''; el.refresh && el.refresh(); }))));
       for (const p of PRIORITIES) {
         const c = q.by_priority[p];

@@ -1,7 +1,7 @@
 // A queue: its jobs by state in tabs, a page at a time.
 
 import { act, actionButton, api, enc, fmtNum, followEvents, h, jobLink, note, statusBadge, throttle, timeEl } from './core.js';
-import { pauseButton } from './overview.js';
+import { partitionsBadge, pauseButton } from './overview.js';
 
 const TABS = ['pending', 'scheduled', 'running', 'retrying', 'dead', 'succeeded', 'expired'];
 export const PAGE_SIZE = 25;
@@ -241,6 +241,7 @@ export function queuePage(name, query) {
     }, t, t in q ? h('span', { class: 'count' }, fmtNum(q[t])) : null)));
     stateBox.replaceChildren(
       h('span', { class: q.paused ? 'badge st-paused' : 'badge st-active' }, q.paused ? 'paused' : 'active'), ' ',
+      q.partitions ? [partitionsBadge(q), ' '] : null,
       pauseButton({ name, paused: q.paused }, () => { lastTabs = ''; refresh(); }));
   };
 

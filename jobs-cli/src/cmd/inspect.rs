@@ -94,8 +94,16 @@ pub(super) async fn stats(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Resul
 struct QueueLine<'a> {
     name: &'a str,
     paused: bool,
+    /// Partitions the queue is spread over, when more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<u16>,
     #[serde(flatten)]
     counts: Counts,
+}
+
+/// A queue's partitions, when it is spread over more than one.
+fn partitions(c: &jobs_core::QueueCounts) -> Option<u16> {
+    (c.partitions > 1).then_some(c.partitions)
 }
 
 /// `queues`: one line per queue.
@@ -106,19 +114,28 @@ pub(super) async fn queues(q: &SharedQueue, json: bool, io: &mut Io<'_>) -> Resu
         struct Doc<'a> {
             queues: Vec<QueueLine<'a>>,
         }
-        let queues =
-            stats.queues.iter().map(|(n, c)| QueueLine { name: n, paused: c.paused, counts: c.total() }).collect();
+        let queues = stats
+            .queues
+            .iter()
+            .map(|(n, c)| QueueLine { name: n, paused: c.paused, partitions: partitions(c), counts: c.total() })
+            .collect();
         return print_json(io, &Doc { queues });
     }
     if stats.queues.is_empty() {
         return no_queues(io);
     }
+    // PART (partitions) only when a queue is spread over several.
+    let parts = stats.queues.values().any(|c| partitions(c).is_some());
     let mut columns = vec![("QUEUE", Col::Shrink), ("STATE", Col::Keep)];
+    if parts {
+        columns.push(("PART", Col::Keep));
+    }
     columns.extend(COUNT_COLUMNS);
     let mut t = Table::new(&columns);
     for (name, c) in &stats.queues {
         let state = if c.paused { "paused" } else { "active" };
-        t.row([name.clone(), state.to_owned()].into_iter().chain(count_cells(&c.total())).collect());
+        let shown = parts.then(|| partitions(c).unwrap_or(1).to_string());
+        t.row([name.clone(), state.to_owned()].into_iter().chain(shown).chain(count_cells(&c.total())).collect());
     }
     write!(io.out, "{}", t.render(WIDTH))?;
     Ok(())

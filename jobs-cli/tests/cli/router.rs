@@ -66,3 +66,30 @@ async fn queues_lists_the_queues_of_every_server() {
         [json!("mail")]
     );
 }
+
+/// `jobs queues` shows how many partitions a queue is spread over (a PART
+/// column, `partitions` in `--json`), from `jobs.redis.partitions`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_show_their_partitions() {
+    let prefix = format!("cli-parts-{}", std::process::id());
+    let yaml = format!(
+        "jobs:\n  redis:\n    url: \"{}\"\n    prefix: {prefix}\n    partitions: {{ bulk: 3 }}\n",
+        shared_server_url()
+    );
+    let config = jobs_core::config::Config::from_yaml_named(&yaml, "jobs.yaml").unwrap();
+    let q = jobs_cli::open(config).await.unwrap().queue;
+    for _ in 0..3 {
+        mail().enqueue_with(&q, JobOptions::new().queue("bulk")).await.unwrap();
+    }
+    mail().enqueue(&q).await.unwrap();
+    let listed = cli(&q, &["queues", "--json"]).await.json();
+    assert_eq!(listed["queues"][0]["partitions"], 3, "{listed}");
+    assert_eq!(listed["queues"][0]["pending"], 3, "the partitions' jobs added up: {listed}");
+    assert!(listed["queues"][1].get("partitions").is_none(), "one partition is not written: {listed}");
+    let table = cli(&q, &["queues"]).await.ok().to_owned();
+    crate::support::fits_80(&table);
+    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(&lines[0][..4], ["QUEUE", "STATE", "PART", "PENDING"], "{table}");
+    assert_eq!(&lines[1][..4], ["bulk", "active", "3", "3"], "{table}");
+    assert_eq!(&lines[2][..4], ["mail", "active", "1", "1"], "{table}");
+}

@@ -84,18 +84,23 @@
 
 local B = KEYS[1]
 
--- Wakes the queue's idle fetchers (keys.rs, QueueKeys::wake). Partition
--- `{<queue>~<n>}` of a partitioned queue publishes on its queue's own
--- channel, so one subscription hears every partition; the message is the
--- partition's number, so that a fetcher that does not know it yet reads
--- the partition counts again (partitions.rs).
-local function wake_fetchers()
+-- Publishes on the queue's channel `suffix` (keys.rs, QueueKeys::wake and
+-- events_wake). Partition `{<queue>~<n>}` of a partitioned queue publishes
+-- on its queue's own channel, so one subscription hears every partition,
+-- added later ones too; the message is the partition's number.
+local function publish(suffix)
   local queue, n = string.match(B, '^(.*)~(%d+)}:$')
   if queue then
-    redis.call('PUBLISH', queue .. '}:wake', n)
+    redis.call('PUBLISH', queue .. '}:' .. suffix, n)
   else
-    redis.call('PUBLISH', B .. 'wake', '0')
+    redis.call('PUBLISH', B .. suffix, '0')
   end
+end
+
+-- Wakes the queue's idle fetchers; a fetcher woken by a partition it does
+-- not know yet reads the partition counts again (partitions.rs).
+local function wake_fetchers()
+  publish('wake')
 end
 local JOBS = B .. 'jobs'
 local STATE = B .. 'state'
@@ -479,7 +484,7 @@ local function flush_events()
   end
   EV_IDS, EV_ATTS, nev, EV_RUNS, nruns, ev_run = {}, {}, 0, {}, 0, nil
   EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
-  redis.call('PUBLISH', B .. 'events:wake', '1')
+  publish('events:wake')
 end
 
 -- Counter and gauge changes are added up here and written by flush_stats(),

@@ -69,6 +69,9 @@ pub(crate) struct StatsView {
 pub(crate) struct QueueView {
     name: String,
     paused: bool,
+    /// Partitions the queue is spread over, when more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partitions: Option<u16>,
     #[serde(flatten)]
     counts: Counts,
     by_priority: BTreeMap<&'static str, Counts>,
@@ -86,6 +89,7 @@ impl StatsView {
                 QueueView {
                     name: name.clone(),
                     paused: q.paused,
+                    partitions: (q.partitions > 1).then_some(q.partitions),
                     counts,
                     by_priority: q.by_priority.iter().map(|(p, c)| (p.as_str(), *c)).collect(),
                 }
@@ -538,4 +542,20 @@ pub(crate) struct RemovedView {
     pub(crate) kind: &'static str,
     pub(crate) name: String,
     pub(crate) removed: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partitioned_queue_shows_its_partitions() {
+        let mut stats = QueueStats::default();
+        stats.queues.insert("bulk".into(), jobs_core::QueueCounts { partitions: 3, ..Default::default() });
+        stats.queues.insert("mail".into(), jobs_core::QueueCounts { partitions: 1, ..Default::default() });
+        let view = serde_json::to_value(StatsView::new(&stats)).unwrap();
+        assert_eq!(view["queues"][0]["partitions"], 3);
+        assert!(view["queues"][1].get("partitions").is_none(), "one partition is not written: {view}");
+    }
 }
