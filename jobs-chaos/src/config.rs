@@ -144,6 +144,8 @@ pub struct ChaosConfig {
     pub seed: u64,
     /// Keep the run's directory (Redis files, run logs, worker logs).
     pub keep_dir: bool,
+    /// Hash slots the chaos queue is spread over (1: not partitioned).
+    pub partitions: u16,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -181,6 +183,7 @@ impl ChaosConfig {
             long_work_ms: (300, 1500),
             seed: 11,
             keep_dir: false,
+            partitions: 1,
             progress: true,
         }
     }

@@ -51,6 +51,9 @@ enum Cmd {
         /// `+420` for the CI run, `+420,-420` for the long run.
         #[arg(long, value_name = "SECONDS,..", allow_hyphen_values = true)]
         skews: Option<String>,
+        /// Spread the chaos queue over this many hash slots (partitions).
+        #[arg(long, default_value_t = 1)]
+        partitions: u16,
     },
     /// One worker process of a run (started by `run`).
     Worker {
@@ -98,7 +101,7 @@ fn main() -> anyhow::Result<()> {
             jobs_chaos::run_worker(args).context("worker process")?;
             Ok(())
         }
-        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep, skews } => {
+        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep, skews, partitions } => {
             let exe = std::env::current_exe().context("the path of this program, to start worker processes")?;
             let mut cfg = if ci { ChaosConfig::ci(exe) } else { ChaosConfig::long(exe, minutes) };
             cfg.fsync = fsync.parse::<Fsync>()?;
@@ -115,6 +118,7 @@ fn main() -> anyhow::Result<()> {
                 cfg.skewed_clocks = parse_skews(&list)?;
             }
             cfg.keep_dir = keep;
+            cfg.partitions = partitions;
             let report = jobs_chaos::run(cfg)?;
             print!("{}", report.table());
             if let Some(path) = json {

@@ -95,6 +95,10 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
             .join(", ")
     ));
     let queue = connect(&url).await;
+    if cfg.partitions > 1 {
+        let n = queue.set_partitions(QUEUE, cfg.partitions).await?;
+        say(format!("queue {QUEUE} spread over {n} partitions"));
+    }
     let shared = Arc::new(Shared::new(cfg.progress));
     let started = Instant::now();
     let load_end = started + cfg.load;
@@ -140,7 +144,7 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
     let infos = read_all(&queue, &acked).await?;
     let refused = count_in_files(&dir.join("workers"), "result refused");
     let postponed = lock(&redis).postponed_fsyncs();
-    let crashes = read_crashes(&url).await.unwrap_or_else(|e| {
+    let crashes = read_crashes(&url, cfg.partitions).await.unwrap_or_else(|e| {
         shared.note(format!("cannot read the crash counts: {e}"));
         CrashCounts::default()
     });
@@ -210,12 +214,16 @@ fn clock_line(text: &str) -> Option<i64> {
 /// The backend's count of leases each job lost before its handler started
 /// (`jobs-redis` keeps them in the queue's `crash` hash, see its
 /// `scripts/common.lua`; `JobInfo` does not carry them).
-async fn read_crashes(url: &str) -> Result<CrashCounts, redis::RedisError> {
+async fn read_crashes(url: &str, partitions: u16) -> Result<CrashCounts, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let mut c = client.get_multiplexed_async_connection().await?;
     let prefix = crate::worker::redis_config(url).prefix;
-    let key = format!("{}crash", jobs_redis::keys::QueueKeys::new(&prefix, QUEUE).base());
-    let all: HashMap<String, u64> = redis::cmd("HGETALL").arg(&key).query_async(&mut c).await?;
+    let mut all: HashMap<String, u64> = HashMap::new();
+    for p in 0..partitions.max(1) {
+        let key = format!("{}crash", jobs_redis::keys::QueueKeys::of_partition(&prefix, QUEUE, p).base());
+        let part: HashMap<String, u64> = redis::cmd("HGETALL").arg(&key).query_async(&mut c).await?;
+        all.extend(part);
+    }
     Ok(CrashCounts {
         leases: all.values().sum(),
         jobs: all.values().filter(|&&n| n > 0).count() as u64,

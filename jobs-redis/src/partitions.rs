@@ -32,7 +32,7 @@
 //! wake-ups on the queue's one channel, `QueueKeys::wake`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,10 @@ pub(crate) struct Partitions {
     /// Where the next job without a placing key goes, and where the next
     /// fetch starts (each taken modulo a queue's count).
     turn: AtomicUsize,
+    /// Wake-ups heard from partitions the counts did not have (see
+    /// [`heard`](Self::heard)): a read begun before one of them does not
+    /// count as fresh.
+    heard: AtomicU64,
 }
 
 impl Partitions {
@@ -84,7 +88,9 @@ impl Partitions {
     pub(crate) fn heard(&self, channel: &str, partition: u16) {
         let queue = channel.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map(|(q, _)| q);
         if partition > 0 && queue.is_some_and(|q| partition >= self.known(q)) {
-            lock(&self.counts).1 = None;
+            let mut counts = lock(&self.counts);
+            self.heard.fetch_add(1, Ordering::AcqRel);
+            counts.1 = None;
         }
     }
 
@@ -94,8 +100,13 @@ impl Partitions {
         lock(&self.counts).1.is_none()
     }
 
-    fn store(&self, counts: HashMap<String, u16>) {
-        *lock(&self.counts) = (Arc::new(counts), Some(Instant::now()));
+    /// Keeps counts read by a read that began when [`heard`](Self::heard)
+    /// had counted `heard_before`: fresh unless a partition they may not
+    /// have was heard of since.
+    fn store(&self, counts: HashMap<String, u16>, heard_before: u64) {
+        let mut kept = lock(&self.counts);
+        let fresh = self.heard.load(Ordering::Acquire) == heard_before;
+        *kept = (Arc::new(counts), fresh.then(Instant::now));
     }
 }
 
@@ -208,28 +219,31 @@ impl RedisQueue {
     /// The partition counts, read again first when they are older than a
     /// second or a wake-up named a partition this handle does not know: for
     /// a waiting pool, which fetches next.
+    /// (It reads even while a read of the background is under way: that
+    /// one may have begun before the wake-up.)
     pub(crate) async fn fresh_partition_counts(&self) -> Counts {
         let p = &self.inner.partitions;
-        if p.stale() && !p.reading.swap(true, Ordering::AcqRel) {
-            self.reread_partition_counts().await;
+        if p.stale() {
+            if let Err(e) = self.load_partition_counts().await {
+                tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read");
+            }
         }
         p.counts()
     }
 
     async fn reread_partition_counts(&self) {
-        let p = &self.inner.partitions;
-        let read = self.read_partition_counts().await;
-        p.reading.store(false, Ordering::Release);
-        match read {
-            Ok(counts) => p.store(counts),
-            Err(e) => tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read"),
+        let read = self.load_partition_counts().await;
+        self.inner.partitions.reading.store(false, Ordering::Release);
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read");
         }
     }
 
     /// Reads every partitioned queue's count from Redis, and keeps it.
     pub(crate) async fn load_partition_counts(&self) -> Result<(), Error> {
+        let heard = self.inner.partitions.heard.load(Ordering::Acquire);
         let counts = self.read_partition_counts().await?;
-        self.inner.partitions.store(counts);
+        self.inner.partitions.store(counts, heard);
         Ok(())
     }
 
