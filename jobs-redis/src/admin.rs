@@ -173,8 +173,9 @@ impl RedisQueue {
             return Ok(Vec::new());
         }
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let parts = self.all_partitions(queue);
         let mut all = Vec::new();
-        for keys in self.all_partitions(queue) {
+        for keys in &parts {
             let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
                 .arg(keys.dead())
                 .arg(0)
@@ -182,9 +183,9 @@ impl RedisQueue {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| self.command_error("dead_jobs", &e))?;
-            all.extend(self.infos(&keys, &ulids).await?);
+            all.extend(self.infos(keys, &ulids).await?);
         }
-        if all.len() > limit {
+        if parts.len() > 1 {
             // The dead set's order: when each died, the newest first.
             all.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then_with(|| b.id.cmp(&a.id)));
             all.truncate(limit);

@@ -79,7 +79,9 @@ fn by_queue<'a, T>(items: &'a [T], id: impl Fn(&'a T) -> &'a JobId) -> Vec<(&'a 
 
 impl RedisQueue {
     /// Stores a batch of new jobs: one script call per queue of the batch
-    /// (the batch's order kept within each queue). A queue refusing its
+    /// (the batch's order kept within each queue; a partitioned queue's jobs
+    /// are placed first, see `partitions.rs`, and each partition of the
+    /// batch is a call). A queue refusing its
     /// part (`max_jobs`, `priority_levels`) stores nothing of that part;
     /// parts of other queues sent before it stay stored (a batch spanning
     /// queues is all or nothing per queue: one script cannot span Redis
@@ -130,8 +132,9 @@ impl RedisQueue {
         Ok(out)
     }
 
-    /// Leases jobs: one script call per queue in `req.queues` order until
-    /// `req.max` jobs are leased. Queues after that are visited only for
+    /// Leases jobs: one script call per queue in `req.queues` order (per
+    /// partition of a partitioned queue, in turn) until `req.max` jobs are
+    /// leased. Queues after that are visited only for
     /// their housekeeping, at most once a second per handle. A queue whose
     /// call fails is reported in [`Fetched::failed`] and the others are
     /// still served: the jobs already leased are returned, never stranded

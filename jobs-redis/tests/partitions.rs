@@ -80,6 +80,43 @@ fn jobs_spread_over_every_partition_and_each_runs_once() {
     });
 }
 
+/// Reads that span the partitions merge them in the order of one queue:
+/// the dead jobs newest first, the pending ones in enqueue order (ids one
+/// process made sort in the order it made them).
+#[test]
+fn reads_over_the_partitions_keep_the_queues_order() {
+    run(async {
+        let q = connect().await;
+        let queue = unique_queue("merged");
+        q.set_partitions(&queue, 3).await.unwrap();
+        let mut pending = Vec::new();
+        for seq in 0..9 {
+            pending.push(put(&q, &queue, seq, JobOptions::new()).await);
+        }
+        let listed: Vec<JobId> =
+            q.list_jobs(&queue, jobs_core::JobStatus::Pending, 2, 5).await.unwrap().into_iter().map(|j| j.id).collect();
+        assert_eq!(listed, pending[2..7], "a page of the queue, in enqueue order, across the partitions");
+
+        // One job at a time, each dead before the next is enqueued: they die
+        // in order, in partitions 0, 1, 2, 0, ...
+        let dead = unique_queue("merged-dead");
+        q.set_partitions(&dead, 3).await.unwrap();
+        let pool = test_pool(connect().await, &[&dead]).start().unwrap();
+        for seq in 0..9 {
+            let job = ProbeJob { key: dead.clone(), seq, act: Act::Permanent };
+            job.enqueue_with(&q, JobOptions::new().queue(&dead)).await.unwrap();
+            eventually("the job died", || async { q.stats().await.unwrap().queue(&dead).dead == seq + 1 }).await;
+        }
+        pool.shutdown().await.unwrap();
+        let died = q.dead_jobs(&dead, 10).await.unwrap();
+        let listed: Vec<u64> = died.iter().map(|j| j.payload["seq"].as_u64().unwrap()).collect();
+        assert_eq!(listed, (0..9).rev().collect::<Vec<_>>(), "the last to die first, across the partitions");
+        let page: Vec<u64> =
+            q.dead_jobs(&dead, 4).await.unwrap().iter().map(|j| j.payload["seq"].as_u64().unwrap()).collect();
+        assert_eq!(page, [8, 7, 6, 5], "the newest of all partitions");
+    });
+}
+
 #[test]
 fn a_group_keeps_to_one_partition_and_checked_jobs_to_the_first() {
     run(async {
