@@ -41,7 +41,9 @@ pub mod service;
 mod worker;
 
 pub use cluster::{shared_cluster, RedisCluster};
-pub use runlog::{check_kill_runs, start_long_run, CrashJob, GroupedCrashJob, KillRuns, Ran, Run, RunLog};
+pub use runlog::{
+    check_kill_runs, kill_in_turn, start_long_run, CrashJob, GroupedCrashJob, KillRuns, Ran, Run, RunLog,
+};
 pub use worker::WorkerProcess;
 
 use std::io::{BufRead, BufReader, Read, Write};

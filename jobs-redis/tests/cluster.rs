@@ -28,7 +28,7 @@ use jobs_core::{
 use jobs_redis::keys::key_slot;
 use jobs_redis::testing::runlog;
 use jobs_redis::testing::{
-    check_kill_runs, shared_cluster, start_long_run, CrashJob, RedisCluster, RunLog, WorkerProcess,
+    check_kill_runs, kill_in_turn, shared_cluster, CrashJob, RedisCluster, RunLog, WorkerProcess,
 };
 use jobs_redis::{RedisConfig, RedisQueue};
 
@@ -427,23 +427,14 @@ fn killed_workers_lose_no_job_on_a_cluster() {
         let crash_job = |i| CrashJob { seq: i, sleep_ms: 20 }.into_new_job(JobOptions::new().queue(&queue)).unwrap();
         let mut ids = q.enqueue_many((0..N).map(crash_job).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
-        let mut killed = Vec::new();
-        for round in 1..=2u64 {
-            let w = worker(&url, &queue, &log);
-            eventually("the worker made progress and holds jobs", || async {
-                let s = q.stats().await.unwrap().queue(&queue);
-                s.processed >= round * 40 && s.running > 0
-            })
-            .await;
-            ids.push(start_long_run(&q, &queue, N + round, &log, w.pid()).await);
-            killed.push(w.pid());
-            drop(w);
-            for id in &ids {
+        let note = async |ids: &[JobId]| {
+            for id in ids {
                 if q.job(id).await.unwrap().unwrap().status == JobStatus::Running {
                     in_flight.insert(id.clone());
                 }
             }
-        }
+        };
+        let killed = kill_in_turn(&q, &queue, &log, (2, 40, N), &mut ids, || worker(&url, &queue, &log), note).await;
         let last = worker(&url, &queue, &log);
         let total = ids.len() as u64;
         eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == total }).await;

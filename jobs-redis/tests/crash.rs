@@ -18,7 +18,7 @@ use jobs_core::testing::{eventually, run, unique_queue};
 use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::testing::runlog::{self, refused};
 use jobs_redis::testing::{
-    check_kill_runs, shared_server_url, start_long_run, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions,
+    check_kill_runs, kill_in_turn, shared_server_url, CrashJob, Ran, RedisServer, Run, RunLog, ServerOptions,
     WorkerProcess,
 };
 use jobs_redis::RedisQueue;
@@ -71,22 +71,12 @@ fn killed_workers_lose_no_job() {
         let lease = Duration::from_millis(1000);
         let mut ids = q.enqueue_many((0..N).map(|i| crash_job(&queue, i, 20)).collect()).await.unwrap();
         let mut in_flight = BTreeSet::new();
-        let mut killed = Vec::new();
-        for round in 1..=KILLS {
-            let mut w = worker(&url, &queue, lease, &log);
-            eventually("the worker made progress and holds jobs", || async {
-                let c = q.stats().await.unwrap().queue(&queue);
-                c.processed >= round * 50 && c.running > 0
-            })
-            .await;
-            ids.push(start_long_run(&q, &queue, N + round, &log, w.pid()).await);
-            killed.push(w.pid());
-            w.kill();
-            // Its leases stay in Redis until they expire: exactly its jobs in
-            // hand (older leases are reclaimed by the time a worker made
-            // progress, a lease later).
-            in_flight.extend(running(&q, &ids).await);
-        }
+        let start = || worker(&url, &queue, lease, &log);
+        // A killed worker's leases stay in Redis until they expire: exactly
+        // its jobs in hand (older leases are reclaimed by the time a worker
+        // made progress, a lease later).
+        let note = async |ids: &[JobId]| in_flight.extend(running(&q, ids).await);
+        let killed = kill_in_turn(&q, &queue, &log, (KILLS, 50, N), &mut ids, start, note).await;
         let last = worker(&url, &queue, lease, &log);
         let total = ids.len() as u64;
         eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == total }).await;

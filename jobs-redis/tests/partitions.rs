@@ -24,7 +24,7 @@ use jobs_core::{
 };
 use jobs_redis::keys::QueueKeys;
 use jobs_redis::testing::runlog;
-use jobs_redis::testing::{check_kill_runs, shared_server_url, start_long_run, CrashJob, WorkerProcess};
+use jobs_redis::testing::{check_kill_runs, kill_in_turn, shared_server_url, CrashJob, WorkerProcess};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 const WORKER_EXE: &str = env!("CARGO_BIN_EXE_jobs-redis-test-worker");
@@ -303,18 +303,8 @@ fn killed_workers_lose_no_job_of_a_partitioned_queue() {
         }
         let spread: BTreeSet<u16> = ids.iter().map(JobId::partition).collect();
         assert_eq!(spread.len(), 3, "the jobs are in every partition");
-        let mut killed = Vec::new();
-        for round in 1..=KILLS {
-            let mut w = WorkerProcess::spawn_with_run_log(WORKER_EXE, &url, &queue, lease, &log);
-            eventually("the worker made progress and holds jobs", || async {
-                let c = q.stats().await.unwrap().queue(&queue);
-                c.processed >= round * 50 && c.running > 0
-            })
-            .await;
-            ids.push(start_long_run(&q, &queue, N + round, &log, w.pid()).await);
-            killed.push(w.pid());
-            w.kill();
-        }
+        let start = || WorkerProcess::spawn_with_run_log(WORKER_EXE, &url, &queue, lease, &log);
+        let killed = kill_in_turn(&q, &queue, &log, (KILLS, 50, N), &mut ids, start, async |_: &[JobId]| {}).await;
         let last = WorkerProcess::spawn_with_run_log(WORKER_EXE, &url, &queue, lease, &log);
         let total = ids.len() as u64;
         eventually("every job succeeded", || async { q.stats().await.unwrap().queue(&queue).processed == total }).await;

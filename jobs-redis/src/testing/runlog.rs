@@ -288,6 +288,39 @@ pub async fn start_long_run(q: &RedisQueue, queue: &str, seq: u64, path: &Path, 
     id
 }
 
+/// Worker processes started with `start` and SIGKILLed in turn, `kills`
+/// of them: each once `queue` has `progress` more jobs processed per round
+/// and a job running, and once a long job of its own ([`start_long_run`],
+/// sequence numbers from `first_seq`) is seen running in it, so that each
+/// kill cuts a handler short. `ids` gets each long job's id; `after_kill`
+/// runs after each kill, given `ids` (a test notes what the leases hold).
+/// Returns the killed processes' ids.
+#[allow(clippy::too_many_arguments)] // A test helper: each is one knob of the rounds.
+pub async fn kill_in_turn(
+    q: &RedisQueue,
+    queue: &str,
+    log: &Path,
+    (kills, progress, first_seq): (u64, u64, u64),
+    ids: &mut Vec<JobId>,
+    start: impl Fn() -> crate::testing::WorkerProcess,
+    mut after_kill: impl AsyncFnMut(&[JobId]),
+) -> Vec<u32> {
+    let mut killed = Vec::new();
+    for round in 1..=kills {
+        let mut w = start();
+        jobs_core::testing::eventually("the worker made progress and holds jobs", || async {
+            let c = q.stats().await.expect("stats").queue(queue);
+            c.processed >= round * progress && c.running > 0
+        })
+        .await;
+        ids.push(start_long_run(q, queue, first_seq + round, log, w.pid()).await);
+        killed.push(w.pid());
+        w.kill();
+        after_kill(ids).await;
+    }
+    killed
+}
+
 /// Checks, from the run log at `path` and from Redis, that worker processes
 /// SIGKILLed while running `ids` (the processes `killed`) lost no job and
 /// that nothing but a kill made a job run again:
