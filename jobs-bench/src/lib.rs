@@ -8,10 +8,17 @@
 //! against the same server for the machine's ceiling. [`run`] does it all
 //! and returns a [`Report`]; the binary prints it as a table and JSON.
 //!
+//! One measurement runs only when asked for (`--only partitions`, see
+//! [`partitions`]): the end-to-end run on a Redis Cluster of three masters
+//! it starts itself (whatever `--redis` says), with the bench queue in one
+//! partition and then spread over partitions on every master, and each
+//! master's share of Redis's CPU.
+//!
 //! With `JOBS_BENCH_DEBUG` set, the latency measurement also prints every
 //! sample over 5 ms, with its index (at 500/s, index / 500 is the second).
 
 pub mod job;
+pub mod partitions;
 pub mod peers;
 pub mod processes;
 pub mod report;
@@ -113,15 +120,24 @@ pub struct Settings {
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
     /// `processes`, `groups`, `groups-idle`, `fan-in`, `rate-wait`,
-    /// `events`, `latency`, `delayed`, `memory`); empty: all. Skipped ones report 0 in the
-    /// JSON and have no row in the table.
+    /// `events`, `latency`, `delayed`, `memory`, and `partitions`, which
+    /// runs only when named here); empty: all but `partitions`. Skipped ones
+    /// are absent from the JSON and have no row in the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
 }
 
+/// Measurements run only when [`Settings::only`] names them: each starts
+/// servers of its own, which a default run should not.
+const ON_REQUEST: &[&str] = &["partitions"];
+
 impl Settings {
     pub(crate) fn runs(&self, name: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|o| o == name)
+        if self.only.is_empty() {
+            !ON_REQUEST.contains(&name)
+        } else {
+            self.only.iter().any(|o| o == name)
+        }
     }
 }
 
@@ -611,6 +627,11 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         p.done(&format!("p50 {:.3} ms, p99 {:.3} ms", f.delayed_lateness.p50_ms, f.delayed_lateness.p99_ms));
         backend.collect_stats("delayed", s.delayed_n, &mut f).await?;
         backend.release(st).await?;
+    }
+
+    if let (true, Backend::Redis(_)) = (s.runs("partitions"), backend) {
+        // Not on the target: on a cluster of its own.
+        f.partitions = Some(partitions::measure(s, progress).await?);
     }
 
     Ok(f)

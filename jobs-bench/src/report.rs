@@ -70,6 +70,10 @@ pub struct Figures {
     /// with microseconds per job (Redis only): where Redis spends its time.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub commands: BTreeMap<String, Vec<CommandStat>>,
+    /// The end-to-end run on a 3-master Redis Cluster of its own, the queue
+    /// unpartitioned and then partitioned (Redis only; only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<crate::partitions::PartitionFigures>,
 }
 
 /// What `redis-benchmark` reaches against the same server.
@@ -383,6 +387,26 @@ impl Report {
             "memory",
             "memory per pending job beyond the 50 B payload",
             &|f| f.memory_beyond_payload_bytes.map(|b| format!("{b:.0} B")).unwrap_or_default(),
+            String::new(),
+        );
+        // MemoryQueue has no cluster: not measured.
+        let cluster = |f: &Figures, get: &dyn Fn(&crate::partitions::PartitionFigures) -> String| {
+            f.partitions.as_ref().map_or_else(|| "-".into(), get)
+        };
+        row(
+            "partitions",
+            "end to end on a 3-master cluster, queue in 1 partition",
+            &|f| cluster(f, &|p| p.unpartitioned.summary()),
+            String::new(),
+        );
+        row(
+            "partitions",
+            "end to end on a 3-master cluster, queue partitioned over every master",
+            &|f| {
+                cluster(f, &|p| {
+                    format!("{} partitions on {} masters: {}", p.partitions, p.masters_used, p.partitioned.summary())
+                })
+            },
             String::new(),
         );
 

@@ -26,15 +26,16 @@ use jobs_core::Error;
 /// The key names of one queue, or of one partition of a partitioned queue.
 ///
 /// Partition `n` (from 1) of queue `q` is a queue of its own under the hash
-/// tag `{q~n}` (a name no queue can take: `~` is not allowed in queue
+/// tag `{q~n~<salt>}` (a name no queue can take: `~` is not allowed in queue
 /// names), so each partition may live on another Cluster master; partition
-/// 0 is the queue's own layout, `{q}`.
+/// 0 is the queue's own layout, `{q}`. The salt places the partition's slot
+/// (see [`partition_tag`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueKeys {
     base: String,
     /// Where the queue's name starts in `base` (after `<prefix>:{`).
     queue_at: usize,
-    /// The queue name's length (the tag may go on with `~<partition>`).
+    /// The queue name's length (the tag may go on with `~<partition>~<salt>`).
     queue_len: usize,
     partition: u16,
 }
@@ -49,7 +50,7 @@ impl QueueKeys {
     pub fn of_partition(prefix: &str, queue: &str, partition: u16) -> Self {
         let base = match partition {
             0 => format!("{prefix}:{{{queue}}}:"),
-            n => format!("{prefix}:{{{queue}~{n}}}:"),
+            n => format!("{prefix}:{{{}}}:", partition_tag(queue, n)),
         };
         QueueKeys { base, queue_at: prefix.len() + 2, queue_len: queue.len(), partition }
     }
@@ -450,6 +451,68 @@ pub fn pool_index(prefix: &str) -> String {
     format!("{prefix}:{{:pools}}:index")
 }
 
+/// Where partition `n` of a queue goes on the ring of hash slots, as a
+/// fraction of the ring past the slot of partition 0: 1/3 and 2/3 for
+/// partitions 1 and 2, then the midpoints of the gaps so far, level by
+/// level (1/6, 1/2, 5/6; then the twelfths between, ...), each level's
+/// points taken from the three thirds in turn. So the first `3 * 2^k`
+/// partitions are evenly spaced, and a cluster whose masters split the
+/// slots evenly (as `redis-cli --cluster create` does) holds as many of
+/// them on each master when it has 3, 6, 12, ... masters (or 2, 4, ...).
+fn spread_point(n: u16) -> f64 {
+    if n < 3 {
+        return f64::from(n) / 3.0;
+    }
+    let n = u32::from(n);
+    // The level: n is in 3 * 2^(level - 1) .. 3 * 2^level.
+    let level = 32 - (n / 3).leading_zeros();
+    let i = n - (3 << (level - 1));
+    let per_third = 1u32 << (level - 1);
+    // Within a third, the level's points in bit-reversed order, so that a
+    // level filled in part is spread too.
+    let k = (i / 3).reverse_bits().checked_shr(33 - level).unwrap_or(0);
+    let j = (i % 3) * per_third + k;
+    f64::from(2 * j + 1) / f64::from(3u32 << level)
+}
+
+/// The hash tag of partition `n` (from 1) of `queue`: `<queue>~<n>~<salt>`
+/// with the first salt whose slot is within 8 of the partition's place
+/// (see [`spread_point`]), which a plain `<queue>~<n>` would miss: CRC16
+/// is linear, so the slots of `q~1` .. `q~9` fall in four clusters of the
+/// ring whatever `q`. About a thousand tries; each tag is worked out once
+/// per process.
+pub fn partition_tag(queue: &str, n: u16) -> String {
+    static TAGS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<(String, u16), String>>> =
+        std::sync::LazyLock::new(Default::default);
+    let key = (queue.to_owned(), n);
+    // The cache is valid in any state: a poisoned lock is taken over.
+    if let Some(tag) = TAGS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return tag.clone();
+    }
+    const SLOTS: f64 = 16384.0;
+    let base = key_slot(queue.as_bytes());
+    // Below 16384 after the rounding and the remainder.
+    let target = ((f64::from(base) + (spread_point(n) * SLOTS).round()) % SLOTS) as u16;
+    let distance = |slot: u16| {
+        let d = slot.abs_diff(target);
+        d.min(16384 - d)
+    };
+    let mut best = (u16::MAX, String::new());
+    for salt in 0u32.. {
+        let tag = format!("{queue}~{n}~{salt}");
+        let d = distance(crc16(tag.as_bytes()) % 16384);
+        if d < best.0 {
+            best = (d, tag);
+        }
+        // Ever closer is always found; a bound keeps the loop finite.
+        if best.0 <= 8 || salt >= 1 << 20 {
+            break;
+        }
+    }
+    TAGS.lock().unwrap_or_else(|p| p.into_inner()).insert(key, best.1.clone());
+    best.1
+}
+
 /// Checks an application prefix: 1 to 64 characters, no braces (they would
 /// change the hash tag), no whitespace or control characters.
 pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
@@ -610,9 +673,11 @@ mod tests {
     #[test]
     fn a_partition_is_a_slot_of_its_own_that_wakes_its_queue() {
         let k = QueueKeys::of_partition("jobs", "email", 3);
-        assert_eq!(k.ready(0), "jobs:{email~3}:ready:0");
-        assert_eq!((k.queue(), k.partition(), k.tag()), ("email", 3, "email~3"));
-        let slot = key_slot(b"email~3");
+        let tag = partition_tag("email", 3);
+        assert!(tag.starts_with("email~3~"), "{tag}");
+        assert_eq!(k.ready(0), format!("jobs:{{{tag}}}:ready:0"));
+        assert_eq!((k.queue(), k.partition(), k.tag()), ("email", 3, tag.as_str()));
+        let slot = key_slot(tag.as_bytes());
         for key in every_key(&k).iter().filter(|key| !key.ends_with(":wake")) {
             assert_eq!(key_slot(key.as_bytes()), slot, "{key}");
         }
@@ -621,6 +686,52 @@ mod tests {
         let id = k.job_id(ulid::Ulid::nil());
         assert_eq!(QueueKeys::of_job("jobs", &id), k);
         assert_eq!(QueueKeys::new("jobs", "email"), QueueKeys::of_partition("jobs", "email", 0));
+    }
+
+    #[test]
+    fn the_first_partitions_are_evenly_spaced() {
+        let points = |n: u16| {
+            let mut p: Vec<f64> = (0..n).map(spread_point).collect();
+            p.sort_by(f64::total_cmp);
+            p
+        };
+        for n in [3u16, 6, 12, 24, 48] {
+            let p = points(n);
+            let even: Vec<f64> = (0..n).map(|i| f64::from(i) / f64::from(n)).collect();
+            assert!(p.iter().zip(&even).all(|(a, b)| (a - b).abs() < 1e-9), "{n}: {p:?}");
+        }
+        // A level filled in part is spread over the three thirds.
+        let thirds = |n: u16| {
+            (0..n).map(|i| (spread_point(i) * 3.0) as usize).fold([0; 3], |mut c, t| {
+                c[t] += 1;
+                c
+            })
+        };
+        assert_eq!(thirds(9), [3, 3, 3]);
+        assert_eq!(thirds(15), [5, 5, 5]);
+    }
+
+    /// Three partitions of any queue on a cluster of three masters that
+    /// split the slots evenly: one on each.
+    #[test]
+    fn partitions_land_where_they_are_placed() {
+        let master = |slot: u16| usize::from(slot) * 3 / 16384;
+        for q in ["email", "bench", "t.spread.0.x9a46z", "a", "reports-eu"] {
+            let slots: Vec<u16> =
+                (0..3).map(|p| key_slot(QueueKeys::of_partition("jobs", q, p).meta().as_bytes())).collect();
+            let mut on: Vec<usize> = slots.iter().map(|&s| master(s)).collect();
+            on.sort_unstable();
+            on.dedup();
+            // Within 8 slots of a third's edge the tag may fall on either side.
+            let near_edge = slots.iter().any(|&s| (0..3).any(|m| s.abs_diff((m * 16384 / 3) as u16) <= 8));
+            assert!(on.len() == 3 || near_edge, "{q}: slots {slots:?}");
+            for p in 1..3 {
+                let want = (f64::from(slots[0]) + spread_point(p) * 16384.0).round() as i64 % 16384;
+                let d = (i64::from(slots[p as usize]) - want).rem_euclid(16384);
+                assert!(d.min(16384 - d) <= 8, "{q}~{p}: slot {} for {want}", slots[p as usize]);
+            }
+        }
+        assert_eq!(partition_tag("email", 2), partition_tag("email", 2), "the same tag each time");
     }
 
     #[test]

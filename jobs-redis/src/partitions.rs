@@ -57,9 +57,13 @@ pub(crate) struct Partitions {
     counts: Mutex<(Counts, Option<Instant>)>,
     /// Whether a read of the counts is under way (others use the last one).
     reading: AtomicBool,
-    /// Where the next job without a placing key goes, and where the next
-    /// fetch starts (each taken modulo a queue's count).
-    turn: AtomicUsize,
+    /// Where the next batch of jobs without a placing key goes (modulo a
+    /// queue's count).
+    place_turn: AtomicUsize,
+    /// Where the next fetch starts. (Apart from `place_turn`: one counter
+    /// for both would send every batch of a handle that enqueues and
+    /// fetches in turn to the same partition.)
+    fetch_turn: AtomicUsize,
     /// Wake-ups heard from partitions the counts did not have (see
     /// [`heard`](Self::heard)): a read begun before one of them does not
     /// count as fresh.
@@ -374,7 +378,8 @@ impl RedisQueue {
                     Some(&(_, p)) => p,
                     None => {
                         // The remainder is below `n`, a u16.
-                        let p = (self.inner.partitions.turn.fetch_add(1, Ordering::Relaxed) % usize::from(n)) as u16;
+                        let p =
+                            (self.inner.partitions.place_turn.fetch_add(1, Ordering::Relaxed) % usize::from(n)) as u16;
                         turns.push((job.id.queue().to_owned(), p));
                         p
                     }
@@ -392,7 +397,7 @@ impl RedisQueue {
             return vec![self.keys(queue)];
         }
         // The remainder is below `n`, a u16.
-        let first = (self.inner.partitions.turn.fetch_add(1, Ordering::Relaxed) % usize::from(n)) as u16;
+        let first = (self.inner.partitions.fetch_turn.fetch_add(1, Ordering::Relaxed) % usize::from(n)) as u16;
         (0..n).map(|i| QueueKeys::of_partition(&self.inner.prefix, queue, (first + i) % n)).collect()
     }
 

@@ -117,6 +117,23 @@ fn reads_over_the_partitions_keep_the_queues_order() {
     });
 }
 
+/// A handle that enqueues and fetches in turn still places its batches in
+/// every partition in turn.
+#[test]
+fn a_handle_that_also_fetches_spreads_its_batches() {
+    run(async {
+        let q = connect().await;
+        let queue = unique_queue("turns");
+        q.set_partitions(&queue, 2).await.unwrap();
+        let mut placed = Vec::new();
+        for seq in 0..6 {
+            placed.push(put(&q, &queue, seq, JobOptions::new()).await.partition());
+            q.fetch(&jobs_core::testing::cases::fetch_of(&queue, 1)).await.unwrap();
+        }
+        assert_eq!(placed, [0, 1, 0, 1, 0, 1]);
+    });
+}
+
 #[test]
 fn a_group_keeps_to_one_partition_and_checked_jobs_to_the_first() {
     run(async {

@@ -85,11 +85,11 @@
 local B = KEYS[1]
 
 -- Publishes on the queue's channel `suffix` (keys.rs, QueueKeys::wake and
--- events_wake). Partition `{<queue>~<n>}` of a partitioned queue publishes
+-- events_wake). Partition `{<queue>~<n>~<salt>}` of a partitioned queue publishes
 -- on its queue's own channel, so one subscription hears every partition,
 -- added later ones too; the message is the partition's number.
 local function publish(suffix)
-  local queue, n = string.match(B, '^(.*)~(%d+)}:$')
+  local queue, n = string.match(B, '^(.*)~(%d+)~%d+}:$')
   if queue then
     redis.call('PUBLISH', queue .. '}:' .. suffix, n)
   else
