@@ -229,7 +229,7 @@ impl RedisQueue {
         let p = &self.inner.partitions;
         if p.stale() {
             if let Err(e) = self.load_partition_counts().await {
-                tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read");
+                tracing::debug!(error = %e, "cannot read the partition counts; using the last ones read");
             }
         }
         p.counts()
@@ -239,7 +239,7 @@ impl RedisQueue {
         let read = self.load_partition_counts().await;
         self.inner.partitions.reading.store(false, Ordering::Release);
         if let Err(e) = read {
-            tracing::warn!(error = %e, "cannot read the partition counts; using the last ones read");
+            tracing::debug!(error = %e, "cannot read the partition counts; using the last ones read");
         }
     }
 
