@@ -5,7 +5,7 @@
 //! with every master's share of Redis's CPU: does partitioning a queue
 //! spread its work over the cluster, and at what cost per job?
 //!
-//! It runs only when `--only` names it (see [`crate::Settings::runs`]): it
+//! It runs only when `--only` names it (see [`crate::Settings::only`]): it
 //! starts three `redis-server`s of its own, ignoring `--redis`, since the
 //! partitions' placement on masters is only known on a cluster it formed.
 

@@ -477,7 +477,7 @@ fn spread_point(n: u16) -> f64 {
 
 /// The hash tag of partition `n` (from 1) of `queue`: `<queue>~<n>~<salt>`
 /// with the first salt whose slot is within 8 of the partition's place
-/// (see [`spread_point`]), which a plain `<queue>~<n>` would miss: CRC16
+/// (`spread_point` in this module), which a plain `<queue>~<n>` would miss: CRC16
 /// is linear, so the slots of `q~1` .. `q~9` fall in four clusters of the
 /// ring whatever `q`. About a thousand tries; each tag is worked out once
 /// per process.
