@@ -27,6 +27,9 @@ const CLIENT_COMMANDS: &[&str] = &[
     "sadd",
     "set",
     "smembers",
+    // Whether job events are recorded, carried to new partitions.
+    "get",
+    "pttl",
     "zadd",
     "zrange",
     "zrem",

@@ -49,6 +49,35 @@ jobs_core::conformance_suite!(|| async {
     RedisQueue::from_config(&config).await.unwrap()
 });
 
+/// Spreading a queue over partitions, while a reader listens to its events
+/// (which the raise carries to the new partitions), needs no more than the
+/// rules; so do its jobs.
+#[test]
+fn a_partitioned_queue_needs_no_more_than_the_rules() {
+    run(async {
+        let url = user_url(server().port(), PASSWORD);
+        let prefix = prefix();
+        let queue = unique_queue("aclparts");
+        let plain =
+            RedisQueue::from_config(&RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(&url) }).await.unwrap();
+        jobs_core::QueueEvents::listen(&plain, &queue, Duration::from_secs(60)).await.unwrap();
+        let partitions = [(queue.clone(), 3)].into();
+        let q = RedisQueue::from_config(&RedisConfig { prefix, partitions, ..RedisConfig::new(&url) }).await.unwrap();
+        assert_eq!(q.partitions(&queue).await.unwrap(), 3);
+        let mut ids = Vec::new();
+        for seq in 0..3 {
+            let job = ProbeJob { key: queue.clone(), seq, act: Act::Succeed };
+            ids.push(job.enqueue_with(&q, JobOptions::new().queue(&queue)).await.unwrap());
+        }
+        assert_eq!(ids.iter().map(|id| id.partition()).collect::<Vec<_>>(), [0, 1, 2]);
+        let pool = test_pool(q.clone(), &[&queue]).start().unwrap();
+        for id in &ids {
+            wait_status(&q, id, JobStatus::Succeeded).await;
+        }
+        pool.shutdown().await.unwrap();
+    });
+}
+
 /// The rules are what they say: outside its prefix the user can do nothing.
 #[test]
 fn the_user_is_confined_to_its_prefix() {
