@@ -81,6 +81,11 @@ pub struct Settings {
     /// (`WorkerPoolBuilder::prefetch`; 0 takes none); `None`: the pools'
     /// default, as their pace calls for them.
     pub prefetch: Option<usize>,
+    /// Partitions every queue of the Redis runs is spread over (all on the
+    /// one server: what partitioning costs, apart from where the
+    /// partitions live); `None`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u16>,
     /// Worker processes of the `processes` run, which share `workers`
     /// among them.
     pub processes: usize,
@@ -154,6 +159,7 @@ impl Settings {
             e2e_n: 1_000_000,
             workers: 512,
             prefetch: None,
+            partitions: None,
             processes: 4,
             worker_exe: None,
             producers: 2,
@@ -203,6 +209,7 @@ impl Settings {
             e2e_n: 2_000,
             workers: 32,
             prefetch: None,
+            partitions: None,
             processes: 2,
             worker_exe: None,
             producers: 2,
@@ -268,6 +275,19 @@ impl Progress {
     }
 }
 
+/// `Settings::partitions` for the stores made from now on (0: none).
+static EVERY_QUEUE_PARTITIONS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// Spreads every queue of the Redis stores made from now on over `n`
+/// partitions (`None`: none).
+pub fn set_every_queue_partitions(n: Option<u16>) {
+    EVERY_QUEUE_PARTITIONS.store(n.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn every_queue_partitions() -> Option<u16> {
+    Some(EVERY_QUEUE_PARTITIONS.load(std::sync::atomic::Ordering::Relaxed)).filter(|&n| n > 1)
+}
+
 /// A fresh set of handles for one measurement: producers and workers use
 /// handles of their own (on Redis: their own connections), as separate
 /// processes would.
@@ -315,7 +335,16 @@ impl Backend<'_> {
             Backend::Redis(t) => {
                 let prefix = format!("jobs-bench-{}-{scenario}", std::process::id());
                 t.delete_prefix(&prefix).await?;
-                let config = RedisConfig { prefix: prefix.clone(), event_history: events, ..RedisConfig::new(t.url()) };
+                let partitions = match every_queue_partitions() {
+                    Some(n) => [("*".to_owned(), n)].into(),
+                    None => std::collections::BTreeMap::new(),
+                };
+                let config = RedisConfig {
+                    prefix: prefix.clone(),
+                    event_history: events,
+                    partitions,
+                    ..RedisConfig::new(t.url())
+                };
                 let producer = scenario::shared(RedisQueue::from_config(&config).await?);
                 let worker = scenario::shared(RedisQueue::from_config(&config).await?);
                 Ok(Store { producer, worker, prefix: Some(prefix) })

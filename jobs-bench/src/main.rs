@@ -30,6 +30,11 @@ struct Args {
     /// take them as their pace calls for them).
     #[arg(long, value_name = "N")]
     prefetch: Option<usize>,
+    /// Spread every queue of the Redis runs over this many partitions, all
+    /// on the one server (what partitioning costs, apart from where the
+    /// partitions live; `--only partitions` measures them on a cluster).
+    #[arg(long, value_name = "N")]
+    partitions: Option<u16>,
     /// Jobs of the end-to-end run.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -94,6 +99,8 @@ fn main() -> anyhow::Result<()> {
         s.workers = w.max(1);
     }
     s.prefetch = args.prefetch.or(s.prefetch);
+    s.partitions = args.partitions.filter(|&n| n > 1);
+    jobs_bench::set_every_queue_partitions(s.partitions);
     jobs_bench::scenario::set_pool_prefetch(s.prefetch);
     if let Some(n) = args.jobs {
         s.e2e_n = n.max(1);

@@ -312,6 +312,7 @@ impl RedisQueue {
     /// results in the batch's order.
     pub(crate) async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<FinishResult>, Error> {
         let mut out = vec![FinishResult::Stale; batch.len()];
+        let mut parts: Vec<(QueueKeys, Vec<usize>)> = Vec::new();
         for (id, mut idx) in by_queue(&batch, |f: &Finish| &f.id) {
             if validate_queue_name(id.queue()).is_err() {
                 continue; // Never stored: stale.
@@ -334,14 +335,21 @@ impl RedisQueue {
             // Jobs of one lease and one outcome side by side: the script is
             // sent their token and kind once per run (see finish.lua).
             idx.sort_by_key(|&i| (batch[i].token, crate::scripts::finish::kind_of(&batch[i].outcome)));
-            let keys = self.keys_of(id);
+            parts.push((self.keys_of(id), idx));
+        }
+        // The calls of several queues or partitions at once: each is a slot
+        // of its own, and none waits for another's answer.
+        let calls = parts.iter().map(|(keys, idx)| {
             let call = FinishBatch {
-                keys: &keys,
+                keys,
                 dead_max: self.inner.retention.dead_max,
-                items: Items::Ended { batch: &batch, idx: &idx },
+                items: Items::Ended { batch: &batch, idx },
                 op: "finish",
             };
-            for (&i, r) in idx.iter().zip(self.invoke(call).await?) {
+            self.invoke(call)
+        });
+        for ((_, idx), results) in parts.iter().zip(futures_util::future::join_all(calls).await) {
+            for (&i, r) in idx.iter().zip(results?) {
                 out[i] = r;
             }
         }
