@@ -308,8 +308,8 @@ impl RedisQueue {
         }
     }
 
-    /// Records ended attempts: one script call per queue of the batch;
-    /// results in the batch's order.
+    /// Records ended attempts: one script call per queue (partition) of the
+    /// batch, all at once; results in the batch's order.
     pub(crate) async fn finish(&self, batch: Vec<Finish>) -> Result<Vec<FinishResult>, Error> {
         let mut out = vec![FinishResult::Stale; batch.len()];
         let mut parts: Vec<(QueueKeys, Vec<usize>)> = Vec::new();
@@ -356,20 +356,23 @@ impl RedisQueue {
         Ok(out)
     }
 
-    /// Extends leases: one script call per queue of the batch.
+    /// Extends leases: one script call per queue (partition) of the batch,
+    /// all at once.
     pub(crate) async fn extend_leases(
         &self,
         leases: &[(JobId, u64)],
         lease: Duration,
     ) -> Result<Vec<LeaseState>, Error> {
         let mut out = vec![LeaseState::Lost; leases.len()];
-        for (id, idx) in by_queue(leases, |(id, _)| id) {
-            if validate_queue_name(id.queue()).is_err() {
-                continue;
-            }
-            let keys = self.keys_of(id);
-            let states = self.invoke(Extend { keys: &keys, lease, leases, idx: &idx }).await?;
-            for (&i, s) in idx.iter().zip(states) {
+        let parts: Vec<(QueueKeys, Vec<usize>)> = by_queue(leases, |(id, _)| id)
+            .into_iter()
+            .filter(|(id, _)| validate_queue_name(id.queue()).is_ok())
+            .map(|(id, idx)| (self.keys_of(id), idx))
+            .collect();
+        // At once, as finish's calls.
+        let calls = parts.iter().map(|(keys, idx)| self.invoke(Extend { keys, lease, leases, idx }));
+        for ((_, idx), states) in parts.iter().zip(futures_util::future::join_all(calls).await) {
+            for (&i, s) in idx.iter().zip(states?) {
                 out[i] = s;
             }
         }
