@@ -163,13 +163,26 @@ fn peers(args: &Args) -> anyhow::Result<()> {
         );
     }
     let s = jobs_bench::peers::PeerSettings { only: args.peer.clone(), ..s };
+    let mut machine = jobs_bench::report::Machine::now();
     let target = Target::start()?;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let progress = Progress::new("jobs-bench --peers", args.quiet);
+    machine.redis_version = rt.block_on(target.version()).ok();
     let figures = rt.block_on(jobs_bench::peers::run(&target, &s, &progress))?;
+    machine.load_after = jobs_bench::report::load_average();
     println!("{}", jobs_bench::peers::table(&s, &figures));
+    println!(
+        "Load average (1, 5, 15 min) before: {:?}, after: {:?}; {} cores ({}), Redis {}.",
+        machine.load_before,
+        machine.load_after,
+        machine.cores,
+        machine.cpu,
+        machine.redis_version.as_deref().unwrap_or("?")
+    );
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({ "settings": s, "peers": figures });
+        let command: Vec<String> = std::env::args().collect();
+        let doc =
+            serde_json::json!({ "command": command.join(" "), "machine": machine, "settings": s, "peers": figures });
         let text = serde_json::to_string_pretty(&doc)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
         eprintln!("figures written to {}", path.display());
