@@ -71,12 +71,11 @@ pub(crate) struct Partitions {
 }
 
 impl Partitions {
-    fn counts(&self) -> Counts {
-        Arc::clone(&lock(&self.counts).0)
-    }
-
-    fn stale(&self) -> bool {
-        lock(&self.counts).1.is_none_or(|t| t.elapsed() >= REFRESH_EVERY)
+    /// The counts as last read, and whether they are older than a second
+    /// (or a wake-up outdated them), under one lock.
+    fn snapshot(&self) -> (Counts, bool) {
+        let kept = lock(&self.counts);
+        (Arc::clone(&kept.0), kept.1.is_none_or(|t| t.elapsed() >= REFRESH_EVERY))
     }
 
     /// The count of `queue` as last read (1: not partitioned), for callers
@@ -209,7 +208,8 @@ impl RedisQueue {
     /// twice). A failed read keeps the last counts.
     pub(crate) fn partition_counts(&self) -> Counts {
         let p = &self.inner.partitions;
-        if p.stale() {
+        let (counts, stale) = p.snapshot();
+        if stale {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 if !p.reading.swap(true, Ordering::AcqRel) {
                     let q = self.clone();
@@ -217,22 +217,21 @@ impl RedisQueue {
                 }
             }
         }
-        p.counts()
+        counts
     }
 
-    /// The partition counts, read again first when they are older than a
-    /// second or a wake-up named a partition this handle does not know: for
-    /// a waiting pool, which fetches next.
-    /// (It reads even while a read of the background is under way: that
-    /// one may have begun before the wake-up.)
-    pub(crate) async fn fresh_partition_counts(&self) -> Counts {
-        let p = &self.inner.partitions;
-        if p.stale() {
+    /// Reads the counts again when a wake-up named a partition this handle
+    /// does not know (see [`Partitions::heard`]): for a waiting pool, which
+    /// fetches next. Otherwise nothing, so a pool's wait costs no round
+    /// trip: a partition added since is always announced by such a
+    /// wake-up. (It reads even while a read of the background is under
+    /// way: that one may have begun before the wake-up.)
+    pub(crate) async fn reread_if_outdated(&self) {
+        if self.inner.partitions.heard_new() {
             if let Err(e) = self.load_partition_counts().await {
                 tracing::debug!(error = %e, "cannot read the partition counts; using the last ones read");
             }
         }
-        p.counts()
     }
 
     async fn reread_partition_counts(&self) {
@@ -325,7 +324,7 @@ impl RedisQueue {
             .query_async::<()>(&mut self.conn())
             .await
             .map_err(|e| self.command_error("ZADD partitions", &e))?;
-        self.load_partition_counts().await?;
+        // Reads the counts back: this handle follows at once.
         self.partitions(queue).await
     }
 

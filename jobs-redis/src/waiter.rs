@@ -306,9 +306,7 @@ impl Waiter for RedisWaiter {
             }
             // Woken by a partition this handle does not know: the caller's
             // fetch must see it.
-            if self.queue.inner.partitions.heard_new() {
-                self.queue.fresh_partition_counts().await;
-            }
+            self.queue.reread_if_outdated().await;
             Ok(())
         })
     }
@@ -325,10 +323,10 @@ impl Waiter for RedisWaiter {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Fetched>, Error>> {
         Box::pin(async move {
-            let idle = self.park.as_ref().filter(|p| p.running.is_none());
-            if let Some((queue, name)) = idle.map(|p| (p.queue.clone(), p.keys.queue().to_owned())) {
-                let counts = queue.fresh_partition_counts().await;
-                if crate::partitions::count_in(&counts, &name) > 1 {
+            if self.park.as_ref().is_some_and(|p| p.running.is_none()) {
+                self.queue.reread_if_outdated().await;
+                let partitioned = |p: &Parking| self.queue.inner.partitions.known(p.keys.queue()) > 1;
+                if self.park.as_ref().is_some_and(partitioned) {
                     // Partitioned since: one inbox cannot span the
                     // partitions' slots, so the waiter only listens from now
                     // on (counts never go down), and the caller fetches
