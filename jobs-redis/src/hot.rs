@@ -247,6 +247,7 @@ impl RedisQueue {
         out: &mut Fetched,
     ) -> Result<Option<u64>, Error> {
         let queue = keys.queue();
+        out.groups |= reply.groups;
         if reply.archived > 0 {
             out.archived.push(queue.to_owned());
         }

@@ -39,6 +39,7 @@ impl MemoryQueue {
         let mut cut_short = false;
         for qname in &req.queues {
             let Some(q) = st.queues.get_mut(qname) else { continue };
+            out.groups |= q.ready.takes_turns();
             // Promote due scheduled and retrying jobs, oldest due first.
             for _ in 0..PROMOTE_BATCH {
                 let Some((t, id)) = q.scheduled.first().cloned() else { break };

@@ -151,6 +151,12 @@ impl Ready {
         }
     }
 
+    /// Whether the queue serves groups in turn: it has held a grouped job
+    /// (its ungrouped jobs' place in the turn stays from then on).
+    pub(super) fn takes_turns(&self) -> bool {
+        !self.turn.is_empty()
+    }
+
     /// Sets the queue's bounds for every group (`None`: each job's own);
     /// a group that has room under them comes back into the turn.
     pub(super) fn set_overrides(&mut self, limit: Option<u32>, rate: Option<Rate>) {

@@ -247,6 +247,12 @@ pub struct Fetched {
     /// Queues whose archive backlog this fetch's retention added to: a
     /// pool's archiver can write them now rather than at its next interval.
     pub archived: Vec<String>,
+    /// Whether a queue this fetch looked at serves groups in turn (it has
+    /// held a grouped job): a pool whose places ahead follow its pace then
+    /// takes at most one job per worker ahead of its workers, so that a
+    /// group whose jobs arrive later waits behind few jobs of the others.
+    /// A backend that does not look sets it `false`.
+    pub groups: bool,
 }
 
 impl Fetched {
@@ -262,6 +268,7 @@ impl Fetched {
         self.expired.extend(other.expired);
         self.dead.extend(other.dead);
         self.archived.extend(other.archived);
+        self.groups |= other.groups;
     }
 }
 

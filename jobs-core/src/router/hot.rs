@@ -85,18 +85,7 @@ impl<B: JobQueue> QueueRouter<B> {
             // time all the same.
             let part = FetchRequest { queues, max: req.max.saturating_sub(out.jobs.len()), ..req.clone() };
             match self.at(i).fetch(&part).await {
-                Ok(f) => {
-                    let Fetched { jobs, next_due, failed, expired, dead, archived } = f;
-                    out.jobs.extend(jobs);
-                    out.next_due = match (out.next_due, next_due) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    out.failed.extend(failed);
-                    out.expired.extend(expired);
-                    out.dead.extend(dead);
-                    out.archived.extend(archived);
-                }
+                Ok(f) => out.absorb(f),
                 Err(e) => {
                     let error = e.to_string();
                     out.failed

@@ -109,6 +109,8 @@ macro_rules! conformance_suite {
             prefetched_jobs_wait_for_a_worker_and_run_once,
             prefetched_job_goes_back_when_no_worker_frees,
             shutdown_hands_back_jobs_taken_ahead,
+            fetch_reports_a_queue_that_serves_groups,
+            a_pool_takes_few_jobs_ahead_of_a_queue_with_groups,
             pause_and_resume,
             priority_levels_refuse_other_priorities,
             unique_for_deduplicates,

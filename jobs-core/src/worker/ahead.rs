@@ -13,9 +13,14 @@
 //!
 //! By default the places ahead follow the pool's pace ([`Allowance`]): as
 //! many as its recent rate of job ends would start within
-//! [`AHEAD_HORIZON`], at most its number of workers. An idle pool or one
-//! running long jobs takes none ahead; a pool running short jobs fetches
-//! while its workers run the last fetch's jobs.
+//! [`AHEAD_HORIZON`], at most [`ADAPTIVE_AHEAD`] or its number of workers,
+//! whichever is more. An idle pool or one running long jobs takes none
+//! ahead; a pool running short jobs fetches while its workers run the last
+//! fetch's jobs. Once a fetch reports a queue that serves groups in turn
+//! ([`Fetched::groups`](crate::queue::Fetched::groups)), the pool takes at
+//! most one job per worker ahead: a group whose jobs arrive later then
+//! waits behind at most about twice the pool's workers of other groups'
+//! jobs, however fast the jobs run.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -99,6 +104,11 @@ pub(crate) async fn dispatch(
 /// waits about this long for a worker.
 pub(crate) const AHEAD_HORIZON: Duration = Duration::from_millis(10);
 
+/// The places ahead an adaptive pool has, when it has fewer workers: a
+/// small pool of short jobs fetches in batches this large rather than
+/// one per worker, and so asks Redis for a batch half as often per job.
+pub(crate) const ADAPTIVE_AHEAD: usize = 256;
+
 /// How often the rate of job ends is measured.
 const SAMPLE: Duration = Duration::from_millis(20);
 
@@ -107,6 +117,9 @@ const SAMPLE: Duration = Duration::from_millis(20);
 /// rate of job ends does not call for, out of the fetches' reach.
 pub(crate) struct Allowance {
     cap: usize,
+    /// The most places ahead the rate may call for (at most `cap`; fewer
+    /// once the pool serves groups: [`Allowance::narrow`]).
+    most: usize,
     held: Option<OwnedSemaphorePermit>,
     seen: u64,
     since: Instant,
@@ -118,7 +131,13 @@ impl Allowance {
     /// Holds all `cap` places ahead of `room`, a room just made with them.
     pub(crate) fn new(room: &Arc<Semaphore>, cap: usize, now: Instant) -> Self {
         let held = room.clone().try_acquire_many_owned(u32::try_from(cap).unwrap_or(u32::MAX)).ok();
-        Allowance { cap, held, seen: 0, since: now, rate: 0.0 }
+        Allowance { cap, most: cap, held, seen: 0, since: now, rate: 0.0 }
+    }
+
+    /// Allows at most `most` places ahead from now on, whatever the rate
+    /// (places in use stay in use until their jobs start).
+    pub(crate) fn narrow(&mut self, most: usize) {
+        self.most = self.most.min(most);
     }
 
     /// The places ahead that a rate of `rate` job ends a second calls for,
@@ -152,7 +171,7 @@ impl Allowance {
             self.seen = ends;
             self.since = now;
         }
-        let want = self.cap - Self::allowed(self.rate, self.cap);
+        let want = self.cap - Self::allowed(self.rate, self.most);
         let held = self.cap - self.ahead();
         if held > want {
             if let Some(p) = self.held.as_mut() {
@@ -214,6 +233,17 @@ mod tests {
         drop(used);
         a.adjust(&room, ends, start + SAMPLE * 13);
         assert_eq!((a.ahead(), room.available_permits()), (0, WORKERS), "no ends: none ahead");
+    }
+
+    #[test]
+    fn a_narrowed_allowance_holds_the_places_past_its_bound() {
+        let (room, mut a, start, ends) = at_full_pace();
+        a.narrow(3);
+        a.adjust(&room, ends + 80, start + SAMPLE * 5);
+        assert_eq!((a.ahead(), room.available_permits()), (3, WORKERS + 3), "full pace, but 3 ahead at most");
+        a.narrow(WORKERS);
+        a.adjust(&room, ends + 160, start + SAMPLE * 6);
+        assert_eq!(a.ahead(), 3, "a narrowed allowance never widens again");
     }
 
     #[test]

@@ -377,9 +377,12 @@ impl WorkerPoolBuilder {
     ///
     /// Without this setting the pool takes jobs ahead as its pace calls for
     /// them: as many as its recent rate of job ends would start within
-    /// about 10 ms, at most one per worker. An idle pool takes none ahead,
-    /// nor one ending fewer than 100 jobs a second; a pool running short
-    /// jobs keeps a fetch on its way while its workers run.
+    /// about 10 ms, at most 256 or one per worker, whichever is more. An
+    /// idle pool takes none ahead, nor one ending fewer than 100 jobs a
+    /// second; a pool running short jobs keeps a fetch on its way while its
+    /// workers run. Once it serves a queue with groups it takes at most one
+    /// job per worker ahead, so that a group's jobs that arrive later wait
+    /// behind few of the others' (set here, `n` holds for every queue).
     ///
     /// ```no_run
     /// # use jobs_core::prelude::*;
@@ -434,9 +437,10 @@ impl WorkerPoolBuilder {
         if self.workers == 0 {
             return Err(Error::InvalidArgument("workers must be at least 1".into()));
         }
-        // Without a fixed prefetch, up to one place ahead per worker, used as
-        // the pool's pace calls for them.
-        let (prefetch, adaptive) = self.prefetch.map_or((self.workers, true), |n| (n, false));
+        // Without a fixed prefetch, places ahead used as the pool's pace
+        // calls for them.
+        let (prefetch, adaptive) =
+            self.prefetch.map_or((self.workers.max(ahead::ADAPTIVE_AHEAD), true), |n| (n, false));
         if self.workers.saturating_add(prefetch) > Semaphore::MAX_PERMITS {
             return Err(Error::InvalidArgument(format!(
                 "workers and prefetch together must be at most {}",

@@ -143,6 +143,7 @@ pub(crate) async fn fetch_loop(
         idle: None,
         pause: None,
         backlog: false,
+        groups: false,
         failing: FailingQueues::default(),
     };
     let batch = core.fetch_batch.min(core.identity.workers + core.prefetch).max(1);
@@ -190,6 +191,9 @@ pub(crate) async fn fetch_loop(
             }
         }
         if let Some(a) = allowance.as_mut() {
+            if state.groups {
+                a.narrow(core.identity.workers);
+            }
             a.adjust(&sem, core.ends.load(std::sync::atomic::Ordering::Relaxed), tokio::time::Instant::now());
         }
         let running = fetches.len();
@@ -257,6 +261,8 @@ struct LoopState {
     /// Whether the last fetch took all it asked for (there is a backlog):
     /// only then does a second fetch start beside one on its way.
     backlog: bool,
+    /// Whether a fetch reported a queue that serves groups in turn.
+    groups: bool,
     failing: FailingQueues,
 }
 
@@ -267,6 +273,7 @@ impl LoopState {
         match done {
             (Ok(fetched), slots, asked) => {
                 self.err_delay = Duration::from_millis(100);
+                self.groups |= fetched.groups;
                 expired(core, &fetched.expired);
                 if let (Some(wake), false) = (&core.archive_wake, fetched.archived.is_empty()) {
                     wake.notify_one();

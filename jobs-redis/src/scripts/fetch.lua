@@ -38,7 +38,9 @@
 --   T or '', n, then 4 values for each of the n jobs reclaim() sent to
 --   the dead-letter set (ulid, name, attempts, error), then E, then 2
 --   values per expired job (E of them: ulid, job name), then A (the
---   entries the retention added to the queue's archive backlog), then 4
+--   entries the retention added to the queue's archive backlog), then G
+--   ('1' when the queue serves groups in turn, see groups.lua, else '0':
+--   a pool then takes few of its jobs ahead of its workers), then 4
 --   values per leased job:
 --   ulid, record (as enqueued, see common.lua), its state before (nil for
 --   a job never started: this is attempt 1; else attempt = its attempts + 1),
@@ -542,6 +544,8 @@ local function fetch(now, a, full, park)
   end
   k = k + ng + 1
   out[k] = ms(ARCHIVED)
+  k = k + 1
+  out[k] = has_groups() and '1' or '0'
   for i = 1, no do
     out[k + i] = jobs_out[i]
   end

@@ -53,6 +53,8 @@ pub(crate) struct Fetched {
     pub(crate) dead: Vec<DeadEntry>,
     /// How many entries its retention added to the queue's archive backlog.
     pub(crate) archived: u64,
+    /// Whether the queue serves groups in turn.
+    pub(crate) groups: bool,
     /// The leased jobs.
     pub(crate) jobs: Entries,
     /// Whether the caller was parked (only when it asked to be).
@@ -182,7 +184,8 @@ pub(crate) fn unpack(mut packed: &[u8]) -> Result<Fetched, RedisQueueError> {
 }
 
 /// `{next_due_in_ms or '', T or '', n, 4 values per dead job, E, 2 values
-/// per expired job, A (entries archived), then 4 values per job}`.
+/// per expired job, A (entries archived), G ('1' when the queue serves
+/// groups in turn), then 4 values per job}`.
 fn decode_reply(mut items: std::vec::IntoIter<Value>, parked: bool) -> Result<Fetched, RedisQueueError> {
     let (Some(due), Some(token), Some(n)) = (items.next(), items.next(), items.next()) else {
         return Err(RedisQueueError::reply(OP, "short answer"));
@@ -220,9 +223,13 @@ fn decode_reply(mut items: std::vec::IntoIter<Value>, parked: bool) -> Result<Fe
         return Err(RedisQueueError::reply(OP, "no count of archived jobs"));
     };
     let archived = num(OP, &bytes(OP, archived)?)?;
+    let Some(groups) = items.next() else {
+        return Err(RedisQueueError::reply(OP, "no word on groups"));
+    };
+    let groups = bytes(OP, groups)? == b"1";
     if !items.len().is_multiple_of(4) {
         return Err(RedisQueueError::reply(OP, format!("{} job fields", items.len())));
     }
     let token = if items.len() == 0 { 0 } else { num(OP, &bytes(OP, token)?)? };
-    Ok(Fetched { next_due, token, dead, expired, archived, jobs: Entries(items), parked })
+    Ok(Fetched { next_due, token, dead, expired, archived, groups, jobs: Entries(items), parked })
 }

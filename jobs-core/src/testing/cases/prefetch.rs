@@ -8,7 +8,7 @@ use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_s
 use crate::testing::jobs::Act;
 use crate::vocab::JobStatus;
 
-use super::{ms, probe_job, put1};
+use super::{fetch_of, ms, probe_job, put, put1};
 
 /// A pool takes jobs ahead of its busy workers (they are leased, and none
 /// of them starts while no worker is free), then runs every job once with
@@ -114,4 +114,65 @@ pub async fn shutdown_hands_back_jobs_taken_ahead<Q: JobQueue + QueueInspect + Q
         assert_eq!((info.status, info.attempts), (JobStatus::Pending, 0), "{id}");
     }
     assert_eq!(p.start_count(), 1, "a job taken ahead started during shutdown");
+}
+
+/// A fetch says whether a queue it looked at serves groups in turn
+/// (`Fetched::groups`): not for a queue that never held a grouped job, and
+/// from its first grouped job on for one that did.
+pub async fn fetch_reports_a_queue_that_serves_groups<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    let plain = unique_queue("plainturns");
+    put1(&q, &plain, 0, Act::Succeed).await;
+    let got = q.fetch(&fetch_of(&plain, 10)).await.unwrap();
+    assert_eq!((got.jobs.len(), got.groups), (1, false), "a queue without groups");
+    let grouped = unique_queue("groupturns");
+    put(&q, &grouped, 1, Act::Succeed, JobOptions::new().group("a")).await;
+    let got = q.fetch(&fetch_of(&grouped, 10)).await.unwrap();
+    assert_eq!((got.jobs.len(), got.groups), (1, true), "a queue with a grouped job");
+    put1(&q, &grouped, 2, Act::Succeed).await;
+    let got = q.fetch(&fetch_of(&grouped, 10)).await.unwrap();
+    assert_eq!((got.jobs.len(), got.groups), (1, true), "its ungrouped jobs take turns too");
+}
+
+/// A pool whose places ahead follow its pace takes a queue with groups at
+/// most one job per worker ahead: group `late`, enqueued while the pool
+/// works through a backlog of group `big`, has its ten jobs start within
+/// the pool's jobs on hand (its running ones and those ahead, at most
+/// twice its workers) and the ten turns of `big` that alternate with
+/// them.
+pub async fn a_pool_takes_few_jobs_ahead_of_a_queue_with_groups<Q: JobQueue + QueueInspect + QueueAdmin + Clone>(q: Q) {
+    const WORKERS: usize = 8;
+    let queue = unique_queue("aheadgroups");
+    let jobs = |range: std::ops::Range<u64>, group: &str| -> Vec<_> {
+        range
+            .map(|i| {
+                probe_job(&queue, i, Act::SleepMs(2))
+                    .into_new_job(JobOptions::new().queue(&queue).group(group))
+                    .unwrap()
+            })
+            .collect()
+    };
+    for chunk in 0..6 {
+        q.enqueue_many(jobs(chunk * 1_000..(chunk + 1) * 1_000, "big")).await.unwrap();
+    }
+    let pool = test_pool(q.clone(), &[&queue]).workers(WORKERS).start().unwrap();
+    let p = probe(&queue);
+    // At full pace: past the pool's first samples of its rate of job ends.
+    eventually("the pool at full pace", || async { p.start_count() >= 400 }).await;
+    let late = q.enqueue_many(jobs(1_000_000..1_000_010, "late")).await.unwrap();
+    let before = p.start_count();
+    for id in &late {
+        wait_status(&q, id, JobStatus::Succeeded).await;
+    }
+    pool.shutdown().await.unwrap();
+    let starts = p.starts();
+    let last = starts.iter().rposition(|s| s.seq >= 1_000_000).unwrap();
+    let after = (last + 1).saturating_sub(before);
+    println!("the last of late's jobs started {after} starts after its enqueue");
+    // The jobs on hand (2 x 8), then late's ten turns and big's ten
+    // between them, one more for the turn that was under way.
+    assert!(
+        after <= 2 * WORKERS + 21,
+        "the last of late's jobs started {after} starts after its enqueue (over {})",
+        2 * WORKERS + 21
+    );
 }
