@@ -35,7 +35,8 @@ pub struct WorkerPoolConfig {
     pub progress_interval: Duration,
     /// Jobs the pool takes ahead of its free workers, always (0: none).
     /// Unset (the default), the pool takes them as its pace calls for them,
-    /// at most one per worker: see `WorkerPoolBuilder::prefetch`.
+    /// at most 256 or one per worker, whichever is more (one per worker for
+    /// a queue with groups): see `WorkerPoolBuilder::prefetch`.
     pub prefetch: Option<usize>,
     /// How sandboxed jobs run (`jobs.worker_pool.sandbox`).
     pub sandbox: SandboxConfig,
