@@ -79,9 +79,21 @@ fn start_jobs(core: &Arc<Core>, start: &Start, jobs: Vec<crate::queue::LeasedJob
             Start::Now(tracker) => {
                 tracker.spawn(super::exec::execute(core.clone(), job, (slot, None)));
             }
-            // The slot is a place in the pool's room: the job waits there
-            // for a worker.
-            Start::Ahead(tx) => {
+            // The slot is a place in the pool's room: the job starts at
+            // once when a worker is free and no job waits before it (the
+            // dispatcher holds none: `ahead` counts them until they
+            // start), else it waits there for a worker, in order. (A
+            // stopping pool's dispatcher hands them back.)
+            Start::Ahead { tx, workers, tracker, stop } => {
+                if core.ahead.load(std::sync::atomic::Ordering::Relaxed) == 0
+                    && !stop.is_cancelled()
+                    && !core.killed.is_cancelled()
+                {
+                    if let Ok(worker) = workers.clone().try_acquire_owned() {
+                        tracker.spawn(super::exec::execute(core.clone(), job, (worker, Some(slot))));
+                        continue;
+                    }
+                }
                 core.ahead.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(mpsc::error::SendError(w)) = tx.send(Waiting { job, place: slot, fetched }) {
                     core.ahead.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -93,11 +105,12 @@ fn start_jobs(core: &Arc<Core>, start: &Start, jobs: Vec<crate::queue::LeasedJob
 }
 
 /// Where fetched jobs go: started at once, each in a worker slot its fetch
-/// took, or (with `WorkerPoolBuilder::prefetch`) in order to the
-/// dispatcher, each with a place of the pool's room, to wait for a worker.
+/// took, or (with `WorkerPoolBuilder::prefetch`) each with a place of the
+/// pool's room: started at once in a free worker's slot when none waits
+/// before it, else in order to the dispatcher, to wait for a worker.
 enum Start {
     Now(TaskTracker),
-    Ahead(mpsc::UnboundedSender<Waiting>),
+    Ahead { tx: mpsc::UnboundedSender<Waiting>, workers: Arc<Semaphore>, tracker: TaskTracker, stop: CancellationToken },
 }
 
 /// Takes jobs as worker slots (or, with jobs taken ahead, places in the
@@ -127,8 +140,8 @@ pub(crate) async fn fetch_loop(
         let allowance =
             core.adaptive.then(|| super::ahead::Allowance::new(&room, core.prefetch, tokio::time::Instant::now()));
         let (tx, rx) = mpsc::unbounded_channel();
-        tracker.spawn(super::ahead::dispatch(core.clone(), workers, tracker.clone(), stop.clone(), rx));
-        (room, Start::Ahead(tx), allowance)
+        tracker.spawn(super::ahead::dispatch(core.clone(), workers.clone(), tracker.clone(), stop.clone(), rx));
+        (room, Start::Ahead { tx, workers, tracker, stop: stop.clone() }, allowance)
     };
     let mut waiter = match core.queue.waiter(&core.queues) {
         Ok(w) => w,
