@@ -14,7 +14,7 @@ use jobs_core::backend::{
 };
 use jobs_core::{validate_queue_name, DeadJob, Error, JobId, NewJob};
 
-use crate::decode::{headers, job_id, text, ulid_of, Record, State};
+use crate::decode::{dur_ms, headers, job_id, text, ulid_of, Record, State};
 use crate::error::RedisQueueError;
 use crate::keys::QueueKeys;
 use crate::queue::{lock, RedisQueue};
@@ -33,6 +33,11 @@ pub(crate) const BATCH: usize = 1000;
 /// How often a fetch runs the housekeeping (promote, reclaim, sweep) of a
 /// queue it took nothing from because its batch was already full.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps in `due` the sooner of it and `d` (ms).
+fn soonest(due: &mut Option<u64>, d: u64) {
+    *due = Some(due.map_or(d, |n| n.min(d)));
+}
 
 /// The fetch script's call for up to `room` jobs of the queue of `keys`.
 fn fetch_call<'a>(
@@ -140,40 +145,86 @@ impl RedisQueue {
     /// still served: the jobs already leased are returned, never stranded
     /// until their lease expires. `Err` only when every queue visited
     /// failed.
+    ///
+    /// A partition of a partitioned queue whose call fails (its master
+    /// down, say) is left out of this handle's fetches for a pause that
+    /// doubles with each failure in a row ([`FailurePauses`]), and the
+    /// queue's other partitions are still served; the queue is reported
+    /// failed only when all of its partitions are. The answer's due time
+    /// is no later than the first such partition's retry, so that an idle
+    /// pool comes back for its jobs.
     pub(crate) async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, Error> {
         let mut out = Fetched::default();
         let mut next_due: Option<u64> = None;
-        let mut visited = 0usize;
+        let (mut visited, mut failed) = (0usize, 0usize);
         let mut first_error = None;
         let counts = self.partition_counts();
         // A name that cannot be valid has no jobs (and would break the key
         // layout).
-        for keys in req.queues.iter().filter(|q| validate_queue_name(q).is_ok()).flat_map(|q| self.spread(q, &counts)) {
-            let queue = keys.queue();
-            let room = req.max.saturating_sub(out.jobs.len());
-            let started = Instant::now();
-            if room == 0 {
-                let last = lock(&self.inner.maintained).get(keys.tag()).copied();
-                if last.is_some_and(|t| started.duration_since(t) < HOUSEKEEPING_EVERY) {
-                    continue;
+        for queue in req.queues.iter().filter(|q| validate_queue_name(q).is_ok()) {
+            let parts = self.spread(queue, &counts);
+            let (partitioned, nparts) = (parts.len() > 1, parts.len());
+            let (mut parts_failed, mut last_error) = (0usize, None);
+            for keys in parts {
+                let started = Instant::now();
+                if partitioned {
+                    // Left out while paused; its retry bounds the due time.
+                    let now = tokio::time::Instant::now();
+                    let retry = lock(&self.inner.failing_partitions)
+                        .retry_at(keys.tag())
+                        .filter(|t| *t > now)
+                        .map(|t| t.saturating_duration_since(now));
+                    if let Some(retry) = retry {
+                        soonest(&mut next_due, dur_ms(retry));
+                        parts_failed += 1;
+                        continue;
+                    }
+                }
+                let room = req.max.saturating_sub(out.jobs.len());
+                if room == 0 {
+                    let last = lock(&self.inner.maintained).get(keys.tag()).copied();
+                    if last.is_some_and(|t| started.duration_since(t) < HOUSEKEEPING_EVERY) {
+                        continue;
+                    }
+                }
+                match self.fetch_queue(&keys, room, req, &mut out).await {
+                    Ok(due) => {
+                        lock(&self.inner.maintained).insert(keys.tag().to_owned(), started);
+                        if partitioned {
+                            lock(&self.inner.failing_partitions).served(keys.tag());
+                        }
+                        if let Some(d) = due {
+                            soonest(&mut next_due, d);
+                        }
+                    }
+                    Err(e) if partitioned => {
+                        let retry_in =
+                            lock(&self.inner.failing_partitions).failed(keys.tag(), tokio::time::Instant::now());
+                        tracing::warn!(queue = %queue, partition = keys.partition(), error = %e, ?retry_in,
+                            "fetch failed for this partition; serving the queue's others");
+                        soonest(&mut next_due, dur_ms(retry_in));
+                        parts_failed += 1;
+                        last_error = Some(e);
+                    }
+                    Err(e) => {
+                        out.failed.push(QueueFailure { queue: queue.to_owned(), error: e.to_string() });
+                        first_error.get_or_insert(e);
+                        failed += 1;
+                    }
                 }
             }
             visited += 1;
-            match self.fetch_queue(&keys, room, req, &mut out).await {
-                Ok(due) => {
-                    lock(&self.inner.maintained).insert(keys.tag().to_owned(), started);
-                    if let Some(d) = due {
-                        next_due = Some(next_due.map_or(d, |n| n.min(d)));
-                    }
-                }
-                Err(e) => {
-                    out.failed.push(QueueFailure { queue: queue.to_owned(), error: e.to_string() });
-                    first_error.get_or_insert(e);
-                }
+            if partitioned && parts_failed == nparts {
+                let e = last_error.unwrap_or_else(|| {
+                    Error::Backend(format!("every one of its {nparts} partitions failed and is paused").into())
+                });
+                out.failed.push(QueueFailure { queue: queue.to_owned(), error: e.to_string() });
+                first_error.get_or_insert(e);
+                failed += 1;
             }
         }
         if let Some(e) = first_error {
-            if out.failed.len() == visited && out.jobs.is_empty() {
+            if failed == visited && out.jobs.is_empty() {
                 return Err(e);
             }
         }

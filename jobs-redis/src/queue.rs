@@ -69,6 +69,9 @@ pub(crate) struct Inner {
     /// When this handle last ran a fetch's housekeeping on each queue (see
     /// `hot::fetch`).
     pub(crate) maintained: Mutex<HashMap<String, Instant>>,
+    /// Partitions of partitioned queues whose fetch failed, by tag, left
+    /// out of fetches for a while (see `hot::fetch`).
+    pub(crate) failing_partitions: Mutex<jobs_core::backend::FailurePauses>,
     /// The partitioned queues' counts (see `partitions.rs`).
     pub(crate) partitions: Arc<crate::partitions::Partitions>,
 }
@@ -149,6 +152,7 @@ impl RedisQueue {
                 redactor,
                 registered: Mutex::new(HashSet::new()),
                 maintained: Mutex::new(HashMap::new()),
+                failing_partitions: Mutex::default(),
                 partitions: Arc::default(),
             }),
         };

@@ -5,13 +5,16 @@
 //! every part of the runtime logs its failures.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use jobs_core::backend::LONGEST_PAUSE;
+use jobs_core::testing::cases::fetch_of;
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, run, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobOptions, JobStatus, QueueInspect};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, QueueInspect};
 use jobs_redis::testing::{RedisServer, ServerOptions};
 use jobs_redis::{acl_rules, RedisConfig, RedisQueue};
 
@@ -239,5 +242,54 @@ fn an_enqueue_that_fails_has_stored_nothing() {
             RedisQueue::from_config(&RedisConfig { prefix: p.clone(), ..RedisConfig::new(s.url()) }).await.unwrap();
         let stats = admin.stats().await.unwrap();
         assert_eq!(stats.queue(&queue).pending, 0, "nothing stored: {stats:?}");
+    });
+}
+
+/// A partition of a partitioned queue that cannot be fetched (its keys
+/// refused, as while its master is down) is left out of fetches for a
+/// while: the queue's other partitions are served and the queue is not
+/// reported failed, and the answer's due time brings an idle pool back
+/// for the partition's retry. Only when none of its partitions can be
+/// fetched is the queue reported failed.
+#[test]
+fn a_failing_partition_does_not_stop_the_queues_others() {
+    let s = server();
+    let p = prefix();
+    let q = unique_queue("partfail");
+    // Partitions 0 and 1 of the queue and every key outside the queues;
+    // not partition 2.
+    let (two_thirds, none) = ("jobs-two-thirds", "jobs-no-queue");
+    set_user(s, two_thirds, &p, &format!("~{p}:{{{q}}}:* ~{p}:{{{q}~1~* ~{p}:[^{{]*"));
+    set_user(s, none, &p, &format!("~{p}:[^{{]*"));
+    let as_user = |user: &str| RedisConfig {
+        prefix: p.clone(),
+        ..RedisConfig::new(format!("redis://{user}:{PASSWORD}@127.0.0.1:{}", s.port()))
+    };
+    run(async {
+        let admin =
+            RedisQueue::from_config(&RedisConfig { prefix: p.clone(), ..RedisConfig::new(s.url()) }).await.unwrap();
+        admin.set_partitions(&q, 3).await.unwrap();
+        let mut ids = Vec::new();
+        for seq in 0..6 {
+            let job = ProbeJob { key: q.clone(), seq, act: Act::Succeed };
+            ids.push(job.enqueue_with(&admin, JobOptions::new().queue(&q)).await.unwrap());
+        }
+        assert!(ids.iter().any(|id| id.partition() == 2), "{ids:?}");
+        let reachable: HashSet<JobId> = ids.iter().filter(|id| id.partition() != 2).cloned().collect();
+        let q2 = RedisQueue::from_config(&as_user(two_thirds)).await.unwrap();
+        let mut leased = HashSet::new();
+        for _ in 0..3 {
+            let got = q2.fetch(&fetch_of(&q, 10)).await.unwrap();
+            assert!(got.failed.is_empty(), "one failing partition failed the queue: {:?}", got.failed);
+            let due = got.next_due.expect("a due time: the failing partition's retry");
+            assert!(due <= LONGEST_PAUSE, "{due:?}");
+            leased.extend(got.jobs.into_iter().map(|j| j.id));
+        }
+        assert_eq!(leased, reachable, "every job of the partitions it may fetch, once");
+        let q0 = RedisQueue::from_config(&as_user(none)).await.unwrap();
+        match q0.fetch(&fetch_of(&q, 10)).await {
+            Err(e) => assert!(e.to_string().to_lowercase().contains("noperm"), "{e}"),
+            Ok(got) => panic!("no partition can be fetched, yet the fetch succeeded: {got:?}"),
+        }
     });
 }

@@ -1,23 +1,15 @@
 //! Queues whose fetch failed, each left out of fetches for a while that
-//! doubles with every failure in a row, so that one broken queue neither
-//! stops the others nor is hammered.
-
-use std::collections::HashMap;
-use std::time::Duration;
+//! doubles with every failure in a row ([`FailurePauses`]), so that one
+//! broken queue neither stops the others nor is hammered.
 
 use tokio::time::Instant;
 
-use crate::queue::QueueFailure;
-
-/// The first pause after a queue's fetch failed.
-const FIRST: Duration = Duration::from_millis(100);
-/// The longest pause.
-const CAP: Duration = Duration::from_secs(5);
+use crate::queue::{FailurePauses, QueueFailure};
 
 /// Queues left out of fetches until a time, with their next pause.
 #[derive(Debug, Default)]
 pub(crate) struct FailingQueues {
-    paused: HashMap<String, (Instant, Duration)>,
+    paused: FailurePauses,
 }
 
 impl FailingQueues {
@@ -25,9 +17,8 @@ impl FailingQueues {
     /// failure.
     pub(crate) fn failed(&mut self, failures: &[QueueFailure], now: Instant) {
         for f in failures {
-            let next = self.paused.get(&f.queue).map_or(FIRST, |(_, d)| (*d * 2).min(CAP));
-            tracing::warn!(queue = %f.queue, error = %f.error, retry_in = ?next, "fetch failed for this queue; serving the others");
-            self.paused.insert(f.queue.clone(), (now + next, next));
+            let retry_in = self.paused.failed(&f.queue, now);
+            tracing::warn!(queue = %f.queue, error = %f.error, ?retry_in, "fetch failed for this queue; serving the others");
         }
     }
 
@@ -38,7 +29,7 @@ impl FailingQueues {
         }
         for q in queues {
             if !failures.iter().any(|f| &f.queue == q) {
-                self.paused.remove(q);
+                self.paused.served(q);
             }
         }
     }
@@ -46,20 +37,21 @@ impl FailingQueues {
     /// `order` without the queues still paused at `now`.
     pub(crate) fn filter(&self, mut order: Vec<String>, now: Instant) -> Vec<String> {
         if !self.paused.is_empty() {
-            order.retain(|q| self.paused.get(q).is_none_or(|(until, _)| *until <= now));
+            order.retain(|q| !self.paused.paused(q, now));
         }
         order
     }
 
     /// When the first paused queue may be fetched again.
     pub(crate) fn next_retry(&self) -> Option<Instant> {
-        self.paused.values().map(|(until, _)| *until).min()
+        self.paused.next_retry()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::FIRST_PAUSE as FIRST;
 
     fn fail(q: &str) -> QueueFailure {
         QueueFailure { queue: q.into(), error: "boom".into() }
