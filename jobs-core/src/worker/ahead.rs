@@ -105,8 +105,8 @@ pub(crate) async fn dispatch(
 pub(crate) const AHEAD_HORIZON: Duration = Duration::from_millis(10);
 
 /// The places ahead an adaptive pool has, when it has fewer workers: a
-/// small pool of short jobs fetches in batches this large rather than
-/// one per worker, and so asks Redis for a batch half as often per job.
+/// small pool of short jobs fetches in batches up to this large, not one
+/// per worker, so that each fetch call is shared by more jobs.
 pub(crate) const ADAPTIVE_AHEAD: usize = 256;
 
 /// How often the rate of job ends is measured.
