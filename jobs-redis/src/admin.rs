@@ -130,10 +130,11 @@ impl RedisQueue {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        let mut all = Vec::new();
-        for keys in self.all_partitions(queue) {
-            all.extend(self.partition_groups(&keys, limit).await?);
-        }
+        // Each partition's busiest, read at once (on a cluster, from
+        // several masters).
+        let parts = self.all_partitions(queue);
+        let tops = futures_util::future::try_join_all(parts.iter().map(|k| self.partition_groups(k, limit))).await?;
+        let mut all: Vec<GroupInfo> = tops.into_iter().flatten().collect();
         // The order groups_top.lua lists them in: by backlog, ties by the
         // greater key.
         all.sort_by(|a, b| b.pending.cmp(&a.pending).then_with(|| b.key.cmp(&a.key)));
@@ -174,8 +175,9 @@ impl RedisQueue {
         }
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let parts = self.all_partitions(queue);
-        let mut all = Vec::new();
-        for keys in &parts {
+        // Each partition's newest, read at once (on a cluster, from
+        // several masters).
+        let newest = parts.iter().map(|keys| async move {
             let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
                 .arg(keys.dead())
                 .arg(0)
@@ -183,8 +185,9 @@ impl RedisQueue {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| self.command_error("dead_jobs", &e))?;
-            all.extend(self.infos(keys, &ulids).await?);
-        }
+            self.infos(keys, &ulids).await
+        });
+        let mut all: Vec<JobInfo> = futures_util::future::try_join_all(newest).await?.into_iter().flatten().collect();
         if parts.len() > 1 {
             // The dead set's order: when each died, the newest first.
             all.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then_with(|| b.id.cmp(&a.id)));
