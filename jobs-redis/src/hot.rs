@@ -166,20 +166,16 @@ impl RedisQueue {
             let (partitioned, nparts) = (parts.len() > 1, parts.len());
             let (mut parts_failed, mut last_error) = (0usize, None);
             for keys in parts {
-                let started = Instant::now();
                 if partitioned {
                     // Left out while paused; its retry bounds the due time.
-                    let now = tokio::time::Instant::now();
-                    let retry = lock(&self.inner.failing_partitions)
-                        .retry_at(keys.tag())
-                        .filter(|t| *t > now)
-                        .map(|t| t.saturating_duration_since(now));
-                    if let Some(retry) = retry {
-                        soonest(&mut next_due, dur_ms(retry));
+                    let left = lock(&self.inner.failing_partitions).left(keys.tag(), tokio::time::Instant::now());
+                    if let Some(left) = left {
+                        soonest(&mut next_due, dur_ms(left));
                         parts_failed += 1;
                         continue;
                     }
                 }
+                let started = Instant::now();
                 let room = req.max.saturating_sub(out.jobs.len());
                 if room == 0 {
                     let last = lock(&self.inner.maintained).get(keys.tag()).copied();

@@ -50,12 +50,12 @@ impl FailurePauses {
 
     /// Whether `name` is left out at `now`.
     pub fn paused(&self, name: &str, now: Instant) -> bool {
-        self.paused.get(name).is_some_and(|(until, _)| *until > now)
+        self.left(name, now).is_some()
     }
 
-    /// When `name` may be tried again, if it failed.
-    pub fn retry_at(&self, name: &str) -> Option<Instant> {
-        self.paused.get(name).map(|(until, _)| *until)
+    /// How long `name` is still left out from `now` (`None`: it is not).
+    pub fn left(&self, name: &str, now: Instant) -> Option<Duration> {
+        self.paused.get(name).filter(|(until, _)| *until > now).map(|(until, _)| *until - now)
     }
 
     /// When the first name left out may be tried again.
