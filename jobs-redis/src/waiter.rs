@@ -19,7 +19,9 @@
 //! inbox of its own with `BLPOP` on a connection of its own, beside the
 //! subscription. An enqueue then leases its jobs to the waiter in the
 //! enqueue's own script and pushes them to the inbox: the pool starts them
-//! without a wake-up and a fetch. When the `BLPOP` times out, or a message
+//! without a wake-up and a fetch. When its wait ends (timed by the waiter
+//! itself, since Redis ends a `BLPOP` at its timeout only once its event
+//! loop next wakes, up to 100 ms late on an idle server), or a message
 //! wakes the waiter (work an enqueue did not hand over: a retry, a resume),
 //! the waiter unlists itself and takes what its inbox holds in one script
 //! (`unpark.lua`), so no job handed over is left behind. A waiter of
@@ -164,6 +166,11 @@ impl ParkedWait {
                 popped = &mut blpop => Some(popped),
                 _ = self.wake.changed() => None,
                 _ = &mut self.stop => None,
+                // The due time, on this side: Redis ends a BLPOP at its
+                // timeout only once its event loop wakes, which on an idle
+                // server is its next cron tick (every 100 ms at the default
+                // `hz`), so a job due meanwhile would start up to that late.
+                () = tokio::time::sleep(wait) => None,
             };
             match popped {
                 Some(p) => p,
@@ -194,7 +201,7 @@ impl ParkedWait {
             }
         }
         // Timed out or failed: unlisted, with what was handed meanwhile
-        // (woken or stopped, that was done above).
+        // (woken, stopped or due, that was done above).
         if !unlisted {
             fetched.absorb(self.queue.unpark(&self.keys, &self.id, false).await?);
         }

@@ -8,7 +8,7 @@ use jobs_core::backend::{FetchRequest, Finish, Outcome, Waiter};
 use jobs_core::testing::cases::fetch_of;
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, QueueAdmin, QueueInspect};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, QueueAdmin, QueueInspect, When};
 use jobs_redis::testing::RedisServer;
 use jobs_redis::{RedisConfig, RedisQueue};
 
@@ -159,6 +159,48 @@ fn a_wake_up_unparks_the_waiter() {
         assert_eq!(s.parked(&queue).await, 0);
         let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
         assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A parked waiter comes back for a job that falls due while it waits at
+/// the job's due time, not when Redis next wakes by itself to end the
+/// `BLPOP` at its timeout (its cron tick: with `hz` 1, once a second).
+/// Four delayed jobs in a row, each due 100 ms after the waiter took the
+/// one before: ended by Redis's timeout, each wait but the first would last
+/// until a tick of its own, over three seconds in all; ended at the due
+/// time, about half a second.
+#[test]
+fn a_parked_waiter_comes_back_at_the_due_time() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        redis::cmd("CONFIG").arg("SET").arg("hz").arg("1").query_async::<()>(&mut s.conn.clone()).await.unwrap();
+        let queue = unique_queue("hop");
+        let mut w = subscribed(&s.q, &queue).await;
+        let began = std::time::Instant::now();
+        for i in 0..4 {
+            let job = NewJob { run_at: Some(When::In(Duration::from_millis(100))), ..raw(&queue) };
+            let id = s.q.enqueue_many(vec![job]).await.unwrap().remove(0);
+            // A wait ends with nothing at the due time (the job is promoted
+            // by the next fetch), then the next one leases it.
+            let mut waits = 0;
+            loop {
+                waits += 1;
+                assert!(waits <= 10, "job {i}: not leased after 10 waits");
+                let got = w.wait_fetch(&fetch_of(&queue, 4), Duration::from_secs(30)).await.unwrap();
+                match got {
+                    Some(f) if !f.jobs.is_empty() => {
+                        assert_eq!(ids_of(&f), vec![id.clone()], "job {i}");
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let took = began.elapsed();
+        assert!(
+            took < Duration::from_secs(2),
+            "four jobs due 100 ms apart took {took:?}: the waits ended on Redis's tick"
+        );
     });
 }
 
