@@ -217,17 +217,20 @@ impl RedisQueue {
         if validate_queue_name(queue).is_err() {
             return Ok(0);
         }
-        let mut total = 0u64;
-        for keys in self.all_partitions(queue) {
+        // Every partition at once (on a cluster, several masters).
+        let parts = self.all_partitions(queue);
+        let each = futures_util::future::try_join_all(parts.iter().map(|keys| async move {
+            let mut total = 0u64;
             loop {
-                let n = self.invoke(PurgeDead { keys: &keys, limit: BATCH }).await?;
+                let n = self.invoke(PurgeDead { keys, limit: BATCH }).await?;
                 total += n;
                 if n < BATCH as u64 {
-                    break;
+                    return Ok::<u64, Error>(total);
                 }
             }
-        }
-        Ok(total)
+        }))
+        .await?;
+        Ok(each.into_iter().sum())
     }
 
     /// Stops fetches taking jobs of `queue`.
@@ -242,9 +245,8 @@ impl RedisQueue {
 
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        for keys in self.all_partitions(queue) {
-            self.invoke(SetPaused { keys: &keys, paused }).await?;
-        }
+        let parts = self.all_partitions(queue);
+        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetPaused { keys, paused }))).await?;
         self.register(queue).await
     }
 
@@ -255,10 +257,10 @@ impl RedisQueue {
         policy.check()?;
         let n = crate::partitions::count_in(&self.partition_counts(), queue);
         crate::partitions::check_policy(queue, n, &policy)?;
-        // Each partition applies the policy to its own jobs.
-        for keys in self.all_partitions(queue) {
-            self.invoke(SetPolicy { keys: &keys, policy: &policy }).await?;
-        }
+        // Each partition applies the policy to its own jobs, all at once.
+        let parts = self.all_partitions(queue);
+        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetPolicy { keys, policy: &policy })))
+            .await?;
         self.register(queue).await
     }
 
@@ -316,9 +318,12 @@ impl RedisQueue {
     /// listing stays one page).
     pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
         validate_queue_name(queue)?;
+        // Every partition's, read at once (on a cluster, from several
+        // masters), then added up in partition order.
+        let parts = self.all_partitions(queue);
+        let each = futures_util::future::try_join_all(parts.iter().map(|keys| self.partition_breaker(keys))).await?;
         let mut all: Option<BreakerInfo> = None;
-        for keys in self.all_partitions(queue) {
-            let b = self.partition_breaker(&keys).await?;
+        for b in each {
             let Some(a) = all.as_mut() else {
                 all = Some(b);
                 continue;
@@ -427,9 +432,8 @@ impl RedisQueue {
             Some(g) => vec![self.group_partition(queue, g, &counts)],
             None => self.partitions_in(queue, &counts),
         };
-        for keys in parts {
-            self.invoke(SetBreaker { keys: &keys, action, group }).await?;
-        }
+        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetBreaker { keys, action, group })))
+            .await?;
         self.register(queue).await
     }
 }

@@ -75,9 +75,8 @@ impl RedisQueue {
     /// One `archive_release.lua` call per partition.
     pub(crate) async fn release_archive(&self, queue: &str, holder: &str) -> Result<(), Error> {
         validate_queue_name(queue)?;
-        for keys in self.all_partitions(queue) {
-            self.invoke(Release { keys: &keys, holder }).await?;
-        }
+        let parts = self.all_partitions(queue);
+        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(Release { keys, holder }))).await?;
         Ok(())
     }
 }

@@ -36,13 +36,13 @@ impl RedisQueue {
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
         validate_queue_name(queue)?;
         let parts = self.all_partitions(queue);
-        let mut cursors = Vec::with_capacity(parts.len());
-        let mut was_on = true;
-        for keys in &parts {
-            let l = self.invoke(Listen { keys, history: self.inner.event_history, ttl }).await?;
-            was_on &= l.was_on;
-            cursors.push(l.cursor);
-        }
+        // Every partition at once (on a cluster, several masters).
+        let each = futures_util::future::try_join_all(
+            parts.iter().map(|keys| self.invoke(Listen { keys, history: self.inner.event_history, ttl })),
+        )
+        .await?;
+        let was_on = each.iter().all(|l| l.was_on);
+        let cursors: Vec<_> = each.into_iter().map(|l| l.cursor).collect();
         if let [cursor] = &cursors[..] {
             return Ok(Listening { cursor: cursor.clone(), was_on });
         }
@@ -71,10 +71,15 @@ impl RedisQueue {
                 *slot = EventCursor::from_backend(text);
             }
         }
-        let mut pages = Vec::with_capacity(parts.len());
+        let positions = at.iter().map(Position::parse).collect::<Result<Vec<_>, _>>()?;
+        // Every partition's page at once (on a cluster, several masters).
+        let read = futures_util::future::try_join_all(
+            parts.iter().zip(&positions).map(|(keys, position)| self.read_partition_events(keys, position, max)),
+        )
+        .await?;
         let mut out = EventPage::default();
-        for (keys, cursor) in parts.iter().zip(&at) {
-            let page = self.read_partition_events(keys, &Position::parse(cursor)?, max).await?;
+        let mut pages = Vec::with_capacity(parts.len());
+        for page in read {
             out.missed |= page.missed;
             pages.push(page.events.into_iter());
         }

@@ -47,10 +47,13 @@ impl RedisQueue {
         if let [keys] = &parts[..] {
             return self.list_partition(keys, status, offset, limit).await;
         }
-        let mut all = Vec::new();
-        for keys in &parts {
-            all.extend(self.list_partition(keys, status, 0, offset.saturating_add(limit)).await?);
-        }
+        // Each partition's first page, read at once (on a cluster, from
+        // several masters).
+        let pages = futures_util::future::try_join_all(
+            parts.iter().map(|keys| self.list_partition(keys, status, 0, offset.saturating_add(limit))),
+        )
+        .await?;
+        let mut all: Vec<JobInfo> = pages.into_iter().flatten().collect();
         let never = std::time::SystemTime::UNIX_EPOCH;
         match status {
             JobStatus::Pending => all.sort_by_key(|j| (j.priority.rank(), j.id.ulid())),
