@@ -197,8 +197,10 @@ fn a_parked_waiter_comes_back_at_the_due_time() {
             }
         }
         let took = began.elapsed();
+        // Three ticks at least (3.1 s) when Redis ends the waits; the bound
+        // leaves a loaded machine room.
         assert!(
-            took < Duration::from_secs(2),
+            took < Duration::from_millis(2500),
             "four jobs due 100 ms apart took {took:?}: the waits ended on Redis's tick"
         );
     });
