@@ -336,8 +336,8 @@ impl Waiter for RedisWaiter {
                 if self.park.as_ref().is_some_and(partitioned) {
                     // Partitioned since: one inbox cannot span the
                     // partitions' slots, so the waiter only listens from now
-                    // on (counts never go down), and the caller fetches
-                    // every partition at once.
+                    // on (counts never go down), and the caller's fetches
+                    // visit the partitions in turn.
                     self.park = None;
                     return Ok(None);
                 }
