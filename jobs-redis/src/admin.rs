@@ -13,6 +13,7 @@ use crate::decode::{breaker_field, from_ms, group_breaker_field, job_id, rate_fi
 use crate::error::RedisQueueError;
 use crate::hot::BATCH;
 use crate::keys::{queues_key, QueueKeys};
+use crate::partitions::at_once;
 use crate::queue::RedisQueue;
 use crate::scripts::cancel::Cancel;
 use crate::scripts::groups_top::GroupsTop;
@@ -130,10 +131,8 @@ impl RedisQueue {
         if limit == 0 || validate_queue_name(queue).is_err() {
             return Ok(Vec::new());
         }
-        // Each partition's busiest, read at once (on a cluster, from
-        // several masters).
         let parts = self.all_partitions(queue);
-        let tops = futures_util::future::try_join_all(parts.iter().map(|k| self.partition_groups(k, limit))).await?;
+        let tops = at_once(&parts, |k| self.partition_groups(k, limit)).await?;
         let mut all: Vec<GroupInfo> = tops.into_iter().flatten().collect();
         // The order groups_top.lua lists them in: by backlog, ties by the
         // greater key.
@@ -175,9 +174,7 @@ impl RedisQueue {
         }
         let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         let parts = self.all_partitions(queue);
-        // Each partition's newest, read at once (on a cluster, from
-        // several masters).
-        let newest = parts.iter().map(|keys| async move {
+        let newest = at_once(&parts, |keys| async move {
             let ulids: Vec<Vec<u8>> = redis::cmd("ZREVRANGE")
                 .arg(keys.dead())
                 .arg(0)
@@ -186,8 +183,9 @@ impl RedisQueue {
                 .await
                 .map_err(|e| self.command_error("dead_jobs", &e))?;
             self.infos(keys, &ulids).await
-        });
-        let mut all: Vec<JobInfo> = futures_util::future::try_join_all(newest).await?.into_iter().flatten().collect();
+        })
+        .await?;
+        let mut all: Vec<JobInfo> = newest.into_iter().flatten().collect();
         if parts.len() > 1 {
             // The dead set's order: when each died, the newest first.
             all.sort_by(|a, b| b.finished_at.cmp(&a.finished_at).then_with(|| b.id.cmp(&a.id)));
@@ -217,18 +215,17 @@ impl RedisQueue {
         if validate_queue_name(queue).is_err() {
             return Ok(0);
         }
-        // Every partition at once (on a cluster, several masters).
         let parts = self.all_partitions(queue);
-        let each = futures_util::future::try_join_all(parts.iter().map(|keys| async move {
+        let each = at_once(&parts, |keys| async move {
             let mut total = 0u64;
             loop {
                 let n = self.invoke(PurgeDead { keys, limit: BATCH }).await?;
                 total += n;
                 if n < BATCH as u64 {
-                    return Ok::<u64, Error>(total);
+                    return Ok(total);
                 }
             }
-        }))
+        })
         .await?;
         Ok(each.into_iter().sum())
     }
@@ -246,7 +243,7 @@ impl RedisQueue {
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), Error> {
         validate_queue_name(queue)?;
         let parts = self.all_partitions(queue);
-        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetPaused { keys, paused }))).await?;
+        at_once(&parts, |keys| self.invoke(SetPaused { keys, paused })).await?;
         self.register(queue).await
     }
 
@@ -257,10 +254,9 @@ impl RedisQueue {
         policy.check()?;
         let n = crate::partitions::count_in(&self.partition_counts(), queue);
         crate::partitions::check_policy(queue, n, &policy)?;
-        // Each partition applies the policy to its own jobs, all at once.
+        // Each partition applies the policy to its own jobs.
         let parts = self.all_partitions(queue);
-        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetPolicy { keys, policy: &policy })))
-            .await?;
+        at_once(&parts, |keys| self.invoke(SetPolicy { keys, policy: &policy })).await?;
         self.register(queue).await
     }
 
@@ -318,10 +314,9 @@ impl RedisQueue {
     /// listing stays one page).
     pub(crate) async fn breaker(&self, queue: &str) -> Result<BreakerInfo, Error> {
         validate_queue_name(queue)?;
-        // Every partition's, read at once (on a cluster, from several
-        // masters), then added up in partition order.
+        // Added up in partition order.
         let parts = self.all_partitions(queue);
-        let each = futures_util::future::try_join_all(parts.iter().map(|keys| self.partition_breaker(keys))).await?;
+        let each = at_once(&parts, |keys| self.partition_breaker(keys)).await?;
         let mut all: Option<BreakerInfo> = None;
         for b in each {
             let Some(a) = all.as_mut() else {
@@ -432,8 +427,7 @@ impl RedisQueue {
             Some(g) => vec![self.group_partition(queue, g, &counts)],
             None => self.partitions_in(queue, &counts),
         };
-        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(SetBreaker { keys, action, group })))
-            .await?;
+        at_once(&parts, |keys| self.invoke(SetBreaker { keys, action, group })).await?;
         self.register(queue).await
     }
 }

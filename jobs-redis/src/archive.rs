@@ -9,6 +9,7 @@ use jobs_core::{validate_queue_name, ArchiveBatch, ArchivedJob, Error};
 use crate::decode::from_ms;
 use crate::keys::QueueKeys;
 use crate::list::stored_info;
+use crate::partitions::at_once;
 use crate::queue::RedisQueue;
 use crate::scripts::archive_ack::Ack;
 use crate::scripts::archive_release::Release;
@@ -76,7 +77,7 @@ impl RedisQueue {
     pub(crate) async fn release_archive(&self, queue: &str, holder: &str) -> Result<(), Error> {
         validate_queue_name(queue)?;
         let parts = self.all_partitions(queue);
-        futures_util::future::try_join_all(parts.iter().map(|keys| self.invoke(Release { keys, holder }))).await?;
+        at_once(&parts, |keys| self.invoke(Release { keys, holder })).await?;
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ use jobs_core::{validate_queue_name, Error, EventCursor, EventPage, JobEvent, Jo
 
 use crate::decode::Record;
 use crate::keys::QueueKeys;
+use crate::partitions::at_once;
 use crate::queue::RedisQueue;
 use crate::scripts::listen::Listen;
 
@@ -36,11 +37,7 @@ impl RedisQueue {
     async fn listen(&self, queue: &str, ttl: Duration) -> Result<Listening, Error> {
         validate_queue_name(queue)?;
         let parts = self.all_partitions(queue);
-        // Every partition at once (on a cluster, several masters).
-        let each = futures_util::future::try_join_all(
-            parts.iter().map(|keys| self.invoke(Listen { keys, history: self.inner.event_history, ttl })),
-        )
-        .await?;
+        let each = at_once(&parts, |keys| self.invoke(Listen { keys, history: self.inner.event_history, ttl })).await?;
         let was_on = each.iter().all(|l| l.was_on);
         let cursors: Vec<_> = each.into_iter().map(|l| l.cursor).collect();
         if let [cursor] = &cursors[..] {
@@ -72,11 +69,11 @@ impl RedisQueue {
             }
         }
         let positions = at.iter().map(Position::parse).collect::<Result<Vec<_>, _>>()?;
-        // Every partition's page at once (on a cluster, several masters).
-        let read = futures_util::future::try_join_all(
-            parts.iter().zip(&positions).map(|(keys, position)| self.read_partition_events(keys, position, max)),
-        )
-        .await?;
+        // `parts` are partitions 0, 1, .. in order: a partition's number is
+        // its place in `positions`.
+        let read =
+            at_once(&parts, |keys| self.read_partition_events(keys, &positions[usize::from(keys.partition())], max))
+                .await?;
         let mut out = EventPage::default();
         let mut pages = Vec::with_capacity(parts.len());
         for page in read {

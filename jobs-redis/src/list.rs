@@ -5,6 +5,7 @@ use jobs_core::{validate_queue_name, Error, JobInfo, JobStatus, MinuteCounts};
 
 use crate::decode::{from_ms, job_id, job_info, key_of_field, text, to_ms};
 use crate::keys::QueueKeys;
+use crate::partitions::at_once;
 use crate::queue::RedisQueue;
 use crate::scripts::progress::stored_progress;
 use crate::scripts::read::{Read, StoredJob};
@@ -47,12 +48,8 @@ impl RedisQueue {
         if let [keys] = &parts[..] {
             return self.list_partition(keys, status, offset, limit).await;
         }
-        // Each partition's first page, read at once (on a cluster, from
-        // several masters).
-        let pages = futures_util::future::try_join_all(
-            parts.iter().map(|keys| self.list_partition(keys, status, 0, offset.saturating_add(limit))),
-        )
-        .await?;
+        // Each partition's first `offset + limit`.
+        let pages = at_once(&parts, |keys| self.list_partition(keys, status, 0, offset.saturating_add(limit))).await?;
         let mut all: Vec<JobInfo> = pages.into_iter().flatten().collect();
         let never = std::time::SystemTime::UNIX_EPOCH;
         match status {

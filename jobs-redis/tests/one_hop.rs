@@ -187,12 +187,9 @@ fn a_parked_waiter_comes_back_at_the_due_time() {
                 waits += 1;
                 assert!(waits <= 10, "job {i}: not leased after 10 waits");
                 let got = w.wait_fetch(&fetch_of(&queue, 4), Duration::from_secs(30)).await.unwrap();
-                match got {
-                    Some(f) if !f.jobs.is_empty() => {
-                        assert_eq!(ids_of(&f), vec![id.clone()], "job {i}");
-                        break;
-                    }
-                    _ => {}
+                if let Some(f) = got.filter(|f| !f.jobs.is_empty()) {
+                    assert_eq!(ids_of(&f), vec![id.clone()], "job {i}");
+                    break;
                 }
             }
         }
