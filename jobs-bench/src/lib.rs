@@ -125,16 +125,18 @@ pub struct Settings {
     pub redis_benchmark_n: usize,
     /// Only these measurements (`single`, `inflight`, `many`, `e2e`,
     /// `processes`, `groups`, `groups-idle`, `fan-in`, `rate-wait`,
-    /// `events`, `latency`, `delayed`, `memory`, and `partitions`, which
-    /// runs only when named here); empty: all but `partitions`. Skipped ones
+    /// `events`, `latency`, `delayed`, `memory`, and `partitions` and
+    /// `groups-live`, which run only when named here); empty: all but
+    /// those two. Skipped ones
     /// are absent from the JSON and have no row in the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
 }
 
-/// Measurements run only when [`Settings::only`] names them: each starts
-/// servers of its own, which a default run should not.
-const ON_REQUEST: &[&str] = &["partitions"];
+/// Measurements run only when [`Settings::only`] names them: `partitions`
+/// starts servers of its own, which a default run should not; `groups-live`
+/// is the control of `groups-idle`, for when that one is slower.
+const ON_REQUEST: &[&str] = &["partitions", "groups-live"];
 
 impl Settings {
     pub(crate) fn runs(&self, name: &str) -> bool {
@@ -399,6 +401,52 @@ impl Backend<'_> {
     }
 }
 
+/// What a grouped end-to-end run is measured beside.
+#[derive(Clone, Copy)]
+enum Beside {
+    /// [`Settings::idle_groups`] groups held out of the turn
+    /// ([`scenario::idle_groups`]).
+    IdleGroups,
+    /// The jobs those groups hold, without groups
+    /// ([`scenario::live_jobs`]): what their memory costs a fetch, apart
+    /// from the groups.
+    LiveJobs,
+}
+
+/// The grouped end-to-end run (10 jobs per group) in a queue that holds
+/// `beside` first.
+async fn grouped_beside(
+    backend: &Backend<'_>,
+    s: &Settings,
+    beside: Beside,
+    progress: &Progress,
+    f: &mut Figures,
+) -> Result<scenario::EndToEnd, BenchError> {
+    let idle = s.idle_groups;
+    let (name, what) = match beside {
+        Beside::IdleGroups => ("groups-idle", format!("{idle} idle groups")),
+        Beside::LiveJobs => ("groups-live", format!("{} ungrouped jobs of an idle group's kind", 2 * idle)),
+    };
+    let groups = (s.e2e_n / 10).max(1);
+    let st = backend.store(name).await?;
+    let p = progress.sub(&what);
+    match beside {
+        Beside::IdleGroups => scenario::idle_groups(&st, idle, &p).await?,
+        Beside::LiveJobs => scenario::live_jobs(&st, idle, &p).await?,
+    }
+    p.done("held for an hour");
+    backend.reset_stats().await?;
+    let p = progress.sub(&format!("end to end, {groups} groups of 10 jobs beside {what}"));
+    let redis_cpu = backend.redis_cpu().await?;
+    let shape = (s.producer_batch, s.producers);
+    let mut run = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
+    run.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
+    p.done(&format!("{:.0} jobs/s", run.per_s));
+    backend.collect_stats(name, s.e2e_n, f).await?;
+    backend.release(st).await?;
+    Ok(run)
+}
+
 /// Every measurement on one backend.
 pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) -> Result<Figures, BenchError> {
     let mut f = Figures::default();
@@ -509,22 +557,11 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     }
 
     if s.runs("groups-idle") {
-        // The grouped run again, beside 100,000 groups held out of the turn.
-        let groups = (s.e2e_n / 10).max(1);
-        let st = backend.store("groups-idle").await?;
-        let idle = s.idle_groups;
-        let p = progress.sub(&format!("{idle} idle groups"));
-        scenario::idle_groups(&st, idle, &p).await?;
-        p.done("held out of the turn for an hour");
-        backend.reset_stats().await?;
-        let p = progress.sub(&format!("end to end, {groups} groups of 10 jobs beside {idle} idle groups"));
-        let redis_cpu = backend.redis_cpu().await?;
-        let shape = (s.producer_batch, s.producers);
-        f.end_to_end_groups_idle = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
-        f.end_to_end_groups_idle.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
-        p.done(&format!("{:.0} jobs/s", f.end_to_end_groups_idle.per_s));
-        backend.collect_stats("groups-idle", s.e2e_n, &mut f).await?;
-        backend.release(st).await?;
+        f.end_to_end_groups_idle = grouped_beside(&backend, s, Beside::IdleGroups, progress, &mut f).await?;
+    }
+
+    if s.runs("groups-live") {
+        f.end_to_end_groups_live = grouped_beside(&backend, s, Beside::LiveJobs, progress, &mut f).await?;
     }
 
     if s.runs("fan-in") {

@@ -81,10 +81,12 @@ struct Args {
     no_ceiling: bool,
     /// Only these measurements (comma separated: single, inflight, many,
     /// e2e, processes, groups, groups-idle, fan-in, rate-wait, events,
-    /// latency, delayed, memory; and partitions, run only when named here:
+    /// latency, delayed, memory; and, run only when named here, partitions:
     /// the end-to-end run on a 3-master Redis Cluster it starts itself,
     /// whatever `--redis` says, with the queue in 1 partition and then in
-    /// partitions on every master, and each master's share of Redis CPU).
+    /// partitions on every master, and each master's share of Redis CPU;
+    /// and groups-live: the grouped run beside the jobs of the idle groups
+    /// of groups-idle, without their groups).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     only: Vec<String>,
     /// No progress on stderr.

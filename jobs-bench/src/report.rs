@@ -35,6 +35,10 @@ pub struct Figures {
     /// The grouped run beside `idle_groups` groups held out of the turn.
     #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
     pub end_to_end_groups_idle: EndToEnd,
+    /// The grouped run beside the jobs `idle_groups` groups hold, without
+    /// groups (the control of `end_to_end_groups_idle`).
+    #[serde(skip_serializing_if = "EndToEnd::unmeasured")]
+    pub end_to_end_groups_live: EndToEnd,
     /// A workflow with a wide fan-out and its fan-in.
     #[serde(skip_serializing_if = "crate::scenario::FanIn::unmeasured")]
     pub fan_in: crate::scenario::FanIn,
@@ -316,6 +320,23 @@ impl Report {
             "end to end, groups beside idle groups: CPU per job, Redis",
             &|f| {
                 f.end_to_end_groups_idle
+                    .redis_cpu_us_per_job
+                    .map(|c| format!("{c:.1} µs"))
+                    .unwrap_or_else(|| "-".into())
+            },
+            String::new(),
+        );
+        row(
+            "groups-live",
+            &format!("end to end, groups beside {} ungrouped jobs held an hour", 2 * self.settings.idle_groups),
+            &|f| rate(f.end_to_end_groups_live.per_s),
+            String::new(),
+        );
+        row(
+            "groups-live",
+            "end to end, groups beside held ungrouped jobs: CPU per job, Redis",
+            &|f| {
+                f.end_to_end_groups_live
                     .redis_cpu_us_per_job
                     .map(|c| format!("{c:.1} µs"))
                     .unwrap_or_else(|| "-".into())

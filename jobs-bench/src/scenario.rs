@@ -680,6 +680,49 @@ pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), Be
     Ok(())
 }
 
+/// The jobs [`idle_groups`] puts beside a run, without groups: `n` leased
+/// for an hour by direct fetches (so they never run) and `n` due in an
+/// hour. Against [`idle_groups`], it tells what the idle groups' jobs cost
+/// a fetch from what their groups do.
+pub async fn live_jobs(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
+    let hour = Duration::from_secs(3600);
+    let mut sent = 0;
+    while sent < n {
+        let k = (n - sent).min(1000);
+        let jobs = (0..k).map(|_| BenchNoop::now().new_job()).collect::<Result<Vec<_>, _>>()?;
+        store.producer.enqueue_many(jobs).await?;
+        sent += k;
+        p.step(sent, 3 * n);
+    }
+    let req = jobs_core::backend::FetchRequest {
+        queues: vec![QUEUE.to_owned()],
+        max: 1000,
+        lease: hour,
+        default_max_retries: 0,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let mut leased = 0;
+    while leased < n {
+        let got = store.producer.fetch(&req).await?.jobs.len();
+        if got == 0 {
+            return Err(BenchError::Stuck(format!("live jobs: {leased} of {n} leased")));
+        }
+        leased += got;
+        p.step(n + leased, 3 * n);
+    }
+    let mut later = 0;
+    while later < n {
+        let k = (n - later).min(1000);
+        let jobs = (0..k)
+            .map(|_| BenchNoop::now().into_new_job(JobOptions::new().delay(hour)))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.producer.enqueue_many(jobs).await?;
+        later += k;
+        p.step(2 * n + later, 3 * n);
+    }
+    Ok(())
+}
+
 /// Redis CPU while a pool waits on the queue, per second of wall time, over
 /// `window`: first with nothing to do, then with `backlog` jobs pending
 /// behind a queue `rate` of one start per hour (the first job ran).
