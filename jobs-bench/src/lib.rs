@@ -127,8 +127,8 @@ pub struct Settings {
     /// `processes`, `groups`, `groups-idle`, `fan-in`, `rate-wait`,
     /// `events`, `latency`, `delayed`, `memory`, and `partitions` and
     /// `groups-live`, which run only when named here); empty: all but
-    /// those two. Skipped ones
-    /// are absent from the JSON and have no row in the table.
+    /// those two. Skipped ones are absent from the JSON and have no row in
+    /// the table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
 }

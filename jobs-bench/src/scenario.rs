@@ -638,6 +638,33 @@ pub async fn event_delay(store: &Store, n: usize, rate: u32, p: &Progress) -> Re
     Ok(Percentiles::of(delays))
 }
 
+/// A fetch of up to `max` jobs of [`QUEUE`] leased for an hour: jobs
+/// fetched so never run within a benchmark.
+fn hour_lease(max: usize) -> jobs_core::backend::FetchRequest {
+    jobs_core::backend::FetchRequest { lease: Duration::from_secs(3600), ..crate::job::fetch_request(max) }
+}
+
+/// Fetches with `req` until `n` jobs are leased (`what` names them in the
+/// error when a fetch comes back empty first), reporting the count so far.
+async fn lease_all(
+    store: &Store,
+    req: &jobs_core::backend::FetchRequest,
+    n: usize,
+    what: &str,
+    mut step: impl FnMut(usize),
+) -> Result<(), BenchError> {
+    let mut leased = 0;
+    while leased < n {
+        let got = store.producer.fetch(req).await?.jobs.len();
+        if got == 0 {
+            return Err(BenchError::Stuck(format!("{what}: {leased} of {n} leased")));
+        }
+        leased += got;
+        step(leased);
+    }
+    Ok(())
+}
+
 /// Puts `n` groups out of the turn for an hour beside the run that follows:
 /// two jobs each with `rate = "1/1h"`, the first leased for an hour by
 /// direct fetches (so it never runs) and the second waiting for the rate.
@@ -654,22 +681,8 @@ pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), Be
             p.step(i + 1, 3 * n);
         }
     }
-    let req = jobs_core::backend::FetchRequest {
-        queues: vec![QUEUE.to_owned()],
-        max: 1000,
-        lease: Duration::from_secs(3600),
-        default_max_retries: 0,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
-    let mut leased = 0;
-    while leased < n {
-        let got = store.producer.fetch(&req).await?.jobs.len();
-        if got == 0 {
-            return Err(BenchError::Stuck(format!("idle groups: {leased} of {n} first jobs leased")));
-        }
-        leased += got;
-        p.step(2 * n + leased, 3 * n);
-    }
+    let req = hour_lease(1000);
+    lease_all(store, &req, n, "idle groups: first jobs", |leased| p.step(2 * n + leased, 3 * n)).await?;
     // Groups whose first job was just leased are still in the turn until a
     // fetch finds them at their rate: one more fetch moves them out, so the
     // measured run starts with every idle group out of the turn.
@@ -694,22 +707,7 @@ pub async fn live_jobs(store: &Store, n: usize, p: &Progress) -> Result<(), Benc
         sent += k;
         p.step(sent, 3 * n);
     }
-    let req = jobs_core::backend::FetchRequest {
-        queues: vec![QUEUE.to_owned()],
-        max: 1000,
-        lease: hour,
-        default_max_retries: 0,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
-    let mut leased = 0;
-    while leased < n {
-        let got = store.producer.fetch(&req).await?.jobs.len();
-        if got == 0 {
-            return Err(BenchError::Stuck(format!("live jobs: {leased} of {n} leased")));
-        }
-        leased += got;
-        p.step(n + leased, 3 * n);
-    }
+    lease_all(store, &hour_lease(1000), n, "live jobs", |leased| p.step(n + leased, 3 * n)).await?;
     let mut later = 0;
     while later < n {
         let k = (n - later).min(1000);
