@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_core::prelude::*;
-use jobs_core::{SharedQueue, WorkerHandle, WorkerPoolBuilder};
+use jobs_core::{NewJob, SharedQueue, WorkerHandle, WorkerPoolBuilder};
 use serde::Serialize;
 
 use crate::job::{now_ns, ns_of, BenchNoop, QUEUE, SINK};
@@ -638,6 +638,27 @@ pub async fn event_delay(store: &Store, n: usize, rate: u32, p: &Progress) -> Re
     Ok(Percentiles::of(delays))
 }
 
+/// Enqueues the `n` jobs a scenario puts in place before its measured run,
+/// job i made by `job(i)`, in batches of 1,000 one after the other
+/// (unlike [`produce`], which times its tasks), reporting how many are
+/// sent after each batch.
+async fn enqueue_setup(
+    store: &Store,
+    n: usize,
+    mut job: impl FnMut(usize) -> Result<NewJob, BenchError>,
+    mut step: impl FnMut(usize),
+) -> Result<(), BenchError> {
+    let mut sent = 0;
+    while sent < n {
+        let k = (n - sent).min(1000);
+        let jobs = (sent..sent + k).map(&mut job).collect::<Result<Vec<_>, _>>()?;
+        store.producer.enqueue_many(jobs).await?;
+        sent += k;
+        step(sent);
+    }
+    Ok(())
+}
+
 /// A fetch of up to `max` jobs of [`QUEUE`] leased for an hour: jobs
 /// fetched so never run within a benchmark.
 fn hour_lease(max: usize) -> jobs_core::backend::FetchRequest {
@@ -671,16 +692,12 @@ async fn lease_all(
 /// A fetch must not pay for them.
 pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
     let hourly: jobs_core::Rate = "1/1h".parse().map_err(BenchError::Task)?;
-    let mut jobs = Vec::with_capacity(1000);
-    for i in 0..2 * n {
+    let job = |i: usize| {
         let mut job = BenchNoop::now().new_job()?;
         job.group = Some(jobs_core::JobGroup { key: format!("idle{}", i % n), concurrency: None, rate: Some(hourly) });
-        jobs.push(job);
-        if jobs.len() == 1000 || i + 1 == 2 * n {
-            store.producer.enqueue_many(std::mem::take(&mut jobs)).await?;
-            p.step(i + 1, 3 * n);
-        }
-    }
+        Ok(job)
+    };
+    enqueue_setup(store, 2 * n, job, |sent| p.step(sent, 3 * n)).await?;
     let req = hour_lease(1000);
     lease_all(store, &req, n, "idle groups: first jobs", |leased| p.step(2 * n + leased, 3 * n)).await?;
     // Groups whose first job was just leased are still in the turn until a
@@ -698,27 +715,10 @@ pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), Be
 /// hour. Against [`idle_groups`], it tells what the idle groups' jobs cost
 /// a fetch from what their groups do.
 pub async fn live_jobs(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
-    let hour = Duration::from_secs(3600);
-    let mut sent = 0;
-    while sent < n {
-        let k = (n - sent).min(1000);
-        let jobs = (0..k).map(|_| BenchNoop::now().new_job()).collect::<Result<Vec<_>, _>>()?;
-        store.producer.enqueue_many(jobs).await?;
-        sent += k;
-        p.step(sent, 3 * n);
-    }
+    enqueue_setup(store, n, |_| Ok(BenchNoop::now().new_job()?), |sent| p.step(sent, 3 * n)).await?;
     lease_all(store, &hour_lease(1000), n, "live jobs", |leased| p.step(n + leased, 3 * n)).await?;
-    let mut later = 0;
-    while later < n {
-        let k = (n - later).min(1000);
-        let jobs = (0..k)
-            .map(|_| BenchNoop::now().into_new_job(JobOptions::new().delay(hour)))
-            .collect::<Result<Vec<_>, _>>()?;
-        store.producer.enqueue_many(jobs).await?;
-        later += k;
-        p.step(2 * n + later, 3 * n);
-    }
-    Ok(())
+    let later = |_| Ok(BenchNoop::now().into_new_job(JobOptions::new().delay(Duration::from_secs(3600)))?);
+    enqueue_setup(store, n, later, |sent| p.step(2 * n + sent, 3 * n)).await
 }
 
 /// Redis CPU while a pool waits on the queue, per second of wall time, over

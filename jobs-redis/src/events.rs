@@ -69,10 +69,8 @@ impl RedisQueue {
             }
         }
         let positions = at.iter().map(Position::parse).collect::<Result<Vec<_>, _>>()?;
-        // `parts` are partitions 0, 1, .. in order: a partition's number is
-        // its place in `positions`.
         let read =
-            at_once(&parts, |keys| self.read_partition_events(keys, &positions[usize::from(keys.partition())], max))
+            at_once(parts.iter().zip(&positions), |(keys, position)| self.read_partition_events(keys, position, max))
                 .await?;
         let mut out = EventPage::default();
         let mut pages = Vec::with_capacity(parts.len());

@@ -125,17 +125,15 @@ pub(crate) fn count_in(counts: &HashMap<String, u16>, queue: &str) -> u16 {
     own.max(counts.get(EVERY_QUEUE).copied().unwrap_or(1)).max(1)
 }
 
-/// `call` on every partition of `parts` at once, so that on a cluster
-/// their masters answer together: the answers in `parts`' order, or the
-/// first error.
-pub(crate) async fn at_once<'a, T, Fut>(
-    parts: &'a [QueueKeys],
-    call: impl FnMut(&'a QueueKeys) -> Fut,
-) -> Result<Vec<T>, Error>
+/// `call` on every partition of `parts` (its keys, or its keys with what
+/// goes with them) at once, so that on a cluster their masters answer
+/// together: the answers in `parts`' order, or the first error.
+pub(crate) async fn at_once<P, T, Fut>(parts: P, call: impl FnMut(P::Item) -> Fut) -> Result<Vec<T>, Error>
 where
+    P: IntoIterator,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
-    futures_util::future::try_join_all(parts.iter().map(call)).await
+    futures_util::future::try_join_all(parts.into_iter().map(call)).await
 }
 
 /// Checks a queue name given a count: a queue's, or [`EVERY_QUEUE`].
