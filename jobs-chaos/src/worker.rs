@@ -12,7 +12,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jobs_core::{Backoff, JobQueue, WorkerPool};
+use jobs_core::{Backoff, JobQueue, Retention, WorkerPool};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 use crate::error::ChaosError;
@@ -81,12 +81,23 @@ async fn measure_offset(queue: &RedisQueue) -> Result<i64, String> {
     Err(format!("could not read the server's clock within {MEASURE_FOR:?}: {last}"))
 }
 
+/// Finished jobs a chaos run keeps, by count, and for how long: every one
+/// of them, since the check reads each acknowledged job's record at the
+/// end and counts a missing one as lost. The backend's defaults drop the
+/// oldest succeeded jobs past 100,000, which a 10-minute run passes on a
+/// fast machine.
+pub const KEEP_FINISHED: usize = 1_000_000_000;
+
 /// How a chaos process talks to Redis: short timeouts, so that an outage
-/// turns into errors (and retries) quickly rather than long hangs.
+/// turns into errors (and retries) quickly rather than long hangs, and a
+/// retention that keeps every finished job for the check
+/// ([`KEEP_FINISHED`]).
 pub fn redis_config(url: &str) -> RedisConfig {
+    let year = Duration::from_secs(365 * 24 * 3600);
     RedisConfig {
         command_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(1),
+        retention: Retention { succeeded: year, succeeded_max: KEEP_FINISHED, dead_age: year, dead_max: KEEP_FINISHED },
         ..RedisConfig::new(url)
     }
 }
