@@ -81,17 +81,17 @@ async fn measure_offset(queue: &RedisQueue) -> Result<i64, String> {
     Err(format!("could not read the server's clock within {MEASURE_FOR:?}: {last}"))
 }
 
-/// Finished jobs a chaos run keeps, by count, and for how long: every one
-/// of them, since the check reads each acknowledged job's record at the
-/// end and counts a missing one as lost. The backend's defaults drop the
-/// oldest succeeded jobs past 100,000, which a 10-minute run passes on a
-/// fast machine.
+/// The most succeeded and the most dead jobs a chaos run keeps: more than
+/// any run makes, since the check reads each acknowledged job's record at
+/// the end and counts a missing one as lost. The backend's default drops
+/// the oldest succeeded jobs past 100,000, which a 10-minute run passes on
+/// a fast machine.
 pub const KEEP_FINISHED: usize = 1_000_000_000;
 
 /// How a chaos process talks to Redis: short timeouts, so that an outage
 /// turns into errors (and retries) quickly rather than long hangs, and a
 /// retention that keeps every finished job for the check
-/// ([`KEEP_FINISHED`]).
+/// (`KEEP_FINISHED`).
 pub fn redis_config(url: &str) -> RedisConfig {
     let year = Duration::from_secs(365 * 24 * 3600);
     RedisConfig {
