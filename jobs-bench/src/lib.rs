@@ -401,9 +401,11 @@ impl Backend<'_> {
     }
 }
 
-/// What a grouped end-to-end run is measured beside.
+/// What an end-to-end run's queue holds before the run.
 #[derive(Clone, Copy)]
 enum Beside {
+    /// Nothing.
+    Nothing,
     /// [`Settings::idle_groups`] groups held out of the turn
     /// ([`scenario::idle_groups`]).
     IdleGroups,
@@ -413,35 +415,55 @@ enum Beside {
     LiveJobs,
 }
 
-/// The grouped end-to-end run (10 jobs per group) in a queue that holds
-/// `beside` first.
-async fn grouped_beside(
+/// One end-to-end run in a store of its own named `name` (its stats
+/// collected under that name): `groups` groups of jobs or none, in a
+/// queue that holds `beside` first; `label` names it in the progress.
+#[allow(clippy::too_many_arguments)] // one call per measurement, each naming every part
+async fn end_to_end_in(
     backend: &Backend<'_>,
     s: &Settings,
+    name: &str,
+    groups: Option<usize>,
     beside: Beside,
+    label: &str,
     progress: &Progress,
     f: &mut Figures,
 ) -> Result<scenario::EndToEnd, BenchError> {
-    let idle = s.idle_groups;
-    let (name, what) = match beside {
-        Beside::IdleGroups => ("groups-idle", format!("{idle} idle groups")),
-        Beside::LiveJobs => ("groups-live", format!("{} ungrouped jobs of an idle group's kind", 2 * idle)),
-    };
-    let groups = (s.e2e_n / 10).max(1);
     let st = backend.store(name).await?;
-    let p = progress.sub(&what);
-    match beside {
-        Beside::IdleGroups => scenario::idle_groups(&st, idle, &p).await?,
-        Beside::LiveJobs => scenario::live_jobs(&st, idle, &p).await?,
+    let idle = s.idle_groups;
+    let setup = match beside {
+        Beside::Nothing => None,
+        Beside::IdleGroups => Some(format!("{idle} idle groups")),
+        Beside::LiveJobs => Some(format!("{} ungrouped jobs of an idle group's kind", 2 * idle)),
+    };
+    if let Some(what) = &setup {
+        let p = progress.sub(what);
+        match beside {
+            Beside::IdleGroups => scenario::idle_groups(&st, idle, &p).await?,
+            Beside::LiveJobs => scenario::live_jobs(&st, idle, &p).await?,
+            Beside::Nothing => {}
+        }
+        p.done("held for an hour");
     }
-    p.done("held for an hour");
     backend.reset_stats().await?;
-    let p = progress.sub(&format!("end to end, {groups} groups of 10 jobs beside {what}"));
+    let label = match &setup {
+        Some(what) => format!("{label} beside {what}"),
+        None => label.to_owned(),
+    };
+    let p = progress.sub(&label);
     let redis_cpu = backend.redis_cpu().await?;
     let shape = (s.producer_batch, s.producers);
-    let mut run = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
+    let mut run = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, groups, &p).await?;
+    // Includes the last status polls and the pool's shutdown: a slight
+    // overestimate.
     run.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
-    p.done(&format!("{:.0} jobs/s", run.per_s));
+    p.done(&format!(
+        "{:.0} jobs/s (producers {:.0}/s; CPU per job: {:.1} µs here, {} µs in Redis)",
+        run.per_s,
+        run.produced_per_s,
+        run.client_cpu_us_per_job,
+        run.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
+    ));
     backend.collect_stats(name, s.e2e_n, f).await?;
     backend.release(st).await?;
     Ok(run)
@@ -506,24 +528,8 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     }
 
     if s.runs("e2e") {
-        let st = backend.store("e2e").await?;
-        backend.reset_stats().await?;
-        let p = progress.sub(&format!("end to end, {} workers", s.workers));
-        let redis_cpu = backend.redis_cpu().await?;
-        let shape = (s.producer_batch, s.producers);
-        f.end_to_end = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, None, &p).await?;
-        // Includes the last status polls and the pool's shutdown: a slight
-        // overestimate.
-        f.end_to_end.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
-        p.done(&format!(
-            "{:.0} jobs/s (producers {:.0}/s; CPU per job: {:.1} µs here, {} µs in Redis)",
-            f.end_to_end.per_s,
-            f.end_to_end.produced_per_s,
-            f.end_to_end.client_cpu_us_per_job,
-            f.end_to_end.redis_cpu_us_per_job.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into())
-        ));
-        backend.collect_stats("e2e", s.e2e_n, &mut f).await?;
-        backend.release(st).await?;
+        let label = format!("end to end, {} workers", s.workers);
+        f.end_to_end = end_to_end_in(&backend, s, "e2e", None, Beside::Nothing, &label, progress, &mut f).await?;
     }
 
     if let (true, Backend::Redis(t)) = (s.runs("processes"), backend) {
@@ -541,27 +547,22 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
         backend.release(st).await?;
     }
 
+    // The same run with every job in a group: 10 jobs per group; then
+    // beside idle groups, and beside their jobs without their groups.
+    let groups = (s.e2e_n / 10).max(1);
+    let label = format!("end to end, {} workers, {groups} groups of 10 jobs", s.workers);
     if s.runs("groups") {
-        // The same run with every job in a group: 10 jobs per group.
-        let groups = (s.e2e_n / 10).max(1);
-        let st = backend.store("groups").await?;
-        backend.reset_stats().await?;
-        let p = progress.sub(&format!("end to end, {} workers, {groups} groups of 10 jobs", s.workers));
-        let redis_cpu = backend.redis_cpu().await?;
-        let shape = (s.producer_batch, s.producers);
-        f.end_to_end_groups = scenario::end_to_end(&st, s.e2e_n, s.workers, shape, Some(groups), &p).await?;
-        f.end_to_end_groups.redis_cpu_us_per_job = backend.redis_cpu_us_per(redis_cpu, s.e2e_n).await?;
-        p.done(&format!("{:.0} jobs/s", f.end_to_end_groups.per_s));
-        backend.collect_stats("groups", s.e2e_n, &mut f).await?;
-        backend.release(st).await?;
+        f.end_to_end_groups =
+            end_to_end_in(&backend, s, "groups", Some(groups), Beside::Nothing, &label, progress, &mut f).await?;
     }
-
     if s.runs("groups-idle") {
-        f.end_to_end_groups_idle = grouped_beside(&backend, s, Beside::IdleGroups, progress, &mut f).await?;
+        f.end_to_end_groups_idle =
+            end_to_end_in(&backend, s, "groups-idle", Some(groups), Beside::IdleGroups, &label, progress, &mut f)
+                .await?;
     }
-
     if s.runs("groups-live") {
-        f.end_to_end_groups_live = grouped_beside(&backend, s, Beside::LiveJobs, progress, &mut f).await?;
+        f.end_to_end_groups_live =
+            end_to_end_in(&backend, s, "groups-live", Some(groups), Beside::LiveJobs, &label, progress, &mut f).await?;
     }
 
     if s.runs("fan-in") {

@@ -86,7 +86,7 @@ async fn measure_offset(queue: &RedisQueue) -> Result<i64, String> {
 /// the end and counts a missing one as lost. The backend's default drops
 /// the oldest succeeded jobs past 100,000, which a 10-minute run passes on
 /// a fast machine.
-pub const KEEP_FINISHED: usize = 1_000_000_000;
+const KEEP_FINISHED: usize = 1_000_000_000;
 
 /// How a chaos process talks to Redis: short timeouts, so that an outage
 /// turns into errors (and retries) quickly rather than long hangs, and a
