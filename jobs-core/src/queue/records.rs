@@ -152,8 +152,8 @@ pub struct ScheduleDef {
     /// No tick after this instant; past it the schedule has ended.
     #[serde(default)]
     pub ends_at: Option<SystemTime>,
-    /// Each tick's job is due at the tick plus a random delay in
-    /// `[0, jitter)`, spreading schedules that share a tick.
+    /// Each tick's job is due at the tick plus a random whole
+    /// number of milliseconds in `[0, jitter)`, spreading schedules that share a tick.
     #[serde(default)]
     pub jitter: Option<Duration>,
     /// What a tick does while the previous tick's job has not ended.

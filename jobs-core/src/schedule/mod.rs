@@ -97,8 +97,8 @@ impl ScheduleOptions {
         self
     }
 
-    /// Each tick's job is due at the tick plus a random delay in
-    /// `[0, jitter)`; still one job per tick.
+    /// Each tick's job is due at the tick plus a random whole
+    /// number of milliseconds in `[0, jitter)`; still one job per tick.
     pub fn jitter(mut self, jitter: Duration) -> Self {
         self.jitter = Some(jitter);
         self

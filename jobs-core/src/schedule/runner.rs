@@ -223,12 +223,21 @@ pub(crate) async fn run_due(
 /// the tick plus a random delay below it (at once when that has passed).
 fn job_for_tick(def: &ScheduleDef, tick: SystemTime, now: SystemTime) -> NewJob {
     let mut job = job_for(def, now);
-    if let Some(jitter) = def.jitter.filter(|j| !j.is_zero()) {
-        let delay =
-            Duration::from_nanos(rand::rng().random_range(0..u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX)));
+    if let Some(slots) = jitter_slots(def.jitter) {
+        let delay = Duration::from_millis(rand::rng().random_range(0..slots));
         job.run_at = tick.checked_add(delay).filter(|due| *due > now).map(When::At);
     }
     job
+}
+
+/// How many whole-millisecond delays `[0, jitter)` holds, `None` when a
+/// jitter below a millisecond leaves no delay to draw. The delay is drawn in
+/// whole milliseconds because backends keep due times to the millisecond,
+/// rounded up so a job is never early: a finer delay just below the jitter
+/// would be stored as the jitter itself.
+fn jitter_slots(jitter: Option<Duration>) -> Option<u64> {
+    let ms = u64::try_from(jitter?.as_millis()).unwrap_or(u64::MAX);
+    (ms > 0).then_some(ms)
 }
 
 /// The job one run of schedule `def` enqueues, stamped `now`: a tick's, and
@@ -286,5 +295,20 @@ mod tests {
         handle.stop().await;
         assert_eq!((stored.def.cron.as_str(), stored.def.every), ("", Some(Duration::from_secs(90))));
         assert_eq!((stored.def.queue.as_str(), stored.def.timezone.as_str()), ("sync", "UTC"));
+    }
+
+    #[test]
+    fn the_longest_jitter_delay_rounded_up_to_a_millisecond_stays_below_the_jitter() {
+        let tick = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        for (jitter, slots) in [(Duration::from_secs(30), 30_000), (Duration::from_micros(2_500), 2)] {
+            assert_eq!(jitter_slots(Some(jitter)), Some(slots));
+            let longest = tick + Duration::from_millis(slots - 1);
+            let since_epoch = longest.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+            let stored = Duration::from_millis(u64::try_from(since_epoch.as_nanos().div_ceil(1_000_000)).unwrap());
+            let delay = (SystemTime::UNIX_EPOCH + stored).duration_since(tick).unwrap();
+            assert!(delay < jitter, "{jitter:?}: the longest delay is stored {delay:?} after its tick");
+        }
+        assert_eq!(jitter_slots(Some(Duration::from_micros(999))), None, "below a millisecond: no delay");
+        assert_eq!(jitter_slots(None), None);
     }
 }
