@@ -146,6 +146,14 @@ pub struct ChaosConfig {
     pub keep_dir: bool,
     /// Hash slots the chaos queue is spread over (1: not partitioned).
     pub partitions: u16,
+    /// Groups the jobs of even sequence numbers are spread over (`g0` ..),
+    /// the other half staying ungrouped; 0: no job has a group. The run
+    /// checks that no group ever held more than
+    /// [`ChaosConfig::group_concurrency`] leases at once, and that every
+    /// group's counts are back to zero once every job ended.
+    pub groups: u32,
+    /// The queue's `group_concurrency` when [`ChaosConfig::groups`] is set.
+    pub group_concurrency: u32,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -153,7 +161,8 @@ pub struct ChaosConfig {
 impl ChaosConfig {
     /// The short run CI does as a `cargo test` (about a minute): 30 s of
     /// load with every kind of fault at least once, Redis outage and freeze
-    /// of 3 s, one of the three worker slots 7 minutes ahead.
+    /// of 3 s, one of the three worker slots 7 minutes ahead, half the jobs
+    /// in 20 groups of at most 2 running at once.
     pub fn ci(worker_exe: impl Into<PathBuf>) -> Self {
         ChaosConfig {
             worker_exe: worker_exe.into(),
@@ -184,6 +193,8 @@ impl ChaosConfig {
             seed: 11,
             keep_dir: false,
             partitions: 1,
+            groups: 20,
+            group_concurrency: 2,
             progress: true,
         }
     }
@@ -191,7 +202,8 @@ impl ChaosConfig {
     /// The long run of `scripts/chaos`: `minutes` of load, a worker killed
     /// every 3 s, per minute a Redis crash, two worker stops and special
     /// jobs; every 5 minutes (at least once) Redis down 10 s and frozen 10 s;
-    /// of the four worker slots one 7 minutes ahead and one 7 minutes behind.
+    /// of the four worker slots one 7 minutes ahead and one 7 minutes behind;
+    /// half the jobs in 50 groups of at most 2 running at once.
     pub fn long(worker_exe: impl Into<PathBuf>, minutes: u32) -> Self {
         let minutes = minutes.max(1);
         let every5 = minutes.div_ceil(5);
@@ -217,6 +229,7 @@ impl ChaosConfig {
             },
             drain_timeout: Duration::from_secs(180),
             seed: u64::from(minutes) * 7919,
+            groups: 50,
             ..ChaosConfig::ci(worker_exe)
         }
     }
@@ -244,6 +257,9 @@ impl ChaosConfig {
         }
         if self.skewed_clocks.iter().any(|s| s.unsigned_abs() > MAX_SKEW_S) {
             return bad("a clock skew must be within a day either way");
+        }
+        if self.groups > 0 && self.group_concurrency == 0 {
+            return bad("group_concurrency must be at least 1");
         }
         if self.load < Duration::from_secs(5) {
             return bad("load must be at least 5 s");

@@ -40,6 +40,7 @@ mod config;
 mod error;
 pub mod faults;
 mod fleet;
+pub mod groups;
 pub mod jobs;
 mod model;
 mod producer;

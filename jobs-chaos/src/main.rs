@@ -54,6 +54,14 @@ enum Cmd {
         /// Spread the chaos queue over this many hash slots (partitions).
         #[arg(long, default_value_t = 1)]
         partitions: u16,
+        /// Groups half the jobs are spread over (0: no groups). Default: 20
+        /// for the CI run, 50 for the long run.
+        #[arg(long)]
+        groups: Option<u32>,
+        /// How many jobs of one group may run at once (the queue's
+        /// `group_concurrency`).
+        #[arg(long)]
+        group_concurrency: Option<u32>,
     },
     /// One worker process of a run (started by `run`).
     Worker {
@@ -101,7 +109,20 @@ fn main() -> anyhow::Result<()> {
             jobs_chaos::run_worker(args).context("worker process")?;
             Ok(())
         }
-        Cmd::Run { minutes, ci, fsync, json, rate, workers, redis_down_secs, keep, skews, partitions } => {
+        Cmd::Run {
+            minutes,
+            ci,
+            fsync,
+            json,
+            rate,
+            workers,
+            redis_down_secs,
+            keep,
+            skews,
+            partitions,
+            groups,
+            group_concurrency,
+        } => {
             let exe = std::env::current_exe().context("the path of this program, to start worker processes")?;
             let mut cfg = if ci { ChaosConfig::ci(exe) } else { ChaosConfig::long(exe, minutes) };
             cfg.fsync = fsync.parse::<Fsync>()?;
@@ -119,6 +140,12 @@ fn main() -> anyhow::Result<()> {
             }
             cfg.keep_dir = keep;
             cfg.partitions = partitions;
+            if let Some(g) = groups {
+                cfg.groups = g;
+            }
+            if let Some(c) = group_concurrency {
+                cfg.group_concurrency = c;
+            }
             let report = jobs_chaos::run(cfg)?;
             print!("{}", report.table());
             if let Some(path) = json {

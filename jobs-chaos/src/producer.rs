@@ -56,6 +56,13 @@ impl Specials {
     }
 }
 
+/// The group of the job numbered `seq`: with [`ChaosConfig::groups`] set,
+/// `g<n>` for an even `seq` (the odd half stays ungrouped, so both paths
+/// run under the same faults).
+fn group_of(cfg: &ChaosConfig, seq: u64) -> Option<String> {
+    (cfg.groups > 0 && seq.is_multiple_of(2)).then(|| format!("g{}", (seq / 2) % u64::from(cfg.groups)))
+}
+
 /// One producer task: `rate` jobs per second until `load_end`.
 pub(crate) async fn produce(
     cfg: ChaosConfig,
@@ -80,7 +87,10 @@ pub(crate) async fn produce(
         for _ in 0..cfg.batch {
             seq += 1;
             let kind = specials.next(fraction);
-            let opts = JobOptions::new();
+            let opts = match group_of(&cfg, seq) {
+                Some(g) => JobOptions::new().group(g),
+                None => JobOptions::new(),
+            };
             let job = match kind {
                 Kind::Work => {
                     let (lo, hi) = if rng.random_bool(cfg.long_work_share) { cfg.long_work_ms } else { cfg.work_ms };

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::config::{ChaosConfig, Fsync};
 use crate::fleet::ProcInfo;
+use crate::groups::GroupFindings;
 use crate::jobs::Kind;
 use crate::model::{lock, Acked, FaultEvent, FaultKind, Shared};
 use crate::runlog::RunLogs;
@@ -92,6 +93,8 @@ pub struct Report {
     pub workers: Vec<SlotSummary>,
     /// Leases lost before the handler started, per the backend.
     pub crashes: CrashCounts,
+    /// What the group checks found (a run with groups only).
+    pub groups: Option<GroupFindings>,
     /// Things worth knowing that are not failures.
     pub notes: Vec<String>,
     /// Every fault with its time.
@@ -111,6 +114,7 @@ impl Report {
         elapsed: Duration,
         procs: &[ProcInfo],
         crashes: CrashCounts,
+        groups: Option<GroupFindings>,
     ) -> Report {
         let fault_log = lock(&shared.faults).clone();
         let lease_ms = u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX);
@@ -142,6 +146,7 @@ impl Report {
             run_log_bad_lines: logs.bad_lines.iter().take(20).cloned().collect(),
             workers: slots(cfg, procs, logs),
             crashes,
+            groups,
             notes: lock(&shared.notes).clone(),
             fault_log,
         };
@@ -172,6 +177,13 @@ impl Report {
         zero(f.runs_after_finish, "runs after the job had finished");
         zero(self.finished_that_came_back, "finished jobs came back after a Redis restart");
         zero(self.run_log_bad_lines.len() as u64, "unreadable run log lines");
+        if let Some(g) = &self.groups {
+            zero(g.over_bound.len() as u64, "groups held more leases at once than their bound");
+            zero(g.residue.len() as u64, "group counts left after the drain");
+            if g.attempts_checked == 0 {
+                out.push("no attempt of a grouped job was recorded".to_owned());
+            }
+        }
         let injected = |k: FaultKind| self.faults.get(&k).copied().unwrap_or(0);
         let wanted = [
             (FaultKind::WorkerKill, u64::from(cfg.load > cfg.kill_every * 2)),
@@ -207,6 +219,9 @@ impl Report {
             }
         }
         out.extend(problems.iter().take(20).cloned());
+        if let Some(g) = &self.groups {
+            out.extend(g.over_bound.iter().chain(&g.residue).take(10).cloned());
+        }
         // The first of the checks' own sentences, so that a failure says
         // which jobs and why.
         if !out.is_empty() {
@@ -289,6 +304,18 @@ impl Report {
         row("    came back (must be 0)", self.finished_that_came_back.to_string());
         row("  attempts lost with no run (marked, died before it)", f.leases_lost_without_run.to_string());
         row("  AOF writes postponed by a slow fsync", self.postponed_fsyncs.to_string());
+        if let Some(g) = &self.groups {
+            row(
+                &format!("  GROUPS: {} seen, attempts of grouped jobs checked", g.groups_seen),
+                g.attempts_checked.to_string(),
+            );
+            row(
+                &format!("    most leases of one group at once (bound {})", s.group_concurrency),
+                g.most_at_once.to_string(),
+            );
+            row("    groups over their bound (must be 0)", g.over_bound.len().to_string());
+            row("    group counts left after the drain (must be 0)", g.residue.len().to_string());
+        }
         let _ = writeln!(t, "RESULT: {}", if self.passed { "PASS" } else { "FAIL" });
         for fail in &self.failures {
             let _ = writeln!(t, "  - {fail}");

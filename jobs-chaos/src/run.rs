@@ -99,6 +99,12 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
         let n = queue.set_partitions(QUEUE, cfg.partitions).await?;
         say(format!("queue {QUEUE} spread over {n} partitions"));
     }
+    if cfg.groups > 0 {
+        let mut policy = queue.policy(QUEUE).await?;
+        policy.group_concurrency = Some(cfg.group_concurrency);
+        queue.set_policy(QUEUE, policy).await?;
+        say(format!("half the jobs in {} groups of at most {} at once", cfg.groups, cfg.group_concurrency));
+    }
     let shared = Arc::new(Shared::new(cfg.progress));
     let started = Instant::now();
     let load_end = started + cfg.load;
@@ -148,9 +154,20 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
         shared.note(format!("cannot read the crash counts: {e}"));
         CrashCounts::default()
     });
+    let groups = if cfg.groups > 0 {
+        let mut found = crate::groups::check_spans(&infos, cfg.group_concurrency);
+        match crate::groups::residue(&url, cfg.partitions).await {
+            Ok(left) => found.residue = left,
+            Err(e) => shared.problem(format!("cannot read the groups' counts: {e}")),
+        }
+        Some(found)
+    } else {
+        None
+    };
     let procs = lock(&fleet).history().to_vec();
     say(format!("read {} run log lines and {} job records; checking", logs.lines, infos.len()));
-    let report = Report::build(&cfg, &shared, &acked, &infos, &logs, refused, postponed, t0.elapsed(), &procs, crashes);
+    let report =
+        Report::build(&cfg, &shared, &acked, &infos, &logs, refused, postponed, t0.elapsed(), &procs, crashes, groups);
     Ok(report)
 }
 

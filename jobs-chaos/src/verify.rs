@@ -410,12 +410,14 @@ fn late_results(runs: &[Run], stop: &FaultEvent, lease_ms: u64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
-    fn info(status: JobStatus, log: &[(u32, Option<&str>, u64)]) -> JobInfo {
+    /// A job's record with `log`'s attempts (attempt, error, end ms; each
+    /// started 100 ms before its end).
+    pub(crate) fn info(status: JobStatus, log: &[(u32, Option<&str>, u64)]) -> JobInfo {
         let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         JobInfo {
             id: jobs_core::JobId::new("chaos"),

@@ -1,0 +1,152 @@
+//! The group checks of a run with [`ChaosConfig::groups`](crate::ChaosConfig::groups):
+//! no group held more leases at once than its bound, and no group's counts
+//! outlived its jobs.
+//!
+//! Both read what Redis recorded, on its own clock, not the workers' run
+//! logs (whose clocks may be skewed, and whose runs may outlive a lost
+//! lease while their worker is stopped). An attempt in a job's record runs
+//! from when a worker took it to when it ended or its lease was taken back:
+//! the backend takes the group's slot in the same script that records the
+//! start, and frees it in the one that records the end. A lease lost before
+//! its handler started leaves no attempt and a re-leased attempt keeps only
+//! its latest start, so the recorded spans lie within the slots' and the
+//! peak they give is never above the true one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jobs_core::JobInfo;
+use serde::Serialize;
+
+use crate::jobs::QUEUE;
+
+/// What the group checks found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupFindings {
+    /// Groups with at least one recorded attempt.
+    pub groups_seen: u64,
+    /// Attempts of grouped jobs whose span was checked.
+    pub attempts_checked: u64,
+    /// The most leases one group held at once, over every group.
+    pub most_at_once: u32,
+    /// Groups that held more than their bound at once, with the instant
+    /// (ms, server clock) and how many: each a failure.
+    pub over_bound: Vec<String>,
+    /// Groups whose pending or running count is not zero once every job
+    /// ended (`gpend`, `grun` of `jobs-redis`): each a failure, a leaked
+    /// slot or a job the count lost.
+    pub residue: Vec<String>,
+}
+
+fn ms(t: SystemTime) -> u64 {
+    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The peak of leases held at once per group, from the attempts recorded
+/// in `infos` (finished attempts only), checked against `bound`.
+pub fn check_spans(infos: &[Option<JobInfo>], bound: u32) -> GroupFindings {
+    // Per group: (instant, +1 start / -1 end).
+    let mut events: HashMap<&str, Vec<(u64, i32)>> = HashMap::new();
+    let mut f = GroupFindings::default();
+    for info in infos.iter().flatten() {
+        let Some(g) = info.group.as_deref() else { continue };
+        for a in &info.attempt_log {
+            let Some(end) = a.finished_at else { continue };
+            let e = events.entry(g).or_default();
+            e.push((ms(a.started_at), 1));
+            e.push((ms(end), -1));
+            f.attempts_checked += 1;
+        }
+    }
+    f.groups_seen = events.len() as u64;
+    let mut over: BTreeMap<&str, (u64, i32)> = BTreeMap::new();
+    for (g, mut ev) in events {
+        // Spans are half-open: a slot freed and taken again in the same
+        // millisecond is not two at once, so ends sort first.
+        ev.sort_unstable();
+        let mut held = 0i32;
+        for (at, d) in ev {
+            held += d;
+            let n = u32::try_from(held).unwrap_or(0);
+            f.most_at_once = f.most_at_once.max(n);
+            if n > bound && over.get(g).is_none_or(|(_, most)| held > *most) {
+                over.insert(g, (at, held));
+            }
+        }
+    }
+    f.over_bound = over
+        .into_iter()
+        .map(|(g, (at, n))| format!("group {g} held {n} leases at once at {at} ms (bound {bound})"))
+        .collect();
+    f
+}
+
+/// The groups whose `gpend` or `grun` count is not zero, over the queue's
+/// partitions (`jobs-redis` keeps both hashes per queue, with a field `''`
+/// that is no group's; see its `scripts/groups.lua`).
+pub(crate) async fn residue(url: &str, partitions: u16) -> Result<Vec<String>, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let prefix = crate::worker::redis_config(url).prefix;
+    let mut out = Vec::new();
+    for p in 0..partitions.max(1) {
+        let base = jobs_redis::keys::QueueKeys::of_partition(&prefix, QUEUE, p).base().to_owned();
+        for (hash, what) in [("gpend", "pending"), ("grun", "running")] {
+            let all: HashMap<String, String> =
+                redis::cmd("HGETALL").arg(format!("{base}{hash}")).query_async(&mut c).await?;
+            let mut left: Vec<_> = all
+                .into_iter()
+                .filter(|(g, v)| !g.is_empty() && v.parse::<i64>() != Ok(0))
+                .map(|(g, v)| format!("group {g} still counts {v} {what} after the drain"))
+                .collect();
+            left.sort();
+            out.extend(left);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+    use jobs_core::{AttemptInfo, JobInfo, JobStatus};
+    use std::time::Duration;
+
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    fn job(group: &str, spans: &[(u64, u64)]) -> Option<JobInfo> {
+        let mut info = crate::verify::tests::info(JobStatus::Succeeded, &[]);
+        info.group = Some(group.to_owned());
+        info.attempt_log = spans
+            .iter()
+            .zip(1..)
+            .map(|((s, e), attempt)| AttemptInfo {
+                attempt,
+                started_at: at(*s),
+                finished_at: Some(at(*e)),
+                error: None,
+                snoozed_for: None,
+            })
+            .collect();
+        Some(info)
+    }
+
+    #[test]
+    fn a_third_lease_of_a_group_bound_to_two_is_found_with_its_instant() {
+        let infos = vec![job("a", &[(0, 100)]), job("a", &[(50, 150)]), job("a", &[(99, 120)]), job("b", &[(0, 500)])];
+        let f = check_spans(&infos, 2);
+        assert_eq!((f.groups_seen, f.attempts_checked, f.most_at_once), (2, 4, 3));
+        assert_eq!(f.over_bound, vec!["group a held 3 leases at once at 99 ms (bound 2)".to_owned()]);
+    }
+
+    #[test]
+    fn a_slot_freed_and_taken_in_the_same_millisecond_is_not_two_at_once() {
+        let infos = vec![job("a", &[(0, 100), (200, 300)]), job("a", &[(100, 200)]), job("a", &[(300, 400)])];
+        let f = check_spans(&infos, 1);
+        assert_eq!(f.most_at_once, 1);
+        assert!(f.over_bound.is_empty(), "{:?}", f.over_bound);
+    }
+}
