@@ -177,7 +177,16 @@ pub async fn killed_pool_job_runs_elsewhere<Q: JobQueue + QueueInspect + QueueAd
     a.kill().await;
     let b = test_pool(q.clone(), &[&queue]).lease(ms(300)).start().unwrap();
     eventually("started again on pool b", || async { p.start_count() == 2 }).await;
-    assert_eq!(p.starts()[1].attempt, 2);
+    // The first run's start mark goes out with pool a's next
+    // acknowledgements: killed before it reached the backend, the lost
+    // lease is a crash, not an attempt, and the job runs again under the
+    // same attempt number.
+    let info = q.job(&id).await.unwrap().unwrap();
+    let counted = info
+        .attempt_log
+        .iter()
+        .any(|a| a.attempt == 1 && a.error.as_deref().is_some_and(|e| e.contains("lease expired")));
+    assert_eq!(p.starts()[1].attempt, if counted { 2 } else { 1 }, "{info:?}");
     q.cancel(&id).await.unwrap();
     wait_status(&q, &id, JobStatus::Cancelled).await;
     b.shutdown().await.unwrap();
