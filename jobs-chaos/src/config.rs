@@ -154,6 +154,10 @@ pub struct ChaosConfig {
     pub groups: u32,
     /// The queue's `group_concurrency` when [`ChaosConfig::groups`] is set.
     pub group_concurrency: u32,
+    /// The queue's `group_rate` when [`ChaosConfig::groups`] is set
+    /// (`None`: no rate); the run checks that no group started more jobs
+    /// in one window.
+    pub group_rate: Option<jobs_core::Rate>,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -162,7 +166,7 @@ impl ChaosConfig {
     /// The short run CI does as a `cargo test` (about a minute): 30 s of
     /// load with every kind of fault at least once, Redis outage and freeze
     /// of 3 s, one of the three worker slots 7 minutes ahead, half the jobs
-    /// in 20 groups of at most 2 running at once.
+    /// in 20 groups of at most 2 running at once and 4 starts a second.
     pub fn ci(worker_exe: impl Into<PathBuf>) -> Self {
         ChaosConfig {
             worker_exe: worker_exe.into(),
@@ -195,6 +199,7 @@ impl ChaosConfig {
             partitions: 1,
             groups: 20,
             group_concurrency: 2,
+            group_rate: Some(jobs_core::Rate { limit: 4, per: Duration::from_secs(1) }),
             progress: true,
         }
     }
@@ -203,7 +208,8 @@ impl ChaosConfig {
     /// every 3 s, per minute a Redis crash, two worker stops and special
     /// jobs; every 5 minutes (at least once) Redis down 10 s and frozen 10 s;
     /// of the four worker slots one 7 minutes ahead and one 7 minutes behind;
-    /// half the jobs in 50 groups of at most 2 running at once.
+    /// half the jobs in 50 groups of at most 2 running at once and 4 starts
+    /// a second.
     pub fn long(worker_exe: impl Into<PathBuf>, minutes: u32) -> Self {
         let minutes = minutes.max(1);
         let every5 = minutes.div_ceil(5);

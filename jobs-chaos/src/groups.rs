@@ -1,6 +1,6 @@
 //! The group checks of a run with [`ChaosConfig::groups`](crate::ChaosConfig::groups):
-//! no group held more leases at once than its bound, and no group's counts
-//! outlived its jobs.
+//! no group held more leases at once than its bound, none started more
+//! jobs in a window than its rate, and no group's counts outlived its jobs.
 //!
 //! Both read what Redis recorded, on its own clock, not the workers' run
 //! logs (whose clocks may be skewed, and whose runs may outlive a lost
@@ -10,12 +10,15 @@
 //! start, and frees it in the one that records the end. A lease lost before
 //! its handler started leaves no attempt and a re-leased attempt keeps only
 //! its latest start, so the recorded spans lie within the slots' and the
-//! peak they give is never above the true one.
+//! peak they give is never above the true one. Likewise the recorded
+//! starts are among the starts the rate counted (it counts each lease when
+//! it is granted), so a window holding more of them than the rate allows
+//! is a true breach.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jobs_core::JobInfo;
+use jobs_core::{JobInfo, Rate};
 use serde::Serialize;
 
 use crate::jobs::QUEUE;
@@ -32,6 +35,13 @@ pub struct GroupFindings {
     /// Groups that held more than their bound at once, with the instant
     /// (ms, server clock) and how many: each a failure.
     pub over_bound: Vec<String>,
+    /// The most starts of one group in one window of the rate, over every
+    /// group (a run with a group rate).
+    pub most_in_window: u32,
+    /// Groups that started more jobs in one window than their rate allows,
+    /// with the window's start (ms, server clock) and how many: each a
+    /// failure.
+    pub over_rate: Vec<String>,
     /// Groups whose pending or running count is not zero once every job
     /// ended (`gpend`, `grun` of `jobs-redis`): each a failure, a leaked
     /// slot or a job the count lost.
@@ -79,6 +89,38 @@ pub fn check_spans(infos: &[Option<JobInfo>], bound: u32) -> GroupFindings {
         .map(|(g, (at, n))| format!("group {g} held {n} leases at once at {at} ms (bound {bound})"))
         .collect();
     f
+}
+
+/// The most starts of one group within any window of `rate.per` (windows
+/// are half-open, as the backends count them: a start exactly one window
+/// after another is in the next), from the attempts recorded in `infos`,
+/// into `f`.
+pub fn check_rate(infos: &[Option<JobInfo>], rate: Rate, f: &mut GroupFindings) {
+    let per = u64::try_from(rate.per.as_millis()).unwrap_or(u64::MAX);
+    let mut starts: HashMap<&str, Vec<u64>> = HashMap::new();
+    for info in infos.iter().flatten() {
+        let Some(g) = info.group.as_deref() else { continue };
+        starts.entry(g).or_default().extend(info.attempt_log.iter().map(|a| ms(a.started_at)));
+    }
+    let mut over: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    for (g, mut s) in starts {
+        s.sort_unstable();
+        let mut first = 0;
+        for last in 0..s.len() {
+            while s[last] >= s[first].saturating_add(per) {
+                first += 1;
+            }
+            let n = last - first + 1;
+            f.most_in_window = f.most_in_window.max(u32::try_from(n).unwrap_or(u32::MAX));
+            if n > rate.limit as usize && over.get(g).is_none_or(|(_, most)| n > *most) {
+                over.insert(g, (s[first], n));
+            }
+        }
+    }
+    f.over_rate = over
+        .into_iter()
+        .map(|(g, (at, n))| format!("group {g} started {n} jobs in the window from {at} ms (rate {rate})"))
+        .collect();
 }
 
 /// The groups whose `gpend` or `grun` count is not zero, over the queue's
@@ -140,6 +182,20 @@ mod tests {
         let f = check_spans(&infos, 2);
         assert_eq!((f.groups_seen, f.attempts_checked, f.most_at_once), (2, 4, 3));
         assert_eq!(f.over_bound, vec!["group a held 3 leases at once at 99 ms (bound 2)".to_owned()]);
+    }
+
+    #[test]
+    fn a_window_with_one_start_too_many_is_found_and_a_start_one_window_later_is_not() {
+        let rate: Rate = "2/1s".parse().unwrap();
+        let infos = vec![job("a", &[(0, 1), (1_000, 1_001)]), job("a", &[(500, 501)]), job("b", &[(0, 1)])];
+        let mut f = GroupFindings::default();
+        check_rate(&infos, rate, &mut f);
+        assert_eq!(f.most_in_window, 2, "0 and 500, then 500 and 1000");
+        assert!(f.over_rate.is_empty(), "{:?}", f.over_rate);
+        let infos = vec![job("a", &[(0, 1), (999, 1_000)]), job("a", &[(500, 501)])];
+        check_rate(&infos, rate, &mut f);
+        assert_eq!(f.most_in_window, 3);
+        assert_eq!(f.over_rate, vec!["group a started 3 jobs in the window from 0 ms (rate 2/1s)".to_owned()]);
     }
 
     #[test]

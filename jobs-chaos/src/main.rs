@@ -62,6 +62,10 @@ enum Cmd {
         /// `group_concurrency`).
         #[arg(long)]
         group_concurrency: Option<u32>,
+        /// How many jobs of one group may start per window (the queue's
+        /// `group_rate`, as `4/1s`; `none` for no rate).
+        #[arg(long, value_name = "N/PERIOD")]
+        group_rate: Option<String>,
     },
     /// One worker process of a run (started by `run`).
     Worker {
@@ -122,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             partitions,
             groups,
             group_concurrency,
+            group_rate,
         } => {
             let exe = std::env::current_exe().context("the path of this program, to start worker processes")?;
             let mut cfg = if ci { ChaosConfig::ci(exe) } else { ChaosConfig::long(exe, minutes) };
@@ -145,6 +150,11 @@ fn main() -> anyhow::Result<()> {
             }
             if let Some(c) = group_concurrency {
                 cfg.group_concurrency = c;
+            }
+            match group_rate.as_deref() {
+                None => {}
+                Some("none") => cfg.group_rate = None,
+                Some(r) => cfg.group_rate = Some(r.parse().map_err(|e| anyhow::anyhow!("--group-rate `{r}`: {e}"))?),
             }
             let report = jobs_chaos::run(cfg)?;
             print!("{}", report.table());

@@ -179,6 +179,7 @@ impl Report {
         zero(self.run_log_bad_lines.len() as u64, "unreadable run log lines");
         if let Some(g) = &self.groups {
             zero(g.over_bound.len() as u64, "groups held more leases at once than their bound");
+            zero(g.over_rate.len() as u64, "groups started more jobs in a window than their rate");
             zero(g.residue.len() as u64, "group counts left after the drain");
             if g.attempts_checked == 0 {
                 out.push("no attempt of a grouped job was recorded".to_owned());
@@ -220,7 +221,7 @@ impl Report {
         }
         out.extend(problems.iter().take(20).cloned());
         if let Some(g) = &self.groups {
-            out.extend(g.over_bound.iter().chain(&g.residue).take(10).cloned());
+            out.extend(g.over_bound.iter().chain(&g.over_rate).chain(&g.residue).take(10).cloned());
         }
         // The first of the checks' own sentences, so that a failure says
         // which jobs and why.
@@ -314,6 +315,10 @@ impl Report {
                 g.most_at_once.to_string(),
             );
             row("    groups over their bound (must be 0)", g.over_bound.len().to_string());
+            if let Some(rate) = s.group_rate {
+                row(&format!("    most starts of one group in one window (rate {rate})"), g.most_in_window.to_string());
+                row("    groups over their rate (must be 0)", g.over_rate.len().to_string());
+            }
             row("    group counts left after the drain (must be 0)", g.residue.len().to_string());
         }
         let _ = writeln!(t, "RESULT: {}", if self.passed { "PASS" } else { "FAIL" });

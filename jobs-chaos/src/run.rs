@@ -102,8 +102,10 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
     if cfg.groups > 0 {
         let mut policy = queue.policy(QUEUE).await?;
         policy.group_concurrency = Some(cfg.group_concurrency);
+        policy.group_rate = cfg.group_rate;
         queue.set_policy(QUEUE, policy).await?;
-        say(format!("half the jobs in {} groups of at most {} at once", cfg.groups, cfg.group_concurrency));
+        let rate = cfg.group_rate.map_or_else(String::new, |r| format!(", {r}"));
+        say(format!("half the jobs in {} groups of at most {} at once{rate}", cfg.groups, cfg.group_concurrency));
     }
     let shared = Arc::new(Shared::new(cfg.progress));
     let started = Instant::now();
@@ -156,6 +158,9 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
     });
     let groups = if cfg.groups > 0 {
         let mut found = crate::groups::check_spans(&infos, cfg.group_concurrency);
+        if let Some(rate) = cfg.group_rate {
+            crate::groups::check_rate(&infos, rate, &mut found);
+        }
         match crate::groups::residue(&url, cfg.partitions).await {
             Ok(left) => found.residue = left,
             Err(e) => shared.problem(format!("cannot read the groups' counts: {e}")),
