@@ -21,8 +21,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jobs_core::{JobInfo, Rate};
 use serde::Serialize;
 
-use crate::jobs::QUEUE;
-
 /// What the group checks found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupFindings {
@@ -127,23 +125,16 @@ pub fn check_rate(infos: &[Option<JobInfo>], rate: Rate, f: &mut GroupFindings) 
 /// partitions (`jobs-redis` keeps both hashes per queue, with a field `''`
 /// that is no group's; see its `scripts/groups.lua`).
 pub(crate) async fn residue(url: &str, partitions: u16) -> Result<Vec<String>, redis::RedisError> {
-    let client = redis::Client::open(url)?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    let prefix = crate::worker::redis_config(url).prefix;
     let mut out = Vec::new();
-    for p in 0..partitions.max(1) {
-        let base = jobs_redis::keys::QueueKeys::of_partition(&prefix, QUEUE, p).base().to_owned();
-        for (hash, what) in [("gpend", "pending"), ("grun", "running")] {
-            let all: HashMap<String, String> =
-                redis::cmd("HGETALL").arg(format!("{base}{hash}")).query_async(&mut c).await?;
-            let mut left: Vec<_> = all
-                .into_iter()
-                .filter(|(g, v)| !g.is_empty() && v.parse::<i64>() != Ok(0))
-                .map(|(g, v)| format!("group {g} still counts {v} {what} after the drain"))
-                .collect();
-            left.sort();
-            out.extend(left);
-        }
+    for (hash, what) in [("gpend", "pending"), ("grun", "running")] {
+        let all = crate::worker::read_queue_hash(url, partitions, hash).await?;
+        let mut left: Vec<_> = all
+            .into_iter()
+            .filter(|(g, v)| !g.is_empty() && v.parse::<i64>() != Ok(0))
+            .map(|(g, v)| format!("group {g} still counts {v} {what} after the drain"))
+            .collect();
+        left.sort();
+        out.extend(left);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@
 //! 4. Stop the workers cleanly, read the run logs and every acknowledged
 //!    job's record, and check them ([`crate::verify`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -237,19 +237,12 @@ fn clock_line(text: &str) -> Option<i64> {
 /// (`jobs-redis` keeps them in the queue's `crash` hash, see its
 /// `scripts/common.lua`; `JobInfo` does not carry them).
 async fn read_crashes(url: &str, partitions: u16) -> Result<CrashCounts, redis::RedisError> {
-    let client = redis::Client::open(url)?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    let prefix = crate::worker::redis_config(url).prefix;
-    let mut all: HashMap<String, u64> = HashMap::new();
-    for p in 0..partitions.max(1) {
-        let key = format!("{}crash", jobs_redis::keys::QueueKeys::of_partition(&prefix, QUEUE, p).base());
-        let part: HashMap<String, u64> = redis::cmd("HGETALL").arg(&key).query_async(&mut c).await?;
-        all.extend(part);
-    }
+    let all = crate::worker::read_queue_hash(url, partitions, "crash").await?;
+    let counts: Vec<u64> = all.values().map(|v| v.parse().unwrap_or(0)).collect();
     Ok(CrashCounts {
-        leases: all.values().sum(),
-        jobs: all.values().filter(|&&n| n > 0).count() as u64,
-        most: all.values().copied().max().unwrap_or(0),
+        leases: counts.iter().sum(),
+        jobs: counts.iter().filter(|&&n| n > 0).count() as u64,
+        most: counts.iter().copied().max().unwrap_or(0),
     })
 }
 

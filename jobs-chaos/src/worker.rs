@@ -8,6 +8,7 @@
 //! its run log; a process whose clock is not off by what it was given
 //! (libfaketime not in effect) exits with [`CLOCK_EXIT`] and takes no job.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,6 +118,28 @@ pub async fn connect(url: &str) -> RedisQueue {
             }
         }
     }
+}
+
+/// The fields of the chaos queue's hash `<base><suffix>` over its
+/// `partitions` (1: not partitioned), read raw: the backend's own counts
+/// that `JobInfo` and the stats do not carry (see `jobs-redis`'s
+/// `scripts/common.lua` and `scripts/groups.lua`).
+pub(crate) async fn read_queue_hash(
+    url: &str,
+    partitions: u16,
+    suffix: &str,
+) -> Result<HashMap<String, String>, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let prefix = redis_config(url).prefix;
+    let mut all = HashMap::new();
+    for p in 0..partitions.max(1) {
+        let base = jobs_redis::keys::QueueKeys::of_partition(&prefix, crate::jobs::QUEUE, p).base().to_owned();
+        let part: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(format!("{base}{suffix}")).query_async(&mut c).await?;
+        all.extend(part);
+    }
+    Ok(all)
 }
 
 /// Serves as a sandbox child of a worker process (`chaos.sandboxed`): its
