@@ -2,24 +2,25 @@
 //! no group held more leases at once than its bound, none started more
 //! jobs in a window than its rate, and no group's counts outlived its jobs.
 //!
-//! Both read what Redis recorded, on its own clock, not the workers' run
-//! logs (whose clocks may be skewed, and whose runs may outlive a lost
+//! The checks read what Redis recorded, on its own clock, not the workers'
+//! run logs (whose clocks may be skewed, and whose runs may outlive a lost
 //! lease while their worker is stopped). An attempt in a job's record runs
 //! from when a worker took it to when it ended or its lease was taken back:
 //! the backend takes the group's slot in the same script that records the
 //! start, and frees it in the one that records the end. A lease lost before
 //! its handler started leaves no attempt and a re-leased attempt keeps only
 //! its latest start, so the recorded spans lie within the slots' and the
-//! peak they give is never above the true one. Likewise the recorded
-//! starts are among the starts the rate counted (it counts each lease when
-//! it is granted), so a window holding more of them than the rate allows
-//! is a true breach.
+//! peak they give is never above the true one. Likewise the recorded starts
+//! are among the starts the rate counted (it counts each lease when it is
+//! granted), so a window holding more of them than the rate allows is a
+//! true breach.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use jobs_core::{JobInfo, Rate};
 use serde::Serialize;
+
+use crate::model::ms;
 
 /// What the group checks found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,10 +45,6 @@ pub struct GroupFindings {
     /// ended (`gpend`, `grun` of `jobs-redis`): each a failure, a leaked
     /// slot or a job the count lost.
     pub residue: Vec<String>,
-}
-
-fn ms(t: SystemTime) -> u64 {
-    u64::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The peak of leases held at once per group, from the attempts recorded
@@ -144,7 +141,7 @@ pub(crate) async fn residue(url: &str, partitions: u16) -> Result<Vec<String>, r
 mod tests {
     use super::*;
     use jobs_core::{AttemptInfo, JobInfo, JobStatus};
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
