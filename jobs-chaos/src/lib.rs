@@ -16,13 +16,16 @@
 //! - takes Redis down (connections refused) and freezes it (SIGSTOP:
 //!   connections hang) for a while, then brings it back;
 //! - runs handlers that exhaust their timeout, that panic, that never
-//!   return until cancelled, and one that ends its own process.
+//!   return until cancelled, and one that ends its own process;
+//! - puts half the jobs in groups with a concurrency bound and a rate.
 //!
 //! Every job records each attempt in its process's run log
 //! ([`runlog`]). At the end every acknowledged job is checked against the
 //! run logs and its record ([`verify`]): none lost, each ran at least once,
 //! each ended as its kind must, and every duplicate run is explained by a
-//! fault that cost its lease. The [`Report`] has a table and JSON.
+//! fault that cost its lease; and no group went past its bound or its
+//! rate, or kept a count after the drain ([`groups`]). The [`Report`] has
+//! a table and JSON.
 //!
 //! ```no_run
 //! // In an integration test of this crate: `env!("CARGO_BIN_EXE_jobs-chaos")`.
