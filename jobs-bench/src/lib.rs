@@ -401,11 +401,9 @@ impl Backend<'_> {
     }
 }
 
-/// What an end-to-end run's queue holds before the run.
+/// What an end-to-end run's queue holds before the run, if anything.
 #[derive(Clone, Copy)]
 enum Beside {
-    /// Nothing.
-    Nothing,
     /// [`Settings::idle_groups`] groups held out of the turn
     /// ([`scenario::idle_groups`]).
     IdleGroups,
@@ -415,41 +413,44 @@ enum Beside {
     LiveJobs,
 }
 
+impl Beside {
+    /// What the queue holds, for the progress lines.
+    fn what(self, idle: usize) -> String {
+        match self {
+            Beside::IdleGroups => format!("{idle} idle groups"),
+            Beside::LiveJobs => format!("{} ungrouped jobs of an idle group's kind", 2 * idle),
+        }
+    }
+}
+
 /// One end-to-end run in a store of its own named `name` (its stats
 /// collected under that name): `groups` groups of jobs or none, in a
-/// queue that holds `beside` first; `label` names it in the progress.
+/// queue that holds `beside` first (if any); `label` names it in the
+/// progress.
 #[allow(clippy::too_many_arguments)] // one call per measurement, each naming every part
 async fn end_to_end_in(
     backend: &Backend<'_>,
     s: &Settings,
     name: &str,
     groups: Option<usize>,
-    beside: Beside,
+    beside: Option<Beside>,
     label: &str,
     progress: &Progress,
     f: &mut Figures,
 ) -> Result<scenario::EndToEnd, BenchError> {
     let st = backend.store(name).await?;
-    let idle = s.idle_groups;
-    let setup = match beside {
-        Beside::Nothing => None,
-        Beside::IdleGroups => Some(format!("{idle} idle groups")),
-        Beside::LiveJobs => Some(format!("{} ungrouped jobs of an idle group's kind", 2 * idle)),
-    };
-    if let Some(what) = &setup {
-        let p = progress.sub(what);
-        match beside {
+    let mut label = label.to_owned();
+    if let Some(b) = beside {
+        let (idle, what) = (s.idle_groups, b.what(s.idle_groups));
+        let p = progress.sub(&what);
+        match b {
             Beside::IdleGroups => scenario::idle_groups(&st, idle, &p).await?,
             Beside::LiveJobs => scenario::live_jobs(&st, idle, &p).await?,
-            Beside::Nothing => {}
         }
         p.done("held for an hour");
+        label = format!("{label} beside {what}");
     }
     backend.reset_stats().await?;
-    let label = match &setup {
-        Some(what) => format!("{label} beside {what}"),
-        None => label.to_owned(),
-    };
     let p = progress.sub(&label);
     let redis_cpu = backend.redis_cpu().await?;
     let shape = (s.producer_batch, s.producers);
@@ -529,7 +530,7 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
 
     if s.runs("e2e") {
         let label = format!("end to end, {} workers", s.workers);
-        f.end_to_end = end_to_end_in(&backend, s, "e2e", None, Beside::Nothing, &label, progress, &mut f).await?;
+        f.end_to_end = end_to_end_in(&backend, s, "e2e", None, None, &label, progress, &mut f).await?;
     }
 
     if let (true, Backend::Redis(t)) = (s.runs("processes"), backend) {
@@ -553,16 +554,17 @@ pub async fn measure(backend: Backend<'_>, s: &Settings, progress: &Progress) ->
     let label = format!("end to end, {} workers, {groups} groups of 10 jobs", s.workers);
     if s.runs("groups") {
         f.end_to_end_groups =
-            end_to_end_in(&backend, s, "groups", Some(groups), Beside::Nothing, &label, progress, &mut f).await?;
+            end_to_end_in(&backend, s, "groups", Some(groups), None, &label, progress, &mut f).await?;
     }
     if s.runs("groups-idle") {
         f.end_to_end_groups_idle =
-            end_to_end_in(&backend, s, "groups-idle", Some(groups), Beside::IdleGroups, &label, progress, &mut f)
+            end_to_end_in(&backend, s, "groups-idle", Some(groups), Some(Beside::IdleGroups), &label, progress, &mut f)
                 .await?;
     }
     if s.runs("groups-live") {
         f.end_to_end_groups_live =
-            end_to_end_in(&backend, s, "groups-live", Some(groups), Beside::LiveJobs, &label, progress, &mut f).await?;
+            end_to_end_in(&backend, s, "groups-live", Some(groups), Some(Beside::LiveJobs), &label, progress, &mut f)
+                .await?;
     }
 
     if s.runs("fan-in") {

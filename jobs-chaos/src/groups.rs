@@ -47,84 +47,95 @@ pub struct GroupFindings {
     pub residue: Vec<String>,
 }
 
-/// The peak of leases held at once per group, from the attempts recorded
-/// in `infos` (finished attempts only), checked against `bound`.
-pub fn check_spans(infos: &[Option<JobInfo>], bound: u32) -> GroupFindings {
-    // Per group: (instant, +1 start / -1 end).
-    let mut events: HashMap<&str, Vec<(u64, i32)>> = HashMap::new();
-    let mut f = GroupFindings::default();
+/// The bound and rate checks over the attempts recorded in `infos`:
+/// finished attempts for the spans against `bound`, every recorded start
+/// against `rate` (when the run has one).
+pub fn check(infos: &[Option<JobInfo>], bound: u32, rate: Option<Rate>) -> GroupFindings {
+    // Per group, each recorded attempt's start and end (ms).
+    let mut attempts: HashMap<&str, Vec<(u64, Option<u64>)>> = HashMap::new();
     for info in infos.iter().flatten() {
         let Some(g) = info.group.as_deref() else { continue };
-        for a in &info.attempt_log {
-            let Some(end) = a.finished_at else { continue };
-            let e = events.entry(g).or_default();
-            e.push((ms(a.started_at), 1));
-            e.push((ms(end), -1));
-            f.attempts_checked += 1;
-        }
+        let a = info.attempt_log.iter().map(|a| (ms(a.started_at), a.finished_at.map(ms)));
+        attempts.entry(g).or_default().extend(a);
     }
-    f.groups_seen = events.len() as u64;
-    let mut over: BTreeMap<&str, (u64, i32)> = BTreeMap::new();
-    for (g, mut ev) in events {
-        // Spans are half-open: a slot freed and taken again in the same
-        // millisecond is not two at once, so ends sort first.
-        ev.sort_unstable();
-        let mut held = 0i32;
-        for (at, d) in ev {
-            held += d;
-            let n = u32::try_from(held).unwrap_or(0);
-            f.most_at_once = f.most_at_once.max(n);
-            if n > bound && over.get(g).is_none_or(|(_, most)| held > *most) {
-                over.insert(g, (at, held));
+    let mut f = GroupFindings { groups_seen: attempts.len() as u64, ..GroupFindings::default() };
+    let mut over_bound: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    let mut over_rate: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    for (g, spans) in &attempts {
+        let (peak, at) = most_at_once(spans);
+        f.attempts_checked += spans.iter().filter(|(_, end)| end.is_some()).count() as u64;
+        f.most_at_once = f.most_at_once.max(u32::try_from(peak).unwrap_or(u32::MAX));
+        if peak > bound as usize {
+            over_bound.insert(g, (at, peak));
+        }
+        if let Some(rate) = rate {
+            let (most, from) = most_in_window(spans, u64::try_from(rate.per.as_millis()).unwrap_or(u64::MAX));
+            f.most_in_window = f.most_in_window.max(u32::try_from(most).unwrap_or(u32::MAX));
+            if most > rate.limit as usize {
+                over_rate.insert(g, (from, most));
             }
         }
     }
-    f.over_bound = over
+    f.over_bound = over_bound
         .into_iter()
         .map(|(g, (at, n))| format!("group {g} held {n} leases at once at {at} ms (bound {bound})"))
         .collect();
+    if let Some(rate) = rate {
+        f.over_rate = over_rate
+            .into_iter()
+            .map(|(g, (at, n))| format!("group {g} started {n} jobs in the window from {at} ms (rate {rate})"))
+            .collect();
+    }
     f
 }
 
-/// The most starts of one group within any window of `rate.per` (windows
-/// are half-open, as the backends count them: a start exactly one window
-/// after another is in the next), from the attempts recorded in `infos`,
-/// into `f`.
-pub fn check_rate(infos: &[Option<JobInfo>], rate: Rate, f: &mut GroupFindings) {
-    let per = u64::try_from(rate.per.as_millis()).unwrap_or(u64::MAX);
-    let mut starts: HashMap<&str, Vec<u64>> = HashMap::new();
-    for info in infos.iter().flatten() {
-        let Some(g) = info.group.as_deref() else { continue };
-        starts.entry(g).or_default().extend(info.attempt_log.iter().map(|a| ms(a.started_at)));
-    }
-    let mut over: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
-    for (g, mut s) in starts {
-        s.sort_unstable();
-        let mut first = 0;
-        for last in 0..s.len() {
-            while s[last] >= s[first].saturating_add(per) {
-                first += 1;
-            }
-            let n = last - first + 1;
-            f.most_in_window = f.most_in_window.max(u32::try_from(n).unwrap_or(u32::MAX));
-            if n > rate.limit as usize && over.get(g).is_none_or(|(_, most)| n > *most) {
-                over.insert(g, (s[first], n));
-            }
+/// The most finished spans of `spans` open at once, and the first instant
+/// they were. Spans are half-open: a slot freed and taken again in the
+/// same millisecond is not two at once, so ends sort first.
+fn most_at_once(spans: &[(u64, Option<u64>)]) -> (usize, u64) {
+    let mut events: Vec<(u64, i32)> = Vec::with_capacity(2 * spans.len());
+    for &(start, end) in spans {
+        if let Some(end) = end {
+            events.extend([(start, 1), (end, -1)]);
         }
     }
-    f.over_rate = over
-        .into_iter()
-        .map(|(g, (at, n))| format!("group {g} started {n} jobs in the window from {at} ms (rate {rate})"))
-        .collect();
+    events.sort_unstable();
+    let (mut held, mut most) = (0i32, (0usize, 0u64));
+    for (at, d) in events {
+        held += d;
+        let n = usize::try_from(held).unwrap_or(0);
+        if n > most.0 {
+            most = (n, at);
+        }
+    }
+    most
+}
+
+/// The most starts of `spans` within one window of `per` ms, and where
+/// that window starts. Windows are half-open, as the backends count them:
+/// a start exactly one window after another is in the next.
+fn most_in_window(spans: &[(u64, Option<u64>)], per: u64) -> (usize, u64) {
+    let mut starts: Vec<u64> = spans.iter().map(|(start, _)| *start).collect();
+    starts.sort_unstable();
+    let (mut first, mut most) = (0, (0usize, 0u64));
+    for last in 0..starts.len() {
+        while starts[last] >= starts[first].saturating_add(per) {
+            first += 1;
+        }
+        if last - first + 1 > most.0 {
+            most = (last - first + 1, starts[first]);
+        }
+    }
+    most
 }
 
 /// The groups whose `gpend` or `grun` count is not zero, over the queue's
 /// partitions (`jobs-redis` keeps both hashes per queue, with a field `''`
 /// that is no group's; see its `scripts/groups.lua`).
 pub(crate) async fn residue(url: &str, partitions: u16) -> Result<Vec<String>, redis::RedisError> {
+    let counts = crate::worker::read_queue_hashes(url, partitions, &["gpend", "grun"]).await?;
     let mut out = Vec::new();
-    for (hash, what) in [("gpend", "pending"), ("grun", "running")] {
-        let all = crate::worker::read_queue_hash(url, partitions, hash).await?;
+    for (all, what) in counts.into_iter().zip(["pending", "running"]) {
         let mut left: Vec<_> = all
             .into_iter()
             .filter(|(g, v)| !g.is_empty() && v.parse::<i64>() != Ok(0))
@@ -167,7 +178,7 @@ mod tests {
     #[test]
     fn a_third_lease_of_a_group_bound_to_two_is_found_with_its_instant() {
         let infos = vec![job("a", &[(0, 100)]), job("a", &[(50, 150)]), job("a", &[(99, 120)]), job("b", &[(0, 500)])];
-        let f = check_spans(&infos, 2);
+        let f = check(&infos, 2, None);
         assert_eq!((f.groups_seen, f.attempts_checked, f.most_at_once), (2, 4, 3));
         assert_eq!(f.over_bound, vec!["group a held 3 leases at once at 99 ms (bound 2)".to_owned()]);
     }
@@ -176,12 +187,11 @@ mod tests {
     fn a_window_with_one_start_too_many_is_found_and_a_start_one_window_later_is_not() {
         let rate: Rate = "2/1s".parse().unwrap();
         let infos = vec![job("a", &[(0, 1), (1_000, 1_001)]), job("a", &[(500, 501)]), job("b", &[(0, 1)])];
-        let mut f = GroupFindings::default();
-        check_rate(&infos, rate, &mut f);
+        let f = check(&infos, 3, Some(rate));
         assert_eq!(f.most_in_window, 2, "0 and 500, then 500 and 1000");
         assert!(f.over_rate.is_empty(), "{:?}", f.over_rate);
         let infos = vec![job("a", &[(0, 1), (999, 1_000)]), job("a", &[(500, 501)])];
-        check_rate(&infos, rate, &mut f);
+        let f = check(&infos, 3, Some(rate));
         assert_eq!(f.most_in_window, 3);
         assert_eq!(f.over_rate, vec!["group a started 3 jobs in the window from 0 ms (rate 2/1s)".to_owned()]);
     }
@@ -189,7 +199,7 @@ mod tests {
     #[test]
     fn a_slot_freed_and_taken_in_the_same_millisecond_is_not_two_at_once() {
         let infos = vec![job("a", &[(0, 100), (200, 300)]), job("a", &[(100, 200)]), job("a", &[(300, 400)])];
-        let f = check_spans(&infos, 1);
+        let f = check(&infos, 1, None);
         assert_eq!(f.most_at_once, 1);
         assert!(f.over_bound.is_empty(), "{:?}", f.over_bound);
     }

@@ -184,6 +184,8 @@ impl Report {
             if g.attempts_checked == 0 {
                 out.push("no attempt of a grouped job was recorded".to_owned());
             }
+            // Which groups and when, the first few.
+            out.extend(g.over_bound.iter().chain(&g.over_rate).chain(&g.residue).take(10).cloned());
         }
         let injected = |k: FaultKind| self.faults.get(&k).copied().unwrap_or(0);
         let wanted = [
@@ -220,9 +222,6 @@ impl Report {
             }
         }
         out.extend(problems.iter().take(20).cloned());
-        if let Some(g) = &self.groups {
-            out.extend(g.over_bound.iter().chain(&g.over_rate).chain(&g.residue).take(10).cloned());
-        }
         // The first of the checks' own sentences, so that a failure says
         // which jobs and why.
         if !out.is_empty() {

@@ -157,10 +157,7 @@ async fn run_in(cfg: ChaosConfig, dir: PathBuf) -> Result<Report, ChaosError> {
         CrashCounts::default()
     });
     let groups = if cfg.groups > 0 {
-        let mut found = crate::groups::check_spans(&infos, cfg.group_concurrency);
-        if let Some(rate) = cfg.group_rate {
-            crate::groups::check_rate(&infos, rate, &mut found);
-        }
+        let mut found = crate::groups::check(&infos, cfg.group_concurrency, cfg.group_rate);
         match crate::groups::residue(&url, cfg.partitions).await {
             Ok(left) => found.residue = left,
             Err(e) => shared.problem(format!("cannot read the groups' counts: {e}")),
@@ -237,7 +234,8 @@ fn clock_line(text: &str) -> Option<i64> {
 /// (`jobs-redis` keeps them in the queue's `crash` hash, see its
 /// `scripts/common.lua`; `JobInfo` does not carry them).
 async fn read_crashes(url: &str, partitions: u16) -> Result<CrashCounts, redis::RedisError> {
-    let all = crate::worker::read_queue_hash(url, partitions, "crash").await?;
+    let all =
+        crate::worker::read_queue_hashes(url, partitions, &["crash"]).await?.into_iter().next().unwrap_or_default();
     let counts: Vec<u64> = all.values().map(|v| v.parse().unwrap_or(0)).collect();
     Ok(CrashCounts {
         leases: counts.iter().sum(),

@@ -120,26 +120,33 @@ pub async fn connect(url: &str) -> RedisQueue {
     }
 }
 
-/// The fields of the chaos queue's hash `<base><suffix>` over its
-/// `partitions` (1: not partitioned), read raw: the backend's own counts
-/// that `JobInfo` and the stats do not carry (see `jobs-redis`'s
+/// The fields of each of the chaos queue's hashes `<base><suffix>` of
+/// `suffixes` (in that order), over its `partitions` (1: not partitioned),
+/// read raw through one connection: the backend's own counts that
+/// `JobInfo` and the stats do not carry (see `jobs-redis`'s
 /// `scripts/common.lua` and `scripts/groups.lua`).
-pub(crate) async fn read_queue_hash(
+pub(crate) async fn read_queue_hashes(
     url: &str,
     partitions: u16,
-    suffix: &str,
-) -> Result<HashMap<String, String>, redis::RedisError> {
+    suffixes: &[&str],
+) -> Result<Vec<HashMap<String, String>>, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let mut c = client.get_multiplexed_async_connection().await?;
     let prefix = redis_config(url).prefix;
-    let mut all = HashMap::new();
-    for p in 0..partitions.max(1) {
-        let base = jobs_redis::keys::QueueKeys::of_partition(&prefix, crate::jobs::QUEUE, p).base().to_owned();
-        let part: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(format!("{base}{suffix}")).query_async(&mut c).await?;
-        all.extend(part);
+    let bases: Vec<String> = (0..partitions.max(1))
+        .map(|p| jobs_redis::keys::QueueKeys::of_partition(&prefix, crate::jobs::QUEUE, p).base().to_owned())
+        .collect();
+    let mut out = Vec::with_capacity(suffixes.len());
+    for suffix in suffixes {
+        let mut all = HashMap::new();
+        for base in &bases {
+            let part: HashMap<String, String> =
+                redis::cmd("HGETALL").arg(format!("{base}{suffix}")).query_async(&mut c).await?;
+            all.extend(part);
+        }
+        out.push(all);
     }
-    Ok(all)
+    Ok(out)
 }
 
 /// Serves as a sandbox child of a worker process (`chaos.sandboxed`): its
