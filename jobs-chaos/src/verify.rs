@@ -450,6 +450,7 @@ pub(crate) mod tests {
             caller_id: None,
             key: None,
             group: None,
+            handler_started: false,
         }
     }
 

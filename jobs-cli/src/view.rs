@@ -150,6 +150,10 @@ pub(crate) struct JobView<'a> {
     /// The last progress an attempt reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<ProgressView>,
+    /// For a running job: whether its handler is known to have started
+    /// (`JobInfo::handler_started`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler_started: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,6 +194,7 @@ impl<'a> JobView<'a> {
                 at: json_time(p.at),
                 attempt: p.attempt,
             }),
+            handler_started: (job.status == JobStatus::Running).then_some(job.handler_started),
             caller_id: job.caller_id.as_deref(),
             key: job.key.as_deref(),
             enqueued_at: json_time(job.enqueued_at),
@@ -228,6 +233,15 @@ pub(crate) fn progress_text(p: &jobs_core::Progress, now: SystemTime) -> String 
     s
 }
 
+/// Whether a running job's handler started, for people.
+pub(crate) fn handler_text(started: bool) -> &'static str {
+    if started {
+        "started"
+    } else {
+        "not reported started (waiting for a worker, or just started)"
+    }
+}
+
 /// Everything about a job, for people: one `label  value` line per field,
 /// then one line per attempt with its full error.
 pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
@@ -245,6 +259,9 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
         None => format!("{} (retries: the pool's default)", job.attempts),
     };
     field("attempts", &attempts);
+    if job.status == JobStatus::Running {
+        field("handler", handler_text(job.handler_started));
+    }
     if let Some(c) = &job.caller_id {
         field("caller id", &printable(c, 300));
     }

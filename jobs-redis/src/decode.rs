@@ -376,6 +376,7 @@ pub(crate) fn job_info(
         caller_id: None,
         key: None,
         group: None,
+        handler_started: false,
     })
 }
 

@@ -307,6 +307,7 @@ pub(crate) fn stored_info(keys: &QueueKeys, ulid: &[u8], job: &StoredJob) -> Res
     info.snoozes = job.snoozes.as_deref().and_then(|b| text(b).parse().ok()).unwrap_or(0);
     info.expires_at = job.expires.as_deref().and_then(|b| text(b).parse().ok()).map(from_ms);
     info.progress = job.progress.as_deref().and_then(stored_progress);
+    info.handler_started = job.handler_started;
     info.caller_id = job.caller_id.as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
     info.key = job.key.as_deref().and_then(key_of_field);
     info.group = job.group.as_deref().and_then(|f| {

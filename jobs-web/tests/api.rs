@@ -139,6 +139,38 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
     pool.shutdown().await.expect("clean shutdown");
 }
 
+/// A running job's page says whether its handler is known to have started:
+/// not while it is only leased, from its pool's start mark on; a job not
+/// running says nothing of it.
+#[tokio::test]
+async fn a_running_job_shows_whether_its_handler_started() {
+    use jobs_core::backend::{FetchRequest, Finish, FinishResult, Outcome};
+    let queue: SharedQueue = Arc::new(MemoryQueue::new());
+    let state = WebState::new(queue.clone());
+    let id = WebFlaky { fail_times: 0 }.enqueue(&queue).await.expect("enqueue");
+    let handler = |job: &Value| job["handler_started"].clone();
+    let (code, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
+    assert_eq!((code, handler(&job)), (StatusCode::OK, Value::Null), "pending: {job}");
+    let req = FetchRequest {
+        queues: vec![QUEUE.into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    };
+    let leased = queue.fetch(&req).await.expect("fetch").jobs.pop().expect("the job");
+    let (_, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
+    assert_eq!((job["status"].clone(), handler(&job)), (json!("running"), json!(false)), "leased: {job}");
+    let mark = Finish { id: id.clone(), token: leased.token, outcome: Outcome::Started };
+    assert_eq!(queue.finish(vec![mark]).await.expect("mark"), vec![FinishResult::Applied(JobStatus::Running)]);
+    let (_, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
+    assert_eq!(handler(&job), json!(true), "started: {job}");
+    let done = Finish { id: id.clone(), token: leased.token, outcome: Outcome::Succeeded { result: None } };
+    queue.finish(vec![done]).await.expect("finish");
+    let (_, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
+    assert_eq!((job["status"].clone(), handler(&job)), (json!("succeeded"), Value::Null), "ended: {job}");
+}
+
 /// A snooze is shown as one (not a failed attempt) and an expired job
 /// as expired, with its count in the stats and a tab of its own.
 #[tokio::test]

@@ -177,6 +177,7 @@ async fn the_dashboard_in_headless_chromium() {
     eventually("the seeded jobs settle", || async {
         status_of(&queue, &dead).await == JobStatus::Dead
             && status_of(&queue, &ledger).await == JobStatus::Running
+            && queue.job(&ledger).await.expect("read").is_some_and(|j| j.handler_started)
             && futures_all_succeeded(&queue, &invoices).await
             && !queue.pools().await.expect("workers").is_empty()
     })
@@ -315,6 +316,7 @@ async fn the_dashboard_in_headless_chromium() {
     assert!(shown.contains("ledger 2024: <b>4</b> of 10 months") && shown.contains("attempt 1"), "{shown}");
     assert_eq!(b.count("#job-progress b").await, 0, "the note's markup must not become elements");
     assert_eq!(b.count("#job-progress progress").await, 1, "a bar");
+    b.wait_text("#job-handler", "its handler, reported started", |t| t == "started").await;
     NEXT_MONTH.notify_one();
     b.wait_text("#job-progress", "the next progress", |t| t.contains("50%") && t.contains("5 of 10 months")).await;
     // A queue's limits: shown, then changed from its page (the token is

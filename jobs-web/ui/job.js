@@ -63,6 +63,11 @@ export function jobPage(id) {
             field('Queue', h('a', { href: `#/queues/${enc(j.queue)}?status=${j.status === 'succeeded' ? 'succeeded' : j.status}` }, j.queue)),
             field('Priority', h('span', { class: `prio prio-${j.priority}` }, j.priority)),
             field('Attempts', tries),
+            j.handler_started === true ? field('Handler', h('span', { id: 'job-handler' }, 'started')) : [],
+            j.handler_started === false
+              ? field('Handler', h('span', { id: 'job-handler', class: 'muted' },
+                'not reported started (waiting for a worker, or just started)'))
+              : [],
             j.progress ? field('Progress', progressEl(j.progress)) : [],
             j.caller_id ? field('Caller id', j.caller_id) : [],
             j.key ? field('Key', j.key) : [],

@@ -16,6 +16,7 @@ on_every_backend!(
     job_shows_everything,
     job_shows_snoozes_and_expiry,
     job_shows_progress,
+    job_shows_whether_its_handler_started,
     job_errors,
     workers_lists_live_pools
 );
@@ -141,6 +142,28 @@ async fn job_shows_progress(q: SharedQueue) {
     assert_eq!(doc["progress"]["attempt"], 1);
     assert!((doc["progress"]["fraction"].as_f64().unwrap() - 0.42).abs() < 1e-6, "{}", doc["progress"]);
     assert!(doc["progress"]["at"].as_str().unwrap().ends_with('Z'));
+}
+
+/// A running job says whether its handler is known to have started: not
+/// while it is only leased, from its pool's start mark on; in JSON as a
+/// boolean, absent for a job not running.
+async fn job_shows_whether_its_handler_started(q: SharedQueue) {
+    use jobs_core::backend::{Finish, FinishResult, Outcome};
+    let id = BuildReport { day: 4 }.enqueue(&q).await.unwrap();
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    assert!(!text.contains("handler"), "pending:\n{text}");
+    assert!(cli(&q, &["job", &id.to_string(), "--json"]).await.json().get("handler_started").is_none());
+    let leased = q.fetch(&take_one("reports")).await.unwrap().jobs.pop().expect("the report is ready");
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    let line = text.lines().find(|l| l.starts_with("handler")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line, "handler   not reported started (waiting for a worker, or just started)");
+    fits_80(line);
+    assert_eq!(cli(&q, &["job", &id.to_string(), "--json"]).await.json()["handler_started"], false);
+    let mark = Finish { id: id.clone(), token: leased.token, outcome: Outcome::Started };
+    assert_eq!(q.finish(vec![mark]).await.unwrap(), vec![FinishResult::Applied(jobs_core::JobStatus::Running)]);
+    let text = cli(&q, &["job", &id.to_string()]).await.ok().to_owned();
+    assert!(text.lines().any(|l| l == "handler   started"), "{text}");
+    assert_eq!(cli(&q, &["job", &id.to_string(), "--json"]).await.json()["handler_started"], true);
 }
 
 /// A snoozed run is shown as a snooze, not a failure; an expired job shows

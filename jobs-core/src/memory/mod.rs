@@ -422,6 +422,7 @@ fn info(r: &Record) -> JobInfo {
         caller_id: r.job.caller_id.as_ref().map(|c| c.id.clone()),
         key: r.job.key.as_ref().map(|k| k.key.clone()),
         group: r.job.group.as_ref().map(|g| g.key.clone()),
+        handler_started: r.status == JobStatus::Running && r.started,
     }
 }
 

@@ -321,6 +321,14 @@ pub struct JobInfo {
     /// Its group (`JobOptions::group`, `#[job(group = ..)]`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Whether the running attempt's handler is known to have started.
+    /// A pool takes jobs a little ahead of its free workers and reports a
+    /// handler's start with its next acknowledgements, so a running job
+    /// shows `false` while it waits in its pool for a worker, and for the
+    /// first milliseconds of its handler. Always `false` for a job that is
+    /// not running.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handler_started: bool,
 }
 
 impl JobInfo {

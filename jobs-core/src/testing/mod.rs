@@ -128,6 +128,7 @@ macro_rules! conformance_suite {
             expired_job_never_runs,
             retry_after_expiry_still_runs,
             progress_needs_the_lease_and_stays_with_the_job,
+            a_running_job_shows_whether_its_handler_started,
             held_back_progress_is_written_when_the_interval_passes,
             caller_id_returns_the_stored_job,
             caller_id_is_free_once_the_job_is_gone,

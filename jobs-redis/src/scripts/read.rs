@@ -45,10 +45,13 @@ pub(crate) struct StoredJob {
     pub(crate) group: Option<Vec<u8>>,
     /// Its last progress (see `progress.rs`).
     pub(crate) progress: Option<Vec<u8>>,
+    /// Whether it runs and its handler's start is recorded for the attempt
+    /// that runs.
+    pub(crate) handler_started: bool,
 }
 
 /// How many fields read.lua returns per job.
-const FIELDS: usize = 10;
+const FIELDS: usize = 11;
 
 impl ScriptCall for Read<'_> {
     /// One entry per ulid, in order.
@@ -63,7 +66,7 @@ impl ScriptCall for Read<'_> {
     }
 
     /// [`FIELDS`] values per ulid: record, state, log, result, snoozes,
-    /// expiry, caller id, key, group, progress.
+    /// expiry, caller id, key, group, progress, handler started.
     fn decode(self, reply: Value) -> Result<Vec<StoredJob>, RedisQueueError> {
         let fields: Vec<Option<Vec<u8>>> =
             redis::from_redis_value(reply).map_err(|e| RedisQueueError::reply(OP, e.to_string()))?;
@@ -85,6 +88,7 @@ impl ScriptCall for Read<'_> {
                 key: next(),
                 group: next(),
                 progress: next(),
+                handler_started: next().is_some(),
             });
         }
         Ok(out)

@@ -177,6 +177,9 @@ pub(crate) struct JobView {
     timeline: Vec<Event>,
     /// The last progress an attempt reported; `null` when none did.
     progress: Option<ProgressView>,
+    /// For a running job: whether its handler is known to have started
+    /// (`JobInfo::handler_started`); `null` for a job not running.
+    handler_started: Option<bool>,
 }
 
 /// A job's last reported progress.
@@ -288,7 +291,18 @@ impl From<JobInfo> for JobView {
             Some((r, cut)) => (Some(r), cut),
             None => (None, false),
         };
-        JobView { summary, attempt_log, payload, payload_truncated, result, result_truncated, timeline, progress }
+        let handler_started = (j.status == JobStatus::Running).then_some(j.handler_started);
+        JobView {
+            summary,
+            attempt_log,
+            payload,
+            payload_truncated,
+            result,
+            result_truncated,
+            timeline,
+            progress,
+            handler_started,
+        }
     }
 }
 

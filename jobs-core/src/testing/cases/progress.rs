@@ -170,3 +170,39 @@ pub async fn progress_is_rate_limited_and_streamed<Q: JobQueue + QueueInspect + 
     assert_eq!((last.progress, last.detail.as_deref(), last.attempt), (Some(1.0), Some(p.note.as_str()), 1));
     assert!(writes[0].detail.as_deref().is_some_and(|d| d.starts_with("step ")), "{:?}", writes[0]);
 }
+
+/// A running job shows whether its handler is known to have started: not
+/// while it is only leased (waiting in its pool for a worker), from the
+/// pool's start mark on, not for another attempt's mark (a reclaimed lease),
+/// and no longer once the attempt ended.
+pub async fn a_running_job_shows_whether_its_handler_started<Q: JobQueue + QueueInspect + Clone>(q: Q) {
+    let queue = unique_queue("handlerstart");
+    let id = put1(&q, &queue, 1, Act::Succeed).await;
+    let started = |q: Q, id: JobId| async move { q.job(&id).await.unwrap().expect("the job exists").handler_started };
+    assert!(!started(q.clone(), id.clone()).await, "pending");
+
+    let first = q.fetch(&lease_of(&queue, ms(100))).await.unwrap().jobs.remove(0);
+    assert!(!started(q.clone(), id.clone()).await, "leased, its handler not reported started");
+    let mark = Finish { id: id.clone(), token: first.token, outcome: Outcome::Started };
+    assert_eq!(q.finish(vec![mark]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Running)]);
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!((info.status, info.handler_started), (JobStatus::Running, true), "the start mark shows");
+
+    // The lease lapses and another worker takes the job: the first
+    // attempt's mark is not the second's.
+    let second = eventually_some("lease expired and job taken again", || async {
+        q.fetch(&lease_of(&queue, ms(5000))).await.unwrap().jobs.pop()
+    })
+    .await;
+    assert_ne!(first.token, second.token);
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!((info.status, info.handler_started), (JobStatus::Running, false), "a new attempt, not reported started");
+    let mark = Finish { id: id.clone(), token: second.token, outcome: Outcome::Started };
+    assert_eq!(q.finish(vec![mark]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Running)]);
+    assert!(started(q.clone(), id.clone()).await, "the second attempt's mark shows");
+
+    let done = Finish { id: id.clone(), token: second.token, outcome: Outcome::Succeeded { result: None } };
+    assert_eq!(q.finish(vec![done]).await.unwrap(), vec![FinishResult::Applied(JobStatus::Succeeded)]);
+    let info = q.job(&id).await.unwrap().unwrap();
+    assert_eq!((info.status, info.handler_started), (JobStatus::Succeeded, false), "an ended job runs no handler");
+}
