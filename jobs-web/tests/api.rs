@@ -33,6 +33,17 @@ async fn after_mixed_run() -> SharedQueue {
     queue
 }
 
+/// A fetch of one job of the test queue, leased for 30 s.
+fn take_one() -> jobs_core::backend::FetchRequest {
+    jobs_core::backend::FetchRequest {
+        queues: vec![QUEUE.into()],
+        max: 1,
+        lease: Duration::from_secs(30),
+        default_max_retries: 3,
+        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
+    }
+}
+
 async fn dead_ids(queue: &SharedQueue) -> Vec<String> {
     queue.dead_jobs(QUEUE, 100).await.expect("dead").iter().map(|j| j.id.to_string()).collect()
 }
@@ -144,20 +155,14 @@ async fn reads_describe_queues_jobs_pools_and_throughput() {
 /// running says nothing of it.
 #[tokio::test]
 async fn a_running_job_shows_whether_its_handler_started() {
-    use jobs_core::backend::{FetchRequest, Finish, FinishResult, Outcome};
+    use jobs_core::backend::{Finish, FinishResult, Outcome};
     let queue: SharedQueue = Arc::new(MemoryQueue::new());
     let state = WebState::new(queue.clone());
     let id = WebFlaky { fail_times: 0 }.enqueue(&queue).await.expect("enqueue");
     let handler = |job: &Value| job["handler_started"].clone();
     let (code, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
     assert_eq!((code, handler(&job)), (StatusCode::OK, Value::Null), "pending: {job}");
-    let req = FetchRequest {
-        queues: vec![QUEUE.into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one();
     let leased = queue.fetch(&req).await.expect("fetch").jobs.pop().expect("the job");
     let (_, job) = get_json(&state, &format!("/api/jobs/{id}")).await;
     assert_eq!((job["status"].clone(), handler(&job)), (json!("running"), json!(false)), "leased: {job}");
@@ -175,7 +180,7 @@ async fn a_running_job_shows_whether_its_handler_started() {
 /// as expired, with its count in the stats and a tab of its own.
 #[tokio::test]
 async fn snoozes_and_expired_jobs_are_shown() {
-    use jobs_core::backend::{FetchRequest, Finish, Outcome};
+    use jobs_core::backend::{Finish, Outcome};
     use jobs_core::When;
     let memory = MemoryQueue::with_manual_clock();
     let queue: SharedQueue = Arc::new(memory.clone());
@@ -185,13 +190,7 @@ async fn snoozes_and_expired_jobs_are_shown() {
         .enqueue_with(&queue, JobOptions::new().expires_in(Duration::from_secs(60)))
         .await
         .expect("enqueue");
-    let req = FetchRequest {
-        queues: vec![QUEUE.into()],
-        max: 1,
-        lease: Duration::from_secs(30),
-        default_max_retries: 3,
-        max_crashes: jobs_core::backend::DEFAULT_MAX_CRASHES,
-    };
+    let req = take_one();
     let leased = queue.fetch(&req).await.expect("fetch").jobs.pop().expect("the first job");
     assert_eq!(leased.id, snoozy);
     let outcome = Outcome::Snooze {
