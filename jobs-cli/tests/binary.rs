@@ -70,9 +70,8 @@ fn a_redis_url_without_the_redis_feature_is_exit_78() {
 #[cfg(feature = "redis")]
 #[test]
 fn an_unreachable_redis_is_exit_69_and_the_password_is_never_shown() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = free.local_addr().unwrap().port();
-    drop(free);
+    let refusing = jobs_redis::testing::RefusingPort::new();
+    let port = refusing.port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
     let out = jobs(&["--redis-url", &url, "queues"]);
     let line = one_error_line(&out, 69);

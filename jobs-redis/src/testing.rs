@@ -149,6 +149,32 @@ fn server_binary() -> String {
     }
 }
 
+/// A loopback port that refuses connections for as long as the value
+/// lives: bound but not listening, so no server another test starts can
+/// take it, as it could a port found free and let go before it is used.
+#[derive(Debug)]
+pub struct RefusingPort(tokio::net::TcpSocket);
+
+impl RefusingPort {
+    /// Binds one.
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("a free loopback port");
+        RefusingPort(socket)
+    }
+
+    /// Its number.
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().expect("bound").port()
+    }
+}
+
+impl Default for RefusingPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }

@@ -182,7 +182,8 @@ fn a_wrong_password_is_a_clear_error_without_the_password() {
 #[test]
 fn an_unreachable_server_fails_fast() {
     run(async {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let refusing = jobs_redis::testing::RefusingPort::new();
+        let port = refusing.port();
         let started = std::time::Instant::now();
         let err = RedisQueue::connect(&format!("redis://127.0.0.1:{port}")).await.unwrap_err();
         assert!(err.to_string().contains("cannot connect"), "{err}");

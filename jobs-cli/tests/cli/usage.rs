@@ -38,9 +38,8 @@ async fn no_redis_url_opens_an_embedded_queue() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn an_unreachable_redis_is_exit_69_without_the_password() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = free.local_addr().unwrap().port();
-    drop(free);
+    let refusing = jobs_redis::testing::RefusingPort::new();
+    let port = refusing.port();
     let args = jobs_cli::BackendArgs { config: None, redis_url: Some(format!("redis://:hunter2@127.0.0.1:{port}")) };
     let config = jobs_cli::load_config_with_env(&args, [("", ""); 0]).unwrap();
     let e = open(config).await.unwrap_err();
