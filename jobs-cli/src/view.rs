@@ -233,15 +233,6 @@ pub(crate) fn progress_text(p: &jobs_core::Progress, now: SystemTime) -> String 
     s
 }
 
-/// Whether a running job's handler started, for people.
-pub(crate) fn handler_text(started: bool) -> &'static str {
-    if started {
-        "started"
-    } else {
-        "not reported started (waiting for a worker, or just started)"
-    }
-}
-
 /// Everything about a job, for people: one `label  value` line per field,
 /// then one line per attempt with its full error.
 pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
@@ -260,7 +251,12 @@ pub(crate) fn job_text(job: &Shown, now: SystemTime) -> String {
     };
     field("attempts", &attempts);
     if job.status == JobStatus::Running {
-        field("handler", handler_text(job.handler_started));
+        let handler = if job.handler_started {
+            "started"
+        } else {
+            "not reported started (waiting for a worker, or just started)"
+        };
+        field("handler", handler);
     }
     if let Some(c) = &job.caller_id {
         field("caller id", &printable(c, 300));
