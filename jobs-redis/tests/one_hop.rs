@@ -8,7 +8,7 @@ use jobs_core::backend::{FetchRequest, Finish, Outcome, Waiter};
 use jobs_core::testing::cases::fetch_of;
 use jobs_core::testing::jobs::{Act, ProbeJob};
 use jobs_core::testing::{eventually, test_pool, unique_queue, wait_status};
-use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, QueueAdmin, QueueInspect, When};
+use jobs_core::{JobExt, JobId, JobOptions, JobQueue, JobStatus, NewJob, QueueAdmin, QueueEvents, QueueInspect, When};
 use jobs_redis::testing::RedisServer;
 use jobs_redis::{RedisConfig, RedisQueue};
 
@@ -122,6 +122,86 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
             .unwrap();
         assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
         wait_status(&s.q, &id, JobStatus::Succeeded).await;
+    });
+}
+
+/// A lone job that sets no option, for a queue with nothing else to do,
+/// is leased without the fetch's own reads: one `LPOP` (its own), where a
+/// fetch pops every priority's list. It is leased all the same: attempt 1,
+/// with the lease's token, counted running, and its priority and payload
+/// as enqueued.
+#[test]
+fn a_lone_job_is_handed_over_without_a_fetch() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(10)).await;
+        let pops = s.server.command_stat("lpop", "calls");
+        let job = NewJob { priority: jobs_core::Priority::High, ..raw(&queue) };
+        let id = s.q.enqueue_many(vec![job]).await.unwrap().remove(0);
+        assert_eq!(s.server.command_stat("lpop", "calls") - pops, 1, "no fetch popped the ready lists");
+        let (_, got) = ended(task).await;
+        let got = got.unwrap();
+        assert_eq!(ids_of(&got), vec![id.clone()]);
+        let leased = &got.jobs[0];
+        assert_eq!((leased.attempt, leased.crashes), (1, 0));
+        assert_eq!(leased.priority, jobs_core::Priority::High);
+        assert_eq!(leased.payload, b"{}".to_vec());
+        let stats = s.q.stats().await.unwrap();
+        let counts = &stats.queues[&queue];
+        assert_eq!((counts.by_priority[&jobs_core::Priority::High].running, counts.handed), (1, 1));
+        let done =
+            s.q.finish(vec![Finish {
+                id: leased.id.clone(),
+                token: leased.token,
+                outcome: Outcome::Succeeded { result: None },
+            }])
+            .await
+            .unwrap();
+        assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
+        let stats = s.q.stats().await.unwrap();
+        assert_eq!(stats.queues[&queue].by_priority[&jobs_core::Priority::High].running, 0);
+    });
+}
+
+/// A job left waiting while a fetcher is parked (as another pool's
+/// housekeeping leaves a delayed job it promotes without taking it) goes
+/// before a lone job enqueued after it: the waiter of one slot is handed
+/// the older job, and the lone one waits.
+#[test]
+fn a_lone_job_is_not_handed_ahead_of_a_waiting_one() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let ready = format!("{}:{{{queue}}}:ready:2", s.prefix);
+        let older = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        // Out of its ready list while the waiter parks, back in after.
+        let taken: String = redis::cmd("LPOP").arg(&ready).query_async(&mut s.conn.clone()).await.unwrap();
+        assert!(older.to_string().ends_with(&taken), "{taken} is not {older}");
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 1), Duration::from_secs(10)).await;
+        redis::cmd("RPUSH").arg(&ready).arg(&taken).query_async::<()>(&mut s.conn.clone()).await.unwrap();
+        let lone = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        let (_, got) = ended(task).await;
+        assert_eq!(ids_of(&got.unwrap()), vec![older]);
+        assert_eq!(s.q.job(&lone).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A job handed over while someone follows the queue's events has its
+/// `started` event recorded with its `enqueued` one, as a fetch records it.
+#[test]
+fn a_job_handed_over_is_started_for_a_listener() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let listener = s.q.listen(&queue, Duration::from_secs(60)).await.unwrap();
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(10)).await;
+        let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+        let (_, got) = ended(task).await;
+        assert_eq!(ids_of(&got.unwrap()), vec![id.clone()]);
+        let page = s.q.read_events(&queue, &listener.cursor, 10).await.unwrap();
+        let seen: Vec<_> = page.events.iter().map(|e| (e.job.clone(), e.kind, e.attempt)).collect();
+        assert_eq!(seen, vec![(id.clone(), jobs_core::EventKind::Enqueued, 0), (id, jobs_core::EventKind::Started, 1)]);
     });
 }
 

@@ -53,9 +53,10 @@
 -- add one HSET state and a ZADD (delayed) per job; jobs with an expiry,
 -- one HSET expires per batch.
 -- Hands the jobs that may start now to a parked fetcher (hand_off in
--- fetch.lua), and publishes on the queue's wake channel when anything
--- was written that no parked fetcher took (a delayed job too: an idle
--- fetcher must reset its timer).
+-- fetch.lua; a lone job that sets no option, when it is all a fetch
+-- could take, is leased without a fetch), and publishes on the queue's
+-- wake channel when anything was written that no parked fetcher took (a
+-- delayed job too: an idle fetcher must reset its timer).
 --
 -- A job whose caller id is held (by a stored job: the `ids` index names a
 -- ulid that has a record) is not written: the holder's id is returned. A
@@ -182,7 +183,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
+  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels', 'paused', 'max_running', 'rate', 'bstate')
   local max_jobs = tonumber(meta[1])
   local levels = meta[2] or ''
   if max_jobs or levels ~= '' then
@@ -464,8 +465,13 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- Jobs that may start now go to a parked fetcher in this step
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
   -- a delayed job (an idle fetcher resets its timer).
-  local startable = nready[1] + nready[2] + nready[3] + nready[4] + #gready > 0 or replaced
-  if (nr > 0 or replaced) and not (startable and hand_off(now) and #delayed == 0) then
+  local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
+  local lone = nil
+  if n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced and ARGV[at[1] + 3] == '' then
+    lone = { id = records[1], rec = records[2], rank = string.byte(records[2]) - 48,
+      meta = { meta[3], meta[4], meta[5], meta[6] } }
+  end
+  if (nr > 0 or replaced) and not ((nstart > 0 or replaced) and hand_off(now, lone) and #delayed == 0) then
     wake_fetchers()
   end
   return out

@@ -89,6 +89,16 @@ local function park_waiter(now, park, a)
   redis.call('DEL', B .. 'inbox:' .. id)
 end
 
+-- Writes lease `token` of the `nl` jobs `leased`, expiring at `till`
+-- (ms): the jobs' new states (`states`, id and state pairs), the lease's
+-- list of its jobs, its count of jobs not ended, and its expiry.
+local function write_lease(token, states, leased, nl, till)
+  hset_many(STATE, states)
+  rpush_many(B .. 'lease:' .. token, leased)
+  redis.call('HSET', B .. 'leases', token, nl)
+  redis.call('ZADD', B .. 'leased', ms(till), token)
+end
+
 -- One fetch call's state, which lease_popped() works on: `now`, its
 -- time as text (`started`), the lease's token (`token`, once taken),
 -- whether the queue has jobs with an expiry (`expiring`, once looked up),
@@ -478,10 +488,7 @@ local function fetch(now, a, full, park)
       end
     end
     if nl > 0 then
-      hset_many(STATE, F.states)
-      rpush_many(B .. 'lease:' .. token, leased)
-      redis.call('HSET', B .. 'leases', token, nl)
-      redis.call('ZADD', B .. 'leased', ms(now + lease), token)
+      write_lease(token, F.states, leased, nl, now + lease)
     else
       token = nil
     end
@@ -563,11 +570,54 @@ local function pack_reply(out)
   return table.concat(parts)
 end
 
+-- Whether `lone` (see hand_off) is all a fetch could take now: the
+-- queue is not paused and has no `max_running`, rate, open breaker,
+-- groups or event listener (each asks for a fetch's own work), and no
+-- job waits before it (the ready lists of more urgent ranks are empty,
+-- and its own holds only it).
+local function lone_is_next(lone)
+  local meta = lone.meta
+  if meta[1] == '1' or meta[2] or (meta[3] and meta[3] ~= '') or meta[4] == 'open' or meta[4] == 'probe' then
+    return false
+  end
+  if has_groups() or listening() then
+    return false
+  end
+  for r = 0, lone.rank - 1 do
+    if redis.call('LLEN', B .. 'ready:' .. r) > 0 then
+      return false
+    end
+  end
+  return redis.call('LLEN', B .. 'ready:' .. lone.rank) == 1
+end
+
+-- Leases `lone` (see hand_off) to the fetcher whose fetch arguments are
+-- `a`, as its fetch would: taken off its ready list, attempt 1, a lease
+-- of its own; returns the fetch's reply (see the top of this file).
+local function lease_lone(now, lone, a)
+  redis.call('LPOP', B .. 'ready:' .. lone.rank)
+  local token = ms(redis.call('INCRBY', B .. 'seq', 1))
+  local r = ms(lone.rank)
+  local id = lone.id
+  write_lease(token, { id, 'running|' .. r .. '|1|' .. token .. '|' .. ms(now) .. '|||' }, { id }, 1,
+    now + tonumber(a[2]))
+  count('running:' .. r, 1)
+  flush_stats(now)
+  return { '', token, '0', '0', ms(ARCHIVED), '0', id, lone.rec, false, false }
+end
+
 -- Hands the queue's takeable jobs to parked fetchers (see above), one
 -- after the other, until one takes fewer than it asked for (nothing it
 -- could take is left) or none is parked. Returns true when the former:
 -- no other fetcher need be woken for these jobs.
-local function hand_off(now)
+--
+-- `lone`, when the enqueue stored one job that may start now and sets no
+-- option: {id, rec (its record), rank, meta (the queue's `paused`,
+-- `max_running`, `rate` and `bstate`)}. When it is all a fetch could
+-- take (lone_is_next), the first fetcher is handed it without a fetch:
+-- the same lease and reply, without the fetch's reads of what cannot
+-- apply (its settings again, the ready lists, the jobs' records).
+local function hand_off(now, lone)
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     local id, till = w[1], w[2]
@@ -583,7 +633,13 @@ local function hand_off(now)
         n = n + 1
         a[n] = v
       end
-      local out, taken, expired = fetch(now, a, false, nil)
+      local out, taken, expired
+      if lone and lone_is_next(lone) then
+        out, taken, expired = lease_lone(now, lone, a), 1, 0
+      else
+        out, taken, expired = fetch(now, a, false, nil)
+      end
+      lone = nil
       if taken == 0 and expired == 0 then
         -- Nothing it may take (a paused queue, a bound): it stays parked.
         redis.call('ZADD', B .. 'parked', till, id)
