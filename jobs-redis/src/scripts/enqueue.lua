@@ -183,7 +183,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels', 'paused', 'max_running', 'rate', 'bstate')
+  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
   local max_jobs = tonumber(meta[1])
   local levels = meta[2] or ''
   if max_jobs or levels ~= '' then
@@ -466,12 +466,10 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
   -- a delayed job (an idle fetcher resets its timer).
   local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
-  local lone = nil
-  if n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced and ARGV[at[1] + 3] == '' then
-    lone = { id = records[1], rec = records[2], rank = string.byte(records[2]) - 48,
-      meta = { meta[3], meta[4], meta[5], meta[6] } }
-  end
-  if (nr > 0 or replaced) and not ((nstart > 0 or replaced) and hand_off(now, lone) and #delayed == 0) then
+  local lone = n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced
+    and ARGV[at[1] + 3] == ''
+  if (nr > 0 or replaced)
+    and not ((nstart > 0 or replaced) and hand_off(now, lone and records[1], lone and records[2]) and #delayed == 0) then
     wake_fetchers()
   end
   return out

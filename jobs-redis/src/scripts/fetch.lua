@@ -570,40 +570,40 @@ local function pack_reply(out)
   return table.concat(parts)
 end
 
--- Whether `lone` (see hand_off) is all a fetch could take now: the
--- queue is not paused and has no `max_running`, rate, open breaker,
--- groups or event listener (each asks for a fetch's own work), and no
--- job waits before it (the ready lists of more urgent ranks are empty,
--- and its own holds only it).
-local function lone_is_next(lone)
-  local meta = lone.meta
-  if meta[1] == '1' or meta[2] or (meta[3] and meta[3] ~= '') or meta[4] == 'open' or meta[4] == 'probe' then
-    return false
-  end
+-- Whether a lone job of rank `rank` (see hand_off) is all a fetch could
+-- take now: the queue is not paused and has no `max_running`, rate, open
+-- breaker, groups or event listener (each asks for a fetch's own work),
+-- and no job waits before it (the ready lists of more urgent ranks are
+-- empty, and its own holds only it).
+local function lone_is_next(rank)
   if has_groups() or listening() then
     return false
   end
-  for r = 0, lone.rank - 1 do
+  local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'bstate')
+  if meta[1] == '1' or meta[2] or (meta[3] and meta[3] ~= '') or meta[4] == 'open' or meta[4] == 'probe' then
+    return false
+  end
+  for r = 0, rank - 1 do
     if redis.call('LLEN', B .. 'ready:' .. r) > 0 then
       return false
     end
   end
-  return redis.call('LLEN', B .. 'ready:' .. lone.rank) == 1
+  return redis.call('LLEN', B .. 'ready:' .. rank) == 1
 end
 
--- Leases `lone` (see hand_off) to the fetcher whose fetch arguments are
--- `a`, as its fetch would: taken off its ready list, attempt 1, a lease
--- of its own; returns the fetch's reply (see the top of this file).
-local function lease_lone(now, lone, a)
-  redis.call('LPOP', B .. 'ready:' .. lone.rank)
+-- Leases lone job `id` (record `rec`, rank `rank`; see hand_off) to the
+-- fetcher whose fetch arguments are `a`, as its fetch would: taken off
+-- its ready list, attempt 1, a lease of its own; returns the fetch's
+-- reply (see the top of this file).
+local function lease_lone(now, id, rec, rank, a)
+  redis.call('LPOP', B .. 'ready:' .. rank)
   local token = ms(redis.call('INCRBY', B .. 'seq', 1))
-  local r = ms(lone.rank)
-  local id = lone.id
+  local r = ms(rank)
   write_lease(token, { id, 'running|' .. r .. '|1|' .. token .. '|' .. ms(now) .. '|||' }, { id }, 1,
     now + tonumber(a[2]))
   count('running:' .. r, 1)
   flush_stats(now)
-  return { '', token, '0', '0', ms(ARCHIVED), '0', id, lone.rec, false, false }
+  return { '', token, '0', '0', ms(ARCHIVED), '0', id, rec, false, false }
 end
 
 -- Hands the queue's takeable jobs to parked fetchers (see above), one
@@ -611,13 +611,13 @@ end
 -- could take is left) or none is parked. Returns true when the former:
 -- no other fetcher need be woken for these jobs.
 --
--- `lone`, when the enqueue stored one job that may start now and sets no
--- option: {id, rec (its record), rank, meta (the queue's `paused`,
--- `max_running`, `rate` and `bstate`)}. When it is all a fetch could
--- take (lone_is_next), the first fetcher is handed it without a fetch:
--- the same lease and reply, without the fetch's reads of what cannot
--- apply (its settings again, the ready lists, the jobs' records).
-local function hand_off(now, lone)
+-- `lone_id` and `lone_rec`, when the enqueue stored one job that may
+-- start now and sets no option: its id and record. When it is all a
+-- fetch could take (lone_is_next), the first fetcher is handed it
+-- without a fetch: the same lease and reply, without the fetch's reads of
+-- what cannot apply (all its settings, every rank's ready list, the
+-- job's record).
+local function hand_off(now, lone_id, lone_rec)
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     local id, till = w[1], w[2]
@@ -634,12 +634,13 @@ local function hand_off(now, lone)
         a[n] = v
       end
       local out, taken, expired
-      if lone and lone_is_next(lone) then
-        out, taken, expired = lease_lone(now, lone, a), 1, 0
+      local rank = lone_id and string.byte(lone_rec) - 48
+      if lone_id and lone_is_next(rank) then
+        out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, a), 1, 0
       else
         out, taken, expired = fetch(now, a, false, nil)
       end
-      lone = nil
+      lone_id = nil
       if taken == 0 and expired == 0 then
         -- Nothing it may take (a paused queue, a bound): it stays parked.
         redis.call('ZADD', B .. 'parked', till, id)
