@@ -92,6 +92,16 @@ fn ids_of(f: &jobs_core::backend::Fetched) -> Vec<jobs_core::JobId> {
     f.jobs.iter().map(|j| j.id.clone()).collect()
 }
 
+/// Ends `job` succeeded with its lease's token, and checks that the finish
+/// applied: the lease it was handed is its own.
+async fn succeed(q: &RedisQueue, job: &jobs_core::backend::LeasedJob) {
+    let done = q
+        .finish(vec![Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Succeeded { result: None } }])
+        .await
+        .unwrap();
+    assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
+}
+
 /// The job is leased to the parked waiter by the enqueue itself: running
 /// when the enqueue returns, and handed over with no further script call
 /// (no fetch, no unpark).
@@ -114,13 +124,7 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
         // Counted for operators (`jobs queue limits`, the dashboard, metrics).
         assert_eq!(s.q.stats().await.unwrap().queues[&queue].handed, 1);
         // The lease is the waiter's: its token finishes the job.
-        let job = &got.jobs[0];
-        let done = s
-            .q
-            .finish(vec![Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Succeeded { result: None } }])
-            .await
-            .unwrap();
-        assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
+        succeed(&s.q, &got.jobs[0]).await;
         wait_status(&s.q, &id, JobStatus::Succeeded).await;
     });
 }
@@ -150,15 +154,7 @@ fn a_lone_job_is_handed_over_without_a_fetch() {
         let stats = s.q.stats().await.unwrap();
         let counts = &stats.queues[&queue];
         assert_eq!((counts.by_priority[&jobs_core::Priority::High].running, counts.handed), (1, 1));
-        let done =
-            s.q.finish(vec![Finish {
-                id: leased.id.clone(),
-                token: leased.token,
-                outcome: Outcome::Succeeded { result: None },
-            }])
-            .await
-            .unwrap();
-        assert_eq!(done, vec![jobs_core::backend::FinishResult::Applied(JobStatus::Succeeded)]);
+        succeed(&s.q, leased).await;
         let stats = s.q.stats().await.unwrap();
         assert_eq!(stats.queues[&queue].by_priority[&jobs_core::Priority::High].running, 0);
     });
@@ -460,14 +456,7 @@ fn a_hand_off_keeps_a_groups_bound() {
         assert_eq!(ids_of(&got), vec![ids[0].clone()]);
         assert_eq!(s.q.job(&ids[1]).await.unwrap().unwrap().status, JobStatus::Pending);
         assert!(s.q.fetch(&fetch_of(&queue, 4)).await.unwrap().jobs.is_empty(), "its group's slot is taken");
-        let first = &got.jobs[0];
-        s.q.finish(vec![Finish {
-            id: first.id.clone(),
-            token: first.token,
-            outcome: Outcome::Succeeded { result: None },
-        }])
-        .await
-        .unwrap();
+        succeed(&s.q, &got.jobs[0]).await;
         let next: Vec<JobId> = s.q.fetch(&fetch_of(&queue, 4)).await.unwrap().jobs.into_iter().map(|j| j.id).collect();
         assert_eq!(next, vec![ids[1].clone()]);
     });

@@ -599,8 +599,7 @@ local function lease_lone(now, id, rec, rank, a)
   redis.call('LPOP', B .. 'ready:' .. rank)
   local token = ms(redis.call('INCRBY', B .. 'seq', 1))
   local r = ms(rank)
-  write_lease(token, { id, 'running|' .. r .. '|1|' .. token .. '|' .. ms(now) .. '|||' }, { id }, 1,
-    now + tonumber(a[2]))
+  write_lease(token, { id, state_of('running', r, '1', token, ms(now), '', '', '') }, { id }, 1, now + tonumber(a[2]))
   count('running:' .. r, 1)
   flush_stats(now)
   return { '', token, '0', '0', ms(ARCHIVED), '0', id, rec, false, false }
