@@ -37,6 +37,10 @@ enum Cmd {
         /// Jobs enqueued per second.
         #[arg(long)]
         rate: Option<u32>,
+        /// Jobs per `enqueue_many` call (1: each job enqueued alone, which
+        /// an idle pool is handed in the enqueue's own step).
+        #[arg(long)]
+        batch: Option<usize>,
         /// Worker processes.
         #[arg(long)]
         workers: Option<usize>,
@@ -119,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             fsync,
             json,
             rate,
+            batch,
             workers,
             redis_down_secs,
             keep,
@@ -133,6 +138,9 @@ fn main() -> anyhow::Result<()> {
             cfg.fsync = fsync.parse::<Fsync>()?;
             if let Some(r) = rate {
                 cfg.rate = r;
+            }
+            if let Some(b) = batch {
+                cfg.batch = b;
             }
             if let Some(w) = workers {
                 cfg.worker_procs = w;

@@ -291,7 +291,11 @@ async fn progress_loop(queue: RedisQueue, shared: Arc<Shared>, t0: Instant, on: 
         let counts = match c {
             Ok(Ok(s)) => {
                 let c = s.queue(QUEUE);
-                format!("processed {} pending {} running {} dead {}", c.processed, c.pending, c.running, c.dead)
+                let handed = s.queues.get(QUEUE).map_or(0, |q| q.handed);
+                format!(
+                    "processed {} pending {} running {} dead {}, handed to idle pools {handed}",
+                    c.processed, c.pending, c.running, c.dead
+                )
             }
             _ => "stats unavailable (Redis down?)".to_owned(),
         };
