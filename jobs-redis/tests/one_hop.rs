@@ -129,8 +129,8 @@ fn an_enqueue_leases_its_job_to_a_parked_waiter() {
     });
 }
 
-/// A lone job that sets no option, for a queue with nothing else to do,
-/// is leased without the fetch's own reads: one `LPOP` (its own), where a
+/// A lone job that sets no option, for a queue with nothing else to do
+/// (its policy set, with no limit), is leased without the fetch's own reads: one `LPOP` (its own), where a
 /// fetch pops every priority's list. It is leased all the same: attempt 1,
 /// with the lease's token, counted running, and its priority and payload
 /// as enqueued.
@@ -139,6 +139,8 @@ fn a_lone_job_is_handed_over_without_a_fetch() {
     jobs_core::testing::run(async {
         let s = setup().await;
         let queue = unique_queue("hop");
+        // A policy set without limits stores its fields empty: no limit.
+        s.q.set_policy(&queue, jobs_core::QueuePolicy::default()).await.unwrap();
         let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(10)).await;
         let pops = s.server.command_stat("lpop", "calls");
         let job = NewJob { priority: jobs_core::Priority::High, ..raw(&queue) };
@@ -180,6 +182,36 @@ fn a_lone_job_is_not_handed_ahead_of_a_waiting_one() {
         let (_, got) = ended(task).await;
         assert_eq!(ids_of(&got.unwrap()), vec![older]);
         assert_eq!(s.q.job(&lone).await.unwrap().unwrap().status, JobStatus::Pending);
+    });
+}
+
+/// A lone job is not handed to a parked waiter while a limit of its queue
+/// holds it back, whichever: `max_running` reached, a rate whose window
+/// is full, an open breaker. It stays pending, and the wait ends with
+/// nothing.
+#[test]
+fn a_lone_job_waits_while_a_limit_holds_it_back() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let capped = unique_queue("hop");
+        s.q.set_policy(&capped, jobs_core::QueuePolicy { max_running: Some(1), ..Default::default() }).await.unwrap();
+        let rated = unique_queue("hop");
+        let rate = "1/1h".parse().unwrap();
+        s.q.set_policy(&rated, jobs_core::QueuePolicy { rate: Some(rate), ..Default::default() }).await.unwrap();
+        // One job running takes the one slot; one started fills the window.
+        for queue in [&capped, &rated] {
+            s.q.enqueue_many(vec![raw(queue)]).await.unwrap();
+            assert_eq!(s.q.fetch(&fetch_of(queue, 1)).await.unwrap().jobs.len(), 1, "{queue}: the one start");
+        }
+        let broken = unique_queue("hop");
+        s.q.set_breaker(&broken, jobs_core::BreakerAction::Open(Duration::from_secs(3600))).await.unwrap();
+        for queue in [capped, rated, broken] {
+            let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(1)).await;
+            let id = s.q.enqueue_many(vec![raw(&queue)]).await.unwrap().remove(0);
+            assert_eq!(s.q.job(&id).await.unwrap().unwrap().status, JobStatus::Pending, "{queue}");
+            let (_, got) = ended(task).await;
+            assert!(got.unwrap().jobs.is_empty(), "{queue}: nothing handed over");
+        }
     });
 }
 

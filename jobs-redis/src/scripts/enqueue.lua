@@ -53,8 +53,8 @@
 -- add one HSET state and a ZADD (delayed) per job; jobs with an expiry,
 -- one HSET expires per batch.
 -- Hands the jobs that may start now to a parked fetcher (hand_off in
--- fetch.lua; a lone job that sets no option, when it is all a fetch
--- could take, is leased without a fetch), and publishes on the queue's
+-- fetch.lua; a lone job that sets no option, when a fetch would take it
+-- first, is leased without a fetch), and publishes on the queue's
 -- wake channel when anything was written that no parked fetcher took (a
 -- delayed job too: an idle fetcher must reset its timer).
 --

@@ -99,6 +99,20 @@ local function write_lease(token, states, leased, nl, till)
   redis.call('ZADD', B .. 'leased', ms(till), token)
 end
 
+-- The limits of the queue a fetch applies, from its meta fields as
+-- stored (an unset one is absent or ''): whether it is paused
+-- (`paused`), its `max_running` (nil: none), its `rate` (`<starts>,<window
+-- ms>`) as starts and window (nil: none), and whether its breaker
+-- (`bstate`) holds starts back (open, or letting one probe through).
+local function queue_limits(paused, max_running, rate, bstate)
+  local n, per = nil, nil
+  if rate and rate ~= '' then
+    local a, b = string.match(rate, '^(%d+),(%d+)$')
+    n, per = tonumber(a), tonumber(b)
+  end
+  return paused == '1', tonumber(max_running), n, per, bstate == 'open' or bstate == 'probe'
+end
+
 -- One fetch call's state, which lease_popped() works on: `now`, its
 -- time as text (`started`), the lease's token (`token`, once taken),
 -- whether the queue has jobs with an expiry (`expiring`, once looked up),
@@ -389,12 +403,12 @@ local function fetch(now, a, full, park)
   local jobs_out, no, gone, ng = {}, 0, {}, 0
   local token = nil
   local cut_short = false
-  local cap = tonumber(meta[2])
+  local paused, cap, q_rate_n, q_rate_per, breaking = queue_limits(meta[1], meta[2], meta[3], meta[6])
   set_overrides(meta[4], meta[5])
   -- The circuit breaker (breaker.lua): open, nothing starts until `buntil`;
   -- then one probe (also when a probe's lease lapsed).
   local breaker_wait, probing = nil, false
-  if meta[6] == 'open' or meta[6] == 'probe' then
+  if breaking then
     local till = tonumber(meta[7]) or 0
     if now < till then
       max, breaker_wait = 0, till
@@ -402,14 +416,8 @@ local function fetch(now, a, full, park)
       max, probing = math.min(max, 1), true
     end
   end
-  -- The queue's `rate` (`<starts>,<window ms>`): its starts are logged in
-  -- the sorted set `qrl`, by time, and a fetch leases no more than the
-  -- window has room for.
-  local q_rate_n, q_rate_per = nil, nil
-  if meta[3] and meta[3] ~= '' then
-    local n, per = string.match(meta[3], '^(%d+),(%d+)$')
-    q_rate_n, q_rate_per = tonumber(n), tonumber(per)
-  end
+  -- The queue's rate: its starts are logged in the sorted set `qrl`, by
+  -- time, and a fetch leases no more than the window has room for.
   -- Which bound cut this fetch short ('throttled' for the rate, 'limited'
   -- for `max_running`): counted when it left jobs waiting.
   local held_by = nil
@@ -432,7 +440,7 @@ local function fetch(now, a, full, park)
     end
   end
   local taken = 0
-  if max > 0 and meta[1] ~= '1' then
+  if max > 0 and not paused then
     local F = {
       now = now, started = ms(now), token = nil, expiring = nil, states = {}, ns = 0, leased = {}, nl = 0,
       jobs_out = jobs_out, no = 0, gone = gone, ng = 0, n_expired = 0,
@@ -493,7 +501,7 @@ local function fetch(now, a, full, park)
       token = nil
     end
   end
-  if held_by and taken >= max and meta[1] ~= '1' and any_pending() then
+  if held_by and taken >= max and not paused and any_pending() then
     count(held_by, 1)
   end
   flush_stats(now)
@@ -570,17 +578,18 @@ local function pack_reply(out)
   return table.concat(parts)
 end
 
--- Whether a lone job of rank `rank` (see hand_off) is all a fetch could
--- take now: the queue is not paused and has no `max_running`, rate, open
--- breaker, groups or event listener (each asks for a fetch's own work),
--- and no job waits before it (the ready lists of more urgent ranks are
--- empty, and its own holds only it).
+-- Whether a fetch would take a lone job of rank `rank` (see hand_off)
+-- first, with nothing of its own to do: the queue is not paused and has
+-- no `max_running`, rate, open breaker (queue_limits, as the fetch reads
+-- them), groups or event listener, and no job waits before it (the
+-- ready lists of more urgent ranks are empty, and its own holds only it).
 local function lone_is_next(rank)
   if has_groups() or listening() then
     return false
   end
-  local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'bstate')
-  if meta[1] == '1' or meta[2] or (meta[3] and meta[3] ~= '') or meta[4] == 'open' or meta[4] == 'probe' then
+  local paused, cap, rate, _, breaking =
+    queue_limits(unpack(redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'bstate')))
+  if paused or cap or rate or breaking then
     return false
   end
   for r = 0, rank - 1 do
@@ -611,11 +620,11 @@ end
 -- no other fetcher need be woken for these jobs.
 --
 -- `lone_id` and `lone_rec`, when the enqueue stored one job that may
--- start now and sets no option: its id and record. When it is all a
--- fetch could take (lone_is_next), the first fetcher is handed it
--- without a fetch: the same lease and reply, without the fetch's reads of
--- what cannot apply (all its settings, every rank's ready list, the
--- job's record).
+-- start now and sets no option: its id and record. When a fetch would
+-- take it first (lone_is_next), the first fetcher is handed it without a
+-- fetch: the same lease and reply, without the fetch's reads of what
+-- cannot apply (all its settings, every rank's ready list, the job's
+-- record). Jobs of lower priority left waiting go to its next fetch.
 local function hand_off(now, lone_id, lone_rec)
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
