@@ -250,4 +250,43 @@ mod tests {
             assert_eq!(QUEUE.library.code.matches(&registered).count(), 1, "{name}");
         }
     }
+
+    /// The names declared by the `local` statements at column 0 of `src`:
+    /// a chunk's own locals (a function's body is indented, or, for a
+    /// library's scripts, comes after `lib_run`).
+    fn main_locals(src: &str) -> usize {
+        src.lines()
+            .filter_map(|l| l.strip_prefix("local "))
+            .map(|rest| match rest.strip_prefix("function ") {
+                Some(_) => 1,
+                None => rest.split('=').next().unwrap_or("").split(',').filter(|n| !n.trim().is_empty()).count(),
+            })
+            .sum()
+    }
+
+    /// Lua 5.1 gives a function at most 200 locals (`LUAI_MAXVARS`), and
+    /// Redis refuses a library or a script past that when it loads it. A
+    /// library's main function declares one per shared name (library.rs);
+    /// a whole script's main chunk one per shared name it keeps, and its
+    /// own. Checked here, where the message says what to do, rather than
+    /// by every test that loads them.
+    #[test]
+    fn every_main_function_keeps_within_luas_200_locals() {
+        for set in [&*QUEUE, &*crate::flows::SCRIPTS] {
+            let code = &set.library.code;
+            let top = code.split("\nlocal lib_run = {}").next().unwrap_or(code);
+            let n = main_locals(top) + 1;
+            assert!(
+                n <= 200,
+                "library {}: {n} locals in its main function (Lua allows 200): move a constant or a cache of a \
+                 shared file into the only function that uses it",
+                set.library.name
+            );
+            for &(name, body, _) in set.scripts {
+                let whole = format!("{}\n{body}", prune::without_unused_functions(&set.shared, body));
+                let n = main_locals(&whole);
+                assert!(n <= 200, "script {name}: {n} locals in its main chunk (Lua allows 200)");
+            }
+        }
+    }
 }

@@ -20,7 +20,7 @@ if st == 'running' then
   redis.call('HSET', STATE, id, state_of(st, rank, attempts, token, t1, t2, '1', digest))
   return 'requested'
 end
-if DONE[st] or st == 'dead' then
+if is_done(st) or st == 'dead' then
   return 'finished:' .. st
 end
 redis.call('ZREM', B .. 'scheduled', id)

@@ -128,23 +128,65 @@ local function crash_budget_error(n)
   return 'lost its lease ' .. n .. ' times before its handler started (its workers died while it waited to run): '
     .. 'out of its crash budget'
 end
-local GAUGED = { scheduled = true, retrying = true, running = true, dead = true }
--- The statuses kept in the `done` list until the retention sweep.
-local DONE = { succeeded = true, cancelled = true, expired = true }
-
--- Integer milliseconds as text (Lua numbers are doubles; '%d' never prints
--- an exponent).
-local function ms(x)
-  return string.format('%d', x)
+-- Whether status `st` is one of those kept in the `done` list until the
+-- retention sweep. (Functions, not tables: a table here would be built
+-- again by every call, see library.rs.)
+local function is_done(st)
+  return st == 'succeeded' or st == 'cancelled' or st == 'expired'
 end
 
--- The server's clock: whole milliseconds since the epoch, and the same
--- instant with microseconds as a fraction (text: a sorted set score that
--- keeps the order of events within one millisecond).
+-- Whether status `st` has a gauge in `stats` (see above).
+local function is_gauged(st)
+  return st == 'running' or st == 'scheduled' or st == 'retrying' or st == 'dead'
+end
+
+-- A whole number (milliseconds, a count) as text (Lua numbers are doubles;
+-- '%d' never prints an exponent), each value printed once per call: a call
+-- prints the same few (its clock, its counts) again and again, and
+-- string.format costs about what a small command does.
+local MS = nil
+local function ms(x)
+  local printed = MS
+  if not printed then
+    printed = {}
+    MS = printed
+  end
+  local s = printed[x]
+  if not s then
+    s = string.format('%d', x)
+    printed[x] = s
+  end
+  return s
+end
+
+-- The server's clock: whole milliseconds since the epoch, and the
+-- microseconds past that millisecond.
 local function server_clock()
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return now, ms(now) .. '.' .. string.format('%03d', tonumber(t[2]) % 1000)
+  local us = tonumber(t[2])
+  return tonumber(t[1]) * 1000 + math.floor(us / 1000), us % 1000
+end
+
+-- Priority rank `r` (0-3) as its digit. (Lua prints a number in a
+-- concatenation or tostring with '%.14g', which costs more than most
+-- commands a script sends.)
+local function digit(r)
+  return string.char(48 + r)
+end
+
+-- The name of rank `r`'s ready list (`r` a number or its digit), built
+-- once per call.
+local READY = nil
+local function ready_key(r)
+  if not READY then
+    READY = {}
+  end
+  local key = READY[r]
+  if not key then
+    key = B .. 'ready:' .. (type(r) == 'number' and digit(r) or r)
+    READY[r] = key
+  end
+  return key
 end
 
 -- A due time argument, in milliseconds: '' is none (nil), '+<ms>' is that
@@ -205,38 +247,50 @@ local function hmget(key, ids)
   return out
 end
 
--- Calls `call(item...)` for many items, in chunks (unpack is bounded by the
--- Lua stack). Chunks are even, so score/member and field/value pairs stay
--- together. The wrappers below name their command literally (the ACL list
--- of the crate is checked against the scripts' text).
-local function chunked(items, call)
-  for i = 1, #items, 1000 do
-    call(unpack(items, i, math.min(i + 999, #items)))
+-- Sends `cmd key item...` for many items, in chunks (unpack is bounded by
+-- the Lua stack); nothing for none. Chunks are even, so score/member and
+-- field/value pairs stay together. Returns the sum of the integer replies
+-- (HSET: the fields that were new). No closure per call: a script sends a
+-- handful of these every call, most of them empty. The command is named
+-- literally where a script calls it elsewhere (the crate's ACL list is
+-- checked against the scripts' text, and tests/acl.rs runs them all).
+local function chunked(cmd, key, items)
+  local n = #items
+  if n == 0 then
+    return 0
   end
+  if n <= 1000 then
+    return redis.call(cmd, key, unpack(items))
+  end
+  local sum = 0
+  for i = 1, n, 1000 do
+    sum = sum + redis.call(cmd, key, unpack(items, i, math.min(i + 999, n)))
+  end
+  return sum
 end
 
 local function hset_many(key, items)
-  chunked(items, function(...) redis.call('HSET', key, ...) end)
+  return chunked('HSET', key, items)
 end
 
 local function hdel_many(key, ids)
-  chunked(ids, function(...) redis.call('HDEL', key, ...) end)
+  chunked('HDEL', key, ids)
 end
 
 local function zadd_many(key, items)
-  chunked(items, function(...) redis.call('ZADD', key, ...) end)
+  chunked('ZADD', key, items)
 end
 
 local function zrem_many(key, ids)
-  chunked(ids, function(...) redis.call('ZREM', key, ...) end)
+  chunked('ZREM', key, ids)
 end
 
 local function rpush_many(key, ids)
-  chunked(ids, function(...) redis.call('RPUSH', key, ...) end)
+  chunked('RPUSH', key, ids)
 end
 
 local function lpush_many(key, ids)
-  chunked(ids, function(...) redis.call('LPUSH', key, ...) end)
+  chunked('LPUSH', key, ids)
 end
 
 -- Job events (jobs_core::QueueEvents). A script records them only while
@@ -284,15 +338,19 @@ local EV_CHUNK = 256
 -- and for a run of emit_many() the list holding its ulids, where they
 -- start in it, and its attempts joined when they differ }; ev_run is the
 -- run the next event of emit() may join (none after a detail's or
--- emit_many()'s).
-local EV_IDS, EV_ATTS, nev = {}, {}, 0
-local EV_RUNS, nruns, ev_run = {}, 0, nil
+-- emit_many()'s). The tables are made by listening() when someone listens
+-- (most calls record no event).
+local EV_IDS, EV_ATTS, nev = nil, nil, 0
+local EV_RUNS, nruns, ev_run = nil, 0, nil
 -- This call's job names: name -> number, and their `n` field parts.
-local EV_NAMES, EV_NN, EV_NPARTS = {}, 0, {}
+local EV_NAMES, EV_NN, EV_NPARTS = nil, 0, nil
 
 local function listening()
   if EV_CAP == nil then
     EV_CAP = tonumber(redis.call('GET', B .. 'events:on')) or false
+    if EV_CAP then
+      EV_IDS, EV_ATTS, EV_RUNS, EV_NAMES, EV_NPARTS = {}, {}, {}, {}, {}
+    end
   end
   return EV_CAP
 end
@@ -497,7 +555,7 @@ local function count(field, delta)
 end
 
 local function gauge(rank, status, delta)
-  if GAUGED[status] then
+  if is_gauged(status) then
     count(status .. ':' .. rank, delta)
   end
 end
@@ -519,7 +577,7 @@ local function flush_stats(now)
   flush_events()
   for field, delta in pairs(STATS) do
     if delta ~= 0 then
-      redis.call('HINCRBY', B .. 'stats', field, delta)
+      redis.call('HINCRBY', B .. 'stats', field, ms(delta))
     end
   end
   STATS = {}
@@ -527,10 +585,10 @@ local function flush_stats(now)
     local mk = B .. 'minute:' .. ms(math.floor(tonumber(now) / 60000) * 60)
     for kind, n in pairs(ENDED) do
       if n > 0 then
-        redis.call('HINCRBY', mk, kind, n)
+        redis.call('HINCRBY', mk, kind, ms(n))
       end
     end
-    redis.call('EXPIRE', mk, 90000)
+    redis.call('EXPIRE', mk, '90000')
     ENDED = { processed = 0, failed = 0 }
   end
 end
@@ -543,18 +601,20 @@ local function moved(rank, old, new)
   end
 end
 
--- The most entries a job's `log` keeps (jobs_core::ATTEMPT_LOG_MAX): the
--- first attempt and the most recent ones. Those left out between them are
--- counted in the field itself, as a prefix `<omitted>|` before the array.
-local LOG_MAX = 50
--- Where one entry ends and the next starts. It occurs nowhere else: every
--- entry starts with `{"attempt":`, and a quote inside an error is escaped.
-local LOG_SEP = '},{"attempt":'
-
 -- Appends one ended attempt to the job's `log` ({attempt, started_ms,
 -- finished_ms, error}; `err` nil for none; with `snoozed_ms` when the run
 -- snoozed), dropping the oldest entries but the first past LOG_MAX.
 local function log_attempt(id, attempt, started_ms, now, err, snoozed_ms)
+  -- The most entries a job's `log` keeps (jobs_core::ATTEMPT_LOG_MAX): the
+  -- first attempt and the most recent ones. Those left out between them
+  -- are counted in the field itself, as a prefix `<omitted>|` before the
+  -- array. (Locals of this function, not of the file: the library's main
+  -- function has room for 200, see library.rs.)
+  local LOG_MAX = 50
+  -- Where one entry ends and the next starts. It occurs nowhere else:
+  -- every entry starts with `{"attempt":`, and a quote inside an error is
+  -- escaped.
+  local LOG_SEP = '},{"attempt":'
   local entry = '{"attempt":' .. (attempt ~= '' and attempt or '0') .. ',"started_ms":'
     .. (started_ms ~= '' and started_ms or now) .. ',"finished_ms":' .. now .. ',"error":'
     .. (err and cjson.encode(err) or 'null') .. (snoozed_ms and (',"snoozed_ms":' .. snoozed_ms) or '') .. '}'
@@ -670,7 +730,7 @@ end
 -- Counts `n` jobs of lease T as no longer running under it; the last one
 -- deletes the lease.
 local function leave_lease(token, n)
-  if redis.call('HINCRBY', B .. 'leases', token, -n) <= 0 then
+  if redis.call('HINCRBY', B .. 'leases', token, ms(-n)) <= 0 then
     drop_lease(token)
   end
 end
@@ -714,7 +774,11 @@ end
 local ARCHIVING = false
 -- Entries archive() appended in this call (fetch.lua reports them).
 local ARCHIVED = 0
-local RETENTION_FIELDS = { 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive' }
+-- The meta fields retention_of reads, in its order (a function, not a
+-- table: see is_done).
+local function retention_fields()
+  return 'r_done_ms', 'r_done_max', 'r_dead_ms', 'r_dead_max', 'archive'
+end
 local function retention_of(m, at, keep_done_ms, done_max, dead_age_ms, dead_max)
   ARCHIVING = m[at + 4] == '1'
   return tonumber(m[at]) or keep_done_ms, tonumber(m[at + 1]) or done_max, tonumber(m[at + 2]) or dead_age_ms,

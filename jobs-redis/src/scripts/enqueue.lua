@@ -190,7 +190,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     local waiting = 0
     if max_jobs then
       for r = 0, 3 do
-        waiting = waiting + redis.call('LLEN', B .. 'ready:' .. r)
+        waiting = waiting + redis.call('LLEN', ready_key(r))
       end
       for _, c in ipairs(redis.call('HMGET', B .. 'stats', 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3')) do
         waiting = waiting + (tonumber(c) or 0)
@@ -242,8 +242,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       records[nr + 2] = ARGV[at[i] + 2]
       nr = nr + 2
     end
-    local new = 0
-    chunked(records, function(...) new = new + redis.call('HSET', JOBS, ...) end)
+    local new = hset_many(JOBS, records)
     written = true
     stored = {}
     if new < n then
@@ -256,7 +255,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
           if not listed_ids then
             listed_ids = {}
             for r = 0, 3 do
-              for _, entry in ipairs(redis.call('LRANGE', B .. 'ready:' .. r, 0, -1)) do
+              for _, entry in ipairs(redis.call('LRANGE', ready_key(r), '0', '-1')) do
                 listed_ids[entry] = true
               end
             end
@@ -352,7 +351,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
         if not st then
           st = load_state(other)
         end
-        if st and not DONE[st] and st ~= 'dead' then
+        if st and not is_done(st) and st ~= 'dead' then
           existing = other
         end
       end
@@ -451,7 +450,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
   hset_many(EXPIRES, expiring)
   zadd_many(B .. 'scheduled', delayed)
   for r = 0, 3 do
-    rpush_many(B .. 'ready:' .. r, ready[r + 1])
+    if ready[r + 1][1] then
+      rpush_many(ready_key(r), ready[r + 1])
+    end
   end
   hset_many(GROUP, grouped)
   hset_many(B .. 'flow', flows)

@@ -84,7 +84,7 @@ local function park_waiter(now, park, a)
     zrem_many(B .. 'parked', lapsed)
     hdel_many(B .. 'park', lapsed)
   end
-  redis.call('ZADD', B .. 'parked', now + tonumber(park[2]), id)
+  redis.call('ZADD', B .. 'parked', ms(now + tonumber(park[2])), id)
   redis.call('HSET', B .. 'park', id, table.concat(a, ',', 1, 10))
   redis.call('DEL', B .. 'inbox:' .. id)
 end
@@ -95,7 +95,7 @@ end
 local function write_lease(token, states, leased, nl, till)
   hset_many(STATE, states)
   rpush_many(B .. 'lease:' .. token, leased)
-  redis.call('HSET', B .. 'leases', token, nl)
+  redis.call('HSET', B .. 'leases', token, ms(nl))
   redis.call('ZADD', B .. 'leased', ms(till), token)
 end
 
@@ -127,7 +127,7 @@ end
 local function lease_popped(F, ids, rank, gof)
   gof = gof or {}
   if not F.token then
-    F.token = ms(redis.call('INCRBY', B .. 'seq', 1))
+    F.token = ms(redis.call('INCRBY', B .. 'seq', '1'))
   end
   if F.expiring == nil then
     F.expiring = redis.call('HLEN', EXPIRES) > 0
@@ -135,7 +135,7 @@ local function lease_popped(F, ids, rank, gof)
   local now, started, token, expiring = F.now, F.started, F.token, F.expiring
   local states, ns, leased, nl = F.states, F.ns, F.leased, F.nl
   local jobs_out, no, gone, ng, n_expired = F.jobs_out, F.no, F.gone, F.ng, F.n_expired
-  local r = tostring(rank)
+  local r = type(rank) == 'number' and digit(rank) or rank
   local count_ids = #ids
   -- '+' marks a job with a state field: read those states only.
   local marked, nm, olds, crashes = {}, 0, {}, {}
@@ -245,7 +245,7 @@ local function pop_turns(now, max, probes)
     -- had been moved there alone; their bounds, pending and running
     -- counts read in one call each (by place in the round: no table
     -- keyed by group is built per job).
-    local members = redis.call('LPOP', B .. 'gturn', math.min(max - popped, nturn))
+    local members = redis.call('LPOP', B .. 'gturn', ms(math.min(max - popped, nturn)))
     if not members then
       break
     end
@@ -268,7 +268,7 @@ local function pop_turns(now, max, probes)
       local entry, rank = nil, nil
       if m == '' then
         for r0 = 0, 3 do
-          entry = redis.call('LPOP', B .. 'ready:' .. r0)
+          entry = redis.call('LPOP', ready_key(r0))
           if entry then
             rank = r0
             break
@@ -300,7 +300,7 @@ local function pop_turns(now, max, probes)
           count('throttled', 1)
         elseif free then
           for r0 = hint, 3 do
-            entry = redis.call('LPOP', GQ[r0] .. m)
+            entry = redis.call('LPOP', gq(r0) .. m)
             if entry then
               rank = r0
               break
@@ -314,8 +314,8 @@ local function pop_turns(now, max, probes)
         if entry then
           left = w[j] - 1
           nw = nw + 1
-          waits[2 * nw - 1], waits[2 * nw] = m, istr(left)
-          runs[2 * nw - 1], runs[2 * nw] = m, istr(run + 1)
+          waits[2 * nw - 1], waits[2 * nw] = m, ms(left)
+          runs[2 * nw - 1], runs[2 * nw] = m, ms(run + 1)
           popped_at[rank] = popped_at[rank] + 1
           if rate or brk then
             local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
@@ -367,7 +367,7 @@ local function pop_turns(now, max, probes)
     end
     for r0 = 0, 3 do
       if popped_at[r0] > 0 then
-        count(GPENDING[r0], -popped_at[r0])
+        count(gpending(r0), -popped_at[r0])
       end
     end
     rpush_many(B .. 'gturn', stay)
@@ -386,7 +386,7 @@ local function fetch(now, a, full, park)
   -- The queue's settings, in one read (promote, reclaim and the retention do
   -- not change them).
   local meta = redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'group_concurrency', 'group_rate',
-    'bstate', 'buntil', unpack(RETENTION_FIELDS))
+    'bstate', 'buntil', retention_fields())
   local dead = {}
   if full then
     promote(now, batch)
@@ -466,7 +466,7 @@ local function fetch(now, a, full, park)
         -- are for the next fetch, which the reply asks for at once).
         while taken < max and F.n_expired < expire_max do
           local want = max - taken
-          local ids = redis.call('LPOP', B .. 'ready:' .. rank, want)
+          local ids = redis.call('LPOP', ready_key(rank), ms(want))
           if not ids then
             break
           end
@@ -484,7 +484,7 @@ local function fetch(now, a, full, park)
       for i = 1, nl do
         redis.call('ZADD', B .. 'qrl', now, leased[i] .. ':' .. now)
       end
-      redis.call('PEXPIRE', B .. 'qrl', q_rate_per)
+      redis.call('PEXPIRE', B .. 'qrl', ms(q_rate_per))
     end
     if probing and nl > 0 then
       breaker_probe(leased[1], now + lease)
@@ -511,7 +511,7 @@ local function fetch(now, a, full, park)
     -- When a rate lets a job start again counts too: a group held back, and
     -- the queue's own window once it is full.
     if q_rate_n and redis.call('ZCARD', B .. 'qrl') >= q_rate_n then
-      local oldest = redis.call('ZRANGE', B .. 'qrl', 0, 0, 'WITHSCORES')
+      local oldest = redis.call('ZRANGE', B .. 'qrl', '0', '0', 'WITHSCORES')
       if oldest[2] then
         first = tonumber(oldest[2]) + q_rate_per
       end
@@ -520,7 +520,7 @@ local function fetch(now, a, full, park)
       first = breaker_wait
     end
     for _, z in ipairs({ B .. 'scheduled', B .. 'leased', B .. 'gheld' }) do
-      local head = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+      local head = redis.call('ZRANGE', z, '0', '0', 'WITHSCORES')
       if head[2] then
         local t = tonumber(head[2])
         if not first or t < first then
@@ -593,11 +593,11 @@ local function lone_is_next(rank)
     return false
   end
   for r = 0, rank - 1 do
-    if redis.call('LLEN', B .. 'ready:' .. r) > 0 then
+    if redis.call('LLEN', ready_key(r)) > 0 then
       return false
     end
   end
-  return redis.call('LLEN', B .. 'ready:' .. rank) == 1
+  return redis.call('LLEN', ready_key(rank)) == 1
 end
 
 -- Leases lone job `id` (record `rec`, rank `rank`; see hand_off) to the
@@ -605,8 +605,8 @@ end
 -- its ready list, attempt 1, a lease of its own; returns the fetch's
 -- reply (see the top of this file).
 local function lease_lone(now, id, rec, rank, a)
-  redis.call('LPOP', B .. 'ready:' .. rank)
-  local token = ms(redis.call('INCRBY', B .. 'seq', 1))
+  redis.call('LPOP', ready_key(rank))
+  local token = ms(redis.call('INCRBY', B .. 'seq', '1'))
   local r = ms(rank)
   write_lease(token, { id, state_of('running', r, '1', token, ms(now), '', '', '') }, { id }, 1, now + tonumber(a[2]))
   count('running:' .. r, 1)
@@ -627,7 +627,7 @@ end
 -- record). Jobs of lower priority left waiting go to its next fetch.
 local function hand_off(now, lone_id, lone_rec)
   while true do
-    local w = redis.call('ZRANGEBYSCORE', B .. 'parked', now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    local w = redis.call('ZRANGEBYSCORE', B .. 'parked', ms(now), '+inf', 'WITHSCORES', 'LIMIT', '0', '1')
     local id, till = w[1], w[2]
     if not id then
       return false
@@ -658,11 +658,11 @@ local function hand_off(now, lone_id, lone_rec)
       local inbox = B .. 'inbox:' .. id
       redis.call('RPUSH', inbox, pack_reply(out))
       if taken > 0 then
-        redis.call('HINCRBY', B .. 'stats', 'handed', taken)
+        redis.call('HINCRBY', B .. 'stats', 'handed', ms(taken))
       end
       -- Kept until its fetcher's listing lapses and its jobs' lease ends
       -- (they are reclaimed then, if nobody took them).
-      redis.call('PEXPIRE', inbox, math.max(tonumber(till) - now, 0) + tonumber(a[2]))
+      redis.call('PEXPIRE', inbox, ms(math.max(tonumber(till) - now, 0) + tonumber(a[2])))
       if taken < tonumber(a[1]) then
         return true
       end

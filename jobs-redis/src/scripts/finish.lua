@@ -46,7 +46,7 @@
 -- new state's text is built once. Failures add a read and a write of their
 -- `log` field each.
 
-local now_n, now_precise = server_clock()
+local now_n, now_us = server_clock()
 local now = ms(now_n)
 local n = tonumber(ARGV[2])
 local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7, limited = 7 }
@@ -98,7 +98,7 @@ local olds = hmget(STATE, ids)
 -- `max_running` (for the wake-up at the end) and its retention (for the
 -- dead-letter trim).
 local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'max_running', 'group_breaker',
-  unpack(RETENTION_FIELDS))
+  retention_fields())
 breaker_set(meta[1], meta[2], meta[3])
 local group_breaker = group_breaker_config(meta[5])
 -- Parsed states by their text (jobs of one lease share theirs): status,
@@ -182,7 +182,8 @@ for i = 1, n do
         -- Named in the entry: a dead job may be forgotten (trimmed, purged)
         -- before a reader could look its name up.
         emit('dead', id, attempts, err, listening() and redis.call('HGET', JOBS, id) or nil)
-        to_dead(id, rank, st, attempts, token, t1, digest, now, now_precise)
+        -- The dead-letter set's score: the server's clock to the microsecond.
+        to_dead(id, rank, st, attempts, token, t1, digest, now, now .. '.' .. string.format('%03d', now_us))
         dead = true
       else -- 'snooze' or 'release': not an attempt, forget that it started.
         local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
@@ -260,16 +261,20 @@ if groups_ended(ended, now_n) then
   wake = true
 end
 for rank = 0, 3 do
-  if has_groups() then
-    for _, entry in ipairs(released[rank + 1]) do
+  local back = released[rank + 1]
+  if back[1] == nil then
+    -- Nothing handed back at this rank.
+  elseif has_groups() then
+    for _, entry in ipairs(back) do
       push_ready(string.sub(entry, 2), rank, entry, true)
     end
   else
-    lpush_many(B .. 'ready:' .. rank, released[rank + 1])
+    lpush_many(ready_key(rank), back)
   end
   if processed[rank + 1] > 0 then
-    ended_attempt('processed', rank, processed[rank + 1])
-    gauge(rank, 'running', -processed[rank + 1])
+    local r = digit(rank)
+    ended_attempt('processed', r, processed[rank + 1])
+    gauge(r, 'running', -processed[rank + 1])
   end
 end
 if dead then

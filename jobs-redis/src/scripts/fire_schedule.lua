@@ -45,7 +45,7 @@ local function busy()
     return false
   end
   local status = load_state(last_job)
-  return status ~= nil and not DONE[status] and status ~= 'dead'
+  return status ~= nil and not is_done(status) and status ~= 'dead'
 end
 local held = redis.call('HGET', sk, 'held_tick_ms')
 local releasing = held ~= false and tonumber(held) == tick

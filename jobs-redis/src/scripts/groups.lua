@@ -62,69 +62,64 @@ local GPEND = B .. 'gpend'
 local GWAIT = B .. 'gwait'
 local HAS_GROUPS = nil -- nil: not looked up yet
 -- Per rank (0-3): the prefix of its groups' lists and its `gpending`
--- gauge. Built once per call, from literals: Lua prints a number in a
--- string through sprintf's '%.14g', which costs more than the command it
--- is for.
-local GQ = { [0] = B .. 'gq:0:', B .. 'gq:1:', B .. 'gq:2:', B .. 'gq:3:' }
-local GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
+-- gauge, built by the first call of gq or gpending in a script call that
+-- touches groups, from literals: Lua prints a number in a string through
+-- sprintf's '%.14g', which costs more than the command it is for.
+local GQ, GPENDING = nil, nil
 
--- Small whole numbers as text, each printed once per script call (see GQ).
--- (Its cache is a local of a block: a script's main function has room for
--- 200 locals.)
-local istr
-do
-  local printed = {}
-  istr = function(n)
-    local s = printed[n]
-    if not s then
-      s = ms(n)
-      printed[n] = s
-    end
-    return s
+-- The prefix of the lists of rank `r`'s groups (`r` a number).
+local function gq(r)
+  if not GQ then
+    GQ = { [0] = B .. 'gq:0:', B .. 'gq:1:', B .. 'gq:2:', B .. 'gq:3:' }
+    GPENDING = { [0] = 'gpending:0', 'gpending:1', 'gpending:2', 'gpending:3' }
   end
+  return GQ[r]
 end
+
+-- The `stats` field of rank `r`'s grouped jobs pending (`r` a number).
+local function gpending(r)
+  if not GPENDING then
+    gq(r)
+  end
+  return GPENDING[r]
+end
+
 -- Each group's `gbound` as read or written in this script call: {limit
 -- (number or nil), rate (`<starts>,<window ms>` or ''), rank (number)}.
 local BOUNDS = {}
 -- Whether `gheld` exists (nil: not looked up yet).
 local HAS_HELD = nil
 
--- (In a block: a script's main function has room for 200 locals.)
-local has_groups, start_groups
-do
-  -- Gives `gpend`, `grun` and `gbound` their field '' (HASH_TABLE_KEEPER
-  -- in common.lua): each is a hash table at any size and never deleted.
-  local function keep_group_hashes()
-    for _, h in ipairs({ GPEND, B .. 'grun', B .. 'gbound' }) do
-      redis.call('HSET', h, '', HASH_TABLE_KEEPER)
-    end
-  end
-
-  -- Whether the queue ever had a grouped job (its turn exists), in one
-  -- EXISTS of the turn and `gpend`. A queue whose groups were stored in
-  -- the earlier layout (the turn without `gpend`, see above) has its
-  -- pending counts copied to `gpend` first, once (a read of `gwait`, whose
-  -- member-and-score pairs are `gpend`'s field-and-value pairs, and a write
-  -- per thousand groups).
-  has_groups = function()
-    if HAS_GROUPS == nil then
-      local n = redis.call('EXISTS', B .. 'gturn', GPEND)
-      HAS_GROUPS = n == 2 or (n == 1 and redis.call('EXISTS', B .. 'gturn') == 1)
-      if HAS_GROUPS and n == 1 then
-        keep_group_hashes()
-        hset_many(GPEND, redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES'))
-      end
-    end
-    return HAS_GROUPS
-  end
-
-  -- The queue's first grouped job: its ungrouped jobs take turns from now on
-  -- (see above), and its groups are stored in the current layout.
-  start_groups = function()
+-- Groups are served from now on: with `new`, this is the queue's first
+-- grouped job, and its ungrouped jobs take turns from now on (see above).
+-- `gpend`, `grun` and `gbound` get their field '' (HASH_TABLE_KEEPER in
+-- common.lua): each is a hash table at any size and never deleted.
+local function start_groups(new)
+  if new then
     redis.call('RPUSH', B .. 'gturn', '')
-    keep_group_hashes()
-    HAS_GROUPS = true
   end
+  for _, h in ipairs({ GPEND, B .. 'grun', B .. 'gbound' }) do
+    redis.call('HSET', h, '', HASH_TABLE_KEEPER)
+  end
+  HAS_GROUPS = true
+end
+
+-- Whether the queue ever had a grouped job (its turn exists), in one
+-- EXISTS of the turn and `gpend`. A queue whose groups were stored in
+-- the earlier layout (the turn without `gpend`, see above) has its
+-- pending counts copied to `gpend` first, once (a read of `gwait`, whose
+-- member-and-score pairs are `gpend`'s field-and-value pairs, and a write
+-- per thousand groups).
+local function has_groups()
+  if HAS_GROUPS == nil then
+    local n = redis.call('EXISTS', B .. 'gturn', GPEND)
+    HAS_GROUPS = n == 2 or (n == 1 and redis.call('EXISTS', B .. 'gturn') == 1)
+    if HAS_GROUPS and n == 1 then
+      start_groups(false)
+      hset_many(GPEND, redis.call('ZRANGE', GWAIT, 0, -1, 'WITHSCORES'))
+    end
+  end
+  return HAS_GROUPS
 end
 
 -- The queue's overrides, read once per script call (false: none).
@@ -144,44 +139,49 @@ local function load_overrides()
   end
 end
 
+-- What the groups' functions below work out once per script call, made on
+-- first use (most calls touch no group), in one table since its keys never
+-- meet: a `gbound` text parsed (keys holding '/', parse_bounds), the plain
+-- bounds text of a rank (keys 0-3, numbers: bounds_text), a count's text
+-- as a number (keys of digits only, strings: read_many).
+local SEEN = nil
+
 -- A `gbound` value parsed (see BOUNDS; false for none or one that does not
 -- parse).
-local parse_bounds
-do
-  -- Each value parsed once per script call: most groups share a few
-  -- values ('//0': no bound, no rate), and the tables are shared (BOUNDS
-  -- entries are replaced, never changed).
-  local parsed = {}
-  parse_bounds = function(v)
-    if not v then
-      return false
-    end
-    local b = parsed[v]
-    if b == nil then
-      local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
-      b = rank and { tonumber(limit), rate, tonumber(rank) } or false
-      parsed[v] = b
-    end
-    return b
+-- Each value parsed once per script call: most groups share a few values
+-- ('//0': no bound, no rate), and the tables are shared (BOUNDS entries are
+-- replaced, never changed).
+local function parse_bounds(v)
+  if not v then
+    return false
   end
+  if not SEEN then
+    SEEN = {}
+  end
+  local b = SEEN[v]
+  if b == nil then
+    local limit, rate, rank = string.match(v, '^(%d*)/([%d,]*)/(%d)$')
+    b = rank and { tonumber(limit), rate, tonumber(rank) } or false
+    SEEN[v] = b
+  end
+  return b
 end
 
 -- A `gbound` value (see above). The common ones (no bound, no rate) are
 -- built once per script call: most groups have neither.
-local bounds_text
-do
-  local plain = {}
-  bounds_text = function(limit, rate, rank)
-    if limit == '' and rate == '' then
-      local v = plain[rank]
-      if not v then
-        v = '//' .. rank
-        plain[rank] = v
-      end
-      return v
+local function bounds_text(limit, rate, rank)
+  if limit == '' and rate == '' then
+    if not SEEN then
+      SEEN = {}
     end
-    return limit .. '/' .. rate .. '/' .. rank
+    local v = SEEN[rank]
+    if not v then
+      v = '//' .. digit(rank)
+      SEEN[rank] = v
+    end
+    return v
   end
+  return limit .. '/' .. rate .. '/' .. digit(rank)
 end
 
 -- Group `g`'s stored bounds (see BOUNDS; false when it has none stored),
@@ -266,28 +266,29 @@ end
 -- numbers (0 when absent), in one call per thousand. Each text is read as
 -- a number once per script call (the counts of many groups are the same
 -- few small numbers, and tonumber goes through strtod).
-local read_many
-do
-  local numbers = {}
-  read_many = function(key, gs)
-    local out = {}
-    for i = 1, #gs, 1000 do
-      local part = redis.call('HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
-      for j = 1, #part do
-        local t = part[j]
-        local v = 0
-        if t then
-          v = numbers[t]
-          if not v then
-            v = tonumber(t) or 0
-            numbers[t] = v
-          end
-        end
-        out[i + j - 1] = v
-      end
-    end
-    return out
+local function read_many(key, gs)
+  local numbers = SEEN
+  if not numbers then
+    numbers = {}
+    SEEN = numbers
   end
+  local out = {}
+  for i = 1, #gs, 1000 do
+    local part = redis.call('HMGET', key, unpack(gs, i, math.min(i + 999, #gs)))
+    for j = 1, #part do
+      local t = part[j]
+      local v = 0
+      if t then
+        v = numbers[t]
+        if not v then
+          v = tonumber(t) or 0
+          numbers[t] = v
+        end
+      end
+      out[i + j - 1] = v
+    end
+  end
+  return out
 end
 
 -- Group `g`'s most urgent rank that may hold jobs is `rank` now (a fetch
@@ -435,7 +436,7 @@ end
 
 -- Takes the groups of `gs` out of `gon` (they left the turn).
 local function leave_turn(gs)
-  chunked(gs, function(...) redis.call('SREM', B .. 'gon', ...) end)
+  chunked('SREM', B .. 'gon', gs)
   for _, g in ipairs(gs) do
     ON[g] = false
   end
@@ -474,7 +475,7 @@ end
 -- Writes the turn entries offer_turn left in `batch`, in order.
 local function offered(batch)
   if #batch > 0 then
-    chunked(batch, function(...) redis.call('SADD', B .. 'gon', ...) end)
+    chunked('SADD', B .. 'gon', batch)
     rpush_many(B .. 'gturn', batch)
   end
 end
@@ -515,10 +516,10 @@ end
 -- group came into the turn.
 local function group_push(g, limit, rate, rank, entry, front)
   if not has_groups() then
-    start_groups()
+    start_groups(true)
   end
   rank = tonumber(rank)
-  local list = GQ[rank] .. g
+  local list = gq(rank) .. g
   if front then
     redis.call('LPUSH', list, entry)
   else
@@ -527,7 +528,7 @@ local function group_push(g, limit, rate, rank, entry, front)
   local b = stored_bounds(g)
   store_bounds(g, limit, rate, b and math.min(b[3], rank) or rank)
   redis.call('ZADD', GWAIT, redis.call('HINCRBY', GPEND, g, 1), g)
-  count(GPENDING[rank], 1)
+  count(gpending(rank), 1)
   return (offer_turn(g, true))
 end
 
@@ -546,7 +547,7 @@ local function group_push_many(items)
     return
   end
   if not has_groups() then
-    start_groups()
+    start_groups(true)
   end
   -- Each group once, by place (`at`: a group's place in `gs`): its jobs,
   -- its last job's place in `items` and its most urgent rank.
@@ -565,11 +566,11 @@ local function group_push_many(items)
     delta[k] = delta[k] + 1
     last[k] = i
     per_rank[rank] = per_rank[rank] + 1
-    redis.call('RPUSH', GQ[rank] .. g, items[i + 4])
+    redis.call('RPUSH', gq(rank) .. g, items[i + 4])
   end
   for r = 0, 3 do
     if per_rank[r] > 0 then
-      count(GPENDING[r], per_rank[r])
+      count(gpending(r), per_rank[r])
     end
   end
   load_bounds(gs)
@@ -583,7 +584,7 @@ local function group_push_many(items)
     if changed or b[3] ~= rank then
       store_bounds(g, items[i + 1], items[i + 2], rank, bounds)
     end
-    local v = istr(waiting[k] + delta[k])
+    local v = ms(waiting[k] + delta[k])
     items_w[2 * k - 1], items_w[2 * k] = v, g
     items_p[2 * k - 1], items_p[2 * k] = g, v
     if waiting[k] <= 0 or changed then
@@ -610,9 +611,9 @@ local function push_ready(id, rank, entry, front)
   if g then
     group_push(g, limit, rate, rank, entry, front)
   elseif front then
-    redis.call('LPUSH', B .. 'ready:' .. rank, entry)
+    redis.call('LPUSH', ready_key(rank), entry)
   else
-    redis.call('RPUSH', B .. 'ready:' .. rank, entry)
+    redis.call('RPUSH', ready_key(rank), entry)
   end
 end
 
@@ -620,7 +621,7 @@ end
 -- `ready:<rank>`. Linear in the list's length (cancel, a keyed replace).
 local function remove_ready(id, rank)
   local g = group_of(id)
-  local list = g and (GQ[tonumber(rank)] .. g) or (B .. 'ready:' .. rank)
+  local list = g and (gq(tonumber(rank)) .. g) or ready_key(rank)
   local n = redis.call('LREM', list, 1, listed(id))
   if n == 0 then
     n = redis.call('LREM', list, 1, id)
@@ -629,7 +630,7 @@ local function remove_ready(id, rank)
     -- A group left with nothing pending stays in the turn until a fetch
     -- reaches it there and drops it.
     redis.call('HINCRBY', GPEND, g, -1)
-    count(GPENDING[tonumber(rank)], -1)
+    count(gpending(tonumber(rank)), -1)
     group_tidy(g)
   end
 end
@@ -691,7 +692,7 @@ local function groups_ended(ids, now)
   local items = {}
   for k = 1, ng do
     running[k] = running[k] - ended[k]
-    items[2 * k - 1], items[2 * k] = gs[k], istr(running[k])
+    items[2 * k - 1], items[2 * k] = gs[k], ms(running[k])
   end
   hset_many(B .. 'grun', items)
   -- The groups out of the turn: their pending counts and bounds read in
@@ -761,7 +762,7 @@ end
 -- Whether any job of the queue is pending (grouped or not).
 local function any_pending()
   for r0 = 0, 3 do
-    if redis.call('LLEN', B .. 'ready:' .. r0) > 0 then
+    if redis.call('LLEN', ready_key(r0)) > 0 then
       return true
     end
   end
@@ -769,9 +770,9 @@ local function any_pending()
     return false
   end
   -- The gauges of grouped pending jobs, with this call's changes.
-  local stored = redis.call('HMGET', B .. 'stats', GPENDING[0], GPENDING[1], GPENDING[2], GPENDING[3])
+  local stored = redis.call('HMGET', B .. 'stats', gpending(0), gpending(1), gpending(2), gpending(3))
   for r0 = 0, 3 do
-    if (tonumber(stored[r0 + 1]) or 0) + (STATS[GPENDING[r0]] or 0) > 0 then
+    if (tonumber(stored[r0 + 1]) or 0) + (STATS[gpending(r0)] or 0) > 0 then
       return true
     end
   end

@@ -10,7 +10,7 @@
 -- Returns nothing.
 
 local function promote(now, limit)
-  local due = redis.call('ZRANGEBYSCORE', B .. 'scheduled', '-inf', ms(now), 'LIMIT', 0, limit)
+  local due = redis.call('ZRANGEBYSCORE', B .. 'scheduled', '-inf', ms(now), 'LIMIT', '0', ms(limit))
   if #due == 0 then
     return
   end
@@ -43,8 +43,8 @@ local function promote(now, limit)
         local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
         push_ready(id, rank, entry, false)
       end
-    else
-      rpush_many(B .. 'ready:' .. rank, ready[rank + 1])
+    elseif ready[rank + 1][1] then
+      rpush_many(ready_key(rank), ready[rank + 1])
     end
   end
 end

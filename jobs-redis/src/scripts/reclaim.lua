@@ -19,7 +19,7 @@
 
 local function reclaim(now, limit, default_max, max_crashes)
   local dead, nd = {}, 0
-  local expired = redis.call('ZRANGEBYSCORE', B .. 'leased', '-inf', ms(now), 'LIMIT', 0, limit)
+  local expired = redis.call('ZRANGEBYSCORE', B .. 'leased', '-inf', ms(now), 'LIMIT', '0', ms(limit))
   local now_s = ms(now)
   local seen = 0
   for _, lease in ipairs(expired) do
@@ -27,7 +27,7 @@ local function reclaim(now, limit, default_max, max_crashes)
     if seen >= limit then
       break
     end
-    local ids = redis.call('LRANGE', B .. 'lease:' .. lease, 0, -1)
+    local ids = redis.call('LRANGE', B .. 'lease:' .. lease, '0', '-1')
     drop_lease(lease)
     seen = seen + #ids
     local states = #ids > 0 and hmget(STATE, ids) or {}

@@ -21,13 +21,13 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     local st, _, _, _, _, finished = parse_state(state)
     -- It may have been retried since (a dead job is not in `done`, but be
     -- safe): only finished records go, anything else leaves the list.
-    if not DONE[st] then
+    if not is_done(st) then
       return false, true
     end
     return (tonumber(finished) or 0) <= cutoff, false
   end
   local room = archive_room(limit)
-  local last = room > 0 and redis.call('LRANGE', B .. 'done', -1, -1)[1]
+  local last = room > 0 and redis.call('LRANGE', B .. 'done', '-1', '-1')[1]
   local state = last and redis.call('HGET', STATE, last)
   local go, other = false, false
   if state then
@@ -69,7 +69,7 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     for i = #tail, 1, -1 do
       -- Only finished records go; anything else just leaves the list.
       local st = states[i] and parse_state(states[i])
-      if DONE[st] then
+      if is_done(st) then
         ng = ng + 1
         gone[ng] = tail[i]
       end
@@ -84,7 +84,7 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     return
   end
   local expired =
-    redis.call('ZRANGEBYSCORE', B .. 'dead', '-inf', '(' .. ms(now - dead_age_ms + 1), 'LIMIT', 0, dead_room)
+    redis.call('ZRANGEBYSCORE', B .. 'dead', '-inf', '(' .. ms(now - dead_age_ms + 1), 'LIMIT', '0', ms(dead_room))
   if #expired > 0 then
     zrem_many(B .. 'dead', expired)
     archive(expired, now)
