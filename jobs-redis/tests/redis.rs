@@ -68,6 +68,44 @@ fn every_key_of_a_queue_is_in_one_slot() {
     });
 }
 
+/// The per-minute history of ended attempts expires after 25 hours: its
+/// hash gets its expiry from the call that creates it, and a call that
+/// creates one of its counts sets it again.
+#[test]
+fn the_history_of_a_minute_expires() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "history";
+        let minutes = format!("{prefix}:{{{queue}}}:minute:*");
+        let keys = || async {
+            let k: Vec<String> = redis::cmd("KEYS").arg(&minutes).query_async(&mut raw_conn().await).await.unwrap();
+            k
+        };
+        let ttl = |k: String| async move {
+            let t: i64 = redis::cmd("TTL").arg(&k).query_async(&mut raw_conn().await).await.unwrap();
+            t
+        };
+        run_one(&q, queue, Outcome::Succeeded { result: None }).await;
+        let made = keys().await;
+        assert!(!made.is_empty());
+        for k in made {
+            assert!(ttl(k.clone()).await > 89_000, "{k}: set by the call that made the hash");
+            let _: () = redis::cmd("PERSIST").arg(&k).query_async(&mut raw_conn().await).await.unwrap();
+        }
+        run_one(&q, queue, Outcome::Dead { error: "x".into() }).await;
+        let mut failed = 0;
+        for k in keys().await {
+            let has: bool =
+                redis::cmd("HEXISTS").arg(&k).arg("failed").query_async(&mut raw_conn().await).await.unwrap();
+            if has {
+                failed += 1;
+                assert!(ttl(k.clone()).await > 89_000, "{k}: set again by the call that made its `failed` count");
+            }
+        }
+        assert_eq!(failed, 1, "one minute counts the failure");
+    });
+}
+
 #[test]
 fn scripts_are_reloaded_after_script_flush() {
     run(async {

@@ -583,12 +583,17 @@ local function flush_stats(now)
   STATS = {}
   if now and (ENDED.processed > 0 or ENDED.failed > 0) then
     local mk = B .. 'minute:' .. ms(math.floor(tonumber(now) / 60000) * 60)
+    local created = false
     for kind, n in pairs(ENDED) do
-      if n > 0 then
-        redis.call('HINCRBY', mk, kind, ms(n))
+      -- A count that comes back as `n` was created by this call, and the
+      -- hash with it, maybe: its expiry is set then (counts only grow).
+      if n > 0 and redis.call('HINCRBY', mk, kind, ms(n)) == n then
+        created = true
       end
     end
-    redis.call('EXPIRE', mk, '90000')
+    if created then
+      redis.call('EXPIRE', mk, '90000')
+    end
     ENDED = { processed = 0, failed = 0 }
   end
 end

@@ -54,7 +54,7 @@
 -- one HSET expires per batch.
 -- Hands the jobs that may start now to a parked fetcher (hand_off in
 -- fetch.lua; a lone job that sets no option, when a fetch would take it
--- first, is leased without a fetch), and publishes on the queue's
+-- first, is leased without a fetch and never listed), and publishes on the queue's
 -- wake channel when anything was written that no parked fetcher took (a
 -- delayed job too: an idle fetcher must reset its timer).
 --
@@ -449,8 +449,14 @@ local function enqueue(now, n, base_arg, compact, one_name)
   hset_many(STATE, states)
   hset_many(EXPIRES, expiring)
   zadd_many(B .. 'scheduled', delayed)
+  -- One new job that may start now and sets no option: hand_off (fetch.lua)
+  -- may lease it to a parked fetcher at once, and lists it only if none
+  -- takes it.
+  local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
+  local lone = n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced
+    and ARGV[at[1] + 3] == ''
   for r = 0, 3 do
-    if ready[r + 1][1] then
+    if ready[r + 1][1] and not lone then
       rpush_many(ready_key(r), ready[r + 1])
     end
   end
@@ -466,9 +472,6 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- Jobs that may start now go to a parked fetcher in this step
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
   -- a delayed job (an idle fetcher resets its timer).
-  local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
-  local lone = n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced
-    and ARGV[at[1] + 3] == ''
   if (nr > 0 or replaced)
     and not ((nstart > 0 or replaced) and hand_off(now, lone and records[1], lone and records[2]) and #delayed == 0) then
     wake_fetchers()

@@ -79,7 +79,7 @@
 -- time are dropped first (a bounded number per call).
 local function park_waiter(now, park, a)
   local id = park[1]
-  local lapsed = redis.call('ZRANGEBYSCORE', B .. 'parked', '-inf', '(' .. ms(now), 'LIMIT', 0, 100)
+  local lapsed = redis.call('ZRANGEBYSCORE', B .. 'parked', '-inf', '(' .. ms(now), 'LIMIT', '0', '100')
   if #lapsed > 0 then
     zrem_many(B .. 'parked', lapsed)
     hdel_many(B .. 'park', lapsed)
@@ -581,8 +581,9 @@ end
 -- Whether a fetch would take a lone job of rank `rank` (see hand_off)
 -- first, with nothing of its own to do: the queue is not paused and has
 -- no `max_running`, rate, open breaker (queue_limits, as the fetch reads
--- them), groups or event listener, and no job waits before it (the
--- ready lists of more urgent ranks are empty, and its own holds only it).
+-- them), groups or event listener, and no job waits before it (the ready
+-- lists of its rank and the more urgent ones are empty: one EXISTS, an
+-- empty list being no key).
 local function lone_is_next(rank)
   if has_groups() or listening() then
     return false
@@ -592,20 +593,18 @@ local function lone_is_next(rank)
   if paused or cap or rate or breaking then
     return false
   end
-  for r = 0, rank - 1 do
-    if redis.call('LLEN', ready_key(r)) > 0 then
-      return false
-    end
+  local lists = {}
+  for r = 0, rank do
+    lists[r + 1] = ready_key(r)
   end
-  return redis.call('LLEN', ready_key(rank)) == 1
+  return redis.call('EXISTS', unpack(lists)) == 0
 end
 
--- Leases lone job `id` (record `rec`, rank `rank`; see hand_off) to the
--- fetcher whose fetch arguments are `a`, as its fetch would: taken off
--- its ready list, attempt 1, a lease of its own; returns the fetch's
+-- Leases lone job `id` (record `rec`, rank `rank`; see hand_off), not
+-- listed in its ready list, to the fetcher whose fetch arguments are `a`,
+-- as its fetch would: attempt 1, a lease of its own; returns the fetch's
 -- reply (see the top of this file).
 local function lease_lone(now, id, rec, rank, a)
-  redis.call('LPOP', ready_key(rank))
   local token = ms(redis.call('INCRBY', B .. 'seq', '1'))
   local r = ms(rank)
   write_lease(token, { id, state_of('running', r, '1', token, ms(now), '', '', '') }, { id }, 1, now + tonumber(a[2]))
@@ -620,16 +619,23 @@ end
 -- no other fetcher need be woken for these jobs.
 --
 -- `lone_id` and `lone_rec`, when the enqueue stored one job that may
--- start now and sets no option: its id and record. When a fetch would
--- take it first (lone_is_next), the first fetcher is handed it without a
--- fetch: the same lease and reply, without the fetch's reads of what
--- cannot apply (all its settings, every rank's ready list, the job's
--- record). Jobs of lower priority left waiting go to its next fetch.
+-- start now and sets no option, and left it out of its ready list: its id
+-- and record. When a fetch would take it first (lone_is_next), the first
+-- fetcher is handed it without a fetch: the same lease and reply, without
+-- listing it and the fetch's reads of what cannot apply (all its
+-- settings, every rank's ready list, the job's record). Otherwise it is
+-- listed (at the end of its ready list, as the enqueue would have) before
+-- anything else. Jobs of lower priority left waiting go to the fetcher's
+-- next fetch.
 local function hand_off(now, lone_id, lone_rec)
+  local rank = lone_id and string.byte(lone_rec) - 48
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', ms(now), '+inf', 'WITHSCORES', 'LIMIT', '0', '1')
     local id, till = w[1], w[2]
     if not id then
+      if lone_id then
+        redis.call('RPUSH', ready_key(rank), lone_id)
+      end
       return false
     end
     local args = redis.call('HGET', B .. 'park', id)
@@ -642,10 +648,12 @@ local function hand_off(now, lone_id, lone_rec)
         a[n] = v
       end
       local out, taken, expired
-      local rank = lone_id and string.byte(lone_rec) - 48
       if lone_id and lone_is_next(rank) then
         out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, a), 1, 0
       else
+        if lone_id then
+          redis.call('RPUSH', ready_key(rank), lone_id)
+        end
         out, taken, expired = fetch(now, a, false, nil)
       end
       lone_id = nil
