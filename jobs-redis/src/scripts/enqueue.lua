@@ -183,7 +183,10 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels')
+  -- With the limits a lone job's hand-off reads (lone_is_next in
+  -- fetch.lua): one read of the settings for both.
+  local meta = redis.call('HMGET', B .. 'meta', 'max_jobs', 'priority_levels', 'paused', 'max_running', 'rate',
+    'bstate')
   local max_jobs = tonumber(meta[1])
   local levels = meta[2] or ''
   if max_jobs or levels ~= '' then
@@ -473,7 +476,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
   -- a delayed job (an idle fetcher resets its timer).
   if (nr > 0 or replaced)
-    and not ((nstart > 0 or replaced) and hand_off(now, lone and records[1], lone and records[2]) and #delayed == 0) then
+    and not ((nstart > 0 or replaced) and hand_off(now, lone and records[1], lone and records[2], meta) and #delayed == 0) then
     wake_fetchers()
   end
   return out

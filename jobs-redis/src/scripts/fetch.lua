@@ -581,15 +581,15 @@ end
 -- Whether a fetch would take a lone job of rank `rank` (see hand_off)
 -- first, with nothing of its own to do: the queue is not paused and has
 -- no `max_running`, rate, open breaker (queue_limits, as the fetch reads
--- them), groups or event listener, and no job waits before it (the ready
--- lists of its rank and the more urgent ones are empty: one EXISTS, an
--- empty list being no key).
-local function lone_is_next(rank)
+-- them, from `meta`: the enqueue's read of `paused`, `max_running`, `rate`
+-- and `bstate`, in its places 3 to 6), groups or event listener, and no
+-- job waits before it (the ready lists of its rank and the more urgent
+-- ones are empty: one EXISTS, an empty list being no key).
+local function lone_is_next(rank, meta)
   if has_groups() or listening() then
     return false
   end
-  local paused, cap, rate, _, breaking =
-    queue_limits(unpack(redis.call('HMGET', B .. 'meta', 'paused', 'max_running', 'rate', 'bstate')))
+  local paused, cap, rate, _, breaking = queue_limits(meta[3], meta[4], meta[5], meta[6])
   if paused or cap or rate or breaking then
     return false
   end
@@ -618,6 +618,7 @@ end
 -- could take is left) or none is parked. Returns true when the former:
 -- no other fetcher need be woken for these jobs.
 --
+-- `meta`: the enqueue's read of the queue's settings (see lone_is_next).
 -- `lone_id` and `lone_rec`, when the enqueue stored one job that may
 -- start now and sets no option, and left it out of its ready list: its id
 -- and record. When a fetch would take it first (lone_is_next), the first
@@ -627,7 +628,7 @@ end
 -- listed (at the end of its ready list, as the enqueue would have) before
 -- anything else. Jobs of lower priority left waiting go to the fetcher's
 -- next fetch.
-local function hand_off(now, lone_id, lone_rec)
+local function hand_off(now, lone_id, lone_rec, meta)
   local rank = lone_id and string.byte(lone_rec) - 48
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', ms(now), '+inf', 'WITHSCORES', 'LIMIT', '0', '1')
@@ -648,7 +649,7 @@ local function hand_off(now, lone_id, lone_rec)
         a[n] = v
       end
       local out, taken, expired
-      if lone_id and lone_is_next(rank) then
+      if lone_id and lone_is_next(rank, meta) then
         out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, a), 1, 0
       else
         if lone_id then
