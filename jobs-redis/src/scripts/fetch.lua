@@ -519,7 +519,9 @@ local function fetch(now, a, full, park)
     if breaker_wait and any_pending() and (not first or breaker_wait < first) then
       first = breaker_wait
     end
-    for _, z in ipairs({ B .. 'scheduled', B .. 'leased', B .. 'gheld' }) do
+    -- (`gheld` holds groups only: a queue that never had one has none.)
+    for _, z in ipairs(has_groups() and { B .. 'scheduled', B .. 'leased', B .. 'gheld' }
+      or { B .. 'scheduled', B .. 'leased' }) do
       local head = redis.call('ZRANGE', z, '0', '0', 'WITHSCORES')
       if head[2] then
         local t = tonumber(head[2])
