@@ -215,6 +215,31 @@ fn a_lone_job_waits_while_a_limit_holds_it_back() {
     });
 }
 
+/// A lone job is listed before anything in its hand-off may fail: with a
+/// parked fetcher's listing whose arguments this build cannot read (as a
+/// listing written by another build may be), the enqueue fails, and its
+/// job waits in the queue all the same, for the next fetch. (A script's
+/// writes are not rolled back by an error: a job stored but not listed
+/// would never run.)
+#[test]
+fn a_lone_job_is_listed_when_its_hand_off_fails() {
+    jobs_core::testing::run(async {
+        let s = setup().await;
+        let queue = unique_queue("hop");
+        let task = s.parked_waiter(&queue, fetch_of(&queue, 4), Duration::from_secs(1)).await;
+        let park = format!("{}:{{{queue}}}:park", s.prefix);
+        let waiters: Vec<String> = redis::cmd("HKEYS").arg(&park).query_async(&mut s.conn.clone()).await.unwrap();
+        assert_eq!(waiters.len(), 1);
+        let _: () =
+            redis::cmd("HSET").arg(&park).arg(&waiters[0]).arg("x").query_async(&mut s.conn.clone()).await.unwrap();
+        assert!(s.q.enqueue_many(vec![raw(&queue)]).await.is_err(), "the hand-off failed");
+        let (_, got) = ended(task).await;
+        assert!(got.unwrap().jobs.is_empty());
+        let fetched = s.q.fetch(&fetch_of(&queue, 4)).await.unwrap();
+        assert_eq!(fetched.jobs.len(), 1, "the job was listed");
+    });
+}
+
 /// A job handed over while someone follows the queue's events has its
 /// `started` event recorded with its `enqueued` one, as a fetch records it.
 #[test]

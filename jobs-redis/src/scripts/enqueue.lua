@@ -54,9 +54,9 @@
 -- one HSET expires per batch.
 -- Hands the jobs that may start now to a parked fetcher (hand_off in
 -- fetch.lua; a lone job that sets no option, when a fetch would take it
--- first, is leased without a fetch and never listed), and publishes on the queue's
--- wake channel when anything was written that no parked fetcher took (a
--- delayed job too: an idle fetcher must reset its timer).
+-- first, is leased without a fetch and never listed), and publishes on
+-- the queue's wake channel when anything was written that no parked
+-- fetcher took (a delayed job too: an idle fetcher must reset its timer).
 --
 -- A job whose caller id is held (by a stored job: the `ids` index names a
 -- ulid that has a record) is not written: the holder's id is returned. A

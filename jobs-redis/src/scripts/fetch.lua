@@ -651,7 +651,11 @@ local function hand_off(now, lone_id, lone_rec, meta)
         a[n] = v
       end
       local out, taken, expired
-      if lone_id and lone_is_next(rank, meta) then
+      -- The lone job is not listed yet, and a script's writes are not
+      -- rolled back by an error: it is leased here only with the fetcher's
+      -- arguments it needs as numbers (a listing written by another build
+      -- may hold others), and listed before anything else may fail.
+      if lone_id and tonumber(a[1]) and tonumber(a[2]) and lone_is_next(rank, meta) then
         out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, a), 1, 0
       else
         if lone_id then
