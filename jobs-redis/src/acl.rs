@@ -67,6 +67,7 @@ const SCRIPT_COMMANDS: &[&str] = &[
     "hmget",
     "hscan",
     "hset",
+    "hsetnx",
     "incrby",
     "llen",
     "lpop",

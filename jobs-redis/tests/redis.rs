@@ -68,6 +68,24 @@ fn every_key_of_a_queue_is_in_one_slot() {
     });
 }
 
+/// One job sent again (its enqueue retried after a lost reply) is stored
+/// and listed once, with its first record.
+#[test]
+fn one_job_sent_again_is_stored_once() {
+    run(async {
+        let (q, _prefix) = isolated(Retention::default()).await;
+        let queue = "again";
+        let job = raw(queue, None);
+        let first = q.enqueue_many(vec![job.clone()]).await.unwrap();
+        let changed = NewJob { payload: b"{\"x\":1}".to_vec(), ..job };
+        assert_eq!(q.enqueue_many(vec![changed]).await.unwrap(), first);
+        assert_eq!(q.stats().await.unwrap().queue(queue).pending, 1);
+        let got = q.fetch(&req(queue, 4)).await.unwrap();
+        assert_eq!(got.jobs.len(), 1);
+        assert_eq!(got.jobs[0].payload, b"{}".to_vec(), "the first record kept");
+    });
+}
+
 /// The per-minute history of ended attempts expires after 25 hours: its
 /// hash gets its expiry from the call that creates it, and a call that
 /// creates one of its counts sets it again.

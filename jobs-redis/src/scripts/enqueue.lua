@@ -230,13 +230,17 @@ local function enqueue(now, n, base_arg, compact, one_name)
     return { compact and 'okc' or 'ok' }
   end
   -- Which jobs are stored already (a batch sent again after a lost reply)?
-  -- When the first one is, every one is looked up. Otherwise the records
-  -- are written at once and HSET's count of new fields tells whether all
-  -- were new (the common case: no read per job); when not, the batch mixes
-  -- new jobs with stored ones, and the stored ones are found by their state
+  -- One job is written only if it is not (one HSETNX). Of a batch, when
+  -- the first one is, every one is looked up. Otherwise the records are
+  -- written at once and HSET's count of new fields tells whether all were
+  -- new (the common case: no read per job); when not, the batch mixes new
+  -- jobs with stored ones, and the stored ones are found by their state
   -- field or their place in a ready list (a slow path for an odd caller).
   local stored, written = nil, false
-  if redis.call('HMGET', JOBS, ids[1])[1] then
+  if n == 1 then
+    written = redis.call('HSETNX', JOBS, ids[1], ARGV[at[1] + 2]) == 1
+    stored = { not written }
+  elseif redis.call('HMGET', JOBS, ids[1])[1] then
     stored = hmget(JOBS, ids)
   else
     local records, nr = {}, 0
