@@ -167,10 +167,13 @@ local function server_clock()
   return tonumber(t[1]) * 1000 + math.floor(us / 1000), us % 1000
 end
 
--- Priority rank `r` (0-3) as its digit. (Lua prints a number in a
--- concatenation or tostring with '%.14g', which costs more than most
--- commands a script sends.)
+-- Priority rank `r` (0-3, or its digit already) as its digit. (Lua
+-- prints a number in a concatenation or tostring with '%.14g', which costs
+-- more than most commands a script sends.)
 local function digit(r)
+  if type(r) == 'string' then
+    return r
+  end
   return string.char(48 + r)
 end
 
@@ -183,7 +186,7 @@ local function ready_key(r)
   end
   local key = READY[r]
   if not key then
-    key = B .. 'ready:' .. (type(r) == 'number' and digit(r) or r)
+    key = B .. 'ready:' .. digit(r)
     READY[r] = key
   end
   return key

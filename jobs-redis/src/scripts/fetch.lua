@@ -135,7 +135,7 @@ local function lease_popped(F, ids, rank, gof)
   local now, started, token, expiring = F.now, F.started, F.token, F.expiring
   local states, ns, leased, nl = F.states, F.ns, F.leased, F.nl
   local jobs_out, no, gone, ng, n_expired = F.jobs_out, F.no, F.gone, F.ng, F.n_expired
-  local r = type(rank) == 'number' and digit(rank) or rank
+  local r = digit(rank)
   local count_ids = #ids
   -- '+' marks a job with a state field: read those states only.
   local marked, nm, olds, crashes = {}, 0, {}, {}
@@ -481,9 +481,11 @@ local function fetch(now, a, full, park)
     local leased, nl = F.leased, F.nl
     cut_short = cut_short or (F.n_expired >= expire_max and taken < max)
     if q_rate_n and nl > 0 then
+      local at, starts = F.started, {}
       for i = 1, nl do
-        redis.call('ZADD', B .. 'qrl', now, leased[i] .. ':' .. now)
+        starts[2 * i - 1], starts[2 * i] = at, leased[i] .. ':' .. at
       end
+      zadd_many(B .. 'qrl', starts)
       redis.call('PEXPIRE', B .. 'qrl', ms(q_rate_per))
     end
     if probing and nl > 0 then
@@ -603,13 +605,13 @@ local function lone_is_next(rank, meta)
 end
 
 -- Leases lone job `id` (record `rec`, rank `rank`; see hand_off), not
--- listed in its ready list, to the fetcher whose fetch arguments are `a`,
--- as its fetch would: attempt 1, a lease of its own; returns the fetch's
--- reply (see the top of this file).
-local function lease_lone(now, id, rec, rank, a)
+-- listed in its ready list, for `lease_ms`, as the fetcher's own fetch
+-- would: attempt 1, a lease of its own; returns the fetch's reply (see the
+-- top of this file).
+local function lease_lone(now, id, rec, rank, lease_ms)
   local token = ms(redis.call('INCRBY', B .. 'seq', '1'))
-  local r = ms(rank)
-  write_lease(token, { id, state_of('running', r, '1', token, ms(now), '', '', '') }, { id }, 1, now + tonumber(a[2]))
+  local r = digit(rank)
+  write_lease(token, { id, state_of('running', r, '1', token, ms(now), '', '', '') }, { id }, 1, now + lease_ms)
   count('running:' .. r, 1)
   flush_stats(now)
   return { '', token, '0', '0', ms(ARCHIVED), '0', id, rec, false, false }
@@ -635,32 +637,32 @@ local function hand_off(now, lone_id, lone_rec, meta)
   while true do
     local w = redis.call('ZRANGEBYSCORE', B .. 'parked', ms(now), '+inf', 'WITHSCORES', 'LIMIT', '0', '1')
     local id, till = w[1], w[2]
+    local args = id and redis.call('HGET', B .. 'park', id)
+    local a, n = {}, 0
+    for v in string.gmatch(args or '', '[^,]+') do
+      n = n + 1
+      a[n] = v
+    end
+    -- The fetcher's batch size and lease length.
+    local asked, lease_ms = tonumber(a[1]), tonumber(a[2])
+    -- The lone job is not listed yet, and a script's writes are not rolled
+    -- back by an error: it is listed now, before anything may fail, unless
+    -- this fetcher takes it (its arguments read as numbers: a listing
+    -- written by another build may hold others).
+    if lone_id and not (asked and lease_ms and lone_is_next(rank, meta)) then
+      redis.call('RPUSH', ready_key(rank), lone_id)
+      lone_id = nil
+    end
     if not id then
-      if lone_id then
-        redis.call('RPUSH', ready_key(rank), lone_id)
-      end
       return false
     end
-    local args = redis.call('HGET', B .. 'park', id)
     redis.call('ZREM', B .. 'parked', id)
     redis.call('HDEL', B .. 'park', id)
     if args then
-      local a, n = {}, 0
-      for v in string.gmatch(args, '[^,]+') do
-        n = n + 1
-        a[n] = v
-      end
       local out, taken, expired
-      -- The lone job is not listed yet, and a script's writes are not
-      -- rolled back by an error: it is leased here only with the fetcher's
-      -- arguments it needs as numbers (a listing written by another build
-      -- may hold others), and listed before anything else may fail.
-      if lone_id and tonumber(a[1]) and tonumber(a[2]) and lone_is_next(rank, meta) then
-        out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, a), 1, 0
+      if lone_id then
+        out, taken, expired = lease_lone(now, lone_id, lone_rec, rank, lease_ms), 1, 0
       else
-        if lone_id then
-          redis.call('RPUSH', ready_key(rank), lone_id)
-        end
         out, taken, expired = fetch(now, a, false, nil)
       end
       lone_id = nil
@@ -677,8 +679,8 @@ local function hand_off(now, lone_id, lone_rec, meta)
       end
       -- Kept until its fetcher's listing lapses and its jobs' lease ends
       -- (they are reclaimed then, if nobody took them).
-      redis.call('PEXPIRE', inbox, ms(math.max(tonumber(till) - now, 0) + tonumber(a[2])))
-      if taken < tonumber(a[1]) then
+      redis.call('PEXPIRE', inbox, ms(math.max(tonumber(till) - now, 0) + lease_ms))
+      if taken < asked then
         return true
       end
     end

@@ -141,9 +141,8 @@ end
 
 -- What the groups' functions below work out once per script call, made on
 -- first use (most calls touch no group), in one table since its keys never
--- meet: a `gbound` text parsed (keys holding '/', parse_bounds), the plain
--- bounds text of a rank (keys 0-3, numbers: bounds_text), a count's text
--- as a number (keys of digits only, strings: read_many).
+-- meet: a `gbound` text parsed (keys holding '/', parse_bounds), a count's
+-- text as a number (keys of digits only, read_many).
 local SEEN = nil
 
 -- A `gbound` value parsed (see BOUNDS; false for none or one that does not
@@ -167,20 +166,8 @@ local function parse_bounds(v)
   return b
 end
 
--- A `gbound` value (see above). The common ones (no bound, no rate) are
--- built once per script call: most groups have neither.
+-- A `gbound` value (see above).
 local function bounds_text(limit, rate, rank)
-  if limit == '' and rate == '' then
-    if not SEEN then
-      SEEN = {}
-    end
-    local v = SEEN[rank]
-    if not v then
-      v = '//' .. digit(rank)
-      SEEN[rank] = v
-    end
-    return v
-  end
   return limit .. '/' .. rate .. '/' .. digit(rank)
 end
 
@@ -402,9 +389,10 @@ end
 -- (nil: none).
 local function rate_take(g, rate, id, now)
   if rate then
-    local per = tonumber(string.match(rate, ',(%d+)$'))
+    local per = string.match(rate, ',(%d+)$')
     local log = B .. 'grl:' .. g
-    redis.call('ZADD', log, now, id .. ':' .. now)
+    local at = ms(now)
+    redis.call('ZADD', log, at, id .. ':' .. at)
     redis.call('PEXPIRE', log, per)
   end
 end
@@ -782,7 +770,7 @@ end
 -- Puts the groups whose rate lets them start again by `now` back in the
 -- turn, at most `limit` of them.
 local function release_held(now, limit)
-  local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', now, 'LIMIT', 0, limit)
+  local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', ms(now), 'LIMIT', '0', ms(limit))
   for _, g in ipairs(due) do
     redis.call('ZREM', B .. 'gheld', g)
     offer_turn(g, false)
