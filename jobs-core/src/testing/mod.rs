@@ -207,6 +207,7 @@ macro_rules! conformance_suite {
             batch_callbacks_fire_exactly_once,
             cancelled_workflow_runs_nothing_more,
             ends_and_releases_apply_once,
+            ends_applied_together_release_a_fan_in_once,
             batch_grows_from_inside_its_jobs,
             flows_are_read_a_page_or_a_member_at_a_time,
         );

@@ -19,7 +19,7 @@ if f[2] ~= 'running' then
   return { 'ended', f[2] }
 end
 local n = tonumber(ARGV[3])
-local bad = check_members(id, 4, n)
+local bad = check_members(id, 4, n, true)
 if bad then
   return bad
 end

@@ -16,7 +16,7 @@ end
 local ncb = tonumber(ARGV[4])
 local o = 5 + ncb * 3
 local n = tonumber(ARGV[o])
-local bad = check_members(id, o + 1, n)
+local bad = check_members(id, o + 1, n, false)
 if bad then
   return bad
 end

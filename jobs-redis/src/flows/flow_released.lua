@@ -8,20 +8,58 @@
 
 local n = tonumber(ARGV[1])
 local cancel = {}
+-- The releases by flow (their places in ARGV), each flow's statuses read
+-- at once.
+local flows, at_of = {}, {}
 for i = 0, n - 1 do
-  local id, m = ARGV[2 + i * 2], ARGV[3 + i * 2]
-  local handed_out = redis.call('ZREM', F .. 'out', id .. '\n' .. m) == 1
-  local st = redis.call('HGET', k(id, ':st'), m)
-  if st == 'o' then
-    redis.call('HSET', k(id, ':st'), m, 'r')
-    redis.call('HDEL', k(id, ':spec'), m)
-  elseif st == 'c' and handed_out then
-    -- Cancelled while being enqueued (or its job was cancelled already:
-    -- cancelling it again changes nothing).
-    local info = redis.call('HGET', k(id, ':info'), m)
-    if info then
-      cancel[#cancel + 1] = string.match(info, '^([^\t]*)')
+  local id = ARGV[2 + i * 2]
+  local list = at_of[id]
+  if not list then
+    list = {}
+    at_of[id] = list
+    flows[#flows + 1] = id
+  end
+  list[#list + 1] = 3 + i * 2
+end
+-- Their `out` entries, taken out in one call (but those of cancelled
+-- members: whether this call took one out decides whether it cancels).
+local entries, ne = {}, 0
+for _, id in ipairs(flows) do
+  local list = at_of[id]
+  local names = {}
+  for j = 1, #list do
+    names[j] = ARGV[list[j]]
+  end
+  local sts = hmget(k(id, ':st'), names)
+  local specs, nspec = {}, 0
+  for j = 1, #names do
+    local m, st = names[j], sts[j]
+    local entry = id .. '\n' .. m
+    if st == 'c' then
+      -- Cancelled while being enqueued (or its job was cancelled already:
+      -- cancelling it again changes nothing).
+      if redis.call('ZREM', F .. 'out', entry) == 1 then
+        local info = redis.call('HGET', k(id, ':info'), m)
+        if info then
+          cancel[#cancel + 1] = string.match(info, '^([^\t]*)')
+        end
+      end
+    else
+      ne = ne + 1
+      entries[ne] = entry
+      if st == 'o' then
+        later(k(id, ':st'), m, 'r')
+        nspec = nspec + 1
+        specs[nspec] = m
+      end
     end
   end
+  for j = 1, nspec, 1000 do
+    redis.call('HDEL', k(id, ':spec'), unpack(specs, j, math.min(j + 999, nspec)))
+  end
 end
+for j = 1, ne, 1000 do
+  redis.call('ZREM', F .. 'out', unpack(entries, j, math.min(j + 999, ne)))
+end
+flush()
 return cancel

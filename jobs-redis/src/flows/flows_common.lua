@@ -67,70 +67,145 @@ do
   end
 end
 
+-- Writes of this call, sent at its end (flush): per key, its pairs
+-- (field and value for a hash, score and member for `out`) in the order
+-- they were made, so a later value of a field wins as it would have. A
+-- member's fields are many commands of one field each; sent this way a
+-- call makes a few commands per key however many members it writes. What
+-- a call reads back of its own writes comes from its caches (ST, RES).
+local W, WN, WKEYS = {}, {}, {}
+
+local function later(key, a, b)
+  local t = W[key]
+  if not t then
+    t = {}
+    W[key] = t
+    WN[key] = 0
+    WKEYS[#WKEYS + 1] = key
+  end
+  local c = WN[key]
+  t[c + 1], t[c + 2] = a, b
+  WN[key] = c + 2
+end
+
+-- Sends the writes made so far (before a flow's keys are deleted, and at
+-- the end of every call that writes: releases()).
+local function flush()
+  local out = F .. 'out'
+  for i = 1, #WKEYS do
+    local key = WKEYS[i]
+    local t, n = W[key], WN[key]
+    for j = 1, n, 1000 do
+      if key == out then
+        redis.call('ZADD', key, unpack(t, j, math.min(j + 999, n)))
+      else
+        redis.call('HSET', key, unpack(t, j, math.min(j + 999, n)))
+      end
+    end
+  end
+  W, WN, WKEYS = {}, {}, {}
+end
+
 -- Releases handed out by this call: { flow, member, spec, deps }.
 local REL = {}
 local CHANGED = false
--- Results of dependencies read by this call, by `<flow>\n<member>`: a
+-- Results of dependencies read by this call, per flow by member: a
 -- fan-out reads its one dependency's result once.
 local RES = {}
 -- Members ended and succeeded by this call, per flow, not yet added to its
--- record (flush below: once per flow and call, not once per end).
+-- record (check_end writes them: once per flow and call, not once per
+-- end).
 local ENDED, OK = {}, {}
 
+-- HMGET of many fields, in chunks (unpack is bounded by the Lua stack).
+local function hmget(key, fields)
+  local n = #fields
+  if n <= 1000 then
+    return redis.call('HMGET', key, unpack(fields))
+  end
+  local out, no = {}, 0
+  for i = 1, n, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, n)))
+    for j = 1, #part do
+      out[no + j] = part[j]
+    end
+    no = no + #part
+  end
+  return out
+end
+
 -- Hands out member m of flow id (its status set to 'o' by the caller):
--- its job and the results of its dependencies.
-local function release(id, m)
-  local spec = redis.call('HGET', k(id, ':spec'), m)
+-- its job and the results of its dependencies. `spec` and `after`, when
+-- the caller has them (a member written by this call): its job and its
+-- dependencies ('' for none); else they are read.
+local function release(id, m, spec, after)
   if not spec then
-    return
+    spec = redis.call('HGET', k(id, ':spec'), m)
+    if not spec then
+      return
+    end
+    after = redis.call('HGET', k(id, ':after'), m)
   end
   local deps = {}
-  local after = redis.call('HGET', k(id, ':after'), m)
-  if after then
+  if after and after ~= '' then
+    local res = RES[id]
+    if not res then
+      res = {}
+      RES[id] = res
+    end
     for name in string.gmatch(after, '%a:([^\n]+)') do
-      local key = id .. '\n' .. name
-      local r = RES[key]
+      local r = res[name]
       if not r then
         r = redis.call('HGET', k(id, ':res'), name) or ''
-        RES[key] = r
+        res[name] = r
       end
       deps[#deps + 1] = name
       deps[#deps + 1] = r
     end
   end
   REL[#REL + 1] = { id, m, spec, deps }
-  redis.call('ZADD', F .. 'out', now, id .. '\n' .. m)
-  redis.call('HSET', k(id, ':tr'), m, NOW)
+  later(F .. 'out', NOW, id .. '\n' .. m)
+  later(k(id, ':tr'), m, NOW)
 end
 
--- Members' statuses read or written by this call, by `<flow>\n<member>`:
--- the dependants of a fan-in read its status once per call, not once per
--- dependency that ended. Every write of a status in this file goes
--- through set_st.
+-- Members' statuses read or written by this call, per flow by member
+-- (false: none): the dependants of a fan-in read its status once per
+-- call, not once per dependency that ended. Every write of a status in
+-- this file goes through set_st.
 local ST = {}
+
+-- Flow id's statuses known to this call (see ST).
+local function sts_of(id)
+  local t = ST[id]
+  if not t then
+    t = {}
+    ST[id] = t
+  end
+  return t
+end
 
 -- Member m's status (nil: none).
 local function get_st(id, m)
-  local key = id .. '\n' .. m
-  local v = ST[key]
+  local t = sts_of(id)
+  local v = t[m]
   if v == nil then
     v = redis.call('HGET', k(id, ':st'), m) or false
-    ST[key] = v
+    t[m] = v
   end
   return v or nil
 end
 
 -- Sets member m's status to v.
 local function set_st(id, m, v)
-  redis.call('HSET', k(id, ':st'), m, v)
-  ST[id .. '\n' .. m] = v
+  later(k(id, ':st'), m, v)
+  sts_of(id)[m] = v
 end
 
 -- Records member m's end (its flow's counters in ENDED and OK, flushed by
 -- check_end).
 local function set_end(id, m, st)
   set_st(id, m, st)
-  redis.call('HSET', k(id, ':te'), m, NOW)
+  later(k(id, ':te'), m, NOW)
   ENDED[id] = (ENDED[id] or 0) + 1
   if st == 'S' then
     OK[id] = (OK[id] or 0) + 1
@@ -138,15 +213,31 @@ local function set_end(id, m, st)
   CHANGED = true
 end
 
--- Ends member m (not ended) and the dependants its end cancels; releases
--- the dependants it was the last dependency of. Each member on the work
--- list has just been given its end status (`ends`), so none is read back.
-local function end_member(id, m, st, result)
+-- Dependencies ended by this call whose dependants are not counted down
+-- yet (count_down): per flow by dependant, how many (DOWN); per flow its
+-- dependants in the order they were first counted (DOWN_KIDS), and the
+-- flows in that order (DOWN_FLOWS). A fan-in's node is counted down once
+-- per call, not once per dependency that ended.
+local DOWN, DOWN_KIDS, DOWN_FLOWS = {}, {}, {}
+
+-- Ends member m (not ended) and the dependants its end cancels; counts
+-- down the dependants it lets go on. Each member on the work list has just
+-- been given its end status (`ends`), so none is read back. `kids`: m's
+-- dependants when the caller read them (false: none), nil to read them.
+local function end_member(id, m, st, result, kids)
   set_end(id, m, st)
-  local kids = redis.call('HGET', k(id, ':kids'), m)
+  if kids == nil then
+    kids = redis.call('HGET', k(id, ':kids'), m)
+  end
   -- Its result is kept for its dependants.
   if st == 'S' and result and result ~= '' and kids then
-    redis.call('HSET', k(id, ':res'), m, result)
+    later(k(id, ':res'), m, result)
+    local res = RES[id]
+    if not res then
+      res = {}
+      RES[id] = res
+    end
+    res[m] = result
   end
   local work, ends, nw = { m }, { st }, 1
   while nw > 0 do
@@ -157,14 +248,44 @@ local function end_member(id, m, st, result)
       kids = redis.call('HGET', k(id, ':kids'), i)
     end
     if kids then
+      -- Its dependants, and the statuses this call does not know yet read
+      -- at once (a fan-out's).
+      local pols, names, nk, unknown, nu = {}, {}, 0, {}, 0
+      local known = sts_of(id)
       for pol, kid in string.gmatch(kids, '(%a):([^\n]+)') do
+        nk = nk + 1
+        pols[nk], names[nk] = pol, kid
+        if known[kid] == nil then
+          nu = nu + 1
+          unknown[nu] = kid
+        end
+      end
+      if nu > 0 then
+        local sts = hmget(k(id, ':st'), unknown)
+        for j = 1, nu do
+          if known[unknown[j]] == nil then
+            known[unknown[j]] = sts[j] or false
+          end
+        end
+      end
+      for j = 1, nk do
+        local pol, kid = pols[j], names[j]
         -- Ended, released, or cancelled through another path: skipped.
         if get_st(id, kid) == 'w' then
           if ist == 'S' or pol == 'k' then
-            if redis.call('HINCRBY', k(id, ':left'), kid, -1) <= 0 then
-              set_st(id, kid, 'o')
-              release(id, kid)
+            local down = DOWN[id]
+            if not down then
+              down = {}
+              DOWN[id], DOWN_KIDS[id] = down, {}
+              DOWN_FLOWS[#DOWN_FLOWS + 1] = id
             end
+            local c = down[kid]
+            if not c then
+              local list = DOWN_KIDS[id]
+              list[#list + 1] = kid
+              c = 0
+            end
+            down[kid] = c + 1
           else
             set_end(id, kid, 'c')
             nw = nw + 1
@@ -176,8 +297,43 @@ local function end_member(id, m, st, result)
   end
 end
 
+-- Applies the count-downs of this call's ends (see DOWN): per flow, the
+-- dependants' counts read at once and written with the call's other
+-- writes; a dependant left with no dependency to wait for, and still
+-- waiting, is released (the jobs and dependencies of those read at once).
+local function count_down()
+  for a = 1, #DOWN_FLOWS do
+    local id = DOWN_FLOWS[a]
+    local down, names = DOWN[id], DOWN_KIDS[id]
+    local nn = #names
+    local lefts = hmget(k(id, ':left'), names)
+    local go, ng = {}, 0
+    for j = 1, nn do
+      local kid = names[j]
+      local left = (tonumber(lefts[j]) or 0) - down[kid]
+      later(k(id, ':left'), kid, left == 0 and '0' or string.format('%d', left))
+      if left <= 0 and get_st(id, kid) == 'w' then
+        set_st(id, kid, 'o')
+        ng = ng + 1
+        go[ng] = kid
+      end
+    end
+    if ng > 0 then
+      local specs, afters = hmget(k(id, ':spec'), go), hmget(k(id, ':after'), go)
+      for j = 1, ng do
+        -- (A member without its job is left as release() leaves it.)
+        if specs[j] then
+          release(id, go[j], specs[j], afters[j] or '')
+        end
+      end
+    end
+  end
+  DOWN, DOWN_KIDS, DOWN_FLOWS = {}, {}, {}
+end
+
 -- Deletes a flow's keys and index entries.
 local function drop_flow(id)
+  flush()
   local kind = redis.call('HGET', k(id, ''), 'kind')
   for _, part in ipairs({ '', ':st', ':left', ':after', ':kids', ':spec', ':info', ':res', ':tr', ':te', ':order' }) do
     redis.call('DEL', k(id, part))
@@ -232,16 +388,17 @@ end
 -- Checks members given from ARGV[o] (n of them, 4 arguments each: name,
 -- spec, info, after) before anything is written: a name used twice, or a
 -- dependency on no member of the flow or on a later one. Returns an
--- error reply, or nil.
-local function check_members(id, o, n)
+-- error reply, or nil. `stored`: whether the flow has members stored
+-- already (not a flow being created), which are looked up too.
+local function check_members(id, o, n, stored)
   local names = {}
   for i = 0, n - 1 do
     local name, after = ARGV[o + i * 4], ARGV[o + i * 4 + 3]
-    if names[name] or redis.call('HEXISTS', k(id, ':st'), name) == 1 then
+    if names[name] or (stored and redis.call('HEXISTS', k(id, ':st'), name) == 1) then
       return { 'dup', name }
     end
     for _, dep in string.gmatch(after, '(%a):([^\n]+)') do
-      if not names[dep] and redis.call('HEXISTS', k(id, ':st'), dep) == 0 then
+      if not names[dep] and not (stored and redis.call('HEXISTS', k(id, ':st'), dep) == 1) then
         return { 'unknown', name, dep }
       end
     end
@@ -258,11 +415,11 @@ local function write_members(id, o, n)
   for i = 0, n - 1 do
     local at = o + i * 4
     local name, spec, info, after = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-    redis.call('HSET', k(id, ':spec'), name, spec)
-    redis.call('HSET', k(id, ':info'), name, info)
+    later(k(id, ':spec'), name, spec)
+    later(k(id, ':info'), name, info)
     local left, cancelled = 0, false
     if after ~= '' then
-      redis.call('HSET', k(id, ':after'), name, after)
+      later(k(id, ':after'), name, after)
       for pol, dep in string.gmatch(after, '(%a):([^\n]+)') do
         local list = kids[dep]
         if not list then
@@ -282,21 +439,24 @@ local function write_members(id, o, n)
       end
     end
     order[#order + 1] = name
-    redis.call('HSET', k(id, ':left'), name, left)
+    later(k(id, ':left'), name, left == 0 and '0' or string.format('%d', left))
     if cancelled then
       set_end(id, name, 'c')
     elseif left == 0 then
       set_st(id, name, 'o')
-      release(id, name)
+      release(id, name, spec, after)
     else
       set_st(id, name, 'w')
     end
   end
   -- Each member's dependants written once: a wide fan-out is one string.
-  for _, dep in ipairs(open) do
-    local old = redis.call('HGET', k(id, ':kids'), dep)
-    local new = table.concat(kids[dep], '\n')
-    redis.call('HSET', k(id, ':kids'), dep, old and (old .. '\n' .. new) or new)
+  if #open > 0 then
+    local olds = hmget(k(id, ':kids'), open)
+    for j = 1, #open do
+      local dep = open[j]
+      local new = table.concat(kids[dep], '\n')
+      later(k(id, ':kids'), dep, olds[j] and (olds[j] .. '\n' .. new) or new)
+    end
   end
   for i = 1, #order, 1000 do
     redis.call('RPUSH', k(id, ':order'), unpack(order, i, math.min(i + 999, #order)))
@@ -309,6 +469,7 @@ end
 -- its name and result ('' for none)}; publishes on `wake` when something
 -- ended.
 local function releases()
+  flush()
   if CHANGED then
     redis.call('PUBLISH', F .. 'wake', '1')
   end

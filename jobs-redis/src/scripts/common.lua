@@ -686,10 +686,22 @@ local function has_flow_jobs()
   return FLOW_ON
 end
 
-local function flow_ended(id, now)
-  if has_flow_jobs() and redis.call('HEXISTS', B .. 'flow', id) == 1 then
-    redis.call('ZADD', B .. 'flowout', now, id)
+-- Records the ends of jobs ids[1..n] (ended at `now`, ms, a number or its
+-- text) that are flow members: one read of `flow` and one write of
+-- `flowout` for the lot.
+local function flow_ended(ids, n, now)
+  if n == 0 or not has_flow_jobs() then
+    return
   end
+  local refs = n == 1 and { redis.call('HGET', B .. 'flow', ids[1]) } or hmget(B .. 'flow', ids)
+  local out, no, score = {}, 0, type(now) == 'string' and now or ms(now)
+  for i = 1, n do
+    if refs[i] then
+      out[no + 1], out[no + 2] = score, ids[i]
+      no = no + 2
+    end
+  end
+  zadd_many(B .. 'flowout', out)
 end
 
 -- Deletes the fields of these jobs from the job hashes, and their caller
@@ -720,7 +732,7 @@ local function finish_record(id, status, rank, old, attempts, token, t1, digest,
   moved(rank, old, status)
   redis.call('LPUSH', B .. 'done', id)
   drop_digest(digest, id)
-  flow_ended(id, now)
+  flow_ended({ id }, 1, now)
 end
 
 -- How a job with a state field is listed in a ready list.
@@ -751,7 +763,7 @@ local function to_dead(id, rank, old, attempts, token, t1, digest, now, score)
   redis.call('HSET', STATE, id, state_of('dead', rank, attempts, token, t1, now, '', digest))
   moved(rank, old, 'dead')
   redis.call('ZADD', B .. 'dead', (score and score ~= '') and score or now, id)
-  flow_ended(id, now)
+  flow_ended({ id }, 1, now)
 end
 
 -- Deletes dead jobs (already taken out of the `dead` zset).

@@ -216,8 +216,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
     local o = at[i]
     ids[i] = ARGV[o + 1]
     local letters = ARGV[o + 3]
-    if letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true) then
-      local _, _, _, cid = job_options(o)
+    local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
+    if c then
+      local cid = ARGV[o + 3 + c]
       if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
         local other = id_holder(cid)
         if other and other ~= ids[i] then
@@ -279,7 +280,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
   local nready = { 0, 0, 0, 0 }
   local added = nil -- ids written by this call (when some are unique)
-  local held = {} -- caller id and key index entries of the new jobs
+  -- The caller id and key index entries of the new jobs, both ways
+  -- (value -> job, job -> value), written once per call.
+  local by_cid, cid_of, by_key, key_of = {}, {}, {}, {}
   local grouped, gready = {}, {} -- group fields of the new jobs; their pending ones
   local flows = {} -- flow fields of the new jobs
   local replaced = false
@@ -393,12 +396,12 @@ local function enqueue(now, n, base_arg, compact, one_name)
       records[nr + 2] = rec
       nr = nr + 2
       if cid ~= '' then
-        held[#held + 1] = { 'ids', string.sub(cid, 2), CID }
-        held[#held + 1] = id
+        local v, c = string.sub(cid, 2), #by_cid
+        by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
       end
       if key ~= '' then
-        held[#held + 1] = { 'keys', string.sub(key, 2), CKEY }
-        held[#held + 1] = id
+        local v, c = string.sub(key, 2), #by_key
+        by_key[c + 1], by_key[c + 2], key_of[c + 1], key_of[c + 2] = v, id, id, v
       end
       if group ~= '' then
         grouped[#grouped + 1] = id
@@ -470,11 +473,10 @@ local function enqueue(now, n, base_arg, compact, one_name)
   hset_many(GROUP, grouped)
   hset_many(B .. 'flow', flows)
   group_push_many(gready)
-  for i = 1, #held, 2 do
-    local ix, id = held[i], held[i + 1]
-    redis.call('HSET', B .. ix[1], ix[2], id)
-    redis.call('HSET', ix[3], id, ix[2])
-  end
+  hset_many(B .. 'ids', by_cid)
+  hset_many(CID, cid_of)
+  hset_many(B .. 'keys', by_key)
+  hset_many(CKEY, key_of)
   flush_stats()
   -- Jobs that may start now go to a parked fetcher in this step
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for

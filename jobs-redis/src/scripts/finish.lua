@@ -140,7 +140,6 @@ for i = 1, n do
         states[ns + 1] = id
         states[ns + 2] = m[8]
         ns = ns + 2
-        flow_ended(id, now)
         if kind == 'okr' then
           results[#results + 1] = id
           results[#results + 1] = ARGV[at + 3]
@@ -252,6 +251,7 @@ end
 hset_many(STARTED, starts)
 hdel_many(STARTED, ended)
 emit_many('succeeded', nd, done, 0, done_atts or '1')
+flow_ended(done, nd, now)
 lpush_many(B .. 'done', done)
 for token, k in pairs(left) do
   leave_lease(token, k)

@@ -11,20 +11,31 @@
 --   job retried), is dropped: there is no end to apply.
 
 local now = server_clock()
-local ids = redis.call('ZRANGEBYSCORE', B .. 'flowout', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-if #ids == 0 then
+local ids = redis.call('ZRANGEBYSCORE', B .. 'flowout', '-inf', ms(now), 'LIMIT', '0', ms(tonumber(ARGV[1])))
+local n = #ids
+if n == 0 then
   return {}
 end
 local until_ms = ms(now + tonumber(ARGV[2]))
+-- The jobs' flow references, states and results, one read each.
 local refs = hmget(B .. 'flow', ids)
-local out, gone, claimed = {}, {}, {}
-for i, id in ipairs(ids) do
-  local st = refs[i] and load_state(id)
+local states = hmget(STATE, ids)
+local results = hmget(RESULT, ids)
+local out, no, gone, claimed = {}, 0, {}, {}
+for i = 1, n do
+  local id = ids[i]
+  local st = nil
+  if refs[i] then
+    if states[i] then
+      st = parse_state(states[i])
+    else
+      st = load_state(id)
+    end
+  end
   if st == 'succeeded' or st == 'dead' or st == 'cancelled' or st == 'expired' then
-    out[#out + 1] = id
-    out[#out + 1] = refs[i]
-    out[#out + 1] = st
-    out[#out + 1] = st == 'succeeded' and (redis.call('HGET', RESULT, id) or '') or ''
+    out[no + 1], out[no + 2], out[no + 3] = id, refs[i], st
+    out[no + 4] = st == 'succeeded' and results[i] or ''
+    no = no + 4
     claimed[#claimed + 1] = until_ms
     claimed[#claimed + 1] = id
   else

@@ -279,6 +279,85 @@ pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(qu
     assert_eq!(info.members[1].status, MemberStatus::Releasing);
 }
 
+/// Ends applied together, in one call: a fan-in is released once, only by
+/// the call that ends its last dependency, with every dependency's result;
+/// a dependant of a dead step in the same call is cancelled, not released;
+/// the release reported, its member is released and not handed out again.
+pub async fn ends_applied_together_release_a_fan_in_once<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
+    let q = unique_queue("wf");
+    let store = queue.flow_store().expect("the backend stores flows");
+    let id = unique_queue("together");
+    let member = |name: &str, seq, after: &[&str]| {
+        let mut job =
+            ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
+        crate::queue::mark_member(&mut job, &id, name, true);
+        FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
+    };
+    let flow = NewFlow {
+        id: id.clone(),
+        kind: FlowKind::Workflow,
+        members: vec![
+            member("a1", 1, &[]),
+            member("a2", 2, &[]),
+            member("a3", 3, &[]),
+            member("d", 4, &[]),
+            member("z", 5, &["a1", "a2", "a3"]),
+            member("v", 6, &["a1", "d"]),
+        ],
+        closed: true,
+        on_success: None,
+        on_complete: None,
+    };
+    let roots = store.create_flow(flow).await.unwrap();
+    let mut names: Vec<&str> = roots.iter().map(|r| r.member.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a1", "a2", "a3", "d"]);
+    let jobs = queue.enqueue_many(roots.iter().map(|r| r.job.clone()).collect()).await.unwrap();
+    assert!(store.members_released(&roots).await.unwrap().is_empty());
+    let end = |name: &str, status, result: Option<&str>| {
+        let at = roots.iter().position(|r| r.member == name).unwrap();
+        MemberEnd {
+            flow: id.clone(),
+            member: name.into(),
+            job: jobs[at].clone(),
+            status,
+            result: result.map(str::to_owned),
+        }
+    };
+    // Two of z's three dependencies and v's two, in one call: v is
+    // cancelled by d, z still waits.
+    let first = [
+        end("a1", MemberStatus::Succeeded, Some("11")),
+        end("d", MemberStatus::Dead, None),
+        end("a2", MemberStatus::Succeeded, Some("12")),
+    ];
+    let released = store.members_ended(&first).await.unwrap();
+    assert!(released.is_empty(), "nothing may start yet: {released:?}");
+    // The last one, sent twice in the same call: z once, with all three.
+    let last = [end("a3", MemberStatus::Succeeded, Some("13")), end("a3", MemberStatus::Succeeded, Some("13"))];
+    let released = store.members_ended(&last).await.unwrap();
+    assert_eq!(released.iter().map(|r| r.member.as_str()).collect::<Vec<_>>(), ["z"]);
+    let deps = released[0].job.headers.get(DEPS_HEADER).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(deps).unwrap(),
+        serde_json::json!({ "a1": 11, "a2": 12, "a3": 13 })
+    );
+    assert!(store.members_ended(&first).await.unwrap().is_empty(), "applied once");
+    assert!(store.members_ended(&last).await.unwrap().is_empty(), "applied once");
+    let status =
+        |info: &crate::queue::FlowInfo, name: &str| info.members.iter().find(|m| m.name == name).unwrap().status;
+    let info = store.flow(&id).await.unwrap().unwrap();
+    assert_eq!(status(&info, "z"), MemberStatus::Releasing);
+    assert_eq!(status(&info, "v"), MemberStatus::Cancelled);
+    assert_eq!(status(&info, "d"), MemberStatus::Dead);
+    assert_eq!((info.summary.ended, info.summary.total), (5, 6));
+    assert!(store.members_released(&released).await.unwrap().is_empty());
+    let info = store.flow(&id).await.unwrap().unwrap();
+    assert_eq!(status(&info, "z"), MemberStatus::Released);
+    let stale = store.stale_releases(Duration::ZERO, 100).await.unwrap();
+    assert!(!stale.iter().any(|r| r.flow == id), "reported releases are not handed out again: {stale:?}");
+}
+
 /// A batch job adds jobs to its own batch while it runs: the batch, closed
 /// already, waits for them too, then fires its callback once.
 pub async fn batch_grows_from_inside_its_jobs<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
