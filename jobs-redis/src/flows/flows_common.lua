@@ -473,15 +473,17 @@ local function releases()
   if CHANGED then
     redis.call('PUBLISH', F .. 'wake', '1')
   end
-  local out = { 'ok', #REL }
-  for _, r in ipairs(REL) do
-    out[#out + 1] = r[1]
-    out[#out + 1] = r[2]
-    out[#out + 1] = r[3]
-    out[#out + 1] = #r[4]
-    for _, d in ipairs(r[4]) do
-      out[#out + 1] = d
+  local out, no = { 'ok', #REL }, 2
+  for i = 1, #REL do
+    local r = REL[i]
+    local deps = r[4]
+    local nd = #deps
+    out[no + 1], out[no + 2], out[no + 3], out[no + 4] = r[1], r[2], r[3], nd
+    no = no + 4
+    for j = 1, nd do
+      out[no + j] = deps[j]
     end
+    no = no + nd
   end
   return out
 end

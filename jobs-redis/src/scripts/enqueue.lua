@@ -120,18 +120,6 @@ local function replace(id, st, rank, token, digest, rec, run_at, expires, group,
   emit('enqueued', id, '0', 'replaced', new)
 end
 
--- The stored job holding caller id argument `arg` ('' = none), if any.
-local function id_holder(arg)
-  if arg == '' then
-    return nil
-  end
-  local other = redis.call('HGET', B .. 'ids', string.sub(arg, 2))
-  if other and redis.call('HEXISTS', JOBS, other) == 1 then
-    return other
-  end
-  return nil
-end
-
 -- The options of the job whose arguments start after ARGV[o] (see above;
 -- checked by enqueue): its run_at, unique_for_ms, expires, caller id, key,
 -- group and flow, '' for those it does not set.
@@ -211,19 +199,37 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  local ids = {}
+  -- The jobs' ids; the stored jobs holding their caller ids (the `ids`
+  -- index read once for all), nil for none.
+  local ids, held_by = {}, {}
+  local cids, at_cid, nc = {}, {}, 0
   for i = 1, n do
     local o = at[i]
     ids[i] = ARGV[o + 1]
     local letters = ARGV[o + 3]
     local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
-    if c then
-      local cid = ARGV[o + 3 + c]
-      if string.byte(cid, 1) == 102 then -- 'f': fail when the id is held
-        local other = id_holder(cid)
-        if other and other ~= ids[i] then
-          return { 'exists', i, other }
-        end
+    if c and ARGV[o + 3 + c] ~= '' then
+      nc = nc + 1
+      cids[nc], at_cid[nc] = string.sub(ARGV[o + 3 + c], 2), i
+    end
+  end
+  if nc > 0 then
+    local holders = hmget(B .. 'ids', cids)
+    for j = 1, nc do
+      local other = holders[j]
+      -- (An index entry may outlive its job.)
+      if other and redis.call('HEXISTS', JOBS, other) == 1 then
+        held_by[at_cid[j]] = other
+      end
+    end
+    for j = 1, nc do
+      local i = at_cid[j]
+      local o = at[i]
+      local cid = ARGV[o + 3 + string.find(ARGV[o + 3], 'c', 1, true)]
+      local other = held_by[i]
+      -- 'f': fail when the id is held.
+      if string.byte(cid, 1) == 102 and other and other ~= ids[i] then
+        return { 'exists', i, other }
       end
     end
   end
@@ -331,7 +337,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       existing = id
     end
     if not existing and cid ~= '' then
-      existing = id_holder(cid)
+      existing = held_by[i]
     end
     if not existing and key ~= '' then
       local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
