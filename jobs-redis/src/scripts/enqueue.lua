@@ -202,7 +202,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- The jobs' ids; the stored jobs holding their caller ids (the `ids`
   -- index read once for all), nil for none.
   local ids, held_by = {}, {}
-  local cids, at_cid, nc = {}, {}, 0
+  -- Per job with a caller id: its argument ('e' or 'f', then the id), the
+  -- id, the job's place in the batch.
+  local cid_args, cids, at_cid, nc = {}, {}, {}, 0
   for i = 1, n do
     local o = at[i]
     ids[i] = ARGV[o + 1]
@@ -210,7 +212,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
     local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
     if c and ARGV[o + 3 + c] ~= '' then
       nc = nc + 1
-      cids[nc], at_cid[nc] = string.sub(ARGV[o + 3 + c], 2), i
+      cid_args[nc], cids[nc], at_cid[nc] = ARGV[o + 3 + c], string.sub(ARGV[o + 3 + c], 2), i
     end
   end
   if nc > 0 then
@@ -224,11 +226,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
     for j = 1, nc do
       local i = at_cid[j]
-      local o = at[i]
-      local cid = ARGV[o + 3 + string.find(ARGV[o + 3], 'c', 1, true)]
       local other = held_by[i]
       -- 'f': fail when the id is held.
-      if string.byte(cid, 1) == 102 and other and other ~= ids[i] then
+      if string.byte(cid_args[j], 1) == 102 and other and other ~= ids[i] then
         return { 'exists', i, other }
       end
     end

@@ -11,7 +11,7 @@
 --   job retried), is dropped: there is no end to apply.
 
 local now = server_clock()
-local ids = redis.call('ZRANGEBYSCORE', B .. 'flowout', '-inf', ms(now), 'LIMIT', '0', ms(tonumber(ARGV[1])))
+local ids = redis.call('ZRANGEBYSCORE', B .. 'flowout', '-inf', ms(now), 'LIMIT', '0', ARGV[1])
 local n = #ids
 if n == 0 then
   return {}
