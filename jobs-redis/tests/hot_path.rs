@@ -177,3 +177,30 @@ fn a_batch_mixing_new_and_stored_jobs_stores_each_once() {
         assert_eq!(taken, vec![b.id, c.id, d.id]);
     });
 }
+
+/// A fetch from a queue with groups and no ungrouped jobs looks at the
+/// ungrouped jobs' ready lists once per call, not once per pass over the
+/// turn: with one group, a pass takes one job.
+#[test]
+fn a_fetch_looks_for_ungrouped_jobs_once_per_call() {
+    run(async {
+        let server = jobs_redis::testing::RedisServer::start();
+        let q = RedisQueue::connect(&server.url()).await.unwrap();
+        let queue = unique_queue("hot");
+        let n = 50;
+        let jobs = (0..n)
+            .map(|_| NewJob {
+                group: Some(jobs_core::JobGroup { key: "g".into(), concurrency: None, rate: None }),
+                ..raw(&queue)
+            })
+            .collect();
+        q.enqueue_many(jobs).await.unwrap();
+        let before = server.command_stat("lpop", "calls");
+        let got = q.fetch(&req(&queue, n, Duration::from_secs(30))).await.unwrap().jobs;
+        let pops = server.command_stat("lpop", "calls") - before;
+        assert_eq!(got.len(), n, "every job of the group in one call");
+        // Per job: its group's list, and the turn once per pass; the four
+        // ready lists of ungrouped jobs once, not per pass (6 per job).
+        assert!(pops <= 2 * n as u64 + 8, "{pops} LPOPs for {n} jobs");
+    });
+}

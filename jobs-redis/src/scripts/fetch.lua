@@ -238,6 +238,9 @@ local function pop_turns(now, max, probes)
   local group_at = { {}, {}, {}, {} }
   local nturn = redis.call('LLEN', B .. 'gturn')
   local idle = 0
+  -- The ungrouped jobs' turn (the member ''): the most urgent rank whose
+  -- ready list may hold jobs.
+  local ungrouped_from = 0
   local grun = B .. 'grun'
   while popped < max and idle < nturn do
     -- A round: the turn's next members taken off its head at once, and
@@ -267,12 +270,14 @@ local function pop_turns(now, max, probes)
       local m = members[j]
       local entry, rank = nil, nil
       if m == '' then
-        for r0 = 0, 3 do
+        for r0 = ungrouped_from, 3 do
           entry = redis.call('LPOP', ready_key(r0))
           if entry then
             rank = r0
             break
           end
+          -- Found empty: nothing is pushed to it during a fetch.
+          ungrouped_from = r0 + 1
         end
         if not entry then
           idle = idle + 1
