@@ -178,11 +178,12 @@ fn a_batch_mixing_new_and_stored_jobs_stores_each_once() {
     });
 }
 
-/// A fetch from a queue with groups and no ungrouped jobs looks at the
-/// ungrouped jobs' ready lists once per call, not once per pass over the
-/// turn: with one group, a pass takes one job.
+/// A fetch from a queue with groups takes the turn off its list once when
+/// it passes over the whole turn again and again, and looks at the
+/// ungrouped jobs' ready lists until each is found empty, not once per
+/// pass: with one group, a pass takes one job.
 #[test]
-fn a_fetch_looks_for_ungrouped_jobs_once_per_call() {
+fn a_fetch_passes_over_a_short_turn_without_taking_it_again() {
     run(async {
         let server = jobs_redis::testing::RedisServer::start();
         let q = RedisQueue::connect(&server.url()).await.unwrap();
@@ -199,8 +200,39 @@ fn a_fetch_looks_for_ungrouped_jobs_once_per_call() {
         let got = q.fetch(&req(&queue, n, Duration::from_secs(30))).await.unwrap().jobs;
         let pops = server.command_stat("lpop", "calls") - before;
         assert_eq!(got.len(), n, "every job of the group in one call");
-        // Per job: its group's list, and the turn once per pass; the four
-        // ready lists of ungrouped jobs once, not per pass (6 per job).
-        assert!(pops <= 2 * n as u64 + 8, "{pops} LPOPs for {n} jobs");
+        // Per job its group's list; the turn and the four ready lists of
+        // ungrouped jobs once (6 per job when each pass took the turn off
+        // its list and looked at every ready list).
+        assert!(pops <= n as u64 + 8, "{pops} LPOPs for {n} jobs");
+    });
+}
+
+/// Passes over the whole turn made in one call serve the groups in the
+/// same order as rounds taken off the turn one by one would: one job of
+/// each per pass, and a pass cut short by the batch's size leaves the
+/// groups it did not reach first in line for the next fetch.
+#[test]
+fn passes_in_one_call_keep_the_groups_turn() {
+    run(async {
+        let (q, queue) = queue().await;
+        let job = |g: &str| NewJob {
+            group: Some(jobs_core::JobGroup { key: g.into(), concurrency: None, rate: None }),
+            ..raw(&queue)
+        };
+        let mut of = std::collections::HashMap::new();
+        for round in 0..5 {
+            for g in ["a", "b", "c"] {
+                let id = q.enqueue_many(vec![job(g)]).await.unwrap().remove(0);
+                of.insert(id, format!("{g}{round}"));
+            }
+        }
+        let long = Duration::from_secs(30);
+        let names = |jobs: &[jobs_core::backend::LeasedJob]| jobs.iter().map(|j| of[&j.id].clone()).collect::<Vec<_>>();
+        let first = q.fetch(&req(&queue, 5, long)).await.unwrap().jobs;
+        assert_eq!(names(&first), ["a0", "b0", "c0", "a1", "b1"]);
+        let second = q.fetch(&req(&queue, 4, long)).await.unwrap().jobs;
+        assert_eq!(names(&second), ["c1", "a2", "b2", "c2"]);
+        let third = q.fetch(&req(&queue, 10, long)).await.unwrap().jobs;
+        assert_eq!(names(&third), ["a3", "b3", "c3", "a4", "b4", "c4"]);
     });
 }

@@ -253,6 +253,11 @@ local function pop_turns(now, max, probes)
       break
     end
     local nm = #members
+    -- The round took the whole turn: those that stay are the whole turn
+    -- again, in order, and the next pass over them is made here, as the
+    -- next round would make it, without putting them back and taking
+    -- them off again (nor reading and writing their counts again).
+    local whole = nm >= nturn
     load_bounds(members)
     local w, r = {}, {}
     if nm > 1 or members[1] ~= '' then
@@ -266,105 +271,130 @@ local function pop_turns(now, max, probes)
     -- closed, and the jobs popped per rank (for the `gpending` gauges).
     local brk_any = gbrk_any()
     local popped_at = { [0] = 0, 0, 0, 0 }
+    -- This pass's members (places in `members`, whose counts w and r
+    -- follow their jobs taken); those of the turn the last pass did not
+    -- reach, when it took fewer than stay.
+    local pass, np, rest = {}, nm, nil
     for j = 1, nm do
-      local m = members[j]
-      local entry, rank = nil, nil
-      if m == '' then
-        for r0 = ungrouped_from, 3 do
-          entry = redis.call('LPOP', ready_key(r0))
-          if entry then
-            rank = r0
-            break
-          end
-          -- Found empty: nothing is pushed to it during a fetch.
-          ungrouped_from = r0 + 1
-        end
-        if not entry then
-          idle = idle + 1
-        end
-        nstay = nstay + 1
-        stay[nstay] = m
-      else
-        -- Its bounds (bounds_of, inlined: this runs once per job).
-        local b = BOUNDS[m]
-        local limit, rate, hint = OVER_LIMIT or (b and b[1]), OVER_RATE, b and b[3] or 0
-        if not rate and b and b[2] ~= '' then
-          rate = b[2]
-        end
-        local run = r[j]
-        -- Its breaker (groups.lua): open (its cool-down over, or it would
-        -- be held), the job popped is its probe and leaves the group out
-        -- of the turn; probing, nothing starts.
-        local brk = brk_any and gbrk_state(m)
-        local free = not (brk and probe_of(brk)) and (not limit or run < limit)
-        -- At its rate: out of the turn until it may start again.
-        local held = free and rate and rate_wait(m, rate, now) or nil
-        if held then
-          redis.call('ZADD', B .. 'gheld', held, m)
-          HAS_HELD = true
-          count('throttled', 1)
-        elseif free then
-          for r0 = hint, 3 do
-            entry = redis.call('LPOP', gq(r0) .. m)
+      pass[j] = j
+    end
+    while true do
+      stay, nstay = {}, 0
+      for p = 1, np do
+        local j = pass[p]
+        local m = members[j]
+        local entry, rank = nil, nil
+        if m == '' then
+          for r0 = ungrouped_from, 3 do
+            entry = redis.call('LPOP', ready_key(r0))
             if entry then
               rank = r0
               break
             end
+            -- Found empty: nothing is pushed to it during a fetch.
+            ungrouped_from = r0 + 1
           end
-          if rank and rank > hint then
-            set_rank_hint(m, rank)
+          if not entry then
+            idle = idle + 1
           end
-        end
-        local left = 0
-        if entry then
-          left = w[j] - 1
-          nw = nw + 1
-          waits[2 * nw - 1], waits[2 * nw] = m, ms(left)
-          runs[2 * nw - 1], runs[2 * nw] = m, ms(run + 1)
-          popped_at[rank] = popped_at[rank] + 1
-          if rate or brk then
-            local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
-            if rate then
-              rate_take(m, rate, id, now)
-            end
-            if brk then
-              probes[id] = m
-            end
-          end
-        end
-        if held or not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
-          -- Out of the turn: held back, or no job or no slot left.
-          nturn = nturn - 1
-          if not held and not entry then
-            -- Out of the turn (`gon` is written with the round's) before
-            -- the tidy, which looks there.
-            nleft = nleft + 1
-            left_turn[nleft] = m
-            ON[m] = false
-            group_tidy(m, run, w[j], gone)
-          else
-            nleft = nleft + 1
-            left_turn[nleft] = m
-          end
-          if not held and limit and run + (entry and 1 or 0) >= limit and (left > 0 or not entry) then
-            -- Jobs of the group wait for a slot.
-            count('limited', 1)
-          end
-        else
           nstay = nstay + 1
-          stay[nstay] = m
+          stay[nstay] = j
+        else
+          -- Its bounds (bounds_of, inlined: this runs once per job).
+          local b = BOUNDS[m]
+          local limit, rate, hint = OVER_LIMIT or (b and b[1]), OVER_RATE, b and b[3] or 0
+          if not rate and b and b[2] ~= '' then
+            rate = b[2]
+          end
+          local run = r[j]
+          -- Its breaker (groups.lua): open (its cool-down over, or it would
+          -- be held), the job popped is its probe and leaves the group out
+          -- of the turn; probing, nothing starts.
+          local brk = brk_any and gbrk_state(m)
+          local free = not (brk and probe_of(brk)) and (not limit or run < limit)
+          -- At its rate: out of the turn until it may start again.
+          local held = free and rate and rate_wait(m, rate, now) or nil
+          if held then
+            redis.call('ZADD', B .. 'gheld', held, m)
+            HAS_HELD = true
+            count('throttled', 1)
+          elseif free then
+            for r0 = hint, 3 do
+              entry = redis.call('LPOP', gq(r0) .. m)
+              if entry then
+                rank = r0
+                break
+              end
+            end
+            if rank and rank > hint then
+              set_rank_hint(m, rank)
+            end
+          end
+          local left = 0
+          if entry then
+            left = w[j] - 1
+            nw = nw + 1
+            waits[2 * nw - 1], waits[2 * nw] = m, ms(left)
+            runs[2 * nw - 1], runs[2 * nw] = m, ms(run + 1)
+            w[j], r[j] = left, run + 1
+            popped_at[rank] = popped_at[rank] + 1
+            if rate or brk then
+              local id = string.byte(entry, 1) == 43 and string.sub(entry, 2) or entry
+              if rate then
+                rate_take(m, rate, id, now)
+              end
+              if brk then
+                probes[id] = m
+              end
+            end
+          end
+          if held or not entry or left <= 0 or brk or (limit and run + 1 >= limit) then
+            -- Out of the turn: held back, or no job or no slot left.
+            nturn = nturn - 1
+            if not held and not entry then
+              -- Out of the turn (`gon` is written with the round's) before
+              -- the tidy, which looks there.
+              nleft = nleft + 1
+              left_turn[nleft] = m
+              ON[m] = false
+              group_tidy(m, run, w[j], gone)
+            else
+              nleft = nleft + 1
+              left_turn[nleft] = m
+            end
+            if not held and limit and run + (entry and 1 or 0) >= limit and (left > 0 or not entry) then
+              -- Jobs of the group wait for a slot.
+              count('limited', 1)
+            end
+          else
+            nstay = nstay + 1
+            stay[nstay] = j
+          end
+        end
+        if entry then
+          local k = nper[rank + 1] + 1
+          nper[rank + 1] = k
+          per_rank[rank + 1][k] = entry
+          if m ~= '' then
+            group_at[rank + 1][k] = m
+          end
+          popped = popped + 1
+          idle = 0
         end
       end
-      if entry then
-        local k = nper[rank + 1] + 1
-        nper[rank + 1] = k
-        per_rank[rank + 1][k] = entry
-        if m ~= '' then
-          group_at[rank + 1][k] = m
-        end
-        popped = popped + 1
-        idle = 0
+      if not whole or rest or popped >= max or idle >= nturn or nstay == 0 then
+        break
       end
+      -- The next pass: the first of those that stay, as many as the next
+      -- round would take; the others wait at the head of the turn.
+      local k = math.min(max - popped, nstay)
+      if k < nstay then
+        rest = {}
+        for q = k + 1, nstay do
+          rest[q - k] = stay[q]
+        end
+      end
+      pass, np = stay, k
     end
     if nw > 0 then
       hset_many(GPEND, waits)
@@ -375,7 +405,14 @@ local function pop_turns(now, max, probes)
         count(gpending(r0), -popped_at[r0])
       end
     end
-    rpush_many(B .. 'gturn', stay)
+    local back = {}
+    for q = 1, rest and #rest or 0 do
+      back[q] = members[rest[q]]
+    end
+    for q = 1, nstay do
+      back[#back + 1] = members[stay[q]]
+    end
+    rpush_many(B .. 'gturn', back)
     leave_turn(left_turn)
     tidied(gone)
   end
