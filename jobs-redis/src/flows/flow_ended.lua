@@ -9,18 +9,7 @@
 
 local n = tonumber(ARGV[1])
 -- The ended members' statuses and dependants, one read of each per flow.
-local flows, names_of = {}, {}
-for i = 0, n - 1 do
-  local at = 2 + i * 4
-  local id = ARGV[at]
-  local names = names_of[id]
-  if not names then
-    names = {}
-    names_of[id] = names
-    flows[#flows + 1] = id
-  end
-  names[#names + 1] = ARGV[at + 1]
-end
+local flows, names_of = members_by_flow(n, 2, 4)
 local kids_of = {}
 for _, id in ipairs(flows) do
   local names = names_of[id]

@@ -8,28 +8,13 @@
 
 local n = tonumber(ARGV[1])
 local cancel = {}
--- The releases by flow (their places in ARGV), each flow's statuses read
--- at once.
-local flows, at_of = {}, {}
-for i = 0, n - 1 do
-  local id = ARGV[2 + i * 2]
-  local list = at_of[id]
-  if not list then
-    list = {}
-    at_of[id] = list
-    flows[#flows + 1] = id
-  end
-  list[#list + 1] = 3 + i * 2
-end
+-- The releases by flow, each flow's statuses read at once.
+local flows, names_of = members_by_flow(n, 2, 2)
 -- Their `out` entries, taken out in one call (but those of cancelled
 -- members: whether this call took one out decides whether it cancels).
 local entries, ne = {}, 0
 for _, id in ipairs(flows) do
-  local list = at_of[id]
-  local names = {}
-  for j = 1, #list do
-    names[j] = ARGV[list[j]]
-  end
+  local names = names_of[id]
   local sts = hmget(k(id, ':st'), names)
   local specs, nspec = {}, 0
   for j = 1, #names do

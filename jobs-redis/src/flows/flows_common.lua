@@ -134,6 +134,25 @@ local function hmget(key, fields)
   return out
 end
 
+-- The members named in ARGV (n of them, from ARGV[first], `stride`
+-- arguments apart, each a flow id then a member name), by flow: the
+-- flows in the order first named, and per flow its members in order.
+local function members_by_flow(n, first, stride)
+  local flows, names_of = {}, {}
+  for i = 0, n - 1 do
+    local at = first + i * stride
+    local id = ARGV[at]
+    local names = names_of[id]
+    if not names then
+      names = {}
+      names_of[id] = names
+      flows[#flows + 1] = id
+    end
+    names[#names + 1] = ARGV[at + 1]
+  end
+  return flows, names_of
+end
+
 -- Hands out member m of flow id (its status set to 'o' by the caller):
 -- its job and the results of its dependencies. `spec` and `after`, when
 -- the caller has them (a member written by this call): its job and its

@@ -229,18 +229,22 @@ pub async fn cancelled_workflow_runs_nothing_more<Q: JobQueue + QueueInspect + C
     assert!(info.members[0].released_at.is_some(), "the first step was released");
 }
 
+/// Member `name` of flow `id`: a probe job `seq` of queue `q` that
+/// succeeds, after `after` (each cancelling it when it fails).
+fn probe_member(q: &str, id: &str, name: &str, seq: u64, after: &[&str]) -> FlowMember {
+    let mut job =
+        ProbeJob { key: q.to_owned(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(q)).unwrap();
+    crate::queue::mark_member(&mut job, id, name, true);
+    FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
+}
+
 /// Each end applies once and each member is released once, whatever is
 /// repeated: ends applied twice, releases enqueued twice.
 pub async fn ends_and_releases_apply_once<Q: JobQueue + QueueInspect + Clone>(queue: Q) {
     let q = unique_queue("wf");
     let store = queue.flow_store().expect("the backend stores flows");
     let id = unique_queue("once");
-    let member = |name: &str, seq, after: &[&str]| {
-        let mut job =
-            ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
-        crate::queue::mark_member(&mut job, &id, name, true);
-        FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
-    };
+    let member = |name: &str, seq, after: &[&str]| probe_member(&q, &id, name, seq, after);
     let flow = NewFlow {
         id: id.clone(),
         kind: FlowKind::Workflow,
@@ -287,12 +291,7 @@ pub async fn ends_applied_together_release_a_fan_in_once<Q: JobQueue + QueueInsp
     let q = unique_queue("wf");
     let store = queue.flow_store().expect("the backend stores flows");
     let id = unique_queue("together");
-    let member = |name: &str, seq, after: &[&str]| {
-        let mut job =
-            ProbeJob { key: q.clone(), seq, act: Act::Succeed }.into_new_job(JobOptions::new().queue(&q)).unwrap();
-        crate::queue::mark_member(&mut job, &id, name, true);
-        FlowMember { name: name.into(), job, after: after.iter().map(|a| (a.to_string(), OnFailure::Cancel)).collect() }
-    };
+    let member = |name: &str, seq, after: &[&str]| probe_member(&q, &id, name, seq, after);
     let flow = NewFlow {
         id: id.clone(),
         kind: FlowKind::Workflow,
