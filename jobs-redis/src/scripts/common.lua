@@ -693,8 +693,8 @@ local function flow_ended(ids, n, now)
   if n == 0 or not has_flow_jobs() then
     return
   end
-  local refs = n == 1 and { redis.call('HGET', B .. 'flow', ids[1]) } or hmget(B .. 'flow', ids)
-  local out, no, score = {}, 0, type(now) == 'string' and now or ms(now)
+  local refs = hmget(B .. 'flow', ids)
+  local out, no, score = {}, 0, ms(now)
   for i = 1, n do
     if refs[i] then
       out[no + 1], out[no + 2] = score, ids[i]

@@ -199,12 +199,11 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  -- The jobs' ids; the stored jobs holding their caller ids (the `ids`
-  -- index read once for all), nil for none.
-  local ids, held_by = {}, {}
-  -- Per job with a caller id: its argument ('e' or 'f', then the id), the
-  -- id, the job's place in the batch.
-  local cid_args, cids, at_cid, nc = {}, {}, {}, 0
+  -- The jobs' ids; by place, their caller ids and the stored jobs holding
+  -- them (the `ids` index read once for all), nil for none.
+  local ids, cid_of_job, held_by = {}, {}, {}
+  -- The caller ids in batch order, and each one's job's place.
+  local cids, at_cid, nc = {}, {}, 0
   for i = 1, n do
     local o = at[i]
     ids[i] = ARGV[o + 1]
@@ -212,24 +211,22 @@ local function enqueue(now, n, base_arg, compact, one_name)
     local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
     if c and ARGV[o + 3 + c] ~= '' then
       nc = nc + 1
-      cid_args[nc], cids[nc], at_cid[nc] = ARGV[o + 3 + c], string.sub(ARGV[o + 3 + c], 2), i
+      cids[nc], at_cid[nc] = string.sub(ARGV[o + 3 + c], 2), i
+      cid_of_job[i] = cids[nc]
     end
   end
   if nc > 0 then
     local holders = hmget(B .. 'ids', cids)
     for j = 1, nc do
-      local other = holders[j]
+      local i, other = at_cid[j], holders[j]
       -- (An index entry may outlive its job.)
       if other and redis.call('HEXISTS', JOBS, other) == 1 then
-        held_by[at_cid[j]] = other
-      end
-    end
-    for j = 1, nc do
-      local i = at_cid[j]
-      local other = held_by[i]
-      -- 'f': fail when the id is held.
-      if string.byte(cid_args[j], 1) == 102 and other and other ~= ids[i] then
-        return { 'exists', i, other }
+        held_by[i] = other
+        -- 'f': fail when the id is held.
+        local o = at[i]
+        if other ~= ids[i] and string.byte(ARGV[o + 3 + string.find(ARGV[o + 3], 'c', 1, true)]) == 102 then
+          return { 'exists', i, other }
+        end
       end
     end
   end
@@ -402,7 +399,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       records[nr + 2] = rec
       nr = nr + 2
       if cid ~= '' then
-        local v, c = string.sub(cid, 2), #by_cid
+        local v, c = cid_of_job[i], #by_cid
         by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
       end
       if key ~= '' then
