@@ -989,3 +989,44 @@ fn start_marks_are_kept_in_a_hash_table() {
         assert_eq!(marks, 1, "only the field that keeps the hash a hash table is left");
     });
 }
+
+/// A wide workflow's member hashes are hash tables from their first write:
+/// a listpack is searched end to end for each field added until it holds
+/// `hash-max-listpack-entries` of them. The field that makes them so is gone
+/// once the call ends.
+#[test]
+fn a_wide_workflows_member_hashes_are_hash_tables() {
+    use jobs_core::testing::jobs::{Act, ProbeJob};
+    use jobs_core::JobOptions;
+    use jobs_core::{Step, Workflow};
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = unique_queue("wide");
+        let id = unique_queue("wide-flow");
+        let step = |name: &str, seq: u64| {
+            Step::with_options(
+                name,
+                ProbeJob { key: queue.clone(), seq, act: Act::Succeed },
+                JobOptions::new().queue(&queue),
+            )
+        };
+        let width = 300;
+        let mut flow = Workflow::new(&id).add_step(step("first", 0));
+        for i in 1..=width {
+            flow = flow.add_step(step(&format!("w{i}"), i).after(["first"]));
+        }
+        flow.enqueue(&q).await.unwrap();
+        let base = jobs_redis::keys::flow_record(&prefix, &id);
+        let mut conn = raw_conn().await;
+        // Every member has a status, a count of dependencies left and its
+        // job's id and name; all but the first have dependencies.
+        for (part, members) in [("st", width + 1), ("left", width + 1), ("info", width + 1), ("after", width)] {
+            let key = format!("{base}:{part}");
+            let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(&key).query_async(&mut conn).await.unwrap();
+            assert_eq!(enc, "hashtable", "{key}");
+            let fields: Vec<String> = redis::cmd("HKEYS").arg(&key).query_async(&mut conn).await.unwrap();
+            assert_eq!(fields.len() as u64, members, "{key}: the members' fields only");
+            assert!(fields.iter().all(|f| f == "first" || f.starts_with('w')), "{key}: {fields:?}");
+        }
+    });
+}
