@@ -270,6 +270,38 @@ impl ChaosConfig {
         if self.load < Duration::from_secs(5) {
             return bad("load must be at least 5 s");
         }
+        self.groups_can_drain()
+    }
+
+    /// Refuses a run whose grouped jobs cannot all start before the drain
+    /// times out, by arithmetic alone: with half the load spread over
+    /// [`ChaosConfig::groups`], each group starts at most its rate's worth,
+    /// and at most `group_concurrency` jobs of the mean length at once. Such
+    /// a run would fail with jobs that never ran, which says nothing about
+    /// the queue.
+    fn groups_can_drain(&self) -> Result<(), ChaosError> {
+        if self.groups == 0 {
+            return Ok(());
+        }
+        let mean = |(lo, hi): (u64, u64)| (lo + hi) as f64 / 2.0 / 1000.0;
+        let share = self.long_work_share;
+        let work_s = ((1.0 - share) * mean(self.work_ms) + share * mean(self.long_work_ms)).max(0.001);
+        let mut per_group = f64::from(self.group_concurrency) / work_s;
+        if let Some(rate) = self.group_rate {
+            per_group = per_group.min(f64::from(rate.limit) / rate.per.as_secs_f64());
+        }
+        let window = self.load.as_secs_f64() + self.drain_timeout.as_secs_f64();
+        let can_start = per_group * f64::from(self.groups) * window;
+        let grouped = f64::from(self.rate) * self.load.as_secs_f64() / 2.0;
+        if grouped > can_start {
+            return Err(ChaosError::Config(format!(
+                "{} groups cannot start the run's {grouped:.0} grouped jobs before the drain ends: at most \
+                 {per_group:.1} starts a second each over {window:.0} s, {can_start:.0} in all; raise the groups \
+                 (--groups), their rate (--group-rate) or their concurrency (--group-concurrency), or lower the \
+                 load's rate (--rate)",
+                self.groups
+            )));
+        }
         Ok(())
     }
 }
@@ -280,5 +312,41 @@ mod ms {
 
     pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_runs_can_drain() {
+        ChaosConfig::ci("w").validate().unwrap();
+        for minutes in [1, 2, 20, 60] {
+            ChaosConfig::long("w", minutes).validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_run_whose_groups_cannot_drain_is_refused() {
+        // Three groups at 4 starts a second: 12 a second for 360 s, against
+        // 18,000 grouped jobs.
+        let few = ChaosConfig { groups: 3, ..ChaosConfig::long("w", 3) };
+        let Err(ChaosError::Config(m)) = few.validate() else { panic!("accepted {few:?}") };
+        assert!(m.contains("3 groups cannot start the run's 18000 grouped jobs"), "{m}");
+        assert!(m.contains("--group-rate"), "says what to change: {m}");
+        // Without a rate, two at once of jobs of about 54 ms on average:
+        // about 37 starts a second each, enough.
+        ChaosConfig { group_rate: None, ..few.clone() }.validate().unwrap();
+        // One at once, with five times the load: bound by the concurrency.
+        let busy = ChaosConfig { group_rate: None, group_concurrency: 1, rate: 1000, ..few.clone() };
+        assert!(busy.validate().is_err(), "{busy:?}");
+        // The three groups' run of bound 8 and 1000 starts a second.
+        let wide_open = ChaosConfig {
+            group_concurrency: 8,
+            group_rate: Some(jobs_core::Rate { limit: 1000, per: Duration::from_secs(1) }),
+            ..few
+        };
+        wide_open.validate().unwrap();
     }
 }
