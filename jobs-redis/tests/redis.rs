@@ -1030,3 +1030,38 @@ fn a_wide_workflows_member_hashes_are_hash_tables() {
         }
     });
 }
+
+/// An enqueue of many jobs with caller ids writes its indexes into hash
+/// tables from the first field (see `a_wide_workflows_member_hashes_are_hash_tables`),
+/// and leaves no field of its own in them.
+#[test]
+fn a_large_enqueue_writes_its_indexes_into_hash_tables() {
+    run(async {
+        let (q, prefix) = isolated(Retention::default()).await;
+        let queue = "indexed";
+        let n = 300;
+        let jobs: Vec<NewJob> = (0..n)
+            .map(|i| NewJob {
+                caller_id: Some(jobs_core::CallerId {
+                    id: format!("order-{i}"),
+                    if_exists: jobs_core::IfExists::ReturnExisting,
+                }),
+                ..raw(queue, None)
+            })
+            .collect();
+        q.enqueue_many(jobs).await.unwrap();
+        let base = jobs_redis::keys::QueueKeys::new(&prefix, queue).base().to_owned();
+        let mut conn = raw_conn().await;
+        for part in ["ids", "cid"] {
+            let key = format!("{base}{part}");
+            let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(&key).query_async(&mut conn).await.unwrap();
+            assert_eq!(enc, "hashtable", "{key}");
+            let fields: Vec<Vec<u8>> = redis::cmd("HKEYS").arg(&key).query_async(&mut conn).await.unwrap();
+            assert_eq!(fields.len(), n, "{key}: one field per job");
+            assert!(
+                fields.iter().all(|f| std::str::from_utf8(f).is_ok() && f.len() <= 256),
+                "{key}: only jobs' fields"
+            );
+        }
+    });
+}
