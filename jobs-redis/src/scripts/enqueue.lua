@@ -202,16 +202,18 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- The jobs' ids; by place, their caller ids and the stored jobs holding
   -- them (the `ids` index read once for all), nil for none.
   local ids, cid_of_job, held_by = {}, {}, {}
-  -- The caller ids in batch order, and each one's job's place.
-  local cids, at_cid, nc = {}, {}, 0
+  -- The caller ids in batch order, each one's job's place, and whether
+  -- its job fails when the id is held (mode 'f').
+  local cids, at_cid, fails, nc = {}, {}, {}, 0
   for i = 1, n do
     local o = at[i]
     ids[i] = ARGV[o + 1]
     local letters = ARGV[o + 3]
     local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
-    if c and ARGV[o + 3 + c] ~= '' then
+    local arg = c and ARGV[o + 3 + c]
+    if arg and arg ~= '' then
       nc = nc + 1
-      cids[nc], at_cid[nc] = string.sub(ARGV[o + 3 + c], 2), i
+      cids[nc], at_cid[nc], fails[nc] = string.sub(arg, 2), i, string.byte(arg) == 102
       cid_of_job[i] = cids[nc]
     end
   end
@@ -222,9 +224,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
       -- (An index entry may outlive its job.)
       if other and redis.call('HEXISTS', JOBS, other) == 1 then
         held_by[i] = other
-        -- 'f': fail when the id is held.
-        local o = at[i]
-        if other ~= ids[i] and string.byte(ARGV[o + 3 + string.find(ARGV[o + 3], 'c', 1, true)]) == 102 then
+        if fails[j] and other ~= ids[i] then
           return { 'exists', i, other }
         end
       end

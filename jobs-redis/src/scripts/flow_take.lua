@@ -24,14 +24,8 @@ local results = hmget(RESULT, ids)
 local out, no, gone, claimed = {}, 0, {}, {}
 for i = 1, n do
   local id = ids[i]
-  local st = nil
-  if refs[i] then
-    if states[i] then
-      st = parse_state(states[i])
-    else
-      st = load_state(id)
-    end
-  end
+  -- (A job without a state field is pending, or gone: no end either way.)
+  local st = refs[i] and states[i] and parse_state(states[i])
   if st == 'succeeded' or st == 'dead' or st == 'cancelled' or st == 'expired' then
     out[no + 1], out[no + 2], out[no + 3] = id, refs[i], st
     out[no + 4] = st == 'succeeded' and results[i] or ''
