@@ -26,6 +26,8 @@ use crate::keys::{flow_keys, flow_record, flow_wake, QueueKeys};
 use crate::queue::RedisQueue;
 use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall, ScriptSet};
 
+mod spec;
+
 const COMMON: &str = include_str!("flows_common.lua");
 
 /// Every flow script: its name, its code, and whether it only reads.
@@ -105,7 +107,7 @@ fn text(op: &'static str, v: Value) -> Result<String, RedisQueueError> {
 }
 
 fn spec(op: &'static str, job: &NewJob) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(job).map_err(|e| RedisQueueError::reply(op, format!("job not encodable: {e}")).into())
+    spec::encode(job).map_err(|e| RedisQueueError::reply(op, format!("job not encodable: {e}")).into())
 }
 
 /// A member's `after` argument: `<p>:<name>` lines.
@@ -173,7 +175,7 @@ fn releases(op: &'static str, flow: &str, reply: Value) -> Result<Vec<Release>, 
         };
         let flow = text(op, f)?;
         let member = text(op, m)?;
-        let mut job: NewJob = serde_json::from_slice(&bytes(op, s)?)
+        let mut job = spec::decode(&bytes(op, s)?)
             .map_err(|e| RedisQueueError::reply(op, format!("stored job of `{member}`: {e}")))?;
         let nd: usize = text(op, nd)?.parse().map_err(|_| RedisQueueError::reply(op, "dependency count"))?;
         if nd > 0 {
