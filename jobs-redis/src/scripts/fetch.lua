@@ -614,14 +614,29 @@ local function fetch(now, a, full, park)
 end
 
 -- A fetch reply as one string: each value as `<length>:<bytes>`, or `-`
--- for nil (jobs_redis decodes it back into the reply).
+-- for nil (jobs_redis decodes it back into the reply). Each value is
+-- joined as it is, beside its length's prefix, which is built once per
+-- length: a job's values are of a few lengths, and Lua builds a number's
+-- text through sprintf, and a new string for each `..`.
 local function pack_reply(out)
-  local parts = {}
+  local parts, np, prefixes = {}, 0, {}
   for i = 1, #out do
     local v = out[i]
-    parts[i] = v and (#v .. ':' .. v) or '-'
+    if v then
+      local n = #v
+      local p = prefixes[n]
+      if not p then
+        p = n .. ':'
+        prefixes[n] = p
+      end
+      parts[np + 1], parts[np + 2] = p, v
+      np = np + 2
+    else
+      np = np + 1
+      parts[np] = '-'
+    end
   end
-  return table.concat(parts)
+  return table.concat(parts, '', 1, np)
 end
 
 -- Whether a fetch would take a lone job of rank `rank` (see hand_off)
