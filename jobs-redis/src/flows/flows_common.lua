@@ -22,7 +22,8 @@
 --   f:<id>:after  hash member -> its dependencies, `<p>:<name>` lines
 --                 (p: c cancel, k continue when that one fails)
 --   f:<id>:kids   hash member -> its dependants, `<p>:<name>` lines
---   f:<id>:spec   hash member -> its job (JSON of jobs_core::NewJob),
+--   f:<id>:spec   hash member -> its job (JSON of jobs_core::NewJob's
+--                 fields, as flows/spec.rs writes it: opaque here),
 --                 dropped once its release is reported
 --   f:<id>:info   hash member -> `<job id>\t<job name>`
 --   f:<id>:res    hash member -> its result (JSON), kept for members that
