@@ -29,7 +29,13 @@ const STALE_AFTER: Duration = Duration::from_secs(5);
 /// fetches, so this bounds only recovery, at one call per queue per sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
-/// Enqueues released members and reports them; cancels those whose flow
+/// Releases enqueued and reported per call, at most: a wide fan-out's
+/// thousands of releases sent in one call make the backend hold them all at
+/// once (on Redis, megabytes of arguments a script walks past the CPU's
+/// caches).
+const RELEASE_CHUNK: usize = 500;
+
+/// Enqueues released members and reports them, a part at a time; cancels those whose flow
 /// was cancelled meanwhile. A failure leaves the releases to the stale
 /// sweep: enqueueing one again stores nothing new (its caller id).
 pub(crate) async fn release<Q: JobQueue + ?Sized>(
@@ -37,13 +43,12 @@ pub(crate) async fn release<Q: JobQueue + ?Sized>(
     store: &dyn FlowStore,
     releases: Vec<Release>,
 ) -> Result<(), Error> {
-    if releases.is_empty() {
-        return Ok(());
-    }
-    queue.enqueue_many(releases.iter().map(|r| r.job.clone()).collect()).await?;
-    let cancel = store.members_released(&releases).await?;
-    if !cancel.is_empty() {
-        store.cancel_jobs(&cancel).await?;
+    for part in releases.chunks(RELEASE_CHUNK) {
+        queue.enqueue_many(part.iter().map(|r| r.job.clone()).collect()).await?;
+        let cancel = store.members_released(part).await?;
+        if !cancel.is_empty() {
+            store.cancel_jobs(&cancel).await?;
+        }
     }
     Ok(())
 }
@@ -112,5 +117,54 @@ pub(crate) async fn run(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::memory::MemoryQueue;
+    use crate::queue::{forward_fns, BoxFuture, NewJob, QueueInspect};
+    use crate::vocab::JobId;
+    use crate::Workflow;
+
+    // Only its payload type is used: the steps are enqueued, not run.
+    #[allow(dead_code)]
+    #[crate::job(crate = crate, register = false, name = "flow.relay.test.step")]
+    async fn relay_step(seq: u64) -> Result<u64, crate::JobError> {
+        Ok(seq)
+    }
+
+    /// A `MemoryQueue` that records the size of each `enqueue_many`.
+    struct Recording {
+        inner: MemoryQueue,
+        calls: Mutex<Vec<usize>>,
+    }
+
+    impl JobQueue for Recording {
+        forward_fns!(s => &s.inner; fetch, finish, extend_leases, report_progress, waiter, now, payload_format,
+            schedule_store, presence, flow_store);
+
+        fn enqueue_many(&self, jobs: Vec<NewJob>) -> BoxFuture<'_, Result<Vec<JobId>, Error>> {
+            self.calls.lock().unwrap().push(jobs.len());
+            self.inner.enqueue_many(jobs)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wide_release_is_enqueued_and_reported_a_part_at_a_time() {
+        let q = Recording { inner: MemoryQueue::new(), calls: Mutex::new(Vec::new()) };
+        let width = 2 * RELEASE_CHUNK as u64 + 7;
+        let flow = (0..width).fold(Workflow::new("wide"), |f, i| f.step(format!("s{i}"), RelayStep { seq: i }));
+        flow.enqueue(&q).await.unwrap();
+        assert_eq!(*q.calls.lock().unwrap(), [RELEASE_CHUNK, RELEASE_CHUNK, 7]);
+        // Every step is pending in its queue, and reported released.
+        assert_eq!(q.inner.stats().await.unwrap().queue("default").pending, width);
+        let info = q.inner.flow_store().unwrap().flow("wide").await.unwrap().unwrap();
+        assert_eq!(info.members.len() as u64, width);
+        assert!(info.members.iter().all(|m| m.status == crate::MemberStatus::Released), "{:?}", info.members);
     }
 }
