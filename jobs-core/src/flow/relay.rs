@@ -29,15 +29,15 @@ const STALE_AFTER: Duration = Duration::from_secs(5);
 /// fetches, so this bounds only recovery, at one call per queue per sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
-/// Releases enqueued and reported per call, at most: a wide fan-out's
-/// thousands of releases sent in one call make the backend hold them all at
-/// once (on Redis, megabytes of arguments a script walks past the CPU's
-/// caches).
+/// Releases enqueued and reported per call, at most. Redis runs one script
+/// at a time, so one call for all of a wide fan-out's releases would hold
+/// every other client of the server for as long as they all take.
 const RELEASE_CHUNK: usize = 500;
 
-/// Enqueues released members and reports them, a part at a time; cancels those whose flow
-/// was cancelled meanwhile. A failure leaves the releases to the stale
-/// sweep: enqueueing one again stores nothing new (its caller id).
+/// Enqueues released members and reports them, a part at a time; cancels
+/// those whose flow was cancelled meanwhile. A failure leaves the releases
+/// (those of its part and after) to the stale sweep: enqueueing one again
+/// stores nothing new (its caller id).
 pub(crate) async fn release<Q: JobQueue + ?Sized>(
     queue: &Q,
     store: &dyn FlowStore,
