@@ -77,6 +77,8 @@ macro_rules! script_identity {
 pub(crate) use script_identity;
 
 const COMMON: &str = include_str!("scripts/common.lua");
+/// HSET of many fields: the start of both sets' shared parts.
+pub(crate) const HSET_MANY: &str = include_str!("scripts/hset_many.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
 const BREAKER: &str = include_str!("scripts/breaker.lua");
 /// Definitions some scripts share beyond the common files: the fetch's
@@ -121,11 +123,11 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
 ];
 
 /// The queue scripts, over what each starts with: the archive backlog's
-/// bound (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]), the
-/// common files and the shared definitions.
+/// bound (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]),
+/// `hset_many.lua`, the common files and the shared definitions.
 pub(crate) static QUEUE: LazyLock<ScriptSet> = LazyLock::new(|| {
     let shared = format!(
-        "local ARCHIVE_MAX = {}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
+        "local ARCHIVE_MAX = {}\n{HSET_MANY}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
         jobs_core::ARCHIVE_BACKLOG_MAX,
         DEFINITIONS.join("\n")
     );

@@ -89,17 +89,6 @@ local function later(key, a, b)
   WN[key] = c + 2
 end
 
--- A hash created with many fields starts as a listpack, and Redis 7.0
--- turns it into a hash table only once it holds hash-max-listpack-entries
--- fields (512 by default), each field added meanwhile after a search of
--- the whole listpack. A field whose value is longer than
--- hash-max-listpack-value (64 by default) makes it a hash table at once:
--- a hash written with at least KEEP_FROM fields by one call gets this one
--- first, taken out again before the call ends. No member can be named so
--- (validate_member_name in jobs_core).
-local KEEP_FROM = 128
-local KEEPER = '<keeps this hash a hash table while a flow store call writes many fields>'
-
 -- Sends the writes made so far (before a flow's keys are deleted, and at
 -- the end of every call that writes: releases()).
 local function flush()
@@ -107,19 +96,12 @@ local function flush()
   for i = 1, #WKEYS do
     local key = WKEYS[i]
     local t, n = W[key], WN[key]
-    local keep = key ~= out and n >= 2 * KEEP_FROM
-    if keep then
-      redis.call('HSET', key, KEEPER, KEEPER)
-    end
-    for j = 1, n, 1000 do
-      if key == out then
+    if key == out then
+      for j = 1, n, 1000 do
         redis.call('ZADD', key, unpack(t, j, math.min(j + 999, n)))
-      else
-        redis.call('HSET', key, unpack(t, j, math.min(j + 999, n)))
       end
-    end
-    if keep then
-      redis.call('HDEL', key, KEEPER)
+    else
+      hset_many(key, t, n)
     end
   end
   W, WN, WKEYS = {}, {}, {}

@@ -48,32 +48,23 @@ struct Out<'a> {
     headers: &'a jobs_core::Headers,
 }
 
-/// The stored form read back: either form above.
+/// The stored form read back: either form above (a missing option is
+/// `None`, as serde reads an absent `Option` field).
 #[derive(Deserialize)]
 struct In {
     id: JobId,
     name: String,
-    #[serde(default)]
     text: Option<String>,
-    #[serde(default)]
     payload: Option<Vec<u8>>,
     format: PayloadFormat,
     priority: Priority,
-    #[serde(default)]
     max_retries: Option<u32>,
-    #[serde(default)]
     timeout: Option<Duration>,
-    #[serde(default)]
     run_at: Option<jobs_core::When>,
-    #[serde(default)]
     unique_for: Option<Duration>,
-    #[serde(default)]
     caller_id: Option<jobs_core::CallerId>,
-    #[serde(default)]
     key: Option<jobs_core::JobKey>,
-    #[serde(default)]
     group: Option<jobs_core::JobGroup>,
-    #[serde(default)]
     expires: Option<jobs_core::When>,
     enqueued_at: SystemTime,
     #[serde(default)]

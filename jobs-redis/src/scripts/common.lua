@@ -272,24 +272,6 @@ local function chunked(cmd, key, items)
   return sum
 end
 
--- HSET of many fields. A hash Redis creates is a listpack until it holds
--- `hash-max-listpack-entries` fields (512 by default), and each field
--- added meanwhile is found by a walk of the whole listpack; a field longer
--- than `hash-max-listpack-value` makes it a hash table at once. So a call
--- writing at least 128 fields first sets one such field, and deletes it
--- once they are written. Its name starts with a byte no UTF-8 text holds,
--- so it is no job id, token, caller id, key or group key.
-local function hset_many(key, items)
-  if #items < 256 then
-    return chunked('HSET', key, items)
-  end
-  local wide = '\255 not a job, caller id, key or group: makes this hash a hash table while one call writes many fields'
-  redis.call('HSET', key, wide, '1')
-  local new = chunked('HSET', key, items)
-  redis.call('HDEL', key, wide)
-  return new
-end
-
 local function hdel_many(key, ids)
   chunked('HDEL', key, ids)
 end
