@@ -46,8 +46,10 @@
 -- nothing left). Per call, whatever its size: the groups' `gbound` fields
 -- (HMGET) and turn membership (SMISMEMBER), their pending counts (HMGET
 -- and HSET of `gpend`, and in an enqueue ZADD of `gwait`) and running
--- counts (HMGET and HSET of `grun`), and in a fetch one LPOP and one RPUSH
--- of the turn per round.
+-- counts (HMGET and HSET of `grun`; a group the finish deletes is not
+-- written first), whether those offered a place in the turn are held
+-- (ZMSCORE of `gheld`, when it exists), and in a fetch one LPOP and one
+-- RPUSH of the turn per round.
 --
 -- Each of `gpend`, `grun` and `gbound` keeps a field '' that is no
 -- group's, to stay a hash table (keep_group_hashes).
@@ -337,12 +339,53 @@ local function gbrk_probing(g)
   return probe_of(gbrk_state(g)) ~= nil
 end
 
--- Whether group `g` is held back (its rate, or an upstream's wait).
-local function is_held(g)
+-- Whether each group is in `gheld`, as read or written in this script
+-- call.
+local HELD = {}
+
+-- Whether `gheld` exists (looked up once per script call).
+local function any_held()
   if HAS_HELD == nil then
     HAS_HELD = redis.call('EXISTS', B .. 'gheld') == 1
   end
-  return HAS_HELD and redis.call('ZSCORE', B .. 'gheld', g) ~= false
+  return HAS_HELD
+end
+
+-- Whether group `g` is held back (its rate, or an upstream's wait).
+local function is_held(g)
+  if not any_held() then
+    return false
+  end
+  local v = HELD[g]
+  if v == nil then
+    v = redis.call('ZSCORE', B .. 'gheld', g) ~= false
+    HELD[g] = v
+  end
+  return v
+end
+
+-- Reads whether the groups of `gs` ('' skipped) are held, for those not
+-- known yet in this call, in one ZMSCORE per thousand: an enqueue's batch
+-- and a finish's ended jobs offer many groups a place in the turn.
+local function load_held(gs)
+  if not any_held() then
+    return
+  end
+  local want, n = uncached(HELD, gs)
+  for i = 1, n, 1000 do
+    local part = redis.call('ZMSCORE', B .. 'gheld', unpack(want, i, math.min(i + 999, n)))
+    for j = 1, math.min(1000, n - i + 1) do
+      HELD[want[i + j - 1]] = part[j] ~= false
+    end
+  end
+end
+
+-- Group `g` is in `gheld` (`held`) or not, as this script call wrote it.
+local function set_held(g, held)
+  HELD[g] = held
+  if held then
+    HAS_HELD = true
+  end
 end
 
 -- A group field split: key, bound, rate ('' for none).
@@ -432,9 +475,10 @@ end
 
 -- Puts group `g` in the turn when it has pending jobs and a free slot and
 -- is not in it yet (`pending`: known to have pending jobs; with `batch`,
--- the entry is appended to it for offered() to write). Returns whether it
--- went in, and whether it is in the turn afterwards.
-local function offer_turn(g, pending, batch)
+-- the entry is appended to it for offered() to write; `running`: its
+-- running jobs when the caller knows them, ahead of `grun`). Returns
+-- whether it went in, and whether it is in the turn afterwards.
+local function offer_turn(g, pending, batch, running)
   if in_turn(g) then
     return false, true
   end
@@ -447,7 +491,7 @@ local function offer_turn(g, pending, batch)
     return false, false
   end
   local limit = bounds_of(g)
-  if limit and (tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
+  if limit and (running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0) >= limit then
     return false, false
   end
   ON[g] = true
@@ -584,6 +628,7 @@ local function group_push_many(items)
   zadd_many(GWAIT, items_w)
   hset_many(B .. 'gbound', bounds)
   load_in_turn(offer)
+  load_held(offer)
   local entered = {}
   for j = 1, no do
     offer_turn(offer[j], true, entered)
@@ -677,14 +722,11 @@ local function groups_ended(ids, now)
     return false
   end
   local running = read_many(B .. 'grun', gs)
-  local items = {}
   for k = 1, ng do
     running[k] = running[k] - ended[k]
-    items[2 * k - 1], items[2 * k] = gs[k], ms(running[k])
   end
-  hset_many(B .. 'grun', items)
-  -- The groups out of the turn: their pending counts and bounds read in
-  -- one call each.
+  -- The groups out of the turn: their pending counts read in one call,
+  -- and the bounds and holds of those with jobs pending (offered a place).
   local out, run_out, nout = {}, {}, 0
   for i = 1, ng, 1000 do
     local part = redis.call('SMISMEMBER', B .. 'gon', unpack(gs, i, math.min(i + 999, ng)))
@@ -697,23 +739,45 @@ local function groups_ended(ids, now)
       end
     end
   end
-  if nout == 0 then
-    return false
-  end
-  local waiting = read_many(GPEND, out)
-  load_bounds(out)
   local back, entered, gone = false, {}, {}
-  for i = 1, nout do
-    local g = out[i]
-    local went, in_turn = false, false
-    if waiting[i] > 0 then
-      went, in_turn = offer_turn(g, true, entered)
+  if nout > 0 then
+    local waiting = read_many(GPEND, out)
+    local offer, no = {}, 0
+    for i = 1, nout do
+      if waiting[i] > 0 then
+        no = no + 1
+        offer[no] = out[i]
+      end
     end
-    back = back or went
-    if run_out[i] <= 0 and not in_turn then
-      group_tidy(g, run_out[i], waiting[i], gone)
+    load_bounds(offer)
+    load_held(offer)
+    for i = 1, nout do
+      local g = out[i]
+      local went, in_turn = false, false
+      if waiting[i] > 0 then
+        went, in_turn = offer_turn(g, true, entered, run_out[i])
+      end
+      back = back or went
+      if run_out[i] <= 0 and not in_turn then
+        group_tidy(g, run_out[i], waiting[i], gone)
+      end
     end
   end
+  -- The running counts of the groups that stay (tidied() deletes the
+  -- others' whole).
+  local dropped = {}
+  for i = 1, #gone do
+    dropped[gone[i]] = true
+  end
+  local items, ni = {}, 0
+  for k = 1, ng do
+    local g = gs[k]
+    if not dropped[g] then
+      items[ni + 1], items[ni + 2] = g, ms(running[k])
+      ni = ni + 2
+    end
+  end
+  hset_many(B .. 'grun', items)
   offered(entered)
   tidied(gone)
   return back
@@ -726,7 +790,7 @@ local function hold_group(g, till)
   leave_turn({ g })
   redis.call('LREM', B .. 'gturn', 0, g)
   redis.call('ZADD', B .. 'gheld', 'GT', till, g)
-  HAS_HELD = true
+  set_held(g, true)
 end
 
 -- Offers each group with running jobs a place in the turn (the bounds
@@ -773,6 +837,7 @@ local function release_held(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', ms(now), 'LIMIT', '0', ms(limit))
   for _, g in ipairs(due) do
     redis.call('ZREM', B .. 'gheld', g)
+    set_held(g, false)
     offer_turn(g, false)
   end
 end
@@ -792,6 +857,7 @@ local function group_breaker_close(g)
   gbrk_write(g, false)
   redis.call('DEL', B .. 'gbf:' .. g)
   redis.call('ZREM', B .. 'gheld', g)
+  set_held(g, false)
   offer_turn(g, false)
 end
 
