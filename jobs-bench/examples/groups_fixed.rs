@@ -6,12 +6,19 @@
 //! callgrind (`scripts/groups-instructions`) the instructions Redis
 //! executes per job repeat to within a few tenths of a percent.
 //!
-//! `cargo run --release -p jobs-bench --example groups_fixed -- URL [N] [B] [GROUPS] [BACKLOG] [STEPS]`
+//! `cargo run --release -p jobs-bench --example groups_fixed -- URL [N] [B] [GROUPS] [BACKLOG] [STEPS] [IDLE]`
 //! STEPS (`enqueue,fetch,finish` by default) leaves out the steps not
 //! named, so the cost of each is the difference between two runs (every
 //! job is enqueued; without `fetch` nothing is fetched or finished);
 //! `start` adds each job's start mark (`Outcome::Started`, which a pool
 //! sends for a job that outlasts its ack batch) before its finish.
+//! IDLE (0 by default) first puts that many groups out of the turn for an
+//! hour, as jobs-bench's run beside idle groups does
+//! (`jobs_bench::scenario::idle_groups`). With `GROUPS_FIXED_PAUSE` set, the run prints `ready` on stderr
+//! once set up and `measured` once its batches are done, and each time
+//! waits for a line on stdin: a harness counts the server's instructions
+//! between the two (`scripts/groups-instructions` with IDLE), since the
+//! setup's own count does not repeat from run to run.
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
 use jobs_bench::job::BenchNoop;
@@ -30,16 +37,27 @@ async fn main() -> Result<(), Failure> {
     let url = args.get(1).cloned().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let (n, b, groups, backlog) = (arg(2, 20_000), arg(3, 100).max(1), arg(4, 10_000), arg(5, 2_000));
     let steps = args.get(6).map_or("enqueue,fetch,finish", String::as_str);
+    let idle = arg(7, 0);
+    let pause = std::env::var_os("GROUPS_FIXED_PAUSE").is_some();
     let (fetch, finish, start) = (steps.contains("fetch"), steps.contains("finish"), steps.contains("start"));
     let target = Target::connect(&url)?;
     let prefix = format!("grfixed-{}", std::process::id());
-    let config = RedisConfig { prefix: prefix.clone(), ..RedisConfig::new(target.url()) };
+    // Under callgrind a call takes about fifty times as long: the fetch
+    // that takes 100,000 idle groups out of the turn, minutes.
+    let config = RedisConfig {
+        prefix: prefix.clone(),
+        command_timeout: std::time::Duration::from_secs(900),
+        ..RedisConfig::new(target.url())
+    };
     let q = RedisQueue::from_config(&config).await?;
     let job = |i: usize| match groups {
         0 => BenchNoop::now().new_job(),
         g => BenchNoop::now().into_new_job(JobOptions::new().group(format!("g{}", i % g))),
     };
     let req = jobs_bench::job::fetch_request(b);
+    if idle > 0 {
+        jobs_bench::scenario::idle_groups(&q, idle, &jobs_bench::Progress::new("idle groups", true)).await?;
+    }
     let mut next = 0;
     let mut enqueue = |size: usize| {
         let jobs = (next..next + size).map(job).collect::<Result<Vec<_>, _>>();
@@ -51,6 +69,9 @@ async fn main() -> Result<(), Failure> {
         let size = left.min(b);
         q.enqueue_many(enqueue(size)?).await?;
         left -= size;
+    }
+    if pause {
+        wait_for_harness("ready")?;
     }
     let before = target.cpu_seconds().await?;
     let mut done = 0;
@@ -80,6 +101,9 @@ async fn main() -> Result<(), Failure> {
         q.finish(acks).await?;
     }
     let us = (target.cpu_seconds().await? - before) * 1e6 / done as f64;
+    if pause {
+        wait_for_harness("measured")?;
+    }
     eprintln!("{us:.2} µs of Redis CPU per job ({done} jobs, batch {b}, groups {groups}, backlog {backlog})");
     println!(
         "{}",
@@ -90,5 +114,14 @@ async fn main() -> Result<(), Failure> {
     if let Err(e) = target.delete_prefix(&prefix).await {
         eprintln!("the run's keys were not deleted: {e}");
     }
+    Ok(())
+}
+
+/// Says `what` on stderr and waits for a line on stdin (see
+/// `GROUPS_FIXED_PAUSE` above).
+fn wait_for_harness(what: &str) -> Result<(), Failure> {
+    eprintln!("{what}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
     Ok(())
 }

@@ -444,8 +444,8 @@ async fn end_to_end_in(
         let (idle, what) = (s.idle_groups, b.what(s.idle_groups));
         let p = progress.sub(&what);
         match b {
-            Beside::IdleGroups => scenario::idle_groups(&st, idle, &p).await?,
-            Beside::LiveJobs => scenario::live_jobs(&st, idle, &p).await?,
+            Beside::IdleGroups => scenario::idle_groups(&*st.producer, idle, &p).await?,
+            Beside::LiveJobs => scenario::live_jobs(&*st.producer, idle, &p).await?,
         }
         p.done("held for an hour");
         label = format!("{label} beside {what}");

@@ -642,8 +642,8 @@ pub async fn event_delay(store: &Store, n: usize, rate: u32, p: &Progress) -> Re
 /// job i made by `job(i)`, in batches of 1,000 one after the other
 /// (unlike [`produce`], which times its tasks), reporting how many are
 /// sent after each batch.
-async fn enqueue_setup(
-    store: &Store,
+async fn enqueue_setup<Q: JobQueue + ?Sized>(
+    q: &Q,
     n: usize,
     mut job: impl FnMut(usize) -> Result<NewJob, BenchError>,
     mut step: impl FnMut(usize),
@@ -652,7 +652,7 @@ async fn enqueue_setup(
     while sent < n {
         let k = (n - sent).min(1000);
         let jobs = (sent..sent + k).map(&mut job).collect::<Result<Vec<_>, _>>()?;
-        store.producer.enqueue_many(jobs).await?;
+        q.enqueue_many(jobs).await?;
         sent += k;
         step(sent);
     }
@@ -667,8 +667,8 @@ fn hour_lease(max: usize) -> jobs_core::backend::FetchRequest {
 
 /// Fetches with `req` until `n` jobs are leased (`what` names them in the
 /// error when a fetch comes back empty first), reporting the count so far.
-async fn lease_all(
-    store: &Store,
+async fn lease_all<Q: JobQueue + ?Sized>(
+    q: &Q,
     req: &jobs_core::backend::FetchRequest,
     n: usize,
     what: &str,
@@ -676,7 +676,7 @@ async fn lease_all(
 ) -> Result<(), BenchError> {
     let mut leased = 0;
     while leased < n {
-        let got = store.producer.fetch(req).await?.jobs.len();
+        let got = q.fetch(req).await?.jobs.len();
         if got == 0 {
             return Err(BenchError::Stuck(format!("{what}: {leased} of {n} leased")));
         }
@@ -689,21 +689,22 @@ async fn lease_all(
 /// Puts `n` groups out of the turn for an hour beside the run that follows:
 /// two jobs each with `rate = "1/1h"`, the first leased for an hour by
 /// direct fetches (so it never runs) and the second waiting for the rate.
-/// A fetch must not pay for them.
-pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
+/// A fetch must not pay for them. `q` is the producers' handle
+/// ([`Store::producer`]) or any other.
+pub async fn idle_groups<Q: JobQueue + ?Sized>(q: &Q, n: usize, p: &Progress) -> Result<(), BenchError> {
     let hourly: jobs_core::Rate = "1/1h".parse().map_err(BenchError::Task)?;
     let job = |i: usize| {
         let mut job = BenchNoop::now().new_job()?;
         job.group = Some(jobs_core::JobGroup { key: format!("idle{}", i % n), concurrency: None, rate: Some(hourly) });
         Ok(job)
     };
-    enqueue_setup(store, 2 * n, job, |sent| p.step(sent, 3 * n)).await?;
+    enqueue_setup(q, 2 * n, job, |sent| p.step(sent, 3 * n)).await?;
     let req = hour_lease(1000);
-    lease_all(store, &req, n, "idle groups: first jobs", |leased| p.step(2 * n + leased, 3 * n)).await?;
+    lease_all(q, &req, n, "idle groups: first jobs", |leased| p.step(2 * n + leased, 3 * n)).await?;
     // Groups whose first job was just leased are still in the turn until a
     // fetch finds them at their rate: one more fetch moves them out, so the
     // measured run starts with every idle group out of the turn.
-    let extra = store.producer.fetch(&req).await?.jobs.len();
+    let extra = q.fetch(&req).await?.jobs.len();
     if extra > 0 {
         return Err(BenchError::Stuck(format!("idle groups: {extra} second jobs leased despite the rate")));
     }
@@ -714,11 +715,11 @@ pub async fn idle_groups(store: &Store, n: usize, p: &Progress) -> Result<(), Be
 /// for an hour by direct fetches (so they never run) and `n` due in an
 /// hour. Against [`idle_groups`], it tells what the idle groups' jobs cost
 /// a fetch from what their groups do.
-pub async fn live_jobs(store: &Store, n: usize, p: &Progress) -> Result<(), BenchError> {
-    enqueue_setup(store, n, |_| Ok(BenchNoop::now().new_job()?), |sent| p.step(sent, 3 * n)).await?;
-    lease_all(store, &hour_lease(1000), n, "live jobs", |leased| p.step(n + leased, 3 * n)).await?;
+pub async fn live_jobs<Q: JobQueue + ?Sized>(q: &Q, n: usize, p: &Progress) -> Result<(), BenchError> {
+    enqueue_setup(q, n, |_| Ok(BenchNoop::now().new_job()?), |sent| p.step(sent, 3 * n)).await?;
+    lease_all(q, &hour_lease(1000), n, "live jobs", |leased| p.step(n + leased, 3 * n)).await?;
     let later = |_| Ok(BenchNoop::now().into_new_job(JobOptions::new().delay(Duration::from_secs(3600)))?);
-    enqueue_setup(store, n, later, |sent| p.step(2 * n + sent, 3 * n)).await
+    enqueue_setup(q, n, later, |sent| p.step(2 * n + sent, 3 * n)).await
 }
 
 /// Redis CPU while a pool waits on the queue, per second of wall time, over
