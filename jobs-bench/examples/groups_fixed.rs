@@ -14,11 +14,12 @@
 //! sends for a job that outlasts its ack batch) before its finish.
 //! IDLE (0 by default) first puts that many groups out of the turn for an
 //! hour, as jobs-bench's run beside idle groups does
-//! (`jobs_bench::scenario::idle_groups`). With `GROUPS_FIXED_PAUSE` set, the run prints `ready` on stderr
-//! once set up and `measured` once its batches are done, and each time
-//! waits for a line on stdin: a harness counts the server's instructions
-//! between the two (`scripts/groups-instructions` with IDLE), since the
-//! setup's own count does not repeat from run to run.
+//! (`jobs_bench::scenario::idle_groups`). With `GROUPS_FIXED_PAUSE` set,
+//! the run prints `ready` on stderr once set up and `measured` once its
+//! batches are done, and each time waits for a line on stdin: a harness
+//! counts the server's instructions between the two
+//! (`scripts/groups-instructions` with IDLE), since the setup's own count
+//! does not repeat from run to run.
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
 use jobs_bench::job::BenchNoop;

@@ -316,7 +316,7 @@ local function pop_turns(now, max, probes)
           local held = free and rate and rate_wait(m, rate, now) or nil
           if held then
             redis.call('ZADD', B .. 'gheld', held, m)
-            set_held(m, true)
+            HELD[m], HAS_HELD = true, true
             count('throttled', 1)
           elseif free then
             for r0 = hint, 3 do

@@ -198,6 +198,21 @@ local function uncached(cache, gs)
   return want, n
 end
 
+-- Reads whether the groups of `gs` ('' skipped) not in `cache` yet are
+-- members of the queue's set or sorted set named `key` (`gon`, `gheld`),
+-- into `cache`, in one `many` (SMISMEMBER, ZMSCORE: `no` is its reply for
+-- a non-member, 0 or false) per thousand: an enqueue's batch and a
+-- finish's ended jobs name many groups.
+local function load_members(cache, key, many, no, gs)
+  local want, n = uncached(cache, gs)
+  for i = 1, n, 1000 do
+    local part = redis.call(many, B .. key, unpack(want, i, math.min(i + 999, n)))
+    for j = 1, #part do
+      cache[want[i + j - 1]] = part[j] ~= no
+    end
+  end
+end
+
 -- Reads the stored bounds of the groups of `gs` ('' skipped) not read yet
 -- in this call, in one HMGET: a fetch's round and an enqueue's batch name
 -- many groups.
@@ -340,21 +355,18 @@ local function gbrk_probing(g)
 end
 
 -- Whether each group is in `gheld`, as read or written in this script
--- call.
+-- call (a write there sets its entry, and HAS_HELD when it adds one).
 local HELD = {}
 
--- Whether `gheld` exists (looked up once per script call).
-local function any_held()
+-- Whether group `g` is held back (its rate, or an upstream's wait);
+-- without `g`, whether any group is (`gheld` exists, looked up once per
+-- script call).
+local function is_held(g)
   if HAS_HELD == nil then
     HAS_HELD = redis.call('EXISTS', B .. 'gheld') == 1
   end
-  return HAS_HELD
-end
-
--- Whether group `g` is held back (its rate, or an upstream's wait).
-local function is_held(g)
-  if not any_held() then
-    return false
+  if not HAS_HELD or g == nil then
+    return HAS_HELD
   end
   local v = HELD[g]
   if v == nil then
@@ -364,27 +376,11 @@ local function is_held(g)
   return v
 end
 
--- Reads whether the groups of `gs` ('' skipped) are held, for those not
--- known yet in this call, in one ZMSCORE per thousand: an enqueue's batch
--- and a finish's ended jobs offer many groups a place in the turn.
+-- Reads whether the groups of `gs` are held, in one call (see
+-- load_members).
 local function load_held(gs)
-  if not any_held() then
-    return
-  end
-  local want, n = uncached(HELD, gs)
-  for i = 1, n, 1000 do
-    local part = redis.call('ZMSCORE', B .. 'gheld', unpack(want, i, math.min(i + 999, n)))
-    for j = 1, math.min(1000, n - i + 1) do
-      HELD[want[i + j - 1]] = part[j] ~= false
-    end
-  end
-end
-
--- Group `g` is in `gheld` (`held`) or not, as this script call wrote it.
-local function set_held(g, held)
-  HELD[g] = held
-  if held then
-    HAS_HELD = true
+  if is_held() then
+    load_members(HELD, 'gheld', 'ZMSCORE', false, gs)
   end
 end
 
@@ -453,16 +449,10 @@ local function in_turn(g)
   return v
 end
 
--- Reads whether the groups of `gs` ('' skipped) are in the turn, for those
--- not known yet in this call, in one SMISMEMBER.
+-- Reads whether the groups of `gs` are in the turn, in one call (see
+-- load_members).
 local function load_in_turn(gs)
-  local want, n = uncached(ON, gs)
-  for i = 1, n, 1000 do
-    local part = redis.call('SMISMEMBER', B .. 'gon', unpack(want, i, math.min(i + 999, n)))
-    for j = 1, #part do
-      ON[want[i + j - 1]] = part[j] == 1
-    end
-  end
+  load_members(ON, 'gon', 'SMISMEMBER', 0, gs)
 end
 
 -- Takes the groups of `gs` out of `gon` (they left the turn).
@@ -515,7 +505,7 @@ end
 -- Deletes what the hashes hold of group `g` once nothing of it is pending
 -- or running and it is out of the turn (`running`, `waiting`: its running
 -- and pending jobs, when known; with `batch`, the group is appended to it
--- for tidied() to delete).
+-- for tidied() to delete). Returns whether it was (or is to be) deleted.
 local function group_tidy(g, running, waiting, batch)
   waiting = waiting or tonumber(redis.call('HGET', GPEND, g)) or 0
   running = running or tonumber(redis.call('HGET', B .. 'grun', g)) or 0
@@ -523,13 +513,15 @@ local function group_tidy(g, running, waiting, batch)
     BOUNDS[g] = false
     if batch then
       batch[#batch + 1] = g
-      return
+      return true
     end
     redis.call('HDEL', GPEND, g)
     redis.call('ZREM', GWAIT, g)
     redis.call('HDEL', B .. 'grun', g)
     redis.call('HDEL', B .. 'gbound', g)
+    return true
   end
+  return false
 end
 
 -- Deletes the groups group_tidy left in `batch`.
@@ -727,19 +719,17 @@ local function groups_ended(ids, now)
   end
   -- The groups out of the turn: their pending counts read in one call,
   -- and the bounds and holds of those with jobs pending (offered a place).
+  load_in_turn(gs)
   local out, run_out, nout = {}, {}, 0
-  for i = 1, ng, 1000 do
-    local part = redis.call('SMISMEMBER', B .. 'gon', unpack(gs, i, math.min(i + 999, ng)))
-    for j = 1, #part do
-      if part[j] == 0 then
-        local k = i + j - 1
-        nout = nout + 1
-        out[nout], run_out[nout] = gs[k], running[k]
-        ON[gs[k]] = false
-      end
+  for k = 1, ng do
+    if not ON[gs[k]] then
+      nout = nout + 1
+      out[nout], run_out[nout] = gs[k], running[k]
     end
   end
-  local back, entered, gone = false, {}, {}
+  -- The groups deleted below (tidied() deletes their running counts with
+  -- the rest), by name.
+  local back, entered, gone, dropped = false, {}, {}, {}
   if nout > 0 then
     local waiting = read_many(GPEND, out)
     local offer, no = {}, 0
@@ -758,17 +748,12 @@ local function groups_ended(ids, now)
         went, in_turn = offer_turn(g, true, entered, run_out[i])
       end
       back = back or went
-      if run_out[i] <= 0 and not in_turn then
-        group_tidy(g, run_out[i], waiting[i], gone)
+      if run_out[i] <= 0 and not in_turn and group_tidy(g, run_out[i], waiting[i], gone) then
+        dropped[g] = true
       end
     end
   end
-  -- The running counts of the groups that stay (tidied() deletes the
-  -- others' whole).
-  local dropped = {}
-  for i = 1, #gone do
-    dropped[gone[i]] = true
-  end
+  -- The running counts of the groups that stay.
   local items, ni = {}, 0
   for k = 1, ng do
     local g = gs[k]
@@ -790,7 +775,7 @@ local function hold_group(g, till)
   leave_turn({ g })
   redis.call('LREM', B .. 'gturn', 0, g)
   redis.call('ZADD', B .. 'gheld', 'GT', till, g)
-  set_held(g, true)
+  HELD[g], HAS_HELD = true, true
 end
 
 -- Offers each group with running jobs a place in the turn (the bounds
@@ -837,7 +822,7 @@ local function release_held(now, limit)
   local due = redis.call('ZRANGEBYSCORE', B .. 'gheld', '-inf', ms(now), 'LIMIT', '0', ms(limit))
   for _, g in ipairs(due) do
     redis.call('ZREM', B .. 'gheld', g)
-    set_held(g, false)
+    HELD[g] = false
     offer_turn(g, false)
   end
 end
@@ -857,7 +842,7 @@ local function group_breaker_close(g)
   gbrk_write(g, false)
   redis.call('DEL', B .. 'gbf:' .. g)
   redis.call('ZREM', B .. 'gheld', g)
-  set_held(g, false)
+  HELD[g] = false
   offer_turn(g, false)
 end
 

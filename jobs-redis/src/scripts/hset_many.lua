@@ -6,9 +6,9 @@
 -- meanwhile is found by a walk of the whole listpack; a field longer than
 -- `hash-max-listpack-value` (64 by default) makes it a hash table at once.
 -- So a call writing at least 128 fields first sets one such field (its
--- name, over 64 bytes, does it), and deletes it once they are written. Its name starts with a byte no UTF-8
--- text holds, so it is no job id, token, caller id, key, group key or
--- flow member name.
+-- name, over 64 bytes, does it), and deletes it once they are written.
+-- Its name starts with a byte no UTF-8 text holds, so it is no job id,
+-- token, caller id, key, group key or flow member name.
 
 -- Sets the field/value pairs items[1..n] (n: #items when not given) in
 -- chunks that keep each pair together; returns how many fields were new.
