@@ -77,8 +77,9 @@ macro_rules! script_identity {
 pub(crate) use script_identity;
 
 const COMMON: &str = include_str!("scripts/common.lua");
-/// HSET of many fields: the start of both sets' shared parts.
-pub(crate) const HSET_MANY: &str = include_str!("scripts/hset_many.lua");
+/// Commands over many items (`chunked`, `hset_many`): the start of both
+/// sets' shared parts.
+pub(crate) const MANY: &str = include_str!("scripts/many.lua");
 const GROUPS: &str = include_str!("scripts/groups.lua");
 const BREAKER: &str = include_str!("scripts/breaker.lua");
 /// Definitions some scripts share beyond the common files: the fetch's
@@ -124,10 +125,10 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
 
 /// The queue scripts, over what each starts with: the archive backlog's
 /// bound (`ARCHIVE_MAX`, from [`jobs_core::ARCHIVE_BACKLOG_MAX`]),
-/// `hset_many.lua`, the common files and the shared definitions.
+/// `many.lua`, the common files and the shared definitions.
 pub(crate) static QUEUE: LazyLock<ScriptSet> = LazyLock::new(|| {
     let shared = format!(
-        "local ARCHIVE_MAX = {}\n{HSET_MANY}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
+        "local ARCHIVE_MAX = {}\n{MANY}\n{COMMON}\n{GROUPS}\n{BREAKER}\n{}",
         jobs_core::ARCHIVE_BACKLOG_MAX,
         DEFINITIONS.join("\n")
     );

@@ -97,9 +97,7 @@ local function flush()
     local key = WKEYS[i]
     local t, n = W[key], WN[key]
     if key == out then
-      for j = 1, n, 1000 do
-        redis.call('ZADD', key, unpack(t, j, math.min(j + 999, n)))
-      end
+      chunked('ZADD', key, t, n)
     else
       hset_many(key, t, n)
     end

@@ -24,7 +24,7 @@ use redis::Value;
 use crate::error::RedisQueueError;
 use crate::keys::{flow_keys, flow_record, flow_wake, QueueKeys};
 use crate::queue::RedisQueue;
-use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall, ScriptSet, HSET_MANY};
+use crate::scripts::{array, bytes, is_code, Args, Script, ScriptCall, ScriptSet, MANY};
 
 mod spec;
 
@@ -44,9 +44,9 @@ const FLOW_SCRIPTS: &[(&str, &str, bool)] = &[
 ];
 
 /// The flow scripts, over what each starts with: the store's bound, then
-/// `hset_many.lua` (shared with the queue scripts) and `flows_common.lua`.
+/// `many.lua` (shared with the queue scripts) and `flows_common.lua`.
 pub(crate) static SCRIPTS: LazyLock<ScriptSet> = LazyLock::new(|| {
-    ScriptSet::new("jobs_flows", format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{HSET_MANY}\n{COMMON}"), FLOW_SCRIPTS)
+    ScriptSet::new("jobs_flows", format!("local FLOWS_KEPT = {FLOWS_KEPT}\n{MANY}\n{COMMON}"), FLOW_SCRIPTS)
 });
 
 macro_rules! flow_script {

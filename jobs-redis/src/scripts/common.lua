@@ -250,28 +250,6 @@ local function hmget(key, ids)
   return out
 end
 
--- Sends `cmd key item...` for many items, in chunks (unpack is bounded by
--- the Lua stack); nothing for none. Chunks are even, so score/member and
--- field/value pairs stay together. Returns the sum of the integer replies
--- (HSET: the fields that were new). No closure per call: a script sends a
--- handful of these every call, most of them empty. The command is named
--- literally where a script calls it elsewhere (the crate's ACL list is
--- checked against the scripts' text, and tests/acl.rs runs them all).
-local function chunked(cmd, key, items)
-  local n = #items
-  if n == 0 then
-    return 0
-  end
-  if n <= 1000 then
-    return redis.call(cmd, key, unpack(items))
-  end
-  local sum = 0
-  for i = 1, n, 1000 do
-    sum = sum + redis.call(cmd, key, unpack(items, i, math.min(i + 999, n)))
-  end
-  return sum
-end
-
 local function hdel_many(key, ids)
   chunked('HDEL', key, ids)
 end
