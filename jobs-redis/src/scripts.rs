@@ -277,8 +277,17 @@ mod tests {
     fn every_main_function_keeps_within_luas_200_locals() {
         for set in [&*QUEUE, &*crate::flows::SCRIPTS] {
             let code = &set.library.code;
-            let top = code.split("\nlocal lib_run = {}").next().unwrap_or(code);
-            let n = main_locals(top) + 1;
+            let (top, scripts) = code.split_once("\nlocal lib_run = {}").unwrap_or((code, ""));
+            // A script's own functions (before its code, `lib_run.<name> =`)
+            // are locals of a block that ends before the next script's: they
+            // count on top of the main function's, one block at a time.
+            let own = scripts
+                .split(library::BLOCK_START)
+                .skip(1)
+                .map(|block| main_locals(block.split("\nlib_run.").next().unwrap_or(block)))
+                .max()
+                .unwrap_or(0);
+            let n = main_locals(top) + 1 + own;
             assert!(
                 n <= 200,
                 "library {}: {n} locals in its main function (Lua allows 200): move a constant or a cache of a \

@@ -11,8 +11,12 @@
 //!
 //! The library is made from the same files as the scripts:
 //!
-//! - each shared `local function` stays at the library's top level, built
-//!   once;
+//! - each shared `local function` is built once, when the library loads:
+//!   at its top level when more than one script calls it (or a statement
+//!   run at the start of every call does); in a `do` block with the one
+//!   script that calls it otherwise, so that its local ends with the block
+//!   (Lua 5.1 allows a function 200 locals at a time, and the top level
+//!   holds one per shared name); not at all when nothing calls it;
 //! - every other shared statement (`local B = KEYS[1]`, the key names, the
 //!   per-call caches, the clock) is split in two: its names are declared at
 //!   the top level, in the same place, so every function sees them as
@@ -36,7 +40,7 @@
 
 use std::collections::HashSet;
 
-use super::prune::{items, names};
+use super::prune::{items, names, reached, Item};
 
 /// The most outer names one start-of-call function may use: Lua 5.1's
 /// limit of 60 upvalues per function, less a margin.
@@ -140,14 +144,18 @@ const GLOBALS: &[&str] = &[
 /// local function lib_globals() return redis, .. end   (the call's globals)
 /// local KEYS, ARGV
 /// local redis, ..                                 (the globals used)
-/// <the shared part: functions, and declarations of the rest>
+/// <the shared part: functions more than one script calls, and
+///  declarations of the rest>
 /// local function lib_start_0() <per-call statements> end ..
 /// local lib_fresh = true
 /// local function lib_begin(keys, args) .. end     (sets KEYS, ARGV, the
 ///                                                   globals once, the rest)
 /// local lib_run = {}
+/// do -- only called by <script>                  (when it has functions
+/// <the shared functions only it calls>              of its own)
 /// lib_run.<script> = function(KEYS, ARGV, <its globals>) <its code> end
 /// lib_register { function_name = '<name>_<script>', callback = .. }
+/// end -- only called by <script>
 /// ```
 ///
 /// A script's code is a function of its own whose parameters are the
@@ -173,10 +181,19 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
     let mut per_call: Vec<(String, HashSet<String>)> = Vec::new();
     let mut outer: HashSet<String> = ["KEYS", "ARGV"].map(str::to_owned).into();
     outer.extend(GLOBALS.iter().map(|g| (*g).to_owned()));
-    for item in items(shared) {
+    let items = items(shared);
+    let places = places(&items, entries);
+    let mut own: Vec<Vec<&str>> = vec![Vec::new(); entries.len()];
+    for (item, place) in items.iter().zip(&places) {
         if let Some(f) = item.function {
-            outer.insert(f.to_owned());
-            top.extend(item.lines.iter().map(|l| (*l).to_owned()));
+            match place {
+                Place::Shared => {
+                    outer.insert(f.to_owned());
+                    top.extend(item.lines.iter().map(|l| (*l).to_owned()));
+                }
+                Place::Own(e) => own[*e].extend(item.lines.iter().copied()),
+                Place::Unused => {}
+            }
             continue;
         }
         let code: Vec<&str> = item.lines.iter().copied().filter(|l| !l.starts_with("--")).collect();
@@ -222,10 +239,17 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
     top.push((0..chunks.len()).map(|n| format!("lib_start_{n}()")).collect::<Vec<_>>().join(" "));
     top.push("end".to_owned());
     top.push("local lib_run = {}".to_owned());
-    for e in entries {
-        let own = names(e.body.lines());
+    for (e, own) in entries.iter().zip(&own) {
+        // The functions only this script calls, in a block of its own: their
+        // locals end with it, so they do not count towards the main
+        // function's 200.
+        if !own.is_empty() {
+            top.push(format!("{BLOCK_START}{}", e.name));
+            top.extend(own.iter().map(|l| (*l).to_owned()));
+        }
+        let named = names(e.body.lines());
         let params: Vec<&str> =
-            ["KEYS", "ARGV"].into_iter().chain(GLOBALS.iter().copied().filter(|g| own.contains(*g))).collect();
+            ["KEYS", "ARGV"].into_iter().chain(GLOBALS.iter().copied().filter(|g| named.contains(*g))).collect();
         let params = params.join(", ");
         top.push(format!("lib_run.{} = function({params})", e.name));
         top.push(e.body.to_owned());
@@ -236,8 +260,47 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
             "lib_register {{ function_name = '{name}_{}'{flags}, callback = function(keys, args) lib_begin(keys, args) return lib_run.{}({args}) end }}",
             e.name, e.name
         ));
+        if !own.is_empty() {
+            top.push(format!("{BLOCK_END}{}", e.name));
+        }
     }
     top.join("\n")
+}
+
+/// The line that opens the block of a script's own functions, before the
+/// script's name.
+pub(crate) const BLOCK_START: &str = "do -- only called by ";
+
+/// The line that closes it, before the script's name.
+pub(crate) const BLOCK_END: &str = "end -- only called by ";
+
+/// Where the library puts a shared function.
+#[derive(Debug, PartialEq)]
+enum Place {
+    /// At the top level: more than one script calls it, or a statement run
+    /// at the start of every call does.
+    Shared,
+    /// In the block of the one script (by index) that calls it.
+    Own(usize),
+    /// Nowhere: nothing calls it.
+    Unused,
+}
+
+/// The place of each of `items` (only those that are functions matter).
+fn places(items: &[Item<'_>], entries: &[Entry<'_>]) -> Vec<Place> {
+    let per_call = names(items.iter().filter(|i| i.function.is_none()).flat_map(|i| i.lines.iter().copied()));
+    let by_start = reached(items, per_call);
+    let by_entry: Vec<Vec<bool>> = entries.iter().map(|e| reached(items, names(e.body.lines()))).collect();
+    (0..items.len())
+        .map(|i| {
+            let mut callers = by_entry.iter().enumerate().filter(|(_, r)| r[i]).map(|(e, _)| e);
+            match (by_start[i], callers.next(), callers.next()) {
+                (false, Some(e), None) => Place::Own(e),
+                (false, None, _) => Place::Unused,
+                _ => Place::Shared,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -250,6 +313,15 @@ local B = KEYS[1]
 local function helper(x)
   return x .. B
 end
+local function both(x)
+  return x
+end
+local function unused()
+  return 0
+end
+local function started()
+  return 1
+end
 local cache
 do
   local seen = {}
@@ -257,34 +329,47 @@ do
     return seen[k]
   end
 end
-local HAS = nil -- nil: not looked up";
+local HAS = nil -- nil: not looked up
+local STARTED = started()";
+
+    const GET: &str = "return helper(tostring(1)) .. both(2)";
 
     #[test]
     fn shared_functions_stay_at_the_top_and_the_rest_runs_per_call() {
-        let lib =
-            Library::new("jobs", SHARED, &[Entry { name: "get", body: "return helper(tostring(1))", read_only: true }]);
+        let lib = Library::new(
+            "jobs",
+            SHARED,
+            &[
+                Entry { name: "get", body: GET, read_only: true },
+                Entry { name: "put", body: "return both(3)", read_only: false },
+            ],
+        );
         assert!(lib.name.starts_with("jobs_") && lib.name.len() == 5 + 16, "{}", lib.name);
         let code = &lib.code;
         let head = format!(
-            "#!lua name={}\nlocal lib_register = redis.register_function\nlocal function lib_globals() return tostring end\nlocal KEYS, ARGV\nlocal tostring\nlocal B\n-- A helper.\nlocal function helper(x)",
+            "#!lua name={}\nlocal lib_register = redis.register_function\nlocal function lib_globals() return tostring end\nlocal KEYS, ARGV\nlocal tostring\nlocal B\nlocal function both(x)\n  return x\nend\nlocal function started()",
             lib.name
         );
         assert!(code.starts_with(&head), "{code}");
+        assert!(!code.contains("unused"), "{code}");
         assert!(
-            code.contains("local cache\nlocal HAS\nlocal function lib_start_0()\nB = KEYS[1]\ncache = nil\ndo\n"),
+            code.contains(
+                "local cache\nlocal HAS\nlocal STARTED\nlocal function lib_start_0()\nB = KEYS[1]\ncache = nil\ndo\n"
+            ),
             "{code}"
         );
-        assert!(code.contains("HAS = nil -- nil: not looked up\nend\n"), "{code}");
+        assert!(code.contains("HAS = nil -- nil: not looked up\nSTARTED = started()\nend\n"), "{code}");
         assert!(
             code.contains("local function lib_begin(keys, args)\nKEYS, ARGV = keys, args\nif lib_fresh then tostring = lib_globals() lib_fresh = false end\nlib_start_0()\nend"),
             "{code}"
         );
-        assert!(
-            code.contains("lib_run.get = function(KEYS, ARGV, tostring)\nreturn helper(tostring(1))\nend"),
-            "{code}"
+        let get = format!(
+            "do -- only called by get\n-- A helper.\nlocal function helper(x)\n  return x .. B\nend\nlib_run.get = function(KEYS, ARGV, tostring)\n{GET}\nend\nlib_register {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) lib_begin(keys, args) return lib_run.get(keys, args, tostring) end }}\nend -- only called by get\n",
+            lib.name
         );
+        assert!(code.contains(&get), "{code}");
         assert!(code.ends_with(&format!(
-            "lib_register {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) lib_begin(keys, args) return lib_run.get(keys, args, tostring) end }}",
+            "end -- only called by get\nlib_run.put = function(KEYS, ARGV)\nreturn both(3)\nend\nlib_register {{ function_name = '{}_put', callback = function(keys, args) lib_begin(keys, args) return lib_run.put(keys, args) end }}",
             lib.name
         )), "{code}");
         assert_eq!(lib.function("get"), format!("{}_get", lib.name));

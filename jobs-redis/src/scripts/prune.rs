@@ -27,27 +27,37 @@ pub(crate) struct Item<'a> {
 /// nor any statement kept names.
 pub(crate) fn without_unused_functions(shared: &str, own: &str) -> String {
     let items = items(shared);
-    let mut keep: Vec<bool> = items.iter().map(|i| i.function.is_none()).collect();
     let mut named = names(own.lines());
     for item in items.iter().filter(|i| i.function.is_none()) {
         named.extend(names(item.lines.iter().copied()));
     }
+    let keep = reached(&items, named);
+    let kept: Vec<&str> = items
+        .iter()
+        .zip(&keep)
+        .filter(|(i, k)| i.function.is_none() || **k)
+        .flat_map(|(i, _)| i.lines.iter().copied())
+        .collect();
+    kept.join("\n")
+}
+
+/// Which of `items`' functions code naming `named` calls, transitively
+/// (one flag per item; `false` for every statement that is no function).
+pub(crate) fn reached(items: &[Item<'_>], mut named: HashSet<String>) -> Vec<bool> {
+    let mut reached = vec![false; items.len()];
     loop {
         let mut grew = false;
         for (i, item) in items.iter().enumerate() {
-            if !keep[i] && item.function.is_some_and(|f| named.contains(f)) {
-                keep[i] = true;
+            if !reached[i] && item.function.is_some_and(|f| named.contains(f)) {
+                reached[i] = true;
                 named.extend(names(item.lines.iter().copied()));
                 grew = true;
             }
         }
         if !grew {
-            break;
+            return reached;
         }
     }
-    let kept: Vec<&str> =
-        items.iter().zip(&keep).filter(|(_, k)| **k).flat_map(|(i, _)| i.lines.iter().copied()).collect();
-    kept.join("\n")
 }
 
 /// Splits `src` into its top-level statements.
