@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::queue::{
-    forward_fns, Backend, BoxFuture, JobQueue, PoolInfo, PoolPresence, QueueAdmin, QueueHistory, QueueInspect,
-    ScheduleStore,
+    forward_fns, Backend, BoxFuture, Finish, FinishResult, JobQueue, Outcome, PoolInfo, PoolPresence, QueueAdmin,
+    QueueHistory, QueueInspect, ScheduleStore,
 };
 
 /// `Q` with faults switched on and off at run time; clones share them.
@@ -23,6 +23,9 @@ pub struct Faulty<Q> {
     presence_sent: Arc<AtomicU64>,
     presence_in_flight: Arc<AtomicU64>,
     no_flows: Arc<AtomicBool>,
+    release_delay_ms: Arc<AtomicU64>,
+    /// Finish calls sent with a job handed back in them.
+    releases_sent: Arc<AtomicU64>,
 }
 
 impl<Q: Backend + Clone> Faulty<Q> {
@@ -35,6 +38,8 @@ impl<Q: Backend + Clone> Faulty<Q> {
             presence_sent: Arc::default(),
             presence_in_flight: Arc::default(),
             no_flows: Arc::default(),
+            release_delay_ms: Arc::default(),
+            releases_sent: Arc::default(),
         }
     }
 
@@ -61,6 +66,18 @@ impl<Q: Backend + Clone> Faulty<Q> {
         let _ = self.presence_detached.set(tokio::runtime::Handle::current());
     }
 
+    /// Makes every `finish` call that hands a job back
+    /// ([`Outcome::Release`](crate::queue::Outcome::Release)) take `d` before
+    /// it reaches the backend: a hand-back slow to land.
+    pub fn delay_releases(&self, d: Duration) {
+        self.release_delay_ms.store(u64::try_from(d.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// `finish` calls sent so far that hand a job back.
+    pub fn releases_sent(&self) -> u64 {
+        self.releases_sent.load(Ordering::Relaxed)
+    }
+
     /// Presence reports sent so far.
     pub fn presence_sent(&self) -> u64 {
         self.presence_sent.load(Ordering::Relaxed)
@@ -73,7 +90,21 @@ impl<Q: Backend + Clone> Faulty<Q> {
 }
 
 impl<Q: Backend + Clone> JobQueue for Faulty<Q> {
-    forward_fns!(s => &s.inner; enqueue_many, fetch, finish, extend_leases, report_progress, waiter, now, payload_format, archive);
+    forward_fns!(s => &s.inner; enqueue_many, fetch, extend_leases, report_progress, waiter, now, payload_format, archive);
+
+    fn finish(&self, batch: Vec<Finish>) -> BoxFuture<'_, Result<Vec<FinishResult>, Error>> {
+        let releases = batch.iter().any(|f| matches!(f.outcome, Outcome::Release { .. }));
+        let delay = Duration::from_millis(self.release_delay_ms.load(Ordering::Relaxed));
+        if releases {
+            self.releases_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Box::pin(async move {
+            if releases && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            self.inner.finish(batch).await
+        })
+    }
 
     fn flow_store(&self) -> Option<Arc<dyn crate::queue::FlowStore>> {
         if self.no_flows.load(Ordering::Relaxed) {

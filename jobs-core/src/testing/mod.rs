@@ -157,6 +157,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cases $factory;
             strict_priority_within_queue,
             fifo_within_priority,
+            jobs_handed_back_keep_their_place_in_line,
             enqueue_many_is_all_or_nothing,
             enqueue_all_is_all_or_nothing,
             max_jobs_refuses_but_never_a_retry,

@@ -6,10 +6,13 @@
 //! a job waits here for a worker. One that finds none within half the
 //! lease is handed back (not an attempt) for another pool, so that no job
 //! is held past its lease by a pool that cannot start it (its lease is
-//! extended only once it runs), and its place stays taken until a worker
-//! is free (so that the pool does not take it, or another, ahead again
-//! only to hand it back); those still waiting when the pool stops are
-//! handed back at once.
+//! extended only once it runs). The jobs behind it go back with it, to the
+//! front of their queues in the order fetched, and the pool fetches nothing
+//! until they are back, so that jobs of one priority still start in the
+//! order they were enqueued. Their places stay taken until a worker is free
+//! (so that the pool does not take them, or others, ahead again only to
+//! hand them back); those still waiting when the pool stops are handed
+//! back at once.
 //!
 //! By default the places ahead follow the pool's pace ([`Allowance`]): as
 //! many as its recent rate of job ends would start within
@@ -31,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::exec::{execute, hand_back, SHUT_DOWN};
+use super::exec::{execute, hand_back, hand_back_landed, SHUT_DOWN};
 use super::shared::Core;
 use crate::queue::LeasedJob;
 
@@ -78,23 +81,46 @@ pub(crate) async fn dispatch(
             Ok(slot) => {
                 tracker.spawn(execute(core.clone(), w.job, (slot, Some(w.place))));
             }
-            Err(why) => {
-                hand_back(&core, &w.job, why);
-                if why == NO_WORKER {
-                    // Its place stays taken until a worker is free: a job
-                    // taken ahead before then (this one again, most likely,
-                    // before another pool could take it) would only wait
-                    // and be handed back too.
-                    let (workers, stop, place) = (workers.clone(), stop.clone(), w.place);
-                    tracker.spawn(async move {
-                        tokio::select! {
-                            _ = workers.acquire() => {}
-                            _ = stop.cancelled() => {}
-                        }
-                        drop(place);
-                    });
+            Err(why) if why == NO_WORKER => {
+                // The jobs behind it wait for the same busy workers: they go
+                // back with it.
+                let mut back = vec![w];
+                while let Ok(next) = rx.try_recv() {
+                    back.push(next);
                 }
+                core.ahead.fetch_sub(back.len() - 1, Ordering::Relaxed);
+                // The pool fetches nothing until they are all back.
+                let returning = core.returning.clone().read_owned().await;
+                // One at a time, the last fetched first, each once the one
+                // before is back: each goes to the front of its queue, so
+                // they end there in the order fetched. (A stopping pool
+                // sends the rest at once.)
+                let mut places = Vec::with_capacity(back.len());
+                for w in back.into_iter().rev() {
+                    let landed = hand_back_landed(&core, &w.job, NO_WORKER);
+                    places.push(w.place);
+                    tokio::select! {
+                        biased;
+                        _ = core.killed.cancelled() => return,
+                        _ = stop.cancelled() => {}
+                        _ = landed => {}
+                    }
+                }
+                drop(returning);
+                // Their places stay taken until a worker is free: a job
+                // taken ahead before then (one of these again, most likely,
+                // before another pool could take it) would only wait and be
+                // handed back too.
+                let (workers, stop) = (workers.clone(), stop.clone());
+                tracker.spawn(async move {
+                    tokio::select! {
+                        _ = workers.acquire() => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    drop(places);
+                });
             }
+            Err(why) => hand_back(&core, &w.job, why),
         }
     }
 }

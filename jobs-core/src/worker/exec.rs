@@ -110,7 +110,7 @@ pub(crate) async fn execute(core: Arc<Core>, job: LeasedJob, _slot: Slot) {
         alone
     } else {
         let mark = Finish { id: job.id.clone(), token: job.token, outcome: Outcome::Started };
-        let _ = core.acks.send(Ack { finish: mark, dead: None, flow: false });
+        let _ = core.acks.send(Ack { finish: mark, dead: None, flow: false, landed: None });
         None
     };
     #[cfg(feature = "metrics")]
@@ -389,10 +389,22 @@ fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>
 /// Hands a job that never started here back to its queue (not an
 /// attempt), for whichever pool can run it.
 pub(crate) fn hand_back(core: &Core, job: &LeasedJob, reason: &str) {
-    report(core, job, Outcome::Release { at: None, reason: reason.into() });
+    report_landed(core, job, Outcome::Release { at: None, reason: reason.into() }, None);
+}
+
+/// [`hand_back`], answering once the backend has the job back (or the pool
+/// gave the result up).
+pub(crate) fn hand_back_landed(core: &Core, job: &LeasedJob, reason: &str) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    report_landed(core, job, Outcome::Release { at: None, reason: reason.into() }, Some(tx));
+    rx
 }
 
 fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
+    report_landed(core, job, outcome, None);
+}
+
+fn report_landed(core: &Core, job: &LeasedJob, outcome: Outcome, landed: Option<tokio::sync::oneshot::Sender<()>>) {
     let dead = match &outcome {
         Outcome::Dead { error } if core.hooks.wants_dead() => {
             Some(DeadJob::new(job.id.clone(), job.name.clone(), job.attempt, error.clone()))
@@ -400,7 +412,8 @@ fn report(core: &Core, job: &LeasedJob, outcome: Outcome) {
         _ => None,
     };
     let flow = job.headers.contains_key(crate::queue::FLOW_HEADER);
-    if core.acks.send(Ack { finish: Finish { id: job.id.clone(), token: job.token, outcome }, dead, flow }).is_err() {
+    let finish = Finish { id: job.id.clone(), token: job.token, outcome };
+    if core.acks.send(Ack { finish, dead, flow, landed }).is_err() {
         tracing::warn!(job = %job.id, "pool is stopping: result not recorded; the job runs again after its lease");
     }
 }

@@ -525,6 +525,7 @@ impl WorkerPoolBuilder {
             max_snoozes: self.max_snoozes,
             progress_interval: self.progress_interval,
             quarantine: tokio::sync::Mutex::new(()),
+            returning: Arc::default(),
             job_backoff: self.job_backoff,
             data: Arc::new(self.data),
             hooks: self.hooks,

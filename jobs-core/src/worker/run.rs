@@ -174,6 +174,11 @@ pub(crate) async fn fetch_loop(
                 };
                 let Some(slots) = slots else { break };
                 let req = core.request(state.failing.filter(core.order(), tokio::time::Instant::now()), &slots);
+                // Not before the jobs this pool handed back are back.
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = core.returning.write() => {}
+                }
                 let waited = tokio::select! {
                     _ = stop.cancelled() => {
                         unsettled = true;
@@ -238,6 +243,8 @@ pub(crate) async fn fetch_loop(
                 let req = core.request(queues, &slots);
                 let core = core.clone();
                 fetches.push(Box::pin(async move {
+                    // Not before the jobs this pool handed back are back.
+                    drop(core.returning.write().await);
                     let fetched = core.queue.fetch(&req).await;
                     (fetched, slots, req.queues)
                 }));
@@ -394,7 +401,11 @@ pub(crate) async fn ack_loop(core: Arc<Core>, mut rx: mpsc::UnboundedReceiver<Ac
                 match queue.finish(batch.clone()).await {
                     Ok(results) => {
                         let mut flow_ended = false;
-                        for (a, r) in acks.iter().zip(results) {
+                        for (a, r) in acks.iter_mut().zip(results) {
+                            // Back in its queue: the pool may fetch again.
+                            if let Some(landed) = a.landed.take() {
+                                let _ = landed.send(());
+                            }
                             flow_ended |= a.flow && matches!(r, FinishResult::Applied(s) if s.is_finished());
                             if r == FinishResult::Stale && a.finish.outcome != Outcome::Started {
                                 tracing::warn!(job = %a.finish.id, "result refused: the lease expired and the job was taken again");

@@ -40,6 +40,10 @@ pub(crate) struct Ack {
     pub(crate) dead: Option<crate::queue::DeadJob>,
     /// The job is a member of a workflow or batch: its end wakes the relay.
     pub(crate) flow: bool,
+    /// Told once the backend has recorded it (dropped untold when the pool
+    /// is killed first): the dispatcher hands jobs taken ahead back one by
+    /// one, each once the one before is back.
+    pub(crate) landed: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The sandbox children a sandboxed attempt runs in.
@@ -109,6 +113,11 @@ pub(crate) struct Core {
     pub(crate) identity: crate::queue::PoolInfo,
     pub(crate) inflight: InFlight,
     pub(crate) acks: mpsc::UnboundedSender<Ack>,
+    /// Read-held while jobs taken ahead are on their way back to their
+    /// queues; every fetch takes it for writing first, so that no fetch of
+    /// this pool overtakes a job it handed back: jobs of one priority still
+    /// start in the order they were enqueued.
+    pub(crate) returning: Arc<tokio::sync::RwLock<()>>,
     /// Cancelled when the grace period is over: signals running jobs, and
     /// every job that ends from then on is handed back.
     pub(crate) hard: CancellationToken,

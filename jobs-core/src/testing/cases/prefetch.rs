@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use crate::job::{JobExt, JobOptions};
-use crate::queue::{JobQueue, PoolPresence, QueueAdmin, QueueInspect};
+use crate::queue::{Backend, JobQueue, PoolPresence, QueueAdmin, QueueInspect};
 use crate::testing::harness::{eventually, probe, test_pool, unique_queue, wait_status};
 use crate::testing::jobs::Act;
+use crate::testing::Faulty;
 use crate::vocab::JobStatus;
 
 use super::{fetch_of, ms, probe_job, put, put1};
@@ -95,6 +96,35 @@ pub async fn prefetched_job_goes_back_when_no_worker_frees<Q: JobQueue + QueueIn
     wait_status(&q, &long, JobStatus::Cancelled).await;
     busy.shutdown().await.unwrap();
     free.shutdown().await.unwrap();
+}
+
+/// Jobs taken ahead and handed back (no worker freed within half the
+/// lease) keep their place in line: they go back together, at the front of
+/// their queue in the order fetched, and the pool fetches nothing until the
+/// backend has them back, however late that is. So jobs of one priority
+/// still start in the order they were enqueued.
+pub async fn jobs_handed_back_keep_their_place_in_line<Q: Backend + Clone>(q: Q) {
+    let queue = unique_queue("aheadline");
+    let slow = Faulty::new(q.clone());
+    // Each hand-back lands 300 ms after it is sent; a job waits ahead up to
+    // 2 s, so both land well within their 4 s leases.
+    slow.delay_releases(ms(300));
+    let pool = test_pool(slow.clone(), &[&queue]).workers(1).prefetch(2).lease(ms(4_000)).start().unwrap();
+    let p = probe(&queue);
+    let long = put1(&q, &queue, 0, Act::WaitForCancel).await;
+    eventually("the worker is busy", || async { p.start_count() == 1 }).await;
+    put1(&q, &queue, 1, Act::Succeed).await;
+    put1(&q, &queue, 2, Act::Succeed).await;
+    eventually("two jobs taken ahead", || async { q.stats().await.unwrap().queue(&queue).running == 3 }).await;
+    let last = put1(&q, &queue, 3, Act::Succeed).await;
+    eventually("the jobs ahead are on their way back", || async { slow.releases_sent() >= 1 }).await;
+    // The worker frees while they are on their way: the next fetch must
+    // not take job 3 before them.
+    q.cancel(&long).await.unwrap();
+    wait_status(&q, &last, JobStatus::Succeeded).await;
+    pool.shutdown().await.unwrap();
+    let seqs: Vec<u64> = p.starts().iter().map(|s| s.seq).collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3], "jobs started out of line");
 }
 
 /// Shutting down hands the jobs taken ahead back at once (not an
