@@ -82,6 +82,8 @@ pub(crate) async fn dispatch(
                 tracker.spawn(execute(core.clone(), w.job, (slot, Some(w.place))));
             }
             Err(why) if why == NO_WORKER => {
+                // The pool fetches nothing until they are all back.
+                let returning = core.returning.clone().read_owned().await;
                 // The jobs behind it wait for the same busy workers: they go
                 // back with it.
                 let mut back = vec![w];
@@ -89,8 +91,6 @@ pub(crate) async fn dispatch(
                     back.push(next);
                 }
                 core.ahead.fetch_sub(back.len() - 1, Ordering::Relaxed);
-                // The pool fetches nothing until they are all back.
-                let returning = core.returning.clone().read_owned().await;
                 // One at a time, the last fetched first, each once the one
                 // before is back: each goes to the front of its queue, so
                 // they end there in the order fetched. (A stopping pool
