@@ -49,6 +49,11 @@ struct Args {
     /// The key prefix a worker process serves.
     #[arg(long, hide = true)]
     prefix: Option<String>,
+    /// The threads of a worker process's runtime (set by jobs-bench itself:
+    /// `processes::runtime_threads`; 1 is a current-thread runtime, 0
+    /// Tokio's default of one per core).
+    #[arg(long, hide = true, default_value_t = 0)]
+    runtime_threads: usize,
     /// Jobs timed in the latency run (at 500/s).
     #[arg(long, value_name = "N")]
     latency_jobs: Option<usize>,
@@ -113,7 +118,12 @@ fn main() -> anyhow::Result<()> {
     if args.worker_process {
         // `requires_all` above makes both present.
         let (url, prefix) = (args.redis.as_deref().unwrap_or_default(), args.prefix.as_deref().unwrap_or_default());
-        let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+        let rt = match args.runtime_threads {
+            0 => tokio::runtime::Runtime::new(),
+            1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+        }
+        .context("starting the runtime")?;
         return Ok(rt.block_on(jobs_bench::processes::serve(url, prefix, s.workers))?);
     }
     if let Some(n) = args.latency_jobs {

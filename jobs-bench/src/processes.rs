@@ -15,6 +15,17 @@ use crate::job::QUEUE;
 use crate::scenario::{pool_prefetch, process_cpu_s, start_producing, with_pool_prefetch, EndToEnd, Producing};
 use crate::{BenchError, Progress, Settings, Store};
 
+/// The threads of each worker process's runtime: the machine's cores shared
+/// among the `processes`, at least one (a current-thread runtime). Tokio's
+/// default, a thread per core in every process, puts `processes` times as
+/// many threads on the cores as there are cores, and their switches and
+/// cross-thread wake-ups cost each job more CPU
+/// (`bench/results/processes.md`).
+pub fn runtime_threads(processes: usize) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores / processes.max(1)).max(1)
+}
+
 /// How long a worker process may take to start its pool or to stop it.
 const START_STOP: Duration = Duration::from_secs(60);
 
@@ -50,11 +61,12 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(exe: &Path, url: &str, prefix: &str, workers: usize) -> Result<Self, BenchError> {
+    fn start(exe: &Path, url: &str, prefix: &str, workers: usize, threads: usize) -> Result<Self, BenchError> {
         let mut child = Command::new(exe)
             .args(["--worker-process", "--redis", url, "--prefix", prefix])
             .args(["--workers", &workers.to_string()])
             .args(pool_prefetch().map(|n| format!("--prefetch={n}")))
+            .arg(format!("--runtime-threads={threads}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -129,7 +141,7 @@ pub async fn end_to_end(
     };
     let mut pool = Vec::with_capacity(processes);
     for _ in 0..processes {
-        pool.push(Worker::start(&exe, url, prefix, workers)?);
+        pool.push(Worker::start(&exe, url, prefix, workers, runtime_threads(processes))?);
     }
     for w in &mut pool {
         w.ready_cpu = w.read("ready").await?;

@@ -269,7 +269,11 @@ impl Report {
         let each = (self.settings.workers / self.settings.processes.max(1)).max(1);
         row(
             "processes",
-            &format!("end to end, {} processes of {each} workers", self.settings.processes),
+            &format!(
+                "end to end, {} processes of {each} workers, {} runtime thread(s) each",
+                self.settings.processes,
+                crate::processes::runtime_threads(self.settings.processes)
+            ),
             // MemoryQueue has no other process to serve: not measured.
             &|f| if f.end_to_end_processes.seconds > 0.0 { rate(f.end_to_end_processes.per_s) } else { "-".into() },
             String::new(),
