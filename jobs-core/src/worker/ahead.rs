@@ -135,8 +135,10 @@ pub(crate) const AHEAD_HORIZON: Duration = Duration::from_millis(10);
 /// per worker, so that each fetch call is shared by more jobs.
 pub(crate) const ADAPTIVE_AHEAD: usize = 256;
 
-/// How often the rate of job ends is measured.
-const SAMPLE: Duration = Duration::from_millis(20);
+/// How often the rate of job ends is measured: often enough that a pool
+/// meeting a burst after a pause takes jobs ahead within a few
+/// milliseconds (it starts from none), the rate smoothed over the samples.
+const SAMPLE: Duration = Duration::from_millis(5);
 
 /// The places ahead an adaptive pool may use (the default prefetch): of
 /// the room's `cap` places ahead, it holds those that the pool's recent
@@ -230,7 +232,7 @@ mod tests {
     const WORKERS: usize = 8;
 
     /// A pool of 8 workers with up to 8 places ahead, after four samples
-    /// of 4,000 ends a second (40 per 10 ms: every place ahead), and its
+    /// of 16,000 ends a second (160 per 10 ms: every place ahead), and its
     /// ends so far.
     fn at_full_pace() -> (Arc<Semaphore>, Allowance, Instant, u64) {
         let room = Arc::new(Semaphore::new(WORKERS * 2));
