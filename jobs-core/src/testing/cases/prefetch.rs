@@ -106,10 +106,11 @@ pub async fn prefetched_job_goes_back_when_no_worker_frees<Q: JobQueue + QueueIn
 pub async fn jobs_handed_back_keep_their_place_in_line<Q: Backend + Clone>(q: Q) {
     let queue = unique_queue("aheadline");
     let slow = Faulty::new(q.clone());
-    // Each hand-back lands 300 ms after it is sent; a job waits ahead up to
-    // 2 s, so both land well within their 4 s leases.
+    // Each hand-back lands 300 ms after it is sent. A job waits ahead up to
+    // 3 s: time enough for both to be taken ahead on a loaded machine, and
+    // both land well within their 6 s leases.
     slow.delay_releases(ms(300));
-    let pool = test_pool(slow.clone(), &[&queue]).workers(1).prefetch(2).lease(ms(4_000)).start().unwrap();
+    let pool = test_pool(slow.clone(), &[&queue]).workers(1).prefetch(2).lease(ms(6_000)).start().unwrap();
     let p = probe(&queue);
     let long = put1(&q, &queue, 0, Act::WaitForCancel).await;
     eventually("the worker is busy", || async { p.start_count() == 1 }).await;
