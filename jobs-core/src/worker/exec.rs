@@ -389,7 +389,7 @@ fn record(core: &Core, job: &LeasedJob, outcome: &Outcome, ran: Option<Duration>
 /// Hands a job that never started here back to its queue (not an
 /// attempt), for whichever pool can run it.
 pub(crate) fn hand_back(core: &Core, job: &LeasedJob, reason: &str) {
-    report_landed(core, job, Outcome::Release { at: None, reason: reason.into() }, None);
+    report(core, job, Outcome::Release { at: None, reason: reason.into() });
 }
 
 /// [`hand_back`], answering once the backend has the job back (or the pool

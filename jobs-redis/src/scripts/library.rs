@@ -40,7 +40,7 @@
 
 use std::collections::HashSet;
 
-use super::prune::{items, names, reached, Item};
+use super::prune::{items, names, reached, statement_names, Item};
 
 /// The most outer names one start-of-call function may use: Lua 5.1's
 /// limit of 60 upvalues per function, less a margin.
@@ -288,8 +288,7 @@ enum Place {
 
 /// The place of each of `items` (only those that are functions matter).
 fn places(items: &[Item<'_>], entries: &[Entry<'_>]) -> Vec<Place> {
-    let per_call = names(items.iter().filter(|i| i.function.is_none()).flat_map(|i| i.lines.iter().copied()));
-    let by_start = reached(items, per_call);
+    let by_start = reached(items, statement_names(items));
     let by_entry: Vec<Vec<bool>> = entries.iter().map(|e| reached(items, names(e.body.lines()))).collect();
     (0..items.len())
         .map(|i| {

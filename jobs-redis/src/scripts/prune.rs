@@ -28,9 +28,7 @@ pub(crate) struct Item<'a> {
 pub(crate) fn without_unused_functions(shared: &str, own: &str) -> String {
     let items = items(shared);
     let mut named = names(own.lines());
-    for item in items.iter().filter(|i| i.function.is_none()) {
-        named.extend(names(item.lines.iter().copied()));
-    }
+    named.extend(statement_names(&items));
     let keep = reached(&items, named);
     let kept: Vec<&str> = items
         .iter()
@@ -39,6 +37,12 @@ pub(crate) fn without_unused_functions(shared: &str, own: &str) -> String {
         .flat_map(|(i, _)| i.lines.iter().copied())
         .collect();
     kept.join("\n")
+}
+
+/// The names the statements of `items` that are no functions use: they run
+/// in every script, so the functions they name are always kept.
+pub(crate) fn statement_names(items: &[Item<'_>]) -> HashSet<String> {
+    names(items.iter().filter(|i| i.function.is_none()).flat_map(|i| i.lines.iter().copied()))
 }
 
 /// Which of `items`' functions code naming `named` calls, transitively
