@@ -153,8 +153,13 @@ local function job_options(o)
 end
 
 local function enqueue(now, n, base_arg, compact, one_name)
-  -- Where each job's arguments start, checked before anything is written.
-  local at = {}
+  -- Where each job's arguments start and each job's id, checked before
+  -- anything is written; by place, the caller ids (below: the stored jobs
+  -- holding them, read once for all), nil for none.
+  local at, ids, cid_of_job, held_by = {}, {}, {}, {}
+  -- The caller ids in batch order, each one's job's place, and whether
+  -- its job fails when the id is held (mode 'f').
+  local cids, at_cid, fails, nc = {}, {}, {}, 0
   do
     local o = base_arg
     for i = 1, n do
@@ -163,9 +168,20 @@ local function enqueue(now, n, base_arg, compact, one_name)
       if not letters then
         return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. (i - 1) .. ' sent')
       end
+      ids[i] = ARGV[o + 1]
       local k = #letters
-      if k > 0 and (string.find(letters, '[^ruxckgf]') or not ARGV[o + 3 + k]) then
-        return redis.error_reply('enqueue.lua: job ' .. i .. ' has options `' .. letters .. '` that do not parse')
+      if k > 0 then
+        -- ('g' alone, a grouped job's, needs no search.)
+        if letters ~= 'g' and string.find(letters, '[^ruxckgf]') or not ARGV[o + 3 + k] then
+          return redis.error_reply('enqueue.lua: job ' .. i .. ' has options `' .. letters .. '` that do not parse')
+        end
+        local c = letters ~= 'g' and string.find(letters, 'c', 1, true)
+        local arg = c and ARGV[o + 3 + c]
+        if arg and arg ~= '' then
+          nc = nc + 1
+          cids[nc], at_cid[nc], fails[nc] = string.sub(arg, 2), i, string.byte(arg) == 102
+          cid_of_job[i] = cids[nc]
+        end
       end
       o = o + 3 + k
     end
@@ -199,24 +215,6 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
   end
 
-  -- The jobs' ids; by place, their caller ids and the stored jobs holding
-  -- them (the `ids` index read once for all), nil for none.
-  local ids, cid_of_job, held_by = {}, {}, {}
-  -- The caller ids in batch order, each one's job's place, and whether
-  -- its job fails when the id is held (mode 'f').
-  local cids, at_cid, fails, nc = {}, {}, {}, 0
-  for i = 1, n do
-    local o = at[i]
-    ids[i] = ARGV[o + 1]
-    local letters = ARGV[o + 3]
-    local c = letters ~= '' and letters ~= 'g' and string.find(letters, 'c', 1, true)
-    local arg = c and ARGV[o + 3 + c]
-    if arg and arg ~= '' then
-      nc = nc + 1
-      cids[nc], at_cid[nc], fails[nc] = string.sub(arg, 2), i, string.byte(arg) == 102
-      cid_of_job[i] = cids[nc]
-    end
-  end
   if nc > 0 then
     local holders = hmget(B .. 'ids', cids)
     for j = 1, nc do
@@ -279,7 +277,9 @@ local function enqueue(now, n, base_arg, compact, one_name)
 
   local out = { compact and 'okc' or 'ok' }
   -- Tables filled with explicit counters (`#t` is a search in Lua 5.1).
-  local records, nr, states, delayed, expiring = {}, 0, {}, {}, {}
+  -- `records`: the new jobs' records, kept only when not written above;
+  -- `nw`: the new jobs stored by this call.
+  local records, nr, nw, states, delayed, expiring = {}, 0, 0, {}, {}, {}
   local ready = { {}, {}, {}, {} } -- per rank, in batch order
   local nready = { 0, 0, 0, 0 }
   local added = nil -- ids written by this call (when some are unique)
@@ -325,133 +325,154 @@ local function enqueue(now, n, base_arg, compact, one_name)
   end
   for i = 1, n do
     local o = at[i]
-    local id, rec = ARGV[o + 1], ARGV[o + 2]
-    local run_at, unique_ms, expires, cid, key, group, flow = job_options(o)
-    local existing = nil
-    if stored[i] then
-      -- The same batch sent again (a retried call whose first try did
-      -- reach Redis): the job is stored already.
-      existing = id
-    end
-    if not existing and cid ~= '' then
-      existing = held_by[i]
-    end
-    if not existing and key ~= '' then
-      local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
-      if other then
-        local st, rank, attempts, token, _, _, _, dg = load_state(other)
-        if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
-          if string.byte(key, 1) == 114 then -- 'r'
-            record_new(i - 1)
-            replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
-            replaced = true
-          end
-          existing = other
-        end
-      end
-    end
-    local digest = ''
-    if not existing and unique_ms ~= '' then
-      local name_len, headers_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|(%d+)|()')
-      name_len, headers_len = tonumber(name_len), tonumber(headers_len)
-      local name = string.sub(rec, start, start + name_len - 1)
-      local payload = string.sub(rec, start + name_len + headers_len)
-      digest = redis.sha1hex(#name .. ':' .. name .. payload)
-      local uk = B .. 'uniq:' .. digest
-      local other = redis.call('GET', uk)
-      if other then
-        local st = added and added[other]
-        if not st then
-          st = load_state(other)
-        end
-        if st and not is_done(st) and st ~= 'dead' then
-          existing = other
-        end
-      end
-      if not existing then
-        -- The key expires with the window: past it, an equal job is new.
-        redis.call('SET', uk, id, 'PX', unique_ms)
-      end
-    end
-    if existing then
-      not_new[i] = true
-      if written and not stored[i] then
-        -- A duplicate of a live unique job: written above, but not stored.
-        redis.call('HDEL', JOBS, id)
-      end
-      if not compact then
-        out[#out + 1] = existing
-      elseif existing ~= id then
-        out[#out + 1] = i
-        out[#out + 1] = existing
-      end
-    else
-      local rank = string.sub(rec, 1, 1)
-      nev_new = nev_new + 1
+    local id, rec = ids[i], ARGV[o + 2]
+    if ARGV[o + 3] == '' and not stored[i] then
+      -- No option (most jobs): new, and pending now in its ready list; what
+      -- the general path below does for such a job, without its checks.
+      nw, nev_new = nw + 1, nev_new + 1
       if list_new then
         ev_ids[nev_new], ev_recs[nev_new] = id, rec
       end
-      if expires ~= '' then
-        expiring[#expiring + 1] = id
-        expiring[#expiring + 1] = ms(due_at(expires, now))
+      if not written then
+        records[nr + 1], records[nr + 2] = id, rec
+        nr = nr + 2
       end
-      records[nr + 1] = id
-      records[nr + 2] = rec
-      nr = nr + 2
-      if cid ~= '' then
-        local v, c = cid_of_job[i], #by_cid
-        by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
-      end
-      if key ~= '' then
-        local v, c = string.sub(key, 2), #by_key
-        by_key[c + 1], by_key[c + 2], key_of[c + 1], key_of[c + 2] = v, id, id, v
-      end
-      if group ~= '' then
-        grouped[#grouped + 1] = id
-        grouped[#grouped + 1] = group
-      end
-      if flow ~= '' then
-        flows[#flows + 1] = id
-        flows[#flows + 1] = flow
-      end
-      local due = due_at(run_at, now)
-      if due and due > now then
-        due = ms(due)
-        states[#states + 1] = id
-        states[#states + 1] = state_of('scheduled', rank, '0', '', due, '', '', digest)
-        delayed[#delayed + 1] = due
-        delayed[#delayed + 1] = id
-        gauge(rank, 'scheduled', 1)
-        if digest ~= '' then
-          added = added or {}
-          added[id] = 'scheduled'
-        end
-      else
-        if digest ~= '' then
-          states[#states + 1] = id
-          states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
-        end
-        local entry = id
-        if digest ~= '' then
-          entry = listed(id)
-          added = added or {}
-          added[id] = 'pending'
-        end
-        if group ~= '' then
-          -- Into its group's list once the records are written.
-          local g, limit, rate = group_field(group)
-          local k = #gready
-          gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
-            g, limit, rate, string.byte(rank) - 48, entry
-        else
-          local k = string.byte(rank) - 47
-          local c = nready[k] + 1
-          nready[k] = c
-          ready[k][c] = entry
-        end
-      end
+      local k = string.byte(rec) - 47
+      local c = nready[k] + 1
+      nready[k] = c
+      ready[k][c] = id
       if not compact then
         out[#out + 1] = id
+      end
+    else
+      local run_at, unique_ms, expires, cid, key, group, flow = job_options(o)
+      local existing = nil
+      if stored[i] then
+        -- The same batch sent again (a retried call whose first try did
+        -- reach Redis): the job is stored already.
+        existing = id
+      end
+      if not existing and cid ~= '' then
+        existing = held_by[i]
+      end
+      if not existing and key ~= '' then
+        local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
+        if other then
+          local st, rank, attempts, token, _, _, _, dg = load_state(other)
+          if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
+            if string.byte(key, 1) == 114 then -- 'r'
+              record_new(i - 1)
+              replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
+              replaced = true
+            end
+            existing = other
+          end
+        end
+      end
+      local digest = ''
+      if not existing and unique_ms ~= '' then
+        local name_len, headers_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|(%d+)|()')
+        name_len, headers_len = tonumber(name_len), tonumber(headers_len)
+        local name = string.sub(rec, start, start + name_len - 1)
+        local payload = string.sub(rec, start + name_len + headers_len)
+        digest = redis.sha1hex(#name .. ':' .. name .. payload)
+        local uk = B .. 'uniq:' .. digest
+        local other = redis.call('GET', uk)
+        if other then
+          local st = added and added[other]
+          if not st then
+            st = load_state(other)
+          end
+          if st and not is_done(st) and st ~= 'dead' then
+            existing = other
+          end
+        end
+        if not existing then
+          -- The key expires with the window: past it, an equal job is new.
+          redis.call('SET', uk, id, 'PX', unique_ms)
+        end
+      end
+      if existing then
+        not_new[i] = true
+        if written and not stored[i] then
+          -- A duplicate of a live unique job: written above, but not stored.
+          redis.call('HDEL', JOBS, id)
+        end
+        if not compact then
+          out[#out + 1] = existing
+        elseif existing ~= id then
+          out[#out + 1] = i
+          out[#out + 1] = existing
+        end
+      else
+        local rank = string.sub(rec, 1, 1)
+        nw, nev_new = nw + 1, nev_new + 1
+        if list_new then
+          ev_ids[nev_new], ev_recs[nev_new] = id, rec
+        end
+        if expires ~= '' then
+          expiring[#expiring + 1] = id
+          expiring[#expiring + 1] = ms(due_at(expires, now))
+        end
+        if not written then
+          records[nr + 1], records[nr + 2] = id, rec
+          nr = nr + 2
+        end
+        if cid ~= '' then
+          local v, c = cid_of_job[i], #by_cid
+          by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
+        end
+        if key ~= '' then
+          local v, c = string.sub(key, 2), #by_key
+          by_key[c + 1], by_key[c + 2], key_of[c + 1], key_of[c + 2] = v, id, id, v
+        end
+        if group ~= '' then
+          grouped[#grouped + 1] = id
+          grouped[#grouped + 1] = group
+        end
+        if flow ~= '' then
+          flows[#flows + 1] = id
+          flows[#flows + 1] = flow
+        end
+        local due = due_at(run_at, now)
+        if due and due > now then
+          due = ms(due)
+          states[#states + 1] = id
+          states[#states + 1] = state_of('scheduled', rank, '0', '', due, '', '', digest)
+          delayed[#delayed + 1] = due
+          delayed[#delayed + 1] = id
+          gauge(rank, 'scheduled', 1)
+          if digest ~= '' then
+            added = added or {}
+            added[id] = 'scheduled'
+          end
+        else
+          if digest ~= '' then
+            states[#states + 1] = id
+            states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
+          end
+          local entry = id
+          if digest ~= '' then
+            entry = listed(id)
+            added = added or {}
+            added[id] = 'pending'
+          end
+          if group ~= '' then
+            -- Into its group's list once the records are written.
+            local g, limit, rate = group_field(group)
+            local k = #gready
+            gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
+              g, limit, rate, string.byte(rank) - 48, entry
+          else
+            local k = string.byte(rank) - 47
+            local c = nready[k] + 1
+            nready[k] = c
+            ready[k][c] = entry
+          end
+        end
+        if not compact then
+          out[#out + 1] = id
+        end
       end
     end
   end
@@ -466,7 +487,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- may lease it to a parked fetcher at once, and lists it only if none
   -- takes it.
   local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
-  local lone = n == 1 and nstart == 1 and nr == 2 and #gready == 0 and #delayed == 0 and not replaced
+  local lone = n == 1 and nstart == 1 and nw == 1 and #gready == 0 and #delayed == 0 and not replaced
     and ARGV[at[1] + 3] == ''
   for r = 0, 3 do
     if ready[r + 1][1] and not lone then
@@ -484,8 +505,8 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- Jobs that may start now go to a parked fetcher in this step
   -- (hand_off in fetch.lua); the wake-up is for the jobs it left, and for
   -- a delayed job (an idle fetcher resets its timer).
-  if (nr > 0 or replaced)
-    and not ((nstart > 0 or replaced) and hand_off(now, lone and records[1], lone and records[2], meta) and #delayed == 0) then
+  if (nw > 0 or replaced)
+    and not ((nstart > 0 or replaced) and hand_off(now, lone and ids[1], lone and ARGV[at[1] + 2], meta) and #delayed == 0) then
     wake_fetchers()
   end
   return out

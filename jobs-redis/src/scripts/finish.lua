@@ -101,6 +101,11 @@ local meta = redis.call('HMGET', B .. 'meta', 'breaker', 'bstate', 'bprobe', 'ma
   retention_fields())
 breaker_set(meta[1], meta[2], meta[3])
 local group_breaker = group_breaker_config(meta[5])
+-- Whether a job's success may close the queue's breaker: only its probe's
+-- does, and only a fetch leases a probe.
+local probing = breaker_load()[4] == 'probe'
+-- Whether the jobs may have groups, whose breakers count their attempts.
+local grouped = has_groups()
 -- Parsed states by their text (jobs of one lease share theirs): status,
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
@@ -222,19 +227,21 @@ for i = 1, n do
       end
     end
   end
+  -- The queue's breaker, then the group's, before groups_ended frees the
+  -- slot below.
   if code == 'S' then
-    -- The probe succeeded: pools waiting on the breaker go on.
-    wake = breaker_succeeded(id) or wake
+    if probing then
+      -- The probe succeeded: pools waiting on the breaker go on.
+      wake = breaker_succeeded(id) or wake
+    end
+    local g = grouped and gbrk_any() and group_of(id)
+    if g then
+      group_breaker_succeeded(g, id)
+    end
   elseif code == 'r' or code == 'd' then
     breaker_failed(id, now_n)
-  end
-  -- The group's breaker, before groups_ended frees the slot below.
-  local verdict = code == 'S' and 1 or ((code == 'r' or code == 'd') and 2) or nil
-  if verdict and has_groups() and ((verdict == 1 and gbrk_any()) or (verdict == 2 and group_breaker)) then
-    local g = group_of(id)
-    if g and code == 'S' then
-      group_breaker_succeeded(g, id)
-    elseif g and group_breaker then
+    local g = grouped and group_breaker and group_of(id)
+    if g then
       group_breaker_failed(g, id, now_n, group_breaker)
     end
   end
