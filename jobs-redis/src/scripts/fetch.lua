@@ -117,8 +117,9 @@ end
 -- time as text (`started`), the lease's token (`token`, once taken),
 -- whether the queue has jobs with an expiry (`expiring`, once looked up),
 -- and the lists it fills with their counts: the new states (`states`,
--- `ns`), the ids leased (`leased`, `nl`), the reply's jobs (`jobs_out`,
--- `no`) and the jobs ended expired (`gone`, `ng`; `n_expired`).
+-- `ns`), the ids leased (`leased`, `nl`), the reply with its jobs
+-- (`jobs_out`, the reply itself; `no`, where its last job value is) and
+-- the jobs ended expired (`gone`, `ng`; `n_expired`).
 --
 -- Leases the popped entries `ids` of rank `rank` (a job past its expiry
 -- ends expired instead); returns how many were leased. A grouped job
@@ -440,9 +441,18 @@ local function fetch(now, a, full, park)
     trim_dead(dead_max, batch, now)
   end
 
-  -- The reply's jobs, and the jobs found expired (ulid, name), assembled at
-  -- the end. Tables filled with explicit counters (`#t` is a search in Lua 5.1).
-  local jobs_out, no, gone, ng = {}, 0, {}, 0
+  -- The reply (see the top of this file), its jobs leased straight into
+  -- their place (after `jobs0`) as it is when no job is found expired, the
+  -- common case; the values before them set at the end, when known (a
+  -- placeholder keeps each place till then, so the table grows as an
+  -- array); and the jobs found expired (ulid, name). Tables filled with
+  -- explicit counters (`#t` is a search in Lua 5.1).
+  local out, no, gone, ng = {}, 0, {}, 0
+  local jobs0 = (park and 1 or 0) + 3 + #dead + 3
+  for i = 1, jobs0 do
+    out[i] = ''
+  end
+  no = jobs0
   local token = nil
   local cut_short = false
   local paused, cap, q_rate_n, q_rate_per, breaking = queue_limits(meta[1], meta[2], meta[3], meta[6])
@@ -485,7 +495,7 @@ local function fetch(now, a, full, park)
   if max > 0 and not paused then
     local F = {
       now = now, started = ms(now), token = nil, expiring = nil, states = {}, ns = 0, leased = {}, nl = 0,
-      jobs_out = jobs_out, no = 0, gone = gone, ng = 0, n_expired = 0,
+      jobs_out = out, no = jobs0, gone = gone, ng = 0, n_expired = 0,
     }
     -- The popped jobs that are their group's breaker's probe, by id: their
     -- group.
@@ -533,10 +543,12 @@ local function fetch(now, a, full, park)
     if probing and nl > 0 then
       breaker_probe(leased[1], now + lease)
     end
-    for i = 1, nl do
-      local g = probes[leased[i]]
-      if g then
-        gbrk_write(g, 'probe|' .. leased[i] .. '|' .. ms(now + lease))
+    if next(probes) then
+      for i = 1, nl do
+        local g = probes[leased[i]]
+        if g then
+          gbrk_write(g, 'probe|' .. leased[i] .. '|' .. ms(now + lease))
+        end
       end
     end
     if nl > 0 then
@@ -578,7 +590,12 @@ local function fetch(now, a, full, park)
   -- Parks the caller (see park below) when it leased nothing, no expired job
   -- took its room, and no due time has passed.
   local k = 0
-  local out = {}
+  if ng > 0 then
+    -- The expired jobs' values go before the jobs.
+    for i = no, jobs0 + 1, -1 do
+      out[i + ng] = out[i]
+    end
+  end
   if park then
     local parked = not token and not cut_short and ng == 0 and not (first and first <= now)
     if parked then
@@ -607,9 +624,6 @@ local function fetch(now, a, full, park)
   out[k] = ms(ARCHIVED)
   k = k + 1
   out[k] = has_groups() and '1' or '0'
-  for i = 1, no do
-    out[k + i] = jobs_out[i]
-  end
   return out, taken, ng
 end
 
