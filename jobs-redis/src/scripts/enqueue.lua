@@ -325,10 +325,12 @@ local function enqueue(now, n, base_arg, compact, one_name)
   end
   for i = 1, n do
     local o = at[i]
-    local id, rec = ids[i], ARGV[o + 2]
-    if ARGV[o + 3] == '' and not stored[i] then
-      -- No option (most jobs): new, and pending now in its ready list; what
-      -- the general path below does for such a job, without its checks.
+    local id, rec, letters = ids[i], ARGV[o + 2], ARGV[o + 3]
+    local group = letters == 'g' and ARGV[o + 4] or ''
+    if (letters == '' or group ~= '') and not stored[i] then
+      -- No option but perhaps a group (most jobs): new, and pending now in
+      -- its ready list or its group's; what the general path below does for
+      -- such a job, without its checks.
       nw, nev_new = nw + 1, nev_new + 1
       if list_new then
         ev_ids[nev_new], ev_recs[nev_new] = id, rec
@@ -337,10 +339,19 @@ local function enqueue(now, n, base_arg, compact, one_name)
         records[nr + 1], records[nr + 2] = id, rec
         nr = nr + 2
       end
-      local k = string.byte(rec) - 47
-      local c = nready[k] + 1
-      nready[k] = c
-      ready[k][c] = id
+      if group == '' then
+        local k = string.byte(rec) - 47
+        local c = nready[k] + 1
+        nready[k] = c
+        ready[k][c] = id
+      else
+        grouped[#grouped + 1] = id
+        grouped[#grouped + 1] = group
+        local g, limit, rate = group_field(group)
+        local k = #gready
+        gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
+          g, limit, rate, string.byte(rec) - 48, id
+      end
       if not compact then
         out[#out + 1] = id
       end
