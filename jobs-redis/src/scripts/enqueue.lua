@@ -153,10 +153,11 @@ local function job_options(o)
 end
 
 local function enqueue(now, n, base_arg, compact, one_name)
-  -- Where each job's arguments start and each job's id, checked before
-  -- anything is written; by place, the caller ids (below: the stored jobs
-  -- holding them, read once for all), nil for none.
-  local at, ids, cid_of_job, held_by = {}, {}, {}, {}
+  -- Where each job's arguments start, each job's id and the batch's ids
+  -- and records as HSET takes them (`batch`), checked before anything is
+  -- written; by place, the caller ids (below: the stored jobs holding
+  -- them, read once for all), nil for none.
+  local at, ids, batch, cid_of_job, held_by = {}, {}, {}, {}, {}
   -- The caller ids in batch order, each one's job's place, and whether
   -- its job fails when the id is held (mode 'f').
   local cids, at_cid, fails, nc = {}, {}, {}, 0
@@ -168,7 +169,8 @@ local function enqueue(now, n, base_arg, compact, one_name)
       if not letters then
         return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. (i - 1) .. ' sent')
       end
-      ids[i] = ARGV[o + 1]
+      local id = ARGV[o + 1]
+      ids[i], batch[2 * i - 1], batch[2 * i] = id, id, ARGV[o + 2]
       local k = #letters
       if k > 0 then
         -- ('g' alone, a grouped job's, needs no search.)
@@ -245,13 +247,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   elseif redis.call('HMGET', JOBS, ids[1])[1] then
     stored = hmget(JOBS, ids)
   else
-    local records, nr = {}, 0
-    for i = 1, n do
-      records[nr + 1] = ids[i]
-      records[nr + 2] = ARGV[at[i] + 2]
-      nr = nr + 2
-    end
-    local new = hset_many(JOBS, records)
+    local new = hset_many(JOBS, batch)
     written = true
     stored = {}
     if new < n then
