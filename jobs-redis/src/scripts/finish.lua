@@ -49,13 +49,14 @@
 local now_n, now_us = server_clock()
 local now = ms(now_n)
 local n = tonumber(ARGV[2])
-local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7, limited = 7 }
 
 -- Read the whole batch before writing anything: a script's writes are not
--- rolled back by an error. Each item's ulid, token and kind, and where its
--- kind's arguments start (ARGV[items[i] + 3], the first of them).
-local items, ids, tokens, kinds = {}, {}, {}, {}
+-- rolled back by an error. Each item's ulid, and each run's token, kind,
+-- number of items, where its first item starts (ARGV[o], its ulid, then
+-- its kind's arguments) and how far apart its items are.
+local ids, runs, nruns = {}, {}, 0
 do
+  local ARITY = { start = 3, ok = 3, okr = 4, dead = 4, retry = 5, release = 5, snooze = 7, limited = 7 }
   local o, i = 3, 0
   while i < n do
     local token, kind, c = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
@@ -70,9 +71,11 @@ do
         .. ' items that does not match the arguments sent')
     end
     o = o + 3
+    nruns = nruns + 1
+    runs[nruns] = { token, kind, c, o, arity - 2 }
     for _ = 1, c do
       i = i + 1
-      ids[i], tokens[i], kinds[i], items[i] = ARGV[o], token, kind, o - 2
+      ids[i] = ARGV[o]
       o = o + arity - 2
     end
   end
@@ -110,9 +113,21 @@ local grouped = has_groups()
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
 
-for i = 1, n do
-  local at = items[i]
-  local id, token, kind = ids[i], tokens[i], kinds[i]
+-- The items in order (`i`), by runs (`r`, whose last item is `stop`),
+-- without a loop of their own: Lua allows a function 200 locals, and the
+-- whole script, as sent by EVALSHA, is near that here.
+local r, i, stop = 0, 0, 0
+local token, run_kind, o, step
+while i < n do
+  if i == stop then
+    r = r + 1
+    local run = runs[r]
+    token, run_kind, stop, o, step = run[1], run[2], i + run[3], run[4], run[5]
+  end
+  i = i + 1
+  -- (ARGV[at + 3] is the item's first argument.)
+  local at, id, kind = o - 2, ids[i], run_kind
+  o = o + step
   local holds = kind == 'limited'
   if holds then
     kind = 'snooze'
