@@ -319,14 +319,29 @@ local function enqueue(now, n, base_arg, compact, one_name)
     end
     ev_ids, ev_recs, nev_new, listed_upto = {}, {}, 0, upto
   end
+  -- A job of record `rec` pending now, as `entry`: last in its ready list,
+  -- or in its group's (`group`, its group field; '' for none) once the
+  -- records are written.
+  local function pending_now(entry, rec, group)
+    if group == '' then
+      local k = string.byte(rec) - 47
+      local c = nready[k] + 1
+      nready[k] = c
+      ready[k][c] = entry
+    else
+      local g, limit, rate = group_field(group)
+      local k = #gready
+      gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
+        g, limit, rate, string.byte(rec) - 48, entry
+    end
+  end
   for i = 1, n do
     local o = at[i]
     local id, rec, letters = ids[i], ARGV[o + 2], ARGV[o + 3]
     local group = letters == 'g' and ARGV[o + 4] or ''
     if (letters == '' or group ~= '') and not stored[i] then
-      -- No option but perhaps a group (most jobs): new, and pending now in
-      -- its ready list or its group's; what the general path below does for
-      -- such a job, without its checks.
+      -- No option but perhaps a group (most jobs): new, and pending now; the
+      -- general path below without its checks.
       nw, nev_new = nw + 1, nev_new + 1
       if list_new then
         ev_ids[nev_new], ev_recs[nev_new] = id, rec
@@ -335,19 +350,11 @@ local function enqueue(now, n, base_arg, compact, one_name)
         records[nr + 1], records[nr + 2] = id, rec
         nr = nr + 2
       end
-      if group == '' then
-        local k = string.byte(rec) - 47
-        local c = nready[k] + 1
-        nready[k] = c
-        ready[k][c] = id
-      else
+      if group ~= '' then
         grouped[#grouped + 1] = id
         grouped[#grouped + 1] = group
-        local g, limit, rate = group_field(group)
-        local k = #gready
-        gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
-          g, limit, rate, string.byte(rec) - 48, id
       end
+      pending_now(id, rec, group)
       if not compact then
         out[#out + 1] = id
       end
@@ -464,18 +471,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
             added = added or {}
             added[id] = 'pending'
           end
-          if group ~= '' then
-            -- Into its group's list once the records are written.
-            local g, limit, rate = group_field(group)
-            local k = #gready
-            gready[k + 1], gready[k + 2], gready[k + 3], gready[k + 4], gready[k + 5] =
-              g, limit, rate, string.byte(rank) - 48, entry
-          else
-            local k = string.byte(rank) - 47
-            local c = nready[k] + 1
-            nready[k] = c
-            ready[k][c] = entry
-          end
+          pending_now(entry, rec, group)
         end
         if not compact then
           out[#out + 1] = id

@@ -166,79 +166,59 @@ local function lease_popped(F, ids, rank, gof)
   -- (emit_many in common.lua) from `leased` and `jobs_out`, from where
   -- this call's jobs start in them.
   local ev_atts, leased0, out0 = nil, nl, no
-  if nm == 0 and not exps then
-    -- No job popped has a state or can expire (the common case): each one
-    -- is leased as attempt 1, as the loop below would.
-    for i = 1, count_ids do
-      local rec = recs[i]
-      if rec then
-        local id = ids[i]
-        states[ns + 1], states[ns + 2] = id, fresh
-        ns, nl = ns + 2, nl + 1
-        leased[nl] = id
-        jobs_out[no + 1], jobs_out[no + 2], jobs_out[no + 3], jobs_out[no + 4] = id, rec, false, false
-        no = no + 4
-      elseif gof[i] then
-        -- Gone since it was listed: its group's slot is free again.
-        group_ended(gof[i], ids[i], now)
+  for i = 1, count_ids do
+    local rec = recs[i]
+    if rec then
+      local id = ids[i]
+      local old = nm > 0 and olds[id] or false
+      local st, attempts, digest = nil, nil, nil
+      if old then
+        local s1, _, a1, _, _, _, _, d1 = parse_state(old)
+        st, attempts, digest = s1, a1, d1
       end
-    end
-    running = nl - leased0
-  else
-    for i = 1, count_ids do
-      local rec = recs[i]
-      if rec then
-        local id = ids[i]
-        local old = nm > 0 and olds[id] or false
-        local st, attempts, digest = nil, nil, nil
-        if old then
-          local s1, _, a1, _, _, _, _, d1 = parse_state(old)
-          st, attempts, digest = s1, a1, d1
+      local exp = exps and exps[i]
+      if exp and (tonumber(attempts) or 0) == 0 and tonumber(exp) <= now then
+        -- Past its expiry and never started (no attempt counted):
+        -- ended, never leased.
+        n_expired = n_expired + 1
+        if gof[i] then
+          group_ended(gof[i], id, now)
         end
-        local exp = exps and exps[i]
-        if exp and (tonumber(attempts) or 0) == 0 and tonumber(exp) <= now then
-          -- Past its expiry and never started (no attempt counted):
-          -- ended, never leased.
-          n_expired = n_expired + 1
-          if gof[i] then
-            group_ended(gof[i], id, now)
-          end
-          finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
-          count('expired:' .. r, 1)
-          emit('expired', id, attempts or '0', nil, rec)
-          gone[ng + 1] = id
-          gone[ng + 2] = name_of(id, rec)
-          ng = ng + 2
+        finish_record(id, 'expired', r, st or 'pending', attempts or '0', '', '', digest or '', ms(now))
+        count('expired:' .. r, 1)
+        emit('expired', id, attempts or '0', nil, rec)
+        gone[ng + 1] = id
+        gone[ng + 2] = name_of(id, rec)
+        ng = ng + 2
+      else
+        states[ns + 1] = id
+        if st then
+          local attempt = ms((tonumber(attempts) or 0) + 1)
+          states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
+          gauge(r, st, -1)
+          ev_atts = note_attempt(ev_atts, running + 1, attempt)
         else
-          states[ns + 1] = id
-          if st then
-            local attempt = ms((tonumber(attempts) or 0) + 1)
-            states[ns + 2] = state_of('running', r, attempt, token, started, '', '', digest)
-            gauge(r, st, -1)
-            ev_atts = note_attempt(ev_atts, running + 1, attempt)
-          else
-            -- Never started, or a state that does not parse (written by
-            -- something else): this is attempt 1.
-            old = false
-            states[ns + 2] = fresh
-            if ev_atts then
-              ev_atts[running + 1] = '1'
-            end
+          -- Never started, or a state that does not parse (written by
+          -- something else): this is attempt 1.
+          old = false
+          states[ns + 2] = fresh
+          if ev_atts then
+            ev_atts[running + 1] = '1'
           end
-          ns = ns + 2
-          nl = nl + 1
-          leased[nl] = id
-          running = running + 1
-          jobs_out[no + 1] = id
-          jobs_out[no + 2] = rec
-          jobs_out[no + 3] = old
-          jobs_out[no + 4] = nm > 0 and crashes[id] or false
-          no = no + 4
         end
-      elseif gof[i] then
-        -- Gone since it was listed: its group's slot is free again.
-        group_ended(gof[i], ids[i], now)
+        ns = ns + 2
+        nl = nl + 1
+        leased[nl] = id
+        running = running + 1
+        jobs_out[no + 1] = id
+        jobs_out[no + 2] = rec
+        jobs_out[no + 3] = old
+        jobs_out[no + 4] = nm > 0 and crashes[id] or false
+        no = no + 4
       end
+    elseif gof[i] then
+      -- Gone since it was listed: its group's slot is free again.
+      group_ended(gof[i], ids[i], now)
     end
   end
   emit_many('started', running, leased, leased0, ev_atts or '1', jobs_out, out0 - 2, 4)
@@ -467,12 +447,11 @@ local function fetch(now, a, full, park)
   -- placeholder keeps each place till then, so the table grows as an
   -- array); and the jobs found expired (ulid, name). Tables filled with
   -- explicit counters (`#t` is a search in Lua 5.1).
-  local out, no, gone, ng = {}, 0, {}, 0
   local jobs0 = (park and 1 or 0) + 3 + #dead + 3
+  local out, no, gone, ng = {}, jobs0, {}, 0
   for i = 1, jobs0 do
     out[i] = ''
   end
-  no = jobs0
   local token = nil
   local cut_short = false
   local paused, cap, q_rate_n, q_rate_per, breaking = queue_limits(meta[1], meta[2], meta[3], meta[6])
