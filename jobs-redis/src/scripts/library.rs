@@ -13,10 +13,11 @@
 //!
 //! - each shared `local function` is built once, when the library loads:
 //!   at its top level when more than one script calls it (or a statement
-//!   run at the start of every call does); in a `do` block with the one
-//!   script that calls it otherwise, so that its local ends with the block
-//!   (Lua 5.1 allows a function 200 locals at a time, and the top level
-//!   holds one per shared name); not at all when nothing calls it;
+//!   run at the start of every call does); in a function with the one
+//!   script that calls it otherwise, run once, which returns the script's
+//!   own function, so that its local counts in that function (Lua 5.1
+//!   allows a function 200 locals at a time, and the top level holds one
+//!   per shared name); not at all when nothing calls it;
 //! - every other shared statement (`local B = KEYS[1]`, the key names, the
 //!   per-call caches, the clock) is split in two: its names are declared at
 //!   the top level, in the same place, so every function sees them as
@@ -151,11 +152,13 @@ const GLOBALS: &[&str] = &[
 /// local function lib_begin(keys, args) .. end     (sets KEYS, ARGV, the
 ///                                                   globals once, the rest)
 /// local lib_run = {}
-/// do -- only called by <script>                  (when it has functions
-/// <the shared functions only it calls>              of its own)
 /// lib_run.<script> = function(KEYS, ARGV, <its globals>) <its code> end
+///   or, when it has functions of its own:
+/// lib_run.<script> = (function(<shared functions they name>) -- only called by <script>
+/// <the shared functions only it calls>
+/// return function(KEYS, ARGV, <its globals>) <its code> end
+/// end)(<the same>) -- only called by <script>
 /// lib_register { function_name = '<name>_<script>', callback = .. }
-/// end -- only called by <script>
 /// ```
 ///
 /// A script's code is a function of its own whose parameters are the
@@ -184,10 +187,12 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
     let items = items(shared);
     let places = places(&items, entries);
     let mut own: Vec<Vec<&str>> = vec![Vec::new(); entries.len()];
+    let mut shared_functions: Vec<&str> = Vec::new();
     for (item, place) in items.iter().zip(&places) {
         if let Some(f) = item.function {
             match place {
                 Place::Shared => {
+                    shared_functions.push(f);
                     outer.insert(f.to_owned());
                     top.extend(item.lines.iter().map(|l| (*l).to_owned()));
                 }
@@ -240,39 +245,41 @@ fn source(name: &str, shared: &str, entries: &[Entry<'_>]) -> String {
     top.push("end".to_owned());
     top.push("local lib_run = {}".to_owned());
     for (e, own) in entries.iter().zip(&own) {
-        // The functions only this script calls, in a block of its own: their
-        // locals end with it, so they do not count towards the main
-        // function's 200.
-        if !own.is_empty() {
-            top.push(format!("{BLOCK_START}{}", e.name));
-            top.extend(own.iter().map(|l| (*l).to_owned()));
-        }
         let named = names(e.body.lines());
         let params: Vec<&str> =
             ["KEYS", "ARGV"].into_iter().chain(GLOBALS.iter().copied().filter(|g| named.contains(*g))).collect();
         let params = params.join(", ");
-        top.push(format!("lib_run.{} = function({params})", e.name));
-        top.push(e.body.to_owned());
-        top.push("end".to_owned());
+        if own.is_empty() {
+            top.push(format!("lib_run.{} = function({params})", e.name));
+            top.push(e.body.to_owned());
+            top.push("end".to_owned());
+        } else {
+            // The functions only this script calls, in a function of its
+            // own, run once, that returns the script's: their locals are
+            // that function's, not the main function's, whose 200 the
+            // shared names nearly fill. The shared functions they and the
+            // script call (set once, at load) are its parameters, not
+            // upvalues (Lua 5.1 allows a function 60); the names a call
+            // sets anew stay upvalues.
+            let used = names(own.iter().copied().chain(e.body.lines()));
+            let passed: Vec<&str> = shared_functions.iter().copied().filter(|f| used.contains(*f)).collect();
+            let passed = passed.join(", ");
+            top.push(format!("lib_run.{0} = (function({passed}) -- only called by {0}", e.name));
+            top.extend(own.iter().map(|l| (*l).to_owned()));
+            top.push(format!("return function({params})"));
+            top.push(e.body.to_owned());
+            top.push("end".to_owned());
+            top.push(format!("end)({passed}) -- only called by {}", e.name));
+        }
         let flags = if e.read_only { ", flags = { 'no-writes' }" } else { "" };
         let args = params.replacen("KEYS, ARGV", "keys, args", 1);
         top.push(format!(
             "lib_register {{ function_name = '{name}_{}'{flags}, callback = function(keys, args) lib_begin(keys, args) return lib_run.{}({args}) end }}",
             e.name, e.name
         ));
-        if !own.is_empty() {
-            top.push(format!("{BLOCK_END}{}", e.name));
-        }
     }
     top.join("\n")
 }
-
-/// The line that opens the block of a script's own functions, before the
-/// script's name.
-pub(crate) const BLOCK_START: &str = "do -- only called by ";
-
-/// The line that closes it, before the script's name.
-pub(crate) const BLOCK_END: &str = "end -- only called by ";
 
 /// Where the library puts a shared function.
 #[derive(Debug, PartialEq)]
@@ -280,7 +287,7 @@ enum Place {
     /// At the top level: more than one script calls it, or a statement run
     /// at the start of every call does.
     Shared,
-    /// In the block of the one script (by index) that calls it.
+    /// With the one script (by index) that calls it.
     Own(usize),
     /// Nowhere: nothing calls it.
     Unused,
@@ -363,12 +370,12 @@ local STARTED = started()";
             "{code}"
         );
         let get = format!(
-            "do -- only called by get\n-- A helper.\nlocal function helper(x)\n  return x .. B\nend\nlib_run.get = function(KEYS, ARGV, tostring)\n{GET}\nend\nlib_register {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) lib_begin(keys, args) return lib_run.get(keys, args, tostring) end }}\nend -- only called by get\n",
+            "lib_run.get = (function(both) -- only called by get\n-- A helper.\nlocal function helper(x)\n  return x .. B\nend\nreturn function(KEYS, ARGV, tostring)\n{GET}\nend\nend)(both) -- only called by get\nlib_register {{ function_name = '{}_get', flags = {{ 'no-writes' }}, callback = function(keys, args) lib_begin(keys, args) return lib_run.get(keys, args, tostring) end }}\n",
             lib.name
         );
         assert!(code.contains(&get), "{code}");
         assert!(code.ends_with(&format!(
-            "end -- only called by get\nlib_run.put = function(KEYS, ARGV)\nreturn both(3)\nend\nlib_register {{ function_name = '{}_put', callback = function(keys, args) lib_begin(keys, args) return lib_run.put(keys, args) end }}",
+            "lib_run.put = function(KEYS, ARGV)\nreturn both(3)\nend\nlib_register {{ function_name = '{}_put', callback = function(keys, args) lib_begin(keys, args) return lib_run.put(keys, args) end }}",
             lib.name
         )), "{code}");
         assert_eq!(lib.function("get"), format!("{}_get", lib.name));
