@@ -19,14 +19,17 @@
 //! batches are done, and each time waits for a line on stdin: a harness
 //! counts the server's instructions between the two
 //! (`scripts/groups-instructions` with IDLE), since the setup's own count
-//! does not repeat from run to run.
+//! does not repeat from run to run. `GROUPS_FIXED_DONE_MAX=N` bounds the
+//! queue's finished jobs kept to N (`QueueRetention::succeeded_max`), so
+//! that a run past N measures a queue in its steady state, where each
+//! fetch's retention sweep deletes as many finished jobs as it leases.
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
 use jobs_bench::job::BenchNoop;
 use jobs_bench::Target;
 use jobs_core::backend::{Finish, Outcome};
 use jobs_core::prelude::*;
-use jobs_core::JobOptions;
+use jobs_core::{JobOptions, QueuePolicy, QueueRetention};
 use jobs_redis::{RedisConfig, RedisQueue};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -56,6 +59,10 @@ async fn main() -> Result<(), Failure> {
         g => BenchNoop::now().into_new_job(JobOptions::new().group(format!("g{}", i % g))),
     };
     let req = jobs_bench::job::fetch_request(b);
+    if let Some(max) = std::env::var("GROUPS_FIXED_DONE_MAX").ok().and_then(|v| v.parse().ok()) {
+        let retention = QueueRetention { succeeded_max: Some(max), ..Default::default() };
+        q.set_policy(jobs_bench::job::QUEUE, QueuePolicy { retention, ..Default::default() }).await?;
+    }
     if idle > 0 {
         jobs_bench::scenario::idle_groups(&q, idle, &jobs_bench::Progress::new("idle groups", true)).await?;
     }

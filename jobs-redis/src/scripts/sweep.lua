@@ -68,7 +68,7 @@ local function sweep(now, keep_done_ms, dead_age_ms, limit, done_max)
     -- Oldest first (the list is newest first): the archive keeps that order.
     for i = #tail, 1, -1 do
       -- Only finished records go; anything else just leaves the list.
-      local st = states[i] and parse_state(states[i])
+      local st = states[i] and state_status(states[i])
       if is_done(st) then
         ng = ng + 1
         gone[ng] = tail[i]
