@@ -271,7 +271,11 @@ if nst > 0 then
   starts[nst + 1], starts[nst + 2] = '', HASH_TABLE_KEEPER
 end
 hset_many(STARTED, starts)
-hdel_many(STARTED, ended)
+-- Start marks exist once a job outlasted its pool's batch of acks: where
+-- none did, an HDEL of the missing hash would still convert every id.
+if ne > 0 and redis.call('EXISTS', STARTED) == 1 then
+  hdel_many(STARTED, ended)
+end
 emit_many('succeeded', nd, done, 0, done_atts or '1')
 flow_ended(done, nd, now)
 lpush_many(B .. 'done', done)
