@@ -189,27 +189,26 @@ mod tests {
 
     #[test]
     fn counts_what_is_in_scope_at_once() {
-        // Two locals at the top, three more inside the `if`: five at once.
-        let src = "local a, b = 1, 2\nif a then\n  local c, d, e = 3\nend\nlocal f\n";
-        assert_eq!(max_active_locals(src), (5, 3));
-        // A `for` holds three hidden variables and its own two.
-        let src = "local a\nfor k, v in pairs(t) do\n  local x\nend\n";
-        assert_eq!(max_active_locals(src), (7, 3));
-        let src = "for i = 1, 3 do\n  local x\nend\nlocal y\n";
-        assert_eq!(max_active_locals(src), (5, 2));
-        // `else` ends the `then` block's locals; `elseif` too.
-        let src = "if x then local a, b else local c end\nif y then local d elseif z then local e end";
-        assert_eq!(max_active_locals(src).0, 2);
-        // A nested function counts from its parameters.
-        let src = "local a, b, c\nlocal function f(x, y)\n  local z\nend\n";
-        assert_eq!(max_active_locals(src), (4, 2));
-        let src = "local a\nlocal g = function(p, q, r, s)\n  local z\nend\n";
-        assert_eq!(max_active_locals(src), (5, 3));
-        // Comments and strings hold no code.
-        let src = "local a -- local b, c\nlocal s = 'local d' .. \"local e\" .. [[local f\n]] --[==[ local g\n]==]\n";
-        assert_eq!(max_active_locals(src), (2, 2));
-        // A `repeat` block and a `while` loop's `do` block.
-        let src = "repeat local a, b until a\nwhile x do local c do local d end end";
-        assert_eq!(max_active_locals(src).0, 2);
+        // Each chunk, the most locals in scope at once, and the line where
+        // that count is first reached.
+        let cases = [
+            // Two locals at the top, three more inside the `if`.
+            ("local a, b = 1, 2\nif a then\n  local c, d, e = 3\nend\nlocal f\n", 5, 3),
+            // A `for` holds three hidden variables and its own names.
+            ("local a\nfor k, v in pairs(t) do\n  local x\nend\n", 7, 3),
+            ("for i = 1, 3 do\n  local x\nend\nlocal y\n", 5, 2),
+            // `else` ends the `then` block's locals; `elseif` too.
+            ("if x then local a, b else local c end\nif y then local d elseif z then local e end", 2, 1),
+            // A nested function counts from its parameters.
+            ("local a, b, c\nlocal function f(x, y)\n  local z\nend\n", 4, 2),
+            ("local a\nlocal g = function(p, q, r, s)\n  local z\nend\n", 5, 3),
+            // Comments and strings hold no code.
+            ("local a -- local b, c\nlocal s = 'local d' .. \"local e\" .. [[local f\n]] --[==[ local g\n]==]\n", 2, 2),
+            // A `repeat` block and a `while` loop's `do` block.
+            ("repeat local a, b until a\nwhile x do local c do local d end end", 2, 1),
+        ];
+        for (src, most, line) in cases {
+            assert_eq!(max_active_locals(src), (most, line), "{src}");
+        }
     }
 }
