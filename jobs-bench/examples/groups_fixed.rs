@@ -23,6 +23,7 @@
 //! queue's finished jobs kept to N (`QueueRetention::succeeded_max`), so
 //! that a run past N measures a queue in its steady state, where each
 //! fetch's retention sweep deletes as many finished jobs as it leases.
+//! `GROUPS_FIXED_CALLER_IDS` gives each job a caller id (`JobOptions::id`).
 //! Prints Redis's CPU per job on stderr and one JSON line on stdout.
 
 use jobs_bench::job::BenchNoop;
@@ -54,9 +55,16 @@ async fn main() -> Result<(), Failure> {
         ..RedisConfig::new(target.url())
     };
     let q = RedisQueue::from_config(&config).await?;
-    let job = |i: usize| match groups {
-        0 => BenchNoop::now().new_job(),
-        g => BenchNoop::now().into_new_job(JobOptions::new().group(format!("g{}", i % g))),
+    let caller_ids = std::env::var_os("GROUPS_FIXED_CALLER_IDS").is_some();
+    let job = |i: usize| {
+        let mut options = JobOptions::new();
+        if groups > 0 {
+            options = options.group(format!("g{}", i % groups));
+        }
+        if caller_ids {
+            options = options.id(format!("c{i}"));
+        }
+        BenchNoop::now().into_new_job(options)
     };
     let req = jobs_bench::job::fetch_request(b);
     if let Some(max) = std::env::var("GROUPS_FIXED_DONE_MAX").ok().and_then(|v| v.parse().ok()) {

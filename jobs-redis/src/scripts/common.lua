@@ -689,11 +689,25 @@ end
 local function forget(ids)
   for _, ix in ipairs({ { CID, B .. 'ids' }, { CKEY, B .. 'keys' } }) do
     if redis.call('EXISTS', ix[1]) == 1 then
+      -- Each job's caller id (or key), then who holds it now: read at once.
       local held = hmget(ix[1], ids)
+      local names, of, n = {}, {}, 0
       for i = 1, #ids do
-        if held[i] and redis.call('HGET', ix[2], held[i]) == ids[i] then
-          redis.call('HDEL', ix[2], held[i])
+        if held[i] then
+          n = n + 1
+          names[n], of[n] = held[i], ids[i]
         end
+      end
+      if n > 0 then
+        local owners = hmget(ix[2], names)
+        local gone, ng = {}, 0
+        for j = 1, n do
+          if owners[j] == of[j] then
+            ng = ng + 1
+            gone[ng] = names[j]
+          end
+        end
+        hdel_many(ix[2], gone)
       end
     end
   end
