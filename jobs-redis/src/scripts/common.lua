@@ -715,8 +715,8 @@ local function forget(ids)
   hdel_many(STATE, ids)
   -- The others exist only once some job needed them (a failure logged, a
   -- result kept, ..): an HDEL of a hash that is not there would still
-  -- convert every id, a tenth of a job's cost in a queue past its
-  -- retention, where every fetch forgets as many jobs as it leases.
+  -- convert every id, and a queue past its retention forgets as many jobs
+  -- in each fetch as it leases.
   for _, h in ipairs({ LOG, RESULT, CRASH, STARTED, EXPIRES, SNOOZE, CID, CKEY, PROGRESS, B .. 'group' }) do
     if redis.call('EXISTS', h) == 1 then
       hdel_many(h, ids)
