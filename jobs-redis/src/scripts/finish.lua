@@ -113,154 +113,149 @@ local grouped = has_groups()
 -- rank, attempts, token, t1, cancel, digest, and the succeeded state.
 local memo = {}
 
--- The items in order (`i`), by runs (`r`, whose last item is `stop`),
--- without a loop of their own: Lua allows a function 200 locals, and the
--- whole script, as sent by EVALSHA, is near that here.
-local r, i, stop = 0, 0, 0
-local token, run_kind, o, step
-while i < n do
-  if i == stop then
-    r = r + 1
-    local run = runs[r]
-    token, run_kind, stop, o, step = run[1], run[2], i + run[3], run[4], run[5]
-  end
-  i = i + 1
-  -- (ARGV[at + 3] is the item's first argument.)
-  local at, id, kind = o - 2, ids[i], run_kind
-  o = o + step
-  local holds = kind == 'limited'
-  if holds then
-    kind = 'snooze'
-  end
-  local code = 'x'
-  local old = olds[i]
-  -- (A batch names each job once: the client drops repeats.)
-  if old then
-    local m = memo[old]
-    if not m then
-      local st, rank, attempts, tok, t1, _, cancel, digest = parse_state(old)
-      m = { st, rank, attempts, tok, t1, cancel, digest, false }
-      memo[old] = m
+-- The items in order (`i`), run by run.
+local i = 0
+for r = 1, nruns do
+  local token, run_kind, c, o, step = unpack(runs[r])
+  for _ = 1, c do
+    i = i + 1
+    -- (ARGV[at + 3] is the item's first argument.)
+    local at, id, kind = o - 2, ids[i], run_kind
+    o = o + step
+    local holds = kind == 'limited'
+    if holds then
+      kind = 'snooze'
     end
-    local st, rank, attempts, t1, cancel, digest = m[1], m[2], m[3], m[5], m[6], m[7]
-    if st == 'running' and m[4] == token and kind == 'start' then
-      code = 'R'
-      starts[nst + 1] = id
-      starts[nst + 2] = token
-      nst = nst + 2
-    elseif st == 'running' and m[4] == token then
-      left[token] = (left[token] or 0) + 1
-      ne = ne + 1
-      ended[ne] = id
-      if cancel ~= '1' and (kind == 'ok' or kind == 'okr') then
-        code = 'S'
-        if not m[8] then
-          m[8] = 'succeeded|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. now .. '||'
-        end
-        states[ns + 1] = id
-        states[ns + 2] = m[8]
-        ns = ns + 2
-        if kind == 'okr' then
-          results[#results + 1] = id
-          results[#results + 1] = ARGV[at + 3]
-        end
-        local r = tonumber(rank) + 1
-        processed[r] = processed[r] + 1
-        nd = nd + 1
-        done[nd] = id
-        -- (No call in the common case: a first attempt, nothing listed.)
-        if done_atts or attempts ~= '1' then
-          done_atts = note_attempt(done_atts, nd, attempts)
-        end
-        -- It never runs again: its deduplication key has no use.
-        if digest ~= '' then
-          drop_digest(digest, id)
-        end
-      elseif cancel == '1' then
-        -- A cancel was requested: cancelled, whatever the outcome.
-        code = 'c'
-        log_attempt(id, attempts, t1, now, 'cancelled')
-        finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now)
-        emit('cancelled', id, attempts)
-      elseif kind == 'retry' then
-        code = 'r'
-        local run_at = ms(due_at(ARGV[at + 4], now_n) or now_n)
-        log_attempt(id, attempts, t1, now, ARGV[at + 3])
-        ended_attempt('failed', rank)
-        emit('retrying', id, attempts, ARGV[at + 3])
-        redis.call('HSET', STATE, id, state_of('retrying', rank, attempts, token, run_at, '', '', digest))
-        moved(rank, st, 'retrying')
-        redis.call('ZADD', B .. 'scheduled', run_at, id)
-        wake = true
-      elseif kind == 'dead' or (kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5])) then
-        -- Failed for good, or snoozed past the limit (its error then).
-        local err = kind == 'dead' and ARGV[at + 3] or ARGV[at + 6]
-        code = 'd'
-        log_attempt(id, attempts, t1, now, err)
-        ended_attempt('failed', rank)
-        -- Named in the entry: a dead job may be forgotten (trimmed, purged)
-        -- before a reader could look its name up.
-        emit('dead', id, attempts, err, listening() and redis.call('HGET', JOBS, id) or nil)
-        -- The dead-letter set's score: the server's clock to the microsecond.
-        to_dead(id, rank, st, attempts, token, t1, digest, now, now .. '.' .. string.format('%03d', now_us))
-        dead = true
-      else -- 'snooze' or 'release': not an attempt, forget that it started.
-        local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
-        local run_at = due_at(ARGV[at + 4], now_n)
-        if kind == 'snooze' then
-          -- Logged as a snooze, with how long it waits.
-          run_at = run_at or now_n
-          log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
-          if holds then
-            -- An upstream's rate held the job back.
-            count('throttled', 1)
+    local code = 'x'
+    local old = olds[i]
+    -- (A batch names each job once: the client drops repeats.)
+    if old then
+      local m = memo[old]
+      if not m then
+        local st, rank, attempts, tok, t1, _, cancel, digest = parse_state(old)
+        m = { st, rank, attempts, tok, t1, cancel, digest, false }
+        memo[old] = m
+      end
+      local st, rank, attempts, t1, cancel, digest = m[1], m[2], m[3], m[5], m[6], m[7]
+      if st == 'running' and m[4] == token and kind == 'start' then
+        code = 'R'
+        starts[nst + 1] = id
+        starts[nst + 2] = token
+        nst = nst + 2
+      elseif st == 'running' and m[4] == token then
+        left[token] = (left[token] or 0) + 1
+        ne = ne + 1
+        ended[ne] = id
+        if cancel ~= '1' and (kind == 'ok' or kind == 'okr') then
+          code = 'S'
+          if not m[8] then
+            m[8] = 'succeeded|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. now .. '||'
           end
-          local g = holds and group_of(id)
-          if g then
-            hold_group(g, run_at)
+          states[ns + 1] = id
+          states[ns + 2] = m[8]
+          ns = ns + 2
+          if kind == 'okr' then
+            results[#results + 1] = id
+            results[#results + 1] = ARGV[at + 3]
           end
-        end
-        wake = true
-        if run_at and run_at > now_n then
-          run_at = ms(run_at)
-          code = 's'
-          redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
-          moved(rank, st, 'scheduled')
+          local r = tonumber(rank) + 1
+          processed[r] = processed[r] + 1
+          nd = nd + 1
+          done[nd] = id
+          -- (No call in the common case: a first attempt, nothing listed.)
+          if done_atts or attempts ~= '1' then
+            done_atts = note_attempt(done_atts, nd, attempts)
+          end
+          -- It never runs again: its deduplication key has no use.
+          if digest ~= '' then
+            drop_digest(digest, id)
+          end
+        elseif cancel == '1' then
+          -- A cancel was requested: cancelled, whatever the outcome.
+          code = 'c'
+          log_attempt(id, attempts, t1, now, 'cancelled')
+          finish_record(id, 'cancelled', rank, st, attempts, token, t1, digest, now)
+          emit('cancelled', id, attempts)
+        elseif kind == 'retry' then
+          code = 'r'
+          local run_at = ms(due_at(ARGV[at + 4], now_n) or now_n)
+          log_attempt(id, attempts, t1, now, ARGV[at + 3])
+          ended_attempt('failed', rank)
+          emit('retrying', id, attempts, ARGV[at + 3])
+          redis.call('HSET', STATE, id, state_of('retrying', rank, attempts, token, run_at, '', '', digest))
+          moved(rank, st, 'retrying')
           redis.call('ZADD', B .. 'scheduled', run_at, id)
-        else
-          code = 'p'
-          redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
-          moved(rank, st, 'pending')
+          wake = true
+        elseif kind == 'dead' or (kind == 'snooze' and redis.call('HINCRBY', SNOOZE, id, 1) > tonumber(ARGV[at + 5])) then
+          -- Failed for good, or snoozed past the limit (its error then).
+          local err = kind == 'dead' and ARGV[at + 3] or ARGV[at + 6]
+          code = 'd'
+          log_attempt(id, attempts, t1, now, err)
+          ended_attempt('failed', rank)
+          -- Named in the entry: a dead job may be forgotten (trimmed, purged)
+          -- before a reader could look its name up.
+          emit('dead', id, attempts, err, listening() and redis.call('HGET', JOBS, id) or nil)
+          -- The dead-letter set's score: the server's clock to the microsecond.
+          to_dead(id, rank, st, attempts, token, t1, digest, now, now .. '.' .. string.format('%03d', now_us))
+          dead = true
+        else -- 'snooze' or 'release': not an attempt, forget that it started.
+          local before = ms(math.max((tonumber(attempts) or 1) - 1, 0))
+          local run_at = due_at(ARGV[at + 4], now_n)
           if kind == 'snooze' then
-            push_ready(id, rank, listed(id), false)
+            -- Logged as a snooze, with how long it waits.
+            run_at = run_at or now_n
+            log_attempt(id, attempts, t1, now, ARGV[at + 3], ms(math.max(run_at - now_n, 0)))
+            if holds then
+              -- An upstream's rate held the job back.
+              count('throttled', 1)
+            end
+            local g = holds and group_of(id)
+            if g then
+              hold_group(g, run_at)
+            end
+          end
+          wake = true
+          if run_at and run_at > now_n then
+            run_at = ms(run_at)
+            code = 's'
+            redis.call('HSET', STATE, id, state_of('scheduled', rank, before, token, run_at, '', '', digest))
+            moved(rank, st, 'scheduled')
+            redis.call('ZADD', B .. 'scheduled', run_at, id)
           else
-            -- First in line again: it was taken before the jobs behind it.
-            local r = released[tonumber(rank) + 1]
-            r[#r + 1] = listed(id)
+            code = 'p'
+            redis.call('HSET', STATE, id, state_of('pending', rank, before, token, '', '', '', digest))
+            moved(rank, st, 'pending')
+            if kind == 'snooze' then
+              push_ready(id, rank, listed(id), false)
+            else
+              -- First in line again: it was taken before the jobs behind it.
+              local r = released[tonumber(rank) + 1]
+              r[#r + 1] = listed(id)
+            end
           end
         end
       end
     end
+    -- The queue's breaker, then the group's, before groups_ended frees the
+    -- slot below.
+    if code == 'S' then
+      if probing then
+        -- The probe succeeded: pools waiting on the breaker go on.
+        wake = breaker_succeeded(id) or wake
+      end
+      local g = grouped and gbrk_any() and group_of(id)
+      if g then
+        group_breaker_succeeded(g, id)
+      end
+    elseif code == 'r' or code == 'd' then
+      breaker_failed(id, now_n)
+      local g = grouped and group_breaker and group_of(id)
+      if g then
+        group_breaker_failed(g, id, now_n, group_breaker)
+      end
+    end
+    out[i] = code
   end
-  -- The queue's breaker, then the group's, before groups_ended frees the
-  -- slot below.
-  if code == 'S' then
-    if probing then
-      -- The probe succeeded: pools waiting on the breaker go on.
-      wake = breaker_succeeded(id) or wake
-    end
-    local g = grouped and gbrk_any() and group_of(id)
-    if g then
-      group_breaker_succeeded(g, id)
-    end
-  elseif code == 'r' or code == 'd' then
-    breaker_failed(id, now_n)
-    local g = grouped and group_breaker and group_of(id)
-    if g then
-      group_breaker_failed(g, id, now_n, group_breaker)
-    end
-  end
-  out[i] = code
 end
 
 hset_many(STATE, states)
