@@ -788,8 +788,8 @@ async fn function_named(conn: &mut redis::aio::MultiplexedConnection, script: &s
 }
 
 /// An enqueue whose arguments do not parse (more jobs announced than sent,
-/// an option letter enqueue.lua does not know, an option without its
-/// value) is refused with an error and stores nothing of its batch.
+/// in either layout, an option letter enqueue.lua does not know, an option
+/// without its value) is refused with an error and stores nothing of its batch.
 #[test]
 fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
     run(async {
@@ -806,10 +806,11 @@ fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
         assert_eq!(stored(conn.clone(), keys.jobs()).await, 1);
         let ulid = JobId::new(queue).ulid().to_string();
         let record = "2|||0|4|0|noop{}";
-        let cases: [(&str, Vec<&str>); 3] = [
-            ("more jobs announced than sent", vec!["2", "", &ulid, record, ""]),
-            ("an unknown option letter", vec!["1", "", &ulid, record, "z", "value"]),
-            ("an option without its value", vec!["1", "", &ulid, record, "gx", "/:a"]),
+        let cases: [(&str, Vec<&str>); 4] = [
+            ("more jobs announced than sent", vec!["2", "", "", &ulid, record, ""]),
+            ("more plain jobs announced than sent", vec!["2", "", "p", &ulid, record]),
+            ("an unknown option letter", vec!["1", "", "", &ulid, record, "z", "value"]),
+            ("an option without its value", vec!["1", "", "", &ulid, record, "gx", "/:a"]),
         ];
         for (what, args) in cases {
             let reply: redis::RedisResult<redis::Value> =
@@ -823,7 +824,7 @@ fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
             .arg(&name)
             .arg(1)
             .arg(keys.base())
-            .arg(&["1", "", &ulid, record, "g", "/:a"])
+            .arg(&["1", "", "", &ulid, record, "g", "/:a"])
             .query_async(&mut conn)
             .await
             .unwrap();

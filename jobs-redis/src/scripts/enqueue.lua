@@ -1,18 +1,19 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
--- Defines enqueue(now, n, o, compact, one_name), `now` being the server's
--- clock (ms): the enqueue script is this file followed by
--- `return enqueue(server_clock(), tonumber(ARGV[1]), 2, true, ARGV[2])`,
--- and fire_schedule.lua calls it too.
+-- Defines enqueue(now, n, o, compact, one_name, plain), `now` being the
+-- server's clock (ms): the enqueue script is this file followed by
+-- `return enqueue(server_clock(), tonumber(ARGV[1]), 3, true, ARGV[2],
+-- ARGV[3] == 'p')`, and fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
 -- ARGV[1]: n, the number of jobs; ARGV[2] (the enqueue script): one_name,
 --   the job name of every job of the batch when they share one, else '':
 --   their `enqueued` events are then recorded without looking at each
---   record for its name. Then, per job (starting after ARGV[o]): its ulid,
+--   record for its name; ARGV[3] (the enqueue script): 'p' when no job of
+--   the batch sets an option (`plain`: each sends its ulid and its record
+--   only), else ''. Then, per job (starting after ARGV[o]): its ulid,
 --   its record (see common.lua; its first byte is the priority rank,
---   0 = critical .. 3 = low), its options' letters ('' for none: a plain
---   job has these 3 arguments only), then one argument per letter, in the
---   letters' order:
+--   0 = critical .. 3 = low), unless `plain` its options' letters ('' for
+--   none), then one argument per letter, in the letters' order:
 --   'r' run_at ('+<ms>' = that long after the server's now, '<ms>' = at
 --       that time; see due_at in common.lua; without it, now)
 --   'u' unique_for_ms (without it, no deduplication)
@@ -26,8 +27,8 @@
 --       groups.lua)
 --   'f' flow: `<flow id> <member>`: the job is a workflow step or batch
 --       job, whose end is recorded for its flow (flow_ended in common.lua)
---   (Each argument a script is sent costs it a Lua string: a plain job
---   sends no empty ones.)
+--   (Each argument a script is sent costs it a Lua string: a job sends
+--   no empty ones, and in a plain batch not even its letters.)
 -- Returns one of:
 --   {'ok', id_1, .., id_n}  (compact = false) the ids in order; for a job
 --                           that duplicates a live one (unique_for), the
@@ -120,11 +121,11 @@ local function replace(id, st, rank, token, digest, rec, run_at, expires, group,
   emit('enqueued', id, '0', 'replaced', new)
 end
 
--- The options of the job whose arguments start after ARGV[o] (see above;
--- checked by enqueue): its run_at, unique_for_ms, expires, caller id, key,
--- group and flow, '' for those it does not set.
-local function job_options(o)
-  local letters = ARGV[o + 3]
+-- The options of the job whose arguments start after ARGV[o] and whose
+-- letters are `letters` (see above; checked by enqueue): its run_at,
+-- unique_for_ms, expires, caller id, key, group and flow, '' for those it
+-- does not set.
+local function job_options(o, letters)
   if letters == '' then
     return '', '', '', '', '', '', ''
   elseif letters == 'g' then
@@ -152,7 +153,7 @@ local function job_options(o)
   return r, u, x, c, k, g, f
 end
 
-local function enqueue(now, n, base_arg, compact, one_name)
+local function enqueue(now, n, base_arg, compact, one_name, plain)
   -- Where each job's arguments start, each job's id and the batch's ids
   -- and records as HSET takes them (`batch`), checked before anything is
   -- written; by place, the caller ids (below: the stored jobs holding
@@ -163,9 +164,16 @@ local function enqueue(now, n, base_arg, compact, one_name)
   local cids, at_cid, fails, nc = {}, {}, {}, 0
   do
     local o = base_arg
+    -- Each job's arguments before its options' values.
+    local step = plain and 2 or 3
     for i = 1, n do
       at[i] = o
-      local letters = ARGV[o + 3]
+      local letters
+      if plain then
+        letters = ARGV[o + 2] and ''
+      else
+        letters = ARGV[o + 3]
+      end
       if not letters then
         return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. (i - 1) .. ' sent')
       end
@@ -185,7 +193,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
           cid_of_job[i] = cids[nc]
         end
       end
-      o = o + 3 + k
+      o = o + step + k
     end
   end
 
@@ -337,7 +345,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   end
   for i = 1, n do
     local o = at[i]
-    local id, rec, letters = ids[i], ARGV[o + 2], ARGV[o + 3]
+    local id, rec, letters = ids[i], ARGV[o + 2], plain and '' or ARGV[o + 3]
     local group = letters == 'g' and ARGV[o + 4] or ''
     if (letters == '' or group ~= '') and not stored[i] then
       -- No option but perhaps a group (most jobs): new, and pending now; the
@@ -359,7 +367,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
         out[#out + 1] = id
       end
     else
-      local run_at, unique_ms, expires, cid, key, group, flow = job_options(o)
+      local run_at, unique_ms, expires, cid, key, group, flow = job_options(o, letters)
       local existing = nil
       if stored[i] then
         -- The same batch sent again (a retried call whose first try did
@@ -491,7 +499,7 @@ local function enqueue(now, n, base_arg, compact, one_name)
   -- takes it.
   local nstart = nready[1] + nready[2] + nready[3] + nready[4] + #gready
   local lone = n == 1 and nstart == 1 and nw == 1 and #gready == 0 and #delayed == 0 and not replaced
-    and ARGV[at[1] + 3] == ''
+    and (plain or ARGV[at[1] + 3] == '')
   for r = 0, 3 do
     if ready[r + 1][1] and not lone then
       rpush_many(ready_key(r), ready[r + 1])

@@ -98,20 +98,15 @@ impl Refusal {
     }
 }
 
-/// Appends the arguments of one job (see enqueue.lua): its ulid, its
-/// record (built in `scratch`), the letters of the options it sets, then
-/// each option's value in that order: its run_at (`r`, see [`due_arg`]),
-/// unique_for (`u`, ms), expiry (`x`, like run_at), caller id (`c`), key
-/// (`k`), group (`g`) and flow (`f`, the
-/// [`FLOW_HEADER`](jobs_core::FLOW_HEADER)). A job that sets none sends
-/// three arguments: each one costs the script a Lua string.
-pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
-    let mut ulid = [0u8; ulid::ULID_LEN];
-    out.arg(&*j.id.ulid().array_to_str(&mut ulid));
-    Record::write(scratch, j);
-    out.arg(&scratch[..]);
-    let flow = j.headers.get(jobs_core::FLOW_HEADER).filter(|f| !f.is_empty());
-    // On the stack: this runs for every job enqueued.
+/// The flow a job belongs to (its [`FLOW_HEADER`](jobs_core::FLOW_HEADER)),
+/// if any.
+fn flow_of(j: &NewJob) -> Option<&String> {
+    j.headers.get(jobs_core::FLOW_HEADER).filter(|f| !f.is_empty())
+}
+
+/// The letters of the options a job sets (see enqueue.lua), in their
+/// order, on the stack: this runs for every job enqueued.
+fn letters(j: &NewJob) -> ([u8; 7], usize) {
     let (mut letters, mut n) = ([0u8; 7], 0);
     for (set, letter) in [
         (j.run_at.is_some(), b'r'),
@@ -120,13 +115,39 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
         (j.caller_id.is_some(), b'c'),
         (j.key.is_some(), b'k'),
         (j.group.is_some(), b'g'),
-        (flow.is_some(), b'f'),
+        (flow_of(j).is_some(), b'f'),
     ] {
         if set {
             letters[n] = letter;
             n += 1;
         }
     }
+    (letters, n)
+}
+
+/// Whether a job sets no option: a batch of such jobs is sent plain (two
+/// arguments each).
+fn is_plain(j: &NewJob) -> bool {
+    letters(j).1 == 0
+}
+
+/// Appends the arguments of one job (see enqueue.lua): its ulid, its
+/// record (built in `scratch`), then (unless `plain`: every job of the
+/// batch sets no option) the letters of the options it sets and each
+/// option's value in that order: its run_at (`r`, see [`due_arg`]),
+/// unique_for (`u`, ms), expiry (`x`, like run_at), caller id (`c`), key
+/// (`k`), group (`g`) and flow (`f`, the
+/// [`FLOW_HEADER`](jobs_core::FLOW_HEADER)). Each argument costs the
+/// script a Lua string: a job of a plain batch sends two.
+pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>, plain: bool) {
+    let mut ulid = [0u8; ulid::ULID_LEN];
+    out.arg(&*j.id.ulid().array_to_str(&mut ulid));
+    Record::write(scratch, j);
+    out.arg(&scratch[..]);
+    if plain {
+        return;
+    }
+    let (letters, n) = letters(j);
     out.arg(&letters[..n]);
     if let Some(w) = j.run_at {
         out.arg(due_arg(w));
@@ -151,7 +172,7 @@ pub(crate) fn push_job(out: &mut Args<'_>, j: &NewJob, scratch: &mut Vec<u8>) {
             g.key
         ));
     }
-    if let Some(f) = flow {
+    if let Some(f) = flow_of(j) {
         out.arg(&f[..]);
     }
 }
@@ -168,8 +189,10 @@ impl ScriptCall for Enqueue<'_> {
         let mut names = self.idx.iter().map(|&i| self.jobs[i].name.as_str());
         let first = names.next().unwrap_or_default();
         out.arg(if names.all(|n| n == first) { first } else { "" });
+        let plain = self.idx.iter().all(|&i| is_plain(&self.jobs[i]));
+        out.arg(if plain { "p" } else { "" });
         for &i in self.idx {
-            push_job(out, &self.jobs[i], self.scratch);
+            push_job(out, &self.jobs[i], self.scratch, plain);
         }
     }
 

@@ -59,7 +59,7 @@ impl ScriptCall for FireSchedule<'_> {
         match self.job {
             Some(j) => {
                 out.arg("1");
-                push_job(out, j, &mut Vec::new());
+                push_job(out, j, &mut Vec::new(), false);
             }
             None => {
                 out.arg("0");
