@@ -155,25 +155,32 @@ end
 
 local function enqueue(now, n, base_arg, compact, one_name, plain)
   -- Where each job's arguments start, each job's id and the batch's ids
-  -- and records as HSET takes them (`batch`), checked before anything is
+  -- and records as HSET takes them (`batch`; ARGV itself when `plain`),
+  -- checked before anything is
   -- written; by place, the caller ids (below: the stored jobs holding
   -- them, read once for all), nil for none.
   local at, ids, batch, cid_of_job, held_by = {}, {}, {}, {}, {}
   -- The caller ids in batch order, each one's job's place, and whether
   -- its job fails when the id is held (mode 'f').
   local cids, at_cid, fails, nc = {}, {}, {}, 0
-  do
+  if plain then
+    -- Each job sends its ulid and its record, as HSET takes them: the
+    -- records are written from ARGV itself (`batch` stays empty).
     local o = base_arg
-    -- Each job's arguments before its options' values.
-    local step = plain and 2 or 3
     for i = 1, n do
       at[i] = o
-      local letters
-      if plain then
-        letters = ARGV[o + 2] and ''
-      else
-        letters = ARGV[o + 3]
-      end
+      ids[i] = ARGV[o + 1]
+      o = o + 2
+    end
+    if n > 0 and not ARGV[o] then
+      return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. math.floor((#ARGV - base_arg) / 2)
+        .. ' sent')
+    end
+  else
+    local o = base_arg
+    for i = 1, n do
+      at[i] = o
+      local letters = ARGV[o + 3]
       if not letters then
         return redis.error_reply('enqueue.lua: ' .. n .. ' jobs announced, ' .. (i - 1) .. ' sent')
       end
@@ -193,7 +200,7 @@ local function enqueue(now, n, base_arg, compact, one_name, plain)
           cid_of_job[i] = cids[nc]
         end
       end
-      o = o + step + k
+      o = o + 3 + k
     end
   end
 
@@ -255,7 +262,7 @@ local function enqueue(now, n, base_arg, compact, one_name, plain)
   elseif redis.call('HMGET', JOBS, ids[1])[1] then
     stored = hmget(JOBS, ids)
   else
-    local new = hset_many(JOBS, batch)
+    local new = plain and hset_many(JOBS, ARGV, 2 * n, base_arg) or hset_many(JOBS, batch)
     written = true
     stored = {}
     if new < n then
