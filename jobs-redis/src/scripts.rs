@@ -102,7 +102,7 @@ const QUEUE_SCRIPTS: &[(&str, &str, bool)] = &[
     ("archive_release", include_str!("scripts/archive_release.lua"), false),
     ("archive_take", include_str!("scripts/archive_take.lua"), false),
     ("cancel", include_str!("scripts/cancel.lua"), false),
-    ("enqueue", "return enqueue(server_clock(), tonumber(ARGV[1]), 3, true, ARGV[2], ARGV[3] == 'p')", false),
+    ("enqueue", "return enqueue(server_clock(), tonumber(ARGV[1]), 3, true, ARGV[2], ARGV[3])", false),
     ("extend", include_str!("scripts/extend.lua"), false),
     (
         "fetch",

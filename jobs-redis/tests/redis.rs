@@ -788,8 +788,8 @@ async fn function_named(conn: &mut redis::aio::MultiplexedConnection, script: &s
 }
 
 /// An enqueue whose arguments do not parse (more jobs announced than sent,
-/// in either layout, an option letter enqueue.lua does not know, an option
-/// without its value) is refused with an error and stores nothing of its batch.
+/// in either layout, a layout or a rank that is none, an option letter
+/// enqueue.lua does not know, an option without its value) is refused with an error and stores nothing of its batch.
 #[test]
 fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
     run(async {
@@ -806,9 +806,11 @@ fn an_enqueue_whose_arguments_do_not_parse_stores_nothing() {
         assert_eq!(stored(conn.clone(), keys.jobs()).await, 1);
         let ulid = JobId::new(queue).ulid().to_string();
         let record = "2|||0|4|0|noop{}";
-        let cases: [(&str, Vec<&str>); 4] = [
+        let cases: [(&str, Vec<&str>); 6] = [
             ("more jobs announced than sent", vec!["2", "", "", &ulid, record, ""]),
-            ("more plain jobs announced than sent", vec!["2", "", "p", &ulid, record]),
+            ("more plain jobs announced than sent", vec!["2", "", "p2", &ulid, record]),
+            ("a layout enqueue.lua does not know", vec!["1", "", "q", &ulid, record]),
+            ("a plain batch's rank out of range", vec!["1", "", "p7", &ulid, record]),
             ("an unknown option letter", vec!["1", "", "", &ulid, record, "z", "value"]),
             ("an option without its value", vec!["1", "", "", &ulid, record, "gx", "/:a"]),
         ];

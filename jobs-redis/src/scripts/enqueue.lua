@@ -1,19 +1,21 @@
 -- enqueue.lua: stores a batch of new jobs of one queue, all or nothing.
--- Defines enqueue(now, n, o, compact, one_name, plain), `now` being the
+-- Defines enqueue(now, n, o, compact, one_name, layout), `now` being the
 -- server's clock (ms): the enqueue script is this file followed by
 -- `return enqueue(server_clock(), tonumber(ARGV[1]), 3, true, ARGV[2],
--- ARGV[3] == 'p')`, and fire_schedule.lua calls it too.
+-- ARGV[3])`, and fire_schedule.lua calls it too.
 --
 -- KEYS[1]: queue prefix `<prefix>:{<queue>}:` (see common.lua).
 -- ARGV[1]: n, the number of jobs; ARGV[2] (the enqueue script): one_name,
 --   the job name of every job of the batch when they share one, else '':
 --   their `enqueued` events are then recorded without looking at each
---   record for its name; ARGV[3] (the enqueue script): 'p' when no job of
---   the batch sets an option (`plain`: each sends its ulid and its record
---   only), else ''. Then, per job (starting after ARGV[o]): its ulid,
---   its record (see common.lua; its first byte is the priority rank,
---   0 = critical .. 3 = low), unless `plain` its options' letters ('' for
---   none), then one argument per letter, in the letters' order:
+--   record for its name; ARGV[3] (the enqueue script): the batch's
+--   layout: 'p' when no job of it sets an option (`plain`: each sends its
+--   ulid and its record only), followed by their rank (0-3) when every
+--   one has the same (their records' first byte); else ''. Then, per job
+--   (starting after ARGV[o]): its ulid, its record (see common.lua; its
+--   first byte is the priority rank, 0 = critical .. 3 = low), unless
+--   `plain` its options' letters ('' for none), then one argument per
+--   letter, in the letters' order:
 --   'r' run_at ('+<ms>' = that long after the server's now, '<ms>' = at
 --       that time; see due_at in common.lua; without it, now)
 --   'u' unique_for_ms (without it, no deduplication)
@@ -153,7 +155,17 @@ local function job_options(o, letters)
   return r, u, x, c, k, g, f
 end
 
-local function enqueue(now, n, base_arg, compact, one_name, plain)
+local function enqueue(now, n, base_arg, compact, one_name, layout)
+  -- Whether the batch is plain, and the rank all its jobs share when it
+  -- says so (see ARGV[3] above).
+  local plain, one_rank = false, nil
+  if layout and layout ~= '' then
+    local r = string.match(layout, '^p([0-3]?)$')
+    if not r then
+      return redis.error_reply('enqueue.lua: `' .. layout .. '` is no layout of a batch')
+    end
+    plain, one_rank = true, tonumber(r)
+  end
   -- Where each job's arguments start, each job's id and the batch's ids
   -- and records as HSET takes them (`batch`; ARGV itself when `plain`),
   -- checked before anything is
@@ -255,15 +267,16 @@ local function enqueue(now, n, base_arg, compact, one_name, plain)
   -- new (the common case: no read per job); when not, the batch mixes new
   -- jobs with stored ones, and the stored ones are found by their state
   -- field or their place in a ready list (a slow path for an odd caller).
-  local stored, written = nil, false
+  -- (`all_new`: every job of the batch was new, and is written.)
+  local stored, written, all_new = nil, false, false
   if n == 1 then
     written = redis.call('HSETNX', JOBS, ids[1], ARGV[at[1] + 2]) == 1
-    stored = { not written }
+    stored, all_new = { not written }, written
   elseif redis.call('HMGET', JOBS, ids[1])[1] then
     stored = hmget(JOBS, ids)
   else
     local new = plain and hset_many(JOBS, ARGV, 2 * n, base_arg) or hset_many(JOBS, batch)
-    written = true
+    written, all_new = true, new == n
     stored = {}
     if new < n then
       local states = hmget(STATE, ids)
@@ -350,146 +363,160 @@ local function enqueue(now, n, base_arg, compact, one_name, plain)
         g, limit, rate, string.byte(rec) - 48, entry
     end
   end
-  for i = 1, n do
-    local o = at[i]
-    local id, rec, letters = ids[i], ARGV[o + 2], plain and '' or ARGV[o + 3]
-    local group = letters == 'g' and ARGV[o + 4] or ''
-    if (letters == '' or group ~= '') and not stored[i] then
-      -- No option but perhaps a group (most jobs): new, and pending now; the
-      -- general path below without its checks.
-      nw, nev_new = nw + 1, nev_new + 1
-      if list_new then
-        ev_ids[nev_new], ev_recs[nev_new] = id, rec
-      end
-      if not written then
-        records[nr + 1], records[nr + 2] = id, rec
-        nr = nr + 2
-      end
-      if group ~= '' then
-        grouped[#grouped + 1] = id
-        grouped[#grouped + 1] = group
-      end
-      pending_now(id, rec, group)
-      if not compact then
-        out[#out + 1] = id
-      end
+  if plain and all_new and compact and not list_new then
+    -- Every job new and without options (the common batch): each is
+    -- pending now, and nothing else is asked of it one by one.
+    if one_rank then
+      -- One rank for all: its ready list gets the ids as they came.
+      ready[one_rank + 1], nready[one_rank + 1] = ids, n
     else
-      local run_at, unique_ms, expires, cid, key, group, flow = job_options(o, letters)
-      local existing = nil
-      if stored[i] then
-        -- The same batch sent again (a retried call whose first try did
-        -- reach Redis): the job is stored already.
-        existing = id
+      for i = 1, n do
+        pending_now(ids[i], ARGV[at[i] + 2], '')
       end
-      if not existing and cid ~= '' then
-        existing = held_by[i]
-      end
-      if not existing and key ~= '' then
-        local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
-        if other then
-          local st, rank, attempts, token, _, _, _, dg = load_state(other)
-          if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
-            if string.byte(key, 1) == 114 then -- 'r'
-              record_new(i - 1)
-              replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
-              replaced = true
-            end
-            existing = other
-          end
-        end
-      end
-      local digest = ''
-      if not existing and unique_ms ~= '' then
-        local name_len, headers_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|(%d+)|()')
-        name_len, headers_len = tonumber(name_len), tonumber(headers_len)
-        local name = string.sub(rec, start, start + name_len - 1)
-        local payload = string.sub(rec, start + name_len + headers_len)
-        digest = redis.sha1hex(#name .. ':' .. name .. payload)
-        local uk = B .. 'uniq:' .. digest
-        local other = redis.call('GET', uk)
-        if other then
-          local st = added and added[other]
-          if not st then
-            st = load_state(other)
-          end
-          if st and not is_done(st) and st ~= 'dead' then
-            existing = other
-          end
-        end
-        if not existing then
-          -- The key expires with the window: past it, an equal job is new.
-          redis.call('SET', uk, id, 'PX', unique_ms)
-        end
-      end
-      if existing then
-        not_new[i] = true
-        if written and not stored[i] then
-          -- A duplicate of a live unique job: written above, but not stored.
-          redis.call('HDEL', JOBS, id)
-        end
-        if not compact then
-          out[#out + 1] = existing
-        elseif existing ~= id then
-          out[#out + 1] = i
-          out[#out + 1] = existing
-        end
-      else
-        local rank = string.sub(rec, 1, 1)
+    end
+    nw, nev_new = n, n
+  else
+    for i = 1, n do
+      local o = at[i]
+      local id, rec, letters = ids[i], ARGV[o + 2], plain and '' or ARGV[o + 3]
+      local group = letters == 'g' and ARGV[o + 4] or ''
+      if (letters == '' or group ~= '') and not stored[i] then
+        -- No option but perhaps a group (most jobs): new, and pending now; the
+        -- general path below without its checks.
         nw, nev_new = nw + 1, nev_new + 1
         if list_new then
           ev_ids[nev_new], ev_recs[nev_new] = id, rec
-        end
-        if expires ~= '' then
-          expiring[#expiring + 1] = id
-          expiring[#expiring + 1] = ms(due_at(expires, now))
         end
         if not written then
           records[nr + 1], records[nr + 2] = id, rec
           nr = nr + 2
         end
-        if cid ~= '' then
-          local v, c = cid_of_job[i], #by_cid
-          by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
-        end
-        if key ~= '' then
-          local v, c = string.sub(key, 2), #by_key
-          by_key[c + 1], by_key[c + 2], key_of[c + 1], key_of[c + 2] = v, id, id, v
-        end
         if group ~= '' then
           grouped[#grouped + 1] = id
           grouped[#grouped + 1] = group
         end
-        if flow ~= '' then
-          flows[#flows + 1] = id
-          flows[#flows + 1] = flow
-        end
-        local due = due_at(run_at, now)
-        if due and due > now then
-          due = ms(due)
-          states[#states + 1] = id
-          states[#states + 1] = state_of('scheduled', rank, '0', '', due, '', '', digest)
-          delayed[#delayed + 1] = due
-          delayed[#delayed + 1] = id
-          gauge(rank, 'scheduled', 1)
-          if digest ~= '' then
-            added = added or {}
-            added[id] = 'scheduled'
-          end
-        else
-          if digest ~= '' then
-            states[#states + 1] = id
-            states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
-          end
-          local entry = id
-          if digest ~= '' then
-            entry = listed(id)
-            added = added or {}
-            added[id] = 'pending'
-          end
-          pending_now(entry, rec, group)
-        end
+        pending_now(id, rec, group)
         if not compact then
           out[#out + 1] = id
+        end
+      else
+        local run_at, unique_ms, expires, cid, key, group, flow = job_options(o, letters)
+        local existing = nil
+        if stored[i] then
+          -- The same batch sent again (a retried call whose first try did
+          -- reach Redis): the job is stored already.
+          existing = id
+        end
+        if not existing and cid ~= '' then
+          existing = held_by[i]
+        end
+        if not existing and key ~= '' then
+          local other = redis.call('HGET', B .. 'keys', string.sub(key, 2))
+          if other then
+            local st, rank, attempts, token, _, _, _, dg = load_state(other)
+            if (st == 'pending' or st == 'scheduled') and (attempts == '' or attempts == '0') then
+              if string.byte(key, 1) == 114 then -- 'r'
+                record_new(i - 1)
+                replace(other, st, rank, token, dg, rec, run_at, expires, group, now)
+                replaced = true
+              end
+              existing = other
+            end
+          end
+        end
+        local digest = ''
+        if not existing and unique_ms ~= '' then
+          local name_len, headers_len, start = string.match(rec, '^%d|%d*|%d*|%-?%d*|(%d+)|(%d+)|()')
+          name_len, headers_len = tonumber(name_len), tonumber(headers_len)
+          local name = string.sub(rec, start, start + name_len - 1)
+          local payload = string.sub(rec, start + name_len + headers_len)
+          digest = redis.sha1hex(#name .. ':' .. name .. payload)
+          local uk = B .. 'uniq:' .. digest
+          local other = redis.call('GET', uk)
+          if other then
+            local st = added and added[other]
+            if not st then
+              st = load_state(other)
+            end
+            if st and not is_done(st) and st ~= 'dead' then
+              existing = other
+            end
+          end
+          if not existing then
+            -- The key expires with the window: past it, an equal job is new.
+            redis.call('SET', uk, id, 'PX', unique_ms)
+          end
+        end
+        if existing then
+          not_new[i] = true
+          if written and not stored[i] then
+            -- A duplicate of a live unique job: written above, but not stored.
+            redis.call('HDEL', JOBS, id)
+          end
+          if not compact then
+            out[#out + 1] = existing
+          elseif existing ~= id then
+            out[#out + 1] = i
+            out[#out + 1] = existing
+          end
+        else
+          local rank = string.sub(rec, 1, 1)
+          nw, nev_new = nw + 1, nev_new + 1
+          if list_new then
+            ev_ids[nev_new], ev_recs[nev_new] = id, rec
+          end
+          if expires ~= '' then
+            expiring[#expiring + 1] = id
+            expiring[#expiring + 1] = ms(due_at(expires, now))
+          end
+          if not written then
+            records[nr + 1], records[nr + 2] = id, rec
+            nr = nr + 2
+          end
+          if cid ~= '' then
+            local v, c = cid_of_job[i], #by_cid
+            by_cid[c + 1], by_cid[c + 2], cid_of[c + 1], cid_of[c + 2] = v, id, id, v
+          end
+          if key ~= '' then
+            local v, c = string.sub(key, 2), #by_key
+            by_key[c + 1], by_key[c + 2], key_of[c + 1], key_of[c + 2] = v, id, id, v
+          end
+          if group ~= '' then
+            grouped[#grouped + 1] = id
+            grouped[#grouped + 1] = group
+          end
+          if flow ~= '' then
+            flows[#flows + 1] = id
+            flows[#flows + 1] = flow
+          end
+          local due = due_at(run_at, now)
+          if due and due > now then
+            due = ms(due)
+            states[#states + 1] = id
+            states[#states + 1] = state_of('scheduled', rank, '0', '', due, '', '', digest)
+            delayed[#delayed + 1] = due
+            delayed[#delayed + 1] = id
+            gauge(rank, 'scheduled', 1)
+            if digest ~= '' then
+              added = added or {}
+              added[id] = 'scheduled'
+            end
+          else
+            if digest ~= '' then
+              states[#states + 1] = id
+              states[#states + 1] = state_of('pending', rank, '0', '', '', '', '', digest)
+            end
+            local entry = id
+            if digest ~= '' then
+              entry = listed(id)
+              added = added or {}
+              added[id] = 'pending'
+            end
+            pending_now(entry, rec, group)
+          end
+          if not compact then
+            out[#out + 1] = id
+          end
         end
       end
     end

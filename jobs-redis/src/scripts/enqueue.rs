@@ -190,7 +190,13 @@ impl ScriptCall for Enqueue<'_> {
         let first = names.next().unwrap_or_default();
         out.arg(if names.all(|n| n == first) { first } else { "" });
         let plain = self.idx.iter().all(|&i| is_plain(&self.jobs[i]));
-        out.arg(if plain { "p" } else { "" });
+        let mut ranks = self.idx.iter().map(|&i| self.jobs[i].priority.rank());
+        let first = ranks.next().unwrap_or_default();
+        match (plain, ranks.all(|r| r == first)) {
+            (false, _) => out.arg(""),
+            (true, false) => out.arg("p"),
+            (true, true) => out.arg(format!("p{first}")),
+        };
         for &i in self.idx {
             push_job(out, &self.jobs[i], self.scratch, plain);
         }
