@@ -110,7 +110,8 @@ local probing = breaker_load()[4] == 'probe'
 -- Whether the jobs may have groups, whose breakers count their attempts.
 local grouped = has_groups()
 -- Parsed states by their text (jobs of one lease share theirs): status,
--- rank, attempts, token, t1, cancel, digest, and the succeeded state.
+-- rank, attempts, token, t1, cancel, digest, and once needed the
+-- succeeded state and the rank's place in `processed`.
 local memo = {}
 
 -- The items in order (`i`), run by run.
@@ -150,6 +151,7 @@ for r = 1, nruns do
           code = 'S'
           if not m[8] then
             m[8] = 'succeeded|' .. rank .. '|' .. attempts .. '|' .. token .. '|' .. t1 .. '|' .. now .. '||'
+            m[9] = tonumber(rank) + 1
           end
           states[ns + 1] = id
           states[ns + 2] = m[8]
@@ -158,7 +160,7 @@ for r = 1, nruns do
             results[#results + 1] = id
             results[#results + 1] = ARGV[at + 3]
           end
-          local r = tonumber(rank) + 1
+          local r = m[9]
           processed[r] = processed[r] + 1
           nd = nd + 1
           done[nd] = id

@@ -3,12 +3,13 @@
 
 -- Sends `cmd key item...` for the items items[from + 1..from + n] (n:
 -- #items when not given; from: 0 when not given), in chunks (unpack is
--- bounded by the Lua stack); nothing for none. Chunks are even, so score/member and field/value pairs stay
--- together. Returns the sum of the integer replies (HSET: the fields that
--- were new). No closure per call: a script sends a handful of these every
--- call, most of them empty. The command is named literally where a script
--- calls it elsewhere (the crate's ACL list is checked against the scripts'
--- text, and tests/acl.rs runs them all).
+-- bounded by the Lua stack); nothing for none. Chunks are even, so
+-- score/member and field/value pairs stay together. Returns the sum of
+-- the integer replies (HSET: the fields that were new). No closure per
+-- call: a script sends a handful of these every call, most of them
+-- empty. The command is named literally where a script calls it
+-- elsewhere (the crate's ACL list is checked against the scripts' text,
+-- and tests/acl.rs runs them all).
 local function chunked(cmd, key, items, n, from)
   n = n or #items
   from = from or 0
