@@ -168,9 +168,8 @@ local function enqueue(now, n, base_arg, compact, one_name, layout)
   end
   -- Where each job's arguments start, each job's id and the batch's ids
   -- and records as HSET takes them (`batch`; ARGV itself when `plain`),
-  -- checked before anything is
-  -- written; by place, the caller ids (below: the stored jobs holding
-  -- them, read once for all), nil for none.
+  -- checked before anything is written; by place, the caller ids (below:
+  -- the stored jobs holding them, read once for all), nil for none.
   local at, ids, batch, cid_of_job, held_by = {}, {}, {}, {}, {}
   -- The caller ids in batch order, each one's job's place, and whether
   -- its job fails when the id is held (mode 'f').

@@ -190,12 +190,13 @@ impl ScriptCall for Enqueue<'_> {
         let first = names.next().unwrap_or_default();
         out.arg(if names.all(|n| n == first) { first } else { "" });
         let plain = self.idx.iter().all(|&i| is_plain(&self.jobs[i]));
+        // The layout (see enqueue.lua): plain, and the rank every job has.
         let mut ranks = self.idx.iter().map(|&i| self.jobs[i].priority.rank());
-        let first = ranks.next().unwrap_or_default();
-        match (plain, ranks.all(|r| r == first)) {
+        let rank = ranks.next().unwrap_or_default();
+        match (plain, ranks.all(|r| r == rank)) {
             (false, _) => out.arg(""),
             (true, false) => out.arg("p"),
-            (true, true) => out.arg(format!("p{first}")),
+            (true, true) => out.arg(format!("p{rank}")),
         };
         for &i in self.idx {
             push_job(out, &self.jobs[i], self.scratch, plain);
